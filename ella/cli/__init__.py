@@ -1,0 +1,1 @@
+"""argparse front ends of the bin/ scripts."""

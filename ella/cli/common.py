@@ -1,0 +1,105 @@
+"""What every command-line tool shares: config and DB set-up, one-line errors, the clilog audit.
+
+Exit codes: 0 success, 1 error (one line on stderr, never a traceback for bad input or a
+database that says no), 2 usage error (argparse).
+"""
+
+import getpass
+import os
+import sys
+from datetime import datetime, timezone
+
+import psycopg
+
+from ella.config import ConfigError, env_settings, load_config
+from ella.db import DatabaseError, connect, table_exists
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+def os_username(environ=None):
+    """Who runs the command, for clilog (ELLA's order of environment variables)."""
+    environ = os.environ if environ is None else environ
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if environ.get(name):
+            return environ[name]
+    try:
+        return getpass.getuser()
+    except Exception as exc:  # no passwd entry for the uid (some containers)
+        raise CommandError("Couldn't find your system username. A username is required for "
+                           "auditing purposes.") from exc
+
+
+class Audit:
+    """Collects a command's output and writes one `clilog` row at the end, also on failure.
+
+    The row is written on its own connection so it survives the command's rollback. Lines
+    passed with `secret=True` are printed but stored masked (one-time passwords)."""
+
+    def __init__(self, db_url, group, groupcommand, argv, reason=None):
+        self.db_url = db_url
+        self.group = group
+        self.groupcommand = groupcommand
+        self.command = " ".join(argv)
+        self.reason = reason
+        self.user = os_username()
+        self.lines = []
+
+    def echo(self, line, secret=None):
+        print(line, flush=True)
+        self.lines.append(secret if secret is not None else line)
+
+    def write(self, error=None):
+        if not self.db_url:
+            return
+        output = "\n".join(self.lines + ([str(error)] if error else []))
+        try:
+            with connect(self.db_url, autocommit=True, application_name="ella-cli-audit") as conn:
+                if not table_exists(conn, "clilog"):
+                    return  # e.g. after `drop`, or a failed first make-production
+                conn.execute(
+                    'INSERT INTO clilog ("time", "user", "group", groupcommand, command, '
+                    "reason, output) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (datetime.now(timezone.utc), self.user, self.group, self.groupcommand,
+                     self.command, self.reason, output))
+        except (DatabaseError, psycopg.Error) as exc:
+            print(f"warning: could not write the audit log (clilog): {exc}", file=sys.stderr)
+
+
+def load_settings():
+    """(config, env) or CommandError with the config problem in one line."""
+    try:
+        return load_config(), env_settings()
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def run_main(fn):
+    """Run a CLI body, turning expected failures into one line on stderr and exit code 1."""
+    try:
+        code = fn()
+    except (CommandError, ConfigError, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: database: {first}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    return code or 0
+
+
+def confirm(prompt, expected, assume_yes=False):
+    """Ask for a typed confirmation; EOF or anything else declines."""
+    if assume_yes:
+        return True
+    print(prompt, file=sys.stderr, flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        return False
+    return answer.strip() == expected

@@ -1,0 +1,160 @@
+"""`ella-db`: create, migrate, refresh, adopt and inspect the ELLA database."""
+
+import argparse
+import sys
+
+from ella import ELLA_HEAD_REVISION
+from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
+from ella.db import connect
+from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
+                          migrate, status)
+from ella.refresh import RefreshError, refresh
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ella-db",
+        description="Manage the ELLA database schema. The database is DB_URL; the config "
+                    "(frequency groups for the shadow tables) is ELLA_CONFIG.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, help_text, description=None):
+        p = sub.add_parser(name, help=help_text, description=description or help_text)
+        p.add_argument("--reason", help="reason for the change, stored in the audit log (clilog)")
+        return p
+
+    p = add("make-production", "create ELLA's schema in an empty database (then refresh)",
+            "Create ELLA's schema at its head revision in an empty database, then build the "
+            "shadow tables and triggers. On a database this service already manages it applies "
+            "pending migrations only; any other non-empty database is refused.")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="accepted for compatibility with ELLA's CLI; nothing here needs it")
+    add("migrate", "apply pending migrations (an empty database gets the whole schema)")
+    p = add("refresh", "re-install functions/triggers and rebuild the annotation shadow tables",
+            "Re-apply sql/triggers/, insert missing JSON schema rows, rebuild the annotation "
+            "shadow tables with the frequency columns of the config, back-fill "
+            "reference.search. Safe to re-run. Blocks annotation writes while it runs.")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="accepted for compatibility with ELLA's CLI (no prompt here)")
+    add("status", "show the schema state, pending migrations and shadow-column differences")
+    add("compare", "exit 0 when the database is at head with nothing pending, else 1")
+    add("current", "print the ELLA revision stored in alembic_version")
+    p = add("drop", "drop everything in schema public (asks for CONFIRM unless --yes)")
+    p.add_argument("-f", "--yes", dest="yes", action="store_true",
+                   help="do not ask for confirmation")
+    add("adopt", "take over an existing ELLA database at revision "
+                 f"{ELLA_HEAD_REVISION} without changing its data")
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args, argv))
+
+
+def _run(args, argv):
+    config, env = load_settings()
+    db_url = env["DB_URL"]
+    audit = Audit(db_url, "database", args.command, argv, reason=args.reason)
+    error = None
+    try:
+        with connect(db_url) as conn:
+            return COMMANDS[args.command](conn, config, args, audit)
+    except (MigrationError, RefreshError) as exc:
+        error = exc
+        raise CommandError(str(exc)) from exc
+    except Exception as exc:
+        error = exc
+        raise
+    finally:
+        if args.command not in ("status", "compare", "current"):
+            audit.write(error)
+
+
+def _make_production(conn, config, args, audit):
+    state = detect_state(conn)
+    conn.rollback()
+    if state.kind not in ("empty", "ours"):
+        if state.kind == "ella":
+            raise CommandError("this is an existing ELLA database: run `ella-db adopt` to take "
+                               "it over (it changes no data)")
+        raise CommandError(f"Database schema 'public' is not empty: {state.message}")
+    migrate(conn, config, echo=audit.echo)
+    audit.echo("All done!")
+    return 0
+
+
+def _migrate(conn, config, args, audit):
+    migrate(conn, config, echo=audit.echo)
+    return 0
+
+
+def _refresh(conn, config, args, audit):
+    state = detect_state(conn)
+    conn.rollback()
+    if state.kind not in ("ours", "ella"):
+        raise CommandError(state.message or "the database is empty: run "
+                           "`ella-db make-production` first")
+    refresh(conn, config, echo=audit.echo)
+    audit.echo("Shadow tables have been refreshed.")
+    return 0
+
+
+def _status(conn, config, args, audit):
+    info = status(conn, config)
+    print(f"State: {info['state']}")
+    print(f"Database revision: {info['revision'] or '-'}")
+    print(f"ELLA head revision: {info['head']}")
+    if info["message"]:
+        print(f"Note: {info['message']}")
+    print("Pending migrations: " + (", ".join(info["pending"]) or "none"))
+    if info["shadow_differences"]:
+        for line in info["shadow_differences"]:
+            print(f"Shadow tables differ from the config: {line}")
+    elif info["state"] in ("ours", "ella"):
+        print("Shadow tables match the config.")
+    return 0
+
+
+def _compare(conn, config, args, audit):
+    info = status(conn, config)
+    print(f"Database HEAD: {info['revision'] or '-'}")
+    print(f"Migration script HEAD: {ELLA_HEAD_REVISION}")
+    ok, message = at_head(conn, config)
+    if not ok:
+        print(f"Database HEAD does not match migration script HEAD! {message}")
+        return 1
+    print(message)
+    return 0
+
+
+def _current(conn, config, args, audit):
+    info = status(conn, config)
+    print(info["revision"] or "-")
+    return 0
+
+
+def _drop(conn, config, args, audit):
+    if not confirm(f"THIS WILL WIPE OUT THE DATABASE {conn.info.dbname!r} COMPLETELY! "
+                   "Type 'CONFIRM' to confirm.", "CONFIRM", args.yes):
+        raise CommandError("Lacking confirmation, aborting...")
+    drop_everything(conn)
+    audit.echo("Database dropped!")
+    return 0
+
+
+def _adopt(conn, config, args, audit):
+    adopt(conn, config, echo=audit.echo)
+    return 0
+
+
+COMMANDS = {
+    "make-production": _make_production, "migrate": _migrate, "refresh": _refresh,
+    "status": _status, "compare": _compare, "current": _current, "drop": _drop, "adopt": _adopt,
+}
+
+
+if __name__ == "__main__":
+    import sys as _sys
+    _sys.exit(main())

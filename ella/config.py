@@ -1,0 +1,385 @@
+"""Application configuration: the ELLA_CONFIG YAML file and the environment.
+
+`load_config()` reads the YAML file named by `ELLA_CONFIG` (or an explicit
+path), resolves the custom tags, validates the result against
+`config_schema.json` and adds the sections that are built into the code.
+The resulting dict is what `GET /api/v1/config/` serves.
+
+Custom YAML tags (ELLA's semantics):
+
+    !env NAME              the variable's value, read as a plain YAML scalar
+                           ("5" -> 5, "true" -> True, "x" -> "x"); unset -> null
+    !env [NAME, default]   the same, with `default` used when NAME is unset;
+                           the list must have exactly two items
+    !env_<type> ...        either form above, converted to the YAML 1.1 core
+                           type <type> (bool, int, float, str, null, timestamp,
+                           binary); bool accepts true/false/yes/no/on/off in any
+                           case. An unset variable without default is the text
+                           "null", which is an error for bool/int/float and the
+                           string "null" for !env_str (as in ELLA).
+    !file relpath          absolute path of `relpath` below the project root
+                           (the directory holding the `ella` package); the
+                           file must exist
+
+Difference from ELLA: when `ELLA_CONFIG` is not set, ELLA refuses to start;
+we load the shipped `ella/default_config.yaml` instead (equivalent to ELLA's
+example config), so a fresh checkout runs without any set-up.
+
+A bad config never ends in a traceback: every problem raises `ConfigError`
+with a one-line message naming the file and, where it applies, the key path
+or the line, so command-line tools can print `str(error)` and exit.
+
+Settings that come only from the environment (database URL, port, paths of
+the analysis folders, worker counts ...) are read in one place,
+`env_settings()`.
+"""
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# `!file` paths are relative to this directory (the checkout / install root).
+PROJECT_ROOT = PACKAGE_DIR.parent
+DEFAULT_CONFIG_PATH = PACKAGE_DIR / "default_config.yaml"
+SCHEMA_PATH = PACKAGE_DIR / "config_schema.json"
+
+# VEP consequence terms, most severe first. Added as `transcripts.consequences`;
+# the order is used to pick a transcript's worst consequence.
+CONSEQUENCES = [
+    "transcript_ablation",
+    "splice_acceptor_variant",
+    "splice_donor_variant",
+    "stop_gained",
+    "frameshift_variant",
+    "stop_lost",
+    "start_lost",
+    "initiator_codon_variant",
+    "transcript_amplification",
+    "inframe_insertion",
+    "inframe_deletion",
+    "missense_variant",
+    "protein_altering_variant",
+    "splice_region_variant",
+    "splice_donor_5th_base_variant",
+    "splice_donor_region_variant",
+    "splice_polypyrimidine_tract_variant",
+    "incomplete_terminal_codon_variant",
+    "start_retained_variant",
+    "stop_retained_variant",
+    "synonymous_variant",
+    "coding_sequence_variant",
+    "mature_miRNA_variant",
+    "5_prime_UTR_variant",
+    "3_prime_UTR_variant",
+    "non_coding_transcript_exon_variant",
+    "intron_variant",
+    "NMD_transcript_variant",
+    "non_coding_transcript_variant",
+    "upstream_gene_variant",
+    "downstream_gene_variant",
+    "TFBS_ablation",
+    "TFBS_amplification",
+    "TF_binding_site_variant",
+    "regulatory_region_ablation",
+    "regulatory_region_amplification",
+    "feature_elongation",
+    "regulatory_region_variant",
+    "feature_truncation",
+    "intergenic_variant",
+]
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message is a single line meant for users."""
+
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split("\n")))
+
+
+# --------------------------------------------------------------------------
+# YAML with the custom tags
+
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+# The scalar types `!env_<type>` can force (YAML 1.1 core types).
+_FORCIBLE_TYPES = ("bool", "int", "float", "str", "null", "timestamp", "binary")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe loader with ELLA's config tags; `environ` is set per load."""
+
+    environ = None
+
+
+def _tag_error(node, tag, problem):
+    return yaml.constructor.ConstructorError(None, None, f"{tag}: {problem}", node.start_mark)
+
+
+def _env_lookup(loader, node, tag):
+    """Return (variable name, raw text, where the text came from) for an `!env...` node."""
+    if isinstance(node, yaml.ScalarNode):
+        name, default = node.value, None
+    elif isinstance(node, yaml.SequenceNode):
+        if len(node.value) != 2:
+            raise _tag_error(
+                node, tag, f"expected [NAME, default] (two items), got {len(node.value)} item(s)"
+            )
+        name_node, default_node = node.value
+        if not isinstance(name_node, yaml.ScalarNode) or not isinstance(default_node, yaml.ScalarNode):
+            raise _tag_error(node, tag, "NAME and default must both be plain values")
+        name, default = name_node.value, default_node.value
+    else:
+        raise _tag_error(node, tag, "expected a variable name or [NAME, default]")
+    if not name:
+        raise _tag_error(node, tag, "empty variable name")
+    value = loader.environ.get(name)
+    if value is not None:
+        return name, value, f"value of {name}"
+    if default is not None:
+        return name, default, f"default for unset {name}"
+    # An unset variable without default reads as YAML null.
+    return name, "null", f"{name} is not set and has no default"
+
+
+def _construct_as(loader, node, tag, value):
+    scalar = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
+    return loader.construct_object(scalar, deep=True)
+
+
+def _construct_env(loader, node):
+    _, value, _ = _env_lookup(loader, node, "!env")
+    # Type-resolve the text like an untagged plain scalar in the file.
+    resolved = loader.resolve(yaml.ScalarNode, value, (True, False))
+    return _construct_as(loader, node, resolved, value)
+
+
+def _construct_env_typed(loader, type_name, node):
+    tag = f"!env_{type_name}"
+    if type_name not in _FORCIBLE_TYPES:
+        raise _tag_error(node, tag, f"unknown type '{type_name}' (use one of {', '.join(_FORCIBLE_TYPES)})")
+    _, value, origin = _env_lookup(loader, node, tag)
+    try:
+        return _construct_as(loader, node, _YAML_TAG_PREFIX + type_name, value)
+    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError):
+        raise _tag_error(node, tag, f"{value!r} is not a valid {type_name} ({origin})") from None
+
+
+def _construct_file(loader, node):
+    if not isinstance(node, yaml.ScalarNode) or not node.value:
+        raise _tag_error(node, "!file", "expected a path relative to the project root")
+    path = PROJECT_ROOT / node.value
+    if not path.is_file():
+        raise _tag_error(node, "!file", f"file '{node.value}' not found (looked for {path})")
+    return str(path)
+
+
+_ConfigLoader.add_constructor("!env", _construct_env)
+_ConfigLoader.add_multi_constructor("!env_", _construct_env_typed)
+_ConfigLoader.add_constructor("!file", _construct_file)
+
+
+def _yaml_error_text(error):
+    """One line for a PyYAML error: line/column (1-based) and the problem."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    context = getattr(error, "context", None)
+    text = problem if not context else f"{problem} ({context})"
+    if mark is not None:
+        text = f"line {mark.line + 1}, column {mark.column + 1}: {text}"
+    return text
+
+
+def parse_yaml(text, environ=None, source="<config>"):
+    """Parse config YAML text with the custom tags (no schema validation).
+
+    Raises ConfigError naming `source` and the line for any YAML problem.
+    """
+    loader = _ConfigLoader(text)
+    loader.environ = os.environ if environ is None else environ
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: {_yaml_error_text(error)}") from None
+    finally:
+        loader.dispose()
+
+
+# --------------------------------------------------------------------------
+# Schema validation
+
+_validator = None
+
+
+def _get_validator():
+    global _validator
+    if _validator is None:
+        with open(SCHEMA_PATH, encoding="utf-8") as f:
+            schema = json.load(f)
+        _validator = jsonschema.Draft7Validator(
+            schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+        )
+    return _validator
+
+
+def _key_path(path):
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quoted(keys):
+    return ", ".join(f"'{k}'" for k in keys)
+
+
+def _describe(error):
+    """(key path, problem) for one jsonschema error, both short."""
+    path = list(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        extra = [k for k in error.instance if k not in known]
+        word = "key" if len(extra) == 1 else "keys"
+        return _key_path(path), f"unknown {word} {_quoted(extra)}"
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        word = "key" if len(missing) == 1 else "keys"
+        return _key_path(path), f"missing required {word} {_quoted(missing)}"
+    if kind == "not" and error.validator_value == {}:
+        # `{"not": {}}` marks the keys the application adds itself.
+        return _key_path(path), "this key is built into the application and must not be set in the config file"
+    if kind == "type":
+        expected = error.validator_value
+        if isinstance(expected, list):
+            expected = " or ".join(expected)
+        return _key_path(path), f"{_short(error.instance)} is not of type {expected}"
+    if kind == "enum":
+        return _key_path(path), f"{_short(error.instance)} is not one of {_short(error.validator_value, 200)}"
+    return _key_path(path), " ".join(error.message.split())
+
+
+def validate_config(config, source="<config>"):
+    """Validate a parsed config against the schema; raise ConfigError."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of sections, got {_short(config)}")
+    errors = list(_get_validator().iter_errors(config))
+    if not errors:
+        return
+    error = jsonschema.exceptions.best_match(errors)
+    key, problem = _describe(error)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    raise ConfigError(f"{source}: {key}: {problem}{more}")
+
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+def add_builtin_sections(config):
+    """Add the sections the application provides (never read from the file).
+
+    For now only `transcripts.consequences`; `acmg` and `custom_annotation`
+    are added here once their modules exist.
+    """
+    config["transcripts"]["consequences"] = list(CONSEQUENCES)
+    return config
+
+
+def config_path(path=None, environ=None):
+    """The config file to load: argument, else $ELLA_CONFIG, else the default."""
+    environ = os.environ if environ is None else environ
+    return str(path or environ.get("ELLA_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path=None, environ=None):
+    """Read, resolve, validate and complete the application config."""
+    environ = os.environ if environ is None else environ
+    path = config_path(path, environ)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    config = parse_yaml(text, environ, source=path)
+    validate_config(config, source=path)
+    return add_builtin_sections(config)
+
+
+# --------------------------------------------------------------------------
+# Using the config
+
+
+def merged_user_config(config, usergroup_config, user_config):
+    """A user's effective user config.
+
+    The file's `user.user_config`, then the group's config, then the user's
+    own config; each later one replaces whole top-level keys (no deep merge).
+    """
+    merged = copy.deepcopy(config["user"]["user_config"])
+    merged.update(copy.deepcopy(usergroup_config or {}))
+    merged.update(copy.deepcopy(user_config or {}))
+    return merged
+
+
+def feature_is_enabled(config, name):
+    """`app.feature_flags.<name>`, false when absent."""
+    return bool((config["app"].get("feature_flags") or {}).get(name, False))
+
+
+# --------------------------------------------------------------------------
+# Environment-only settings
+
+
+def _env_text(environ, name, default=None):
+    value = environ.get(name)
+    # An empty variable counts as unset (`FOO= command` is a common way to clear one).
+    return default if value is None or value == "" else value
+
+
+def _env_int(environ, name, default, minimum, maximum=None):
+    raw = _env_text(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        limits = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ConfigError(f"environment variable {name} must be {limits}, got {value}")
+    return value
+
+
+def env_settings(environ=None):
+    """Settings read from the environment only (not from the YAML file).
+
+    Empty variables count as unset. Raises ConfigError for a malformed number.
+    """
+    environ = os.environ if environ is None else environ
+    return {
+        "DB_URL": _env_text(environ, "DB_URL"),
+        "PORT": _env_int(environ, "PORT", 3114, 1, 65535),
+        "HOST": _env_text(environ, "HOST", "127.0.0.1"),
+        "SOCKET": _env_text(environ, "SOCKET"),
+        "ANALYSES_PATH": _env_text(environ, "ANALYSES_PATH"),
+        "ANALYSES_INCOMING": _env_text(environ, "ANALYSES_INCOMING"),
+        "IGV_DATA": _env_text(environ, "IGV_DATA"),
+        "NUM_WORKERS": _env_int(environ, "NUM_WORKERS", 2 * (os.cpu_count() or 1) + 1, 1),
+        "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0),
+        "LOGPATH": _env_text(environ, "LOGPATH"),
+    }

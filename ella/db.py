@@ -1,0 +1,43 @@
+"""Database connections (psycopg 3) and loading of the project's SQL files."""
+
+from pathlib import Path
+
+import psycopg
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+TRIGGERS_DIR = SQL_DIR / "triggers"
+
+
+class DatabaseError(Exception):
+    """A database problem worth one clear line to the operator (no traceback)."""
+
+
+def connect(db_url, autocommit=False, application_name="ella"):
+    if not db_url:
+        raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
+                            "(e.g. postgresql:///ella?host=/path/to/socket)")
+    try:
+        return psycopg.connect(db_url, autocommit=autocommit, application_name=application_name)
+    except psycopg.OperationalError as exc:
+        # libpq's message is multi-line; the first line says what failed.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise DatabaseError(f"cannot connect to the database: {first}") from exc
+
+
+def public_tables(conn):
+    """Names of the ordinary tables in schema public."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def table_exists(conn, name):
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'public."{name}"',)).fetchone()[0]
+
+
+def read_sql(path):
+    return Path(path).read_text(encoding="utf-8")

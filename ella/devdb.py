@@ -1,0 +1,169 @@
+"""An embedded PostgreSQL cluster for development, `make run` and the tests.
+
+initdb + pg_ctl into a directory of ours, listening only on a unix socket inside that
+directory (no TCP, no root-owned server). PostgreSQL refuses to run as root, so when we are
+root (CI, containers) the cluster belongs to the unprivileged OS user `postgres` (created by the
+OS package) and its commands run through `runuser`.
+
+    python -m ella.devdb start DIR      # prints the DB_URL of database "ella"
+    python -m ella.devdb stop DIR
+    python -m ella.devdb url DIR
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DB = "ella"
+SUPERUSER = "postgres"
+
+
+class DevDbError(Exception):
+    pass
+
+
+def find_bin_dir():
+    """Directory holding initdb/pg_ctl/postgres/psql: PATH first, then Debian's layout."""
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(os.path.realpath(on_path)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if candidates:
+        return Path(candidates[-1]).parent
+    raise DevDbError("PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
+                     "(Debian/Ubuntu: apt-get install postgresql) or set DB_URL to an existing "
+                     "database")
+
+
+def _run_as_owner():
+    """Prefix for commands that must not run as root."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam(SUPERUSER)
+    except KeyError as exc:
+        raise DevDbError("running as root, and there is no OS user 'postgres' to own the "
+                         "cluster (the postgresql package creates it)") from exc
+    return ["runuser", "-u", SUPERUSER, "--"]
+
+
+def _owner_ids():
+    if os.geteuid() != 0:
+        return None
+    entry = pwd.getpwnam(SUPERUSER)
+    return entry.pw_uid, entry.pw_gid
+
+
+class Cluster:
+    def __init__(self, directory, port=5432):
+        self.directory = Path(directory).resolve()
+        self.data = self.directory / "data"
+        self.socket_dir = self.directory  # the socket file lives beside the data directory
+        self.port = port
+        self.bin = find_bin_dir()
+
+    def _cmd(self, name, *args):
+        return _run_as_owner() + [str(self.bin / name), *args]
+
+    def url(self, dbname=DEFAULT_DB):
+        return f"postgresql:///{dbname}?host={self.socket_dir}&port={self.port}&user={SUPERUSER}"
+
+    def is_running(self):
+        if not (self.data / "postmaster.pid").exists():
+            return False
+        result = subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "status"),
+                                capture_output=True, text=True)
+        return result.returncode == 0
+
+    def init(self):
+        if (self.data / "PG_VERSION").exists():
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ids = _owner_ids()
+        if ids:
+            os.chown(self.directory, *ids)
+            # runuser'd commands must be able to reach the directory.
+            os.chmod(self.directory, 0o755)
+            parent = self.directory.parent
+            while parent != parent.parent:
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
+                parent = parent.parent
+        result = subprocess.run(
+            self._cmd("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
+                      "-E", "UTF8", "--locale=C.UTF-8"),
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DevDbError("initdb failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
+        return True
+
+    def start(self):
+        self.init()
+        if self.is_running():
+            return False
+        options = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
+                   "-c fsync=off -c full_page_writes=off")
+        result = subprocess.run(
+            self._cmd("pg_ctl", "-D", str(self.data), "-o", options,
+                      "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"),
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            log = self.directory / "postgres.log"
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            raise DevDbError("PostgreSQL did not start: " + " | ".join(tail or [result.stderr]))
+        return True
+
+    def stop(self):
+        if not self.is_running():
+            return False
+        subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
+                       capture_output=True, text=True, check=False)
+        return True
+
+    def create_database(self, dbname=DEFAULT_DB):
+        """CREATE DATABASE if missing; returns True when created."""
+        import psycopg
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (dbname,)).fetchone()
+            if exists:
+                return False
+            from psycopg import sql
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            return True
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 2 or argv[0] not in ("start", "stop", "url"):
+        print("usage: python -m ella.devdb start|stop|url DIR [PORT]", file=sys.stderr)
+        return 2
+    port = int(argv[2]) if len(argv) > 2 else int(os.environ.get("ELLA_DEVDB_PORT", "5432"))
+    cluster = Cluster(argv[1], port=port)
+    try:
+        if argv[0] == "start":
+            started = cluster.start()
+            cluster.create_database()
+            print(f"embedded PostgreSQL {'started' if started else 'already running'} in "
+                  f"{cluster.directory}", file=sys.stderr)
+            print(cluster.url())
+        elif argv[0] == "stop":
+            stopped = cluster.stop()
+            print("stopped" if stopped else "not running", file=sys.stderr)
+        else:
+            print(cluster.url())
+    except DevDbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""The plain-SQL migration runner, database state detection, adopt, status and drop.
+
+Bookkeeping: `alembic_version` always holds the ELLA revision our schema corresponds to (ELLA's
+own tools read only that). Our runner additionally records every file of sql/migrations/ it
+applied, with a SHA-256 of its text, in `ella_sql_migration`, a table ELLA ignores.
+
+Files named `*_<ELLA head revision>.sql` make up the baseline: together they create ELLA's head
+schema on an empty database. `adopt` records them as already present in an existing ELLA
+database at that revision; any later file is one of our own migrations and runs on both.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from ella import ELLA_HEAD_REVISION
+from ella.catalogue import BOOKKEEPING_TABLE
+from ella.db import MIGRATIONS_DIR, public_tables, read_sql, table_exists
+from ella.refresh import (frequency_column_differences, install_functions_and_triggers,
+                          insert_missing_json_schemas, refresh)
+
+# ELLA's 53 revisions, oldest first (datamodel.md 7.3). Used to tell an older ELLA database
+# (to be upgraded with ELLA first) from one that is not an ELLA database at all.
+ELLA_REVISIONS = """
+8272b3675971 82e7b7ca0ab8 fdbb9cbd41ad 6d7548a6dfd9 3aa5e573699c 30b6557cf2d0 780575a06f97
+86deaf190356 f93cbfcb7ca9 bbe1686834a4 7fddcdb9e856 d099628590c9 4629b478b291 662204b12d07
+da809112fd6c 250c9c10baee 61b990b84ed2 1c5e523b57b3 1ff294ee1c64 ec5fb8b62e4a 2a1becd831ab
+99287295d7fe 4fef0af39a20 022118518e99 12760875ee2d 529e8f6faed9 96bec57f81de 4dee968751a0
+d6290a3fdf7b 16a0a693b537 93e88dd283a2 fa3bc78eb17b 92b582acebc6 268cca7b35e9 2aabb5bc9e0c
+49c742fa2e6c 61779f00886c 0143c6e15141 924438596189 d87c53d0e1d4 7fa4d0b48662 611d46cd83b4
+1a6024944723 d394766ada41 4046ee04dd46 159bc8c35c00 6cdc8d2aa110 fa9687c3fd90 c2294141ee68
+1675e8d8b078 88b3cbf57659 92066141f180 4c2844fef850
+""".split()
+
+# The 45 tables of ELLA's head schema (alembic_version included).
+ELLA_TABLES = frozenset("""
+alembic_version jsonschema allele annotation annotationconfig customannotation
+annotationshadowtranscript annotationshadowfrequency gene transcript phenotype genepanel
+genepanel_transcript genepanel_phenotype analysis sample genotype genotypesampledata filterconfig
+usergroupfilterconfig annotationjob alleleassessment referenceassessment allelereport
+geneassessment reference attachment alleleassessmentattachment alleleassessmentreferenceassessment
+analysisinterpretation alleleinterpretation analysisinterpretationsnapshot
+alleleinterpretationsnapshot interpretationstatehistory interpretationlog user usergroup
+usergroupgenepanel usergroupimport usersession useroldpassword resourcelog clilog uiexception
+broadcast
+""".split())
+
+# Serialises runners: two `migrate`/`refresh` at once on one database wait for each other.
+ADVISORY_LOCK_KEY = 0x454C4C41  # "ELLA"
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class MigrationError(Exception):
+    pass
+
+
+@dataclass
+class MigrationFile:
+    path: Path
+    name: str
+    checksum: str
+
+    @property
+    def is_baseline(self):
+        return self.name.endswith(f"_{ELLA_HEAD_REVISION}.sql")
+
+
+@dataclass
+class DatabaseState:
+    """What a database is, from our point of view."""
+    kind: str  # "empty" | "ours" | "ella" (unadopted ELLA at head) | refusal kinds below
+    revision: str | None = None
+    tables: list = field(default_factory=list)
+    message: str = ""
+
+
+def migration_files(directory=MIGRATIONS_DIR):
+    files = []
+    for path in sorted(Path(directory).glob("*.sql")):
+        if not MIGRATION_NAME.match(path.name):
+            raise MigrationError(f"{path.name}: migration file names must look like "
+                                 "NNNN_short_name.sql (lower case)")
+        text = path.read_bytes()
+        files.append(MigrationFile(path, path.name, hashlib.sha256(text).hexdigest()))
+    numbers = [f.name[:4] for f in files]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise MigrationError(f"two migration files share the number {duplicates[0]}")
+    return files
+
+
+def _alembic_revision(conn):
+    rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    if len(rows) != 1:
+        return None, f"alembic_version holds {len(rows)} rows (ELLA keeps exactly one)"
+    return rows[0][0], None
+
+
+def detect_state(conn):
+    tables = public_tables(conn)
+    if not tables:
+        return DatabaseState("empty", tables=tables)
+    if "alembic_version" not in tables:
+        return DatabaseState(
+            "foreign", tables=tables,
+            message="the database has tables but no alembic_version: it is not an ELLA "
+                    "production database (a database made by ELLA's development `make` has "
+                    "none either). Use an empty database, or an ELLA database made by "
+                    "`ella-cli database make-production`")
+    revision, problem = _alembic_revision(conn)
+    if problem:
+        return DatabaseState("foreign", tables=tables, message=problem)
+    if revision != ELLA_HEAD_REVISION:
+        if revision in ELLA_REVISIONS:
+            return DatabaseState(
+                "old-ella", revision=revision, tables=tables,
+                message=f"the database is at ELLA revision {revision}, older than ELLA 1.17's "
+                        f"{ELLA_HEAD_REVISION}: upgrade it with ELLA first "
+                        "(`ella-cli database upgrade head` and `ella-cli database refresh` in "
+                        "ELLA 1.17), then adopt it")
+        return DatabaseState("foreign", revision=revision, tables=tables,
+                             message=f"alembic_version holds the unknown revision {revision!r}: "
+                                     "not an ELLA database this service knows")
+    unknown = sorted(set(tables) - ELLA_TABLES - {BOOKKEEPING_TABLE})
+    missing = sorted(ELLA_TABLES - set(tables))
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append("unknown tables: " + ", ".join(unknown))
+        if missing:
+            parts.append("missing tables: " + ", ".join(missing))
+        return DatabaseState("foreign", revision=revision, tables=tables,
+                             message="the database is at ELLA's head revision but its tables "
+                                     "differ from ELLA's (" + "; ".join(parts) + ")")
+    if BOOKKEEPING_TABLE in tables:
+        return DatabaseState("ours", revision=revision, tables=tables)
+    return DatabaseState("ella", revision=revision, tables=tables)
+
+
+def _ensure_bookkeeping(cur):
+    cur.execute(sql.SQL("""
+        CREATE TABLE IF NOT EXISTS {} (
+            filename text PRIMARY KEY,
+            checksum text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            how text NOT NULL CHECK (how IN ('applied', 'adopted'))
+        )""").format(sql.Identifier(BOOKKEEPING_TABLE)))
+
+
+def applied_migrations(conn):
+    if not table_exists(conn, BOOKKEEPING_TABLE):
+        return {}
+    rows = conn.execute(sql.SQL("SELECT filename, checksum FROM {}").format(
+        sql.Identifier(BOOKKEEPING_TABLE))).fetchall()
+    return dict(rows)
+
+
+def pending_migrations(conn, files):
+    """Files not applied yet; refuses when an applied file was edited or removed."""
+    applied = applied_migrations(conn)
+    by_name = {f.name: f for f in files}
+    for name, checksum in sorted(applied.items()):
+        if name not in by_name:
+            raise MigrationError(f"migration {name} was applied to this database but is missing "
+                                 "from sql/migrations/ (this code is older than the database?)")
+        if by_name[name].checksum != checksum:
+            raise MigrationError(f"migration {name} was edited after it was applied to this "
+                                 "database (checksum differs); never edit an applied migration, "
+                                 "add a new one")
+    return [f for f in files if f.name not in applied]
+
+
+def _with_runner_lock(conn, fn):
+    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    conn.commit()
+    try:
+        return fn()
+    finally:
+        conn.rollback()
+        conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        conn.commit()
+
+
+def apply_migration(conn, migration):
+    """Apply one file in its own transaction, recording it; a failure changes nothing."""
+    try:
+        with conn.transaction():
+            cur = conn.cursor()
+            _ensure_bookkeeping(cur)
+            cur.execute(read_sql(migration.path))
+            cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
+                                "VALUES (%s, %s, 'applied')").format(
+                sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))
+    except MigrationError:
+        raise
+    except Exception as exc:  # psycopg errors: report the file and PostgreSQL's message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MigrationError(f"migration {migration.name} failed and was rolled back: "
+                             f"{first}") from exc
+
+
+def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
+    """Bring the database to the newest schema: an empty database gets the whole schema plus
+    refresh; one of ours gets its pending files. Returns the list of files applied."""
+    files = migration_files(migrations_dir)
+
+    def run():
+        state = detect_state(conn)
+        conn.rollback()
+        if state.kind == "ella":
+            raise MigrationError("this is an existing ELLA database that this service has not "
+                                 "taken over yet: run `ella-db adopt` (it changes no data)")
+        if state.kind not in ("empty", "ours"):
+            raise MigrationError(state.message)
+        pending = pending_migrations(conn, files)
+        conn.rollback()
+        if not pending:
+            echo("Database is up to date; nothing to apply.")
+            return []
+        if state.kind == "empty" and not pending[0].is_baseline:
+            raise MigrationError(f"{pending[0].name}: the first migration must be the baseline")
+        for migration in pending:
+            echo(f"Applying {migration.name}...")
+            apply_migration(conn, migration)
+        echo("Refreshing shadow tables and (re)creating triggers.")
+        refresh(conn, config, echo=echo)
+        return pending
+
+    return _with_runner_lock(conn, run)
+
+
+def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
+    """Take over an ELLA database at ELLA's head revision without changing any row.
+
+    Records the baseline files as present, installs our functions and triggers (they replace
+    ELLA's same-named ones with equivalent behaviour) and inserts JSON schema rows only for
+    (name, version) pairs the database lacks. Refuses, before changing anything, when the
+    shadow tables' frequency columns differ from the config: only an explicit
+    `ella-db refresh` may change columns."""
+    files = migration_files(migrations_dir)
+
+    def run():
+        state = detect_state(conn)
+        if state.kind == "ours":
+            conn.rollback()
+            echo("This database is already managed by this service; nothing to adopt.")
+            return False
+        if state.kind == "empty":
+            raise MigrationError("the database is empty: there is nothing to adopt; "
+                                 "use `ella-db make-production` to create the schema")
+        if state.kind != "ella":
+            raise MigrationError(state.message)
+        differences = frequency_column_differences(conn, config)
+        if differences:
+            raise MigrationError(
+                "the annotation shadow table's frequency columns differ from the configured "
+                "frequency groups (" + "; ".join(differences) + "). Make the config's "
+                "`frequencies.groups` match the database, or run `ella-db refresh` after "
+                "adopting to rebuild the columns from the config")
+        baseline = [f for f in files if f.is_baseline]
+        with conn.transaction():
+            cur = conn.cursor()
+            _ensure_bookkeeping(cur)
+            for migration in baseline:
+                cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
+                                    "VALUES (%s, %s, 'adopted')").format(
+                    sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))
+            for name, version in insert_missing_json_schemas(cur):
+                echo(f"Inserted JSON schema {name} v{version}")
+            install_functions_and_triggers(cur, config)
+        echo(f"Adopted the ELLA database at revision {state.revision}; "
+             f"recorded {len(baseline)} baseline file(s).")
+        later = [f for f in files if not f.is_baseline]
+        if later:
+            echo(f"{len(later)} migration(s) of this service are pending: run `ella-db migrate`.")
+        return True
+
+    return _with_runner_lock(conn, run)
+
+
+def status(conn, config, migrations_dir=MIGRATIONS_DIR):
+    """A dict describing the database: state, revision, pending files, shadow differences."""
+    state = detect_state(conn)
+    result = {"state": state.kind, "revision": state.revision, "message": state.message,
+              "head": ELLA_HEAD_REVISION, "pending": [], "shadow_differences": []}
+    if state.kind == "ours":
+        files = migration_files(migrations_dir)
+        try:
+            result["pending"] = [f.name for f in pending_migrations(conn, files)]
+        except MigrationError as exc:
+            result["message"] = str(exc)
+            result["state"] = "inconsistent"
+    if state.kind in ("ours", "ella"):
+        result["shadow_differences"] = frequency_column_differences(conn, config)
+    conn.rollback()
+    return result
+
+
+def at_head(conn, config, migrations_dir=MIGRATIONS_DIR):
+    """(ok, message) for `compare` and service start: ours, at ELLA head, nothing pending,
+    shadow columns as configured."""
+    info = status(conn, config, migrations_dir)
+    if info["state"] != "ours":
+        reason = info["message"] or {
+            "empty": "the database is empty (run `ella-db make-production`)",
+            "ella": "the ELLA database has not been adopted (run `ella-db adopt`)",
+        }.get(info["state"], info["state"])
+        return False, reason
+    if info["pending"]:
+        return False, "pending migrations: " + ", ".join(info["pending"]) + \
+            " (run `ella-db migrate`)"
+    if info["shadow_differences"]:
+        return False, "shadow tables differ from the config: " + \
+            "; ".join(info["shadow_differences"]) + " (run `ella-db refresh`)"
+    return True, "Migration status OK!"
+
+
+def drop_everything(conn):
+    """ELLA's `database drop`: remove schema public with everything in it, recreate it empty."""
+    with conn.transaction():
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")

@@ -1,0 +1,315 @@
+"""`ella-db refresh`: (re)install functions and triggers, JSON schema rows, and rebuild the
+annotation shadow tables from the current annotations and the configured frequency groups.
+
+Observable result equals ELLA's own refresh: the same table, column, constraint, index,
+function and trigger names. It runs in one transaction that first locks `annotation` against
+writes, so no annotation can slip past the rebuild (ELLA instead mirrors concurrent inserts
+into its temporary tables with an extra trigger); then it swaps freshly built `tmp_*` tables
+into place. The sequences keep their `tmp_` names, alternating `_seq`/`_seq1`, as ELLA's do.
+"""
+
+import json
+import logging
+
+from psycopg import sql
+
+from ella.db import TRIGGERS_DIR, read_sql, table_exists
+from ella.jsonschemas import load_schema_documents
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPT_TABLE = "annotationshadowtranscript"
+FREQUENCY_TABLE = "annotationshadowfrequency"
+FIXED_FREQUENCY_COLUMNS = ["id", "allele_id"]
+
+
+class RefreshError(Exception):
+    pass
+
+
+def frequency_pairs(config):
+    """[(provider, key)] in config order: external groups, then internal."""
+    groups = config["frequencies"]["groups"]
+    pairs = []
+    for group in ("external", "internal"):
+        for provider, keys in (groups.get(group) or {}).items():
+            pairs.extend((provider, key) for key in keys)
+    return pairs
+
+
+def expected_frequency_columns(config):
+    """Data columns of annotationshadowfrequency for this config, in order."""
+    columns = []
+    for provider, key in frequency_pairs(config):
+        columns.append((f"{provider}.{key}", "double precision"))
+        columns.append((f"{provider}_num.{key}", "integer"))
+    return columns
+
+
+def actual_frequency_columns(conn):
+    """Data columns (name, type) of the live annotationshadowfrequency, or None if absent."""
+    if not table_exists(conn, FREQUENCY_TABLE):
+        return None
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = 'public.annotationshadowfrequency'::regclass AND a.attnum > 0 "
+        "AND NOT a.attisdropped ORDER BY a.attnum"
+    ).fetchall()
+    return [(name, typ) for name, typ in rows if name not in FIXED_FREQUENCY_COLUMNS]
+
+
+def frequency_column_differences(conn, config):
+    """Lines describing how the live shadow columns differ from the config (empty = same)."""
+    actual = actual_frequency_columns(conn)
+    if actual is None:
+        return [f"table {FREQUENCY_TABLE} does not exist"]
+    expected = expected_frequency_columns(config)
+    if actual == expected:
+        return []
+    problems = []
+    missing = [c for c, _ in expected if c not in dict(actual)]
+    extra = [c for c, _ in actual if c not in dict(expected)]
+    if missing:
+        problems.append("columns in the config but not in the database: " + ", ".join(missing))
+    if extra:
+        problems.append("columns in the database but not in the config: " + ", ".join(extra))
+    if not missing and not extra:
+        problems.append("same columns, different order or types")
+    return problems
+
+
+def _group_pairs(groups):
+    pairs = set()
+    for group in ("external", "internal"):
+        for provider, keys in ((groups or {}).get(group) or {}).items():
+            pairs.update((provider, key) for key in keys or [])
+    return pairs
+
+
+def check_frequency_group_users(conn, config):
+    """Every frequency group used by an active filter config or a user group's ACMG config
+    must exist in the config, or filtering would fail at run time (ELLA's rule)."""
+    configured = set(frequency_pairs(config))
+    problems = []
+    if table_exists(conn, "filterconfig"):
+        for fc_id, name, document in conn.execute(
+                "SELECT id, name, filterconfig FROM filterconfig WHERE active ORDER BY id"):
+            for item in _frequency_filter_configs(document):
+                unknown = _group_pairs(item.get("groups")) - configured
+                if unknown:
+                    problems.append(f"filter config {name!r} (id {fc_id}) uses frequency groups "
+                                    f"missing from the config: {_fmt_pairs(unknown)}")
+    if table_exists(conn, "usergroup"):
+        for group_name, group_config in conn.execute(
+                "SELECT name, config FROM usergroup ORDER BY id"):
+            groups = (((group_config or {}).get("acmg") or {}).get("frequency") or {}).get("groups")
+            unknown = _group_pairs(groups) - configured
+            if unknown:
+                problems.append(f"user group {group_name!r} ACMG config uses frequency groups "
+                                f"missing from the config: {_fmt_pairs(unknown)}")
+    return problems
+
+
+def _frequency_filter_configs(document):
+    for item in (document or {}).get("filters", []):
+        candidates = [item] + list(item.get("exceptions") or [])
+        for candidate in candidates:
+            if candidate.get("name") == "frequency":
+                yield candidate.get("config") or {}
+
+
+def _fmt_pairs(pairs):
+    return ", ".join(f"{p}.{k}" for p, k in sorted(pairs))
+
+
+# --- building blocks ----------------------------------------------------------------------
+
+def _create_tmp_transcript_table(cur):
+    cur.execute("""
+        CREATE TABLE tmp_annotationshadowtranscript (
+            id serial NOT NULL,
+            allele_id integer,
+            hgnc_id integer,
+            symbol varchar,
+            transcript varchar,
+            hgvsc varchar,
+            protein varchar,
+            hgvsp varchar,
+            consequences text[],
+            exon_distance integer,
+            coding_region_distance integer,
+            CONSTRAINT pk_tmp_annotationshadowtranscript PRIMARY KEY (id),
+            CONSTRAINT fk_tmp_annotationshadowtranscript_allele_id_allele
+                FOREIGN KEY (allele_id) REFERENCES allele (id)
+        )""")
+    # Filled set-based (one statement) rather than row by row: same rows as the trigger makes.
+    cur.execute("""
+        INSERT INTO tmp_annotationshadowtranscript
+            (allele_id, hgnc_id, symbol, transcript, hgvsc, protein, hgvsp, consequences,
+             exon_distance, coding_region_distance)
+        SELECT a.allele_id,
+               (tx ->> 'hgnc_id')::integer, tx ->> 'symbol', tx ->> 'transcript',
+               tx ->> 'HGVSc', tx ->> 'protein', tx ->> 'HGVSp',
+               ARRAY(SELECT jsonb_array_elements_text(
+                         CASE WHEN jsonb_typeof(tx -> 'consequences') = 'array'
+                              THEN tx -> 'consequences' ELSE '[]'::jsonb END)),
+               (tx ->> 'exon_distance')::integer, (tx ->> 'coding_region_distance')::integer
+        FROM annotation a
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(a.annotations -> 'transcripts') = 'array'
+                 THEN a.annotations -> 'transcripts' ELSE '[]'::jsonb END) AS tx
+        WHERE a.date_superceeded IS NULL
+        ORDER BY a.id""")
+    for column in ("allele_id", "hgnc_id", "symbol", "transcript"):
+        cur.execute(sql.SQL("CREATE INDEX {} ON tmp_annotationshadowtranscript ({})").format(
+            sql.Identifier(f"ix_tmp_annotationshadowtranscript_{column}"),
+            sql.Identifier(column)))
+    cur.execute("CREATE INDEX ix_tmp_annotationshadowtranscript_hgvsc "
+                "ON tmp_annotationshadowtranscript (lower(hgvsc))")
+
+
+def _frequency_value_expressions(config, annotations):
+    """SQL expressions extracting each configured column from an `annotations` jsonb value."""
+    exprs = []
+    for provider, key in frequency_pairs(config):
+        for part, cast in (("freq", "double precision"), ("num", "integer")):
+            exprs.append(sql.SQL("({annotations} -> 'frequencies' -> {provider} -> {part} ->> {key})"
+                                 "::{cast}").format(
+                annotations=annotations, provider=sql.Literal(provider), part=sql.Literal(part),
+                key=sql.Literal(key), cast=sql.SQL(cast)))
+    return exprs
+
+
+def _frequency_column_identifiers(config):
+    return [sql.Identifier(name) for name, _ in expected_frequency_columns(config)]
+
+
+def _create_tmp_frequency_table(cur, config):
+    column_defs = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(typ))
+                   for name, typ in expected_frequency_columns(config)]
+    cur.execute(sql.SQL("""
+        CREATE TABLE tmp_annotationshadowfrequency (
+            id serial NOT NULL,
+            allele_id integer{extra},
+            CONSTRAINT pk_tmp_annotationshadowfrequency PRIMARY KEY (id),
+            CONSTRAINT fk_tmp_annotationshadowfrequency_allele_id_allele
+                FOREIGN KEY (allele_id) REFERENCES allele (id)
+        )""").format(extra=sql.SQL("").join(sql.SQL(", ") + d for d in column_defs)))
+    columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
+    values = [sql.SQL("a.allele_id")] + _frequency_value_expressions(config, sql.SQL("a.annotations"))
+    cur.execute(sql.SQL(
+        "INSERT INTO tmp_annotationshadowfrequency ({columns}) SELECT {values} "
+        "FROM annotation a WHERE a.date_superceeded IS NULL ORDER BY a.id").format(
+        columns=sql.SQL(", ").join(columns), values=sql.SQL(", ").join(values)))
+    cur.execute("CREATE INDEX ix_tmp_annotationshadowfrequency_allele_id "
+                "ON tmp_annotationshadowfrequency (allele_id)")
+
+
+def _install_frequency_function(cur, config):
+    columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
+    values = [sql.SQL("insert_annotationshadowfrequency.allele_id")] + _frequency_value_expressions(
+        config, sql.SQL("insert_annotationshadowfrequency.annotations"))
+    body = sql.SQL("INSERT INTO annotationshadowfrequency ({columns}) VALUES ({values});").format(
+        columns=sql.SQL(", ").join(columns), values=sql.SQL(", ").join(values))
+    # The body is generated from the config, so it cannot live in sql/triggers/ as a file.
+    cur.execute(sql.SQL(
+        "CREATE OR REPLACE FUNCTION insert_annotationshadowfrequency(allele_id integer, "
+        "annotations jsonb) RETURNS void AS $fn$ BEGIN {body} END; $fn$ LANGUAGE plpgsql").format(
+        body=body))
+
+
+def _swap_in(cur, table):
+    tmp = f"tmp_{table}"
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(tmp),
+                                                              sql.Identifier(table)))
+    # Rename indexes (the PK's constraint follows its index) and the FK.
+    for (index_name,) in cur.execute(
+            "SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass", (f"public.{table}",)).fetchall():
+        if tmp in index_name:
+            cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(index_name), sql.Identifier(index_name.replace(tmp, table))))
+    for (con_name,) in cur.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            (f"public.{table}",)).fetchall():
+        if tmp in con_name:
+            cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                sql.Identifier(table), sql.Identifier(con_name),
+                sql.Identifier(con_name.replace(tmp, table))))
+
+
+def trigger_files():
+    return sorted(TRIGGERS_DIR.glob("*.sql"))
+
+
+def install_functions_and_triggers(cur, config):
+    """Apply every sql/triggers/ file plus the generated frequency function (idempotent)."""
+    for path in trigger_files():
+        cur.execute(read_sql(path))
+    _install_frequency_function(cur, config)
+
+
+def insert_missing_json_schemas(cur):
+    """Insert our schema documents for (name, version) pairs the table lacks.
+
+    Existing rows are never overwritten: an adopted database keeps ELLA's own documents.
+    Returns the list of (name, version) inserted."""
+    inserted = []
+    for name, version, document in load_schema_documents():
+        cur.execute(
+            "INSERT INTO jsonschema (name, version, schema) VALUES (%s, %s, %s::jsonb) "
+            "ON CONFLICT (name, version) DO NOTHING RETURNING id",
+            (name, version, json.dumps(document)))
+        if cur.fetchone():
+            inserted.append((name, version))
+    return inserted
+
+
+def refresh(conn, config, echo=print):
+    """Rebuild shadow tables and (re)install functions, triggers and schema rows.
+
+    `conn` must not be in autocommit mode; everything happens in one transaction."""
+    with conn.transaction():
+        cur = conn.cursor()
+        # Writers of annotation wait until we are done; readers go on.
+        cur.execute("LOCK TABLE annotation IN SHARE ROW EXCLUSIVE MODE")
+        problems = check_frequency_group_users(conn, config)
+        if problems:
+            raise RefreshError("refresh aborted: " + "; ".join(problems))
+        echo("Building shadow tables from the current annotations...")
+        for stale in ("tmp_annotationshadowtranscript", "tmp_annotationshadowfrequency"):
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stale)))
+        _create_tmp_transcript_table(cur)
+        _create_tmp_frequency_table(cur, config)
+        inserted = insert_missing_json_schemas(cur)
+        for name, version in inserted:
+            echo(f"Inserted JSON schema {name} v{version}")
+        _swap_in(cur, FREQUENCY_TABLE)
+        _swap_in(cur, TRANSCRIPT_TABLE)
+        install_functions_and_triggers(cur, config)
+        # Back-fill reference.search where it is missing or stale (the trigger recomputes it).
+        cur.execute("UPDATE reference SET id = id WHERE search IS DISTINCT FROM "
+                    "reference_search_vector(authors, title, journal, year)")
+        references_updated = cur.rowcount
+    counts = {}
+    for table in (TRANSCRIPT_TABLE, FREQUENCY_TABLE):
+        counts[table] = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+    _vacuum_analyze(conn)
+    echo(f"AnnotationShadowTranscript count: {counts[TRANSCRIPT_TABLE]}")
+    echo(f"AnnotationShadowFrequency count: {counts[FREQUENCY_TABLE]}")
+    if references_updated:
+        echo(f"Reference search vectors filled: {references_updated}")
+    return counts
+
+
+def _vacuum_analyze(conn):
+    conn.commit()  # VACUUM cannot run inside a transaction block
+    previous = conn.autocommit
+    conn.autocommit = True
+    try:
+        for table in (TRANSCRIPT_TABLE, FREQUENCY_TABLE):
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+    finally:
+        conn.autocommit = previous

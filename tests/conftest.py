@@ -1,0 +1,157 @@
+"""Test harness: a real PostgreSQL for every test that needs one, never a mock.
+
+If ELLA_TEST_DB_URL is unset, one throwaway cluster is started per test session (initdb into a
+temp dir, unix socket only, a free port; as root it runs as the OS user `postgres`). With
+ELLA_TEST_DB_URL set (a URL of a role that may create databases) that server is used instead.
+
+The schema is built once (make-production) into the template database `ella_test_template`;
+each test that asks for `db_url`/`db_conn` gets a fresh database cloned from it, dropped after.
+The real ELLA database of tests/data/ is restored once into `ella_test_demo_template` for the
+tests that need it (`demo_db_url`).
+"""
+
+import gzip
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, parse_qsl, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ella.config import load_config
+from ella.devdb import Cluster, find_bin_dir
+from ella.migrate import migrate
+
+TESTS_DIR = Path(__file__).resolve().parent
+DATA_DIR = TESTS_DIR / "data"
+DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
+TEMPLATE_DB = "ella_test_template"
+DEMO_TEMPLATE_DB = "ella_test_demo_template"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_dbname(url, dbname):
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+class Server:
+    def __init__(self, admin_url):
+        self.admin_url = admin_url
+        self._counter = itertools.count()
+
+    def url(self, dbname):
+        return with_dbname(self.admin_url, dbname)
+
+    def admin(self):
+        return psycopg.connect(self.admin_url, autocommit=True)
+
+    def create(self, dbname, template=None):
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
+            if template:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(template)))
+            else:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        return self.url(dbname)
+
+    def drop(self, dbname):
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
+
+    def fresh_name(self, prefix="t"):
+        return f"ella_test_{prefix}_{os.getpid()}_{next(self._counter)}"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    given = os.environ.get("ELLA_TEST_DB_URL")
+    if given:
+        yield Server(given)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="ella-test-pg-"))
+    cluster = Cluster(directory, port=_free_port())
+    cluster.start()
+    try:
+        yield Server(cluster.url("postgres"))
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ella_config():
+    return load_config(environ={})
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server, ella_config):
+    url = pg_server.create(TEMPLATE_DB)
+    with psycopg.connect(url) as conn:
+        migrate(conn, ella_config, echo=lambda *_: None)
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def db_url(pg_server, template_db):
+    name = pg_server.fresh_name("db")
+    url = pg_server.create(name, template=template_db)
+    yield url
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def db_conn(db_url):
+    with psycopg.connect(db_url) as conn:
+        yield conn
+
+
+@pytest.fixture
+def empty_db_url(pg_server):
+    name = pg_server.fresh_name("empty")
+    url = pg_server.create(name)
+    yield url
+    pg_server.drop(name)
+
+
+def psql_path():
+    found = shutil.which("psql")
+    if found:
+        return found
+    return str(find_bin_dir() / "psql")
+
+
+@pytest.fixture(scope="session")
+def demo_template_db(pg_server):
+    """The real ELLA demo database (ELLA's own rows), restored once."""
+    url = pg_server.create(DEMO_TEMPLATE_DB)
+    with gzip.open(DEMO_DUMP, "rb") as dump:
+        result = subprocess.run([psql_path(), "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+                                input=dump.read(), capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError("restoring the ELLA demo dump failed: "
+                           + result.stderr.decode(errors="replace")[-500:])
+    return DEMO_TEMPLATE_DB
+
+
+@pytest.fixture
+def demo_db_url(pg_server, demo_template_db):
+    name = pg_server.fresh_name("demo")
+    url = pg_server.create(name, template=demo_template_db)
+    yield url
+    pg_server.drop(name)

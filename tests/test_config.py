@@ -1,0 +1,479 @@
+"""Tests for ella.config: YAML tags, schema validation, environment settings."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from ella import config as cfg
+from ella.config import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return cfg.load_config(environ={})
+
+
+def plain_config(default_config):
+    """The default config as it must appear in a file (without built-in keys)."""
+    data = copy.deepcopy(default_config)
+    del data["transcripts"]["consequences"]
+    return data
+
+
+def write_config(tmp_path, data, name="ella.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_error(path, environ=None):
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ=environ or {})
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# --- the shipped default ------------------------------------------------------
+
+
+def test_schema_is_valid_draft7():
+    schema = json.loads(cfg.SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+def test_default_config_loads_and_validates(default_config):
+    assert sorted(default_config) == sorted(
+        ["app", "user", "analysis", "frequencies", "classification", "report",
+         "transcripts", "igv", "import", "similar_alleles"]
+    )
+    # the loaded default validates again once the built-in keys are removed
+    cfg.validate_config(plain_config(default_config))
+
+
+def test_default_config_values_without_environment(default_config):
+    app = default_config["app"]
+    assert app["links_to_clipboard"] is True
+    assert app["non_production_warning"] is None
+    assert app["annotation_service"] == "http://172.17.0.1:6000"
+    assert app["attachment_storage"] is None
+    assert app["max_upload_size"] == 52428800
+    assert app["feature_flags"] == {"cnv": False, "pydantic": False}
+    igv = default_config["igv"]["reference"]
+    assert igv["fastaURL"] == "api/v1/igv/human_g1k_v37_decoy.fasta"
+    assert igv["cytobandURL"] == "api/v1/igv/cytoBand.txt"
+    assert default_config["user"]["auth"]["password_minimum_length"] == 8
+    assert [o["value"] for o in default_config["classification"]["options"]] == [
+        "1", "2", "3", "4", "5", "RF", "DR", "NP"
+    ]
+    assert default_config["similar_alleles"] == {"max_variants": 10, "max_genomic_distance": 100}
+
+
+def test_default_config_reads_the_same_environment_variables_as_ella():
+    environ = {
+        "OFFLINE_MODE": "no",
+        "NON_PRODUCTION_WARNING": "STAGING",
+        "ANNOTATION_SERVICE_URL": "http://anno:6000",
+        "ATTACHMENT_STORAGE": "/data/attachments",
+        "ENABLE_CNV": "True",
+        "ENABLE_PYDANTIC": "off",
+        "DEV_IGV_FASTA": "https://example.org/ref.fa",
+        "DEV_IGV_CYTOBAND": "https://example.org/cyto.txt",
+    }
+    config = cfg.load_config(environ=environ)
+    assert config["app"]["links_to_clipboard"] is False
+    assert config["app"]["non_production_warning"] == "STAGING"
+    assert config["app"]["annotation_service"] == "http://anno:6000"
+    assert config["app"]["attachment_storage"] == "/data/attachments"
+    assert config["app"]["feature_flags"] == {"cnv": True, "pydantic": False}
+    assert config["igv"]["reference"] == {
+        "fastaURL": "https://example.org/ref.fa",
+        "cytobandURL": "https://example.org/cyto.txt",
+    }
+
+
+def test_default_frequency_groups(default_config):
+    pops = ["G", "AFR", "AMR", "ASJ", "EAS", "FIN", "NFE", "OTH", "SAS"]
+    expected = (
+        [("GNOMAD_GENOMES", p) for p in pops]
+        + [("GNOMAD_EXOMES", p) for p in pops]
+        + [("inDB", "OUSWES")]
+    )
+    groups = default_config["frequencies"]["groups"]
+    pairs = [
+        (provider, key)
+        for kind in ("external", "internal")
+        for provider, keys in groups[kind].items()
+        for key in keys
+    ]
+    assert pairs == expected
+    assert len(pairs) == 19
+    assert list(groups["internal"]) == ["inDB"]
+
+
+def test_builtin_consequences_added(default_config):
+    consequences = default_config["transcripts"]["consequences"]
+    assert len(consequences) == 40 == len(set(consequences))
+    assert consequences[0] == "transcript_ablation"
+    assert consequences[11] == "missense_variant"
+    assert consequences[20] == "synonymous_variant"
+    assert consequences[-1] == "intergenic_variant"
+    assert consequences.index("5_prime_UTR_variant") < consequences.index("3_prime_UTR_variant")
+    # a fresh list each time: callers may not corrupt the module constant
+    assert consequences is not cfg.CONSEQUENCES
+    assert "acmg" not in default_config and "custom_annotation" not in default_config
+
+
+def test_default_preimport_script_exists_and_follows_the_contract(default_config):
+    script = Path(default_config["import"]["preimport_script"])
+    assert script.is_absolute()
+    assert script == PROJECT_ROOT / "ops" / "preimport.py"
+    assert os.access(script, os.X_OK)
+    env = dict(os.environ, GENEPANEL_NAME="HBOC", GENEPANEL_VERSION="v01",
+               SAMPLE_ID="S1", USERGROUP="testgroup01", PRIORITY="2")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == {
+        "variables": {"GP_NAME": "HBOC", "GP_VERSION": "v01", "PRIORITY": "2", "target": "ella"},
+        "files": {},
+    }
+    env.pop("GENEPANEL_NAME")
+    failed = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert failed.returncode != 0 and "GENEPANEL_NAME" in failed.stderr
+
+
+# --- choosing the file ------------------------------------------------------------
+
+
+def test_path_from_ella_config_variable(tmp_path, default_config):
+    data = plain_config(default_config)
+    data["similar_alleles"]["max_variants"] = 3
+    path = write_config(tmp_path, data)
+    assert cfg.load_config(environ={"ELLA_CONFIG": str(path)})["similar_alleles"]["max_variants"] == 3
+    # an explicit argument wins over the variable
+    assert cfg.load_config(cfg.DEFAULT_CONFIG_PATH, environ={"ELLA_CONFIG": str(path)})[
+        "similar_alleles"]["max_variants"] == 10
+
+
+def test_without_ella_config_the_shipped_default_is_used():
+    assert cfg.config_path(environ={}) == str(cfg.DEFAULT_CONFIG_PATH)
+    assert cfg.config_path(environ={"ELLA_CONFIG": ""}) == str(cfg.DEFAULT_CONFIG_PATH)
+
+
+# --- !env tags ---------------------------------------------------------------------
+
+
+def parse(text, **environ):
+    return cfg.parse_yaml(text, environ=environ, source="t.yaml")
+
+
+def parse_error(text, **environ):
+    with pytest.raises(ConfigError) as info:
+        parse(text, **environ)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("t.yaml: line ")
+    return message
+
+
+@pytest.mark.parametrize("raw, value", [
+    ("5", 5), ("1.5", 1.5), ("true", True), ("No", False), ("hello", "hello"),
+    ("null", None), ("", None), ("http://x:1/y", "http://x:1/y"),
+])
+def test_env_set_is_type_resolved(raw, value):
+    result = parse("a: !env X", X=raw)["a"]
+    assert result == value and type(result) is type(value)
+
+
+def test_env_unset_is_null():
+    assert parse("a: !env X") == {"a": None}
+
+
+def test_env_with_default():
+    assert parse("a: !env [X, 'fallback']") == {"a": "fallback"}
+    assert parse("a: !env [X, 'fallback']", X="given") == {"a": "given"}
+    # the default is type-resolved as well
+    assert parse("a: !env [X, '5']") == {"a": 5}
+    assert parse("a: !env [X, true]") == {"a": True}
+
+
+def test_env_bool():
+    assert parse("a: !env_bool X", X="yes") == {"a": True}
+    assert parse("a: !env_bool X", X="OFF") == {"a": False}
+    assert parse("a: !env_bool [X, true]") == {"a": True}
+    assert parse("a: !env_bool [X, true]", X="false") == {"a": False}
+
+
+def test_env_bool_rejects_other_values():
+    message = parse_error("a: !env_bool X", X="maybe")
+    assert "!env_bool" in message and "'maybe'" in message and "X" in message
+
+
+def test_env_typed_unset_without_default_is_an_error():
+    assert "X is not set" in parse_error("a: !env_bool X")
+    assert "X is not set" in parse_error("a: !env_int X")
+    assert "X is not set" in parse_error("a: !env_float X")
+
+
+def test_env_int_float_str():
+    assert parse("a: !env_int X", X="42") == {"a": 42}
+    assert "!env_int" in parse_error("a: !env_int X", X="4.2")
+    result = parse("a: !env_float X", X="1")["a"]
+    assert result == 1.0 and type(result) is float
+    assert parse("a: !env_str X", X="5") == {"a": "5"}
+    assert parse("a: !env_str [X, true]") == {"a": "true"}
+    # as in ELLA: unset without default is the text "null"
+    assert parse("a: !env_str X") == {"a": "null"}
+
+
+def test_env_unknown_type():
+    assert "unknown type 'nope'" in parse_error("a: !env_nope X", X="1")
+
+
+@pytest.mark.parametrize("text", ["a: !env [A, b, c]", "a: !env [A]", "a: !env_int [A, 1, 2]"])
+def test_env_list_needs_exactly_two_items(text):
+    assert "two items" in parse_error(text)
+
+
+def test_env_error_names_the_line():
+    assert parse_error("a: 1\nb:\n  c: !env_int X\n").startswith("t.yaml: line 3,")
+
+
+# --- !file -------------------------------------------------------------------------
+
+
+def test_file_existing_is_absolute_path_below_project_root():
+    result = parse("s: !file 'ella/config_schema.json'")["s"]
+    assert result == str(PROJECT_ROOT / "ella" / "config_schema.json")
+
+
+def test_file_missing_is_an_error():
+    message = parse_error("s: !file 'ops/no-such-script.py'")
+    assert "!file" in message and "ops/no-such-script.py" in message and "not found" in message
+
+
+def test_file_missing_in_a_config_file_names_the_file(tmp_path):
+    text = cfg.DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace(
+        "!file 'ops/preimport.py'", "!file 'ops/missing.py'")
+    assert "!file 'ops/missing.py'" in text
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = load_error(path)
+    assert message.startswith(f"{path}: line ") and "ops/missing.py" in message
+
+
+# --- bad config files --------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    assert load_error(path) == f"config file not found: {path}"
+    assert load_error(None, environ={"ELLA_CONFIG": str(path)}) == f"config file not found: {path}"
+
+
+def test_yaml_syntax_error_has_line_number(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("app:\n  a: 1\n  b: [1, 2\nuser: {}\n", encoding="utf-8")
+    message = load_error(path)
+    assert message.startswith(f"{path}: line 4,")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert "must be a mapping" in load_error(path)
+
+
+def broken(tmp_path, default_config, change):
+    data = plain_config(default_config)
+    change(data)
+    path = write_config(tmp_path, data)
+    return path, load_error(path)
+
+
+def test_unknown_key(tmp_path, default_config):
+    path, message = broken(tmp_path, default_config, lambda d: d["app"].update(foo=1))
+    assert message == f"{path}: app: unknown key 'foo'"
+
+
+def test_unknown_top_level_key(tmp_path, default_config):
+    path, message = broken(tmp_path, default_config, lambda d: d.update(extra={}))
+    assert message == f"{path}: (top level): unknown key 'extra'"
+
+
+def test_wrong_type(tmp_path, default_config):
+    def change(d):
+        d["similar_alleles"]["max_variants"] = "ten"
+    path, message = broken(tmp_path, default_config, change)
+    assert message == f"{path}: similar_alleles.max_variants: 'ten' is not of type integer"
+
+
+def test_bool_is_not_an_integer(tmp_path, default_config):
+    def change(d):
+        d["user"]["auth"]["password_num_match_groups"] = True
+    _, message = broken(tmp_path, default_config, change)
+    assert "user.auth.password_num_match_groups: True is not of type integer" in message
+
+
+def test_missing_section(tmp_path, default_config):
+    path, message = broken(tmp_path, default_config, lambda d: d.pop("igv"))
+    assert message == f"{path}: (top level): missing required key 'igv'"
+
+
+def test_missing_nested_key(tmp_path, default_config):
+    def change(d):
+        del d["analysis"]["sidebar"]["quick"]["columns"]
+    _, message = broken(tmp_path, default_config, change)
+    assert message.endswith("analysis.sidebar.quick: missing required key 'columns'")
+
+
+def test_value_below_minimum(tmp_path, default_config):
+    def change(d):
+        d["user"]["auth"]["password_minimum_length"] = -1
+    path, message = broken(tmp_path, default_config, change)
+    assert message == f"{path}: user.auth.password_minimum_length: -1 is less than the minimum of 0"
+
+
+def test_bad_enum_in_list_names_index(tmp_path, default_config):
+    def change(d):
+        d["classification"]["options"][2]["value"] = "6"
+    _, message = broken(tmp_path, default_config, change)
+    assert "classification.options[2].value: '6' is not one of" in message
+
+
+def test_null_only_where_allowed(tmp_path, default_config):
+    data = plain_config(default_config)
+    data["app"]["non_production_warning"] = "TEST"
+    data["app"]["attachment_storage"] = None
+    cfg.validate_config(data)
+    _, message = broken(tmp_path, default_config, lambda d: d["app"].update(annotation_service=None))
+    assert "app.annotation_service: None is not of type string" in message
+
+
+def test_invalid_password_regex(tmp_path, default_config):
+    def change(d):
+        d["user"]["auth"]["password_match_groups"][0] = "[A-Z"
+    _, message = broken(tmp_path, default_config, change)
+    assert "user.auth.password_match_groups[0]" in message
+
+
+@pytest.mark.parametrize("key", ["acmg", "custom_annotation"])
+def test_builtin_top_level_keys_are_forbidden(tmp_path, default_config, key):
+    path, message = broken(tmp_path, default_config, lambda d: d.update({key: {"codes": {}}}))
+    assert message.startswith(f"{path}: {key}: ")
+    assert "built into the application" in message
+
+
+def test_transcripts_consequences_is_forbidden(tmp_path, default_config):
+    def change(d):
+        d["transcripts"]["consequences"] = ["missense_variant"]
+    path, message = broken(tmp_path, default_config, change)
+    assert message.startswith(f"{path}: transcripts.consequences: ")
+
+
+def test_several_problems_reported_as_one_line(tmp_path, default_config):
+    def change(d):
+        d["app"]["foo"] = 1
+        d["similar_alleles"]["max_variants"] = "x"
+    _, message = broken(tmp_path, default_config, change)
+    assert "(and 1 more problem(s))" in message
+
+
+def test_feature_flags_accept_any_bool_name(tmp_path, default_config):
+    data = plain_config(default_config)
+    data["app"]["feature_flags"]["new_thing"] = True
+    cfg.validate_config(data)
+    data["app"]["feature_flags"]["new_thing"] = "yes"
+    with pytest.raises(ConfigError, match="app.feature_flags.new_thing"):
+        cfg.validate_config(data)
+
+
+# --- environment-only settings -----------------------------------------------------
+
+
+def test_env_settings_defaults():
+    settings = cfg.env_settings({})
+    assert settings == {
+        "DB_URL": None,
+        "PORT": 3114,
+        "HOST": "127.0.0.1",
+        "SOCKET": None,
+        "ANALYSES_PATH": None,
+        "ANALYSES_INCOMING": None,
+        "IGV_DATA": None,
+        "NUM_WORKERS": 2 * (os.cpu_count() or 1) + 1,
+        "GUNICORN_TIMEOUT": 500,
+        "LOGPATH": None,
+    }
+
+
+def test_env_settings_from_environment():
+    settings = cfg.env_settings({
+        "DB_URL": "postgresql:///vardb", "PORT": "5000", "HOST": "0.0.0.0",
+        "SOCKET": "/socket/api.sock", "ANALYSES_PATH": "/data/analyses/imported",
+        "ANALYSES_INCOMING": "/data/analyses/incoming", "IGV_DATA": "/data/igv-data",
+        "NUM_WORKERS": "4", "GUNICORN_TIMEOUT": "60", "LOGPATH": "/logs",
+    })
+    assert settings["DB_URL"] == "postgresql:///vardb"
+    assert settings["PORT"] == 5000
+    assert settings["HOST"] == "0.0.0.0"
+    assert settings["SOCKET"] == "/socket/api.sock"
+    assert settings["IGV_DATA"] == "/data/igv-data"
+    assert settings["NUM_WORKERS"] == 4
+    assert settings["GUNICORN_TIMEOUT"] == 60
+    assert settings["LOGPATH"] == "/logs"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("PORT", "http"), ("PORT", "70000"), ("NUM_WORKERS", "0"), ("GUNICORN_TIMEOUT", "soon"),
+])
+def test_env_settings_bad_integer(name, value):
+    with pytest.raises(ConfigError) as info:
+        cfg.env_settings({name: value})
+    assert str(info.value).startswith(f"environment variable {name} must be")
+    assert value in str(info.value)
+
+
+# --- user config merge and feature flags -------------------------------------------
+
+
+def test_merged_user_config(default_config):
+    base = default_config["user"]["user_config"]
+    group = {"overview": {"views": ["analyses"]}, "acmg": {"frequency": {"num_thresholds": {}}}}
+    user = {"overview": {"views": ["variants"]}, "comment_templates": []}
+    merged = cfg.merged_user_config(default_config, group, user)
+    # top-level keys are replaced whole: the user's overview wins over the group's
+    assert merged["overview"] == {"views": ["variants"]}
+    assert merged["acmg"] == group["acmg"]
+    assert merged["comment_templates"] == []
+    assert merged["workflows"] == base["workflows"]
+    assert merged["interpretation"] == base["interpretation"]
+    # shallow: a partial workflows in the group replaces the file's whole workflows
+    partial = cfg.merged_user_config(default_config, {"workflows": {"allele": {}}}, None)
+    assert partial["workflows"] == {"allele": {}}
+
+
+def test_merged_user_config_none_and_no_aliasing(default_config):
+    base = copy.deepcopy(default_config["user"]["user_config"])
+    merged = cfg.merged_user_config(default_config, None, None)
+    assert merged == base
+    merged["workflows"]["allele"]["finalize_requirements"]["workflow_status"].append("X")
+    assert default_config["user"]["user_config"] == base
+
+
+def test_feature_is_enabled(default_config):
+    assert cfg.feature_is_enabled(default_config, "cnv") is False
+    assert cfg.feature_is_enabled(default_config, "unknown") is False
+    enabled = cfg.load_config(environ={"ENABLE_CNV": "true"})
+    assert cfg.feature_is_enabled(enabled, "cnv") is True
+    no_flags = copy.deepcopy(default_config)
+    del no_flags["app"]["feature_flags"]
+    assert cfg.feature_is_enabled(no_flags, "cnv") is False
