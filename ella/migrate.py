@@ -244,9 +244,12 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
     files = migration_files(migrations_dir)
 
     def run():
+        with conn.transaction():  # checks and changes in one transaction: all or nothing
+            return adopt_in_transaction()
+
+    def adopt_in_transaction():
         state = detect_state(conn)
         if state.kind == "ours":
-            conn.rollback()
             echo("This database is already managed by this service; nothing to adopt.")
             return False
         if state.kind == "empty":
@@ -262,16 +265,15 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
                 "`frequencies.groups` match the database, or run `ella-db refresh` after "
                 "adopting to rebuild the columns from the config")
         baseline = [f for f in files if f.is_baseline]
-        with conn.transaction():
-            cur = conn.cursor()
-            _ensure_bookkeeping(cur)
-            for migration in baseline:
-                cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
-                                    "VALUES (%s, %s, 'adopted')").format(
-                    sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))
-            for name, version in insert_missing_json_schemas(cur):
-                echo(f"Inserted JSON schema {name} v{version}")
-            install_functions_and_triggers(cur, config)
+        cur = conn.cursor()
+        _ensure_bookkeeping(cur)
+        for migration in baseline:
+            cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
+                                "VALUES (%s, %s, 'adopted')").format(
+                sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))
+        for name, version in insert_missing_json_schemas(cur):
+            echo(f"Inserted JSON schema {name} v{version}")
+        install_functions_and_triggers(cur, config)
         echo(f"Adopted the ELLA database at revision {state.revision}; "
              f"recorded {len(baseline)} baseline file(s).")
         later = [f for f in files if not f.is_baseline]

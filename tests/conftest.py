@@ -18,11 +18,11 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, parse_qsl, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from ella.config import load_config
 from ella.devdb import Cluster, find_bin_dir
@@ -42,9 +42,8 @@ def _free_port():
 
 
 def with_dbname(url, dbname):
-    """The same server URL pointing at another database."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+    """The same server pointing at another database (a libpq conninfo string)."""
+    return make_conninfo(url, dbname=dbname)
 
 
 class Server:

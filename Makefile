@@ -1,0 +1,44 @@
+# The two commands of the README: `make run` and `make test`.
+# DB_URL set in the environment -> that database is used and no local server is started.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PGDIR := var/pg
+PGPORT ?= 5432
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test db-start db-stop db-url clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Start the embedded PostgreSQL (./var/pg, unix socket only) unless DB_URL is set.
+db-start: $(STAMP)
+ifndef DB_URL
+	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb start $(PGDIR) > /dev/null
+endif
+
+db-stop: $(STAMP)
+	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb stop $(PGDIR)
+
+db-url: $(STAMP)
+	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR)
+
+# Create (or bring up to date) the database; re-running reuses what exists.
+run: db-start
+	DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}" \
+		bin/ella-db make-production
+	@echo "Database ready. The HTTP API is not part of this version yet (see README)."
+
+# The whole suite against a real PostgreSQL (a throwaway cluster unless ELLA_TEST_DB_URL is set).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

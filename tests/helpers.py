@@ -1,0 +1,56 @@
+"""Small helpers shared by the tests."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ella.catalogue import BOOKKEEPING_TABLE, read_catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED_CATALOGUE = ROOT / "tests" / "catalogue" / "expected_catalogue.json"
+
+# Deliberate addition to ELLA's schema (DESIGN.md): a trigger that keeps reference.search
+# filled. Everything else must equal ELLA's catalogue.
+OUR_ADDED_TRIGGERS = {("reference", "reference_search_trigger")}
+
+
+def expected_catalogue():
+    return json.loads(EXPECTED_CATALOGUE.read_text())
+
+
+def catalogue(url, without_our_additions=True):
+    with psycopg.connect(url) as conn:
+        cat = read_catalogue(conn)
+    if without_our_additions:
+        for table, trigger in OUR_ADDED_TRIGGERS:
+            cat["tables"].get(table, {}).get("triggers", {}).pop(trigger, None)
+    return cat
+
+
+def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
+    """Every row of every public table, as sorted JSON text per table."""
+    snapshot = {}
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        for table in tables:
+            if table in skip:
+                continue
+            rows = conn.execute(sql.SQL("SELECT to_jsonb(t)::text FROM {} t").format(
+                sql.Identifier(table))).fetchall()
+            snapshot[table] = sorted(r[0] for r in rows)
+    return snapshot
+
+
+def run_cli(tool, *args, db_url=None, env=None, stdin=None):
+    """Run bin/<tool> as a user would; returns CompletedProcess (text)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    if db_url:
+        full_env["DB_URL"] = db_url
+    full_env.update(env or {})
+    return subprocess.run([str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
+                          env=full_env, input=stdin if stdin is not None else "", timeout=300)

@@ -1,0 +1,128 @@
+"""`bin/ella-db` as an operator uses it: exit codes, one-line errors, confirmation, clilog."""
+
+import psycopg
+import pytest
+
+from helpers import run_cli, table_snapshot
+
+SUBCOMMANDS = ["make-production", "migrate", "refresh", "status", "compare", "current", "drop",
+               "adopt"]
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_every_subcommand_has_help(sub):
+    result = run_cli("ella-db", sub, "--help")
+    assert result.returncode == 0
+    assert "usage: ella-db " + sub in result.stdout
+
+
+def test_usage_errors_exit_2():
+    assert run_cli("ella-db").returncode == 2
+    result = run_cli("ella-db", "frobnicate")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def _one_line_error(result):
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_missing_config_file(db_url, tmp_path):
+    line = _one_line_error(run_cli("ella-db", "status", db_url=db_url,
+                                   env={"ELLA_CONFIG": str(tmp_path / "nope.yml")}))
+    assert "config file not found" in line and "nope.yml" in line
+
+
+def test_config_with_yaml_error(db_url, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("app:\n  links_to_clipboard: [true\n")
+    line = _one_line_error(run_cli("ella-db", "status", db_url=db_url,
+                                   env={"ELLA_CONFIG": str(bad)}))
+    assert "bad.yml" in line and "line" in line
+
+
+def test_config_violating_the_schema(db_url, tmp_path):
+    from ella.config import PROJECT_ROOT
+    text = (PROJECT_ROOT / "ella" / "default_config.yaml").read_text()
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text.replace("password_minimum_length: 8", "password_minimum_length: -1"))
+    line = _one_line_error(run_cli("ella-db", "status", db_url=db_url,
+                                   env={"ELLA_CONFIG": str(bad)}))
+    assert "user.auth.password_minimum_length" in line and "minimum" in line
+
+
+def test_missing_db_url():
+    line = _one_line_error(run_cli("ella-db", "status"))
+    assert "DB_URL is not set" in line
+
+
+def test_unreachable_database(tmp_path):
+    line = _one_line_error(run_cli("ella-db", "status",
+                                   db_url=f"postgresql:///nope?host={tmp_path}&port=1"))
+    assert "cannot connect to the database" in line
+
+
+def test_make_production_status_compare(empty_db_url):
+    result = run_cli("ella-db", "compare", db_url=empty_db_url)
+    assert result.returncode == 1 and "does not match" in result.stdout
+    result = run_cli("ella-db", "make-production", "--reason", "first setup", db_url=empty_db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("All done!")
+    result = run_cli("ella-db", "compare", db_url=empty_db_url)
+    assert result.returncode == 0 and "Migration status OK!" in result.stdout
+    result = run_cli("ella-db", "status", db_url=empty_db_url)
+    assert "State: ours" in result.stdout and "Pending migrations: none" in result.stdout
+    assert run_cli("ella-db", "current", db_url=empty_db_url).stdout.strip() == "4c2844fef850"
+    with psycopg.connect(empty_db_url) as conn:
+        rows = conn.execute('SELECT "user", "group", groupcommand, command, reason, output '
+                            "FROM clilog ORDER BY id").fetchall()
+    assert len(rows) == 1  # status/compare/current are read-only and not logged
+    user, group, groupcommand, command, reason, output = rows[0]
+    assert (group, groupcommand, command, reason) == (
+        "database", "make-production", "make-production --reason first setup", "first setup")
+    assert user and "All done!" in output
+
+
+def test_make_production_refuses_a_foreign_database(empty_db_url):
+    with psycopg.connect(empty_db_url) as conn:
+        conn.execute("CREATE TABLE patients (id integer)")
+        conn.commit()
+    line = _one_line_error(run_cli("ella-db", "make-production", db_url=empty_db_url))
+    assert "not empty" in line and "alembic_version" in line
+
+
+def test_adopt_via_cli_logs_itself_and_changes_no_data(demo_db_url):
+    before = table_snapshot(demo_db_url)
+    result = run_cli("ella-db", "adopt", "--reason", "migration day", db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    after = table_snapshot(demo_db_url)
+    new_clilog = sorted(set(after["clilog"]) - set(before["clilog"]))
+    assert len(new_clilog) == 1 and '"reason": "migration day"' in new_clilog[0]
+    after["clilog"] = before["clilog"]
+    assert after == before
+    assert run_cli("ella-db", "compare", db_url=demo_db_url).returncode == 0
+
+
+def test_drop_needs_confirmation(db_url):
+    result = run_cli("ella-db", "drop", db_url=db_url, stdin="no\n")
+    assert result.returncode == 1 and "Lacking confirmation" in result.stderr
+    assert run_cli("ella-db", "compare", db_url=db_url).returncode == 0  # still there
+    result = run_cli("ella-db", "drop", db_url=db_url, stdin="CONFIRM\n")
+    assert result.returncode == 0 and "Database dropped!" in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                            ).fetchone()[0] == 0
+
+
+def test_drop_with_yes(db_url):
+    assert run_cli("ella-db", "drop", "--yes", db_url=db_url).returncode == 0
+    assert run_cli("ella-db", "make-production", db_url=db_url).returncode == 0
+
+
+def test_refresh_via_cli(db_url):
+    result = run_cli("ella-db", "refresh", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "AnnotationShadowTranscript count: 0" in result.stdout

@@ -1,0 +1,173 @@
+"""The migration runner: idempotent, refuses edited files, a failing file changes nothing;
+adopt takes over the real ELLA database without touching a row, and refuses what it must."""
+
+import shutil
+
+import psycopg
+import pytest
+
+from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
+from ella.db import MIGRATIONS_DIR
+from ella.migrate import MigrationError, adopt, at_head, detect_state, migrate, status
+from helpers import catalogue, expected_catalogue, table_snapshot
+
+quiet = {"echo": lambda *_: None}
+
+
+@pytest.fixture
+def migrations_copy(tmp_path):
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target)
+    return target
+
+
+def _bookkeeping(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT filename, checksum, how FROM {BOOKKEEPING_TABLE} "
+                            "ORDER BY 1").fetchall()
+
+
+def test_make_production_on_empty_database_reaches_head(empty_db_url, ella_config):
+    with psycopg.connect(empty_db_url) as conn:
+        applied = migrate(conn, ella_config, **quiet)
+        assert [m.name for m in applied] == ["0000_baseline_4c2844fef850.sql",
+                                            "0001_legacy_annotationconfig_4c2844fef850.sql"]
+        assert at_head(conn, ella_config) == (True, "Migration status OK!")
+    assert [row[0] for row in _bookkeeping(empty_db_url)] == [m.name for m in applied]
+    assert {row[2] for row in _bookkeeping(empty_db_url)} == {"applied"}
+
+
+def test_running_migrate_twice_changes_nothing(db_url, ella_config):
+    before = (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url))
+    with psycopg.connect(db_url) as conn:
+        assert migrate(conn, ella_config, **quiet) == []
+    after = (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url))
+    assert before == after
+
+
+def test_edited_applied_migration_is_refused_naming_the_file(empty_db_url, ella_config,
+                                                               migrations_copy):
+    with psycopg.connect(empty_db_url) as conn:
+        migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+        baseline = migrations_copy / "0000_baseline_4c2844fef850.sql"
+        baseline.write_text(baseline.read_text() + "\n-- a harmless-looking edit\n")
+        with pytest.raises(MigrationError, match="0000_baseline_4c2844fef850.sql was edited"):
+            migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+        info = status(conn, ella_config, migrations_dir=migrations_copy)
+        assert info["state"] == "inconsistent"
+
+
+def test_failing_migration_leaves_the_database_as_it_was(db_url, ella_config, migrations_copy):
+    (migrations_copy / "0002_add_things.sql").write_text(
+        "CREATE TABLE half_done (id integer);\n"
+        "INSERT INTO broadcast (date_created, message, active) VALUES (now(), 'x', true);\n"
+        "SELECT 1 / 0;\n")
+    before = (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url))
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(MigrationError, match=r"0002_add_things.sql failed.*division by zero"):
+            migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+    assert (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url)) == before
+
+
+def test_new_migration_is_applied_once(db_url, ella_config, migrations_copy):
+    (migrations_copy / "0002_add_broadcast.sql").write_text(
+        "INSERT INTO broadcast (date_created, message, active) VALUES (now(), 'hello', true);\n")
+    with psycopg.connect(db_url) as conn:
+        assert not at_head(conn, ella_config, migrations_dir=migrations_copy)[0]
+        assert [m.name for m in migrate(conn, ella_config, migrations_dir=migrations_copy,
+                                        **quiet)] == ["0002_add_broadcast.sql"]
+        assert migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet) == []
+        assert conn.execute("SELECT count(*) FROM broadcast").fetchone()[0] == 1
+        assert at_head(conn, ella_config, migrations_dir=migrations_copy)[0]
+
+
+def test_badly_named_migration_file_is_refused(db_url, ella_config, migrations_copy):
+    (migrations_copy / "2-Oops.sql").write_text("SELECT 1;")
+    with psycopg.connect(db_url) as conn, pytest.raises(MigrationError, match="2-Oops.sql"):
+        migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+
+
+# --- adopt ---------------------------------------------------------------------------------
+
+def test_adopt_real_ella_database_changes_no_row(demo_db_url, ella_config):
+    before = table_snapshot(demo_db_url)
+    assert sum(len(rows) for rows in before.values()) > 10000  # really ELLA's data
+    with psycopg.connect(demo_db_url) as conn:
+        assert detect_state(conn).kind == "ella"
+        assert at_head(conn, ella_config)[0] is False
+        assert adopt(conn, ella_config, **quiet) is True
+        assert at_head(conn, ella_config) == (True, "Migration status OK!")
+        info = status(conn, ella_config)
+        assert info["state"] == "ours" and info["pending"] == []
+        assert info["shadow_differences"] == []
+        # A second adopt is a no-op, and so is migrate.
+        assert adopt(conn, ella_config, **quiet) is False
+        assert migrate(conn, ella_config, **quiet) == []
+    assert table_snapshot(demo_db_url) == before
+    assert [(name, how) for name, _, how in _bookkeeping(demo_db_url)] == [
+        ("0000_baseline_4c2844fef850.sql", "adopted"),
+        ("0001_legacy_annotationconfig_4c2844fef850.sql", "adopted")]
+    assert diff_catalogues(expected_catalogue(), catalogue(demo_db_url)) == []
+
+
+def test_adopted_database_keeps_working_with_our_triggers(demo_db_url, ella_config):
+    with psycopg.connect(demo_db_url) as conn:
+        adopt(conn, ella_config, **quiet)
+        allele_id, annotations = conn.execute(
+            "SELECT allele_id, annotations FROM annotation WHERE date_superceeded IS NULL "
+            "ORDER BY id LIMIT 1").fetchone()
+        shadow_before = conn.execute(
+            "SELECT count(*) FROM annotationshadowtranscript WHERE allele_id = %s",
+            (allele_id,)).fetchone()[0]
+        # Supersede the annotation the way the importer does, with ELLA's own JSON.
+        conn.execute("UPDATE annotation SET date_superceeded = now() "
+                     "WHERE allele_id = %s AND date_superceeded IS NULL", (allele_id,))
+        conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                     "annotation_config_id) VALUES (%s, %s, now(), 1)",
+                     (allele_id, psycopg.types.json.Jsonb(annotations)))
+        shadow_after = conn.execute(
+            "SELECT count(*) FROM annotationshadowtranscript WHERE allele_id = %s",
+            (allele_id,)).fetchone()[0]
+        assert shadow_after == shadow_before == len(annotations["transcripts"])
+
+
+def test_adopt_refuses_shadow_columns_that_differ_from_config(demo_db_url, ella_config):
+    changed = dict(ella_config, frequencies={"groups": {
+        "external": {"GNOMAD_GENOMES": ["G"]}, "internal": {"inDB": ["OUSWES"]}}})
+    before = (catalogue(demo_db_url), table_snapshot(demo_db_url))
+    with psycopg.connect(demo_db_url) as conn:
+        with pytest.raises(MigrationError, match="frequency columns differ.*GNOMAD_EXOMES.AFR"):
+            adopt(conn, changed, **quiet)
+        assert detect_state(conn).kind == "ella"
+    assert (catalogue(demo_db_url), table_snapshot(demo_db_url)) == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("CREATE TABLE extra_stuff (id integer)", "unknown tables: extra_stuff"),
+    ("DROP TABLE uiexception", "missing tables: uiexception"),
+    ("DROP TABLE alembic_version", "no alembic_version"),
+    ("UPDATE alembic_version SET version_num = 'abcdef123456'", "unknown revision 'abcdef123456'"),
+    ("UPDATE alembic_version SET version_num = '0143c6e15141'", "upgrade it with ELLA first"),
+    ("DELETE FROM alembic_version", "holds 0 rows"),
+])
+def test_adopt_refuses_what_is_not_an_ella_database_at_head(demo_db_url, ella_config,
+                                                              damage, message):
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute(damage)
+        conn.commit()
+        before = (catalogue(demo_db_url), table_snapshot(demo_db_url))
+        with pytest.raises(MigrationError, match=message):
+            adopt(conn, ella_config, **quiet)
+        with pytest.raises(MigrationError, match=message):
+            migrate(conn, ella_config, **quiet)
+    assert (catalogue(demo_db_url), table_snapshot(demo_db_url)) == before
+
+
+def test_migrate_refuses_unadopted_ella_database(demo_db_url, ella_config):
+    with psycopg.connect(demo_db_url) as conn, pytest.raises(MigrationError, match="ella-db adopt"):
+        migrate(conn, ella_config, **quiet)
+
+
+def test_adopt_refuses_empty_database(empty_db_url, ella_config):
+    with psycopg.connect(empty_db_url) as conn, pytest.raises(MigrationError, match="empty"):
+        adopt(conn, ella_config, **quiet)
