@@ -1,0 +1,235 @@
+"""Allele rows and genotype data built from VCF records (no database).
+
+`allele_from_record` gives the allele row of spec/datamodel.md 4.2 (import.md 2.4);
+`iter_blocks` groups decomposed records into multiallelic blocks and `block_genotype`
+gives the proband genotype with one `SampleData` per (sample, proband record) as
+import.md 2.8-2.9 / datamodel.md 4.3 describe. A deposit module maps these to rows.
+"""
+
+from dataclasses import dataclass, field
+
+from ella.vcf import VcfError
+
+GENOME_REFERENCE = "GRCh37"
+ALLELE_FIELDS = ("genome_reference", "chromosome", "start_position", "open_end_position",
+                 "change_type", "change_from", "change_to", "length", "vcf_pos", "vcf_ref",
+                 "vcf_alt", "caller_type")
+SYMBOLIC_CNV = {"<DUP>": "dup", "<DUP:TANDEM>": "dup_tandem", "<DEL>": "del", "<DEL:ME>": "del_me"}
+
+
+def build_allele(chrom, pos, ref, alt, svtype=None, svlen=None, cnv_enabled=False):
+    """The allele row (dict, keys in ALLELE_FIELDS order). Raises ValueError."""
+    pos0 = pos - 1
+    if svtype is not None:
+        if not cnv_enabled:
+            raise ValueError("Feature 'cnv' is not enabled.")
+        change_type = SYMBOLIC_CNV.get(alt) or {"DEL": "del", "DUP": "dup"}.get(svtype)
+        if change_type is None:
+            raise ValueError("ELLA only supports ALT=<DUP>,<DUP:TANDEM>,<DEL> or SVTYPE=DEL/DUP "
+                             f"(got ALT={alt} SVTYPE={svtype})")
+        if isinstance(svlen, tuple):
+            svlen = svlen[0] if len(svlen) == 1 else None
+        if not isinstance(svlen, int):
+            raise ValueError(f"a structural variant needs an integer INFO SVLEN (got {svlen!r})")
+        length = abs(svlen)
+        symbolic = alt.startswith("<")
+        return _row(chrom, pos0,
+                    pos0 + 1 if change_type in ("dup", "dup_tandem") else pos0 + length,
+                    change_type, "" if symbolic else ref, "" if symbolic else alt, length,
+                    pos, ref, alt, "cnv")
+
+    if not alt or alt == "*" or alt[0] == "<" or "[" in alt or "]" in alt or alt == ".":
+        raise ValueError(f"unsupported ALT '{alt}' (symbolic ALT needs INFO SVTYPE)")
+    r, a = ref, alt
+    # Suffix first, then prefix: equivalent paddings give the same normalised change.
+    n = 0
+    while n < len(r) and n < len(a) and r[-1 - n] == a[-1 - n]:
+        n += 1
+    if n:
+        r, a = r[:-n], a[:-n]
+    n = 0
+    while n < len(r) and n < len(a) and r[n] == a[n]:
+        n += 1
+    if n:
+        r, a = r[n:], a[n:]
+        pos0 += n
+    if not r and not a:
+        raise ValueError(f"REF and ALT are equal ('{ref}')")
+    if not r:
+        return _row(chrom, pos0 - 1, pos0, "ins", "", a, 1, pos, ref, alt, "snv")
+    if not a:
+        return _row(chrom, pos0, pos0 + len(r), "del", r, "", len(r), pos, ref, alt, "snv")
+    if len(r) == 1 and len(a) == 1:
+        return _row(chrom, pos0, pos0 + 1, "SNP", r, a, 1, pos, ref, alt, "snv")
+    return _row(chrom, pos0, pos0 + len(r), "indel", r, a, max(len(r), len(a)),
+                pos, ref, alt, "snv")
+
+
+def _row(chrom, start, end, change_type, change_from, change_to, length, pos, ref, alt, caller):
+    return {"genome_reference": GENOME_REFERENCE, "chromosome": chrom, "start_position": start,
+            "open_end_position": end, "change_type": change_type, "change_from": change_from,
+            "change_to": change_to, "length": length, "vcf_pos": pos, "vcf_ref": ref,
+            "vcf_alt": alt, "caller_type": caller}
+
+
+def allele_from_record(rec, cnv_enabled=False):
+    """Allele row of a single-ALT record; errors name the file and line."""
+    if len(rec.alts) != 1:
+        raise rec.error(f"expected exactly one ALT allele, found {len(rec.alts)}")
+    svtype = rec.get_info("SVTYPE")
+    try:
+        return build_allele(rec.chrom, rec.pos, rec.ref, rec.alts[0], svtype,
+                            rec.get_info("SVLEN") if svtype is not None else None, cnv_enabled)
+    except ValueError as exc:
+        raise rec.error(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------- genotypes
+
+def has_variant(gt):
+    """The sample carries the record's ALT (GT contains allele 1)."""
+    return gt is not None and 1 in gt
+
+
+def is_missing(gt):
+    return gt is None or all(a < 0 for a in gt)
+
+
+def is_multiallelic(gt):
+    """GT 1/., ./1, 0/., ./0: another allele of the site is present."""
+    return gt is not None and len(gt) == 2 and (gt[0] < 0) != (gt[1] < 0)
+
+
+def gt_type(gt, no_coverage=False):
+    """genotypesampledata.type for a decomposed GT (tuple, -1 = missing)."""
+    if gt is None or all(a < 0 for a in gt):
+        return "No coverage" if no_coverage else "Reference"
+    if any(a > 1 for a in gt):
+        raise ValueError(f"GT {gt} is not decomposed (allele index > 1)")
+    if 1 not in gt:
+        return "Reference"
+    if all(a == 1 for a in gt):
+        return "Homozygous"
+    return "Heterozygous"
+
+
+def _is_cnv_dup(rec):
+    if rec.get_info("SVTYPE") is None:
+        return False
+    return rec.alts[0] in ("<DUP>", "<DUP:TANDEM>") or (
+        rec.get_info("SVTYPE") == "DUP" and rec.alts[0] not in SYMBOLIC_CNV)
+
+
+def iter_blocks(records):
+    """Group consecutive records with the same INFO OLD_MULTIALLELIC; yields lists."""
+    block, block_id = [], None
+    for rec in records:
+        rid = rec.get_info("OLD_MULTIALLELIC")
+        if block and (rid is None or rid != block_id):
+            yield block
+            block = []
+        block.append(rec)
+        block_id = rid
+    if block:
+        yield block
+
+
+@dataclass
+class SampleData:
+    """One genotypesampledata row (without ids)."""
+    sample_index: int
+    sample: str
+    secondallele: bool
+    type: str
+    multiallelic: bool
+    genotype_quality: int | None
+    sequencing_depth: int | None
+    genotype_likelihood: list | None
+    copy_number: int | None
+    allele_depth: dict
+    allele_ratio: float
+
+
+@dataclass
+class BlockGenotype:
+    """The proband genotype of one block: its record(s) and per-sample data."""
+    record: object
+    secondrecord: object | None
+    filter_status: str
+    variant_quality: int | None
+    samples: list = field(default_factory=list)
+
+
+def block_genotype(block, proband_index=0):
+    """BlockGenotype for a block of decomposed records, or None when the proband has no
+    variant in it. Raises VcfError for genotypes that cannot be imported."""
+    first = block[0]
+    if first.gts is None:
+        raise first.error("a genotype import needs FORMAT GT")
+    dups = [_is_cnv_dup(r) for r in block]
+    prob = [r for r, dup in zip(block, dups)
+            if has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index]))]
+    if not prob:
+        return None
+    second = None
+    if len(prob) == 2:
+        g0, g1 = prob[0].gts[proband_index], prob[1].gts[proband_index]
+        if g0 == (-1, 1) and g1 == (1, -1):
+            prob.reverse()
+        elif not (g0 == (1, -1) and g1 == (-1, 1)):
+            raise prob[1].error(f"proband has the variant on two records of one multiallelic "
+                                f"block, with GT {g0} and {g1} (expected 1/. and ./1)")
+        second = prob[1]
+    elif len(prob) > 2:
+        raise prob[2].error("proband has more than two alleles in one multiallelic block")
+    samples = first._hdr.samples
+    ad_trusted = len(prob) == 1 or (prob[0].pos == prob[1].pos and prob[0].ref == prob[1].ref)
+    result = BlockGenotype(prob[0], second, prob[0].filter, prob[0].variant_quality)
+    for si, name in enumerate(samples):
+        covered = any(dup or not is_missing(r.gts[si]) for r, dup in zip(block, dups))
+        depth = _allele_depth(block, si) if ad_trusted else {}
+        total = sum(depth.values())
+        for n, rec in enumerate(prob):
+            gt = rec.gts[si]
+            try:
+                kind = gt_type(gt, no_coverage=not covered)
+            except ValueError as exc:
+                raise rec.error(f"sample {name}: {exc}") from None
+            multi = is_multiallelic(gt)
+            pl = rec.format_value(si, "PL")
+            pl = [v for v in pl if v is not None] if pl else None
+            alt_depth = depth.get(rec.alts[0]) if depth else None
+            result.samples.append(SampleData(
+                sample_index=si, sample=name, secondallele=n == 1, type=kind,
+                multiallelic=multi,
+                genotype_quality=rec.format_value(si, "GQ"),
+                sequencing_depth=rec.format_value(si, "DP"),
+                genotype_likelihood=None if multi or not pl else pl,
+                copy_number=rec.format_value(si, "CN"),
+                allele_depth=dict(depth),
+                allele_ratio=(alt_depth / total) if alt_depth and total else 0,
+            ))
+    return result
+
+
+def _allele_depth(block, si):
+    """{"REF (A)": n, "G": m} from AD of all block records of one sample (import.md 2.9)."""
+    depth, ref_keys = {}, []
+    for rec in block:
+        ad = rec.format_value(si, "AD")
+        if not ad or len(ad) != 2 or all(v is None for v in ad):
+            continue  # missing, or more than two values (not decomposed): ignored
+        ref_key = f"REF ({rec.ref})"
+        if ad[0] is not None:
+            depth[ref_key] = ad[0]
+            if ref_key not in ref_keys:
+                ref_keys.append(ref_key)
+        if ad[1] is not None:
+            depth[rec.alts[0]] = ad[1]
+    if len(ref_keys) > 1:
+        counts = {depth.pop(k) for k in ref_keys}
+        if len(counts) != 1:
+            raise block[0].error(f"REF depths differ between the records of a multiallelic "
+                                 f"block ({', '.join(ref_keys)})")
+        depth = {"REF": counts.pop(), **depth}
+    return depth

@@ -1,0 +1,593 @@
+"""Streaming VCF reader (standard library only).
+
+Reads plain or gzip/bgzip VCF text (recognised by its magic bytes), parses the header
+(``##fileformat`` is required, ``##INFO``/``##FORMAT`` definitions, the VEP ``CSQ`` field
+list, sample names) and yields one `Record` per data line, lazily. Records with several
+ALT alleles are decomposed into one record per ALT (Number=A/R/G values re-indexed, GT
+re-coded relative to that ALT, INFO ``OLD_MULTIALLELIC`` added), as the importer expects
+decomposed input (spec/import.md 2.1, 2.8).
+
+Value typing follows spec/import.md 2.2 (what cyvcf2 delivers): INFO Integer/Float give a
+number for one value and a tuple for a comma list, ``.`` gives None, String/Character stay
+raw text. INFO and non-GT FORMAT values are typed on first access; GT, POS, QUAL and the
+column count are checked while reading. Every problem raises `VcfError` naming the file and
+the line.
+"""
+
+import gzip
+import logging
+import zlib
+
+log = logging.getLogger(__name__)
+
+FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+VALUE_TYPES = {"Integer", "Float", "Flag", "String", "Character"}
+
+# FORMAT keys reserved by VCF 4.3 (plus CN from its structural-variant section), assumed
+# when a file has no ##FORMAT line for them.
+RESERVED_FORMAT = {
+    "AD": ("R", "Integer"), "ADF": ("R", "Integer"), "ADR": ("R", "Integer"),
+    "DP": (1, "Integer"), "EC": ("A", "Integer"), "FT": (1, "String"),
+    "GL": ("G", "Float"), "GP": ("G", "Float"), "GQ": (1, "Integer"),
+    "GT": (1, "String"), "HQ": (2, "Integer"), "MQ": (1, "Integer"),
+    "PL": ("G", "Integer"), "PP": ("G", "Integer"), "PQ": (1, "Integer"),
+    "PS": (1, "Integer"), "CN": (1, "Integer"),
+}
+
+
+class VcfError(ValueError):
+    """A VCF that cannot be read; the message names the file and line when known."""
+
+    def __init__(self, message, path=None, line_no=None):
+        self.reason = message
+        self.path = path
+        self.line_no = line_no
+        where = ""
+        if path is not None:
+            where = f"{path}, line {line_no}: " if line_no is not None else f"{path}: "
+        super().__init__(where + message)
+
+
+class FieldDef:
+    """One ##INFO or ##FORMAT definition. `number` is an int or 'A', 'R', 'G', '.'."""
+
+    __slots__ = ("id", "number", "type", "description")
+
+    def __init__(self, id, number, type, description=""):
+        self.id, self.number, self.type, self.description = id, number, type, description
+
+    def __repr__(self):
+        return f"FieldDef({self.id!r}, {self.number!r}, {self.type!r})"
+
+
+class VcfHeader:
+    def __init__(self):
+        self.fileformat = None
+        self.lines = []  # every '##' line, without the newline
+        self.info = {}  # ID -> FieldDef, file order
+        self.format = {}
+        self.contigs = []
+        self.columns = []
+        self.samples = []
+        self.csq_fields = None  # VEP CSQ sub-fields from the INFO description, if any
+
+    def format_def(self, key):
+        d = self.format.get(key)
+        if d is None:
+            number, type_ = RESERVED_FORMAT.get(key, (1, "String"))
+            d = self.format[key] = FieldDef(key, number, type_)
+        return d
+
+
+def _parse_structured(text):
+    """Parse `ID=AC,Number=A,Description="a, \\"b\\""` into a dict (header lines only)."""
+    out = {}
+    i, n = 0, len(text)
+    while i < n:
+        eq = text.find("=", i)
+        if eq < 0:
+            raise ValueError(f"expected key=value in '{text[i:]}'")
+        key = text[i:eq].strip()
+        i = eq + 1
+        if i < n and text[i] == '"':
+            i += 1
+            chars = []
+            while True:
+                if i >= n:
+                    raise ValueError("unterminated quoted value")
+                c = text[i]
+                if c == "\\" and i + 1 < n:
+                    chars.append(text[i + 1])
+                    i += 2
+                    continue
+                if c == '"':
+                    i += 1
+                    break
+                chars.append(c)
+                i += 1
+            value = "".join(chars)
+            while i < n and text[i] == " ":
+                i += 1
+            if i < n and text[i] != ",":
+                raise ValueError(f"unexpected text after quoted value of {key}")
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            value = text[i:end]
+            i = end
+        out[key] = value
+        i += 1  # skip the comma
+    return out
+
+
+def _field_def(line, kind):
+    body = line[len(kind) + 3:]
+    if not body.startswith("<") or not body.endswith(">"):
+        raise ValueError(f"##{kind} line must look like ##{kind}=<ID=...>")
+    attrs = _parse_structured(body[1:-1])
+    fid = attrs.get("ID")
+    if not fid:
+        raise ValueError(f"##{kind} line without ID")
+    number = attrs.get("Number", ".")
+    if number not in ("A", "R", "G", "."):
+        if not number.isdigit():
+            raise ValueError(f"##{kind} {fid}: bad Number '{number}'")
+        number = int(number)
+    type_ = attrs.get("Type", "String")
+    if type_ not in VALUE_TYPES or (kind == "FORMAT" and type_ == "Flag"):
+        raise ValueError(f"##{kind} {fid}: bad Type '{type_}'")
+    return FieldDef(fid, number, type_, attrs.get("Description", ""))
+
+
+def _csq_fields(description):
+    idx = description.find("Format:")
+    if idx < 0:
+        return None
+    return [f.strip() for f in description[idx + len("Format:"):].strip().split("|")]
+
+
+# ---------------------------------------------------------------------------- values
+
+def _to_int(s):
+    if "_" in s:
+        raise ValueError(s)
+    return int(s)
+
+
+def _to_float(s):
+    if "_" in s:
+        raise ValueError(s)
+    return float(s)
+
+
+_CONVERTERS = {"Integer": _to_int, "Float": _to_float}
+
+
+def _type_info_value(fdef, raw):
+    """Type one INFO value as cyvcf2 does (spec/import.md 2.2). Raises ValueError."""
+    if fdef is None:
+        return False if raw is None else raw
+    t = fdef.type
+    if t == "Flag":
+        return True
+    if raw is None:
+        return None
+    conv = _CONVERTERS.get(t)
+    if conv is None:
+        return raw
+    if "," not in raw:
+        return None if raw in (".", "") else conv(raw)
+    return tuple(None if v in (".", "") else conv(v) for v in raw.split(","))
+
+
+def _type_format_value(fdef, raw):
+    """Type one FORMAT value: Number=1 -> scalar, others -> list; '.' -> None."""
+    if raw is None or raw == "." or raw == "":
+        return None
+    conv = _CONVERTERS.get(fdef.type)
+    if fdef.number == 1:
+        return conv(raw) if conv else raw
+    if conv is None:
+        return raw
+    return [None if v == "." else conv(v) for v in raw.split(",")]
+
+
+def _parse_gt(text):
+    """'0/1' -> ((0, 1), False); '1|.' -> ((1, -1), True); '1' -> ((1,), False)."""
+    phased = "|" in text
+    parts = text.replace("|", "/").split("/") if phased else text.split("/")
+    out = []
+    for p in parts:
+        if p == ".":
+            out.append(-1)
+        elif p.isdigit() and p.isascii():
+            out.append(int(p))
+        else:
+            raise ValueError(text)
+    return tuple(out), phased
+
+
+def format_gt(gt, phased=False):
+    sep = "|" if phased else "/"
+    return sep.join("." if a < 0 else str(a) for a in gt)
+
+
+# ---------------------------------------------------------------------------- records
+
+class Record:
+    """One (single-ALT after decomposition) VCF data line.
+
+    Attributes: chrom, pos (int), id, ref, alts (list), qual (raw text), filter (raw
+    text), format_keys, gts (per sample tuple of allele indexes, -1 = missing; None when
+    there is no GT), phased (per sample bool), line_no, path. `info` is the typed INFO
+    dict (file order), computed on first access.
+    """
+
+    __slots__ = ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "alts", "qual",
+                 "filter", "format_keys", "gts", "phased", "_info_text", "_info_items",
+                 "_info", "_sample_text", "_sample_fields")
+
+    @property
+    def alt(self):
+        return self.alts[0] if self.alts else None
+
+    @property
+    def variant_quality(self):
+        """int(QUAL) truncated, None for '.'."""
+        return None if self.qual == "." else int(float(self.qual))
+
+    def error(self, message):
+        return VcfError(message, self.path, self.line_no)
+
+    # INFO -----------------------------------------------------------------------
+    def _items(self):
+        items = self._info_items
+        if items is None:
+            items = {}
+            if self._info_text != ".":
+                for item in self._info_text.split(";"):
+                    if not item:
+                        continue  # empty item or trailing ';'
+                    key, eq, value = item.partition("=")
+                    if key not in items:
+                        items[key] = value if eq else None
+            self._info_items = items
+        return items
+
+    @property
+    def info(self):
+        if self._info is None:
+            defs = self._hdr.info
+            typed = {}
+            for key, raw in self._items().items():
+                try:
+                    typed[key] = _type_info_value(defs.get(key), raw)
+                except ValueError:
+                    d = defs[key]
+                    raise self.error(f"INFO {key}={raw} does not match its declared "
+                                     f"Type={d.type}") from None
+            self._info = typed
+        return self._info
+
+    def get_info(self, key, default=None):
+        """One INFO value; avoids parsing the whole INFO when the key is absent."""
+        if self._info is None and self._info_items is None and key not in self._info_text:
+            return default
+        return self.info.get(key, default)
+
+    # FORMAT ---------------------------------------------------------------------
+    def _fields(self):
+        if self._sample_fields is None:
+            self._sample_fields = [s.split(":") for s in self._sample_text]
+        return self._sample_fields
+
+    def format_value(self, sample_index, key):
+        """Typed FORMAT value of one sample (Number=1: scalar, else list); None if absent."""
+        if key == "GT":
+            return self.gts[sample_index] if self.gts is not None else None
+        try:
+            k = self.format_keys.index(key)
+        except ValueError:
+            return None
+        fields = self._fields()[sample_index]
+        raw = fields[k] if k < len(fields) else None
+        fdef = self._hdr.format_def(key)
+        try:
+            return _type_format_value(fdef, raw)
+        except ValueError:
+            raise self.error(f"FORMAT {key}={raw} of sample {self._hdr.samples[sample_index]} "
+                             f"does not match its declared Type={fdef.type}") from None
+
+    def sample_data(self, sample_index):
+        """All FORMAT values of one sample as a dict (typed)."""
+        return {k: self.format_value(sample_index, k) for k in self.format_keys}
+
+    def __repr__(self):
+        return f"<Record {self.chrom}:{self.pos} {self.ref}>{','.join(self.alts)} line {self.line_no}>"
+
+
+def _pick(raw, number, alt_index, n_alleles, what, rec):
+    """Re-index one Number=A/R/G comma list for ALT `alt_index` (1-based)."""
+    if raw is None or raw == ".":
+        return raw
+    values = raw.split(",")
+    if number == "A":
+        want = [alt_index - 1]
+        expected = n_alleles - 1
+    elif number == "R":
+        want = [0, alt_index]
+        expected = n_alleles
+    else:  # G: haploid (one value per allele) or diploid genotype ordering
+        if len(values) == n_alleles:
+            want = [0, alt_index]
+            expected = n_alleles
+        else:
+            base = alt_index * (alt_index + 1) // 2
+            want = [0, base, base + alt_index]
+            expected = n_alleles * (n_alleles + 1) // 2
+    if len(values) != expected:
+        raise rec.error(f"{what} has {len(values)} values, Number={number} needs {expected} "
+                        f"for {n_alleles - 1} ALT alleles")
+    return ",".join(values[i] for i in want)
+
+
+def _recode_gt(gt, alt_index):
+    return tuple(0 if a == 0 else 1 if a == alt_index else -1 for a in gt)
+
+
+def decompose(rec):
+    """Split a multi-ALT record into one record per ALT (list); single-ALT -> [rec]."""
+    n_alt = len(rec.alts)
+    if n_alt <= 1:
+        return [rec]
+    hdr = rec._hdr
+    n_alleles = n_alt + 1
+    items = rec._items()
+    fields = rec._fields()
+    block_id = f"{rec.chrom}:{rec.pos}:{rec.ref}/{'/'.join(rec.alts)}"
+    out = []
+    for a in range(1, n_alleles):
+        new = Record()
+        for name in ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "qual",
+                     "filter", "format_keys"):
+            setattr(new, name, getattr(rec, name))
+        new.alts = [rec.alts[a - 1]]
+        new._info_text = None
+        new._info = None
+        new_items = {}
+        for key, raw in items.items():
+            d = hdr.info.get(key)
+            if d is not None and d.number in ("A", "R", "G"):
+                raw = _pick(raw, d.number, a, n_alleles, f"INFO {key}", rec)
+            new_items[key] = raw
+        new_items.setdefault("OLD_MULTIALLELIC", block_id)
+        new._info_items = new_items
+        new._sample_text = None
+        new_fields = []
+        for sample_fields in fields:
+            nf = list(sample_fields)
+            for k, key in enumerate(rec.format_keys):
+                if k >= len(nf) or key == "GT":
+                    continue
+                d = hdr.format_def(key)
+                if d.number in ("A", "R", "G"):
+                    nf[k] = _pick(nf[k], d.number, a, n_alleles, f"FORMAT {key}", rec)
+            new_fields.append(nf)
+        if rec.gts is not None:
+            new.gts = [_recode_gt(gt, a) for gt in rec.gts]
+            new.phased = list(rec.phased)
+            for nf, gt, ph in zip(new_fields, new.gts, new.phased):
+                nf[0] = format_gt(gt, ph)
+        else:
+            new.gts, new.phased = None, None
+        new._sample_fields = new_fields
+        out.append(new)
+    return out
+
+
+# ---------------------------------------------------------------------------- reader
+
+def _open_text(path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, "r", encoding="utf-8", newline="")
+
+
+class VcfReader:
+    """Iterate over the records of a VCF file; the header is read on construction.
+
+    Use as a context manager or call close(). With decompose=False, a record with more
+    than one ALT raises VcfError instead of being split.
+    """
+
+    def __init__(self, path, decompose=True):
+        self.path = str(path)
+        self.decompose = decompose
+        self.header = VcfHeader()
+        self.line_no = 0
+        self._gt_cache = {}
+        self._fh = _open_text(path)
+        self._lines = iter(self._fh)
+        try:
+            self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def _error(self, message, line_no=None):
+        return VcfError(message, self.path, self.line_no if line_no is None else line_no)
+
+    def _next_line(self):
+        """Next line (without line ending) or None at end of file."""
+        try:
+            line = next(self._lines)
+        except StopIteration:
+            return None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._error(f"compressed data is damaged or truncated ({exc})",
+                              self.line_no + 1) from None
+        except UnicodeDecodeError:
+            raise self._error("text is not valid UTF-8", self.line_no + 1) from None
+        self.line_no += 1
+        if line.endswith("\n"):
+            self._last_complete = True
+            return line[:-2] if line.endswith("\r\n") else line[:-1]
+        self._last_complete = False
+        return line[:-1] if line.endswith("\r") else line
+
+    def _read_header(self):
+        hdr = self.header
+        line = self._next_line()
+        if line is None or not line.startswith("##fileformat=VCF"):
+            raise self._error("is not valid bcf or vcf: the first line must be "
+                              "'##fileformat=VCFv4.x'", 1)
+        hdr.fileformat = line[len("##fileformat="):]
+        hdr.lines.append(line)
+        while True:
+            line = self._next_line()
+            if line is None or not line.startswith("#"):
+                raise self._error("missing the '#CHROM POS ID REF ALT QUAL FILTER INFO' "
+                                  "header line")
+            if line.startswith("##"):
+                hdr.lines.append(line)
+                try:
+                    self._header_meta(line)
+                except ValueError as exc:
+                    raise self._error(f"bad header line: {exc}") from None
+                continue
+            cols = line.split("\t")
+            if cols[:8] != FIXED_COLUMNS or (len(cols) > 8 and cols[8] != "FORMAT"):
+                raise self._error("header line must be '#CHROM POS ID REF ALT QUAL FILTER "
+                                  "INFO' (tab-separated), then optionally FORMAT and samples")
+            hdr.columns = cols
+            hdr.samples = cols[9:]
+            if len(set(hdr.samples)) != len(hdr.samples):
+                raise self._error("duplicate sample names in the #CHROM line")
+            return
+
+    def _header_meta(self, line):
+        hdr = self.header
+        if line.startswith("##INFO="):
+            d = _field_def(line, "INFO")
+            hdr.info[d.id] = d
+            if d.id == "CSQ":
+                hdr.csq_fields = _csq_fields(d.description)
+        elif line.startswith("##FORMAT="):
+            d = _field_def(line, "FORMAT")
+            reserved = RESERVED_FORMAT.get(d.id)
+            if reserved and reserved != (d.number, d.type):
+                log.warning("%s: ##FORMAT %s is Number=%s,Type=%s; VCF 4.3 says Number=%s,"
+                            "Type=%s", self.path, d.id, d.number, d.type, *reserved)
+            hdr.format[d.id] = d
+        elif line.startswith("##contig=<"):
+            hdr.contigs.append(_parse_structured(line[len("##contig=<"):-1]).get("ID"))
+
+    def __iter__(self):
+        ncols = len(self.header.columns)
+        has_format = ncols > 8
+        gt_cache = self._gt_cache
+        samples = self.header.samples
+        hdr = self.header
+        path = self.path
+        decomp = self.decompose
+        while True:
+            line = self._next_line()
+            if line is None:
+                return
+            if not line:
+                continue  # tolerate blank lines
+            cols = line.split("\t")
+            if len(cols) != ncols:
+                msg = f"expected {ncols} tab-separated columns, found {len(cols)}"
+                if not self._last_complete:
+                    msg += " (the last line is truncated: no newline at end of file)"
+                raise self._error(msg)
+            pos = cols[1]
+            if not (pos.isdigit() and pos.isascii()):
+                raise self._error(f"POS '{pos}' is not a non-negative integer")
+            ref = cols[3]
+            if not ref or ref == ".":
+                raise self._error("REF is empty")
+            alt = cols[4]
+            alts = [] if alt == "." else alt.split(",")
+            if "" in alts:
+                raise self._error(f"empty allele in ALT '{alt}'")
+            qual = cols[5]
+            if qual != ".":
+                try:
+                    float(qual)
+                except ValueError:
+                    raise self._error(f"QUAL '{qual}' is not a number") from None
+            rec = Record()
+            rec._hdr = hdr
+            rec.path = path
+            rec.line_no = self.line_no
+            rec.chrom = cols[0]
+            rec.pos = int(pos)
+            rec.id = cols[2]
+            rec.ref = ref
+            rec.alts = alts
+            rec.qual = qual
+            rec.filter = cols[6]
+            rec._info_text = cols[7]
+            rec._info_items = None
+            rec._info = None
+            rec._sample_fields = None
+            rec.gts = rec.phased = None
+            if has_format:
+                keys = rec.format_keys = cols[8].split(":")
+                rec._sample_text = cols[9:]
+                if keys[0] == "GT":
+                    n_alt = len(alts)
+                    gts, phased = [], []
+                    for i, s in enumerate(rec._sample_text):
+                        g = s.split(":", 1)[0]
+                        parsed = gt_cache.get(g)
+                        if parsed is None:
+                            try:
+                                parsed = gt_cache[g] = _parse_gt(g)
+                            except ValueError:
+                                raise self._error(f"bad GT '{g}' for sample "
+                                                  f"{samples[i]}") from None
+                        if max(parsed[0]) > n_alt:
+                            raise self._error(f"GT '{g}' of sample {samples[i]} refers to "
+                                              f"an allele that ALT '{alt}' does not have")
+                        gts.append(parsed[0])
+                        phased.append(parsed[1])
+                    rec.gts, rec.phased = gts, phased
+                elif "GT" in keys:
+                    raise self._error("GT must be the first FORMAT key")
+            else:
+                rec.format_keys = []
+                rec._sample_text = []
+            if len(alts) > 1:
+                if not decomp:
+                    raise self._error(f"record has {len(alts)} ALT alleles; decomposed "
+                                      "input (one ALT per record) is required")
+                yield from decompose(rec)
+            else:
+                yield rec
+
+
+def open_vcf(path, decompose=True):
+    """Open a VCF (plain or gzip/bgzip); returns a VcfReader (iterable of Record)."""
+    return VcfReader(path, decompose=decompose)
+
+
+def read_header(path):
+    """Only the header of a VCF file."""
+    with VcfReader(path) as reader:
+        return reader.header

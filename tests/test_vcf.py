@@ -1,0 +1,484 @@
+"""VCF reader, allele building and genotype data (no database)."""
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ella.alleles import (allele_from_record, block_genotype, build_allele, gt_type,
+                          is_multiallelic, iter_blocks)
+from ella.vcf import VcfError, open_vcf, read_header
+
+DATA = Path(__file__).resolve().parent / "data" / "vcf"
+TA001 = DATA / "TestAnalysis-001.vcf"
+TA003 = DATA / "TestAnalysis-003.vcf"
+BRCA = DATA / "brca_sample_2.HBOC_v01.vcf"
+
+HEADER = """##fileformat=VCFv4.1
+##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count">
+##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency, \\"quoted\\", with commas">
+##INFO=<ID=RD,Number=R,Type=Integer,Description="Depth per allele">
+##INFO=<ID=GX,Number=G,Type=Integer,Description="Per genotype">
+##INFO=<ID=DB,Number=0,Type=Flag,Description="dbSNP">
+##INFO=<ID=NAME,Number=A,Type=String,Description="Names">
+##INFO=<ID=MQ,Number=1,Type=Float,Description="Mapping quality">
+##INFO=<ID=SVTYPE,Number=1,Type=String,Description="SV type">
+##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="SV length">
+##INFO=<ID=OLD_MULTIALLELIC,Number=1,Type=String,Description="Original site">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+"""
+
+
+def write_vcf(tmp_path, records, samples=("P",), name="test.vcf", header=HEADER):
+    cols = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"
+    if samples:
+        cols += "\tFORMAT\t" + "\t".join(samples)
+    path = tmp_path / name
+    body = "".join("\t".join(r) + "\n" if isinstance(r, (list, tuple)) else r
+                   for r in records)
+    path.write_text(header + cols + "\n" + body)
+    return path
+
+
+def read_all(path, **kw):
+    with open_vcf(path, **kw) as reader:
+        return list(reader)
+
+
+def load_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------- real files
+
+@pytest.mark.parametrize("vcf,expected", [
+    (TA001, "TestAnalysis-001.expected-alleles.jsonl"),
+    (BRCA, "brca_sample_2.HBOC_v01.expected-alleles.jsonl"),
+])
+def test_real_vcf_alleles_equal_expected(vcf, expected):
+    rows = [allele_from_record(r) for r in read_all(vcf)]
+    assert rows == load_jsonl(DATA / expected)
+    assert list(rows[0]) == list(load_jsonl(DATA / expected)[0])  # same key order
+
+
+def test_header_of_real_file():
+    hdr = read_header(BRCA)
+    assert hdr.fileformat == "VCFv4.1"
+    assert hdr.samples == ["brca_sample_2"]
+    assert hdr.contigs == ["13"]
+    assert hdr.csq_fields[:4] == ["Allele", "Consequence", "IMPACT", "SYMBOL"]
+    assert hdr.info["EXAC__AC"].number == "A" and hdr.info["EXAC__AC"].type == "Integer"
+    assert hdr.info["CSQ"].number == "."
+
+
+def test_real_info_typing():
+    rec = read_all(TA001)[0]
+    info = rec.info
+    assert info["AC"] == 1 and info["AN"] == 2 and info["AF"] == 0.5
+    assert isinstance(info["CSQ"], str) and "," in info["CSQ"]  # String is not split
+    keys = list(info)
+    assert keys[:4] == ["AC", "AF", "AN", "CSQ"]  # file order
+    assert rec.info == rec.info  # cached, stable
+
+
+def test_testanalysis_001_genotypes():
+    recs = read_all(TA001)
+    assert [r.pos for r in recs][:2] == [32893344, 32890607]  # unsorted input kept in order
+    blocks = list(iter_blocks(recs))
+    assert len(blocks) == 6
+    g = block_genotype(blocks[0], proband_index=0)
+    assert g.record is recs[0] and g.secondrecord is None
+    assert g.filter_status == "PASS" and g.variant_quality == 5000
+    assert [s.sample for s in g.samples] == ["TestSample-001", "TestSample-002", "TestSample-003"]
+    for s in g.samples:
+        assert s.type == "Heterozygous"
+        assert s.multiallelic is False and s.secondallele is False
+        assert s.genotype_quality == 99 and s.sequencing_depth == 187
+        assert s.genotype_likelihood == [2048, 0, 2917]
+        assert s.copy_number is None
+        assert s.allele_depth == {"REF (A)": 107, "G": 80}
+        assert s.allele_ratio == 80 / 187
+    g3 = block_genotype(blocks[2])
+    assert g3.samples[0].allele_depth == {"REF (GAC)": 107, "G": 80}
+
+
+def test_testanalysis_003_rejected_without_fileformat():
+    with pytest.raises(VcfError) as exc:
+        open_vcf(TA003)
+    msg = str(exc.value)
+    assert "TestAnalysis-003.vcf" in msg and "line 1" in msg and "##fileformat" in msg
+
+
+def test_gzip_and_bgzip_like_input_identical(tmp_path):
+    gz = tmp_path / "plain-name.vcf"  # detection by magic bytes, not by name
+    data = TA001.read_bytes()
+    half = len(data) // 2
+    with open(gz, "wb") as fh:  # two gzip members, as bgzip writes
+        fh.write(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    plain, zipped = read_all(TA001), read_all(gz)
+    assert len(plain) == len(zipped) == 6
+    for a, b in zip(plain, zipped):
+        assert allele_from_record(a) == allele_from_record(b)
+        assert a.info == b.info
+        assert a.sample_data(2) == b.sample_data(2)
+
+
+def test_truncated_gzip_is_an_error(tmp_path):
+    gz = tmp_path / "t.vcf.gz"
+    gz.write_bytes(gzip.compress(TA001.read_bytes())[:-200])
+    with pytest.raises(VcfError) as exc:
+        read_all(gz)
+    assert "t.vcf.gz" in str(exc.value) and "truncated" in str(exc.value)
+
+
+# ---------------------------------------------------------------------------- typing
+
+def test_info_typing_rules(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["1", "10", ".", "A", "G", "50", "PASS",
+         "AC=3;AF=.;DB;MQ=0.0004834;NOHDR=x,y;BARE;;NAME=a,b;", "GT", "0/1"],
+        ["1", "11", ".", "A", "G", ".", ".", ".", "GT", "0/1"],
+    ])
+    r1, r2 = read_all(path)
+    assert r1.info == {"AC": 3, "AF": None, "DB": True, "MQ": 0.0004834, "NOHDR": "x,y",
+                       "BARE": False, "NAME": "a,b"}
+    assert r2.info == {} and r2.variant_quality is None and r1.variant_quality == 50
+    assert r1.get_info("SVTYPE") is None and r1.get_info("AC") == 3
+
+
+def test_info_list_typing(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["1", "10", ".", "A", "G", "50", "PASS", "RD=3,.,4", "GT", "0/1"]])
+    assert read_all(path)[0].info["RD"] == (3, None, 4)
+
+
+# ---------------------------------------------------------------------------- decomposition
+
+def test_multiallelic_decomposition_reindexes_and_recodes(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["2", "100", "rs1", "ATT", "A,AG,ATC", "30.7", "PASS",
+         "AC=1,2,3;AF=0.1,0.2,0.3;RD=10,11,12,13;GX=0,1,2,3,4,5,6,7,8,9;NAME=x,y,z;DB;MQ=5",
+         "GT:AD:DP:GQ:PL", "1/2:5,6,7,8:26:40:0,1,2,3,4,5,6,7,8,9",
+         "0/1:9,3,.,0:12:20:10,11,12,13,14,15,16,17,18,19", "./.:.:.:.:."],
+    ], samples=("P", "F", "M"))
+    recs = read_all(path)
+    assert [r.alts for r in recs] == [["A"], ["AG"], ["ATC"]]
+    assert all(r.pos == 100 and r.ref == "ATT" and r.line_no == recs[0].line_no for r in recs)
+    r1, r2, r3 = recs
+    assert r1.info["AC"] == 1 and r2.info["AC"] == 2 and r3.info["AC"] == 3
+    assert r2.info["AF"] == 0.2
+    assert r2.info["RD"] == (10, 12)
+    # diploid G order: 00,01,11,02,12,22,03,13,23,33 -> for ALT 2: 00,02,22
+    assert r2.info["GX"] == (0, 3, 5)
+    assert r3.info["GX"] == (0, 6, 9)
+    assert r2.info["NAME"] == "y" and r2.info["DB"] is True and r2.info["MQ"] == 5
+    assert r1.info["OLD_MULTIALLELIC"] == "2:100:ATT/A/AG/ATC"
+    assert [r.gts[0] for r in recs] == [(1, -1), (-1, 1), (-1, -1)]
+    assert [r.gts[1] for r in recs] == [(0, 1), (0, -1), (0, -1)]
+    assert r2.format_value(0, "AD") == [5, 7]
+    assert r2.format_value(1, "AD") == [9, None]
+    assert r2.format_value(0, "PL") == [0, 3, 5]
+    assert r2.format_value(2, "PL") is None
+    assert r2.sample_data(0)["GT"] == (-1, 1)
+    assert r2._fields()[0][0] == "./1"
+
+    blocks = list(iter_blocks(recs))
+    assert len(blocks) == 1 and len(blocks[0]) == 3
+    g = block_genotype(blocks[0], proband_index=0)
+    assert g.record is r1 and g.secondrecord is r2  # 1/. is allele, ./1 second allele
+    assert g.variant_quality == 30 and g.filter_status == "PASS"
+    rows = {(s.sample, s.secondallele): s for s in g.samples}
+    assert len(g.samples) == 6
+    p1, p2 = rows[("P", False)], rows[("P", True)]
+    assert p1.type == p2.type == "Heterozygous"
+    assert p1.multiallelic and p2.multiallelic
+    assert p1.genotype_likelihood is None  # multiallelic rows drop PL
+    assert p1.sequencing_depth == 26 and p1.genotype_quality == 40
+    # same POS and REF in all records -> one REF key, per-ALT depths
+    assert p1.allele_depth == {"REF (ATT)": 5, "A": 6, "AG": 7, "ATC": 8}
+    assert p1.allele_ratio == 6 / 26 and p2.allele_ratio == 7 / 26
+    f1, f2 = rows[("F", False)], rows[("F", True)]
+    assert f1.type == "Heterozygous" and not f1.multiallelic
+    assert f1.genotype_likelihood == [10, 11, 12]
+    assert f2.type == "Reference" and f2.multiallelic
+    assert f1.allele_depth == {"REF (ATT)": 9, "A": 3, "ATC": 0}
+    m1 = rows[("M", False)]
+    assert m1.type == "No coverage" and not m1.multiallelic and m1.allele_depth == {}
+    assert m1.allele_ratio == 0
+
+
+def test_decomposed_block_with_shifted_ref(tmp_path):
+    # pre-decomposed and normalised input: REF keys collapse to "REF"
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "ATT", "A", "9", "PASS", "OLD_MULTIALLELIC=1:100:ATT/A/AT",
+         "GT:AD", "1/.:5,6", "0/.:3,0"],
+        ["1", "100", ".", "AT", "A", "9", "PASS", "OLD_MULTIALLELIC=1:100:ATT/A/AT",
+         "GT:AD", "./1:5,7", "./0:3,0"],
+        ["1", "200", ".", "C", "T", "9", "q10", "OLD_MULTIALLELIC=1:200:C/T/G",
+         "GT:AD", "0/1:4,4", "./.:."],
+        ["1", "200", ".", "C", "G", "9", "PASS", "OLD_MULTIALLELIC=1:200:C/T/G",
+         "GT:AD", "0/.:4,1", "./.:."],
+    ], samples=("P", "S"))
+    blocks = list(iter_blocks(read_all(path)))
+    assert [len(b) for b in blocks] == [2, 2]
+    g = block_genotype(blocks[0])
+    assert g.secondrecord is not None
+    # proband records differ in REF -> allele depth not trustworthy
+    assert all(s.allele_depth == {} and s.allele_ratio == 0 for s in g.samples)
+    sib = [s for s in g.samples if s.sample == "S"]
+    assert [s.type for s in sib] == ["Reference", "Reference"]
+    g2 = block_genotype(blocks[1])
+    assert g2.secondrecord is None and g2.filter_status == "q10"
+    assert g2.samples[0].allele_depth == {"REF (C)": 4, "T": 4, "G": 1}
+    assert g2.samples[1].type == "No coverage"
+
+
+def test_ref_keys_collapse(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "ATT", "A", "9", "PASS", "OLD_MULTIALLELIC=x", "GT:AD", "0/1:5,6"],
+        ["1", "101", ".", "TT", "T", "9", "PASS", "OLD_MULTIALLELIC=x", "GT:AD", "0/.:5,2"],
+    ])
+    g = block_genotype(next(iter_blocks(read_all(path))))
+    assert g.samples[0].allele_depth == {"REF": 5, "A": 6, "T": 2}
+    assert g.samples[0].allele_ratio == 6 / 13
+
+
+def test_no_proband_variant_gives_no_genotype(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "G", "9", "PASS", ".", "GT", "0/0", "1/1"],
+        ["1", "101", ".", "A", "G", "9", "PASS", ".", "GT", "./.", "0/1"],
+        ["1", "102", ".", "A", "G", "9", "PASS", ".", "GT", "0", "1"],
+    ], samples=("P", "F"))
+    assert [block_genotype(b) for b in iter_blocks(read_all(path))] == [None, None, None]
+
+
+def test_reject_multiallelic_when_not_decomposing(tmp_path):
+    path = write_vcf(tmp_path, [["1", "5", ".", "A", "G,T", "9", "PASS", ".", "GT", "1/2"]])
+    with pytest.raises(VcfError, match="test.vcf, line 14: .*2 ALT"):
+        read_all(path, decompose=False)
+
+
+# ---------------------------------------------------------------------------- genotypes
+
+def test_gt_forms(tmp_path):
+    path = write_vcf(tmp_path, [
+        ["X", "5", ".", "A", "G", "9", "PASS", ".", "GT:DP", "1:7", "0|1:8", "1|1", "./.", "."],
+    ], samples=("P", "A", "B", "C", "D"))
+    rec = read_all(path)[0]
+    assert rec.gts == [(1,), (0, 1), (1, 1), (-1, -1), (-1,)]
+    assert rec.phased == [False, True, True, False, False]
+    assert rec.format_value(2, "DP") is None  # trailing field dropped
+    g = block_genotype([rec])
+    assert [s.type for s in g.samples] == ["Homozygous", "Heterozygous", "Homozygous",
+                                           "No coverage", "No coverage"]
+    assert not any(s.multiallelic for s in g.samples)
+
+
+def test_gt_type_and_multiallelic_table():
+    cases = {(0, 1): "Heterozygous", (1, 0): "Heterozygous", (1, -1): "Heterozygous",
+             (-1, 1): "Heterozygous", (1, 1): "Homozygous", (1,): "Homozygous",
+             (0, 0): "Reference", (0,): "Reference", (0, -1): "Reference",
+             (-1, 0): "Reference", (-1, -1): "Reference", (-1,): "Reference"}
+    for gt, kind in cases.items():
+        assert gt_type(gt) == kind
+    assert gt_type((-1, -1), no_coverage=True) == "No coverage"
+    assert gt_type((0, -1), no_coverage=True) == "Reference"
+    assert [is_multiallelic(g) for g in [(1, -1), (-1, 1), (0, -1), (-1, 0)]] == [True] * 4
+    assert [is_multiallelic(g) for g in [(0, 1), (1, 1), (-1, -1), (1,), (-1,)]] == [False] * 5
+    with pytest.raises(ValueError):
+        gt_type((1, 2))
+
+
+# ---------------------------------------------------------------------------- alleles
+
+@pytest.mark.parametrize("chrom,pos,ref,alt,expected", [
+    ("17", 41226488, "C", "A", ("SNP", 41226487, 41226488, "C", "A", 1)),
+    ("11", 41226488, "C", "CGCT", ("ins", 41226487, 41226488, "", "GCT", 1)),
+    ("X", 41226488, "AATT", "A", ("del", 41226488, 41226491, "ATT", "", 3)),
+    ("14", 41226488, "C", "AGCT", ("indel", 41226487, 41226488, "C", "AGCT", 4)),
+    ("3", 41226488, "ACGT", "C", ("indel", 41226487, 41226491, "ACGT", "C", 4)),
+    ("4", 41226488, "AT", "GC", ("indel", 41226487, 41226489, "AT", "GC", 2)),
+    ("13", 32890645, "GAC", "G", ("del", 32890645, 32890647, "AC", "", 2)),
+    ("1", 123, "T", "TT", ("ins", 121, 122, "", "T", 1)),
+    ("1", 122, "AT", "ATT", ("ins", 121, 122, "", "T", 1)),
+    ("1", 100, "AA", "A", ("del", 99, 100, "A", "", 1)),
+    # demo database examples (datamodel.md 4.2)
+    ("17", 41223094, "T", "C", ("SNP", 41223093, 41223094, "T", "C", 1)),
+    ("13", 32900700, "G", "GGTCAAGTTCTTTA",
+     ("ins", 32900699, 32900700, "", "GTCAAGTTCTTTA", 1)),
+    ("13", 32893243, "G", "TACCCTTATAATGAC",
+     ("indel", 32893242, 32893243, "G", "TACCCTTATAATGAC", 15)),
+])
+def test_allele_table(tmp_path, chrom, pos, ref, alt, expected):
+    path = write_vcf(tmp_path, [[chrom, str(pos), ".", ref, alt, "9", "PASS", ".", "GT", "0/1"]])
+    row = allele_from_record(read_all(path)[0])
+    ctype, start, end, frm, to, length = expected
+    assert row == {"genome_reference": "GRCh37", "chromosome": chrom, "start_position": start,
+                   "open_end_position": end, "change_type": ctype, "change_from": frm,
+                   "change_to": to, "length": length, "vcf_pos": pos, "vcf_ref": ref,
+                   "vcf_alt": alt, "caller_type": "snv"}
+
+
+def test_padding_gives_same_normalised_allele():
+    keys = ["start_position", "open_end_position", "change_type", "change_from", "change_to",
+            "length"]
+    base = build_allele("1", 1000, "C", "CAG")
+    for pos, ref, alt in [(999, "GC", "GCAG"), (1000, "CT", "CAGT"), (999, "GCT", "GCAGT")]:
+        other = build_allele("1", pos, ref, alt)
+        assert [other[k] for k in keys] == [base[k] for k in keys]
+
+
+CNV_RECORDS = [
+    ["1", "1000", ".", "N", "<DUP>", "9", "PASS", "SVTYPE=DUP;SVLEN=500", "GT:CN", "./.:3"],
+    ["1", "2000", ".", "N", "<DUP:TANDEM>", "9", "PASS", "SVTYPE=DUP;SVLEN=50", "GT", "0/1"],
+    ["1", "3000", ".", "N", "<DEL>", "9", "PASS", "SVTYPE=DEL;SVLEN=-300", "GT", "0/1"],
+    ["1", "4000", ".", "N", "<DEL:ME>", "9", "PASS", "SVTYPE=DEL;SVLEN=-20", "GT", "0/1"],
+    ["1", "5000", ".", "ACGT", "A", "9", "PASS", "SVTYPE=DEL;SVLEN=-3", "GT", "0/1"],
+]
+
+
+def test_cnv_alleles_with_flag(tmp_path):
+    recs = read_all(write_vcf(tmp_path, CNV_RECORDS))
+    rows = [allele_from_record(r, cnv_enabled=True) for r in recs]
+    got = [(r["change_type"], r["start_position"], r["open_end_position"], r["length"],
+            r["change_from"], r["change_to"], r["caller_type"]) for r in rows]
+    assert got == [
+        ("dup", 999, 1000, 500, "", "", "cnv"),
+        ("dup_tandem", 1999, 2000, 50, "", "", "cnv"),
+        ("del", 2999, 3299, 300, "", "", "cnv"),
+        ("del_me", 3999, 4019, 20, "", "", "cnv"),
+        ("del", 4999, 5002, 3, "ACGT", "A", "cnv"),
+    ]
+    # a CNV dup with proband GT ./. counts as present; CN is read
+    g = block_genotype([recs[0]])
+    assert g is not None and g.samples[0].copy_number == 3
+    assert g.samples[0].type == "Reference"
+
+
+def test_cnv_without_flag_and_unsupported(tmp_path):
+    recs = read_all(write_vcf(tmp_path, CNV_RECORDS + [
+        ["1", "6000", ".", "N", "<INV>", "9", "PASS", "SVTYPE=INV;SVLEN=10", "GT", "0/1"],
+        ["1", "7000", ".", "N", "<DUP>", "9", "PASS", "SVTYPE=DUP", "GT", "0/1"],
+    ]))
+    for rec in recs[:5]:
+        with pytest.raises(VcfError, match="Feature 'cnv' is not enabled."):
+            allele_from_record(rec)
+    with pytest.raises(VcfError, match="ELLA only supports ALT=<DUP>,<DUP:TANDEM>,<DEL>"):
+        allele_from_record(recs[5], cnv_enabled=True)
+    with pytest.raises(VcfError, match="SVLEN"):
+        allele_from_record(recs[6], cnv_enabled=True)
+    with pytest.raises(VcfError, match="symbolic ALT needs INFO SVTYPE"):
+        build_allele_from_line(tmp_path, ["1", "5", ".", "A", "<NON_REF>", "9", ".", ".",
+                                          "GT", "0/1"])
+
+
+def build_allele_from_line(tmp_path, line):
+    return allele_from_record(read_all(write_vcf(tmp_path, [line], name="one.vcf"))[0])
+
+
+# ---------------------------------------------------------------------------- malformed
+
+GOOD = ["1", "10", ".", "A", "G", "50", "PASS", "AC=1", "GT:DP", "0/1:5"]
+FIRST_RECORD_LINE = HEADER.count("\n") + 2  # header lines + #CHROM line + 1
+
+
+def assert_line_error(tmp_path, lines, line_no, *fragments, access=None):
+    path = write_vcf(tmp_path, lines, name="broken.vcf")
+    with pytest.raises(VcfError) as exc:
+        recs = read_all(path)
+        if access:
+            for r in recs:
+                access(r)
+    msg = str(exc.value)
+    assert "broken.vcf" in msg and f"line {line_no}:" in msg, msg
+    for f in fragments:
+        assert f in msg, msg
+    assert exc.value.line_no == line_no
+
+
+def test_wrong_column_count(tmp_path):
+    assert_line_error(tmp_path, ["\t".join(GOOD) + "\n", "\t".join(GOOD[:7]) + "\n"],
+                      FIRST_RECORD_LINE + 1, "expected 10", "found 7")
+
+
+def test_truncated_last_line(tmp_path):
+    text = "\t".join(GOOD)
+    assert_line_error(tmp_path, [text + "\n", text[:15]], FIRST_RECORD_LINE + 1, "truncated")
+
+
+def test_bad_pos(tmp_path):
+    assert_line_error(tmp_path, [["1", "1x0"] + GOOD[2:]], FIRST_RECORD_LINE, "POS '1x0'")
+
+
+def test_bad_gt(tmp_path):
+    assert_line_error(tmp_path, [GOOD, GOOD[:9] + ["0/x:5"]], FIRST_RECORD_LINE + 1,
+                      "bad GT '0/x'", "sample P")
+
+
+def test_gt_index_beyond_alt(tmp_path):
+    assert_line_error(tmp_path, [GOOD[:9] + ["0/2:5"]], FIRST_RECORD_LINE, "GT '0/2'")
+
+
+def test_integer_info_with_text(tmp_path):
+    assert_line_error(tmp_path, [GOOD, GOOD[:7] + ["AC=many"] + GOOD[8:]],
+                      FIRST_RECORD_LINE + 1, "INFO AC=many", "Type=Integer",
+                      access=lambda r: r.info)
+
+
+def test_integer_format_with_text(tmp_path):
+    assert_line_error(tmp_path, [GOOD[:9] + ["0/1:deep"]], FIRST_RECORD_LINE,
+                      "FORMAT DP=deep", "Type=Integer",
+                      access=lambda r: r.format_value(0, "DP"))
+
+
+def test_bad_qual(tmp_path):
+    assert_line_error(tmp_path, [GOOD[:5] + ["high"] + GOOD[6:]], FIRST_RECORD_LINE, "QUAL")
+
+
+def test_number_a_count_mismatch_on_decomposition(tmp_path):
+    assert_line_error(tmp_path, [["1", "10", ".", "A", "G,T", "50", "PASS", "AC=1", "GT", "1/2"]],
+                      FIRST_RECORD_LINE, "INFO AC has 1 values")
+
+
+def test_missing_chrom_line_and_bad_header(tmp_path):
+    p = tmp_path / "nochrom.vcf"
+    p.write_text("##fileformat=VCFv4.2\n1\t10\t.\tA\tG\t.\t.\t.\n")
+    with pytest.raises(VcfError, match=r"nochrom.vcf, line 2: missing the '#CHROM"):
+        open_vcf(p)
+    p2 = tmp_path / "badinfo.vcf"
+    p2.write_text("##fileformat=VCFv4.2\n##INFO=<ID=X,Number=Z,Type=Integer>\n")
+    with pytest.raises(VcfError, match=r"badinfo.vcf, line 2: bad header line.*Number 'Z'"):
+        open_vcf(p2)
+
+
+def test_empty_file_rejected(tmp_path):
+    p = tmp_path / "empty.vcf"
+    p.write_text("")
+    with pytest.raises(VcfError, match="empty.vcf, line 1"):
+        open_vcf(p)
+
+
+def test_streaming_does_not_read_ahead(tmp_path):
+    # a broken line after the first record is only reported when reached
+    path = write_vcf(tmp_path, [GOOD, ["1", "bad"] + GOOD[2:]])
+    with open_vcf(path) as reader:
+        it = iter(reader)
+        assert next(it).pos == 10
+        with pytest.raises(VcfError):
+            next(it)
+
+
+def test_variant_only_vcf_without_samples(tmp_path):
+    path = write_vcf(tmp_path, [GOOD[:8]], samples=())
+    rec = read_all(path)[0]
+    assert rec.gts is None and rec.format_keys == []
+    assert allele_from_record(rec)["change_type"] == "SNP"
+
+
+def test_copy_of_real_file_keeps_name_in_errors(tmp_path):
+    dst = tmp_path / "copy.vcf"
+    shutil.copy(TA003, dst)
+    with pytest.raises(VcfError, match="copy.vcf, line 1"):
+        open_vcf(dst)
