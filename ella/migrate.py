@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
 from ella import ELLA_HEAD_REVISION
@@ -180,9 +181,12 @@ def _with_runner_lock(conn, fn):
     try:
         return fn()
     finally:
-        conn.rollback()
-        conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-        conn.commit()
+        try:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            conn.commit()
+        except psycopg.Error:
+            pass  # a broken connection releases its session lock by itself; keep fn's error
 
 
 def apply_migration(conn, migration):

@@ -171,3 +171,26 @@ def test_migrate_refuses_unadopted_ella_database(demo_db_url, ella_config):
 def test_adopt_refuses_empty_database(empty_db_url, ella_config):
     with psycopg.connect(empty_db_url) as conn, pytest.raises(MigrationError, match="empty"):
         adopt(conn, ella_config, **quiet)
+
+
+def test_two_runners_at_once_apply_each_file_once(empty_db_url, ella_config):
+    """Two `make-production` started together (e.g. two containers): the advisory lock makes
+    the second wait and then find nothing to do."""
+    import threading
+    results, errors = [], []
+
+    def run():
+        try:
+            with psycopg.connect(empty_db_url) as conn:
+                results.append([m.name for m in migrate(conn, ella_config, **quiet)])
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(len(r) for r in results) == [0, 2]
+    assert len(_bookkeeping(empty_db_url)) == 2
