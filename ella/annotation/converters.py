@@ -1,0 +1,688 @@
+"""Annotation converters: typed VCF INFO values -> ELLA's annotation JSON (spec/import.md 3).
+
+Public API
+----------
+- `annotate_record(record, deposit_config, csq_fields, header=None) -> dict`: the annotation
+  JSON of one decomposed VCF record, built by every element of `deposit_config` (the
+  `deposit` list of an annotation config, e.g. `legacy_annotation_config()["deposit"]`).
+- `Annotator(deposit_config, csq_fields=None, header=None)`: the same, set up once per VCF
+  (`annotator.annotate(record)`); use it when annotating many records.
+- `place(annotation, target, value, target_mode)`: the target path / target mode logic.
+- Single converters, usable on their own: `convert_keyvalue`, `convert_mapping`,
+  `convert_json`, `convert_meta`, `convert_vep`, `convert_clinvarjson`,
+  `convert_clinvarreferences`, `convert_hgmd`, `convert_hgmdprimaryreport`,
+  `convert_hgmdextrarefs`, plus the VEP helpers `hgvsc_distances`, `in_last_exon`,
+  `shorten_hgvsc`.
+- `AnnotationConversionError` (a ValueError) for any conversion failure, with the message
+  `Error when trying to convert source '<key>' with value ...`; `AnnotationConfigError` for
+  a bad deposit element.
+
+Values are returned as Python objects (tuples from multi-valued INFO numbers stay tuples,
+so `extend` of (1, 3) with (2, 4) gives (1, 3, 2, 4)); serialise with `json.dumps`.
+Floats come from the exact decimal text of the VCF (spec/import.md 2.2), so they equal the
+expected files exactly; ELLA itself stores float32-widened values, which we do not copy.
+
+Choices where the spec is silent (documented here, tested in
+tests/test_annotation_converters.py):
+- keyvalue/mapping casting of a missing value (`None`, i.e. an INFO `.`) gives None instead of
+  a cast error.
+- `hgnc_id` from VEP's `HGNC_ID` accepts a leading `HGNC:` (newer VEP).
+- ClinVar pubmed ids that are not integers are skipped.
+"""
+
+import base64
+import binascii
+import json
+import logging
+import re
+
+from . import hgnc
+
+log = logging.getLogger(__name__)
+
+
+class AnnotationConfigError(ValueError):
+    """A deposit element that cannot be used (unknown converter or key, bad option)."""
+
+
+class AnnotationConversionError(ValueError):
+    """A converter failed on a value; aborts the whole deposit."""
+
+
+class CastError(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- casting
+
+_TRUE = {"true", "yes", "on", "t", "y", "1"}
+_FALSE = {"false", "no", "off", "f", "n", "0"}
+
+
+def _to_bool(value):
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+        raise CastError(f"cannot cast {value!r} to bool")
+    return bool(value)
+
+
+def _to_int(value):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())  # int("1.0") fails, as upstream
+    raise CastError(f"cannot cast {value!r} to int")
+
+
+def _to_float(value):
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise CastError(f"cannot cast {value!r} to float")
+
+
+def _to_string(value):
+    return value if isinstance(value, str) else str(value)
+
+
+TARGET_TYPES = {
+    "identity": lambda v: v,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "string": _to_string,
+}
+
+
+def cast(value, target_type):
+    """Cast one value; raises CastError. None stays None."""
+    if value is None:
+        return None
+    try:
+        return TARGET_TYPES[target_type](value)
+    except CastError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise CastError(f"cannot cast {value!r} to {target_type}: {exc}") from None
+
+
+def _check_target_type(target_type):
+    if target_type not in TARGET_TYPES:
+        raise AnnotationConfigError(f"unknown target_type '{target_type}' "
+                                    f"(one of {', '.join(TARGET_TYPES)})")
+
+
+# --------------------------------------------------------------------------- simple converters
+
+def convert_keyvalue(value, target_type="identity", split=None, target_type_throw=True):
+    """Cast `value` (or, with `split`, each part of the string) by `target_type`.
+
+    A failed cast raises CastError, or gives None when `target_type_throw` is false.
+    """
+    _check_target_type(target_type)
+    try:
+        if split is not None and value is not None:
+            if not isinstance(value, str):
+                raise CastError(f"cannot split non-string value {value!r}")
+            return [cast(part, target_type) for part in value.split(split)]
+        return cast(value, target_type)
+    except CastError:
+        if target_type_throw:
+            raise
+        return None
+
+
+def convert_mapping(value, item_separator=",", keyvalue_separator=":", target_type="string",
+                    target_type_throw=True):
+    """`k1:v1,k2:v2` -> {"k1": v1, "k2": v2}, values cast by target_type.
+
+    Items that fail (no separator, bad cast) raise, or are skipped when target_type_throw
+    is false.
+    """
+    _check_target_type(target_type)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CastError(f"mapping needs a string, got {value!r}")
+    result = {}
+    for item in value.split(item_separator):
+        try:
+            if keyvalue_separator not in item:
+                raise CastError(f"item {item!r} has no '{keyvalue_separator}'")
+            key, item_value = item.split(keyvalue_separator, 1)
+            result[key] = cast(item_value, target_type)
+        except CastError:
+            if target_type_throw:
+                raise
+    return result
+
+
+def decode(value, encoding="base16"):
+    """Decode a base16/base32/base64 string to text."""
+    if not isinstance(value, str):
+        raise CastError(f"expected an encoded string, got {value!r}")
+    try:
+        if encoding == "base16":
+            raw = base64.b16decode(value, casefold=True)
+        elif encoding == "base32":
+            raw = base64.b32decode(value, casefold=True)
+        elif encoding == "base64":
+            raw = base64.b64decode(value, validate=True)
+        else:
+            raise AnnotationConfigError(f"unknown encoding '{encoding}'")
+    except binascii.Error as exc:
+        raise CastError(f"not valid {encoding}: {exc}") from None
+    return raw.decode("utf-8")
+
+
+def _decode_json(value, encoding="base16"):
+    try:
+        return json.loads(decode(value, encoding))
+    except json.JSONDecodeError as exc:
+        raise CastError(f"decoded value is not JSON: {exc}") from None
+
+
+def convert_json(value, encoding="base16", subpath=None):
+    """Decoded JSON; with `subpath` (dot path) only that part, None when missing."""
+    data = _decode_json(value, encoding)
+    if subpath:
+        for part in subpath.split("."):
+            if isinstance(data, dict) and part in data:
+                data = data[part]
+            else:
+                return None
+    return data
+
+
+DEFAULT_META_PATTERN = r"(?i)[a-z_]+\|[a-z_\|]+"
+
+
+def meta_keys(description, meta_pattern=DEFAULT_META_PATTERN, value_separator="|"):
+    """Key names from an ##INFO Description: exactly one match of meta_pattern, split."""
+    matches = re.findall(meta_pattern, description or "")
+    if len(matches) != 1:
+        raise AnnotationConfigError(f"expected exactly one match of {meta_pattern!r} in "
+                                    f"description {description!r}, found {len(matches)}")
+    return matches[0].split(value_separator)
+
+
+def convert_meta(value, keys, subelements, value_separator="|", list_separator=None):
+    """Pipe-separated value(s) -> dict (list of dicts with list_separator), keeping and
+    casting only the `subelements` (keyvalue element configs keyed by `source`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CastError(f"meta needs a string, got {value!r}")
+
+    def one(text):
+        parts = text.split(value_separator)
+        if len(parts) != len(keys):
+            raise CastError(f"{len(parts)} values for {len(keys)} keys in {text!r}")
+        raw = dict(zip(keys, parts))
+        out = {}
+        for sub in subelements:
+            name = sub["source"]
+            if name not in raw:
+                continue
+            out[name] = convert_keyvalue(raw[name], sub.get("target_type", "identity"),
+                                         sub.get("split"), sub.get("target_type_throw", True))
+        return out
+
+    if list_separator is not None:
+        return [one(item) for item in value.split(list_separator)]
+    return one(value)
+
+
+# --------------------------------------------------------------------------- ClinVar / HGMD
+
+_CLINVAR_ITEM_KEYS = ["traitnames", "clinical_significance_descr", "variant_id", "submitter",
+                      "last_evaluated"]
+
+
+def convert_clinvarjson(value, encoding="base16"):
+    data = _decode_json(value, encoding)
+    if (isinstance(data, dict) and isinstance(data.get("variant_description"), str)
+            and isinstance(data.get("variant_id"), int)
+            and not isinstance(data.get("variant_id"), bool)
+            and isinstance(data.get("rcvs"), dict)):
+        items = []
+        for rcv, entry in data["rcvs"].items():
+            item = {"rcv": rcv}
+            for key in _CLINVAR_ITEM_KEYS:
+                item[key] = ", ".join(str(v) for v in entry.get(key, []))
+            items.append(item)
+        return {"variant_description": data["variant_description"],
+                "variant_id": data["variant_id"], "items": items}
+    return data
+
+
+def _int_or_none(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def convert_clinvarreferences(value, encoding="base16"):
+    data = _decode_json(value, encoding)
+    refs = []
+    if not isinstance(data, dict):
+        return refs
+    for key in ("pubmeds", "pubmed_ids"):
+        for pmid in data.get(key) or []:
+            pubmed_id = _int_or_none(pmid)
+            if pubmed_id is None:
+                log.warning("ClinVar pubmed id %r is not an integer; skipped", pmid)
+                continue
+            refs.append({"pubmed_id": pubmed_id, "source": "CLINVAR", "source_info": ""})
+    return refs
+
+
+_HGMD_ESCAPES = [("@#EQ", "="), ("@#CM", ","), ("@#SC", ";"), ("@#SP", " "), ("@#TA", "\t")]
+
+
+def hgmd_unescape(text):
+    if not isinstance(text, str):
+        return text
+    for code, char in _HGMD_ESCAPES:
+        text = text.replace(code, char)
+    return text
+
+
+def convert_hgmd(acc_num, disease=None, tag=None):
+    return {"acc_num": acc_num, "disease": hgmd_unescape(disease), "tag": tag}
+
+
+def _comments_text(comments):
+    if comments is None or not isinstance(comments, str) or comments.strip() in ("", "None"):
+        return "No comments."
+    return hgmd_unescape(comments)
+
+
+def convert_hgmdprimaryreport(pmid, comments=None):
+    pubmed_id = _int_or_none(pmid)
+    if pubmed_id is None:
+        log.warning("HGMD__pmid %r is not an integer; no primary report reference", pmid)
+        return []
+    return [{"pubmed_id": pubmed_id, "source": "HGMD",
+             "source_info": f"Primary literature report. {_comments_text(comments)}"}]
+
+
+REFTAGS = {"APR": "Additional phenotype", "FCR": "Functional characterisation",
+           "MCR": "Molecular characterisation", "SAR": "Additional report"}
+
+
+def extrarefs_fields(description):
+    """Field names of HGMD__extrarefs from `Format: (pmid|title|...)` in its Description."""
+    m = re.search(r"Format:\s*\(([^)]*)\)", description or "")
+    if not m:
+        raise AnnotationConfigError("HGMD extrarefs: no 'Format: (a|b|...)' in the ##INFO "
+                                    f"description {description!r}")
+    return m.group(1).split("|")
+
+
+def convert_hgmdextrarefs(value, fields):
+    refs = []
+    if value is None:
+        return refs
+    for entry in value.split(","):
+        d = dict(zip(fields, entry.split("|")))
+        pubmed_id = _int_or_none(d.get("pmid"))
+        if pubmed_id is None:
+            log.warning("HGMD extraref pmid %r is not an integer; skipped", d.get("pmid"))
+            continue
+        reftag = d.get("reftag") or ""
+        comments = d.get("comments")
+        if reftag == "APR" and _comments_text(comments) == "No comments." and d.get("disease"):
+            info = hgmd_unescape(d["disease"])
+        else:
+            info = _comments_text(comments)
+        refs.append({"pubmed_id": pubmed_id, "source": "HGMD",
+                     "source_info": f"{REFTAGS.get(reftag, 'Reftag not specified')}. {info}"})
+    return refs
+
+
+# --------------------------------------------------------------------------- VEP
+
+TRANSCRIPT_PREFIXES = ("NM_", "NR_", "ENST")
+REFSEQ_SOURCE_PRIORITY = ["RefSeq_gff", "RefSeq_Interim_gff", "RefSeq"]
+SILENT_SYMBOL_SOURCES = {"Clone_based_vega_gene", "Clone_based_ensembl_gene"}
+ALWAYS_PRESENT = ("transcript", "strand", "is_canonical", "in_last_exon", "consequences",
+                  "hgnc_id", "symbol", "exon_distance", "coding_region_distance")
+
+_POS = r"([*-]?)(\d+)(?:([+-])(\d+))?"
+_HGVSC_RE = re.compile(r"[cn]\." + _POS + r"(?:_" + _POS + r")?"
+                       r"(?:[ACGTURYKMSWBDHVN]|del|dup|ins|inv)")
+
+
+def hgvsc_distances(hgvsc):
+    """(exon_distance, coding_region_distance) of an HGVSc without transcript prefix."""
+    if not hgvsc:
+        return None, None
+    m = _HGVSC_RE.match(hgvsc)
+    if not m:
+        return None, None
+    positions = [m.group(1, 2, 3, 4)]
+    if m.group(6) is not None:
+        positions.append(m.group(5, 6, 7, 8))
+    offsets = [int(sign + num) for _, _, sign, num in positions if sign]
+    if len(offsets) == len(positions):
+        exon_distance = min(offsets, key=abs)  # first of equal magnitude
+    else:
+        exon_distance = 0  # no offset, or a range with one exonic end
+    if exon_distance != 0:
+        return exon_distance, None
+    if any(not utr for utr, _, _, _ in positions):
+        return 0, 0
+    utr = [int(num) if mark == "*" else -int(num) for mark, num, _, _ in positions]
+    return 0, min(utr, key=abs)
+
+
+def in_last_exon(exon):
+    """"yes" when EXON is i/N with i == N, else "no"; malformed EXON raises ValueError."""
+    if not exon:
+        return "no"
+    if "/" not in exon:
+        raise CastError(f"malformed EXON {exon!r}")
+    number, total = exon.split("/", 1)
+    return "yes" if number.strip() == total.strip() else "no"
+
+
+_LONG_DELDUP = re.compile(r"(del|dup)([ACGTN]{10,})")
+_LONG_INS = re.compile(r"ins([ACGTN]{10,})")
+
+
+def shorten_hgvsc(hgvsc):
+    """(HGVSc_short, inserted sequence or None): long del/dup sequences dropped, long
+    inserted sequence replaced by its length."""
+    short = _LONG_DELDUP.sub(r"\1", hgvsc)
+    insertion = None
+    m = _LONG_INS.search(short)
+    if m:
+        insertion = m.group(1)
+        short = short[:m.start()] + f"ins({len(insertion)})" + short[m.end():]
+    return short, insertion
+
+
+def _hgnc_id(entry):
+    raw = (entry.get("HGNC_ID") or "").strip()
+    if raw:
+        if raw.upper().startswith("HGNC:"):
+            raw = raw[5:]
+        return int(raw)
+    hgnc_id = hgnc.id_from_gene(entry.get("Gene"))
+    if hgnc_id is None:
+        hgnc_id = hgnc.id_from_symbol(entry.get("SYMBOL"))
+    return hgnc_id
+
+
+def _vep_transcript(entry):
+    """One CSQ entry (dict) -> transcript dict, or None when no HGNC id can be found."""
+    hgnc_id = _hgnc_id(entry)
+    if hgnc_id is None:
+        if entry.get("SYMBOL_SOURCE") not in SILENT_SYMBOL_SOURCES:
+            log.warning("no HGNC id for %s (SYMBOL %r, Gene %r); transcript dropped",
+                        entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
+        return None
+    t = {
+        "transcript": entry["Feature"],
+        "hgnc_id": hgnc_id,
+        "symbol": entry.get("SYMBOL") or hgnc.symbol_from_id(hgnc_id),
+        "strand": int(entry["STRAND"]),
+        "is_canonical": entry.get("CANONICAL") == "YES",
+        "consequences": sorted(c for c in (entry.get("Consequence") or "").split("&") if c),
+        "in_last_exon": in_last_exon(entry.get("EXON")),
+    }
+    for key, csq_key in (("exon", "EXON"), ("intron", "INTRON"),
+                         ("amino_acids", "Amino_acids"), ("codons", "Codons")):
+        if entry.get(csq_key):
+            t[key] = entry[csq_key]
+    existing = entry.get("Existing_variation")
+    if existing:
+        t["dbsnp"] = [v for v in existing.split("&") if v.startswith("rs")]
+    hgvsc = entry.get("HGVSc")
+    if hgvsc:
+        hgvsc = hgvsc.split(":", 1)[1] if ":" in hgvsc else hgvsc
+        t["HGVSc"] = hgvsc
+        t["HGVSc_short"], insertion = shorten_hgvsc(hgvsc)
+        if insertion:
+            t["HGVSc_insertion"] = insertion
+    hgvsp = entry.get("HGVSp")
+    if hgvsp:
+        if ":" in hgvsp:
+            t["protein"], t["HGVSp"] = hgvsp.split(":", 1)
+        else:
+            t["HGVSp"] = hgvsp
+    t["exon_distance"], t["coding_region_distance"] = hgvsc_distances(t.get("HGVSc"))
+    return {k: v for k, v in t.items() if v is not None or k in ALWAYS_PRESENT}
+
+
+def _pick_source(feature, entries):
+    if len(entries) == 1:
+        return entries[0]
+    by_source = {}
+    for e in entries:
+        source = e.get("SOURCE")
+        if source not in REFSEQ_SOURCE_PRIORITY:
+            raise CastError(f"transcript {feature} occurs {len(entries)} times and one entry "
+                            f"has SOURCE {source!r}; cannot choose")
+        by_source.setdefault(source, e)
+    for source in REFSEQ_SOURCE_PRIORITY:
+        if source in by_source:
+            return by_source[source]
+    raise AssertionError("unreachable")
+
+
+def convert_vep(value, csq_fields):
+    """CSQ string -> list of transcript dicts sorted by transcript (spec/import.md 3.3)."""
+    if not csq_fields:
+        raise AnnotationConfigError("vep converter: the VCF header has no CSQ field list")
+    if value is None:
+        return []
+    by_feature = {}
+    for raw in value.split(","):
+        entry = dict(zip(csq_fields, raw.split("|")))
+        if entry.get("Feature_type") != "Transcript":
+            continue
+        feature = entry.get("Feature") or ""
+        if not feature.startswith(TRANSCRIPT_PREFIXES):
+            continue
+        by_feature.setdefault(feature, []).append(entry)
+    transcripts = []
+    for feature, entries in by_feature.items():
+        t = _vep_transcript(_pick_source(feature, entries))
+        if t is not None:
+            transcripts.append(t)
+    transcripts.sort(key=lambda t: t["transcript"])
+    return transcripts
+
+
+# --------------------------------------------------------------------------- placing values
+
+TARGET_MODES = ("insert", "extend", "append", "merge")
+
+
+def _merge(old, new):
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            _merge(old[key], value)
+        else:
+            old[key] = value
+    return old
+
+
+def place(annotation, target, value, target_mode="insert"):
+    """Put `value` at dot path `target` of `annotation` (dict, changed in place)."""
+    parts = target.split(".")
+    node = annotation
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"target '{target}': '{part}' is not an object")
+        node = child
+    leaf = parts[-1]
+    exists = leaf in node
+    if target_mode == "insert":
+        if exists:
+            raise ValueError(f"target '{target}' already has a value (target_mode insert)")
+        node[leaf] = value
+    elif target_mode == "extend":
+        if not exists:
+            node[leaf] = value
+        else:
+            old = node[leaf]
+            if type(old) is not type(value) or not isinstance(old, (list, tuple, str)):
+                raise ValueError(f"target '{target}': cannot extend {type(old).__name__} "
+                                 f"with {type(value).__name__}")
+            node[leaf] = old + value
+    elif target_mode == "append":
+        if not exists:
+            node[leaf] = [value]
+        elif isinstance(node[leaf], list):
+            node[leaf].append(value)
+        else:
+            raise ValueError(f"target '{target}': cannot append to {type(node[leaf]).__name__}")
+    elif target_mode == "merge":
+        if not exists:
+            node[leaf] = value
+        else:
+            if not isinstance(node[leaf], dict) or not isinstance(value, dict):
+                raise ValueError(f"target '{target}': merge needs objects")
+            _merge(node[leaf], value)
+    else:
+        raise ValueError(f"unknown target_mode '{target_mode}'")
+    return annotation
+
+
+# --------------------------------------------------------------------------- config / driver
+
+_COMMON_KEYS = {"source", "target", "target_mode", "additional_sources"}
+_CONVERTER_KEYS = {
+    "keyvalue": {"target_type", "target_type_throw", "split"},
+    "mapping": {"item_separator", "keyvalue_separator", "target_type", "target_type_throw"},
+    "json": {"encoding", "subpath"},
+    "meta": {"meta_pattern", "value_separator", "list_separator", "subelements"},
+    "vep": set(),
+    "clinvarjson": {"encoding"},
+    "clinvarreferences": {"encoding"},
+    "hgmd": set(),
+    "hgmdprimaryreport": set(),
+    "hgmdextrarefs": set(),
+}
+CONVERTERS = tuple(_CONVERTER_KEYS)
+
+
+class _Element:
+    """One deposit element bound to its converter function."""
+
+    def __init__(self, name, element, csq_fields, info_defs):
+        unknown = set(element) - _COMMON_KEYS - _CONVERTER_KEYS[name]
+        if unknown:
+            raise AnnotationConfigError(f"converter {name}: unknown key(s) "
+                                        f"{', '.join(sorted(unknown))} in element {element}")
+        for key in ("source", "target"):
+            if not isinstance(element.get(key), str) or not element[key]:
+                raise AnnotationConfigError(f"converter {name}: element needs '{key}'")
+        self.name = name
+        self.source = element["source"]
+        self.target = element["target"]
+        self.target_mode = element.get("target_mode", "insert")
+        if self.target_mode not in TARGET_MODES:
+            raise AnnotationConfigError(f"unknown target_mode '{self.target_mode}'")
+        self.additional_sources = list(element.get("additional_sources") or [])
+        opts = {k: v for k, v in element.items() if k in _CONVERTER_KEYS[name]}
+        if "target_type" in opts:
+            _check_target_type(opts["target_type"])
+        if name == "vep":
+            self.fn = lambda v, *a: convert_vep(v, csq_fields)
+        elif name == "keyvalue":
+            self.fn = lambda v, *a: convert_keyvalue(v, **opts)
+        elif name == "mapping":
+            self.fn = lambda v, *a: convert_mapping(v, **opts)
+        elif name == "json":
+            self.fn = lambda v, *a: convert_json(v, **opts)
+        elif name == "clinvarjson":
+            self.fn = lambda v, *a: convert_clinvarjson(v, **opts)
+        elif name == "clinvarreferences":
+            self.fn = lambda v, *a: convert_clinvarreferences(v, **opts)
+        elif name == "hgmd":
+            self.fn = convert_hgmd
+        elif name == "hgmdprimaryreport":
+            self.fn = convert_hgmdprimaryreport
+        elif name == "hgmdextrarefs":
+            self._fields = None
+            definition = info_defs.get(self.source)
+            description = getattr(definition, "description", None)
+            fields = extrarefs_fields(description) if description is not None else None
+
+            def extrarefs(v, *a):
+                if fields is None:
+                    raise AnnotationConfigError(f"no ##INFO header line for {self.source}")
+                return convert_hgmdextrarefs(v, fields)
+            self.fn = extrarefs
+        elif name == "meta":
+            definition = info_defs.get(self.source)
+            separator = opts.get("value_separator", "|")
+            keys = meta_keys(getattr(definition, "description", ""),
+                             opts.get("meta_pattern", DEFAULT_META_PATTERN), separator)
+            subelements = opts.get("subelements") or []
+            for sub in subelements:
+                if "target_type" in sub:
+                    _check_target_type(sub["target_type"])
+            self.fn = lambda v, *a: convert_meta(v, keys, subelements, separator,
+                                                 opts.get("list_separator"))
+
+
+class Annotator:
+    """Deposit config set up for one VCF; `annotate(record)` -> annotation JSON (dict)."""
+
+    def __init__(self, deposit_config, csq_fields=None, header=None):
+        info_defs = getattr(header, "info", None) or {}
+        if csq_fields is None:
+            csq_fields = getattr(header, "csq_fields", None)
+        self.by_source = {}
+        for converter in deposit_config:
+            name = converter.get("name")
+            if name not in _CONVERTER_KEYS:
+                raise AnnotationConfigError(f"unknown converter '{name}'")
+            for element in (converter.get("converter_config") or {}).get("elements") or []:
+                el = _Element(name, element, csq_fields, info_defs)
+                self.by_source.setdefault(el.source, []).append(el)
+
+    def annotate(self, record):
+        info = record.info if not isinstance(record, dict) else record
+        annotation = {}
+        for key, value in info.items():
+            for el in self.by_source.get(key, ()):
+                extra = [info.get(s) for s in el.additional_sources]
+                try:
+                    result = el.fn(value, *extra)
+                    place(annotation, el.target, result, el.target_mode)
+                except AnnotationConfigError:
+                    raise
+                except Exception as exc:
+                    shown = value if not isinstance(value, str) or len(value) <= 200 \
+                        else value[:200] + "..."
+                    raise AnnotationConversionError(
+                        f"Error when trying to convert source '{key}' with value {shown!r} "
+                        f"(converter {el.name}, target {el.target}): {exc}") from exc
+        references = annotation.get("references")
+        if isinstance(references, list):
+            references.sort(key=lambda r: r.get("pubmed_id") if isinstance(r, dict) else 0)
+        return annotation
+
+
+def annotate_record(record, deposit_config, csq_fields, header=None):
+    """Annotation JSON of one decomposed VCF record.
+
+    `header` (a `VcfHeader`) supplies ##INFO descriptions for hgmdextrarefs/meta; when
+    omitted, the header the record was read with is used.
+    """
+    if header is None:
+        header = getattr(record, "_hdr", None)
+    return Annotator(deposit_config, csq_fields, header).annotate(record)

@@ -1,0 +1,483 @@
+"""Annotation converters (spec/import.md 3, acceptance criteria D5, D6, V1-V6, K1, J1, R1).
+
+No database. The end-to-end tests compare our annotation of every record of the two real
+VCFs with tests/data/*.expected-annotations.jsonl (produced by upstream ELLA 1.17's
+converters). Floats are parsed from the exact decimal VCF text on both sides, so no float
+tolerance is needed (upstream itself would store float32-widened values; we deliberately do
+not, see spec/import.md 2.2).
+"""
+
+import base64
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from ella.annotation import hgnc
+from ella.annotation.converters import (AnnotationConfigError, AnnotationConversionError,
+                                        Annotator, CastError, annotate_record,
+                                        convert_clinvarjson, convert_clinvarreferences,
+                                        convert_hgmd, convert_hgmdextrarefs,
+                                        convert_hgmdprimaryreport, convert_json,
+                                        convert_keyvalue, convert_mapping, convert_meta,
+                                        convert_vep, extrarefs_fields, hgvsc_distances,
+                                        in_last_exon, meta_keys, place, shorten_hgvsc)
+from ella.annotation.legacy_config import legacy_annotation_config
+from ella.vcf import open_vcf, read_header
+
+DATA = Path(__file__).resolve().parent / "data"
+DEPOSIT = legacy_annotation_config()["deposit"]
+
+
+def jsonish(value):
+    return json.loads(json.dumps(value))
+
+
+# --------------------------------------------------------------------------- end to end
+
+@pytest.mark.parametrize("name", ["TestAnalysis-001", "brca_sample_2.HBOC_v01"])
+def test_real_vcfs_match_expected_annotations(name):
+    vcf = DATA / "vcf" / f"{name}.vcf"
+    expected = [json.loads(line) for line in
+                (DATA / f"{name}.expected-annotations.jsonl").read_text().splitlines() if line]
+    header = read_header(vcf)
+    with open_vcf(vcf) as reader:
+        records = list(reader)
+    assert len(records) == len(expected) == 6
+    for record, exp in zip(records, expected):
+        assert (record.chrom, record.pos, record.ref, record.alt) == \
+            (exp["chromosome"], exp["vcf_pos"], exp["vcf_ref"], exp["vcf_alt"])
+        got = annotate_record(record, DEPOSIT, header.csq_fields)
+        assert jsonish(got) == exp["annotations"], f"{name} {record.pos}"
+
+
+def test_real_vcf_annotator_reuse_and_spot_values():
+    vcf = DATA / "vcf" / "brca_sample_2.HBOC_v01.vcf"
+    header = read_header(vcf)
+    annotator = Annotator(DEPOSIT, header.csq_fields, header)
+    with open_vcf(vcf) as reader:
+        by_pos = {r.pos: annotator.annotate(r) for r in reader}
+    a = by_pos[32893377]
+    assert a["frequencies"]["GNOMAD_EXOMES"]["count"]["AFR"] == 109
+    assert a["frequencies"]["GNOMAD_EXOMES"]["freq"]["G"] == 0.0004834
+    assert a["frequencies"]["GNOMAD_EXOMES"]["filter"]["G"] == ["PASS"]
+    assert a["frequencies"]["inDB"]["indications"]["OUSWES"] == {"MigraForst": "1", "PU": "1"}
+    assert "hemi" not in a["frequencies"]["GNOMAD_EXOMES"]  # no Hemi INFO keys
+    pmids = [r["pubmed_id"] for r in a["references"]]
+    assert pmids == sorted(pmids)
+    nm = [t for t in by_pos[32893296]["transcripts"] if t["transcript"] == "NM_000059.3"][0]
+    assert nm == {"consequences": ["frameshift_variant"], "hgnc_id": 1101, "symbol": "BRCA2",
+                  "HGVSc": "c.151delG", "HGVSc_short": "c.151delG",
+                  "HGVSp": "p.Glu51AsnfsTer29", "protein": "NP_000050.2", "strand": 1,
+                  "amino_acids": "E/X", "dbsnp": ["rs80359287"], "exon": "3/27",
+                  "codons": "Gaa/aa", "transcript": "NM_000059.3", "is_canonical": True,
+                  "exon_distance": 0, "coding_region_distance": 0, "in_last_exon": "no"}
+
+
+# --------------------------------------------------------------------------- synthetic VCFs
+
+CSQ_FIELDS = ["Allele", "Consequence", "SYMBOL", "Gene", "Feature_type", "Feature", "EXON",
+              "INTRON", "HGVSc", "HGVSp", "Amino_acids", "Codons", "Existing_variation",
+              "STRAND", "SYMBOL_SOURCE", "HGNC_ID", "CANONICAL", "SOURCE"]
+
+HEADER = (
+    "##fileformat=VCFv4.1\n"
+    "##INFO=<ID=I1,Number=1,Type=Integer,Description=\"int\">\n"
+    "##INFO=<ID=IL,Number=.,Type=Integer,Description=\"ints\">\n"
+    "##INFO=<ID=F1,Number=1,Type=Float,Description=\"float\">\n"
+    "##INFO=<ID=S1,Number=.,Type=String,Description=\"string\">\n"
+    "##INFO=<ID=S2,Number=.,Type=String,Description=\"string\">\n"
+    "##INFO=<ID=FL,Number=0,Type=Flag,Description=\"flag\">\n"
+    "##INFO=<ID=META,Number=.,Type=String,Description=\"Stuff. Format: name|count|score\">\n"
+    "##INFO=<ID=HGMD__extrarefs,Number=.,Type=String,Description=\"Format: "
+    "(reftag|comments|disease|pmid) (from somewhere)\">\n"
+    "##INFO=<ID=HGMD__pmid,Number=.,Type=String,Description=\"None\">\n"
+    "##INFO=<ID=HGMD__comments,Number=.,Type=String,Description=\"None\">\n"
+    "##INFO=<ID=CSQ,Number=.,Type=String,Description=\"VEP. Format: "
+    + "|".join(CSQ_FIELDS) + "\">\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+)
+
+
+def one_record(tmp_path, info):
+    path = tmp_path / "t.vcf"
+    path.write_text(HEADER + f"13\t100\t.\tA\tG\t50\tPASS\t{info}\n")
+    with open_vcf(path) as reader:
+        (record,) = list(reader)
+    return record
+
+
+def kv(elements, name="keyvalue"):
+    return [{"name": name, "converter_config": {"elements": elements}}]
+
+
+def run(tmp_path, info, deposit):
+    record = one_record(tmp_path, info)
+    return annotate_record(record, deposit, read_header(tmp_path / "t.vcf").csq_fields)
+
+
+def test_target_paths_d5(tmp_path):
+    deposit = kv([{"source": "I1", "target": "key"},
+                  {"source": "I1", "target": "path.to.target"}])
+    assert run(tmp_path, "I1=5", deposit) == {"key": 5, "path": {"to": {"target": 5}}}
+
+
+def test_missing_info_key_writes_nothing(tmp_path):
+    deposit = kv([{"source": "I1", "target": "a.b"}, {"source": "F1", "target": "c"}])
+    assert run(tmp_path, "F1=0.5", deposit) == {"c": 0.5}
+    assert run(tmp_path, ".", deposit) == {}
+
+
+def test_insert_twice_is_an_error(tmp_path):
+    deposit = kv([{"source": "I1", "target": "x"}, {"source": "F1", "target": "x"}])
+    with pytest.raises(AnnotationConversionError,
+                       match=r"Error when trying to convert source 'F1' with value"):
+        run(tmp_path, "I1=1;F1=2.5", deposit)
+
+
+def test_target_modes_through_annotate(tmp_path):
+    deposit = kv([{"source": "IL", "target": "e", "target_mode": "extend"},
+                  {"source": "S1", "target": "e2", "target_mode": "extend", "split": ","},
+                  {"source": "S2", "target": "e2", "target_mode": "extend", "split": ","},
+                  {"source": "IL", "target": "ap", "target_mode": "append"},
+                  {"source": "I1", "target": "ap", "target_mode": "append"}])
+    got = run(tmp_path, "IL=1,3;I1=2;S1=a,b;S2=c", deposit)
+    assert got == {"e": (1, 3), "e2": ["a", "b", "c"], "ap": [(1, 3), 2]}
+
+
+def test_place_modes_d6():
+    a = {}
+    place(a, "x", (1, 3), "extend")
+    place(a, "x", (2, 4), "extend")
+    assert a == {"x": (1, 3, 2, 4)}
+    b = {}
+    place(b, "y.z", (1, 3), "append")
+    place(b, "y.z", 2, "append")
+    assert b == {"y": {"z": [(1, 3), 2]}}
+    c = {}
+    place(c, "m", {"foobar": {"a": 1, "b": 1}}, "merge")
+    place(c, "m", {"foobar": {"a": 2, "c": 2}}, "merge")
+    assert c == {"m": {"foobar": {"a": 2, "b": 1, "c": 2}}}
+    d = {}
+    place(d, "n", None)  # insert of a null result
+    assert d == {"n": None}
+    with pytest.raises(ValueError):
+        place(d, "n", 1, "insert")
+    with pytest.raises(ValueError):
+        place({"x": [1]}, "x", (2,), "extend")  # types must match
+
+
+# --------------------------------------------------------------------------- keyvalue / mapping
+
+def test_keyvalue_casts_k1():
+    assert convert_keyvalue("1") == "1"  # identity
+    assert convert_keyvalue((1, 2)) == (1, 2)
+    assert convert_keyvalue("12", "int") == 12
+    assert convert_keyvalue(7, "int") == 7
+    with pytest.raises(CastError):
+        convert_keyvalue("1.0", "int")
+    assert convert_keyvalue("1.5", "float") == 1.5
+    assert convert_keyvalue(3, "float") == 3.0 and isinstance(convert_keyvalue(3, "float"), float)
+    assert convert_keyvalue(12, "string") == "12"
+    for text in ["true", "Yes", "on", "t", "y", "1"]:
+        assert convert_keyvalue(text, "bool") is True
+    for text in ["false", "NO", "off", "f", "n", "0"]:
+        assert convert_keyvalue(text, "bool") is False
+    assert convert_keyvalue(True, "bool") is True
+    assert convert_keyvalue(0, "bool") is False
+    with pytest.raises(CastError):
+        convert_keyvalue("maybe", "bool")
+    assert convert_keyvalue("maybe", "bool", target_type_throw=False) is None
+    with pytest.raises(AnnotationConfigError):
+        convert_keyvalue("1", "decimal")
+
+
+def test_keyvalue_split_k1():
+    assert convert_keyvalue("1|2|3", split="|") == ["1", "2", "3"]
+    assert convert_keyvalue("1|2|3", "int", split="|") == [1, 2, 3]
+    with pytest.raises(CastError):
+        convert_keyvalue("1|2|dabla", "int", split="|")
+    assert convert_keyvalue("1|2|dabla", "int", split="|", target_type_throw=False) is None
+
+
+def test_keyvalue_throw_false_through_annotate(tmp_path):
+    deposit = kv([{"source": "S1", "target": "h", "target_type": "int",
+                   "target_type_throw": False},
+                  {"source": "S2", "target": "k", "target_type": "int"}])
+    assert run(tmp_path, "S1=abc", deposit) == {"h": None}
+    with pytest.raises(AnnotationConversionError, match="source 'S2' with value 'abc'"):
+        run(tmp_path, "S2=abc", deposit)
+
+
+def test_mapping():
+    assert convert_mapping("MigraForst:1,PU:1") == {"MigraForst": "1", "PU": "1"}
+    assert convert_mapping("a=1;b=x:y", item_separator=";", keyvalue_separator="=") == \
+        {"a": "1", "b": "x:y"}
+    assert convert_mapping("a:1,b:2", target_type="int") == {"a": 1, "b": 2}
+    assert convert_mapping("a:1:2") == {"a": "1:2"}  # split once
+    with pytest.raises(CastError):
+        convert_mapping("a:1,b:x", target_type="int")
+    assert convert_mapping("a:1,b:x,c", target_type="int", target_type_throw=False) == {"a": 1}
+    with pytest.raises(CastError):
+        convert_mapping("a:1,c")
+
+
+# --------------------------------------------------------------------------- json / meta
+
+def test_json_encodings_and_subpath_j1():
+    data = {"a1": {"b1": {"c": [1, 2]}}, "x": "y"}
+    text = json.dumps(data).encode()
+    b16 = base64.b16encode(text).decode()
+    assert convert_json(b16) == data
+    assert convert_json(base64.b32encode(text).decode(), encoding="base32") == data
+    assert convert_json(base64.b64encode(text).decode(), encoding="base64") == data
+    assert convert_json(b16, subpath="a1.b1.c") == [1, 2]
+    assert convert_json(b16, subpath="a1.nope.c") is None
+    with pytest.raises(CastError):
+        convert_json("not hex!")
+
+
+def test_json_through_annotate(tmp_path):
+    b16 = base64.b16encode(b'{"a": {"b": 3}}').decode()
+    deposit = kv([{"source": "S1", "target": "prediction.x", "subpath": "a.b"}], "json")
+    assert run(tmp_path, f"S1={b16}", deposit) == {"prediction": {"x": 3}}
+
+
+def test_meta_converter(tmp_path):
+    keys = meta_keys("Stuff. Format: name|count|score")
+    assert keys == ["name", "count", "score"]
+    subs = [{"source": "name"}, {"source": "count", "target_type": "int"}]
+    assert convert_meta("x|3|0.5", keys, subs) == {"name": "x", "count": 3}
+    assert convert_meta("x|3|0.5&y|4|1", keys, subs, list_separator="&") == \
+        [{"name": "x", "count": 3}, {"name": "y", "count": 4}]
+    with pytest.raises(AnnotationConfigError):
+        meta_keys("no keys here")
+    deposit = kv([{"source": "META", "target": "m", "subelements": subs}], "meta")
+    assert run(tmp_path, "META=x|3|0.5", deposit) == {"m": {"name": "x", "count": 3}}
+
+
+# --------------------------------------------------------------------------- VEP
+
+DISTANCES = [
+    ("c.4535G>T", 0, 0), ("n.4535G>T", 0, 0), ("c.4535-213G>T", -213, None),
+    ("c.4535+213G>T", 213, None), ("c.*35-21G>T", -21, None), ("c.4535+0dupTTT", 0, 0),
+    ("c.*4535G>T", 0, 4535), ("c.-4535G>T", 0, -4535), ("c.820-131_820-130delAA", -130, None),
+    ("c.248-1_248insA", 0, 0), ("c.-315_-314delAC", 0, -314),
+    ("c.13+6_14-8dupTTATTTAT", 6, None), ("c.13-8_14+6dupTTATTTAT", 6, None),
+    ("c.*1-6_8dupTTATTTAT", 0, 0), ("c.248+8_249-3del", -3, None), ("c.*-15A>C", None, None),
+    ("", None, None), ("c.?", None, None), ("c.-12_*4del", 0, 4), ("c.10_11inv", 0, 0),
+]
+
+
+@pytest.mark.parametrize("hgvsc,exon_distance,coding_distance", DISTANCES)
+def test_hgvsc_distances_v1(hgvsc, exon_distance, coding_distance):
+    assert hgvsc_distances(hgvsc) == (exon_distance, coding_distance)
+
+
+def test_in_last_exon_v2():
+    assert in_last_exon("20/20") == "yes"
+    assert in_last_exon("19/20") == "no"
+    assert in_last_exon("") == "no"
+    assert in_last_exon(None) == "no"
+    with pytest.raises(ValueError):
+        in_last_exon("20__20")
+
+
+@pytest.mark.parametrize("hgvsc,short,insertion", [
+    ("c.4416-77_4416-48delCTCTTCTCTTCTCTTCTCTTCTCTTCTCTT", "c.4416-77_4416-48del", None),
+    ("c.123_133dupCGACGACGCAG", "c.123_133dup", None),
+    ("c.131_132insACTTGCTGCTT", "c.131_132ins(11)", "ACTTGCTGCTT"),
+    ("c.123_133delCGACGACGCAGinsACTTGCTGCTT", "c.123_133delins(11)", "ACTTGCTGCTT"),
+    ("c.123_124delCGinsACTTGCTGCTT", "c.123_124delCGins(11)", "ACTTGCTGCTT"),
+    ("c.123_131delCGACGACGC", "c.123_131delCGACGACGC", None),  # 9 nt: kept
+    ("c.131_132insACTTGCTGC", "c.131_132insACTTGCTGC", None),
+])
+def test_shorten_hgvsc_v6(hgvsc, short, insertion):
+    assert shorten_hgvsc(hgvsc) == (short, insertion)
+
+
+def csq_entry(**fields):
+    base = {"Allele": "G", "Consequence": "missense_variant", "SYMBOL": "BRCA2",
+            "Gene": "ENSG00000139618", "Feature_type": "Transcript", "Feature": "NM_000059.3",
+            "STRAND": "1", "HGNC_ID": "1101"}
+    base.update(fields)
+    return "|".join(base.get(f, "") for f in CSQ_FIELDS)
+
+
+def vep(*entries):
+    return convert_vep(",".join(entries), CSQ_FIELDS)
+
+
+def test_vep_feature_filter_and_sort_v3():
+    out = vep(csq_entry(Feature="NR_1.1"), csq_entry(Feature="XM_1.1"),
+              csq_entry(Feature="ENST0001"), csq_entry(Feature="NM_2.1"),
+              csq_entry(Feature="XR_9.1"), csq_entry(Feature="ENSR0001"),
+              csq_entry(Feature="NM_0.1", Feature_type="RegulatoryFeature"),
+              csq_entry(Feature="NM_1.1"))
+    assert [t["transcript"] for t in out] == ["ENST0001", "NM_1.1", "NM_2.1", "NR_1.1"]
+
+
+def test_vep_hgnc_id_sources_v4():
+    def one(**kw):
+        out = vep(csq_entry(**kw))
+        return (out[0]["hgnc_id"], out[0]["symbol"]) if out else None
+    assert one(HGNC_ID="1101") == (1101, "BRCA2")
+    assert one(HGNC_ID="HGNC:1100", SYMBOL="") == (1100, "BRCA1")
+    assert one(HGNC_ID="", Gene="672", SYMBOL="") == (1100, "BRCA1")
+    assert one(HGNC_ID="", Gene="ENSG00000139618", SYMBOL="") == (1101, "BRCA2")
+    assert one(HGNC_ID="", Gene="", SYMBOL="BRCA1") == (1100, "BRCA1")
+    assert one(HGNC_ID="", Gene="nope", SYMBOL="A1BGAS") is None  # previous symbol only
+    assert one(HGNC_ID="", Gene="", SYMBOL="NOSUCHGENE") is None
+    assert one(HGNC_ID="", Gene="", SYMBOL="X", SYMBOL_SOURCE="Clone_based_vega_gene") is None
+
+
+def test_vep_source_priority_v5():
+    entries = [csq_entry(SOURCE=s, Codons=s) for s in
+               ["RefSeq", "RefSeq_gff", "RefSeq_Interim_gff"]]
+    entries.append(csq_entry(SOURCE="RefSeq_Interim_gff", Codons="second"))
+    for perm in itertools.permutations(entries):
+        (t,) = vep(*perm)
+        assert t["codons"] == "RefSeq_gff"
+    for perm in itertools.permutations(entries[:1] + entries[2:]):
+        (t,) = vep(*perm)
+        assert t["codons"] in ("RefSeq_Interim_gff", "second")
+    with pytest.raises(CastError):
+        vep(csq_entry(), csq_entry())  # duplicate without SOURCE
+    with pytest.raises(CastError):
+        vep(csq_entry(SOURCE="RefSeq"), csq_entry(SOURCE="Ensembl"))
+
+
+def test_vep_fields():
+    (t,) = vep(csq_entry(Consequence="splice_region_variant&intron_variant", CANONICAL="YES",
+                         STRAND="-1", EXON="", INTRON="3/26",
+                         HGVSc="NM_000059.3:c.316+5G>A", HGVSp="",
+                         Existing_variation="COSM1&rs123&rs456", Amino_acids="",
+                         Codons=""))
+    assert t == {"transcript": "NM_000059.3", "hgnc_id": 1101, "symbol": "BRCA2",
+                 "strand": -1, "is_canonical": True, "in_last_exon": "no",
+                 "consequences": ["intron_variant", "splice_region_variant"],
+                 "intron": "3/26", "dbsnp": ["rs123", "rs456"], "HGVSc": "c.316+5G>A",
+                 "HGVSc_short": "c.316+5G>A", "exon_distance": 5,
+                 "coding_region_distance": None}
+    (t,) = vep(csq_entry(Consequence="", HGVSc="", HGVSp="", EXON="27/27"))
+    assert t["consequences"] == [] and t["exon_distance"] is None
+    assert t["coding_region_distance"] is None and t["in_last_exon"] == "yes"
+    assert "HGVSc" not in t and "HGVSp" not in t and "protein" not in t and "dbsnp" not in t
+    (t,) = vep(csq_entry(HGVSc="NM_000059.3:c.198A>G", HGVSp="NM_000059.3:c.198A>G(p.=)",
+                         Amino_acids="E/X", Codons="Gaa/aa", EXON="3/27"))
+    assert (t["protein"], t["HGVSp"]) == ("NM_000059.3", "c.198A>G(p.=)")
+    assert (t["amino_acids"], t["codons"], t["exon"]) == ("E/X", "Gaa/aa", "3/27")
+    (t,) = vep(csq_entry(HGVSc="NM_000059.3:c.131_132insACTTGCTGCTT",
+                         HGVSp="NP_000050.2:p.Glu51AsnfsTer29"))
+    assert t["HGVSc_short"] == "c.131_132ins(11)" and t["HGVSc_insertion"] == "ACTTGCTGCTT"
+    assert (t["protein"], t["HGVSp"]) == ("NP_000050.2", "p.Glu51AsnfsTer29")
+
+
+def test_vep_through_annotate(tmp_path):
+    deposit = kv([{"source": "CSQ", "target": "transcripts"}], "vep")
+    got = run(tmp_path, "CSQ=" + csq_entry(Feature="NM_2.1") + "," + csq_entry(), deposit)
+    assert [t["transcript"] for t in got["transcripts"]] == ["NM_000059.3", "NM_2.1"]
+
+
+# --------------------------------------------------------------------------- ClinVar / HGMD
+
+def b16(obj):
+    return base64.b16encode(json.dumps(obj).encode()).decode()
+
+
+def test_clinvarjson():
+    data = {"variant_description": "reviewed by expert panel", "variant_id": 51138,
+            "pubmeds": ["1"],
+            "rcvs": {"RCV2": {"traitnames": ["A", "B"], "clinical_significance_descr":
+                              ["Pathogenic"], "variant_id": ["51138"], "submitter": [],
+                              "last_evaluated": ["08/09/2016"], "rsID": ["1"]},
+                     "SCV1": {"traitnames": [], "clinical_significance_descr": ["Benign"],
+                              "variant_id": [], "submitter": ["ENIGMA"],
+                              "last_evaluated": ["01/01/2001"]}}}
+    assert convert_clinvarjson(b16(data)) == {
+        "variant_description": "reviewed by expert panel", "variant_id": 51138,
+        "items": [{"rcv": "RCV2", "traitnames": "A, B", "clinical_significance_descr":
+                   "Pathogenic", "variant_id": "51138", "submitter": "",
+                   "last_evaluated": "08/09/2016"},
+                  {"rcv": "SCV1", "traitnames": "", "clinical_significance_descr": "Benign",
+                   "variant_id": "", "submitter": "ENIGMA", "last_evaluated": "01/01/2001"}]}
+    other = {"variant_id": "51138", "rcvs": {}}
+    assert convert_clinvarjson(b16(other)) == other  # not the expected shape: unchanged
+
+
+def test_clinvarreferences_r1():
+    refs = convert_clinvarreferences(b16({"pubmeds": ["3", "1"], "pubmed_ids": [2]}))
+    assert refs == [{"pubmed_id": p, "source": "CLINVAR", "source_info": ""} for p in (3, 1, 2)]
+    assert convert_clinvarreferences(b16({"variant_id": 1})) == []
+
+
+def test_hgmd_and_unescape():
+    assert convert_hgmd("CD076760", "Breast@#SPcancer@#CM@#SPmale@#SCx@#EQ1@#TAy", "DM") == \
+        {"acc_num": "CD076760", "disease": "Breast cancer, male;x=1\ty", "tag": "DM"}
+    assert convert_hgmd("CD1") == {"acc_num": "CD1", "disease": None, "tag": None}
+
+
+def test_hgmdprimaryreport_r1():
+    for comments in (None, "", "None"):
+        assert convert_hgmdprimaryreport("18042939", comments) == [
+            {"pubmed_id": 18042939, "source": "HGMD",
+             "source_info": "Primary literature report. No comments."}]
+    assert convert_hgmdprimaryreport("1", "aka@#SPThr77Thr")[0]["source_info"] == \
+        "Primary literature report. aka Thr77Thr"
+    assert convert_hgmdprimaryreport("abc", "x") == []
+
+
+def test_hgmdextrarefs_r1():
+    fields = extrarefs_fields("Format: (reftag|comments|disease|pmid) (from x)")
+    assert fields == ["reftag", "comments", "disease", "pmid"]
+    value = ",".join(["FCR|Splicing@#SPanalysis||22505045", "APR||Some@#SPdisease|11",
+                      "APR|a@#CMb|Dis|12", "SAR|||13", "MCR|m||14", "|||15", "XYZ|c||16",
+                      "SAR|||notanumber"])
+    assert convert_hgmdextrarefs(value, fields) == [
+        {"pubmed_id": 22505045, "source": "HGMD",
+         "source_info": "Functional characterisation. Splicing analysis"},
+        {"pubmed_id": 11, "source": "HGMD", "source_info": "Additional phenotype. Some disease"},
+        {"pubmed_id": 12, "source": "HGMD", "source_info": "Additional phenotype. a,b"},
+        {"pubmed_id": 13, "source": "HGMD", "source_info": "Additional report. No comments."},
+        {"pubmed_id": 14, "source": "HGMD", "source_info": "Molecular characterisation. m"},
+        {"pubmed_id": 15, "source": "HGMD", "source_info": "Reftag not specified. No comments."},
+        {"pubmed_id": 16, "source": "HGMD", "source_info": "Reftag not specified. c"},
+    ]
+
+
+def test_references_extend_and_sort_through_annotate(tmp_path):
+    deposit = (kv([{"source": "HGMD__pmid", "additional_sources": ["HGMD__comments"],
+                    "target": "references", "target_mode": "extend"}], "hgmdprimaryreport")
+               + kv([{"source": "HGMD__extrarefs", "target": "references",
+                      "target_mode": "extend"}], "hgmdextrarefs"))
+    got = run(tmp_path, "HGMD__extrarefs=SAR|x||30,FCR|||5;HGMD__pmid=20", deposit)
+    assert [(r["pubmed_id"], r["source_info"]) for r in got["references"]] == [
+        (5, "Functional characterisation. No comments."),
+        (20, "Primary literature report. No comments."),  # HGMD__comments missing -> null
+        (30, "Additional report. x")]
+
+
+# --------------------------------------------------------------------------- config and HGNC
+
+def test_config_errors():
+    with pytest.raises(AnnotationConfigError, match="unknown key"):
+        Annotator(kv([{"source": "A", "target": "a", "required": True}]))
+    with pytest.raises(AnnotationConfigError, match="unknown converter"):
+        Annotator([{"name": "nope", "converter_config": {"elements": []}}])
+    with pytest.raises(AnnotationConfigError):
+        Annotator(kv([{"source": "A", "target": "a", "target_mode": "replace"}]))
+    with pytest.raises(AnnotationConfigError):
+        Annotator(kv([{"source": "A", "target": "a", "target_type": "decimal"}]))
+
+
+def test_hgnc_lookups_loaded_once():
+    assert hgnc.id_from_symbol("BRCA1") == 1100
+    assert hgnc.id_from_symbol("A1BGAS") is None  # previous symbol, not approved
+    assert hgnc.id_from_gene("672") == 1100
+    assert hgnc.id_from_gene("ENSG00000139618") == 1101
+    assert hgnc.symbol_from_id(1101) == "BRCA2"
+    assert hgnc.symbol_from_id(37133) == "A1BG-AS1"
+    tables = hgnc._get_tables()
+    hgnc.id_from_symbol("BRCA2")
+    assert hgnc._get_tables() is tables
