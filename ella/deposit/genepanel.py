@@ -1,0 +1,528 @@
+"""Gene panel deposit: the ELLA 1.17 transcripts and phenotypes TSV files -> database.
+
+Reading validates both files completely before anything is written; every bad line becomes
+one problem "<file>, line <n>: <what>". Writing happens in one transaction: genes (by HGNC
+id), transcripts (by name) and phenotypes (by gene, description, inheritance) are reused
+when they exist, new ones are inserted, and the panel's link rows are written in bulk.
+"""
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GENOME_REFERENCE = "GRCh37"
+
+TRANSCRIPT_HEADER_START = "#chromosome"
+PHENOTYPE_HEADER_START = "HGNC id"
+
+# Columns the deposit needs (others, e.g. score and metadata, are ignored).
+TRANSCRIPT_COLUMNS = ("chromosome", "read start", "read end", "name", "strand", "HGNC id",
+                      "HGNC symbol", "inheritance", "coding start", "coding end",
+                      "exon starts", "exon ends")
+OPTIONAL_TRANSCRIPT_COLUMNS = ("tags",)
+PHENOTYPE_COLUMNS = ("HGNC id", "HGNC symbol", "inheritance", "phenotype MIM number",
+                     "phenotype")
+
+_INTEGER = re.compile(r"[0-9]+")
+
+
+class GenepanelError(Exception):
+    """Bad input or a conflict with the database. `problems` lists every problem found;
+    str() is one line: the first problem and how many more there are."""
+
+    def __init__(self, problems):
+        self.problems = list(problems) if isinstance(problems, (list, tuple)) else [problems]
+        message = self.problems[0]
+        if len(self.problems) > 1:
+            more = len(self.problems) - 1
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        super().__init__(message)
+
+
+@dataclass
+class PanelFiles:
+    """The validated content of one panel's two files."""
+    transcripts: list = field(default_factory=list)   # dicts, file order
+    phenotypes: list = field(default_factory=list)    # dicts, file order, de-duplicated
+    genes: dict = field(default_factory=dict)         # hgnc_id -> symbol
+
+
+def split_folder_name(folder):
+    """`<name>_<version>` (split at the first `_`; version starts with `v`) -> (name, version)."""
+    base = Path(folder).resolve().name
+    name, sep, version = base.partition("_")
+    if not sep or not name or not version.startswith("v"):
+        raise GenepanelError(f"gene panel folder name {base!r} is not <name>_<version> "
+                             "(e.g. HBOC_v01: split at the first '_', version starting with 'v')")
+    return name, version
+
+
+def folder_files(folder):
+    """The two file paths a panel folder must contain."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GenepanelError(f"gene panel folder {str(folder)!r} does not exist or is not a "
+                             "directory")
+    base = folder.resolve().name
+    return folder / f"{base}_genes_transcripts.tsv", folder / f"{base}_phenotypes.tsv"
+
+
+class _Lines:
+    """Numbered, newline-stripped lines of a text file, or a problem if unreadable."""
+
+    def __init__(self, path, problems):
+        self.path = str(path)
+        self.problems = problems
+
+    def read(self):
+        try:
+            with open(self.path, encoding="utf-8", newline="") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            self.problems.append(f"{self.path}: file not found")
+            return None
+        except UnicodeDecodeError as exc:
+            self.problems.append(f"{self.path}: not UTF-8 text (byte {exc.start})")
+            return None
+        except OSError as exc:
+            self.problems.append(f"{self.path}: cannot read: {exc.strerror or exc}")
+            return None
+        return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
+
+    def problem(self, lineno, text):
+        self.problems.append(f"{self.path}, line {lineno}: {text}")
+
+
+def _header_index(lines, lineno, names, required, optional=()):
+    """Column name -> position, or None after recording the missing columns."""
+    index = {}
+    for pos, raw in enumerate(names):
+        index.setdefault(raw.strip(), pos)
+    missing = [c for c in required if c not in index]
+    if missing:
+        lines.problem(lineno, "header lacks column" + ("s " if len(missing) > 1 else " ")
+                      + ", ".join(repr(c) for c in missing))
+        return None
+    return {c: index[c] for c in (*required, *optional) if c in index}
+
+
+def _int(value, column, errors, minimum=0):
+    value = value.strip()
+    if not _INTEGER.fullmatch(value):
+        errors.append(f"{column} {value!r} is not a non-negative integer" if value
+                      else f"{column} is empty")
+        return None
+    number = int(value)
+    if number < minimum:
+        errors.append(f"{column} {number} is below {minimum}")
+        return None
+    if number > 2**31 - 1:
+        errors.append(f"{column} {number} is too large")
+        return None
+    return number
+
+
+def _int_list(value, column, errors):
+    items = [v.strip() for v in value.strip().split(",")]
+    if items and items[-1] == "":
+        items.pop()  # trailing comma, as UCSC writes them
+    if not items:
+        errors.append(f"{column} is empty")
+        return None
+    result = []
+    for item in items:
+        before = len(errors)
+        number = _int(item, f"{column} item", errors)
+        if len(errors) > before:
+            return None
+        result.append(number)
+    return result
+
+
+def _parse_transcript(fields, col, errors):
+    get = lambda c: fields[col[c]]  # noqa: E731
+    t = {
+        "chromosome": get("chromosome").strip(),
+        "tx_start": _int(get("read start"), "read start", errors),
+        "tx_end": _int(get("read end"), "read end", errors),
+        "transcript_name": get("name").strip(),
+        "gene_id": _int(get("HGNC id"), "HGNC id", errors, minimum=1),
+        "symbol": get("HGNC symbol").strip(),
+        "inheritance": get("inheritance").strip(),
+    }
+    for key, column in (("chromosome", "chromosome"), ("transcript_name", "name"),
+                        ("symbol", "HGNC symbol"), ("inheritance", "inheritance")):
+        if not t[key]:
+            errors.append(f"{column} is empty")
+    strand = get("strand").strip() or "+"
+    if strand not in ("+", "-"):
+        errors.append(f"strand {strand!r} is not '+' or '-'")
+    t["strand"] = strand
+    if t["tx_start"] is not None and t["tx_end"] is not None and t["tx_start"] > t["tx_end"]:
+        errors.append(f"read start {t['tx_start']} is after read end {t['tx_end']}")
+
+    cds = [get("coding start").strip(), get("coding end").strip()]
+    if not cds[0] and not cds[1]:
+        t["cds_start"] = t["cds_end"] = None  # non-coding transcript
+    elif not cds[0] or not cds[1]:
+        errors.append("coding start and coding end must both be given or both be empty")
+    else:
+        t["cds_start"] = _int(cds[0], "coding start", errors)
+        t["cds_end"] = _int(cds[1], "coding end", errors)
+        if (t["cds_start"] is not None and t["cds_end"] is not None
+                and t["cds_start"] > t["cds_end"]):
+            errors.append(f"coding start {t['cds_start']} is after coding end {t['cds_end']}")
+
+    starts = _int_list(get("exon starts"), "exon starts", errors)
+    ends = _int_list(get("exon ends"), "exon ends", errors)
+    if starts is not None and ends is not None:
+        if len(starts) != len(ends):
+            errors.append(f"{len(starts)} exon starts but {len(ends)} exon ends")
+        else:
+            for i, (s, e) in enumerate(zip(starts, ends), 1):
+                if s > e:
+                    errors.append(f"exon {i} starts at {s}, after its end {e}")
+                    break
+    t["exon_starts"], t["exon_ends"] = starts, ends
+
+    tags = None
+    if "tags" in col:
+        tags = [x.strip() for x in get("tags").split(",") if x.strip()] or None
+    t["tags"] = tags
+    return t
+
+
+class _GeneNames:
+    """Keeps HGNC id <-> symbol consistent across both files (one symbol per id and back)."""
+
+    def __init__(self):
+        self.by_id = {}       # id -> (symbol, where)
+        self.by_symbol = {}   # lower(symbol) -> (id, where)
+
+    def check(self, gene_id, symbol, where):
+        problems = []
+        known = self.by_id.get(gene_id)
+        if known and known[0] != symbol:
+            problems.append(f"HGNC id {gene_id} is {known[0]!r} on {known[1]} but {symbol!r} here")
+        other = self.by_symbol.get(symbol.lower())
+        if other and other[0] != gene_id:
+            problems.append(f"HGNC symbol {symbol!r} is HGNC id {other[0]} on {other[1]} "
+                            f"but {gene_id} here")
+        if not problems:
+            self.by_id.setdefault(gene_id, (symbol, where))
+            self.by_symbol.setdefault(symbol.lower(), (gene_id, where))
+        return problems
+
+
+def read_transcripts(path, problems, genes, gene_ids):
+    """gene_ids is filled with the HGNC id of every data line that has a readable one, so
+    that a bad transcript line does not also make its gene's phenotypes "unknown"."""
+    lines = _Lines(path, problems)
+    content = lines.read()
+    if content is None:
+        return None
+    col = None
+    ncols = 0
+    header_seen = False
+    transcripts = []
+    seen_names = {}
+    for lineno, line in content:
+        if not line.strip():
+            continue
+        if line.startswith(TRANSCRIPT_HEADER_START):
+            if header_seen:
+                lines.problem(lineno, "a second header line")
+                continue
+            header_seen = True
+            names = line[1:].split("\t")
+            ncols = len(names)
+            col = _header_index(lines, lineno, names, TRANSCRIPT_COLUMNS,
+                                OPTIONAL_TRANSCRIPT_COLUMNS)
+            if col is None:
+                return None
+            continue
+        if line.startswith("#"):
+            continue  # comment
+        if not header_seen:
+            lines.problem(lineno, "No valid header found before this data line (the header "
+                                  f"line starts with {TRANSCRIPT_HEADER_START!r})")
+            return None
+        fields = line.split("\t")
+        if len(fields) > col["HGNC id"] and _INTEGER.fullmatch(fields[col["HGNC id"]].strip()):
+            gene_ids.add(int(fields[col["HGNC id"]]))
+        if len(fields) != ncols:
+            lines.problem(lineno, f"expected {ncols} tab-separated columns (as in the header), "
+                                  f"found {len(fields)}")
+            continue
+        errors = []
+        t = _parse_transcript(fields, col, errors)
+        if not errors:
+            first = seen_names.get(t["transcript_name"])
+            if first:
+                errors.append(f"transcript {t['transcript_name']} is already on line {first}")
+            else:
+                errors += genes.check(t["gene_id"], t["symbol"],
+                                      f"line {lineno} of {Path(path).name}")
+        if errors:
+            lines.problem(lineno, "; ".join(errors))
+            continue
+        seen_names[t["transcript_name"]] = lineno
+        t["line"] = lineno
+        transcripts.append(t)
+    if not header_seen:
+        problems.append(f"{path}: No valid header found (a line starting with "
+                        f"{TRANSCRIPT_HEADER_START!r})")
+        return None
+    if not transcripts and not any(p.startswith(f"{path}, line") for p in problems):
+        problems.append(f"{path}: no transcripts (at least one is needed)")
+    return transcripts
+
+
+def read_phenotypes(path, problems, genes, transcript_genes, transcripts_path):
+    """transcript_genes: the HGNC ids of the transcripts file, or None when that file could
+    not be read (then the cross-check is skipped)."""
+    lines = _Lines(path, problems)
+    content = lines.read()
+    if content is None:
+        return None
+    col = None
+    ncols = 0
+    header_seen = False
+    phenotypes = {}
+    for lineno, line in content:
+        if not line.strip():
+            continue
+        if line.startswith(PHENOTYPE_HEADER_START):
+            if header_seen:
+                lines.problem(lineno, "a second header line")
+                continue
+            header_seen = True
+            names = line.split("\t")
+            ncols = len(names)
+            col = _header_index(lines, lineno, names, PHENOTYPE_COLUMNS)
+            if col is None:
+                return None
+            continue
+        if line.startswith("#"):
+            continue
+        if not header_seen:
+            lines.problem(lineno, "No valid header found before this data line (the header "
+                                  f"line starts with {PHENOTYPE_HEADER_START!r})")
+            return None
+        fields = line.split("\t")
+        if len(fields) != ncols:
+            lines.problem(lineno, f"expected {ncols} tab-separated columns (as in the header), "
+                                  f"found {len(fields)}")
+            continue
+        errors = []
+        gene_id = _int(fields[col["HGNC id"]], "HGNC id", errors, minimum=1)
+        symbol = fields[col["HGNC symbol"]].strip()
+        if not symbol:
+            errors.append("HGNC symbol is empty")
+        inheritance = fields[col["inheritance"]].strip() or "N/A"
+        mim = fields[col["phenotype MIM number"]].strip()
+        omim_id = _int(mim, "phenotype MIM number", errors) if mim else None
+        description = fields[col["phenotype"]]
+        if not description.strip():
+            errors.append("phenotype is empty")
+        if not errors:
+            if transcript_genes is not None and gene_id not in transcript_genes:
+                errors.append(f"HGNC id {gene_id} ({symbol}) has no transcript in "
+                              f"{Path(transcripts_path).name}")
+            else:
+                errors += genes.check(gene_id, symbol, f"line {lineno} of {Path(path).name}")
+        if errors:
+            lines.problem(lineno, "; ".join(errors))
+            continue
+        key = (gene_id, description, inheritance)
+        # The same phenotype twice in one file is one phenotype (the first MIM number wins).
+        phenotypes.setdefault(key, {"gene_id": gene_id, "description": description,
+                                    "inheritance": inheritance, "omim_id": omim_id,
+                                    "line": lineno})
+    if not header_seen:
+        problems.append(f"{path}: No valid header found (a line starting with "
+                        f"{PHENOTYPE_HEADER_START!r})")
+        return None
+    return list(phenotypes.values())
+
+
+def read_panel_files(transcripts_path, phenotypes_path):
+    """Parse and validate both files; GenepanelError lists every problem found."""
+    problems = []
+    genes = _GeneNames()
+    transcript_genes = set()
+    transcripts = read_transcripts(transcripts_path, problems, genes, transcript_genes)
+    if transcripts is None:
+        transcript_genes = None  # file unreadable: no cross-check
+    phenotypes = read_phenotypes(phenotypes_path, problems, genes, transcript_genes,
+                                 transcripts_path)
+    if problems:
+        raise GenepanelError(problems)
+    return PanelFiles(transcripts=transcripts, phenotypes=phenotypes,
+                      genes={g: s for g, (s, _) in genes.by_id.items()})
+
+
+# --- writing -----------------------------------------------------------------------------
+
+# ON COMMIT DROP cleans up after a normal deposit; the explicit drops cover a deposit that
+# runs inside a caller's open transaction (then ours is only a savepoint).
+_TEMP_TABLES = """
+DROP TABLE IF EXISTS pg_temp.gp_gene, pg_temp.gp_transcript, pg_temp.gp_phenotype;
+CREATE TEMP TABLE gp_gene (hgnc_id integer PRIMARY KEY, hgnc_symbol varchar NOT NULL)
+    ON COMMIT DROP;
+CREATE TEMP TABLE gp_transcript (
+    ord integer NOT NULL, transcript_name varchar PRIMARY KEY, gene_id integer NOT NULL,
+    chromosome varchar NOT NULL, tx_start integer NOT NULL, tx_end integer NOT NULL,
+    strand varchar(1) NOT NULL, cds_start integer, cds_end integer,
+    exon_starts integer[] NOT NULL, exon_ends integer[] NOT NULL, tags text[],
+    inheritance text NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE gp_phenotype (
+    ord integer NOT NULL, gene_id integer NOT NULL, description varchar NOT NULL,
+    inheritance varchar NOT NULL, omim_id integer) ON COMMIT DROP;
+"""
+
+_TRANSCRIPT_FIELDS = ("gene_id", "chromosome", "tx_start", "tx_end", "strand", "cds_start",
+                      "cds_end", "exon_starts", "exon_ends", "tags")
+
+
+def _copy(cur, table, columns, types, rows):
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def deposit_genepanel(conn, name, version, panel, replace=False,
+                      genome_reference=GENOME_REFERENCE, progress=None):
+    """Write one panel in one transaction. Returns a dict of counts; `status` is "created",
+    "replaced" or "exists" (panel already there and replace not asked: nothing written)."""
+    say = progress or (lambda text: None)
+    began = time.monotonic()
+    result = {"name": name, "version": version}
+    with conn.transaction(), conn.cursor() as cur:
+        # Two deposits of panels sharing genes/transcripts must not race on the same rows.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('ella.deposit.genepanel'))")
+        cur.execute("SELECT 1 FROM genepanel WHERE name = %(n)s AND version = %(v)s FOR UPDATE",
+                    {"n": name, "v": version})
+        exists = cur.fetchone() is not None
+        if exists and not replace:
+            result["status"] = "exists"
+            return result
+        if exists:
+            cur.execute("UPDATE genepanel SET genome_reference = %(r)s "
+                        "WHERE name = %(n)s AND version = %(v)s",
+                        {"n": name, "v": version, "r": genome_reference})
+        else:
+            cur.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                        "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now())",
+                        {"n": name, "v": version, "r": genome_reference})
+        result["status"] = "replaced" if exists else "created"
+        cur.execute(_TEMP_TABLES)
+
+        say("genes")
+        _copy(cur, "gp_gene", ("hgnc_id", "hgnc_symbol"), ["int4", "varchar"],
+              sorted(panel.genes.items()))
+        cur.execute(
+            "SELECT n.hgnc_id, n.hgnc_symbol, g.hgnc_id FROM gp_gene n JOIN gene g "
+            "ON lower(g.hgnc_symbol) = lower(n.hgnc_symbol) AND g.hgnc_id <> n.hgnc_id "
+            "ORDER BY 1")
+        clashes = cur.fetchall()
+        if clashes:
+            raise GenepanelError([
+                f"HGNC symbol {sym!r} has HGNC id {gid} in the panel files but belongs to "
+                f"HGNC id {other} in the database" for gid, sym, other in clashes])
+        cur.execute("UPDATE gene g SET hgnc_symbol = n.hgnc_symbol FROM gp_gene n "
+                    "WHERE g.hgnc_id = n.hgnc_id AND g.hgnc_symbol <> n.hgnc_symbol")
+        result["genes_renamed"] = cur.rowcount
+        cur.execute("INSERT INTO gene (hgnc_id, hgnc_symbol) SELECT hgnc_id, hgnc_symbol "
+                    "FROM gp_gene n WHERE NOT EXISTS "
+                    "(SELECT 1 FROM gene g WHERE g.hgnc_id = n.hgnc_id)")
+        result["genes_new"] = cur.rowcount
+        result["genes_reused"] = len(panel.genes) - cur.rowcount
+
+        say("transcripts")
+        _copy(cur, "gp_transcript", ("ord", "transcript_name", *_TRANSCRIPT_FIELDS,
+                                     "inheritance"),
+              ["int4", "varchar", "int4", "varchar", "int4", "int4", "varchar", "int4", "int4",
+               "int4[]", "int4[]", "text[]", "text"],
+              ((i, t["transcript_name"], *(t[f] for f in _TRANSCRIPT_FIELDS), t["inheritance"])
+               for i, t in enumerate(panel.transcripts)))
+        fields = ", ".join(_TRANSCRIPT_FIELDS)
+        params = {"n": name, "v": version, "r": genome_reference}
+        cur.execute(
+            f"INSERT INTO transcript (transcript_name, type, genome_reference, {fields}) "
+            f"SELECT transcript_name, 'RefSeq', %(r)s, {fields} FROM gp_transcript n "
+            "WHERE NOT EXISTS (SELECT 1 FROM transcript t "
+            "                  WHERE t.transcript_name = n.transcript_name) ORDER BY ord",
+            params)
+        result["transcripts_new"] = cur.rowcount
+        result["transcripts_reused"] = len(panel.transcripts) - cur.rowcount
+        differs = (f"(t.genome_reference, {', '.join('t.' + f for f in _TRANSCRIPT_FIELDS)}) "
+                   f"IS DISTINCT FROM (%(r)s, {', '.join('n.' + f for f in _TRANSCRIPT_FIELDS)})")
+        if replace:
+            sets = ", ".join(f"{f} = n.{f}" for f in _TRANSCRIPT_FIELDS)
+            cur.execute(f"UPDATE transcript t SET genome_reference = %(r)s, {sets} "
+                        f"FROM gp_transcript n WHERE t.transcript_name = n.transcript_name "
+                        f"AND {differs}", params)
+            result["transcripts_updated"] = cur.rowcount
+            result["transcripts_differing"] = 0
+        else:
+            cur.execute(f"SELECT count(*) FROM transcript t JOIN gp_transcript n "
+                        f"ON t.transcript_name = n.transcript_name WHERE {differs}", params)
+            result["transcripts_updated"] = 0
+            result["transcripts_differing"] = cur.fetchone()[0]
+        if exists:
+            cur.execute("DELETE FROM genepanel_transcript "
+                        "WHERE genepanel_name = %(n)s AND genepanel_version = %(v)s", params)
+        cur.execute("INSERT INTO genepanel_transcript (genepanel_name, genepanel_version, "
+                    "transcript_id, inheritance) SELECT %(n)s, %(v)s, t.id, n.inheritance "
+                    "FROM gp_transcript n JOIN transcript t USING (transcript_name) "
+                    "ORDER BY n.ord", params)
+        result["transcript_links"] = cur.rowcount
+
+        say("phenotypes")
+        _copy(cur, "gp_phenotype", ("ord", "gene_id", "description", "inheritance", "omim_id"),
+              ["int4", "int4", "varchar", "varchar", "int4"],
+              ((i, p["gene_id"], p["description"], p["inheritance"], p["omim_id"])
+               for i, p in enumerate(panel.phenotypes)))
+        same = ("p.gene_id = n.gene_id AND p.description = n.description "
+                "AND p.inheritance = n.inheritance")
+        cur.execute("INSERT INTO phenotype (gene_id, description, inheritance, omim_id) "
+                    "SELECT gene_id, description, inheritance, omim_id FROM gp_phenotype n "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM phenotype p WHERE {same}) ORDER BY ord")
+        result["phenotypes_new"] = cur.rowcount
+        result["phenotypes_reused"] = len(panel.phenotypes) - cur.rowcount
+        if replace:
+            cur.execute(f"UPDATE phenotype p SET omim_id = n.omim_id FROM gp_phenotype n "
+                        f"WHERE {same} AND p.omim_id IS DISTINCT FROM n.omim_id")
+        if exists:
+            cur.execute("DELETE FROM genepanel_phenotype "
+                        "WHERE genepanel_name = %(n)s AND genepanel_version = %(v)s", params)
+        cur.execute("INSERT INTO genepanel_phenotype (genepanel_name, genepanel_version, "
+                    f"phenotype_id) SELECT %(n)s, %(v)s, p.id FROM gp_phenotype n "
+                    f"JOIN phenotype p ON {same} ORDER BY n.ord", params)
+        result["phenotype_links"] = cur.rowcount
+        cur.execute("DROP TABLE gp_gene, gp_transcript, gp_phenotype")
+        say("committing")
+    result["seconds"] = time.monotonic() - began
+    return result
+
+
+def summary_line(result):
+    """The one line a deposit ends with."""
+    name = f"{result['name']}_{result['version']}"
+    if result["status"] == "exists":
+        return f"Genepanel {name} exists in database, backing out"
+    verb = "replaced" if result["status"] == "replaced" else "deposited"
+    genes = f"genes {result['genes_new']} new / {result['genes_reused']} reused"
+    if result["genes_renamed"]:
+        genes += f" ({result['genes_renamed']} renamed)"
+    transcripts = (f"transcripts {result['transcripts_new']} new / "
+                   f"{result['transcripts_reused']} reused")
+    if result["transcripts_updated"]:
+        transcripts += f" ({result['transcripts_updated']} updated)"
+    return (f"Genepanel {name} {verb}: {genes}, {transcripts}, phenotypes "
+            f"{result['phenotypes_new']} new / {result['phenotypes_reused']} reused; "
+            f"{result['transcript_links']} transcript and {result['phenotype_links']} "
+            f"phenotype links ({result['seconds']:.2f} s)")

@@ -1,0 +1,356 @@
+"""Gene panel deposit (`bin/ella-deposit genepanel`) against a real PostgreSQL."""
+
+import re
+import shutil
+
+import psycopg
+import pytest
+
+from ella.deposit.genepanel import GenepanelError, deposit_genepanel, read_panel_files
+from helpers import ROOT, run_cli, table_snapshot
+
+DEMO = ROOT / "genepanels" / "ella-demo"
+TEST_ALL = ROOT / "tests" / "data" / "genepanels" / "test-ALL_v01"
+
+
+def panel_files(folder):
+    name = folder.name
+    return folder / f"{name}_genes_transcripts.tsv", folder / f"{name}_phenotypes.tsv"
+
+
+def deposit_folder(conn, folder, replace=False, name=None, version=None):
+    default_name, default_version = folder.name.split("_", 1)
+    return deposit_genepanel(conn, name or default_name, version or default_version,
+                             read_panel_files(*panel_files(folder)), replace=replace)
+
+
+def counts(conn):
+    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("gene", "transcript", "phenotype", "genepanel",
+                          "genepanel_transcript", "genepanel_phenotype")}
+
+
+def one_line_error(result):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def without_clilog(snapshot):
+    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
+
+
+def test_hboc_through_the_cli(db_url):
+    result = run_cli("ella-deposit", "genepanel", "--folder", str(DEMO / "HBOC_v01"),
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # not a terminal: no progress lines
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("Genepanel HBOC_v01 deposited: genes 2 new / 0 reused, "
+                              "transcripts 2 new / 0 reused, phenotypes 2 new / 0 reused")
+    with psycopg.connect(db_url) as conn:
+        assert counts(conn) == {"gene": 2, "transcript": 2, "phenotype": 2, "genepanel": 1,
+                                "genepanel_transcript": 2, "genepanel_phenotype": 2}
+        assert conn.execute("SELECT name, version, genome_reference, official, user_id, "
+                            "date_created IS NOT NULL FROM genepanel").fetchall() == [
+            ("HBOC", "v01", "GRCh37", True, None, True)]
+        row = conn.execute(
+            "SELECT g.hgnc_id, g.hgnc_symbol, t.type::text, t.genome_reference, t.chromosome, "
+            "t.tx_start, t.tx_end, t.strand, t.cds_start, t.cds_end, t.exon_starts, "
+            "t.exon_ends, t.tags, gt.inheritance, gt.genepanel_name, gt.genepanel_version "
+            "FROM transcript t JOIN gene g ON g.hgnc_id = t.gene_id "
+            "JOIN genepanel_transcript gt ON gt.transcript_id = t.id "
+            "WHERE t.transcript_name = 'NM_000059.3'").fetchone()
+        (hgnc_id, symbol, ttype, ref, chrom, tx_start, tx_end, strand, cds_start, cds_end,
+         exon_starts, exon_ends, tags, inheritance, gp_name, gp_version) = row
+        assert (hgnc_id, symbol, ttype, ref, chrom) == (1101, "BRCA2", "RefSeq", "GRCh37", "13")
+        assert (tx_start, tx_end, strand) == (32889616, 32973809, "+")
+        assert (cds_start, cds_end) == (32890597, 32972907)
+        assert len(exon_starts) == len(exon_ends) == 27
+        assert exon_starts[:3] == [32889616, 32890558, 32893213]
+        assert exon_ends[-2:] == [32971181, 32973809]
+        assert tags is None
+        assert (inheritance, gp_name, gp_version) == ("AD", "HBOC", "v01")
+        brca1 = conn.execute("SELECT strand, chromosome FROM transcript "
+                             "WHERE transcript_name = 'NM_007297.3'").fetchone()
+        assert brca1 == ("-", "17")
+        assert conn.execute(
+            "SELECT p.gene_id, p.description, p.inheritance, p.omim_id FROM phenotype p "
+            "JOIN genepanel_phenotype gp ON gp.phenotype_id = p.id ORDER BY p.gene_id"
+        ).fetchall() == [(1100, "{Breast-ovarian cancer, familial, 1}", "AD", 604370),
+                         (1101, "{Breast-ovarian cancer, familial, 2}", "AD", 612555)]
+        log = conn.execute('SELECT "user", "group", groupcommand, command, reason, output '
+                           "FROM clilog").fetchall()
+    assert len(log) == 1
+    user, group, groupcommand, command, reason, output = log[0]
+    assert (group, groupcommand, reason) == ("deposit", "genepanel", None)
+    assert user and command.startswith("genepanel --folder ") and "HBOC_v01" in command
+    assert summary in output
+
+
+def test_mendeliome_then_a_panel_sharing_genes_and_transcripts(db_conn):
+    result = deposit_folder(db_conn, DEMO / "Mendeliome_v01")
+    assert result["status"] == "created"
+    assert (result["genes_new"], result["transcripts_new"], result["phenotypes_new"]) == (
+        3549, 3575, 5134)
+    assert counts(db_conn) == {"gene": 3549, "transcript": 3575, "phenotype": 5134,
+                               "genepanel": 1, "genepanel_transcript": 3575,
+                               "genepanel_phenotype": 5134}
+    # Empty phenotype inheritance is stored as N/A (65 rows in this panel).
+    assert db_conn.execute("SELECT count(*) FROM phenotype WHERE inheritance = 'N/A'"
+                           ).fetchone()[0] == 65
+    brca2_id = db_conn.execute("SELECT id FROM transcript WHERE transcript_name = 'NM_000059.3'"
+                               ).fetchone()[0]
+
+    # HBOC: BRCA2's transcript and both genes exist already; BRCA1's NM_007297.3 does not.
+    result = deposit_folder(db_conn, DEMO / "HBOC_v01")
+    assert (result["genes_new"], result["genes_reused"]) == (0, 2)
+    assert (result["transcripts_new"], result["transcripts_reused"]) == (1, 1)
+    assert (result["phenotypes_new"], result["phenotypes_reused"]) == (2, 0)
+    assert counts(db_conn) == {"gene": 3549, "transcript": 3576, "phenotype": 5136,
+                               "genepanel": 2, "genepanel_transcript": 3577,
+                               "genepanel_phenotype": 5136}
+    # One transcript row shared by both panels, each link with its own inheritance.
+    assert db_conn.execute(
+        "SELECT genepanel_name, inheritance FROM genepanel_transcript WHERE transcript_id = %s "
+        "ORDER BY 1", (brca2_id,)).fetchall() == [("HBOC", "AD"), ("Mendeliome", "AD/AR")]
+
+    # HBOCUTV reuses phenotypes of both earlier panels (e.g. BRCA2 AR Fanconi anemia D1).
+    result = deposit_folder(db_conn, DEMO / "HBOCUTV_v01")
+    assert result["transcripts_reused"] == 7 - result["transcripts_new"]
+    assert result["phenotypes_reused"] >= 3
+    assert result["phenotype_links"] == 46 and result["transcript_links"] == 7
+    assert db_conn.execute(
+        "SELECT count(*) FROM phenotype WHERE gene_id = 1101 AND inheritance = 'AR' "
+        "AND description = 'Fanconi anemia, complementation group D1'").fetchone()[0] == 1
+
+
+def test_redeposit_without_replace_changes_nothing(db_url):
+    folder = str(DEMO / "HBOC_v01")
+    assert run_cli("ella-deposit", "genepanel", "--folder", folder,
+                   db_url=db_url).returncode == 0
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "genepanel", "--folder", folder, db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Genepanel HBOC_v01 exists in database, backing out" in result.stdout
+    after = table_snapshot(db_url)
+    assert len(after["clilog"]) == len(before["clilog"]) + 1
+    assert without_clilog(after) == without_clilog(before)
+
+
+def edited_copy(tmp_path, source, folder_name, transcripts=None, phenotypes=None):
+    """A copy of a panel folder under a new name, with optional edits of either file's text."""
+    target = tmp_path / folder_name
+    target.mkdir()
+    for path, edit in zip(panel_files(source), (transcripts, phenotypes)):
+        text = path.read_text()
+        suffix = path.name[len(source.name):]
+        (target / f"{folder_name}{suffix}").write_text(edit(text) if edit else text)
+    return target
+
+
+def test_replace_rewrites_the_links(db_url, tmp_path):
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(DEMO / "HBOC_v01"),
+                   db_url=db_url).returncode == 0
+
+    def only_brca2_as_ar(text):
+        lines = [line for line in text.splitlines() if "NM_007297.3" not in line]
+        return "\n".join(line.replace("\tBRCA2\tAD\t", "\tBRCA2\tAR\t")
+                         .replace("\t32973809\tNM_000059.3", "\t32973900\tNM_000059.3")
+                         for line in lines) + "\n"
+
+    def only_brca2(text):
+        return "\n".join(line for line in text.splitlines() if "\tBRCA1\t" not in line) + "\n"
+
+    folder = edited_copy(tmp_path, DEMO / "HBOC_v01", "HBOC_v01", only_brca2_as_ar, only_brca2)
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "genepanel", "--folder", str(folder), db_url=db_url)
+    assert result.returncode == 0 and "exists in database" in result.stdout
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+    result = run_cli("ella-deposit", "genepanel", "--folder", str(folder), "--replace",
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Genepanel HBOC_v01 replaced" in result.stdout and "(1 updated)" in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT t.transcript_name, gt.inheritance, t.tx_end FROM genepanel_transcript gt "
+            "JOIN transcript t ON t.id = gt.transcript_id").fetchall() == [
+            ("NM_000059.3", "AR", 32973900)]
+        assert conn.execute(
+            "SELECT p.gene_id FROM genepanel_phenotype gp "
+            "JOIN phenotype p ON p.id = gp.phenotype_id").fetchall() == [(1101,)]
+        # Transcripts and phenotypes are global rows: BRCA1's stay, only unlinked.
+        assert counts(conn) == {"gene": 2, "transcript": 2, "phenotype": 2, "genepanel": 1,
+                                "genepanel_transcript": 1, "genepanel_phenotype": 1}
+
+
+def test_explicit_options_with_hyphens_and_underscores(db_url):
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    result = run_cli("ella-deposit", "genepanel", "--genepanel-name", "HBOC",
+                     "--genepanel_version", "v1.0.0", "--transcripts-path", str(transcripts),
+                     "--phenotypes_path", str(phenotypes), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT name, version FROM genepanel").fetchall() == [
+            ("HBOC", "v1.0.0")]
+        assert conn.execute(
+            "SELECT t.transcript_name, t.strand, gt.inheritance FROM genepanel_transcript gt "
+            "JOIN transcript t ON t.id = gt.transcript_id ORDER BY 1").fetchall() == [
+            ("NM_000059.3", "+", "AD/AR"), ("NM_000179.2", "+", "AD/AR"),
+            ("NM_000518.5", "-", "AD/AR"), ("NM_020975.6", "+", "AD")]
+        assert counts(conn)["genepanel_phenotype"] == 27
+        assert conn.execute("SELECT count(*) FROM phenotype WHERE inheritance = 'AD, SMu'"
+                            ).fetchone()[0] == 4
+
+
+def _replace_line(number, edit):
+    """An edit of line `number` (1-based) of a file's text."""
+    def apply(text):
+        lines = text.split("\n")
+        lines[number - 1] = edit(lines[number - 1])
+        return "\n".join(lines)
+    return apply
+
+
+def _field(index, value):
+    def edit(line):
+        fields = line.split("\t")
+        fields[index] = value
+        return "\t".join(fields)
+    return edit
+
+
+# (id, which file, edit, expected fragment of the message); line 3 is the first data line.
+MALFORMED = [
+    ("column-count", "transcripts", _replace_line(4, lambda l: l.rsplit("\t", 2)[0]),
+     "line 4: expected 15 tab-separated columns (as in the header), found 13"),
+    ("non-integer-start", "transcripts", _replace_line(3, _field(1, "32889644x")),
+     "line 3: read start '32889644x' is not a non-negative integer"),
+    ("non-integer-exon", "transcripts", _replace_line(5, _field(12, "48010283,48O18065")),
+     "line 5: exon starts item '48O18065' is not a non-negative integer"),
+    ("exon-count", "transcripts", _replace_line(6, _field(13, "43600641,43602019")),
+     "line 6: 16 exon starts but 2 exon ends"),
+    ("strand", "transcripts", _replace_line(4, _field(5, "*")),
+     "line 4: strand '*' is not '+' or '-'"),
+    ("start-after-end", "transcripts", _replace_line(3, _field(2, "100")),
+     "line 3: read start 32889644 is after read end 100"),
+    ("one-coding-bound", "transcripts", _replace_line(3, _field(11, "")),
+     "line 3: coding start and coding end must both be given or both be empty"),
+    ("duplicate-transcript", "transcripts", _replace_line(4, _field(3, "NM_000059.3")),
+     "line 4: transcript NM_000059.3 is already on line 3"),
+    ("symbol-conflict-in-transcripts", "transcripts", _replace_line(4, _field(8, "BRCA2")),
+     "line 4: HGNC symbol 'BRCA2' is HGNC id 1101 on line 3"),
+    ("data-before-header", "transcripts",
+     lambda text: "13\t1\t2\n" + text,
+     "line 1: No valid header found before this data line"),
+    ("missing-column", "transcripts", _replace_line(2, lambda l: l.replace("\tstrand", "\tstr")),
+     "line 2: header lacks column 'strand'"),
+    ("phenotype-unknown-gene", "phenotypes", _replace_line(3, _field(0, "1100")),
+     "line 3: HGNC id 1100 (BRCA2) has no transcript in test-ALL_v01_genes_transcripts.tsv"),
+    ("phenotype-symbol-conflict", "phenotypes", _replace_line(4, _field(1, "BRCA1")),
+     "line 4: HGNC id 1101 is 'BRCA2' on line 3 of test-ALL_v01_genes_transcripts.tsv but "
+     "'BRCA1' here"),
+    ("phenotype-mim", "phenotypes", _replace_line(5, _field(3, "61-3029")),
+     "line 5: phenotype MIM number '61-3029' is not a non-negative integer"),
+    ("phenotype-column-count", "phenotypes", _replace_line(6, lambda l: l + "\textra"),
+     "line 6: expected 8 tab-separated columns (as in the header), found 9"),
+]
+
+
+@pytest.mark.parametrize("which, edit, expected", [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_file_is_refused_and_nothing_written(db_url, tmp_path, which, edit, expected):
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01",
+                         transcripts=edit if which == "transcripts" else None,
+                         phenotypes=edit if which == "phenotypes" else None)
+    bad_file = panel_files(folder)[0 if which == "transcripts" else 1]
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert str(bad_file) in line and expected in line, line
+    after = table_snapshot(db_url)
+    assert without_clilog(after) == without_clilog(before)
+    new_log = sorted(set(after["clilog"]) - set(before["clilog"]))
+    assert len(new_log) == 1 and "line" in new_log[0]
+
+
+def test_every_problem_is_collected(tmp_path):
+    folder = edited_copy(
+        tmp_path, TEST_ALL, "test-ALL_v01",
+        transcripts=lambda t: _replace_line(3, _field(5, "x"))(
+            _replace_line(6, _field(1, "a"))(t)),
+        phenotypes=_replace_line(3, _field(0, "")))
+    with pytest.raises(GenepanelError) as caught:
+        read_panel_files(*panel_files(folder))
+    problems = caught.value.problems
+    assert [p.split(": ", 1)[0].rsplit(", ", 1)[1] for p in problems] == [
+        "line 3", "line 6", "line 3"]
+    assert "(and 2 more problems)" in str(caught.value)
+
+
+def test_non_coding_transcript_and_tags(db_conn, tmp_path):
+    def edit(text):
+        text = _replace_line(3, _field(6, "MANE Select, basic,"))(text)
+        return _replace_line(4, lambda l: _field(11, "")(_field(10, "")(l)))(text)
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01", transcripts=edit)
+    deposit_folder(db_conn, folder)
+    assert db_conn.execute(
+        "SELECT transcript_name, cds_start, cds_end, tags FROM transcript "
+        "WHERE transcript_name IN ('NM_000059.3', 'NM_000518.5') ORDER BY 1").fetchall() == [
+        ("NM_000059.3", 32890597, 32972907, ["MANE Select", "basic"]),
+        ("NM_000518.5", None, None, None)]
+
+
+def test_symbol_owned_by_another_gene_in_the_database(db_url, tmp_path):
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(DEMO / "HBOC_v01"),
+                   db_url=db_url).returncode == 0
+    renumber = lambda text: re.sub(r"(^|\t)1101\tBRCA2\t", r"\g<1>99999\tBRCA2\t",  # noqa: E731
+                                   text, flags=re.M)
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01", renumber, renumber)
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert ("HGNC symbol 'BRCA2' has HGNC id 99999 in the panel files but belongs to HGNC id "
+            "1101 in the database") in line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
+def test_gene_symbol_is_updated_by_hgnc_id(db_conn, tmp_path):
+    deposit_folder(db_conn, DEMO / "HBOC_v01")
+    rename = lambda text: re.sub(r"(^|\t)1101\tBRCA2\t", r"\g<1>1101\tFANCD1\t",  # noqa: E731
+                                 text, flags=re.M)
+    folder = edited_copy(tmp_path, DEMO / "HBOC_v01", "HBOC_v02", rename, rename)
+    result = deposit_folder(db_conn, folder)
+    assert (result["genes_new"], result["genes_reused"], result["genes_renamed"]) == (0, 2, 1)
+    assert db_conn.execute("SELECT hgnc_symbol FROM gene WHERE hgnc_id = 1101").fetchone() == (
+        "FANCD1",)
+
+
+@pytest.mark.parametrize("folder_name", ["HBOC-v01", "HBOC_01", "_v01"])
+def test_folder_name_must_be_name_underscore_version(db_url, tmp_path, folder_name):
+    folder = tmp_path / folder_name
+    shutil.copytree(DEMO / "HBOC_v01", folder)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert f"gene panel folder name '{folder_name}' is not <name>_<version>" in line
+
+
+def test_folder_without_the_expected_files(db_url, tmp_path):
+    folder = tmp_path / "HBOC_v01"
+    folder.mkdir()
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert "HBOC_v01_genes_transcripts.tsv: file not found" in line
+    assert "(and 1 more problem)" in line
+
+
+def test_usage_errors_exit_2():
+    assert run_cli("ella-deposit").returncode == 2
+    result = run_cli("ella-deposit", "genepanel", "--genepanel_name", "X")
+    assert result.returncode == 2 and "--genepanel_version" in result.stderr
+    help_text = run_cli("ella-deposit", "genepanel", "--help")
+    assert help_text.returncode == 0 and "--replace" in help_text.stdout
