@@ -215,45 +215,80 @@ class _GeneNames:
         return problems
 
 
+class _TsvReader:
+    """The line loop both panel files share: blank lines and `#` comments skipped, one header
+    line (starting with `header_start`) giving the column positions, then data lines.
+
+    `rows()` yields (lineno, fields, ok) for each data line; ok is False when its column count
+    differs from the header's (already recorded as a problem). After the loop, `failed` says
+    whether the file could not be used at all (unreadable, no header, header lacks columns)."""
+
+    def __init__(self, path, problems, header_start, required, optional=(),
+                 header_has_hash=False):
+        self.path = path
+        self.problems = problems
+        self.lines = _Lines(path, problems)
+        self.header_start = header_start
+        self.required = required
+        self.optional = optional
+        self.header_has_hash = header_has_hash
+        self.col = None
+        self.failed = False
+
+    def problem(self, lineno, text):
+        self.lines.problem(lineno, text)
+
+    def rows(self):
+        content = self.lines.read()
+        if content is None:
+            self.failed = True
+            return
+        ncols = 0
+        for lineno, line in content:
+            if not line.strip():
+                continue
+            if line.startswith(self.header_start):
+                if self.col is not None:
+                    self.problem(lineno, "a second header line")
+                    continue
+                names = (line[1:] if self.header_has_hash else line).split("\t")
+                ncols = len(names)
+                self.col = _header_index(self.lines, lineno, names, self.required, self.optional)
+                if self.col is None:
+                    self.failed = True
+                    return
+                continue
+            if line.startswith("#"):
+                continue  # comment
+            if self.col is None:
+                self.problem(lineno, "No valid header found before this data line (the header "
+                                     f"line starts with {self.header_start!r})")
+                self.failed = True
+                return
+            fields = line.split("\t")
+            ok = len(fields) == ncols
+            if not ok:
+                self.problem(lineno, f"expected {ncols} tab-separated columns (as in the "
+                                     f"header), found {len(fields)}")
+            yield lineno, fields, ok
+        if self.col is None:
+            self.problems.append(f"{self.path}: No valid header found (a line starting with "
+                                 f"{self.header_start!r})")
+            self.failed = True
+
+
 def read_transcripts(path, problems, genes, gene_ids):
     """gene_ids is filled with the HGNC id of every data line that has a readable one, so
     that a bad transcript line does not also make its gene's phenotypes "unknown"."""
-    lines = _Lines(path, problems)
-    content = lines.read()
-    if content is None:
-        return None
-    col = None
-    ncols = 0
-    header_seen = False
+    reader = _TsvReader(path, problems, TRANSCRIPT_HEADER_START, TRANSCRIPT_COLUMNS,
+                        OPTIONAL_TRANSCRIPT_COLUMNS, header_has_hash=True)
     transcripts = []
     seen_names = {}
-    for lineno, line in content:
-        if not line.strip():
-            continue
-        if line.startswith(TRANSCRIPT_HEADER_START):
-            if header_seen:
-                lines.problem(lineno, "a second header line")
-                continue
-            header_seen = True
-            names = line[1:].split("\t")
-            ncols = len(names)
-            col = _header_index(lines, lineno, names, TRANSCRIPT_COLUMNS,
-                                OPTIONAL_TRANSCRIPT_COLUMNS)
-            if col is None:
-                return None
-            continue
-        if line.startswith("#"):
-            continue  # comment
-        if not header_seen:
-            lines.problem(lineno, "No valid header found before this data line (the header "
-                                  f"line starts with {TRANSCRIPT_HEADER_START!r})")
-            return None
-        fields = line.split("\t")
+    for lineno, fields, ok in reader.rows():
+        col = reader.col
         if len(fields) > col["HGNC id"] and _INTEGER.fullmatch(fields[col["HGNC id"]].strip()):
             gene_ids.add(int(fields[col["HGNC id"]]))
-        if len(fields) != ncols:
-            lines.problem(lineno, f"expected {ncols} tab-separated columns (as in the header), "
-                                  f"found {len(fields)}")
+        if not ok:
             continue
         errors = []
         t = _parse_transcript(fields, col, errors)
@@ -265,14 +300,12 @@ def read_transcripts(path, problems, genes, gene_ids):
                 errors += genes.check(t["gene_id"], t["symbol"],
                                       f"line {lineno} of {Path(path).name}")
         if errors:
-            lines.problem(lineno, "; ".join(errors))
+            reader.problem(lineno, "; ".join(errors))
             continue
         seen_names[t["transcript_name"]] = lineno
         t["line"] = lineno
         transcripts.append(t)
-    if not header_seen:
-        problems.append(f"{path}: No valid header found (a line starting with "
-                        f"{TRANSCRIPT_HEADER_START!r})")
+    if reader.failed:
         return None
     if not transcripts and not any(p.startswith(f"{path}, line") for p in problems):
         problems.append(f"{path}: no transcripts (at least one is needed)")
@@ -282,39 +315,12 @@ def read_transcripts(path, problems, genes, gene_ids):
 def read_phenotypes(path, problems, genes, transcript_genes, transcripts_path):
     """transcript_genes: the HGNC ids of the transcripts file, or None when that file could
     not be read (then the cross-check is skipped)."""
-    lines = _Lines(path, problems)
-    content = lines.read()
-    if content is None:
-        return None
-    col = None
-    ncols = 0
-    header_seen = False
+    reader = _TsvReader(path, problems, PHENOTYPE_HEADER_START, PHENOTYPE_COLUMNS)
     phenotypes = {}
-    for lineno, line in content:
-        if not line.strip():
+    for lineno, fields, ok in reader.rows():
+        if not ok:
             continue
-        if line.startswith(PHENOTYPE_HEADER_START):
-            if header_seen:
-                lines.problem(lineno, "a second header line")
-                continue
-            header_seen = True
-            names = line.split("\t")
-            ncols = len(names)
-            col = _header_index(lines, lineno, names, PHENOTYPE_COLUMNS)
-            if col is None:
-                return None
-            continue
-        if line.startswith("#"):
-            continue
-        if not header_seen:
-            lines.problem(lineno, "No valid header found before this data line (the header "
-                                  f"line starts with {PHENOTYPE_HEADER_START!r})")
-            return None
-        fields = line.split("\t")
-        if len(fields) != ncols:
-            lines.problem(lineno, f"expected {ncols} tab-separated columns (as in the header), "
-                                  f"found {len(fields)}")
-            continue
+        col = reader.col
         errors = []
         gene_id = _int(fields[col["HGNC id"]], "HGNC id", errors, minimum=1)
         symbol = fields[col["HGNC symbol"]].strip()
@@ -333,16 +339,14 @@ def read_phenotypes(path, problems, genes, transcript_genes, transcripts_path):
             else:
                 errors += genes.check(gene_id, symbol, f"line {lineno} of {Path(path).name}")
         if errors:
-            lines.problem(lineno, "; ".join(errors))
+            reader.problem(lineno, "; ".join(errors))
             continue
         key = (gene_id, description, inheritance)
         # The same phenotype twice in one file is one phenotype (the first MIM number wins).
         phenotypes.setdefault(key, {"gene_id": gene_id, "description": description,
                                     "inheritance": inheritance, "omim_id": omim_id,
                                     "line": lineno})
-    if not header_seen:
-        problems.append(f"{path}: No valid header found (a line starting with "
-                        f"{PHENOTYPE_HEADER_START!r})")
+    if reader.failed:
         return None
     return list(phenotypes.values())
 
