@@ -1,0 +1,164 @@
+"""`ella-filterconfigs`: manage filter configurations (ELLA's `ella-cli filterconfigs ...`).
+
+`update` and `deactivate` are audited in `clilog` and first ask for an optional reason
+(`Enter reason (optional): [None]:`), unless `--reason` is given; `deactivate` then asks for
+`y`. Prompts go to stderr, answers are read from stdin.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.table import format_table
+from ella.db import connect
+from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
+                                        deactivate_filterconfig, deactivation_warnings,
+                                        deposit_filterconfigs, get_filterconfig,
+                                        read_filterconfigs_file, summary_rows)
+
+REASON_PROMPT = "Enter reason (optional): [None]: "
+
+
+def ask_reason(given):
+    """The operator's reason: `--reason`, else one line from stdin; "None"/empty -> NULL."""
+    if given is None:
+        print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
+        try:
+            given = sys.stdin.readline()
+        except (OSError, ValueError):
+            given = ""
+        if not sys.stdin.isatty():
+            print(file=sys.stderr)
+    given = given.strip()
+    return None if given in ("", "None") else given
+
+
+def ask_yes(prompt):
+    print(prompt, file=sys.stderr, flush=True)
+    try:
+        return sys.stdin.readline().strip() == "y"
+    except (OSError, ValueError):
+        return False
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ella-filterconfigs",
+        description="Manage the filter configurations offered to user groups (DB_URL).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "update", help="create or update filter configs from a JSON file",
+        description="Deposit a JSON list of {name, usergroups: [{name, order}], requirements, "
+                    "filterconfig} (ELLA's filterconfigs.json). The whole file is checked "
+                    "first (input format, filterconfig schema version 3, user groups, "
+                    "frequency groups) and written in one transaction. An unchanged config is "
+                    "reused; a changed one gets a new version that supersedes the old.")
+    p.add_argument("file", metavar="FILE", help="JSON file")
+    p.add_argument("--reason", help="reason for the audit log (skips the prompt)")
+
+    p = sub.add_parser(
+        "deactivate", help="deactivate a filter config (asks for 'y')",
+        description="Set a filter config inactive, so it is no longer offered. Warns when a "
+                    "user group would lose its only config. Asks for 'y' on stdin.")
+    p.add_argument("filterconfig_id", metavar="ID", type=int, help="filter config id")
+    p.add_argument("--reason", help="reason for the audit log (skips the prompt)")
+
+    sub.add_parser("list", help="list the active filter configs",
+                   description="Table of active filter configs: id, name, order, user group, "
+                               "requirements.")
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "update" and not Path(args.file).is_file():
+        parser.error(f"update: FILE {args.file!r} does not exist")
+    return run_main(lambda: _run(args, argv))
+
+
+def _run(args, argv):
+    config, env = load_settings()
+    db_url = env["DB_URL"]
+    if not db_url:
+        connect(db_url)  # raises the standard "DB_URL is not set" error
+    if args.command == "list":
+        return _list(db_url)
+    reason = ask_reason(args.reason)
+    audit = Audit(db_url, "filterconfigs", args.command, argv, reason=reason)
+    error = None
+    try:
+        if args.command == "update":
+            return _update(db_url, config, args, audit)
+        return _deactivate(db_url, args, audit)
+    except FilterconfigError as exc:
+        error = exc
+        raise CommandError(str(exc)) from exc
+    except Exception as exc:
+        error = exc
+        raise
+    finally:
+        audit.write(error)
+
+
+def _update(db_url, config, args, audit):
+    entries = read_filterconfigs_file(args.file)
+    with connect(db_url, application_name="ella-filterconfigs") as conn:
+        result = deposit_filterconfigs(conn, config, entries, echo=audit.echo)
+        rows = summary_rows(conn, result)
+    audit.echo("Summary:")
+    for line in format_table(["name", "order", "usergroup", "change"], rows):
+        audit.echo(line)
+    created = sum(c["change"] is not None for c in result["configs"])
+    audit.echo(f"{len(result['configs'])} filter configs in the file: {created} new versions, "
+               f"{len(result['configs']) - created} unchanged")
+    return 0
+
+
+def _deactivate(db_url, args, audit):
+    with connect(db_url, application_name="ella-filterconfigs") as conn:
+        row = get_filterconfig(conn, args.filterconfig_id)
+        if row is None:
+            raise CommandError(f"Found no filter config with id {args.filterconfig_id}")
+        fc_id, name, active, _ = row
+        if not active:
+            audit.echo(f"Filterconfig {name} (id {fc_id}) is already inactive")
+            return 0
+        for warning in deactivation_warnings(conn, fc_id):
+            audit.echo(warning)
+        if not ask_yes(f"Are you sure you want to deactivate filter config {name} (id {fc_id})? "
+                       "Type 'y' to confirm."):
+            audit.echo("Lacking confirmation, aborting...")
+            return 0
+        deactivate_filterconfig(conn, fc_id)
+    audit.echo(f"Filterconfig {name} deactivated")
+    return 0
+
+
+def _list(db_url):
+    with connect(db_url, application_name="ella-filterconfigs") as conn:
+        rows = active_filterconfigs(conn)
+    if not rows:
+        print("No active filter configs")
+        return 0
+    table = [(fc_id, name, "" if order is None else order, group or "-",
+              _requirements_text(requirements))
+             for fc_id, name, order, group, requirements in rows]
+    for line in format_table(["id", "name", "order", "usergroup", "requirements"], table):
+        print(line)
+    return 0
+
+
+def _requirements_text(requirements):
+    parts = []
+    for requirement in requirements or []:
+        params = ", ".join(f"{k}={v}" for k, v in (requirement.get("params") or {}).items())
+        parts.append(f"{requirement.get('function')}({params})")
+    return "; ".join(parts) or "-"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

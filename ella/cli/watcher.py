@@ -1,0 +1,73 @@
+"""`ella-watcher`: import READY analysis folders from ANALYSES_INCOMING into the database and
+move them to ANALYSES_PATH (see ella/watcher.py)."""
+
+import argparse
+import logging
+import os
+import sys
+
+from ella.cli.common import CommandError, load_settings, run_main
+from ella.watcher import Watcher, WatcherError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ella-watcher",
+        description="Import every analysis folder with a READY file from the incoming "
+                    "directory (one transaction each) and move it to the destination. A folder "
+                    "that fails stays, with its error in <folder>.import-error beside it, and "
+                    "is retried only after it changes.")
+    parser.add_argument("--analyses", metavar="DIR",
+                        help="incoming directory (default: $ANALYSES_INCOMING)")
+    parser.add_argument("--dest", metavar="DIR",
+                        help="where imported folders go (default: $ANALYSES_PATH)")
+    parser.add_argument("--whitelist", nargs="+", metavar="REGEX", default=[],
+                        help="import only analyses whose name matches one of these")
+    parser.add_argument("--blacklist", nargs="+", metavar="REGEX", default=[],
+                        help="never import analyses whose name matches one of these")
+    parser.add_argument("--whitelistfile", metavar="FILE",
+                        default=os.environ.get("ELLA_WATCHER_WHITELISTFILE") or None,
+                        help="file of whitelist regexes, re-read every poll "
+                             "(default: $ELLA_WATCHER_WHITELISTFILE)")
+    parser.add_argument("--blacklistfile", metavar="FILE",
+                        default=os.environ.get("ELLA_WATCHER_BLACKLISTFILE") or None,
+                        help="file of blacklist regexes (default: $ELLA_WATCHER_BLACKLISTFILE)")
+    parser.add_argument("--interval", type=float, default=30.0,
+                        help="seconds between polls (default 30)")
+    parser.add_argument("--once", action="store_true",
+                        help="one pass, then exit (exit code 1 if any folder failed)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_main(lambda: _run(args))
+
+
+def _run(args):
+    config, env = load_settings()
+    incoming = args.analyses or env["ANALYSES_INCOMING"]
+    dest = args.dest or env["ANALYSES_PATH"]
+    if not incoming or not dest:
+        raise CommandError("the incoming and destination directories are needed: give "
+                           "--analyses/--dest or set ANALYSES_INCOMING/ANALYSES_PATH")
+    if args.interval <= 0:
+        raise CommandError("--interval must be positive")
+    if not env["DB_URL"]:
+        raise CommandError("DB_URL is not set")
+    try:
+        watcher = Watcher(env["DB_URL"], config, incoming, dest, args.whitelist, args.blacklist,
+                          args.whitelistfile, args.blacklistfile)
+        if args.once:
+            watcher.poll()
+            return 1 if watcher.failures else 0
+        watcher.run(args.interval)
+    except WatcherError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Variants without an analysis (import.md 2.10): `deposit alleles` and `deposit annotation`.
+
+Every record of the VCF becomes an allele with annotation, whatever its genotypes. `alleles`
+mode checks that each record lies in a transcript of the gene panel and opens a variant
+workflow round (alleleinterpretation) for alleles that have none; `annotation` mode only
+refreshes annotation (no panel check, no rounds). Does not commit: the caller does.
+"""
+
+import time
+from datetime import datetime, timezone
+
+from ella.alleles import allele_from_record
+from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
+from ella.config import feature_is_enabled
+from ella.deposit.analysis import check_genepanel
+from ella.deposit.variants import (DepositError, active_annotation_config, store_alleles,
+                                   store_annotations)
+from ella.vcf import open_vcf
+
+BATCH_SIZE = 1000
+
+
+def _outside_panel(cur, records, panel):
+    """Records (non-SV) not inside any transcript of the panel."""
+    candidates = [r for r in records if r.get_info("SVTYPE") is None]
+    if not candidates:
+        return []
+    inside = {row[0] for row in cur.execute(
+        "SELECT DISTINCT k.idx FROM unnest(%s::integer[], %s::varchar[], %s::integer[]) "
+        "AS k(idx, chromosome, pos0) "
+        "JOIN transcript t ON t.chromosome = k.chromosome "
+        " AND t.tx_start <= k.pos0 AND k.pos0 <= t.tx_end "
+        "JOIN genepanel_transcript gt ON gt.transcript_id = t.id "
+        " AND gt.genepanel_name = %s AND gt.genepanel_version = %s",
+        (list(range(len(candidates))), [r.chrom for r in candidates],
+         [r.pos - 1 for r in candidates], *panel)).fetchall()}
+    return [r for i, r in enumerate(candidates) if i not in inside]
+
+
+def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=False,
+                    progress=None):
+    """Returns a summary dict. `panel` = (name, version), required unless annotation_only."""
+    started = time.monotonic()
+    cur = conn.cursor()
+    if not annotation_only:
+        if not panel:
+            raise DepositError("a gene panel is needed to deposit alleles")
+        check_genepanel(cur, *panel)
+    config_id, deposit_config = active_annotation_config(cur)
+    cnv = feature_is_enabled(app_config, "cnv")
+    stats = {"file": str(vcf_path), "records": 0, "alleles_new": 0, "alleles_existing": 0,
+             "annotations_new": 0, "annotations_unchanged": 0, "interpretations_new": 0}
+    with open_vcf(vcf_path) as reader:
+        try:
+            annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)
+        except AnnotationConfigError as exc:
+            raise DepositError(f"annotation config {config_id}: {exc}") from None
+        batch = []
+        for record in reader:
+            batch.append(record)
+            if len(batch) >= BATCH_SIZE:
+                _batch(cur, batch, panel, annotation_only, annotator, config_id, cnv, stats)
+                batch = []
+                if progress:
+                    progress(stats)
+        if batch:
+            _batch(cur, batch, panel, annotation_only, annotator, config_id, cnv, stats)
+    stats["seconds"] = time.monotonic() - started
+    return stats
+
+
+def _batch(cur, records, panel, annotation_only, annotator, config_id, cnv, stats):
+    stats["records"] += len(records)
+    if not annotation_only:
+        outside = _outside_panel(cur, records, panel)
+        if outside:
+            lines = "; ".join(f"{r.chrom}\t{r.pos}\t{r.id}\t{r.ref}\t{r.alt}" for r in outside[:20])
+            more = f" (and {len(outside) - 20} more)" if len(outside) > 20 else ""
+            raise DepositError(f"The following variants are not inside the genepanel "
+                               f"{panel[0]}_{panel[1]}: {lines}{more}")
+    rows = [allele_from_record(r, cnv) for r in records]
+    ids, created = store_alleles(cur, rows)
+    stats["alleles_new"] += created
+    stats["alleles_existing"] += len(set(ids)) - created
+    annotations = {}
+    for r, allele_id in zip(records, ids):
+        try:
+            annotations[allele_id] = annotator.annotate(r)
+        except (AnnotationConversionError, AnnotationConfigError) as exc:
+            raise r.error(str(exc)) from None
+    new, unchanged = store_annotations(cur, annotations, config_id)
+    stats["annotations_new"] += new
+    stats["annotations_unchanged"] += unchanged
+    if not annotation_only:
+        now = datetime.now(timezone.utc)
+        created_rounds = cur.execute(
+            "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, user_state, "
+            "state, status, date_last_update, date_created, allele_id, workflow_status) "
+            "SELECT %s, %s, '{}', '{}', 'Not started', %s, %s, a.id, 'Interpretation' "
+            "FROM unnest(%s::integer[]) AS a(id) "
+            "WHERE NOT EXISTS (SELECT 1 FROM alleleinterpretation ai WHERE ai.allele_id = a.id) "
+            "GROUP BY a.id RETURNING id", (*panel, now, now, sorted(set(ids)))).fetchall()
+        stats["interpretations_new"] += len(created_rounds)
+
+
+def summary_line(stats):
+    return (f"{stats['file']}: {stats['records']} records, alleles {stats['alleles_new']} new / "
+            f"{stats['alleles_existing']} existing, annotations {stats['annotations_new']} new / "
+            f"{stats['annotations_unchanged']} unchanged, {stats['interpretations_new']} new "
+            f"variant workflows, {stats['seconds']:.1f} s")

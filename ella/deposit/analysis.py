@@ -1,0 +1,291 @@
+"""Analysis deposit (import.md 1.8, 2.6-2.9): one analysis, its samples, the proband's
+alleles with annotation, genotypes and per-sample genotype data, and the first
+interpretation round.
+
+`deposit_analysis` does its work on the caller's connection without committing, so the
+caller decides the transaction (the CLI commits at the end; the watcher moves the folder
+first and then commits). Any error leaves nothing behind once the caller rolls back.
+Records are streamed from the VCF and written in batches with COPY.
+"""
+
+import re
+import time
+from datetime import datetime, timezone
+
+from psycopg.types.json import Jsonb
+
+from ella.alleles import allele_from_record, block_genotype, iter_blocks
+from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
+from ella.config import feature_is_enabled
+from ella.deposit.analysis_config import AnalysisConfigError, read_ped
+from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
+from ella.deposit.variants import (DepositError, active_annotation_config, store_alleles,
+                                   store_annotations)
+from ella.vcf import VcfError, open_vcf
+
+BATCH_SIZE = 2000
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def check_genepanel(cur, name, version):
+    if not cur.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
+                       (name, version)).fetchone():
+        raise DepositError(f"Genepanel {name} version {version} not available in varDB")
+
+
+def deposit_config_for(cur, analysis_name, panel_name, panel_version):
+    """The one matching entry of the user groups' `config.deposit.analysis` lists, or None.
+
+    Only groups with access to the analysis' gene panel are considered (import.md 1.9)."""
+    matches = []
+    rows = cur.execute(
+        "SELECT DISTINCT ug.name, ug.config FROM usergroup ug "
+        "JOIN usergroupgenepanel ugp ON ugp.usergroup_id = ug.id "
+        "WHERE ugp.genepanel_name = %s AND ugp.genepanel_version = %s ORDER BY ug.name",
+        (panel_name, panel_version)).fetchall()
+    for group, config in rows:
+        entries = (((config or {}).get("deposit") or {}).get("analysis")) or []
+        for entry in entries:
+            pattern = entry.get("pattern") if isinstance(entry, dict) else None
+            try:
+                hit = pattern is not None and re.search(pattern, analysis_name)
+            except re.error as exc:
+                raise DepositError(f"user group {group!r}: deposit pattern {pattern!r} is not "
+                                   f"a valid regex ({exc})") from None
+            if hit:
+                matches.append((group, entry))
+    if len(matches) > 1:
+        raise DepositError(f"analysis {analysis_name}: more than one user-group deposit config "
+                           "matches: " + ", ".join(f"{g} ({e['pattern']!r})" for g, e in matches))
+    if not matches:
+        return None
+    group, entry = matches[0]
+    try:
+        check_prefilters(entry.get("prefilters") or [], f"user group {group!r}")
+    except PrefilterError as exc:
+        raise DepositError(str(exc)) from None
+    if entry.get("postprocess"):
+        # The post-processors decide on "non-filtered" variants, which needs the filter chain.
+        raise DepositError(f"user group {group!r}: deposit post-processors "
+                           f"({', '.join(entry['postprocess'])}) are not supported yet; remove "
+                           "'postprocess' from the group's deposit config to import")
+    return entry
+
+
+# --- samples -------------------------------------------------------------------------------
+
+def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path):
+    """Insert the VCF's samples; returns (sample ids in VCF column order, proband index)."""
+    if not vcf_samples:
+        raise DepositError(f"{vcf_path}: the VCF has no sample columns")
+    if ped_path:
+        ped = {row["sample"]: row for row in read_ped(ped_path)}
+        missing = [s for s in vcf_samples if s not in ped]
+        if missing:
+            raise DepositError(f"{ped_path}: sample(s) {', '.join(missing)} of the VCF are not "
+                               "in the .ped file")
+        rows = [ped[s] for s in vcf_samples]
+    elif len(vcf_samples) > 1:
+        raise DepositError(f"{vcf_path}: .ped file required when importing multiple samples")
+    else:
+        rows = [{"sample": vcf_samples[0], "family_id": None, "father": None, "mother": None,
+                 "sex": None, "affected": True, "proband": True}]
+    probands = [i for i, r in enumerate(rows) if r["proband"]]
+    if len(probands) != 1:
+        raise DepositError(f"{ped_path or vcf_path}: exactly one proband is needed, found "
+                           f"{len(probands)}")
+    families = {r["family_id"] for r in rows}
+    if len(families) != 1:
+        raise DepositError(f"{ped_path}: all samples must have one family id, found "
+                           f"{', '.join(sorted(str(f) for f in families))}")
+    fathers = {r["father"] for r in rows if r["father"]}
+    mothers = {r["mother"] for r in rows if r["mother"]}
+    if len(fathers) > 1 or len(mothers) > 1:
+        raise DepositError(f"{ped_path}: at most one father and one mother per analysis")
+    now = _now()
+    ids = []
+    for r in rows:
+        ids.append(cur.execute(
+            "INSERT INTO sample (identifier, analysis_id, sample_type, date_deposited, affected, "
+            "family_id, proband, sex) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (r["sample"], analysis_id, technology, now, r["affected"], r["family_id"],
+             r["proband"], r["sex"])).fetchone()[0])
+    by_name = dict(zip(vcf_samples, ids))
+    for r, sample_id in zip(rows, ids):
+        for key in ("father", "mother"):
+            if r[key] and r[key] not in by_name:
+                raise DepositError(f"{ped_path}, line {r['line']}: {key} {r[key]!r} is not a "
+                                   "sample of the VCF")
+        if r["father"] or r["mother"]:
+            cur.execute("UPDATE sample SET father_id = %s, mother_id = %s WHERE id = %s",
+                        (by_name.get(r["father"]), by_name.get(r["mother"]), sample_id))
+    proband = rows[probands[0]]
+    any_parents = any(r["father"] or r["mother"] for r in rows)
+    for r, sample_id in zip(rows, ids):
+        if r["proband"]:
+            continue
+        sibling = (not any_parents) or (
+            r["father"] == proband["father"] and r["mother"] == proband["mother"]
+            and (r["father"] or r["mother"]))
+        if sibling:
+            cur.execute("UPDATE sample SET sibling_id = %s WHERE id = %s",
+                        (ids[probands[0]], sample_id))
+    return ids, probands[0]
+
+
+# --- records ---------------------------------------------------------------------------------
+
+def _batches(blocks, size=BATCH_SIZE):
+    """Lists of blocks; a cut never falls within NEARBY_BP of the previous block."""
+    batch = []
+    for block in blocks:
+        if len(batch) >= size:
+            last, first = batch[-1][-1], block[0]
+            if last.chrom != first.chrom or abs(first.pos - last.pos) > NEARBY_BP:
+                yield batch
+                batch = []
+        batch.append(block)
+    if batch:
+        yield batch
+
+
+class _VcfImport:
+    """Writes one VCF's proband variants: alleles, annotation, genotypes."""
+
+    def __init__(self, cur, app_config, sample_ids, proband_index, annotator, config_id,
+                 prefilters, stats):
+        self.cur = cur
+        self.cnv = feature_is_enabled(app_config, "cnv")
+        self.sample_ids = sample_ids
+        self.proband_index = proband_index
+        self.annotator = annotator
+        self.config_id = config_id
+        self.prefilters = prefilters
+        self.stats = stats
+        self.genotype_seq = cur.execute(
+            "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
+
+    def batch(self, blocks):
+        genotypes = [bg for bg in (block_genotype(b, self.proband_index) for b in blocks) if bg]
+        if self.prefilters:
+            proband_records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
+            drop = prefiltered(self.cur, self.prefilters, proband_records, self.proband_index)
+            kept = [bg for bg in genotypes
+                    if not all(id(r) in drop for r in (bg.record, bg.secondrecord) if r)]
+            self.stats["prefiltered"] += len(genotypes) - len(kept)
+            genotypes = kept
+        if not genotypes:
+            return
+        records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
+        rows = [allele_from_record(r, self.cnv) for r in records]
+        ids, created = store_alleles(self.cur, rows)
+        self.stats["alleles_new"] += created
+        self.stats["alleles_existing"] += len(set(ids)) - created
+        allele_of = {id(r): allele_id for r, allele_id in zip(records, ids)}
+        annotations = {}
+        for r in records:
+            try:
+                annotations[allele_of[id(r)]] = self.annotator.annotate(r)
+            except (AnnotationConversionError, AnnotationConfigError) as exc:
+                raise r.error(str(exc)) from None
+        new, unchanged = store_annotations(self.cur, annotations, self.config_id)
+        self.stats["annotations_new"] += new
+        self.stats["annotations_unchanged"] += unchanged
+        self._genotypes(genotypes, allele_of)
+
+    def _genotypes(self, genotypes, allele_of):
+        cur = self.cur
+        gids = [r[0] for r in cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)",
+                                          (self.genotype_seq, len(genotypes))).fetchall()]
+        proband_id = self.sample_ids[self.proband_index]
+        with cur.copy("COPY genotype (id, allele_id, secondallele_id, sample_id, "
+                      "variant_quality, filter_status) FROM STDIN") as copy:
+            for gid, bg in zip(gids, genotypes):
+                copy.write_row((gid, allele_of[id(bg.record)],
+                                allele_of[id(bg.secondrecord)] if bg.secondrecord else None,
+                                proband_id, bg.variant_quality, bg.filter_status))
+        with cur.copy("COPY genotypesampledata (genotype_id, secondallele, multiallelic, type, "
+                      "sample_id, genotype_quality, sequencing_depth, genotype_likelihood, "
+                      "allele_depth, allele_ratio, copy_number) FROM STDIN") as copy:
+            for gid, bg in zip(gids, genotypes):
+                for sd in bg.samples:
+                    copy.write_row((gid, sd.secondallele, sd.multiallelic, sd.type,
+                                    self.sample_ids[sd.sample_index], sd.genotype_quality,
+                                    sd.sequencing_depth, sd.genotype_likelihood,
+                                    Jsonb(sd.allele_depth), sd.allele_ratio, sd.copy_number))
+        self.stats["genotypes"] += len(genotypes)
+
+
+def deposit_analysis(conn, app_config, analysis_config, progress=None):
+    """Import one resolved analysis config (see analysis_config.py). Does not commit.
+
+    Returns a summary dict. Raises DepositError / AnalysisConfigError / VcfError."""
+    started = time.monotonic()
+    cur = conn.cursor()
+    name = analysis_config["name"]
+    panel = (analysis_config["genepanel_name"], analysis_config["genepanel_version"])
+    check_genepanel(cur, *panel)
+    if cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
+        raise DepositError(f"Analysis {name} is already imported.")
+    deposit_entry = deposit_config_for(cur, name, *panel)
+    prefilters = (deposit_entry or {}).get("prefilters") or []
+    config_id, deposit_config = active_annotation_config(cur)
+    now = _now()
+    analysis_id = cur.execute(
+        "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "
+        "date_deposited, date_requested) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (name, *panel, analysis_config.get("warnings"), analysis_config.get("report"), now,
+         analysis_config.get("date_requested"))).fetchone()[0]
+    interpretation_id = cur.execute(
+        "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, user_state, "
+        "state, status, date_last_update, date_created, analysis_id, workflow_status) "
+        "VALUES (%s, %s, '{}', '{}', 'Not started', %s, %s, %s, 'Interpretation') RETURNING id",
+        (*panel, now, now, analysis_id)).fetchone()[0]
+    if analysis_config.get("priority"):
+        cur.execute("INSERT INTO interpretationlog (analysisinterpretation_id, date_created, "
+                    "priority) VALUES (%s, %s, %s)",
+                    (interpretation_id, now, analysis_config["priority"]))
+    stats = {"analysis_id": analysis_id, "name": name, "samples": 0, "records": 0,
+             "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
+             "annotations_unchanged": 0, "prefiltered": 0}
+    for item in analysis_config["data"]:
+        with open_vcf(item["vcf"]) as reader:
+            header = reader.header
+            sample_ids, proband_index = create_samples(
+                cur, analysis_id, header.samples, item.get("ped"), item["technology"],
+                item["vcf"])
+            stats["samples"] += len(sample_ids)
+            try:
+                annotator = Annotator(deposit_config, header.csq_fields, header)
+            except AnnotationConfigError as exc:
+                raise DepositError(f"annotation config {config_id}: {exc}") from None
+            importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
+                                  config_id, prefilters, stats)
+            for batch in _batches(_counting(iter_blocks(reader), stats)):
+                importer.batch(batch)
+                if progress:
+                    progress(stats)
+    stats["seconds"] = time.monotonic() - started
+    return stats
+
+
+def _counting(blocks, stats):
+    for block in blocks:
+        stats["records"] += len(block)
+        yield block
+
+
+def summary_line(stats):
+    return (f"Analysis {stats['name']} deposited: {stats['records']} records, "
+            f"alleles {stats['alleles_new']} new / {stats['alleles_existing']} existing, "
+            f"{stats['genotypes']} genotypes, {stats['samples']} samples, annotations "
+            f"{stats['annotations_new']} new / {stats['annotations_unchanged']} unchanged"
+            + (f", {stats['prefiltered']} prefiltered" if stats["prefiltered"] else "")
+            + f", {stats['seconds']:.1f} s")
+
+
+__all__ = ["deposit_analysis", "summary_line", "DepositError", "AnalysisConfigError",
+           "VcfError", "check_genepanel", "create_samples"]

@@ -1,0 +1,251 @@
+"""Resolving what an analysis import consists of (import.md 1.3) and reading .ped files (1.4).
+
+Input is a folder, a `.analysis` file or a single VCF file; the result is always the same
+plain dict ("analysis config"): name, genepanel_name, genepanel_version, priority,
+date_requested, report, warnings, data = [{vcf, ped, technology, callerName?}].
+Every problem raises AnalysisConfigError with one line naming the file and what is wrong.
+"""
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import jsonschema
+
+# `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
+NAME_PATTERN = re.compile(
+    r"^(?P<analysis_name>.+[.-](?P<genepanel_name>.+)[-_](?P<genepanel_version>.+))$")
+VCF_SUFFIX = re.compile(r"\.vcf(\.gz)?$")
+
+_DATA_ITEM = {
+    "type": "object", "additionalProperties": False,
+    "required": ["vcf", "technology"],
+    "properties": {
+        "vcf": {"type": "string", "minLength": 1},
+        "ped": {"type": ["string", "null"]},
+        "technology": {"enum": ["HTS", "Sanger"]},
+        "callerName": {"type": "string"},
+    },
+}
+CONFIG_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["name", "genepanel_name", "genepanel_version", "priority", "data"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "genepanel_name": {"type": "string", "minLength": 1},
+        "genepanel_version": {"type": "string", "minLength": 1},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 3},
+        "date_requested": {"type": ["string", "null"]},
+        "date_analysis_requested": {"type": ["string", "null"]},
+        "report": {"type": ["string", "null"]},
+        "warnings": {"type": ["string", "null"]},
+        "data": {"type": "array", "items": _DATA_ITEM},
+    },
+}
+
+
+class AnalysisConfigError(Exception):
+    pass
+
+
+def _vcf_files(folder):
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and VCF_SUFFIX.search(p.name))
+
+
+def _read_optional_text(folder, name):
+    path = Path(folder) / name
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+
+
+def _names_from(stem, where):
+    match = NAME_PATTERN.match(stem)
+    if not match:
+        raise AnalysisConfigError(
+            f"{where}: cannot tell the gene panel from the name {stem!r}: expected "
+            "<analysis>.<panel>_<version> or <analysis>-<panel>-<version> "
+            "(or put a .analysis file in the folder)")
+    return match.group("analysis_name"), match.group("genepanel_name"), \
+        match.group("genepanel_version")
+
+
+def _check_date(value, where):
+    if value is None:
+        return None
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise AnalysisConfigError(f"{where}: date_requested {value!r} is not a date "
+                                  "(YYYY-MM-DD)") from exc
+    return value
+
+
+def _finish(config, where, base_dir):
+    """Apply defaults, validate, resolve and check the data paths."""
+    config.setdefault("priority", 1)
+    config.setdefault("report", None)
+    config.setdefault("warnings", None)
+    config.setdefault("data", [])
+    for item in config["data"]:
+        if isinstance(item, dict):
+            item.setdefault("technology", "HTS")
+            item.setdefault("ped", None)
+    try:
+        jsonschema.validate(config, CONFIG_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise AnalysisConfigError(f"{where}: {path}: {exc.message}") from None
+    if not config["data"]:
+        raise AnalysisConfigError(f"{where}: no VCF file to import")
+    for item in config["data"]:
+        for key in ("vcf", "ped"):
+            if item.get(key):
+                path = Path(item[key])
+                if not path.is_absolute():
+                    path = Path(base_dir) / path
+                if not path.is_file():
+                    raise AnalysisConfigError(f"{where}: {key} file {str(path)!r} does not exist")
+                item[key] = str(path.resolve())
+    if "date_analysis_requested" in config and config.get("date_requested") is None:
+        # ELLA maps both keys onto the same column.
+        config["date_requested"] = config["date_analysis_requested"]
+    config.pop("date_analysis_requested", None)
+    config["date_requested"] = _check_date(config.get("date_requested"), where)
+    return config
+
+
+def _from_analysis_file(path):
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise AnalysisConfigError(f"{path}: not valid JSON (line {exc.lineno}, column "
+                                  f"{exc.colno}: {exc.msg})") from exc
+    if not isinstance(raw, dict):
+        raise AnalysisConfigError(f"{path}: must be a JSON object")
+    folder = path.parent
+    if "params" in raw:
+        config = _from_legacy(raw, path, folder)
+    else:
+        config = dict(raw)
+    config["report"] = _read_optional_text(folder, "report.txt")
+    config["warnings"] = _read_optional_text(folder, "warnings.txt")
+    return _finish(config, str(path), folder)
+
+
+def _from_legacy(raw, path, folder):
+    """ELLA's legacy .analysis: {"name", "params": {"genepanel": "<name>_<version>"}, ...}."""
+    if not raw.get("name") or not isinstance(raw.get("name"), str):
+        raise AnalysisConfigError(f"{path}: legacy .analysis file has no 'name'")
+    genepanel = (raw.get("params") or {}).get("genepanel") if isinstance(raw.get("params"),
+                                                                        dict) else None
+    if not isinstance(genepanel, str) or "_" not in genepanel:
+        raise AnalysisConfigError(f"{path}: params.genepanel must be '<name>_<version>'")
+    panel_name, panel_version = genepanel.split("_", 1)
+    priority = raw.get("priority", 1)
+    try:
+        priority = int(priority)
+    except (TypeError, ValueError):
+        raise AnalysisConfigError(f"{path}: priority {priority!r} is not a number") from None
+    vcfs = _vcf_files(folder)
+    if not vcfs:
+        raise AnalysisConfigError(f"{path}: no .vcf or .vcf.gz file in {folder}")
+    ped = folder / f"{path.stem}.ped"
+    config = {"name": raw["name"], "genepanel_name": panel_name,
+              "genepanel_version": panel_version, "priority": priority,
+              "data": [{"vcf": vcfs[0].name if vcfs[0].parent == folder else str(vcfs[0]),
+                        "ped": ped.name if ped.is_file() else None, "technology": "HTS"}]}
+    for key in ("date_requested", "date_analysis_requested"):
+        if raw.get(key):
+            config["date_requested"] = raw[key]
+    return config
+
+
+def _from_folder(folder):
+    folder = Path(folder)
+    analysis_files = sorted(folder.rglob("*.analysis"))
+    if len(analysis_files) > 1:
+        raise AnalysisConfigError(f"{folder}: multiple .analysis files "
+                                  f"({', '.join(p.name for p in analysis_files)}) are not "
+                                  "supported")
+    if analysis_files:
+        return _from_analysis_file(analysis_files[0])
+    name, panel, version = _names_from(folder.resolve().name, str(folder))
+    vcfs = _vcf_files(folder)
+    if not vcfs:
+        raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
+    data = []
+    for vcf in vcfs:
+        ped = vcf.parent / (vcf.name.split(".")[0] + ".ped")
+        data.append({"vcf": str(vcf), "ped": str(ped) if ped.is_file() else None,
+                     "technology": "HTS"})
+    config = {"name": name, "genepanel_name": panel, "genepanel_version": version,
+              "priority": 1, "data": data,
+              "report": _read_optional_text(folder, "report.txt"),
+              "warnings": _read_optional_text(folder, "warnings.txt")}
+    return _finish(config, str(folder), folder)
+
+
+def _from_vcf(path):
+    path = Path(path)
+    stem = VCF_SUFFIX.sub("", path.name)
+    name, panel, version = _names_from(stem, str(path))
+    config = {"name": name, "genepanel_name": panel, "genepanel_version": version,
+              "priority": 1, "report": None, "warnings": None,
+              "data": [{"vcf": str(path), "ped": None, "technology": "HTS"}]}
+    return _finish(config, str(path), path.parent)
+
+
+def resolve_analysis_config(path):
+    """The analysis config for a folder, a .analysis file or a VCF file."""
+    path = Path(path).absolute()
+    if path.is_dir():
+        return _from_folder(path)
+    if not path.is_file():
+        raise AnalysisConfigError(f"{path}: no such file or folder")
+    if path.suffix == ".analysis":
+        return _from_analysis_file(path)
+    if VCF_SUFFIX.search(path.name):
+        return _from_vcf(path)
+    raise AnalysisConfigError(f"{path}: expected a folder, a .analysis file or a .vcf[.gz] file")
+
+
+# --- pedigree ------------------------------------------------------------------------------
+
+SEX = {"1": "Male", "2": "Female"}
+
+
+def read_ped(path):
+    """[{family_id, sample, father, mother, sex, affected, proband}] from a 7-column .ped."""
+    rows = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) != 7:
+            raise AnalysisConfigError(f"{path}, line {lineno}: expected 7 tab-separated "
+                                      f"columns, found {len(fields)}")
+        family, sample, father, mother, sex, affected, proband = (f.strip() for f in fields)
+        if not family or not sample:
+            raise AnalysisConfigError(f"{path}, line {lineno}: family id and sample id must "
+                                      "not be empty")
+        rows.append({"family_id": family, "sample": sample,
+                     "father": None if father == "0" else father,
+                     "mother": None if mother == "0" else mother,
+                     "sex": SEX.get(sex), "affected": affected == "2",
+                     "proband": proband == "1", "line": lineno})
+    if not rows:
+        raise AnalysisConfigError(f"{path}: no samples")
+    return rows

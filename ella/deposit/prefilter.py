@@ -1,0 +1,79 @@
+"""The deposit-time prefilter of a user group's deposit config (import.md 1.9).
+
+A proband record is dropped when, for at least one inner list of `prefilters`, every
+listed criterion holds (inner list = AND, outer list = OR). Records with INFO SVTYPE are
+never prefiltered. Works on one batch of proband records at a time: batches are cut only
+where neighbouring proband records are more than 3 bp apart, so "nearby" is exact.
+"""
+
+NEARBY_BP = 3
+CRITERIA = ("hi_frequency", "position_not_nearby", "no_classification", "non_multiallelic",
+            "low_mapping_quality")
+
+
+class PrefilterError(ValueError):
+    pass
+
+
+def check_prefilters(prefilters, where):
+    if not isinstance(prefilters, list) or not all(isinstance(s, list) for s in prefilters):
+        raise PrefilterError(f"{where}: prefilters must be a list of lists of criteria")
+    for criteria in prefilters:
+        for name in criteria:
+            if name not in CRITERIA:
+                raise PrefilterError(f"{where}: unknown prefilter {name!r} (known: "
+                                     f"{', '.join(CRITERIA)})")
+
+
+def _number(value, default):
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    return default if value is None else value
+
+
+def _classified_keys(cur, records):
+    """(chromosome, vcf_pos, vcf_ref, vcf_alt) of these records that have an assessment."""
+    if not records:
+        return set()
+    keys = [(r.chrom, r.pos, r.ref, r.alt) for r in records]
+    rows = cur.execute(
+        "SELECT DISTINCT a.chromosome, a.vcf_pos, a.vcf_ref, a.vcf_alt FROM allele a "
+        "JOIN alleleassessment aa ON aa.allele_id = a.id "
+        "JOIN unnest(%s::varchar[], %s::integer[], %s::varchar[], %s::varchar[]) "
+        "     AS k(chromosome, vcf_pos, vcf_ref, vcf_alt) "
+        "  ON a.chromosome = k.chromosome AND a.vcf_pos = k.vcf_pos "
+        " AND a.vcf_ref = k.vcf_ref AND a.vcf_alt = k.vcf_alt",
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+         [k[3] for k in keys])).fetchall()
+    return set(rows)
+
+
+def prefiltered(cur, prefilters, records, proband_index):
+    """The set of id()s of `records` (proband records of one batch, file order) to drop."""
+    if not prefilters or not records:
+        return set()
+    candidates = [r for r in records if r.get_info("SVTYPE") is None]
+    if not candidates:
+        return set()
+    needs_classification = any("no_classification" in s for s in prefilters)
+    classified = _classified_keys(cur, candidates) if needs_classification else set()
+    positions = {}
+    for r in records:
+        positions.setdefault(r.chrom, []).append(r.pos)
+    dropped = set()
+    for r in candidates:
+        others = positions[r.chrom]
+        near = sum(1 for p in others if abs(p - r.pos) <= NEARBY_BP) > 1  # itself counts once
+        gt = r.gts[proband_index] if r.gts else None
+        truth = {
+            "hi_frequency": (_number(r.get_info("GNOMAD_GENOMES__AF"), 0) > 0.05
+                             and _number(r.get_info("GNOMAD_GENOMES__AN"), 0) > 5000),
+            "position_not_nearby": not near,
+            "no_classification": (r.chrom, r.pos, r.ref, r.alt) not in classified,
+            "non_multiallelic": (r.get_info("OLD_MULTIALLELIC") is None
+                                 or (gt is not None and all(a in (0, 1) for a in gt))),
+            "low_mapping_quality": _number(r.get_info("MQ"), float("inf")) < 20,
+        }
+        if any(all(truth[c] for c in criteria) for criteria in prefilters):
+            dropped.add(id(r))
+    return dropped

@@ -1,0 +1,493 @@
+"""User groups and users: the JSON fixtures (`usergroups.json`, `users.json`) and the
+administrator's user operations (reset password, lock, activate, modify, list, activity).
+
+Functions take an open connection and plain values and return plain dicts/lists; they never
+commit, print or prompt (the caller owns the transaction and the wording on screen). Every
+problem with the input raises `UsersError` with one line naming the file and entry.
+"""
+
+import json
+from datetime import datetime, timezone
+
+from ella.passwords import (FORCED_CHANGE_EXPIRY, generate_password, hash_password,
+                            logout_all_sessions, looks_like_bcrypt_hash, set_password)
+from ella.refresh import actual_frequency_columns
+
+
+class UsersError(Exception):
+    """Bad input or a conflict with the database, in one line."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and checking the JSON files (no database)
+
+GROUP_KEYS_REQUIRED = ("name", "genepanels", "config")
+GROUP_KEYS_OPTIONAL = ("import_groups", "default_import_genepanel")
+
+USER_KEYS_REQUIRED = ("username", "first_name", "last_name", "email", "group")
+# Accepted for existing users only, as ELLA does (its test-data loader uses them; production
+# files should not carry them). Ignored for new users, who always get a one-time password.
+USER_KEYS_OPTIONAL = ("active", "config", "password", "password_expiry")
+NEW_USER_IGNORED_KEYS = ("password", "password_expiry")
+
+
+def read_json_list(path):
+    """The top-level JSON list of a fixture file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise UsersError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UsersError(f"{path}: is a directory, not a JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise UsersError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UsersError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except OSError as exc:
+        raise UsersError(f"{path}: cannot read: {exc.strerror}") from None
+    if not isinstance(data, list):
+        raise UsersError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
+    return data
+
+
+def _entry_label(path, index, entry, key):
+    name = entry.get(key) if isinstance(entry, dict) else None
+    label = f"{path}: entry {index + 1}"
+    return f"{label} ({name!r})" if isinstance(name, str) else label
+
+
+def _check_keys(label, entry, required, optional):
+    if not isinstance(entry, dict):
+        raise UsersError(f"{label}: expected a JSON object, got {type(entry).__name__}")
+    missing = [k for k in required if k not in entry]
+    if missing:
+        raise UsersError(f"{label}: missing field(s) {', '.join(missing)}")
+    unknown = sorted(set(entry) - set(required) - set(optional))
+    if unknown:
+        raise UsersError(f"{label}: unknown field(s) {', '.join(unknown)} (allowed: "
+                         f"{', '.join(required + optional)})")
+
+
+def _is_text(value):
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _check_panel_ref(label, what, value):
+    if (not isinstance(value, list) or len(value) not in (1, 2)
+            or not all(_is_text(v) for v in value)):
+        raise UsersError(f"{label}: {what} must be [name, version] or [name], got "
+                         f"{json.dumps(value)}")
+    return tuple(value)
+
+
+def parse_usergroups(path, data):
+    """Checked group entries: dicts with name, genepanels (tuples), import_groups (list or
+    None), default_import_genepanel (tuple or None), config (dict)."""
+    groups, seen = [], set()
+    for index, entry in enumerate(data):
+        label = _entry_label(path, index, entry, "name")
+        _check_keys(label, entry, GROUP_KEYS_REQUIRED, GROUP_KEYS_OPTIONAL)
+        if not _is_text(entry["name"]):
+            raise UsersError(f"{label}: name must be a non-empty string")
+        if entry["name"] in seen:
+            raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file")
+        seen.add(entry["name"])
+        if not isinstance(entry["genepanels"], list):
+            raise UsersError(f"{label}: genepanels must be a list of [name, version] or [name]")
+        panels = [_check_panel_ref(label, "each genepanels item", p) for p in entry["genepanels"]]
+        import_groups = entry.get("import_groups")
+        if import_groups is not None and (not isinstance(import_groups, list)
+                                          or not all(_is_text(g) for g in import_groups)):
+            raise UsersError(f"{label}: import_groups must be a list of group names")
+        default = entry.get("default_import_genepanel")
+        if default is not None:
+            default = _check_panel_ref(label, "default_import_genepanel", default)
+        if not isinstance(entry["config"], dict):
+            raise UsersError(f"{label}: config must be a JSON object")
+        groups.append({"name": entry["name"], "genepanels": panels,
+                       "import_groups": import_groups, "default_import_genepanel": default,
+                       "config": entry["config"], "label": label})
+    return groups
+
+
+def _parse_timestamp(label, value):
+    if not isinstance(value, str):
+        raise UsersError(f"{label}: password_expiry must be an ISO 8601 date/time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsersError(f"{label}: password_expiry {value!r} is not an ISO 8601 "
+                         "date/time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse_users(path, data):
+    """Checked user entries (dicts with the file's keys plus `label`)."""
+    users, seen = [], set()
+    for index, entry in enumerate(data):
+        label = _entry_label(path, index, entry, "username")
+        _check_keys(label, entry, USER_KEYS_REQUIRED, USER_KEYS_OPTIONAL)
+        for key in ("username", "first_name", "last_name", "group"):
+            if not _is_text(entry[key]):
+                raise UsersError(f"{label}: {key} must be a non-empty string")
+        if entry["email"] is not None and not isinstance(entry["email"], str):
+            raise UsersError(f"{label}: email must be a string or null")
+        if entry["username"] in seen:
+            raise UsersError(f"{label}: user {entry['username']!r} appears twice in the file")
+        seen.add(entry["username"])
+        user = dict(entry, label=label)
+        if "active" in entry and not isinstance(entry["active"], bool):
+            raise UsersError(f"{label}: active must be true or false")
+        if "config" in entry and not isinstance(entry["config"], dict):
+            raise UsersError(f"{label}: config must be a JSON object")
+        if "password" in entry and not looks_like_bcrypt_hash(entry["password"]):
+            raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...), never a "
+                             "plain-text password")
+        if "password_expiry" in entry:
+            user["password_expiry"] = _parse_timestamp(label, entry["password_expiry"])
+        users.append(user)
+    return users
+
+
+def _selected(items, key, names):
+    """Items whose `key` is one of `names` (case-insensitive); all when names is empty."""
+    if not names:
+        return list(items)
+    wanted = {n.lower() for n in names}
+    return [item for item in items if item[key].lower() in wanted]
+
+
+# --------------------------------------------------------------------------------------------
+# User groups
+
+
+def _official_panels(conn, name):
+    return [tuple(r) for r in conn.execute(
+        "SELECT name, version FROM genepanel WHERE name = %s AND official "
+        "ORDER BY date_created, version", (name,))]
+
+
+def _resolve_panels(conn, group):
+    """The group's official panels as [(name, version)], file order, without repeats."""
+    resolved = []
+    for ref in group["genepanels"]:
+        if len(ref) == 2:
+            row = conn.execute("SELECT official FROM genepanel WHERE name = %s AND version = %s",
+                               ref).fetchone()
+            if row is None:
+                raise UsersError(f"{group['label']}: gene panel {ref[0]} {ref[1]} does not exist")
+            if not row[0]:
+                raise UsersError(f"{group['label']}: gene panel {ref[0]} {ref[1]} is not "
+                                 "official (only official panels can be given here)")
+            found = [ref]
+        else:
+            found = _official_panels(conn, ref[0])
+            if not found:
+                raise UsersError(f"{group['label']}: no official gene panel named {ref[0]!r}")
+        resolved.extend(p for p in found if p not in resolved)
+    return resolved
+
+
+def _resolve_default_panel(conn, group, panels):
+    ref = group["default_import_genepanel"]
+    if ref is None:
+        return None
+    if len(ref) == 1:
+        candidates = _official_panels(conn, ref[0])
+        if not candidates:
+            raise UsersError(f"{group['label']}: default_import_genepanel: no official gene "
+                             f"panel named {ref[0]!r}")
+        ref = candidates[-1]  # the newest by date_created
+    if tuple(ref) not in panels:
+        raise UsersError(f"{group['label']}: default_import_genepanel {ref[0]} {ref[1]} is not "
+                         "among the group's gene panels")
+    return tuple(ref)
+
+
+def _acmg_frequency_pairs(config):
+    """(provider, key) pairs the group's ACMG config reads from the frequency shadow table."""
+    frequency = ((config.get("acmg") or {}).get("frequency") or {})
+    pairs = []
+    for part in ("external", "internal"):
+        for provider, keys in ((frequency.get("groups") or {}).get(part) or {}).items():
+            pairs.extend((provider, key, "") for key in keys or [])
+    for provider, keys in (frequency.get("num_thresholds") or {}).items():
+        pairs.extend((provider, key, "_num") for key in keys or {})
+    return pairs
+
+
+def _check_acmg_frequencies(conn, group):
+    """The ACMG frequency groups must be columns of the frequency shadow table (else the
+    suggested ACMG criteria would fail at run time)."""
+    pairs = _acmg_frequency_pairs(group["config"])
+    if not pairs:
+        return
+    columns = actual_frequency_columns(conn)
+    if columns is None:
+        raise UsersError("table annotationshadowfrequency does not exist: run `ella-db refresh` "
+                         "first")
+    names = {name for name, _ in columns}
+    missing = sorted({f"{p}{suffix}.{k}" for p, k, suffix in pairs} - names)
+    if missing:
+        raise UsersError(f"{group['label']}: config.acmg.frequency uses frequency columns that "
+                         f"are not in the database: {', '.join(missing)} (see "
+                         "frequencies.groups in the config and `ella-db refresh`)")
+
+
+def add_groups(conn, groups, names=None):
+    """Create or update the user groups (only those in `names`, case-insensitive, if given).
+
+    Existing groups keep their unofficial (custom) panels; every other field is overwritten.
+    Returns [{"name", "status": "added" | "updated"}] in file order."""
+    selected = _selected(groups, "name", names)
+    results, ids = [], {}
+    for group in selected:
+        panels = _resolve_panels(conn, group)
+        default = _resolve_default_panel(conn, group, panels)
+        _check_acmg_frequencies(conn, group)
+        params = {"name": group["name"], "config": json.dumps(group["config"]),
+                  "dname": default[0] if default else None,
+                  "dversion": default[1] if default else None}
+        row = conn.execute("SELECT id FROM usergroup WHERE name = %(name)s FOR UPDATE",
+                           params).fetchone()
+        if row is None:
+            group_id = conn.execute(
+                "INSERT INTO usergroup (name, config, default_import_genepanel_name, "
+                "default_import_genepanel_version) "
+                "VALUES (%(name)s, %(config)s::jsonb, %(dname)s, %(dversion)s) RETURNING id",
+                params).fetchone()[0]
+            status = "added"
+        else:
+            group_id = row[0]
+            conn.execute(
+                "UPDATE usergroup SET config = %(config)s::jsonb, "
+                "default_import_genepanel_name = %(dname)s, "
+                "default_import_genepanel_version = %(dversion)s WHERE id = %(id)s",
+                dict(params, id=group_id))
+            status = "updated"
+        # Official links are replaced; links to unofficial panels stay.
+        conn.execute(
+            "DELETE FROM usergroupgenepanel ugp USING genepanel gp "
+            "WHERE ugp.usergroup_id = %s AND gp.name = ugp.genepanel_name "
+            "AND gp.version = ugp.genepanel_version AND gp.official", (group_id,))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO usergroupgenepanel (usergroup_id, genepanel_name, genepanel_version) "
+                "VALUES (%s, %s, %s)", [(group_id, n, v) for n, v in panels])
+        ids[group["name"]] = group_id
+        results.append({"name": group["name"], "status": status, "id": group_id,
+                        "genepanels": panels, "default_import_genepanel": default})
+    # Import rights once every group of the file exists, so groups may name each other.
+    for group in selected:
+        targets = group["import_groups"] if group["import_groups"] is not None else [group["name"]]
+        target_ids = []
+        for target in targets:
+            row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (target,)).fetchone()
+            if row is None:
+                raise UsersError(f"{group['label']}: import_groups: no user group named "
+                                 f"{target!r}")
+            if row[0] not in target_ids:
+                target_ids.append(row[0])
+        group_id = ids[group["name"]]
+        conn.execute("DELETE FROM usergroupimport WHERE usergroup_id = %s", (group_id,))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO usergroupimport (usergroup_id, usergroupimport_id) "
+                            "VALUES (%s, %s)", [(group_id, t) for t in target_ids])
+    return results
+
+
+def selected_group_names(groups, names=None):
+    return [g["name"] for g in _selected(groups, "name", names)]
+
+
+# --------------------------------------------------------------------------------------------
+# Users
+
+_USER_COLUMNS = ('u.id, u.username, u.first_name, u.last_name, u.email, u.active, '
+                 'u.incorrect_logins, u.password_expiry, u.config, u.password, g.name AS "group"')
+
+
+def _user_row(conn, where, params, lock=False):
+    cur = conn.cursor()
+    cur.execute(f'SELECT {_USER_COLUMNS} FROM "user" u JOIN usergroup g ON g.id = u.group_id '
+                f"WHERE {where}" + (" FOR UPDATE OF u" if lock else ""), params)
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d.name for d in cur.description], row))
+
+
+def get_user(conn, username, lock=False):
+    user = _user_row(conn, "u.username = %s", (username,), lock=lock)
+    if user is None:
+        raise UsersError(f"no user named {username!r}")
+    return user
+
+
+def _group_id(conn, name, label=None):
+    row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (name,)).fetchone()
+    if row is None:
+        raise UsersError(f"{label + ': ' if label else ''}no user group named {name!r}")
+    return row[0]
+
+
+def _shown(key, value):
+    if key == "password":
+        return "<bcrypt hash>"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def add_many(conn, users, auth, groups=None):
+    """Create or update users (only those whose group is in `groups`, case-insensitive).
+
+    New users get a generated one-time password that is already expired. Existing users get
+    every given field updated. Returns, in file order, dicts with `username`, `status`
+    ("added" / "updated" / "unchanged"), for added users `first_name`, `last_name`, `email`
+    and the plain `password` (to hand out; never stored), for updated ones `changes`
+    [(key, old, new)] as text."""
+    results = []
+    for entry in _selected(users, "group", groups):
+        group_id = _group_id(conn, entry["group"], entry["label"])
+        existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True)
+        if existing is None:
+            password = generate_password(auth)
+            conn.execute(
+                'INSERT INTO "user" (username, first_name, last_name, email, group_id, password, '
+                "password_expiry, active, incorrect_logins, config) VALUES (%(username)s, "
+                "%(first_name)s, %(last_name)s, %(email)s, %(group_id)s, %(password)s, "
+                "%(expiry)s, %(active)s, 0, %(config)s::jsonb)",
+                {"username": entry["username"], "first_name": entry["first_name"],
+                 "last_name": entry["last_name"], "email": entry["email"],
+                 "group_id": group_id, "password": hash_password(password),
+                 "expiry": FORCED_CHANGE_EXPIRY, "active": entry.get("active", True),
+                 "config": json.dumps(entry.get("config", {}))})
+            results.append({"username": entry["username"], "status": "added",
+                            "first_name": entry["first_name"], "last_name": entry["last_name"],
+                            "email": entry["email"], "password": password,
+                            "ignored": [k for k in NEW_USER_IGNORED_KEYS if k in entry]})
+            continue
+        changes = []
+        for key in ("first_name", "last_name", "email", "group", "active", "config",
+                    "password", "password_expiry"):
+            if key in entry and entry[key] != existing[key]:
+                changes.append((key, existing[key], entry[key]))
+        changed = {key for key, _, _ in changes}
+        simple = {k: entry[k] for k in ("first_name", "last_name", "email", "active")
+                  if k in changed}
+        if "group" in changed:
+            simple["group_id"] = group_id
+        if "config" in changed:
+            simple["config"] = json.dumps(entry["config"])
+        if simple:
+            _update_user(conn, existing["id"], simple)
+        if "password" in changed:
+            # A new hash from the file: the current one goes to the history like any change.
+            set_password(conn, existing["id"], entry["password"],
+                         entry.get("password_expiry", existing["password_expiry"]))
+        elif "password_expiry" in changed:
+            _update_user(conn, existing["id"], {"password_expiry": entry["password_expiry"]})
+        results.append({"username": entry["username"],
+                        "status": "updated" if changes else "unchanged",
+                        "changes": [(k, _shown(k, old), _shown(k, new))
+                                    for k, old, new in changes]})
+    return results
+
+
+_UPDATABLE = {"username", "first_name", "last_name", "email", "group_id", "active", "config",
+              "password_expiry"}
+
+
+def _update_user(conn, user_id, values):
+    assert set(values) <= _UPDATABLE, values
+    assignments = ", ".join(
+        f"{column} = %({column})s" + ("::jsonb" if column == "config" else "")
+        for column in sorted(values))
+    conn.execute(f'UPDATE "user" SET {assignments} WHERE id = %(id)s', dict(values, id=user_id))
+
+
+def reset_password(conn, username, auth):
+    """A new one-time password, expired at once; unlocks (failed-login counter 0) and logs out
+    every session. Returns (user dict, plain password)."""
+    user = get_user(conn, username, lock=True)
+    password = generate_password(auth)
+    set_password(conn, user["id"], hash_password(password), FORCED_CHANGE_EXPIRY)
+    return user, password
+
+
+def lock_user(conn, username):
+    """Deactivate the user and log out every session."""
+    user = get_user(conn, username, lock=True)
+    _update_user(conn, user["id"], {"active": False})
+    logout_all_sessions(conn, user["id"])
+    return user
+
+
+def activate_user(conn, username):
+    """Re-activate a deactivated user (the failed-login lock is lifted by reset_password)."""
+    user = get_user(conn, username, lock=True)
+    _update_user(conn, user["id"], {"active": True})
+    return user
+
+
+MODIFIABLE = ("new_username", "first_name", "last_name", "email", "user_group")
+
+
+def modify_user(conn, username, new_username=None, first_name=None, last_name=None, email=None,
+                user_group=None):
+    """Change the given fields. Returns (user dict before, [(key, old, new)])."""
+    user = get_user(conn, username, lock=True)
+    values, changes = {}, []
+    if new_username is not None and new_username != user["username"]:
+        if not new_username.strip():
+            raise UsersError("the new username must not be empty")
+        if _user_row(conn, "u.username = %s", (new_username,)) is not None:
+            raise UsersError(f"a user named {new_username!r} already exists")
+        values["username"] = new_username
+        changes.append(("username", user["username"], new_username))
+    for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
+        if value is not None and value != user[key]:
+            values[key] = value
+            changes.append((key, user[key], value))
+    if user_group is not None and user_group != user["group"]:
+        values["group_id"] = _group_id(conn, user_group)
+        changes.append(("group", user["group"], user_group))
+    if values:
+        _update_user(conn, user["id"], values)
+    return user, changes
+
+
+def list_users(conn, groups=None, username=None):
+    """Users with their group and the group's gene panels (`name_version`), by id.
+    `groups` filters by group name (case-insensitive; "ALL" or nothing = every group)."""
+    wanted = None
+    if groups and not any(g.upper() == "ALL" for g in groups):
+        wanted = [g.lower() for g in groups]
+    rows = conn.execute(
+        "SELECT u.id, u.username, u.first_name, u.last_name, u.password_expiry, "
+        "g.name AS usergroup, "
+        "(SELECT string_agg(ugp.genepanel_name || '_' || ugp.genepanel_version, ', ' "
+        "         ORDER BY ugp.genepanel_name, ugp.genepanel_version) "
+        "   FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = g.id) AS genepanels "
+        'FROM "user" u JOIN usergroup g ON g.id = u.group_id '
+        "WHERE (%(groups)s::text[] IS NULL OR lower(g.name) = ANY(%(groups)s::text[])) "
+        "AND (%(username)s::text IS NULL OR u.username = %(username)s::text) "
+        "ORDER BY u.id", {"groups": wanted, "username": username})
+    keys = ("id", "username", "first_name", "last_name", "password_expiry", "usergroup",
+            "genepanels")
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def user_activity(conn):
+    """One row per session, the most recent activity first."""
+    rows = conn.execute(
+        "SELECT u.id, u.username, u.first_name, u.last_name, s.lastactivity "
+        'FROM usersession s JOIN "user" u ON u.id = s.user_id '
+        "ORDER BY s.lastactivity DESC, s.id DESC")
+    keys = ("id", "username", "first_name", "last_name", "last_activity")
+    return [dict(zip(keys, row)) for row in rows]

@@ -1,0 +1,148 @@
+"""Passwords as ELLA keeps them: bcrypt hashes, the configured strength rules, expiry, history.
+
+Shared by the user CLI (add, reset) and the HTTP API (login, change password), so nothing here
+prints or prompts. `auth` arguments are the config's `user.auth` section.
+
+ELLA compatibility: hashes are bcrypt `$2b$` with cost 12, so an adopted database stays readable
+by ELLA in both directions; the generated one-time password follows ELLA's recipe (8 characters
+of base64 of 10 random bytes, none of the easily confused characters, strong by the config).
+"""
+
+import base64
+import re
+import secrets
+from datetime import datetime, time, timedelta, timezone
+
+import bcrypt
+
+BCRYPT_COST = 12
+BCRYPT_PREFIX = b"2b"
+
+# A password set by an administrator (new user, reset) expires at once: the user must choose
+# their own at the first login.
+FORCED_CHANGE_EXPIRY = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Hours of the day (UTC) at which passwords, and the sessions bound to them, expire: outside
+# the working day.
+EXPIRY_HOUR_UTC = 2
+
+# ELLA's hard-coded rules.
+MAX_INCORRECT_LOGINS = 6
+OLD_PASSWORDS_CHECKED = 13
+
+GENERATED_LENGTH = 8
+GENERATED_RANDOM_BYTES = 10
+CONFUSABLE_CHARACTERS = frozenset("0oOIli1/+")
+_MAX_GENERATION_ATTEMPTS = 10000
+
+
+class PasswordPolicyError(Exception):
+    """The configured policy cannot be met (e.g. by a generated password)."""
+
+
+def hash_password(password):
+    """bcrypt hash (`$2b$12$...`) of a plain-text password, as text."""
+    return bcrypt.hashpw(password.encode("utf-8"),
+                         bcrypt.gensalt(BCRYPT_COST, prefix=BCRYPT_PREFIX)).decode("ascii")
+
+
+def verify_password(password, hashed):
+    """True when `password` matches the stored bcrypt hash; False for anything else, including
+    a stored value that is not a bcrypt hash at all."""
+    if not password or not hashed:
+        return False
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
+def looks_like_bcrypt_hash(value):
+    return isinstance(value, str) and re.fullmatch(
+        r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}", value) is not None
+
+
+def matched_groups(password, auth):
+    """The configured character-group patterns the password matches (`re.match`, i.e. from
+    the start of the password, as ELLA does)."""
+    return [pattern for pattern in auth["password_match_groups"]
+            if re.match(pattern, password)]
+
+
+def check_password_strength(password, auth):
+    """(ok, problems): problems are short sentences for the user."""
+    problems = []
+    minimum = auth["password_minimum_length"]
+    if len(password) < minimum:
+        problems.append(f"Password must be at least {minimum} characters long")
+    needed = auth["password_num_match_groups"]
+    if len(matched_groups(password, auth)) < needed:
+        descriptions = auth.get("password_match_groups_descr") or auth["password_match_groups"]
+        problems.append(f"Password must contain characters from at least {needed} of these "
+                        f"groups: {', '.join(descriptions)}")
+    return not problems, problems
+
+
+def password_is_strong(password, auth):
+    return check_password_strength(password, auth)[0]
+
+
+def generate_password(auth):
+    """A one-time password: the first 8 characters of base64 of 10 random bytes, drawn again
+    until it has none of `0 o O I l i 1 / +` and passes the strength check."""
+    if auth["password_minimum_length"] > GENERATED_LENGTH:
+        raise PasswordPolicyError(
+            f"password_minimum_length {auth['password_minimum_length']} is longer than the "
+            f"{GENERATED_LENGTH} characters of a generated one-time password")
+    for _ in range(_MAX_GENERATION_ATTEMPTS):
+        raw = base64.b64encode(secrets.token_bytes(GENERATED_RANDOM_BYTES)).decode("ascii")
+        candidate = raw[:GENERATED_LENGTH]
+        if CONFUSABLE_CHARACTERS.intersection(candidate):
+            continue
+        if password_is_strong(candidate, auth):
+            return candidate
+    raise PasswordPolicyError("could not generate a one-time password that meets the "
+                              "configured password rules (user.auth)")
+
+
+def password_expiry(expiry_days, now=None):
+    """When a password the user sets now expires: 02:00 UTC of today (UTC) + 1 + N days."""
+    now = now or datetime.now(timezone.utc)
+    today = now.astimezone(timezone.utc).date()
+    return datetime.combine(today + timedelta(days=1 + expiry_days),
+                            time(EXPIRY_HOUR_UTC), tzinfo=timezone.utc)
+
+
+def logout_all_sessions(conn, user_id, now=None):
+    """Close every open session of the user; returns how many were open."""
+    cur = conn.execute(
+        "UPDATE usersession SET logged_out = %(now)s "
+        "WHERE user_id = %(user_id)s AND logged_out IS NULL",
+        {"now": now or datetime.now(timezone.utc), "user_id": user_id})
+    return cur.rowcount
+
+
+def set_password(conn, user_id, new_hash, expiry, now=None):
+    """Store a new password hash: the current hash goes to `useroldpassword`, open sessions
+    are logged out, the failed-login counter is reset. Runs in the caller's transaction."""
+    now = now or datetime.now(timezone.utc)
+    row = conn.execute('SELECT password FROM "user" WHERE id = %s FOR UPDATE',
+                       (user_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no user with id {user_id}")
+    conn.execute("INSERT INTO useroldpassword (user_id, password, expired) "
+                 "VALUES (%s, %s, %s)", (user_id, row[0], now))
+    logout_all_sessions(conn, user_id, now)
+    conn.execute('UPDATE "user" SET password = %s, password_expiry = %s, incorrect_logins = 0 '
+                 "WHERE id = %s", (new_hash, expiry, user_id))
+
+
+def password_was_used(conn, user_id, password):
+    """True when `password` is the user's current password or one of the most recent old
+    ones (ELLA: the current one and the 13 newest in `useroldpassword`)."""
+    current = conn.execute('SELECT password FROM "user" WHERE id = %s', (user_id,)).fetchone()
+    hashes = [current[0]] if current else []
+    hashes += [r[0] for r in conn.execute(
+        "SELECT password FROM useroldpassword WHERE user_id = %s "
+        "ORDER BY expired DESC, id DESC LIMIT %s", (user_id, OLD_PASSWORDS_CHECKED))]
+    return any(verify_password(password, h) for h in hashes)

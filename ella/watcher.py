@@ -1,0 +1,213 @@
+"""The analyses watcher (import.md 1.6-1.7): import every READY analysis folder that appears in
+the incoming directory and move it to the imported directory.
+
+One folder = one transaction: deposit, move the folder, commit (if the commit fails the folder
+is moved back). A folder whose import fails stays in incoming and gets its error written
+beside it, in `<folder>.import-error` (JSON: time, error, a fingerprint of the folder's
+files). It is not retried while that fingerprint is unchanged, also after a restart; editing
+or replacing any file in the folder (or deleting the error file) makes the next poll retry.
+Folders skipped by the white/black lists or because the destination exists are remembered in
+memory only, as in ELLA.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ella.db import connect
+from ella.deposit.analysis import deposit_analysis, summary_line
+from ella.deposit.analysis_config import resolve_analysis_config
+
+log = logging.getLogger("ella.watcher")
+
+ERROR_SUFFIX = ".import-error"
+READY = "READY"
+
+
+class WatcherError(Exception):
+    pass
+
+
+def folder_fingerprint(folder):
+    """SHA-256 over (relative path, size, mtime) of every file below `folder`."""
+    digest = hashlib.sha256()
+    folder = Path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_patterns(path):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise WatcherError(f"cannot read pattern file {path}: {exc.strerror or exc}") from exc
+    # Blank and comment lines would be the empty regex (matching everything) in ELLA.
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _compile(patterns, where):
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(p))
+        except re.error as exc:
+            raise WatcherError(f"{where}: {p!r} is not a valid regex ({exc})") from None
+    return compiled
+
+
+class Watcher:
+    def __init__(self, db_url, app_config, incoming, dest, whitelist=None, blacklist=None,
+                 whitelistfile=None, blacklistfile=None):
+        self.db_url = db_url
+        self.app_config = app_config
+        self.incoming = Path(incoming)
+        self.dest = Path(dest)
+        if not self.incoming.is_dir() or not os.access(self.incoming, os.R_OK | os.X_OK):
+            raise WatcherError(f"Couldn't read from watch path {incoming}, aborting...")
+        if not self.dest.is_dir() or not os.access(self.dest, os.W_OK | os.X_OK):
+            raise WatcherError(f"Couldn't write to destination path {dest}, aborting...")
+        if whitelist and whitelistfile:
+            log.warning("both a whitelist and a whitelist file given: the file is ignored")
+            whitelistfile = None
+        if blacklist and blacklistfile:
+            log.warning("both a blacklist and a blacklist file given: the file is ignored")
+            blacklistfile = None
+        self.whitelistfile = whitelistfile
+        self.blacklistfile = blacklistfile
+        self.whitelist = _compile(whitelist or [], "whitelist")
+        self.blacklist = _compile(blacklist or [], "blacklist")
+        self._file_patterns = None
+        self.processed = set()
+        self.failures = []  # folders that failed in the last poll
+        self.stopping = False
+        self._reload_pattern_files()
+
+    def _reload_pattern_files(self):
+        if not (self.whitelistfile or self.blacklistfile):
+            return
+        white = _read_patterns(self.whitelistfile) if self.whitelistfile else []
+        black = _read_patterns(self.blacklistfile) if self.blacklistfile else []
+        if (white, black) != self._file_patterns:
+            if self._file_patterns is not None:
+                log.info("white/black list files changed: reconsidering skipped folders")
+            self._file_patterns = (white, black)
+            self.processed.clear()
+            if self.whitelistfile:
+                self.whitelist = _compile(white, str(self.whitelistfile))
+            if self.blacklistfile:
+                self.blacklist = _compile(black, str(self.blacklistfile))
+
+    def error_file(self, folder):
+        return folder.parent / (folder.name + ERROR_SUFFIX)
+
+    def _failed_before(self, folder):
+        path = self.error_file(folder)
+        if not path.is_file():
+            return False
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            return False
+        return recorded == folder_fingerprint(folder)
+
+    def _record_failure(self, folder, error):
+        record = {"time": datetime.now(timezone.utc).isoformat(), "folder": folder.name,
+                  "error": str(error), "fingerprint": folder_fingerprint(folder)}
+        try:
+            self.error_file(folder).write_text(json.dumps(record, indent=1) + "\n",
+                                               encoding="utf-8")
+        except OSError as exc:
+            log.error("could not write %s: %s (the folder will be retried after a restart)",
+                      self.error_file(folder), exc)
+            self.processed.add(folder.name)
+
+    def poll(self):
+        """One pass over the incoming directory. Returns the names of imported analyses."""
+        self._reload_pattern_files()
+        imported = []
+        self.failures = []
+        for folder in sorted(self.incoming.iterdir()):
+            if self.stopping:
+                break
+            if folder.name in self.processed or not folder.is_dir():
+                continue
+            if not (folder / READY).is_file():
+                log.debug("%s has no READY file yet", folder.name)
+                continue
+            if self._failed_before(folder):
+                continue
+            name = self._import_folder(folder)
+            if name:
+                imported.append(name)
+        return imported
+
+    def _import_folder(self, folder):
+        try:
+            config = resolve_analysis_config(folder)
+        except Exception as exc:  # any problem with a folder is that folder's problem
+            return self._failed(folder, exc)
+        name = config["name"]
+        if self.whitelist and not any(p.match(name) for p in self.whitelist):
+            log.warning("analysis %s (%s) is not whitelisted: skipped", name, folder.name)
+            self.processed.add(folder.name)
+            return None
+        if any(p.match(name) for p in self.blacklist):
+            log.warning("analysis %s (%s) is blacklisted: skipped", name, folder.name)
+            self.processed.add(folder.name)
+            return None
+        target = self.dest / folder.name
+        if target.exists():
+            log.warning("%s already exists in %s. Skipping.", folder.name, self.dest)
+            self.processed.add(folder.name)
+            return None
+        try:
+            with connect(self.db_url, application_name="ella-watcher") as conn:
+                with conn.transaction():  # commits when the block ends
+                    stats = deposit_analysis(conn, self.app_config, config)
+                    shutil.move(str(folder), str(target))
+        except Exception as exc:
+            if target.exists() and not folder.exists():
+                # The deposit was rolled back after the move: put the folder back.
+                shutil.move(str(target), str(folder))
+            return self._failed(folder, exc)
+        stale = self.error_file(folder)
+        if stale.exists():
+            stale.unlink()
+        log.info("Analysis %s successfully imported! %s", name, summary_line(stats))
+        return name
+
+    def _failed(self, folder, exc):
+        log.error("An exception occurred while importing %s: %s. Skipping...", folder.name, exc)
+        self.failures.append(folder.name)
+        self._record_failure(folder, exc)
+        return None
+
+    def run(self, interval=30.0):
+        """Poll until SIGTERM/SIGINT; a running import is finished first."""
+        def stop(signum, frame):
+            log.info("signal %s received: stopping after the current folder", signum)
+            self.stopping = True
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info("watching %s, importing into %s every %ss", self.incoming, self.dest, interval)
+        try:
+            while not self.stopping:
+                try:
+                    self.poll()
+                except WatcherError as exc:
+                    log.error("%s", exc)
+                deadline = time.monotonic() + interval
+                while not self.stopping and time.monotonic() < deadline:
+                    time.sleep(min(0.2, interval))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("watcher stopped")

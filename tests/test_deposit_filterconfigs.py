@@ -1,0 +1,290 @@
+"""Filter config deposit (`bin/ella-filterconfigs`) against a real PostgreSQL."""
+
+import copy
+import json
+
+import psycopg
+import pytest
+
+from ella.deposit.filterconfigs import FilterconfigError, deposit_filterconfigs
+from helpers import ROOT, run_cli, table_snapshot
+
+FIXTURE = ROOT / "tests" / "data" / "filterconfigs.json"
+GROUPS = ("testgroup01", "testgroup02", "testgroup03")
+
+
+def load_fixture():
+    return json.loads(FIXTURE.read_text())
+
+
+def add_groups(url, names=GROUPS):
+    with psycopg.connect(url) as conn:
+        for name in names:
+            conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}'::jsonb)", (name,))
+
+
+@pytest.fixture
+def fc_db(db_url):
+    add_groups(db_url)
+    return db_url
+
+
+def one_line_error(result):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.strip().splitlines() if not l.startswith("Enter reason")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def without_clilog(snapshot):
+    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
+
+
+def write_json(tmp_path, data, name="fc.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def configs(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT id, name, active, date_superceeded IS NOT NULL, previous_filterconfig_id, "
+            "schema_version FROM filterconfig ORDER BY id").fetchall()
+
+
+def links(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            'SELECT fc.name, fc.id, ug.name, l."order" FROM usergroupfilterconfig l '
+            "JOIN filterconfig fc ON fc.id = l.filterconfig_id "
+            "JOIN usergroup ug ON ug.id = l.usergroup_id ORDER BY ug.name, l.\"order\"").fetchall()
+
+
+def test_fixture_deposits_through_the_cli(fc_db):
+    result = run_cli("ella-filterconfigs", "update", str(FIXTURE), db_url=fc_db,
+                     stdin="Initial setup\n")
+    assert result.returncode == 0, result.stderr
+    assert "Enter reason (optional): [None]:" in result.stderr
+    assert "Summary:" in result.stdout
+    assert result.stdout.count("Filterconfig created") == 6
+    rows = configs(fc_db)
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
+        ("Default", True, False, None, 3), ("SingleDefault", True, False, None, 3),
+        ("TrioDefault", True, False, None, 3)]
+    assert [(n, g, o) for n, _, g, o in links(fc_db)] == [
+        ("Default", "testgroup01", 0),
+        ("TrioDefault", "testgroup02", 0), ("SingleDefault", "testgroup02", 100),
+        ("Default", "testgroup03", 0), ("TrioDefault", "testgroup03", 1000),
+        ("SingleDefault", "testgroup03", 1100)]
+    with psycopg.connect(fc_db) as conn:
+        stored = conn.execute("SELECT name, filterconfig, requirements FROM filterconfig "
+                              "ORDER BY id").fetchall()
+        log = conn.execute('SELECT "group", groupcommand, command, reason, output '
+                           "FROM clilog").fetchall()
+    fixture = load_fixture()
+    assert stored == [(e["name"], e["filterconfig"], e["requirements"]) for e in fixture]
+    assert len(log) == 1
+    group, groupcommand, command, reason, output = log[0]
+    assert (group, groupcommand, reason) == ("filterconfigs", "update", "Initial setup")
+    assert command == f"update {FIXTURE}"
+    assert output.startswith("Summary:")
+
+
+def test_redeposit_unchanged_is_a_no_op(fc_db):
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "x",
+                   db_url=fc_db).returncode == 0
+    before = table_snapshot(fc_db)
+    result = run_cli("ella-filterconfigs", "update", str(FIXTURE), db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert "Filterconfig created" not in result.stdout
+    assert "3 unchanged" in result.stdout
+    after = table_snapshot(fc_db)
+    assert without_clilog(after) == without_clilog(before)
+    assert len(after["clilog"]) == 2
+
+
+def test_changed_entry_supersedes_and_keeps_history(fc_db, tmp_path):
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    first = configs(fc_db)
+    data = load_fixture()
+    data[1]["filterconfig"]["filters"][1]["config"]["splice_region"] = [-10, 6]
+    data[1]["usergroups"] = [{"name": "testgroup02", "order": 100},
+                             {"name": "testgroup01", "order": 5}]
+    data[0]["usergroups"][1]["order"] = 7
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), "--reason", "r",
+                     db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert "Filterconfig updated" in result.stdout
+    assert "Order changed" in result.stdout
+    rows = configs(fc_db)
+    assert len(rows) == 4
+    old = [r for r in rows if r[0] == first[1][0]][0]
+    new = rows[-1]
+    assert old[1:5] == ("SingleDefault", False, True, None)
+    assert new[1:5] == ("SingleDefault", True, False, old[0])
+    with psycopg.connect(fc_db) as conn:
+        assert conn.execute("SELECT filterconfig FROM filterconfig WHERE id = %s",
+                            (old[0],)).fetchone()[0] == load_fixture()[1]["filterconfig"]
+    assert ("SingleDefault", new[0], "testgroup01", 5) in links(fc_db)
+    assert ("SingleDefault", new[0], "testgroup02", 100) in links(fc_db)
+    assert ("Default", first[0][0], "testgroup03", 7) in links(fc_db)
+    # The old version's links stay (history); only active configs are offered.
+    assert ("SingleDefault", old[0], "testgroup03", 1100) in links(fc_db)
+
+
+def test_requirements_change_supersedes(fc_db):
+    data = load_fixture()
+    with psycopg.connect(fc_db) as conn:
+        deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+        data[2]["requirements"][0]["params"]["is_trio"] = False
+        result = deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+    assert [c["change"] for c in result["configs"]] == [None, None, "Filterconfig updated"]
+
+
+def ELLA_CONFIG():
+    from ella.config import load_config
+    return load_config(environ={})
+
+
+def bad_entries():
+    unknown_group = load_fixture()
+    unknown_group[2]["usergroups"].append({"name": "nosuchgroup", "order": 3})
+    schema = load_fixture()
+    schema[1]["filterconfig"]["filters"][1]["config"]["splice_region"] = [5, 6]
+    frequency = load_fixture()
+    frequency[0]["filterconfig"]["filters"][0]["config"]["groups"]["external"]["GNOMAD_EXOMES"] \
+        .append("XYZ")
+    input_format = load_fixture()
+    input_format[1]["usergroups"][0]["order"] = -1
+    unknown_filter = load_fixture()
+    unknown_filter[0]["filterconfig"]["filters"].append({"name": "nosuchfilter", "config": {}})
+    return {
+        "unknown group": (unknown_group, "entry 3 ('TrioDefault'): unknown user group "
+                                         "'nosuchgroup'"),
+        "schema": (schema, "entry 2 ('SingleDefault'): filterconfig is not valid against "
+                           "filterconfig schema version 3"),
+        "frequency": (frequency, "entry 1 ('Default'): frequency groups not in the "
+                                 "configuration (frequencies.groups): GNOMAD_EXOMES.XYZ"),
+        "input format": (input_format, "entry 2 ('SingleDefault'): usergroups[0].order: "),
+        "unknown filter": (unknown_filter, "entry 1 ('Default'): filterconfig is not valid"),
+        "duplicate name": (load_fixture() + load_fixture()[:1],
+                           "entry 4 ('Default'): the name is already used by entry 1"),
+        "not a list": ({"name": "x"}, "the file must hold a JSON list"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(bad_entries()))
+def test_bad_entries_write_nothing(fc_db, tmp_path, case):
+    data, expected = bad_entries()[case]
+    before = table_snapshot(fc_db)
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), db_url=fc_db)
+    line = one_line_error(result)
+    assert line.startswith("error: " + expected), line
+    after = table_snapshot(fc_db)
+    assert without_clilog(after) == without_clilog(before)
+    assert len(after["clilog"]) == 1  # the failed run is audited, with the error
+    assert expected in json.loads(after["clilog"][0])["output"]
+
+
+def test_bad_entry_after_good_ones_writes_nothing(fc_db):
+    """The whole file is one transaction: a late failure leaves no earlier entry behind."""
+    data = load_fixture()
+    data[2]["usergroups"].append({"name": "nosuchgroup", "order": 3})
+    with psycopg.connect(fc_db) as conn:
+        with pytest.raises(FilterconfigError, match="unknown user group 'nosuchgroup'"):
+            deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+    assert configs(fc_db) == []
+
+
+def test_malformed_json(fc_db, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[{"name": "x",\n "usergroups": [}]')
+    line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
+    assert line.startswith(f"error: {path}: not valid JSON: line 2 column ")
+    assert configs(fc_db) == []
+
+
+def test_missing_file_is_a_usage_error(fc_db, tmp_path):
+    result = run_cli("ella-filterconfigs", "update", str(tmp_path / "nope.json"), db_url=fc_db)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+def test_database_refusal_is_reported(fc_db):
+    """The DB trigger validates too (SQLSTATE JSONV): without schema rows it refuses."""
+    with psycopg.connect(fc_db) as conn:
+        conn.execute("DELETE FROM jsonschema WHERE name = 'filterconfig'")
+        conn.commit()
+        with pytest.raises(FilterconfigError, match="the database refuses the filterconfig"):
+            deposit_filterconfigs(conn, ELLA_CONFIG(), load_fixture())
+    assert configs(fc_db) == []
+
+
+def test_deactivate_and_list(fc_db):
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    ids = {name: fc_id for fc_id, name, *_ in configs(fc_db)}
+
+    listed = run_cli("ella-filterconfigs", "list", db_url=fc_db)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["id", "name", "order", "usergroup", "requirements"]
+    assert len(lines) == 2 + 6
+    assert "analysis(is_trio=True, name=^(?!brca).*)" in listed.stdout
+
+    aborted = run_cli("ella-filterconfigs", "deactivate", str(ids["Default"]), db_url=fc_db,
+                      stdin="because\nn\n")
+    assert aborted.returncode == 0, aborted.stderr
+    assert "Lacking confirmation, aborting..." in aborted.stdout
+    assert "only active filter config of user group 'testgroup01'" in aborted.stdout
+    assert all(active for _, _, active, *_ in configs(fc_db))
+
+    done = run_cli("ella-filterconfigs", "deactivate", str(ids["Default"]), db_url=fc_db,
+                   stdin="because\ny\n")
+    assert done.returncode == 0, done.stderr
+    assert "Filterconfig Default deactivated" in done.stdout
+    assert [(name, active) for _, name, active, *_ in configs(fc_db)] == [
+        ("Default", False), ("SingleDefault", True), ("TrioDefault", True)]
+    again = run_cli("ella-filterconfigs", "deactivate", str(ids["Default"]), "--reason", "",
+                    db_url=fc_db)
+    assert again.returncode == 0
+    assert "already inactive" in again.stdout
+    listed = run_cli("ella-filterconfigs", "list", db_url=fc_db)
+    assert "Default " not in listed.stdout and len(listed.stdout.splitlines()) == 2 + 4
+
+    missing = run_cli("ella-filterconfigs", "deactivate", "9999", "--reason", "", db_url=fc_db)
+    assert one_line_error(missing) == "error: Found no filter config with id 9999"
+
+    with psycopg.connect(fc_db) as conn:
+        log = conn.execute('SELECT groupcommand, reason, output FROM clilog '
+                           "WHERE groupcommand = 'deactivate' ORDER BY id").fetchall()
+    assert log[0][:2] == ("deactivate", "because")
+    assert log[0][2].endswith("Lacking confirmation, aborting...")
+    assert log[1][2].endswith("Filterconfig Default deactivated")
+    assert log[2][1] is None
+
+
+def test_redeposit_keeps_deactivated_config_inactive(fc_db):
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    fc_id = configs(fc_db)[0][0]
+    assert run_cli("ella-filterconfigs", "deactivate", str(fc_id), db_url=fc_db,
+                   stdin="\ny\n").returncode == 0
+    result = run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                     db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert f"'Default' (id {fc_id}) is unchanged but inactive" in result.stdout
+    assert len(configs(fc_db)) == 3
+
+
+def test_help_everywhere():
+    for args in ([], ["update"], ["deactivate"], ["list"]):
+        result = run_cli("ella-filterconfigs", *args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "usage: ella-filterconfigs" in result.stdout
+    assert run_cli("ella-filterconfigs").returncode == 2
+    assert run_cli("ella-filterconfigs", "deactivate", "abc").returncode == 2
