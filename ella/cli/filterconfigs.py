@@ -6,6 +6,7 @@
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -153,11 +154,7 @@ def _list(db_url):
 
 
 def _requirements_text(requirements):
-    parts = []
-    for requirement in requirements or []:
-        params = ", ".join(f"{k}={v}" for k, v in (requirement.get("params") or {}).items())
-        parts.append(f"{requirement.get('function')}({params})")
-    return "; ".join(parts) or "-"
+    return json.dumps(requirements, ensure_ascii=False) if requirements else "-"
 
 
 if __name__ == "__main__":

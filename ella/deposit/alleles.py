@@ -13,8 +13,8 @@ from ella.alleles import allele_from_record
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
-from ella.deposit.variants import (DepositError, active_annotation_config, store_alleles,
-                                   store_annotations)
+from ella.deposit.variants import (DepositError, active_annotation_config,
+                                   check_genome_build, store_alleles, store_annotations)
 from ella.vcf import open_vcf
 
 BATCH_SIZE = 1000
@@ -51,6 +51,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
     stats = {"file": str(vcf_path), "records": 0, "alleles_new": 0, "alleles_existing": 0,
              "annotations_new": 0, "annotations_unchanged": 0, "interpretations_new": 0}
     with open_vcf(vcf_path) as reader:
+        check_genome_build(reader.header, vcf_path)
         try:
             annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)
         except AnnotationConfigError as exc:

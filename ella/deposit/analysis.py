@@ -19,8 +19,8 @@ from ella.annotation.converters import AnnotationConfigError, AnnotationConversi
 from ella.config import feature_is_enabled
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
-from ella.deposit.variants import (DepositError, active_annotation_config, store_alleles,
-                                   store_annotations)
+from ella.deposit.variants import (DepositError, active_annotation_config,
+                                   check_genome_build, store_alleles, store_annotations)
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
@@ -254,6 +254,7 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None):
     for item in analysis_config["data"]:
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
+            check_genome_build(header, item["vcf"])
             sample_ids, proband_index = create_samples(
                 cur, analysis_id, header.samples, item.get("ped"), item["technology"],
                 item["vcf"])

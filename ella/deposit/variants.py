@@ -8,6 +8,7 @@ the shadow tables.
 """
 
 import json
+import re
 
 import psycopg
 
@@ -16,6 +17,22 @@ from ella.alleles import ALLELE_FIELDS
 
 class DepositError(Exception):
     """Bad input or a conflict with the database; the deposit is rolled back."""
+
+
+# Builds other than GRCh37 that a VCF header may name (##reference, ##contig assembly=...).
+_OTHER_BUILDS = re.compile(r"(GRCh38|hg38|GRCh36|hg18|NCBI36|NCBI35|hg17|CHM13|T2T|hs38)",
+                           re.IGNORECASE)
+
+
+def check_genome_build(header, path):
+    """ELLA stores GRCh37 coordinates only: refuse a VCF whose header names another build."""
+    for line in header.lines:
+        if line.startswith(("##reference=", "##assembly=")) or (
+                line.startswith("##contig=") and "assembly=" in line):
+            match = _OTHER_BUILDS.search(line)
+            if match:
+                raise DepositError(f"{path}: the VCF is on genome build {match.group(1)} "
+                                   f"({line[:120]}); only GRCh37 is supported")
 
 
 def active_annotation_config(cur):

@@ -1,0 +1,271 @@
+"""Analysis deposit on the real test analyses (import.md 1.8, 2.x, 3.7, 8)."""
+
+import gzip
+import json
+import shutil
+
+import psycopg
+import pytest
+
+from ella.deposit.analysis import deposit_analysis
+from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
+from ella.deposit.variants import DepositError
+from ella.vcf import VcfError
+from deposit_helpers import (BRCA_VCF, DATA, TEST_ANALYSIS_001, TEST_ANALYSIS_003,
+                             add_test_panels, copy_folder, deposit)
+from helpers import table_snapshot
+
+ALLELE_COLUMNS = ("genome_reference", "chromosome", "start_position", "open_end_position",
+                  "change_type", "change_from", "change_to", "length", "vcf_pos", "vcf_ref",
+                  "vcf_alt", "caller_type")
+
+
+@pytest.fixture
+def panel_db(db_url):
+    add_test_panels(db_url)
+    return db_url
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _alleles_and_annotations(url, analysis_name):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            f"SELECT {', '.join('a.' + c for c in ALLELE_COLUMNS)}, an.annotations "
+            "FROM analysis x JOIN sample s ON s.analysis_id = x.id "
+            "JOIN genotype g ON g.sample_id = s.id JOIN allele a ON a.id = g.allele_id "
+            "JOIN annotation an ON an.allele_id = a.id AND an.date_superceeded IS NULL "
+            "WHERE x.name = %s ORDER BY g.id", (analysis_name,)).fetchall()
+    return [dict(zip(ALLELE_COLUMNS, r[:-1])) for r in rows], [r[-1] for r in rows]
+
+
+@pytest.mark.parametrize("source, name, expected", [
+    (TEST_ANALYSIS_001, "TestAnalysis-001", "TestAnalysis-001"),
+    (BRCA_VCF, "brca_sample_2.HBOC_v01", "brca_sample_2.HBOC_v01"),
+])
+def test_real_analyses_import_with_expected_alleles_and_annotation(panel_db, ella_config,
+                                                                   source, name, expected):
+    stats = deposit(panel_db, ella_config, source)
+    assert stats["alleles_new"] == 6 and stats["genotypes"] == 6
+    alleles, annotations = _alleles_and_annotations(panel_db, name)
+    expected_alleles = _jsonl(DATA / "vcf" / f"{expected}.expected-alleles.jsonl")
+    expected_annotations = _jsonl(DATA / f"{expected}.expected-annotations.jsonl")
+    # Genotypes are written in file order, so the rows line up with the expected files.
+    assert alleles == expected_alleles
+    assert annotations == [e["annotations"] for e in expected_annotations]
+
+
+def test_trio_rows(panel_db, ella_config):
+    deposit(panel_db, ella_config, TEST_ANALYSIS_001)
+    with psycopg.connect(panel_db) as conn:
+        analysis = conn.execute("SELECT id, genepanel_name, genepanel_version, report, warnings "
+                                "FROM analysis").fetchone()
+        assert analysis[1:3] == ("HBOC", "v1.0.0")
+        assert "Report" in analysis[3] and "Warning" in analysis[4]
+        samples = {r[0]: r[1:] for r in conn.execute(
+            "SELECT identifier, proband, affected, sex, family_id, father_id IS NOT NULL, "
+            "mother_id IS NOT NULL, sibling_id FROM sample ORDER BY id")}
+        assert samples["TestSample-001"] == (True, True, "Male", "TestFam", True, True, None)
+        assert samples["TestSample-002"][:3] == (False, False, "Male")
+        assert samples["TestSample-003"][:3] == (False, False, "Female")
+        # Genotypes only for the proband; one genotypesampledata row per sample.
+        assert conn.execute("SELECT count(DISTINCT sample_id) FROM genotype").fetchone() == (1,)
+        gsd = conn.execute("SELECT type, multiallelic, genotype_quality, sequencing_depth, "
+                           "genotype_likelihood, allele_depth, allele_ratio FROM "
+                           "genotypesampledata ORDER BY id LIMIT 3").fetchall()
+        assert gsd == [("Heterozygous", False, 99, 187, [2048, 0, 2917],
+                        {"REF (A)": 107, "G": 80}, 80 / 187)] * 3
+        assert conn.execute("SELECT count(*) FROM genotypesampledata").fetchone() == (18,)
+        assert conn.execute("SELECT filter_status, variant_quality FROM genotype LIMIT 1"
+                            ).fetchone() == ("PASS", 5000)
+        rounds = conn.execute("SELECT status, workflow_status, state, user_state "
+                              "FROM analysisinterpretation").fetchall()
+        assert rounds == [("Not started", "Interpretation", {}, {})]
+        assert conn.execute("SELECT priority, user_id FROM interpretationlog").fetchall() == \
+            [(1, None)]
+        # The shadow tables were filled by the triggers.
+        assert conn.execute("SELECT count(DISTINCT allele_id) FROM annotationshadowfrequency"
+                            ).fetchone() == (6,)
+
+
+def test_importing_the_same_analysis_twice_is_refused(panel_db, ella_config):
+    deposit(panel_db, ella_config, TEST_ANALYSIS_001)
+    before = table_snapshot(panel_db)
+    with pytest.raises(DepositError, match="Analysis TestAnalysis-001 is already imported."):
+        deposit(panel_db, ella_config, TEST_ANALYSIS_001)
+    assert table_snapshot(panel_db) == before
+
+
+def test_shared_variants_reuse_alleles_and_unchanged_annotation(panel_db, ella_config, tmp_path):
+    deposit(panel_db, ella_config, TEST_ANALYSIS_001)
+    second = copy_folder(TEST_ANALYSIS_001, tmp_path, "second")
+    analysis_file = second / "TestAnalysis-001.analysis"
+    analysis_file.write_text(analysis_file.read_text().replace('"TestAnalysis-001"',
+                                                               '"TestAnalysis-002"'))
+    stats = deposit(panel_db, ella_config, second)
+    assert (stats["alleles_new"], stats["alleles_existing"]) == (0, 6)
+    assert (stats["annotations_new"], stats["annotations_unchanged"]) == (0, 6)
+    with psycopg.connect(panel_db) as conn:
+        assert conn.execute("SELECT count(*) FROM allele").fetchone() == (6,)
+        assert conn.execute("SELECT count(*) FROM annotation").fetchone() == (6,)
+
+
+def test_new_annotation_supersedes_the_old_one(panel_db, ella_config, tmp_path):
+    deposit(panel_db, ella_config, TEST_ANALYSIS_001)
+    second = copy_folder(TEST_ANALYSIS_001, tmp_path, "second")
+    analysis_file = second / "TestAnalysis-001.analysis"
+    analysis_file.write_text(analysis_file.read_text().replace('"TestAnalysis-001"',
+                                                               '"TestAnalysis-002"'))
+    vcf = second / "TestAnalysis-001.vcf"
+    # New HGMD data for every record: the annotation changes, the alleles do not.
+    vcf.write_text(vcf.read_text().replace("HGMD__tag=DM", "HGMD__tag=DP"))
+    stats = deposit(panel_db, ella_config, second)
+    assert stats["annotations_new"] > 0
+    with psycopg.connect(panel_db) as conn:
+        history = conn.execute(
+            "SELECT new.previous_annotation_id = old.id, old.date_superceeded IS NOT NULL, "
+            "new.annotations -> 'external' -> 'HGMD' ->> 'tag', "
+            "old.annotations -> 'external' -> 'HGMD' ->> 'tag' "
+            "FROM annotation new JOIN annotation old ON old.id = new.previous_annotation_id"
+        ).fetchall()
+        assert history and set(history) == {(True, True, "DP", "DM")}
+        assert conn.execute("SELECT count(*) FROM annotation WHERE date_superceeded IS NULL"
+                            ).fetchone() == (6,)
+
+
+def _expect_failure(url, config, path, exc_type, match):
+    before = table_snapshot(url)
+    with pytest.raises(exc_type, match=match):
+        deposit(url, config, path)
+    assert table_snapshot(url) == before
+
+
+def test_broken_legacy_analysis_fails_and_writes_nothing(panel_db, ella_config):
+    _expect_failure(panel_db, ella_config, TEST_ANALYSIS_003, AnalysisConfigError,
+                    "legacy .analysis file has no 'name'")
+
+
+def test_vcf_without_fileformat_is_rejected(panel_db, ella_config, tmp_path):
+    folder = copy_folder(TEST_ANALYSIS_003, tmp_path, "broken")
+    (folder / "TestAnalysis-003.analysis").write_text(
+        '{"name": "TestAnalysis-003", "params": {"genepanel": "HBOC_v1.0.0"}}')
+    shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.ped", folder / "TestAnalysis-003.ped")
+    _expect_failure(panel_db, ella_config, folder, VcfError, r"TestAnalysis-003.vcf.*line 1")
+
+
+def _single_vcf(tmp_path, transform, name="case.HBOC_v01.vcf"):
+    path = tmp_path / name
+    path.write_text(transform(BRCA_VCF.read_text()))
+    return path
+
+
+def _replace_last_record(text, fn):
+    lines = text.rstrip("\n").split("\n")
+    lines[-1] = fn(lines[-1])
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("label, transform, match", [
+    ("truncated mid-line", lambda t: t.rstrip("\n")[:-4000], r"line \d+"),
+    ("wrong column count", lambda t: _replace_last_record(t, lambda l: l + "\textra"),
+     r"line \d+.*column"),
+    ("bad GT", lambda t: _replace_last_record(t, lambda l: l.replace("0/1:", "0/x:")),
+     r"line \d+.*GT"),
+    ("genome build", lambda t: t.replace("##contig=<ID=13>",
+                                         "##contig=<ID=13,assembly=GRCh38>"), "GRCh38"),
+])
+def test_bad_vcf_gives_its_own_error_and_writes_nothing(panel_db, ella_config, tmp_path,
+                                                         label, transform, match):
+    path = _single_vcf(tmp_path, transform)
+    _expect_failure(panel_db, ella_config, path, (VcfError, DepositError), match)
+
+
+def test_missing_gene_panel(db_url, ella_config):
+    _expect_failure(db_url, ella_config, BRCA_VCF, DepositError,
+                    "Genepanel HBOC version v01 not available")
+
+
+def test_malformed_analysis_json(panel_db, ella_config, tmp_path):
+    folder = copy_folder(TEST_ANALYSIS_001, tmp_path)
+    (folder / "TestAnalysis-001.analysis").write_text('{"name": "x", "params": ')
+    _expect_failure(panel_db, ella_config, folder, AnalysisConfigError, "not valid JSON.*line")
+
+
+def test_gzip_vcf_imports_the_same(panel_db, ella_config, tmp_path):
+    path = tmp_path / "brca_sample_2.HBOC_v01.vcf.gz"
+    path.write_bytes(gzip.compress(BRCA_VCF.read_bytes()))
+    stats = deposit(panel_db, ella_config, path)
+    assert stats["name"] == "brca_sample_2.HBOC_v01" and stats["genotypes"] == 6
+
+
+def test_multisample_vcf_without_ped_is_refused(panel_db, ella_config, tmp_path):
+    folder = copy_folder(TEST_ANALYSIS_001, tmp_path)
+    (folder / "TestAnalysis-001.ped").unlink()
+    _expect_failure(panel_db, ella_config, folder, DepositError, ".ped file required")
+
+
+# --- configuration resolution (import.md 8, C1-C4) -------------------------------------------
+
+def test_c1_legacy_analysis_file(tmp_path):
+    config = resolve_analysis_config(TEST_ANALYSIS_001 / "TestAnalysis-001.analysis")
+    assert config == resolve_analysis_config(TEST_ANALYSIS_001)
+    assert {k: config[k] for k in ("name", "genepanel_name", "genepanel_version", "priority",
+                                   "date_requested")} == {
+        "name": "TestAnalysis-001", "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+        "priority": 1, "date_requested": None}
+    item = config["data"][0]
+    assert item["vcf"].endswith("TestAnalysis-001.vcf") and item["ped"].endswith(".ped")
+    assert item["technology"] == "HTS"
+
+
+def test_c2_current_format_with_data_list(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a.analysis").write_text(json.dumps({
+        "name": "a", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 2,
+        "date_requested": "2024-01-31",
+        "data": [{"vcf": "x.vcf", "callerName": "gatk"}]}))
+    config = resolve_analysis_config(folder)
+    assert config == resolve_analysis_config(folder / "a.analysis")
+    assert config["priority"] == 2 and config["date_requested"] == "2024-01-31"
+    assert config["data"] == [{"vcf": str((folder / "x.vcf").resolve()), "ped": None,
+                               "technology": "HTS", "callerName": "gatk"}]
+    (folder / "a.analysis").write_text(json.dumps({
+        "name": "a", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 1,
+        "data": [{"vcf": "missing.vcf"}]}))
+    with pytest.raises(AnalysisConfigError, match="missing.vcf.*does not exist"):
+        resolve_analysis_config(folder)
+
+
+def test_c3_single_vcf_name(tmp_path):
+    path = tmp_path / "sample_123-Mendeliome-v01.vcf.gz"
+    path.write_bytes(gzip.compress(BRCA_VCF.read_bytes()))
+    (tmp_path / "report.txt").write_text("ignored")
+    config = resolve_analysis_config(path)
+    assert (config["name"], config["genepanel_name"], config["genepanel_version"]) == \
+        ("sample_123-Mendeliome-v01", "Mendeliome", "v01")
+    assert config["report"] is None and config["data"][0]["ped"] is None
+
+
+def test_c4_folder_without_analysis_file(tmp_path):
+    folder = tmp_path / "abc.HBOC_v1.0.0"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "file1.vcf")
+    shutil.copy(BRCA_VCF, folder / "file0.vcf")
+    (folder / "file0.ped").write_text("")
+    (folder / "warnings.txt").write_text("Warning!")
+    config = resolve_analysis_config(folder)
+    assert config["name"] == "abc.HBOC_v1.0.0" and config["genepanel_version"] == "v1.0.0"
+    assert [d["vcf"].rsplit("/", 1)[1] for d in config["data"]] == ["file0.vcf", "file1.vcf"]
+    assert config["data"][0]["ped"].endswith("file0.ped") and config["data"][1]["ped"] is None
+    assert config["warnings"] == "Warning!" and config["report"] is None
+
+
+def test_folder_name_without_panel_is_an_error(tmp_path):
+    folder = tmp_path / "TestAnalysis"
+    folder.mkdir()
+    with pytest.raises(AnalysisConfigError, match="cannot tell the gene panel"):
+        resolve_analysis_config(folder)

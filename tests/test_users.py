@@ -1,0 +1,570 @@
+"""User groups, users and passwords (`bin/ella-users`, ella.passwords) against a real PostgreSQL.
+
+bcrypt at cost 12 takes a noticeable fraction of a second per hash, so the tests hash as
+little as they can: generated passwords are checked for the policy without hashing, and each
+test creates at most a couple of users.
+"""
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import bcrypt
+import psycopg
+import pytest
+
+from ella.deposit.genepanel import deposit_genepanel, read_panel_files
+from ella.deposit.users import parse_usergroups, read_json_list, add_groups
+from ella.passwords import (FORCED_CHANGE_EXPIRY, PasswordPolicyError, check_password_strength,
+                            generate_password, hash_password, password_expiry,
+                            password_is_strong, password_was_used, set_password,
+                            verify_password)
+from helpers import ROOT, run_cli, table_snapshot
+
+DEMO_PANELS = ROOT / "genepanels" / "ella-demo"
+DEMO_GROUPS = ROOT / "demo" / "usergroups.json"
+DEMO_USERS = ROOT / "demo" / "users.json"
+MASK = "*********"
+
+AUTH = {
+    "password_expiry_days": 90,
+    "password_minimum_length": 8,
+    "password_match_groups": [".*[A-Z].*", ".*[a-z].*", ".*[0-9].*", ".*[^A-Za-z0-9].*"],
+    "password_match_groups_descr": ["Uppercase", "Lowercase", "Digits", "Special"],
+    "password_num_match_groups": 3,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# Fixtures and helpers
+
+@pytest.fixture(scope="module")
+def panels_template(pg_server, template_db):
+    """Our schema plus the four demo gene panels, built once for this module."""
+    name = pg_server.fresh_name("userspanels")
+    url = pg_server.create(name, template=template_db)
+    with psycopg.connect(url) as conn:
+        for folder in sorted(DEMO_PANELS.iterdir()):
+            if not folder.is_dir():
+                continue
+            panel_name, version = folder.name.split("_", 1)
+            files = (folder / f"{folder.name}_genes_transcripts.tsv",
+                     folder / f"{folder.name}_phenotypes.tsv")
+            deposit_genepanel(conn, panel_name, version, read_panel_files(*files))
+    yield name
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def panels_db_url(pg_server, panels_template):
+    name = pg_server.fresh_name("users")
+    url = pg_server.create(name, template=panels_template)
+    yield url
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def groups_db_url(panels_db_url):
+    """Panels plus the demo user groups (no users)."""
+    with psycopg.connect(panels_db_url) as conn:
+        add_groups(conn, parse_usergroups(str(DEMO_GROUPS), read_json_list(DEMO_GROUPS)))
+    return panels_db_url
+
+
+def users_cli(db_url, *args, stdin=None):
+    return run_cli("ella-users", *args, db_url=db_url, stdin=stdin)
+
+
+def ok(result):
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def one_line_error(result):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def without_clilog(snapshot):
+    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
+
+
+def clilog(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute('SELECT "user", "group", groupcommand, command, reason, output '
+                            "FROM clilog ORDER BY id").fetchall()
+
+
+def query(db_url, sql_text, params=()):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql_text, params).fetchall()
+
+
+def write_json(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return str(path)
+
+
+def demo_groups():
+    return json.loads(DEMO_GROUPS.read_text())
+
+
+def demo_users():
+    return json.loads(DEMO_USERS.read_text())
+
+
+def add_session(db_url, username, lastactivity):
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO usersession (user_id, token, issued, lastactivity, expires) "
+            'SELECT id, md5(random()::text), %s, %s, %s FROM "user" WHERE username = %s',
+            (lastactivity, lastactivity, lastactivity + timedelta(days=30), username))
+
+
+def open_sessions(db_url, username):
+    return query(db_url, 'SELECT count(*) FROM usersession s JOIN "user" u ON u.id = s.user_id '
+                         "WHERE u.username = %s AND s.logged_out IS NULL", (username,))[0][0]
+
+
+# ------------------------------------------------------------------------------------------
+# ella.passwords (no database)
+
+def test_hash_is_ellas_bcrypt_format_and_verifies():
+    hashed = hash_password("Secret#99x")
+    assert re.fullmatch(r"\$2b\$12\$[./A-Za-z0-9]{53}", hashed)
+    assert bcrypt.checkpw(b"Secret#99x", hashed.encode())
+    assert verify_password("Secret#99x", hashed)
+    assert not verify_password("Secret#99y", hashed)
+    assert not verify_password("Secret#99x", "not a hash")
+    assert not verify_password("", hashed)
+
+
+def test_strength_check_uses_re_match_and_counts_groups():
+    assert password_is_strong("Abcdefg1", AUTH)
+    assert password_is_strong("abcdefg1!", AUTH)
+    assert not password_is_strong("abcdefgh1", AUTH)  # 2 groups only
+    assert not password_is_strong("Ab1!", AUTH)       # too short
+    ok_, problems = check_password_strength("short", AUTH)
+    assert not ok_ and len(problems) == 2
+    # re.match anchors at the start: a pattern without a leading .* only matches there.
+    anchored = dict(AUTH, password_match_groups=["[A-Z]", ".*[0-9]"], password_num_match_groups=2)
+    assert password_is_strong("A1xxxxxx", anchored)
+    assert not password_is_strong("xA1xxxxx", anchored)
+
+
+def test_generated_passwords_follow_ellas_recipe():
+    seen = set()
+    for _ in range(300):
+        password = generate_password(AUTH)
+        assert len(password) == 8
+        assert not set(password) & set("0oOIli1/+")
+        assert re.fullmatch(r"[A-Za-z0-9]{8}", password)  # base64 alphabet minus / and +
+        assert password_is_strong(password, AUTH)
+        seen.add(password)
+    assert len(seen) > 290
+
+
+def test_generation_refuses_an_impossible_policy():
+    with pytest.raises(PasswordPolicyError):
+        generate_password(dict(AUTH, password_minimum_length=9))
+    # Base64 without / and + has no special characters: four groups can never match.
+    with pytest.raises(PasswordPolicyError):
+        generate_password(dict(AUTH, password_num_match_groups=4))
+
+
+def test_password_expiry_is_next_0200_utc_plus_days():
+    afternoon = datetime(2024, 1, 31, 15, 30, tzinfo=timezone.utc)
+    assert password_expiry(0, afternoon) == datetime(2024, 2, 1, 2, 0, tzinfo=timezone.utc)
+    assert password_expiry(90, afternoon) == datetime(2024, 5, 1, 2, 0, tzinfo=timezone.utc)
+    just_after_midnight = datetime(2024, 1, 31, 0, 30, tzinfo=timezone.utc)
+    assert password_expiry(0, just_after_midnight) == datetime(2024, 2, 1, 2, 0,
+                                                               tzinfo=timezone.utc)
+    # A local time is taken in UTC: 2024-02-01 00:30 in UTC+2 is still 31 January in UTC.
+    local = datetime(2024, 2, 1, 0, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert password_expiry(0, local) == datetime(2024, 2, 1, 2, 0, tzinfo=timezone.utc)
+    assert FORCED_CHANGE_EXPIRY == datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------
+# Adopted ELLA database: its hashes and ours
+
+def test_ella_stored_hash_verifies_and_set_password_keeps_history(demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        user_id, stored = conn.execute(
+            'SELECT id, password FROM "user" WHERE username = %s', ("testuser1",)).fetchone()
+        assert stored.startswith("$2b$12$")
+        assert verify_password("Password#123", stored)
+        assert not verify_password("Password#124", stored)
+
+        conn.execute('UPDATE "user" SET incorrect_logins = 4 WHERE id = %s', (user_id,))
+        assert conn.execute("SELECT count(*) FROM usersession WHERE user_id = %s "
+                            "AND logged_out IS NULL", (user_id,)).fetchone()[0] == 1
+        new_hash = hash_password("Newpass#456")
+        expiry = password_expiry(90)
+        set_password(conn, user_id, new_hash, expiry)
+        conn.commit()
+
+        row = conn.execute('SELECT password, password_expiry, incorrect_logins FROM "user" '
+                           "WHERE id = %s", (user_id,)).fetchone()
+        assert row == (new_hash, expiry, 0)
+        # What ELLA would do with our hash: the plain bcrypt check.
+        assert bcrypt.checkpw(b"Newpass#456", row[0].encode())
+        old = conn.execute("SELECT password FROM useroldpassword WHERE user_id = %s",
+                           (user_id,)).fetchall()
+        assert (stored,) in old
+        assert conn.execute("SELECT count(*) FROM usersession WHERE user_id = %s "
+                            "AND logged_out IS NULL", (user_id,)).fetchone()[0] == 0
+        assert password_was_used(conn, user_id, "Password#123")   # an old one
+        assert not password_was_used(conn, user_id, "Other#789")
+
+
+# ------------------------------------------------------------------------------------------
+# add_groups
+
+def test_add_groups_demo_file(panels_db_url):
+    out = ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS)))
+    assert out.splitlines() == ["Added user group testgroup01", "Added user group testgroup02",
+                                "Added user group testgroup03"]
+    links = query(panels_db_url,
+                  "SELECT g.name, ugp.genepanel_name, ugp.genepanel_version "
+                  "FROM usergroupgenepanel ugp JOIN usergroup g ON g.id = ugp.usergroup_id "
+                  "ORDER BY 1, 2")
+    assert links == [("testgroup01", "HBOC", "v01"), ("testgroup01", "HBOCUTV", "v01"),
+                     ("testgroup02", "Ciliopati", "v05"), ("testgroup02", "Mendeliome", "v01"),
+                     ("testgroup03", "Ciliopati", "v05"), ("testgroup03", "HBOC", "v01"),
+                     ("testgroup03", "HBOCUTV", "v01"), ("testgroup03", "Mendeliome", "v01")]
+    groups = query(panels_db_url, "SELECT name, default_import_genepanel_name, "
+                                  "default_import_genepanel_version, config FROM usergroup "
+                                  "ORDER BY name")
+    assert [g[:3] for g in groups] == [("testgroup01", "HBOC", "v01"),
+                                       ("testgroup02", "Mendeliome", "v01"),
+                                       ("testgroup03", None, None)]
+    acmg = groups[0][3]["acmg"]
+    assert acmg["frequency"]["thresholds"]["AD"]["external"] == {"hi_freq_cutoff": 0.005,
+                                                                 "lo_freq_cutoff": 0.001}
+    assert acmg["frequency"]["thresholds"]["default"]["internal"] == {"hi_freq_cutoff": 0.05,
+                                                                      "lo_freq_cutoff": 1.0}
+    assert "deposit" not in groups[0][3]
+    imports = query(panels_db_url,
+                    "SELECT a.name, b.name FROM usergroupimport i "
+                    "JOIN usergroup a ON a.id = i.usergroup_id "
+                    "JOIN usergroup b ON b.id = i.usergroupimport_id ORDER BY 1, 2")
+    assert imports == [("testgroup01", "testgroup01"), ("testgroup02", "testgroup02"),
+                       ("testgroup02", "testgroup03"), ("testgroup03", "testgroup03")]
+    log = clilog(panels_db_url)
+    assert len(log) == 1
+    assert log[0][1:4] == ("users", "add_groups", f"add_groups {DEMO_GROUPS}")
+    assert log[0][5] == out.strip()
+
+
+def test_add_groups_update_keeps_unofficial_panels(groups_db_url, tmp_path):
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("UPDATE genepanel SET official = false WHERE name = 'Ciliopati'")
+    data = demo_groups()
+    data[1]["genepanels"] = [["Mendeliome", "v01"]]
+    data[1]["config"] = {"acmg": data[1]["config"]["acmg"], "overview": {"views": ["import"]}}
+    data[1]["import_groups"] = ["testgroup01"]
+    del data[1]["default_import_genepanel"]
+    path = write_json(tmp_path, "groups.json", data)
+    out = ok(users_cli(groups_db_url, "add-groups", path, "--name", "TESTGROUP02"))
+    assert out.splitlines() == ["User group testgroup02 already exists, updating record..."]
+    assert query(groups_db_url,
+                 "SELECT genepanel_name FROM usergroupgenepanel ugp JOIN usergroup g "
+                 "ON g.id = ugp.usergroup_id WHERE g.name = 'testgroup02' ORDER BY 1") == [
+        ("Ciliopati",), ("Mendeliome",)]  # the unofficial one kept
+    assert query(groups_db_url,
+                 "SELECT config->'overview', default_import_genepanel_name FROM usergroup "
+                 "WHERE name = 'testgroup02'") == [({"views": ["import"]}, None)]
+    assert query(groups_db_url,
+                 "SELECT b.name FROM usergroupimport i JOIN usergroup a ON a.id = i.usergroup_id "
+                 "JOIN usergroup b ON b.id = i.usergroupimport_id WHERE a.name = 'testgroup02'"
+                 ) == [("testgroup01",)]
+
+
+def test_add_groups_dry_run_changes_nothing(panels_db_url):
+    before = table_snapshot(panels_db_url)
+    out = ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "-dry", "--name",
+                       "testgroup01", "--name", "TestGroup03"))
+    assert out.splitlines() == ["Would add group 'testgroup01'", "Would add group 'testgroup03'"]
+    assert without_clilog(table_snapshot(panels_db_url)) == without_clilog(before)
+    ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "--dry-run"))
+    assert without_clilog(table_snapshot(panels_db_url)) == without_clilog(before)
+
+
+def _bad_group_files():
+    good = demo_groups()
+
+    def changed(index, **fields):
+        data = json.loads(json.dumps(good))
+        for key, value in fields.items():
+            if value is None:
+                del data[index][key]
+            else:
+                data[index][key] = value
+        return data
+
+    missing_column = json.loads(json.dumps(good))
+    missing_column[2]["config"]["acmg"]["frequency"]["groups"]["external"]["GNOMAD_GENOMES"] \
+        .append("XYZ")
+    return [
+        ("not json", "[{", "invalid JSON"),
+        ("not a list", {"name": "x"}, "expected a JSON list"),
+        ("unknown panel", changed(1, genepanels=[["Mendeliome", "v02"]]),
+         "entry 2 ('testgroup02'): gene panel Mendeliome v02 does not exist"),
+        ("unknown panel name", changed(0, genepanels=[["NoSuchPanel"]]),
+         "entry 1 ('testgroup01'): no official gene panel named 'NoSuchPanel'"),
+        ("missing field", changed(2, config=None), "entry 3 ('testgroup03'): missing field"),
+        ("bad panel ref", changed(0, genepanels=[["HBOC", "v01", "x"]]), "entry 1"),
+        ("unknown import group", changed(2, import_groups=["nobody"]),
+         "entry 3 ('testgroup03'): import_groups: no user group named 'nobody'"),
+        ("default not in panels", changed(0, default_import_genepanel=["Mendeliome", "v01"]),
+         "entry 1 ('testgroup01'): default_import_genepanel Mendeliome v01 is not among"),
+        ("unknown field", changed(0, genepanel=["x"]), "unknown field(s) genepanel"),
+        ("acmg column", missing_column, "GNOMAD_GENOMES.XYZ"),
+    ]
+
+
+def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):
+    before = without_clilog(table_snapshot(panels_db_url))
+    missing = str(tmp_path / "absent.json")
+    assert missing in one_line_error(users_cli(panels_db_url, "add_groups", missing))
+    for label, data, expected in _bad_group_files():
+        path = write_json(tmp_path, f"{label.replace(' ', '_')}.json", data)
+        message = one_line_error(users_cli(panels_db_url, "add_groups", path))
+        assert path in message, (label, message)
+        assert expected in message, (label, message)
+        assert without_clilog(table_snapshot(panels_db_url)) == before, label
+    # Every failed run is still audited, with the error text.
+    log = clilog(panels_db_url)
+    assert len(log) == 1 + len(_bad_group_files())
+    assert "file not found" in log[0][5]
+
+
+# ------------------------------------------------------------------------------------------
+# add_many
+
+def test_add_many_new_user_gets_masked_expired_one_time_password(groups_db_url):
+    out = ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "--group", "TESTGROUP02"))
+    lines = out.splitlines()
+    assert lines[-1] == "Users added successfully"
+    match = re.fullmatch(r"Added user testuser3 \(Demo Person, Cleo, testuser3@example\.org\) "
+                         r"with password (\S+)", lines[0])
+    assert match, lines
+    password = match.group(1)
+    assert password_is_strong(password, AUTH) and len(password) == 8
+    row = query(groups_db_url,
+                'SELECT u.password, u.password_expiry, u.active, u.incorrect_logins, u.config, '
+                'g.name FROM "user" u JOIN usergroup g ON g.id = u.group_id')
+    assert len(row) == 1
+    stored, expiry, active, incorrect, config, group = row[0]
+    assert stored.startswith("$2b$12$") and verify_password(password, stored)
+    assert (expiry, active, incorrect, config, group) == (FORCED_CHANGE_EXPIRY, True, 0, {},
+                                                          "testgroup02")
+    log = clilog(groups_db_url)[-1]
+    assert log[2] == "add_many"
+    assert password not in log[5]
+    assert f"with password {MASK}" in log[5]
+    assert log[5].endswith("Users added successfully")
+
+
+def test_add_many_updates_existing_users_with_a_diff(groups_db_url, tmp_path):
+    users = demo_users()[2:3]
+    path = write_json(tmp_path, "users.json", users)
+    ok(users_cli(groups_db_url, "add_many", path))
+    before_hash = query(groups_db_url, 'SELECT password FROM "user"')[0][0]
+    users[0].update(last_name="Renamed", group="testgroup01", active=False)
+    write_json(tmp_path, "users.json", users)
+    out = ok(users_cli(groups_db_url, "add-many", path))
+    assert out.splitlines() == ["Modified user testuser3:",
+                                "last_name: Demo Person ---> Renamed",
+                                "group: testgroup02 ---> testgroup01",
+                                "active: True ---> False",
+                                "Users added successfully"]
+    assert query(groups_db_url, 'SELECT u.last_name, g.name, u.active, u.password FROM "user" u '
+                                "JOIN usergroup g ON g.id = u.group_id") == [
+        ("Renamed", "testgroup01", False, before_hash)]
+    out = ok(users_cli(groups_db_url, "add_many", path))
+    assert out.splitlines()[0] == "No modifications made to user testuser3"
+
+
+def test_add_many_dry_run_rolls_back(groups_db_url):
+    before = table_snapshot(groups_db_url)
+    out = ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "-dry", "--group",
+                       "testgroup03"))
+    assert out.splitlines()[0].startswith("Added user testuser4 (Placeholder, Dag, ")
+    assert out.splitlines()[-1] == "!!! DRY RUN: Rolling back changes"
+    assert without_clilog(table_snapshot(groups_db_url)) == without_clilog(before)
+    assert MASK in clilog(groups_db_url)[-1][5]
+
+
+def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
+    before = without_clilog(table_snapshot(groups_db_url))
+    one = demo_users()[0]
+    cases = [
+        ("absent", None, "file not found"),
+        ("broken", '[{"username": ', "invalid JSON"),
+        ("no_group", [{k: v for k, v in one.items() if k != "group"}],
+         "entry 1 ('testuser1'): missing field(s) group"),
+        ("unknown_group", [dict(one, group="nogroup")],
+         "entry 1 ('testuser1'): no user group named 'nogroup'"),
+        # The second entry fails after the first was inserted: all rolled back.
+        ("second_bad", [one, dict(demo_users()[1], group="nogroup")],
+         "entry 2 ('testuser2'): no user group named 'nogroup'"),
+        ("plain_password", [dict(one, password="Password#123")], "must be a bcrypt hash"),
+        ("duplicate", [one, one], "appears twice"),
+    ]
+    for name, data, expected in cases:
+        path = str(tmp_path / f"{name}.json") if data is None else \
+            write_json(tmp_path, f"{name}.json", data)
+        message = one_line_error(users_cli(groups_db_url, "add_many", path))
+        assert path in message and expected in message, (name, message)
+        assert without_clilog(table_snapshot(groups_db_url)) == before, name
+    # The audit row of the failed run keeps no password of the rolled-back first user.
+    assert all("with password *********" in row[5] or "with password" not in row[5]
+               for row in clilog(groups_db_url))
+
+
+# ------------------------------------------------------------------------------------------
+# reset_password, lock, activate (on the real ELLA database)
+
+def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        old_hash = conn.execute('UPDATE "user" SET incorrect_logins = 6 '
+                                "WHERE username = 'testuser1' RETURNING password").fetchone()[0]
+    assert open_sessions(demo_db_url, "testuser1") == 1
+    out = ok(users_cli(demo_db_url, "reset-password", "testuser1"))
+    match = re.fullmatch(r"Reset password for user testuser1 \(Ibsen, Henrik\) with password "
+                         r"(\S+)\n", out)
+    assert match, out
+    password = match.group(1)
+    assert password_is_strong(password, AUTH)
+    stored, expiry, incorrect = query(demo_db_url,
+                                      'SELECT password, password_expiry, incorrect_logins '
+                                      "FROM \"user\" WHERE username = 'testuser1'")[0]
+    assert verify_password(password, stored) and stored.startswith("$2b$12$")
+    assert (expiry, incorrect) == (FORCED_CHANGE_EXPIRY, 0)
+    assert open_sessions(demo_db_url, "testuser1") == 0
+    assert (old_hash,) in query(demo_db_url, "SELECT password FROM useroldpassword")
+    log = clilog(demo_db_url)[-1]
+    assert log[1:4] == ("users", "reset_password", "reset-password testuser1")
+    assert log[5] == f"Reset password for user testuser1 (Ibsen, Henrik) with password {MASK}"
+
+    before = without_clilog(table_snapshot(demo_db_url))
+    assert "'nobody'" in one_line_error(users_cli(demo_db_url, "reset_password", "nobody"))
+    assert without_clilog(table_snapshot(demo_db_url)) == before
+
+
+def test_lock_and_activate_with_reason(demo_db_url):
+    assert open_sessions(demo_db_url, "testuser1") == 1
+    result = users_cli(demo_db_url, "lock", "testuser1", stdin="Left the department\n")
+    assert ok(result) == "User testuser1 (Ibsen, Henrik) has been deactivated\n"
+    assert "Enter reason (optional): [None]:" in result.stderr
+    assert query(demo_db_url, "SELECT active FROM \"user\" WHERE username = 'testuser1'") == [
+        (False,)]
+    assert open_sessions(demo_db_url, "testuser1") == 0
+
+    result = users_cli(demo_db_url, "activate", "testuser1", stdin="\n")
+    assert ok(result) == "User testuser1 (Ibsen, Henrik) has been activated\n"
+    assert query(demo_db_url, "SELECT active FROM \"user\" WHERE username = 'testuser1'") == [
+        (True,)]
+    ok(users_cli(demo_db_url, "lock", "testuser2", "--reason", "Audit test"))
+
+    log = clilog(demo_db_url)
+    assert [(r[2], r[4]) for r in log] == [("lock", "Left the department"), ("activate", None),
+                                           ("lock", "Audit test")]
+    before = without_clilog(table_snapshot(demo_db_url))
+    one_line_error(users_cli(demo_db_url, "lock", "nobody", stdin="None\n"))
+    one_line_error(users_cli(demo_db_url, "activate", "nobody", "--reason", "x"))
+    assert without_clilog(table_snapshot(demo_db_url)) == before
+
+
+# ------------------------------------------------------------------------------------------
+# modify
+
+def test_modify_aborts_without_y(demo_db_url):
+    before = without_clilog(table_snapshot(demo_db_url))
+    for answer in ("n\n", "yes\n", ""):
+        result = users_cli(demo_db_url, "modify", "testuser1", "--first_name", "Other",
+                           stdin=answer)
+        assert ok(result) == "Lacking confirmation, aborting...\n"
+        assert "Type 'y' to confirm." in result.stderr
+        assert without_clilog(table_snapshot(demo_db_url)) == before
+
+
+def test_modify_multi_word_values_and_group(demo_db_url):
+    out = ok(users_cli(demo_db_url, "modify", "testuser1", "--first_name", "Henrik", "Johan",
+                       "--last-name", "Ibsen", "--user_group", "testgroup02",
+                       "--new_username", "hibsen", stdin="y\n"))
+    assert out.splitlines() == ["username: testuser1 ---> hibsen",
+                                "first_name: Henrik ---> Henrik Johan",
+                                "group: testgroup01 ---> testgroup02",
+                                "User hibsen modified"]
+    assert query(demo_db_url, 'SELECT u.first_name, g.name FROM "user" u JOIN usergroup g '
+                              "ON g.id = u.group_id WHERE username = 'hibsen'") == [
+        ("Henrik Johan", "testgroup02")]
+    assert clilog(demo_db_url)[-1][5].endswith("User hibsen modified")
+
+    before = without_clilog(table_snapshot(demo_db_url))
+    assert "'nogroup'" in one_line_error(users_cli(
+        demo_db_url, "modify", "hibsen", "--user_group", "nogroup", stdin="y\n"))
+    assert "already exists" in one_line_error(users_cli(
+        demo_db_url, "modify", "hibsen", "--new_username", "testuser2", stdin="y\n"))
+    assert without_clilog(table_snapshot(demo_db_url)) == before
+    assert users_cli(demo_db_url, "modify", "hibsen").returncode == 2  # nothing to change
+
+
+# ------------------------------------------------------------------------------------------
+# list, activity, help
+
+def test_list_table_and_filters(demo_db_url):
+    before = table_snapshot(demo_db_url)
+    out = ok(users_cli(demo_db_url, "list"))
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "username", "first_name", "last_name", "password_expiry",
+                                "usergroup", "genepanels"]
+    assert len(lines) == 1 + 8
+    first = lines[1]
+    assert first.split()[:4] == ["1", "testuser1", "Henrik", "Ibsen"]
+    assert "2021-01-18T02:00:00+00:00" in first and "testgroup01" in first
+    assert first.endswith("HBOC_v01, HBOCUTV_v01")
+
+    out = ok(users_cli(demo_db_url, "list", "--group", "TESTGROUP03"))
+    assert [line.split()[1] for line in out.splitlines()[1:]] == ["testuser7", "testuser8"]
+    out = ok(users_cli(demo_db_url, "list", "--group", "ALL", "--username", "testuser4"))
+    assert len(out.splitlines()) == 2
+    assert ok(users_cli(demo_db_url, "list", "--username", "nobody")) == "No result\n"
+    assert table_snapshot(demo_db_url) == before  # list is not audited
+
+
+def test_activity_newest_first(demo_db_url):
+    add_session(demo_db_url, "testuser3", datetime(2022, 5, 1, 12, tzinfo=timezone.utc))
+    out = ok(users_cli(demo_db_url, "activity"))
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "username", "first_name", "last_name", "last_activity"]
+    assert [line.split()[1] for line in lines[1:]] == ["testuser3", "testuser1"]
+    assert "2022-05-01T12:00:00+00:00" in lines[1]
+    assert clilog(demo_db_url)[-1][2] == "activity"
+
+
+def test_help_everywhere():
+    for command in ("add_groups", "add-groups", "add_many", "add-many", "reset_password",
+                    "reset-password", "lock", "activate", "modify", "list", "activity"):
+        result = run_cli("ella-users", command, "--help")
+        assert result.returncode == 0 and "usage: ella-users" in result.stdout, command
+    assert run_cli("ella-users").returncode == 2
+    assert run_cli("ella-users", "nosuch").returncode == 2
+
+
+def test_demo_fixtures_load_through_the_cli(panels_db_url):
+    ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS)))
+    out = ok(users_cli(panels_db_url, "add_many", str(DEMO_USERS), "--group", "testgroup01"))
+    assert len(re.findall(r"^Added user testuser[12] ", out, re.M)) == 2
+    # the real filter-config fixture's groups exist
+    assert {r[0] for r in query(panels_db_url, "SELECT name FROM usergroup")} == {
+        "testgroup01", "testgroup02", "testgroup03"}

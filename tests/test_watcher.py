@@ -1,0 +1,165 @@
+"""The analyses watcher (import.md 1.6-1.7 and its acceptance criteria W1-W10, W5b)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from ella.watcher import Watcher, WatcherError
+from deposit_helpers import TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
+from helpers import ROOT, run_cli
+
+
+@pytest.fixture
+def dirs(tmp_path, db_url):
+    """incoming/ with TestAnalysis-001 and TestAnalysis-003 symlinked in (as upstream's tests
+    do) and an empty not-ready folder; dest/ empty; panels deposited."""
+    add_test_panels(db_url)
+    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
+    incoming.mkdir()
+    dest.mkdir()
+    # Copies, not links: the watcher moves folders and writes beside them.
+    import shutil
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    shutil.copytree(TEST_ANALYSIS_003, incoming / "TestAnalysis-003")
+    (incoming / "TestAnalysis-002-not-ready").mkdir()
+    return incoming, dest
+
+
+def _analyses(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT name, genepanel_name, genepanel_version, report, warnings "
+                            "FROM analysis ORDER BY name").fetchall()
+
+
+def test_w1_w2_paths_are_checked(tmp_path, db_url, ella_config):
+    (tmp_path / "ok").mkdir()
+    with pytest.raises(WatcherError, match="Couldn't read from watch path .*nonexisting"):
+        Watcher(db_url, ella_config, tmp_path / "nonexisting", tmp_path / "ok")
+    with pytest.raises(WatcherError, match="Couldn't write to destination path .*nonexisting"):
+        Watcher(db_url, ella_config, tmp_path / "ok", tmp_path / "nonexisting")
+
+
+def test_w5_one_poll_imports_only_the_ready_folder(dirs, db_url, ella_config):
+    incoming, dest = dirs
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == ["TestAnalysis-001"]
+    (name, panel, version, report, warnings), = _analyses(db_url)
+    assert (name, panel, version) == ("TestAnalysis-001", "HBOC", "v1.0.0")
+    assert "Report" in report and "Warning" in warnings
+    assert (dest / "TestAnalysis-001" / "READY").is_file()
+    assert not (incoming / "TestAnalysis-001").exists()
+    assert (incoming / "TestAnalysis-002-not-ready").is_dir()
+    assert (incoming / "TestAnalysis-003").is_dir()
+    # W4: a second import of the same analysis is refused by the database, not duplicated.
+    import shutil
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "again")
+    assert watcher.poll() == []
+    error = json.loads((incoming / "again.import-error").read_text())
+    assert error["error"] == "Analysis TestAnalysis-001 is already imported."
+    assert len(_analyses(db_url)) == 1
+
+
+def test_w5b_failing_folder_is_recorded_not_retried_and_others_still_import(
+        dirs, db_url, ella_config):
+    incoming, dest = dirs
+    (incoming / "TestAnalysis-003" / "READY").touch()
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert watcher.failures == ["TestAnalysis-003"]
+    error_file = incoming / "TestAnalysis-003.import-error"
+    record = json.loads(error_file.read_text())
+    assert "no 'name'" in record["error"]
+    assert (incoming / "TestAnalysis-003").is_dir()
+    # Not retried on the next poll, nor by a new watcher (a restart).
+    mtime = error_file.stat().st_mtime_ns
+    assert watcher.poll() == [] and watcher.failures == []
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert error_file.stat().st_mtime_ns == mtime
+    # Fixing the folder makes it retried: now the VCF is the problem (no ##fileformat).
+    analysis = incoming / "TestAnalysis-003" / "TestAnalysis-003.analysis"
+    analysis.write_text('{"name": "TestAnalysis-003", "params": {"genepanel": "HBOC_v1.0.0"}}')
+    restarted = Watcher(db_url, ella_config, incoming, dest)
+    assert restarted.poll() == [] and restarted.failures == ["TestAnalysis-003"]
+    assert "fileformat" in json.loads(error_file.read_text())["error"] or \
+        "bcf or vcf" in json.loads(error_file.read_text())["error"]
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+
+
+@pytest.mark.parametrize("kwargs, imported", [
+    ({"whitelist": ["^TestAnalysis-001$"]}, True),     # W6
+    ({"blacklist": ["^TestAnalysis-001$"]}, False),    # W7
+    ({"whitelist": ["^NonExisting$"]}, False),         # W8
+])
+def test_w6_w7_w8_white_and_black_lists(dirs, db_url, ella_config, kwargs, imported):
+    incoming, dest = dirs
+    Watcher(db_url, ella_config, incoming, dest, **kwargs).poll()
+    assert (dest / "TestAnalysis-001").exists() is imported
+    assert (incoming / "TestAnalysis-001").exists() is not imported
+    assert len(_analyses(db_url)) == (1 if imported else 0)
+
+
+def test_w9_whitelist_file_is_reread(dirs, db_url, ella_config, tmp_path):
+    incoming, dest = dirs
+    listfile = tmp_path / "whitelist.txt"
+    listfile.write_text("^NonExisting$\n")
+    watcher = Watcher(db_url, ella_config, incoming, dest, whitelistfile=listfile)
+    assert watcher.poll() == []
+    listfile.write_text("^NonExisting$\n^TestAnalysis-001$\n")
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert (dest / "TestAnalysis-001").exists()
+
+
+@pytest.mark.parametrize("pattern, imported", [("^NonExisting$", True),
+                                               ("^TestAnalysis-001$", False)])
+def test_w10_blacklist_file(dirs, db_url, ella_config, tmp_path, pattern, imported):
+    incoming, dest = dirs
+    listfile = tmp_path / "blacklist.txt"
+    listfile.write_text(pattern + "\n")
+    Watcher(db_url, ella_config, incoming, dest, blacklistfile=listfile).poll()
+    assert (dest / "TestAnalysis-001").exists() is imported
+
+
+def test_existing_destination_is_skipped(dirs, db_url, ella_config):
+    incoming, dest = dirs
+    (dest / "TestAnalysis-001").mkdir()
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert (incoming / "TestAnalysis-001").is_dir() and _analyses(db_url) == []
+
+
+def test_cli_once_and_exit_codes(dirs, db_url):
+    incoming, dest = dirs
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Analysis TestAnalysis-001 successfully imported!" in result.stderr
+    (incoming / "TestAnalysis-003" / "READY").touch()
+    result = run_cli("ella-watcher", "--once", db_url=db_url,
+                     env={"ANALYSES_INCOMING": str(incoming), "ANALYSES_PATH": str(dest)})
+    assert result.returncode == 1 and "TestAnalysis-003" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming / "nope"),
+                     "--dest", str(dest), db_url=db_url)
+    assert result.returncode == 1 and "Couldn't read from watch path" in result.stderr
+
+
+def test_sigterm_stops_the_loop_cleanly(dirs, db_url):
+    incoming, dest = dirs
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}
+    env.update(DB_URL=db_url, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "ella.cli.watcher", "--analyses",
+                             str(incoming), "--dest", str(dest), "--interval", "0.2"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (dest / "TestAnalysis-001").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "watcher stopped" in stderr
+    assert (dest / "TestAnalysis-001").exists()
