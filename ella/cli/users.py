@@ -107,6 +107,8 @@ def ask_reason():
         answer = sys.stdin.readline()
     except (OSError, ValueError):
         answer = ""
+    if not sys.stdin.isatty():
+        print(file=sys.stderr)  # the answer was not echoed: end the prompt line
     answer = answer.strip()
     return None if answer in ("", "None") else answer
 

@@ -1,0 +1,102 @@
+"""Import benchmark: a full analysis deposit of synthetic exomes (5,000 and 50,000 variants,
+1 and 3 samples) into a real PostgreSQL. Prints variants/s and the peak memory of this process.
+
+    python bench/import/run.py [--sizes 5000 50000] [--samples 1 3]
+
+Uses DB_URL when set (an EMPTY database: the schema is created), else a throwaway embedded
+cluster in a temp dir. Not a test: nothing is asserted.
+"""
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg  # noqa: E402
+
+from ella.config import load_config  # noqa: E402
+from ella.deposit.analysis import deposit_analysis  # noqa: E402
+from ella.deposit.analysis_config import resolve_analysis_config  # noqa: E402
+from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files  # noqa: E402
+from ella.devdb import Cluster  # noqa: E402
+from ella.migrate import migrate  # noqa: E402
+from generate import generate  # noqa: E402
+
+PANEL_DIR = ROOT / "genepanels" / "ella-demo" / "Mendeliome_v01"
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="analysis deposit benchmark")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
+    parser.add_argument("--samples", type=int, nargs="+", default=[1, 3], choices=(1, 3))
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-import-"))
+    cluster = None
+    db_url = os.environ.get("DB_URL")
+    try:
+        if not db_url:
+            import socket
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            cluster = Cluster(workdir / "pg", port=port)
+            cluster.start()
+            cluster.create_database("bench")
+            db_url = cluster.url("bench")
+        config = load_config(environ={})
+        with psycopg.connect(db_url) as conn:
+            migrate(conn, config, echo=lambda *_: None)
+            deposit_genepanel(conn, "Mendeliome", "v01",
+                              read_panel_files(*folder_files(PANEL_DIR)))
+            conn.commit()
+        print(f"machine: {machine()}")
+        print(f"{'variants':>9} {'samples':>7} {'seconds':>8} {'variants/s':>11} {'peak MB':>8}")
+        for seed, (size, samples) in enumerate(
+                ((s, n) for s in args.sizes for n in args.samples), start=1):
+            folder = workdir / f"bench{seed}-{size}-{samples}.Mendeliome_v01"
+            folder.mkdir()
+            vcf = folder / f"bench{seed}.vcf"
+            generate(vcf, size, samples, seed)
+            analysis = resolve_analysis_config(folder)
+            with psycopg.connect(db_url) as conn:
+                started = time.perf_counter()
+                with conn.transaction():
+                    stats = deposit_analysis(conn, config, analysis)
+                seconds = time.perf_counter() - started
+            print(f"{stats['records']:>9} {samples:>7} {seconds:>8.1f} "
+                  f"{stats['records'] / seconds:>11.0f} {peak_rss_mb():>8.0f}", flush=True)
+            vcf.unlink()
+    finally:
+        if cluster:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
