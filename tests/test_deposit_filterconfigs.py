@@ -1,6 +1,5 @@
 """Filter config deposit (`bin/ella-filterconfigs`) against a real PostgreSQL."""
 
-import copy
 import json
 
 import psycopg
@@ -136,18 +135,13 @@ def test_changed_entry_supersedes_and_keeps_history(fc_db, tmp_path):
     assert ("SingleDefault", old[0], "testgroup03", 1100) in links(fc_db)
 
 
-def test_requirements_change_supersedes(fc_db):
+def test_requirements_change_supersedes(fc_db, ella_config):
     data = load_fixture()
     with psycopg.connect(fc_db) as conn:
-        deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+        deposit_filterconfigs(conn, ella_config, data)
         data[2]["requirements"][0]["params"]["is_trio"] = False
-        result = deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+        result = deposit_filterconfigs(conn, ella_config, data)
     assert [c["change"] for c in result["configs"]] == [None, None, "Filterconfig updated"]
-
-
-def ELLA_CONFIG():
-    from ella.config import load_config
-    return load_config(environ={})
 
 
 def bad_entries():
@@ -190,13 +184,13 @@ def test_bad_entries_write_nothing(fc_db, tmp_path, case):
     assert expected in json.loads(after["clilog"][0])["output"]
 
 
-def test_bad_entry_after_good_ones_writes_nothing(fc_db):
+def test_bad_entry_after_good_ones_writes_nothing(fc_db, ella_config):
     """The whole file is one transaction: a late failure leaves no earlier entry behind."""
     data = load_fixture()
     data[2]["usergroups"].append({"name": "nosuchgroup", "order": 3})
     with psycopg.connect(fc_db) as conn:
         with pytest.raises(FilterconfigError, match="unknown user group 'nosuchgroup'"):
-            deposit_filterconfigs(conn, ELLA_CONFIG(), data)
+            deposit_filterconfigs(conn, ella_config, data)
     assert configs(fc_db) == []
 
 
@@ -214,13 +208,13 @@ def test_missing_file_is_a_usage_error(fc_db, tmp_path):
     assert "does not exist" in result.stderr
 
 
-def test_database_refusal_is_reported(fc_db):
+def test_database_refusal_is_reported(fc_db, ella_config):
     """The DB trigger validates too (SQLSTATE JSONV): without schema rows it refuses."""
     with psycopg.connect(fc_db) as conn:
         conn.execute("DELETE FROM jsonschema WHERE name = 'filterconfig'")
         conn.commit()
         with pytest.raises(FilterconfigError, match="the database refuses the filterconfig"):
-            deposit_filterconfigs(conn, ELLA_CONFIG(), load_fixture())
+            deposit_filterconfigs(conn, ella_config, load_fixture())
     assert configs(fc_db) == []
 
 
@@ -288,3 +282,14 @@ def test_help_everywhere():
         assert "usage: ella-filterconfigs" in result.stdout
     assert run_cli("ella-filterconfigs").returncode == 2
     assert run_cli("ella-filterconfigs", "deactivate", "abc").returncode == 2
+
+
+def test_fixture_on_the_real_ella_demo_database_is_unchanged(demo_db_url):
+    """The demo database (ELLA's own rows, schema_version 2) holds these three configs:
+    depositing the fixture reuses them and writes nothing."""
+    before = table_snapshot(demo_db_url)
+    result = run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                     db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "0 new versions, 3 unchanged" in result.stdout
+    assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)

@@ -11,6 +11,7 @@ import argparse
 import os
 import platform
 import resource
+import signal
 import shutil
 import sys
 import tempfile
@@ -55,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 3], choices=(1, 3))
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM: still run the clean-up below (stop the throwaway cluster).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     workdir = Path(tempfile.mkdtemp(prefix="ella-bench-import-"))
     cluster = None
     db_url = os.environ.get("DB_URL")

@@ -1,16 +1,25 @@
 """`ella-deposit`: import data into the ELLA database (ELLA's `ella-cli deposit ...`).
 
-Only `genepanel` so far. Option spellings: ELLA's underscores (`--genepanel_name`) and the
+Sub-commands: `genepanel`, `references`, `custom_annotation` (alias `custom-annotation`),
+`append_genepanel_to_usergroup`. Option spellings: ELLA's underscores (`--genepanel_name`) and the
 hyphenated forms (`--genepanel-name`) are both accepted.
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 from ella.cli.common import Audit, CommandError, load_settings, run_main
 from ella.db import connect
+from ella.deposit import custom_annotation, references
 from ella.deposit.genepanel import (GenepanelError, deposit_genepanel, folder_files,
                                     read_panel_files, split_folder_name, summary_line)
+from ella.deposit.usergroup_genepanel import (UsergroupGenepanelError,
+                                              append_genepanel_to_usergroup)
+
+# Errors of the importers that are the operator's input problem: one line, exit 1.
+INPUT_ERRORS = (GenepanelError, references.ReferenceError,
+                custom_annotation.CustomAnnotationError, UsergroupGenepanelError)
 
 
 def build_parser():
@@ -35,6 +44,33 @@ def build_parser():
     p.add_argument("--replace", action="store_true",
                    help="overwrite an existing panel (its links are rewritten, its transcripts "
                         "updated from the file)")
+
+    p = sub.add_parser(
+        "references", help="create or update references from a JSON-lines file",
+        description="Deposit literature references: one JSON object per line with the keys "
+                    "pubmed_id (integer, required), authors, title, journal, abstract, year "
+                    "(strings) and published (true/false), as written by `references fetch`. "
+                    "A reference whose pubmed_id exists gets every given key overwritten; "
+                    "others are created. One transaction: a bad line writes nothing.")
+    p.add_argument("file", metavar="FILE", help="JSON-lines file")
+
+    p = sub.add_parser(
+        "custom_annotation", aliases=["custom-annotation"],
+        help="add custom annotation from a JSON-lines file",
+        description="Deposit custom (manual) annotation: one JSON object per line, "
+                    '{"allele_id": N, "user_id": N or null, "annotations": {"external": {...}, '
+                    '"prediction": {...}, "references": [...]}}. Keys and values of external '
+                    "and prediction must be those of ELLA's custom annotation option lists. "
+                    "Each line supersedes the allele's current custom annotation. One "
+                    "transaction: a bad line writes nothing.")
+    p.add_argument("file", metavar="FILE", help="JSON-lines file")
+
+    p = sub.add_parser(
+        "append_genepanel_to_usergroup", help="give a user group access to a gene panel",
+        description="Add gene panel NAME VERSION to user group GROUP's panels.")
+    p.add_argument("genepanel_name", metavar="NAME")
+    p.add_argument("genepanel_version", metavar="VERSION")
+    p.add_argument("usergroup", metavar="GROUP")
     return parser
 
 
@@ -47,6 +83,8 @@ def main(argv=None):
                                       "phenotypes_path") if not getattr(args, n)]
         if missing:
             parser.error("genepanel: give --folder DIR, or all of " + ", ".join(missing))
+    if getattr(args, "file", None) is not None and not Path(args.file).is_file():
+        parser.error(f"{args.command}: FILE {args.file!r} does not exist")
     return run_main(lambda: _run(args, argv))
 
 
@@ -60,11 +98,12 @@ def _run(args, argv):
     db_url = env["DB_URL"]
     if not db_url:
         connect(db_url)  # raises the standard "DB_URL is not set" error
-    audit = Audit(db_url, "deposit", args.command, argv)
+    command = COMMAND_NAMES.get(args.command, args.command)
+    audit = Audit(db_url, "deposit", command, argv)
     error = None
     try:
-        return COMMANDS[args.command](db_url, args, audit)
-    except GenepanelError as exc:
+        return COMMANDS[command](db_url, args, audit)
+    except INPUT_ERRORS as exc:
         error = exc
         raise CommandError(str(exc)) from exc
     except Exception as exc:
@@ -96,7 +135,42 @@ def _genepanel(db_url, args, audit):
     return 0
 
 
-COMMANDS = {"genepanel": _genepanel}
+def _references(db_url, args, audit):
+    _progress(f"reading {args.file}")
+    items = references.read_references(args.file)
+    with connect(db_url, application_name="ella-deposit") as conn:
+        result = references.deposit_references(conn, items)
+    audit.echo(references.summary_line(result))
+    return 0
+
+
+def _custom_annotation(db_url, args, audit):
+    _progress(f"reading {args.file}")
+    items = custom_annotation.read_custom_annotations(args.file)
+    with connect(db_url, application_name="ella-deposit") as conn:
+        result = custom_annotation.deposit_custom_annotations(conn, items, source=args.file)
+    audit.echo(custom_annotation.summary_line(result))
+    return 0
+
+
+def _append_genepanel_to_usergroup(db_url, args, audit):
+    name, version, group = args.genepanel_name, args.genepanel_version, args.usergroup
+    with connect(db_url, application_name="ella-deposit") as conn:
+        added = append_genepanel_to_usergroup(conn, name, version, group)
+    if added:
+        audit.echo(f"Appended genepanel ({name},{version}) to user group {group}")
+    else:
+        audit.echo(f"Genepanel ({name},{version}) already exists in user group {group}")
+    return 0
+
+
+COMMANDS = {
+    "genepanel": _genepanel,
+    "references": _references,
+    "custom_annotation": _custom_annotation,
+    "append_genepanel_to_usergroup": _append_genepanel_to_usergroup,
+}
+COMMAND_NAMES = {"custom-annotation": "custom_annotation"}
 
 
 if __name__ == "__main__":
