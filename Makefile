@@ -30,11 +30,11 @@ db-stop: $(STAMP)
 db-url: $(STAMP)
 	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR)
 
-# Create (or bring up to date) the database; re-running reuses what exists.
+# Create (or bring up to date) the database and load the demo data; re-running reuses what exists.
 run: db-start
-	DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}" \
-		bin/ella-db make-production
-	@echo "Database ready. The HTTP API is not part of this version yet (see README)."
+	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
+		bin/ella-db make-production && bin/ella-demo
+	@echo "Database ready with demo data. The HTTP API is not part of this version yet (see README)."
 
 # The whole suite against a real PostgreSQL (a throwaway cluster unless ELLA_TEST_DB_URL is set).
 test: $(STAMP)

@@ -1,0 +1,47 @@
+"""`ella-demo`: load the demo data (gene panels, groups, filter configs, users, analyses)."""
+
+import argparse
+import sys
+
+from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.db import connect
+from ella.migrate import at_head
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="ella-demo",
+        description="Load the demo data of demo/ and genepanels/ella-demo into DB_URL (one "
+                    "transaction; re-running adds only what is missing). For a local "
+                    "installation only: the demo users share a known password.")
+    parser.parse_args(argv)
+    return run_main(lambda: _run(argv))
+
+
+def _run(argv):
+    from ella.demo import load_demo  # imported late: --help needs no database code
+    config, env = load_settings()
+    audit = Audit(env["DB_URL"], "demo", "load", argv)
+    error = None
+    try:
+        with connect(env["DB_URL"]) as conn:
+            ok, message = at_head(conn, config)
+            conn.rollback()
+            if not ok:
+                raise CommandError(f"the database is not ready: {message}")
+            load_demo(conn, config, echo=audit.echo)
+        audit.echo("Demo data loaded.")
+    except Exception as exc:
+        error = exc
+        if not isinstance(exc, CommandError) and hasattr(exc, "args") and \
+                type(exc).__module__.startswith("ella."):
+            raise CommandError(str(exc)) from exc
+        raise
+    finally:
+        audit.write(error)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

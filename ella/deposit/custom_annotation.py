@@ -1,0 +1,144 @@
+"""Custom (manual) annotation from a JSON-lines file (`ella-deposit custom_annotation`).
+
+One `{"allele_id": int, "user_id": int or null, "annotations": {...}}` per line. Keys and
+values in `annotations.external` / `annotations.prediction` must be those of ELLA's built-in
+option lists (config-cli-ops.md 7.1); `annotations.references` is a list of objects. Rows are
+versioned (datamodel.md 4.1): each line supersedes the allele's current row. The file is
+checked first and written in one transaction.
+"""
+
+import json
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ella.custom_annotation import allowed_keys
+
+TOP_KEYS = ("allele_id", "user_id", "annotations")
+GROUPS = ("external", "prediction", "references")
+INT4_MAX = 2**31 - 1
+
+
+class CustomAnnotationError(Exception):
+    """Bad input; the message names the file and line."""
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT4_MAX
+
+
+def check_annotations(annotations):
+    """Raise ValueError naming the first key or value not in the option lists."""
+    if not isinstance(annotations, dict):
+        raise ValueError("annotations must be a JSON object")
+    unknown = sorted(set(annotations) - set(GROUPS))
+    if unknown:
+        raise ValueError("unknown custom annotation group(s) "
+                         + ", ".join(repr(k) for k in unknown)
+                         + " (allowed: " + ", ".join(GROUPS) + ")")
+    lists = allowed_keys()
+    for group in ("external", "prediction"):
+        if group not in annotations:
+            continue
+        values = annotations[group]
+        if not isinstance(values, dict):
+            raise ValueError(f"annotations.{group} must be a JSON object")
+        for key, value in values.items():
+            entry = lists[group].get(key)
+            if entry is None:
+                raise ValueError(f"unknown {group} key {key!r}")
+            if not isinstance(value, str):
+                raise ValueError(f"{group}.{key} must be a string, not {json.dumps(value)}")
+            options = [option[1] for option in entry.get("options") or []]
+            if options and value not in options:
+                raise ValueError(f"{group}.{key}: {value!r} is not one of "
+                                 + ", ".join(options))
+    if "references" in annotations:
+        references = annotations["references"]
+        if not isinstance(references, list) or not all(isinstance(r, dict) for r in references):
+            raise ValueError("annotations.references must be a list of JSON objects")
+
+
+def parse_custom_annotation_line(text):
+    try:
+        item = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(item, dict):
+        raise ValueError("expected a JSON object {allele_id, user_id, annotations}")
+    unknown = sorted(set(item) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError("unknown key(s) " + ", ".join(repr(k) for k in unknown)
+                         + " (allowed: " + ", ".join(TOP_KEYS) + ")")
+    if not _is_id(item.get("allele_id")):
+        raise ValueError("allele_id must be a positive integer")
+    if item.get("user_id") is not None and not _is_id(item["user_id"]):
+        raise ValueError("user_id must be a positive integer or null")
+    if "annotations" not in item:
+        raise ValueError("annotations is missing")
+    check_annotations(item["annotations"])
+    return item
+
+
+def read_custom_annotations(path):
+    """[(line number, dict)]; blank lines skipped; the first bad line raises."""
+    items = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    items.append((number, parse_custom_annotation_line(text)))
+                except ValueError as exc:
+                    raise CustomAnnotationError(f"{path}: line {number}: {exc}") from None
+    except OSError as exc:
+        raise CustomAnnotationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CustomAnnotationError(f"{path}: not UTF-8 text") from exc
+    return items
+
+
+def _check_exist(conn, items, table, key, where):
+    wanted = sorted({item[key] for _, item in items if item.get(key) is not None})
+    query = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(sql.Identifier(table))
+    found = {r[0] for r in conn.execute(query, (wanted,))}
+    for number, item in items:
+        if item.get(key) is not None and item[key] not in found:
+            raise CustomAnnotationError(f"{where}line {number}: {key} {item[key]} does not exist")
+
+
+def deposit_custom_annotations(conn, items, source=""):
+    """Insert [(line, dict)] in file order, each superseding the allele's current row.
+    Returns {"created": n, "superseded": m}."""
+    where = f"{source}: " if source else ""
+    for number, item in items:
+        try:
+            parse_custom_annotation_line(json.dumps(item))
+        except ValueError as exc:
+            raise CustomAnnotationError(f"{where}line {number}: {exc}") from None
+    created = superseded = 0
+    with conn.transaction(), conn.cursor() as cur:
+        _check_exist(cur, items, "allele", "allele_id", where)
+        _check_exist(cur, items, "user", "user_id", where)
+        for _, item in items:
+            # Row by row: a file may hold several versions for one allele, in order.
+            current = cur.execute(
+                "SELECT id FROM customannotation WHERE allele_id = %s "
+                "AND date_superceeded IS NULL FOR UPDATE", (item["allele_id"],)).fetchone()
+            if current:
+                cur.execute("UPDATE customannotation SET date_superceeded = now() WHERE id = %s",
+                            (current[0],))
+                superseded += 1
+            cur.execute(
+                "INSERT INTO customannotation (annotations, allele_id, user_id, "
+                "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())",
+                (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
+                 current[0] if current else None))
+            created += 1
+    return {"created": created, "superseded": superseded}
+
+
+def summary_line(result):
+    return (f"Custom annotation imported successfully: created {result['created']} "
+            f"({result['superseded']} superseding a previous version)")

@@ -1,0 +1,267 @@
+"""`ella-deposit references`, `custom_annotation` and `append_genepanel_to_usergroup`
+against a real PostgreSQL."""
+
+import json
+
+import psycopg
+import pytest
+
+from ella.custom_annotation import allowed_keys, custom_annotation_config
+from ella.deposit.references import deposit_references, read_references
+from helpers import ROOT, run_cli, table_snapshot
+
+REFERENCES = ROOT / "tests" / "data" / "pubmed" / "references-from-xml.jsonl"
+
+
+def one_line_error(result):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def without_clilog(snapshot):
+    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
+
+
+def expected_references():
+    return [json.loads(line) for line in REFERENCES.read_text(encoding="utf-8").splitlines()]
+
+
+def stored_references(url):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT pubmed_id, authors, title, journal, abstract, year, "
+                            "published, search IS NOT NULL FROM reference ORDER BY id").fetchall()
+    return rows
+
+
+def write_lines(tmp_path, lines, name="refs.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+# --- references ---------------------------------------------------------------------------
+
+def test_nine_lines_make_nine_references(db_url):
+    result = run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("References imported successfully: created 9, updated 0")
+    rows = stored_references(db_url)
+    assert len(rows) == 9
+    expected = expected_references()
+    for row, item in zip(rows, expected):
+        assert row[:7] == (item["pubmed_id"], item["authors"], item["title"], item["journal"],
+                           item.get("abstract"), item["year"], True)
+        assert row[7] is True  # reference.search filled by the trigger
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute(
+            "SELECT pubmed_id FROM reference WHERE search @@ to_tsquery('english', 'fanconi:*')"
+        ).fetchall()
+        log = conn.execute('SELECT "group", groupcommand, output FROM clilog').fetchall()
+    assert found == [(8896564,)]
+    assert log == [("deposit", "references", result.stdout.strip())]
+
+
+def test_deposit_twice_updates_without_duplicates(db_url):
+    assert run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url).returncode == 0
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("created 0, updated 9")
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
+def test_changed_field_updates_and_other_fields_are_kept(db_url, tmp_path):
+    assert run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url).returncode == 0
+    first = expected_references()[0]
+    changed = {"pubmed_id": first["pubmed_id"], "title": "A corrected title",
+               "published": False}
+    new = {"pubmed_id": 1234567, "title": "Only a title"}
+    path = write_lines(tmp_path, [json.dumps(changed), json.dumps(new)])
+    result = run_cli("ella-deposit", "references", path, db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("created 1, updated 1")
+    rows = {row[0]: row for row in stored_references(db_url)}
+    assert len(rows) == 10
+    assert rows[first["pubmed_id"]][:7] == (
+        first["pubmed_id"], first["authors"], "A corrected title", first["journal"],
+        first["abstract"], first["year"], False)
+    assert rows[1234567][:7] == (1234567, None, "Only a title", None, None, None, True)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT pubmed_id FROM reference WHERE search @@ "
+                            "to_tsquery('english', 'corrected')").fetchall() == [
+            (first["pubmed_id"],)]
+
+
+@pytest.mark.parametrize("garbage, reason", [
+    ("this is not json", "not valid JSON"),
+    ('{"pubmed_id": 1, "colour": "red"}', "unknown key(s) 'colour'"),
+    ('{"title": "no id"}', "pubmed_id is missing"),
+    ('{"pubmed_id": "123"}', "pubmed_id must be an integer"),
+    ('{"pubmed_id": 5, "year": 2001}', "year must be a string or null"),
+    ('{"pubmed_id": 5, "published": null}', "published must be true or false"),
+    ('[1, 2]', "expected a JSON object"),
+    ('{"pubmed_id": 8896564}', "pubmed_id 8896564 was already given on line 1"),
+])
+def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
+    lines = REFERENCES.read_text(encoding="utf-8").splitlines()
+    lines.insert(4, garbage)
+    path = write_lines(tmp_path, lines)
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "references", path, db_url=db_url))
+    assert line.startswith(f"error: {path}: line 5: {reason}"), line
+    after = table_snapshot(db_url)
+    assert without_clilog(after) == without_clilog(before)
+    assert reason in json.loads(after["clilog"][0])["output"]
+
+
+def test_blank_lines_are_skipped_and_domain_api(db_url, tmp_path):
+    path = write_lines(tmp_path, ["", '{"pubmed_id": 42, "title": "x"}', "  "])
+    items = read_references(path)
+    assert items == [(2, {"pubmed_id": 42, "title": "x"})]
+    with psycopg.connect(db_url) as conn:
+        assert deposit_references(conn, items) == {"created": 1, "updated": 0}
+        assert deposit_references(conn, [{"pubmed_id": 42, "year": "2020"}]) == {
+            "created": 0, "updated": 1}
+        assert conn.execute("SELECT title, year FROM reference").fetchall() == [("x", "2020")]
+
+
+def test_missing_file_is_a_usage_error(db_url, tmp_path):
+    result = run_cli("ella-deposit", "references", str(tmp_path / "nope.jsonl"), db_url=db_url)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+# --- custom annotation ----------------------------------------------------------------------
+
+def test_option_lists():
+    config = custom_annotation_config()
+    assert len(config["external"]) == 71 and len(config["prediction"]) == 6
+    keys = allowed_keys()
+    assert "LOVD_shared-FLCN\u00a0" in keys["external"]
+    assert "LOVD_shared\u00a0-PTEN" in keys["external"]
+    assert keys["external"]["other_extdb"] == {"key": "other_extdb", "name": "Other",
+                                               "text": True}
+    assert [o[1] for o in keys["prediction"]["repeat"]["options"]] == ["repeat", "non_repeat"]
+
+
+def demo_ids(url):
+    with psycopg.connect(url) as conn:
+        alleles = [r[0] for r in conn.execute("SELECT id FROM allele ORDER BY id LIMIT 2")]
+        user = conn.execute('SELECT id FROM "user" ORDER BY id LIMIT 1').fetchone()[0]
+    return alleles, user
+
+
+def custom_rows(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT id, allele_id, user_id, annotations, previous_annotation_id, "
+                            "date_superceeded IS NOT NULL FROM customannotation "
+                            "ORDER BY id").fetchall()
+
+
+def test_custom_annotation_insert_and_supersede(demo_db_url, tmp_path):
+    (a1, a2), user = demo_ids(demo_db_url)
+    first = {"external": {"BRCA_Exchange-BRCA1": "likely_pathogenic", "other_extdb": "free"},
+             "prediction": {"domain": "critical_domain"}}
+    second = {"prediction": {"repeat": "non_repeat"},
+              "references": [{"id": 1, "pubmed_id": None, "source": "User"}]}
+    path = write_lines(tmp_path, [
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": first}),
+        json.dumps({"allele_id": a2, "user_id": None, "annotations": {}})])
+    result = run_cli("ella-deposit", "custom_annotation", path, db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("Custom annotation imported successfully: created 2 "
+                                     "(0 superseding a previous version)")
+    rows = custom_rows(demo_db_url)
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
+        (a1, user, first, None, False), (a2, None, {}, None, False)]
+
+    path = write_lines(tmp_path, [
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": second})], "second.jsonl")
+    result = run_cli("ella-deposit", "custom-annotation", path, db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "created 1 (1 superseding" in result.stdout
+    rows = custom_rows(demo_db_url)
+    assert len(rows) == 3
+    old, new = rows[0], rows[2]
+    assert old[5] is True and old[3] == first
+    assert (new[1], new[3], new[4], new[5]) == (a1, second, old[0], False)
+    with psycopg.connect(demo_db_url) as conn:
+        assert conn.execute("SELECT groupcommand FROM clilog ORDER BY id DESC LIMIT 2").fetchall() \
+            == [("custom_annotation",), ("custom_annotation",)]
+
+
+@pytest.mark.parametrize("annotations, reason", [
+    ({"external": {"NoSuchDatabase": "benign"}}, "unknown external key 'NoSuchDatabase'"),
+    ({"prediction": {"orth_conservation": "conserved"}},
+     "unknown prediction key 'orth_conservation'"),
+    ({"prediction": {"domain": "crit_domain"}},
+     "prediction.domain: 'crit_domain' is not one of critical_domain, critical_site"),
+    ({"external": {"LOVD_shared-FLCN": "benign"}}, "unknown external key 'LOVD_shared-FLCN'"),
+    ({"frequencies": {}}, "unknown custom annotation group(s) 'frequencies'"),
+    ({"external": {"other_extdb": 3}}, "external.other_extdb must be a string"),
+    ({"references": {"a": 1}}, "annotations.references must be a list"),
+])
+def test_custom_annotation_bad_key_rejected(demo_db_url, tmp_path, annotations, reason):
+    (a1, _), user = demo_ids(demo_db_url)
+    good = json.dumps({"allele_id": a1, "user_id": user,
+                       "annotations": {"prediction": {"repeat": "repeat"}}})
+    bad = json.dumps({"allele_id": a1, "user_id": user, "annotations": annotations})
+    path = write_lines(tmp_path, [good, bad])
+    before = table_snapshot(demo_db_url)
+    line = one_line_error(run_cli("ella-deposit", "custom_annotation", path, db_url=demo_db_url))
+    assert line == f"error: {path}: line 2: {reason}" or line.startswith(
+        f"error: {path}: line 2: {reason}"), line
+    assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)
+
+
+def test_custom_annotation_unknown_allele(demo_db_url, tmp_path):
+    (a1, _), user = demo_ids(demo_db_url)
+    path = write_lines(tmp_path, [
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": {}}),
+        json.dumps({"allele_id": 999999, "user_id": user, "annotations": {}})])
+    line = one_line_error(run_cli("ella-deposit", "custom_annotation", path, db_url=demo_db_url))
+    assert line == f"error: {path}: line 2: allele_id 999999 does not exist"
+    assert custom_rows(demo_db_url) == []
+
+
+# --- append_genepanel_to_usergroup ---------------------------------------------------------
+
+def test_append_genepanel_to_usergroup(demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        group, group_id = conn.execute("SELECT name, id FROM usergroup ORDER BY id").fetchone()
+        name, version = conn.execute(
+            "SELECT name, version FROM genepanel g WHERE NOT EXISTS (SELECT 1 FROM "
+            "usergroupgenepanel l WHERE l.usergroup_id = %s AND l.genepanel_name = g.name "
+            "AND l.genepanel_version = g.version) ORDER BY name LIMIT 1",
+            (group_id,)).fetchone()
+    args = ("append_genepanel_to_usergroup", name, version, group)
+    result = run_cli("ella-deposit", *args, db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Appended genepanel ({name},{version}) to user group {group}"
+    again = run_cli("ella-deposit", *args, db_url=demo_db_url)
+    assert again.returncode == 0
+    assert again.stdout.strip() == (f"Genepanel ({name},{version}) already exists in user "
+                                    f"group {group}")
+    with psycopg.connect(demo_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM usergroupgenepanel WHERE usergroup_id = %s "
+                            "AND genepanel_name = %s AND genepanel_version = %s",
+                            (group_id, name, version)).fetchone()[0] == 1
+    assert one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", name, "v999",
+                                  group, db_url=demo_db_url)) == \
+        f"error: Genepanel ({name},v999) does not exist"
+    assert one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", name, version,
+                                  "nogroup", db_url=demo_db_url)) == \
+        "error: User group nogroup does not exist"
+
+
+def test_help_everywhere():
+    for args in ([], ["references"], ["custom_annotation"], ["custom-annotation"],
+                 ["append_genepanel_to_usergroup"], ["genepanel"]):
+        result = run_cli("ella-deposit", *args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "usage: ella-deposit" in result.stdout
+    assert run_cli("ella-deposit", "append_genepanel_to_usergroup", "x").returncode == 2
