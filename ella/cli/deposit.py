@@ -1,7 +1,7 @@
 """`ella-deposit`: import data into the ELLA database (ELLA's `ella-cli deposit ...`).
 
-Sub-commands: `genepanel`, `references`, `custom_annotation` (alias `custom-annotation`),
-`append_genepanel_to_usergroup`. Option spellings: ELLA's underscores (`--genepanel_name`) and the
+Sub-commands: `analysis`, `alleles`, `annotation`, `genepanel`, `references`,
+`custom_annotation` (alias `custom-annotation`), `append_genepanel_to_usergroup`. Option spellings: ELLA's underscores (`--genepanel_name`) and the
 hyphenated forms (`--genepanel-name`) are both accepted.
 """
 
@@ -11,7 +11,14 @@ from pathlib import Path
 
 from ella.cli.common import Audit, CommandError, load_settings, run_main
 from ella.db import connect
+from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
+from ella.deposit.analysis import deposit_analysis
+from ella.deposit.analysis import summary_line as analysis_summary
+from ella.deposit.analysis_config import (NAME_PATTERN, VCF_SUFFIX, AnalysisConfigError,
+                                          resolve_analysis_config)
+from ella.deposit.variants import DepositError
+from ella.vcf import VcfError
 from ella.deposit.genepanel import (GenepanelError, deposit_genepanel, folder_files,
                                     read_panel_files, split_folder_name, summary_line)
 from ella.deposit.usergroup_genepanel import (UsergroupGenepanelError,
@@ -19,7 +26,8 @@ from ella.deposit.usergroup_genepanel import (UsergroupGenepanelError,
 
 # Errors of the importers that are the operator's input problem: one line, exit 1.
 INPUT_ERRORS = (GenepanelError, references.ReferenceError,
-                custom_annotation.CustomAnnotationError, UsergroupGenepanelError)
+                custom_annotation.CustomAnnotationError, UsergroupGenepanelError,
+                AnalysisConfigError, DepositError, VcfError)
 
 
 def build_parser():
@@ -44,6 +52,28 @@ def build_parser():
     p.add_argument("--replace", action="store_true",
                    help="overwrite an existing panel (its links are rewritten, its transcripts "
                         "updated from the file)")
+
+    p = sub.add_parser(
+        "analysis", help="import one analysis (folder, .analysis file or VCF)",
+        description="Import one analysis: a folder (with one .analysis file, or VCF[+PED] "
+                    "files and a name like <analysis>.<panel>_<version>), a .analysis file, or "
+                    "a VCF named <analysis>.<panel>_<version>.vcf[.gz]. report.txt and "
+                    "warnings.txt in the folder are attached. One transaction: on any error "
+                    "nothing is written.")
+    p.add_argument("path", metavar="PATH", help="analysis folder, .analysis file or VCF")
+
+    for name, text in (("alleles", "import variants with annotation and open variant "
+                                   "workflows, without an analysis"),
+                       ("annotation", "import or refresh the annotation of the variants of a "
+                                      "VCF (no workflows, no panel check)")):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ". The "
+                           "gene panel comes from the options or from the first file's name "
+                           "(<name>.<panel>_<version>.vcf); every file is one transaction.")
+        p.add_argument("vcfs", metavar="VCF", nargs="+")
+        if name == "alleles":
+            p.add_argument("--genepanel_name", "--genepanel-name", dest="genepanel_name")
+            p.add_argument("--genepanel_version", "--genepanel-version",
+                           dest="genepanel_version")
 
     p = sub.add_parser(
         "references", help="create or update references from a JSON-lines file",
@@ -99,6 +129,7 @@ def _run(args, argv):
     if not db_url:
         connect(db_url)  # raises the standard "DB_URL is not set" error
     command = COMMAND_NAMES.get(args.command, args.command)
+    args.app_config = config
     audit = Audit(db_url, "deposit", command, argv)
     error = None
     try:
@@ -135,6 +166,52 @@ def _genepanel(db_url, args, audit):
     return 0
 
 
+def _stats_progress(stats):
+    _progress(f"{stats['records']} records read")
+
+
+def _analysis(db_url, args, audit):
+    analysis = resolve_analysis_config(args.path)
+    with connect(db_url, application_name="ella-deposit") as conn:
+        with conn.transaction():
+            stats = deposit_analysis(conn, args.app_config, analysis, progress=_stats_progress)
+    audit.echo(analysis_summary(stats))
+    audit.echo(f"Analysis {stats['name']} deposited successfully")
+    return 0
+
+
+def _panel_from_name(path):
+    stem = VCF_SUFFIX.sub("", Path(path).name)
+    match = NAME_PATTERN.match(stem)
+    if not match:
+        raise CommandError(f"{path}: give --genepanel_name and --genepanel_version (the file "
+                           "name does not say <name>.<panel>_<version>.vcf)")
+    return match.group("genepanel_name"), match.group("genepanel_version")
+
+
+def _variants(db_url, args, audit, annotation_only):
+    panel = None
+    if not annotation_only:
+        if bool(args.genepanel_name) != bool(args.genepanel_version):
+            raise CommandError("give both --genepanel_name and --genepanel_version, or neither")
+        # As ELLA: the panel of the first file name is used for all files.
+        panel = (args.genepanel_name, args.genepanel_version) if args.genepanel_name \
+            else _panel_from_name(args.vcfs[0])
+    for vcf in args.vcfs:
+        if not Path(vcf).is_file():
+            raise CommandError(f"{vcf}: no such file")
+    with connect(db_url, application_name="ella-deposit") as conn:
+        for vcf in args.vcfs:
+            with conn.transaction():
+                stats = variant_deposit.deposit_alleles(
+                    conn, args.app_config, vcf, panel, annotation_only=annotation_only,
+                    progress=_stats_progress)
+            audit.echo(variant_deposit.summary_line(stats))
+    audit.echo("Annotation imported successfully" if annotation_only
+               else f"Deposited {len(args.vcfs)} files.")
+    return 0
+
+
 def _references(db_url, args, audit):
     _progress(f"reading {args.file}")
     items = references.read_references(args.file)
@@ -165,6 +242,9 @@ def _append_genepanel_to_usergroup(db_url, args, audit):
 
 
 COMMANDS = {
+    "analysis": _analysis,
+    "alleles": lambda db_url, args, audit: _variants(db_url, args, audit, False),
+    "annotation": lambda db_url, args, audit: _variants(db_url, args, audit, True),
     "genepanel": _genepanel,
     "references": _references,
     "custom_annotation": _custom_annotation,

@@ -1,0 +1,87 @@
+"""`ella-deposit analysis|alleles|annotation` (import.md 2.10 and 8 L1)."""
+
+import gzip
+
+import psycopg
+
+from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels
+from helpers import run_cli, table_snapshot
+
+
+def _count(url, table):
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_l1_deposit_analysis_from_vcf_gz_and_clilog(db_url, tmp_path):
+    add_test_panels(db_url)
+    vcf = tmp_path / "brca_sample_2.HBOC_v01.vcf.gz"
+    vcf.write_bytes(gzip.compress(BRCA_VCF.read_bytes()))
+    result = run_cli("ella-deposit", "analysis", str(vcf), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Analysis brca_sample_2.HBOC_v01 deposited successfully" in result.stdout
+    assert "alleles 6 new / 0 existing, 6 genotypes, 1 samples" in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT name FROM analysis").fetchall() == [("brca_sample_2.HBOC_v01",)]
+        assert conn.execute("SELECT groupcommand FROM clilog").fetchall()[-1] == ("analysis",)
+    # Twice: refused, one line, nothing changed.
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "analysis", str(vcf), db_url=db_url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: Analysis brca_sample_2.HBOC_v01 is already imported."
+    after = table_snapshot(db_url)
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
+    assert after == before
+
+
+def test_l1_deposit_folder_with_analysis_file(db_url):
+    add_test_panels(db_url)
+    result = run_cli("ella-deposit", "analysis", str(TEST_ANALYSIS_001), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert _count(db_url, "sample") == 3 and _count(db_url, "genotypesampledata") == 18
+
+
+def test_l1_deposit_alleles_creates_variant_workflows(db_url):
+    add_test_panels(db_url)
+    result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Deposited 1 files." in result.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*), min(genepanel_name), min(genepanel_version), "
+                            "min(status::text) FROM alleleinterpretation").fetchone() == \
+            (6, "HBOC", "v01", "Not started")
+        assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (0,)
+    # Again: nothing new (same alleles, same annotation, rounds exist).
+    result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), db_url=db_url)
+    assert "alleles 0 new / 6 existing, annotations 0 new / 6 unchanged, 0 new variant " \
+           "workflows" in result.stdout
+    assert _count(db_url, "alleleinterpretation") == 6
+
+
+def test_alleles_outside_the_panel_are_refused(db_url, tmp_path):
+    add_test_panels(db_url)
+    vcf = tmp_path / "x.HBOC_v01.vcf"
+    lines = BRCA_VCF.read_text().splitlines()
+    moved = [l if l.startswith("#") else "\t".join([l.split("\t")[0], "1000"] + l.split("\t")[2:])
+             for l in lines]
+    vcf.write_text("\n".join(moved) + "\n")
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "alleles", str(vcf), db_url=db_url)
+    assert result.returncode == 1
+    assert "not inside the genepanel HBOC_v01" in result.stderr
+    after = table_snapshot(db_url)
+    after.pop("clilog"), before.pop("clilog")
+    assert after == before
+
+
+def test_annotation_only_needs_no_panel(db_url):
+    result = run_cli("ella-deposit", "annotation", str(BRCA_VCF), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert _count(db_url, "annotation") == 6 and _count(db_url, "alleleinterpretation") == 0
+
+
+def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):
+    vcf = tmp_path / "plain.vcf"
+    vcf.write_text(BRCA_VCF.read_text())
+    result = run_cli("ella-deposit", "alleles", str(vcf), db_url=db_url)
+    assert result.returncode == 1 and "--genepanel_name" in result.stderr
