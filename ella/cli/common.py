@@ -93,6 +93,24 @@ def run_main(fn):
     return code or 0
 
 
+REASON_PROMPT = "Enter reason (optional): [None]: "
+
+
+def ask_reason(given=None):
+    """ELLA's optional audit reason: `given` (from `--reason`) if not None, else one line read
+    from stdin after the prompt on stderr. "None" or nothing means no reason (NULL)."""
+    if given is None:
+        print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
+        try:
+            given = sys.stdin.readline()
+        except (OSError, ValueError):
+            given = ""
+        if not sys.stdin.isatty():
+            print(file=sys.stderr)  # the answer was not echoed: end the prompt line
+    given = given.strip()
+    return None if given in ("", "None") else given
+
+
 def confirm(prompt, expected, assume_yes=False):
     """Ask for a typed confirmation; EOF or anything else declines."""
     if assume_yes:

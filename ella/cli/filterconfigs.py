@@ -10,29 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.common import Audit, CommandError, ask_reason, load_settings, run_main
 from ella.cli.table import format_table
 from ella.db import connect
 from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
                                         deactivate_filterconfig, deactivation_warnings,
                                         deposit_filterconfigs, get_filterconfig,
                                         read_filterconfigs_file, summary_rows)
-
-REASON_PROMPT = "Enter reason (optional): [None]: "
-
-
-def ask_reason(given):
-    """The operator's reason: `--reason`, else one line from stdin; "None"/empty -> NULL."""
-    if given is None:
-        print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
-        try:
-            given = sys.stdin.readline()
-        except (OSError, ValueError):
-            given = ""
-        if not sys.stdin.isatty():
-            print(file=sys.stderr)
-    given = given.strip()
-    return None if given in ("", "None") else given
 
 
 def ask_yes(prompt):
