@@ -9,13 +9,12 @@ one-time passwords are printed but stored masked there.
 import argparse
 import sys
 
-from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
+from ella.cli.common import Audit, CommandError, ask_reason, confirm, load_settings, run_main
 from ella.db import connect
 from ella.deposit import users as domain
 from ella.passwords import PasswordPolicyError
 
 MASK = "*********"
-REASON_PROMPT = "Enter reason (optional): [None]: "
 MODIFY_PROMPT = ("Are you sure you want to modify user with command line arguments? If not, "
                  "consider using the 'add_many' command with a JSON file instead. "
                  "Type 'y' to confirm.")
@@ -98,19 +97,6 @@ def main(argv=None):
         parser.error("modify: give at least one of --new_username, --first_name, --last_name, "
                      "--email, --user_group")
     return run_main(lambda: _run(args, argv))
-
-
-def ask_reason():
-    """ELLA's optional reason prompt; "None" or nothing means no reason."""
-    print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
-    try:
-        answer = sys.stdin.readline()
-    except (OSError, ValueError):
-        answer = ""
-    if not sys.stdin.isatty():
-        print(file=sys.stderr)  # the answer was not echoed: end the prompt line
-    answer = answer.strip()
-    return None if answer in ("", "None") else answer
 
 
 def _run(args, argv):

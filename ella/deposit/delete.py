@@ -1,0 +1,105 @@
+"""Deleting an analysis or a variant's interpretation rounds (ELLA's `delete ...` commands).
+
+Only reads and deletes on the given connection; the caller decides about commit/rollback.
+What goes with a deleted row is decided by the schema's foreign keys (ON DELETE CASCADE /
+SET NULL): an analysis takes its samples, genotypes, genotype sample data and interpretation
+rounds (with their snapshots, state history and work log); its alleles, annotations and
+assessments/reports stay, with `analysis_id` set NULL. An allele interpretation round takes
+its snapshots, state history and work log; allele assessments are never touched.
+"""
+
+
+def _latest_review_comment(conn, column, ids):
+    if not ids:
+        return None
+    row = conn.execute(
+        f"SELECT review_comment FROM interpretationlog WHERE {column} = ANY(%s) "
+        "AND review_comment IS NOT NULL ORDER BY date_created DESC, id DESC LIMIT 1",
+        (list(ids),)).fetchone()
+    return row[0] if row else None
+
+
+def analysis_summary(conn, analysis_id):
+    """What `delete analysis` shows, or None for an unknown id: {id, name, review_comment,
+    status, workflow_status, interpretations} (status of the latest round, None if none)."""
+    row = conn.execute("SELECT id, name FROM analysis WHERE id = %s", (analysis_id,)).fetchone()
+    if row is None:
+        return None
+    rounds = conn.execute(
+        "SELECT id, status::text, workflow_status::text FROM analysisinterpretation "
+        "WHERE analysis_id = %s ORDER BY date_created, id", (analysis_id,)).fetchall()
+    latest = rounds[-1] if rounds else (None, None, None)
+    return {
+        "id": row[0],
+        "name": row[1],
+        "review_comment": _latest_review_comment(conn, "analysisinterpretation_id",
+                                                 [r[0] for r in rounds]),
+        "status": latest[1],
+        "workflow_status": latest[2],
+        "interpretations": len(rounds),
+    }
+
+
+def delete_analysis(conn, analysis_id):
+    """Delete the analysis (the rest follows by foreign key); its name, or None if absent."""
+    row = conn.execute("DELETE FROM analysis WHERE id = %s RETURNING name",
+                       (analysis_id,)).fetchone()
+    return row[0] if row else None
+
+
+def allele_summary(conn, allele_id):
+    """What `delete alleleinterpretation` shows about the variant, or None for an unknown id:
+    {id, description, hgvsc: [(panel, transcript, symbol, hgvsc)], review_comment}. HGVSc is
+    listed for the transcripts of the panels used by the variant's rounds."""
+    row = conn.execute(
+        "SELECT id, genome_reference, chromosome, vcf_pos, vcf_ref, vcf_alt FROM allele "
+        "WHERE id = %s", (allele_id,)).fetchone()
+    if row is None:
+        return None
+    _, reference, chromosome, pos, ref, alt = row
+    hgvsc = conn.execute(
+        "SELECT DISTINCT ai.genepanel_name || '_' || ai.genepanel_version, ast.transcript, "
+        "ast.symbol, ast.hgvsc "
+        "FROM alleleinterpretation ai "
+        "JOIN genepanel_transcript gt ON gt.genepanel_name = ai.genepanel_name "
+        "  AND gt.genepanel_version = ai.genepanel_version "
+        "JOIN transcript t ON t.id = gt.transcript_id "
+        "JOIN annotationshadowtranscript ast ON ast.allele_id = ai.allele_id "
+        "  AND split_part(ast.transcript, '.', 1) = split_part(t.transcript_name, '.', 1) "
+        "WHERE ai.allele_id = %s AND ast.hgvsc IS NOT NULL ORDER BY 1, 2",
+        (allele_id,)).fetchall()
+    round_ids = [r[0] for r in conn.execute(
+        "SELECT id FROM alleleinterpretation WHERE allele_id = %s", (allele_id,))]
+    return {
+        "id": allele_id,
+        "description": f"{chromosome}-{pos}-{ref}-{alt} ({reference})",
+        "hgvsc": [tuple(r) for r in hgvsc],
+        "review_comment": _latest_review_comment(conn, "alleleinterpretation_id", round_ids),
+    }
+
+
+def alleleinterpretation_rounds(conn, allele_id, delete_all):
+    """The variant's rounds that `delete alleleinterpretation` would delete, oldest first:
+    all of them with `delete_all`, else those created after the last finalized round (all
+    when none was finalized). Each: {id, workflow_status, status, finalized, username,
+    date_last_update, date_created}."""
+    rows = conn.execute(
+        "SELECT ai.id, ai.workflow_status::text, ai.status::text, ai.finalized, u.username, "
+        "ai.date_last_update, ai.date_created "
+        'FROM alleleinterpretation ai LEFT JOIN "user" u ON u.id = ai.user_id '
+        "WHERE ai.allele_id = %s ORDER BY ai.date_created, ai.id", (allele_id,)).fetchall()
+    keys = ("id", "workflow_status", "status", "finalized", "username", "date_last_update",
+            "date_created")
+    rounds = [dict(zip(keys, r)) for r in rows]
+    if delete_all:
+        return rounds
+    finalized = [i for i, r in enumerate(rounds) if r["finalized"]]
+    return rounds[finalized[-1] + 1:] if finalized else rounds
+
+
+def delete_alleleinterpretations(conn, allele_id, delete_all):
+    """Delete the rounds chosen by `alleleinterpretation_rounds`; their ids (oldest first)."""
+    ids = [r["id"] for r in alleleinterpretation_rounds(conn, allele_id, delete_all)]
+    if ids:
+        conn.execute("DELETE FROM alleleinterpretation WHERE id = ANY(%s)", (ids,))
+    return ids

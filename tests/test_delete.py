@@ -1,0 +1,256 @@
+"""`bin/ella-delete` (ELLA's `delete analysis` / `delete alleleinterpretation`) against the
+real ELLA demo database and a fresh schema."""
+
+import psycopg
+import pytest
+
+from ella.deposit.delete import (alleleinterpretation_rounds, analysis_summary,
+                                 delete_alleleinterpretations)
+from helpers import run_cli, table_snapshot
+
+ANALYSIS_ID = 2  # the demo analysis with an interpretation, assessments and reports
+
+
+def rows(url, query, params=()):
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def count(url, query, params=()):
+    return rows(url, query, params)[0][0]
+
+
+def without_clilog(snapshot):
+    return {t: r for t, r in snapshot.items() if t != "clilog"}
+
+
+def last_clilog(url):
+    return rows(url, 'SELECT "group", groupcommand, command, reason, output FROM clilog '
+                     "ORDER BY id DESC LIMIT 1")[0]
+
+
+def test_delete_analysis_of_the_real_database(demo_db_url):
+    url = demo_db_url
+    name = rows(url, "SELECT name FROM analysis WHERE id = %s", (ANALYSIS_ID,))[0][0]
+    sample_ids = [r[0] for r in rows(url, "SELECT id FROM sample WHERE analysis_id = %s",
+                                     (ANALYSIS_ID,))]
+    interpretation_ids = [r[0] for r in rows(
+        url, "SELECT id FROM analysisinterpretation WHERE analysis_id = %s", (ANALYSIS_ID,))]
+    assert sample_ids and interpretation_ids
+    genotype_alleles = {r[0] for r in rows(
+        url, "SELECT allele_id FROM genotype WHERE sample_id = ANY(%s)", (sample_ids,))}
+    assessments = {r[0] for r in rows(
+        url, "SELECT id FROM alleleassessment WHERE analysis_id = %s", (ANALYSIS_ID,))}
+    reports = {r[0] for r in rows(
+        url, "SELECT id FROM allelereport WHERE analysis_id = %s", (ANALYSIS_ID,))}
+    assert genotype_alleles and assessments and reports
+    before = table_snapshot(url)
+
+    result = run_cli("ella-delete", "analysis", str(ANALYSIS_ID), db_url=url,
+                     stdin="Test reason\ny\n")
+    assert result.returncode == 0, result.stderr
+    assert "Enter reason (optional): [None]:" in result.stderr
+    assert "Type 'y' to confirm." in result.stderr
+    assert name in result.stdout
+    success = f"Analysis {ANALYSIS_ID} ({name}) deleted successfully"
+    assert success in result.stdout
+
+    assert count(url, "SELECT count(*) FROM analysis WHERE id = %s", (ANALYSIS_ID,)) == 0
+    assert count(url, "SELECT count(*) FROM sample WHERE id = ANY(%s)", (sample_ids,)) == 0
+    assert count(url, "SELECT count(*) FROM genotype WHERE sample_id = ANY(%s)",
+                 (sample_ids,)) == 0
+    assert count(url, "SELECT count(*) FROM genotypesampledata WHERE sample_id = ANY(%s)",
+                 (sample_ids,)) == 0
+    for table in ("analysisinterpretationsnapshot", "interpretationstatehistory",
+                  "interpretationlog"):
+        assert count(url, f"SELECT count(*) FROM {table} WHERE analysisinterpretation_id "
+                          "= ANY(%s)", (interpretation_ids,)) == 0
+    assert count(url, "SELECT count(*) FROM analysisinterpretation WHERE analysis_id = %s",
+                 (ANALYSIS_ID,)) == 0
+
+    # alleles and annotations stay; assessments and reports stay without the analysis
+    assert count(url, "SELECT count(*) FROM allele WHERE id = ANY(%s)",
+                 (list(genotype_alleles),)) == len(genotype_alleles)
+    after = table_snapshot(url)
+    for table in ("allele", "annotation", "annotationshadowtranscript", "annotationshadowfrequency"):
+        assert after[table] == before[table]
+    assert {r[0]: r[1] for r in rows(
+        url, "SELECT id, analysis_id FROM alleleassessment WHERE id = ANY(%s)",
+        (list(assessments),))} == {i: None for i in assessments}
+    assert {r[0]: r[1] for r in rows(
+        url, "SELECT id, analysis_id FROM allelereport WHERE id = ANY(%s)",
+        (list(reports),))} == {i: None for i in reports}
+    # the other analyses are untouched
+    assert count(url, "SELECT count(*) FROM analysis") == len(before["analysis"]) - 1
+    assert len(after["sample"]) == len(before["sample"]) - len(sample_ids)
+
+    group, groupcommand, command, reason, output = last_clilog(url)
+    assert (group, groupcommand, reason) == ("delete", "analysis", "Test reason")
+    assert command == f"analysis {ANALYSIS_ID}"
+    assert success in output
+
+
+@pytest.mark.parametrize("answer", ["n\n", "yes\n", ""])
+def test_delete_analysis_without_confirmation_changes_nothing(demo_db_url, answer):
+    before = table_snapshot(demo_db_url)
+    result = run_cli("ella-delete", "analysis", str(ANALYSIS_ID), db_url=demo_db_url,
+                     stdin="\n" + answer)
+    assert result.returncode == 0, result.stderr
+    assert "Lacking confirmation, aborting..." in result.stdout
+    assert "deleted successfully" not in result.stdout
+    assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)
+    _, _, _, reason, output = last_clilog(demo_db_url)
+    assert reason is None
+    assert "Lacking confirmation, aborting..." in output
+
+
+def test_delete_unknown_analysis(demo_db_url):
+    before = table_snapshot(demo_db_url)
+    result = run_cli("ella-delete", "analysis", "9999", "--reason", "x", db_url=demo_db_url,
+                     stdin="y\n")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["error: Found no analysis with id 9999"]
+    assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)
+    assert "Found no analysis with id 9999" in last_clilog(demo_db_url)[4]
+
+
+def test_usage_errors(db_url):
+    assert run_cli("ella-delete", db_url=db_url).returncode == 2
+    assert run_cli("ella-delete", "analysis", "abc", db_url=db_url).returncode == 2
+
+
+def test_analysis_summary(demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("INSERT INTO interpretationlog (analysisinterpretation_id, user_id, "
+                     "date_created, review_comment) VALUES "
+                     "(%(i)s, 1, now() - interval '1 day', 'older'), "
+                     "(%(i)s, 1, now(), 'newest'), (%(i)s, 1, now(), NULL)",
+                     {"i": rows(demo_db_url, "SELECT id FROM analysisinterpretation WHERE "
+                                             "analysis_id = %s", (ANALYSIS_ID,))[0][0]})
+        summary = analysis_summary(conn, ANALYSIS_ID)
+        assert summary["review_comment"] == "newest"
+        assert summary["status"] and summary["workflow_status"]
+        assert analysis_summary(conn, 9999) is None
+
+
+# --- alleleinterpretation -------------------------------------------------------------------
+
+ALLELE_ID = 3  # has an allele assessment in the demo database
+
+
+@pytest.fixture
+def rounds_db(demo_db_url):
+    """Four rounds of allele 3: marked, finalized, marked, ongoing (oldest first), each with a
+    snapshot, a state-history row and a work-log entry."""
+    specs = [("Interpretation", "Done", False), ("Review", "Done", True),
+             ("Interpretation", "Done", False), ("Review", "Ongoing", None)]
+    ids = []
+    with psycopg.connect(demo_db_url) as conn:
+        for days, (workflow, status, finalized) in zip((4, 3, 2, 1), specs):
+            (ai_id,) = conn.execute(
+                "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, "
+                "user_state, state, status, date_last_update, date_created, allele_id, "
+                "user_id, finalized, workflow_status) VALUES ('HBOCUTV', 'v01', '{}', '{}', "
+                "%s, now() - make_interval(days => %s), now() - make_interval(days => %s), "
+                "%s, 1, %s, %s) RETURNING id",
+                (status, days, days, ALLELE_ID, finalized, workflow)).fetchone()
+            conn.execute("INSERT INTO alleleinterpretationsnapshot (date_created, "
+                         "alleleinterpretation_id, allele_id) VALUES (now(), %s, %s)",
+                         (ai_id, ALLELE_ID))
+            conn.execute("INSERT INTO interpretationstatehistory (alleleinterpretation_id, "
+                         "user_id, date_created, state) VALUES (%s, 1, now(), '{}')", (ai_id,))
+            conn.execute("INSERT INTO interpretationlog (alleleinterpretation_id, user_id, "
+                         "date_created, review_comment) VALUES (%s, 1, "
+                         "now() - make_interval(days => %s), %s)",
+                         (ai_id, days, f"comment {days}"))
+            ids.append(ai_id)
+    return demo_db_url, ids
+
+
+def remaining_rounds(url):
+    return [r[0] for r in rows(url, "SELECT id FROM alleleinterpretation WHERE allele_id = %s "
+                                    "ORDER BY id", (ALLELE_ID,))]
+
+
+def dependants(url, ids):
+    return sum(count(url, f"SELECT count(*) FROM {t} WHERE alleleinterpretation_id = ANY(%s)",
+                     (ids,))
+               for t in ("alleleinterpretationsnapshot", "interpretationstatehistory",
+                         "interpretationlog"))
+
+
+def test_rounds_selection(rounds_db):
+    url, ids = rounds_db
+    with psycopg.connect(url) as conn:
+        assert [r["id"] for r in alleleinterpretation_rounds(conn, ALLELE_ID, False)] == ids[2:]
+        assert [r["id"] for r in alleleinterpretation_rounds(conn, ALLELE_ID, True)] == ids
+        assert alleleinterpretation_rounds(conn, 9999, True) == []
+        assert delete_alleleinterpretations(conn, ALLELE_ID, False) == ids[2:]
+        conn.rollback()
+    assert remaining_rounds(url) == ids
+
+
+def test_delete_rounds_after_last_finalized(rounds_db):
+    url, ids = rounds_db
+    assessments = table_snapshot(url)["alleleassessment"]
+    result = run_cli("ella-delete", "alleleinterpretation", str(ALLELE_ID), db_url=url,
+                     stdin="why\ny\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Review comment: comment 1" in out
+    assert "  1. Interpretation, Done," in out and "  2. Review, Ongoing," in out
+    assert "  3." not in out
+    assert f"Deleted 2 interpretation round(s) of allele {ALLELE_ID}" in out
+    assert remaining_rounds(url) == ids[:2]
+    assert dependants(url, ids[2:]) == 0
+    assert dependants(url, ids[:2]) == 6
+    assert table_snapshot(url)["alleleassessment"] == assessments
+    group, groupcommand, command, reason, output = last_clilog(url)
+    assert (group, groupcommand, command, reason) == (
+        "delete", "alleleinterpretation", f"alleleinterpretation {ALLELE_ID}", "why")
+    assert "Deleted 2 interpretation round(s)" in output
+
+    # only finalized history left: nothing more to delete without --delete-all
+    before = table_snapshot(url)
+    again = run_cli("ella-delete", "alleleinterpretation", str(ALLELE_ID), "--reason", "",
+                    db_url=url, stdin="y\n")
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to delete!" in again.stdout
+    assert without_clilog(table_snapshot(url)) == without_clilog(before)
+
+
+@pytest.mark.parametrize("flag", ["--delete-all", "--delete_all"])
+def test_delete_all_rounds(rounds_db, flag):
+    url, ids = rounds_db
+    assessments = table_snapshot(url)["alleleassessment"]
+    result = run_cli("ella-delete", "alleleinterpretation", str(ALLELE_ID), flag, db_url=url,
+                     stdin="\ny\n")
+    assert result.returncode == 0, result.stderr
+    assert "  4. Review, Ongoing," in result.stdout
+    assert "  2. Review, Finalized," in result.stdout
+    assert remaining_rounds(url) == []
+    assert dependants(url, ids) == 0
+    assert table_snapshot(url)["alleleassessment"] == assessments
+    assert count(url, "SELECT count(*) FROM allele WHERE id = %s", (ALLELE_ID,)) == 1
+    assert last_clilog(url)[3] is None
+
+
+def test_delete_rounds_aborted(rounds_db):
+    url, _ = rounds_db
+    before = table_snapshot(url)
+    result = run_cli("ella-delete", "alleleinterpretation", str(ALLELE_ID), "--delete-all",
+                     db_url=url, stdin="\nno\n")
+    assert result.returncode == 0, result.stderr
+    assert "Lacking confirmation, aborting..." in result.stdout
+    assert without_clilog(table_snapshot(url)) == without_clilog(before)
+
+
+def test_nothing_to_delete_and_unknown_allele(db_url, demo_db_url):
+    result = run_cli("ella-delete", "alleleinterpretation", str(ALLELE_ID), "--delete-all",
+                     "--reason", "", db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to delete!" in result.stdout
+    missing = run_cli("ella-delete", "alleleinterpretation", "1", "--reason", "", db_url=db_url)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == ["error: Found no allele with id 1"]
