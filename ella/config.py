@@ -382,4 +382,18 @@ def env_settings(environ=None):
         "NUM_WORKERS": _env_int(environ, "NUM_WORKERS", 2 * (os.cpu_count() or 1) + 1, 1),
         "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0),
         "LOGPATH": _env_text(environ, "LOGPATH"),
+        # Mark the session cookie Secure (only sent over HTTPS): set it behind TLS.
+        "COOKIE_SECURE": _env_bool(environ, "COOKIE_SECURE"),
     }
+
+
+def _env_bool(environ, name, default=False):
+    raw = _env_text(environ, name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"environment variable {name} must be true or false, got {raw!r}")

@@ -154,3 +154,24 @@ def demo_db_url(pg_server, demo_template_db):
     url = pg_server.create(name, template=demo_template_db)
     yield url
     pg_server.drop(name)
+
+
+@pytest.fixture
+def api_app(db_url, ella_config):
+    """The WSGI app on a fresh database (config: the shipped default)."""
+    from ella.web.app import create_app
+    app = create_app(ella_config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    yield app
+    app._drop_connection()
+
+
+@pytest.fixture
+def demo_api_app(demo_db_url, ella_config):
+    """The WSGI app on the real ELLA database (adopted)."""
+    from ella.migrate import adopt
+    from ella.web.app import create_app
+    with psycopg.connect(demo_db_url) as conn:
+        adopt(conn, ella_config, echo=lambda *_: None)
+    app = create_app(ella_config, {"DB_URL": demo_db_url, "COOKIE_SECURE": False})
+    yield app
+    app._drop_connection()

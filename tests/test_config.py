@@ -412,6 +412,7 @@ def test_env_settings_defaults():
         "NUM_WORKERS": 2 * (os.cpu_count() or 1) + 1,
         "GUNICORN_TIMEOUT": 500,
         "LOGPATH": None,
+        "COOKIE_SECURE": False,
     }
 
 
@@ -477,3 +478,13 @@ def test_feature_is_enabled(default_config):
     no_flags = copy.deepcopy(default_config)
     del no_flags["app"]["feature_flags"]
     assert cfg.feature_is_enabled(no_flags, "cnv") is False
+
+
+@pytest.mark.parametrize("raw, expected", [("true", True), ("1", True), ("off", False)])
+def test_cookie_secure_flag(raw, expected):
+    assert cfg.env_settings({"COOKIE_SECURE": raw})["COOKIE_SECURE"] is expected
+
+
+def test_bad_cookie_secure_flag():
+    with pytest.raises(cfg.ConfigError, match="COOKIE_SECURE must be true or false"):
+        cfg.env_settings({"COOKIE_SECURE": "maybe"})

@@ -1,0 +1,1 @@
+"""ACMG rule engine and reference data."""

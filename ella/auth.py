@@ -1,0 +1,163 @@
+"""Login sessions as ELLA keeps them (datamodel.md 4.7, api.md 1.5).
+
+The cookie holds 32 random bytes as 64 hex characters; the database holds only the SHA-256
+hex digest of that text. A session is valid while it exists, is not logged out and has not
+passed `expires` (the user's password expiry at login). Failed logins count up and lock the
+account at 6. All functions work in the caller's transaction, except that a failed login's
+counter is committed by the caller even though the request fails.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+
+from ella.passwords import (MAX_INCORRECT_LOGINS, hash_password, password_is_strong,
+                            password_expiry, password_was_used, set_password, verify_password)
+
+TOKEN_BYTES = 32
+
+
+class LoginError(Exception):
+    """Login or password change refused; the message is ELLA's text for the UI."""
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _user_for_login(conn, username):
+    return conn.execute(
+        'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
+        "WHERE username = %s FOR UPDATE", (username,)).fetchone()
+
+
+def login(conn, username, password):
+    """Check the credentials and open a session: returns (token, expires).
+
+    Raises LoginError with ELLA's messages. A wrong password's counter increase must be
+    committed by the caller even though LoginError is raised (ELLA persists it at once)."""
+    row = _user_for_login(conn, username)
+    if row is None:
+        raise LoginError(f"Invalid username {username}")
+    user_id, hashed, expiry, active, incorrect = row
+    if not active:
+        raise LoginError(f"User {username} is inactive. Contact support to re-activate.")
+    if incorrect >= MAX_INCORRECT_LOGINS:
+        raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
+                         "to unlock.")
+    if not verify_password(password, hashed):
+        incorrect += 1
+        conn.execute('UPDATE "user" SET incorrect_logins = %s WHERE id = %s', (incorrect, user_id))
+        if incorrect >= MAX_INCORRECT_LOGINS:
+            raise LoginError(f"Invalid credentials. Too many failed logins. User {username} has "
+                             "been locked. Contact support to unlock.")
+        raise LoginError("Invalid credentials")
+    now = _now()
+    if expiry < now:
+        raise LoginError("Password has expired. Please change password.")
+    conn.execute('UPDATE "user" SET incorrect_logins = 0 WHERE id = %s', (user_id,))
+    token = secrets.token_hex(TOKEN_BYTES)
+    conn.execute("INSERT INTO usersession (user_id, token, issued, lastactivity, expires) "
+                 "VALUES (%s, %s, %s, %s, %s)", (user_id, hash_token(token), now, now, expiry))
+    return token, expiry
+
+
+def session_for_token(conn, token):
+    """(session id, user id) of a valid session for this cookie token, else None; marks the
+    activity."""
+    if not token or len(token) > 256:
+        return None
+    now = _now()
+    row = conn.execute(
+        "UPDATE usersession SET lastactivity = %s WHERE token = %s AND logged_out IS NULL "
+        "AND expires > %s RETURNING id, user_id", (now, hash_token(token), now)).fetchone()
+    return tuple(row) if row else None
+
+
+def logout(conn, token):
+    """Close the session of this token; True if one was open."""
+    cur = conn.execute("UPDATE usersession SET logged_out = %s WHERE token = %s "
+                       "AND logged_out IS NULL", (_now(), hash_token(token or "")))
+    return cur.rowcount > 0
+
+
+def change_password(conn, username, old_password, new_password, auth):
+    """ELLA's change-password checks and effects; raises LoginError."""
+    row = _user_for_login(conn, username)
+    if row is None:
+        raise LoginError(f"Invalid username {username}")
+    user_id, hashed, _expiry, active, incorrect = row
+    if incorrect >= MAX_INCORRECT_LOGINS:
+        raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
+                         "to unlock.")
+    if not verify_password(old_password, hashed):
+        raise LoginError("Invalid credentials.")
+    if not active:
+        raise LoginError("User is deactivated. Unable to change password. Contact support.")
+    if not password_is_strong(new_password, auth):
+        raise LoginError("Password doesn't follow password strength guidelines.")
+    if password_was_used(conn, user_id, new_password):
+        raise LoginError("Password is equal to an old password. Choose a different password.")
+    set_password(conn, user_id, hash_password(new_password),
+                 password_expiry(auth["password_expiry_days"]))
+
+
+# --- user shapes (api.md 3.1) ------------------------------------------------------------
+
+def abbrev_name(first_name, last_name):
+    """`Henrik`/`Ibsen` -> `H. Ibsen`; `Ole`/`van Dyke` -> `O. v. Dyke`."""
+    words = last_name.split()
+    initials = [w[0] + "." for w in first_name.split() if w] + [w[0] + "." for w in words[:-1]]
+    return " ".join(initials + words[-1:])
+
+
+def _panels(conn, group_id):
+    return [{"name": n, "version": v, "official": o} for n, v, o in conn.execute(
+        "SELECT gp.name, gp.version, gp.official FROM usergroupgenepanel ugp "
+        "JOIN genepanel gp ON gp.name = ugp.genepanel_name AND gp.version = ugp.genepanel_version "
+        "WHERE ugp.usergroup_id = %s ORDER BY gp.name, gp.version", (group_id,))]
+
+
+USER_COLUMNS = ('u.id, u.username, u.first_name, u.last_name, u.active, u.email, '
+                'u.password_expiry, u.group_id, g.name, g.default_import_genepanel_name, '
+                'g.default_import_genepanel_version')
+
+
+def users(conn, where="TRUE", params=(), full=True, import_groups=False):
+    """User dicts (UserFull when `full`, else User), ordered by id."""
+    rows = conn.execute(f'SELECT {USER_COLUMNS} FROM "user" u JOIN usergroup g '
+                        f"ON g.id = u.group_id WHERE {where} ORDER BY u.id", params).fetchall()
+    result, panels_cache = [], {}
+    for (uid, username, first, last, active, email, expiry, group_id, group_name,
+         default_name, default_version) in rows:
+        user = {"id": uid, "username": username, "first_name": first, "last_name": last,
+                "full_name": f"{first} {last}", "abbrev_name": abbrev_name(first, last),
+                "active": active, "user_group_name": group_name}
+        if full:
+            if group_id not in panels_cache:
+                panels_cache[group_id] = _panels(conn, group_id)
+            panels = panels_cache[group_id]
+            default = next((p for p in panels if (p["name"], p["version"]) ==
+                            (default_name, default_version)), None)
+            if default is None and default_name:
+                default = {"name": default_name, "version": default_version, "official": True}
+            user.update(email=email, password_expiry=expiry,
+                        group={"id": group_id, "name": group_name, "genepanels": panels,
+                               "default_import_genepanel": default})
+            if import_groups:
+                user["group"]["import_groups"] = [r[0] for r in conn.execute(
+                    "SELECT g.name FROM usergroupimport ui JOIN usergroup g "
+                    "ON g.id = ui.usergroupimport_id WHERE ui.usergroup_id = %s "
+                    "ORDER BY g.name", (group_id,))]
+        result.append(user)
+    return result
+
+
+def user_configs(conn, user_id):
+    """(group config, user config) JSON of a user."""
+    return conn.execute('SELECT g.config, u.config FROM "user" u JOIN usergroup g '
+                        "ON g.id = u.group_id WHERE u.id = %s", (user_id,)).fetchone()

@@ -1,0 +1,179 @@
+"""The WSGI application: routing, sessions, transactions, errors and the resource log.
+
+Each request runs in one database transaction, committed when the handler returns and rolled
+back on any error; the answer to an error is `{"message": ...}` with its status code and never
+a traceback. Every request (except routes that opt out) is written to `resourcelog` afterwards,
+in a transaction of its own; passwords never reach it (login and change-password routes do not
+log their payload). One connection per worker thread, reopened when it breaks.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http import HTTPStatus
+
+import psycopg
+
+from ella import __version__
+from ella.auth import session_for_token
+from ella.db import connect
+from ella.web.errors import ApiError, NotLoggedIn
+from ella.web.http import Request, Response
+from ella.web.router import router as default_router
+
+log = logging.getLogger("ella.api")
+
+COOKIE_NAME = "AuthenticationToken"
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class Context:
+    """What a handler gets: the request, the transaction's connection, the config, the user."""
+    request: Request
+    conn: object
+    config: dict
+    env: dict
+    app: object
+
+    @property
+    def user(self):
+        return self.request.user
+
+
+class App:
+    def __init__(self, config, env, router=None):
+        self.config = config
+        self.env = env
+        self.router = router or default_router
+        self._local = threading.local()
+
+    # -- database --------------------------------------------------------------------------
+    def connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = connect(self.env["DB_URL"], application_name="ella-api")
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self):
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+    # -- WSGI ------------------------------------------------------------------------------
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        request = Request(environ)
+        route, response = self.handle(request)
+        if route is None or route.resource_log:
+            self._resource_log(request, route, response, started)
+        reason = HTTPStatus(response.status).phrase if response.status in HTTPStatus._value2member_map_ else ""
+        headers = response.headers + [("Content-Length", str(len(response.body)))]
+        start_response(f"{response.status} {reason}", headers)
+        return [b"" if request.method == "HEAD" else response.body]
+
+    def handle(self, request):
+        route = None
+        conn = None
+        try:
+            route, params = self.router.resolve(request.method, request.path)
+            request.path_params = params
+            conn = self.connection()
+            self._authenticate(conn, request)
+            if route.auth == "login" and request.user is None:
+                raise NotLoggedIn()
+            result = route.handler(Context(request, conn, self.config, self.env, self), **params)
+            conn.commit()
+            response = result if isinstance(result, Response) else Response.json(result)
+        except ApiError as exc:
+            self._rollback(conn)
+            response = Response.error(exc.status, exc.message)
+        except psycopg.OperationalError as exc:
+            log.error("database unavailable: %s", str(exc).strip().splitlines()[:1])
+            self._drop_connection()
+            response = Response.error(503, "The database is not available; try again later")
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            self._rollback(conn)
+            response = Response.error(500, "Internal Server Error")
+        return route, response
+
+    @staticmethod
+    def _rollback(conn):
+        if conn is not None and not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                pass
+
+    def _authenticate(self, conn, request):
+        token = request.cookie(COOKIE_NAME)
+        if not token:
+            return
+        session = session_for_token(conn, token)
+        if session is None:
+            return
+        session_id, user_id = session
+        row = conn.execute('SELECT id, username, first_name, last_name, group_id FROM "user" '
+                           "WHERE id = %s AND active", (user_id,)).fetchone()
+        conn.commit()  # lastactivity is kept even if the request fails
+        if row is None:
+            return
+        request.token = token
+        request.session_id = session_id
+        request.user = dict(zip(("id", "username", "first_name", "last_name", "group_id"), row))
+
+    def _resource_log(self, request, route, response, started):
+        log_payload = request.method in WRITE_METHODS and (route is None or route.log_payload)
+        payload = None
+        if log_payload:
+            try:
+                payload = request.body().decode("utf-8", errors="replace")
+            except ApiError:
+                payload = None  # body refused as too large: not read, not logged
+        row = {
+            "remote_addr": request.remote_addr,
+            "time": datetime.now(timezone.utc),
+            "duration": int((time.monotonic() - started) * 1000),
+            "usersession_id": request.session_id,
+            "method": request.method,
+            "resource": request.path,
+            "query": request.query_string,
+            "response": response.body.decode("utf-8", errors="replace")
+            if route is not None and route.log_response else None,
+            "response_size": len(response.body),
+            "payload": payload,
+            "payload_size": request.content_length if log_payload else 0,
+            "statuscode": response.status,
+        }
+        try:
+            conn = self.connection()
+            conn.execute(
+                'INSERT INTO resourcelog (remote_addr, "time", duration, usersession_id, method, '
+                "resource, query, response, response_size, payload, payload_size, statuscode) "
+                "VALUES (%(remote_addr)s, %(time)s, %(duration)s, %(usersession_id)s, "
+                "%(method)s, %(resource)s, %(query)s, %(response)s, %(response_size)s, "
+                "%(payload)s, %(payload_size)s, %(statuscode)s)", row)
+            conn.commit()
+        except Exception as exc:  # the answer is already decided; never lose it for the log
+            log.error("could not write resourcelog for %s %s: %s", request.method,
+                      request.path, exc)
+            self._drop_connection()
+
+
+def create_app(config=None, env=None):
+    """The WSGI callable for gunicorn (`ella.web.wsgi:application`) and the tests."""
+    from ella.config import env_settings, load_config
+    from ella.web import routes  # noqa: F401  (registers every route on the router)
+    return App(config if config is not None else load_config(),
+               env if env is not None else env_settings())
+
+
+VERSION = __version__

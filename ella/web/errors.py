@@ -1,0 +1,50 @@
+"""Errors a handler raises; the app turns each into `{"message": ...}` with its status code.
+
+Where these codes differ from ELLA's (which answers 403 plain text when not logged in and 500
+for bad input or unknown ids), the README lists the difference."""
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class AuthenticationError(ApiError):
+    """Wrong credentials, locked or expired account (login, change password)."""
+    status = 401
+
+
+class NotLoggedIn(ApiError):
+    status = 401
+
+    def __init__(self, message="Authentication required"):
+        super().__init__(message)
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413

@@ -1,0 +1,163 @@
+"""Request parsing and JSON responses (WSGI, standard library only)."""
+
+import ipaddress
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs
+
+from ella.web.errors import BadRequest, PayloadTooLarge
+
+# JSON request bodies larger than this are refused (413) before they are read.
+MAX_JSON_BODY = 10 * 1024 * 1024
+
+NO_CACHE = "no-store, no-cache, must-revalidate, post-check=0, pre-check=0"
+
+
+def _default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(value):
+    """ELLA's encoding: plain json.dumps (ASCII), ISO datetimes with offset, nulls kept."""
+    return json.dumps(value, default=_default)
+
+
+class Request:
+    def __init__(self, environ):
+        self.environ = environ
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.path = environ.get("PATH_INFO", "") or "/"
+        self.query_string = environ.get("QUERY_STRING", "")
+        # The first value of a repeated parameter wins (as in ELLA).
+        self.args = {k: v[0] for k, v in parse_qs(self.query_string,
+                                                  keep_blank_values=True).items()}
+        self.path_params = {}
+        self.user = None        # dict of the logged-in user, set by the app
+        self.session_id = None  # usersession.id of a valid session, else None
+        self.token = None       # the raw cookie token (never logged)
+        self._body = None
+
+    @property
+    def remote_addr(self):
+        """Client address; one proxy hop (our nginx) is trusted to append X-Forwarded-For."""
+        forwarded = self.environ.get("HTTP_X_FORWARDED_FOR", "")
+        candidates = [a.strip() for a in forwarded.split(",") if a.strip()][-1:] + \
+            [self.environ.get("REMOTE_ADDR", "")]
+        for address in candidates:
+            try:
+                return str(ipaddress.ip_address(address))
+            except ValueError:
+                continue
+        return "0.0.0.0"  # unix socket without a proxy header: resourcelog needs an inet
+
+    @property
+    def content_length(self):
+        try:
+            return max(0, int(self.environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            return 0
+
+    def cookie(self, name):
+        raw = self.environ.get("HTTP_COOKIE", "")
+        if not raw:
+            return None
+        jar = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel else None
+
+    def body(self, limit=MAX_JSON_BODY):
+        """The raw request body (bytes), refusing more than `limit` bytes with 413."""
+        if self._body is None:
+            length = self.content_length
+            if length > limit:
+                raise PayloadTooLarge(f"Request body too large ({length} bytes; the limit is "
+                                      f"{limit})")
+            stream = self.environ.get("wsgi.input")
+            self._body = stream.read(length) if (stream and length) else b""
+        return self._body
+
+    def json(self, required=True):
+        """The JSON body. Content type application/json (or none); bad JSON is a 400."""
+        content_type = (self.environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            raise BadRequest(f"Expected a JSON body (Content-Type application/json), got "
+                             f"{content_type}")
+        raw = self.body()
+        if not raw.strip():
+            if required:
+                raise BadRequest("A JSON body is required")
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"Malformed JSON body: {exc}") from None
+
+    def json_arg(self, name):
+        """A query parameter holding JSON (e.g. `q`); absent, empty or `null` -> None."""
+        raw = self.args.get(name)
+        if raw is None or raw.strip() in ("", "null"):
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise BadRequest(f"Query parameter {name!r} is not valid JSON: {exc}") from None
+
+    def int_arg(self, name, default=None, minimum=None):
+        raw = self.args.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"Query parameter {name!r} must be an integer, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise BadRequest(f"Query parameter {name!r} must be at least {minimum}")
+        return value
+
+    def id_list_arg(self, name, required=False):
+        """Comma-separated integer ids (`allele_ids=3,4,5`)."""
+        raw = self.args.get(name)
+        if raw is None:
+            if required:
+                raise BadRequest(f"Missing required arg {name}")
+            return None
+        ids = []
+        for item in raw.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if not item.isdigit():
+                raise BadRequest(f"Query parameter {name!r} must be comma-separated ids, "
+                                 f"got {item!r}")
+            ids.append(int(item))
+        return ids
+
+
+class Response:
+    def __init__(self, body=b"", status=200, content_type="application/json", headers=None):
+        self.body = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.status = status
+        self.headers = [("Content-Type", content_type)] + list(headers or [])
+
+    @classmethod
+    def json(cls, value, status=200, headers=None):
+        return cls(to_json(value), status, "application/json",
+                   [("Cache-Control", NO_CACHE)] + list(headers or []))
+
+    @classmethod
+    def error(cls, status, message):
+        return cls.json({"message": message}, status)

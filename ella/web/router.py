@@ -1,0 +1,133 @@
+"""The route table: path patterns with typed parameters, and the OpenAPI document made from it.
+
+Patterns are ELLA's (`/api/v1/users/<int:user_id>/`). `<int:x>` matches non-negative decimal
+integers and is passed as int; `<x>` matches one path segment (no `/`). A route that ends in a
+slash is also served without it (ELLA answers 308 there; serving it directly is compatible).
+Every route says who may call it (`auth`: "login", "optional" or "open") and which object
+access rule its handler applies (`access`), so tests can walk the table.
+"""
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from ella.web.errors import MethodNotAllowed, NotFound
+
+AUTH_KINDS = ("login", "optional", "open")
+_PARAM = re.compile(r"<(?:(int):)?([a-z_]+)>")
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: str
+    handler: object
+    auth: str = "login"
+    summary: str = ""
+    # Object-level access rule the handler enforces: None (no object of a gene panel or
+    # analysis is exposed), "genepanel", "analysis", "group" ... (documented per route).
+    access: str | None = None
+    log_payload: bool = True     # False: resourcelog.payload stays NULL (passwords)
+    log_response: bool = False   # True: resourcelog.response stores the body
+    resource_log: bool = True    # False: no resourcelog row at all (polled/IGV data routes)
+    regex: re.Pattern = field(init=False, repr=False)
+    params: list = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if self.auth not in AUTH_KINDS:
+            raise ValueError(f"{self.pattern}: auth must be one of {AUTH_KINDS}")
+        self.params = []
+        parts, pos = [], 0
+        for match in _PARAM.finditer(self.pattern):
+            parts.append(re.escape(self.pattern[pos:match.start()]))
+            kind, name = match.groups()
+            self.params.append((name, kind or "str"))
+            parts.append(f"(?P<{name}>[0-9]+)" if kind == "int" else f"(?P<{name}>[^/]+)")
+            pos = match.end()
+        tail = self.pattern[pos:]
+        if tail.endswith("/"):
+            parts.append(re.escape(tail[:-1]) + "/?")
+        else:
+            parts.append(re.escape(tail))
+        self.regex = re.compile("^" + "".join(parts) + "$")
+
+    def match(self, path):
+        m = self.regex.match(path)
+        if not m:
+            return None
+        values = {}
+        for name, kind in self.params:
+            raw = unquote(m.group(name))
+            if kind == "int":
+                values[name] = int(raw)
+            else:
+                if "/" in raw or raw == "":
+                    return None
+                values[name] = raw
+        return values
+
+
+class Router:
+    def __init__(self):
+        self.routes = []
+
+    def add(self, method, pattern, handler, **options):
+        for existing in self.routes:
+            if existing.method == method and existing.pattern == pattern:
+                raise ValueError(f"route {method} {pattern} defined twice")
+        self.routes.append(Route(method, pattern, handler, **options))
+
+    def route(self, method, pattern, **options):
+        def register(fn):
+            self.add(method, pattern, fn, **options)
+            return fn
+        return register
+
+    def resolve(self, method, path):
+        """(route, path params); NotFound / MethodNotAllowed otherwise."""
+        allowed = []
+        for route in self.routes:
+            values = route.match(path)
+            if values is None:
+                continue
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route, values
+            allowed.append(route.method)
+        if allowed:
+            raise MethodNotAllowed(f"The method is not allowed for the requested URL "
+                                   f"(allowed: {', '.join(sorted(set(allowed)))}).")
+        raise NotFound(f"No API route for {path}")
+
+    def openapi(self, version):
+        """An OpenAPI 3 document of every route."""
+        paths = {}
+        for route in sorted(self.routes, key=lambda r: (r.pattern, r.method)):
+            path = _PARAM.sub(lambda m: "{" + m.group(2) + "}", route.pattern)
+            operation = {
+                "summary": route.summary or route.handler.__doc__ or "",
+                "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+                "responses": {"200": {"description": "success"},
+                              "default": {"description": "error: {\"message\": ...}"}},
+                "x-ella-auth": route.auth,
+            }
+            if route.access:
+                operation["x-ella-access"] = route.access
+            if route.auth == "login":
+                operation["security"] = [{"session": []}]
+            if route.params:
+                operation["parameters"] = [
+                    {"name": name, "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 0} if kind == "int"
+                     else {"type": "string"}}
+                    for name, kind in route.params]
+            paths.setdefault(path, {})[route.method.lower()] = operation
+        return {
+            "openapi": "3.0.3",
+            "info": {"title": "ELLA API v1 (this service)", "version": version},
+            "components": {"securitySchemes": {"session": {
+                "type": "apiKey", "in": "cookie", "name": "AuthenticationToken"}}},
+            "paths": paths,
+        }
+
+
+router = Router()

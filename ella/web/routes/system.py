@@ -1,0 +1,66 @@
+"""Health, the OpenAPI document, broadcasts and the UI exception log."""
+
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from psycopg.types.json import Jsonb
+
+from ella import __version__
+from ella.broadcast import active_broadcasts
+from ella.migrate import at_head
+from ella.web.errors import ApiError
+from ella.web.http import Response
+from ella.web.router import router
+from ella.web.validation import require_object
+
+API = "/api/v1"
+PASSWORD_NOTICE_DAYS = 7
+
+
+@router.route("GET", f"{API}/health/", auth="open", resource_log=False,
+              summary="200 when the service and its database work and the schema is at head")
+def health(ctx):
+    ok, message = at_head(ctx.conn, ctx.config)
+    if not ok:
+        return Response.json({"status": "error", "database": message}, status=503)
+    return {"status": "ok", "database": "ok", "version": __version__}
+
+
+@router.route("GET", f"{API}/specs/", auth="open", summary="OpenAPI 3 document of this API")
+def specs(ctx):
+    return ctx.app.router.openapi(__version__)
+
+
+@router.route("GET", f"{API}/broadcasts/", auth="optional",
+              summary="Active broadcast messages (+ the caller's password-expiry notice)")
+def broadcasts(ctx):
+    result = []
+    if ctx.user:
+        expiry = ctx.conn.execute('SELECT password_expiry FROM "user" WHERE id = %s',
+                                  (ctx.user["id"],)).fetchone()[0]
+        left = expiry - datetime.now(timezone.utc)
+        if left < timedelta(days=PASSWORD_NOTICE_DAYS):
+            result.append({
+                "id": secrets.token_hex(16),
+                "date": expiry - timedelta(days=PASSWORD_NOTICE_DAYS),
+                "message": f"Your password will expire in {max(0, left.days)} day(s). You may "
+                           "change it at any time by logging out and using \"Change password\""})
+    result += [{"id": i, "date": created, "message": message}
+               for i, created, _active, message in active_broadcasts(ctx.conn)]
+    return result
+
+
+@router.route("POST", f"{API}/ui/exceptionlog/", auth="optional", log_payload=False,
+              summary="Store an error of the web UI")
+def ui_exception(ctx):
+    body = require_object(ctx.request.json(), {"message": str},
+                          {"location": (str, type(None)), "stacktrace": (str, type(None)),
+                           "state": (dict, type(None))})
+    if len(body["message"]) > 100_000:
+        raise ApiError("message too long")
+    ctx.conn.execute('INSERT INTO uiexception ("time", usersession_id, message, location, '
+                     "stacktrace, state) VALUES (%s, %s, %s, %s, %s, %s)",
+                     (datetime.now(timezone.utc), ctx.request.session_id, body["message"],
+                      body.get("location"), body.get("stacktrace"),
+                      Jsonb(body.get("state") or {})))
+    return None

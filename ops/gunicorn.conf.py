@@ -1,0 +1,22 @@
+"""gunicorn settings for `bin/ella-api` (and the Docker image / systemd unit).
+
+Bind: the unix socket in SOCKET when set, else HOST:PORT (default 127.0.0.1:3114, the port
+ELLA's nginx proxies to). Workers: NUM_WORKERS (default 2 x cores + 1); timeout:
+GUNICORN_TIMEOUT seconds (default 500, as ELLA). Logs go to stderr, one line per event.
+"""
+
+import os
+
+from ella.config import env_settings
+
+_env = env_settings()
+
+bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [f"{_env['HOST']}:{_env['PORT']}"]
+workers = _env["NUM_WORKERS"]
+timeout = _env["GUNICORN_TIMEOUT"]
+worker_class = "sync"
+accesslog = "-"
+errorlog = "-"
+# Client address for the access log; resourcelog reads X-Forwarded-For from our nginx.
+access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

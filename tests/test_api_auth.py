@@ -1,0 +1,175 @@
+"""Login, logout, change password, current user (api.md 1.5, 4.1, 4.2) through the WSGI app."""
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from ella.auth import hash_token
+from ella.passwords import hash_password
+from api_client import Client
+
+PASSWORD = "Secret-pass1"
+LOGIN = "/api/v1/users/actions/login/"
+LOGOUT = "/api/v1/users/actions/logout/"
+CHANGE = "/api/v1/users/actions/changepassword/"
+CURRENT = "/api/v1/users/currentuser/"
+
+
+@pytest.fixture
+def user(db_url):
+    """testuser (group g1 with panel P v1), password PASSWORD valid for 30 days."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO genepanel VALUES ('P', 'v1', 'GRCh37', true, now(), NULL)")
+        group_id = conn.execute("INSERT INTO usergroup (name, config) VALUES ('g1', '{}') "
+                                "RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, 'P', 'v1')", (group_id,))
+        conn.execute("INSERT INTO usergroupimport VALUES (%s, %s)", (group_id, group_id))
+        user_id = conn.execute(
+            'INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+            "password_expiry, active, incorrect_logins, email) VALUES ('testuser', 'Ole', "
+            "'van Dyke', %s, %s, %s, true, 0, 'o@example.org') RETURNING id",
+            (group_id, hash_password(PASSWORD), datetime.now(timezone.utc) + timedelta(days=30))
+        ).fetchone()[0]
+        conn.commit()
+    return user_id
+
+
+def _sql(url, query, params=()):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(query, params).fetchall()
+        conn.commit()
+        return rows
+
+
+def test_login_sets_cookie_and_currentuser_works(api_app, db_url, user):
+    client = Client(api_app)
+    assert client.get(CURRENT).status == 401
+    result = client.login("testuser", PASSWORD)
+    assert result.status == 200 and result.body == b""
+    cookie = result.header("Set-Cookie")
+    assert cookie.startswith("AuthenticationToken=") and "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie and "Path=/" in cookie and "Secure" not in cookie
+    token = client.cookies["AuthenticationToken"]
+    assert len(token) == 64 and int(token, 16) >= 0
+    me = client.get(CURRENT)
+    assert me.status == 200
+    body = me.json
+    assert body["username"] == "testuser" and body["full_name"] == "Ole van Dyke"
+    assert body["abbrev_name"] == "O. v. Dyke" and body["user_group_name"] == "g1"
+    assert body["group"]["genepanels"] == [{"name": "P", "version": "v1", "official": True}]
+    assert body["group"]["import_groups"] == ["g1"]
+    assert body["password_expiry"].endswith("+00:00")
+    # The database holds only the SHA-256 of the token, never the token.
+    tokens = [r[0] for r in _sql(db_url, "SELECT token FROM usersession")]
+    assert tokens == [hash_token(token)] and token not in tokens
+
+
+def test_wrong_password_counts_up_and_locks_at_six(api_app, db_url, user):
+    client = Client(api_app)
+    for attempt in range(1, 6):
+        result = client.login("testuser", "wrong")
+        assert (result.status, result.json) == (401, {"message": "Invalid credentials"})
+        assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(attempt,)]
+    result = client.login("testuser", "wrong")
+    assert result.status == 401 and "has been locked" in result.json["message"]
+    # Locked: even the right password is refused.
+    result = client.login("testuser", PASSWORD)
+    assert result.status == 401 and "is locked" in result.json["message"]
+    assert _sql(db_url, "SELECT count(*) FROM usersession") == [(0,)]
+
+
+def test_success_resets_the_counter(api_app, db_url, user):
+    client = Client(api_app)
+    client.login("testuser", "wrong")
+    assert client.login("testuser", PASSWORD).status == 200
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
+
+
+def test_inactive_and_unknown_users(api_app, db_url, user):
+    client = Client(api_app)
+    assert client.login("nobody", "x").json == {"message": "Invalid username nobody"}
+    _sql(db_url, 'UPDATE "user" SET active = false RETURNING id')
+    result = client.login("testuser", PASSWORD)
+    assert result.status == 401 and "is inactive" in result.json["message"]
+
+
+def test_expired_password_is_refused_then_changed(api_app, db_url, user):
+    _sql(db_url, "UPDATE \"user\" SET password_expiry = '1970-01-01' RETURNING id")
+    client = Client(api_app)
+    result = client.login("testuser", PASSWORD)
+    assert result.json == {"message": "Password has expired. Please change password."}
+    result = client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                                  "new_password": "Brand-new-pass2"})
+    assert (result.status, result.json) == (200, None)
+    assert client.login("testuser", "Brand-new-pass2").status == 200
+
+
+def test_change_password_rules(api_app, db_url, user):
+    client = Client(api_app)
+    client.login("testuser", PASSWORD)
+    assert client.get(CURRENT).status == 200
+
+    def change(old, new):
+        return client.post(CHANGE, {"username": "testuser", "password": old, "new_password": new})
+
+    assert change("wrong", "Another-pass3").json == {"message": "Invalid credentials."}
+    assert change(PASSWORD, "short").json == \
+        {"message": "Password doesn't follow password strength guidelines."}
+    assert change(PASSWORD, PASSWORD).json == \
+        {"message": "Password is equal to an old password. Choose a different password."}
+    assert change(PASSWORD, "Another-pass3").status == 200
+    # Every session was logged out by the change.
+    assert client.get(CURRENT).status == 401
+    # The previous password may not come back.
+    result = change("Another-pass3", PASSWORD)
+    assert result.status == 401 and "equal to an old password" in result.json["message"]
+    assert _sql(db_url, "SELECT count(*) FROM useroldpassword") == [(1,)]
+
+
+def test_logout_kills_the_token(api_app, db_url, user):
+    client = Client(api_app)
+    client.login("testuser", PASSWORD)
+    assert client.post(LOGOUT, {}).json is None
+    assert client.get(CURRENT).status == 401
+    assert _sql(db_url, "SELECT logged_out IS NOT NULL FROM usersession") == [(True,)]
+    # Logging out without a session is "not logged in".
+    assert client.post(LOGOUT, {}).status == 401
+
+
+def test_passwords_never_reach_the_resource_log(api_app, db_url, user):
+    client = Client(api_app)
+    client.login("testuser", "wrong")
+    client.login("testuser", PASSWORD)
+    client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                         "new_password": "Another-pass3"})
+    rows = _sql(db_url, "SELECT resource, payload, payload_size, statuscode FROM resourcelog "
+                        "ORDER BY id")
+    assert [(r[0], r[3]) for r in rows] == [(LOGIN, 401), (LOGIN, 200), (CHANGE, 200)]
+    assert all(r[1] is None and r[2] == 0 for r in rows)
+    text = " ".join(str(r) for r in _sql(db_url, "SELECT * FROM resourcelog"))
+    assert PASSWORD not in text and "Another-pass3" not in text
+
+
+def test_login_bad_bodies(api_app, user):
+    client = Client(api_app)
+    for body, fragment in [({"username": "testuser"}, "Missing key"),
+                           ({"username": "testuser", "password": "x", "extra": 1}, "Unknown key"),
+                           ({"username": 1, "password": "x"}, "must be a string"),
+                           ([], "JSON object")]:
+        result = client.post(LOGIN, body)
+        assert result.status == 400 and fragment in result.json["message"]
+    result = client.request("POST", LOGIN, raw=b"{not json")
+    assert result.status == 400 and "Malformed JSON" in result.json["message"]
+
+
+def test_real_ella_user_logs_in_with_ellas_hash(demo_api_app, demo_db_url):
+    """testuser1 of the real ELLA database: ELLA's bcrypt hash verifies; the password expired
+    in 2021, so the login is refused with ELLA's message until it is changed."""
+    client = Client(demo_api_app)
+    result = client.login("testuser1", "Password#123")
+    assert result.json == {"message": "Password has expired. Please change password."}
+    assert client.post(CHANGE, {"username": "testuser1", "password": "Password#123",
+                                "new_password": "New-Password#456"}).status == 200
+    assert client.login("testuser1", "New-Password#456").status == 200
+    assert client.get(CURRENT).json["username"] == "testuser1"
