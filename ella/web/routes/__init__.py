@@ -1,3 +1,8 @@
-"""Importing this package registers every API route on `ella.web.router.router`."""
+"""Importing this package registers every API route on `ella.web.router.router`: each module
+of this package is one API area and registers its routes when imported."""
 
-from ella.web.routes import config, system, users  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,49 @@
+"""Object access rules shared by the route handlers (api.md 1.6, DESIGN.md).
+
+A user sees a gene panel, and everything tied to one (an analysis, an interpretation round,
+an import job), only when the panel is one of the user's group's panels. Handlers call these
+helpers instead of writing their own checks; a refusal is 403 (the object exists but is not
+the user's), an unknown id 404.
+"""
+
+from ella.web.errors import Forbidden, NotFound
+
+
+def group_panels(conn, user):
+    """{(name, version)} of the user's group's gene panels."""
+    return {(n, v) for n, v in conn.execute(
+        "SELECT genepanel_name, genepanel_version FROM usergroupgenepanel WHERE usergroup_id = %s",
+        (user["group_id"],))}
+
+
+def require_genepanel(conn, user, name, version):
+    """The panel must exist (404) and be one of the user's group's panels (403)."""
+    if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
+                        (name, version)).fetchone():
+        raise NotFound(f"No gene panel {name} {version}")
+    if (name, version) not in group_panels(conn, user):
+        raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
+
+
+def require_analysis(conn, user, analysis_id):
+    """The analysis must exist (404) and its panel be one of the user's group's (403).
+    Returns (name, genepanel_name, genepanel_version)."""
+    row = conn.execute("SELECT name, genepanel_name, genepanel_version FROM analysis "
+                       "WHERE id = %s", (analysis_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"No analysis with id {analysis_id}")
+    if (row[1], row[2]) not in group_panels(conn, user):
+        raise Forbidden(f"Analysis {analysis_id} is not available to your user group")
+    return row
+
+
+ACCESSIBLE_ANALYSES_SQL = (
+    "EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = %(group_id)s "
+    "AND ugp.genepanel_name = {alias}.genepanel_name "
+    "AND ugp.genepanel_version = {alias}.genepanel_version)")
+
+
+def accessible_panel_condition(alias="a"):
+    """SQL condition (with the named parameter group_id) for rows whose genepanel_name/version
+    columns under `alias` are one of the group's panels."""
+    return ACCESSIBLE_ANALYSES_SQL.format(alias=alias)
