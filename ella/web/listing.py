@@ -84,58 +84,79 @@ def paginate(request, items, filterable=True, slice_items=True):
 
 
 _SQL_OPERATORS = {"$eq": "=", "$neq": "<>", "$gt": ">", "$lt": "<", "$gte": ">=", "$lte": "<="}
+_CASTS = {"integer": int, "text": str, "boolean": bool}
 
 
 def q_to_sql(q, columns):
     """(SQL condition, params) for a parsed `q` object over a whitelist of columns.
 
-    `columns` maps the names a client may use to trusted SQL expressions (never built from
-    input); values always go in as parameters. An empty list makes the condition FALSE
-    (ELLA: the whole result is empty). Unknown columns or operators are a 400."""
+    `columns` maps the names a client may use to (trusted SQL expression, type), type one of
+    "integer", "text", "boolean" (a plain string means "text"); never built from input.
+    Values always go in as parameters, converted to the column's type ("32890607" matches an
+    integer column, as the UI sends it); a value that does not convert is a 400. An empty list
+    makes the condition FALSE (ELLA: the whole result is empty). Unknown columns or operators
+    are a 400."""
     if q is None:
         return "TRUE", []
     if not isinstance(q, dict):
         raise BadRequest("Query parameter 'q' must be a JSON object")
     parts, params = [], []
     for column, condition in q.items():
-        expr = columns.get(column)
-        if expr is None:
+        spec = columns.get(column)
+        if spec is None:
             raise BadRequest(f"Unknown column {column!r} in q (known: {', '.join(sorted(columns))})")
+        expr, typ = (spec, "text") if isinstance(spec, str) else spec
+
+        def value(v, column=column, typ=typ):
+            return _convert(v, typ, column)
+
         if condition is None:
             parts.append(f"{expr} IS NULL")
         elif isinstance(condition, list):
             if not condition:
                 return "FALSE", []
-            parts.append(f"{expr}::text = ANY(%s)")
-            params.append([_text(v) for v in condition])
+            parts.append(f"{expr} = ANY(%s::{typ}[])")
+            params.append([value(v) for v in condition])
         elif isinstance(condition, dict):
             for op, arg in condition.items():
                 if op in _SQL_OPERATORS:
-                    parts.append(f"{expr}::text {_SQL_OPERATORS[op]} %s" if isinstance(arg, str)
-                                 else f"{expr} {_SQL_OPERATORS[op]} %s")
-                    params.append(arg)
+                    parts.append(f"{expr} {_SQL_OPERATORS[op]} %s::{typ}")
+                    params.append(value(arg))
                 elif op in ("$in", "$nin"):
                     if not isinstance(arg, list):
                         raise BadRequest(f"q operator {op} needs a list")
                     if op == "$in" and not arg:
                         return "FALSE", []
-                    parts.append(f"{'NOT ' if op == '$nin' else ''}({expr}::text = ANY(%s))")
-                    params.append([_text(v) for v in arg])
+                    parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))")
+                    params.append([value(v) for v in arg])
                 elif op in ("$like", "$ilike"):
                     parts.append(f"{expr}::text {'ILIKE' if op == '$ilike' else 'LIKE'} %s")
                     params.append(str(arg))
                 else:
                     raise BadRequest(f"Unknown q operator {op!r} (known: {', '.join(OPERATORS)})")
         else:
-            parts.append(f"{expr}::text = %s")
-            params.append(_text(condition))
+            parts.append(f"{expr} = %s::{typ}")
+            params.append(value(condition))
     return " AND ".join(parts) or "TRUE", params
 
 
-def _text(value):
-    """Compare as text so that `"32890607"` and `32890607` both match an integer column."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        raise BadRequest("q values must be scalars or lists of scalars")
-    return str(value)
+def _convert(value, typ, column):
+    if isinstance(value, (dict, list)) or value is None:
+        raise BadRequest(f"q value for {column!r} must be a scalar")
+    try:
+        if typ == "integer":
+            if isinstance(value, bool):
+                raise ValueError
+            number = int(value)
+            if not -2**31 <= number < 2**31:
+                raise ValueError
+            return number
+        if typ == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+        return value if isinstance(value, str) else str(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"q value {value!r} for {column!r} is not a valid {typ}") from None
