@@ -150,7 +150,7 @@ class App:
             if route is not None and route.log_response else None,
             "response_size": len(response.body),
             "payload": payload,
-            "payload_size": request.content_length if log_payload else 0,
+            "payload_size": request.content_length if payload is not None else 0,
             "statuscode": response.status,
         }
         try:

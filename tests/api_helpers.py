@@ -1,0 +1,42 @@
+"""Logging in as a user of a test database (sets a known password first)."""
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+
+from ella.passwords import hash_password
+from api_client import Client
+
+TEST_PASSWORD = "Test-password-1"
+_HASH = hash_password(TEST_PASSWORD)  # bcrypt is slow: hash once per test session
+
+
+def logged_in_client(app, db_url, username):
+    """A Client with a session of `username` (password set to TEST_PASSWORD, not expired)."""
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute(
+            'UPDATE "user" SET password = %s, password_expiry = %s, incorrect_logins = 0, '
+            "active = true WHERE username = %s RETURNING id",
+            (_HASH, datetime.now(timezone.utc) + timedelta(days=60), username)).fetchone()
+        conn.commit()
+    assert found, f"no user {username}"
+    client = Client(app)
+    result = client.login(username, TEST_PASSWORD)
+    assert result.status == 200, result.body
+    return client
+
+
+def add_user(db_url, username, group_name, panels=()):
+    """Create a group (if missing) with these (name, version) panels and a user in it."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (group_name,)).fetchone()
+        group_id = row[0] if row else conn.execute(
+            "INSERT INTO usergroup (name, config) VALUES (%s, '{}') RETURNING id",
+            (group_name,)).fetchone()[0]
+        for name, version in panels:
+            conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, %s, %s)",
+                         (group_id, name, version))
+        conn.execute('INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+                     "password_expiry, active, incorrect_logins) VALUES (%s, 'Test', 'User', %s, "
+                     "%s, now(), true, 0)", (username, group_id, _HASH))
+        conn.commit()

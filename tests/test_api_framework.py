@@ -1,0 +1,246 @@
+"""The WSGI framework: routing, errors, body limits, resource log, specs, config, broadcasts,
+health, UI exception log — and a few requests through a real gunicorn."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from ella.web.app import App
+from ella.web.errors import Conflict
+from ella.web.router import Router
+from api_client import Client
+from api_helpers import add_user, logged_in_client
+from helpers import ROOT
+
+
+def _sql(url, query, params=()):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(query, params).fetchall() if query.lstrip().upper().startswith(
+            ("SELECT", "WITH")) or "RETURNING" in query.upper() else conn.execute(query, params)
+        conn.commit()
+        return rows
+
+
+@pytest.fixture
+def toy_app(db_url, ella_config):
+    """An app with its own small route table, to test the framework in isolation."""
+    router = Router()
+
+    @router.route("GET", "/api/v1/things/<int:thing_id>/", auth="open")
+    def get_thing(ctx, thing_id):
+        return {"id": thing_id, "at": datetime(2020, 10, 19, 10, 46, 43, 419040, timezone.utc)}
+
+    @router.route("POST", "/api/v1/things/", auth="open")
+    def post_thing(ctx):
+        return {"got": ctx.request.json()}
+
+    @router.route("GET", "/api/v1/files/<name>", auth="open")
+    def get_file(ctx, name):
+        return {"name": name}
+
+    @router.route("GET", "/api/v1/boom/", auth="open")
+    def boom(ctx):
+        raise RuntimeError("secret internal detail")
+
+    @router.route("GET", "/api/v1/conflict/", auth="open")
+    def conflict(ctx):
+        raise Conflict("someone else was faster")
+
+    @router.route("GET", "/api/v1/private/", auth="login")
+    def private(ctx):
+        return "ok"
+
+    app = App(ella_config, {"DB_URL": db_url, "COOKIE_SECURE": False}, router=router)
+    yield app
+    app._drop_connection()
+
+
+def test_routing_trailing_slash_types_and_errors(toy_app):
+    client = Client(toy_app)
+    with_slash = client.get("/api/v1/things/7/")
+    assert with_slash.status == 200
+    assert with_slash.json == {"id": 7, "at": "2020-10-19T10:46:43.419040+00:00"}
+    assert client.get("/api/v1/things/7").json == with_slash.json  # served, not redirected
+    assert with_slash.header("Cache-Control").startswith("no-store")
+    # <int:> takes digits only; a string segment takes no slash; no extra slash on slashless.
+    for path in ("/api/v1/things/-1/", "/api/v1/things/abc/", "/api/v1/files/a/b",
+                 "/api/v1/files/x/", "/api/v1/nothing/"):
+        result = client.get(path)
+        assert result.status == 404 and "message" in result.json, path
+    assert client.get("/api/v1/files/report.txt").json == {"name": "report.txt"}
+    result = client.request("DELETE", "/api/v1/things/7/")
+    assert result.status == 405 and "not allowed" in result.json["message"]
+    head = client.request("HEAD", "/api/v1/things/7/")
+    assert head.status == 200 and head.body == b""
+
+
+def test_errors_are_json_and_never_tracebacks(toy_app):
+    client = Client(toy_app)
+    result = client.get("/api/v1/boom/")
+    assert (result.status, result.json) == (500, {"message": "Internal Server Error"})
+    assert b"secret internal detail" not in result.body and b"Traceback" not in result.body
+    assert client.get("/api/v1/conflict/").json == {"message": "someone else was faster"}
+    assert client.get("/api/v1/conflict/").status == 409
+    result = client.get("/api/v1/private/")
+    assert (result.status, result.json) == (401, {"message": "Authentication required"})
+
+
+def test_bodies_malformed_and_oversized(toy_app, db_url):
+    client = Client(toy_app)
+    assert client.post("/api/v1/things/", {"a": [1, None]}).json == {"got": {"a": [1, None]}}
+    result = client.request("POST", "/api/v1/things/", raw=b'{"a": ')
+    assert result.status == 400 and "Malformed JSON" in result.json["message"]
+    result = client.request("POST", "/api/v1/things/", raw=b"<xml/>", content_type="text/xml")
+    assert result.status == 400 and "application/json" in result.json["message"]
+    # A body over the limit is refused from its Content-Length, before it is read.
+    result = client.request("POST", "/api/v1/things/", raw=b"{}",
+                            headers={"CONTENT_LENGTH": str(50 * 1024 * 1024)})
+    assert result.status == 413 and "too large" in result.json["message"]
+    rows = _sql(db_url, "SELECT statuscode, payload, payload_size FROM resourcelog "
+                        "WHERE statuscode = 413")
+    assert rows == [(413, None, 0)]
+
+
+def test_every_request_is_resource_logged(toy_app, db_url):
+    client = Client(toy_app, remote_addr="10.1.2.3")
+    client.get("/api/v1/things/3/", query="x=1")
+    client.post("/api/v1/things/", {"k": "v"})
+    client.get("/api/v1/unknown/")
+    client.request("GET", "/api/v1/things/4/", headers={"HTTP_X_FORWARDED_FOR": "192.0.2.9"})
+    rows = _sql(db_url, "SELECT method, resource, query, payload, payload_size, statuscode, "
+                        "host(remote_addr), usersession_id, response, duration >= 0 "
+                        "FROM resourcelog ORDER BY id")
+    assert rows == [
+        ("GET", "/api/v1/things/3/", "x=1", None, 0, 200, "10.1.2.3", None, None, True),
+        ("POST", "/api/v1/things/", "", '{"k": "v"}', 10, 200, "10.1.2.3", None, None, True),
+        ("GET", "/api/v1/unknown/", "", None, 0, 404, "10.1.2.3", None, None, True),
+        ("GET", "/api/v1/things/4/", "", None, 0, 200, "192.0.2.9", None, None, True),
+    ]
+
+
+def test_specs_list_every_route(api_app):
+    specs = Client(api_app).get("/api/v1/specs/").json
+    assert specs["openapi"].startswith("3.")
+    documented = {(method.upper(), path) for path, ops in specs["paths"].items() for method in ops}
+    import re
+    routes = {(r.method, re.sub(r"<(?:int:)?([a-z_]+)>", r"{\1}", r.pattern))
+              for r in api_app.router.routes}
+    assert documented == routes
+    login = specs["paths"]["/api/v1/users/actions/login/"]["post"]
+    assert login["x-ella-auth"] == "open"
+
+
+def test_config_logged_out_and_in(api_app, db_url, ella_config):
+    client = Client(api_app)
+    config = client.get("/api/v1/config/").json
+    assert set(config) >= {"app", "user", "analysis", "frequencies", "classification", "report",
+                           "transcripts", "igv", "import", "similar_alleles", "acmg",
+                           "custom_annotation"}
+    assert config["user"]["auth"]["password_minimum_length"] == 8
+    assert len(config["transcripts"]["consequences"]) == 40
+    assert config["acmg"]["codes"]["pathogenic"] == ["PVS", "PS", "PM", "PP", "PNW"]
+    assert config["user"]["user_config"] == ella_config["user"]["user_config"]
+    add_user(db_url, "alice", "lab")
+    _sql(db_url, "UPDATE usergroup SET config = %s WHERE name = 'lab'",
+         (json.dumps({"acmg": {"frequency": {}}, "overview": {"views": ["variants"]}}),))
+    client = logged_in_client(api_app, db_url, "alice")
+    user_config = client.get("/api/v1/config/").json["user"]["user_config"]
+    assert user_config["overview"] == {"views": ["variants"]}
+    assert user_config["acmg"] == {"frequency": {}}
+    assert user_config["deposit"] is None and user_config["comment_templates"] is None
+    assert user_config["workflows"] == ella_config["user"]["user_config"]["workflows"]
+
+
+def test_broadcasts_and_password_notice(api_app, db_url):
+    client = Client(api_app)
+    assert client.get("/api/v1/broadcasts/").json == []
+    _sql(db_url, "INSERT INTO broadcast (date_created, message, active) VALUES "
+                 "(now(), 'Test', true), (now(), 'Hidden', false)")
+    (item,) = client.get("/api/v1/broadcasts/").json
+    assert item["id"] == 1 and item["message"] == "Test" and item["date"].endswith("+00:00")
+    add_user(db_url, "bob", "lab")
+    client = logged_in_client(api_app, db_url, "bob")
+    _sql(db_url, "UPDATE \"user\" SET password_expiry = %s WHERE username = 'bob'",
+         (datetime.now(timezone.utc) + timedelta(days=3),))
+    notice, test = client.get("/api/v1/broadcasts/").json
+    assert "expire in 2 day(s)" in notice["message"] and isinstance(notice["id"], str)
+    assert test["message"] == "Test"
+
+
+def test_health(api_app, db_url):
+    client = Client(api_app)
+    assert client.get("/api/v1/health/").json["status"] == "ok"
+    _sql(db_url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
+    result = client.get("/api/v1/health/")
+    assert result.status == 503 and result.json["status"] == "error"
+
+
+def test_ui_exception_log(api_app, db_url):
+    client = Client(api_app)
+    body = {"message": "TypeError: x is undefined", "location": "/overview",
+            "stacktrace": "at f()", "state": {"a": 1}}
+    assert client.post("/api/v1/ui/exceptionlog/", body).json is None
+    assert _sql(db_url, "SELECT message, location, state FROM uiexception") == [
+        ("TypeError: x is undefined", "/overview", {"a": 1})]
+    assert _sql(db_url, "SELECT payload FROM resourcelog") == [(None,)]
+    assert client.post("/api/v1/ui/exceptionlog/", {"nope": 1}).status == 400
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_through_real_gunicorn(db_url):
+    """bin/ella-api serves the app with gunicorn: health, login failure, 404, SIGTERM."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}
+    env.update(DB_URL=db_url, PORT=str(port), NUM_WORKERS="2")
+    proc = subprocess.Popen([str(ROOT / "bin" / "ella-api")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health/", timeout=5) as response:
+                    assert json.load(response)["status"] == "ok"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("gunicorn did not come up: " + (proc.stdout.read()
+                                                                        if proc.poll() else ""))
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"{base}/users/actions/login/", method="POST",
+            data=json.dumps({"username": "nobody", "password": "x"}).encode(),
+            headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as failure:
+            urllib.request.urlopen(request, timeout=5)
+        assert failure.value.code == 401
+        assert json.load(failure.value) == {"message": "Invalid username nobody"}
+        with pytest.raises(urllib.error.HTTPError) as failure:
+            urllib.request.urlopen(f"{base}/nothing/here/", timeout=5)
+        assert failure.value.code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_api_refuses_to_start_on_a_database_not_at_head(empty_db_url):
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}
+    env.update(DB_URL=empty_db_url, PORT=str(_free_port()))
+    result = subprocess.run([str(ROOT / "bin" / "ella-api")], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and "not ready" in result.stderr
