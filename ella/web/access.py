@@ -37,13 +37,10 @@ def require_analysis(conn, user, analysis_id):
     return row
 
 
-ACCESSIBLE_ANALYSES_SQL = (
-    "EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = %(group_id)s "
-    "AND ugp.genepanel_name = {alias}.genepanel_name "
-    "AND ugp.genepanel_version = {alias}.genepanel_version)")
-
-
-def accessible_panel_condition(alias="a"):
-    """SQL condition (with the named parameter group_id) for rows whose genepanel_name/version
-    columns under `alias` are one of the group's panels."""
-    return ACCESSIBLE_ANALYSES_SQL.format(alias=alias)
+def accessible_panel_condition(alias="a", placeholder="%(group_id)s"):
+    """SQL condition for rows whose genepanel_name/version columns under `alias` are one of
+    the group's panels. The group id is a query parameter: the named `group_id` by default,
+    or pass placeholder="%s" to combine it with positional parameters."""
+    return ("EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = "
+            f"{placeholder} AND ugp.genepanel_name = {alias}.genepanel_name "
+            f"AND ugp.genepanel_version = {alias}.genepanel_version)")
