@@ -91,7 +91,7 @@ def q_to_sql(q, columns):
     """(SQL condition, params) for a parsed `q` object over a whitelist of columns.
 
     `columns` maps the names a client may use to (trusted SQL expression, type), type one of
-    "integer", "text", "boolean" (a plain string means "text"); never built from input.
+    "integer", "text", "boolean", "timestamptz" (a plain string means "text"); never built from input.
     Values always go in as parameters, converted to the column's type ("32890607" matches an
     integer column, as the UI sends it); a value that does not convert is a 400. An empty list
     makes the condition FALSE (ELLA: the whole result is empty). Unknown columns or operators
@@ -157,6 +157,10 @@ def _convert(value, typ, column):
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ValueError
+        if typ == "timestamptz":
+            from datetime import datetime
+            datetime.fromisoformat(str(value))  # validates; PostgreSQL parses the text
+            return str(value)
         return value if isinstance(value, str) else str(value)
     except (TypeError, ValueError):
         raise BadRequest(f"q value {value!r} for {column!r} is not a valid {typ}") from None
