@@ -1,0 +1,254 @@
+"""Allele assessments, allele reports, reference assessments, custom annotations and gene
+assessments (api.md 2.3, 3.5, 4.19, 4.20, 6 #5) on the real ELLA database, through the WSGI
+app."""
+
+import threading
+
+import psycopg
+import pytest
+
+from api_client import Client
+from api_helpers import logged_in_client
+
+API = "/api/v1"
+AA_KEYS = {"id": int, "date_created": str, "date_superceeded": (str, type(None)),
+           "allele_id": int, "analysis_id": (int, type(None)), "genepanel_name": str,
+           "genepanel_version": str, "annotation_id": (int, type(None)),
+           "custom_annotation_id": (int, type(None)), "previous_assessment_id": (int, type(None)),
+           "user_id": int, "usergroup_id": (int, type(None)), "usergroup": (dict, type(None)),
+           "user": dict, "classification": str, "seconds_since_update": float,
+           "evaluation": dict, "attachment_ids": list}
+AR_KEYS = {"id": int, "date_created": str, "date_superceeded": (str, type(None)),
+           "allele_id": int, "analysis_id": (int, type(None)),
+           "previous_report_id": (int, type(None)), "user_id": int,
+           "usergroup_id": (int, type(None)), "usergroup": (dict, type(None)), "user": dict,
+           "seconds_since_update": float, "evaluation": dict}
+RA_KEYS = {"id": int, "allele_id": int, "reference_id": int, "analysis_id": (int, type(None)),
+           "genepanel_name": str, "genepanel_version": str, "date_created": str,
+           "date_superceeded": (str, type(None)), "user_id": int, "evaluation": dict}
+GA_KEYS = {"id": int, "date_created": str, "date_superceeded": (str, type(None)),
+           "gene_id": int, "genepanel_name": str, "genepanel_version": str,
+           "analysis_id": (int, type(None)), "previous_assessment_id": (int, type(None)),
+           "user_id": int, "usergroup_id": int, "user": dict, "seconds_since_update": float,
+           "evaluation": dict}
+CA_KEYS = {"id": int, "allele_id": int, "user_id": int, "annotations": dict,
+           "date_superceeded": (str, type(None)), "date_created": str}
+USER_KEYS = {"id", "username", "first_name", "last_name", "full_name", "abbrev_name", "active",
+             "user_group_name"}
+
+
+def check_shape(item, keys):
+    assert set(item) == set(keys), set(item) ^ set(keys)
+    for key, typ in keys.items():
+        assert isinstance(item[key], typ) and not isinstance(item[key], bool), (key, item[key])
+    if "user" in keys:
+        assert set(item["user"]) == USER_KEYS
+
+
+@pytest.fixture
+def client(demo_api_app, demo_db_url):
+    return logged_in_client(demo_api_app, demo_db_url, "testuser1")
+
+
+def _sql(url, query, params=()):
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_alleleassessments_and_reports_lists(client, demo_api_app):
+    result = client.get(f"{API}/alleleassessments/")
+    assert result.status == 200 and len(result.json) == 6
+    assert [a["id"] for a in result.json] == sorted(a["id"] for a in result.json)
+    for item in result.json:
+        check_shape(item, AA_KEYS)
+    assert result.header("Total-Count") == "6" and result.header("Per-Page") == "10000"
+    first = result.json[0]
+    assert first["usergroup"] == {"id": first["usergroup_id"], "name": "testgroup01"}
+    one = client.get(f"{API}/alleleassessments/{first['id']}/")
+    assert one.status == 200 and one.json["id"] == first["id"]
+    check_shape(one.json, AA_KEYS)
+    by_allele = client.get(f"{API}/alleleassessments/",
+                           query={"q": {"allele_id": first["allele_id"]}}).json
+    assert [a["id"] for a in by_allele] == [first["id"]]
+    np_ = client.get(f"{API}/alleleassessments/", query={"q": {"classification": "NP"}}).json
+    assert len(np_) == 2 and all(a["classification"] == "NP" for a in np_)
+    current = client.get(f"{API}/alleleassessments/", query={"q": {"date_superceeded": None}})
+    assert len(current.json) == 6
+    # Pagination slices: 6 items, 4 per page.
+    page2 = client.get(f"{API}/alleleassessments/", query={"per_page": 4, "page": 2})
+    assert len(page2.json) == 2 and page2.header("Total-Count") == "6"
+    assert page2.header("Total-Pages") == "2" and page2.header("Page") == "2"
+    assert page2.header("Per-Page") == "4"
+    capped = client.get(f"{API}/alleleassessments/", query={"per_page": 999})
+    assert capped.header("Per-Page") == "50"
+
+    reports = client.get(f"{API}/allelereports/")
+    assert reports.status == 200 and len(reports.json) == 6
+    for item in reports.json:
+        check_shape(item, AR_KEYS)
+    assert client.get(f"{API}/allelereports/{reports.json[0]['id']}/").json == reports.json[0] \
+        or client.get(f"{API}/allelereports/{reports.json[0]['id']}/").json["id"] \
+        == reports.json[0]["id"]
+    sliced = client.get(f"{API}/allelereports/", query={"per_page": 5})
+    assert len(sliced.json) == 5 and sliced.header("Total-Pages") == "2"
+
+    for path in ("alleleassessments/999999/", "allelereports/999999/",
+                 "referenceassessments/999999/"):
+        assert client.get(f"{API}/{path}").status == 404, path
+    for bad in ('{"nope": 1}', '{"allele_id": "x"}', "{broken", '{"id": {"$foo": 1}}'):
+        assert client.get(f"{API}/alleleassessments/", query=f"q={bad}").status == 400, bad
+    injected = client.get(f"{API}/alleleassessments/",
+                          query={"q": {"genepanel_name": "HBOC'; DROP TABLE allele; --"}})
+    assert injected.status == 200 and injected.json == []
+    assert client.get(f"{API}/alleleassessments/", query={"page": "x"}).status == 400
+    anonymous = Client(demo_api_app)
+    for path in ("alleleassessments/", "allelereports/", "referenceassessments/",
+                 "customannotations/", "geneassessments/", "alleleassessments/1/"):
+        assert anonymous.get(f"{API}/{path}").status == 401, path
+
+
+def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url):
+    allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
+    path = f"{API}/customannotations/"
+    first = client.post(path, {"allele_id": allele_id, "user_id": 42,
+                               "annotations": {"test": 1, "external": {"CLINVAR": "benign"}}})
+    assert first.status == 200, first.body
+    check_shape(first.json, CA_KEYS)
+    assert first.json["annotations"] == {"test": 1, "external": {"CLINVAR": "benign"}}
+    assert first.json["user_id"] != 42 and first.json["date_superceeded"] is None
+    second = client.post(path, {"allele_id": allele_id,
+                                "annotations": {"test": 2, "prediction": {"domain": "x",
+                                                                          "repeat": None}}})
+    assert second.status == 200
+    assert second.json["annotations"] == {"test": 2, "external": {"CLINVAR": "benign"},
+                                          "prediction": {"domain": "x"}}
+    rows = _sql(demo_db_url, "SELECT id, annotations, date_superceeded IS NULL, "
+                "previous_annotation_id FROM customannotation WHERE allele_id = %s ORDER BY id",
+                (allele_id,))
+    assert rows[0][1] == {"test": 1, "external": {"CLINVAR": "benign"}} and rows[0][2] is False
+    assert rows[1][2] is True and rows[1][3] == rows[0][0]
+    # Removing a key with null.
+    third = client.post(path, {"allele_id": allele_id, "annotations": {"external": None}})
+    assert "external" not in third.json["annotations"]
+    listed = client.get(path, query={"q": {"allele_id": allele_id}})
+    assert listed.status == 200 and [c["id"] for c in listed.json] == [r[0] for r in rows] + [
+        third.json["id"]]
+    assert listed.header("Total-Count") == "3"
+    no_slice = client.get(path, query={"per_page": 1})
+    assert len(no_slice.json) == 3 and no_slice.header("Per-Page") == "1"
+    # The allele endpoint embeds the custom annotation.
+    allele = client.get(f"{API}/alleles/", query={"q": {"id": [allele_id]}}).json[0]
+    assert allele["annotation"]["custom_annotation_id"] == third.json["id"]
+    assert allele["annotation"]["prediction"]["domain"] == "x"
+    # Bad input.
+    assert client.post(path, {"allele_id": 999999, "annotations": {}}).status == 404
+    assert client.post(path, {"allele_id": "abc", "annotations": {}}).status == 400
+    assert client.post(path, {"allele_id": allele_id, "annotations": []}).status == 400
+    assert client.post(path, {"allele_id": allele_id, "annotations": {}, "x": 1}).status == 400
+    assert client.post(path, {"annotations": {}}).status == 400
+    assert client.request("POST", path, raw=b"{nope").status == 400
+    assert Client(demo_api_app).post(path, {"allele_id": allele_id,
+                                            "annotations": {}}).status == 401
+
+
+def test_geneassessments(client, demo_api_app, demo_db_url):
+    path = f"{API}/geneassessments/"
+    body = {"gene_id": 1101, "genepanel_name": "HBOC", "genepanel_version": "v01",
+            "evaluation": {"comment": "first"}}
+    first = client.post(path, body)
+    assert first.status == 200, first.body
+    check_shape(first.json, GA_KEYS)
+    assert first.json["previous_assessment_id"] is None and first.json["analysis_id"] is None
+    # Without presenting the current id: 409, message as ELLA's.
+    stale = client.post(path, {**body, "evaluation": {"comment": "x"}})
+    assert stale.status == 409
+    assert stale.json["message"] == ("'presented_geneassessment_id': None does not match latest "
+                                     f"existing geneassessment id: {first.json['id']}")
+    second = client.post(path, {**body, "analysis_id": 1, "evaluation": {"comment": "second"},
+                                "presented_geneassessment_id": first.json["id"]})
+    assert second.status == 200
+    assert second.json["previous_assessment_id"] == first.json["id"]
+    assert second.json["analysis_id"] == 1
+    # Presenting the old id again loses.
+    assert client.post(path, {**body, "presented_geneassessment_id": first.json["id"]}
+                       ).status == 409
+    listed = client.get(path)
+    assert [g["id"] for g in listed.json] == [first.json["id"], second.json["id"]]
+    assert listed.json[0]["date_superceeded"] is not None
+    current = client.get(path, query={"q": {"gene_id": 1101, "date_superceeded": None}}).json
+    assert [g["id"] for g in current] == [second.json["id"]]
+    assert len(client.get(path, query={"per_page": 1}).json) == 1
+    # Bad input and access.
+    assert client.post(path, {**body, "gene_id": 999999999}).status == 404
+    assert client.post(path, {**body, "genepanel_name": "Nope"}).status == 404
+    assert client.post(path, {**body, "analysis_id": 9999,
+                              "presented_geneassessment_id": second.json["id"]}).status == 404
+    assert client.post(path, {**body, "evaluation": {"comment": 1}}).status == 400
+    assert client.post(path, {**body, "evaluation": {"comment": "a", "x": 1}}).status == 400
+    assert client.post(path, {**body, "gene_id": True}).status == 400
+    other = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    assert other.post(path, {**body, "presented_geneassessment_id": second.json["id"]}
+                      ).status == 403
+    assert other.post(path, {**body, "genepanel_name": "Mendeliome", "analysis_id": 1,
+                             "presented_geneassessment_id": second.json["id"]}).status == 403
+    assert other.get(path).status == 200  # lists are not group-bound (ELLA)
+
+
+def test_referenceassessments(client, demo_api_app, demo_db_url):
+    allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
+    with psycopg.connect(demo_db_url) as conn:
+        reference_id = conn.execute(
+            "INSERT INTO reference (authors, title, journal, year, pubmed_id, published) "
+            "VALUES ('A B', 'T', 'J', '2001', 123456789, true) RETURNING id").fetchone()[0]
+    path = f"{API}/referenceassessments/"
+    body = {"allele_id": allele_id, "reference_id": reference_id,
+            "evaluation": {"relevance": "Yes", "comment": "c"},
+            "genepanel_name": "HBOC", "genepanel_version": "v01", "analysis_id": 5}
+    first = client.post(path, body)
+    assert first.status == 200, first.body
+    check_shape(first.json, RA_KEYS)
+    assert first.json["evaluation"] == {"relevance": "Yes", "comment": "c"}
+    # Presenting the current id reuses it.
+    reused = client.post(path, {**body, "id": first.json["id"]})
+    assert reused.status == 200 and reused.json == first.json
+    second = client.post(path, {**body, "evaluation": {"relevance": "No"}})
+    assert second.status == 200 and second.json["id"] != first.json["id"]
+    assert client.post(path, {**body, "id": first.json["id"]}).status == 409
+    one = client.get(f"{path}{first.json['id']}/").json
+    assert one["date_superceeded"] is not None
+    listed = client.get(path, query={"q": {"allele_id": allele_id}, "per_page": 1})
+    assert len(listed.json) == 2 and listed.header("Total-Count") == "2"
+    assert _sql(demo_db_url, "SELECT previous_assessment_id FROM referenceassessment "
+                "WHERE id = %s", (second.json["id"],)) == [(first.json["id"],)]
+    allele = client.get(f"{API}/alleles/", query={"q": {"id": [allele_id]}}).json[0]
+    assert [r["id"] for r in allele["reference_assessments"]] == [second.json["id"]]
+    assert client.post(path, {**body, "reference_id": 99999999}).status == 404
+    assert client.post(path, {**body, "allele_id": 99999999}).status == 404
+    assert client.post(path, {**body, "evaluation": "x"}).status == 400
+    other = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    assert other.post(path, body).status == 403
+
+
+def test_concurrent_geneassessment_posts_one_wins(demo_api_app, demo_db_url, client):
+    path = f"{API}/geneassessments/"
+    body = {"gene_id": 1100, "genepanel_name": "HBOC", "genepanel_version": "v01",
+            "evaluation": {"comment": "base"}}
+    if not _sql(demo_db_url, "SELECT 1 FROM gene WHERE hgnc_id = 1100"):
+        pytest.skip("gene 1100 not in the demo database")
+    base = client.post(path, body).json
+    other = logged_in_client(demo_api_app, demo_db_url, "testuser2")
+    results = []
+    barrier = threading.Barrier(2)
+
+    def post(c):
+        barrier.wait()
+        results.append(c.post(path, {**body, "presented_geneassessment_id": base["id"]}).status)
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in (client, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409]
+    assert _sql(demo_db_url, "SELECT count(*) FROM geneassessment WHERE gene_id = 1100 "
+                "AND date_superceeded IS NULL") == [(1,)]
