@@ -1,0 +1,121 @@
+"""References: look up by `q`, full-text search by `s`, add from PubMed XML or manually
+(api.md 2.6, 4.13)."""
+
+from ella.pubmed import PubmedParseError, parse_pubmed_xml
+from ella.web.errors import BadRequest
+from ella.web.http import Response
+from ella.web.listing import page_args, page_headers, q_to_sql
+from ella.web.router import router
+from ella.web.validation import require_object
+
+API = "/api/v1"
+
+# Reference shape (api.md 3.5), in ELLA's key order; names are trusted SQL columns.
+REFERENCE_KEYS = ("id", "authors", "title", "journal", "year", "abstract", "pubmed_id",
+                  "published")
+REFERENCE_SELECT = "SELECT " + ", ".join(f"r.{k}" for k in REFERENCE_KEYS) + " FROM reference r"
+Q_COLUMNS = {"id": ("r.id", "integer"), "authors": ("r.authors", "text"),
+             "title": ("r.title", "text"), "journal": ("r.journal", "text"),
+             "year": ("r.year", "text"), "abstract": ("r.abstract", "text"),
+             "pubmed_id": ("r.pubmed_id", "integer"), "published": ("r.published", "boolean")}
+OPTIONAL_STR = (str, type(None))
+MANUAL_TYPES = {"authors": OPTIONAL_STR, "title": OPTIONAL_STR, "journal": OPTIONAL_STR,
+                "year": OPTIONAL_STR, "abstract": OPTIONAL_STR,
+                "pubmed_id": (int, type(None)), "published": bool}
+MAX_SEARCH_LENGTH = 1000
+
+
+def _rows(cursor):
+    return [dict(zip(REFERENCE_KEYS, row)) for row in cursor]
+
+
+def _prefix_tsquery(conn, text):
+    """A tsquery text `'w1':* & 'w2':*` of the English lexemes of `text` (None when empty)."""
+    lexemes = [row[0] for row in conn.execute(
+        "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('pg_catalog.english', %s)))",
+        (text,))]
+    if not lexemes:
+        return None
+    quoted = ["'" + lx.replace("\\", "\\\\").replace("'", "''") + "':*" for lx in sorted(lexemes)]
+    return " & ".join(quoted)
+
+
+@router.route("GET", f"{API}/references/", access=None,
+              summary="References by q (id, pubmed_id ...) or full-text search s (paginated)")
+def list_references(ctx):
+    request = ctx.request
+    q = request.json_arg("q")
+    s = request.json_arg("s")
+    page, per_page = page_args(request)
+    if q is not None and s is not None:
+        raise BadRequest("Query parameters 'q' and 's' cannot be combined")
+    if s is not None:
+        if not isinstance(s, dict) or set(s) != {"search_string"} \
+                or not isinstance(s["search_string"], str):
+            raise BadRequest("Query parameter 's' must be {\"search_string\": <text>}")
+        if len(s["search_string"]) > MAX_SEARCH_LENGTH:
+            raise BadRequest(f"search_string longer than {MAX_SEARCH_LENGTH} characters")
+        tsquery = _prefix_tsquery(ctx.conn, s["search_string"])
+        if tsquery is None:
+            return Response.json([], headers=page_headers(page, per_page, 0))
+        total = ctx.conn.execute(
+            "SELECT count(*) FROM reference r WHERE r.search @@ to_tsquery('simple', %s)",
+            (tsquery,)).fetchone()[0]
+        rows = _rows(ctx.conn.execute(
+            f"{REFERENCE_SELECT} WHERE r.search @@ to_tsquery('simple', %s) "
+            "ORDER BY ts_rank(r.search, to_tsquery('simple', %s)) DESC, r.id "
+            "LIMIT %s OFFSET %s", (tsquery, tsquery, per_page, (page - 1) * per_page)))
+        return Response.json(rows, headers=page_headers(page, per_page, total))
+    condition, params = q_to_sql(q, Q_COLUMNS)
+    total = ctx.conn.execute(f"SELECT count(*) FROM reference r WHERE {condition}",
+                             params).fetchone()[0]
+    rows = _rows(ctx.conn.execute(
+        f"{REFERENCE_SELECT} WHERE {condition} ORDER BY r.id LIMIT %s OFFSET %s",
+        params + [per_page, (page - 1) * per_page]))
+    return Response.json(rows, headers=page_headers(page, per_page, total))
+
+
+def _insert(conn, values):
+    keys = [k for k in REFERENCE_KEYS if k != "id" and k in values]
+    row = conn.execute(
+        f"INSERT INTO reference ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))}) "
+        f"RETURNING {', '.join(REFERENCE_KEYS)}", [values[k] for k in keys]).fetchone()
+    return dict(zip(REFERENCE_KEYS, row))
+
+
+@router.route("POST", f"{API}/references/", access=None,
+              summary="Add a reference from PubMed XML (pubmedData) or manually (manual); "
+                      "returns the existing one if present")
+def create_reference(ctx):
+    body = require_object(ctx.request.json(), {}, {"pubmedData": str, "manual": dict})
+    if len(body) != 1:
+        raise BadRequest("The body must have exactly one of 'pubmedData' and 'manual'")
+    if "pubmedData" in body:
+        text = body["pubmedData"].strip()
+        if not text.startswith("<"):
+            raise BadRequest("pubmedData must be PubMed XML (PubmedArticle or "
+                             "PubmedBookArticle); the MEDLINE text format is not supported")
+        try:
+            parsed = parse_pubmed_xml(text)
+        except PubmedParseError as exc:
+            raise BadRequest(f"Could not parse pubmedData: {exc}") from None
+        if len(parsed) != 1:
+            raise BadRequest("pubmedData must hold exactly one PubMed record")
+        values = parsed[0]
+        existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE r.pubmed_id = %s "
+                                          "ORDER BY r.id LIMIT 1", (values["pubmed_id"],)))
+        if existing:
+            return existing[0]
+        return _insert(ctx.conn, values)
+
+    manual = require_object(body["manual"], {}, MANUAL_TYPES, where="manual")
+    if not manual:
+        raise BadRequest("manual must give at least one reference column")
+    condition = " AND ".join(f"r.{k} IS NOT DISTINCT FROM %s" for k in manual)
+    existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE {condition} ORDER BY r.id "
+                                      "LIMIT 1", list(manual.values())))
+    if existing:
+        return existing[0]
+    if "published" not in manual:
+        raise BadRequest("manual.published is required to create a reference")
+    return _insert(ctx.conn, manual)

@@ -1,0 +1,454 @@
+"""Search for alleles and analyses, and the autocomplete options (api.md 2.7, 4.14)."""
+
+import re
+
+from ella import auth
+from ella.web.access import accessible_panel_condition, group_panels
+from ella.web.errors import BadRequest
+from ella.web.http import Response
+from ella.web.listing import page_args, page_headers
+from ella.web.router import router
+
+API = "/api/v1"
+MAX_OPTIONS = 20
+MIN_FREETEXT = 3
+MAX_FREETEXT = 500
+CHROMOSOMES = "|".join([str(n) for n in range(1, 23)] + ["X", "Y", "MT"])
+_POS_WITH_CHR = re.compile(rf"^(?:chr)?({CHROMOSOMES}):(\d+)(?:-(\d+))?$", re.IGNORECASE)
+_POS_ONLY = re.compile(r"^(\d+)(?:-(\d+))?$")
+_G_POS = re.compile(r"g\.(\d+)")
+MAX_POSITION = 2**31 - 1
+
+ALLELE_KEYS = ("id", "genome_reference", "chromosome", "start_position", "open_end_position",
+               "change_from", "change_to", "change_type", "vcf_pos", "vcf_ref", "vcf_alt",
+               "length", "caller_type")
+SAMPLE_KEYS = ("id", "identifier", "sample_type", "date_deposited", "affected", "proband",
+               "family_id", "father_id", "mother_id", "sibling_id", "sex")
+
+
+def _like_prefix(text):
+    """An ILIKE pattern matching strings that start with `text` literally."""
+    return re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+def _like_contains(text):
+    return "%" + _like_prefix(text)
+
+
+# -- options -------------------------------------------------------------------------------
+
+@router.route("GET", f"{API}/search/options/", access="group",
+              summary="Autocomplete: genes of the group's panels, users of the group")
+def search_options(ctx):
+    q = ctx.request.json_arg("q")
+    if q is None:
+        raise BadRequest("Query parameter 'q' is required: {\"gene\"?: str, \"user\"?: str}")
+    if not isinstance(q, dict):
+        raise BadRequest("Query parameter 'q' must be a JSON object")
+    unknown = sorted(set(q) - {"gene", "user"})
+    if unknown:
+        raise BadRequest(f"Unknown key(s) in q: {', '.join(unknown)}")
+    for key, value in q.items():
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"q.{key} must be a string")
+    result = {}
+    if q.get("gene"):
+        result["gene"] = [{"symbol": s, "hgnc_id": h} for s, h in ctx.conn.execute(
+            "SELECT DISTINCT g.hgnc_symbol, g.hgnc_id FROM gene g "
+            "JOIN transcript t ON t.gene_id = g.hgnc_id "
+            "JOIN genepanel_transcript gt ON gt.transcript_id = t.id "
+            "JOIN usergroupgenepanel ugp ON ugp.genepanel_name = gt.genepanel_name "
+            "AND ugp.genepanel_version = gt.genepanel_version AND ugp.usergroup_id = %s "
+            "WHERE g.hgnc_symbol ILIKE %s ORDER BY g.hgnc_symbol, g.hgnc_id LIMIT %s",
+            (ctx.user["group_id"], _like_prefix(q["gene"]), MAX_OPTIONS))]
+    if q.get("user"):
+        pattern = _like_prefix(q["user"])
+        result["user"] = [{"username": u, "first_name": f, "last_name": l}
+                          for u, f, l in ctx.conn.execute(
+            'SELECT username, first_name, last_name FROM "user" WHERE group_id = %s '
+            "AND (first_name ILIKE %s OR last_name ILIKE %s) ORDER BY last_name, id LIMIT %s",
+            (ctx.user["group_id"], pattern, pattern, MAX_OPTIONS))]
+    return result
+
+
+# -- the query -----------------------------------------------------------------------------
+
+def _parse_query(request):
+    """The checked search query; None when incomplete (empty result). Wrong types: 400."""
+    q = request.json_arg("q")
+    if q is None:
+        return None
+    if not isinstance(q, dict):
+        raise BadRequest("Query parameter 'q' must be a JSON object")
+    unknown = sorted(set(q) - {"type", "freetext", "gene", "user"})
+    if unknown:
+        raise BadRequest(f"Unknown key(s) in q: {', '.join(unknown)}")
+    kind = q.get("type")
+    if kind is not None and kind not in ("alleles", "analyses"):
+        raise BadRequest("q.type must be 'alleles' or 'analyses'")
+    freetext = q.get("freetext")
+    if freetext is not None and not isinstance(freetext, str):
+        raise BadRequest("q.freetext must be a string")
+    if freetext is not None and len(freetext) > MAX_FREETEXT:
+        raise BadRequest(f"q.freetext longer than {MAX_FREETEXT} characters")
+    gene = q.get("gene")
+    hgnc_id = None
+    if gene is not None:
+        if not isinstance(gene, dict):
+            raise BadRequest("q.gene must be an object with hgnc_id")
+        hgnc_id = gene.get("hgnc_id")
+        if hgnc_id is not None and (isinstance(hgnc_id, bool) or not isinstance(hgnc_id, int)
+                                    or not 0 <= hgnc_id <= MAX_POSITION):
+            raise BadRequest("q.gene.hgnc_id must be an integer")
+    user = q.get("user")
+    username = None
+    if user is not None:
+        if not isinstance(user, dict):
+            raise BadRequest("q.user must be an object with username")
+        username = user.get("username")
+        if username is not None and not isinstance(username, str):
+            raise BadRequest("q.user.username must be a string")
+    freetext = (freetext or "").strip()
+    if len(freetext) < MIN_FREETEXT:
+        freetext = None
+    if kind is None or (freetext is None and not username):
+        return None
+    return {"type": kind, "freetext": freetext, "hgnc_id": hgnc_id, "username": username or None}
+
+
+def _empty(page, per_page):
+    return Response.json({"alleles": [], "analyses": []},
+                         headers=page_headers(page, per_page, 0))
+
+
+@router.route("GET", f"{API}/search/", access="analysis",
+              summary="Search alleles (HGVS, position, gene, user) or the group's analyses "
+                      "(name, user); paginated")
+def search(ctx):
+    request = ctx.request
+    page, per_page = page_args(request)
+    limit = request.int_arg("limit", None, minimum=1)
+    query = _parse_query(request)
+    if query is None:
+        return _empty(page, per_page)
+    if query["type"] == "analyses":
+        ids = _analysis_ids(ctx, query)
+    else:
+        ids, hgvs_text = _allele_ids(ctx, query)
+    if ids is None:
+        return _empty(page, per_page)
+    if limit is not None:
+        ids = ids[:limit]
+    total = len(ids)
+    page_ids = ids[(page - 1) * per_page:page * per_page]
+    if query["type"] == "analyses":
+        body = {"alleles": [], "analyses": _overview_analyses(ctx, page_ids)}
+    else:
+        body = {"alleles": _allele_items(ctx, page_ids, hgvs_text), "analyses": []}
+    return Response.json(body, headers=page_headers(page, per_page, total))
+
+
+# -- analyses ------------------------------------------------------------------------------
+
+def _analysis_ids(ctx, query):
+    conditions = [accessible_panel_condition("a")]
+    params = {"group_id": ctx.user["group_id"]}
+    if query["freetext"]:
+        conditions.append("a.name ILIKE %(name)s")
+        params["name"] = _like_contains(query["freetext"])
+    if query["username"]:
+        conditions.append("EXISTS (SELECT 1 FROM analysisinterpretation ai "
+                          'JOIN "user" u ON u.id = ai.user_id '
+                          "WHERE ai.analysis_id = a.id AND u.username = %(username)s)")
+        params["username"] = query["username"]
+    return [row[0] for row in ctx.conn.execute(
+        f"SELECT a.id FROM analysis a WHERE {' AND '.join(conditions)} ORDER BY a.id", params)]
+
+
+def _interpretation_users(conn, user_ids):
+    user_ids = sorted({u for u in user_ids if u is not None})
+    if not user_ids:
+        return {}
+    return {u["id"]: u for u in auth.users(conn, "u.id = ANY(%s)", (user_ids,), full=False)}
+
+
+def _overview_analyses(ctx, analysis_ids):
+    if not analysis_ids:
+        return []
+    conn = ctx.conn
+    rows = conn.execute(
+        "SELECT a.id, a.name, a.date_requested, a.date_deposited, a.genepanel_name, "
+        "a.genepanel_version, gp.official, a.report, a.warnings FROM analysis a "
+        "LEFT JOIN genepanel gp ON gp.name = a.genepanel_name "
+        "AND gp.version = a.genepanel_version WHERE a.id = ANY(%s)",
+        (analysis_ids,)).fetchall()
+    rounds = conn.execute(
+        "SELECT id, status, analysis_id, finalized, workflow_status, date_last_update, "
+        "genepanel_name, genepanel_version, user_id FROM analysisinterpretation "
+        "WHERE analysis_id = ANY(%s) ORDER BY date_last_update, id", (analysis_ids,)).fetchall()
+    users = _interpretation_users(conn, [r[8] for r in rounds])
+    by_analysis = {}
+    for rid, status, aid, finalized, wf, last, gp_name, gp_version, user_id in rounds:
+        by_analysis.setdefault(aid, []).append({
+            "id": rid, "status": status, "analysis_id": aid, "finalized": finalized,
+            "workflow_status": wf, "date_last_update": last, "genepanel_name": gp_name,
+            "genepanel_version": gp_version, "user_id": user_id,
+            "user": users.get(user_id)})
+    samples = {}
+    for row in conn.execute(f"SELECT analysis_id, {', '.join(SAMPLE_KEYS)} FROM sample "
+                            "WHERE analysis_id = ANY(%s) ORDER BY id", (analysis_ids,)):
+        samples.setdefault(row[0], []).append(dict(zip(SAMPLE_KEYS, row[1:])))
+    log = {}
+    for aid, key, value in conn.execute(
+            # latest non-null priority / review_comment / warning_cleared per analysis
+            "SELECT DISTINCT ON (ai.analysis_id, k.key) ai.analysis_id, k.key, k.value "
+            "FROM interpretationlog il "
+            "JOIN analysisinterpretation ai ON ai.id = il.analysisinterpretation_id "
+            "CROSS JOIN LATERAL (VALUES ('priority', to_jsonb(il.priority)), "
+            "('review_comment', to_jsonb(il.review_comment)), "
+            "('warning_cleared', to_jsonb(il.warning_cleared))) AS k(key, value) "
+            "WHERE ai.analysis_id = ANY(%s) AND k.value IS NOT NULL "
+            "AND k.value <> 'null'::jsonb "
+            "ORDER BY ai.analysis_id, k.key, il.date_created DESC, il.id DESC",
+            (analysis_ids,)):
+        log.setdefault(aid, {})[key] = value
+    result = []
+    for (aid, name, requested, deposited, gp_name, gp_version, official, report,
+         warnings) in rows:
+        item = {"id": aid, "name": name, "date_requested": requested,
+                "date_deposited": deposited,
+                "genepanel": {"name": gp_name, "version": gp_version, "official": official},
+                "interpretations": by_analysis.get(aid, []),
+                "samples": samples.get(aid, []), "report": report, "warnings": warnings,
+                "attachments": [], "priority": log.get(aid, {}).get("priority") or 1}
+        if log.get(aid, {}).get("review_comment"):
+            item["review_comment"] = log[aid]["review_comment"]
+        if log.get(aid, {}).get("warning_cleared"):
+            item["warning_cleared"] = True
+        result.append(item)
+    result.sort(key=lambda a: a["date_requested"] or a["date_deposited"], reverse=True)
+    return result
+
+
+# -- alleles -------------------------------------------------------------------------------
+
+def _position(freetext):
+    """(chromosome or None, start, end or None) for a position search, or None (not one),
+    or False (a position search that returns nothing)."""
+    text = freetext.replace(",", "").replace(" ", "")
+    match = _POS_WITH_CHR.match(text)
+    if match:
+        chrom, start, end = match.group(1).upper(), int(match.group(2)), match.group(3)
+        chrom = "MT" if chrom == "MT" else chrom
+    else:
+        match = _POS_ONLY.match(text)
+        if match:
+            chrom, start, end = None, int(match.group(1)), match.group(2)
+        else:
+            found = _G_POS.search(freetext)
+            if not found:
+                return None
+            chrom, start, end = None, int(found.group(1)), None
+    end = int(end) if end is not None else None
+    if start > MAX_POSITION or (end is not None and end > MAX_POSITION) or start < 1:
+        return False
+    if end is not None and (chrom is None or end < start):
+        return False
+    return chrom, start, end
+
+
+def _allele_ids(ctx, query):
+    """(ordered allele ids or None, HGVS search text or None)."""
+    conditions, params = [], {}
+    hgvs_text = None
+    freetext = query["freetext"]
+    if freetext:
+        position = _position(freetext)
+        if position is False:
+            return None, None
+        if position is not None:
+            chrom, start, end = position
+            if chrom is not None:
+                conditions.append("al.chromosome = %(chrom)s")
+                params["chrom"] = chrom
+            if end is None:
+                conditions.append("al.start_position = %(start)s")
+                params["start"] = start - 1
+            else:
+                conditions.append("al.start_position >= %(start)s "
+                                  "AND al.open_end_position <= %(end)s")
+                params.update(start=start - 1, end=end)
+        else:
+            transcript, _, text = freetext.rpartition(":")
+            transcript = transcript.strip()
+            text = text.strip()
+            if "p." in freetext:
+                column = "st.hgvsp"
+            elif "c." in freetext:
+                column = "st.hgvsc"
+            else:
+                return None, None
+            if not transcript and query["hgnc_id"] is None:
+                return None, None
+            shadow = ["st.allele_id = al.id", f"{column} ILIKE %(hgvs)s",
+                      "st.transcript ~ %(regex)s"]
+            params.update(hgvs=_like_prefix(text),
+                          regex=ctx.config["transcripts"]["inclusion_regex"])
+            if transcript:
+                shadow.append("split_part(st.transcript, '.', 1) = split_part(%(tx)s, '.', 1)")
+                params["tx"] = transcript
+            if query["hgnc_id"] is not None:
+                shadow.append("st.hgnc_id = %(hgnc_id)s")
+                params["hgnc_id"] = query["hgnc_id"]
+            conditions.append("EXISTS (SELECT 1 FROM annotationshadowtranscript st WHERE "
+                              + " AND ".join(shadow) + ")")
+            hgvs_text = text
+    if query["username"]:
+        conditions.append(
+            "(EXISTS (SELECT 1 FROM alleleinterpretation ai JOIN \"user\" u ON u.id = ai.user_id "
+            "WHERE ai.allele_id = al.id AND u.username = %(username)s) OR "
+            "EXISTS (SELECT 1 FROM alleleassessment aa JOIN \"user\" u ON u.id = aa.user_id "
+            "WHERE aa.allele_id = al.id AND u.username = %(username)s))")
+        params["username"] = query["username"]
+    if not conditions:
+        return None, None
+    ids = [row[0] for row in ctx.conn.execute(
+        f"SELECT al.id FROM allele al WHERE {' AND '.join(conditions)} "
+        "ORDER BY al.chromosome, al.start_position, al.id", params)]
+    return ids, hgvs_text
+
+
+def _panel_transcripts(ctx):
+    """[(hgnc_id, transcript name without version)] of the group's official panels."""
+    panels = group_panels(ctx.conn, ctx.user)
+    if not panels:
+        return set()
+    names = [p[0] for p in panels]
+    versions = [p[1] for p in panels]
+    return {(gene, name.split(".")[0]) for gene, name in ctx.conn.execute(
+        "SELECT DISTINCT t.gene_id, t.transcript_name FROM genepanel_transcript gt "
+        "JOIN genepanel gp ON gp.name = gt.genepanel_name AND gp.version = gt.genepanel_version "
+        "JOIN transcript t ON t.id = gt.transcript_id "
+        "JOIN unnest(%s::text[], %s::text[]) AS p(name, version) "
+        "ON p.name = gt.genepanel_name AND p.version = gt.genepanel_version "
+        "WHERE gp.official", (names, versions))}
+
+
+def _worst(transcripts, severity):
+    rank = {c: i for i, c in enumerate(severity)}
+    best, names = None, []
+    for tx in transcripts:
+        ranks = [rank[c] for c in tx.get("consequences") or [] if c in rank]
+        if not ranks:
+            continue
+        value = min(ranks)
+        if best is None or value < best:
+            best, names = value, [tx["transcript"]]
+        elif value == best:
+            names.append(tx["transcript"])
+    return names
+
+
+def _annotation(ctx, row, custom, panel_transcripts, hgvs_text):
+    annotation_id, annotations, schema_version, config_id = row
+    data = dict(annotations or {})
+    regex = re.compile(ctx.config["transcripts"]["inclusion_regex"])
+    transcripts = data.get("transcripts") or []
+    kept = [tx for tx in transcripts if regex.match(tx.get("transcript", ""))]
+    if kept:
+        transcripts = kept
+    data["transcripts"] = transcripts
+    references = list(data.get("references") or [])
+    if custom is not None:
+        custom_id, custom_data = custom
+        custom_data = custom_data or {}
+        for key in ("external", "prediction"):
+            if custom_data.get(key):
+                data[key] = {**(data.get(key) or {}), **custom_data[key]}
+        references += custom_data.get("references") or []
+    data["references"] = references
+    data["worst_consequence"] = _worst(transcripts, ctx.config["transcripts"]["consequences"])
+    filtered = []
+    # one annotation transcript per panel transcript: the exact name, else the highest version
+    chosen = {}
+    for tx in transcripts:
+        name = tx.get("transcript", "")
+        key = (tx.get("hgnc_id"), name.split(".")[0])
+        if key in panel_transcripts:
+            chosen.setdefault(key, []).append(name)
+    for names in chosen.values():
+        filtered.append(max(names, key=_version_key))
+    if hgvs_text:
+        needle = hgvs_text.lower()
+
+        def contains(tx):
+            return any(needle in (tx.get(k) or "").lower() for k in ("HGVSc", "HGVSp"))
+        by_name = {tx["transcript"]: tx for tx in transcripts}
+        if not any(contains(by_name[n]) for n in filtered if n in by_name):
+            filtered += [tx["transcript"] for tx in transcripts
+                         if contains(tx) and tx["transcript"] not in filtered]
+    data["filtered_transcripts"] = sorted(set(filtered))
+    data["annotation_id"] = annotation_id
+    data["schema_version"] = schema_version
+    data["annotation_config_id"] = config_id
+    if custom is not None:
+        data["custom_annotation_id"] = custom[0]
+    return data
+
+
+def _version_key(name):
+    version = name.rpartition(".")[2] if "." in name else ""
+    return (int(version) if version.isdigit() else -1, name)
+
+
+def _allele_items(ctx, allele_ids, hgvs_text):
+    if not allele_ids:
+        return []
+    conn = ctx.conn
+    alleles = {row[0]: dict(zip(ALLELE_KEYS, row)) for row in conn.execute(
+        f"SELECT {', '.join(ALLELE_KEYS)} FROM allele WHERE id = ANY(%s)", (allele_ids,))}
+    annotations = {row[0]: row[1:] for row in conn.execute(
+        "SELECT allele_id, id, annotations, schema_version, annotation_config_id "
+        "FROM annotation WHERE allele_id = ANY(%s) AND date_superceeded IS NULL "
+        "ORDER BY id", (allele_ids,))}
+    customs = {row[0]: row[1:] for row in conn.execute(
+        "SELECT allele_id, id, annotations FROM customannotation "
+        "WHERE allele_id = ANY(%s) AND date_superceeded IS NULL ORDER BY id", (allele_ids,))}
+    assessments = {row[0]: {"id": row[1], "date_created": row[2], "classification": row[3]}
+                   for row in conn.execute(
+        "SELECT allele_id, id, date_created, classification FROM alleleassessment "
+        "WHERE allele_id = ANY(%s) AND date_superceeded IS NULL ORDER BY id", (allele_ids,))}
+    rounds = conn.execute(
+        "SELECT id, status, finalized, workflow_status, allele_id, genepanel_name, "
+        "genepanel_version, date_last_update, user_id FROM alleleinterpretation "
+        "WHERE allele_id = ANY(%s) ORDER BY date_last_update, id", (allele_ids,)).fetchall()
+    users = _interpretation_users(conn, [r[8] for r in rounds])
+    interpretations = {}
+    for rid, status, finalized, wf, aid, gp_name, gp_version, last, user_id in rounds:
+        interpretations.setdefault(aid, []).append({
+            "id": rid, "status": status, "finalized": finalized, "workflow_status": wf,
+            "allele_id": aid, "genepanel_name": gp_name, "genepanel_version": gp_version,
+            "date_last_update": last, "user_id": user_id, "user": users.get(user_id)})
+    panel_transcripts = _panel_transcripts(ctx)
+    result = []
+    for allele_id in allele_ids:
+        allele = alleles[allele_id]
+        tags = []
+        if allele_id in annotations:
+            annotation = _annotation(ctx, annotations[allele_id], customs.get(allele_id),
+                                     panel_transcripts, hgvs_text)
+            allele["annotation"] = annotation
+            if annotation["references"]:
+                tags.append("has_references")
+        if allele_id in assessments:
+            allele["allele_assessment"] = assessments[allele_id]
+        allele["tags"] = sorted(tags)
+        annotation = allele.get("annotation")
+        if allele["caller_type"] != "cnv" and annotation and annotation["worst_consequence"]:
+            # computed as ELLA does, before filtered_transcripts is known (api.md 4.14)
+            by_name = {tx["transcript"]: tx for tx in annotation["transcripts"]}
+            listed = ", ".join(f"{name} ({', '.join(by_name[name].get('consequences') or [])})"
+                               for name in annotation["worst_consequence"])
+            allele["warnings"] = {"worse_consequence": f"Worse consequences found in: {listed}"}
+        result.append({"allele": allele, "interpretations": interpretations.get(allele_id, [])})
+    return result
