@@ -3,6 +3,7 @@
 import re
 
 from ella import auth
+from ella.web.routes.overviews import overview_analyses
 from ella.web.access import accessible_panel_condition, group_panels
 from ella.web.errors import BadRequest
 from ella.web.http import Response
@@ -22,8 +23,6 @@ MAX_POSITION = 2**31 - 1
 ALLELE_KEYS = ("id", "genome_reference", "chromosome", "start_position", "open_end_position",
                "change_from", "change_to", "change_type", "vcf_pos", "vcf_ref", "vcf_alt",
                "length", "caller_type")
-SAMPLE_KEYS = ("id", "identifier", "sample_type", "date_deposited", "affected", "proband",
-               "family_id", "father_id", "mother_id", "sibling_id", "sex")
 
 
 def _like_prefix(text):
@@ -142,7 +141,11 @@ def search(ctx):
     total = len(ids)
     page_ids = ids[(page - 1) * per_page:page * per_page]
     if query["type"] == "analyses":
-        body = {"alleles": [], "analyses": _overview_analyses(ctx, page_ids)}
+        analyses = overview_analyses(ctx.conn, page_ids)
+        # As ELLA: the page's analyses newest (requested, else deposited) first.
+        analyses.sort(key=lambda a: (a["date_requested"] or a["date_deposited"], a["id"]),
+                      reverse=True)
+        body = {"alleles": [], "analyses": analyses}
     else:
         body = {"alleles": _allele_items(ctx, page_ids, hgvs_text), "analyses": []}
     return Response.json(body, headers=page_headers(page, per_page, total))
@@ -171,66 +174,6 @@ def _interpretation_users(conn, user_ids):
         return {}
     return {u["id"]: u for u in auth.users(conn, "u.id = ANY(%s)", (user_ids,), full=False)}
 
-
-def _overview_analyses(ctx, analysis_ids):
-    if not analysis_ids:
-        return []
-    conn = ctx.conn
-    rows = conn.execute(
-        "SELECT a.id, a.name, a.date_requested, a.date_deposited, a.genepanel_name, "
-        "a.genepanel_version, gp.official, a.report, a.warnings FROM analysis a "
-        "LEFT JOIN genepanel gp ON gp.name = a.genepanel_name "
-        "AND gp.version = a.genepanel_version WHERE a.id = ANY(%s)",
-        (analysis_ids,)).fetchall()
-    rounds = conn.execute(
-        "SELECT id, status, analysis_id, finalized, workflow_status, date_last_update, "
-        "genepanel_name, genepanel_version, user_id FROM analysisinterpretation "
-        "WHERE analysis_id = ANY(%s) ORDER BY date_last_update, id", (analysis_ids,)).fetchall()
-    users = _interpretation_users(conn, [r[8] for r in rounds])
-    by_analysis = {}
-    for rid, status, aid, finalized, wf, last, gp_name, gp_version, user_id in rounds:
-        by_analysis.setdefault(aid, []).append({
-            "id": rid, "status": status, "analysis_id": aid, "finalized": finalized,
-            "workflow_status": wf, "date_last_update": last, "genepanel_name": gp_name,
-            "genepanel_version": gp_version, "user_id": user_id,
-            "user": users.get(user_id)})
-    samples = {}
-    for row in conn.execute(f"SELECT analysis_id, {', '.join(SAMPLE_KEYS)} FROM sample "
-                            "WHERE analysis_id = ANY(%s) ORDER BY id", (analysis_ids,)):
-        samples.setdefault(row[0], []).append(dict(zip(SAMPLE_KEYS, row[1:])))
-    log = {}
-    for aid, key, value in conn.execute(
-            # latest non-null priority / review_comment / warning_cleared per analysis
-            "SELECT DISTINCT ON (ai.analysis_id, k.key) ai.analysis_id, k.key, k.value "
-            "FROM interpretationlog il "
-            "JOIN analysisinterpretation ai ON ai.id = il.analysisinterpretation_id "
-            "CROSS JOIN LATERAL (VALUES ('priority', to_jsonb(il.priority)), "
-            "('review_comment', to_jsonb(il.review_comment)), "
-            "('warning_cleared', to_jsonb(il.warning_cleared))) AS k(key, value) "
-            "WHERE ai.analysis_id = ANY(%s) AND k.value IS NOT NULL "
-            "AND k.value <> 'null'::jsonb "
-            "ORDER BY ai.analysis_id, k.key, il.date_created DESC, il.id DESC",
-            (analysis_ids,)):
-        log.setdefault(aid, {})[key] = value
-    result = []
-    for (aid, name, requested, deposited, gp_name, gp_version, official, report,
-         warnings) in rows:
-        item = {"id": aid, "name": name, "date_requested": requested,
-                "date_deposited": deposited,
-                "genepanel": {"name": gp_name, "version": gp_version, "official": official},
-                "interpretations": by_analysis.get(aid, []),
-                "samples": samples.get(aid, []), "report": report, "warnings": warnings,
-                "attachments": [], "priority": log.get(aid, {}).get("priority") or 1}
-        if log.get(aid, {}).get("review_comment"):
-            item["review_comment"] = log[aid]["review_comment"]
-        if log.get(aid, {}).get("warning_cleared"):
-            item["warning_cleared"] = True
-        result.append(item)
-    result.sort(key=lambda a: a["date_requested"] or a["date_deposited"], reverse=True)
-    return result
-
-
-# -- alleles -------------------------------------------------------------------------------
 
 def _position(freetext):
     """(chromosome or None, start, end or None) for a position search, or None (not one),
