@@ -1,0 +1,513 @@
+"""IGV (igv.js) support: track configuration, reference/static/analysis track files and the
+dynamic tracks made from the database (api.md 2.14, 4.25).
+
+Files are only ever served from three roots: `$IGV_DATA` (reference files listed in
+`igv.valid_resource_files`), `$IGV_DATA/tracks` (static tracks) and
+`$ANALYSES_PATH/<analysis name>/tracks` (analysis tracks). Every path is resolved (symlinks
+included) and must stay inside its root. When `IGV_DATA` is unset, missing or empty the track
+configuration is an empty object (ELLA answers 500 there; DESIGN.md).
+"""
+
+import json
+import mimetypes
+import os
+import re
+from datetime import timezone
+from urllib.parse import quote
+
+from ella.web.access import require_analysis, require_genepanel
+from ella.web.errors import ApiError, Forbidden, NotFound
+from ella.web.http import Response
+from ella.web.router import router
+
+API = "/api/v1"
+MAX_SUBDIRS = 4  # static/analysis tracks below sub-folders: one route per depth
+
+# Track file suffixes and the suffixes of their index files (tried in order).
+TRACK_SUFFIXES = {
+    ".bam": ("{path}.bai", "{stem}.bai"),
+    ".bed": (),
+    ".bed.gz": ("{path}.tbi",),
+    ".bb": (),
+    ".bigBed": (),
+    ".bw": (),
+    ".bigWig": (),
+    ".cram": ("{path}.crai", "{stem}.crai"),
+    ".gff3.gz": ("{path}.tbi",),
+    ".gtf.gz": ("{path}.tbi",),
+    ".vcf": (),
+    ".vcf.gz": ("{path}.tbi",),
+}
+INDEXED = tuple(s for s, index in TRACK_SUFFIXES.items() if index)
+DYNAMIC_TRACKS = ("DYNAMIC/variants", "DYNAMIC/classifications", "DYNAMIC/genepanel",
+                  "DYNAMIC/regions_of_interest")
+CHROMOSOME_ORDER = {str(i): i for i in range(1, 23)} | {"X": 23, "Y": 24, "MT": 25}
+
+
+def chromosome_key(chromosome):
+    return (CHROMOSOME_ORDER.get(chromosome, 100), chromosome)
+
+
+# -- paths -----------------------------------------------------------------------------------
+
+def _dir(path):
+    return os.path.realpath(path) if path and os.path.isdir(path) else None
+
+
+def igv_root(ctx):
+    return _dir(ctx.env.get("IGV_DATA"))
+
+
+def inside(root, *parts):
+    """The resolved path of root/parts if it is a regular file inside root, else None."""
+    if root is None or any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p
+                           for p in parts):
+        return None
+    real_root = os.path.realpath(root)
+    path = os.path.realpath(os.path.join(real_root, *parts))
+    if os.path.commonpath([real_root, path]) != real_root or path == real_root:
+        return None
+    return path if os.path.isfile(path) else None
+
+
+def track_suffix(name):
+    return next((s for s in sorted(TRACK_SUFFIXES, key=len, reverse=True)
+                 if name.endswith(s)), None)
+
+
+def index_suffix_ok(name):
+    return name.endswith((".bai", ".crai", ".tbi"))
+
+
+def list_tracks(root):
+    """Relative paths (with `/`) of track files under root; symlinks leaving root skipped."""
+    if root is None:
+        return []
+    real_root = os.path.realpath(root)
+    found = []
+    for current, dirs, files in os.walk(real_root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not os.path.islink(os.path.join(current, d)))
+        for name in sorted(files):
+            if name.startswith(".") or track_suffix(name) is None:
+                continue
+            full = os.path.join(current, name)
+            real = os.path.realpath(full)
+            if os.path.commonpath([real_root, real]) != real_root or not os.path.isfile(real):
+                continue
+            found.append(os.path.relpath(full, real_root).replace(os.sep, "/"))
+    return found
+
+
+def analysis_tracks_root(ctx, analysis_name):
+    base = _dir(ctx.env.get("ANALYSES_PATH"))
+    if base is None or not analysis_name or analysis_name in (".", "..") or "/" in analysis_name:
+        return None
+    tracks = os.path.realpath(os.path.join(base, analysis_name, "tracks"))
+    if os.path.commonpath([base, tracks]) != base:
+        return None
+    return _dir(tracks)
+
+
+# -- file responses ----------------------------------------------------------------------------
+
+def _range(request, size):
+    """(start, end inclusive) of the requested byte range, or None for the whole file."""
+    header = request.environ.get("HTTP_RANGE")
+    start = end = None
+    if header:
+        m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", header)
+        if not m or (m.group(1) == "" and m.group(2) == ""):
+            raise ApiError(f"Invalid Range header {header!r}", 416)
+        if m.group(1) == "":  # suffix range: the last N bytes
+            length = int(m.group(2))
+            if length == 0:
+                raise ApiError("Range not satisfiable", 416)
+            return max(0, size - length), size - 1
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) else None
+    elif "start" in request.args or "end" in request.args:
+        start = request.int_arg("start", 0, minimum=0)
+        end = request.int_arg("end", None, minimum=0)
+    else:
+        return None
+    if end is None or end >= size:
+        end = size - 1
+    if start >= size or end < start:
+        raise ApiError(f"Range not satisfiable (file size {size})", 416)
+    return start, end
+
+
+def serve_file(request, path, download_name=None):
+    size = os.path.getsize(path)
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if path.endswith((".fasta", ".fa", ".fai", ".bed", ".vcf", ".gff3", ".txt")):
+        content_type = "text/plain"
+    headers = [("Accept-Ranges", "bytes")]
+    if download_name:
+        headers.append(("Content-Disposition", f"inline; filename={download_name}"))
+    try:
+        wanted = _range(request, size)
+    except ApiError as exc:
+        if exc.status == 416:
+            return Response(b"", 416, content_type, headers + [
+                ("Content-Range", f"bytes */{size}")])
+        raise
+    with open(path, "rb") as f:
+        if wanted is None:
+            return Response(f.read(), 200, content_type, headers)
+        start, end = wanted
+        f.seek(start)
+        data = f.read(end - start + 1)
+    return Response(data, 206, content_type,
+                    headers + [("Content-Range", f"bytes {start}-{start + len(data) - 1}/{size}")])
+
+
+def serve_track(request, root, parts):
+    """A track file (or, with ?index=1, its index file) under root."""
+    path = inside(root, *parts)
+    name = parts[-1]
+    if path is None or track_suffix(name) is None:
+        raise NotFound(f"No track file {'/'.join(parts)}")
+    if request.args.get("index") not in (None, "", "0", "false"):
+        suffix = track_suffix(name)
+        candidates = [t.format(path=name, stem=name[:-len(suffix)])
+                      for t in TRACK_SUFFIXES[suffix]]
+        for candidate in candidates:
+            index_path = inside(root, *parts[:-1], candidate)
+            if index_path is not None:
+                return serve_file(request, index_path)
+        raise NotFound(f"No index file for track {'/'.join(parts)}")
+    return serve_file(request, path)
+
+
+def text_file(text, filename, cache=None):
+    headers = [("Content-Disposition", f"inline; filename={filename}")]
+    headers.append(("Cache-Control", cache or "no-store, no-cache, must-revalidate"))
+    return Response(text.encode("utf-8"), 200, "text/plain; charset=utf-8", headers)
+
+
+# -- track configuration -----------------------------------------------------------------------
+
+def load_track_config(root):
+    for name in ("track_config.json", "track_config_default.json"):
+        path = inside(root, name)
+        if path is None:
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ApiError(f"Invalid IGV track configuration {name}: {exc}", 500) from None
+        if not isinstance(config, dict):
+            raise ApiError(f"Invalid IGV track configuration {name}: not an object", 500)
+        return config
+    return {}
+
+
+def merged_track_config(config, track_id):
+    """(applied regexes, merged entry) of the config entries whose regex matches track_id."""
+    applied, merged = [], {}
+    for pattern, entry in config.items():
+        try:
+            if not re.match(pattern, track_id):
+                continue
+        except re.error as exc:
+            raise ApiError(f"Invalid regex {pattern!r} in the IGV track configuration: {exc}",
+                           500) from None
+        if not isinstance(entry, dict):
+            continue
+        applied.append(pattern)
+        for key, value in entry.items():
+            if key == "igv" and isinstance(value, dict):
+                merged.setdefault("igv", {}).update(value)
+            else:
+                merged[key] = value
+    return applied, merged
+
+
+def visible_to(entry, group_name):
+    if "limit_to_groups" not in entry:
+        return False
+    groups = entry["limit_to_groups"]
+    return groups is None or group_name in (groups or [])
+
+
+def group_name(ctx):
+    return ctx.conn.execute("SELECT name FROM usergroup WHERE id = %s",
+                            (ctx.user["group_id"],)).fetchone()[0]
+
+
+def interpolate(template, values):
+    for key, value in values.items():
+        template = template.replace(f"<{key}>", value)
+    return template
+
+
+def _quote_path(relative):
+    return "/".join(quote(p, safe="") for p in relative.split("/"))
+
+
+@router.route("GET", f"{API}/igv/tracks/<int:analysis_id>/", access="analysis",
+              summary="IGV track configuration of an analysis visible to the caller's group")
+def track_config(ctx, analysis_id):
+    name, panel_name, panel_version = require_analysis(ctx.conn, ctx.user, analysis_id)
+    root = igv_root(ctx)
+    if root is None:
+        return {}
+    config = load_track_config(root)
+    allele_ids = ctx.request.id_list_arg("allele_ids") or []
+    candidates = [(f"STATIC/{p}", p) for p in list_tracks(os.path.join(root, "tracks"))]
+    candidates += [(f"ANALYSIS/{p}", p) for p in
+                   list_tracks(analysis_tracks_root(ctx, name))]
+    candidates += [(t, "") for t in DYNAMIC_TRACKS]
+    if not config:
+        return {}
+    group = group_name(ctx)
+    result = {}
+    for track_id, relative in candidates:
+        applied, entry = merged_track_config(config, track_id)
+        if not applied or not visible_to(entry, group):
+            continue
+        igv = dict(entry.get("igv") or {})
+        template = entry.get("url") or igv.get("url")
+        if not template:
+            raise ApiError(f"IGV track {track_id} has no url in the track configuration", 500)
+        url = interpolate(template, {
+            "TRACK_FILEPATH": _quote_path(relative), "ANALYSIS_ID": str(analysis_id),
+            "GENEPANEL_NAME": quote(panel_name or "", safe=""),
+            "GENEPANEL_VERSION": quote(panel_version or "", safe=""),
+            "ALLELE_IDS": ",".join(str(i) for i in allele_ids)})
+        igv.setdefault("name", track_id)
+        igv["url"] = url
+        if relative.endswith(INDEXED) and "indexURL" not in igv:
+            igv["indexURL"] = url + ("&" if "?" in url else "?") + "index=1"
+        track = {"applied_rules": applied, "igv": igv}
+        for key in ("presets", "show", "type", "description"):
+            if key in entry:
+                track[key] = entry[key]
+        result[track_id] = track
+    return result
+
+
+# -- reference resources -------------------------------------------------------------------------
+
+@router.route("GET", f"{API}/igv/search/",
+              summary="Locus of a gene symbol or transcript name for igv.js search")
+def search(ctx):
+    term = (ctx.request.args.get("q") or "").strip()
+    if not term:
+        return []
+    gene = ctx.conn.execute(
+        "SELECT hgnc_id FROM gene WHERE lower(hgnc_symbol) = lower(%s)", (term,)).fetchone()
+    if gene is None:
+        pattern = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        gene = ctx.conn.execute(
+            "SELECT hgnc_id FROM gene WHERE lower(hgnc_symbol) LIKE %s "
+            "ORDER BY hgnc_symbol LIMIT 1", (pattern + "%",)).fetchone()
+    if gene is not None:
+        row = ctx.conn.execute(
+            "SELECT chromosome, min(tx_start), max(tx_end) FROM transcript WHERE gene_id = %s "
+            "GROUP BY chromosome ORDER BY count(*) DESC, chromosome LIMIT 1",
+            (gene[0],)).fetchone()
+        if row:
+            return [{"chromosome": row[0], "start": row[1], "end": row[2]}]
+    if len(term) >= 9:
+        upper = term.upper()
+        escaped = upper.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        for condition, value in (("transcript_name = %s", upper),
+                                 ("transcript_name LIKE %s", escaped + ".%"),
+                                 ("transcript_name LIKE %s", escaped + "%")):
+            row = ctx.conn.execute(
+                f"SELECT chromosome, tx_start, tx_end FROM transcript WHERE {condition} "
+                "ORDER BY transcript_name DESC LIMIT 1", (value,)).fetchone()
+            if row:
+                return [{"chromosome": row[0], "start": row[1], "end": row[2]}]
+    return []
+
+
+@router.route("GET", f"{API}/igv/<filename>", resource_log=False,
+              summary="Reference resource file (igv.valid_resource_files) from $IGV_DATA; Range")
+def resource_file(ctx, filename):
+    if filename not in (ctx.config.get("igv") or {}).get("valid_resource_files", []):
+        raise Forbidden("File is not in list of permitted accessible files.")
+    path = inside(igv_root(ctx), filename)
+    if path is None:
+        raise NotFound(f"IGV resource file {filename} is not available (IGV_DATA)")
+    return serve_file(ctx.request, path)
+
+
+
+# -- dynamic tracks --------------------------------------------------------------------------------
+
+@router.route("GET", f"{API}/igv/tracks/dynamic/genepanel/<gp_name>/<gp_version>/",
+              access="genepanel", summary="Gene panel transcripts as BED12")
+def genepanel_track(ctx, gp_name, gp_version):
+    require_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    rows = ctx.conn.execute(
+        "SELECT t.chromosome, t.tx_start, t.tx_end, g.hgnc_symbol, t.transcript_name, t.strand, "
+        "t.cds_start, t.cds_end, t.exon_starts, t.exon_ends FROM genepanel_transcript gt "
+        "JOIN transcript t ON t.id = gt.transcript_id JOIN gene g ON g.hgnc_id = t.gene_id "
+        "WHERE gt.genepanel_name = %s AND gt.genepanel_version = %s",
+        (gp_name, gp_version)).fetchall()
+    lines = []
+    seen = set()
+    for (chrom, start, end, symbol, transcript, strand, cds_start, cds_end, exon_starts,
+         exon_ends) in sorted(rows, key=lambda r: (chromosome_key(r[0]), r[1], r[4])):
+        if transcript in seen:
+            continue
+        seen.add(transcript)
+        exons = sorted(zip(exon_starts or [], exon_ends or []))
+        thick_start = cds_start if cds_start is not None else start
+        thick_end = cds_end if cds_end is not None else start
+        lines.append("\t".join(str(v) for v in (
+            chrom, start, end, f"{symbol}({transcript})", 0, strand, thick_start, thick_end,
+            0, len(exons), ",".join(str(e - s) for s, e in exons) + ",",
+            ",".join(str(s - start) for s, _ in exons) + ",")))
+    return text_file("".join(line + "\n" for line in lines), "genepanel.bed")
+
+
+@router.route("GET", f"{API}/igv/tracks/dynamic/classifications/", resource_log=False,
+              summary="Current classifications as GFF3 (cacheable 30 min)")
+def classifications_track(ctx):
+    rows = ctx.conn.execute(
+        "SELECT al.chromosome, al.start_position, al.open_end_position, al.genome_reference, "
+        "al.vcf_pos, al.vcf_ref, al.vcf_alt, aa.classification::text, aa.date_created "
+        "FROM alleleassessment aa JOIN allele al ON al.id = aa.allele_id "
+        "WHERE aa.date_superceeded IS NULL").fetchall()
+    lines = ["##gff-version 3"]
+    for (chrom, start, end, reference, pos, ref, alt, classification,
+         created) in sorted(rows, key=lambda r: (chromosome_key(r[0]), r[1], r[2])):
+        link = f"/workflows/variants/{reference}/{chrom}-{pos}-{ref}-{alt}"
+        link = quote(link, safe="/-")
+        attributes = "; ".join([
+            f"Name=Class {classification}",
+            f"Assessment=<a href='{link}' target='_blank'>Open in ELLA</a>",
+            f"Date created={created.astimezone(timezone.utc).strftime('%Y-%m-%d')}"])
+        lines.append("\t".join(str(v) for v in (
+            chrom, "ELLA interpretation", "Classification", start + 1, max(end, start + 1),
+            ".", ".", ".", attributes)))
+    return text_file("".join(line + "\n" for line in lines), "classifications.gff3",
+                     cache="public, max-age=1800")
+
+
+def _analysis_alleles(ctx, analysis_id):
+    """Alleles (of the `allele_ids` query) that belong to the analysis, sorted by position."""
+    require_analysis(ctx.conn, ctx.user, analysis_id)
+    allele_ids = ctx.request.id_list_arg("allele_ids") or []
+    if not allele_ids:
+        return []
+    rows = ctx.conn.execute(
+        "SELECT DISTINCT al.id, al.chromosome, al.start_position, al.open_end_position, "
+        "al.vcf_pos, al.vcf_ref, al.vcf_alt, al.change_type::text, al.length, "
+        "al.caller_type::text FROM allele al JOIN genotype g "
+        "ON al.id IN (g.allele_id, g.secondallele_id) JOIN sample s ON s.id = g.sample_id "
+        "WHERE s.analysis_id = %s AND al.id = ANY(%s)", (analysis_id, allele_ids)).fetchall()
+    return sorted(rows, key=lambda r: (chromosome_key(r[1]), r[4], r[0]))
+
+
+@router.route("GET", f"{API}/igv/tracks/dynamic/variants/<int:analysis_id>/",
+              access="analysis", resource_log=False,
+              summary="The given variants of an analysis as VCF")
+def variants_track(ctx, analysis_id):
+    alleles = _analysis_alleles(ctx, analysis_id)
+    samples = ctx.conn.execute("SELECT id, identifier FROM sample WHERE analysis_id = %s "
+                               "ORDER BY id", (analysis_id,)).fetchall()
+    data = {}
+    if alleles:
+        for allele_id, sample_id, gt_type, copy_number, quality, filter_status in \
+                ctx.conn.execute(
+                    "SELECT CASE WHEN gsd.secondallele THEN g.secondallele_id ELSE g.allele_id "
+                    "END, gsd.sample_id, gsd.type::text, gsd.copy_number, g.variant_quality, "
+                    "g.filter_status FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                    "JOIN genotypesampledata gsd ON gsd.genotype_id = g.id "
+                    "WHERE s.analysis_id = %s", (analysis_id,)):
+            data[(allele_id, sample_id)] = (gt_type, copy_number)
+            data.setdefault((allele_id, "site"), (quality, filter_status))
+    lines = [
+        "##fileformat=VCFv4.1",
+        '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">',
+        '##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="Difference in length between '
+        'REF and ALT alleles">',
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End position of the variant">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##FORMAT=<ID=CN,Number=1,Type=Integer,Description="Copy number">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
+                  + [identifier for _, identifier in samples]),
+    ]
+    for (allele_id, chrom, start, end, pos, ref, alt, change_type, length,
+         caller_type) in alleles:
+        quality, filter_status = data.get((allele_id, "site"), (None, None))
+        cnv = caller_type == "cnv"
+        info = "."
+        if cnv:
+            svtype = change_type.split("_")[0].upper()
+            svlen = -length if change_type.startswith("del") else length
+            info = f"SVTYPE={svtype};SVLEN={svlen};END={end}"
+        columns = []
+        for sample_id, _ in samples:
+            gt_type, copy_number = data.get((allele_id, sample_id), (None, None))
+            gt = {"Homozygous": "1/1", "Heterozygous": "0/1"}.get(gt_type, "./.")
+            if cnv:
+                gt += ":" + ("." if copy_number is None else str(copy_number))
+            columns.append(gt)
+        lines.append("\t".join([
+            chrom, str(pos), ".", ref, alt, "." if quality is None else str(quality),
+            filter_status or ".", info, "GT:CN" if cnv else "GT"] + columns))
+    return text_file("".join(line + "\n" for line in lines), "analysis-variants.vcf")
+
+
+@router.route("GET", f"{API}/igv/tracks/dynamic/regions_of_interest/<int:analysis_id>/",
+              access="analysis", resource_log=False,
+              summary="The given variants of an analysis as BED regions")
+def regions_of_interest_track(ctx, analysis_id):
+    lines = [f"{chrom}\t{start}\t{start + length}\n"
+             for _, chrom, start, _, _, _, _, _, length, _ in _analysis_alleles(ctx, analysis_id)]
+    return text_file("".join(lines), "analysis-regions-of-interest.bed")
+
+
+# -- static and analysis track files --------------------------------------------------------------
+
+def _static_file(ctx, *parts):
+    root = igv_root(ctx)
+    tracks = _dir(os.path.join(root, "tracks")) if root else None
+    relative = "/".join(parts)
+    if tracks is None or inside(tracks, *parts) is None:
+        raise NotFound(f"No static track {relative}")
+    config = load_track_config(root)
+    applied, entry = merged_track_config(config, f"STATIC/{relative}")
+    if not applied or not visible_to(entry, group_name(ctx)):
+        raise Forbidden("not authorized")
+    return serve_track(ctx.request, tracks, list(parts))
+
+
+def _analysis_file(ctx, analysis_id, *parts):
+    name, _, _ = require_analysis(ctx.conn, ctx.user, analysis_id)
+    root = analysis_tracks_root(ctx, name)
+    if root is None:
+        raise NotFound("Requested analysis id doesn't contain any tracks.")
+    return serve_track(ctx.request, root, list(parts))
+
+
+def _register_file_routes():
+    for depth in range(MAX_SUBDIRS + 1):
+        dirs = [f"dir_{chr(ord('a') + i)}" for i in range(depth)]
+        segments = "".join(f"<{d}>/" for d in dirs)
+
+        def static(ctx, _dirs=tuple(dirs), filepath=None, **kw):
+            return _static_file(ctx, *[kw[d] for d in _dirs], filepath)
+        static.__name__ = f"static_track_file_{depth}" if depth else "static_track_file"
+        router.add("GET", f"{API}/igv/tracks/static/{segments}<filepath>", static,
+                   access="track-groups", resource_log=False,
+                   summary="Static track file from $IGV_DATA/tracks (index=1, Range)")
+
+        def analysis(ctx, analysis_id, _dirs=tuple(dirs), filename=None, **kw):
+            return _analysis_file(ctx, analysis_id, *[kw[d] for d in _dirs], filename)
+        analysis.__name__ = f"analysis_track_file_{depth}" if depth else "analysis_track_file"
+        router.add("GET", f"{API}/igv/tracks/analyses/<int:analysis_id>/{segments}<filename>",
+                   analysis, access="analysis", resource_log=False,
+                   summary="Analysis track file from $ANALYSES_PATH/<analysis>/tracks "
+                           "(index=1, Range)")
+
+
+_register_file_routes()

@@ -1,0 +1,251 @@
+"""Attachments API (api.md 2.13, 4.28; datamodel.md 4.9) through the WSGI app."""
+
+import base64
+import copy
+import hashlib
+import os
+import shutil
+
+import psycopg
+import pytest
+
+from api_client import Client
+from api_helpers import add_user, logged_in_client
+from ella.web.app import create_app
+
+BOUNDARY = "----ellaTestBoundary7MA4YWxk"
+
+
+def multipart(filename, data, content_type="application/octet-stream", field="file"):
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n"
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+            f"filename=\"{filename}\"\r\n").encode("utf-8")
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n".encode()
+    return head + b"\r\n" + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def upload(client, filename, data, **kwargs):
+    return client.request("POST", "/api/v1/attachments/upload/",
+                          raw=multipart(filename, data, **kwargs),
+                          content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+
+@pytest.fixture
+def storage(tmp_path):
+    root = tmp_path / "attachments"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def make_app(db_url, ella_config):
+    apps = []
+
+    def build(storage_dir, max_upload_size=None):
+        config = copy.deepcopy(ella_config)
+        config["app"]["attachment_storage"] = str(storage_dir) if storage_dir else None
+        if max_upload_size is not None:
+            config["app"]["max_upload_size"] = max_upload_size
+        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app._drop_connection()
+
+
+@pytest.fixture
+def client(make_app, storage, db_url):
+    add_user(db_url, "attuser", "attgroup")
+    return logged_in_client(make_app(storage), db_url, "attuser")
+
+
+def test_upload_stores_content_addressed_file_and_row(client, storage, db_url):
+    data = bytes(range(256)) * 4 + b"\r\n--not-a-boundary\r\n\r\n"
+    result = upload(client, "Report.final.PDF", data, content_type="application/pdf")
+    assert result.status == 200, result.body
+    assert set(result.json) == {"id"}
+    digest = hashlib.sha256(data).hexdigest()
+    stored = storage / digest[:2] / digest
+    assert stored.read_bytes() == data
+    assert os.listdir(storage / "tmp") == []  # the temporary upload was renamed away
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT a.sha256, a.filename, a.size, a.mimetype, a.extension, "
+                           "u.username, a.date_created IS NOT NULL FROM attachment a "
+                           'JOIN "user" u ON u.id = a.user_id WHERE a.id = %s',
+                           (result.json["id"],)).fetchone()
+    assert row == (digest, "Report.final.PDF", len(data), "application/pdf", "PDF",
+                   "attuser", True)
+
+
+def test_same_content_twice_shares_file_but_gets_two_rows(client, storage):
+    first = upload(client, "a.txt", b"same content")
+    second = upload(client, "noextension", b"same content", content_type=None)
+    assert first.status == second.status == 200
+    assert first.json["id"] != second.json["id"]
+    listed = client.get("/api/v1/attachments/",
+                        query={"q": {"id": [first.json["id"], second.json["id"]]}}).json
+    assert [a["sha256"] for a in listed] == [hashlib.sha256(b"same content").hexdigest()] * 2
+    assert listed[1]["extension"] == "" and listed[1]["mimetype"] is None
+    files = [f for d in storage.iterdir() if d.name != "tmp" for f in d.iterdir()]
+    assert len([f for f in files if not f.name.endswith(".thumbnail")]) == 1
+
+
+def test_download_has_original_filename_and_content(client):
+    data = b"\x00\x01binary\xff" * 100
+    attachment_id = upload(client, "scan 1.bin", data).json["id"]
+    result = client.get(f"/api/v1/attachments/{attachment_id}")
+    assert result.status == 200
+    assert result.body == data
+    assert result.header("Content-Type") == "application/octet-stream"
+    assert result.header("Content-Disposition") == 'attachment; filename="scan 1.bin"'
+
+
+def test_download_filename_is_sanitised_for_the_header(client):
+    attachment_id = upload(client, "résumé x;y.txt", b"hi", content_type="text/plain").json["id"]
+    result = client.get(f"/api/v1/attachments/{attachment_id}")
+    assert result.header("Content-Type") == "text/plain"
+    assert result.header("Content-Disposition") == (
+        "attachment; filename=\"resume xy.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20x%3By.txt")
+
+
+def test_content_disposition_never_breaks_the_header():
+    from ella.web.routes.attachments import content_disposition
+    value = content_disposition('a"b\\c\r\nSet-Cookie: x.txt')
+    assert "\r" not in value and "\n" not in value
+    ascii_value = value.split("; filename*=")[0]
+    assert ascii_value == 'attachment; filename="abcSet-Cookie: x.txt"'
+    assert content_disposition("plain.pdf") == "attachment; filename=plain.pdf"
+
+
+def test_client_path_in_filename_is_dropped(client):
+    attachment_id = upload(client, "../../etc/evil.png", b"x").json["id"]
+    listed = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json
+    assert listed[0]["filename"] == "evil.png"
+
+
+def test_unknown_attachment_is_404(client):
+    result = client.get("/api/v1/attachments/999999")
+    assert result.status == 404
+    assert "999999" in result.json["message"]
+
+
+def test_list_shape_filter_and_headers_without_slicing(client):
+    ids = [upload(client, f"f{i}.txt", f"content {i}".encode()).json["id"] for i in range(3)]
+    result = client.get("/api/v1/attachments/", query={"q": {"id": ids}, "per_page": 2})
+    assert result.status == 200
+    assert [a["id"] for a in result.json] == ids  # pg*: headers but no slicing
+    assert result.header("Total-Count") == "3"
+    assert result.header("Per-Page") == "2"
+    assert result.header("Total-Pages") == "2"
+    assert result.header("Page") == "1"
+    item = result.json[0]
+    assert set(item) == {"id", "sha256", "filename", "size", "date_created", "mimetype",
+                         "extension", "thumbnail", "user"}
+    assert item["size"] == len(b"content 0")
+    assert item["user"]["username"] == "attuser"
+    assert set(item["user"]) == {"id", "username", "first_name", "last_name", "full_name",
+                                 "abbrev_name", "active", "user_group_name"}
+    empty = client.get("/api/v1/attachments/", query={"q": {"id": []}})
+    assert empty.json == [] and empty.header("Total-Count") == "0"
+    assert client.get("/api/v1/attachments/", query={"q": {"nope": 1}}).status == 400
+
+
+def test_thumbnail_made_with_convert(client, storage, tmp_path, monkeypatch):
+    """A stand-in `convert` on PATH: the first frame is converted to a 300x300 JPEG stored
+    next to the file and served base64-encoded."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "convert"
+    fake.write_text("#!/bin/sh\n"
+                    "echo \"$@\" > \"$(dirname \"$0\")/args\"\n"
+                    "for a in \"$@\"; do last=\"$a\"; done\n"
+                    "printf '\\377\\330\\377thumb' > \"${last#jpeg:}\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    data = b"\x89PNG fake image"
+    attachment_id = upload(client, "img.png", data, content_type="image/png").json["id"]
+    digest = hashlib.sha256(data).hexdigest()
+    args = (bin_dir / "args").read_text()
+    assert f"{storage / digest[:2] / digest}[0]" in args and "300x300" in args
+    assert (storage / digest[:2] / f"{digest}.thumbnail").read_bytes() == b"\xff\xd8\xffthumb"
+    item = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0]
+    assert base64.b64decode(item["thumbnail"]) == b"\xff\xd8\xffthumb"
+
+
+def test_no_thumbnail_for_unreadable_file(client):
+    attachment_id = upload(client, "notes.weird", b"plain bytes, not an image").json["id"]
+    item = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0]
+    assert item["thumbnail"] is None
+
+
+def test_no_thumbnail_without_convert(client, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    attachment_id = upload(client, "x.png", b"\x89PNG whatever").json["id"]
+    item = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0]
+    assert item["thumbnail"] is None
+
+
+def test_too_large_upload_is_refused_before_reading(make_app, storage, db_url):
+    add_user(db_url, "attuser", "attgroup")
+    client = logged_in_client(make_app(storage, max_upload_size=100), db_url, "attuser")
+
+    class Unreadable:
+        def read(self, *args):
+            raise AssertionError("body must not be read")
+
+    body = multipart("big.bin", b"x" * 200)
+    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
+                            content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                            headers={"wsgi.input": Unreadable()})
+    assert result.status == 413
+    assert "limit" in result.json["message"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM attachment").fetchone()[0] == 0
+    assert not (storage / "tmp").exists() or os.listdir(storage / "tmp") == []
+
+
+def test_missing_storage_config_is_a_clear_error(make_app, db_url):
+    add_user(db_url, "attuser", "attgroup")
+    client = logged_in_client(make_app(None), db_url, "attuser")
+    result = upload(client, "a.txt", b"x")
+    assert result.status == 503
+    assert "attachment_storage" in result.json["message"]
+
+
+def test_bad_multipart_requests(client):
+    wrong_field = client.request(
+        "POST", "/api/v1/attachments/upload/", raw=multipart("a.txt", b"x", field="upload"),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert wrong_field.status == 400 and "'file'" in wrong_field.json["message"]
+    not_multipart = client.post("/api/v1/attachments/upload/", {"file": "x"})
+    assert not_multipart.status == 400
+
+
+def test_login_required(make_app, storage):
+    anonymous = Client(make_app(storage))
+    assert upload(anonymous, "a.txt", b"x").status == 401
+    assert anonymous.get("/api/v1/attachments/").status == 401
+    assert anonymous.get("/api/v1/attachments/1").status == 401
+
+
+def test_upload_is_resource_logged_without_payload(client, db_url):
+    upload(client, "a.txt", b"secret file content")
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT payload, statuscode FROM resourcelog WHERE resource = "
+                           "'/api/v1/attachments/upload/'").fetchone()
+    assert row == (None, 200)
+
+
+def test_analysis_attachments_disabled_and_access_checked(demo_api_app, demo_db_url):
+    group1 = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    group2 = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    with psycopg.connect(demo_db_url) as conn:
+        analysis_id = conn.execute("SELECT id FROM analysis WHERE genepanel_name IN "
+                                   "('HBOC', 'HBOCUTV') ORDER BY id LIMIT 1").fetchone()[0]
+    result = group1.get(f"/api/v1/attachments/analyses/{analysis_id}/0/")
+    assert result.status == 404 and "disabled" in result.json["message"]
+    assert group2.get(f"/api/v1/attachments/analyses/{analysis_id}/0/").status == 403
+    assert group1.get("/api/v1/attachments/analyses/999999/0/").status == 404

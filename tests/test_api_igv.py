@@ -1,0 +1,387 @@
+"""IGV routes (api.md 2.14, 4.25) on the real ELLA database, with temporary IGV_DATA and
+ANALYSES_PATH folders."""
+
+import copy
+import json
+import os
+
+import psycopg
+import pytest
+
+from api_client import Client
+from api_helpers import logged_in_client
+from ella.migrate import adopt
+from ella.web.app import create_app
+
+FASTA = b">1\n" + b"ACGT" * 250 + b"\n"
+
+TRACK_CONFIG = {
+    "STATIC/.*": {"url": "/api/v1/igv/tracks/static/<TRACK_FILEPATH>",
+                  "limit_to_groups": None, "presets": ["Default"]},
+    "STATIC/private/": {"limit_to_groups": ["testgroup02"], "igv": {"color": "red"}},
+    "STATIC/hidden": {"limit_to_groups": []},
+    "ANALYSIS/.*": {"url": "/api/v1/igv/tracks/analyses/<ANALYSIS_ID>/<TRACK_FILEPATH>",
+                    "limit_to_groups": None, "show": True},
+    "DYNAMIC/variants": {"url": "/api/v1/igv/tracks/dynamic/variants/<ANALYSIS_ID>/"
+                                "?allele_ids=<ALLELE_IDS>",
+                         "limit_to_groups": None, "show": True, "igv": {"name": "Variants",
+                                                                        "type": "variant"}},
+    "DYNAMIC/genepanel": {"url": "/api/v1/igv/tracks/dynamic/genepanel/<GENEPANEL_NAME>/"
+                                 "<GENEPANEL_VERSION>/",
+                          "limit_to_groups": ["testgroup01"], "description": "Panel"},
+    "DYNAMIC/regions_of_interest": {"url": "x", "type": "roi"},  # no limit_to_groups: hidden
+}
+
+
+@pytest.fixture
+def analysis(demo_db_url):
+    """(id, name) of an HBOC/HBOCUTV analysis (testgroup01's panels)."""
+    with psycopg.connect(demo_db_url) as conn:
+        return conn.execute("SELECT id, name FROM analysis WHERE genepanel_name IN "
+                            "('HBOC', 'HBOCUTV') ORDER BY id LIMIT 1").fetchone()
+
+
+@pytest.fixture
+def dirs(tmp_path, analysis):
+    igv = tmp_path / "igv-data"
+    tracks = igv / "tracks"
+    (tracks / "private").mkdir(parents=True)
+    (tracks / "sub" / "deeper").mkdir(parents=True)
+    (igv / "human_g1k_v37_decoy.fasta").write_bytes(FASTA)
+    (igv / "cytoBand.txt").write_text("1\t0\t100\tp36\tgneg\n")
+    (igv / "not_listed.txt").write_text("secret\n")
+    (tracks / "common.bed").write_text("1\t10\t20\n")
+    (tracks / "reads.bam").write_bytes(b"BAM\x01" + bytes(100))
+    (tracks / "reads.bai").write_bytes(b"BAI\x01")
+    (tracks / "calls.vcf.gz").write_bytes(b"\x1f\x8bvcf")
+    (tracks / "calls.vcf.gz.tbi").write_bytes(b"TBI\x01")
+    (tracks / "hidden.bed").write_text("1\t1\t2\n")
+    (tracks / "notes.txt").write_text("not a track\n")
+    (tracks / "private" / "p.bed").write_text("1\t5\t6\n")
+    (tracks / "sub" / "deeper" / "nested.bw").write_bytes(b"BW")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "escape.bed").write_text("stolen\n")
+    os.symlink(outside / "escape.bed", tracks / "escape.bed")
+    os.symlink(outside, tracks / "linkdir")
+    (igv / "track_config.json").write_text(json.dumps(TRACK_CONFIG))
+    analyses = tmp_path / "analyses"
+    atracks = analyses / analysis[1] / "tracks"
+    atracks.mkdir(parents=True)
+    (atracks / "sample.bam").write_bytes(b"ANALYSISBAM")
+    (atracks / "sample.bam.bai").write_bytes(b"ANALYSISBAI")
+    return {"igv": igv, "analyses": analyses, "outside": outside, "tmp": tmp_path}
+
+
+@pytest.fixture
+def make_app(demo_db_url, ella_config):
+    with psycopg.connect(demo_db_url) as conn:
+        adopt(conn, ella_config, echo=lambda *_: None)
+    apps = []
+
+    def build(igv_data=None, analyses_path=None):
+        app = create_app(copy.deepcopy(ella_config), {
+            "DB_URL": demo_db_url, "COOKIE_SECURE": False,
+            "IGV_DATA": str(igv_data) if igv_data else None,
+            "ANALYSES_PATH": str(analyses_path) if analyses_path else None})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app._drop_connection()
+
+
+@pytest.fixture
+def app(make_app, dirs):
+    return make_app(dirs["igv"], dirs["analyses"])
+
+
+@pytest.fixture
+def user1(app, demo_db_url):
+    return logged_in_client(app, demo_db_url, "testuser1")
+
+
+@pytest.fixture
+def user4(app, demo_db_url):
+    return logged_in_client(app, demo_db_url, "testuser4")
+
+
+# -- track configuration ---------------------------------------------------------------------
+
+def test_track_config_for_group1(user1, analysis, demo_db_url):
+    analysis_id = analysis[0]
+    result = user1.get(f"/api/v1/igv/tracks/{analysis_id}", query={"allele_ids": "3,4"})
+    assert result.status == 200, result.body
+    tracks = result.json
+    assert set(tracks) == {"STATIC/calls.vcf.gz", "STATIC/common.bed", "STATIC/reads.bam",
+                           "STATIC/sub/deeper/nested.bw", "ANALYSIS/sample.bam",
+                           "DYNAMIC/variants", "DYNAMIC/genepanel"}
+    assert tracks["STATIC/common.bed"] == {
+        "applied_rules": ["STATIC/.*"], "presets": ["Default"],
+        "igv": {"name": "STATIC/common.bed",
+                "url": "/api/v1/igv/tracks/static/common.bed"}}
+    assert tracks["STATIC/reads.bam"]["igv"]["indexURL"] == \
+        "/api/v1/igv/tracks/static/reads.bam?index=1"
+    assert tracks["STATIC/sub/deeper/nested.bw"]["igv"]["url"] == \
+        "/api/v1/igv/tracks/static/sub/deeper/nested.bw"
+    assert tracks["ANALYSIS/sample.bam"]["igv"]["url"] == \
+        f"/api/v1/igv/tracks/analyses/{analysis_id}/sample.bam"
+    assert tracks["ANALYSIS/sample.bam"]["show"] is True
+    assert tracks["DYNAMIC/variants"]["igv"] == {
+        "name": "Variants", "type": "variant",
+        "url": f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/?allele_ids=3,4"}
+    with psycopg.connect(demo_db_url) as conn:
+        name, version = conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
+                                     "WHERE id = %s", (analysis_id,)).fetchone()
+    assert tracks["DYNAMIC/genepanel"]["igv"]["url"] == \
+        f"/api/v1/igv/tracks/dynamic/genepanel/{name}/{version}/"
+    assert tracks["DYNAMIC/genepanel"]["description"] == "Panel"
+    assert "limit_to_groups" not in tracks["DYNAMIC/genepanel"]
+
+
+def test_track_config_group_limits_and_merging(user1, dirs, analysis):
+    config = dict(TRACK_CONFIG)
+    config["STATIC/private/"] = {"limit_to_groups": ["testgroup01"], "igv": {"color": "red"}}
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    private = tracks["STATIC/private/p.bed"]
+    assert private["applied_rules"] == ["STATIC/.*", "STATIC/private/"]
+    assert private["igv"] == {"name": "STATIC/private/p.bed", "color": "red",
+                              "url": "/api/v1/igv/tracks/static/private/p.bed"}
+    assert private["presets"] == ["Default"]
+
+
+def test_other_group_gets_403_on_analysis_routes(user4, analysis):
+    analysis_id = analysis[0]
+    for path in (f"/api/v1/igv/tracks/{analysis_id}/",
+                 f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/?allele_ids=1",
+                 f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis_id}/",
+                 f"/api/v1/igv/tracks/analyses/{analysis_id}/sample.bam"):
+        path, _, query = path.partition("?")
+        assert user4.get(path, query=query).status == 403, path
+    assert user4.get("/api/v1/igv/tracks/dynamic/genepanel/HBOC/v01/").status == 403
+
+
+def test_unknown_analysis_is_404(user1):
+    assert user1.get("/api/v1/igv/tracks/999999/").status == 404
+
+
+def test_empty_track_config_without_igv_data(make_app, demo_db_url, analysis, tmp_path):
+    empty = tmp_path / "empty-igv"
+    empty.mkdir()
+    for igv_data in (None, tmp_path / "missing", empty):
+        client = logged_in_client(make_app(igv_data), demo_db_url, "testuser1")
+        result = client.get(f"/api/v1/igv/tracks/{analysis[0]}")
+        assert result.status == 200 and result.json == {}, igv_data
+
+
+def test_visible_track_without_url_is_an_error(user1, dirs, analysis):
+    config = dict(TRACK_CONFIG)
+    config["DYNAMIC/classifications"] = {"limit_to_groups": None}
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    assert user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").status == 500
+
+
+def test_track_config_default_file_is_the_fallback(user1, dirs, analysis):
+    os.rename(dirs["igv"] / "track_config.json", dirs["igv"] / "track_config_default.json")
+    assert "STATIC/common.bed" in user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+
+
+# -- reference resources and byte ranges ---------------------------------------------------
+
+def test_reference_file_full_and_ranges(user1):
+    full = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta")
+    assert full.status == 200 and full.body == FASTA
+    assert full.header("Accept-Ranges") == "bytes"
+    ranged = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
+                       headers={"HTTP_RANGE": "bytes=3-10"})
+    assert ranged.status == 206 and ranged.body == FASTA[3:11]
+    assert ranged.header("Content-Range") == f"bytes 3-10/{len(FASTA)}"
+    by_args = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta", query={"start": 0, "end": 2})
+    assert by_args.status == 206 and by_args.body == b">1\n"
+    open_end = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
+                         headers={"HTTP_RANGE": "bytes=1000-"})
+    assert open_end.body == FASTA[1000:]
+    assert open_end.header("Content-Range") == f"bytes 1000-{len(FASTA) - 1}/{len(FASTA)}"
+    suffix = user1.get("/api/v1/igv/cytoBand.txt", headers={"HTTP_RANGE": "bytes=-5"})
+    assert suffix.status == 206 and suffix.body == b"gneg\n"
+    too_far = user1.get("/api/v1/igv/cytoBand.txt", headers={"HTTP_RANGE": "bytes=5000-"})
+    assert too_far.status == 416
+
+
+def test_reference_file_must_be_listed(user1):
+    result = user1.get("/api/v1/igv/not_listed.txt")
+    assert result.status == 403
+    assert result.json["message"] == "File is not in list of permitted accessible files."
+    assert user1.get("/api/v1/igv/..").status == 403
+    assert user1.get("/api/v1/igv/%2e%2e").status == 403
+
+
+def test_listed_reference_file_outside_igv_data_is_not_served(make_app, demo_db_url, dirs,
+                                                              ella_config):
+    os.remove(dirs["igv"] / "cytoBand.txt")
+    os.symlink(dirs["outside"] / "escape.bed", dirs["igv"] / "cytoBand.txt")
+    client = logged_in_client(make_app(dirs["igv"]), demo_db_url, "testuser1")
+    assert client.get("/api/v1/igv/cytoBand.txt").status == 404
+    unset = logged_in_client(make_app(None), demo_db_url, "testuser1")
+    assert unset.get("/api/v1/igv/human_g1k_v37_decoy.fasta").status == 404
+
+
+def test_igv_data_routes_are_not_resource_logged(user1, analysis, demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM resourcelog").fetchone()[0]
+    user1.get("/api/v1/igv/cytoBand.txt")
+    user1.get("/api/v1/igv/tracks/static/common.bed")
+    user1.get("/api/v1/igv/tracks/dynamic/classifications/")
+    user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/")
+    user1.get(f"/api/v1/igv/tracks/{analysis[0]}/")
+    with psycopg.connect(demo_db_url) as conn:
+        logged = [r[0] for r in conn.execute(
+            "SELECT resource FROM resourcelog WHERE resource LIKE '/api/v1/igv/%%' AND id > %s",
+            (before,))]
+    assert logged == [f"/api/v1/igv/tracks/{analysis[0]}/"]
+
+
+def test_login_required(app):
+    anonymous = Client(app)
+    assert anonymous.get("/api/v1/igv/cytoBand.txt").status == 401
+    assert anonymous.get("/api/v1/igv/tracks/dynamic/classifications/").status == 401
+    assert anonymous.get("/api/v1/igv/tracks/static/common.bed").status == 401
+
+
+# -- static and analysis track files -------------------------------------------------------
+
+def test_static_track_files(user1):
+    assert user1.get("/api/v1/igv/tracks/static/common.bed").body == b"1\t10\t20\n"
+    bam = user1.get("/api/v1/igv/tracks/static/reads.bam", headers={"HTTP_RANGE": "bytes=0-3"})
+    assert bam.status == 206 and bam.body == b"BAM\x01"
+    assert user1.get("/api/v1/igv/tracks/static/reads.bam", query={"index": 1}).body == \
+        b"BAI\x01"
+    assert user1.get("/api/v1/igv/tracks/static/calls.vcf.gz", query={"index": 1}).body == \
+        b"TBI\x01"
+    assert user1.get("/api/v1/igv/tracks/static/common.bed", query={"index": 1}).status == 404
+    assert user1.get("/api/v1/igv/tracks/static/sub/deeper/nested.bw").body == b"BW"
+
+
+def test_static_track_group_limits(user1, user4):
+    result = user1.get("/api/v1/igv/tracks/static/private/p.bed")
+    assert result.status == 403 and result.json["message"] == "not authorized"
+    assert user4.get("/api/v1/igv/tracks/static/private/p.bed").body == b"1\t5\t6\n"
+    assert user1.get("/api/v1/igv/tracks/static/hidden.bed").status == 403
+
+
+def test_static_track_traversal_is_refused(user1):
+    for path in ("/api/v1/igv/tracks/static/../human_g1k_v37_decoy.fasta",
+                 "/api/v1/igv/tracks/static/..%2Fhuman_g1k_v37_decoy.fasta",
+                 "/api/v1/igv/tracks/static/escape.bed",
+                 "/api/v1/igv/tracks/static/linkdir/escape.bed",
+                 "/api/v1/igv/tracks/static/notes.txt",
+                 "/api/v1/igv/tracks/static/missing.bed"):
+        result = user1.get(path)
+        assert result.status in (403, 404), path
+        assert b"stolen" not in result.body and b"ACGT" not in result.body
+
+
+def test_analysis_track_files(user1, analysis, dirs):
+    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+    assert user1.get(f"{base}/sample.bam").body == b"ANALYSISBAM"
+    assert user1.get(f"{base}/sample.bam", query={"index": "1"}).body == b"ANALYSISBAI"
+    assert user1.get(f"{base}/..").status == 404
+    os.symlink(dirs["outside"] / "escape.bed",
+               dirs["analyses"] / analysis[1] / "tracks" / "link.bed")
+    assert user1.get(f"{base}/link.bed").status == 404
+    assert user1.get("/api/v1/igv/tracks/analyses/999999/sample.bam").status == 404
+
+
+# -- dynamic tracks --------------------------------------------------------------------------
+
+def _analysis_alleles(demo_db_url, analysis_id):
+    with psycopg.connect(demo_db_url) as conn:
+        return conn.execute(
+            "SELECT DISTINCT al.id, al.chromosome, al.vcf_pos, al.vcf_ref, al.vcf_alt, "
+            "al.start_position, al.length FROM allele al JOIN genotype g ON g.allele_id = al.id "
+            "JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = %s ORDER BY al.id",
+            (analysis_id,)).fetchall()
+
+
+def test_variants_vcf(user1, analysis, demo_db_url):
+    alleles = _analysis_alleles(demo_db_url, analysis[0])[:3]
+    ids = ",".join(str(a[0]) for a in alleles) + ",999999"
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/",
+                       query={"allele_ids": ids})
+    assert result.status == 200
+    assert "analysis-variants.vcf" in result.header("Content-Disposition")
+    lines = result.body.decode().splitlines()
+    assert lines[0] == "##fileformat=VCFv4.1"
+    header = [l for l in lines if l.startswith("#CHROM")][0].split("\t")
+    with psycopg.connect(demo_db_url) as conn:
+        identifiers = [r[0] for r in conn.execute(
+            "SELECT identifier FROM sample WHERE analysis_id = %s ORDER BY id", (analysis[0],))]
+    assert header[9:] == identifiers
+    records = [l.split("\t") for l in lines if not l.startswith("#")]
+    assert sorted((r[0], int(r[1]), r[3], r[4]) for r in records) == \
+        sorted((a[1], a[2], a[3], a[4]) for a in alleles)
+    assert all(r[8] == "GT" and r[9] in ("0/1", "1/1") for r in records)
+    empty = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/")
+    assert [l for l in empty.body.decode().splitlines() if not l.startswith("#")] == []
+
+
+def test_regions_of_interest_bed(user1, analysis, demo_db_url):
+    alleles = _analysis_alleles(demo_db_url, analysis[0])[:2]
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis[0]}",
+                       query={"allele_ids": ",".join(str(a[0]) for a in alleles)})
+    assert result.status == 200
+    assert sorted(result.body.decode().splitlines()) == \
+        sorted(f"{a[1]}\t{a[5]}\t{a[5] + a[6]}" for a in alleles)
+
+
+def test_genepanel_bed12(user1, demo_db_url):
+    result = user1.get("/api/v1/igv/tracks/dynamic/genepanel/HBOC/v01/")
+    assert result.status == 200
+    lines = [l.split("\t") for l in result.body.decode().splitlines()]
+    with psycopg.connect(demo_db_url) as conn:
+        expected = conn.execute(
+            "SELECT t.transcript_name, g.hgnc_symbol, t.tx_start, t.tx_end, "
+            "cardinality(t.exon_starts) FROM genepanel_transcript gt JOIN transcript t "
+            "ON t.id = gt.transcript_id JOIN gene g ON g.hgnc_id = t.gene_id "
+            "WHERE gt.genepanel_name = 'HBOC' AND gt.genepanel_version = 'v01'").fetchall()
+    assert len(lines) == len(expected) > 0
+    by_name = {l[3]: l for l in lines}
+    for transcript, symbol, start, end, exons in expected:
+        line = by_name[f"{symbol}({transcript})"]
+        assert len(line) == 12
+        assert (int(line[1]), int(line[2]), int(line[9])) == (start, end, exons)
+        sizes = [int(x) for x in line[10].rstrip(",").split(",")]
+        starts = [int(x) for x in line[11].rstrip(",").split(",")]
+        assert starts[0] == 0 and start + starts[-1] + sizes[-1] == end
+    assert user1.get("/api/v1/igv/tracks/dynamic/genepanel/Nope/v9/").status == 404
+
+
+def test_classifications_gff3(user1, demo_db_url):
+    result = user1.get("/api/v1/igv/tracks/dynamic/classifications/")
+    assert result.status == 200
+    assert "max-age=1800" in result.header("Cache-Control")
+    assert result.header("Content-Type").startswith("text/plain")
+    lines = result.body.decode().splitlines()
+    with psycopg.connect(demo_db_url) as conn:
+        current = conn.execute("SELECT count(*) FROM alleleassessment "
+                               "WHERE date_superceeded IS NULL").fetchone()[0]
+    records = [l.split("\t") for l in lines if not l.startswith("#")]
+    assert len(records) == current
+    for record in records:
+        assert record[1:3] == ["ELLA interpretation", "Classification"]
+        assert record[8].startswith("Name=Class ")
+        assert "; Assessment=<a href='/workflows/variants/" in record[8]
+        assert "; Date created=" in record[8]
+
+
+def test_search(user1):
+    brca2 = user1.get("/api/v1/igv/search/", query={"q": "brca2"}).json
+    assert len(brca2) == 1 and brca2[0]["chromosome"] == "13"
+    assert brca2[0]["start"] < brca2[0]["end"]
+    assert user1.get("/api/v1/igv/search/", query={"q": "BRCA"}).json[0]["chromosome"] in \
+        ("13", "17")
+    assert user1.get("/api/v1/igv/search/", query={"q": "nosuchgene"}).json == []
+    slashless = user1.get("/api/v1/igv/search", query={"q": "BRCA2"})
+    assert slashless.status == 200 and slashless.json == brca2
