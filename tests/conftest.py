@@ -175,3 +175,19 @@ def demo_api_app(demo_db_url, ella_config):
     app = create_app(ella_config, {"DB_URL": demo_db_url, "COOKIE_SECURE": False})
     yield app
     app._drop_connection()
+
+
+@pytest.fixture(scope="module")
+def shared_demo_api(pg_server, demo_template_db, ella_config):
+    """(app, db_url) on one adopted copy of the real ELLA database shared by a whole test
+    module: for read-only route sweeps where a fresh copy per test would cost minutes."""
+    from ella.migrate import adopt
+    from ella.web.app import create_app
+    name = pg_server.fresh_name("shared")
+    url = pg_server.create(name, template=demo_template_db)
+    with psycopg.connect(url) as conn:
+        adopt(conn, ella_config, echo=lambda *_: None)
+    app = create_app(ella_config, {"DB_URL": url, "COOKIE_SECURE": False})
+    yield app, url
+    app._drop_connection()
+    pg_server.drop(name)

@@ -54,21 +54,28 @@ def test_every_route_declares_auth_and_access():
                 f"{_ids(route)} exposes an analysis or gene panel but declares no access rule")
 
 
+@pytest.fixture(scope="module")
+def outsider(shared_demo_api):
+    app, url = shared_demo_api
+    return logged_in_client(app, url, "testuser4")
+
+
+@pytest.fixture(scope="module")
+def insider(shared_demo_api):
+    app, url = shared_demo_api
+    return logged_in_client(app, url, "testuser7")
+
+
 @pytest.mark.parametrize("route", LOGIN_ROUTES, ids=_ids)
-def test_login_routes_refuse_anonymous_callers(demo_api_app, route):
-    result = Client(demo_api_app).request(route.method, _path(route, OTHER_GROUPS_OBJECTS),
+def test_login_routes_refuse_anonymous_callers(shared_demo_api, route):
+    result = Client(shared_demo_api[0]).request(route.method, _path(route, OTHER_GROUPS_OBJECTS),
                                           json_body={} if route.method != "GET" else None)
     assert result.status == 401, result.body
     assert result.json == {"message": "Authentication required"}
 
 
-@pytest.fixture
-def outsider(demo_api_app, demo_db_url):
-    return logged_in_client(demo_api_app, demo_db_url, "testuser4")
-
-
 @pytest.mark.parametrize("route", BOUND_ROUTES, ids=_ids)
-def test_other_groups_get_403(demo_api_app, outsider, route):
+def test_other_groups_get_403(outsider, route):
     result = outsider.request(route.method, _path(route, OTHER_GROUPS_OBJECTS),
                               json_body={} if route.method != "GET" else None)
     assert result.status == 403, (route.pattern, result.status, result.body[:300])
@@ -76,11 +83,6 @@ def test_other_groups_get_403(demo_api_app, outsider, route):
 
 INT_ROUTES = [r for r in router.routes if any(kind == "int" for _, kind in r.params)]
 STR_ROUTES = [r for r in router.routes if any(kind == "str" for _, kind in r.params)]
-
-
-@pytest.fixture
-def insider(demo_api_app, demo_db_url):
-    return logged_in_client(demo_api_app, demo_db_url, "testuser7")
 
 
 @pytest.mark.parametrize("route", INT_ROUTES, ids=_ids)
@@ -93,13 +95,13 @@ def test_unknown_ids_are_4xx_never_500(insider, route):
 
 
 @pytest.mark.parametrize("route", STR_ROUTES, ids=_ids)
-def test_injection_strings_are_harmless(insider, demo_db_url, route):
+def test_injection_strings_are_harmless(insider, shared_demo_api, route):
     values = {name: "x'; DROP TABLE allele; --" for name, kind in route.params if kind == "str"}
     result = insider.request(route.method, _path(route, values),
                              json_body={} if route.method != "GET" else None)
     assert 400 <= result.status < 500, (route.pattern, result.status, result.body[:300])
     import psycopg
-    with psycopg.connect(demo_db_url) as conn:
+    with psycopg.connect(shared_demo_api[1]) as conn:
         assert conn.execute("SELECT count(*) FROM allele").fetchone()[0] == 24
 
 
