@@ -30,11 +30,13 @@ db-stop: $(STAMP)
 db-url: $(STAMP)
 	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR)
 
-# Create (or bring up to date) the database and load the demo data; re-running reuses what exists.
+# Create (or bring up to date) the database, load the demo data and serve the API;
+# re-running reuses what exists.
 run: db-start
 	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
-		bin/ella-db make-production && bin/ella-demo
-	@echo "Database ready with demo data. The HTTP API is not part of this version yet (see README)."
+		bin/ella-db make-production && bin/ella-demo && \
+		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
+		exec bin/ella-api
 
 # The whole suite against a real PostgreSQL (a throwaway cluster unless ELLA_TEST_DB_URL is set).
 test: $(STAMP)

@@ -244,3 +244,13 @@ def test_api_refuses_to_start_on_a_database_not_at_head(empty_db_url):
     result = subprocess.run([str(ROOT / "bin" / "ella-api")], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 1 and "not ready" in result.stderr
+
+
+def test_docs_page_lists_the_routes(api_app):
+    result = Client(api_app).get("/api/v1/docs/")
+    assert result.status == 200 and result.header("Content-Type").startswith("text/html")
+    page = result.body.decode()
+    import re
+    for route in api_app.router.routes:
+        assert re.sub(r"<(?:int:)?([a-z_]+)>", r"{\1}", route.pattern) in page, route.pattern
+    assert "<script" not in page

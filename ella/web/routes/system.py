@@ -1,5 +1,6 @@
 """Health, the OpenAPI document, broadcasts and the UI exception log."""
 
+import html
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -29,6 +30,27 @@ def health(ctx):
 @router.route("GET", f"{API}/specs/", auth="open", summary="OpenAPI 3 document of this API")
 def specs(ctx):
     return ctx.app.router.openapi(__version__)
+
+
+@router.route("GET", f"{API}/docs/", auth="open",
+              summary="A readable page of the API routes (ELLA serves Swagger UI here)")
+def docs(ctx):
+    """The route table as plain HTML, made from the same OpenAPI document as specs/ (no
+    JavaScript or external assets: the service runs in networks without internet)."""
+    spec = ctx.app.router.openapi(__version__)
+    rows = []
+    for path, operations in sorted(spec["paths"].items()):
+        for method, op in sorted(operations.items()):
+            rows.append(f"<tr><td>{html.escape(method.upper())}</td><td><code>{html.escape(path)}"
+                        f"</code></td><td>{html.escape(op['x-ella-auth'])}</td>"
+                        f"<td>{html.escape(op.get('x-ella-access', ''))}</td>"
+                        f"<td>{html.escape(op['summary'])}</td></tr>")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>ELLA API v1</title></head>"
+            "<body><h1>ELLA API v1</h1><p>Machine-readable: <a href='../specs/'>specs/</a> "
+            "(OpenAPI 3).</p><table border='1' cellpadding='4'><tr><th>method</th><th>path"
+            "</th><th>auth</th><th>access</th><th>summary</th></tr>" + "".join(rows) +
+            "</table></body></html>")
+    return Response(page, 200, "text/html; charset=utf-8")
 
 
 @router.route("GET", f"{API}/broadcasts/", auth="optional",
