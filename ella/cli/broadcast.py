@@ -49,25 +49,18 @@ def _run(args, argv):
     if args.command == "list":
         return _list(db_url, args)
     audit = Audit(db_url, "broadcast", args.command, argv)
-    error = None
-    try:
+
+    def body():
         with connect(db_url, application_name="ella-broadcast") as conn:
             if args.command == "new":
-                try:
-                    message_id = add_broadcast(conn, " ".join(args.words))
-                except ValueError as exc:
-                    raise CommandError(str(exc)) from exc
-                audit.echo(f"Message with id {message_id} added")
+                audit.echo(f"Message with id {add_broadcast(conn, ' '.join(args.words))} added")
             elif deactivate_broadcast(conn, args.message_id):
                 audit.echo(f"Message with id {args.message_id} set as inactive")
             else:
                 raise CommandError(f"Found no message with id {args.message_id}")
         return 0
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        audit.write(error)
+
+    return audit.run(body, (ValueError,))  # ValueError: empty message
 
 
 def _list(db_url, args):

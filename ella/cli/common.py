@@ -51,6 +51,22 @@ class Audit:
         print(line, flush=True)
         self.lines.append(secret if secret is not None else line)
 
+    def run(self, fn, input_errors=()):
+        """Run the command body `fn()`; write the clilog row afterwards, also on failure.
+        Exceptions of the `input_errors` types are the operator's input problem: they become
+        one-line CommandErrors."""
+        error = None
+        try:
+            return fn()
+        except input_errors as exc:
+            error = exc
+            raise CommandError(str(exc)) from exc
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.write(error)
+
     def write(self, error=None):
         if not self.db_url:
             return

@@ -57,19 +57,17 @@ def _run(args, argv):
     config, env = load_settings()
     db_url = env["DB_URL"]
     audit = Audit(db_url, "database", args.command, argv, reason=args.reason)
-    error = None
-    try:
+
+    def body():
         with connect(db_url) as conn:
             return COMMANDS[args.command](conn, config, args, audit)
-    except (MigrationError, RefreshError) as exc:
-        error = exc
-        raise CommandError(str(exc)) from exc
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        if args.command not in ("status", "compare", "current"):
-            audit.write(error)
+
+    if args.command in ("status", "compare", "current"):  # read-only: not audited
+        try:
+            return body()
+        except (MigrationError, RefreshError) as exc:
+            raise CommandError(str(exc)) from exc
+    return audit.run(body, (MigrationError, RefreshError))
 
 
 def _make_production(conn, config, args, audit):

@@ -59,8 +59,8 @@ def _run(args, argv):
         connect(db_url)  # raises the standard "DB_URL is not set" error
     reason = ask_reason(args.reason)
     audit = Audit(db_url, "delete", args.command, argv, reason=reason)
-    error = None
-    try:
+
+    def body():
         with connect(db_url, application_name="ella-delete") as conn:
             try:
                 if args.command == "analysis":
@@ -69,11 +69,8 @@ def _run(args, argv):
             except BaseException:
                 conn.rollback()
                 raise
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        audit.write(error)
+
+    return audit.run(body)
 
 
 def _delete_analysis(conn, args, audit):

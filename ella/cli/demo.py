@@ -5,7 +5,17 @@ import sys
 
 from ella.cli.common import Audit, CommandError, load_settings, run_main
 from ella.db import connect
+from ella.deposit.analysis_config import AnalysisConfigError
+from ella.deposit.filterconfigs import FilterconfigError
+from ella.deposit.genepanel import GenepanelError
+from ella.deposit.users import UsersError
+from ella.deposit.variants import DepositError
 from ella.migrate import at_head
+from ella.vcf import VcfError
+
+# The demo files' problems (e.g. an edited demo/users.json): one line, exit 1.
+DEMO_INPUT_ERRORS = (AnalysisConfigError, FilterconfigError, GenepanelError, UsersError,
+                     DepositError, VcfError)
 
 
 def main(argv=None):
@@ -23,8 +33,8 @@ def _run(argv):
     from ella.demo import load_demo  # imported late: --help needs no database code
     config, env = load_settings()
     audit = Audit(env["DB_URL"], "demo", "load", argv)
-    error = None
-    try:
+
+    def body():
         with connect(env["DB_URL"]) as conn:
             ok, message = at_head(conn, config)
             conn.rollback()
@@ -32,15 +42,9 @@ def _run(argv):
                 raise CommandError(f"the database is not ready: {message}")
             load_demo(conn, config, echo=audit.echo)
         audit.echo("Demo data loaded.")
-    except Exception as exc:
-        error = exc
-        if not isinstance(exc, CommandError) and hasattr(exc, "args") and \
-                type(exc).__module__.startswith("ella."):
-            raise CommandError(str(exc)) from exc
-        raise
-    finally:
-        audit.write(error)
-    return 0
+        return 0
+
+    return audit.run(body, DEMO_INPUT_ERRORS)
 
 
 if __name__ == "__main__":

@@ -131,17 +131,7 @@ def _run(args, argv):
     command = COMMAND_NAMES.get(args.command, args.command)
     args.app_config = config
     audit = Audit(db_url, "deposit", command, argv)
-    error = None
-    try:
-        return COMMANDS[command](db_url, args, audit)
-    except INPUT_ERRORS as exc:
-        error = exc
-        raise CommandError(str(exc)) from exc
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        audit.write(error)
+    return audit.run(lambda: COMMANDS[command](db_url, args, audit), INPUT_ERRORS)
 
 
 def _genepanel(db_url, args, audit):

@@ -74,19 +74,9 @@ def _run(args, argv):
         return _list(db_url)
     reason = ask_reason(args.reason)
     audit = Audit(db_url, "filterconfigs", args.command, argv, reason=reason)
-    error = None
-    try:
-        if args.command == "update":
-            return _update(db_url, config, args, audit)
-        return _deactivate(db_url, args, audit)
-    except FilterconfigError as exc:
-        error = exc
-        raise CommandError(str(exc)) from exc
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        audit.write(error)
+    if args.command == "update":
+        return audit.run(lambda: _update(db_url, config, args, audit), (FilterconfigError,))
+    return audit.run(lambda: _deactivate(db_url, args, audit), (FilterconfigError,))
 
 
 def _update(db_url, config, args, audit):

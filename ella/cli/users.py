@@ -112,23 +112,16 @@ def _run(args, argv):
     if command in ("lock", "activate") and reason is None:
         reason = ask_reason()
     audit = Audit(db_url, "users", command, argv, reason=reason)
-    error = None
-    try:
+
+    def body():
         with connect(db_url, application_name="ella-users") as conn:
             try:
-                code = COMMANDS[command](conn, config, args, audit)
+                return COMMANDS[command](conn, config, args, audit)
             except BaseException:
                 conn.rollback()
                 raise
-            return code
-    except (domain.UsersError, PasswordPolicyError) as exc:
-        error = exc
-        raise CommandError(str(exc)) from exc
-    except Exception as exc:
-        error = exc
-        raise
-    finally:
-        audit.write(error)
+
+    return audit.run(body, (domain.UsersError, PasswordPolicyError))
 
 
 def _add_groups(conn, config, args, audit):
