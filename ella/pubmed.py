@@ -1,13 +1,31 @@
-"""PubMed XML records (`PubmedArticle` / `PubmedBookArticle`) to reference dicts (import.md 6.2).
+"""PubMed records to ELLA reference dicts (import.md 5.4 and 6), and the efetch client.
 
-`parse_pubmed_xml(text)` accepts one record element, or a `PubmedArticleSet` wrapping several,
-and returns a list of dicts with the keys `pubmed_id, authors, title, journal, year, abstract,
-published` (`authors`/`abstract` omitted when absent). Documents with a DOCTYPE (and so any
-entity declaration) are refused: no entity tricks reach the parser.
+- `parse_pubmed_xml(text)`: E-utilities XML (`PubmedArticle` / `PubmedBookArticle`, alone or
+  in a `PubmedArticleSet`), rules of import.md 6.2. Documents with a DOCTYPE (and so any
+  entity declaration) are refused: no entity tricks reach the parser.
+- `parse_medline(text)`: MEDLINE text (`PMID- `, `TI  - ` ...), the rules of ELLA's MEDLINE
+  parser (journal `TA` as is, full `DP` as year, abstract sections split at `LABEL:`).
+- `read_id_file(path)`, `efetch_url(...)`, `fetch_references(...)`: the `ella-refs fetch`
+  client (batches of 200 ids, a real rate limit, retries with back-off).
+- `write_references(path, refs)`: the JSON-lines references file (`references-YYMMDD.json`).
+
+Every result is a list of dicts with the keys `pubmed_id, authors, title, journal, year,
+abstract, published` (`authors`/`abstract` omitted when absent).
 """
 
+import html
+import http.client
+import json
+import os
 import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import date
 
 _FORMAT_TAGS = re.compile(r"</?(?:i|b|u)>")
 _DOCTYPE = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -171,8 +189,12 @@ def _pmid(parent):
         raise PubmedParseError(f"missing or invalid PMID: {raw!r}") from None
 
 
-def parse_pubmed_xml(text):
-    """Reference dicts of the PubMed XML records in `text` (str or bytes)."""
+def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
+    """Reference dicts of the PubMed XML records in `text` (str or bytes).
+
+    An element other than PubmedArticle/PubmedBookArticle in the set is an error, unless
+    `on_unknown(element)` is given: then it is called and the element skipped. With
+    `allow_empty` a set without records gives []."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     if _DOCTYPE.search(text):
@@ -191,9 +213,335 @@ def parse_pubmed_xml(text):
             result.append(_article(record))
         elif record.tag == "PubmedBookArticle":
             result.append(_book_article(record))
+        elif on_unknown is not None:
+            on_unknown(record)
         else:
             raise PubmedParseError(f"unexpected element <{record.tag}> (expected PubmedArticle "
                                    "or PubmedBookArticle)")
-    if not result:
+    if not result and not allow_empty:
         raise PubmedParseError("no PubmedArticle or PubmedBookArticle found")
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# MEDLINE text format
+
+_MEDLINE_TAG = re.compile(r"^([A-Z][A-Z0-9]{0,3}) {0,3}- ?(.*)$")
+# A section label: an upper-case word ending in ":" after white space ("METHODS:").
+_MEDLINE_LABEL = re.compile(r"\s+(?=[A-Z]+:)")
+
+
+def _medline_fields(numbered_lines, source):
+    """[(tag, value, line number)] of one record from [(line number, line)]; continuation
+    lines (6 spaces) are joined with one space, HTML character references decoded."""
+    fields = []
+    for number, line in numbered_lines:
+        if line.startswith("      "):
+            if not fields:
+                raise PubmedParseError(f"{source}line {number}: continuation line without a tag")
+            tag, value, at = fields[-1]
+            fields[-1] = (tag, (value + " " + line.strip()).strip(), at)
+            continue
+        match = _MEDLINE_TAG.match(line) if len(line) >= 5 and line[4] == "-" else None
+        if not match:
+            raise PubmedParseError(f"{source}line {number}: not a MEDLINE line "
+                                   f"(expected 'TAG - value'): {line[:60]!r}")
+        fields.append((match.group(1), match.group(2).strip(), number))
+    return [(tag, html.unescape(value), at) for tag, value, at in fields]
+
+
+def _medline_record(fields, source):
+    values = {}
+    for tag, value, _ in fields:
+        values.setdefault(tag, []).append(value)
+
+    def first(tag):
+        found = [v for v in values.get(tag, []) if v]
+        return found[0] if found else None
+
+    pmid_text = first("PMID")
+    try:
+        pubmed_id = int(pmid_text)
+    except (TypeError, ValueError):
+        raise PubmedParseError(f"{source}line {fields[0][2]}: record without a valid PMID "
+                               f"({pmid_text!r})") from None
+    names = [v for v in values.get("AU", []) + values.get("CN", []) if v]
+    authors = _format_authors(names)
+    editors = _format_authors([v for v in values.get("ED", []) if v])
+
+    journal_name = first("TA") or first("JT")
+    if journal_name is not None or first("BTI") is None:
+        # journal article: "<TA>: <VI>(<IP>), <PG>" without a trailing ": "
+        title = first("TI")
+        journal = (journal_name or "") + ": "
+        if first("VI"):
+            journal += first("VI")
+        if first("IP"):
+            journal += f"({first('IP')})"
+        if first("PG"):
+            journal += ", " + first("PG")
+        if journal.endswith(": "):
+            journal = journal[:-2]
+    else:
+        # book (BTI) or a chapter of it (TI + BTI), as the XML rules for PubmedBookArticle
+        if first("TI"):
+            title, book_title = first("TI"), first("BTI")
+        else:
+            title, book_title = first("BTI"), None
+        parts = []
+        if editors:
+            single = "&" not in editors and "et al" not in editors
+            parts.append(f"{editors} ({'ed' if single else 'eds'}).")
+        parts += [v for v in (book_title, first("PB"), first("PL")) if v]
+        journal = ("In: " if editors or book_title else "") + ", ".join(parts) + "."
+
+    result = {"pubmed_id": pubmed_id, "title": title, "journal": journal,
+              "year": first("DP"), "published": True}
+    if authors:
+        result["authors"] = authors
+    abstract = "\n".join(v for v in values.get("AB", []) if v)
+    abstract = _MEDLINE_LABEL.sub("\n", abstract).strip()
+    if abstract:
+        result["abstract"] = abstract
+    return result
+
+
+def parse_medline(text, source=""):
+    """Reference dicts of the MEDLINE-format records in `text` (str or bytes). Records start
+    at a `PMID-` line (blank lines between them are optional). Errors name the line;
+    `source` (e.g. "file.txt: ") prefixes the message."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PubmedParseError(f"{source}not UTF-8 text") from None
+    text = text.lstrip("\ufeff")
+    records, current, start = [], [], None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        if line.startswith("PMID") and line[4:5] == "-":
+            if current:
+                records.append((start, current))
+            current, start = [], number
+        elif start is None:
+            raise PubmedParseError(f"{source}line {number}: expected a record starting with "
+                                   f"'PMID- ', found {line[:60]!r}")
+        current.append((number, line))
+    if current:
+        records.append((start, current))
+    if not records:
+        raise PubmedParseError(f"{source}no MEDLINE record (no 'PMID- ' line) found")
+    return [_medline_record(_medline_fields(numbered, source), source)
+            for _, numbered in records]
+
+
+def parse_references_text(text, source=""):
+    """XML or MEDLINE, told apart by the first non-blank character."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PubmedParseError(f"{source}not UTF-8 text") from None
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        try:
+            return parse_pubmed_xml(text.lstrip("\ufeff"))
+        except PubmedParseError as exc:
+            raise PubmedParseError(f"{source}{exc}") from None
+    return parse_medline(text, source)
+
+
+# --------------------------------------------------------------------------------------------
+# The references file
+
+REFERENCE_KEYS = ("pubmed_id", "authors", "title", "journal", "abstract", "year", "published")
+
+
+def default_output_name(today=None):
+    """`references-YYMMDD.json` (upstream wrote `.txt`; the content is JSON lines)."""
+    return f"references-{(today or date.today()).strftime('%y%m%d')}.json"
+
+
+def reference_line(ref):
+    """One JSON line, keys in column order, null values left out."""
+    ordered = {k: ref[k] for k in REFERENCE_KEYS if ref.get(k) is not None}
+    return json.dumps(ordered, ensure_ascii=False)
+
+
+def write_references(path, refs):
+    """Write the JSON-lines file atomically (sorted by pubmed_id); returns the line count."""
+    refs = sorted(refs, key=lambda r: r["pubmed_id"])
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            for ref in refs:
+                handle.write(reference_line(ref) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(refs)
+
+
+# --------------------------------------------------------------------------------------------
+# PubMed id files and the efetch client
+
+EFETCH_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/efetch.fcgi"
+BATCH_SIZE = 200
+MAX_PUBMED_ID = 2**31 - 1
+
+
+class FetchError(Exception):
+    """efetch failed for good (offline, retries used up, a refused request)."""
+
+
+def read_id_file(path):
+    """PubMed ids (ints, first occurrence order, duplicates dropped) from a file of
+    whitespace-separated ids; `#` starts a comment. A bad token raises ValueError naming
+    the line."""
+    ids, seen = [], set()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                for token in line.split("#", 1)[0].split():
+                    if not token.isascii() or not token.isdigit() \
+                            or not 0 < int(token) <= MAX_PUBMED_ID:
+                        raise ValueError(f"{path}: line {number}: {token[:40]!r} is not a "
+                                         "PubMed id (a positive whole number)")
+                    value = int(token)
+                    if value not in seen:
+                        seen.add(value)
+                        ids.append(value)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    if not ids:
+        raise ValueError(f"{path}: no PubMed ids in the file")
+    return ids
+
+
+def efetch_base_url():
+    return os.environ.get("NCBI_EUTILS_URL") or EFETCH_URL
+
+
+def efetch_url(ids, base=None, api_key=None, email=None, tool=None):
+    query = {"db": "pubmed", "id": ",".join(str(i) for i in ids), "retmode": "xml"}
+    for key, value in (("api_key", api_key), ("email", email), ("tool", tool)):
+        if value:
+            query[key] = value
+    return (base or efetch_base_url()) + "?" + urllib.parse.urlencode(query, safe=",")
+
+
+def batches(ids, size=BATCH_SIZE):
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+class RateLimiter:
+    """At most `per_second` calls in any one-second window: successive calls are spaced by a
+    little more than 1/per_second on the monotonic clock (NCBI: 3/s, 10/s with an API key)."""
+
+    def __init__(self, per_second, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / per_second * 1.05
+        self.clock, self.sleep = clock, sleep
+        self.last = None
+
+    def wait(self):
+        if self.last is not None:
+            delay = self.last + self.interval - self.clock()
+            if delay > 0:
+                self.sleep(delay)
+        self.last = self.clock()
+
+
+def _is_offline(exc):
+    """Could not connect at all (no route, refused, no DNS), as opposed to a bad answer."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror, socket.timeout,
+                               TimeoutError)) or (
+        isinstance(reason, OSError) and not isinstance(reason, ConnectionResetError)
+        and not isinstance(exc, urllib.error.HTTPError))
+
+
+class EfetchClient:
+    """Fetch PubMed XML in batches with a rate limit and retries.
+
+    Retried (with back-off `retry_wait * 2**n`, at most `max_wait` s, HTTP Retry-After
+    honoured): HTTP 429 and 5xx, connection drops, incomplete reads and responses that are
+    not PubMed XML. Up to `attempts` tries per batch. A connection failure on the very
+    first request means "offline" and fails at once."""
+
+    def __init__(self, base=None, api_key=None, email=None, tool="ella-refs", attempts=10,
+                 retry_wait=2.0, max_wait=30.0, timeout=60.0, log=None, sleep=time.sleep):
+        self.base = base or efetch_base_url()
+        self.api_key, self.email, self.tool = api_key, email, tool
+        self.attempts, self.retry_wait, self.max_wait = attempts, retry_wait, max_wait
+        self.timeout = timeout
+        self.sleep = sleep
+        self.limiter = RateLimiter(10 if api_key else 3, sleep=sleep)
+        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.requests = 0
+
+    def _get(self, url):
+        self.limiter.wait()
+        self.requests += 1
+        request = urllib.request.Request(url, headers={"User-Agent": f"{self.tool or 'ella'}"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return response.read()
+
+    def fetch_batch(self, ids):
+        """Reference dicts of one batch (ids missing from the answer are simply absent)."""
+        url = efetch_url(ids, self.base, self.api_key, self.email, self.tool)
+        host = urllib.parse.urlsplit(self.base).netloc
+        last = None
+        for attempt in range(1, self.attempts + 1):
+            wait = min(self.max_wait, self.retry_wait * 2 ** (attempt - 1))
+            try:
+                body = self._get(url)
+                skipped = []
+                refs = parse_pubmed_xml(body, on_unknown=skipped.append, allow_empty=True)
+                for element in skipped:
+                    text = " ".join("".join(element.itertext()).split())[:100]
+                    self.log(f"warning: skipped <{element.tag}> in the efetch answer"
+                             + (f": {text}" if text else ""))
+                return refs
+            except urllib.error.HTTPError as exc:
+                if exc.code != 429 and exc.code < 500:
+                    raise FetchError(f"efetch at {host} refused the request: HTTP {exc.code} "
+                                     f"{exc.reason}") from None
+                last = f"HTTP {exc.code} {exc.reason}"
+                after = exc.headers.get("Retry-After") if exc.headers else None
+                if after and after.strip().isdigit():
+                    wait = min(max(wait, float(after)), 2 * self.max_wait)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                if self.requests == 1 and _is_offline(exc):
+                    reason = getattr(exc, "reason", exc)
+                    raise FetchError(f"cannot reach NCBI E-utilities at {host} ({reason}); "
+                                     "`ella-refs fetch` needs internet: run it on a connected "
+                                     "machine and carry the file in") from None
+                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            except PubmedParseError as exc:
+                last = f"unusable answer: {exc}"
+            if attempt < self.attempts:
+                self.log(f"warning: efetch attempt {attempt}/{self.attempts} failed ({last}); "
+                         f"retrying in {wait:g} s")
+                self.sleep(wait)
+        raise FetchError(f"efetch failed {self.attempts} times for a batch of {len(ids)} ids "
+                         f"starting with {ids[0]} (last: {last}); nothing was written")
+
+    def fetch(self, ids, progress=None):
+        """All references of `ids`; returns (refs, missing ids)."""
+        refs, parts = [], batches(ids)
+        for number, batch in enumerate(parts, start=1):
+            if progress:
+                progress(f"batch {number}/{len(parts)}: {len(batch)} ids")
+            refs += self.fetch_batch(batch)
+        found = {r["pubmed_id"] for r in refs}
+        missing = [i for i in ids if i not in found]
+        wanted = set(ids)
+        unique = {}
+        for ref in refs:
+            if ref["pubmed_id"] in wanted:
+                unique.setdefault(ref["pubmed_id"], ref)
+        return list(unique.values()), missing

@@ -62,3 +62,130 @@ def test_formatting_tags_removed_and_nested_text_kept():
 def test_bad_input_rejected(text):
     with pytest.raises(PubmedParseError):
         parse_pubmed_xml(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# MEDLINE text (the `.pubmed` twins of the XML files) and the acceptance criteria P1-P9
+
+from ella.pubmed import parse_medline, parse_references_text  # noqa: E402
+
+MEDLINE_EXPECTED = {e["pubmed_id"]: e for e in (
+    json.loads(line) for line in
+    (DATA / "references-from-medline.jsonl").read_text(encoding="utf-8").splitlines())}
+MEDLINE_FILES = sorted(DATA.glob("*.pubmed"))
+XML_BY_ID = {e["pubmed_id"]: e for e in EXPECTED}
+
+
+def test_all_nine_medline_files_present():
+    assert {int(p.stem) for p in MEDLINE_FILES} == set(MEDLINE_EXPECTED) == set(XML_BY_ID)
+
+
+@pytest.mark.parametrize("path", MEDLINE_FILES, ids=lambda p: p.stem)
+def test_medline_matches_expected(path):
+    parsed = parse_medline(path.read_bytes())  # 8896564.pubmed has CRLF line ends
+    assert parsed == [MEDLINE_EXPECTED[int(path.stem)]]
+
+
+def test_medline_several_records_and_format_detection():
+    text = "\n".join(p.read_text(encoding="utf-8") for p in MEDLINE_FILES[:3])
+    parsed = parse_references_text(text)
+    assert [r["pubmed_id"] for r in parsed] == [int(p.stem) for p in MEDLINE_FILES[:3]]
+    assert parse_references_text(XML_FILES[0].read_bytes()) == [XML_BY_ID[int(XML_FILES[0].stem)]]
+
+
+def test_medline_details():
+    text = ("PMID- 5\nTI  - A title\n      continued &amp; done\nAU  - Doe J\nCN  - Group\n"
+            "TA  - J Test\nDP  - 2020 Jan\nAB  - BACKGROUND: one two\n      three. RESULTS: "
+            "x. A/B: not split. CASE REPORT: y\n")
+    [ref] = parse_medline(text)
+    assert ref == {"pubmed_id": 5, "title": "A title continued & done", "authors": "Doe J & Group",
+                   "journal": "J Test", "year": "2020 Jan", "published": True,
+                   "abstract": "BACKGROUND: one two three.\nRESULTS: x. A/B: not split. CASE\n"
+                               "REPORT: y"}
+
+
+@pytest.mark.parametrize("text, where", [
+    ("TI  - no pmid first\n", "line 1"),
+    ("PMID- 7\nTI  - ok\nthis is garbage\n", "line 3"),
+    ("PMID- x\nTI  - bad id\n", "line 1"),
+    ("", "no MEDLINE record"),
+    ("\n\n", "no MEDLINE record"),
+])
+def test_medline_bad_input_names_the_line(text, where):
+    with pytest.raises(PubmedParseError) as info:
+        parse_medline(text, source="f.txt: ")
+    assert str(info.value).startswith("f.txt: ")
+    assert where in str(info.value)
+
+
+def test_malformed_xml_names_the_line():
+    with pytest.raises(PubmedParseError) as info:
+        parse_references_text("<PubmedArticleSet>\n<PubmedArticle>\n</PubmedArticleSet>",
+                              source="x.xml: ")
+    assert str(info.value).startswith("x.xml: not valid XML") and "line 3" in str(info.value)
+
+
+def _both(pmid):
+    return XML_BY_ID[pmid], MEDLINE_EXPECTED[pmid]
+
+
+def _parsed_both(pmid):
+    return (parse_pubmed_xml((DATA / f"{pmid}.xml").read_text(encoding="utf-8"))[0],
+            parse_medline((DATA / f"{pmid}.pubmed").read_bytes())[0])
+
+
+def test_p1_medline_date_year():
+    xml, medline = _parsed_both(11485765)
+    assert xml["year"] == medline["year"] == "2001 Jul-Aug"
+
+
+def test_p2_collective_name():
+    for ref in _parsed_both(8896564):
+        assert ref["authors"] == "Fanconi anaemia/Breast cancer consortium"
+
+
+def test_p3_et_al_journal_without_volume_no_abstract():
+    xml, medline = _parsed_both(24122059)
+    assert xml["authors"] == medline["authors"] == "Maggi L et al."
+    assert xml["journal"] == "J. Neurol.: "
+    assert medline["journal"] == "J Neurol"
+    assert "abstract" not in xml and "abstract" not in medline
+
+
+def test_p4_no_issue():
+    for ref in _parsed_both(23374456):
+        assert ref["journal"] == "J Med Case Rep: 7, 35"
+
+
+def test_p5_single_author_sections():
+    for ref in _parsed_both(21550946):
+        assert ref["authors"] == "Lietman SA"
+        lines = ref["abstract"].split("\n")
+        assert [line.split(":")[0] for line in lines] == ["OBJECTIVE", "METHODS", "RESULTS",
+                                                          "CONCLUSION"]
+
+
+def test_p6_two_authors_one_section():
+    for ref in _parsed_both(16160809):
+        assert ref["authors"] == "Ptok M & Morlot S"
+        assert "\n" not in ref["abstract"]
+
+
+def test_p7_full_journal_title():
+    for ref in _parsed_both(24891336):
+        assert ref["journal"] == "Arthritis & rheumatology (Hoboken, N.J.): 66(9), 2621-7"
+
+
+def test_p8_whole_book():
+    for ref in _parsed_both(24432435):
+        assert ref["title"].startswith("Risk Assessment, Genetic Counseling, and Genetic "
+                                       "Testing for BRCA-Related Cancer")
+        assert ref["journal"] == ("Agency for Healthcare Research and Quality (US), "
+                                  "Rockville (MD).")
+
+
+def test_p9_book_chapter():
+    for ref in _parsed_both(20301425):
+        assert ref["title"] == "BRCA1 and BRCA2 Hereditary Breast and Ovarian Cancer"
+        assert ref["journal"] == ("In: Pagon RA et al. (eds)., GeneReviews(®), University of "
+                                  "Washington, Seattle, Seattle (WA).")

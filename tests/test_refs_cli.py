@@ -1,0 +1,359 @@
+"""`bin/ella-refs fetch | convert | deposit` (import.md 6, acceptance criteria P1-P9 and L2).
+
+`fetch` runs against a local efetch double (stdlib http.server on 127.0.0.1) that serves the
+real PubMed XML records of tests/data/pubmed/ and records when each request arrived."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.parse
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+
+from ella import pubmed
+from ella.catalogue import BOOKKEEPING_TABLE
+from helpers import ROOT, run_cli, table_snapshot
+
+DATA = ROOT / "tests" / "data" / "pubmed"
+XML_FILES = sorted(DATA.glob("*.xml"))
+MEDLINE_FILES = sorted(DATA.glob("*.pubmed"))
+RECORDS = {int(p.stem): p.read_text(encoding="utf-8") for p in XML_FILES}
+
+
+def expected(name):
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
+
+
+EXPECTED_XML = expected("references-from-xml.jsonl")
+EXPECTED_MEDLINE = expected("references-from-medline.jsonl")
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def one_line_error(result):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def refs(*args, cwd=None, env=None, db_url=None):
+    """bin/ella-refs in `cwd` (stderr is a pipe: no progress lines)."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("DB_URL", "ELLA_CONFIG", "NCBI_API_KEY", "NCBI_EUTILS_URL")}
+    if db_url:
+        full_env["DB_URL"] = db_url
+    full_env.update(env or {})
+    return subprocess.run([str(ROOT / "bin" / "ella-refs"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL,
+                          timeout=300)
+
+
+# ---------------------------------------------------------------------------------------------
+# the efetch double
+
+class Efetch:
+    def __init__(self):
+        self.times, self.queries = [], []
+        self.failures = []          # HTTP status codes to answer first, one per request
+        self.extra = ""             # more XML inside the PubmedArticleSet
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.times.append(time.monotonic())
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                owner.queries.append(query)
+                if owner.failures:
+                    code = owner.failures.pop(0)
+                    self.send_response(code)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                ids = [int(i) for i in query["id"][0].split(",")]
+                body = ('<?xml version="1.0" ?>\n<!-- efetch double -->\n<PubmedArticleSet>\n'
+                        + "".join(RECORDS[i] for i in ids if i in RECORDS) + owner.extra
+                        + "</PubmedArticleSet>\n").encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml; charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/entrez/eutils/efetch.fcgi"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def efetch():
+    server = Efetch()
+    yield server
+    server.close()
+
+
+def write_ids(tmp_path, ids, name="ids.txt"):
+    path = tmp_path / name
+    path.write_text("".join(f"{i}\n" for i in ids))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch
+
+def test_fetch_writes_the_references_file(efetch, tmp_path):
+    ids = write_ids(tmp_path, [*RECORDS, 99999999])
+    result = refs("fetch", ids, cwd=tmp_path, env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / f"references-{date.today():%y%m%d}.json"
+    assert read_jsonl(out) == EXPECTED_XML
+    assert "Pubmed IDs ignored" in result.stderr and "99999999" in result.stderr
+    assert result.stdout.strip() == (f"Fetched 9 references for 10 PubMed ids (1 ignored, "
+                                     f"1 requests) -> {out.name}")
+    [query] = efetch.queries
+    assert query["db"] == ["pubmed"] and query["retmode"] == ["xml"]
+    assert query["tool"] == ["ella-refs"] and "api_key" not in query
+
+
+def test_fetch_batches_and_rate_limit(efetch, tmp_path):
+    # 7 batches of 200 ids; 9 of them exist
+    ids = list(RECORDS) + [90000000 + i for i in range(1400 - len(RECORDS))]
+    out = tmp_path / "out.json"
+    result = refs("fetch", write_ids(tmp_path, ids), "-o", out,
+                  env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(out) == EXPECTED_XML
+    assert [len(q["id"][0].split(",")) for q in efetch.queries] == [200] * 7
+    times = efetch.times
+    assert times[-1] - times[0] >= 2.0
+    # NCBI without a key: at most 3 requests in any one second
+    assert all(times[i + 3] - times[i] > 1.0 for i in range(len(times) - 3)), times
+
+
+def test_api_key_from_environment_is_sent(efetch, tmp_path):
+    result = refs("fetch", write_ids(tmp_path, [8896564]), "-o", tmp_path / "o.json",
+                  "--email", "me@example.org",
+                  env={"NCBI_EUTILS_URL": efetch.url, "NCBI_API_KEY": "k3y"})
+    assert result.returncode == 0, result.stderr
+    assert efetch.queries[0]["api_key"] == ["k3y"]
+    assert efetch.queries[0]["email"] == ["me@example.org"]
+    assert "k3y" not in result.stdout + result.stderr
+
+
+def test_rate_limiter_spacing():
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    for per_second in (3, 10):
+        limiter = pubmed.RateLimiter(per_second, clock=lambda: now[0], sleep=sleep)
+        starts = []
+        for _ in range(12):
+            limiter.wait()
+            starts.append(now[0])
+        assert all(starts[i + per_second] - starts[i] > 1.0
+                   for i in range(len(starts) - per_second))
+
+
+def test_fetch_retries_on_429_and_5xx(efetch, tmp_path):
+    efetch.failures = [503, 429, 500]
+    out = tmp_path / "o.json"
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "-o", out, "--retry-wait", "0.05",
+                  env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(out) == EXPECTED_XML
+    assert len(efetch.queries) == 4
+    assert result.stderr.count("retrying") == 3 and "HTTP 429" in result.stderr
+
+
+def test_fetch_gives_up_after_the_retries(efetch, tmp_path):
+    efetch.failures = [500] * 5
+    out = tmp_path / "o.json"
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "-o", out, "--retries", "3",
+                  "--retry-wait", "0.01", env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: efetch failed 3 times")
+    assert len(efetch.queries) == 3
+    assert not out.exists()
+
+
+def test_fetch_client_error_is_not_retried(efetch, tmp_path):
+    efetch.failures = [400]
+    message = one_line_error(refs("fetch", write_ids(tmp_path, [1]), "-o", tmp_path / "o",
+                                  env={"NCBI_EUTILS_URL": efetch.url}))
+    assert "HTTP 400" in message and len(efetch.queries) == 1
+
+
+def test_fetch_skips_unknown_elements(efetch, tmp_path):
+    efetch.extra = "<DeleteCitation><PMID>123</PMID></DeleteCitation>"
+    out = tmp_path / "o.json"
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "-o", out,
+                  env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    assert "skipped <DeleteCitation>" in result.stderr
+    assert read_jsonl(out) == EXPECTED_XML
+
+
+def test_fetch_with_the_server_down(tmp_path):
+    server = Efetch()
+    url = server.url
+    server.close()
+    result = refs("fetch", write_ids(tmp_path, RECORDS), cwd=tmp_path,
+                  env={"NCBI_EUTILS_URL": url})
+    message = one_line_error(result)
+    assert "cannot reach NCBI E-utilities" in message
+    assert list(tmp_path.iterdir()) == [tmp_path / "ids.txt"]
+
+
+@pytest.mark.parametrize("content, where", [
+    ("8896564\n11485765 abc\n", "line 2: 'abc'"),
+    ("8896564\n\n-5\n", "line 3: '-5'"),
+    ("PMID:123\n", "line 1"),
+    ("# only a comment\n\n", "no PubMed ids"),
+])
+def test_garbage_id_file(tmp_path, content, where):
+    path = tmp_path / "ids.txt"
+    path.write_text(content)
+    message = one_line_error(refs("fetch", path, env={"NCBI_EUTILS_URL": "http://127.0.0.1:9/"}))
+    assert where in message and "ids.txt" in message
+
+
+def test_id_file_whitespace_comments_duplicates(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("1 2\t3\n# note\n2  4 # trailing\n")
+    assert pubmed.read_id_file(path) == [1, 2, 3, 4]
+
+
+def test_efetch_url_default():
+    url = pubmed.efetch_url([1, 2], base=pubmed.EFETCH_URL)
+    assert url == ("https://eutils.ncbi.nlm.nih.gov/entrez/eutils/efetch.fcgi?db=pubmed&id=1,2"
+                   "&retmode=xml")
+    assert [len(b) for b in pubmed.batches(list(range(450)))] == [200, 200, 50]
+
+
+# ---------------------------------------------------------------------------------------------
+# convert
+
+def test_convert_xml_and_medline(tmp_path):
+    out = tmp_path / "x.json"
+    result = refs("convert", *XML_FILES, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(out) == EXPECTED_XML
+    assert result.stdout.strip() == f"Converted 9 references from 9 files -> {out}"
+    out = tmp_path / "m.json"
+    assert refs("convert", *MEDLINE_FILES, "-o", out).returncode == 0
+    assert read_jsonl(out) == EXPECTED_MEDLINE
+
+
+def test_convert_default_name_efetch_set_and_duplicates(tmp_path):
+    wrapped = tmp_path / "efetch.xml"
+    wrapped.write_text('<?xml version="1.0" ?>\n<PubmedArticleSet>'
+                       + "".join(RECORDS.values()) + "</PubmedArticleSet>", encoding="utf-8")
+    result = refs("convert", wrapped, MEDLINE_FILES[0], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "already read from" in result.stderr
+    assert read_jsonl(tmp_path / f"references-{date.today():%y%m%d}.json") == EXPECTED_XML
+
+
+@pytest.mark.parametrize("content, where", [
+    ("<PubmedArticleSet>\n<PubmedArticle>\n</PubmedArticleSet>\n", "not valid XML"),
+    ("PMID- 1\nTI  - x\ngarbage here\n", "line 3"),
+    ("hello\n", "line 1"),
+])
+def test_convert_malformed_input(tmp_path, content, where):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(content)
+    out = tmp_path / "o.json"
+    message = one_line_error(refs("convert", XML_FILES[0], bad, "-o", out))
+    assert "bad.txt" in message and where in message and "line" in message
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# deposit (L2; create, then update without duplicates)
+
+def stored(url):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT pubmed_id, authors, title, journal, abstract, year, "
+                            "published FROM reference ORDER BY pubmed_id").fetchall()
+    return [{k: v for k, v in zip(pubmed.REFERENCE_KEYS, row) if v is not None} for row in rows]
+
+
+def clilog(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute('SELECT "group", groupcommand, command, output FROM clilog '
+                            "ORDER BY id").fetchall()
+
+
+def test_deposit_creates_then_updates(db_url, tmp_path):
+    xml_file, medline_file = tmp_path / "x.json", tmp_path / "m.json"
+    assert refs("convert", *XML_FILES, "-o", xml_file).returncode == 0
+    assert refs("convert", *MEDLINE_FILES, "-o", medline_file).returncode == 0
+
+    result = refs("deposit", xml_file, db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("References imported successfully: created 9, "
+                                     "updated 0")
+    assert stored(db_url) == sorted(EXPECTED_XML, key=lambda r: r["pubmed_id"])
+
+    # the MEDLINE twins change journal/year/abstract of some: updated, no duplicates
+    result = refs("deposit", medline_file, db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "created 0, updated 9" in result.stdout
+    assert stored(db_url) == sorted(EXPECTED_MEDLINE, key=lambda r: r["pubmed_id"])
+
+    log = clilog(db_url)
+    assert [(g, c) for g, c, _, _ in log] == [("references", "deposit")] * 2
+    assert log[1][2] == f"deposit {medline_file}"
+    assert "created 0, updated 9" in log[1][3]
+
+
+def test_deposit_bad_file_writes_nothing(db_url, tmp_path):
+    good = EXPECTED_XML[0]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(good) + "\n" + '{"pubmed_id": 2, "colour": "red"}\n')
+    before = table_snapshot(db_url, skip=("clilog", BOOKKEEPING_TABLE))
+    message = one_line_error(refs("deposit", path, db_url=db_url))
+    assert "line 2" in message and "colour" in message
+    assert table_snapshot(db_url, skip=("clilog", BOOKKEEPING_TABLE)) == before
+    [(group, command, _, output)] = clilog(db_url)
+    assert (group, command) == ("references", "deposit") and "colour" in output
+
+
+def test_deposit_needs_db_url(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(EXPECTED_XML[0]) + "\n")
+    message = one_line_error(refs("deposit", path))
+    assert "DB_URL" in message
+
+
+def test_missing_deposit_file(db_url, tmp_path):
+    message = one_line_error(refs("deposit", tmp_path / "nope.json", db_url=db_url))
+    assert "nope.json" in message
+
+
+def test_help():
+    for args in ([], ["fetch"], ["convert"], ["deposit"]):
+        result = run_cli("ella-refs", *args, "--help")
+        assert result.returncode == 0 and "usage: ella-refs" in result.stdout
