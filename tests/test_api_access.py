@@ -106,10 +106,15 @@ def test_injection_strings_are_harmless(insider, shared_demo_api, route):
 
 
 GET_ROUTES = [r for r in router.routes if r.method == "GET"]
+# Proxies to the external annotation service: 502 when that service fails (or is absent,
+# as in this test), never 500.
+EXTERNAL_SERVICE_ROUTES = {"/api/v1/import/service/samples/"}
 
 
 @pytest.mark.parametrize("route", GET_ROUTES, ids=_ids)
 def test_malformed_q_is_never_a_500(insider, route):
     result = insider.request("GET", _path(route, {}), query="q=%7Bnot-json&allele_ids=x"
                              "&page=abc&per_page=-1")
+    if route.pattern in EXTERNAL_SERVICE_ROUTES and result.status == 502:
+        return
     assert result.status < 500, (route.pattern, result.status, result.body[:300])

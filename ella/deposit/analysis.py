@@ -219,20 +219,63 @@ class _VcfImport:
         self.stats["genotypes"] += len(genotypes)
 
 
-def deposit_analysis(conn, app_config, analysis_config, progress=None):
+def _append_target(cur, name):
+    """Append mode (import.md 1.10): the existing analysis' id; reopens a `Done` latest round."""
+    row = cur.execute("SELECT id FROM analysis WHERE name = %s FOR UPDATE", (name,)).fetchone()
+    if row is None:
+        raise DepositError(f"Analysis {name} does not exist: nothing to append to.")
+    analysis_id = row[0]
+    if cur.execute("SELECT 1 FROM sample WHERE analysis_id = %s AND (father_id IS NOT NULL "
+                   "OR mother_id IS NOT NULL)", (analysis_id,)).fetchone():
+        raise DepositError("Appending to a family analysis is not supported.")
+    latest = cur.execute(
+        "SELECT status::text, genepanel_name, genepanel_version, state, workflow_status "
+        "FROM analysisinterpretation WHERE analysis_id = %s ORDER BY date_created DESC, id DESC "
+        "LIMIT 1", (analysis_id,)).fetchone()
+    if latest and latest[0] == "Done":
+        now = _now()
+        cur.execute(
+            "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, user_state, "
+            "state, status, date_last_update, date_created, analysis_id, workflow_status) "
+            "VALUES (%s, %s, '{}', %s, 'Not started', %s, %s, %s, %s)",
+            (latest[1], latest[2], Jsonb(latest[3] or {}), now, now, analysis_id, latest[4]))
+    return analysis_id
+
+
+def deposit_analysis(conn, app_config, analysis_config, progress=None, append=False):
     """Import one resolved analysis config (see analysis_config.py). Does not commit.
 
+    With `append` the VCFs are added to the existing analysis of that name (import.md 1.10):
+    new sample rows under it, a `Done` latest round re-opened, no user-group deposit config
+    (no prefilters, no post-processing).
     Returns a summary dict. Raises DepositError / AnalysisConfigError / VcfError."""
     started = time.monotonic()
     cur = conn.cursor()
     name = analysis_config["name"]
     panel = (analysis_config["genepanel_name"], analysis_config["genepanel_version"])
     check_genepanel(cur, *panel)
-    if cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
+    if append:
+        analysis_id = _append_target(cur, name)
+        prefilters = []
+    elif cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
         raise DepositError(f"Analysis {name} is already imported.")
-    deposit_entry = deposit_config_for(cur, name, *panel)
-    prefilters = (deposit_entry or {}).get("prefilters") or []
+    else:
+        analysis_id = None
+        deposit_entry = deposit_config_for(cur, name, *panel)
+        prefilters = (deposit_entry or {}).get("prefilters") or []
     config_id, deposit_config = active_annotation_config(cur)
+    if analysis_id is None:
+        analysis_id = _create_analysis(cur, name, panel, analysis_config)
+    stats = {"analysis_id": analysis_id, "name": name, "samples": 0, "records": 0,
+             "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
+             "annotations_unchanged": 0, "prefiltered": 0}
+    _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
+                 deposit_config, stats, progress)
+    stats["seconds"] = time.monotonic() - started
+    return stats
+
+
+def _create_analysis(cur, name, panel, analysis_config):
     now = _now()
     analysis_id = cur.execute(
         "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "
@@ -248,9 +291,11 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None):
         cur.execute("INSERT INTO interpretationlog (analysisinterpretation_id, date_created, "
                     "priority) VALUES (%s, %s, %s)",
                     (interpretation_id, now, analysis_config["priority"]))
-    stats = {"analysis_id": analysis_id, "name": name, "samples": 0, "records": 0,
-             "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
-             "annotations_unchanged": 0, "prefiltered": 0}
+    return analysis_id
+
+
+def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
+                 deposit_config, stats, progress):
     for item in analysis_config["data"]:
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
@@ -269,8 +314,6 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None):
                 importer.batch(batch)
                 if progress:
                     progress(stats)
-    stats["seconds"] = time.monotonic() - started
-    return stats
 
 
 def _counting(blocks, stats):

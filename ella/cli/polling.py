@@ -1,0 +1,55 @@
+"""`ella-polling`: send import jobs to the annotation service, follow them and deposit the
+annotated results (see ella/polling.py)."""
+
+import argparse
+import logging
+import sys
+
+from ella.cli.common import CommandError, load_settings, run_main
+from ella.polling import Poller, ServiceError, service_from_config
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ella-polling",
+        description="Submit import jobs to the annotation service (app.annotation_service), "
+                    "follow them and deposit each annotated result once. An unreachable "
+                    "service makes jobs wait (retried with back-off); SIGTERM stops cleanly.")
+    parser.add_argument("--interval", type=float, default=5.0,
+                        help="seconds between poll cycles (default 5)")
+    parser.add_argument("--max-backoff", type=float, default=300.0,
+                        help="longest wait while the service is unreachable (default 300)")
+    parser.add_argument("--once", action="store_true",
+                        help="one cycle, then exit (exit code 1 if the service was unreachable)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_main(lambda: _run(args))
+
+
+def _run(args):
+    config, env = load_settings()
+    if args.interval <= 0:
+        raise CommandError("--interval must be positive")
+    if not env["DB_URL"]:
+        raise CommandError("DB_URL is not set")
+    try:
+        service = service_from_config(config)
+    except ServiceError as exc:
+        raise CommandError(exc.message) from exc
+    poller = Poller(env["DB_URL"], config, service, interval=args.interval,
+                    max_backoff=max(args.max_backoff, args.interval))
+    if args.once:
+        for job_id, old, new in poller.cycle():
+            print(f"job {job_id}: {old} -> {new}")
+        return 1 if poller.unreachable_count else 0
+    poller.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

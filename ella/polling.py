@@ -1,0 +1,494 @@
+"""Import jobs (import.md 7): the annotation-service client and the polling loop.
+
+A job (table `annotationjob`) moves SUBMITTED -> RUNNING -> ANNOTATED -> DONE, or to one of
+the FAILED states. Each cycle takes a snapshot of the jobs in those three states and advances
+each job by at most one step: RUNNING jobs first, then SUBMITTED, then ANNOTATED.
+
+Deliberate improvements over ELLA's poller:
+- An unreachable annotation service never crashes the loop and never fails a job: the job
+  keeps its status (with a message saying so) and the service is tried again after a
+  back-off that doubles from the poll interval up to `max_backoff`.
+- A status answer with `error: true` fails the job (FAILED (ANNOTATION)) with the service's
+  message instead of trying to deposit a result that does not exist.
+- Every transition locks the job row (SELECT ... FOR UPDATE) and re-checks its status, and the
+  deposit of a result is in the same transaction as its DONE transition: a job is deposited
+  once, also when the loop is killed mid-job and restarted, or when two loops run.
+- SIGTERM/SIGINT stop the loop after the job being handled.
+"""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from http.client import HTTPException
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ella.db import DatabaseError, connect, table_exists
+from ella.deposit.alleles import deposit_alleles
+from ella.deposit.analysis import deposit_analysis
+from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.variants import DepositError
+
+log = logging.getLogger("ella.polling")
+
+SUBMITTED, RUNNING, ANNOTATED, DONE, CANCELLED = (
+    "SUBMITTED", "RUNNING", "ANNOTATED", "DONE", "CANCELLED")
+FAILED_SUBMISSION = "FAILED (SUBMISSION)"
+FAILED_ANNOTATION = "FAILED (ANNOTATION)"
+FAILED_PROCESSING = "FAILED (PROCESSING)"
+FAILED_DEPOSIT = "FAILED (DEPOSIT)"
+STATUSES = (SUBMITTED, RUNNING, ANNOTATED, CANCELLED, DONE, FAILED_SUBMISSION,
+            FAILED_ANNOTATION, FAILED_DEPOSIT, FAILED_PROCESSING)
+MODES = ("Analysis", "Variants", "Single variant")
+NOT_IMPORTED = "Analysis has not been automatically imported"
+UNKNOWN_ERROR = "Unable to determine error"
+
+JOB_COLUMNS = ("id", "task_id", "status", "status_history", "mode", "data", "message", "user_id",
+               "date_submitted", "date_last_update", "genepanel_name", "genepanel_version",
+               "properties", "sample_id")
+JOB_SELECT = ("SELECT id, task_id, status::text, status_history, mode::text, data, message, "
+              "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
+              "properties, sample_id FROM annotationjob")
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+# --- annotation service client (7.3) -------------------------------------------------------
+
+class ServiceError(Exception):
+    """The annotation service answered with an error (or an unusable answer)."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ServiceUnreachable(ServiceError):
+    """No answer at all: connection refused, DNS, timeout."""
+
+
+def _error_message(body):
+    try:
+        message = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return message if isinstance(message, str) and message else UNKNOWN_ERROR
+
+
+def encode_multipart(fields, files):
+    """(body bytes, content type). ELLA's quirk: string field values are sent JSON-quoted."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        text = json.dumps(value) if isinstance(value, str) else (
+            value if isinstance(value, (bytes, bytearray)) else json.dumps(value))
+        data = text if isinstance(text, (bytes, bytearray)) else text.encode()
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     .encode() + data + b"\r\n")
+    for name, (filename, content) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class AnnotationService:
+    """Client of the annotation service's API (`<app.annotation_service>/api/v1`)."""
+
+    def __init__(self, url, timeout=30.0):
+        if not url:
+            raise ServiceError("app.annotation_service is not configured")
+        self.base = url.rstrip("/") + "/api/v1"
+        self.timeout = timeout
+
+    def _request(self, method, path, body=None, content_type=None):
+        request = urllib.request.Request(self.base + path, data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                text = exc.read()
+            except (OSError, HTTPException):
+                text = b""
+            raise ServiceError(_error_message(text), exc.code) from None
+        except (urllib.error.URLError, OSError, HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ServiceUnreachable(f"annotation service not reachable at {self.base}: "
+                                     f"{reason}") from None
+
+    def _json(self, method, path, **kwargs):
+        raw = self._request(method, path, **kwargs)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ServiceError(f"annotation service {path}: the answer is not JSON") from None
+
+    def _task_id(self, answer):
+        task_id = answer.get("task_id") if isinstance(answer, dict) else None
+        if not task_id:
+            raise ServiceError("annotation service: no task_id in the answer")
+        return str(task_id)
+
+    def annotate(self, data):
+        body = json.dumps({"input": data}).encode()
+        return self._task_id(self._json("POST", "/annotate", body=body,
+                                        content_type="application/json"))
+
+    def annotate_sample(self, sample_id, variables, files):
+        """`files` = {field: (filename, bytes)}; `regions` must be among them."""
+        body, content_type = encode_multipart({**variables, "sample_id": sample_id}, files)
+        return self._task_id(self._json("POST", "/samples/annotate", body=body,
+                                        content_type=content_type))
+
+    def status(self, task_id):
+        answer = self._json("GET", f"/status/{urllib.parse.quote(task_id, safe='')}")
+        if not isinstance(answer, dict):
+            raise ServiceError("annotation service: status answer is not an object")
+        return answer
+
+    def process(self, task_id):
+        return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}").decode(
+            "utf-8", errors="replace")
+
+    def running(self):
+        try:
+            self._request("GET", "/status")
+        except ServiceError:
+            return False
+        return True
+
+    def search_samples(self, term, limit):
+        query = urllib.parse.urlencode({"q": repr({"name": term}), "limit": limit})
+        answer = self._json("GET", f"/samples/?{query}")
+        if not isinstance(answer, dict):
+            raise ServiceError("annotation service: sample search answer is not an object")
+        return [{**(info if isinstance(info, dict) else {"value": info}), "name": name}
+                for name, info in sorted(answer.items())]
+
+
+def service_from_config(app_config, timeout=30.0):
+    return AnnotationService(((app_config or {}).get("app") or {}).get("annotation_service"),
+                             timeout=timeout)
+
+
+# --- job rows -------------------------------------------------------------------------------
+
+def job_dict(row):
+    return dict(zip(JOB_COLUMNS, row))
+
+
+def load_job(conn, job_id, lock=False):
+    row = conn.execute(JOB_SELECT + " WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                       (job_id,)).fetchone()
+    return job_dict(row) if row else None
+
+
+def with_history(history, old_status, when):
+    """status_history with {time, status: old} prepended."""
+    history = dict(history or {})
+    entries = list(history.get("history") or [])
+    history["history"] = [{"time": when.isoformat(), "status": old_status}] + entries
+    return history
+
+
+def update_job(conn, job, changes):
+    """Apply {status?, message?, task_id?} to a job dict already read (and locked) on `conn`.
+    A status change records the old status in status_history. Returns the changed keys."""
+    changed = {k: v for k, v in changes.items() if v is not None and job.get(k) != v}
+    if not changed:
+        return {}
+    when = now()
+    sets, params = ["date_last_update = %s"], [when]
+    if "status" in changed:
+        sets.append("status_history = %s")
+        params.append(Jsonb(with_history(job["status_history"], job["status"], when)))
+    for key in ("status", "message", "task_id"):
+        if key in changed:
+            sets.append(f"{key} = %s")
+            params.append(changed[key])
+    conn.execute(f"UPDATE annotationjob SET {', '.join(sets)} WHERE id = %s",
+                 params + [job["id"]])
+    return changed
+
+
+# --- pre-import script (7.6) and regions file (4.6) ----------------------------------------
+
+def regions_bed(conn, name, version):
+    """The panel's transcript regions (import.md 4.6), chromosomes 1..22, X, Y, MT."""
+    order = {str(i): i for i in range(1, 23)} | {"X": 23, "Y": 24, "MT": 25}
+    rows = conn.execute(
+        "SELECT t.chromosome, t.tx_start, t.tx_end FROM transcript t "
+        "JOIN genepanel_transcript gt ON gt.transcript_id = t.id "
+        "WHERE gt.genepanel_name = %s AND gt.genepanel_version = %s", (name, version)).fetchall()
+    lines = ["#chromosome\ttxStart\ttxEnd"]
+    for chrom, start, end in sorted(rows, key=lambda r: (order.get(r[0], 99), r[0], r[1], r[2])):
+        lines.append(f"{chrom}\t{start}\t{end}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def run_preimport(script, job, usergroup, timeout=600):
+    """(variables, files) from the site's pre-import script, run with an argument list."""
+    if not script:
+        return {}, {}
+    props = job["properties"] or {}
+    env = dict(os.environ, GENEPANEL_NAME=job["genepanel_name"] or "",
+               GENEPANEL_VERSION=job["genepanel_version"] or "", SAMPLE_ID=job["sample_id"],
+               USERGROUP=usergroup or "", PRIORITY=str(props.get("priority") or 1))
+    argv = [str(script)]
+    if not os.access(script, os.X_OK) and str(script).endswith(".py"):
+        argv = [sys.executable, str(script)]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"pre-import script failed (exit {result.returncode}): "
+                           f"{result.stderr.strip()[-500:]}")
+    try:
+        output = json.loads(result.stdout)
+    except ValueError:
+        raise RuntimeError("pre-import script did not print JSON") from None
+    files = {}
+    for key, path in (output.get("files") or {}).items():
+        files[key] = (Path(path).name, Path(path).read_bytes())
+    return output.get("variables") or {}, files
+
+
+# --- depositing a result (7.5) --------------------------------------------------------------
+
+def deposit_result(conn, app_config, job, vcf_text):
+    """Deposit the annotated VCF of a job on `conn` (no commit). Returns a summary dict."""
+    panel = (job["genepanel_name"], job["genepanel_version"])
+    props = job["properties"] or {}
+    with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp:
+        vcf = Path(tmp) / f"job-{job['id']}.vcf"
+        vcf.write_text(vcf_text, encoding="utf-8")
+        if job["mode"] == "Analysis":
+            if not props.get("analysis_name"):
+                raise DepositError("properties.analysis_name is missing")
+            append = props.get("create_or_append") == "Append"
+            name = props["analysis_name"] if append else \
+                f"{props['analysis_name']}.{panel[0]}_{panel[1]}"
+            analysis_file = Path(tmp) / f"job-{job['id']}.analysis"
+            analysis_file.write_text(json.dumps({
+                "name": name, "genepanel_name": panel[0], "genepanel_version": panel[1],
+                "priority": props.get("priority") or 1,
+                "data": [{"vcf": vcf.name, "technology": props.get("sample_type") or "HTS"}],
+            }), encoding="utf-8")
+            config = resolve_analysis_config(analysis_file)
+            return deposit_analysis(conn, app_config, config, append=append)
+        if job["mode"] in ("Variants", "Single variant"):
+            return deposit_alleles(conn, app_config, vcf, panel=panel)
+        raise DepositError("Unknown mode")
+
+
+# --- the loop (7.4) -------------------------------------------------------------------------
+
+class Poller:
+    def __init__(self, db_url, app_config, service=None, interval=5.0, max_backoff=300.0,
+                 clock=time.monotonic):
+        self.db_url = db_url
+        self.app_config = app_config
+        self.service = service or service_from_config(app_config)
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self.unreachable_count = 0
+        self.retry_at = None
+        self.stopping = False
+
+    # -- back-off --------------------------------------------------------------------------
+    def backing_off(self):
+        return self.retry_at is not None and self.clock() < self.retry_at
+
+    def _unreachable(self, exc):
+        self.unreachable_count += 1
+        delay = min(self.interval * 2 ** (self.unreachable_count - 1), self.max_backoff)
+        self.retry_at = self.clock() + delay
+        log.warning("%s; jobs wait, next try in %.0f s", exc.message, delay)
+
+    def _reachable(self):
+        if self.unreachable_count:
+            log.info("annotation service reachable again")
+        self.unreachable_count = 0
+        self.retry_at = None
+
+    # -- one cycle ---------------------------------------------------------------------------
+    def cycle(self):
+        """One pass. Returns [(job id, old status, new status)] of the jobs handled."""
+        updates = []
+        with connect(self.db_url, autocommit=True, application_name="ella-polling") as conn:
+            if not table_exists(conn, "annotationjob"):
+                log.info("the database has no annotationjob table yet: waiting")
+                return updates
+            if self.backing_off():
+                return updates
+            snapshot = conn.execute(
+                "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
+                "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()
+            handlers = ((RUNNING, self._running), (SUBMITTED, self._submitted),
+                        (ANNOTATED, self._annotated))
+            for status, handler in handlers:
+                for job_id, job_status in snapshot:
+                    if job_status != status:
+                        continue
+                    if self.stopping:
+                        return updates
+                    try:
+                        new = handler(conn, job_id)
+                    except ServiceUnreachable as exc:
+                        self._note(conn, job_id, status, f"{exc.message}; will retry")
+                        self._unreachable(exc)
+                        return updates
+                    except psycopg.OperationalError:
+                        raise
+                    except Exception:
+                        log.exception("import job %s: update failed", job_id)
+                        continue
+                    if new is not None:
+                        updates.append((job_id, status, new))
+        return updates
+
+    def _transition(self, conn, job_id, expected, **changes):
+        """Lock the job, and if it still has status `expected`, apply the changes. Returns the
+        new status, or None when the job changed meanwhile (another poller, the user)."""
+        with conn.transaction():
+            job = load_job(conn, job_id, lock=True)
+            if job is None or job["status"] != expected:
+                return None
+            update_job(conn, job, changes)
+        new = changes.get("status") or expected
+        if new != expected:
+            log.info("import job %s: %s -> %s%s", job_id, expected, new,
+                     f" ({changes['message']})" if changes.get("message") else "")
+        return new
+
+    def _note(self, conn, job_id, expected, message):
+        try:
+            self._transition(conn, job_id, expected, message=message)
+        except psycopg.Error as exc:
+            log.error("import job %s: could not store message: %s", job_id, exc)
+
+    def _running(self, conn, job_id):
+        job = load_job(conn, job_id)
+        try:
+            answer = self.service.status(job["task_id"] or "")
+        except ServiceUnreachable:
+            raise
+        except ServiceError as exc:
+            self._reachable()
+            return self._transition(conn, job_id, RUNNING, status=FAILED_ANNOTATION,
+                                    message=exc.message)
+        self._reachable()
+        if answer.get("error"):
+            message = answer.get("message") or "The annotation service reported an error"
+            return self._transition(conn, job_id, RUNNING, status=FAILED_ANNOTATION,
+                                    message=str(message))
+        if answer.get("active"):
+            return self._transition(conn, job_id, RUNNING, message="")
+        return self._transition(conn, job_id, RUNNING, status=ANNOTATED, message="")
+
+    def _submitted(self, conn, job_id):
+        job = load_job(conn, job_id)
+        try:
+            if job["data"] is not None:
+                task_id = self.service.annotate(job["data"])
+            elif job["sample_id"] is not None:
+                task_id = self._submit_sample(conn, job)
+            else:
+                raise ValueError("the job has neither data nor sample_id")
+        except ServiceUnreachable:
+            raise
+        except Exception as exc:  # any failure of the submission is the job's
+            if isinstance(exc, ServiceError):
+                self._reachable()
+            message = exc.message if isinstance(exc, ServiceError) else \
+                f"{type(exc).__name__}: {exc}"
+            return self._transition(conn, job_id, SUBMITTED, status=FAILED_SUBMISSION,
+                                    message=message, task_id="")
+        self._reachable()
+        return self._transition(conn, job_id, SUBMITTED, status=RUNNING, task_id=task_id,
+                                message="")
+
+    def _submit_sample(self, conn, job):
+        group = conn.execute('SELECT g.name FROM "user" u JOIN usergroup g ON g.id = u.group_id '
+                             "WHERE u.id = %s", (job["user_id"],)).fetchone()
+        script = ((self.app_config or {}).get("import") or {}).get("preimport_script")
+        variables, files = run_preimport(script, job, group[0] if group else "")
+        files["regions"] = ("regions.bed",
+                            regions_bed(conn, job["genepanel_name"], job["genepanel_version"]))
+        return self.service.annotate_sample(job["sample_id"], variables, files)
+
+    def _annotated(self, conn, job_id):
+        job = load_job(conn, job_id)
+        try:
+            vcf_text = self.service.process(job["task_id"] or "")
+        except ServiceUnreachable:
+            raise
+        except ServiceError as exc:
+            self._reachable()
+            return self._transition(conn, job_id, ANNOTATED, status=FAILED_PROCESSING,
+                                    message=exc.message)
+        self._reachable()
+        auto = ((self.app_config or {}).get("import") or {}).get(
+            "automatic_deposit_with_sample_id")
+        if job["sample_id"] is not None and not auto:
+            return self._transition(conn, job_id, ANNOTATED, status=DONE, message=NOT_IMPORTED)
+        try:
+            # The deposit and the DONE transition are one transaction with the job locked.
+            with conn.transaction():
+                locked = load_job(conn, job_id, lock=True)
+                if locked is None or locked["status"] != ANNOTATED or \
+                        locked["task_id"] != job["task_id"]:
+                    return None
+                stats = deposit_result(conn, self.app_config, locked, vcf_text)
+                update_job(conn, locked, {"status": DONE, "message": ""})
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            return self._transition(conn, job_id, ANNOTATED, status=FAILED_DEPOSIT,
+                                    message=f"{type(exc).__name__}: {exc}")
+        log.info("import job %s: ANNOTATED -> DONE (%s records deposited)", job_id,
+                 stats.get("records"))
+        return DONE
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self):
+        """Poll until SIGTERM/SIGINT; the job being handled is finished first."""
+        def stop(signum, frame):
+            log.info("signal %s received: stopping after the current job", signum)
+            self.stopping = True
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info("polling import jobs at %s every %ss", self.service.base, self.interval)
+        try:
+            while not self.stopping:
+                try:
+                    self.cycle()
+                except (psycopg.OperationalError, DatabaseError) as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
+                    log.error("database error: %s; retrying", first)
+                except Exception:
+                    log.exception("unexpected error in the poll cycle; continuing")
+                deadline = time.monotonic() + self.interval
+                while not self.stopping and time.monotonic() < deadline:
+                    time.sleep(min(0.2, self.interval))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("polling stopped")

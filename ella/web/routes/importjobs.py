@@ -1,0 +1,145 @@
+"""Import jobs and the annotation-service proxies (api.md 2.12, 4.24; import.md 7.2).
+
+Jobs are shown and changed only when their gene panel is one of the caller's group's panels.
+The poller (ella/polling.py, `bin/ella-polling`) does the work; these routes only store jobs.
+"""
+
+from psycopg.types.json import Jsonb
+
+from ella import auth
+from ella.polling import (JOB_SELECT, MODES, STATUSES, SUBMITTED, ServiceError, job_dict,
+                          load_job, now, service_from_config, update_job)
+from ella.web.access import accessible_panel_condition, require_genepanel
+from ella.web.errors import ApiError, BadRequest, NotFound
+from ella.web.http import Response
+from ella.web.listing import page_args, page_headers, q_to_sql
+from ella.web.router import router
+from ella.web.validation import require_object
+
+API = "/api/v1"
+JOBS = f"{API}/import/service/jobs/"
+
+JOB_Q_COLUMNS = {
+    "id": ("j.id", "integer"),
+    "task_id": ("j.task_id", "text"),
+    "status": ("j.status::text", "text"),
+    "mode": ("j.mode::text", "text"),
+    "sample_id": ("j.sample_id", "text"),
+    "message": ("j.message", "text"),
+    "user_id": ("j.user_id", "integer"),
+    "genepanel_name": ("j.genepanel_name", "text"),
+    "genepanel_version": ("j.genepanel_version", "text"),
+    "date_submitted": ("j.date_submitted", "timestamptz"),
+    "date_last_update": ("j.date_last_update", "timestamptz"),
+}
+_OPT_STR = (str, type(None))
+
+
+def _with_users(conn, jobs):
+    ids = sorted({j["user_id"] for j in jobs if j["user_id"] is not None})
+    users = {u["id"]: u for u in auth.users(conn, "u.id = ANY(%s)", (ids,), full=False)} \
+        if ids else {}
+    for job in jobs:
+        job["user"] = users.get(job["user_id"])
+    return jobs
+
+
+def _job_for_user(ctx, job_id, lock=False):
+    job = load_job(ctx.conn, job_id, lock=lock)
+    if job is None:
+        raise NotFound(f"No import job with id {job_id}")
+    require_genepanel(ctx.conn, ctx.user, job["genepanel_name"], job["genepanel_version"])
+    return job
+
+
+def _status(value, where):
+    if value is not None and value not in STATUSES:
+        raise BadRequest(f"{where} must be one of {', '.join(STATUSES)}")
+    return value
+
+
+@router.route("GET", JOBS, access="group", resource_log=False,
+              summary="Import jobs of the caller's group's gene panels, newest first (q, paged)")
+def list_jobs(ctx):
+    condition, params = q_to_sql(ctx.request.json_arg("q"), JOB_Q_COLUMNS)
+    page, per_page = page_args(ctx.request)
+    where = f"({condition}) AND {accessible_panel_condition('j', placeholder='%s')}"
+    params = params + [ctx.user["group_id"]]
+    total = ctx.conn.execute(f"SELECT count(*) FROM annotationjob j WHERE {where}",
+                             params).fetchone()[0]
+    select = JOB_SELECT.replace("FROM annotationjob", "FROM annotationjob j")
+    rows = ctx.conn.execute(f"{select} WHERE {where} ORDER BY j.date_submitted DESC, j.id DESC "
+                            "LIMIT %s OFFSET %s", params + [per_page, (page - 1) * per_page])
+    jobs = _with_users(ctx.conn, [job_dict(r) for r in rows])
+    return Response.json(jobs, headers=page_headers(page, per_page, total))
+
+
+@router.route("POST", JOBS, access="genepanel", summary="Submit an import job")
+def create_job(ctx):
+    body = require_object(ctx.request.json(), {"genepanel_name": str, "genepanel_version": str},
+                          {"mode": _OPT_STR, "data": _OPT_STR, "sample_id": _OPT_STR,
+                           "properties": (dict, type(None)), "status": _OPT_STR,
+                           "task_id": _OPT_STR, "message": _OPT_STR,
+                           "status_history": (dict, type(None)),
+                           "user_id": (int, type(None))})
+    mode = body.get("mode")
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"body.mode must be one of {', '.join(MODES)}")
+    if (body.get("data") is None) == (body.get("sample_id") is None):
+        raise BadRequest("Exactly one of data and sample_id must be given")
+    require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
+    when = now()
+    job_id = ctx.conn.execute(
+        "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
+        "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
+        "properties, sample_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "RETURNING id",
+        (body.get("task_id") or "", _status(body.get("status"), "body.status") or SUBMITTED,
+         Jsonb(body.get("status_history") or {}), mode, body.get("data"),
+         body.get("message") or "", ctx.user["id"], when, when, body["genepanel_name"],
+         body["genepanel_version"], Jsonb(body["properties"]) if body.get("properties")
+         is not None else None, body.get("sample_id"))).fetchone()[0]
+    return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
+
+
+@router.route("PATCH", f"{JOBS}<int:job_id>/", access="genepanel",
+              summary="Change an import job's status, message or task id (UI: retry)")
+def patch_job(ctx, job_id):
+    body = require_object(ctx.request.json(), {},
+                          {"status": _OPT_STR, "message": _OPT_STR, "task_id": _OPT_STR})
+    _status(body.get("status"), "body.status")
+    job = _job_for_user(ctx, job_id, lock=True)
+    update_job(ctx.conn, job, body)
+    return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
+
+
+@router.route("DELETE", f"{JOBS}<int:job_id>/", access="genepanel",
+              summary="Delete an import job")
+def delete_job(ctx, job_id):
+    _job_for_user(ctx, job_id, lock=True)
+    ctx.conn.execute("DELETE FROM annotationjob WHERE id = %s", (job_id,))
+    return None
+
+
+def _service(ctx):
+    try:
+        return service_from_config(ctx.config, timeout=10.0)
+    except ServiceError as exc:
+        raise ApiError(exc.message, 503) from None
+
+
+@router.route("GET", f"{API}/import/service/running/", auth="open",
+              summary="Whether the annotation service answers")
+def service_running(ctx):
+    return {"running": _service(ctx).running()}
+
+
+@router.route("GET", f"{API}/import/service/samples/", auth="open",
+              summary="Sample search at the annotation service (term, limit)")
+def search_samples(ctx):
+    term = ctx.request.args.get("term", "")
+    limit = ctx.request.int_arg("limit", 20, minimum=1)
+    try:
+        return _service(ctx).search_samples(term, limit)
+    except ServiceError as exc:
+        raise ApiError(f"Annotation service: {exc.message}", 502) from None

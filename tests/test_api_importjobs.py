@@ -1,0 +1,148 @@
+"""Import-job routes (api.md 2.12, 4.24; import.md 7.2, J1, J2, J4)."""
+
+import copy
+
+import psycopg
+import pytest
+
+from annotation_service import FakeAnnotationService, closed_port_url
+from api_helpers import add_user, logged_in_client
+from deposit_helpers import add_test_panels
+
+JOBS = "/api/v1/import/service/jobs/"
+BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC",
+        "genepanel_version": "v01",
+        "properties": {"analysis_name": "abc", "create_or_append": "Create",
+                       "sample_type": "HTS"}}
+
+
+@pytest.fixture
+def service():
+    fake = FakeAnnotationService().start()
+    yield fake
+    fake.stop()
+
+
+def make_app(db_url, ella_config, url):
+    from ella.web.app import create_app
+    config = copy.deepcopy(ella_config)
+    config["app"]["annotation_service"] = url
+    return create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+
+
+@pytest.fixture
+def app(db_url, ella_config, service):
+    add_test_panels(db_url)
+    add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
+    add_user(db_url, "other", "othergroup", panels=[("HBOC", "v1.0.0")])
+    application = make_app(db_url, ella_config, service.url)
+    yield application
+    application._drop_connection()
+
+
+def test_j1_running_reflects_the_service(app, db_url, ella_config):
+    from api_client import Client
+    assert Client(app).get("/api/v1/import/service/running/").json == {"running": True}
+    down = make_app(db_url, ella_config, closed_port_url())
+    assert Client(down).get("/api/v1/import/service/running/").json == {"running": False}
+    down._drop_connection()
+
+
+def test_j2_post_stores_a_submitted_job(app, db_url):
+    client = logged_in_client(app, db_url, "importer")
+    result = client.post(JOBS, {**BODY, "user_id": 9999, "status_history": {}})
+    assert result.status == 200, result.body
+    job = result.json
+    with psycopg.connect(db_url) as conn:
+        user_id = conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'").fetchone()[0]
+    assert job["status"] == "SUBMITTED" and job["task_id"] == "" and job["message"] == ""
+    assert job["status_history"] == {} and job["user_id"] == user_id
+    assert job["user"]["username"] == "importer"
+    assert (job["mode"], job["data"], job["sample_id"]) == ("Analysis", BODY["data"], None)
+    assert (job["genepanel_name"], job["genepanel_version"]) == ("HBOC", "v01")
+    assert job["properties"] == BODY["properties"]
+    assert client.get(JOBS).json[0]["id"] == job["id"]
+
+
+def test_post_is_validated(app, db_url):
+    client = logged_in_client(app, db_url, "importer")
+    both = client.post(JOBS, {**BODY, "sample_id": "s1"})
+    assert both.status == 400 and "Exactly one of data and sample_id" in both.json["message"]
+    assert client.post(JOBS, {**BODY, "mode": "Bogus"}).status == 400
+    assert client.post(JOBS, {**BODY, "extra": 1}).status == 400
+    assert client.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"}).status == 403
+    assert client.post(JOBS, {**BODY, "genepanel_version": "v9"}).status == 404
+    assert client.get(JOBS).json == []
+
+
+def test_j4_patch_stores_changes_and_one_history_entry(app, db_url):
+    client = logged_in_client(app, db_url, "importer")
+    job = client.post(JOBS, BODY).json
+    patched = client.request("PATCH", f"{JOBS}{job['id']}/", json_body={
+        "status": "FAILED (DEPOSIT)", "message": "it broke", "task_id": "t-1"}).json
+    assert (patched["status"], patched["message"], patched["task_id"]) == (
+        "FAILED (DEPOSIT)", "it broke", "t-1")
+    history = patched["status_history"]["history"]
+    assert len(history) == 1 and history[0]["status"] == "SUBMITTED" and history[0]["time"]
+    assert patched["date_last_update"] >= job["date_last_update"]
+    # UI retry; null values are ignored
+    retried = client.request("PATCH", f"{JOBS}{job['id']}/",
+                             json_body={"status": "SUBMITTED", "message": None}).json
+    assert retried["status"] == "SUBMITTED" and retried["message"] == "it broke"
+    assert [h["status"] for h in retried["status_history"]["history"]] == [
+        "FAILED (DEPOSIT)", "SUBMITTED"]
+    bad = client.request("PATCH", f"{JOBS}{job['id']}/", json_body={"status": "NOPE"})
+    assert bad.status == 400
+    assert client.request("PATCH", f"{JOBS}{job['id']}/", json_body={"mode": "x"}).status == 400
+    assert client.request("PATCH", f"{JOBS}99999/", json_body={}).status == 404
+
+
+def test_list_is_the_groups_newest_first_filterable_and_not_resource_logged(app, db_url):
+    client = logged_in_client(app, db_url, "importer")
+    first = client.post(JOBS, BODY).json
+    second = client.post(JOBS, {**BODY, "data": None, "sample_id": "Diag-1"}).json
+    client.request("PATCH", f"{JOBS}{first['id']}/", json_body={"status": "DONE"})
+    listed = client.get(JOBS)
+    assert [j["id"] for j in listed.json] == [second["id"], first["id"]]
+    assert listed.header("Total-Count") == "2"
+    running = client.get(JOBS, query={"q": {"status": ["RUNNING", "ANNOTATED", "SUBMITTED"]}})
+    assert [j["id"] for j in running.json] == [second["id"]]
+    assert client.get(JOBS, query={"q": {"nope": 1}}).status == 400
+    other = logged_in_client(app, db_url, "other")
+    assert other.get(JOBS).json == []
+    assert other.request("PATCH", f"{JOBS}{first['id']}/",
+                         json_body={"status": "SUBMITTED"}).status == 403
+    assert other.request("DELETE", f"{JOBS}{first['id']}/").status == 403
+    with psycopg.connect(db_url) as conn:
+        logged = conn.execute("SELECT count(*) FROM resourcelog WHERE method = 'GET' AND "
+                              "resource LIKE '/api/v1/import/service/jobs%%'").fetchone()[0]
+        posted = conn.execute("SELECT count(*) FROM resourcelog WHERE method = 'POST' AND "
+                              "resource = %s", (JOBS,)).fetchone()[0]
+    assert (logged, posted) == (0, 2)
+
+
+def test_delete(app, db_url):
+    client = logged_in_client(app, db_url, "importer")
+    job = client.post(JOBS, BODY).json
+    deleted = client.request("DELETE", f"{JOBS}{job['id']}/")
+    assert deleted.status == 200 and deleted.json is None
+    assert client.get(JOBS).json == []
+    assert client.request("DELETE", f"{JOBS}{job['id']}/").status == 404
+
+
+def test_login_needed_for_jobs(app):
+    from api_client import Client
+    assert Client(app).get(JOBS).status == 401
+    assert Client(app).post(JOBS, BODY).status == 401
+
+
+def test_samples_proxy(app, service, db_url, ella_config):
+    from api_client import Client
+    service.samples = {"Diag-2": {"sex": "F"}, "Diag-1": {"sex": "M"}}
+    result = Client(app).get("/api/v1/import/service/samples/",
+                             query={"term": "Diag", "limit": "10"})
+    assert result.json == [{"sex": "M", "name": "Diag-1"}, {"sex": "F", "name": "Diag-2"}]
+    assert service.last_sample_query == {"q": ["{'name': 'Diag'}"], "limit": ["10"]}
+    down = make_app(db_url, ella_config, closed_port_url())
+    assert Client(down).get("/api/v1/import/service/samples/").status == 502
+    down._drop_connection()

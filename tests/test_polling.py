@@ -1,0 +1,438 @@
+"""Import-job polling (import.md 7.3-7.5, J3, J5-J7) against a real local HTTP server that
+speaks the annotation-service protocol and returns the real annotated test VCFs."""
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+
+import ella.polling as polling
+from ella.polling import AnnotationService, Poller, ServiceUnreachable
+from annotation_service import FakeAnnotationService, closed_port_url
+from api_helpers import add_user, logged_in_client
+from deposit_helpers import BRCA_VCF, add_test_panels
+from helpers import ROOT
+
+PANEL = ("HBOC", "v01")
+VCF_TEXT = BRCA_VCF.read_text()
+
+
+def vcf_half(which):
+    lines = VCF_TEXT.splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    records = [line for line in lines if not line.startswith("#")]
+    half = len(records) // 2
+    return "".join(header + (records[:half] if which == 1 else records[half:]))
+
+
+@pytest.fixture
+def service():
+    fake = FakeAnnotationService().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def config(ella_config, service):
+    config = copy.deepcopy(ella_config)
+    config["app"]["annotation_service"] = service.url
+    return config
+
+
+@pytest.fixture
+def user_id(db_url):
+    add_test_panels(db_url)
+    add_user(db_url, "importer", "importgroup", panels=[PANEL])
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'").fetchone()[0]
+
+
+def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, **properties):
+    props = {"analysis_name": "abc", "create_or_append": "Create", "sample_type": "HTS"}
+    props.update(properties)
+    with psycopg.connect(db_url) as conn:
+        job_id = conn.execute(
+            "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
+            "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
+            "properties, sample_id) VALUES ('', 'SUBMITTED', '{}', %s, %s, '', %s, now(), now(), "
+            "%s, %s, %s, %s) RETURNING id",
+            (mode, data, user_id, *PANEL, psycopg.types.json.Jsonb(props), sample_id)
+        ).fetchone()[0]
+        conn.commit()
+    return job_id
+
+
+def job(db_url, job_id):
+    with psycopg.connect(db_url) as conn:
+        return polling.load_job(conn, job_id)
+
+
+def count(db_url, sql, params=()):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def genotypes_of(db_url, name):
+    return count(db_url, "SELECT count(*) FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                         "JOIN analysis a ON a.id = s.analysis_id WHERE a.name = %s", (name,))
+
+
+def statuses(job_row):
+    return [h["status"] for h in reversed(job_row["status_history"]["history"])]
+
+
+# --- client ---------------------------------------------------------------------------------
+
+def test_client_speaks_the_protocol(service):
+    client = AnnotationService(service.url)
+    assert client.running() is True
+    task = client.annotate("13-32893296-TG-T")
+    assert service.tasks[task]["input"] == "13-32893296-TG-T"
+    assert client.status(task) == {"active": True, "error": False}
+    assert client.status(task) == {"active": False, "error": False}
+    assert client.process(task) == "13-32893296-TG-T"
+    service.samples = {"s2": {"x": 1}, "s1": {"x": 2}}
+    assert client.search_samples("s", 5) == [{"x": 2, "name": "s1"}, {"x": 1, "name": "s2"}]
+    assert service.last_sample_query == {"q": ["{'name': 's'}"], "limit": ["5"]}
+    service.fail["status"] = (500, "Task exploded")
+    with pytest.raises(polling.ServiceError, match="Task exploded"):
+        client.status(task)
+    service.fail["status"] = (500, None)
+    with pytest.raises(polling.ServiceError, match="Unable to determine error"):
+        client.status(task)
+    down = AnnotationService(closed_port_url(), timeout=2)
+    assert down.running() is False
+    with pytest.raises(ServiceUnreachable):
+        down.annotate("x")
+
+
+def test_multipart_quotes_string_values():
+    body, content_type = polling.encode_multipart({"GP_NAME": "HBOC", "n": 2},
+                                                  {"regions": ("regions.bed", b"#x\n")})
+    assert content_type.startswith("multipart/form-data; boundary=")
+    assert b'name="GP_NAME"\r\n\r\n"HBOC"\r\n' in body
+    assert b'name="n"\r\n\r\n2\r\n' in body
+    assert b'filename="regions.bed"' in body and b"#x\n" in body
+
+
+# --- transitions ----------------------------------------------------------------------------
+
+def test_job_goes_submitted_running_annotated_done_and_analysis_is_listed(
+        db_url, config, service, user_id):
+    from ella.web.app import create_app
+    app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    client = logged_in_client(app, db_url, "importer")
+    posted = client.post("/api/v1/import/service/jobs/", {
+        "mode": "Analysis", "data": VCF_TEXT, "genepanel_name": "HBOC",
+        "genepanel_version": "v01",
+        "properties": {"analysis_name": "abc", "create_or_append": "Create",
+                       "sample_type": "HTS", "priority": 2}})
+    assert posted.status == 200, posted.body
+    job_id = posted.json["id"]
+    poller = Poller(db_url, config, interval=0.01)
+    # J3: one step per cycle, each cycle reports only the jobs of the status it handled.
+    assert poller.cycle() == [(job_id, "SUBMITTED", "RUNNING")]
+    assert job(db_url, job_id)["task_id"] == "task1"
+    assert poller.cycle() == [(job_id, "RUNNING", "RUNNING")]
+    assert poller.cycle() == [(job_id, "RUNNING", "ANNOTATED")]
+    assert poller.cycle() == [(job_id, "ANNOTATED", "DONE")]
+    assert poller.cycle() == []
+    done = job(db_url, job_id)
+    assert done["status"] == "DONE" and done["message"] == ""
+    assert statuses(done) == ["SUBMITTED", "RUNNING", "ANNOTATED"]
+    # J5: created as <name>.<panel>_<version>, with the job's priority.
+    analyses = client.get("/api/v1/analyses/").json
+    assert [a["name"] for a in analyses] == ["abc.HBOC_v01"]
+    assert count(db_url, "SELECT priority FROM interpretationlog") == 2
+    assert genotypes_of(db_url, "abc.HBOC_v01") > 0
+    listed = client.get("/api/v1/import/service/jobs/").json
+    assert [(j["id"], j["status"]) for j in listed] == [(job_id, "DONE")]
+    app._drop_connection()
+
+
+def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id, data="13-32893296-TG-T")
+    service.results["13-32893296-TG-T"] = "this is not a VCF\n"
+    poller = Poller(db_url, config)
+    for _ in range(4):
+        poller.cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert failed["message"].startswith("VcfError: ") and "fileformat" in failed["message"]
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+
+
+def test_j6_variants_job_creates_every_allele(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id, mode="Variants")
+    poller = Poller(db_url, config)
+    for _ in range(4):
+        poller.cycle()
+    assert job(db_url, job_id)["status"] == "DONE"
+    assert count(db_url, "SELECT count(*) FROM allele") == 6
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+
+
+def test_j7_append_adds_to_an_existing_analysis(db_url, config, service, user_id):
+    poller = Poller(db_url, config)
+    first = add_job(db_url, user_id, data=vcf_half(1), analysis_name="fam")
+    for _ in range(4):
+        poller.cycle()
+    assert job(db_url, first)["status"] == "DONE"
+    n1 = genotypes_of(db_url, "fam.HBOC_v01")
+    assert n1 == 3
+    with psycopg.connect(db_url) as conn:  # a finished round is re-opened by the append
+        conn.execute("UPDATE analysisinterpretation SET status = 'Done', finalized = true")
+        conn.commit()
+    second = add_job(db_url, user_id, data=vcf_half(2), analysis_name="fam.HBOC_v01",
+                     create_or_append="Append")
+    for _ in range(4):
+        poller.cycle()
+    assert job(db_url, second)["status"] == "DONE", job(db_url, second)["message"]
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
+    assert genotypes_of(db_url, "fam.HBOC_v01") == n1 + 3
+    assert count(db_url, "SELECT count(*) FROM sample") == 2
+    rounds = count(db_url, "SELECT array_agg(status::text ORDER BY id) FROM "
+                           "analysisinterpretation")
+    assert rounds == ["Done", "Not started"]
+
+
+def test_append_to_missing_analysis_fails_the_deposit(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id, analysis_name="nope", create_or_append="Append")
+    poller = Poller(db_url, config)
+    for _ in range(4):
+        poller.cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert failed["message"] == "DepositError: Analysis nope does not exist: nothing to append to."
+
+
+def test_service_error_flag_fails_the_job_with_its_message(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id)
+    service.error_task = "VEP crashed on line 3"
+    poller = Poller(db_url, config)
+    poller.cycle()
+    assert poller.cycle() == [(job_id, "RUNNING", "FAILED (ANNOTATION)")]
+    failed = job(db_url, job_id)
+    assert (failed["status"], failed["message"]) == ("FAILED (ANNOTATION)",
+                                                     "VEP crashed on line 3")
+
+
+@pytest.mark.parametrize("kind, expected", [("annotate", "FAILED (SUBMISSION)"),
+                                            ("status", "FAILED (ANNOTATION)"),
+                                            ("process", "FAILED (PROCESSING)")])
+def test_http_errors_fail_the_job_with_the_service_message(db_url, config, service, user_id,
+                                                           kind, expected):
+    job_id = add_job(db_url, user_id)
+    service.fail[kind] = (500, f"{kind} broke")
+    poller = Poller(db_url, config)
+    for _ in range(4):
+        poller.cycle()
+    failed = job(db_url, job_id)
+    assert (failed["status"], failed["message"]) == (expected, f"{kind} broke")
+    if kind == "annotate":
+        assert failed["task_id"] == ""
+
+
+def test_unreachable_service_waits_with_backoff_and_then_continues(
+        db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id)
+    now = [1000.0]
+    poller = Poller(db_url, config, service=AnnotationService(closed_port_url(), timeout=2),
+                    interval=5, max_backoff=20, clock=lambda: now[0])
+    assert poller.cycle() == []
+    waiting = job(db_url, job_id)
+    assert waiting["status"] == "SUBMITTED" and "not reachable" in waiting["message"]
+    assert (poller.unreachable_count, poller.retry_at) == (1, 1005.0)
+    now[0] = 1004.0
+    poller.cycle()                                  # still backing off: no attempt
+    assert poller.unreachable_count == 1
+    delays = []
+    for _ in range(4):
+        now[0] = poller.retry_at
+        poller.cycle()
+        delays.append(poller.retry_at - now[0])
+    assert delays == [10, 20, 20, 20]               # doubling, capped at max_backoff
+    poller.service = AnnotationService(service.url)  # the service is back
+    now[0] = poller.retry_at
+    assert poller.cycle() == [(job_id, "SUBMITTED", "RUNNING")]
+    assert poller.unreachable_count == 0
+    assert job(db_url, job_id)["message"] == ""
+
+
+def test_unreachable_while_running_keeps_the_job_running(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    poller.cycle()
+    poller.service = AnnotationService(closed_port_url(), timeout=2)
+    poller.cycle()
+    assert job(db_url, job_id)["status"] == "RUNNING"
+
+
+def test_sample_job_runs_preimport_and_is_not_deposited_without_auto_deposit(
+        db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id, data=None, sample_id="Diag-01", priority=3)
+    service.sample_results["Diag-01"] = VCF_TEXT
+    poller = Poller(db_url, config)
+    poller.cycle()
+    assert job(db_url, job_id)["status"] == "RUNNING"
+    content_type, body = service.sample_submissions[0]
+    assert b'name="sample_id"\r\n\r\n"Diag-01"' in body
+    assert b'name="GP_NAME"\r\n\r\n"HBOC"' in body and b'name="PRIORITY"\r\n\r\n"3"' in body
+    assert b'filename="regions.bed"' in body and b"#chromosome\ttxStart\ttxEnd\n2\t" in body
+    assert b"\n13\t32889644\t32974405\n" in body
+    for _ in range(3):
+        poller.cycle()
+    done = job(db_url, job_id)
+    assert (done["status"], done["message"]) == ("DONE",
+                                                 "Analysis has not been automatically imported")
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+    # With automatic deposit the same job type is deposited.
+    config["import"]["automatic_deposit_with_sample_id"] = True
+    second = add_job(db_url, user_id, data=None, sample_id="Diag-01", analysis_name="re")
+    for _ in range(4):
+        poller.cycle()
+    assert job(db_url, second)["status"] == "DONE"
+    assert count(db_url, "SELECT count(*) FROM analysis WHERE name = 're.HBOC_v01'") == 1
+
+
+def test_failing_preimport_script_fails_the_submission(db_url, config, service, user_id,
+                                                        tmp_path):
+    script = tmp_path / "pre.sh"
+    script.write_text("#!/bin/sh\necho 'no panel export' >&2\nexit 3\n")
+    script.chmod(0o755)
+    config["import"]["preimport_script"] = str(script)
+    job_id = add_job(db_url, user_id, data=None, sample_id="Diag-01")
+    Poller(db_url, config).cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (SUBMISSION)"
+    assert "exit 3" in failed["message"] and "no panel export" in failed["message"]
+
+
+# --- never twice ----------------------------------------------------------------------------
+
+def test_crash_mid_deposit_rolls_back_and_restart_deposits_once(
+        db_url, config, service, user_id, monkeypatch):
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    for _ in range(3):
+        poller.cycle()
+    assert job(db_url, job_id)["status"] == "ANNOTATED"
+    real = polling.deposit_analysis
+
+    def deposit_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # the process dies after writing, before the commit
+    monkeypatch.setattr(polling, "deposit_analysis", deposit_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        poller.cycle()
+    assert job(db_url, job_id)["status"] == "ANNOTATED"
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+    monkeypatch.setattr(polling, "deposit_analysis", real)
+    restarted = Poller(db_url, config)
+    assert restarted.cycle() == [(job_id, "ANNOTATED", "DONE")]
+    assert restarted.cycle() == []
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
+
+
+def test_a_stale_poller_does_not_deposit_a_job_already_done(db_url, config, service, user_id):
+    job_id = add_job(db_url, user_id)
+    first, second = Poller(db_url, config), Poller(db_url, config)
+    for _ in range(3):
+        first.cycle()
+    assert first.cycle() == [(job_id, "ANNOTATED", "DONE")]
+    with psycopg.connect(db_url, autocommit=True) as conn:  # `second` saw it ANNOTATED before
+        assert second._annotated(conn, job_id) is None
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
+    assert job(db_url, job_id)["status"] == "DONE"
+
+
+def _env(db_url, service_url):
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG", "DB_URL")}
+    env.update(DB_URL=db_url, PYTHONPATH=str(ROOT), ANNOTATION_SERVICE_URL=service_url)
+    return env
+
+
+def _wait(predicate, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_killing_and_restarting_the_loop_mid_job_neither_loses_nor_doubles_it(
+        db_url, service, user_id):
+    job_id = add_job(db_url, user_id)
+    service.process_gate = threading.Event()
+    env = _env(db_url, service.url)
+    proc = subprocess.Popen([sys.executable, "-m", "ella.cli.polling", "--interval", "0.1"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert _wait(service.process_started.is_set)   # the loop is fetching the result
+        proc.kill()                                     # SIGKILL mid-job
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert job(db_url, job_id)["status"] == "ANNOTATED"
+    service.process_gate.set()
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"job {job_id}: ANNOTATED -> DONE" in result.stdout
+    again = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout == ""
+    assert job(db_url, job_id)["status"] == "DONE"
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
+
+
+def test_sigterm_stops_the_loop_cleanly(db_url, service, user_id):
+    job_id = add_job(db_url, user_id)
+    proc = subprocess.Popen([sys.executable, "-m", "ella.cli.polling", "--interval", "0.1"],
+                            stderr=subprocess.PIPE, text=True, env=_env(db_url, service.url))
+    try:
+        assert _wait(lambda: job(db_url, job_id)["status"] == "DONE")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "polling stopped" in stderr
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
+
+
+def test_once_against_an_unreachable_service_exits_1_and_keeps_the_job(db_url, user_id):
+    job_id = add_job(db_url, user_id)
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"],
+                            env=_env(db_url, closed_port_url()), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "not reachable" in result.stderr
+    assert job(db_url, job_id)["status"] == "SUBMITTED"
+
+
+def test_database_without_tables_is_waited_for(empty_db_url, config):
+    assert Poller(empty_db_url, config).cycle() == []
+
+
+def test_append_to_a_family_analysis_is_refused(db_url, ella_config):
+    from deposit_helpers import TEST_ANALYSIS_001, deposit
+    from ella.deposit.analysis import deposit_analysis
+    from ella.deposit.analysis_config import resolve_analysis_config
+    from ella.deposit.variants import DepositError
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    config = resolve_analysis_config(TEST_ANALYSIS_001)
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(DepositError, match="^Appending to a family analysis is not "
+                                               r"supported\.$"):
+            deposit_analysis(conn, ella_config, config, append=True)
