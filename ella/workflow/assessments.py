@@ -1,0 +1,392 @@
+"""Finalize allele: create or reuse a variant's allele assessment, reference assessments and
+allele report inside an Ongoing round (workflow.md 4.6, 8; api.md 4.15).
+
+Assessments are append-only: a new version is a new row, the old one gets `date_superceeded`
+and the new one points back through `previous_*_id`. Concurrency: the workflow's latest round
+is locked first (`SELECT ... FOR UPDATE`), so two finalizeallele calls in one workflow run one
+after the other and the second sees the first one's rows (READ COMMITTED re-reads per
+statement): its presented id is stale and it gets 409. Across workflows the current rows are
+locked too, and the partial unique indexes (one current row per allele / allele+reference)
+turn any remaining race into a 409 instead of a second current row.
+
+Errors: ELLA answers its business errors with 500; we answer a state that changed under the
+caller (round not Ongoing, stale annotation or presented ids, a reused reference assessment
+that is no longer current, a workflow status the config does not allow) with 409 and
+malformed or impossible input with 400, keeping ELLA's message texts.
+"""
+
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
+                               referenceassessment_shapes)
+from ella.web.errors import ApiError, BadRequest, Conflict
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "jsonschemas" / "api"
+CLASSIFICATIONS = ("1", "2", "3", "4", "5", "NP", "RF", "DR")
+WORKFLOW_TABLES = {"analysis": ("analysisinterpretation", "analysis_id"),
+                   "allele": ("alleleinterpretation", "allele_id")}
+REF_KEYS = ("ref_quality", "ref_auth_classification", "ref_segregation",
+            "ref_segregation_quality", "ref_ihc", "ref_msi", "ref_prot", "ref_prediction",
+            "ref_prot_quality", "ref_population_affecteds", "ref_rna", "ref_rna_quality",
+            "ref_aa_overlap", "ref_aa_overlap_same_novel", "ref_domain_overlap",
+            "ref_population_healthy", "ref_prediction_tool", "ref_msi_quality",
+            "ref_aa_overlap_aa", "ref_aa_overlap_sim", "ref_aa_overlap_aa_ref",
+            "ref_aa_overlap_quality", "ref_phase", "ref_ihc_quality", "ref_domain_benign",
+            "ref_de_novo")
+
+
+# --- evaluation documents ----------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _validator(name):
+    with (SCHEMA_DIR / f"{name}.json").open(encoding="utf-8") as handle:
+        schema = json.load(handle)
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def validate_evaluation(name, document, where):
+    """400 naming the first problem when `document` does not fit schema `name`."""
+    errors = sorted(_validator(name).iter_errors(document), key=lambda e: list(e.path))
+    if errors:
+        error = errors[0]
+        path = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        raise BadRequest(f"Invalid {where}{path}: {error.message}")
+
+
+def normalise_alleleassessment_evaluation(evaluation):
+    """All keys of ELLA's request model, absent optional ones as null (workflow.md 8.2)."""
+    acmg = evaluation["acmg"]
+    return {
+        "acmg": {
+            "included": [{"uuid": i["uuid"], "code": i["code"], "comment": i["comment"],
+                          "op": i.get("op"), "match": i.get("match"),
+                          "source": i.get("source")} for i in acmg["included"]],
+            "suggested": [{"code": s["code"], "op": s.get("op"), "match": s.get("match"),
+                           "source": s.get("source")} for s in acmg["suggested"]],
+            "suggested_classification": acmg.get("suggested_classification"),
+        },
+        **{key: {"comment": evaluation[key]["comment"]}
+           for key in ("external", "frequency", "reference", "prediction", "classification")},
+        "similar": evaluation.get("similar"),
+        "comment": evaluation.get("comment"),
+    }
+
+
+def normalise_referenceassessment_evaluation(evaluation):
+    """All keys of ELLA's model with null for absent ones (workflow.md 8.3)."""
+    result = {key: evaluation.get(key) for key in ("comment", "sources", "relevance")}
+    result.update({key: evaluation.get(key) for key in REF_KEYS})
+    result.update({k: v for k, v in evaluation.items() if k not in result})
+    return result
+
+
+# --- request body ------------------------------------------------------------------------
+
+_INT = (int,)
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+
+
+def _check(obj, required, optional, where):
+    if not isinstance(obj, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    unknown = sorted(set(obj) - set(required) - set(optional))
+    if unknown:
+        raise BadRequest(f"Unknown key(s) in {where}: {', '.join(unknown)}")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise BadRequest(f"Missing key(s) in {where}: {', '.join(missing)}")
+    for key, types in {**required, **optional}.items():
+        if key not in obj:
+            continue
+        value = obj[key]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            names = " or ".join({int: "an integer", str: "a string", bool: "true/false",
+                                 dict: "an object", list: "a list",
+                                 type(None): "null"}[t] for t in types)
+            raise BadRequest(f"{where}.{key} must be {names}")
+    return obj
+
+
+def parse_finalize_body(body):
+    """The FinalizeAlleleRequest checked for shape and types (400 otherwise)."""
+    _check(body, {"allele_id": _INT, "annotation_id": _INT, "alleleassessment": (dict,),
+                  "referenceassessments": (list,), "allelereport": (dict,)},
+           {"custom_annotation_id": _OPT_INT}, "body")
+    aa = body["alleleassessment"]
+    if aa.get("reuse") is True:
+        _check(aa, {"reuse": (bool,), "allele_id": _INT, "presented_alleleassessment_id": _INT},
+               {}, "body.alleleassessment")
+    else:
+        _check(aa, {"reuse": (bool,), "allele_id": _INT, "attachment_ids": (list,),
+                    "classification": (str,), "evaluation": (dict,)},
+               {"reuseCheckedId": _OPT_INT, "genepanel_name": _OPT_STR,
+                "genepanel_version": _OPT_STR, "presented_alleleassessment_id": _OPT_INT},
+               "body.alleleassessment")
+        if aa["classification"] not in CLASSIFICATIONS:
+            raise BadRequest(f"body.alleleassessment.classification must be one of "
+                             f"{', '.join(CLASSIFICATIONS)}")
+        if not all(isinstance(i, int) and not isinstance(i, bool)
+                   for i in aa["attachment_ids"]):
+            raise BadRequest("body.alleleassessment.attachment_ids must be a list of integers")
+        validate_evaluation("alleleAssessmentEvaluation", aa["evaluation"],
+                            "body.alleleassessment.evaluation")
+    for index, ra in enumerate(body["referenceassessments"]):
+        where = f"body.referenceassessments[{index}]"
+        if isinstance(ra, dict) and "id" in ra:
+            _check(ra, {"id": _INT, "allele_id": _INT, "reference_id": _INT},
+                   {"evaluation": (dict, type(None)), "reuse": (bool, type(None)),
+                    "reuseCheckedId": _OPT_INT}, where)
+        else:
+            _check(ra, {"allele_id": _INT, "reference_id": _INT, "evaluation": (dict,)},
+                   {"genepanel_name": _OPT_STR, "genepanel_version": _OPT_STR}, where)
+            validate_evaluation("referenceAssessmentEvaluation", ra["evaluation"],
+                                f"{where}.evaluation")
+        if ra["allele_id"] != body["allele_id"]:
+            raise BadRequest(f"{where}.allele_id must be the finalized allele "
+                             f"{body['allele_id']}")
+    new_refs = [ra["reference_id"] for ra in body["referenceassessments"] if "id" not in ra]
+    if len(new_refs) != len(set(new_refs)):
+        raise BadRequest("body.referenceassessments has more than one new assessment of the "
+                         "same reference")
+    ar = body["allelereport"]
+    if ar.get("reuse") is True:
+        _check(ar, {"reuse": (bool,), "allele_id": _INT, "presented_allelereport_id": _INT},
+               {}, "body.allelereport")
+    else:
+        _check(ar, {"reuse": (bool,), "allele_id": _INT, "evaluation": (dict,)},
+               {"presented_allelereport_id": _OPT_INT}, "body.allelereport")
+        validate_evaluation("alleleReportEvaluation", ar["evaluation"],
+                            "body.allelereport.evaluation")
+    for key in ("alleleassessment", "allelereport"):
+        if body[key]["allele_id"] != body["allele_id"]:
+            raise BadRequest(f"body.{key}.allele_id must equal body.allele_id")
+    return body
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def latest_round(conn, workflow_type, workflow_id, lock=False):
+    """The latest round as a dict (or None); `lock` takes a row lock on it."""
+    table, column = WORKFLOW_TABLES[workflow_type]
+    row = conn.execute(
+        f"SELECT id, status::text, workflow_status::text, genepanel_name, genepanel_version, "
+        f"finalized, user_id FROM {table} WHERE {column} = %s "
+        f"ORDER BY date_created DESC, id DESC LIMIT 1{' FOR UPDATE' if lock else ''}",
+        (workflow_id,)).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("id", "status", "workflow_status", "genepanel_name", "genepanel_version",
+                     "finalized", "user_id"), row))
+
+
+def allele_in_analysis(conn, analysis_id, allele_id):
+    return conn.execute(
+        "SELECT 1 FROM genotype g JOIN sample s ON s.id = g.sample_id "
+        "WHERE s.analysis_id = %s AND (g.allele_id = %s OR g.secondallele_id = %s) LIMIT 1",
+        (analysis_id, allele_id, allele_id)).fetchone() is not None
+
+
+def _insert(conn, sql, params, what):
+    """INSERT ... RETURNING id; losing a race on a one-current-row index is a 409."""
+    try:
+        with conn.transaction():
+            return conn.execute(sql, params).fetchone()[0]
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"A current {what} of this allele was created at the same time; "
+                       "reload and try again") from None
+
+
+def finalize_requirement_statuses(user_config, workflow_type):
+    try:
+        requirements = user_config["workflows"][workflow_type]["finalize_requirements"]
+        return requirements.get("workflow_status") or []
+    except (KeyError, TypeError, AttributeError):
+        raise ApiError(f"The user config has no workflows.{workflow_type}.finalize_requirements "
+                       "(configuration error)", status=500) from None
+
+
+# --- finalize allele ---------------------------------------------------------------------
+
+def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body):
+    """workflow.md 4.6, steps in its order. `body` has passed `parse_finalize_body`.
+    Returns {alleleassessment, allelereport, referenceassessments}."""
+    now = datetime.now(timezone.utc)
+    allele_id = body["allele_id"]
+    analysis_id = workflow_id if workflow_type == "analysis" else None
+
+    # 1. The latest round, locked: finalizeallele calls of one workflow run one at a time.
+    round_ = latest_round(conn, workflow_type, workflow_id, lock=True)
+    if round_ is None or round_["status"] != "Ongoing":
+        raise Conflict("Cannot finalize allele when latest interpretation is not 'Ongoing'")
+
+    # 2. The allele belongs to the workflow.
+    if workflow_type == "allele":
+        if allele_id != workflow_id:
+            raise BadRequest(f"body.allele_id {allele_id} is not the allele {workflow_id} of "
+                             "this workflow")
+    elif not allele_in_analysis(conn, workflow_id, allele_id):
+        raise BadRequest(f"Allele {allele_id} is not part of analysis {workflow_id}")
+
+    # 3./4. The annotation the user saw is still the current one.
+    annotation = conn.execute("SELECT id FROM annotation WHERE allele_id = %s "
+                              "AND date_superceeded IS NULL", (allele_id,)).fetchone()
+    if annotation is None or annotation[0] != body["annotation_id"]:
+        raise Conflict("Cannot finalize: provided annotation_id does not match latest "
+                       "annotation id")
+    custom = conn.execute("SELECT id FROM customannotation WHERE allele_id = %s "
+                          "AND date_superceeded IS NULL", (allele_id,)).fetchone()
+    if (custom[0] if custom else None) != body.get("custom_annotation_id"):
+        raise Conflict("Cannot finalize: provided custom_annotation_id does not match latest "
+                       "annotation id")
+
+    # 5. Reference assessments.
+    payload_ras = body["referenceassessments"]
+    reference_ids = sorted({ra["reference_id"] for ra in payload_ras})
+    current_ras = {}
+    if reference_ids:
+        for ra_id, reference_id in conn.execute(
+                "SELECT id, reference_id FROM referenceassessment WHERE allele_id = %s "
+                "AND reference_id = ANY(%s) AND date_superceeded IS NULL ORDER BY id "
+                "FOR UPDATE", (allele_id, reference_ids)):
+            current_ras[reference_id] = ra_id
+        known = {r[0] for r in conn.execute("SELECT id FROM reference WHERE id = ANY(%s)",
+                                            (reference_ids,))}
+        unknown = [r for r in reference_ids if r not in known]
+        if unknown:
+            raise BadRequest(f"No reference with id {unknown[0]}")
+    reused_ra_ids, created_ra_ids = [], []
+    for ra in payload_ras:
+        if "id" not in ra:
+            continue
+        if current_ras.get(ra["reference_id"]) != ra["id"]:
+            raise Conflict(f"Found no matching referenceassessment for allele_id: "
+                           f"{allele_id}, reference_id: {ra['reference_id']}, id: {ra['id']}. "
+                           "Either the assessment is outdated or it doesn't exist.")
+        reused_ra_ids.append(ra["id"])
+    for ra in payload_ras:
+        if "id" in ra:
+            continue
+        previous = current_ras.get(ra["reference_id"])
+        if previous is not None:
+            conn.execute("UPDATE referenceassessment SET date_superceeded = %s WHERE id = %s",
+                         (now, previous))
+        created_ra_ids.append(_insert(
+            conn, "INSERT INTO referenceassessment (reference_id, evaluation, user_id, "
+            "usergroup_id, date_created, genepanel_name, genepanel_version, allele_id, "
+            "previous_assessment_id, analysis_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (ra["reference_id"], Jsonb(normalise_referenceassessment_evaluation(ra["evaluation"])),
+             user["id"], user["group_id"], now, round_["genepanel_name"],
+             round_["genepanel_version"], allele_id, previous, analysis_id),
+            "reference assessment"))
+
+    # 6. Allele assessment.
+    payload_aa = body["alleleassessment"]
+    existing_aa = conn.execute("SELECT id FROM alleleassessment WHERE allele_id = %s "
+                               "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+    existing_aa = existing_aa[0] if existing_aa else None
+    presented = payload_aa.get("presented_alleleassessment_id")
+    if existing_aa is not None and presented != existing_aa:
+        raise Conflict(f"'presented_alleleassessment_id': {presented} does not match latest "
+                       f"existing alleleassessment id: {existing_aa}")
+    aa_created = False
+    if payload_aa["reuse"]:
+        if existing_aa is None:
+            raise BadRequest(f"There is no current allele assessment of allele {allele_id} "
+                             "to reuse")
+        aa_id = existing_aa
+    else:
+        if existing_aa is not None:
+            conn.execute("UPDATE alleleassessment SET date_superceeded = %s WHERE id = %s",
+                         (now, existing_aa))
+        aa_id = _insert(
+            conn, "INSERT INTO alleleassessment (classification, evaluation, user_id, "
+            "usergroup_id, date_created, previous_assessment_id, allele_id, genepanel_name, "
+            "genepanel_version, analysis_id, annotation_id, custom_annotation_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (payload_aa["classification"],
+             Jsonb(normalise_alleleassessment_evaluation(payload_aa["evaluation"])),
+             user["id"], user["group_id"], now, existing_aa, allele_id,
+             round_["genepanel_name"], round_["genepanel_version"], analysis_id,
+             body["annotation_id"], body.get("custom_annotation_id")),
+            "allele assessment")
+        aa_created = True
+        ra_links = created_ra_ids + reused_ra_ids
+        if ra_links:
+            conn.execute("INSERT INTO alleleassessmentreferenceassessment "
+                         "(alleleassessment_id, referenceassessment_id) "
+                         "SELECT %s, unnest(%s::int[])", (aa_id, ra_links))
+        conn.execute("INSERT INTO alleleassessmentattachment (alleleassessment_id, "
+                     "attachment_id) SELECT %s, id FROM attachment WHERE id = ANY(%s) "
+                     "ORDER BY id", (aa_id, sorted(set(payload_aa["attachment_ids"]))))
+
+    # 7. The config's workflow statuses allow creating assessments in this round.
+    if aa_created or created_ra_ids:
+        allowed = finalize_requirement_statuses(user_config, workflow_type)
+        if allowed and round_["workflow_status"] not in allowed:
+            raise Conflict(f"Cannot finalize: interpretation workflow status is "
+                           f"{round_['workflow_status']}, but must be one of: "
+                           f"{', '.join(allowed)}")
+
+    # 8. New reference assessments need a new allele assessment.
+    if created_ra_ids and not aa_created:
+        raise BadRequest("Trying to create referenceassessments for allele, while not also "
+                         "creating alleleassessment")
+
+    # 9. Allele report.
+    payload_ar = body["allelereport"]
+    existing_ar = conn.execute("SELECT id FROM allelereport WHERE allele_id = %s "
+                               "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+    existing_ar = existing_ar[0] if existing_ar else None
+    presented = payload_ar.get("presented_allelereport_id")
+    if existing_ar is not None and presented != existing_ar:
+        raise Conflict(f"'presented_allelereport_id': {presented} does not match latest "
+                       f"existing allelereport id: {existing_ar}")
+    ar_created = False
+    if payload_ar["reuse"]:
+        if existing_ar is None:
+            raise BadRequest(f"There is no current allele report of allele {allele_id} "
+                             "to reuse")
+        ar_id = existing_ar
+    else:
+        if existing_ar is not None:
+            conn.execute("UPDATE allelereport SET date_superceeded = %s WHERE id = %s",
+                         (now, existing_ar))
+        # ELLA never fills allelereport.alleleassessment_id (workflow.md 17 #4); neither do we.
+        ar_id = _insert(
+            conn, "INSERT INTO allelereport (evaluation, user_id, usergroup_id, date_created, "
+            "previous_report_id, allele_id, analysis_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING id",
+            (Jsonb({"comment": payload_ar["evaluation"]["comment"]}), user["id"],
+             user["group_id"], now, existing_ar, allele_id, analysis_id), "allele report")
+        ar_created = True
+
+    # 10. Something must have been created.
+    if not (aa_created or ar_created):
+        raise BadRequest("Nothing to finalize: the allele assessment and the allele report "
+                         "are both reused")
+
+    # 11. The work log records what was created.
+    table, _ = WORKFLOW_TABLES[workflow_type]
+    conn.execute(f"INSERT INTO interpretationlog ({table}_id, user_id, date_created, "
+                 "alleleassessment_id, allelereport_id) VALUES (%s, %s, %s, %s, %s)",
+                 (round_["id"], user["id"], now, aa_id if aa_created else None,
+                  ar_id if ar_created else None))
+
+    # 12. Created-or-reused objects; reference assessments created first, then reused.
+    ras = {r["id"]: r for r in referenceassessment_shapes(
+        conn, "x.id = ANY(%s)", (created_ra_ids + reused_ra_ids,))}
+    return {
+        "alleleassessment": alleleassessment_shapes(conn, "x.id = %s", (aa_id,))[0],
+        "allelereport": allelereport_shapes(conn, "x.id = %s", (ar_id,))[0],
+        "referenceassessments": [ras[i] for i in created_ra_ids + reused_ra_ids],
+    }

@@ -1,0 +1,111 @@
+"""Collisions (the same variant in other unfinished work, workflow.md 13) and similar alleles
+(nearby classified variants, workflow.md 14)."""
+
+from ella.allele_views import _users_by_id, load_alleles
+
+
+def valid_assessment_condition(config, alias="aa"):
+    """(SQL, params): the alleleassessment row `alias` is current and not outdated
+    (workflow.md 8.6). A classification missing from the options is never valid."""
+    options = (config.get("classification") or {}).get("options") or []
+    never, dated = [], []
+    for option in options:
+        days = option.get("outdated_after_days")
+        if days is None:
+            never.append(str(option["value"]))
+        else:
+            dated.append((str(option["value"]), int(days)))
+    parts = [f"{alias}.classification::text = ANY(%s)"]
+    params = [never]
+    for value, days in dated:
+        parts.append(f"({alias}.classification::text = %s AND {alias}.date_created > "
+                     "now() - make_interval(days => %s))")
+        params += [value, days]
+    return f"({alias}.date_superceeded IS NULL AND ({' OR '.join(parts)}))", params
+
+
+def _uncommitted(conn, table, column):
+    """{workflow id: latest round (user_id, workflow_status, status)} of workflows with
+    uncommitted work: latest round Ongoing, or more than one round and the latest not
+    finalized."""
+    rows = conn.execute(
+        f"SELECT l.{column}, l.user_id, l.workflow_status::text, l.status::text FROM ("
+        f"  SELECT DISTINCT ON ({column}) {column}, user_id, workflow_status, status, finalized,"
+        f"  count(*) OVER (PARTITION BY {column}) AS rounds FROM {table}"
+        f"  ORDER BY {column}, date_created DESC, id DESC) l "
+        "WHERE l.status = 'Ongoing' OR (l.rounds > 1 AND NOT coalesce(l.finalized, false))")
+    return {r[0]: {"user_id": r[1], "workflow_status": r[2], "status": r[3]} for r in rows}
+
+
+def collisions(conn, config, workflow_type, workflow_id, allele_ids):
+    """Collision entries for `allele_ids` (the allele workflow checks only its own allele)."""
+    if not allele_ids:
+        return []
+    if workflow_type == "allele":
+        allele_ids = [workflow_id]
+    entries = []
+    analyses = _uncommitted(conn, "analysisinterpretation", "analysis_id")
+    if workflow_type == "analysis":
+        analyses.pop(workflow_id, None)
+    if analyses:
+        valid_sql, valid_params = valid_assessment_condition(config)
+        rows = conn.execute(
+            "SELECT DISTINCT an.id, an.name, al.id FROM analysis an "
+            "JOIN sample s ON s.analysis_id = an.id JOIN genotype g ON g.sample_id = s.id "
+            "JOIN allele al ON al.id IN (g.allele_id, g.secondallele_id) "
+            "WHERE an.id = ANY(%s) AND al.id = ANY(%s) AND NOT EXISTS ("
+            f"SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = al.id AND {valid_sql}) "
+            "ORDER BY an.id, al.id", [sorted(analyses), allele_ids, *valid_params])
+        for analysis_id, name, allele_id in rows:
+            latest = analyses[analysis_id]
+            entries.append({"type": "analysis", "allele_id": allele_id,
+                            "analysis_id": analysis_id, "analysis_name": name,
+                            "workflow_status": latest["workflow_status"],
+                            "_user_id": latest["user_id"], "_status": latest["status"]})
+    alleles = _uncommitted(conn, "alleleinterpretation", "allele_id")
+    if workflow_type == "allele":
+        alleles.pop(workflow_id, None)
+    for allele_id in sorted(set(alleles) & set(allele_ids)):
+        latest = alleles[allele_id]
+        entries.append({"type": "allele", "allele_id": allele_id, "analysis_id": None,
+                        "analysis_name": None, "workflow_status": latest["workflow_status"],
+                        "_user_id": latest["user_id"], "_status": latest["status"]})
+    users = _users_by_id(conn, [e["_user_id"] for e in entries])
+    result = []
+    for entry in entries:
+        user_id, status = entry.pop("_user_id"), entry.pop("_status")
+        entry["user"] = users.get(user_id) if status != "Not started" else None
+        result.append(entry)
+    return result
+
+
+def similar_alleles(conn, config, genepanel, allele_ids):
+    """{"<id>": [Allele]} of nearby variants with a current assessment (workflow.md 14)."""
+    settings = config.get("similar_alleles") or {}
+    distance = int(settings.get("max_genomic_distance", 100))
+    limit = int(settings.get("max_variants", 10))
+    matches = {}
+    for query_id in allele_ids:
+        rows = conn.execute(
+            "SELECT c.id FROM allele q JOIN allele c ON c.chromosome = q.chromosome "
+            "AND c.id <> q.id WHERE q.id = %(q)s AND EXISTS (SELECT 1 FROM alleleassessment aa "
+            "WHERE aa.allele_id = c.id AND aa.date_superceeded IS NULL) AND ("
+            "(c.start_position <= q.start_position AND c.open_end_position >= q.open_end_position)"
+            " OR (c.start_position >= q.start_position "
+            "     AND c.open_end_position <= q.open_end_position)"
+            " OR (c.start_position >= q.start_position - %(d)s "
+            "     AND c.start_position < q.open_end_position + %(d)s)"
+            " OR (c.open_end_position > q.start_position - %(d)s "
+            "     AND c.open_end_position < q.open_end_position + %(d)s)) "
+            "ORDER BY abs((c.start_position + c.open_end_position) / 2 "
+            "             - (q.start_position + q.open_end_position) / 2), c.id LIMIT %(n)s",
+            {"q": query_id, "d": distance, "n": limit}).fetchall()
+        matches[str(query_id)] = [r[0] for r in rows]
+    wanted = sorted({i for ids in matches.values() for i in ids})
+    loaded = {}
+    if wanted:
+        for allele in load_alleles(conn, config, "a.id = ANY(%s)", (wanted,),
+                                   genepanel=genepanel):
+            allele.pop("reference_assessments", None)
+            loaded[allele["id"]] = allele
+    return {key: [loaded[i] for i in ids if i in loaded] for key, ids in matches.items()}

@@ -1,0 +1,133 @@
+"""The interpretation log ("work log") of a workflow (workflow.md 10, api.md 4.18).
+
+Entries hang on rounds; a new entry goes to the latest round whatever its status. Only the
+author may edit (message only) or delete an entry, and only while it belongs to the latest
+round. Refusals keep ELLA's texts: someone else's entry is 403, an older round's 409.
+"""
+
+from datetime import datetime, timezone
+
+from ella.allele_views import _users_by_id, panel_transcripts
+from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
+from ella.workflow.assessments import WORKFLOW_TABLES, latest_round
+
+LOG_COLUMNS = ("id", "date_created", "message", "priority", "review_comment",
+               "warning_cleared", "user_id", "alleleassessment_id", "allelereport_id",
+               "round_id")
+
+
+def _round_ids(conn, workflow_type, workflow_id):
+    table, column = WORKFLOW_TABLES[workflow_type]
+    return [r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE {column} = %s",
+                                       (workflow_id,))]
+
+
+def _hgvsc(conn, allele_ids, panel):
+    """{allele_id: sorted ["<symbol> <HGVSc>" | "<chr>:<pos> <ref>><alt>"]} for the annotation
+    transcripts matching the panel's transcripts."""
+    if not allele_ids:
+        return {}
+    panel_names = {name.split(".")[0]: name for name, _ in panel}
+    result = {}
+    rows = conn.execute(
+        "SELECT a.id, a.chromosome, a.vcf_pos, a.vcf_ref, a.vcf_alt, n.annotations "
+        "FROM allele a LEFT JOIN annotation n ON n.allele_id = a.id "
+        "AND n.date_superceeded IS NULL WHERE a.id = ANY(%s)", (sorted(allele_ids),))
+    for allele_id, chrom, pos, ref, alt, annotations in rows:
+        texts = set()
+        for transcript in (annotations or {}).get("transcripts") or []:
+            name = transcript.get("transcript")
+            if not isinstance(name, str) or name.split(".")[0] not in panel_names:
+                continue
+            if transcript.get("HGVSc"):
+                texts.add(f"{transcript.get('symbol')} {transcript['HGVSc']}")
+            else:
+                texts.add(f"{chrom}:{pos} {ref}>{alt}")
+        result[allele_id] = sorted(texts)
+    return result
+
+
+def list_logs(conn, user, workflow_type, workflow_id):
+    """{"logs": [...], "users": [...]}, oldest first."""
+    table, _ = WORKFLOW_TABLES[workflow_type]
+    round_ids = _round_ids(conn, workflow_type, workflow_id)
+    if not round_ids:
+        return {"logs": [], "users": []}
+    latest = latest_round(conn, workflow_type, workflow_id)
+    rows = [dict(zip(LOG_COLUMNS, r)) for r in conn.execute(
+        "SELECT id, date_created, message, priority, review_comment, warning_cleared, user_id, "
+        f"alleleassessment_id, allelereport_id, {table}_id FROM interpretationlog "
+        f"WHERE {table}_id = ANY(%s) ORDER BY date_created, id", (round_ids,))]
+    aa_ids = [r["alleleassessment_id"] for r in rows if r["alleleassessment_id"]]
+    ar_ids = [r["allelereport_id"] for r in rows if r["allelereport_id"]]
+    aas = {r[0]: r[1:] for r in conn.execute(
+        "SELECT aa.id, aa.allele_id, aa.classification::text, p.classification::text "
+        "FROM alleleassessment aa LEFT JOIN alleleassessment p "
+        "ON p.id = aa.previous_assessment_id WHERE aa.id = ANY(%s)", (aa_ids,))}
+    ars = dict(conn.execute("SELECT id, allele_id FROM allelereport WHERE id = ANY(%s)",
+                            (ar_ids,)).fetchall())
+    panel = panel_transcripts(conn, latest["genepanel_name"], latest["genepanel_version"])
+    hgvsc = _hgvsc(conn, {a[0] for a in aas.values()} | set(ars.values()), panel)
+    open_round = not (latest["status"] == "Done" and latest["finalized"])
+    logs = []
+    for r in rows:
+        entry = {k: r[k] for k in ("id", "date_created", "message", "priority",
+                                   "review_comment", "warning_cleared", "user_id")}
+        entry["editable"] = bool(r["round_id"] == latest["id"] and open_round
+                                 and r["user_id"] == user["id"] and r["message"] is not None)
+        if r["alleleassessment_id"] in aas:
+            allele_id, classification, previous = aas[r["alleleassessment_id"]]
+            entry["alleleassessment"] = {"allele_id": allele_id,
+                                         "hgvsc": hgvsc.get(allele_id, []),
+                                         "classification": classification,
+                                         "previous_classification": previous}
+        if r["allelereport_id"] in ars:
+            allele_id = ars[r["allelereport_id"]]
+            entry["allelereport"] = {"allele_id": allele_id, "hgvsc": hgvsc.get(allele_id, [])}
+        logs.append(entry)
+    users = _users_by_id(conn, [r["user_id"] for r in rows])
+    return {"logs": logs, "users": [users[i] for i in sorted(users)]}
+
+
+def create_log(conn, user, workflow_type, workflow_id, body):
+    """A new entry on the latest round; body already shape-checked."""
+    values = {k: body.get(k) for k in ("message", "priority", "review_comment",
+                                       "warning_cleared")}
+    if all(v is None for v in values.values()):
+        raise BadRequest("One of message, priority, review_comment or warning_cleared "
+                         "must be given")
+    if workflow_type == "allele" and values["warning_cleared"] is not None:
+        raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
+    latest = latest_round(conn, workflow_type, workflow_id)
+    if latest is None:
+        # ELLA tries to create a round without a gene panel here and fails (workflow.md 10).
+        raise Conflict(f"The {workflow_type} {workflow_id} has no interpretation round yet; "
+                       "start one before writing to its log")
+    table, _ = WORKFLOW_TABLES[workflow_type]
+    conn.execute(f"INSERT INTO interpretationlog ({table}_id, user_id, date_created, message, "
+                 "priority, review_comment, warning_cleared) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                 (latest["id"], user["id"], datetime.now(timezone.utc), values["message"],
+                  values["priority"], values["review_comment"], values["warning_cleared"]))
+
+
+def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb):
+    table, _ = WORKFLOW_TABLES[workflow_type]
+    row = conn.execute(f"SELECT l.user_id, l.{table}_id FROM interpretationlog l "
+                       f"WHERE l.id = %s AND l.{table}_id = ANY(%s) FOR UPDATE",
+                       (log_id, _round_ids(conn, workflow_type, workflow_id))).fetchone()
+    if row is None:
+        raise NotFound(f"No interpretation log entry {log_id} in this workflow")
+    if row[0] != user["id"]:
+        raise Forbidden(f"Cannot {verb} interpretation log, item doesn't match user's id.")
+    if row[1] != latest_round(conn, workflow_type, workflow_id)["id"]:
+        raise Conflict(f"Can only {verb} entries created for latest interpretation id.")
+
+
+def edit_log(conn, user, workflow_type, workflow_id, log_id, message):
+    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "edit")
+    conn.execute("UPDATE interpretationlog SET message = %s WHERE id = %s", (message, log_id))
+
+
+def delete_log(conn, user, workflow_type, workflow_id, log_id):
+    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "delete")
+    conn.execute("DELETE FROM interpretationlog WHERE id = %s", (log_id,))

@@ -1,0 +1,476 @@
+"""finalizeallele (workflow.md 4.6, 8; api.md 4.15), collisions (13) and similar alleles (14)
+through the WSGI app on a real PostgreSQL: TestAnalysis-001 deposited, rounds started by SQL."""
+
+import threading
+
+import psycopg
+import pytest
+
+from api_helpers import logged_in_client
+from workflow_helpers import (analysis_alleles, new_round, payload, setup_analysis,
+                              start_round)
+
+WF = "/api/v1/workflows"
+
+
+def finalize(client, analysis_id, body):
+    return client.post(f"{WF}/analyses/{analysis_id}/actions/finalizeallele/", body)
+
+
+def current(db_url, table, allele_id):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(f"SELECT id FROM {table} WHERE allele_id = %s "
+                            "AND date_superceeded IS NULL", (allele_id,)).fetchall()
+
+
+def counts(db_url):
+    with psycopg.connect(db_url) as conn:
+        return {t: conn.execute(f"SELECT count(*), count(date_superceeded) FROM {t}").fetchone()
+                for t in ("alleleassessment", "allelereport", "referenceassessment")} | {
+            "log": conn.execute("SELECT count(*) FROM interpretationlog").fetchone()}
+
+
+@pytest.fixture
+def wf(api_app, db_url, ella_config, tmp_path):
+    c1, c2, analyses, refs = setup_analysis(api_app, db_url, ella_config, tmp_path, second=True)
+    start_round(db_url, analyses[0], "wfuser1")
+    return {"c1": c1, "c2": c2, "analyses": analyses, "refs": refs, "db": db_url}
+
+
+def classify_all(wf, analysis_id):
+    results = {}
+    for n, (allele_id, annotation_id) in enumerate(analysis_alleles(wf["db"], analysis_id)):
+        ras = [{"allele_id": allele_id, "reference_id": wf["refs"][0],
+                "evaluation": {"relevance": "Yes", "comment": "relevant", "ref_quality": "good"}}]
+        result = finalize(wf["c1"], analysis_id,
+                          payload(allele_id, annotation_id, classification=str(n % 5 + 1),
+                                  comment=f"eval {n}", report=f"report {n}", ras=ras))
+        assert result.status == 200, result.body
+        results[allele_id] = result.json
+    return results
+
+
+def test_criterion_06_finalizeallele_creates_current_rows_equal_to_payload(wf):
+    analysis_id = wf["analyses"][0]
+    results = classify_all(wf, analysis_id)
+    assert len(results) == 6
+    with psycopg.connect(wf["db"]) as conn:
+        round_id, gp = conn.execute("SELECT id, genepanel_name || ' ' || genepanel_version FROM "
+                                    "analysisinterpretation WHERE analysis_id = %s",
+                                    (analysis_id,)).fetchone()
+        for n, (allele_id, result) in enumerate(results.items()):
+            aa, ar, ras = result["alleleassessment"], result["allelereport"], \
+                result["referenceassessments"]
+            row = conn.execute(
+                "SELECT classification::text, evaluation, user_id, usergroup_id, analysis_id, "
+                "genepanel_name || ' ' || genepanel_version, previous_assessment_id, "
+                "date_superceeded FROM alleleassessment WHERE id = %s", (aa["id"],)).fetchone()
+            assert row[0] == str(n % 5 + 1) == aa["classification"]
+            assert row[1]["classification"]["comment"] == f"eval {n}"
+            # Stored like ELLA: the request model's keys, absent optional ones as null.
+            assert row[1]["similar"] is None and row[1]["comment"] is None
+            assert row[1]["acmg"]["suggested_classification"] is None
+            assert row[1]["acmg"]["included"][0]["op"] is None
+            assert row[4:] == (analysis_id, gp, None, None)
+            assert aa["user"]["username"] == "wfuser1" and aa["usergroup"]["name"] == "wfgroup"
+            assert ar["evaluation"] == {"comment": f"report {n}"}
+            assert ar["previous_report_id"] is None and ar["analysis_id"] == analysis_id
+            assert len(ras) == 1 and ras[0]["evaluation"]["relevance"] == "Yes"
+            assert ras[0]["evaluation"]["ref_segregation"] is None
+            assert ras[0]["genepanel_name"] + " " + ras[0]["genepanel_version"] == gp
+            links = conn.execute("SELECT referenceassessment_id FROM "
+                                 "alleleassessmentreferenceassessment WHERE "
+                                 "alleleassessment_id = %s", (aa["id"],)).fetchall()
+            assert links == [(ras[0]["id"],)]
+            log = conn.execute("SELECT analysisinterpretation_id, user_id IS NOT NULL, "
+                               "allelereport_id FROM interpretationlog WHERE "
+                               "alleleassessment_id = %s", (aa["id"],)).fetchall()
+            assert log == [(round_id, True, ar["id"])]
+            assert current(wf["db"], "alleleassessment", allele_id) == [(aa["id"],)]
+        # ELLA quirk kept: the report never points at the assessment.
+        assert conn.execute("SELECT count(*) FROM allelereport WHERE alleleassessment_id "
+                            "IS NOT NULL").fetchone() == (0,)
+
+
+def test_criterion_09_reuse_in_a_second_analysis_keeps_the_ids(wf):
+    first, second = wf["analyses"]
+    results = classify_all(wf, first)
+    start_round(wf["db"], second, "wfuser2")
+    for allele_id, annotation_id in analysis_alleles(wf["db"], second):
+        old = results[allele_id]
+        ra = old["referenceassessments"][0]
+        body = payload(allele_id, annotation_id, reuse_aa=True,
+                       aa_presented=old["alleleassessment"]["id"],
+                       ar_presented=old["allelereport"]["id"], report="new report",
+                       ras=[{"id": ra["id"], "allele_id": allele_id,
+                             "reference_id": ra["reference_id"]}])
+        result = finalize(wf["c2"], second, body)
+        assert result.status == 200, result.body
+        assert result.json["alleleassessment"]["id"] == old["alleleassessment"]["id"]
+        assert result.json["referenceassessments"] == [ra]
+        report = result.json["allelereport"]
+        assert report["previous_report_id"] == old["allelereport"]["id"]
+        assert report["analysis_id"] == second and report["user"]["username"] == "wfuser2"
+        assert current(wf["db"], "alleleassessment", allele_id) == \
+            [(old["alleleassessment"]["id"],)]
+        assert current(wf["db"], "referenceassessment", allele_id) == [(ra["id"],)]
+        assert current(wf["db"], "allelereport", allele_id) == [(report["id"],)]
+
+
+def test_new_version_supersedes_and_keeps_the_chain(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    ids = []
+    aa_presented = ar_presented = None
+    for version in range(3):
+        result = finalize(wf["c1"], analysis_id, payload(
+            allele_id, annotation_id, classification=str(version + 3),
+            aa_presented=aa_presented, ar_presented=ar_presented, report=f"v{version}"))
+        assert result.status == 200, result.body
+        aa_presented = result.json["alleleassessment"]["id"]
+        ar_presented = result.json["allelereport"]["id"]
+        ids.append((aa_presented, ar_presented))
+    with psycopg.connect(wf["db"]) as conn:
+        chain = conn.execute("SELECT id, previous_assessment_id, date_superceeded IS NOT NULL, "
+                             "classification::text FROM alleleassessment WHERE allele_id = %s "
+                             "ORDER BY id", (allele_id,)).fetchall()
+        reports = conn.execute("SELECT id, previous_report_id, date_superceeded IS NOT NULL "
+                               "FROM allelereport WHERE allele_id = %s ORDER BY id",
+                               (allele_id,)).fetchall()
+    (a1, r1), (a2, r2), (a3, r3) = ids
+    assert chain == [(a1, None, True, "3"), (a2, a1, True, "4"), (a3, a2, False, "5")]
+    assert reports == [(r1, None, True), (r2, r1, True), (r3, r2, False)]
+
+
+def test_new_reference_assessment_supersedes_the_current_one(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    ref = wf["refs"][1]
+    new_ra = {"allele_id": allele_id, "reference_id": ref, "evaluation": {"comment": "one"}}
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=[new_ra]))
+    assert first.status == 200
+    old_ra = first.json["referenceassessments"][0]
+    second = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=first.json["alleleassessment"]["id"],
+        ar_presented=first.json["allelereport"]["id"],
+        ras=[{**new_ra, "evaluation": {"comment": "two"}}]))
+    assert second.status == 200, second.body
+    with psycopg.connect(wf["db"]) as conn:
+        rows = conn.execute("SELECT id, previous_assessment_id, date_superceeded IS NULL, "
+                            "evaluation->>'comment' FROM referenceassessment ORDER BY id"
+                            ).fetchall()
+    assert rows == [(old_ra["id"], None, False, "one"),
+                    (second.json["referenceassessments"][0]["id"], old_ra["id"], True, "two")]
+
+
+def test_criterion_12_reused_assessment_with_new_reference_assessment_is_refused(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    aa = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).json
+    before = counts(wf["db"])
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, reuse_aa=True, aa_presented=aa["alleleassessment"]["id"],
+        ar_presented=aa["allelereport"]["id"],
+        ras=[{"allele_id": allele_id, "reference_id": wf["refs"][0], "evaluation": {}}]))
+    assert result.status == 400
+    assert "Trying to create referenceassessments for allele, while not also creating " \
+           "alleleassessment" in result.json["message"]
+    assert counts(wf["db"]) == before
+
+
+def test_criterion_13_reusing_a_superseded_reference_assessment_is_refused(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    ref = wf["refs"][0]
+    new_ra = {"allele_id": allele_id, "reference_id": ref, "evaluation": {"comment": "x"}}
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=[new_ra]))
+    old_ra_id = first.json["referenceassessments"][0]["id"]
+    second = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=first.json["alleleassessment"]["id"],
+        ar_presented=first.json["allelereport"]["id"], ras=[new_ra]))
+    before = counts(wf["db"])
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=second.json["alleleassessment"]["id"],
+        ar_presented=second.json["allelereport"]["id"],
+        ras=[{"id": old_ra_id, "allele_id": allele_id, "reference_id": ref}]))
+    assert result.status == 409
+    assert result.json["message"] == (
+        f"Found no matching referenceassessment for allele_id: {allele_id}, reference_id: "
+        f"{ref}, id: {old_ra_id}. Either the assessment is outdated or it doesn't exist.")
+    assert counts(wf["db"]) == before
+
+
+def test_criterion_14_stale_presented_ids_are_409_and_change_nothing(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    one = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).json
+    two = finalize(wf["c2"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=one["alleleassessment"]["id"],
+        ar_presented=one["allelereport"]["id"])).json
+    aa1, aa2 = one["alleleassessment"]["id"], two["alleleassessment"]["id"]
+    ar1, ar2 = one["allelereport"]["id"], two["allelereport"]["id"]
+    before = counts(wf["db"])
+    stale_aa = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, reuse_aa=True, aa_presented=aa1, ar_presented=ar2))
+    assert stale_aa.status == 409
+    assert stale_aa.json["message"] == (f"'presented_alleleassessment_id': {aa1} does not "
+                                        f"match latest existing alleleassessment id: {aa2}")
+    missing = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id))
+    assert missing.status == 409 and missing.json["message"] == (
+        f"'presented_alleleassessment_id': None does not match latest existing "
+        f"alleleassessment id: {aa2}")
+    stale_ar = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=aa2, ar_presented=ar1))
+    assert stale_ar.status == 409
+    assert stale_ar.json["message"] == (f"'presented_allelereport_id': {ar1} does not match "
+                                        f"latest existing allelereport id: {ar2}")
+    assert counts(wf["db"]) == before
+    assert current(wf["db"], "alleleassessment", allele_id) == [(aa2,)]
+
+
+def test_criterion_16_workflow_status_requirement_from_the_user_config(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    with psycopg.connect(wf["db"]) as conn:
+        conn.execute('UPDATE "user" SET config = %s WHERE username = %s', (psycopg.types.json.Jsonb(
+            {"workflows": {"analysis": {"finalize_requirements": {
+                "workflow_status": ["Review", "Medical review"]}}}}), "wfuser1"))
+    result = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id))
+    assert result.status == 409
+    assert "Cannot finalize: interpretation workflow status is Interpretation, but must be " \
+           "one of: Review, Medical review" in result.json["message"]
+    assert current(wf["db"], "alleleassessment", allele_id) == []
+    new_round(wf["db"], analysis_id, workflow_status="Medical review")
+    start_round(wf["db"], analysis_id, "wfuser1")
+    for allele_id, annotation_id in analysis_alleles(wf["db"], analysis_id):
+        assert finalize(wf["c1"], analysis_id,
+                        payload(allele_id, annotation_id)).status == 200
+
+
+def test_report_only_change_is_allowed_whatever_the_workflow_status(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).json
+    with psycopg.connect(wf["db"]) as conn:
+        conn.execute('UPDATE "user" SET config = %s WHERE username = %s', (psycopg.types.json.Jsonb(
+            {"workflows": {"analysis": {"finalize_requirements": {
+                "workflow_status": ["Review"]}}}}), "wfuser1"))
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, reuse_aa=True, aa_presented=first["alleleassessment"]["id"],
+        ar_presented=first["allelereport"]["id"], report="only the report"))
+    assert result.status == 200, result.body
+
+
+def test_preconditions_in_order(wf, db_url):
+    analysis_id = wf["analyses"][0]
+    alleles = analysis_alleles(wf["db"], analysis_id)
+    allele_id, annotation_id = alleles[0]
+    # Wrong annotation, custom annotation, allele not in the analysis, nothing created.
+    result = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id + 1000))
+    assert result.status == 409 and result.json["message"] == (
+        "Cannot finalize: provided annotation_id does not match latest annotation id")
+    body = payload(allele_id, annotation_id)
+    body["custom_annotation_id"] = 5
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 409 and "custom_annotation_id does not match" in result.json["message"]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO allele (genome_reference, chromosome, start_position, "
+                     "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, "
+                     "vcf_alt, length, caller_type) SELECT genome_reference, chromosome, "
+                     "start_position + 1, open_end_position + 1, change_from, change_to, "
+                     "change_type, vcf_pos + 1, vcf_ref, vcf_alt, length, caller_type "
+                     "FROM allele WHERE id = %s RETURNING id", (allele_id,))
+    other = max(a for a, _ in alleles) + 1
+    result = finalize(wf["c1"], analysis_id, payload(other, annotation_id))
+    assert result.status == 400 and "not part of analysis" in result.json["message"]
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).json
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, reuse_aa=True, reuse_ar=True,
+        aa_presented=first["alleleassessment"]["id"], ar_presented=first["allelereport"]["id"]))
+    assert result.status == 400
+    # Bad input: unknown key, bad classification, bad evaluation.
+    for change in ({"extra": 1}, {"alleleassessment": {**body["alleleassessment"],
+                                                        "classification": "U"}},
+                   {"alleleassessment": {**body["alleleassessment"], "evaluation": {}}},
+                   {"allelereport": {**body["allelereport"], "evaluation": {"x": "y"}}}):
+        result = finalize(wf["c1"], analysis_id, {**body, **change})
+        assert result.status == 400, (change, result.body)
+    # Not Ongoing: a new round not started yet.
+    new_round(db_url, analysis_id)
+    before = counts(db_url)
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=first["alleleassessment"]["id"],
+        ar_presented=first["allelereport"]["id"]))
+    assert result.status == 409 and result.json["message"] == (
+        "Cannot finalize allele when latest interpretation is not 'Ongoing'")
+    assert counts(db_url) == before
+
+
+def test_attachments_are_linked_and_unknown_ids_ignored(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    with psycopg.connect(wf["db"]) as conn:
+        att = conn.execute("INSERT INTO attachment (sha256, filename, size, date_created, "
+                           "mimetype, user_id) SELECT 'abc', 'f.txt', 1, now(), 'text/plain', "
+                           "id FROM \"user\" WHERE username = 'wfuser1' RETURNING id"
+                           ).fetchone()[0]
+    body = payload(allele_id, annotation_id)
+    body["alleleassessment"]["attachment_ids"] = [att, 424242]
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 200, result.body
+    assert result.json["alleleassessment"]["attachment_ids"] == [att]
+
+
+def test_two_concurrent_finalizeallele_one_wins_each_time(wf):
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    app = wf["c1"].app
+    clients = [wf["c1"], logged_in_client(app, wf["db"], "wfuser2")]
+    presented = [None, None]
+    for iteration in range(50):
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def run(i):
+            body = payload(allele_id, annotation_id, classification=str(i + 1),
+                           aa_presented=presented[0], ar_presented=presented[1],
+                           report=f"{iteration}-{i}")
+            barrier.wait()
+            results[i] = finalize(clients[i], analysis_id, body)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(r.status for r in results)
+        assert statuses == [200, 409], [r.body for r in results]
+        winner = next(r for r in results if r.status == 200).json
+        presented = [winner["alleleassessment"]["id"], winner["allelereport"]["id"]]
+    with psycopg.connect(wf["db"]) as conn:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE date_superceeded IS NULL) "
+                            "FROM alleleassessment").fetchone() == (50, 1)
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE date_superceeded IS NULL) "
+                            "FROM allelereport").fetchone() == (50, 1)
+        # The chain is unbroken: every version but the first points at the one before.
+        chain = conn.execute("SELECT id, previous_assessment_id FROM alleleassessment "
+                             "ORDER BY id").fetchall()
+        assert [p for _, p in chain] == [None] + [i for i, _ in chain[:-1]]
+    assert current(wf["db"], "alleleassessment", allele_id) == [(presented[0],)]
+
+
+def test_allele_workflow_finalizeallele(api_app, db_url, ella_config):
+    c1, _, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+                     "genepanel_version, status, workflow_status, date_last_update, "
+                     "date_created, user_id) SELECT %s, 'HBOC', 'v1.0.0', 'Ongoing', "
+                     "'Interpretation', now(), now(), id FROM \"user\" "
+                     "WHERE username = 'wfuser1'", (allele_id,))
+    url = f"{WF}/alleles/{allele_id}/actions/finalizeallele/"
+    result = c1.post(url, payload(allele_id, annotation_id))
+    assert result.status == 200, result.body
+    assert result.json["alleleassessment"]["analysis_id"] is None
+    other = analysis_alleles(db_url, analyses[0])[1]
+    assert c1.post(url, payload(*other)).status == 400
+    assert c1.post(f"{WF}/alleles/987654/actions/finalizeallele/", {}).status == 404
+
+
+def test_supersede_an_assessment_written_by_ella(demo_api_app, demo_db_url):
+    """On the real ELLA database: a new version of one of ELLA's six assessments."""
+    with psycopg.connect(demo_db_url) as conn:
+        row = conn.execute(
+            "SELECT an.id, aa.allele_id, aa.id, ar.id, n.id, ca.id FROM alleleassessment aa "
+            "JOIN genotype g ON g.allele_id = aa.allele_id JOIN sample s ON s.id = g.sample_id "
+            "JOIN analysis an ON an.id = s.analysis_id AND an.genepanel_name = 'HBOC' "
+            "JOIN annotation n ON n.allele_id = aa.allele_id AND n.date_superceeded IS NULL "
+            "LEFT JOIN allelereport ar ON ar.allele_id = aa.allele_id "
+            "AND ar.date_superceeded IS NULL LEFT JOIN customannotation ca "
+            "ON ca.allele_id = aa.allele_id AND ca.date_superceeded IS NULL "
+            "WHERE aa.date_superceeded IS NULL ORDER BY an.id, aa.id LIMIT 1").fetchone()
+        analysis_id, allele_id, aa_id, ar_id, annotation_id, custom_id = row
+        conn.execute("UPDATE analysisinterpretation SET status = 'Done', finalized = true "
+                     "WHERE analysis_id = %s", (analysis_id,))
+        conn.execute("INSERT INTO analysisinterpretation (analysis_id, genepanel_name, "
+                     "genepanel_version, status, workflow_status, date_last_update, "
+                     "date_created, user_id) SELECT id, genepanel_name, genepanel_version, "
+                     "'Ongoing', 'Interpretation', now(), now(), 1 FROM analysis "
+                     "WHERE id = %s", (analysis_id,))
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    body = payload(allele_id, annotation_id, classification="5", aa_presented=aa_id,
+                   ar_presented=ar_id, reuse_ar=ar_id is not None)
+    body["custom_annotation_id"] = custom_id
+    result = finalize(client, analysis_id, body)
+    assert result.status == 200, result.body
+    new = result.json["alleleassessment"]
+    assert new["previous_assessment_id"] == aa_id and new["classification"] == "5"
+    with psycopg.connect(demo_db_url) as conn:
+        assert conn.execute("SELECT date_superceeded IS NOT NULL FROM alleleassessment "
+                            "WHERE id = %s", (aa_id,)).fetchone() == (True,)
+        assert conn.execute("SELECT count(*) FROM alleleassessment WHERE "
+                            "date_superceeded IS NULL").fetchone() == (6,)
+    listed = client.get(f"/api/v1/alleleassessments/{new['id']}/")
+    assert listed.status == 200 and listed.json["previous_assessment_id"] == aa_id
+
+
+def test_criterion_48_collisions(wf):
+    first, second = wf["analyses"]
+    alleles = analysis_alleles(wf["db"], first)
+    ids = ",".join(str(a) for a, _ in alleles)
+    # The first analysis is Ongoing: the second one sees every unclassified allele in it.
+    result = wf["c2"].get(f"{WF}/analyses/{second}/collisions/", query=f"allele_ids={ids}")
+    assert result.status == 200, result.body
+    assert sorted(e["allele_id"] for e in result.json) == sorted(a for a, _ in alleles)
+    entry = result.json[0]
+    assert entry["type"] == "analysis" and entry["analysis_id"] == first
+    assert entry["analysis_name"] == "TestAnalysis-001"
+    assert entry["workflow_status"] == "Interpretation"
+    assert entry["user"]["username"] == "wfuser1"
+    # Its own analysis is never a collision; empty ids -> []; missing -> 400.
+    own = wf["c1"].get(f"{WF}/analyses/{first}/collisions/", query=f"allele_ids={ids}")
+    assert own.json == []
+    assert wf["c2"].get(f"{WF}/analyses/{second}/collisions/", query="allele_ids=").json == []
+    assert wf["c2"].get(f"{WF}/analyses/{second}/collisions/").status == 400
+    # A valid (finalized) assessment removes the analysis-side collision.
+    allele_id, annotation_id = alleles[0]
+    assert finalize(wf["c1"], first, payload(allele_id, annotation_id)).status == 200
+    result = wf["c2"].get(f"{WF}/analyses/{second}/collisions/", query=f"allele_ids={ids}")
+    assert allele_id not in [e["allele_id"] for e in result.json]
+    assert len(result.json) == len(alleles) - 1
+
+
+def test_criterion_39_similar_alleles_endpoint(wf):
+    analysis_id = wf["analyses"][0]
+    alleles = analysis_alleles(wf["db"], analysis_id)
+    with psycopg.connect(wf["db"]) as conn:
+        spans = {r[0]: r[1:] for r in conn.execute(
+            "SELECT id, start_position, open_end_position FROM allele")}
+
+    def similar(c, q, d=100):
+        (cs, ce), (qs, qe) = spans[c], spans[q]
+        return ((cs <= qs and ce >= qe) or (cs >= qs and ce <= qe)
+                or qs - d <= cs < qe + d or qs - d < ce < qe + d)
+
+    def distance(c, q):
+        return abs((spans[c][0] + spans[c][1]) // 2 - (spans[q][0] + spans[q][1]) // 2)
+    classified = [alleles[0], alleles[1]]
+    for allele_id, annotation_id in classified:
+        assert finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).status == 200
+    query = [a for a, _ in alleles]
+    result = wf["c1"].get(f"{WF}/similar_alleles/HBOC/v1.0.0/",
+                          query="allele_ids=" + ",".join(map(str, query)))
+    assert result.status == 200, result.body
+    assert list(result.json) == [str(a) for a in query]
+    assessed = {a for a, _ in classified}
+    for q in query:
+        found = [a["id"] for a in result.json[str(q)]]
+        assert q not in found
+        expected = [a for a in assessed - {q} if similar(a, q)]
+        assert set(found) == set(expected)
+        assert [distance(a, q) for a in found] == sorted(distance(a, q) for a in found)
+        for allele in result.json[str(q)]:
+            assert allele["allele_assessment"]["date_superceeded"] is None
+    missing = wf["c1"].get(f"{WF}/similar_alleles/HBOC/v1.0.0/")
+    assert missing.status == 400 and missing.json["message"] == 'Missing required arg "allele_ids"'
+    assert wf["c1"].get(f"{WF}/similar_alleles/HBOC/nope/", query="allele_ids=1").status == 404

@@ -1,0 +1,132 @@
+"""The interpretation log (workflow.md 10, 18 #26-31; api.md 4.18) through the WSGI app."""
+
+import psycopg
+import pytest
+
+from workflow_helpers import (analysis_alleles, new_round, payload, setup_analysis,
+                              start_round)
+
+WF = "/api/v1/workflows"
+
+
+@pytest.fixture
+def wf(api_app, db_url, ella_config):
+    c1, c2, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    return {"c1": c1, "c2": c2, "analysis": analyses[0], "db": db_url,
+            "logs": f"{WF}/analyses/{analyses[0]}/logs/"}
+
+
+def newest(client, url):
+    result = client.get(url)
+    assert result.status == 200, result.body
+    return result.json["logs"][-1]
+
+
+def test_criteria_26_to_29_messages_are_editable_until_a_new_round(wf):
+    c1, url = wf["c1"], wf["logs"]
+    assert c1.post(url, {"message": "Message 1"}).status == 200  # round not started: fine
+    entry = newest(c1, url)
+    assert entry["message"] == "Message 1" and entry["editable"] is True
+    assert set(entry) == {"id", "date_created", "message", "priority", "review_comment",
+                          "warning_cleared", "user_id", "editable"}
+    assert c1.request("PATCH", f"{url}{entry['id']}/", {"message": "Edited"}).status == 200
+    entry = newest(c1, url)
+    assert entry["message"] == "Edited" and entry["editable"] is True
+    new_round(wf["db"], wf["analysis"])
+    old = next(e for e in c1.get(url).json["logs"] if e["id"] == entry["id"])
+    assert old["editable"] is False
+    patched = c1.request("PATCH", f"{url}{entry['id']}/", {"message": "x"})
+    assert patched.status == 409 and patched.json["message"] == (
+        "Can only edit entries created for latest interpretation id.")
+    deleted = c1.request("DELETE", f"{url}{entry['id']}/")
+    assert deleted.status == 409 and deleted.json["message"] == (
+        "Can only delete entries created for latest interpretation id.")
+    c1.post(url, {"message": "Message 2"})
+    assert newest(c1, url)["editable"] is True
+    c1.post(url, {"review_comment": "Looks fine"})
+    assert newest(c1, url)["review_comment"] == "Looks fine"
+    assert newest(c1, url)["editable"] is False
+    c1.post(url, {"priority": 2})
+    assert newest(c1, url)["priority"] == 2 and newest(c1, url)["editable"] is False
+    # The deposit's priority row is a system entry (user_id null) and the author list.
+    result = c1.get(url).json
+    assert result["logs"][0]["user_id"] is None and result["logs"][0]["priority"] == 1
+    assert [u["username"] for u in result["users"]] == ["wfuser1"]
+
+
+def test_someone_elses_entry_is_refused_own_delete_works(wf):
+    c1, c2, url = wf["c1"], wf["c2"], wf["logs"]
+    c1.post(url, {"message": "mine"})
+    entry = newest(c1, url)
+    assert newest(c2, url)["editable"] is False
+    patched = c2.request("PATCH", f"{url}{entry['id']}/", {"message": "theirs"})
+    assert patched.status == 403 and patched.json["message"] == (
+        "Cannot edit interpretation log, item doesn't match user's id.")
+    deleted = c2.request("DELETE", f"{url}{entry['id']}/")
+    assert deleted.status == 403 and deleted.json["message"] == (
+        "Cannot delete interpretation log, item doesn't match user's id.")
+    assert newest(c1, url)["message"] == "mine"
+    assert c1.request("DELETE", f"{url}{entry['id']}/").status == 200
+    assert all(e["id"] != entry["id"] for e in c1.get(url).json["logs"])
+    assert c1.request("DELETE", f"{url}987654/").status == 404
+
+
+def test_bad_log_bodies(wf):
+    c1, url = wf["c1"], wf["logs"]
+    assert c1.post(url, {}).status == 400
+    assert c1.post(url, {"message": None}).status == 400
+    assert c1.post(url, {"nope": "x"}).status == 400
+    assert c1.post(url, {"priority": "high"}).status == 400
+
+
+def test_criterion_30_warning_cleared_only_for_analyses(wf, db_url):
+    c1 = wf["c1"]
+    assert c1.post(wf["logs"], {"warning_cleared": True}).status == 200
+    assert newest(c1, wf["logs"])["warning_cleared"] is True
+    allele_id = analysis_alleles(db_url, wf["analysis"])[0][0]
+    allele_logs = f"{WF}/alleles/{allele_id}/logs/"
+    assert c1.get(allele_logs).json == {"logs": [], "users": []}
+    # No allele round yet: refused (ELLA fails here too).
+    assert c1.post(allele_logs, {"message": "m"}).status == 409
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+                     "genepanel_version, status, workflow_status, date_last_update, date_created) "
+                     "VALUES (%s, 'HBOC', 'v1.0.0', 'Not started', 'Interpretation', now(), "
+                     "now())", (allele_id,))
+    result = c1.post(allele_logs, {"warning_cleared": True})
+    assert result.status == 400 and result.json["message"] == (
+        "warning_cleared is not supported for alleles as they have no warnings")
+    assert c1.post(allele_logs, {"message": "m"}).status == 200
+    assert newest(c1, allele_logs)["editable"] is True
+
+
+def test_criterion_31_finalized_alleles_appear_in_the_log(wf):
+    c1, db_url, analysis_id = wf["c1"], wf["db"], wf["analysis"]
+    start_round(db_url, analysis_id, "wfuser1")
+    alleles = analysis_alleles(db_url, analysis_id)
+    first = {}
+    for allele_id, annotation_id in alleles:
+        result = c1.post(f"{WF}/analyses/{analysis_id}/actions/finalizeallele/",
+                         payload(allele_id, annotation_id, classification="3"))
+        assert result.status == 200, result.body
+        first[allele_id] = result.json
+    allele_id, annotation_id = alleles[0]
+    result = c1.post(f"{WF}/analyses/{analysis_id}/actions/finalizeallele/", payload(
+        allele_id, annotation_id, classification="4",
+        aa_presented=first[allele_id]["alleleassessment"]["id"],
+        ar_presented=first[allele_id]["allelereport"]["id"]))
+    assert result.status == 200
+    logs = c1.get(wf["logs"]).json["logs"]
+    entries = logs[-(len(alleles) + 1):]
+    assert sorted(e["alleleassessment"]["allele_id"] for e in entries[:-1]) == \
+        sorted(a for a, _ in alleles)
+    assert all(e["allelereport"]["allele_id"] == e["alleleassessment"]["allele_id"]
+               for e in entries)
+    assert all(e["editable"] is False for e in entries)
+    last = entries[-1]["alleleassessment"]
+    assert last["classification"] == "4" and last["previous_classification"] == "3"
+    assert entries[0]["alleleassessment"]["previous_classification"] is None
+    for entry in entries:
+        hgvsc = entry["alleleassessment"]["hgvsc"]
+        assert hgvsc == sorted(hgvsc) and hgvsc, entry
+        assert all(h.startswith("BRCA2 c.") or ">" in h for h in hgvsc)
