@@ -2,11 +2,13 @@
 
 Bind: the unix socket in SOCKET when set, else HOST:PORT (default 127.0.0.1:3114, the port
 ELLA's nginx proxies to). Workers: NUM_WORKERS (default 2 x cores + 1); timeout:
-GUNICORN_TIMEOUT seconds (default 500, as ELLA). Logs go to stderr, one line per event.
+GUNICORN_TIMEOUT seconds (default 500, as ELLA). Logs: ella/logging_setup.py, the one logging
+config (stderr, one line per event; supervisord writes it to LOGPATH/api.log, systemd to journald).
 """
 
 import os
 
+from ella import logging_setup
 from ella.config import env_settings
 
 _env = env_settings()
@@ -15,8 +17,12 @@ bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [f"{_env['HOST']}:{_env
 workers = _env["NUM_WORKERS"]
 timeout = _env["GUNICORN_TIMEOUT"]
 worker_class = "sync"
+backlog = 1024
+# ELLA sends long query strings (lists of allele ids): no request-line limit, as ELLA.
+limit_request_line = 0
 accesslog = "-"
 errorlog = "-"
+logconfig_dict = logging_setup.dict_config()
 # Client address for the access log; resourcelog reads X-Forwarded-For from our nginx.
 access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

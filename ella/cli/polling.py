@@ -2,9 +2,9 @@
 annotated results (see ella/polling.py)."""
 
 import argparse
-import logging
 import sys
 
+from ella import logging_setup
 from ella.cli.common import CommandError, load_settings, run_main
 from ella.polling import Poller, ServiceError, service_from_config
 
@@ -26,8 +26,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging_setup.setup()
     return run_main(lambda: _run(args))
 
 

@@ -2,10 +2,10 @@
 move them to ANALYSES_PATH (see ella/watcher.py)."""
 
 import argparse
-import logging
 import os
 import sys
 
+from ella import logging_setup
 from ella.cli.common import CommandError, load_settings, run_main
 from ella.watcher import Watcher, WatcherError
 
@@ -41,8 +41,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging_setup.setup()
     return run_main(lambda: _run(args))
 
 

@@ -1,0 +1,36 @@
+"""The one logging configuration of every long-running process (API via gunicorn, analyses
+watcher, polling loop) and of the CLI tools that log.
+
+One line per event on stderr, `2024-01-31 12:00:00,123 [INFO] ella.watcher: message` (ELLA's
+format). Under supervisord stderr goes to the program's file in LOGPATH (/logs); under systemd
+to journald. Level: LOG_LEVEL (default INFO).
+"""
+
+import logging.config
+import os
+
+FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+
+
+def dict_config(level=None):
+    """A logging.config.dictConfig dict (also gunicorn's `logconfig_dict`)."""
+    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"format": FORMAT}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "line",
+                       "stream": "ext://sys.stderr"},
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            # gunicorn's own loggers go through the root handler: same format, same stream.
+            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        },
+    }
+
+
+def setup(level=None):
+    logging.config.dictConfig(dict_config(level))

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Entrypoint of the Docker image (and usable on a host): check the environment, create the
+# data directory layout, refuse to start on a database that is not at head, then run
+# supervisord (ops/supervisord.conf) in the foreground as the container's main process.
+set -eu
+
+ELLA_HOME=${ELLA_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
+die() { echo "ella entrypoint: $*" >&2; exit 1; }
+
+# Required: no default makes sense for these.
+for name in DB_URL ELLA_CONFIG; do
+    eval "value=\${$name:-}"
+    [ -n "$value" ] || die "environment variable $name is not set (see README, Production: environment)"
+done
+[ -r "$ELLA_CONFIG" ] || die "ELLA_CONFIG=$ELLA_CONFIG: no such readable file"
+
+# Defaults: the image's mount points (/data, /logs, /socket, /tmp).
+DATA_DIR=${DATA_DIR:-/data}
+export ELLA_HOME DATA_DIR
+export LOGPATH="${LOGPATH:-/logs}"
+export SOCKET_DIR="${SOCKET_DIR:-/socket}"
+export PORT="${PORT:-3114}"
+export ANALYSES_INCOMING="${ANALYSES_INCOMING:-$DATA_DIR/analyses/incoming}"
+export ANALYSES_PATH="${ANALYSES_PATH:-$DATA_DIR/analyses/imported}"
+export ATTACHMENT_STORAGE="${ATTACHMENT_STORAGE:-$DATA_DIR/attachments}"
+export IGV_DATA="${IGV_DATA:-$DATA_DIR/igv-data}"
+case $PORT in ''|*[!0-9]*) die "environment variable PORT must be a port number, got '$PORT'";; esac
+
+for dir in "$LOGPATH" "$SOCKET_DIR" "$ANALYSES_INCOMING" "$ANALYSES_PATH" \
+           "$ATTACHMENT_STORAGE" "$IGV_DATA"; do
+    mkdir -p "$dir" 2>/dev/null || die "cannot create $dir (is the volume mounted writable for $(id -un)?)"
+    [ -w "$dir" ] || die "$dir is not writable for $(id -un)"
+done
+
+if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
+    echo "$out" >&2
+    die "the database is not at head; fix it with the same environment, then start again:
+    bin/ella-db make-production   (a new, empty database)
+    bin/ella-db migrate && bin/ella-db refresh   (an existing one)
+  e.g. docker run --rm --env-file ella.env ella bin/ella-db make-production"
+fi
+
+exec supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}"

@@ -1,0 +1,64 @@
+#!/bin/sh
+# The install steps of the Docker image, shared with CI (.ci/run, tests/test_deployment.py) and
+# with hosts without containers, so that every step the Dockerfile runs is also tested.
+#
+#   ops/install.sh os                      OS packages: nginx, supervisor, PostgreSQL client
+#   ops/install.sh python VENV [SRC]       a venv at VENV with the project SRC (default: this
+#                                          checkout) and its dependencies (wheels only, no
+#                                          compiler needed). The project is installed in place
+#                                          (editable): it reads sql/ and ops/ beside ella/, so
+#                                          SRC must stay where it is (/ella in the image).
+#   ops/install.sh user NAME [UID]         a system user NAME (group NAME, same id) without login,
+#                                          if missing
+#   ops/install.sh dirs OWNER DIR...       create DIRs (mount points, data layout) owned by OWNER
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+case ${1:-} in
+os)
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        nginx-light supervisor postgresql-client ca-certificates >/dev/null
+    # The Debian packages start their own services where an init system runs; ours are
+    # started by supervisord or our systemd units instead.
+    as_root rm -rf /var/lib/apt/lists/*
+    ;;
+python)
+    venv=${2:?usage: install.sh python VENV [SRC]}
+    src=${3:-$here/..}
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir --upgrade pip
+    # --only-binary: every dependency comes as a wheel, nothing needs a compiler (the project
+    # itself is pure Python).
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir --only-binary=:all: --editable "$src"
+    "$venv/bin/python" -c "import ella, gunicorn, psycopg, yaml, jsonschema, bcrypt"
+    ;;
+user)
+    name=${2:?usage: install.sh user NAME [UID]}
+    uid=${3:-}
+    if ! id "$name" >/dev/null 2>&1; then
+        if [ -n "$uid" ]; then
+            as_root groupadd --system --gid "$uid" "$name"
+            set -- --uid "$uid" --gid "$uid"
+        else
+            set -- --user-group
+        fi
+        as_root useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$@" "$name"
+    fi
+    ;;
+dirs)
+    owner=${2:?usage: install.sh dirs OWNER DIR...}
+    shift 2
+    for dir in "$@"; do
+        mkdir -p "$dir"
+        [ "$(id -un)" = "$owner" ] || as_root chown "$owner:" "$dir"
+    done
+    ;;
+*)
+    echo "usage: install.sh os | python VENV [SRC] | user NAME [UID] | dirs OWNER DIR..." >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Render ops/nginx.conf (a template) for this site: `render-nginx.py [OUTPUT]`.
+
+OUTPUT defaults to SOCKET_DIR/nginx.conf. The placeholders and their environment variables
+are listed at the top of ops/nginx.conf. Exits 1 with one line on a bad setting.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from ella.config import ConfigError, load_config  # noqa: E402
+
+PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def values(environ):
+    def get(name, default):
+        return environ.get(name) or default
+
+    socket_dir = get("SOCKET_DIR", "/socket")
+    config = load_config(environ=environ)
+    upload = int(config["app"].get("max_upload_size") or 50 * 1024 * 1024)
+    ui_root = get("ELLA_UI_PATH", str(HERE / "webui-placeholder"))
+    if not os.path.isfile(os.path.join(ui_root, "index.html")):
+        raise ConfigError(f"ELLA_UI_PATH={ui_root}: no index.html there (a build of ELLA's web UI)")
+    port = get("PORT", "3114")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"environment variable PORT must be a port number, got {port!r}")
+    return {
+        "PORT": port,
+        "LOGPATH": get("LOGPATH", "/logs"),
+        "SOCKET_DIR": socket_dir,
+        "API_UPSTREAM": get("API_UPSTREAM", f"unix:{socket_dir}/api.sock"),
+        "UI_ROOT": ui_root,
+        # The multipart form around the file needs a little more than the file itself.
+        "MAX_BODY": str(upload + 1024 * 1024),
+        "TMP_DIR": get("TMP_DIR", "/tmp"),
+        "MIME_TYPES": get("MIME_TYPES", "/etc/nginx/mime.types"),
+    }
+
+
+def render(template, mapping):
+    def substitute(match):
+        name = match.group(1)
+        if name not in mapping:
+            raise ConfigError(f"ops/nginx.conf: unknown placeholder ${{{name}}}")
+        value = mapping[name]
+        if any(c in value for c in ";{}\n\"'") or not value.strip():
+            raise ConfigError(f"{name}: unsafe value for nginx.conf: {value!r}")
+        return value
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def main(argv):
+    try:
+        mapping = values(os.environ)
+        text = render((HERE / "nginx.conf").read_text(), mapping)
+    except ConfigError as error:
+        print(f"render-nginx: {error}", file=sys.stderr)
+        return 1
+    output = Path(argv[1]) if len(argv) > 1 else Path(mapping["SOCKET_DIR"]) / "nginx.conf"
+    output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,341 @@
+"""Deployment files (ops/, Dockerfile): checked with the real tools, as CI installs them.
+
+A test that needs nginx, supervisord, systemd-analyze or hadolint is skipped only when the
+tool is absent; .ci/run installs every one of them (ops/install.sh os, apt, pip), so CI skips
+nothing. The Docker build itself needs a Docker engine and is not run here; instead every RUN
+step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) execute.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ella import logging_setup
+from helpers import ROOT
+
+OPS = ROOT / "ops"
+DEFAULT_CONFIG = ROOT / "ella" / "default_config.yaml"
+UNITS = sorted((OPS / "systemd").glob("*.service"))
+TOOL_ENV = {k: v for k, v in os.environ.items()
+            if k not in ("DB_URL", "ELLA_CONFIG", "SOCKET", "HOST", "PORT")}
+
+
+def _tool(name):
+    found = shutil.which(name) or (shutil.which(name, path=str(ROOT / ".venv" / "bin")))
+    if not found:
+        pytest.skip(f"{name} is not installed (.ci/run installs it)")
+    return found
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def site():
+    """A site's directories in a temp dir that nginx's unprivileged workers can traverse."""
+    base = Path(tempfile.mkdtemp(prefix="ella-deploy-"))
+    base.chmod(0o755)
+    paths = {name: base / name for name in ("data", "logs", "socket", "tmp", "ui")}
+    for name in ("logs", "socket", "tmp", "ui"):
+        paths[name].mkdir()
+        paths[name].chmod(0o755)
+    (paths["ui"] / "index.html").write_text("<html>ELLA web UI build</html>\n")
+    (paths["ui"] / "app.js").write_text("console.log('ui');\n")
+    paths["base"] = base
+    yield paths
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _site_env(site, **extra):
+    env = dict(TOOL_ENV)
+    env.update({
+        "ELLA_CONFIG": str(DEFAULT_CONFIG),
+        "DATA_DIR": str(site["data"]),
+        "LOGPATH": str(site["logs"]),
+        "SOCKET_DIR": str(site["socket"]),
+        "TMP_DIR": str(site["tmp"]),
+        "ELLA_UI_PATH": str(site["ui"]),
+        "PORT": str(_free_port()),
+        "NUM_WORKERS": "2",
+    })
+    for name in ("ANALYSES_INCOMING", "ANALYSES_PATH", "ATTACHMENT_STORAGE", "IGV_DATA"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+# --- shell scripts, Dockerfile ----------------------------------------------------------------
+
+def test_shell_scripts_parse():
+    for script in sorted(OPS.glob("*.sh")):
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{script.name}: {result.stderr}"
+        assert os.access(script, os.X_OK), f"{script.name} is not executable"
+
+
+def test_dockerfile_runs_only_tested_install_steps():
+    """Every RUN of the Dockerfile is an ops/install.sh step that CI runs outside Docker:
+    `os` and `user` in .ci/run, `python` and `dirs` below."""
+    text = (ROOT / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    runs = [line[4:] for line in joined.splitlines() if line.startswith("RUN ")]
+    assert runs
+    steps = set()
+    for run in runs:
+        for command in run.split("&&"):
+            words = command.split()
+            assert words[0] in ("ella-install", "./ops/install.sh"), command
+            steps.add(words[1])
+    assert steps == {"os", "user", "dirs", "python"}
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "ops/install.sh os" in ci and "ops/install.sh user ella" in ci
+    # Every COPY source exists and is not excluded by .dockerignore.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for line in joined.splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                if source.startswith("--"):
+                    continue
+                assert (ROOT / source).exists(), source
+                assert source.rstrip("/") not in ignored, source
+    assert 'CMD ["/ella/ops/entrypoint.sh"]' in text
+    assert re.search(r"^USER \d+:\d+$", text, re.M), "the image runs as a non-root user"
+
+
+def test_hadolint_dockerfile():
+    hadolint = _tool("hadolint")
+    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_install_script_python_step(tmp_path):
+    """The build stage's step: a venv with the project from wheels, no compiler needed."""
+    venv = tmp_path / "venv"
+    result = subprocess.run([str(OPS / "install.sh"), "python", str(venv), str(ROOT)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import gunicorn, ella.web.app, ella.config; "
+                            "ella.config.load_config(environ={}); print(ella.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert check.stdout.strip() == str(ROOT / "ella" / "__init__.py"), check.stderr
+
+
+def test_install_script_dirs_and_usage(tmp_path):
+    owner = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    targets = [tmp_path / "data" / "analyses" / "incoming", tmp_path / "logs"]
+    result = subprocess.run([str(OPS / "install.sh"), "dirs", owner, *map(str, targets)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert all(t.is_dir() for t in targets)
+    bad = subprocess.run([str(OPS / "install.sh"), "bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+# --- nginx --------------------------------------------------------------------------------------
+
+def _render(site, env, output):
+    return subprocess.run([sys.executable, str(OPS / "render-nginx.py"), str(output)],
+                          capture_output=True, text=True, env=env)
+
+
+def test_nginx_conf_passes_nginx_t(site):
+    nginx = _tool("nginx")
+    env = _site_env(site)
+    output = site["socket"] / "nginx.conf"
+    result = _render(site, env, output)
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert "${" not in text
+    assert f"listen {env['PORT']} default_server;" in text
+    assert f"server unix:{site['socket']}/api.sock" in text
+    assert f"root {site['ui']};" in text
+    # The attachment limit comes from the config (app.max_upload_size, 50 MiB by default).
+    assert "client_max_body_size 53477376;" in text
+    check = subprocess.run([nginx, "-t", "-e", str(site["logs"] / "nginx-t.log"), "-c",
+                            str(output)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "test is successful" in check.stderr
+
+
+def test_nginx_render_port_upstream_and_errors(site):
+    env = _site_env(site, API_UPSTREAM="127.0.0.1:3115", ELLA_UI_PATH="")
+    output = site["tmp"] / "n.conf"
+    assert _render(site, env, output).returncode == 0
+    text = output.read_text()
+    assert "server 127.0.0.1:3115 fail_timeout=0;" in text
+    assert f"root {OPS / 'webui-placeholder'};" in text
+    bad_ui = _render(site, _site_env(site, ELLA_UI_PATH=str(site["tmp"])), output)
+    assert bad_ui.returncode == 1
+    assert bad_ui.stderr.count("\n") == 1 and "no index.html" in bad_ui.stderr
+    bad_port = _render(site, _site_env(site, PORT="http"), output)
+    assert bad_port.returncode == 1 and "PORT" in bad_port.stderr
+
+
+# --- entrypoint ---------------------------------------------------------------------------------
+
+def _entrypoint(env):
+    return subprocess.run([str(OPS / "entrypoint.sh")], capture_output=True, text=True,
+                          env=env, timeout=120, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("missing", ["DB_URL", "ELLA_CONFIG"])
+def test_entrypoint_refuses_a_missing_variable(site, missing):
+    env = _site_env(site, DB_URL="postgresql:///nowhere")
+    env.pop(missing)
+    result = _entrypoint(env)
+    assert result.returncode == 1
+    assert result.stderr == (f"ella entrypoint: environment variable {missing} is not set "
+                             "(see README, Production: environment)\n")
+    assert not (site["data"]).exists(), "nothing is created before the checks pass"
+
+
+def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
+    result = _entrypoint(_site_env(site, DB_URL=empty_db_url))
+    assert result.returncode == 1
+    assert "the database is not at head" in result.stderr
+    assert "bin/ella-db make-production" in result.stderr
+    assert "Traceback" not in result.stderr
+    # The data layout exists already (it needs no database).
+    for sub in ("attachments", "analyses/incoming", "analyses/imported", "igv-data"):
+        assert (site["data"] / sub).is_dir(), sub
+
+
+# --- supervisord: the whole process set -----------------------------------------------------------
+
+def _get(url, timeout=5):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _wait_for(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
+    _tool("supervisord")
+    _tool("nginx")
+    env = _site_env(site, DB_URL=db_url)
+    conf = str(OPS / "supervisord.conf")
+    proc = subprocess.Popen([str(OPS / "entrypoint.sh")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        status, headers, body = _wait_for(
+            lambda: (r := _get(base + "/api/v1/config/")) and r[0] == 200 and r, 90,
+            "the API through nginx")
+        assert b'"app"' in body or b"app" in body
+        # Static UI from ELLA_UI_PATH; unknown paths fall back to its index.html.
+        for path in ("/", "/overview/analyses", "/workflows/analyses/3"):
+            status, headers, body = _get(base + path)
+            assert status == 200 and b"ELLA web UI build" in body, path
+            assert headers.get("X-Content-Type-Options") == "nosniff"
+            assert headers.get("X-Frame-Options") == "SAMEORIGIN"
+        status, _, body = _get(base + "/app.js")
+        assert status == 200 and b"console.log" in body
+        status, headers, _ = _get(base + "/api/v1/config/")
+        assert headers.get("X-Frame-Options") == "SAMEORIGIN"
+        assert "nginx/" not in headers.get("Server", "")
+
+        ctl = shutil.which("supervisorctl") or "supervisorctl"
+        states = _wait_for(lambda: _running(ctl, conf, env), 30, "RUNNING programs")
+        assert {"nginx", "api", "analysis-watcher"} <= states
+
+        # The data layout and the logs, one line per event in the one format.
+        for sub in ("attachments", "analyses/incoming", "analyses/imported", "igv-data"):
+            assert (site["data"] / sub).is_dir(), sub
+        line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[[A-Z]+\] [\w.]+: ")
+        api_log = _wait_for(lambda: (t := (site["logs"] / "api.log").read_text())
+                            and "gunicorn.access" in t and t, 15, "the access log line")
+        assert all(line.match(x) for x in api_log.splitlines() if x.strip()), api_log
+        assert "Starting nginx listening on port" in (site["logs"] / "nginx.log").read_text()
+        assert (site["logs"] / "nginx.access").read_text().count("GET /") >= 4
+        assert (site["logs"] / "supervisord.log").exists()
+        assert (site["logs"] / "analysis-watcher.log").exists()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+    assert proc.returncode == 0, output
+    assert not (site["socket"] / "supervisord.pid").exists()
+
+
+def _running(ctl, conf, env):
+    result = subprocess.run([ctl, "-c", conf, "status"], capture_output=True, text=True,
+                            env=env, timeout=20)
+    states = {}
+    for row in result.stdout.splitlines():
+        parts = row.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1]
+    running = {name for name, state in states.items() if state == "RUNNING"}
+    return running if {"nginx", "api", "analysis-watcher"} <= running else None
+
+
+# --- systemd --------------------------------------------------------------------------------------
+
+def test_systemd_units_verify(tmp_path):
+    analyze = _tool("systemd-analyze")
+    env_file = tmp_path / "ella.env"
+    env_file.write_text("DB_URL=postgresql:///ella\nELLA_CONFIG=/data/ella_config.yml\n")
+    names = [u.name for u in UNITS] + ["ella.target"]
+    assert {"ella-api.service", "ella-watcher.service", "ella-polling.service",
+            "ella-nginx.service"} <= set(names)
+    for name in names:
+        text = (OPS / "systemd" / name).read_text()
+        # Installed at /opt/ella; verified against this checkout (ExecStart must exist).
+        text = text.replace("/opt/ella", str(ROOT)).replace("/etc/ella/ella.env", str(env_file))
+        (tmp_path / name).write_text(text)
+    for unit in UNITS:
+        text = unit.read_text()
+        for option in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                       "User=ella", "Restart=on-failure", "WantedBy=ella.target"):
+            assert option in text, f"{unit.name}: {option}"
+    result = subprocess.run([analyze, "verify", "--man=no",
+                             *[str(tmp_path / n) for n in names]],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    problems = [x for x in (result.stdout + result.stderr).splitlines()
+                if x.strip() and "ella" in x]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+# --- logging: one config ----------------------------------------------------------------------------
+
+def test_logging_config_is_the_one_format():
+    config = logging_setup.dict_config("debug")
+    assert config["formatters"]["line"]["format"] == "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+    assert config["root"]["level"] == "DEBUG"
+    gunicorn_conf = (OPS / "gunicorn.conf.py").read_text()
+    assert "logconfig_dict = logging_setup.dict_config()" in gunicorn_conf
+    watcher = (ROOT / "ella" / "cli" / "watcher.py").read_text()
+    assert "logging_setup.setup()" in watcher
