@@ -1,0 +1,155 @@
+"""Running a filterconfig (filtering.md 1.3), requirements and per-group selection (1.4,
+api.md 4.27).
+
+Set arithmetic is Python; every filter does its work in SQL (see the filter modules)."""
+
+import re
+
+from ella.filters import FilterContext, FilterError
+from ella.filters import (callertype, classification, consequence, external, frequency, gene,
+                          inheritancemodel, ppy, quality, region, segregation, size)
+
+FILTERS = {m.NAME: m for m in (frequency, region, classification, external, ppy,
+                               inheritancemodel, consequence, quality, segregation, gene, size,
+                               callertype)}
+
+
+def filter_module(name):
+    if name not in FILTERS:
+        raise FilterError(f"unknown filter {name!r}")
+    return FILTERS[name]
+
+
+def run_filters(ctx, allele_ids, filterconfig, timings=None):
+    """Run the chain on `allele_ids`; returns {"allele_ids": sorted remaining,
+    "excluded_allele_ids": {filter name: sorted ids}}.
+
+    Exceptions: an allele-type exception only sees what its filter removes; an analysis-type
+    exception sees every allele still in the chain before the filter (so it can count other
+    variants in the same gene). A filter name used twice unions its excluded ids (DESIGN.md).
+    `timings`, if a list, receives (filter name, seconds) per filter including exceptions."""
+    import time
+    remaining = set(allele_ids)
+    excluded = {}
+    for entry in filterconfig["filters"]:
+        started = time.perf_counter()
+        module = filter_module(entry["name"])
+        _check_mode(ctx, module)
+        out = module.run(ctx, remaining, entry.get("config") or {})
+        rescued = set()
+        for exception in entry.get("exceptions") or []:
+            exc_module = filter_module(exception["name"])
+            _check_mode(ctx, exc_module)
+            source = out if exc_module.KIND == "allele" else remaining
+            rescued |= exc_module.run(ctx, source, exception.get("config") or {}) & out
+        removed = out - rescued
+        excluded[entry["name"]] = sorted(set(excluded.get(entry["name"], [])) | removed)
+        remaining -= removed
+        if timings is not None:
+            timings.append((entry["name"], time.perf_counter() - started))
+    return {"allele_ids": sorted(remaining), "excluded_allele_ids": excluded}
+
+
+def _check_mode(ctx, module):
+    if module.KIND == "analysis" and ctx.analysis_id is None:
+        raise FilterError(f"filter {module.NAME!r} needs an analysis")
+
+
+def analysis_allele_ids(conn, analysis_id):
+    """Every allele with a genotype (first or second allele) in a sample of the analysis."""
+    return [r[0] for r in conn.execute(
+        "SELECT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+        "WHERE s.analysis_id = %(a)s UNION "
+        "SELECT g.secondallele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+        "WHERE s.analysis_id = %(a)s AND g.secondallele_id IS NOT NULL ORDER BY 1",
+        {"a": analysis_id})]
+
+
+def load_filterconfig(conn, filterconfig_id):
+    row = conn.execute("SELECT filterconfig FROM filterconfig WHERE id = %s",
+                       (filterconfig_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"No filter config with id {filterconfig_id}")
+    return row[0]
+
+
+def filter_analysis(conn, config, analysis_id, filterconfig_id, timings=None):
+    """The production path: the filterconfig on all variants of the analysis, in its panel."""
+    name, version = conn.execute(
+        "SELECT genepanel_name, genepanel_version FROM analysis WHERE id = %s",
+        (analysis_id,)).fetchone()
+    filterconfig = load_filterconfig(conn, filterconfig_id)
+    ctx = FilterContext(conn, config, (name, version), analysis_id)
+    return run_filters(ctx, analysis_allele_ids(conn, analysis_id), filterconfig, timings)
+
+
+def split_by_caller_type(conn, result):
+    """api.md 4.10's shape: excluded ids split by the allele's caller type."""
+    ids = sorted({i for ids in result["excluded_allele_ids"].values() for i in ids})
+    types = dict(conn.execute("SELECT id, caller_type::text FROM allele WHERE id = ANY(%s)",
+                              (ids,)).fetchall()) if ids else {}
+    by_type = {"cnv": {}, "snv": {}}
+    for name, excluded in result["excluded_allele_ids"].items():
+        for caller_type in by_type:
+            by_type[caller_type][name] = [i for i in excluded if types.get(i) == caller_type]
+    return {"allele_ids": result["allele_ids"], "excluded_alleles_by_caller_type": by_type}
+
+
+# --- requirements and selection ------------------------------------------------------------
+
+def analysis_facts(conn, analysis_id):
+    name, gp_name = conn.execute("SELECT name, genepanel_name FROM analysis WHERE id = %s",
+                                 (analysis_id,)).fetchone()
+    samples = conn.execute("SELECT id, proband, family_id, father_id, mother_id FROM sample "
+                           "WHERE analysis_id = %s", (analysis_id,)).fetchall()
+    ids = {s[0] for s in samples}
+    is_family = any(s[2] is not None for s in samples)
+    is_trio = any(s[1] and s[3] in ids and s[4] in ids for s in samples)
+    return {"name": name, "genepanel_name": gp_name or "", "is_family": is_family,
+            "is_single": not is_family, "is_trio": is_trio}
+
+
+def requirements_hold(requirements, facts):
+    """Every requirement must hold; regexes match from the start (Python re.match)."""
+    for requirement in requirements or []:
+        if requirement.get("function") != "analysis":
+            raise FilterError(f"unknown requirement function {requirement.get('function')!r}")
+        for key, value in (requirement.get("params") or {}).items():
+            if key in ("name", "genepanel_name"):
+                if not re.match(value, facts[key]):
+                    return False
+            elif key in ("is_trio", "is_family", "is_single"):
+                if facts[key] != value:
+                    return False
+            else:
+                raise FilterError(f"unknown requirement parameter {key!r}")
+    return True
+
+
+FILTERCONFIG_COLUMNS = "fc.id, fc.name, fc.filterconfig, fc.active, fc.requirements"
+
+
+def filterconfig_object(row):
+    return {"id": row[0], "name": row[1], "filterconfig": row[2], "active": row[3],
+            "requirements": row[4]}
+
+
+def analysis_filterconfigs(conn, usergroup_id, analysis_id):
+    """Active configs of the group whose requirements hold for the analysis, in the group's
+    order (first = default)."""
+    facts = analysis_facts(conn, analysis_id)
+    rows = conn.execute(
+        f"SELECT {FILTERCONFIG_COLUMNS} FROM filterconfig fc "
+        "JOIN usergroupfilterconfig ugfc ON ugfc.filterconfig_id = fc.id "
+        'WHERE ugfc.usergroup_id = %s AND fc.active ORDER BY ugfc."order", fc.id',
+        (usergroup_id,)).fetchall()
+    return [filterconfig_object(r) for r in rows if requirements_hold(r[4], facts)]
+
+
+def group_filterconfig(conn, usergroup_id, filterconfig_id):
+    """The config if linked to the group, else None."""
+    row = conn.execute(
+        f"SELECT {FILTERCONFIG_COLUMNS} FROM filterconfig fc WHERE fc.id = %s AND EXISTS "
+        "(SELECT 1 FROM usergroupfilterconfig u WHERE u.filterconfig_id = fc.id "
+        "AND u.usergroup_id = %s)", (filterconfig_id, usergroup_id)).fetchone()
+    return filterconfig_object(row) if row else None

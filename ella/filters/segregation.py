@@ -1,0 +1,223 @@
+"""`segregation` (filtering.md 2.8): in a family analysis, remove what does not segregate.
+
+One SQL query pivots the family's genotype data per allele; the sub-rules (de novo, parental
+mosaicism, compound heterozygous, recessive homozygous, no-coverage parents) are evaluated in
+Python on those rows, as filtering.md section 4 recommends."""
+
+from ella.filters import GENOTYPE_ROWS, FilterError, ids_param
+
+NAME = "segregation"
+KIND = "analysis"
+
+HET, HOM, REF, NOCOV = "Heterozygous", "Homozygous", "Reference", "No coverage"
+# GRCh37 pseudo-autosomal regions (1-based, as upstream's constants).
+PAR1 = (60001, 2699520)
+PAR2 = (154931044, 155260560)
+RULES = ("denovo", "compound_heterozygous", "recessive_homozygous", "no_coverage_parents",
+         "parental_mosaicism")
+
+
+def is_xlinked(chromosome, start, open_end):
+    return chromosome == "X" and (open_end <= PAR1[0]
+                                  or (start > PAR1[1] and open_end <= PAR2[0])
+                                  or start > PAR2[1])
+
+
+class Family:
+    def __init__(self, conn, analysis_id):
+        families = [r[0] for r in conn.execute(
+            "SELECT DISTINCT family_id FROM sample WHERE analysis_id = %s AND proband "
+            "AND family_id IS NOT NULL", (analysis_id,))]
+        self.present = bool(families)
+        if not families:
+            return
+        if len(families) > 1:
+            raise FilterError("segregation filter: analyses with more than one family are not "
+                              "supported")
+        probands = conn.execute(
+            "SELECT id, father_id, mother_id, sex::text FROM sample WHERE analysis_id = %s "
+            "AND family_id = %s AND proband AND affected", (analysis_id, families[0])).fetchall()
+        if len(probands) != 1:
+            raise FilterError("segregation filter: the family needs exactly one affected "
+                              "proband")
+        self.proband, self.father, self.mother, self.sex = probands[0]
+        siblings = conn.execute(
+            "SELECT id, affected FROM sample WHERE analysis_id = %s AND sibling_id = %s "
+            "ORDER BY id", (analysis_id, self.proband)).fetchall()
+        self.affected_siblings = [s for s, affected in siblings if affected]
+        self.unaffected_siblings = [s for s, affected in siblings if not affected]
+        self.samples = [s for s in [self.proband, self.father, self.mother] if s is not None] \
+            + [s for s, _ in siblings]
+
+    @property
+    def has_parents(self):
+        return self.father is not None and self.mother is not None
+
+
+class Row:
+    """One family allele: per sample (type, allele ratio, GQ) and its locus."""
+
+    def __init__(self, allele_id, locus, data, family):
+        self.allele_id = allele_id
+        self.xlinked = is_xlinked(*locus)
+        self.data = data
+        self.f = family
+
+    def type(self, sample):
+        return self.data.get(sample, (None, None, None))[0]
+
+    def ar(self, sample):
+        return self.data.get(sample, (None, None, None))[1]
+
+    def gq(self, sample):
+        return self.data.get(sample, (None, None, None))[2]
+
+    @property
+    def p(self):
+        return self.type(self.f.proband)
+
+    @property
+    def fa(self):
+        return self.type(self.f.father)
+
+    @property
+    def mo(self):
+        return self.type(self.f.mother)
+
+    def siblings_ok(self):
+        return (all((self.type(s) or REF) != HOM for s in self.f.unaffected_siblings)
+                and all(self.type(s) == HOM for s in self.f.affected_siblings))
+
+
+def denovo(row, gq_threshold):
+    p, fa, mo = row.p, row.fa, row.mo
+    if fa in (None, NOCOV) or mo in (None, NOCOV):
+        return False
+    if not row.xlinked:
+        ok = ((p in (HET, HOM) and fa == REF and mo == REF)
+              or (p == HOM and ((fa == HET and mo == REF) or (fa == REF and mo == HET))))
+    elif row.f.sex == "Male":
+        ok = p == HOM and fa == REF and mo == REF
+    else:
+        ok = (p in (HET, HOM) and fa == REF and mo == REF) or (p == HOM and fa == REF
+                                                                and mo == HET)
+    if ok and gq_threshold:
+        for sample, key in ((row.f.proband, "proband"), (row.f.mother, "mother"),
+                            (row.f.father, "father")):
+            gq = row.gq(sample)
+            if gq is not None and gq < gq_threshold[key]:
+                return False
+    return ok
+
+
+def parental_mosaicism(row):
+    if row.fa in (None, NOCOV) or row.mo in (None, NOCOV):
+        return False
+    p_ar, f_ar, m_ar = row.ar(row.f.proband), row.ar(row.f.father), row.ar(row.f.mother)
+    if p_ar is None or f_ar is None or m_ar is None or p_ar <= 0.3:
+        return False
+    if not row.xlinked:
+        return row.p == HET and ((0 < f_ar <= 0.3 and m_ar <= 0.3)
+                                 or (0 < m_ar <= 0.3 and f_ar <= 0.3))
+    return row.p in (HET, HOM) and ((0 < f_ar <= 0.8 and m_ar <= 0.3)
+                                    or (0 < m_ar <= 0.3 and f_ar <= 0.8))
+
+
+def recessive_homozygous(row):
+    if row.p != HOM or not row.siblings_ok():
+        return False
+    if not row.xlinked:
+        return row.fa == HET and row.mo == HET
+    return row.fa == REF and row.mo == HET
+
+
+def compound_heterozygous(ctx, rows, family):
+    affected = [family.proband] + family.affected_siblings
+    unaffected = [s for s in (family.father, family.mother) if s is not None] \
+        + family.unaffected_siblings
+    if len(affected) + len(unaffected) < 2:
+        return set()
+    candidates = {}
+    for row in rows.values():
+        if not all(row.type(s) == HET for s in affected):
+            continue
+        if not all((row.type(s) or REF) != HOM for s in unaffected):
+            continue
+        if family.has_parents and sorted([row.fa or "", row.mo or ""]) != [HET, REF]:
+            continue
+        candidates[row.allele_id] = row
+    if not candidates:
+        return set()
+    by_symbol = {}
+    for allele_id, symbol in ctx.conn.execute(
+            "SELECT DISTINCT allele_id, symbol FROM annotationshadowtranscript "
+            "WHERE allele_id = ANY(%(ids)s) AND symbol IS NOT NULL "
+            "AND (%(regex)s::text IS NULL OR transcript ~ %(regex)s::text)",
+            {"ids": sorted(candidates), "regex": ctx.inclusion_regex}):
+        by_symbol.setdefault(symbol, set()).add(allele_id)
+    result = set()
+    for alleles in by_symbol.values():
+        if len(alleles) < 2:
+            continue
+        if family.has_parents and not (any(candidates[a].fa == HET for a in alleles)
+                                       and any(candidates[a].mo == HET for a in alleles)):
+            continue
+        result |= alleles
+    return result
+
+
+def _rows(ctx, allele_ids, family):
+    params = {"ids": ids_param(allele_ids), "analysis_id": ctx.analysis_id,
+              "samples": family.samples}
+    data = {}
+    for allele_id, sample, typ, ar, gq in ctx.conn.execute(
+            "SELECT r.allele_id, r.sample_id, r.type, r.allele_ratio, r.genotype_quality "
+            f"FROM ({GENOTYPE_ROWS.format(samples='s.id = ANY(%(samples)s)')}) r", params):
+        data.setdefault(allele_id, {})[sample] = (typ, ar, gq)
+    family_alleles = {r[0] for r in ctx.conn.execute(
+        "SELECT allele_id FROM genotype WHERE allele_id = ANY(%(ids)s) "
+        "AND sample_id = ANY(%(samples)s) UNION "
+        "SELECT secondallele_id FROM genotype WHERE secondallele_id = ANY(%(ids)s) "
+        "AND sample_id = ANY(%(samples)s)", params)}
+    rows = {}
+    for allele_id, chromosome, start, open_end, reference in ctx.conn.execute(
+            "SELECT id, chromosome, start_position, open_end_position, genome_reference "
+            "FROM allele WHERE id = ANY(%s)", (sorted(family_alleles),)):
+        if reference != "GRCh37":
+            raise FilterError(f"segregation filter: allele {allele_id} is on {reference}; only "
+                              "GRCh37 is supported")
+        rows[allele_id] = Row(allele_id, (chromosome, start, open_end),
+                              data.get(allele_id, {}), family)
+    return rows
+
+
+def run(ctx, allele_ids, config):
+    missing = [r for r in RULES if not isinstance(config.get(r), dict)
+               or "enable" not in config[r]]
+    if missing:
+        raise FilterError(f"segregation filter: missing settings {', '.join(missing)}")
+    enabled = {r: bool(config[r]["enable"]) for r in RULES}
+    if not allele_ids:
+        return set()
+    family = Family(ctx.conn, ctx.analysis_id)
+    if not family.present:
+        return set()
+    rows = _rows(ctx, allele_ids, family)
+    match = set()
+    if family.has_parents:
+        keep = set()
+        gq_threshold = config["denovo"].get("gq_threshold")
+        for row in rows.values():
+            if ((enabled["denovo"] and denovo(row, gq_threshold))
+                    or (enabled["parental_mosaicism"] and parental_mosaicism(row))
+                    or (enabled["recessive_homozygous"] and recessive_homozygous(row))
+                    or (enabled["no_coverage_parents"] and NOCOV in (row.fa, row.mo))):
+                keep.add(row.allele_id)
+        if enabled["compound_heterozygous"]:
+            keep |= compound_heterozygous(ctx, rows, family)
+        match = set(allele_ids) - keep
+    if enabled["recessive_homozygous"] and family.unaffected_siblings:
+        match |= {r.allele_id for r in rows.values()
+                  if r.p == HOM and all(r.type(s) == HOM for s in family.unaffected_siblings)}
+    # Alleles outside the family ("segregation not applicable") are never matched.
+    return match & set(rows)
