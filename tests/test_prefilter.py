@@ -4,6 +4,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.deposit.prefilter import prefiltered
 from ella.deposit.variants import DepositError
 from ella.vcf import open_vcf
@@ -111,13 +112,37 @@ def test_group_prefilter_applies_at_deposit(db_url, ella_config):
     assert (stats["prefiltered"], stats["genotypes"], positions) == (6, 0, [])
 
 
-def test_group_postprocess_is_refused_clearly(db_url, ella_config):
-    _group_with_deposit_config(db_url, {"pattern": "^brca", "postprocess":
+def test_group_postprocess_runs_after_prefilter(db_url, ella_config):
+    # Post-processors now run (tests/test_postprocessors.py); with every record prefiltered
+    # no variant remains for the group's filter config: NO VARIANTS.
+    _group_with_deposit_config(db_url, {"pattern": "^brca", "prefilters":
+                                        [["position_not_nearby"]], "postprocess":
                                         ["analysis_tag_all_classified"]})
+    deposit_filterconfigs_for_lab(db_url, ella_config)
+    stats = deposit(db_url, ella_config, BRCA_VCF)
+    with psycopg.connect(db_url) as conn:
+        comments = [r[0] for r in conn.execute(
+            "SELECT review_comment FROM interpretationlog WHERE review_comment IS NOT NULL")]
+    assert (stats["genotypes"], stats["postprocessed"], comments) == \
+        (0, ["analysis_tag_all_classified"], ["NO VARIANTS"])
+
+
+def test_unknown_group_postprocessor_is_refused_clearly(db_url, ella_config):
+    _group_with_deposit_config(db_url, {"pattern": "^brca", "postprocess":
+                                        ["analysis_tag_all_classified", "tag_everything"]})
     before = table_snapshot(db_url)
-    with pytest.raises(DepositError, match="post-processors.*not supported yet"):
+    with pytest.raises(DepositError, match="Invalid postprocess method 'tag_everything'"):
         deposit(db_url, ella_config, BRCA_VCF)
     assert table_snapshot(db_url) == before
+
+
+def deposit_filterconfigs_for_lab(db_url, ella_config):
+    with psycopg.connect(db_url) as conn:
+        deposit_filterconfigs(conn, ella_config, [
+            {"name": "lab", "usergroups": [{"name": "lab", "order": 0}], "requirements": [],
+             "filterconfig": {"filters": [{"name": "classification",
+                                           "config": {"classes": ["5"]}}]}}])
+        conn.commit()
 
 
 def test_two_matching_deposit_configs_are_an_error(db_url, ella_config):

@@ -18,6 +18,7 @@ from ella.alleles import allele_from_record, block_genotype, iter_blocks
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
+from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
 from ella.deposit.variants import (DepositError, active_annotation_config,
                                    check_genome_build, store_alleles, store_annotations)
@@ -37,16 +38,18 @@ def check_genepanel(cur, name, version):
 
 
 def deposit_config_for(cur, analysis_name, panel_name, panel_version):
-    """The one matching entry of the user groups' `config.deposit.analysis` lists, or None.
+    """(user group id, group name, entry) of the one matching entry of the user groups'
+    `config.deposit.analysis` lists, or None.
 
-    Only groups with access to the analysis' gene panel are considered (import.md 1.9)."""
+    Only groups with access to the analysis' gene panel are considered (import.md 1.9).
+    Prefilter and post-processor names are checked here, before anything is written."""
     matches = []
     rows = cur.execute(
-        "SELECT DISTINCT ug.name, ug.config FROM usergroup ug "
+        "SELECT DISTINCT ug.id, ug.name, ug.config FROM usergroup ug "
         "JOIN usergroupgenepanel ugp ON ugp.usergroup_id = ug.id "
         "WHERE ugp.genepanel_name = %s AND ugp.genepanel_version = %s ORDER BY ug.name",
         (panel_name, panel_version)).fetchall()
-    for group, config in rows:
+    for group_id, group, config in rows:
         entries = (((config or {}).get("deposit") or {}).get("analysis")) or []
         for entry in entries:
             pattern = entry.get("pattern") if isinstance(entry, dict) else None
@@ -56,23 +59,20 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
                 raise DepositError(f"user group {group!r}: deposit pattern {pattern!r} is not "
                                    f"a valid regex ({exc})") from None
             if hit:
-                matches.append((group, entry))
+                matches.append((group_id, group, entry))
     if len(matches) > 1:
         raise DepositError(f"analysis {analysis_name}: more than one user-group deposit config "
-                           "matches: " + ", ".join(f"{g} ({e['pattern']!r})" for g, e in matches))
+                           "matches: " + ", ".join(f"{g} ({e['pattern']!r})"
+                                                   for _, g, e in matches))
     if not matches:
         return None
-    group, entry = matches[0]
+    group_id, group, entry = matches[0]
     try:
         check_prefilters(entry.get("prefilters") or [], f"user group {group!r}")
     except PrefilterError as exc:
         raise DepositError(str(exc)) from None
-    if entry.get("postprocess"):
-        # The post-processors decide on "non-filtered" variants, which needs the filter chain.
-        raise DepositError(f"user group {group!r}: deposit post-processors "
-                           f"({', '.join(entry['postprocess'])}) are not supported yet; remove "
-                           "'postprocess' from the group's deposit config to import")
-    return entry
+    check_postprocessors(entry.get("postprocess") or [], f"user group {group!r}")
+    return group_id, group, entry
 
 
 # --- samples -------------------------------------------------------------------------------
@@ -247,13 +247,15 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
 
     With `append` the VCFs are added to the existing analysis of that name (import.md 1.10):
     new sample rows under it, a `Done` latest round re-opened, no user-group deposit config
-    (no prefilters, no post-processing).
+    (no prefilters, no post-processing). A new analysis gets its group's post-processors
+    (import.md 1.9) after all variants are stored; `stats["postprocessed"]` lists them.
     Returns a summary dict. Raises DepositError / AnalysisConfigError / VcfError."""
     started = time.monotonic()
     cur = conn.cursor()
     name = analysis_config["name"]
     panel = (analysis_config["genepanel_name"], analysis_config["genepanel_version"])
     check_genepanel(cur, *panel)
+    deposit_match = None
     if append:
         analysis_id = _append_target(cur, name)
         prefilters = []
@@ -261,16 +263,20 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         raise DepositError(f"Analysis {name} is already imported.")
     else:
         analysis_id = None
-        deposit_entry = deposit_config_for(cur, name, *panel)
-        prefilters = (deposit_entry or {}).get("prefilters") or []
+        deposit_match = deposit_config_for(cur, name, *panel)
+        prefilters = (deposit_match[2].get("prefilters") if deposit_match else None) or []
     config_id, deposit_config = active_annotation_config(cur)
     if analysis_id is None:
         analysis_id = _create_analysis(cur, name, panel, analysis_config)
     stats = {"analysis_id": analysis_id, "name": name, "samples": 0, "records": 0,
              "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
-             "annotations_unchanged": 0, "prefiltered": 0}
+             "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": []}
     _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                  deposit_config, stats, progress)
+    if deposit_match and deposit_match[2].get("postprocess"):
+        group_id, group, entry = deposit_match
+        stats["postprocessed"] = run_postprocessors(conn, app_config, analysis_id, group_id,
+                                                    group, entry["postprocess"])
     stats["seconds"] = time.monotonic() - started
     return stats
 
@@ -328,6 +334,8 @@ def summary_line(stats):
             f"{stats['genotypes']} genotypes, {stats['samples']} samples, annotations "
             f"{stats['annotations_new']} new / {stats['annotations_unchanged']} unchanged"
             + (f", {stats['prefiltered']} prefiltered" if stats["prefiltered"] else "")
+            + (f", post-processed ({', '.join(stats['postprocessed'])})"
+               if stats.get("postprocessed") else "")
             + f", {stats['seconds']:.1f} s")
 
 
