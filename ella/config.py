@@ -275,11 +275,24 @@ def validate_config(config, source="<config>"):
         raise ConfigError(f"{source}: the config must be a mapping of sections, got {_short(config)}")
     errors = list(_get_validator().iter_errors(config))
     if not errors:
+        _check_classification_engine(config, source)
         return
     error = jsonschema.exceptions.best_match(errors)
     key, problem = _describe(error)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     raise ConfigError(f"{source}: {key}: {problem}{more}")
+
+
+def _check_classification_engine(config, source):
+    """What the schema cannot say: the point thresholds must be ordered."""
+    engine = (config.get("classification") or {}).get("engine") or {}
+    if "thresholds" not in engine:
+        return
+    from ella.acmg.points import check_thresholds
+    try:
+        check_thresholds(engine["thresholds"])
+    except ValueError as error:
+        raise ConfigError(f"{source}: classification.engine.thresholds: {error}") from None
 
 
 # --------------------------------------------------------------------------

@@ -488,3 +488,32 @@ def test_cookie_secure_flag(raw, expected):
 def test_bad_cookie_secure_flag():
     with pytest.raises(cfg.ConfigError, match="COOKIE_SECURE must be true or false"):
         cfg.env_settings({"COOKIE_SECURE": "maybe"})
+
+
+def test_classification_engine_defaults_to_ella(default_config):
+    assert default_config["classification"]["engine"] == {"name": "ella"}
+
+
+def test_classification_engine_is_optional(tmp_path, default_config):
+    data = plain_config(default_config)
+    data["classification"].pop("engine")
+    assert "engine" not in cfg.load_config(write_config(tmp_path, data))["classification"]
+
+
+def test_classification_engine_points_with_thresholds(tmp_path, default_config):
+    data = plain_config(default_config)
+    data["classification"]["engine"] = {"name": "points", "thresholds": {"pathogenic": 12}}
+    loaded = cfg.load_config(write_config(tmp_path, data))
+    assert loaded["classification"]["engine"]["thresholds"] == {"pathogenic": 12}
+
+
+@pytest.mark.parametrize("engine,problem", [
+    ({"name": "bayes"}, "classification.engine.name"),
+    ({"name": "points", "thresholds": {"vus": 1}}, "classification.engine.thresholds"),
+    ({"name": "points", "thresholds": {"pathogenic": 4}}, "classification.engine.thresholds"),
+])
+def test_classification_engine_errors(tmp_path, default_config, engine, problem):
+    def change(d):
+        d["classification"]["engine"] = engine
+    _, message = broken(tmp_path, default_config, change)
+    assert problem in message

@@ -1,0 +1,79 @@
+"""ACMG: suggested criteria (rule engine) and suggested classification (api.md 2.11, 4.23)."""
+
+from ella.acmg.acmgconfig import AcmgConfigError
+from ella.acmg.classification import suggested_classification
+from ella.acmg.engine import suggested_criteria
+from ella.allele_views import load_alleles
+from ella.web.access import require_genepanel
+from ella.web.errors import ApiError, BadRequest, NotFound
+from ella.web.router import router
+from ella.web.routes.config import user_config_for
+from ella.web.validation import check_value, require_object
+
+API = "/api/v1"
+REFERENCEASSESSMENT_KEYS = {
+    "id": (int, type(None)), "analysis_id": (int, type(None)),
+    "date_created": (str, type(None)), "date_superceeded": (str, type(None)),
+    "user_id": (int, type(None)), "genepanel_name": (str, type(None)),
+    "genepanel_version": (str, type(None)), "reuse": (bool, type(None)),
+    "reuseCheckedId": (int, type(None)),
+}
+
+
+class AcmgNotConfigured(ApiError):
+    """The caller's group (and user) config has no `acmg` section: a deployment error."""
+    status = 500
+
+
+def _user_acmg_config(ctx):
+    acmg = user_config_for(ctx.conn, ctx.config, ctx.user["id"]).get("acmg")
+    if not isinstance(acmg, dict) or not acmg:
+        group = ctx.conn.execute("SELECT name FROM usergroup WHERE id = %s",
+                                 (ctx.user["group_id"],)).fetchone()
+        raise AcmgNotConfigured(
+            f"User group '{group[0] if group else ctx.user['group_id']}' has no ACMG config: "
+            "add an `acmg` section to the group's config (acmg.md 3.1)")
+    return acmg
+
+
+def _request_body(body):
+    data = require_object(body, {"allele_ids": list, "gp_name": str, "gp_version": str},
+                          {"referenceassessments": list})
+    ids = [check_value(v, int, f"body.allele_ids[{i}]")
+           for i, v in enumerate(data["allele_ids"])]
+    refs = []
+    for i, item in enumerate(data.get("referenceassessments") or []):
+        where = f"body.referenceassessments[{i}]"
+        ref = require_object(item, {"allele_id": int, "reference_id": int, "evaluation": dict},
+                             REFERENCEASSESSMENT_KEYS, where=where)
+        refs.append(ref)
+    return ids, data["gp_name"], data["gp_version"], refs
+
+
+@router.route("POST", f"{API}/acmg/alleles/", access="genepanel",
+              summary="Suggested ACMG criteria per allele from the rule engine")
+def suggested_acmg_codes(ctx):
+    allele_ids, gp_name, gp_version, refs = _request_body(ctx.request.json())
+    require_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    acmg = _user_acmg_config(ctx)
+    alleles = load_alleles(ctx.conn, ctx.config, "a.id = ANY(%s)", (allele_ids,),
+                           genepanel=(gp_name, gp_version))
+    found = {a["id"] for a in alleles}
+    missing = [i for i in allele_ids if i not in found]
+    if missing:
+        raise NotFound(f"No allele with id {missing[0]}")
+    try:
+        return suggested_criteria(ctx.conn, acmg, alleles, (gp_name, gp_version), refs)
+    except AcmgConfigError as error:
+        raise AcmgNotConfigured(f"ACMG config error: {error}") from None
+
+
+@router.route("GET", f"{API}/acmg/classifications/", auth="open",
+              summary="Suggested class from ACMG codes (codes=PVS1,PS2); the engine is "
+                      "classification.engine of the app config")
+def suggested_acmg_classification(ctx):
+    raw = ctx.request.args.get("codes")
+    codes = [c.strip() for c in (raw or "").split(",") if c.strip()]
+    if not codes:
+        raise BadRequest("Missing required argument 'codes' (codes=PVS1,PS2)")
+    return suggested_classification(codes, ctx.config)

@@ -1,0 +1,268 @@
+"""ACMG over HTTP and against the database: POST acmg/alleles/, GET acmg/classifications/
+(api.md 2.11, 4.23), the ACMG config resolver and frequency commonness (acmg.md 3)."""
+
+import copy
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from api_client import Client
+from api_helpers import logged_in_client
+from ella.acmg.acmgconfig import commonness, resolve_gene
+from ella.web.app import create_app
+
+ACMG_ALLELES = "/api/v1/acmg/alleles/"
+CLASSIFICATIONS = "/api/v1/acmg/classifications/"
+GNOMAD_KEYS = ["G", "AFR", "AMR", "EAS", "FIN", "NFE", "OTH", "SAS"]
+
+# acmg.md 3.1 defaults, with the fixture's BRCA2 override
+ACMG = {
+    "disease_mode": "ANY",
+    "last_exon_important": "LEI",
+    "frequency": {
+        "groups": {"external": {"GNOMAD_GENOMES": GNOMAD_KEYS, "GNOMAD_EXOMES": GNOMAD_KEYS},
+                   "internal": {"inDB": ["OUSWES"]}},
+        "thresholds": {
+            "AD": {"external": {"hi_freq_cutoff": 0.005, "lo_freq_cutoff": 0.001},
+                   "internal": {"hi_freq_cutoff": 0.05, "lo_freq_cutoff": 1.0}},
+            "default": {"external": {"hi_freq_cutoff": 0.01, "lo_freq_cutoff": 1.0},
+                        "internal": {"hi_freq_cutoff": 0.05, "lo_freq_cutoff": 1.0}},
+        },
+        "num_thresholds": {p: {k: 5000 for k in GNOMAD_KEYS}
+                           for p in ("GNOMAD_GENOMES", "GNOMAD_EXOMES")},
+    },
+    "genes": {"1101": {
+        "frequency": {"thresholds": {
+            "external": {"hi_freq_cutoff": 0.008, "lo_freq_cutoff": 0.0005},
+            "internal": {"hi_freq_cutoff": 0.008, "lo_freq_cutoff": 0.0005}}},
+        "disease_mode": "ANY", "last_exon_important": "LENI",
+        "comment": "BRCA2: last exon not important"}},
+}
+
+
+# -- resolver (acceptance criteria 38, 39) -----------------------------------------------
+
+def test_38_gene_without_override_gets_defaults():
+    resolved = resolve_gene(ACMG, {1502: None}, 1502)
+    assert resolved == {"disease_mode": "ANY", "last_exon_important": "LEI",
+                        "freq_cutoffs": ACMG["frequency"]["thresholds"]["default"]}
+    assert resolve_gene(ACMG, {}, None)["freq_cutoffs"] == ACMG["frequency"]["thresholds"][
+        "default"]
+    ad = resolve_gene(ACMG, {7: "AD"}, 7)
+    assert ad["inheritance"] == "AD"
+    assert ad["freq_cutoffs"] == ACMG["frequency"]["thresholds"]["AD"]
+
+
+def test_39_gene_override_replaces_cutoffs_and_values():
+    acmg = copy.deepcopy(ACMG)
+    acmg["genes"]["1101"] = {
+        "frequency": {"thresholds": {"external": {"hi_freq_cutoff": 0.55, "lo_freq_cutoff": 0.45},
+                                     "internal": {"hi_freq_cutoff": 0.33,
+                                                  "lo_freq_cutoff": 0.22}}},
+        "disease_mode": "MISS", "last_exon_important": "LENI", "inheritance": "XD"}
+    resolved = resolve_gene(acmg, {1101: "AD"}, 1101)
+    assert resolved == {"disease_mode": "MISS", "last_exon_important": "LENI",
+                        "inheritance": "XD",
+                        "freq_cutoffs": acmg["genes"]["1101"]["frequency"]["thresholds"]}
+    assert acmg["genes"]["1101"]["frequency"]   # the config itself is untouched
+
+
+# -- commonness (acmg.md 3.3 cases, on this project's frequency columns) -------------------
+
+COMMON_ACMG = {
+    "frequency": {
+        "groups": {"external": {"GNOMAD_EXOMES": ["G", "FIN"], "GNOMAD_GENOMES": ["G"]},
+                   "internal": {"inDB": ["OUSWES"]}},
+        "thresholds": {
+            "AD": {"external": {"hi_freq_cutoff": 0.005, "lo_freq_cutoff": 0.001},
+                   "internal": {"hi_freq_cutoff": 0.05, "lo_freq_cutoff": 0.01}},
+            "default": {"external": {"hi_freq_cutoff": 0.3, "lo_freq_cutoff": 0.1},
+                        "internal": {"hi_freq_cutoff": 0.05, "lo_freq_cutoff": 0.01}}},
+        "num_thresholds": {"GNOMAD_EXOMES": {"G": 2000, "FIN": 2000}},
+    },
+    "genes": {"300000": {"frequency": {"thresholds": {
+        "external": {"hi_freq_cutoff": 0.5, "lo_freq_cutoff": 0.1},
+        "internal": {"hi_freq_cutoff": 0.7, "lo_freq_cutoff": 0.6}}}}},
+}
+AD_GENE, AR_GENE, OVERRIDE_GENE, OTHER_GENE = 1100, 1200, 300000, 999
+
+
+def _allele(conn, genes, frequencies):
+    pos = conn.execute("SELECT coalesce(max(start_position), 1000) + 10 FROM allele"
+                       ).fetchone()[0]
+    allele_id = conn.execute(
+        "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
+        "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
+        "VALUES ('GRCh37', '1', %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
+        (pos, pos + 1, pos + 1)).fetchone()[0]
+    annotation = {"transcripts": [{"transcript": f"NM_{g}.1", "hgnc_id": g, "symbol": f"G{g}",
+                                   "consequences": ["missense_variant"], "strand": 1,
+                                   "in_last_exon": "no",
+                                   "is_canonical": True}
+                                  for g in genes],
+                  "frequencies": frequencies}
+    conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                 "annotation_config_id) VALUES (%s, %s, now(), 1)", (allele_id, Jsonb(annotation)))
+    return allele_id
+
+
+def exomes(g=None, g_num=9000, fin=None, fin_num=9000):
+    freq, num = {}, {}
+    if g is not None:
+        freq["G"], num["G"] = g, g_num
+    if fin is not None:
+        freq["FIN"], num["FIN"] = fin, fin_num
+    return {"GNOMAD_EXOMES": {"freq": freq, "num": num}}
+
+
+@pytest.mark.parametrize("genes,frequencies,expected", [
+    ([AD_GENE], exomes(0.0051), "common"),
+    ([AR_GENE], exomes(0.25), "less_common"),
+    ([OTHER_GENE], exomes(0.001), "low_freq"),
+    ([AD_GENE], {}, "null_freq"),
+    ([OVERRIDE_GENE], exomes(0.3), "less_common"),
+    ([OVERRIDE_GENE, AD_GENE], exomes(0.006), "low_freq"),
+    ([AD_GENE], exomes(0.0051, g_num=1999), "num_threshold"),
+    ([AD_GENE], exomes(0.0051, g_num=1999, fin=0.0051, fin_num=2000), "common"),
+    ([AD_GENE], {**exomes(0.0051, g_num=1999),
+                 "GNOMAD_GENOMES": {"freq": {"G": 0.01}, "num": {"G": 10}}}, "common"),
+    ([AD_GENE], {**exomes(0.0051), "GNOMAD_GENOMES": {"freq": {"G": 0.0001}, "num": {}}},
+     "common"),
+    ([AD_GENE], {**exomes(0.002), "GNOMAD_GENOMES": {"freq": {"G": 0.0001}, "num": {}}},
+     "less_common"),
+    ([AD_GENE], exomes(0.0001), "low_freq"),
+    ([AD_GENE], {"inDB": {"freq": {"OUSWES": 0.06}, "num": {"OUSWES": 100}}}, "common"),
+])
+def test_commonness(db_conn, genes, frequencies, expected):
+    allele_id = _allele(db_conn, genes, frequencies)
+    inheritance = {AD_GENE: "AD", AR_GENE: "AR", OVERRIDE_GENE: None}
+    assert commonness(db_conn, COMMON_ACMG, inheritance, [allele_id]) == {allele_id: expected}
+
+
+# -- HTTP on the real ELLA database --------------------------------------------------------
+
+def _set_group_acmg(db_url, group_name, acmg):
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE usergroup SET config = config || %s WHERE name = %s",
+                     (Jsonb({"acmg": acmg}), group_name))
+
+
+def _allele_id(db_url, vcf_pos, ref, alt):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT id FROM allele WHERE chromosome = '13' AND vcf_pos = %s "
+                            "AND vcf_ref = %s AND vcf_alt = %s", (vcf_pos, ref, alt)).fetchone()[0]
+
+
+@pytest.fixture
+def client(demo_api_app, demo_db_url):
+    return logged_in_client(demo_api_app, demo_db_url, "testuser1")
+
+
+def test_suggested_codes_for_a_brca2_stop_gained(client, demo_db_url):
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [str(allele_id)], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01", "referenceassessments": []})
+    assert result.status == 200, result.body
+    assert list(result.json) == [str(allele_id)]
+    codes = result.json[str(allele_id)]["codes"]
+    by_code = {c["code"]: c for c in codes}
+    assert by_code["REQ_GP_last_exon_not_important"] == {
+        "code": "REQ_GP_last_exon_not_important", "match": ["LENI"], "op": "$in",
+        "source": "genepanel.last_exon_important", "value": ["LENI"]}
+    assert by_code["REQ_null_variant"]["match"] == ["stop_gained"]
+    assert by_code["PVS1"] == {"code": "PVS1", "source": None, "match": None, "op": None}
+    criteria = [c["code"] for c in codes if not c["code"].startswith("REQ")]
+    assert "PVS1" in criteria and "BA1" not in criteria
+
+
+def test_suggested_codes_with_the_databases_own_group_config(client, demo_db_url):
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01"})
+    assert result.status == 200, result.body
+    # api.md 4.23's captured response for this variant, complete (acmg.md 5 item 43)
+    codes = result.json[str(allele_id)]["codes"]
+    assert [c["code"] for c in codes] == [
+        "REQ_GP_last_exon_not_important", "REQ_GP_LOF_missense", "REQ_not_in_last_exon",
+        "REQ_null_variant", "REQ_no_freq", "PVS1", "PPxPM2"]
+    assert codes[-1] == {"code": "PPxPM2", "source": None, "match": None, "op": None}
+
+
+def test_reference_assessments_feed_the_rules(client, demo_db_url):
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    refs = [{"allele_id": allele_id, "reference_id": 1,
+             "evaluation": {"ref_segregation": "segr"}},
+            {"allele_id": allele_id, "reference_id": 2, "id": 5, "reuse": True,
+             "evaluation": {"ref_segregation_quality": "segr_HQ"}}]
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01", "referenceassessments": refs})
+    assert result.status == 200, result.body
+    codes = result.json[str(allele_id)]["codes"]
+    sources = {c["code"]: c["source"] for c in codes}
+    assert sources["REQ_segregation"] == f"refassessment.{allele_id}_1.ref_segregation"
+    assert "PSxPP1" in sources
+
+
+def test_group_without_acmg_config_is_a_clear_error(client, demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE usergroup SET config = config - 'acmg' WHERE name = 'testgroup01'")
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01"})
+    assert result.status == 500
+    assert "testgroup01" in result.json["message"] and "ACMG" in result.json["message"]
+
+
+def test_acmg_config_without_frequency_groups_is_a_clear_error(client, demo_db_url):
+    _set_group_acmg(demo_db_url, "testgroup01", {"disease_mode": "ANY",
+                                                 "last_exon_important": "LEI"})
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01"})
+    assert result.status == 500
+    assert "acmg.frequency.groups" in result.json["message"]
+
+
+def test_suggested_codes_request_errors(client, demo_db_url, demo_api_app):
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    body = {"allele_ids": [1], "gp_name": "HBOCUTV", "gp_version": "v01"}
+    assert client.post(ACMG_ALLELES, {**body, "extra": 1}).status == 400
+    assert client.post(ACMG_ALLELES, {**body, "allele_ids": ["x"]}).status == 400
+    assert client.post(ACMG_ALLELES, {k: v for k, v in body.items() if k != "gp_name"}
+                       ).status == 400
+    assert client.post(ACMG_ALLELES, {**body, "referenceassessments": [
+        {"allele_id": 1, "reference_id": 1, "evaluation": {}, "bogus": 1}]}).status == 400
+    assert client.post(ACMG_ALLELES, {**body, "gp_name": "NOPE"}).status == 404
+    assert client.post(ACMG_ALLELES, {**body, "allele_ids": [987654]}).status == 404
+    assert Client(demo_api_app).post(ACMG_ALLELES, body).status == 401
+    other = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    assert other.post(ACMG_ALLELES, {**body, "gp_name": "HBOC"}).status == 403
+
+
+def test_classifications_open_route(demo_api_app):
+    anonymous = Client(demo_api_app)
+    result = anonymous.get(CLASSIFICATIONS, query={"codes": "PVS1,PS2"})
+    assert result.status == 200
+    assert result.json == {"class": 5, "classification": "Pathogenic", "message": "Pathogenic",
+                           "contributors": ["PVS1", "PS2"],
+                           "meta": {"engine": "ella", "version": "ACMG2015-ELLA-1.17"}}
+    assert anonymous.get(CLASSIFICATIONS, query={"codes": "PVS1"}).json["message"] == "None"
+    assert anonymous.get(CLASSIFICATIONS).status == 400
+    assert anonymous.get(CLASSIFICATIONS, query={"codes": ""}).status == 400
+
+
+def test_classifications_with_the_point_engine(demo_db_url, ella_config):
+    config = copy.deepcopy(ella_config)
+    config["classification"]["engine"] = {"name": "points"}
+    app = create_app(config, {"DB_URL": demo_db_url})
+    result = Client(app).get(CLASSIFICATIONS, query={"codes": "PS1,PM1,PP1,PP2"})
+    assert result.status == 200
+    assert result.json["class"] == 4
+    assert result.json["meta"]["engine"] == "points" and result.json["meta"]["points"] == 8
+    config["classification"]["engine"] = {"name": "points", "thresholds": {"pathogenic": 8}}
+    app = create_app(config, {"DB_URL": demo_db_url})
+    assert Client(app).get(CLASSIFICATIONS, query={"codes": "PS1,PM1,PP1,PP2"}).json[
+        "class"] == 5
