@@ -2,6 +2,7 @@
 
 import pytest
 
+from ella.filters import segregation
 from filter_helpers import World
 
 HET, HOM, REF, NOCOV = "Heterozygous", "Homozygous", "Reference", "No coverage"
@@ -51,3 +52,197 @@ def test_no_family_is_untouched(db_conn, ella_config):
     allele = w.allele()
     w.genotype(allele, sample)
     assert w.run("segregation", [allele], ONLY_DENOVO) == set()
+
+
+# --- filtering.md 2.8 cases 2-6 --------------------------------------------------------------
+
+NONE_ENABLED = {rule: {"enable": False} for rule in ONLY_DENOVO}
+
+
+def _only(*rules, **extra):
+    config = {**NONE_ENABLED, **{rule: {"enable": True} for rule in rules}}
+    for rule, settings in extra.items():
+        config[rule] = {**config[rule], **settings}
+    return config
+
+
+ALL_RULES = _only(*ONLY_DENOVO)
+X_NONPAR = 60000   # 0-based 60000-60001: X-linked (open_end <= 60001)
+X_PAR = 60001      # 0-based 60001-60002: pseudo-autosomal
+X_MOSAIC = 59991   # 0-based 59991-59992: X-linked
+
+
+def _fam(db_conn, ella_config, sex="Male", parents=True, siblings=()):
+    w = World(db_conn, ella_config)
+    return w, w.family(sex=sex, father=parents, mother=parents, siblings=siblings)
+
+
+def _gt(w, fam, types, chromosome="1", start=None, symbol=None):
+    """An allele with one genotype of the proband; `types`: {sample key: type or
+    (type, allele ratio, gq)}; `symbol`: annotate it on NM_<symbol>.1 of that gene."""
+    allele = w.allele(chromosome, start) if start is not None else w.allele(chromosome)
+    w.genotype(allele, fam["P"], data={fam[k]: v for k, v in types.items()})
+    if symbol:
+        w.annotate(allele, [{"transcript": f"NM_{symbol}.1", "symbol": symbol, "hgnc_id": 1}])
+    return allele
+
+
+def _kept(w, alleles, config):
+    """The alleles the segregation filter keeps (= the sub-rules' union with parents)."""
+    return set(alleles) - w.run("segregation", alleles, config)
+
+
+# case 2: de novo on X (non-PAR and PAR), with GQ thresholds
+@pytest.mark.parametrize("sex, start, p, f, m, denovo", [
+    ("Female", X_NONPAR, HET, REF, REF, True),
+    ("Female", X_NONPAR, HOM, REF, REF, True),
+    ("Female", X_NONPAR, HOM, REF, HET, True),
+    ("Male", X_NONPAR, HOM, REF, REF, True),
+    ("Male", X_NONPAR, HET, REF, REF, False),
+    ("Male", X_NONPAR, HOM, REF, HET, False),
+    ("Male", X_PAR, HOM, REF, REF, True),
+])
+def test_denovo_x(db_conn, ella_config, sex, start, p, f, m, denovo):
+    w, fam = _fam(db_conn, ella_config, sex=sex)
+    allele = _gt(w, fam, {"P": p, "F": f, "M": m}, "X", start)
+    assert _kept(w, [allele], ONLY_DENOVO) == ({allele} if denovo else set())
+
+
+@pytest.mark.parametrize("gqs, denovo", [
+    ((20, 20, 20), True), ((19, 20, 20), False), ((20, 19, 20), False), ((20, 20, 19), False),
+    ((None, 20, 20), True),
+])
+def test_denovo_x_gq_threshold(db_conn, ella_config, gqs, denovo):
+    w, fam = _fam(db_conn, ella_config, sex="Male")
+    p, f, m = gqs
+    allele = _gt(w, fam, {"P": (HOM, 1.0, p), "F": (REF, 0.0, f), "M": (REF, 0.0, m)}, "X",
+                 X_NONPAR)
+    config = _only("denovo", denovo={"gq_threshold": {"proband": 20, "mother": 20,
+                                                      "father": 20}})
+    assert _kept(w, [allele], config) == ({allele} if denovo else set())
+
+
+# case 3: compound heterozygous
+@pytest.mark.parametrize("variants, expected", [
+    ([("GENE1", HOM, HET, HET), ("GENE1", HET, REF, HET), ("GENE1", HET, HET, REF),
+      ("GENE2", HOM, HET, HET)], {1, 2}),
+    ([("GENE1", HET, HET, REF), ("GENE1", HET, REF, HET), ("GENE2", HOM, HET, HET)], {0, 1}),
+    ([("GENE1", HOM, HET, HET), ("GENE1", HET, REF, HET), ("GENE2", HET, HET, REF),
+      ("GENE2", HOM, HET, HET)], set()),
+    ([("GENE1", HOM, REF, REF), ("GENE1", HET, NOCOV, HET), ("GENE1", HET, HET, REF)], set()),
+])
+def test_compound_heterozygous_trio(db_conn, ella_config, variants, expected):
+    w, fam = _fam(db_conn, ella_config)
+    alleles = [_gt(w, fam, {"P": p, "F": f, "M": m}, symbol=gene) for gene, p, f, m in variants]
+    assert _kept(w, alleles, _only("compound_heterozygous")) == {alleles[i] for i in expected}
+
+
+@pytest.mark.parametrize("sibling_types, both", [((HET, REF), False), ((HET, HET), True)])
+def test_compound_heterozygous_affected_sibling(db_conn, ella_config, sibling_types, both):
+    w, fam = _fam(db_conn, ella_config, siblings=[True])
+    a = _gt(w, fam, {"P": HET, "F": HET, "M": REF, "S0": sibling_types[0]}, symbol="GENE1")
+    b = _gt(w, fam, {"P": HET, "F": REF, "M": HET, "S0": sibling_types[1]}, symbol="GENE1")
+    assert _kept(w, [a, b], _only("compound_heterozygous")) == ({a, b} if both else set())
+
+
+def _compound_rule(w, alleles):
+    """The compound heterozygous sub-rule alone (without parents the combination never
+    uses it, filtering.md 2.8)."""
+    ctx = w.ctx()
+    family = segregation.Family(w.conn, w.analysis_id)
+    return segregation.compound_heterozygous(ctx, segregation._rows(ctx, alleles, family),
+                                             family)
+
+
+def test_compound_heterozygous_no_parents_unaffected_sibling_hom(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, parents=False, siblings=[False])
+    a = _gt(w, fam, {"P": HET, "S0": HOM}, symbol="GENE1")
+    b = _gt(w, fam, {"P": HET, "S0": HOM}, symbol="GENE1")
+    assert _compound_rule(w, [a, b]) == set()
+
+
+@pytest.mark.parametrize("genes, expected", [(("GENE1", "GENE1"), True),
+                                             (("GENE1", "GENE2"), False)])
+def test_compound_heterozygous_no_parents_affected_sibling(db_conn, ella_config, genes,
+                                                           expected):
+    w, fam = _fam(db_conn, ella_config, parents=False, siblings=[True])
+    a = _gt(w, fam, {"P": HET, "S0": HET}, symbol=genes[0])
+    b = _gt(w, fam, {"P": HET, "S0": HET}, symbol=genes[1])
+    assert _compound_rule(w, [a, b]) == ({a, b} if expected else set())
+    # Without parents the filter itself removes nothing here.
+    assert w.run("segregation", [a, b], ALL_RULES) == set()
+
+
+# case 4: recessive homozygous (autosomal incl. X PAR, and X-linked)
+@pytest.mark.parametrize("start, types, siblings, match", [
+    (X_PAR, {"P": HOM, "F": HET, "M": HET}, (), True),
+    (X_NONPAR, {"P": HOM, "F": HET, "M": HET}, (), False),
+    (X_PAR, {"P": HOM, "F": HET, "M": HET, "S0": HOM}, (True,), True),
+    (X_PAR, {"P": HOM, "F": HET, "M": HET, "S0": HET}, (True,), False),
+    (X_PAR, {"P": HOM, "F": HET, "M": HET, "S0": HOM}, (False,), False),
+    (X_PAR, {"P": HOM, "F": HET, "M": HET, "S0": HET}, (False,), True),
+    (X_NONPAR, {"P": HOM, "F": REF, "M": HET}, (), True),
+    (X_NONPAR, {"P": HOM, "F": HET, "M": REF}, (), False),
+    (X_NONPAR, {"P": HET, "F": REF, "M": HET}, (), False),
+    (X_NONPAR, {"P": HOM, "F": REF, "M": HET, "S0": HOM}, (False,), False),
+    (X_NONPAR, {"P": HOM, "F": REF, "M": HET, "S0": HOM}, (True,), True),
+])
+def test_recessive_homozygous(db_conn, ella_config, start, types, siblings, match):
+    w, fam = _fam(db_conn, ella_config, sex="Male", siblings=siblings)
+    allele = _gt(w, fam, types, "X", start)
+    assert _kept(w, [allele], _only("recessive_homozygous")) == ({allele} if match else set())
+
+
+# case 5: parental mosaicism (types default to Reference; (type, allele ratio))
+@pytest.mark.parametrize("start, p, m, f, match", [
+    (None, (HET, 0.31), (REF, 0.3), (REF, 0.0), True),
+    (None, (HET, 0.30), (REF, 0.3), (REF, 0.0), False),
+    (None, (HET, 0.31), (NOCOV, 0.3), (REF, 0.0), False),
+    (None, (HET, 0.31), (HET, 0.5), (REF, 0.3), False),
+    (None, (HET, 0.31), (REF, 0.0), (REF, 0.3), True),
+    (X_MOSAIC, (HET, 0.5), (REF, 0.3), (REF, 0.0), True),
+    (X_MOSAIC, (HOM, 0.5), (REF, 0.3), (REF, 0.0), True),
+    (X_MOSAIC, (HET, 0.5), (REF, 0.0), (REF, 0.8), True),
+    (X_MOSAIC, (HOM, 0.5), (REF, 0.0), (REF, 0.5), True),
+    (X_MOSAIC, (HET, 0.5), (HET, 0.5), (REF, 0.8), False),
+    (X_MOSAIC, (HET, 0.5), (REF, 0.3), (HOM, 1.0), False),
+])
+def test_parental_mosaicism(db_conn, ella_config, start, p, m, f, match):
+    w, fam = _fam(db_conn, ella_config, sex="Male")
+    chromosome = "1" if start is None else "X"
+    allele = _gt(w, fam, {"P": p, "F": f, "M": m}, chromosome, start)
+    assert _kept(w, [allele], _only("parental_mosaicism")) == ({allele} if match else set())
+
+
+# case 6: combinations
+def test_only_denovo_removes_every_other_family_allele(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, sex="Female")
+    denovo = _gt(w, fam, {"P": HET, "F": REF, "M": REF})
+    inherited = _gt(w, fam, {"P": HET, "F": HET, "M": REF})
+    recessive = _gt(w, fam, {"P": HOM, "F": HET, "M": HET})
+    nocov = _gt(w, fam, {"P": HET, "F": NOCOV, "M": REF})
+    outside = w.allele()   # no genotype in the family: segregation not applicable
+    assert w.run("segregation", [denovo, inherited, recessive, nocov, outside],
+                 ONLY_DENOVO) == {inherited, recessive, nocov}
+    assert w.run("segregation", [denovo, inherited, recessive, nocov, outside],
+                 ALL_RULES) == {inherited}
+
+
+def test_recessive_homozygous_removes_hom_in_unaffected_siblings(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, sex="Female", siblings=[False])
+    # De novo (kept by that rule) but also Hom in the unaffected sibling: removed.
+    hom_sib = _gt(w, fam, {"P": HOM, "F": REF, "M": REF, "S0": HOM})
+    het_sib = _gt(w, fam, {"P": HOM, "F": REF, "M": REF, "S0": HET})
+    assert w.run("segregation", [hom_sib, het_sib], ALL_RULES) == {hom_sib}
+    assert w.run("segregation", [hom_sib, het_sib],
+                 {**ALL_RULES, "recessive_homozygous": {"enable": False}}) == set()
+
+
+def test_without_parents_only_the_sibling_rule_removes(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, parents=False, siblings=[False, True])
+    removed = _gt(w, fam, {"P": HOM, "S0": HOM, "S1": HOM})
+    het = _gt(w, fam, {"P": HET, "S0": HET, "S1": HET})
+    sib_het = _gt(w, fam, {"P": HOM, "S0": HET, "S1": HOM})
+    assert w.run("segregation", [removed, het, sib_het], ALL_RULES) == {removed}
+    assert w.run("segregation", [removed, het, sib_het],
+                 {**ALL_RULES, "recessive_homozygous": {"enable": False}}) == set()
