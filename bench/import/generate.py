@@ -114,9 +114,12 @@ def generate(out, n_variants, n_samples, seed):
             cpos = rng.randint(1, 5000)
             entries = [(transcript, symbol, hgnc_id)]
             for i in range(rng.randint(2, 5)):
-                entries.append((f"ENST{rng.randint(10**10, 10**11 - 1):011d}" if i % 2 == 0
-                                else f"NM_{rng.randint(100000, 999999)}.{rng.randint(1, 5)}",
-                                symbol, hgnc_id))
+                while True:  # a transcript appears once per record, as in VEP's output
+                    name = (f"ENST{rng.randint(10**10, 10**11 - 1):011d}" if i % 2 == 0
+                            else f"NM_{rng.randint(100000, 999999)}.{rng.randint(1, 5)}")
+                    if all(name.split(".")[0] != e[0].split(".")[0] for e in entries):
+                        break
+                entries.append((name, symbol, hgnc_id))
             csq = ",".join(csq_entry(csq_fields, vep_alt, t, s, h, strand, rng.choice(CONSEQUENCES),
                                      cpos, change) for t, s, h in entries)
             info = ";".join([f"CSQ={csq}"] + frequencies(rng))
