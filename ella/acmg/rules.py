@@ -5,6 +5,7 @@ no match. Aggregate rules are queried with the list of codes passed so far, the 
 the value at their source in the flattened data document.
 """
 
+from abc import ABC, abstractmethod
 import copy
 import re
 
@@ -20,7 +21,9 @@ def _code_matches(pattern, code):
     return pattern == code
 
 
-class Rule:
+class Rule(ABC):
+    """A rule of the rule language; every concrete operator class says how it queries."""
+
     op = None
 
     def __init__(self, value, source=None, code=None, aggregate=False):
@@ -29,8 +32,9 @@ class Rule:
         self.code = code
         self.aggregate = aggregate
 
+    @abstractmethod
     def query(self, data):
-        raise NotImplementedError
+        """True when the rule holds for the data document."""
 
     def match(self, data):
         return self.value
