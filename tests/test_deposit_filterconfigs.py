@@ -293,3 +293,44 @@ def test_fixture_on_the_real_ella_demo_database_is_unchanged(demo_db_url):
     assert result.returncode == 0, result.stderr
     assert "0 new versions, 3 unchanged" in result.stdout
     assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)
+
+
+def test_list_what_a_group_is_offered(fc_db):
+    """`list --usergroup` (with and without --analysis) shows filtering.md 1.5's selection."""
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    with psycopg.connect(fc_db) as conn:
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, date_created) "
+                     "VALUES ('P', 'v1', 'GRCh37', false, now())")
+        for name in ("brca_sample_1", "HG002-trio"):
+            analysis = conn.execute(
+                "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, "
+                "report, date_deposited, properties) VALUES (%s, 'P', 'v1', NULL, NULL, "
+                "now(), '{}') RETURNING id", (name,)).fetchone()[0]
+            conn.execute("INSERT INTO sample (identifier, analysis_id, sample_type, proband, "
+                         "affected, date_deposited) VALUES ('S', %s, 'HTS', true, true, now())",
+                         (analysis,))
+    # testgroup01 has one config (Default, requiring a name): offered without an analysis.
+    alone = run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup01", db_url=fc_db)
+    assert alone.returncode == 0, alone.stderr
+    assert "offered to testgroup01 without an analysis" in alone.stdout
+    assert [l.split()[1] for l in alone.stdout.splitlines()[3:]] == ["Default"]
+    # testgroup03 has three, all with requirements: none without an analysis.
+    none = run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup03", db_url=fc_db)
+    assert none.stdout.strip() == \
+        "User group testgroup03 is offered no filter config without an analysis"
+    # For an analysis the requirements are checked: brca_* is excluded by the Single/Trio
+    # configs, HG002* by Default.
+    brca = run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup03",
+                   "--analysis", "brca_sample_1", db_url=fc_db)
+    assert [l.split()[1:3] for l in brca.stdout.splitlines()[3:]] == [["Default", "yes"]]
+    hg002 = run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup03",
+                    "--analysis", "HG002-trio", db_url=fc_db)
+    assert [l.split()[1] for l in hg002.stdout.splitlines()[3:]] == ["SingleDefault"]
+    assert one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", "nope",
+                                  db_url=fc_db)) == "error: Found no user group named 'nope'"
+    assert one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup01",
+                                  "--analysis", "nope", db_url=fc_db)) == \
+        "error: Found no analysis named 'nope'"
+    usage = run_cli("ella-filterconfigs", "list", "--analysis", "x", db_url=fc_db)
+    assert usage.returncode == 2 and "--analysis needs --usergroup" in usage.stderr

@@ -4,7 +4,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from ella.filters import FilterError
-from ella.filters.chain import analysis_facts, analysis_filterconfigs, requirements_hold
+from ella.filters.chain import (analysis_facts, analysis_filterconfigs,
+                                filterconfigs_without_analysis, requirements_hold)
 from filter_helpers import PANEL, World
 
 SIZE = {"filters": [{"name": "size", "config": {"threshold": 1, "mode": ">"}}]}
@@ -152,3 +153,24 @@ def test_group_selection_single_analysis(world):
     group = _group(conn, "g", [(trio, 0), (family, 1), (single, 2)])
     assert [c["name"] for c in analysis_filterconfigs(conn, group, world.analysis_id)] == \
         ["Single"]
+
+
+def test_group_selection_without_an_analysis(world):
+    """filtering.md 1.5: several active configs -> only those without requirements; a single
+    config is offered whatever its requirements; inactive ones never."""
+    conn = world.conn
+    plain_late = _config(conn, "PlainLate")
+    trio = _config(conn, "Trio", _req(is_trio=True))
+    plain_early = _config(conn, "PlainEarly", [])
+    inactive = _config(conn, "Inactive", active=False)
+    several = _group(conn, "several", [(plain_late, 9), (trio, 0), (plain_early, 1),
+                                       (inactive, 2)])
+    only_required = _group(conn, "only_required", [(trio, 0), (inactive, 1)])
+    all_required = _group(conn, "all_required",
+                          [(trio, 0), (_config(conn, "Single", _req(is_single=True)), 1)])
+    nothing = _group(conn, "nothing", [(inactive, 0)])
+    assert [c["name"] for c in filterconfigs_without_analysis(conn, several)] == \
+        ["PlainEarly", "PlainLate"]
+    assert [c["name"] for c in filterconfigs_without_analysis(conn, only_required)] == ["Trio"]
+    assert filterconfigs_without_analysis(conn, all_required) == []
+    assert filterconfigs_without_analysis(conn, nothing) == []

@@ -17,6 +17,8 @@ from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
                                         deactivate_filterconfig, deactivation_warnings,
                                         deposit_filterconfigs, get_filterconfig,
                                         read_filterconfigs_file, summary_rows)
+from ella.filters import FilterError
+from ella.filters.chain import analysis_filterconfigs, filterconfigs_without_analysis
 
 
 def ask_yes(prompt):
@@ -50,9 +52,16 @@ def build_parser():
     p.add_argument("filterconfig_id", metavar="ID", type=int, help="filter config id")
     p.add_argument("--reason", help="reason for the audit log (skips the prompt)")
 
-    sub.add_parser("list", help="list the active filter configs",
-                   description="Table of active filter configs: id, name, order, user group, "
-                               "requirements.")
+    p = sub.add_parser(
+        "list", help="list the active filter configs",
+        description="Table of active filter configs: id, name, order, user group, "
+                    "requirements. With --usergroup: the configs that group is offered, in its "
+                    "order (the first is the default): for --analysis those whose requirements "
+                    "hold; without an analysis, when the group has several, only those without "
+                    "requirements.")
+    p.add_argument("--usergroup", metavar="NAME", help="the configs offered to this user group")
+    p.add_argument("--analysis", metavar="NAME",
+                   help="with --usergroup: check the requirements against this analysis")
     return parser
 
 
@@ -62,6 +71,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "update" and not Path(args.file).is_file():
         parser.error(f"update: FILE {args.file!r} does not exist")
+    if args.command == "list" and args.analysis and not args.usergroup:
+        parser.error("list: --analysis needs --usergroup")
     return run_main(lambda: _run(args, argv))
 
 
@@ -71,6 +82,8 @@ def _run(args, argv):
     if not db_url:
         connect(db_url)  # raises the standard "DB_URL is not set" error
     if args.command == "list":
+        if args.usergroup:
+            return _list_offered(db_url, args.usergroup, args.analysis)
         return _list(db_url)
     reason = ask_reason(args.reason)
     audit = Audit(db_url, "filterconfigs", args.command, argv, reason=reason)
@@ -123,6 +136,35 @@ def _list(db_url):
               _requirements_text(requirements))
              for fc_id, name, order, group, requirements in rows]
     for line in format_table(["id", "name", "order", "usergroup", "requirements"], table):
+        print(line)
+    return 0
+
+
+def _list_offered(db_url, group_name, analysis_name):
+    with connect(db_url, application_name="ella-filterconfigs") as conn:
+        row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (group_name,)).fetchone()
+        if row is None:
+            raise CommandError(f"Found no user group named {group_name!r}")
+        if analysis_name is None:
+            configs = filterconfigs_without_analysis(conn, row[0])
+            subject = "without an analysis"
+        else:
+            analysis = conn.execute("SELECT id FROM analysis WHERE name = %s",
+                                    (analysis_name,)).fetchone()
+            if analysis is None:
+                raise CommandError(f"Found no analysis named {analysis_name!r}")
+            try:
+                configs = analysis_filterconfigs(conn, row[0], analysis[0])
+            except FilterError as exc:
+                raise CommandError(f"a filter config's requirements cannot be checked: {exc}")
+            subject = f"for analysis {analysis_name}"
+    if not configs:
+        print(f"User group {group_name} is offered no filter config {subject}")
+        return 0
+    table = [(c["id"], c["name"], "yes" if index == 0 else "",
+              _requirements_text(c["requirements"])) for index, c in enumerate(configs)]
+    print(f"Filter configs offered to {group_name} {subject}:")
+    for line in format_table(["id", "name", "default", "requirements"], table):
         print(line)
     return 0
 

@@ -134,16 +134,31 @@ def filterconfig_object(row):
             "requirements": row[4]}
 
 
-def analysis_filterconfigs(conn, usergroup_id, analysis_id):
-    """Active configs of the group whose requirements hold for the analysis, in the group's
-    order (first = default)."""
-    facts = analysis_facts(conn, analysis_id)
+def group_active_filterconfigs(conn, usergroup_id):
+    """The group's active configs in the group's order (usergroupfilterconfig.order)."""
     rows = conn.execute(
         f"SELECT {FILTERCONFIG_COLUMNS} FROM filterconfig fc "
         "JOIN usergroupfilterconfig ugfc ON ugfc.filterconfig_id = fc.id "
         'WHERE ugfc.usergroup_id = %s AND fc.active ORDER BY ugfc."order", fc.id',
         (usergroup_id,)).fetchall()
-    return [filterconfig_object(r) for r in rows if requirements_hold(r[4], facts)]
+    return [filterconfig_object(r) for r in rows]
+
+
+def analysis_filterconfigs(conn, usergroup_id, analysis_id):
+    """Active configs of the group whose requirements hold for the analysis, in the group's
+    order (first = default)."""
+    facts = analysis_facts(conn, analysis_id)
+    return [c for c in group_active_filterconfigs(conn, usergroup_id)
+            if requirements_hold(c["requirements"], facts)]
+
+
+def filterconfigs_without_analysis(conn, usergroup_id):
+    """Selection when there is no analysis (filtering.md 1.5): with several active configs
+    only those without requirements (nothing to check them against), else the zero or one."""
+    configs = group_active_filterconfigs(conn, usergroup_id)
+    if len(configs) > 1:
+        return [c for c in configs if not c["requirements"]]
+    return configs
 
 
 def group_filterconfig(conn, usergroup_id, filterconfig_id):
