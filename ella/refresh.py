@@ -124,6 +124,40 @@ def _fmt_pairs(pairs):
 
 # --- building blocks ----------------------------------------------------------------------
 
+def transcript_shadow_insert(table, where):
+    """INSERT of the transcript shadow rows of the annotations matching `where` (SQL on
+    `annotation a`), set-based: the same rows the per-row trigger makes."""
+    return sql.SQL("""
+        INSERT INTO {table}
+            (allele_id, hgnc_id, symbol, transcript, hgvsc, protein, hgvsp, consequences,
+             exon_distance, coding_region_distance)
+        SELECT a.allele_id,
+               (tx ->> 'hgnc_id')::integer, tx ->> 'symbol', tx ->> 'transcript',
+               tx ->> 'HGVSc', tx ->> 'protein', tx ->> 'HGVSp',
+               ARRAY(SELECT jsonb_array_elements_text(
+                         CASE WHEN jsonb_typeof(tx -> 'consequences') = 'array'
+                              THEN tx -> 'consequences' ELSE '[]'::jsonb END)),
+               (tx ->> 'exon_distance')::integer, (tx ->> 'coding_region_distance')::integer
+        FROM annotation a
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(a.annotations -> 'transcripts') = 'array'
+                 THEN a.annotations -> 'transcripts' ELSE '[]'::jsonb END) AS tx
+        WHERE {where}
+        ORDER BY a.id""").format(table=sql.Identifier(table), where=where)
+
+
+def frequency_shadow_insert(config, table, where):
+    """INSERT of the frequency shadow rows (columns from the config's frequency groups) of the
+    annotations matching `where` (SQL on `annotation a`), set-based."""
+    columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
+    values = [sql.SQL("a.allele_id")] + _frequency_value_expressions(config,
+                                                                     sql.SQL("a.annotations"))
+    return sql.SQL("INSERT INTO {table} ({columns}) SELECT {values} FROM annotation a "
+                   "WHERE {where} ORDER BY a.id").format(
+        table=sql.Identifier(table), columns=sql.SQL(", ").join(columns),
+        values=sql.SQL(", ").join(values), where=where)
+
+
 def _create_tmp_transcript_table(cur):
     cur.execute("""
         CREATE TABLE tmp_annotationshadowtranscript (
@@ -142,24 +176,8 @@ def _create_tmp_transcript_table(cur):
             CONSTRAINT fk_tmp_annotationshadowtranscript_allele_id_allele
                 FOREIGN KEY (allele_id) REFERENCES allele (id)
         )""")
-    # Filled set-based (one statement) rather than row by row: same rows as the trigger makes.
-    cur.execute("""
-        INSERT INTO tmp_annotationshadowtranscript
-            (allele_id, hgnc_id, symbol, transcript, hgvsc, protein, hgvsp, consequences,
-             exon_distance, coding_region_distance)
-        SELECT a.allele_id,
-               (tx ->> 'hgnc_id')::integer, tx ->> 'symbol', tx ->> 'transcript',
-               tx ->> 'HGVSc', tx ->> 'protein', tx ->> 'HGVSp',
-               ARRAY(SELECT jsonb_array_elements_text(
-                         CASE WHEN jsonb_typeof(tx -> 'consequences') = 'array'
-                              THEN tx -> 'consequences' ELSE '[]'::jsonb END)),
-               (tx ->> 'exon_distance')::integer, (tx ->> 'coding_region_distance')::integer
-        FROM annotation a
-        CROSS JOIN LATERAL jsonb_array_elements(
-            CASE WHEN jsonb_typeof(a.annotations -> 'transcripts') = 'array'
-                 THEN a.annotations -> 'transcripts' ELSE '[]'::jsonb END) AS tx
-        WHERE a.date_superceeded IS NULL
-        ORDER BY a.id""")
+    cur.execute(transcript_shadow_insert("tmp_annotationshadowtranscript",
+                                         sql.SQL("a.date_superceeded IS NULL")))
     for column in ("allele_id", "hgnc_id", "symbol", "transcript"):
         cur.execute(sql.SQL("CREATE INDEX {} ON tmp_annotationshadowtranscript ({})").format(
             sql.Identifier(f"ix_tmp_annotationshadowtranscript_{column}"),
@@ -195,12 +213,8 @@ def _create_tmp_frequency_table(cur, config):
             CONSTRAINT fk_tmp_annotationshadowfrequency_allele_id_allele
                 FOREIGN KEY (allele_id) REFERENCES allele (id)
         )""").format(extra=sql.SQL("").join(sql.SQL(", ") + d for d in column_defs)))
-    columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
-    values = [sql.SQL("a.allele_id")] + _frequency_value_expressions(config, sql.SQL("a.annotations"))
-    cur.execute(sql.SQL(
-        "INSERT INTO tmp_annotationshadowfrequency ({columns}) SELECT {values} "
-        "FROM annotation a WHERE a.date_superceeded IS NULL ORDER BY a.id").format(
-        columns=sql.SQL(", ").join(columns), values=sql.SQL(", ").join(values)))
+    cur.execute(frequency_shadow_insert(config, "tmp_annotationshadowfrequency",
+                                        sql.SQL("a.date_superceeded IS NULL")))
     cur.execute("CREATE INDEX ix_tmp_annotationshadowfrequency_allele_id "
                 "ON tmp_annotationshadowfrequency (allele_id)")
 

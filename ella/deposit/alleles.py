@@ -14,7 +14,7 @@ from ella.annotation.converters import AnnotationConfigError, AnnotationConversi
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
 from ella.deposit.variants import (DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, store_annotations)
+                                   check_genome_build, store_alleles, AnnotationWriter)
 from ella.vcf import open_vcf
 
 BATCH_SIZE = 1000
@@ -48,6 +48,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
         check_genepanel(cur, *panel)
     config_id, deposit_config = active_annotation_config(cur)
     cnv = feature_is_enabled(app_config, "cnv")
+    writer = AnnotationWriter(cur, app_config, config_id)
     stats = {"file": str(vcf_path), "records": 0, "alleles_new": 0, "alleles_existing": 0,
              "annotations_new": 0, "annotations_unchanged": 0, "interpretations_new": 0}
     with open_vcf(vcf_path) as reader:
@@ -60,17 +61,17 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
         for record in reader:
             batch.append(record)
             if len(batch) >= BATCH_SIZE:
-                _batch(cur, batch, panel, annotation_only, annotator, config_id, cnv, stats)
+                _batch(cur, batch, panel, annotation_only, annotator, writer, cnv, stats)
                 batch = []
                 if progress:
                     progress(stats)
         if batch:
-            _batch(cur, batch, panel, annotation_only, annotator, config_id, cnv, stats)
+            _batch(cur, batch, panel, annotation_only, annotator, writer, cnv, stats)
     stats["seconds"] = time.monotonic() - started
     return stats
 
 
-def _batch(cur, records, panel, annotation_only, annotator, config_id, cnv, stats):
+def _batch(cur, records, panel, annotation_only, annotator, writer, cnv, stats):
     stats["records"] += len(records)
     if not annotation_only:
         outside = _outside_panel(cur, records, panel)
@@ -89,7 +90,7 @@ def _batch(cur, records, panel, annotation_only, annotator, config_id, cnv, stat
             annotations[allele_id] = annotator.annotate(r)
         except (AnnotationConversionError, AnnotationConfigError) as exc:
             raise r.error(str(exc)) from None
-    new, unchanged = store_annotations(cur, annotations, config_id)
+    new, unchanged = writer.store(annotations)
     stats["annotations_new"] += new
     stats["annotations_unchanged"] += unchanged
     if not annotation_only:

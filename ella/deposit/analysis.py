@@ -21,7 +21,7 @@ from ella.deposit.analysis_config import AnalysisConfigError, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
 from ella.deposit.variants import (DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, store_annotations)
+                                   check_genome_build, store_alleles, AnnotationWriter)
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
@@ -162,7 +162,7 @@ class _VcfImport:
         self.sample_ids = sample_ids
         self.proband_index = proband_index
         self.annotator = annotator
-        self.config_id = config_id
+        self.writer = AnnotationWriter(cur, app_config, config_id)
         self.prefilters = prefilters
         self.stats = stats
         self.genotype_seq = cur.execute(
@@ -191,7 +191,7 @@ class _VcfImport:
                 annotations[allele_of[id(r)]] = self.annotator.annotate(r)
             except (AnnotationConversionError, AnnotationConfigError) as exc:
                 raise r.error(str(exc)) from None
-        new, unchanged = store_annotations(self.cur, annotations, self.config_id)
+        new, unchanged = self.writer.store(annotations)
         self.stats["annotations_new"] += new
         self.stats["annotations_unchanged"] += unchanged
         self._genotypes(genotypes, allele_of)

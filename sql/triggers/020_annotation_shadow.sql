@@ -42,6 +42,11 @@ CREATE OR REPLACE FUNCTION annotation_to_annotationshadow()
 RETURNS trigger AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- A bulk deposit (ella.bulk_annotation = 'on' in its transaction) replaces the shadow
+        -- rows of all its alleles itself, set-based, after inserting the annotations.
+        IF current_setting('ella.bulk_annotation', true) = 'on' THEN
+            RETURN NEW;
+        END IF;
         -- A row inserted as already superseded (history import) must not replace the shadow
         -- rows of the current annotation. ELLA never inserts such rows; this keeps the
         -- shadow tables equal to "current annotation" even if someone does.

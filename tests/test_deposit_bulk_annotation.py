@@ -1,0 +1,206 @@
+"""The bulk annotation path of deposits (ella/deposit/variants.py AnnotationWriter): documents
+validated in Python, shadow rows written set-based. It must write exactly the rows the
+per-row triggers write, fall back to the triggers when it cannot mirror them, and report a
+schema-invalid document as before, with nothing written."""
+
+import copy
+import importlib.util
+import json
+import logging
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from ella.deposit.analysis import deposit_analysis
+from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
+from ella.deposit.variants import AnnotationWriter, DepositError
+from ella.refresh import refresh
+from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, copy_folder, deposit
+from helpers import ROOT, table_snapshot
+
+MENDELIOME = ROOT / "genepanels" / "ella-demo" / "Mendeliome_v01"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("bench_generate",
+                                                  ROOT / "bench" / "import" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate
+
+
+@pytest.fixture
+def second_db_url(pg_server, template_db):
+    name = pg_server.fresh_name("second")
+    url = pg_server.create(name, template=template_db)
+    yield url
+    pg_server.drop(name)
+
+
+def _with_panels(url):
+    add_test_panels(url)
+    with psycopg.connect(url) as conn:
+        deposit_genepanel(conn, "Mendeliome", "v01", read_panel_files(*folder_files(MENDELIOME)))
+        conn.commit()
+    return url
+
+
+def _synthetic_analysis(tmp_path, name, variants=400, samples=3, seed=11):
+    """A synthetic exome analysis folder (bench/import's generator: CSQ, gnomAD frequencies)."""
+    folder = tmp_path / f"{name}.Mendeliome_v01"
+    folder.mkdir()
+    _generator()(folder / f"{name}.vcf", variants, samples, seed)
+    return folder
+
+
+def _trigger_path_config(url, config, how):
+    """Make the bulk path impossible in a way a real installation can be in; returns the
+    application config the deposit then runs with."""
+    if how == "schema":
+        # A newer annotation schema with a pattern the Python twin refuses to translate; no
+        # real document has the key, so every document still gets version 1.
+        with psycopg.connect(url) as conn:
+            conn.execute("INSERT INTO jsonschema (name, version, schema) VALUES "
+                         "('annotation', 2, %s)",
+                         (Jsonb({"type": "object", "required": ["never_present"],
+                                 "properties": {"never_present": {"pattern": "\\d"}}}),))
+        return config
+    # A frequency group added to the configuration without `ella-db refresh`.
+    changed = copy.deepcopy(config)
+    changed["frequencies"]["groups"]["external"]["GNOMAD_EXOMES"].append("XYZ")
+    return changed
+
+
+def _content(url):
+    """Annotation and shadow rows keyed by allele coordinates (ids differ between databases)."""
+    key = "a.chromosome || ':' || a.vcf_pos || a.vcf_ref || '>' || a.vcf_alt"
+    with psycopg.connect(url) as conn:
+        annotations = conn.execute(
+            f"SELECT {key}, an.annotations, an.schema_version, an.date_superceeded IS NULL, "
+            "an.previous_annotation_id IS NOT NULL FROM annotation an "
+            f"JOIN allele a ON a.id = an.allele_id ORDER BY 1, 4, an.id").fetchall()
+        transcripts = conn.execute(
+            f"SELECT {key}, to_jsonb(s) - 'id' - 'allele_id' FROM annotationshadowtranscript s "
+            "JOIN allele a ON a.id = s.allele_id").fetchall()
+        frequencies = conn.execute(
+            f"SELECT {key}, to_jsonb(s) - 'id' - 'allele_id' FROM annotationshadowfrequency s "
+            "JOIN allele a ON a.id = s.allele_id").fetchall()
+    return {"annotation": annotations, "transcripts": _sorted(transcripts),
+            "frequencies": _sorted(frequencies)}
+
+
+def _sorted(rows):
+    return sorted(rows, key=lambda row: (row[0], json.dumps(row[1], sort_keys=True)))
+
+
+def _changed_copy(folder, tmp_path):
+    """The same analysis under another name, with one CSQ consequence changed throughout, so
+    the annotation of many alleles is superseded by a new one."""
+    target = copy_folder(folder, tmp_path / "changed", "again.Mendeliome_v01")
+    for vcf in target.glob("*.vcf"):
+        vcf.write_text(vcf.read_text().replace("|synonymous_variant|", "|missense_variant|"))
+    return target
+
+
+@pytest.mark.parametrize("how", ["schema", "shadow-columns"])
+def test_bulk_and_trigger_paths_write_the_same_rows(db_url, second_db_url, ella_config, tmp_path,
+                                                    caplog, how):
+    bulk_url, trigger_url = _with_panels(db_url), _with_panels(second_db_url)
+    trigger_config = _trigger_path_config(trigger_url, ella_config, how)
+    folder = _synthetic_analysis(tmp_path, "bulk")
+    changed = _changed_copy(folder, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ella.deposit.variants"):
+        for source in (TEST_ANALYSIS_001, folder, changed):
+            caplog.clear()
+            deposit(bulk_url, ella_config, source)
+            assert "validated row by row" not in caplog.text
+            deposit(trigger_url, trigger_config, source)
+            assert "validated row by row in the database" in caplog.text
+    bulk, trigger = _content(bulk_url), _content(trigger_url)
+    # Real content: both versions of the changed alleles, frequencies, every transcript.
+    assert sum(1 for row in bulk["annotation"] if not row[3]) >= 100
+    assert len(bulk["frequencies"]) >= 400 and len(bulk["transcripts"]) >= 1200
+    assert {row[2] for row in bulk["annotation"]} == {1}
+    assert bulk == trigger
+
+
+def test_bulk_shadow_rows_equal_a_rebuild(db_url, ella_config, tmp_path):
+    """`ella-db refresh` rebuilds the shadow tables from the current annotations: after bulk
+    deposits (including superseded annotations) nothing changes."""
+    url = _with_panels(db_url)
+    folder = _synthetic_analysis(tmp_path, "bulk", variants=300, samples=1, seed=5)
+    deposit(url, ella_config, folder)
+    deposit(url, ella_config, _changed_copy(folder, tmp_path))
+    before = _content(url)
+    with psycopg.connect(url) as conn:
+        refresh(conn, ella_config, echo=lambda *_: None)
+        conn.commit()
+    assert _content(url) == before
+
+
+def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config, tmp_path):
+    """A consequence term the annotation schema does not know: the batch goes to the database
+    validator, which refuses it with its own message; the deposit writes nothing."""
+    url = _with_panels(db_url)
+    folder = _synthetic_analysis(tmp_path, "bulk", variants=50, samples=1, seed=7)
+    vcf = next(folder.glob("*.vcf"))
+    lines = vcf.read_text().splitlines(keepends=True)
+    body = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    lines[body[30]] = lines[body[30]].replace("|intron_variant|", "|no_such_term|", 1) \
+        .replace("|missense_variant|", "|no_such_term|", 1) \
+        .replace("|synonymous_variant|", "|no_such_term|", 1)
+    assert "no_such_term" in lines[body[30]]
+    vcf.write_text("".join(lines))
+    before = table_snapshot(url)
+    with pytest.raises(DepositError, match="does not match the annotation JSON schema"):
+        deposit(url, ella_config, folder)
+    assert table_snapshot(url) == before
+
+
+def test_setting_is_local_to_the_deposit(db_url, ella_config, tmp_path):
+    """After a bulk batch the transaction's ella.bulk_annotation is off again, and another
+    session never sees it: a plain INSERT is still validated and shadowed by the triggers."""
+    url = _with_panels(db_url)
+    folder = _synthetic_analysis(tmp_path, "bulk", variants=20, samples=1, seed=3)
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            deposit_analysis(conn, ella_config, resolve_analysis_config(folder))
+            assert conn.execute("SELECT current_setting('ella.bulk_annotation', true)"
+                                ).fetchone()[0] == "off"
+        allele_id = conn.execute("SELECT min(allele_id) FROM annotation").fetchone()[0]
+        document, config_id = conn.execute(
+            "SELECT annotations, annotation_config_id FROM annotation WHERE allele_id = %s",
+            (allele_id,)).fetchone()
+        broken = copy.deepcopy(document)
+        broken["transcripts"][0]["strand"] = 2
+        with pytest.raises(psycopg.Error, match="failed to validate"):
+            with conn.transaction():
+                conn.execute("UPDATE annotation SET date_superceeded = now() "
+                             "WHERE allele_id = %s AND date_superceeded IS NULL", (allele_id,))
+                conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                             "annotation_config_id, schema_version) "
+                             "VALUES (%s, %s, now(), %s, 1)", (allele_id, Jsonb(broken), config_id))
+        changed = copy.deepcopy(document)
+        changed["transcripts"] = changed["transcripts"][:1]
+        with conn.transaction():
+            conn.execute("UPDATE annotation SET date_superceeded = now() "
+                         "WHERE allele_id = %s AND date_superceeded IS NULL", (allele_id,))
+            conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                         "annotation_config_id) VALUES (%s, %s, now(), %s)",
+                         (allele_id, Jsonb(changed), config_id))
+        shadow = conn.execute("SELECT transcript FROM annotationshadowtranscript "
+                              "WHERE allele_id = %s", (allele_id,)).fetchall()
+    assert [r[0] for r in shadow] == [changed["transcripts"][0]["transcript"]]
+
+
+def test_writer_reports_why_it_uses_the_triggers(db_url, ella_config):
+    with psycopg.connect(db_url) as conn:
+        assert AnnotationWriter(conn.cursor(), ella_config, 1).trigger_path_reason is None
+        changed = _trigger_path_config(db_url, ella_config, "shadow-columns")
+        reason = AnnotationWriter(conn.cursor(), changed, 1).trigger_path_reason
+        assert "GNOMAD_EXOMES.XYZ" in reason and "ella-db refresh" in reason
+        _trigger_path_config(db_url, ella_config, "schema")
+        reason = AnnotationWriter(conn.cursor(), ella_config, 1).trigger_path_reason
+        assert "cannot be checked outside the database" in reason
