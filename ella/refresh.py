@@ -126,34 +126,41 @@ def _fmt_pairs(pairs):
 
 def transcript_shadow_insert(table, where):
     """INSERT of the transcript shadow rows of the annotations matching `where` (SQL on
-    `annotation a`), set-based: the same rows the per-row trigger makes."""
+    `annotation a`), set-based: the same rows the per-row trigger makes. The transcripts are
+    taken out of each (compressed) document once, in a materialised step."""
     return sql.SQL("""
+        WITH docs AS MATERIALIZED (
+            SELECT a.id, a.allele_id, a.annotations -> 'transcripts' AS transcripts
+            FROM annotation a WHERE {where})
         INSERT INTO {table}
             (allele_id, hgnc_id, symbol, transcript, hgvsc, protein, hgvsp, consequences,
              exon_distance, coding_region_distance)
-        SELECT a.allele_id,
+        SELECT d.allele_id,
                (tx ->> 'hgnc_id')::integer, tx ->> 'symbol', tx ->> 'transcript',
                tx ->> 'HGVSc', tx ->> 'protein', tx ->> 'HGVSp',
                ARRAY(SELECT jsonb_array_elements_text(
                          CASE WHEN jsonb_typeof(tx -> 'consequences') = 'array'
                               THEN tx -> 'consequences' ELSE '[]'::jsonb END)),
                (tx ->> 'exon_distance')::integer, (tx ->> 'coding_region_distance')::integer
-        FROM annotation a
+        FROM docs d
         CROSS JOIN LATERAL jsonb_array_elements(
-            CASE WHEN jsonb_typeof(a.annotations -> 'transcripts') = 'array'
-                 THEN a.annotations -> 'transcripts' ELSE '[]'::jsonb END) AS tx
-        WHERE {where}
-        ORDER BY a.id""").format(table=sql.Identifier(table), where=where)
+            CASE WHEN jsonb_typeof(d.transcripts) = 'array'
+                 THEN d.transcripts ELSE '[]'::jsonb END) AS tx
+        ORDER BY d.id""").format(table=sql.Identifier(table), where=where)
 
 
 def frequency_shadow_insert(config, table, where):
     """INSERT of the frequency shadow rows (columns from the config's frequency groups) of the
-    annotations matching `where` (SQL on `annotation a`), set-based."""
+    annotations matching `where` (SQL on `annotation a`), set-based. The frequencies object
+    is taken out of each (compressed) document once, not once per column."""
     columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
-    values = [sql.SQL("a.allele_id")] + _frequency_value_expressions(config,
-                                                                     sql.SQL("a.annotations"))
-    return sql.SQL("INSERT INTO {table} ({columns}) SELECT {values} FROM annotation a "
-                   "WHERE {where} ORDER BY a.id").format(
+    values = [sql.SQL("d.allele_id")] + _frequency_value_expressions(config,
+                                                                     sql.SQL("d.frequencies"))
+    return sql.SQL("WITH docs AS MATERIALIZED (SELECT a.id, a.allele_id, "
+                   "a.annotations -> 'frequencies' AS frequencies FROM annotation a "
+                   "WHERE {where}) "
+                   "INSERT INTO {table} ({columns}) SELECT {values} FROM docs d "
+                   "ORDER BY d.id").format(
         table=sql.Identifier(table), columns=sql.SQL(", ").join(columns),
         values=sql.SQL(", ").join(values), where=where)
 
@@ -186,14 +193,15 @@ def _create_tmp_transcript_table(cur):
                 "ON tmp_annotationshadowtranscript (lower(hgvsc))")
 
 
-def _frequency_value_expressions(config, annotations):
-    """SQL expressions extracting each configured column from an `annotations` jsonb value."""
+def _frequency_value_expressions(config, frequencies):
+    """SQL expressions extracting each configured column from `frequencies`, the jsonb value
+    of an annotation's "frequencies" key."""
     exprs = []
     for provider, key in frequency_pairs(config):
         for part, cast in (("freq", "double precision"), ("num", "integer")):
-            exprs.append(sql.SQL("({annotations} -> 'frequencies' -> {provider} -> {part} ->> {key})"
+            exprs.append(sql.SQL("({frequencies} -> {provider} -> {part} ->> {key})"
                                  "::{cast}").format(
-                annotations=annotations, provider=sql.Literal(provider), part=sql.Literal(part),
+                frequencies=frequencies, provider=sql.Literal(provider), part=sql.Literal(part),
                 key=sql.Literal(key), cast=sql.SQL(cast)))
     return exprs
 
@@ -222,7 +230,7 @@ def _create_tmp_frequency_table(cur, config):
 def _install_frequency_function(cur, config):
     columns = [sql.Identifier("allele_id")] + _frequency_column_identifiers(config)
     values = [sql.SQL("insert_annotationshadowfrequency.allele_id")] + _frequency_value_expressions(
-        config, sql.SQL("insert_annotationshadowfrequency.annotations"))
+        config, sql.SQL("(insert_annotationshadowfrequency.annotations -> 'frequencies')"))
     body = sql.SQL("INSERT INTO annotationshadowfrequency ({columns}) VALUES ({values});").format(
         columns=sql.SQL(", ").join(columns), values=sql.SQL(", ").join(values))
     # The body is generated from the config, so it cannot live in sql/triggers/ as a file.
