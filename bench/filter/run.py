@@ -41,8 +41,8 @@ def _load_import_bench():
 
 
 imp = _load_import_bench()
-psycopg = imp.psycopg
 
+from ella.db import connect  # noqa: E402
 from ella.deposit.filterconfigs import deposit_filterconfigs  # noqa: E402
 from ella.filters import FilterContext  # noqa: E402
 from ella.filters.chain import analysis_allele_ids, load_filterconfig, run_filters  # noqa: E402
@@ -95,7 +95,7 @@ def main(argv=None):
             db_url = cluster.url("bench")
         config = imp.load_config(environ={})
         panel = ("Mendeliome", "v01")
-        with psycopg.connect(db_url) as conn:
+        with connect(db_url) as conn:
             imp.migrate(conn, config, echo=lambda *_: None)
             imp.deposit_genepanel(conn, *panel,
                                   imp.read_panel_files(*imp.folder_files(imp.PANEL_DIR)))
@@ -109,7 +109,7 @@ def main(argv=None):
             folder = workdir / f"bench{seed}-{args.variants}-{samples}.Mendeliome_v01"
             folder.mkdir()
             imp.generate(folder / f"bench{seed}.vcf", args.variants, samples, seed)
-            with psycopg.connect(db_url) as conn:
+            with connect(db_url) as conn:
                 with conn.transaction():
                     imp.deposit_analysis(conn, config, imp.resolve_analysis_config(folder))
                 analyses[samples] = conn.execute("SELECT max(id) FROM analysis").fetchone()[0]
@@ -117,7 +117,7 @@ def main(argv=None):
         print(f"machine: {imp.machine()}")
         print(f"{'config':<12} {'samples':>7} {'filter':<14} {'alleles in':>10} "
               f"{'removed':>8} {'seconds':>8}")
-        with psycopg.connect(db_url, autocommit=True) as conn:
+        with connect(db_url, autocommit=True) as conn:
             for name, samples in RUNS:
                 filterconfig = load_filterconfig(conn, fc_ids[name])
                 runs = [run_chain(conn, config, analyses[samples], filterconfig)

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg  # noqa: E402
 
 from ella.config import load_config  # noqa: E402
+from ella.db import connect  # noqa: E402
 from ella.deposit.analysis import deposit_analysis  # noqa: E402
 from ella.deposit.analysis_config import resolve_analysis_config  # noqa: E402
 from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files  # noqa: E402
@@ -72,7 +72,7 @@ def main(argv=None):
             cluster.create_database("bench")
             db_url = cluster.url("bench")
         config = load_config(environ={})
-        with psycopg.connect(db_url) as conn:
+        with connect(db_url) as conn:
             migrate(conn, config, echo=lambda *_: None)
             deposit_genepanel(conn, "Mendeliome", "v01",
                               read_panel_files(*folder_files(PANEL_DIR)))
@@ -86,7 +86,7 @@ def main(argv=None):
             vcf = folder / f"bench{seed}.vcf"
             generate(vcf, size, samples, seed)
             analysis = resolve_analysis_config(folder)
-            with psycopg.connect(db_url) as conn:
+            with connect(db_url) as conn:
                 started = time.perf_counter()
                 with conn.transaction():
                     stats = deposit_analysis(conn, config, analysis)

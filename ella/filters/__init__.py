@@ -6,6 +6,7 @@ out" as a filter, "rescues" as an exception). Allele filters use `ctx.genepanel`
 filters also need `ctx.analysis_id`.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -92,3 +93,63 @@ GENOTYPE_ROWS = (
     "JOIN genotypesampledata gsd ON gsd.genotype_id = x.id AND gsd.secondallele = x.second "
     "JOIN sample s ON s.id = gsd.sample_id "
     "WHERE s.analysis_id = %(analysis_id)s AND {samples}")
+
+
+# Overlap join of alleles and regions (filtering.md 2.2 and 2.12), as SQL CTEs: both sides are
+# filed into bins of 2**BIN_BITS bases, each interval into every bin from its start's to its
+# end's, and meet in a hash join on (chromosome, bin). Intervals shorter than half a bin (nearly
+# all) touch at most two bins, listed without a set-returning function, which keeps the
+# planner's row estimates sane; the few long ones (CNVs, long exons) get theirs from
+# generate_series. Every pair found is then tested exactly by the caller's `test`; filtering.md's
+# overlap tests each imply that the allele [s, e] and the interval share a position, and so a
+# bin, so no overlapping pair is missed.
+#
+# Needs CTEs `alleles (id, chromosome, s, e)` and `regions (tid, chromosome, strand, lo, hi,
+# ...)`, where [lo, hi] bounds every interval of the row that `test` looks at; defines
+# `overlapping (id, tid, strand)`.
+BIN_BITS = 12
+_SHORT = 1 << (BIN_BITS - 1)
+
+
+def _bins(table, lo, hi):
+    return f"""
+    SELECT x.*, x.{lo} >> {BIN_BITS} AS bin FROM {table} x WHERE x.{hi} - x.{lo} < {_SHORT}
+    UNION ALL
+    SELECT x.*, x.{hi} >> {BIN_BITS} FROM {table} x
+     WHERE x.{hi} - x.{lo} < {_SHORT} AND x.{hi} >> {BIN_BITS} <> x.{lo} >> {BIN_BITS}
+    UNION ALL
+    SELECT x.*, b.bin FROM {table} x,
+           generate_series(x.{lo} >> {BIN_BITS}, x.{hi} >> {BIN_BITS}) AS b(bin)
+     WHERE x.{hi} - x.{lo} >= {_SHORT}"""
+
+
+def overlap_ctes(test):
+    return f"""
+allele_bins AS ({_bins("alleles", "s", "e")}),
+region_bins AS ({_bins("regions", "lo", "hi")}),
+overlapping AS (
+    SELECT DISTINCT a.id, r.tid, r.strand FROM allele_bins a JOIN region_bins r
+        ON r.chromosome = a.chromosome AND r.bin = a.bin
+     WHERE {test})"""
+
+
+def overlaps(rs, re):
+    """filtering.md 2.2's overlap test of the allele [a.s, a.e) with the interval [rs, re] of
+    region r (three-valued: an interval with a NULL end never overlaps)."""
+    rs, re = f"r.{rs}", f"r.{re}"
+    return (f"({re} >= {rs} AND (({rs} <= a.s AND a.s <= {re}) OR ({rs} < a.e AND a.e < {re}) "
+            f"OR (a.s <= {rs} AND a.e >= {re})))")
+
+
+@contextmanager
+def without_merge_joins(conn):
+    """Statements inside run with merge joins disabled, in a transaction or savepoint of their
+    own. The overlap joins above are cheapest as hash joins, but the planner cannot estimate
+    the bin rows and picks merge joins that sort every region (seconds instead of a fraction
+    of one, bench/filter). The setting is transaction-local and put back afterwards; if a
+    statement fails, rolling back the savepoint puts it back."""
+    with conn.transaction():
+        previous = conn.execute("SELECT current_setting('enable_mergejoin')").fetchone()[0]
+        conn.execute("SELECT set_config('enable_mergejoin', 'off', true)")
+        yield
+        conn.execute("SELECT set_config('enable_mergejoin', %s, true)", (previous,))
