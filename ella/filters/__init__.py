@@ -9,6 +9,9 @@ filters also need `ctx.analysis_id`.
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from psycopg import adapters, postgres
+from psycopg.adapt import Dumper
+
 
 class FilterError(Exception):
     """A filterconfig that cannot be run (bad config for a filter, unsupported data)."""
@@ -40,8 +43,24 @@ def sql_operator(op):
     return SQL_OPERATORS[op]
 
 
+class AlleleIds(list):
+    """A list of allele ids passed to PostgreSQL as one integer[] parameter."""
+
+
+class _AlleleIdsDumper(Dumper):
+    """integer[] in text form, built directly: psycopg's generic list dumper checks every
+    element for quoting, which costs ~80 ms for the 50,000 ids of an exome."""
+    oid = postgres.types["int4"].array_oid
+
+    def dump(self, obj):
+        return ("{" + ",".join(map(str, obj)) + "}").encode()
+
+
+adapters.register_dumper(AlleleIds, _AlleleIdsDumper)
+
+
 def ids_param(allele_ids):
-    return sorted(int(i) for i in allele_ids)
+    return AlleleIds(sorted(int(i) for i in allele_ids))
 
 
 def matched(rows, allele_ids):

@@ -153,7 +153,7 @@ def compound_heterozygous(ctx, rows, family):
             "SELECT DISTINCT allele_id, symbol FROM annotationshadowtranscript "
             "WHERE allele_id = ANY(%(ids)s) AND symbol IS NOT NULL "
             "AND (%(regex)s::text IS NULL OR transcript ~ %(regex)s::text)",
-            {"ids": sorted(candidates), "regex": ctx.inclusion_regex}):
+            {"ids": ids_param(candidates), "regex": ctx.inclusion_regex}).fetchall():
         by_symbol.setdefault(symbol, set()).add(allele_id)
     result = set()
     for alleles in by_symbol.values():
@@ -172,7 +172,8 @@ def _rows(ctx, allele_ids, family):
     data = {}
     for allele_id, sample, typ, ar, gq in ctx.conn.execute(
             "SELECT r.allele_id, r.sample_id, r.type, r.allele_ratio, r.genotype_quality "
-            f"FROM ({GENOTYPE_ROWS.format(samples='s.id = ANY(%(samples)s)')}) r", params):
+            f"FROM ({GENOTYPE_ROWS.format(samples='s.id = ANY(%(samples)s)')}) r",
+            params).fetchall():
         data.setdefault(allele_id, {})[sample] = (typ, ar, gq)
     family_alleles = {r[0] for r in ctx.conn.execute(
         "SELECT allele_id FROM genotype WHERE allele_id = ANY(%(ids)s) "
@@ -182,7 +183,7 @@ def _rows(ctx, allele_ids, family):
     rows = {}
     for allele_id, chromosome, start, open_end, reference in ctx.conn.execute(
             "SELECT id, chromosome, start_position, open_end_position, genome_reference "
-            "FROM allele WHERE id = ANY(%s)", (sorted(family_alleles),)):
+            "FROM allele WHERE id = ANY(%s)", (ids_param(family_alleles),)).fetchall():
         if reference != "GRCh37":
             raise FilterError(f"segregation filter: allele {allele_id} is on {reference}; only "
                               "GRCh37 is supported")
