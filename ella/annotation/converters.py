@@ -137,6 +137,32 @@ def convert_keyvalue(value, target_type="identity", split=None, target_type_thro
         return None
 
 
+def keyvalue_converter(target_type="identity", split=None, target_type_throw=True):
+    """`convert_keyvalue` with its options bound once: the same results and errors, without
+    re-checking the options for every value (an exome has millions of them)."""
+    _check_target_type(target_type)
+    if split is not None:
+        return lambda value: convert_keyvalue(value, target_type, split, target_type_throw)
+    if target_type == "identity":
+        return lambda value: value
+    caster = TARGET_TYPES[target_type]
+
+    def convert(value):
+        if value is None:
+            return None
+        try:
+            return caster(value)
+        except CastError:
+            if target_type_throw:
+                raise
+            return None
+        except (TypeError, ValueError) as exc:
+            if target_type_throw:
+                raise CastError(f"cannot cast {value!r} to {target_type}: {exc}") from None
+            return None
+    return convert
+
+
 def convert_mapping(value, item_separator=",", keyvalue_separator=":", target_type="string",
                     target_type_throw=True):
     """`k1:v1,k2:v2` -> {"k1": v1, "k2": v2}, values cast by target_type.
@@ -367,6 +393,16 @@ def hgvsc_distances(hgvsc):
     m = _HGVSC_RE.match(hgvsc)
     if not m:
         return None, None
+    if m.group(6) is None:
+        # One position (the common case): the general rule below, unrolled.
+        utr, num, sign, offset = m.group(1, 2, 3, 4)
+        if sign:
+            distance = int(sign + offset)
+            if distance != 0:
+                return distance, None
+        if not utr:
+            return 0, 0
+        return 0, int(num) if utr == "*" else -int(num)
     positions = [m.group(1, 2, 3, 4)]
     if m.group(6) is not None:
         positions.append(m.group(5, 6, 7, 8))
@@ -559,6 +595,30 @@ def place(annotation, target, value, target_mode="insert"):
     return annotation
 
 
+def placer(target, target_mode="insert"):
+    """`place` with the target path split once: a function (annotation, value)."""
+    if target_mode not in TARGET_MODES:
+        raise ValueError(f"unknown target_mode '{target_mode}'")
+    parts = target.split(".")
+    parents, leaf = tuple(parts[:-1]), parts[-1]
+    if target_mode != "insert":
+        return lambda annotation, value: place(annotation, target, value, target_mode)
+
+    def put(annotation, value):
+        node = annotation
+        for part in parents:
+            child = node.get(part)
+            if child is None and part not in node:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ValueError(f"target '{target}': '{part}' is not an object")
+            node = child
+        if leaf in node:
+            raise ValueError(f"target '{target}' already has a value (target_mode insert)")
+        node[leaf] = value
+    return put
+
+
 # --------------------------------------------------------------------------- config / driver
 
 _COMMON_KEYS = {"source", "target", "target_mode", "additional_sources"}
@@ -595,13 +655,15 @@ class _Element:
         if self.target_mode not in TARGET_MODES:
             raise AnnotationConfigError(f"unknown target_mode '{self.target_mode}'")
         self.additional_sources = list(element.get("additional_sources") or [])
+        self.put = placer(self.target, self.target_mode)
         opts = {k: v for k, v in element.items() if k in _CONVERTER_KEYS[name]}
         if "target_type" in opts:
             _check_target_type(opts["target_type"])
         if name == "vep":
             self.fn = lambda v, *a: convert_vep(v, csq_fields)
         elif name == "keyvalue":
-            self.fn = lambda v, *a: convert_keyvalue(v, **opts)
+            convert = keyvalue_converter(**opts)
+            self.fn = lambda v, *a: convert(v)
         elif name == "mapping":
             self.fn = lambda v, *a: convert_mapping(v, **opts)
         elif name == "json":
@@ -657,12 +719,18 @@ class Annotator:
     def annotate(self, record):
         info = record.info if not isinstance(record, dict) else record
         annotation = {}
+        by_source = self.by_source
         for key, value in info.items():
-            for el in self.by_source.get(key, ()):
-                extra = [info.get(s) for s in el.additional_sources]
+            elements = by_source.get(key)
+            if elements is None:
+                continue
+            for el in elements:
                 try:
-                    result = el.fn(value, *extra)
-                    place(annotation, el.target, result, el.target_mode)
+                    if el.additional_sources:
+                        result = el.fn(value, *[info.get(s) for s in el.additional_sources])
+                    else:
+                        result = el.fn(value)
+                    el.put(annotation, result)
                 except AnnotationConfigError:
                     raise
                 except Exception as exc:
