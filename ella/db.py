@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -21,9 +22,14 @@ def connect(db_url, autocommit=False, application_name="ella"):
     try:
         # JIT off for our sessions: the planner's row estimates for set-returning functions
         # (unnest, generate_series) make short filter queries look expensive, and compiling
-        # them took 1-2 s where running them takes a fraction of that (bench/filter).
+        # them took 1-2 s where running them takes a fraction of that (bench/filter). Options
+        # the URL itself carries are kept.
+        given = conninfo_to_dict(db_url).get("options") or ""
         return psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
-                               options="-c jit=off")
+                               options=f"{given} -c jit=off".strip())
+    except psycopg.ProgrammingError as exc:
+        raise DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: "
+                            f"{str(exc).strip().splitlines()[0]}") from exc
     except psycopg.OperationalError as exc:
         # libpq's message is multi-line; the first line says what failed.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__

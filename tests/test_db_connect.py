@@ -1,0 +1,25 @@
+"""ella.db.connect: the settings of our sessions and its errors."""
+
+from urllib.parse import quote
+
+import pytest
+
+from ella.db import DatabaseError, connect
+
+
+def test_sessions_run_without_jit_and_keep_the_urls_own_options(db_url):
+    with connect(db_url) as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
+    separator = "&" if "?" in db_url else "?"
+    with_options = db_url + separator + "options=" + quote("-c statement_timeout=1234")
+    if "=" in db_url and "://" not in db_url:   # a key=value conninfo string
+        with_options = db_url + " options='-c statement_timeout=1234'"
+    with connect(with_options) as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1234ms"
+
+
+@pytest.mark.parametrize("url", ["host=x port='", "postgresql://[::1"])
+def test_a_malformed_url_is_one_clear_error(url):
+    with pytest.raises(DatabaseError, match="DB_URL is not a valid PostgreSQL URL"):
+        connect(url)
