@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -76,6 +77,16 @@ class Server:
     def fresh_name(self, prefix="t"):
         return f"ella_test_{prefix}_{os.getpid()}_{next(self._counter)}"
 
+    @contextmanager
+    def throwaway(self, prefix, template=None):
+        """The URL of a new database (a copy of `template`), dropped afterwards."""
+        name = self.fresh_name(prefix)
+        url = self.create(name, template=template)
+        try:
+            yield url
+        finally:
+            self.drop(name)
+
 
 @pytest.fixture(scope="session")
 def pg_server():
@@ -108,10 +119,8 @@ def template_db(pg_server, ella_config):
 
 @pytest.fixture
 def db_url(pg_server, template_db):
-    name = pg_server.fresh_name("db")
-    url = pg_server.create(name, template=template_db)
-    yield url
-    pg_server.drop(name)
+    with pg_server.throwaway("db", template_db) as url:
+        yield url
 
 
 @pytest.fixture
@@ -122,10 +131,8 @@ def db_conn(db_url):
 
 @pytest.fixture
 def empty_db_url(pg_server):
-    name = pg_server.fresh_name("empty")
-    url = pg_server.create(name)
-    yield url
-    pg_server.drop(name)
+    with pg_server.throwaway("empty") as url:
+        yield url
 
 
 def psql_path():
@@ -150,10 +157,8 @@ def demo_template_db(pg_server):
 
 @pytest.fixture
 def demo_db_url(pg_server, demo_template_db):
-    name = pg_server.fresh_name("demo")
-    url = pg_server.create(name, template=demo_template_db)
-    yield url
-    pg_server.drop(name)
+    with pg_server.throwaway("demo", demo_template_db) as url:
+        yield url
 
 
 @pytest.fixture

@@ -33,10 +33,8 @@ def _generator():
 
 @pytest.fixture
 def second_db_url(pg_server, template_db):
-    name = pg_server.fresh_name("second")
-    url = pg_server.create(name, template=template_db)
-    yield url
-    pg_server.drop(name)
+    with pg_server.throwaway("second", template_db) as url:
+        yield url
 
 
 def _with_panels(url):

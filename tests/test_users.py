@@ -57,10 +57,8 @@ def panels_template(pg_server, template_db):
 
 @pytest.fixture
 def panels_db_url(pg_server, panels_template):
-    name = pg_server.fresh_name("users")
-    url = pg_server.create(name, template=panels_template)
-    yield url
-    pg_server.drop(name)
+    with pg_server.throwaway("users", panels_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -181,6 +181,17 @@ def _number_keyword(schema, key):
     return value if _is_number(value) else None
 
 
+def _size_bounds(schema, low_key, high_key, checks):
+    """minLength/maxLength, minItems/maxItems, minProperties/maxProperties: the value's length
+    (characters, items, keys) within the bounds that are numbers."""
+    low = _number_keyword(schema, low_key)
+    if low is not None:
+        checks.append(lambda v: len(v) >= low)
+    high = _number_keyword(schema, high_key)
+    if high is not None:
+        checks.append(lambda v: len(v) <= high)
+
+
 def _resolve(root, ref):
     if ref == "#":
         return root
@@ -282,23 +293,13 @@ class _Compiler:
             checks.append(lambda v: _exact(v) % step == 0)
 
     def _string(self, schema, checks):
-        min_length = _number_keyword(schema, "minLength")
-        if min_length is not None:
-            checks.append(lambda v: len(v) >= min_length)
-        max_length = _number_keyword(schema, "maxLength")
-        if max_length is not None:
-            checks.append(lambda v: len(v) <= max_length)
+        _size_bounds(schema, "minLength", "maxLength", checks)
         if "pattern" in schema:
             search = translate_pattern(schema["pattern"]).search
             checks.append(lambda v: search(v) is not None)
 
     def _array(self, schema, checks):
-        min_items = _number_keyword(schema, "minItems")
-        if min_items is not None:
-            checks.append(lambda v: len(v) >= min_items)
-        max_items = _number_keyword(schema, "maxItems")
-        if max_items is not None:
-            checks.append(lambda v: len(v) <= max_items)
+        _size_bounds(schema, "minItems", "maxItems", checks)
         if schema.get("uniqueItems") is True:
             checks.append(lambda v: len({canonical(x) for x in v}) == len(v))
         items = schema.get("items")
@@ -326,12 +327,7 @@ class _Compiler:
         if isinstance(required, list):
             names = tuple(r for r in required if isinstance(r, str))
             checks.append(lambda v: all(n in v for n in names))
-        min_props = _number_keyword(schema, "minProperties")
-        if min_props is not None:
-            checks.append(lambda v: len(v) >= min_props)
-        max_props = _number_keyword(schema, "maxProperties")
-        if max_props is not None:
-            checks.append(lambda v: len(v) <= max_props)
+        _size_bounds(schema, "minProperties", "maxProperties", checks)
         properties = schema.get("properties")
         properties = properties if isinstance(properties, dict) else None
         if properties:
