@@ -16,10 +16,8 @@ cluster in a temp dir. Not a test: nothing is asserted.
 import argparse
 import importlib.util
 import json
-import os
 import signal
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -83,23 +81,12 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     workdir = Path(tempfile.mkdtemp(prefix="ella-bench-filter-"))
     cluster = None
-    db_url = os.environ.get("DB_URL")
     try:
-        if not db_url:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            cluster = imp.Cluster(workdir / "pg", port=port)
-            cluster.start()
-            cluster.create_database("bench")
-            db_url = cluster.url("bench")
+        db_url, cluster = imp.bench_database(workdir)
         config = imp.load_config(environ={})
-        panel = ("Mendeliome", "v01")
         with connect(db_url) as conn:
-            imp.migrate(conn, config, echo=lambda *_: None)
-            imp.deposit_genepanel(conn, *panel,
-                                  imp.read_panel_files(*imp.folder_files(imp.PANEL_DIR)))
-            setup_groups(conn, panel)
+            imp.create_schema_with_panel(conn, config)
+            setup_groups(conn, imp.PANEL)
             conn.commit()
             result = deposit_filterconfigs(conn, config, json.loads(FILTERCONFIGS.read_text()))
             fc_ids = {c["name"]: c["id"] for c in result["configs"]}

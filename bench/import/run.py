@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import signal
+import socket
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from ella.devdb import Cluster  # noqa: E402
 from ella.migrate import migrate  # noqa: E402
 from generate import generate  # noqa: E402
 
+PANEL = ("Mendeliome", "v01")
 PANEL_DIR = ROOT / "genepanels" / "ella-demo" / "Mendeliome_v01"
 
 
@@ -51,6 +53,26 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def bench_database(workdir):
+    """(db_url, cluster): DB_URL when set (an EMPTY database), else a database in a throwaway
+    embedded cluster under `workdir` (the caller stops the cluster)."""
+    if os.environ.get("DB_URL"):
+        return os.environ["DB_URL"], None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(workdir / "pg", port=port)
+    cluster.start()
+    cluster.create_database("bench")
+    return cluster.url("bench"), cluster
+
+
+def create_schema_with_panel(conn, config):
+    """ELLA's schema and the Mendeliome panel the synthetic exomes are generated over."""
+    migrate(conn, config, echo=lambda *_: None)
+    deposit_genepanel(conn, *PANEL, read_panel_files(*folder_files(PANEL_DIR)))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="analysis deposit benchmark")
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
@@ -60,22 +82,11 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     workdir = Path(tempfile.mkdtemp(prefix="ella-bench-import-"))
     cluster = None
-    db_url = os.environ.get("DB_URL")
     try:
-        if not db_url:
-            import socket
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            cluster = Cluster(workdir / "pg", port=port)
-            cluster.start()
-            cluster.create_database("bench")
-            db_url = cluster.url("bench")
+        db_url, cluster = bench_database(workdir)
         config = load_config(environ={})
         with connect(db_url) as conn:
-            migrate(conn, config, echo=lambda *_: None)
-            deposit_genepanel(conn, "Mendeliome", "v01",
-                              read_panel_files(*folder_files(PANEL_DIR)))
+            create_schema_with_panel(conn, config)
             conn.commit()
         print(f"machine: {machine()}")
         print(f"{'variants':>9} {'samples':>7} {'seconds':>8} {'variants/s':>11} {'peak MB':>8}")
