@@ -205,6 +205,37 @@ def _insert(conn, sql, params, what):
                        "reload and try again") from None
 
 
+# The two assessment tables whose current row finalizing an allele reuses or supersedes.
+_CURRENT_ROW_TABLES = ("alleleassessment", "allelereport")
+
+
+def _locked_current(conn, table, allele_id, payload):
+    """Id of the allele's current row of `table` (None if none), locked until commit. The
+    client must have seen it: a different `presented_<table>_id` is a stale view (409)."""
+    assert table in _CURRENT_ROW_TABLES
+    row = conn.execute(f"SELECT id FROM {table} WHERE allele_id = %s "
+                       "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+    existing = row[0] if row else None
+    presented = payload.get(f"presented_{table}_id")
+    if existing is not None and presented != existing:
+        raise Conflict(f"'presented_{table}_id': {presented} does not match latest "
+                       f"existing {table} id: {existing}")
+    return existing
+
+
+def _reuse_or_supersede(conn, table, what, allele_id, existing, reuse, now):
+    """With `reuse`, the current row's id (there must be one); otherwise supersede the current
+    row, if any, and return None: the caller inserts the new one."""
+    assert table in _CURRENT_ROW_TABLES
+    if reuse:
+        if existing is None:
+            raise BadRequest(f"There is no current {what} of allele {allele_id} to reuse")
+        return existing
+    if existing is not None:
+        conn.execute(f"UPDATE {table} SET date_superceeded = %s WHERE id = %s", (now, existing))
+    return None
+
+
 def finalize_requirement_statuses(user_config, workflow_type):
     try:
         requirements = user_config["workflows"][workflow_type]["finalize_requirements"]
@@ -291,23 +322,11 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body):
 
     # 6. Allele assessment.
     payload_aa = body["alleleassessment"]
-    existing_aa = conn.execute("SELECT id FROM alleleassessment WHERE allele_id = %s "
-                               "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
-    existing_aa = existing_aa[0] if existing_aa else None
-    presented = payload_aa.get("presented_alleleassessment_id")
-    if existing_aa is not None and presented != existing_aa:
-        raise Conflict(f"'presented_alleleassessment_id': {presented} does not match latest "
-                       f"existing alleleassessment id: {existing_aa}")
+    existing_aa = _locked_current(conn, "alleleassessment", allele_id, payload_aa)
     aa_created = False
-    if payload_aa["reuse"]:
-        if existing_aa is None:
-            raise BadRequest(f"There is no current allele assessment of allele {allele_id} "
-                             "to reuse")
-        aa_id = existing_aa
-    else:
-        if existing_aa is not None:
-            conn.execute("UPDATE alleleassessment SET date_superceeded = %s WHERE id = %s",
-                         (now, existing_aa))
+    aa_id = _reuse_or_supersede(conn, "alleleassessment", "allele assessment", allele_id,
+                                existing_aa, payload_aa["reuse"], now)
+    if aa_id is None:
         aa_id = _insert(
             conn, "INSERT INTO alleleassessment (classification, evaluation, user_id, "
             "usergroup_id, date_created, previous_assessment_id, allele_id, genepanel_name, "
@@ -344,23 +363,11 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body):
 
     # 9. Allele report.
     payload_ar = body["allelereport"]
-    existing_ar = conn.execute("SELECT id FROM allelereport WHERE allele_id = %s "
-                               "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
-    existing_ar = existing_ar[0] if existing_ar else None
-    presented = payload_ar.get("presented_allelereport_id")
-    if existing_ar is not None and presented != existing_ar:
-        raise Conflict(f"'presented_allelereport_id': {presented} does not match latest "
-                       f"existing allelereport id: {existing_ar}")
+    existing_ar = _locked_current(conn, "allelereport", allele_id, payload_ar)
     ar_created = False
-    if payload_ar["reuse"]:
-        if existing_ar is None:
-            raise BadRequest(f"There is no current allele report of allele {allele_id} "
-                             "to reuse")
-        ar_id = existing_ar
-    else:
-        if existing_ar is not None:
-            conn.execute("UPDATE allelereport SET date_superceeded = %s WHERE id = %s",
-                         (now, existing_ar))
+    ar_id = _reuse_or_supersede(conn, "allelereport", "allele report", allele_id, existing_ar,
+                                payload_ar["reuse"], now)
+    if ar_id is None:
         # ELLA never fills allelereport.alleleassessment_id (workflow.md 17 #4); neither do we.
         ar_id = _insert(
             conn, "INSERT INTO allelereport (evaluation, user_id, usergroup_id, date_created, "
