@@ -70,6 +70,14 @@ class VcfHeader:
         self.columns = []
         self.samples = []
         self.csq_fields = None  # VEP CSQ sub-fields from the INFO description, if any
+        self._info_typers = {}
+
+    def info_typer(self, key):
+        """`info_typer` of this header's definition of INFO `key`, made once per key."""
+        typer = self._info_typers.get(key)
+        if typer is None:
+            typer = self._info_typers[key] = info_typer(self.info.get(key))
+        return typer
 
     def format_def(self, key):
         d = self.format.get(key)
@@ -163,21 +171,36 @@ def _to_float(s):
 _CONVERTERS = {"Integer": _to_int, "Float": _to_float}
 
 
-def _type_info_value(fdef, raw):
-    """Type one INFO value as cyvcf2 does (spec/import.md 2.2). Raises ValueError."""
+def _undeclared(raw):
+    return False if raw is None else raw
+
+
+def _flag(raw):
+    return True
+
+
+def _as_is(raw):
+    return raw
+
+
+def info_typer(fdef):
+    """The function typing raw values of one INFO definition as cyvcf2 does (spec/import.md
+    2.2; raises ValueError). `fdef` None: the key is not in the header."""
     if fdef is None:
-        return False if raw is None else raw
-    t = fdef.type
-    if t == "Flag":
-        return True
-    if raw is None:
-        return None
-    conv = _CONVERTERS.get(t)
+        return _undeclared
+    if fdef.type == "Flag":
+        return _flag
+    conv = _CONVERTERS.get(fdef.type)
     if conv is None:
-        return raw
-    if "," not in raw:
-        return None if raw in (".", "") else conv(raw)
-    return tuple(None if v in (".", "") else conv(v) for v in raw.split(","))
+        return _as_is
+
+    def typed(raw):
+        if raw is None:
+            return None
+        if "," not in raw:
+            return None if raw == "." or raw == "" else conv(raw)
+        return tuple(None if v == "." or v == "" else conv(v) for v in raw.split(","))
+    return typed
 
 
 def _type_format_value(fdef, raw):
@@ -257,15 +280,15 @@ class Record:
     @property
     def info(self):
         if self._info is None:
-            defs = self._hdr.info
+            typers = self._hdr._info_typers
             typed = {}
-            for key, raw in self._items().items():
-                try:
-                    typed[key] = _type_info_value(defs.get(key), raw)
-                except ValueError:
-                    d = defs[key]
-                    raise self.error(f"INFO {key}={raw} does not match its declared "
-                                     f"Type={d.type}") from None
+            try:
+                for key, raw in self._items().items():
+                    typer = typers.get(key) or self._hdr.info_typer(key)
+                    typed[key] = typer(raw)
+            except ValueError:
+                raise self.error(f"INFO {key}={raw} does not match its declared "
+                                 f"Type={self._hdr.info[key].type}") from None
             self._info = typed
         return self._info
 

@@ -7,17 +7,21 @@ import copy
 import importlib.util
 import json
 import logging
+import re
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+import ella.deposit.analysis as analysis_module
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
 from ella.deposit.variants import AnnotationWriter, DepositError
+from ella.annotation.converters import Annotator
 from ella.refresh import refresh
-from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, copy_folder, deposit
+from ella.vcf import VcfError, open_vcf
+from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, copy_folder, deposit
 from helpers import ROOT, table_snapshot
 
 MENDELIOME = ROOT / "genepanels" / "ella-demo" / "Mendeliome_v01"
@@ -102,9 +106,16 @@ def _changed_copy(folder, tmp_path):
     return target
 
 
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Deposits in batches of 16 records, so a small VCF spans many batches and the write
+    pipeline (a batch written while the next is converted) really runs."""
+    monkeypatch.setattr(analysis_module, "BATCH_SIZE", 16)
+
+
 @pytest.mark.parametrize("how", ["schema", "shadow-columns"])
 def test_bulk_and_trigger_paths_write_the_same_rows(db_url, second_db_url, ella_config, tmp_path,
-                                                    caplog, how):
+                                                    caplog, small_batches, how):
     bulk_url, trigger_url = _with_panels(db_url), _with_panels(second_db_url)
     trigger_config = _trigger_path_config(trigger_url, ella_config, how)
     folder = _synthetic_analysis(tmp_path, "bulk")
@@ -138,23 +149,90 @@ def test_bulk_shadow_rows_equal_a_rebuild(db_url, ella_config, tmp_path):
     assert _content(url) == before
 
 
-def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config, tmp_path):
-    """A consequence term the annotation schema does not know: the batch goes to the database
-    validator, which refuses it with its own message; the deposit writes nothing."""
-    url = _with_panels(db_url)
-    folder = _synthetic_analysis(tmp_path, "bulk", variants=50, samples=1, seed=7)
+def _synthetic_lines(tmp_path, variants, seed):
+    """(folder, its VCF, the VCF's lines, the indexes of its data lines)."""
+    folder = _synthetic_analysis(tmp_path, "bulk", variants=variants, samples=1, seed=seed)
     vcf = next(folder.glob("*.vcf"))
     lines = vcf.read_text().splitlines(keepends=True)
-    body = [i for i, line in enumerate(lines) if not line.startswith("#")]
-    lines[body[30]] = lines[body[30]].replace("|intron_variant|", "|no_such_term|", 1) \
+    return folder, vcf, lines, [i for i, line in enumerate(lines) if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("batch_size, record", [
+    (2000, 30),  # one batch
+    (8, 30),  # a middle batch: earlier batches are written, later ones already converted
+    (8, -1),  # the last batch: the error comes out when the pipeline ends
+])
+def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config, tmp_path,
+                                                             monkeypatch, batch_size, record):
+    """A consequence term the annotation schema does not know: the batch goes to the database
+    validator, which refuses it with its own message; the deposit writes nothing."""
+    monkeypatch.setattr(analysis_module, "BATCH_SIZE", batch_size)
+    url = _with_panels(db_url)
+    folder, vcf, lines, body = _synthetic_lines(tmp_path, 50, seed=7)
+    line = body[record]
+    lines[line] = lines[line].replace("|intron_variant|", "|no_such_term|", 1) \
         .replace("|missense_variant|", "|no_such_term|", 1) \
-        .replace("|synonymous_variant|", "|no_such_term|", 1)
-    assert "no_such_term" in lines[body[30]]
+        .replace("|synonymous_variant|", "|no_such_term|", 1) \
+        .replace("|stop_gained|", "|no_such_term|", 1) \
+        .replace("|frameshift_variant|", "|no_such_term|", 1)
+    assert "no_such_term" in lines[line]
     vcf.write_text("".join(lines))
     before = table_snapshot(url)
     with pytest.raises(DepositError, match="does not match the annotation JSON schema"):
         deposit(url, ella_config, folder)
     assert table_snapshot(url) == before
+
+
+def test_error_after_written_batches_leaves_nothing(db_url, ella_config, tmp_path, small_batches):
+    """A broken line near the end of the VCF, after several batches were already written in
+    the background: the error names the line and the rollback removes every batch."""
+    url = _with_panels(db_url)
+    folder, vcf, lines, body = _synthetic_lines(tmp_path, 120, seed=9)
+    lines[body[-3]] = lines[body[-3]].replace("\t", " ", 1)
+    vcf.write_text("".join(lines))
+    before = table_snapshot(url)
+    with pytest.raises(VcfError, match=f"line {body[-3] + 1}: expected 10 tab-separated"):
+        deposit(url, ella_config, folder)
+    assert table_snapshot(url) == before
+
+
+def test_a_number_json_cannot_store_is_refused_with_its_place(db_url, ella_config, tmp_path):
+    """VCF allows NaN in a Float field; JSON cannot store it. The deposit names the line and
+    the annotation value instead of failing inside COPY, and writes nothing."""
+    url = _with_panels(db_url)
+    folder, vcf, lines, body = _synthetic_lines(tmp_path, 20, seed=4)
+    line = body[5]
+    lines[line] = re.sub(r"GNOMAD_EXOMES__AF_NFE=[^;\t]+", "GNOMAD_EXOMES__AF_NFE=nan",
+                         lines[line])
+    assert "GNOMAD_EXOMES__AF_NFE=nan" in lines[line]
+    vcf.write_text("".join(lines))
+    before = table_snapshot(url)
+    with pytest.raises(VcfError, match=rf"line {line + 1}: annotation value "
+                                       r"frequencies\.GNOMAD_EXOMES\.freq\.NFE is not a finite"):
+        deposit(url, ella_config, folder)
+    assert table_snapshot(url) == before
+
+
+def test_documents_are_checked_as_they_are_stored(db_url, ella_config, tmp_path):
+    """The writer checks each converted document itself, not its JSON text read back: the
+    verdict must be that of the stored text, for real and synthetic data, accepted or not."""
+    synthetic = _synthetic_analysis(tmp_path, "check", variants=300, samples=1, seed=21)
+    refused = tmp_path / "refused.vcf"
+    refused.write_text(next(synthetic.glob("*.vcf")).read_text().replace(
+        "|missense_variant|", "|no_such_term|"))
+    with psycopg.connect(db_url) as conn:
+        writer = AnnotationWriter(conn.cursor(), ella_config, 1)
+        deposit_config = conn.execute(
+            "SELECT deposit FROM annotationconfig ORDER BY id DESC LIMIT 1").fetchone()[0]
+    verdicts = {}
+    for path in (BRCA_VCF, *TEST_ANALYSIS_001.glob("*.vcf"), *synthetic.glob("*.vcf"), refused):
+        with open_vcf(path) as reader:
+            annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)
+            for record in reader:
+                prepared = writer.prepare(annotator, record)
+                assert prepared.version == writer.schemas.version_of(json.loads(prepared.text))
+                verdicts[prepared.version] = verdicts.get(prepared.version, 0) + 1
+    assert verdicts[1] > 400 and verdicts[None] > 10
 
 
 def test_setting_is_local_to_the_deposit(db_url, ella_config, tmp_path):

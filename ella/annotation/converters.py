@@ -32,6 +32,7 @@ tests/test_annotation_converters.py):
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
@@ -457,45 +458,55 @@ def _hgnc_id(entry):
     return hgnc_id
 
 
+@functools.lru_cache(maxsize=4096)
+def _consequences(text):
+    """Sorted consequence terms of a CSQ Consequence value ('a&b')."""
+    return tuple(sorted(c for c in (text or "").split("&") if c))
+
+
 def _vep_transcript(entry):
-    """One CSQ entry (dict) -> transcript dict, or None when no HGNC id can be found."""
+    """One CSQ entry (dict of the fields in _VEP_FIELDS) -> transcript dict, or None when no
+    HGNC id can be found."""
     hgnc_id = _hgnc_id(entry)
     if hgnc_id is None:
         if entry.get("SYMBOL_SOURCE") not in SILENT_SYMBOL_SOURCES:
             log.warning("no HGNC id for %s (SYMBOL %r, Gene %r); transcript dropped",
                         entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
         return None
+    get = entry.get
+    # Every value below is set only when not None, except ALWAYS_PRESENT keys.
     t = {
         "transcript": entry["Feature"],
         "hgnc_id": hgnc_id,
-        "symbol": entry.get("SYMBOL") or hgnc.symbol_from_id(hgnc_id),
+        "symbol": get("SYMBOL") or hgnc.symbol_from_id(hgnc_id),
         "strand": int(entry["STRAND"]),
-        "is_canonical": entry.get("CANONICAL") == "YES",
-        "consequences": sorted(c for c in (entry.get("Consequence") or "").split("&") if c),
-        "in_last_exon": in_last_exon(entry.get("EXON")),
+        "is_canonical": get("CANONICAL") == "YES",
+        "consequences": list(_consequences(get("Consequence"))),
+        "in_last_exon": in_last_exon(get("EXON")),
     }
     for key, csq_key in (("exon", "EXON"), ("intron", "INTRON"),
                          ("amino_acids", "Amino_acids"), ("codons", "Codons")):
-        if entry.get(csq_key):
-            t[key] = entry[csq_key]
-    existing = entry.get("Existing_variation")
+        value = get(csq_key)
+        if value:
+            t[key] = value
+    existing = get("Existing_variation")
     if existing:
         t["dbsnp"] = [v for v in existing.split("&") if v.startswith("rs")]
-    hgvsc = entry.get("HGVSc")
+    hgvsc = get("HGVSc")
     if hgvsc:
         hgvsc = hgvsc.split(":", 1)[1] if ":" in hgvsc else hgvsc
         t["HGVSc"] = hgvsc
         t["HGVSc_short"], insertion = shorten_hgvsc(hgvsc)
         if insertion:
             t["HGVSc_insertion"] = insertion
-    hgvsp = entry.get("HGVSp")
+    hgvsp = get("HGVSp")
     if hgvsp:
         if ":" in hgvsp:
             t["protein"], t["HGVSp"] = hgvsp.split(":", 1)
         else:
             t["HGVSp"] = hgvsp
     t["exon_distance"], t["coding_region_distance"] = hgvsc_distances(t.get("HGVSc"))
-    return {k: v for k, v in t.items() if v is not None or k in ALWAYS_PRESENT}
+    return t
 
 
 def _pick_source(feature, entries):
@@ -514,28 +525,51 @@ def _pick_source(feature, entries):
     raise AssertionError("unreachable")
 
 
+# The CSQ fields the conversion reads; the rest of an entry is never looked at.
+_VEP_FIELDS = ("Feature_type", "Feature", "SOURCE", "HGNC_ID", "Gene", "SYMBOL",
+               "SYMBOL_SOURCE", "STRAND", "CANONICAL", "Consequence", "EXON", "INTRON",
+               "Amino_acids", "Codons", "Existing_variation", "HGVSc", "HGVSp")
+
+
+def vep_converter(csq_fields):
+    """`convert_vep` for one VCF's CSQ field list, with the positions of the fields it reads
+    found once. An entry is read as dict(zip(csq_fields, values)) would be: a repeated
+    field name means its last position; values missing at the end are absent."""
+    if not csq_fields:
+        def missing_fields(value):
+            raise AnnotationConfigError("vep converter: the VCF header has no CSQ field list")
+        return missing_fields
+    last_index = {name: i for i, name in enumerate(csq_fields)}
+    positions = tuple((name, last_index[name]) for name in _VEP_FIELDS if name in last_index)
+    type_index = last_index.get("Feature_type")
+
+    def convert(value):
+        if value is None:
+            return []
+        by_feature = {}
+        for raw in value.split(","):
+            values = raw.split("|")
+            n = len(values)
+            if type_index is None or type_index >= n or values[type_index] != "Transcript":
+                continue
+            entry = {name: values[i] for name, i in positions if i < n}
+            feature = entry.get("Feature") or ""
+            if not feature.startswith(TRANSCRIPT_PREFIXES):
+                continue
+            by_feature.setdefault(feature, []).append(entry)
+        transcripts = []
+        for feature, entries in by_feature.items():
+            t = _vep_transcript(_pick_source(feature, entries))
+            if t is not None:
+                transcripts.append(t)
+        transcripts.sort(key=lambda t: t["transcript"])
+        return transcripts
+    return convert
+
+
 def convert_vep(value, csq_fields):
     """CSQ string -> list of transcript dicts sorted by transcript (spec/import.md 3.3)."""
-    if not csq_fields:
-        raise AnnotationConfigError("vep converter: the VCF header has no CSQ field list")
-    if value is None:
-        return []
-    by_feature = {}
-    for raw in value.split(","):
-        entry = dict(zip(csq_fields, raw.split("|")))
-        if entry.get("Feature_type") != "Transcript":
-            continue
-        feature = entry.get("Feature") or ""
-        if not feature.startswith(TRANSCRIPT_PREFIXES):
-            continue
-        by_feature.setdefault(feature, []).append(entry)
-    transcripts = []
-    for feature, entries in by_feature.items():
-        t = _vep_transcript(_pick_source(feature, entries))
-        if t is not None:
-            transcripts.append(t)
-    transcripts.sort(key=lambda t: t["transcript"])
-    return transcripts
+    return vep_converter(csq_fields)(value)
 
 
 # --------------------------------------------------------------------------- placing values
@@ -659,8 +693,13 @@ class _Element:
         opts = {k: v for k, v in element.items() if k in _CONVERTER_KEYS[name]}
         if "target_type" in opts:
             _check_target_type(opts["target_type"])
+        self.apply = self._apply
+        if name == "keyvalue" and self.target_mode == "insert" and opts.get("split") is None:
+            self.apply = _keyvalue_insert(keyvalue_converter(**opts), opts.get(
+                "target_type", "identity"), self.target)
         if name == "vep":
-            self.fn = lambda v, *a: convert_vep(v, csq_fields)
+            convert = vep_converter(csq_fields)
+            self.fn = lambda v, *a: convert(v)
         elif name == "keyvalue":
             convert = keyvalue_converter(**opts)
             self.fn = lambda v, *a: convert(v)
@@ -700,6 +739,46 @@ class _Element:
                                                  opts.get("list_separator"))
 
 
+    def _apply(self, annotation, value, info):
+        """Convert `value` (of INFO self.source; `info` for additional sources) and put it."""
+        if self.additional_sources:
+            result = self.fn(value, *[info.get(s) for s in self.additional_sources])
+        else:
+            result = self.fn(value)
+        self.put(annotation, result)
+
+
+# The Python type a keyvalue target_type casts to; a value that already has it is unchanged
+# by the cast (int(5) is 5), so the cast is skipped.
+_CAST_RESULT_TYPE = {"int": int, "float": float, "string": str}
+
+
+def _keyvalue_insert(convert, target_type, target):
+    """`_Element._apply` for the common element (keyvalue, insert, no split) in one function:
+    an exome deposit calls it for every INFO field of every variant. Same results and errors
+    as convert + `placer(target)`."""
+    parts = target.split(".")
+    parents, leaf = tuple(parts[:-1]), parts[-1]
+    identity = target_type == "identity"
+    result_type = _CAST_RESULT_TYPE.get(target_type)
+
+    def apply(annotation, value, info):
+        if not identity and (value is None or type(value) is not result_type):
+            value = convert(value)
+        node = annotation
+        for part in parents:
+            child = node.get(part)
+            if child is None and part not in node:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ValueError(f"target '{target}': '{part}' is not an object")
+            node = child
+        if leaf in node:
+            raise ValueError(f"target '{target}' already has a value (target_mode insert)")
+        node[leaf] = value
+    return apply
+
+
 class Annotator:
     """Deposit config set up for one VCF; `annotate(record)` -> annotation JSON (dict)."""
 
@@ -726,11 +805,7 @@ class Annotator:
                 continue
             for el in elements:
                 try:
-                    if el.additional_sources:
-                        result = el.fn(value, *[info.get(s) for s in el.additional_sources])
-                    else:
-                        result = el.fn(value)
-                    el.put(annotation, result)
+                    el.apply(annotation, value, info)
                 except AnnotationConfigError:
                     raise
                 except Exception as exc:

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 
 from ella.alleles import allele_from_record
-from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
+from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
 from ella.deposit.variants import (DepositError, active_annotation_config,
@@ -84,12 +84,7 @@ def _batch(cur, records, panel, annotation_only, annotator, writer, cnv, stats):
     ids, created = store_alleles(cur, rows)
     stats["alleles_new"] += created
     stats["alleles_existing"] += len(set(ids)) - created
-    annotations = {}
-    for r, allele_id in zip(records, ids):
-        try:
-            annotations[allele_id] = annotator.annotate(r)
-        except (AnnotationConversionError, AnnotationConfigError) as exc:
-            raise r.error(str(exc)) from None
+    annotations = {allele_id: writer.prepare(annotator, r) for r, allele_id in zip(records, ids)}
     new, unchanged = writer.store(annotations)
     stats["annotations_new"] += new
     stats["annotations_unchanged"] += unchanged

@@ -5,20 +5,23 @@ interpretation round.
 `deposit_analysis` does its work on the caller's connection without committing, so the
 caller decides the transaction (the CLI commits at the end; the watcher moves the folder
 first and then commits). Any error leaves nothing behind once the caller rolls back.
-Records are streamed from the VCF and written in batches with COPY.
+Records are streamed from the VCF and written in batches with COPY; a batch is written in a
+background thread while the next one is converted (pipeline.py).
 """
 
 import re
 import time
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from psycopg.types.json import Jsonb
 
 from ella.alleles import allele_from_record, block_genotype, iter_blocks
-from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError, Annotator
+from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
+from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
 from ella.deposit.variants import (DepositError, active_annotation_config,
                                    check_genome_build, store_alleles, AnnotationWriter)
@@ -152,12 +155,23 @@ def _batches(blocks, size=BATCH_SIZE):
         yield batch
 
 
+class _PreparedBatch(NamedTuple):
+    genotypes: list  # BlockGenotype per kept block
+    records: list  # their records, in file order
+    alleles: list  # allele row per record
+    annotations: list  # PreparedAnnotation per record
+
+
 class _VcfImport:
-    """Writes one VCF's proband variants: alleles, annotation, genotypes."""
+    """Writes one VCF's proband variants: alleles, annotation, genotypes.
+
+    `prepare` (Python work, and the prefilter's read) runs in the caller's thread, `write`
+    (everything the batch stores) in the WritePipeline's thread."""
 
     def __init__(self, cur, app_config, sample_ids, proband_index, annotator, config_id,
                  prefilters, stats):
         self.cur = cur
+        self.read_cur = cur.connection.cursor()  # the caller's thread's own cursor
         self.cnv = feature_is_enabled(app_config, "cnv")
         self.sample_ids = sample_ids
         self.proband_index = proband_index
@@ -168,33 +182,33 @@ class _VcfImport:
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
 
-    def batch(self, blocks):
+    def prepare(self, blocks):
+        """The batch converted, or None when nothing of it is to be stored."""
         genotypes = [bg for bg in (block_genotype(b, self.proband_index) for b in blocks) if bg]
         if self.prefilters:
             proband_records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
-            drop = prefiltered(self.cur, self.prefilters, proband_records, self.proband_index)
+            drop = prefiltered(self.read_cur, self.prefilters, proband_records,
+                               self.proband_index)
             kept = [bg for bg in genotypes
                     if not all(id(r) in drop for r in (bg.record, bg.secondrecord) if r)]
             self.stats["prefiltered"] += len(genotypes) - len(kept)
             genotypes = kept
         if not genotypes:
-            return
+            return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
-        rows = [allele_from_record(r, self.cnv) for r in records]
-        ids, created = store_alleles(self.cur, rows)
+        return _PreparedBatch(genotypes, records,
+                              [allele_from_record(r, self.cnv) for r in records],
+                              [self.writer.prepare(self.annotator, r) for r in records])
+
+    def write(self, batch):
+        ids, created = store_alleles(self.cur, batch.alleles)
         self.stats["alleles_new"] += created
         self.stats["alleles_existing"] += len(set(ids)) - created
-        allele_of = {id(r): allele_id for r, allele_id in zip(records, ids)}
-        annotations = {}
-        for r in records:
-            try:
-                annotations[allele_of[id(r)]] = self.annotator.annotate(r)
-            except (AnnotationConversionError, AnnotationConfigError) as exc:
-                raise r.error(str(exc)) from None
-        new, unchanged = self.writer.store(annotations)
+        new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))
         self.stats["annotations_new"] += new
         self.stats["annotations_unchanged"] += unchanged
-        self._genotypes(genotypes, allele_of)
+        allele_of = {id(r): allele_id for r, allele_id in zip(batch.records, ids)}
+        self._genotypes(batch.genotypes, allele_of)
 
     def _genotypes(self, genotypes, allele_of):
         cur = self.cur
@@ -316,10 +330,13 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                 raise DepositError(f"annotation config {config_id}: {exc}") from None
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
                                   config_id, prefilters, stats)
-            for batch in _batches(_counting(iter_blocks(reader), stats)):
-                importer.batch(batch)
-                if progress:
-                    progress(stats)
+            with WritePipeline(importer.write) as pipeline:
+                for blocks in _batches(_counting(iter_blocks(reader), stats), BATCH_SIZE):
+                    batch = importer.prepare(blocks)
+                    if batch is not None:
+                        pipeline.submit(batch)
+                    if progress:
+                        progress(stats)
 
 
 def _counting(blocks, stats):

@@ -9,12 +9,15 @@ validated and the shadow tables are filled.
 
 import json
 import logging
+import math
 import re
+from typing import NamedTuple, Optional
 
 import psycopg
 from psycopg import sql
 
 from ella.alleles import ALLELE_FIELDS
+from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
 from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
                           transcript_shadow_insert)
@@ -92,6 +95,26 @@ def store_alleles(cur, rows):
     return [found[i] for i in range(len(rows))], len(created)
 
 
+class PreparedAnnotation(NamedTuple):
+    doc: dict  # the annotation JSON
+    text: str  # `doc` as JSON text
+    version: Optional[int]  # the annotation schema version it matches; None: not checked here
+
+
+def _non_finite_path(doc, path=""):
+    """Dot path of the first NaN/Infinity in `doc` (for the error message)."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) \
+        if isinstance(doc, (list, tuple)) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            return where
+        found = _non_finite_path(value, where)
+        if found:
+            return found
+    return None
+
+
 class AnnotationWriter:
     """Stores annotations for one deposit (import.md 3.7), choosing how once.
 
@@ -130,55 +153,61 @@ class AnnotationWriter:
                     f"({'; '.join(differences)}); run `ella-db refresh`")
         return None
 
-    def store(self, annotations_by_allele):
-        """Make each allele's current annotation equal `annotations_by_allele[allele_id]`.
+    def prepare(self, annotator, record):
+        """The annotation of one VCF record as a `PreparedAnnotation`: converted, dumped and
+        checked against the schema. Uses no database, so a deposit can prepare one batch
+        while the previous one is being written. Errors name the record's file and line."""
+        try:
+            doc = annotator.annotate(record)
+        except (AnnotationConversionError, AnnotationConfigError) as exc:
+            raise record.error(str(exc)) from None
+        try:
+            text = json.dumps(doc, allow_nan=False)
+        except ValueError:
+            raise record.error(f"annotation value {_non_finite_path(doc)} is not a finite "
+                               "number (NaN or Infinity), which JSON cannot store") from None
+        # The converters build documents of JSON types only (string keys; tuples are arrays)
+        # and the text has no NaN/Infinity, so checking `doc` is checking the stored text.
+        version = None if self.trigger_path_reason else self.schemas.version_of(doc)
+        return PreparedAnnotation(doc, text, version)
+
+    def store(self, prepared_by_allele):
+        """Make each allele's current annotation the one prepared for it
+        (`prepared_by_allele[allele_id]`, from `prepare`).
 
         Returns (created, unchanged) counts."""
-        if not annotations_by_allele:
+        if not prepared_by_allele:
             return 0, 0
         cur = self.cur
-        allele_ids = list(annotations_by_allele)
+        allele_ids = list(prepared_by_allele)
         current = {allele_id: (annotation_id, annotations, cfg) for allele_id, annotation_id,
                    annotations, cfg in cur.execute(
                        "SELECT allele_id, id, annotations, annotation_config_id FROM annotation "
                        "WHERE allele_id = ANY(%s) AND date_superceeded IS NULL", (allele_ids,))}
         to_insert, to_supersede, unchanged = [], [], 0
-        for allele_id, annotations in annotations_by_allele.items():
-            text = json.dumps(annotations)
+        for allele_id, prepared in prepared_by_allele.items():
             existing = current.get(allele_id)
-            if existing and existing[2] == self.config_id and existing[1] == json.loads(text):
+            # Compared as stored (tuples are lists there).
+            if existing and existing[2] == self.config_id \
+                    and existing[1] == json.loads(prepared.text):
                 unchanged += 1
                 continue
             previous_id = existing[0] if existing else None
             if previous_id is not None:
                 to_supersede.append(previous_id)
-            to_insert.append((allele_id, text, previous_id))
+            to_insert.append((allele_id, prepared, previous_id))
         if not to_insert:
             return 0, unchanged
-        versions = self._schema_versions(to_insert)
-        if versions is None:
-            self._insert(to_supersede, to_insert, None)
+        if any(prepared.version is None for _, prepared, _ in to_insert):
+            self._insert(to_supersede, to_insert, use_versions=False)
         else:
             cur.execute("SELECT set_config('ella.bulk_annotation', 'on', true)")
-            self._insert(to_supersede, to_insert, versions)
+            self._insert(to_supersede, to_insert, use_versions=True)
             self._replace_shadow_rows([allele_id for allele_id, _, _ in to_insert])
             cur.execute("SELECT set_config('ella.bulk_annotation', 'off', true)")
         return len(to_insert), unchanged
 
-    def _schema_versions(self, to_insert):
-        """The schema version of every document (as it will be stored), or None for the
-        trigger path."""
-        if self.trigger_path_reason:
-            return None
-        versions = []
-        for _, text, _ in to_insert:
-            version = self.schemas.version_of(json.loads(text))
-            if version is None:
-                return None
-            versions.append(version)
-        return versions
-
-    def _insert(self, to_supersede, to_insert, versions):
+    def _insert(self, to_supersede, to_insert, use_versions):
         cur = self.cur
         if to_supersede:
             # Before the insert: at most one current annotation per allele (partial unique
@@ -189,9 +218,9 @@ class AnnotationWriter:
             with cur.copy("COPY annotation (allele_id, annotations, previous_annotation_id, "
                           "date_created, annotation_config_id, schema_version) "
                           "FROM STDIN") as copy:
-                for index, (allele_id, text, previous_id) in enumerate(to_insert):
-                    copy.write_row((allele_id, text, previous_id, "now", self.config_id,
-                                    None if versions is None else versions[index]))
+                for allele_id, prepared, previous_id in to_insert:
+                    copy.write_row((allele_id, prepared.text, previous_id, "now",
+                                    self.config_id, prepared.version if use_versions else None))
         except psycopg.Error as exc:
             if getattr(exc, "sqlstate", None) == "JSONV":
                 first = str(exc).splitlines()[0]

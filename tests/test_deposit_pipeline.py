@@ -1,0 +1,116 @@
+"""WritePipeline (ella/deposit/pipeline.py): batches written in order in a second thread, the
+first write error reported to the caller, and the writer always stopped before the caller's
+`with` block is left. The deposits that use it are tested with a real database in
+test_deposit_bulk_annotation.py; these tests pin the threading contract itself."""
+
+import sys
+import threading
+import time
+
+import pytest
+
+from ella.deposit.pipeline import WritePipeline
+
+
+class WriteFailed(Exception):
+    pass
+
+
+def test_every_batch_is_written_in_order_in_another_thread():
+    written, threads = [], set()
+
+    def write(batch):
+        threads.add(threading.get_ident())
+        time.sleep(0.001)  # slower than the caller: submit has to wait for a free slot
+        written.append(batch)
+
+    with WritePipeline(write) as pipeline:
+        for batch in range(50):
+            pipeline.submit(batch)
+    # Leaving the block waited for the last write.
+    assert written == list(range(50))
+    assert threads and threading.get_ident() not in threads
+
+
+def test_a_write_error_is_raised_at_the_next_submit_and_stops_the_writes():
+    written = []
+    failed = threading.Event()
+
+    def write(batch):
+        if batch == 2:
+            failed.set()
+            raise WriteFailed("batch 2 refused")
+        written.append(batch)
+
+    submitted = []
+    with pytest.raises(WriteFailed, match="batch 2 refused"):
+        with WritePipeline(write) as pipeline:
+            for batch in range(10):
+                if batch > 2:
+                    failed.wait(5)
+                    time.sleep(0.05)  # the writer thread records the error after raising it
+                pipeline.submit(batch)
+                submitted.append(batch)
+    # The caller learnt of it before submitting everything; nothing after batch 2 was written.
+    assert submitted[-1] < 9
+    assert written == [0, 1]
+
+
+def test_an_error_in_the_last_write_is_raised_when_the_block_ends():
+    def write(batch):
+        if batch == "last":
+            raise WriteFailed("the last batch")
+
+    with pytest.raises(WriteFailed, match="the last batch"):
+        with WritePipeline(write) as pipeline:
+            pipeline.submit("first")
+            pipeline.submit("last")
+
+
+def test_a_caller_error_waits_for_the_running_write():
+    finished = []
+
+    def write(batch):
+        time.sleep(0.2)
+        finished.append(batch)
+
+    with pytest.raises(ValueError, match="caller"):
+        with WritePipeline(write) as pipeline:
+            pipeline.submit("slow")
+            raise ValueError("caller")
+    # The write that was running when the caller failed had finished before the error got
+    # out: nothing uses the connection after the block.
+    assert finished == ["slow"]
+
+
+def test_a_write_error_is_reported_rather_than_the_callers_consequence():
+    """A failed write aborts the transaction, so the caller's next statement fails too; the
+    write's error is the one that explains what went wrong."""
+    write_failed = threading.Event()
+
+    def write(batch):
+        write_failed.set()
+        raise WriteFailed("the cause")
+
+    with pytest.raises(WriteFailed, match="the cause") as raised:
+        with WritePipeline(write) as pipeline:
+            pipeline.submit(1)
+            write_failed.wait(5)
+            raise RuntimeError("current transaction is aborted")
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_the_switch_interval_is_put_back():
+    before = sys.getswitchinterval()
+    with WritePipeline(lambda batch: None) as pipeline:
+        assert sys.getswitchinterval() <= 0.0005
+        pipeline.submit(1)
+    assert sys.getswitchinterval() == before
+
+    def refuse(batch):
+        raise WriteFailed()
+
+    with pytest.raises(WriteFailed):
+        with WritePipeline(refuse) as pipeline:
+            pipeline.submit(1)
+    assert sys.getswitchinterval() == before
