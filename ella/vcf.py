@@ -292,6 +292,11 @@ class Record:
             self._info = typed
         return self._info
 
+    def forget_info(self):
+        """Drop the parsed INFO kept since its first use (it is parsed again when asked for):
+        a deposit keeps records of batches in flight but needs their INFO only once."""
+        self._info = self._info_items = None
+
     def get_info(self, key, default=None):
         """One INFO value; avoids parsing the whole INFO when the key is absent."""
         if self._info is None and self._info_items is None and key not in self._info_text:

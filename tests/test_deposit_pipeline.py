@@ -3,6 +3,7 @@ first write error reported to the caller, and the writer always stopped before t
 `with` block is left. The deposits that use it are tested with a real database in
 test_deposit_bulk_annotation.py; these tests pin the threading contract itself."""
 
+import gc
 import sys
 import threading
 import time
@@ -100,12 +101,13 @@ def test_a_write_error_is_reported_rather_than_the_callers_consequence():
     assert isinstance(raised.value.__cause__, RuntimeError)
 
 
-def test_the_switch_interval_is_put_back():
-    before = sys.getswitchinterval()
+def test_the_switch_interval_and_gc_thresholds_are_put_back():
+    before = sys.getswitchinterval(), gc.get_threshold()
     with WritePipeline(lambda batch: None) as pipeline:
         assert sys.getswitchinterval() <= 0.0005
+        assert gc.get_threshold()[0] >= 50_000
         pipeline.submit(1)
-    assert sys.getswitchinterval() == before
+    assert (sys.getswitchinterval(), gc.get_threshold()) == before
 
     def refuse(batch):
         raise WriteFailed()
@@ -113,4 +115,4 @@ def test_the_switch_interval_is_put_back():
     with pytest.raises(WriteFailed):
         with WritePipeline(refuse) as pipeline:
             pipeline.submit(1)
-    assert sys.getswitchinterval() == before
+    assert (sys.getswitchinterval(), gc.get_threshold()) == before

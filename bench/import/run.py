@@ -1,13 +1,19 @@
 """Import benchmark: a full analysis deposit of synthetic exomes (5,000 and 50,000 variants,
 1 and 3 samples) into a real PostgreSQL. Prints variants/s and the peak memory of this process.
 
-    python bench/import/run.py [--sizes 5000 50000] [--samples 1 3]
+    python bench/import/run.py [--sizes 5000 50000] [--samples 1 3] [--trigger-path]
+
+--trigger-path measures the fallback in which the database's triggers validate and shadow
+each annotation row (what happens when `ella-db refresh` is due, and how ELLA itself writes):
+the deposit runs with a frequency group the shadow table does not have.
 
 Uses DB_URL when set (an EMPTY database: the schema is created), else a throwaway embedded
 cluster in a temp dir. Not a test: nothing is asserted.
 """
 
 import argparse
+import copy
+import logging
 import os
 import platform
 import resource
@@ -77,6 +83,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="analysis deposit benchmark")
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 3], choices=(1, 3))
+    parser.add_argument("--trigger-path", action="store_true",
+                        help="annotations validated and shadowed row by row by the triggers")
     args = parser.parse_args(argv)
     # Stopped with SIGTERM: still run the clean-up below (stop the throwaway cluster).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -88,6 +96,10 @@ def main(argv=None):
         with connect(db_url) as conn:
             create_schema_with_panel(conn, config)
             conn.commit()
+        if args.trigger_path:
+            config = copy.deepcopy(config)
+            config["frequencies"]["groups"]["external"]["GNOMAD_EXOMES"].append("NOT_SHADOWED")
+            logging.getLogger("ella.deposit.variants").setLevel(logging.ERROR)
         print(f"machine: {machine()}")
         # "python s": CPU time of this process; the rest of the wall time is spent waiting
         # for PostgreSQL.

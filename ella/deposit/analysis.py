@@ -196,9 +196,12 @@ class _VcfImport:
         if not genotypes:
             return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
-        return _PreparedBatch(genotypes, records,
-                              [allele_from_record(r, self.cnv) for r in records],
-                              [self.writer.prepare(self.annotator, r) for r in records])
+        batch = _PreparedBatch(genotypes, records,
+                               [allele_from_record(r, self.cnv) for r in records],
+                               [self.writer.prepare(self.annotator, r) for r in records])
+        for r in records:
+            r.forget_info()  # the batch may wait in the pipeline; its INFO is not needed again
+        return batch
 
     def write(self, batch):
         ids, created = store_alleles(self.cur, batch.alleles)

@@ -96,8 +96,7 @@ def store_alleles(cur, rows):
 
 
 class PreparedAnnotation(NamedTuple):
-    doc: dict  # the annotation JSON
-    text: str  # `doc` as JSON text
+    text: str  # the annotation JSON as text
     version: Optional[int]  # the annotation schema version it matches; None: not checked here
 
 
@@ -169,7 +168,7 @@ class AnnotationWriter:
         # The converters build documents of JSON types only (string keys; tuples are arrays)
         # and the text has no NaN/Infinity, so checking `doc` is checking the stored text.
         version = None if self.trigger_path_reason else self.schemas.version_of(doc)
-        return PreparedAnnotation(doc, text, version)
+        return PreparedAnnotation(text, version)
 
     def store(self, prepared_by_allele):
         """Make each allele's current annotation the one prepared for it

@@ -69,6 +69,8 @@ def _has_type(name, value):
 
 def canonical(value):
     """A hashable form in which two values are equal exactly when their jsonb values are."""
+    if type(value) is str:  # the common enum member, without the type dispatch
+        return (_STRING, value)
     kind = json_type(value)
     if kind == _NUMBER:
         # Exact decimal values; Python's numeric equality and hashing make 1 == 1.0.
@@ -213,6 +215,7 @@ class _Compiler:
     def __init__(self, root):
         self.root = root
         self.refs = {}
+        self.compiling = set()
 
     def compile(self, schema):
         if isinstance(schema, bool):
@@ -233,10 +236,14 @@ class _Compiler:
         return _all(checks)
 
     def _ref(self, ref):
-        if ref not in self.refs:
-            cell = []
-            self.refs[ref] = lambda value: cell[0](value)   # allows recursive references
-            cell.append(self.compile(_resolve(self.root, ref)))
+        if ref in self.refs:
+            return self.refs[ref]
+        if ref in self.compiling:
+            # A recursive reference: looked up when called, once its compilation is done.
+            return lambda value: self.refs[ref](value)
+        self.compiling.add(ref)
+        self.refs[ref] = self.compile(_resolve(self.root, ref))
+        self.compiling.discard(ref)
         return self.refs[ref]
 
     def _common(self, schema, checks):
@@ -320,13 +327,25 @@ class _Compiler:
             checks.append(tuple_items)
         elif "items" in schema:
             each = self.compile(items)
-            checks.append(lambda v: all(each(item) for item in v))
+
+            def every_item(v):
+                for item in v:
+                    if not each(item):
+                        return False
+                return True
+            checks.append(every_item)
 
     def _object(self, schema, checks):
         required = schema.get("required")
         if isinstance(required, list):
             names = tuple(r for r in required if isinstance(r, str))
-            checks.append(lambda v: all(n in v for n in names))
+
+            def has_required(v):
+                for name in names:
+                    if name not in v:
+                        return False
+                return True
+            checks.append(has_required)
         _size_bounds(schema, "minProperties", "maxProperties", checks)
         properties = schema.get("properties")
         properties = properties if isinstance(properties, dict) else None
