@@ -294,8 +294,11 @@ class Record:
 
     def forget_info(self):
         """Drop the parsed INFO kept since its first use (it is parsed again when asked for):
-        a deposit keeps records of batches in flight but needs their INFO only once."""
-        self._info = self._info_items = None
+        a deposit keeps records of batches in flight but needs their INFO only once. A
+        record decomposed from a multi-ALT line keeps its raw items: they are its only INFO."""
+        self._info = None
+        if self._info_text is not None:
+            self._info_items = None
 
     def get_info(self, key, default=None):
         """One INFO value; avoids parsing the whole INFO when the key is absent."""

@@ -374,6 +374,30 @@ def test_vep_fields():
     assert (t["protein"], t["HGVSp"]) == ("NP_000050.2", "p.Glu51AsnfsTer29")
 
 
+def test_vep_repeated_field_names_read_as_zip_does():
+    """A CSQ Format naming a field twice: a value comes from the name's last position that
+    the entry has (what dict(zip(fields, values)) gives), short entries included."""
+    fields = ["Feature_type", "Feature", "STRAND", "HGNC_ID", "Extra", "STRAND"]
+    short, full = "Transcript|NM_1.1|1|1101", "Transcript|NM_2.1|1|1101|x|-1"
+    assert [(t["transcript"], t["strand"]) for t in convert_vep(f"{short},{full}", fields)] \
+        == [("NM_1.1", 1), ("NM_2.1", -1)]
+    # Feature_type repeated: the later position decides when the entry reaches it.
+    fields = ["Feature_type", "Feature", "STRAND", "HGNC_ID", "Feature_type"]
+    assert convert_vep("Transcript|NM_1.1|1|1101|RegulatoryFeature", fields) == []
+    assert [t["transcript"] for t in convert_vep("Transcript|NM_1.1|1|1101", fields)] \
+        == ["NM_1.1"]
+
+
+def test_vep_entries_shorter_or_longer_than_the_field_list():
+    short = "|".join(csq_entry().split("|")[:CSQ_FIELDS.index("STRAND")])
+    with pytest.raises(KeyError):
+        vep(short)  # no STRAND: annotate reports it as a conversion error
+    (t,) = vep(csq_entry() + "|extra|values")
+    assert t["transcript"] == "NM_000059.3" and t["strand"] == 1
+    no_type = [f for f in CSQ_FIELDS if f != "Feature_type"]
+    assert convert_vep("|".join(csq_entry().split("|")[:len(no_type)]), no_type) == []
+
+
 def test_vep_through_annotate(tmp_path):
     deposit = kv([{"source": "CSQ", "target": "transcripts"}], "vep")
     got = run(tmp_path, "CSQ=" + csq_entry(Feature="NM_2.1") + "," + csq_entry(), deposit)

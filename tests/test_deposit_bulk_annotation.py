@@ -183,16 +183,25 @@ def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config
     assert table_snapshot(url) == before
 
 
-def test_error_after_written_batches_leaves_nothing(db_url, ella_config, tmp_path, small_batches):
+def test_error_after_written_batches_leaves_nothing(db_url, ella_config, tmp_path, small_batches,
+                                                   monkeypatch):
     """A broken line near the end of the VCF, after several batches were already written in
     the background: the error names the line and the rollback removes every batch."""
     url = _with_panels(db_url)
     folder, vcf, lines, body = _synthetic_lines(tmp_path, 120, seed=9)
     lines[body[-3]] = lines[body[-3]].replace("\t", " ", 1)
     vcf.write_text("".join(lines))
+    written = []
+    write = analysis_module._VcfImport.write
+
+    def counted_write(importer, batch):
+        write(importer, batch)
+        written.append(len(batch.records))
+    monkeypatch.setattr(analysis_module._VcfImport, "write", counted_write)
     before = table_snapshot(url)
     with pytest.raises(VcfError, match=f"line {body[-3] + 1}: expected 10 tab-separated"):
         deposit(url, ella_config, folder)
+    assert len(written) >= 4 and sum(written) >= 64  # really written, then rolled back
     assert table_snapshot(url) == before
 
 

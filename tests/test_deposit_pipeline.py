@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from psycopg.errors import InFailedSqlTransaction
 
 from ella.deposit.pipeline import WritePipeline
 
@@ -33,27 +34,24 @@ def test_every_batch_is_written_in_order_in_another_thread():
     assert threads and threading.get_ident() not in threads
 
 
-def test_a_write_error_is_raised_at_the_next_submit_and_stops_the_writes():
+def test_a_write_error_is_raised_at_a_following_submit_and_stops_the_writes():
     written = []
-    failed = threading.Event()
 
     def write(batch):
         if batch == 2:
-            failed.set()
             raise WriteFailed("batch 2 refused")
         written.append(batch)
 
     submitted = []
     with pytest.raises(WriteFailed, match="batch 2 refused"):
         with WritePipeline(write) as pipeline:
-            for batch in range(10):
-                if batch > 2:
-                    failed.wait(5)
-                    time.sleep(0.05)  # the writer thread records the error after raising it
+            for batch in range(2000):
                 pipeline.submit(batch)
                 submitted.append(batch)
-    # The caller learnt of it before submitting everything; nothing after batch 2 was written.
-    assert submitted[-1] < 9
+                time.sleep(0.001)
+    # The caller learnt of it long before submitting everything; nothing after batch 2 was
+    # written.
+    assert 2 <= submitted[-1] < 1999
     assert written == [0, 1]
 
 
@@ -68,20 +66,23 @@ def test_an_error_in_the_last_write_is_raised_when_the_block_ends():
             pipeline.submit("last")
 
 
-def test_a_caller_error_waits_for_the_running_write():
-    finished = []
+def test_a_caller_error_waits_for_the_running_write_and_cancels_the_queued_one():
+    started, finished = threading.Event(), []
 
     def write(batch):
+        started.set()
         time.sleep(0.2)
         finished.append(batch)
 
     with pytest.raises(ValueError, match="caller"):
         with WritePipeline(write) as pipeline:
-            pipeline.submit("slow")
+            pipeline.submit("running")
+            started.wait(5)
+            pipeline.submit("queued")
             raise ValueError("caller")
     # The write that was running when the caller failed had finished before the error got
-    # out: nothing uses the connection after the block.
-    assert finished == ["slow"]
+    # out (nothing uses the connection after the block); the queued one was never written.
+    assert finished == ["running"]
 
 
 def test_a_write_error_is_reported_rather_than_the_callers_consequence():
@@ -99,6 +100,33 @@ def test_a_write_error_is_reported_rather_than_the_callers_consequence():
             write_failed.wait(5)
             raise RuntimeError("current transaction is aborted")
     assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_the_callers_error_is_kept_when_the_write_failed_only_because_of_it():
+    """The caller's statement fails first (say a timeout) and aborts the transaction; the
+    writer's next statement then fails with InFailedSqlTransaction. That is a consequence:
+    the caller's error is the one reported."""
+    def write(batch):
+        raise InFailedSqlTransaction("current transaction is aborted")
+
+    with pytest.raises(TimeoutError, match="prefilter read timed out"):
+        with WritePipeline(write) as pipeline:
+            pipeline.submit(1)
+            raise TimeoutError("prefilter read timed out")
+
+
+def test_an_interrupt_is_never_replaced_by_a_write_error():
+    write_failed = threading.Event()
+
+    def write(batch):
+        write_failed.set()
+        raise WriteFailed("the write")
+
+    with pytest.raises(KeyboardInterrupt):
+        with WritePipeline(write) as pipeline:
+            pipeline.submit(1)
+            write_failed.wait(5)
+            raise KeyboardInterrupt
 
 
 def test_the_switch_interval_and_gc_thresholds_are_put_back():

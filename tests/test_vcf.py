@@ -209,6 +209,23 @@ def test_multiallelic_decomposition_reindexes_and_recodes(tmp_path):
     assert m1.allele_ratio == 0
 
 
+def test_forgotten_info_is_read_again(tmp_path):
+    """A deposit drops each record's parsed INFO once converted; asking again gives the same
+    values, for plain records and for records decomposed from a multi-ALT line."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "G", "30", "PASS", "AC=1;AF=0.5;NAME=x;DB", "GT", "0/1"],
+        ["2", "100", ".", "ATT", "A,AG", "30", "PASS", "AC=1,2;NAME=x,y;DB", "GT", "1/2"],
+    ])
+    records = read_all(path)
+    assert len(records) == 3
+    first = [dict(r.info) for r in records]
+    for r in records:
+        r.forget_info()
+    assert [r.info for r in records] == first
+    assert [r.get_info("AC") for r in records] == [1, 1, 2]
+    assert records[2].info["OLD_MULTIALLELIC"] == "2:100:ATT/A/AG"
+
+
 def test_decomposed_block_with_shifted_ref(tmp_path):
     # pre-decomposed and normalised input: REF keys collapse to "REF"
     path = write_vcf(tmp_path, [

@@ -532,27 +532,39 @@ _VEP_FIELDS = ("Feature_type", "Feature", "SOURCE", "HGNC_ID", "Gene", "SYMBOL",
 
 
 def vep_converter(csq_fields):
-    """`convert_vep` for one VCF's CSQ field list, with the positions of the fields it reads
-    found once. An entry is read as dict(zip(csq_fields, values)) would be: a repeated
-    field name means its last position; values missing at the end are absent."""
+    """`convert_vep` for one VCF's CSQ field list. An entry is read as
+    dict(zip(csq_fields, values)) reads it (values missing at the end are absent); with
+    unique field names (VEP's own lists) only the fields the conversion uses are picked, by
+    positions found once."""
     if not csq_fields:
         def missing_fields(value):
             raise AnnotationConfigError("vep converter: the VCF header has no CSQ field list")
         return missing_fields
-    last_index = {name: i for i, name in enumerate(csq_fields)}
-    positions = tuple((name, last_index[name]) for name in _VEP_FIELDS if name in last_index)
-    type_index = last_index.get("Feature_type")
+    csq_fields = tuple(csq_fields)
+    if len(set(csq_fields)) == len(csq_fields):
+        index = {name: i for i, name in enumerate(csq_fields)}
+        positions = tuple((name, index[name]) for name in _VEP_FIELDS if name in index)
+        type_index = index.get("Feature_type")
+
+        def transcript_entry(values):
+            n = len(values)
+            if type_index is None or type_index >= n or values[type_index] != "Transcript":
+                return None
+            return {name: values[i] for name, i in positions if i < n}
+    else:
+        # A repeated name means its last position that the entry has: zip decides.
+        def transcript_entry(values):
+            entry = dict(zip(csq_fields, values))
+            return entry if entry.get("Feature_type") == "Transcript" else None
 
     def convert(value):
         if value is None:
             return []
         by_feature = {}
         for raw in value.split(","):
-            values = raw.split("|")
-            n = len(values)
-            if type_index is None or type_index >= n or values[type_index] != "Transcript":
+            entry = transcript_entry(raw.split("|"))
+            if entry is None:
                 continue
-            entry = {name: values[i] for name, i in positions if i < n}
             feature = entry.get("Feature") or ""
             if not feature.startswith(TRANSCRIPT_PREFIXES):
                 continue

@@ -204,6 +204,7 @@ class _VcfImport:
         return batch
 
     def write(self, batch):
+        started = time.monotonic()
         ids, created = store_alleles(self.cur, batch.alleles)
         self.stats["alleles_new"] += created
         self.stats["alleles_existing"] += len(set(ids)) - created
@@ -212,6 +213,7 @@ class _VcfImport:
         self.stats["annotations_unchanged"] += unchanged
         allele_of = {id(r): allele_id for r, allele_id in zip(batch.records, ids)}
         self._genotypes(batch.genotypes, allele_of)
+        self.stats["write_seconds"] += time.monotonic() - started
 
     def _genotypes(self, genotypes, allele_of):
         cur = self.cur
@@ -287,7 +289,8 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         analysis_id = _create_analysis(cur, name, panel, analysis_config)
     stats = {"analysis_id": analysis_id, "name": name, "samples": 0, "records": 0,
              "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
-             "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": []}
+             "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": [],
+             "write_seconds": 0.0}
     _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                  deposit_config, stats, progress)
     if deposit_match and deposit_match[2].get("postprocess"):
@@ -333,7 +336,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                 raise DepositError(f"annotation config {config_id}: {exc}") from None
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
                                   config_id, prefilters, stats)
-            with WritePipeline(importer.write) as pipeline:
+            with importer.read_cur, WritePipeline(importer.write) as pipeline:
                 for blocks in _batches(_counting(iter_blocks(reader), stats), BATCH_SIZE):
                     batch = importer.prepare(blocks)
                     if batch is not None:

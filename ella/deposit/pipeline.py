@@ -7,9 +7,10 @@ background thread, in submission order, on the caller's connection and transacti
 two overlap. There is at most one batch waiting, which bounds memory.
 
 The first error in the writer stops all further writes and is raised in the caller at its
-next `submit` or when the `with` block ends; an error in the caller waits for the writer to
-stop before it propagates, so nothing uses the connection once the block is left. Either way
-the caller's transaction is then rolled back by its owner: nothing is half-written.
+next `submit` or when the `with` block ends; an error in the caller cancels the batches not
+yet written and waits for the one being written before it propagates, so nothing uses the
+connection once the block is left. Either way the caller's transaction is then rolled back by
+its owner: nothing is half-written.
 
 While a pipeline runs it tunes two process-wide interpreter settings (the GIL switch interval
 and the cyclic GC's first threshold, see below) and puts them back afterwards.
@@ -19,6 +20,8 @@ import gc
 import queue
 import sys
 import threading
+
+from psycopg.errors import InFailedSqlTransaction
 
 _DONE = object()
 
@@ -44,6 +47,7 @@ class WritePipeline:
         self._write = write
         self._queue = queue.Queue(maxsize=1)
         self._error = None
+        self._cancelled = False
         self._thread = threading.Thread(target=self._run, name="deposit-writer", daemon=True)
 
     def __enter__(self):
@@ -56,16 +60,32 @@ class WritePipeline:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self._stop()
-        sys.setswitchinterval(self._previous_interval)
-        gc.set_threshold(*self._previous_thresholds)
-        if exc is not None and self._error is not None and exc is not self._error:
-            # A failed write usually makes the caller fail too (aborted transaction); the
-            # write's error is the cause to report.
-            raise self._error from exc
+        try:
+            if exc is not None:
+                self._cancelled = True  # batches still queued are not written
+            self._stop()
+        finally:
+            sys.setswitchinterval(self._previous_interval)
+            gc.set_threshold(*self._previous_thresholds)
         if exc is None:
             self._raise_write_error()
+        elif self._is_cause(self._error, exc):
+            raise self._error from exc
         return False
+
+    @staticmethod
+    def _is_cause(write_error, caller_error):
+        """Whether the writer's error, not the caller's, is the one to report.
+
+        A failed write aborts the transaction, so the caller's next statement fails too: the
+        write's error is the cause. Not when the write itself only failed because the caller's
+        statement had aborted the transaction first, and never in place of an interrupt
+        (Ctrl-C, SystemExit)."""
+        if write_error is None or write_error is caller_error:
+            return False
+        if not isinstance(caller_error, Exception):
+            return False
+        return not isinstance(write_error, InFailedSqlTransaction)
 
     def submit(self, batch):
         self._raise_write_error()
@@ -76,13 +96,15 @@ class WritePipeline:
             batch = self._queue.get()
             if batch is _DONE:
                 return
-            if self._error is None:
+            if self._error is None and not self._cancelled:
                 try:
                     self._write(batch)
                 except BaseException as exc:  # handed to the caller's thread
                     self._error = exc
 
     def _stop(self):
+        """Wait for the writer: it finishes the batch it is writing (it cannot be stopped
+        within a statement without aborting the caller's transaction) and skips the rest."""
         self._queue.put(_DONE)
         self._thread.join()
 
