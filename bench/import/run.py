@@ -3,6 +3,7 @@
 
     python bench/import/run.py [--sizes 5000 50000] [--samples 1 3] [--trigger-path]
 
+--sql-profile adds where the database time goes (sql_profile.py).
 --trigger-path measures the fallback in which the database's triggers validate and shadow
 each annotation row (what happens when `ella-db refresh` is due, and how ELLA itself writes):
 the deposit runs with a frequency group the shadow table does not have.
@@ -12,6 +13,7 @@ cluster in a temp dir. Not a test: nothing is asserted.
 """
 
 import argparse
+import contextlib
 import copy
 import logging
 import os
@@ -38,6 +40,7 @@ from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_f
 from ella.devdb import Cluster  # noqa: E402
 from ella.migrate import migrate  # noqa: E402
 from generate import generate  # noqa: E402
+from sql_profile import profiled, report  # noqa: E402
 
 PANEL = ("Mendeliome", "v01")
 PANEL_DIR = ROOT / "genepanels" / "ella-demo" / "Mendeliome_v01"
@@ -85,6 +88,9 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 3], choices=(1, 3))
     parser.add_argument("--trigger-path", action="store_true",
                         help="annotations validated and shadowed row by row by the triggers")
+    parser.add_argument("--sql-profile", action="store_true",
+                        help="time the deposit's statements by kind (batches are then written "
+                             "serially; see sql_profile.py)")
     args = parser.parse_args(argv)
     # Stopped with SIGTERM: still run the clean-up below (stop the throwaway cluster).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -113,7 +119,8 @@ def main(argv=None):
             vcf = folder / f"bench{seed}.vcf"
             generate(vcf, size, samples, seed)
             analysis = resolve_analysis_config(folder)
-            with connect(db_url) as conn:
+            with connect(db_url) as conn, \
+                    (profiled() if args.sql_profile else contextlib.nullcontext()) as sql_times:
                 started, cpu_started = time.perf_counter(), time.process_time()
                 with conn.transaction():
                     stats = deposit_analysis(conn, config, analysis)
@@ -122,6 +129,8 @@ def main(argv=None):
             print(f"{stats['records']:>9} {samples:>7} {seconds:>8.1f} {cpu_seconds:>8.1f} "
                   f"{stats['write_seconds']:>9.1f} "
                   f"{stats['records'] / seconds:>11.0f} {peak_rss_mb():>8.0f}", flush=True)
+            if sql_times is not None:
+                report(sql_times, stats["records"])
             vcf.unlink()
     finally:
         if cluster:
