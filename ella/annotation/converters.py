@@ -766,28 +766,17 @@ _CAST_RESULT_TYPE = {"int": int, "float": float, "string": str}
 
 
 def _keyvalue_insert(convert, target_type, target):
-    """`_Element._apply` for the common element (keyvalue, insert, no split) in one function:
-    an exome deposit calls it for every INFO field of every variant. Same results and errors
-    as convert + `placer(target)`."""
-    parts = target.split(".")
-    parents, leaf = tuple(parts[:-1]), parts[-1]
+    """`_Element._apply` for the common element (keyvalue, insert, no split): an exome deposit
+    calls it for every INFO field of every variant, so the cast is skipped when the value
+    already has the target type. Same results and errors as convert + `placer(target)`."""
+    put = placer(target)
     identity = target_type == "identity"
     result_type = _CAST_RESULT_TYPE.get(target_type)
 
     def apply(annotation, value, info):
         if not identity and (value is None or type(value) is not result_type):
             value = convert(value)
-        node = annotation
-        for part in parents:
-            child = node.get(part)
-            if child is None and part not in node:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                raise ValueError(f"target '{target}': '{part}' is not an object")
-            node = child
-        if leaf in node:
-            raise ValueError(f"target '{target}' already has a value (target_mode insert)")
-        node[leaf] = value
+        put(annotation, value)
     return apply
 
 
