@@ -379,8 +379,6 @@ def convert_hgmdextrarefs(value, fields):
 TRANSCRIPT_PREFIXES = ("NM_", "NR_", "ENST")
 REFSEQ_SOURCE_PRIORITY = ["RefSeq_gff", "RefSeq_Interim_gff", "RefSeq"]
 SILENT_SYMBOL_SOURCES = {"Clone_based_vega_gene", "Clone_based_ensembl_gene"}
-ALWAYS_PRESENT = ("transcript", "strand", "is_canonical", "in_last_exon", "consequences",
-                  "hgnc_id", "symbol", "exon_distance", "coding_region_distance")
 
 _POS = r"([*-]?)(\d+)(?:([+-])(\d+))?"
 _HGVSC_RE = re.compile(r"[cn]\." + _POS + r"(?:_" + _POS + r")?"
@@ -474,7 +472,9 @@ def _vep_transcript(entry):
                         entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
         return None
     get = entry.get
-    # Every value below is set only when not None, except ALWAYS_PRESENT keys.
+    # Always present: transcript, hgnc_id, symbol, strand, is_canonical, consequences,
+    # in_last_exon, exon_distance and coding_region_distance (symbol and the distances may be
+    # None). The other keys only with a non-empty value.
     t = {
         "transcript": entry["Feature"],
         "hgnc_id": hgnc_id,

@@ -141,7 +141,7 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
 
 # --- records ---------------------------------------------------------------------------------
 
-def _batches(blocks, size=BATCH_SIZE):
+def _batches(blocks, size):
     """Lists of blocks; a cut never falls within NEARBY_BP of the previous block."""
     batch = []
     for block in blocks:
