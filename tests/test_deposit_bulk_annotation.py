@@ -13,7 +13,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+import ella.deposit.alleles as alleles_module
 import ella.deposit.analysis as analysis_module
+from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
@@ -289,3 +291,70 @@ def test_writer_reports_why_it_uses_the_triggers(db_url, ella_config):
         _trigger_path_config(db_url, ella_config, "schema")
         reason = AnnotationWriter(conn.cursor(), ella_config, 1).trigger_path_reason
         assert "cannot be checked outside the database" in reason
+
+
+def _deposit_variants(url, config, vcf, panel=("Mendeliome", "v01"), annotation_only=False):
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            return deposit_alleles(conn, config, vcf, panel=panel,
+                                   annotation_only=annotation_only)
+
+
+@pytest.mark.parametrize("annotation_only", [False, True])
+def test_variant_deposit_in_many_batches_writes_what_one_batch_writes(
+        db_url, second_db_url, ella_config, tmp_path, monkeypatch, annotation_only):
+    """`deposit alleles|annotation` writes batches in the background like analyses do: in
+    batches of 16 records (many written while later ones are converted) the rows and the
+    summary are those of a single batch, also when a second file supersedes annotation."""
+    many_url, one_url = _with_panels(db_url), _with_panels(second_db_url)
+    folder = _synthetic_analysis(tmp_path, "variants", variants=200, samples=1, seed=5)
+    changed = _changed_copy(folder, tmp_path)
+    files = [next(folder.glob("*.vcf")), next(changed.glob("*.vcf"))]
+    summaries = {}
+    for url, size in ((many_url, 16), (one_url, 100_000)):
+        monkeypatch.setattr(alleles_module, "BATCH_SIZE", size)
+        summaries[size] = [_deposit_variants(url, ella_config, vcf, annotation_only=annotation_only)
+                           for vcf in files]
+    for summary in summaries[16] + summaries[100_000]:
+        summary.pop("seconds")
+    assert summaries[16] == summaries[100_000]
+    first, second = summaries[16]
+    assert first["records"] >= 190 and first["annotations_new"] == first["alleles_new"]
+    assert second["alleles_new"] == 0 and second["annotations_new"] >= 30
+    assert second["annotations_unchanged"] > 0
+    assert first["interpretations_new"] == (0 if annotation_only else first["alleles_new"])
+    assert _content(many_url) == _content(one_url)
+    with psycopg.connect(many_url) as many, psycopg.connect(one_url) as one:
+        query = "SELECT count(*), count(DISTINCT allele_id) FROM alleleinterpretation"
+        assert many.execute(query).fetchone() == one.execute(query).fetchone()
+
+
+@pytest.mark.parametrize("problem", ["broken line", "outside the panel"])
+def test_variant_deposit_error_after_written_batches_leaves_nothing(
+        db_url, ella_config, tmp_path, monkeypatch, problem):
+    """A bad record near the end of the file, after several batches were written in the
+    background: the error names it and the rollback removes every batch."""
+    url = _with_panels(db_url)
+    monkeypatch.setattr(alleles_module, "BATCH_SIZE", 16)
+    _, vcf, lines, body = _synthetic_lines(tmp_path, 120, seed=9)
+    bad = body[-3]
+    if problem == "broken line":
+        lines[bad] = lines[bad].replace("\t", " ", 1)
+        expected = (VcfError, f"line {bad + 1}: expected 10 tab-separated")
+    else:
+        fields = lines[bad].split("\t")
+        lines[bad] = "\t".join([fields[0], "1000"] + fields[2:])
+        expected = (DepositError, rf"not inside the genepanel Mendeliome_v01: {fields[0]}\t1000\t")
+    vcf.write_text("".join(lines))
+    written = []
+    write = alleles_module._VariantImport.write
+
+    def counted_write(importer, batch):
+        write(importer, batch)
+        written.append(len(batch.alleles))
+    monkeypatch.setattr(alleles_module._VariantImport, "write", counted_write)
+    before = table_snapshot(url)
+    with pytest.raises(expected[0], match=expected[1]):
+        _deposit_variants(url, ella_config, vcf)
+    assert len(written) >= 4 and sum(written) >= 64  # really written, then rolled back
+    assert table_snapshot(url) == before

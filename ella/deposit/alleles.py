@@ -3,16 +3,19 @@
 Every record of the VCF becomes an allele with annotation, whatever its genotypes. `alleles`
 mode checks that each record lies in a transcript of the gene panel and opens a variant
 workflow round (alleleinterpretation) for alleles that have none; `annotation` mode only
-refreshes annotation (no panel check, no rounds). Does not commit: the caller does.
+refreshes annotation (no panel check, no rounds). Records are written in batches, each in a
+background thread while the next is converted (pipeline.py). Does not commit: the caller does.
 """
 
 import time
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from ella.alleles import allele_from_record
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
+from ella.deposit.pipeline import WritePipeline
 from ella.deposit.variants import (DepositError, active_annotation_config,
                                    check_genome_build, store_alleles, AnnotationWriter)
 from ella.vcf import open_vcf
@@ -47,8 +50,6 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
             raise DepositError("a gene panel is needed to deposit alleles")
         check_genepanel(cur, *panel)
     config_id, deposit_config = active_annotation_config(cur)
-    cnv = feature_is_enabled(app_config, "cnv")
-    writer = AnnotationWriter(cur, app_config, config_id)
     stats = {"file": str(vcf_path), "records": 0, "alleles_new": 0, "alleles_existing": 0,
              "annotations_new": 0, "annotations_unchanged": 0, "interpretations_new": 0}
     with open_vcf(vcf_path) as reader:
@@ -57,47 +58,82 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
             annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)
         except AnnotationConfigError as exc:
             raise DepositError(f"annotation config {config_id}: {exc}") from None
-        batch = []
-        for record in reader:
-            batch.append(record)
-            if len(batch) >= BATCH_SIZE:
-                _batch(cur, batch, panel, annotation_only, annotator, writer, cnv, stats)
-                batch = []
+        importer = _VariantImport(cur, app_config, config_id, annotator,
+                                  None if annotation_only else panel, stats)
+        with importer.read_cur, WritePipeline(importer.write) as pipeline:
+            for records in _chunks(reader, BATCH_SIZE):
+                pipeline.submit(importer.prepare(records))
                 if progress:
                     progress(stats)
-        if batch:
-            _batch(cur, batch, panel, annotation_only, annotator, writer, cnv, stats)
     stats["seconds"] = time.monotonic() - started
     return stats
 
 
-def _batch(cur, records, panel, annotation_only, annotator, writer, cnv, stats):
-    stats["records"] += len(records)
-    if not annotation_only:
-        outside = _outside_panel(cur, records, panel)
-        if outside:
-            lines = "; ".join(f"{r.chrom}\t{r.pos}\t{r.id}\t{r.ref}\t{r.alt}" for r in outside[:20])
-            more = f" (and {len(outside) - 20} more)" if len(outside) > 20 else ""
-            raise DepositError(f"The following variants are not inside the genepanel "
-                               f"{panel[0]}_{panel[1]}: {lines}{more}")
-    rows = [allele_from_record(r, cnv) for r in records]
-    ids, created = store_alleles(cur, rows)
-    stats["alleles_new"] += created
-    stats["alleles_existing"] += len(set(ids)) - created
-    annotations = {allele_id: writer.prepare(annotator, r) for r, allele_id in zip(records, ids)}
-    new, unchanged = writer.store(annotations)
-    stats["annotations_new"] += new
-    stats["annotations_unchanged"] += unchanged
-    if not annotation_only:
-        now = datetime.now(timezone.utc)
-        created_rounds = cur.execute(
-            "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, user_state, "
-            "state, status, date_last_update, date_created, allele_id, workflow_status) "
-            "SELECT %s, %s, '{}', '{}', 'Not started', %s, %s, a.id, 'Interpretation' "
-            "FROM unnest(%s::integer[]) AS a(id) "
-            "WHERE NOT EXISTS (SELECT 1 FROM alleleinterpretation ai WHERE ai.allele_id = a.id) "
-            "GROUP BY a.id RETURNING id", (*panel, now, now, sorted(set(ids)))).fetchall()
-        stats["interpretations_new"] += len(created_rounds)
+def _chunks(records, size):
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _PreparedVariants(NamedTuple):
+    alleles: list  # allele row per record, in file order
+    annotations: list  # PreparedAnnotation per record
+
+
+class _VariantImport:
+    """`prepare` (the panel check's read and the Python work) runs in the caller's thread,
+    `write` (everything a batch stores) in the WritePipeline's thread, as for analyses.
+    `panel` None: annotation mode (no panel check, no variant workflows)."""
+
+    def __init__(self, cur, app_config, config_id, annotator, panel, stats):
+        self.cur = cur
+        self.read_cur = cur.connection.cursor()  # the caller's thread's own cursor
+        self.cnv = feature_is_enabled(app_config, "cnv")
+        self.writer = AnnotationWriter(cur, app_config, config_id)
+        self.annotator = annotator
+        self.panel = panel
+        self.stats = stats
+
+    def prepare(self, records):
+        self.stats["records"] += len(records)
+        if self.panel:
+            outside = _outside_panel(self.read_cur, records, self.panel)
+            if outside:
+                lines = "; ".join(f"{r.chrom}\t{r.pos}\t{r.id}\t{r.ref}\t{r.alt}"
+                                  for r in outside[:20])
+                more = f" (and {len(outside) - 20} more)" if len(outside) > 20 else ""
+                raise DepositError(f"The following variants are not inside the genepanel "
+                                   f"{self.panel[0]}_{self.panel[1]}: {lines}{more}")
+        return _PreparedVariants([allele_from_record(r, self.cnv) for r in records],
+                                 [self.writer.prepare(self.annotator, r) for r in records])
+
+    def write(self, batch):
+        cur, stats = self.cur, self.stats
+        ids, created = store_alleles(cur, batch.alleles)
+        stats["alleles_new"] += created
+        stats["alleles_existing"] += len(set(ids)) - created
+        # An allele twice in one batch: its last record's annotation counts, as in a file
+        # read top to bottom.
+        new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))
+        stats["annotations_new"] += new
+        stats["annotations_unchanged"] += unchanged
+        if self.panel:
+            now = datetime.now(timezone.utc)
+            created_rounds = cur.execute(
+                "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, "
+                "user_state, state, status, date_last_update, date_created, allele_id, "
+                "workflow_status) "
+                "SELECT %s, %s, '{}', '{}', 'Not started', %s, %s, a.id, 'Interpretation' "
+                "FROM unnest(%s::integer[]) AS a(id) WHERE NOT EXISTS "
+                "(SELECT 1 FROM alleleinterpretation ai WHERE ai.allele_id = a.id) "
+                "GROUP BY a.id RETURNING id",
+                (*self.panel, now, now, sorted(set(ids)))).fetchall()
+            stats["interpretations_new"] += len(created_rounds)
 
 
 def summary_line(stats):
