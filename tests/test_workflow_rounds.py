@@ -517,6 +517,63 @@ def test_round_of_another_workflow_or_group_is_404_or_403(world):
     refused(c.post(f"{AL}/{a[2]}/actions/start/", {"gp_name": "nope", "gp_version": "v0"}), 404)
 
 
+def test_allele_workflow_of_another_group_cannot_be_changed(world):
+    """Every write route of a variant workflow refuses a user whose group lacks the panel of
+    the round it would change (403), also one who may start variant workflows on a panel of
+    their own; nothing changes. ELLA checks none of this (workflow.md 4)."""
+    from ella.web import routes  # noqa: F401  (registers the routes)
+    from ella.web.router import router
+    a = world.allele_ids
+    add_user(world.url, "v01only", "v01only", [("HBOC", "v01")])
+    ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, kind="allele",
+           workflow_id=a[3]))
+    round_id = world.rounds("allele", a[3])[0]["id"]
+    ok(world.client("u1").post(f"{AL}/{a[3]}/logs/", {"message": "note"}))
+    log_id = sql(world.url, "SELECT max(id) FROM interpretationlog")[0][0]
+    bodies = {"start": {"gp_name": "HBOC", "gp_version": "v01"},
+              "interpretations": {"id": round_id, "state": {"x": 1}, "user_state": {}},
+              "logs": {"message": "not mine"}}
+    write_routes = [r for r in router.routes if r.method in ("POST", "PATCH", "DELETE")
+                    and r.pattern.startswith(f"{AL}/<int:allele_id>/")]
+    assert len(write_routes) >= 12
+    before = tables(world.url), sql(world.url, "SELECT * FROM interpretationlog ORDER BY id")
+    for user in ("v01only", "outsider"):
+        for route in write_routes:
+            path = route.pattern.replace("<int:allele_id>", str(a[3])).replace(
+                "<int:interpretation_id>", str(round_id)).replace("<int:log_id>", str(log_id))
+            name = next(part for part in reversed(path.split("/"))
+                        if part and not part.isdigit())
+            result = world.client(user).request(route.method, path,
+                                                json_body=bodies.get(name, {}))
+            assert result.status == 403, (user, route.method, route.pattern, result.body[:200])
+    assert (tables(world.url), sql(world.url, "SELECT * FROM interpretationlog ORDER BY id")) \
+        == before
+    ok(act(world, "u2", "override", kind="allele", workflow_id=a[3]))  # the group can
+    # The other group still starts variant workflows on its own panel.
+    ok(act(world, "v01only", "start", {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele",
+           workflow_id=a[4]))
+
+
+def test_the_round_changed_is_checked_under_the_lock(world):
+    """`perform` itself refuses a round outside `allowed_panels` (the route's early check
+    could be overtaken by a concurrent start that sets another panel)."""
+    from ella.web.errors import Forbidden
+    from ella.workflow import rounds
+    a = world.allele_ids
+    ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, kind="allele",
+           workflow_id=a[3]))
+    before = tables(world.url)
+    with psycopg.connect(world.url) as conn:
+        with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
+            rounds.perform(conn, rounds.ALLELE, a[3], "override", {"id": world.ids["u2"]},
+                           allowed_panels={("HBOC", "v01")})
+        conn.rollback()
+        rounds.perform(conn, rounds.ALLELE, a[3], "override", {"id": world.ids["u2"]},
+                       allowed_panels={PANEL})
+        conn.rollback()
+    assert tables(world.url) == before
+
+
 # -- reads --------------------------------------------------------------------------------------
 
 def test_c47_done_round_alleles_come_from_the_snapshot(world):

@@ -5,8 +5,9 @@ finishallowed and stats. The state machine itself is `ella.workflow.rounds`.
 Access: every analysis route calls `require_analysis` first (before the body is read), so
 another group's analysis is 403 and an unknown one 404. Allele routes check that the allele
 exists (404); a gene panel named by an allele route (start body) must be one of the caller's
-group's panels (`require_genepanel`). Rounds are read only when their panel is one of the
-group's (when the group has panels); a round of another workflow than the URL's is 404.
+group's panels (`require_genepanel`), and an allele workflow's save and actions act only on a
+round whose panel is one of the group's (403; ELLA does not check). Rounds are read only
+when their panel is one of the group's; a round of another workflow than the URL's is 404.
 Differences from ELLA (which answers 500): state preconditions 409, bad input 400.
 """
 
@@ -16,6 +17,7 @@ from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers
 from ella.web.routes.config import user_config_for
+from ella.web.routes.workflow_finalize import require_allele_workflow
 from ella.web.router import router
 from ella.web.validation import require_object
 from ella.workflow import rounds
@@ -24,15 +26,20 @@ from ella.workflow.rounds import ALLELE, ANALYSIS
 API = "/api/v1"
 PREFIX = {ANALYSIS: f"{API}/workflows/analyses/<int:analysis_id>",
           ALLELE: f"{API}/workflows/alleles/<int:allele_id>"}
-ACCESS = {ANALYSIS: "analysis", ALLELE: None}
+ACCESS = {ANALYSIS: "analysis", ALLELE: "allele"}
 
 
-def _workflow(ctx, wtype, params):
-    """The workflow id of the URL, access checked: analysis 404/403, allele 404."""
+def _workflow(ctx, wtype, params, change=False):
+    """The workflow id of the URL, access checked: analysis 404/403, allele 404; with
+    `change` also 403 for an allele whose latest round has a panel outside the group's
+    (before the body is read; `perform` checks the round it changes again under the lock)."""
     if wtype is ANALYSIS:
         require_analysis(ctx.conn, ctx.user, params["analysis_id"])
         return params["analysis_id"]
     allele_id = params["allele_id"]
+    if change:
+        require_allele_workflow(ctx.conn, ctx.user, allele_id)
+        return allele_id
     if not ctx.conn.execute("SELECT 1 FROM allele WHERE id = %s", (allele_id,)).fetchone():
         raise NotFound(f"No allele with id {allele_id}")
     return allele_id
@@ -42,6 +49,12 @@ def _visible_panels(ctx):
     """The group's panels. ELLA skips the round filter for a group without panels; we
     follow access.py's rule instead: such a group sees no rounds."""
     return group_panels(ctx.conn, ctx.user)
+
+
+def _round_panels(ctx, wtype):
+    """The panels a round must have for the caller to change it: an analysis' rounds are
+    the analysis' (its access is checked by `_workflow`); an allele's, the group's."""
+    return _visible_panels(ctx) if wtype is ALLELE else None
 
 
 def _readable_round(ctx, wtype, workflow_id, interpretation_id):
@@ -73,11 +86,12 @@ def _get_interpretation(wtype):
 
 def _save_interpretation(wtype):
     def save_interpretation(ctx, interpretation_id, **params):
-        workflow_id = _workflow(ctx, wtype, params)
+        workflow_id = _workflow(ctx, wtype, params, change=True)
         body = require_object(ctx.request.json(), {"state": dict, "user_state": dict},
                               {"id": (int, type(None))})
         rounds.perform(ctx.conn, wtype, workflow_id, "save", ctx.user,
-                       payload=body, round_id=interpretation_id)
+                       payload=body, round_id=interpretation_id,
+                       allowed_panels=_round_panels(ctx, wtype))
         return None
     return save_interpretation
 
@@ -128,7 +142,7 @@ def _action(wtype, action):
     transition = rounds.TRANSITIONS[action]
 
     def run_action(ctx, **params):
-        workflow_id = _workflow(ctx, wtype, params)
+        workflow_id = _workflow(ctx, wtype, params, change=True)
         payload = panel = user_config = None
         if transition.payload == "round":
             payload = rounds.parse_round_payload(wtype, ctx.request.json())
@@ -149,7 +163,8 @@ def _action(wtype, action):
         if transition.requirements:
             user_config = user_config_for(ctx.conn, ctx.config, ctx.user["id"])
         rounds.perform(ctx.conn, wtype, workflow_id, action, ctx.user, payload=payload,
-                       user_config=user_config, panel=panel)
+                       user_config=user_config, panel=panel,
+                       allowed_panels=_round_panels(ctx, wtype))
         return None
     run_action.__name__ = f"{wtype.name}_{action}"
     return run_action
