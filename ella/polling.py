@@ -272,10 +272,38 @@ def run_preimport(script, job, usergroup, timeout=600):
 
 # --- depositing a result (7.5) --------------------------------------------------------------
 
+def append_target_outside_group(conn, group_id, properties):
+    """The name of the analysis an Analysis job's `properties` append to when its gene panel
+    is not one of `group_id`'s panels, else None. None too when the job creates an analysis
+    or names none that exists (the deposit reports that)."""
+    if not isinstance(properties, dict) or properties.get("create_or_append") != "Append":
+        return None
+    name = properties.get("analysis_name")
+    if not isinstance(name, str) or not name:
+        return None
+    found = conn.execute(
+        "SELECT 1 FROM analysis a WHERE a.name = %s AND NOT EXISTS (SELECT 1 FROM "
+        "usergroupgenepanel ugp WHERE ugp.usergroup_id = %s AND ugp.genepanel_name = "
+        "a.genepanel_name AND ugp.genepanel_version = a.genepanel_version)",
+        (name, group_id)).fetchone()
+    return name if found else None
+
+
 def deposit_result(conn, app_config, job, vcf_text):
     """Deposit the annotated VCF of a job on `conn` (no commit). Returns a summary dict."""
     panel = (job["genepanel_name"], job["genepanel_version"])
     props = job["properties"] or {}
+    if job["mode"] == "Analysis" and props.get("create_or_append") == "Append":
+        # Checked again here: the job may predate the check, or its user changed groups.
+        user = conn.execute('SELECT group_id FROM "user" WHERE id = %s',
+                            (job["user_id"],)).fetchone()
+        if user is None:
+            raise DepositError("the job has no user, so access to the analysis it appends "
+                               "to cannot be checked")
+        outside = append_target_outside_group(conn, user[0], props)
+        if outside:
+            raise DepositError(f"Analysis {outside} is not available to the user group of "
+                               "the job's user: nothing appended")
     with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp:
         vcf = Path(tmp) / f"job-{job['id']}.vcf"
         vcf.write_text(vcf_text, encoding="utf-8")

@@ -7,7 +7,7 @@ import pytest
 
 from annotation_service import FakeAnnotationService, closed_port_url
 from api_helpers import add_user, logged_in_client
-from deposit_helpers import add_test_panels
+from deposit_helpers import BRCA_VCF, add_test_panels, deposit
 
 JOBS = "/api/v1/import/service/jobs/"
 BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC",
@@ -95,6 +95,60 @@ def test_j4_patch_stores_changes_and_one_history_entry(app, db_url):
     assert bad.status == 400
     assert client.request("PATCH", f"{JOBS}{job['id']}/", json_body={"mode": "x"}).status == 400
     assert client.request("PATCH", f"{JOBS}99999/", json_body={}).status == 404
+
+
+def _jobs(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT id, status::text, task_id FROM annotationjob "
+                            "ORDER BY id").fetchall()
+
+
+def test_clients_cannot_make_the_poller_fetch_a_task_they_name(app, db_url):
+    """RUNNING/ANNOTATED jobs get their task's result fetched and deposited: a client may
+    not put a job there, nor change the task id of one there (it could name another
+    patient's task). Everything else of J2/J4 stays possible."""
+    client = logged_in_client(app, db_url, "importer")
+    for body in ({"status": "RUNNING"}, {"status": "ANNOTATED", "task_id": "someone-elses"}):
+        refused = client.post(JOBS, {**BODY, **body})
+        assert refused.status == 400 and "Only the poller" in refused.json["message"]
+    assert _jobs(db_url) == []
+    job = client.post(JOBS, {**BODY, "task_id": "mine"}).json  # SUBMITTED: resubmitted anyway
+    path = f"{JOBS}{job['id']}/"
+    refused = client.request("PATCH", path, json_body={"status": "ANNOTATED"})
+    assert refused.status == 400 and "Only the poller" in refused.json["message"]
+    with psycopg.connect(db_url) as conn:  # what the poller does on submission
+        conn.execute("UPDATE annotationjob SET status = 'RUNNING', task_id = 'real' "
+                     "WHERE id = %s", (job["id"],))
+    for body in ({"task_id": "someone-elses"}, {"status": "ANNOTATED"},
+                 {"status": "RUNNING", "task_id": "someone-elses"}):
+        refused = client.request("PATCH", path, json_body=body)
+        assert refused.status == 400, (body, refused.body)
+    assert _jobs(db_url) == [(job["id"], "RUNNING", "real")]
+    same = client.request("PATCH", path, json_body={"status": "RUNNING", "task_id": "real",
+                                                     "message": "still going"})
+    assert same.status == 200 and same.json["message"] == "still going"
+    retried = client.request("PATCH", path, json_body={"status": "SUBMITTED"})  # UI retry
+    assert retried.status == 200 and retried.json["status"] == "SUBMITTED"
+
+
+def test_append_needs_access_to_the_analysis(app, db_url, ella_config):
+    """An Analysis job in Append mode adds samples to an existing analysis: refused (403,
+    no job stored) for a user whose group lacks the analysis' gene panel."""
+    deposit(db_url, ella_config, BRCA_VCF)  # brca_sample_2.HBOC_v01: importer's panel
+    append = {**BODY, "properties": {"analysis_name": "brca_sample_2.HBOC_v01",
+                                     "create_or_append": "Append", "sample_type": "HTS"}}
+    other = logged_in_client(app, db_url, "other")
+    refused = other.post(JOBS, {**append, "genepanel_version": "v1.0.0"})
+    assert refused.status == 403
+    assert refused.json == {"message": "Analysis brca_sample_2.HBOC_v01 is not available to "
+                                       "your user group"}
+    assert _jobs(db_url) == []
+    assert logged_in_client(app, db_url, "importer").post(JOBS, append).status == 200
+    # Creating an analysis of the same name, or appending to one not (yet) there: the
+    # deposit decides, as before.
+    assert other.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"}).status == 200
+    missing = {**append, "properties": {**append["properties"], "analysis_name": "later"}}
+    assert other.post(JOBS, {**missing, "genepanel_version": "v1.0.0"}).status == 200
 
 
 def test_list_is_the_groups_newest_first_filterable_and_not_resource_logged(app, db_url):

@@ -17,7 +17,7 @@ from ella.polling import AnnotationService, Poller, ServiceUnreachable
 from annotation_service import FakeAnnotationService, closed_port_url
 from api_helpers import add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels
-from helpers import ROOT
+from helpers import ROOT, table_snapshot
 
 PANEL = ("HBOC", "v01")
 VCF_TEXT = BRCA_VCF.read_text()
@@ -210,6 +210,33 @@ def test_append_to_missing_analysis_fails_the_deposit(db_url, config, service, u
     failed = job(db_url, job_id)
     assert failed["status"] == "FAILED (DEPOSIT)"
     assert failed["message"] == "DepositError: Analysis nope does not exist: nothing to append to."
+
+
+def test_append_to_another_groups_analysis_fails_and_changes_nothing(db_url, config, service,
+                                                                     user_id):
+    """A job (stored before the API checked it, or whose user changed groups) that appends to
+    an analysis outside its user's group: the poller refuses it and the analysis is as it
+    was."""
+    poller = Poller(db_url, config)
+    first = add_job(db_url, user_id, data=vcf_half(1), analysis_name="fam")
+    for _ in range(4):
+        poller.cycle()
+    assert job(db_url, first)["status"] == "DONE"
+    add_user(db_url, "stranger", "strangers", panels=[("HBOC", "v1.0.0")])
+    with psycopg.connect(db_url) as conn:
+        stranger = conn.execute("SELECT id FROM \"user\" WHERE username = 'stranger'").fetchone()[0]
+    before = table_snapshot(db_url)
+    second = add_job(db_url, stranger, data=vcf_half(2), analysis_name="fam.HBOC_v01",
+                     create_or_append="Append")
+    for _ in range(4):
+        poller.cycle()
+    failed = job(db_url, second)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert failed["message"] == ("DepositError: Analysis fam.HBOC_v01 is not available to the "
+                                 "user group of the job's user: nothing appended")
+    after = table_snapshot(db_url)
+    before.pop("annotationjob"), after.pop("annotationjob")
+    assert after == before
 
 
 def test_service_error_flag_fails_the_job_with_its_message(db_url, config, service, user_id):

@@ -2,15 +2,20 @@
 
 Jobs are shown and changed only when their gene panel is one of the caller's group's panels.
 The poller (ella/polling.py, `bin/ella-polling`) does the work; these routes only store jobs.
+Two limits ELLA does not have: a job that appends to an analysis needs access to that
+analysis (the poller checks it again), and clients cannot put a job into RUNNING/ANNOTATED
+or change the task id of one there, since the poller would then fetch and deposit the
+result of any annotation-service task the client names (another patient's).
 """
 
 from psycopg.types.json import Jsonb
 
 from ella import auth
-from ella.polling import (JOB_SELECT, MODES, STATUSES, SUBMITTED, ServiceError, job_dict,
-                          load_job, now, service_from_config, update_job)
+from ella.polling import (ANNOTATED, JOB_SELECT, MODES, RUNNING, STATUSES, SUBMITTED,
+                          ServiceError, append_target_outside_group, job_dict, load_job, now,
+                          service_from_config, update_job)
 from ella.web.access import accessible_panel_condition, require_genepanel
-from ella.web.errors import ApiError, BadRequest, NotFound
+from ella.web.errors import ApiError, BadRequest, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
@@ -58,6 +63,30 @@ def _status(value, where):
     return value
 
 
+_POLLER_STATUSES = (RUNNING, ANNOTATED)  # the poller fetches these jobs' task results
+
+
+def _check_poller_fields(job, body):
+    """Refuse a client's status or task id that would make the poller fetch a task result:
+    `job` is the stored job (None for a new one), `body` the client's changes."""
+    status = body.get("status") or (job["status"] if job else SUBMITTED)
+    if status not in _POLLER_STATUSES:
+        return
+    changes_status = "status" in body and (job is None or body["status"] != job["status"])
+    changes_task = "task_id" in body and (job is None or body["task_id"] != job["task_id"])
+    if changes_status or changes_task:
+        raise BadRequest(f"Only the poller sets the status {' or '.join(_POLLER_STATUSES)} "
+                         "and the task id of a job in it")
+
+
+def _check_append_target(ctx, properties):
+    """An Analysis job in Append mode adds samples to an existing analysis: the caller must
+    have access to it (403), as the poller checks again before depositing."""
+    outside = append_target_outside_group(ctx.conn, ctx.user["group_id"], properties)
+    if outside:
+        raise Forbidden(f"Analysis {outside} is not available to your user group")
+
+
 @router.route("GET", JOBS, access="group", resource_log=False,
               summary="Import jobs of the caller's group's gene panels, newest first (q, paged)")
 def list_jobs(ctx):
@@ -88,13 +117,17 @@ def create_job(ctx):
     if (body.get("data") is None) == (body.get("sample_id") is None):
         raise BadRequest("Exactly one of data and sample_id must be given")
     require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
+    _status(body.get("status"), "body.status")
+    _check_poller_fields(None, body)
+    if mode == "Analysis":
+        _check_append_target(ctx, body.get("properties"))
     when = now()
     job_id = ctx.conn.execute(
         "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
         "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
         "properties, sample_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "RETURNING id",
-        (body.get("task_id") or "", _status(body.get("status"), "body.status") or SUBMITTED,
+        (body.get("task_id") or "", body.get("status") or SUBMITTED,
          Jsonb(body.get("status_history") or {}), mode, body.get("data"),
          body.get("message") or "", ctx.user["id"], when, when, body["genepanel_name"],
          body["genepanel_version"], Jsonb(body["properties"]) if body.get("properties")
@@ -109,6 +142,7 @@ def patch_job(ctx, job_id):
                           {"status": _OPT_STR, "message": _OPT_STR, "task_id": _OPT_STR})
     _status(body.get("status"), "body.status")
     job = _job_for_user(ctx, job_id, lock=True)
+    _check_poller_fields(job, body)
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
 
