@@ -128,6 +128,34 @@ def test_every_request_is_resource_logged(toy_app, db_url):
     ]
 
 
+def test_requests_with_nul_characters_are_logged_too(toy_app, db_url):
+    """PostgreSQL text cannot hold NUL; such a request must still get its audit row (the
+    character stored as U+FFFD), not silently lose it."""
+    client = Client(toy_app)
+    assert client.request("POST", "/api/v1/things/", raw=b'{"k": "v"}\x00').status == 400
+    assert client.get("/api/v1/files/a\x00b").status == 200
+    assert client.get("/api/v1/things/1/", query="x=%00").status == 200
+    rows = _sql(db_url, "SELECT method, resource, query, payload, statuscode FROM resourcelog "
+                        "ORDER BY id")
+    assert rows == [("POST", "/api/v1/things/", "", '{"k": "v"}\ufffd', 400),
+                    ("GET", "/api/v1/files/a\ufffdb", "", None, 200),
+                    ("GET", "/api/v1/things/1/", "x=%00", None, 200)]
+
+
+def test_bodies_of_unmatched_routes_are_not_logged(api_app, db_url):
+    """A mistyped or wrong-method login carries a password: with no route to say the body
+    may be logged, it is not."""
+    client = Client(api_app)
+    body = {"username": "someone", "password": "Sup3r-Secret-pw"}
+    assert client.request("PUT", "/api/v1/users/actions/login/", json_body=body).status == 405
+    assert client.post("/api/v1/users/actions/login//", body).status == 404
+    assert client.post("/api/v1/users/actions/logn/", body).status == 404
+    rows = _sql(db_url, "SELECT resource, payload, payload_size, statuscode FROM resourcelog "
+                        "ORDER BY id")
+    assert [(r[1], r[2]) for r in rows] == [(None, 0)] * 3
+    assert "Sup3r" not in str(_sql(db_url, "SELECT * FROM resourcelog"))
+
+
 def test_specs_list_every_route(api_app):
     specs = Client(api_app).get("/api/v1/specs/").json
     assert specs["openapi"].startswith("3.")

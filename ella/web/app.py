@@ -131,22 +131,24 @@ class App:
         request.user = dict(zip(("id", "username", "first_name", "last_name", "group_id"), row))
 
     def _resource_log(self, request, route, response, started):
-        log_payload = request.method in WRITE_METHODS and (route is None or route.log_payload)
+        # No route matched (404/405): the body may still be meant for a route that must not
+        # log it (a mistyped login URL carries a password), so it is not logged.
+        log_payload = request.method in WRITE_METHODS and route is not None and route.log_payload
         payload = None
         if log_payload:
             try:
-                payload = request.body().decode("utf-8", errors="replace")
+                payload = _storable(request.body().decode("utf-8", errors="replace"))
             except ApiError:
                 payload = None  # body refused as too large: not read, not logged
         row = {
-            "remote_addr": request.remote_addr,
+            "remote_addr": _storable(request.remote_addr),
             "time": datetime.now(timezone.utc),
             "duration": int((time.monotonic() - started) * 1000),
             "usersession_id": request.session_id,
-            "method": request.method,
-            "resource": request.path,
-            "query": request.query_string,
-            "response": response.body.decode("utf-8", errors="replace")
+            "method": _storable(request.method),
+            "resource": _storable(request.path),
+            "query": _storable(request.query_string),
+            "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
             "response_size": len(response.body),
             "payload": payload,
@@ -166,6 +168,12 @@ class App:
             log.error("could not write resourcelog for %s %s: %s", request.method,
                       request.path, exc)
             self._drop_connection()
+
+
+def _storable(text):
+    """`text` as PostgreSQL can store it: a NUL character (which text columns refuse, and
+    which would otherwise keep a request out of the audit log) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd") if text else text
 
 
 def create_app(config=None, env=None):
