@@ -9,18 +9,24 @@ decomposed input (spec/import.md 2.1, 2.8).
 
 Value typing follows spec/import.md 2.2 (what cyvcf2 delivers): INFO Integer/Float give a
 number for one value and a tuple for a comma list, ``.`` gives None, String/Character stay
-raw text. INFO and non-GT FORMAT values are typed on first access; GT, POS, QUAL and the
-column count are checked while reading. Every problem raises `VcfError` naming the file and
-the line.
+raw text. INFO and non-GT FORMAT values are typed on first access; GT, CHROM, POS, REF and
+ALT (upper-case bases, or a symbolic/breakend/* ALT), QUAL and the column count are checked
+while reading, and a last line without its newline (a cut-off file) is refused. Every
+problem raises `VcfError` naming the file and the line.
 """
 
 import gzip
 import logging
+import math
+import re
 import zlib
 
 log = logging.getLogger(__name__)
 
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+# PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
+INT32_MAX = 2_147_483_647
+_BASES = re.compile("[ACGTN]+")
 VALUE_TYPES = {"Integer", "Float", "Flag", "String", "Character"}
 
 # FORMAT keys reserved by VCF 4.3 (plus CN from its structural-variant section), assumed
@@ -203,11 +209,22 @@ def info_typer(fdef):
     return typed
 
 
+def _format_int(s):
+    """A FORMAT Integer: VCF's are 32-bit, and they go into PostgreSQL integer columns."""
+    value = _to_int(s)
+    if not -INT32_MAX <= value <= INT32_MAX:
+        raise ValueError(s)
+    return value
+
+
+_FORMAT_CONVERTERS = {"Integer": _format_int, "Float": _to_float}
+
+
 def _type_format_value(fdef, raw):
     """Type one FORMAT value: Number=1 -> scalar, others -> list; '.' -> None."""
     if raw is None or raw == "." or raw == "":
         return None
-    conv = _CONVERTERS.get(fdef.type)
+    conv = _FORMAT_CONVERTERS.get(fdef.type)
     if fdef.number == 1:
         return conv(raw) if conv else raw
     if conv is None:
@@ -326,8 +343,10 @@ class Record:
         try:
             return _type_format_value(fdef, raw)
         except ValueError:
+            range_note = " (a 32-bit integer)" if fdef.type == "Integer" else ""
             raise self.error(f"FORMAT {key}={raw} of sample {self._hdr.samples[sample_index]} "
-                             f"does not match its declared Type={fdef.type}") from None
+                             f"does not match its declared Type={fdef.type}{range_note}") \
+                from None
 
     def sample_data(self, sample_index):
         """All FORMAT values of one sample as a dict (typed)."""
@@ -421,9 +440,10 @@ def decompose(rec):
 def _open_text(path):
     with open(path, "rb") as fh:
         magic = fh.read(2)
+    # utf-8-sig: a byte-order mark some editors write is skipped, not read as text.
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, "r", encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, "r", encoding="utf-8-sig", newline="")
 
 
 class VcfReader:
@@ -540,33 +560,49 @@ class VcfReader:
                 return
             if not line:
                 continue  # tolerate blank lines
+            if not self._last_complete:
+                # A VCF writer ends every line with a newline; a last line without one is
+                # what a cut-off copy looks like, and its last values may be cut short.
+                raise self._error("the last line has no newline at its end: the file is "
+                                  "truncated (an incomplete copy?)")
             cols = line.split("\t")
             if len(cols) != ncols:
-                msg = f"expected {ncols} tab-separated columns, found {len(cols)}"
-                if not self._last_complete:
-                    msg += " (the last line is truncated: no newline at end of file)"
-                raise self._error(msg)
+                raise self._error(f"expected {ncols} tab-separated columns, found {len(cols)}")
+            chrom = cols[0]
+            if not chrom or chrom.strip() != chrom or " " in chrom:
+                raise self._error(f"CHROM '{chrom}' is empty or contains white space")
             pos = cols[1]
             if not (pos.isdigit() and pos.isascii()):
                 raise self._error(f"POS '{pos}' is not a non-negative integer")
             ref = cols[3]
             if not ref or ref == ".":
                 raise self._error("REF is empty")
+            if not _BASES.fullmatch(ref):
+                raise self._error(_bases_problem("REF", ref))
+            if int(pos) < 1 or int(pos) + len(ref) > INT32_MAX:
+                raise self._error(f"POS {pos} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
+                                  "a telomere, is not supported)")
             alt = cols[4]
             alts = [] if alt == "." else alt.split(",")
             if "" in alts:
                 raise self._error(f"empty allele in ALT '{alt}'")
+            for allele in alts:
+                if not _BASES.fullmatch(allele) and not _special_alt(allele):
+                    raise self._error(_bases_problem("ALT", allele))
             qual = cols[5]
             if qual != ".":
                 try:
-                    float(qual)
+                    quality = float(qual)
                 except ValueError:
                     raise self._error(f"QUAL '{qual}' is not a number") from None
+                if not math.isfinite(quality) or abs(quality) > INT32_MAX:
+                    raise self._error(f"QUAL '{qual}' is not a finite number up to "
+                                      f"{INT32_MAX:,}")
             rec = Record()
             rec._hdr = hdr
             rec.path = path
             rec.line_no = self.line_no
-            rec.chrom = cols[0]
+            rec.chrom = chrom
             rec.pos = int(pos)
             rec.id = cols[2]
             rec.ref = ref
@@ -611,6 +647,20 @@ class VcfReader:
                 yield from decompose(rec)
             else:
                 yield rec
+
+
+def _special_alt(allele):
+    """Symbolic (<DEL>), breakend (G]17:198982]) and overlapping-deletion (*) ALTs: not
+    bases; alleles.py decides which of them it can import."""
+    return allele == "*" or (allele[0] == "<" and allele[-1] == ">") or "[" in allele \
+        or "]" in allele
+
+
+def _bases_problem(column, allele):
+    if _BASES.fullmatch(allele.upper()):
+        return (f"{column} '{allele}' has lower-case bases: write upper-case ones (the same "
+                "variant in upper case would otherwise become a second allele)")
+    return f"{column} '{allele}' has characters other than the bases A, C, G, T and N"
 
 
 def open_vcf(path, decompose=True):

@@ -499,3 +499,58 @@ def test_copy_of_real_file_keeps_name_in_errors(tmp_path):
     shutil.copy(TA003, dst)
     with pytest.raises(VcfError, match="copy.vcf, line 1"):
         open_vcf(dst)
+
+
+def test_last_line_without_newline_is_refused(tmp_path):
+    """A cut-off copy can end inside a sample column with every column present (here AD
+    '107,8' cut to '107,'): refused, not imported with wrong values."""
+    text = "\t".join(GOOD[:8] + ["GT:AD:DP", "0/1:107,8:115"])
+    assert_line_error(tmp_path, [text + "\n", text[:-6]], FIRST_RECORD_LINE + 1,
+                      "no newline at its end", "truncated")
+
+
+@pytest.mark.parametrize("column, value, fragment", [
+    (0, "", "CHROM '' is empty or contains white space"),
+    (0, "13 ", "CHROM '13 ' is empty"),
+    (1, "0", "POS 0 is outside 1-"),
+    (1, "99999999999", "POS 99999999999 is outside"),
+    (3, "g", "REF 'g' has lower-case bases"),
+    (3, "X1", "REF 'X1' has characters other than the bases"),
+    (3, "G T", "REF 'G T' has characters other"),
+    (4, "t", "ALT 't' has lower-case bases"),
+    (4, "T,c", "ALT 'c' has lower-case bases"),
+    (4, "T1", "ALT 'T1' has characters other"),
+    (5, "nan", "QUAL 'nan' is not a finite number"),
+    (5, "inf", "QUAL 'inf' is not a finite number"),
+    (5, "1e300", "QUAL '1e300' is not a finite number up to 2,147,483,647"),
+])
+def test_fields_ella_cannot_store_are_refused(tmp_path, column, value, fragment):
+    """Values that would become a second allele for the same variant (lower case, white
+    space) or fail in the database without a line number."""
+    fields = list(GOOD)
+    fields[column] = value
+    assert_line_error(tmp_path, [fields], FIRST_RECORD_LINE, fragment)
+
+
+def test_symbolic_breakend_and_upper_case_alts_are_read(tmp_path):
+    records = [["1", "10", ".", "N", alt] + GOOD[5:] for alt in
+               ("<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN")]
+    assert [r.alt for r in read_all(write_vcf(tmp_path, records))] == \
+        ["<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN"]
+
+
+def test_format_integers_beyond_32_bits_are_refused(tmp_path):
+    path = write_vcf(tmp_path, [GOOD[:8] + ["GT:DP", "0/1:99999999999"]], name="broken.vcf")
+    record = read_all(path)[0]
+    with pytest.raises(VcfError, match=r"line \d+: FORMAT DP=99999999999 of sample P does not "
+                                       r"match its declared Type=Integer \(a 32-bit integer\)"):
+        record.format_value(0, "DP")
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    path = write_vcf(tmp_path, [GOOD])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert [r.pos for r in read_all(path)] == [10]
+    gz = tmp_path / "bom.vcf.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert [r.pos for r in read_all(gz)] == [10]
