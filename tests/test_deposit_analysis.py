@@ -269,3 +269,91 @@ def test_folder_name_without_panel_is_an_error(tmp_path):
     folder.mkdir()
     with pytest.raises(AnalysisConfigError, match="cannot tell the gene panel"):
         resolve_analysis_config(folder)
+
+
+# --- inputs refused before anything is written (audit findings) ------------------------------
+
+def _analysis_file(tmp_path, data, **extra):
+    folder = tmp_path / "a"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a.analysis").write_text(json.dumps({
+        "name": "a", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 1,
+        "data": data, **extra}))
+    return folder
+
+
+@pytest.mark.parametrize("data, extra, match", [
+    (None, {}, r"a\.analysis: data: None is not of type 'array'"),
+    (5, {}, r"data: 5 is not of type 'array'"),
+    ([{"vcf": "x.vcf"}], {"name": "a\u0000b"}, "name contains a NUL character"),
+    ([{"vcf": "."}], {}, r"vcf '.*/a' is a folder, not a file"),
+    ([{"vcf": "x.vcf"}, {"vcf": "./x.vcf"}], {}, r"vcf file '.*x\.vcf' is listed more than once"),
+])
+def test_analysis_file_problems_are_one_line_errors(tmp_path, data, extra, match):
+    with pytest.raises(AnalysisConfigError, match=match):
+        resolve_analysis_config(_analysis_file(tmp_path, data, **extra))
+
+
+TRIO_PED = (TEST_ANALYSIS_001 / "TestAnalysis-001.ped").read_text()
+
+
+@pytest.mark.parametrize("ped, match", [
+    (TRIO_PED + "TestFam\tTestSample-003\t0\t0\t1\t1\t0\n",
+     r"line 4: sample TestSample-003 is already on line 3"),
+    (TRIO_PED.replace("TestSample-001\tTestSample-002", "TestSample-001\tTestSample-001"),
+     r"line 1: sample TestSample-001 is given as its own parent"),
+    (TRIO_PED.replace("TestSample-002\t0\t0\t1", "TestSample-002\t0\t0\t2"),
+     r"line 2: TestSample-002 is the father of TestSample-001 \(line 1\) but has sex female"),
+    (TRIO_PED.replace("TestSample-003\t0\t0\t2", "TestSample-003\t0\t0\t1"),
+     r"line 3: TestSample-003 is the mother of TestSample-001 \(line 1\) but has sex male"),
+])
+def test_inconsistent_pedigrees_are_refused(panel_db, ella_config, tmp_path, ped, match):
+    folder = copy_folder(TEST_ANALYSIS_001, tmp_path)
+    (folder / "TestAnalysis-001.ped").write_text(ped)
+    _expect_failure(panel_db, ella_config, folder, AnalysisConfigError, match)
+
+
+def test_a_repeated_variant_line_is_refused(panel_db, ella_config, tmp_path):
+    lines = BRCA_VCF.read_text().splitlines(keepends=True)
+    records = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    lines.insert(records[-1] + 1, lines[records[2]])
+    path = tmp_path / "repeat.HBOC_v01.vcf"
+    path.write_text("".join(lines))
+    chrom, pos, _, ref, alt = lines[records[2]].split("\t")[:5]
+    _expect_failure(panel_db, ella_config, path, VcfError,
+                    rf"line {records[-1] + 2}: variant {chrom}:{pos} {ref}>{alt} is already on "
+                    rf"line {records[2] + 1}")
+
+
+def test_concurrent_deposits_of_one_analysis_one_wins_the_other_is_told(panel_db, ella_config):
+    """Both pass the "already imported" check; the second waits on the first's insert and,
+    when that commits, gets the same clear refusal instead of a unique-violation."""
+    import threading
+    import time
+    outcome = {}
+    with psycopg.connect(panel_db) as first:
+        with first.transaction():
+            deposit_analysis(first, ella_config, resolve_analysis_config(BRCA_VCF))
+
+            def second():
+                try:
+                    deposit(panel_db, ella_config, BRCA_VCF)
+                except Exception as exc:  # handed to the test thread
+                    outcome["error"] = exc
+            thread = threading.Thread(target=second)
+            thread.start()
+            with psycopg.connect(panel_db, autocommit=True) as watcher:
+                for _ in range(200):
+                    if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "wait_event_type = 'Lock'").fetchone()[0]:
+                        break
+                    time.sleep(0.05)
+                else:
+                    pytest.fail("the second deposit never waited for the first")
+        thread.join(60)
+    assert isinstance(outcome.get("error"), DepositError), outcome
+    assert str(outcome["error"]) == "Analysis brca_sample_2.HBOC_v01 is already imported."
+    with psycopg.connect(panel_db) as conn:
+        assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM genotype").fetchone() == (6,)

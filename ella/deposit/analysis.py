@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from ella.alleles import allele_from_record, block_genotype, iter_blocks
@@ -181,6 +182,7 @@ class _VcfImport:
         self.stats = stats
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
+        self.line_of_variant = {}  # (chrom, pos, ref, alt) -> line, to refuse a repeat
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
@@ -196,12 +198,23 @@ class _VcfImport:
         if not genotypes:
             return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
+        self._refuse_repeats(records)
         batch = _PreparedBatch(genotypes, records,
                                [allele_from_record(r, self.cnv) for r in records],
                                [self.writer.prepare(self.annotator, r) for r in records])
         for r in records:
             r.forget_info()  # the batch may wait in the pipeline; its INFO is not needed again
         return batch
+
+    def _refuse_repeats(self, records):
+        """The same variant twice in one VCF would give the sample two genotypes of it."""
+        seen = self.line_of_variant
+        for r in records:
+            key = (r.chrom, r.pos, r.ref, r.alt)
+            first = seen.setdefault(key, r.line_no)
+            if first != r.line_no:
+                raise r.error(f"variant {r.chrom}:{r.pos} {r.ref}>{r.alt} is already on line "
+                              f"{first}")
 
     def write(self, batch):
         started = time.monotonic()
@@ -303,11 +316,15 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
 
 def _create_analysis(cur, name, panel, analysis_config):
     now = _now()
-    analysis_id = cur.execute(
-        "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "
-        "date_deposited, date_requested) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (name, *panel, analysis_config.get("warnings"), analysis_config.get("report"), now,
-         analysis_config.get("date_requested"))).fetchone()[0]
+    try:
+        analysis_id = cur.execute(
+            "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "
+            "date_deposited, date_requested) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (name, *panel, analysis_config.get("warnings"), analysis_config.get("report"), now,
+             analysis_config.get("date_requested"))).fetchone()[0]
+    except psycopg.errors.UniqueViolation:
+        # Another deposit of the same analysis committed after our check above.
+        raise DepositError(f"Analysis {name} is already imported.") from None
     interpretation_id = cur.execute(
         "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, user_state, "
         "state, status, date_last_update, date_created, analysis_id, workflow_status) "

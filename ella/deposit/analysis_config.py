@@ -92,7 +92,7 @@ def _finish(config, where, base_dir):
     config.setdefault("report", None)
     config.setdefault("warnings", None)
     config.setdefault("data", [])
-    for item in config["data"]:
+    for item in config["data"] if isinstance(config["data"], list) else ():
         if isinstance(item, dict):
             item.setdefault("technology", "HTS")
             item.setdefault("ped", None)
@@ -101,6 +101,9 @@ def _finish(config, where, base_dir):
     except jsonschema.ValidationError as exc:
         path = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise AnalysisConfigError(f"{where}: {path}: {exc.message}") from None
+    for key, value in config.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise AnalysisConfigError(f"{where}: {key} contains a NUL character")
     if not config["data"]:
         raise AnalysisConfigError(f"{where}: no VCF file to import")
     for item in config["data"]:
@@ -109,9 +112,17 @@ def _finish(config, where, base_dir):
                 path = Path(item[key])
                 if not path.is_absolute():
                     path = Path(base_dir) / path
+                if path.is_dir():
+                    raise AnalysisConfigError(f"{where}: {key} {str(path)!r} is a folder, not "
+                                              "a file")
                 if not path.is_file():
                     raise AnalysisConfigError(f"{where}: {key} file {str(path)!r} does not exist")
                 item[key] = str(path.resolve())
+    vcfs = [item["vcf"] for item in config["data"]]
+    twice = sorted({vcf for vcf in vcfs if vcfs.count(vcf) > 1})
+    if twice:
+        raise AnalysisConfigError(f"{where}: vcf file {twice[0]!r} is listed more than once "
+                                  "(its samples and variants would be imported twice)")
     if "date_analysis_requested" in config and config.get("date_requested") is None:
         # ELLA maps both keys onto the same column.
         config["date_requested"] = config["date_analysis_requested"]
@@ -241,11 +252,33 @@ def read_ped(path):
         if not family or not sample:
             raise AnalysisConfigError(f"{path}, line {lineno}: family id and sample id must "
                                       "not be empty")
-        rows.append({"family_id": family, "sample": sample,
-                     "father": None if father == "0" else father,
-                     "mother": None if mother == "0" else mother,
-                     "sex": SEX.get(sex), "affected": affected == "2",
-                     "proband": proband == "1", "line": lineno})
+        row = {"family_id": family, "sample": sample,
+               "father": None if father == "0" else father,
+               "mother": None if mother == "0" else mother,
+               "sex": SEX.get(sex), "affected": affected == "2",
+               "proband": proband == "1", "line": lineno}
+        earlier = next((r for r in rows if r["sample"] == sample), None)
+        if earlier:
+            raise AnalysisConfigError(f"{path}, line {lineno}: sample {sample} is already on "
+                                      f"line {earlier['line']}")
+        if sample in (row["father"], row["mother"]):
+            raise AnalysisConfigError(f"{path}, line {lineno}: sample {sample} is given as "
+                                      "its own parent")
+        rows.append(row)
     if not rows:
         raise AnalysisConfigError(f"{path}: no samples")
+    _check_parents_sex(path, rows)
     return rows
+
+
+def _check_parents_sex(path, rows):
+    """A father recorded as female or a mother as male is a mix-up in the pedigree (an
+    unknown sex, 0, is fine)."""
+    by_sample = {r["sample"]: r for r in rows}
+    for row in rows:
+        for role, wrong in (("father", "Female"), ("mother", "Male")):
+            parent = by_sample.get(row[role])
+            if parent and parent["sex"] == wrong:
+                raise AnalysisConfigError(
+                    f"{path}, line {parent['line']}: {parent['sample']} is the {role} of "
+                    f"{row['sample']} (line {row['line']}) but has sex {wrong.lower()}")
