@@ -327,6 +327,18 @@ def _bad_group_files():
          "entry 1 ('testgroup01'): default_import_genepanel Mendeliome v01 is not among"),
         ("unknown field", changed(0, genepanel=["x"]), "unknown field(s) genepanel"),
         ("acmg column", missing_column, "GNOMAD_GENOMES.XYZ"),
+        # A deposit entry that would make every later import of the group's panels fail.
+        ("deposit regex", changed(0, config={"deposit": {"analysis": [{"pattern": "("}]}}),
+         "entry 1 ('testgroup01'): config.deposit.analysis[0]: pattern '(' is not a valid "
+         "regex"),
+        ("deposit postprocess", changed(0, config={"deposit": {"analysis": [
+            {"pattern": ".*", "postprocess": ["nope"]}]}}),
+         "config.deposit.analysis[0]: Invalid postprocess method 'nope'"),
+        ("deposit prefilter", changed(0, config={"deposit": {"analysis": [
+            {"pattern": ".*", "prefilters": [["nope"]]}]}}),
+         "config.deposit.analysis[0]: unknown prefilter 'nope'"),
+        ("deposit entry", changed(0, config={"deposit": {"analysis": ["x"]}}),
+         "config.deposit.analysis[0] must be an object with a 'pattern'"),
     ]
 
 

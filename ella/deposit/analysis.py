@@ -41,6 +41,36 @@ def check_genepanel(cur, name, version):
         raise DepositError(f"Genepanel {name} version {version} not available in varDB")
 
 
+def check_deposit_entries(config, where):
+    """A user group's `config.deposit.analysis` (import.md 1.9): a list of objects with a
+    regex `pattern` and optional `prefilters` and `postprocess` names. Raises DepositError
+    naming the entry; `ella-users add_groups` checks this so that a bad entry cannot block
+    every later import of the group's panels."""
+    deposit = config.get("deposit") if isinstance(config, dict) else None
+    if deposit is None:
+        return
+    entries = deposit.get("analysis") if isinstance(deposit, dict) else deposit
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise DepositError(f"{where}: config.deposit.analysis must be a list")
+    for index, entry in enumerate(entries):
+        label = f"{where}: config.deposit.analysis[{index}]"
+        pattern = entry.get("pattern") if isinstance(entry, dict) else None
+        if not isinstance(pattern, str):
+            raise DepositError(f"{label} must be an object with a 'pattern' (a regex)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise DepositError(f"{label}: pattern {pattern!r} is not a valid regex "
+                               f"({exc})") from None
+        try:
+            check_prefilters(entry.get("prefilters") or [], label)
+        except PrefilterError as exc:
+            raise DepositError(str(exc)) from None
+        check_postprocessors(entry.get("postprocess") or [], label)
+
+
 def deposit_config_for(cur, analysis_name, panel_name, panel_version):
     """(user group id, group name, entry) of the one matching entry of the user groups'
     `config.deposit.analysis` lists, or None.

@@ -9,6 +9,8 @@ problem with the input raises `UsersError` with one line naming the file and ent
 import json
 from datetime import datetime, timezone
 
+from ella.deposit.analysis import check_deposit_entries
+from ella.deposit.variants import DepositError
 from ella.passwords import (FORCED_CHANGE_EXPIRY, generate_password, hash_password,
                             logout_all_sessions, looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns
@@ -106,6 +108,10 @@ def parse_usergroups(path, data):
             default = _check_panel_ref(label, "default_import_genepanel", default)
         if not isinstance(entry["config"], dict):
             raise UsersError(f"{label}: config must be a JSON object")
+        try:
+            check_deposit_entries(entry["config"], label)
+        except DepositError as exc:
+            raise UsersError(str(exc)) from None
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
                        "config": entry["config"], "label": label})
