@@ -1,11 +1,17 @@
 """`ella-deposit analysis|alleles|annotation` (import.md 2.10 and 8 L1)."""
 
 import gzip
+import json
+import os
+import signal
+import subprocess
+import time
 
 import psycopg
+import pytest
 
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels
-from helpers import run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot
 
 
 def _count(url, table):
@@ -85,3 +91,39 @@ def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):
     vcf.write_text(BRCA_VCF.read_text())
     result = run_cli("ella-deposit", "alleles", str(vcf), db_url=db_url)
     assert result.returncode == 1 and "--genepanel_name" in result.stderr
+
+
+@pytest.mark.parametrize("signum, exit_code, text", [
+    (signal.SIGTERM, 128 + signal.SIGTERM, "terminated (SIGTERM)"),
+    (signal.SIGINT, 1, "interrupted"),
+])
+def test_a_stopped_deposit_writes_nothing_but_its_clilog_row(db_url, tmp_path, signum,
+                                                             exit_code, text):
+    """SIGTERM (a service manager stopping it) or Ctrl-C in the middle of a deposit: rolled
+    back, one line on stderr, and the clilog row says why the run ended."""
+    from test_deposit_bulk_annotation import _synthetic_analysis, _with_panels
+    _with_panels(db_url)
+    folder = _synthetic_analysis(tmp_path, "stopped", variants=4000, samples=1, seed=2)
+    before = table_snapshot(db_url)
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    process = subprocess.Popen([str(ROOT / "bin" / "ella-deposit"), "analysis", str(folder)],
+                               env={**env, "DB_URL": db_url}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for _ in range(600):  # until the deposit's transaction has written something
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'ella-deposit' AND xact_start IS NOT NULL AND "
+                            "backend_xid IS NOT NULL").fetchone()[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the deposit never started writing")
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == exit_code, stderr
+    assert stderr.strip().splitlines()[-1] == f"error: {text}"
+    after = table_snapshot(db_url)
+    log = after.pop("clilog")
+    before.pop("clilog")
+    assert after == before
+    assert len(log) == 1 and json.loads(log[0])["output"].endswith(text)

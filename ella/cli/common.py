@@ -6,7 +6,9 @@ database that says no), 2 usage error (argparse).
 
 import getpass
 import os
+import signal
 import sys
+import threading
 from datetime import datetime, timezone
 
 import psycopg
@@ -17,6 +19,25 @@ from ella.db import DatabaseError, connect, table_exists
 
 class CommandError(Exception):
     """An expected failure: printed as one line, exit code 1."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while an audited command ran: unwinds like Ctrl-C, so the command's
+    transaction is rolled back and its clilog row is still written."""
+
+    def __str__(self):
+        return "terminated (SIGTERM)"
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _describe(error):
+    """The text an error leaves in clilog (an interrupt's own text is empty)."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return str(error) or type(error).__name__
 
 
 def os_username(environ=None):
@@ -56,6 +77,9 @@ class Audit:
         Exceptions of the `input_errors` types are the operator's input problem: they become
         one-line CommandErrors."""
         error = None
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return fn()
         except input_errors as exc:
@@ -65,12 +89,14 @@ class Audit:
             error = exc
             raise
         finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
             self.write(error)
 
     def write(self, error=None):
         if not self.db_url:
             return
-        output = "\n".join(self.lines + ([str(error)] if error else []))
+        output = "\n".join(self.lines + ([_describe(error)] if error is not None else []))
         try:
             with connect(self.db_url, autocommit=True, application_name="ella-cli-audit") as conn:
                 if not table_exists(conn, "clilog"):
@@ -106,6 +132,9 @@ def run_main(fn):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
+    except Terminated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     return code or 0
 
 
