@@ -289,7 +289,10 @@ def test_every_problem_is_collected(tmp_path):
     problems = caught.value.problems
     assert [p.split(": ", 1)[0].rsplit(", ", 1)[1] for p in problems] == [
         "line 3", "line 6", "line 3"]
-    assert "(and 2 more problems)" in str(caught.value)
+    assert str(caught.value) == "; ".join(problems)  # all shown, up to five
+    many = GenepanelError([f"problem {i}" for i in range(8)])
+    assert str(many) == "problem 0; problem 1; problem 2; problem 3; problem 4 (and 3 more " \
+        "problems)"
 
 
 def test_non_coding_transcript_and_tags(db_conn, tmp_path):
@@ -345,7 +348,7 @@ def test_folder_without_the_expected_files(db_url, tmp_path):
     line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
                                   db_url=db_url))
     assert "HBOC_v01_genes_transcripts.tsv: file not found" in line
-    assert "(and 1 more problem)" in line
+    assert "HBOC_v01_phenotypes.tsv: file not found" in line
 
 
 def test_usage_errors_exit_2():

@@ -29,13 +29,15 @@ _INTEGER = re.compile(r"[0-9]+")
 
 class GenepanelError(Exception):
     """Bad input or a conflict with the database. `problems` lists every problem found;
-    str() is one line: the first problem and how many more there are."""
+    str() is one line: the first SHOWN problems, then how many more there are."""
+
+    SHOWN = 5
 
     def __init__(self, problems):
         self.problems = list(problems) if isinstance(problems, (list, tuple)) else [problems]
-        message = self.problems[0]
-        if len(self.problems) > 1:
-            more = len(self.problems) - 1
+        message = "; ".join(self.problems[:self.SHOWN])
+        if len(self.problems) > self.SHOWN:
+            more = len(self.problems) - self.SHOWN
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         super().__init__(message)
 
