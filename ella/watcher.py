@@ -8,6 +8,10 @@ files). It is not retried while that fingerprint is unchanged, also after a rest
 or replacing any file in the folder (or deleting the error file) makes the next poll retry.
 Folders skipped by the white/black lists or because the destination exists are remembered in
 memory only, as in ELLA.
+
+A database that cannot do the work (down, connection lost, lock timeout...) is not the folder's
+fault: nothing is recorded and the folder is retried on the next poll. An unreadable incoming
+directory or list file stops the poll (fail closed); the daemon logs it and polls again.
 """
 
 import hashlib
@@ -18,10 +22,13 @@ import re
 import shutil
 import signal
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ella.db import connect
+import psycopg
+
+from ella.db import DatabaseError, connect
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import resolve_analysis_config
 
@@ -29,6 +36,11 @@ log = logging.getLogger("ella.watcher")
 
 ERROR_SUFFIX = ".import-error"
 READY = "READY"
+# SQLSTATE classes of an OperationalError that say the database could not do the work now, not
+# that the folder is wrong: 08 connection, 40 deadlock/serialization, 53 out of resources,
+# 55P03 lock timeout, 57 shutdown/cancel, 58 system error. psycopg maps more (e.g. 54 program
+# limit exceeded, a too-long allele) to OperationalError: those are the folder's failure.
+DATABASE_UNAVAILABLE = ("08", "40", "53", "55P03", "57", "58")
 
 
 class WatcherError(Exception):
@@ -64,6 +76,14 @@ def _compile(patterns, where):
     return compiled
 
 
+def database_unavailable(exc):
+    """True if `exc` says the database failed rather than the folder's import."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    # No SQLSTATE: a client-side failure, e.g. the server closed the connection.
+    return exc.sqlstate is None or exc.sqlstate.startswith(DATABASE_UNAVAILABLE)
+
+
 class Watcher:
     def __init__(self, db_url, app_config, incoming, dest, whitelist=None, blacklist=None,
                  whitelistfile=None, blacklistfile=None):
@@ -96,15 +116,19 @@ class Watcher:
             return
         white = _read_patterns(self.whitelistfile) if self.whitelistfile else []
         black = _read_patterns(self.blacklistfile) if self.blacklistfile else []
-        if (white, black) != self._file_patterns:
-            if self._file_patterns is not None:
-                log.info("white/black list files changed: reconsidering skipped folders")
-            self._file_patterns = (white, black)
-            self.processed.clear()
-            if self.whitelistfile:
-                self.whitelist = _compile(white, str(self.whitelistfile))
-            if self.blacklistfile:
-                self.blacklist = _compile(black, str(self.blacklistfile))
+        if (white, black) == self._file_patterns:
+            return
+        # Compile before remembering the content as seen: a broken file must fail every poll
+        # (fail closed), not be skipped as unchanged while the old lists stay in force.
+        whitelist = _compile(white, str(self.whitelistfile)) if self.whitelistfile \
+            else self.whitelist
+        blacklist = _compile(black, str(self.blacklistfile)) if self.blacklistfile \
+            else self.blacklist
+        if self._file_patterns is not None:
+            log.info("white/black list files changed: reconsidering skipped folders")
+        self._file_patterns = (white, black)
+        self.whitelist, self.blacklist = whitelist, blacklist
+        self.processed.clear()
 
     def error_file(self, folder):
         return folder.parent / (folder.name + ERROR_SUFFIX)
@@ -135,7 +159,12 @@ class Watcher:
         self._reload_pattern_files()
         imported = []
         self.failures = []
-        for folder in sorted(self.incoming.iterdir()):
+        try:
+            entries = sorted(self.incoming.iterdir())
+        except OSError as exc:  # removed or unmounted while we run: wait until it is back
+            raise WatcherError(f"Couldn't read from watch path {self.incoming}: "
+                               f"{exc.strerror or exc}") from exc
+        for folder in entries:
             if self.stopping:
                 break
             if folder.name in self.processed or not folder.is_dir():
@@ -170,14 +199,25 @@ class Watcher:
             self.processed.add(folder.name)
             return None
         try:
-            with connect(self.db_url, application_name="ella-watcher") as conn:
-                with conn.transaction():  # commits when the block ends
-                    stats = deposit_analysis(conn, self.app_config, config)
-                    shutil.move(str(folder), str(target))
+            conn = connect(self.db_url, application_name="ella-watcher")
+        except DatabaseError as exc:
+            # No database means no folder can be imported: stop the pass, record nothing.
+            raise WatcherError(f"{exc}; stopped before {folder.name}, nothing recorded as "
+                               "failed (retried next time)") from exc
+        try:
+            with conn, conn.transaction():  # commits when the block ends
+                stats = deposit_analysis(conn, self.app_config, config)
+                shutil.move(str(folder), str(target))
         except Exception as exc:
             if target.exists() and not folder.exists():
                 # The deposit was rolled back after the move: put the folder back.
                 shutil.move(str(target), str(folder))
+            if database_unavailable(exc):
+                # Not recorded, so the next poll retries it; other folders still get their turn.
+                log.error("The database failed while importing %s: %s. Retried on the next "
+                          "poll.", folder.name, exc)
+                self.failures.append(folder.name)
+                return None
             return self._failed(folder, exc)
         stale = self.error_file(folder)
         if stale.exists():
@@ -191,14 +231,24 @@ class Watcher:
         self._record_failure(folder, exc)
         return None
 
-    def run(self, interval=30.0):
-        """Poll until SIGTERM/SIGINT; a running import is finished first."""
+    @contextmanager
+    def stop_on_signals(self):
+        """While active, SIGTERM/SIGINT let the running import finish, then stop the pass."""
         def stop(signum, frame):
             log.info("signal %s received: stopping after the current folder", signum)
             self.stopping = True
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("watching %s, importing into %s every %ss", self.incoming, self.dest, interval)
         try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run(self, interval=30.0):
+        """Poll until SIGTERM/SIGINT; a running import is finished first."""
+        with self.stop_on_signals():
+            log.info("watching %s, importing into %s every %ss", self.incoming, self.dest,
+                     interval)
             while not self.stopping:
                 try:
                     self.poll()
@@ -207,7 +257,4 @@ class Watcher:
                 deadline = time.monotonic() + interval
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(min(0.2, interval))
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         log.info("watcher stopped")

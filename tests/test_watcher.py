@@ -2,13 +2,16 @@
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from ella.watcher import Watcher, WatcherError
 from deposit_helpers import TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
@@ -163,3 +166,127 @@ def test_sigterm_stops_the_loop_cleanly(dirs, db_url):
     assert proc.returncode == 0, stderr
     assert "watcher stopped" in stderr
     assert (dest / "TestAnalysis-001").exists()
+
+
+def _wait_for(condition, what, proc=None, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert proc is None or proc.poll() is None, f"the watcher died waiting for {what}"
+        time.sleep(0.05)
+
+
+def _start_watcher(incoming, dest, db_url, log_path, *args):
+    """`ella-watcher` in the background (polls every 0.2 s), stderr into `log_path`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}
+    env.update(DB_URL=db_url, PYTHONPATH=str(ROOT))
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "ella.cli.watcher", "--analyses",
+                                 str(incoming), "--dest", str(dest), "--interval", "0.2", *args],
+                                stderr=log, text=True, env=env)
+
+
+def _copy_analysis(folder, name):
+    """TestAnalysis-001 as a new analysis `name` (the watcher refuses a name twice)."""
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    analysis = folder / "TestAnalysis-001.analysis"
+    analysis.write_text(analysis.read_text().replace('"TestAnalysis-001"', json.dumps(name)))
+
+
+def test_database_outage_is_not_recorded_as_the_folders_failure(dirs, db_url):
+    incoming, dest = dirs
+    with socket.socket() as s:  # a port where no server listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = make_conninfo(db_url, host="127.0.0.1", port=port)
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
+                     db_url=down)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot connect to the database" in result.stderr
+    assert list(incoming.glob("*.import-error")) == []
+    # Once the database is back the folder is imported, without touching it.
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert (dest / "TestAnalysis-001").is_dir()
+
+
+def test_database_failing_during_an_import_is_retried(dirs, db_url, ella_config):
+    incoming, dest = dirs
+    # A lock timeout (an OperationalError) while another session holds the analysis table.
+    impatient = make_conninfo(db_url, options="-c lock_timeout=200")
+    watcher = Watcher(impatient, ella_config, incoming, dest)
+    with psycopg.connect(db_url) as locker:
+        locker.execute("LOCK TABLE analysis IN ACCESS EXCLUSIVE MODE")
+        assert watcher.poll() == []
+    assert watcher.failures == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001.import-error").exists()
+    assert watcher.poll() == ["TestAnalysis-001"]
+
+
+@pytest.mark.parametrize("option, before, after", [
+    ("whitelistfile", "^TestAnalysis-001$", "^NonExisting$"),
+    ("blacklistfile", "^NonExisting$", "^TestAnalysis-001$")])
+def test_broken_list_file_imports_nothing_until_fixed(dirs, db_url, ella_config, tmp_path,
+                                                      option, before, after):
+    incoming, dest = dirs
+    listfile = tmp_path / "list.txt"
+    listfile.write_text(before + "\n")
+    watcher = Watcher(db_url, ella_config, incoming, dest, **{option: listfile})
+    # The new list refuses TestAnalysis-001, but has a bad line: the old list must not apply.
+    listfile.write_text(after + "\n[bad\n")
+    for _ in range(2):  # the error on every poll, not only the first after the change
+        with pytest.raises(WatcherError, match="not a valid regex"):
+            watcher.poll()
+    listfile.write_text(after + "\n")
+    assert watcher.poll() == [] and _analyses(db_url) == []
+    assert (incoming / "TestAnalysis-001").is_dir()
+
+
+def test_vanished_incoming_directory_is_reported_each_poll(dirs, db_url, ella_config, tmp_path):
+    incoming, dest = dirs
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    incoming.rename(tmp_path / "away")
+    for _ in range(2):
+        with pytest.raises(WatcherError, match="Couldn't read from watch path"):
+            watcher.poll()
+    (tmp_path / "away").rename(incoming)
+    assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def test_daemon_keeps_polling_while_the_incoming_directory_is_gone(dirs, db_url, tmp_path):
+    incoming, dest = dirs
+    aside = tmp_path / "aside"
+    incoming.rename(aside)
+    incoming.mkdir()
+    log = tmp_path / "watcher.log"
+    proc = _start_watcher(incoming, dest, db_url, log)
+    try:
+        _wait_for(lambda: "watching" in log.read_text(), "the daemon to start", proc)
+        incoming.rmdir()
+        _wait_for(lambda: log.read_text().count("Couldn't read from watch path") >= 2,
+                  "the error on two polls", proc)
+        aside.rename(incoming)
+        _wait_for(lambda: "TestAnalysis-001 successfully imported" in log.read_text(),
+                  "the import", proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_sigterm_stops_once_after_the_current_folder(dirs, db_url, tmp_path):
+    incoming, dest = dirs
+    for i in range(2, 8):
+        _copy_analysis(incoming / f"TestAnalysis-01{i}", f"Copy-{i}")
+    log = tmp_path / "watcher.log"
+    proc = _start_watcher(incoming, dest, db_url, log, "--once")
+    _wait_for(lambda: (dest / "TestAnalysis-001").exists(), "the first import")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()
+    assert "signal 15 received" in log.read_text()
+    # Stopped early, and every folder is either imported and moved or untouched.
+    moved = sorted(p.name for p in dest.iterdir())
+    assert 1 <= len(moved) < 7 and not list(incoming.glob("*.import-error"))
+    assert len(_analyses(db_url)) == len(moved)

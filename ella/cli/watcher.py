@@ -35,7 +35,8 @@ def build_parser():
     parser.add_argument("--interval", type=float, default=30.0,
                         help="seconds between polls (default 30)")
     parser.add_argument("--once", action="store_true",
-                        help="one pass, then exit (exit code 1 if any folder failed)")
+                        help="one pass, then exit (exit code 1 if any folder failed or the "
+                             "database, incoming directory or a list file was unusable)")
     return parser
 
 
@@ -60,7 +61,8 @@ def _run(args):
         watcher = Watcher(env["DB_URL"], config, incoming, dest, args.whitelist, args.blacklist,
                           args.whitelistfile, args.blacklistfile)
         if args.once:
-            watcher.poll()
+            with watcher.stop_on_signals():  # as the daemon: finish the folder, then stop
+                watcher.poll()
             return 1 if watcher.failures else 0
         watcher.run(args.interval)
     except WatcherError as exc:
