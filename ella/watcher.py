@@ -254,6 +254,8 @@ class Watcher:
                     self.poll()
                 except WatcherError as exc:
                     log.error("%s", exc)
+                except Exception:  # e.g. a folder removed while it was read: keep watching
+                    log.exception("unexpected error during a poll; polling again")
                 deadline = time.monotonic() + interval
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(min(0.2, interval))

@@ -290,3 +290,24 @@ def test_sigterm_stops_once_after_the_current_folder(dirs, db_url, tmp_path):
     moved = sorted(p.name for p in dest.iterdir())
     assert 1 <= len(moved) < 7 and not list(incoming.glob("*.import-error"))
     assert len(_analyses(db_url)) == len(moved)
+
+
+def test_daemon_survives_an_unexpected_error_in_a_poll(dirs, db_url, ella_config, monkeypatch,
+                                                       caplog):
+    """An error nobody foresaw (here: the first poll fails) is logged with its traceback and
+    the daemon goes on polling instead of dying."""
+    incoming, dest = dirs
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    polls = []
+
+    def flaky_poll():
+        polls.append(1)
+        if len(polls) == 1:
+            raise RuntimeError("folder vanished while it was read")
+        watcher.stopping = True
+    monkeypatch.setattr(watcher, "poll", flaky_poll)
+    with caplog.at_level("ERROR", logger="ella.watcher"):
+        watcher.run(interval=0.01)
+    assert len(polls) == 2
+    assert "unexpected error during a poll" in caplog.text
+    assert "folder vanished while it was read" in caplog.text
