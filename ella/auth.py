@@ -2,9 +2,10 @@
 
 The cookie holds 32 random bytes as 64 hex characters; the database holds only the SHA-256
 hex digest of that text. A session is valid while it exists, is not logged out and has not
-passed `expires` (the user's password expiry at login). Failed logins count up and lock the
-account at 6. All functions work in the caller's transaction, except that a failed login's
-counter is committed by the caller even though the request fails.
+passed `expires` (the user's password expiry at login). Failed logins (and wrong old passwords
+in a password change) count up and lock the account at 6. All functions work in the caller's
+transaction, except that a failed login's counter is committed by the caller even though the
+request fails.
 """
 
 import hashlib
@@ -35,6 +36,17 @@ def _user_for_login(conn, username):
         "WHERE username = %s FOR UPDATE", (username,)).fetchone()
 
 
+def _failed_login(conn, user_id, username, incorrect, message):
+    """Count a wrong password (the caller commits it although the request fails) and raise
+    LoginError; the sixth in a row locks the account."""
+    incorrect += 1
+    conn.execute('UPDATE "user" SET incorrect_logins = %s WHERE id = %s', (incorrect, user_id))
+    if incorrect >= MAX_INCORRECT_LOGINS:
+        raise LoginError(f"Invalid credentials. Too many failed logins. User {username} has "
+                         "been locked. Contact support to unlock.")
+    raise LoginError(message)
+
+
 def login(conn, username, password):
     """Check the credentials and open a session: returns (token, expires).
 
@@ -50,12 +62,7 @@ def login(conn, username, password):
         raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
                          "to unlock.")
     if not verify_password(password, hashed):
-        incorrect += 1
-        conn.execute('UPDATE "user" SET incorrect_logins = %s WHERE id = %s', (incorrect, user_id))
-        if incorrect >= MAX_INCORRECT_LOGINS:
-            raise LoginError(f"Invalid credentials. Too many failed logins. User {username} has "
-                             "been locked. Contact support to unlock.")
-        raise LoginError("Invalid credentials")
+        _failed_login(conn, user_id, username, incorrect, "Invalid credentials")
     now = _now()
     if expiry < now:
         raise LoginError("Password has expired. Please change password.")
@@ -86,7 +93,9 @@ def logout(conn, token):
 
 
 def change_password(conn, username, old_password, new_password, auth):
-    """ELLA's change-password checks and effects; raises LoginError."""
+    """ELLA's change-password checks and effects; raises LoginError. Unlike ELLA, a wrong
+    old password counts as a failed login (committed by the caller, as for login): otherwise
+    this route would allow unlimited password guessing."""
     row = _user_for_login(conn, username)
     if row is None:
         raise LoginError(f"Invalid username {username}")
@@ -95,7 +104,7 @@ def change_password(conn, username, old_password, new_password, auth):
         raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
                          "to unlock.")
     if not verify_password(old_password, hashed):
-        raise LoginError("Invalid credentials.")
+        _failed_login(conn, user_id, username, incorrect, "Invalid credentials.")
     if not active:
         raise LoginError("User is deactivated. Unable to change password. Contact support.")
     if not password_is_strong(new_password, auth):

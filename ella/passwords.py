@@ -30,6 +30,10 @@ EXPIRY_HOUR_UTC = 2
 MAX_INCORRECT_LOGINS = 6
 OLD_PASSWORDS_CHECKED = 13
 
+# bcrypt reads at most 72 bytes (bcrypt 5 refuses more; older versions ignored the rest), so
+# a longer password is refused rather than hashed differently from ELLA.
+MAX_PASSWORD_BYTES = 72
+
 GENERATED_LENGTH = 8
 GENERATED_RANDOM_BYTES = 10
 CONFUSABLE_CHARACTERS = frozenset("0oOIli1/+")
@@ -52,7 +56,10 @@ def verify_password(password, hashed):
     if not password or not hashed:
         return False
     try:
-        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+        # ELLA's bcrypt hashed only the first 72 bytes of a longer password; bcrypt 5 refuses
+        # more, so those bytes are compared, as ELLA compares them.
+        return bcrypt.checkpw(password.encode("utf-8")[:MAX_PASSWORD_BYTES],
+                              hashed.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return False
 
@@ -69,12 +76,21 @@ def matched_groups(password, auth):
             if re.match(pattern, password)]
 
 
+TOO_LONG = f"Password must be at most {MAX_PASSWORD_BYTES} bytes long (in UTF-8)"
+
+
+def password_too_long(password):
+    return len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+
+
 def check_password_strength(password, auth):
     """(ok, problems): problems are short sentences for the user."""
     problems = []
     minimum = auth["password_minimum_length"]
     if len(password) < minimum:
         problems.append(f"Password must be at least {minimum} characters long")
+    if password_too_long(password):
+        problems.append(TOO_LONG)
     needed = auth["password_num_match_groups"]
     if len(matched_groups(password, auth)) < needed:
         descriptions = auth.get("password_match_groups_descr") or auth["password_match_groups"]

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from ella.auth import hash_token
-from ella.passwords import hash_password
+from ella.passwords import check_password_strength, hash_password
 from api_client import Client
 
 PASSWORD = "Secret-pass1"
@@ -125,6 +125,70 @@ def test_change_password_rules(api_app, db_url, user):
     result = change("Another-pass3", PASSWORD)
     assert result.status == 401 and "equal to an old password" in result.json["message"]
     assert _sql(db_url, "SELECT count(*) FROM useroldpassword") == [(1,)]
+
+
+def test_wrong_old_password_counts_as_a_failed_login(api_app, db_url, user):
+    """Unlike ELLA, change password is no way around the lockout: a wrong old password
+    counts as a failed login, the sixth locks the account, and a locked account can
+    neither log in nor change its password."""
+    client = Client(api_app)
+
+    def change(old):
+        return client.post(CHANGE, {"username": "testuser", "password": old,
+                                    "new_password": "Another-pass3"})
+    client.login("testuser", "wrong")
+    for attempt in range(2, 6):
+        assert change("wrong").json == {"message": "Invalid credentials."}
+        assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(attempt,)]
+    result = change("wrong")
+    assert result.status == 401 and "has been locked" in result.json["message"]
+    for result in (change(PASSWORD), client.login("testuser", PASSWORD)):
+        assert result.status == 401 and "is locked" in result.json["message"]
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(6,)]
+    assert _sql(db_url, "SELECT count(*) FROM useroldpassword") == [(0,)]
+
+
+def test_change_password_success_resets_the_counter(api_app, db_url, user):
+    client = Client(api_app)
+    client.login("testuser", "wrong")
+    assert client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                                "new_password": "Another-pass3"}).status == 200
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
+
+
+def test_new_passwords_over_72_bytes_are_refused(api_app, db_url, user, ella_config):
+    """bcrypt reads 72 bytes at most (bcrypt 5 raises on more): a longer new password is a
+    400 saying so, counted in UTF-8 bytes (35 'é' are 70 bytes); 72 bytes are fine. The
+    password policy (also used by the user CLI) refuses them too."""
+    client = Client(api_app)
+    for new in ("Aa1-" + "x" * 69, "Aa1-" + "é" * 35):
+        assert check_password_strength(new, ella_config["user"]["auth"]) == \
+            (False, ["Password must be at most 72 bytes long (in UTF-8)"])
+        result = client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                                      "new_password": new})
+        assert result.status == 400, result.body
+        assert result.json == {"message": "body.new_password: Password must be at most 72 "
+                                          "bytes long (in UTF-8)"}
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
+    longest = "Aa1-" + "x" * 68
+    assert client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                                "new_password": longest}).status == 200
+    assert client.login("testuser", longest).status == 200
+    assert client.login("testuser", longest[:-1] + "z").status == 401
+
+
+def test_an_ella_hash_of_a_password_over_72_bytes_still_verifies(api_app, db_url, user):
+    """ELLA's bcrypt hashed the first 72 bytes of a longer password (bcrypt 5 refuses such a
+    password outright): an adopted account with one can still log in, as in ELLA."""
+    import bcrypt
+    long_password = "Aa1-" + "y" * 76
+    ellas_hash = bcrypt.hashpw(long_password.encode()[:72], bcrypt.gensalt(4)).decode()
+    with psycopg.connect(db_url) as conn:
+        conn.execute('UPDATE "user" SET password = %s WHERE username = %s',
+                     (ellas_hash, "testuser"))
+    client = Client(api_app)
+    assert client.login("testuser", long_password).status == 200
+    assert client.login("testuser", long_password[:71] + "z").status == 401
 
 
 def test_logout_kills_the_token(api_app, db_url, user):

@@ -24,3 +24,19 @@ def test_filterconfigs_and_filtered_alleles_on_real_analyses(shared_demo_api):
     assert len(excluded) == len(set(excluded))
     assert not set(excluded) & set(body["allele_ids"])
     assert body["allele_ids"] or excluded
+
+
+def test_another_groups_filter_config_is_not_run(shared_demo_api):
+    """Filter config 2 is linked to testgroup02 and 03, not to testuser1's testgroup01: it may
+    neither read it nor run it on an analysis of its own group, by either filteredalleles
+    route (round 2 is analysis 2's)."""
+    app, url = shared_demo_api
+    client = logged_in_client(app, url, "testuser1")
+    assert client.get("/api/v1/filterconfigs/2").status == 403
+    for path in ("/api/v1/workflows/analyses/2/filteredalleles/",
+                 "/api/v1/workflows/analyses/2/interpretations/2/filteredalleles/"):
+        result = client.get(path, query="filterconfig_id=2")
+        assert result.status == 403, (path, result.body[:200])
+        assert result.json == {"message": "Filter config 2 is not available to your user group"}
+        assert client.get(path, query="filterconfig_id=987654").status == 404
+        assert client.get(path, query="filterconfig_id=1").status == 200

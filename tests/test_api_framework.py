@@ -129,17 +129,48 @@ def test_every_request_is_resource_logged(toy_app, db_url):
 
 
 def test_requests_with_nul_characters_are_logged_too(toy_app, db_url):
-    """PostgreSQL text cannot hold NUL; such a request must still get its audit row (the
-    character stored as U+FFFD), not silently lose it."""
+    """PostgreSQL text cannot hold NUL: a request with one is refused (400), and still gets
+    its audit row (the character stored as U+FFFD), not silently losing it."""
     client = Client(toy_app)
     assert client.request("POST", "/api/v1/things/", raw=b'{"k": "v"}\x00').status == 400
-    assert client.get("/api/v1/files/a\x00b").status == 200
-    assert client.get("/api/v1/things/1/", query="x=%00").status == 200
+    assert client.get("/api/v1/files/a\x00b").status == 400
+    assert client.get("/api/v1/things/1/", query="x=%00").status == 400
     rows = _sql(db_url, "SELECT method, resource, query, payload, statuscode FROM resourcelog "
                         "ORDER BY id")
     assert rows == [("POST", "/api/v1/things/", "", '{"k": "v"}\ufffd', 400),
-                    ("GET", "/api/v1/files/a\ufffdb", "", None, 200),
-                    ("GET", "/api/v1/things/1/", "x=%00", None, 200)]
+                    ("GET", "/api/v1/files/a\ufffdb", "", None, 400),
+                    ("GET", "/api/v1/things/1/", "x=%00", None, 400)]
+
+
+def test_json_that_python_or_postgresql_cannot_take_is_400(toy_app):
+    """json.loads takes NaN/Infinity (not JSON), reads 1e999 as infinity, keeps \\u0000
+    (PostgreSQL text refuses it) and recurses until RecursionError on deep nesting: each is
+    a 400 with a message when the body is parsed."""
+    client = Client(toy_app)
+    deep_ok = b"[" * 100 + b"]" * 100
+    assert client.request("POST", "/api/v1/things/", raw=deep_ok).status == 200
+    for raw, fragment in [(b'{"a": NaN}', "NaN is not valid JSON"),
+                          (b'[1, -Infinity]', "-Infinity is not valid JSON"),
+                          (b'{"a": 1e999}', "out of range"),
+                          (b'{"a": ["x\\u0000y"]}', "NUL character"),
+                          (b'{"x\\u0000": 1}', "NUL character"),
+                          (b"[" * 101 + b"]" * 101, "nested too deeply"),
+                          (b'{"a": ' * 100000, "nested too deeply"),
+                          (b"[" * 100000, "nested too deeply")]:
+        result = client.request("POST", "/api/v1/things/", raw=raw)
+        assert result.status == 400, (raw[:30], result.body)
+        assert fragment in result.json["message"], (raw[:30], result.json)
+
+
+def test_int_path_values_within_postgresql_integer(toy_app):
+    client = Client(toy_app)
+    assert client.get("/api/v1/things/2147483647/").json["id"] == 2147483647
+    assert client.get("/api/v1/things/0002147483647/").json["id"] == 2147483647
+    for value in ("2147483648", "9" * 5000):
+        result = client.get(f"/api/v1/things/{value}/")
+        assert result.status == 400
+        assert result.json == {"message": "Path parameter thing_id is out of range "
+                                          "(-2147483648 to 2147483647)"}
 
 
 def test_bodies_of_unmatched_routes_are_not_logged(api_app, db_url):

@@ -2,6 +2,7 @@
 3.2, 3.6, 4.6, 4.12, 4.21)."""
 
 import json
+import threading
 
 import psycopg
 
@@ -290,3 +291,36 @@ def test_create_genepanel(demo_api_app, demo_db_url):
     assert granted == [("testgroup01",), ("testgroup02",)]
     assert "NewPanel" not in [p["name"] for p in client.get(url).json]
     refused(NEW_PANEL, 409)
+
+
+def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):
+    """Two requests for the same new panel at the same moment: one creates it, the other
+    gets 409 (it was a 500 when both passed the existence check before either inserted)."""
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name IN ('testgroup01', 'testgroup02')")
+    clients = [logged_in_client(demo_api_app, demo_db_url, "testuser1") for _ in range(2)]
+    rounds = 15
+    barrier = threading.Barrier(2)
+    results = [[], []]
+
+    def create(index):
+        try:
+            for number in range(rounds):
+                barrier.wait(timeout=30)
+                result = clients[index].post(f"{API}/genepanels/",
+                                             {**NEW_PANEL, "name": f"Race{number}"})
+                results[index].append((result.status, result.json))
+        finally:
+            demo_api_app._drop_connection()  # this thread's connection
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for number, pair in enumerate(zip(*results)):
+        assert sorted(status for status, _ in pair) == [200, 409], (number, pair)
+        assert {"message": f"Gene panel Race{number} NewVersion already exists"} in \
+            [body for _, body in pair]
+    assert sql(demo_db_url, "SELECT count(*), count(DISTINCT genepanel_name) FROM "
+               "usergroupgenepanel WHERE genepanel_name LIKE 'Race%%'") == [(2 * rounds, rounds)]

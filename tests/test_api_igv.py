@@ -208,6 +208,9 @@ def test_reference_file_full_and_ranges(user1):
     assert suffix.status == 206 and suffix.body == b"gneg\n"
     too_far = user1.get("/api/v1/igv/cytoBand.txt", headers={"HTTP_RANGE": "bytes=5000-"})
     assert too_far.status == 416
+    # Byte offsets are not ids: beyond 2**31 (a file over 2 GB) they are fine.
+    beyond = user1.get("/api/v1/igv/cytoBand.txt", query={"start": 2**31, "end": 2**32})
+    assert beyond.status == 416 and beyond.header("Content-Range").startswith("bytes */")
 
 
 def test_reference_file_must_be_listed(user1):

@@ -193,10 +193,15 @@ def test_login_needed_for_jobs(app):
 def test_samples_proxy(app, service, db_url, ella_config):
     from api_client import Client
     service.samples = {"Diag-2": {"sex": "F"}, "Diag-1": {"sex": "M"}}
-    result = Client(app).get("/api/v1/import/service/samples/",
-                             query={"term": "Diag", "limit": "10"})
+    # A search of patient samples: not for anonymous callers (ELLA's route is open).
+    result = Client(app).get("/api/v1/import/service/samples/", query={"term": "Diag"})
+    assert (result.status, result.json) == (401, {"message": "Authentication required"})
+    assert getattr(service, "last_sample_query", None) is None  # nothing was forwarded
+    client = logged_in_client(app, db_url, "importer")
+    result = client.get("/api/v1/import/service/samples/", query={"term": "Diag", "limit": "10"})
     assert result.json == [{"sex": "M", "name": "Diag-1"}, {"sex": "F", "name": "Diag-2"}]
     assert service.last_sample_query == {"q": ["{'name': 'Diag'}"], "limit": ["10"]}
     down = make_app(db_url, ella_config, closed_port_url())
-    assert Client(down).get("/api/v1/import/service/samples/").status == 502
+    client.app = down
+    assert client.get("/api/v1/import/service/samples/").status == 502
     down._drop_connection()

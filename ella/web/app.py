@@ -85,6 +85,7 @@ class App:
         try:
             route, params = self.router.resolve(request.method, request.path)
             request.path_params = params
+            request.parse_args()
             conn = self.connection()
             self._authenticate(conn, request)
             if route.auth == "login" and request.user is None:

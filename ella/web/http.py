@@ -2,15 +2,20 @@
 
 import ipaddress
 import json
+import math
 from datetime import date, datetime
 from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
 from ella.web.errors import BadRequest, PayloadTooLarge
+from ella.web.validation import PG_INT_MAX, digits_to_int
 
 # JSON request bodies larger than this are refused (413) before they are read.
 MAX_JSON_BODY = 10 * 1024 * 1024
+# Deeper JSON is refused: ELLA's own requests nest far less, and very deep nesting exhausts
+# Python's recursion limit when the value is parsed or written out again (a 500).
+MAX_JSON_DEPTH = 100
 
 NO_CACHE = "no-store, no-cache, must-revalidate, post-check=0, pre-check=0"
 
@@ -32,15 +37,61 @@ def to_json(value):
     return json.dumps(value, default=_default)
 
 
+def _refuse_constant(name):
+    raise BadRequest(f"{name} is not valid JSON (numbers must be finite)")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise BadRequest(f"The number {text[:40]} is out of range")
+    return value
+
+
+def parse_json(raw, where):
+    """JSON text as the handlers and PostgreSQL can take it: NaN, Infinity, NUL characters
+    (PostgreSQL text refuses them) and very deep nesting are a 400 here, not a 500 later."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed JSON in the {where}: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"The {where} is nested too deeply (at most {MAX_JSON_DEPTH} "
+                         "levels)") from None
+    stack = [(value, 0)]  # walked without recursion, whatever the depth
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise BadRequest(f"The {where} contains a NUL character (\\u0000), which "
+                                 "cannot be stored")
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise BadRequest(f"The {where} is nested too deeply (at most "
+                                 f"{MAX_JSON_DEPTH} levels)")
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+def parse_query(query_string):
+    """Query parameters; the first value of a repeated one wins (as in ELLA). A NUL
+    character (which PostgreSQL text refuses) is a 400."""
+    args = {k: v[0] for k, v in parse_qs(query_string, keep_blank_values=True).items()}
+    for key, value in args.items():
+        if "\x00" in key or "\x00" in value:
+            raise BadRequest(f"Query parameter {key!r} contains a NUL character, which cannot "
+                             "be stored")
+    return args
+
+
 class Request:
     def __init__(self, environ):
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.path = environ.get("PATH_INFO", "") or "/"
         self.query_string = environ.get("QUERY_STRING", "")
-        # The first value of a repeated parameter wins (as in ELLA).
-        self.args = {k: v[0] for k, v in parse_qs(self.query_string,
-                                                  keep_blank_values=True).items()}
+        self.args = {}          # set by parse_args(), which may refuse the query (400)
         self.path_params = {}
         self.user = None        # dict of the logged-in user, set by the app
         self.session_id = None  # usersession.id of a valid session, else None
@@ -66,6 +117,9 @@ class Request:
             return max(0, int(self.environ.get("CONTENT_LENGTH") or 0))
         except ValueError:
             return 0
+
+    def parse_args(self):
+        self.args = parse_query(self.query_string)
 
     def cookie(self, name):
         raw = self.environ.get("HTTP_COOKIE", "")
@@ -101,22 +155,18 @@ class Request:
             if required:
                 raise BadRequest("A JSON body is required")
             return None
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"Malformed JSON body: {exc}") from None
+        return parse_json(raw, "body")
 
     def json_arg(self, name):
         """A query parameter holding JSON (e.g. `q`); absent, empty or `null` -> None."""
         raw = self.args.get(name)
         if raw is None or raw.strip() in ("", "null"):
             return None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"Query parameter {name!r} is not valid JSON: {exc}") from None
+        return parse_json(raw, f"query parameter {name!r}")
 
-    def int_arg(self, name, default=None, minimum=None):
+    def int_arg(self, name, default=None, minimum=None, maximum=PG_INT_MAX):
+        """An integer parameter; by default at most PostgreSQL's integer maximum (pass
+        maximum=None for values never given to the database, e.g. byte offsets)."""
         raw = self.args.get(name)
         if raw is None or raw == "":
             return default
@@ -126,6 +176,8 @@ class Request:
             raise BadRequest(f"Query parameter {name!r} must be an integer, got {raw!r}") from None
         if minimum is not None and value < minimum:
             raise BadRequest(f"Query parameter {name!r} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise BadRequest(f"Query parameter {name!r} must be at most {maximum}")
         return value
 
     def id_list_arg(self, name, required=False):
@@ -140,10 +192,11 @@ class Request:
             item = item.strip()
             if not item:
                 continue
-            if not item.isdigit():
+            value = digits_to_int(item, f"Query parameter {name!r}: id {item[:20]}")
+            if value is None:
                 raise BadRequest(f"Query parameter {name!r} must be comma-separated ids, "
                                  f"got {item!r}")
-            ids.append(int(item))
+            ids.append(value)
         return ids
 
 

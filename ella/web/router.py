@@ -1,8 +1,9 @@
 """The route table: path patterns with typed parameters, and the OpenAPI document made from it.
 
 Patterns are ELLA's (`/api/v1/users/<int:user_id>/`). `<int:x>` matches non-negative decimal
-integers and is passed as int; `<x>` matches one path segment (no `/`). A route that ends in a
-slash is also served without it (ELLA answers 308 there; serving it directly is compatible).
+integers and is passed as int (beyond PostgreSQL's integer range: 400); `<x>` matches one
+path segment (no `/`; a NUL character: 400). A route that ends in a slash is also served
+without it (ELLA answers 308 there; serving it directly is compatible).
 Every route says who may call it (`auth`: "login", "optional" or "open") and which object
 access rule its handler applies (`access`), so tests can walk the table.
 """
@@ -11,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from ella.web.errors import MethodNotAllowed, NotFound
+from ella.web.errors import BadRequest, MethodNotAllowed, NotFound
+from ella.web.validation import digits_to_int
 
 AUTH_KINDS = ("login", "optional", "open")
 _PARAM = re.compile(r"<(?:(int):)?([a-z_]+)>")
@@ -52,18 +54,27 @@ class Route:
         self.regex = re.compile("^" + "".join(parts) + "$")
 
     def match(self, path):
+        """The path's parameter values (`int` ones still as their digits), or None."""
         m = self.regex.match(path)
         if not m:
             return None
         values = {}
         for name, kind in self.params:
             raw = unquote(m.group(name))
-            if kind == "int":
-                values[name] = int(raw)
-            else:
-                if "/" in raw or raw == "":
-                    return None
-                values[name] = raw
+            if kind == "str" and ("/" in raw or raw == ""):
+                return None
+            values[name] = raw
+        return values
+
+    def convert(self, values):
+        """Matched values as the handler gets them: ints within the database's integer
+        range, no NUL character (PostgreSQL text refuses it); 400 otherwise."""
+        kinds = dict(self.params)
+        for name, raw in values.items():
+            if kinds[name] == "int":
+                values[name] = digits_to_int(raw, f"Path parameter {name}")
+            elif "\x00" in raw:
+                raise BadRequest(f"Path parameter {name} contains a NUL character")
         return values
 
 
@@ -91,7 +102,7 @@ class Router:
             if values is None:
                 continue
             if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route, values
+                return route, route.convert(values)
             allowed.append(route.method)
         if allowed:
             raise MethodNotAllowed(f"The method is not allowed for the requested URL "

@@ -3,6 +3,10 @@ unknown keys; numeric strings are accepted where an integer is expected, as ELLA
 
 from ella.web.errors import BadRequest
 
+# PostgreSQL `integer`, the type of every id and number column a request can name: a larger
+# value would only fail in the database (a 500), so it is refused as input.
+PG_INT_MIN, PG_INT_MAX = -2**31, 2**31 - 1
+
 
 def _type_name(expected):
     if isinstance(expected, tuple):
@@ -11,15 +15,36 @@ def _type_name(expected):
             list: "a list", type(None): "null"}.get(expected, expected.__name__)
 
 
+def check_int_range(value, where):
+    if not PG_INT_MIN <= value <= PG_INT_MAX:
+        raise BadRequest(f"{where} is out of range ({PG_INT_MIN} to {PG_INT_MAX})")
+    return value
+
+
+def digits_to_int(text, where):
+    """The integer written in `text` as ASCII digits, within PostgreSQL's integer range
+    (else 400); None when `text` is not such digits (str.isdigit() alone also takes "²",
+    which int() refuses)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # int() refuses over 4300 digits; more than 10 significant ones are out of range anyway.
+    return check_int_range(int(text) if len(text.lstrip("0")) <= 10 else PG_INT_MAX + 1, where)
+
+
 def check_value(value, expected, where):
-    """`value` of type `expected` (a type or a tuple of types); ints from numeric strings."""
+    """`value` of type `expected` (a type or a tuple of types); ints (also from numeric
+    strings) within PostgreSQL's integer range."""
     types = expected if isinstance(expected, tuple) else (expected,)
-    if int in types and isinstance(value, str) and value.isdigit():
-        return int(value)
+    if int in types and isinstance(value, str):
+        number = digits_to_int(value, where)
+        if number is not None:
+            return number
     if isinstance(value, bool) and bool not in types:
         raise BadRequest(f"{where} must be {_type_name(expected)}")
     if not isinstance(value, types):
         raise BadRequest(f"{where} must be {_type_name(expected)}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        check_int_range(value, where)
     return value
 
 

@@ -6,7 +6,7 @@ from ella.filters import FilterError
 from ella.filters.chain import (analysis_filterconfigs, filter_analysis, group_filterconfig,
                                 split_by_caller_type)
 from ella.web.access import require_analysis
-from ella.web.errors import BadRequest, NotFound
+from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.router import router
 
 API = "/api/v1"
@@ -30,25 +30,27 @@ def list_analysis_filterconfigs(ctx, analysis_id):
     return configs
 
 
-@router.route("GET", f"{API}/filterconfigs/<int:filterconfig_id>", access="group",
-              summary="One filter config (linked to the caller's group)")
-def get_filterconfig(ctx, filterconfig_id):
+def _group_filterconfig(ctx, filterconfig_id):
+    """The filter config if it is linked to the caller's group; another group's is a 403
+    (reading it or running it alike), an unknown id 404."""
     config = group_filterconfig(ctx.conn, ctx.user["group_id"], filterconfig_id)
     if config is None:
         if ctx.conn.execute("SELECT 1 FROM filterconfig WHERE id = %s",
                             (filterconfig_id,)).fetchone():
-            from ella.web.errors import Forbidden
             raise Forbidden(f"Filter config {filterconfig_id} is not available to your user "
                             "group")
         raise NotFound(f"No filter config with id {filterconfig_id}")
     return config
 
 
+@router.route("GET", f"{API}/filterconfigs/<int:filterconfig_id>", access="group",
+              summary="One filter config (linked to the caller's group)")
+def get_filterconfig(ctx, filterconfig_id):
+    return _group_filterconfig(ctx, filterconfig_id)
+
+
 def _run(ctx, analysis_id, filterconfig_id):
-    if group_filterconfig(ctx.conn, ctx.user["group_id"], filterconfig_id) is None:
-        if not ctx.conn.execute("SELECT 1 FROM filterconfig WHERE id = %s",
-                                (filterconfig_id,)).fetchone():
-            raise NotFound(f"No filter config with id {filterconfig_id}")
+    _group_filterconfig(ctx, filterconfig_id)
     try:
         result = filter_analysis(ctx.conn, ctx.config, analysis_id, filterconfig_id)
     except FilterError as exc:

@@ -195,8 +195,13 @@ def _check_ids(conn, table, ids, genes_of, what):
 def create_genepanel(ctx):
     name, version, genes, groups = _parse_new_panel(ctx.request.json())
     conn = ctx.conn
-    if conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
-                    (name, version)).fetchone():
+    # Inserted first, so that of two simultaneous requests for the same panel the second
+    # waits for the first and then finds it (409), instead of failing on the unique key.
+    if conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                    "date_created, user_id) VALUES (%s, %s, 'GRCh37', false, %s, %s) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    (name, version, datetime.now(timezone.utc), ctx.user["id"])
+                    ).fetchone() is None:
         raise Conflict(f"Gene panel {name} {version} already exists")
     group_ids = dict(conn.execute("SELECT name, id FROM usergroup WHERE name = ANY(%s)",
                                   (groups,)).fetchall())
@@ -217,9 +222,6 @@ def create_genepanel(ctx):
             phenotype_genes[pid] = gene["hgnc_id"]
     _check_ids(conn, "transcript", list(transcript_genes), transcript_genes, "transcript")
     _check_ids(conn, "phenotype", list(phenotype_genes), phenotype_genes, "phenotype")
-    conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
-                 "date_created, user_id) VALUES (%s, %s, 'GRCh37', false, %s, %s)",
-                 (name, version, datetime.now(timezone.utc), ctx.user["id"]))
     with conn.cursor() as cur:
         if transcript_genes:  # a copied panel can hold thousands of transcripts
             with cur.copy("COPY genepanel_transcript (genepanel_name, genepanel_version, "

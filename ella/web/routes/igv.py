@@ -127,8 +127,9 @@ def _range(request, size):
         start = int(m.group(1))
         end = int(m.group(2)) if m.group(2) else None
     elif "start" in request.args or "end" in request.args:
-        start = request.int_arg("start", 0, minimum=0)
-        end = request.int_arg("end", None, minimum=0)
+        # Byte offsets (files may pass 2 GB), never given to the database: no maximum.
+        start = request.int_arg("start", 0, minimum=0, maximum=None)
+        end = request.int_arg("end", None, minimum=0, maximum=None)
     else:
         return None
     if end is None or end >= size:

@@ -168,7 +168,8 @@ def service_running(ctx):
     return {"running": _service(ctx).running()}
 
 
-@router.route("GET", f"{API}/import/service/samples/", auth="open",
+# Needs a login (ELLA's is open): it forwards a search of patient samples.
+@router.route("GET", f"{API}/import/service/samples/",
               summary="Sample search at the annotation service (term, limit)")
 def search_samples(ctx):
     term = ctx.request.args.get("term", "")

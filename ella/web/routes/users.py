@@ -4,6 +4,7 @@ from datetime import timezone
 from email.utils import format_datetime
 
 from ella import auth
+from ella.passwords import TOO_LONG, password_too_long
 from ella.web.errors import AuthenticationError, BadRequest, NotFound
 from ella.web.http import Response
 from ella.web.router import router
@@ -47,10 +48,13 @@ def logout(ctx):
 def change_password(ctx):
     body = require_object(ctx.request.json(),
                           {"username": str, "password": str, "new_password": str})
+    if password_too_long(body["new_password"]):
+        raise BadRequest(f"body.new_password: {TOO_LONG}")  # bcrypt cannot hash it
     try:
         auth.change_password(ctx.conn, body["username"], body["password"],
                              body["new_password"], ctx.config["user"]["auth"])
     except auth.LoginError as exc:
+        ctx.conn.commit()  # a wrong old password's failure count is kept, as for login
         raise AuthenticationError(str(exc)) from None
     return None
 
