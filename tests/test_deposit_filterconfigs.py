@@ -202,6 +202,14 @@ def test_malformed_json(fc_db, tmp_path):
     assert configs(fc_db) == []
 
 
+def test_json_postgresql_cannot_store(fc_db, tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text('[{"name": "x", "filterconfig": {"threshold": NaN}}]')
+    line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
+    assert line == f"error: {path}: NaN is not a number JSON or PostgreSQL can store"
+    assert configs(fc_db) == []
+
+
 def test_missing_file_is_a_usage_error(fc_db, tmp_path):
     result = run_cli("ella-filterconfigs", "update", str(tmp_path / "nope.json"), db_url=fc_db)
     assert result.returncode == 2

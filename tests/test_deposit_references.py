@@ -105,6 +105,7 @@ def test_changed_field_updates_and_other_fields_are_kept(db_url, tmp_path):
     ('{"pubmed_id": 5, "published": null}', "published must be true or false"),
     ('[1, 2]', "expected a JSON object"),
     ('{"pubmed_id": 8896564}', "pubmed_id 8896564 was already given on line 1"),
+    ('{"pubmed_id": 5, "title": "a\\u0000b"}', "title contains a NUL character"),
 ])
 def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     lines = REFERENCES.read_text(encoding="utf-8").splitlines()
@@ -204,6 +205,9 @@ def test_custom_annotation_insert_and_supersede(demo_db_url, tmp_path):
     ({"frequencies": {}}, "unknown custom annotation group(s) 'frequencies'"),
     ({"external": {"other_extdb": 3}}, "external.other_extdb must be a string"),
     ({"references": {"a": 1}}, "annotations.references must be a list"),
+    ({"references": [{"id": float("nan")}]}, "NaN is not a number JSON or PostgreSQL can store"),
+    ({"external": {"other_extdb": "a\x00b"}},
+     "annotations.external.other_extdb contains a NUL character"),
 ])
 def test_custom_annotation_bad_key_rejected(demo_db_url, tmp_path, annotations, reason):
     (a1, _), user = demo_ids(demo_db_url)

@@ -314,6 +314,8 @@ def _bad_group_files():
         .append("XYZ")
     return [
         ("not json", "[{", "invalid JSON"),
+        ("nul", '[{"name": "a\\u0000b", "genepanels": [], "config": {}}]',
+         "[0].name contains a NUL character"),
         ("not a list", {"name": "x"}, "expected a JSON list"),
         ("unknown panel", changed(1, genepanels=[["Mendeliome", "v02"]]),
          "entry 2 ('testgroup02'): gene panel Mendeliome v02 does not exist"),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import jsonschema
 
+from ella import jsonload
+
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
     r"^(?P<analysis_name>.+[.-](?P<genepanel_name>.+)[-_](?P<genepanel_version>.+))$")
@@ -134,12 +136,14 @@ def _finish(config, where, base_dir):
 def _from_analysis_file(path):
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = jsonload.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise AnalysisConfigError(f"{path}: not valid JSON (line {exc.lineno}, column "
                                   f"{exc.colno}: {exc.msg})") from exc
+    except jsonload.UnstorableJson as exc:
+        raise AnalysisConfigError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise AnalysisConfigError(f"{path}: must be a JSON object")
     folder = path.parent

@@ -12,6 +12,7 @@ import json
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ella import jsonload
 from ella.custom_annotation import allowed_keys
 
 TOP_KEYS = ("allele_id", "user_id", "annotations")
@@ -61,7 +62,7 @@ def check_annotations(annotations):
 
 def parse_custom_annotation_line(text):
     try:
-        item = json.loads(text)
+        item = jsonload.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: column {exc.colno}: {exc.msg}") from exc
     if not isinstance(item, dict):

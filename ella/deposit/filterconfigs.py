@@ -12,6 +12,7 @@ import json
 import jsonschema
 import psycopg
 
+from ella import jsonload
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs
 
@@ -112,10 +113,12 @@ def read_filterconfigs_file(path):
     except UnicodeDecodeError as exc:
         raise FilterconfigError(f"{path}: not UTF-8 text") from exc
     try:
-        return json.loads(text)
+        return jsonload.loads(text)
     except json.JSONDecodeError as exc:
         raise FilterconfigError(f"{path}: not valid JSON: line {exc.lineno} column {exc.colno}: "
                                 f"{exc.msg}") from exc
+    except jsonload.UnstorableJson as exc:
+        raise FilterconfigError(f"{path}: {exc}") from None
 
 
 def validate_entries(entries):

@@ -12,6 +12,8 @@ import json
 
 from psycopg import sql
 
+from ella import jsonload
+
 FIELDS = {
     # key: (accepted Python types, may be null)
     "pubmed_id": ((int,), False),
@@ -37,7 +39,7 @@ def _type_name(types):
 def parse_reference_line(text):
     """One line -> dict; raises ValueError with a short reason."""
     try:
-        item = json.loads(text)
+        item = jsonload.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: column {exc.colno}: {exc.msg}") from exc
     if not isinstance(item, dict):

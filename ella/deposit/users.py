@@ -9,6 +9,7 @@ problem with the input raises `UsersError` with one line naming the file and ent
 import json
 from datetime import datetime, timezone
 
+from ella import jsonload
 from ella.deposit.analysis import check_deposit_entries
 from ella.deposit.variants import DepositError
 from ella.passwords import (FORCED_CHANGE_EXPIRY, generate_password, hash_password,
@@ -37,7 +38,7 @@ def read_json_list(path):
     """The top-level JSON list of a fixture file."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = jsonload.loads(handle.read())
     except FileNotFoundError:
         raise UsersError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -47,6 +48,8 @@ def read_json_list(path):
     except json.JSONDecodeError as exc:
         raise UsersError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg}") from None
+    except jsonload.UnstorableJson as exc:
+        raise UsersError(f"{path}: {exc}") from None
     except OSError as exc:
         raise UsersError(f"{path}: cannot read: {exc.strerror}") from None
     if not isinstance(data, list):
