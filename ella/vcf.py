@@ -10,9 +10,9 @@ decomposed input (spec/import.md 2.1, 2.8).
 Value typing follows spec/import.md 2.2 (what cyvcf2 delivers): INFO Integer/Float give a
 number for one value and a tuple for a comma list, ``.`` gives None, String/Character stay
 raw text. INFO and non-GT FORMAT values are typed on first access; GT, CHROM, POS, REF and
-ALT (upper-case bases, or a symbolic/breakend/* ALT), QUAL and the column count are checked
-while reading, and a last line without its newline (a cut-off file) is refused. Every
-problem raises `VcfError` naming the file and the line.
+ALT (upper-case bases or IUPAC codes, or a symbolic/breakend/* ALT), QUAL and the column
+count are checked while reading, and a last line without its newline (a cut-off file) is
+refused. Every problem raises `VcfError` naming the file and the line.
 """
 
 import gzip
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 # PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
 INT32_MAX = 2_147_483_647
-_BASES = re.compile("[ACGTN]+")
+# Bases and IUPAC ambiguity codes (reference genomes have a few; callers may copy them).
+_BASES = re.compile("[ACGTNRYKMSWBDHV]+")
 VALUE_TYPES = {"Integer", "Float", "Flag", "String", "Character"}
 
 # FORMAT keys reserved by VCF 4.3 (plus CN from its structural-variant section), assumed
@@ -660,7 +661,8 @@ def _bases_problem(column, allele):
     if _BASES.fullmatch(allele.upper()):
         return (f"{column} '{allele}' has lower-case bases: write upper-case ones (the same "
                 "variant in upper case would otherwise become a second allele)")
-    return f"{column} '{allele}' has characters other than the bases A, C, G, T and N"
+    return (f"{column} '{allele}' has characters other than the bases A, C, G, T, N and IUPAC "
+            "codes")
 
 
 def open_vcf(path, decompose=True):

@@ -532,11 +532,14 @@ def test_fields_ella_cannot_store_are_refused(tmp_path, column, value, fragment)
     assert_line_error(tmp_path, [fields], FIRST_RECORD_LINE, fragment)
 
 
-def test_symbolic_breakend_and_upper_case_alts_are_read(tmp_path):
+def test_symbolic_breakend_iupac_and_upper_case_alleles_are_read(tmp_path):
     records = [["1", "10", ".", "N", alt] + GOOD[5:] for alt in
                ("<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN")]
     assert [r.alt for r in read_all(write_vcf(tmp_path, records))] == \
         ["<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN"]
+    iupac = [["3", "60830534", ".", "M", "A"] + GOOD[5:]]  # an ambiguity code copied to REF
+    assert [(r.ref, r.alt) for r in read_all(write_vcf(tmp_path, iupac, name="m.vcf"))] == \
+        [("M", "A")]
 
 
 def test_format_integers_beyond_32_bits_are_refused(tmp_path):
