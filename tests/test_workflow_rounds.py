@@ -520,7 +520,8 @@ def test_round_of_another_workflow_or_group_is_404_or_403(world):
 def test_allele_workflow_of_another_group_cannot_be_changed(world):
     """Every write route of a variant workflow refuses a user whose group lacks the panel of
     the round it would change (403), also one who may start variant workflows on a panel of
-    their own; nothing changes. ELLA checks none of this (workflow.md 4)."""
+    their own; nothing changes. ELLA checks none of this (workflow.md 4). Only start and
+    reopen are open to every group (here refused by the round's status alone)."""
     from ella.web import routes  # noqa: F401  (registers the routes)
     from ella.web.router import router
     a = world.allele_ids
@@ -545,7 +546,12 @@ def test_allele_workflow_of_another_group_cannot_be_changed(world):
                         if part and not part.isdigit())
             result = world.client(user).request(route.method, path,
                                                 json_body=bodies.get(name, {}))
-            assert result.status == 403, (user, route.method, route.pattern, result.body[:200])
+            # start and reopen meet the Ongoing round (409), unless start names a panel
+            # the user's group lacks (the outsider's group has none).
+            expected = 409 if name == "reopen" or (name, user) == ("start", "v01only") \
+                else 403
+            assert result.status == expected, (user, route.method, route.pattern,
+                                               result.body[:200])
     assert (tables(world.url), sql(world.url, "SELECT * FROM interpretationlog ORDER BY id")) \
         == before
     ok(act(world, "u2", "override", kind="allele", workflow_id=a[3]))  # the group can
@@ -554,11 +560,40 @@ def test_allele_workflow_of_another_group_cannot_be_changed(world):
            workflow_id=a[4]))
 
 
+def test_a_not_started_or_finalized_variant_workflow_is_open_to_every_group(world):
+    """As in ELLA, anyone may start a Not started round and reopen a finalized one: start
+    sets the caller's (checked) panel, so a round left on a panel a group no longer has (a
+    panel upgrade, or another group's `deposit alleles`) is never stuck."""
+    a = world.allele_ids
+    add_user(world.url, "v01only", "v01only", [("HBOC", "v01")])
+    sql(world.url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+        "genepanel_version, user_state, state, status, workflow_status, date_created, "
+        "date_last_update) VALUES (%s, %s, %s, '{}', '{}', 'Not started', 'Interpretation', "
+        "now(), now())", (a[5], *PANEL))
+    refused(act(world, "v01only", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]},
+                kind="allele", workflow_id=a[5]), 403)  # not its panel
+    ok(act(world, "v01only", "start", {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele",
+           workflow_id=a[5]))
+    started = world.rounds("allele", a[5])[-1]
+    v01only = sql(world.url, "SELECT id FROM \"user\" WHERE username = 'v01only'")[0][0]
+    assert (started["status"], started["user_id"], started["genepanel_version"]) == \
+        ("Ongoing", v01only, "v01")
+    # Now the round is the v01 group's in work: the group that lost it cannot take it over.
+    sql(world.url, "DELETE FROM usergroupgenepanel WHERE genepanel_version = 'v01' AND "
+        "usergroup_id = (SELECT group_id FROM \"user\" WHERE username = 'u1')")
+    refused(act(world, "u1", "override", kind="allele", workflow_id=a[5]), 403)
+    sql(world.url, "UPDATE alleleinterpretation SET status = 'Done', finalized = true "
+        "WHERE allele_id = %s", (a[5],))
+    ok(act(world, "u1", "reopen", kind="allele", workflow_id=a[5]))
+    assert [r["status"] for r in world.rounds("allele", a[5])] == ["Done", "Not started"]
+
+
 def test_the_round_changed_is_checked_under_the_lock(world):
     """`perform` itself refuses a round outside `allowed_panels` (the route's early check
     could be overtaken by a concurrent start that sets another panel)."""
     from ella.web.errors import Forbidden
     from ella.workflow import rounds
+    from ella.workflow.assessments import finalize_allele
     a = world.allele_ids
     ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, kind="allele",
            workflow_id=a[3]))
@@ -570,6 +605,10 @@ def test_the_round_changed_is_checked_under_the_lock(world):
         conn.rollback()
         rounds.perform(conn, rounds.ALLELE, a[3], "override", {"id": world.ids["u2"]},
                        allowed_panels={PANEL})
+        conn.rollback()
+        with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
+            finalize_allele(conn, {"id": world.ids["u1"]}, {}, "allele", a[3],
+                            {"allele_id": a[3]}, allowed_panels={("HBOC", "v01")})
         conn.rollback()
     assert tables(world.url) == before
 

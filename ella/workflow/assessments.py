@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
-from ella.web.errors import ApiError, BadRequest, Conflict
+from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "jsonschemas" / "api"
 CLASSIFICATIONS = ("1", "2", "3", "4", "5", "NP", "RF", "DR")
@@ -247,15 +247,22 @@ def finalize_requirement_statuses(user_config, workflow_type):
 
 # --- finalize allele ---------------------------------------------------------------------
 
-def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body):
-    """workflow.md 4.6, steps in its order. `body` has passed `parse_finalize_body`.
-    Returns {alleleassessment, allelereport, referenceassessments}."""
+def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
+                    allowed_panels=None):
+    """workflow.md 4.6, steps in its order. `body` has passed `parse_finalize_body`;
+    `allowed_panels`, when given, are the (name, version) panels the latest round must have
+    (403 otherwise; checked under the lock). Returns {alleleassessment, allelereport,
+    referenceassessments}."""
     now = datetime.now(timezone.utc)
     allele_id = body["allele_id"]
     analysis_id = workflow_id if workflow_type == "analysis" else None
 
     # 1. The latest round, locked: finalizeallele calls of one workflow run one at a time.
     round_ = latest_round(conn, workflow_type, workflow_id, lock=True)
+    if round_ is not None and allowed_panels is not None and \
+            (round_["genepanel_name"], round_["genepanel_version"]) not in allowed_panels:
+        raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not "
+                        "available to your user group")
     if round_ is None or round_["status"] != "Ongoing":
         raise Conflict("Cannot finalize allele when latest interpretation is not 'Ongoing'")
 

@@ -26,7 +26,11 @@ def require_allele_workflow(conn, user, allele_id):
 def _finalize(ctx, workflow_type, workflow_id):
     body = parse_finalize_body(ctx.request.json())
     user_config = user_config_for(ctx.conn, ctx.config, ctx.user["id"])
-    return finalize_allele(ctx.conn, ctx.user, user_config, workflow_type, workflow_id, body)
+    # A variant workflow's round is checked again under its lock (a concurrent start could
+    # have given it another group's panel since require_allele_workflow).
+    panels = group_panels(ctx.conn, ctx.user) if workflow_type == "allele" else None
+    return finalize_allele(ctx.conn, ctx.user, user_config, workflow_type, workflow_id, body,
+                           allowed_panels=panels)
 
 
 @router.route("POST", f"{API}/workflows/analyses/<int:analysis_id>/actions/finalizeallele/",

@@ -5,9 +5,13 @@ finishallowed and stats. The state machine itself is `ella.workflow.rounds`.
 Access: every analysis route calls `require_analysis` first (before the body is read), so
 another group's analysis is 403 and an unknown one 404. Allele routes check that the allele
 exists (404); a gene panel named by an allele route (start body) must be one of the caller's
-group's panels (`require_genepanel`), and an allele workflow's save and actions act only on a
-round whose panel is one of the group's (403; ELLA does not check). Rounds are read only
-when their panel is one of the group's; a round of another workflow than the URL's is 404.
+group's panels (`require_genepanel`), and an allele workflow's save and the actions on a
+round in work (override, mark*, finalize) act only on a round whose panel is one of the
+group's (403; ELLA does not check). `start` and `reopen` are open to every group, as in ELLA
+(a Not started round is anyone's, a finalized one is shared): `start` sets the caller's
+panel, so a round of a panel the group lost (a panel upgrade) is never stuck. Rounds are read
+only when their panel is one of the group's; a round of another workflow than the URL's is
+404.
 Differences from ELLA (which answers 500): state preconditions 409, bad input 400.
 """
 
@@ -51,10 +55,16 @@ def _visible_panels(ctx):
     return group_panels(ctx.conn, ctx.user)
 
 
-def _round_panels(ctx, wtype):
-    """The panels a round must have for the caller to change it: an analysis' rounds are
+# Variant-workflow actions any group may take (see the module docstring).
+OPEN_TO_ALL_GROUPS = frozenset({"start", "reopen"})
+
+
+def _round_panels(ctx, wtype, action):
+    """The panels a round must have for the caller to `action` it: an analysis' rounds are
     the analysis' (its access is checked by `_workflow`); an allele's, the group's."""
-    return _visible_panels(ctx) if wtype is ALLELE else None
+    if wtype is not ALLELE or action in OPEN_TO_ALL_GROUPS:
+        return None
+    return _visible_panels(ctx)
 
 
 def _readable_round(ctx, wtype, workflow_id, interpretation_id):
@@ -91,7 +101,7 @@ def _save_interpretation(wtype):
                               {"id": (int, type(None))})
         rounds.perform(ctx.conn, wtype, workflow_id, "save", ctx.user,
                        payload=body, round_id=interpretation_id,
-                       allowed_panels=_round_panels(ctx, wtype))
+                       allowed_panels=_round_panels(ctx, wtype, "save"))
         return None
     return save_interpretation
 
@@ -142,7 +152,7 @@ def _action(wtype, action):
     transition = rounds.TRANSITIONS[action]
 
     def run_action(ctx, **params):
-        workflow_id = _workflow(ctx, wtype, params, change=True)
+        workflow_id = _workflow(ctx, wtype, params, change=action not in OPEN_TO_ALL_GROUPS)
         payload = panel = user_config = None
         if transition.payload == "round":
             payload = rounds.parse_round_payload(wtype, ctx.request.json())
@@ -164,7 +174,7 @@ def _action(wtype, action):
             user_config = user_config_for(ctx.conn, ctx.config, ctx.user["id"])
         rounds.perform(ctx.conn, wtype, workflow_id, action, ctx.user, payload=payload,
                        user_config=user_config, panel=panel,
-                       allowed_panels=_round_panels(ctx, wtype))
+                       allowed_panels=_round_panels(ctx, wtype, action))
         return None
     run_action.__name__ = f"{wtype.name}_{action}"
     return run_action
