@@ -5,6 +5,7 @@ and jsonb do not); either would fail later inside an INSERT, without the file's 
 """
 
 import json
+import math
 
 
 class UnstorableJson(ValueError):
@@ -13,6 +14,13 @@ class UnstorableJson(ValueError):
 
 def _refuse_constant(name):
     raise UnstorableJson(f"{name} is not a number JSON or PostgreSQL can store")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise UnstorableJson(f"the number {text[:40]} is too large to store")
+    return value
 
 
 def nul_path(value):
@@ -36,8 +44,9 @@ def nul_path(value):
 
 
 def loads(text):
-    """`json.loads`, raising UnstorableJson for NaN/Infinity and NUL characters."""
-    value = json.loads(text, parse_constant=_refuse_constant)
+    """`json.loads`, raising UnstorableJson for NaN/Infinity (also 1e999) and NUL
+    characters."""
+    value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     where = nul_path(value)
     if where is not None:
         raise UnstorableJson(f"{where} contains a NUL character (\\u0000), which PostgreSQL "

@@ -36,11 +36,14 @@ log = logging.getLogger("ella.watcher")
 
 ERROR_SUFFIX = ".import-error"
 READY = "READY"
-# SQLSTATE classes of an OperationalError that say the database could not do the work now, not
-# that the folder is wrong: 08 connection, 40 deadlock/serialization, 53 out of resources,
-# 55P03 lock timeout, 57 shutdown/cancel, 58 system error. psycopg maps more (e.g. 54 program
-# limit exceeded, a too-long allele) to OperationalError: those are the folder's failure.
-DATABASE_UNAVAILABLE = ("08", "40", "53", "55P03", "57", "58")
+# SQLSTATEs of an OperationalError that say the database could not do the work now, not that
+# the folder is wrong: 08 connection, 40 deadlock/serialization, 53100 disk full, 53300 too
+# many connections, 55P03 lock timeout, 57P01-57P03 shutdown/cannot connect now, 58 system
+# error. Errors a folder can cause again on every try stay its failure (else it would be
+# re-imported every poll): 57014 statement timeout, 53200 out of memory, 54 program limit
+# exceeded (e.g. a too-long allele), which psycopg also maps to OperationalError.
+DATABASE_UNAVAILABLE = ("08", "40", "53100", "53300", "55P03", "57P01", "57P02", "57P03",
+                        "58")
 
 
 class WatcherError(Exception):

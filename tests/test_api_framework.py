@@ -165,6 +165,7 @@ def test_int_path_values_within_postgresql_integer(toy_app):
     client = Client(toy_app)
     assert client.get("/api/v1/things/2147483647/").json["id"] == 2147483647
     assert client.get("/api/v1/things/0002147483647/").json["id"] == 2147483647
+    assert client.get("/api/v1/things/" + "0" * 5000 + "7/").json["id"] == 7
     for value in ("2147483648", "9" * 5000):
         result = client.get(f"/api/v1/things/{value}/")
         assert result.status == 400

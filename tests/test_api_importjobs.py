@@ -127,6 +127,9 @@ def test_clients_cannot_make_the_poller_fetch_a_task_they_name(app, db_url):
     same = client.request("PATCH", path, json_body={"status": "RUNNING", "task_id": "real",
                                                      "message": "still going"})
     assert same.status == 200 and same.json["message"] == "still going"
+    nulls = client.request("PATCH", path, json_body={"status": None, "task_id": None})
+    assert nulls.status == 200 and (nulls.json["status"], nulls.json["task_id"]) == \
+        ("RUNNING", "real")
     retried = client.request("PATCH", path, json_body={"status": "SUBMITTED"})  # UI retry
     assert retried.status == 200 and retried.json["status"] == "SUBMITTED"
 

@@ -207,6 +207,9 @@ def test_json_postgresql_cannot_store(fc_db, tmp_path):
     path.write_text('[{"name": "x", "filterconfig": {"threshold": NaN}}]')
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
     assert line == f"error: {path}: NaN is not a number JSON or PostgreSQL can store"
+    path.write_text('[{"name": "x", "filterconfig": {"threshold": 1e999}}]')
+    line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
+    assert line == f"error: {path}: the number 1e999 is too large to store"
     assert configs(fc_db) == []
 
 

@@ -341,6 +341,8 @@ def _bad_group_files():
          "config.deposit.analysis[0]: unknown prefilter 'nope'"),
         ("deposit entry", changed(0, config={"deposit": {"analysis": ["x"]}}),
          "config.deposit.analysis[0] must be an object with a 'pattern'"),
+        ("deposit list", changed(0, config={"deposit": [{"pattern": ".*"}]}),
+         "entry 1 ('testgroup01'): config.deposit must be an object"),
     ]
 
 

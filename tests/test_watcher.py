@@ -311,3 +311,17 @@ def test_daemon_survives_an_unexpected_error_in_a_poll(dirs, db_url, ella_config
     assert len(polls) == 2
     assert "unexpected error during a poll" in caplog.text
     assert "folder vanished while it was read" in caplog.text
+
+
+@pytest.mark.parametrize("sqlstate, unavailable", [
+    ("08006", True), ("57P01", True), ("55P03", True), ("40P01", True), ("53100", True),
+    ("53300", True), (None, True),
+    # A folder can cause these on every try: they stay its failure, or it would be
+    # re-imported on every poll.
+    ("57014", False), ("53200", False), ("54000", False), ("22001", False),
+])
+def test_which_database_errors_mean_retry_later(sqlstate, unavailable):
+    from psycopg import errors
+    from ella.watcher import database_unavailable
+    exc = errors.lookup(sqlstate)("x") if sqlstate else psycopg.OperationalError("closed")
+    assert database_unavailable(exc) is unavailable

@@ -49,7 +49,9 @@ def check_deposit_entries(config, where):
     deposit = config.get("deposit") if isinstance(config, dict) else None
     if deposit is None:
         return
-    entries = deposit.get("analysis") if isinstance(deposit, dict) else deposit
+    if not isinstance(deposit, dict):
+        raise DepositError(f"{where}: config.deposit must be an object")
+    entries = deposit.get("analysis")
     if entries is None:
         return
     if not isinstance(entries, list):

@@ -27,8 +27,11 @@ def digits_to_int(text, where):
     which int() refuses)."""
     if not (text.isascii() and text.isdigit()):
         return None
-    # int() refuses over 4300 digits; more than 10 significant ones are out of range anyway.
-    return check_int_range(int(text) if len(text.lstrip("0")) <= 10 else PG_INT_MAX + 1, where)
+    # int() refuses over 4300 digits (leading zeros count); more than 10 significant ones
+    # are out of range anyway.
+    significant = text.lstrip("0") or "0"
+    return check_int_range(int(significant) if len(significant) <= 10 else PG_INT_MAX + 1,
+                           where)
 
 
 def check_value(value, expected, where):

@@ -72,8 +72,11 @@ def _check_poller_fields(job, body):
     status = body.get("status") or (job["status"] if job else SUBMITTED)
     if status not in _POLLER_STATUSES:
         return
-    changes_status = "status" in body and (job is None or body["status"] != job["status"])
-    changes_task = "task_id" in body and (job is None or body["task_id"] != job["task_id"])
+    # A null value changes nothing (update_job skips it).
+    changes_status = body.get("status") is not None and (job is None
+                                                         or body["status"] != job["status"])
+    changes_task = body.get("task_id") is not None and (job is None
+                                                        or body["task_id"] != job["task_id"])
     if changes_status or changes_task:
         raise BadRequest(f"Only the poller sets the status {' or '.join(_POLLER_STATUSES)} "
                          "and the task id of a job in it")
