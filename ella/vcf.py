@@ -10,7 +10,7 @@ decomposed input (spec/import.md 2.1, 2.8).
 Value typing follows spec/import.md 2.2 (what cyvcf2 delivers): INFO Integer/Float give a
 number for one value and a tuple for a comma list, ``.`` gives None, String/Character stay
 raw text. INFO and non-GT FORMAT values are typed on first access; GT, CHROM, POS, REF and
-ALT (upper-case bases or IUPAC codes, or a symbolic/breakend/* ALT), QUAL and the column
+ALT (bases or IUPAC codes, upper-cased, or a symbolic/breakend/* ALT), QUAL and the column
 count are checked while reading, and a last line without its newline (a cut-off file) is
 refused. Every problem raises `VcfError` naming the file and the line.
 """
@@ -564,8 +564,9 @@ class VcfReader:
             if not self._last_complete:
                 # A VCF writer ends every line with a newline; a last line without one is
                 # what a cut-off copy looks like, and its last values may be cut short.
-                raise self._error("the last line has no newline at its end: the file is "
-                                  "truncated (an incomplete copy?)")
+                raise self._error("the last line has no newline at its end: the file may "
+                                  "be truncated (an incomplete copy); if it is complete, end "
+                                  "it with a newline")
             cols = line.split("\t")
             if len(cols) != ncols:
                 raise self._error(f"expected {ncols} tab-separated columns, found {len(cols)}")
@@ -579,7 +580,9 @@ class VcfReader:
             if not ref or ref == ".":
                 raise self._error("REF is empty")
             if not _BASES.fullmatch(ref):
-                raise self._error(_bases_problem("REF", ref))
+                ref = _upper_bases(ref)
+                if ref is None:
+                    raise self._error(_bases_problem("REF", cols[3]))
             if int(pos) < 1 or int(pos) + len(ref) > INT32_MAX:
                 raise self._error(f"POS {pos} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
                                   "a telomere, is not supported)")
@@ -587,9 +590,11 @@ class VcfReader:
             alts = [] if alt == "." else alt.split(",")
             if "" in alts:
                 raise self._error(f"empty allele in ALT '{alt}'")
-            for allele in alts:
+            for i, allele in enumerate(alts):
                 if not _BASES.fullmatch(allele) and not _special_alt(allele):
-                    raise self._error(_bases_problem("ALT", allele))
+                    alts[i] = _upper_bases(allele)
+                    if alts[i] is None:
+                        raise self._error(_bases_problem("ALT", allele))
             qual = cols[5]
             if qual != ".":
                 try:
@@ -651,16 +656,21 @@ class VcfReader:
 
 
 def _special_alt(allele):
-    """Symbolic (<DEL>), breakend (G]17:198982]) and overlapping-deletion (*) ALTs: not
-    bases; alleles.py decides which of them it can import."""
-    return allele == "*" or (allele[0] == "<" and allele[-1] == ">") or "[" in allele \
-        or "]" in allele
+    """Symbolic (<DEL>), contig insertion (C<ctg1>), breakend (G]17:198982]), single breakend
+    (G. or .G) and overlapping-deletion (*) ALTs: not bases; alleles.py decides which of them
+    it can import."""
+    return allele == "*" or "<" in allele or "[" in allele or "]" in allele \
+        or (len(allele) > 1 and (allele[0] == "." or allele[-1] == "."))
+
+
+def _upper_bases(allele):
+    """Bases are case-insensitive in VCF: lower-case ones in upper case (else 'g' and 'G'
+    would be two alleles of one variant); None when `allele` is not bases at all."""
+    upper = allele.upper()
+    return upper if _BASES.fullmatch(upper) else None
 
 
 def _bases_problem(column, allele):
-    if _BASES.fullmatch(allele.upper()):
-        return (f"{column} '{allele}' has lower-case bases: write upper-case ones (the same "
-                "variant in upper case would otherwise become a second allele)")
     return (f"{column} '{allele}' has characters other than the bases A, C, G, T, N and IUPAC "
             "codes")
 

@@ -514,12 +514,10 @@ def test_last_line_without_newline_is_refused(tmp_path):
     (0, "13 ", "CHROM '13 ' is empty"),
     (1, "0", "POS 0 is outside 1-"),
     (1, "99999999999", "POS 99999999999 is outside"),
-    (3, "g", "REF 'g' has lower-case bases"),
     (3, "X1", "REF 'X1' has characters other than the bases"),
     (3, "G T", "REF 'G T' has characters other"),
-    (4, "t", "ALT 't' has lower-case bases"),
-    (4, "T,c", "ALT 'c' has lower-case bases"),
     (4, "T1", "ALT 'T1' has characters other"),
+    (4, "T,c1", "ALT 'c1' has characters other"),
     (5, "nan", "QUAL 'nan' is not a finite number"),
     (5, "inf", "QUAL 'inf' is not a finite number"),
     (5, "1e300", "QUAL '1e300' is not a finite number up to 2,147,483,647"),
@@ -533,13 +531,20 @@ def test_fields_ella_cannot_store_are_refused(tmp_path, column, value, fragment)
 
 
 def test_symbolic_breakend_iupac_and_upper_case_alleles_are_read(tmp_path):
-    records = [["1", "10", ".", "N", alt] + GOOD[5:] for alt in
-               ("<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN")]
-    assert [r.alt for r in read_all(write_vcf(tmp_path, records))] == \
-        ["<DEL>", "G]17:198982]", "]13:123456]T", "ACGTN"]
+    alts = ("<DEL>", "<INS:ME:ALU>", "C<ctg1>", "G]17:198982]", "]13:123456]T", "G.", ".G", "*",
+            "ACGTN")
+    records = [["1", "10", ".", "N", alt] + GOOD[5:] for alt in alts]
+    assert tuple(r.alt for r in read_all(write_vcf(tmp_path, records))) == alts
     iupac = [["3", "60830534", ".", "M", "A"] + GOOD[5:]]  # an ambiguity code copied to REF
     assert [(r.ref, r.alt) for r in read_all(write_vcf(tmp_path, iupac, name="m.vcf"))] == \
         [("M", "A")]
+
+
+def test_lower_case_bases_are_read_in_upper_case(tmp_path):
+    """VCF bases are case-insensitive; upper-cased, 'g>t' is the same allele as 'G>T'."""
+    records = [["1", "10", ".", "g", "t,Ca", "50", "PASS", "AC=1,1", "GT", "1/2"]]
+    assert [(r.ref, r.alt) for r in read_all(write_vcf(tmp_path, records))] == \
+        [("G", "T"), ("G", "CA")]
 
 
 def test_format_integers_beyond_32_bits_are_refused(tmp_path):
