@@ -185,6 +185,19 @@ def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config
     assert table_snapshot(url) == before
 
 
+def _count_writes(monkeypatch, importer_class, rows):
+    """The sizes (len of the batch's `rows`) of the batches `importer_class.write` really
+    wrote, in order, as a list filled while the deposit runs."""
+    written = []
+    write = importer_class.write
+
+    def counted_write(importer, batch):
+        write(importer, batch)
+        written.append(len(getattr(batch, rows)))
+    monkeypatch.setattr(importer_class, "write", counted_write)
+    return written
+
+
 def test_error_after_written_batches_leaves_nothing(db_url, ella_config, tmp_path, small_batches,
                                                    monkeypatch):
     """A broken line near the end of the VCF, after several batches were already written in
@@ -193,13 +206,7 @@ def test_error_after_written_batches_leaves_nothing(db_url, ella_config, tmp_pat
     folder, vcf, lines, body = _synthetic_lines(tmp_path, 120, seed=9)
     lines[body[-3]] = lines[body[-3]].replace("\t", " ", 1)
     vcf.write_text("".join(lines))
-    written = []
-    write = analysis_module._VcfImport.write
-
-    def counted_write(importer, batch):
-        write(importer, batch)
-        written.append(len(batch.records))
-    monkeypatch.setattr(analysis_module._VcfImport, "write", counted_write)
+    written = _count_writes(monkeypatch, analysis_module._VcfImport, "records")
     before = table_snapshot(url)
     with pytest.raises(VcfError, match=f"line {body[-3] + 1}: expected 10 tab-separated"):
         deposit(url, ella_config, folder)
@@ -346,13 +353,7 @@ def test_variant_deposit_error_after_written_batches_leaves_nothing(
         lines[bad] = "\t".join([fields[0], "1000"] + fields[2:])
         expected = (DepositError, rf"not inside the genepanel Mendeliome_v01: {fields[0]}\t1000\t")
     vcf.write_text("".join(lines))
-    written = []
-    write = alleles_module._VariantImport.write
-
-    def counted_write(importer, batch):
-        write(importer, batch)
-        written.append(len(batch.alleles))
-    monkeypatch.setattr(alleles_module._VariantImport, "write", counted_write)
+    written = _count_writes(monkeypatch, alleles_module._VariantImport, "alleles")
     before = table_snapshot(url)
     with pytest.raises(expected[0], match=expected[1]):
         _deposit_variants(url, ella_config, vcf)
