@@ -583,7 +583,8 @@ class VcfReader:
                 ref = _upper_bases(ref)
                 if ref is None:
                     raise self._error(_bases_problem("REF", cols[3]))
-            if int(pos) < 1 or int(pos) + len(ref) > INT32_MAX:
+            position = int(pos)
+            if position < 1 or position + len(ref) > INT32_MAX:
                 raise self._error(f"POS {pos} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
                                   "a telomere, is not supported)")
             alt = cols[4]
@@ -609,7 +610,7 @@ class VcfReader:
             rec.path = path
             rec.line_no = self.line_no
             rec.chrom = chrom
-            rec.pos = int(pos)
+            rec.pos = position
             rec.id = cols[2]
             rec.ref = ref
             rec.alts = alts
