@@ -357,3 +357,23 @@ def test_concurrent_deposits_of_one_analysis_one_wins_the_other_is_told(panel_db
     with psycopg.connect(panel_db) as conn:
         assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM genotype").fetchone() == (6,)
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"deposit": [{"pattern": ".*"}]}, "user group 'stored': config.deposit must be an object"),
+    ({"deposit": {"analysis": [{"pattern": "("}]}},
+     r"user group 'stored': config.deposit.analysis\[0\]: pattern '\(' is not a valid regex"),
+    ({"deposit": {"analysis": [{"pattern": "nomatch", "postprocess": ["nope"]}]}},
+     r"config.deposit.analysis\[0\]: Invalid postprocess method 'nope'"),
+])
+def test_a_stored_group_deposit_config_ella_users_would_refuse(panel_db, ella_config, config,
+                                                               match):
+    """A group config stored without `ella-users add_groups` (an adopted database, an edit
+    by hand) is checked by the same rules at deposit time: a message naming the group, not
+    a crash, and nothing written."""
+    from psycopg.types.json import Jsonb
+    with psycopg.connect(panel_db) as conn:
+        group_id = conn.execute("INSERT INTO usergroup (name, config) VALUES ('stored', %s) "
+                                "RETURNING id", (Jsonb(config),)).fetchone()[0]
+        conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, 'HBOC', 'v01')", (group_id,))
+    _expect_failure(panel_db, ella_config, BRCA_VCF, DepositError, match)

@@ -86,15 +86,12 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
         "WHERE ugp.genepanel_name = %s AND ugp.genepanel_version = %s ORDER BY ug.name",
         (panel_name, panel_version)).fetchall()
     for group_id, group, config in rows:
+        # The rules `ella-users add_groups` applies; a group stored otherwise (an adopted
+        # database, a manual edit) gets a message naming it instead of a crash.
+        check_deposit_entries(config or {}, f"user group {group!r}")
         entries = (((config or {}).get("deposit") or {}).get("analysis")) or []
         for entry in entries:
-            pattern = entry.get("pattern") if isinstance(entry, dict) else None
-            try:
-                hit = pattern is not None and re.search(pattern, analysis_name)
-            except re.error as exc:
-                raise DepositError(f"user group {group!r}: deposit pattern {pattern!r} is not "
-                                   f"a valid regex ({exc})") from None
-            if hit:
+            if re.search(entry["pattern"], analysis_name):
                 matches.append((group_id, group, entry))
     if len(matches) > 1:
         raise DepositError(f"analysis {analysis_name}: more than one user-group deposit config "
