@@ -254,3 +254,33 @@ def test_nothing_to_delete_and_unknown_allele(db_url, demo_db_url):
     missing = run_cli("ella-delete", "alleleinterpretation", "1", "--reason", "", db_url=db_url)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == ["error: Found no allele with id 1"]
+
+
+def _run_bytes(tool, *args, db_url, stdin=b""):
+    """bin/<tool> with raw bytes as arguments and input (run_cli speaks text)."""
+    import os
+    import subprocess
+    from helpers import ROOT
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    return subprocess.run([str(ROOT / "bin" / tool), *args], capture_output=True, input=stdin,
+                          env={**env, "DB_URL": db_url}, timeout=120)
+
+
+def test_text_that_is_not_utf8_is_refused_before_anything_changes(demo_db_url):
+    """A Latin-1 reason typed at the prompt, or a Latin-1 argument, used to let the deletion
+    commit and then fail in the audit (traceback, no clilog row): now refused first, and
+    audited."""
+    before = without_clilog(table_snapshot(demo_db_url))
+    result = _run_bytes("ella-delete", b"analysis", str(ANALYSIS_ID).encode(), db_url=demo_db_url,
+                        stdin=b"Pasient \xf8nsket sletting\ny\n")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode().strip().splitlines()[-1] == \
+        "error: the reason is not valid UTF-8 text"
+    assert last_clilog(demo_db_url)[4] == "the reason is not valid UTF-8 text"
+    result = _run_bytes("ella-broadcast", b"new", b"caf\xe9", db_url=demo_db_url)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode().strip() == "error: an argument is not valid UTF-8 text"
+    assert b"Traceback" not in result.stderr
+    assert without_clilog(table_snapshot(demo_db_url)) == before
+    _, _, command, _, output = last_clilog(demo_db_url)
+    assert "caf\ufffd" in command and output == "an argument is not valid UTF-8 text"

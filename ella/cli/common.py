@@ -33,6 +33,24 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _is_utf8(text):
+    """False for text with undecodable bytes (argv and stdin keep them as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(text):
+    """`text` as PostgreSQL can store it: undecodable bytes and NUL become U+FFFD, so the
+    clilog row is written whatever the command was given."""
+    if text is None:
+        return None
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "\ufffd")
+
+
 def _describe(error):
     """The text an error leaves in clilog (an interrupt's own text is empty)."""
     if isinstance(error, KeyboardInterrupt):
@@ -81,6 +99,9 @@ class Audit:
         if in_main_thread:
             previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
+            if not _is_utf8(self.command):
+                # Refused before anything changes (it would fail mid-way, or in the audit).
+                raise CommandError("an argument is not valid UTF-8 text")
             return fn()
         except input_errors as exc:
             error = exc
@@ -104,8 +125,9 @@ class Audit:
                 conn.execute(
                     'INSERT INTO clilog ("time", "user", "group", groupcommand, command, '
                     "reason, output) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (datetime.now(timezone.utc), self.user, self.group, self.groupcommand,
-                     self.command, self.reason, output))
+                    (datetime.now(timezone.utc), _storable(self.user), self.group,
+                     self.groupcommand, _storable(self.command), _storable(self.reason),
+                     _storable(output)))
         except (DatabaseError, psycopg.Error) as exc:
             print(f"warning: could not write the audit log (clilog): {exc}", file=sys.stderr)
 
@@ -153,6 +175,8 @@ def ask_reason(given=None):
         if not sys.stdin.isatty():
             print(file=sys.stderr)  # the answer was not echoed: end the prompt line
     given = given.strip()
+    if not _is_utf8(given):
+        raise CommandError("the reason is not valid UTF-8 text")
     return None if given in ("", "None") else given
 
 

@@ -57,10 +57,10 @@ def _run(args, argv):
     db_url = env["DB_URL"]
     if not db_url:
         connect(db_url)  # raises the standard "DB_URL is not set" error
-    reason = ask_reason(args.reason)
-    audit = Audit(db_url, "delete", args.command, argv, reason=reason)
+    audit = Audit(db_url, "delete", args.command, argv)
 
     def body():
+        audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-delete") as conn:
             try:
                 if args.command == "analysis":

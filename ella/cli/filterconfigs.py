@@ -85,11 +85,14 @@ def _run(args, argv):
         if args.usergroup:
             return _list_offered(db_url, args.usergroup, args.analysis)
         return _list(db_url)
-    reason = ask_reason(args.reason)
-    audit = Audit(db_url, "filterconfigs", args.command, argv, reason=reason)
-    if args.command == "update":
-        return audit.run(lambda: _update(db_url, config, args, audit), (FilterconfigError,))
-    return audit.run(lambda: _deactivate(db_url, args, audit), (FilterconfigError,))
+    audit = Audit(db_url, "filterconfigs", args.command, argv)
+
+    def body():
+        audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
+        if args.command == "update":
+            return _update(db_url, config, args, audit)
+        return _deactivate(db_url, args, audit)
+    return audit.run(body, (FilterconfigError,))
 
 
 def _update(db_url, config, args, audit):

@@ -108,12 +108,11 @@ def _run(args, argv):
     if command == "list":
         with connect(db_url, application_name="ella-users") as conn:
             return _list(conn, config, args, None)
-    reason = getattr(args, "reason", None)
-    if command in ("lock", "activate") and reason is None:
-        reason = ask_reason()
-    audit = Audit(db_url, "users", command, argv, reason=reason)
+    audit = Audit(db_url, "users", command, argv, reason=getattr(args, "reason", None))
 
     def body():
+        if command in ("lock", "activate") and audit.reason is None:
+            audit.reason = ask_reason()  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-users") as conn:
             try:
                 return COMMANDS[command](conn, config, args, audit)
