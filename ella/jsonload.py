@@ -6,6 +6,7 @@ and jsonb do not); either would fail later inside an INSERT, without the file's 
 
 import json
 import math
+import re
 
 
 class UnstorableJson(ValueError):
@@ -23,20 +24,27 @@ def _finite_float(text):
     return value
 
 
-def nul_path(value):
-    """Where the first string (key or value) with a NUL character is, as a dotted path, or
-    None. Walked without recursion."""
+# NUL, and the halves of a surrogate pair escaped alone (\\ud800): JSON allows both in strings,
+# PostgreSQL text cannot hold them.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_path(value):
+    """Where the first string (key or value) PostgreSQL cannot store is, as a dotted path,
+    with the offending character, or None. Walked without recursion."""
     stack = [(value, "")]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return path or "(top level)"
+            found = UNSTORABLE_TEXT.search(item)
+            if found:
+                return path or "(top level)", found.group()
         elif isinstance(item, dict):
             for key, child in item.items():
                 where = f"{path}.{key}" if path else str(key)
-                if "\x00" in key:
-                    return where
+                found = UNSTORABLE_TEXT.search(key)
+                if found:
+                    return where, found.group()
                 stack.append((child, where))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
@@ -44,11 +52,14 @@ def nul_path(value):
 
 
 def loads(text):
-    """`json.loads`, raising UnstorableJson for NaN/Infinity (also 1e999) and NUL
-    characters."""
+    """`json.loads`, raising UnstorableJson for NaN/Infinity (also 1e999), NUL characters and
+    unpaired surrogate escapes."""
     value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    where = nul_path(value)
-    if where is not None:
-        raise UnstorableJson(f"{where} contains a NUL character (\\u0000), which PostgreSQL "
-                             "cannot store")
+    found = unstorable_path(value)
+    if found is not None:
+        where, character = found
+        what = "a NUL character (\\u0000)" if character == "\x00" else \
+            f"an unpaired surrogate escape (\\u{ord(character):04x})"
+        raise UnstorableJson(f"{where.encode('utf-8', 'replace').decode()} contains {what}, "
+                             "which PostgreSQL cannot store")
     return value

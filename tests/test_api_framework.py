@@ -153,6 +153,8 @@ def test_json_that_python_or_postgresql_cannot_take_is_400(toy_app):
                           (b'{"a": 1e999}', "out of range"),
                           (b'{"a": ["x\\u0000y"]}', "NUL character"),
                           (b'{"x\\u0000": 1}', "NUL character"),
+                          (b'{"a": "\\ud800"}', "unpaired surrogate escape (\\ud800)"),
+                          (b'{"\\udfff": 1}', "unpaired surrogate escape (\\udfff)"),
                           (b"[" * 101 + b"]" * 101, "nested too deeply"),
                           (b'{"a": ' * 100000, "nested too deeply"),
                           (b"[" * 100000, "nested too deeply")]:

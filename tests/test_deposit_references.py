@@ -106,6 +106,7 @@ def test_changed_field_updates_and_other_fields_are_kept(db_url, tmp_path):
     ('[1, 2]', "expected a JSON object"),
     ('{"pubmed_id": 8896564}', "pubmed_id 8896564 was already given on line 1"),
     ('{"pubmed_id": 5, "title": "a\\u0000b"}', "title contains a NUL character"),
+    ('{"pubmed_id": 5, "title": "\\ud800"}', "title contains an unpaired surrogate escape"),
 ])
 def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     lines = REFERENCES.read_text(encoding="utf-8").splitlines()

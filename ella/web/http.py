@@ -8,6 +8,7 @@ from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
+from ella.jsonload import UNSTORABLE_TEXT
 from ella.web.errors import BadRequest, PayloadTooLarge
 from ella.web.validation import PG_INT_MAX, digits_to_int
 
@@ -62,9 +63,13 @@ def parse_json(raw, where):
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            found = UNSTORABLE_TEXT.search(item)
+            if found and found.group() == "\x00":
                 raise BadRequest(f"The {where} contains a NUL character (\\u0000), which "
                                  "cannot be stored")
+            if found:
+                raise BadRequest(f"The {where} contains an unpaired surrogate escape "
+                                 f"(\\u{ord(found.group()):04x}), which cannot be stored")
         elif isinstance(item, (dict, list)):
             if depth >= MAX_JSON_DEPTH:
                 raise BadRequest(f"The {where} is nested too deeply (at most "
