@@ -1,5 +1,6 @@
 """Database connections (psycopg 3) and loading of the project's SQL files."""
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -28,12 +29,33 @@ def connect(db_url, autocommit=False, application_name="ella"):
         return psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
                                options=f"{given} -c jit=off".strip())
     except psycopg.ProgrammingError as exc:
+        first = _without_password(str(exc).strip().splitlines()[0], db_url)
         raise DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: "
-                            f"{str(exc).strip().splitlines()[0]}") from exc
+                            f"{first}") from exc
     except psycopg.OperationalError as exc:
         # libpq's message is multi-line; the first line says what failed.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise DatabaseError(f"cannot connect to the database: {first}") from exc
+        raise DatabaseError("cannot connect to the database: "
+                            f"{_without_password(first, db_url)}") from exc
+
+
+# The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read)
+# or of a key=value connection string.
+_URL_PASSWORD = re.compile(r"^[a-z]+://[^:/@]*:(?P<secret>.*)@[^@]*$", re.IGNORECASE | re.DOTALL)
+_KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*'?(?P<secret>[^'\s]+)", re.IGNORECASE)
+
+
+def _without_password(message, db_url):
+    """libpq's message with any piece of DB_URL's password masked: quoting a malformed URL,
+    it can show the password or a part of it ("failed to resolve host 'ss@db'")."""
+    found = _URL_PASSWORD.match(db_url) or _KEY_PASSWORD.search(db_url)
+    if not found:
+        return message
+    secret = found.group("secret")
+    pieces = {secret, *re.split(r"[@:/]", secret)}
+    for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
+        message = message.replace(piece, "***")
+    return message
 
 
 def public_tables(conn):

@@ -23,3 +23,16 @@ def test_sessions_run_without_jit_and_keep_the_urls_own_options(db_url):
 def test_a_malformed_url_is_one_clear_error(url):
     with pytest.raises(DatabaseError, match="DB_URL is not a valid PostgreSQL URL"):
         connect(url)
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://postgres:Super%Secret@x/ella", "Super%Secret"),  # bad percent escape
+    ("postgresql://postgres:p@ssword@127.0.0.1:1/ella", "ssword"),  # unescaped "@"
+    ("postgresql://u:abc:def@127.0.0.1:1/ella", "def"),
+])
+def test_messages_never_show_the_password(url, secret):
+    """libpq quotes a malformed URL in its message, password included (whole or a part)."""
+    with pytest.raises(DatabaseError) as caught:
+        connect(url)
+    assert secret not in str(caught.value)
+    assert "***" in str(caught.value) or "password" not in str(caught.value).lower()
