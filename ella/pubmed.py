@@ -475,6 +475,11 @@ class EfetchClient:
     def __init__(self, base=None, api_key=None, email=None, tool="ella-refs", attempts=10,
                  retry_wait=2.0, max_wait=30.0, timeout=60.0, log=None, sleep=time.sleep):
         self.base = base or efetch_base_url()
+        if urllib.parse.urlsplit(self.base).scheme not in ("http", "https") or \
+                not urllib.parse.urlsplit(self.base).netloc:
+            # Checked here: urllib's own error would quote the whole URL, API key included.
+            raise FetchError(f"the efetch URL {self.base!r} (NCBI_EUTILS_URL) is not an "
+                             "http(s) URL")
         self.api_key, self.email, self.tool = api_key, email, tool
         self.attempts, self.retry_wait, self.max_wait = attempts, retry_wait, max_wait
         self.timeout = timeout

@@ -226,6 +226,15 @@ def test_fetch_with_the_server_down(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "ids.txt"]
 
 
+def test_fetch_with_a_url_that_is_not_http_never_shows_the_api_key(tmp_path):
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "--api-key", "SECRETKEY123",
+                  cwd=tmp_path, env={"NCBI_EUTILS_URL": "mirror.local/efetch"})
+    message = one_line_error(result)
+    assert message == ("error: the efetch URL 'mirror.local/efetch' (NCBI_EUTILS_URL) is not "
+                       "an http(s) URL")
+    assert "SECRETKEY123" not in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("content, where", [
     ("8896564\n11485765 abc\n", "line 2: 'abc'"),
     ("8896564\n\n-5\n", "line 3: '-5'"),

@@ -93,8 +93,11 @@ def _fetch(args, argv):
         raise CommandError(str(exc)) from None
     api_key = args.api_key or os.environ.get("NCBI_API_KEY") or None
     output = args.output or pubmed.default_output_name()
-    client = pubmed.EfetchClient(api_key=api_key, email=args.email, tool=args.tool,
-                                 attempts=args.retries, retry_wait=args.retry_wait)
+    try:
+        client = pubmed.EfetchClient(api_key=api_key, email=args.email, tool=args.tool,
+                                     attempts=args.retries, retry_wait=args.retry_wait)
+    except pubmed.FetchError as exc:
+        raise CommandError(str(exc)) from None
     _progress(f"{len(ids)} PubMed ids, {len(pubmed.batches(ids))} requests "
               f"({'10' if api_key else '3'} per second at most)")
     try:
