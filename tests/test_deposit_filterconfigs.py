@@ -345,3 +345,57 @@ def test_list_what_a_group_is_offered(fc_db):
         "error: Found no analysis named 'nope'"
     usage = run_cli("ella-filterconfigs", "list", "--analysis", "x", db_url=fc_db)
     assert usage.returncode == 2 and "--analysis needs --usergroup" in usage.stderr
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e["requirements"].append({"function": "analysis",
+                                         "params": {"name": "(unclosed"}}),
+     "requirements[{i}].params.name '(unclosed' is not a valid regex"),
+    (lambda e: e["usergroups"][0].update(order=1099511627776),
+     "1099511627776 is greater than the maximum of 2147483647"),
+])
+def test_values_that_would_break_later_are_refused(fc_db, tmp_path, change, message):
+    """An invalid requirement regex broke choosing filter configs for the group (API, CLI
+    and deposit post-processing); an order beyond 32 bits failed in the database without
+    naming the entry."""
+    data = load_fixture()
+    index = len(data[0]["requirements"])
+    change(data[0])
+    line = one_line_error(run_cli("ella-filterconfigs", "update", write_json(tmp_path, data),
+                                  "--reason", "x", db_url=fc_db))
+    assert line.startswith(f"error: entry 1 ('{data[0]['name']}'): "), line
+    assert message.format(i=index) in line, line
+    assert configs(fc_db) == []
+
+
+def test_a_stored_invalid_requirement_is_a_clear_error(fc_db, tmp_path, ella_config):
+    """Stored without `update` (by hand, or by an older tool): the API and the CLI say which
+    requirement, instead of a traceback or a 500."""
+    from api_helpers import add_user, logged_in_client
+    from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+    from ella.web.app import create_app
+    data = load_fixture()
+    assert run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), "--reason", "x",
+                   db_url=fc_db).returncode == 0
+    add_test_panels(fc_db)
+    config = ella_config
+    deposit(fc_db, config, BRCA_VCF)
+    with psycopg.connect(fc_db) as conn:
+        conn.execute("UPDATE filterconfig SET requirements = %s",
+                     (psycopg.types.json.Jsonb([{"function": "analysis",
+                                                 "params": {"name": "(bad"}}]),))
+        group = conn.execute("SELECT ug.name, ug.id FROM usergroup ug JOIN "
+                             "usergroupfilterconfig u ON u.usergroup_id = ug.id "
+                             "LIMIT 1").fetchone()
+    add_user(fc_db, "fc_user", group[0], [("HBOC", "v01")])
+    app = create_app(config, {"DB_URL": fc_db, "COOKIE_SECURE": False})
+    try:
+        result = logged_in_client(app, fc_db, "fc_user").get(
+            "/api/v1/workflows/analyses/1/filterconfigs/")
+    finally:
+        app._drop_connection()
+    assert result.status == 400, result.body
+    assert "requirement name '(bad' is not a valid regex" in result.json["message"]
+    line = one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", group[0],
+                                  "--analysis", "brca_sample_2.HBOC_v01", db_url=fc_db))
+    assert "requirement name '(bad' is not a valid regex" in line

@@ -8,6 +8,7 @@ append-only: a changed entry supersedes the current row of that name (`date_supe
 """
 
 import json
+import re
 
 import jsonschema
 import psycopg
@@ -35,7 +36,8 @@ INPUT_SCHEMA = {
                     "additionalProperties": False,
                     "properties": {
                         "name": {"type": "string", "minLength": 1},
-                        "order": {"type": "integer", "minimum": 0},
+                        # the column is a PostgreSQL integer
+                        "order": {"type": "integer", "minimum": 0, "maximum": 2147483647},
                     },
                 },
             },
@@ -147,6 +149,16 @@ def validate_entries(entries):
         doubled = sorted({g for g in groups if groups.count(g) > 1})
         if doubled:
             raise FilterconfigError(f"{label}: user group listed twice: {', '.join(doubled)}")
+        for r_index, requirement in enumerate(entry["requirements"]):
+            for key in ("name", "genepanel_name"):
+                pattern = requirement["params"].get(key)
+                try:
+                    re.compile(pattern or "")
+                except re.error as exc:
+                    # Refused here: it would break choosing filter configs for the groups.
+                    raise FilterconfigError(f"{label}: requirements[{r_index}].params.{key} "
+                                            f"{pattern!r} is not a valid regex ({exc})") \
+                        from None
         error = jsonschema.exceptions.best_match(validator.iter_errors(entry["filterconfig"]))
         if error is not None:
             raise FilterconfigError(f"{label}: filterconfig is not valid against filterconfig "

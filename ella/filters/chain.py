@@ -116,8 +116,12 @@ def requirements_hold(requirements, facts):
             raise FilterError(f"unknown requirement function {requirement.get('function')!r}")
         for key, value in (requirement.get("params") or {}).items():
             if key in ("name", "genepanel_name"):
-                if not re.match(value, facts[key]):
-                    return False
+                try:
+                    if not re.match(value, facts[key]):
+                        return False
+                except re.error as exc:  # stored without `ella-filterconfigs update`
+                    raise FilterError(f"requirement {key} {value!r} is not a valid regex "
+                                      f"({exc})") from None
             elif key in ("is_trio", "is_family", "is_single"):
                 if facts[key] != value:
                     return False

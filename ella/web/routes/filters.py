@@ -22,7 +22,11 @@ SNAPSHOT_CATEGORIES = {
               summary="Filter configs of the caller's group usable for this analysis, in order")
 def list_analysis_filterconfigs(ctx, analysis_id):
     require_analysis(ctx.conn, ctx.user, analysis_id)
-    configs = analysis_filterconfigs(ctx.conn, ctx.user["group_id"], analysis_id)
+    try:
+        configs = analysis_filterconfigs(ctx.conn, ctx.user["group_id"], analysis_id)
+    except FilterError as exc:  # a stored requirement that cannot be checked
+        raise BadRequest(f"The filter configs of your user group cannot be chosen: "
+                         f"{exc}") from None
     if not configs:
         # ELLA answers 500 here; ours is a 404 with a message (DESIGN.md status codes).
         raise NotFound(f"No filter config of your user group is usable for analysis "
