@@ -20,8 +20,11 @@ from psycopg import sql
 from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import MIGRATIONS_DIR, public_tables, read_sql, table_exists
-from ella.refresh import (frequency_column_differences, install_functions_and_triggers,
-                          insert_missing_json_schemas, refresh)
+from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, frequency_column_differences,
+                          install_functions_and_triggers, insert_missing_json_schemas, refresh)
+
+# Built by refresh, not by the migrations.
+SHADOW_TABLES = frozenset({TRANSCRIPT_TABLE, FREQUENCY_TABLE})
 
 # ELLA's 53 revisions, oldest first (datamodel.md 7.3). Used to tell an older ELLA database
 # (to be upgraded with ELLA first) from one that is not an ELLA database at all.
@@ -77,6 +80,9 @@ class DatabaseState:
     revision: str | None = None
     tables: list = field(default_factory=list)
     message: str = ""
+    # Ours, but the shadow tables a refresh builds are missing (an interrupted first
+    # make-production): the next migrate or refresh builds them.
+    needs_refresh: bool = False
 
 
 def migration_files(directory=MIGRATIONS_DIR):
@@ -128,6 +134,8 @@ def detect_state(conn):
                                      "not an ELLA database this service knows")
     unknown = sorted(set(tables) - ELLA_TABLES - {BOOKKEEPING_TABLE})
     missing = sorted(ELLA_TABLES - set(tables))
+    if BOOKKEEPING_TABLE in tables and not unknown and missing and set(missing) <= SHADOW_TABLES:
+        return DatabaseState("ours", revision=revision, tables=tables, needs_refresh=True)
     if unknown or missing:
         parts = []
         if unknown:
@@ -222,6 +230,10 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
             raise MigrationError(state.message)
         pending = pending_migrations(conn, files)
         conn.rollback()
+        if not pending and state.needs_refresh:
+            echo("The shadow tables are missing (an interrupted make-production?): refreshing.")
+            refresh(conn, config, echo=echo)
+            return []
         if not pending:
             echo("Database is up to date; nothing to apply.")
             return []

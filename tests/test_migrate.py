@@ -37,6 +37,24 @@ def test_make_production_on_empty_database_reaches_head(empty_db_url, ella_confi
     assert {row[2] for row in _bookkeeping(empty_db_url)} == {"applied"}
 
 
+def test_make_production_interrupted_before_its_refresh_is_finished_by_a_rerun(
+        empty_db_url, db_url, ella_config):
+    """The migrations commit one by one and the refresh (shadow tables, triggers, schema
+    rows) after them; stopped in between, the database was refused by every command. A
+    re-run, or `refresh`, now finishes it: the same catalogue as a database made in one go."""
+    from ella.migrate import apply_migration, migration_files
+    with psycopg.connect(empty_db_url) as conn:
+        for migration in migration_files():
+            apply_migration(conn, migration)  # what make-production does before refreshing
+        state = detect_state(conn)
+        assert (state.kind, state.needs_refresh) == ("ours", True)
+        conn.rollback()
+        assert migrate(conn, ella_config, **quiet) == []
+        assert at_head(conn, ella_config) == (True, "Migration status OK!")
+        assert detect_state(conn).needs_refresh is False
+    assert catalogue(empty_db_url) == catalogue(db_url)
+
+
 def test_running_migrate_twice_changes_nothing(db_url, ella_config):
     before = (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url))
     with psycopg.connect(db_url) as conn:
