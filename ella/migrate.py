@@ -21,7 +21,8 @@ from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import MIGRATIONS_DIR, public_tables, read_sql, table_exists
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, frequency_column_differences,
-                          install_functions_and_triggers, insert_missing_json_schemas, refresh)
+                          install_functions_and_triggers, insert_missing_json_schemas,
+                          limit_lock_wait, lock_wait_limited, refresh)
 
 # Built by refresh, not by the migrations.
 SHADOW_TABLES = frozenset({TRANSCRIPT_TABLE, FREQUENCY_TABLE})
@@ -260,7 +261,9 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
     files = migration_files(migrations_dir)
 
     def run():
-        with conn.transaction():  # checks and changes in one transaction: all or nothing
+        # Checks and changes in one transaction: all or nothing.
+        with lock_wait_limited("adopt"), conn.transaction():
+            limit_lock_wait(conn.cursor())
             return adopt_in_transaction()
 
     def adopt_in_transaction():

@@ -10,7 +10,9 @@ into place. The sequences keep their `tmp_` names, alternating `_seq`/`_seq1`, a
 
 import json
 import logging
+from contextlib import contextmanager
 
+import psycopg
 from psycopg import sql
 
 from ella.db import TRIGGERS_DIR, read_sql, table_exists
@@ -292,8 +294,9 @@ def refresh(conn, config, echo=print):
     """Rebuild shadow tables and (re)install functions, triggers and schema rows.
 
     `conn` must not be in autocommit mode; everything happens in one transaction."""
-    with conn.transaction():
+    with lock_wait_limited("refresh"), conn.transaction():
         cur = conn.cursor()
+        limit_lock_wait(cur)
         # Writers of annotation wait until we are done; readers go on.
         cur.execute("LOCK TABLE annotation IN SHARE ROW EXCLUSIVE MODE")
         problems = check_frequency_group_users(conn, config)
@@ -324,6 +327,28 @@ def refresh(conn, config, echo=print):
     if references_updated:
         echo(f"Reference search vectors filled: {references_updated}")
     return counts
+
+
+# How long refresh and adopt wait for a table lock. Their exclusive locks queue behind a
+# running transaction, and every later reader queues behind them: waiting without end
+# would stall the whole service, so they give up and say why.
+LOCK_WAIT = "10s"
+
+
+def limit_lock_wait(cur):
+    """For the rest of the current transaction, a lock not granted in LOCK_WAIT fails."""
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_WAIT,))
+
+
+@contextmanager
+def lock_wait_limited(what):
+    """Turns the failure of `limit_lock_wait` into one clear RefreshError."""
+    try:
+        yield
+    except psycopg.errors.LockNotAvailable:
+        raise RefreshError(f"{what} stopped, nothing changed: the database is in use (a "
+                           f"table lock was not granted within {LOCK_WAIT}); stop the "
+                           "service's processes (API, watcher, polling) and retry") from None
 
 
 def _vacuum_analyze(conn):

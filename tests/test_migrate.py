@@ -212,3 +212,29 @@ def test_two_runners_at_once_apply_each_file_once(empty_db_url, ella_config):
     assert errors == []
     assert sorted(len(r) for r in results) == [0, 2]
     assert len(_bookkeeping(empty_db_url)) == 2
+
+
+@pytest.mark.parametrize("command", ["refresh", "adopt"])
+def test_refresh_and_adopt_give_up_on_a_busy_database(demo_db_url, db_url, ella_config,
+                                                      monkeypatch, command):
+    """Their exclusive locks would queue behind a running transaction, and every later
+    reader behind them: they wait a bounded time, then stop with nothing changed."""
+    import ella.refresh as refresh_module
+    from ella.refresh import RefreshError, refresh
+    monkeypatch.setattr(refresh_module, "LOCK_WAIT", "300ms")
+    url = db_url if command == "refresh" else demo_db_url
+    before = table_snapshot(url)
+    # statement_timeout: without the lock limit this test fails instead of hanging.
+    with psycopg.connect(url) as busy, \
+            psycopg.connect(url, options="-c statement_timeout=20000") as conn:
+        busy.execute("SELECT count(*) FROM allele, annotation")  # holds its locks
+        with pytest.raises(RefreshError, match=f"{command} stopped, nothing changed: the "
+                                               "database is in use"):
+            if command == "refresh":
+                refresh(conn, ella_config, **quiet)
+            else:
+                adopt(conn, ella_config, **quiet)
+        busy.rollback()
+    assert table_snapshot(url) == before
+    with psycopg.connect(url) as conn:  # and once it is free, it works
+        (refresh if command == "refresh" else adopt)(conn, ella_config, **quiet)
