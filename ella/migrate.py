@@ -308,6 +308,8 @@ def status(conn, config, migrations_dir=MIGRATIONS_DIR):
     state = detect_state(conn)
     result = {"state": state.kind, "revision": state.revision, "message": state.message,
               "head": ELLA_HEAD_REVISION, "pending": [], "shadow_differences": []}
+    if state.kind == "empty":  # make-production would apply every file
+        result["pending"] = [f.name for f in migration_files(migrations_dir)]
     if state.kind == "ours":
         files = migration_files(migrations_dir)
         try:
@@ -315,7 +317,11 @@ def status(conn, config, migrations_dir=MIGRATIONS_DIR):
         except MigrationError as exc:
             result["message"] = str(exc)
             result["state"] = "inconsistent"
-    if state.kind in ("ours", "ella"):
+    if state.needs_refresh:
+        result["state"] = "needs-refresh"
+        result["message"] = ("the shadow tables are missing (an interrupted make-production?): "
+                             "run `ella-db make-production` or `ella-db refresh`")
+    elif state.kind in ("ours", "ella"):
         result["shadow_differences"] = frequency_column_differences(conn, config)
     conn.rollback()
     return result

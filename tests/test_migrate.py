@@ -44,11 +44,16 @@ def test_make_production_interrupted_before_its_refresh_is_finished_by_a_rerun(
     re-run, or `refresh`, now finishes it: the same catalogue as a database made in one go."""
     from ella.migrate import apply_migration, migration_files
     with psycopg.connect(empty_db_url) as conn:
-        for migration in migration_files():
+        files = migration_files()
+        assert status(conn, ella_config)["pending"] == [f.name for f in files]  # empty
+        for migration in files:
             apply_migration(conn, migration)  # what make-production does before refreshing
         state = detect_state(conn)
         assert (state.kind, state.needs_refresh) == ("ours", True)
         conn.rollback()
+        assert status(conn, ella_config)["state"] == "needs-refresh"
+        ok, message = at_head(conn, ella_config)
+        assert not ok and "the shadow tables are missing" in message
         assert migrate(conn, ella_config, **quiet) == []
         assert at_head(conn, ella_config) == (True, "Migration status OK!")
         assert detect_state(conn).needs_refresh is False
