@@ -217,6 +217,9 @@ def test_missing_file_is_a_usage_error(fc_db, tmp_path):
     result = run_cli("ella-filterconfigs", "update", str(tmp_path / "nope.json"), db_url=fc_db)
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+    result = run_cli("ella-filterconfigs", "update", str(tmp_path), db_url=fc_db)
+    assert result.returncode == 2
+    assert f"FILE {str(tmp_path)!r} is a folder, not a file" in result.stderr
 
 
 def test_database_refusal_is_reported(fc_db, ella_config):

@@ -135,6 +135,9 @@ def test_missing_file_is_a_usage_error(db_url, tmp_path):
     result = run_cli("ella-deposit", "references", str(tmp_path / "nope.jsonl"), db_url=db_url)
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+    result = run_cli("ella-deposit", "references", str(tmp_path), db_url=db_url)
+    assert result.returncode == 2
+    assert f"FILE {str(tmp_path)!r} is a folder, not a file" in result.stderr
 
 
 # --- custom annotation ----------------------------------------------------------------------

@@ -93,6 +93,21 @@ def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):
     assert result.returncode == 1 and "--genepanel_name" in result.stderr
 
 
+def test_a_vcf_that_is_missing_or_a_folder_is_named_and_nothing_is_written(db_url, tmp_path):
+    add_test_panels(db_url)
+    before = table_snapshot(db_url)
+    folder = tmp_path / "x.HBOC_v01.vcf"
+    folder.mkdir()
+    for vcf, problem in ((tmp_path / "nope.HBOC_v01.vcf", "does not exist"),
+                         (folder, "is a folder, not a file")):
+        result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), str(vcf), db_url=db_url)
+        assert result.returncode == 1
+        assert result.stderr.strip() == f"error: {vcf}: {problem}"
+    after = table_snapshot(db_url)
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 2
+    assert after == before
+
+
 @pytest.mark.parametrize("signum, exit_code, text", [
     (signal.SIGTERM, 128 + signal.SIGTERM, "terminated (SIGTERM)"),
     (signal.SIGINT, 1, "interrupted"),

@@ -359,7 +359,9 @@ def test_deposit_needs_db_url(tmp_path):
 
 def test_missing_deposit_file(db_url, tmp_path):
     message = one_line_error(refs("deposit", tmp_path / "nope.json", db_url=db_url))
-    assert "nope.json" in message
+    assert message == f"error: {tmp_path / 'nope.json'}: does not exist"
+    message = one_line_error(refs("deposit", tmp_path, db_url=db_url))
+    assert message == f"error: {tmp_path}: is a folder, not a file"
 
 
 def test_help():

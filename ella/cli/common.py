@@ -10,11 +10,25 @@ import signal
 import sys
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import DatabaseError, connect, table_exists
+
+
+def input_file_problem(path):
+    """Why `path` cannot be read as an input file, or None when it can (a folder or a missing
+    path named as such, not as "does not exist")."""
+    path = Path(path)
+    if path.is_dir():
+        return "is a folder, not a file"
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file"
+    return None
 
 
 class CommandError(Exception):

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.common import Audit, CommandError, input_file_problem, load_settings, run_main
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -113,8 +113,9 @@ def main(argv=None):
                                       "phenotypes_path") if not getattr(args, n)]
         if missing:
             parser.error("genepanel: give --folder DIR, or all of " + ", ".join(missing))
-    if getattr(args, "file", None) is not None and not Path(args.file).is_file():
-        parser.error(f"{args.command}: FILE {args.file!r} does not exist")
+    problem = input_file_problem(args.file) if getattr(args, "file", None) is not None else None
+    if problem:
+        parser.error(f"{args.command}: FILE {args.file!r} {problem}")
     return run_main(lambda: _run(args, argv))
 
 
@@ -188,8 +189,9 @@ def _variants(db_url, args, audit, annotation_only):
         panel = (args.genepanel_name, args.genepanel_version) if args.genepanel_name \
             else _panel_from_name(args.vcfs[0])
     for vcf in args.vcfs:
-        if not Path(vcf).is_file():
-            raise CommandError(f"{vcf}: no such file")
+        problem = input_file_problem(vcf)
+        if problem:
+            raise CommandError(f"{vcf}: {problem}")
     with connect(db_url, application_name="ella-deposit") as conn:
         for vcf in args.vcfs:
             with conn.transaction():

@@ -8,9 +8,9 @@
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ella.cli.common import Audit, CommandError, ask_reason, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, load_settings,
+                             run_main)
 from ella.cli.table import format_table
 from ella.db import connect
 from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
@@ -69,8 +69,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "update" and not Path(args.file).is_file():
-        parser.error(f"update: FILE {args.file!r} does not exist")
+    problem = input_file_problem(args.file) if args.command == "update" else None
+    if problem:
+        parser.error(f"update: FILE {args.file!r} {problem}")
     if args.command == "list" and args.analysis and not args.usergroup:
         parser.error("list: --analysis needs --usergroup")
     return run_main(lambda: _run(args, argv))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ella import pubmed
-from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.common import Audit, CommandError, input_file_problem, load_settings, run_main
 from ella.db import connect
 from ella.deposit import references
 
@@ -147,8 +147,9 @@ def _convert(args, argv):
 
 
 def _deposit(args, argv):
-    if not Path(args.file).is_file():
-        raise CommandError(f"{args.file}: no such file")
+    problem = input_file_problem(args.file)
+    if problem:
+        raise CommandError(f"{args.file}: {problem}")
     _, env = load_settings()
     db_url = env["DB_URL"]
     if not db_url:
