@@ -497,8 +497,13 @@ class VcfReader:
         if line.endswith("\n"):
             self._last_complete = True
             return line[:-2] if line.endswith("\r\n") else line[:-1]
+        if line.endswith("\r"):
+            # The reader splits on a carriage return alone too (old Mac line endings, or a
+            # stray CR inside a field); htslib would not, and the values would not be ELLA's.
+            raise self._error("the line ends with a carriage return alone (CR line endings "
+                              "or a stray CR in a field): VCF lines end with LF or CR LF")
         self._last_complete = False
-        return line[:-1] if line.endswith("\r") else line
+        return line
 
     def _read_header(self):
         hdr = self.header

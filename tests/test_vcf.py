@@ -509,6 +509,27 @@ def test_last_line_without_newline_is_refused(tmp_path):
                       "no newline at its end", "truncated")
 
 
+def test_crlf_line_endings_read_as_lf(tmp_path):
+    path = write_vcf(tmp_path, [GOOD])
+    crlf = tmp_path / "crlf.vcf"
+    crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert [(r.chrom, r.pos, r.info, r.gts) for r in read_all(crlf)] == \
+        [(r.chrom, r.pos, r.info, r.gts) for r in read_all(path)]
+
+
+def test_carriage_return_alone_is_refused_with_its_line(tmp_path):
+    path = write_vcf(tmp_path, [GOOD])
+    mac = tmp_path / "mac.vcf"
+    mac.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    with pytest.raises(VcfError, match=r"mac.vcf, line 1: the line ends with a carriage "
+                                       r"return alone"):
+        read_all(mac)
+    # A stray CR inside a field of a record: that record's line is named.
+    fields = list(GOOD)
+    fields[9] = "0/1\r:5"
+    assert_line_error(tmp_path, [fields], FIRST_RECORD_LINE, "carriage return alone")
+
+
 @pytest.mark.parametrize("column, value, fragment", [
     (0, "", "CHROM '' is empty or contains white space"),
     (0, "13 ", "CHROM '13 ' is empty"),
