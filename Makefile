@@ -38,9 +38,13 @@ run: db-start
 		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
 		exec bin/ella-api
 
-# The whole suite against a real PostgreSQL (a throwaway cluster unless ELLA_TEST_DB_URL is set).
+# The whole suite against a real PostgreSQL (a throwaway cluster per worker unless
+# ELLA_TEST_DB_URL is set), in one pytest-xdist worker per core, at most 4 (each worker starts
+# its own PostgreSQL). `make test TEST_WORKERS=1` runs it in one worker.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,8 +1,9 @@
 """Test harness: a real PostgreSQL for every test that needs one, never a mock.
 
-If ELLA_TEST_DB_URL is unset, one throwaway cluster is started per test session (initdb into a
-temp dir, unix socket only, a free port; as root it runs as the OS user `postgres`). With
-ELLA_TEST_DB_URL set (a URL of a role that may create databases) that server is used instead.
+If ELLA_TEST_DB_URL is unset, one throwaway cluster is started per test session (per worker
+process under pytest-xdist, which `make test` uses): initdb into a temp dir, unix socket only,
+a free port; as root it runs as the OS user `postgres`. With ELLA_TEST_DB_URL set (a URL of a
+role that may create databases) that server is used instead, shared by the workers.
 
 The schema is built once (make-production) into the template database `ella_test_template`;
 each test that asks for `db_url`/`db_conn` gets a fresh database cloned from it, dropped after.
@@ -32,8 +33,12 @@ from ella.migrate import migrate
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
 DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
-TEMPLATE_DB = "ella_test_template"
-DEMO_TEMPLATE_DB = "ella_test_demo_template"
+# `make test` runs the suite in several pytest-xdist worker processes; each worker is a test
+# session of its own (its own throwaway cluster). On a given server (ELLA_TEST_DB_URL) the
+# workers share it, so the template names carry the worker's id.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEMPLATE_DB = f"ella_test_template{'_' + _WORKER if _WORKER else ''}"
+DEMO_TEMPLATE_DB = f"ella_test_demo_template{'_' + _WORKER if _WORKER else ''}"
 
 
 def _free_port():
@@ -135,7 +140,8 @@ def template_db(pg_server, ella_config):
     url = pg_server.create(TEMPLATE_DB)
     with psycopg.connect(url) as conn:
         migrate(conn, ella_config, echo=lambda *_: None)
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    pg_server.drop(TEMPLATE_DB)  # on a given server, leave nothing behind
 
 
 @pytest.fixture
@@ -173,7 +179,8 @@ def demo_template_db(pg_server):
     if result.returncode != 0:
         raise RuntimeError("restoring the ELLA demo dump failed: "
                            + result.stderr.decode(errors="replace")[-500:])
-    return DEMO_TEMPLATE_DB
+    yield DEMO_TEMPLATE_DB
+    pg_server.drop(DEMO_TEMPLATE_DB)
 
 
 @pytest.fixture
