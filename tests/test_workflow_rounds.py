@@ -594,6 +594,7 @@ def test_the_round_changed_is_checked_under_the_lock(world):
     from ella.web.errors import Forbidden
     from ella.workflow import rounds
     from ella.workflow.assessments import finalize_allele
+    from ella.workflow.log import create_log
     a = world.allele_ids
     ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, kind="allele",
            workflow_id=a[3]))
@@ -610,7 +611,24 @@ def test_the_round_changed_is_checked_under_the_lock(world):
             finalize_allele(conn, {"id": world.ids["u1"]}, {}, "allele", a[3],
                             {"allele_id": a[3]}, allowed_panels={("HBOC", "v01")})
         conn.rollback()
+        with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
+            create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
+                       allowed_panels={("HBOC", "v01")})
+        conn.rollback()
+        # The log waits for the workflow's lock (held here by a concurrent change).
+        with psycopg.connect(world.url) as other:
+            rounds.lock_workflow(other, rounds.ALLELE, a[3])
+            conn.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
+                           allowed_panels={PANEL})
+            conn.rollback()
     assert tables(world.url) == before
+    with psycopg.connect(world.url) as conn:
+        create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
+                   allowed_panels={PANEL})
+    listed = ok(world.client("u1").get(f"/api/v1/workflows/alleles/{a[3]}/logs/"))
+    assert [entry["message"] for entry in listed["logs"]] == ["x"]
 
 
 # -- reads --------------------------------------------------------------------------------------

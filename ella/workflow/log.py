@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 from ella.allele_views import _users_by_id, panel_transcripts
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.workflow.assessments import WORKFLOW_TABLES, latest_round
+from ella.workflow.rounds import ALLELE, ANALYSIS, lock_workflow
+
+WORKFLOW_TYPES = {"analysis": ANALYSIS, "allele": ALLELE}
 
 LOG_COLUMNS = ("id", "date_created", "message", "priority", "review_comment",
                "warning_cleared", "user_id", "alleleassessment_id", "allelereport_id",
@@ -89,8 +92,11 @@ def list_logs(conn, user, workflow_type, workflow_id):
     return {"logs": logs, "users": [users[i] for i in sorted(users)]}
 
 
-def create_log(conn, user, workflow_type, workflow_id, body):
-    """A new entry on the latest round; body already shape-checked."""
+def create_log(conn, user, workflow_type, workflow_id, body, allowed_panels=None):
+    """A new entry on the latest round; body already shape-checked. `allowed_panels`, when
+    given, are the (name, version) panels that round must have, else 403; checked under the
+    workflow's lock, so a concurrent start or reopen cannot move the round out of reach
+    between the route's access check and the insert."""
     values = {k: body.get(k) for k in ("message", "priority", "review_comment",
                                        "warning_cleared")}
     if all(v is None for v in values.values()):
@@ -98,7 +104,13 @@ def create_log(conn, user, workflow_type, workflow_id, body):
                          "must be given")
     if workflow_type == "allele" and values["warning_cleared"] is not None:
         raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
+    if allowed_panels is not None:
+        lock_workflow(conn, WORKFLOW_TYPES[workflow_type], workflow_id)
     latest = latest_round(conn, workflow_type, workflow_id)
+    if allowed_panels is not None and latest is not None and \
+            (latest["genepanel_name"], latest["genepanel_version"]) not in allowed_panels:
+        raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not available "
+                        "to your user group")
     if latest is None:
         # ELLA tries to create a round without a gene panel here and fails (workflow.md 10).
         raise Conflict(f"The {workflow_type} {workflow_id} has no interpretation round yet; "

@@ -1,6 +1,6 @@
 """The interpretation log of a workflow (api.md 2.9, 2.10, 4.18; workflow.md 10)."""
 
-from ella.web.access import require_analysis
+from ella.web.access import group_panels, require_analysis
 from ella.web.router import router
 from ella.web.routes.workflow_finalize import require_allele_workflow
 from ella.web.validation import require_object
@@ -29,7 +29,11 @@ def _register(segment, workflow_type, id_name):
     def post_log(ctx, **params):
         _access(ctx, workflow_type, params[id_name])
         body = require_object(ctx.request.json(), {}, _OPT)
-        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body)
+        # A variant workflow's round is checked again under its lock (a concurrent start can
+        # give it another group's panel after _access).
+        panels = group_panels(ctx.conn, ctx.user) if workflow_type == "allele" else None
+        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body,
+                   allowed_panels=panels)
         return None
 
     def patch_log(ctx, log_id, **params):
