@@ -42,6 +42,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from ella import jsonload
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # `!file` paths are relative to this directory (the checkout / install root).
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -203,11 +205,20 @@ def parse_yaml(text, environ=None, source="<config>"):
     loader = _ConfigLoader(text)
     loader.environ = os.environ if environ is None else environ
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: {_yaml_error_text(error)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply (at most {jsonload.MAX_DEPTH} "
+                          "levels)") from None
     finally:
         loader.dispose()
+    # Deep nesting would end in a RecursionError in validation; NUL in a value in PostgreSQL.
+    try:
+        jsonload.check_storable(data)
+    except jsonload.UnstorableJson as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return data
 
 
 # --------------------------------------------------------------------------

@@ -286,6 +286,23 @@ def test_yaml_syntax_error_has_line_number(tmp_path):
     assert message.startswith(f"{path}: line 4,")
 
 
+@pytest.mark.parametrize("text, message", [
+    # Deeper than the YAML parser's recursion: was a RecursionError traceback.
+    ("app: " + "[" * 100000, "nested too deeply (at most 100 levels)"),
+    ("app: " + "[" * 600 + "]" * 600, "nested too deeply (at most 100 levels)"),
+    # Parsed, but would recurse without end in validation.
+    ("app: " + "[" * 150 + "]" * 150, "app[0][0]"),
+    ("app: " + "[" * 150 + "]" * 150, "... is nested too deeply (at most 100 levels)"),
+    ('app:\n  x: "a\\0b"\n', "app.x contains a NUL character (\\u0000), which PostgreSQL "
+                               "cannot store"),
+])
+def test_config_postgresql_or_python_cannot_take(tmp_path, text, message):
+    path = tmp_path / "deep.yaml"
+    path.write_text(text, encoding="utf-8")
+    error = load_error(path)
+    assert error.startswith(f"{path}: ") and message in error
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("", encoding="utf-8")

@@ -287,6 +287,8 @@ def _analysis_file(tmp_path, data, **extra):
     (None, {}, r"a\.analysis: data: None is not of type 'array'"),
     (5, {}, r"data: 5 is not of type 'array'"),
     ([{"vcf": "x.vcf"}], {"name": "a\u0000b"}, "name contains a NUL character"),
+    ([{"vcf": "x.vcf"}], {"x": json.loads("[" * 150 + "]" * 150)},
+     r"x(\[0\]){19}\[0\.\.\. is nested too deeply \(at most 100 levels\)"),
     ([{"vcf": "."}], {}, r"vcf '.*/a' is a folder, not a file"),
     ([{"vcf": "x.vcf"}, {"vcf": "./x.vcf"}], {}, r"vcf file '.*x\.vcf' is listed more than once"),
 ])

@@ -210,6 +210,9 @@ def test_json_postgresql_cannot_store(fc_db, tmp_path):
     path.write_text('[{"name": "x", "filterconfig": {"threshold": 1e999}}]')
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
     assert line == f"error: {path}: the number 1e999 is too large to store"
+    path.write_text("[" * 100000)  # was a RecursionError traceback
+    line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
+    assert line == f"error: {path}: nested too deeply (at most 100 levels)"
     assert configs(fc_db) == []
 
 

@@ -107,6 +107,10 @@ def test_changed_field_updates_and_other_fields_are_kept(db_url, tmp_path):
     ('{"pubmed_id": 8896564}', "pubmed_id 8896564 was already given on line 1"),
     ('{"pubmed_id": 5, "title": "a\\u0000b"}', "title contains a NUL character"),
     ('{"pubmed_id": 5, "title": "\\ud800"}', "title contains an unpaired surrogate escape"),
+    # Deeper than Python's recursion limit: was a RecursionError traceback.
+    ('{"pubmed_id": 5, "title": ' + "[" * 5000, "nested too deeply (at most 100 levels)"),
+    ('{"pubmed_id": 5, "title": ' + "[" * 101 + "]" * 101 + "}",
+     ("title" + "[0]" * 99)[:60] + "... is nested too deeply (at most 100 levels)"),
 ])
 def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     lines = REFERENCES.read_text(encoding="utf-8").splitlines()
@@ -212,6 +216,8 @@ def test_custom_annotation_insert_and_supersede(demo_db_url, tmp_path):
     ({"references": [{"id": float("nan")}]}, "NaN is not a number JSON or PostgreSQL can store"),
     ({"external": {"other_extdb": "a\x00b"}},
      "annotations.external.other_extdb contains a NUL character"),
+    ({"external": {"other_extdb": json.loads("[" * 150 + "]" * 150)}},
+     ("annotations.external.other_extdb" + "[0]" * 97)[:60] + "... is nested too deeply"),
 ])
 def test_custom_annotation_bad_key_rejected(demo_db_url, tmp_path, annotations, reason):
     (a1, _), user = demo_ids(demo_db_url)

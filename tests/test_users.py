@@ -316,6 +316,7 @@ def _bad_group_files():
         ("not json", "[{", "invalid JSON"),
         ("nul", '[{"name": "a\\u0000b", "genepanels": [], "config": {}}]',
          "[0].name contains a NUL character"),
+        ("deep", "[" * 100000, "nested too deeply (at most 100 levels)"),
         ("not a list", {"name": "x"}, "expected a JSON list"),
         ("unknown panel", changed(1, genepanels=[["Mendeliome", "v02"]]),
          "entry 2 ('testgroup02'): gene panel Mendeliome v02 does not exist"),

@@ -2,13 +2,12 @@
 
 import ipaddress
 import json
-import math
 from datetime import date, datetime
 from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
-from ella.jsonload import UNSTORABLE_TEXT
+from ella import jsonload
 from ella.web.errors import BadRequest, PayloadTooLarge
 from ella.web.validation import PG_INT_MAX, digits_to_int
 
@@ -38,45 +37,16 @@ def to_json(value):
     return json.dumps(value, default=_default)
 
 
-def _refuse_constant(name):
-    raise BadRequest(f"{name} is not valid JSON (numbers must be finite)")
-
-
-def _finite_float(text):
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 reads as infinity
-        raise BadRequest(f"The number {text[:40]} is out of range")
-    return value
-
-
 def parse_json(raw, where):
     """JSON text as the handlers and PostgreSQL can take it: NaN, Infinity, NUL characters
-    (PostgreSQL text refuses them) and very deep nesting are a 400 here, not a 500 later."""
+    (PostgreSQL text refuses them) and very deep nesting are a 400 here, not a 500 later.
+    The checks are those of deposited files (`ella.jsonload`)."""
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return jsonload.loads(raw, max_depth=MAX_JSON_DEPTH)
+    except jsonload.UnstorableJson as exc:
+        raise BadRequest(f"JSON in the {where} refused: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Malformed JSON in the {where}: {exc}") from None
-    except RecursionError:
-        raise BadRequest(f"The {where} is nested too deeply (at most {MAX_JSON_DEPTH} "
-                         "levels)") from None
-    stack = [(value, 0)]  # walked without recursion, whatever the depth
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            found = UNSTORABLE_TEXT.search(item)
-            if found and found.group() == "\x00":
-                raise BadRequest(f"The {where} contains a NUL character (\\u0000), which "
-                                 "cannot be stored")
-            if found:
-                raise BadRequest(f"The {where} contains an unpaired surrogate escape "
-                                 f"(\\u{ord(found.group()):04x}), which cannot be stored")
-        elif isinstance(item, (dict, list)):
-            if depth >= MAX_JSON_DEPTH:
-                raise BadRequest(f"The {where} is nested too deeply (at most "
-                                 f"{MAX_JSON_DEPTH} levels)")
-            children = [*item, *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return value
 
 
 def parse_query(query_string):
