@@ -8,8 +8,6 @@ import.md 2.8-2.9 / datamodel.md 4.3 describe. A deposit module maps these to ro
 
 from dataclasses import dataclass, field
 
-from ella.vcf import VcfError
-
 GENOME_REFERENCE = "GRCh37"
 ALLELE_FIELDS = ("genome_reference", "chromosome", "start_position", "open_end_position",
                  "change_type", "change_from", "change_to", "length", "vcf_pos", "vcf_ref",

@@ -6,9 +6,6 @@ password, and the two real test analyses. Everything in one transaction; re-runn
 what is missing (existing users keep their passwords, existing analyses are not touched).
 """
 
-import sys
-from pathlib import Path
-
 from ella.db import PROJECT_ROOT
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import resolve_analysis_config

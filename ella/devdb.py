@@ -16,7 +16,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 DEFAULT_DB = "ella"

@@ -10,7 +10,6 @@ available, see their docstrings).
 import copy
 import functools
 import json
-import os
 from pathlib import Path
 
 import psycopg
