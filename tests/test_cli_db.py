@@ -126,3 +126,40 @@ def test_refresh_via_cli(db_url):
     result = run_cli("ella-db", "refresh", db_url=db_url)
     assert result.returncode == 0, result.stderr
     assert "AnnotationShadowTranscript count: 0" in result.stdout
+
+
+def test_sigterm_while_refresh_waits_for_a_lock_cancels_it_cleanly(db_url):
+    """The waiting query is cancelled (as on Ctrl-C): one error line and exit 143, not
+    psycopg's "error ignored in rollback ... another command is already in progress"."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from helpers import ROOT
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    env["DB_URL"] = db_url
+    with psycopg.connect(db_url) as busy, psycopg.connect(db_url, autocommit=True) as watch:
+        busy.execute("LOCK TABLE allele IN ACCESS SHARE MODE")  # refresh needs it exclusively
+        process = subprocess.Popen([str(ROOT / "bin" / "ella-db"), "refresh"], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not watch.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+                    "wait_event_type = 'Lock'").fetchone():
+                assert time.monotonic() < deadline, "refresh never waited for the lock"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        busy.rollback()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip() == "error: terminated (SIGTERM)", stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT output FROM clilog ORDER BY id DESC LIMIT 1").fetchone()[0] \
+            .endswith("terminated (SIGTERM)")

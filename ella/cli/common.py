@@ -35,9 +35,11 @@ class CommandError(Exception):
     """An expected failure: printed as one line, exit code 1."""
 
 
-class Terminated(BaseException):
+class Terminated(KeyboardInterrupt):
     """SIGTERM arrived while an audited command ran: unwinds like Ctrl-C, so the command's
-    transaction is rolled back and its clilog row is still written."""
+    transaction is rolled back and its clilog row is still written. A KeyboardInterrupt so
+    that psycopg cancels a query in progress (a lock wait) as it does on Ctrl-C, instead of
+    leaving the connection busy and the rollback failing."""
 
     def __str__(self):
         return "terminated (SIGTERM)"
@@ -67,7 +69,7 @@ def _storable(text):
 
 def _describe(error):
     """The text an error leaves in clilog (an interrupt's own text is empty)."""
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) and not isinstance(error, Terminated):
         return "interrupted"
     return str(error) or type(error).__name__
 
@@ -165,12 +167,12 @@ def run_main(fn):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: database: {first}", file=sys.stderr)
         return 1
+    except Terminated as exc:  # before KeyboardInterrupt, its base class
+        print(f"error: {exc}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
-    except Terminated as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 128 + signal.SIGTERM
     return code or 0
 
 
