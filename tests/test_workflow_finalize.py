@@ -200,6 +200,31 @@ def test_criterion_13_reusing_a_superseded_reference_assessment_is_refused(wf):
     assert counts(wf["db"]) == before
 
 
+@pytest.mark.parametrize("kinds", [("reused", "new"), ("new", "reused"), ("new", "new"),
+                                   ("reused", "reused")])
+def test_one_reference_assessed_twice_in_a_request_is_refused(wf, kinds):
+    """A new assessment next to the reused one would supersede it and link both to the new
+    classification (stale evidence); two new ones, or one reused twice, contradict."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    ref = wf["refs"][0]
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=[
+        {"allele_id": allele_id, "reference_id": ref, "evaluation": {"comment": "one"}}])).json
+    old_ra_id = first["referenceassessments"][0]["id"]
+    variants = {"reused": {"id": old_ra_id, "allele_id": allele_id, "reference_id": ref},
+                "new": {"allele_id": allele_id, "reference_id": ref,
+                        "evaluation": {"comment": "two"}}}
+    before = counts(wf["db"])
+    result = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=first["alleleassessment"]["id"],
+        ar_presented=first["allelereport"]["id"], ras=[variants[k] for k in kinds]))
+    assert result.status == 400
+    assert result.json["message"] == (f"body.referenceassessments[1]: reference {ref} is "
+                                      "assessed more than once in this request")
+    assert counts(wf["db"]) == before
+    assert current(wf["db"], "referenceassessment", allele_id) == [(old_ra_id,)]
+
+
 def test_criterion_14_stale_presented_ids_are_409_and_change_nothing(wf):
     analysis_id = wf["analyses"][0]
     allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]

@@ -153,10 +153,14 @@ def parse_finalize_body(body):
         if ra["allele_id"] != body["allele_id"]:
             raise BadRequest(f"{where}.allele_id must be the finalized allele "
                              f"{body['allele_id']}")
-    new_refs = [ra["reference_id"] for ra in body["referenceassessments"] if "id" not in ra]
-    if len(new_refs) != len(set(new_refs)):
-        raise BadRequest("body.referenceassessments has more than one new assessment of the "
-                         "same reference")
+    # One assessment per reference: a new one next to a reused one would supersede the reused
+    # row and link both (stale evidence); two new ones, or one reused twice, are contradictory.
+    seen = set()
+    for index, ra in enumerate(body["referenceassessments"]):
+        if ra["reference_id"] in seen:
+            raise BadRequest(f"body.referenceassessments[{index}]: reference "
+                             f"{ra['reference_id']} is assessed more than once in this request")
+        seen.add(ra["reference_id"])
     ar = body["allelereport"]
     if ar.get("reuse") is True:
         _check(ar, {"reuse": (bool,), "allele_id": _INT, "presented_allelereport_id": _INT},
