@@ -207,7 +207,11 @@ def test_referenceassessments(client, demo_api_app, demo_db_url):
     first = client.post(path, body)
     assert first.status == 200, first.body
     check_shape(first.json, RA_KEYS)
-    assert first.json["evaluation"] == {"relevance": "Yes", "comment": "c"}
+    # Stored as finalizeallele stores it: ELLA's model's keys, absent ones null.
+    evaluation = first.json["evaluation"]
+    assert {k: v for k, v in evaluation.items() if v is not None} == \
+        {"relevance": "Yes", "comment": "c"}
+    assert "ref_segregation" in evaluation and "sources" in evaluation
     # Presenting the current id reuses it.
     reused = client.post(path, {**body, "id": first.json["id"]})
     assert reused.status == 200 and reused.json == first.json
@@ -225,6 +229,17 @@ def test_referenceassessments(client, demo_api_app, demo_db_url):
     assert client.post(path, {**body, "reference_id": 99999999}).status == 404
     assert client.post(path, {**body, "allele_id": 99999999}).status == 404
     assert client.post(path, {**body, "evaluation": "x"}).status == 400
+    # The evaluation model (workflow.md 8.3): no other keys, known values only.
+    before = _sql(demo_db_url, "SELECT count(*) FROM referenceassessment")
+    for evaluation, message in (
+            ({"relevance": "Maybe"}, "Invalid body.evaluation.relevance: 'Maybe' is not one of"),
+            ({"comment": "c", "not_a_field": 1},
+             "Invalid body.evaluation: 'not_a_field' does not match any of the regexes"),
+            ({"sources": "x"}, "Invalid body.evaluation.sources: 'x' is not of type 'array'")):
+        refused = client.post(path, {**body, "evaluation": evaluation})
+        assert refused.status == 400 and refused.json["message"].startswith(message), \
+            refused.json
+    assert _sql(demo_db_url, "SELECT count(*) FROM referenceassessment") == before
     other = logged_in_client(demo_api_app, demo_db_url, "testuser4")
     assert other.post(path, body).status == 403
 

@@ -20,6 +20,8 @@ from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
 from ella.web.validation import require_object
+from ella.workflow.assessments import (normalise_referenceassessment_evaluation,
+                                       validate_evaluation)
 
 API = "/api/v1"
 
@@ -189,6 +191,8 @@ def create_referenceassessment(ctx):
         {"allele_id": int, "reference_id": int, "evaluation": dict, "genepanel_name": str,
          "genepanel_version": str},
         {"id": (int, type(None)), "analysis_id": (int, type(None))})
+    # The model finalizeallele enforces (workflow.md 8.3: no other keys), stored the same way.
+    validate_evaluation("referenceAssessmentEvaluation", body["evaluation"], "body.evaluation")
     conn = ctx.conn
     _require_allele(conn, body["allele_id"])
     if not conn.execute("SELECT 1 FROM reference WHERE id = %s",
@@ -219,7 +223,8 @@ def create_referenceassessment(ctx):
         "date_created, genepanel_name, genepanel_version, allele_id, previous_assessment_id, "
         "analysis_id, usergroup_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "RETURNING id",
-        (body["reference_id"], Jsonb(body["evaluation"]), ctx.user["id"],
+        (body["reference_id"], Jsonb(normalise_referenceassessment_evaluation(
+            body["evaluation"])), ctx.user["id"],
          now, body["genepanel_name"], body["genepanel_version"], body["allele_id"],
          previous_id, body.get("analysis_id"), ctx.user["group_id"]), "reference assessment")
     return SHAPES["referenceassessment"](conn, "x.id = %s", (new_id,))[0]
