@@ -103,7 +103,8 @@ def test_alleleassessments_and_reports_lists(client, demo_api_app):
     assert client.get(f"{API}/alleleassessments/", query={"page": "x"}).status == 400
     anonymous = Client(demo_api_app)
     for path in ("alleleassessments/", "allelereports/", "referenceassessments/",
-                 "customannotations/", "geneassessments/", "alleleassessments/1/"):
+                 "customannotations/", "geneassessments/", "alleleassessments/1/",
+                 "geneassessments/1/"):
         assert anonymous.get(f"{API}/{path}").status == 401, path
 
 
@@ -178,6 +179,13 @@ def test_geneassessments(client, demo_api_app, demo_db_url):
     current = client.get(path, query={"q": {"gene_id": 1101, "date_superceeded": None}}).json
     assert [g["id"] for g in current] == [second.json["id"]]
     assert len(client.get(path, query={"per_page": 1}).json) == 1
+    # One by id (workflow.md 8.5), as in the list.
+    one, in_list = client.get(f"{path}{first.json['id']}/").json, listed.json[0]
+    del one["seconds_since_update"], in_list["seconds_since_update"]  # time passes
+    assert one == in_list
+    missing = client.get(f"{path}99999999/")
+    assert missing.status == 404 and missing.json["message"] == \
+        "No gene assessment with id 99999999"
     # Bad input and access.
     assert client.post(path, {**body, "gene_id": 999999999}).status == 404
     assert client.post(path, {**body, "genepanel_name": "Nope"}).status == 404

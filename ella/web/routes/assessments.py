@@ -89,6 +89,11 @@ def list_geneassessments(ctx):
     return _list(ctx, "geneassessment", True)
 
 
+@router.route("GET", f"{API}/geneassessments/<int:ga_id>/", summary="One gene assessment")
+def get_geneassessment(ctx, ga_id):
+    return _one(ctx, "geneassessment", ga_id, "gene assessment")
+
+
 # --- creating rows -----------------------------------------------------------------------
 
 def _now():
