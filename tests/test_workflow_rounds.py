@@ -385,6 +385,20 @@ def test_c43_save_needs_the_owner_and_an_ongoing_round(world):
                                        f"{round_id}/", json_body={"state": {}}), 400)
 
 
+def test_save_keeps_the_previous_state_when_it_changes_as_json(world):
+    """JSON equality decides (workflow.md 4.2): an identical state adds no history row, a
+    value that changes type (true -> 1, 1 -> 1.5) does, though Python's == calls them equal."""
+    round_id = world.rounds()[0]["id"]
+    ok(act(world, "u1", "start"))
+    states = [{"notrelevant": True, "n": 1}, {"n": 1, "notrelevant": True},
+              {"notrelevant": 1, "n": 1}, {"notrelevant": 1, "n": 1.5}, {"notrelevant": 1,
+                                                                         "n": 1.5}]
+    for state in states:
+        ok(save(world, "u1", round_id, state))
+    assert [s for _, s in history_rows(world, round_id)] == [{}, states[0], states[2]]
+    assert world.rounds()[0]["state"] == states[-1]
+
+
 # -- every precondition of the transition table, violated once -------------------------------
 
 def _workflow_at(world, where, kind):
