@@ -2,6 +2,7 @@
 through the WSGI app on a real PostgreSQL: TestAnalysis-001 deposited, rounds started by SQL."""
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -344,6 +345,44 @@ def test_attachments_are_linked_and_unknown_ids_ignored(wf):
     result = finalize(wf["c1"], analysis_id, body)
     assert result.status == 200, result.body
     assert result.json["alleleassessment"]["attachment_ids"] == [att]
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_presented_assessment_superseded_while_waiting_for_its_lock_is_409(wf, reuse):
+    """Another transaction supersedes the presented assessment X by Y while this request
+    waits for X's row lock: the caller's view is stale (409 naming Y), not "there is no
+    current assessment" (there is: Y)."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id)).json
+    aa_x, ar = first["alleleassessment"]["id"], first["allelereport"]["id"]
+    result = {}
+    with psycopg.connect(wf["db"]) as other, \
+            psycopg.connect(wf["db"], autocommit=True) as watch:
+        other.execute("UPDATE alleleassessment SET date_superceeded = now() WHERE id = %s",
+                      (aa_x,))
+        aa_y = other.execute(
+            "INSERT INTO alleleassessment (classification, evaluation, user_id, date_created, "
+            "allele_id, genepanel_name, genepanel_version, previous_assessment_id) SELECT "
+            "'5', evaluation, user_id, now(), allele_id, genepanel_name, genepanel_version, id "
+            "FROM alleleassessment WHERE id = %s RETURNING id", (aa_x,)).fetchone()[0]
+        thread = threading.Thread(target=lambda: result.update(r=finalize(
+            wf["c1"], analysis_id, payload(allele_id, annotation_id, reuse_aa=reuse,
+                                           aa_presented=aa_x, ar_presented=ar))))
+        thread.start()
+        for _ in range(600):  # until the request waits for X's lock
+            if watch.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                             "AND datname = current_database()").fetchone():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("finalizeallele never waited for the assessment's lock")
+        other.commit()
+        thread.join(30)
+    assert result["r"].status == 409, result["r"].body
+    assert result["r"].json["message"] == (f"'presented_alleleassessment_id': {aa_x} does not "
+                                           f"match latest existing alleleassessment id: {aa_y}")
+    assert current(wf["db"], "alleleassessment", allele_id) == [(aa_y,)]
 
 
 def test_two_concurrent_finalizeallele_one_wins_each_time(wf):

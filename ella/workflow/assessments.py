@@ -217,8 +217,13 @@ def _locked_current(conn, table, allele_id, payload):
     """Id of the allele's current row of `table` (None if none), locked until commit. The
     client must have seen it: a different `presented_<table>_id` is a stale view (409)."""
     assert table in _CURRENT_ROW_TABLES
-    row = conn.execute(f"SELECT id FROM {table} WHERE allele_id = %s "
-                       "AND date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+    query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
+        "FOR UPDATE"
+    row = conn.execute(query, (allele_id,)).fetchone()
+    if row is None:
+        # A concurrent finalize that superseded the row we waited for hides its new row from
+        # this statement's snapshot; the next statement sees (and locks) it.
+        row = conn.execute(query, (allele_id,)).fetchone()
     existing = row[0] if row else None
     presented = payload.get(f"presented_{table}_id")
     if existing is not None and presented != existing:
