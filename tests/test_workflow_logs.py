@@ -71,6 +71,52 @@ def test_someone_elses_entry_is_refused_own_delete_works(wf):
     assert c1.request("DELETE", f"{url}987654/").status == 404
 
 
+def _log_rows(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT * FROM interpretationlog ORDER BY id").fetchall()
+
+
+def test_entries_that_record_more_than_a_message_stay_as_written(wf):
+    """Exactly what the log lists as editable can be changed: a priority, review comment or
+    cleared warning entry is refused (403), a message that came with one can be edited but
+    not deleted (deleting it would undo the priority)."""
+    c1, url = wf["c1"], wf["logs"]
+    refused = "interpretation log: the entry records a classification, report, priority, " \
+        "review comment or cleared warning."
+    for body in ({"priority": 3}, {"review_comment": "ok"}, {"warning_cleared": True}):
+        assert c1.post(url, body).status == 200
+        entry = newest(c1, url)
+        assert entry["editable"] is False
+        before = _log_rows(wf["db"])
+        patched = c1.request("PATCH", f"{url}{entry['id']}/", {"message": "x"})
+        assert patched.status == 403 and patched.json["message"] == "Cannot edit " + refused
+        deleted = c1.request("DELETE", f"{url}{entry['id']}/")
+        assert deleted.status == 403 and deleted.json["message"] == "Cannot delete " + refused
+        assert _log_rows(wf["db"]) == before
+    assert c1.post(url, {"message": "urgent", "priority": 3}).status == 200
+    entry = newest(c1, url)
+    assert c1.request("PATCH", f"{url}{entry['id']}/", {"message": "very"}).status == 200
+    deleted = c1.request("DELETE", f"{url}{entry['id']}/")
+    assert deleted.status == 403 and deleted.json["message"] == "Cannot delete " + refused
+    assert newest(c1, url)["message"] == "very" and newest(c1, url)["priority"] == 3
+
+
+def test_messages_of_a_finalized_round_stay_as_written(wf):
+    c1, url = wf["c1"], wf["logs"]
+    assert c1.post(url, {"message": "before finalizing"}).status == 200
+    entry = newest(c1, url)
+    with psycopg.connect(wf["db"]) as conn:
+        conn.execute("UPDATE analysisinterpretation SET status = 'Done', finalized = true "
+                     "WHERE analysis_id = %s", (wf["analysis"],))
+    assert newest(c1, url)["editable"] is False
+    before = _log_rows(wf["db"])
+    for verb, method, body in (("edit", "PATCH", {"message": "x"}), ("delete", "DELETE", None)):
+        result = c1.request(method, f"{url}{entry['id']}/", body)
+        assert result.status == 409 and result.json["message"] == \
+            f"Cannot {verb} entries of a finalized interpretation."
+    assert _log_rows(wf["db"]) == before
+
+
 def test_bad_log_bodies(wf):
     c1, url = wf["c1"], wf["logs"]
     assert c1.post(url, {}).status == 400
@@ -123,6 +169,14 @@ def test_criterion_31_finalized_alleles_appear_in_the_log(wf):
     assert all(e["allelereport"]["allele_id"] == e["alleleassessment"]["allele_id"]
                for e in entries)
     assert all(e["editable"] is False for e in entries)
+    # The record of a classification is part of the audit trail: its author cannot delete it
+    # or write a message into it.
+    before = _log_rows(db_url)
+    for entry in entries:
+        assert c1.request("DELETE", f"{wf['logs']}{entry['id']}/").status == 403
+        assert c1.request("PATCH", f"{wf['logs']}{entry['id']}/",
+                          {"message": "x"}).status == 403
+    assert _log_rows(db_url) == before
     last = entries[-1]["alleleassessment"]
     assert last["classification"] == "4" and last["previous_classification"] == "3"
     assert entries[0]["alleleassessment"]["previous_classification"] is None

@@ -123,16 +123,30 @@ def create_log(conn, user, workflow_type, workflow_id, body, allowed_panels=None
 
 
 def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb):
+    """The entry may be changed exactly when the log lists it as `editable`. ELLA checks only
+    the author and the round; here a finalized round's entries and the entries that record
+    something other than a message (a classification, report, priority, review comment or
+    cleared warning) are part of the audit trail and stay as written; a message that came
+    with such a record can be edited but not deleted."""
     table, _ = WORKFLOW_TABLES[workflow_type]
-    row = conn.execute(f"SELECT l.user_id, l.{table}_id FROM interpretationlog l "
+    row = conn.execute(f"SELECT l.user_id, l.{table}_id, l.message, num_nonnulls(l.priority, "
+                       "l.review_comment, l.warning_cleared, l.alleleassessment_id, "
+                       "l.allelereport_id) > 0 FROM interpretationlog l "
                        f"WHERE l.id = %s AND l.{table}_id = ANY(%s) FOR UPDATE",
                        (log_id, _round_ids(conn, workflow_type, workflow_id))).fetchone()
     if row is None:
         raise NotFound(f"No interpretation log entry {log_id} in this workflow")
     if row[0] != user["id"]:
         raise Forbidden(f"Cannot {verb} interpretation log, item doesn't match user's id.")
-    if row[1] != latest_round(conn, workflow_type, workflow_id)["id"]:
+    if row[2] is None or (verb == "delete" and row[3]):
+        raise Forbidden(f"Cannot {verb} interpretation log: the entry records a "
+                        "classification, report, priority, review comment or cleared "
+                        "warning.")
+    latest = latest_round(conn, workflow_type, workflow_id)
+    if row[1] != latest["id"]:
         raise Conflict(f"Can only {verb} entries created for latest interpretation id.")
+    if latest["status"] == "Done" and latest["finalized"]:
+        raise Conflict(f"Cannot {verb} entries of a finalized interpretation.")
 
 
 def edit_log(conn, user, workflow_type, workflow_id, log_id, message):
