@@ -206,6 +206,18 @@ def test_region_positions(region_world, chromosome, start, kept):
     assert region_world.run("region", [allele], REGION) == (set() if kept else {allele})
 
 
+def test_region_keeps_a_deletion_spanning_whole_transcripts(region_world):
+    """Deviation from filtering.md 2.2 (README): ELLA's "near the transcript" test looks only
+    at the allele's two ends, so a deletion of the whole gene was filtered out while one
+    that ends inside it was kept."""
+    w = region_world
+    partial = w.allele("1", 900, 1310, "del", length=410, caller_type="cnv")
+    whole = w.allele("1", 900, 1600, "del", length=700, caller_type="cnv")
+    whole_minus = w.allele("5", 100, 9000, "del", length=8900, caller_type="cnv")
+    beside = w.allele("1", 1600, 3000, "del", length=1400, caller_type="cnv")
+    assert w.run("region", [partial, whole, whole_minus, beside], REGION) == {beside}
+
+
 def test_region_hgvsc_rescue(region_world):
     w = region_world
     rescued = []

@@ -65,7 +65,10 @@ def _region_kept(allele, transcripts, config):
     pad = max(abs(v) for v in config["splice_region"] + config["utr_region"])
     for tx, cds, exons, strand in transcripts:
         near = (tx[0] - pad <= s <= tx[1] - 1 + pad) or (tx[0] - pad < e < tx[1] + pad)
-        if near and any((rs <= s <= re) or (rs < e < re) or (s <= rs and e >= re)
+        # Our one deviation from filtering.md 2.2 (README): an allele spanning the
+        # transcript counts as near it, so a whole-gene deletion is kept.
+        spans = s < tx[0] - pad and e >= tx[1] + pad
+        if (near or spans) and any((rs <= s <= re) or (rs < e < re) or (s <= rs and e >= re)
                         for rs, re in _region_intervals(tx, cds, exons, strand, config)):
             return True
     return False

@@ -14,6 +14,8 @@ import jsonschema
 import psycopg
 
 from ella import jsonload
+from ella.filters import FilterError, quality
+from ella.filters.chain import check_filterconfig
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs
 
@@ -164,22 +166,45 @@ def validate_entries(entries):
             raise FilterconfigError(f"{label}: filterconfig is not valid against filterconfig "
                                     f"schema version {FILTERCONFIG_SCHEMA_VERSION}: "
                                     f"filterconfig.{_error_text(error)}")
+        # What the schema lets through but the filters cannot run (filtering.md 2: ranges,
+        # required pairs, groups the thresholds name, ...): refused now, not at every use.
+        try:
+            check_filterconfig(entry["filterconfig"])
+        except FilterError as exc:
+            raise FilterconfigError(f"{label}: filterconfig.{exc}") from None
+
+
+def check_patterns(conn, entries):
+    """The quality filters' filter_status patterns, which PostgreSQL applies, are checked by
+    PostgreSQL (its regex dialect is not Python's)."""
+    for index, entry in enumerate(entries):
+        for where, item in _filter_items(entry["filterconfig"]):
+            if item.get("name") == quality.NAME:
+                problem = quality.pattern_problem(conn, item.get("config") or {})
+                if problem:
+                    raise FilterconfigError(f"{entry_label(index, entry)}: filterconfig."
+                                            f"{where}: {problem}")
+
+
+def _filter_items(filterconfig):
+    """(path, entry) for every filter and exception of a (checked) filterconfig."""
+    for index, item in enumerate(filterconfig["filters"]):
+        yield f"filters[{index}]", item
+        for exc_index, exception in enumerate(item.get("exceptions") or []):
+            yield f"filters[{index}].exceptions[{exc_index}]", exception
 
 
 def frequency_group_pairs(filterconfig):
-    """{(provider, key)} named by the frequency filters (and frequency exceptions):
-    `groups` and `num_thresholds`."""
+    """{(provider, key)} named by the `groups` of the frequency filters (and frequency
+    exceptions): the columns they read. A `num_thresholds` entry outside `groups` is never
+    read, and ELLA does not check it either (filtering.md 1.1)."""
     pairs = set()
-    for item in filterconfig.get("filters", []):
-        for candidate in [item] + list(item.get("exceptions") or []):
-            if candidate.get("name") != "frequency":
-                continue
-            config = candidate.get("config") or {}
-            for group in (config.get("groups") or {}).values():
-                for provider, keys in (group or {}).items():
-                    pairs.update((provider, key) for key in keys or [])
-            for provider, keys in (config.get("num_thresholds") or {}).items():
-                pairs.update((provider, key) for key in keys or {})
+    for _, item in _filter_items(filterconfig):
+        if item.get("name") != "frequency":
+            continue
+        for group in ((item.get("config") or {}).get("groups") or {}).values():
+            for provider, keys in group.items():
+                pairs.update((provider, key) for key in keys)
     return pairs
 
 
@@ -256,6 +281,7 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
         conn.execute("LOCK TABLE filterconfig, usergroupfilterconfig IN SHARE ROW EXCLUSIVE MODE")
         groups = _usergroup_ids(conn, entries)
         check_frequency_groups(conn, config, entries)
+        check_patterns(conn, entries)
         for index, entry in enumerate(entries):
             label = entry_label(index, entry)
             current = _current(conn, entry["name"])

@@ -1,10 +1,14 @@
 """Filter chains (filtering.md): one module per filter, `chain.py` runs a filterconfig.
 
-Every filter module defines `NAME`, `KIND` ("allele" or "analysis") and
+Every filter module defines `NAME`, `KIND` ("allele" or "analysis"),
+`check_config(config)` (raises FilterError for a config the filter cannot run; no database,
+no global configuration: the deposit of filter configs calls it too) and
 `run(ctx, allele_ids, config) -> set`: the subset of `allele_ids` it matches ("would filter
 out" as a filter, "rescues" as an exception). Allele filters use `ctx.genepanel`; analysis
 filters also need `ctx.analysis_id`.
 """
+
+import math
 
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,12 +37,42 @@ class FilterContext:
         return ((self.config.get("transcripts") or {}).get("inclusion_regex")) or None
 
 
+# Values a config passes to PostgreSQL as `integer` must fit it.
+INT4_MAX = 2**31 - 1
+
+
+def is_int(value, minimum=-INT4_MAX - 1, maximum=INT4_MAX):
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        minimum <= value <= maximum
+
+
+def is_number(value, minimum=-math.inf, maximum=math.inf):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and minimum <= value <= maximum
+
+
+def is_one_of(value, choices):
+    """`value in choices` for any JSON value (a list in a dict lookup raises TypeError)."""
+    return isinstance(value, str) and value in choices
+
+
+def require(condition, message):
+    """FilterError(message) unless `condition`: the config checks read as a list of rules."""
+    if not condition:
+        raise FilterError(message)
+
+
+def optional_bool(config, key, filter_name):
+    require(isinstance(config.get(key, False), bool),
+            f"{filter_name} filter: {key!r} must be true or false")
+
+
 # Comparison operators a config may name; mapped to fixed SQL text, never taken from input.
 SQL_OPERATORS = {">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "="}
 
 
 def sql_operator(op):
-    if op not in SQL_OPERATORS:
+    if not is_one_of(op, SQL_OPERATORS):
         raise FilterError(f"unknown comparison operator {op!r}")
     return SQL_OPERATORS[op]
 

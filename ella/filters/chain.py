@@ -15,9 +15,37 @@ FILTERS = {m.NAME: m for m in (frequency, region, classification, external, ppy,
 
 
 def filter_module(name):
-    if name not in FILTERS:
+    if not isinstance(name, str) or name not in FILTERS:
         raise FilterError(f"unknown filter {name!r}")
     return FILTERS[name]
+
+
+def _check_entry(entry, where):
+    if not isinstance(entry, dict):
+        raise FilterError(f"{where}: must be an object with a name and a config")
+    module = filter_module(entry.get("name"))
+    config = entry.get("config") or {}
+    if not isinstance(config, dict):
+        raise FilterError(f"{where}: config must be an object")
+    try:
+        module.check_config(config)
+    except FilterError as exc:
+        raise FilterError(f"{where}: {exc}") from None
+
+
+def check_filterconfig(filterconfig):
+    """FilterError naming the first filter (or exception) whose config its filter cannot
+    run; the same rules whether the config is deposited or run."""
+    filters = filterconfig.get("filters") if isinstance(filterconfig, dict) else None
+    if not isinstance(filters, list):
+        raise FilterError("a filterconfig needs a list of 'filters'")
+    for index, entry in enumerate(filters):
+        _check_entry(entry, f"filters[{index}]")
+        exceptions = entry.get("exceptions") or []
+        if not isinstance(exceptions, list):
+            raise FilterError(f"filters[{index}].exceptions must be a list")
+        for exc_index, exception in enumerate(exceptions):
+            _check_entry(exception, f"filters[{index}].exceptions[{exc_index}]")
 
 
 def run_filters(ctx, allele_ids, filterconfig, timings=None):
@@ -29,6 +57,7 @@ def run_filters(ctx, allele_ids, filterconfig, timings=None):
     variants in the same gene). A filter name used twice unions its excluded ids (DESIGN.md).
     `timings`, if a list, receives (filter name, seconds) per filter including exceptions."""
     import time
+    check_filterconfig(filterconfig)  # nothing runs when a later filter could not
     remaining = set(allele_ids)
     excluded = {}
     for entry in filterconfig["filters"]:

@@ -3,20 +3,25 @@ only while it is not outdated (classification.options' outdated_after_days)."""
 
 from psycopg.types.json import Jsonb
 
-from ella.filters import FilterError, ids_param, matched
+from ella.filters import ids_param, is_one_of, matched, optional_bool, require
 
 NAME = "classification"
 KIND = "allele"
 CLASSES = ("1", "2", "3", "4", "5", "DR", "NP", "RF")
 
 
-def run(ctx, allele_ids, config):
+def check_config(config):
     classes = config.get("classes")
-    if classes is None:
-        raise FilterError("classification filter: 'classes' is required")
-    unknown = [c for c in classes if c not in CLASSES]
-    if unknown:
-        raise FilterError(f"classification filter: unknown classes {unknown}")
+    require(isinstance(classes, list), "classification filter: 'classes' must be a list")
+    unknown = [c for c in classes if not is_one_of(c, CLASSES)]
+    require(not unknown, f"classification filter: unknown classes {unknown} "
+                         f"({', '.join(CLASSES)})")
+    optional_bool(config, "exclude_outdated", NAME)
+
+
+def run(ctx, allele_ids, config):
+    check_config(config)
+    classes = config["classes"]
     if not allele_ids or not classes:
         return set()
     sql = ("SELECT aa.allele_id FROM alleleassessment aa WHERE aa.allele_id = ANY(%(ids)s) "

@@ -1,16 +1,22 @@
 """`consequence` (filtering.md 2.3): some transcript (matching transcripts.inclusion_regex,
 optionally of a panel gene) has one of the listed VEP consequences."""
 
-from ella.filters import FilterError, ids_param, matched
+from ella.filters import FilterError, ids_param, matched, optional_bool, require
 
 NAME = "consequence"
 KIND = "allele"
 
 
-def run(ctx, allele_ids, config):
+def check_config(config):
     consequences = config.get("consequences")
-    if consequences is None:
-        raise FilterError("consequence filter: 'consequences' is required")
+    require(isinstance(consequences, list) and all(isinstance(c, str) for c in consequences),
+            "consequence filter: 'consequences' must be a list of VEP consequence terms")
+    optional_bool(config, "genepanel_only", NAME)
+
+
+def run(ctx, allele_ids, config):
+    check_config(config)
+    consequences = config["consequences"]
     known = set((ctx.config.get("transcripts") or {}).get("consequences") or [])
     unknown = [c for c in consequences if c not in known]
     if unknown:

@@ -3,7 +3,8 @@ current annotation's JSON (not in the shadow tables)."""
 
 from psycopg import sql
 
-from ella.filters import FilterError, ids_param, matched, sql_operator
+from ella.filters import SQL_OPERATORS, ids_param, is_int, is_one_of, matched, optional_bool, require, \
+    sql_operator
 
 NAME = "external"
 KIND = "allele"
@@ -54,23 +55,49 @@ SELECT allele_id FROM counts WHERE {combinations}
 """
 
 
+def _check_clinvar(config):
+    require(isinstance(config, dict), "external filter: 'clinvar' must be an object")
+    num_stars = config.get("num_stars", [">=", 0])
+    require(isinstance(num_stars, list) and len(num_stars) == 2
+            and is_one_of(num_stars[0], SQL_OPERATORS) and is_int(num_stars[1], 0, 4),
+            "external filter: clinvar.num_stars must be [operator, stars 0-4], e.g. "
+            '[">=", 2]')
+    combinations = config.get("combinations", [])
+    require(isinstance(combinations, list), "external filter: clinvar.combinations must be "
+                                            "a list")
+    for index, combination in enumerate(combinations):
+        require(isinstance(combination, list) and len(combination) == 3
+                and is_one_of(combination[0], CATEGORIES)
+                and is_one_of(combination[1], SQL_OPERATORS)
+                and (is_one_of(combination[2], CATEGORIES) or is_int(combination[2], 0)),
+                f"external filter: clinvar.combinations[{index}] must be [category, operator, "
+                f"category or integer >= 0] with categories {', '.join(CATEGORIES)} and "
+                f"operators {', '.join(SQL_OPERATORS)}")
+    optional_bool(config, "inverse", NAME)
+
+
+def _check_hgmd(config):
+    require(isinstance(config, dict), "external filter: 'hgmd' must be an object")
+    tags = config.get("tags")
+    require(isinstance(tags, list) and tags and all(t is None or t in HGMD_TAGS for t in tags),
+            "external filter: hgmd 'tags' must be a non-empty list of HGMD tags "
+            f"({', '.join(HGMD_TAGS)}) or null")
+    optional_bool(config, "inverse", NAME)
+
+
+def check_config(config):
+    if "clinvar" in config:
+        _check_clinvar(config["clinvar"])
+    if "hgmd" in config:
+        _check_hgmd(config["hgmd"])
+
+
 def _clinvar(ctx, allele_ids, config):
     import json
     op, num = config.get("num_stars", [">=", 0])
     tests = []
-    for combination in config.get("combinations", []):
-        left, comparison, right = combination
-        if left not in CATEGORIES:
-            raise FilterError(f"external filter: unknown ClinVar category {left!r}")
-        if isinstance(right, str):
-            if right not in CATEGORIES:
-                raise FilterError(f"external filter: unknown ClinVar category {right!r}")
-            right_sql = sql.Identifier(right)
-        elif isinstance(right, int) and not isinstance(right, bool):
-            right_sql = sql.Literal(right)
-        else:
-            raise FilterError("external filter: a combination compares with a category or an "
-                              "integer")
+    for left, comparison, right in config.get("combinations", []):
+        right_sql = sql.Identifier(right) if isinstance(right, str) else sql.Literal(right)
         tests.append(sql.SQL("{} {} {}").format(sql.Identifier(left),
                                                 sql.SQL(sql_operator(comparison)), right_sql))
     query = sql.SQL(CLINVAR_QUERY).format(
@@ -83,10 +110,7 @@ def _clinvar(ctx, allele_ids, config):
 
 
 def _hgmd(ctx, allele_ids, config):
-    tags = config.get("tags")
-    if not tags or any(t is not None and t not in HGMD_TAGS for t in tags):
-        raise FilterError("external filter: hgmd 'tags' must be a non-empty list of HGMD tags "
-                          "or null")
+    tags = config["tags"]
     rows = ctx.conn.execute(
         "SELECT allele_id FROM annotation WHERE allele_id = ANY(%(ids)s) "
         "AND date_superceeded IS NULL "
@@ -99,6 +123,7 @@ def _hgmd(ctx, allele_ids, config):
 
 
 def run(ctx, allele_ids, config):
+    check_config(config)
     parts = [(key, part) for key, part in (("clinvar", _clinvar), ("hgmd", _hgmd))
              if key in config]
     if not allele_ids or not parts:

@@ -6,7 +6,10 @@ numbers are passed as literals of validated numbers."""
 
 from psycopg import sql
 
-from ella.filters import FilterError, ids_param, matched
+import re
+
+from ella.filters import (INT4_MAX, FilterError, ids_param, is_int, is_number, matched,
+                          require)
 from ella.refresh import frequency_pairs
 
 NAME = "frequency"
@@ -14,10 +17,7 @@ KIND = "allele"
 GROUP_NAMES = ("external", "internal")
 
 
-def _number(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FilterError(f"frequency filter: {what} must be a number")
-    return value
+HGNC_ID = re.compile(r"[0-9]+\Z")
 
 
 def _condition(groups, thresholds, num_thresholds):
@@ -27,40 +27,65 @@ def _condition(groups, thresholds, num_thresholds):
         for provider, keys in (groups.get(group) or {}).items():
             for key in keys:
                 test = sql.SQL("f.{} >= {}").format(
-                    sql.Identifier(f"{provider}.{key}"),
-                    sql.Literal(float(_number(cutoff, f"threshold {group}"))))
+                    sql.Identifier(f"{provider}.{key}"), sql.Literal(float(cutoff)))
                 num = (num_thresholds.get(provider) or {}).get(key)
                 if num is not None:
                     test = sql.SQL("({} AND f.{} >= {})").format(
-                        test, sql.Identifier(f"{provider}_num.{key}"),
-                        sql.Literal(int(_number(num, f"num_threshold {provider}.{key}"))))
+                        test, sql.Identifier(f"{provider}_num.{key}"), sql.Literal(int(num)))
                 parts.append(test)
     return sql.SQL(" OR ").join(parts) if parts else sql.SQL("false")
 
 
-def _check(ctx, config):
-    groups = config.get("groups") or {}
-    thresholds = config.get("thresholds")
-    if not isinstance(thresholds, dict) or "AD" not in thresholds or "default" not in thresholds:
-        raise FilterError("frequency filter: 'thresholds' needs both 'AD' and 'default'")
-    configured = set(frequency_pairs(ctx.config))
+def _check_thresholds(thresholds, groups, where):
+    require(isinstance(thresholds, dict), f"frequency filter: {where} must be an object")
+    for group, cutoff in thresholds.items():
+        require(group in groups, f"frequency filter: {where}: group {group!r} is not in "
+                                 "'groups'")
+        require(is_number(cutoff, 0, 1), f"frequency filter: {where}.{group} must be a number "
+                                         "from 0 to 1")
+
+
+def check_config(config):
+    groups = config.get("groups", {})
+    require(isinstance(groups, dict), "frequency filter: 'groups' must be an object")
     for group, providers in groups.items():
-        if group not in GROUP_NAMES:
-            raise FilterError(f"frequency filter: unknown group {group!r}")
-        for provider, keys in (providers or {}).items():
+        require(group in GROUP_NAMES, f"frequency filter: unknown group {group!r} (external, "
+                                      "internal)")
+        require(isinstance(providers, dict) and all(
+            isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+            for keys in providers.values()),
+            f"frequency filter: groups.{group} must map providers to lists of keys")
+    thresholds = config.get("thresholds")
+    require(isinstance(thresholds, dict) and "AD" in thresholds and "default" in thresholds,
+            "frequency filter: 'thresholds' needs both 'AD' and 'default'")
+    for name in ("AD", "default"):
+        _check_thresholds(thresholds[name], groups, f"thresholds.{name}")
+    num_thresholds = config.get("num_thresholds", {})
+    require(isinstance(num_thresholds, dict) and all(
+        isinstance(keys, dict) and all(is_int(n, 0) for n in keys.values())
+        for keys in num_thresholds.values()),
+        f"frequency filter: 'num_thresholds' must map providers to {{key: integer from 0 to "
+        f"{INT4_MAX}}}")
+    genes = config.get("genes", {})
+    require(isinstance(genes, dict), "frequency filter: 'genes' must be an object")
+    for gene, override in genes.items():
+        require(HGNC_ID.match(gene) and 0 < int(gene) <= INT4_MAX,
+                f"frequency filter: genes: {gene[:40]!r} is not an HGNC id")
+        require(isinstance(override, dict) and "thresholds" in override,
+                f"frequency filter: genes.{gene} needs 'thresholds'")
+        _check_thresholds(override["thresholds"], groups, f"genes.{gene}.thresholds")
+
+
+def _check(ctx, config):
+    """check_config, and the groups against the global configuration."""
+    check_config(config)
+    configured = set(frequency_pairs(ctx.config))
+    for group, providers in (config.get("groups") or {}).items():
+        for provider, keys in providers.items():
             for key in keys:
                 if (provider, key) not in configured:
                     raise FilterError(f"frequency filter: {provider}.{key} is not in the "
                                       "configuration (frequencies.groups)")
-    used = [thresholds["AD"], thresholds["default"]] + [
-        (g or {}).get("thresholds") for g in (config.get("genes") or {}).values()]
-    for item in used:
-        if not isinstance(item, dict):
-            raise FilterError("frequency filter: every gene override needs 'thresholds'")
-        for group in item:
-            if group not in groups:
-                raise FilterError(f"frequency filter: threshold group {group!r} is not in "
-                                  "'groups'")
 
 
 def run(ctx, allele_ids, config):

@@ -1,7 +1,7 @@
 """`inheritancemodel` (filtering.md 2.7): recessive (non-)candidates from the proband
 genotypes and the panel's inheritance per gene."""
 
-from ella.filters import GENOTYPE_ROWS, FilterError, ids_param, matched
+from ella.filters import GENOTYPE_ROWS, ids_param, matched, require
 
 NAME = "inheritancemodel"
 KIND = "analysis"
@@ -13,10 +13,15 @@ CRITERIA = {
 }
 
 
-def run(ctx, allele_ids, config):
+def check_config(config):
     mode = config.get("filter_mode")
-    if mode not in CRITERIA:
-        raise FilterError(f"inheritancemodel filter: unknown filter_mode {mode!r}")
+    require(isinstance(mode, str) and mode in CRITERIA,
+            f"inheritancemodel filter: unknown filter_mode {mode!r} ({', '.join(CRITERIA)})")
+
+
+def run(ctx, allele_ids, config):
+    check_config(config)
+    mode = config["filter_mode"]
     if not allele_ids:
         return set()
     criterion, combine = CRITERIA[mode]

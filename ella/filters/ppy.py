@@ -1,11 +1,12 @@
 """`ppy` (filtering.md 2.12): C/T (or, on `-` strand, A/G) changes in the polypyrimidine
 tract before each exon of the panel's transcripts."""
 
-from ella.filters import PANEL_TRANSCRIPTS, FilterError, ids_param, matched, overlap_ctes, \
+from ella.filters import PANEL_TRANSCRIPTS, ids_param, is_int, matched, overlap_ctes, require, \
     without_merge_joins
 
 NAME = "ppy"
 KIND = "allele"
+MAX_DISTANCE = 1_000_000  # keeps exon position sums within PostgreSQL's integer
 
 PLUS = """(a.ct = 'SNP' AND a.change_from IN ('C', 'T') AND a.change_to IN ('C', 'T'))
         OR (a.ct = 'del' AND a.change_from IN ('C', 'T', 'CT', 'CC', 'TT', 'TC')
@@ -41,11 +42,17 @@ WHERE (o.strand = '+' AND ({PLUS})) OR (o.strand = '-' AND ({MINUS}))
 """
 
 
-def run(ctx, allele_ids, config):
+def check_config(config):
     region = config.get("ppy_tract_region")
-    if not (isinstance(region, list) and len(region) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v < 0 for v in region)):
-        raise FilterError("ppy filter: 'ppy_tract_region' must be [int < 0, int < 0]")
+    require(isinstance(region, list) and len(region) == 2
+            and all(is_int(v, -MAX_DISTANCE, -1) for v in region),
+            "ppy filter: 'ppy_tract_region' must be [int < 0, int < 0], e.g. [-20, -3] (at "
+            f"most {MAX_DISTANCE:,} bases)")
+
+
+def run(ctx, allele_ids, config):
+    check_config(config)
+    region = config["ppy_tract_region"]
     if not allele_ids:
         return set()
     params = {"ids": ids_param(allele_ids), "r0": region[0], "r1": region[1],

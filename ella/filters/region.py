@@ -2,8 +2,10 @@
 splice and UTR paddings) of the panel's transcripts, unless their HGVSc distances put them
 inside the paddings."""
 
-from ella.filters import MATCHED_PANEL_ANNOTATIONS, PANEL_TRANSCRIPTS, FilterError, ids_param, \
-    matched, overlap_ctes, overlaps, without_merge_joins
+from ella.filters import MATCHED_PANEL_ANNOTATIONS, PANEL_TRANSCRIPTS, ids_param, is_int, \
+    matched, overlap_ctes, overlaps, require, without_merge_joins
+
+MAX_PADDING = 1_000_000
 
 # The shared annotation <-> panel transcript matching, for the candidates only.
 MATCHED_PANEL_ANNOTATIONS_OF_CANDIDATES = MATCHED_PANEL_ANNOTATIONS.replace(
@@ -57,11 +59,13 @@ regions AS MATERIALIZED (
     WHERE coalesce(c_rs, u_rs, d_rs) IS NOT NULL),
 {overlap_ctes(" OR ".join(overlaps(f"{k}_rs", f"{k}_re") for k in "cud"))},
 kept AS (
-    -- Only regions of transcripts near the allele count (filtering.md 2.2).
+    -- Only regions of transcripts near the allele count (filtering.md 2.2), and, unlike
+    -- ELLA, those of a transcript the allele spans: a whole-gene deletion is kept.
     SELECT DISTINCT o.id AS allele_id FROM overlapping o
       JOIN alleles a ON a.id = o.id JOIN tx t ON t.id = o.tid
      WHERE (t.tx_start - %(pad)s <= a.s AND a.s <= t.tx_end - 1 + %(pad)s)
-           OR (t.tx_start - %(pad)s < a.e AND a.e < t.tx_end + %(pad)s)),
+           OR (t.tx_start - %(pad)s < a.e AND a.e < t.tx_end + %(pad)s)
+           OR (a.s < t.tx_start - %(pad)s AND a.e >= t.tx_end + %(pad)s)),
 candidates AS (
     SELECT id FROM alleles WHERE id NOT IN (SELECT allele_id FROM kept)),
 rescued AS (
@@ -75,11 +79,18 @@ SELECT id FROM candidates WHERE id NOT IN (SELECT allele_id FROM rescued)
 
 def _pair(config, key):
     value = config.get(key)
-    if not (isinstance(value, list) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and value[0] <= 0 <= value[1]):
-        raise FilterError(f"region filter: {key!r} must be [int <= 0, int >= 0]")
+    # Paddings beyond a million bases are no longer "near" anything; the bound keeps the
+    # sums in the query within PostgreSQL's integer.
+    require(isinstance(value, list) and len(value) == 2
+            and is_int(value[0], -MAX_PADDING, 0) and is_int(value[1], 0, MAX_PADDING),
+            f"region filter: {key!r} must be [int <= 0, int >= 0] (at most {MAX_PADDING:,} "
+            "bases)")
     return value
+
+
+def check_config(config):
+    _pair(config, "splice_region")
+    _pair(config, "utr_region")
 
 
 def run(ctx, allele_ids, config):

@@ -4,7 +4,7 @@ One SQL query pivots the family's genotype data per allele; the sub-rules (de no
 mosaicism, compound heterozygous, recessive homozygous, no-coverage parents) are evaluated in
 Python on those rows, as filtering.md section 4 recommends."""
 
-from ella.filters import GENOTYPE_ROWS, FilterError, ids_param
+from ella.filters import GENOTYPE_ROWS, FilterError, ids_param, is_int, require
 
 NAME = "segregation"
 KIND = "analysis"
@@ -87,6 +87,9 @@ class Row:
     def siblings_ok(self):
         return (all((self.type(s) or REF) != HOM for s in self.f.unaffected_siblings)
                 and all(self.type(s) == HOM for s in self.f.affected_siblings))
+
+
+GQ_THRESHOLD_KEYS = ("proband", "mother", "father")
 
 
 def denovo(row, gq_threshold):
@@ -192,11 +195,21 @@ def _rows(ctx, allele_ids, family):
     return rows
 
 
-def run(ctx, allele_ids, config):
+def check_config(config):
     missing = [r for r in RULES if not isinstance(config.get(r), dict)
-               or "enable" not in config[r]]
-    if missing:
-        raise FilterError(f"segregation filter: missing settings {', '.join(missing)}")
+               or not isinstance(config[r].get("enable"), bool)]
+    require(not missing, f"segregation filter: {', '.join(missing)} must each be "
+                         "{\"enable\": true or false}")
+    gq_threshold = config["denovo"].get("gq_threshold")
+    if gq_threshold is not None:
+        require(isinstance(gq_threshold, dict)
+                and all(is_int(gq_threshold.get(k), 0) for k in GQ_THRESHOLD_KEYS),
+                "segregation filter: denovo.gq_threshold must be {\"proband\", \"mother\", "
+                "\"father\"}, each an integer >= 0")
+
+
+def run(ctx, allele_ids, config):
+    check_config(config)
     enabled = {r: bool(config[r]["enable"]) for r in RULES}
     if not allele_ids:
         return set()
