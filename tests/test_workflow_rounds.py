@@ -489,6 +489,12 @@ def test_precondition_messages_are_ellas(world):
 def test_c45_c46_bad_round_payloads_are_400_and_change_nothing(world):
     a = world.allele_ids
     aa = world.add_assessment(a[5])
+    elsewhere = sql(world.url, "INSERT INTO allele (genome_reference, chromosome, "
+                    "start_position, open_end_position, change_type, change_from, change_to, "
+                    "length, vcf_pos, vcf_ref, vcf_alt, caller_type) SELECT genome_reference, "
+                    "chromosome, start_position + 5000, open_end_position + 5000, change_type, "
+                    "change_from, change_to, length, vcf_pos + 5000, vcf_ref, vcf_alt, "
+                    "caller_type FROM allele WHERE id = %s RETURNING id", (a[0],))[0][0]
     ok(act(world, "u1", "start"))
     before = tables(world.url)
     bad = [
@@ -499,10 +505,14 @@ def test_c45_c46_bad_round_payloads_are_400_and_change_nothing(world):
         world.payload(a[:2], aa_ids=[aa], technical_allele_ids=a),  # AA of another allele
         {**world.payload(a), "allele_ids": ["x"]},
         {**world.payload(a), "annotation_ids": [1, 1]},         # repeated id
+        world.payload(a + [elsewhere]),                         # not in the analysis
+        world.payload(a, excluded={"frequency": [elsewhere]}),
     ]
     for body in bad[:4] + bad[5:]:
         refused(act(world, "u1", "markreview", body), 400)
     refused(act(world, "u1", "finalize", bad[4]), 400)
+    refused(act(world, "u1", "markreview", bad[-1]), 400,
+            f"Allele(s) {elsewhere} are not part of analysis {world.analysis_id}")
     assert tables(world.url) == before
     # Unknown actions of a type: alleles have no marknotready.
     refused(act(world, "u1", "marknotready", {}, kind="allele"), 404)

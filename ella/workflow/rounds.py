@@ -179,11 +179,18 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
     if wtype is ANALYSIS:
         allele_ids = list(dict.fromkeys(payload["allele_ids"] + [
             a for ids in payload["excluded_allele_ids"].values() for a in ids]))
-        known = {r[0] for r in conn.execute("SELECT id FROM allele WHERE id = ANY(%s)",
-                                            (allele_ids,))}
+        known = dict(conn.execute(
+            "SELECT a.id, EXISTS (SELECT 1 FROM genotype g JOIN sample s ON s.id = g.sample_id "
+            "WHERE s.analysis_id = %s AND (g.allele_id = a.id OR g.secondallele_id = a.id)) "
+            "FROM allele a WHERE a.id = ANY(%s)", (workflow_id, allele_ids)).fetchall())
         missing = [a for a in allele_ids if a not in known]
         if missing:
             raise BadRequest(f"No allele with id {', '.join(map(str, missing))}")
+        # A round's snapshot records the analysis' own variants only.
+        outside = [a for a in allele_ids if not known[a]]
+        if outside:
+            raise BadRequest(f"Allele(s) {', '.join(map(str, outside))} are not part of "
+                             f"analysis {workflow_id}")
     else:
         allele_ids = [workflow_id]
     filtered = {}
