@@ -9,7 +9,6 @@ filters also need `ctx.analysis_id`.
 """
 
 import math
-
 from contextlib import contextmanager
 from dataclasses import dataclass
 

@@ -3,8 +3,8 @@ current annotation's JSON (not in the shadow tables)."""
 
 from psycopg import sql
 
-from ella.filters import SQL_OPERATORS, ids_param, is_int, is_one_of, matched, optional_bool, require, \
-    sql_operator
+from ella.filters import SQL_OPERATORS, ids_param, is_int, is_one_of, matched, optional_bool, \
+    require, sql_operator
 
 NAME = "external"
 KIND = "allele"

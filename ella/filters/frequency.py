@@ -4,9 +4,9 @@ annotationshadowfrequency with per-gene, AD-gene or default thresholds.
 Column names come from the (validated) config and are quoted with sql.Identifier; threshold
 numbers are passed as literals of validated numbers."""
 
-from psycopg import sql
-
 import re
+
+from psycopg import sql
 
 from ella.filters import (INT4_MAX, FilterError, ids_param, is_int, is_number, matched,
                           require)
@@ -17,7 +17,7 @@ KIND = "allele"
 GROUP_NAMES = ("external", "internal")
 
 
-HGNC_ID = re.compile(r"[0-9]+\Z")
+HGNC_ID = re.compile(r"[0-9]{1,10}\Z")  # digits int() takes, whatever their number
 
 
 def _condition(groups, thresholds, num_thresholds):
