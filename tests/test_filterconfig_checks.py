@@ -60,6 +60,9 @@ BAD = {
     "frequency gene key beyond integer": (
         frequency(genes={"99999999999": {"thresholds": {"external": 0.5}}}),
         "frequency filter: genes: '99999999999' is not an HGNC id"),
+    "frequency gene key of more digits than int() takes": (
+        frequency(genes={"9" * 5000: {"thresholds": {"external": 0.5}}}),
+        f"frequency filter: genes: {'9' * 40!r} is not an HGNC id"),
     "gene id beyond integer": (
         {"name": "gene", "config": {"genes": [99999999999]}},
         "gene filter: 'genes' must be a list of HGNC ids (integers from 1 to 2147483647)"),
