@@ -1,8 +1,9 @@
 """PubMed records to ELLA reference dicts (import.md 5.4 and 6), and the efetch client.
 
 - `parse_pubmed_xml(text)`: E-utilities XML (`PubmedArticle` / `PubmedBookArticle`, alone or
-  in a `PubmedArticleSet`), rules of import.md 6.2. Documents with a DOCTYPE (and so any
-  entity declaration) are refused: no entity tricks reach the parser.
+  in a `PubmedArticleSet`), rules of import.md 6.2. The DOCTYPE naming NLM's PubMed DTD (as
+  NCBI sends it) is dropped; any other DOCTYPE or entity declaration is refused: no entity
+  tricks reach the parser.
 - `parse_medline(text)`: MEDLINE text (`PMID- `, `TI  - ` ...), the rules of ELLA's MEDLINE
   parser (journal `TA` as is, full `DP` as year, abstract sections split at `LABEL:`).
 - `read_id_file(path)`, `efetch_url(...)`, `fetch_references(...)`: the `ella-refs fetch`
@@ -28,7 +29,13 @@ import xml.etree.ElementTree as ET
 from datetime import date
 
 _FORMAT_TAGS = re.compile(r"</?(?:i|b|u)>")
-_DOCTYPE = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# NCBI's answers start with a DOCTYPE naming NLM's public PubMed DTD, which the parser never
+# loads; only that form is accepted (and dropped). Any other DOCTYPE (an internal subset, a
+# SYSTEM file) or entity declaration is refused, so no entity tricks reach the parser.
+_EXTERNAL_DOCTYPE = re.compile(
+    r'<!DOCTYPE\s+Pubmed(?:ArticleSet|Article|BookArticle)\s+PUBLIC\s+"-//NLM//DTD [^"<>\[\]]*"'
+    r'\s+"https?://[^"<>\[\]]*"\s*>')
+_DECLARATION = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 class PubmedParseError(ValueError):
@@ -181,12 +188,23 @@ def _book_article(element):
     return result
 
 
+MAX_PUBMED_ID = 2**31 - 1  # reference.pubmed_id is an integer column
+
+
+def valid_pmid(text):
+    """The PMID of `text` (ASCII digits, 1 to MAX_PUBMED_ID), or None."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    return int(text) if 0 < int(text) <= MAX_PUBMED_ID else None
+
+
 def _pmid(parent):
     raw = _find_text(parent, "PMID")
-    try:
-        return int(raw.strip())
-    except (AttributeError, ValueError):
-        raise PubmedParseError(f"missing or invalid PMID: {raw!r}") from None
+    pmid = valid_pmid(raw)
+    if pmid is None:
+        raise PubmedParseError(f"missing or invalid PMID: {raw!r}")
+    return pmid
 
 
 def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
@@ -197,8 +215,10 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
     `allow_empty` a set without records gives []."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    if _DOCTYPE.search(text):
-        raise PubmedParseError("PubMed XML with a DOCTYPE or entity declaration is not accepted")
+    if _DECLARATION.search(_EXTERNAL_DOCTYPE.sub("", text, count=1)):
+        raise PubmedParseError("PubMed XML with an entity declaration or a DOCTYPE other than "
+                               "NLM's PubMed DTD is not accepted")
+    text = _EXTERNAL_DOCTYPE.sub("", text, count=1)
     text = _FORMAT_TAGS.sub("", text)
     # An encoding declaration is meaningless for an already decoded string.
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
@@ -260,11 +280,10 @@ def _medline_record(fields, source):
         return found[0] if found else None
 
     pmid_text = first("PMID")
-    try:
-        pubmed_id = int(pmid_text)
-    except (TypeError, ValueError):
+    pubmed_id = valid_pmid(pmid_text)
+    if pubmed_id is None:
         raise PubmedParseError(f"{source}line {fields[0][2]}: record without a valid PMID "
-                               f"({pmid_text!r})") from None
+                               f"({pmid_text!r})")
     names = [v for v in values.get("AU", []) + values.get("CN", []) if v]
     authors = _format_authors(names)
     editors = _format_authors([v for v in values.get("ED", []) if v])
@@ -389,7 +408,6 @@ def write_references(path, refs):
 
 EFETCH_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/efetch.fcgi"
 BATCH_SIZE = 200
-MAX_PUBMED_ID = 2**31 - 1
 
 
 class FetchError(Exception):
@@ -405,11 +423,10 @@ def read_id_file(path):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 for token in line.split("#", 1)[0].split():
-                    if not token.isascii() or not token.isdigit() \
-                            or not 0 < int(token) <= MAX_PUBMED_ID:
+                    value = valid_pmid(token)
+                    if value is None:
                         raise ValueError(f"{path}: line {number}: {token[:40]!r} is not a "
                                          "PubMed id (a positive whole number)")
-                    value = int(token)
                     if value not in seen:
                         seen.add(value)
                         ids.append(value)

@@ -64,6 +64,22 @@ def test_post_pubmed_xml_creates_and_returns_existing(client, loaded, db_url):
         assert conn.execute("SELECT count(*), count(search) FROM reference").fetchone() == (9, 9)
 
 
+def test_post_pubmed_data_as_ncbi_and_pubmed_give_it(client):
+    """api.md 4.13: PubMed XML (here as efetch sends it, with NLM's DOCTYPE) or MEDLINE
+    text; both give the same reference."""
+    xml = (DATA / "11485765.xml").read_text(encoding="utf-8")
+    efetch = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD '
+              'PubMedArticle, 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/'
+              f'pubmed_250101.dtd">\n<PubmedArticleSet>\n{xml}</PubmedArticleSet>\n')
+    from_xml = client.post(URL, {"pubmedData": efetch})
+    assert from_xml.status == 200, from_xml.body
+    assert from_xml.json["pubmed_id"] == 11485765
+    medline = client.post(URL, {"pubmedData": (DATA / "16160809.pubmed").read_text()})
+    assert medline.status == 200, medline.body
+    check_shape(medline.json)
+    assert medline.json["pubmed_id"] == 16160809 and medline.json["title"]
+
+
 def test_get_by_q_and_pagination(client, loaded):
     ids = sorted(r["id"] for r in loaded.values())
     r = client.get(URL, query={"q": {"pubmed_id": [8896564, 20301425]}})
@@ -147,14 +163,27 @@ def test_manual_reference(client, db_url):
     assert other.status == 200 and other.json["id"] != r.json["id"]
     found = client.get(URL, query={"s": {"search_string": "manual"}})
     assert [x["id"] for x in found.json] == [r.json["id"]]
+    # A PubMed id can be given once: the same again is the existing reference, a different
+    # one with that id is refused (was a unique-violation 500).
+    with_id = client.post(URL, {"manual": dict(manual, title="Third", pubmed_id=777)})
+    assert with_id.status == 200
+    assert client.post(URL, {"manual": dict(manual, title="Third", pubmed_id=777)}).json == \
+        with_id.json
+    clash = client.post(URL, {"manual": dict(manual, title="Fourth", pubmed_id=777)})
+    assert clash.status == 409 and clash.json == {
+        "message": f"A different reference with pubmed_id 777 exists (id {with_id.json['id']})"}
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM reference").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM reference").fetchone()[0] == 3
 
 
 BAD_BODIES = [
     {}, {"pubmedData": "<x/>", "manual": {"title": "t", "published": False}},
-    {"pubmedData": 5}, {"pubmedData": "PMID- 123\nTI  - medline"}, {"pubmedData": "<bad"},
+    {"pubmedData": 5}, {"pubmedData": "<bad"},
     {"pubmedData": '<!DOCTYPE a [<!ENTITY e "x">]><PubmedArticle>&e;</PubmedArticle>'},
+    # PMIDs reference.pubmed_id cannot hold (was a 500), or that are no PMID (was stored).
+    {"pubmedData": "PMID- 99999999999\nTI  - too large"}, {"pubmedData": "PMID- -7\nTI  - x"},
+    {"pubmedData": (DATA / "8896564.xml").read_text().replace(">8896564<", ">-7<", 1)},
+    {"pubmedData": "TI  - no PMID line"}, {"pubmedData": "plain text"},
     {"manual": "x"}, {"manual": {}}, {"manual": {"title": "t"}},
     {"manual": {"title": 1, "published": False}}, {"manual": {"published": "no"}},
     {"manual": {"title": "t", "published": False, "id": 3}},

@@ -28,8 +28,12 @@ def test_parse_matches_expected(path):
 
 
 def test_bytes_and_wrapper_set():
+    """As NCBI's efetch sends it: XML declaration, the DOCTYPE of NLM's PubMed DTD (which is
+    never loaded), the set."""
     texts = [p.read_text(encoding="utf-8") for p in XML_FILES[:3]]
-    wrapped = ('<?xml version="1.0" encoding="utf-8"?>\n<PubmedArticleSet>'
+    wrapped = ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC '
+               '"-//NLM//DTD PubMedArticle, 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/'
+               'pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>'
                + "".join(texts) + "</PubmedArticleSet>")
     parsed = parse_pubmed_xml(wrapped.encode("utf-8"))
     assert [r["pubmed_id"] for r in parsed] == [int(p.stem) for p in XML_FILES[:3]]
@@ -53,6 +57,10 @@ def test_formatting_tags_removed_and_nested_text_kept():
 @pytest.mark.parametrize("text", [
     '<!DOCTYPE x [<!ENTITY a "aaaa">]><PubmedArticle>&a;</PubmedArticle>',
     '<!DOCTYPE PubmedArticle SYSTEM "file:///etc/passwd"><PubmedArticle/>',
+    '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD x//EN" "https://x.dtd" [<!ENTITY a "b">]>'
+    '<PubmedArticleSet>&a;</PubmedArticleSet>',
+    '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD x//EN" "https://x.dtd">'
+    '<!DOCTYPE x><PubmedArticleSet/>',
     "<PubmedArticle><MedlineCitation>",          # not well-formed
     "<Other/>",                                    # wrong element
     "<PubmedArticleSet></PubmedArticleSet>",       # nothing in it

@@ -22,6 +22,10 @@ from helpers import ROOT, run_cli, table_snapshot
 DATA = ROOT / "tests" / "data" / "pubmed"
 XML_FILES = sorted(DATA.glob("*.xml"))
 MEDLINE_FILES = sorted(DATA.glob("*.pubmed"))
+# NCBI's efetch answers (and PubMed's XML downloads) open with this DOCTYPE.
+EFETCH_DOCTYPE = ('<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January '
+                  '2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n')
+
 RECORDS = {int(p.stem): p.read_text(encoding="utf-8") for p in XML_FILES}
 
 
@@ -80,7 +84,7 @@ class Efetch:
                     self.end_headers()
                     return
                 ids = [int(i) for i in query["id"][0].split(",")]
-                body = ('<?xml version="1.0" ?>\n<!-- efetch double -->\n<PubmedArticleSet>\n'
+                body = ('<?xml version="1.0" ?>\n' + EFETCH_DOCTYPE + '<PubmedArticleSet>\n'
                         + "".join(RECORDS[i] for i in ids if i in RECORDS) + owner.extra
                         + "</PubmedArticleSet>\n").encode("utf-8")
                 self.send_response(200)
@@ -277,7 +281,7 @@ def test_convert_xml_and_medline(tmp_path):
 
 def test_convert_default_name_efetch_set_and_duplicates(tmp_path):
     wrapped = tmp_path / "efetch.xml"
-    wrapped.write_text('<?xml version="1.0" ?>\n<PubmedArticleSet>'
+    wrapped.write_text('<?xml version="1.0" ?>\n' + EFETCH_DOCTYPE + '<PubmedArticleSet>'
                        + "".join(RECORDS.values()) + "</PubmedArticleSet>", encoding="utf-8")
     result = refs("convert", wrapped, MEDLINE_FILES[0], cwd=tmp_path)
     assert result.returncode == 0, result.stderr

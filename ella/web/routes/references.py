@@ -1,8 +1,10 @@
 """References: look up by `q`, full-text search by `s`, add from PubMed XML or manually
 (api.md 2.6, 4.13)."""
 
-from ella.pubmed import PubmedParseError, parse_pubmed_xml
-from ella.web.errors import BadRequest
+import psycopg
+
+from ella.pubmed import PubmedParseError, parse_references_text
+from ella.web.errors import BadRequest, Conflict
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
@@ -75,11 +77,24 @@ def list_references(ctx):
     return Response.json(rows, headers=page_headers(page, per_page, total))
 
 
+def _by_pubmed_id(conn, pubmed_id):
+    found = _rows(conn.execute(f"{REFERENCE_SELECT} WHERE r.pubmed_id = %s ORDER BY r.id "
+                               "LIMIT 1", (pubmed_id,)))
+    return found[0] if found else None
+
+
 def _insert(conn, values):
+    """The new reference, or None when its pubmed_id is taken (by a concurrent request, or
+    by a reference that differs from a manual one)."""
     keys = [k for k in REFERENCE_KEYS if k != "id" and k in values]
-    row = conn.execute(
-        f"INSERT INTO reference ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))}) "
-        f"RETURNING {', '.join(REFERENCE_KEYS)}", [values[k] for k in keys]).fetchone()
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                f"INSERT INTO reference ({', '.join(keys)}) VALUES "
+                f"({', '.join(['%s'] * len(keys))}) RETURNING {', '.join(REFERENCE_KEYS)}",
+                [values[k] for k in keys]).fetchone()
+    except psycopg.errors.UniqueViolation:
+        return None
     return dict(zip(REFERENCE_KEYS, row))
 
 
@@ -91,22 +106,16 @@ def create_reference(ctx):
     if len(body) != 1:
         raise BadRequest("The body must have exactly one of 'pubmedData' and 'manual'")
     if "pubmedData" in body:
-        text = body["pubmedData"].strip()
-        if not text.startswith("<"):
-            raise BadRequest("pubmedData must be PubMed XML (PubmedArticle or "
-                             "PubmedBookArticle); the MEDLINE text format is not supported")
-        try:
-            parsed = parse_pubmed_xml(text)
+        try:  # PubMed XML or MEDLINE text (api.md 4.13)
+            parsed = parse_references_text(body["pubmedData"])
         except PubmedParseError as exc:
             raise BadRequest(f"Could not parse pubmedData: {exc}") from None
         if len(parsed) != 1:
             raise BadRequest("pubmedData must hold exactly one PubMed record")
         values = parsed[0]
-        existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE r.pubmed_id = %s "
-                                          "ORDER BY r.id LIMIT 1", (values["pubmed_id"],)))
-        if existing:
-            return existing[0]
-        return _insert(ctx.conn, values)
+        # The existing one, also when a concurrent request created it just now.
+        return _by_pubmed_id(ctx.conn, values["pubmed_id"]) or _insert(ctx.conn, values) \
+            or _by_pubmed_id(ctx.conn, values["pubmed_id"])
 
     manual = require_object(body["manual"], {}, MANUAL_TYPES, where="manual")
     if not manual:
@@ -118,4 +127,9 @@ def create_reference(ctx):
         return existing[0]
     if "published" not in manual:
         raise BadRequest("manual.published is required to create a reference")
-    return _insert(ctx.conn, manual)
+    created = _insert(ctx.conn, manual)
+    if created is None:
+        other = _by_pubmed_id(ctx.conn, manual.get("pubmed_id"))
+        raise Conflict(f"A different reference with pubmed_id {manual.get('pubmed_id')} exists "
+                       f"(id {other['id'] if other else '?'})")
+    return created
