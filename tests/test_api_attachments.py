@@ -118,6 +118,9 @@ def test_content_disposition_never_breaks_the_header():
     ascii_value = value.split("; filename*=")[0]
     assert ascii_value == 'attachment; filename="abcSet-Cookie: x.txt"'
     assert content_disposition("plain.pdf") == "attachment; filename=plain.pdf"
+    # Fullwidth quotation mark and semicolon become '"' and ';' under NFKD: still removed.
+    value = content_disposition("x\uff02\uff1bfilename=evil.html")
+    assert value.split("; filename*=")[0] == 'attachment; filename="xfilename=evil.html"'
 
 
 def test_client_path_in_filename_is_dropped(client):
@@ -222,6 +225,23 @@ def test_bad_multipart_requests(client):
     assert wrong_field.status == 400 and "'file'" in wrong_field.json["message"]
     not_multipart = client.post("/api/v1/attachments/upload/", {"file": "x"})
     assert not_multipart.status == 400
+
+
+@pytest.mark.parametrize("disposition_params, part_headers", [
+    ('filename="a\x00b.txt"', ""),                        # NUL in the filename
+    ("filename*=UTF-8''a%00b.txt", ""),                    # the same, RFC 2231 encoded
+    ('filename="a.txt"', "Content-Type: text/pl\x00ain\r\n"),  # NUL in the type
+])
+def test_nul_in_the_file_fields_is_400(client, db_url, disposition_params, part_headers):
+    """PostgreSQL text cannot hold NUL: refused, not a 500 from the INSERT."""
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"{disposition_params}\r\n{part_headers}\r\ndata\r\n--{BOUNDARY}--\r\n"
+            ).encode("utf-8")
+    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
+                            content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert result.status == 400 and "NUL character" in result.json["message"], result.body
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM attachment").fetchone() == (0,)
 
 
 def test_login_required(make_app, storage):

@@ -141,6 +141,9 @@ def parse_upload(content_type, body):
         data = part.get_payload(decode=True) or b""
         mimetype = part.get("Content-Type")
         mimetype = part.get_content_type() if mimetype else None
+        if "\x00" in filename or "\x00" in (mimetype or ""):
+            raise BadRequest("The field 'file' has a NUL character in its filename or type, "
+                             "which cannot be stored")
         return filename, mimetype, data
     raise BadRequest("Missing multipart field 'file'")
 
@@ -171,9 +174,12 @@ def upload(ctx):
 def content_disposition(filename):
     """`attachment; filename=...` with a header-safe ASCII name (+ RFC 5987 `filename*` when
     the original is not plain ASCII)."""
-    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\\r\n;')
-    ascii_name = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode(
-        "ascii").strip() or "attachment"
+    # Normalised first, then filtered: NFKD turns fullwidth quotes and semicolons into
+    # ASCII ones, which would otherwise end the parameter.
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode(
+        "ascii")
+    ascii_name = "".join(c for c in ascii_name if c.isprintable() and c not in '"\\;')
+    ascii_name = ascii_name.strip() or "attachment"
     if re.fullmatch(r"[A-Za-z0-9!#$&+.^_`|~-]+", ascii_name):
         value = f"attachment; filename={ascii_name}"
     else:
