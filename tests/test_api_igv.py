@@ -272,6 +272,10 @@ def test_static_track_group_limits(user1, user4):
     assert result.status == 403 and result.json["message"] == "not authorized"
     assert user4.get("/api/v1/igv/tracks/static/private/p.bed").body == b"1\t5\t6\n"
     assert user1.get("/api/v1/igv/tracks/static/hidden.bed").status == 403
+    # A hidden folder answers the same for a missing file: names cannot be confirmed.
+    missing = user1.get("/api/v1/igv/tracks/static/private/no-such-sample.bed")
+    assert (missing.status, missing.json) == (result.status, result.json)
+    assert user4.get("/api/v1/igv/tracks/static/private/no-such-sample.bed").status == 404
 
 
 def test_static_track_traversal_is_refused(user1):

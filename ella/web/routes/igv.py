@@ -473,12 +473,15 @@ def _static_file(ctx, *parts):
     root = igv_root(ctx)
     tracks = _dir(os.path.join(root, "tracks")) if root else None
     relative = "/".join(parts)
-    if tracks is None or inside(tracks, *parts) is None:
+    if tracks is None:
         raise NotFound(f"No static track {relative}")
-    config = load_track_config(root)
-    applied, entry = merged_track_config(config, f"STATIC/{relative}")
+    # Access first: a hidden track answers the same whether it exists or not, so its name
+    # (often a sample's) cannot be confirmed by guessing.
+    applied, entry = merged_track_config(load_track_config(root), f"STATIC/{relative}")
     if not applied or not visible_to(entry, group_name(ctx)):
         raise Forbidden("not authorized")
+    if inside(tracks, *parts) is None:
+        raise NotFound(f"No static track {relative}")
     return serve_track(ctx.request, tracks, list(parts))
 
 
