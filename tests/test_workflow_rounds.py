@@ -578,6 +578,14 @@ def test_allele_workflow_of_another_group_cannot_be_changed(world):
                                                result.body[:200])
     assert (tables(world.url), sql(world.url, "SELECT * FROM interpretationlog ORDER BY id")) \
         == before
+    # Reading stays open, as in ELLA: the variant page of another group's user loads.
+    for user in ("v01only", "outsider"):
+        log = ok(world.client(user).get(f"{AL}/{a[3]}/logs/"))
+        assert [entry["message"] for entry in log["logs"]] == ["note"]
+        ok(world.client(user).get(f"{AL}/{a[3]}/collisions/", query={"allele_ids": a[3]}))
+    refused(world.client("outsider").get(f"{AL}/987654/logs/"), 404)
+    refused(world.client("outsider").get(f"{AL}/987654/collisions/",
+                                         query={"allele_ids": 987654}), 404)
     ok(act(world, "u2", "override", kind="allele", workflow_id=a[3]))  # the group can
     # The other group still starts variant workflows on its own panel.
     ok(act(world, "v01only", "start", {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele",

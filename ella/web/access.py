@@ -25,6 +25,12 @@ def require_genepanel(conn, user, name, version):
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
 
+def require_allele(conn, allele_id):
+    """The allele must exist (404). Variants themselves are not group-bound (api.md 1.6)."""
+    if not conn.execute("SELECT 1 FROM allele WHERE id = %s", (allele_id,)).fetchone():
+        raise NotFound(f"No allele with id {allele_id}")
+
+
 def require_analysis(conn, user, analysis_id):
     """The analysis must exist (404) and its panel be one of the user's group's (403).
     Returns (name, genepanel_name, genepanel_version)."""

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
-from ella.web.access import require_analysis, require_genepanel
+from ella.web.access import require_allele, require_analysis, require_genepanel
 from ella.web.errors import Conflict, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -100,11 +100,6 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def _require_allele(conn, allele_id):
-    if not conn.execute("SELECT 1 FROM allele WHERE id = %s", (allele_id,)).fetchone():
-        raise NotFound(f"No allele with id {allele_id}")
-
-
 def _insert(conn, sql, params, what):
     """INSERT ... RETURNING id; a lost race on the one-current-row index is a 409."""
     try:
@@ -130,7 +125,7 @@ def create_customannotation(ctx):
     body = require_object(ctx.request.json(), {"allele_id": int, "annotations": dict},
                           {"user_id": (int, type(None))})
     conn = ctx.conn
-    _require_allele(conn, body["allele_id"])
+    require_allele(conn, body["allele_id"])
     current = conn.execute(
         "SELECT id, annotations FROM customannotation WHERE allele_id = %s "
         "AND date_superceeded IS NULL FOR UPDATE", (body["allele_id"],)).fetchone()
@@ -199,7 +194,7 @@ def create_referenceassessment(ctx):
     # The model finalizeallele enforces (workflow.md 8.3: no other keys), stored the same way.
     validate_evaluation("referenceAssessmentEvaluation", body["evaluation"], "body.evaluation")
     conn = ctx.conn
-    _require_allele(conn, body["allele_id"])
+    require_allele(conn, body["allele_id"])
     if not conn.execute("SELECT 1 FROM reference WHERE id = %s",
                         (body["reference_id"],)).fetchone():
         raise NotFound(f"No reference with id {body['reference_id']}")

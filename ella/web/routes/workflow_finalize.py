@@ -1,7 +1,7 @@
 """Finalize allele (create/reuse assessments), collisions and similar alleles
 (api.md 2.9, 2.10, 2.11, 4.15, 4.17, 4.22; workflow.md 4.6, 13, 14)."""
 
-from ella.web.access import group_panels, require_analysis, require_genepanel
+from ella.web.access import group_panels, require_allele, require_analysis, require_genepanel
 from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.routes.config import user_config_for
 from ella.web.router import router
@@ -60,7 +60,9 @@ def collisions_analysis(ctx, analysis_id):
 @router.route("GET", f"{API}/workflows/alleles/<int:allele_id>/collisions/",
               access="allele", summary="Other unfinished workflows with this variant")
 def collisions_allele(ctx, allele_id):
-    require_allele_workflow(ctx.conn, ctx.user, allele_id)
+    # A read, open to every group as in ELLA (api.md 1.6): a user who may start the
+    # variant's round must be able to load its page.
+    require_allele(ctx.conn, allele_id)
     allele_ids = ctx.request.id_list_arg("allele_ids", required=True)
     return collisions(ctx.conn, ctx.config, "allele", allele_id, allele_ids)
 

@@ -1,6 +1,6 @@
 """The interpretation log of a workflow (api.md 2.9, 2.10, 4.18; workflow.md 10)."""
 
-from ella.web.access import group_panels, require_analysis
+from ella.web.access import group_panels, require_allele, require_analysis
 from ella.web.router import router
 from ella.web.routes.workflow_finalize import require_allele_workflow
 from ella.web.validation import require_object
@@ -12,18 +12,23 @@ _OPT = {"message": (str, type(None)), "priority": (int, type(None)),
         "review_comment": (str, type(None)), "warning_cleared": (bool, type(None))}
 
 
-def _access(ctx, workflow_type, workflow_id):
+def _access(ctx, workflow_type, workflow_id, write=True):
+    """Analysis logs follow the analysis' panel. A variant's log can be read by every group
+    (as in ELLA; whoever may start its round must be able to load its page), written only
+    by the group whose panel the round has."""
     if workflow_type == "analysis":
         require_analysis(ctx.conn, ctx.user, workflow_id)
-    else:
+    elif write:
         require_allele_workflow(ctx.conn, ctx.user, workflow_id)
+    else:
+        require_allele(ctx.conn, workflow_id)
 
 
 def _register(segment, workflow_type, id_name):
     base = f"{API}/workflows/{segment}/<int:{id_name}>/logs/"
 
     def get_logs(ctx, **params):
-        _access(ctx, workflow_type, params[id_name])
+        _access(ctx, workflow_type, params[id_name], write=False)
         return list_logs(ctx.conn, ctx.user, workflow_type, params[id_name])
 
     def post_log(ctx, **params):
