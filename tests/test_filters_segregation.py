@@ -246,3 +246,44 @@ def test_without_parents_only_the_sibling_rule_removes(db_conn, ella_config):
     assert w.run("segregation", [removed, het, sib_het], ALL_RULES) == {removed}
     assert w.run("segregation", [removed, het, sib_het],
                  {**ALL_RULES, "recessive_homozygous": {"enable": False}}) == set()
+
+
+# --- the variant tags of api.md 3.4 ------------------------------------------------------------
+
+def test_tags_name_every_rule_a_variant_meets_whether_enabled_or_not(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, sex="Male")
+    denovo = _gt(w, fam, {"P": (HET, 0.5, 50), "F": (REF, 0, 50), "M": (REF, 0, 50)})
+    low_gq = _gt(w, fam, {"P": (HET, 0.5, 50), "F": (REF, 0, 10), "M": (REF, 0, 50)})
+    mosaic = _gt(w, fam, {"P": (HET, 0.5, 50), "F": (HET, 0.2, 50), "M": (REF, 0.0, 50)})
+    recessive = _gt(w, fam, {"P": HOM, "F": HET, "M": HET})
+    x_recessive = _gt(w, fam, {"P": HOM, "F": REF, "M": HET}, chromosome="X", start=X_NONPAR)
+    compound = [_gt(w, fam, {"P": HET, "F": HET, "M": REF}, symbol="GENE7"),
+                _gt(w, fam, {"P": HET, "F": REF, "M": HET}, symbol="GENE7")]
+    inherited = _gt(w, fam, {"P": HET, "F": HET, "M": REF})
+    alleles = [denovo, low_gq, mosaic, recessive, x_recessive, *compound, inherited]
+    gq = {"denovo": {"gq_threshold": {"proband": 20, "mother": 20, "father": 20}}}
+    found = segregation.tags(w.ctx(), alleles, _only(**gq))  # no rule enabled
+    assert found == {denovo: ["denovo"], mosaic: ["parental_mosaicism"],
+                     recessive: ["autosomal_recessive_homozygous"],
+                     x_recessive: ["xlinked_recessive_homozygous"],
+                     compound[0]: ["compound_heterozygous"],
+                     compound[1]: ["compound_heterozygous"]}
+    # Without the threshold the low-GQ variant is de novo too.
+    assert segregation.tags(w.ctx(), [low_gq], NONE_ENABLED) == {low_gq: ["denovo"]}
+
+
+def test_no_tags_without_a_family(db_conn, ella_config):
+    w = World(db_conn, ella_config)
+    single = w.sample("single")
+    allele = w.allele()
+    w.genotype(allele, single)
+    assert segregation.tags(w.ctx(), [allele], NONE_ENABLED) == {}
+
+
+def test_tags_without_parents(db_conn, ella_config):
+    w, fam = _fam(db_conn, ella_config, parents=False, siblings=[True])
+    # Parents unknown: only the compound heterozygous rule (proband and affected sibling).
+    pair = [_gt(w, fam, {"P": HET, "S0": HET}, symbol="GENE8") for _ in range(2)]
+    hom = _gt(w, fam, {"P": HOM, "S0": HOM})
+    assert segregation.tags(w.ctx(), pair + [hom], NONE_ENABLED) == {
+        pair[0]: ["compound_heterozygous"], pair[1]: ["compound_heterozygous"]}

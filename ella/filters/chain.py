@@ -84,6 +84,17 @@ def _check_mode(ctx, module):
         raise FilterError(f"filter {module.NAME!r} needs an analysis")
 
 
+def segregation_tags(conn, config, genepanel, analysis_id, allele_ids, filterconfig):
+    """{allele_id: [tag]} from the first segregation filter of `filterconfig` (a filter
+    config's document), {} when it has none (api.md 3.4)."""
+    check_filterconfig(filterconfig)
+    entry = next((e for e in filterconfig["filters"] if e["name"] == segregation.NAME), None)
+    if entry is None:
+        return {}
+    ctx = FilterContext(conn, config, genepanel, analysis_id)
+    return segregation.tags(ctx, allele_ids, entry.get("config") or {})
+
+
 def analysis_allele_ids(conn, analysis_id):
     """Every allele with a genotype (first or second allele) in a sample of the analysis."""
     return [r[0] for r in conn.execute(

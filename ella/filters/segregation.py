@@ -195,6 +195,38 @@ def _rows(ctx, allele_ids, family):
     return rows
 
 
+# The variant tags the rules give (api.md 3.4), in the order they are listed.
+TAGS = ("denovo", "parental_mosaicism", "compound_heterozygous",
+        "autosomal_recessive_homozygous", "xlinked_recessive_homozygous")
+
+
+def tags(ctx, allele_ids, config):
+    """{allele_id: [tag, ...]}: which segregation rules each variant of the family meets,
+    whether the config enables them or not; the config gives denovo's gq_threshold."""
+    check_config(config)
+    family = Family(ctx.conn, ctx.analysis_id)
+    if not allele_ids or not family.present:
+        return {}
+    rows = _rows(ctx, allele_ids, family)
+    found = {tag: set() for tag in TAGS}
+    found["compound_heterozygous"] = compound_heterozygous(ctx, rows, family)
+    if family.has_parents:  # the other rules compare the proband with both parents
+        gq_threshold = config["denovo"].get("gq_threshold")
+        for row in rows.values():
+            if denovo(row, gq_threshold):
+                found["denovo"].add(row.allele_id)
+            if parental_mosaicism(row):
+                found["parental_mosaicism"].add(row.allele_id)
+            if recessive_homozygous(row):
+                found["xlinked_recessive_homozygous" if row.xlinked
+                      else "autosomal_recessive_homozygous"].add(row.allele_id)
+    result = {}
+    for tag in TAGS:
+        for allele_id in found[tag]:
+            result.setdefault(allele_id, []).append(tag)
+    return result
+
+
 def check_config(config):
     missing = [r for r in RULES if not isinstance(config.get(r), dict)
                or not isinstance(config[r].get("enable"), bool)]

@@ -34,7 +34,7 @@ def list_analysis_filterconfigs(ctx, analysis_id):
     return configs
 
 
-def _group_filterconfig(ctx, filterconfig_id):
+def require_group_filterconfig(ctx, filterconfig_id):
     """The filter config if it is linked to the caller's group; another group's is a 403
     (reading it or running it alike), an unknown id 404."""
     config = group_filterconfig(ctx.conn, ctx.user["group_id"], filterconfig_id)
@@ -50,11 +50,11 @@ def _group_filterconfig(ctx, filterconfig_id):
 @router.route("GET", f"{API}/filterconfigs/<int:filterconfig_id>", access="group",
               summary="One filter config (linked to the caller's group)")
 def get_filterconfig(ctx, filterconfig_id):
-    return _group_filterconfig(ctx, filterconfig_id)
+    return require_group_filterconfig(ctx, filterconfig_id)
 
 
 def _run(ctx, analysis_id, filterconfig_id):
-    _group_filterconfig(ctx, filterconfig_id)
+    require_group_filterconfig(ctx, filterconfig_id)
     try:
         result = filter_analysis(ctx.conn, ctx.config, analysis_id, filterconfig_id)
     except FilterError as exc:
