@@ -31,6 +31,23 @@ class Client:
 
     def request(self, method, path, json_body=None, query=None, raw=None, headers=None,
                 content_type="application/json"):
+        captured, chunks = self.open(method, path, json_body, query, raw, headers, content_type)
+        try:
+            result = Result(captured["status"], captured["headers"], b"".join(chunks))
+        finally:
+            if hasattr(chunks, "close"):  # as a WSGI server does
+                chunks.close()
+        for key, value in result.headers:
+            if key.lower() == "set-cookie":
+                cookie = SimpleCookie()
+                cookie.load(value)
+                for name, morsel in cookie.items():
+                    self.cookies[name] = morsel.value
+        return result
+
+    def open(self, method, path, json_body=None, query=None, raw=None, headers=None,
+             content_type="application/json"):
+        """({"status", "headers"}, the app's body iterable, unread): for streamed bodies."""
         body = raw if raw is not None else (json.dumps(json_body).encode()
                                             if json_body is not None else b"")
         if isinstance(query, dict):
@@ -52,15 +69,7 @@ class Client:
             captured["status"] = int(status.split()[0])
             captured["headers"] = response_headers
 
-        chunks = self.app(environ, start_response)
-        result = Result(captured["status"], captured["headers"], b"".join(chunks))
-        for key, value in result.headers:
-            if key.lower() == "set-cookie":
-                cookie = SimpleCookie()
-                cookie.load(value)
-                for name, morsel in cookie.items():
-                    self.cookies[name] = morsel.value
-        return result
+        return captured, self.app(environ, start_response)
 
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)

@@ -103,6 +103,19 @@ def test_download_has_original_filename_and_content(client):
     assert result.header("Content-Disposition") == 'attachment; filename="scan 1.bin"'
 
 
+def test_download_is_sent_in_chunks(client):
+    from ella.web.http import FileResponse
+    data = os.urandom(3 * FileResponse.CHUNK + 5)
+    attachment_id = upload(client, "big.bin", data).json["id"]
+    captured, body = client.open("GET", f"/api/v1/attachments/{attachment_id}")
+    try:
+        chunks = list(body)
+    finally:
+        body.close()
+    assert captured["status"] == 200 and b"".join(chunks) == data
+    assert len(chunks) == 4 and max(map(len, chunks)) == FileResponse.CHUNK
+
+
 def test_download_filename_is_sanitised_for_the_header(client):
     attachment_id = upload(client, "résumé x;y.txt", b"hi", content_type="text/plain").json["id"]
     result = client.get(f"/api/v1/attachments/{attachment_id}")

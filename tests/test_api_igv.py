@@ -213,6 +213,33 @@ def test_reference_file_full_and_ranges(user1):
     assert beyond.status == 416 and beyond.header("Content-Range").startswith("bytes */")
 
 
+@pytest.mark.parametrize("method, headers", [
+    ("GET", {}), ("GET", {"HTTP_RANGE": "bytes=1-"}), ("HEAD", {})])
+def test_large_files_are_streamed_in_chunks(user1, dirs, method, headers):
+    """A reference genome or BAM file is gigabytes: sent in bounded chunks (HEAD sends
+    nothing), never read whole; the file is closed when the server closes the body."""
+    import tracemalloc
+
+    from ella.web.http import FileResponse
+    size = 32 * 1024 * 1024
+    with open(dirs["igv"] / "human_g1k_v37_decoy.fasta", "wb") as f:
+        f.truncate(size)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        captured, body = user1.open(method, "/api/v1/igv/human_g1k_v37_decoy.fasta",
+                                    headers=headers)
+        sizes = [len(chunk) for chunk in body]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        if hasattr(body, "close"):
+            body.close()
+    expected = 0 if method == "HEAD" else size - (1 if headers else 0)
+    assert sum(sizes) == expected and max(sizes) <= FileResponse.CHUNK
+    assert dict(captured["headers"])["Content-Length"] == str(size - (1 if headers else 0))
+    assert peak < 4 * FileResponse.CHUNK, f"peak {peak / 2**20:.1f} MiB"
+
+
 def test_reference_file_must_be_listed(user1):
     result = user1.get("/api/v1/igv/not_listed.txt")
     assert result.status == 403

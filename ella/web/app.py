@@ -75,9 +75,14 @@ class App:
         if route is None or route.resource_log:
             self._resource_log(request, route, response, started)
         reason = HTTPStatus(response.status).phrase if response.status in HTTPStatus._value2member_map_ else ""
-        headers = response.headers + [("Content-Length", str(len(response.body)))]
+        headers = response.headers + [("Content-Length", str(response.content_length))]
         start_response(f"{response.status} {reason}", headers)
-        return [b"" if request.method == "HEAD" else response.body]
+        body = response.chunks()
+        if request.method == "HEAD":
+            if hasattr(body, "close"):
+                body.close()
+            return [b""]
+        return body
 
     def handle(self, request):
         route = None
@@ -151,7 +156,7 @@ class App:
             "query": _storable(request.query_string),
             "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
-            "response_size": len(response.body),
+            "response_size": response.content_length,
             "payload": payload,
             "payload_size": request.content_length if payload is not None else 0,
             "statuscode": response.status,

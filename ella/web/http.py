@@ -189,3 +189,48 @@ class Response:
     @classmethod
     def error(cls, status, message):
         return cls.json({"message": message}, status)
+
+    @property
+    def content_length(self):
+        return len(self.body)
+
+    def chunks(self):
+        """The WSGI body iterable."""
+        return [self.body]
+
+
+class FileResponse(Response):
+    """`length` bytes of an open binary file from `start`, sent in chunks: a reference genome
+    or a BAM file is never read into memory whole. The file is closed when the server closes
+    the iterable (also for HEAD, or when the client goes away)."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, file, start, length, status=200, content_type="application/octet-stream",
+                 headers=None):
+        super().__init__(b"", status, content_type, headers)
+        self.file, self.start, self.length = file, start, length
+
+    @property
+    def content_length(self):
+        return self.length
+
+    def chunks(self):
+        return _FileChunks(self.file, self.start, self.length, self.CHUNK)
+
+
+class _FileChunks:
+    def __init__(self, file, start, length, chunk):
+        self.file, self.start, self.left, self.chunk = file, start, length, chunk
+
+    def __iter__(self):
+        self.file.seek(self.start)
+        while self.left > 0:
+            data = self.file.read(min(self.chunk, self.left))
+            if not data:  # the file shrank since its size was taken
+                break
+            self.left -= len(data)
+            yield data
+
+    def close(self):
+        self.file.close()

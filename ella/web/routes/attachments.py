@@ -23,7 +23,7 @@ from urllib.parse import quote
 from ella import auth
 from ella.web.access import require_analysis
 from ella.web.errors import ApiError, BadRequest, NotFound
-from ella.web.http import Response
+from ella.web.http import FileResponse, Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
 
@@ -199,14 +199,14 @@ def download(ctx, attachment_id):
     sha256, filename, mimetype = row
     root = storage_root(ctx.config)
     try:
-        with open(stored_path(root, sha256), "rb") as f:
-            data = f.read()
+        file = open(stored_path(root, sha256), "rb")  # closed by the response
+        size = os.fstat(file.fileno()).st_size
     except OSError:
         raise NotFound(f"The file of attachment {attachment_id} is missing from the "
                        "storage") from None
     content_type = mimetype if mimetype and re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype) \
         else "application/octet-stream"
-    return Response(data, 200, content_type,
+    return FileResponse(file, 0, size, 200, content_type,
                     [("Content-Disposition", content_disposition(filename)),
                      ("X-Content-Type-Options", "nosniff"),
                      ("Cache-Control", "private, max-age=0")])

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from ella.web.access import require_analysis, require_genepanel
 from ella.web.errors import ApiError, Forbidden, NotFound
-from ella.web.http import Response
+from ella.web.http import FileResponse, Response
 from ella.web.router import router
 
 API = "/api/v1"
@@ -154,14 +154,12 @@ def serve_file(request, path, download_name=None):
             return Response(b"", 416, content_type, headers + [
                 ("Content-Range", f"bytes */{size}")])
         raise
-    with open(path, "rb") as f:
-        if wanted is None:
-            return Response(f.read(), 200, content_type, headers)
-        start, end = wanted
-        f.seek(start)
-        data = f.read(end - start + 1)
-    return Response(data, 206, content_type,
-                    headers + [("Content-Range", f"bytes {start}-{start + len(data) - 1}/{size}")])
+    file = open(path, "rb")  # closed by the response's body iterable
+    if wanted is None:
+        return FileResponse(file, 0, size, 200, content_type, headers)
+    start, end = wanted
+    return FileResponse(file, start, end - start + 1, 206, content_type,
+                        headers + [("Content-Range", f"bytes {start}-{end}/{size}")])
 
 
 def serve_track(request, root, parts):
