@@ -190,7 +190,7 @@ def test_track_config_default_file_is_the_fallback(user1, dirs, analysis):
 
 # -- reference resources and byte ranges ---------------------------------------------------
 
-def test_reference_file_full_and_ranges(user1):
+def test_reference_file_full_and_ranges(user1, dirs):
     full = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta")
     assert full.status == 200 and full.body == FASTA
     assert full.header("Accept-Ranges") == "bytes"
@@ -208,6 +208,18 @@ def test_reference_file_full_and_ranges(user1):
     assert suffix.status == 206 and suffix.body == b"gneg\n"
     too_far = user1.get("/api/v1/igv/cytoBand.txt", headers={"HTTP_RANGE": "bytes=5000-"})
     assert too_far.status == 416
+    # RFC 9110: a suffix of an empty file is unsatisfiable; another unit or several ranges
+    # are ignored (the whole file; no multipart/byteranges); an absurd number is invalid.
+    (dirs["igv"] / "cytoBand.txt").write_bytes(b"")
+    empty = user1.get("/api/v1/igv/cytoBand.txt", headers={"HTTP_RANGE": "bytes=-5"})
+    assert (empty.status, empty.header("Content-Range")) == (416, "bytes */0")
+    for header in ("items=0-3", "bytes=0-1,4-5", "bytes=5000-,0-1"):
+        whole = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
+                          headers={"HTTP_RANGE": header})
+        assert (whole.status, whole.body) == (200, FASTA), header
+    huge = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
+                     headers={"HTTP_RANGE": "bytes=" + "9" * 5000 + "-"})
+    assert huge.status == 416
     # Byte offsets are not ids: beyond 2**31 (a file over 2 GB) they are fine.
     beyond = user1.get("/api/v1/igv/cytoBand.txt", query={"start": 2**31, "end": 2**32})
     assert beyond.status == 416 and beyond.header("Content-Range").startswith("bytes */")

@@ -115,13 +115,16 @@ def _range(request, size):
     """(start, end inclusive) of the requested byte range, or None for the whole file."""
     header = request.environ.get("HTTP_RANGE")
     start = end = None
-    if header:
-        m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", header)
+    unit, _, ranges = (header or "").partition("=")
+    # RFC 9110 14.2: a Range with another unit, or several ranges (IGV asks for one; we send
+    # no multipart/byteranges), is ignored: the whole file.
+    if header and unit.strip().lower() == "bytes" and "," not in ranges:
+        m = re.fullmatch(r"\s*(\d{0,18})\s*-\s*(\d{0,18})\s*", ranges)  # int() takes them
         if not m or (m.group(1) == "" and m.group(2) == ""):
             raise ApiError(f"Invalid Range header {header!r}", 416)
         if m.group(1) == "":  # suffix range: the last N bytes
             length = int(m.group(2))
-            if length == 0:
+            if length == 0 or size == 0:
                 raise ApiError("Range not satisfiable", 416)
             return max(0, size - length), size - 1
         start = int(m.group(1))
