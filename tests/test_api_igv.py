@@ -306,6 +306,16 @@ def test_static_track_files(user1):
     assert user1.get("/api/v1/igv/tracks/static/sub/deeper/nested.bw").body == b"BW"
 
 
+def test_file_names_with_percent_and_space(user1, dirs):
+    """PATH_INFO arrives percent-decoded from the server (PEP 3333; `a%2520b.bed` on the
+    wire is `a%20b.bed` here): decoded once, not twice."""
+    tracks = dirs["igv"] / "tracks"
+    (tracks / "a%20b.bed").write_text("percent\n")
+    (tracks / "a b.bed").write_text("space\n")
+    assert user1.get("/api/v1/igv/tracks/static/a%20b.bed").body == b"percent\n"
+    assert user1.get("/api/v1/igv/tracks/static/a b.bed").body == b"space\n"
+
+
 def test_static_track_group_limits(user1, user4):
     result = user1.get("/api/v1/igv/tracks/static/private/p.bed")
     assert result.status == 403 and result.json["message"] == "not authorized"

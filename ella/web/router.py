@@ -10,7 +10,6 @@ access rule its handler applies (`access`), so tests can walk the table.
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from ella.web.errors import BadRequest, MethodNotAllowed, NotFound
 from ella.web.validation import digits_to_int
@@ -60,7 +59,9 @@ class Route:
             return None
         values = {}
         for name, kind in self.params:
-            raw = unquote(m.group(name))
+            # PATH_INFO is already percent-decoded by the server (PEP 3333); decoding again
+            # would turn a file named a%20b.bed into "a b.bed".
+            raw = m.group(name)
             if kind == "str" and ("/" in raw or raw == ""):
                 return None
             values[name] = raw
