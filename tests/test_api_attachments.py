@@ -282,3 +282,103 @@ def test_analysis_attachments_disabled_and_access_checked(demo_api_app, demo_db_
     assert result.status == 404 and "disabled" in result.json["message"]
     assert group2.get(f"/api/v1/attachments/analyses/{analysis_id}/0/").status == 403
     assert group1.get("/api/v1/attachments/analyses/999999/0/").status == 404
+
+
+# -- streamed multipart (ella/web/multipart.py) ---------------------------------------------
+
+def _stored_sha(client, attachment_id):
+    return client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0][
+        "sha256"]
+
+
+def test_upload_is_streamed_not_held_in_memory(client):
+    """The file goes to disk while it is read and hashed: Python memory stays near a few
+    chunks whatever the size (email.parser took ~11 times the upload)."""
+    import tracemalloc
+
+    from ella.web.multipart import CHUNK
+
+    data = os.urandom(8 * 1024 * 1024)
+
+    class Stream:  # the body as a server hands it over, without a copy held here
+        def __init__(self, parts):
+            self.parts, self.buffer = iter(parts), b""
+
+        def read(self, size):
+            while len(self.buffer) < size:
+                more = next(self.parts, None)
+                if more is None:
+                    break
+                self.buffer += more
+            out, self.buffer = self.buffer[:size], self.buffer[size:]
+            return out
+
+    head, tail = multipart("big.bin", b"").split(b"\r\n--" + BOUNDARY.encode() + b"--")
+    pieces = [head] + [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] + [
+        b"\r\n--" + BOUNDARY.encode() + b"--" + tail]
+    length = sum(map(len, pieces))
+    tracemalloc.start()
+    try:
+        result = client.request("POST", "/api/v1/attachments/upload/", raw=b"x",
+                                content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                                headers={"wsgi.input": Stream(pieces),
+                                         "CONTENT_LENGTH": str(length)})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == 200, result.body
+    assert peak < 16 * CHUNK, f"peak {peak / 2**20:.1f} MiB for an 8 MiB upload"
+    assert _stored_sha(client, result.json["id"]) == hashlib.sha256(data).hexdigest()
+
+
+def test_boundary_lookalikes_across_chunk_edges_are_data(client):
+    """Bytes that begin like the closing delimiter, placed across every chunk edge, are
+    file content; the stored file is byte for byte the upload."""
+    from ella.web.multipart import CHUNK
+    almost = b"\r\n--" + BOUNDARY.encode()[:-1]
+    data = bytearray(os.urandom(3 * CHUNK))
+    for edge in (CHUNK, 2 * CHUNK):
+        for shift in range(0, len(almost) + 2, 3):
+            at = edge - shift
+            data[at:at + len(almost)] = almost
+    data = bytes(data) + b"\r\n--"  # also at the very end
+    result = upload(client, "tricky.bin", data)
+    assert result.status == 200, result.body
+    assert _stored_sha(client, result.json["id"]) == hashlib.sha256(data).hexdigest()
+    downloaded = client.get(f"/api/v1/attachments/{result.json['id']}").body
+    assert downloaded == data
+
+
+def test_chunked_upload_without_content_length(make_app, storage, db_url):
+    """A chunked request (no Content-Length; nginx passes it on unbuffered) is read to its
+    end, but not beyond the limit."""
+    import io
+    add_user(db_url, "attuser", "attgroup")
+    client = logged_in_client(make_app(storage, max_upload_size=10_000), db_url, "attuser")
+    results = []
+    for data, status in ((b"chunked data", 200), (b"x" * 20_000, 413)):
+        body = multipart("c.txt", data)
+        result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
+                                content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                                headers={"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING":
+                                         "chunked", "wsgi.input": io.BytesIO(body)})
+        assert result.status == status, result.body
+        results.append(result)
+    assert client.get(f"/api/v1/attachments/{results[0].json['id']}").body == b"chunked data"
+    assert os.listdir(storage / "tmp") == []  # the refused one left nothing
+
+
+@pytest.mark.parametrize("body, message", [
+    (multipart("t.txt", b"cut short")[:-20], "Malformed multipart body (truncated)"),
+    (multipart("t.txt", b"no end")[:-(len(BOUNDARY) + 8)], "Malformed multipart body"),
+    (multipart("t.txt", b"aGk=", content_type="text/plain\r\nContent-Transfer-Encoding: "
+               "base64"), "Unsupported Content-Transfer-Encoding 'base64'"),
+    (b"no delimiter at all", "Malformed multipart body (no boundary)"),
+])
+def test_malformed_bodies_are_400_and_leave_nothing(client, storage, db_url, body, message):
+    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
+                            content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert result.status == 400 and result.json["message"].startswith(message), result.json
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM attachment").fetchone()[0] == 0
+    assert not (storage / "tmp").exists() or os.listdir(storage / "tmp") == []

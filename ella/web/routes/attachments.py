@@ -8,9 +8,6 @@ when it fails, the thumbnail is null.
 """
 
 import base64
-import email.parser
-import email.policy
-import hashlib
 import os
 import re
 import secrets
@@ -22,9 +19,10 @@ from urllib.parse import quote
 
 from ella import auth
 from ella.web.access import require_analysis
-from ella.web.errors import ApiError, BadRequest, NotFound
+from ella.web.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from ella.web.http import FileResponse, Response
 from ella.web.listing import page_args, page_headers, q_to_sql
+from ella.web.multipart import UploadError, UploadTooLarge, receive_file
 from ella.web.router import router
 
 API = "/api/v1"
@@ -61,24 +59,17 @@ def stored_path(root, sha256):
     return os.path.join(root, sha256[:2], sha256)
 
 
-def store_file(root, data):
-    """Write `data` content-addressed into `root`; returns (sha256, final path)."""
-    digest = hashlib.sha256(data).hexdigest()
-    tmp_dir = os.path.join(root, "tmp")
-    os.makedirs(tmp_dir, exist_ok=True)
-    tmp_path = os.path.join(tmp_dir, secrets.token_hex(16))
+def place_file(root, received):
+    """Move an uploaded file (multipart.ReceivedFile) to its content address; returns that
+    path. An identical earlier upload's file is simply replaced by the same bytes."""
+    final = stored_path(root, received.sha256)
     try:
-        with open(tmp_path, "xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        final = stored_path(root, digest)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(tmp_path, final)
+        os.replace(received.path, final)
     finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-    return digest, final
+        if os.path.exists(received.path):
+            os.unlink(received.path)
+    return final
 
 
 def make_thumbnail(path):
@@ -113,41 +104,6 @@ def read_thumbnail(root, sha256):
         return None
 
 
-# -- multipart ---------------------------------------------------------------------------------
-
-def parse_upload(content_type, body):
-    """(filename, mimetype, bytes) of the multipart field `file`."""
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise BadRequest("Expected multipart/form-data with a field 'file'")
-    if "\r" in content_type or "\n" in content_type:
-        raise BadRequest("Malformed Content-Type header")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1",
-                                                                                 "replace")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart() or not message.get_boundary():
-        raise BadRequest("Malformed multipart body (no boundary)")
-    for part in message.iter_parts():
-        if part.get_content_disposition() != "form-data":
-            continue
-        if part.get_param("name", header="content-disposition") != "file":
-            continue
-        filename = part.get_filename()
-        if not filename:
-            raise BadRequest("The field 'file' has no filename")
-        # Browsers (old IE) may send a full client path: keep the last component.
-        filename = re.split(r"[\\/]", filename)[-1].strip()
-        if not filename or filename in (".", ".."):
-            raise BadRequest("The field 'file' has no usable filename")
-        data = part.get_payload(decode=True) or b""
-        mimetype = part.get("Content-Type")
-        mimetype = part.get_content_type() if mimetype else None
-        if "\x00" in filename or "\x00" in (mimetype or ""):
-            raise BadRequest("The field 'file' has a NUL character in its filename or type, "
-                             "which cannot be stored")
-        return filename, mimetype, data
-    raise BadRequest("Missing multipart field 'file'")
-
-
 def extension_of(filename):
     return filename.rsplit(".", 1)[1] if "." in filename else ""
 
@@ -159,15 +115,18 @@ def extension_of(filename):
 def upload(ctx):
     root = storage_root(ctx.config)
     limit = int(ctx.config["app"].get("max_upload_size") or 50 * 1024 * 1024)
-    body = ctx.request.body(limit=limit)  # 413 on Content-Length > limit, before reading
-    filename, mimetype, data = parse_upload(ctx.request.environ.get("CONTENT_TYPE") or "", body)
-    digest, path = store_file(root, data)
-    make_thumbnail(path)
+    try:  # streamed to a temporary file; 413 on a Content-Length over the limit, unread
+        received = receive_file(ctx.request.environ, limit, os.path.join(root, "tmp"))
+    except UploadTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except UploadError as exc:
+        raise BadRequest(str(exc)) from None
+    make_thumbnail(place_file(root, received))
     attachment_id = ctx.conn.execute(
         "INSERT INTO attachment (sha256, filename, size, date_created, mimetype, extension, "
         "user_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (digest, filename, len(data), datetime.now(timezone.utc), mimetype,
-         extension_of(filename), ctx.user["id"])).fetchone()[0]
+        (received.sha256, received.filename, received.size, datetime.now(timezone.utc),
+         received.mimetype, extension_of(received.filename), ctx.user["id"])).fetchone()[0]
     return {"id": attachment_id}
 
 
