@@ -84,28 +84,33 @@ def similar_alleles(conn, config, genepanel, allele_ids):
     settings = config.get("similar_alleles") or {}
     distance = int(settings.get("max_genomic_distance", 100))
     limit = int(settings.get("max_variants", 10))
-    matches = {}
-    for query_id in allele_ids:
-        rows = conn.execute(
-            "SELECT c.id FROM allele q JOIN allele c ON c.chromosome = q.chromosome "
-            "AND c.id <> q.id WHERE q.id = %(q)s AND EXISTS (SELECT 1 FROM alleleassessment aa "
-            "WHERE aa.allele_id = c.id AND aa.date_superceeded IS NULL) AND ("
-            "(c.start_position <= q.start_position AND c.open_end_position >= q.open_end_position)"
-            " OR (c.start_position >= q.start_position "
-            "     AND c.open_end_position <= q.open_end_position)"
-            " OR (c.start_position >= q.start_position - %(d)s "
-            "     AND c.start_position < q.open_end_position + %(d)s)"
-            " OR (c.open_end_position > q.start_position - %(d)s "
-            "     AND c.open_end_position < q.open_end_position + %(d)s)) "
-            "ORDER BY abs((c.start_position + c.open_end_position) / 2 "
-            "             - (q.start_position + q.open_end_position) / 2), c.id LIMIT %(n)s",
-            {"q": query_id, "d": distance, "n": limit}).fetchall()
-        matches[str(query_id)] = [r[0] for r in rows]
+    # One query for all the variants of an analysis (the UI asks for every one at once).
+    matches = {str(query_id): [] for query_id in allele_ids}
+    rows = conn.execute(
+        "SELECT q.id, m.id FROM allele q CROSS JOIN LATERAL ("
+        " SELECT c.id, row_number() OVER (ORDER BY abs((c.start_position + c.open_end_position)"
+        "   / 2 - (q.start_position + q.open_end_position) / 2), c.id) AS rank"
+        " FROM allele c WHERE c.chromosome = q.chromosome AND c.id <> q.id"
+        " AND EXISTS (SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = c.id"
+        "   AND aa.date_superceeded IS NULL) AND ("
+        " (c.start_position <= q.start_position AND c.open_end_position >= q.open_end_position)"
+        " OR (c.start_position >= q.start_position"
+        "     AND c.open_end_position <= q.open_end_position)"
+        " OR (c.start_position >= q.start_position - %(d)s"
+        "     AND c.start_position < q.open_end_position + %(d)s)"
+        " OR (c.open_end_position > q.start_position - %(d)s"
+        "     AND c.open_end_position < q.open_end_position + %(d)s))"
+        " ORDER BY rank LIMIT %(n)s) m"
+        " WHERE q.id = ANY(%(ids)s) ORDER BY q.id, m.rank",
+        {"ids": list(allele_ids), "d": distance, "n": limit}).fetchall()
+    for query_id, match_id in rows:
+        matches[str(query_id)].append(match_id)
     wanted = sorted({i for ids in matches.values() for i in ids})
     loaded = {}
     if wanted:
+        # No custom annotation (api.md 4.22): an empty link list embeds none.
         for allele in load_alleles(conn, config, "a.id = ANY(%s)", (wanted,),
-                                   genepanel=genepanel):
+                                   genepanel=genepanel, link={"customannotation_id": []}):
             allele.pop("reference_assessments", None)
             loaded[allele["id"]] = allele
     return {key: [loaded[i] for i in ids if i in loaded] for key, ids in matches.items()}

@@ -1,0 +1,57 @@
+"""`GET workflows/similar_alleles/<panel>/<version>/` (api.md 4.22) on the real ELLA demo
+database: one query whatever the number of variants asked for, no custom annotation."""
+
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from api_helpers import logged_in_client
+
+PATH = "/api/v1/workflows/similar_alleles/HBOCUTV/v01/"
+
+
+@contextmanager
+def counting_statements():
+    """Every SQL statement sent through a psycopg cursor (conn.execute too)."""
+    calls = []
+    original = psycopg.Cursor.execute
+
+    def execute(self, query, params=None, **kwargs):
+        calls.append(query)
+        return original(self, query, params, **kwargs)
+
+    psycopg.Cursor.execute = execute
+    try:
+        yield calls
+    finally:
+        psycopg.Cursor.execute = original
+
+
+def test_statement_count_does_not_grow_with_the_variants(demo_api_app, demo_db_url):
+    """The UI asks for every variant of an analysis at once (api.md 5.2): one query finds
+    the neighbours of all of them."""
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    counts, results = [], []
+    for ids in ("3", ",".join(str(i) for i in range(1, 25))):
+        with counting_statements() as calls:
+            result = client.get(PATH, query={"allele_ids": ids})
+        assert result.status == 200, result.body
+        counts.append(len(calls))
+        results.append(result.json)
+    assert counts[1] == counts[0], counts
+    assert len(results[1]) == 24
+    assert [a["id"] for a in results[1]["3"]] == [a["id"] for a in results[0]["3"]]
+    assert any(results[1].values())  # some variants have classified neighbours
+
+
+def test_no_custom_annotation_in_similar_alleles(demo_api_app, demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("INSERT INTO customannotation (annotations, allele_id, user_id, "
+                     "date_created) VALUES (%s, 4, 1, now())",
+                     (Jsonb({"prediction": {"domain": "yes"}}),))
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    similar = {a["id"]: a for a in client.get(PATH, query={"allele_ids": "3"}).json["3"]}
+    annotation = similar[4]["annotation"]
+    assert "custom_annotation_id" not in annotation
+    assert "domain" not in annotation.get("prediction", {})
