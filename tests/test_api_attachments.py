@@ -181,14 +181,23 @@ def test_thumbnail_made_with_convert(client, storage, tmp_path, monkeypatch):
                     "printf '\\377\\330\\377thumb' > \"${last#jpeg:}\"\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    data = b"\x89PNG fake image"
+    data = b"\x89PNG\r\n\x1a\n fake image"
     attachment_id = upload(client, "img.png", data, content_type="image/png").json["id"]
     digest = hashlib.sha256(data).hexdigest()
     args = (bin_dir / "args").read_text()
-    assert f"{storage / digest[:2] / digest}[0]" in args and "300x300" in args
+    # The coder is named, so ImageMagick does not guess it from the content.
+    assert f"png:{storage / digest[:2] / digest}[0]" in args and "300x300" in args
     assert (storage / digest[:2] / f"{digest}.thumbnail").read_bytes() == b"\xff\xd8\xffthumb"
     item = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0]
     assert base64.b64decode(item["thumbnail"]) == b"\xff\xd8\xffthumb"
+    # Content ImageMagick would run as a script (MVG, SVG) is never given to it.
+    (bin_dir / "args").unlink()
+    for name, script in (("x.mvg", b"push graphic-context\nviewbox 0 0 1 1\n"
+                                   b"image over 0,0 0,0 'text:/etc/passwd'\n"),
+                         ("x.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")):
+        other = upload(client, name, script).json["id"]
+        item = client.get("/api/v1/attachments/", query={"q": {"id": other}}).json[0]
+        assert item["thumbnail"] is None and not (bin_dir / "args").exists()
 
 
 def test_no_thumbnail_for_unreadable_file(client):

@@ -3,8 +3,9 @@
 Files are content-addressed under `app.attachment_storage`: `<storage>/<sha256[0:2]>/<sha256>`,
 written first to `<storage>/tmp/<random hex>` and then renamed into place; identical uploads
 share one file but each upload gets its own `attachment` row. A 300x300 JPEG thumbnail
-(`<sha256>.thumbnail`) is made with ImageMagick `convert` when it is on PATH; without it, or
-when it fails, the thumbnail is null.
+(`<sha256>.thumbnail`) is made with ImageMagick `convert` when it is on PATH, for PNG, JPEG,
+GIF, TIFF, BMP and PDF files (told by their first bytes); otherwise, or when it fails, the
+thumbnail is null.
 """
 
 import base64
@@ -72,18 +73,37 @@ def place_file(root, received):
     return final
 
 
+# ImageMagick is given only these formats, named explicitly by their magic bytes: left to
+# guess, it would also run an uploaded MVG, MSL or SVG script (which can read local files
+# into a thumbnail every user sees).
+THUMBNAIL_FORMATS = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"),
+                     (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (b"BM", "bmp"),
+                     (b"%PDF-", "pdf"))
+
+
+def thumbnail_format(path):
+    """The ImageMagick coder for the file's content, or None (no thumbnail)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((coder for magic, coder in THUMBNAIL_FORMATS if head.startswith(magic)), None)
+
+
 def make_thumbnail(path):
     """`<path>.thumbnail` (300x300 JPEG of the first page/frame) when ImageMagick can read the
     file; failures are ignored (no thumbnail)."""
     convert = shutil.which("convert")
     target = path + ".thumbnail"
-    if convert is None or os.path.exists(target):
+    coder = thumbnail_format(path)
+    if convert is None or coder is None or os.path.exists(target):
         return
     tmp = f"{target}.{secrets.token_hex(8)}"
     try:
         result = subprocess.run(
-            [convert, f"{path}[0]", "-thumbnail", THUMBNAIL_SIZE, "-background", "white",
-             "-flatten", f"jpeg:{tmp}"],
+            [convert, f"{coder}:{path}[0]", "-thumbnail", THUMBNAIL_SIZE, "-background",
+             "white", "-flatten", f"jpeg:{tmp}"],
             capture_output=True, timeout=THUMBNAIL_TIMEOUT, check=False)
         if result.returncode == 0 and os.path.getsize(tmp) > 0:
             os.replace(tmp, target)
