@@ -237,7 +237,7 @@ def test_suggested_codes_request_errors(client, demo_db_url, demo_api_app):
         {"allele_id": 1, "reference_id": 1, "evaluation": {}, "bogus": 1}]}).status == 400
     assert client.post(ACMG_ALLELES, {**body, "gp_name": "NOPE"}).status == 404
     assert client.post(ACMG_ALLELES, {**body, "allele_ids": [987654]}).status == 404
-    assert Client(demo_api_app).post(ACMG_ALLELES, body).status == 401
+    assert Client(demo_api_app).post(ACMG_ALLELES, body).status == 403
     other = logged_in_client(demo_api_app, demo_db_url, "testuser4")
     assert other.post(ACMG_ALLELES, {**body, "gp_name": "HBOC"}).status == 403
 

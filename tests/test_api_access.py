@@ -78,7 +78,7 @@ def writer(shared_demo_api):
 def test_login_routes_refuse_anonymous_callers(shared_demo_api, route):
     result = Client(shared_demo_api[0]).request(route.method, _path(route, OTHER_GROUPS_OBJECTS),
                                           json_body={} if route.method != "GET" else None)
-    assert result.status == 401, result.body
+    assert result.status == 403, result.body
     assert result.json == {"message": "Authentication required"}
 
 

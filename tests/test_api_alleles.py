@@ -170,7 +170,7 @@ def test_analysis_context_samples_and_access(demo_api_app, demo_db_url, client):
     assert client.get(ALLELES, query={"gp_name": "X", "gp_version": "v1"}).status == 404
     assert client.get(ALLELES, query={"gp_name": "HBOC"}).status == 400
     assert client.get(ALLELES, query={"analysis_id": "abc"}).status == 400
-    assert Client(demo_api_app).get(ALLELES).status == 401
+    assert Client(demo_api_app).get(ALLELES).status == 403
 
 
 def test_by_gene(client, demo_db_url, demo_api_app):
@@ -188,4 +188,4 @@ def test_by_gene(client, demo_db_url, demo_api_app):
     assert sorted(g["symbol"] for g in brca2) == ["BRCA2", "ZAR1L"]  # NM_ transcripts only
     assert client.get(ALLELES + "by-gene/").status == 400
     assert client.get(ALLELES + "by-gene/", query={"allele_ids": "1,x"}).status == 400
-    assert Client(demo_api_app).get(ALLELES + "by-gene/", query={"allele_ids": "1"}).status == 401
+    assert Client(demo_api_app).get(ALLELES + "by-gene/", query={"allele_ids": "1"}).status == 403

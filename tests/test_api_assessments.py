@@ -105,7 +105,7 @@ def test_alleleassessments_and_reports_lists(client, demo_api_app):
     for path in ("alleleassessments/", "allelereports/", "referenceassessments/",
                  "customannotations/", "geneassessments/", "alleleassessments/1/",
                  "geneassessments/1/"):
-        assert anonymous.get(f"{API}/{path}").status == 401, path
+        assert anonymous.get(f"{API}/{path}").status == 403, path
 
 
 def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url):
@@ -149,7 +149,7 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
     assert client.post(path, {"annotations": {}}).status == 400
     assert client.request("POST", path, raw=b"{nope").status == 400
     assert Client(demo_api_app).post(path, {"allele_id": allele_id,
-                                            "annotations": {}}).status == 401
+                                            "annotations": {}}).status == 403
 
 
 def test_geneassessments(client, demo_api_app, demo_db_url):

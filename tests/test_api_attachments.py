@@ -268,9 +268,9 @@ def test_nul_in_the_file_fields_is_400(client, db_url, disposition_params, part_
 
 def test_login_required(make_app, storage):
     anonymous = Client(make_app(storage))
-    assert upload(anonymous, "a.txt", b"x").status == 401
-    assert anonymous.get("/api/v1/attachments/").status == 401
-    assert anonymous.get("/api/v1/attachments/1").status == 401
+    assert upload(anonymous, "a.txt", b"x").status == 403
+    assert anonymous.get("/api/v1/attachments/").status == 403
+    assert anonymous.get("/api/v1/attachments/1").status == 403
 
 
 def test_upload_is_resource_logged_without_payload(client, db_url):

@@ -44,7 +44,7 @@ def _sql(url, query, params=()):
 
 def test_login_sets_cookie_and_currentuser_works(api_app, db_url, user):
     client = Client(api_app)
-    assert client.get(CURRENT).status == 401
+    assert client.get(CURRENT).status == 403
     result = client.login("testuser", PASSWORD)
     assert result.status == 200 and result.body == b""
     cookie = result.header("Set-Cookie")
@@ -120,7 +120,7 @@ def test_change_password_rules(api_app, db_url, user):
         {"message": "Password is equal to an old password. Choose a different password."}
     assert change(PASSWORD, "Another-pass3").status == 200
     # Every session was logged out by the change.
-    assert client.get(CURRENT).status == 401
+    assert client.get(CURRENT).status == 403
     # The previous password may not come back.
     result = change("Another-pass3", PASSWORD)
     assert result.status == 401 and "equal to an old password" in result.json["message"]
@@ -195,10 +195,10 @@ def test_logout_kills_the_token(api_app, db_url, user):
     client = Client(api_app)
     client.login("testuser", PASSWORD)
     assert client.post(LOGOUT, {}).json is None
-    assert client.get(CURRENT).status == 401
+    assert client.get(CURRENT).status == 403
     assert _sql(db_url, "SELECT logged_out IS NOT NULL FROM usersession") == [(True,)]
     # Logging out without a session is "not logged in".
-    assert client.post(LOGOUT, {}).status == 401
+    assert client.post(LOGOUT, {}).status == 403
 
 
 def test_passwords_never_reach_the_resource_log(api_app, db_url, user):

@@ -91,7 +91,7 @@ def test_errors_are_json_and_never_tracebacks(toy_app):
     assert client.get("/api/v1/conflict/").json == {"message": "someone else was faster"}
     assert client.get("/api/v1/conflict/").status == 409
     result = client.get("/api/v1/private/")
-    assert (result.status, result.json) == (401, {"message": "Authentication required"})
+    assert (result.status, result.json) == (403, {"message": "Authentication required"})
 
 
 def test_bodies_malformed_and_oversized(toy_app, db_url):

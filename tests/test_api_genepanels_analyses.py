@@ -154,8 +154,8 @@ def test_other_group_and_anonymous_are_refused(demo_api_app, demo_db_url):
     for path in ("analyses/", "analyses/2/", "alleles/3/analyses/", "genepanels/",
                  "genepanels/HBOC/v01/", "genepanels/HBOC/v01/stats/"):
         result = anonymous.get(f"{API}/{path}")
-        assert result.status == 401 and result.json["message"], path
-    assert anonymous.post(f"{API}/genepanels/", {"name": "x"}).status == 401
+        assert result.status == 403 and result.json["message"], path
+    assert anonymous.post(f"{API}/genepanels/", {"name": "x"}).status == 403
 
     client = logged_in_client(demo_api_app, demo_db_url, "testuser4")
     listing = client.get(f"{API}/analyses/")

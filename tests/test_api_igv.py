@@ -287,9 +287,9 @@ def test_igv_data_routes_are_not_resource_logged(user1, analysis, demo_db_url):
 
 def test_login_required(app):
     anonymous = Client(app)
-    assert anonymous.get("/api/v1/igv/cytoBand.txt").status == 401
-    assert anonymous.get("/api/v1/igv/tracks/dynamic/classifications/").status == 401
-    assert anonymous.get("/api/v1/igv/tracks/static/common.bed").status == 401
+    assert anonymous.get("/api/v1/igv/cytoBand.txt").status == 403
+    assert anonymous.get("/api/v1/igv/tracks/dynamic/classifications/").status == 403
+    assert anonymous.get("/api/v1/igv/tracks/static/common.bed").status == 403
 
 
 # -- static and analysis track files -------------------------------------------------------

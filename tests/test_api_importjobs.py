@@ -189,8 +189,8 @@ def test_delete(app, db_url):
 
 def test_login_needed_for_jobs(app):
     from api_client import Client
-    assert Client(app).get(JOBS).status == 401
-    assert Client(app).post(JOBS, BODY).status == 401
+    assert Client(app).get(JOBS).status == 403
+    assert Client(app).post(JOBS, BODY).status == 403
 
 
 def test_samples_proxy(app, service, db_url, ella_config):
@@ -198,7 +198,7 @@ def test_samples_proxy(app, service, db_url, ella_config):
     service.samples = {"Diag-2": {"sex": "F"}, "Diag-1": {"sex": "M"}}
     # A search of patient samples: not for anonymous callers (ELLA's route is open).
     result = Client(app).get("/api/v1/import/service/samples/", query={"term": "Diag"})
-    assert (result.status, result.json) == (401, {"message": "Authentication required"})
+    assert (result.status, result.json) == (403, {"message": "Authentication required"})
     assert getattr(service, "last_sample_query", None) is None  # nothing was forwarded
     client = logged_in_client(app, db_url, "importer")
     result = client.get("/api/v1/import/service/samples/", query={"term": "Diag", "limit": "10"})

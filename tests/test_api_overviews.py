@@ -337,5 +337,5 @@ def test_userstats(demo_api_app, demo_db_url):
                                   "alleles/finalized/", "userstats/"])
 def test_login_required(demo_api_app, path):
     result = Client(demo_api_app).request("GET", f"{API}/overviews/{path}")
-    assert result.status == 401
+    assert result.status == 403
     assert result.json == {"message": "Authentication required"}

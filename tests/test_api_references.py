@@ -45,8 +45,8 @@ def loaded(client):
 
 def test_login_required(api_app):
     anonymous = Client(api_app)
-    assert anonymous.get(URL).status == 401
-    assert anonymous.post(URL, {"manual": {"title": "x", "published": False}}).status == 401
+    assert anonymous.get(URL).status == 403
+    assert anonymous.post(URL, {"manual": {"title": "x", "published": False}}).status == 403
 
 
 def test_post_pubmed_xml_creates_and_returns_existing(client, loaded, db_url):

@@ -102,8 +102,8 @@ def check_analysis(item):
 
 def test_login_required(demo_api_app):
     anonymous = Client(demo_api_app)
-    assert anonymous.get(URL, query={"q": {"type": "analyses", "freetext": "brca"}}).status == 401
-    assert anonymous.get(OPTIONS, query={"q": {"gene": "BR"}}).status == 401
+    assert anonymous.get(URL, query={"q": {"type": "analyses", "freetext": "brca"}}).status == 403
+    assert anonymous.get(OPTIONS, query={"q": {"gene": "BR"}}).status == 403
 
 
 def test_search_group1(demo_api_app, demo_db_url):

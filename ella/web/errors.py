@@ -24,7 +24,9 @@ class AuthenticationError(ApiError):
 
 
 class NotLoggedIn(ApiError):
-    status = 401
+    """A login-only route without a valid session: 403, as in ELLA (api.md 1.5: its UI shows
+    the login page on this 403), with the JSON body of every error (DESIGN.md)."""
+    status = 403
 
     def __init__(self, message="Authentication required"):
         super().__init__(message)
