@@ -23,7 +23,9 @@ class LoginError(Exception):
 
 
 def hash_token(token):
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+    # Our tokens are hex; a cookie can carry anything else (a stray non-ASCII value must be
+    # "no session", not an error on every request), and it simply matches no session.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _now():
@@ -80,8 +82,9 @@ def session_for_token(conn, token):
         return None
     now = _now()
     row = conn.execute(
-        "UPDATE usersession SET lastactivity = %s WHERE token = %s AND logged_out IS NULL "
-        "AND expires > %s RETURNING id, user_id", (now, hash_token(token), now)).fetchone()
+        'UPDATE usersession s SET lastactivity = %s FROM "user" u WHERE s.token = %s '
+        "AND s.logged_out IS NULL AND s.expires > %s AND u.id = s.user_id AND u.active "
+        "RETURNING s.id, s.user_id", (now, hash_token(token), now)).fetchone()
     return tuple(row) if row else None
 
 

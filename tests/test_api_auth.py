@@ -237,3 +237,48 @@ def test_real_ella_user_logs_in_with_ellas_hash(demo_api_app, demo_db_url):
                                 "new_password": "New-Password#456"}).status == 200
     assert client.login("testuser1", "New-Password#456").status == 200
     assert client.get(CURRENT).json["username"] == "testuser1"
+
+
+@pytest.mark.parametrize("cookie", ['"t\u00e9st"', '"\\303\\251"', "\u00e9\u00e9"])
+def test_a_cookie_value_that_is_no_token_counts_as_no_cookie(api_app, user, cookie):
+    """api.md 1.5: an invalid token is treated like no cookie. A non-ASCII value made every
+    request a 500, login and config included, so the user could not even log in again."""
+    client = Client(api_app)
+    client.cookies["AuthenticationToken"] = cookie
+    assert client.get("/api/v1/config/").status == 200
+    assert client.get(CURRENT).status == 403
+    assert client.post(LOGOUT, {}).status == 403
+    assert client.login("testuser", PASSWORD).status == 200
+    assert client.get(CURRENT).status == 200
+
+
+def test_deactivation_ends_sessions_and_activation_does_not_revive_them(api_app, db_url, user,
+                                                                          ella_config):
+    """usersession.logged_out is set at deactivation (datamodel.md), also through `add_many`;
+    re-activating the user does not bring a session from before back."""
+    from ella.deposit import users as domain
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    entry = {"username": "testuser", "first_name": "Ole", "last_name": "van Dyke",
+             "email": "o@example.org", "group": "g1"}
+    for active in (False, True):
+        with psycopg.connect(db_url) as conn:
+            domain.add_many(conn, domain.parse_users("users.json", [dict(entry, active=active)]),
+                            ella_config["user"]["auth"])
+        assert _sql(db_url, "SELECT count(*) FROM usersession WHERE logged_out IS NULL") == [(0,)]
+        assert client.get(CURRENT).status == 403
+    assert client.login("testuser", PASSWORD).status == 200
+    with psycopg.connect(db_url) as conn:  # `ella-users lock` then `activate`
+        domain.lock_user(conn, "testuser")
+        domain.activate_user(conn, "testuser")
+    assert client.get(CURRENT).status == 403
+
+
+def test_an_inactive_users_session_is_not_marked_active(api_app, db_url, user):
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE usersession SET lastactivity = '2000-01-01'")
+        conn.execute('UPDATE "user" SET active = false')
+    assert client.get(CURRENT).status == 403
+    assert _sql(db_url, "SELECT lastactivity FROM usersession")[0][0].year == 2000

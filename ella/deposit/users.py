@@ -395,6 +395,8 @@ def add_many(conn, users, auth, groups=None):
             simple["config"] = json.dumps(entry["config"])
         if simple:
             _update_user(conn, existing["id"], simple)
+        if simple.get("active") is False:  # deactivation ends the sessions, as `lock` does
+            logout_all_sessions(conn, existing["id"])
         if "password" in changed:
             # A new hash from the file: the current one goes to the history like any change.
             set_password(conn, existing["id"], entry["password"],
@@ -438,9 +440,11 @@ def lock_user(conn, username):
 
 
 def activate_user(conn, username):
-    """Re-activate a deactivated user (the failed-login lock is lifted by reset_password)."""
+    """Re-activate a deactivated user (the failed-login lock is lifted by reset_password).
+    Sessions from before the deactivation stay closed: the user logs in anew."""
     user = get_user(conn, username, lock=True)
     _update_user(conn, user["id"], {"active": True})
+    logout_all_sessions(conn, user["id"])
     return user
 
 
