@@ -39,9 +39,10 @@ def connect(db_url, autocommit=False, application_name="ella"):
                             f"{_without_password(first, db_url)}") from exc
 
 
-# The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read)
-# or of a key=value connection string.
-_URL_PASSWORD = re.compile(r"^[a-z]+://[^:/@]*:(?P<secret>.*)@[^@]*$", re.IGNORECASE | re.DOTALL)
+# The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read;
+# also without its scheme, which libpq then quotes whole) or of a key=value connection string.
+_URL_PASSWORD = re.compile(r"^(?:[a-z]+://)?[^:/@=\s]*:(?P<secret>.*)@[^@]*$",
+                           re.IGNORECASE | re.DOTALL)
 _KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*'?(?P<secret>[^'\s]+)", re.IGNORECASE)
 
 

@@ -29,6 +29,7 @@ def test_a_malformed_url_is_one_clear_error(url):
     ("postgresql://postgres:Super%Secret@x/ella", "Super%Secret"),  # bad percent escape
     ("postgresql://postgres:p@ssword@127.0.0.1:1/ella", "ssword"),  # unescaped "@"
     ("postgresql://u:abc:def@127.0.0.1:1/ella", "def"),
+    ("ella:S3cretPW@127.0.0.1/ella", "S3cretPW"),  # no scheme: libpq quotes it whole
 ])
 def test_messages_never_show_the_password(url, secret):
     """libpq quotes a malformed URL in its message, password included (whole or a part)."""
