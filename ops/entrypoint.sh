@@ -40,4 +40,7 @@ if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
   e.g. docker run --rm --env-file ella.env ella bin/ella-db make-production"
 fi
 
+# Patient data and logs on the host mounts: readable by the service's group at most (as the
+# systemd units' UMask=0027); Docker's default 022 left them readable by every local user.
+umask 027
 exec supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}"

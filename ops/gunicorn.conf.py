@@ -23,6 +23,14 @@ limit_request_line = 0
 accesslog = "-"
 errorlog = "-"
 logconfig_dict = logging_setup.dict_config()
-# Client address for the access log; resourcelog reads X-Forwarded-For from our nginx.
-access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# Client address for the access log: the peer our nginx saw (X-Real-IP); resourcelog reads
+# the last X-Forwarded-For hop.
+access_log_format = '%({x-real-ip}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The unix socket (gunicorn binds it with this umask, default 0: world-writable) is for our
+# nginx, which runs as the same user (the image's uid 1000, systemd's `ella`): nobody else
+# may talk to the API past it. Started as root, nginx's workers are another user (nobody),
+# so then the socket stays open to them.
+umask = 0o027 if os.geteuid() != 0 else 0
+# gunicorn >= 23 opens a control socket under ~/.gunicorn; the service user has no home.
+control_socket_disable = True

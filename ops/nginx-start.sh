@@ -7,5 +7,5 @@ python="$here/../.venv/bin/python"; [ -x "$python" ] || python=python3
 conf="${SOCKET_DIR:-/socket}/nginx.conf"
 "$python" "$here/render-nginx.py" "$conf"
 echo "Starting nginx listening on port ${PORT:-3114}"
-# -e: errors before the config's own error_log is open go to LOGPATH too, not /var/log/nginx.
-exec nginx -e "${LOGPATH:-/logs}/nginx-master-error.log" -c "$conf"
+# -e: errors before the config's own error_log is open go to stderr too, not /var/log/nginx.
+exec nginx -e stderr -c "$conf"

@@ -6,6 +6,7 @@ nothing. The Docker build itself needs a Docker engine and is not run here; inst
 step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) execute.
 """
 
+import json
 import os
 import re
 import shutil
@@ -217,9 +218,10 @@ def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
 
 # --- supervisord: the whole process set -----------------------------------------------------------
 
-def _get(url, timeout=5):
+def _get(url, timeout=5, headers=None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -275,8 +277,43 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
         api_log = _wait_for(lambda: (t := (site["logs"] / "api.log").read_text())
                             and "gunicorn.access" in t and t, 15, "the access log line")
         assert all(line.match(x) for x in api_log.splitlines() if x.strip()), api_log
-        assert "Starting nginx listening on port" in (site["logs"] / "nginx.log").read_text()
-        assert (site["logs"] / "nginx.access").read_text().count("GET /") >= 4
+        nginx_log = (site["logs"] / "nginx.log").read_text()
+        assert "Starting nginx listening on port" in nginx_log
+        # nginx logs to stdout/stderr, which supervisord writes (and rotates) as nginx.log.
+        assert nginx_log.count("GET /") >= 4
+        # The API's access log names the peer nginx saw, not what a client put in
+        # X-Forwarded-For.
+        _get(base + "/api/v1/health/?xff-check", headers={"X-Forwarded-For": "6.6.6.6"})
+        access = _wait_for(lambda: [x for x in (site["logs"] / "api.log").read_text()
+                                    .splitlines() if "xff-check" in x], 15, "the access line")
+        assert "6.6.6.6" not in access[0] and "127.0.0.1" in access[0], access
+        # Only the service's user (and group) may use the API's socket (when it is not root:
+        # see test_gunicorn_socket_is_private_to_the_service_user) or read what the programs
+        # write (Docker's umask 022 left patient data world-readable).
+        for written in site["logs"].iterdir():
+            assert written.stat().st_mode & 0o007 == 0, written
+
+        # The image's HEALTHCHECK command passes against the running stack.
+        healthcheck = json.loads(re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])",
+                                           (ROOT / "Dockerfile").read_text()).group(1))
+        assert subprocess.run(healthcheck, env=env, timeout=30).returncode == 0
+
+        # Clients sending their bodies slowly, one per gunicorn worker, do not stall the API:
+        # nginx buffers the body before a (sync) worker sees the request.
+        slow = []
+        try:
+            for _ in range(int(env["NUM_WORKERS"])):
+                client = socket.create_connection(("127.0.0.1", int(env["PORT"])))
+                client.sendall(b"POST /api/v1/users/actions/login/ HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                               b"\r\n{")
+                slow.append(client)
+            time.sleep(1)
+            status, _, _ = _get(base + "/api/v1/health/", timeout=15)
+            assert status == 200
+        finally:
+            for client in slow:
+                client.close()
         assert (site["logs"] / "supervisord.log").exists()
         assert (site["logs"] / "analysis-watcher.log").exists()
     finally:
@@ -339,3 +376,15 @@ def test_logging_config_is_the_one_format():
     assert "logconfig_dict = logging_setup.dict_config()" in gunicorn_conf
     watcher = (ROOT / "ella" / "cli" / "watcher.py").read_text()
     assert "logging_setup.setup()" in watcher
+
+
+@pytest.mark.parametrize("euid, umask", [(1000, 0o027), (0, 0)])
+def test_gunicorn_socket_is_private_to_the_service_user(monkeypatch, euid, umask):
+    """gunicorn binds its unix socket with the config's umask (its default 0 makes it
+    world-writable); as root, nginx's workers run as another user and need it open."""
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    settings = {"__file__": str(ROOT / "ops" / "gunicorn.conf.py")}
+    exec(compile((ROOT / "ops" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"),
+         settings)
+    assert settings["umask"] == umask
+    assert settings["control_socket_disable"] is True
