@@ -136,16 +136,19 @@ def _panels(conn, group_id):
 
 USER_COLUMNS = ('u.id, u.username, u.first_name, u.last_name, u.active, u.email, '
                 'u.password_expiry, u.group_id, g.name, g.default_import_genepanel_name, '
-                'g.default_import_genepanel_version')
+                'g.default_import_genepanel_version, dp.official')
 
 
 def users(conn, where="TRUE", params=(), full=True, import_groups=False):
     """User dicts (UserFull when `full`, else User), ordered by id."""
     rows = conn.execute(f'SELECT {USER_COLUMNS} FROM "user" u JOIN usergroup g '
-                        f"ON g.id = u.group_id WHERE {where} ORDER BY u.id", params).fetchall()
+                        "ON g.id = u.group_id LEFT JOIN genepanel dp "
+                        "ON dp.name = g.default_import_genepanel_name "
+                        "AND dp.version = g.default_import_genepanel_version "
+                        f"WHERE {where} ORDER BY u.id", params).fetchall()
     result, panels_cache = [], {}
     for (uid, username, first, last, active, email, expiry, group_id, group_name,
-         default_name, default_version) in rows:
+         default_name, default_version, default_official) in rows:
         user = {"id": uid, "username": username, "first_name": first, "last_name": last,
                 "full_name": f"{first} {last}", "abbrev_name": abbrev_name(first, last),
                 "active": active, "user_group_name": group_name}
@@ -155,8 +158,9 @@ def users(conn, where="TRUE", params=(), full=True, import_groups=False):
             panels = panels_cache[group_id]
             default = next((p for p in panels if (p["name"], p["version"]) ==
                             (default_name, default_version)), None)
-            if default is None and default_name:
-                default = {"name": default_name, "version": default_version, "official": True}
+            if default is None and default_name:  # not among the group's panels (adopted)
+                default = {"name": default_name, "version": default_version,
+                           "official": bool(default_official)}
             user.update(email=email, password_expiry=expiry,
                         group={"id": group_id, "name": group_name, "genepanels": panels,
                                "default_import_genepanel": default})

@@ -282,3 +282,17 @@ def test_an_inactive_users_session_is_not_marked_active(api_app, db_url, user):
         conn.execute('UPDATE "user" SET active = false')
     assert client.get(CURRENT).status == 403
     assert _sql(db_url, "SELECT lastactivity FROM usersession")[0][0].year == 2000
+
+
+def test_default_import_panel_outside_the_groups_panels_keeps_its_official_flag(api_app, db_url,
+                                                                                user):
+    """api.md 3.1: a Genepanel {name, version, official}; a default import panel the group is
+    not linked to (possible in an adopted database) was reported as official."""
+    _sql(db_url, "INSERT INTO genepanel VALUES ('U', 'v1', 'GRCh37', false, now(), NULL) "
+                 "RETURNING name")
+    _sql(db_url, "UPDATE usergroup SET default_import_genepanel_name = 'U', "
+                 "default_import_genepanel_version = 'v1' RETURNING id")
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    assert client.get(CURRENT).json["group"]["default_import_genepanel"] == {
+        "name": "U", "version": "v1", "official": False}
