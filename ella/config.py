@@ -238,6 +238,35 @@ def _get_validator():
     return _validator
 
 
+# The top-level keys a user group's or a user's own config may set (they replace the file's
+# `user.user_config` keys one by one, merged_user_config).
+USER_CONFIG_KEYS = ("overview", "workflows", "interpretation", "acmg", "deposit",
+                    "comment_templates")
+
+
+def user_config_problem(value):
+    """Why a group's or user's `config` would break the merged user config, or None: an
+    unknown key, a non-object `acmg`/`deposit`, or a value the schema's `user.user_config`
+    refuses for its key (e.g. `workflows` given as a string)."""
+    unknown = sorted(str(k) for k in value if k not in USER_CONFIG_KEYS)
+    if unknown:
+        return f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(USER_CONFIG_KEYS)})"
+    for key in ("acmg", "deposit"):
+        if key in value and not isinstance(value[key], dict):
+            return f"{key} must be an object"
+    if "comment_templates" in value and not isinstance(value["comment_templates"], list):
+        return "comment_templates must be a list"
+    schema = _get_validator().schema
+    properties = schema["properties"]["user"]["properties"]["user_config"]["properties"]
+    for key in sorted(set(value) & set(properties)):
+        validator = jsonschema.Draft7Validator(
+            {**properties[key], "definitions": schema.get("definitions", {})})
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value[key]))
+        if error is not None:
+            return f"{_key_path([key, *error.absolute_path])}: {error.message[:200]}"
+    return None
+
+
 def _key_path(path):
     text = ""
     for part in path:

@@ -331,6 +331,12 @@ def _bad_group_files():
         ("unknown field", changed(0, genepanel=["x"]), "unknown field(s) genepanel"),
         ("acmg column", missing_column, "GNOMAD_GENOMES.XYZ"),
         # A deposit entry that would make every later import of the group's panels fail.
+        # A config that broke the merged user config of every user of the group (a 500).
+        ("config key", changed(0, config={"not_a_config_key": 1}),
+         "entry 1 ('testgroup01'): config: unknown key(s) not_a_config_key (allowed: "),
+        ("config workflows", changed(0, config={"workflows": "oops"}),
+         "entry 1 ('testgroup01'): config: workflows: 'oops' is not of type 'object'"),
+        ("config acmg", changed(0, config={"acmg": []}), "config: acmg must be an object"),
         ("deposit regex", changed(0, config={"deposit": {"analysis": [{"pattern": "("}]}}),
          "entry 1 ('testgroup01'): config.deposit.analysis[0]: pattern '(' is not a valid "
          "regex"),
@@ -434,6 +440,11 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
         ("second_bad", [one, dict(demo_users()[1], group="nogroup")],
          "entry 2 ('testuser2'): no user group named 'nogroup'"),
         ("plain_password", [dict(one, password="Password#123")], "must be a bcrypt hash"),
+        # A user's own config replaces the group's keys: it may not break the merged config.
+        ("user_config", [dict(one, config={"workflows": "oops"})],
+         "entry 1 ('testuser1'): config: workflows: 'oops' is not of type 'object'"),
+        ("user_config_key", [dict(one, config={"nope": 1})],
+         "entry 1 ('testuser1'): config: unknown key(s) nope"),
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 
 from ella import jsonload
+from ella.config import user_config_problem
 from ella.deposit.analysis import check_deposit_entries
 from ella.deposit.variants import DepositError
 from ella.passwords import (FORCED_CHANGE_EXPIRY, generate_password, hash_password,
@@ -87,6 +88,14 @@ def _check_panel_ref(label, what, value):
     return tuple(value)
 
 
+def _check_config(label, config):
+    """A config that would break the merged user config of the group's users (a 500 on
+    their requests) is refused here."""
+    problem = user_config_problem(config)
+    if problem:
+        raise UsersError(f"{label}: config: {problem}")
+
+
 def parse_usergroups(path, data):
     """Checked group entries: dicts with name, genepanels (tuples), import_groups (list or
     None), default_import_genepanel (tuple or None), config (dict)."""
@@ -115,6 +124,7 @@ def parse_usergroups(path, data):
             check_deposit_entries(entry["config"], label)
         except DepositError as exc:
             raise UsersError(str(exc)) from None
+        _check_config(label, entry["config"])
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
                        "config": entry["config"], "label": label})
@@ -151,6 +161,8 @@ def parse_users(path, data):
             raise UsersError(f"{label}: active must be true or false")
         if "config" in entry and not isinstance(entry["config"], dict):
             raise UsersError(f"{label}: config must be a JSON object")
+        if "config" in entry:
+            _check_config(label, entry["config"])
         if "password" in entry and not looks_like_bcrypt_hash(entry["password"]):
             raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...), never a "
                              "plain-text password")
