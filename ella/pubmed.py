@@ -215,10 +215,10 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
     `allow_empty` a set without records gives []."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    if _DECLARATION.search(_EXTERNAL_DOCTYPE.sub("", text, count=1)):
+    text = _EXTERNAL_DOCTYPE.sub("", text, count=1)
+    if _DECLARATION.search(text):
         raise PubmedParseError("PubMed XML with an entity declaration or a DOCTYPE other than "
                                "NLM's PubMed DTD is not accepted")
-    text = _EXTERNAL_DOCTYPE.sub("", text, count=1)
     text = _FORMAT_TAGS.sub("", text)
     # An encoding declaration is meaningless for an already decoded string.
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
