@@ -13,6 +13,10 @@ for name in DB_URL ELLA_CONFIG; do
     [ -n "$value" ] || die "environment variable $name is not set (see README, Production: environment)"
 done
 [ -r "$ELLA_CONFIG" ] || die "ELLA_CONFIG=$ELLA_CONFIG: no such readable file"
+# nginx would refuse it only once supervisord runs, which then gives nginx up and stays up.
+if [ -n "${ELLA_UI_PATH:-}" ] && [ ! -r "$ELLA_UI_PATH/index.html" ]; then
+    die "ELLA_UI_PATH=$ELLA_UI_PATH: no index.html there (a build of ELLA's web UI)"
+fi
 
 # Defaults: the image's mount points (/data, /logs, /socket, /tmp).
 DATA_DIR=${DATA_DIR:-/data}

@@ -205,6 +205,15 @@ def test_entrypoint_refuses_a_missing_variable(site, missing):
     assert not (site["data"]).exists(), "nothing is created before the checks pass"
 
 
+def test_entrypoint_refuses_a_ui_path_without_index(site, tmp_path):
+    env = _site_env(site, DB_URL="postgresql:///nowhere", ELLA_UI_PATH=str(tmp_path))
+    result = _entrypoint(env)
+    assert result.returncode == 1
+    assert result.stderr == (f"ella entrypoint: ELLA_UI_PATH={tmp_path}: no index.html there "
+                             "(a build of ELLA's web UI)\n")
+    assert not (site["data"]).exists(), "nothing is created before the checks pass"
+
+
 def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
     result = _entrypoint(_site_env(site, DB_URL=empty_db_url))
     assert result.returncode == 1
