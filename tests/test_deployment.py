@@ -397,3 +397,24 @@ def test_gunicorn_socket_is_private_to_the_service_user(monkeypatch, euid, umask
          settings)
     assert settings["umask"] == umask
     assert settings["control_socket_disable"] is True
+
+
+def test_a_program_supervisord_gives_up_on_stops_the_stack(site, db_url):
+    """nginx cannot start at all (its config includes a missing file): after supervisord's
+    retries it is FATAL, and the event listener stops supervisord, so the container exits
+    (and its restart policy brings it back) instead of running on without nginx."""
+    _tool("supervisord")
+    _tool("nginx")
+    env = _site_env(site, DB_URL=db_url, MIME_TYPES=str(site["base"] / "no-mime.types"))
+    proc = subprocess.Popen([str(OPS / "entrypoint.sh")], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        raise AssertionError("supervisord kept running with nginx FATAL: " + output[-2000:])
+    log = (site["logs"] / "fatal-exit.log").read_text()
+    assert "processname:nginx" in log and "stopping supervisord" in log, log
+    assert not (site["socket"] / "supervisord.pid").exists()
