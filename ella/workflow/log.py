@@ -10,9 +10,7 @@ from datetime import datetime, timezone
 from ella.allele_views import _users_by_id, panel_transcripts
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.workflow.assessments import WORKFLOW_TABLES, latest_round
-from ella.workflow.rounds import ALLELE, ANALYSIS, lock_workflow
-
-WORKFLOW_TYPES = {"analysis": ANALYSIS, "allele": ALLELE}
+from ella.workflow.rounds import TYPES, lock_workflow
 
 LOG_COLUMNS = ("id", "date_created", "message", "priority", "review_comment",
                "warning_cleared", "user_id", "alleleassessment_id", "allelereport_id",
@@ -105,7 +103,7 @@ def create_log(conn, user, workflow_type, workflow_id, body, allowed_panels=None
     if workflow_type == "allele" and values["warning_cleared"] is not None:
         raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
     if allowed_panels is not None:
-        lock_workflow(conn, WORKFLOW_TYPES[workflow_type], workflow_id)
+        lock_workflow(conn, TYPES[workflow_type], workflow_id)
     latest = latest_round(conn, workflow_type, workflow_id)
     if allowed_panels is not None and latest is not None and \
             (latest["genepanel_name"], latest["genepanel_version"]) not in allowed_panels:

@@ -2,7 +2,7 @@
 (api.md 2.9, 2.10, 2.11, 4.15, 4.17, 4.22; workflow.md 4.6, 13, 14)."""
 
 from ella.web.access import group_panels, require_allele, require_analysis, require_genepanel
-from ella.web.errors import BadRequest, Forbidden, NotFound
+from ella.web.errors import BadRequest, Forbidden
 from ella.web.routes.config import user_config_for
 from ella.web.router import router
 from ella.workflow.assessments import finalize_allele, latest_round, parse_finalize_body
@@ -14,8 +14,7 @@ API = "/api/v1"
 def require_allele_workflow(conn, user, allele_id):
     """The allele must exist (404); when its workflow has a round, the round's gene panel
     must be one of the user's group's (403)."""
-    if not conn.execute("SELECT 1 FROM allele WHERE id = %s", (allele_id,)).fetchone():
-        raise NotFound(f"No allele with id {allele_id}")
+    require_allele(conn, allele_id)
     latest = latest_round(conn, "allele", allele_id)
     if latest is not None and (latest["genepanel_name"], latest["genepanel_version"]) \
             not in group_panels(conn, user):
