@@ -31,14 +31,19 @@ _CATEGORY_SQL = (
     "WHEN 'Review' THEN 'marked_review' WHEN 'Medical review' THEN 'marked_medicalreview' "
     "END END")
 
+# The latest round of every workflow, with the last update of any of its rounds (the order of
+# the finalized lists). One pass over the rounds: ELLA's schema has no index on the rounds'
+# analysis_id/allele_id, so a per-workflow subquery would scan every round once per workflow.
 _LATEST_ANALYSIS_ROUND = (
     "SELECT DISTINCT ON (ai.analysis_id) ai.analysis_id, ai.status, ai.workflow_status, "
-    "ai.finalized FROM analysisinterpretation ai "
+    "ai.finalized, max(ai.date_last_update) OVER (PARTITION BY ai.analysis_id) AS last_update "
+    "FROM analysisinterpretation ai "
     "ORDER BY ai.analysis_id, ai.date_created DESC, ai.id DESC")
 
 _LATEST_ALLELE_ROUND = (
     "SELECT DISTINCT ON (li.allele_id) li.allele_id, li.status, li.workflow_status, "
-    "li.finalized FROM alleleinterpretation li "
+    "li.finalized, max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update "
+    "FROM alleleinterpretation li "
     "ORDER BY li.allele_id, li.date_created DESC, li.id DESC")
 
 
@@ -105,8 +110,7 @@ def analyses_finalized(ctx):
              f"WHERE l.finalized IS TRUE AND {accessible_panel_condition('a')}")
     total = ctx.conn.execute(f"SELECT count(*) {where}", params).fetchone()[0]
     ids = [r[0] for r in ctx.conn.execute(
-        f"SELECT a.id {where} ORDER BY (SELECT max(ai.date_last_update) "
-        "FROM analysisinterpretation ai WHERE ai.analysis_id = a.id) DESC, a.id DESC "
+        f"SELECT a.id {where} ORDER BY l.last_update DESC, a.id DESC "
         "LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": per_page, "offset": (page - 1) * per_page})]
     return Response.json(overview_analyses(ctx.conn, ids),
@@ -210,8 +214,7 @@ def alleles_finalized(ctx):
              f"WHERE l.finalized IS TRUE AND {_ALLELE_ACCESS}")
     total = ctx.conn.execute(f"SELECT count(*) {where}", params).fetchone()[0]
     ids = [r[0] for r in ctx.conn.execute(
-        f"SELECT al.id {where} ORDER BY (SELECT max(li.date_last_update) "
-        "FROM alleleinterpretation li WHERE li.allele_id = al.id) DESC, al.id DESC "
+        f"SELECT al.id {where} ORDER BY l.last_update DESC, al.id DESC "
         "LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": per_page, "offset": (page - 1) * per_page})]
     return Response.json(overview_alleles(ctx.conn, ctx.config, ids),

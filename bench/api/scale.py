@@ -1,0 +1,254 @@
+"""Work lists at a lab's scale: how the overview, search and listing endpoints behave when the
+database holds years of analyses and variant workflows, not the demo's handful.
+
+Builds, in a throwaway embedded PostgreSQL, the demo data plus `--analyses` synthetic analyses
+(spread over the five demo panels; one proband sample each; finalized ones have two rounds, the
+`--open` newest ones a latest round in each work-list category; every third has a log entry with
+a priority) and `--alleles` variant workflows (copies of the demo's annotated variants at shifted
+positions, each with one allele round and, when finalized, a classification). Then times each
+request in-process (the WSGI app called directly: no network, no gunicorn) as testuser3, whose
+group has two of the five panels, and prints the median of `--repeat` calls and the response
+size. Not a test: nothing is asserted.
+
+    python bench/api/scale.py [--analyses 20000] [--open 1000] [--alleles 3000] [--repeat 5]
+"""
+
+import argparse
+import io
+import json
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from ella.config import load_config  # noqa: E402
+from ella.demo import DEMO_PASSWORD, load_demo  # noqa: E402
+from ella.devdb import Cluster  # noqa: E402
+from ella.migrate import migrate  # noqa: E402
+from ella.web.app import create_app  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench" / "api"))
+from run import free_port  # noqa: E402
+
+USER = "testuser3"
+# Latest round of an open analysis: (status, workflow_status), one per work-list category.
+OPEN_ANALYSIS_ROUNDS = (("Not started", "Not ready"), ("Not started", "Interpretation"),
+                        ("Not started", "Review"), ("Not started", "Medical review"),
+                        ("Ongoing", "Interpretation"))
+OPEN_ALLELE_ROUNDS = (("Not started", "Interpretation"), ("Not started", "Review"),
+                      ("Ongoing", "Interpretation"))
+
+
+def add_analyses(conn, count, open_count):
+    """`count` analyses over every panel; the `open_count` newest ones are not finalized."""
+    user_id = conn.execute('SELECT id FROM "user" WHERE username = %s', (USER,)).fetchone()[0]
+    panels = conn.execute("SELECT name, version FROM genepanel ORDER BY name, version").fetchall()
+    conn.execute("CREATE TEMP TABLE bench_panel (n int, name text, version text)")
+    with conn.cursor().copy("COPY bench_panel FROM STDIN") as copy:
+        for n, (name, version) in enumerate(panels):
+            copy.write_row((n, name, version))
+    conn.execute(
+        "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "
+        "date_deposited, properties, date_requested) "
+        "SELECT 'Scale-' || lpad(g::text, 6, '0'), p.name, p.version, NULL, NULL, "
+        "now() - (%(count)s - g) * interval '10 minutes', '{}', "
+        "now() - (%(count)s - g) * interval '10 minutes' "
+        "FROM generate_series(1, %(count)s) g JOIN bench_panel p ON p.n = g %% %(panels)s",
+        {"count": count, "panels": len(panels)})
+    conn.execute(
+        "INSERT INTO sample (identifier, analysis_id, sample_type, date_deposited, affected, "
+        "proband, sex) SELECT a.name || '-P', a.id, 'HTS', a.date_deposited, true, true, "
+        "'Female' FROM analysis a WHERE a.name LIKE 'Scale-%'")
+    # Rounds: finalized analyses have an ended round and a finalized one; open ones an ended
+    # round and a latest round in one of the categories.
+    conn.execute(
+        "INSERT INTO analysisinterpretation (analysis_id, genepanel_name, genepanel_version, "
+        "status, workflow_status, finalized, date_created, date_last_update, user_id, state, "
+        "user_state) SELECT a.id, a.genepanel_name, a.genepanel_version, 'Done', "
+        "'Interpretation', false, a.date_deposited, a.date_deposited + interval '1 hour', "
+        "%s, '{}', '{}' FROM analysis a WHERE a.name LIKE 'Scale-%%'", (user_id,))
+    ranked = ("SELECT a.*, row_number() OVER (ORDER BY a.date_deposited DESC) AS rank "
+              "FROM analysis a WHERE a.name LIKE 'Scale-%%'")
+    conn.execute(
+        "INSERT INTO analysisinterpretation (analysis_id, genepanel_name, genepanel_version, "
+        "status, workflow_status, finalized, date_created, date_last_update, user_id, state, "
+        "user_state) SELECT a.id, a.genepanel_name, a.genepanel_version, 'Done', 'Review', "
+        "true, a.date_deposited + interval '2 hours', a.date_deposited + interval '3 hours', "
+        f"%s, '{{}}', '{{}}' FROM ({ranked}) a WHERE a.rank > %s", (user_id, open_count))
+    for n, (status, workflow_status) in enumerate(OPEN_ANALYSIS_ROUNDS):
+        conn.execute(
+            "INSERT INTO analysisinterpretation (analysis_id, genepanel_name, "
+            "genepanel_version, status, workflow_status, finalized, date_created, "
+            "date_last_update, user_id, state, user_state) SELECT a.id, a.genepanel_name, "
+            "a.genepanel_version, %s, %s, NULL, a.date_deposited + interval '2 hours', "
+            "a.date_deposited + interval '2 hours', CASE WHEN %s = 'Ongoing' THEN %s END, "
+            f"'{{}}', '{{}}' FROM ({ranked}) a WHERE a.rank <= %s AND a.rank %% %s = %s",
+            (status, workflow_status, status, user_id, open_count,
+             len(OPEN_ANALYSIS_ROUNDS), n))
+    conn.execute(
+        "INSERT INTO interpretationlog (analysisinterpretation_id, user_id, date_created, "
+        "message, priority) SELECT ai.id, ai.user_id, ai.date_last_update, 'Checked', "
+        "1 + ai.id % 3 FROM analysisinterpretation ai JOIN analysis a ON a.id = ai.analysis_id "
+        "WHERE a.name LIKE 'Scale-%' AND ai.id % 3 = 0")
+
+
+def add_allele_workflows(conn, count, open_count):
+    """`count` annotated variants (copies of the demo's, shifted by 10 kb steps) with one allele
+    round each; all but `open_count` finalized with a class 3 classification."""
+    user_id, group_id = conn.execute('SELECT id, group_id FROM "user" WHERE username = %s',
+                                     (USER,)).fetchone()
+    panel = conn.execute(
+        "SELECT genepanel_name, genepanel_version FROM usergroupgenepanel WHERE usergroup_id = %s "
+        "ORDER BY 1, 2 LIMIT 1", (group_id,)).fetchone()
+    bases = conn.execute(
+        "SELECT a.id FROM allele a JOIN annotation an ON an.allele_id = a.id "
+        "AND an.date_superceeded IS NULL ORDER BY a.id").fetchall()
+    conn.execute("CREATE TEMP TABLE bench_copy (base int, k int, new_id int)")
+    conn.execute(
+        "INSERT INTO bench_copy SELECT b.id, g, nextval('allele_id_seq') FROM "
+        "generate_series(1, %s) g JOIN unnest(%s::int[]) WITH ORDINALITY b(id, n) "
+        "ON b.n = 1 + g %% %s", (count, [b[0] for b in bases], len(bases)))
+    conn.execute(
+        "INSERT INTO allele (id, genome_reference, chromosome, start_position, "
+        "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, "
+        "length, caller_type) SELECT c.new_id, a.genome_reference, a.chromosome, "
+        "a.start_position + c.k * 10000, a.open_end_position + c.k * 10000, a.change_from, "
+        "a.change_to, a.change_type, a.vcf_pos + c.k * 10000, a.vcf_ref, a.vcf_alt, a.length, "
+        "a.caller_type FROM bench_copy c JOIN allele a ON a.id = c.base")
+    # Through the per-row triggers (validation, shadow rows), as any other writer.
+    conn.execute(
+        "INSERT INTO annotation (allele_id, annotations, date_created, schema_version, "
+        "annotation_config_id) SELECT c.new_id, an.annotations, now(), an.schema_version, "
+        "an.annotation_config_id FROM bench_copy c JOIN annotation an ON an.allele_id = c.base "
+        "AND an.date_superceeded IS NULL")
+    conn.execute(
+        "INSERT INTO alleleinterpretation (allele_id, genepanel_name, genepanel_version, status, "
+        "workflow_status, finalized, date_created, date_last_update, user_id, state, user_state) "
+        "SELECT c.new_id, %s, %s, 'Done', 'Interpretation', true, "
+        "now() - c.k * interval '1 hour', now() - c.k * interval '1 hour', %s, '{}', '{}' "
+        "FROM bench_copy c WHERE c.k > %s", (*panel, user_id, open_count))
+    for n, (status, workflow_status) in enumerate(OPEN_ALLELE_ROUNDS):
+        conn.execute(
+            "INSERT INTO alleleinterpretation (allele_id, genepanel_name, genepanel_version, "
+            "status, workflow_status, finalized, date_created, date_last_update, user_id, "
+            "state, user_state) SELECT c.new_id, %s, %s, %s, %s, NULL, now(), now(), "
+            "CASE WHEN %s = 'Ongoing' THEN %s END, '{}', '{}' FROM bench_copy c "
+            "WHERE c.k <= %s AND c.k %% %s = %s",
+            (*panel, status, workflow_status, status, user_id, open_count,
+             len(OPEN_ALLELE_ROUNDS), n))
+    conn.execute(
+        "INSERT INTO alleleassessment (classification, evaluation, user_id, date_created, "
+        "allele_id, genepanel_name, genepanel_version, usergroup_id) SELECT '3', '{}', %s, "
+        "now() - c.k * interval '1 hour', c.new_id, %s, %s, %s FROM bench_copy c "
+        "WHERE c.k > %s", (user_id, *panel, group_id, open_count))
+
+
+def call(app, method, path, cookie=None, body=None):
+    """(status, body bytes) of one request to the WSGI app."""
+    path, _, query = path.partition("?")
+    data = json.dumps(body).encode() if body is not None else b""
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+               "SERVER_NAME": "bench", "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1",
+               "wsgi.input": io.BytesIO(data), "wsgi.url_scheme": "http",
+               "CONTENT_LENGTH": str(len(data)), "CONTENT_TYPE": "application/json"}
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+
+    chunks = app(environ, start_response)
+    try:
+        payload = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return int(captured["status"].split()[0]), payload, captured["headers"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="work lists at scale")
+    parser.add_argument("--analyses", type=int, default=20000)
+    parser.add_argument("--open", type=int, default=1000)
+    parser.add_argument("--alleles", type=int, default=3000)
+    parser.add_argument("--open-alleles", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-scale-"))
+    cluster = Cluster(workdir / "pg", port=free_port())
+    app = None
+    try:
+        cluster.start()
+        cluster.create_database("bench")
+        db_url = cluster.url("bench")
+        config = load_config(environ={})
+        began = time.monotonic()
+        with psycopg.connect(db_url) as conn:
+            migrate(conn, config, echo=lambda *_: None)
+            load_demo(conn, config, echo=lambda *_: None)
+            with conn.transaction():
+                add_analyses(conn, args.analyses, args.open)
+                add_allele_workflows(conn, args.alleles, args.open_alleles)
+            conn.execute("ANALYZE")
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM analysis), (SELECT count(*) FROM "
+                "analysisinterpretation), (SELECT count(*) FROM allele), (SELECT count(*) "
+                "FROM alleleinterpretation), (SELECT count(*) FROM interpretationlog)").fetchone()
+        print(f"database: {counts[0]:,} analyses, {counts[1]:,} analysis rounds, "
+              f"{counts[2]:,} variants, {counts[3]:,} allele rounds, {counts[4]:,} log entries "
+              f"(built in {time.monotonic() - began:.0f} s)")
+        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+        status, _, headers = call(app, "POST", "/api/v1/users/actions/login/",
+                                  body={"username": USER, "password": DEMO_PASSWORD})
+        assert status == 200, status
+        cookie = next(v for k, v in headers if k.lower() == "set-cookie").split(";")[0]
+        search = quote(json.dumps({"freetext": "Scale-0001", "type": "analyses"}))
+        listing = quote(json.dumps({"name": {"$like": "%Scale-0001%"}}))
+        requests = (
+            ("overviews/analyses/", "/api/v1/overviews/analyses/"),
+            ("overviews/analyses/finalized/ page 1",
+             "/api/v1/overviews/analyses/finalized/?page=1&per_page=10"),
+            ("overviews/analyses/finalized/ page 500",
+             "/api/v1/overviews/analyses/finalized/?page=500&per_page=10"),
+            ("overviews/alleles/", "/api/v1/overviews/alleles/"),
+            ("overviews/alleles/finalized/ page 1",
+             "/api/v1/overviews/alleles/finalized/?page=1&per_page=10"),
+            ("overviews/userstats/", "/api/v1/overviews/userstats/"),
+            ("search/ (analysis name)", f"/api/v1/search/?q={search}"),
+            ("analyses/?q= name like, page 1", f"/api/v1/analyses/?q={listing}&per_page=10"),
+        )
+        print(f"as {USER} (two of the five panels); median of {args.repeat} calls, in-process")
+        print(f"{'request':<42} {'ms':>8} {'items':>7} {'KiB':>8}")
+        for name, path in requests:
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                status, payload, _ = call(app, "GET", path, cookie)
+                times.append((time.perf_counter() - started) * 1000)
+            assert status == 200, (path, status, payload[:300])
+            document = json.loads(payload)
+            items = (sum(len(v) for v in document.values()) if isinstance(document, dict)
+                     and all(isinstance(v, list) for v in document.values())
+                     else len(document) if isinstance(document, list) else 1)
+            print(f"{name:<42} {statistics.median(times):8.1f} {items:7d} "
+                  f"{len(payload) / 1024:8.0f}")
+    finally:
+        if app is not None:
+            app._drop_connection()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
