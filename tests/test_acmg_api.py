@@ -9,7 +9,9 @@ from psycopg.types.json import Jsonb
 
 from api_client import Client
 from api_helpers import logged_in_client
-from ella.acmg.acmgconfig import commonness, resolve_gene
+from ella.acmg.acmgconfig import AcmgConfigError, commonness, frequency_config_problem, \
+    resolve_gene
+from ella.acmg.engine import suggested_criteria
 from ella.web.app import create_app
 
 ACMG_ALLELES = "/api/v1/acmg/alleles/"
@@ -83,9 +85,13 @@ COMMON_ACMG = {
     },
     "genes": {"300000": {"frequency": {"thresholds": {
         "external": {"hi_freq_cutoff": 0.5, "lo_freq_cutoff": 0.1},
-        "internal": {"hi_freq_cutoff": 0.7, "lo_freq_cutoff": 0.6}}}}},
+        "internal": {"hi_freq_cutoff": 0.7, "lo_freq_cutoff": 0.6}}}},
+              # A stricter override on a higher HGNC id (the order must not matter).
+              "400000": {"frequency": {"thresholds": {
+                  "external": {"hi_freq_cutoff": 0.01, "lo_freq_cutoff": 0.001}}}}},
 }
 AD_GENE, AR_GENE, OVERRIDE_GENE, OTHER_GENE = 1100, 1200, 300000, 999
+STRICT_OVERRIDE_GENE = 400000
 
 
 def _allele(conn, genes, frequencies):
@@ -133,11 +139,91 @@ def exomes(g=None, g_num=9000, fin=None, fin_num=9000):
      "less_common"),
     ([AD_GENE], exomes(0.0001), "low_freq"),
     ([AD_GENE], {"inDB": {"freq": {"OUSWES": 0.06}, "num": {"OUSWES": 100}}}, "common"),
+    # In two override genes: tested against each (filtering.md 2.1); 0.3 is common for the
+    # stricter one although the other (and lower HGNC id) says less_common.
+    ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], exomes(0.3), "common"),
+    ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], exomes(0.005), "less_common"),
+    ([STRICT_OVERRIDE_GENE], exomes(0.3), "common"),
+    # The strict override tests only external columns: an internal frequency alone is
+    # "not tested" for it, but the other override finds it.
+    ([STRICT_OVERRIDE_GENE], {"inDB": {"freq": {"OUSWES": 0.65}, "num": {}}}, "null_freq"),
+    ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], {"inDB": {"freq": {"OUSWES": 0.65}, "num": {}}},
+     "less_common"),
+    ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], {}, "null_freq"),
 ])
 def test_commonness(db_conn, genes, frequencies, expected):
     allele_id = _allele(db_conn, genes, frequencies)
     inheritance = {AD_GENE: "AD", AR_GENE: "AR", OVERRIDE_GENE: None}
     assert commonness(db_conn, COMMON_ACMG, inheritance, [allele_id]) == {allele_id: expected}
+
+
+def test_two_override_genes_give_ba1_for_a_common_variant(db_conn):
+    """Through the rule engine: the stricter of two override genes makes the variant
+    common, so BA1 is suggested (it was not when only the lowest HGNC id's override
+    counted)."""
+    frequencies = exomes(0.3)
+    annotation_genes = [OVERRIDE_GENE, STRICT_OVERRIDE_GENE]
+    allele_id = _allele(db_conn, annotation_genes, frequencies)
+    annotation = db_conn.execute("SELECT annotations FROM annotation WHERE allele_id = %s",
+                                 (allele_id,)).fetchone()[0]
+    result = suggested_criteria(db_conn, COMMON_ACMG, [{"id": allele_id,
+                                                        "annotation": annotation}],
+                                ("NOPANEL", "v0"))
+    codes = [c["code"] for c in result[str(allele_id)]["codes"]]
+    assert "BA1" in codes and "REQ_hi_freq" in codes, codes
+
+
+def _acmg_without(*path):
+    acmg = copy.deepcopy(COMMON_ACMG)
+    node = acmg
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return acmg
+
+
+def _acmg_with(value, *path):
+    acmg = copy.deepcopy(COMMON_ACMG)
+    node = acmg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return acmg
+
+
+@pytest.mark.parametrize("acmg,message", [
+    (_acmg_without("frequency", "thresholds", "AD"),
+     "acmg.frequency.thresholds.AD must be an object"),
+    (_acmg_without("frequency", "thresholds"),
+     "acmg.frequency.thresholds is missing (AD and default)"),
+    (_acmg_without("frequency", "groups"), "acmg.frequency.groups is missing"),
+    (_acmg_with({}, "frequency", "thresholds", "default"),
+     "acmg.frequency.thresholds.default must be an object"),
+    (_acmg_with({"external": {"hi_freq_cutoff": 0.1}}, "frequency", "thresholds", "default"),
+     "acmg.frequency.thresholds.default.external.lo_freq_cutoff must be a number"),
+    (_acmg_with({"external": {"hi_freq_cutoff": "0.1", "lo_freq_cutoff": 0.01}},
+                "frequency", "thresholds", "default"),
+     "acmg.frequency.thresholds.default.external.hi_freq_cutoff must be a number"),
+    (_acmg_with({"externl": {"hi_freq_cutoff": 0.1, "lo_freq_cutoff": 0.01}},
+                "frequency", "thresholds", "default"),
+     "acmg.frequency.thresholds.default: unknown group(s) externl"),
+    # Cutoffs for a group without columns test nothing: every variant would be null_freq.
+    (_acmg_with({"external": {}}, "frequency", "groups"),
+     "acmg.frequency.thresholds.AD tests no frequency column"),
+    (_acmg_with({"num_thresholds": {}}, "genes", "300000", "frequency"),
+     "acmg.genes.300000.frequency.thresholds must be an object"),
+    (_acmg_with({"GNOMAD_EXOMES": 5}, "frequency", "num_thresholds"),
+     "acmg.frequency.num_thresholds must map providers to {key: number}"),
+    (_acmg_with({"frequency": {}}, "genes", "BRCA2"),
+     "acmg.genes: BRCA2 is not an HGNC id"),
+])
+def test_incomplete_acmg_frequency_config_is_refused(db_conn, acmg, message):
+    allele_id = _allele(db_conn, [AD_GENE], exomes(0.5))
+    with pytest.raises(AcmgConfigError) as refused:
+        commonness(db_conn, acmg, {AD_GENE: "AD"}, [allele_id])
+    assert message in str(refused.value)
+    assert frequency_config_problem(acmg).startswith(message)
+    assert frequency_config_problem(COMMON_ACMG) is None
 
 
 # -- HTTP on the real ELLA database --------------------------------------------------------
@@ -224,6 +310,18 @@ def test_acmg_config_without_frequency_groups_is_a_clear_error(client, demo_db_u
                                         "gp_version": "v01"})
     assert result.status == 500
     assert "acmg.frequency.groups" in result.json["message"]
+
+
+def test_gene_override_without_thresholds_is_a_clear_error(client, demo_db_url):
+    acmg = copy.deepcopy(ACMG)
+    acmg["genes"] = {"1101": {"frequency": {"num_thresholds": {"GNOMAD_EXOMES": {"G": 10}}}}}
+    _set_group_acmg(demo_db_url, "testgroup01", acmg)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01"})
+    assert result.status == 500
+    assert result.json["message"] == ("ACMG config error: acmg.genes.1101.frequency.thresholds "
+                                      "must be an object with external and/or internal cutoffs")
 
 
 def test_suggested_codes_request_errors(client, demo_db_url, demo_api_app):

@@ -297,6 +297,12 @@ def test_add_groups_dry_run_changes_nothing(panels_db_url):
     assert without_clilog(table_snapshot(panels_db_url)) == without_clilog(before)
 
 
+def _without_acmg_ad_thresholds(groups):
+    data = json.loads(json.dumps(groups))
+    del data[2]["config"]["acmg"]["frequency"]["thresholds"]["AD"]
+    return data
+
+
 def _bad_group_files():
     good = demo_groups()
 
@@ -337,6 +343,10 @@ def _bad_group_files():
         ("config workflows", changed(0, config={"workflows": "oops"}),
          "entry 1 ('testgroup01'): config: workflows: 'oops' is not of type 'object'"),
         ("config acmg", changed(0, config={"acmg": []}), "config: acmg must be an object"),
+        # An ACMG config without cutoffs for AD genes would find every variant of them
+        # "absent from controls" (PPxPM2).
+        ("acmg thresholds", _without_acmg_ad_thresholds(good),
+         "entry 3 ('testgroup03'): config: acmg.frequency.thresholds.AD must be an object"),
         ("deposit regex", changed(0, config={"deposit": {"analysis": [{"pattern": "("}]}}),
          "entry 1 ('testgroup01'): config.deposit.analysis[0]: pattern '(' is not a valid "
          "regex"),
@@ -445,6 +455,9 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
          "entry 1 ('testuser1'): config: workflows: 'oops' is not of type 'object'"),
         ("user_config_key", [dict(one, config={"nope": 1})],
          "entry 1 ('testuser1'): config: unknown key(s) nope"),
+        ("user_acmg", [dict(one, config={"acmg": {"disease_mode": "LOF"}})],
+         "entry 1 ('testuser1'): config: acmg.frequency.groups and acmg.frequency.thresholds "
+         "are missing"),
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:

@@ -61,16 +61,105 @@ def resolve_gene(acmg, inheritance_by_gene, hgnc_id):
 
 def _column_names(acmg):
     groups = (acmg.get("frequency") or {}).get("groups") or {}
-    if not groups:
-        raise AcmgConfigError("acmg.frequency.groups is missing from the ACMG config")
     return {g: [(p, k) for p, keys in (groups.get(g) or {}).items() for k in keys]
             for g in GROUPS}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _threshold_problem(where, thresholds, columns):
+    """Why one set of cutoffs ({external: {hi_freq_cutoff, lo_freq_cutoff}, internal: ...})
+    cannot decide commonness, or None. A set whose groups have no frequency column would
+    find every variant "absent from controls" (null_freq, PPxPM2)."""
+    if not isinstance(thresholds, dict) or not thresholds:
+        return f"{where} must be an object with external and/or internal cutoffs"
+    unknown = sorted(str(g) for g in thresholds if g not in GROUPS)
+    if unknown:
+        return f"{where}: unknown group(s) {', '.join(unknown)} (allowed: external, internal)"
+    for group, cutoffs in thresholds.items():
+        for name in ("hi_freq_cutoff", "lo_freq_cutoff"):
+            if not isinstance(cutoffs, dict) or not _is_number(cutoffs.get(name)):
+                return f"{where}.{group}.{name} must be a number"
+    if not any(columns[g] for g in thresholds):
+        return (f"{where} tests no frequency column: acmg.frequency.groups has none for "
+                f"{' or '.join(sorted(thresholds))}")
+    return None
+
+
+def _num_thresholds_problem(where, value):
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(keys, dict) and all(_is_number(n) for n in keys.values())
+            for keys in value.values()):
+        return f"{where} must map providers to {{key: number}}"
+    return None
+
+
+def frequency_config_problem(acmg):
+    """Why the `frequency` part of an ACMG config (acmg.md 3.1) cannot give a commonness for
+    every variant, or None. A group's `acmg` replaces the default wholesale, so the whole
+    frequency section must be there: groups, thresholds AD and default, and `thresholds` in
+    every gene override with `frequency`."""
+    frequency = acmg.get("frequency")
+    if not isinstance(frequency, dict):
+        return ("acmg.frequency.groups and acmg.frequency.thresholds are missing "
+                "(acmg.md 3.1)")
+    groups = frequency.get("groups")
+    if not isinstance(groups, dict) or not groups:
+        return "acmg.frequency.groups is missing"
+    for group, providers in groups.items():
+        if group not in GROUPS:
+            return f"acmg.frequency.groups: unknown group {group} (allowed: external, internal)"
+        if not isinstance(providers, dict) or not all(
+                isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+                for keys in providers.values()):
+            return f"acmg.frequency.groups.{group} must map providers to lists of keys"
+    columns = _column_names(acmg)
+    thresholds = frequency.get("thresholds")
+    if not isinstance(thresholds, dict):
+        return "acmg.frequency.thresholds is missing (AD and default)"
+    for level in ("AD", "default"):
+        problem = _threshold_problem(f"acmg.frequency.thresholds.{level}",
+                                     thresholds.get(level), columns)
+        if problem:
+            return problem
+    problem = _num_thresholds_problem("acmg.frequency.num_thresholds",
+                                      frequency.get("num_thresholds"))
+    if problem:
+        return problem
+    genes = acmg.get("genes") or {}
+    if not isinstance(genes, dict):
+        return "acmg.genes must be an object keyed by HGNC id"
+    for gene, override in genes.items():
+        where = f"acmg.genes.{gene}"
+        if not str(gene).isdigit():
+            return f"acmg.genes: {gene} is not an HGNC id (digits)"
+        if not isinstance(override, dict):
+            return f"{where} must be an object"
+        if "frequency" not in override:
+            continue
+        gene_frequency = override["frequency"]
+        if not isinstance(gene_frequency, dict):
+            return f"{where}.frequency must be an object with thresholds"
+        problem = (_threshold_problem(f"{where}.frequency.thresholds",
+                                      gene_frequency.get("thresholds"), columns)
+                   or _num_thresholds_problem(f"{where}.frequency.num_thresholds",
+                                              gene_frequency.get("num_thresholds")))
+        if problem:
+            return problem
+    return None
 
 
 def commonness(conn, acmg, inheritance_by_gene, allele_ids):
     """{allele_id: commonness} for the given alleles (acmg.md 3.3)."""
     if not allele_ids:
         return {}
+    problem = frequency_config_problem(acmg)
+    if problem:
+        raise AcmgConfigError(problem)
     columns = _column_names(acmg)
     existing = {r[0] for r in conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = "
@@ -96,28 +185,35 @@ def commonness(conn, acmg, inheritance_by_gene, allele_ids):
             "WHERE allele_id = ANY(%s) AND hgnc_id IS NOT NULL", (list(allele_ids),)):
         genes.setdefault(allele_id, set()).add(hgnc_id)
 
-    frequency = acmg.get("frequency") or {}
+    frequency = acmg["frequency"]
     overrides = {int(g): o["frequency"] for g, o in (acmg.get("genes") or {}).items()
-                 if isinstance(o, dict) and o.get("frequency") and str(g).isdigit()}
+                 if "frequency" in o}
     result = {}
     for allele_id in allele_ids:
         allele_genes = genes.get(allele_id, set())
         override_genes = sorted(allele_genes & set(overrides))
         if override_genes:
-            chosen = overrides[override_genes[0]]
-            cutoffs = chosen["thresholds"]
-            num_thresholds = chosen.get("num_thresholds", frequency.get("num_thresholds"))
+            # In several override genes: tested against each, and the categories found by
+            # any of them count (filtering.md 2.1, which acmg.md 3.3 follows).
+            tests = [(overrides[g]["thresholds"],
+                      overrides[g].get("num_thresholds", frequency.get("num_thresholds")))
+                     for g in override_genes]
         else:
             ad = any(inheritance_by_gene.get(g) == "AD" for g in allele_genes)
-            cutoffs = (frequency.get("thresholds") or {}).get("AD" if ad else "default") or {}
-            num_thresholds = frequency.get("num_thresholds")
-        result[allele_id] = _category(rows.get(allele_id), columns, cutoffs, num_thresholds or {})
+            tests = [(frequency["thresholds"]["AD" if ad else "default"],
+                      frequency.get("num_thresholds"))]
+        row = rows.get(allele_id)
+        found = set()
+        for cutoffs, num_thresholds in tests:
+            found |= _categories(row, columns, cutoffs, num_thresholds or {})
+        result[allele_id] = next((c for c in COMMONNESS_ORDER if c in found), "num_threshold")
     return result
 
 
-def _category(row, columns, cutoffs, num_thresholds):
+def _categories(row, columns, cutoffs, num_thresholds):
+    """The commonness categories one set of cutoffs finds for a shadow row."""
     if row is None:
-        return "num_threshold"
+        return set()
     found = set()
     all_null = True
     for group in GROUPS:
@@ -143,4 +239,4 @@ def _category(row, columns, cutoffs, num_thresholds):
                 found.add("low_freq")
     if all_null:
         found.add("null_freq")
-    return next((c for c in COMMONNESS_ORDER if c in found), "num_threshold")
+    return found
