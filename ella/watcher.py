@@ -186,6 +186,10 @@ class Watcher:
         try:
             config = resolve_analysis_config(folder)
         except Exception as exc:  # any problem with a folder is that folder's problem
+            if not folder.is_dir():
+                # Gone since the listing: moved by another watcher, or taken away.
+                log.info("%s is no longer in %s: skipped", folder.name, self.incoming)
+                return None
             return self._failed(folder, exc)
         name = config["name"]
         if self.whitelist and not any(p.match(name) for p in self.whitelist):
@@ -207,13 +211,18 @@ class Watcher:
             # No database means no folder can be imported: stop the pass, record nothing.
             raise WatcherError(f"{exc}; stopped before {folder.name}, nothing recorded as "
                                "failed (retried next time)") from exc
+        moved = False
         try:
             with conn, conn.transaction():  # commits when the block ends
+                if not self._claim(conn, folder, target):
+                    return None
                 stats = deposit_analysis(conn, self.app_config, config)
                 shutil.move(str(folder), str(target))
+                moved = True
         except Exception as exc:
-            if target.exists() and not folder.exists():
-                # The deposit was rolled back after the move: put the folder back.
+            if moved and target.exists() and not folder.exists():
+                # The commit failed after our move: put the folder back. (Only ours: a
+                # folder another watcher imported stays where it went.)
                 shutil.move(str(target), str(folder))
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
@@ -227,6 +236,20 @@ class Watcher:
             stale.unlink()
         log.info("Analysis %s successfully imported! %s", name, summary_line(stats))
         return name
+
+    @staticmethod
+    def _claim(conn, folder, target):
+        """Lock the folder's import for this transaction; False (skip, record nothing) when
+        another watcher on the same directories is importing it or has just done so."""
+        claimed = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                               (f"ella.watcher:{folder.resolve()}",)).fetchone()[0]
+        if not claimed:
+            log.info("%s is being imported by another watcher: skipped", folder.name)
+            return False
+        if not folder.is_dir() or target.exists():
+            log.info("%s was imported by another watcher: skipped", folder.name)
+            return False
+        return True
 
     def _failed(self, folder, exc):
         log.error("An exception occurred while importing %s: %s. Skipping...", folder.name, exc)

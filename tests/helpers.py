@@ -54,3 +54,22 @@ def run_cli(tool, *args, db_url=None, env=None, stdin=None):
     full_env.update(env or {})
     return subprocess.run([str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
                           env=full_env, input=stdin if stdin is not None else "", timeout=300)
+
+
+def wait_for_lock_wait(db_url, application_name=None, count=1, timeout=60.0):
+    """Block until `count` sessions of this database (of `application_name`, if given) wait
+    for a lock: how the concurrency tests order two transactions without sleeping."""
+    import time
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+             "AND datname = current_database()")
+    params = ()
+    if application_name:
+        query += " AND application_name = %s"
+        params = (application_name,)
+    with psycopg.connect(db_url, autocommit=True) as watch:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if watch.execute(query, params).fetchone()[0] >= count:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"no {count} session(s) waited for a lock within {timeout} s")

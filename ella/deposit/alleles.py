@@ -16,8 +16,8 @@ from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
 from ella.deposit.pipeline import WritePipeline
-from ella.deposit.variants import (DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, AnnotationWriter)
+from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
+                                   check_genome_build, store_alleles, wait_for_other_imports)
 from ella.vcf import open_vcf
 
 BATCH_SIZE = 1000
@@ -45,6 +45,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
     """Returns a summary dict. `panel` = (name, version), required unless annotation_only."""
     started = time.monotonic()
     cur = conn.cursor()
+    wait_for_other_imports(cur)
     if not annotation_only:
         if not panel:
             raise DepositError("a gene panel is needed to deposit alleles")

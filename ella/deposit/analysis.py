@@ -24,8 +24,8 @@ from ella.deposit.analysis_config import AnalysisConfigError, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
-from ella.deposit.variants import (DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, AnnotationWriter)
+from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
+                                   check_genome_build, store_alleles, wait_for_other_imports)
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
@@ -313,6 +313,7 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
     Returns a summary dict. Raises DepositError / AnalysisConfigError / VcfError."""
     started = time.monotonic()
     cur = conn.cursor()
+    wait_for_other_imports(cur)
     name = analysis_config["name"]
     panel = (analysis_config["genepanel_name"], analysis_config["genepanel_version"])
     check_genepanel(cur, *panel)

@@ -45,6 +45,23 @@ def check_genome_build(header, path):
                                    f"({line[:120]}); only GRCh37 is supported")
 
 
+# Deposits that store variants run one at a time. Two at once could both find a variant's
+# annotation or variant workflow missing (or equal) and write it, and the one committing
+# second would fail on a unique index: a whole analysis lost to a harmless overlap.
+IMPORT_LOCK = "ella.deposit.variants"
+
+
+def wait_for_other_imports(cur):
+    """Take the import lock for this transaction (released at commit or rollback), waiting
+    for a running import to finish. Call it first, before the deposit writes anything, so
+    that two deposits never hold rows the other one needs."""
+    if cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                   (IMPORT_LOCK,)).fetchone()[0]:
+        return
+    log.warning("another import is writing to this database: waiting for it to finish")
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (IMPORT_LOCK,))
+
+
 def active_annotation_config(cur):
     """(id, deposit converter list) of the newest annotationconfig row (ELLA's rule)."""
     row = cur.execute("SELECT id, deposit FROM annotationconfig ORDER BY id DESC LIMIT 1").fetchone()

@@ -102,9 +102,20 @@ class App:
             self._rollback(conn)
             response = Response.error(exc.status, exc.message)
         except psycopg.OperationalError as exc:
-            log.error("database unavailable: %s", str(exc).strip().splitlines()[:1])
-            self._drop_connection()
-            response = Response.error(503, "The database is not available; try again later")
+            if (exc.sqlstate or "").startswith("40"):
+                # A deadlock or serialization failure (SQLSTATE class 40): PostgreSQL rolled
+                # this request back so a concurrent one could finish. The connection is fine
+                # and the caller may simply retry.
+                log.warning("%s %s rolled back by the database: %s", request.method,
+                            request.path, str(exc).strip().splitlines()[:1])
+                self._rollback(conn)
+                response = Response.error(409, "Another request changed the same data at the "
+                                               "same time; nothing was saved. Try again.")
+            else:
+                log.error("database unavailable: %s", str(exc).strip().splitlines()[:1])
+                self._drop_connection()
+                response = Response.error(503, "The database is not available; try again "
+                                               "later")
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             self._rollback(conn)

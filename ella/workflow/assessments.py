@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
 from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden
+from ella.workflow.rounds import TYPES, lock_workflow
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "jsonschemas" / "api"
 CLASSIFICATIONS = ("1", "2", "3", "4", "5", "NP", "RF", "DR")
@@ -267,6 +268,9 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     analysis_id = workflow_id if workflow_type == "analysis" else None
 
     # 1. The latest round, locked: finalizeallele calls of one workflow run one at a time.
+    # The workflow's row first, as every round action locks it: taking the round first let
+    # a finalizeallele and a markreview/finalize of the same workflow deadlock.
+    lock_workflow(conn, TYPES[workflow_type], workflow_id)
     round_ = latest_round(conn, workflow_type, workflow_id, lock=True)
     if round_ is not None and allowed_panels is not None and \
             (round_["genepanel_name"], round_["genepanel_version"]) not in allowed_panels:

@@ -1,0 +1,260 @@
+"""Writers racing each other: two watchers on one folder, imports sharing variants, a
+finalize-allele against a round action, a deadlock. Each race is forced into one order by
+holding one side's transaction open until the other waits (no sleeps, no luck)."""
+
+import shutil
+import threading
+
+import psycopg
+import pytest
+
+import ella.watcher as watcher_module
+from ella.deposit.alleles import deposit_alleles
+from ella.deposit.analysis import deposit_analysis
+from ella.deposit.analysis_config import resolve_analysis_config
+from ella.watcher import ERROR_SUFFIX, Watcher
+
+from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, deposit
+from helpers import wait_for_lock_wait
+from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
+
+WF = "/api/v1/workflows"
+
+
+def _current_annotation_duplicates(conn):
+    return conn.execute("SELECT count(*) FROM (SELECT allele_id FROM annotation WHERE "
+                        "date_superceeded IS NULL GROUP BY allele_id HAVING count(*) > 1) x"
+                        ).fetchone()[0]
+
+
+@pytest.fixture
+def dirs(tmp_path, db_url):
+    add_test_panels(db_url)
+    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
+    incoming.mkdir()
+    dest.mkdir()
+    return incoming, dest
+
+
+def test_a_second_watcher_skips_the_folder_the_first_is_importing(dirs, db_url, ella_config,
+                                                                    monkeypatch):
+    """Two watchers on the same directories (a second container, a restart that overlaps):
+    the one that comes second leaves the folder alone and records nothing, during the
+    import and after it. (It used to wait, fail with 'already imported' and move the
+    imported folder back into incoming, marked as failed.)"""
+    incoming, dest = dirs
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    real = watcher_module.deposit_analysis
+    deposited, go = threading.Event(), threading.Event()
+
+    def held_deposit(*args, **kwargs):
+        stats = real(*args, **kwargs)
+        deposited.set()
+        assert go.wait(60)
+        return stats
+
+    monkeypatch.setattr(watcher_module, "deposit_analysis", held_deposit)
+    first, second = (Watcher(db_url, ella_config, incoming, dest) for _ in range(2))
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(first=first._import_folder(folder)))
+    thread.start()
+    assert deposited.wait(120)
+    monkeypatch.setattr(watcher_module, "deposit_analysis", real)
+    assert second._import_folder(folder) is None  # while the first holds it
+    go.set()
+    thread.join(60)
+    assert result["first"] == "TestAnalysis-001"
+    assert second._import_folder(folder) is None  # after: the folder has gone
+    assert second.failures == [] and second.processed == set()
+    assert (dest / "TestAnalysis-001" / "READY").exists() and not folder.exists()
+    assert not list(incoming.iterdir())  # no error file
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
+
+
+def _reannotated_copy(tmp_path, name):
+    """TestAnalysis-001 under another name, with one changed annotation value: a later
+    sample sharing variants whose annotation the pipeline has updated."""
+    target = tmp_path / "src" / name
+    shutil.copytree(TEST_ANALYSIS_001, target)
+    analysis = target / "TestAnalysis-001.analysis"
+    analysis.write_text(analysis.read_text().replace('"TestAnalysis-001"', f'"{name}"'))
+    vcf = target / "TestAnalysis-001.vcf"
+    text = vcf.read_text()
+    assert "CSQ=G|synonymous_variant|" in text
+    vcf.write_text(text.replace("CSQ=G|synonymous_variant|", "CSQ=G|missense_variant|"))
+    return target
+
+
+def test_imports_sharing_variants_run_one_after_the_other(dirs, db_url, ella_config, tmp_path):
+    """A manual deposit and the watcher import analyses with the same known variants and
+    the same new annotation at the same time. The watcher's import waits for the manual one
+    and then finds that annotation current (unchanged), instead of failing on
+    ix_annotation_unique and being recorded as the folder's own, permanent failure."""
+    incoming, dest = dirs
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    manual = _reannotated_copy(tmp_path, "TestAnalysis-002")
+    shutil.move(str(_reannotated_copy(tmp_path, "TestAnalysis-003")),
+                str(incoming / "TestAnalysis-003"))
+    (incoming / "TestAnalysis-003" / "READY").write_text("")
+    deposited, go = threading.Event(), threading.Event()
+    stats = {}
+
+    def manual_deposit():
+        with psycopg.connect(db_url) as conn, conn.transaction():
+            stats.update(deposit_analysis(conn, ella_config, resolve_analysis_config(manual)))
+            deposited.set()
+            assert go.wait(60)
+
+    thread = threading.Thread(target=manual_deposit)
+    thread.start()
+    assert deposited.wait(120)
+    assert stats["annotations_new"] > 0
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    result = {}
+    polling = threading.Thread(target=lambda: result.update(imported=watcher.poll()))
+    polling.start()
+    wait_for_lock_wait(db_url, "ella-watcher")
+    go.set()
+    thread.join(60)
+    polling.join(120)
+    assert result["imported"] == ["TestAnalysis-003"]
+    assert not (incoming / f"TestAnalysis-003{ERROR_SUFFIX}").exists()
+    with psycopg.connect(db_url) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM analysis ORDER BY name")] == [
+            "TestAnalysis-001", "TestAnalysis-002", "TestAnalysis-003"]
+        assert _current_annotation_duplicates(conn) == 0
+        # One version per change: 001's annotation, then 002's; 003 changed nothing.
+        assert conn.execute("SELECT count(*) FROM annotation WHERE previous_annotation_id "
+                            "IS NOT NULL").fetchone()[0] == stats["annotations_new"]
+
+
+def test_two_variant_deposits_of_the_same_known_variants(db_url, ella_config):
+    """Two `ella-deposit alleles` (or import jobs) of variants known from an analysis but
+    without a variant workflow: the second waits, then finds the workflows the first
+    created, instead of failing on the index of open rounds."""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    vcf, panel = TEST_ANALYSIS_001 / "TestAnalysis-001.vcf", ("HBOC", "v1.0.0")
+    deposited, go = threading.Event(), threading.Event()
+    outcome = {}
+
+    def first():
+        with psycopg.connect(db_url) as conn, conn.transaction():
+            outcome["first"] = deposit_alleles(conn, ella_config, vcf, panel=panel)
+            deposited.set()
+            assert go.wait(60)
+
+    def second():
+        try:
+            with psycopg.connect(db_url, application_name="second") as conn, \
+                    conn.transaction():
+                outcome["second"] = deposit_alleles(conn, ella_config, vcf, panel=panel)
+        except Exception as exc:  # handed to the test thread
+            outcome["second"] = exc
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert deposited.wait(120)
+    threads[1].start()
+    wait_for_lock_wait(db_url, "second")
+    go.set()
+    for thread in threads:
+        thread.join(60)
+    assert outcome["first"]["interpretations_new"] > 0
+    assert isinstance(outcome["second"], dict), outcome["second"]
+    assert outcome["second"]["interpretations_new"] == 0
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM alleleinterpretation").fetchone()[0] == \
+            outcome["first"]["interpretations_new"]
+
+
+@pytest.fixture
+def wf(api_app, db_url, ella_config, tmp_path):
+    c1, c2, analyses, refs = setup_analysis(api_app, db_url, ella_config, tmp_path)
+    start_round(db_url, analyses[0], "wfuser1")
+    return {"c1": c1, "c2": c2, "analysis": analyses[0], "refs": refs, "db": db_url}
+
+
+def _first_assessment(wf, allele_id, annotation_id):
+    ra = {"allele_id": allele_id, "reference_id": wf["refs"][0],
+          "evaluation": {"relevance": "Yes", "comment": "first", "ref_quality": "good"}}
+    first = wf["c1"].post(f"{WF}/analyses/{wf['analysis']}/actions/finalizeallele/",
+                          payload(allele_id, annotation_id, ras=[ra]))
+    assert first.status == 200, first.body
+    return (first.json["alleleassessment"]["id"], first.json["allelereport"]["id"],
+            first.json["referenceassessments"][0]["id"])
+
+
+def test_finalizeallele_and_markreview_of_one_analysis_run_one_after_the_other(wf):
+    """finalizeallele used to lock the round before the analysis, markreview the analysis
+    before (through its snapshots' foreign keys) the round: held between the two locks,
+    they deadlocked and one got 503. Now both lock the analysis first and both succeed."""
+    db, analysis_id = wf["db"], wf["analysis"]
+    alleles = analysis_alleles(db, analysis_id)
+    allele_id, annotation_id = alleles[0]
+    aa_id, ar_id, ra_id = _first_assessment(wf, allele_id, annotation_id)
+    results = {}
+
+    def finalize_allele():
+        body = payload(allele_id, annotation_id, classification="4", aa_presented=aa_id,
+                       ar_presented=ar_id, ras=[{"id": ra_id, "allele_id": allele_id,
+                                                 "reference_id": wf["refs"][0]}])
+        results["finalizeallele"] = wf["c1"].post(
+            f"{WF}/analyses/{analysis_id}/actions/finalizeallele/", body)
+
+    def markreview():
+        body = {"allele_ids": [a for a, _ in alleles],
+                "annotation_ids": [n for _, n in alleles], "custom_annotation_ids": [],
+                "alleleassessment_ids": [aa_id], "allelereport_ids": [ar_id],
+                "excluded_allele_ids": {}}
+        results["markreview"] = wf["c2"].post(
+            f"{WF}/analyses/{analysis_id}/actions/markreview/", body)
+
+    with psycopg.connect(db) as holder:
+        # finalizeallele stops at the reference assessment (as when the same variant is
+        # being finalized in another analysis), holding what it locked before.
+        holder.execute("SELECT id FROM referenceassessment WHERE id = %s FOR UPDATE",
+                       (ra_id,))
+        threads = [threading.Thread(target=finalize_allele), threading.Thread(target=markreview)]
+        threads[0].start()
+        wait_for_lock_wait(db, "ella-api", count=1)
+        threads[1].start()
+        wait_for_lock_wait(db, "ella-api", count=2)
+        holder.rollback()
+    for thread in threads:
+        thread.join(60)
+    assert {name: r.status for name, r in results.items()} == {
+        "finalizeallele": 200, "markreview": 200}, {n: r.body for n, r in results.items()}
+
+
+def test_a_request_the_database_rolls_back_in_a_deadlock_gets_409(wf):
+    """Whatever the cause of a deadlock or serialization failure, the request PostgreSQL
+    chose to roll back answers 409 'try again' (not 503 'database not available'), and the
+    API keeps working."""
+    db, analysis_id = wf["db"], wf["analysis"]
+    allele_id, annotation_id = analysis_alleles(db, analysis_id)[0]
+    aa_id, ar_id, _ = _first_assessment(wf, allele_id, annotation_id)
+    result = {}
+    with psycopg.connect(db) as other:
+        # `other` holds the assessment, the request locks the analysis and waits for the
+        # assessment; then `other` asks for the analysis: a cycle. The request waited first,
+        # so its deadlock check runs first and PostgreSQL rolls it back.
+        other.execute("SELECT id FROM alleleassessment WHERE id = %s FOR UPDATE", (aa_id,))
+        thread = threading.Thread(target=lambda: result.update(r=wf["c1"].post(
+            f"{WF}/analyses/{analysis_id}/actions/finalizeallele/",
+            payload(allele_id, annotation_id, classification="5", aa_presented=aa_id,
+                    ar_presented=ar_id))))
+        thread.start()
+        wait_for_lock_wait(db, "ella-api")
+        other.execute("SELECT id FROM analysis WHERE id = %s FOR UPDATE", (analysis_id,))
+        thread.join(60)
+        other.rollback()
+    assert result["r"].status == 409, result["r"].body
+    assert result["r"].json["message"] == ("Another request changed the same data at the same "
+                                           "time; nothing was saved. Try again.")
+    again = wf["c1"].post(f"{WF}/analyses/{analysis_id}/actions/finalizeallele/",
+                          payload(allele_id, annotation_id, classification="5",
+                                  aa_presented=aa_id, ar_presented=ar_id))
+    assert again.status == 200, again.body
