@@ -14,7 +14,7 @@ from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.watcher import ERROR_SUFFIX, Watcher
 
-from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, deposit
+from deposit_helpers import TEST_ALL, TEST_ANALYSIS_001, add_test_panels, deposit
 from helpers import wait_for_lock_wait
 from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
 
@@ -258,3 +258,36 @@ def test_a_request_the_database_rolls_back_in_a_deadlock_gets_409(wf):
                           payload(allele_id, annotation_id, classification="5",
                                   aa_presented=aa_id, ar_presented=ar_id))
     assert again.status == 200, again.body
+
+
+def test_a_panel_deposit_racing_post_genepanels_of_the_same_panel(db_url):
+    """`POST genepanels/` (a custom panel, no advisory lock) inserts test-ALL v01 and has
+    not committed; `ella-deposit genepanel` of the same name and version waits and then
+    reports that the panel exists, instead of failing on the panel's primary key."""
+    from ella.deposit.genepanel import deposit_genepanel, read_panel_files
+    folder = TEST_ALL
+    files = (folder / f"{folder.name}_genes_transcripts.tsv",
+             folder / f"{folder.name}_phenotypes.tsv")
+    outcome = {}
+
+    def file_deposit():
+        try:
+            with psycopg.connect(db_url, application_name="panel-deposit") as conn:
+                outcome["deposit"] = deposit_genepanel(conn, "test-ALL", "v01",
+                                                       read_panel_files(*files))
+        except Exception as exc:  # handed to the test thread
+            outcome["deposit"] = exc
+
+    with psycopg.connect(db_url) as api:
+        api.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                    "date_created) VALUES ('test-ALL', 'v01', 'GRCh37', false, now())")
+        thread = threading.Thread(target=file_deposit)
+        thread.start()
+        wait_for_lock_wait(db_url, "panel-deposit")
+        api.commit()
+    thread.join(60)
+    assert isinstance(outcome["deposit"], dict), outcome["deposit"]
+    assert outcome["deposit"]["status"] == "exists"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT official FROM genepanel WHERE name = 'test-ALL'"
+                            ).fetchall() == [(False,)]

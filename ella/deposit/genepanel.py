@@ -409,20 +409,21 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
     with conn.transaction(), conn.cursor() as cur:
         # Two deposits of panels sharing genes/transcripts must not race on the same rows.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('ella.deposit.genepanel'))")
-        cur.execute("SELECT 1 FROM genepanel WHERE name = %(n)s AND version = %(v)s FOR UPDATE",
-                    {"n": name, "v": version})
-        exists = cur.fetchone() is not None
-        if exists and not replace:
-            result["status"] = "exists"
-            return result
+        params = {"n": name, "v": version, "r": genome_reference}
+        # Inserted when missing; a panel created meanwhile by `POST genepanels/` (which takes
+        # no advisory lock) makes the insert wait for it and then do nothing.
+        cur.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                    "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now()) "
+                    "ON CONFLICT DO NOTHING RETURNING 1", params)
+        exists = cur.fetchone() is None
         if exists:
+            cur.execute("SELECT 1 FROM genepanel WHERE name = %(n)s AND version = %(v)s "
+                        "FOR UPDATE", params)
+            if not replace:
+                result["status"] = "exists"
+                return result
             cur.execute("UPDATE genepanel SET genome_reference = %(r)s "
-                        "WHERE name = %(n)s AND version = %(v)s",
-                        {"n": name, "v": version, "r": genome_reference})
-        else:
-            cur.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
-                        "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now())",
-                        {"n": name, "v": version, "r": genome_reference})
+                        "WHERE name = %(n)s AND version = %(v)s", params)
         result["status"] = "replaced" if exists else "created"
         cur.execute(_TEMP_TABLES)
 
