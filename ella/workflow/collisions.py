@@ -49,13 +49,21 @@ def collisions(conn, config, workflow_type, workflow_id, allele_ids):
         analyses.pop(workflow_id, None)
     if analyses:
         valid_sql, valid_params = valid_assessment_condition(config)
+        # First and second alleles as two equality tests (hashed `= ANY`): an OR in the
+        # join compared every genotype of the other analyses with every requested variant.
+        other_analyses = sorted(analyses)
         rows = conn.execute(
-            "SELECT DISTINCT an.id, an.name, al.id FROM analysis an "
-            "JOIN sample s ON s.analysis_id = an.id JOIN genotype g ON g.sample_id = s.id "
-            "JOIN allele al ON al.id IN (g.allele_id, g.secondallele_id) "
-            "WHERE an.id = ANY(%s) AND al.id = ANY(%s) AND NOT EXISTS ("
-            f"SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = al.id AND {valid_sql}) "
-            "ORDER BY an.id, al.id", [sorted(analyses), allele_ids, *valid_params])
+            "WITH hit AS (SELECT s.analysis_id, g.allele_id FROM genotype g "
+            "JOIN sample s ON s.id = g.sample_id "
+            "WHERE s.analysis_id = ANY(%s) AND g.allele_id = ANY(%s) UNION "
+            "SELECT s.analysis_id, g.secondallele_id FROM genotype g "
+            "JOIN sample s ON s.id = g.sample_id "
+            "WHERE s.analysis_id = ANY(%s) AND g.secondallele_id = ANY(%s)) "
+            "SELECT hit.analysis_id, an.name, hit.allele_id FROM hit "
+            "JOIN analysis an ON an.id = hit.analysis_id WHERE NOT EXISTS ("
+            "SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = hit.allele_id "
+            f"AND {valid_sql}) ORDER BY hit.analysis_id, hit.allele_id",
+            [other_analyses, allele_ids, other_analyses, allele_ids, *valid_params])
         for analysis_id, name, allele_id in rows:
             latest = analyses[analysis_id]
             entries.append({"type": "analysis", "allele_id": allele_id,

@@ -1,0 +1,115 @@
+"""Two parts of the Allele shape against an oracle that states the rule plainly: the
+`nearby_allele` warning (another variant of the analysis within 2 bp) and the panel's
+transcripts among a variant's annotation transcripts (`filtered_transcripts`)."""
+
+import random
+
+import pytest
+
+from ella.allele_views import (NEARBY_DISTANCE, filtered_transcript_names, nearby_alleles,
+                               panel_index)
+
+
+def _analysis(conn, name):
+    analysis_id = conn.execute(
+        "INSERT INTO analysis (name, genepanel_name, genepanel_version, date_deposited) "
+        "VALUES (%s, 'P', 'v1', now()) RETURNING id", (name,)).fetchone()[0]
+    sample_id = conn.execute(
+        "INSERT INTO sample (identifier, analysis_id, sample_type, date_deposited, affected, "
+        "proband) VALUES (%s, %s, 'HTS', now(), true, true) RETURNING id",
+        (f"{name}-S", analysis_id)).fetchone()[0]
+    return analysis_id, sample_id
+
+
+def _allele(conn, chromosome, start, length):
+    return conn.execute(
+        "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
+        "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
+        "VALUES ('GRCh37', %s, %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', %s, 'snv') "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        (chromosome, start, start + length, start + 1, length)).fetchone()
+
+
+def _oracle(own):
+    """Ids of `own` alleles with another own allele whose start or end lies within
+    [start - 2, end + 2] of theirs."""
+    result = set()
+    for a in own:
+        low = a["start_position"] - NEARBY_DISTANCE
+        high = a["open_end_position"] + NEARBY_DISTANCE
+        if any(b["id"] != a["id"] and b["chromosome"] == a["chromosome"]
+               and (low <= b["start_position"] <= high or low <= b["open_end_position"] <= high)
+               for b in own):
+            result.add(a["id"])
+    return result
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nearby_alleles_match_the_rule(db_conn, seed):
+    rng = random.Random(seed)
+    db_conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                    "date_created) VALUES ('P', 'v1', 'GRCh37', true, now())")
+    analysis_id, sample_id = _analysis(db_conn, "A")
+    _, other_sample = _analysis(db_conn, "B")
+    alleles = {}
+    for _ in range(400):
+        # Dense positions on two chromosomes, lengths from SNVs to deletions of 40 bp (which
+        # can cover a variant without either end near it).
+        chromosome = rng.choice(["1", "X"])
+        length = rng.choice([1, 1, 1, 2, 5, 40])
+        row = _allele(db_conn, chromosome, rng.randrange(1000, 3000), length)
+        if row is None:
+            continue
+        alleles[row[0]] = {"id": row[0], "chromosome": chromosome}
+    positions = db_conn.execute("SELECT id, start_position, open_end_position FROM allele "
+                                "WHERE id = ANY(%s)", (list(alleles),)).fetchall()
+    for allele_id, start, end in positions:
+        alleles[allele_id].update(start_position=start, open_end_position=end)
+    ids = sorted(alleles)
+    own, others = ids[:250], ids[250:]  # the others belong to analysis B only
+    for n, allele_id in enumerate(own):
+        # Some own variants only as a genotype's second allele.
+        second = own[n - 1] if n % 7 == 0 and n else None
+        db_conn.execute("INSERT INTO genotype (allele_id, secondallele_id, sample_id) "
+                        "VALUES (%s, %s, %s)", (allele_id, second, sample_id))
+    for allele_id in others:
+        db_conn.execute("INSERT INTO genotype (allele_id, sample_id) VALUES (%s, %s)",
+                        (allele_id, other_sample))
+    # Asked for all of them (own and others, as load_alleles might be).
+    asked = [alleles[i] for i in ids]
+    expected = _oracle([alleles[i] for i in own])
+    assert nearby_alleles(db_conn, analysis_id, asked) == expected
+    assert 0 < len(expected) < len(own)
+
+
+def _old_rule(transcripts, panel):
+    """filtering.md's rule, panel transcript by panel transcript."""
+    chosen = set()
+    for panel_name, gene_id in panel:
+        base = panel_name.split(".")[0]
+        candidates = [t["transcript"] for t in transcripts
+                      if t.get("hgnc_id") == gene_id and isinstance(t.get("transcript"), str)
+                      and t["transcript"].split(".")[0] == base]
+        if candidates:
+            chosen.add(panel_name if panel_name in candidates else max(
+                candidates, key=lambda n: int(n.split(".")[1]) if "." in n and
+                n.split(".")[1].isdigit() else -1))
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_filtered_transcripts_match_the_rule(seed):
+    rng = random.Random(seed)
+    accessions = [f"NM_{n:06d}" for n in range(12)]
+
+    def name():
+        accession = rng.choice(accessions)
+        return rng.choice([accession, f"{accession}.{rng.randrange(1, 4)}", f"{accession}.x"])
+
+    panel = [(name(), rng.choice([1, 2, 3])) for _ in range(8)]
+    for _ in range(200):
+        transcripts = [{"transcript": name(), "hgnc_id": rng.choice([1, 2, 3, None])}
+                       for _ in range(rng.randrange(0, 7))]
+        transcripts.append({"hgnc_id": 1})  # no name: never matches
+        assert filtered_transcript_names(transcripts, panel_index(panel)) == \
+            _old_rule(transcripts, panel)
