@@ -140,10 +140,12 @@ def _env_lookup(loader, node, tag):
     if not name:
         raise _tag_error(node, tag, "empty variable name")
     value = loader.environ.get(name)
-    if value is not None:
+    # An empty variable counts as unset here too: a blank `NAME=` line in an env file must
+    # not stop every command (`!env_bool` of '') or throw away the default.
+    if value:
         return name, value, f"value of {name}"
     if default is not None:
-        return name, default, f"default for unset {name}"
+        return name, default, f"default for unset or empty {name}"
     # An unset variable without default reads as YAML null.
     return name, "null", f"{name} is not set and has no default"
 

@@ -197,6 +197,22 @@ def test_env_unset_is_null():
     assert parse("a: !env X") == {"a": None}
 
 
+def test_env_empty_counts_as_unset():
+    """A blank `X=` line in an env file: the default applies, and a typed tag with a
+    default does not fail on ''."""
+    assert parse("a: !env [X, 'fallback']", X="") == {"a": "fallback"}
+    assert parse("a: !env_bool [X, true]", X="") == {"a": True}
+    assert parse("a: !env_int [X, 3]", X="") == {"a": 3}
+    assert parse("a: !env X", X="") == {"a": None}
+    assert "X is not set" in parse_error("a: !env_bool X", X="")
+
+
+def test_default_config_with_empty_variables():
+    environ = {name: "" for name in ("OFFLINE_MODE", "ENABLE_CNV", "ANNOTATION_SERVICE_URL",
+                                     "NON_PRODUCTION_WARNING", "ATTACHMENT_STORAGE")}
+    assert cfg.load_config(environ=environ) == cfg.load_config(environ={})
+
+
 def test_env_with_default():
     assert parse("a: !env [X, 'fallback']") == {"a": "fallback"}
     assert parse("a: !env [X, 'fallback']", X="given") == {"a": "given"}
