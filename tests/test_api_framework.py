@@ -111,11 +111,19 @@ def test_bodies_malformed_and_oversized(toy_app, db_url):
 
 
 def test_every_request_is_resource_logged(toy_app, db_url):
+    """Except routes that opt out (IGV files, the polled import-job list, health)."""
     client = Client(toy_app, remote_addr="10.1.2.3")
     client.get("/api/v1/things/3/", query="x=1")
     client.post("/api/v1/things/", {"k": "v"})
     client.get("/api/v1/unknown/")
+    # A client on the network cannot choose its logged address with the proxy header...
     client.request("GET", "/api/v1/things/4/", headers={"HTTP_X_FORWARDED_FOR": "192.0.2.9"})
+    # ...our nginx (loopback or the unix socket) names the client it saw.
+    Client(toy_app, remote_addr="127.0.0.1").request(
+        "GET", "/api/v1/things/5/", headers={"HTTP_X_FORWARDED_FOR": "1.1.1.1, 192.0.2.9"})
+    Client(toy_app, remote_addr="").request(
+        "GET", "/api/v1/things/6/", headers={"HTTP_X_FORWARDED_FOR": "192.0.2.10"})
+    Client(toy_app, remote_addr="").request("GET", "/api/v1/things/7/")
     rows = _sql(db_url, "SELECT method, resource, query, payload, payload_size, statuscode, "
                         "host(remote_addr), usersession_id, response, duration >= 0 "
                         "FROM resourcelog ORDER BY id")
@@ -123,7 +131,10 @@ def test_every_request_is_resource_logged(toy_app, db_url):
         ("GET", "/api/v1/things/3/", "x=1", None, 0, 200, "10.1.2.3", None, None, True),
         ("POST", "/api/v1/things/", "", '{"k": "v"}', 10, 200, "10.1.2.3", None, None, True),
         ("GET", "/api/v1/unknown/", "", None, 0, 404, "10.1.2.3", None, None, True),
-        ("GET", "/api/v1/things/4/", "", None, 0, 200, "192.0.2.9", None, None, True),
+        ("GET", "/api/v1/things/4/", "", None, 0, 200, "10.1.2.3", None, None, True),
+        ("GET", "/api/v1/things/5/", "", None, 0, 200, "192.0.2.9", None, None, True),
+        ("GET", "/api/v1/things/6/", "", None, 0, 200, "192.0.2.10", None, None, True),
+        ("GET", "/api/v1/things/7/", "", None, 0, 200, "0.0.0.0", None, None, True),
     ]
 
 

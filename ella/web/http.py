@@ -75,10 +75,16 @@ class Request:
 
     @property
     def remote_addr(self):
-        """Client address; one proxy hop (our nginx) is trusted to append X-Forwarded-For."""
-        forwarded = self.environ.get("HTTP_X_FORWARDED_FOR", "")
-        candidates = [a.strip() for a in forwarded.split(",") if a.strip()][-1:] + \
-            [self.environ.get("REMOTE_ADDR", "")]
+        """Client address. One proxy hop (our nginx, on the unix socket or loopback) is
+        trusted to append X-Forwarded-For; a client reaching gunicorn directly over the
+        network cannot write another address into the audit log with that header."""
+        peer = self.environ.get("REMOTE_ADDR", "")
+        try:
+            via_proxy = ipaddress.ip_address(peer).is_loopback
+        except ValueError:
+            via_proxy = True  # a unix socket: only our nginx can reach it
+        forwarded = self.environ.get("HTTP_X_FORWARDED_FOR", "") if via_proxy else ""
+        candidates = [a.strip() for a in forwarded.split(",") if a.strip()][-1:] + [peer]
         for address in candidates:
             try:
                 return str(ipaddress.ip_address(address))
