@@ -1,0 +1,157 @@
+"""One exome through the interpretation workflow: what the UI asks for and the actions it
+sends for a synthetic exome of `--variants` variants (bench/import/generate.py, Mendeliome v01,
+one sample), in a throwaway embedded PostgreSQL with the demo data. Requests are timed
+in-process (the WSGI app called directly) as testuser3, with the group's first filter config.
+Prints the time of each request or action (median of `--repeat` for reads) and the response
+size. Not a test: nothing is asserted beyond each request succeeding.
+
+    python bench/api/exome.py [--variants 50000] [--repeat 3]
+"""
+
+import argparse
+import json
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "api"))
+sys.path.append(str(ROOT / "bench" / "import"))  # after bench/api: both have a run.py
+
+import psycopg  # noqa: E402
+
+from ella.config import load_config  # noqa: E402
+from ella.demo import DEMO_PASSWORD, load_demo  # noqa: E402
+from ella.deposit.analysis import deposit_analysis  # noqa: E402
+from ella.deposit.analysis_config import resolve_analysis_config  # noqa: E402
+from ella.devdb import Cluster  # noqa: E402
+from ella.migrate import migrate  # noqa: E402
+from ella.web.app import create_app  # noqa: E402
+from generate import generate  # noqa: E402
+from scale import call, free_port  # noqa: E402
+
+API = "/api/v1"
+USER = "testuser3"
+EVALUATION = {"acmg": {"included": [], "suggested": []}, "external": {"comment": ""},
+              "frequency": {"comment": ""}, "reference": {"comment": ""},
+              "prediction": {"comment": ""}, "classification": {"comment": "bench"}}
+
+
+class Session:
+    def __init__(self, app, repeat):
+        self.app, self.repeat = app, repeat
+        status, body, headers = call(app, "POST", f"{API}/users/actions/login/",
+                                     body={"username": USER, "password": DEMO_PASSWORD})
+        assert status == 200, body
+        self.cookie = next(v for k, v in headers if k.lower() == "set-cookie").split(";")[0]
+
+    def _once(self, method, path, body=None):
+        started = time.perf_counter()
+        status, payload, _ = call(self.app, method, path, self.cookie, body)
+        assert status == 200, (method, path[:120], status, payload[:300])
+        return (time.perf_counter() - started) * 1000, payload
+
+    def read(self, name, path):
+        runs = [self._once("GET", path) for _ in range(self.repeat)]
+        payload = runs[-1][1]
+        print(f"{name:<52} {statistics.median(ms for ms, _ in runs):9.0f} ms "
+              f"{len(payload) / 1024:9.0f} KiB", flush=True)
+        return json.loads(payload)
+
+    def act(self, name, path, body):
+        ms, payload = self._once("POST", path, body)
+        print(f"{name:<52} {ms:9.0f} ms", flush=True)
+        return json.loads(payload) if payload else None
+
+
+def build(db_url, config, workdir, variants):
+    folder = workdir / "Exome.Mendeliome_v01"
+    folder.mkdir()
+    generate(folder / "Exome.vcf", variants, 1, 7)
+    with psycopg.connect(db_url) as conn:
+        migrate(conn, config, echo=lambda *_: None)
+        load_demo(conn, config, echo=lambda *_: None)
+        with conn.transaction():
+            stats = deposit_analysis(conn, config, resolve_analysis_config(folder))
+    return stats["analysis_id"], stats["records"]
+
+
+def run(session, analysis_id):
+    wf = f"{API}/workflows/analyses/{analysis_id}"
+    analysis = session.read("GET analyses/<id>/", f"{API}/analyses/{analysis_id}/")
+    panel = analysis["genepanel"]
+    filterconfig = session.read("GET filterconfigs/", f"{wf}/filterconfigs/")[0]["id"]
+    session.act("POST start", f"{wf}/actions/start/", {})
+    round_id = session.read("GET interpretations/", f"{wf}/interpretations/")[-1]["id"]
+    filtered = session.read("GET filteredalleles/",
+                            f"{wf}/filteredalleles/?filterconfig_id={filterconfig}")
+    shown = filtered["allele_ids"]
+    excluded = {}
+    for by_filter in filtered["excluded_alleles_by_caller_type"].values():
+        for name, ids in by_filter.items():
+            excluded.setdefault(name, []).extend(ids)
+    ids = ",".join(map(str, shown))
+    loaded = session.read(f"GET round alleles/ ({len(shown):,} not filtered out)",
+                          f"{wf}/interpretations/{round_id}/alleles/?allele_ids={ids}")
+    page = quote(json.dumps({"id": shown[:50]}))
+    session.read("GET alleles/?q= (a page of 50, analysis context)",
+                 f"{API}/alleles/?q={page}&analysis_id={analysis_id}"
+                 f"&gp_name={panel['name']}&gp_version={panel['version']}")
+    session.read("GET collisions/", f"{wf}/collisions/?allele_ids={ids}")
+    session.read("GET similar_alleles/", f"{API}/workflows/similar_alleles/{panel['name']}/"
+                                         f"{panel['version']}/?allele_ids={ids}")
+    session.read("GET stats/", f"{wf}/stats/")
+    target = loaded[0]
+    result = session.act("POST finalizeallele (one variant)", f"{wf}/actions/finalizeallele/", {
+        "allele_id": target["id"], "annotation_id": target["annotation"]["annotation_id"],
+        "custom_annotation_id": None, "referenceassessments": [],
+        "alleleassessment": {"reuse": False, "allele_id": target["id"], "attachment_ids": [],
+                             "classification": "3", "evaluation": EVALUATION},
+        "allelereport": {"reuse": False, "allele_id": target["id"],
+                         "evaluation": {"comment": "bench"}}})
+    every = len(shown) + sum(len(v) for v in excluded.values())
+    mark = {"allele_ids": shown, "excluded_allele_ids": excluded,
+            "annotation_ids": [a["annotation"]["annotation_id"] for a in loaded],
+            "custom_annotation_ids": [],
+            "alleleassessment_ids": [result["alleleassessment"]["id"]],
+            "allelereport_ids": [result["allelereport"]["id"]],
+            "technical_allele_ids": [], "notrelevant_allele_ids": shown}
+    session.act(f"POST markreview ({every:,} snapshots)", f"{wf}/actions/markreview/", mark)
+    session.act("POST start (review)", f"{wf}/actions/start/", {})
+    session.act(f"POST finalize ({every:,} snapshots)", f"{wf}/actions/finalize/", mark)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="one exome through the workflow")
+    parser.add_argument("--variants", type=int, default=50000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-exome-"))
+    cluster = Cluster(workdir / "pg", port=free_port())
+    app = None
+    try:
+        cluster.start()
+        cluster.create_database("bench")
+        db_url = cluster.url("bench")
+        config = load_config(environ={})
+        analysis_id, records = build(db_url, config, workdir, args.variants)
+        print(f"exome of {records:,} variants, {USER}; reads: median of {args.repeat}")
+        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+        run(Session(app, args.repeat), analysis_id)
+    finally:
+        if app is not None:
+            app._drop_connection()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
