@@ -10,31 +10,23 @@ size. Not a test: nothing is asserted beyond each request succeeding.
 
 import argparse
 import json
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench" / "api"))
-sys.path.append(str(ROOT / "bench" / "import"))  # after bench/api: both have a run.py
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent / "import"))  # after bench/api: both have a run.py
 
 import psycopg  # noqa: E402
 
-from ella.config import load_config  # noqa: E402
-from ella.demo import DEMO_PASSWORD, load_demo  # noqa: E402
+from common import call, demo_database, logged_in_app  # noqa: E402
 from ella.deposit.analysis import deposit_analysis  # noqa: E402
 from ella.deposit.analysis_config import resolve_analysis_config  # noqa: E402
-from ella.devdb import Cluster  # noqa: E402
-from ella.migrate import migrate  # noqa: E402
-from ella.web.app import create_app  # noqa: E402
 from generate import generate  # noqa: E402
-from scale import call, free_port  # noqa: E402
 
 API = "/api/v1"
 USER = "testuser3"
@@ -44,12 +36,8 @@ EVALUATION = {"acmg": {"included": [], "suggested": []}, "external": {"comment":
 
 
 class Session:
-    def __init__(self, app, repeat):
-        self.app, self.repeat = app, repeat
-        status, body, headers = call(app, "POST", f"{API}/users/actions/login/",
-                                     body={"username": USER, "password": DEMO_PASSWORD})
-        assert status == 200, body
-        self.cookie = next(v for k, v in headers if k.lower() == "set-cookie").split(";")[0]
+    def __init__(self, app, cookie, repeat):
+        self.app, self.cookie, self.repeat = app, cookie, repeat
 
     def _once(self, method, path, body=None):
         started = time.perf_counter()
@@ -70,15 +58,12 @@ class Session:
         return json.loads(payload) if payload else None
 
 
-def build(db_url, config, workdir, variants):
+def deposit_exome(db_url, config, workdir, variants):
     folder = workdir / "Exome.Mendeliome_v01"
     folder.mkdir()
     generate(folder / "Exome.vcf", variants, 1, 7)
-    with psycopg.connect(db_url) as conn:
-        migrate(conn, config, echo=lambda *_: None)
-        load_demo(conn, config, echo=lambda *_: None)
-        with conn.transaction():
-            stats = deposit_analysis(conn, config, resolve_analysis_config(folder))
+    with psycopg.connect(db_url) as conn, conn.transaction():
+        stats = deposit_analysis(conn, config, resolve_analysis_config(folder))
     return stats["analysis_id"], stats["records"]
 
 
@@ -133,23 +118,11 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-exome-"))
-    cluster = Cluster(workdir / "pg", port=free_port())
-    app = None
-    try:
-        cluster.start()
-        cluster.create_database("bench")
-        db_url = cluster.url("bench")
-        config = load_config(environ={})
-        analysis_id, records = build(db_url, config, workdir, args.variants)
+    with demo_database("ella-bench-exome-") as (db_url, config, workdir):
+        analysis_id, records = deposit_exome(db_url, config, workdir, args.variants)
         print(f"exome of {records:,} variants, {USER}; reads: median of {args.repeat}")
-        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
-        run(Session(app, args.repeat), analysis_id)
-    finally:
-        if app is not None:
-            app._drop_connection()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        with logged_in_app(db_url, config, USER) as (app, cookie):
+            run(Session(app, cookie, args.repeat), analysis_id)
     return 0
 
 

@@ -11,32 +11,20 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg  # noqa: E402
 
-from ella.config import load_config  # noqa: E402
-from ella.demo import DEMO_PASSWORD, load_demo  # noqa: E402
-from ella.devdb import Cluster  # noqa: E402
-from ella.migrate import migrate  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import ROOT, demo_database, free_port  # noqa: E402
+from ella.demo import DEMO_PASSWORD  # noqa: E402
 
 
 def login(base):
@@ -87,23 +75,21 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-api-"))
-    cluster = Cluster(workdir / "pg", port=free_port())
-    server = None
-    try:
-        cluster.start()
-        cluster.create_database("bench")
-        db_url = cluster.url("bench")
-        config = load_config(environ={})
+    with demo_database("ella-bench-api-") as (db_url, _, _):
         with psycopg.connect(db_url) as conn:
-            migrate(conn, config, echo=lambda *_: None)
-            load_demo(conn, config, echo=lambda *_: None)
             analysis_id, panel, version = conn.execute(
                 "SELECT id, genepanel_name, genepanel_version FROM analysis "
                 "WHERE name = 'TestAnalysis-001'").fetchone()
             allele_ids = [r[0] for r in conn.execute(
                 "SELECT DISTINCT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
                 "WHERE s.analysis_id = %s ORDER BY 1", (analysis_id,))]
+        serve_and_measure(args, db_url, analysis_id, panel, version, allele_ids)
+    return 0
+
+
+def serve_and_measure(args, db_url, analysis_id, panel, version, allele_ids):
+    server = None
+    try:
         port = free_port()
         env = dict(os.environ, DB_URL=db_url, PORT=str(port), NUM_WORKERS=str(args.workers))
         env.pop("ELLA_CONFIG", None)
@@ -135,10 +121,6 @@ def main(argv=None):
         if server:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
-        cluster.stop()
-        import shutil
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

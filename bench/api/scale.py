@@ -14,30 +14,18 @@ size. Not a test: nothing is asserted.
 """
 
 import argparse
-import io
 import json
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg  # noqa: E402
 
-from ella.config import load_config  # noqa: E402
-from ella.demo import DEMO_PASSWORD, load_demo  # noqa: E402
-from ella.devdb import Cluster  # noqa: E402
-from ella.migrate import migrate  # noqa: E402
-from ella.web.app import create_app  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench" / "api"))
-from run import free_port  # noqa: E402
+from common import call, demo_database, logged_in_app  # noqa: E402
 
 USER = "testuser3"
 # Latest round of an open analysis: (status, workflow_status), one per work-list category.
@@ -152,29 +140,6 @@ def add_allele_workflows(conn, count, open_count):
         "WHERE c.k > %s", (user_id, *panel, group_id, open_count))
 
 
-def call(app, method, path, cookie=None, body=None):
-    """(status, body bytes) of one request to the WSGI app."""
-    path, _, query = path.partition("?")
-    data = json.dumps(body).encode() if body is not None else b""
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
-               "SERVER_NAME": "bench", "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1",
-               "wsgi.input": io.BytesIO(data), "wsgi.url_scheme": "http",
-               "CONTENT_LENGTH": str(len(data)), "CONTENT_TYPE": "application/json"}
-    if cookie:
-        environ["HTTP_COOKIE"] = cookie
-    captured = {}
-
-    def start_response(status, headers, exc_info=None):
-        captured["status"], captured["headers"] = status, headers
-
-    chunks = app(environ, start_response)
-    try:
-        payload = b"".join(chunks)
-    finally:
-        getattr(chunks, "close", lambda: None)()
-    return int(captured["status"].split()[0]), payload, captured["headers"]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="work lists at scale")
     parser.add_argument("--analyses", type=int, default=20000)
@@ -184,18 +149,9 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    workdir = Path(tempfile.mkdtemp(prefix="ella-bench-scale-"))
-    cluster = Cluster(workdir / "pg", port=free_port())
-    app = None
-    try:
-        cluster.start()
-        cluster.create_database("bench")
-        db_url = cluster.url("bench")
-        config = load_config(environ={})
+    with demo_database("ella-bench-scale-") as (db_url, config, _):
         began = time.monotonic()
         with psycopg.connect(db_url) as conn:
-            migrate(conn, config, echo=lambda *_: None)
-            load_demo(conn, config, echo=lambda *_: None)
             with conn.transaction():
                 add_analyses(conn, args.analyses, args.open)
                 add_allele_workflows(conn, args.alleles, args.open_alleles)
@@ -207,47 +163,42 @@ def main(argv=None):
         print(f"database: {counts[0]:,} analyses, {counts[1]:,} analysis rounds, "
               f"{counts[2]:,} variants, {counts[3]:,} allele rounds, {counts[4]:,} log entries "
               f"(built in {time.monotonic() - began:.0f} s)")
-        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
-        status, _, headers = call(app, "POST", "/api/v1/users/actions/login/",
-                                  body={"username": USER, "password": DEMO_PASSWORD})
-        assert status == 200, status
-        cookie = next(v for k, v in headers if k.lower() == "set-cookie").split(";")[0]
-        search = quote(json.dumps({"freetext": "Scale-0001", "type": "analyses"}))
-        listing = quote(json.dumps({"name": {"$like": "%Scale-0001%"}}))
-        requests = (
-            ("overviews/analyses/", "/api/v1/overviews/analyses/"),
-            ("overviews/analyses/finalized/ page 1",
-             "/api/v1/overviews/analyses/finalized/?page=1&per_page=10"),
-            ("overviews/analyses/finalized/ page 500",
-             "/api/v1/overviews/analyses/finalized/?page=500&per_page=10"),
-            ("overviews/alleles/", "/api/v1/overviews/alleles/"),
-            ("overviews/alleles/finalized/ page 1",
-             "/api/v1/overviews/alleles/finalized/?page=1&per_page=10"),
-            ("overviews/userstats/", "/api/v1/overviews/userstats/"),
-            ("search/ (analysis name)", f"/api/v1/search/?q={search}"),
-            ("analyses/?q= name like, page 1", f"/api/v1/analyses/?q={listing}&per_page=10"),
-        )
-        print(f"as {USER} (two of the five panels); median of {args.repeat} calls, in-process")
-        print(f"{'request':<42} {'ms':>8} {'items':>7} {'KiB':>8}")
-        for name, path in requests:
-            times = []
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                status, payload, _ = call(app, "GET", path, cookie)
-                times.append((time.perf_counter() - started) * 1000)
-            assert status == 200, (path, status, payload[:300])
-            document = json.loads(payload)
-            items = (sum(len(v) for v in document.values()) if isinstance(document, dict)
-                     and all(isinstance(v, list) for v in document.values())
-                     else len(document) if isinstance(document, list) else 1)
-            print(f"{name:<42} {statistics.median(times):8.1f} {items:7d} "
-                  f"{len(payload) / 1024:8.0f}")
-    finally:
-        if app is not None:
-            app._drop_connection()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        with logged_in_app(db_url, config, USER) as (app, cookie):
+            measure(app, cookie, args.repeat)
     return 0
+
+
+def measure(app, cookie, repeat):
+    search = quote(json.dumps({"freetext": "Scale-0001", "type": "analyses"}))
+    listing = quote(json.dumps({"name": {"$like": "%Scale-0001%"}}))
+    requests = (
+        ("overviews/analyses/", "/api/v1/overviews/analyses/"),
+        ("overviews/analyses/finalized/ page 1",
+         "/api/v1/overviews/analyses/finalized/?page=1&per_page=10"),
+        ("overviews/analyses/finalized/ page 500",
+         "/api/v1/overviews/analyses/finalized/?page=500&per_page=10"),
+        ("overviews/alleles/", "/api/v1/overviews/alleles/"),
+        ("overviews/alleles/finalized/ page 1",
+         "/api/v1/overviews/alleles/finalized/?page=1&per_page=10"),
+        ("overviews/userstats/", "/api/v1/overviews/userstats/"),
+        ("search/ (analysis name)", f"/api/v1/search/?q={search}"),
+        ("analyses/?q= name like, page 1", f"/api/v1/analyses/?q={listing}&per_page=10"),
+    )
+    print(f"as {USER} (two of the five panels); median of {repeat} calls, in-process")
+    print(f"{'request':<42} {'ms':>8} {'items':>7} {'KiB':>8}")
+    for name, path in requests:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            status, payload, _ = call(app, "GET", path, cookie)
+            times.append((time.perf_counter() - started) * 1000)
+        assert status == 200, (path, status, payload[:300])
+        document = json.loads(payload)
+        items = (sum(len(v) for v in document.values()) if isinstance(document, dict)
+                 and all(isinstance(v, list) for v in document.values())
+                 else len(document) if isinstance(document, list) else 1)
+        print(f"{name:<42} {statistics.median(times):8.1f} {items:7d} "
+              f"{len(payload) / 1024:8.0f}")
 
 
 if __name__ == "__main__":
