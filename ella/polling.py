@@ -53,6 +53,7 @@ STATUSES = (SUBMITTED, RUNNING, ANNOTATED, CANCELLED, DONE, FAILED_SUBMISSION,
             FAILED_ANNOTATION, FAILED_DEPOSIT, FAILED_PROCESSING)
 MODES = ("Analysis", "Variants", "Single variant")
 NOT_IMPORTED = "Analysis has not been automatically imported"
+POLLING_LOCK = "ella.polling"
 UNKNOWN_ERROR = "Unable to determine error"
 
 JOB_COLUMNS = ("id", "task_id", "status", "status_history", "mode", "data", "message", "user_id",
@@ -340,6 +341,7 @@ class Poller:
         self.unreachable_count = 0
         self.retry_at = None
         self.stopping = False
+        self.standing_by = False  # another polling loop holds the lock
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -367,6 +369,15 @@ class Poller:
                 return updates
             if self.backing_off():
                 return updates
+            # One polling loop works at a time (a session lock, released when this cycle's
+            # connection closes): two would submit the same job to the service twice.
+            if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                (POLLING_LOCK,)).fetchone()[0]:
+                if not self.standing_by:
+                    log.info("another polling loop is handling the import jobs: standing by")
+                self.standing_by = True
+                return updates
+            self.standing_by = False
             snapshot = conn.execute(
                 "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
                 "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()

@@ -463,3 +463,18 @@ def test_append_to_a_family_analysis_is_refused(db_url, ella_config):
         with pytest.raises(DepositError, match="^Appending to a family analysis is not "
                                                r"supported\.$"):
             deposit_analysis(conn, ella_config, config, append=True)
+
+
+def test_a_second_polling_loop_stands_by(db_url, config, service, user_id):
+    """Two polling loops on one database (two containers, a restart overlapping the old
+    process): while one holds the lock the other submits nothing, so no job goes to the
+    annotation service twice; it takes over when the first is gone."""
+    job_id = add_job(db_url, user_id)
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtext('ella.polling'))")
+        poller = Poller(db_url, config, interval=0.01)
+        assert poller.cycle() == [] and poller.cycle() == []
+        assert poller.standing_by and service.requests == []
+        assert job(db_url, job_id)["status"] == "SUBMITTED"
+    assert poller.cycle() == [(job_id, "SUBMITTED", "RUNNING")]
+    assert not poller.standing_by and len(service.requests) == 1
