@@ -1,0 +1,48 @@
+"""config-cli-ops.md 3.10 CLI cases: refresh -f, reset_password then change, the clilog user."""
+import getpass
+import re
+
+import psycopg
+
+from api_client import Client
+from helpers import run_cli
+
+CHANGE = "/api/v1/users/actions/changepassword/"
+
+
+def _q(url, sql, params=()):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_refresh_f_rebuilds_dropped_shadow_tables(db_url):
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DROP TABLE annotationshadowtranscript CASCADE")
+        conn.execute("DROP TABLE annotationshadowfrequency CASCADE")
+    result = run_cli("ella-db", "refresh", "-f", "--reason", "test", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    names = {r[0] for r in _q(db_url, "SELECT tablename FROM pg_tables WHERE schemaname = "
+                                      "'public' AND tablename LIKE 'annotationshadow%%'")}
+    assert names == {"annotationshadowtranscript", "annotationshadowfrequency"}
+    status = run_cli("ella-db", "compare", db_url=db_url)
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def test_reset_password_then_change_then_login(demo_api_app, demo_db_url):
+    out = run_cli("ella-users", "reset_password", "testuser1", db_url=demo_db_url)
+    assert out.returncode == 0, out.stderr
+    password = re.search(r"with password (\S+)", out.stdout).group(1)
+    client = Client(demo_api_app)
+    expired = client.login("testuser1", password)
+    assert expired.status == 401 and "expired" in expired.json["message"]
+    changed = client.post(CHANGE, {"username": "testuser1", "password": password,
+                                   "new_password": "Test-new-pass-7"})
+    assert changed.status == 200, changed.body
+    assert client.login("testuser1", "Test-new-pass-7").status == 200
+
+
+def test_clilog_user_is_the_os_user(demo_db_url):
+    out = run_cli("ella-users", "reset_password", "testuser2", db_url=demo_db_url)
+    assert out.returncode == 0, out.stderr
+    user, = _q(demo_db_url, 'SELECT "user" FROM clilog ORDER BY id DESC LIMIT 1')[0]
+    assert user == getpass.getuser()

@@ -1,0 +1,111 @@
+"""import.md 8: C1/C3 beyond what tests/test_deposit_analysis.py asserts; D4 sibling links."""
+import gzip
+import json
+import shutil
+
+import psycopg
+
+from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, deposit
+from ella.deposit.analysis_config import resolve_analysis_config
+
+
+def test_c1_exact_dict_vcf_gz_priority_date_no_ped_no_txt(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "x.vcf.gz").write_bytes(gzip.compress(BRCA_VCF.read_bytes()))
+    (folder / "x.analysis").write_text(json.dumps({
+        "name": "x", "params": {"genepanel": "HBOC_v01"}, "priority": "2",
+        "date_requested": "2016-06-09", "type": "exome"}))
+    got = resolve_analysis_config(folder)
+    assert got == {
+        "name": "x", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 2,
+        "date_requested": "2016-06-09", "report": None, "warnings": None,
+        "data": [{"vcf": str((folder / "x.vcf.gz").resolve()), "ped": None,
+                  "technology": "HTS"}]}
+
+
+def test_c1_exact_dict_testanalysis_001():
+    got = resolve_analysis_config(TEST_ANALYSIS_001)
+    base = TEST_ANALYSIS_001.resolve()
+    assert got == {
+        "name": "TestAnalysis-001", "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+        "priority": 1, "date_requested": None,
+        "report": (base / "report.txt").read_text(),
+        "warnings": (base / "warnings.txt").read_text(),
+        "data": [{"vcf": str(base / "TestAnalysis-001.vcf"),
+                  "ped": str(base / "TestAnalysis-001.ped"), "technology": "HTS"}]}
+
+
+def test_c3_dot_underscore_separators_priority_and_nulls(tmp_path):
+    path = tmp_path / "sample_7.HBOC_v01.vcf"
+    shutil.copy(BRCA_VCF, path)
+    (tmp_path / "report.txt").write_text("r")
+    (tmp_path / "warnings.txt").write_text("w")
+    (tmp_path / "sample_7.ped").write_text("")
+    got = resolve_analysis_config(path)
+    assert (got["name"], got["genepanel_name"], got["genepanel_version"]) == \
+        ("sample_7.HBOC_v01", "HBOC", "v01")
+    assert got["priority"] == 1
+    assert got["report"] is None and got["warnings"] is None
+    assert got["data"] == [{"vcf": str(path.resolve()), "ped": None, "technology": "HTS"}]
+
+
+def _family_folder(tmp_path, extra_ped_line, name="Fam-001"):
+    """TestAnalysis-001 with a fourth VCF column TestSample-004 (a copy of the father's)."""
+    folder = tmp_path / name
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    for p in folder.glob("TestAnalysis-001.*"):
+        p.rename(folder / p.name.replace("TestAnalysis-001", name))
+    analysis = folder / f"{name}.analysis"
+    doc = json.loads(analysis.read_text())
+    doc["name"] = name
+    analysis.write_text(json.dumps(doc))
+    vcf = folder / f"{name}.vcf"
+    out = []
+    for line in vcf.read_text().splitlines():
+        if line.startswith("##"):
+            out.append(line)
+        elif line.startswith("#CHROM"):
+            out.append(line + "\tTestSample-004")
+        else:
+            cols = line.split("\t")
+            out.append(line + "\t" + cols[10])
+    vcf.write_text("\n".join(out) + "\n")
+    ped = folder / f"{name}.ped"
+    ped.write_text(ped.read_text().rstrip("\n") + "\n" + extra_ped_line + "\n")
+    return folder
+
+
+def _samples(db_url, analysis_name):
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT s.identifier, s.id, s.proband, s.sibling_id FROM sample s JOIN analysis a "
+            "ON a.id = s.analysis_id WHERE a.name = %s", (analysis_name,)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_d4_full_sibling_gets_sibling_id_proband(db_url, ella_config, tmp_path):
+    add_test_panels(db_url)
+    folder = _family_folder(
+        tmp_path, "TestFam\tTestSample-004\tTestSample-002\tTestSample-003\t2\t1\t0")
+    deposit(db_url, ella_config, folder)
+    s = _samples(db_url, "Fam-001")
+    proband_id = s["TestSample-001"][0]
+    assert s["TestSample-004"][2] == proband_id
+    assert s["TestSample-002"][2] is None and s["TestSample-003"][2] is None
+    assert s["TestSample-001"][2] is None
+
+
+def test_d4_without_parents_every_non_proband_is_a_sibling(db_url, ella_config, tmp_path):
+    add_test_panels(db_url)
+    folder = _family_folder(tmp_path, "TestFam\tTestSample-004\t0\t0\t1\t1\t0", name="Fam-002")
+    ped = folder / "Fam-002.ped"
+    lines = ped.read_text().splitlines()
+    lines[0] = "TestFam\tTestSample-001\t0\t0\t1\t2\t1"
+    ped.write_text("\n".join(lines) + "\n")
+    deposit(db_url, ella_config, folder)
+    s = _samples(db_url, "Fam-002")
+    proband_id = s["TestSample-001"][0]
+    assert {k: v[2] for k, v in s.items() if k != "TestSample-001"} == {
+        "TestSample-002": proband_id, "TestSample-003": proband_id,
+        "TestSample-004": proband_id}
