@@ -24,10 +24,12 @@ def connect(db_url, autocommit=False, application_name="ella"):
         # JIT off for our sessions: the planner's row estimates for set-returning functions
         # (unnest, generate_series) make short filter queries look expensive, and compiling
         # them took 1-2 s where running them takes a fraction of that (bench/filter). Options
-        # the URL itself carries are kept.
+        # the URL itself carries are kept. TimeZone UTC: timestamps come back, and are served,
+        # as UTC with +00:00 (api.md 1.3) whatever the server's default zone (initdb takes
+        # the host's, e.g. Europe/Oslo).
         given = conninfo_to_dict(db_url).get("options") or ""
         return psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
-                               options=f"{given} -c jit=off".strip())
+                               options=f"{given} -c jit=off -c TimeZone=UTC".strip())
     except psycopg.ProgrammingError as exc:
         first = _without_password(str(exc).strip().splitlines()[0], db_url)
         raise DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: "

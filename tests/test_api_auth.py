@@ -296,3 +296,42 @@ def test_default_import_panel_outside_the_groups_panels_keeps_its_official_flag(
     assert client.login("testuser", PASSWORD).status == 200
     assert client.get(CURRENT).json["group"]["default_import_genepanel"] == {
         "name": "U", "version": "v1", "official": False}
+
+
+def test_users_list_is_the_groups_and_takes_q_on_user_columns(shared_demo_api):
+    """api.md 1.6/1.8: the caller's group only; `q` names columns of the user table (also
+    ones the response does not show, like group_id), never the password hash."""
+    from api_helpers import logged_in_client
+    app, url = shared_demo_api
+    client = logged_in_client(app, url, "testuser1")
+
+    def names(query=None):
+        result = client.get("/api/v1/users/", query=query)
+        assert result.status == 200, result.body
+        return sorted(u["username"] for u in result.json)
+
+    everyone = names()
+    assert "testuser1" in everyone and "testuser4" not in everyone  # testuser4: testgroup02
+    assert names('q={"group_id": 1}') == everyone
+    assert names('q={"group_id": 2}') == []
+    assert names('q={"username": ["testuser1", "testuser4"]}') == ["testuser1"]
+    refused = client.get("/api/v1/users/", query='q={"password": "x"}')
+    assert refused.status == 400 and "password" in refused.json["message"]
+
+
+def test_dates_are_utc_whatever_the_servers_time_zone(demo_api_app, demo_db_url):
+    """api.md 1.3: timestamps as UTC with +00:00, also when the server's default zone is
+    local time (initdb takes the host's)."""
+    from psycopg import sql
+    from api_helpers import logged_in_client
+    with psycopg.connect(demo_db_url, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Europe/Oslo'").format(
+            sql.Identifier(name)))
+    demo_api_app._drop_connection()  # a new session gets the database's default
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    analysis = client.get("/api/v1/analyses/2/").json
+    dates = [analysis["date_deposited"], analysis["interpretations"][0]["date_last_update"],
+             analysis["samples"][0]["date_deposited"],
+             client.get("/api/v1/users/currentuser/").json["password_expiry"]]
+    assert all(d.endswith("+00:00") for d in dates), dates

@@ -10,9 +10,15 @@ from ella.web.http import Response
 from ella.web.router import router
 from ella.web.validation import require_object
 from ella.web.app import COOKIE_NAME
-from ella.web.listing import paginate
+from ella.web.listing import paginate, q_to_sql
 
 API = "/api/v1"
+USER_Q_COLUMNS = {
+    "id": ("u.id", "integer"), "username": ("u.username", "text"),
+    "first_name": ("u.first_name", "text"), "last_name": ("u.last_name", "text"),
+    "email": ("u.email", "text"), "group_id": ("u.group_id", "integer"),
+    "active": ("u.active", "boolean"), "password_expiry": ("u.password_expiry", "timestamptz"),
+}
 
 
 def _cookie(token, expires, secure):
@@ -67,8 +73,10 @@ def current_user(ctx):
 @router.route("GET", f"{API}/users/", access="group",
               summary="Users of the caller's user group (q, paginated)")
 def list_users(ctx):
-    return paginate(ctx.request, auth.users(ctx.conn, "u.group_id = %s",
-                                            (ctx.user["group_id"],)), filterable=True)
+    # `q` over the user table's columns (api.md 1.8), never its password hash.
+    condition, params = q_to_sql(ctx.request.json_arg("q"), USER_Q_COLUMNS)
+    return paginate(ctx.request, auth.users(ctx.conn, f"u.group_id = %s AND ({condition})",
+                                            [ctx.user["group_id"], *params]), filterable=False)
 
 
 @router.route("GET", f"{API}/users/<int:user_id>/", access="group",
