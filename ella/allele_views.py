@@ -10,6 +10,7 @@ transaction; all SQL is parameterised.
 import bisect
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple, Optional
 
 from ella.auth import users
 
@@ -228,21 +229,35 @@ def filtered_transcript_names(transcripts, index):
     return sorted(chosen)
 
 
-def process_annotation(annotation, config, panel=None):
+class TranscriptRules(NamedTuple):
+    """The config's `transcripts` settings, prepared once per request."""
+    inclusion: Optional[re.Pattern]  # transcripts.inclusion_regex, compiled
+    severity: dict  # consequence -> rank in transcripts.consequences (0 = most severe)
+
+    @classmethod
+    def of(cls, config):
+        settings = config.get("transcripts") or {}
+        regex = settings.get("inclusion_regex")
+        return cls(re.compile(regex) if regex else None,
+                   {c: i for i, c in enumerate(settings.get("consequences") or [])})
+
+
+def process_annotation(annotation, rules, panel=None):
     """Transcript selection, `filtered_transcripts` and `worst_consequence` on a copy of the
-    stored annotation document. `panel` is a `panel_index` or None."""
+    stored annotation document. `rules` is a `TranscriptRules`, `panel` a `panel_index` or
+    None."""
     result = dict(annotation or {})
     transcripts = [t for t in result.get("transcripts") or [] if isinstance(t, dict)]
     filtered = filtered_transcript_names(transcripts, panel) if panel else []
-    regex = (config.get("transcripts") or {}).get("inclusion_regex")
     keep = set(filtered)
+    inclusion = rules.inclusion
     kept = [t for t in transcripts
             if t.get("transcript") in keep
-            or (regex and isinstance(t.get("transcript"), str) and re.match(regex, t["transcript"]))]
+            or (inclusion and isinstance(t.get("transcript"), str)
+                and inclusion.match(t["transcript"]))]
     if kept:
         transcripts = kept
-    order = (config.get("transcripts") or {}).get("consequences") or []
-    rank = {c: i for i, c in enumerate(order)}
+    rank = rules.severity
     best, worst = None, []
     for t in transcripts:
         ranks = [rank[c] for c in t.get("consequences") or [] if c in rank]
@@ -470,6 +485,7 @@ def load_alleles(conn, config, where="TRUE", params=(), genepanel=None, analysis
         return []
     ids = [a["id"] for a in alleles]
     panel = panel_index(panel_transcripts(conn, *genepanel)) if genepanel else None
+    rules = TranscriptRules.of(config)
 
     where_ann, p_ann = _selection(link, "annotation_id", "annotation", ids)
     annotations = {}
@@ -500,7 +516,7 @@ def load_alleles(conn, config, where="TRUE", params=(), genepanel=None, analysis
         tags = set()
         ann = annotations.get(allele["id"])
         if ann is not None:
-            doc = process_annotation(ann["annotations"], config, panel)
+            doc = process_annotation(ann["annotations"], rules, panel)
             custom = customs.get(allele["id"])
             if custom is not None:
                 doc = merge_custom_annotation(doc, custom["annotations"])
