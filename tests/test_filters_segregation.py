@@ -101,6 +101,10 @@ def _kept(w, alleles, config):
     ("Male", X_NONPAR, HET, REF, REF, False),
     ("Male", X_NONPAR, HOM, REF, HET, False),
     ("Male", X_PAR, HOM, REF, REF, True),
+    # Sex unknown (.ped sex 0): neither X rule; in the PAR the autosomal rule still applies.
+    (None, X_NONPAR, HET, REF, REF, False),
+    (None, X_NONPAR, HOM, REF, REF, False),
+    (None, X_PAR, HET, REF, REF, True),
 ])
 def test_denovo_x(db_conn, ella_config, sex, start, p, f, m, denovo):
     w, fam = _fam(db_conn, ella_config, sex=sex)

@@ -101,9 +101,13 @@ def denovo(row, gq_threshold):
               or (p == HOM and ((fa == HET and mo == REF) or (fa == REF and mo == HET))))
     elif row.f.sex == "Male":
         ok = p == HOM and fa == REF and mo == REF
-    else:
+    elif row.f.sex == "Female":
         ok = (p in (HET, HOM) and fa == REF and mo == REF) or (p == HOM and fa == REF
                                                                 and mo == HET)
+    else:
+        # A proband of unknown sex meets neither X rule (filtering.md 2.8): a Het call on X
+        # could be a male's artefact, so it is not called de novo.
+        ok = False
     if ok and gq_threshold:
         for sample, key in ((row.f.proband, "proband"), (row.f.mother, "mother"),
                             (row.f.father, "father")):
