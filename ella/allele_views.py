@@ -314,27 +314,51 @@ def _allele_ratio(depth, vcf_alt):
     return depth[vcf_alt] / total
 
 
-def _formatted(allele, gtype, multiallelic, other_alt=None):
+def _ref_alt(allele):
+    """The allele's two sides as the genotype display writes them (insertions with their
+    padding base, `A/ATT`; a deleted side as `-`)."""
+    if allele["change_type"] == "ins":
+        return allele["vcf_ref"], allele["vcf_alt"]
+    return allele["change_from"] or "-", allele["change_to"] or "-"
+
+
+def formatted_genotype(first, first_row, second=None, second_row=None):
+    """ELLA's display genotype of one sample on one genotype: `first`/`second` are the
+    genotype's first and second allele (the proband's two ALTs at a multiallelic site),
+    `*_row` the sample's genotype sample data for each (`type`, `multiallelic`). Both rows
+    decide, so a relative carrying both of the proband's alleles shows them (`T/G`); `?`
+    stands for an allele the data does not name (a relative's allele that is neither of the
+    proband's), `./.` for no coverage."""
+    first_type = first_row["type"]
+    if first_type == "No coverage":
+        return "./."
+    second_type = second_row["type"] if second_row else None
+    ref1, alt1 = _ref_alt(first)
+    if first_type == "Homozygous":
+        return f"{alt1}/{alt1}"
+    if second_type == "Homozygous":
+        alt2 = _ref_alt(second)[1]
+        return f"{alt2}/{alt2}"
+    if not first_row["multiallelic"]:  # the row alone says it all
+        return f"{ref1}/{alt1}" if first_type == "Heterozygous" else f"{ref1}/{ref1}"
+    if second_row is not None and not second_row["multiallelic"]:
+        ref2, alt2 = _ref_alt(second)
+        return f"{ref2}/{alt2}" if second_type == "Heterozygous" else f"{ref2}/{ref2}"
+    if second_type == "Heterozygous":
+        alt2 = _ref_alt(second)[1]
+        return f"{alt1}/{alt2}" if first_type == "Heterozygous" else f"{alt2}/?"
+    return f"{alt1}/?" if first_type == "Heterozygous" else "?/?"
+
+
+def _cnv_formatted(allele, gtype):
     if gtype == "No coverage":
         return "./."
-    if allele["caller_type"] == "cnv":
-        size = f"{allele['length']}nt"
-        return {"Heterozygous": f"({size})/-", "Homozygous": "-/-",
-                "Reference": f"{size}/{size}"}.get(gtype, "?")
-    if allele["change_type"] == "ins":
-        ref, alt = allele["vcf_ref"], allele["vcf_alt"]
-    else:
-        ref, alt = allele["change_from"] or "-", allele["change_to"] or "-"
-    if other_alt is not None:
-        return f"{alt}/{other_alt}"
-    if gtype == "Homozygous":
-        return f"{alt}/{alt}"
-    if gtype == "Heterozygous":
-        return f"?/{alt}" if multiallelic else f"{ref}/{alt}"
-    return f"{ref}/?" if multiallelic else f"{ref}/{ref}"
+    size = f"{allele['length']}nt"
+    return {"Heterozygous": f"({size})/-", "Homozygous": "-/-",
+            "Reference": f"{size}/{size}"}.get(gtype, "?")
 
 
-def _genotype(allele, gsd, genotype, sample_type, other_alt):
+def _genotype(allele, gsd, genotype, sample_type, formatted):
     ratio = _allele_ratio(gsd["allele_depth"], allele["vcf_alt"])
     gtype = gsd["type"]
     if gtype == "Homozygous":
@@ -361,7 +385,7 @@ def _genotype(allele, gsd, genotype, sample_type, other_alt):
     result["needs_verification_checks"] = checks
     result["needs_verification"] = checks["hts"] and not all(
         checks[k] for k in ("snp", "pass", "dp", "allele_ratio"))
-    result["formatted"] = _formatted(allele, gtype, gsd["multiallelic"], other_alt)
+    result["formatted"] = formatted
     return result
 
 
@@ -386,38 +410,48 @@ def analysis_samples(conn, analysis_id, alleles):
                  "allele_depth, allele_ratio, copy_number FROM genotypesampledata "
                  "WHERE genotype_id = ANY(%s)", ([g["id"] for g in genotypes],))
     gsd = {(d["genotype_id"], d["sample_id"], d["secondallele"]): d for d in data}
-    other_ids = {g["secondallele_id"] for g in genotypes} | {g["allele_id"] for g in genotypes}
-    alts = {i: alt for i, alt in conn.execute(
-        "SELECT id, coalesce(nullif(change_to, ''), '-') FROM allele WHERE id = ANY(%s)",
-        (sorted(i for i in other_ids if i is not None),))}
+    # Both alleles of every genotype, also one not asked for: the display names both.
+    genotype_alleles = {r["id"]: r for r in _rows(
+        conn, "SELECT id, change_type::text AS change_type, change_from, change_to, vcf_ref, "
+        "vcf_alt FROM allele WHERE id = ANY(%s)",
+        (sorted({i for g in genotypes for i in (g["allele_id"], g["secondallele_id"])
+                 if i is not None}),))}
     result = {}
     for g in genotypes:
         for allele_id, second in ((g["allele_id"], False), (g["secondallele_id"], True)):
             if allele_id not in by_id:
                 continue
             allele = by_id[allele_id]
-            other = g["allele_id"] if second else g["secondallele_id"]
 
-            def with_genotype(sample_id, is_proband):
+            def with_genotype(sample_id):
                 sample = samples.get(sample_id)
                 row = gsd.get((g["id"], sample_id, second))
                 if sample is None or row is None:
                     return None
+                if allele["caller_type"] == "cnv":
+                    formatted = _cnv_formatted(allele, row["type"])
+                else:
+                    first_row = gsd.get((g["id"], sample_id, False)) or row
+                    second_row = gsd.get((g["id"], sample_id, True)) \
+                        if g["secondallele_id"] is not None else None
+                    formatted = formatted_genotype(
+                        genotype_alleles[g["allele_id"]], first_row,
+                        genotype_alleles.get(g["secondallele_id"]), second_row)
                 shaped = {k: sample[k] for k in SAMPLE_KEYS}
                 shaped["genotype"] = _genotype(allele, row, g, sample["sample_type"],
-                                               alts.get(other) if is_proband and other else None)
+                                               formatted)
                 return shaped
 
-            proband = with_genotype(g["sample_id"], True)
+            proband = with_genotype(g["sample_id"])
             if proband is None:
                 continue
             sample = samples[g["sample_id"]]
             for key, parent_key in (("father", "father_id"), ("mother", "mother_id")):
                 if sample[parent_key] is not None:
-                    parent = with_genotype(sample[parent_key], False)
+                    parent = with_genotype(sample[parent_key])
                     if parent is not None:
                         proband[key] = parent
-            siblings = [with_genotype(s["id"], False) for s in samples.values()
+            siblings = [with_genotype(s["id"]) for s in samples.values()
                         if s["sibling_id"] == sample["id"]]
             siblings = [s for s in siblings if s is not None]
             if siblings:

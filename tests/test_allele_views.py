@@ -1,13 +1,14 @@
-"""Two parts of the Allele shape against an oracle that states the rule plainly: the
-`nearby_allele` warning (another variant of the analysis within 2 bp) and the panel's
-transcripts among a variant's annotation transcripts (`filtered_transcripts`)."""
+"""Parts of the Allele shape checked against the rule stated plainly: the `nearby_allele`
+warning (another variant of the analysis within 2 bp), the panel's transcripts among a
+variant's annotation transcripts (`filtered_transcripts`), and the display genotype
+(`formatted`, ELLA's rules for one sample on a genotype's first and second allele)."""
 
 import random
 
 import pytest
 
-from ella.allele_views import (NEARBY_DISTANCE, filtered_transcript_names, nearby_alleles,
-                               panel_index)
+from ella.allele_views import (NEARBY_DISTANCE, filtered_transcript_names, formatted_genotype,
+                               nearby_alleles, panel_index)
 
 
 def _analysis(conn, name):
@@ -113,3 +114,46 @@ def test_filtered_transcripts_match_the_rule(seed):
         transcripts.append({"hgnc_id": 1})  # no name: never matches
         assert filtered_transcript_names(transcripts, panel_index(panel)) == \
             _old_rule(transcripts, panel)
+
+
+# --- the display genotype (api.md 3.4 `formatted`) ------------------------------------------
+
+C_T = {"change_type": "SNP", "change_from": "C", "change_to": "T", "vcf_ref": "C", "vcf_alt": "T"}
+C_G = {"change_type": "SNP", "change_from": "C", "change_to": "G", "vcf_ref": "C", "vcf_alt": "G"}
+INS = {"change_type": "ins", "change_from": "", "change_to": "TT", "vcf_ref": "A",
+       "vcf_alt": "ATT"}
+DEL = {"change_type": "del", "change_from": "AAT", "change_to": "", "vcf_ref": "GAAT",
+       "vcf_alt": "G"}
+HET, HOM, REF, NOCOV = "Heterozygous", "Homozygous", "Reference", "No coverage"
+
+
+def _row(gtype, multiallelic=False):
+    return {"type": gtype, "multiallelic": multiallelic}
+
+
+@pytest.mark.parametrize("first, first_row, second, second_row, shown", [
+    # One allele, taken at face value.
+    (C_T, _row(HET), None, None, "C/T"),
+    (C_T, _row(HOM), None, None, "T/T"),
+    (C_T, _row(REF), None, None, "C/C"),
+    (C_T, _row(NOCOV), None, None, "./."),
+    (INS, _row(HET), None, None, "A/ATT"),
+    (DEL, _row(HET), None, None, "AAT/-"),
+    # A multiallelic site: the proband (or a relative) carrying both of the proband's ALTs.
+    (C_T, _row(HET, True), C_G, _row(HET, True), "T/G"),
+    # A relative: 0/2 (Ref on the first, multiallelic; Het on the second, not).
+    (C_T, _row(REF, True), C_G, _row(HET), "C/G"),
+    # 0/1 (Het on the first, not multiallelic).
+    (C_T, _row(HET), C_G, _row(REF, True), "C/T"),
+    # Homozygous on either.
+    (C_T, _row(REF, True), C_G, _row(HOM), "G/G"),
+    (C_T, _row(HOM), C_G, _row(REF), "T/T"),
+    # An allele neither of the proband's: unknown.
+    (C_T, _row(HET, True), C_G, _row(REF, True), "T/?"),
+    (C_T, _row(REF, True), C_G, _row(HET, True), "G/?"),
+    (C_T, _row(REF, True), C_G, _row(REF, True), "?/?"),
+    (C_T, _row(HET, True), None, None, "T/?"),
+    (C_T, _row(REF, True), None, None, "?/?"),
+])
+def test_formatted_genotype(first, first_row, second, second_row, shown):
+    assert formatted_genotype(first, first_row, second, second_row) == shown

@@ -1,0 +1,115 @@
+"""Family (trio) analyses end to end: real deposits of a VCF + .ped on the Mendeliome v01
+demo panel, read through the WSGI app as testuser3 (testgroup02, whose first filter config
+is the demo TrioDefault with a segregation filter)."""
+
+import trio_helpers as t
+from api_helpers import logged_in_client
+
+S = t.sample_col
+REF_AD, HET_AD, HOM_AD = (40, 0), (20, 20), (0, 40)
+
+
+def _setup(api_app, db_url, ella_config, tmp_path, name, samples, ped, records):
+    t.load_demo_data(db_url, ella_config)
+    folder = t.write_analysis(tmp_path, name, samples, ped, records)
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    client = logged_in_client(api_app, db_url, "testuser3")
+    return client, analysis_id
+
+
+def _filtered(client, db_url, analysis_id, fc_id):
+    iid = t.round_id(db_url, analysis_id)
+    r = client.get(f"/api/v1/workflows/analyses/{analysis_id}/interpretations/{iid}/"
+                   "filteredalleles/", query={"filterconfig_id": str(fc_id)})
+    assert r.status == 200, r.body
+    excluded = {}
+    for by_name in r.json["excluded_alleles_by_caller_type"].values():
+        for name, ids in by_name.items():
+            excluded.setdefault(name, set()).update(ids)
+    return set(r.json["allele_ids"]), excluded
+
+
+# --- 1. X-linked de novo for a proband whose sex is unknown ----------------------------------
+
+def test_xlinked_het_in_proband_of_unknown_sex_is_not_denovo(api_app, db_url, ella_config,
+                                                             tmp_path):
+    """filtering.md 2.8 denovo: X-linked (outside PAR) de novo has one rule for a *male*
+    proband (P = Hom, F = Ref, M = Ref) and one for a *female* proband; a proband whose sex
+    the .ped leaves unknown (column 5 = 0 -> sex NULL, import.md 1.4) meets neither (ELLA
+    compares sex = 'Female'). A heterozygous X call (in a male an artefact: "a male Het call
+    on X is never de novo") is not tagged `denovo`, and TrioDefault's segregation filter
+    removes it."""
+    _, (x_pos, _) = t.coding_positions("ARSE")  # X:2.85 Mb, outside PAR1
+    _, (auto_pos, _) = t.coding_positions("DVL1")
+    ped = [("FAM", "P", "F", "M", 0, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    records = [
+        ("DVL1", "1", auto_pos, "C", "T", [S("0/1", HET_AD), S("0/0", REF_AD), S("0/0", REF_AD)]),
+        ("ARSE", "X", x_pos, "C", "T", [S("0/1", HET_AD), S("0", REF_AD), S("0/0", REF_AD)]),
+    ]
+    client, analysis_id = _setup(api_app, db_url, ella_config, tmp_path, "UnknownSex",
+                                 ["P", "F", "M"], ped, records)
+    samples = t.samples_of(db_url, analysis_id)
+    assert samples["P"]["sex"] is None and samples["P"]["father_id"] == samples["F"]["id"]
+    x_allele = t.allele_id(db_url, "X", x_pos, "T")
+    auto_allele = t.allele_id(db_url, "1", auto_pos, "T")
+    fc_id = t.filterconfig_id(db_url)
+    alleles = t.workflow_alleles(client, db_url, analysis_id, [x_allele, auto_allele], fc_id)
+    assert "denovo" in alleles[auto_allele]["tags"]  # the autosomal de novo is one
+    assert "denovo" not in alleles[x_allele]["tags"]
+    kept, excluded = _filtered(client, db_url, analysis_id, fc_id)
+    assert x_allele in excluded["segregation"] and x_allele not in kept
+
+
+# --- 2./3. formatted genotypes of relatives at a multiallelic site ---------------------------
+
+def _multiallelic_family(api_app, db_url, ella_config, tmp_path):
+    """Proband 1/2 at a decomposed site C>T,G (two proband alleles, import.md 2.8); father
+    0/2, mother 0/1, an affected sibling 1/2 like the proband."""
+    _, (pos, _) = t.coding_positions("ATAD3A")
+    om = f"OLD_MULTIALLELIC=1:{pos}:C/T/G"
+    records = [
+        ("ATAD3A", "1", pos, "C", "T", [S("1/.", (0, 20)), S("0/.", (20, 0)),
+                                        S("0/1", (20, 20)), S("1/.", (0, 20))], om),
+        ("ATAD3A", "1", pos, "C", "G", [S("./1", (0, 20)), S("0/1", (20, 20)),
+                                        S("0/.", (20, 0)), S("./1", (0, 20))], om),
+    ]
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0), ("FAM", "SIB", "F", "M", 2, 2, 0)]
+    client, analysis_id = _setup(api_app, db_url, ella_config, tmp_path, "Multi",
+                                 ["P", "F", "M", "SIB"], ped, records)
+    t_allele = t.allele_id(db_url, "1", pos, "T")
+    g_allele = t.allele_id(db_url, "1", pos, "G")
+    alleles = t.workflow_alleles(client, db_url, analysis_id, [t_allele, g_allele])
+    return alleles, t_allele, g_allele
+
+
+def test_sibling_carrying_both_alleles_is_not_shown_with_unknown_allele(api_app, db_url,
+                                                                      ella_config, tmp_path):
+    """api.md 3.4 Genotype.formatted: `?` stands for an *unknown* allele at multi-allelic
+    sites. The sibling is T/G, and both T and G are stored (the proband's genotype has both
+    alleles); ELLA formats a sample's genotype from both of its rows of that genotype
+    (first and second allele) and shows `T/G` on both variants (formatting each allele row on
+    its own gave `?/T` and `?/G`, as if the sibling's second allele were unknown)."""
+    alleles, t_allele, g_allele = _multiallelic_family(api_app, db_url, ella_config, tmp_path)
+    for allele_id in (t_allele, g_allele):
+        (proband,) = alleles[allele_id]["samples"]
+        (sibling,) = proband["siblings"]
+        assert sibling["identifier"] == "SIB"
+        shown = sibling["genotype"]["formatted"]
+        assert "?" not in shown and sorted(shown.split("/")) == ["G", "T"], (allele_id, shown)
+
+
+def test_parent_genotype_at_multiallelic_site_shows_its_known_other_allele(api_app, db_url,
+                                                                           ella_config,
+                                                                           tmp_path):
+    """api.md 3.4 Genotype.formatted (`?` only for an unknown allele): the father is C/G
+    (0/2). On the proband's T variant his row is `0/.` (Reference, multiallelic) and on the
+    G variant `0/1`; both rows belong to the same genotype, so his genotype is known: ELLA
+    shows `C/G` (it was `C/?` on the T variant, and the mother, 0/1, `C/?` on the G
+    variant)."""
+    alleles, t_allele, g_allele = _multiallelic_family(api_app, db_url, ella_config, tmp_path)
+    (proband_t,) = alleles[t_allele]["samples"]
+    (proband_g,) = alleles[g_allele]["samples"]
+    assert proband_t["father"]["genotype"]["formatted"] == "C/G"
+    assert proband_g["mother"]["genotype"]["formatted"] == "C/T"
