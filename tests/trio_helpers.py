@@ -106,14 +106,6 @@ def allele_id(db_url, chrom, pos, alt):
                             "AND vcf_alt = %s", (chrom, pos, alt)).fetchone()[0]
 
 
-def analysis_allele_ids(db_url, analysis_id):
-    with psycopg.connect(db_url) as conn:
-        return sorted({i for row in conn.execute(
-            "SELECT g.allele_id, g.secondallele_id FROM genotype g JOIN sample s "
-            "ON s.id = g.sample_id WHERE s.analysis_id = %s", (analysis_id,)) for i in row
-            if i is not None})
-
-
 def round_id(db_url, analysis_id):
     with psycopg.connect(db_url) as conn:
         return conn.execute("SELECT id FROM analysisinterpretation WHERE analysis_id = %s "
