@@ -620,9 +620,19 @@ def test_a_not_started_or_finalized_variant_workflow_is_open_to_every_group(worl
     assert [r["status"] for r in world.rounds("allele", a[5])] == ["Done", "Not started"]
 
 
+class _OnPanels:
+    """An access rule that allows the rounds on these panels (RoundAccess's first half)."""
+
+    def __init__(self, *panels):
+        self.panels = set(panels)
+
+    def allows(self, round_row):
+        return (round_row["genepanel_name"], round_row["genepanel_version"]) in self.panels
+
+
 def test_the_round_changed_is_checked_under_the_lock(world):
-    """`perform` itself refuses a round outside `allowed_panels` (the route's early check
-    could be overtaken by a concurrent start that sets another panel)."""
+    """`perform` itself refuses a round its `access` rule does not allow (the route's early
+    check could be overtaken by a concurrent start that sets another panel)."""
     from ella.web.errors import Forbidden
     from ella.workflow import rounds
     from ella.workflow.assessments import finalize_allele
@@ -634,18 +644,18 @@ def test_the_round_changed_is_checked_under_the_lock(world):
     with psycopg.connect(world.url) as conn:
         with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
             rounds.perform(conn, rounds.ALLELE, a[3], "override", {"id": world.ids["u2"]},
-                           allowed_panels={("HBOC", "v01")})
+                           access=_OnPanels(("HBOC", "v01")))
         conn.rollback()
         rounds.perform(conn, rounds.ALLELE, a[3], "override", {"id": world.ids["u2"]},
-                       allowed_panels={PANEL})
+                       access=_OnPanels(PANEL))
         conn.rollback()
         with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
             finalize_allele(conn, {"id": world.ids["u1"]}, {}, "allele", a[3],
-                            {"allele_id": a[3]}, allowed_panels={("HBOC", "v01")})
+                            {"allele_id": a[3]}, access=_OnPanels(("HBOC", "v01")))
         conn.rollback()
         with pytest.raises(Forbidden, match=f"allele {a[3]} is not available to your user"):
             create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
-                       allowed_panels={("HBOC", "v01")})
+                       access=_OnPanels(("HBOC", "v01")))
         conn.rollback()
         # The log waits for the workflow's lock (held here by a concurrent change).
         with psycopg.connect(world.url) as other:
@@ -653,12 +663,12 @@ def test_the_round_changed_is_checked_under_the_lock(world):
             conn.execute("SET lock_timeout = '200ms'")
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
-                           allowed_panels={PANEL})
+                           access=_OnPanels(PANEL))
             conn.rollback()
     assert tables(world.url) == before
     with psycopg.connect(world.url) as conn:
         create_log(conn, {"id": world.ids["u1"]}, "allele", a[3], {"message": "x"},
-                   allowed_panels={PANEL})
+                   access=_OnPanels(PANEL))
     listed = ok(world.client("u1").get(f"/api/v1/workflows/alleles/{a[3]}/logs/"))
     assert [entry["message"] for entry in listed["logs"]] == ["x"]
 
@@ -885,3 +895,41 @@ def test_open_round_unique_index_violation_is_a_409(world, monkeypatch):
                            panel=PANEL)
         conn.rollback()
     assert len(world.rounds("allele", allele)) == 1
+
+
+def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_url, ella_config):
+    """A user starts a variant round on HBOC v1.0.0; the group then gets the new version
+    and loses the old one. The group can still finish the round in work (its owner saves,
+    logs, finalizes the variant and marks it; a colleague can take it over), while another
+    group cannot take it over. It used to be stuck: every action was 403."""
+    from workflow_helpers import analysis_alleles, payload, setup_analysis
+    wf = "/api/v1/workflows/alleles"
+    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
+    outsider = logged_in_client(api_app, db_url, "outsider")
+    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
+    assert owner.post(f"{wf}/{allele_id}/actions/start/",
+                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
+    sql(db_url, "UPDATE usergroupgenepanel SET genepanel_version = 'v01' WHERE "
+        "genepanel_name = 'HBOC' AND genepanel_version = 'v1.0.0'")
+    round_id = sql(db_url, "SELECT id FROM alleleinterpretation WHERE allele_id = %s",
+                   (allele_id,))[0][0]
+    assert outsider.post(f"{wf}/{allele_id}/actions/override/", {}).status == 403
+    assert outsider.request("PATCH", f"{wf}/{allele_id}/interpretations/{round_id}/",
+                            json_body={"state": {}, "user_state": {}}).status == 403
+    assert owner.request("PATCH", f"{wf}/{allele_id}/interpretations/{round_id}/",
+                         json_body={"state": {"x": 1}, "user_state": {}}).status == 200
+    assert owner.post(f"{wf}/{allele_id}/logs/", {"message": "after the upgrade"}).status == 200
+    finalized = owner.post(f"{wf}/{allele_id}/actions/finalizeallele/",
+                           payload(allele_id, annotation_id))
+    assert finalized.status == 200, finalized.body
+    assert colleague.post(f"{wf}/{allele_id}/actions/override/", {}).status == 200
+    marked = colleague.post(f"{wf}/{allele_id}/actions/markreview/", {
+        "allele_ids": [allele_id], "annotation_ids": [annotation_id],
+        "custom_annotation_ids": [],
+        "alleleassessment_ids": [finalized.json["alleleassessment"]["id"]],
+        "allelereport_ids": [finalized.json["allelereport"]["id"]]})
+    assert marked.status == 200, marked.body
+    # The next round is Not started on the old panel: anyone may start it, on their panel.
+    assert owner.post(f"{wf}/{allele_id}/actions/start/",
+                      {"gp_name": "HBOC", "gp_version": "v01"}).status == 200

@@ -16,6 +16,29 @@ def group_panels(conn, user):
         (user["group_id"],))}
 
 
+class RoundAccess:
+    """Which rounds of a variant workflow a user's group may change (403 otherwise; ELLA does
+    not check): those on one of the group's panels, and an Ongoing one that a member of the
+    group has in work, so a round whose panel the group lost (a panel upgrade) can still be
+    finished by the group that started it. Another group cannot take over a round in work.
+    `allows` reads the round as the caller locked it."""
+
+    def __init__(self, conn, user):
+        self.conn = conn
+        self.group_id = user["group_id"]
+        self.panels = group_panels(conn, user)
+
+    def allows(self, round_row):
+        if (round_row["genepanel_name"], round_row["genepanel_version"]) in self.panels:
+            return True
+        owner = round_row.get("user_id")
+        if owner is None or round_row.get("status") != "Ongoing":
+            return False
+        found = self.conn.execute('SELECT group_id FROM "user" WHERE id = %s',
+                                  (owner,)).fetchone()
+        return found is not None and found[0] == self.group_id
+
+
 def require_genepanel(conn, user, name, version):
     """The panel must exist (404) and be one of the user's group's panels (403)."""
     if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",

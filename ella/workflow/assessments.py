@@ -258,10 +258,10 @@ def finalize_requirement_statuses(user_config, workflow_type):
 # --- finalize allele ---------------------------------------------------------------------
 
 def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
-                    allowed_panels=None):
+                    access=None):
     """workflow.md 4.6, steps in its order. `body` has passed `parse_finalize_body`;
-    `allowed_panels`, when given, are the (name, version) panels the latest round must have
-    (403 otherwise; checked under the lock). Returns {alleleassessment, allelereport,
+    `access`, when given, must allow the latest round (`allows`; 403 otherwise; checked under
+    the lock). Returns {alleleassessment, allelereport,
     referenceassessments}."""
     now = datetime.now(timezone.utc)
     allele_id = body["allele_id"]
@@ -272,8 +272,7 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     # a finalizeallele and a markreview/finalize of the same workflow deadlock.
     lock_workflow(conn, TYPES[workflow_type], workflow_id)
     round_ = latest_round(conn, workflow_type, workflow_id, lock=True)
-    if round_ is not None and allowed_panels is not None and \
-            (round_["genepanel_name"], round_["genepanel_version"]) not in allowed_panels:
+    if round_ is not None and access is not None and not access.allows(round_):
         raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not "
                         "available to your user group")
     if round_ is None or round_["status"] != "Ongoing":

@@ -90,9 +90,9 @@ def list_logs(conn, user, workflow_type, workflow_id):
     return {"logs": logs, "users": [users[i] for i in sorted(users)]}
 
 
-def create_log(conn, user, workflow_type, workflow_id, body, allowed_panels=None):
-    """A new entry on the latest round; body already shape-checked. `allowed_panels`, when
-    given, are the (name, version) panels that round must have, else 403; checked under the
+def create_log(conn, user, workflow_type, workflow_id, body, access=None):
+    """A new entry on the latest round; body already shape-checked. `access`, when given,
+    says whether the caller may change that round (`allows`), else 403; checked under the
     workflow's lock, so a concurrent start or reopen cannot move the round out of reach
     between the route's access check and the insert."""
     values = {k: body.get(k) for k in ("message", "priority", "review_comment",
@@ -102,11 +102,10 @@ def create_log(conn, user, workflow_type, workflow_id, body, allowed_panels=None
                          "must be given")
     if workflow_type == "allele" and values["warning_cleared"] is not None:
         raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
-    if allowed_panels is not None:
+    if access is not None:
         lock_workflow(conn, TYPES[workflow_type], workflow_id)
     latest = latest_round(conn, workflow_type, workflow_id)
-    if allowed_panels is not None and latest is not None and \
-            (latest["genepanel_name"], latest["genepanel_version"]) not in allowed_panels:
+    if access is not None and latest is not None and not access.allows(latest):
         raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not available "
                         "to your user group")
     if latest is None:

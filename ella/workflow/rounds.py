@@ -374,35 +374,35 @@ def _full_name(conn, user_id):
 
 
 def perform(conn, wtype, workflow_id, action, user, payload=None, user_config=None,
-            panel=None, round_id=None, allowed_panels=None):
+            panel=None, round_id=None, access=None):
     """Run `action` on the workflow (analysis or allele id) for `user` (a dict with id).
 
     payload: the parsed round payload (mark*, finalize) or {"state", "user_state"} (save);
     panel: (name, version) for start (analysis: the analysis panel; allele: from the body);
-    round_id: the round a save acts on; allowed_panels: when given, the round acted on must
-    have one of these (name, version) gene panels, else 403 (checked under the workflow's
-    lock, so a concurrent start cannot move the round out of reach in between).
+    round_id: the round a save acts on; access: when given, an object whose
+    `allows(round)` says whether the caller may change the round acted on, else 403
+    (checked under the workflow's lock, so a concurrent start cannot move the round out of
+    reach in between; see ella.web.access.RoundAccess).
     Returns a summary dict (what was written)."""
     transition = TRANSITIONS[action]
     if wtype.name not in transition.types:
         raise NotFound(f"No action {action} for {wtype.name} workflows")
     try:
         return _perform(conn, wtype, transition, workflow_id, user, payload, user_config,
-                        panel, round_id, allowed_panels)
+                        panel, round_id, access)
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"Another request changed the interpretation of {wtype.name} "
                        f"{workflow_id} at the same time; reload and try again") from None
 
 
 def _perform(conn, wtype, t, workflow_id, user, payload, user_config, panel, round_id,
-             allowed_panels):
+             access):
     lock_workflow(conn, wtype, workflow_id)
     if round_id is not None:
         current = get_round(conn, wtype, workflow_id, round_id)
     else:
         current = latest_round(conn, wtype, workflow_id)
-    if allowed_panels is not None and current is not None and \
-            (current["genepanel_name"], current["genepanel_version"]) not in allowed_panels:
+    if access is not None and current is not None and not access.allows(current):
         raise Forbidden(f"The interpretation of {wtype.name} {workflow_id} is not available to "
                         "your user group")
     status = current["status"] if current else NO_ROUND

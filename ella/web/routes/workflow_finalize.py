@@ -1,7 +1,7 @@
 """Finalize allele (create/reuse assessments), collisions and similar alleles
 (api.md 2.9, 2.10, 2.11, 4.15, 4.17, 4.22; workflow.md 4.6, 13, 14)."""
 
-from ella.web.access import group_panels, require_allele, require_analysis, require_genepanel
+from ella.web.access import RoundAccess, require_allele, require_analysis, require_genepanel
 from ella.web.errors import BadRequest, Forbidden
 from ella.web.routes.config import user_config_for
 from ella.web.router import router
@@ -12,12 +12,11 @@ API = "/api/v1"
 
 
 def require_allele_workflow(conn, user, allele_id):
-    """The allele must exist (404); when its workflow has a round, the round's gene panel
-    must be one of the user's group's (403)."""
+    """The allele must exist (404); when its workflow has a round, the user's group must be
+    allowed to change it (`RoundAccess`, 403)."""
     require_allele(conn, allele_id)
     latest = latest_round(conn, "allele", allele_id)
-    if latest is not None and (latest["genepanel_name"], latest["genepanel_version"]) \
-            not in group_panels(conn, user):
+    if latest is not None and not RoundAccess(conn, user).allows(latest):
         raise Forbidden(f"The interpretation of allele {allele_id} is not available to your "
                         "user group")
 
@@ -27,9 +26,9 @@ def _finalize(ctx, workflow_type, workflow_id):
     user_config = user_config_for(ctx.conn, ctx.config, ctx.user["id"])
     # A variant workflow's round is checked again under its lock (a concurrent start could
     # have given it another group's panel since require_allele_workflow).
-    panels = group_panels(ctx.conn, ctx.user) if workflow_type == "allele" else None
+    access = RoundAccess(ctx.conn, ctx.user) if workflow_type == "allele" else None
     return finalize_allele(ctx.conn, ctx.user, user_config, workflow_type, workflow_id, body,
-                           allowed_panels=panels)
+                           access=access)
 
 
 @router.route("POST", f"{API}/workflows/analyses/<int:analysis_id>/actions/finalizeallele/",

@@ -1,6 +1,6 @@
 """The interpretation log of a workflow (api.md 2.9, 2.10, 4.18; workflow.md 10)."""
 
-from ella.web.access import group_panels, require_allele, require_analysis
+from ella.web.access import RoundAccess, require_allele, require_analysis
 from ella.web.router import router
 from ella.web.routes.workflow_finalize import require_allele_workflow
 from ella.web.validation import require_object
@@ -15,7 +15,7 @@ _OPT = {"message": (str, type(None)), "priority": (int, type(None)),
 def _access(ctx, workflow_type, workflow_id, write=True):
     """Analysis logs follow the analysis' panel. A variant's log can be read by every group
     (as in ELLA; whoever may start its round must be able to load its page), written only
-    by the group whose panel the round has."""
+    by a group allowed to change its round (`RoundAccess`)."""
     if workflow_type == "analysis":
         require_analysis(ctx.conn, ctx.user, workflow_id)
     elif write:
@@ -36,9 +36,8 @@ def _register(segment, workflow_type, id_name):
         body = require_object(ctx.request.json(), {}, _OPT)
         # A variant workflow's round is checked again under its lock (a concurrent start can
         # give it another group's panel after _access).
-        panels = group_panels(ctx.conn, ctx.user) if workflow_type == "allele" else None
-        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body,
-                   allowed_panels=panels)
+        access = RoundAccess(ctx.conn, ctx.user) if workflow_type == "allele" else None
+        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body, access=access)
         return None
 
     def patch_log(ctx, log_id, **params):

@@ -7,16 +7,17 @@ another group's analysis is 403 and an unknown one 404. Allele routes check that
 exists (404); a gene panel named by an allele route (start body) must be one of the caller's
 group's panels (`require_genepanel`), and an allele workflow's save and the actions on a
 round in work (override, mark*, finalize) act only on a round whose panel is one of the
-group's (403; ELLA does not check). `start` and `reopen` are open to every group, as in ELLA
-(a Not started round is anyone's, a finalized one is shared): `start` sets the caller's
-panel, so a round of a panel the group lost (a panel upgrade) is never stuck. Rounds are read
+group's or in work by a member of the group (403; ELLA does not check; `RoundAccess`).
+`start` and `reopen` are open to every group, as in ELLA (a Not started round is anyone's, a
+finalized one is shared): `start` sets the caller's panel, so a round of a panel the group
+lost (a panel upgrade) is never stuck, and an Ongoing one can be finished by its group. Rounds are read
 only when their panel is one of the group's; a round of another workflow than the URL's is
 404.
 Differences from ELLA (which answers 500): state preconditions 409, bad input 400.
 """
 
 from ella.allele_views import geneassessment_shapes, load_alleles
-from ella.web.access import group_panels, require_analysis, require_genepanel
+from ella.web.access import RoundAccess, group_panels, require_analysis, require_genepanel
 from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers
@@ -62,12 +63,12 @@ def _visible_panels(ctx):
 OPEN_TO_ALL_GROUPS = frozenset({"start", "reopen"})
 
 
-def _round_panels(ctx, wtype, action):
-    """The panels a round must have for the caller to `action` it: an analysis' rounds are
-    the analysis' (its access is checked by `_workflow`); an allele's, the group's."""
+def _round_access(ctx, wtype, action):
+    """Who may `action` a round: an analysis' rounds are the analysis' (its access is checked
+    by `_workflow`); an allele's, by `RoundAccess`."""
     if wtype is not ALLELE or action in OPEN_TO_ALL_GROUPS:
         return None
-    return _visible_panels(ctx)
+    return RoundAccess(ctx.conn, ctx.user)
 
 
 def _readable_round(ctx, wtype, workflow_id, interpretation_id):
@@ -104,7 +105,7 @@ def _save_interpretation(wtype):
                               {"id": (int, type(None))})
         rounds.perform(ctx.conn, wtype, workflow_id, "save", ctx.user,
                        payload=body, round_id=interpretation_id,
-                       allowed_panels=_round_panels(ctx, wtype, "save"))
+                       access=_round_access(ctx, wtype, "save"))
         return None
     return save_interpretation
 
@@ -192,7 +193,7 @@ def _action(wtype, action):
             user_config = user_config_for(ctx.conn, ctx.config, ctx.user["id"])
         rounds.perform(ctx.conn, wtype, workflow_id, action, ctx.user, payload=payload,
                        user_config=user_config, panel=panel,
-                       allowed_panels=_round_panels(ctx, wtype, action))
+                       access=_round_access(ctx, wtype, action))
         return None
     run_action.__name__ = f"{wtype.name}_{action}"
     return run_action
