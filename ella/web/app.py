@@ -111,6 +111,11 @@ class App:
                 self._rollback(conn)
                 response = Response.error(409, "Another request changed the same data at the "
                                                "same time; nothing was saved. Try again.")
+            elif (exc.sqlstate or "").startswith("54"):
+                # Program limit exceeded (class 54): a value too large for an index or row;
+                # the request's fault, not an outage.
+                self._rollback(conn)
+                response = Response.error(400, "A value in the request is too large to store")
             else:
                 log.error("database unavailable: %s", str(exc).strip().splitlines()[:1])
                 self._drop_connection()

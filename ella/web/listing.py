@@ -1,6 +1,7 @@
 """List endpoints: ELLA's `q` filter and pagination headers (api.md 1.7, 1.8)."""
 
 import math
+from datetime import datetime, timezone
 
 from ella.web.errors import BadRequest
 from ella.web.http import Response
@@ -130,8 +131,16 @@ def q_to_sql(q, columns):
                     parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))")
                     params.append([value(v) for v in arg])
                 elif op in ("$like", "$ilike"):
+                    pattern = str(arg)
+                    # A backslash escapes the next character; PostgreSQL refuses a pattern
+                    # ending in a lone one, but only once a row is compared.
+                    trailing = len(pattern) - len(pattern.rstrip("\\"))
+                    if trailing % 2:
+                        raise BadRequest(f"q operator {op} for {column!r}: the pattern ends "
+                                         "with the escape character \\ (write \\\\ for a "
+                                         "backslash)")
                     parts.append(f"{expr}::text {'ILIKE' if op == '$ilike' else 'LIKE'} %s")
-                    params.append(str(arg))
+                    params.append(pattern)
                 else:
                     raise BadRequest(f"Unknown q operator {op!r} (known: {', '.join(OPERATORS)})")
         else:
@@ -158,9 +167,10 @@ def _convert(value, typ, column):
                 return str(value).lower() == "true"
             raise ValueError
         if typ == "timestamptz":
-            from datetime import datetime
-            datetime.fromisoformat(str(value))  # validates; PostgreSQL parses the text
-            return str(value)
+            # The parsed value goes to PostgreSQL, not the text: Python also reads forms
+            # PostgreSQL does not (ISO week dates, 2020-W01-1). Without an offset: UTC.
+            parsed = datetime.fromisoformat(str(value))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
         return value if isinstance(value, str) else str(value)
     except (TypeError, ValueError):
         raise BadRequest(f"q value {value!r} for {column!r} is not a valid {typ}") from None

@@ -24,6 +24,8 @@ GENEPANEL_Q_COLUMNS = {
     "user_id": ("gp.user_id", "integer"),
 }
 STATS_LIMIT = 5
+# Name and version are the panel's key (and in every link to it); ELLA's longest are ~20.
+MAX_NAME_LENGTH = 200
 
 
 @router.route("GET", f"{API}/genepanels/", access="genepanel",
@@ -158,6 +160,9 @@ def _parse_new_panel(body):
     for label, value in (("name", name), ("version", version)):
         if "/" in value or not value.strip():
             raise BadRequest(f"Invalid genepanel {label} {value!r}")
+        if len(value) > MAX_NAME_LENGTH:
+            raise BadRequest(f"The genepanel {label} is longer than {MAX_NAME_LENGTH} "
+                             "characters")
     genes = check_value(_required(body, "genes"), list, "body.genes")
     groups = check_value(_required(body, "usergroups"), list, "body.usergroups")
     groups = [check_value(g, str, f"body.usergroups[{i}]") for i, g in enumerate(groups)]

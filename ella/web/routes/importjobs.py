@@ -66,6 +66,19 @@ def _status(value, where):
 _POLLER_STATUSES = (RUNNING, ANNOTATED)  # the poller fetches these jobs' task results
 
 
+def _check_status_history(value):
+    """A client may pass a job's status history (ELLA's shape, {"history": [{"time",
+    "status"}, ...]}); every later status change prepends to that list."""
+    if value is None or value == {}:
+        return
+    entries = value.get("history")
+    if set(value) != {"history"} or not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("time"), str)
+            and isinstance(e.get("status"), str) for e in entries):
+        raise BadRequest('body.status_history must be {"history": [{"time": str, '
+                         '"status": str}, ...]}')
+
+
 def _check_poller_fields(job, body):
     """Refuse a client's status or task id that would make the poller fetch a task result:
     `job` is the stored job (None for a new one), `body` the client's changes."""
@@ -122,6 +135,7 @@ def create_job(ctx):
     require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
     _status(body.get("status"), "body.status")
     _check_poller_fields(None, body)
+    _check_status_history(body.get("status_history"))
     if mode == "Analysis":
         _check_append_target(ctx, body.get("properties"))
     when = now()
