@@ -33,6 +33,14 @@ LINK_KEYS = ("annotation_id", "customannotation_id", "alleleassessment_id",
              "referenceassessment_id", "allelereport_id")
 
 NEARBY_DISTANCE = 2
+# Every allele with a genotype (first or second allele) in a sample of the analysis
+# %(analysis_id)s: two equality joins, so PostgreSQL can hash them (ELLA's schema has no index
+# on the genotype's allele columns, and an OR of the two scans per allele).
+ANALYSIS_ALLELE_IDS = (
+    "SELECT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+    "WHERE s.analysis_id = %(analysis_id)s UNION "
+    "SELECT g.secondallele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+    "WHERE s.analysis_id = %(analysis_id)s AND g.secondallele_id IS NOT NULL")
 
 
 def _seconds_since(date_created):
@@ -472,10 +480,7 @@ def nearby_alleles(conn, analysis_id, alleles):
     own = set()
     for allele_id, chromosome, start, end in conn.execute(
             "SELECT x.id, x.chromosome, x.start_position, x.open_end_position FROM allele x "
-            "WHERE x.id IN (SELECT g.allele_id FROM genotype g JOIN sample s "
-            "ON s.id = g.sample_id WHERE s.analysis_id = %(a)s UNION SELECT g.secondallele_id "
-            "FROM genotype g JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = %(a)s "
-            "AND g.secondallele_id IS NOT NULL)", {"a": analysis_id}):
+            f"WHERE x.id IN ({ANALYSIS_ALLELE_IDS})", {"analysis_id": analysis_id}):
         own.add(allele_id)
         starts.setdefault(chromosome, []).append(start)
         ends.setdefault(chromosome, []).append(end)

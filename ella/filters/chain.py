@@ -5,6 +5,7 @@ Set arithmetic is Python; every filter does its work in SQL (see the filter modu
 
 import re
 
+from ella.allele_views import ANALYSIS_ALLELE_IDS
 from ella.filters import FilterContext, FilterError
 from ella.filters import (callertype, classification, consequence, external, frequency, gene,
                           inheritancemodel, ppy, quality, region, segregation, size)
@@ -97,12 +98,8 @@ def segregation_tags(conn, config, genepanel, analysis_id, allele_ids, filtercon
 
 def analysis_allele_ids(conn, analysis_id):
     """Every allele with a genotype (first or second allele) in a sample of the analysis."""
-    return [r[0] for r in conn.execute(
-        "SELECT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
-        "WHERE s.analysis_id = %(a)s UNION "
-        "SELECT g.secondallele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
-        "WHERE s.analysis_id = %(a)s AND g.secondallele_id IS NOT NULL ORDER BY 1",
-        {"a": analysis_id})]
+    return [r[0] for r in conn.execute(f"{ANALYSIS_ALLELE_IDS} ORDER BY 1",
+                                       {"analysis_id": analysis_id})]
 
 
 def load_filterconfig(conn, filterconfig_id):

@@ -25,6 +25,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ella import auth
+from ella.allele_views import ANALYSIS_ALLELE_IDS
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.web.validation import check_value, require_object
 
@@ -179,17 +180,12 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
     if wtype is ANALYSIS:
         allele_ids = list(dict.fromkeys(payload["allele_ids"] + [
             a for ids in payload["excluded_allele_ids"].values() for a in ids]))
-        # The analysis' variants once, joined by hash: ELLA's schema has no index on the
-        # genotype's allele columns, so a per-variant EXISTS rescanned the analysis'
-        # genotypes for each variant (minutes for an exome).
+        # The analysis' variants once, joined by hash: a per-variant EXISTS rescanned the
+        # analysis' genotypes for each variant (minutes for an exome).
         known = dict(conn.execute(
-            "WITH own AS (SELECT g.allele_id AS id FROM genotype g "
-            "JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = %(analysis)s UNION "
-            "SELECT g.secondallele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
-            "WHERE s.analysis_id = %(analysis)s AND g.secondallele_id IS NOT NULL) "
-            "SELECT a.id, own.id IS NOT NULL FROM allele a LEFT JOIN own ON own.id = a.id "
-            "WHERE a.id = ANY(%(ids)s)", {"analysis": workflow_id, "ids": allele_ids}
-        ).fetchall())
+            f"WITH own AS ({ANALYSIS_ALLELE_IDS}) SELECT a.id, own.allele_id IS NOT NULL "
+            "FROM allele a LEFT JOIN own ON own.allele_id = a.id WHERE a.id = ANY(%(ids)s)",
+            {"analysis_id": workflow_id, "ids": allele_ids}).fetchall())
         missing = [a for a in allele_ids if a not in known]
         if missing:
             raise BadRequest(f"No allele with id {', '.join(map(str, missing))}")
