@@ -2,6 +2,7 @@
 demo panel, read through the WSGI app as testuser3 (testgroup02, whose first filter config
 is the demo TrioDefault with a segregation filter)."""
 
+import pytest
 import trio_helpers as t
 from api_helpers import logged_in_client
 
@@ -113,3 +114,52 @@ def test_parent_genotype_at_multiallelic_site_shows_its_known_other_allele(api_a
     (proband_g,) = alleles[g_allele]["samples"]
     assert proband_t["father"]["genotype"]["formatted"] == "C/G"
     assert proband_g["mother"]["genotype"]["formatted"] == "C/T"
+
+
+# --- 4. p_denovo on the proband genotype of a de novo variant --------------------------------
+
+def test_p_denovo_of_denovo_variants(api_app, db_url, ella_config, tmp_path):
+    """api.md 3.4 Genotype.p_denovo: only on the proband genotype of a variant tagged
+    `denovo` (so only with a filter config that has a segregation filter), computed from the
+    trio's PLs (tests/test_denovo_probability.py derives the closed form); left out when a PL
+    is missing."""
+    from test_denovo_probability import _autosomal_expected
+
+    _, (pos1, pos2) = t.coding_positions("DVL1")
+    _, (pos3, _) = t.coding_positions("ATAD3A")
+    certain_het, certain_ref = "10000,0,10000", "0,10000,10000"
+    records = [
+        # de novo; the father might be a carrier (het PL 60)
+        ("DVL1", "1", pos1, "C", "T", [S("0/1", HET_AD, pl=certain_het),
+                                       S("0/0", REF_AD, pl="0,60,10000"),
+                                       S("0/0", REF_AD, pl=certain_ref)]),
+        # de novo, but the mother's PL is missing
+        ("DVL1", "1", pos2, "C", "T", [S("0/1", HET_AD, pl=certain_het),
+                                       S("0/0", REF_AD, pl=certain_ref),
+                                       S("0/0", REF_AD, pl=".")]),
+        # inherited from the father
+        ("ATAD3A", "1", pos3, "C", "T", [S("0/1", HET_AD, pl=certain_het),
+                                         S("0/1", HET_AD, pl=certain_het),
+                                         S("0/0", REF_AD, pl=certain_ref)]),
+    ]
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    client, analysis_id = _setup(api_app, db_url, ella_config, tmp_path, "PDenovo",
+                                 ["P", "F", "M"], ped, records)
+    ids = [t.allele_id(db_url, "1", p, "T") for p in (pos1, pos2, pos3)]
+    fc_id = t.filterconfig_id(db_url)
+    alleles = t.workflow_alleles(client, db_url, analysis_id, ids, fc_id)
+    assert ["denovo" in alleles[i]["tags"] for i in ids] == [True, True, False]
+
+    (proband,) = alleles[ids[0]]["samples"]
+    assert proband["genotype"]["p_denovo"] == pytest.approx(_autosomal_expected(60), rel=1e-9)
+    assert "p_denovo" not in proband["father"]["genotype"]
+    assert "p_denovo" not in proband["mother"]["genotype"]
+    for allele_id in ids[1:]:
+        (proband,) = alleles[allele_id]["samples"]
+        assert "p_denovo" not in proband["genotype"], allele_id
+
+    without_filterconfig = t.workflow_alleles(client, db_url, analysis_id, ids)
+    (proband,) = without_filterconfig[ids[0]]["samples"]
+    assert "denovo" not in without_filterconfig[ids[0]]["tags"]
+    assert "p_denovo" not in proband["genotype"]

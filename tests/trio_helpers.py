@@ -40,10 +40,10 @@ def coding_positions(symbol, n=2):
     return tx, found[:n]
 
 
-def sample_col(gt, ad=(20, 20), dp=None, gq=99):
+def sample_col(gt, ad=(20, 20), dp=None, gq=99, pl="100,0,100"):
     ad_text = ",".join("." if v is None else str(v) for v in ad) if ad is not None else "."
     dp = dp if dp is not None else (sum(v for v in ad if v) if ad else 40)
-    return f"{gt}:{ad_text}:{dp}:{gq}:100,0,100"
+    return f"{gt}:{ad_text}:{dp}:{gq}:{pl}"
 
 
 def write_analysis(parent, name, samples, ped_rows, records, panel="Mendeliome_v01"):

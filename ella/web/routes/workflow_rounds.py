@@ -23,6 +23,7 @@ from ella.web.http import Response
 from ella.web.listing import page_args, page_headers
 from ella.filters import FilterError
 from ella.filters.chain import segregation_tags
+from ella.filters.denovo_probability import add_p_denovo
 from ella.web.routes.config import user_config_for
 from ella.web.routes.filters import require_group_filterconfig
 from ella.web.routes.workflow_finalize import require_allele_workflow
@@ -112,7 +113,8 @@ def _save_interpretation(wtype):
 
 def _add_segregation_tags(ctx, round_row, analysis_id, loaded, filterconfig_id):
     """api.md 3.4: with a filter config of the caller's group that has a segregation filter,
-    the variants get the tags of the segregation rules they meet."""
+    the variants get the tags of the segregation rules they meet, and a de novo one its
+    proband's `p_denovo`."""
     filterconfig = require_group_filterconfig(ctx, filterconfig_id)["filterconfig"]
     try:
         found = segregation_tags(
@@ -122,6 +124,7 @@ def _add_segregation_tags(ctx, round_row, analysis_id, loaded, filterconfig_id):
         raise BadRequest(f"Filter config {filterconfig_id} cannot be run: {exc}") from None
     for allele in loaded:
         allele["tags"] = sorted(set(allele["tags"]) | set(found.get(allele["id"], [])))
+    add_p_denovo(loaded, {a for a, tags in found.items() if "denovo" in tags})
 
 
 def _interpretation_alleles(wtype):
