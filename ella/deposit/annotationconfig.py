@@ -1,0 +1,267 @@
+"""Annotation configs (ELLA's `annotationconfig update|list`; import.md 3.1).
+
+An annotation config is a YAML file with two lists: `deposit` (how a VCF's INFO fields become
+the annotation JSON; `ella.annotation.converters`) and `view` (how the UI shows it). Rows of
+`annotationconfig` are never changed: `update` inserts a new row and the newest row is the
+active one, used by every later import. A file equal to the active config (`deposit` compared
+ignoring order, `view` as is) is refused, so the history holds real changes only.
+
+Everything is checked before writing: YAML syntax (with its line), values JSON can hold, the
+shape (our schema below, equivalent to ELLA's `annotationconfig.json`), and each deposit
+element against its converter's own keys and options, so a config that is stored can be used
+by the next import.
+"""
+
+import json
+import math
+import re
+
+import jsonschema
+import yaml
+
+from ella import jsonload
+from ella.annotation.converters import (CONVERTERS, AnnotationConfigError, Annotator,
+                                        DEFAULT_META_PATTERN)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # ELLA's legacy config is 20 kB
+
+_TYPES = ["int", "string", "float", "bool"]
+_TEXT = {"type": "string", "minLength": 1}
+_SEPARATOR = {"type": "string", "minLength": 1}
+
+SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["deposit", "view"],
+    "additionalProperties": False,
+    "properties": {
+        "deposit": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "converter_config"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"enum": list(CONVERTERS)},
+                    "converter_config": {
+                        "type": "object",
+                        "required": ["elements"],
+                        "additionalProperties": False,
+                        "properties": {"elements": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["source", "target"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "source": _TEXT,
+                                "target": _TEXT,
+                                "target_mode": {"enum": ["insert", "extend", "append",
+                                                         "merge"]},
+                                "additional_sources": {"type": "array", "items": _TEXT},
+                                "target_type": {"enum": _TYPES},
+                                "target_type_throw": {"type": "boolean"},
+                                "split": _SEPARATOR,
+                                "item_separator": _SEPARATOR,
+                                "keyvalue_separator": _SEPARATOR,
+                                "list_separator": _SEPARATOR,
+                                "value_separator": _SEPARATOR,
+                                "encoding": {"enum": ["base16", "base32", "base64"]},
+                                "subpath": _TEXT,
+                                "meta_pattern": _TEXT,
+                                "subelements": {"type": "array", "items": {
+                                    "type": "object",
+                                    "required": ["source"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "source": _TEXT,
+                                        "target_type": {"enum": _TYPES},
+                                        "target_type_throw": {"type": "boolean"},
+                                        "split": _SEPARATOR,
+                                    }}},
+                            }}}},
+                    },
+                },
+            },
+        },
+        "view": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["section", "template", "source", "config"],
+                "additionalProperties": False,
+                "properties": {
+                    "section": {"enum": ["frequency", "prediction", "external"]},
+                    "template": {"enum": ["keyValue", "itemList", "frequencyDetails",
+                                          "clinvarDetails"]},
+                    "source": {"type": "string"},
+                    "title": {"type": "string"},
+                    "url": {"type": "string"},
+                    "url_empty": {"type": "string"},
+                    "config": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "columns": {"type": "object",
+                                        "additionalProperties": {"type": "string"}},
+                            "rows": {"type": "object",
+                                     "additionalProperties": {"type": "string"}},
+                            "names": {"type": "object",
+                                      "additionalProperties": {"type": "string"}},
+                            "warnings": {"type": "string"},
+                            "key_column": {"type": "string"},
+                            "precision": {"type": "integer", "minimum": 0},
+                            "scientific_threshold": {"type": "integer", "minimum": 0},
+                            "indications": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "keys": {"type": "array", "items": {"type": "string"}},
+                                    "threshold": {"type": "integer", "minimum": 0},
+                                },
+                            },
+                            "items": {"type": "array", "items": {
+                                "type": "object",
+                                "properties": {
+                                    "subsource": {"type": "string"},
+                                    "url": {"type": "string"},
+                                    "type": {"enum": ["primitives", "objects"]},
+                                }}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+_VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+
+MATCHES_ACTIVE = "The annotation config matches the current active annotation config."
+
+
+class AnnotationConfigFileError(Exception):
+    """A config file or config that cannot be stored; the message says where and why."""
+
+
+def read_annotation_config_file(path):
+    """The parsed YAML of `path` (any shape; `check_annotation_config` checks it)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise AnnotationConfigFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise AnnotationConfigFileError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                                        "not an annotation config")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AnnotationConfigFileError(f"{path}: not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise AnnotationConfigFileError(f"{path}: not valid YAML: {where}{problem}") from None
+
+
+def _path_text(path):
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+MAX_NODES = 1_000_000  # YAML aliases can make a small file a huge (or endless) document
+
+
+def _json_problem(value):
+    """(path, problem) of the first part of a YAML value JSON cannot hold (dates, binary,
+    non-text keys, NaN), or None."""
+    stack = [(value, [])]
+    seen = 0
+    while stack:
+        seen += 1
+        if seen > MAX_NODES:
+            return [], f"holds more than {MAX_NODES:,} values (repeated YAML aliases?)"
+        item, path = stack.pop()
+        if len(path) > jsonload.MAX_DEPTH:
+            return path[:5], f"is nested too deeply (at most {jsonload.MAX_DEPTH} levels)"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return path, f"has the key {key!r}, which is not text"
+                stack.append((child, path + [key]))
+        elif isinstance(item, list):
+            stack.extend((child, path + [i]) for i, child in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, "is not a finite number"
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            return path, f"is a {type(item).__name__}, not a JSON value (quote it)"
+    return None
+
+
+def check_annotation_config(config):
+    """Raise AnnotationConfigFileError with the path of the first problem of a parsed
+    config."""
+    if not isinstance(config, dict):
+        raise AnnotationConfigFileError("the file must hold a mapping with 'deposit' and 'view' "
+                                        "lists")
+    problem = _json_problem(config)
+    if problem is not None:
+        raise AnnotationConfigFileError(f"{_path_text(problem[0])} {problem[1]}")
+    try:
+        jsonload.check_storable(config)
+    except jsonload.UnstorableJson as exc:
+        raise AnnotationConfigFileError(str(exc)) from None
+    errors = list(_VALIDATOR.iter_errors(config))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        raise AnnotationConfigFileError(f"{_path_text(error.absolute_path)}: {message}")
+    for index, converter in enumerate(config["deposit"]):
+        for element in converter["converter_config"]["elements"]:
+            pattern = element.get("meta_pattern", DEFAULT_META_PATTERN)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise AnnotationConfigFileError(
+                    f"deposit[{index}] ({converter['name']}): meta_pattern {pattern!r} is not a "
+                    f"regular expression: {exc}") from None
+        try:
+            Annotator([converter])  # the converter's own keys and options
+        except AnnotationConfigError as exc:
+            raise AnnotationConfigFileError(f"deposit[{index}]: {exc}") from None
+
+
+def _canonical(item):
+    return json.dumps(item, sort_keys=True, separators=(",", ":"))
+
+
+def same_config(a, b):
+    """ELLA's equality: `deposit` ignoring its order, `view` as is."""
+    return (sorted(map(_canonical, a["deposit"])) == sorted(map(_canonical, b["deposit"]))
+            and _canonical(a["view"]) == _canonical(b["view"]))
+
+
+def active_annotation_config(conn):
+    """(id, {"deposit", "view"}, date_created) of the newest row, or None."""
+    row = conn.execute("SELECT id, deposit, view, date_created FROM annotationconfig "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return row[0], {"deposit": row[1], "view": row[2]}, row[3]
+
+
+def update_annotation_config(conn, config):
+    """Insert `config` (checked) as the new active row and return its id; refuse one equal to
+    the active config. One `update` at a time, so that check holds when the row goes in."""
+    check_annotation_config(config)
+    with conn.transaction():
+        conn.execute("LOCK TABLE annotationconfig IN SHARE ROW EXCLUSIVE MODE")
+        active = active_annotation_config(conn)
+        if active is not None and same_config(active[1], config):
+            raise AnnotationConfigFileError(MATCHES_ACTIVE)
+        return conn.execute(
+            "INSERT INTO annotationconfig (deposit, view, date_created) "
+            "VALUES (%s::json, %s::json, now()) RETURNING id", (json.dumps(config["deposit"]), json.dumps(config["view"]))
+        ).fetchone()[0]

@@ -1,0 +1,197 @@
+"""`bin/ella-annotationconfig update|list` (import.md 3.1, config-cli-ops.md 3.7) against a real
+PostgreSQL: a new config becomes the active one that the next import uses; an equal one, or
+any bad file, is refused with its problem and writes no row."""
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from ella.annotation.legacy_config import legacy_annotation_config
+from ella.deposit.annotationconfig import (AnnotationConfigFileError, MATCHES_ACTIVE,
+                                           check_annotation_config)
+from helpers import run_cli
+
+UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "annotation" \
+    / "annotation-config-legacy.yml"
+SCORE_CONVERTER = {"name": "keyvalue", "converter_config": {"elements": [
+    {"source": "MY_SCORE", "target": "prediction.my_score", "target_type": "float"}]}}
+VCF = ("##fileformat=VCFv4.1\n"
+       '##INFO=<ID=MY_SCORE,Number=1,Type=Float,Description="a lab score">\n'
+       "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+       "1\t100\t.\tA\tG\t50\tPASS\tMY_SCORE=0.75\n")
+
+
+def _config_with_score():
+    config = legacy_annotation_config()
+    config["deposit"].append(SCORE_CONVERTER)
+    return config
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    return str(path)
+
+
+def _configs(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT id, deposit, view FROM annotationconfig ORDER BY id").fetchall()
+
+
+def _clilog(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute('SELECT "group", groupcommand, reason, output FROM clilog '
+                            "WHERE \"group\" = 'annotationconfig' ORDER BY id").fetchall()
+
+
+def test_update_makes_the_config_active_for_the_next_import(db_url, tmp_path):
+    config = _config_with_score()
+    path = _write(tmp_path, "annotation-config.yml", config)
+    result = run_cli("ella-annotationconfig", "update", path, db_url=db_url,
+                     stdin="a new lab score\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("Updated annotation config (id 2): 11 converters, "
+                                     "7 view sections")
+    assert "Enter reason (optional): [None]:" in result.stderr
+    (_, old_deposit, _), (new_id, deposit, view) = _configs(db_url)
+    assert (new_id, deposit, view) == (2, config["deposit"], config["view"])
+    assert old_deposit == legacy_annotation_config()["deposit"]  # the old row is unchanged
+    assert _clilog(db_url) == [("annotationconfig", "update", "a new lab score",
+                                result.stdout.strip())]
+
+    listed = run_cli("ella-annotationconfig", "list", db_url=db_url)
+    assert listed.returncode == 0, listed.stderr
+    first, rest = listed.stdout.split("\n", 1)
+    assert first.startswith("Active annotation config: id 2, created ")
+    assert json.loads(rest) == config
+
+    vcf = _write(tmp_path, "variants.vcf", VCF)
+    deposit = run_cli("ella-deposit", "annotation", vcf, db_url=db_url)
+    assert deposit.returncode == 0, deposit.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT annotation_config_id, annotations FROM annotation"
+                            ).fetchall() == [(2, {"prediction": {"my_score": 0.75}})]
+
+
+def test_a_config_equal_to_the_active_one_is_refused(db_url, tmp_path):
+    """ELLA's equality: the deposit list in any order, the view as it is."""
+    reordered = legacy_annotation_config()
+    reordered["deposit"].reverse()
+    result = run_cli("ella-annotationconfig", "update", _write(tmp_path, "a.yml", reordered),
+                     "--reason", "again", db_url=db_url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {MATCHES_ACTIVE}"
+    assert [r[0] for r in _configs(db_url)] == [1]
+    assert _clilog(db_url) == [("annotationconfig", "update", "again", MATCHES_ACTIVE)]
+
+    new_view = legacy_annotation_config()
+    new_view["view"].reverse()  # the order of the UI's sections is a change
+    result = run_cli("ella-annotationconfig", "update", _write(tmp_path, "b.yml", new_view),
+                     "--reason", "", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert [r[0] for r in _configs(db_url)] == [1, 2]
+
+
+def _with(path, value):
+    """The legacy config with `value` set at `path` (keys and list indexes)."""
+    config = legacy_annotation_config()
+    target = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return config
+
+
+BAD_FILES = [
+    ("deposit: [\n  {name: vep\nview: []\n", "bad.yml: not valid YAML: line 3 column 5"),
+    ("- deposit\n- view\n", "the file must hold a mapping with 'deposit' and 'view' lists"),
+    ({"deposit": []}, "(top level): 'view' is a required property"),
+    (_with(["deposit", 0, "name"], "vep2"), "deposit[0].name: 'vep2' is not one of"),
+    (_with(["deposit", 2, "converter_config", "elements", 0, "target_type"], "integer"),
+     "deposit[2].converter_config.elements[0].target_type: 'integer' is not one of"),
+    (_with(["deposit", 1, "converter_config", "elements", 0, "split"], ","),
+     "deposit[1]: converter clinvarjson: unknown key(s) split"),
+    (_with(["deposit", 0, "converter_config", "elements", 0, "target_mode"], "replace"),
+     "deposit[0].converter_config.elements[0].target_mode: 'replace' is not one of"),
+    (_with(["view", 0, "section"], "classification"), "view[0].section: 'classification' is "
+                                                      "not one of"),
+    (_with(["view", 0, "config", "precision"], -2), "view[0].config.precision: -2 is less than"),
+    ("deposit: []\nview:\n- {section: external, template: keyValue, source: 2024-01-31, "
+     "config: {}}\n", "view[0].source is a date, not a JSON value (quote it)"),
+    ("deposit: []\nview: []\nnote: \"\\0\"\n", "note contains a NUL character"),
+    (b"deposit: []\nview: []\n# \xff\n", "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize("content, message", BAD_FILES,
+                         ids=[f"bad{i}" for i in range(len(BAD_FILES))])
+def test_a_bad_file_is_refused_with_its_problem(db_url, tmp_path, content, message):
+    path = tmp_path / "bad.yml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        _write(tmp_path, "bad.yml", content)
+    result = run_cli("ella-annotationconfig", "update", str(path), "--reason", "x",
+                     db_url=db_url)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith(f"error: {path}: ") and message in result.stderr, \
+        result.stderr
+    assert "Traceback" not in result.stderr
+    assert [r[0] for r in _configs(db_url)] == [1]
+
+
+def test_usage_errors(db_url, tmp_path):
+    missing = run_cli("ella-annotationconfig", "update", str(tmp_path / "nope.yml"),
+                      db_url=db_url)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    folder = run_cli("ella-annotationconfig", "update", str(tmp_path), db_url=db_url)
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    assert run_cli("ella-annotationconfig", db_url=db_url).returncode == 2
+    assert [r[0] for r in _configs(db_url)] == [1]
+
+
+def test_yaml_aliases_cannot_blow_up_the_check():
+    """A few hundred bytes of nested aliases would expand to a billion values."""
+    text = "deposit: []\nview: []\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    with pytest.raises(AnnotationConfigFileError, match="more than 1,000,000 values"):
+        check_annotation_config(yaml.safe_load(text))
+    looped = yaml.safe_load("deposit: []\nview: []\nloop: &l [*l]\n")
+    with pytest.raises(AnnotationConfigFileError, match="nested too deeply"):
+        check_annotation_config(looped)
+
+
+def test_ellas_configs_pass_the_check():
+    check_annotation_config(legacy_annotation_config())
+    if UPSTREAM.exists():  # ELLA's own file (../shared); test_legacy_annotationconfig compares
+        check_annotation_config(yaml.safe_load(UPSTREAM.read_text()))
+
+
+def test_two_updates_with_the_same_config_store_it_once(db_url, tmp_path):
+    """The equality check and the insert happen under one table lock: an update that waits
+    for another one that stores the same config sees it and refuses."""
+    import threading
+
+    from helpers import wait_for_lock_wait
+
+    config = _config_with_score()
+    path = _write(tmp_path, "same.yml", config)
+    with psycopg.connect(db_url) as first:
+        first.execute("LOCK TABLE annotationconfig IN SHARE ROW EXCLUSIVE MODE")
+        results = []
+        second = threading.Thread(target=lambda: results.append(run_cli(
+            "ella-annotationconfig", "update", path, "--reason", "second", db_url=db_url)))
+        second.start()
+        wait_for_lock_wait(db_url, "ella-annotationconfig")
+        first.execute("INSERT INTO annotationconfig (deposit, view, date_created) "
+                      "VALUES (%s, %s, now())",
+                      (json.dumps(config["deposit"]), json.dumps(config["view"])))
+        first.commit()
+        second.join(timeout=120)
+    (result,) = results
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {MATCHES_ACTIVE}"
+    assert [r[0] for r in _configs(db_url)] == [1, 2]
