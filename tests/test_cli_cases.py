@@ -46,3 +46,14 @@ def test_clilog_user_is_the_os_user(demo_db_url):
     assert out.returncode == 0, out.stderr
     user, = _q(demo_db_url, 'SELECT "user" FROM clilog ORDER BY id DESC LIMIT 1')[0]
     assert user == getpass.getuser()
+
+
+def test_deposit_exists_checks_paths_without_a_database(tmp_path):
+    """config-cli-ops.md 3.4 `deposit exists <path>...`: OK when all exist, else a usage error
+    (exit 2); no database needed (DB_URL unset) and nothing logged."""
+    (tmp_path / "a.vcf").write_text("")
+    ok = run_cli("ella-deposit", "exists", str(tmp_path / "a.vcf"), str(tmp_path))
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "OK\n", "")
+    missing = run_cli("ella-deposit", "exists", str(tmp_path / "a.vcf"), str(tmp_path / "b"))
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert f"exists: PATH '{tmp_path / 'b'}' does not exist" in missing.stderr

@@ -6,6 +6,7 @@ hyphenated forms (`--genepanel-name`) are both accepted.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -101,6 +102,12 @@ def build_parser():
     p.add_argument("genepanel_name", metavar="NAME")
     p.add_argument("genepanel_version", metavar="VERSION")
     p.add_argument("usergroup", metavar="GROUP")
+
+    p = sub.add_parser(
+        "exists", help="print OK when every path exists (for pipelines; no database)",
+        description="Print OK when every PATH exists; otherwise a usage error naming the first "
+                    "missing one (exit 2). Needs no database and writes no audit row.")
+    p.add_argument("paths", metavar="PATH", nargs="+")
     return parser
 
 
@@ -113,6 +120,12 @@ def main(argv=None):
                                       "phenotypes_path") if not getattr(args, n)]
         if missing:
             parser.error("genepanel: give --folder DIR, or all of " + ", ".join(missing))
+    if args.command == "exists":
+        missing = next((p for p in args.paths if not os.path.exists(p)), None)
+        if missing is not None:
+            parser.error(f"exists: PATH {missing!r} does not exist")
+        print("OK")
+        return 0
     problem = input_file_problem(args.file) if getattr(args, "file", None) is not None else None
     if problem:
         parser.error(f"{args.command}: FILE {args.file!r} {problem}")
