@@ -1,0 +1,102 @@
+"""`bin/ella-igv-download` (config-cli-ops.md 3.7 `igv-download`) against a local HTTP server:
+the three files IGV_DATA serves appear complete, gunzipped and checked, or not at all."""
+
+import gzip
+import http.server
+import socket
+import threading
+from functools import partial
+
+import pytest
+
+from helpers import run_cli
+
+FASTA = ">1 dna:chromosome\nACGTACGTNN\nACGT\n>X\nTTTT\n"
+FAI = "1\t14\t18\t10\t11\nX\t4\t40\t4\t5\n"
+CYTOBAND = "chr1\t0\t2300000\tp36.33\tgneg\nchrX\t0\t4300000\tp22.33\tgneg\n"
+OUTPUTS = ["cytoBand.txt", "human_g1k_v37_decoy.fasta", "human_g1k_v37_decoy.fasta.fai"]
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    # The FASTA as two gzip members, as a bgzipped file is.
+    half = len(FASTA) // 2
+    (root / "ref.fasta.gz").write_bytes(gzip.compress(FASTA[:half].encode())
+                                        + gzip.compress(FASTA[half:].encode()))
+    (root / "ref.fasta.fai").write_text(FAI)
+    (root / "cytoBandIdeo.txt.gz").write_bytes(gzip.compress(CYTOBAND.encode()))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _run(target, base, fasta="ref.fasta.gz", fai="ref.fasta.fai",
+         cytoband="cytoBandIdeo.txt.gz"):
+    return run_cli("ella-igv-download", str(target), "--fasta-url", f"{base}/{fasta}",
+                   "--fai-url", f"{base}/{fai}", "--cytoband-url", f"{base}/{cytoband}")
+
+
+def test_downloads_gunzips_and_strips_chr(server, tmp_path):
+    root, base = server
+    target = tmp_path / "igv-data"  # created when missing
+    result = _run(target, base)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "All done!\n"
+    assert sorted(p.name for p in target.iterdir()) == OUTPUTS  # no temporary files left
+    assert (target / "human_g1k_v37_decoy.fasta").read_text() == FASTA
+    assert (target / "human_g1k_v37_decoy.fasta.fai").read_text() == FAI
+    assert (target / "cytoBand.txt").read_text() == CYTOBAND.replace("chr", "")
+    assert f"Downloading {base}/ref.fasta.gz" in result.stderr
+
+    # Re-running replaces the files.
+    (root / "ref.fasta.fai").write_text("1\t14\t18\t10\t11\n")
+    assert _run(target, base).returncode == 0
+    assert (target / "human_g1k_v37_decoy.fasta.fai").read_text() == "1\t14\t18\t10\t11\n"
+
+
+FASTA_OUT, FAI_OUT = "human_g1k_v37_decoy.fasta", "human_g1k_v37_decoy.fasta.fai"
+
+
+@pytest.mark.parametrize("change, message, left", [
+    (lambda root: (root / "ref.fasta.fai").unlink(), "ref.fasta.fai: HTTP 404", [FASTA_OUT]),
+    (lambda root: (root / "ref.fasta.fai").write_text("1\t14\n"),
+     "ref.fasta.fai: human_g1k_v37_decoy.fasta.fai line 1: not a FASTA index line",
+     [FASTA_OUT]),
+    (lambda root: (root / "cytoBandIdeo.txt.gz").write_bytes(
+        gzip.compress(CYTOBAND.encode())[:-12]), "cytoBandIdeo.txt.gz: not complete gzip data",
+     [FASTA_OUT, FAI_OUT]),
+    (lambda root: (root / "cytoBandIdeo.txt.gz").write_bytes(
+        gzip.compress(b"chr1\t0\tp36\n")), "cytoBand.txt line 1: not a cytoband line",
+     [FASTA_OUT, FAI_OUT]),
+    (lambda root: (root / "ref.fasta.gz").write_bytes(gzip.compress(b"<html>")),
+     "ref.fasta.gz: human_g1k_v37_decoy.fasta does not start with a '>' header line", []),
+], ids=["404", "bad-index", "cut-gzip", "bad-cytoband", "not-fasta"])
+def test_a_failed_file_is_not_left_under_its_name(server, tmp_path, change, message, left):
+    """The files before the failing one are complete and stay; the failing one is absent and
+    no temporary file remains."""
+    root, base = server
+    change(root)
+    target = tmp_path / "igv-data"
+    result = _run(target, base)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("error: ") and message in result.stderr, \
+        result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == left
+
+
+def test_an_unreachable_host_is_one_line(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = _run(tmp_path / "igv", f"http://127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f"error: http://127.0.0.1:{port}/ref.fasta.gz: cannot download:")
