@@ -184,3 +184,41 @@ def test_criterion_31_finalized_alleles_appear_in_the_log(wf):
         hgvsc = entry["alleleassessment"]["hgvsc"]
         assert hgvsc == sorted(hgvsc) and hgvsc, entry
         assert all(h.startswith("BRCA2 c.") or ">" in h for h in hgvsc)
+
+
+def test_log_hgvsc_texts_follow_the_panel_transcripts(db_conn, ella_config):
+    """api.md 4.18 `hgvsc`: "<symbol> <HGVSc>" for each annotation transcript matching the
+    round's panel (same gene and accession; filtering.md 2.9), the position text for a match
+    without HGVSc, and the position text when nothing matches (it was an empty list)."""
+    from filter_helpers import PANEL, World
+
+    from ella.allele_views import panel_transcripts
+    from ella.workflow.log import _hgvsc
+
+    w = World(db_conn, ella_config)
+    w.transcript("NM_000059.3", 1101, symbol="BRCA2")
+    w.transcript("NM_007294.3", 1100, symbol="BRCA1")
+    matched = w.allele()
+    w.annotate(matched, [
+        {"transcript": "NM_000059.4", "hgnc_id": 1101, "symbol": "BRCA2", "HGVSc": "c.10G>T"},
+        {"transcript": "NM_000059.2", "hgnc_id": 1101, "symbol": "BRCA2", "HGVSc": "c.9G>T"},
+        {"transcript": "NM_999.1", "hgnc_id": 1101, "symbol": "BRCA2", "HGVSc": "c.1A>G"}])
+    no_hgvsc = w.allele()
+    w.annotate(no_hgvsc, [{"transcript": "NM_007294.3", "hgnc_id": 1100, "symbol": "BRCA1"}])
+    other_gene = w.allele()  # the panel's accession, but annotated on another gene
+    w.annotate(other_gene, [{"transcript": "NM_007294.3", "hgnc_id": 5, "symbol": "X",
+                             "HGVSc": "c.5A>G"}])
+    unannotated = w.allele()
+    texts = _hgvsc(db_conn, {matched, no_hgvsc, other_gene, unannotated},
+                   panel_transcripts(db_conn, *PANEL))
+
+    def position(allele_id):
+        chrom, pos, ref, alt = db_conn.execute(
+            "SELECT chromosome, vcf_pos, vcf_ref, vcf_alt FROM allele WHERE id = %s",
+            (allele_id,)).fetchone()
+        return f"{chrom}:{pos} {ref}>{alt}"
+
+    assert texts == {matched: ["BRCA2 c.10G>T"],  # the highest version of the accession
+                     no_hgvsc: [position(no_hgvsc)],
+                     other_gene: [position(other_gene)],
+                     unannotated: [position(unannotated)]}

@@ -7,7 +7,8 @@ round. Refusals keep ELLA's texts: someone else's entry is 403, an older round's
 
 from datetime import datetime, timezone
 
-from ella.allele_views import _users_by_id, panel_transcripts
+from ella.allele_views import (_users_by_id, filtered_transcript_names, panel_index,
+                               panel_transcripts)
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.workflow.assessments import WORKFLOW_TABLES, latest_round
 from ella.workflow.rounds import TYPES, lock_workflow
@@ -24,27 +25,29 @@ def _round_ids(conn, workflow_type, workflow_id):
 
 
 def _hgvsc(conn, allele_ids, panel):
-    """{allele_id: sorted ["<symbol> <HGVSc>" | "<chr>:<pos> <ref>><alt>"]} for the annotation
-    transcripts matching the panel's transcripts."""
+    """{allele_id: sorted ["<symbol> <HGVSc>" | "<chr>:<pos> <ref>><alt>"]} (api.md 4.18): one
+    text per annotation transcript matching the panel (same HGNC id and accession, as the
+    UI's `filtered_transcripts`), the position text for one without HGVSc, and the position
+    text alone when no transcript matches (ELLA's outer join)."""
     if not allele_ids:
         return {}
-    panel_names = {name.split(".")[0]: name for name, _ in panel}
+    index = panel_index(panel)
     result = {}
     rows = conn.execute(
         "SELECT a.id, a.chromosome, a.vcf_pos, a.vcf_ref, a.vcf_alt, n.annotations "
         "FROM allele a LEFT JOIN annotation n ON n.allele_id = a.id "
         "AND n.date_superceeded IS NULL WHERE a.id = ANY(%s)", (sorted(allele_ids),))
     for allele_id, chrom, pos, ref, alt, annotations in rows:
-        texts = set()
-        for transcript in (annotations or {}).get("transcripts") or []:
-            name = transcript.get("transcript")
-            if not isinstance(name, str) or name.split(".")[0] not in panel_names:
-                continue
-            if transcript.get("HGVSc"):
-                texts.add(f"{transcript.get('symbol')} {transcript['HGVSc']}")
-            else:
-                texts.add(f"{chrom}:{pos} {ref}>{alt}")
-        result[allele_id] = sorted(texts)
+        position = f"{chrom}:{pos} {ref}>{alt}"
+        transcripts = [t for t in (annotations or {}).get("transcripts") or []
+                       if isinstance(t, dict)]
+        by_name = {t.get("transcript"): t for t in transcripts}
+        texts = []
+        for name in filtered_transcript_names(transcripts, index):
+            transcript = by_name[name]
+            texts.append(f"{transcript.get('symbol')} {transcript['HGVSc']}"
+                         if transcript.get("HGVSc") else position)
+        result[allele_id] = sorted(texts or [position])
     return result
 
 
