@@ -64,9 +64,8 @@ def test_update_makes_the_config_active_for_the_next_import(db_url, tmp_path):
 
     listed = run_cli("ella-annotationconfig", "list", db_url=db_url)
     assert listed.returncode == 0, listed.stderr
-    first, rest = listed.stdout.split("\n", 1)
-    assert first.startswith("Active annotation config: id 2, created ")
-    assert json.loads(rest) == config
+    assert listed.stderr.startswith("Active annotation config: id 2, created ")
+    assert json.loads(listed.stdout) == config
 
     vcf = _write(tmp_path, "variants.vcf", VCF)
     deposit = run_cli("ella-deposit", "annotation", vcf, db_url=db_url)

@@ -40,10 +40,12 @@ def test_new_list_deactivate(db_url):
         log = conn.execute('SELECT "group", groupcommand, command, output FROM clilog '
                            "ORDER BY id").fetchall()
     assert log == [
-        ("broadcast", "new", "new Maintenance tonight at 18:00", "Message with id 1 added"),
-        ("broadcast", "new", "new Second message", "Message with id 2 added"),
-        ("broadcast", "deactivate", "deactivate 1", "Message with id 1 set as inactive"),
-        ("broadcast", "deactivate", "deactivate 99", "Found no message with id 99"),
+        ("broadcast", "new", "broadcast new Maintenance tonight at 18:00",
+         "Message with id 1 added"),
+        ("broadcast", "new", "broadcast new Second message", "Message with id 2 added"),
+        ("broadcast", "deactivate", "broadcast deactivate 1",
+         "Message with id 1 set as inactive"),
+        ("broadcast", "deactivate", "broadcast deactivate 99", "Found no message with id 99"),
     ]
 
 

@@ -57,3 +57,15 @@ def test_deposit_exists_checks_paths_without_a_database(tmp_path):
     missing = run_cli("ella-deposit", "exists", str(tmp_path / "a.vcf"), str(tmp_path / "b"))
     assert missing.returncode == 2 and missing.stdout == ""
     assert f"exists: PATH '{tmp_path / 'b'}' does not exist" in missing.stderr
+
+
+def test_reason_none_or_empty_is_stored_as_null(demo_db_url):
+    """config-cli-ops.md 3.2: a reason of "None" or nothing is NULL, also from --reason."""
+    for reason in ("None", "", " locked after audit "):
+        result = run_cli("ella-users", "lock", "testuser2", "--reason", reason,
+                         db_url=demo_db_url)
+        assert result.returncode == 0, result.stderr
+    rows = _q(demo_db_url, "SELECT command, reason FROM clilog WHERE groupcommand = 'lock' "
+                           "ORDER BY id")
+    assert [r[1] for r in rows] == [None, None, "locked after audit"]
+    assert rows[0][0] == "users lock testuser2 --reason None"

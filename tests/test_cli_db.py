@@ -82,7 +82,8 @@ def test_make_production_status_compare(empty_db_url):
     assert len(rows) == 1  # status/compare/current are read-only and not logged
     user, group, groupcommand, command, reason, output = rows[0]
     assert (group, groupcommand, command, reason) == (
-        "database", "make-production", "make-production --reason first setup", "first setup")
+        "database", "make-production", "database make-production --reason first setup",
+        "first setup")
     assert user and "All done!" in output
 
 

@@ -86,7 +86,7 @@ def test_delete_analysis_of_the_real_database(demo_db_url):
 
     group, groupcommand, command, reason, output = last_clilog(url)
     assert (group, groupcommand, reason) == ("delete", "analysis", "Test reason")
-    assert command == f"analysis {ANALYSIS_ID}"
+    assert command == f"delete analysis {ANALYSIS_ID}"
     assert success in output
 
 
@@ -199,7 +199,9 @@ def test_delete_rounds_after_last_finalized(rounds_db):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Review comment: comment 1" in out
-    assert "  1. Interpretation, Done," in out and "  2. Review, Ongoing," in out
+    # Each round with the user's abbreviated name, as ELLA lists them (user 1: Henrik Ibsen).
+    assert "  1. Interpretation, Done, H. Ibsen," in out
+    assert "  2. Review, Ongoing, H. Ibsen," in out
     assert "  3." not in out
     assert f"Deleted 2 interpretation round(s) of allele {ALLELE_ID}" in out
     assert remaining_rounds(url) == ids[:2]
@@ -208,7 +210,7 @@ def test_delete_rounds_after_last_finalized(rounds_db):
     assert table_snapshot(url)["alleleassessment"] == assessments
     group, groupcommand, command, reason, output = last_clilog(url)
     assert (group, groupcommand, command, reason) == (
-        "delete", "alleleinterpretation", f"alleleinterpretation {ALLELE_ID}", "why")
+        "delete", "alleleinterpretation", f"delete alleleinterpretation {ALLELE_ID}", "why")
     assert "Deleted 2 interpretation round(s)" in output
 
     # only finalized history left: nothing more to delete without --delete-all

@@ -88,7 +88,7 @@ def test_fixture_deposits_through_the_cli(fc_db):
     assert len(log) == 1
     group, groupcommand, command, reason, output = log[0]
     assert (group, groupcommand, reason) == ("filterconfigs", "update", "Initial setup")
-    assert command == f"update {FIXTURE}"
+    assert command == f"filterconfigs update {FIXTURE}"
     assert output.startswith("Summary:")
 
 

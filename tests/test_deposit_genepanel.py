@@ -87,7 +87,7 @@ def test_hboc_through_the_cli(db_url):
     assert len(log) == 1
     user, group, groupcommand, command, reason, output = log[0]
     assert (group, groupcommand, reason) == ("deposit", "genepanel", None)
-    assert user and command.startswith("genepanel --folder ") and "HBOC_v01" in command
+    assert user and command.startswith("deposit genepanel --folder ") and "HBOC_v01" in command
     assert summary in output
 
 

@@ -98,13 +98,15 @@ def test_a_vcf_that_is_missing_or_a_folder_is_named_and_nothing_is_written(db_ur
     before = table_snapshot(db_url)
     folder = tmp_path / "x.HBOC_v01.vcf"
     folder.mkdir()
-    for vcf, problem in ((tmp_path / "nope.HBOC_v01.vcf", "does not exist"),
-                         (folder, "is a folder, not a file")):
-        result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), str(vcf), db_url=db_url)
-        assert result.returncode == 1
-        assert result.stderr.strip() == f"error: {vcf}: {problem}"
+    missing = tmp_path / "nope.HBOC_v01.vcf"
+    result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), str(missing), db_url=db_url)
+    assert result.returncode == 2  # a usage error, before anything runs
+    assert result.stderr.strip().endswith(f"error: alleles: VCF '{missing}' does not exist")
+    result = run_cli("ella-deposit", "alleles", str(BRCA_VCF), str(folder), db_url=db_url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {folder}: is a folder, not a file"
     after = table_snapshot(db_url)
-    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 2
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
     assert after == before
 
 

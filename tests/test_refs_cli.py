@@ -337,8 +337,9 @@ def test_deposit_creates_then_updates(db_url, tmp_path):
     assert stored(db_url) == sorted(EXPECTED_MEDLINE, key=lambda r: r["pubmed_id"])
 
     log = clilog(db_url)
-    assert [(g, c) for g, c, _, _ in log] == [("references", "deposit")] * 2
-    assert log[1][2] == f"deposit {medline_file}"
+    # Audited as ELLA's `deposit references`, the same command as `ella-deposit references`.
+    assert [(g, c) for g, c, _, _ in log] == [("deposit", "references")] * 2
+    assert log[1][2] == f"deposit references {medline_file}"
     assert "created 0, updated 9" in log[1][3]
 
 
@@ -351,7 +352,7 @@ def test_deposit_bad_file_writes_nothing(db_url, tmp_path):
     assert "line 2" in message and "colour" in message
     assert table_snapshot(db_url, skip=("clilog", BOOKKEEPING_TABLE)) == before
     [(group, command, _, output)] = clilog(db_url)
-    assert (group, command) == ("references", "deposit") and "colour" in output
+    assert (group, command) == ("deposit", "references") and "colour" in output
 
 
 def test_deposit_needs_db_url(tmp_path):
@@ -362,10 +363,12 @@ def test_deposit_needs_db_url(tmp_path):
 
 
 def test_missing_deposit_file(db_url, tmp_path):
-    message = one_line_error(refs("deposit", tmp_path / "nope.json", db_url=db_url))
-    assert message == f"error: {tmp_path / 'nope.json'}: does not exist"
-    message = one_line_error(refs("deposit", tmp_path, db_url=db_url))
-    assert message == f"error: {tmp_path}: is a folder, not a file"
+    """A usage error (exit 2), as `ella-deposit references` gives."""
+    for path, problem in ((tmp_path / "nope.json", "does not exist"),
+                          (tmp_path, "is a folder, not a file")):
+        result = refs("deposit", path, db_url=db_url)
+        assert result.returncode == 2
+        assert result.stderr.strip().endswith(f"error: deposit: FILE '{path}' {problem}")
 
 
 def test_help():

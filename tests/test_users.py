@@ -259,7 +259,7 @@ def test_add_groups_demo_file(panels_db_url):
                        ("testgroup02", "testgroup03"), ("testgroup03", "testgroup03")]
     log = clilog(panels_db_url)
     assert len(log) == 1
-    assert log[0][1:4] == ("users", "add_groups", f"add_groups {DEMO_GROUPS}")
+    assert log[0][1:4] == ("users", "add_groups", f"users add_groups {DEMO_GROUPS}")
     assert log[0][5] == out.strip()
 
 
@@ -493,7 +493,7 @@ def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
     assert open_sessions(demo_db_url, "testuser1") == 0
     assert (old_hash,) in query(demo_db_url, "SELECT password FROM useroldpassword")
     log = clilog(demo_db_url)[-1]
-    assert log[1:4] == ("users", "reset_password", "reset-password testuser1")
+    assert log[1:4] == ("users", "reset_password", "users reset-password testuser1")
     assert log[5] == f"Reset password for user testuser1 (Ibsen, Henrik) with password {MASK}"
 
     before = without_clilog(table_snapshot(demo_db_url))

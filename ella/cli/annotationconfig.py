@@ -32,8 +32,8 @@ def build_parser():
     p.add_argument("file", metavar="FILE", help="YAML file")
     p.add_argument("--reason", help="reason for the audit log (skips the prompt)")
     sub.add_parser("list", help="print the active annotation config",
-                   description="Print the active config's id and date, then its 'deposit' "
-                               "and 'view' as indented JSON.")
+                   description="Print the active config's 'deposit' and 'view' as indented "
+                               "JSON on stdout (its id and date on stderr).")
     return parser
 
 
@@ -77,7 +77,9 @@ def _list(db_url):
     if active is None:
         raise CommandError("the database has no annotation config")
     config_id, config, date_created = active
-    print(f"Active annotation config: id {config_id}, created {date_created.isoformat()}")
+    # stdout is the JSON alone, so `list > config.json` gives a file that parses.
+    print(f"Active annotation config: id {config_id}, created {date_created.isoformat()}",
+          file=sys.stderr)
     print(json.dumps(config, indent=4, ensure_ascii=False))
     return 0
 

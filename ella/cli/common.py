@@ -97,8 +97,10 @@ class Audit:
         self.db_url = db_url
         self.group = group
         self.groupcommand = groupcommand
-        self.command = " ".join(argv)
-        self.reason = reason
+        # ELLA's `command` column: the arguments after `ella-cli`, which start with the group
+        # (`users reset_password testuser1`); ours follow `bin/ella-<tool>`.
+        self.command = " ".join([group, *argv])
+        self.reason = reason  # normalised in run(), where a bad one is audited
         self.user = os_username()
         self.lines = []
 
@@ -118,6 +120,7 @@ class Audit:
             if not _is_utf8(self.command):
                 # Refused before anything changes (it would fail mid-way, or in the audit).
                 raise CommandError("an argument is not valid UTF-8 text")
+            self.reason = normalise_reason(self.reason)
             return fn()
         except input_errors as exc:
             error = exc
@@ -190,6 +193,14 @@ def ask_reason(given=None):
             given = ""
         if not sys.stdin.isatty():
             print(file=sys.stderr)  # the answer was not echoed: end the prompt line
+    return normalise_reason(given)
+
+
+def normalise_reason(given):
+    """ELLA's rule for a reason, prompted or from `--reason`: "None" or nothing is no reason
+    (NULL)."""
+    if given is None:
+        return None
     given = given.strip()
     if not _is_utf8(given):
         raise CommandError("the reason is not valid UTF-8 text")

@@ -129,7 +129,24 @@ def main(argv=None):
     problem = input_file_problem(args.file) if getattr(args, "file", None) is not None else None
     if problem:
         parser.error(f"{args.command}: FILE {args.file!r} {problem}")
+    _check_paths_exist(parser, args)
     return run_main(lambda: _run(args, argv))
+
+
+def _check_paths_exist(parser, args):
+    """A missing input path is a usage error (exit 2), as for every other command."""
+    if args.command == "analysis":
+        paths = [("PATH", args.path)]
+    elif args.command in ("alleles", "annotation"):
+        paths = [("VCF", v) for v in args.vcfs]
+    elif args.command == "genepanel":
+        paths = [(f"--{n}", getattr(args, n)) for n in ("folder", "transcripts_path",
+                                                        "phenotypes_path")]
+    else:
+        paths = []
+    for label, path in paths:
+        if path is not None and not os.path.exists(path):
+            parser.error(f"{args.command}: {label} {path!r} does not exist")
 
 
 def _progress(text):

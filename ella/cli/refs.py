@@ -76,6 +76,10 @@ def main(argv=None):
         parser.error("fetch: --retries must be at least 1")
     if args.command == "fetch" and args.retry_wait < 0:
         parser.error("fetch: --retry-wait must not be negative")
+    if args.command == "deposit":
+        problem = input_file_problem(args.file)
+        if problem:
+            parser.error(f"deposit: FILE {args.file!r} {problem}")
     return run_main(lambda: COMMANDS[args.command](args, argv))
 
 
@@ -147,14 +151,12 @@ def _convert(args, argv):
 
 
 def _deposit(args, argv):
-    problem = input_file_problem(args.file)
-    if problem:
-        raise CommandError(f"{args.file}: {problem}")
     _, env = load_settings()
     db_url = env["DB_URL"]
     if not db_url:
         connect(db_url)  # raises the standard "DB_URL is not set" error
-    audit = Audit(db_url, "references", "deposit", argv)
+    # The same command as `ella-deposit references`, audited as ELLA's `deposit references`.
+    audit = Audit(db_url, "deposit", "references", ["references", *argv[1:]])
 
     def body():
         _progress(f"reading {args.file}")

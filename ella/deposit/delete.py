@@ -8,6 +8,8 @@ assessments/reports stay, with `analysis_id` set NULL. An allele interpretation 
 its snapshots, state history and work log; allele assessments are never touched.
 """
 
+from ella.auth import abbrev_name
+
 
 def _latest_review_comment(conn, column, ids):
     if not ids:
@@ -81,16 +83,21 @@ def allele_summary(conn, allele_id):
 def alleleinterpretation_rounds(conn, allele_id, delete_all):
     """The variant's rounds that `delete alleleinterpretation` would delete, oldest first:
     all of them with `delete_all`, else those created after the last finalized round (all
-    when none was finalized). Each: {id, workflow_status, status, finalized, username,
-    date_last_update, date_created}."""
+    when none was finalized). Each: {id, workflow_status, status, finalized, username, user
+    (abbreviated name), date_last_update, date_created}."""
     rows = conn.execute(
         "SELECT ai.id, ai.workflow_status::text, ai.status::text, ai.finalized, u.username, "
-        "ai.date_last_update, ai.date_created "
+        "ai.date_last_update, ai.date_created, u.first_name, u.last_name "
         'FROM alleleinterpretation ai LEFT JOIN "user" u ON u.id = ai.user_id '
         "WHERE ai.allele_id = %s ORDER BY ai.date_created, ai.id", (allele_id,)).fetchall()
     keys = ("id", "workflow_status", "status", "finalized", "username", "date_last_update",
             "date_created")
-    rounds = [dict(zip(keys, r)) for r in rows]
+    rounds = []
+    for r in rows:
+        round_ = dict(zip(keys, r))
+        # ELLA lists a round's user by the abbreviated name the UI shows ("H. Ibsen").
+        round_["user"] = abbrev_name(r[7], r[8]) if r[4] is not None else None
+        rounds.append(round_)
     if delete_all:
         return rounds
     finalized = [i for i, r in enumerate(rounds) if r["finalized"]]
