@@ -153,7 +153,9 @@ def _q(names, ints=(), enums=()):
     for name in names:
         if name in ints:
             cols[name] = (f"x.{name}", "integer")
-        elif name in enums or name.startswith("date_"):
+        elif name.startswith("date_"):
+            cols[name] = (f"x.{name}", "timestamptz")  # compared as times, not as text
+        elif name in enums:
             cols[name] = (f"x.{name}::text", "text")
         else:
             cols[name] = (f"x.{name}", "text")

@@ -23,6 +23,8 @@ ANALYSIS_Q_COLUMNS = {
     "genepanel_version": ("a.genepanel_version", "text"),
     "warnings": ("a.warnings", "text"),
     "report": ("a.report", "text"),
+    "date_deposited": ("a.date_deposited", "timestamptz"),
+    "date_requested": ("a.date_requested", "timestamptz"),
 }
 
 SAMPLE_KEYS = ("id", "identifier", "sample_type", "date_deposited", "affected", "proband",

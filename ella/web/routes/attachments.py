@@ -38,6 +38,7 @@ Q_COLUMNS = {
     "mimetype": ("a.mimetype", "text"),
     "extension": ("a.extension", "text"),
     "user_id": ("a.user_id", "integer"),
+    "date_created": ("a.date_created", "timestamptz"),
 }
 
 

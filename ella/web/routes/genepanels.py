@@ -22,6 +22,7 @@ GENEPANEL_Q_COLUMNS = {
     "official": ("gp.official", "boolean"),
     "genome_reference": ("gp.genome_reference", "text"),
     "user_id": ("gp.user_id", "integer"),
+    "date_created": ("gp.date_created", "timestamptz"),
 }
 STATS_LIMIT = 5
 # Name and version are the panel's key (and in every link to it); ELLA's longest are ~20.

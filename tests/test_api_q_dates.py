@@ -1,0 +1,67 @@
+"""`q` on date columns (api.md 1.8, 1.3): compared as points in time, whatever offset the
+client writes, on every list that has date columns; a value that is not an ISO 8601 date is a
+400. On the real ELLA database (assessments created 2020-10-19 from 10:49 UTC on)."""
+
+import psycopg
+import pytest
+
+from api_helpers import logged_in_client
+
+API = "/api/v1"
+ASSESSMENT_LISTS = ("alleleassessments", "allelereports", "referenceassessments",
+                    "geneassessments", "customannotations")
+
+
+def _ids(result):
+    assert result.status == 200, result.body
+    return sorted(item["id"] for item in result.json)
+
+
+@pytest.fixture(scope="module")
+def client(shared_demo_api):
+    app, url = shared_demo_api
+    return logged_in_client(app, url, "testuser1"), url
+
+
+def test_assessment_dates_compare_as_times(client):
+    client, _ = client
+    lists = f"{API}/alleleassessments/"
+    every = _ids(client.get(lists))
+    first = client.get(lists, query={"q": {"id": 1}}).json[0]["date_created"]
+    assert _ids(client.get(lists, query={"q": {"date_created": first}})) == [1]
+    assert 1 in _ids(client.get(lists, query={"q": {"date_created": {"$gte": first}}}))
+    # 12:00+02:00 is 10:00 UTC, before every assessment; the same instant in UTC agrees.
+    for earlier in ("2020-10-19T12:00:00+02:00", "2020-10-19T10:00:00+00:00"):
+        assert _ids(client.get(lists, query={"q": {"date_created": {"$lt": earlier}}})) == []
+        assert _ids(client.get(lists, query={"q": {"date_created": {"$gt": earlier}}})) \
+            == every
+    # A date without an offset is UTC.
+    assert _ids(client.get(lists, query={"q": {"date_created": {"$lt": "2020-10-19T10:00"}}})) \
+        == []
+
+
+@pytest.mark.parametrize("path", ASSESSMENT_LISTS)
+def test_a_q_date_that_is_not_a_date_is_400(client, path):
+    client, _ = client
+    result = client.get(f"{API}/{path}/", query={"q": {"date_created": "not a date"}})
+    assert result.status == 400
+    assert "is not a valid timestamptz" in result.json["message"]
+
+
+def test_analyses_genepanels_and_attachments_take_date_columns(client):
+    client, url = client
+    with psycopg.connect(url) as conn:
+        deposited = conn.execute("SELECT min(date_deposited) FROM analysis").fetchone()[0]
+        analyses = [r[0] for r in conn.execute(
+            "SELECT id FROM analysis WHERE date_deposited > %s ORDER BY id", (deposited,))]
+    found = client.get(f"{API}/analyses/",
+                       query={"q": {"date_deposited": {"$gt": deposited.isoformat()}}})
+    assert _ids(found) == analyses
+    assert client.get(f"{API}/analyses/",
+                      query={"q": {"date_requested": None}}).status == 200
+    for op, some in (("$lt", True), ("$gt", False)):
+        panels = client.get(f"{API}/genepanels/", query={"q": {
+            "date_created": {op: "2100-01-01T00:00:00+00:00"}}})
+        assert panels.status == 200 and bool(panels.json) is some
+    assert client.get(f"{API}/attachments/", query={"q": {
+        "date_created": {"$lt": "2100-01-01T00:00:00+00:00"}}}).status == 200
