@@ -538,3 +538,27 @@ def test_criterion_39_similar_alleles_endpoint(wf):
     missing = wf["c1"].get(f"{WF}/similar_alleles/HBOC/v1.0.0/")
     assert missing.status == 400 and missing.json["message"] == 'Missing required arg "allele_ids"'
     assert wf["c1"].get(f"{WF}/similar_alleles/HBOC/nope/", query="allele_ids=1").status == 404
+
+
+def test_numeric_string_ids_are_read_as_integers(wf):
+    """api.md 1.2: request models coerce numeric strings to integers; finalizeallele refused
+    them ("body.allele_id must be an integer") while every other body took them."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    body = payload(str(allele_id), str(annotation_id))
+    body["alleleassessment"]["allele_id"] = str(allele_id)
+    body["allelereport"]["allele_id"] = str(allele_id)
+    body["referenceassessments"] = [{"allele_id": str(allele_id),
+                                     "reference_id": str(wf["refs"][0]),
+                                     "evaluation": {"relevance": "Yes"}}]
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 200, result.body
+    assert result.json["alleleassessment"]["allele_id"] == allele_id
+    assert [r["reference_id"] for r in result.json["referenceassessments"]] == [wf["refs"][0]]
+    bad = payload(allele_id, annotation_id)
+    bad["annotation_id"] = "12a"
+    refused = finalize(wf["c1"], analysis_id, bad)
+    assert refused.status == 400
+    assert refused.json["message"] == "body.annotation_id must be an integer"
+    bad["annotation_id"] = 2**31
+    assert finalize(wf["c1"], analysis_id, bad).status == 400

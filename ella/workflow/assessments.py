@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
 from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden
+from ella.web.validation import check_value
 from ella.workflow.rounds import TYPES, lock_workflow
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "jsonschemas" / "api"
@@ -106,14 +107,10 @@ def _check(obj, required, optional, where):
     if missing:
         raise BadRequest(f"Missing key(s) in {where}: {', '.join(missing)}")
     for key, types in {**required, **optional}.items():
-        if key not in obj:
-            continue
-        value = obj[key]
-        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            names = " or ".join({int: "an integer", str: "a string", bool: "true/false",
-                                 dict: "an object", list: "a list",
-                                 type(None): "null"}[t] for t in types)
-            raise BadRequest(f"{where}.{key} must be {names}")
+        if key in obj:
+            # Numeric strings become integers, as ELLA's request models coerce them (api.md
+            # 1.2); integers must fit PostgreSQL's.
+            obj[key] = check_value(obj[key], types, f"{where}.{key}")
     return obj
 
 
@@ -135,9 +132,9 @@ def parse_finalize_body(body):
         if aa["classification"] not in CLASSIFICATIONS:
             raise BadRequest(f"body.alleleassessment.classification must be one of "
                              f"{', '.join(CLASSIFICATIONS)}")
-        if not all(isinstance(i, int) and not isinstance(i, bool)
-                   for i in aa["attachment_ids"]):
-            raise BadRequest("body.alleleassessment.attachment_ids must be a list of integers")
+        aa["attachment_ids"] = [
+            check_value(i, int, f"body.alleleassessment.attachment_ids[{n}]")
+            for n, i in enumerate(aa["attachment_ids"])]
         validate_evaluation("alleleAssessmentEvaluation", aa["evaluation"],
                             "body.alleleassessment.evaluation")
     for index, ra in enumerate(body["referenceassessments"]):
