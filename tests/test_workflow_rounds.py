@@ -933,3 +933,30 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
     # The next round is Not started on the old panel: anyone may start it, on their panel.
     assert owner.post(f"{wf}/{allele_id}/actions/start/",
                       {"gp_name": "HBOC", "gp_version": "v01"}).status == 200
+
+
+def test_workflow_genepanel_transcripts_are_those_the_variant_is_annotated_on(demo_api_app,
+                                                                            demo_db_url):
+    """api.md 4.11: `transcripts` are the panel transcripts matching the variant's annotation
+    transcripts; `inheritances` cover every panel transcript of its genes. Mendeliome v01 has
+    two AKT1 (HGNC 391) transcripts; the variant is annotated on NM_005163.2 only."""
+    with psycopg.connect(demo_db_url) as conn:
+        allele_id = conn.execute(
+            "INSERT INTO allele (genome_reference, chromosome, start_position, "
+            "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, "
+            "length, caller_type) VALUES ('GRCh37', '14', 105246550, 105246551, 'C', 'T', "
+            "'SNP', 105246551, 'C', 'T', 1, 'snv') RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO annotation (allele_id, annotations, schema_version, "
+            "annotation_config_id, date_created) VALUES (%s, %s, 1, 1, now())",
+            (allele_id, Jsonb({"transcripts": [
+                {"transcript": "NM_005163.2", "hgnc_id": 391, "symbol": "AKT1",
+                 "is_canonical": True, "consequences": ["missense_variant"], "strand": -1,
+                 "in_last_exon": "no"}]})))
+        conn.commit()
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    result = client.get(f"/api/v1/workflows/alleles/{allele_id}/genepanels/Mendeliome/v01/")
+    assert result.status == 200, result.body
+    assert [t["transcript_name"] for t in result.json["transcripts"]] == ["NM_005163.2"]
+    assert sorted(i["transcript_name"] for i in result.json["inheritances"]) == \
+        ["NM_001014432.1", "NM_005163.2"]

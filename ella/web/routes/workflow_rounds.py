@@ -265,14 +265,20 @@ def analysis_stats(ctx, analysis_id):
 # -- gene panels of a workflow (api.md 4.11, workflow.md 11) --------------------------------
 
 def genepanel_for_alleles(conn, name, version, allele_ids):
-    """GenepanelForAlleles: the panel's transcripts, phenotypes and inheritances of the genes
-    of the alleles' current annotation transcripts, and those genes' current gene
-    assessments (the intended filter; ELLA's query returns too many, workflow.md 17.9)."""
+    """GenepanelForAlleles (api.md 4.11): the panel transcripts matching the alleles' current
+    annotation transcripts; phenotypes and inheritances of those transcripts' genes, and those
+    genes' current gene assessments (the intended filter; ELLA's query returns too many,
+    workflow.md 17.9)."""
     official = conn.execute("SELECT official FROM genepanel WHERE name = %s AND version = %s",
                             (name, version)).fetchone()[0]
-    genes = sorted({r[0] for r in conn.execute(
-        "SELECT DISTINCT hgnc_id FROM annotationshadowtranscript WHERE allele_id = ANY(%s) "
-        "AND hgnc_id IS NOT NULL", (allele_ids,))}) if allele_ids else []
+    annotated = conn.execute(
+        "SELECT DISTINCT hgnc_id, transcript FROM annotationshadowtranscript "
+        "WHERE allele_id = ANY(%s) AND hgnc_id IS NOT NULL", (allele_ids,)).fetchall() \
+        if allele_ids else []
+    genes = sorted({hgnc_id for hgnc_id, _ in annotated})
+    # `transcripts`: the panel transcripts an annotation transcript of the variants matches
+    # (same gene and accession, filtering.md 2.9); `inheritances`: all of those genes'.
+    matched = {(hgnc_id, name.split(".")[0]) for hgnc_id, name in annotated}
     transcripts, inheritances = [], []
     for row in conn.execute(
             "SELECT t.transcript_name, t.genome_reference, t.chromosome, t.tx_start, t.tx_end, "
@@ -285,7 +291,8 @@ def genepanel_for_alleles(conn, name, version, allele_ids):
                 "strand", "tags", "cds_start", "cds_end", "exon_starts", "exon_ends")
         item = dict(zip(keys, row[:11]))
         item["gene"] = {"hgnc_id": row[11], "hgnc_symbol": row[12]}
-        transcripts.append(item)
+        if (row[11], row[0].split(".")[0]) in matched:
+            transcripts.append(item)
         inheritances.append({"hgnc_id": row[11], "inheritance": row[13],
                              "transcript_name": row[0]})
     phenotypes = [
