@@ -920,6 +920,25 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
     assert owner.request("PATCH", f"{wf}/{allele_id}/interpretations/{round_id}/",
                          json_body={"state": {"x": 1}, "user_state": {}}).status == 200
     assert owner.post(f"{wf}/{allele_id}/logs/", {"message": "after the upgrade"}).status == 200
+    # The round's page reads its panel: the group may, another group may not.
+    from test_acmg_api import ACMG
+    for group in ("wfgroup", "othergroup"):
+        sql(db_url, "UPDATE usergroup SET config = config || %s WHERE name = %s",
+            (Jsonb({"acmg": ACMG}), group))
+    old_panel = ("HBOC", "v1.0.0")
+    reads = [("GET", f"{wf}/{allele_id}/genepanels/HBOC/v1.0.0/", None, None),
+             ("GET", "/api/v1/workflows/similar_alleles/HBOC/v1.0.0/", None,
+              {"allele_ids": str(allele_id)}),
+             ("GET", "/api/v1/alleles/", None, {"q": f'{{"id":[{allele_id}]}}',
+                                                "gp_name": "HBOC", "gp_version": "v1.0.0"}),
+             ("GET", "/api/v1/igv/tracks/dynamic/genepanel/HBOC/v1.0.0/", None, None),
+             ("POST", "/api/v1/acmg/alleles/", {"allele_ids": [allele_id],
+                                                "gp_name": old_panel[0],
+                                                "gp_version": old_panel[1]}, None)]
+    for method, path, body, query in reads:
+        for client, status in ((owner, 200), (colleague, 200), (outsider, 403)):
+            result = client.request(method, path, json_body=body, query=query)
+            assert result.status == status, (path, result.body)
     finalized = owner.post(f"{wf}/{allele_id}/actions/finalizeallele/",
                            payload(allele_id, annotation_id))
     assert finalized.status == 200, finalized.body

@@ -48,6 +48,24 @@ def require_genepanel(conn, user, name, version):
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
 
+def require_readable_genepanel(conn, user, name, version):
+    """For routes that only read a panel's content (the round view's panel, similar variants,
+    transcript selection, ACMG suggestions, IGV panel tracks): the group's panels, and also
+    the panel of a variant round a member of the group has in work (Ongoing), which
+    `RoundAccess` lets the group finish after it lost that panel to a new version."""
+    if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
+                        (name, version)).fetchone():
+        raise NotFound(f"No gene panel {name} {version}")
+    if (name, version) in group_panels(conn, user):
+        return
+    in_work = conn.execute(
+        'SELECT 1 FROM alleleinterpretation ai JOIN "user" u ON u.id = ai.user_id '
+        "WHERE ai.genepanel_name = %s AND ai.genepanel_version = %s AND ai.status = 'Ongoing' "
+        "AND u.group_id = %s LIMIT 1", (name, version, user["group_id"])).fetchone()
+    if in_work is None:
+        raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
+
+
 def require_allele(conn, allele_id):
     """The allele must exist (404). Variants themselves are not group-bound (api.md 1.6)."""
     if not conn.execute("SELECT 1 FROM allele WHERE id = %s", (allele_id,)).fetchone():

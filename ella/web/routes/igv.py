@@ -15,7 +15,7 @@ import re
 from datetime import timezone
 from urllib.parse import quote
 
-from ella.web.access import require_analysis, require_genepanel
+from ella.web.access import require_analysis, require_readable_genepanel
 from ella.web.errors import ApiError, Forbidden, NotFound
 from ella.web.http import FileResponse, Response
 from ella.web.router import router
@@ -345,7 +345,7 @@ def resource_file(ctx, filename):
 @router.route("GET", f"{API}/igv/tracks/dynamic/genepanel/<gp_name>/<gp_version>/",
               access="genepanel", summary="Gene panel transcripts as BED12")
 def genepanel_track(ctx, gp_name, gp_version):
-    require_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     rows = ctx.conn.execute(
         "SELECT t.chromosome, t.tx_start, t.tx_end, g.hgnc_symbol, t.transcript_name, t.strand, "
         "t.cds_start, t.cds_end, t.exon_starts, t.exon_ends FROM genepanel_transcript gt "

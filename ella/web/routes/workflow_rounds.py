@@ -17,7 +17,8 @@ Differences from ELLA (which answers 500): state preconditions 409, bad input 40
 """
 
 from ella.allele_views import geneassessment_shapes, load_alleles
-from ella.web.access import RoundAccess, group_panels, require_analysis, require_genepanel
+from ella.web.access import (RoundAccess, group_panels, require_analysis, require_genepanel,
+                              require_readable_genepanel)
 from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers
@@ -317,7 +318,7 @@ def genepanel_for_alleles(conn, name, version, allele_ids):
                       "assessments")
 def analysis_genepanel(ctx, analysis_id, gp_name, gp_version):
     require_analysis(ctx.conn, ctx.user, analysis_id)
-    require_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     allele_ids = ctx.request.id_list_arg("allele_ids") or []
     return genepanel_for_alleles(ctx.conn, gp_name, gp_version, allele_ids)
 
@@ -325,7 +326,7 @@ def analysis_genepanel(ctx, analysis_id, gp_name, gp_version):
 @router.route("GET", f"{PREFIX[ALLELE]}/genepanels/<gp_name>/<gp_version>/", access="genepanel",
               summary="Gene panel part relevant to the variant, with gene assessments")
 def allele_genepanel(ctx, allele_id, gp_name, gp_version):
-    require_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     _workflow(ctx, ALLELE, {"allele_id": allele_id})
     return genepanel_for_alleles(ctx.conn, gp_name, gp_version, [allele_id])
 
