@@ -81,6 +81,11 @@ def test_routing_trailing_slash_types_and_errors(toy_app):
     assert result.status == 405 and "not allowed" in result.json["message"]
     head = client.request("HEAD", "/api/v1/things/7/")
     assert head.status == 200 and head.body == b""
+    # api.md 1.1: OPTIONS answers with the route's methods, without a login.
+    options = client.request("OPTIONS", "/api/v1/things/7/")
+    assert (options.status, options.body) == (200, b"")
+    assert options.header("Allow") == "GET, HEAD, OPTIONS"
+    assert client.request("OPTIONS", "/api/v1/nothing/").status == 404
 
 
 def test_errors_are_json_and_never_tracebacks(toy_app):

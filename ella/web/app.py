@@ -19,7 +19,7 @@ import psycopg
 from ella import __version__
 from ella.auth import session_for_token
 from ella.db import connect
-from ella.web.errors import ApiError, NotLoggedIn
+from ella.web.errors import ApiError, NotFound, NotLoggedIn
 from ella.web.http import Request, Response
 from ella.web.router import router as default_router
 
@@ -88,6 +88,14 @@ class App:
         route = None
         conn = None
         try:
+            if request.method == "OPTIONS":
+                # api.md 1.1: every route answers OPTIONS with its methods (no login needed,
+                # nothing runs).
+                methods = self.router.methods(request.path)
+                if not methods:
+                    raise NotFound(f"No API route for {request.path}")
+                return None, Response(b"", 200, "text/plain",
+                                      [("Allow", ", ".join(methods))])
             route, params = self.router.resolve(request.method, request.path)
             request.path_params = params
             request.parse_args()

@@ -95,6 +95,14 @@ class Router:
             return fn
         return register
 
+    def methods(self, path):
+        """The methods `path` answers (HEAD with GET, OPTIONS with any), sorted; empty when
+        no route matches it."""
+        found = {route.method for route in self.routes if route.match(path) is not None}
+        if "GET" in found:
+            found.add("HEAD")
+        return sorted(found | {"OPTIONS"}) if found else []
+
     def resolve(self, method, path):
         """(route, path params); NotFound / MethodNotAllowed otherwise."""
         allowed = []
