@@ -38,6 +38,7 @@ from psycopg.types.json import Jsonb
 from ella.db import DatabaseError, connect, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
+from ella.genepanel_export import regions_bed
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import DepositError
 
@@ -231,43 +232,46 @@ def update_job(conn, job, changes):
     return changed
 
 
-# --- pre-import script (7.6) and regions file (4.6) ----------------------------------------
+# --- pre-import script (7.6) ---------------------------------------------------------------
 
-def regions_bed(conn, name, version):
-    """The panel's transcript regions (import.md 4.6), chromosomes 1..22, X, Y, MT."""
-    order = {str(i): i for i in range(1, 23)} | {"X": 23, "Y": 24, "MT": 25}
-    rows = conn.execute(
-        "SELECT t.chromosome, t.tx_start, t.tx_end FROM transcript t "
-        "JOIN genepanel_transcript gt ON gt.transcript_id = t.id "
-        "WHERE gt.genepanel_name = %s AND gt.genepanel_version = %s", (name, version)).fetchall()
-    lines = ["#chromosome\ttxStart\ttxEnd"]
-    for chrom, start, end in sorted(rows, key=lambda r: (order.get(r[0], 99), r[0], r[1], r[2])):
-        lines.append(f"{chrom}\t{start}\t{end}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def run_preimport(script, job, usergroup, timeout=600):
-    """(variables, files) from the site's pre-import script, run with an argument list."""
+def run_preimport(script, job, usergroup, db_url=None, timeout=600):
+    """(variables, files) from the site's pre-import script, run with an argument list;
+    `db_url` is passed as DB_URL (the default script reads the panel from it)."""
     if not script:
         return {}, {}
     props = job["properties"] or {}
-    env = dict(os.environ, GENEPANEL_NAME=job["genepanel_name"] or "",
-               GENEPANEL_VERSION=job["genepanel_version"] or "", SAMPLE_ID=job["sample_id"],
-               USERGROUP=usergroup or "", PRIORITY=str(props.get("priority") or 1))
-    argv = [str(script)]
-    if not os.access(script, os.X_OK) and str(script).endswith(".py"):
-        argv = [sys.executable, str(script)]
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(f"pre-import script failed (exit {result.returncode}): "
-                           f"{result.stderr.strip()[-500:]}")
-    try:
-        output = json.loads(result.stdout)
-    except ValueError:
-        raise RuntimeError("pre-import script did not print JSON") from None
-    files = {}
-    for key, path in (output.get("files") or {}).items():
-        files[key] = (Path(path).name, Path(path).read_bytes())
+    # The script may write its files into ELLA_PREIMPORT_DIR, which is removed once they are
+    # read (our addition: ELLA's scripts leave theirs in a temporary folder of their own).
+    with tempfile.TemporaryDirectory(prefix="ella-preimport-") as workdir:
+        env = dict(os.environ, GENEPANEL_NAME=job["genepanel_name"] or "",
+                   GENEPANEL_VERSION=job["genepanel_version"] or "",
+                   SAMPLE_ID=job["sample_id"], USERGROUP=usergroup or "",
+                   PRIORITY=str(props.get("priority") or 1), ELLA_PREIMPORT_DIR=workdir)
+        if db_url:
+            env["DB_URL"] = db_url
+        # A Python script runs on the service's own interpreter (and its packages, such as
+        # psycopg), whatever its first line says; anything else must be executable.
+        argv = [sys.executable, str(script)] if str(script).endswith(".py") else [str(script)]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True,
+                                timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"pre-import script failed (exit {result.returncode}): "
+                               f"{result.stderr.strip()[-500:]}")
+        try:
+            output = json.loads(result.stdout)
+        except ValueError:
+            raise RuntimeError("pre-import script did not print JSON") from None
+        if not isinstance(output, dict) or not isinstance(output.get("files") or {}, dict) \
+                or not isinstance(output.get("variables") or {}, dict):
+            raise RuntimeError('pre-import script must print {"variables": {...}, '
+                               '"files": {...}}')
+        files = {}
+        for key, path in (output.get("files") or {}).items():
+            try:
+                files[key] = (Path(path).name, Path(path).read_bytes())
+            except (OSError, TypeError, ValueError) as exc:
+                raise RuntimeError(f"pre-import script's file {key} ({path!r}) cannot be "
+                                   f"read: {getattr(exc, 'strerror', None) or exc}") from None
     return output.get("variables") or {}, files
 
 
@@ -469,7 +473,8 @@ class Poller:
         group = conn.execute('SELECT g.name FROM "user" u JOIN usergroup g ON g.id = u.group_id '
                              "WHERE u.id = %s", (job["user_id"],)).fetchone()
         script = ((self.app_config or {}).get("import") or {}).get("preimport_script")
-        variables, files = run_preimport(script, job, group[0] if group else "")
+        variables, files = run_preimport(script, job, group[0] if group else "",
+                                         db_url=self.db_url)
         files["regions"] = ("regions.bed",
                             regions_bed(conn, job["genepanel_name"], job["genepanel_version"]))
         return self.service.annotate_sample(job["sample_id"], variables, files)

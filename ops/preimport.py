@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""Minimal pre-import script (the default `import.preimport_script`).
+"""The default pre-import script (`import.preimport_script`), as ELLA's (import.md 7.6).
 
-Sites replace this with their own script and point `import.preimport_script`
-at it. The polling process runs the script before it sends a sample-based
-annotation job to the annotation service.
+The polling process runs it before it sends a sample re-analysis to the annotation service.
+Sites may replace it and point `import.preimport_script` at their own.
 
 Contract
 --------
@@ -12,45 +11,73 @@ Input: environment variables set by the polling process for the job
     SAMPLE_ID                          the sample to (re)analyse
     USERGROUP                          name of the requesting user's group
     PRIORITY                           analysis priority, an integer (1 if unset)
+    ELLA_PREIMPORT_DIR                 a folder for the files, removed after they are read
 plus everything the polling process itself has in its environment (DB_URL, ...).
 
 Output: one JSON object on stdout, exit status 0:
     {"variables": {name: value, ...}, "files": {name: path, ...}}
-The variables are sent to the annotation service as form fields; every file is
-read and sent along as an upload under its name (a site's script typically
-writes gene panel transcripts, phenotypes, exon regions or a report config to
-temporary files and lists them here). A non-zero exit status fails the job;
-say why on stderr.
+The variables are sent to the annotation service as form fields; every file is read and sent
+along as an upload under its name. A non-zero exit status fails the job; say why on stderr.
 
-This one sends only the gene panel, the priority and the pipeline target, and
-no files.
+This one sends the gene panel as ELLA's does: files TRANSCRIPTS, PHENOTYPES and EXON_REGIONS
+(import.md 4.6, read from DB_URL) and variables GP_NAME, GP_VERSION, PRIORITY and
+target=ella. ELLA's script also sends a REPORT_CONFIG file, whose content the specification
+does not give; a site that needs it adds it in its own script.
 """
 
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, when run as a file
+
+import psycopg  # noqa: E402
+
+from ella.genepanel_export import (PanelNotFound, exon_regions_bed, phenotypes_tsv,  # noqa: E402
+                                   transcripts_tsv)
+
+EXPORTS = (("TRANSCRIPTS", "genes_transcripts.tsv", transcripts_tsv),
+           ("PHENOTYPES", "phenotypes.tsv", phenotypes_tsv),
+           ("EXON_REGIONS", "exon_regions.bed", exon_regions_bed))
+
+
+def fail(message):
+    print(f"preimport: {message}", file=sys.stderr)
+    return 1
 
 
 def main():
     env = os.environ
-    missing = [name for name in ("GENEPANEL_NAME", "GENEPANEL_VERSION", "SAMPLE_ID") if not env.get(name)]
+    missing = [name for name in ("GENEPANEL_NAME", "GENEPANEL_VERSION", "SAMPLE_ID", "DB_URL")
+               if not env.get(name)]
     if missing:
-        print(f"preimport: environment variable(s) not set: {', '.join(missing)}", file=sys.stderr)
-        return 1
+        return fail(f"environment variable(s) not set: {', '.join(missing)}")
     priority = env.get("PRIORITY") or "1"
     try:
         int(priority)
     except ValueError:
-        print(f"preimport: PRIORITY must be an integer, got {priority!r}", file=sys.stderr)
-        return 1
+        return fail(f"PRIORITY must be an integer, got {priority!r}")
+    name, version = env["GENEPANEL_NAME"], env["GENEPANEL_VERSION"]
+    folder = Path(env.get("ELLA_PREIMPORT_DIR") or tempfile.mkdtemp(prefix="ella-preimport-"))
+    files = {}
+    try:
+        with psycopg.connect(env["DB_URL"], application_name="ella-preimport") as conn:
+            for key, suffix, export in EXPORTS:
+                path = folder / f"{name}_{version}_{suffix}".replace("/", "_")
+                path.write_bytes(export(conn, name, version))
+                files[key] = str(path)
+    except PanelNotFound as exc:
+        return fail(str(exc))
+    except psycopg.Error as exc:
+        return fail(f"database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
+    except OSError as exc:
+        return fail(f"cannot write into {folder}: {exc.strerror or exc}")
     result = {
-        "variables": {
-            "GP_NAME": env["GENEPANEL_NAME"],
-            "GP_VERSION": env["GENEPANEL_VERSION"],
-            "PRIORITY": priority,
-            "target": "ella",
-        },
-        "files": {},
+        "variables": {"GP_NAME": name, "GP_VERSION": version, "PRIORITY": priority,
+                      "target": "ella"},
+        "files": files,
     }
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

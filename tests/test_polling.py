@@ -313,6 +313,14 @@ def test_sample_job_runs_preimport_and_is_not_deposited_without_auto_deposit(
     assert b'name="GP_NAME"\r\n\r\n"HBOC"' in body and b'name="PRIORITY"\r\n\r\n"3"' in body
     assert b'filename="regions.bed"' in body and b"#chromosome\ttxStart\ttxEnd\n2\t" in body
     assert b"\n13\t32889644\t32974405\n" in body
+    # The default pre-import script sends the panel as ELLA's does (import.md 7.6, 4.6).
+    for field, name, line in (
+            ("TRANSCRIPTS", "HBOC_v01_genes_transcripts.tsv", b"\tNM_000059.3\t0.0\t+\t"),
+            ("PHENOTYPES", "HBOC_v01_phenotypes.tsv", b"HGNC id\tHGNC symbol\tinheritance"),
+            ("EXON_REGIONS", "HBOC_v01_exon_regions.bed", b"\tBRCA2__1101__NM_000059.3__exon")):
+        assert f'name="{field}"; filename="{name}"'.encode() in body, field
+        assert line in body, field
+    assert b'name="target"\r\n\r\n"ella"' in body
     for _ in range(3):
         poller.cycle()
     done = job(db_url, job_id)
