@@ -133,19 +133,26 @@ def test_builtin_consequences_added(default_config):
     assert "acmg" not in default_config and "custom_annotation" not in default_config
 
 
-def test_default_preimport_script_exists_and_follows_the_contract(default_config):
+def test_default_preimport_script_exists_and_follows_the_contract(default_config, db_url,
+                                                                  tmp_path):
+    from deposit_helpers import add_test_panels
+    add_test_panels(db_url)
     script = Path(default_config["import"]["preimport_script"])
     assert script.is_absolute()
     assert script == PROJECT_ROOT / "ops" / "preimport.py"
     assert os.access(script, os.X_OK)
     env = dict(os.environ, GENEPANEL_NAME="HBOC", GENEPANEL_VERSION="v01",
-               SAMPLE_ID="S1", USERGROUP="testgroup01", PRIORITY="2")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
-                         text=True, check=True).stdout
-    assert json.loads(out) == {
-        "variables": {"GP_NAME": "HBOC", "GP_VERSION": "v01", "PRIORITY": "2", "target": "ella"},
-        "files": {},
-    }
+               SAMPLE_ID="S1", USERGROUP="testgroup01", PRIORITY="2", DB_URL=db_url,
+               ELLA_PREIMPORT_DIR=str(tmp_path))
+    out = json.loads(subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                                    text=True, check=True).stdout)
+    assert out["variables"] == {"GP_NAME": "HBOC", "GP_VERSION": "v01", "PRIORITY": "2",
+                                "target": "ella"}
+    assert out["files"] == {
+        "TRANSCRIPTS": str(tmp_path / "HBOC_v01_genes_transcripts.tsv"),
+        "PHENOTYPES": str(tmp_path / "HBOC_v01_phenotypes.tsv"),
+        "EXON_REGIONS": str(tmp_path / "HBOC_v01_exon_regions.bed")}
+    assert all(Path(path).stat().st_size > 0 for path in out["files"].values())
     env.pop("GENEPANEL_NAME")
     failed = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert failed.returncode != 0 and "GENEPANEL_NAME" in failed.stderr
