@@ -458,3 +458,10 @@ def _env_bool(environ, name, default=False):
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def max_upload_size(config):
+    """app.max_upload_size: the largest attachment accepted, in bytes (0 accepts none);
+    50 MiB when the config leaves it out."""
+    value = config["app"].get("max_upload_size")
+    return 50 * 1024 * 1024 if value is None else int(value)

@@ -13,7 +13,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from ella.config import ConfigError, load_config  # noqa: E402
+from ella.config import ConfigError, load_config, max_upload_size  # noqa: E402
+from ella.web.http import MAX_JSON_BODY  # noqa: E402
+from ella.web.multipart import FORM_OVERHEAD  # noqa: E402
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
@@ -24,7 +26,7 @@ def values(environ):
 
     socket_dir = get("SOCKET_DIR", "/socket")
     config = load_config(environ=environ)
-    upload = int(config["app"].get("max_upload_size") or 50 * 1024 * 1024)
+    upload = max_upload_size(config)
     ui_root = get("ELLA_UI_PATH", str(HERE / "webui-placeholder"))
     if not os.path.isfile(os.path.join(ui_root, "index.html")):
         raise ConfigError(f"ELLA_UI_PATH={ui_root}: no index.html there (a build of ELLA's web UI)")
@@ -37,8 +39,9 @@ def values(environ):
         "SOCKET_DIR": socket_dir,
         "API_UPSTREAM": get("API_UPSTREAM", f"unix:{socket_dir}/api.sock"),
         "UI_ROOT": ui_root,
-        # The multipart form around the file needs a little more than the file itself.
-        "MAX_BODY": str(upload + 1024 * 1024),
+        # The API's own limits answer first: the attachment plus its form, and the JSON
+        # bodies (import jobs carry whole VCFs).
+        "MAX_BODY": str(max(upload + FORM_OVERHEAD, MAX_JSON_BODY) + 1024 * 1024),
         "TMP_DIR": get("TMP_DIR", "/tmp"),
         "MIME_TYPES": get("MIME_TYPES", "/etc/nginx/mime.types"),
     }

@@ -221,15 +221,33 @@ def test_too_large_upload_is_refused_before_reading(make_app, storage, db_url):
         def read(self, *args):
             raise AssertionError("body must not be read")
 
-    body = multipart("big.bin", b"x" * 200)
+    # More than the file limit plus what a form may carry around the file (64 KiB).
+    body = multipart("big.bin", b"x" * (100 + 65 * 1024))
     result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
                             content_type=f"multipart/form-data; boundary={BOUNDARY}",
                             headers={"wsgi.input": Unreadable()})
     assert result.status == 413
-    assert "limit" in result.json["message"]
+    assert result.json["message"].startswith("Request body too large")
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM attachment").fetchone()[0] == 0
     assert not (storage / "tmp").exists() or os.listdir(storage / "tmp") == []
+
+
+def test_the_limit_is_the_files_size_not_the_forms(make_app, storage, db_url):
+    """config-cli-ops.md 2.3: app.max_upload_size is the attachment's size, as the UI checks
+    it: a file of exactly the limit is taken though the form around it is larger; one byte
+    more is 413 and leaves nothing behind."""
+    add_user(db_url, "attuser", "attgroup")
+    client = logged_in_client(make_app(storage, max_upload_size=1000), db_url, "attuser")
+    assert upload(client, "exact.bin", b"x" * 1000).status == 200
+    refused = upload(client, "over.bin", b"x" * 1001)
+    assert refused.status == 413
+    assert refused.json["message"] == "The file is larger than the limit of 1000 bytes"
+    assert os.listdir(storage / "tmp") == []
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT filename FROM attachment").fetchall() == [("exact.bin",)]
+    zero = logged_in_client(make_app(storage, max_upload_size=0), db_url, "attuser")
+    assert upload(zero, "any.bin", b"x").status == 413  # 0 takes no file, not 50 MiB
 
 
 def test_missing_storage_config_is_a_clear_error(make_app, db_url):

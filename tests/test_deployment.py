@@ -165,8 +165,9 @@ def test_nginx_conf_passes_nginx_t(site):
     assert f"listen {env['PORT']} default_server;" in text
     assert f"server unix:{site['socket']}/api.sock" in text
     assert f"root {site['ui']};" in text
-    # The attachment limit comes from the config (app.max_upload_size, 50 MiB by default).
-    assert "client_max_body_size 53477376;" in text
+    # The attachment limit comes from the config (app.max_upload_size, 50 MiB by default),
+    # plus the 64 KiB of form the API allows around the file, plus 1 MiB.
+    assert "client_max_body_size 53542912;" in text
     check = subprocess.run([nginx, "-t", "-e", str(site["logs"] / "nginx-t.log"), "-c",
                             str(output)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
@@ -185,6 +186,14 @@ def test_nginx_render_port_upstream_and_errors(site):
     assert bad_ui.stderr.count("\n") == 1 and "no index.html" in bad_ui.stderr
     bad_port = _render(site, _site_env(site, PORT="http"), output)
     assert bad_port.returncode == 1 and "PORT" in bad_port.stderr
+    # A small attachment limit does not lower nginx's below the API's 10 MiB JSON bodies
+    # (import jobs carry whole VCFs).
+    text = DEFAULT_CONFIG.read_text()
+    assert "max_upload_size: 52428800" in text
+    small = site["tmp"] / "small.yaml"
+    small.write_text(text.replace("max_upload_size: 52428800", "max_upload_size: 1048576"))
+    assert _render(site, _site_env(site, ELLA_CONFIG=str(small)), output).returncode == 0
+    assert f"client_max_body_size {11 * 1024 * 1024};" in output.read_text()
 
 
 # --- entrypoint ---------------------------------------------------------------------------------

@@ -106,9 +106,15 @@ def _part_headers(raw):
             mimetype)
 
 
+# What a multipart body may carry besides the file: boundaries, part headers and small form
+# fields. `limit` is the file's (app.max_upload_size, as the UI checks it).
+FORM_OVERHEAD = 64 * 1024
+
+
 def receive_file(environ, limit, tmp_dir, field="file"):
     """The first part named `field` of the request's multipart body, stored in a temporary
-    file under `tmp_dir`. UploadError / UploadTooLarge for what cannot be taken."""
+    file under `tmp_dir`; the file may have up to `limit` bytes. UploadError / UploadTooLarge
+    for what cannot be taken."""
     content_type = environ.get("CONTENT_TYPE") or ""
     if not content_type.lower().startswith("multipart/form-data"):
         raise UploadError(f"Expected multipart/form-data with a field '{field}'")
@@ -122,9 +128,10 @@ def receive_file(environ, limit, tmp_dir, field="file"):
     length = int(raw_length) if raw_length.isdigit() and len(raw_length) <= 18 else None
     if length is None and "chunked" not in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
         length = 0
-    if length is not None and length > limit:
-        raise UploadTooLarge(f"Request body too large ({length} bytes; the limit is {limit})")
-    body, buf = _Body(environ.get("wsgi.input"), length, limit), bytearray()
+    if length is not None and length > limit + FORM_OVERHEAD:
+        raise UploadTooLarge(f"Request body too large ({length} bytes) for a file of at most "
+                             f"{limit} bytes")
+    body, buf = _Body(environ.get("wsgi.input"), length, limit + FORM_OVERHEAD), bytearray()
     if not _read_until(body, buf, delimiter):
         raise UploadError("Malformed multipart body (no boundary)")
     received = None
@@ -144,7 +151,7 @@ def receive_file(environ, limit, tmp_dir, field="file"):
             name, filename, mimetype = _part_headers(bytes(headers))
             if received is None and name == field:
                 received = _receive_part(body, buf, b"\r\n" + delimiter, filename, mimetype,
-                                         tmp_dir, field)
+                                         tmp_dir, field, limit)
             elif not _read_until(body, buf, b"\r\n" + delimiter):
                 raise UploadError("Malformed multipart body (truncated)")
     except BaseException:
@@ -156,7 +163,7 @@ def receive_file(environ, limit, tmp_dir, field="file"):
     return received
 
 
-def _receive_part(body, buf, end, filename, mimetype, tmp_dir, field):
+def _receive_part(body, buf, end, filename, mimetype, tmp_dir, field, limit):
     if not filename:
         raise UploadError(f"The field '{field}' has no filename")
     # Browsers (old IE) may send a full client path: keep the last component.
@@ -173,9 +180,11 @@ def _receive_part(body, buf, end, filename, mimetype, tmp_dir, field):
         with open(path, "xb") as out:
             def write(data):
                 nonlocal size
+                size += len(data)
+                if size > limit:
+                    raise UploadTooLarge(f"The file is larger than the limit of {limit} bytes")
                 digest.update(data)
                 out.write(data)
-                size += len(data)
             if not _read_until(body, buf, end, write):
                 raise UploadError("Malformed multipart body (truncated)")
             out.flush()

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from ella import auth
+from ella.config import max_upload_size
 from ella.web.access import require_analysis
 from ella.web.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from ella.web.http import FileResponse, Response
@@ -135,7 +136,7 @@ def extension_of(filename):
               summary="Upload a file (multipart field 'file'); answers {id}")
 def upload(ctx):
     root = storage_root(ctx.config)
-    limit = int(ctx.config["app"].get("max_upload_size") or 50 * 1024 * 1024)
+    limit = max_upload_size(ctx.config)
     try:  # streamed to a temporary file; 413 on a Content-Length over the limit, unread
         received = receive_file(ctx.request.environ, limit, os.path.join(root, "tmp"))
     except UploadTooLarge as exc:
