@@ -267,12 +267,30 @@ def user_config_problem(value):
     schema = _get_validator().schema
     properties = schema["properties"]["user"]["properties"]["user_config"]["properties"]
     for key in sorted(set(value) & set(properties)):
+        subschema = properties[key]
+        if key == "workflows":
+            subschema = _group_workflows_schema(subschema)
         validator = jsonschema.Draft7Validator(
-            {**properties[key], "definitions": schema.get("definitions", {})})
+            {**subschema, "definitions": schema.get("definitions", {})})
         error = jsonschema.exceptions.best_match(validator.iter_errors(value[key]))
         if error is not None:
             return f"{_key_path([key, *error.absolute_path])}: {error.message[:200]}"
     return None
+
+
+def _group_workflows_schema(schema):
+    """The application config's `user_config.workflows` schema as a group's or user's config
+    may give it (api.md 4.3, workflow.md 6): `allele` and `analysis` optional, and their
+    finalize requirements' `workflow_status` (a list) and `allow_unclassified` optional or
+    null, which the workflow reads as "no requirement"."""
+    relaxed = copy.deepcopy(schema)
+    relaxed.pop("required", None)
+    for workflow in relaxed.get("properties", {}).values():
+        requirements = workflow.get("properties", {}).get("finalize_requirements", {})
+        requirements.pop("required", None)
+        for name, prop in requirements.get("properties", {}).items():
+            requirements["properties"][name] = {"anyOf": [prop, {"type": "null"}]}
+    return relaxed
 
 
 def _key_path(path):

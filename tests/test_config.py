@@ -557,3 +557,32 @@ def test_classification_engine_errors(tmp_path, default_config, engine, problem)
         d["classification"]["engine"] = engine
     _, message = broken(tmp_path, default_config, change)
     assert problem in message
+
+
+@pytest.mark.parametrize("config", [
+    # api.md 1.6/4.3: a group's or user's `workflows` may leave out a workflow ...
+    {"workflows": {"analysis": {"finalize_requirements": {"workflow_status": ["Review"],
+                                                          "allow_unclassified": True}}}},
+    # ... and a requirement; workflow.md 6: each may be null ("no requirement").
+    {"workflows": {"allele": {"finalize_requirements": {"workflow_status": ["Review"]}},
+                   "analysis": {"finalize_requirements": {"workflow_status": None,
+                                                          "allow_unclassified": None}}}},
+    {"workflows": {}},
+])
+def test_group_workflow_configs_the_spec_allows(config):
+    assert cfg.user_config_problem(config) is None
+
+
+@pytest.mark.parametrize("config, problem", [
+    ({"workflows": {"analysis": {"finalize_requirements": {"workflow_status": "Review"}}}},
+     "workflows.analysis.finalize_requirements.workflow_status: 'Review' is not valid"),
+    ({"workflows": {"analysis": {"finalize_requirements": {"workflow_status": ["Done"]}}}},
+     "workflow_status[0]"),
+    ({"workflows": {"allele": {"finalize_requirements": {"allow_unclassified": True}}}},
+     "Additional properties are not allowed ('allow_unclassified' was unexpected)"),
+    ({"workflows": {"analysis": {}}}, "'finalize_requirements' is a required property"),
+    ({"workflows": {"both": {}}}, "'both' was unexpected"),
+])
+def test_group_workflow_configs_still_checked(config, problem):
+    found = cfg.user_config_problem(config)
+    assert found is not None and problem in found, found
