@@ -586,3 +586,22 @@ def test_group_workflow_configs_the_spec_allows(config):
 def test_group_workflow_configs_still_checked(config, problem):
     found = cfg.user_config_problem(config)
     assert found is not None and problem in found, found
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("similar_alleles", "max_variants", -1),                # PostgreSQL refuses LIMIT -1
+    ("similar_alleles", "max_genomic_distance", 2**31),     # beyond an integer column
+    ("app", "max_upload_size", -1),
+])
+def test_numbers_the_service_cannot_use_are_refused(tmp_path, default_config, section, key,
+                                                    value):
+    data = plain_config(default_config)
+    data[section][key] = value
+    assert f"{section}.{key}" in load_error(write_config(tmp_path, data))
+
+
+def test_outdated_after_days_stays_within_postgresqls_dates(tmp_path, default_config):
+    """now() - 2.5 million days is before 4713 BC, the first date PostgreSQL has."""
+    data = plain_config(default_config)
+    data["classification"]["options"][0]["outdated_after_days"] = 2_500_000
+    assert "outdated_after_days" in load_error(write_config(tmp_path, data))
