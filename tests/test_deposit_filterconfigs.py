@@ -405,3 +405,22 @@ def test_a_stored_invalid_requirement_is_a_clear_error(fc_db, tmp_path, ella_con
     line = one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", group[0],
                                   "--analysis", "brca_sample_2.HBOC_v01", db_url=fc_db))
     assert "requirement name '(bad' is not a valid regex" in line
+
+
+def test_a_top_level_filter_a_snapshot_cannot_record_is_warned_about(fc_db, ella_config):
+    """workflow.md 9: a round's snapshot records only nine filter categories; a top-level
+    size, external or callertype filter that removes variants makes the round's mark and
+    finalize fail (400 here, 500 in ELLA). The config is stored, with a warning; as an
+    exception the same filter is fine."""
+    data = load_fixture()[:1]
+    data[0]["filterconfig"]["filters"].append(
+        {"name": "size", "config": {"threshold": 1000, "mode": ">"}})
+    lines = []
+    with psycopg.connect(fc_db) as conn:
+        result = deposit_filterconfigs(conn, ella_config, data, echo=lines.append)
+    assert result["warnings"] == lines
+    assert len(lines) == 1 and "'Default': the size filter's removed variants cannot be " \
+        "recorded when a round ends" in lines[0]
+    with psycopg.connect(fc_db) as conn:
+        again = deposit_filterconfigs(conn, ella_config, load_fixture())
+    assert again["warnings"] == []

@@ -18,6 +18,7 @@ from ella.filters import FilterError, quality
 from ella.filters.chain import check_filterconfig
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs
+from ella.workflow.rounds import SNAPSHOT_CATEGORIES
 
 # Our own schema for the CLI input format; `filterconfig` itself is checked against the
 # filterconfig v3 document afterwards (its errors get their own, clearer message).
@@ -268,6 +269,19 @@ def _insert(conn, entry, previous_id, label):
         raise
 
 
+def unrecordable_filter_warnings(entry):
+    """Top-level filters whose removed variants a round's snapshot cannot record (ELLA's
+    snapshot categories, workflow.md 9): once one of them removes a variant, the analysis'
+    rounds cannot be marked or finalized with this config (400, as ELLA fails). As exceptions
+    they are fine."""
+    names = sorted({f["name"] for f in entry["filterconfig"].get("filters", [])
+                    if f.get("name") not in SNAPSHOT_CATEGORIES})
+    return [f"Warning: filter config {entry['name']!r}: the {name} filter's removed variants "
+            "cannot be recorded when a round ends (no snapshot category for it in ELLA's "
+            "schema), so rounds it removes variants in cannot be marked or finalized"
+            for name in names]
+
+
 def deposit_filterconfigs(conn, config, entries, echo=None):
     """Validate and write all entries in one transaction.
 
@@ -284,6 +298,9 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
         check_patterns(conn, entries)
         for index, entry in enumerate(entries):
             label = entry_label(index, entry)
+            for warning in unrecordable_filter_warnings(entry):
+                result["warnings"].append(warning)
+                echo(warning)
             current = _current(conn, entry["name"])
             change, previous_id = None, None
             if current is None:
