@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, load_settings,
-                             run_main)
+from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit.annotationconfig import (AnnotationConfigFileError, active_annotation_config,
                                            check_annotation_config, read_annotation_config_file,
@@ -48,10 +48,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    _, db_url = settings_with_database()
     if args.command == "list":
         return _list(db_url)
     audit = Audit(db_url, "annotationconfig", "update", argv)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ella.broadcast import add_broadcast, deactivate_broadcast, list_broadcasts
-from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.common import Audit, CommandError, run_main, settings_with_database
 from ella.cli.table import format_table
 from ella.db import connect
 
@@ -42,10 +42,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    _, db_url = settings_with_database()
     if args.command == "list":
         return _list(db_url, args)
     audit = Audit(db_url, "broadcast", args.command, argv)

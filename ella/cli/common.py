@@ -159,6 +159,16 @@ def load_settings():
         raise CommandError(str(exc)) from exc
 
 
+def settings_with_database():
+    """(config, DB_URL) for a command that needs the database; the standard "DB_URL is not
+    set" error when it is not."""
+    config, env = load_settings()
+    db_url = env["DB_URL"]
+    if not db_url:
+        connect(db_url)  # raises the standard error
+    return config, db_url
+
+
 def run_main(fn):
     """Run a CLI body, turning expected failures into one line on stderr and exit code 1."""
     try:

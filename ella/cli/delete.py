@@ -10,7 +10,8 @@ go to stderr, answers are read from stdin. The deletion runs in one transaction.
 import argparse
 import sys
 
-from ella.cli.common import Audit, CommandError, ask_reason, confirm, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit.delete import (allele_summary, alleleinterpretation_rounds, analysis_summary,
                                  delete_alleleinterpretations, delete_analysis)
@@ -53,10 +54,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    _, db_url = settings_with_database()
     audit = Audit(db_url, "delete", args.command, argv)
 
     def body():

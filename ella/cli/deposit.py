@@ -1,8 +1,9 @@
 """`ella-deposit`: import data into the ELLA database (ELLA's `ella-cli deposit ...`).
 
 Sub-commands: `analysis`, `alleles`, `annotation`, `genepanel`, `references`,
-`custom_annotation` (alias `custom-annotation`), `append_genepanel_to_usergroup`. Option spellings: ELLA's underscores (`--genepanel_name`) and the
-hyphenated forms (`--genepanel-name`) are both accepted.
+`custom_annotation` (alias `custom-annotation`), `append_genepanel_to_usergroup`, `exists`.
+Option spellings: ELLA's underscores (`--genepanel_name`) and the hyphenated forms
+(`--genepanel-name`) are both accepted.
 """
 
 import argparse
@@ -10,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from ella.cli.common import Audit, CommandError, input_file_problem, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, input_file_problem, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -155,10 +157,7 @@ def _progress(text):
 
 
 def _run(args, argv):
-    config, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    config, db_url = settings_with_database()
     command = COMMAND_NAMES.get(args.command, args.command)
     args.app_config = config
     audit = Audit(db_url, "deposit", command, argv)

@@ -9,8 +9,8 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, load_settings,
-                             run_main)
+from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, run_main,
+                             settings_with_database)
 from ella.cli.table import format_table
 from ella.db import connect
 from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
@@ -78,10 +78,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    config, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    config, db_url = settings_with_database()
     if args.command == "list":
         if args.usergroup:
             return _list_offered(db_url, args.usergroup, args.analysis)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from ella import pubmed
-from ella.cli.common import Audit, CommandError, input_file_problem, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, input_file_problem, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit import references
 
@@ -151,10 +152,7 @@ def _convert(args, argv):
 
 
 def _deposit(args, argv):
-    _, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    _, db_url = settings_with_database()
     # The same command as `ella-deposit references`, audited as ELLA's `deposit references`.
     audit = Audit(db_url, "deposit", "references", ["references", *argv[1:]])
 

@@ -9,7 +9,8 @@ one-time passwords are printed but stored masked there.
 import argparse
 import sys
 
-from ella.cli.common import Audit, CommandError, ask_reason, confirm, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit import users as domain
 from ella.passwords import PasswordPolicyError
@@ -100,10 +101,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    config, env = load_settings()
-    db_url = env["DB_URL"]
-    if not db_url:
-        connect(db_url)  # raises the standard "DB_URL is not set" error
+    config, db_url = settings_with_database()
     command = args.canonical
     if command == "list":
         with connect(db_url, application_name="ella-users") as conn:
