@@ -979,3 +979,26 @@ def test_workflow_genepanel_transcripts_are_those_the_variant_is_annotated_on(de
     assert [t["transcript_name"] for t in result.json["transcripts"]] == ["NM_005163.2"]
     assert sorted(i["transcript_name"] for i in result.json["inheritances"]) == \
         ["NM_001014432.1", "NM_005163.2"]
+
+
+def test_a_group_config_without_the_variant_workflow_refuses_its_finalize(world):
+    """A group `workflows` config may leave out a workflow (api.md 1.6); that workflow's
+    finalize then has no requirements to check and is refused (409 naming the section, for
+    finalize-allele as for finalize; ELLA: 500), rather than finalizing without the lab's
+    requirements."""
+    from workflow_helpers import analysis_alleles, payload
+    config = {"workflows": {"analysis": {"finalize_requirements": {
+        "workflow_status": ["Interpretation"], "allow_unclassified": True}}}}
+    sql(world.url, "UPDATE usergroup SET config = %s WHERE name = 'wf'", (Jsonb(config),))
+    allele = world.allele_ids[0]
+    ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]},
+           kind="allele", workflow_id=allele))
+    annotation_id = dict(analysis_alleles(world.url, world.analysis_id))[allele]
+    refused = act(world, "u1", "finalizeallele", payload(allele, annotation_id),
+                  kind="allele", workflow_id=allele)
+    assert refused.status == 409
+    assert refused.json["message"] == ("Cannot finalize: the user config has no "
+                                       "workflows.allele.finalize_requirements section")
+    refused = act(world, "u1", "finalize", world.payload([allele], analysis=False),
+                  kind="allele", workflow_id=allele)
+    assert refused.status == 409 and "workflows.allele" in refused.json["message"]

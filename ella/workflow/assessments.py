@@ -244,12 +244,15 @@ def _reuse_or_supersede(conn, table, what, allele_id, existing, reuse, now):
 
 
 def finalize_requirement_statuses(user_config, workflow_type):
+    """The workflow statuses a round must have to be finalized; a user config without the
+    workflow's section refuses, as the round's finalize does (409; ELLA: 500), rather than
+    dropping the lab's requirement."""
     try:
         requirements = user_config["workflows"][workflow_type]["finalize_requirements"]
         return requirements.get("workflow_status") or []
     except (KeyError, TypeError, AttributeError):
-        raise ApiError(f"The user config has no workflows.{workflow_type}.finalize_requirements "
-                       "(configuration error)", status=500) from None
+        raise Conflict(f"Cannot finalize: the user config has no workflows.{workflow_type}."
+                       "finalize_requirements section") from None
 
 
 # --- finalize allele ---------------------------------------------------------------------
