@@ -40,3 +40,28 @@ def test_another_groups_filter_config_is_not_run(shared_demo_api):
         assert result.json == {"message": "Filter config 2 is not available to your user group"}
         assert client.get(path, query="filterconfig_id=987654").status == 404
         assert client.get(path, query="filterconfig_id=1").status == 200
+
+
+def test_a_done_round_without_its_snapshots_is_an_error(demo_api_app, demo_db_url):
+    """workflow.md 11.3: a Done round's filtered variants come from its snapshots; when an
+    analysis with variants has none, the round's record is missing (an error), not an empty
+    list. A Done round of an analysis without proband variants has none legitimately."""
+    import psycopg
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    with psycopg.connect(demo_db_url) as conn:
+        round_id = conn.execute("SELECT id FROM analysisinterpretation WHERE analysis_id = 2 "
+                                "ORDER BY id DESC LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE analysisinterpretation SET status = 'Done' WHERE id = %s",
+                     (round_id,))
+    path = f"/api/v1/workflows/analyses/2/interpretations/{round_id}/filteredalleles/"
+    result = client.get(path)
+    assert result.status == 500
+    assert result.json["message"].startswith(f"Missing snapshots for interpretation {round_id}")
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("DELETE FROM genotypesampledata WHERE genotype_id IN (SELECT g.id FROM "
+                     "genotype g JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = 2)")
+        conn.execute("DELETE FROM genotype WHERE sample_id IN "
+                     "(SELECT id FROM sample WHERE analysis_id = 2)")
+    empty = client.get(path)
+    assert empty.status == 200, empty.body
+    assert empty.json["allele_ids"] == []

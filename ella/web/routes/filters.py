@@ -2,14 +2,17 @@
 
 Handlers are thin: access check first, then one call into `ella.filters.chain`."""
 
+import logging
+
 from ella.filters import FilterError
 from ella.filters.chain import (analysis_filterconfigs, filter_analysis, group_filterconfig,
                                 split_by_caller_type)
 from ella.web.access import require_analysis
-from ella.web.errors import BadRequest, Forbidden, NotFound
+from ella.web.errors import ApiError, BadRequest, Forbidden, NotFound
 from ella.web.router import router
 
 API = "/api/v1"
+log = logging.getLogger(__name__)
 # Snapshot categories (the `filtered` enum) -> filter names (api.md 4.10).
 SNAPSHOT_CATEGORIES = {
     "CLASSIFICATION": "classification", "CONSEQUENCE": "consequence", "FREQUENCY": "frequency",
@@ -89,11 +92,13 @@ def interpretation_filtered_alleles(ctx, analysis_id, interpretation_id):
         return _run(ctx, analysis_id, filterconfig_id)
     if row[0] != "Done":
         raise BadRequest("Query parameter 'filterconfig_id' is required unless the round is Done")
-    return _from_snapshot(ctx.conn, interpretation_id)
+    return _from_snapshot(ctx.conn, analysis_id, interpretation_id)
 
 
-def _from_snapshot(conn, interpretation_id):
-    """A Done round's result: the nine snapshot categories, all present."""
+def _from_snapshot(conn, analysis_id, interpretation_id):
+    """A Done round's result: the nine snapshot categories, all present. A Done round of an
+    analysis with variants has snapshots; without them the round's record is missing, which
+    is an error (workflow.md 11.3), not an empty list."""
     by_type = {t: {name: [] for name in sorted(SNAPSHOT_CATEGORIES.values())}
                for t in ("cnv", "snv")}
     remaining = []
@@ -105,4 +110,12 @@ def _from_snapshot(conn, interpretation_id):
             remaining.append(allele_id)
         else:
             by_type[caller_type][SNAPSHOT_CATEGORIES[filtered]].append(allele_id)
+    if not remaining and not any(ids for t in by_type.values() for ids in t.values()) \
+            and conn.execute("SELECT 1 FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                             "WHERE s.analysis_id = %s AND s.proband LIMIT 1",
+                             (analysis_id,)).fetchone():
+        message = (f"Missing snapshots for interpretation {interpretation_id}: the record "
+                   "of the variants it showed is not in the database")
+        log.error("%s (analysis %s)", message, analysis_id)
+        raise ApiError(message, status=500)
     return {"allele_ids": remaining, "excluded_alleles_by_caller_type": by_type}
