@@ -6,7 +6,14 @@ gives the proband genotype with one `SampleData` per (sample, proband record) as
 import.md 2.8-2.9 / datamodel.md 4.3 describe. A deposit module maps these to rows.
 """
 
+import logging
+import math
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+# genotypesampledata's GQ, DP and CN columns are smallint in ELLA's schema.
+SMALLINT_MAX = 32767
 
 GENOME_REFERENCE = "GRCh37"
 ALLELE_FIELDS = ("genome_reference", "chromosome", "start_position", "open_end_position",
@@ -118,6 +125,24 @@ def _is_cnv_dup(rec):
         rec.get_info("SVTYPE") == "DUP" and rec.alts[0] not in SYMBOLIC_CNV)
 
 
+def without_spanning_deletions(records):
+    """The records minus those whose ALT is `*` (a position deleted by an overlapping
+    deletion recorded on its own line, as GATK writes them): not a variant of their own, so
+    not stored; a proband's genotype on the site keeps its other allele (shown with `?`).
+    ELLA refuses nothing here either (it stores an allele `A>*`)."""
+    skipped = 0
+    path = None
+    for rec in records:
+        if rec.alts[0] == "*":
+            skipped += 1
+            path = rec.path
+            continue
+        yield rec
+    if skipped:
+        log.warning("%s: %s records with ALT '*' (spanning deletions) not imported", path,
+                    skipped)
+
+
 def iter_blocks(records):
     """Group consecutive records with the same INFO OLD_MULTIALLELIC; yields lists."""
     block, block_id = [], None
@@ -195,19 +220,58 @@ def block_genotype(block, proband_index=0):
                 raise rec.error(f"sample {name}: {exc}") from None
             multi = is_multiallelic(gt)
             pl = rec.format_value(si, "PL")
-            pl = [v for v in pl if v is not None] if pl else None
+            pl = [_whole(rec, name, "PL", v) for v in pl if v is not None] \
+                if isinstance(pl, (list, tuple)) and pl else None
             alt_depth = depth.get(rec.alts[0]) if depth else None
             result.samples.append(SampleData(
                 sample_index=si, sample=name, secondallele=n == 1, type=kind,
                 multiallelic=multi,
-                genotype_quality=rec.format_value(si, "GQ"),
-                sequencing_depth=rec.format_value(si, "DP"),
+                genotype_quality=_stored_int(rec, si, name, "GQ"),
+                sequencing_depth=_stored_int(rec, si, name, "DP"),
                 genotype_likelihood=None if multi or not pl else pl,
-                copy_number=rec.format_value(si, "CN"),
+                copy_number=_stored_int(rec, si, name, "CN"),
                 allele_depth=dict(depth),
                 allele_ratio=(alt_depth / total) if alt_depth and total else 0,
             ))
     return result
+
+
+def _whole(rec, sample, key, value):
+    """An integer FORMAT value as stored: a header may declare the key a Float (FreeBayes'
+    GQ) or a String; import.md 2.3 stores an int, so a number is rounded."""
+    if isinstance(value, bool):
+        raise rec.error(f"FORMAT {key} of sample {sample} is not a number: {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise rec.error(f"FORMAT {key} of sample {sample} is not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise rec.error(f"FORMAT {key} of sample {sample} is not a finite number: {value!r}")
+    return round(number)
+
+
+def _stored_int(rec, si, sample, key):
+    """GQ, DP or CN of one sample for its smallint column: a scalar int or None. Values over
+    the column's 32767 (deep amplicon panels reach DP 40000) are stored as 32767 with a
+    warning, as ELLA's schema cannot hold them; AD keeps the exact depths."""
+    value = rec.format_value(si, key)
+    if isinstance(value, (list, tuple)):  # a header with another Number
+        values = [v for v in value if v is not None]
+        if len(values) > 1:
+            raise rec.error(f"FORMAT {key} of sample {sample} has {len(values)} values; "
+                            "one is stored")
+        value = values[0] if values else None
+    if value is None:
+        return None
+    number = _whole(rec, sample, key, value)
+    if abs(number) > SMALLINT_MAX:
+        log.warning("%s, line %s: FORMAT %s=%s of sample %s stored as %s (the column's "
+                    "limit)", rec.path, rec.line_no, key, number, sample,
+                    SMALLINT_MAX if number > 0 else -SMALLINT_MAX)
+        number = SMALLINT_MAX if number > 0 else -SMALLINT_MAX
+    return number
 
 
 def _allele_depth(block, si):

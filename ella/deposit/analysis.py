@@ -17,7 +17,8 @@ from typing import NamedTuple
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ella.alleles import allele_from_record, block_genotype, iter_blocks
+from ella.alleles import (allele_from_record, block_genotype, iter_blocks,
+                          without_spanning_deletions)
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
@@ -384,7 +385,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
                                   config_id, prefilters, stats)
             with importer.read_cur, WritePipeline(importer.write) as pipeline:
-                for blocks in _batches(_counting(iter_blocks(reader), stats), BATCH_SIZE):
+                blocks_of = iter_blocks(without_spanning_deletions(reader))
+                for blocks in _batches(_counting(blocks_of, stats), BATCH_SIZE):
                     batch = importer.prepare(blocks)
                     if batch is not None:
                         pipeline.submit(batch)

@@ -1,0 +1,82 @@
+"""import.md 2.3: GQ, DP and CN are stored as scalar ints whatever a header declares (a
+warning for a header that disagrees with VCF 4.3), and within ELLA's smallint columns."""
+
+import psycopg
+
+from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+
+
+def _vcf(tmp_path, format_header, sample_column):
+    lines = BRCA_VCF.read_text().splitlines()
+    records = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    first = lines[records[0]].split("\t")
+    first[9] = sample_column
+    lines[records[0]] = "\t".join(first)
+    lines.insert(1, format_header)
+    path = tmp_path / "fb_sample.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    return path, int(first[1])
+
+
+def _stored(db_url, pos):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT d.genotype_quality, d.sequencing_depth, d.genotype_likelihood "
+            "FROM genotypesampledata d JOIN genotype g ON g.id = d.genotype_id "
+            "JOIN allele a ON a.id = g.allele_id WHERE a.vcf_pos = %s", (pos,)).fetchone()
+
+
+def test_a_float_gq_is_rounded_and_a_deep_dp_is_capped(db_url, ella_config, tmp_path, caplog):
+    """FreeBayes declares GQ a Float; an amplicon panel's DP of 40000 does not fit ELLA's
+    smallint column: the analysis imports (it failed in the database, without a line)."""
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, '##FORMAT=<ID=GQ,Number=1,Type=Float,Description="GQ">',
+                     "0/1:107,80:40000:99.6:2048,0,2917")
+    deposit(db_url, ella_config, path)
+    assert _stored(db_url, pos) == (100, 32767, [2048, 0, 2917])
+    assert any("DP=40000" in r.getMessage() and "stored as 32767" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_float_pl_is_rounded(db_url, ella_config, tmp_path):
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, '##FORMAT=<ID=PL,Number=G,Type=Float,Description="PL">',
+                     "0/1:107,80:187:99:2048.4,0,2916.6")
+    deposit(db_url, ella_config, path)
+    assert _stored(db_url, pos) == (99, 187, [2048, 0, 2917])
+
+
+def test_spanning_deletion_alleles_are_not_imported(db_url, ella_config, tmp_path, caplog):
+    """A GATK site A>C,* (the `*` marks a position deleted by an overlapping deletion on its
+    own line) imports its real allele; a record whose only ALT is `*` imports nothing. The
+    whole analysis was refused ("unsupported ALT '*'")."""
+    add_test_panels(db_url)
+    lines = BRCA_VCF.read_text().splitlines()
+    last = lines[-1].split("\t")
+    pos = int(last[1])
+    lines += [f"13\t{pos + 50}\t.\tA\tC,*\t50\tPASS\t.\tGT:AD:DP:GQ\t1/2:0,10,10:20:99",
+              f"13\t{pos + 60}\t.\tG\t*\t50\tPASS\t.\tGT:AD:DP:GQ\t0/1:10,10:20:99"]
+    path = tmp_path / "gatk_sample.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    deposit(db_url, ella_config, path)
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute("SELECT vcf_pos, vcf_ref, vcf_alt FROM allele WHERE vcf_pos > %s "
+                              "ORDER BY vcf_pos", (pos,)).fetchall()
+        assert stored == [(pos + 50, "A", "C")]
+        assert conn.execute("SELECT count(*) FROM allele WHERE vcf_alt = '*'").fetchone()[0] == 0
+    assert any("2 records with ALT '*'" in r.getMessage() for r in caplog.records)
+
+
+def test_spanning_deletion_records_are_skipped_in_variants_mode(db_url, ella_config, tmp_path):
+    from ella.deposit.alleles import deposit_alleles
+    add_test_panels(db_url)
+    lines = [line for line in BRCA_VCF.read_text().splitlines() if line.startswith("#")]
+    lines += ["13\t32893296\t.\tTG\tT\t50\tPASS\t.\tGT\t0/1",
+              "13\t32893318\t.\tG\t*\t50\tPASS\t.\tGT\t0/1"]
+    path = tmp_path / "variants.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    with psycopg.connect(db_url) as conn:
+        deposit_alleles(conn, ella_config, path, panel=("HBOC", "v01"))
+        conn.commit()
+        assert conn.execute("SELECT vcf_pos, vcf_alt FROM allele").fetchall() == \
+            [(32893296, "T")]
