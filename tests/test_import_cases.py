@@ -109,3 +109,16 @@ def test_d4_without_parents_every_non_proband_is_a_sibling(db_url, ella_config, 
     assert {k: v[2] for k, v in s.items() if k != "TestSample-001"} == {
         "TestSample-002": proband_id, "TestSample-003": proband_id,
         "TestSample-004": proband_id}
+
+
+def test_c1_legacy_folder_with_a_cnv_vcf_uses_the_variants_vcf(tmp_path):
+    """import.md 1.2: a `.cnv.vcf` beside the VCF is ignored unless the `.analysis` names it
+    (a legacy one names none); `x.cnv.vcf` sorts before `x.vcf` and was taken."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    shutil.copy(BRCA_VCF, folder / "x.cnv.vcf")
+    (folder / "x.analysis").write_text(json.dumps({"name": "x",
+                                                   "params": {"genepanel": "HBOC_v01"}}))
+    got = resolve_analysis_config(folder)
+    assert [d["vcf"] for d in got["data"]] == [str((folder / "x.vcf").resolve())]

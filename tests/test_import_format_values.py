@@ -80,3 +80,31 @@ def test_spanning_deletion_records_are_skipped_in_variants_mode(db_url, ella_con
         conn.commit()
         assert conn.execute("SELECT vcf_pos, vcf_alt FROM allele").fetchall() == \
             [(32893296, "T")]
+
+
+def test_a_cnv_is_refused_in_variants_mode(db_url, ella_config, tmp_path):
+    """import.md 2.4: a CNV cannot be deposited in Variants mode (no variant workflow for a
+    CNV); it was stored with a Not started round. The file's other records are not stored
+    either (one transaction)."""
+    import copy
+
+    import pytest
+
+    from ella.deposit.alleles import deposit_alleles
+    from ella.vcf import VcfError
+    config = copy.deepcopy(ella_config)
+    config["app"]["feature_flags"]["cnv"] = True
+    add_test_panels(db_url)
+    lines = [line for line in BRCA_VCF.read_text().splitlines() if line.startswith("#")]
+    lines[1:1] = ['##INFO=<ID=SVTYPE,Number=1,Type=String,Description="SV type">',
+                  '##INFO=<ID=SVLEN,Number=1,Type=Integer,Description="SV length">']
+    lines += ["13\t32893296\t.\tTG\tT\t50\tPASS\t.\tGT\t0/1",
+              "13\t32893400\t.\tN\t<DEL>\t50\tPASS\tSVTYPE=DEL;SVLEN=-300\tGT\t0/1"]
+    path = tmp_path / "cnv.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(VcfError, match=f"line {len(lines)}: a CNV cannot be deposited as a variant"):
+            deposit_alleles(conn, config, path, panel=("HBOC", "v01"))
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM allele").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM alleleinterpretation").fetchone()[0] == 0

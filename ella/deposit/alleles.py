@@ -110,7 +110,16 @@ class _VariantImport:
                 more = f" (and {len(outside) - 20} more)" if len(outside) > 20 else ""
                 raise DepositError(f"The following variants are not inside the genepanel "
                                    f"{self.panel[0]}_{self.panel[1]}: {lines}{more}")
-        return _PreparedVariants([allele_from_record(r, self.cnv) for r in records],
+        alleles = [allele_from_record(r, self.cnv) for r in records]
+        if self.panel:
+            for record, allele in zip(records, alleles):
+                if allele["caller_type"] == "cnv":
+                    # import.md 2.4: a variant workflow is never opened for a CNV.
+                    raise record.error("a CNV cannot be deposited as a variant without an "
+                                       "analysis (variant workflows do not take CNVs); "
+                                       "deposit it with its analysis, or its annotation "
+                                       "with `deposit annotation`")
+        return _PreparedVariants(alleles,
                                  [self.writer.prepare(self.annotator, r) for r in records])
 
     def write(self, batch):

@@ -19,6 +19,7 @@ from ella import jsonload
 NAME_PATTERN = re.compile(
     r"^(?P<analysis_name>.+[.-](?P<genepanel_name>.+)[-_](?P<genepanel_version>.+))$")
 VCF_SUFFIX = re.compile(r"\.vcf(\.gz)?$")
+CNV_VCF_SUFFIX = re.compile(r"\.cnv\.vcf(\.gz)?$")
 
 _DATA_ITEM = {
     "type": "object", "additionalProperties": False,
@@ -170,7 +171,11 @@ def _from_legacy(raw, path, folder):
         priority = int(priority)
     except (TypeError, ValueError):
         raise AnalysisConfigError(f"{path}: priority {priority!r} is not a number") from None
-    vcfs = _vcf_files(folder)
+    # The first VCF, but not a `.cnv.vcf` beside the variants' VCF: import.md 1.2 ignores
+    # those unless the `.analysis` names them, and a legacy one names none (`X.cnv.vcf`
+    # sorts before `X.vcf`).
+    vcfs = [v for v in _vcf_files(folder) if not CNV_VCF_SUFFIX.search(v.name)] \
+        or _vcf_files(folder)
     if not vcfs:
         raise AnalysisConfigError(f"{path}: no .vcf or .vcf.gz file in {folder}")
     ped = folder / f"{path.stem}.ped"
