@@ -122,3 +122,21 @@ def test_c1_legacy_folder_with_a_cnv_vcf_uses_the_variants_vcf(tmp_path):
                                                    "params": {"genepanel": "HBOC_v01"}}))
     got = resolve_analysis_config(folder)
     assert [d["vcf"] for d in got["data"]] == [str((folder / "x.vcf").resolve())]
+
+
+def test_c4_a_symlinked_folder_is_named_by_its_link(tmp_path):
+    """import.md 1.3/1.6: without a .analysis the folder's name gives the analysis and panel
+    names; a symlinked folder (the watcher takes links as folders) is named by the link, not
+    by its target."""
+    target = tmp_path / "run42"
+    target.mkdir()
+    shutil.copy(BRCA_VCF, target / "sample_1.vcf")
+    link = tmp_path / "sample_1-HBOC-v01"
+    link.symlink_to(target, target_is_directory=True)
+    got = resolve_analysis_config(link)
+    assert (got["name"], got["genepanel_name"], got["genepanel_version"]) == \
+        ("sample_1-HBOC-v01", "HBOC", "v01")
+    nested = tmp_path / "sub"
+    nested.mkdir()
+    assert resolve_analysis_config(nested / ".." / "sample_1-HBOC-v01")["name"] == \
+        "sample_1-HBOC-v01"

@@ -7,6 +7,7 @@ Every problem raises AnalysisConfigError with one line naming the file and what 
 """
 
 import json
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -198,7 +199,9 @@ def _from_folder(folder):
                                   "supported")
     if analysis_files:
         return _from_analysis_file(analysis_files[0])
-    name, panel, version = _names_from(folder.resolve().name, str(folder))
+    # The name as given, also for a symlinked folder (import.md 1.6: links count as
+    # folders); `..` is collapsed without following links.
+    name, panel, version = _names_from(Path(os.path.normpath(folder)).name, str(folder))
     vcfs = _vcf_files(folder)
     if not vcfs:
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
