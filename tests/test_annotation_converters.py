@@ -251,6 +251,10 @@ def test_meta_converter(tmp_path):
     assert convert_meta("x|3|0.5", keys, subs) == {"name": "x", "count": 3}
     assert convert_meta("x|3|0.5&y|4|1", keys, subs, list_separator="&") == \
         [{"name": "x", "count": 3}, {"name": "y", "count": 4}]
+    # Values and keys are zipped (import.md 3.2): fewer values leave keys out, more are
+    # dropped; a mismatch used to fail the whole deposit.
+    assert convert_meta("x", keys, subs) == {"name": "x"}
+    assert convert_meta("x|3|0.5|extra", keys, subs) == {"name": "x", "count": 3}
     with pytest.raises(AnnotationConfigError):
         meta_keys("no keys here")
     deposit = kv([{"source": "META", "target": "m", "subelements": subs}], "meta")

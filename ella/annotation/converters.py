@@ -247,10 +247,9 @@ def convert_meta(value, keys, subelements, value_separator="|", list_separator=N
         raise CastError(f"meta needs a string, got {value!r}")
 
     def one(text):
-        parts = text.split(value_separator)
-        if len(parts) != len(keys):
-            raise CastError(f"{len(parts)} values for {len(keys)} keys in {text!r}")
-        raw = dict(zip(keys, parts))
+        # Zipped, as ELLA does (import.md 3.2): values beyond the keys are dropped, keys
+        # beyond the values are absent.
+        raw = dict(zip(keys, text.split(value_separator)))
         out = {}
         for sub in subelements:
             name = sub["source"]
