@@ -328,7 +328,8 @@ def _bad_group_files():
          "entry 2 ('testgroup02'): gene panel Mendeliome v02 does not exist"),
         ("unknown panel name", changed(0, genepanels=[["NoSuchPanel"]]),
          "entry 1 ('testgroup01'): no official gene panel named 'NoSuchPanel'"),
-        ("missing field", changed(2, config=None), "entry 3 ('testgroup03'): missing field"),
+        ("missing field", changed(2, genepanels=None),
+         "entry 3 ('testgroup03'): missing field(s) genepanels"),
         ("bad panel ref", changed(0, genepanels=[["HBOC", "v01", "x"]]), "entry 1"),
         ("unknown import group", changed(2, import_groups=["nobody"]),
          "entry 3 ('testgroup03'): import_groups: no user group named 'nobody'"),
@@ -616,3 +617,22 @@ def test_demo_fixtures_load_through_the_cli(panels_db_url):
     # the real filter-config fixture's groups exist
     assert {r[0] for r in query(panels_db_url, "SELECT name FROM usergroup")} == {
         "testgroup01", "testgroup02", "testgroup03"}
+
+
+def test_add_groups_without_config_keeps_or_defaults_it(panels_db_url, tmp_path):
+    """import.md 5.1: `config` is optional, as ELLA's user group model defaults it to {}; an
+    update without it keeps the group's own config (a file listing only panels must not wipe
+    a group's ACMG and workflow settings)."""
+    groups = demo_groups()
+    assert users_cli(panels_db_url, "add_groups", write_json(tmp_path, "all.json", groups)
+                     ).returncode == 0
+    before = query(panels_db_url, "SELECT name, config FROM usergroup ORDER BY name")
+    assert any(config for _, config in before)
+    bare = [{k: v for k, v in g.items() if k != "config"} for g in groups]
+    bare.append({"name": "newgroup", "genepanels": []})
+    result = users_cli(panels_db_url, "add_groups", write_json(tmp_path, "bare.json", bare))
+    assert result.returncode == 0, result.stderr
+    after = dict(query(panels_db_url, "SELECT name, config FROM usergroup ORDER BY name"))
+    assert {name: after[name] for name, _ in before} == dict(before)
+    assert after["newgroup"] == {}
+

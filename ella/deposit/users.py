@@ -25,8 +25,9 @@ class UsersError(Exception):
 # --------------------------------------------------------------------------------------------
 # Reading and checking the JSON files (no database)
 
-GROUP_KEYS_REQUIRED = ("name", "genepanels", "config")
-GROUP_KEYS_OPTIONAL = ("import_groups", "default_import_genepanel")
+GROUP_KEYS_REQUIRED = ("name", "genepanels")
+# Without `config` a new group gets {} (ELLA's default) and an existing one keeps its own.
+GROUP_KEYS_OPTIONAL = ("config", "import_groups", "default_import_genepanel")
 
 USER_KEYS_REQUIRED = ("username", "first_name", "last_name", "email", "group")
 # Accepted for existing users only, as ELLA does (its test-data loader uses them; production
@@ -98,7 +99,7 @@ def _check_config(label, config):
 
 def parse_usergroups(path, data):
     """Checked group entries: dicts with name, genepanels (tuples), import_groups (list or
-    None), default_import_genepanel (tuple or None), config (dict)."""
+    None), default_import_genepanel (tuple or None), config (dict, or None when the entry has none)."""
     groups, seen = [], set()
     for index, entry in enumerate(data):
         label = _entry_label(path, index, entry, "name")
@@ -118,16 +119,18 @@ def parse_usergroups(path, data):
         default = entry.get("default_import_genepanel")
         if default is not None:
             default = _check_panel_ref(label, "default_import_genepanel", default)
-        if not isinstance(entry["config"], dict):
-            raise UsersError(f"{label}: config must be a JSON object")
-        try:
-            check_deposit_entries(entry["config"], label)
-        except DepositError as exc:
-            raise UsersError(str(exc)) from None
-        _check_config(label, entry["config"])
+        config = entry.get("config")
+        if config is not None:
+            if not isinstance(config, dict):
+                raise UsersError(f"{label}: config must be a JSON object")
+            try:
+                check_deposit_entries(config, label)
+            except DepositError as exc:
+                raise UsersError(str(exc)) from None
+            _check_config(label, config)
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
-                       "config": entry["config"], "label": label})
+                       "config": config, "label": label})
     return groups
 
 
@@ -242,7 +245,7 @@ def _acmg_frequency_pairs(config):
 def _check_acmg_frequencies(conn, group):
     """The ACMG frequency groups must be columns of the frequency shadow table (else the
     suggested ACMG criteria would fail at run time)."""
-    pairs = _acmg_frequency_pairs(group["config"])
+    pairs = _acmg_frequency_pairs(group["config"] or {})
     if not pairs:
         return
     columns = actual_frequency_columns(conn)
@@ -268,7 +271,8 @@ def add_groups(conn, groups, names=None):
         panels = _resolve_panels(conn, group)
         default = _resolve_default_panel(conn, group, panels)
         _check_acmg_frequencies(conn, group)
-        params = {"name": group["name"], "config": json.dumps(group["config"]),
+        params = {"name": group["name"],
+                  "config": None if group["config"] is None else json.dumps(group["config"]),
                   "dname": default[0] if default else None,
                   "dversion": default[1] if default else None}
         row = conn.execute("SELECT id FROM usergroup WHERE name = %(name)s FOR UPDATE",
@@ -277,13 +281,14 @@ def add_groups(conn, groups, names=None):
             group_id = conn.execute(
                 "INSERT INTO usergroup (name, config, default_import_genepanel_name, "
                 "default_import_genepanel_version) "
-                "VALUES (%(name)s, %(config)s::jsonb, %(dname)s, %(dversion)s) RETURNING id",
+                "VALUES (%(name)s, COALESCE(%(config)s::jsonb, '{}'), %(dname)s, %(dversion)s) "
+                "RETURNING id",
                 params).fetchone()[0]
             status = "added"
         else:
             group_id = row[0]
             conn.execute(
-                "UPDATE usergroup SET config = %(config)s::jsonb, "
+                "UPDATE usergroup SET config = COALESCE(%(config)s::jsonb, config), "
                 "default_import_genepanel_name = %(dname)s, "
                 "default_import_genepanel_version = %(dversion)s WHERE id = %(id)s",
                 dict(params, id=group_id))
