@@ -198,8 +198,14 @@ SHAPES = {
 # --- annotation processing (api.md 3.4) --------------------------------------------------
 
 def _version(name):
-    _, _, version = name.partition(".")
-    return int(version) if version.isdigit() else -1
+    """filtering.md 2.9's version of a transcript name: the integer after the dot, minus 0.5
+    when more follows (`NM_1.3b` -> 2.5); -1 without one."""
+    _, dot, version = name.partition(".")
+    digits = re.match(r"\d+", version) if dot else None
+    if digits is None:
+        return -1
+    number = int(digits.group())
+    return number if digits.end() == len(version) else number - 0.5
 
 
 def panel_transcripts(conn, name, version):
@@ -211,32 +217,32 @@ def panel_transcripts(conn, name, version):
 
 
 def panel_index(panel):
-    """{(hgnc_id, accession without version): [panel transcript names]} of a panel's
-    [(transcript_name, hgnc_id)]: built once per request, so matching a variant's transcripts
-    costs a lookup per transcript, not a pass over the panel (3,500 transcripts for
-    Mendeliome)."""
+    """{hgnc_id: [panel transcript names]} of a panel's [(transcript_name, hgnc_id)]: built
+    once per request, so matching a variant's transcripts looks at its gene's few panel
+    transcripts, not the whole panel (3,500 transcripts for Mendeliome)."""
     index = {}
     for name, gene_id in panel:
-        index.setdefault((gene_id, name.split(".")[0]), []).append(name)
+        index.setdefault(gene_id, []).append(name)
     return index
 
 
 def filtered_transcript_names(transcripts, index):
     """Sorted annotation transcript names matching the panel's transcripts (`index` from
-    `panel_index`): same HGNC id and the same accession without version; per panel
-    transcript the exact name, else the highest version."""
+    `panel_index`), as filtering.md 2.9 matches them: the same HGNC id, and the panel name
+    starting with the annotation's accession (its name before the dot); per panel transcript
+    the annotation transcript of the exact name, else the highest version."""
     candidates = {}
     for t in transcripts:
         name = t.get("transcript")
-        if isinstance(name, str):
-            key = (t.get("hgnc_id"), name.split(".")[0])
-            if key in index:
-                candidates.setdefault(key, []).append(name)
-    chosen = set()
-    for key, names in candidates.items():
-        for panel_name in index[key]:
-            chosen.add(panel_name if panel_name in names else max(names, key=_version))
-    return sorted(chosen)
+        if not isinstance(name, str):
+            continue
+        accession = name.split(".")[0]
+        gene = t.get("hgnc_id")
+        for panel_name in index.get(gene, ()):
+            if panel_name.startswith(accession):
+                candidates.setdefault((gene, panel_name), []).append(name)
+    return sorted({panel_name if panel_name in names else max(names, key=_version)
+                   for (_, panel_name), names in candidates.items()})
 
 
 class TranscriptRules(NamedTuple):

@@ -83,29 +83,46 @@ def test_nearby_alleles_match_the_rule(db_conn, seed):
     assert 0 < len(expected) < len(own)
 
 
-def _old_rule(transcripts, panel):
-    """filtering.md's rule, panel transcript by panel transcript."""
+def _spec_version(name):
+    """filtering.md 2.9: the integer after the dot; a non-integer suffix counts as -0.5."""
+    if "." not in name:
+        return -1
+    version = name.split(".", 1)[1]
+    digits = ""
+    for char in version:
+        if not char.isdigit():
+            break
+        digits += char
+    if not digits:
+        return -1
+    return int(digits) - (0.5 if len(digits) < len(version) else 0)
+
+
+def _spec_rule(transcripts, panel):
+    """filtering.md 2.9's SQL, panel transcript by panel transcript: `t.transcript_name LIKE
+    split_part(a.transcript, '.', 1) || '%'` and the same gene; the exact name, else the
+    highest version."""
     chosen = set()
     for panel_name, gene_id in panel:
-        base = panel_name.split(".")[0]
         candidates = [t["transcript"] for t in transcripts
                       if t.get("hgnc_id") == gene_id and isinstance(t.get("transcript"), str)
-                      and t["transcript"].split(".")[0] == base]
+                      and panel_name.startswith(t["transcript"].split(".")[0])]
         if candidates:
-            chosen.add(panel_name if panel_name in candidates else max(
-                candidates, key=lambda n: int(n.split(".")[1]) if "." in n and
-                n.split(".")[1].isdigit() else -1))
+            chosen.add(panel_name if panel_name in candidates
+                       else max(candidates, key=_spec_version))
     return sorted(chosen)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_filtered_transcripts_match_the_rule(seed):
     rng = random.Random(seed)
-    accessions = [f"NM_{n:06d}" for n in range(12)]
+    # NM_1 is a prefix of NM_10 and NM_12: the rule's LIKE matches those too.
+    accessions = [f"NM_{n:06d}" for n in range(8)] + ["NM_1", "NM_10", "NM_12"]
 
     def name():
         accession = rng.choice(accessions)
-        return rng.choice([accession, f"{accession}.{rng.randrange(1, 4)}", f"{accession}.x"])
+        return rng.choice([accession, f"{accession}.{rng.randrange(1, 4)}", f"{accession}.x",
+                           f"{accession}.{rng.randrange(1, 4)}b"])
 
     panel = [(name(), rng.choice([1, 2, 3])) for _ in range(8)]
     for _ in range(200):
@@ -113,7 +130,16 @@ def test_filtered_transcripts_match_the_rule(seed):
                        for _ in range(rng.randrange(0, 7))]
         transcripts.append({"hgnc_id": 1})  # no name: never matches
         assert filtered_transcript_names(transcripts, panel_index(panel)) == \
-            _old_rule(transcripts, panel)
+            _spec_rule(transcripts, panel)
+
+
+def test_filtered_transcripts_prefix_and_lettered_versions():
+    """The two cases where matching accessions exactly differed from filtering.md 2.9."""
+    index = panel_index([("NM_10.1", 1), ("NM_5.5", 2)])
+    assert filtered_transcript_names([{"transcript": "NM_1.1", "hgnc_id": 1}], index) == \
+        ["NM_1.1"]
+    two = [{"transcript": "NM_5.2", "hgnc_id": 2}, {"transcript": "NM_5.3b", "hgnc_id": 2}]
+    assert filtered_transcript_names(two, index) == ["NM_5.3b"]
 
 
 # --- the display genotype (api.md 3.4 `formatted`) ------------------------------------------
