@@ -140,3 +140,20 @@ def test_c4_a_symlinked_folder_is_named_by_its_link(tmp_path):
     nested.mkdir()
     assert resolve_analysis_config(nested / ".." / "sample_1-HBOC-v01")["name"] == \
         "sample_1-HBOC-v01"
+
+
+def test_c4_a_ped_pairs_with_its_vcf_anywhere_in_the_folder(tmp_path):
+    """import.md 1.3: a .ped pairs with the VCF of the same stem (`file0.ped` <->
+    `file0.vcf`), wherever in the folder it is; one beside the VCF comes first."""
+    folder = tmp_path / "fam-HBOC-v01"
+    (folder / "vcf").mkdir(parents=True)
+    (folder / "ped").mkdir()
+    shutil.copy(BRCA_VCF, folder / "vcf" / "file0.vcf")
+    shutil.copy(BRCA_VCF, folder / "vcf" / "file1.vcf")
+    (folder / "ped" / "file0.ped").write_text("")
+    (folder / "ped" / "file1.ped").write_text("")
+    (folder / "vcf" / "file1.ped").write_text("")
+    got = resolve_analysis_config(folder)
+    assert [(d["vcf"].rsplit("/", 2)[-2:], d["ped"].rsplit("/", 2)[-2:]) for d in got["data"]] \
+        == [(["vcf", "file0.vcf"], ["ped", "file0.ped"]),
+            (["vcf", "file1.vcf"], ["vcf", "file1.ped"])]

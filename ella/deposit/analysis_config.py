@@ -205,11 +205,15 @@ def _from_folder(folder):
     vcfs = _vcf_files(folder)
     if not vcfs:
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
+    # A .ped pairs with a VCF by stem anywhere in the folder (import.md 1.3), the one beside
+    # the VCF first.
+    peds = sorted(p for p in folder.rglob("*.ped") if p.is_file())
     data = []
     for vcf in vcfs:
-        ped = vcf.parent / (vcf.name.split(".")[0] + ".ped")
-        data.append({"vcf": str(vcf), "ped": str(ped) if ped.is_file() else None,
-                     "technology": "HTS"})
+        stem = vcf.name.split(".")[0]
+        beside = vcf.parent / f"{stem}.ped"
+        ped = beside if beside.is_file() else next((p for p in peds if p.stem == stem), None)
+        data.append({"vcf": str(vcf), "ped": str(ped) if ped else None, "technology": "HTS"})
     config = {"name": name, "genepanel_name": panel, "genepanel_version": version,
               "priority": 1, "data": data,
               "report": _read_optional_text(folder, "report.txt"),
