@@ -194,6 +194,9 @@ def block_genotype(block, proband_index=0):
             if has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index]))]
     if not prob:
         return None
+    for rec in block:  # an imported block's genotypes must all be readable (import.md 2.7)
+        if rec.gt_problems:
+            raise rec.error(rec.gt_problems[0])
     second = None
     if len(prob) == 2:
         g0, g1 = prob[0].gts[proband_index], prob[1].gts[proband_index]

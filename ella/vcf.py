@@ -260,13 +260,14 @@ class Record:
 
     Attributes: chrom, pos (int), id, ref, alts (list), qual (raw text), filter (raw
     text), format_keys, gts (per sample tuple of allele indexes, -1 = missing; None when
-    there is no GT), phased (per sample bool), line_no, path. `info` is the typed INFO
-    dict (file order), computed on first access.
+    there is no GT), phased (per sample bool), gt_problems (why some sample's GT cannot be
+    imported, or None), line_no, path. `info` is the typed INFO dict (file order), computed
+    on first access.
     """
 
     __slots__ = ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "alts", "qual",
                  "filter", "format_keys", "gts", "phased", "_info_text", "_info_items",
-                 "_info", "_sample_text", "_sample_fields")
+                 "_info", "_sample_text", "_sample_fields", "gt_problems")
 
     @property
     def alt(self):
@@ -431,6 +432,7 @@ def decompose(rec):
                 nf[0] = format_gt(gt, ph)
         else:
             new.gts, new.phased = None, None
+        new.gt_problems = rec.gt_problems
         new._sample_fields = new_fields
         out.append(new)
     return out
@@ -625,7 +627,7 @@ class VcfReader:
             rec._info_items = None
             rec._info = None
             rec._sample_fields = None
-            rec.gts = rec.phased = None
+            rec.gts = rec.phased = rec.gt_problems = None
             if has_format:
                 keys = rec.format_keys = cols[8].split(":")
                 rec._sample_text = cols[9:]
@@ -642,8 +644,12 @@ class VcfReader:
                                 raise self._error(f"bad GT '{g}' for sample "
                                                   f"{samples[i]}") from None
                         if max(parsed[0]) > n_alt:
-                            raise self._error(f"GT '{g}' of sample {samples[i]} refers to "
-                                              f"an allele that ALT '{alt}' does not have")
+                            # An error only if the record is imported (import.md 2.7): a
+                            # relative's `1/2` on a site the proband lacks is never stored.
+                            rec.gt_problems = rec.gt_problems or []
+                            rec.gt_problems.append(
+                                f"GT '{g}' of sample {samples[i]} refers to an allele that "
+                                f"ALT '{alt}' does not have")
                         gts.append(parsed[0])
                         phased.append(parsed[1])
                     rec.gts, rec.phased = gts, phased

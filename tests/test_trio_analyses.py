@@ -163,3 +163,27 @@ def test_p_denovo_of_denovo_variants(api_app, db_url, ella_config, tmp_path):
     (proband,) = without_filterconfig[ids[0]]["samples"]
     assert "denovo" not in without_filterconfig[ids[0]]["tags"]
     assert "p_denovo" not in proband["genotype"]
+
+
+# --- 5. a relative's unreadable GT ----------------------------------------------------------
+
+def test_a_relatives_gt_naming_a_missing_alt_matters_only_where_the_proband_has_the_variant(
+        db_url, ella_config, tmp_path):
+    """import.md 2.7: an undecomposed GT such as `1/2` on a one-ALT line is an error for a
+    relative inside an imported block; on a record the proband lacks (never stored) it is
+    not (the whole VCF was refused)."""
+    from deposit_helpers import deposit
+    from ella.vcf import VcfError
+    t.load_demo_data(db_url, ella_config)
+    _, (pos1, pos2) = t.coding_positions("DVL1")
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    lacking = ("DVL1", "1", pos1, "C", "T", [S("0/0", REF_AD), S("1/2", HET_AD),
+                                              S("0/0", REF_AD)])
+    carried = ("DVL1", "1", pos2, "C", "T", [S("0/1", HET_AD), S("1/2", HET_AD),
+                                              S("0/0", REF_AD)])
+    fine = t.write_analysis(tmp_path / "a", "Fine", ["P", "F", "M"], ped, [lacking])
+    t.deposit_folder(db_url, ella_config, fine)
+    bad = t.write_analysis(tmp_path / "b", "Bad", ["P", "F", "M"], ped, [lacking, carried])
+    with pytest.raises(VcfError, match="GT '1/2' of sample F refers to an allele"):
+        deposit(db_url, ella_config, bad)

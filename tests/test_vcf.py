@@ -435,7 +435,13 @@ def test_bad_gt(tmp_path):
 
 
 def test_gt_index_beyond_alt(tmp_path):
-    assert_line_error(tmp_path, [GOOD[:9] + ["0/2:5"]], FIRST_RECORD_LINE, "GT '0/2'")
+    """import.md 2.7: an error when the record is imported (its genotypes are read), not
+    when it is read: a relative's bad GT on a record the proband lacks is never stored."""
+    from ella.alleles import block_genotype
+    assert_line_error(tmp_path, [GOOD[:9] + ["1/2:5"]], FIRST_RECORD_LINE, "GT '1/2'",
+                      "refers to an allele that ALT", access=lambda r: block_genotype([r]))
+    (record,) = read_all(write_vcf(tmp_path, [GOOD[:9] + ["0/2:5"]], name="lacking.vcf"))
+    assert block_genotype([record]) is None  # the proband lacks the variant: not imported
 
 
 def test_integer_info_with_text(tmp_path):
