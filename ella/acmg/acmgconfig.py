@@ -37,6 +37,17 @@ def _merge(base, override):
     return base
 
 
+def gene_override(acmg, hgnc_id):
+    """The `genes` entry for an HGNC id, its key read as a number (`"01101"` is 1101) as the
+    frequency check reads it (acmg.md 3.2-3.3: one override sets both)."""
+    if hgnc_id is None:
+        return None
+    for key, override in (acmg.get("genes") or {}).items():
+        if str(key).isdigit() and int(key) == int(hgnc_id):
+            return override
+    return None
+
+
 def resolve_gene(acmg, inheritance_by_gene, hgnc_id):
     """The `genepanel` document of the rule engine for one gene (or None)."""
     result = {k: copy.deepcopy(v) for k, v in acmg.items() if k not in ("frequency", "genes")}
@@ -49,7 +60,7 @@ def resolve_gene(acmg, inheritance_by_gene, hgnc_id):
         result["inheritance"] = inheritance
     result["freq_cutoffs"] = copy.deepcopy(
         thresholds.get("AD") if inheritance == "AD" else thresholds.get("default"))
-    override = (acmg.get("genes") or {}).get(str(hgnc_id))
+    override = gene_override(acmg, hgnc_id)
     if override:
         override = copy.deepcopy(override)
         frequency = override.pop("frequency", None)

@@ -95,8 +95,9 @@ class AllRule(Rule):
 
     def query(self, data):
         codes = _as_list(data)
+        # An empty list is satisfied (acmg.md 2.3: every listed code has passed).
         ok = all(any(_code_matches(p, c) for c in codes) for p in self.value)
-        return [self] if ok and self.value else []
+        return [self] if ok else []
 
 
 class AtLeastRule(Rule):
