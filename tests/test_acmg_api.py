@@ -94,7 +94,8 @@ AD_GENE, AR_GENE, OVERRIDE_GENE, OTHER_GENE = 1100, 1200, 300000, 999
 STRICT_OVERRIDE_GENE = 400000
 
 
-def _allele(conn, genes, frequencies):
+def annotated_snv(conn, annotation):
+    """A new SNV after every existing allele, with `annotation` as its current annotation."""
     pos = conn.execute("SELECT coalesce(max(start_position), 1000) + 10 FROM allele"
                        ).fetchone()[0]
     allele_id = conn.execute(
@@ -102,15 +103,17 @@ def _allele(conn, genes, frequencies):
         "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
         "VALUES ('GRCh37', '1', %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
         (pos, pos + 1, pos + 1)).fetchone()[0]
-    annotation = {"transcripts": [{"transcript": f"NM_{g}.1", "hgnc_id": g, "symbol": f"G{g}",
-                                   "consequences": ["missense_variant"], "strand": 1,
-                                   "in_last_exon": "no",
-                                   "is_canonical": True}
-                                  for g in genes],
-                  "frequencies": frequencies}
     conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
                  "annotation_config_id) VALUES (%s, %s, now(), 1)", (allele_id, Jsonb(annotation)))
     return allele_id
+
+
+def _allele(conn, genes, frequencies):
+    return annotated_snv(conn, {
+        "transcripts": [{"transcript": f"NM_{g}.1", "hgnc_id": g, "symbol": f"G{g}",
+                         "consequences": ["missense_variant"], "strand": 1,
+                         "in_last_exon": "no", "is_canonical": True} for g in genes],
+        "frequencies": frequencies})
 
 
 def exomes(g=None, g_num=9000, fin=None, fin_num=9000):

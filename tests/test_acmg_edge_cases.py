@@ -1,11 +1,10 @@
 """ACMG edge cases from acmg.md that the shipped rules and configs do not reach: an empty
 `$all`, and a gene override whose key has a leading zero."""
 
-from psycopg.types.json import Jsonb
-
 from ella.acmg.acmgconfig import commonness, frequency_config_problem, resolve_gene
 from ella.acmg.engine import data_document, suggest_codes
 from ella.acmg.rules import apply_rules, parse_rules
+from test_acmg_api import annotated_snv
 
 
 def test_all_with_empty_code_list_matches_vacuously():
@@ -36,21 +35,12 @@ ACMG = {
 
 
 def _allele(conn, hgnc_id, frequencies, consequences, in_last_exon):
-    pos = conn.execute("SELECT coalesce(max(start_position), 1000) + 10 FROM allele"
-                       ).fetchone()[0]
-    allele_id = conn.execute(
-        "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
-        "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
-        "VALUES ('GRCh37', '1', %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
-        (pos, pos + 1, pos + 1)).fetchone()[0]
     annotation = {"transcripts": [{"transcript": "NM_000059.3", "hgnc_id": hgnc_id,
                                    "symbol": "BRCA2", "consequences": consequences,
                                    "strand": 1, "in_last_exon": in_last_exon,
                                    "is_canonical": True}],
                   "frequencies": frequencies}
-    conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
-                 "annotation_config_id) VALUES (%s, %s, now(), 1)", (allele_id, Jsonb(annotation)))
-    return allele_id, annotation
+    return annotated_snv(conn, annotation), annotation
 
 
 def test_leading_zero_gene_override_is_applied_consistently(db_conn):
