@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, run_main,
+from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file, run_main,
                              settings_with_database)
 from ella.db import connect
 from ella.deposit.annotationconfig import (AnnotationConfigFileError, active_annotation_config,
@@ -41,9 +41,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    problem = input_file_problem(args.file) if args.command == "update" else None
-    if problem:
-        parser.error(f"update: FILE {args.file!r} {problem}")
+    if args.command == "update":
+        require_input_file(parser, "update", args.file)
     return run_main(lambda: _run(args, argv))
 
 

@@ -31,6 +31,13 @@ def input_file_problem(path):
     return None
 
 
+def require_input_file(parser, command, path):
+    """A usage error (exit 2) naming `command` when `path` cannot be read as an input file."""
+    problem = input_file_problem(path)
+    if problem:
+        parser.error(f"{command}: FILE {path!r} {problem}")
+
+
 class CommandError(Exception):
     """An expected failure: printed as one line, exit code 1."""
 

@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from ella.cli.common import (Audit, CommandError, input_file_problem, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, input_file_problem, require_input_file,
+                             run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -128,9 +128,8 @@ def main(argv=None):
             parser.error(f"exists: PATH {missing!r} does not exist")
         print("OK")
         return 0
-    problem = input_file_problem(args.file) if getattr(args, "file", None) is not None else None
-    if problem:
-        parser.error(f"{args.command}: FILE {args.file!r} {problem}")
+    if getattr(args, "file", None) is not None:
+        require_input_file(parser, args.command, args.file)
     _check_paths_exist(parser, args)
     return run_main(lambda: _run(args, argv))
 

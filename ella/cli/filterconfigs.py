@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, input_file_problem, run_main,
+from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file, run_main,
                              settings_with_database)
 from ella.cli.table import format_table
 from ella.db import connect
@@ -69,9 +69,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    problem = input_file_problem(args.file) if args.command == "update" else None
-    if problem:
-        parser.error(f"update: FILE {args.file!r} {problem}")
+    if args.command == "update":
+        require_input_file(parser, "update", args.file)
     if args.command == "list" and args.analysis and not args.usergroup:
         parser.error("list: --analysis needs --usergroup")
     return run_main(lambda: _run(args, argv))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ella import pubmed
-from ella.cli.common import (Audit, CommandError, input_file_problem, run_main,
+from ella.cli.common import (Audit, CommandError, require_input_file, run_main,
                              settings_with_database)
 from ella.db import connect
 from ella.deposit import references
@@ -78,9 +78,7 @@ def main(argv=None):
     if args.command == "fetch" and args.retry_wait < 0:
         parser.error("fetch: --retry-wait must not be negative")
     if args.command == "deposit":
-        problem = input_file_problem(args.file)
-        if problem:
-            parser.error(f"deposit: FILE {args.file!r} {problem}")
+        require_input_file(parser, "deposit", args.file)
     return run_main(lambda: COMMANDS[args.command](args, argv))
 
 
