@@ -38,9 +38,9 @@ from psycopg.types.json import Jsonb
 from ella.db import DatabaseError, connect, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
-from ella.genepanel_export import regions_bed
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import DepositError
+from ella.genepanel_export import regions_bed
 
 log = logging.getLogger("ella.polling")
 

@@ -349,6 +349,25 @@ def test_failing_preimport_script_fails_the_submission(db_url, config, service, 
     assert "exit 3" in failed["message"] and "no panel export" in failed["message"]
 
 
+@pytest.mark.parametrize("output, message", [
+    ("[]", 'must print {"variables": {...}, "files": {...}}'),
+    ('{"files": {"TRANSCRIPTS": "/nonexistent/t.tsv"}}',
+     "file TRANSCRIPTS ('/nonexistent/t.tsv') cannot be read"),
+])
+def test_a_pre_import_scripts_unusable_output_fails_the_submission(
+        db_url, config, service, user_id, tmp_path, output, message):
+    script = tmp_path / "pre.sh"
+    script.write_text(f"#!/bin/sh\necho '{output}'\n")
+    script.chmod(0o755)
+    config["import"]["preimport_script"] = str(script)
+    job_id = add_job(db_url, user_id, data=None, sample_id="Diag-01")
+    Poller(db_url, config).cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (SUBMISSION)"
+    assert message in failed["message"], failed["message"]
+    assert not service.sample_submissions
+
+
 # --- never twice ----------------------------------------------------------------------------
 
 def test_crash_mid_deposit_rolls_back_and_restart_deposits_once(
