@@ -263,5 +263,5 @@ def update_annotation_config(conn, config):
             raise AnnotationConfigFileError(MATCHES_ACTIVE)
         return conn.execute(
             "INSERT INTO annotationconfig (deposit, view, date_created) "
-            "VALUES (%s::json, %s::json, now()) RETURNING id", (json.dumps(config["deposit"]), json.dumps(config["view"]))
-        ).fetchone()[0]
+            "VALUES (%s::json, %s::json, now()) RETURNING id",
+            (json.dumps(config["deposit"]), json.dumps(config["view"]))).fetchone()[0]

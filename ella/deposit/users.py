@@ -99,7 +99,8 @@ def _check_config(label, config):
 
 def parse_usergroups(path, data):
     """Checked group entries: dicts with name, genepanels (tuples), import_groups (list or
-    None), default_import_genepanel (tuple or None), config (dict, or None when the entry has none)."""
+    None), default_import_genepanel (tuple or None), config (dict, or None when the entry
+    has none)."""
     groups, seen = [], set()
     for index, entry in enumerate(data):
         label = _entry_label(path, index, entry, "name")
