@@ -479,7 +479,7 @@ def _env_bool(environ, name, default=False):
 
 
 def max_upload_size(config):
-    """app.max_upload_size: the largest attachment accepted, in bytes (0 accepts none);
+    """app.max_upload_size: the largest attachment accepted, in bytes (0 turns uploads off);
     50 MiB when the config leaves it out."""
     value = config["app"].get("max_upload_size")
     return 50 * 1024 * 1024 if value is None else int(value)

@@ -247,7 +247,11 @@ def test_the_limit_is_the_files_size_not_the_forms(make_app, storage, db_url):
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT filename FROM attachment").fetchall() == [("exact.bin",)]
     zero = logged_in_client(make_app(storage, max_upload_size=0), db_url, "attuser")
-    assert upload(zero, "any.bin", b"x").status == 413  # 0 takes no file, not 50 MiB
+    for data in (b"x", b""):  # 0 takes no file (it meant 50 MiB), not even an empty one
+        refused = upload(zero, "any.bin", data)
+        assert refused.status == 413
+        assert refused.json["message"] == ("Attachments are turned off here "
+                                           "(app.max_upload_size is 0)")
 
 
 def test_missing_storage_config_is_a_clear_error(make_app, db_url):

@@ -935,10 +935,16 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
              ("POST", "/api/v1/acmg/alleles/", {"allele_ids": [allele_id],
                                                 "gp_name": old_panel[0],
                                                 "gp_version": old_panel[1]}, None)]
+    reads += [("GET", f"{wf}/{allele_id}/interpretations/{round_id}/", None, None),
+              ("GET", f"{wf}/{allele_id}/interpretations/{round_id}/alleles/", None,
+               {"allele_ids": str(allele_id)})]
     for method, path, body, query in reads:
         for client, status in ((owner, 200), (colleague, 200), (outsider, 403)):
             result = client.request(method, path, json_body=body, query=query)
             assert result.status == status, (path, result.body)
+    listed = {client: client.get(f"{wf}/{allele_id}/interpretations/").json
+              for client in (owner, outsider)}
+    assert [r["id"] for r in listed[owner]] == [round_id] and listed[outsider] == []
     finalized = owner.post(f"{wf}/{allele_id}/actions/finalizeallele/",
                            payload(allele_id, annotation_id))
     assert finalized.status == 200, finalized.body

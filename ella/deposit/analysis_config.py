@@ -128,7 +128,8 @@ def _finish(config, where, base_dir):
         raise AnalysisConfigError(f"{where}: vcf file {twice[0]!r} is listed more than once "
                                   "(its samples and variants would be imported twice)")
     if "date_analysis_requested" in config and config.get("date_requested") is None:
-        # ELLA maps both keys onto the same column.
+        # ELLA's legacy format maps both keys onto the same column; its current format
+        # ignores this one (import.md 1.3), which we keep when `date_requested` is absent.
         config["date_requested"] = config["date_analysis_requested"]
     config.pop("date_analysis_requested", None)
     config["date_requested"] = _check_date(config.get("date_requested"), where)

@@ -137,6 +137,8 @@ def extension_of(filename):
 def upload(ctx):
     root = storage_root(ctx.config)
     limit = max_upload_size(ctx.config)
+    if limit == 0:
+        raise PayloadTooLarge("Attachments are turned off here (app.max_upload_size is 0)")
     try:  # streamed to a temporary file; 413 on a Content-Length over the limit, unread
         received = receive_file(ctx.request.environ, limit, os.path.join(root, "tmp"))
     except UploadTooLarge as exc:

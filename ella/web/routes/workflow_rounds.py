@@ -74,9 +74,10 @@ def _round_access(ctx, wtype, action):
 
 
 def _readable_round(ctx, wtype, workflow_id, interpretation_id):
+    """A round the caller's group may read: one on its panels, or one a member has in work
+    (RoundAccess), so a round the group may finish after a panel upgrade can be shown."""
     round_row = rounds.get_round(ctx.conn, wtype, workflow_id, interpretation_id)
-    panels = _visible_panels(ctx)
-    if (round_row["genepanel_name"], round_row["genepanel_version"]) not in panels:
+    if not RoundAccess(ctx.conn, ctx.user).allows(round_row):
         raise Forbidden(f"Interpretation {interpretation_id} is not available to your user "
                         "group")
     return round_row
@@ -87,7 +88,9 @@ def _readable_round(ctx, wtype, workflow_id, interpretation_id):
 def _list_interpretations(wtype):
     def list_interpretations(ctx, **params):
         workflow_id = _workflow(ctx, wtype, params)
-        found = rounds.list_rounds(ctx.conn, wtype, workflow_id, _visible_panels(ctx))
+        access = RoundAccess(ctx.conn, ctx.user)
+        found = [r for r in rounds.list_rounds(ctx.conn, wtype, workflow_id)
+                 if access.allows(r)]
         return rounds.round_objects(ctx.conn, wtype, found)
     return list_interpretations
 
