@@ -382,31 +382,45 @@ class Poller:
                 self.standing_by = True
                 return updates
             self.standing_by = False
-            snapshot = conn.execute(
-                "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
-                "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()
-            handlers = ((RUNNING, self._running), (SUBMITTED, self._submitted),
-                        (ANNOTATED, self._annotated))
-            for status, handler in handlers:
-                for job_id, job_status in snapshot:
-                    if job_status != status:
-                        continue
-                    if self.stopping:
-                        return updates
+            try:
+                self._handle_jobs(conn, updates)
+            finally:
+                # Released here, not by closing the connection: a server ends a closed
+                # session when it gets to it, and until then the next cycle (of this loop or
+                # another) would find the lock taken and skip its turn.
+                if not conn.closed:
                     try:
-                        new = handler(conn, job_id)
-                    except ServiceUnreachable as exc:
-                        self._note(conn, job_id, status, f"{exc.message}; will retry")
-                        self._unreachable(exc)
-                        return updates
-                    except psycopg.OperationalError:
-                        raise
-                    except Exception:
-                        log.exception("import job %s: update failed", job_id)
-                        continue
-                    if new is not None:
-                        updates.append((job_id, status, new))
+                        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (POLLING_LOCK,))
+                    except psycopg.Error:
+                        pass  # the session is gone, and its lock with it
         return updates
+
+    def _handle_jobs(self, conn, updates):
+        """One pass over the jobs to do, appending (job id, old status, new status)."""
+        snapshot = conn.execute(
+            "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
+            "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()
+        handlers = ((RUNNING, self._running), (SUBMITTED, self._submitted),
+                    (ANNOTATED, self._annotated))
+        for status, handler in handlers:
+            for job_id, job_status in snapshot:
+                if job_status != status:
+                    continue
+                if self.stopping:
+                    return
+                try:
+                    new = handler(conn, job_id)
+                except ServiceUnreachable as exc:
+                    self._note(conn, job_id, status, f"{exc.message}; will retry")
+                    self._unreachable(exc)
+                    return
+                except psycopg.OperationalError:
+                    raise
+                except Exception:
+                    log.exception("import job %s: update failed", job_id)
+                    continue
+                if new is not None:
+                    updates.append((job_id, status, new))
 
     def _transition(self, conn, job_id, expected, **changes):
         """Lock the job, and if it still has status `expected`, apply the changes. Returns the

@@ -515,3 +515,31 @@ def test_a_second_polling_loop_stands_by(db_url, config, service, user_id):
         assert job(db_url, job_id)["status"] == "SUBMITTED"
     assert poller.cycle() == [(job_id, "SUBMITTED", "RUNNING")]
     assert not poller.standing_by and len(service.requests) == 1
+
+
+def test_a_cycle_releases_the_polling_lock_before_it_ends(db_url, config, service, user_id,
+                                                         monkeypatch):
+    """The lock that lets one polling loop work at a time is released by the cycle itself,
+    not left to the server's ending of the closed session: a busy server ended it late, and
+    the next cycle, finding it taken, skipped its turn."""
+    from ella import db as ella_db
+    real_connect = ella_db.connect
+    seen = []
+
+    def recording_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        real_execute = conn.execute
+
+        def execute(query, params=None, **kw):
+            seen.append(str(query))
+            return real_execute(query, params, **kw)
+        conn.execute = execute
+        return conn
+    monkeypatch.setattr(polling, "connect", recording_connect)
+    add_job(db_url, user_id)
+    Poller(db_url, config).cycle()
+    assert any("pg_try_advisory_lock" in q for q in seen)
+    assert "pg_advisory_unlock" in seen[-1]
+    with psycopg.connect(db_url, autocommit=True) as other:
+        assert other.execute("SELECT pg_try_advisory_lock(hashtext('ella.polling'))"
+                             ).fetchone()[0]
