@@ -336,15 +336,21 @@ def test_sample_job_runs_preimport_and_is_not_deposited_without_auto_deposit(
     assert count(db_url, "SELECT count(*) FROM analysis WHERE name = 're.HBOC_v01'") == 1
 
 
-def test_failing_preimport_script_fails_the_submission(db_url, config, service, user_id,
-                                                        tmp_path):
+def _sample_job_with_script(db_url, config, user_id, tmp_path, script_body):
+    """One cycle of a sample job whose pre-import script is `script_body` (sh); the job."""
     script = tmp_path / "pre.sh"
-    script.write_text("#!/bin/sh\necho 'no panel export' >&2\nexit 3\n")
+    script.write_text(f"#!/bin/sh\n{script_body}\n")
     script.chmod(0o755)
     config["import"]["preimport_script"] = str(script)
     job_id = add_job(db_url, user_id, data=None, sample_id="Diag-01")
     Poller(db_url, config).cycle()
-    failed = job(db_url, job_id)
+    return job(db_url, job_id)
+
+
+def test_failing_preimport_script_fails_the_submission(db_url, config, service, user_id,
+                                                        tmp_path):
+    failed = _sample_job_with_script(db_url, config, user_id, tmp_path,
+                                     "echo 'no panel export' >&2\nexit 3")
     assert failed["status"] == "FAILED (SUBMISSION)"
     assert "exit 3" in failed["message"] and "no panel export" in failed["message"]
 
@@ -356,13 +362,7 @@ def test_failing_preimport_script_fails_the_submission(db_url, config, service, 
 ])
 def test_a_pre_import_scripts_unusable_output_fails_the_submission(
         db_url, config, service, user_id, tmp_path, output, message):
-    script = tmp_path / "pre.sh"
-    script.write_text(f"#!/bin/sh\necho '{output}'\n")
-    script.chmod(0o755)
-    config["import"]["preimport_script"] = str(script)
-    job_id = add_job(db_url, user_id, data=None, sample_id="Diag-01")
-    Poller(db_url, config).cycle()
-    failed = job(db_url, job_id)
+    failed = _sample_job_with_script(db_url, config, user_id, tmp_path, f"echo '{output}'")
     assert failed["status"] == "FAILED (SUBMISSION)"
     assert message in failed["message"], failed["message"]
     assert not service.sample_submissions
