@@ -442,7 +442,8 @@ def test_allele_workflow_finalizeallele(api_app, db_url, ella_config):
 
 
 def test_supersede_an_assessment_written_by_ella(demo_api_app, demo_db_url):
-    """On the real ELLA database: a new version of one of ELLA's six assessments."""
+    """On the real ELLA database: a new version of one of ELLA's six assessments, edited from
+    ELLA's own stored evaluation and report."""
     with psycopg.connect(demo_db_url) as conn:
         row = conn.execute(
             "SELECT an.id, aa.allele_id, aa.id, ar.id, n.id, ca.id FROM alleleassessment aa "
@@ -461,14 +462,27 @@ def test_supersede_an_assessment_written_by_ella(demo_api_app, demo_db_url):
                      "date_created, user_id) SELECT id, genepanel_name, genepanel_version, "
                      "'Ongoing', 'Interpretation', now(), now(), 1 FROM analysis "
                      "WHERE id = %s", (analysis_id,))
+        # The UI edits an assessment starting from its stored evaluation: ELLA's own
+        # documents must pass our request checks unchanged.
+        ella_evaluation, = conn.execute("SELECT evaluation FROM alleleassessment WHERE id = %s",
+                                        (aa_id,)).fetchone()
+        ella_report = conn.execute("SELECT evaluation FROM allelereport WHERE id = %s",
+                                   (ar_id,)).fetchone()
+    assert ella_evaluation["acmg"]["included"] and ella_report is not None
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     body = payload(allele_id, annotation_id, classification="5", aa_presented=aa_id,
-                   ar_presented=ar_id, reuse_ar=ar_id is not None)
+                   ar_presented=ar_id)
     body["custom_annotation_id"] = custom_id
+    body["alleleassessment"]["evaluation"] = ella_evaluation
+    body["allelereport"]["evaluation"] = ella_report[0]
     result = finalize(client, analysis_id, body)
     assert result.status == 200, result.body
     new = result.json["alleleassessment"]
     assert new["previous_assessment_id"] == aa_id and new["classification"] == "5"
+    assert new["evaluation"]["acmg"]["included"] == [
+        {**criterion, "op": criterion.get("op"), "match": criterion.get("match"),
+         "source": criterion.get("source")} for criterion in ella_evaluation["acmg"]["included"]]
+    assert result.json["allelereport"]["previous_report_id"] == ar_id
     with psycopg.connect(demo_db_url) as conn:
         assert conn.execute("SELECT date_superceeded IS NOT NULL FROM alleleassessment "
                             "WHERE id = %s", (aa_id,)).fetchone() == (True,)
