@@ -19,6 +19,25 @@ def test_sessions_run_without_jit_and_keep_the_urls_own_options(db_url):
         assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1234ms"
 
 
+def test_lists_of_small_ids_go_as_integer_arrays(db_url):
+    """smallint[] against an integer column cannot be hashed by PostgreSQL (a filter of n rows
+    over m ids compares n x m times): small ids must go as integer[] like large ones."""
+    with connect(db_url) as conn:
+        def array_type(value):
+            return conn.execute("SELECT pg_typeof(%s)::text", (value,)).fetchone()[0]
+
+        assert array_type([1, 2, 3]) == "integer[]"
+        assert array_type([None, 7]) == "integer[]"
+        assert array_type([-5]) == "integer[]"
+        assert array_type([1, 40000]) == "integer[]"
+        assert array_type([1, 2**40]) == "bigint[]"
+        assert array_type([True]) == "boolean[]"
+        # Scalars keep psycopg's own choice; the values are unchanged.
+        assert array_type(3) == "smallint"
+        assert conn.execute("SELECT %s::int[]", ([1, -2, None],)).fetchone()[0] == [1, -2, None]
+        assert conn.execute("SELECT 3 = ANY(%s)", ([1, 2, 3],)).fetchone()[0] is True
+
+
 @pytest.mark.parametrize("url", ["host=x port='", "postgresql://[::1"])
 def test_a_malformed_url_is_one_clear_error(url):
     with pytest.raises(DatabaseError, match="DB_URL is not a valid PostgreSQL URL"):
