@@ -20,9 +20,10 @@ from psycopg import sql
 from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import MIGRATIONS_DIR, public_tables, read_sql, table_exists
-from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, frequency_column_differences,
-                          install_functions_and_triggers, insert_missing_json_schemas,
-                          limit_lock_wait, lock_wait_limited, refresh)
+from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
+                          frequency_column_differences, install_functions_and_triggers,
+                          insert_missing_json_schemas, limit_lock_wait, lock_wait_limited,
+                          refresh)
 
 # Built by refresh, not by the migrations.
 SHADOW_TABLES = frozenset({TRANSCRIPT_TABLE, FREQUENCY_TABLE})
@@ -251,7 +252,8 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
 
 
 def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
-    """Take over an ELLA database at ELLA's head revision without changing any row.
+    """Take over an ELLA database at ELLA's head revision without changing any row, apart
+    from filling the derived `reference.search` vectors ELLA leaves NULL.
 
     Records the baseline files as present, installs our functions and triggers (they replace
     ELLA's same-named ones with equivalent behaviour) and inserts JSON schema rows only for
@@ -293,6 +295,10 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
         for name, version in insert_missing_json_schemas(cur):
             echo(f"Inserted JSON schema {name} v{version}")
         install_functions_and_triggers(cur, config)
+        # ELLA leaves this derived column empty; its reference search finds nothing without.
+        filled = fill_reference_search(cur)
+        if filled:
+            echo(f"Reference search vectors filled: {filled}")
         echo(f"Adopted the ELLA database at revision {state.revision}; "
              f"recorded {len(baseline)} baseline file(s).")
         later = [f for f in files if not f.is_baseline]

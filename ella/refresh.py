@@ -313,10 +313,7 @@ def refresh(conn, config, echo=print):
         _swap_in(cur, FREQUENCY_TABLE)
         _swap_in(cur, TRANSCRIPT_TABLE)
         install_functions_and_triggers(cur, config)
-        # Back-fill reference.search where it is missing or stale (the trigger recomputes it).
-        cur.execute("UPDATE reference SET id = id WHERE search IS DISTINCT FROM "
-                    "reference_search_vector(authors, title, journal, year)")
-        references_updated = cur.rowcount
+        references_updated = fill_reference_search(cur)
     counts = {}
     for table in (TRANSCRIPT_TABLE, FREQUENCY_TABLE):
         counts[table] = conn.execute(
@@ -327,6 +324,14 @@ def refresh(conn, config, echo=print):
     if references_updated:
         echo(f"Reference search vectors filled: {references_updated}")
     return counts
+
+
+def fill_reference_search(cur):
+    """Fill reference.search where it is missing or stale (ELLA's databases leave it NULL;
+    the trigger recomputes it on the no-op update). Returns the number of rows filled."""
+    cur.execute("UPDATE reference SET id = id WHERE search IS DISTINCT FROM "
+                "reference_search_vector(authors, title, journal, year)")
+    return cur.rowcount
 
 
 # How long refresh and adopt wait for a table lock. Their exclusive locks queue behind a

@@ -161,6 +161,14 @@ def test_manual_reference(client, db_url):
     assert again.status == 200 and again.json == r.json
     other = client.post(URL, {"manual": dict(manual, title="Another")})
     assert other.status == 200 and other.json["id"] != r.json["id"]
+    # Without `published` a new reference is published (ELLA's model default); the lookup
+    # uses the columns given only.
+    unpublished_unsaid = {"title": "Not said", "authors": "Roe R", "year": "2024"}
+    created = client.post(URL, {"manual": unpublished_unsaid})
+    assert created.status == 200, created.body
+    assert created.json["published"] is True and created.json["title"] == "Not said"
+    assert client.post(URL, {"manual": unpublished_unsaid}).json["id"] == created.json["id"]
+    assert client.post(URL, {"manual": {"title": "Not said"}}).json["id"] == created.json["id"]
     found = client.get(URL, query={"s": {"search_string": "manual"}})
     assert [x["id"] for x in found.json] == [r.json["id"]]
     # A PubMed id can be given once: the same again is the existing reference, a different
@@ -173,7 +181,7 @@ def test_manual_reference(client, db_url):
     assert clash.status == 409 and clash.json == {
         "message": f"A different reference with pubmed_id 777 exists (id {with_id.json['id']})"}
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM reference").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM reference").fetchone()[0] == 4
 
 
 BAD_BODIES = [
@@ -184,7 +192,7 @@ BAD_BODIES = [
     {"pubmedData": "PMID- 99999999999\nTI  - too large"}, {"pubmedData": "PMID- -7\nTI  - x"},
     {"pubmedData": (DATA / "8896564.xml").read_text().replace(">8896564<", ">-7<", 1)},
     {"pubmedData": "TI  - no PMID line"}, {"pubmedData": "plain text"},
-    {"manual": "x"}, {"manual": {}}, {"manual": {"title": "t"}},
+    {"manual": "x"}, {"manual": {}},
     {"manual": {"title": 1, "published": False}}, {"manual": {"published": "no"}},
     {"manual": {"title": "t", "published": False, "id": 3}},
     {"manual": {"title": "t", "published": False, "search": "x"}},

@@ -10,6 +10,8 @@ from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
 from ella.db import MIGRATIONS_DIR
 from ella.migrate import MigrationError, adopt, at_head, detect_state, migrate, status
 from helpers import catalogue, expected_catalogue, table_snapshot
+from api_helpers import logged_in_client
+from ella.web.app import create_app
 
 quiet = {"echo": lambda *_: None}
 
@@ -131,6 +133,30 @@ def test_adopt_real_ella_database_changes_no_row(demo_db_url, ella_config):
         ("0000_baseline_4c2844fef850.sql", "adopted"),
         ("0001_legacy_annotationconfig_4c2844fef850.sql", "adopted")]
     assert diff_catalogues(expected_catalogue(), catalogue(demo_db_url)) == []
+
+
+def test_adopt_fills_the_reference_search_vectors_ella_leaves_empty(demo_db_url, ella_config):
+    """ELLA's databases hold reference.search = NULL (nothing maintains it there): after
+    adopting, its references are found by the full-text search (api.md 1.8 `s`) without a
+    refresh."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("INSERT INTO reference (pubmed_id, authors, title, journal, year, "
+                     "published) VALUES (8896564, 'Fanconi anaemia/Breast cancer consortium', "
+                     "'Positional cloning of the Fanconi anaemia group A gene.', "
+                     "'Nat. Genet.: 14(3), 324-8', '1996', true)")
+        assert conn.execute("SELECT search FROM reference").fetchall() == [(None,)]
+        conn.commit()
+        said = []
+        assert adopt(conn, ella_config, echo=said.append) is True
+        assert "Reference search vectors filled: 1" in said
+        assert adopt(conn, ella_config, **quiet) is False
+    app = create_app(ella_config, {"DB_URL": demo_db_url, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, demo_db_url, "testuser1")
+        found = client.get("/api/v1/references/", query={"s": {"search_string": "fanconi"}})
+        assert found.status == 200 and [r["pubmed_id"] for r in found.json] == [8896564]
+    finally:
+        app._drop_connection()
 
 
 def test_adopted_database_keeps_working_with_our_triggers(demo_db_url, ella_config):

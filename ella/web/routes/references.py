@@ -125,9 +125,9 @@ def create_reference(ctx):
                                       "LIMIT 1", list(manual.values())))
     if existing:
         return existing[0]
-    if "published" not in manual:
-        raise BadRequest("manual.published is required to create a reference")
-    created = _insert(ctx.conn, manual)
+    # The lookup used only the columns given; a new reference is published unless it says
+    # otherwise (the column's default in ELLA's model, and `deposit references`').
+    created = _insert(ctx.conn, {"published": True, **manual})
     if created is None:
         other = _by_pubmed_id(ctx.conn, manual.get("pubmed_id"))
         raise Conflict(f"A different reference with pubmed_id {manual.get('pubmed_id')} exists "
