@@ -252,6 +252,34 @@ def test_a_cookie_value_that_is_no_token_counts_as_no_cookie(api_app, user, cook
     assert client.get(CURRENT).status == 200
 
 
+# Cookies another application on the same host name may set (browsers do not keep cookies
+# apart by port); the standard library's parser gave up at each, hiding the session after it.
+FOREIGN_COOKIES = {"json-value": 'prefs={"theme":"dark"}', "space-in-value": "tracking=a b",
+                   "unbalanced-quote": 'legacy="abc', "backslash": "path=C:\\temp",
+                   "no-equals-sign": "flag", "empty": ""}
+
+
+@pytest.mark.parametrize("foreign", FOREIGN_COOKIES.values(), ids=FOREIGN_COOKIES.keys())
+def test_the_session_cookie_is_read_beside_any_other_cookie(api_app, user, foreign):
+    """api.md 1.5: a valid session is a valid session, whatever else the Cookie header holds."""
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    token = client.cookies["AuthenticationToken"]
+    for header in (f"{foreign}; AuthenticationToken={token}",
+                   f"AuthenticationToken={token}; {foreign}",
+                   f'{foreign};AuthenticationToken="{token}"'):
+        result = client.get(CURRENT, headers={"HTTP_COOKIE": header})
+        assert result.status == 200, (header, result.body[:200])
+    # The first of two (the browser sends the most specific path first).
+    assert client.get(CURRENT, headers={
+        "HTTP_COOKIE": f"AuthenticationToken={token}; AuthenticationToken=x"}).status == 200
+    assert client.get(CURRENT, headers={
+        "HTTP_COOKIE": f"AuthenticationToken=x; AuthenticationToken={token}"}).status == 403
+    # A cookie whose name only contains ours is not ours.
+    assert client.get(CURRENT, headers={
+        "HTTP_COOKIE": f"XAuthenticationToken={token}"}).status == 403
+
+
 def test_deactivation_ends_sessions_and_activation_does_not_revive_them(api_app, db_url, user,
                                                                           ella_config):
     """usersession.logged_out is set at deactivation (datamodel.md), also through `add_many`;

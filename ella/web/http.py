@@ -4,7 +4,6 @@ import ipaddress
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
 from ella import jsonload
@@ -103,16 +102,18 @@ class Request:
         self.args = parse_query(self.query_string)
 
     def cookie(self, name):
-        raw = self.environ.get("HTTP_COOKIE", "")
-        if not raw:
-            return None
-        jar = SimpleCookie()
-        try:
-            jar.load(raw)
-        except CookieError:
-            return None
-        morsel = jar.get(name)
-        return morsel.value if morsel else None
+        """The value of cookie `name` (the first one, as browsers send the most specific path
+        first), or None. Read piece by piece: the standard library's SimpleCookie stops at the
+        first cookie it cannot parse (a JSON value or a space another application on this host
+        set), which would hide a valid session behind it."""
+        for piece in self.environ.get("HTTP_COOKIE", "").split(";"):
+            key, sep, value = piece.partition("=")
+            if sep and key.strip() == name:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                return value
+        return None
 
     def body(self, limit=MAX_JSON_BODY):
         """The raw request body (bytes), refusing more than `limit` bytes with 413."""
