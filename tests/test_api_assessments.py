@@ -203,7 +203,11 @@ def test_geneassessments(client, demo_api_app, demo_db_url):
 
 
 def test_referenceassessments(client, demo_api_app, demo_db_url):
-    allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
+    in_analysis = ("SELECT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                   "WHERE s.analysis_id = 5")
+    allele_id = _sql(demo_db_url, f"SELECT min(allele_id) FROM ({in_analysis}) a")[0][0]
+    elsewhere = _sql(demo_db_url, f"SELECT min(id) FROM allele WHERE id NOT IN ({in_analysis})"
+                     )[0][0]
     with psycopg.connect(demo_db_url) as conn:
         reference_id = conn.execute(
             "INSERT INTO reference (authors, title, journal, year, pubmed_id, published) "
@@ -237,6 +241,12 @@ def test_referenceassessments(client, demo_api_app, demo_db_url):
     assert client.post(path, {**body, "reference_id": 99999999}).status == 404
     assert client.post(path, {**body, "allele_id": 99999999}).status == 404
     assert client.post(path, {**body, "evaluation": "x"}).status == 400
+    # Recorded as made in an analysis: the variant must be one of its variants.
+    refused = client.post(path, {**body, "allele_id": elsewhere})
+    assert refused.status == 400 and refused.json["message"] == \
+        f"Allele {elsewhere} is not part of analysis 5"
+    assert _sql(demo_db_url, "SELECT count(*) FROM referenceassessment WHERE allele_id = %s",
+                (elsewhere,)) == [(0,)]
     # The evaluation model (workflow.md 8.3): no other keys, known values only.
     before = _sql(demo_db_url, "SELECT count(*) FROM referenceassessment")
     for evaluation, message in (

@@ -69,6 +69,34 @@ def test_post_is_validated(app, db_url):
     both = client.post(JOBS, {**BODY, "sample_id": "s1"})
     assert both.status == 400 and "Exactly one of data and sample_id" in both.json["message"]
     assert client.post(JOBS, {**BODY, "mode": "Bogus"}).status == 400
+    # Refused at once what the poller could only refuse after the annotation service's work.
+    for body, message in (
+            ({k: v for k, v in BODY.items() if k != "mode"}, "body.mode must be one of"),
+            ({**BODY, "mode": None}, "body.mode must be one of"),
+            ({**BODY, "properties": None}, "body.properties must be an object"),
+            ({**BODY, "properties": {"sample_type": "HTS"}},
+             "body.properties.analysis_name must be a non-empty string"),
+            ({**BODY, "properties": {"analysis_name": " "}},
+             "body.properties.analysis_name must be a non-empty string"),
+            ({**BODY, "properties": {**BODY["properties"], "create_or_append": "Merge"}},
+             "body.properties.create_or_append must be one of Create, Append, not 'Merge'"),
+            ({**BODY, "properties": {**BODY["properties"], "sample_type": "WGS"}},
+             "body.properties.sample_type must be one of HTS, Sanger, not 'WGS'"),
+            ({**BODY, "properties": {**BODY["properties"], "priority": 4}},
+             "body.properties.priority must be one of 1, 2, 3, not 4"),
+            ({**BODY, "properties": {**BODY["properties"], "priority": True}},
+             "body.properties.priority must be one of 1, 2, 3, not True")):
+        refused = client.post(JOBS, body)
+        assert refused.status == 400 and refused.json["message"].startswith(message), \
+            (body, refused.json)
+    # Variant jobs need no properties; the options given are kept as sent.
+    variants = client.post(JOBS, {**BODY, "mode": "Variants", "properties": None})
+    assert variants.status == 200, variants.body
+    client.request("DELETE", f"{JOBS}{variants.json['id']}/")
+    minimal = client.post(JOBS, {**BODY, "properties": {"analysis_name": "x", "priority": 2,
+                                                        "extra": "kept"}})
+    assert minimal.status == 200 and minimal.json["properties"]["extra"] == "kept"
+    client.request("DELETE", f"{JOBS}{minimal.json['id']}/")
     assert client.post(JOBS, {**BODY, "extra": 1}).status == 400
     assert client.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"}).status == 403
     assert client.post(JOBS, {**BODY, "genepanel_version": "v9"}).status == 404

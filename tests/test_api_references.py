@@ -196,6 +196,7 @@ BAD_BODIES = [
     {"manual": {"title": 1, "published": False}}, {"manual": {"published": "no"}},
     {"manual": {"title": "t", "published": False, "id": 3}},
     {"manual": {"title": "t", "published": False, "search": "x"}},
+    {"manual": {"title": "t", "pubmed_id": 0}}, {"manual": {"title": "t", "pubmed_id": -5}},
     {"other": 1}, [1],
 ]
 

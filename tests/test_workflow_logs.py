@@ -123,6 +123,15 @@ def test_bad_log_bodies(wf):
     assert c1.post(url, {"message": None}).status == 400
     assert c1.post(url, {"nope": "x"}).status == 400
     assert c1.post(url, {"priority": "high"}).status == 400
+    # Priorities are 1 Normal, 2 High, 3 Urgent (api.md 4.18); others would show in the
+    # overviews as a priority no label names.
+    before = len(c1.get(url).json["logs"])
+    for priority in (0, -1, 4, 99):
+        refused = c1.post(url, {"priority": priority, "message": "m"})
+        assert refused.status == 400
+        assert refused.json["message"] == f"priority must be 1, 2 or 3, not {priority}"
+    assert len(c1.get(url).json["logs"]) == before
+    assert c1.post(url, {"priority": "3"}).status == 200
 
 
 def test_criterion_30_warning_cleared_only_for_analyses(wf, db_url):

@@ -103,6 +103,9 @@ def create_log(conn, user, workflow_type, workflow_id, body, access=None):
     if all(v is None for v in values.values()):
         raise BadRequest("One of message, priority, review_comment or warning_cleared "
                          "must be given")
+    if values["priority"] is not None and not 1 <= values["priority"] <= 3:
+        # The UI's labels (analysis.priority.display): 1 Normal, 2 High, 3 Urgent.
+        raise BadRequest(f"priority must be 1, 2 or 3, not {values['priority']}")
     if workflow_type == "allele" and values["warning_cleared"] is not None:
         raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
     if access is not None:

@@ -15,12 +15,13 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
 from ella.web.access import require_allele, require_analysis, require_genepanel
-from ella.web.errors import Conflict, NotFound
+from ella.web.errors import BadRequest, Conflict, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
 from ella.web.validation import require_object
-from ella.workflow.assessments import (normalise_referenceassessment_evaluation,
+from ella.workflow.assessments import (allele_in_analysis,
+                                       normalise_referenceassessment_evaluation,
                                        validate_evaluation)
 
 API = "/api/v1"
@@ -201,6 +202,10 @@ def create_referenceassessment(ctx):
     require_genepanel(conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
     if body.get("analysis_id") is not None:
         require_analysis(conn, ctx.user, body["analysis_id"])
+        # As finalizeallele: an assessment is recorded as made in an analysis of the variant.
+        if not allele_in_analysis(conn, body["analysis_id"], body["allele_id"]):
+            raise BadRequest(f"Allele {body['allele_id']} is not part of analysis "
+                             f"{body['analysis_id']}")
     current = conn.execute("SELECT id FROM referenceassessment WHERE allele_id = %s "
                            "AND reference_id = %s AND date_superceeded IS NULL FOR UPDATE",
                            (body["allele_id"], body["reference_id"])).fetchone()

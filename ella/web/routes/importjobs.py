@@ -103,6 +103,24 @@ def _check_append_target(ctx, properties):
         raise Forbidden(f"Analysis {outside} is not available to your user group")
 
 
+def _check_analysis_properties(properties):
+    """What the poller needs to deposit an Analysis job (api.md 4.24), refused now rather
+    than after the annotation service has done its work: the analysis name, and the options
+    the deposit knows when given (other keys are kept as they are)."""
+    if not isinstance(properties, dict):
+        raise BadRequest("body.properties must be an object with analysis_name for an "
+                         "Analysis job")
+    name = properties.get("analysis_name")
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("body.properties.analysis_name must be a non-empty string")
+    for key, allowed in (("create_or_append", ("Create", "Append")),
+                         ("sample_type", ("HTS", "Sanger")), ("priority", (1, 2, 3))):
+        value = properties.get(key)
+        if value is not None and (isinstance(value, bool) or value not in allowed):
+            raise BadRequest(f"body.properties.{key} must be one of "
+                             f"{', '.join(map(str, allowed))}, not {value!r}")
+
+
 @router.route("GET", JOBS, access="group", resource_log=False,
               summary="Import jobs of the caller's group's gene panels, newest first (q, paged)")
 def list_jobs(ctx):
@@ -128,8 +146,10 @@ def create_job(ctx):
                            "status_history": (dict, type(None)),
                            "user_id": (int, type(None))})
     mode = body.get("mode")
-    if mode is not None and mode not in MODES:
+    if mode not in MODES:
         raise BadRequest(f"body.mode must be one of {', '.join(MODES)}")
+    if mode == "Analysis":
+        _check_analysis_properties(body.get("properties"))
     if (body.get("data") is None) == (body.get("sample_id") is None):
         raise BadRequest("Exactly one of data and sample_id must be given")
     require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])

@@ -3,7 +3,7 @@
 
 import psycopg
 
-from ella.pubmed import PubmedParseError, parse_references_text
+from ella.pubmed import MAX_PUBMED_ID, PubmedParseError, parse_references_text
 from ella.web.errors import BadRequest, Conflict
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -120,6 +120,10 @@ def create_reference(ctx):
     manual = require_object(body["manual"], {}, MANUAL_TYPES, where="manual")
     if not manual:
         raise BadRequest("manual must give at least one reference column")
+    pubmed_id = manual.get("pubmed_id")
+    if pubmed_id is not None and not 0 < pubmed_id <= MAX_PUBMED_ID:
+        raise BadRequest(f"manual.pubmed_id must be a PMID from 1 to {MAX_PUBMED_ID}, "
+                         f"not {pubmed_id}")
     condition = " AND ".join(f"r.{k} IS NOT DISTINCT FROM %s" for k in manual)
     existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE {condition} ORDER BY r.id "
                                       "LIMIT 1", list(manual.values())))
