@@ -116,7 +116,7 @@ def test_an_import_job_status_history_of_another_shape_is_400(writer, history):
     """Stored, it broke every later status change of the job (a 500, also for the poller)."""
     client, url = writer
     result = client.post(f"{API}/import/service/jobs/", {
-        "genepanel_name": "HBOC", "genepanel_version": "v01", "data": "x",
+        "genepanel_name": "HBOC", "genepanel_version": "v01", "data": "x", "mode": "Variants",
         "status_history": history})
     assert result.status == 400, result.body[:300]
     assert "status_history must be" in result.json["message"]
@@ -126,7 +126,7 @@ def test_an_import_job_with_ellas_status_history_keeps_it(writer):
     client, _ = writer
     history = {"history": [{"time": "2020-01-01T00:00:00+00:00", "status": "SUBMITTED"}]}
     created = client.post(f"{API}/import/service/jobs/", {
-        "genepanel_name": "HBOC", "genepanel_version": "v01", "data": "x",
+        "genepanel_name": "HBOC", "genepanel_version": "v01", "data": "x", "mode": "Variants",
         "status_history": history})
     assert created.status == 200, created.body
     patched = client.request("PATCH", f"{API}/import/service/jobs/{created.json['id']}/",
