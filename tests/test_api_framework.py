@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from ella.web.app import App
+from ella.web.app import App, create_app
 from ella.web.errors import Conflict
 from ella.web.router import Router
 from api_client import Client
@@ -265,6 +265,23 @@ def test_health(api_app, db_url):
     _sql(db_url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
     result = client.get("/api/v1/health/")
     assert result.status == 503 and result.json["status"] == "error"
+
+
+def test_an_unreachable_database_is_503_without_a_traceback(ella_config, caplog):
+    """A worker that has to (re)connect during an outage: 503 as for a dropped connection,
+    one log line naming the cause with the password masked (was 500 and a traceback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once the block ends
+    app = create_app(ella_config, {"DB_URL": f"postgresql://ella:S3cretPW@127.0.0.1:{port}/e",
+                                   "COOKIE_SECURE": False})
+    client = Client(app)
+    for path in ("/api/v1/health/", "/api/v1/broadcasts/", "/api/v1/users/currentuser/"):
+        result = client.get(path)
+        assert result.status == 503, (path, result.body)
+        assert result.json["message"] == "The database is not available; try again later"
+    assert "Traceback" not in caplog.text and "S3cretPW" not in caplog.text
+    assert "database unavailable: cannot connect to the database" in caplog.text
 
 
 def test_ui_exception_log(api_app, db_url):

@@ -18,7 +18,7 @@ import psycopg
 
 from ella import __version__
 from ella.auth import session_for_token
-from ella.db import connect
+from ella.db import DatabaseError, connect
 from ella.web.errors import ApiError, NotFound, NotLoggedIn
 from ella.web.http import Request, Response
 from ella.web.router import router as default_router
@@ -129,6 +129,11 @@ class App:
                 self._drop_connection()
                 response = Response.error(503, "The database is not available; try again "
                                                "later")
+        except DatabaseError as exc:
+            # (Re)connecting failed: the message names the cause, any password masked.
+            log.error("database unavailable: %s", exc)
+            self._drop_connection()
+            response = Response.error(503, "The database is not available; try again later")
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             self._rollback(conn)
