@@ -33,14 +33,53 @@ def _panels(conn, echo):
         echo(f"Gene panel {name} {version} deposited")
 
 
+DEMO_ANALYSES = (DEMO_DIR / "analyses" / "TestAnalysis-001",
+                 DEMO_DIR / "analyses" / "brca_sample_2.HBOC_v01.vcf")
+
+
+def data_not_from_the_demo(conn):
+    """A description of the users and analyses in the database that the demo did not add
+    ("" when there are none): loading the demo beside them would give a lab's database four
+    users with a known password, and demo variants whose annotation supersedes its own."""
+    users_file = DEMO_DIR / "users.json"
+    demo_users = [u["username"] for u in read_json_list(users_file)]
+    demo_analyses = [resolve_analysis_config(source)["name"] for source in DEMO_ANALYSES]
+    found = []
+    for what, table, column, demo in (("user", '"user"', "username", demo_users),
+                                      ("analysis", "analysis", "name", demo_analyses)):
+        names = [r[0] for r in conn.execute(
+            f"SELECT {column} FROM {table} WHERE NOT {column} = ANY(%s) ORDER BY id",
+            (demo,))]
+        if names:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            plural = "analyses" if what == "analysis" else "users"
+            found.append(f"{len(names)} {plural if len(names) > 1 else what} ({shown})")
+    return " and ".join(found)
+
+
+def _exists(conn, table, name):
+    """Whether a row of `table` (a fixed name) has this name, in any version."""
+    return conn.execute(f"SELECT 1 FROM {table} WHERE name = %s LIMIT 1",
+                        (name,)).fetchone() is not None
+
+
 def load_demo(conn, config, echo=print):
     with conn.transaction():
         _panels(conn, echo)
+        # Only what is missing: a group or filter config the user changed since (another
+        # panel, a new version) stays as it is.
         groups_file = DEMO_DIR / "usergroups.json"
-        for result in add_groups(conn, parse_usergroups(groups_file,
-                                                        read_json_list(groups_file))):
+        groups = [g for g in parse_usergroups(groups_file, read_json_list(groups_file))
+                  if not _exists(conn, "usergroup", g["name"])]
+        for result in add_groups(conn, groups):
             echo(f"User group {result['name']}: {result['status']}")
-        deposit_filterconfigs(conn, config, read_filterconfigs_file(DEMO_DIR / "filterconfigs.json"))
+        filterconfigs = [f for f in read_filterconfigs_file(DEMO_DIR / "filterconfigs.json")
+                         if not (isinstance(f, dict)
+                                 and _exists(conn, "filterconfig", f.get("name")))]
+        if filterconfigs:
+            deposit_filterconfigs(conn, config, filterconfigs)
+            for entry in filterconfigs:
+                echo(f"Filter config {entry['name']} added")
         users_file = DEMO_DIR / "users.json"
         auth = config["user"]["auth"]
         for result in add_many(conn, parse_users(users_file, read_json_list(users_file)), auth):
@@ -50,8 +89,7 @@ def load_demo(conn, config, echo=print):
                 set_password(conn, user_id, hash_password(DEMO_PASSWORD),
                              password_expiry(auth["password_expiry_days"]))
                 echo(f"User {result['username']} added (demo password {DEMO_PASSWORD})")
-        for source in (DEMO_DIR / "analyses" / "TestAnalysis-001",
-                       DEMO_DIR / "analyses" / "brca_sample_2.HBOC_v01.vcf"):
+        for source in DEMO_ANALYSES:
             analysis = resolve_analysis_config(source)
             if conn.execute("SELECT 1 FROM analysis WHERE name = %s",
                             (analysis["name"],)).fetchone():

@@ -4,6 +4,7 @@ import psycopg
 
 from ella.demo import DEMO_PASSWORD
 from ella.passwords import verify_password
+from api_helpers import add_user
 from helpers import run_cli, table_snapshot
 
 
@@ -36,3 +37,43 @@ def test_demo_loads_and_is_idempotent(db_url):
 def test_demo_refuses_a_database_that_is_not_ready(empty_db_url):
     result = run_cli("ella-demo", db_url=empty_db_url)
     assert result.returncode == 1 and "not ready" in result.stderr
+
+
+def test_demo_refuses_a_database_with_users_or_analyses_of_its_own(db_url):
+    """The demo adds four users with a known password: never beside a lab's own users or
+    analyses (a DB_URL left pointing at production), unless forced."""
+    run_cli("ella-demo", db_url=db_url)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE analysis SET name = 'Patient-0001' "
+                     "WHERE name = 'TestAnalysis-001'")
+    add_user(db_url, "labuser", "labgroup")
+    before = table_snapshot(db_url)
+    result = run_cli("ella-demo", db_url=db_url)
+    assert result.returncode == 1
+    assert "the database holds 1 user (labuser) and 1 analysis (Patient-0001) the demo did " \
+           "not add" in result.stderr and "--force" in result.stderr
+    after = table_snapshot(db_url)
+    before.pop("clilog"), after.pop("clilog")
+    assert after == before
+    forced = run_cli("ella-demo", "--force", db_url=db_url)
+    assert forced.returncode == 0, forced.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM analysis WHERE name = 'TestAnalysis-001'"
+                            ).fetchone() == (1,)
+
+
+def test_rerunning_the_demo_keeps_what_the_user_changed(db_url):
+    """'Re-running adds only what is missing': a demo group given another panel and a demo
+    filter config in a new version stay as the user left them."""
+    assert run_cli("ella-demo", db_url=db_url).returncode == 0
+    assert run_cli("ella-deposit", "append_genepanel_to_usergroup", "Mendeliome", "v01",
+                   "testgroup01", db_url=db_url).returncode == 0
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE filterconfig SET active = false WHERE name = 'TrioDefault'")
+    before = table_snapshot(db_url)
+    result = run_cli("ella-demo", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "User group" not in result.stdout and "Filter config" not in result.stdout
+    after = table_snapshot(db_url)
+    before.pop("clilog"), after.pop("clilog")
+    assert after == before

@@ -25,12 +25,16 @@ def main(argv=None):
         description="Load the demo data of demo/ and genepanels/ella-demo into DB_URL (one "
                     "transaction; re-running adds only what is missing). For a local "
                     "installation only: the demo users share a known password.")
-    parser.parse_args(argv)
-    return run_main(lambda: _run(argv))
+    parser.add_argument("--force", action="store_true",
+                        help="load it also into a database that holds users or analyses of "
+                             "its own (never a lab's database)")
+    args = parser.parse_args(argv)
+    return run_main(lambda: _run(argv, args.force))
 
 
-def _run(argv):
-    from ella.demo import load_demo  # imported late: --help needs no database code
+def _run(argv, force):
+    # Imported late: --help needs no database code.
+    from ella.demo import data_not_from_the_demo, load_demo
     config, env = load_settings()
     audit = Audit(env["DB_URL"], "demo", "load", argv)
 
@@ -40,6 +44,12 @@ def _run(argv):
             conn.rollback()
             if not ok:
                 raise CommandError(f"the database is not ready: {message}")
+            foreign = data_not_from_the_demo(conn)
+            if foreign and not force:
+                raise CommandError(
+                    f"the database holds {foreign} the demo did not add: the demo adds users "
+                    "with a known password, so it is loaded only into a database of its own "
+                    "(is DB_URL the one you meant?). Give --force to load it anyway.")
             load_demo(conn, config, echo=audit.echo)
         audit.echo("Demo data loaded.")
         return 0
