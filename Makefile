@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PGDIR := var/pg
-PGPORT ?= 5432
+# The local cluster's port: PGPORT=..., or ELLA_DEVDB_PORT from the environment.
+PGPORT ?= $(or $(ELLA_DEVDB_PORT),5432)
 STAMP := $(VENV)/.installed
 
 .PHONY: setup run test db-start db-stop db-url clean

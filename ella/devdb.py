@@ -107,8 +107,10 @@ class Cluster:
         self.init()
         if self.is_running():
             return False
+        # The socket is the owner's alone: the cluster trusts whoever reaches it (initdb -A
+        # trust), as the superuser, so another local account must not reach it.
         options = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
-                   "-c fsync=off -c full_page_writes=off")
+                   "-c unix_socket_permissions=0700 -c fsync=off -c full_page_writes=off")
         result = subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.data), "-o", options,
                       "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"),
@@ -139,14 +141,24 @@ class Cluster:
             return True
 
 
+def _port(text):
+    """The cluster's port: 5432 when not given (an empty variable counts as not given)."""
+    if text is None or not text.strip():
+        return 5432
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise DevDbError(f"the port must be a number from 1 to 65535 (ELLA_DEVDB_PORT or "
+                         f"PGPORT), not {text!r}")
+    return int(text)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2 or argv[0] not in ("start", "stop", "url"):
         print("usage: python -m ella.devdb start|stop|url DIR [PORT]", file=sys.stderr)
         return 2
-    port = int(argv[2]) if len(argv) > 2 else int(os.environ.get("ELLA_DEVDB_PORT", "5432"))
-    cluster = Cluster(argv[1], port=port)
     try:
+        port = _port(argv[2] if len(argv) > 2 else os.environ.get("ELLA_DEVDB_PORT"))
+        cluster = Cluster(argv[1], port=port)
         if argv[0] == "start":
             started = cluster.start()
             cluster.create_database()
