@@ -376,6 +376,10 @@ def test_systemd_units_verify(tmp_path):
         for option in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
                        "User=ella", "Restart=on-failure", "WantedBy=ella.target"):
             assert option in text, f"{unit.name}: {option}"
+        if unit.name != "ella-nginx.service":
+            # The stop signal goes to the main process only, which finishes its request, import
+            # or job (a job's pre-import script included) before exiting.
+            assert "\nKillMode=mixed\n" in text, unit.name
     result = subprocess.run([analyze, "verify", "--man=no",
                              *[str(tmp_path / n) for n in names]],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
