@@ -463,7 +463,23 @@ def env_settings(environ=None):
         "LOGPATH": _env_text(environ, "LOGPATH"),
         # Mark the session cookie Secure (only sent over HTTPS): set it behind TLS.
         "COOKIE_SECURE": _env_bool(environ, "COOKIE_SECURE"),
+        "LOG_LEVEL": log_level(environ),
     }
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(environ=None):
+    """LOG_LEVEL, upper-cased: one of LOG_LEVELS, INFO when unset or empty."""
+    environ = os.environ if environ is None else environ
+    raw = _env_text(environ, "LOG_LEVEL")
+    if raw is None:
+        return "INFO"
+    if raw.strip().upper() not in LOG_LEVELS:
+        raise ConfigError(f"environment variable LOG_LEVEL must be one of "
+                          f"{', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.strip().upper()
 
 
 def _env_bool(environ, name, default=False):

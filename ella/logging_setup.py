@@ -7,14 +7,16 @@ to journald. Level: LOG_LEVEL (default INFO).
 """
 
 import logging.config
-import os
+
+from ella.config import log_level
 
 FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 
 
 def dict_config(level=None):
-    """A logging.config.dictConfig dict (also gunicorn's `logconfig_dict`)."""
-    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    """A logging.config.dictConfig dict (also gunicorn's `logconfig_dict`); the level is
+    LOG_LEVEL's unless given (ConfigError for a level logging does not know)."""
+    level = level.upper() if level else log_level()
     return {
         "version": 1,
         "disable_existing_loggers": False,

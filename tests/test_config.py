@@ -13,6 +13,7 @@ import yaml
 
 from ella import config as cfg
 from ella.config import ConfigError
+from helpers import run_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -453,6 +454,7 @@ def test_env_settings_defaults():
         "GUNICORN_TIMEOUT": 500,
         "LOGPATH": None,
         "COOKIE_SECURE": False,
+        "LOG_LEVEL": "INFO",
     }
 
 
@@ -461,8 +463,9 @@ def test_env_settings_from_environment():
         "DB_URL": "postgresql:///vardb", "PORT": "5000", "HOST": "0.0.0.0",
         "SOCKET": "/socket/api.sock", "ANALYSES_PATH": "/data/analyses/imported",
         "ANALYSES_INCOMING": "/data/analyses/incoming", "IGV_DATA": "/data/igv-data",
-        "NUM_WORKERS": "4", "GUNICORN_TIMEOUT": "60", "LOGPATH": "/logs",
+        "NUM_WORKERS": "4", "GUNICORN_TIMEOUT": "60", "LOGPATH": "/logs", "LOG_LEVEL": " debug",
     })
+    assert settings["LOG_LEVEL"] == "DEBUG"
     assert settings["DB_URL"] == "postgresql:///vardb"
     assert settings["PORT"] == 5000
     assert settings["HOST"] == "0.0.0.0"
@@ -481,6 +484,28 @@ def test_env_settings_bad_integer(name, value):
         cfg.env_settings({name: value})
     assert str(info.value).startswith(f"environment variable {name} must be")
     assert value in str(info.value)
+
+
+def test_a_bad_log_level_names_the_variable():
+    with pytest.raises(ConfigError) as info:
+        cfg.env_settings({"LOG_LEVEL": "LOUD"})
+    assert str(info.value) == ("environment variable LOG_LEVEL must be one of DEBUG, INFO, "
+                               "WARNING, ERROR, CRITICAL, got 'LOUD'")
+
+
+@pytest.mark.parametrize("tool", ["ella-watcher", "ella-polling", "ella-api"])
+def test_the_long_running_programs_refuse_a_bad_log_level_in_one_line(tool, db_url, tmp_path):
+    """Under supervisord each would otherwise go FATAL with a traceback that does not name
+    the variable."""
+    for name in ("in", "out"):
+        (tmp_path / name).mkdir()
+    result = run_cli(tool, *(["--once"] if tool != "ella-api" else []), db_url=db_url, env={
+        "LOG_LEVEL": "LOUD", "ANALYSES_INCOMING": str(tmp_path / "in"),
+        "ANALYSES_PATH": str(tmp_path / "out"), "ANNOTATION_SERVICE_URL": "http://127.0.0.1:9",
+        "PORT": "39111"})
+    assert result.returncode == 1
+    assert result.stderr == ("error: environment variable LOG_LEVEL must be one of DEBUG, "
+                             "INFO, WARNING, ERROR, CRITICAL, got 'LOUD'\n")
 
 
 # --- user config merge and feature flags -------------------------------------------

@@ -26,11 +26,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging_setup.setup()
     return run_main(lambda: _run(args))
 
 
 def _run(args):
+    logging_setup.setup()  # in run_main: a bad LOG_LEVEL is one line
     config, env = load_settings()
     if args.interval <= 0:
         raise CommandError("--interval must be positive")
