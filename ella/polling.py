@@ -116,7 +116,15 @@ class AnnotationService:
     def __init__(self, url, timeout=30.0):
         if not url:
             raise ServiceError("app.annotation_service is not configured")
+        parts = urllib.parse.urlsplit(url)
+        # Shown in logs and job messages: without a user and password the URL may carry.
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # Refused at start: otherwise every job would fail with "unknown url type".
+            raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must be an "
+                               f"http:// or https:// URL with a host, got {shown!r}")
         self.base = url.rstrip("/") + "/api/v1"
+        self.shown = shown.rstrip("/") + "/api/v1"
         self.timeout = timeout
 
     def _request(self, method, path, body=None, content_type=None):
@@ -134,7 +142,7 @@ class AnnotationService:
             raise ServiceError(_error_message(text), exc.code) from None
         except (urllib.error.URLError, OSError, HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise ServiceUnreachable(f"annotation service not reachable at {self.base}: "
+            raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
                                      f"{reason}") from None
 
     def _json(self, method, path, **kwargs):
@@ -432,8 +440,10 @@ class Poller:
             update_job(conn, job, changes)
         new = changes.get("status") or expected
         if new != expected:
-            log.info("import job %s: %s -> %s%s", job_id, expected, new,
-                     f" ({changes['message']})" if changes.get("message") else "")
+            # A failed job needs a person: it shows also when only warnings are logged.
+            log.log(logging.WARNING if new.startswith("FAILED") else logging.INFO,
+                    "import job %s: %s -> %s%s", job_id, expected, new,
+                    f" ({changes['message']})" if changes.get("message") else "")
         return new
 
     def _note(self, conn, job_id, expected, message):
@@ -533,7 +543,7 @@ class Poller:
             log.info("signal %s received: stopping after the current job", signum)
             self.stopping = True
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("polling import jobs at %s every %ss", self.service.base, self.interval)
+        log.info("polling import jobs at %s every %ss", self.service.shown, self.interval)
         try:
             while not self.stopping:
                 try:

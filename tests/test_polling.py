@@ -2,6 +2,7 @@
 speaks the annotation-service protocol and returns the real annotated test VCFs."""
 
 import copy
+import logging
 import os
 import signal
 import subprocess
@@ -156,7 +157,8 @@ def test_job_goes_submitted_running_annotated_done_and_analysis_is_listed(
     app._drop_connection()
 
 
-def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id):
+def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id, caplog):
+    caplog.set_level(logging.INFO, logger="ella.polling")
     job_id = add_job(db_url, user_id, data="13-32893296-TG-T")
     service.results["13-32893296-TG-T"] = "this is not a VCF\n"
     poller = Poller(db_url, config)
@@ -164,6 +166,11 @@ def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id):
         poller.cycle()
     failed = job(db_url, job_id)
     assert failed["status"] == "FAILED (DEPOSIT)"
+    # A failed job needs a person: logged as a warning (also shown at LOG_LEVEL=WARNING),
+    # the steps before it as info.
+    levels = {r.getMessage().split(" -> ")[-1].split(" (")[0]: r.levelname
+              for r in caplog.records if f"import job {job_id}: " in r.getMessage()}
+    assert levels == {"RUNNING": "INFO", "ANNOTATED": "INFO", "FAILED": "WARNING"}, levels
     assert failed["message"].startswith("VcfError: ") and "fileformat" in failed["message"]
     assert count(db_url, "SELECT count(*) FROM analysis") == 0
 
@@ -482,6 +489,32 @@ def test_once_against_an_unreachable_service_exits_1_and_keeps_the_job(db_url, u
     assert result.returncode == 1
     assert "not reachable" in result.stderr
     assert job(db_url, job_id)["status"] == "SUBMITTED"
+
+
+@pytest.mark.parametrize("url", ["annotation.lab.local", "ftp://anno/", "http://",
+                                 "file:///tmp/x"])
+def test_a_malformed_service_url_is_refused_at_start(db_url, user_id, url):
+    """Not at each job: every job would fail with "unknown url type"."""
+    job_id = add_job(db_url, user_id)
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"],
+                            env=_env(db_url, url), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == ("error: app.annotation_service (ANNOTATION_SERVICE_URL) must be "
+                             f"an http:// or https:// URL with a host, got {url!r}\n")
+    assert job(db_url, job_id)["status"] == "SUBMITTED"
+
+
+def test_the_service_urls_password_is_never_logged_or_stored(db_url, user_id):
+    job_id = add_job(db_url, user_id)
+    url = closed_port_url().replace("http://", "http://anno:S3cretPW@")
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"],
+                            env=_env(db_url, url), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "not reachable at http://127.0.0.1:" in result.stderr
+    assert "S3cretPW" not in result.stderr and "anno:" not in result.stderr
+    assert "S3cretPW" not in (job(db_url, job_id)["message"] or "")
+    with pytest.raises(polling.ServiceError) as refused:
+        AnnotationService("ftp://anno:S3cretPW@host/")
+    assert "S3cretPW" not in str(refused.value)
 
 
 def test_database_without_tables_is_waited_for(empty_db_url, config):
