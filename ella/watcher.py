@@ -30,7 +30,9 @@ import psycopg
 
 from ella.db import DatabaseError, connect
 from ella.deposit.analysis import deposit_analysis, summary_line
-from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
+from ella.deposit.variants import DepositError
+from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
 
@@ -48,6 +50,19 @@ DATABASE_UNAVAILABLE = ("08", "40", "53100", "53300", "55P03", "57P01", "57P02",
 
 class WatcherError(Exception):
     pass
+
+
+# What is wrong with a folder's files (one line in the log and the error file); anything
+# else raised while importing is a fault of ours, logged with its traceback.
+FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError)
+
+
+class UnexpectedImportError(Exception):
+    """An unexpected error while importing, its text prefixed with its type."""
+
+    def __init__(self, message, cause):
+        super().__init__(message)
+        self.cause = cause
 
 
 def folder_fingerprint(folder):
@@ -252,7 +267,15 @@ class Watcher:
         return True
 
     def _failed(self, folder, exc):
-        log.error("An exception occurred while importing %s: %s. Skipping...", folder.name, exc)
+        if isinstance(exc, FOLDER_INPUT_ERRORS):
+            log.error("An exception occurred while importing %s: %s. Skipping...",
+                      folder.name, exc)
+        else:
+            # Not the folder's content but a fault of ours: the operator needs the type and
+            # the traceback (import.md 1.6), the error file at least the type.
+            exc = UnexpectedImportError(f"{type(exc).__name__}: {exc}", exc)
+            log.error("An exception occurred while importing %s: %s. Skipping...",
+                      folder.name, exc, exc_info=exc.cause)
         self.failures.append(folder.name)
         self._record_failure(folder, exc)
         return None

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+import ella.watcher as watcher_module
 from ella.watcher import Watcher, WatcherError
 from deposit_helpers import TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
 from helpers import ROOT, run_cli
@@ -311,6 +312,31 @@ def test_daemon_survives_an_unexpected_error_in_a_poll(dirs, db_url, ella_config
     assert len(polls) == 2
     assert "unexpected error during a poll" in caplog.text
     assert "folder vanished while it was read" in caplog.text
+
+
+def test_an_unexpected_error_in_an_import_is_logged_with_its_traceback(
+        dirs, db_url, ella_config, monkeypatch, caplog):
+    """A fault of ours (not the folder's content) is logged with its type and traceback
+    (import.md 1.6), and the error file names the type; the folder's own problems stay one
+    line."""
+    incoming, dest = dirs
+    (incoming / "TestAnalysis-003" / "READY").touch()
+
+    def broken_deposit(*args, **kwargs):
+        raise KeyError("annotations")
+    monkeypatch.setattr(watcher_module, "deposit_analysis", broken_deposit)
+    with caplog.at_level("ERROR", logger="ella.watcher"):
+        Watcher(db_url, ella_config, incoming, dest).poll()
+    by_folder = {r.getMessage().split(" importing ")[1].split(":")[0]: r
+                 for r in caplog.records if " importing " in r.getMessage()}
+    unexpected, bad_input = by_folder["TestAnalysis-001"], by_folder["TestAnalysis-003"]
+    assert "KeyError: 'annotations'" in unexpected.getMessage()
+    assert unexpected.exc_info and unexpected.exc_info[0] is KeyError
+    assert "broken_deposit" in caplog.text  # the traceback
+    assert bad_input.exc_info is None and "no 'name'" in bad_input.getMessage()
+    record = json.loads((incoming / "TestAnalysis-001.import-error").read_text())
+    assert record["error"] == "KeyError: 'annotations'"
+    assert _analyses(db_url) == []
 
 
 @pytest.mark.parametrize("sqlstate, unavailable", [
