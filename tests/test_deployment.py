@@ -6,6 +6,7 @@ nothing. The Docker build itself needs a Docker engine and is not run here; inst
 step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) execute.
 """
 
+import configparser
 import json
 import os
 import re
@@ -286,7 +287,7 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
 
         ctl = shutil.which("supervisorctl") or "supervisorctl"
         states = _wait_for(lambda: _running(ctl, conf, env), 30, "RUNNING programs")
-        assert {"nginx", "api", "analysis-watcher"} <= states
+        assert {"nginx", "api", "workers:analysis-watcher", "workers:polling"} <= states
 
         # The data layout and the logs, one line per event in the one format.
         for sub in ("attachments", "analyses/incoming", "analyses/imported", "igv-data"):
@@ -354,7 +355,34 @@ def _running(ctl, conf, env):
         if len(parts) >= 2:
             states[parts[0]] = parts[1]
     running = {name for name, state in states.items() if state == "RUNNING"}
-    return running if {"nginx", "api", "analysis-watcher"} <= running else None
+    return running if {"nginx", "api", "workers:analysis-watcher"} <= running else None
+
+
+def test_docker_stop_timeout_covers_the_slowest_stop():
+    """supervisord stops its groups one after the other (highest priority first) and the
+    programs of a group together: the README's --stop-timeout must cover the sum over the
+    groups of their longest stop allowance, or docker kills an import or job halfway."""
+    conf = configparser.RawConfigParser()
+    conf.read(OPS / "supervisord.conf")
+    in_group = {p: s for s in conf.sections() if s.startswith("group:")
+                for p in conf[s]["programs"].split(",")}
+    groups = {}
+    for section in conf.sections():
+        if not section.startswith("program:"):
+            continue
+        name = section.split(":", 1)[1]
+        group = in_group.get(name, f"program:{name}")
+        priority = int(conf[group].get("priority", 999))
+        wait = int(conf[section].get("stopwaitsecs", 10))  # supervisord's default
+        groups.setdefault(group, (priority, []))[1].append((name, wait))
+    order = [g for g, _ in sorted(groups.items(), key=lambda item: -item[1][0])]
+    # Producers of new work stop first (together), the API next, nginx last.
+    assert order == ["group:workers", "program:api", "program:nginx"], order
+    assert sorted(n for n, _ in groups["group:workers"][1]) == ["analysis-watcher", "polling"]
+    worst = sum(max(w for _, w in programs) for _, programs in groups.values())
+    readme = (ROOT / "README.md").read_text()
+    documented = {int(x) for x in re.findall(r"--stop-timeout (\d+)", readme)}
+    assert len(documented) == 1 and worst <= documented.pop(), (worst, documented)
 
 
 # --- systemd --------------------------------------------------------------------------------------
