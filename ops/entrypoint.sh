@@ -36,12 +36,17 @@ for dir in "$LOGPATH" "$SOCKET_DIR" "$ANALYSES_INCOMING" "$ANALYSES_PATH" \
     [ -w "$dir" ] || die "$dir is not writable for $(id -un)"
 done
 
+# `ella-db compare` names the command that brings the database to head (make-production,
+# adopt, migrate or refresh); when it cannot even check (no connection, a bad variable) its
+# error line says why, and no schema advice would help.
 if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
     echo "$out" >&2
-    die "the database is not at head; fix it with the same environment, then start again:
-    bin/ella-db make-production   (a new, empty database)
-    bin/ella-db migrate && bin/ella-db refresh   (an existing one)
-  e.g. docker run --rm --env-file ella.env ella bin/ella-db make-production"
+    case $out in
+        *"Database HEAD:"*)
+            die "the database is not at head: run the bin/ella-db command named above with the same environment, then start again (e.g. docker run --rm --env-file ella.env ella bin/ella-db <command>)" ;;
+        *)
+            die "cannot check the database (the error above); nothing was started" ;;
+    esac
 fi
 
 # Patient data and logs on the host mounts: readable by the service's group at most (as the

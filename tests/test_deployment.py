@@ -227,12 +227,35 @@ def test_entrypoint_refuses_a_ui_path_without_index(site, tmp_path):
 def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
     result = _entrypoint(_site_env(site, DB_URL=empty_db_url))
     assert result.returncode == 1
-    assert "the database is not at head" in result.stderr
-    assert "bin/ella-db make-production" in result.stderr
+    assert "Not ready: the database is empty (run `ella-db make-production`)" in result.stderr
+    assert "ella entrypoint: the database is not at head: run the bin/ella-db command named " \
+           "above" in result.stderr
     assert "Traceback" not in result.stderr
     # The data layout exists already (it needs no database).
     for sub in ("attachments", "analyses/incoming", "analyses/imported", "igv-data"):
         assert (site["data"] / sub).is_dir(), sub
+
+
+def test_entrypoint_names_adopt_for_an_ella_database(site, demo_db_url):
+    result = _entrypoint(_site_env(site, DB_URL=demo_db_url))
+    assert result.returncode == 1
+    assert "Not ready: the ELLA database has not been adopted (run `ella-db adopt`)" in \
+        result.stderr
+    assert "make-production" not in result.stderr and "migrate" not in result.stderr
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ({"DB_URL": "postgresql://ella:S3cretPW@127.0.0.1:1/ella"}, "cannot connect to the database"),
+    ({"NUM_WORKERS": "many"}, "environment variable NUM_WORKERS must be an integer"),
+])
+def test_entrypoint_gives_no_schema_advice_when_it_cannot_check(site, db_url, problem,
+                                                                 expected):
+    result = _entrypoint(_site_env(site, **{"DB_URL": db_url, **problem}))
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert result.stderr.endswith("ella entrypoint: cannot check the database (the error "
+                                  "above); nothing was started\n"), result.stderr
+    assert "at head" not in result.stderr and "S3cretPW" not in result.stderr
 
 
 # --- supervisord: the whole process set -----------------------------------------------------------

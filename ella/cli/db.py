@@ -121,7 +121,9 @@ def _compare(conn, config, args, audit):
     print(f"Migration script HEAD: {ELLA_HEAD_REVISION}")
     ok, message = at_head(conn, config)
     if not ok:
-        print(f"Database HEAD does not match migration script HEAD! {message}")
+        if info["revision"] != ELLA_HEAD_REVISION:
+            print("Database HEAD does not match migration script HEAD!")
+        print(f"Not ready: {message}")
         return 1
     print(message)
     return 0
