@@ -52,4 +52,21 @@ fi
 # Patient data and logs on the host mounts: readable by the service's group at most (as the
 # systemd units' UMask=0027); Docker's default 022 left them readable by every local user.
 umask 027
-exec supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}"
+# supervisord runs as our child, not in our place: it exits 0 also when ops/fatal-exit.py
+# stopped it because a program could not be kept running, which must be a failure (exit 1)
+# for the restart policy and `docker ps`. The listener leaves a marker file for that.
+fatal_marker="$SOCKET_DIR/ella-fatal"
+rm -f "$fatal_marker"
+supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
+supervisord_pid=$!
+trap 'kill -TERM "$supervisord_pid" 2>/dev/null' TERM INT HUP
+# `wait` returns early when a trapped signal arrives; wait until supervisord has exited.
+status=0
+while kill -0 "$supervisord_pid" 2>/dev/null; do
+    wait "$supervisord_pid" && status=0 || status=$?
+done
+if [ -e "$fatal_marker" ]; then
+    echo "ella entrypoint: stopped because a program could not be kept running: $(cat "$fatal_marker")" >&2
+    exit 1
+fi
+exit "$status"

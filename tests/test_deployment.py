@@ -482,3 +482,8 @@ def test_a_program_supervisord_gives_up_on_stops_the_stack(site, db_url):
     log = (site["logs"] / "fatal-exit.log").read_text()
     assert "processname:nginx" in log and "stopping supervisord" in log, log
     assert not (site["socket"] / "supervisord.pid").exists()
+    # A failure, not a clean stop: the restart policy (on-failure too) and `docker ps -a`
+    # must see it (supervisord itself exits 0).
+    assert proc.returncode == 1, output[-1500:]
+    assert "ella entrypoint: stopped because a program could not be kept running: " \
+           "processname:nginx" in output
