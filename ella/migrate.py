@@ -170,6 +170,16 @@ def applied_migrations(conn):
     return dict(rows)
 
 
+def migration_history(conn):
+    """[(filename, applied_at, how)] in the order they were applied ("applied" by us,
+    "adopted" as present in an ELLA database); [] before any."""
+    if not table_exists(conn, BOOKKEEPING_TABLE):
+        return []
+    return conn.execute(sql.SQL("SELECT filename, applied_at, how FROM {} "
+                                "ORDER BY applied_at, filename").format(
+        sql.Identifier(BOOKKEEPING_TABLE))).fetchall()
+
+
 def pending_migrations(conn, files):
     """Files not applied yet; refuses when an applied file was edited or removed."""
     applied = applied_migrations(conn)

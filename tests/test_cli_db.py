@@ -1,5 +1,7 @@
 """`bin/ella-db` as an operator uses it: exit codes, one-line errors, confirmation, clilog."""
 
+import re
+
 import psycopg
 import pytest
 
@@ -68,6 +70,9 @@ def test_unreachable_database(tmp_path):
 def test_make_production_status_compare(empty_db_url):
     result = run_cli("ella-db", "compare", db_url=empty_db_url)
     assert result.returncode == 1 and "does not match" in result.stdout
+    assert "Not ready: the database is empty (run `ella-db make-production`)" in result.stdout
+    result = run_cli("ella-db", "status", db_url=empty_db_url)
+    assert "Applied migrations: none" in result.stdout
     result = run_cli("ella-db", "make-production", "--reason", "first setup", db_url=empty_db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("All done!")
@@ -75,6 +80,11 @@ def test_make_production_status_compare(empty_db_url):
     assert result.returncode == 0 and "Migration status OK!" in result.stdout
     result = run_cli("ella-db", "status", db_url=empty_db_url)
     assert "State: ours" in result.stdout and "Pending migrations: none" in result.stdout
+    # The history (ELLA's `database history`): each file, when and how.
+    history = result.stdout.split("Applied migrations:\n", 1)[1].split("Pending")[0]
+    assert re.findall(r"^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+0000  applied  (\S+)$",
+                      history, re.M) == ["0000_baseline_4c2844fef850.sql",
+                                         "0001_legacy_annotationconfig_4c2844fef850.sql"]
     assert run_cli("ella-db", "current", db_url=empty_db_url).stdout.strip() == "4c2844fef850"
     with psycopg.connect(empty_db_url) as conn:
         rows = conn.execute('SELECT "user", "group", groupcommand, command, reason, output '

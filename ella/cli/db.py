@@ -7,7 +7,7 @@ from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import connect
 from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
-                          migrate, status)
+                          migrate, migration_history, status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -106,6 +106,11 @@ def _status(conn, config, args, audit):
     print(f"ELLA head revision: {info['head']}")
     if info["message"]:
         print(f"Note: {info['message']}")
+    history = migration_history(conn)
+    conn.rollback()
+    print("Applied migrations:" + ("" if history else " none"))
+    for filename, applied_at, how in history:
+        print(f"  {applied_at:%Y-%m-%d %H:%M:%S%z}  {how:<8} {filename}")
     print("Pending migrations: " + (", ".join(info["pending"]) or "none"))
     if info["shadow_differences"]:
         for line in info["shadow_differences"]:
