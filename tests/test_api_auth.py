@@ -347,6 +347,22 @@ def test_users_list_is_the_groups_and_takes_q_on_user_columns(shared_demo_api):
     assert refused.status == 400 and "password" in refused.json["message"]
 
 
+def test_one_user_of_the_callers_group(shared_demo_api):
+    """Login needed (ELLA's is open); users of other groups are not shown, as in the list."""
+    from api_helpers import logged_in_client
+    app, url = shared_demo_api
+    ids = {name: uid for uid, name in _sql(url, 'SELECT id, username FROM "user"')}
+    client = logged_in_client(app, url, "testuser1")
+    own = client.get(f"/api/v1/users/{ids['testuser2']}/")
+    assert own.status == 200 and own.json["username"] == "testuser2"
+    assert "password" not in own.json
+    other = client.get(f"/api/v1/users/{ids['testuser4']}/")
+    assert other.status == 404 and other.json == {
+        "message": f"No user with id {ids['testuser4']} in your user group"}
+    assert client.get("/api/v1/users/999999/").status == 404
+    assert Client(app).get(f"/api/v1/users/{ids['testuser2']}/").status == 403
+
+
 def test_dates_are_utc_whatever_the_servers_time_zone(demo_api_app, demo_db_url):
     """api.md 1.3: timestamps as UTC with +00:00, also when the server's default zone is
     local time (initdb takes the host's)."""

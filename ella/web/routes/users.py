@@ -83,9 +83,9 @@ def list_users(ctx):
               summary="One user of the caller's user group")
 def get_user(ctx, user_id):
     # ELLA answers any user to anyone (even without login); we require a login and the same
-    # group (DESIGN.md), and 404 for users outside it.
+    # group (DESIGN.md), and 404 for users outside it (as the users list does not show them).
     found = auth.users(ctx.conn, "u.id = %s AND u.group_id = %s",
                        (user_id, ctx.user["group_id"]))
     if not found:
-        raise NotFound(f"No user with id {user_id}")
+        raise NotFound(f"No user with id {user_id} in your user group")
     return found[0]
