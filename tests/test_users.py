@@ -295,6 +295,12 @@ def test_add_groups_dry_run_changes_nothing(panels_db_url):
     assert without_clilog(table_snapshot(panels_db_url)) == without_clilog(before)
     ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "--dry-run"))
     assert without_clilog(table_snapshot(panels_db_url)) == without_clilog(before)
+    # A group that exists would be updated, and the dry run says so.
+    ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "--name", "testgroup01"))
+    out = ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "-dry", "--name",
+                       "testgroup01", "--name", "testgroup03"))
+    assert out.splitlines() == ["Would update group 'testgroup01'",
+                                "Would add group 'testgroup03'"]
 
 
 def _without_acmg_ad_thresholds(groups):

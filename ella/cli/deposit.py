@@ -69,9 +69,10 @@ def build_parser():
                                    "workflows, without an analysis"),
                        ("annotation", "import or refresh the annotation of the variants of a "
                                       "VCF (no workflows, no panel check)")):
-        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ". The "
-                           "gene panel comes from the options or from the first file's name "
-                           "(<name>.<panel>_<version>.vcf); every file is one transaction.")
+        panel = (" The gene panel comes from the options or from the first file's name "
+                 "(<name>.<panel>_<version>.vcf).") if name == "alleles" else ""
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + "." +
+                           panel + " Every file is one transaction.")
         p.add_argument("vcfs", metavar="VCF", nargs="+")
         if name == "alleles":
             p.add_argument("--genepanel_name", "--genepanel-name", dest="genepanel_name")

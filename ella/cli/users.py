@@ -130,7 +130,8 @@ def _add_groups(conn, config, args, audit):
     if args.dry_run:
         conn.rollback()
         for result in results:
-            audit.echo(f"Would add group '{result['name']}'")
+            verb = "add" if result["status"] == "added" else "update"
+            audit.echo(f"Would {verb} group '{result['name']}'")
         return 0
     for result in results:
         if result["status"] == "added":
