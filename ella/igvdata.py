@@ -117,6 +117,7 @@ def download(target_dir, urls=None, echo=print, progress=lambda name, size: None
                 _strip_chr(part, stripped)
                 os.replace(stripped, part)
             CHECKS[name](part, f"{url}: {name}")
+            size = part.stat().st_size  # as stored (the cytobands lost their "chr")
             os.replace(part, final)
         except OSError as exc:
             raise IgvDataError(f"{final}: cannot write: {exc.strerror or exc}") from None

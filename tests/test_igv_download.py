@@ -54,6 +54,9 @@ def test_downloads_gunzips_and_strips_chr(server, tmp_path):
     assert (target / "human_g1k_v37_decoy.fasta.fai").read_text() == FAI
     assert (target / "cytoBand.txt").read_text() == CYTOBAND.replace("chr", "")
     assert f"Downloading {base}/ref.fasta.gz" in result.stderr
+    # The sizes reported are those of the files as stored.
+    for name in OUTPUTS:
+        assert f"{target / name}: {(target / name).stat().st_size:,} bytes" in result.stderr
 
     # Re-running replaces the files.
     (root / "ref.fasta.fai").write_text("1\t14\t18\t10\t11\n")
