@@ -24,6 +24,11 @@ import zlib
 log = logging.getLogger(__name__)
 
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+# Bounds that keep memory bounded whatever a file holds (a few hundred KB of gzip can expand
+# to one line of gigabytes): far above real VCFs (a line with thousands of samples or
+# hundreds of CSQ transcripts is a few MB; headers have a few thousand lines).
+MAX_LINE_CHARS = 32 * 1024 * 1024
+MAX_HEADER_LINES = 200_000
 # PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
 INT32_MAX = 2_147_483_647
 # Bases and IUPAC ambiguity codes (reference genomes have a few; callers may copy them).
@@ -70,7 +75,9 @@ class FieldDef:
 class VcfHeader:
     def __init__(self):
         self.fileformat = None
-        self.lines = []  # every '##' line, without the newline
+        # The '##' lines that may name a genome build (##reference, ##assembly, ##contig with
+        # an assembly), without the newline; the others are parsed, not kept.
+        self.lines = []
         self.info = {}  # ID -> FieldDef, file order
         self.format = {}
         self.contigs = []
@@ -463,7 +470,6 @@ class VcfReader:
         self.line_no = 0
         self._gt_cache = {}
         self._fh = _open_text(path)
-        self._lines = iter(self._fh)
         try:
             self._read_header()
         except BaseException:
@@ -487,15 +493,21 @@ class VcfReader:
     def _next_line(self):
         """Next line (without line ending) or None at end of file."""
         try:
-            line = next(self._lines)
-        except StopIteration:
-            return None
+            line = self._fh.readline(MAX_LINE_CHARS + 1)
+            if not line:
+                return None
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise self._error(f"compressed data is damaged or truncated ({exc})",
                               self.line_no + 1) from None
         except UnicodeDecodeError:
             raise self._error("text is not valid UTF-8", self.line_no + 1) from None
         self.line_no += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise self._error(f"the line is longer than {MAX_LINE_CHARS:,} characters (not a "
+                              "VCF line: a damaged or wrong file)")
+        if "\x00" in line:
+            # PostgreSQL text cannot hold it, and no VCF field has it.
+            raise self._error("the line contains a NUL character (binary data)")
         if line.endswith("\n"):
             self._last_complete = True
             return line[:-2] if line.endswith("\r\n") else line[:-1]
@@ -514,14 +526,18 @@ class VcfReader:
             raise self._error("is not valid bcf or vcf: the first line must be "
                               "'##fileformat=VCFv4.x'", 1)
         hdr.fileformat = line[len("##fileformat="):]
-        hdr.lines.append(line)
         while True:
             line = self._next_line()
             if line is None or not line.startswith("#"):
                 raise self._error("missing the '#CHROM POS ID REF ALT QUAL FILTER INFO' "
                                   "header line")
+            if self.line_no > MAX_HEADER_LINES:
+                raise self._error(f"the header has more than {MAX_HEADER_LINES:,} lines (not "
+                                  "a VCF header: a damaged or wrong file)")
             if line.startswith("##"):
-                hdr.lines.append(line)
+                if line.startswith(("##reference=", "##assembly=")) or (
+                        line.startswith("##contig=") and "assembly=" in line):
+                    hdr.lines.append(line)
                 try:
                     self._header_meta(line)
                 except ValueError as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from ella.alleles import (allele_from_record, block_genotype, build_allele, gt_type,
                           is_multiallelic, iter_blocks)
+import ella.vcf as vcf_module
 from ella.vcf import VcfError, open_vcf, read_header
 
 DATA = Path(__file__).resolve().parent / "data" / "vcf"
@@ -131,6 +132,51 @@ def test_truncated_gzip_is_an_error(tmp_path):
     with pytest.raises(VcfError) as exc:
         read_all(gz)
     assert "t.vcf.gz" in str(exc.value) and "truncated" in str(exc.value)
+
+
+def test_a_gzip_bomb_line_is_refused_before_it_is_held(tmp_path):
+    """A few KB of gzip that expand to one line of 40 MB: refused at the line length limit
+    (32 Mi characters), naming the line, without reading the rest of the line."""
+    bomb = tmp_path / "bomb.vcf.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as out:
+        out.write((HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n").encode())
+        out.write(b"1\t100\t.\tA\tC\t50\tPASS\tX=" + b"A" * (40 << 20) + b"\n")
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(VcfError) as exc:
+        read_all(bomb)
+    assert str(exc.value).endswith("bomb.vcf.gz, line 14: the line is longer than 33,554,432 "
+                                   "characters (not a VCF line: a damaged or wrong file)")
+
+
+def test_a_header_of_absurd_length_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(vcf_module, "MAX_HEADER_LINES", 50)
+    path = write_vcf(tmp_path, [], header=HEADER + "##comment=x\n" * 60)
+    with pytest.raises(VcfError, match="line 51: the header has more than 50 lines"):
+        read_all(path)
+    monkeypatch.setattr(vcf_module, "MAX_HEADER_LINES", 200)
+    assert read_all(path) == []
+
+
+def test_only_the_header_lines_naming_a_build_are_kept(tmp_path):
+    lines = ["##reference=file:///ref/human_g1k_v37.fasta", "##contig=<ID=1,assembly=b37>",
+             "##assembly=GRCh37"]
+    path = write_vcf(tmp_path, [], header=HEADER + "##contig=<ID=2>\n##source=x\n"
+                     + "".join(line + "\n" for line in lines))
+    with open_vcf(path) as reader:
+        assert reader.header.lines == lines
+        assert reader.header.contigs == ["2", "1"]
+
+
+@pytest.mark.parametrize("record", [
+    ["1\x00", "100", ".", "A", "C", "50", "PASS", "."],
+    ["1", "100", ".", "A", "C", "50", "PA\x00SS", "."],
+])
+def test_a_nul_character_is_refused_with_its_line(tmp_path, record):
+    """PostgreSQL text cannot hold NUL; the database refused it with no file or line."""
+    path = write_vcf(tmp_path, [record], samples=())
+    with pytest.raises(VcfError) as exc:
+        read_all(path)
+    assert str(exc.value).endswith("line 14: the line contains a NUL character (binary data)")
 
 
 # ---------------------------------------------------------------------------- typing
