@@ -29,6 +29,7 @@ FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 # hundreds of CSQ transcripts is a few MB; headers have a few thousand lines).
 MAX_LINE_CHARS = 32 * 1024 * 1024
 MAX_HEADER_LINES = 200_000
+MAX_SAMPLE_NAME = 500
 # PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
 INT32_MAX = 2_147_483_647
 # Bases and IUPAC ambiguity codes (reference genomes have a few; callers may copy them).
@@ -551,6 +552,9 @@ class VcfReader:
             hdr.samples = cols[9:]
             if len(set(hdr.samples)) != len(hdr.samples):
                 raise self._error("duplicate sample names in the #CHROM line")
+            if any(len(sample) > MAX_SAMPLE_NAME for sample in hdr.samples):
+                raise self._error(f"a sample name in the #CHROM line is longer than "
+                                  f"{MAX_SAMPLE_NAME} characters")
             return
 
     def _header_meta(self, line):

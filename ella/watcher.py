@@ -70,7 +70,10 @@ def folder_fingerprint(folder):
     digest = hashlib.sha256()
     folder = Path(folder)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed while we look: the next look sees the change
+            continue
         digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
@@ -161,9 +164,9 @@ class Watcher:
             return False
         return recorded == folder_fingerprint(folder)
 
-    def _record_failure(self, folder, error):
+    def _record_failure(self, folder, error, fingerprint):
         record = {"time": datetime.now(timezone.utc).isoformat(), "folder": folder.name,
-                  "error": str(error), "fingerprint": folder_fingerprint(folder)}
+                  "error": str(error), "fingerprint": fingerprint}
         try:
             self.error_file(folder).write_text(json.dumps(record, indent=1) + "\n",
                                                encoding="utf-8")
@@ -198,6 +201,9 @@ class Watcher:
         return imported
 
     def _import_folder(self, folder):
+        # The files as they were when the import began: a folder the pipeline finishes while
+        # its import fails must be tried again, so its failure is recorded for this state.
+        fingerprint = folder_fingerprint(folder)
         try:
             config = resolve_analysis_config(folder)
         except Exception as exc:  # any problem with a folder is that folder's problem
@@ -205,7 +211,7 @@ class Watcher:
                 # Gone since the listing: moved by another watcher, or taken away.
                 log.info("%s is no longer in %s: skipped", folder.name, self.incoming)
                 return None
-            return self._failed(folder, exc)
+            return self._failed(folder, exc, fingerprint)
         name = config["name"]
         if self.whitelist and not any(p.match(name) for p in self.whitelist):
             log.warning("analysis %s (%s) is not whitelisted: skipped", name, folder.name)
@@ -245,7 +251,7 @@ class Watcher:
                           "poll.", folder.name, exc)
                 self.failures.append(folder.name)
                 return None
-            return self._failed(folder, exc)
+            return self._failed(folder, exc, fingerprint)
         stale = self.error_file(folder)
         if stale.exists():
             stale.unlink()
@@ -266,7 +272,7 @@ class Watcher:
             return False
         return True
 
-    def _failed(self, folder, exc):
+    def _failed(self, folder, exc, fingerprint):
         if isinstance(exc, FOLDER_INPUT_ERRORS):
             log.error("An exception occurred while importing %s: %s. Skipping...",
                       folder.name, exc)
@@ -277,7 +283,7 @@ class Watcher:
             log.error("An exception occurred while importing %s: %s. Skipping...",
                       folder.name, exc, exc_info=exc.cause)
         self.failures.append(folder.name)
-        self._record_failure(folder, exc)
+        self._record_failure(folder, exc, fingerprint)
         return None
 
     @contextmanager

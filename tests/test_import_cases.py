@@ -4,9 +4,11 @@ import json
 import shutil
 
 import psycopg
+import pytest
 
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, deposit
-from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit import analysis_config
+from ella.deposit.analysis_config import AnalysisConfigError, read_ped, resolve_analysis_config
 
 
 def test_c1_exact_dict_vcf_gz_priority_date_no_ped_no_txt(tmp_path):
@@ -157,3 +159,92 @@ def test_c4_a_ped_pairs_with_its_vcf_anywhere_in_the_folder(tmp_path):
     assert [(d["vcf"].rsplit("/", 2)[-2:], d["ped"].rsplit("/", 2)[-2:]) for d in got["data"]] \
         == [(["vcf", "file0.vcf"], ["ped", "file0.ped"]),
             (["vcf", "file1.vcf"], ["vcf", "file1.ped"])]
+
+
+# --- what a folder may make the import read --------------------------------------------------
+
+def _folder_with(tmp_path, name="TestAnalysis-001"):
+    folder = tmp_path / "incoming" / name
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    return folder
+
+
+@pytest.mark.parametrize("text_file", ["report.txt", "warnings.txt"])
+def test_a_report_linked_to_a_file_outside_the_folder_is_refused(tmp_path, text_file):
+    """Its text is shown to every user of the analysis: a link could show any file the
+    service can read (here one beside the incoming directory)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the users\n")
+    folder = _folder_with(tmp_path)
+    (folder / text_file).unlink()
+    (folder / text_file).symlink_to(secret)
+    with pytest.raises(AnalysisConfigError) as exc:
+        resolve_analysis_config(folder)
+    assert str(exc.value) == (f"{folder / text_file}: a link to a file outside the analysis "
+                              f"folder ({secret}); copy the file into the folder")
+    # A link inside the folder is the folder's own file.
+    (folder / "texts").mkdir()
+    shutil.copy(TEST_ANALYSIS_001 / text_file, folder / "texts" / text_file)
+    (folder / text_file).unlink()
+    (folder / text_file).symlink_to(folder / "texts" / text_file)
+    assert resolve_analysis_config(folder)[text_file.split(".")[0]] == \
+        (TEST_ANALYSIS_001 / text_file).read_text()
+
+
+def test_a_huge_report_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(analysis_config, "MAX_TEXT_FILE_BYTES", 1000)
+    folder = _folder_with(tmp_path)
+    (folder / "report.txt").write_text("x" * 1001)
+    with pytest.raises(AnalysisConfigError, match=r"report.txt: larger than 1,000 bytes"):
+        resolve_analysis_config(folder)
+
+
+def test_an_analysis_file_may_not_lead_out_of_its_folder(tmp_path):
+    """A relative `..` path would import a VCF of another folder (one not READY yet);
+    absolute paths stay allowed (import.md 1.3)."""
+    other = tmp_path / "incoming" / "other-not-ready"
+    other.mkdir(parents=True)
+    shutil.copy(BRCA_VCF, other / "x.vcf")
+    folder = tmp_path / "incoming" / "a1"
+    folder.mkdir()
+    doc = {"name": "a1", "genepanel_name": "HBOC", "genepanel_version": "v01",
+           "data": [{"vcf": "../other-not-ready/x.vcf"}]}
+    (folder / "a1.analysis").write_text(json.dumps(doc))
+    with pytest.raises(AnalysisConfigError) as exc:
+        resolve_analysis_config(folder)
+    assert str(exc.value).endswith("vcf '../other-not-ready/x.vcf' leads out of the analysis "
+                                   "folder")
+    doc["data"] = [{"vcf": str(other / "x.vcf")}]
+    (folder / "a1.analysis").write_text(json.dumps(doc))
+    assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(other / "x.vcf")
+    doc["data"] = [{"vcf": "./x.vcf"}]
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a1.analysis").write_text(json.dumps(doc))
+    assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(folder / "x.vcf")
+
+
+def test_names_longer_than_500_characters_are_refused_with_the_file(tmp_path):
+    """PostgreSQL refused them only at its unique index, naming no file."""
+    folder = tmp_path / "a1"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a1.analysis").write_text(json.dumps({
+        "name": "A" * 501, "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "data": [{"vcf": "x.vcf"}]}))
+    with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name: '.*' is too long"):
+        resolve_analysis_config(folder)
+
+
+def test_ped_files_are_checked_line_by_line_in_linear_time(tmp_path):
+    ped = tmp_path / "big.ped"
+    ped.write_text("".join(f"F\tS{i}\t0\t0\t1\t1\t0\n" for i in range(50_000)))
+    assert len(read_ped(ped)) == 50_000  # a quadratic duplicate check took minutes
+    ped.write_text("F\tS1\t0\t0\t1\t1\t1\nF\tS2\t0\t0\t1\t1\t0\nF\tS1\t0\t0\t1\t1\t0\n")
+    with pytest.raises(AnalysisConfigError, match="line 3: sample S1 is already on line 1"):
+        read_ped(ped)
+    ped.write_text("F\x00\tS1\t0\t0\t1\t1\t1\n")
+    with pytest.raises(AnalysisConfigError, match="line 1: contains a NUL character"):
+        read_ped(ped)
+    ped.write_text(f"F\t{'S' * 501}\t0\t0\t1\t1\t1\n")
+    with pytest.raises(AnalysisConfigError, match="line 1: an id is longer than 500"):
+        read_ped(ped)

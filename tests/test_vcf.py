@@ -167,6 +167,13 @@ def test_only_the_header_lines_naming_a_build_are_kept(tmp_path):
         assert reader.header.contigs == ["2", "1"]
 
 
+def test_a_sample_name_longer_than_500_characters_is_refused(tmp_path):
+    path = write_vcf(tmp_path, [], samples=("P", "S" * 501))
+    with pytest.raises(VcfError, match="line 13: a sample name in the #CHROM line is longer "
+                                       "than 500 characters"):
+        read_all(path)
+
+
 @pytest.mark.parametrize("record", [
     ["1\x00", "100", ".", "A", "C", "50", "PASS", "."],
     ["1", "100", ".", "A", "C", "50", "PA\x00SS", "."],

@@ -339,6 +339,30 @@ def test_an_unexpected_error_in_an_import_is_logged_with_its_traceback(
     assert _analyses(db_url) == []
 
 
+def test_a_folder_finished_while_its_import_fails_is_tried_again(dirs, db_url, ella_config,
+                                                                  monkeypatch):
+    """READY came a moment early: the VCF's last line was still being written (refused: no
+    final newline), and the pipeline finished it during the import. The failure belongs to
+    the files as they were read, so the finished folder is imported on the next poll."""
+    incoming, dest = dirs
+    vcf = incoming / "TestAnalysis-001" / "TestAnalysis-001.vcf"
+    full = vcf.read_bytes()
+    vcf.write_bytes(full[:-1])
+    real = watcher_module.deposit_analysis
+
+    def deposit_while_the_pipeline_finishes(*args, **kwargs):
+        try:
+            return real(*args, **kwargs)
+        finally:
+            vcf.write_bytes(full)
+
+    monkeypatch.setattr(watcher_module, "deposit_analysis", deposit_while_the_pipeline_finishes)
+    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
+    monkeypatch.setattr(watcher_module, "deposit_analysis", real)
+    assert watcher.poll() == ["TestAnalysis-001"]
+
+
 @pytest.mark.parametrize("sqlstate, unavailable", [
     ("08006", True), ("57P01", True), ("55P03", True), ("40P01", True), ("53100", True),
     ("53300", True), (None, True),

@@ -32,13 +32,19 @@ _DATA_ITEM = {
         "callerName": {"type": "string"},
     },
 }
+# Longer names are damaged files, not names (PostgreSQL would refuse them only at the
+# unique index, without saying which file).
+MAX_NAME_LENGTH = 500
+# report.txt / warnings.txt are shown with the analysis: a few KB in practice.
+MAX_TEXT_FILE_BYTES = 10 * 1024 * 1024
+MAX_PED_BYTES = 10 * 1024 * 1024
 CONFIG_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "genepanel_name", "genepanel_version", "priority", "data"],
     "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "genepanel_name": {"type": "string", "minLength": 1},
-        "genepanel_version": {"type": "string", "minLength": 1},
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "genepanel_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "genepanel_version": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
         "priority": {"type": "integer", "minimum": 1, "maximum": 3},
         "date_requested": {"type": ["string", "null"]},
         "date_analysis_requested": {"type": ["string", "null"]},
@@ -59,10 +65,19 @@ def _vcf_files(folder):
 
 
 def _read_optional_text(folder, name):
+    """report.txt / warnings.txt of the folder, or None. Its text is shown to every user who
+    may see the analysis, so it must be the folder's own file: a link to a file outside the
+    folder is refused (it could show any file the service can read)."""
     path = Path(folder) / name
     if not path.is_file():
         return None
+    if not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise AnalysisConfigError(f"{path}: a link to a file outside the analysis folder "
+                                  f"({path.resolve()}); copy the file into the folder")
     try:
+        if path.stat().st_size > MAX_TEXT_FILE_BYTES:
+            raise AnalysisConfigError(f"{path}: larger than {MAX_TEXT_FILE_BYTES:,} bytes "
+                                      "(a report is shown with the analysis)")
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
@@ -115,7 +130,15 @@ def _finish(config, where, base_dir):
             if item.get(key):
                 path = Path(item[key])
                 if not path.is_absolute():
+                    # A relative path names a file of this folder (links in it are
+                    # followed); `..` must not lead out of it, e.g. into a folder that is
+                    # not READY yet. Absolute paths are the pipeline's choice (import.md 1.3).
                     path = Path(base_dir) / path
+                    inside = Path(os.path.normpath(path)).is_relative_to(
+                        Path(os.path.normpath(base_dir)))
+                    if not inside:
+                        raise AnalysisConfigError(f"{where}: {key} {item[key]!r} leads out of "
+                                                  "the analysis folder")
                 if path.is_dir():
                     raise AnalysisConfigError(f"{where}: {key} {str(path)!r} is a folder, not "
                                               "a file")
@@ -253,14 +276,19 @@ SEX = {"1": "Male", "2": "Female"}
 
 def read_ped(path):
     """[{family_id, sample, father, mother, sex, affected, proband}] from a 7-column .ped."""
-    rows = []
+    rows, seen = [], {}
     try:
+        if Path(path).stat().st_size > MAX_PED_BYTES:
+            raise AnalysisConfigError(f"{path}: larger than {MAX_PED_BYTES:,} bytes (not a "
+                                      "pedigree)")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
+        if "\x00" in line:
+            raise AnalysisConfigError(f"{path}, line {lineno}: contains a NUL character")
         fields = line.rstrip("\r").split("\t")
         if len(fields) != 7:
             raise AnalysisConfigError(f"{path}, line {lineno}: expected 7 tab-separated "
@@ -269,15 +297,18 @@ def read_ped(path):
         if not family or not sample:
             raise AnalysisConfigError(f"{path}, line {lineno}: family id and sample id must "
                                       "not be empty")
+        if max(map(len, (family, sample, father, mother))) > MAX_NAME_LENGTH:
+            raise AnalysisConfigError(f"{path}, line {lineno}: an id is longer than "
+                                      f"{MAX_NAME_LENGTH} characters")
         row = {"family_id": family, "sample": sample,
                "father": None if father == "0" else father,
                "mother": None if mother == "0" else mother,
                "sex": SEX.get(sex), "affected": affected == "2",
                "proband": proband == "1", "line": lineno}
-        earlier = next((r for r in rows if r["sample"] == sample), None)
-        if earlier:
+        if sample in seen:
             raise AnalysisConfigError(f"{path}, line {lineno}: sample {sample} is already on "
-                                      f"line {earlier['line']}")
+                                      f"line {seen[sample]}")
+        seen[sample] = lineno
         if sample in (row["father"], row["mother"]):
             raise AnalysisConfigError(f"{path}, line {lineno}: sample {sample} is given as "
                                       "its own parent")
