@@ -223,7 +223,7 @@ def test_an_analysis_file_may_not_lead_out_of_its_folder(tmp_path):
     assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(folder / "x.vcf")
 
 
-def test_names_longer_than_500_characters_are_refused_with_the_file(tmp_path):
+def test_names_too_long_or_with_control_characters_are_refused_with_the_file(tmp_path):
     """PostgreSQL refused them only at its unique index, naming no file."""
     folder = tmp_path / "a1"
     folder.mkdir()
@@ -232,6 +232,12 @@ def test_names_longer_than_500_characters_are_refused_with_the_file(tmp_path):
         "name": "A" * 501, "genepanel_name": "HBOC", "genepanel_version": "v01",
         "data": [{"vcf": "x.vcf"}]}))
     with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name: '.*' is too long"):
+        resolve_analysis_config(folder)
+    # A newline would forge lines in the watcher's log.
+    (folder / "a1.analysis").write_text(json.dumps({
+        "name": "a1\n2026-01-01 00:00:00,000 [INFO] ella.watcher: forged", "genepanel_name":
+        "HBOC", "genepanel_version": "v01", "data": [{"vcf": "x.vcf"}]}))
+    with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name: .* does not match"):
         resolve_analysis_config(folder)
 
 

@@ -42,7 +42,9 @@ CONFIG_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "genepanel_name", "genepanel_version", "priority", "data"],
     "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        # No control characters: a newline in a name would forge lines in the logs.
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH,
+                 "pattern": "^[^\\x00-\\x1f\\x7f]*$"},
         "genepanel_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
         "genepanel_version": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
         "priority": {"type": "integer", "minimum": 1, "maximum": 3},
