@@ -108,8 +108,9 @@ def create_log(conn, user, workflow_type, workflow_id, body, access=None):
         raise BadRequest(f"priority must be 1, 2 or 3, not {values['priority']}")
     if workflow_type == "allele" and values["warning_cleared"] is not None:
         raise BadRequest("warning_cleared is not supported for alleles as they have no warnings")
-    if access is not None:
-        lock_workflow(conn, TYPES[workflow_type], workflow_id)
+    # Under the workflow's lock: a concurrent start, reopen or finalize cannot move the
+    # latest round between this read and the insert.
+    lock_workflow(conn, TYPES[workflow_type], workflow_id)
     latest = latest_round(conn, workflow_type, workflow_id)
     if access is not None and latest is not None and not access.allows(latest):
         raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not available "
@@ -131,6 +132,9 @@ def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb):
     something other than a message (a classification, report, priority, review comment or
     cleared warning) are part of the audit trail and stay as written; a message that came
     with such a record can be edited but not deleted."""
+    # The workflow's lock first, as every round action takes it: a finalize committing
+    # between the checks below and the change would otherwise go unseen.
+    lock_workflow(conn, TYPES[workflow_type], workflow_id)
     table, _ = WORKFLOW_TABLES[workflow_type]
     row = conn.execute(f"SELECT l.user_id, l.{table}_id, l.message, num_nonnulls(l.priority, "
                        "l.review_comment, l.warning_cleared, l.alleleassessment_id, "

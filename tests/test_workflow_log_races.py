@@ -1,0 +1,87 @@
+"""A work-log entry edited or deleted while a colleague finalizes the round: the entry's
+checks run under the workflow's lock, as finalize does, so the two are serialised and a
+finalized round's log stays as written (README: 409 once the round is finalized). The race is
+forced: the check's `latest_round` call starts the finalize and waits until it either commits
+(the race lost) or waits for a lock this request holds (serialised)."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+import ella.workflow.log as log_module
+from workflow_helpers import analysis_alleles, setup_analysis
+
+WF = "/api/v1/workflows"
+
+
+@pytest.fixture
+def wf(api_app, db_url, ella_config):
+    c1, c2, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    return {"c1": c1, "c2": c2, "analysis": analyses[0], "db": db_url,
+            "base": f"{WF}/analyses/{analyses[0]}"}
+
+
+def _finalize_body(db, analysis_id):
+    alleles = [a for a, _ in analysis_alleles(db, analysis_id)]
+    with psycopg.connect(db) as conn:
+        annotations = [r[0] for r in conn.execute(
+            "SELECT id FROM annotation WHERE allele_id = ANY(%s) AND date_superceeded IS NULL",
+            (alleles,))]
+    return {"allele_ids": alleles, "annotation_ids": annotations, "custom_annotation_ids": [],
+            "alleleassessment_ids": [], "allelereport_ids": [], "excluded_allele_ids": {},
+            "technical_allele_ids": alleles}
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+def test_log_entry_changed_while_round_is_finalized_concurrently(wf, monkeypatch, method):
+    c1, c2, base, db = wf["c1"], wf["c2"], wf["base"], wf["db"]
+    assert c1.post(f"{base}/actions/start/", {}).status == 200
+    assert c1.post(f"{base}/logs/", {"message": "called the patient: no family history"}
+                   ).status == 200
+    with psycopg.connect(db) as conn:
+        entry_id = conn.execute("SELECT max(id) FROM interpretationlog WHERE message IS NOT "
+                                "NULL").fetchone()[0]
+    body = _finalize_body(db, wf["analysis"])
+    real = log_module.latest_round
+    outcome = {}
+
+    def latest_then_colleague_finalizes(conn, workflow_type, workflow_id, *a, **kw):
+        result = real(conn, workflow_type, workflow_id, *a, **kw)
+        if "finalize" not in outcome:
+            thread = threading.Thread(target=lambda: outcome.update(
+                finalize=c2.post(f"{base}/actions/finalize/", body)))
+            thread.start()
+            outcome["thread"] = thread
+            # Either the finalize commits now (nothing stops it: the bug), or it waits for a
+            # lock this request holds (a fixed version): then this request goes first.
+            deadline = time.monotonic() + 60
+            while thread.is_alive() and time.monotonic() < deadline:
+                with psycopg.connect(db, autocommit=True) as watch:
+                    if watch.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "wait_event_type = 'Lock' AND datname = current_database()"
+                                     ).fetchone()[0]:
+                        break
+                time.sleep(0.02)
+            outcome["finalized_first"] = not thread.is_alive()
+        return result
+
+    monkeypatch.setattr(log_module, "latest_round", latest_then_colleague_finalizes)
+    url = f"{base}/logs/{entry_id}/"
+    result = c1.request(method, url, {"message": "edited"} if method == "PATCH" else None)
+    outcome["thread"].join(60)
+    assert outcome["finalize"].status == 200, outcome["finalize"].body
+    if not outcome["finalized_first"]:
+        return  # serialized: the edit/delete went first, then the finalize (fine)
+    with psycopg.connect(db) as conn:
+        status, finalized = conn.execute(
+            "SELECT status::text, finalized FROM analysisinterpretation WHERE analysis_id = %s "
+            "ORDER BY date_created DESC, id DESC LIMIT 1", (wf["analysis"],)).fetchone()
+        row = conn.execute("SELECT message FROM interpretationlog WHERE id = %s",
+                           (entry_id,)).fetchone()
+    assert (status, finalized) == ("Done", True)
+    # The round is finalized: its log must be as it was when finalized (the request should
+    # have waited for the finalize and answered 409).
+    assert row == ("called the patient: no family history",), (result.status, row)
+    assert result.status == 409, result.body
