@@ -66,8 +66,8 @@ def _exists(conn, table, name):
 def load_demo(conn, config, echo=print):
     with conn.transaction():
         _panels(conn, echo)
-        # Only what is missing: a group or filter config the user changed since (another
-        # panel, a new version) stays as it is.
+        # Only what is missing: a group, filter config or user changed since (another panel,
+        # a new version, another group) stays as it is.
         groups_file = DEMO_DIR / "usergroups.json"
         groups = [g for g in parse_usergroups(groups_file, read_json_list(groups_file))
                   if not _exists(conn, "usergroup", g["name"])]
@@ -82,7 +82,10 @@ def load_demo(conn, config, echo=print):
                 echo(f"Filter config {entry['name']} added")
         users_file = DEMO_DIR / "users.json"
         auth = config["user"]["auth"]
-        for result in add_many(conn, parse_users(users_file, read_json_list(users_file)), auth):
+        users = [u for u in parse_users(users_file, read_json_list(users_file))
+                 if not conn.execute('SELECT 1 FROM "user" WHERE username = %s',
+                                     (u["username"],)).fetchone()]
+        for result in add_many(conn, users, auth) if users else ():
             if result["status"] == "added":
                 user_id = conn.execute('SELECT id FROM "user" WHERE username = %s',
                                        (result["username"],)).fetchone()[0]

@@ -63,13 +63,16 @@ def test_demo_refuses_a_database_with_users_or_analyses_of_its_own(db_url):
 
 
 def test_rerunning_the_demo_keeps_what_the_user_changed(db_url):
-    """'Re-running adds only what is missing': a demo group given another panel and a demo
-    filter config in a new version stay as the user left them."""
+    """'Re-running adds only what is missing': a demo group given another panel, a demo filter
+    config in a new version and a demo user moved to another group stay as they were left."""
     assert run_cli("ella-demo", db_url=db_url).returncode == 0
     assert run_cli("ella-deposit", "append_genepanel_to_usergroup", "Mendeliome", "v01",
                    "testgroup01", db_url=db_url).returncode == 0
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE filterconfig SET active = false WHERE name = 'TrioDefault'")
+    moved = run_cli("ella-users", "modify", "testuser1", "--last_name", "Renamed",
+                    "--user_group", "testgroup02", db_url=db_url, stdin="y\n")
+    assert moved.returncode == 0, moved.stderr
     before = table_snapshot(db_url)
     result = run_cli("ella-demo", db_url=db_url)
     assert result.returncode == 0, result.stderr
