@@ -38,6 +38,8 @@ log = logging.getLogger("ella.watcher")
 
 ERROR_SUFFIX = ".import-error"
 READY = "READY"
+# A folder moved into the destination whose import has not committed yet.
+STAGING_PREFIX = ".importing-"
 # SQLSTATEs of an OperationalError that say the database could not do the work now, not that
 # the folder is wrong: 08 connection, 40 deadlock/serialization, 53100 disk full, 53300 too
 # many connections, 55P03 lock timeout, 57P01-57P03 shutdown/cannot connect now, 58 system
@@ -178,6 +180,10 @@ class Watcher:
     def poll(self):
         """One pass over the incoming directory. Returns the names of imported analyses."""
         self._reload_pattern_files()
+        try:
+            self.recover_interrupted_imports()
+        except DatabaseError as exc:
+            raise WatcherError(f"{exc}; nothing imported (retried next time)") from exc
         imported = []
         self.failures = []
         try:
@@ -222,7 +228,8 @@ class Watcher:
             self.processed.add(folder.name)
             return None
         target = self.dest / folder.name
-        if target.exists():
+        staging = self.staging_path(folder.name)
+        if target.exists() or staging.exists():
             log.warning("%s already exists in %s. Skipping.", folder.name, self.dest)
             self.processed.add(folder.name)
             return None
@@ -234,17 +241,19 @@ class Watcher:
                                "failed (retried next time)") from exc
         moved = False
         try:
+            # Moved to a staging name in the destination before the commit, renamed to its
+            # own name after it: a watcher killed in between leaves a staging folder, which
+            # the next poll finishes or puts back (recover_interrupted_imports).
             with conn, conn.transaction():  # commits when the block ends
                 if not self._claim(conn, folder, target):
                     return None
                 stats = deposit_analysis(conn, self.app_config, config)
-                shutil.move(str(folder), str(target))
+                shutil.move(str(folder), str(staging))
                 moved = True
         except Exception as exc:
-            if moved and target.exists() and not folder.exists():
-                # The commit failed after our move: put the folder back. (Only ours: a
-                # folder another watcher imported stays where it went.)
-                shutil.move(str(target), str(folder))
+            if moved and staging.exists() and not folder.exists():
+                # The commit failed after our move: put the folder back.
+                shutil.move(str(staging), str(folder))
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 log.error("The database failed while importing %s: %s. Retried on the next "
@@ -252,18 +261,75 @@ class Watcher:
                 self.failures.append(folder.name)
                 return None
             return self._failed(folder, exc, fingerprint)
+        self._finish_move(staging, target)
         stale = self.error_file(folder)
         if stale.exists():
             stale.unlink()
         log.info("Analysis %s successfully imported! %s", name, summary_line(stats))
         return name
 
+    def staging_path(self, folder_name):
+        return self.dest / f"{STAGING_PREFIX}{folder_name}"
+
     @staticmethod
-    def _claim(conn, folder, target):
+    def _finish_move(staging, target):
+        try:
+            staging.rename(target)
+        except FileNotFoundError:
+            if not target.exists():  # finished by another watcher's recovery otherwise
+                raise
+        except OSError as exc:
+            log.error("imported, but could not rename %s to %s: %s (retried on the next "
+                      "poll)", staging, target, exc)
+
+    def recover_interrupted_imports(self):
+        """Finish what a watcher killed between its move and its commit left behind: a
+        staging folder in the destination. Imported (its analysis is in the database): it
+        gets its own name; not imported: it goes back to the incoming directory, to be
+        imported again. One whose import is running right now (its lock is held) is left."""
+        try:
+            staged = sorted(p for p in self.dest.iterdir()
+                            if p.name.startswith(STAGING_PREFIX) and p.is_dir())
+        except OSError as exc:
+            raise WatcherError(f"Couldn't read the destination path {self.dest}: "
+                               f"{exc.strerror or exc}") from exc
+        if not staged:
+            return
+        with connect(self.db_url, application_name="ella-watcher") as conn:
+            for staging in staged:
+                name = staging.name[len(STAGING_PREFIX):]
+                with conn.transaction():
+                    if not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                                        (self._claim_key(name),)).fetchone()[0]:
+                        continue
+                    try:
+                        analysis = resolve_analysis_config(staging)["name"]
+                    except Exception as exc:  # unreadable now: it was read before, keep it
+                        log.error("%s: cannot tell its analysis (%s); left in place",
+                                  staging, exc)
+                        continue
+                    imported = conn.execute("SELECT 1 FROM analysis WHERE name = %s",
+                                            (analysis,)).fetchone() is not None
+                    back = self.dest / name if imported else self.incoming / name
+                    if back.exists():
+                        log.error("%s: %s exists already; left in place", staging, back)
+                        continue
+                    shutil.move(str(staging), str(back))
+                    log.warning("interrupted import of %s: %s", name,
+                                "it was committed, the folder now has its name" if imported
+                                else "not committed, the folder is back in the incoming "
+                                     "directory")
+
+    def _claim_key(self, folder_name):
+        # By the incoming directory and the folder's name (not the folder's real path: a
+        # symlinked folder is moved as the link, and recovery finds it by its name).
+        return f"ella.watcher:{self.incoming.resolve() / folder_name}"
+
+    def _claim(self, conn, folder, target):
         """Lock the folder's import for this transaction; False (skip, record nothing) when
         another watcher on the same directories is importing it or has just done so."""
         claimed = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
-                               (f"ella.watcher:{folder.resolve()}",)).fetchone()[0]
+                               (self._claim_key(folder.name),)).fetchone()[0]
         if not claimed:
             log.info("%s is being imported by another watcher: skipped", folder.name)
             return False

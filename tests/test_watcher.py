@@ -363,6 +363,67 @@ def test_a_folder_finished_while_its_import_fails_is_tried_again(dirs, db_url, e
     assert watcher.poll() == ["TestAnalysis-001"]
 
 
+CRASHING_WATCHER = """
+import os, signal, sys
+import ella.watcher as w
+from ella.config import load_config
+real_move = w.shutil.move
+def move_then_die(src, dst):
+    real_move(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed after the move, before the commit
+w.shutil.move = move_then_die
+db_url, incoming, dest = sys.argv[1:4]
+w.Watcher(db_url, load_config(environ={}), incoming, dest,
+          whitelist=["^TestAnalysis-001$"]).poll()
+"""
+
+
+def test_a_watcher_killed_between_its_move_and_its_commit_loses_nothing(dirs, db_url,
+                                                                        ella_config):
+    """SIGKILL (the OOM killer, a stop past its grace period, power loss) after the folder
+    went to the destination but before the deposit committed: the next poll puts the folder
+    back and imports it (the folder used to sit in the destination, looking imported, with
+    nothing in the database)."""
+    incoming, dest = dirs
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    env["PYTHONPATH"] = str(ROOT)
+    killed = subprocess.run([sys.executable, "-c", CRASHING_WATCHER, db_url, str(incoming),
+                             str(dest)], env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [p.name for p in dest.iterdir()] == [".importing-TestAnalysis-001"]
+    assert _analyses(db_url) == []
+    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+
+
+def test_a_watcher_killed_between_its_commit_and_its_rename_finishes_the_move(
+        dirs, db_url, ella_config):
+    incoming, dest = dirs
+    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
+    assert watcher.poll() == ["TestAnalysis-001"]
+    (dest / "TestAnalysis-001").rename(dest / ".importing-TestAnalysis-001")  # as left
+    assert watcher.poll() == []
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001").exists()
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+
+
+def test_a_staging_folder_whose_import_runs_is_left_alone(dirs, db_url, ella_config):
+    """Another watcher on the same directories is between its move and its commit: its
+    claim on the folder is held, so the staging folder is not taken back."""
+    incoming, dest = dirs
+    shutil.move(str(incoming / "TestAnalysis-001"), str(dest / ".importing-TestAnalysis-001"))
+    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
+    with psycopg.connect(db_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                      (f"ella.watcher:{incoming.resolve() / 'TestAnalysis-001'}",))
+        assert watcher.poll() == []
+        assert (dest / ".importing-TestAnalysis-001").is_dir()
+    assert watcher.poll() == ["TestAnalysis-001"]  # released: put back, imported
+
+
 @pytest.mark.parametrize("sqlstate, unavailable", [
     ("08006", True), ("57P01", True), ("55P03", True), ("40P01", True), ("53100", True),
     ("53300", True), (None, True),
