@@ -69,6 +69,13 @@ def place_file(root, received):
     try:
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(received.path, final)
+        # The rename itself made durable before the row that names the file commits: after
+        # a power loss the row could otherwise point at a file that is not there.
+        directory = os.open(os.path.dirname(final), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     finally:
         if os.path.exists(received.path):
             os.unlink(received.path)
