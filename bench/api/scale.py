@@ -4,13 +4,15 @@ database holds years of analyses and variant workflows, not the demo's handful.
 Builds, in a throwaway embedded PostgreSQL, the demo data plus `--analyses` synthetic analyses
 (spread over the five demo panels; one proband sample each; finalized ones have two rounds, the
 `--open` newest ones a latest round in each work-list category; every third has a log entry with
-a priority) and `--alleles` variant workflows (copies of the demo's annotated variants at shifted
+a priority; `--genotypes` proband genotypes each, spread over all variants) and `--alleles`
+variant workflows (copies of the demo's annotated variants at shifted
 positions, each with one allele round and, when finalized, a classification). Then times each
 request in-process (the WSGI app called directly: no network, no gunicorn) as testuser3, whose
 group has two of the five panels, and prints the median of `--repeat` calls and the response
 size. Not a test: nothing is asserted.
 
-    python bench/api/scale.py [--analyses 20000] [--open 1000] [--alleles 3000] [--repeat 5]
+    python bench/api/scale.py [--analyses 20000] [--open 1000] [--alleles 3000]
+                              [--genotypes 100] [--repeat 5]
 """
 
 import argparse
@@ -140,12 +142,28 @@ def add_allele_workflows(conn, count, open_count):
         "WHERE c.k > %s", (user_id, *panel, group_id, open_count))
 
 
+def add_genotypes(conn, per_analysis):
+    """`per_analysis` proband genotypes for each synthetic analysis, spread over every variant
+    of the database (so each variant is in many analyses, as common variants are)."""
+    conn.execute(
+        "INSERT INTO genotype (allele_id, sample_id, variant_quality, filter_status) "
+        "SELECT v.ids[1 + (s.id * 7919 + g * 104729) %% v.n], s.id, 100, 'PASS' "
+        "FROM sample s CROSS JOIN generate_series(1, %s) g "
+        "CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids, count(*)::int AS n "
+        "FROM allele) v WHERE s.identifier LIKE 'Scale-%%'", (per_analysis,))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="work lists at scale")
     parser.add_argument("--analyses", type=int, default=20000)
     parser.add_argument("--open", type=int, default=1000)
     parser.add_argument("--alleles", type=int, default=3000)
     parser.add_argument("--open-alleles", type=int, default=300)
+    parser.add_argument("--genotypes", type=int, default=100,
+                        help="proband genotypes per synthetic analysis (default 100)")
+    parser.add_argument("--genotype-indexes", action="store_true",
+                        help="create the README's optional indexes on genotype.allele_id and "
+                             "genotype.secondallele_id first")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -155,20 +173,48 @@ def main(argv=None):
             with conn.transaction():
                 add_analyses(conn, args.analyses, args.open)
                 add_allele_workflows(conn, args.alleles, args.open_alleles)
+                add_genotypes(conn, args.genotypes)
+                if args.genotype_indexes:
+                    for column in ("allele_id", "secondallele_id"):
+                        conn.execute(f"CREATE INDEX ix_genotype_{column} ON genotype ({column})")
             conn.execute("ANALYZE")
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM analysis), (SELECT count(*) FROM "
                 "analysisinterpretation), (SELECT count(*) FROM allele), (SELECT count(*) "
-                "FROM alleleinterpretation), (SELECT count(*) FROM interpretationlog)").fetchone()
+                "FROM alleleinterpretation), (SELECT count(*) FROM interpretationlog), "
+                "(SELECT count(*) FROM genotype)").fetchone()
+            variant_paths = variant_requests(conn)
         print(f"database: {counts[0]:,} analyses, {counts[1]:,} analysis rounds, "
-              f"{counts[2]:,} variants, {counts[3]:,} allele rounds, {counts[4]:,} log entries "
-              f"(built in {time.monotonic() - began:.0f} s)")
+              f"{counts[2]:,} variants, {counts[3]:,} allele rounds, {counts[4]:,} log entries, "
+              f"{counts[5]:,} genotypes (built in {time.monotonic() - began:.0f} s)")
         with logged_in_app(db_url, config, USER) as (app, cookie):
-            measure(app, cookie, args.repeat)
+            measure(app, cookie, args.repeat, variant_paths)
     return 0
 
 
-def measure(app, cookie, repeat):
+def variant_requests(conn):
+    """The reads that find a variant's genotypes across analyses (ELLA's schema has no index
+    on genotype.allele_id): the analyses of one variant, and the collisions of 50 variants of
+    an analysis of the user's panels with the other analyses' open rounds."""
+    allele_id = conn.execute("SELECT allele_id FROM genotype GROUP BY allele_id "
+                             "ORDER BY count(*) DESC, allele_id LIMIT 1").fetchone()[0]
+    analysis_id = conn.execute(
+        "SELECT a.id FROM analysis a JOIN usergroupgenepanel p ON p.genepanel_name = "
+        "a.genepanel_name AND p.genepanel_version = a.genepanel_version JOIN \"user\" u "
+        "ON u.group_id = p.usergroup_id AND u.username = %s WHERE a.name LIKE 'Scale-%%' "
+        "ORDER BY a.id LIMIT 1", (USER,)).fetchone()[0]
+    ids = [r[0] for r in conn.execute(
+        "SELECT DISTINCT g.allele_id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+        "WHERE s.analysis_id = %s ORDER BY 1 LIMIT 50", (analysis_id,))]
+    return (
+        ("alleles/<id>/analyses/ (a common variant)", f"/api/v1/alleles/{allele_id}/analyses/"),
+        ("collisions/ of 50 variants",
+         f"/api/v1/workflows/analyses/{analysis_id}/collisions/"
+         f"?allele_ids={','.join(map(str, ids))}"),
+    )
+
+
+def measure(app, cookie, repeat, variant_paths=()):
     search = quote(json.dumps({"freetext": "Scale-0001", "type": "analyses"}))
     listing = quote(json.dumps({"name": {"$like": "%Scale-0001%"}}))
     requests = (
@@ -183,6 +229,7 @@ def measure(app, cookie, repeat):
         ("overviews/userstats/", "/api/v1/overviews/userstats/"),
         ("search/ (analysis name)", f"/api/v1/search/?q={search}"),
         ("analyses/?q= name like, page 1", f"/api/v1/analyses/?q={listing}&per_page=10"),
+        *variant_paths,
     )
     print(f"as {USER} (two of the five panels); median of {repeat} calls, in-process")
     print(f"{'request':<42} {'ms':>8} {'items':>7} {'KiB':>8}")
