@@ -4,7 +4,7 @@ real ELLA demo database and a fresh schema."""
 import psycopg
 import pytest
 
-from ella.deposit.delete import (alleleinterpretation_rounds, analysis_summary,
+from ella.deposit.delete import (RoundsChanged, alleleinterpretation_rounds, analysis_summary,
                                  delete_alleleinterpretations)
 from helpers import run_cli, table_snapshot
 
@@ -187,6 +187,22 @@ def test_rounds_selection(rounds_db):
         assert [r["id"] for r in alleleinterpretation_rounds(conn, ALLELE_ID, True)] == ids
         assert alleleinterpretation_rounds(conn, 9999, True) == []
         assert delete_alleleinterpretations(conn, ALLELE_ID, False) == ids[2:]
+        conn.rollback()
+    assert remaining_rounds(url) == ids
+
+
+def test_rounds_that_changed_after_the_confirmation_are_not_deleted(rounds_db):
+    """The operator confirmed a list of rounds; a round reopened (or started, finalized)
+    before the delete changes what would go: nothing is deleted."""
+    url, ids = rounds_db
+    with psycopg.connect(url) as conn:
+        shown = [r["id"] for r in alleleinterpretation_rounds(conn, ALLELE_ID, False)]
+        conn.rollback()
+        with psycopg.connect(url) as other:  # meanwhile, someone finalizes the open round
+            other.execute("UPDATE alleleinterpretation SET status = 'Done', finalized = true "
+                          "WHERE id = %s", (ids[-1],))
+        with pytest.raises(RoundsChanged, match="changed while you confirmed"):
+            delete_alleleinterpretations(conn, ALLELE_ID, False, confirmed=shown)
         conn.rollback()
     assert remaining_rounds(url) == ids
 

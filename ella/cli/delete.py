@@ -13,8 +13,9 @@ import sys
 from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
                              settings_with_database)
 from ella.db import connect
-from ella.deposit.delete import (allele_summary, alleleinterpretation_rounds, analysis_summary,
-                                 delete_alleleinterpretations, delete_analysis)
+from ella.deposit.delete import (RoundsChanged, allele_summary, alleleinterpretation_rounds,
+                                 analysis_summary, delete_alleleinterpretations,
+                                 delete_analysis)
 
 ABORTED = "Lacking confirmation, aborting..."
 
@@ -121,7 +122,11 @@ def _delete_alleleinterpretation(conn, args, audit):
                    f"round(s) of allele {allele['id']}? Type 'y' to confirm.", "y"):
         audit.echo(ABORTED)
         return 0
-    deleted = delete_alleleinterpretations(conn, args.allele_id, args.delete_all)
+    try:
+        deleted = delete_alleleinterpretations(conn, args.allele_id, args.delete_all,
+                                               confirmed=[r["id"] for r in rounds])
+    except RoundsChanged as exc:
+        raise CommandError(str(exc)) from None
     conn.commit()
     audit.echo(f"Deleted {len(deleted)} interpretation round(s) of allele {allele['id']}")
     return 0

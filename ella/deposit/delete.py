@@ -104,9 +104,22 @@ def alleleinterpretation_rounds(conn, allele_id, delete_all):
     return rounds[finalized[-1] + 1:] if finalized else rounds
 
 
-def delete_alleleinterpretations(conn, allele_id, delete_all):
-    """Delete the rounds chosen by `alleleinterpretation_rounds`; their ids (oldest first)."""
+class RoundsChanged(Exception):
+    """The rounds to delete are no longer those the operator confirmed."""
+
+
+def delete_alleleinterpretations(conn, allele_id, delete_all, confirmed=None):
+    """Delete the rounds chosen by `alleleinterpretation_rounds`; their ids (oldest first).
+
+    Under the variant workflow's lock (as every round action takes it). With `confirmed`
+    (the ids the operator was shown), RoundsChanged instead when a start, reopen or finalize
+    changed the choice meanwhile: never delete rounds nobody confirmed."""
+    conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (allele_id,))
     ids = [r["id"] for r in alleleinterpretation_rounds(conn, allele_id, delete_all)]
+    if confirmed is not None and ids != list(confirmed):
+        raise RoundsChanged(f"the interpretation rounds of allele {allele_id} changed while "
+                            "you confirmed (a round was started, reopened or finalized): "
+                            "nothing deleted; run the command again")
     if ids:
         conn.execute("DELETE FROM alleleinterpretation WHERE id = ANY(%s)", (ids,))
     return ids
