@@ -182,8 +182,9 @@ class Watcher:
         self._reload_pattern_files()
         try:
             self.recover_interrupted_imports()
-        except DatabaseError as exc:
-            raise WatcherError(f"{exc}; nothing imported (retried next time)") from exc
+        except (DatabaseError, psycopg.Error) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise WatcherError(f"{first}; nothing imported (retried next time)") from exc
         imported = []
         self.failures = []
         try:
@@ -228,7 +229,7 @@ class Watcher:
             self.processed.add(folder.name)
             return None
         target = self.dest / folder.name
-        staging = self.staging_path(folder.name)
+        staging, _ = self.staging_paths(folder.name)
         if target.exists() or staging.exists():
             log.warning("%s already exists in %s. Skipping.", folder.name, self.dest)
             self.processed.add(folder.name)
@@ -239,21 +240,44 @@ class Watcher:
             # No database means no folder can be imported: stop the pass, record nothing.
             raise WatcherError(f"{exc}; stopped before {folder.name}, nothing recorded as "
                                "failed (retried next time)") from exc
+        with conn:
+            try:
+                claimed = self._claim(conn, folder, target)
+            except psycopg.Error as exc:
+                raise WatcherError(f"the database failed: {str(exc).strip()[:300]}; stopped "
+                                   f"before {folder.name}, nothing recorded as failed "
+                                   "(retried next time)") from exc
+            if not claimed:
+                return None
+            try:
+                return self._import_claimed(conn, folder, config, fingerprint)
+            finally:
+                self._release(conn, folder.name)
+
+    def _import_claimed(self, conn, folder, config, fingerprint):
+        """Deposit, move and commit a folder this watcher has claimed. The folder goes into
+        the destination under a staging name before the commit, beside a marker naming its
+        analysis and incoming directory, and gets its own name after the commit: a watcher
+        killed in between leaves both, which the next poll finishes or undoes
+        (`recover_interrupted_imports`)."""
+        name = config["name"]
+        target = self.dest / folder.name
+        staging, marker = self.staging_paths(folder.name)
         moved = False
         try:
-            # Moved to a staging name in the destination before the commit, renamed to its
-            # own name after it: a watcher killed in between leaves a staging folder, which
-            # the next poll finishes or puts back (recover_interrupted_imports).
-            with conn, conn.transaction():  # commits when the block ends
-                if not self._claim(conn, folder, target):
-                    return None
+            with conn.transaction():  # commits when the block ends
                 stats = deposit_analysis(conn, self.app_config, config)
+                marker.write_text(json.dumps({"analysis": name,
+                                              "incoming": str(self.incoming.resolve())}),
+                                  encoding="utf-8")
                 shutil.move(str(folder), str(staging))
                 moved = True
         except Exception as exc:
-            if moved and staging.exists() and not folder.exists():
-                # The commit failed after our move: put the folder back.
-                shutil.move(str(staging), str(folder))
+            # Not committed (still claimed, so no other watcher recovers it meanwhile): the
+            # folder goes back where it was.
+            if moved:
+                self._move_quietly(staging, folder)
+            self._unlink_quietly(marker)
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 log.error("The database failed while importing %s: %s. Retried on the next "
@@ -261,82 +285,114 @@ class Watcher:
                 self.failures.append(folder.name)
                 return None
             return self._failed(folder, exc, fingerprint)
-        self._finish_move(staging, target)
+        if self._move_quietly(staging, target):
+            self._unlink_quietly(marker)
         stale = self.error_file(folder)
         if stale.exists():
             stale.unlink()
         log.info("Analysis %s successfully imported! %s", name, summary_line(stats))
         return name
 
-    def staging_path(self, folder_name):
-        return self.dest / f"{STAGING_PREFIX}{folder_name}"
+    def staging_paths(self, folder_name):
+        """(staging folder, its marker file) of a folder being imported, in the destination."""
+        base = self.dest / f"{STAGING_PREFIX}{folder_name}"
+        return base, base.with_name(base.name + ".json")
 
     @staticmethod
-    def _finish_move(staging, target):
+    def _move_quietly(source, target):
+        """Move; False (logged, left for the next poll's recovery) if it cannot be done."""
         try:
-            staging.rename(target)
-        except FileNotFoundError:
-            if not target.exists():  # finished by another watcher's recovery otherwise
-                raise
+            if target.exists():
+                raise FileExistsError(f"{target} exists")
+            shutil.move(str(source), str(target))
+            return True
         except OSError as exc:
-            log.error("imported, but could not rename %s to %s: %s (retried on the next "
-                      "poll)", staging, target, exc)
+            log.error("could not move %s to %s: %s (the next poll tries again)", source,
+                      target, exc)
+            return False
+
+    @staticmethod
+    def _unlink_quietly(path):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("could not remove %s: %s", path, exc)
 
     def recover_interrupted_imports(self):
-        """Finish what a watcher killed between its move and its commit left behind: a
-        staging folder in the destination. Imported (its analysis is in the database): it
-        gets its own name; not imported: it goes back to the incoming directory, to be
-        imported again. One whose import is running right now (its lock is held) is left."""
+        """Finish what a killed watcher left in the destination: a staging folder with its
+        marker. Its analysis committed: the folder gets its own name; not committed: it goes
+        back to the incoming directory it came from, to be imported again. One whose import
+        is running right now (claimed) is left alone, and so is one from another watcher's
+        incoming directory until its analysis is committed."""
         try:
-            staged = sorted(p for p in self.dest.iterdir()
-                            if p.name.startswith(STAGING_PREFIX) and p.is_dir())
+            markers = sorted(p for p in self.dest.iterdir()
+                             if p.name.startswith(STAGING_PREFIX) and p.name.endswith(".json"))
         except OSError as exc:
             raise WatcherError(f"Couldn't read the destination path {self.dest}: "
                                f"{exc.strerror or exc}") from exc
-        if not staged:
+        if not markers:
             return
         with connect(self.db_url, application_name="ella-watcher") as conn:
-            for staging in staged:
-                name = staging.name[len(STAGING_PREFIX):]
+            for marker in markers:
+                folder_name = marker.name[len(STAGING_PREFIX):-len(".json")]
                 with conn.transaction():
-                    if not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
-                                        (self._claim_key(name),)).fetchone()[0]:
-                        continue
-                    try:
-                        analysis = resolve_analysis_config(staging)["name"]
-                    except Exception as exc:  # unreadable now: it was read before, keep it
-                        log.error("%s: cannot tell its analysis (%s); left in place",
-                                  staging, exc)
-                        continue
-                    imported = conn.execute("SELECT 1 FROM analysis WHERE name = %s",
-                                            (analysis,)).fetchone() is not None
-                    back = self.dest / name if imported else self.incoming / name
-                    if back.exists():
-                        log.error("%s: %s exists already; left in place", staging, back)
-                        continue
-                    shutil.move(str(staging), str(back))
-                    log.warning("interrupted import of %s: %s", name,
-                                "it was committed, the folder now has its name" if imported
-                                else "not committed, the folder is back in the incoming "
-                                     "directory")
+                    if conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                                    (self._claim_key(folder_name),)).fetchone()[0]:
+                        self._recover(conn, folder_name)
+
+    def _recover(self, conn, folder_name):
+        staging, marker = self.staging_paths(folder_name)
+        if not staging.exists():  # the move or rename had been done: only the marker is left
+            self._unlink_quietly(marker)
+            return
+        try:
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            analysis, origin = record["analysis"], Path(record["incoming"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
+            return
+        committed = conn.execute("SELECT 1 FROM analysis WHERE name = %s",
+                                 (analysis,)).fetchone() is not None
+        if not committed and origin != self.incoming.resolve():
+            return  # the watcher of that incoming directory puts it back
+        back = self.dest / folder_name if committed else origin / folder_name
+        if self._move_quietly(staging, back):
+            self._unlink_quietly(marker)
+            log.warning("interrupted import of %s: %s", folder_name,
+                        "it was committed, the folder now has its name" if committed
+                        else "not committed, the folder is back in the incoming directory")
 
     def _claim_key(self, folder_name):
-        # By the incoming directory and the folder's name (not the folder's real path: a
-        # symlinked folder is moved as the link, and recovery finds it by its name).
-        return f"ella.watcher:{self.incoming.resolve() / folder_name}"
+        # By the folder's place in the destination: watchers that share a destination (with
+        # the same or different incoming directories) never import or recover one folder
+        # name at the same time.
+        return f"ella.watcher:{self.dest.resolve() / folder_name}"
 
     def _claim(self, conn, folder, target):
-        """Lock the folder's import for this transaction; False (skip, record nothing) when
-        another watcher on the same directories is importing it or has just done so."""
-        claimed = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+        """Claim the folder's import for this connection until `_release`; False (skip,
+        record nothing) when another watcher is importing it or has just done so."""
+        claimed = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
                                (self._claim_key(folder.name),)).fetchone()[0]
+        conn.commit()
         if not claimed:
             log.info("%s is being imported by another watcher: skipped", folder.name)
             return False
         if not folder.is_dir() or target.exists():
             log.info("%s was imported by another watcher: skipped", folder.name)
+            self._release(conn, folder.name)
             return False
         return True
+
+    def _release(self, conn, folder_name):
+        if conn.closed or conn.broken:
+            return  # the session's end released it
+        try:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))",
+                         (self._claim_key(folder_name),))
+            conn.commit()
+        except psycopg.Error:
+            pass  # the connection failed: its session's end releases the claim
 
     def _failed(self, folder, exc, fingerprint):
         if isinstance(exc, FOLDER_INPUT_ERRORS):

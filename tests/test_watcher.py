@@ -15,7 +15,7 @@ from psycopg.conninfo import make_conninfo
 
 import ella.watcher as watcher_module
 from ella.watcher import Watcher, WatcherError
-from deposit_helpers import TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
+from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
 from helpers import ROOT, run_cli
 
 
@@ -367,61 +367,98 @@ CRASHING_WATCHER = """
 import os, signal, sys
 import ella.watcher as w
 from ella.config import load_config
-real_move = w.shutil.move
-def move_then_die(src, dst):
+db_url, incoming, dest, where = sys.argv[1:5]
+real_move, real_quiet = w.shutil.move, w.Watcher._move_quietly
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def move_then_die(src, dst):  # the move into the destination, before the commit
     real_move(src, dst)
-    os.kill(os.getpid(), signal.SIGKILL)  # killed after the move, before the commit
-w.shutil.move = move_then_die
-db_url, incoming, dest = sys.argv[1:4]
-w.Watcher(db_url, load_config(environ={}), incoming, dest,
-          whitelist=["^TestAnalysis-001$"]).poll()
+    die()
+def die_before_rename(source, target):  # committed; the rename to its own name not done
+    die()
+if where == "before-commit":
+    w.shutil.move = move_then_die
+else:
+    w.Watcher._move_quietly = staticmethod(die_before_rename)
+w.Watcher(db_url, load_config(environ={}), incoming, dest).poll()
 """
 
 
-def test_a_watcher_killed_between_its_move_and_its_commit_loses_nothing(dirs, db_url,
-                                                                        ella_config):
-    """SIGKILL (the OOM killer, a stop past its grace period, power loss) after the folder
-    went to the destination but before the deposit committed: the next poll puts the folder
-    back and imports it (the folder used to sit in the destination, looking imported, with
-    nothing in the database)."""
-    incoming, dest = dirs
+def _killed_watcher(db_url, incoming, dest, where):
     env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
     env["PYTHONPATH"] = str(ROOT)
     killed = subprocess.run([sys.executable, "-c", CRASHING_WATCHER, db_url, str(incoming),
-                             str(dest)], env=env, capture_output=True, text=True, timeout=300)
+                             str(dest), where], env=env, capture_output=True, text=True,
+                            timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert [p.name for p in dest.iterdir()] == [".importing-TestAnalysis-001"]
-    assert _analyses(db_url) == []
-    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
-    assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def _only(incoming, *names):
+    """Leave only these folders (copied by the `dirs` fixture) in the incoming directory."""
+    for folder in incoming.iterdir():
+        if folder.name not in names:
+            shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("where, committed", [("before-commit", False),
+                                              ("before-rename", True)])
+def test_a_killed_watcher_loses_nothing(dirs, db_url, ella_config, where, committed):
+    """SIGKILL (the OOM killer, a stop past its grace period, power loss) after the folder
+    went into the destination under its staging name, before or after the commit: the next
+    poll puts it back and imports it, or gives it its own name. (ELLA's order, move then
+    commit, left a killed import's folder in the destination with nothing in the database.)"""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    _killed_watcher(db_url, incoming, dest, where)
+    assert sorted(p.name for p in dest.iterdir()) == [".importing-TestAnalysis-001",
+                                                      ".importing-TestAnalysis-001.json"]
+    assert [a[0] for a in _analyses(db_url)] == (["TestAnalysis-001"] if committed else [])
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == \
+        ([] if committed else ["TestAnalysis-001"])
     assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert list(incoming.iterdir()) == []
     assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
 
 
-def test_a_watcher_killed_between_its_commit_and_its_rename_finishes_the_move(
-        dirs, db_url, ella_config):
+def test_a_killed_import_of_a_folder_named_analysis_gets_its_name(dirs, db_url, ella_config):
+    """Without a .analysis file the analysis is named by its folder; recovery knows it from
+    the marker, not from the staging folder's name."""
     incoming, dest = dirs
-    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
-    assert watcher.poll() == ["TestAnalysis-001"]
-    (dest / "TestAnalysis-001").rename(dest / ".importing-TestAnalysis-001")  # as left
-    assert watcher.poll() == []
-    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
-    assert not (incoming / "TestAnalysis-001").exists()
-    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+    _only(incoming)
+    folder = incoming / "Probe.HBOC_v01"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "Probe.HBOC_v01.vcf")
+    (folder / "READY").touch()
+    _killed_watcher(db_url, incoming, dest, "before-rename")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert [p.name for p in dest.iterdir()] == ["Probe.HBOC_v01"]
+    assert list(incoming.iterdir()) == []
+    assert [a[0] for a in _analyses(db_url)] == ["Probe.HBOC_v01"]
 
 
-def test_a_staging_folder_whose_import_runs_is_left_alone(dirs, db_url, ella_config):
-    """Another watcher on the same directories is between its move and its commit: its
-    claim on the folder is held, so the staging folder is not taken back."""
+def test_recovery_leaves_an_import_that_is_running_or_from_another_incoming_alone(
+        dirs, db_url, ella_config, tmp_path):
+    """Two watchers share the destination, each with its incoming directory. The first one's
+    import is running (claimed): the second leaves its staging folder alone. Once the first
+    is gone without a commit, the folder goes back only to the incoming directory it came
+    from, by that directory's watcher."""
     incoming, dest = dirs
-    shutil.move(str(incoming / "TestAnalysis-001"), str(dest / ".importing-TestAnalysis-001"))
-    watcher = Watcher(db_url, ella_config, incoming, dest, whitelist=["^TestAnalysis-001$"])
-    with psycopg.connect(db_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                      (f"ella.watcher:{incoming.resolve() / 'TestAnalysis-001'}",))
-        assert watcher.poll() == []
+    _only(incoming, "TestAnalysis-001")
+    _killed_watcher(db_url, incoming, dest, "before-commit")
+    other_incoming = tmp_path / "other-incoming"
+    other_incoming.mkdir()
+    other = Watcher(db_url, ella_config, other_incoming, dest)
+    first = Watcher(db_url, ella_config, incoming, dest)
+    with psycopg.connect(db_url) as running:  # as the first watcher's claim, while it runs
+        running.execute("SELECT pg_advisory_lock(hashtext(%s))",
+                        (f"ella.watcher:{dest.resolve() / 'TestAnalysis-001'}",))
+        assert first.poll() == [] and other.poll() == []
         assert (dest / ".importing-TestAnalysis-001").is_dir()
-    assert watcher.poll() == ["TestAnalysis-001"]  # released: put back, imported
+    assert other.poll() == []  # not its folder, not committed: left for its own watcher
+    assert (dest / ".importing-TestAnalysis-001").is_dir()
+    assert list(other_incoming.iterdir()) == []
+    assert first.poll() == ["TestAnalysis-001"]
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
 
 
 @pytest.mark.parametrize("sqlstate, unavailable", [
