@@ -123,6 +123,11 @@ class AnnotationService:
             # Refused at start: otherwise every job would fail with "unknown url type".
             raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must be an "
                                f"http:// or https:// URL with a host, got {shown!r}")
+        if "@" in parts.netloc:
+            # urllib would take "user:password@host" for the host name: every job would
+            # fail, with the password in its message.
+            raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must not "
+                               f"carry a user or password, got {shown!r}")
         self.base = url.rstrip("/") + "/api/v1"
         self.shown = shown.rstrip("/") + "/api/v1"
         self.timeout = timeout

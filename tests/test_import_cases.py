@@ -237,8 +237,15 @@ def test_names_too_long_or_with_control_characters_are_refused_with_the_file(tmp
     (folder / "a1.analysis").write_text(json.dumps({
         "name": "a1\n2026-01-01 00:00:00,000 [INFO] ella.watcher: forged", "genepanel_name":
         "HBOC", "genepanel_version": "v01", "data": [{"vcf": "x.vcf"}]}))
-    with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name: .* does not match"):
+    with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name .* contains a control "
+                                                   r"character"):
         resolve_analysis_config(folder)
+    for name in ("a1\n", "a\x07b", "a\tb"):
+        (folder / "a1.analysis").write_text(json.dumps({
+            "name": name, "genepanel_name": "HBOC", "genepanel_version": "v01",
+            "data": [{"vcf": "x.vcf"}]}))
+        with pytest.raises(AnalysisConfigError, match="contains a control character"):
+            resolve_analysis_config(folder)
 
 
 def test_ped_files_are_checked_line_by_line_in_linear_time(tmp_path):
