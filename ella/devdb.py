@@ -145,7 +145,7 @@ def _port(text):
     """The cluster's port: 5432 when not given (an empty variable counts as not given)."""
     if text is None or not text.strip():
         return 5432
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.strip().isascii() and text.strip().isdigit()) or not 1 <= int(text) <= 65535:
         raise DevDbError(f"the port must be a number from 1 to 65535 (ELLA_DEVDB_PORT or "
                          f"PGPORT), not {text!r}")
     return int(text)

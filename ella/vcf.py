@@ -494,7 +494,7 @@ class VcfReader:
     def _next_line(self):
         """Next line (without line ending) or None at end of file."""
         try:
-            line = self._fh.readline(MAX_LINE_CHARS + 1)
+            line = self._fh.readline(MAX_LINE_CHARS + 3)  # the limit, CR LF and one more
             if not line:
                 return None
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -503,7 +503,7 @@ class VcfReader:
         except UnicodeDecodeError:
             raise self._error("text is not valid UTF-8", self.line_no + 1) from None
         self.line_no += 1
-        if len(line) > MAX_LINE_CHARS:
+        if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
             raise self._error(f"the line is longer than {MAX_LINE_CHARS:,} characters (not a "
                               "VCF line: a damaged or wrong file)")
         if "\x00" in line:

@@ -42,7 +42,7 @@ done
 if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
     echo "$out" >&2
     case $out in
-        *"Database HEAD:"*)
+        *"Not ready: "*)
             die "the database is not at head: run the bin/ella-db command named above with the same environment, then start again (e.g. docker run --rm --env-file ella.env ella bin/ella-db <command>)" ;;
         *)
             die "cannot check the database (the error above); nothing was started" ;;
@@ -57,9 +57,13 @@ umask 027
 # for the restart policy and `docker ps`. The listener leaves a marker file for that.
 fatal_marker="$SOCKET_DIR/ella-fatal"
 rm -f "$fatal_marker"
+# The trap first: a stop that comes while supervisord starts is passed on once it runs.
+supervisord_pid=
+stop_asked=
+trap 'stop_asked=1; [ -z "$supervisord_pid" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true' TERM INT HUP
 supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
 supervisord_pid=$!
-trap 'kill -TERM "$supervisord_pid" 2>/dev/null' TERM INT HUP
+[ -z "$stop_asked" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true
 # `wait` returns early when a trapped signal arrives; wait until supervisord has exited.
 status=0
 while kill -0 "$supervisord_pid" 2>/dev/null; do

@@ -405,7 +405,8 @@ def test_docker_stop_timeout_covers_the_slowest_stop():
     worst = sum(max(w for _, w in programs) for _, programs in groups.values())
     readme = (ROOT / "README.md").read_text()
     documented = {int(x) for x in re.findall(r"--stop-timeout (\d+)", readme)}
-    assert len(documented) == 1 and worst <= documented.pop(), (worst, documented)
+    # With a margin: supervisord and the shell need a moment of their own.
+    assert len(documented) == 1 and worst + 10 <= documented.pop(), (worst, documented)
 
 
 # --- systemd --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def test_port_from_the_environment(monkeypatch, capsys, tmp_path, value, port):
     assert capsys.readouterr().out.strip().endswith(f"port={port}&user=postgres")
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "70000", "-1"])
+@pytest.mark.parametrize("value", ["abc", "0", "70000", "-1", "5\u00b2"])
 def test_a_bad_port_is_one_line(monkeypatch, capsys, tmp_path, value):
     monkeypatch.setenv("ELLA_DEVDB_PORT", value)
     assert main(["url", str(tmp_path)]) == 1

@@ -148,6 +148,19 @@ def test_a_gzip_bomb_line_is_refused_before_it_is_held(tmp_path):
                                    "characters (not a VCF line: a damaged or wrong file)")
 
 
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_the_line_limit_counts_the_line_without_its_ending(tmp_path, monkeypatch, ending):
+    record = "1\t100\t.\tA\tC\t50\tPASS\tNAME=" + "A" * 300  # longer than the header's
+    path = tmp_path / "x.vcf"
+    path.write_bytes((HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                      + record + ending).encode())
+    monkeypatch.setattr(vcf_module, "MAX_LINE_CHARS", len(record))
+    assert len(read_all(path)) == 1
+    monkeypatch.setattr(vcf_module, "MAX_LINE_CHARS", len(record) - 1)
+    with pytest.raises(VcfError, match="line 14: the line is longer than"):
+        read_all(path)
+
+
 def test_a_header_of_absurd_length_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(vcf_module, "MAX_HEADER_LINES", 50)
     path = write_vcf(tmp_path, [], header=HEADER + "##comment=x\n" * 60)
