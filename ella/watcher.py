@@ -56,7 +56,8 @@ class WatcherError(Exception):
 
 # What is wrong with a folder's files (one line in the log and the error file); anything
 # else raised while importing is a fault of ours, logged with its traceback.
-FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError)
+# (PostgreSQL's data exceptions, class 22, are values of the folder it cannot store.)
+FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError)
 
 
 class UnexpectedImportError(Exception):
