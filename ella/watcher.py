@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import time
 from contextlib import contextmanager
@@ -119,6 +118,11 @@ class Watcher:
             raise WatcherError(f"Couldn't read from watch path {incoming}, aborting...")
         if not self.dest.is_dir() or not os.access(self.dest, os.W_OK | os.X_OK):
             raise WatcherError(f"Couldn't write to destination path {dest}, aborting...")
+        if self.incoming.stat().st_dev != self.dest.stat().st_dev:
+            # A folder is moved by renaming it, which is atomic only within one file system
+            # (a copy killed or failing halfway would leave two partial folders).
+            raise WatcherError(f"The watch path {incoming} and the destination path {dest} "
+                               "must be on the same file system, aborting...")
         if whitelist and whitelistfile:
             log.warning("both a whitelist and a whitelist file given: the file is ignored")
             whitelistfile = None
@@ -230,10 +234,15 @@ class Watcher:
             self.processed.add(folder.name)
             return None
         target = self.dest / folder.name
-        staging, _ = self.staging_paths(folder.name)
-        if target.exists() or staging.exists():
+        if target.exists():
             log.warning("%s already exists in %s. Skipping.", folder.name, self.dest)
             self.processed.add(folder.name)
+            return None
+        if any(p.exists() for p in self.staging_paths(folder.name)):
+            # An interrupted import of the same name: recovery resolves it, then this one
+            # gets its turn (so it is not remembered as done).
+            log.warning("%s: an interrupted import of the same name is in %s; skipped this "
+                        "time", folder.name, self.dest)
             return None
         try:
             conn = connect(self.db_url, application_name="ella-watcher")
@@ -268,17 +277,25 @@ class Watcher:
         try:
             with conn.transaction():  # commits when the block ends
                 stats = deposit_analysis(conn, self.app_config, config)
-                marker.write_text(json.dumps({"analysis": name,
-                                              "incoming": str(self.incoming.resolve())}),
-                                  encoding="utf-8")
-                shutil.move(str(folder), str(staging))
+                with open(marker, "x", encoding="utf-8") as handle:
+                    json.dump({"analysis": name, "incoming": str(self.incoming.resolve())},
+                              handle)
+                self._rename(folder, staging)
                 moved = True
         except Exception as exc:
-            # Not committed (still claimed, so no other watcher recovers it meanwhile): the
-            # folder goes back where it was.
-            if moved:
-                self._move_quietly(staging, folder)
-            self._unlink_quietly(marker)
+            lost = conn.closed or conn.broken or (
+                isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None)
+            if moved and lost:
+                # The connection went during the commit: whether it landed is unknown here,
+                # and the claim went with the session. Recovery decides by the database.
+                log.error("the database connection was lost while committing %s: %s; the "
+                          "next poll finishes or undoes it", folder.name, exc)
+                self.failures.append(folder.name)
+                return None
+            # Not committed, and still claimed: the folder goes back where it was (the
+            # marker stays if it cannot, for the next poll's recovery).
+            if not moved or self._move_quietly(staging, folder):
+                self._unlink_quietly(marker)
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 log.error("The database failed while importing %s: %s. Retried on the next "
@@ -288,9 +305,7 @@ class Watcher:
             return self._failed(folder, exc, fingerprint)
         if self._move_quietly(staging, target):
             self._unlink_quietly(marker)
-        stale = self.error_file(folder)
-        if stale.exists():
-            stale.unlink()
+        self._unlink_quietly(self.error_file(folder))
         log.info("Analysis %s successfully imported! %s", name, summary_line(stats))
         return name
 
@@ -300,12 +315,17 @@ class Watcher:
         return base, base.with_name(base.name + ".json")
 
     @staticmethod
-    def _move_quietly(source, target):
-        """Move; False (logged, left for the next poll's recovery) if it cannot be done."""
+    def _rename(source, target):
+        """Rename a folder (or the link to one) within the one file system: atomic."""
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(f"{target} exists")
+        os.rename(source, target)
+
+    @classmethod
+    def _move_quietly(cls, source, target):
+        """Rename; False (logged, left for the next poll's recovery) if it cannot be done."""
         try:
-            if target.exists():
-                raise FileExistsError(f"{target} exists")
-            shutil.move(str(source), str(target))
+            cls._rename(source, target)
             return True
         except OSError as exc:
             log.error("could not move %s to %s: %s (the next poll tries again)", source,
@@ -349,6 +369,8 @@ class Watcher:
         try:
             record = json.loads(marker.read_text(encoding="utf-8"))
             analysis, origin = record["analysis"], Path(record["incoming"])
+            if not isinstance(analysis, str):
+                raise TypeError("analysis is not a name")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
             return
@@ -378,8 +400,10 @@ class Watcher:
         if not claimed:
             log.info("%s is being imported by another watcher: skipped", folder.name)
             return False
-        if not folder.is_dir() or target.exists():
-            log.info("%s was imported by another watcher: skipped", folder.name)
+        if not folder.is_dir() or target.exists() or any(
+                p.exists() for p in self.staging_paths(folder.name)):
+            log.info("%s was imported by another watcher, or is being recovered: skipped",
+                     folder.name)
             self._release(conn, folder.name)
             return False
         return True

@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -368,18 +370,18 @@ import os, signal, sys
 import ella.watcher as w
 from ella.config import load_config
 db_url, incoming, dest, where = sys.argv[1:5]
-real_move, real_quiet = w.shutil.move, w.Watcher._move_quietly
+real_rename = w.Watcher._rename
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
-def move_then_die(src, dst):  # the move into the destination, before the commit
-    real_move(src, dst)
+def rename_then_die(source, target):  # the move into the destination, before the commit
+    real_rename(source, target)
     die()
-def die_before_rename(source, target):  # committed; the rename to its own name not done
+def die_before_rename(cls, source, target):  # committed; the rename to its own name not done
     die()
 if where == "before-commit":
-    w.shutil.move = move_then_die
+    w.Watcher._rename = staticmethod(rename_then_die)
 else:
-    w.Watcher._move_quietly = staticmethod(die_before_rename)
+    w.Watcher._move_quietly = classmethod(die_before_rename)
 w.Watcher(db_url, load_config(environ={}), incoming, dest).poll()
 """
 
@@ -459,6 +461,110 @@ def test_recovery_leaves_an_import_that_is_running_or_from_another_incoming_alon
     assert list(other_incoming.iterdir()) == []
     assert first.poll() == ["TestAnalysis-001"]
     assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+
+
+def test_a_commit_with_an_unknown_outcome_is_left_to_recovery(dirs, db_url, ella_config,
+                                                               monkeypatch):
+    """The COMMIT reached the server, its answer did not come back (the connection was
+    lost): the folder must not go back to incoming as if nothing was committed. It stays
+    under its staging name, and the next poll decides by the database."""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    real_exit = psycopg.Transaction.__exit__
+    lost = []
+
+    def commit_then_lose_the_connection(self, exc_type, exc, tb):
+        result = real_exit(self, exc_type, exc, tb)
+        if exc_type is None and not lost and (dest / ".importing-TestAnalysis-001").exists():
+            lost.append(1)
+            with psycopg.connect(db_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)",
+                              (self._conn.info.backend_pid,))
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return result
+
+    monkeypatch.setattr(psycopg.Transaction, "__exit__", commit_then_lose_the_connection)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and lost
+    monkeypatch.setattr(psycopg.Transaction, "__exit__", real_exit)
+    assert list(incoming.iterdir()) == []
+    assert sorted(p.name for p in dest.iterdir()) == [".importing-TestAnalysis-001",
+                                                      ".importing-TestAnalysis-001.json"]
+    assert watcher.poll() == []
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+
+
+def _fail_every_commit_of_an_analysis(db_url):
+    with psycopg.connect(db_url) as conn:
+        conn.execute("""
+            CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$;
+            CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON analysis
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit();
+        """)
+
+
+def test_a_refused_commit_puts_the_folder_back_or_leaves_it_to_recovery(
+        dirs, db_url, ella_config, monkeypatch):
+    """PostgreSQL refuses the commit (a live connection: nothing was committed): the folder
+    goes back to incoming. If it cannot (the pipeline wrote the folder again meanwhile), its
+    marker stays beside it, so it is not hidden in the destination for good."""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    _fail_every_commit_of_an_analysis(db_url)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
+    assert [p.name for p in incoming.iterdir()] == ["TestAnalysis-001"]
+    assert list(dest.iterdir()) == []
+    real_rename = Watcher._rename
+
+    def rename_and_redeliver(source, target):
+        real_rename(source, target)
+        if source == incoming / "TestAnalysis-001":
+            shutil.copytree(TEST_ANALYSIS_001, source)
+
+    monkeypatch.setattr(Watcher, "_rename", staticmethod(rename_and_redeliver))
+    assert watcher.poll() == []
+    assert sorted(p.name for p in dest.iterdir()) == [".importing-TestAnalysis-001",
+                                                      ".importing-TestAnalysis-001.json"]
+    assert _analyses(db_url) == []
+
+
+def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
+        dirs, db_url, ella_config, tmp_path):
+    """Another incoming directory's watcher was killed with its folder of the same name in
+    the destination, uncommitted: this watcher leaves that folder alone and skips its own
+    for now, without remembering it as done; once that is resolved, it imports its own."""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    other_incoming = tmp_path / "other"
+    other_incoming.mkdir()
+    staging = dest / ".importing-TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    (dest / ".importing-TestAnalysis-001.json").write_text(json.dumps(
+        {"analysis": "TestAnalysis-001", "incoming": str(other_incoming.resolve())}))
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == []
+    assert staging.is_dir() and (incoming / "TestAnalysis-001").is_dir()
+    assert "TestAnalysis-001" not in watcher.processed
+    # Resolved (here by hand: its own watcher would put it back and import it itself).
+    shutil.rmtree(staging)
+    (dest / ".importing-TestAnalysis-001.json").unlink()
+    assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def test_incoming_and_destination_must_share_a_file_system(tmp_path, db_url, ella_config):
+    """A folder is moved by a rename, atomic only within one file system."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system here")
+    dest = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        with pytest.raises(WatcherError, match="must be on the same file system"):
+            Watcher(db_url, ella_config, tmp_path, dest)
+    finally:
+        shutil.rmtree(dest)
 
 
 @pytest.mark.parametrize("sqlstate, unavailable", [
