@@ -273,11 +273,13 @@ class Watcher:
         name = config["name"]
         target = self.dest / folder.name
         staging, marker = self.staging_paths(folder.name)
-        moved = False
+        marked = moved = False
         try:
             with conn.transaction():  # commits when the block ends
                 stats = deposit_analysis(conn, self.app_config, config)
+                # "x": never over another import's marker (the claim checked there is none).
                 with open(marker, "x", encoding="utf-8") as handle:
+                    marked = True
                     json.dump({"analysis": name, "incoming": str(self.incoming.resolve())},
                               handle)
                 self._rename(folder, staging)
@@ -294,7 +296,7 @@ class Watcher:
                 return None
             # Not committed, and still claimed: the folder goes back where it was (the
             # marker stays if it cannot, for the next poll's recovery).
-            if not moved or self._move_quietly(staging, folder):
+            if marked and (not moved or self._move_quietly(staging, folder)):
                 self._unlink_quietly(marker)
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
