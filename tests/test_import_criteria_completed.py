@@ -17,6 +17,7 @@ from ella.annotation.converters import (Annotator, convert_hgmdextrarefs, extrar
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.vcf import open_vcf, read_header
+from test_prefilter import _group_with_deposit_config
 from ella.watcher import Watcher, WatcherError
 
 
@@ -141,12 +142,9 @@ PREFILTER_HEADER = """##fileformat=VCFv4.1
 
 
 def _group(db_url, ella_config, entry):
-    add_test_panels(db_url)
+    """The prefilter tests' group with this deposit entry, and a filter config of its own."""
+    _group_with_deposit_config(db_url, entry)
     with psycopg.connect(db_url) as conn:
-        group_id = conn.execute("INSERT INTO usergroup (name, config) VALUES ('lab', %s) "
-                                "RETURNING id", (Jsonb({"deposit": {"analysis": [entry]}}),)
-                                ).fetchone()[0]
-        conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, 'HBOC', 'v01')", (group_id,))
         deposit_filterconfigs(conn, ella_config, [
             {"name": "lab", "usergroups": [{"name": "lab", "order": 0}], "requirements": [],
              "filterconfig": {"filters": [{"name": "classification",

@@ -15,12 +15,10 @@ from psycopg.types.json import Jsonb
 
 from api_helpers import add_user, logged_in_client
 from deposit_helpers import add_test_panels
+from test_workflow_criteria import _allele_overview, _finalized_alleles
 from test_workflow_rounds import (AL, AN, API, PANEL, World, act, ok, refused, save, sql)
 from workflow_helpers import analysis_alleles, payload
 
-ANALYSIS_CATEGORIES = ["not_ready", "not_started", "marked_review", "marked_medicalreview",
-                       "ongoing"]
-ALLELE_CATEGORIES = ["not_started", "marked_review", "ongoing"]
 START_ALLELE = {"gp_name": PANEL[0], "gp_version": PANEL[1]}
 
 
@@ -165,15 +163,13 @@ def test_c18_user_config_replaces_whole_top_level_keys_of_the_group_config(world
 
 # -- c23, c24, c25: allele overview with one round per allele (as a deposit leaves them) ---------
 
-def _allele_overview(world, user="u1"):
-    body = ok(world.client(user).get(f"{API}/overviews/alleles/"))
-    assert list(body) == ALLELE_CATEGORIES
-    return {key: sorted(item["allele"]["id"] for item in body[key])
-            for key in ALLELE_CATEGORIES}, body
-
-
-def _finalized_alleles(world):
-    return ok(world.client("u1").get(f"{API}/overviews/alleles/finalized/"))
+def _one_deposited_round_each(world, alleles):
+    """A 'Not started' round per allele, as a single-variant deposit writes it."""
+    for allele in alleles:
+        sql(world.url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+            "genepanel_version, user_state, state, status, workflow_status, date_created, "
+            "date_last_update) VALUES (%s, %s, %s, '{}', '{}', 'Not started', "
+            "'Interpretation', now(), now())", (allele, *PANEL))
 
 
 def test_c23_c24_c25_allele_overview_with_one_deposited_round_per_allele(world):
@@ -181,11 +177,7 @@ def test_c23_c24_c25_allele_overview_with_one_deposited_round_per_allele(world):
     single-variant deposit writes, workflow.md 15), so the ongoing entry after start has
     exactly 1 interpretation (c24)."""
     with_rounds = world.allele_ids[:3]
-    for allele in with_rounds:
-        sql(world.url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
-            "genepanel_version, user_state, state, status, workflow_status, date_created, "
-            "date_last_update) VALUES (%s, %s, %s, '{}', '{}', 'Not started', "
-            "'Interpretation', now(), now())", (allele, *PANEL))
+    _one_deposited_round_each(world, with_rounds)
     x = with_rounds[0]
     kw = {"kind": "allele", "workflow_id": x}
 
@@ -233,11 +225,7 @@ def test_c25_finalize_from_not_started_drops_not_started_by_one(world):
     """c25 literally: an allele taken from not_started straight to start + finalize leaves
     not_started with one entry fewer and appears once in finalized."""
     with_rounds = world.allele_ids[:3]
-    for allele in with_rounds:
-        sql(world.url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
-            "genepanel_version, user_state, state, status, workflow_status, date_created, "
-            "date_last_update) VALUES (%s, %s, %s, '{}', '{}', 'Not started', "
-            "'Interpretation', now(), now())", (allele, *PANEL))
+    _one_deposited_round_each(world, with_rounds)
     x = with_rounds[1]
     kw = {"kind": "allele", "workflow_id": x}
     before = _allele_overview(world)[0]["not_started"]
