@@ -15,9 +15,8 @@ from psycopg.types.json import Jsonb
 from deposit_helpers import (TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels, deposit)
 from ella.annotation.converters import (Annotator, convert_hgmdextrarefs, extrarefs_fields)
 from ella.deposit.analysis_config import resolve_analysis_config
-from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.vcf import open_vcf, read_header
-from test_prefilter import _group_with_deposit_config
+from test_prefilter import _group_with_deposit_config, deposit_filterconfigs_for_lab
 from ella.watcher import Watcher, WatcherError
 
 
@@ -142,14 +141,9 @@ PREFILTER_HEADER = """##fileformat=VCFv4.1
 
 
 def _group(db_url, ella_config, entry):
-    """The prefilter tests' group with this deposit entry, and a filter config of its own."""
+    """The prefilter tests' group with this deposit entry, and their filter config."""
     _group_with_deposit_config(db_url, entry)
-    with psycopg.connect(db_url) as conn:
-        deposit_filterconfigs(conn, ella_config, [
-            {"name": "lab", "usergroups": [{"name": "lab", "order": 0}], "requirements": [],
-             "filterconfig": {"filters": [{"name": "classification",
-                                           "config": {"classes": ["5"]}}]}}])
-        conn.commit()
+    deposit_filterconfigs_for_lab(db_url, ella_config)
 
 
 def test_d3_prefilter_at_deposit_thresholds_blocks_and_order(db_url, ella_config, tmp_path):
