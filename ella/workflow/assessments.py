@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
-from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden
+from ella.web.errors import BadRequest, Conflict, Forbidden
 from ella.web.validation import check_value
 from ella.workflow.rounds import TYPES, lock_workflow
 
