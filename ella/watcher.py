@@ -280,8 +280,10 @@ class Watcher:
                 # "x": never over another import's marker (the claim checked there is none).
                 with open(marker, "x", encoding="utf-8") as handle:
                     marked = True
-                    json.dump({"analysis": name, "incoming": str(self.incoming.resolve())},
-                              handle)
+                    # The new row's id too: sequences never hand an id out twice, so only
+                    # this import's commit can make that id exist (with this name).
+                    json.dump({"analysis": name, "analysis_id": stats["analysis_id"],
+                               "incoming": str(self.incoming.resolve())}, handle)
                 self._rename(folder, staging)
                 moved = True
         except Exception as exc:
@@ -371,13 +373,15 @@ class Watcher:
         try:
             record = json.loads(marker.read_text(encoding="utf-8"))
             analysis, origin = record["analysis"], Path(record["incoming"])
-            if not isinstance(analysis, str):
-                raise TypeError("analysis is not a name")
+            analysis_id = record["analysis_id"]
+            if not isinstance(analysis, str) or type(analysis_id) is not int:
+                raise TypeError("no analysis name and id")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
             return
-        committed = conn.execute("SELECT 1 FROM analysis WHERE name = %s",
-                                 (analysis,)).fetchone() is not None
+        # By id and name: another folder's analysis of the same name does not count.
+        committed = conn.execute("SELECT 1 FROM analysis WHERE id = %s AND name = %s",
+                                 (analysis_id, analysis)).fetchone() is not None
         if not committed and origin != self.incoming.resolve():
             return  # the watcher of that incoming directory puts it back
         back = self.dest / folder_name if committed else origin / folder_name

@@ -543,7 +543,8 @@ def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
     staging = dest / ".importing-TestAnalysis-001"
     shutil.copytree(TEST_ANALYSIS_001, staging)
     (dest / ".importing-TestAnalysis-001.json").write_text(json.dumps(
-        {"analysis": "TestAnalysis-001", "incoming": str(other_incoming.resolve())}))
+        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
+         "incoming": str(other_incoming.resolve())}))
     watcher = Watcher(db_url, ella_config, incoming, dest)
     assert watcher.poll() == []
     assert staging.is_dir() and (incoming / "TestAnalysis-001").is_dir()
@@ -552,6 +553,28 @@ def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
     shutil.rmtree(staging)
     (dest / ".importing-TestAnalysis-001.json").unlink()
     assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def test_a_killed_import_is_not_taken_for_another_folders_analysis_of_its_name(
+        dirs, db_url, ella_config):
+    """Killed before its commit; meanwhile another folder committed an analysis of the same
+    name. Recovery asks for this import's own row (by id), so the folder goes back to incoming
+    and fails there as a second import of that name, visibly (it is not renamed as if it
+    were imported)."""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+    staging = dest / ".importing-TestAnalysis-001-copy"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    (dest / ".importing-TestAnalysis-001-copy.json").write_text(json.dumps(
+        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
+         "incoming": str(incoming.resolve())}))
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001-copy"]
+    assert sorted(p.name for p in dest.iterdir()) == ["TestAnalysis-001"]
+    assert sorted(p.name for p in incoming.iterdir()) == [
+        "TestAnalysis-001-copy", "TestAnalysis-001-copy.import-error"]
+    assert "already imported" in (incoming / "TestAnalysis-001-copy.import-error").read_text()
 
 
 def test_incoming_and_destination_must_share_a_file_system(tmp_path, db_url, ella_config):
