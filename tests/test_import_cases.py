@@ -217,8 +217,19 @@ def test_an_analysis_file_may_not_lead_out_of_its_folder(tmp_path):
     doc["data"] = [{"vcf": str(other / "x.vcf")}]
     (folder / "a1.analysis").write_text(json.dumps(doc))
     assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(other / "x.vcf")
-    doc["data"] = [{"vcf": "./x.vcf"}]
+    # A .analysis in a subfolder may name a file of the analysis folder, not beyond it.
+    (folder / "a1.analysis").unlink()
+    (folder / "meta").mkdir()
     shutil.copy(BRCA_VCF, folder / "x.vcf")
+    doc["data"] = [{"vcf": "../x.vcf"}]
+    (folder / "meta" / "a1.analysis").write_text(json.dumps(doc))
+    assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(folder / "x.vcf")
+    doc["data"] = [{"vcf": "../../other-not-ready/x.vcf"}]
+    (folder / "meta" / "a1.analysis").write_text(json.dumps(doc))
+    with pytest.raises(AnalysisConfigError, match="leads out of the analysis folder"):
+        resolve_analysis_config(folder)
+    (folder / "meta" / "a1.analysis").unlink()
+    doc["data"] = [{"vcf": "./x.vcf"}]
     (folder / "a1.analysis").write_text(json.dumps(doc))
     assert resolve_analysis_config(folder)["data"][0]["vcf"] == str(folder / "x.vcf")
 

@@ -64,14 +64,15 @@ def _vcf_files(folder):
                   if p.is_file() and VCF_SUFFIX.search(p.name))
 
 
-def _read_optional_text(folder, name):
-    """report.txt / warnings.txt of the folder, or None. Its text is shown to every user who
-    may see the analysis, so it must be the folder's own file: a link to a file outside the
-    folder is refused (it could show any file the service can read)."""
+def _read_optional_text(folder, name, root=None):
+    """report.txt / warnings.txt of `folder`, or None. Its text is shown to every user who
+    may see the analysis, so it must be a file of the analysis folder (`root`, by default
+    `folder`): a link to a file outside it is refused (it could show any file the service
+    can read)."""
     path = Path(folder) / name
     if not path.is_file():
         return None
-    if not path.resolve().is_relative_to(Path(folder).resolve()):
+    if not path.resolve().is_relative_to(Path(root or folder).resolve()):
         raise AnalysisConfigError(f"{path}: a link to a file outside the analysis folder "
                                   f"({path.resolve()}); copy the file into the folder")
     try:
@@ -105,8 +106,9 @@ def _check_date(value, where):
     return value
 
 
-def _finish(config, where, base_dir):
-    """Apply defaults, validate, resolve and check the data paths."""
+def _finish(config, where, base_dir, root=None):
+    """Apply defaults, validate, resolve and check the data paths (relative to `base_dir`,
+    and inside the analysis folder `root`, by default `base_dir`)."""
     config.setdefault("priority", 1)
     config.setdefault("report", None)
     config.setdefault("warnings", None)
@@ -139,7 +141,7 @@ def _finish(config, where, base_dir):
                     # not READY yet. Absolute paths are the pipeline's choice (import.md 1.3).
                     path = Path(base_dir) / path
                     inside = Path(os.path.normpath(path)).is_relative_to(
-                        Path(os.path.normpath(base_dir)))
+                        Path(os.path.normpath(root or base_dir)))
                     if not inside:
                         raise AnalysisConfigError(f"{where}: {key} {item[key]!r} leads out of "
                                                   "the analysis folder")
@@ -163,7 +165,9 @@ def _finish(config, where, base_dir):
     return config
 
 
-def _from_analysis_file(path):
+def _from_analysis_file(path, root=None):
+    """The config of a .analysis file; `root` is the analysis folder it lies in (possibly
+    in a subfolder of it), by default the file's own folder."""
     path = Path(path)
     try:
         raw = jsonload.loads(path.read_text(encoding="utf-8"))
@@ -181,9 +185,9 @@ def _from_analysis_file(path):
         config = _from_legacy(raw, path, folder)
     else:
         config = dict(raw)
-    config["report"] = _read_optional_text(folder, "report.txt")
-    config["warnings"] = _read_optional_text(folder, "warnings.txt")
-    return _finish(config, str(path), folder)
+    config["report"] = _read_optional_text(folder, "report.txt", root)
+    config["warnings"] = _read_optional_text(folder, "warnings.txt", root)
+    return _finish(config, str(path), folder, root)
 
 
 def _from_legacy(raw, path, folder):
@@ -226,7 +230,7 @@ def _from_folder(folder):
                                   f"({', '.join(p.name for p in analysis_files)}) are not "
                                   "supported")
     if analysis_files:
-        return _from_analysis_file(analysis_files[0])
+        return _from_analysis_file(analysis_files[0], root=folder)
     # The name as given, also for a symlinked folder (import.md 1.6: links count as
     # folders); `..` is collapsed without following links.
     name, panel, version = _names_from(Path(os.path.normpath(folder)).name, str(folder))
