@@ -531,6 +531,17 @@ def test_a_refused_commit_puts_the_folder_back_or_leaves_it_to_recovery(
     assert _analyses(db_url) == []
 
 
+def _uncommitted_leftover(dest, folder_name, origin):
+    """What a watcher of `origin` killed before its commit leaves in `dest`: TestAnalysis-001
+    under a staging name, and its marker naming an analysis row that was never committed."""
+    staging = dest / f".importing-{folder_name}"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    (dest / f".importing-{folder_name}.json").write_text(json.dumps(
+        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
+         "incoming": str(origin.resolve())}))
+    return staging
+
+
 def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
         dirs, db_url, ella_config, tmp_path):
     """Another incoming directory's watcher was killed with its folder of the same name in
@@ -540,11 +551,7 @@ def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
     _only(incoming, "TestAnalysis-001")
     other_incoming = tmp_path / "other"
     other_incoming.mkdir()
-    staging = dest / ".importing-TestAnalysis-001"
-    shutil.copytree(TEST_ANALYSIS_001, staging)
-    (dest / ".importing-TestAnalysis-001.json").write_text(json.dumps(
-        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
-         "incoming": str(other_incoming.resolve())}))
+    staging = _uncommitted_leftover(dest, "TestAnalysis-001", other_incoming)
     watcher = Watcher(db_url, ella_config, incoming, dest)
     assert watcher.poll() == []
     assert staging.is_dir() and (incoming / "TestAnalysis-001").is_dir()
@@ -564,11 +571,7 @@ def test_a_killed_import_is_not_taken_for_another_folders_analysis_of_its_name(
     incoming, dest = dirs
     _only(incoming, "TestAnalysis-001")
     assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
-    staging = dest / ".importing-TestAnalysis-001-copy"
-    shutil.copytree(TEST_ANALYSIS_001, staging)
-    (dest / ".importing-TestAnalysis-001-copy.json").write_text(json.dumps(
-        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
-         "incoming": str(incoming.resolve())}))
+    _uncommitted_leftover(dest, "TestAnalysis-001-copy", incoming)
     watcher = Watcher(db_url, ella_config, incoming, dest)
     assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001-copy"]
     assert sorted(p.name for p in dest.iterdir()) == ["TestAnalysis-001"]
