@@ -392,10 +392,11 @@ class Watcher:
                         else "not committed, the folder is back in the incoming directory")
 
     def _claim_key(self, folder_name):
-        # By the folder's place in the destination: watchers that share a destination (with
-        # the same or different incoming directories) never import or recover one folder
-        # name at the same time.
-        return f"ella.watcher:{self.dest.resolve() / folder_name}"
+        # By the folder's name alone, not its path: watchers sharing a destination never
+        # import or recover one folder name at the same time, also on hosts that mount it at
+        # different paths. Watchers of different destinations only skip a same-named folder
+        # while the other imports it (the next poll gets it).
+        return f"ella.watcher:{folder_name}"
 
     def _claim(self, conn, folder, target):
         """Claim the folder's import for this connection until `_release`; False (skip,

@@ -73,6 +73,46 @@ def test_a_second_watcher_skips_the_folder_the_first_is_importing(dirs, db_url, 
         assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
 
 
+def test_watchers_whose_destination_paths_differ_exclude_each_other(dirs, db_url, ella_config,
+                                                                     tmp_path, monkeypatch):
+    """Watchers on two hosts that mount the shared directories at different paths: the claim
+    is on the folder's name, not its path on this host, so the second skips the folder the
+    first is importing (two destination directories stand in for the two mount paths). With
+    a claim keyed by the path the second went on and waited for the first's analysis row."""
+    incoming, dest = dirs
+    other_mount = tmp_path / "other-mount" / "dest"
+    other_mount.mkdir(parents=True)
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    real = watcher_module.deposit_analysis
+    deposited, go = threading.Event(), threading.Event()
+
+    def held_deposit(*args, **kwargs):
+        stats = real(*args, **kwargs)
+        deposited.set()
+        assert go.wait(60)
+        return stats
+
+    monkeypatch.setattr(watcher_module, "deposit_analysis", held_deposit)
+    first = Watcher(db_url, ella_config, incoming, dest)
+    second = Watcher(db_url, ella_config, incoming, other_mount)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(first=first._import_folder(folder)))
+    thread.start()
+    assert deposited.wait(120)
+    monkeypatch.setattr(watcher_module, "deposit_analysis", real)
+    racer = threading.Thread(target=lambda: result.update(second=second._import_folder(folder)))
+    racer.start()
+    racer.join(30)
+    go.set()  # let the first finish whatever happened, so nothing hangs
+    thread.join(60)
+    racer.join(60)
+    assert result == {"first": "TestAnalysis-001", "second": None}
+    assert second.failures == [] and second.processed == set()
+    assert (dest / "TestAnalysis-001" / "READY").exists() and not folder.exists()
+    assert not list(other_mount.iterdir()) and not list(incoming.iterdir())
+
+
 def _reannotated_copy(tmp_path, name):
     """TestAnalysis-001 under another name, with one changed annotation value: a later
     sample sharing variants whose annotation the pipeline has updated."""

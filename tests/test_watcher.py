@@ -453,7 +453,7 @@ def test_recovery_leaves_an_import_that_is_running_or_from_another_incoming_alon
     first = Watcher(db_url, ella_config, incoming, dest)
     with psycopg.connect(db_url) as running:  # as the first watcher's claim, while it runs
         running.execute("SELECT pg_advisory_lock(hashtext(%s))",
-                        (f"ella.watcher:{dest.resolve() / 'TestAnalysis-001'}",))
+                        (first._claim_key("TestAnalysis-001"),))
         assert first.poll() == [] and other.poll() == []
         assert (dest / ".importing-TestAnalysis-001").is_dir()
     assert other.poll() == []  # not its folder, not committed: left for its own watcher
