@@ -36,52 +36,22 @@ def dirs(tmp_path, db_url):
     return incoming, dest
 
 
+@pytest.mark.parametrize("second_dest", ["same path", "other mount path"])
 def test_a_second_watcher_skips_the_folder_the_first_is_importing(dirs, db_url, ella_config,
-                                                                    monkeypatch):
+                                                                    tmp_path, monkeypatch,
+                                                                    second_dest):
     """Two watchers on the same directories (a second container, a restart that overlaps):
     the one that comes second leaves the folder alone and records nothing, during the
     import and after it. (It used to wait, fail with 'already imported' and move the
-    imported folder back into incoming, marked as failed.)"""
+    imported folder back into incoming, marked as failed.) Also when the two run on hosts
+    that mount the shared destination at different paths (a second directory stands in for
+    the other mount path): the claim is on the folder's name, not its path on one host."""
     incoming, dest = dirs
-    folder = incoming / "TestAnalysis-001"
-    shutil.copytree(TEST_ANALYSIS_001, folder)
-    real = watcher_module.deposit_analysis
-    deposited, go = threading.Event(), threading.Event()
-
-    def held_deposit(*args, **kwargs):
-        stats = real(*args, **kwargs)
-        deposited.set()
-        assert go.wait(60)
-        return stats
-
-    monkeypatch.setattr(watcher_module, "deposit_analysis", held_deposit)
-    first, second = (Watcher(db_url, ella_config, incoming, dest) for _ in range(2))
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(first=first._import_folder(folder)))
-    thread.start()
-    assert deposited.wait(120)
-    monkeypatch.setattr(watcher_module, "deposit_analysis", real)
-    assert second._import_folder(folder) is None  # while the first holds it
-    go.set()
-    thread.join(60)
-    assert result["first"] == "TestAnalysis-001"
-    assert second._import_folder(folder) is None  # after: the folder has gone
-    assert second.failures == [] and second.processed == set()
-    assert (dest / "TestAnalysis-001" / "READY").exists() and not folder.exists()
-    assert not list(incoming.iterdir())  # no error file
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
-
-
-def test_watchers_whose_destination_paths_differ_exclude_each_other(dirs, db_url, ella_config,
-                                                                     tmp_path, monkeypatch):
-    """Watchers on two hosts that mount the shared directories at different paths: the claim
-    is on the folder's name, not its path on this host, so the second skips the folder the
-    first is importing (two destination directories stand in for the two mount paths). With
-    a claim keyed by the path the second went on and waited for the first's analysis row."""
-    incoming, dest = dirs
-    other_mount = tmp_path / "other-mount" / "dest"
-    other_mount.mkdir(parents=True)
+    if second_dest == "same path":
+        seconds_dest = dest
+    else:
+        seconds_dest = tmp_path / "other-mount" / "dest"
+        seconds_dest.mkdir(parents=True)
     folder = incoming / "TestAnalysis-001"
     shutil.copytree(TEST_ANALYSIS_001, folder)
     real = watcher_module.deposit_analysis
@@ -95,22 +65,28 @@ def test_watchers_whose_destination_paths_differ_exclude_each_other(dirs, db_url
 
     monkeypatch.setattr(watcher_module, "deposit_analysis", held_deposit)
     first = Watcher(db_url, ella_config, incoming, dest)
-    second = Watcher(db_url, ella_config, incoming, other_mount)
+    second = Watcher(db_url, ella_config, incoming, seconds_dest)
     result = {}
     thread = threading.Thread(target=lambda: result.update(first=first._import_folder(folder)))
     thread.start()
     assert deposited.wait(120)
     monkeypatch.setattr(watcher_module, "deposit_analysis", real)
+    # While the first holds it; in a thread, so that a second that waits cannot hang the test.
     racer = threading.Thread(target=lambda: result.update(second=second._import_folder(folder)))
     racer.start()
     racer.join(30)
-    go.set()  # let the first finish whatever happened, so nothing hangs
+    go.set()
     thread.join(60)
     racer.join(60)
     assert result == {"first": "TestAnalysis-001", "second": None}
+    assert second._import_folder(folder) is None  # after: the folder has gone
     assert second.failures == [] and second.processed == set()
     assert (dest / "TestAnalysis-001" / "READY").exists() and not folder.exists()
-    assert not list(other_mount.iterdir()) and not list(incoming.iterdir())
+    assert not list(incoming.iterdir())  # no error file
+    if seconds_dest != dest:
+        assert not list(seconds_dest.iterdir())
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM analysis").fetchone() == (1,)
 
 
 def _reannotated_copy(tmp_path, name):
