@@ -55,6 +55,10 @@ def toy_app(db_url, ella_config):
     def conflict(ctx):
         raise Conflict("someone else was faster")
 
+    @router.route("POST", "/api/v1/dangling/", auth="open")
+    def dangling(ctx):  # as a write whose checked row is deleted before it inserts
+        ctx.conn.execute("INSERT INTO usergroupgenepanel VALUES (-1, 'gone', 'v0')")
+
     @router.route("GET", "/api/v1/private/", auth="login")
     def private(ctx):
         return "ok"
@@ -95,6 +99,9 @@ def test_errors_are_json_and_never_tracebacks(toy_app):
     assert b"secret internal detail" not in result.body and b"Traceback" not in result.body
     assert client.get("/api/v1/conflict/").json == {"message": "someone else was faster"}
     assert client.get("/api/v1/conflict/").status == 409
+    # A write whose row to refer to was deleted meanwhile: 409, nothing saved, no traceback.
+    result = client.post("/api/v1/dangling/", {})
+    assert result.status == 409 and "deleted at the same time" in result.json["message"]
     result = client.get("/api/v1/private/")
     assert (result.status, result.json) == (403, {"message": "Authentication required"})
 

@@ -12,6 +12,7 @@ import ella.watcher as watcher_module
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.delete import delete_analysis
 from ella.watcher import ERROR_SUFFIX, Watcher
 
 from deposit_helpers import TEST_ALL, TEST_ANALYSIS_001, add_test_panels, deposit
@@ -307,3 +308,38 @@ def test_a_panel_deposit_racing_post_genepanels_of_the_same_panel(db_url):
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT official FROM genepanel WHERE name = 'test-ALL'"
                             ).fetchall() == [(False,)]
+
+
+def _panel_gene(db):
+    with psycopg.connect(db) as conn:
+        return conn.execute(
+            "SELECT t.gene_id FROM genepanel_transcript gt JOIN transcript t "
+            "ON t.id = gt.transcript_id WHERE gt.genepanel_name = 'HBOC' "
+            "AND gt.genepanel_version = 'v1.0.0' ORDER BY 1 LIMIT 1").fetchone()[0]
+
+
+@pytest.mark.parametrize("route", ["referenceassessments", "geneassessments"])
+def test_an_assessment_naming_an_analysis_deleted_meanwhile_is_a_404(wf, route):
+    """`ella-delete analysis` commits while a POST that names the analysis runs: the POST
+    waits for it and answers 404, nothing stored (its insert's foreign key failed: 500)."""
+    db, analysis_id = wf["db"], wf["analysis"]
+    allele_id, _ = analysis_alleles(db, analysis_id)[0]
+    body = {"genepanel_name": "HBOC", "genepanel_version": "v1.0.0", "analysis_id": analysis_id}
+    if route == "referenceassessments":
+        body.update(allele_id=allele_id, reference_id=wf["refs"][0],
+                    evaluation={"relevance": "Yes", "comment": "x"})
+    else:
+        body.update(gene_id=_panel_gene(db), evaluation={"comment": "gene comment"})
+    result = {}
+    with psycopg.connect(db) as deleter:
+        assert delete_analysis(deleter, analysis_id) == "TestAnalysis-001"
+        thread = threading.Thread(target=lambda: result.update(
+            r=wf["c1"].post(f"/api/v1/{route}/", body)))
+        thread.start()
+        wait_for_lock_wait(db, "ella-api")
+        deleter.commit()
+    thread.join(60)
+    assert result["r"].status == 404, result["r"].body
+    assert result["r"].json["message"] == f"No analysis with id {analysis_id}"
+    with psycopg.connect(db) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {route[:-1]}").fetchone() == (0,)

@@ -72,11 +72,14 @@ def require_allele(conn, allele_id):
         raise NotFound(f"No allele with id {allele_id}")
 
 
-def require_analysis(conn, user, analysis_id):
+def require_analysis(conn, user, analysis_id, lock=False):
     """The analysis must exist (404) and its panel be one of the user's group's (403).
-    Returns (name, genepanel_name, genepanel_version)."""
+    Returns (name, genepanel_name, genepanel_version). `lock` keeps it until the request's
+    transaction ends, for a row that will refer to it: an `ella-delete analysis` committing
+    in between makes this a 404 (after waiting for it), not a failed foreign key."""
     row = conn.execute("SELECT name, genepanel_name, genepanel_version FROM analysis "
-                       "WHERE id = %s", (analysis_id,)).fetchone()
+                       "WHERE id = %s" + (" FOR KEY SHARE" if lock else ""),
+                       (analysis_id,)).fetchone()
     if row is None:
         raise NotFound(f"No analysis with id {analysis_id}")
     if (row[1], row[2]) not in group_panels(conn, user):

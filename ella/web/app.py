@@ -129,6 +129,16 @@ class App:
                 self._drop_connection()
                 response = Response.error(503, "The database is not available; try again "
                                                "later")
+        except psycopg.errors.ForeignKeyViolation as exc:
+            # A row the request names was deleted between its check and the write (an
+            # `ella-delete` committing meanwhile); routes lock what they check where they can,
+            # this is the backstop. Nothing was saved; a retry gets the route's own 404.
+            log.warning("%s %s refers to a row deleted meanwhile: %s", request.method,
+                        request.path, str(exc).strip().splitlines()[:1])
+            self._rollback(conn)
+            response = Response.error(409, "A row this request refers to was deleted at the "
+                                           "same time; nothing was saved. Reload and try "
+                                           "again.")
         except DatabaseError as exc:
             # (Re)connecting failed: the message names the cause, any password masked.
             log.error("database unavailable: %s", exc)

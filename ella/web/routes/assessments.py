@@ -159,7 +159,7 @@ def create_geneassessment(ctx):
         raise NotFound(f"No gene with HGNC id {body['gene_id']}")
     require_genepanel(conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
     if body.get("analysis_id") is not None:
-        require_analysis(conn, ctx.user, body["analysis_id"])
+        require_analysis(conn, ctx.user, body["analysis_id"], lock=True)
     current = conn.execute("SELECT id FROM geneassessment WHERE gene_id = %s "
                            "AND date_superceeded IS NULL FOR UPDATE",
                            (body["gene_id"],)).fetchone()
@@ -201,7 +201,7 @@ def create_referenceassessment(ctx):
         raise NotFound(f"No reference with id {body['reference_id']}")
     require_genepanel(conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
     if body.get("analysis_id") is not None:
-        require_analysis(conn, ctx.user, body["analysis_id"])
+        require_analysis(conn, ctx.user, body["analysis_id"], lock=True)
         # As finalizeallele: an assessment is recorded as made in an analysis of the variant.
         if not allele_in_analysis(conn, body["analysis_id"], body["allele_id"]):
             raise BadRequest(f"Allele {body['allele_id']} is not part of analysis "
