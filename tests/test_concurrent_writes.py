@@ -1,5 +1,6 @@
-"""Writers racing each other: two watchers on one folder, imports sharing variants, a
-finalize-allele against a round action, a deadlock. Each race is forced into one order by
+"""Writers racing each other: two watchers on one folder, imports sharing variants, variant
+and custom annotation deposits against the API, a finalize-allele against a round action, a
+deadlock, an API write against `ella-delete`. Each race is forced into one order by
 holding one side's transaction open until the other waits (no sleeps, no luck)."""
 
 import shutil
@@ -12,9 +13,12 @@ import ella.watcher as watcher_module
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.custom_annotation import deposit_custom_annotations
 from ella.deposit.delete import delete_analysis
 from ella.watcher import ERROR_SUFFIX, Watcher
+from ella.workflow.rounds import ALLELE, perform
 
+from api_helpers import add_user
 from deposit_helpers import TEST_ALL, TEST_ANALYSIS_001, add_test_panels, deposit
 from helpers import wait_for_lock_wait
 from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
@@ -185,6 +189,95 @@ def test_two_variant_deposits_of_the_same_known_variants(db_url, ella_config):
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM alleleinterpretation").fetchone()[0] == \
             outcome["first"]["interpretations_new"]
+
+
+def _held_deposit(db_url, outcome, work):
+    """Run `work(conn)` in a transaction of its own ('racing-deposit'); its result or its
+    exception lands in outcome['deposit']."""
+    try:
+        with psycopg.connect(db_url, application_name="racing-deposit") as conn, \
+                conn.transaction():
+            outcome["deposit"] = work(conn)
+    except Exception as exc:  # handed to the test thread
+        outcome["deposit"] = exc
+
+
+def test_a_variant_deposit_while_a_user_starts_one_of_its_variants(db_url, ella_config):
+    """A user starts one variant's workflow (`actions/start/`, the same function) while
+    `ella-deposit alleles` of a file with that variant runs: the deposit waits, finds the
+    started round and opens workflows for the other variants only. (It failed the whole
+    file on the index of open rounds.)"""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    panel = ("HBOC", "v1.0.0")
+    add_user(db_url, "starter", "startgroup", [panel])
+    with psycopg.connect(db_url) as conn:
+        user_id = conn.execute("SELECT id FROM \"user\" WHERE username = 'starter'"
+                               ).fetchone()[0]
+        alleles = [r[0] for r in conn.execute("SELECT id FROM allele ORDER BY id")]
+    outcome = {}
+    with psycopg.connect(db_url) as api:
+        started = perform(api, ALLELE, alleles[0], "start", {"id": user_id}, panel=panel)
+        assert started["created_round"] is not None
+        thread = threading.Thread(target=_held_deposit, args=(db_url, outcome, lambda conn:
+                                  deposit_alleles(conn, ella_config,
+                                                  TEST_ANALYSIS_001 / "TestAnalysis-001.vcf",
+                                                  panel=panel)))
+        thread.start()
+        wait_for_lock_wait(db_url, "racing-deposit")
+        api.commit()
+    thread.join(120)
+    assert isinstance(outcome["deposit"], dict), repr(outcome["deposit"])
+    assert outcome["deposit"]["interpretations_new"] == len(alleles) - 1
+    with psycopg.connect(db_url) as conn:
+        rounds = conn.execute("SELECT allele_id, status::text FROM alleleinterpretation "
+                              "ORDER BY allele_id").fetchall()
+    assert rounds == [(alleles[0], "Ongoing")] + [(a, "Not started") for a in alleles[1:]]
+
+
+@pytest.mark.parametrize("before", ["a current row", "none"])
+def test_a_custom_annotation_deposit_while_the_api_writes_the_same_variants(
+        db_url, ella_config, before):
+    """`POST customannotations/` (its statements, held open) writes a variant's current
+    custom annotation while `ella-deposit custom_annotation` of a file with that variant
+    runs: the file's row is chained after the API's, whether the API superseded a row or
+    wrote the first one. (The deposit failed on the one-current-row index.)"""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    with psycopg.connect(db_url) as conn:
+        allele_id = conn.execute("SELECT min(id) FROM allele").fetchone()[0]
+        if before == "a current row":
+            conn.execute("INSERT INTO customannotation (annotations, allele_id, date_created) "
+                         "VALUES ('{\"references\": [{\"n\": \"base\"}]}', %s, now())",
+                         (allele_id,))
+    outcome = {}
+    with psycopg.connect(db_url) as api:
+        current = api.execute("SELECT id FROM customannotation WHERE allele_id = %s AND "
+                              "date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+        if current:
+            api.execute("UPDATE customannotation SET date_superceeded = now() WHERE id = %s",
+                        current)
+        api.execute("INSERT INTO customannotation (annotations, allele_id, "
+                    "previous_annotation_id, date_created) VALUES "
+                    "('{\"references\": [{\"n\": \"api\"}]}', %s, %s, now())",
+                    (allele_id, current[0] if current else None))
+        items = [(1, {"allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})]
+        thread = threading.Thread(target=_held_deposit, args=(db_url, outcome, lambda conn:
+                                  deposit_custom_annotations(conn, items)))
+        thread.start()
+        wait_for_lock_wait(db_url, "racing-deposit")
+        api.commit()
+    thread.join(60)
+    assert outcome["deposit"] == {"created": 1, "superseded": 1}, outcome["deposit"]
+    with psycopg.connect(db_url) as conn:
+        chain = conn.execute("SELECT id, annotations->'references'->0->>'n', "
+                             "previous_annotation_id, date_superceeded IS NULL "
+                             "FROM customannotation WHERE allele_id = %s ORDER BY id",
+                             (allele_id,)).fetchall()
+    names = [row[1] for row in chain]
+    assert names == (["base"] if before == "a current row" else []) + ["api", "file"]
+    assert [row[3] for row in chain] == [False] * (len(chain) - 1) + [True]
+    assert chain[-1][2] == chain[-2][0]  # the file's row follows the API's
 
 
 @pytest.fixture

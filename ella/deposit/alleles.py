@@ -134,6 +134,12 @@ class _VariantImport:
         stats["annotations_unchanged"] += unchanged
         if self.panel:
             now = datetime.now(timezone.utc)
+            # The variants' rows, as every workflow action locks its variant's
+            # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
+            # by the insert below (its own statement, so its snapshot is taken after the
+            # wait), instead of failing the whole file on the one-open-round index.
+            cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id "
+                        "FOR NO KEY UPDATE", (sorted(set(ids)),))
             created_rounds = cur.execute(
                 "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, "
                 "user_state, state, status, date_last_update, date_created, allele_id, "

@@ -10,6 +10,7 @@ checked first and written in one transaction.
 import json
 
 from psycopg import sql
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from ella import jsonload
@@ -18,6 +19,9 @@ from ella.custom_annotation import allowed_keys
 TOP_KEYS = ("allele_id", "user_id", "annotations")
 GROUPS = ("external", "prediction", "references")
 INT4_MAX = 2**31 - 1
+# An API user adding the first custom annotation of the same variant while the file is
+# written makes the insert fail once; it is then chained after that row instead.
+CONCURRENT_RETRIES = 3
 
 
 class CustomAnnotationError(Exception):
@@ -124,20 +128,38 @@ def deposit_custom_annotations(conn, items, source=""):
         _check_exist(cur, items, "user", "user_id", where)
         for _, item in items:
             # Row by row: a file may hold several versions for one allele, in order.
-            current = cur.execute(
-                "SELECT id FROM customannotation WHERE allele_id = %s "
-                "AND date_superceeded IS NULL FOR UPDATE", (item["allele_id"],)).fetchone()
-            if current:
-                cur.execute("UPDATE customannotation SET date_superceeded = now() WHERE id = %s",
-                            (current[0],))
-                superseded += 1
-            cur.execute(
-                "INSERT INTO customannotation (annotations, allele_id, user_id, "
-                "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())",
-                (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
-                 current[0] if current else None))
+            superseded += _supersede_and_insert(conn, cur, item)
             created += 1
     return {"created": created, "superseded": superseded}
+
+
+def _supersede_and_insert(conn, cur, item):
+    """The item as the allele's current row, superseding the one there (1) or none (0). Runs
+    after any concurrent writer of the allele's rows (`POST customannotations/`): the file
+    carries no id it saw, so its row simply comes after theirs."""
+    query = ("SELECT id FROM customannotation WHERE allele_id = %s "
+             "AND date_superceeded IS NULL FOR UPDATE")
+    for attempt in range(CONCURRENT_RETRIES):
+        current = cur.execute(query, (item["allele_id"],)).fetchone()
+        if current is None:
+            # A writer that superseded the row we waited for hides its new row from this
+            # statement's snapshot; the next statement sees (and locks) it.
+            current = cur.execute(query, (item["allele_id"],)).fetchone()
+        try:
+            with conn.transaction():
+                if current:
+                    cur.execute("UPDATE customannotation SET date_superceeded = now() "
+                                "WHERE id = %s", (current[0],))
+                cur.execute(
+                    "INSERT INTO customannotation (annotations, allele_id, user_id, "
+                    "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())",
+                    (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
+                     current[0] if current else None))
+            return 1 if current else 0
+        except UniqueViolation:
+            if attempt == CONCURRENT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def summary_line(result):
