@@ -36,26 +36,47 @@ MAX_PATH_SHOWN = 60  # characters of the path to a refused part in a message
 
 def _unstorable_part(value, max_depth):
     """What in `value` PostgreSQL cannot store, or deeper than `max_depth`: (dotted path,
-    problem) of the first such part, or None. Walked without recursion, whatever the depth."""
-    stack = [(value, "", 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            found = UNSTORABLE_TEXT.search(item)
-            if found:
-                return path or "(top level)", _character_problem(found.group())
-        elif isinstance(item, (dict, list)):
-            if depth >= max_depth:
-                return path or "(top level)", f"is nested too deeply (at most {max_depth} levels)"
-            if isinstance(item, list):
-                stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
-                continue
-            for key, child in item.items():
-                where = f"{path}.{key}" if path else str(key)
-                found = isinstance(key, str) and UNSTORABLE_TEXT.search(key)  # YAML: any key
-                if found:
-                    return where, _character_problem(found.group())
-                stack.append((child, where, depth + 1))
+    problem) of the first such part, or None. Walked without recursion, whatever the depth,
+    keeping only the path to the part being looked at: a path built for every element up
+    front (each repeating its parents' keys) made a small request body cost gigabytes."""
+    problem = _own_problem(value, 0, max_depth)
+    if problem or not isinstance(value, (dict, list)):
+        return ("(top level)", problem) if problem else None
+    segments = []  # ".key" or "[index]" of each container entered below the top one
+    walking = [_children(value)]  # one iterator per container entered
+    while walking:
+        try:
+            segment, key, child = next(walking[-1])
+        except StopIteration:
+            walking.pop()
+            if segments:
+                segments.pop()
+            continue
+        found = isinstance(key, str) and UNSTORABLE_TEXT.search(key)  # YAML: any key
+        problem = _character_problem(found.group()) if found else \
+            _own_problem(child, len(walking), max_depth)
+        if problem:
+            return "".join(segments + [segment]).removeprefix("."), problem
+        if isinstance(child, (dict, list)):
+            segments.append(segment)
+            walking.append(_children(child))
+    return None
+
+
+def _children(container):
+    """(path segment, key or None, child) of a list's or dict's children, lazily."""
+    if isinstance(container, list):
+        return ((f"[{index}]", None, child) for index, child in enumerate(container))
+    return ((f".{key}", key, child) for key, child in container.items())
+
+
+def _own_problem(item, depth, max_depth):
+    """The problem of the item itself (not its children), or None."""
+    if isinstance(item, str):
+        found = UNSTORABLE_TEXT.search(item)
+        return _character_problem(found.group()) if found else None
+    if isinstance(item, (dict, list)) and depth >= max_depth:
+        return f"is nested too deeply (at most {max_depth} levels)"
     return None
 
 

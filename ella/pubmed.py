@@ -248,26 +248,28 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
 
 _MEDLINE_TAG = re.compile(r"^([A-Z][A-Z0-9]{0,3}) {0,3}- ?(.*)$")
 # A section label: an upper-case word ending in ":" after white space ("METHODS:").
-_MEDLINE_LABEL = re.compile(r"\s+(?=[A-Z]+:)")
+# Only from the start of a run of white space: tried at every blank of a long run, the
+# pattern took quadratic time (a 95 KB abstract of blanks held a worker for minutes).
+_MEDLINE_LABEL = re.compile(r"(?<!\s)\s+(?=[A-Z]+:)")
 
 
 def _medline_fields(numbered_lines, source):
     """[(tag, value, line number)] of one record from [(line number, line)]; continuation
     lines (6 spaces) are joined with one space, HTML character references decoded."""
-    fields = []
+    fields = []  # (tag, [its parts], line number); joined once (joining per line was quadratic)
     for number, line in numbered_lines:
         if line.startswith("      "):
             if not fields:
                 raise PubmedParseError(f"{source}line {number}: continuation line without a tag")
-            tag, value, at = fields[-1]
-            fields[-1] = (tag, (value + " " + line.strip()).strip(), at)
+            fields[-1][1].append(line.strip())
             continue
         match = _MEDLINE_TAG.match(line) if len(line) >= 5 and line[4] == "-" else None
         if not match:
             raise PubmedParseError(f"{source}line {number}: not a MEDLINE line "
                                    f"(expected 'TAG - value'): {line[:60]!r}")
-        fields.append((match.group(1), match.group(2).strip(), number))
-    return [(tag, html.unescape(value), at) for tag, value, at in fields]
+        fields.append((match.group(1), [match.group(2).strip()], number))
+    return [(tag, html.unescape(" ".join(part for part in parts if part)), at)
+            for tag, parts, at in fields]
 
 
 def _medline_record(fields, source):

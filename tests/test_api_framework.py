@@ -300,6 +300,12 @@ def test_ui_exception_log(api_app, db_url):
         ("TypeError: x is undefined", "/overview", {"a": 1})]
     assert _sql(db_url, "SELECT payload FROM resourcelog") == [(None,)]
     assert client.post("/api/v1/ui/exceptionlog/", {"nope": 1}).status == 400
+    # Open to anyone, so every field is bounded (each request could store the body limit).
+    for field, value in (("message", "x" * 100_001), ("location", "x" * 100_001),
+                         ("stacktrace", "y" * 2 * 2**20), ("state", {"s": "z" * 1_000_000})):
+        result = client.post("/api/v1/ui/exceptionlog/", {"message": "m", field: value})
+        assert result.status == 400 and "too" in result.json["message"], field
+    assert _sql(db_url, "SELECT count(*) FROM uiexception") == [(1,)]
 
 
 def _free_port():

@@ -163,7 +163,8 @@ class Request:
         return value
 
     def id_list_arg(self, name, required=False):
-        """Comma-separated integer ids (`allele_ids=3,4,5`)."""
+        """Comma-separated integer ids (`allele_ids=3,4,5`), each once, in first-seen order
+        (an answer per repeated id made a 200 KB query a 300 MB response)."""
         raw = self.args.get(name)
         if raw is None:
             if required:
@@ -179,7 +180,7 @@ class Request:
                 raise BadRequest(f"Query parameter {name!r} must be comma-separated ids, "
                                  f"got {item!r}")
             ids.append(value)
-        return ids
+        return list(dict.fromkeys(ids))
 
 
 class Response:

@@ -93,6 +93,7 @@ def similar_alleles(conn, config, genepanel, allele_ids):
     distance = int(settings.get("max_genomic_distance", 100))
     limit = int(settings.get("max_variants", 10))
     # One query for all the variants of an analysis (the UI asks for every one at once).
+    # The distance is added as bigint: the schema allows one up to 2^31 - 1.
     matches = {str(query_id): [] for query_id in allele_ids}
     rows = conn.execute(
         "SELECT q.id, m.id FROM allele q CROSS JOIN LATERAL ("
@@ -104,10 +105,10 @@ def similar_alleles(conn, config, genepanel, allele_ids):
         " (c.start_position <= q.start_position AND c.open_end_position >= q.open_end_position)"
         " OR (c.start_position >= q.start_position"
         "     AND c.open_end_position <= q.open_end_position)"
-        " OR (c.start_position >= q.start_position - %(d)s"
-        "     AND c.start_position < q.open_end_position + %(d)s)"
-        " OR (c.open_end_position > q.start_position - %(d)s"
-        "     AND c.open_end_position < q.open_end_position + %(d)s))"
+        " OR (c.start_position >= q.start_position - %(d)s::bigint"
+        "     AND c.start_position < q.open_end_position + %(d)s::bigint)"
+        " OR (c.open_end_position > q.start_position - %(d)s::bigint"
+        "     AND c.open_end_position < q.open_end_position + %(d)s::bigint))"
         " ORDER BY rank LIMIT %(n)s) m"
         " WHERE q.id = ANY(%(ids)s) ORDER BY q.id, m.rank",
         {"ids": list(allele_ids), "d": distance, "n": limit}).fetchall()

@@ -1,6 +1,7 @@
 """Health, the OpenAPI document, broadcasts and the UI exception log."""
 
 import html
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +17,8 @@ from ella.web.validation import require_object
 
 API = "/api/v1"
 PASSWORD_NOTICE_DAYS = 7
+UI_EXCEPTION_TEXT_LIMIT = 100_000  # characters of message, location, stacktrace each
+UI_EXCEPTION_STATE_LIMIT = 1_000_000  # characters of the UI state's JSON
 
 
 @router.route("GET", f"{API}/health/", auth="open", resource_log=False,
@@ -78,8 +81,14 @@ def ui_exception(ctx):
     body = require_object(ctx.request.json(), {"message": str},
                           {"location": (str, type(None)), "stacktrace": (str, type(None)),
                            "state": (dict, type(None))})
-    if len(body["message"]) > 100_000:
-        raise ApiError("message too long")
+    # Anyone may post here (a UI error before login), so every field is bounded, not only
+    # the message: each request could otherwise store ~10 MiB (the body limit).
+    for field in ("message", "location", "stacktrace"):
+        if len(body.get(field) or "") > UI_EXCEPTION_TEXT_LIMIT:
+            raise ApiError(f"{field} too long (at most {UI_EXCEPTION_TEXT_LIMIT} characters)")
+    if len(json.dumps(body.get("state") or {})) > UI_EXCEPTION_STATE_LIMIT:
+        raise ApiError(f"state too large (at most {UI_EXCEPTION_STATE_LIMIT} characters "
+                       "of JSON)")
     ctx.conn.execute('INSERT INTO uiexception ("time", usersession_id, message, location, '
                      "stacktrace, state) VALUES (%s, %s, %s, %s, %s, %s)",
                      (datetime.now(timezone.utc), ctx.request.session_id, body["message"],
