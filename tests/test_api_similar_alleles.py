@@ -1,12 +1,17 @@
 """`GET workflows/similar_alleles/<panel>/<version>/` (api.md 4.22) on the real ELLA demo
-database: one query whatever the number of variants asked for, no custom annotation."""
+database: one query whatever the number of variants asked for, no custom annotation; and
+the largest distance the config allows."""
 
+import copy
 from contextlib import contextmanager
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ella.workflow.collisions import similar_alleles
+
 from api_helpers import logged_in_client
+from filter_helpers import PANEL, World
 
 PATH = "/api/v1/workflows/similar_alleles/HBOCUTV/v01/"
 
@@ -55,3 +60,15 @@ def test_no_custom_annotation_in_similar_alleles(demo_api_app, demo_db_url):
     annotation = similar[4]["annotation"]
     assert "custom_annotation_id" not in annotation
     assert "domain" not in annotation.get("prediction", {})
+
+
+def test_the_largest_distance_the_config_allows(db_conn, ella_config):
+    """config_schema.json allows max_genomic_distance up to 2^31 - 1; added to a position
+    as an integer it overflowed ('integer out of range': a 500 for every variant page)."""
+    world = World(db_conn, ella_config)
+    query, near = world.allele(start=1000), world.allele(start=1010)
+    world.assess(near, "3")
+    config = copy.deepcopy(ella_config)
+    config["similar_alleles"] = {"max_variants": 10, "max_genomic_distance": 2**31 - 1}
+    result = similar_alleles(world.conn, config, PANEL, [query])
+    assert [allele["id"] for allele in result[str(query)]] == [near]
