@@ -1,5 +1,6 @@
 """Database connections (psycopg 3) and loading of the project's SQL files."""
 
+import os
 import re
 from pathlib import Path
 
@@ -41,13 +42,13 @@ def connect(db_url, autocommit=False, application_name="ella"):
         # JIT off for our sessions: the planner's row estimates for set-returning functions
         # (unnest, generate_series) make short filter queries look expensive, and compiling
         # them took 1-2 s where running them takes a fraction of that (bench/filter). Options
-        # the URL itself carries are kept. TimeZone UTC: timestamps come back, and are served,
-        # as UTC with +00:00 (api.md 1.3) whatever the server's default zone (initdb takes
-        # the host's, e.g. Europe/Oslo).
-        given = conninfo_to_dict(db_url).get("options") or ""
+        # the URL carries, or else PGOPTIONS, are kept. UTF-8 whatever PGCLIENTENCODING or
+        # the database's default says (names outside Latin-1 failed to load).
+        given = conninfo_to_dict(db_url).get("options") or os.environ.get("PGOPTIONS") or ""
         conn = psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
-                               options=f"{given} -c jit=off -c TimeZone=UTC".strip())
+                               options=f"{given} -c jit=off".strip(), client_encoding="utf8")
         conn.adapters.register_dumper(list, IntegerListAtLeastInt4Dumper)
+        _pin_session_settings(conn)
         return conn
     except psycopg.ProgrammingError as exc:
         first = _without_password(str(exc).strip().splitlines()[0], db_url)
@@ -58,6 +59,22 @@ def connect(db_url, autocommit=False, application_name="ella"):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise DatabaseError("cannot connect to the database: "
                             f"{_without_password(first, db_url)}") from exc
+
+
+# Set after connecting, as a session's SET outranks every default: the server's, the
+# database's or role's (ALTER ... SET), and libpq's PGTZ/PGDATESTYLE, which the server applies
+# after a connection's `options`. TimeZone UTC: timestamps are read, compared by day
+# (`outdated_after_days`, dates without a time) and served as UTC with +00:00 (api.md 1.3)
+# whatever the site's zone. ISO styles: psycopg reads dates and intervals only in those
+# (a German DateStyle made every timestamp a 500).
+SESSION_SETTINGS = "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, MDY'; " \
+    "SET IntervalStyle TO 'postgres'"
+
+
+def _pin_session_settings(conn):
+    conn.execute(SESSION_SETTINGS)
+    if not conn.autocommit:
+        conn.commit()  # a rolled-back SET would be undone
 
 
 # The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read;

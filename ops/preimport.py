@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, whe
 
 import psycopg  # noqa: E402
 
+from ella.db import DatabaseError, connect  # noqa: E402
 from ella.genepanel_export import (PanelNotFound, exon_regions_bed, phenotypes_tsv,  # noqa: E402
                                    transcripts_tsv)
 
@@ -63,13 +64,15 @@ def main():
     folder = Path(env.get("ELLA_PREIMPORT_DIR") or tempfile.mkdtemp(prefix="ella-preimport-"))
     files = {}
     try:
-        with psycopg.connect(env["DB_URL"], application_name="ella-preimport") as conn:
+        with connect(env["DB_URL"], application_name="ella-preimport") as conn:
             for key, suffix, export in EXPORTS:
                 path = folder / f"{name}_{version}_{suffix}".replace("/", "_")
                 path.write_bytes(export(conn, name, version))
                 files[key] = str(path)
     except PanelNotFound as exc:
         return fail(str(exc))
+    except DatabaseError as exc:  # cannot connect; the message names why, password masked
+        return fail(f"database: {exc}")
     except psycopg.Error as exc:
         return fail(f"database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
     except OSError as exc:
