@@ -1,12 +1,17 @@
 """`bin/ella-delete` (ELLA's `delete analysis` / `delete alleleinterpretation`) against the
 real ELLA demo database and a fresh schema."""
 
+import os
+import subprocess
+
 import psycopg
 import pytest
 
-from ella.deposit.delete import (RoundsChanged, alleleinterpretation_rounds, analysis_summary,
-                                 delete_alleleinterpretations)
-from helpers import run_cli, table_snapshot
+from ella.deposit.delete import (ConfirmationOutdated, RoundsChanged,
+                                 alleleinterpretation_rounds, analysis_summary,
+                                 delete_alleleinterpretations, delete_analysis, round_states)
+from helpers import ROOT, run_cli, table_snapshot
+from workflow_helpers import analysis_alleles, setup_analysis
 
 ANALYSIS_ID = 2  # the demo analysis with an interpretation, assessments and reports
 
@@ -191,18 +196,20 @@ def test_rounds_selection(rounds_db):
     assert remaining_rounds(url) == ids
 
 
-def test_rounds_that_changed_after_the_confirmation_are_not_deleted(rounds_db):
+@pytest.mark.parametrize("delete_all", [False, True])
+def test_rounds_that_changed_after_the_confirmation_are_not_deleted(rounds_db, delete_all):
     """The operator confirmed a list of rounds; a round reopened (or started, finalized)
-    before the delete changes what would go: nothing is deleted."""
+    before the delete changes what would go: nothing is deleted. Also with --delete-all,
+    where the finalized round is still selected, but was shown as Ongoing."""
     url, ids = rounds_db
     with psycopg.connect(url) as conn:
-        shown = [r["id"] for r in alleleinterpretation_rounds(conn, ALLELE_ID, False)]
+        shown = round_states(alleleinterpretation_rounds(conn, ALLELE_ID, delete_all))
         conn.rollback()
         with psycopg.connect(url) as other:  # meanwhile, someone finalizes the open round
             other.execute("UPDATE alleleinterpretation SET status = 'Done', finalized = true "
                           "WHERE id = %s", (ids[-1],))
         with pytest.raises(RoundsChanged, match="changed while you confirmed"):
-            delete_alleleinterpretations(conn, ALLELE_ID, False, confirmed=shown)
+            delete_alleleinterpretations(conn, ALLELE_ID, delete_all, confirmed=shown)
         conn.rollback()
     assert remaining_rounds(url) == ids
 
@@ -302,3 +309,58 @@ def test_text_that_is_not_utf8_is_refused_before_anything_changes(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
     _, _, command, _, output = last_clilog(demo_db_url)
     assert "caf\ufffd" in command and output == "an argument is not valid UTF-8 text"
+
+
+def test_an_analysis_that_changed_after_the_confirmation_is_not_deleted(demo_db_url):
+    with psycopg.connect(demo_db_url) as conn:
+        shown = analysis_summary(conn, ANALYSIS_ID)
+        conn.rollback()
+        with psycopg.connect(demo_db_url) as other:  # meanwhile, its round is finalized
+            assert shown["status"] == "Ongoing"
+            other.execute("UPDATE analysisinterpretation SET status = 'Done', finalized = true "
+                          "WHERE id = (SELECT max(id) FROM analysisinterpretation "
+                          "WHERE analysis_id = %s)", (ANALYSIS_ID,))
+        with pytest.raises(ConfirmationOutdated, match="changed while you confirmed"):
+            delete_analysis(conn, ANALYSIS_ID, confirmed=shown)
+        conn.rollback()
+        assert delete_analysis(conn, ANALYSIS_ID, confirmed=analysis_summary(
+            conn, ANALYSIS_ID)) is not None  # as shown now: deleted
+        conn.rollback()
+
+
+def test_delete_analysis_refuses_a_round_finalized_while_it_asked(api_app, db_url, ella_config):
+    """The operator is shown 'Latest interpretation: Ongoing'; a colleague finalizes the
+    round before the 'y': nothing is deleted, exit 1 (the analysis went, with the finalized
+    round, its snapshots and work log, which the operator was never shown)."""
+    c1, _, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    analysis_id = analyses[0]
+    base = f"/api/v1/workflows/analyses/{analysis_id}"
+    assert c1.post(f"{base}/actions/start/", {}).status == 200
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    process = subprocess.Popen([str(ROOT / "bin" / "ella-delete"), "analysis", str(analysis_id),
+                                "--reason", "test"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**env, "DB_URL": db_url})
+    try:
+        while "Type 'y' to confirm." not in (line := process.stderr.readline()):
+            assert line, "the command ended before asking"
+        alleles = [allele for allele, _ in analysis_alleles(db_url, analysis_id)]
+        with psycopg.connect(db_url) as conn:
+            annotations = [r[0] for r in conn.execute(
+                "SELECT id FROM annotation WHERE allele_id = ANY(%s) "
+                "AND date_superceeded IS NULL", (alleles,))]
+        finalized = c1.post(f"{base}/actions/finalize/", {
+            "allele_ids": alleles, "annotation_ids": annotations, "custom_annotation_ids": [],
+            "alleleassessment_ids": [], "allelereport_ids": [], "excluded_allele_ids": {},
+            "technical_allele_ids": alleles})
+        assert finalized.status == 200, finalized.body
+        out, err = process.communicate("y\n", timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Latest interpretation: Ongoing (Interpretation)" in out
+    assert process.returncode == 1 and "changed while you confirmed" in err, (out, err)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM analysis WHERE id = %s",
+                            (analysis_id,)).fetchone() == (1,)

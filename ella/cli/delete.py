@@ -13,9 +13,9 @@ import sys
 from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
                              settings_with_database)
 from ella.db import connect
-from ella.deposit.delete import (RoundsChanged, allele_summary, alleleinterpretation_rounds,
-                                 analysis_summary, delete_alleleinterpretations,
-                                 delete_analysis)
+from ella.deposit.delete import (ConfirmationOutdated, RoundsChanged, allele_summary,
+                                 alleleinterpretation_rounds, analysis_summary,
+                                 delete_alleleinterpretations, delete_analysis, round_states)
 
 ABORTED = "Lacking confirmation, aborting..."
 
@@ -87,7 +87,11 @@ def _delete_analysis(conn, args, audit):
                    "Type 'y' to confirm.", "y"):
         audit.echo(ABORTED)
         return 0
-    if delete_analysis(conn, summary["id"]) is None:
+    try:
+        deleted = delete_analysis(conn, summary["id"], confirmed=summary)
+    except ConfirmationOutdated as exc:
+        raise CommandError(str(exc)) from None
+    if deleted is None:
         raise CommandError(f"Found no analysis with id {args.analysis_id}")
     conn.commit()
     audit.echo(f"Analysis {summary['id']} ({name}) deleted successfully")
@@ -124,7 +128,7 @@ def _delete_alleleinterpretation(conn, args, audit):
         return 0
     try:
         deleted = delete_alleleinterpretations(conn, args.allele_id, args.delete_all,
-                                               confirmed=[r["id"] for r in rounds])
+                                               confirmed=round_states(rounds))
     except RoundsChanged as exc:
         raise CommandError(str(exc)) from None
     conn.commit()

@@ -42,8 +42,23 @@ def analysis_summary(conn, analysis_id):
     }
 
 
-def delete_analysis(conn, analysis_id):
-    """Delete the analysis (the rest follows by foreign key); its name, or None if absent."""
+class ConfirmationOutdated(Exception):
+    """What would be deleted is no longer what the operator confirmed."""
+
+
+def delete_analysis(conn, analysis_id, confirmed=None):
+    """Delete the analysis (the rest follows by foreign key); its name, or None if absent.
+
+    Under the analysis workflow's lock (every round action takes it). With `confirmed` (the
+    `analysis_summary` the operator was shown), ConfirmationOutdated instead when a round
+    was started, marked, finalized or reopened meanwhile, or its review comment changed."""
+    if confirmed is not None:
+        conn.execute("SELECT id FROM analysis WHERE id = %s FOR UPDATE", (analysis_id,))
+        if analysis_summary(conn, analysis_id) != confirmed:
+            raise ConfirmationOutdated(
+                f"analysis {analysis_id} changed while you confirmed (its interpretation was "
+                "started, marked, finalized or reopened): nothing deleted; run the command "
+                "again")
     row = conn.execute("DELETE FROM analysis WHERE id = %s RETURNING name",
                        (analysis_id,)).fetchone()
     return row[0] if row else None
@@ -104,21 +119,29 @@ def alleleinterpretation_rounds(conn, allele_id, delete_all):
     return rounds[finalized[-1] + 1:] if finalized else rounds
 
 
-class RoundsChanged(Exception):
+class RoundsChanged(ConfirmationOutdated):
     """The rounds to delete are no longer those the operator confirmed."""
+
+
+def round_states(rounds):
+    """What the operator confirms of each round: (id, workflow status, status, finalized)."""
+    return [(r["id"], r["workflow_status"], r["status"], r["finalized"]) for r in rounds]
 
 
 def delete_alleleinterpretations(conn, allele_id, delete_all, confirmed=None):
     """Delete the rounds chosen by `alleleinterpretation_rounds`; their ids (oldest first).
 
     Under the variant workflow's lock (as every round action takes it). With `confirmed`
-    (the ids the operator was shown), RoundsChanged instead when a start, reopen or finalize
-    changed the choice meanwhile: never delete rounds nobody confirmed."""
+    (`round_states` of the rounds the operator was shown), RoundsChanged instead when a
+    start, mark, reopen or finalize changed them meanwhile (also a round shown as Ongoing
+    and finalized since, which `--delete-all` still selects): never delete rounds nobody
+    confirmed."""
     conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (allele_id,))
-    ids = [r["id"] for r in alleleinterpretation_rounds(conn, allele_id, delete_all)]
-    if confirmed is not None and ids != list(confirmed):
+    rounds = alleleinterpretation_rounds(conn, allele_id, delete_all)
+    ids = [r["id"] for r in rounds]
+    if confirmed is not None and round_states(rounds) != list(confirmed):
         raise RoundsChanged(f"the interpretation rounds of allele {allele_id} changed while "
-                            "you confirmed (a round was started, reopened or finalized): "
+                            "you confirmed (a round was started, marked, reopened or finalized): "
                             "nothing deleted; run the command again")
     if ids:
         conn.execute("DELETE FROM alleleinterpretation WHERE id = ANY(%s)", (ids,))
