@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timezone
 from typing import NamedTuple, Optional
 
+from ella.alleles import alt_depth
 from ella.auth import users
 
 ALLELE_COLUMNS = ("id", "genome_reference", "chromosome", "start_position", "open_end_position",
@@ -318,16 +319,17 @@ SAMPLE_KEYS = ("id", "identifier", "sample_type", "date_deposited", "affected", 
                "family_id", "father_id", "mother_id", "sibling_id", "sex")
 
 
-def _allele_ratio(depth, vcf_alt):
-    if not isinstance(depth, dict) or len(depth) <= 1 or vcf_alt not in depth:
+def _allele_ratio(depth, vcf_ref, vcf_alt):
+    if not isinstance(depth, dict) or len(depth) <= 1:
         return None
+    count = alt_depth(depth, vcf_ref, vcf_alt)
     values = list(depth.values())
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if count is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return None
     total = sum(values)
     if not any(v > 0 for v in values) or total == 0:
         return None
-    return depth[vcf_alt] / total
+    return count / total
 
 
 def _ref_alt(allele):
@@ -375,7 +377,7 @@ def _cnv_formatted(allele, gtype):
 
 
 def _genotype(allele, gsd, genotype, sample_type, formatted):
-    ratio = _allele_ratio(gsd["allele_depth"], allele["vcf_alt"])
+    ratio = _allele_ratio(gsd["allele_depth"], allele["vcf_ref"], allele["vcf_alt"])
     gtype = gsd["type"]
     if gtype == "Homozygous":
         ratio_ok = ratio is not None and ratio > 0.9

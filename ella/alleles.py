@@ -213,7 +213,7 @@ def block_genotype(block, proband_index=0):
     result = BlockGenotype(prob[0], second, prob[0].filter, prob[0].variant_quality)
     for si, name in enumerate(samples):
         covered = any(dup or not is_missing(r.gts[si]) for r, dup in zip(block, dups))
-        depth = _allele_depth(block, si) if ad_trusted else {}
+        depth, alt_keys = _allele_depth(block, si) if ad_trusted else ({}, {})
         total = sum(depth.values())
         for n, rec in enumerate(prob):
             gt = rec.gts[si]
@@ -225,7 +225,7 @@ def block_genotype(block, proband_index=0):
             pl = rec.format_value(si, "PL")
             pl = [_whole(rec, name, "PL", v) for v in pl if v is not None] \
                 if isinstance(pl, (list, tuple)) and pl else None
-            alt_depth = depth.get(rec.alts[0]) if depth else None
+            alt_depth = depth.get(alt_keys.get(id(rec))) if depth else None
             result.samples.append(SampleData(
                 sample_index=si, sample=name, secondallele=n == 1, type=kind,
                 multiallelic=multi,
@@ -277,24 +277,46 @@ def _stored_int(rec, si, sample, key):
     return number
 
 
+def shared_alt_key(ref, alt):
+    """The allele-depth key of an ALT that another record of its block shares."""
+    return f"{alt} ({ref}>{alt})"
+
+
+def alt_depth(depth, vcf_ref, vcf_alt):
+    """The count of the allele (vcf_ref, vcf_alt) in an `allele_depth` dict, or None."""
+    return depth.get(shared_alt_key(vcf_ref, vcf_alt), depth.get(vcf_alt))
+
+
 def _allele_depth(block, si):
-    """{"REF (A)": n, "G": m} from AD of all block records of one sample (import.md 2.9)."""
-    depth, ref_keys = {}, []
+    """({"REF (A)": n, "G": m}, {id(record): its ALT's key}) from AD of all block records of
+    one sample (import.md 2.9). Records whose ALTs are equal once trimmed (CAAAA>CAAA,CA
+    decomposes into CA>C and CAAA>C) are keyed "C (CA>C)" and "C (CAAA>C)": keyed by the
+    ALT alone, as ELLA does, the later count replaced the earlier one, and the proband's
+    ratio was the other allele's (2/12 instead of 8/20, below the quality filter's cut-off)."""
+    entries = []
     for rec in block:
         ad = rec.format_value(si, "AD")
-        if not ad or len(ad) != 2 or all(v is None for v in ad):
-            continue  # missing, or more than two values (not decomposed): ignored
+        if not isinstance(ad, (list, tuple)) or len(ad) != 2 or all(v is None for v in ad):
+            continue  # missing, a single number (VarScan's Number=1), or not decomposed
+        entries.append((rec, ad))
+    alt_counts = {}
+    for rec, _ in entries:
+        alt_counts[rec.alts[0]] = alt_counts.get(rec.alts[0], 0) + 1
+    depth, ref_keys, alt_keys = {}, [], {}
+    for rec, ad in entries:
         ref_key = f"REF ({rec.ref})"
         if ad[0] is not None:
             depth[ref_key] = ad[0]
             if ref_key not in ref_keys:
                 ref_keys.append(ref_key)
+        alt = rec.alts[0]
+        alt_keys[id(rec)] = alt if alt_counts[alt] == 1 else shared_alt_key(rec.ref, alt)
         if ad[1] is not None:
-            depth[rec.alts[0]] = ad[1]
+            depth[alt_keys[id(rec)]] = ad[1]
     if len(ref_keys) > 1:
         counts = {depth.pop(k) for k in ref_keys}
         if len(counts) != 1:
             raise block[0].error(f"REF depths differ between the records of a multiallelic "
                                  f"block ({', '.join(ref_keys)})")
         depth = {"REF": counts.pop(), **depth}
-    return depth
+    return depth, alt_keys

@@ -2,6 +2,7 @@
 database, through the WSGI app."""
 
 import psycopg
+from psycopg.types.json import Jsonb
 import pytest
 
 from api_client import Client
@@ -171,6 +172,25 @@ def test_analysis_context_samples_and_access(demo_api_app, demo_db_url, client):
     assert client.get(ALLELES, query={"gp_name": "HBOC"}).status == 400
     assert client.get(ALLELES, query={"analysis_id": "abc"}).status == 400
     assert Client(demo_api_app).get(ALLELES).status == 403
+
+
+def test_the_ratio_of_an_alt_its_block_shares(client, demo_db_url):
+    """Two records of a decomposed site with the same ALT once trimmed (CAAAA>CAAA,CA gives
+    CA>C and CAAA>C) have their depths under "<ALT> (<REF>><ALT>)" keys (import): the
+    ratio shown is the allele's own, not missing."""
+    allele_id = _allele_3(demo_db_url)  # 13-32890607-G-T
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute(
+            "UPDATE genotypesampledata SET allele_depth = %s WHERE genotype_id IN "
+            "(SELECT g.id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+            "WHERE g.allele_id = %s AND s.analysis_id = 2) "
+            "AND NOT secondallele", (Jsonb({"REF": 10, "T (G>T)": 8, "T (GA>T)": 2}),
+                                     allele_id))
+    result = client.get(ALLELES, query={"q": {"id": [allele_id]}, "analysis_id": 2,
+                                        "gp_name": "HBOCUTV", "gp_version": "v01"})
+    genotype = result.json[0]["samples"][0]["genotype"]
+    assert genotype["allele_ratio"] == 8 / 20 and genotype["needs_verification_checks"][
+        "allele_ratio"] is True
 
 
 def test_by_gene(client, demo_db_url, demo_api_app):

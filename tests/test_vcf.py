@@ -328,6 +328,34 @@ def test_ref_keys_collapse(tmp_path):
     assert g.samples[0].allele_ratio == 6 / 13
 
 
+def test_alts_equal_once_trimmed_keep_their_own_depth(tmp_path):
+    """CAAAA>CAAA,CA (two deletion lengths of a homopolymer) decomposes into CA>C and
+    CAAA>C: both ALTs are "C". Keyed by the ALT alone (as ELLA does) the second count
+    replaced the first, and the proband's ratio was 2/12 instead of 8/20 (below the quality
+    filter's 0.25)."""
+    site = "OLD_MULTIALLELIC=1:100:CAAAA/CAAA/CA"
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "CA", "C", "50", "PASS", site, "GT:AD", "0/1:10,8"],
+        ["1", "100", ".", "CAAA", "C", "50", "PASS", site, "GT:AD", "0/0:10,2"],
+    ])
+    [block] = iter_blocks(read_all(path))
+    g = block_genotype(block)
+    assert g.record.ref == "CA" and g.secondrecord is None
+    assert g.samples[0].allele_depth == {"REF": 10, "C (CA>C)": 8, "C (CAAA>C)": 2}
+    assert g.samples[0].allele_ratio == 8 / 20
+
+
+def test_an_ad_of_one_number_is_ignored(tmp_path):
+    """VarScan2 declares AD with Number=1 (the ALT's depth only): no depth, no ratio, as for
+    any AD without two values (import.md 2.9); it was a TypeError that failed the import."""
+    header = HEADER + ('##FORMAT=<ID=RD,Number=1,Type=Integer,Description="Ref depth">\n'
+                       '##FORMAT=<ID=AD,Number=1,Type=Integer,Description="Alt depth">\n')
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "G", ".", "PASS", ".", "GT:RD:AD",
+                                 "0/1:10:8"]], header=header)
+    g = block_genotype(read_all(path))
+    assert g.samples[0].allele_depth == {} and g.samples[0].allele_ratio == 0
+
+
 def test_no_proband_variant_gives_no_genotype(tmp_path):
     path = write_vcf(tmp_path, [
         ["1", "100", ".", "A", "G", "9", "PASS", ".", "GT", "0/0", "1/1"],
