@@ -306,6 +306,25 @@ def test_external_clinvar(world):
     assert world.run("external", [benign3, benign0], inverse) == {benign0}
 
 
+@pytest.mark.parametrize("status, stars", [
+    ("criteria provided, conflicting classifications", 1),
+    ("no classification provided", 0),
+    ("no classifications from unflagged records", 0),
+    ("no classification for the individual variant", 0),
+])
+def test_external_clinvar_names_of_2024(world, status, stars):
+    """ClinVar's review statuses since 2024 ("interpretation" became "classification") and
+    its low-penetrance classifications count as the older names do; a current release's
+    variants met no `num_stars` condition at all, not even >= 0."""
+    allele = world.allele()
+    world.annotate(allele, external=_clinvar(status, ["Pathogenic, low penetrance",
+                                                      "Likely pathogenic, low penetrance"]))
+    assert world.run("external", [allele], {"clinvar": {"num_stars": ["==", stars]}}) == {allele}
+    assert world.run("external", [allele], {"clinvar": {"num_stars": [">", stars]}}) == set()
+    assert world.run("external", [allele], {"clinvar": {"combinations": [
+        ["pathogenic", "==", 2]]}}) == {allele}
+
+
 def test_external_hgmd_and_both(world):
     dm = world.allele()
     world.annotate(dm, external={"HGMD": {"tag": "DM"}})

@@ -9,10 +9,19 @@ from ella.filters import SQL_OPERATORS, ids_param, is_int, is_one_of, matched, o
 NAME = "external"
 KIND = "allele"
 
+# ELLA 1.17's review statuses (filtering.md 2.6), and those it lacks with ClinVar's own star
+# counts: the names ClinVar uses since 2024 ("interpretation" became "classification"), so
+# that a variant annotated from a current release meets `num_stars` conditions at all, and
+# the older "no assertion for the individual variant".
 STARS = {
     "no assertion criteria provided": 0,
     "no assertion provided": 0,
+    "no classification provided": 0,
+    "no assertion for the individual variant": 0,
+    "no classification for the individual variant": 0,
+    "no classifications from unflagged records": 0,
     "criteria provided, conflicting interpretations": 1,
+    "criteria provided, conflicting classifications": 1,
     "criteria provided, single submitter": 1,
     "criteria provided, multiple submitters, no conflicts": 2,
     "reviewed by expert panel": 3,
@@ -22,7 +31,9 @@ CATEGORIES = {
     "pathogenic": ["pathogenic", "likely pathogenic", "pathologic", "suspected pathogenic",
                    "likely pathogenic - adrenal bilateral pheochromocy",
                    "likely pathogenic - adrenal pheochromocytoma", "probable-pathogenic",
-                   "probably pathogenic", "pathogenic variant for bardet-biedl syndrome"],
+                   "probably pathogenic", "pathogenic variant for bardet-biedl syndrome",
+                   # ClinVar's low-penetrance classifications (2024)
+                   "pathogenic, low penetrance", "likely pathogenic, low penetrance"],
     "uncertain": ["uncertain", "variant of unknown significance", "uncertain significance"],
     "benign": ["benign", "suspected benign", "probable-non-pathogenic", "probably not pathogenic",
                "likely benign"],
