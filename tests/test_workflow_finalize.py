@@ -332,7 +332,9 @@ def test_preconditions_in_order(wf, db_url):
     assert counts(db_url) == before
 
 
-def test_attachments_are_linked_and_unknown_ids_ignored(wf):
+def test_attachments_are_linked_and_unknown_ids_refused(wf):
+    """An unknown attachment id is a 400 with nothing stored (ELLA drops it silently: the
+    assessment would lack an attachment its author linked)."""
     analysis_id = wf["analyses"][0]
     allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
     with psycopg.connect(wf["db"]) as conn:
@@ -342,6 +344,12 @@ def test_attachments_are_linked_and_unknown_ids_ignored(wf):
                            ).fetchone()[0]
     body = payload(allele_id, annotation_id)
     body["alleleassessment"]["attachment_ids"] = [att, 424242]
+    before = counts(wf["db"])
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 400 and result.json["message"] == (
+        "No attachment with id 424242 (body.alleleassessment.attachment_ids)")
+    assert counts(wf["db"]) == before
+    body["alleleassessment"]["attachment_ids"] = [att, att]
     result = finalize(wf["c1"], analysis_id, body)
     assert result.status == 200, result.body
     assert result.json["alleleassessment"]["attachment_ids"] == [att]

@@ -369,9 +369,17 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
             conn.execute("INSERT INTO alleleassessmentreferenceassessment "
                          "(alleleassessment_id, referenceassessment_id) "
                          "SELECT %s, unnest(%s::int[])", (aa_id, ra_links))
-        conn.execute("INSERT INTO alleleassessmentattachment (alleleassessment_id, "
-                     "attachment_id) SELECT %s, id FROM attachment WHERE id = ANY(%s) "
-                     "ORDER BY id", (aa_id, sorted(set(payload_aa["attachment_ids"]))))
+        attachment_ids = sorted(set(payload_aa["attachment_ids"]))
+        linked = [r[0] for r in conn.execute(
+            "INSERT INTO alleleassessmentattachment (alleleassessment_id, attachment_id) "
+            "SELECT %s, id FROM attachment WHERE id = ANY(%s) ORDER BY id RETURNING "
+            "attachment_id", (aa_id, attachment_ids))]
+        if len(linked) != len(attachment_ids):
+            # ELLA drops such an id silently: the assessment would lack an attachment its
+            # author linked. Nothing is stored (the request rolls back).
+            missing = sorted(set(attachment_ids) - set(linked))
+            raise BadRequest(f"No attachment with id {missing[0]} "
+                             "(body.alleleassessment.attachment_ids)")
 
     # 7. The config's workflow statuses allow creating assessments in this round.
     if aa_created or created_ra_ids:
