@@ -343,6 +343,20 @@ def status(conn, config, migrations_dir=MIGRATIONS_DIR):
     return result
 
 
+def locale_warning(conn):
+    """A warning when the database's character classification is C/POSIX, or None: there
+    PostgreSQL folds the case of ASCII letters only, so the reference search (its search
+    vector) and ILIKE treat 'Ø' and 'ø' as different letters."""
+    ctype = conn.execute("SELECT current_setting('lc_ctype')").fetchone()[0]
+    conn.rollback()
+    if ctype.upper() not in ("C", "POSIX"):
+        return None
+    return (f"the database's LC_CTYPE is {ctype}: PostgreSQL folds the case of ASCII letters "
+            "only, so searches ignore the case of a, b, c but not of æ, ø, å; create it with "
+            "a UTF-8 locale (e.g. LC_CTYPE 'C.UTF-8' or 'nb_NO.UTF-8', TEMPLATE template0) "
+            "and restore into it")
+
+
 def at_head(conn, config, migrations_dir=MIGRATIONS_DIR):
     """(ok, message) for `compare` and service start: ours, at ELLA head, nothing pending,
     shadow columns as configured."""

@@ -7,7 +7,7 @@ from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import connect
 from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
-                          migrate, migration_history, status)
+                          locale_warning, migrate, migration_history, status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -79,8 +79,15 @@ def _make_production(conn, config, args, audit):
                                "it over (it changes no data)")
         raise CommandError(f"Database schema 'public' is not empty: {state.message}")
     migrate(conn, config, echo=audit.echo)
+    _warn_about_locale(conn, audit)
     audit.echo("All done!")
     return 0
+
+
+def _warn_about_locale(conn, audit):
+    warning = locale_warning(conn)
+    if warning:
+        audit.echo(f"Warning: {warning}")
 
 
 def _migrate(conn, config, args, audit):
@@ -117,6 +124,9 @@ def _status(conn, config, args, audit):
             print(f"Shadow tables differ from the config: {line}")
     elif info["state"] in ("ours", "ella"):
         print("Shadow tables match the config.")
+    warning = locale_warning(conn)
+    if warning:
+        print(f"Warning: {warning}")
     return 0
 
 
@@ -151,6 +161,7 @@ def _drop(conn, config, args, audit):
 
 def _adopt(conn, config, args, audit):
     adopt(conn, config, echo=audit.echo)
+    _warn_about_locale(conn, audit)
     return 0
 
 

@@ -1,0 +1,72 @@
+"""A database created with the C locale (LC_CTYPE 'C', e.g. by a minimal container without
+LANG): PostgreSQL then folds the case of ASCII letters only. Name matching the service does
+itself ignores case for every letter; `ella-db` warns about the rest (the reference search's
+vector, ILIKE), and says which locale to use."""
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ella.migrate import migrate
+
+from api_helpers import logged_in_client
+from helpers import run_cli
+
+
+@pytest.fixture
+def c_locale_url(pg_server):
+    name = pg_server.fresh_name("clocale")
+    pg_server.admin().execute(sql.SQL(
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' "
+        "LC_CTYPE 'C'").format(sql.Identifier(name)))
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop(name)
+
+
+@pytest.fixture
+def c_locale_db(c_locale_url, ella_config):
+    with psycopg.connect(c_locale_url) as conn:
+        migrate(conn, ella_config, echo=lambda *_: None)
+        group = conn.execute("INSERT INTO usergroup (name, config) VALUES ('Ålesund', '{}') "
+                             "RETURNING id").fetchone()[0]
+        conn.execute('INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+                     "password_expiry, active, incorrect_logins) VALUES ('oyvind', 'Øyvind', "
+                     "'Ærlig', %s, 'x', now(), true, 0)", (group,))
+    return c_locale_url
+
+
+def test_ella_db_warns_about_a_c_locale(c_locale_url):
+    made = run_cli("ella-db", "make-production", "--reason", "", db_url=c_locale_url)
+    assert made.returncode == 0, made.stderr
+    assert "Warning: the database's LC_CTYPE is C" in made.stdout
+    assert "C.UTF-8" in made.stdout
+    status = run_cli("ella-db", "status", db_url=c_locale_url)
+    assert "Warning: the database's LC_CTYPE is C" in status.stdout
+
+
+def test_no_warning_with_a_utf8_locale(db_url):
+    status = run_cli("ella-db", "status", db_url=db_url)
+    assert status.returncode == 0 and "Warning" not in status.stdout, status.stdout
+
+
+def test_users_list_finds_a_group_by_its_name_in_any_case(c_locale_db):
+    for given in ("Ålesund", "ålesund", "ÅLESUND"):
+        listed = run_cli("ella-users", "list", "--group", given, db_url=c_locale_db)
+        assert listed.returncode == 0 and "oyvind" in listed.stdout, (given, listed.stdout)
+
+
+def test_search_options_find_users_by_name_in_any_case(c_locale_db, ella_config):
+    from ella.web.app import create_app
+    app = create_app(ella_config, {"DB_URL": c_locale_db, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, c_locale_db, "oyvind")
+        for prefix in ("øy", "ØY", "ær", "Æ"):
+            result = client.get("/api/v1/search/options/", query={"q": {"user": prefix}})
+            assert result.status == 200, result.body
+            assert [u["username"] for u in result.json["user"]] == ["oyvind"], prefix
+        result = client.get("/api/v1/search/options/", query={"q": {"user": "y"}})
+        assert result.json["user"] == []  # a prefix of the first or last name only
+    finally:
+        app._drop_connection()
