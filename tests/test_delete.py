@@ -2,6 +2,7 @@
 real ELLA demo database and a fresh schema."""
 
 import os
+import re
 import subprocess
 
 import psycopg
@@ -225,6 +226,7 @@ def test_delete_rounds_after_last_finalized(rounds_db):
     # Each round with the user's abbreviated name, as ELLA lists them (user 1: Henrik Ibsen).
     assert "  1. Interpretation, Done, H. Ibsen," in out
     assert "  2. Review, Ongoing, H. Ibsen," in out
+    assert re.search(r"last update \d{4}-\d\d-\d\d \d\d:\d\d UTC \(id", out)  # zone named
     assert "  3." not in out
     assert f"Deleted 2 interpretation round(s) of allele {ALLELE_ID}" in out
     assert remaining_rounds(url) == ids[:2]

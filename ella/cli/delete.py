@@ -100,7 +100,7 @@ def _delete_analysis(conn, args, audit):
 
 def _round_line(number, r):
     state = "Finalized" if r["finalized"] else r["status"]
-    updated = r["date_last_update"].strftime("%Y-%m-%d %H:%M")
+    updated = r["date_last_update"].strftime("%Y-%m-%d %H:%M UTC")
     return (f"  {number}. {r['workflow_status']}, {state}, {r['user'] or '-'}, "
             f"last update {updated} (id {r['id']})")
 
