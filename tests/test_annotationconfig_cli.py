@@ -194,3 +194,35 @@ def test_two_updates_with_the_same_config_store_it_once(db_url, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {MATCHES_ACTIVE}"
     assert [r[0] for r in _configs(db_url)] == [1, 2]
+
+
+META_CONVERTER = {"name": "meta", "converter_config": {"elements": [
+    {"source": "MY_META", "target": "external.my_meta",
+     "subelements": [{"source": "score", "target_type": "float"}]}]}}
+
+
+def test_a_config_with_a_meta_converter_is_stored_and_used(db_url, tmp_path):
+    """`meta` takes its keys from the VCF's ##INFO line: the check (without a VCF) refused
+    every config with one, and an import refused every VCF without that line. Now only a
+    record that carries the field without its header line is an error."""
+    config = legacy_annotation_config()
+    config["deposit"].append(META_CONVERTER)
+    result = run_cli("ella-annotationconfig", "update", _write(tmp_path, "meta.yml", config),
+                     "--reason", "meta", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    header = "##fileformat=VCFv4.1\n"
+    columns = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    with_line = header + '##INFO=<ID=MY_META,Number=1,Type=String,Description="Format: ' \
+        'score|label">\n' + columns
+    cases = [("plain.vcf", header + columns + "1\t100\t.\tA\tG\t50\tPASS\t.\n", 0),
+             ("meta.vcf", with_line + "1\t200\t.\tA\tG\t50\tPASS\tMY_META=0.5|x\n", 0),
+             ("headless.vcf", header + columns + "1\t300\t.\tA\tG\t50\tPASS\tMY_META=1|y\n", 1)]
+    for name, text, status in cases:
+        deposited = run_cli("ella-deposit", "annotation", _write(tmp_path, name, text),
+                            db_url=db_url)
+        assert deposited.returncode == status, (name, deposited.stderr)
+    assert "no ##INFO header line for MY_META" in deposited.stderr
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT a.start_position, n.annotations FROM annotation n "
+                            "JOIN allele a ON a.id = n.allele_id ORDER BY 1").fetchall()
+    assert rows == [(99, {}), (199, {"external": {"my_meta": {"score": 0.5}}})]

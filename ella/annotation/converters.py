@@ -740,14 +740,22 @@ class _Element:
         elif name == "meta":
             definition = info_defs.get(self.source)
             separator = opts.get("value_separator", "|")
-            keys = meta_keys(getattr(definition, "description", ""),
-                             opts.get("meta_pattern", DEFAULT_META_PATTERN), separator)
+            # The keys come from the source's ##INFO line; without one (a config checked
+            # without a VCF, or a VCF that lacks the field) only a record that carries the
+            # field is an error, as for hgmdextrarefs.
+            keys = None if definition is None else meta_keys(
+                definition.description, opts.get("meta_pattern", DEFAULT_META_PATTERN),
+                separator)
             subelements = opts.get("subelements") or []
             for sub in subelements:
                 if "target_type" in sub:
                     _check_target_type(sub["target_type"])
-            self.fn = lambda v, *a: convert_meta(v, keys, subelements, separator,
-                                                 opts.get("list_separator"))
+
+            def meta(v, *a):
+                if keys is None and v is not None:
+                    raise AnnotationConfigError(f"no ##INFO header line for {self.source}")
+                return convert_meta(v, keys, subelements, separator, opts.get("list_separator"))
+            self.fn = meta
 
 
     def _apply(self, annotation, value, info):
