@@ -7,7 +7,7 @@ from psycopg.types.json import Jsonb
 from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.deposit.prefilter import prefiltered
 from ella.deposit.variants import DepositError
-from ella.vcf import open_vcf
+from ella.vcf import VcfError, open_vcf
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
 from helpers import table_snapshot
 
@@ -82,6 +82,26 @@ def test_d3_mapping_quality_or_not_nearby(db_conn, tmp_path):
                                   (5, "A", "G", "MQ=60", "0/1")])
     assert _kept(db_conn.cursor(), [["low_mapping_quality"], ["position_not_nearby"]],
                  records) == [1, 5]
+
+
+def test_values_the_header_did_not_type_as_numbers(db_conn, tmp_path):
+    """An AF declared as a String, an MQ without its ##INFO line: read as numbers (they were
+    compared as text: a TypeError and a traceback). A value that is no number is the
+    record's error with its line, and only where the config compares it."""
+    header = HEADER.replace("ID=GNOMAD_GENOMES__AF,Number=A,Type=Float",
+                            "ID=GNOMAD_GENOMES__AF,Number=A,Type=String")
+    header = "".join(line for line in header.splitlines(keepends=True) if "ID=MQ," not in line)
+    path = tmp_path / "untyped.vcf"
+    path.write_text(header + "".join(
+        f"13\t{pos}\t.\tA\tG\t100\tPASS\t{info}\tGT\t0/1\n" for pos, info in [
+            (100, HIGH + ";MQ=10"), (200, "GNOMAD_GENOMES__AF=0.01;GNOMAD_GENOMES__AN=10000;MQ=30"),
+            (300, "MQ=abc")]))
+    with open_vcf(path) as reader:
+        records = list(reader)
+    assert _kept(db_conn.cursor(), [["hi_frequency"]], records) == [200, 300]
+    assert _kept(db_conn.cursor(), [["low_mapping_quality"]], records[:2]) == [200]
+    with pytest.raises(VcfError, match=r"line 9: INFO MQ is 'abc', not a number"):
+        _kept(db_conn.cursor(), [["low_mapping_quality"]], records)
 
 
 def test_structural_variants_are_never_prefiltered(db_conn, tmp_path):

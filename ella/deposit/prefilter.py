@@ -25,10 +25,22 @@ def check_prefilters(prefilters, where):
                                      f"{', '.join(CRITERIA)})")
 
 
-def _number(value, default):
+def _number(record, key, default):
+    """INFO `key` of the record as a number (its first value), `default` when absent. A value
+    the header did not type as a number (declared String, or no ##INFO line) is read as
+    one; anything else is the record's error, with its line."""
+    value = record.get_info(key)
     if isinstance(value, (tuple, list)):
         value = value[0] if value else None
-    return default if value is None else value
+    if value is None:
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise record.error(f"INFO {key} is {value!r}, not a number (the deposit config's "
+                           "prefilters compare it)") from None
 
 
 def _classified_keys(cur, records):
@@ -65,15 +77,17 @@ def prefiltered(cur, prefilters, records, proband_index):
         others = positions[r.chrom]
         near = sum(1 for p in others if abs(p - r.pos) <= NEARBY_BP) > 1  # itself counts once
         gt = r.gts[proband_index] if r.gts else None
+        # Evaluated only when a criterion is asked for: an INFO value that is no number is
+        # an error only where the config compares it.
         truth = {
-            "hi_frequency": (_number(r.get_info("GNOMAD_GENOMES__AF"), 0) > 0.05
-                             and _number(r.get_info("GNOMAD_GENOMES__AN"), 0) > 5000),
-            "position_not_nearby": not near,
-            "no_classification": (r.chrom, r.pos, r.ref, r.alt) not in classified,
-            "non_multiallelic": (r.get_info("OLD_MULTIALLELIC") is None
-                                 or (gt is not None and all(a in (0, 1) for a in gt))),
-            "low_mapping_quality": _number(r.get_info("MQ"), float("inf")) < 20,
+            "hi_frequency": lambda: (_number(r, "GNOMAD_GENOMES__AF", 0) > 0.05
+                                     and _number(r, "GNOMAD_GENOMES__AN", 0) > 5000),
+            "position_not_nearby": lambda: not near,
+            "no_classification": lambda: (r.chrom, r.pos, r.ref, r.alt) not in classified,
+            "non_multiallelic": lambda: (r.get_info("OLD_MULTIALLELIC") is None
+                                         or (gt is not None and all(a in (0, 1) for a in gt))),
+            "low_mapping_quality": lambda: _number(r, "MQ", float("inf")) < 20,
         }
-        if any(all(truth[c] for c in criteria) for criteria in prefilters):
+        if any(all(truth[c]() for c in criteria) for criteria in prefilters):
             dropped.add(id(r))
     return dropped
