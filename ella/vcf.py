@@ -77,7 +77,7 @@ class VcfHeader:
     def __init__(self):
         self.fileformat = None
         # The '##' lines that may name a genome build (##reference, ##assembly, ##contig with
-        # an assembly), without the newline; the others are parsed, not kept.
+        # an assembly or a length), without the newline; the others are parsed, not kept.
         self.lines = []
         self.info = {}  # ID -> FieldDef, file order
         self.format = {}
@@ -537,7 +537,8 @@ class VcfReader:
                                   "a VCF header: a damaged or wrong file)")
             if line.startswith("##"):
                 if line.startswith(("##reference=", "##assembly=")) or (
-                        line.startswith("##contig=") and "assembly=" in line):
+                        line.startswith("##contig=") and ("assembly=" in line
+                                                          or "length=" in line)):
                     hdr.lines.append(line)
                 try:
                     self._header_meta(line)

@@ -175,11 +175,31 @@ def _replace_last_record(text, fn):
      r"line \d+.*GT"),
     ("genome build", lambda t: t.replace("##contig=<ID=13>",
                                          "##contig=<ID=13,assembly=GRCh38>"), "GRCh38"),
+    # GATK's hg38 bundle names the build only by its file name, or by chromosome 1's length.
+    ("GATK's hg38 bundle", lambda t: t.replace(
+        "##contig=<ID=13>", "##contig=<ID=13>\n"
+        "##reference=file:///resources/Homo_sapiens_assembly38.fasta"), "assembly38"),
+    ("GRCh38 contig lengths", lambda t: t.replace(
+        "##contig=<ID=13>", "##contig=<ID=13>\n##contig=<ID=chr1,length=248956422>"),
+     "GRCh38"),
 ])
 def test_bad_vcf_gives_its_own_error_and_writes_nothing(panel_db, ella_config, tmp_path,
                                                          label, transform, match):
     path = _single_vcf(tmp_path, transform)
     _expect_failure(panel_db, ella_config, path, (VcfError, DepositError), match)
+
+
+def test_grch37_headers_pass_the_genome_build_check(tmp_path):
+    from ella.deposit.variants import check_genome_build
+    from ella.vcf import open_vcf
+    path = tmp_path / "b37.vcf"
+    path.write_text("##fileformat=VCFv4.2\n##reference=file:///ref/human_g1k_v37_decoy.fasta\n"
+                    "##contig=<ID=1,length=249250621,assembly=b37>\n"
+                    "##contig=<ID=chr13,length=115169878,assembly=GRCh37>\n"
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                    "1\t100\t.\tA\tG\t50\tPASS\t.\n")
+    with open_vcf(path) as reader:
+        check_genome_build(reader.header, str(path))  # no error
 
 
 def test_missing_gene_panel(db_url, ella_config):

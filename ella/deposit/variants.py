@@ -29,20 +29,30 @@ class DepositError(Exception):
     """Bad input or a conflict with the database; the deposit is rolled back."""
 
 
-# Builds other than GRCh37 that a VCF header may name (##reference, ##contig assembly=...).
-_OTHER_BUILDS = re.compile(r"(GRCh38|hg38|GRCh36|hg18|NCBI36|NCBI35|hg17|CHM13|T2T|hs38)",
-                           re.IGNORECASE)
+# Builds other than GRCh37 that a VCF header may name (##reference, ##contig assembly=...),
+# also by the file names of GATK's hg38 bundle (Homo_sapiens_assembly38.fasta, b38).
+_OTHER_BUILDS = re.compile(r"(GRCh38|hg38|GRCh36|hg18|NCBI36|NCBI35|hg17|CHM13|T2T|hs38|"
+                           r"assembly38|(?<![a-z0-9])b38(?![0-9]))", re.IGNORECASE)
+# Or by chromosome 1's length in a ##contig line (GRCh37's is 249250621).
+_OTHER_CHR1_LENGTHS = {248956422: "GRCh38", 248387328: "CHM13"}
+_CONTIG_CHR1 = re.compile(r"^##contig=<(?=.*\bID=(?:chr)?1[,>])(?=.*\blength=(\d+)[,>])",
+                          re.IGNORECASE)
 
 
 def check_genome_build(header, path):
     """ELLA stores GRCh37 coordinates only: refuse a VCF whose header names another build."""
     for line in header.lines:
+        build = None
         if line.startswith(("##reference=", "##assembly=")) or (
                 line.startswith("##contig=") and "assembly=" in line):
             match = _OTHER_BUILDS.search(line)
-            if match:
-                raise DepositError(f"{path}: the VCF is on genome build {match.group(1)} "
-                                   f"({line[:120]}); only GRCh37 is supported")
+            build = match.group(1) if match else None
+        contig = _CONTIG_CHR1.match(line) if build is None else None
+        if contig:
+            build = _OTHER_CHR1_LENGTHS.get(int(contig.group(1)))
+        if build:
+            raise DepositError(f"{path}: the VCF is on genome build {build} "
+                               f"({line[:120]}); only GRCh37 is supported")
 
 
 # Deposits that store variants run one at a time. Two at once could both find a variant's
