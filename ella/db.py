@@ -1,11 +1,9 @@
 """Database connections (psycopg 3) and loading of the project's SQL files."""
 
-import os
 import re
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.array import ListDumper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +37,11 @@ def connect(db_url, autocommit=False, application_name="ella"):
         raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
                             "(e.g. postgresql:///ella?host=/path/to/socket)")
     try:
-        # JIT off for our sessions: the planner's row estimates for set-returning functions
-        # (unnest, generate_series) make short filter queries look expensive, and compiling
-        # them took 1-2 s where running them takes a fraction of that (bench/filter). Options
-        # the URL carries, or else PGOPTIONS, are kept. UTF-8 whatever PGCLIENTENCODING or
-        # the database's default says (names outside Latin-1 failed to load).
-        given = conninfo_to_dict(db_url).get("options") or os.environ.get("PGOPTIONS") or ""
+        # UTF-8 whatever PGCLIENTENCODING or the database's default says (names outside
+        # Latin-1 failed to load). No `options` of ours: libpq takes them from the URL, a
+        # service file or PGOPTIONS, and ours would replace them.
         conn = psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
-                               options=f"{given} -c jit=off".strip(), client_encoding="utf8")
+                               client_encoding="utf8")
         conn.adapters.register_dumper(list, IntegerListAtLeastInt4Dumper)
         _pin_session_settings(conn)
         return conn
@@ -66,9 +61,12 @@ def connect(db_url, autocommit=False, application_name="ella"):
 # after a connection's `options`. TimeZone UTC: timestamps are read, compared by day
 # (`outdated_after_days`, dates without a time) and served as UTC with +00:00 (api.md 1.3)
 # whatever the site's zone. ISO styles: psycopg reads dates and intervals only in those
-# (a German DateStyle made every timestamp a 500).
+# (a German DateStyle made every timestamp a 500). JIT off: the planner's row estimates for
+# set-returning functions (unnest, generate_series) make short filter queries look
+# expensive, and compiling them took 1-2 s where running them takes a fraction of that
+# (bench/filter).
 SESSION_SETTINGS = "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, MDY'; " \
-    "SET IntervalStyle TO 'postgres'"
+    "SET IntervalStyle TO 'postgres'; SET jit TO off"
 
 
 def _pin_session_settings(conn):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from ella.db import connect
 from ella.deposit.analysis import deposit_analysis
@@ -58,6 +59,19 @@ def test_sessions_keep_their_settings_against_the_environment(db_url, monkeypatc
             assert settings == ["UTC", "ISO, MDY", "UTF8", "123456ms", "off"], autocommit
             conn.rollback()  # the settings are the session's, not a transaction's
             assert conn.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+
+
+def test_the_options_of_a_service_file_are_kept(db_url, tmp_path, monkeypatch):
+    """A DB_URL of `service=ella` (pg_service.conf) whose entry sets `options`: they apply
+    (our own `options` for jit used to replace them)."""
+    entry = ["[ella]"] + [f"{key}={value}" for key, value in conninfo_to_dict(db_url).items()]
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text("\n".join(entry + ["options=-c statement_timeout=4321"]) + "\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    with connect("service=ella") as conn:
+        assert [conn.execute(f"SHOW {name}").fetchone()[0] for name in (
+            "statement_timeout", "jit", "TimeZone")] == ["4321ms", "off", "UTC"]
 
 
 @pytest.mark.parametrize("where", ["database", "environment"])
