@@ -83,3 +83,10 @@ def test_pagination_headers_without_slicing(api_app, db_url, ella_config):
     assert result.status == 200
     assert [a["id"] for a in result.json] == sorted(alleles)
     assert result.header("Total-Count") == "2" and result.header("Per-Page") == "1"
+    # Repeated ids: each variant once, but Total-Count is the number of ids requested
+    # (api.md 4.9, as ELLA counts them).
+    repeated = [alleles[0], alleles[0], alleles[1]]
+    result = client.get(f"/api/v1/workflows/analyses/{analysis_id}/interpretations/{round_id}/"
+                        "alleles/", query={"allele_ids": ",".join(map(str, repeated))})
+    assert [a["id"] for a in result.json] == sorted(alleles)
+    assert result.header("Total-Count") == "3"

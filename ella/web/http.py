@@ -162,9 +162,10 @@ class Request:
             raise BadRequest(f"Query parameter {name!r} must be at most {maximum}")
         return value
 
-    def id_list_arg(self, name, required=False):
+    def id_list_arg(self, name, required=False, unique=True):
         """Comma-separated integer ids (`allele_ids=3,4,5`), each once, in first-seen order
-        (an answer per repeated id made a 200 KB query a 300 MB response)."""
+        (an answer per repeated id made a 200 KB query a 300 MB response); with
+        `unique=False` as given, repeats included."""
         raw = self.args.get(name)
         if raw is None:
             if required:
@@ -180,7 +181,7 @@ class Request:
                 raise BadRequest(f"Query parameter {name!r} must be comma-separated ids, "
                                  f"got {item!r}")
             ids.append(value)
-        return list(dict.fromkeys(ids))
+        return list(dict.fromkeys(ids)) if unique else ids
 
 
 class Response:

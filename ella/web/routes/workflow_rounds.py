@@ -135,7 +135,10 @@ def _interpretation_alleles(wtype):
     def interpretation_alleles(ctx, interpretation_id, **params):
         workflow_id = _workflow(ctx, wtype, params)
         round_row = _readable_round(ctx, wtype, workflow_id, interpretation_id)
-        allele_ids = ctx.request.id_list_arg("allele_ids", required=wtype is ANALYSIS) or []
+        # Total-Count is the number of ids requested, repeats included (api.md 4.9, as ELLA).
+        requested = ctx.request.id_list_arg("allele_ids", required=wtype is ANALYSIS,
+                                            unique=False) or []
+        allele_ids = list(dict.fromkeys(requested))
         current = ctx.request.args.get("current") == "true"
         filterconfig_id = ctx.request.int_arg("filterconfig_id")
         page, per_page = page_args(ctx.request)
@@ -152,7 +155,7 @@ def _interpretation_alleles(wtype):
         if filterconfig_id is not None:
             _add_segregation_tags(ctx, round_row, workflow_id, loaded, filterconfig_id)
         # Pagination headers but no slicing (api.md 1.7): the UI asks for what it shows.
-        return Response.json(loaded, headers=page_headers(page, per_page, len(allele_ids)))
+        return Response.json(loaded, headers=page_headers(page, per_page, len(requested)))
     return interpretation_alleles
 
 
