@@ -56,11 +56,17 @@ def _unstorable_part(value, max_depth):
         problem = _character_problem(found.group()) if found else \
             _own_problem(child, len(walking), max_depth)
         if problem:
-            return "".join(segments + [segment]).removeprefix("."), problem
+            return _path_text(segments + [segment]), problem
         if isinstance(child, (dict, list)):
             segments.append(segment)
             walking.append(_children(child))
     return None
+
+
+def _path_text(segments):
+    """`a.b[0].c` of the segments; a key that would not show (empty) is written `""`."""
+    text = "".join(f'.""' if segment == "." else segment for segment in segments)
+    return text.removeprefix(".")
 
 
 def _children(container):

@@ -445,6 +445,8 @@ def test_a_form_of_many_parts_around_the_file_is_413(client, db_url):
     ("name=file; filename=plain.txt;", "plain.txt"),                # tokens, a trailing ';'
     ("name=\"file\"; filename=\"x.txt\"; filename*=UTF-8''r%C3%A9.txt", "r\u00e9.txt"),
     ('NAME="file";\r\n FILENAME="folded.txt"', "folded.txt"),      # an obsolete fold
+    # Old IE and Edge send the full Windows path, its backslashes as they are.
+    ('name="file"; filename="C:\\Users\\kari\\report.txt"', "report.txt"),
 ])
 def test_part_headers_as_clients_write_them(client, db_url, disposition, filename):
     body = (f"--{BOUNDARY}\r\ncontent-disposition: Form-Data; {disposition}\r\n"

@@ -306,6 +306,10 @@ def test_ui_exception_log(api_app, db_url):
         result = client.post("/api/v1/ui/exceptionlog/", {"message": "m", field: value})
         assert result.status == 400 and "too" in result.json["message"], field
     assert _sql(db_url, "SELECT count(*) FROM uiexception") == [(1,)]
+    # Characters, not the bytes of an ASCII-escaped dump: Norwegian text counts once each.
+    norwegian = {"tekst": "blåbærsyltetøy " * 60_000}  # 900,000 characters
+    assert client.post("/api/v1/ui/exceptionlog/", {"message": "m", "state": norwegian}
+                       ).status == 200
 
 
 def _free_port():

@@ -72,6 +72,8 @@ def test_the_storability_check_still_names_the_part(client):
     assert "a[1].c[1] contains a NUL character" in result.json["message"], result.json
     result = Client(client.app).post(f"{API}/users/actions/login/", {"k\u0000": 1})
     assert "k? contains a NUL character" in result.json["message"], result.json
+    result = Client(client.app).post(f"{API}/users/actions/login/", {"a": {"": "x\u0000"}})
+    assert 'a."" contains a NUL character' in result.json["message"], result.json
 
 
 def test_an_evaluation_with_many_wrong_items_is_refused_in_bounded_memory(client):

@@ -111,7 +111,9 @@ def _fill(body, buf, size):
 # position to the next, so parsing is linear in the header's length.
 _PARAMETER = re.compile(r'\s*;\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*'
                         r'(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
-_QUOTED_PAIR = re.compile(r"\\(.)")
+# Only \" and \\ are unescaped in a quoted value: browsers send a Windows path's backslashes
+# as they are (HTML escapes only '"', CR and LF), and the base name is taken after them.
+_QUOTED_PAIR = re.compile(r'\\(["\\])')
 _TOKEN = r"[!#$%&'*+.^_`|~0-9a-z-]+"
 _MEDIA_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
 

@@ -86,7 +86,7 @@ def ui_exception(ctx):
     for field in ("message", "location", "stacktrace"):
         if len(body.get(field) or "") > UI_EXCEPTION_TEXT_LIMIT:
             raise ApiError(f"{field} too long (at most {UI_EXCEPTION_TEXT_LIMIT} characters)")
-    if len(json.dumps(body.get("state") or {})) > UI_EXCEPTION_STATE_LIMIT:
+    if len(json.dumps(body.get("state") or {}, ensure_ascii=False)) > UI_EXCEPTION_STATE_LIMIT:
         raise ApiError(f"state too large (at most {UI_EXCEPTION_STATE_LIMIT} characters "
                        "of JSON)")
     ctx.conn.execute('INSERT INTO uiexception ("time", usersession_id, message, location, '
