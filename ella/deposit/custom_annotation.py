@@ -145,17 +145,22 @@ def _supersede_and_insert(conn, cur, item):
             # A writer that superseded the row we waited for hides its new row from this
             # statement's snapshot; the next statement sees (and locks) it.
             current = cur.execute(query, (item["allele_id"],)).fetchone()
+        insert = ("INSERT INTO customannotation (annotations, allele_id, user_id, "
+                  "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())")
+        values = (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
+                  current[0] if current else None)
+        if current:
+            # Locked: no one else can make another row current meanwhile.
+            cur.execute("UPDATE customannotation SET date_superceeded = now() WHERE id = %s",
+                        (current[0],))
+            cur.execute(insert, values)
+            return 1
         try:
+            # The allele's first row: a concurrent first one can win; a savepoint (only
+            # here: each costs a subtransaction) keeps the rest of the file.
             with conn.transaction():
-                if current:
-                    cur.execute("UPDATE customannotation SET date_superceeded = now() "
-                                "WHERE id = %s", (current[0],))
-                cur.execute(
-                    "INSERT INTO customannotation (annotations, allele_id, user_id, "
-                    "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())",
-                    (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
-                     current[0] if current else None))
-            return 1 if current else 0
+                cur.execute(insert, values)
+            return 0
         except UniqueViolation:
             if attempt == CONCURRENT_RETRIES - 1:
                 raise
