@@ -1,6 +1,7 @@
 """`q` on date columns (api.md 1.8, 1.3): compared as points in time, whatever offset the
 client writes, on every list that has date columns; a value that is not an ISO 8601 date is a
-400. On the real ELLA database (assessments created 2020-10-19 from 10:49 UTC on)."""
+400; on integer columns only whole numbers. On the real ELLA database (assessments created
+2020-10-19 from 10:49 UTC on)."""
 
 import psycopg
 import pytest
@@ -65,3 +66,12 @@ def test_analyses_genepanels_and_attachments_take_date_columns(client):
         assert panels.status == 200 and bool(panels.json) is some
     assert client.get(f"{API}/attachments/", query={"q": {
         "date_created": {"$lt": "2100-01-01T00:00:00+00:00"}}}).status == 200
+
+
+def test_a_q_integer_that_is_not_whole_is_400(client):
+    """`q` on an integer column: 1.5 was read as 1 and matched id 1; 2.0 stays 2."""
+    client, _ = client
+    result = client.get(f"{API}/alleleassessments/", query={"q": {"id": 1.5}})
+    assert result.status == 400 and "is not a valid integer" in result.json["message"]
+    whole = client.get(f"{API}/alleleassessments/", query={"q": {"id": 2.0}})
+    assert _ids(whole) == [2]

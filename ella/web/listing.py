@@ -154,8 +154,8 @@ def _convert(value, typ, column):
         raise BadRequest(f"q value for {column!r} must be a scalar")
     try:
         if typ == "integer":
-            if isinstance(value, bool):
-                raise ValueError
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError  # int(1.5) would quietly match id 1
             number = int(value)
             if not -2**31 <= number < 2**31:
                 raise ValueError
