@@ -260,6 +260,25 @@ def test_c2_current_format_with_data_list(tmp_path):
         resolve_analysis_config(folder)
 
 
+@pytest.mark.parametrize("written, stored", [("2024-01-31", "2024-01-31"),
+                                             ("20240131", "2024-01-31"),
+                                             ("2024-W05-3", "2024-01-31")])
+def test_a_date_requested_is_stored_as_the_day_it_names(panel_db, ella_config, tmp_path,
+                                                        written, stored):
+    """Python reads ISO forms PostgreSQL does not (a week date): the import failed in the
+    insert, without the file."""
+    folder = tmp_path / "a"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a.analysis").write_text(json.dumps({
+        "name": "a", "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "date_requested": written, "data": [{"vcf": "x.vcf"}]}))
+    deposit(panel_db, ella_config, folder)
+    with psycopg.connect(panel_db) as conn:
+        assert conn.execute("SELECT date_requested::date::text FROM analysis").fetchone() == \
+            (stored,)
+
+
 def test_c3_single_vcf_name(tmp_path):
     path = tmp_path / "sample_123-Mendeliome-v01.vcf.gz"
     path.write_bytes(gzip.compress(BRCA_VCF.read_bytes()))

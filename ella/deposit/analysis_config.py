@@ -99,11 +99,13 @@ def _check_date(value, where):
     if value is None:
         return None
     try:
-        date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise AnalysisConfigError(f"{where}: date_requested {value!r} is not a date "
                                   "(YYYY-MM-DD)") from exc
-    return value
+    # As YYYY-MM-DD: Python also reads forms PostgreSQL does not (2020-W01-1, a week date),
+    # which failed later in the insert, without the file.
+    return parsed.isoformat()
 
 
 def _finish(config, where, base_dir, root=None):
