@@ -238,6 +238,16 @@ def test_json_encodings_and_subpath_j1():
         convert_json("not hex!")
 
 
+def test_references_of_a_json_converter_without_pubmed_ids(tmp_path):
+    """References come out by PubMed id; ones without a numeric id (a site's own json
+    converter) go last instead of failing the import with a TypeError."""
+    references = [{"pubmed_id": 30}, {"title": "no id"}, {"pubmed_id": 10}, {"pubmed_id": "x"}]
+    b16 = base64.b16encode(json.dumps(references).encode()).decode()
+    deposit = kv([{"source": "S1", "target": "references", "target_mode": "extend"}], "json")
+    assert run(tmp_path, f"S1={b16}", deposit)["references"] == [
+        {"pubmed_id": 10}, {"pubmed_id": 30}, {"title": "no id"}, {"pubmed_id": "x"}]
+
+
 def test_json_through_annotate(tmp_path):
     b16 = base64.b16encode(b'{"a": {"b": 3}}').decode()
     deposit = kv([{"source": "S1", "target": "prediction.x", "subpath": "a.b"}], "json")

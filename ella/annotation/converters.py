@@ -824,8 +824,17 @@ class Annotator:
                         f"(converter {el.name}, target {el.target}): {exc}") from exc
         references = annotation.get("references")
         if isinstance(references, list):
-            references.sort(key=lambda r: r.get("pubmed_id") if isinstance(r, dict) else 0)
+            references.sort(key=_reference_order)
         return annotation
+
+
+def _reference_order(reference):
+    """By PubMed id, as ELLA orders them; a reference whose id is missing or not a number
+    (a site's own json converter) after those, instead of a TypeError."""
+    pubmed_id = reference.get("pubmed_id") if isinstance(reference, dict) else 0
+    if isinstance(pubmed_id, int) and not isinstance(pubmed_id, bool):
+        return (0, pubmed_id, "")
+    return (1, 0, str(pubmed_id))
 
 
 def annotate_record(record, deposit_config, csq_fields, header=None):
