@@ -31,6 +31,13 @@ def upload(client, filename, data, **kwargs):
                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
 
 
+def upload_part(client, part_headers, data="data"):
+    """Upload a body of one part with these header lines (CR LF separated, as written)."""
+    body = f"--{BOUNDARY}\r\n{part_headers}\r\n\r\n{data}\r\n--{BOUNDARY}--\r\n"
+    return client.request("POST", "/api/v1/attachments/upload/", raw=body.encode("utf-8"),
+                          content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+
 @pytest.fixture
 def storage(tmp_path):
     root = tmp_path / "attachments"
@@ -271,17 +278,13 @@ def test_bad_multipart_requests(client):
     assert not_multipart.status == 400
 
 
-@pytest.mark.parametrize("disposition_params, part_headers", [
-    ('filename="a\x00b.txt"', ""),                        # NUL in the filename
-    ("filename*=UTF-8''a%00b.txt", ""),                    # the same, RFC 2231 encoded
+@pytest.mark.parametrize("filename_param", [
+    'filename="a\x00b.txt"',                         # NUL in the filename
+    "filename*=UTF-8''a%00b.txt",                     # the same, RFC 2231 encoded
 ])
-def test_nul_in_the_file_fields_is_400(client, db_url, disposition_params, part_headers):
+def test_nul_in_the_file_fields_is_400(client, db_url, filename_param):
     """PostgreSQL text cannot hold NUL: refused, not a 500 from the INSERT."""
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"{disposition_params}\r\n{part_headers}\r\ndata\r\n--{BOUNDARY}--\r\n"
-            ).encode("utf-8")
-    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
-                            content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    result = upload_part(client, f'Content-Disposition: form-data; name="file"; {filename_param}')
     assert result.status == 400 and "NUL character" in result.json["message"], result.body
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM attachment").fetchone() == (0,)
@@ -449,11 +452,8 @@ def test_a_form_of_many_parts_around_the_file_is_413(client, db_url):
     ('name="file"; filename="C:\\Users\\kari\\report.txt"', "report.txt"),
 ])
 def test_part_headers_as_clients_write_them(client, db_url, disposition, filename):
-    body = (f"--{BOUNDARY}\r\ncontent-disposition: Form-Data; {disposition}\r\n"
-            f"Content-Type: Text/Plain; charset=utf-8\r\n\r\nhi\r\n--{BOUNDARY}--\r\n"
-            ).encode("utf-8")
-    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
-                            content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    result = upload_part(client, f"content-disposition: Form-Data; {disposition}\r\n"
+                                 "Content-Type: Text/Plain; charset=utf-8")
     assert result.status == 200, result.body
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT filename, mimetype FROM attachment WHERE id = %s",
