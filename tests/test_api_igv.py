@@ -350,6 +350,25 @@ def test_analysis_track_files(user1, analysis, dirs):
     assert user1.get("/api/v1/igv/tracks/analyses/999999/sample.bam").status == 404
 
 
+@pytest.mark.parametrize("kind", ["STATIC", "ANALYSIS"])
+def test_tracks_in_sub_folders_are_offered_only_where_they_are_served(user1, dirs, analysis,
+                                                                      kind):
+    """Eight folders deep a track is listed and served; deeper it is not listed (it was
+    listed at any depth, served at four at most: a dead URL in igv.js)."""
+    root = dirs["igv"] / "tracks" if kind == "STATIC" else \
+        dirs["analyses"] / analysis[1] / "tracks"
+    folders = [f"d{n}" for n in range(1, 10)]
+    for depth in (8, 9):
+        folder = root.joinpath(*folders[:depth])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"at{depth}.bed").write_text(f"1\t10\t{depth}\n")
+    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}").json
+    listed = {name.split("/")[-1] for name in tracks if name.startswith(f"{kind}/d1/")}
+    assert listed == {"at8.bed"}
+    track = tracks[f"{kind}/" + "/".join(folders[:8]) + "/at8.bed"]
+    assert user1.get(track["igv"]["url"]).body == b"1\t10\t8\n"
+
+
 # -- dynamic tracks --------------------------------------------------------------------------
 
 def _analysis_alleles(demo_db_url, analysis_id):

@@ -46,6 +46,12 @@ def test_j1_running_reflects_the_service(app, db_url, ella_config):
     down = make_app(db_url, ella_config, closed_port_url())
     assert Client(down).get("/api/v1/import/service/running/").json == {"running": False}
     down._drop_connection()
+    # No usable service configured (an air-gapped site): not running, not a 503.
+    for unusable in ("", "172.17.0.1:6000"):
+        none = make_app(db_url, ella_config, unusable)
+        result = Client(none).get("/api/v1/import/service/running/")
+        assert (result.status, result.json) == (200, {"running": False}), unusable
+        none._drop_connection()
 
 
 def test_j2_post_stores_a_submitted_job(app, db_url):

@@ -21,7 +21,9 @@ from ella.web.http import FileResponse, Response
 from ella.web.router import router
 
 API = "/api/v1"
-MAX_SUBDIRS = 4  # static/analysis tracks below sub-folders: one route per depth
+# Track files may lie this many sub-folders deep (one route per depth); the listing offers
+# none deeper, which no route could serve.
+MAX_SUBDIRS = 8
 
 # Track file suffixes and the suffixes of their index files (tried in order).
 TRACK_SUFFIXES = {
@@ -86,8 +88,11 @@ def list_tracks(root):
     real_root = os.path.realpath(root)
     found = []
     for current, dirs, files in os.walk(real_root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and not os.path.islink(os.path.join(current, d)))
+        depth = 0 if current == real_root else \
+            os.path.relpath(current, real_root).count(os.sep) + 1
+        dirs[:] = [] if depth >= MAX_SUBDIRS else sorted(
+            d for d in dirs if not d.startswith(".")
+            and not os.path.islink(os.path.join(current, d)))
         for name in sorted(files):
             if name.startswith(".") or track_suffix(name) is None:
                 continue
