@@ -180,8 +180,8 @@ def _selected(items, key, names):
     """Items whose `key` is one of `names` (case-insensitive); all when names is empty."""
     if not names:
         return list(items)
-    wanted = {n.lower() for n in names}
-    return [item for item in items if item[key].lower() in wanted]
+    wanted = {n.casefold() for n in names}
+    return [item for item in items if item[key].casefold() in wanted]
 
 
 # --------------------------------------------------------------------------------------------
