@@ -398,6 +398,19 @@ def test_variants_vcf(user1, analysis, demo_db_url):
     assert sorted((r[0], int(r[1]), r[3], r[4]) for r in records) == \
         sorted((a[1], a[2], a[3], a[4]) for a in alleles)
     assert all(r[8] == "GT" and r[9] in ("0/1", "1/1") for r in records)
+    # A sample without the variant is 0/0, one without coverage ./. (both were ./.).
+    for allele, gt_type, written in ((alleles[0], "Reference", "0/0"),
+                                     (alleles[1], "No coverage", "./.")):
+        with psycopg.connect(demo_db_url) as conn:
+            conn.execute("UPDATE genotypesampledata SET type = %s WHERE genotype_id IN "
+                         "(SELECT g.id FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                         "WHERE g.allele_id = %s AND s.analysis_id = %s)",
+                         (gt_type, allele[0], analysis[0]))
+        result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/",
+                           query={"allele_ids": str(allele[0])})
+        [record] = [l.split("\t") for l in result.body.decode().splitlines()
+                    if not l.startswith("#")]
+        assert record[9] == written, gt_type
     empty = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/")
     assert [l for l in empty.body.decode().splitlines() if not l.startswith("#")] == []
 

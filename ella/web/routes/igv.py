@@ -454,7 +454,10 @@ def variants_track(ctx, analysis_id):
         columns = []
         for sample_id, _ in samples:
             gt_type, copy_number = data.get((allele_id, sample_id), (None, None))
-            gt = {"Homozygous": "1/1", "Heterozygous": "0/1"}.get(gt_type, "./.")
+            # A sample seen without the variant is 0/0; only one without coverage (or no
+            # data) is missing, ./. (ELLA's spec writes 0/1 for all but Homozygous).
+            gt = {"Homozygous": "1/1", "Heterozygous": "0/1", "Reference": "0/0"}.get(
+                gt_type, "./.")
             if cnv:
                 gt += ":" + ("." if copy_number is None else str(copy_number))
             columns.append(gt)
