@@ -1,6 +1,7 @@
 """`q` on date columns (api.md 1.8, 1.3): compared as points in time, whatever offset the
 client writes, on every list that has date columns; a value that is not an ISO 8601 date is a
-400; on integer columns only whole numbers. On the real ELLA database (assessments created
+400; on integer columns only whole numbers; a null in a list matches nothing, as in SQL. On
+the real ELLA database (assessments created
 2020-10-19 from 10:49 UTC on)."""
 
 import psycopg
@@ -75,3 +76,12 @@ def test_a_q_integer_that_is_not_whole_is_400(client):
     assert result.status == 400 and "is not a valid integer" in result.json["message"]
     whole = client.get(f"{API}/alleleassessments/", query={"q": {"id": 2.0}})
     assert _ids(whole) == [2]
+
+
+def test_a_null_in_a_q_list_matches_nothing(client):
+    """`{"id": [2, null]}` as SQL's IN (2, NULL): the row 2 (a null in the list was a 400;
+    ELLA's UI lists the PubMed ids of references, some of which have none)."""
+    client, _ = client
+    assert _ids(client.get(f"{API}/alleleassessments/", query={"q": {"id": [2, None]}})) == [2]
+    assert _ids(client.get(f"{API}/alleleassessments/",
+                           query={"q": {"id": {"$in": [None]}}})) == []

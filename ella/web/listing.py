@@ -117,7 +117,7 @@ def q_to_sql(q, columns):
             if not condition:
                 return "FALSE", []
             parts.append(f"{expr} = ANY(%s::{typ}[])")
-            params.append([value(v) for v in condition])
+            params.append(_list_values(condition, value))
         elif isinstance(condition, dict):
             for op, arg in condition.items():
                 if op in _SQL_OPERATORS:
@@ -129,7 +129,7 @@ def q_to_sql(q, columns):
                     if op == "$in" and not arg:
                         return "FALSE", []
                     parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))")
-                    params.append([value(v) for v in arg])
+                    params.append(_list_values(arg, value))
                 elif op in ("$like", "$ilike"):
                     pattern = str(arg)
                     # A backslash escapes the next character; PostgreSQL refuses a pattern
@@ -147,6 +147,12 @@ def q_to_sql(q, columns):
             parts.append(f"{expr} = %s::{typ}")
             params.append(value(condition))
     return " AND ".join(parts) or "TRUE", params
+
+
+def _list_values(items, convert):
+    """A list condition's values; a null stays null, which matches no row, as in SQL's IN
+    (ELLA's UI lists the PubMed ids of references, some of which have none)."""
+    return [None if item is None else convert(item) for item in items]
 
 
 def _convert(value, typ, column):
