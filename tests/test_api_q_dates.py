@@ -1,8 +1,7 @@
 """`q` on date columns (api.md 1.8, 1.3): compared as points in time, whatever offset the
 client writes, on every list that has date columns; a value that is not an ISO 8601 date is a
-400; on integer columns only whole numbers; a null in a list matches nothing, as in SQL. On
-the real ELLA database (assessments created
-2020-10-19 from 10:49 UTC on)."""
+400; on integer columns only whole numbers; a null in a list matches nothing, as in SQL.
+On the real ELLA database (assessments created 2020-10-19 from 10:49 UTC on)."""
 
 import psycopg
 import pytest
