@@ -522,10 +522,19 @@ def test_lock_and_activate_with_reason(demo_db_url):
     assert query(demo_db_url, "SELECT active FROM \"user\" WHERE username = 'testuser1'") == [
         (True,)]
     ok(users_cli(demo_db_url, "lock", "testuser2", "--reason", "Audit test"))
+    # An active user is left as is: their sessions stay (they were all ended).
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("INSERT INTO usersession (user_id, token, issued, lastactivity, expires) "
+                     "SELECT id, 'x', now(), now(), now() + interval '1 day' FROM \"user\" "
+                     "WHERE username = 'testuser3'")
+    assert open_sessions(demo_db_url, "testuser3") == 1
+    result = users_cli(demo_db_url, "activate", "testuser3", "--reason", "")
+    assert ok(result) == "User testuser3 (Collett, Camilla) is already active (nothing changed)\n"
+    assert open_sessions(demo_db_url, "testuser3") == 1
 
     log = clilog(demo_db_url)[-3:]  # the ELLA database has rows of its own
-    assert [(r[2], r[4]) for r in log] == [("lock", "Left the department"), ("activate", None),
-                                           ("lock", "Audit test")]
+    assert [(r[2], r[4]) for r in log] == [("activate", None), ("lock", "Audit test"),
+                                           ("activate", None)]
     before = without_clilog(table_snapshot(demo_db_url))
     one_line_error(users_cli(demo_db_url, "lock", "nobody", stdin="None\n"))
     one_line_error(users_cli(demo_db_url, "activate", "nobody", "--reason", "x"))

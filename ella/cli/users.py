@@ -190,10 +190,10 @@ def _lock(conn, config, args, audit):
 
 
 def _activate(conn, config, args, audit):
-    user = domain.activate_user(conn, args.username)
+    user, changed = domain.activate_user(conn, args.username)
     conn.commit()
-    audit.echo(f"User {user['username']} ({user['last_name']}, {user['first_name']}) has been "
-               "activated")
+    audit.echo(f"User {user['username']} ({user['last_name']}, {user['first_name']}) "
+               + ("has been activated" if changed else "is already active (nothing changed)"))
     return 0
 
 

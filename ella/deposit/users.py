@@ -459,11 +459,14 @@ def lock_user(conn, username):
 
 def activate_user(conn, username):
     """Re-activate a deactivated user (the failed-login lock is lifted by reset_password).
-    Sessions from before the deactivation stay closed: the user logs in anew."""
+    Sessions from before the deactivation stay closed: the user logs in anew. Returns (user,
+    changed): an active user is left as is, sessions included."""
     user = get_user(conn, username, lock=True)
+    if user["active"]:
+        return user, False
     _update_user(conn, user["id"], {"active": True})
     logout_all_sessions(conn, user["id"])
-    return user
+    return user, True
 
 
 MODIFIABLE = ("new_username", "first_name", "last_name", "email", "user_group")
