@@ -116,10 +116,16 @@ class AnnotationService:
     def __init__(self, url, timeout=30.0):
         if not url:
             raise ServiceError("app.annotation_service is not configured")
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            hostname = parts.hostname  # (a malformed host, e.g. "[::1", is found here)
+        except ValueError as exc:
+            # Not shown: it may carry a password.
+            raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) is not a "
+                               f"valid URL: {exc}") from None
         # Shown in logs and job messages: without a user and password the URL may carry.
         shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme not in ("http", "https") or not hostname:
             # Refused at start: otherwise every job would fail with "unknown url type".
             raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must be an "
                                f"http:// or https:// URL with a host, got {shown!r}")
@@ -145,7 +151,8 @@ class AnnotationService:
             except (OSError, HTTPException):
                 text = b""
             raise ServiceError(_error_message(text), exc.code) from None
-        except (urllib.error.URLError, OSError, HTTPException) as exc:
+        except (urllib.error.URLError, OSError, HTTPException, ValueError) as exc:
+            # (ValueError: a host name the resolver refuses, "annotation..service")
             reason = getattr(exc, "reason", None) or exc
             raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
                                      f"{reason}") from None

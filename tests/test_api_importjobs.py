@@ -47,7 +47,7 @@ def test_j1_running_reflects_the_service(app, db_url, ella_config):
     assert Client(down).get("/api/v1/import/service/running/").json == {"running": False}
     down._drop_connection()
     # No usable service configured (an air-gapped site): not running, not a 503.
-    for unusable in ("", "172.17.0.1:6000"):
+    for unusable in ("", "172.17.0.1:6000", "http://[::1", "http://annotation..service:6000"):
         none = make_app(db_url, ella_config, unusable)
         result = Client(none).get("/api/v1/import/service/running/")
         assert (result.status, result.json) == (200, {"running": False}), unusable

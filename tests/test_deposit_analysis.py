@@ -179,9 +179,11 @@ def _replace_last_record(text, fn):
     ("GATK's hg38 bundle", lambda t: t.replace(
         "##contig=<ID=13>", "##contig=<ID=13>\n"
         "##reference=file:///resources/Homo_sapiens_assembly38.fasta"), "assembly38"),
+    ("a b38 resource folder", lambda t: t.replace(
+        "##contig=<ID=13>", "##contig=<ID=13>\n##reference=/resources/b38/genome.fasta"), "b38"),
     ("GRCh38 contig lengths", lambda t: t.replace(
-        "##contig=<ID=13>", "##contig=<ID=13>\n##contig=<ID=chr1,length=248956422>"),
-     "GRCh38"),
+        "##contig=<ID=13>", "##contig=<ID=13,length=114364328>"),
+     "chromosome 13 is 114364328 long, GRCh37's 115169878"),
 ])
 def test_bad_vcf_gives_its_own_error_and_writes_nothing(panel_db, ella_config, tmp_path,
                                                          label, transform, match):
@@ -193,9 +195,14 @@ def test_grch37_headers_pass_the_genome_build_check(tmp_path):
     from ella.deposit.variants import check_genome_build
     from ella.vcf import open_vcf
     path = tmp_path / "b37.vcf"
-    path.write_text("##fileformat=VCFv4.2\n##reference=file:///ref/human_g1k_v37_decoy.fasta\n"
-                    "##contig=<ID=1,length=249250621,assembly=b37>\n"
-                    "##contig=<ID=chr13,length=115169878,assembly=GRCh37>\n"
+    from ella.deposit.variants import GRCH37_LENGTHS
+    contigs = "".join(f"##contig=<ID={'chr' if n % 2 else ''}{chromosome},length={length},"
+                      "assembly=b37>\n"
+                      for n, (chromosome, length) in enumerate(GRCH37_LENGTHS.items()))
+    path.write_text("##fileformat=VCFv4.2\n##reference=gs://fc-b38f0d2e-1c2d-4e5f-b38e-"
+                    "0123456789ab/human_g1k_v37_decoy.fasta\n" + contigs +
+                    "##contig=<ID=MT,length=16569>\n##contig=<ID=GL000207.1,length=4262>\n"
+                    "##contig=<ID=hs37d5,length=35477943,md5=b38f0000000000000000000000000000>\n"
                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
                     "1\t100\t.\tA\tG\t50\tPASS\t.\n")
     with open_vcf(path) as reader:

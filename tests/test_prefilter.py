@@ -95,12 +95,13 @@ def test_values_the_header_did_not_type_as_numbers(db_conn, tmp_path):
     path.write_text(header + "".join(
         f"13\t{pos}\t.\tA\tG\t100\tPASS\t{info}\tGT\t0/1\n" for pos, info in [
             (100, HIGH + ";MQ=10"), (200, "GNOMAD_GENOMES__AF=0.01;GNOMAD_GENOMES__AN=10000;MQ=30"),
+            (250, "GNOMAD_GENOMES__AF=.;MQ=."),  # VCF's missing value: absent, as when typed
             (300, "MQ=abc")]))
     with open_vcf(path) as reader:
         records = list(reader)
-    assert _kept(db_conn.cursor(), [["hi_frequency"]], records) == [200, 300]
-    assert _kept(db_conn.cursor(), [["low_mapping_quality"]], records[:2]) == [200]
-    with pytest.raises(VcfError, match=r"line 9: INFO MQ is 'abc', not a number"):
+    assert _kept(db_conn.cursor(), [["hi_frequency"]], records) == [200, 250, 300]
+    assert _kept(db_conn.cursor(), [["low_mapping_quality"]], records[:3]) == [200, 250]
+    with pytest.raises(VcfError, match=r"line 10: INFO MQ is 'abc', not a number"):
         _kept(db_conn.cursor(), [["low_mapping_quality"]], records)
 
 

@@ -32,7 +32,7 @@ def _number(record, key, default):
     value = record.get_info(key)
     if isinstance(value, (tuple, list)):
         value = value[0] if value else None
-    if value is None:
+    if value is None or value in ("", "."):  # VCF's missing value, left as text when untyped
         return default
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value

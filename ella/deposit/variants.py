@@ -32,27 +32,38 @@ class DepositError(Exception):
 # Builds other than GRCh37 that a VCF header may name (##reference, ##contig assembly=...),
 # also by the file names of GATK's hg38 bundle (Homo_sapiens_assembly38.fasta, b38).
 _OTHER_BUILDS = re.compile(r"(GRCh38|hg38|GRCh36|hg18|NCBI36|NCBI35|hg17|CHM13|T2T|hs38|"
-                           r"assembly38|(?<![a-z0-9])b38(?![0-9]))", re.IGNORECASE)
-# Or by chromosome 1's length in a ##contig line (GRCh37's is 249250621).
-_OTHER_CHR1_LENGTHS = {248956422: "GRCh38", 248387328: "CHM13"}
-_CONTIG_CHR1 = re.compile(r"^##contig=<(?=.*\bID=(?:chr)?1[,>])(?=.*\blength=(\d+)[,>])",
-                          re.IGNORECASE)
+                           r"assembly38|(?<![a-z0-9])b38(?![a-z0-9]))", re.IGNORECASE)
+# Or by the length a ##contig line gives a primary chromosome: GRCh37's (= hg19's) are these,
+# every other build's differ (GRCh38's chromosome 13 is 114364328 long).
+GRCH37_LENGTHS = {
+    "1": 249250621, "2": 243199373, "3": 198022430, "4": 191154276, "5": 180915260,
+    "6": 171115067, "7": 159138663, "8": 146364022, "9": 141213431, "10": 135534747,
+    "11": 135006516, "12": 133851895, "13": 115169878, "14": 107349540, "15": 102531392,
+    "16": 90354753, "17": 81195210, "18": 78077248, "19": 59128983, "20": 63025520,
+    "21": 48129895, "22": 51304566, "X": 155270560, "Y": 59373566}
+_CONTIG = re.compile(r"^##contig=<(?=.*\bID=(?:chr)?([0-9]{1,2}|X|Y)[,>])"
+                     r"(?=.*\blength=(\d+)[,>])", re.IGNORECASE)
 
 
 def check_genome_build(header, path):
-    """ELLA stores GRCh37 coordinates only: refuse a VCF whose header names another build."""
+    """ELLA stores GRCh37 coordinates only: refuse a VCF whose header names another build or
+    gives a primary chromosome another length than GRCh37's."""
     for line in header.lines:
-        build = None
+        problem = None
         if line.startswith(("##reference=", "##assembly=")) or (
                 line.startswith("##contig=") and "assembly=" in line):
             match = _OTHER_BUILDS.search(line)
-            build = match.group(1) if match else None
-        contig = _CONTIG_CHR1.match(line) if build is None else None
+            problem = f"on genome build {match.group(1)}" if match else None
+        contig = _CONTIG.match(line) if problem is None else None
         if contig:
-            build = _OTHER_CHR1_LENGTHS.get(int(contig.group(1)))
-        if build:
-            raise DepositError(f"{path}: the VCF is on genome build {build} "
-                               f"({line[:120]}); only GRCh37 is supported")
+            chromosome, length = contig.group(1).upper(), int(contig.group(2))
+            expected = GRCH37_LENGTHS.get(chromosome)
+            if expected is not None and length != expected:
+                problem = (f"not on GRCh37: chromosome {chromosome} is {length} long, "
+                           f"GRCh37's {expected}")
+        if problem:
+            raise DepositError(f"{path}: the VCF is {problem} ({line[:120]}); only GRCh37 is "
+                               "supported")
 
 
 # Deposits that store variants run one at a time. Two at once could both find a variant's
