@@ -65,7 +65,7 @@ def _unstorable_part(value, max_depth):
 
 def _path_text(segments):
     """`a.b[0].c` of the segments; a key that would not show (empty) is written `""`."""
-    text = "".join(f'.""' if segment == "." else segment for segment in segments)
+    text = "".join('.""' if segment == "." else segment for segment in segments)
     return text.removeprefix(".")
 
 
