@@ -291,6 +291,20 @@ def test_create_genepanel(demo_api_app, demo_db_url):
     assert granted == [("testgroup01",), ("testgroup02",)]
     assert "NewPanel" not in [p["name"] for p in client.get(url).json]
     refused(NEW_PANEL, 409)
+    # A gene with phenotypes but no transcripts shows a null inheritance; a copy of the
+    # panel as shown is taken (it was a 400), a gene with transcripts still needs one.
+    phenotype_only = {**NEW_PANEL, "version": "V2", "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [], "phenotypes": [{"id": 2}]}]}
+    assert client.post(url, phenotype_only).status == 200
+    shown = client.get(f"{API}/genepanels/NewPanel/V2/").json["genes"]
+    assert [(g["hgnc_id"], g["inheritance"]) for g in shown] == [(1101, None)]
+    copy = {**NEW_PANEL, "version": "V3", "genes": [
+        {"hgnc_id": g["hgnc_id"], "inheritance": g["inheritance"],
+         "transcripts": g["transcripts"], "phenotypes": g["phenotypes"]} for g in shown]}
+    assert client.post(url, copy).status == 200
+    refused({**NEW_PANEL, "version": "V4", "genes": [
+        {"hgnc_id": 1101, "inheritance": None, "transcripts": [{"id": 2}]}]}, 400,
+        "inheritance must be a string for a gene with transcripts")
 
 
 def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):

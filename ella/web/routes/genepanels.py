@@ -175,12 +175,19 @@ def _parse_new_panel(body):
         for key in ("hgnc_id", "inheritance"):
             if key not in gene:
                 raise BadRequest(f"Missing key {key} in {where}")
-        parsed.append({
+        entry = {
             "hgnc_id": check_value(gene["hgnc_id"], int, f"{where}.hgnc_id"),
-            "inheritance": check_value(gene["inheritance"], str, f"{where}.inheritance"),
+            # Stored with the gene's transcripts: a gene without any may have none (the panel
+            # view shows such a gene's inheritance as null, so a copied panel sends it so).
+            "inheritance": check_value(gene["inheritance"], (str, type(None)),
+                                       f"{where}.inheritance"),
             "transcripts": _id_list(gene.get("transcripts"), f"{where}.transcripts"),
             "phenotypes": _id_list(gene.get("phenotypes"), f"{where}.phenotypes"),
-        })
+        }
+        if entry["inheritance"] is None and entry["transcripts"]:
+            raise BadRequest(f"{where}.inheritance must be a string for a gene with "
+                             "transcripts")
+        parsed.append(entry)
     return name, version, parsed, list(dict.fromkeys(groups))
 
 
