@@ -225,7 +225,7 @@ def block_genotype(block, proband_index=0):
             pl = rec.format_value(si, "PL")
             pl = [_whole(rec, name, "PL", v) for v in pl if v is not None] \
                 if isinstance(pl, (list, tuple)) and pl else None
-            alt_depth = depth.get(alt_keys.get(id(rec))) if depth else None
+            own_depth = depth.get(alt_keys.get(id(rec))) if depth else None
             result.samples.append(SampleData(
                 sample_index=si, sample=name, secondallele=n == 1, type=kind,
                 multiallelic=multi,
@@ -234,7 +234,7 @@ def block_genotype(block, proband_index=0):
                 genotype_likelihood=None if multi or not pl else pl,
                 copy_number=_stored_int(rec, si, name, "CN"),
                 allele_depth=dict(depth),
-                allele_ratio=(alt_depth / total) if alt_depth and total else 0,
+                allele_ratio=(own_depth / total) if own_depth and total else 0,
             ))
     return result
 

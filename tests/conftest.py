@@ -27,8 +27,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ella.config import load_config
-from ella.devdb import Cluster, find_bin_dir
+from ella.devdb import Cluster
 from ella.migrate import migrate
+
+from helpers import pg_client
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -162,19 +164,12 @@ def empty_db_url(pg_server):
         yield url
 
 
-def psql_path():
-    found = shutil.which("psql")
-    if found:
-        return found
-    return str(find_bin_dir() / "psql")
-
-
 @pytest.fixture(scope="session")
 def demo_template_db(pg_server):
     """The real ELLA demo database (ELLA's own rows), restored once."""
     url = pg_server.create(DEMO_TEMPLATE_DB)
     with gzip.open(DEMO_DUMP, "rb") as dump:
-        result = subprocess.run([psql_path(), "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+        result = subprocess.run([pg_client("psql"), "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
                                 input=dump.read(), capture_output=True)
     if result.returncode != 0:
         raise RuntimeError("restoring the ELLA demo dump failed: "

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, read_catalogue
+from ella.devdb import find_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_CATALOGUE = ROOT / "tests" / "catalogue" / "expected_catalogue.json"
@@ -44,6 +46,11 @@ def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
                 sql.Identifier(table))).fetchall()
             snapshot[table] = sorted(r[0] for r in rows)
     return snapshot
+
+
+def pg_client(tool):
+    """Path of a PostgreSQL client program (psql, pg_dump, ...): PATH, else the server's."""
+    return shutil.which(tool) or str(find_bin_dir() / tool)
 
 
 def run_cli(tool, *args, db_url=None, env=None, stdin=None):

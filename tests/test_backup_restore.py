@@ -8,7 +8,6 @@ same database, which `ella-db compare` accepts and which takes the next import (
 functions, triggers and shadow tables included)."""
 
 import os
-import shutil
 import subprocess
 
 import psycopg
@@ -16,12 +15,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ella.devdb import find_bin_dir
 from ella.web.app import create_app
 
 from api_helpers import add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, deposit
-from helpers import run_cli, table_snapshot
+from helpers import pg_client, run_cli, table_snapshot
 
 
 @pytest.fixture
@@ -42,10 +40,6 @@ def owned_db_url(pg_server):
     finally:
         pg_server.drop(name)
         admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
-def _client(tool):
-    return shutil.which(tool) or str(find_bin_dir() / tool)
 
 
 def _counts(url):
@@ -78,9 +72,9 @@ def test_a_dump_restores_into_an_empty_database_that_works(db_url, owned_db_url,
     add_test_panels(db_url)
     deposit(db_url, ella_config, TEST_ANALYSIS_001)
     dump = tmp_path / "ella.dump"
-    subprocess.run([_client("pg_dump"), "-Fc", "-f", str(dump), "-d", db_url], check=True,
+    subprocess.run([pg_client("pg_dump"), "-Fc", "-f", str(dump), "-d", db_url], check=True,
                    capture_output=True)
-    restored = subprocess.run([_client("pg_restore"), "--no-owner", "--exit-on-error", "-d",
+    restored = subprocess.run([pg_client("pg_restore"), "--no-owner", "--exit-on-error", "-d",
                                owned_db_url, str(dump)], capture_output=True, text=True)
     assert restored.returncode == 0, restored.stderr
 

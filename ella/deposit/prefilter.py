@@ -77,17 +77,25 @@ def prefiltered(cur, prefilters, records, proband_index):
         others = positions[r.chrom]
         near = sum(1 for p in others if abs(p - r.pos) <= NEARBY_BP) > 1  # itself counts once
         gt = r.gts[proband_index] if r.gts else None
-        # Evaluated only when a criterion is asked for: an INFO value that is no number is
-        # an error only where the config compares it.
-        truth = {
-            "hi_frequency": lambda: (_number(r, "GNOMAD_GENOMES__AF", 0) > 0.05
-                                     and _number(r, "GNOMAD_GENOMES__AN", 0) > 5000),
-            "position_not_nearby": lambda: not near,
-            "no_classification": lambda: (r.chrom, r.pos, r.ref, r.alt) not in classified,
-            "non_multiallelic": lambda: (r.get_info("OLD_MULTIALLELIC") is None
-                                         or (gt is not None and all(a in (0, 1) for a in gt))),
-            "low_mapping_quality": lambda: _number(r, "MQ", float("inf")) < 20,
-        }
-        if any(all(truth[c]() for c in criteria) for criteria in prefilters):
+        if any(all(_holds(c, r, near, classified, gt) for c in criteria)
+               for criteria in prefilters):
             dropped.add(id(r))
     return dropped
+
+
+def _holds(criterion, record, near, classified, gt):
+    """Whether the criterion holds for the record. Evaluated only when the config asks for
+    it: an INFO value that is no number is an error only where the config compares it."""
+    if criterion == "hi_frequency":
+        return (_number(record, "GNOMAD_GENOMES__AF", 0) > 0.05
+                and _number(record, "GNOMAD_GENOMES__AN", 0) > 5000)
+    if criterion == "position_not_nearby":
+        return not near
+    if criterion == "no_classification":
+        return (record.chrom, record.pos, record.ref, record.alt) not in classified
+    if criterion == "non_multiallelic":
+        return (record.get_info("OLD_MULTIALLELIC") is None
+                or (gt is not None and all(a in (0, 1) for a in gt)))
+    if criterion == "low_mapping_quality":
+        return _number(record, "MQ", float("inf")) < 20
+    raise PrefilterError(f"unknown prefilter {criterion!r}")  # (check_prefilters refuses it)

@@ -205,8 +205,8 @@ def service_running(ctx):
     # No usable annotation service configured (common on an air-gapped site) is simply "not
     # running", as in ELLA; the sample search still says why (503).
     try:
-        service = service_from_config(ctx.config, timeout=10.0)
-    except ServiceError:
+        service = _service(ctx)
+    except ApiError:
         return {"running": False}
     return {"running": service.running()}
 
