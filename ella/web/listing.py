@@ -11,55 +11,6 @@ MAX_PER_PAGE = 50
 OPERATORS = ("$eq", "$neq", "$gt", "$lt", "$gte", "$lte", "$in", "$nin", "$like", "$ilike")
 
 
-def _like(text, pattern, insensitive):
-    import re
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, str(text), re.IGNORECASE if insensitive else 0) is not None
-
-
-def _matches(value, condition):
-    if condition is None:
-        return value is None
-    if isinstance(condition, list):
-        return value in condition
-    if isinstance(condition, dict):
-        for op, arg in condition.items():
-            if op not in OPERATORS:
-                raise BadRequest(f"Unknown q operator {op!r} (known: {', '.join(OPERATORS)})")
-            if op in ("$gt", "$lt", "$gte", "$lte") and (value is None or arg is None):
-                return False
-            ok = {
-                "$eq": lambda: value == arg, "$neq": lambda: value != arg,
-                "$gt": lambda: value > arg, "$lt": lambda: value < arg,
-                "$gte": lambda: value >= arg, "$lte": lambda: value <= arg,
-                "$in": lambda: value in (arg or []), "$nin": lambda: value not in (arg or []),
-                "$like": lambda: value is not None and _like(value, str(arg), False),
-                "$ilike": lambda: value is not None and _like(value, str(arg), True),
-            }[op]
-            try:
-                if not ok():
-                    return False
-            except TypeError:
-                raise BadRequest(f"q operator {op} cannot compare {value!r} with {arg!r}") from None
-        return True
-    return value == condition
-
-
-def filter_items(items, q):
-    """Apply a parsed `q` object to a list of dicts (columns = dict keys)."""
-    if q is None:
-        return items
-    if not isinstance(q, dict):
-        raise BadRequest("Query parameter 'q' must be a JSON object")
-    known = set(items[0]) if items else set()
-    for column, condition in q.items():
-        if items and column not in known:
-            raise BadRequest(f"Unknown column {column!r} in q")
-        if condition == []:
-            return []
-    return [item for item in items if all(_matches(item.get(c), cond) for c, cond in q.items())]
-
-
 def page_args(request):
     page = request.int_arg("page", 1, minimum=1)
     per_page = request.int_arg("per_page", None, minimum=1)
@@ -73,14 +24,12 @@ def page_headers(page, per_page, total):
             ("Page", str(page)), ("Per-Page", str(per_page))]
 
 
-def paginate(request, items, filterable=True, slice_items=True):
-    """JSON response of a filtered, paginated list with ELLA's headers."""
-    if filterable:
-        items = filter_items(items, request.json_arg("q"))
+def paginate(request, items):
+    """JSON response of a paginated list with ELLA's headers (a list's `q` is applied in SQL,
+    q_to_sql)."""
     page, per_page = page_args(request)
     total = len(items)
-    if slice_items:
-        items = items[(page - 1) * per_page:page * per_page]
+    items = items[(page - 1) * per_page:page * per_page]
     return Response.json(items, headers=page_headers(page, per_page, total))
 
 

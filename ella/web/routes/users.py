@@ -76,7 +76,7 @@ def list_users(ctx):
     # `q` over the user table's columns (api.md 1.8), never its password hash.
     condition, params = q_to_sql(ctx.request.json_arg("q"), USER_Q_COLUMNS)
     return paginate(ctx.request, auth.users(ctx.conn, f"u.group_id = %s AND ({condition})",
-                                            [ctx.user["group_id"], *params]), filterable=False)
+                                            [ctx.user["group_id"], *params]))
 
 
 @router.route("GET", f"{API}/users/<int:user_id>/", access="group",
