@@ -433,6 +433,14 @@ def test_add_many_updates_existing_users_with_a_diff(groups_db_url, tmp_path):
     assert out.splitlines()[0] == "No modifications made to user testuser3"
 
 
+def test_add_many_without_users_in_the_group_says_so_and_nothing_else(groups_db_url):
+    before = without_clilog(table_snapshot(groups_db_url))
+    out = ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "--group", "nosuchgroup"))
+    assert out.splitlines() == ["No users to add in group(s) nosuchgroup"]
+    assert without_clilog(table_snapshot(groups_db_url)) == before
+    assert clilog(groups_db_url)[-1][5].endswith("No users to add in group(s) nosuchgroup")
+
+
 def test_add_many_dry_run_rolls_back(groups_db_url):
     before = table_snapshot(groups_db_url)
     out = ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "-dry", "--group",

@@ -161,8 +161,11 @@ def _add_many(conn, config, args, audit):
         else:
             audit.echo(f"No modifications made to user {name}")
     if not results:
+        # Nothing matched --group: nothing to commit, and nothing "added successfully".
         audit.echo("No users to add" + (f" in group(s) {', '.join(args.group)}"
                                          if args.group else ""))
+        conn.rollback()
+        return 0
     if args.dry_run:
         conn.rollback()
         audit.echo("!!! DRY RUN: Rolling back changes")
