@@ -279,6 +279,25 @@ def test_suggested_codes_with_the_databases_own_group_config(client, demo_db_url
     assert codes[-1] == {"code": "PPxPM2", "source": None, "match": None, "op": None}
 
 
+def test_suggestions_equal_those_ella_stored_in_its_assessments(client, demo_db_url):
+    """ELLA kept its own rule engine's suggestions in each assessment's evaluation.acmg.suggested
+    (testuser1's group config, HBOCUTV v01): ours for the same variants are the same."""
+    with psycopg.connect(demo_db_url) as conn:
+        stored = conn.execute("SELECT allele_id, evaluation FROM alleleassessment").fetchall()
+    assert len(stored) == 6
+    result = client.post(ACMG_ALLELES, {"allele_ids": [a for a, _ in stored],
+                                        "gp_name": "HBOCUTV", "gp_version": "v01",
+                                        "referenceassessments": []})
+    assert result.status == 200, result.body
+
+    def codes(items):
+        return sorted((c["code"], tuple(c.get("match") or ()), c.get("source") or "")
+                      for c in items)
+    for allele_id, evaluation in stored:
+        assert codes(result.json[str(allele_id)]["codes"]) == \
+            codes(evaluation["acmg"]["suggested"]), allele_id
+
+
 def test_reference_assessments_feed_the_rules(client, demo_db_url):
     _set_group_acmg(demo_db_url, "testgroup01", ACMG)
     allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
