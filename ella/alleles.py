@@ -43,8 +43,11 @@ def build_allele(chrom, pos, ref, alt, svtype=None, svlen=None, cnv_enabled=Fals
                     change_type, "" if symbolic else ref, "" if symbolic else alt, length,
                     pos, ref, alt, "cnv")
 
-    if not alt or alt == "*" or alt[0] == "<" or "[" in alt or "]" in alt or alt == ".":
-        raise ValueError(f"unsupported ALT '{alt}' (symbolic ALT needs INFO SVTYPE)")
+    if not alt or alt == "*" or any(c in alt for c in "<>[]."):
+        # Symbolic (<DEL>), breakend (G]17:198982]), single breakend (G. or .G) and contig
+        # insertion (C<ctg1>) ALTs are no bases to trim: trimmed, `G.` was an insertion of '.'.
+        raise ValueError(f"unsupported ALT '{alt}' (a symbolic or breakend ALT needs INFO "
+                         "SVTYPE DEL or DUP)")
     r, a = ref, alt
     # Suffix first, then prefix: equivalent paddings give the same normalised change.
     n = 0
@@ -125,22 +128,31 @@ def _is_cnv_dup(rec):
         rec.get_info("SVTYPE") == "DUP" and rec.alts[0] not in SYMBOLIC_CNV)
 
 
-def without_spanning_deletions(records):
-    """The records minus those whose ALT is `*` (a position deleted by an overlapping
-    deletion recorded on its own line, as GATK writes them): not a variant of their own, so
-    not stored; a proband's genotype on the site keeps its other allele (shown with `?`).
-    ELLA refuses nothing here either (it stores an allele `A>*`)."""
-    skipped = 0
+def variant_records(records, keep_spanning_deletions=False):
+    """The records that can hold a variant of their own. Not imported, with a warning giving
+    their count: a record without ALT (`.`, a reference-only site as callers write them in
+    all-sites mode; no sample can carry a variant there, import.md 2.7) and, unless
+    `keep_spanning_deletions`, a record whose ALT is `*` (a position deleted by an overlapping
+    deletion recorded on its own line, as GATK writes them). An analysis keeps the `*` records
+    in their multiallelic block, where they count for coverage and allele depth but are never
+    a genotype's allele (block_genotype). ELLA refuses neither (it stores an allele `A>*`, and
+    fails on a record without ALT)."""
+    skipped = {"without ALT": 0, "with ALT '*' (spanning deletions)": 0}
     path = None
     for rec in records:
-        if rec.alts[0] == "*":
-            skipped += 1
-            path = rec.path
+        if not rec.alts:
+            skipped["without ALT"] += 1
+        elif rec.alts[0] == "*":
+            skipped["with ALT '*' (spanning deletions)"] += 1
+            if keep_spanning_deletions:
+                yield rec
+        else:
+            yield rec
             continue
-        yield rec
-    if skipped:
-        log.warning("%s: %s records with ALT '*' (spanning deletions) not imported", path,
-                    skipped)
+        path = rec.path
+    for what, count in skipped.items():
+        if count:
+            log.warning("%s: %s records %s not imported", path, count, what)
 
 
 def iter_blocks(records):
@@ -190,10 +202,12 @@ def block_genotype(block, proband_index=0):
     if first.gts is None:
         raise first.error("a genotype import needs FORMAT GT")
     dups = [_is_cnv_dup(r) for r in block]
-    prob = [r for r, dup in zip(block, dups)
-            if has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index]))]
+    prob = [r for r, dup in zip(block, dups) if r.alts[0] != "*" and (
+        has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index])))]
     if not prob:
         return None
+    # A `*` record of the block (a deletion spans the site) is no allele of the genotype, but
+    # a sample's call on it covers the site, and its reads count in the allele depths.
     for rec in block:  # an imported block's genotypes must all be readable (import.md 2.7)
         if rec.gt_problems:
             raise rec.error(rec.gt_problems[0])

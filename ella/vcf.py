@@ -432,6 +432,13 @@ def decompose(rec):
                 d = hdr.format_def(key)
                 if d.number in ("A", "R", "G"):
                     nf[k] = _pick(nf[k], d.number, a, n_alleles, f"FORMAT {key}", rec)
+                elif d.number == "." and RESERVED_FORMAT.get(key, ("",))[0] in ("A", "R", "G"):
+                    # Older GATK declares AD Number=.: split it as VCF's reserved AD (Number=R)
+                    # when its count fits; left whole (and ignored, as AD of >2 values) if not.
+                    try:
+                        nf[k] = _pick(nf[k], RESERVED_FORMAT[key][0], a, n_alleles, "", rec)
+                    except VcfError:
+                        pass
             new_fields.append(nf)
         if rec.gts is not None:
             new.gts = [_recode_gt(gt, a) for gt in rec.gts]
@@ -624,6 +631,10 @@ class VcfReader:
                     alts[i] = _upper_bases(allele)
                     if alts[i] is None:
                         raise self._error(_bases_problem("ALT", allele))
+            if len(set(alts)) != len(alts):
+                # `C,c` or `C,C`: both decomposed records would be one allele, with one
+                # genotype naming it as first and second allele.
+                raise self._error(f"ALT '{alt}' lists the same allele twice")
             qual = cols[5]
             if qual != ".":
                 try:

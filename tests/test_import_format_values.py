@@ -67,6 +67,21 @@ def test_spanning_deletion_alleles_are_not_imported(db_url, ella_config, tmp_pat
     assert any("2 records with ALT '*'" in r.getMessage() for r in caplog.records)
 
 
+def test_reference_only_records_are_not_imported(db_url, ella_config, tmp_path):
+    """An all-sites VCF has records with ALT `.`; the analysis failed with an IndexError."""
+    add_test_panels(db_url)
+    lines = BRCA_VCF.read_text().splitlines()
+    pos = int(lines[-1].split("\t")[1])
+    lines += [f"13\t{pos + 50}\t.\tA\t.\t50\tPASS\t.\tGT:AD:DP:GQ\t0/0:20:20:99"]
+    path = tmp_path / "allsites_sample.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    deposit(db_url, ella_config, path)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM allele WHERE vcf_pos > %s",
+                            (pos,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM analysis").fetchone()[0] == 1
+
+
 def test_spanning_deletion_records_are_skipped_in_variants_mode(db_url, ella_config, tmp_path):
     from ella.deposit.alleles import deposit_alleles
     add_test_panels(db_url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ella.alleles import (allele_from_record, block_genotype, build_allele, gt_type,
-                          is_multiallelic, iter_blocks)
+                          is_multiallelic, iter_blocks, variant_records)
 import ella.vcf as vcf_module
 from ella.vcf import VcfError, open_vcf, read_header
 
@@ -356,6 +356,60 @@ def test_an_ad_of_one_number_is_ignored(tmp_path):
     assert g.samples[0].allele_depth == {} and g.samples[0].allele_ratio == 0
 
 
+AD_R = '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">\n'
+
+
+def _analysis_blocks(path):
+    """Blocks as an analysis deposit reads them."""
+    return list(iter_blocks(variant_records(read_all(path), keep_spanning_deletions=True)))
+
+
+def test_a_spanning_deletion_counts_for_coverage_and_depth_but_is_no_allele(tmp_path):
+    """A>C,* (GATK): the `*` record is not imported, but a father homozygous for the
+    overlapping deletion (2/2, 20 reads) is covered, so `Reference`, not `No coverage`, and
+    the proband's ratio counts the reads of the deletion (10/20; it was 1.0 without them)."""
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "C,*", "50", "PASS", ".", "GT:AD",
+                                 "1/2:0,10,10", "2/2:0,0,20", "./.:."]],
+                     samples=("P", "F", "M"), header=HEADER + AD_R)
+    [block] = _analysis_blocks(path)
+    g = block_genotype(block)
+    assert (g.record.alt, g.secondrecord) == ("C", None)
+    by_sample = {s.sample: s for s in g.samples}
+    assert [by_sample[n].type for n in "PFM"] == ["Heterozygous", "Reference", "No coverage"]
+    assert by_sample["P"].allele_depth == {"REF (A)": 0, "C": 10, "*": 10}
+    assert by_sample["P"].allele_ratio == 0.5
+    # A proband carrying only the deletion has no genotype here.
+    only_star = write_vcf(tmp_path, [["1", "100", ".", "A", "C,*", "50", "PASS", ".", "GT:AD",
+                                      "0/2:10,0,10"]], name="star.vcf", header=HEADER + AD_R)
+    assert [block_genotype(b) for b in _analysis_blocks(only_star)] == [None]
+
+
+def test_records_without_alt_are_not_imported(tmp_path, caplog):
+    """ALT `.`: a reference-only site (all-sites calling); the deposit failed with an
+    IndexError traceback."""
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", ".", "50", "PASS", ".", "GT", "0/0"],
+                                ["1", "200", ".", "A", "G", "50", "PASS", ".", "GT", "0/1"],
+                                ["1", "300", ".", "A", "*", "50", "PASS", ".", "GT", "0/1"]])
+    assert [r.pos for r in variant_records(read_all(path))] == [200]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("1 records without ALT not imported" in m for m in messages)
+    assert any("1 records with ALT '*' (spanning deletions) not imported" in m
+               for m in messages)
+    assert [b[0].pos for b in _analysis_blocks(path)] == [200, 300]
+
+
+def test_an_ad_declared_number_dot_is_split_as_the_reserved_number_r(tmp_path):
+    """Older GATK declares AD Number=.; decomposed, each record kept all three counts and
+    its AD was ignored (no depth, ratio 0)."""
+    header = HEADER + '##FORMAT=<ID=AD,Number=.,Type=Integer,Description="Allelic depths">\n'
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "C,G", "50", "PASS", ".", "GT:AD",
+                                 "1/2:2,10,8"]], header=header)
+    [block] = iter_blocks(read_all(path))
+    g = block_genotype(block)
+    assert g.samples[0].allele_depth == {"REF (A)": 2, "C": 10, "G": 8}
+    assert g.samples[0].allele_ratio == 10 / 20
+
+
 def test_no_proband_variant_gives_no_genotype(tmp_path):
     path = write_vcf(tmp_path, [
         ["1", "100", ".", "A", "G", "9", "PASS", ".", "GT", "0/0", "1/1"],
@@ -480,9 +534,17 @@ def test_cnv_without_flag_and_unsupported(tmp_path):
         allele_from_record(recs[5], cnv_enabled=True)
     with pytest.raises(VcfError, match="SVLEN"):
         allele_from_record(recs[6], cnv_enabled=True)
-    with pytest.raises(VcfError, match="symbolic ALT needs INFO SVTYPE"):
+    with pytest.raises(VcfError, match="symbolic or breakend ALT needs INFO SVTYPE"):
         build_allele_from_line(tmp_path, ["1", "5", ".", "A", "<NON_REF>", "9", ".", ".",
                                           "GT", "0/1"])
+
+
+@pytest.mark.parametrize("alt", ["G.", ".G", "G<ctg1>", "]13:123456]G"])
+def test_breakend_and_contig_insertion_alts_are_no_base_change(tmp_path, alt):
+    """Single breakends (G., .G) and a contig insertion (G<ctg1>) were trimmed like bases
+    and stored as an insertion of '.' or of '<ctg1>'."""
+    with pytest.raises(VcfError, match=f"unsupported ALT '{alt}'"):
+        build_allele_from_line(tmp_path, ["1", "5", ".", "G", alt, "9", ".", ".", "GT", "0/1"])
 
 
 def build_allele_from_line(tmp_path, line):
@@ -639,6 +701,9 @@ def test_carriage_return_alone_is_refused_with_its_line(tmp_path):
     (3, "G T", "REF 'G T' has characters other"),
     (4, "T1", "ALT 'T1' has characters other"),
     (4, "T,c1", "ALT 'c1' has characters other"),
+    # Decomposed, both would be one allele, and a 1/2 genotype would name it twice.
+    (4, "C,c", "ALT 'C,c' lists the same allele twice"),
+    (4, "G,G", "ALT 'G,G' lists the same allele twice"),
     (5, "nan", "QUAL 'nan' is not a finite number"),
     (5, "inf", "QUAL 'inf' is not a finite number"),
     (5, "1e300", "QUAL '1e300' is not a finite number up to 2,147,483,647"),

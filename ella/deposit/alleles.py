@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from ella.alleles import allele_from_record, without_spanning_deletions
+from ella.alleles import allele_from_record, variant_records
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis import check_genepanel
@@ -62,7 +62,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
         importer = _VariantImport(cur, app_config, config_id, annotator,
                                   None if annotation_only else panel, stats)
         with importer.read_cur, WritePipeline(importer.write) as pipeline:
-            for records in _chunks(without_spanning_deletions(reader), BATCH_SIZE):
+            for records in _chunks(variant_records(reader), BATCH_SIZE):
                 pipeline.submit(importer.prepare(records))
                 if progress:
                     progress(stats)

@@ -17,8 +17,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ella.alleles import (allele_from_record, block_genotype, iter_blocks,
-                          without_spanning_deletions)
+from ella.alleles import allele_from_record, block_genotype, iter_blocks, variant_records
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
@@ -385,7 +384,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
                                   config_id, prefilters, stats)
             with importer.read_cur, WritePipeline(importer.write) as pipeline:
-                blocks_of = iter_blocks(without_spanning_deletions(reader))
+                blocks_of = iter_blocks(variant_records(reader, keep_spanning_deletions=True))
                 for blocks in _batches(_counting(blocks_of, stats), BATCH_SIZE):
                     batch = importer.prepare(blocks)
                     if batch is not None:
