@@ -395,6 +395,54 @@ def _recode_gt(gt, alt_index):
     return tuple(0 if a == 0 else 1 if a == alt_index else -1 for a in gt)
 
 
+def _vep_alleles(ref, alts):
+    """How VEP names the ALTs of one VCF line in CSQ's `Allele` (without --minimal): when the
+    line has an indel and all its alleles share their first base, that base is dropped (an
+    empty allele is `-`); otherwise the ALT as written."""
+    indel = any(len(alt) != len(ref) for alt in alts if _BASES.fullmatch(alt))
+    if indel and len({allele[:1] for allele in (ref, *alts)}) == 1:
+        return [alt[1:] or "-" for alt in alts]
+    return list(alts)
+
+
+def _csq_by_alt(raw, csq_fields, rec):
+    """The CSQ entries of each ALT of a multi-ALT record ([text or None per ALT]), or None
+    when there is no CSQ to split. VEP run on the undecomposed line writes the entries of all
+    ALTs into one CSQ; copied whole, the second ALT got the first one's consequences and
+    HGVS. Entries are told apart by ALLELE_NUM (VEP's --allele_number) or by `Allele`; when
+    neither tells, the record is refused."""
+    if raw is None or raw in (".", "") or not csq_fields:
+        return None
+    entries = raw.split(",")
+    n_alt = len(rec.alts)
+    fields = list(csq_fields)
+    if "ALLELE_NUM" in fields:
+        at = fields.index("ALLELE_NUM")
+        names = [str(i) for i in range(1, n_alt + 1)]
+    elif "Allele" in fields:
+        at = fields.index("Allele")
+        names = None
+        for scheme in (_vep_alleles(rec.ref, rec.alts), list(rec.alts)):
+            if len(set(scheme)) == n_alt and all(
+                    _csq_value(e, at).upper() in scheme for e in entries):
+                names = scheme
+                break
+    else:
+        names = None
+    if names is None or not all(_csq_value(e, at).upper() in names for e in entries):
+        raise rec.error(f"the CSQ of this line with {n_alt} ALT alleles cannot be split per "
+                        "ALT (its entries' ALLELE_NUM or Allele name none of them); "
+                        "decompose the VCF before annotating it, or run VEP with "
+                        "--allele_number")
+    by_alt = [[e for e in entries if _csq_value(e, at).upper() == name] for name in names]
+    return [",".join(chosen) if chosen else None for chosen in by_alt]
+
+
+def _csq_value(entry, index):
+    values = entry.split("|")
+    return values[index] if index < len(values) else ""
+
+
 def decompose(rec):
     """Split a multi-ALT record into one record per ALT (list); single-ALT -> [rec]."""
     n_alt = len(rec.alts)
@@ -405,6 +453,7 @@ def decompose(rec):
     items = rec._items()
     fields = rec._fields()
     block_id = f"{rec.chrom}:{rec.pos}:{rec.ref}/{'/'.join(rec.alts)}"
+    csq_of_alt = _csq_by_alt(items.get("CSQ"), hdr.csq_fields, rec)
     out = []
     for a in range(1, n_alleles):
         new = Record()
@@ -419,6 +468,10 @@ def decompose(rec):
             d = hdr.info.get(key)
             if d is not None and d.number in ("A", "R", "G"):
                 raw = _pick(raw, d.number, a, n_alleles, f"INFO {key}", rec)
+            elif key == "CSQ" and csq_of_alt is not None:
+                raw = csq_of_alt[a - 1]
+                if raw is None:
+                    continue  # VEP found nothing for this ALT
             new_items[key] = raw
         new_items.setdefault("OLD_MULTIALLELIC", block_id)
         new._info_items = new_items

@@ -166,8 +166,9 @@ def _synthetic_lines(tmp_path, variants, seed):
 ])
 def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config, tmp_path,
                                                              monkeypatch, batch_size, record):
-    """A consequence term the annotation schema does not know: the batch goes to the database
-    validator, which refuses it with its own message; the deposit writes nothing."""
+    """A consequence term the annotation schema does not know: refused with the record's line,
+    where in the document and why (the database's refusal named no line and was cut short);
+    the deposit writes nothing."""
     monkeypatch.setattr(analysis_module, "BATCH_SIZE", batch_size)
     url = _with_panels(db_url)
     folder, vcf, lines, body = _synthetic_lines(tmp_path, 50, seed=7)
@@ -180,7 +181,9 @@ def test_invalid_document_is_reported_and_nothing_is_written(db_url, ella_config
     assert "no_such_term" in lines[line]
     vcf.write_text("".join(lines))
     before = table_snapshot(url)
-    with pytest.raises(DepositError, match="does not match the annotation JSON schema"):
+    with pytest.raises(VcfError, match=rf"line {line + 1}: the annotation does not match the "
+                       r"annotation JSON schema: transcripts\.\d+\.consequences\.\d+: "
+                       r"'no_such_term' is not one of \["):
         deposit(url, ella_config, folder)
     assert table_snapshot(url) == before
 

@@ -152,6 +152,44 @@ def _non_finite_path(doc, path=""):
     return None
 
 
+def _unstorable_text_path(doc, path=""):
+    """Dot path of the first key or string in `doc` with a NUL or a surrogate code point (in
+    a Python string only an unpaired one), which PostgreSQL's jsonb cannot hold."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) \
+        if isinstance(doc, (list, tuple)) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _UNSTORABLE.search(key):
+            return where
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            return where
+        found = _unstorable_text_path(value, where)
+        if found:
+            return found
+    return None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unchanged(stored, new):
+    return stored == new and same_json(stored, new)  # == first: quick for a changed one
+
+
+def same_json(a, b):
+    """JSON equality as jsonb has it: numbers by value (1 = 1.0), but `true` is no 1 (Python's
+    == says True == 1, and a re-import turning 1 into true kept the old annotation)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() \
+            and all(same_json(value, b[key]) for key, value in a.items())
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) \
+            and all(same_json(x, y) for x, y in zip(a, b))
+    return a == b and not isinstance(b, (dict, list, tuple))
+
+
 class AnnotationWriter:
     """Stores annotations for one deposit (import.md 3.7), choosing how once.
 
@@ -203,9 +241,21 @@ class AnnotationWriter:
         except ValueError:
             raise record.error(f"annotation value {_non_finite_path(doc)} is not a finite "
                                "number (NaN or Infinity), which JSON cannot store") from None
+        if ("\\u0000" in text or "\\ud" in text) and _unstorable_text_path(doc):
+            # A NUL or a lone surrogate (from JSON a converter decoded, e.g. CLINVARJSON):
+            # PostgreSQL's jsonb refuses both, and its error named no line.
+            raise record.error(f"annotation value {_unstorable_text_path(doc)} has a NUL "
+                               "character or an unpaired surrogate, which PostgreSQL cannot "
+                               "store")
+        if self.trigger_path_reason:
+            return PreparedAnnotation(text, None)
         # The converters build documents of JSON types only (string keys; tuples are arrays)
         # and the text has no NaN/Infinity, so checking `doc` is checking the stored text.
-        version = None if self.trigger_path_reason else self.schemas.version_of(doc)
+        version = self.schemas.version_of(doc)
+        if version is None:
+            # The database would refuse it too, without the line (and its reason cut short).
+            raise record.error("the annotation does not match the annotation JSON schema: "
+                               + self.schemas.problem(doc))
         return PreparedAnnotation(text, version)
 
     def store(self, prepared_by_allele):
@@ -226,7 +276,7 @@ class AnnotationWriter:
             existing = current.get(allele_id)
             # Compared as stored (tuples are lists there).
             if existing and existing[2] == self.config_id \
-                    and existing[1] == json.loads(prepared.text):
+                    and _unchanged(existing[1], json.loads(prepared.text)):
                 unchanged += 1
                 continue
             previous_id = existing[0] if existing else None

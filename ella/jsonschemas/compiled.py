@@ -24,6 +24,8 @@ import math
 import re
 from decimal import Decimal
 
+import jsonschema
+
 
 class UnsupportedSchema(Exception):
     """The schema uses something this compiler does not mirror exactly."""
@@ -431,8 +433,19 @@ class SchemaVersions:
     `versions` is [(version, schema)] as stored in the `jsonschema` table for one name."""
 
     def __init__(self, versions):
-        self.checks = [(version, compile_schema(schema))
-                       for version, schema in sorted(versions, key=lambda v: -v[0])]
+        ordered = sorted(versions, key=lambda v: -v[0])
+        self.checks = [(version, compile_schema(schema)) for version, schema in ordered]
+        self.newest = ordered[0][1] if ordered else None
+
+    def problem(self, value):
+        """Why the newest schema refuses `value`, for an error message: jsonschema's best
+        match, with where in the document it is (only called for a refused value)."""
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft7Validator(self.newest or {}).iter_errors(value))
+        if error is None:
+            return "no schema version accepts it"
+        where = ".".join(str(step) for step in error.absolute_path) or "the document"
+        return f"{where}: {error.message[:300]}"
 
     def version_of(self, value):
         for version, check in self.checks:

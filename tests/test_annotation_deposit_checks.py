@@ -1,0 +1,152 @@
+"""Annotation a deposit stores or refuses (import.md 3): the CSQ of a multi-ALT line split per
+ALT, text PostgreSQL's jsonb cannot hold refused with its line, and a re-import that turns a
+value's type (1 -> true) stored as a change."""
+
+import base64
+import json
+
+import psycopg
+import pytest
+
+from ella.deposit.alleles import deposit_alleles
+from ella.vcf import VcfError
+from helpers import table_snapshot
+
+CSQ_FIELDS = ("Allele", "Consequence", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE",
+              "EXON", "HGVSc", "HGVSp", "HGNC_ID", "SOURCE", "STRAND")
+
+
+def _header(csq_fields=CSQ_FIELDS, extra=""):
+    return ("##fileformat=VCFv4.1\n"
+            '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from '
+            f'Ensembl VEP. Format: {"|".join(csq_fields)}">\n'
+            '##INFO=<ID=CLINVARJSON,Number=1,Type=String,Description="ClinVar, base16 JSON">\n'
+            + extra + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+
+
+def _entry(allele, consequence, hgvsc, csq_fields=CSQ_FIELDS, **more):
+    values = {"Allele": allele, "Consequence": consequence, "SYMBOL": "BRCA2", "Gene": "675",
+              "Feature_type": "Transcript", "Feature": "NM_000059.3",
+              "BIOTYPE": "protein_coding", "EXON": "10/27", "HGVSc": f"NM_000059.3:{hgvsc}",
+              "HGVSp": "", "HGNC_ID": "1101", "SOURCE": "RefSeq", "STRAND": "1", **more}
+    return "|".join(values[name] for name in csq_fields)
+
+
+def _vcf(tmp_path, lines, header=None, name="variants.vcf"):
+    path = tmp_path / name
+    path.write_text((header or _header()) + "".join(line + "\n" for line in lines))
+    return path
+
+
+def _deposit(db_url, config, path):
+    """`ella-deposit annotation` of the file: alleles and annotation, nothing else."""
+    with psycopg.connect(db_url) as conn:
+        with conn.transaction():
+            return deposit_alleles(conn, config, path, annotation_only=True)
+
+
+def _current(db_url):
+    with psycopg.connect(db_url) as conn:
+        return dict(conn.execute(
+            "SELECT a.vcf_ref || '>' || a.vcf_alt, n.annotations FROM allele a JOIN annotation "
+            "n ON n.allele_id = a.id AND n.date_superceeded IS NULL").fetchall())
+
+
+def _transcript(annotation):
+    [transcript] = annotation["transcripts"]
+    return transcript["consequences"], transcript["HGVSc"]
+
+
+def test_csq_of_a_multi_alt_line_is_split_by_allele_num(db_url, ella_config, tmp_path):
+    """VEP run before decomposition writes every ALT's entries into one CSQ: copied whole, T
+    got G's missense and HGVS (with SOURCE set) or the deposit failed on 'two entries'."""
+    fields = CSQ_FIELDS + ("ALLELE_NUM",)
+    csq = ",".join([_entry("G", "missense_variant", "c.1000A>G", fields, ALLELE_NUM="1"),
+                    _entry("T", "stop_gained", "c.1000A>T", fields, ALLELE_NUM="2")])
+    path = _vcf(tmp_path, [f"13\t32906000\t.\tA\tG,T\t50\tPASS\tCSQ={csq}"],
+                header=_header(fields))
+    _deposit(db_url, ella_config, path)
+    stored = _current(db_url)
+    assert _transcript(stored["A>G"]) == (["missense_variant"], "c.1000A>G")
+    assert _transcript(stored["A>T"]) == (["stop_gained"], "c.1000A>T")
+
+
+def test_csq_of_a_multi_alt_line_is_split_by_vep_allele_names(db_url, ella_config, tmp_path):
+    """Without ALLELE_NUM, `Allele` as VEP writes it: an indel line's shared first base
+    dropped (AT>A,ATT: `-` and `TT`), a line of substitutions as written (`G`, `T`)."""
+    indels = ",".join([_entry("TT", "frameshift_variant", "c.1001dupT"),
+                       _entry("-", "frameshift_variant", "c.1001delT")])
+    snvs = ",".join([_entry("T", "stop_gained", "c.1003A>T"),
+                     _entry("G", "missense_variant", "c.1003A>G")])
+    path = _vcf(tmp_path, [f"13\t32906000\t.\tAT\tA,ATT\t50\tPASS\tCSQ={indels}",
+                           f"13\t32906003\t.\tA\tG,T\t50\tPASS\tCSQ={snvs}"])
+    _deposit(db_url, ella_config, path)
+    stored = _current(db_url)
+    assert _transcript(stored["AT>A"]) == (["frameshift_variant"], "c.1001delT")
+    assert _transcript(stored["AT>ATT"]) == (["frameshift_variant"], "c.1001dupT")
+    assert _transcript(stored["A>G"]) == (["missense_variant"], "c.1003A>G")
+    assert _transcript(stored["A>T"]) == (["stop_gained"], "c.1003A>T")
+
+
+def test_a_csq_that_cannot_be_split_per_alt_is_refused_with_its_line(db_url, ella_config,
+                                                                     tmp_path):
+    """Entries that name no ALT of the line (here VEP's --minimal names): refused, nothing
+    written, rather than guessing which ALT they belong to."""
+    csq = ",".join([_entry("C", "missense_variant", "c.1001T>C"),
+                    _entry("G", "missense_variant", "c.1001T>G")])
+    path = _vcf(tmp_path, [f"13\t32906000\t.\tAT\tAC,AG\t50\tPASS\tCSQ={csq}"])
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError, match=r"variants\.vcf, line 5: the CSQ of this line with 2 "
+                                       r"ALT alleles cannot be split per ALT"):
+        _deposit(db_url, ella_config, path)
+    assert table_snapshot(db_url) == before
+
+
+def _clinvar(traitname):
+    """CLINVARJSON as the legacy config reads it; `traitname` is JSON text of one string."""
+    text = ('{"variant_description": "criteria provided, single submitter", "variant_id": 1, '
+            '"rcvs": {"RCV000001": {"traitnames": [' + traitname + '], '
+            '"clinical_significance_descr": ["Pathogenic"], "variant_id": ["1"], '
+            '"submitter": ["Lab"], "last_evaluated": ["2017-01-01"]}}}')
+    return base64.b16encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("traitname", ['"a\\u0000b"', '"a\\ud800b"'])
+def test_text_jsonb_cannot_hold_is_refused_with_its_line(db_url, ella_config, tmp_path,
+                                                         traitname):
+    """A NUL or an unpaired surrogate decoded from CLINVARJSON: PostgreSQL refused the row
+    with a raw error naming no line."""
+    plain = _clinvar('"x"')
+    path = _vcf(tmp_path, [f"13\t32906000\t.\tA\tG\t50\tPASS\tCLINVARJSON={plain}",
+                           f"13\t32906001\t.\tA\tG\t50\tPASS\tCLINVARJSON={_clinvar(traitname)}"])
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError, match=r"line 6: annotation value external\.CLINVAR\.items\.0"
+                                       r"\.traitnames has a NUL character or an unpaired "
+                                       r"surrogate"):
+        _deposit(db_url, ella_config, path)
+    assert table_snapshot(db_url) == before
+    # Characters beyond the BMP (a surrogate pair in JSON) are stored as they are.
+    dna = _clinvar(json.dumps("Ménière \U0001F9EC"))
+    path = _vcf(tmp_path, [f"13\t32906001\t.\tA\tG\t50\tPASS\tCLINVARJSON={dna}"],
+                name="ok.vcf")
+    _deposit(db_url, ella_config, path)
+    assert _current(db_url)["A>G"]["external"]["CLINVAR"]["items"][0]["traitnames"] == \
+        "Ménière \U0001F9EC"
+
+
+def test_a_value_turned_from_1_into_true_is_a_new_annotation(db_url, ella_config, tmp_path):
+    """Python's 1 == True kept the old annotation (summary 'unchanged'); in JSON they differ."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE annotationconfig SET deposit = %s", (json.dumps([
+            {"name": "keyvalue", "converter_config": {"elements": [
+                {"source": "X", "target": "prediction.x"}]}}]),))
+        conn.commit()
+    integer = _vcf(tmp_path, ["13\t32906000\t.\tA\tG\t50\tPASS\tX=1"], name="int.vcf",
+                   header=_header(extra='##INFO=<ID=X,Number=1,Type=Integer,Description="x">\n'))
+    flag = _vcf(tmp_path, ["13\t32906000\t.\tA\tG\t50\tPASS\tX"], name="flag.vcf",
+                header=_header(extra='##INFO=<ID=X,Number=0,Type=Flag,Description="x">\n'))
+    _deposit(db_url, ella_config, integer)
+    assert _deposit(db_url, ella_config, integer)["annotations_unchanged"] == 1
+    stats = _deposit(db_url, ella_config, flag)
+    assert (stats["annotations_new"], stats["annotations_unchanged"]) == (1, 0)
+    assert _current(db_url)["A>G"]["prediction"]["x"] is True
