@@ -19,6 +19,7 @@ Deliberate improvements over ELLA's poller:
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,7 +90,16 @@ def _error_message(body):
         message = json.loads(body).get("message")
     except (ValueError, AttributeError):
         message = None
-    return message if isinstance(message, str) and message else UNKNOWN_ERROR
+    return storable(message) if isinstance(message, str) and message else UNKNOWN_ERROR
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text):
+    """Service text as PostgreSQL text can hold it: a NUL (or a lone surrogate from JSON)
+    failed the job's UPDATE, and the job was handled again every cycle."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def encode_multipart(fields, files):
@@ -151,11 +161,22 @@ class AnnotationService:
             except (OSError, HTTPException):
                 text = b""
             raise ServiceError(_error_message(text), exc.code) from None
-        except (urllib.error.URLError, OSError, HTTPException, ValueError) as exc:
-            # (ValueError: a host name the resolver refuses, "annotation..service")
+        except (urllib.error.URLError, ValueError) as exc:
+            # Not reached (urllib wraps what fails before the request is sent in URLError;
+            # ValueError: a host name the resolver refuses, "annotation..service").
             reason = getattr(exc, "reason", None) or exc
             raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
                                      f"{reason}") from None
+        except (OSError, HTTPException) as exc:
+            # No answer after the request was sent (a read timeout, a dropped connection).
+            # A POST may have started a task there: submitted again, the job would run twice.
+            if method == "POST":
+                raise ServiceError(f"annotation service {path}: no answer after the request "
+                                   f"was sent ({exc or type(exc).__name__}); the service may "
+                                   "have started the task: check it before submitting the "
+                                   "job again") from None
+            raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
+                                     f"{exc or type(exc).__name__}") from None
 
     def _json(self, method, path, **kwargs):
         raw = self._request(method, path, **kwargs)
@@ -168,7 +189,10 @@ class AnnotationService:
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
         if not task_id:
             raise ServiceError("annotation service: no task_id in the answer")
-        return str(task_id)
+        task_id = str(task_id)
+        if storable(task_id) != task_id:
+            raise ServiceError("annotation service: the task_id has a NUL character")
+        return task_id
 
     def annotate(self, data):
         body = json.dumps({"input": data}).encode()
@@ -353,6 +377,15 @@ def deposit_result(conn, app_config, job, vcf_text):
 
 # --- the loop (7.4) -------------------------------------------------------------------------
 
+def connection_lost(conn, exc):
+    """The error is the database connection's, not the job's: the session is gone or the
+    server is going away (SQLSTATE classes 08, 57P). Other OperationalErrors, e.g. a value
+    too large for an index (class 54), are the job's: it fails, and the next job is handled
+    (it was retried every cycle, and the jobs after it never came)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return conn.closed or conn.broken or state.startswith(("08", "57P"))
+
+
 class Poller:
     def __init__(self, db_url, app_config, service=None, interval=5.0, max_backoff=300.0,
                  clock=time.monotonic):
@@ -434,8 +467,11 @@ class Poller:
                     self._note(conn, job_id, status, f"{exc.message}; will retry")
                     self._unreachable(exc)
                     return
-                except psycopg.OperationalError:
-                    raise
+                except psycopg.Error as exc:
+                    if connection_lost(conn, exc):
+                        raise
+                    log.exception("import job %s: update failed", job_id)
+                    continue
                 except Exception:
                     log.exception("import job %s: update failed", job_id)
                     continue
@@ -478,7 +514,7 @@ class Poller:
         if answer.get("error"):
             message = answer.get("message") or "The annotation service reported an error"
             return self._transition(conn, job_id, RUNNING, status=FAILED_ANNOTATION,
-                                    message=str(message))
+                                    message=storable(str(message)))
         if answer.get("active"):
             return self._transition(conn, job_id, RUNNING, message="")
         return self._transition(conn, job_id, RUNNING, status=ANNOTATED, message="")
@@ -539,11 +575,11 @@ class Poller:
                     return None
                 stats = deposit_result(conn, self.app_config, locked, vcf_text)
                 update_job(conn, locked, {"status": DONE, "message": ""})
-        except psycopg.OperationalError:
-            raise
         except Exception as exc:
+            if isinstance(exc, psycopg.Error) and connection_lost(conn, exc):
+                raise  # the database is gone, not the job's fault: tried again next cycle
             return self._transition(conn, job_id, ANNOTATED, status=FAILED_DEPOSIT,
-                                    message=f"{type(exc).__name__}: {exc}")
+                                    message=storable(f"{type(exc).__name__}: {exc}"))
         log.info("import job %s: ANNOTATED -> DONE (%s records deposited)", job_id,
                  stats.get("records"))
         return DONE

@@ -84,6 +84,12 @@ def test_post_is_validated(app, db_url):
              "body.properties.analysis_name must be a non-empty string"),
             ({**BODY, "properties": {"analysis_name": " "}},
              "body.properties.analysis_name must be a non-empty string"),
+            # As the deposit would refuse them, after the annotation service's work.
+            ({**BODY, "properties": {"analysis_name": "line1\nline2"}},
+             "body.properties.analysis_name contains a control character"),
+            ({**BODY, "properties": {"analysis_name": "x" * 492}},
+             "body.properties.analysis_name: the analysis name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+             "xxxxxxx'... has 501 characters, more than 500"),
             ({**BODY, "properties": {**BODY["properties"], "create_or_append": "Merge"}},
              "body.properties.create_or_append must be one of Create, Append, not 'Merge'"),
             ({**BODY, "properties": {**BODY["properties"], "sample_type": "WGS"}},
@@ -99,6 +105,9 @@ def test_post_is_validated(app, db_url):
     variants = client.post(JOBS, {**BODY, "mode": "Variants", "properties": None})
     assert variants.status == 200, variants.body
     client.request("DELETE", f"{JOBS}{variants.json['id']}/")
+    longest = client.post(JOBS, {**BODY, "properties": {"analysis_name": "x" * 491}})
+    assert longest.status == 200, longest.body  # x...x.HBOC_v01: 500 characters
+    client.request("DELETE", f"{JOBS}{longest.json['id']}/")
     minimal = client.post(JOBS, {**BODY, "properties": {"analysis_name": "x", "priority": 2,
                                                         "extra": "kept"}})
     assert minimal.status == 200 and minimal.json["properties"]["extra"] == "kept"

@@ -2,8 +2,10 @@
 speaks the annotation-service protocol and returns the real annotated test VCFs."""
 
 import copy
+import http.server
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -271,6 +273,98 @@ def test_http_errors_fail_the_job_with_the_service_message(db_url, config, servi
     assert (failed["status"], failed["message"]) == (expected, f"{kind} broke")
     if kind == "annotate":
         assert failed["task_id"] == ""
+
+
+def _cycles(poller, n):
+    for _ in range(n):
+        poller.retry_at = None
+        poller.cycle()
+
+
+def test_service_text_with_a_nul_fails_the_job_once(db_url, config, service, user_id):
+    """A NUL in an error message failed the job's UPDATE: the job stayed RUNNING (or
+    ANNOTATED and fetched again) for good, or, in a task id, was submitted every cycle."""
+    running = add_job(db_url, user_id, data="first")
+    poller = Poller(db_url, config)
+    poller.cycle()
+    service.fail["status"] = (500, "bad\x00thing")
+    _cycles(poller, 2)
+    failed = job(db_url, running)
+    assert (failed["status"], failed["message"]) == ("FAILED (ANNOTATION)", "bad\ufffdthing")
+    del service.fail["status"]
+    annotated = add_job(db_url, user_id)
+    _cycles(poller, 3)
+    assert job(db_url, annotated)["status"] == "ANNOTATED"
+    service.fail["process"] = (500, "bad\x00thing")
+    _cycles(poller, 2)
+    assert job(db_url, annotated)["status"] == "FAILED (PROCESSING)"
+    service.task_prefix = "t\x00"
+    before = len(service.requests)
+    submitted = add_job(db_url, user_id, data="third")
+    _cycles(poller, 3)
+    failed = job(db_url, submitted)
+    assert (failed["status"], failed["message"]) == (
+        "FAILED (SUBMISSION)", "annotation service: the task_id has a NUL character")
+    assert service.requests[before:].count(("POST", "/api/v1/annotate")) == 1
+
+
+@pytest.mark.parametrize("mode", ["Analysis", "Variants"])
+def test_a_result_too_long_for_the_allele_index_fails_only_its_job(db_url, config, service,
+                                                                   user_id, mode):
+    """An insertion of 6,000 bases exceeds ELLA's allele index (a PostgreSQL 'program limit',
+    reported as an OperationalError): the poller took it for a lost database, retried the
+    job every cycle and never reached the jobs after it."""
+    rng = random.Random(1)  # random bases: a repeat would compress below the limit
+    bases = "".join(rng.choice("ACGT") for _ in range(6000))
+    lines = VCF_TEXT.splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    record = [line for line in lines if not line.startswith("#")][0].split("\t")
+    record[1:5] = ["32893296", ".", "T", "T" + bases]
+    service.results["long"] = "\n".join(header + ["\t".join(record)]) + "\n"
+    bad = add_job(db_url, user_id, mode=mode, data="long")
+    good = add_job(db_url, user_id, mode="Variants")
+    _cycles(Poller(db_url, config), 5)
+    failed = job(db_url, bad)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert "allele 13:32893296 (REF 1 bases, ALT 6001 bases) is too long for ELLA's allele " \
+        "index" in failed["message"]
+    assert job(db_url, good)["status"] == "DONE"
+
+
+def test_a_submission_answered_too_late_fails_instead_of_running_twice(db_url, config, user_id):
+    """The service took the job but answered after the client's timeout: it was kept SUBMITTED
+    as if the service were unreachable and sent again every cycle (one task per cycle)."""
+    received = []
+
+    class SlowToAnswer(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(self.path)
+            time.sleep(1.5)
+            try:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"task_id": "t1"}')
+            except OSError:
+                pass  # the client is gone
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowToAnswer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job_id = add_job(db_url, user_id)
+        service = AnnotationService(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.5)
+        _cycles(Poller(db_url, config, service=service), 3)
+        failed = job(db_url, job_id)
+        assert received == ["/api/v1/annotate"]
+        assert failed["status"] == "FAILED (SUBMISSION)"
+        assert "no answer after the request was sent" in failed["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_unreachable_service_waits_with_backoff_and_then_continues(

@@ -59,6 +59,11 @@ class AnalysisConfigError(Exception):
     pass
 
 
+
+def has_control_character(name):
+    """A newline in an analysis name would forge lines in the logs."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in name)
+
 def _vcf_files(folder):
     return sorted(p for p in Path(folder).rglob("*")
                   if p.is_file() and VCF_SUFFIX.search(p.name))
@@ -127,8 +132,7 @@ def _finish(config, where, base_dir, root=None):
     for key, value in config.items():
         if isinstance(value, str) and "\x00" in value:
             raise AnalysisConfigError(f"{where}: {key} contains a NUL character")
-    if any(ord(c) < 32 or ord(c) == 127 for c in config["name"]):
-        # A newline in a name would forge lines in the logs.
+    if has_control_character(config["name"]):
         raise AnalysisConfigError(f"{where}: name {config['name']!r} contains a control "
                                   "character")
     if not config["data"]:

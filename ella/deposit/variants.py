@@ -116,11 +116,19 @@ def store_alleles(cur, rows):
             copy.write_row((idx,) + tuple(row[f] for f in ALLELE_FIELDS))
     field_list = ", ".join(ALLELE_FIELDS)
     # ON CONFLICT: a concurrent deposit of the same allele waits for, then reuses, the other.
-    created = cur.execute(f"""
-        INSERT INTO allele ({field_list})
-        SELECT DISTINCT {field_list} FROM deposit_allele_stage
-        ON CONFLICT ON CONSTRAINT "ucAllele" DO NOTHING
-        RETURNING id""").fetchall()
+    try:
+        created = cur.execute(f"""
+            INSERT INTO allele ({field_list})
+            SELECT DISTINCT {field_list} FROM deposit_allele_stage
+            ON CONFLICT ON CONSTRAINT "ucAllele" DO NOTHING
+            RETURNING id""").fetchall()
+    except psycopg.errors.ProgramLimitExceeded as exc:
+        # ELLA's unique index over all allele fields holds at most ~2.7 KB per allele.
+        longest = max(rows, key=lambda r: len(r["vcf_ref"]) + len(r["vcf_alt"]))
+        raise DepositError(
+            f"allele {longest['chromosome']}:{longest['vcf_pos']} (REF {len(longest['vcf_ref'])}"
+            f" bases, ALT {len(longest['vcf_alt'])} bases) is too long for ELLA's allele "
+            f"index: {str(exc).splitlines()[0]}") from None
     join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
     found = dict(cur.execute(
         f"SELECT s.idx, a.id FROM deposit_allele_stage s JOIN allele a ON {join}").fetchall())

@@ -11,6 +11,7 @@ result of any annotation-service task the client names (another patient's).
 from psycopg.types.json import Jsonb
 
 from ella import auth
+from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
 from ella.polling import (ANNOTATED, JOB_SELECT, MODES, RUNNING, STATUSES, SUBMITTED,
                           ServiceError, append_target_outside_group, job_dict, load_job, now,
                           service_from_config, update_job)
@@ -103,16 +104,24 @@ def _check_append_target(ctx, properties):
         raise Forbidden(f"Analysis {outside} is not available to your user group")
 
 
-def _check_analysis_properties(properties):
+def _check_analysis_properties(properties, panel):
     """What the poller needs to deposit an Analysis job (api.md 4.24), refused now rather
-    than after the annotation service has done its work: the analysis name, and the options
-    the deposit knows when given (other keys are kept as they are)."""
+    than after the annotation service has done its work: the analysis name (as the deposit
+    will check it, with `.<panel>_<version>` added for a new analysis), and the options the
+    deposit knows when given (other keys are kept as they are)."""
     if not isinstance(properties, dict):
         raise BadRequest("body.properties must be an object with analysis_name for an "
                          "Analysis job")
     name = properties.get("analysis_name")
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("body.properties.analysis_name must be a non-empty string")
+    if has_control_character(name):
+        raise BadRequest("body.properties.analysis_name contains a control character")
+    full = name if properties.get("create_or_append") == "Append" else \
+        f"{name}.{panel[0]}_{panel[1]}"
+    if len(full) > MAX_NAME_LENGTH:
+        raise BadRequest(f"body.properties.analysis_name: the analysis name {full[:40]!r}... "
+                         f"has {len(full)} characters, more than {MAX_NAME_LENGTH}")
     for key, allowed in (("create_or_append", ("Create", "Append")),
                          ("sample_type", ("HTS", "Sanger")), ("priority", (1, 2, 3))):
         value = properties.get(key)
@@ -149,7 +158,8 @@ def create_job(ctx):
     if mode not in MODES:
         raise BadRequest(f"body.mode must be one of {', '.join(MODES)}")
     if mode == "Analysis":
-        _check_analysis_properties(body.get("properties"))
+        _check_analysis_properties(body.get("properties"),
+                                   (body["genepanel_name"], body["genepanel_version"]))
     if (body.get("data") is None) == (body.get("sample_id") is None):
         raise BadRequest("Exactly one of data and sample_id must be given")
     require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
