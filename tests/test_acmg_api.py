@@ -219,6 +219,9 @@ def _acmg_with(value, *path):
      "acmg.frequency.num_thresholds must map providers to {key: number}"),
     (_acmg_with({"frequency": {}}, "genes", "BRCA2"),
      "acmg.genes: BRCA2 is not an HGNC id"),
+    # One gene twice: the frequency check used one override, the gene settings the other.
+    (_acmg_with({"last_exon_important": "LENI"}, "genes", "0300000"),
+     "acmg.genes: 300000 and 0300000 name the same HGNC id"),
 ])
 def test_incomplete_acmg_frequency_config_is_refused(db_conn, acmg, message):
     allele_id = _allele(db_conn, [AD_GENE], exomes(0.5))

@@ -144,10 +144,16 @@ def frequency_config_problem(acmg):
     genes = acmg.get("genes") or {}
     if not isinstance(genes, dict):
         return "acmg.genes must be an object keyed by HGNC id"
+    seen = {}
     for gene, override in genes.items():
         where = f"acmg.genes.{gene}"
         if not str(gene).isdigit():
             return f"acmg.genes: {gene} is not an HGNC id (digits)"
+        if int(gene) in seen:
+            # "1101" and "01101" are one gene: the frequency check took one override and
+            # the gene settings the other.
+            return f"acmg.genes: {seen[int(gene)]} and {gene} name the same HGNC id"
+        seen[int(gene)] = gene
         if not isinstance(override, dict):
             return f"{where} must be an object"
         if "frequency" not in override:
