@@ -404,8 +404,8 @@ def test_vep_repeated_field_names_read_as_zip_does():
 
 def test_vep_entries_shorter_or_longer_than_the_field_list():
     short = "|".join(csq_entry().split("|")[:CSQ_FIELDS.index("STRAND")])
-    with pytest.raises(KeyError):
-        vep(short)  # no STRAND: annotate reports it as a conversion error
+    with pytest.raises(ValueError, match="the CSQ entry of NM_000059.3 has no STRAND"):
+        vep(short)  # annotate reports it as a conversion error, with the line
     (t,) = vep(csq_entry() + "|extra|values")
     assert t["transcript"] == "NM_000059.3" and t["strand"] == 1
     no_type = [f for f in CSQ_FIELDS if f != "Feature_type"]

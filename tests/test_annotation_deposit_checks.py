@@ -150,3 +150,16 @@ def test_a_value_turned_from_1_into_true_is_a_new_annotation(db_url, ella_config
     stats = _deposit(db_url, ella_config, flag)
     assert (stats["annotations_new"], stats["annotations_unchanged"]) == (1, 0)
     assert _current(db_url)["A>G"]["prediction"]["x"] is True
+
+
+def test_a_csq_format_without_strand_is_a_clear_error(db_url, ella_config, tmp_path):
+    """It was "Error when trying to convert source 'CSQ' ...: 'STRAND'" (a KeyError)."""
+    fields = tuple(f for f in CSQ_FIELDS if f != "STRAND")
+    csq = _entry("G", "missense_variant", "c.1000A>G", fields)
+    path = _vcf(tmp_path, ["13\t32906000\t.\tA\tG\t50\tPASS\tCSQ=.",
+                           f"13\t32906001\t.\tA\tG\t50\tPASS\tCSQ={csq}"],
+                header=_header(fields))
+    with pytest.raises(VcfError, match=r"line 6: .*\(converter vep, target transcripts\): "
+                                       r"the CSQ entry of NM_000059.3 has no STRAND: the "
+                                       r"header's CSQ Format lacks it"):
+        _deposit(db_url, ella_config, path)

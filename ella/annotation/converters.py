@@ -470,6 +470,10 @@ def _vep_transcript(entry):
             log.warning("no HGNC id for %s (SYMBOL %r, Gene %r); transcript dropped",
                         entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
         return None
+    if "STRAND" not in entry:  # (a bare KeyError 'STRAND' said neither where nor why)
+        raise ValueError(f"the CSQ entry of {entry.get('Feature')} has no STRAND: the header's "
+                         "CSQ Format lacks it (VEP writes it by default) or the entry has "
+                         "fewer fields")
     get = entry.get
     # Always present: transcript, hgnc_id, symbol, strand, is_canonical, consequences,
     # in_last_exon, exon_distance and coding_region_distance (symbol and the distances may be
