@@ -302,9 +302,10 @@ def test_create_genepanel(demo_api_app, demo_db_url):
         {"hgnc_id": g["hgnc_id"], "inheritance": g["inheritance"],
          "transcripts": g["transcripts"], "phenotypes": g["phenotypes"]} for g in shown]}
     assert client.post(url, copy).status == 200
-    refused({**NEW_PANEL, "version": "V4", "genes": [
-        {"hgnc_id": 1101, "inheritance": None, "transcripts": [{"id": 2}]}]}, 400,
-        "inheritance must be a string for a gene with transcripts")
+    for inheritance in (None, "", " "):  # a panel file's transcript needs one too
+        refused({**NEW_PANEL, "version": "V4", "genes": [
+            {"hgnc_id": 1101, "inheritance": inheritance, "transcripts": [{"id": 2}]}]}, 400,
+            "inheritance must be a non-empty string for a gene with transcripts")
 
 
 def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):

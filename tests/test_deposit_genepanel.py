@@ -249,8 +249,9 @@ MALFORMED = [
      "line 1: No valid header found before this data line"),
     ("missing-column", "transcripts", _replace_line(2, lambda l: l.replace("\tstrand", "\tstr")),
      "line 2: header lacks column 'strand'"),
-    ("phenotype-unknown-gene", "phenotypes", _replace_line(3, _field(0, "1100")),
-     "line 3: HGNC id 1100 (BRCA2) has no transcript in test-ALL_v01_genes_transcripts.tsv"),
+    ("phenotype-gene-id-typo", "phenotypes", _replace_line(3, _field(0, "1100")),
+     "line 3: HGNC symbol 'BRCA2' is HGNC id 1101 on line 3 of "
+     "test-ALL_v01_genes_transcripts.tsv but 1100 here"),
     ("phenotype-symbol-conflict", "phenotypes", _replace_line(4, _field(1, "BRCA1")),
      "line 4: HGNC id 1101 is 'BRCA2' on line 3 of test-ALL_v01_genes_transcripts.tsv but "
      "'BRCA1' here"),
@@ -357,3 +358,72 @@ def test_usage_errors_exit_2():
     assert result.returncode == 2 and "--genepanel_version" in result.stderr
     help_text = run_cli("ella-deposit", "genepanel", "--help")
     assert help_text.returncode == 0 and "--replace" in help_text.stdout
+
+
+def _strip_trailing_tabs(text):
+    return "\n".join(line.rstrip("\t") for line in text.split("\n"))
+
+
+def test_files_as_editors_save_them_deposit_as_the_originals(db_conn, tmp_path):
+    """A byte-order mark (Excel, Notepad; line 1 was 'data before the header'), phenotype
+    lines whose empty trailing cells (PMID, inheritance info, comment) were trimmed and a
+    stray tab after the last transcript column (both 'expected 8 columns, found 5')."""
+    deposit_folder(db_conn, TEST_ALL)
+    original = counts(db_conn)
+    bom = edited_copy(tmp_path, TEST_ALL, "test-ALL_v02", lambda t: "\ufeff" + t,
+                      lambda t: "\ufeff" + t)
+    trimmed = edited_copy(tmp_path, TEST_ALL, "test-ALL_v03",
+                          lambda t: t.replace("\n1", "\t\n1"), _strip_trailing_tabs)
+    for folder in (bom, trimmed):
+        result = deposit_folder(db_conn, folder)
+        assert (result["status"], result["transcripts_new"], result["phenotypes_new"]) == \
+            ("created", 0, 0), folder.name
+    now = counts(db_conn)
+    assert [now[t] for t in ("gene", "transcript", "phenotype")] == \
+        [original[t] for t in ("gene", "transcript", "phenotype")]  # all reused
+    for version in ("v02", "v03"):
+        assert db_conn.execute(
+            "SELECT count(*) FROM genepanel_phenotype WHERE genepanel_version = %s",
+            (version,)).fetchone() == db_conn.execute(
+            "SELECT count(*) FROM genepanel_phenotype WHERE genepanel_version = 'v01'"
+            ).fetchone()
+
+
+def test_a_cell_beyond_the_header_with_text_or_a_read_column_missing_is_still_refused(
+        tmp_path):
+    cut = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01",
+                      phenotypes=_replace_line(3, lambda line: line.split("\t", 1)[0]))
+    with pytest.raises(GenepanelError, match="line 3: expected 8 tab-separated columns "
+                                             r"\(as in the header\), found 1"):
+        read_panel_files(*panel_files(cut))
+
+
+def test_an_empty_phenotypes_file_is_a_panel_without_phenotypes(db_conn, tmp_path):
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01", phenotypes=lambda text: "")
+    result = deposit_folder(db_conn, folder)
+    assert result["status"] == "created" and db_conn.execute(
+        "SELECT count(*) FROM genepanel_phenotype").fetchone() == (0,)
+
+
+def test_blanks_around_a_phenotype_do_not_make_another_phenotype(db_conn, tmp_path):
+    deposit_folder(db_conn, TEST_ALL)
+    padded = edited_copy(tmp_path, TEST_ALL, "test-ALL_v02",
+                         phenotypes=lambda text: text.replace("familial, 2}\t", "familial, 2} \t"))
+    assert deposit_folder(db_conn, padded)["phenotypes_new"] == 0
+    assert db_conn.execute("SELECT count(*) FROM phenotype WHERE description LIKE '% '"
+                           ).fetchone() == (0,)
+
+
+def test_a_gene_with_phenotypes_and_no_transcripts_in_the_panel(db_conn, tmp_path):
+    """As `POST genepanels/` may create one (an exported UI panel was refused with 'has no
+    transcript'); its id and symbol must still agree with the rest."""
+    gene = "1100\tBRCA1\tAD\t604370\t{Breast-ovarian cancer, familial, 1}\t\t\t"
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01",
+                         phenotypes=lambda text: text.rstrip("\n") + "\n" + gene + "\n")
+    deposit_folder(db_conn, folder)
+    assert db_conn.execute(
+        "SELECT g.hgnc_symbol, p.description FROM genepanel_phenotype gp JOIN phenotype p "
+        "ON p.id = gp.phenotype_id JOIN gene g ON g.hgnc_id = p.gene_id WHERE g.hgnc_id = 1100"
+        ).fetchall() == [("BRCA1", "{Breast-ovarian cancer, familial, 1}")]
+    assert db_conn.execute("SELECT count(*) FROM transcript WHERE gene_id = 1100").fetchone() \
+        == (0,)

@@ -37,6 +37,28 @@ def test_exported_files_deposit_as_the_same_panel(db_conn, tmp_path, panel):
     assert again.genes == original.genes
 
 
+def test_a_panel_with_a_phenotype_only_gene_exports_and_deposits_again(db_conn, tmp_path):
+    """A panel made in the UI (`POST genepanels/`) may link a gene's phenotypes without its
+    transcripts; the export of such a panel was refused by the deposit ('has no
+    transcript')."""
+    deposit_genepanel(db_conn, "HBOC", "v01", read_panel_files(*folder_files(DEMO / "HBOC_v01")))
+    db_conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                    "date_created) VALUES ('Custom', 'v1', 'GRCh37', false, now())")
+    db_conn.execute("INSERT INTO genepanel_transcript SELECT 'Custom', 'v1', transcript_id, "
+                    "inheritance FROM genepanel_transcript t JOIN transcript x "
+                    "ON x.id = t.transcript_id WHERE x.gene_id = 1101")
+    db_conn.execute("INSERT INTO genepanel_phenotype SELECT 'Custom', 'v1', phenotype_id "
+                    "FROM genepanel_phenotype")  # BRCA1's phenotypes, not its transcripts
+    transcripts = tmp_path / "Custom_v1_genes_transcripts.tsv"
+    phenotypes = tmp_path / "Custom_v1_phenotypes.tsv"
+    transcripts.write_bytes(transcripts_tsv(db_conn, "Custom", "v1", TODAY))
+    phenotypes.write_bytes(phenotypes_tsv(db_conn, "Custom", "v1", TODAY))
+    again = read_panel_files(transcripts, phenotypes)
+    assert {t["gene_id"] for t in again.transcripts} == {1101}
+    assert {p["gene_id"] for p in again.phenotypes} == {1100, 1101}
+    assert deposit_genepanel(db_conn, "Custom", "v2", again)["phenotypes_new"] == 0
+
+
 def _panel(db_conn, transcripts):
     """A panel of hand-made transcripts: (name, strand, cds, exons)."""
     db_conn.execute("INSERT INTO gene (hgnc_id, hgnc_symbol) VALUES (7, 'G7')")

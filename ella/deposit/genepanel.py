@@ -79,7 +79,8 @@ class _Lines:
 
     def read(self):
         try:
-            with open(self.path, encoding="utf-8", newline="") as handle:
+            # utf-8-sig: a byte-order mark (Excel, Notepad) is no part of the first line.
+            with open(self.path, encoding="utf-8-sig", newline="") as handle:
                 text = handle.read()
         except FileNotFoundError:
             self.problems.append(f"{self.path}: file not found")
@@ -226,7 +227,7 @@ class _TsvReader:
     whether the file could not be used at all (unreadable, no header, header lacks columns)."""
 
     def __init__(self, path, problems, header_start, required, optional=(),
-                 header_has_hash=False):
+                 header_has_hash=False, may_be_empty=False):
         self.path = path
         self.problems = problems
         self.lines = _Lines(path, problems)
@@ -234,6 +235,7 @@ class _TsvReader:
         self.required = required
         self.optional = optional
         self.header_has_hash = header_has_hash
+        self.may_be_empty = may_be_empty  # no header and no data: nothing in it
         self.col = None
         self.failed = False
 
@@ -245,7 +247,7 @@ class _TsvReader:
         if content is None:
             self.failed = True
             return
-        ncols = 0
+        names = []
         for lineno, line in content:
             if not line.strip():
                 continue
@@ -253,8 +255,8 @@ class _TsvReader:
                 if self.col is not None:
                     self.problem(lineno, "a second header line")
                     continue
-                names = (line[1:] if self.header_has_hash else line).split("\t")
-                ncols = len(names)
+                names = [n.strip() for n in
+                         (line[1:] if self.header_has_hash else line).split("\t")]
                 self.col = _header_index(self.lines, lineno, names, self.required, self.optional)
                 if self.col is None:
                     self.failed = True
@@ -268,28 +270,32 @@ class _TsvReader:
                 self.failed = True
                 return
             fields = line.split("\t")
-            ok = len(fields) == ncols
+            if len(fields) > len(names) and not any(f.strip() for f in fields[len(names):]):
+                fields = fields[:len(names)]  # trailing tabs: empty cells beyond the header
+            elif len(fields) < len(names) and not set(names[len(fields):]) & set(self.col):
+                # An editor trimmed the empty cells of columns the deposit does not read.
+                fields += [""] * (len(names) - len(fields))
+            ok = len(fields) == len(names)
             if not ok:
-                self.problem(lineno, f"expected {ncols} tab-separated columns (as in the "
+                self.problem(lineno, f"expected {len(names)} tab-separated columns (as in the "
                                      f"header), found {len(fields)}")
             yield lineno, fields, ok
+        if self.col is None and self.may_be_empty and not any(
+                line.strip() and not line.startswith("#") for _, line in content):
+            return
         if self.col is None:
             self.problems.append(f"{self.path}: No valid header found (a line starting with "
                                  f"{self.header_start!r})")
             self.failed = True
 
 
-def read_transcripts(path, problems, genes, gene_ids):
-    """gene_ids is filled with the HGNC id of every data line that has a readable one, so
-    that a bad transcript line does not also make its gene's phenotypes "unknown"."""
+def read_transcripts(path, problems, genes):
     reader = _TsvReader(path, problems, TRANSCRIPT_HEADER_START, TRANSCRIPT_COLUMNS,
                         OPTIONAL_TRANSCRIPT_COLUMNS, header_has_hash=True)
     transcripts = []
     seen_names = {}
     for lineno, fields, ok in reader.rows():
         col = reader.col
-        if len(fields) > col["HGNC id"] and _INTEGER.fullmatch(fields[col["HGNC id"]].strip()):
-            gene_ids.add(int(fields[col["HGNC id"]]))
         if not ok:
             continue
         errors = []
@@ -314,10 +320,12 @@ def read_transcripts(path, problems, genes, gene_ids):
     return transcripts
 
 
-def read_phenotypes(path, problems, genes, transcript_genes, transcripts_path):
-    """transcript_genes: the HGNC ids of the transcripts file, or None when that file could
-    not be read (then the cross-check is skipped)."""
-    reader = _TsvReader(path, problems, PHENOTYPE_HEADER_START, PHENOTYPE_COLUMNS)
+def read_phenotypes(path, problems, genes):
+    """A gene may have phenotypes and no transcripts in the panel, as a panel made in the UI
+    (`POST genepanels/`) may, so that its export deposits again; its id and symbol must agree
+    with the transcripts file's. An empty file is a panel without phenotypes."""
+    reader = _TsvReader(path, problems, PHENOTYPE_HEADER_START, PHENOTYPE_COLUMNS,
+                        may_be_empty=True)
     phenotypes = {}
     for lineno, fields, ok in reader.rows():
         if not ok:
@@ -331,15 +339,12 @@ def read_phenotypes(path, problems, genes, transcript_genes, transcripts_path):
         inheritance = fields[col["inheritance"]].strip() or "N/A"
         mim = fields[col["phenotype MIM number"]].strip()
         omim_id = _int(mim, "phenotype MIM number", errors) if mim else None
-        description = fields[col["phenotype"]]
-        if not description.strip():
+        # Stripped as every other cell: "... 1} " made a second, identical-looking phenotype.
+        description = fields[col["phenotype"]].strip()
+        if not description:
             errors.append("phenotype is empty")
         if not errors:
-            if transcript_genes is not None and gene_id not in transcript_genes:
-                errors.append(f"HGNC id {gene_id} ({symbol}) has no transcript in "
-                              f"{Path(transcripts_path).name}")
-            else:
-                errors += genes.check(gene_id, symbol, f"line {lineno} of {Path(path).name}")
+            errors += genes.check(gene_id, symbol, f"line {lineno} of {Path(path).name}")
         if errors:
             reader.problem(lineno, "; ".join(errors))
             continue
@@ -357,12 +362,8 @@ def read_panel_files(transcripts_path, phenotypes_path):
     """Parse and validate both files; GenepanelError lists every problem found."""
     problems = []
     genes = _GeneNames()
-    transcript_genes = set()
-    transcripts = read_transcripts(transcripts_path, problems, genes, transcript_genes)
-    if transcripts is None:
-        transcript_genes = None  # file unreadable: no cross-check
-    phenotypes = read_phenotypes(phenotypes_path, problems, genes, transcript_genes,
-                                 transcripts_path)
+    transcripts = read_transcripts(transcripts_path, problems, genes)
+    phenotypes = read_phenotypes(phenotypes_path, problems, genes)
     if problems:
         raise GenepanelError(problems)
     return PanelFiles(transcripts=transcripts, phenotypes=phenotypes,

@@ -184,9 +184,10 @@ def _parse_new_panel(body):
             "transcripts": _id_list(gene.get("transcripts"), f"{where}.transcripts"),
             "phenotypes": _id_list(gene.get("phenotypes"), f"{where}.phenotypes"),
         }
-        if entry["inheritance"] is None and entry["transcripts"]:
-            raise BadRequest(f"{where}.inheritance must be a string for a gene with "
-                             "transcripts")
+        if entry["transcripts"] and not (entry["inheritance"] or "").strip():
+            # As a panel file's transcripts need one: an exported panel deposits again.
+            raise BadRequest(f"{where}.inheritance must be a non-empty string for a gene "
+                             "with transcripts")
         parsed.append(entry)
     return name, version, parsed, list(dict.fromkeys(groups))
 
