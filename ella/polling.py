@@ -85,6 +85,12 @@ class ServiceUnreachable(ServiceError):
     """No answer at all: connection refused, DNS, timeout."""
 
 
+class ServiceNoAnswer(ServiceError):
+    """A POST was sent and not answered (read timeout, dropped connection): the service may
+    have started the task, so the job is not sent again, and the service is backed off as
+    when unreachable (a hung service would otherwise fail every waiting job at once)."""
+
+
 def _error_message(body):
     try:
         message = json.loads(body).get("message")
@@ -171,7 +177,7 @@ class AnnotationService:
             # No answer after the request was sent (a read timeout, a dropped connection).
             # A POST may have started a task there: submitted again, the job would run twice.
             if method == "POST":
-                raise ServiceError(f"annotation service {path}: no answer after the request "
+                raise ServiceNoAnswer(f"annotation service {path}: no answer after the request "
                                    f"was sent ({exc or type(exc).__name__}); the service may "
                                    "have started the task: check it before submitting the "
                                    "job again") from None
@@ -191,7 +197,8 @@ class AnnotationService:
             raise ServiceError("annotation service: no task_id in the answer")
         task_id = str(task_id)
         if storable(task_id) != task_id:
-            raise ServiceError("annotation service: the task_id has a NUL character")
+            raise ServiceError("annotation service: the task_id has a NUL character or an "
+                               "unpaired surrogate")
         return task_id
 
     def annotate(self, data):
@@ -259,6 +266,9 @@ def with_history(history, old_status, when):
 def update_job(conn, job, changes):
     """Apply {status?, message?, task_id?} to a job dict already read (and locked) on `conn`.
     A status change records the old status in status_history. Returns the changed keys."""
+    if isinstance(changes.get("message"), str):
+        # Any text (the service's, a pre-import script's stderr) as PostgreSQL can store it.
+        changes = {**changes, "message": storable(changes["message"])}
     changed = {k: v for k, v in changes.items() if v is not None and job.get(k) != v}
     if not changed:
         return {}
@@ -377,13 +387,18 @@ def deposit_result(conn, app_config, job, vcf_text):
 
 # --- the loop (7.4) -------------------------------------------------------------------------
 
-def connection_lost(conn, exc):
-    """The error is the database connection's, not the job's: the session is gone or the
-    server is going away (SQLSTATE classes 08, 57P). Other OperationalErrors, e.g. a value
-    too large for an index (class 54), are the job's: it fails, and the next job is handled
-    (it was retried every cycle, and the jobs after it never came)."""
+# SQLSTATEs of a passing database condition: connection (08), a transaction rolled back by a
+# deadlock or serialization failure (40), insufficient resources (53), a canceled statement
+# or a server shutting down (57), a system error (58), a lock not available (55P03).
+_TRANSIENT_STATES = ("08", "40", "53", "57", "58", "55P03")
+
+
+def transient_database_error(conn, exc):
+    """The error is the database's passing condition, not the job's: tried again next cycle.
+    Others, e.g. a value too large for an index (class 54), are the job's: it fails, and the
+    next job is handled (such a job was retried every cycle, ahead of every later one)."""
     state = getattr(exc, "sqlstate", None) or ""
-    return conn.closed or conn.broken or state.startswith(("08", "57P"))
+    return conn.closed or conn.broken or state.startswith(_TRANSIENT_STATES)
 
 
 class Poller:
@@ -468,7 +483,7 @@ class Poller:
                     self._unreachable(exc)
                     return
                 except psycopg.Error as exc:
-                    if connection_lost(conn, exc):
+                    if transient_database_error(conn, exc):
                         raise
                     log.exception("import job %s: update failed", job_id)
                     continue
@@ -477,6 +492,8 @@ class Poller:
                     continue
                 if new is not None:
                     updates.append((job_id, status, new))
+                if self.backing_off():
+                    return  # the service stopped answering
 
     def _transition(self, conn, job_id, expected, **changes):
         """Lock the job, and if it still has status `expected`, apply the changes. Returns the
@@ -530,6 +547,11 @@ class Poller:
                 raise ValueError("the job has neither data nor sample_id")
         except ServiceUnreachable:
             raise
+        except ServiceNoAnswer as exc:
+            new = self._transition(conn, job_id, SUBMITTED, status=FAILED_SUBMISSION,
+                                   message=exc.message, task_id="")
+            self._unreachable(exc)  # no more submissions this cycle: back off
+            return new
         except Exception as exc:  # any failure of the submission is the job's
             if isinstance(exc, ServiceError):
                 self._reachable()
@@ -576,8 +598,8 @@ class Poller:
                 stats = deposit_result(conn, self.app_config, locked, vcf_text)
                 update_job(conn, locked, {"status": DONE, "message": ""})
         except Exception as exc:
-            if isinstance(exc, psycopg.Error) and connection_lost(conn, exc):
-                raise  # the database is gone, not the job's fault: tried again next cycle
+            if isinstance(exc, psycopg.Error) and transient_database_error(conn, exc):
+                raise  # not the job's fault: tried again next cycle
             return self._transition(conn, job_id, ANNOTATED, status=FAILED_DEPOSIT,
                                     message=storable(f"{type(exc).__name__}: {exc}"))
         log.info("import job %s: ANNOTATED -> DONE (%s records deposited)", job_id,

@@ -396,12 +396,13 @@ def _recode_gt(gt, alt_index):
 
 
 def _vep_alleles(ref, alts):
-    """How VEP names the ALTs of one VCF line in CSQ's `Allele` (without --minimal): when the
-    line has an indel and all its alleles share their first base, that base is dropped (an
-    empty allele is `-`); otherwise the ALT as written."""
-    indel = any(len(alt) != len(ref) for alt in alts if _BASES.fullmatch(alt))
-    if indel and len({allele[:1] for allele in (ref, *alts)}) == 1:
-        return [alt[1:] or "-" for alt in alts]
+    """How VEP names the ALTs of one VCF line in CSQ's `Allele` (without --minimal): when an
+    ALT's length differs from REF's (a `*` counts) and REF and all ALTs but `*` share their
+    first base, that base is dropped (an empty allele is `-`; `*` stays `*`): GATK's A>AT,*
+    gives `T` and `*`. Otherwise the ALTs as written."""
+    indel = any(len(alt) != len(ref) for alt in alts)
+    if indel and len({allele[:1] for allele in (ref, *alts) if allele != "*"}) == 1:
+        return [alt if alt == "*" else alt[1:] or "-" for alt in alts]
     return list(alts)
 
 
@@ -431,7 +432,7 @@ def _csq_by_alt(raw, csq_fields, rec):
         names = None
     if names is None or not all(_csq_value(e, at).upper() in names for e in entries):
         raise rec.error(f"the CSQ of this line with {n_alt} ALT alleles cannot be split per "
-                        "ALT (its entries' ALLELE_NUM or Allele name none of them); "
+                        "ALT (its entries' ALLELE_NUM or Allele do not name its ALTs); "
                         "decompose the VCF before annotating it, or run VEP with "
                         "--allele_number")
     by_alt = [[e for e in entries if _csq_value(e, at).upper() == name] for name in names]

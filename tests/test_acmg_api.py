@@ -222,6 +222,9 @@ def _acmg_with(value, *path):
     # One gene twice: the frequency check used one override, the gene settings the other.
     (_acmg_with({"last_exon_important": "LENI"}, "genes", "0300000"),
      "acmg.genes: 300000 and 0300000 name the same HGNC id"),
+    # str.isdigit() takes a superscript two, int() does not (it was a ValueError).
+    (_acmg_with({"last_exon_important": "LENI"}, "genes", "1101\u00b2"),
+     "acmg.genes: 1101\u00b2 is not an HGNC id"),
 ])
 def test_incomplete_acmg_frequency_config_is_refused(db_conn, acmg, message):
     allele_id = _allele(db_conn, [AD_GENE], exomes(0.5))

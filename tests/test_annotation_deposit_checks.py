@@ -73,19 +73,27 @@ def test_csq_of_a_multi_alt_line_is_split_by_allele_num(db_url, ella_config, tmp
 
 def test_csq_of_a_multi_alt_line_is_split_by_vep_allele_names(db_url, ella_config, tmp_path):
     """Without ALLELE_NUM, `Allele` as VEP writes it: an indel line's shared first base
-    dropped (AT>A,ATT: `-` and `TT`), a line of substitutions as written (`G`, `T`)."""
+    dropped (AT>A,ATT: `-` and `TT`), also beside GATK's `*`, which VEP leaves out of the
+    comparison and names `*` (A>AG,*: `G`; CT>CA,*: `A`, the `*` making it an indel line),
+    and a line of substitutions as written (`G`, `T`)."""
     indels = ",".join([_entry("TT", "frameshift_variant", "c.1001dupT"),
                        _entry("-", "frameshift_variant", "c.1001delT")])
     snvs = ",".join([_entry("T", "stop_gained", "c.1003A>T"),
                      _entry("G", "missense_variant", "c.1003A>G")])
+    with_star = _entry("G", "frameshift_variant", "c.1005dupG")
+    mnp_with_star = _entry("A", "missense_variant", "c.1008T>A")
     path = _vcf(tmp_path, [f"13\t32906000\t.\tAT\tA,ATT\t50\tPASS\tCSQ={indels}",
-                           f"13\t32906003\t.\tA\tG,T\t50\tPASS\tCSQ={snvs}"])
+                           f"13\t32906003\t.\tA\tG,T\t50\tPASS\tCSQ={snvs}",
+                           f"13\t32906005\t.\tA\tAG,*\t50\tPASS\tCSQ={with_star}",
+                           f"13\t32906007\t.\tCT\tCA,*\t50\tPASS\tCSQ={mnp_with_star}"])
     _deposit(db_url, ella_config, path)
     stored = _current(db_url)
     assert _transcript(stored["AT>A"]) == (["frameshift_variant"], "c.1001delT")
     assert _transcript(stored["AT>ATT"]) == (["frameshift_variant"], "c.1001dupT")
     assert _transcript(stored["A>G"]) == (["missense_variant"], "c.1003A>G")
     assert _transcript(stored["A>T"]) == (["stop_gained"], "c.1003A>T")
+    assert _transcript(stored["A>AG"]) == (["frameshift_variant"], "c.1005dupG")
+    assert _transcript(stored["CT>CA"]) == (["missense_variant"], "c.1008T>A")
 
 
 def test_a_csq_that_cannot_be_split_per_alt_is_refused_with_its_line(db_url, ella_config,

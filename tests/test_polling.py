@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -304,7 +305,8 @@ def test_service_text_with_a_nul_fails_the_job_once(db_url, config, service, use
     _cycles(poller, 3)
     failed = job(db_url, submitted)
     assert (failed["status"], failed["message"]) == (
-        "FAILED (SUBMISSION)", "annotation service: the task_id has a NUL character")
+        "FAILED (SUBMISSION)",
+        "annotation service: the task_id has a NUL character or an unpaired surrogate")
     assert service.requests[before:].count(("POST", "/api/v1/annotate")) == 1
 
 
@@ -365,6 +367,44 @@ def test_a_submission_answered_too_late_fails_instead_of_running_twice(db_url, c
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_hung_service_fails_one_submission_and_is_backed_off(db_url, config, user_id):
+    """A service that takes connections and never answers: each unanswered submission failed
+    its job (as it may run there) and counted the service as reachable, so one cycle failed
+    every waiting job. Now the first fails, the service is backed off, the others wait."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # the kernel accepts; nobody answers
+    try:
+        jobs = [add_job(db_url, user_id, data=f"job{i}") for i in range(3)]
+        poller = Poller(db_url, config, service=AnnotationService(
+            f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=0.3))
+        poller.cycle()
+        assert [job(db_url, j)["status"] for j in jobs] == \
+            ["FAILED (SUBMISSION)", "SUBMITTED", "SUBMITTED"]
+        assert poller.unreachable_count == 1 and poller.backing_off()
+    finally:
+        hung.close()
+
+
+def test_a_lock_held_elsewhere_during_a_deposit_is_waited_out(db_url, config, service,
+                                                              user_id):
+    """A lock timeout (likewise a deadlock or a full disk) passes: the job stays ANNOTATED and
+    is deposited later; only errors that are the job's own fail it."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("ALTER DATABASE {} SET lock_timeout = '300ms'").format(
+            psycopg.sql.Identifier(admin.info.dbname)))
+    job_id = add_job(db_url, user_id, mode="Variants")
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, job_id)
+    with psycopg.connect(db_url) as holder:
+        holder.execute("LOCK TABLE allele IN SHARE ROW EXCLUSIVE MODE")  # another deposit
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            poller.cycle()  # (the loop logs it and tries again)
+        assert job(db_url, job_id)["status"] == "ANNOTATED"
+    poller.cycle()
+    assert job(db_url, job_id)["status"] == "DONE"
 
 
 def test_unreachable_service_waits_with_backoff_and_then_continues(
@@ -454,6 +494,16 @@ def test_failing_preimport_script_fails_the_submission(db_url, config, service, 
                                      "echo 'no panel export' >&2\nexit 3")
     assert failed["status"] == "FAILED (SUBMISSION)"
     assert "exit 3" in failed["message"] and "no panel export" in failed["message"]
+
+
+def test_a_nul_in_a_pre_import_scripts_error_fails_the_job(db_url, config, service, user_id,
+                                                           tmp_path):
+    """The job's update failed on the NUL: it stayed SUBMITTED and the script ran again
+    every cycle."""
+    failed = _sample_job_with_script(db_url, config, user_id, tmp_path,
+                                     "printf 'bad\\000panel' >&2\nexit 3")
+    assert failed["status"] == "FAILED (SUBMISSION)"
+    assert "bad\ufffdpanel" in failed["message"]
 
 
 @pytest.mark.parametrize("output, message", [

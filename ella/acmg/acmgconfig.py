@@ -37,13 +37,18 @@ def _merge(base, override):
     return base
 
 
+def _is_hgnc_id(key):
+    """ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
+    return str(key).isascii() and str(key).isdigit()
+
+
 def gene_override(acmg, hgnc_id):
     """The `genes` entry for an HGNC id, its key read as a number (`"01101"` is 1101) as the
     frequency check reads it (acmg.md 3.2-3.3: one override sets both)."""
     if hgnc_id is None:
         return None
     for key, override in (acmg.get("genes") or {}).items():
-        if str(key).isdigit() and int(key) == int(hgnc_id):
+        if _is_hgnc_id(key) and int(key) == int(hgnc_id):
             return override
     return None
 
@@ -147,7 +152,7 @@ def frequency_config_problem(acmg):
     seen = {}
     for gene, override in genes.items():
         where = f"acmg.genes.{gene}"
-        if not str(gene).isdigit():
+        if not _is_hgnc_id(gene):
             return f"acmg.genes: {gene} is not an HGNC id (digits)"
         if int(gene) in seen:
             # "1101" and "01101" are one gene: the frequency check took one override and
