@@ -1,6 +1,7 @@
 """Database connections (psycopg 3) and loading of the project's SQL files."""
 
 import re
+import urllib.parse
 from pathlib import Path
 
 import psycopg
@@ -80,16 +81,19 @@ def _pin_session_settings(conn):
 _URL_PASSWORD = re.compile(r"^(?:[a-z]+://)?[^:/@=\s]*:(?P<secret>.*)@[^@]*$",
                            re.IGNORECASE | re.DOTALL)
 _KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*'?(?P<secret>[^'\s]+)", re.IGNORECASE)
+# ... or a URL's query parameter (postgresql://ella@db/ella?password=...).
+_QUERY_PASSWORD = re.compile(r"[?&]password=(?P<secret>[^&#]*)", re.IGNORECASE)
 
 
 def _without_password(message, db_url):
     """libpq's message with any piece of DB_URL's password masked: quoting a malformed URL,
     it can show the password or a part of it ("failed to resolve host 'ss@db'")."""
-    found = _URL_PASSWORD.match(db_url) or _KEY_PASSWORD.search(db_url)
-    if not found:
-        return message
-    secret = found.group("secret")
-    pieces = {secret, *re.split(r"[@:/]", secret)}
+    pieces = set()
+    for found in (_URL_PASSWORD.match(db_url), _KEY_PASSWORD.search(db_url),
+                  _QUERY_PASSWORD.search(db_url)):
+        if found:
+            secret = found.group("secret")
+            pieces |= {secret, urllib.parse.unquote(secret), *re.split(r"[@:/]", secret)}
     for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
         message = message.replace(piece, "***")
     return message

@@ -373,17 +373,20 @@ def _bad_group_files():
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):
     before = without_clilog(table_snapshot(panels_db_url))
     missing = str(tmp_path / "absent.json")
-    assert missing in one_line_error(users_cli(panels_db_url, "add_groups", missing))
+    for command in ("add_groups", "add_many"):  # a usage error (exit 2), as in every tool
+        result = users_cli(panels_db_url, command, missing)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{command}: FILE {missing!r}" in result.stderr
     for label, data, expected in _bad_group_files():
         path = write_json(tmp_path, f"{label.replace(' ', '_')}.json", data)
         message = one_line_error(users_cli(panels_db_url, "add_groups", path))
         assert path in message, (label, message)
         assert expected in message, (label, message)
         assert without_clilog(table_snapshot(panels_db_url)) == before, label
-    # Every failed run is still audited, with the error text.
+    # Every failed run is still audited, with the error text (a usage error is no run).
     log = clilog(panels_db_url)
-    assert len(log) == 1 + len(_bad_group_files())
-    assert "file not found" in log[0][5]
+    assert len(log) == len(_bad_group_files())
+    assert _bad_group_files()[-1][2] in log[-1][5]
 
 
 # ------------------------------------------------------------------------------------------
@@ -455,7 +458,6 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
     before = without_clilog(table_snapshot(groups_db_url))
     one = demo_users()[0]
     cases = [
-        ("absent", None, "file not found"),
         ("broken", '[{"username": ', "invalid JSON"),
         ("no_group", [{k: v for k, v in one.items() if k != "group"}],
          "entry 1 ('testuser1'): missing field(s) group"),
@@ -476,8 +478,7 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:
-        path = str(tmp_path / f"{name}.json") if data is None else \
-            write_json(tmp_path, f"{name}.json", data)
+        path = write_json(tmp_path, f"{name}.json", data)
         message = one_line_error(users_cli(groups_db_url, "add_many", path))
         assert path in message and expected in message, (name, message)
         assert without_clilog(table_snapshot(groups_db_url)) == before, name

@@ -112,8 +112,9 @@ class Audit:
         self.lines = []
 
     def echo(self, line, secret=None):
-        print(line, flush=True)
+        # Recorded first: a line that could not be printed (a closed pipe) is still audited.
         self.lines.append(secret if secret is not None else line)
+        print(line, flush=True)
 
     def run(self, fn, input_errors=()):
         """Run the command body `fn()`; write the clilog row afterwards, also on failure.
@@ -193,6 +194,13 @@ def run_main(fn):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went (`| head`, a pager quit): one line, not a traceback. Commands print
+        # what the operator must see (a new password) before they commit, so nothing of it
+        # was stored. stdout goes to /dev/null so the exit's flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("error: the output was closed before the command finished", file=sys.stderr)
+        return 1
     return code or 0
 
 
@@ -206,6 +214,9 @@ def ask_reason(given=None):
         print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
         try:
             given = sys.stdin.readline()
+        except UnicodeDecodeError:
+            # (With PYTHONIOENCODING=utf-8, as in the image, stdin decodes strictly.)
+            raise CommandError("the reason is not valid UTF-8 text") from None
         except (OSError, ValueError):
             given = ""
         if not sys.stdin.isatty():

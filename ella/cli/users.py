@@ -9,8 +9,8 @@ one-time passwords are printed but stored masked there.
 import argparse
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, require_input_file,
+                             run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import users as domain
 from ella.passwords import PasswordPolicyError
@@ -94,6 +94,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.canonical in ("add_groups", "add_many"):
+        require_input_file(parser, args.canonical, args.json_file)  # exit 2, as every tool
     if args.canonical == "modify" and not any(getattr(args, o) for o in domain.MODIFIABLE):
         parser.error("modify: give at least one of --new_username, --first_name, --last_name, "
                      "--email, --user_group")
@@ -177,10 +179,10 @@ def _add_many(conn, config, args, audit):
 
 def _reset_password(conn, config, args, audit):
     user, password = domain.reset_password(conn, args.username, config["user"]["auth"])
-    conn.commit()
     line = (f"Reset password for user {user['username']} ({user['last_name']}, "
             f"{user['first_name']}) with password ")
-    audit.echo(line + password, secret=line + MASK)
+    audit.echo(line + password, secret=line + MASK)  # shown before it is stored
+    conn.commit()
     return 0
 
 

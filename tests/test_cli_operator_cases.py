@@ -1,0 +1,71 @@
+"""The command line as operators meet it beyond the happy path: output into a closed pipe, a
+reason typed in another encoding in the image's environment, a password in a URL parameter
+(config-cli-ops.md 3; DESIGN.md: one line on stderr, never a traceback, no secret shown)."""
+
+import os
+import subprocess
+
+import psycopg
+
+from helpers import ROOT, run_cli
+
+
+def _q(url, sql, params=()):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _env(db_url, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    return {**env, "DB_URL": db_url, **extra}
+
+
+def _with_closed_stdout(db_url, tool, *args):
+    """bin/<tool> writing into a pipe nobody reads any more (`| head -1`, a pager quit)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([str(ROOT / "bin" / tool), *args], stdout=write_end,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                              env=_env(db_url), timeout=120)
+    finally:
+        os.close(write_end)
+
+
+def test_output_into_a_closed_pipe_is_one_line_and_a_new_password_is_not_lost(demo_db_url):
+    """A traceback (BrokenPipeError); and reset_password committed the new password before
+    printing it: the account got a password nobody was shown."""
+    listed = _with_closed_stdout(demo_db_url, "ella-users", "list")
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    assert listed.stderr.strip() == "error: the output was closed before the command finished"
+    before = _q(demo_db_url, "SELECT password FROM \"user\" WHERE username = 'testuser1'")
+    reset = _with_closed_stdout(demo_db_url, "ella-users", "reset_password", "testuser1")
+    assert reset.returncode == 1 and "Traceback" not in reset.stderr
+    assert _q(demo_db_url,
+              "SELECT password FROM \"user\" WHERE username = 'testuser1'") == before
+    command, output = _q(demo_db_url, "SELECT command, output FROM clilog ORDER BY id DESC "
+                                      "LIMIT 1")[0]
+    assert command == "users reset_password testuser1"
+    assert "Broken pipe" in output and "with password ********" in output
+
+
+def test_a_reason_that_is_not_utf8_is_refused_also_in_the_images_environment(demo_db_url):
+    """The image sets PYTHONIOENCODING=utf-8, which decodes stdin strictly: a Latin-1 reason
+    was dropped (NULL in clilog) and the analysis deleted."""
+    result = subprocess.run([str(ROOT / "bin" / "ella-delete"), "analysis", "2"],
+                            input="Pasient ønsket sletting\ny\n".encode("latin-1"),
+                            capture_output=True, env=_env(demo_db_url, PYTHONIOENCODING="utf-8"),
+                            timeout=120)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1 and "Traceback" not in stderr
+    assert "error: the reason is not valid UTF-8 text" in stderr
+    assert _q(demo_db_url, "SELECT count(*) FROM analysis WHERE id = 2") == [(1,)]
+
+
+def test_a_password_in_a_url_parameter_is_not_shown():
+    """libpq takes `?password=`; quoting the malformed value, its error showed it whole."""
+    result = run_cli("ella-users", "list",
+                     db_url="postgresql://ella@localhost:1/ella?password=Hosp1tal%Secret")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Hosp1tal" not in result.stderr and "Secret" not in result.stderr, result.stderr
+    assert "***" in result.stderr
