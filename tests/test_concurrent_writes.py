@@ -436,3 +436,41 @@ def test_an_assessment_naming_an_analysis_deleted_meanwhile_is_a_404(wf, route):
     assert result["r"].json["message"] == f"No analysis with id {analysis_id}"
     with psycopg.connect(db) as conn:
         assert conn.execute(f"SELECT count(*) FROM {route[:-1]}").fetchone() == (0,)
+
+
+def test_two_analyses_finalizing_one_variant_at_once_give_one_current_assessment(
+        api_app, db_url, ella_config, tmp_path):
+    """Two users, each in their own analysis, finalize the same variant at the same moment
+    (no workflow lock is shared): one gets 200, the other 409, and there is one current
+    assessment, report and reference assessment, round after round."""
+    c1, c2, analyses, refs = setup_analysis(api_app, db_url, ella_config, tmp_path, second=True)
+    start_round(db_url, analyses[0], "wfuser1")
+    start_round(db_url, analyses[1], "wfuser2")
+    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
+    presented = [None, None]
+    for attempt in range(3):
+        barrier, results = threading.Barrier(2), [None, None]
+
+        def finalize(i):
+            body = payload(allele_id, annotation_id, classification=str(i + 2),
+                           aa_presented=presented[0], ar_presented=presented[1],
+                           report=f"{attempt}-{i}",
+                           ras=[{"allele_id": allele_id, "reference_id": refs[0],
+                                 "evaluation": {"comment": f"{attempt}-{i}"}}])
+            barrier.wait()
+            results[i] = (c1, c2)[i].post(
+                f"/api/v1/workflows/analyses/{analyses[i]}/actions/finalizeallele/", body)
+
+        threads = [threading.Thread(target=finalize, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(r.status for r in results) == [200, 409], [r.body for r in results]
+        winner = next(r for r in results if r.status == 200).json
+        presented = [winner["alleleassessment"]["id"], winner["allelereport"]["id"]]
+        with psycopg.connect(db_url) as conn:
+            assert [conn.execute(f"SELECT count(*) FROM {table} WHERE allele_id = %s AND "
+                                 "date_superceeded IS NULL", (allele_id,)).fetchone()[0]
+                    for table in ("alleleassessment", "allelereport",
+                                  "referenceassessment")] == [1, 1, 1]
