@@ -32,10 +32,12 @@ db-url: $(STAMP)
 	@ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR)
 
 # Create (or bring up to date) the database, load the demo data and serve the API;
-# re-running reuses what exists.
+# re-running reuses what exists. The local cluster is the demo's own: analyses or users added
+# there do not stop the demo (--force); a DB_URL given may be a lab's, which it refuses.
 run: db-start
+	force=--force; [ -n "$${DB_URL}" ] && force=; \
 	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
-		bin/ella-db make-production && bin/ella-demo && \
+		bin/ella-db make-production && bin/ella-demo $$force && \
 		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
 		exec bin/ella-api
 

@@ -1,7 +1,7 @@
 """Read the schema catalogue of a database into plain, comparable data.
 
-Used by the schema tests (against a machine-readable expectation), by
-`ella-db status` and by `ella-db adopt` (to recognise an ELLA database).
+Used by the schema tests (against a machine-readable expectation); `ella-db status` and
+`adopt` take only its bookkeeping table's name (they recognise a database by its tables).
 Only schema `public` is read. Names are compared exactly; definitions are
 PostgreSQL's own canonical text (`pg_get_indexdef`, `pg_get_constraintdef`)
 with the schema prefix removed, so they do not depend on how the DDL was typed.
