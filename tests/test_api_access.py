@@ -220,3 +220,30 @@ def test_numbers_beyond_the_database_integer_are_400(insider):
         refused(insider.post("/api/v1/customannotations/",
                              {"allele_id": allele_id, "annotations": {}}),
                 "body.allele_id")
+
+
+def test_collisions_name_only_analyses_the_caller_may_open(demo_api_app, demo_db_url):
+    """Any group may read a variant's collisions (api.md 1.6), but testuser4 (testgroup02)
+    was told the name, id and user of testgroup01's analysis 2, which it may neither open
+    nor find in alleles/<id>/analyses/. Now the warning stays, without those."""
+    import psycopg
+    with psycopg.connect(demo_db_url) as conn:
+        allele_id = conn.execute(
+            "SELECT min(g.allele_id) FROM genotype g JOIN sample s ON s.id = g.sample_id "
+            "WHERE s.analysis_id = 2").fetchone()[0]
+        # Unclassified again, so that analysis 2's Ongoing round collides on it.
+        conn.execute("UPDATE alleleassessment SET date_superceeded = now() "
+                     "WHERE allele_id = %s AND date_superceeded IS NULL", (allele_id,))
+    path = f"/api/v1/workflows/alleles/{allele_id}/collisions/"
+
+    def analysis_hits(username):
+        client = logged_in_client(demo_api_app, demo_db_url, username)
+        result = client.get(path, query=f"allele_ids={allele_id}")
+        assert result.status == 200, result.body
+        return [e for e in result.json if e["type"] == "analysis"]
+    [own] = analysis_hits("testuser1")
+    assert (own["analysis_id"], own["analysis_name"], own["user"]["username"]) == (
+        2, "brca_sample_1.HBOCUTV_v01", "testuser1")
+    [other] = analysis_hits("testuser4")
+    assert (other["analysis_id"], other["analysis_name"], other["user"]) == (None, None, None)
+    assert other["workflow_status"] == own["workflow_status"]

@@ -2,6 +2,7 @@
 (nearby classified variants, workflow.md 14)."""
 
 from ella.allele_views import _users_by_id, load_alleles
+from ella.web.access import accessible_panel_condition
 
 
 def valid_assessment_condition(config, alias="aa"):
@@ -37,8 +38,13 @@ def _uncommitted(conn, table, column):
     return {r[0]: {"user_id": r[1], "workflow_status": r[2], "status": r[3]} for r in rows}
 
 
-def collisions(conn, config, workflow_type, workflow_id, allele_ids):
-    """Collision entries for `allele_ids` (the allele workflow checks only its own allele)."""
+def collisions(conn, config, workflow_type, workflow_id, allele_ids, group_id):
+    """Collision entries for `allele_ids` (the allele workflow checks only its own allele).
+
+    Any group may read a variant's collisions (api.md 1.6), but an analysis outside the
+    caller's group's panels is reported without its id, name and user: patient analysis
+    names are not shown to a group that may not open the analysis (as `alleles/<id>/analyses/`
+    does not list it). The warning itself, and the round's status, stay."""
     if not allele_ids:
         return []
     if workflow_type == "allele":
@@ -59,17 +65,20 @@ def collisions(conn, config, workflow_type, workflow_id, allele_ids):
             "SELECT s.analysis_id, g.secondallele_id FROM genotype g "
             "JOIN sample s ON s.id = g.sample_id "
             "WHERE s.analysis_id = ANY(%s) AND g.secondallele_id = ANY(%s)) "
-            "SELECT hit.analysis_id, an.name, hit.allele_id FROM hit "
+            f"SELECT hit.analysis_id, an.name, hit.allele_id, "
+            f"{accessible_panel_condition('an', placeholder='%s')} FROM hit "
             "JOIN analysis an ON an.id = hit.analysis_id WHERE NOT EXISTS ("
             "SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = hit.allele_id "
             f"AND {valid_sql}) ORDER BY hit.analysis_id, hit.allele_id",
-            [other_analyses, allele_ids, other_analyses, allele_ids, *valid_params])
-        for analysis_id, name, allele_id in rows:
+            [other_analyses, allele_ids, other_analyses, allele_ids, group_id, *valid_params])
+        for analysis_id, name, allele_id, visible in rows:
             latest = analyses[analysis_id]
             entries.append({"type": "analysis", "allele_id": allele_id,
-                            "analysis_id": analysis_id, "analysis_name": name,
+                            "analysis_id": analysis_id if visible else None,
+                            "analysis_name": name if visible else None,
                             "workflow_status": latest["workflow_status"],
-                            "_user_id": latest["user_id"], "_status": latest["status"]})
+                            "_user_id": latest["user_id"] if visible else None,
+                            "_status": latest["status"]})
     alleles = _uncommitted(conn, "alleleinterpretation", "allele_id")
     if workflow_type == "allele":
         alleles.pop(workflow_id, None)

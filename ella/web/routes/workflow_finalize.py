@@ -53,7 +53,8 @@ def finalizeallele_allele(ctx, allele_id):
 def collisions_analysis(ctx, analysis_id):
     require_analysis(ctx.conn, ctx.user, analysis_id)
     allele_ids = ctx.request.id_list_arg("allele_ids", required=True)
-    return collisions(ctx.conn, ctx.config, "analysis", analysis_id, allele_ids)
+    return collisions(ctx.conn, ctx.config, "analysis", analysis_id, allele_ids,
+                      ctx.user["group_id"])
 
 
 @router.route("GET", f"{API}/workflows/alleles/<int:allele_id>/collisions/",
@@ -63,7 +64,8 @@ def collisions_allele(ctx, allele_id):
     # variant's round must be able to load its page.
     require_allele(ctx.conn, allele_id)
     allele_ids = ctx.request.id_list_arg("allele_ids", required=True)
-    return collisions(ctx.conn, ctx.config, "allele", allele_id, allele_ids)
+    return collisions(ctx.conn, ctx.config, "allele", allele_id, allele_ids,
+                      ctx.user["group_id"])
 
 
 @router.route("GET", f"{API}/workflows/similar_alleles/<genepanel_name>/<genepanel_version>/",
