@@ -19,7 +19,6 @@ Deliberate improvements over ELLA's poller:
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from ella.db import DatabaseError, connect, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
-from ella.deposit.variants import DepositError
+from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
 from ella.genepanel_export import regions_bed
 
 log = logging.getLogger("ella.polling")
@@ -99,13 +98,10 @@ def _error_message(body):
     return storable(message) if isinstance(message, str) and message else UNKNOWN_ERROR
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def storable(text):
     """Service text as PostgreSQL text can hold it: a NUL (or a lone surrogate from JSON)
     failed the job's UPDATE, and the job was handled again every cycle."""
-    return _UNSTORABLE.sub("\ufffd", text)
+    return UNSTORABLE_TEXT.sub("\ufffd", text)
 
 
 def encode_multipart(fields, files):
@@ -177,10 +173,10 @@ class AnnotationService:
             # No answer after the request was sent (a read timeout, a dropped connection).
             # A POST may have started a task there: submitted again, the job would run twice.
             if method == "POST":
-                raise ServiceNoAnswer(f"annotation service {path}: no answer after the request "
-                                   f"was sent ({exc or type(exc).__name__}); the service may "
-                                   "have started the task: check it before submitting the "
-                                   "job again") from None
+                raise ServiceNoAnswer(f"annotation service {path}: no answer after the "
+                                      f"request was sent ({exc or type(exc).__name__}); the "
+                                      "service may have started the task: check it before "
+                                      "submitting the job again") from None
             raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
                                      f"{exc or type(exc).__name__}") from None
 

@@ -167,9 +167,9 @@ def _unstorable_text_path(doc, path=""):
         if isinstance(doc, (list, tuple)) else ()
     for key, value in items:
         where = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and _UNSTORABLE.search(key):
+        if isinstance(key, str) and UNSTORABLE_TEXT.search(key):
             return where
-        if isinstance(value, str) and _UNSTORABLE.search(value):
+        if isinstance(value, str) and UNSTORABLE_TEXT.search(value):
             return where
         found = _unstorable_text_path(value, where)
         if found:
@@ -177,7 +177,9 @@ def _unstorable_text_path(doc, path=""):
     return None
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# What PostgreSQL text and jsonb cannot hold: NUL, and a surrogate code point (in a Python
+# string always an unpaired one, decoded from JSON's \ud800).
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def _unchanged(stored, new):
