@@ -344,9 +344,12 @@ def append_target_outside_group(conn, group_id, properties):
     return name if found else None
 
 
+class JobDepositFailed(Exception):
+    """A deposit's error as the job's message: "<error type>: <what and where>"."""
+
+
 def deposit_result(conn, app_config, job, vcf_text):
     """Deposit the annotated VCF of a job on `conn` (no commit). Returns a summary dict."""
-    panel = (job["genepanel_name"], job["genepanel_version"])
     props = job["properties"] or {}
     if job["mode"] == "Analysis" and props.get("create_or_append") == "Append":
         # Checked again here: the job may predate the check, or its user changed groups.
@@ -360,25 +363,39 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
     with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp:
-        vcf = Path(tmp) / f"job-{job['id']}.vcf"
-        vcf.write_text(vcf_text, encoding="utf-8")
-        if job["mode"] == "Analysis":
-            if not props.get("analysis_name"):
-                raise DepositError("properties.analysis_name is missing")
-            append = props.get("create_or_append") == "Append"
-            name = props["analysis_name"] if append else \
-                f"{props['analysis_name']}.{panel[0]}_{panel[1]}"
-            analysis_file = Path(tmp) / f"job-{job['id']}.analysis"
-            analysis_file.write_text(json.dumps({
-                "name": name, "genepanel_name": panel[0], "genepanel_version": panel[1],
-                "priority": props.get("priority") or 1,
-                "data": [{"vcf": vcf.name, "technology": props.get("sample_type") or "HTS"}],
-            }), encoding="utf-8")
-            config = resolve_analysis_config(analysis_file)
-            return deposit_analysis(conn, app_config, config, append=append)
-        if job["mode"] in ("Variants", "Single variant"):
-            return deposit_alleles(conn, app_config, vcf, panel=panel)
-        raise DepositError("Unknown mode")
+        try:
+            return _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
+        except psycopg.Error:
+            raise  # the caller tells the database's passing conditions from the job's errors
+        except Exception as exc:
+            # Messages name the files they read; the job's user is shown "job-7.vcf, line
+            # 12", not the poller's temporary folder.
+            shown = str(exc).replace(tmp + os.sep, "")
+            raise JobDepositFailed(f"{type(exc).__name__}: {shown}") from exc
+
+
+def _deposit_files(conn, app_config, job, folder, vcf_text):
+    panel = (job["genepanel_name"], job["genepanel_version"])
+    props = job["properties"] or {}
+    vcf = folder / f"job-{job['id']}.vcf"
+    vcf.write_text(vcf_text, encoding="utf-8")
+    if job["mode"] == "Analysis":
+        if not props.get("analysis_name"):
+            raise DepositError("properties.analysis_name is missing")
+        append = props.get("create_or_append") == "Append"
+        name = props["analysis_name"] if append else \
+            f"{props['analysis_name']}.{panel[0]}_{panel[1]}"
+        analysis_file = folder / f"job-{job['id']}.analysis"
+        analysis_file.write_text(json.dumps({
+            "name": name, "genepanel_name": panel[0], "genepanel_version": panel[1],
+            "priority": props.get("priority") or 1,
+            "data": [{"vcf": vcf.name, "technology": props.get("sample_type") or "HTS"}],
+        }), encoding="utf-8")
+        config = resolve_analysis_config(analysis_file)
+        return deposit_analysis(conn, app_config, config, append=append)
+    if job["mode"] in ("Variants", "Single variant"):
+        return deposit_alleles(conn, app_config, vcf, panel=panel)
+    raise DepositError("Unknown mode")
 
 
 # --- the loop (7.4) -------------------------------------------------------------------------
@@ -596,8 +613,10 @@ class Poller:
         except Exception as exc:
             if isinstance(exc, psycopg.Error) and transient_database_error(conn, exc):
                 raise  # not the job's fault: tried again next cycle
+            message = str(exc) if isinstance(exc, JobDepositFailed) else \
+                f"{type(exc).__name__}: {exc}"
             return self._transition(conn, job_id, ANNOTATED, status=FAILED_DEPOSIT,
-                                    message=storable(f"{type(exc).__name__}: {exc}"))
+                                    message=storable(message))
         log.info("import job %s: ANNOTATED -> DONE (%s records deposited)", job_id,
                  stats.get("records"))
         return DONE

@@ -178,6 +178,27 @@ def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id, c
     assert count(db_url, "SELECT count(*) FROM analysis") == 0
 
 
+def test_a_deposit_error_names_the_jobs_file_not_the_pollers_temporary_folder(
+        db_url, config, service, user_id):
+    """The job's user sees the line of the annotated VCF at fault, and nothing of the
+    server's file system."""
+    lines = VCF_TEXT.splitlines(keepends=True)
+    bad_at = next(i for i, line in enumerate(lines) if not line.startswith("#")) + 1
+    fields = lines[bad_at - 1].rstrip("\n").split("\t")
+    lines[bad_at - 1] = "\t".join(fields[:5]) + "\n"  # a record cut after QUAL's column
+    service.results["13-32893296-TG-T"] = "".join(lines)
+    job_id = add_job(db_url, user_id, data="13-32893296-TG-T")
+    poller = Poller(db_url, config)
+    for _ in range(4):
+        poller.cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert failed["message"].startswith(f"VcfError: job-{job_id}.vcf, line {bad_at}: "), \
+        failed["message"]
+    assert "ella-importjob" not in failed["message"] and "/" not in failed["message"]
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+
+
 def test_j6_variants_job_creates_every_allele(db_url, config, service, user_id):
     job_id = add_job(db_url, user_id, mode="Variants")
     poller = Poller(db_url, config)
