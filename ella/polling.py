@@ -401,9 +401,11 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
 # --- the loop (7.4) -------------------------------------------------------------------------
 
 # SQLSTATEs of a passing database condition: connection (08), a transaction rolled back by a
-# deadlock or serialization failure (40), insufficient resources (53), a canceled statement
-# or a server shutting down (57), a system error (58), a lock not available (55P03).
-_TRANSIENT_STATES = ("08", "40", "53", "57", "58", "55P03")
+# deadlock or serialization failure (40), insufficient resources (53), a server shutting down
+# or not yet taking connections (57P), a system error (58), a lock not available (55P03).
+# A statement canceled (57014: the site's statement_timeout, or an operator) is the job's:
+# the same deposit would be canceled again, every cycle, ahead of every later job.
+_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03")
 
 
 def transient_database_error(conn, exc):

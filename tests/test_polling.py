@@ -428,6 +428,27 @@ def test_a_lock_held_elsewhere_during_a_deposit_is_waited_out(db_url, config, se
     assert job(db_url, job_id)["status"] == "DONE"
 
 
+def test_a_deposit_canceled_by_the_statement_timeout_fails_only_its_job(db_url, config,
+                                                                        service, user_id):
+    """A deposit that outlasts the site's statement_timeout will outlast it again: counted as
+    a passing condition, it was retried every cycle, and the jobs after it never ran."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("ALTER DATABASE {} SET statement_timeout = '300ms'")
+                      .format(psycopg.sql.Identifier(admin.info.dbname)))
+    slow = add_job(db_url, user_id, mode="Variants")
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, slow)
+    with psycopg.connect(db_url) as holder:
+        holder.execute("LOCK TABLE allele IN SHARE ROW EXCLUSIVE MODE")  # a long writer
+        poller.cycle()
+    failed = job(db_url, slow)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert "statement timeout" in failed["message"], failed["message"]
+    later = add_job(db_url, user_id, mode="Variants")
+    _cycles(poller, 4)
+    assert job(db_url, later)["status"] == "DONE"
+
+
 def test_unreachable_service_waits_with_backoff_and_then_continues(
         db_url, config, service, user_id):
     job_id = add_job(db_url, user_id)
