@@ -246,3 +246,43 @@ def test_cli_refuses_in_one_line_and_writes_nothing(db_url, tmp_path):
         f"error: entry 1 ('Checked'): filterconfig.filters[0]: {message}"
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM filterconfig").fetchone() == (0,)
+
+
+# JSON Schema (draft-07, which ELLA's filterconfig schema follows) counts 10.0 as an integer,
+# and ELLA's filters take it as one; the deposit refused each with "must be an integer".
+# case -> (as written, the same with ints)
+INTEGRAL_FLOATS = {
+    "size threshold": ({"name": "size", "config": {"threshold": 10.0, "mode": ">"}},
+                       {"name": "size", "config": {"threshold": 10, "mode": ">"}}),
+    "region": ({"name": "region", "config": {"splice_region": [-20.0, 6.0],
+                                             "utr_region": [0.0, 0]}},
+               {"name": "region", "config": {"splice_region": [-20, 6], "utr_region": [0, 0]}}),
+    "ppy": ({"name": "ppy", "config": {"ppy_tract_region": [-20.0, -3.0]}},
+            {"name": "ppy", "config": {"ppy_tract_region": [-20, -3]}}),
+    "gene": ({"name": "gene", "config": {"genes": [1.0], "mode": "one"}},
+             {"name": "gene", "config": {"genes": [1], "mode": "one"}}),
+    "clinvar stars": ({"name": "external", "config": {"clinvar": {"num_stars": [">=", 2.0]}}},
+                      {"name": "external", "config": {"clinvar": {"num_stars": [">=", 2]}}}),
+    "num_thresholds": (frequency(num_thresholds={"GNOMAD_GENOMES": {"G": 2000.0}}),
+                       frequency(num_thresholds={"GNOMAD_GENOMES": {"G": 2000}})),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTEGRAL_FLOATS))
+def test_whole_numbers_written_with_a_fraction_deposit_and_run_as_ints(world, case):
+    written, as_ints = INTEGRAL_FLOATS[case]
+    deposit_filterconfigs(world.conn, world.config, entry(written))
+    stored = world.conn.execute("SELECT filterconfig::text FROM filterconfig").fetchone()[0]
+    assert ".0" in stored  # stored as given
+    # Run with their SQL parameters as ints (a float one broke int4 arithmetic).
+    result = world.chain([world.allele_id], {"filters": [written]})
+    assert result == world.chain([world.allele_id], {"filters": [as_ints]})
+
+
+def test_a_qual_threshold_beyond_a_float_deposits_and_filters(world):
+    """JSON allows any integer, and filtering.md 2.4 asks only for a number >= 0: 10**400
+    crashed the deposit's check (a traceback) and, stored, every run (a 500)."""
+    huge = {"name": "quality", "config": {"qual": 10 ** 400}}
+    deposit_filterconfigs(world.conn, world.config, entry(huge))
+    assert world.chain([world.allele_id], {"filters": [huge]}) == {
+        "allele_ids": [], "excluded_allele_ids": {"quality": [world.allele_id]}}  # QUAL 50

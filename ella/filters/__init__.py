@@ -46,8 +46,9 @@ def is_int(value, minimum=-INT4_MAX - 1, maximum=INT4_MAX):
 
 
 def is_number(value, minimum=-math.inf, maximum=math.inf):
+    # An int is always finite, also one too large for a float (isfinite would raise).
     return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        math.isfinite(value) and minimum <= value <= maximum
+        (isinstance(value, int) or math.isfinite(value)) and minimum <= value <= maximum
 
 
 def is_one_of(value, choices):

@@ -34,9 +34,23 @@ def _check_entry(entry, where):
         raise FilterError(f"{where}: {exc}") from None
 
 
+def _integral_floats_as_ints(value):
+    """JSON Schema (draft-07, which ELLA's filterconfig schema follows) counts 10.0 as an
+    integer, and ELLA's filters take it as one: such numbers are checked and run as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    return value
+
+
 def check_filterconfig(filterconfig):
-    """FilterError naming the first filter (or exception) whose config its filter cannot
-    run; the same rules whether the config is deposited or run."""
+    """The filterconfig as its filters run it (10.0 read as 10), or FilterError naming the
+    first filter (or exception) whose config its filter cannot run; the same rules whether
+    the config is deposited or run. What is stored stays as it was given."""
+    filterconfig = _integral_floats_as_ints(filterconfig)
     filters = filterconfig.get("filters") if isinstance(filterconfig, dict) else None
     if not isinstance(filters, list):
         raise FilterError("a filterconfig needs a list of 'filters'")
@@ -47,6 +61,7 @@ def check_filterconfig(filterconfig):
             raise FilterError(f"filters[{index}].exceptions must be a list")
         for exc_index, exception in enumerate(exceptions):
             _check_entry(exception, f"filters[{index}].exceptions[{exc_index}]")
+    return filterconfig
 
 
 def run_filters(ctx, allele_ids, filterconfig, timings=None):
@@ -58,7 +73,7 @@ def run_filters(ctx, allele_ids, filterconfig, timings=None):
     variants in the same gene). A filter name used twice unions its excluded ids (DESIGN.md).
     `timings`, if a list, receives (filter name, seconds) per filter including exceptions."""
     import time
-    check_filterconfig(filterconfig)  # nothing runs when a later filter could not
+    filterconfig = check_filterconfig(filterconfig)  # nothing runs if a later one could not
     remaining = set(allele_ids)
     excluded = {}
     for entry in filterconfig["filters"]:
@@ -88,7 +103,7 @@ def _check_mode(ctx, module):
 def segregation_tags(conn, config, genepanel, analysis_id, allele_ids, filterconfig):
     """{allele_id: [tag]} from the first segregation filter of `filterconfig` (a filter
     config's document), {} when it has none (api.md 3.4)."""
-    check_filterconfig(filterconfig)
+    filterconfig = check_filterconfig(filterconfig)
     entry = next((e for e in filterconfig["filters"] if e["name"] == segregation.NAME), None)
     if entry is None:
         return {}
