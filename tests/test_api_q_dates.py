@@ -3,6 +3,8 @@ client writes, on every list that has date columns; a value that is not an ISO 8
 400; on integer columns only whole numbers; a null in a list matches nothing, as in SQL.
 On the real ELLA database (assessments created 2020-10-19 from 10:49 UTC on)."""
 
+from datetime import datetime, timedelta, timezone
+
 import psycopg
 import pytest
 
@@ -84,3 +86,20 @@ def test_a_null_in_a_q_list_matches_nothing(client):
     assert _ids(client.get(f"{API}/alleleassessments/", query={"q": {"id": [2, None]}})) == [2]
     assert _ids(client.get(f"{API}/alleleassessments/",
                            query={"q": {"id": {"$in": [None]}}})) == []
+
+
+def test_a_q_list_of_dates_takes_every_offset_python_reads(client):
+    """PostgreSQL takes offsets up to ±15:59 only; a list (`[...]`, `$in`, `$nin`) sent
+    +23:59 as text and answered 500. The values are compared in UTC now."""
+    client, _ = client
+    lists = f"{API}/alleleassessments/"
+    first = client.get(lists, query={"q": {"id": 1}}).json[0]["date_created"]
+    moved = datetime.fromisoformat(first).astimezone(timezone(timedelta(hours=23, minutes=59)))
+    for query in ([moved.isoformat()], {"$in": [moved.isoformat()]}):
+        assert _ids(client.get(lists, query={"q": {"date_created": query}})) == [1]
+    others = _ids(client.get(lists, query={"q": {"date_created": {
+        "$nin": [moved.isoformat()]}}}))
+    assert 1 not in others and others
+    # In UTC beyond the year 9999: out of range, not a 500.
+    result = client.get(lists, query={"q": {"date_created": ["9999-12-31T23:59:00-05:00"]}})
+    assert result.status == 400 and "is out of range" in result.json["message"]

@@ -259,3 +259,26 @@ def test_bad_input(demo_api_app, demo_db_url):
         r = client.get(OPTIONS, query={"q": {"gene": text, "user": text}})
         assert r.status == 200 and r.json == {"gene": [], "user": []}
     assert allele_ids(search(client, {"type": "alleles", "freetext": "13:32890607"})) == [3]
+
+
+def test_a_custom_annotation_of_any_shape_is_merged_as_the_other_reads_merge_it(
+        demo_api_app, demo_db_url):
+    """api.md 4.19 stores any object as a custom annotation; the search merged `external`,
+    `prediction` and `references` without looking at their types, and a string, number,
+    boolean or list there made every later search finding the variant a 500."""
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    found = {"type": "alleles", "freetext": "13:32890607"}
+    before = search(client, found).json["alleles"][0]["allele"]["annotation"]
+    for odd in ({"external": "x"}, {"external": [1]}, {"prediction": True},
+                {"prediction": "abc"}, {"references": 5}):
+        stored = client.post("/api/v1/customannotations/",
+                             {"allele_id": 3, "annotations": odd})
+        assert stored.status == 200, stored.body
+        annotation = search(client, found).json["alleles"][0]["allele"]["annotation"]
+        for key in ("external", "prediction", "references"):
+            assert annotation.get(key) == before.get(key), (odd, key)
+    client.post("/api/v1/customannotations/", {"allele_id": 3, "annotations": {
+        "external": {"LOVD": "yes"}, "references": [{"id": 1, "source": "User"}]}})
+    annotation = search(client, found).json["alleles"][0]["allele"]["annotation"]
+    assert annotation["external"]["LOVD"] == "yes"
+    assert annotation["references"][-1] == {"id": 1, "source": "User"}

@@ -125,7 +125,13 @@ def _convert(value, typ, column):
             # The parsed value goes to PostgreSQL, not the text: Python also reads forms
             # PostgreSQL does not (ISO week dates, 2020-W01-1). Without an offset: UTC.
             parsed = datetime.fromisoformat(str(value))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=timezone.utc)
+            # In UTC: Python reads offsets up to ±23:59, PostgreSQL only up to ±15:59 (the
+            # list forms send the offset as text).
+            return parsed.astimezone(timezone.utc)
         return value if isinstance(value, str) else str(value)
     except (TypeError, ValueError):
         raise BadRequest(f"q value {value!r} for {column!r} is not a valid {typ}") from None
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise BadRequest(f"q value {value!r} for {column!r} is out of range") from None

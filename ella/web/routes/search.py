@@ -3,6 +3,7 @@
 import re
 
 from ella import auth
+from ella.allele_views import merge_custom_annotation
 from ella.web.routes.overviews import overview_analyses
 from ella.web.access import accessible_panel_condition, group_panels
 from ella.web.errors import BadRequest
@@ -305,15 +306,10 @@ def _annotation(ctx, row, custom, panel_transcripts, hgvs_text):
     if kept:
         transcripts = kept
     data["transcripts"] = transcripts
-    references = list(data.get("references") or [])
     if custom is not None:
-        custom_id, custom_data = custom
-        custom_data = custom_data or {}
-        for key in ("external", "prediction"):
-            if custom_data.get(key):
-                data[key] = {**(data.get(key) or {}), **custom_data[key]}
-        references += custom_data.get("references") or []
-    data["references"] = references
+        # As every other read merges it (a custom annotation may hold any JSON object).
+        data = merge_custom_annotation(data, custom[1])
+    data["references"] = list(data.get("references") or [])
     data["worst_consequence"] = _worst(transcripts, ctx.config["transcripts"]["consequences"])
     filtered = []
     # one annotation transcript per panel transcript: the exact name, else the highest version
