@@ -620,6 +620,27 @@ def test_a_not_started_or_finalized_variant_workflow_is_open_to_every_group(worl
     assert [r["status"] for r in world.rounds("allele", a[5])] == ["Done", "Not started"]
 
 
+def test_a_variant_log_entry_is_editable_only_where_its_author_may_edit_it(world):
+    """Once another group starts the round on its own panel, the author's group may no
+    longer change that round, nor its log (403): the log listed the entry as `editable`
+    all the same, so the page offered an edit the server always refused."""
+    allele = world.allele_ids[2]
+    add_user(world.url, "v01only", "v01only", [("HBOC", "v01")])
+    add_user(world.url, "v1only", "v1only", [PANEL])
+    kw = {"kind": "allele", "workflow_id": allele}
+    ok(act(world, "v1only", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, **kw))
+    ok(act(world, "v1only", "markreview", world.payload([allele], analysis=False), **kw))
+    author = world.client("v1only")
+    logs = f"{AL}/{allele}/logs/"
+    ok(author.post(logs, {"message": "please check exon 3"}))
+    entry_id = ok(author.get(logs))["logs"][-1]["id"]
+    assert ok(author.get(logs))["logs"][-1]["editable"] is True
+    ok(act(world, "v01only", "start", {"gp_name": "HBOC", "gp_version": "v01"}, **kw))
+    assert ok(author.get(logs))["logs"][-1]["editable"] is False
+    refused(author.request("PATCH", f"{logs}{entry_id}/", json_body={"message": "exon 4"}),
+            403)
+
+
 class _OnPanels:
     """An access rule that allows the rounds on these panels (RoundAccess's first half)."""
 

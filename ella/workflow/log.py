@@ -51,8 +51,9 @@ def _hgvsc(conn, allele_ids, panel):
     return result
 
 
-def list_logs(conn, user, workflow_type, workflow_id):
-    """{"logs": [...], "users": [...]}, oldest first."""
+def list_logs(conn, user, workflow_type, workflow_id, access=None):
+    """{"logs": [...], "users": [...]}, oldest first. `access` (a RoundAccess) is what the
+    edit and delete routes check on a variant's round: no entry is `editable` without it."""
     table, _ = WORKFLOW_TABLES[workflow_type]
     round_ids = _round_ids(conn, workflow_type, workflow_id)
     if not round_ids:
@@ -72,12 +73,13 @@ def list_logs(conn, user, workflow_type, workflow_id):
                             (ar_ids,)).fetchall())
     panel = panel_transcripts(conn, latest["genepanel_name"], latest["genepanel_version"])
     hgvsc = _hgvsc(conn, {a[0] for a in aas.values()} | set(ars.values()), panel)
-    open_round = not (latest["status"] == "Done" and latest["finalized"])
+    changeable = not (latest["status"] == "Done" and latest["finalized"]) and (
+        access is None or access.allows(latest))
     logs = []
     for r in rows:
         entry = {k: r[k] for k in ("id", "date_created", "message", "priority",
                                    "review_comment", "warning_cleared", "user_id")}
-        entry["editable"] = bool(r["round_id"] == latest["id"] and open_round
+        entry["editable"] = bool(r["round_id"] == latest["id"] and changeable
                                  and r["user_id"] == user["id"] and r["message"] is not None)
         if r["alleleassessment_id"] in aas:
             allele_id, classification, previous = aas[r["alleleassessment_id"]]

@@ -29,7 +29,8 @@ def _register(segment, workflow_type, id_name):
 
     def get_logs(ctx, **params):
         _access(ctx, workflow_type, params[id_name], write=False)
-        return list_logs(ctx.conn, ctx.user, workflow_type, params[id_name])
+        access = RoundAccess(ctx.conn, ctx.user) if workflow_type == "allele" else None
+        return list_logs(ctx.conn, ctx.user, workflow_type, params[id_name], access=access)
 
     def post_log(ctx, **params):
         _access(ctx, workflow_type, params[id_name])
