@@ -513,6 +513,12 @@ def test_c45_c46_bad_round_payloads_are_400_and_change_nothing(world):
     refused(act(world, "u1", "finalize", bad[4]), 400)
     refused(act(world, "u1", "markreview", bad[-1]), 400,
             f"Allele(s) {elsewhere} are not part of analysis {world.analysis_id}")
+    # A round that names no variant would end without its record (workflow.md 11.3: reading
+    # it is an error from then on).
+    for action in ("markreview", "finalize"):
+        refused(act(world, "u1", action, world.payload([])), 400,
+                f"allele_ids and excluded_allele_ids name no variant of analysis "
+                f"{world.analysis_id}: a round ends with the record of the variants it showed")
     assert tables(world.url) == before
     # Unknown actions of a type: alleles have no marknotready.
     refused(act(world, "u1", "marknotready", {}, kind="allele"), 404)

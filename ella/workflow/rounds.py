@@ -194,6 +194,14 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
         if outside:
             raise BadRequest(f"Allele(s) {', '.join(map(str, outside))} are not part of "
                              f"analysis {workflow_id}")
+        # The round's snapshot is the record of what it showed (workflow.md 11.3 reads a
+        # finished round from it and counts one without rows as missing data).
+        if not allele_ids and conn.execute(
+                "SELECT 1 FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                "WHERE s.analysis_id = %s AND s.proband LIMIT 1", (workflow_id,)).fetchone():
+            raise BadRequest(f"allele_ids and excluded_allele_ids name no variant of analysis "
+                             f"{workflow_id}: a round ends with the record of the variants "
+                             "it showed")
     else:
         allele_ids = [workflow_id]
     filtered = {}
