@@ -396,7 +396,29 @@ def load_config(path=None, environ=None):
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     config = parse_yaml(text, environ, source=path)
     validate_config(config, source=path)
-    return add_builtin_sections(config)
+    return add_builtin_sections(integers_as_ints(config, _get_validator().schema))
+
+
+def integers_as_ints(value, schema):
+    """`value` with every number the schema types as an integer given as an int: JSON Schema
+    (draft-07) counts 180.0 as an integer, while the code, and PostgreSQL when the number
+    reaches it inside JSON, read `180.0` as a decimal (an `outdated_after_days` of 180.0
+    failed every classification filter that excludes outdated classes)."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if isinstance(value, float) and value.is_integer() and "integer" in kinds:
+        return int(value)
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        others = schema.get("additionalProperties")
+        return {key: integers_as_ints(item, properties.get(
+                    key, others if isinstance(others, dict) else {}))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [integers_as_ints(item, items if isinstance(items, dict) else {})
+                for item in value]
+    return value
 
 
 # --------------------------------------------------------------------------

@@ -4,7 +4,9 @@ the real SQL on PostgreSQL."""
 import copy
 
 import pytest
+import yaml
 
+from ella.config import load_config
 from ella.filters import FilterError
 from ella.refresh import refresh
 from filter_helpers import World
@@ -25,6 +27,27 @@ def test_size(world):
     assert world.run("size", [big, edge], {"threshold": 10000, "mode": ">"}) == {big}
     assert world.run("size", [fifty], {"threshold": 50, "mode": "<="}) == {fifty}
     assert world.run("size", [snp, big], {"threshold": 1, "mode": "=="}) == {snp}
+
+
+def test_classification_days_written_as_decimals_in_the_config_file(world, tmp_path):
+    """JSON Schema counts `outdated_after_days: 365.0` as an integer, so the config loads; the
+    filter handed 365.0 to PostgreSQL as an integer and every run failed."""
+    data = copy.deepcopy(world.config)
+    del data["transcripts"]["consequences"]  # built in, not a file key
+    for option in data["classification"]["options"]:
+        if option.get("outdated_after_days") is not None:
+            option["outdated_after_days"] = float(option["outdated_after_days"])
+    path = tmp_path / "ella.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    world.config = load_config(path, environ={})
+    days = [o["outdated_after_days"] for o in world.config["classification"]["options"]
+            if o.get("outdated_after_days") is not None]
+    assert days and all(type(d) is int for d in days)
+    recent, old = world.allele(), world.allele()
+    world.assess(recent, "2", days_ago=10)
+    world.assess(old, "2", days_ago=400)
+    assert world.run("classification", [recent, old],
+                     {"classes": ["2"], "exclude_outdated": True}) == {recent}
 
 
 # --- callertype (2.11) ---------------------------------------------------------------------
