@@ -10,6 +10,8 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from ella.vcf import INT32_MAX
+
 log = logging.getLogger(__name__)
 
 # genotypesampledata's GQ, DP and CN columns are smallint in ELLA's schema.
@@ -33,13 +35,20 @@ def build_allele(chrom, pos, ref, alt, svtype=None, svlen=None, cnv_enabled=Fals
             raise ValueError("ELLA only supports ALT=<DUP>,<DUP:TANDEM>,<DEL> or SVTYPE=DEL/DUP "
                              f"(got ALT={alt} SVTYPE={svtype})")
         if isinstance(svlen, tuple):
-            svlen = svlen[0] if len(svlen) == 1 else None
+            if len(svlen) != 1:
+                raise ValueError(f"INFO SVLEN gives {len(svlen)} lengths for one ALT")
+            svlen = svlen[0]
+        if svlen is None:
+            raise ValueError("a structural variant needs INFO SVLEN (its length); it is missing")
         if not isinstance(svlen, int):
             raise ValueError(f"a structural variant needs an integer INFO SVLEN (got {svlen!r})")
         length = abs(svlen)
+        end = pos0 + 1 if change_type in ("dup", "dup_tandem") else pos0 + length
+        if max(end, length) > INT32_MAX:
+            # ELLA's allele columns are 32-bit integers.
+            raise ValueError(f"SVLEN {svlen} puts the variant's end beyond {INT32_MAX:,}")
         symbolic = alt.startswith("<")
-        return _row(chrom, pos0,
-                    pos0 + 1 if change_type in ("dup", "dup_tandem") else pos0 + length,
+        return _row(chrom, pos0, end,
                     change_type, "" if symbolic else ref, "" if symbolic else alt, length,
                     pos, ref, alt, "cnv")
 

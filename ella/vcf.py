@@ -469,6 +469,9 @@ def decompose(rec):
             d = hdr.info.get(key)
             if d is not None and d.number in ("A", "R", "G"):
                 raw = _pick(raw, d.number, a, n_alleles, f"INFO {key}", rec)
+            elif d is not None and d.number == "." and key == "SVLEN":
+                # VCF 4.2 declares SVLEN Number=. with one length per ALT (4.4: Number=A).
+                raw = _pick(raw, "A", a, n_alleles, f"INFO {key}", rec)
             elif key == "CSQ" and csq_of_alt is not None:
                 raw = csq_of_alt[a - 1]
                 if raw is None:

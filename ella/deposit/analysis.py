@@ -211,7 +211,7 @@ class _VcfImport:
         self.stats = stats
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
-        self.line_of_variant = {}  # (chrom, pos, ref, alt) -> line, to refuse a repeat
+        self.line_of_variant = {}  # (chrom, pos, ref, alt[, end, length]) -> line
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
@@ -227,19 +227,21 @@ class _VcfImport:
         if not genotypes:
             return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
-        self._refuse_repeats(records)
-        batch = _PreparedBatch(genotypes, records,
-                               [allele_from_record(r, self.cnv) for r in records],
+        alleles = [allele_from_record(r, self.cnv) for r in records]
+        self._refuse_repeats(records, alleles)
+        batch = _PreparedBatch(genotypes, records, alleles,
                                [self.writer.prepare(self.annotator, r) for r in records])
         for r in records:
             r.forget_info()  # the batch may wait in the pipeline; its INFO is not needed again
         return batch
 
-    def _refuse_repeats(self, records):
+    def _refuse_repeats(self, records, alleles):
         """The same variant twice in one VCF would give the sample two genotypes of it."""
         seen = self.line_of_variant
-        for r in records:
+        for r, allele in zip(records, alleles):
             key = (r.chrom, r.pos, r.ref, r.alt)
+            if allele["caller_type"] == "cnv":  # <DEL> of 1 kb and of 5 kb: two variants
+                key += (allele["open_end_position"], allele["length"])
             first = seen.setdefault(key, r.line_no)
             if first != r.line_no:
                 raise r.error(f"variant {r.chrom}:{r.pos} {r.ref}>{r.alt} is already on line "

@@ -1,0 +1,100 @@
+"""Structural variants and CNVs from a copy-number caller's VCF (import.md 2.4): symbolic
+`<DEL>`/`<DUP>` with SVLEN, as analyses with the `cnv` feature on."""
+
+import copy
+
+import psycopg
+import pytest
+
+from deposit_helpers import add_test_panels, deposit
+from ella.vcf import VcfError
+
+HEADER = """##fileformat={version}
+##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">
+##INFO=<ID=SVLEN,Number={svlen},Type=Integer,Description="Length difference">
+##INFO=<ID=END,Number=1,Type=Integer,Description="End position">
+##ALT=<ID=DEL,Description="Deletion">
+##ALT=<ID=DUP,Description="Duplication">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+##FORMAT=<ID=CN,Number=1,Type=Integer,Description="Copy number">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tPROBAND
+"""
+FIRST_RECORD_LINE = 10
+
+
+@pytest.fixture
+def cnv_config(ella_config):
+    config = copy.deepcopy(ella_config)
+    config["app"]["feature_flags"]["cnv"] = True
+    return config
+
+
+def _vcf(tmp_path, records, version="VCFv4.2", svlen=".", name="cnvcall"):
+    path = tmp_path / f"{name}.HBOC_v01.vcf"
+    path.write_text(HEADER.format(version=version, svlen=svlen)
+                    + "".join("\t".join(r) + "\n" for r in records))
+    return path
+
+
+def _rows(db_url, sql):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_two_deletions_from_one_position_are_two_variants(db_url, cnv_config, tmp_path):
+    """Nested calls share CHROM, POS, REF and ALT (`N`, `<DEL>`) and differ in SVLEN, so in
+    their end and length, which are part of the allele: they were refused as a repeat."""
+    add_test_panels(db_url)
+    path = _vcf(tmp_path, [
+        ["13", "32972000", "a", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-1000",
+         "GT:CN", "0/1:1"],
+        ["13", "32972000", "b", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-5000",
+         "GT:CN", "0/1:1"]])
+    deposit(db_url, cnv_config, path)
+    assert _rows(db_url, "SELECT start_position, open_end_position, length FROM allele "
+                         "ORDER BY length") == [(32971999, 32972999, 1000),
+                                                (32971999, 32976999, 5000)]
+    assert _rows(db_url, "SELECT count(*) FROM genotype") == [(2,)]
+    # The same deletion twice is still a repeat.
+    path = _vcf(tmp_path, [
+        ["13", "32980000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-700",
+         "GT:CN", "0/1:1"]] * 2, name="repeated")
+    with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE + 1}: variant 13:32980000 "
+                                       f"N><DEL> is already on line {FIRST_RECORD_LINE}"):
+        deposit(db_url, cnv_config, path)
+
+
+def test_a_length_beyond_ellas_integer_columns_is_refused_with_its_line(db_url, cnv_config,
+                                                                        tmp_path):
+    """POS + |SVLEN| is the allele's end, a 32-bit column: COPY failed with PostgreSQL's
+    error, naming neither the file nor the line."""
+    add_test_panels(db_url)
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-2147483000",
+         "GT:CN", "0/1:1"]])
+    with pytest.raises(VcfError) as refused:
+        deposit(db_url, cnv_config, path)
+    assert str(refused.value) == (
+        f"{path}, line {FIRST_RECORD_LINE}: SVLEN -2147483000 puts the variant's end beyond "
+        "2,147,483,647")
+    assert _rows(db_url, "SELECT count(*) FROM analysis") == [(0,)]
+
+
+def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv_config,
+                                                                     tmp_path):
+    """VCF 4.2 declares SVLEN `Number=.` with one length per ALT (4.4: Number=A): the whole
+    list went to both ALTs, and the analysis was refused with 'got None'."""
+    add_test_panels(db_url)
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
+         "SVTYPE=CNV;SVLEN=-1000,2000", "GT:CN", "1/2:2"]])
+    deposit(db_url, cnv_config, path)
+    assert _rows(db_url, "SELECT vcf_alt, change_type::text, length FROM allele "
+                         "ORDER BY vcf_alt") == [("<DEL>", "del", 1000), ("<DUP>", "dup", 2000)]
+    # One length for two ALTs is refused with what is wrong.
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS", "SVTYPE=CNV;SVLEN=-1000",
+         "GT:CN", "1/2:2"]], name="onelength")
+    with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE}: INFO SVLEN has 1 values, "
+                                       "Number=A needs 2 for 2 ALT alleles"):
+        deposit(db_url, cnv_config, path)
