@@ -6,6 +6,7 @@ import copy
 import psycopg
 import pytest
 
+from api_helpers import add_user, logged_in_client
 from deposit_helpers import add_test_panels, deposit
 from ella.vcf import VcfError
 
@@ -98,3 +99,26 @@ def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv
     with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE}: INFO SVLEN has 1 values, "
                                        "Number=A needs 2 for 2 ALT alleles"):
         deposit(db_url, cnv_config, path)
+
+
+def test_the_igv_variants_track_draws_a_duplication_over_its_length(api_app, db_url,
+                                                                    cnv_config, tmp_path):
+    """A duplication's allele row ends one base after its start (import.md 2.4); the track
+    wrote that as END, so IGV drew a 2 kb duplication one base long."""
+    add_test_panels(db_url)
+    add_user(db_url, "cnvreader", "cnvgroup", panels=[("HBOC", "v01")])
+    deposit(db_url, cnv_config, _vcf(tmp_path, [
+        ["13", "32910000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=2000",
+         "GT:CN", "0/1:3"],
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-1000",
+         "GT:CN", "0/1:1"]]))
+    (analysis_id,) = _rows(db_url, "SELECT id FROM analysis")[0]
+    allele_ids = ",".join(str(r[0]) for r in _rows(db_url, "SELECT id FROM allele"))
+    track = logged_in_client(api_app, db_url, "cnvreader").get(
+        f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/", query={"allele_ids": allele_ids})
+    assert track.status == 200
+    records = [line.split("\t") for line in track.body.decode().splitlines()
+               if not line.startswith("#")]
+    assert [(r[1], r[4], r[7]) for r in records] == [
+        ("32910000", "<DUP>", "SVTYPE=DUP;SVLEN=2000;END=32911999"),
+        ("32972000", "<DEL>", "SVTYPE=DEL;SVLEN=-1000;END=32972999")]

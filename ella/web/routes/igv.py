@@ -450,7 +450,10 @@ def variants_track(ctx, analysis_id):
         if cnv:
             svtype = change_type.split("_")[0].upper()
             svlen = -length if change_type.startswith("del") else length
-            info = f"SVTYPE={svtype};SVLEN={svlen};END={end}"
+            # A duplication's allele row ends one base after its start (import.md 2.4); its
+            # END is that of the duplicated segment, or IGV draws it one base long.
+            shown_end = start + length if svtype == "DUP" else end
+            info = f"SVTYPE={svtype};SVLEN={svlen};END={shown_end}"
         columns = []
         for sample_id, _ in samples:
             gt_type, copy_number = data.get((allele_id, sample_id), (None, None))
