@@ -42,6 +42,8 @@ def build_allele(chrom, pos, ref, alt, svtype=None, svlen=None, cnv_enabled=Fals
             raise ValueError("a structural variant needs INFO SVLEN (its length); it is missing")
         if not isinstance(svlen, int):
             raise ValueError(f"a structural variant needs an integer INFO SVLEN (got {svlen!r})")
+        if svlen == 0:
+            raise ValueError(f"SVLEN 0: a {change_type} needs a length")
         length = abs(svlen)
         end = pos0 + 1 if change_type in ("dup", "dup_tandem") else pos0 + length
         if max(end, length) > INT32_MAX:

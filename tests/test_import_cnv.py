@@ -65,8 +65,8 @@ def test_two_deletions_from_one_position_are_two_variants(db_url, cnv_config, tm
         deposit(db_url, cnv_config, path)
 
 
-def test_a_length_beyond_ellas_integer_columns_is_refused_with_its_line(db_url, cnv_config,
-                                                                        tmp_path):
+def test_a_length_of_0_or_beyond_ellas_integer_columns_is_refused_with_its_line(
+        db_url, cnv_config, tmp_path):
     """POS + |SVLEN| is the allele's end, a 32-bit column: COPY failed with PostgreSQL's
     error, naming neither the file nor the line."""
     add_test_panels(db_url)
@@ -79,6 +79,13 @@ def test_a_length_beyond_ellas_integer_columns_is_refused_with_its_line(db_url, 
         f"{path}, line {FIRST_RECORD_LINE}: SVLEN -2147483000 puts the variant's end beyond "
         "2,147,483,647")
     assert _rows(db_url, "SELECT count(*) FROM analysis") == [(0,)]
+    # No length at all was stored as a deletion of nothing (start = end).
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=0",
+         "GT:CN", "0/1:1"]], name="nolength")
+    with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE}: SVLEN 0: a del needs a "
+                                       "length"):
+        deposit(db_url, cnv_config, path)
 
 
 def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv_config,
