@@ -44,6 +44,7 @@ def values(environ):
         "MAX_BODY": str(max(upload + FORM_OVERHEAD, MAX_JSON_BODY) + 1024 * 1024),
         "TMP_DIR": get("TMP_DIR", "/tmp"),
         "MIME_TYPES": get("MIME_TYPES", "/etc/nginx/mime.types"),
+        "ACCESS_LOG": get("ACCESS_LOG", "/dev/stdout"),
     }
 
 

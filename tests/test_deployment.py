@@ -197,6 +197,25 @@ def test_nginx_render_port_upstream_and_errors(site):
     assert f"client_max_body_size {11 * 1024 * 1024};" in output.read_text()
 
 
+def test_the_systemd_unit_gives_nginx_an_access_log_it_can_open(site):
+    """Under systemd, stdout is the journal's stream socket, and nginx cannot open a socket
+    as /dev/stdout: with the default access log, ella-nginx.service never started."""
+    nginx = _tool("nginx")
+    unit = (OPS / "systemd" / "ella-nginx.service").read_text()
+    access_log = re.search(r"^Environment=ACCESS_LOG=(\S+)$", unit, re.M).group(1)
+    output = site["socket"] / "nginx.conf"
+    for value, starts in (("", False), (access_log, True)):
+        assert _render(site, _site_env(site, ACCESS_LOG=value), output).returncode == 0
+        journal, other_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with journal, other_end:
+            check = subprocess.run([nginx, "-t", "-e", "stderr", "-c", str(output)],
+                                   stdout=journal.fileno(), stderr=subprocess.PIPE, text=True)
+        assert (check.returncode == 0) is starts, check.stderr
+    assert "access_log syslog:server=unix:" in output.read_text()
+    bad = _render(site, _site_env(site, ACCESS_LOG="/x; include /etc/passwd"), output)
+    assert bad.returncode == 1 and "ACCESS_LOG: unsafe value" in bad.stderr
+
+
 # --- entrypoint ---------------------------------------------------------------------------------
 
 def _entrypoint(env):
