@@ -30,6 +30,10 @@ export ATTACHMENT_STORAGE="${ATTACHMENT_STORAGE:-$DATA_DIR/attachments}"
 export IGV_DATA="${IGV_DATA:-$DATA_DIR/igv-data}"
 case $PORT in ''|*[!0-9]*) die "environment variable PORT must be a port number, got '$PORT'";; esac
 
+# Patient data and logs on the host mounts: readable by the service's group at most (as the
+# systemd units' UMask=0027), the directories created here too; Docker's default 022 left
+# them readable (and listable) by every local user.
+umask 027
 for dir in "$LOGPATH" "$SOCKET_DIR" "$ANALYSES_INCOMING" "$ANALYSES_PATH" \
            "$ATTACHMENT_STORAGE" "$IGV_DATA"; do
     mkdir -p "$dir" 2>/dev/null || die "cannot create $dir (is the volume mounted writable for $(id -un)?)"
@@ -49,9 +53,6 @@ if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
     esac
 fi
 
-# Patient data and logs on the host mounts: readable by the service's group at most (as the
-# systemd units' UMask=0027); Docker's default 022 left them readable by every local user.
-umask 027
 # supervisord runs as our child, not in our place: it exits 0 also when ops/fatal-exit.py
 # stopped it because a program could not be kept running, which must be a failure (exit 1)
 # for the restart policy and `docker ps`. The listener leaves a marker file for that.

@@ -52,6 +52,7 @@ user)
 dirs)
     owner=${2:?usage: install.sh dirs OWNER DIR...}
     shift 2
+    umask 027  # analyses and attachments: not listable by every local user
     for dir in "$@"; do
         mkdir -p "$dir"
         [ "$(id -un)" = "$owner" ] || as_root chown "$owner:" "$dir"

@@ -144,6 +144,8 @@ def test_install_script_dirs_and_usage(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert all(t.is_dir() for t in targets)
+    for made in (tmp_path / "data", tmp_path / "data" / "analyses", *targets):
+        assert made.stat().st_mode & 0o777 == 0o750, made  # not listable by everyone
     bad = subprocess.run([str(OPS / "install.sh"), "bogus"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
 
@@ -216,6 +218,63 @@ def test_the_systemd_unit_gives_nginx_an_access_log_it_can_open(site):
     assert bad.returncode == 1 and "ACCESS_LOG: unsafe value" in bad.stderr
 
 
+def _group_members(pgid):
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _listening(port, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def test_nginx_start_stops_the_workers_a_killed_master_left(site):
+    """kill -9 of nginx's master (the OOM killer) leaves its workers holding the port: every
+    restart failed "Address already in use" (supervisord then stopped the whole stack, and
+    outside a container the orphans answered 502 until killed by hand)."""
+    _tool("nginx")
+    env = _site_env(site)
+    port = int(env["PORT"])
+
+    def start():  # as supervisord starts a program: the leader of a process group
+        return subprocess.Popen([str(OPS / "nginx-start.sh")], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    first = start()
+    second = None
+    try:
+        assert _listening(port)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        orphans = _group_members(first.pid)
+        assert orphans and _listening(port, 2)  # the workers live on, holding the port
+        second = start()
+        deadline = time.monotonic() + 15
+        while _group_members(first.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _group_members(first.pid) == []
+        assert _listening(port) and second.poll() is None, "the new nginx did not start"
+    finally:
+        for pid in _group_members(first.pid):
+            os.kill(pid, signal.SIGKILL)
+        if second is not None:
+            second.send_signal(signal.SIGQUIT)
+            second.wait(timeout=20)
+
+
 # --- entrypoint ---------------------------------------------------------------------------------
 
 def _entrypoint(env):
@@ -250,9 +309,12 @@ def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
     assert "ella entrypoint: the database is not at head: run the bin/ella-db command named " \
            "above" in result.stderr
     assert "Traceback" not in result.stderr
-    # The data layout exists already (it needs no database).
-    for sub in ("attachments", "analyses/incoming", "analyses/imported", "igv-data"):
+    # The data layout exists already (it needs no database), under the entrypoint's umask:
+    # analyses and attachments were listable by every local user (0755).
+    for sub in ("", "attachments", "analyses", "analyses/incoming", "analyses/imported",
+                "igv-data"):
         assert (site["data"] / sub).is_dir(), sub
+        assert (site["data"] / sub).stat().st_mode & 0o777 == 0o750, sub
 
 
 def test_entrypoint_names_adopt_for_an_ella_database(site, demo_db_url):
@@ -426,6 +488,22 @@ def test_docker_stop_timeout_covers_the_slowest_stop():
     documented = {int(x) for x in re.findall(r"--stop-timeout (\d+)", readme)}
     # With a margin: supervisord and the shell need a moment of their own.
     assert len(documented) == 1 and worst + 10 <= documented.pop(), (worst, documented)
+
+
+def test_supervisord_restarts_every_program_and_gives_up_on_one_that_cannot_start():
+    """A program that exits within `startsecs` failed to start (FATAL after the retries, and
+    fatal-exit stops the stack). With supervisord's default 1 s, a Python program refusing
+    its config on a loaded host counted as started and was restarted without end; and the
+    default `autorestart=unexpected` left a program stopped from outside (exit 0) down,
+    the stack answering 502."""
+    conf = configparser.RawConfigParser()
+    conf.read(OPS / "supervisord.conf")
+    programs = {s.split(":", 1)[1]: conf[s] for s in conf.sections()
+                if s.startswith("program:")}
+    assert set(programs) == {"nginx", "api", "analysis-watcher", "polling"}
+    for name, section in programs.items():
+        assert section.get("autorestart") == "true", name
+        assert int(section.get("startsecs", 1)) >= (5 if name == "nginx" else 10), name
 
 
 # --- systemd --------------------------------------------------------------------------------------
