@@ -342,11 +342,37 @@ def validate_config(config, source="<config>"):
     errors = list(_get_validator().iter_errors(config))
     if not errors:
         _check_classification_engine(config, source)
+        _check_frequency_groups(config, source)
         return
     error = jsonschema.exceptions.best_match(errors)
     key, problem = _describe(error)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     raise ConfigError(f"{source}: {key}: {problem}{more}")
+
+
+# PostgreSQL cuts longer identifiers short without a word: annotationshadowfrequency's
+# column would then never match the config (`compare` fails for good, nothing can fix it).
+IDENTIFIER_BYTES = 63
+
+
+def _check_frequency_groups(config, source):
+    """Each (provider, population) pair is a pair of annotationshadowfrequency columns,
+    `<provider>.<pop>` and `<provider>_num.<pop>`: listed once, and names PostgreSQL keeps."""
+    groups = (config.get("frequencies") or {}).get("groups") or {}
+    seen = {}
+    for group in ("external", "internal"):
+        for provider, keys in (groups.get(group) or {}).items():
+            for key in keys:
+                where = f"frequencies.groups.{group}.{provider}"
+                if (provider, key) in seen:
+                    raise ConfigError(f"{source}: {where}: {key!r} is already listed in "
+                                      f"{seen[provider, key]} (one pair, one column)")
+                seen[provider, key] = where
+                column = f"{provider}_num.{key}"
+                if len(column.encode("utf-8")) > IDENTIFIER_BYTES:
+                    raise ConfigError(f"{source}: {where}: the column {column!r} is longer "
+                                      f"than PostgreSQL's {IDENTIFIER_BYTES} bytes; use a "
+                                      "shorter provider or population name")
 
 
 def _check_classification_engine(config, source):

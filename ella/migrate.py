@@ -195,8 +195,13 @@ def pending_migrations(conn, files):
     return [f for f in files if f.name not in applied]
 
 
-def _with_runner_lock(conn, fn):
-    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+def _with_runner_lock(conn, fn, echo=print):
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
+        # Waits as long as the other one works (a migration must not be cut off halfway);
+        # said, so that a hung one is found.
+        echo("Another make-production, migrate or adopt is running on this database: waiting "
+             "for it to finish (Ctrl-C stops waiting; nothing is changed before then)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
     conn.commit()
     try:
         return fn()
@@ -258,7 +263,7 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
         refresh(conn, config, echo=echo)
         return pending
 
-    return _with_runner_lock(conn, run)
+    return _with_runner_lock(conn, run, echo)
 
 
 def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
@@ -316,7 +321,7 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
             echo(f"{len(later)} migration(s) of this service are pending: run `ella-db migrate`.")
         return True
 
-    return _with_runner_lock(conn, run)
+    return _with_runner_lock(conn, run, echo)
 
 
 def status(conn, config, migrations_dir=MIGRATIONS_DIR):

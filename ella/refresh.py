@@ -297,7 +297,10 @@ def refresh(conn, config, echo=print):
     with lock_wait_limited("refresh"), conn.transaction():
         cur = conn.cursor()
         limit_lock_wait(cur)
-        # Writers of annotation wait until we are done; readers go on.
+        # Writers of annotation wait until we are done; readers go on. `allele` first, as a
+        # deposit writes it before `annotation` (the shadow tables' foreign key needs it): the
+        # other order deadlocked with a deposit between the two.
+        cur.execute("LOCK TABLE allele IN SHARE ROW EXCLUSIVE MODE")
         cur.execute("LOCK TABLE annotation IN SHARE ROW EXCLUSIVE MODE")
         problems = check_frequency_group_users(conn, config)
         if problems:
@@ -318,11 +321,15 @@ def refresh(conn, config, echo=print):
     for table in (TRANSCRIPT_TABLE, FREQUENCY_TABLE):
         counts[table] = conn.execute(
             sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
-    _vacuum_analyze(conn)
+    conn.commit()
+    # Said before the ANALYZE: the refresh is committed, and an interrupted ANALYZE (a
+    # signal, a lock) must not read as a failed refresh.
     echo(f"AnnotationShadowTranscript count: {counts[TRANSCRIPT_TABLE]}")
     echo(f"AnnotationShadowFrequency count: {counts[FREQUENCY_TABLE]}")
     if references_updated:
         echo(f"Reference search vectors filled: {references_updated}")
+    echo("Shadow tables have been refreshed.")
+    _vacuum_analyze(conn, echo)
     return counts
 
 
@@ -356,12 +363,23 @@ def lock_wait_limited(what):
                            "service's processes (API, watcher, polling) and retry") from None
 
 
-def _vacuum_analyze(conn):
+def _vacuum_analyze(conn, echo):
+    """Statistics for the new shadow tables, waiting for a lock no longer than LOCK_WAIT:
+    autovacuum analyzes them later anyway."""
     conn.commit()  # VACUUM cannot run inside a transaction block
     previous = conn.autocommit
     conn.autocommit = True
     try:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_WAIT,))
         for table in (TRANSCRIPT_TABLE, FREQUENCY_TABLE):
-            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+            try:
+                conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+            except psycopg.errors.LockNotAvailable:
+                echo(f"VACUUM (ANALYZE) {table} skipped: the table is in use (autovacuum "
+                     "will analyze it)")
     finally:
+        try:
+            conn.execute("RESET lock_timeout")  # the session's own value again
+        except psycopg.Error:
+            pass  # a connection gone takes its setting along
         conn.autocommit = previous

@@ -630,3 +630,30 @@ def test_outdated_after_days_stays_within_postgresqls_dates(tmp_path, default_co
     data = plain_config(default_config)
     data["classification"]["options"][0]["outdated_after_days"] = 2_500_000
     assert "outdated_after_days" in load_error(write_config(tmp_path, data))
+
+
+def test_frequency_groups_whose_columns_postgresql_cannot_make_are_refused(
+        default_config, tmp_path):
+    """Each (provider, population) pair becomes annotationshadowfrequency columns: a pair
+    listed twice failed refresh with PostgreSQL's "specified more than once", and a column
+    name over 63 bytes was cut short silently (refresh said done; `compare` failed for
+    good, and no refresh could fix it)."""
+    data = plain_config(default_config)
+    data["frequencies"]["groups"]["external"]["GNOMAD_GENOMES"].append("AFR")
+    message = load_error(write_config(tmp_path, data))
+    assert message.endswith("frequencies.groups.external.GNOMAD_GENOMES: 'AFR' is already "
+                            "listed in frequencies.groups.external.GNOMAD_GENOMES (one pair, "
+                            "one column)"), message
+    data = plain_config(default_config)
+    data["frequencies"]["groups"]["internal"]["GNOMAD_EXOMES"] = ["G"]
+    assert "frequencies.groups.internal.GNOMAD_EXOMES: 'G' is already listed in " \
+        "frequencies.groups.external.GNOMAD_EXOMES" in load_error(write_config(tmp_path, data))
+    data = plain_config(default_config)
+    provider = "GNOMAD_GENOMES_V4_1_JOINT_CALLSET_WITH_LOCAL_ANNOTATION_XY"  # 58 bytes
+    data["frequencies"]["groups"]["external"] = {provider: ["G"]}
+    message = load_error(write_config(tmp_path, data))
+    assert message.endswith(f"frequencies.groups.external.{provider}: the column "
+                            f"'{provider}_num.G' is longer than PostgreSQL's 63 bytes; use a "
+                            "shorter provider or population name"), message
+    data["frequencies"]["groups"]["external"] = {provider[:-3]: ["G"]}  # 62 bytes: fits
+    cfg.load_config(write_config(tmp_path, data), environ={})

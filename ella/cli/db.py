@@ -7,7 +7,8 @@ from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import connect
 from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
-                          locale_warning, migrate, migration_history, status)
+                          locale_warning, migrate, migration_files, migration_history,
+                          pending_migrations, status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -44,6 +45,13 @@ def build_parser():
                    help="do not ask for confirmation")
     add("adopt", "take over an existing ELLA database at revision "
                  f"{ELLA_HEAD_REVISION} without changing its data")
+    # ELLA's names, so that its upgrade runbook (`database upgrade head`, then `refresh`)
+    # works as written.
+    p = add("upgrade", "ELLA's name for migrate: `upgrade head`")
+    p.add_argument("revision", help="head (migrations are applied in order up to the newest)")
+    add("history", "ELLA's name for status (lists the applied migrations)")
+    p = add("downgrade", "refused: migrations are not undone (restore a backup instead)")
+    p.add_argument("revision", help="the revision ELLA would go back to")
     return parser
 
 
@@ -62,7 +70,7 @@ def _run(args, argv):
         with connect(db_url) as conn:
             return COMMANDS[args.command](conn, config, args, audit)
 
-    if args.command in ("status", "compare", "current"):  # read-only: not audited
+    if args.command in ("status", "compare", "current", "history"):  # read-only: not audited
         try:
             return body()
         except (MigrationError, RefreshError) as exc:
@@ -101,8 +109,15 @@ def _refresh(conn, config, args, audit):
     if state.kind not in ("ours", "ella"):
         raise CommandError(state.message or "the database is empty: run "
                            "`ella-db make-production` first")
+    if state.kind == "ours":
+        # This code's functions and triggers fit its own migrations only: over a database
+        # that newer code migrated they would replace newer ones without a word.
+        pending = pending_migrations(conn, migration_files())  # refuses a newer database
+        conn.rollback()
+        if pending:
+            raise CommandError(f"migrations are pending ({', '.join(f.name for f in pending)}):"
+                               " run `ella-db migrate`, which refreshes too")
     refresh(conn, config, echo=audit.echo)
-    audit.echo("Shadow tables have been refreshed.")
     return 0
 
 
@@ -165,9 +180,23 @@ def _adopt(conn, config, args, audit):
     return 0
 
 
+def _upgrade(conn, config, args, audit):
+    if args.revision != "head":
+        raise CommandError(f"upgrade goes to head only, not to {args.revision!r}: this "
+                           "service's migrations are applied in order up to the newest "
+                           "(`ella-db upgrade head`, the same as `ella-db migrate`)")
+    return _migrate(conn, config, args, audit)
+
+
+def _downgrade(conn, config, args, audit):
+    raise CommandError("downgrade is not supported: migrations are not undone here; restore "
+                       "the backup taken before the upgrade (README, Backups)")
+
+
 COMMANDS = {
     "make-production": _make_production, "migrate": _migrate, "refresh": _refresh,
     "status": _status, "compare": _compare, "current": _current, "drop": _drop, "adopt": _adopt,
+    "upgrade": _upgrade, "history": _status, "downgrade": _downgrade,
 }
 
 
