@@ -6,7 +6,9 @@ GUNICORN_TIMEOUT seconds (default 500, as ELLA). Logs: ella/logging_setup.py, th
 config (stderr, one line per event; supervisord writes it to LOGPATH/api.log, systemd to journald).
 """
 
+import ctypes
 import os
+import signal
 
 from ella import logging_setup
 from ella.config import env_settings
@@ -34,3 +36,19 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 umask = 0o027 if os.geteuid() != 0 else 0
 # gunicorn >= 23 opens a control socket under ~/.gunicorn; the service user has no home.
 control_socket_disable = True
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def post_fork(server, worker):
+    """A master killed outright (kill -9, the OOM killer) left its workers serving on, for up
+    to GUNICORN_TIMEOUT/2 seconds, with their memory and database connections, next to the
+    master supervisord started again: Linux now sends them SIGTERM when their master dies."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return  # not Linux: gunicorn's own check of the parent remains
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != server.pid:  # the master died before that took effect
+        os.kill(os.getpid(), signal.SIGTERM)

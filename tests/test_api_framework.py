@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -370,3 +371,64 @@ def test_docs_page_lists_the_routes(api_app):
     for route in api_app.router.routes:
         assert re.sub(r"<(?:int:)?([a-z_]+)>", r"{\1}", route.pattern) in page, route.pattern
     assert "<script" not in page
+
+
+def _state_and_parent(pid):
+    """(state letter, parent pid) from /proc, or None when the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _children(pid):
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        info = _state_and_parent(int(entry.name))
+        if info and info[1] == pid and info[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid):
+    info = _state_and_parent(pid)
+    return info is not None and info[0] != "Z"
+
+
+def test_workers_of_a_killed_gunicorn_master_end(db_url):
+    """kill -9 of the master (the OOM killer): its workers served on for up to
+    GUNICORN_TIMEOUT/2 (250 s), with their database connections, beside the new master."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}
+    env.update(DB_URL=db_url, PORT=str(port), NUM_WORKERS="2")
+    proc = subprocess.Popen([str(ROOT / "bin" / "ella-api")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the workers serve (a worker still booting notices the change itself)
+            assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
+            workers = _children(proc.pid)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/",
+                                            timeout=5):
+                    pass
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+                continue
+            if len(workers) == 2:
+                break
+        time.sleep(2)  # both in their accept loop
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while any(_running(w) for w in workers):
+            assert time.monotonic() < deadline, f"workers {workers} outlived their master"
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except OSError:
+                pass
