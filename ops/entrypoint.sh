@@ -46,10 +46,12 @@ done
 if ! out=$("$ELLA_HOME/bin/ella-db" compare 2>&1); then
     echo "$out" >&2
     case $out in
-        *"Not ready: "*)
+        *"Not ready: "*"ella-db "*)
             die "the database is not at head: run the bin/ella-db command named above with the same environment, then start again (e.g. docker run --rm --env-file ella.env ella bin/ella-db <command>)" ;;
+        *"Not ready: "*)
+            die "this service cannot run on the database (the reason above); nothing was started" ;;
         *)
-            die "cannot check the database (the error above); nothing was started" ;;
+            die "cannot check the database and the config (the error above); nothing was started" ;;
     esac
 fi
 

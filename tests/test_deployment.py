@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ella import logging_setup
@@ -334,9 +335,22 @@ def test_entrypoint_gives_no_schema_advice_when_it_cannot_check(site, db_url, pr
     result = _entrypoint(_site_env(site, **{"DB_URL": db_url, **problem}))
     assert result.returncode == 1
     assert expected in result.stderr
-    assert result.stderr.endswith("ella entrypoint: cannot check the database (the error "
-                                  "above); nothing was started\n"), result.stderr
+    assert result.stderr.endswith("ella entrypoint: cannot check the database and the config "
+                                  "(the error above); nothing was started\n"), result.stderr
     assert "at head" not in result.stderr and "S3cretPW" not in result.stderr
+
+
+def test_entrypoint_names_no_command_for_a_database_no_command_fixes(site, db_url):
+    """A revision this code does not know (an image older than the database): the
+    entrypoint said to run "the bin/ella-db command named above", and none was named."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'abcdef123456'")
+    result = _entrypoint(_site_env(site, DB_URL=db_url))
+    assert result.returncode == 1
+    assert "Not ready: alembic_version holds the unknown revision 'abcdef123456'" in \
+        result.stderr
+    assert result.stderr.endswith("ella entrypoint: this service cannot run on the database "
+                                  "(the reason above); nothing was started\n"), result.stderr
 
 
 # --- supervisord: the whole process set -----------------------------------------------------------
