@@ -22,6 +22,9 @@ worker_class = "sync"
 backlog = 1024
 # ELLA sends long query strings (lists of allele ids): no request-line limit, as ELLA.
 limit_request_line = 0
+# Header lines: nginx's limit decides (large_client_header_buffers, 512k); with gunicorn's
+# default of 8190 bytes, a longer one passed nginx and got gunicorn's HTML 431.
+limit_request_field_size = 512 * 1024
 accesslog = "-"
 errorlog = "-"
 logconfig_dict = logging_setup.dict_config()
