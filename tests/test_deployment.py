@@ -522,6 +522,18 @@ def test_supervisord_restarts_every_program_and_gives_up_on_one_that_cannot_star
 
 # --- systemd --------------------------------------------------------------------------------------
 
+def test_the_nginx_unit_renders_its_config_again_on_reload():
+    """A reload only sent HUP: nginx re-read the config rendered at start, so a changed
+    setting (the upload limit) needed a restart."""
+    unit = (OPS / "systemd" / "ella-nginx.service").read_text()
+    socket_dir = re.search(r"SOCKET_DIR=(\S+)", unit).group(1)
+    reloads = re.findall(r"^ExecReload=(.*)$", unit, re.M)
+    assert reloads == [f"/opt/ella/.venv/bin/python /opt/ella/ops/render-nginx.py "
+                       f"{socket_dir}/nginx.conf", "/bin/kill -HUP $MAINPID"]
+    # The file nginx runs: ops/nginx-start.sh renders and runs SOCKET_DIR/nginx.conf.
+    assert 'conf="${SOCKET_DIR:-/socket}/nginx.conf"' in (OPS / "nginx-start.sh").read_text()
+
+
 def test_systemd_units_verify(tmp_path):
     analyze = _tool("systemd-analyze")
     env_file = tmp_path / "ella.env"
