@@ -6,6 +6,8 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +45,7 @@ def test_make_uses_ella_devdb_port_unless_pgport_is_given():
     assert "ELLA_DEVDB_PORT=55666 " in planned("PGPORT=55666", ELLA_DEVDB_PORT="55555")
 
 
-def test_no_other_local_account_reaches_the_cluster(tmp_path):
+def test_no_other_local_account_reaches_the_cluster():
     """The cluster trusts whoever reaches its socket, as the superuser: only its owner may."""
     if os.geteuid() != 0 or not shutil.which("runuser"):
         pytest.skip("needs root to act as another local account")
@@ -54,8 +56,11 @@ def test_no_other_local_account_reaches_the_cluster(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tmp_path.chmod(0o755)
-    cluster = Cluster(tmp_path / "pg", port=port)
+    # Not under pytest's tmp_path: another pytest run resets its root to 0700, and the
+    # cluster's owner (postgres) could then no longer reach the directory.
+    directory = Path(tempfile.mkdtemp(prefix="ella-devdb-test-"))
+    directory.chmod(0o755)
+    cluster = Cluster(directory / "pg", port=port)
     cluster.start()
     try:
         psql = str(find_bin_dir() / "psql")
@@ -67,3 +72,4 @@ def test_no_other_local_account_reaches_the_cluster(tmp_path):
         assert owner.returncode == 0 and owner.stdout.strip() == "1", owner.stderr
     finally:
         cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
