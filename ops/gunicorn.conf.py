@@ -54,4 +54,4 @@ def post_fork(server, worker):
         return  # not Linux: gunicorn's own check of the parent remains
     prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != server.pid:  # the master died before that took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(0)  # (a SIGTERM here would meet the master's handler, inherited)

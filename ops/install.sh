@@ -54,8 +54,17 @@ dirs)
     shift 2
     umask 027  # analyses and attachments: not listable by every local user
     for dir in "$@"; do
+        # The parents mkdir -p makes are the owner's too: root's, under this umask, they
+        # shut the owner out of its own directories (/data/analyses of .../incoming).
+        existing=$dir
+        while [ ! -e "$existing" ]; do existing=$(dirname "$existing"); done
         mkdir -p "$dir"
-        [ "$(id -un)" = "$owner" ] || as_root chown "$owner:" "$dir"
+        [ "$(id -un)" = "$owner" ] && continue
+        made=$dir
+        as_root chown "$owner:" "$made"
+        while made=$(dirname "$made"); [ "$made" != "$existing" ]; do
+            as_root chown "$owner:" "$made"
+        done
     done
     ;;
 *)

@@ -9,6 +9,7 @@ step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) e
 import configparser
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -149,6 +150,45 @@ def test_install_script_dirs_and_usage(tmp_path):
         assert made.stat().st_mode & 0o777 == 0o750, made  # not listable by everyone
     bad = subprocess.run([str(OPS / "install.sh"), "bogus"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_install_script_dirs_gives_the_owner_the_parents_it_creates(tmp_path):
+    """As the image's build step runs it: as root, for the service user. Under umask 027 the
+    parents mkdir -p made (/data/analyses of /data/analyses/incoming) were root's 0750,
+    and the owner could not reach its own directories."""
+    if os.geteuid() != 0:
+        pytest.skip("the build step runs as root")
+    owner = "nobody"
+    uid = pwd.getpwnam(owner).pw_uid
+    tmp_path.chmod(0o755)
+    data = tmp_path / "data"
+    targets = [data / "analyses" / "incoming", data / "analyses" / "imported", data / "logs"]
+    result = subprocess.run([str(OPS / "install.sh"), "dirs", owner, *map(str, targets)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for made in (data, data / "analyses", *targets):
+        assert (made.stat().st_uid, made.stat().st_mode & 0o777) == (uid, 0o750), made
+    assert tmp_path.stat().st_uid == 0  # what existed stays as it was
+
+
+def test_gunicorn_post_fork_ends_a_worker_whose_master_is_already_gone(tmp_path):
+    """The master dying between the fork and the hook: the worker ends there (a SIGTERM to
+    itself met the master's handler, inherited over the fork, which only queues it)."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import os, runpy, signal, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"hooks = runpy.run_path({str(OPS / 'gunicorn.conf.py')!r})\n"
+        "signal.signal(signal.SIGTERM, lambda *a: None)  # as gunicorn's arbiter\n"
+        "class Master:\n"
+        "    pid = os.getppid() + 1000000  # not our parent any more\n"
+        "hooks['post_fork'](Master(), None)\n"
+        "time.sleep(0.2)\n"
+        "print('still running')\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT, env=TOOL_ENV)
+    assert result.returncode == 0 and "still running" not in result.stdout, \
+        result.stdout + result.stderr
 
 
 # --- nginx --------------------------------------------------------------------------------------
