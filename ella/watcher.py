@@ -14,6 +14,7 @@ fault: nothing is recorded and the folder is retried on the next poll. An unread
 directory or list file stops the poll (fail closed); the daemon logs it and polls again.
 """
 
+import errno
 import hashlib
 import json
 import logging
@@ -53,10 +54,24 @@ class WatcherError(Exception):
     pass
 
 
+class DestinationUnavailable(WatcherError):
+    """The destination cannot take a folder now (read-only, full, not ours): not the
+    folder's failure; the pass stops and the next poll tries again."""
+
+
+class FolderChanged(Exception):
+    """The folder's files changed while it was imported (a pipeline still writing)."""
+
+
+# A rename or a new file that fails with these is the file system's state, not the folder's.
+DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
+
+
 # What is wrong with a folder's files (one line in the log and the error file); anything
 # else raised while importing is a fault of ours, logged with its traceback.
 # (PostgreSQL's data exceptions, class 22, are values of the folder it cannot store.)
-FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError)
+FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError,
+                       UnicodeError)
 
 
 class UnexpectedImportError(Exception):
@@ -68,7 +83,8 @@ class UnexpectedImportError(Exception):
 
 
 def folder_fingerprint(folder):
-    """SHA-256 over (relative path, size, mtime) of every file below `folder`."""
+    """SHA-256 over (relative path, size, mtime, ctime, mode, owner) of every file below
+    `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too."""
     digest = hashlib.sha256()
     folder = Path(folder)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -76,7 +92,9 @@ def folder_fingerprint(folder):
             stat = path.stat()
         except FileNotFoundError:  # removed while we look: the next look sees the change
             continue
-        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(path.relative_to(folder)) + (
+            f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
+            f"\0{stat.st_uid}\0{stat.st_gid}\n").encode())
     return digest.hexdigest()
 
 
@@ -116,6 +134,11 @@ class Watcher:
         self.dest = Path(dest)
         if not self.incoming.is_dir() or not os.access(self.incoming, os.R_OK | os.X_OK):
             raise WatcherError(f"Couldn't read from watch path {incoming}, aborting...")
+        if not os.access(self.incoming, os.W_OK):
+            # Every folder would be deposited in full, then fail to move (again after
+            # every restart: its failure could not be recorded beside it either).
+            raise WatcherError(f"Couldn't write to watch path {incoming} (imported folders "
+                               "are moved out of it), aborting...")
         if not self.dest.is_dir() or not os.access(self.dest, os.W_OK | os.X_OK):
             raise WatcherError(f"Couldn't write to destination path {dest}, aborting...")
         if self.incoming.stat().st_dev != self.dest.stat().st_dev:
@@ -123,6 +146,7 @@ class Watcher:
             # (a copy killed or failing halfway would leave two partial folders).
             raise WatcherError(f"The watch path {incoming} and the destination path {dest} "
                                "must be on the same file system, aborting...")
+        self._check_rename()
         if whitelist and whitelistfile:
             log.warning("both a whitelist and a whitelist file given: the file is ignored")
             whitelistfile = None
@@ -136,8 +160,34 @@ class Watcher:
         self._file_patterns = None
         self.processed = set()
         self.failures = []  # folders that failed in the last poll
+        self._unreadable = set()  # (folder name, problem) already logged
         self.stopping = False
         self._reload_pattern_files()
+
+    def _check_rename(self):
+        """Two bind mounts of one file system share st_dev, yet a rename between them fails
+        (EXDEV): every folder would fail its move. Tried once with an empty folder."""
+        probe = self.incoming / f".ella-watcher-check-{os.getpid()}"
+        moved = self.dest / probe.name
+        try:
+            probe.mkdir()
+            try:
+                os.rename(probe, moved)
+            except OSError as exc:
+                raise WatcherError(
+                    f"Couldn't move a folder from {self.incoming} to {self.dest} "
+                    f"({exc.strerror or exc}): imports move folders by renaming, so both must "
+                    "be in one mount of one file system, aborting...") from None
+            moved.rmdir()
+        except OSError as exc:
+            raise WatcherError(f"Couldn't check the watch and destination paths: "
+                               f"{exc.strerror or exc}, aborting...") from None
+        finally:
+            for leftover in (probe, moved):
+                try:
+                    leftover.rmdir()
+                except OSError:
+                    pass
 
     def _reload_pattern_files(self):
         if not (self.whitelistfile or self.blacklistfile):
@@ -200,17 +250,34 @@ class Watcher:
         for folder in entries:
             if self.stopping:
                 break
-            if folder.name in self.processed or not folder.is_dir():
+            try:
+                name = self._consider(folder)
+            except (OSError, UnicodeError) as exc:
+                # One folder we cannot even look at (not ours to read, a name too long for
+                # its error file, ...) is passed by: the others still get their turn.
+                self._cannot_look_at(folder, exc)
                 continue
-            if not (folder / READY).is_file():
-                log.debug("%s has no READY file yet", folder.name)
-                continue
-            if self._failed_before(folder):
-                continue
-            name = self._import_folder(folder)
             if name:
                 imported.append(name)
         return imported
+
+    def _consider(self, folder):
+        if folder.name in self.processed or not folder.is_dir():
+            return None
+        if not (folder / READY).is_file():
+            log.debug("%s has no READY file yet", folder.name)
+            return None
+        if self._failed_before(folder):
+            return None
+        return self._import_folder(folder)
+
+    def _cannot_look_at(self, folder, exc):
+        self.failures.append(folder.name)
+        problem = (folder.name, str(exc))
+        if problem not in self._unreadable:  # said once, not every poll
+            self._unreadable.add(problem)
+            log.error("Couldn't look at %s: %s. Skipped until it can be read.", folder.name,
+                      exc)
 
     def _import_folder(self, folder):
         # The files as they were when the import began: a folder the pipeline finishes while
@@ -277,14 +344,33 @@ class Watcher:
         try:
             with conn.transaction():  # commits when the block ends
                 stats = deposit_analysis(conn, self.app_config, config)
-                # "x": never over another import's marker (the claim checked there is none).
-                with open(marker, "x", encoding="utf-8") as handle:
-                    marked = True
-                    # The new row's id too: sequences never hand an id out twice, so only
-                    # this import's commit can make that id exist (with this name).
-                    json.dump({"analysis": name, "analysis_id": stats["analysis_id"],
-                               "incoming": str(self.incoming.resolve())}, handle)
-                self._rename(folder, staging)
+                if folder_fingerprint(folder) != fingerprint:
+                    raise FolderChanged(folder.name)
+                try:
+                    # "x": never over another import's marker (the claim checked there is
+                    # none).
+                    with open(marker, "x", encoding="utf-8") as handle:
+                        marked = True
+                        # The new row's id too: sequences never hand an id out twice, so
+                        # only this import's commit can make that id exist (with this name).
+                        json.dump({"analysis": name, "analysis_id": stats["analysis_id"],
+                                   "incoming": str(self.incoming.resolve())}, handle)
+                except OSError as exc:
+                    if exc.errno in DESTINATION_ERRNOS or not os.access(self.dest, os.W_OK):
+                        raise DestinationUnavailable(
+                            f"Couldn't write to the destination path {self.dest}: "
+                            f"{exc.strerror or exc}; stopped at {folder.name}, nothing "
+                            "recorded as failed (retried next time)") from exc
+                    raise
+                try:
+                    self._rename(folder, staging)
+                except OSError as exc:
+                    if exc.errno in DESTINATION_ERRNOS:
+                        raise DestinationUnavailable(
+                            f"Couldn't move {folder.name} to {self.dest}: "
+                            f"{exc.strerror or exc}; nothing recorded as failed (retried "
+                            "next time)") from exc
+                    raise
                 moved = True
         except Exception as exc:
             lost = conn.closed or conn.broken or (
@@ -300,6 +386,18 @@ class Watcher:
             # marker stays if it cannot, for the next poll's recovery).
             if marked and (not moved or self._move_quietly(staging, folder)):
                 self._unlink_quietly(marker)
+            if isinstance(exc, WatcherError):
+                raise
+            if isinstance(exc, FolderChanged):
+                log.warning("%s changed while it was imported (is it still being written?): "
+                            "not imported, tried again on the next poll", folder.name)
+                return None
+            if not folder.exists():
+                # Taken away (or replaced) while imported: no failure to record beside it;
+                # a copy delivered again is a new folder.
+                log.warning("%s was removed from %s while it was imported: not imported",
+                            folder.name, self.incoming)
+                return None
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 log.error("The database failed while importing %s: %s. Retried on the next "
@@ -361,7 +459,7 @@ class Watcher:
             for marker in markers:
                 folder_name = marker.name[len(STAGING_PREFIX):-len(".json")]
                 with conn.transaction():
-                    if conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                    if conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
                                     (self._claim_key(folder_name),)).fetchone()[0]:
                         self._recover(conn, folder_name)
 
@@ -391,17 +489,21 @@ class Watcher:
                         "it was committed, the folder now has its name" if committed
                         else "not committed, the folder is back in the incoming directory")
 
-    def _claim_key(self, folder_name):
-        # By the folder's name alone, not its path: watchers sharing a destination never
-        # import or recover one folder name at the same time, also on hosts that mount it at
-        # different paths. Watchers of different destinations only skip a same-named folder
-        # while the other imports it (the next poll gets it).
-        return f"ella.watcher:{folder_name}"
+    @staticmethod
+    def _claim_key(folder_name):
+        """The advisory lock key (bigint) of a folder name. By the folder's name alone, not
+        its path: watchers sharing a destination never import or recover one folder name at
+        the same time, also on hosts that mount it at different paths. Watchers of different
+        destinations only skip a same-named folder while the other imports it (the next poll
+        gets it). From the name's bytes: a name that is no UTF-8 (a Latin-1 share) could
+        not be sent as text."""
+        digest = hashlib.sha256(b"ella.watcher:" + os.fsencode(folder_name)).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
     def _claim(self, conn, folder, target):
         """Claim the folder's import for this connection until `_release`; False (skip,
         record nothing) when another watcher is importing it or has just done so."""
-        claimed = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+        claimed = conn.execute("SELECT pg_try_advisory_lock(%s)",
                                (self._claim_key(folder.name),)).fetchone()[0]
         conn.commit()
         if not claimed:
@@ -420,7 +522,7 @@ class Watcher:
             return  # the session's end released it
         try:
             conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))",
+            conn.execute("SELECT pg_advisory_unlock(%s)",
                          (self._claim_key(folder_name),))
             conn.commit()
         except psycopg.Error:

@@ -64,9 +64,14 @@ def has_control_character(name):
     """A newline in an analysis name would forge lines in the logs."""
     return any(ord(c) < 32 or ord(c) == 127 for c in name)
 
+def _sidecar(path):
+    """A macOS AppleDouble file (`._X.vcf`: the resource fork a Mac leaves on a share)."""
+    return path.name.startswith("._")
+
+
 def _vcf_files(folder):
     return sorted(p for p in Path(folder).rglob("*")
-                  if p.is_file() and VCF_SUFFIX.search(p.name))
+                  if p.is_file() and VCF_SUFFIX.search(p.name) and not _sidecar(p))
 
 
 def _read_optional_text(folder, name, root=None):
@@ -230,7 +235,7 @@ def _from_legacy(raw, path, folder):
 
 def _from_folder(folder):
     folder = Path(folder)
-    analysis_files = sorted(folder.rglob("*.analysis"))
+    analysis_files = sorted(p for p in folder.rglob("*.analysis") if not _sidecar(p))
     if len(analysis_files) > 1:
         raise AnalysisConfigError(f"{folder}: multiple .analysis files "
                                   f"({', '.join(p.name for p in analysis_files)}) are not "
@@ -245,7 +250,7 @@ def _from_folder(folder):
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
     # A .ped pairs with a VCF by stem anywhere in the folder (import.md 1.3), the one beside
     # the VCF first.
-    peds = sorted(p for p in folder.rglob("*.ped") if p.is_file())
+    peds = sorted(p for p in folder.rglob("*.ped") if p.is_file() and not _sidecar(p))
     data = []
     for vcf in vcfs:
         stem = vcf.name.split(".")[0]
