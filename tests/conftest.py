@@ -219,3 +219,14 @@ def shared_demo_api(pg_server, demo_template_db, ella_config):
     yield app, url
     app._drop_connection()
     pg_server.drop(name)
+
+
+@pytest.fixture
+def watch_dirs(tmp_path, db_url):
+    """(incoming, dest): an analyses watcher's two empty directories; panels deposited."""
+    from deposit_helpers import add_test_panels
+    add_test_panels(db_url)
+    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
+    incoming.mkdir()
+    dest.mkdir()
+    return incoming, dest

@@ -1,5 +1,7 @@
 """Shared set-up for deposit tests: gene panels and running a deposit in one transaction."""
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -38,3 +40,16 @@ def copy_folder(source, target_parent, name=None):
     target = Path(target_parent) / (name or Path(source).name)
     shutil.copytree(source, target)
     return target
+
+
+def copy_test_analysis(folder, name):
+    """TestAnalysis-001 as a new analysis `name` in `folder` (a path; bytes for a folder
+    name that is no UTF-8): the watcher refuses an analysis name twice."""
+    shutil.copytree(os.fsencode(TEST_ANALYSIS_001) if isinstance(folder, bytes)
+                    else TEST_ANALYSIS_001, folder)
+    analysis = os.path.join(folder, b"TestAnalysis-001.analysis" if isinstance(folder, bytes)
+                            else "TestAnalysis-001.analysis")
+    with open(analysis, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(analysis, "w", encoding="utf-8") as handle:
+        handle.write(text.replace('"TestAnalysis-001"', json.dumps(name)))

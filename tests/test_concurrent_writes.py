@@ -32,17 +32,8 @@ def _current_annotation_duplicates(conn):
                         ).fetchone()[0]
 
 
-@pytest.fixture
-def dirs(tmp_path, db_url):
-    add_test_panels(db_url)
-    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
-    incoming.mkdir()
-    dest.mkdir()
-    return incoming, dest
-
-
 @pytest.mark.parametrize("second_dest", ["same path", "other mount path"])
-def test_a_second_watcher_skips_the_folder_the_first_is_importing(dirs, db_url, ella_config,
+def test_a_second_watcher_skips_the_folder_the_first_is_importing(watch_dirs, db_url, ella_config,
                                                                     tmp_path, monkeypatch,
                                                                     second_dest):
     """Two watchers on the same directories (a second container, a restart that overlaps):
@@ -51,7 +42,7 @@ def test_a_second_watcher_skips_the_folder_the_first_is_importing(dirs, db_url, 
     imported folder back into incoming, marked as failed.) Also when the two run on hosts
     that mount the shared destination at different paths (a second directory stands in for
     the other mount path): the claim is on the folder's name, not its path on one host."""
-    incoming, dest = dirs
+    incoming, dest = watch_dirs
     if second_dest == "same path":
         seconds_dest = dest
     else:
@@ -108,12 +99,12 @@ def _reannotated_copy(tmp_path, name):
     return target
 
 
-def test_imports_sharing_variants_run_one_after_the_other(dirs, db_url, ella_config, tmp_path):
+def test_imports_sharing_variants_run_one_after_the_other(watch_dirs, db_url, ella_config, tmp_path):
     """A manual deposit and the watcher import analyses with the same known variants and
     the same new annotation at the same time. The watcher's import waits for the manual one
     and then finds that annotation current (unchanged), instead of failing on
     ix_annotation_unique and being recorded as the folder's own, permanent failure."""
-    incoming, dest = dirs
+    incoming, dest = watch_dirs
     deposit(db_url, ella_config, TEST_ANALYSIS_001)
     manual = _reannotated_copy(tmp_path, "TestAnalysis-002")
     shutil.move(str(_reannotated_copy(tmp_path, "TestAnalysis-003")),

@@ -17,7 +17,8 @@ from psycopg.conninfo import make_conninfo
 
 import ella.watcher as watcher_module
 from ella.watcher import Watcher, WatcherError
-from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels
+from deposit_helpers import (BRCA_VCF, TEST_ANALYSIS_001, TEST_ANALYSIS_003, add_test_panels,
+                             copy_test_analysis)
 from helpers import ROOT, run_cli
 
 
@@ -189,13 +190,6 @@ def _start_watcher(incoming, dest, db_url, log_path, *args):
                                 stderr=log, text=True, env=env)
 
 
-def _copy_analysis(folder, name):
-    """TestAnalysis-001 as a new analysis `name` (the watcher refuses a name twice)."""
-    shutil.copytree(TEST_ANALYSIS_001, folder)
-    analysis = folder / "TestAnalysis-001.analysis"
-    analysis.write_text(analysis.read_text().replace('"TestAnalysis-001"', json.dumps(name)))
-
-
 def test_database_outage_is_not_recorded_as_the_folders_failure(dirs, db_url):
     incoming, dest = dirs
     with socket.socket() as s:  # a port where no server listens
@@ -281,7 +275,7 @@ def test_daemon_keeps_polling_while_the_incoming_directory_is_gone(dirs, db_url,
 def test_sigterm_stops_once_after_the_current_folder(dirs, db_url, tmp_path):
     incoming, dest = dirs
     for i in range(2, 8):
-        _copy_analysis(incoming / f"TestAnalysis-01{i}", f"Copy-{i}")
+        copy_test_analysis(incoming / f"TestAnalysis-01{i}", f"Copy-{i}")
     log = tmp_path / "watcher.log"
     proc = _start_watcher(incoming, dest, db_url, log, "--once")
     _wait_for(lambda: (dest / "TestAnalysis-001").exists(), "the first import")
