@@ -9,6 +9,8 @@ thumbnail is null.
 """
 
 import base64
+import errno
+import logging
 import os
 import re
 import secrets
@@ -26,6 +28,8 @@ from ella.web.http import FileResponse, Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.multipart import UploadError, UploadTooLarge, receive_file
 from ella.web.router import router
+
+log = logging.getLogger(__name__)
 
 API = "/api/v1"
 THUMBNAIL_SIZE = "300x300"
@@ -62,24 +66,52 @@ def stored_path(root, sha256):
     return os.path.join(root, sha256[:2], sha256)
 
 
+def _fsync_directory(path):
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def place_file(root, received):
     """Move an uploaded file (multipart.ReceivedFile) to its content address; returns that
     path. An identical earlier upload's file is simply replaced by the same bytes."""
     final = stored_path(root, received.sha256)
+    folder = os.path.dirname(final)
     try:
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        new_folder = not os.path.isdir(folder)
+        os.makedirs(folder, exist_ok=True)
         os.replace(received.path, final)
         # The rename itself made durable before the row that names the file commits: after
-        # a power loss the row could otherwise point at a file that is not there.
-        directory = os.open(os.path.dirname(final), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        # a power loss the row could otherwise point at a file that is not there. A folder
+        # made for it is an entry of the root, made durable there.
+        _fsync_directory(folder)
+        if new_folder:
+            _fsync_directory(root)
     finally:
         if os.path.exists(received.path):
             os.unlink(received.path)
     return final
+
+
+# What the storage's state, not the request, makes fail: said so (the lab's IT can act on
+# it), instead of a bare 500.
+_STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT}
+_STORAGE_CLOSED = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EXDEV, errno.EIO}
+
+
+def storage_failure(exc, doing):
+    """An ApiError for an OSError of the attachment storage, or None (not the storage's)."""
+    if exc.errno in _STORAGE_FULL:
+        log.error("attachment storage full while %s: %s", doing, exc)
+        return ApiError(f"The attachment storage is full ({exc.strerror}): the file was not "
+                        "stored; tell your system administrator", 507)
+    if exc.errno in _STORAGE_CLOSED:
+        log.error("attachment storage failed while %s: %s", doing, exc)
+        return ApiError(f"The attachment storage cannot be written ({exc.strerror}): the "
+                        "file was not stored; tell your system administrator", 503)
+    return None
 
 
 # ImageMagick is given only these formats, named explicitly by their magic bytes: left to
@@ -148,11 +180,14 @@ def upload(ctx):
         raise PayloadTooLarge("Attachments are turned off here (app.max_upload_size is 0)")
     try:  # streamed to a temporary file; 413 on a Content-Length over the limit, unread
         received = receive_file(ctx.request.environ, limit, os.path.join(root, "tmp"))
+        stored = place_file(root, received)
     except UploadTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
     except UploadError as exc:
         raise BadRequest(str(exc)) from None
-    make_thumbnail(place_file(root, received))
+    except OSError as exc:
+        raise storage_failure(exc, "storing an upload") or exc
+    make_thumbnail(stored)
     attachment_id = ctx.conn.execute(
         "INSERT INTO attachment (sha256, filename, size, date_created, mimetype, extension, "
         "user_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -191,10 +226,18 @@ def download(ctx, attachment_id):
     try:
         file = open(stored_path(root, sha256), "rb")  # closed by the response
         size = os.fstat(file.fileno()).st_size
-    except OSError:
+    except FileNotFoundError:
         raise NotFound(f"The file of attachment {attachment_id} is missing from the "
                        "storage") from None
-    content_type = mimetype if mimetype and re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype) \
+    except OSError as exc:  # there, but not readable (owner, mode, a disk error)
+        log.error("attachment %s: cannot read its file: %s", attachment_id, exc)
+        raise ApiError(f"The file of attachment {attachment_id} cannot be read from the "
+                       f"storage ({exc.strerror}); tell your system administrator",
+                       503) from None
+    # ASCII only: a header value (ELLA stored whatever the browser sent, and gunicorn refuses
+    # a non-ASCII header).
+    content_type = mimetype if mimetype and re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype,
+                                                         re.ASCII) \
         else "application/octet-stream"
     return FileResponse(file, 0, size, 200, content_type,
                     [("Content-Disposition", content_disposition(filename)),
