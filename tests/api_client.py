@@ -54,7 +54,9 @@ class Client:
             query = urlencode({k: json.dumps(v) if isinstance(v, (dict, list)) else v
                                for k, v in query.items()})
         environ = {
-            "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query or "",
+            # As a WSGI server hands the path over (PEP 3333): its UTF-8 bytes as Latin-1.
+            "REQUEST_METHOD": method, "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+            "QUERY_STRING": query or "",
             "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": content_type if body else "",
             "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": self.remote_addr,
             "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",

@@ -6,6 +6,7 @@ import random
 import string
 from urllib.parse import quote
 
+import psycopg
 import pytest
 
 from api_helpers import logged_in_client
@@ -98,11 +99,14 @@ def test_a_value_over_a_database_limit_is_400_not_an_outage(writer, monkeypatch)
     import ella.web.routes.genepanels as genepanels
     monkeypatch.setattr(genepanels, "MAX_NAME_LENGTH", 10**6)
     client, url = writer
+    with psycopg.connect(url) as conn:
+        phenotype = conn.execute("SELECT min(id) FROM phenotype WHERE gene_id = 1100"
+                                 ).fetchone()[0]
     before = table_snapshot(url, skip=UNLOGGED)
     result = client.post(f"{API}/genepanels/", {
         "name": _letters(20000), "version": "v1", "usergroups": ["testgroup01"],
         "genes": [{"hgnc_id": 1100, "inheritance": "AD", "transcripts": [],
-                   "phenotypes": []}]})
+                   "phenotypes": [{"id": phenotype}]}]})
     assert result.status == 400, result.body[:300]
     assert result.json["message"] == "A value in the request is too large to store"
     assert table_snapshot(url, skip=UNLOGGED) == before

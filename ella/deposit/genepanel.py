@@ -494,6 +494,15 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
               ["int4", "int4", "varchar", "varchar", "int4"],
               ((i, p["gene_id"], p["description"], p["inheritance"], p["omim_id"])
                for i, p in enumerate(panel.phenotypes)))
+        # An empty inheritance cell reads as N/A, and an export writes both N/A and the ''
+        # of older data as an empty cell (import.md 4.6): a phenotype stored with '' is the
+        # one such a cell names, unless one with N/A exists (an exported panel deposited
+        # again linked new N/A copies of them).
+        cur.execute("UPDATE gp_phenotype n SET inheritance = '' WHERE n.inheritance = 'N/A' "
+                    "AND EXISTS (SELECT 1 FROM phenotype p WHERE p.gene_id = n.gene_id AND "
+                    "p.description = n.description AND p.inheritance = '') AND NOT EXISTS ("
+                    "SELECT 1 FROM phenotype p WHERE p.gene_id = n.gene_id AND "
+                    "p.description = n.description AND p.inheritance = 'N/A')")
         same = ("p.gene_id = n.gene_id AND p.description = n.description "
                 "AND p.inheritance = n.inheritance")
         cur.execute("INSERT INTO phenotype (gene_id, description, inheritance, omim_id) "

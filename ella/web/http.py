@@ -59,11 +59,22 @@ def parse_query(query_string):
     return args
 
 
+def wsgi_path(path_info):
+    """PATH_INFO as text: a WSGI server hands over the URL's decoded bytes as Latin-1 (PEP
+    3333), so a panel version `v1.0 é` arrived as `v1.0 Ã©` and was never found. A path that
+    is no UTF-8 stays as it came (it matches no route's name); one the server gave as text
+    already (no PEP 3333 server) too."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path_info
+
+
 class Request:
     def __init__(self, environ):
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        self.path = environ.get("PATH_INFO", "") or "/"
+        self.path = wsgi_path(environ.get("PATH_INFO", "") or "/")
         self.query_string = environ.get("QUERY_STRING", "")
         self.args = {}          # set by parse_args(), which may refuse the query (400)
         self.path_params = {}

@@ -7,6 +7,7 @@ caller's group's panels (403 otherwise); ELLA shows any panel to any logged-in u
 
 from datetime import datetime, timezone
 
+from ella.deposit.analysis_config import has_control_character
 from ella.web.access import require_genepanel
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
@@ -161,6 +162,8 @@ def _parse_new_panel(body):
     for label, value in (("name", name), ("version", version)):
         if "/" in value or not value.strip():
             raise BadRequest(f"Invalid genepanel {label} {value!r}")
+        if has_control_character(value):  # a line break split the export's comment line
+            raise BadRequest(f"The genepanel {label} {value!r} has a control character")
         if len(value) > MAX_NAME_LENGTH:
             raise BadRequest(f"The genepanel {label} is longer than {MAX_NAME_LENGTH} "
                              "characters")
@@ -188,6 +191,16 @@ def _parse_new_panel(body):
             # As a panel file's transcripts need one: an exported panel deposits again.
             raise BadRequest(f"{where}.inheritance must be a non-empty string for a gene "
                              "with transcripts")
+        if entry["inheritance"] is not None:
+            if has_control_character(entry["inheritance"]):
+                raise BadRequest(f"{where}.inheritance {entry['inheritance']!r} has a control "
+                                 "character")
+            # As a panel file's cell is read: the filters compare it exactly (' AD ' was
+            # no AD gene to them).
+            entry["inheritance"] = entry["inheritance"].strip()
+        if not entry["transcripts"] and not entry["phenotypes"]:
+            raise BadRequest(f"{where} (HGNC id {entry['hgnc_id']}) has no transcripts and no "
+                             "phenotypes: it would add nothing to the panel")
         parsed.append(entry)
     return name, version, parsed, list(dict.fromkeys(groups))
 
