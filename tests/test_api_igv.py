@@ -341,8 +341,15 @@ def test_static_track_traversal_is_refused(user1):
 
 def test_analysis_track_files(user1, analysis, dirs):
     base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
-    assert user1.get(f"{base}/sample.bam").body == b"ANALYSISBAM"
-    assert user1.get(f"{base}/sample.bam", query={"index": "1"}).body == b"ANALYSISBAI"
+    bam = user1.get(f"{base}/sample.bam")
+    assert bam.body == b"ANALYSISBAM"
+    index = user1.get(f"{base}/sample.bam", query={"index": "1"})
+    assert index.body == b"ANALYSISBAI"
+    # A patient's reads stay out of every cache (they had no Cache-Control at all: kept on a
+    # shared workstation's disk after logout); other files out of shared ones.
+    assert bam.header("Cache-Control") == index.header("Cache-Control") == "private, no-store"
+    assert user1.get("/api/v1/igv/tracks/static/common.bed").header("Cache-Control") == \
+        "private"
     assert user1.get(f"{base}/..").status == 404
     os.symlink(dirs["outside"] / "escape.bed",
                dirs["analyses"] / analysis[1] / "tracks" / "link.bed")
@@ -449,7 +456,8 @@ def test_genepanel_bed12(user1, demo_db_url):
 def test_classifications_gff3(user1, demo_db_url):
     result = user1.get("/api/v1/igv/tracks/dynamic/classifications/")
     assert result.status == 200
-    assert "max-age=1800" in result.header("Cache-Control")
+    # The lab's classifications, to a logged-in user: the browser's cache, no proxy's.
+    assert result.header("Cache-Control") == "private, max-age=1800"
     assert result.header("Content-Type").startswith("text/plain")
     lines = result.body.decode().splitlines()
     with psycopg.connect(demo_db_url) as conn:

@@ -147,12 +147,18 @@ def _range(request, size):
     return start, end
 
 
-def serve_file(request, path, download_name=None):
+# Every file here is served to a logged-in user: never from a shared cache. A patient's
+# own tracks (BAM, VCF) are not kept by the browser either (a shared workstation's disk).
+FILE_CACHE = "private"
+PATIENT_FILE_CACHE = "private, no-store"
+
+
+def serve_file(request, path, download_name=None, cache=FILE_CACHE):
     size = os.path.getsize(path)
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     if path.endswith((".fasta", ".fa", ".fai", ".bed", ".vcf", ".gff3", ".txt")):
         content_type = "text/plain"
-    headers = [("Accept-Ranges", "bytes")]
+    headers = [("Accept-Ranges", "bytes"), ("Cache-Control", cache)]
     if download_name:
         headers.append(("Content-Disposition", f"inline; filename={download_name}"))
     try:
@@ -170,7 +176,7 @@ def serve_file(request, path, download_name=None):
                         headers + [("Content-Range", f"bytes {start}-{end}/{size}")])
 
 
-def serve_track(request, root, parts):
+def serve_track(request, root, parts, cache=FILE_CACHE):
     """A track file (or, with ?index=1, its index file) under root."""
     path = inside(root, *parts)
     name = parts[-1]
@@ -183,9 +189,9 @@ def serve_track(request, root, parts):
         for candidate in candidates:
             index_path = inside(root, *parts[:-1], candidate)
             if index_path is not None:
-                return serve_file(request, index_path)
+                return serve_file(request, index_path, cache=cache)
         raise NotFound(f"No index file for track {'/'.join(parts)}")
-    return serve_file(request, path)
+    return serve_file(request, path, cache=cache)
 
 
 def text_file(text, filename, cache=None):
@@ -395,7 +401,7 @@ def classifications_track(ctx):
             chrom, "ELLA interpretation", "Classification", start + 1, max(end, start + 1),
             ".", ".", ".", attributes)))
     return text_file("".join(line + "\n" for line in lines), "classifications.gff3",
-                     cache="public, max-age=1800")
+                     cache="private, max-age=1800")  # the lab's classifications: no proxy
 
 
 def _analysis_alleles(ctx, analysis_id):
@@ -502,7 +508,7 @@ def _analysis_file(ctx, analysis_id, *parts):
     root = analysis_tracks_root(ctx, name)
     if root is None:
         raise NotFound("Requested analysis id doesn't contain any tracks.")
-    return serve_track(ctx.request, root, list(parts))
+    return serve_track(ctx.request, root, list(parts), cache=PATIENT_FILE_CACHE)
 
 
 def _register_file_routes():
