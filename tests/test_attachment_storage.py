@@ -168,6 +168,8 @@ def test_migrated_non_ascii_mimetype_does_not_break_download(client, db_url, sto
     assert result.status == 200, result.status
     assert result.body == b"abc"
     assert result.header("Content-Type") == "application/octet-stream"
+    # Evidence about a patient: not kept in the browser's cache (max-age=0 let it store it).
+    assert result.header("Cache-Control") == "private, no-store"
 
 
 @pytest.mark.parametrize("error", [PermissionError(13, "Permission denied"),

@@ -242,7 +242,7 @@ def download(ctx, attachment_id):
     return FileResponse(file, 0, size, 200, content_type,
                     [("Content-Disposition", content_disposition(filename)),
                      ("X-Content-Type-Options", "nosniff"),
-                     ("Cache-Control", "private, max-age=0")])
+                     ("Cache-Control", "private, no-store")])
 
 
 @router.route("GET", f"{API}/attachments/",
