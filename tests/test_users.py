@@ -7,6 +7,7 @@ test creates at most a couple of users.
 
 import json
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import bcrypt
@@ -660,3 +661,45 @@ def test_add_groups_without_config_keeps_or_defaults_it(panels_db_url, tmp_path)
     assert {name: after[name] for name, _ in before} == dict(before)
     assert after["newgroup"] == {}
 
+
+
+def _new_user(username, group="lookalikes"):
+    return {"username": username, "first_name": "Ny", "last_name": "Bruker", "email": None,
+            "group": group}
+
+
+def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
+    """Login matches a username exactly, as ELLA's does: `TestUser`, ` testuser` or the NFD
+    form of `åse` beside `testuser` and `åse` were created as other accounts, people the
+    audit trail and every list cannot tell apart (a padded one could not even log in)."""
+    from api_helpers import add_user
+    from ella.deposit.users import UsersError, add_many, modify_user, parse_users
+    nfc = unicodedata.normalize("NFC", "\u00e5se")
+    for name in ("testuser", nfc, "other"):
+        add_user(db_url, name, "lookalikes")
+    auth = ella_config["user"]["auth"]
+    before = table_snapshot(db_url)
+    with psycopg.connect(db_url) as conn:
+        for name, existing in (("TestUser", "testuser"),
+                               (unicodedata.normalize("NFD", nfc), nfc)):
+            with pytest.raises(UsersError, match=re.escape(
+                    f"user {name!r} looks like the existing user {existing!r} (case or "
+                    "Unicode form): refused")):
+                add_many(conn, parse_users("users.json", [_new_user(name)]), auth)
+        for name, problem in ((" testuser", "has blanks around it"),
+                              ("new\u200buser", "has a control or invisible character"),
+                              ("new\nuser", "has a control or invisible character")):
+            with pytest.raises(UsersError, match=re.escape(f"username {name!r} {problem}")):
+                parse_users("users.json", [_new_user(name)])
+        with pytest.raises(UsersError, match="appears twice in the file"):
+            parse_users("users.json", [_new_user("newuser"), _new_user("NewUser")])
+        with pytest.raises(UsersError, match=re.escape(
+                "the new username 'TESTUSER' looks like the existing user 'testuser'")):
+            modify_user(conn, "other", new_username="TESTUSER")
+        with pytest.raises(UsersError, match=re.escape(
+                "the new username 'other ' has blanks around it")):
+            modify_user(conn, "other", new_username="other ")
+        conn.rollback()
+        modify_user(conn, "other", new_username="Other")  # one's own name in other letters
+        conn.rollback()
+    assert table_snapshot(db_url) == before

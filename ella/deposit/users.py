@@ -7,6 +7,7 @@ problem with the input raises `UsersError` with one line naming the file and ent
 """
 
 import json
+import unicodedata
 from datetime import datetime, timezone
 
 from ella import jsonload
@@ -146,6 +147,31 @@ def _parse_timestamp(label, value):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def username_problem(name):
+    """Why `name` cannot be a username (a user types it at the login form, which matches it
+    exactly), or None."""
+    if name != name.strip():
+        return "has blanks around it"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "has a control or invisible character"
+    return None
+
+
+def username_key(name):
+    """What two usernames that look alike in every list share: NFC form, case-folded."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _lookalike(conn, name, exclude_id=None):
+    """An existing user's name that looks like `name` without being it, or None: two such
+    accounts are two people the audit trail and every list cannot tell apart."""
+    key = username_key(name)
+    for user_id, other in conn.execute('SELECT id, username FROM "user"'):
+        if other != name and user_id != exclude_id and username_key(other) == key:
+            return other
+    return None
+
+
 def parse_users(path, data):
     """Checked user entries (dicts with the file's keys plus `label`)."""
     users, seen = [], set()
@@ -157,9 +183,13 @@ def parse_users(path, data):
                 raise UsersError(f"{label}: {key} must be a non-empty string")
         if entry["email"] is not None and not isinstance(entry["email"], str):
             raise UsersError(f"{label}: email must be a string or null")
-        if entry["username"] in seen:
-            raise UsersError(f"{label}: user {entry['username']!r} appears twice in the file")
-        seen.add(entry["username"])
+        problem = username_problem(entry["username"])
+        if problem:
+            raise UsersError(f"{label}: username {entry['username']!r} {problem}")
+        if username_key(entry["username"]) in seen:
+            raise UsersError(f"{label}: user {entry['username']!r} appears twice in the file "
+                             "(names differing only in case or Unicode form count as one)")
+        seen.add(username_key(entry["username"]))
         user = dict(entry, label=label)
         if "active" in entry and not isinstance(entry["active"], bool):
             raise UsersError(f"{label}: active must be true or false")
@@ -383,6 +413,10 @@ def add_many(conn, users, auth, groups=None):
         group_id = _group_id(conn, entry["group"], entry["label"])
         existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True)
         if existing is None:
+            other = _lookalike(conn, entry["username"])
+            if other is not None:
+                raise UsersError(f"{entry['label']}: user {entry['username']!r} looks like the "
+                                 f"existing user {other!r} (case or Unicode form): refused")
             password = generate_password(auth)
             conn.execute(
                 'INSERT INTO "user" (username, first_name, last_name, email, group_id, password, '
@@ -480,8 +514,15 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
     if new_username is not None and new_username != user["username"]:
         if not new_username.strip():
             raise UsersError("the new username must not be empty")
+        problem = username_problem(new_username)
+        if problem:
+            raise UsersError(f"the new username {new_username!r} {problem}")
         if _user_row(conn, "u.username = %s", (new_username,)) is not None:
             raise UsersError(f"a user named {new_username!r} already exists")
+        other = _lookalike(conn, new_username, exclude_id=user["id"])
+        if other is not None:
+            raise UsersError(f"the new username {new_username!r} looks like the existing user "
+                             f"{other!r} (case or Unicode form)")
         values["username"] = new_username
         changes.append(("username", user["username"], new_username))
     for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
