@@ -11,6 +11,7 @@ of base64 of 10 random bytes, none of the easily confused characters, strong by 
 import base64
 import re
 import secrets
+import unicodedata
 from datetime import datetime, time, timedelta, timezone
 
 import bcrypt
@@ -44,9 +45,20 @@ class PasswordPolicyError(Exception):
     """The configured policy cannot be met (e.g. by a generated password)."""
 
 
+def _forms(password):
+    """The password in NFC (what we hash), as typed, and in NFD: one text typed on a Mac and
+    on a PC may arrive in different Unicode forms (`å` as one character or two), and a hash
+    ELLA made holds whichever form it was given (NIST SP 800-63B 5.1.1.2: normalise)."""
+    forms = [unicodedata.normalize("NFC", password)]
+    for other in (password, unicodedata.normalize("NFD", password)):
+        if other not in forms:
+            forms.append(other)
+    return forms
+
+
 def hash_password(password):
-    """bcrypt hash (`$2b$12$...`) of a plain-text password, as text."""
-    return bcrypt.hashpw(password.encode("utf-8"),
+    """bcrypt hash (`$2b$12$...`) of a plain-text password (in NFC), as text."""
+    return bcrypt.hashpw(_forms(password)[0].encode("utf-8"),
                          bcrypt.gensalt(BCRYPT_COST, prefix=BCRYPT_PREFIX)).decode("ascii")
 
 
@@ -58,8 +70,8 @@ def verify_password(password, hashed):
     try:
         # ELLA's bcrypt hashed only the first 72 bytes of a longer password; bcrypt 5 refuses
         # more, so those bytes are compared, as ELLA compares them.
-        return bcrypt.checkpw(password.encode("utf-8")[:MAX_PASSWORD_BYTES],
-                              hashed.encode("ascii"))
+        return any(bcrypt.checkpw(form.encode("utf-8")[:MAX_PASSWORD_BYTES],
+                                  hashed.encode("ascii")) for form in _forms(password))
     except (ValueError, UnicodeEncodeError):
         return False
 
@@ -80,7 +92,7 @@ TOO_LONG = f"Password must be at most {MAX_PASSWORD_BYTES} bytes long (in UTF-8)
 
 
 def password_too_long(password):
-    return len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+    return len(_forms(password)[0].encode("utf-8")) > MAX_PASSWORD_BYTES
 
 
 def check_password_strength(password, auth):

@@ -703,3 +703,20 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
         modify_user(conn, "other", new_username="Other")  # one's own name in other letters
         conn.rollback()
     assert table_snapshot(db_url) == before
+
+
+def test_a_password_in_another_unicode_form_is_the_same_password():
+    """`å` typed on a Mac (a + combining ring, NFD) and on a PC (one character, NFC) is one
+    password (NIST SP 800-63B 5.1.1.2): login refused the other form (a failed login
+    counted), and the history check took it for a new password. Hashes are made of the NFC
+    form; one ELLA made of any form still verifies."""
+    nfc = unicodedata.normalize("NFC", "P\u00e6ss-\u00f8rd-\u00e5-1")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    ours = hash_password(nfd)
+    assert bcrypt.checkpw(nfc.encode("utf-8"), ours.encode("ascii"))
+    assert verify_password(nfc, ours) and verify_password(nfd, ours)
+    for form in (nfc, nfd):  # as ELLA hashed what it was given
+        ellas = bcrypt.hashpw(form.encode("utf-8"), bcrypt.gensalt(4)).decode("ascii")
+        assert verify_password(nfc, ellas) and verify_password(nfd, ellas)
+    assert not verify_password(nfc.replace("1", "2"), ours)
