@@ -10,6 +10,7 @@ request fails.
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime, timezone
 
 from ella.passwords import (MAX_INCORRECT_LOGINS, hash_password, password_is_strong,
@@ -33,9 +34,15 @@ def _now():
 
 
 def _user_for_login(conn, username):
-    return conn.execute(
-        'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
-        "WHERE username = %s FOR UPDATE", (username,)).fetchone()
+    """The user named exactly so, else the one named so in NFC (`åse` typed on a Mac arrives
+    in NFD; usernames are stored in NFC)."""
+    for name in dict.fromkeys((username, unicodedata.normalize("NFC", username))):
+        row = conn.execute(
+            'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
+            "WHERE username = %s FOR UPDATE", (name,)).fetchone()
+        if row is not None:
+            return row
+    return None
 
 
 def _failed_login(conn, user_id, username, incorrect, message):

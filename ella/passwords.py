@@ -46,9 +46,9 @@ class PasswordPolicyError(Exception):
 
 
 def _forms(password):
-    """The password in NFC (what we hash), as typed, and in NFD: one text typed on a Mac and
-    on a PC may arrive in different Unicode forms (`å` as one character or two), and a hash
-    ELLA made holds whichever form it was given (NIST SP 800-63B 5.1.1.2: normalise)."""
+    """The password in NFC (what its strength is judged on), as typed, and in NFD: one text
+    typed on a Mac and on a PC may arrive in different Unicode forms (`å` as one character
+    or two), and a hash holds whichever form it was given (NIST SP 800-63B 5.1.1.2)."""
     forms = [unicodedata.normalize("NFC", password)]
     for other in (password, unicodedata.normalize("NFD", password)):
         if other not in forms:
@@ -57,8 +57,9 @@ def _forms(password):
 
 
 def hash_password(password):
-    """bcrypt hash (`$2b$12$...`) of a plain-text password (in NFC), as text."""
-    return bcrypt.hashpw(_forms(password)[0].encode("utf-8"),
+    """bcrypt hash (`$2b$12$...`) of a plain-text password as typed (as ELLA hashes it: ELLA
+    on the same database still accepts it typed so), as text."""
+    return bcrypt.hashpw(password.encode("utf-8"),
                          bcrypt.gensalt(BCRYPT_COST, prefix=BCRYPT_PREFIX)).decode("ascii")
 
 
@@ -96,7 +97,9 @@ def password_too_long(password):
 
 
 def check_password_strength(password, auth):
-    """(ok, problems): problems are short sentences for the user."""
+    """(ok, problems): problems are short sentences for the user. Judged on the NFC form:
+    a decomposed `Å` is two characters, the first an ASCII `A`."""
+    password = _forms(password)[0]
     problems = []
     minimum = auth["password_minimum_length"]
     if len(password) < minimum:

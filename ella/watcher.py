@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import signal
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -166,28 +167,30 @@ class Watcher:
 
     def _check_rename(self):
         """Two bind mounts of one file system share st_dev, yet a rename between them fails
-        (EXDEV): every folder would fail its move. Tried once with an empty folder."""
-        probe = self.incoming / f".ella-watcher-check-{os.getpid()}"
+        (EXDEV): every folder would fail its move. Tried once with an empty folder of a
+        name no other watcher starting at the same moment can have."""
+        try:
+            probe = Path(tempfile.mkdtemp(prefix=".ella-watcher-check-", dir=self.incoming))
+        except OSError as exc:
+            raise WatcherError(f"Couldn't check the watch path {self.incoming}: "
+                               f"{exc.strerror or exc}, aborting...") from None
         moved = self.dest / probe.name
         try:
-            probe.mkdir()
-            try:
-                os.rename(probe, moved)
-            except OSError as exc:
-                raise WatcherError(
-                    f"Couldn't move a folder from {self.incoming} to {self.dest} "
-                    f"({exc.strerror or exc}): imports move folders by renaming, so both must "
-                    "be in one mount of one file system, aborting...") from None
-            moved.rmdir()
+            os.rename(probe, moved)
         except OSError as exc:
-            raise WatcherError(f"Couldn't check the watch and destination paths: "
-                               f"{exc.strerror or exc}, aborting...") from None
-        finally:
-            for leftover in (probe, moved):
-                try:
-                    leftover.rmdir()
-                except OSError:
-                    pass
+            self._rmdir_quietly(probe)
+            raise WatcherError(
+                f"Couldn't move a folder from {self.incoming} to {self.dest} "
+                f"({exc.strerror or exc}): imports move folders by renaming, so both must "
+                "be in one mount of one file system, aborting...") from None
+        self._rmdir_quietly(moved)
+
+    @staticmethod
+    def _rmdir_quietly(path):
+        try:
+            path.rmdir()
+        except OSError as exc:
+            log.warning("could not remove the empty folder %s: %s", path, exc)
 
     def _reload_pattern_files(self):
         if not (self.whitelistfile or self.blacklistfile):
@@ -311,6 +314,12 @@ class Watcher:
             log.warning("%s: an interrupted import of the same name is in %s; skipped this "
                         "time", folder.name, self.dest)
             return None
+        if not os.access(self.dest, os.W_OK | os.X_OK):
+            # Known before the deposit (a read-only remount): not deposited in full every
+            # poll only to be rolled back at the move.
+            raise DestinationUnavailable(f"Couldn't write to the destination path {self.dest}; "
+                                         f"stopped at {folder.name}, nothing recorded as "
+                                         "failed (retried next time)")
         try:
             conn = connect(self.db_url, application_name="ella-watcher")
         except DatabaseError as exc:
@@ -459,8 +468,8 @@ class Watcher:
             for marker in markers:
                 folder_name = marker.name[len(STAGING_PREFIX):-len(".json")]
                 with conn.transaction():
-                    if conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
-                                    (self._claim_key(folder_name),)).fetchone()[0]:
+                    if conn.execute(*self._claim_lock("pg_try_advisory_xact_lock",
+                                                      folder_name)).fetchone()[0]:
                         self._recover(conn, folder_name)
 
     def _recover(self, conn, folder_name):
@@ -490,21 +499,27 @@ class Watcher:
                         else "not committed, the folder is back in the incoming directory")
 
     @staticmethod
-    def _claim_key(folder_name):
-        """The advisory lock key (bigint) of a folder name. By the folder's name alone, not
-        its path: watchers sharing a destination never import or recover one folder name at
-        the same time, also on hosts that mount it at different paths. Watchers of different
-        destinations only skip a same-named folder while the other imports it (the next poll
-        gets it). From the name's bytes: a name that is no UTF-8 (a Latin-1 share) could
-        not be sent as text."""
-        digest = hashlib.sha256(b"ella.watcher:" + os.fsencode(folder_name)).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+    def _claim_lock(function, folder_name):
+        """(SQL, params) calling an advisory lock `function` on the folder's key. By the
+        folder's name alone, not its path: watchers sharing a destination never import or
+        recover one folder name at the same time, also on hosts that mount it at different
+        paths. Watchers of different destinations only skip a same-named folder while the
+        other imports it (the next poll gets it). The key is hashtext of the name, as in
+        earlier versions (a watcher of each must see the other's claims while both run); a
+        name that is no UTF-8 (a Latin-1 share), which cannot be sent as text, gets one
+        hashed from its bytes."""
+        try:
+            (f"ella.watcher:{folder_name}").encode("utf-8")
+        except UnicodeEncodeError:
+            digest = hashlib.sha256(b"ella.watcher:" + os.fsencode(folder_name)).digest()
+            return f"SELECT {function}(%s)", (int.from_bytes(digest[:8], "big", signed=True),)
+        return f"SELECT {function}(hashtext(%s))", (f"ella.watcher:{folder_name}",)
 
     def _claim(self, conn, folder, target):
         """Claim the folder's import for this connection until `_release`; False (skip,
         record nothing) when another watcher is importing it or has just done so."""
-        claimed = conn.execute("SELECT pg_try_advisory_lock(%s)",
-                               (self._claim_key(folder.name),)).fetchone()[0]
+        claimed = conn.execute(*self._claim_lock("pg_try_advisory_lock",
+                                                 folder.name)).fetchone()[0]
         conn.commit()
         if not claimed:
             log.info("%s is being imported by another watcher: skipped", folder.name)
@@ -522,8 +537,7 @@ class Watcher:
             return  # the session's end released it
         try:
             conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)",
-                         (self._claim_key(folder_name),))
+            conn.execute(*self._claim_lock("pg_advisory_unlock", folder_name))
             conn.commit()
         except psycopg.Error:
             pass  # the connection failed: its session's end releases the claim

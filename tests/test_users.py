@@ -688,7 +688,8 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
                 add_many(conn, parse_users("users.json", [_new_user(name)]), auth)
         for name, problem in ((" testuser", "has blanks around it"),
                               ("new\u200buser", "has a control or invisible character"),
-                              ("new\nuser", "has a control or invisible character")):
+                              ("new\nuser", "has a control or invisible character"),
+                              ("ola\u00a0nordmann", "has a space other than the plain one")):
             with pytest.raises(UsersError, match=re.escape(f"username {name!r} {problem}")):
                 parse_users("users.json", [_new_user(name)])
         with pytest.raises(UsersError, match="appears twice in the file"):
@@ -702,20 +703,47 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
         conn.rollback()
         modify_user(conn, "other", new_username="Other")  # one's own name in other letters
         conn.rollback()
+        with pytest.raises(UsersError, match="looks like the existing user 'testuser'"):
+            add_many(conn, parse_users("users.json", [_new_user("\uff54estuser")]), auth)
+        conn.rollback()
     assert table_snapshot(db_url) == before
+
+
+def test_a_username_is_stored_in_nfc_and_found_in_any_form(api_app, db_url, ella_config):
+    """`åse` from a file written on a Mac (NFD) was stored so, and nobody typing it on a PC
+    (NFC) could log in."""
+    from api_helpers import TEST_PASSWORD, add_user, logged_in_client
+    from ella.deposit.users import add_many, parse_users
+    add_user(db_url, "someone", "lookalikes")
+    nfc = unicodedata.normalize("NFC", "\u00e5se")
+    with psycopg.connect(db_url) as conn:
+        add_many(conn, parse_users("users.json", [_new_user(unicodedata.normalize("NFD", nfc))]),
+                 ella_config["user"]["auth"])
+    assert query(db_url, 'SELECT username FROM "user" WHERE username <> %s',
+                 ("someone",)) == [(nfc,)]
+    client = logged_in_client(api_app, db_url, nfc)
+    for typed in (nfc, unicodedata.normalize("NFD", nfc)):
+        assert client.login(typed, TEST_PASSWORD).status == 200, typed
 
 
 def test_a_password_in_another_unicode_form_is_the_same_password():
     """`å` typed on a Mac (a + combining ring, NFD) and on a PC (one character, NFC) is one
     password (NIST SP 800-63B 5.1.1.2): login refused the other form (a failed login
-    counted), and the history check took it for a new password. Hashes are made of the NFC
-    form; one ELLA made of any form still verifies."""
+    counted), and the history check took it for a new password. A hash is made of the
+    password as typed, as ELLA makes it (ELLA on the database accepts it typed so), and one
+    of any form verifies in every form. Its strength is judged on the NFC form."""
     nfc = unicodedata.normalize("NFC", "P\u00e6ss-\u00f8rd-\u00e5-1")
     nfd = unicodedata.normalize("NFD", nfc)
     assert nfc != nfd
     ours = hash_password(nfd)
-    assert bcrypt.checkpw(nfc.encode("utf-8"), ours.encode("ascii"))
+    assert bcrypt.checkpw(nfd.encode("utf-8"), ours.encode("ascii"))  # as ELLA checks it
     assert verify_password(nfc, ours) and verify_password(nfd, ours)
+    # Decomposed, `Åååååa1` was 12 characters starting with an ASCII capital: strong
+    # enough, while the same password in NFC is 7 characters.
+    weak = unicodedata.normalize("NFD", "\u00c5\u00e5\u00e5\u00e5\u00e5a1")
+    assert not password_is_strong(weak, AUTH)
+    assert password_is_strong(weak, AUTH) == password_is_strong(
+        unicodedata.normalize("NFC", weak), AUTH)
     for form in (nfc, nfd):  # as ELLA hashed what it was given
         ellas = bcrypt.hashpw(form.encode("utf-8"), bcrypt.gensalt(4)).decode("ascii")
         assert verify_password(nfc, ellas) and verify_password(nfd, ellas)

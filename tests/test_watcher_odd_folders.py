@@ -4,6 +4,7 @@ too long for an error file beside them, folders still being written or taken awa
 imported, a destination or incoming directory the watcher cannot write, two bind mounts of
 one file system, a permission fixed by chmod, macOS AppleDouble files."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 
 import ella.watcher as watcher_module
-from deposit_helpers import add_test_panels, copy_test_analysis
+from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, copy_test_analysis
 from ella.watcher import Watcher, WatcherError
 
 
@@ -301,3 +302,38 @@ def test_a_read_only_incoming_directory_is_refused_at_start(watch_dirs, db_url, 
             Watcher(db_url, ella_config, incoming, dest)
     finally:
         subprocess.run(["umount", str(incoming)], capture_output=True)
+
+
+# --- Starting beside other watchers --------------------------------------------------------
+
+def test_the_start_up_rename_check_uses_a_folder_of_its_own(watch_dirs, db_url, ella_config):
+    """Its probe folder was named by the process id, which a watcher in a container gets
+    again at every start: one left by a watcher killed mid-check stopped the next start
+    ('File exists'), and a watcher starting beside another removed the other's probe."""
+    incoming, dest = watch_dirs
+    others = [incoming / f".ella-watcher-check-{os.getpid()}", dest / ".ella-watcher-check-1"]
+    for folder in others:
+        folder.mkdir()  # left by a killed watcher, or another one's, mid-check
+    Watcher(db_url, ella_config, incoming, dest)
+    assert all(folder.is_dir() for folder in others)
+    assert sorted(p.name for p in (*incoming.iterdir(), *dest.iterdir())) == sorted(
+        folder.name for folder in others)
+
+
+def test_a_watcher_leaves_an_earlier_versions_running_import_alone(watch_dirs, db_url,
+                                                                   ella_config):
+    """During an upgrade the old version's import holds its claim on hashtext of the name
+    and has moved the folder to its staging name; a claim key of another kind let the new
+    version's recovery put the folder back and import it too (the analysis twice)."""
+    incoming, dest = watch_dirs
+    name = "TestAnalysis-001"
+    staging = dest / f".importing-{name}"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    (dest / f".importing-{name}.json").write_text(json.dumps(
+        {"analysis": name, "analysis_id": 2**31 - 1, "incoming": str(incoming.resolve())}))
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with psycopg.connect(db_url) as old_version:
+        old_version.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"ella.watcher:{name}",))
+        old_version.commit()
+        assert watcher.poll() == []
+        assert staging.is_dir() and list(incoming.iterdir()) == []

@@ -154,12 +154,15 @@ def username_problem(name):
         return "has blanks around it"
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         return "has a control or invisible character"
+    if any(unicodedata.category(c) == "Zs" and c != " " for c in name):
+        return "has a space other than the plain one (a no-break space looks like it)"
     return None
 
 
 def username_key(name):
-    """What two usernames that look alike in every list share: NFC form, case-folded."""
-    return unicodedata.normalize("NFC", name).casefold()
+    """What two usernames that look alike in every list share: NFKC form (fullwidth
+    letters as plain ones), case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def _lookalike(conn, name, exclude_id=None):
@@ -423,7 +426,9 @@ def add_many(conn, users, auth, groups=None):
                 "password_expiry, active, incorrect_logins, config) VALUES (%(username)s, "
                 "%(first_name)s, %(last_name)s, %(email)s, %(group_id)s, %(password)s, "
                 "%(expiry)s, %(active)s, 0, %(config)s::jsonb)",
-                {"username": entry["username"], "first_name": entry["first_name"],
+                # In NFC: the form a PC keyboard sends (login also tries a name in NFC).
+                {"username": unicodedata.normalize("NFC", entry["username"]),
+                 "first_name": entry["first_name"],
                  "last_name": entry["last_name"], "email": entry["email"],
                  "group_id": group_id, "password": hash_password(password),
                  "expiry": FORCED_CHANGE_EXPIRY, "active": entry.get("active", True),
@@ -523,6 +528,7 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         if other is not None:
             raise UsersError(f"the new username {new_username!r} looks like the existing user "
                              f"{other!r} (case or Unicode form)")
+        new_username = unicodedata.normalize("NFC", new_username)
         values["username"] = new_username
         changes.append(("username", user["username"], new_username))
     for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
