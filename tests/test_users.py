@@ -669,9 +669,9 @@ def _new_user(username, group="lookalikes"):
 
 
 def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
-    """Login matches a username exactly, as ELLA's does: `TestUser`, ` testuser` or the NFD
-    form of `åse` beside `testuser` and `åse` were created as other accounts, people the
-    audit trail and every list cannot tell apart (a padded one could not even log in)."""
+    """Login matches a username by its letters, as ELLA's does: `TestUser`, ` testuser` or
+    `Åse` beside `testuser` and `åse` were created as other accounts, people the audit trail
+    and every list cannot tell apart (a padded one could not even log in)."""
     from api_helpers import add_user
     from ella.deposit.users import UsersError, add_many, modify_user, parse_users
     nfc = unicodedata.normalize("NFC", "\u00e5se")
@@ -680,8 +680,7 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
     auth = ella_config["user"]["auth"]
     before = table_snapshot(db_url)
     with psycopg.connect(db_url) as conn:
-        for name, existing in (("TestUser", "testuser"),
-                               (unicodedata.normalize("NFD", nfc), nfc)):
+        for name, existing in (("TestUser", "testuser"), ("\u00c5se", nfc)):
             with pytest.raises(UsersError, match=re.escape(
                     f"user {name!r} looks like the existing user {existing!r} (case or "
                     "Unicode form): refused")):
@@ -724,6 +723,12 @@ def test_a_username_is_stored_in_nfc_and_found_in_any_form(api_app, db_url, ella
     client = logged_in_client(api_app, db_url, nfc)
     for typed in (nfc, unicodedata.normalize("NFD", nfc)):
         assert client.login(typed, TEST_PASSWORD).status == 200, typed
+    # The file again, in NFD: the same user, updated, not a look-alike refused.
+    with psycopg.connect(db_url) as conn:
+        again = add_many(conn, parse_users("users.json", [
+            {**_new_user(unicodedata.normalize("NFD", nfc)), "first_name": "Åse"}]),
+            ella_config["user"]["auth"])
+    assert [r["status"] for r in again] == ["updated"]
 
 
 def test_a_password_in_another_unicode_form_is_the_same_password():

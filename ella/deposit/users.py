@@ -148,8 +148,7 @@ def _parse_timestamp(label, value):
 
 
 def username_problem(name):
-    """Why `name` cannot be a username (a user types it at the login form, which matches it
-    exactly), or None."""
+    """Why `name` cannot be a username (one a user types at the login form), or None."""
     if name != name.strip():
         return "has blanks around it"
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
@@ -414,7 +413,10 @@ def add_many(conn, users, auth, groups=None):
     results = []
     for entry in _selected(users, "group", groups):
         group_id = _group_id(conn, entry["group"], entry["label"])
-        existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True)
+        # As written, else in NFC (how a new name is stored): the same user in another form.
+        existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True) or \
+            _user_row(conn, "u.username = %s",
+                      (unicodedata.normalize("NFC", entry["username"]),), lock=True)
         if existing is None:
             other = _lookalike(conn, entry["username"])
             if other is not None:
