@@ -6,9 +6,11 @@ one file system, a permission fixed by chmod, macOS AppleDouble files."""
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -76,85 +78,81 @@ def test_a_folder_name_that_is_not_utf8_does_not_block_the_others(watch_dirs, db
     assert imported == ["Analyse-Bjorn", "Z-later"]
 
 
-# --- Folders the watcher's user cannot read --------------------------------------------
+# --- Folders the watcher's user cannot read ----------------------------------------------
 
-def test_a_folder_fixed_by_chmod_is_retried(db_url, ella_config):
-    """The pipeline wrote the folder with umask 077; the watcher's user cannot read the
-    .analysis file, the failure is recorded. The admin fixes it with `chmod -R a+rX`. The
-    fingerprint is (path, size, mtime): chmod changes only ctime, so the folder is never
-    retried, also after restarts, although the error file says 'Permission denied' and the
-    README says it is retried when one of its files changes."""
+@pytest.fixture
+def open_dirs():
+    """(incoming, dest) anyone may write, outside pytest's own 0700 root: the watcher runs as
+    `nobody` (`as_nobody`), the pipeline's files are root's."""
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
-    add_test_panels(db_url)
-    nobody = int(subprocess.run(["id", "-u", "nobody"], capture_output=True,
-                                text=True).stdout)
-    base = Path(tempfile.mkdtemp(prefix="audit-watcher-"))
+    base = Path(tempfile.mkdtemp(prefix="ella-watcher-test-"))
     try:
         base.chmod(0o777)
         incoming, dest = base / "incoming", base / "dest"
-        incoming.mkdir(mode=0o777)
-        dest.mkdir(mode=0o777)
-        incoming.chmod(0o777)
-        dest.chmod(0o777)
-        folder = incoming / "A-001"
-        copy_test_analysis(folder, "A-001")
-        for p in [folder, *folder.rglob("*")]:
-            p.chmod(0o777 if p.is_dir() else 0o644)
-        (folder / "TestAnalysis-001.analysis").chmod(0o600)  # root's alone
-        watcher = Watcher(db_url, ella_config, incoming, dest)
-        os.seteuid(nobody)
-        try:
-            assert watcher.poll() == []  # permission denied, recorded
-        finally:
-            os.seteuid(0)
-        assert "Permission denied" in (incoming / "A-001.import-error").read_text()
-        (folder / "TestAnalysis-001.analysis").chmod(0o644)  # the fix
-        # A restarted watcher (as root here only so that it reaches the test database).
-        watcher = Watcher(db_url, ella_config, incoming, dest)
-        assert watcher.poll() == ["A-001"], "the fixed folder is not retried"
+        for folder in (incoming, dest):
+            folder.mkdir()
+            folder.chmod(0o777)
+        yield incoming, dest
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_an_unreadable_folder_does_not_block_the_others(db_url, ella_config):
+@contextmanager
+def as_nobody():
+    os.seteuid(pwd.getpwnam("nobody").pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_a_folder_fixed_by_chmod_is_retried(open_dirs, db_url, ella_config):
+    """The pipeline wrote the folder with umask 077; the watcher's user cannot read the
+    .analysis file, the failure is recorded. The admin fixes it with `chmod -R a+rX`. The
+    fingerprint was (path, size, mtime): chmod changes only ctime, so the folder was never
+    retried, also after restarts, although the error file said 'Permission denied' and the
+    README says it is retried when one of its files changes."""
+    incoming, dest = open_dirs
+    add_test_panels(db_url)
+    folder = incoming / "A-001"
+    copy_test_analysis(folder, "A-001")
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o644)
+    (folder / "TestAnalysis-001.analysis").chmod(0o600)  # root's alone
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with as_nobody():
+        assert watcher.poll() == []  # permission denied, recorded
+    assert "Permission denied" in (incoming / "A-001.import-error").read_text()
+    (folder / "TestAnalysis-001.analysis").chmod(0o644)  # the fix
+    # A restarted watcher (as root here only so that it reaches the test database).
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == ["A-001"], "the fixed folder is not retried"
+
+
+def test_an_unreadable_folder_does_not_block_the_others(open_dirs, db_url, ella_config):
     """The pipeline runs as another user with umask 077: its output folder is mode 0700 and
-    the watcher's user cannot enter it. `(folder / "READY").is_file()` raises PermissionError
-    (pathlib swallows only ENOENT/ENOTDIR/EBADF/ELOOP), which is not caught per folder: the
-    whole pass ends there, on every poll, and no folder sorted after it is ever looked at.
+    the watcher's user cannot enter it. `(folder / "READY").is_file()` raised PermissionError
+    (pathlib swallows only ENOENT/ENOTDIR/EBADF/ELOOP), which was not caught per folder: the
+    whole pass ended there, on every poll, and no folder sorted after it was looked at.
     import.md 1.6: 'One bad folder never blocks others.' (The later folder here fails on its
     own .analysis, so that the test needs no database as the unprivileged user: it must at
     least get its .import-error.)"""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to act as another user")
-    nobody = int(subprocess.run(["id", "-u", "nobody"], capture_output=True,
-                                text=True).stdout)
-    base = Path(tempfile.mkdtemp(prefix="audit-watcher-"))
-    try:
-        base.chmod(0o777)
-        incoming, dest = base / "incoming", base / "dest"
-        for d in (incoming, dest):
-            d.mkdir()
-            d.chmod(0o777)
-        private = incoming / "A-private"
-        copy_test_analysis(private, "A-private")
-        private.chmod(0o700)  # root's, as the pipeline user's would be
-        later = incoming / "Z-later"
-        later.mkdir()
-        later.chmod(0o755)
-        (later / "READY").touch()
-        (later / "Z.analysis").write_text("{not json")
-        for p in later.iterdir():
-            p.chmod(0o644)
-        watcher = Watcher(db_url, ella_config, incoming, dest)
-        os.seteuid(nobody)
-        try:
-            watcher.poll()  # past the folder it cannot read
-        finally:
-            os.seteuid(0)
-        assert (incoming / "Z-later.import-error").exists(), "Z-later was never looked at"
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    incoming, dest = open_dirs
+    private = incoming / "A-private"
+    copy_test_analysis(private, "A-private")
+    private.chmod(0o700)  # root's, as the pipeline user's would be
+    later = incoming / "Z-later"
+    later.mkdir()
+    later.chmod(0o755)
+    (later / "READY").touch()
+    (later / "Z.analysis").write_text("{not json")
+    for path in later.iterdir():
+        path.chmod(0o644)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with as_nobody():
+        watcher.poll()  # past the folder it cannot read
+    assert (incoming / "Z-later.import-error").exists(), "Z-later was never looked at"
 
 
 # --- A folder name too long for its error file --------------------------------------------------------------------
