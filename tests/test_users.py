@@ -708,6 +708,38 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
     assert table_snapshot(db_url) == before
 
 
+def test_two_lookalike_usernames_created_at_once_are_refused(db_url, ella_config):
+    """Two `add_many` runs at the same moment, one creating `Ola` and the other `ola`: each
+    looked for a look-alike before the other committed, and both accounts were created. The
+    second now waits for the first and is refused."""
+    import threading
+    from api_helpers import add_user
+    from ella.deposit.users import UsersError, add_many, parse_users
+    from helpers import wait_for_lock_wait
+    add_user(db_url, "someone", "lookalikes")
+    auth = ella_config["user"]["auth"]
+    outcome = {}
+
+    def second():
+        with psycopg.connect(db_url, application_name="second-add-many") as conn:
+            try:
+                add_many(conn, parse_users("b.json", [_new_user("ola")]), auth)
+                outcome["second"] = "added"
+            except UsersError as error:
+                outcome["second"] = str(error)
+
+    with psycopg.connect(db_url) as first:
+        add_many(first, parse_users("a.json", [_new_user("Ola")]), auth)
+        thread = threading.Thread(target=second)
+        thread.start()
+        wait_for_lock_wait(db_url, "second-add-many")
+    thread.join(30)
+    assert outcome == {"second": "b.json: entry 1 ('ola'): user 'ola' looks like the existing "
+                                 "user 'Ola' (case or Unicode form): refused"}
+    assert query(db_url, 'SELECT username FROM "user" WHERE username ILIKE %s',
+                 ("ola",)) == [("Ola",)]
+
+
 def test_a_username_is_stored_in_nfc_and_found_in_any_form(api_app, db_url, ella_config):
     """`åse` from a file written on a Mac (NFD) was stored so, and nobody typing it on a PC
     (NFC) could log in."""

@@ -164,6 +164,14 @@ def username_key(name):
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+def _lock_username_key(conn, name):
+    """Serialise, until this transaction ends, every creation or renaming to a name of the
+    same look (`username_key`): two at once each found no look-alike of the other and both
+    committed, `Ola` beside `ola`."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), hashtext(%s))",
+                 (username_key(name),))
+
+
 def _lookalike(conn, name, exclude_id=None):
     """An existing user's name that looks like `name` without being it, or None: two such
     accounts are two people the audit trail and every list cannot tell apart."""
@@ -413,6 +421,7 @@ def add_many(conn, users, auth, groups=None):
     results = []
     for entry in _selected(users, "group", groups):
         group_id = _group_id(conn, entry["group"], entry["label"])
+        _lock_username_key(conn, entry["username"])
         # As written, else in NFC (how a new name is stored): the same user in another form.
         existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True) or \
             _user_row(conn, "u.username = %s",
@@ -524,6 +533,7 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         problem = username_problem(new_username)
         if problem:
             raise UsersError(f"the new username {new_username!r} {problem}")
+        _lock_username_key(conn, new_username)
         if _user_row(conn, "u.username = %s", (new_username,)) is not None:
             raise UsersError(f"a user named {new_username!r} already exists")
         other = _lookalike(conn, new_username, exclude_id=user["id"])
