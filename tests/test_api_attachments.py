@@ -101,6 +101,22 @@ def test_same_content_twice_shares_file_but_gets_two_rows(client, storage):
     assert len([f for f in files if not f.name.endswith(".thumbnail")]) == 1
 
 
+def test_an_upload_removes_what_killed_uploads_left(client, storage):
+    """A worker killed mid-upload (gunicorn's timeout, the OOM killer) left its temporary
+    file in `tmp/` for ever; the storage filled up with them. The next upload removes those
+    older than a day, and nothing else there."""
+    tmp = storage / "tmp"
+    tmp.mkdir()
+    day_and_more = os.stat(storage).st_mtime - 25 * 3600
+    stale, live, foreign = tmp / ("ab" * 16), tmp / ("cd" * 16), tmp / "notes.txt"
+    for path in (stale, live, foreign):
+        path.write_bytes(b"part of an upload")
+    for path in (stale, foreign):
+        os.utime(path, (day_and_more, day_and_more))
+    assert upload(client, "a.txt", b"content").status == 200
+    assert sorted(os.listdir(tmp)) == sorted([live.name, foreign.name])
+
+
 def test_download_has_original_filename_and_content(client):
     data = b"\x00\x01binary\xff" * 100
     attachment_id = upload(client, "scan 1.bin", data).json["id"]

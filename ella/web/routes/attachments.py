@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 import unicodedata
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 THUMBNAIL_SIZE = "300x300"
 THUMBNAIL_TIMEOUT = 30  # seconds
+# An upload's temporary file older than this is one whose worker was killed mid-upload
+# (nginx hands gunicorn a buffered body, so a live upload takes seconds, not a day).
+STALE_UPLOAD_AGE = 24 * 3600  # seconds
+TEMPORARY_NAME = re.compile(r"[0-9a-f]{32}")
 
 Q_COLUMNS = {
     "id": ("a.id", "integer"),
@@ -169,6 +174,29 @@ def extension_of(filename):
     return filename.rsplit(".", 1)[1] if "." in filename else ""
 
 
+def remove_stale_uploads(tmp_dir, now=None):
+    """Remove the temporary files killed uploads left in `tmp_dir` (only names this module
+    makes, older than STALE_UPLOAD_AGE); returns how many. Nothing else cleans them up."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if TEMPORARY_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and now - entry.stat(follow_symlinks=False).st_mtime > STALE_UPLOAD_AGE:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:  # another worker's sweep took it first
+            pass
+    if removed:
+        log.warning("removed %d temporary file(s) of uploads that never finished from %s",
+                    removed, tmp_dir)
+    return removed
+
+
 # -- routes --------------------------------------------------------------------------------------
 
 @router.route("POST", f"{API}/attachments/upload/", log_payload=False,
@@ -178,8 +206,10 @@ def upload(ctx):
     limit = max_upload_size(ctx.config)
     if limit == 0:
         raise PayloadTooLarge("Attachments are turned off here (app.max_upload_size is 0)")
+    tmp_dir = os.path.join(root, "tmp")
     try:  # streamed to a temporary file; 413 on a Content-Length over the limit, unread
-        received = receive_file(ctx.request.environ, limit, os.path.join(root, "tmp"))
+        remove_stale_uploads(tmp_dir)
+        received = receive_file(ctx.request.environ, limit, tmp_dir)
         stored = place_file(root, received)
     except UploadTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
