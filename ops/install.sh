@@ -3,6 +3,7 @@
 # with hosts without containers, so that every step the Dockerfile runs is also tested.
 #
 #   ops/install.sh os                      OS packages: nginx, supervisor, PostgreSQL client
+#                                          (on a systemd host their own services are disabled)
 #   ops/install.sh python VENV [SRC]       a venv at VENV with the project SRC (default: this
 #                                          checkout) and its dependencies (wheels only, no
 #                                          compiler needed). The project is installed in place
@@ -21,8 +22,15 @@ os)
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         nginx-light supervisor postgresql-client ca-certificates >/dev/null
-    # The Debian packages start their own services where an init system runs; ours are
-    # started by supervisord or our systemd units instead.
+    # On a host booted with systemd the Debian packages enable and start their own nginx
+    # (its default site on port 80, which our nginx with PORT=80 then cannot bind) and
+    # supervisord; ours run from our units or our entrypoint instead. (In an image build, or
+    # a container, systemd is not running: nothing to stop.)
+    case $(systemctl is-system-running 2>/dev/null || true) in
+    running | degraded | starting | initializing | maintenance)
+        as_root systemctl disable --now nginx.service supervisor.service
+        ;;
+    esac
     as_root rm -rf /var/lib/apt/lists/*
     ;;
 python)

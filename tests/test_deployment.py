@@ -139,6 +139,31 @@ def test_install_script_python_step(tmp_path):
     assert check.stdout.strip() == str(ROOT / "ella" / "__init__.py"), check.stderr
 
 
+@pytest.mark.parametrize("state, disabled", [("running", True), ("degraded", True),
+                                              ("offline", False)])
+def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, disabled):
+    """On a host booted with systemd, Debian's nginx package starts its default site on
+    port 80 (where our nginx with PORT=80 then cannot listen) and supervisor its own
+    supervisord; the step stops and disables both. In an image build nothing runs."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    for name in ("apt-get", "systemctl", "rm", "sudo"):
+        script = fake / name
+        script.write_text("#!/bin/sh\n"
+                          f'echo "{name} $*" >> {calls}\n'
+                          f'[ "{name} $1" = "systemctl is-system-running" ] && echo {state}\n'
+                          f'[ "{name}" = sudo ] && exec "$@"\n'
+                          "exit 0\n")
+        script.chmod(0o755)
+    result = subprocess.run([str(OPS / "install.sh"), "os"], capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    run = [line for line in calls.read_text().splitlines() if not line.startswith("sudo ")]
+    assert ("systemctl disable --now nginx.service supervisor.service" in run) == disabled
+    assert any(line.startswith("apt-get install") for line in run)
+
+
 def test_install_script_dirs_and_usage(tmp_path):
     owner = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     targets = [tmp_path / "data" / "analyses" / "incoming", tmp_path / "logs"]
