@@ -99,6 +99,13 @@ def _without_password(message, db_url):
     return message
 
 
+def clock_now(conn):
+    """The database server's clock now: neither the transaction's start (`now()`) nor this
+    host's clock. The time of a row that supersedes another, read after the locks the writer
+    waited for, so that a history's times read in its order whichever process wrote it."""
+    return conn.execute("SELECT clock_timestamp()").fetchone()[0]
+
+
 def public_tables(conn):
     """Names of the ordinary tables in schema public."""
     rows = conn.execute(

@@ -9,6 +9,7 @@ import threading
 import psycopg
 import pytest
 
+import ella.polling as polling
 import ella.watcher as watcher_module
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
@@ -16,7 +17,7 @@ from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.custom_annotation import deposit_custom_annotations
 from ella.deposit.delete import delete_analysis
 from ella.watcher import ERROR_SUFFIX, Watcher
-from ella.workflow.rounds import ALLELE, perform
+from ella.workflow.rounds import ALLELE, ANALYSIS, perform
 
 from api_helpers import add_user
 from deposit_helpers import TEST_ALL, TEST_ANALYSIS_001, add_test_panels, deposit
@@ -24,6 +25,16 @@ from helpers import wait_for_lock_wait
 from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
 
 WF = "/api/v1/workflows"
+
+
+def _times_out_of_order(conn, table, previous_column):
+    """Rows of `table` superseded before they were created, or created before the row they
+    superseded: a history whose times contradict its chain (datamodel.md 4.1)."""
+    return conn.execute(
+        f"SELECT x.id, x.date_created, x.date_superceeded, p.id, p.date_created "
+        f"FROM {table} x LEFT JOIN {table} p ON p.id = x.{previous_column} "
+        "WHERE x.date_superceeded < x.date_created OR x.date_created < p.date_created"
+    ).fetchall()
 
 
 def _current_annotation_duplicates(conn):
@@ -465,3 +476,113 @@ def test_two_analyses_finalizing_one_variant_at_once_give_one_current_assessment
                                  "date_superceeded IS NULL", (allele_id,)).fetchone()[0]
                     for table in ("alleleassessment", "allelereport",
                                   "referenceassessment")] == [1, 1, 1]
+
+
+def test_a_custom_annotation_saved_while_a_deposit_waits_is_superseded_after_its_creation(
+        db_url, ella_config):
+    """`ella-deposit custom_annotation` stamped the row it superseded, and its own, with its
+    transaction's start: a row the UI saved while the deposit waited for it was recorded as
+    superseded before it was created, and the file's version as older than it."""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    with psycopg.connect(db_url) as conn:
+        allele_id = conn.execute("SELECT min(id) FROM allele").fetchone()[0]
+        conn.execute("INSERT INTO customannotation (annotations, allele_id, date_created) "
+                     "VALUES ('{\"references\": [{\"n\": \"base\"}]}', %s, now())",
+                     (allele_id,))
+    outcome = {}
+    items = [(1, {"allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})]
+    with psycopg.connect(db_url) as api:
+        # What POST customannotations/ does, its statements held open: the current row
+        # locked, then (the deposit's transaction under way, waiting) the new one written.
+        current = api.execute("SELECT id FROM customannotation WHERE allele_id = %s AND "
+                              "date_superceeded IS NULL FOR UPDATE", (allele_id,)).fetchone()
+        thread = threading.Thread(target=_held_deposit, args=(db_url, outcome, lambda conn:
+                                  deposit_custom_annotations(conn, items)))
+        thread.start()
+        wait_for_lock_wait(db_url, "racing-deposit")
+        api.execute("UPDATE customannotation SET date_superceeded = clock_timestamp() "
+                    "WHERE id = %s", current)
+        api.execute("INSERT INTO customannotation (annotations, allele_id, "
+                    "previous_annotation_id, date_created) VALUES "
+                    "('{\"references\": [{\"n\": \"ui\"}]}', %s, %s, clock_timestamp())",
+                    (allele_id, current[0]))
+    thread.join(60)
+    assert outcome["deposit"] == {"created": 1, "superseded": 1}, outcome["deposit"]
+    with psycopg.connect(db_url) as conn:
+        assert _times_out_of_order(conn, "customannotation", "previous_annotation_id") == []
+        assert [r[0] for r in conn.execute(
+            "SELECT annotations->'references'->0->>'n' FROM customannotation "
+            "ORDER BY date_created")] == ["base", "ui", "file"]
+
+
+def test_finalizeallele_dates_its_writes_after_the_lock_it_waited_for(wf):
+    """finalizeallele took its time before waiting for the analysis' lock: a reference
+    assessment another user recorded meanwhile (`POST referenceassessments/`) was superseded
+    at a time before its creation, and the round's new one dated before it."""
+    db, analysis_id = wf["db"], wf["analysis"]
+    allele_id, annotation_id = analysis_alleles(db, analysis_id)[0]
+    with psycopg.connect(db) as conn:
+        user_id = conn.execute("SELECT id FROM \"user\" WHERE username = 'wfuser1'"
+                               ).fetchone()[0]
+    result = {}
+    ra = {"allele_id": allele_id, "reference_id": wf["refs"][0],
+          "evaluation": {"relevance": "Yes", "comment": "from the round"}}
+    with psycopg.connect(db) as saving:
+        # A save of the round in progress (the PATCH's function), holding the lock.
+        perform(saving, ANALYSIS, analysis_id, "save", {"id": user_id},
+                payload={"state": {"x": 1}, "user_state": {}})
+        thread = threading.Thread(target=lambda: result.update(r=wf["c1"].post(
+            f"{WF}/analyses/{analysis_id}/actions/finalizeallele/",
+            payload(allele_id, annotation_id, ras=[ra]))))
+        thread.start()
+        wait_for_lock_wait(db, "ella-api")
+        other = wf["c2"].post("/api/v1/referenceassessments/", {
+            "allele_id": allele_id, "reference_id": wf["refs"][0], "genepanel_name": "HBOC",
+            "genepanel_version": "v1.0.0", "evaluation": {"relevance": "No", "comment": "b"}})
+        assert other.status == 200, other.body
+    thread.join(60)
+    assert result["r"].status == 200, result["r"].body
+    with psycopg.connect(db) as conn:
+        chain = conn.execute("SELECT id, previous_assessment_id FROM referenceassessment "
+                             "ORDER BY id").fetchall()
+        assert chain == [(other.json["id"], None),
+                         (result["r"].json["referenceassessments"][0]["id"], other.json["id"])]
+        assert _times_out_of_order(conn, "referenceassessment", "previous_assessment_id") == []
+
+
+def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_config, tmp_path):
+    """The poller's transaction begins (the job locked) before it takes the import lock, and
+    the annotation writer dated what it superseded with that start: an annotation another
+    deposit committed in between was superseded before its creation."""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    panel = ("HBOC", "v1.0.0")
+    add_user(db_url, "importer", "importgroup", [panel])
+    vcf_text = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+    assert "CSQ=G|synonymous_variant|" in vcf_text
+    other_vcf = tmp_path / "reannotated.vcf"
+    other_vcf.write_text(vcf_text.replace("CSQ=G|synonymous_variant|",
+                                          "CSQ=G|missense_variant|"))
+    with psycopg.connect(db_url) as conn:
+        user_id = conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'"
+                               ).fetchone()[0]
+        job_id = conn.execute(
+            "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
+            "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
+            "properties) VALUES ('t1', 'ANNOTATED', '{}', 'Variants', %s, '', %s, now(), now(), "
+            "%s, %s, '{}') RETURNING id", (vcf_text, user_id, *panel)).fetchone()[0]
+    # The poller's steps for an annotated job, in its order: the job locked first ...
+    with psycopg.connect(db_url) as conn, conn.transaction():
+        job = polling.load_job(conn, job_id, lock=True)
+        # ... then, while it writes the job's VCF out, `ella-deposit alleles` of a newer
+        # annotation of the same variants commits ...
+        with psycopg.connect(db_url) as other:
+            assert deposit_alleles(other, ella_config, other_vcf,
+                                   panel=panel)["annotations_new"] > 0
+        # ... and then its deposit supersedes those.
+        polling.deposit_result(conn, ella_config, job, vcf_text)
+    with psycopg.connect(db_url) as conn:
+        assert _times_out_of_order(conn, "annotation", "previous_annotation_id") == []
+        assert conn.execute("SELECT count(*) FROM annotation WHERE date_superceeded IS NOT NULL "
+                            "AND previous_annotation_id IS NOT NULL").fetchone()[0] > 0

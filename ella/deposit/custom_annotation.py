@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from ella import jsonload
 from ella.custom_annotation import allowed_keys
+from ella.db import clock_now
 
 TOP_KEYS = ("allele_id", "user_id", "annotations")
 GROUPS = ("external", "prediction", "references")
@@ -145,14 +146,17 @@ def _supersede_and_insert(conn, cur, item):
             # A writer that superseded the row we waited for hides its new row from this
             # statement's snapshot; the next statement sees (and locks) it.
             current = cur.execute(query, (item["allele_id"],)).fetchone()
+        # After the lock, not the deposit's start (`now()`): a row saved in the UI while the
+        # file was being read was superseded before it was created.
+        now = clock_now(conn)
         insert = ("INSERT INTO customannotation (annotations, allele_id, user_id, "
-                  "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, now())")
+                  "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, %s)")
         values = (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
-                  current[0] if current else None)
+                  current[0] if current else None, now)
         if current:
             # Locked: no one else can make another row current meanwhile.
-            cur.execute("UPDATE customannotation SET date_superceeded = now() WHERE id = %s",
-                        (current[0],))
+            cur.execute("UPDATE customannotation SET date_superceeded = %s WHERE id = %s",
+                        (now, current[0]))
             cur.execute(insert, values)
             return 1
         try:

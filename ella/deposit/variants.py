@@ -18,6 +18,7 @@ from psycopg import sql
 
 from ella.alleles import ALLELE_FIELDS
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError
+from ella.db import clock_now
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
 from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
                           transcript_shadow_insert)
@@ -306,17 +307,20 @@ class AnnotationWriter:
 
     def _insert(self, to_supersede, to_insert, use_versions):
         cur = self.cur
+        # Under the import lock, so after any annotation another deposit committed: the
+        # transaction's start (`now()`) could be earlier than such a row's creation.
+        now = clock_now(cur)
         if to_supersede:
             # Before the insert: at most one current annotation per allele (partial unique
             # index).
-            cur.execute("UPDATE annotation SET date_superceeded = now() WHERE id = ANY(%s)",
-                        (to_supersede,))
+            cur.execute("UPDATE annotation SET date_superceeded = %s WHERE id = ANY(%s)",
+                        (now, to_supersede))
         try:
             with cur.copy("COPY annotation (allele_id, annotations, previous_annotation_id, "
                           "date_created, annotation_config_id, schema_version) "
                           "FROM STDIN") as copy:
                 for allele_id, prepared, previous_id in to_insert:
-                    copy.write_row((allele_id, prepared.text, previous_id, "now",
+                    copy.write_row((allele_id, prepared.text, previous_id, now,
                                     self.config_id, prepared.version if use_versions else None))
         except psycopg.Error as exc:
             if getattr(exc, "sqlstate", None) == "JSONV":

@@ -17,7 +17,6 @@ malformed or impossible input with 400, keeping ELLA's message texts.
 
 import itertools
 import json
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
+from ella.db import clock_now
 from ella.web.errors import BadRequest, Conflict, Forbidden
 from ella.web.validation import check_value
 from ella.workflow.rounds import TYPES, lock_workflow
@@ -269,7 +269,6 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     `access`, when given, must allow the latest round (`allows`; 403 otherwise; checked under
     the lock). Returns {alleleassessment, allelereport,
     referenceassessments}."""
-    now = datetime.now(timezone.utc)
     allele_id = body["allele_id"]
     analysis_id = workflow_id if workflow_type == "analysis" else None
 
@@ -319,6 +318,10 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
         unknown = [r for r in reference_ids if r not in known]
         if unknown:
             raise BadRequest(f"No reference with id {unknown[0]}")
+    # The time of everything this call writes, taken after the locks it waited for: one taken
+    # before dated the successor of a reference assessment committed meanwhile before it
+    # (and superseded that row before its creation).
+    now = clock_now(conn)
     reused_ra_ids, created_ra_ids = [], []
     for ra in payload_ras:
         if "id" not in ra:

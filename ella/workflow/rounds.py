@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from ella import auth
 from ella.allele_views import ANALYSIS_ALLELE_IDS
+from ella.db import clock_now
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.web.validation import check_value, require_object
 
@@ -214,7 +215,7 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
     maps = {column: _ids_by_allele(conn, table, payload[key], key)
             for key, table, column in _SNAPSHOT_ID_LISTS}
     columns = [wtype.round_column, "allele_id", "filtered"] + [c for _, _, c in _SNAPSHOT_ID_LISTS]
-    now = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    now = clock_now(conn)
     with conn.cursor().copy(
             f"COPY {wtype.snapshot_table} (date_created, {', '.join(columns)}) FROM STDIN") as copy:
         for allele_id in allele_ids:
@@ -419,7 +420,7 @@ def _perform(conn, wtype, t, workflow_id, user, payload, user_config, panel, rou
         _check_finalize(conn, wtype, current, payload, user_config)
 
     summary = {"action": t.action, "snapshots": 0, "history": 0, "created_round": None}
-    now = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    now = clock_now(conn)
     if current is None:
         # The one action allowed without a round (start) creates it, Not started, then
         # applies its changes below like on any Not started round.

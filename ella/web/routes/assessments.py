@@ -8,12 +8,12 @@ row is locked (SELECT ... FOR UPDATE) so two concurrent posts cannot both win: t
 no current row or a different id and gets 409 (the partial unique indexes back this up).
 """
 
-from datetime import datetime, timezone
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
+from ella.db import clock_now
 from ella.web.access import require_allele, require_analysis, require_genepanel
 from ella.web.errors import BadRequest, Conflict, NotFound
 from ella.web.http import Response
@@ -97,10 +97,6 @@ def get_geneassessment(ctx, ga_id):
 
 # --- creating rows -----------------------------------------------------------------------
 
-def _now():
-    return datetime.now(timezone.utc)
-
-
 def _insert(conn, sql, params, what):
     """INSERT ... RETURNING id; a lost race on the one-current-row index is a 409."""
     try:
@@ -130,7 +126,7 @@ def create_customannotation(ctx):
     current = conn.execute(
         "SELECT id, annotations FROM customannotation WHERE allele_id = %s "
         "AND date_superceeded IS NULL FOR UPDATE", (body["allele_id"],)).fetchone()
-    now = _now()
+    now = clock_now(conn)
     annotations = dict(body["annotations"])
     previous_id = None
     if current is not None:
@@ -163,7 +159,7 @@ def create_geneassessment(ctx):
     current = conn.execute("SELECT id FROM geneassessment WHERE gene_id = %s "
                            "AND date_superceeded IS NULL FOR UPDATE",
                            (body["gene_id"],)).fetchone()
-    now = _now()
+    now = clock_now(conn)
     previous_id = None
     if current is not None:
         presented = body.get("presented_geneassessment_id")
@@ -217,7 +213,7 @@ def create_referenceassessment(ctx):
                            f"{body['id']}. Either the assessment is outdated or it doesn't "
                            "exist.")
         return SHAPES["referenceassessment"](conn, "x.id = %s", (current[0],))[0]
-    now = _now()
+    now = clock_now(conn)
     previous_id = None
     if current is not None:
         previous_id = current[0]
