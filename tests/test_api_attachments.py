@@ -26,9 +26,9 @@ def multipart(filename, data, content_type="application/octet-stream", field="fi
     return head + b"\r\n" + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def upload(client, filename, data, **kwargs):
+def upload(client, filename, data, headers=None, **kwargs):
     return client.request("POST", "/api/v1/attachments/upload/",
-                          raw=multipart(filename, data, **kwargs),
+                          raw=multipart(filename, data, **kwargs), headers=headers,
                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
 
 
@@ -312,6 +312,16 @@ def test_login_required(make_app, storage):
     assert upload(anonymous, "a.txt", b"x").status == 403
     assert anonymous.get("/api/v1/attachments/").status == 403
     assert anonymous.get("/api/v1/attachments/1").status == 403
+
+
+def test_an_upload_from_a_form_of_another_origin_is_refused(client, storage, db_url):
+    """An HTML form on a sibling host of the site posts multipart with the user's cookie
+    (SameSite=Lax lets it); the browser says so in Sec-Fetch-Site."""
+    result = upload(client, "r.pdf", b"forged", headers={"HTTP_SEC_FETCH_SITE": "same-site"})
+    assert result.status == 403
+    assert count_rows(db_url) == 0 and not os.path.exists(storage / "tmp")
+    assert upload(client, "r.pdf", b"mine", headers={"HTTP_SEC_FETCH_SITE": "same-origin"}
+                  ).status == 200
 
 
 def test_upload_is_resource_logged_without_payload(client, db_url):

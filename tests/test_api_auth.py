@@ -379,3 +379,49 @@ def test_dates_are_utc_whatever_the_servers_time_zone(demo_api_app, demo_db_url)
              analysis["samples"][0]["date_deposited"],
              client.get("/api/v1/users/currentuser/").json["password_expiry"]]
     assert all(d.endswith("+00:00") for d in dates), dates
+
+
+def test_a_json_body_without_a_content_type_is_no_request(api_app, db_url, user):
+    """A page of any site makes a browser send a body without a Content-Type (a typeless
+    Blob, `mode: 'no-cors'`) with no question asked first. Such bodies were read as JSON:
+    six of them locked any account a page named, and with the session cookie of a sibling
+    host they wrote in the user's name. As in ELLA, only a body declared JSON is read."""
+    client = Client(api_app)
+    for _ in range(6):
+        result = client.post(LOGIN, {"username": "testuser", "password": "guess"},
+                             content_type="")
+        assert result.status == 400 and "no Content-Type" in result.json["message"]
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
+    assert client.login("testuser", PASSWORD).status == 200
+    for path, body in (("/api/v1/references/", {"manual": {"title": "Forged"}}),
+                       ("/api/v1/ui/exceptionlog/", {"message": "x", "stacktrace": "y"})):
+        result = client.post(path, body, content_type="")
+        assert result.status == 400 and "no Content-Type" in result.json["message"], path
+        assert client.post(path, body).status == 200, path  # the UI's requests, declared
+    assert _sql(db_url, "SELECT title FROM reference") == [("Forged",)]
+    assert _sql(db_url, "SELECT count(*) FROM uiexception") == [(1,)]
+
+
+@pytest.mark.parametrize("site, allowed", [("same-origin", True), ("none", True),
+                                           (None, True), ("same-site", False),
+                                           ("cross-site", False)])
+def test_writes_a_browser_sends_from_a_page_of_another_origin_are_refused(
+        api_app, db_url, user, site, allowed):
+    """`SameSite=Lax` keeps the cookie from other sites, not from another port of the host
+    or a sibling intranet host, whose HTML forms (no question asked first) could start or
+    take over rounds and upload files in a user's name. A write the browser reports as from
+    another origin (`Sec-Fetch-Site`) is refused; reads and clients that are not browsers
+    (no such header) are not affected."""
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    headers = {"HTTP_SEC_FETCH_SITE": site} if site else {}
+    result = client.post("/api/v1/references/", {"manual": {"title": "From a form"}},
+                         headers=headers)
+    if allowed:
+        assert result.status == 200, result.body
+    else:
+        assert (result.status, result.json) == (403, {
+            "message": "A request from a page of another site is refused: use ELLA's own "
+                       "pages"})
+    assert _sql(db_url, "SELECT count(*) FROM reference") == [(1 if allowed else 0,)]
+    assert client.get(CURRENT, headers=headers).status == 200

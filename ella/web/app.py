@@ -19,7 +19,7 @@ import psycopg
 from ella import __version__
 from ella.auth import session_for_token
 from ella.db import DatabaseError, connect
-from ella.web.errors import ApiError, NotFound, NotLoggedIn
+from ella.web.errors import ApiError, Forbidden, NotFound, NotLoggedIn
 from ella.web.http import Request, Response
 from ella.web.router import router as default_router
 
@@ -27,6 +27,19 @@ log = logging.getLogger("ella.api")
 
 COOKIE_NAME = "AuthenticationToken"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def refuse_other_sites(request):
+    """403 for a write a browser reports as sent by a page of another origin
+    (`Sec-Fetch-Site` other than same-origin or none). The UI is served from the API's own
+    origin; `SameSite=Lax` keeps the cookie from other sites, but not from another port of
+    the host or a sibling host of the same site, whose HTML forms could otherwise start or
+    take over rounds and upload files in a user's name. Clients other than browsers send
+    no such header and are not affected."""
+    site = (request.environ.get("HTTP_SEC_FETCH_SITE") or "").strip().lower()
+    if request.method in WRITE_METHODS and site in ("same-site", "cross-site"):
+        raise Forbidden("A request from a page of another site is refused: use ELLA's own "
+                        "pages")
 
 
 @dataclass
@@ -97,6 +110,7 @@ class App:
                 return None, Response(b"", 200, "text/plain",
                                       [("Allow", ", ".join(methods))])
             route, params = self.router.resolve(request.method, request.path)
+            refuse_other_sites(request)
             request.path_params = params
             request.parse_args()
             conn = self.connection()

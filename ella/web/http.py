@@ -138,7 +138,11 @@ class Request:
         return self._body
 
     def json(self, required=True):
-        """The JSON body. Content type application/json (or none); bad JSON is a 400."""
+        """The JSON body, sent as application/json (or +json); bad JSON is a 400.
+
+        A body without a Content-Type is refused too (ELLA reads none): a browser sends one
+        (a typeless Blob) from any web page without asking the server first, so a page
+        could lock accounts with six login attempts or write in a visitor's name."""
         content_type = (self.environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             raise BadRequest(f"Expected a JSON body (Content-Type application/json), got "
@@ -148,6 +152,9 @@ class Request:
             if required:
                 raise BadRequest("A JSON body is required")
             return None
+        if not content_type:
+            raise BadRequest("Expected a JSON body with Content-Type application/json; the "
+                             "request had no Content-Type")
         return parse_json(raw, "body")
 
     def json_arg(self, name):
