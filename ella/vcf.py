@@ -366,11 +366,17 @@ class Record:
         return f"<Record {self.chrom}:{self.pos} {self.ref}>{','.join(self.alts)} line {self.line_no}>"
 
 
-def _pick(raw, number, alt_index, n_alleles, what, rec):
-    """Re-index one Number=A/R/G comma list for ALT `alt_index` (1-based)."""
-    if raw is None or raw == ".":
+def _split_list(raw):
+    """A Number=A/R/G value's comma list, or None for a missing one (kept as it is)."""
+    return None if raw is None or raw == "." else raw.split(",")
+
+
+def _pick(raw, values, number, alt_index, n_alleles, what, rec):
+    """Re-index one Number=A/R/G comma list for ALT `alt_index` (1-based). `values` is
+    `_split_list(raw)`, split once per record: split per ALT, a line of many ALTs took time
+    growing with their square (with PL's Number=G, their cube)."""
+    if values is None:
         return raw
-    values = raw.split(",")
     if number == "A":
         want = [alt_index - 1]
         expected = n_alleles - 1
@@ -417,26 +423,32 @@ def _csq_by_alt(raw, csq_fields, rec):
     entries = raw.split(",")
     n_alt = len(rec.alts)
     fields = list(csq_fields)
+    names, named = None, None
     if "ALLELE_NUM" in fields:
         at = fields.index("ALLELE_NUM")
         names = [str(i) for i in range(1, n_alt + 1)]
     elif "Allele" in fields:
         at = fields.index("Allele")
+    if "ALLELE_NUM" in fields or "Allele" in fields:
+        # Sets and one pass over the entries: a line of many ALTs, each with its entries,
+        # took time growing with the square of their number.
+        named = [_csq_value(e, at).upper() for e in entries]
+        schemes = [names] if names else [_vep_alleles(rec.ref, rec.alts), list(rec.alts)]
         names = None
-        for scheme in (_vep_alleles(rec.ref, rec.alts), list(rec.alts)):
-            if len(set(scheme)) == n_alt and all(
-                    _csq_value(e, at).upper() in scheme for e in entries):
+        for scheme in schemes:
+            known = set(scheme)
+            if len(known) == n_alt and all(name in known for name in named):
                 names = scheme
                 break
-    else:
-        names = None
-    if names is None or not all(_csq_value(e, at).upper() in names for e in entries):
+    if names is None:
         raise rec.error(f"the CSQ of this line with {n_alt} ALT alleles cannot be split per "
                         "ALT (its entries' ALLELE_NUM or Allele do not name its ALTs); "
                         "decompose the VCF before annotating it, or run VEP with "
                         "--allele_number")
-    by_alt = [[e for e in entries if _csq_value(e, at).upper() == name] for name in names]
-    return [",".join(chosen) if chosen else None for chosen in by_alt]
+    by_name = {}
+    for entry, name in zip(entries, named):
+        by_name.setdefault(name, []).append(entry)
+    return [",".join(by_name[name]) if name in by_name else None for name in names]
 
 
 def _csq_value(entry, index):
@@ -444,18 +456,43 @@ def _csq_value(entry, index):
     return values[index] if index < len(values) else ""
 
 
+def _format_split_number(hdr, key):
+    """How a FORMAT value is split per ALT: its Number (A, R, G), "reserved" for one
+    declared Number=. that VCF reserves as per-allele (older GATK's AD), or None."""
+    if key == "GT":
+        return None
+    number = hdr.format_def(key).number
+    if number in ("A", "R", "G"):
+        return number
+    if number == "." and RESERVED_FORMAT.get(key, ("",))[0] in ("A", "R", "G"):
+        return "reserved"
+    return None
+
+
 def decompose(rec):
-    """Split a multi-ALT record into one record per ALT (list); single-ALT -> [rec]."""
+    """Split a multi-ALT record into one record per ALT (a generator, one at a time: a line
+    of many ALTs held all their records at once); single-ALT -> rec."""
     n_alt = len(rec.alts)
     if n_alt <= 1:
-        return [rec]
+        yield rec
+        return
     hdr = rec._hdr
     n_alleles = n_alt + 1
     items = rec._items()
     fields = rec._fields()
     block_id = f"{rec.chrom}:{rec.pos}:{rec.ref}/{'/'.join(rec.alts)}"
     csq_of_alt = _csq_by_alt(items.get("CSQ"), hdr.csq_fields, rec)
-    out = []
+    # Every per-ALT list split once for the whole record.
+    info_values = {}
+    for key, raw in items.items():
+        d = hdr.info.get(key)
+        if d is not None and (d.number in ("A", "R", "G") or
+                              (d.number == "." and key == "SVLEN")):
+            info_values[key] = _split_list(raw)
+    format_numbers = [_format_split_number(hdr, key) for key in rec.format_keys]
+    format_values = [{k: _split_list(value) for k, value in enumerate(sample_fields)
+                      if k < len(format_numbers) and format_numbers[k]}
+                     for sample_fields in fields]
     for a in range(1, n_alleles):
         new = Record()
         for name in ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "qual",
@@ -468,10 +505,10 @@ def decompose(rec):
         for key, raw in items.items():
             d = hdr.info.get(key)
             if d is not None and d.number in ("A", "R", "G"):
-                raw = _pick(raw, d.number, a, n_alleles, f"INFO {key}", rec)
+                raw = _pick(raw, info_values[key], d.number, a, n_alleles, f"INFO {key}", rec)
             elif d is not None and d.number == "." and key == "SVLEN":
                 # VCF 4.2 declares SVLEN Number=. with one length per ALT (4.4: Number=A).
-                raw = _pick(raw, "A", a, n_alleles, f"INFO {key}", rec)
+                raw = _pick(raw, info_values[key], "A", a, n_alleles, f"INFO {key}", rec)
             elif key == "CSQ" and csq_of_alt is not None:
                 raw = csq_of_alt[a - 1]
                 if raw is None:
@@ -481,19 +518,18 @@ def decompose(rec):
         new._info_items = new_items
         new._sample_text = None
         new_fields = []
-        for sample_fields in fields:
+        for sample_fields, split in zip(fields, format_values):
             nf = list(sample_fields)
-            for k, key in enumerate(rec.format_keys):
-                if k >= len(nf) or key == "GT":
-                    continue
-                d = hdr.format_def(key)
-                if d.number in ("A", "R", "G"):
-                    nf[k] = _pick(nf[k], d.number, a, n_alleles, f"FORMAT {key}", rec)
-                elif d.number == "." and RESERVED_FORMAT.get(key, ("",))[0] in ("A", "R", "G"):
+            for k, values in split.items():
+                key, number = rec.format_keys[k], format_numbers[k]
+                if number != "reserved":
+                    nf[k] = _pick(nf[k], values, number, a, n_alleles, f"FORMAT {key}", rec)
+                else:
                     # Older GATK declares AD Number=.: split it as VCF's reserved AD (Number=R)
                     # when its count fits; left whole (and ignored, as AD of >2 values) if not.
                     try:
-                        nf[k] = _pick(nf[k], RESERVED_FORMAT[key][0], a, n_alleles, "", rec)
+                        nf[k] = _pick(nf[k], values, RESERVED_FORMAT[key][0], a, n_alleles, "",
+                                      rec)
                     except VcfError:
                         pass
             new_fields.append(nf)
@@ -506,8 +542,7 @@ def decompose(rec):
             new.gts, new.phased = None, None
         new.gt_problems = rec.gt_problems
         new._sample_fields = new_fields
-        out.append(new)
-    return out
+        yield new
 
 
 # ---------------------------------------------------------------------------- reader
@@ -675,9 +710,10 @@ class VcfReader:
                 ref = _upper_bases(ref)
                 if ref is None:
                     raise self._error(_bases_problem("REF", cols[3]))
-            position = int(pos)
+            # int() of a digit string that long is refused by Python itself (over 4,300).
+            position = int(pos) if len(pos.lstrip("0")) <= 10 else INT32_MAX
             if position < 1 or position + len(ref) > INT32_MAX:
-                raise self._error(f"POS {pos} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
+                raise self._error(f"POS {pos[:20]} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
                                   "a telomere, is not supported)")
             alt = cols[4]
             alts = [] if alt == "." else alt.split(",")

@@ -583,6 +583,9 @@ def test_truncated_last_line(tmp_path):
 
 def test_bad_pos(tmp_path):
     assert_line_error(tmp_path, [["1", "1x0"] + GOOD[2:]], FIRST_RECORD_LINE, "POS '1x0'")
+    # Python's int() refuses a digit string over 4,300 long: it was a traceback.
+    assert_line_error(tmp_path, [["1", "1" * 5000] + GOOD[2:]], FIRST_RECORD_LINE,
+                      f"POS {'1' * 20} is outside 1-")
 
 
 def test_bad_gt(tmp_path):
@@ -748,3 +751,72 @@ def test_a_byte_order_mark_is_skipped(tmp_path):
     gz = tmp_path / "bom.vcf.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     assert [r.pos for r in read_all(gz)] == [10]
+
+
+MANY_ALTS_HEADER = (
+    "##fileformat=VCFv4.2\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allele depths">\n'
+    '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred likelihoods">\n'
+    '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl '
+    'VEP. Format: Allele|Consequence|Feature">\n')
+
+
+def _many_alts_vcf(tmp_path, n_alts, keys="GT:AD:PL", csq=True):
+    """One line of `n_alts` distinct insertions of REF A (AA..., AC..., ...), each ALT with
+    its own AD, PL and CSQ values (AD of ALT i is i, its PL triple names it)."""
+    import itertools
+    alts = []
+    for length in itertools.count(1):
+        alts += ["A" + "".join(b) for b in itertools.product("ACGT", repeat=length)]
+        if len(alts) >= n_alts:
+            alts = alts[:n_alts]
+            break
+    info = "CSQ=" + ",".join(f"{a[1:]}|missense_variant|T{i}" for i, a in
+                             enumerate(alts, 1)) if csq else "."
+    values = {"GT": lambda: "0/1", "AD": lambda: ",".join(map(str, range(n_alts + 1))),
+              "PL": lambda: ",".join(map(str, range((n_alts + 1) * (n_alts + 2) // 2)))}
+    sample = ":".join(values[k]() for k in keys.split(":"))
+    line = f"13\t32893296\t.\tA\t{','.join(alts)}\t50\tPASS\t{info}\t{keys}\t{sample}\n"
+    path = tmp_path / "many.vcf"
+    path.write_text(MANY_ALTS_HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"
+                    "\tFORMAT\tP\n" + line)
+    return path, alts, len(line)
+
+
+def test_a_line_of_many_alts_is_split_right_and_each_list_once(tmp_path, monkeypatch):
+    """A line of many ALTs cost time growing with the square of its length (with PL, the
+    cube): each ALT split every per-ALT list of the line again. 1,600 ALTs with PL took 9 s
+    and 400,000 with AD would take minutes, so one small gzip file held the watcher for
+    hours. Each list is now split once per line."""
+    path, alts, _ = _many_alts_vcf(tmp_path, 300)
+    splits = []
+    real_split = vcf_module._split_list
+    monkeypatch.setattr(vcf_module, "_split_list",
+                        lambda raw: splits.append(raw) or real_split(raw))
+    records = read_all(path)
+    assert len(records) == 300 and len(splits) == 2  # AD and PL, once each
+    for i in (1, 150, 300):
+        rec = records[i - 1]
+        assert rec.alts == [alts[i - 1]]
+        assert rec.format_value(0, "AD") == [0, i]
+        base = i * (i + 1) // 2
+        assert rec.format_value(0, "PL") == [0, base, base + i]
+        assert rec.info["CSQ"] == f"{alts[i - 1][1:]}|missense_variant|T{i}"
+
+
+def test_a_line_of_many_alts_is_read_one_record_at_a_time(tmp_path):
+    """The records of all ALTs of a line were built before the first was returned: a 2 MB
+    line of 200,000 ALTs took 200 MB (at the line limit, gigabytes)."""
+    import tracemalloc
+    path, _, size = _many_alts_vcf(tmp_path, 20_000, keys="GT", csq=False)
+    tracemalloc.start()
+    try:
+        with open_vcf(path) as reader:
+            count = sum(1 for _ in reader)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 20_000
+    # ~25 times the line now (its ALTs as Python strings); ~110 times before.
+    assert peak < 50 * size, f"{peak:,} bytes to read a line of {size:,}"
