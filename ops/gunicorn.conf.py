@@ -20,7 +20,9 @@ workers = _env["NUM_WORKERS"]
 timeout = _env["GUNICORN_TIMEOUT"]
 worker_class = "sync"
 backlog = 1024
-# ELLA sends long query strings (lists of allele ids): no request-line limit, as ELLA.
+# ELLA sends long query strings (lists of allele ids): no request-line limit, as ELLA
+# (gunicorn takes no limit above 8190 but none at all). nginx in front bounds the line at
+# 512k; gunicorn's own parser is quadratic in it, so the API is served through nginx.
 limit_request_line = 0
 # Header lines: nginx's limit decides (large_client_header_buffers, 512k); with gunicorn's
 # default of 8190 bytes, a longer one passed nginx and got gunicorn's HTML 431.

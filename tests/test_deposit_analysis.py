@@ -184,6 +184,10 @@ def _replace_last_record(text, fn):
     ("GRCh38 contig lengths", lambda t: t.replace(
         "##contig=<ID=13>", "##contig=<ID=13,length=114364328>"),
      "chromosome 13 is 114364328 long, GRCh37's 115169878"),
+    # Python's int() refuses a digit string over 4,300 long: these were tracebacks.
+    ("a contig length of 5,000 digits", lambda t: t.replace(
+        "##contig=<ID=13>", "##contig=<ID=13,length=" + "1" * 5000 + ">"),
+     "chromosome 13 is 1{20} long, GRCh37's 115169878"),
 ])
 def test_bad_vcf_gives_its_own_error_and_writes_nothing(panel_db, ella_config, tmp_path,
                                                          label, transform, match):
@@ -341,6 +345,19 @@ def _analysis_file(tmp_path, data, **extra):
 def test_analysis_file_problems_are_one_line_errors(tmp_path, data, extra, match):
     with pytest.raises(AnalysisConfigError, match=match):
         resolve_analysis_config(_analysis_file(tmp_path, data, **extra))
+
+
+def test_an_analysis_file_too_large_or_with_a_number_too_long_is_one_line(tmp_path):
+    """A .analysis file was read whole whatever its size (one of 40 MB: 250 MB and 10 s
+    before a check refused it); a number of over 4,300 digits was a traceback."""
+    folder = _analysis_file(tmp_path, [{"vcf": "x.vcf"}])
+    path = folder / "a.analysis"
+    path.write_text(path.read_text()[:-1] + ', "pad": "' + "x" * 1024 * 1024 + '"}')
+    with pytest.raises(AnalysisConfigError, match=r"a\.analysis: larger than 1,048,576 bytes"):
+        resolve_analysis_config(folder)
+    path.write_text(path.read_text().split(', "pad"')[0] + ', "priority": ' + "1" * 5000 + "}")
+    with pytest.raises(AnalysisConfigError, match=r"a\.analysis: a number is too long to read"):
+        resolve_analysis_config(folder)
 
 
 TRIO_PED = (TEST_ANALYSIS_001 / "TestAnalysis-001.ped").read_text()

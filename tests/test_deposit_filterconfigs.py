@@ -213,6 +213,9 @@ def test_json_postgresql_cannot_store(fc_db, tmp_path):
     path.write_text("[" * 100000)  # was a RecursionError traceback
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
     assert line == f"error: {path}: nested too deeply (at most 100 levels)"
+    path.write_text(f'[{{"name": "x", "filterconfig": {{"n": {"1" * 5000}}}}}]')  # traceback
+    line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
+    assert line.startswith(f"error: {path}: a number is too long to read (Exceeds the limit")
     assert configs(fc_db) == []
 
 

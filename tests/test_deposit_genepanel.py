@@ -296,6 +296,14 @@ def test_every_problem_is_collected(tmp_path):
         "problems)"
 
 
+def test_a_coordinate_of_thousands_of_digits_is_refused_with_its_line(tmp_path):
+    """Python's int() refuses a digit string over 4,300 long: it was a traceback."""
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01",
+                         transcripts=_replace_line(3, _field(1, "1" * 5000)))
+    with pytest.raises(GenepanelError, match=r"line 3: .*1{20}\.\.\. is too large"):
+        read_panel_files(*panel_files(folder))
+
+
 def test_non_coding_transcript_and_tags(db_conn, tmp_path):
     def edit(text):
         text = _replace_line(3, _field(6, "MANE Select, basic,"))(text)

@@ -330,6 +330,8 @@ def _bad_group_files():
         ("nul", '[{"name": "a\\u0000b", "genepanels": [], "config": {}}]',
          "[0].name contains a NUL character"),
         ("deep", "[" * 100000, "nested too deeply (at most 100 levels)"),
+        # Python's int() refuses over 4,300 digits: it was a traceback.
+        ("long number", f'[{{"name": {"1" * 5000}}}]', "a number is too long to read"),
         ("not a list", {"name": "x"}, "expected a JSON list"),
         ("unknown panel", changed(1, genepanels=[["Mendeliome", "v02"]]),
          "entry 2 ('testgroup02'): gene panel Mendeliome v02 does not exist"),

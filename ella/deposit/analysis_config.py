@@ -38,6 +38,9 @@ MAX_NAME_LENGTH = 500
 # report.txt / warnings.txt are shown with the analysis: a few KB in practice.
 MAX_TEXT_FILE_BYTES = 10 * 1024 * 1024
 MAX_PED_BYTES = 10 * 1024 * 1024
+# A .analysis file is a few hundred bytes; read whole, one of gigabytes took memory 5 times
+# its size before any check.
+MAX_ANALYSIS_FILE_BYTES = 1024 * 1024
 CONFIG_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "genepanel_name", "genepanel_version", "priority", "data"],
@@ -181,6 +184,9 @@ def _from_analysis_file(path, root=None):
     in a subfolder of it), by default the file's own folder."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_ANALYSIS_FILE_BYTES:
+            raise AnalysisConfigError(f"{path}: larger than {MAX_ANALYSIS_FILE_BYTES:,} bytes "
+                                      "(not an analysis file)")
         raw = jsonload.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc

@@ -116,6 +116,9 @@ def _int(value, column, errors, minimum=0):
         errors.append(f"{column} {value!r} is not a non-negative integer" if value
                       else f"{column} is empty")
         return None
+    if len(value.lstrip("0")) > 10:  # over 2**31 - 1 (int() refuses a digit string over 4,300 long)
+        errors.append(f"{column} {value[:20]}... is too large")
+        return None
     number = int(value)
     if number < minimum:
         errors.append(f"{column} {number} is below {minimum}")
