@@ -162,6 +162,11 @@ def test_search_group1(demo_api_app, demo_db_url):
                                       "freetext": "NM_000059:c.97g>T"})) == [7]
     assert allele_ids(search(client, {"type": "alleles",
                                       "freetext": "NM_000059.99:c.97"})) == [7, 15]
+    # HGVS as reports often write it, `C.`/`P.` capitalised: found nothing.
+    assert allele_ids(search(client, {"type": "alleles",
+                                      "freetext": "NM_000059:C.97G>T"})) == [7]
+    assert allele_ids(search(client, {"type": "alleles", "gene": {"hgnc_id": 1101},
+                                      "freetext": "P.Glu33Ter"})) == [7]
     r = search(client, {"type": "alleles", "gene": {"hgnc_id": 1100}, "freetext": "p.Ser1613"})
     assert allele_ids(r) == [1]
     check_allele_item(r.json["alleles"][0])

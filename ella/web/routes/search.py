@@ -230,9 +230,11 @@ def _allele_ids(ctx, query):
             transcript, _, text = freetext.rpartition(":")
             transcript = transcript.strip()
             text = text.strip()
-            if "p." in freetext:
+            # In any case, as ELLA reads it: HGVS pasted from a report as `C.97G>T` found
+            # nothing (the match itself ignores case).
+            if "p." in freetext.lower():
                 column = "st.hgvsp"
-            elif "c." in freetext:
+            elif "c." in freetext.lower():
                 column = "st.hgvsc"
             else:
                 return None, None
