@@ -52,6 +52,15 @@ def test_d3_nearby_high_frequency_records_are_both_kept(db_conn, tmp_path):
         [100, 102]
 
 
+def test_d3_nearby_is_within_3_bp_either_way_in_any_order(db_conn, tmp_path):
+    """3 bp apart is nearby, 4 is not; records need not be sorted (import.md 2: the real
+    TestAnalysis-001.vcf is not)."""
+    records = _records(tmp_path, [(pos, "A", "G", HIGH, "0/1")
+                                  for pos in (110, 103, 204, 100, 200, 300)])
+    assert _kept(db_conn.cursor(), [["hi_frequency", "position_not_nearby"]], records) == \
+        [103, 100]
+
+
 def test_d3_classified_record_is_kept(db_conn, tmp_path):
     records = _records(tmp_path, [(100, "A", "G", HIGH, "0/1"), (500, "A", "G", HIGH, "0/1")])
     db_conn.execute("INSERT INTO genepanel VALUES ('P', 'v1', 'GRCh37', true, now(), NULL)")

@@ -6,6 +6,8 @@ never prefiltered. Works on one batch of proband records at a time: batches are 
 where neighbouring proband records are more than 3 bp apart, so "nearby" is exact.
 """
 
+import bisect
+
 NEARBY_BP = 3
 CRITERIA = ("hi_frequency", "position_not_nearby", "no_classification", "non_multiallelic",
             "low_mapping_quality")
@@ -72,10 +74,14 @@ def prefiltered(cur, prefilters, records, proband_index):
     positions = {}
     for r in records:
         positions.setdefault(r.chrom, []).append(r.pos)
+    for sorted_positions in positions.values():
+        sorted_positions.sort()  # searched by bisection: counting through all was quadratic
     dropped = set()
     for r in candidates:
         others = positions[r.chrom]
-        near = sum(1 for p in others if abs(p - r.pos) <= NEARBY_BP) > 1  # itself counts once
+        within = (bisect.bisect_right(others, r.pos + NEARBY_BP)
+                  - bisect.bisect_left(others, r.pos - NEARBY_BP))
+        near = within > 1  # itself counts once
         gt = r.gts[proband_index] if r.gts else None
         if any(all(_holds(c, r, near, classified, gt) for c in criteria)
                for criteria in prefilters):
