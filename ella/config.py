@@ -43,7 +43,7 @@ import jsonschema
 import yaml
 
 from ella import jsonload
-from ella.acmg.acmgconfig import frequency_config_problem
+from ella.acmg.acmgconfig import acmg_config_problem
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # `!file` paths are relative to this directory (the checkout / install root).
@@ -249,8 +249,8 @@ USER_CONFIG_KEYS = ("overview", "workflows", "interpretation", "acmg", "deposit"
 
 def user_config_problem(value):
     """Why a group's or user's `config` would break the merged user config, or None: an
-    unknown key, a non-object `acmg`/`deposit`, an ACMG frequency config that cannot decide
-    commonness, or a value the schema's `user.user_config` refuses for its key (e.g.
+    unknown key, a non-object `acmg`/`deposit`, an ACMG config whose gene settings the rules
+    do not know or whose frequency part cannot decide commonness, or a value the schema's `user.user_config` refuses for its key (e.g.
     `workflows` given as a string)."""
     unknown = sorted(str(k) for k in value if k not in USER_CONFIG_KEYS)
     if unknown:
@@ -259,7 +259,7 @@ def user_config_problem(value):
         if key in value and not isinstance(value[key], dict):
             return f"{key} must be an object"
     if "acmg" in value:
-        problem = frequency_config_problem(value["acmg"])
+        problem = acmg_config_problem(value["acmg"])
         if problem:
             return problem
     if "comment_templates" in value and not isinstance(value["comment_templates"], list):

@@ -89,8 +89,9 @@ def _group_pairs(groups):
 
 
 def check_frequency_group_users(conn, config):
-    """Every frequency group used by an active filter config or a user group's ACMG config
-    must exist in the config, or filtering would fail at run time (ELLA's rule)."""
+    """Every frequency group used by an active filter config or a user group's or user's
+    ACMG config must exist in the config, or filtering would fail at run time (ELLA's
+    rule)."""
     configured = set(frequency_pairs(config))
     problems = []
     if table_exists(conn, "filterconfig"):
@@ -101,13 +102,17 @@ def check_frequency_group_users(conn, config):
                 if unknown:
                     problems.append(f"filter config {name!r} (id {fc_id}) uses frequency groups "
                                     f"missing from the config: {_fmt_pairs(unknown)}")
-    if table_exists(conn, "usergroup"):
-        for group_name, group_config in conn.execute(
-                "SELECT name, config FROM usergroup ORDER BY id"):
-            groups = (((group_config or {}).get("acmg") or {}).get("frequency") or {}).get("groups")
+    # A user's own `acmg` replaces its group's, so users' configs count as groups' do.
+    for table, what in (("usergroup", "user group"), ("user", "user")):
+        if not table_exists(conn, table):
+            continue
+        name_column = "name" if table == "usergroup" else "username"
+        for name, owner_config in conn.execute(
+                f'SELECT {name_column}, config FROM "{table}" ORDER BY id'):
+            groups = (((owner_config or {}).get("acmg") or {}).get("frequency") or {}).get("groups")
             unknown = _group_pairs(groups) - configured
             if unknown:
-                problems.append(f"user group {group_name!r} ACMG config uses frequency groups "
+                problems.append(f"{what} {name!r} ACMG config uses frequency groups "
                                 f"missing from the config: {_fmt_pairs(unknown)}")
     return problems
 

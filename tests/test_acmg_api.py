@@ -340,6 +340,30 @@ def test_acmg_config_without_frequency_groups_is_a_clear_error(client, demo_db_u
     assert "acmg.frequency.groups" in result.json["message"]
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"disease_mode": "LOFF"}, "acmg.disease_mode is 'LOFF'; it must be one of ANY, LOF, MISS, "
+                               "MISSCOMM, MISSUNC (or a list of them)"),
+    ({"last_exon_important": "LEN"}, "acmg.last_exon_important is 'LEN'; it must be one of "
+                                     "LEI, LENI"),
+    ({"genes": {"1101": {"disease_mode": "lof"}}}, "acmg.genes.1101.disease_mode is 'lof'"),
+    ({"disease_mode": None}, "acmg.disease_mode is None"),
+])
+def test_gene_settings_the_rules_do_not_know_are_a_clear_error(client, demo_db_url, change,
+                                                                message):
+    """A group config stored before `ella-users` checked these (an adopted database): an
+    unknown value matched no rule, and a null variant silently lost PVS1."""
+    _set_group_acmg(demo_db_url, "testgroup01", {**copy.deepcopy(ACMG), **change})
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01"})
+    assert result.status == 500 and message in result.json["message"], result.json
+    # A list of known modes is what the engine accepts (acmg.md 4).
+    _set_group_acmg(demo_db_url, "testgroup01", {**copy.deepcopy(ACMG),
+                                                 "disease_mode": ["LOF", "MISS"]})
+    assert client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                      "gp_version": "v01"}).status == 200
+
+
 def test_gene_override_without_thresholds_is_a_clear_error(client, demo_db_url):
     acmg = copy.deepcopy(ACMG)
     acmg["genes"] = {"1101": {"frequency": {"num_thresholds": {"GNOMAD_EXOMES": {"G": 10}}}}}

@@ -175,6 +175,25 @@ def test_refresh_refuses_groups_used_by_a_filter_config(db_url, ella_config):
     assert catalogue(db_url) == before
 
 
+def test_refresh_refuses_groups_a_users_own_acmg_config_uses(db_url, ella_config):
+    """A user's own `acmg` replaces its group's: a refresh dropping the columns it reads
+    went through, and that user's suggested ACMG criteria failed from then on."""
+    acmg = {"frequency": {"groups": {"external": {"GNOMAD_GENOMES": ["G"]}}}}
+    smaller = _with_groups(ella_config, {"external": {"GNOMAD_EXOMES": ["G"]},
+                                         "internal": {"inDB": ["OUSWES"]}})
+    with psycopg.connect(db_url) as conn:
+        group_id = conn.execute("INSERT INTO usergroup (name, config) VALUES ('lab', '{}') "
+                                "RETURNING id").fetchone()[0]
+        conn.execute('INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+                     "password_expiry, active, incorrect_logins, config) VALUES ('u1', 'A', "
+                     "'B', %s, 'x', now(), true, 0, %s)", (group_id, Jsonb({"acmg": acmg})))
+        conn.commit()
+        before = catalogue(db_url)
+        with pytest.raises(RefreshError, match="user 'u1' ACMG config.*GNOMAD_GENOMES.G"):
+            refresh(conn, smaller, **quiet)
+    assert catalogue(db_url) == before
+
+
 def test_reference_search_is_filled_by_trigger_and_backfilled_by_refresh(db_url, ella_config):
     with psycopg.connect(db_url) as conn:
         ref_id = conn.execute(

@@ -457,6 +457,17 @@ def test_add_many_dry_run_rolls_back(groups_db_url):
     assert MASK in clilog(groups_db_url)[-1][5]
 
 
+def _group_acmg():
+    """The first demo group's complete ACMG config."""
+    return json.loads(json.dumps(demo_groups()[0]["config"]["acmg"]))
+
+
+def _acmg_reading(provider, key):
+    acmg = _group_acmg()
+    acmg["frequency"]["groups"]["external"].setdefault(provider, []).append(key)
+    return acmg
+
+
 def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
     before = without_clilog(table_snapshot(groups_db_url))
     one = demo_users()[0]
@@ -475,9 +486,19 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
          "entry 1 ('testuser1'): config: workflows: 'oops' is not of type 'object'"),
         ("user_config_key", [dict(one, config={"nope": 1})],
          "entry 1 ('testuser1'): config: unknown key(s) nope"),
-        ("user_acmg", [dict(one, config={"acmg": {"disease_mode": "LOF"}})],
+        ("user_acmg", [dict(one, config={"acmg": {"disease_mode": "LOF",
+                                                  "last_exon_important": "LEI"}})],
          "entry 1 ('testuser1'): config: acmg.frequency.groups and acmg.frequency.thresholds "
          "are missing"),
+        # Checked as a group's: a column the database lacks made every suggestion a 500,
+        # and a disease_mode the rules do not know took PVS1 away.
+        ("user_acmg_column", [dict(one, config={"acmg": _acmg_reading("GNOMAD_GENOMES", "XYZ")})],
+         "entry 1 ('testuser1'): config.acmg.frequency uses frequency columns that are not in "
+         "the database: GNOMAD_GENOMES.XYZ"),
+        ("user_acmg_mode", [dict(one, config={"acmg": dict(_group_acmg(),
+                                                           disease_mode="LOFF")})],
+         "entry 1 ('testuser1'): config: acmg.disease_mode is 'LOFF'; it must be one of ANY, "
+         "LOF, MISS, MISSCOMM, MISSUNC (or a list of them)"),
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:

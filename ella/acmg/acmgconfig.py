@@ -10,6 +10,9 @@ from psycopg import sql
 
 COMMONNESS_ORDER = ("common", "less_common", "low_freq", "null_freq", "num_threshold")
 GROUPS = ("external", "internal")
+# The values the rules compare a gene's settings with (acmg.md 4, rules 5-11).
+DISEASE_MODES = ("ANY", "LOF", "MISS", "MISSCOMM", "MISSUNC")
+LAST_EXON_SETTINGS = ("LEI", "LENI")
 
 
 class AcmgConfigError(ValueError):
@@ -112,6 +115,43 @@ def _num_thresholds_problem(where, value):
             for keys in value.values()):
         return f"{where} must map providers to {{key: number}}"
     return None
+
+
+def _gene_setting_problem(where, settings, required):
+    """Why `disease_mode` / `last_exon_important` of the config or of a gene override is not
+    a value the rules know, or None. An unknown one matched no rule: `"LOFF"` silently took
+    PVS1 from every null variant."""
+    for key, allowed in (("disease_mode", DISEASE_MODES),
+                         ("last_exon_important", LAST_EXON_SETTINGS)):
+        if key not in settings:
+            if required:
+                return (f"{where}.{key} is missing ({' or '.join(allowed)}; the group's acmg "
+                        "replaces the default wholesale, and without it no rule that needs "
+                        "it is suggested)")
+            continue
+        value = settings[key]
+        # disease_mode may also be a list of modes, which the engine accepts (acmg.md 4).
+        values = value if key == "disease_mode" and isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) and v in allowed for v in values):
+            return (f"{where}.{key} is {value!r}; it must be one of {', '.join(allowed)}"
+                    + (" (or a list of them)" if key == "disease_mode" else ""))
+    return None
+
+
+def acmg_config_problem(acmg):
+    """Why an ACMG config (a group's or user's `acmg`, acmg.md 3.1) cannot give the rules
+    what they need, or None: its gene settings, then its frequency section."""
+    problem = _gene_setting_problem("acmg", acmg, required=True)
+    if problem:
+        return problem
+    genes = acmg.get("genes") or {}
+    if isinstance(genes, dict):
+        for gene, override in genes.items():
+            if isinstance(override, dict):
+                problem = _gene_setting_problem(f"acmg.genes.{gene}", override, required=False)
+                if problem:
+                    return problem
+    return frequency_config_problem(acmg)
 
 
 def frequency_config_problem(acmg):

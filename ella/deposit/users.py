@@ -284,9 +284,10 @@ def _acmg_frequency_pairs(config):
 
 
 def _check_acmg_frequencies(conn, group):
-    """The ACMG frequency groups must be columns of the frequency shadow table (else the
-    suggested ACMG criteria would fail at run time)."""
-    pairs = _acmg_frequency_pairs(group["config"] or {})
+    """The ACMG frequency groups of a group's or a user's config (its `acmg` replaces the
+    group's) must be columns of the frequency shadow table (else the suggested ACMG criteria
+    would fail at run time)."""
+    pairs = _acmg_frequency_pairs(group.get("config") or {})
     if not pairs:
         return
     columns = actual_frequency_columns(conn)
@@ -421,6 +422,7 @@ def add_many(conn, users, auth, groups=None):
     results = []
     for entry in _selected(users, "group", groups):
         group_id = _group_id(conn, entry["group"], entry["label"])
+        _check_acmg_frequencies(conn, entry)
         _lock_username_key(conn, entry["username"])
         # As written, else in NFC (how a new name is stored): the same user in another form.
         existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True) or \

@@ -1,6 +1,6 @@
 """ACMG: suggested criteria (rule engine) and suggested classification (api.md 2.11, 4.23)."""
 
-from ella.acmg.acmgconfig import AcmgConfigError
+from ella.acmg.acmgconfig import AcmgConfigError, acmg_config_problem
 from ella.acmg.classification import suggested_classification
 from ella.acmg.engine import suggested_criteria
 from ella.allele_views import load_alleles
@@ -33,6 +33,11 @@ def _user_acmg_config(ctx):
         raise AcmgNotConfigured(
             f"User group '{group[0] if group else ctx.user['group_id']}' has no ACMG config: "
             "add an `acmg` section to the group's config (acmg.md 3.1)")
+    # One stored before `ella-users` checked it (an adopted database): an unknown
+    # `disease_mode` matched no rule and silently took PVS1 away.
+    problem = acmg_config_problem(acmg)
+    if problem:
+        raise AcmgNotConfigured(f"ACMG config error: {problem}")
     return acmg
 
 
