@@ -4,6 +4,8 @@ finalized round's log stays as written (README: 409 once the round is finalized)
 forced: the check's `latest_round` call starts the finalize and waits until it either commits
 (the race lost) or waits for a lock this request holds (serialised)."""
 
+import datetime
+import sys
 import threading
 import time
 
@@ -11,7 +13,7 @@ import psycopg
 import pytest
 
 import ella.workflow.log as log_module
-from workflow_helpers import analysis_alleles, setup_analysis
+from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
 
 WF = "/api/v1/workflows"
 
@@ -85,3 +87,30 @@ def test_log_entry_changed_while_round_is_finalized_concurrently(wf, monkeypatch
     # have waited for the finalize and answered 409).
     assert row == ("called the patient: no family history",), (result.status, row)
     assert result.status == 409, result.body
+
+
+class _ClockAhead(datetime.datetime):
+    """The API host's clock 5 s ahead of the database server's."""
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.datetime.now(tz) + datetime.timedelta(seconds=5)
+
+
+def test_the_log_keeps_the_order_of_its_entries_whatever_the_hosts_clock(wf, monkeypatch):
+    """A message was dated by the API host's clock and finalize-allele's entry by the
+    database's: with the two clocks 5 s apart the log (read in time order) showed the
+    finalize before the message written first. Every module that reads the host's clock
+    gets one 5 s ahead here."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("ella.") and getattr(module, "datetime", None) is datetime.datetime:
+            monkeypatch.setattr(module, "datetime", _ClockAhead)
+    start_round(wf["db"], wf["analysis"], "wfuser1")
+    assert wf["c1"].post(f"{wf['base']}/logs/", {"message": "before"}).status == 200
+    allele_id, annotation_id = analysis_alleles(wf["db"], wf["analysis"])[0]
+    assert wf["c1"].post(f"{wf['base']}/actions/finalizeallele/",
+                         payload(allele_id, annotation_id)).status == 200
+    assert wf["c1"].post(f"{wf['base']}/logs/", {"message": "after"}).status == 200
+    logs = wf["c1"].get(f"{wf['base']}/logs/").json["logs"]
+    assert [entry["message"] or ("classification" if "alleleassessment" in entry else None)
+            for entry in logs if entry["message"] or "alleleassessment" in entry] == \
+        ["before", "classification", "after"]

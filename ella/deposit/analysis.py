@@ -11,7 +11,6 @@ background thread while the next one is converted (pipeline.py).
 
 import re
 import time
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 import psycopg
@@ -20,6 +19,7 @@ from psycopg.types.json import Jsonb
 from ella.alleles import allele_from_record, block_genotype, iter_blocks, variant_records
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
+from ella.db import clock_now
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.pipeline import WritePipeline
@@ -29,10 +29,6 @@ from ella.deposit.variants import (AnnotationWriter, DepositError, active_annota
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
-
-
-def _now():
-    return datetime.now(timezone.utc)
 
 
 def check_genepanel(cur, name, version):
@@ -138,7 +134,7 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
     mothers = {r["mother"] for r in rows if r["mother"]}
     if len(fathers) > 1 or len(mothers) > 1:
         raise DepositError(f"{ped_path}: at most one father and one mother per analysis")
-    now = _now()
+    now = clock_now(cur)
     ids = []
     for r in rows:
         ids.append(cur.execute(
@@ -296,7 +292,7 @@ def _append_target(cur, name):
         "FROM analysisinterpretation WHERE analysis_id = %s ORDER BY date_created DESC, id DESC "
         "LIMIT 1", (analysis_id,)).fetchone()
     if latest and latest[0] == "Done":
-        now = _now()
+        now = clock_now(cur)
         cur.execute(
             "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, user_state, "
             "state, status, date_last_update, date_created, analysis_id, workflow_status) "
@@ -347,7 +343,7 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
 
 
 def _create_analysis(cur, name, panel, analysis_config):
-    now = _now()
+    now = clock_now(cur)
     try:
         analysis_id = cur.execute(
             "INSERT INTO analysis (name, genepanel_name, genepanel_version, warnings, report, "

@@ -5,11 +5,11 @@ its transaction, against the analysis' first round. "Non-filtered" variants are 
 matching user group's first valid filter config (filtering.md 1.5) does not exclude.
 """
 
-from datetime import datetime, timezone
 
 from psycopg.types.json import Jsonb
 
 from ella.allele_views import analysis_samples
+from ella.db import clock_now
 from ella.deposit.variants import DepositError
 from ella.filters import FilterError
 from ella.filters.chain import analysis_filterconfigs, filter_analysis
@@ -78,7 +78,7 @@ class _Context:
         self.conn.execute(
             f"INSERT INTO interpretationlog (analysisinterpretation_id, date_created, {columns}) "
             f"VALUES (%s, %s{', %s' * len(values)})",
-            [self.round_id, datetime.now(timezone.utc)] + list(values.values()))
+            [self.round_id, clock_now(self.conn)] + list(values.values()))
 
 
 def _needs_verification(ctx):

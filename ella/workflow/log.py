@@ -5,10 +5,10 @@ author may edit (message only) or delete an entry, and only while it belongs to 
 round. Refusals keep ELLA's texts: someone else's entry is 403, an older round's 409.
 """
 
-from datetime import datetime, timezone
 
 from ella.allele_views import (_users_by_id, filtered_transcript_names, panel_index,
                                panel_transcripts)
+from ella.db import clock_now
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.workflow.assessments import WORKFLOW_TABLES, latest_round
 from ella.workflow.rounds import TYPES, lock_workflow
@@ -124,7 +124,9 @@ def create_log(conn, user, workflow_type, workflow_id, body, access=None):
     table, _ = WORKFLOW_TABLES[workflow_type]
     conn.execute(f"INSERT INTO interpretationlog ({table}_id, user_id, date_created, message, "
                  "priority, review_comment, warning_cleared) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                 (latest["id"], user["id"], datetime.now(timezone.utc), values["message"],
+                 # The database's clock, as every other round and log time (the log is
+                 # read in time order).
+                 (latest["id"], user["id"], clock_now(conn), values["message"],
                   values["priority"], values["review_comment"], values["warning_cleared"]))
 
 
