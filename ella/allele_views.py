@@ -198,14 +198,19 @@ SHAPES = {
 
 # --- annotation processing (api.md 3.4) --------------------------------------------------
 
+MAX_VERSION_DIGITS = 18
+
+
 def _version(name):
     """filtering.md 2.9's version of a transcript name: the integer after the dot, minus 0.5
     when more follows (`NM_1.3b` -> 2.5); -1 without one."""
     _, dot, version = name.partition(".")
-    digits = re.match(r"\d+", version) if dot else None
+    digits = re.match(r"[0-9]+", version) if dot else None  # ASCII, as the SQL reads it
     if digits is None:
         return -1
-    number = int(digits.group())
+    # Its first 18 digits, as the filters' SQL reads it: Python's int() refuses over 4,300
+    # (a VCF's `NM_1.<5,000 digits>` made every view of its variant a 500).
+    number = int(digits.group()[:MAX_VERSION_DIGITS])
     return number if digits.end() == len(version) else number - 0.5
 
 

@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from ella.allele_views import (NEARBY_DISTANCE, filtered_transcript_names, formatted_genotype,
-                               nearby_alleles, panel_index)
+from ella.allele_views import (NEARBY_DISTANCE, _version, filtered_transcript_names,
+                               formatted_genotype, nearby_alleles, panel_index)
+from ella.filters import TRANSCRIPT_VERSION
 
 
 def _analysis(conn, name):
@@ -140,6 +141,23 @@ def test_filtered_transcripts_prefix_and_lettered_versions():
         ["NM_1.1"]
     two = [{"transcript": "NM_5.2", "hgnc_id": 2}, {"transcript": "NM_5.3b", "hgnc_id": 2}]
     assert filtered_transcript_names(two, index) == ["NM_5.3b"]
+
+
+def test_a_version_of_thousands_of_digits_is_read_by_its_first_18(db_conn):
+    """A VCF's `NM_5.<5,000 digits>` was stored, and int() (over 4,300 digits) made every
+    view of its variant a 500. The views and the filters' SQL read a version alike: its
+    first 18 digits."""
+    names = ["NM_5", "NM_5.", "NM_5.x", "NM_5.3", "NM_5.3b", "NM_5.03", "NM_5.4.1", "NM_5.\u0663",
+             "NM_5." + "2" * 5000, "NM_5." + "2" * 5000 + "b", "NM_5." + "1" * 18 + "9"]
+    in_sql = [float(v) for (v,) in db_conn.execute(
+        f"SELECT {TRANSCRIPT_VERSION.format(name='n')} FROM unnest(%s::text[]) "
+        "WITH ORDINALITY AS x(n, i) ORDER BY i", (names,))]
+    assert in_sql == [float(_version(name)) for name in names]
+    assert _version("NM_5." + "2" * 5000) == int("2" * 18)
+    index = panel_index([("NM_5.1", 2)])
+    assert filtered_transcript_names([{"transcript": names[-3], "hgnc_id": 2},
+                                      {"transcript": names[-1], "hgnc_id": 2}],
+                                     index) == [names[-3]]
 
 
 # --- the display genotype (api.md 3.4 `formatted`) ------------------------------------------

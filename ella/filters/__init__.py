@@ -116,6 +116,16 @@ PANEL_TRANSCRIPTS = (
 # filter and the region filter's HGVSc rescue: per (allele, panel transcript) one annotation
 # row, the exact name if present, else the highest version ("2a" counts as 1.5). Parameters:
 # ids, gp_name, gp_version.
+# A transcript name's version as allele_views._version reads it (filtering.md 2.9): the
+# integer after the first dot (its first 18 digits), minus 0.5 when more follows (`NM_1.3b`,
+# `NM_1.3.1`); -1 without one.
+TRANSCRIPT_VERSION = (
+    "CASE WHEN {name} ~ '^[^.]*[.][0-9]+$' "
+    "       THEN substring({name} FROM '^[^.]*[.]([0-9]{{1,18}})')::numeric "
+    "     WHEN {name} ~ '^[^.]*[.][0-9]' "
+    "       THEN substring({name} FROM '^[^.]*[.]([0-9]{{1,18}})')::numeric - 0.5 "
+    "     ELSE -1 END")
+
 MATCHED_PANEL_ANNOTATIONS = (
     "SELECT DISTINCT ON (a.allele_id, t.id) a.allele_id, t.id AS transcript_id, t.gene_id, "
     "a.exon_distance, a.coding_region_distance "
@@ -125,11 +135,7 @@ MATCHED_PANEL_ANNOTATIONS = (
     "  AND t.gene_id = a.hgnc_id "
     "WHERE a.allele_id = ANY(%(ids)s) "
     "ORDER BY a.allele_id, t.id, (a.transcript = t.transcript_name) DESC, "
-    "  CASE WHEN split_part(a.transcript, '.', 2) ~ '^[0-9]+$' "
-    "         THEN split_part(a.transcript, '.', 2)::numeric "
-    "       WHEN split_part(a.transcript, '.', 2) ~ '^[0-9]+' "
-    "         THEN substring(split_part(a.transcript, '.', 2) FROM '^[0-9]+')::numeric - 0.5 "
-    "       ELSE -1 END DESC")
+    f"  {TRANSCRIPT_VERSION.format(name='a.transcript')} DESC")
 
 # One row per (genotype, allele slot, sample data) for the input alleles and the samples of
 # one analysis (filtering.md 0.3), restricted by `{samples}`: a condition on `s` (sample).
