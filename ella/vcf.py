@@ -29,6 +29,13 @@ FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 # hundreds of CSQ transcripts is a few MB; headers have a few thousand lines).
 MAX_LINE_CHARS = 32 * 1024 * 1024
 MAX_HEADER_LINES = 200_000
+# INFO items and sample fields the records of one decomposed line may hold in all: at most
+# 20 per character of the line (at least 10,000), and 1,000,000. A patient's line of 6 ALTs,
+# 60 INFO keys and 3 samples of 10 fields holds 540; one of thousands of ALTs and samples (a
+# few bytes gzipped) held billions, and a file of such lines kept the watcher for hours.
+DECOMPOSED_VALUES_PER_CHAR = 20
+MIN_DECOMPOSED_VALUES = 10_000
+MAX_DECOMPOSED_VALUES = 1_000_000
 MAX_SAMPLE_NAME = 500
 # PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
 INT32_MAX = 2_147_483_647
@@ -469,9 +476,10 @@ def _format_split_number(hdr, key):
     return None
 
 
-def decompose(rec):
+def decompose(rec, line_length=0):
     """Split a multi-ALT record into one record per ALT (a generator, one at a time: a line
-    of many ALTs held all their records at once); single-ALT -> rec."""
+    of many ALTs held all their records at once); single-ALT -> rec. `line_length` (its
+    line's characters) bounds what its records may hold."""
     n_alt = len(rec.alts)
     if n_alt <= 1:
         yield rec
@@ -493,6 +501,19 @@ def decompose(rec):
     format_values = [{k: _split_list(value) for k, value in enumerate(sample_fields)
                       if k < len(format_numbers) and format_numbers[k]}
                      for sample_fields in fields]
+    # What the records of this line hold in all: their INFO items and sample fields. A
+    # line of thousands of ALTs and thousands of samples or INFO keys (a few KB gzipped)
+    # would make billions of them.
+    size = n_alt * (len(items) + sum(len(sample_fields) for sample_fields in fields))
+    limit = min(MAX_DECOMPOSED_VALUES,
+                max(MIN_DECOMPOSED_VALUES, DECOMPOSED_VALUES_PER_CHAR * line_length))
+    if size > limit:
+        raise rec.error(f"this line of {n_alt:,} ALT alleles would be {n_alt:,} records of "
+                        f"{size // n_alt:,} INFO and sample values each, more than the "
+                        f"{limit:,} values a line of {line_length:,} characters may make; "
+                        "split it into one line per ALT (bcftools norm -m-) and check the "
+                        "caller's output")
+    csq_split = "CSQ" in items and "CSQ" not in info_values and csq_of_alt is not None
     for a in range(1, n_alleles):
         new = Record()
         for name in ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "qual",
@@ -501,19 +522,19 @@ def decompose(rec):
         new.alts = [rec.alts[a - 1]]
         new._info_text = None
         new._info = None
-        new_items = {}
-        for key, raw in items.items():
-            d = hdr.info.get(key)
-            if d is not None and d.number in ("A", "R", "G"):
-                raw = _pick(raw, info_values[key], d.number, a, n_alleles, f"INFO {key}", rec)
-            elif d is not None and d.number == "." and key == "SVLEN":
-                # VCF 4.2 declares SVLEN Number=. with one length per ALT (4.4: Number=A).
-                raw = _pick(raw, info_values[key], "A", a, n_alleles, f"INFO {key}", rec)
-            elif key == "CSQ" and csq_of_alt is not None:
-                raw = csq_of_alt[a - 1]
-                if raw is None:
-                    continue  # VEP found nothing for this ALT
-            new_items[key] = raw
+        # The line's items, copied whole; only the per-ALT ones replaced (in place: the
+        # file's order stays).
+        new_items = dict(items)
+        for key, values in info_values.items():
+            number = hdr.info[key].number
+            # VCF 4.2 declares SVLEN Number=. with one length per ALT (4.4: Number=A).
+            new_items[key] = _pick(items[key], values, "A" if number == "." else number, a,
+                                   n_alleles, f"INFO {key}", rec)
+        if csq_split:
+            if csq_of_alt[a - 1] is None:
+                del new_items["CSQ"]  # VEP found nothing for this ALT
+            else:
+                new_items["CSQ"] = csq_of_alt[a - 1]
         new_items.setdefault("OLD_MULTIALLELIC", block_id)
         new._info_items = new_items
         new._sample_text = None
@@ -787,7 +808,7 @@ class VcfReader:
                 if not decomp:
                     raise self._error(f"record has {len(alts)} ALT alleles; decomposed "
                                       "input (one ALT per record) is required")
-                yield from decompose(rec)
+                yield from decompose(rec, len(line))
             else:
                 yield rec
 

@@ -820,3 +820,22 @@ def test_a_line_of_many_alts_is_read_one_record_at_a_time(tmp_path):
     assert count == 20_000
     # ~25 times the line now (its ALTs as Python strings); ~110 times before.
     assert peak < 50 * size, f"{peak:,} bytes to read a line of {size:,}"
+
+
+def test_a_line_whose_records_would_hold_far_more_than_it_is_refused(tmp_path):
+    """1,000 ALTs and 999 samples in 10 KB (a few bytes gzipped) decompose into a million
+    genotype fields; a file of such lines held the watcher for hours. A line's records may
+    hold at most 20 values per character of it (and 10,000 whatever its length)."""
+    alts = [f"A{a}{b}{c}{d}{e}" for a in "ACGT" for b in "ACGT" for c in "ACGT"
+            for d in "ACGT" for e in "ACGT"][:1000]
+    samples = [f"S{i}" for i in range(999)]
+    path = write_vcf(tmp_path, [["13", "100", ".", "A", ",".join(alts), "50", "PASS", ".",
+                                 "GT"] + ["0/1"] * 999], samples=samples)
+    with pytest.raises(VcfError, match=r"line \d+: this line of 1,000 ALT alleles would be "
+                                       r"1,000 records of 999 INFO and sample values each"):
+        read_all(path)
+    # A trio's line of 6 ALTs is far within it.
+    path = write_vcf(tmp_path, [["13", "100", ".", "A", ",".join(alts[:6]), "50", "PASS",
+                                 "AC=1,1,1,1,1,1", "GT", "0/1", "0/0", "1/1"]],
+                     samples=("P", "F", "M"), name="trio.vcf")
+    assert len(read_all(path)) == 6
