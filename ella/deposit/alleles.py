@@ -8,12 +8,12 @@ background thread while the next is converted (pipeline.py). Does not commit: th
 """
 
 import time
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 from ella.alleles import allele_from_record, variant_records
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
+from ella.db import clock_now
 from ella.deposit.analysis import check_genepanel
 from ella.deposit.pipeline import WritePipeline
 from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
@@ -133,13 +133,13 @@ class _VariantImport:
         stats["annotations_new"] += new
         stats["annotations_unchanged"] += unchanged
         if self.panel:
-            now = datetime.now(timezone.utc)
             # The variants' rows, as every workflow action locks its variant's
             # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
             # by the insert below (its own statement, so its snapshot is taken after the
             # wait), instead of failing the whole file on the one-open-round index.
             cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id "
                         "FOR NO KEY UPDATE", (sorted(set(ids)),))
+            now = clock_now(cur)  # every round is dated by the database's clock
             created_rounds = cur.execute(
                 "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, "
                 "user_state, state, status, date_last_update, date_created, allele_id, "
