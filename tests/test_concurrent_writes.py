@@ -557,8 +557,8 @@ def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_conf
     deposit committed in between was superseded before its creation."""
     add_test_panels(db_url)
     deposit(db_url, ella_config, TEST_ANALYSIS_001)
-    panel = ("HBOC", "v1.0.0")
-    add_user(db_url, "importer", "importgroup", [panel])
+    from test_polling import PANEL, add_job
+    add_user(db_url, "importer", "importgroup", [PANEL])
     vcf_text = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
     assert "CSQ=G|synonymous_variant|" in vcf_text
     other_vcf = tmp_path / "reannotated.vcf"
@@ -567,11 +567,7 @@ def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_conf
     with psycopg.connect(db_url) as conn:
         user_id = conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'"
                                ).fetchone()[0]
-        job_id = conn.execute(
-            "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
-            "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
-            "properties) VALUES ('t1', 'ANNOTATED', '{}', 'Variants', %s, '', %s, now(), now(), "
-            "%s, %s, '{}') RETURNING id", (vcf_text, user_id, *panel)).fetchone()[0]
+    job_id = add_job(db_url, user_id, mode="Variants", data=vcf_text)
     # The poller's steps for an annotated job, in its order: the job locked first ...
     with psycopg.connect(db_url) as conn, conn.transaction():
         job = polling.load_job(conn, job_id, lock=True)
@@ -579,7 +575,7 @@ def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_conf
         # annotation of the same variants commits ...
         with psycopg.connect(db_url) as other:
             assert deposit_alleles(other, ella_config, other_vcf,
-                                   panel=panel)["annotations_new"] > 0
+                                   panel=PANEL)["annotations_new"] > 0
         # ... and then its deposit supersedes those.
         polling.deposit_result(conn, ella_config, job, vcf_text)
     with psycopg.connect(db_url) as conn:
