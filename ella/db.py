@@ -1,10 +1,12 @@
 """Database connections (psycopg 3) and loading of the project's SQL files."""
 
+import os
 import re
 import urllib.parse
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 from psycopg.types.array import ListDumper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,29 @@ class DatabaseError(Exception):
     """A database problem worth one clear line to the operator (no traceback)."""
 
 
+def first_line(exc):
+    """The first line of an error's message (libpq's and PostgreSQL's run over several, with
+    the statement quoted), for a log line of its own; the class name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+# Seconds to wait for the server to answer a connection, unless DB_URL or PGCONNECT_TIMEOUT
+# says: libpq's default waits for ever (psycopg's, 130 s), and a hung server held every API
+# worker and each poll of the loops that long.
+CONNECT_TIMEOUT = 10
+
+
+def _connect_timeout(db_url):
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(db_url)
+    except psycopg.ProgrammingError:
+        return {}  # refused, with its message, by connect() itself
+    if "connect_timeout" in given or os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
+
+
 def connect(db_url, autocommit=False, application_name="ella"):
     if not db_url:
         raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
@@ -42,7 +67,7 @@ def connect(db_url, autocommit=False, application_name="ella"):
         # Latin-1 failed to load). No `options` of ours: libpq takes them from the URL, a
         # service file or PGOPTIONS, and ours would replace them.
         conn = psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
-                               client_encoding="utf8")
+                               client_encoding="utf8", **_connect_timeout(db_url))
         conn.adapters.register_dumper(list, IntegerListAtLeastInt4Dumper)
         _pin_session_settings(conn)
         return conn
@@ -52,9 +77,8 @@ def connect(db_url, autocommit=False, application_name="ella"):
                             f"{first}") from exc
     except psycopg.OperationalError as exc:
         # libpq's message is multi-line; the first line says what failed.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise DatabaseError("cannot connect to the database: "
-                            f"{_without_password(first, db_url)}") from exc
+                            f"{_without_password(first_line(exc), db_url)}") from exc
 
 
 # Set after connecting, as a session's SET outranks every default: the server's, the
@@ -74,6 +98,30 @@ def _pin_session_settings(conn):
     conn.execute(SESSION_SETTINGS)
     if not conn.autocommit:
         conn.commit()  # a rolled-back SET would be undone
+
+
+def api_wait_limits(worker_timeout=0):
+    """How long one of the API's statements may wait for a lock, and run: a DBA's
+    `LOCK TABLE` or a long `ALTER TABLE` held every gunicorn worker until gunicorn killed it
+    (GUNICORN_TIMEOUT, 500 s) with an HTML 500. 30 s and 240 s (nginx waits 300 s for an
+    answer), or a third and a half of a shorter worker timeout. The longest wait a request of
+    ours has is for an import job's deposit (an exome's, ~20 s), the longest statement a few
+    seconds."""
+    lock, statement = 30, 240
+    if worker_timeout:
+        lock, statement = min(lock, max(1, worker_timeout // 3)), \
+            min(statement, max(1, worker_timeout // 2))
+    return {"lock_timeout": f"{lock}s", "statement_timeout": f"{statement}s"}
+
+
+def limit_waits(conn, limits):
+    """Set each of `limits` ({setting: value}) that the session has at 0, no limit: one the
+    site set (DB_URL's options, the role's or database's settings) stays."""
+    for name, value in limits.items():
+        if conn.execute(f"SHOW {name}").fetchone()[0] == "0":
+            conn.execute(f"SET {name} TO '{value}'")
+    if not conn.autocommit:
+        conn.commit()
 
 
 # The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read;

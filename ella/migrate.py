@@ -19,7 +19,7 @@ from psycopg import sql
 
 from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
-from ella.db import MIGRATIONS_DIR, public_tables, read_sql, table_exists
+from ella.db import MIGRATIONS_DIR, first_line, public_tables, read_sql, table_exists
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
                           frequency_column_differences, install_functions_and_triggers,
                           insert_missing_json_schemas, limit_lock_wait, lock_wait_limited,
@@ -227,7 +227,7 @@ def apply_migration(conn, migration):
     except MigrationError:
         raise
     except Exception as exc:  # psycopg errors: report the file and PostgreSQL's message
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise MigrationError(f"migration {migration.name} failed and was rolled back: "
                              f"{first}") from exc
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ella.db import DatabaseError, connect, table_exists
+from ella.db import DatabaseError, connect, first_line, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
@@ -631,16 +631,21 @@ class Poller:
             self.stopping = True
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("polling import jobs at %s every %ss", self.service.shown, self.interval)
+        database_failures = 0
         try:
             while not self.stopping:
+                wait = self.interval
                 try:
                     self.cycle()
+                    database_failures = 0
                 except (psycopg.OperationalError, DatabaseError) as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
-                    log.error("database error: %s; retrying", first)
+                    # Backed off as for the service: an outage logged a line every interval.
+                    database_failures += 1
+                    wait = min(self.interval * 2 ** (database_failures - 1), self.max_backoff)
+                    log.error("database error: %s; retrying in %g s", first_line(exc), wait)
                 except Exception:
                     log.exception("unexpected error in the poll cycle; continuing")
-                deadline = time.monotonic() + self.interval
+                deadline = time.monotonic() + wait
                 while not self.stopping and time.monotonic() < deadline:
                     time.sleep(min(0.2, self.interval))
         finally:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from ella.db import DatabaseError, connect
+from ella.db import DatabaseError, connect, first_line
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
@@ -241,8 +241,7 @@ class Watcher:
         try:
             self.recover_interrupted_imports()
         except (DatabaseError, psycopg.Error) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise WatcherError(f"{first}; nothing imported (retried next time)") from exc
+            raise WatcherError(f"{first_line(exc)}; nothing imported (retried next time)") from exc
         imported = []
         self.failures = []
         try:
@@ -388,7 +387,7 @@ class Watcher:
                 # The connection went during the commit: whether it landed is unknown here,
                 # and the claim went with the session. Recovery decides by the database.
                 log.error("the database connection was lost while committing %s: %s; the "
-                          "next poll finishes or undoes it", folder.name, exc)
+                          "next poll finishes or undoes it", folder.name, first_line(exc))
                 self.failures.append(folder.name)
                 return None
             # Not committed, and still claimed: the folder goes back where it was (the
@@ -409,8 +408,9 @@ class Watcher:
                 return None
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
+                # One line: the server's message quotes the statement on the next ones.
                 log.error("The database failed while importing %s: %s. Retried on the next "
-                          "poll.", folder.name, exc)
+                          "poll.", folder.name, first_line(exc))
                 self.failures.append(folder.name)
                 return None
             return self._failed(folder, exc, fingerprint)

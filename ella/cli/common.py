@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
-from ella.db import DatabaseError, connect, table_exists
+from ella.db import DatabaseError, connect, first_line, table_exists
 
 
 def input_file_problem(path):
@@ -185,7 +185,7 @@ def run_main(fn):
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         print(f"error: database: {first}", file=sys.stderr)
         return 1
     except Terminated as exc:  # before KeyboardInterrupt, its base class

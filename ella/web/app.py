@@ -18,7 +18,7 @@ import psycopg
 
 from ella import __version__
 from ella.auth import session_for_token
-from ella.db import DatabaseError, connect
+from ella.db import DatabaseError, api_wait_limits, connect, first_line, limit_waits
 from ella.web.errors import ApiError, Forbidden, NotFound, NotLoggedIn
 from ella.web.http import Request, Response
 from ella.web.router import router as default_router
@@ -65,10 +65,22 @@ class App:
 
     # -- database --------------------------------------------------------------------------
     def connection(self):
+        """This thread's connection, checked first: a connection the server closed while it
+        was idle (a restart, a failover, pg_terminate_backend, an idle timeout of the site)
+        shows only when used, and the first request after it got a 503 on a working
+        database. The check is the request transaction's first statement."""
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
-            conn = connect(self.env["DB_URL"], application_name="ella-api")
-            self._local.conn = conn
+        if conn is not None and not (conn.closed or conn.broken):
+            try:
+                conn.execute("SELECT 1")
+                return conn
+            except psycopg.OperationalError as exc:
+                log.warning("the database closed this worker's connection (%s): reconnecting",
+                            first_line(exc))
+                self._drop_connection()
+        conn = connect(self.env["DB_URL"], application_name="ella-api")
+        limit_waits(conn, api_wait_limits(self.env.get("GUNICORN_TIMEOUT") or 0))
+        self._local.conn = conn
         return conn
 
     def _drop_connection(self):
@@ -129,17 +141,27 @@ class App:
                 # this request back so a concurrent one could finish. The connection is fine
                 # and the caller may simply retry.
                 log.warning("%s %s rolled back by the database: %s", request.method,
-                            request.path, str(exc).strip().splitlines()[:1])
+                            request.path, first_line(exc))
                 self._rollback(conn)
                 response = Response.error(409, "Another request changed the same data at the "
                                                "same time; nothing was saved. Try again.")
+            elif exc.sqlstate in ("55P03", "57014"):
+                # A lock waited for, or a statement run, beyond the session's limit
+                # (db.api_wait_limits or the site's): the database is busy, not gone, and the
+                # connection stays.
+                log.warning("%s %s canceled by the database: %s", request.method,
+                            request.path, first_line(exc))
+                self._rollback(conn)
+                response = Response.error(503, "The database is busy (this request waited too "
+                                               "long for it); nothing was saved. Try again "
+                                               "later.")
             elif (exc.sqlstate or "").startswith("54"):
                 # Program limit exceeded (class 54): a value too large for an index or row;
                 # the request's fault, not an outage.
                 self._rollback(conn)
                 response = Response.error(400, "A value in the request is too large to store")
             else:
-                log.error("database unavailable: %s", str(exc).strip().splitlines()[:1])
+                log.error("database unavailable: %s", first_line(exc))
                 self._drop_connection()
                 response = Response.error(503, "The database is not available; try again "
                                                "later")
@@ -148,7 +170,7 @@ class App:
             # `ella-delete` committing meanwhile); routes lock what they check where they can,
             # this is the backstop. Nothing was saved; a retry gets the route's own 404.
             log.warning("%s %s refers to a row deleted meanwhile: %s", request.method,
-                        request.path, str(exc).strip().splitlines()[:1])
+                        request.path, first_line(exc))
             self._rollback(conn)
             response = Response.error(409, "A row this request refers to was deleted at the "
                                            "same time; nothing was saved. Reload and try "
