@@ -131,7 +131,7 @@ def test_the_watchers_lost_connection_entry_is_one_line(db_url, ella_config, wat
     assert watcher.poll() == ["Lost-1"]  # the next poll imports it
 
 
-def test_the_poller_backs_off_while_the_database_is_down(ella_config, caplog):
+def test_the_poller_backs_off_while_the_database_is_down(ella_config):
     """An outage logged an error every poll interval (720 lines an hour); the waits now
     double up to the maximum back-off, as for the annotation service."""
     with socket.socket() as s:
@@ -141,14 +141,21 @@ def test_the_poller_backs_off_while_the_database_is_down(ella_config, caplog):
     config["app"]["annotation_service"] = closed_port_url()  # never reached
     poller = Poller(f"postgresql://x@127.0.0.1:{port}/ella", config, interval=0.05,
                     max_backoff=0.2)
-    caplog.set_level(logging.ERROR, logger="ella.polling")
 
-    def stop_after_five(record):
-        if len(caplog.records) >= 5:
-            poller.stopping = True
-        return True
-    caplog.handler.addFilter(stop_after_five)
-    poller.run()  # in the main thread: it handles SIGTERM
-    waits = [r.getMessage().rsplit("retrying in ", 1)[1] for r in caplog.records][:5]
+    class FirstFive(logging.Handler):
+        messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+            if len(self.messages) >= 5:
+                poller.stopping = True
+    handler = FirstFive(logging.ERROR)
+    logger = logging.getLogger("ella.polling")
+    logger.addHandler(handler)
+    try:
+        poller.run()  # in the main thread: it handles SIGTERM
+    finally:
+        logger.removeHandler(handler)
+    waits = [message.rsplit("retrying in ", 1)[1] for message in handler.messages]
     assert waits == ["0.05 s", "0.1 s", "0.2 s", "0.2 s", "0.2 s"]
-    assert all("\n" not in r.getMessage() for r in caplog.records)
+    assert all("\n" not in message for message in handler.messages)
