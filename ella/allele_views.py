@@ -10,6 +10,7 @@ transaction; all SQL is parameterised.
 import bisect
 import re
 from datetime import datetime, timezone
+from fractions import Fraction
 from typing import NamedTuple, Optional
 
 from ella.alleles import alt_depth
@@ -211,7 +212,8 @@ def _version(name):
     # Its first 18 digits, as the filters' SQL reads it: Python's int() refuses over 4,300
     # (a VCF's `NM_1.<5,000 digits>` made every view of its variant a 500).
     number = int(digits.group()[:MAX_VERSION_DIGITS])
-    return number if digits.end() == len(version) else number - 0.5
+    # Exact (a Fraction, not a float's 53 bits), as the SQL's numeric compares them.
+    return number if digits.end() == len(version) else number - Fraction(1, 2)
 
 
 def panel_transcripts(conn, name, version):

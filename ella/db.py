@@ -42,9 +42,9 @@ def first_line(exc):
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-# Seconds to wait for the server to answer a connection, unless DB_URL or PGCONNECT_TIMEOUT
-# says: libpq's default waits for ever (psycopg's, 130 s), and a hung server held every API
-# worker and each poll of the loops that long.
+# Seconds to wait for the server to answer a connection, unless DB_URL, PGCONNECT_TIMEOUT or
+# a service file says: libpq's default waits for ever (psycopg's, 130 s), and a hung server
+# held every API worker and each poll of the loops that long.
 CONNECT_TIMEOUT = 10
 
 
@@ -53,7 +53,9 @@ def _connect_timeout(db_url):
         given = psycopg.conninfo.conninfo_to_dict(db_url)
     except psycopg.ProgrammingError:
         return {}  # refused, with its message, by connect() itself
-    if "connect_timeout" in given or os.environ.get("PGCONNECT_TIMEOUT"):
+    # A service file may set it (libpq reads the file after this keyword would outrank it).
+    if "connect_timeout" in given or "service" in given or \
+            os.environ.get("PGCONNECT_TIMEOUT") or os.environ.get("PGSERVICE"):
         return {}
     return {"connect_timeout": CONNECT_TIMEOUT}
 
@@ -115,10 +117,13 @@ def api_wait_limits(worker_timeout=0):
 
 
 def limit_waits(conn, limits):
-    """Set each of `limits` ({setting: value}) that the session has at 0, no limit: one the
-    site set (DB_URL's options, the role's or database's settings) stays."""
+    """Set each of `limits` ({setting: value}) that nobody set for the session: one the
+    site set (DB_URL's options, PGOPTIONS, the role's or database's settings), 0 (none)
+    included, stays."""
     for name, value in limits.items():
-        if conn.execute(f"SHOW {name}").fetchone()[0] == "0":
+        source = conn.execute("SELECT source FROM pg_settings WHERE name = %s",
+                              (name,)).fetchone()[0]
+        if source == "default":
             conn.execute(f"SET {name} TO '{value}'")
     if not conn.autocommit:
         conn.commit()

@@ -416,6 +416,13 @@ def transient_database_error(conn, exc):
     return conn.closed or conn.broken or state.startswith(_TRANSIENT_STATES)
 
 
+def backoff(interval, failures, most):
+    """The wait after `failures` failures in a row: the interval, doubled for each failure
+    after the first, at most `most`. (The exponent is capped: 2 ** 1024 is no float, and an
+    outage of a few days ended the loop with an OverflowError.)"""
+    return min(interval * 2 ** min(failures - 1, 64), most)
+
+
 class Poller:
     def __init__(self, db_url, app_config, service=None, interval=5.0, max_backoff=300.0,
                  clock=time.monotonic):
@@ -436,7 +443,7 @@ class Poller:
 
     def _unreachable(self, exc):
         self.unreachable_count += 1
-        delay = min(self.interval * 2 ** (self.unreachable_count - 1), self.max_backoff)
+        delay = backoff(self.interval, self.unreachable_count, self.max_backoff)
         self.retry_at = self.clock() + delay
         log.warning("%s; jobs wait, next try in %.0f s", exc.message, delay)
 
@@ -641,7 +648,7 @@ class Poller:
                 except (psycopg.OperationalError, DatabaseError) as exc:
                     # Backed off as for the service: an outage logged a line every interval.
                     database_failures += 1
-                    wait = min(self.interval * 2 ** (database_failures - 1), self.max_backoff)
+                    wait = backoff(self.interval, database_failures, self.max_backoff)
                     log.error("database error: %s; retrying in %g s", first_line(exc), wait)
                 except Exception:
                     log.exception("unexpected error in the poll cycle; continuing")

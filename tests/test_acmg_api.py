@@ -357,11 +357,14 @@ def test_gene_settings_the_rules_do_not_know_are_a_clear_error(client, demo_db_u
     result = client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
                                         "gp_version": "v01"})
     assert result.status == 500 and message in result.json["message"], result.json
-    # A list of known modes is what the engine accepts (acmg.md 4).
-    _set_group_acmg(demo_db_url, "testgroup01", {**copy.deepcopy(ACMG),
-                                                 "disease_mode": ["LOF", "MISS"]})
-    assert client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
-                                      "gp_version": "v01"}).status == 200
+    # A list of known modes is what the engine accepts (acmg.md 4); both may be left out,
+    # as api.md's ACMGUserConfig allows (ELLA then suggests no rule that needs them).
+    without = {k: v for k, v in copy.deepcopy(ACMG).items()
+               if k not in ("disease_mode", "last_exon_important")}
+    for acmg in ({**copy.deepcopy(ACMG), "disease_mode": ["LOF", "MISS"]}, without):
+        _set_group_acmg(demo_db_url, "testgroup01", acmg)
+        assert client.post(ACMG_ALLELES, {"allele_ids": [allele_id], "gp_name": "HBOCUTV",
+                                          "gp_version": "v01"}).status == 200, acmg
 
 
 def test_gene_override_without_thresholds_is_a_clear_error(client, demo_db_url):

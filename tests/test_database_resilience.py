@@ -14,7 +14,7 @@ import ella.db as db_module
 from api_client import Client
 from api_helpers import add_user, logged_in_client
 from ella.db import DatabaseError, api_wait_limits, connect, limit_waits
-from ella.polling import Poller
+from ella.polling import Poller, backoff
 from ella.watcher import Watcher
 from deposit_helpers import copy_test_analysis
 from helpers import wait_for_lock_wait
@@ -79,11 +79,13 @@ def test_the_wait_limits_follow_the_worker_timeout_and_leave_the_sites_own(db_ur
         limit_waits(conn, {"lock_timeout": "7s", "statement_timeout": "8s"})
         assert [conn.execute(f"SHOW {name}").fetchone()[0]
                 for name in ("lock_timeout", "statement_timeout")] == ["7s", "8s"]
-    site = psycopg.conninfo.make_conninfo(db_url, options="-c lock_timeout=2s")
+    # The site's own values stay, 0 (no limit, set on purpose) too.
+    site = psycopg.conninfo.make_conninfo(
+        db_url, options="-c lock_timeout=2s -c statement_timeout=0")
     with connect(site) as conn:
         limit_waits(conn, {"lock_timeout": "7s", "statement_timeout": "8s"})
         assert [conn.execute(f"SHOW {name}").fetchone()[0]
-                for name in ("lock_timeout", "statement_timeout")] == ["2s", "8s"]
+                for name in ("lock_timeout", "statement_timeout")] == ["2s", "0"]
 
 
 def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(tmp_path,
@@ -106,8 +108,13 @@ def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(tmp_p
         thread.join(20)
         assert not thread.is_alive(), "still connecting"
     assert outcome["error"].startswith("cannot connect to the database:")
-    # A timeout given in DB_URL (or PGCONNECT_TIMEOUT) is the site's.
+    # A timeout given in DB_URL, PGCONNECT_TIMEOUT or a service file is the site's (libpq
+    # reads the file after a keyword of ours would outrank it).
     assert db_module._connect_timeout("postgresql:///ella?connect_timeout=3") == {}
+    assert db_module._connect_timeout("service=ella") == {}
+    monkeypatch.setenv("PGSERVICE", "ella")
+    assert db_module._connect_timeout("postgresql:///ella") == {}
+    monkeypatch.delenv("PGSERVICE")
     assert db_module._connect_timeout("postgresql:///ella") == {"connect_timeout": 1}
 
 
@@ -158,4 +165,6 @@ def test_the_poller_backs_off_while_the_database_is_down(ella_config):
         logger.removeHandler(handler)
     waits = [message.rsplit("retrying in ", 1)[1] for message in handler.messages]
     assert waits == ["0.05 s", "0.1 s", "0.2 s", "0.2 s", "0.2 s"]
+    # Days of it: 2 ** 1024 is no float (an OverflowError ended the loop).
+    assert backoff(5, 5000, 300) == 300
     assert all("\n" not in message for message in handler.messages)

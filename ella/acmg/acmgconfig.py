@@ -117,17 +117,14 @@ def _num_thresholds_problem(where, value):
     return None
 
 
-def _gene_setting_problem(where, settings, required):
+def _gene_setting_problem(where, settings):
     """Why `disease_mode` / `last_exon_important` of the config or of a gene override is not
     a value the rules know, or None. An unknown one matched no rule: `"LOFF"` silently took
-    PVS1 from every null variant."""
+    PVS1 from every null variant. Both may be left out (api.md's ACMGUserConfig), as ELLA
+    allows: the rules that need them are then not suggested."""
     for key, allowed in (("disease_mode", DISEASE_MODES),
                          ("last_exon_important", LAST_EXON_SETTINGS)):
         if key not in settings:
-            if required:
-                return (f"{where}.{key} is missing ({' or '.join(allowed)}; the group's acmg "
-                        "replaces the default wholesale, and without it no rule that needs "
-                        "it is suggested)")
             continue
         value = settings[key]
         # disease_mode may also be a list of modes, which the engine accepts (acmg.md 4).
@@ -141,14 +138,14 @@ def _gene_setting_problem(where, settings, required):
 def acmg_config_problem(acmg):
     """Why an ACMG config (a group's or user's `acmg`, acmg.md 3.1) cannot give the rules
     what they need, or None: its gene settings, then its frequency section."""
-    problem = _gene_setting_problem("acmg", acmg, required=True)
+    problem = _gene_setting_problem("acmg", acmg)
     if problem:
         return problem
     genes = acmg.get("genes") or {}
     if isinstance(genes, dict):
         for gene, override in genes.items():
             if isinstance(override, dict):
-                problem = _gene_setting_problem(f"acmg.genes.{gene}", override, required=False)
+                problem = _gene_setting_problem(f"acmg.genes.{gene}", override)
                 if problem:
                     return problem
     return frequency_config_problem(acmg)
