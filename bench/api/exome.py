@@ -64,6 +64,10 @@ def deposit_exome(db_url, config, workdir, variants):
     generate(folder / "Exome.vcf", variants, 1, 7)
     with psycopg.connect(db_url) as conn, conn.transaction():
         stats = deposit_analysis(conn, config, resolve_analysis_config(folder))
+    # Statistics as a lab's database has them: in this new one, the first reads depended on
+    # whether autovacuum had analyzed the new rows yet (filteredalleles: 3.3 s or 0.8 s).
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
     return stats["analysis_id"], stats["records"]
 
 
