@@ -247,11 +247,48 @@ def _install_frequency_function(cur, config):
         body=body))
 
 
+def _grants(cur, relation):
+    """[(privilege, role or None for PUBLIC, grantable)] granted on `relation` (a table or
+    sequence of schema public, or None) to others than its owner."""
+    if relation is None or cur.execute("SELECT to_regclass(%s)", (relation,)).fetchone()[0] \
+            is None:
+        return []
+    return cur.execute(
+        "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL "
+        "ELSE pg_get_userbyid(a.grantee) END, a.is_grantable "
+        "FROM pg_class c, aclexplode(c.relacl) a "
+        "WHERE c.oid = %s::regclass AND a.grantee <> c.relowner", (relation,)).fetchall()
+
+
+def _grant(cur, kind, relation, grants):
+    """GRANT `grants` (as _grants gives them) on `relation` (SQL) of `kind` (TABLE,
+    SEQUENCE)."""
+    for privilege, role, grantable in grants:
+        cur.execute(sql.SQL("GRANT {} ON {} {} TO {}{}").format(
+            sql.SQL(privilege), sql.SQL(kind), relation,
+            sql.Identifier(role) if role else sql.SQL("PUBLIC"),
+            sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+
+
+def _id_sequence(cur, table):
+    return cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f"public.{table}",)
+                       ).fetchone()[0] if cur.execute(
+        "SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] else None
+
+
 def _swap_in(cur, table):
     tmp = f"tmp_{table}"
+    # The new table and its id sequence get the old ones' grants: a site whose service runs
+    # as a role other than the owner lost its access to both shadow tables at every refresh
+    # (filtering and imports failed with "permission denied").
+    table_grants = _grants(cur, f"public.{table}")
+    sequence_grants = _grants(cur, _id_sequence(cur, table))
     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
     cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(tmp),
                                                               sql.Identifier(table)))
+    _grant(cur, "TABLE", sql.Identifier(table), table_grants)
+    # (A name from the catalogue, quoted where it needs it.)
+    _grant(cur, "SEQUENCE", sql.SQL(_id_sequence(cur, table)), sequence_grants)
     # Rename indexes (the PK's constraint follows its index) and the FK.
     for (index_name,) in cur.execute(
             "SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "

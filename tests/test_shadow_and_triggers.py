@@ -3,9 +3,11 @@ is refused inside PostgreSQL, refresh follows the configured frequency groups, a
 reference.search is kept filled."""
 
 import copy
+import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ella.catalogue import diff_catalogues
@@ -144,6 +146,38 @@ def test_refresh_after_adding_a_frequency_group_adds_and_backfills_columns(db_ur
         # And back again: refresh with the original config restores ELLA's catalogue.
         refresh(conn, ella_config, **quiet)
     assert diff_catalogues(expected_catalogue(), catalogue(db_url)) == []
+
+
+def test_refresh_keeps_what_other_roles_were_granted_on_the_shadow_tables(db_url,
+                                                                         ella_config):
+    """The refresh builds the shadow tables anew: a service running as a role other than
+    the owner (the grants a DBA gives an application) lost its access to them at every
+    refresh, the README's upgrade step, and filtering and imports failed."""
+    role = f"ella_app_{uuid.uuid4().hex[:8]}"
+    privileges = [("annotationshadowtranscript", "INSERT"), ("annotationshadowfrequency",
+                                                            "SELECT")]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        try:
+            for table, privilege in privileges:
+                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(privilege), sql.Identifier(table), sql.Identifier(role)))
+            conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+                sql.SQL(conn.execute("SELECT pg_get_serial_sequence("
+                                     "'annotationshadowtranscript', 'id')").fetchone()[0]),
+                sql.Identifier(role)))
+            refresh(conn, ella_config, **quiet)
+            assert [conn.execute("SELECT has_table_privilege(%s, %s, %s)",
+                                 (role, table, privilege)).fetchone()[0]
+                    for table, privilege in privileges] == [True, True]
+            assert conn.execute(
+                "SELECT has_sequence_privilege(%s, pg_get_serial_sequence("
+                "'annotationshadowtranscript', 'id'), 'USAGE')", (role,)).fetchone()[0]
+            assert not conn.execute("SELECT has_table_privilege(%s, %s, 'DELETE')",
+                                    (role, "annotationshadowtranscript")).fetchone()[0]
+        finally:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_refresh_is_repeatable_and_keeps_shadow_content(db_url, ella_config):
