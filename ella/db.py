@@ -35,6 +35,11 @@ class DatabaseError(Exception):
     """A database problem worth one clear line to the operator (no traceback)."""
 
 
+# What a role that lacks a privilege is told (README, "Database roles").
+PRIVILEGE_HINT = ("the database role of DB_URL lacks a privilege this needs: see the README's "
+                  "\"Database roles\" for what to grant")
+
+
 def first_line(exc):
     """The first line of an error's message (libpq's and PostgreSQL's run over several, with
     the statement quoted), for a log line of its own; the class name when it has none."""

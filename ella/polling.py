@@ -405,7 +405,8 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
 # or not yet taking connections (57P), a system error (58), a lock not available (55P03).
 # A statement canceled (57014: the site's statement_timeout, or an operator) is the job's:
 # the same deposit would be canceled again, every cycle, ahead of every later job.
-_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03")
+# 42501: a privilege the service's role lacks (the site grants it; the job is not at fault).
+_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501")
 
 
 def transient_database_error(conn, exc):

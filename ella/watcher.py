@@ -119,7 +119,11 @@ def _compile(patterns, where):
 
 
 def database_unavailable(exc):
-    """True if `exc` says the database failed rather than the folder's import."""
+    """True if `exc` says the database failed rather than the folder's import. A privilege
+    the service's role lacks is the site's to grant, not the folder's fault: recorded as
+    the folder's failure, it was not tried again after the grant."""
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return True
     if not isinstance(exc, psycopg.OperationalError):
         return False
     # No SQLSTATE: a client-side failure, e.g. the server closed the connection.

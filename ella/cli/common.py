@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
-from ella.db import DatabaseError, connect, first_line, table_exists
+from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
 
 
 def input_file_problem(path):
@@ -186,6 +186,8 @@ def run_main(fn):
         return 1
     except psycopg.Error as exc:
         first = first_line(exc)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            first += f" ({PRIVILEGE_HINT})"
         print(f"error: database: {first}", file=sys.stderr)
         return 1
     except Terminated as exc:  # before KeyboardInterrupt, its base class

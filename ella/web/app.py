@@ -18,7 +18,8 @@ import psycopg
 
 from ella import __version__
 from ella.auth import session_for_token
-from ella.db import DatabaseError, api_wait_limits, connect, first_line, limit_waits
+from ella.db import (PRIVILEGE_HINT, DatabaseError, api_wait_limits, connect, first_line,
+                     limit_waits)
 from ella.web.errors import ApiError, Forbidden, NotFound, NotLoggedIn
 from ella.web.http import Request, Response
 from ella.web.router import router as default_router
@@ -165,6 +166,13 @@ class App:
                 self._drop_connection()
                 response = Response.error(503, "The database is not available; try again "
                                                "later")
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # The site's grants, not the request: one line naming the privilege, not a
+            # traceback and a bare 500.
+            log.error("%s: %s", PRIVILEGE_HINT, first_line(exc))
+            self._rollback(conn)
+            response = Response.error(503, "The service's database role lacks a privilege it "
+                                           "needs; tell your system administrator")
         except psycopg.errors.ForeignKeyViolation as exc:
             # A row the request names was deleted between its check and the write (an
             # `ella-delete` committing meanwhile); routes lock what they check where they can,

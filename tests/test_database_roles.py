@@ -1,0 +1,103 @@
+"""The service under a database role with only the privileges a DBA grants an application
+(README, "Database roles"): a privilege it lacks is the site's to grant, said in one line,
+and never taken for a folder's, a job's or the software's fault."""
+
+import logging
+import uuid
+
+import psycopg
+import psycopg.conninfo
+import pytest
+from psycopg import sql
+
+from api_client import Client
+from api_helpers import TEST_PASSWORD, add_user
+from deposit_helpers import copy_test_analysis
+from ella.polling import transient_database_error
+from ella.watcher import ERROR_SUFFIX, Watcher
+from helpers import run_cli
+
+
+@pytest.fixture
+def app_role(db_url):
+    """(name, URL) of a new login role with CONNECT and the DML privileges on every table
+    and sequence of the database; dropped afterwards."""
+    role = f"ella_app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(database), sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+                             "public TO {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}"
+                             ).format(sql.Identifier(role)))
+    yield role, psycopg.conninfo.make_conninfo(db_url, user=role)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE usename = %s", (role,))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def _revoke(db_url, privilege, table, role):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE {} ON {} FROM {}").format(
+            sql.SQL(privilege), sql.Identifier(table), sql.Identifier(role)))
+
+
+def test_the_api_says_its_role_lacks_a_privilege(db_url, ella_config, app_role, caplog):
+    """A login under a role that may not update `user` (it locks the row it counts failed
+    logins on) was a bare 500 with a traceback in the log."""
+    from ella.web.app import create_app
+    role, url = app_role
+    add_user(db_url, "roleuser", "rolegroup")
+    _revoke(db_url, "UPDATE", "user", role)
+    app = create_app(ella_config, {"DB_URL": url, "COOKIE_SECURE": False})
+    try:
+        caplog.set_level(logging.ERROR, logger="ella.api")
+        result = Client(app).login("roleuser", TEST_PASSWORD)
+    finally:
+        app._drop_connection()
+    assert (result.status, result.json) == (503, {
+        "message": "The service's database role lacks a privilege it needs; tell your "
+                   "system administrator"})
+    assert [r.getMessage().split(": permission")[0] for r in caplog.records
+            if "lacks a privilege" in r.getMessage()] == [
+        "the database role of DB_URL lacks a privilege this needs: see the README's "
+        "\"Database roles\" for what to grant"]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
+        db_url, ella_config, app_role, watch_dirs):
+    """A folder whose import hit a privilege the role lacked got an error file, as if its
+    content were wrong, and was not tried again after the DBA's grant."""
+    role, url = app_role
+    incoming, dest = watch_dirs
+    copy_test_analysis(incoming / "Granted-1", "Granted-1")
+    _revoke(db_url, "INSERT", "analysis", role)
+    watcher = Watcher(url, ella_config, incoming, dest)
+    assert watcher.poll() == []
+    assert [p.name for p in incoming.iterdir() if p.name.endswith(ERROR_SUFFIX)] == []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT INSERT ON analysis TO {}").format(sql.Identifier(role)))
+    assert watcher.poll() == ["Granted-1"]
+
+
+def test_an_import_job_waits_for_a_missing_privilege(db_url):
+    """A deposit that hit a privilege the role lacked failed its job for good (FAILED
+    (DEPOSIT)); the job now stays for the next cycle, as for a lost connection."""
+    with psycopg.connect(db_url) as conn:
+        assert transient_database_error(conn, psycopg.errors.InsufficientPrivilege("x"))
+        assert not transient_database_error(conn, psycopg.errors.ProgramLimitExceeded("x"))
+
+
+def test_a_command_says_what_to_grant(db_url, app_role):
+    role, url = app_role
+    _revoke(db_url, "SELECT", "user", role)
+    result = run_cli("ella-users", "list", db_url=url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        "(the database role of DB_URL lacks a privilege this needs: see the README's "
+        "\"Database roles\" for what to grant)"), result.stderr
