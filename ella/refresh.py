@@ -271,9 +271,11 @@ def _grant(cur, kind, relation, grants):
 
 
 def _id_sequence(cur, table):
-    return cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (f"public.{table}",)
-                       ).fetchone()[0] if cur.execute(
-        "SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] else None
+    """The name of public.`table`'s id sequence, or None when there is no such table."""
+    if cur.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is None:
+        return None
+    return cur.execute("SELECT pg_get_serial_sequence(%s, 'id')",
+                       (f"public.{table}",)).fetchone()[0]
 
 
 def _swap_in(cur, table):

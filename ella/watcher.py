@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from ella.db import DatabaseError, connect, first_line
+from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
@@ -413,8 +413,10 @@ class Watcher:
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 # One line: the server's message quotes the statement on the next ones.
-                log.error("The database failed while importing %s: %s. Retried on the next "
-                          "poll.", folder.name, first_line(exc))
+                hint = f" ({PRIVILEGE_HINT})" if isinstance(
+                    exc, psycopg.errors.InsufficientPrivilege) else ""
+                log.error("The database failed while importing %s: %s%s. Retried on the next "
+                          "poll.", folder.name, first_line(exc), hint)
                 self.failures.append(folder.name)
                 return None
             return self._failed(folder, exc, fingerprint)

@@ -70,7 +70,7 @@ def test_the_api_says_its_role_lacks_a_privilege(db_url, ella_config, app_role, 
 
 
 def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
-        db_url, ella_config, app_role, watch_dirs):
+        db_url, ella_config, app_role, watch_dirs, caplog):
     """A folder whose import hit a privilege the role lacked got an error file, as if its
     content were wrong, and was not tried again after the DBA's grant."""
     role, url = app_role
@@ -78,8 +78,13 @@ def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
     copy_test_analysis(incoming / "Granted-1", "Granted-1")
     _revoke(db_url, "INSERT", "analysis", role)
     watcher = Watcher(url, ella_config, incoming, dest)
+    caplog.set_level(logging.ERROR, logger="ella.watcher")
     assert watcher.poll() == []
     assert [p.name for p in incoming.iterdir() if p.name.endswith(ERROR_SUFFIX)] == []
+    assert [r.getMessage() for r in caplog.records if "Granted-1" in r.getMessage()] == [
+        "The database failed while importing Granted-1: permission denied for table analysis "
+        "(the database role of DB_URL lacks a privilege this needs: see the README's "
+        "\"Database roles\" for what to grant). Retried on the next poll."]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("GRANT INSERT ON analysis TO {}").format(sql.Identifier(role)))
     assert watcher.poll() == ["Granted-1"]
