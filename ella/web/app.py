@@ -141,21 +141,18 @@ class App:
                 # A deadlock or serialization failure (SQLSTATE class 40): PostgreSQL rolled
                 # this request back so a concurrent one could finish. The connection is fine
                 # and the caller may simply retry.
-                log.warning("%s %s rolled back by the database: %s", request.method,
-                            request.path, first_line(exc))
-                self._rollback(conn)
-                response = Response.error(409, "Another request changed the same data at the "
-                                               "same time; nothing was saved. Try again.")
+                response = self._refused(
+                    conn, request, exc, "rolled back by the database", 409,
+                    "Another request changed the same data at the same time; nothing was "
+                    "saved. Try again.")
             elif exc.sqlstate in ("55P03", "57014"):
                 # A lock waited for, or a statement run, beyond the session's limit
                 # (db.api_wait_limits or the site's): the database is busy, not gone, and the
                 # connection stays.
-                log.warning("%s %s canceled by the database: %s", request.method,
-                            request.path, first_line(exc))
-                self._rollback(conn)
-                response = Response.error(503, "The database is busy (this request waited too "
-                                               "long for it); nothing was saved. Try again "
-                                               "later.")
+                response = self._refused(
+                    conn, request, exc, "canceled by the database", 503,
+                    "The database is busy (this request waited too long for it); nothing was "
+                    "saved. Try again later.")
             elif (exc.sqlstate or "").startswith("54"):
                 # Program limit exceeded (class 54): a value too large for an index or row;
                 # the request's fault, not an outage.
@@ -177,12 +174,10 @@ class App:
             # A row the request names was deleted between its check and the write (an
             # `ella-delete` committing meanwhile); routes lock what they check where they can,
             # this is the backstop. Nothing was saved; a retry gets the route's own 404.
-            log.warning("%s %s refers to a row deleted meanwhile: %s", request.method,
-                        request.path, first_line(exc))
-            self._rollback(conn)
-            response = Response.error(409, "A row this request refers to was deleted at the "
-                                           "same time; nothing was saved. Reload and try "
-                                           "again.")
+            response = self._refused(
+                conn, request, exc, "refers to a row deleted meanwhile", 409,
+                "A row this request refers to was deleted at the same time; nothing was "
+                "saved. Reload and try again.")
         except DatabaseError as exc:
             # (Re)connecting failed: the message names the cause, any password masked.
             log.error("database unavailable: %s", exc)
@@ -193,6 +188,13 @@ class App:
             self._rollback(conn)
             response = Response.error(500, "Internal Server Error")
         return route, response
+
+    def _refused(self, conn, request, exc, what, status, message):
+        """The answer to a request the database refused for a passing reason of its own
+        (the connection stays): a warning line, the rollback, `status` with `message`."""
+        log.warning("%s %s %s: %s", request.method, request.path, what, first_line(exc))
+        self._rollback(conn)
+        return Response.error(status, message)
 
     @staticmethod
     def _rollback(conn):
