@@ -38,6 +38,10 @@ class DatabaseError(Exception):
 # What a role that lacks a privilege is told (README, "Database roles").
 PRIVILEGE_HINT = ("the database role of DB_URL lacks a privilege this needs: see the README's "
                   "\"Database roles\" for what to grant")
+# What a schema command (`ella-db make-production`, `migrate`, `refresh`, ...) run as another
+# role is told: it creates and replaces tables, which only their owner may do.
+SCHEMA_OWNER_HINT = ("schema commands run as the role that owns the database: use its "
+                     "DB_URL; see the README's \"Database roles\"")
 
 
 def first_line(exc):

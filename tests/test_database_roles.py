@@ -106,3 +106,17 @@ def test_a_command_says_what_to_grant(db_url, app_role):
     assert result.stderr.strip().endswith(
         "(the database role of DB_URL lacks a privilege this needs: see the README's "
         "\"Database roles\" for what to grant)"), result.stderr
+
+
+def test_a_schema_command_says_to_use_the_owner(db_url, app_role):
+    """`ella-db refresh` as the application role: the fix is the owner's DB_URL, not a
+    grant (the hint of the other commands sent the operator to grant)."""
+    role, url = app_role
+    for command in (["refresh"], ["drop", "--yes"]):
+        result = run_cli("ella-db", *command, db_url=url)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().endswith(
+            "(schema commands run as the role that owns the database: use its DB_URL; see "
+            "the README's \"Database roles\")"), result.stderr
+    status = run_cli("ella-db", "status", db_url=url)  # reading the schema needs no owner
+    assert status.returncode == 0, status.stderr

@@ -177,8 +177,9 @@ def settings_with_database():
     return config, db_url
 
 
-def run_main(fn):
-    """Run a CLI body, turning expected failures into one line on stderr and exit code 1."""
+def run_main(fn, privilege_hint=PRIVILEGE_HINT):
+    """Run a CLI body, turning expected failures into one line on stderr and exit code 1.
+    `privilege_hint` follows a refusal for a missing privilege."""
     try:
         code = fn()
     except (CommandError, ConfigError, DatabaseError) as exc:
@@ -187,7 +188,7 @@ def run_main(fn):
     except psycopg.Error as exc:
         first = first_line(exc)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            first += f" ({PRIVILEGE_HINT})"
+            first += f" ({privilege_hint})"
         print(f"error: database: {first}", file=sys.stderr)
         return 1
     except Terminated as exc:  # before KeyboardInterrupt, its base class

@@ -5,7 +5,7 @@ import sys
 
 from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
-from ella.db import connect
+from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
 from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
                           locale_warning, migrate, migration_files, migration_history,
                           pending_migrations, status)
@@ -58,7 +58,12 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args, argv))
+    hint = PRIVILEGE_HINT if args.command in READ_ONLY else SCHEMA_OWNER_HINT
+    return run_main(lambda: _run(args, argv), privilege_hint=hint)
+
+
+# Commands that only read the schema: any role that may read it can run them, unaudited.
+READ_ONLY = ("status", "compare", "current", "history")
 
 
 def _run(args, argv):
@@ -70,7 +75,7 @@ def _run(args, argv):
         with connect(db_url) as conn:
             return COMMANDS[args.command](conn, config, args, audit)
 
-    if args.command in ("status", "compare", "current", "history"):  # read-only: not audited
+    if args.command in READ_ONLY:
         try:
             return body()
         except (MigrationError, RefreshError) as exc:
