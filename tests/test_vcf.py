@@ -839,3 +839,20 @@ def test_a_line_whose_records_would_hold_far_more_than_it_is_refused(tmp_path):
                                  "AC=1,1,1,1,1,1", "GT", "0/1", "0/0", "1/1"]],
                      samples=("P", "F", "M"), name="trio.vcf")
     assert len(read_all(path)) == 6
+
+
+def test_a_long_line_may_make_at_most_twenty_million_values(tmp_path):
+    """However long a line is, its records hold at most 20,000,000 values in all (~10 s):
+    a 1.5 MB line may make 30 million by the per-character rule, and 5,000 ALTs times 5,000
+    samples would be 25 million."""
+    alts = [f"A{a}{b}{c}{d}{e}{f}{g}" for a in "ACGT" for b in "ACGT" for c in "ACGT"
+            for d in "ACGT" for e in "ACGT" for f in "ACGT" for g in "ACGT"][:5000]
+    samples = [f"S{i}" for i in range(5000)]
+    line = ["13", "100", ".", "A", ",".join(alts), "50", "PASS", "NOTE=" + "x" * 1_500_000,
+            "GT"] + ["0/1"] * 5000
+    path = write_vcf(tmp_path, [line], samples=samples)
+    with pytest.raises(VcfError, match=r"this line of 5,000 ALT alleles would be 5,000 "
+                                       r"records of 5,001 INFO and sample values each, more "
+                                       r"than the 20,000,000 values a line of 1,5\d\d,\d{3} "
+                                       r"characters may make"):
+        read_all(path)
