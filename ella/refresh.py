@@ -10,6 +10,8 @@ into place. The sequences keep their `tmp_` names, alternating `_seq`/`_seq1`, a
 
 import json
 import logging
+import math
+import re
 from contextlib import contextmanager
 
 import psycopg
@@ -170,6 +172,106 @@ def frequency_shadow_insert(config, table, where):
                    "ORDER BY d.id").format(
         table=sql.Identifier(table), columns=sql.SQL(", ").join(columns),
         values=sql.SQL(", ").join(values), where=where)
+
+
+# --- values the shadow rows cast (the INSERTs above, and the triggers' functions) ---------
+
+INT32_MIN, INT32_MAX = -2_147_483_648, 2_147_483_647
+TRANSCRIPT_INTEGER_KEYS = ("hgnc_id", "exon_distance", "coding_region_distance")
+# Text PostgreSQL may read as an integer: any version's syntax (16 adds underscores and
+# 0x/0o/0b), so that only text every version refuses is refused here.
+_INTEGER_TEXT = re.compile(r"\s*([+-]?)(?:(\d(?:_?\d)*)|0([xXoObB])((?:_?[0-9a-fA-F])+))\s*",
+                           re.ASCII)
+_DOUBLE_MAX = 1.7976931348623157e308
+
+
+def _integer_problem(value):
+    """Why `(value as jsonb) ->> ...)::integer` fails, or None (also for null)."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return None if INT32_MIN <= value <= INT32_MAX else "beyond a 32-bit integer"
+    if isinstance(value, str):
+        match = _INTEGER_TEXT.fullmatch(value)
+        if not match:
+            return "not an integer"
+        sign, decimal, prefix, digits = match.groups()
+        number = int(decimal.replace("_", "")) if decimal else \
+            int(digits.replace("_", ""), {"x": 16, "o": 8, "b": 2}[prefix.lower()])
+        number = -number if sign == "-" else number
+        return None if INT32_MIN <= number <= INT32_MAX else "beyond a 32-bit integer"
+    return "not an integer"  # a float's text has a point or an exponent; true, [], {}
+
+
+def _double_problem(value):
+    """Why `(... ->> ...)::double precision` fails, or None (also for null)."""
+    if value is None:
+        return None
+    if type(value) in (int, float):
+        return None if abs(value) <= _DOUBLE_MAX else "beyond a double precision number"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            # PostgreSQL reads hexadecimal floats (strtod) that Python refuses.
+            return None if "x" in value.lower() else "not a number"
+        return None if math.isnan(number) or abs(number) <= _DOUBLE_MAX or \
+            "inf" in value.lower() else "beyond a double precision number"
+    return "not a number"
+
+
+def shadow_value_problem(doc, pairs):
+    """Why PostgreSQL would refuse the shadow rows of annotation `doc` (a dict), naming the
+    value, or None. The shadow rows cast some values to integer or double precision
+    (`transcript_shadow_insert`, `frequency_shadow_insert` and the triggers); a value that
+    does not fit failed the whole deposit with the database's message, which named no line
+    and no value. `pairs` are `frequency_pairs(config)`."""
+    transcripts = doc.get("transcripts")
+    if isinstance(transcripts, list):
+        for index, transcript in enumerate(transcripts):
+            if not isinstance(transcript, dict):
+                continue
+            for key in TRANSCRIPT_INTEGER_KEYS:
+                value = transcript.get(key)
+                if type(value) is int and INT32_MIN <= value <= INT32_MAX:
+                    continue
+                problem = _integer_problem(value)
+                if problem:
+                    return (f"transcripts[{index}].{key} = {_shown(value)} does not fit the "
+                            f"integer column {key} of {TRANSCRIPT_TABLE} (it is {problem})")
+    frequencies = doc.get("frequencies")
+    if isinstance(frequencies, dict):
+        for provider, key in pairs:
+            values = frequencies.get(provider)
+            if not isinstance(values, dict):
+                continue
+            freq, num = values.get("freq"), values.get("num")
+            if isinstance(freq, dict):
+                value = freq.get(key)
+                # A float is a double (JSON holds no NaN or infinity): only others are read.
+                problem = None if value is None or type(value) is float else \
+                    _double_problem(value)
+                if problem:
+                    return _frequency_problem(provider, "freq", key, value, "double precision",
+                                              problem)
+            if isinstance(num, dict):
+                value = num.get(key)
+                problem = None if value is None or type(value) is int and \
+                    INT32_MIN <= value <= INT32_MAX else _integer_problem(value)
+                if problem:
+                    return _frequency_problem(provider, "num", key, value, "integer", problem)
+    return None
+
+
+def _frequency_problem(provider, part, key, value, kind, problem):
+    column = provider if part == "freq" else f"{provider}_num"
+    return (f"frequencies.{provider}.{part}.{key} = {_shown(value)} does not fit the {kind} "
+            f"column \"{column}.{key}\" of {FREQUENCY_TABLE} (it is {problem})")
+
+
+def _shown(value):
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def _create_tmp_transcript_table(cur):

@@ -193,6 +193,19 @@ def test_keyvalue_casts_k1():
         convert_keyvalue("1", "decimal")
 
 
+def test_an_infinite_float_cast_to_int_is_a_cast_failure(tmp_path):
+    """int(inf) raises OverflowError: with `target_type_throw: false` (the legacy config's
+    Hemi elements) it failed the whole record instead of giving null, as NaN does."""
+    for value in (float("inf"), float("-inf")):
+        assert convert_keyvalue(value, "int", target_type_throw=False) is None
+        with pytest.raises(CastError):
+            convert_keyvalue(value, "int")
+    deposit = kv([{"source": "F1", "target": "h", "target_type": "int",
+                   "target_type_throw": False}])
+    assert run(tmp_path, "F1=inf", deposit) == {"h": None}
+    assert run(tmp_path, "F1=nan", deposit) == {"h": None}
+
+
 def test_keyvalue_split_k1():
     assert convert_keyvalue("1|2|3", split="|") == ["1", "2", "3"]
     assert convert_keyvalue("1|2|3", "int", split="|") == [1, 2, 3]
@@ -356,6 +369,16 @@ def test_vep_source_priority_v5():
     for perm in itertools.permutations(entries[:1] + entries[2:]):
         (t,) = vep(*perm)
         assert t["codons"] in ("RefSeq_Interim_gff", "second")
+    # As ELLA, an entry without an HGNC id is dropped before the sources compete: a
+    # RefSeq_gff entry without one took the place of the RefSeq entry, and the transcript
+    # went missing.
+    without_id = csq_entry(SOURCE="RefSeq_gff", HGNC_ID="", Gene="", SYMBOL="NOSUCHGENE",
+                           Codons="RefSeq_gff")
+    for perm in itertools.permutations([without_id, entries[0]]):
+        (t,) = vep(*perm)
+        assert (t["codons"], t["hgnc_id"]) == ("RefSeq", 1101)
+    assert vep(without_id, csq_entry(SOURCE="RefSeq", HGNC_ID="", Gene="",
+                                     SYMBOL="NOSUCHGENE")) == []
     with pytest.raises(CastError):
         vep(csq_entry(), csq_entry())  # duplicate without SOURCE
     with pytest.raises(CastError):
@@ -448,6 +471,17 @@ def test_clinvarreferences_r1():
     refs = convert_clinvarreferences(b16({"pubmeds": ["3", "1"], "pubmed_ids": [2]}))
     assert refs == [{"pubmed_id": p, "source": "CLINVAR", "source_info": ""} for p in (3, 1, 2)]
     assert convert_clinvarreferences(b16({"variant_id": 1})) == []
+
+
+def test_clinvar_pubmeds_of_one_id_not_in_a_list():
+    """`"pubmeds": "12345"` was iterated character by character: references 1, 2, 3, 4
+    and 5, silently wrong. One id is one reference; what is no id at all is skipped."""
+    def ids(data):
+        return [r["pubmed_id"] for r in convert_clinvarreferences(b16(data))]
+    assert ids({"pubmeds": "12345"}) == [12345]
+    assert ids({"pubmeds": 12345, "pubmed_ids": "678"}) == [12345, 678]
+    assert ids({"pubmeds": {"12345": 1}}) == []
+    assert ids({"pubmeds": "1, 2"}) == []  # not one integer: skipped, as an item would be
 
 
 def test_hgmd_and_unescape():

@@ -8,7 +8,10 @@ import json
 import psycopg
 import pytest
 
+from ella.annotation.legacy_config import legacy_annotation_config
 from ella.deposit.alleles import deposit_alleles
+from ella.deposit.annotationconfig import update_annotation_config
+from ella.refresh import shadow_value_problem
 from ella.vcf import VcfError
 from helpers import table_snapshot
 
@@ -171,3 +174,91 @@ def test_a_csq_format_without_strand_is_a_clear_error(db_url, ella_config, tmp_p
                                        r"the CSQ entry of NM_000059.3 has no STRAND: the "
                                        r"header's CSQ Format lacks it"):
         _deposit(db_url, ella_config, path)
+
+
+GNOMAD_AN = '##INFO=<ID=GNOMAD_EXOMES__AN,Number=1,Type=Integer,Description="an">\n'
+
+
+@pytest.mark.parametrize("info,extra,named", [
+    ("GNOMAD_EXOMES__AN=3000000000", GNOMAD_AN,
+     'frequencies.GNOMAD_EXOMES.num.G = 3000000000 does not fit the integer column '
+     '"GNOMAD_EXOMES_num.G" of annotationshadowfrequency (it is beyond a 32-bit integer)'),
+    ("CSQ=" + _entry("G", "missense_variant", "c.1000A>G", HGNC_ID="3000000000"), "",
+     "transcripts[0].hgnc_id = 3000000000 does not fit the integer column hgnc_id of "
+     "annotationshadowtranscript (it is beyond a 32-bit integer)"),
+    ("CSQ=" + _entry("G", "intron_variant", "c.100+3000000000A>G"), "",
+     "transcripts[0].exon_distance = 3000000000 does not fit the integer column "
+     "exon_distance of annotationshadowtranscript (it is beyond a 32-bit integer)"),
+])
+def test_a_value_the_shadow_tables_cannot_hold_is_refused_with_its_line(
+        db_url, ella_config, tmp_path, info, extra, named):
+    """The shadow rows cast some annotation values to integer: one beyond 32 bits failed the
+    deposit with PostgreSQL's 'value "3000000000" is out of range for type integer', which
+    named no file, line or value."""
+    header = _header(extra=extra)
+    path = _vcf(tmp_path, [f"13\t32906000\t.\tA\tG\t50\tPASS\t{info}"], header=header)
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError) as refused:
+        _deposit(db_url, ella_config, path)
+    line = len(header.splitlines()) + 1
+    assert str(refused.value) == f"{path}, line {line}: annotation value {named}"
+    assert table_snapshot(db_url) == before
+
+
+def test_a_site_config_giving_a_count_as_a_float_is_refused_with_its_line(
+        db_url, ella_config, tmp_path):
+    """A deposit config (as `ella-db annotationconfig` accepts it) that casts gnomAD's AN to
+    float: the shadow row's ::integer of "100.0" failed with 'invalid input syntax'."""
+    config = legacy_annotation_config()
+    for converter in config["deposit"]:
+        for element in converter["converter_config"]["elements"]:
+            if element["source"] == "GNOMAD_EXOMES__AN":
+                element["target_type"] = "float"
+    with psycopg.connect(db_url) as conn:
+        update_annotation_config(conn, config)
+        conn.commit()
+    path = _vcf(tmp_path, ["13\t32906000\t.\tA\tG\t50\tPASS\tGNOMAD_EXOMES__AN=100"],
+                header=_header(extra=GNOMAD_AN))
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError, match=r"line 6: annotation value frequencies\.GNOMAD_EXOMES\."
+                                       r"num\.G = 100\.0 does not fit the integer column "):
+        _deposit(db_url, ella_config, path)
+    assert table_snapshot(db_url) == before
+
+
+# Values as the shadow rows read them: (value, refused by every PostgreSQL version).
+# PostgreSQL 16 reads "1_000" and "0x1F" as integers; 15 does not, so they are let through.
+INTEGER_CELLS = [(1, False), (-2147483648, False), (2147483647, False), (None, False),
+                 (2147483648, True), (-2147483649, True), (100.0, True), (1e20, True),
+                 (True, True), ([1], True), ({"a": 1}, True), ("12", False),
+                 (" -12\n", False), ("007", False), ("2147483648", True), ("1.0", True),
+                 ("abc", True), ("", True), ("1_000", False), ("0x1F", False),
+                 ("0x80000000", True)]
+DOUBLE_CELLS = [(0.5, False), (3, False), (10 ** 308, False), (None, False),
+                (10 ** 400, True), (True, True), ([0.1], True), ("0.5", False),
+                (" 1e-3 ", False), ("NaN", False), ("Infinity", False), ("-inf", False),
+                ("1e400", True), ("abc", True), ("", True), ("0x1p3", False)]
+
+
+@pytest.mark.parametrize("value,refused", INTEGER_CELLS)
+def test_the_integer_cells_refused_are_those_postgresql_refuses(db_conn, value, refused):
+    doc = {"transcripts": [{"hgnc_id": value}]}
+    problem = shadow_value_problem(doc, [])
+    assert (problem is not None) == refused, problem
+    if refused:
+        with pytest.raises(psycopg.DataError), db_conn.transaction():
+            db_conn.execute("SELECT (%s::jsonb -> 0 ->> 'hgnc_id')::integer",
+                            (json.dumps(doc["transcripts"]),))
+
+
+@pytest.mark.parametrize("value,refused", DOUBLE_CELLS)
+def test_the_double_cells_refused_are_those_postgresql_refuses(db_conn, value, refused):
+    doc = {"frequencies": {"P": {"freq": {"G": value}}}}
+    problem = shadow_value_problem(doc, [("P", "G")])
+    assert (problem is not None) == refused, problem
+    query = "SELECT (%s::jsonb ->> 'G')::double precision"
+    if refused:
+        with pytest.raises(psycopg.DataError), db_conn.transaction():
+            db_conn.execute(query, (json.dumps({"G": value}),))
+    else:
+        db_conn.execute(query, (json.dumps({"G": value}),))

@@ -35,6 +35,7 @@ import binascii
 import functools
 import json
 import logging
+import math
 import re
 
 from . import hgnc
@@ -74,6 +75,8 @@ def _to_bool(value):
 def _to_int(value):
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CastError(f"cannot cast {value!r} to int")  # int() raised OverflowError
     if isinstance(value, (int, float)):
         return int(value)
     if isinstance(value, str):
@@ -300,7 +303,14 @@ def convert_clinvarreferences(value, encoding="base16"):
     if not isinstance(data, dict):
         return refs
     for key in ("pubmeds", "pubmed_ids"):
-        for pmid in data.get(key) or []:
+        pmids = data.get(key)
+        if isinstance(pmids, (str, int)):
+            pmids = [pmids]  # one id (iterating "12345" made references 1, 2, 3, 4 and 5)
+        elif not isinstance(pmids, list):
+            if pmids is not None:
+                log.warning("ClinVar %s %r is not a list of pubmed ids; skipped", key, pmids)
+            pmids = []
+        for pmid in pmids:
             pubmed_id = _int_or_none(pmid)
             if pubmed_id is None:
                 log.warning("ClinVar pubmed id %r is not an integer; skipped", pmid)
@@ -574,6 +584,10 @@ def vep_converter(csq_fields):
             by_feature.setdefault(feature, []).append(entry)
         transcripts = []
         for feature, entries in by_feature.items():
+            if len(entries) > 1:
+                # As ELLA: an entry without an HGNC id is dropped before the sources compete,
+                # so a RefSeq_gff entry without one does not take a RefSeq entry's place.
+                entries = [e for e in entries if _hgnc_id(e) is not None] or entries[:1]
             t = _vep_transcript(_pick_source(feature, entries))
             if t is not None:
                 transcripts.append(t)

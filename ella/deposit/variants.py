@@ -20,7 +20,8 @@ from ella.alleles import ALLELE_FIELDS
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError
 from ella.db import clock_now
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
-from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
+from ella.refresh import (frequency_column_differences, frequency_pairs,
+                          frequency_shadow_insert, shadow_value_problem,
                           transcript_shadow_insert)
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ class AnnotationWriter:
         self.app_config = app_config
         self.config_id = config_id
         self.schemas = None
+        self.frequency_pairs = frequency_pairs(app_config)
         self.trigger_path_reason = self._bulk_path_refusal()
         if self.trigger_path_reason:
             log.warning("annotations are validated row by row in the database: %s",
@@ -259,6 +261,9 @@ class AnnotationWriter:
             raise record.error(f"annotation value {_unstorable_text_path(doc)} has a NUL "
                                "character or an unpaired surrogate, which PostgreSQL cannot "
                                "store")
+        problem = shadow_value_problem(doc, self.frequency_pairs)
+        if problem:
+            raise record.error(f"annotation value {problem}")
         if self.trigger_path_reason:
             return PreparedAnnotation(text, None)
         # The converters build documents of JSON types only (string keys; tuples are arrays)
