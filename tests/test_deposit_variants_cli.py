@@ -86,6 +86,21 @@ def test_annotation_only_needs_no_panel(db_url):
     assert _count(db_url, "annotation") == 6 and _count(db_url, "alleleinterpretation") == 0
 
 
+def test_a_failing_file_after_others_says_that_they_stay_imported(db_url, tmp_path):
+    """Every file is one transaction: when the second fails, the first stays imported, and
+    the error says so (it read as if nothing had been written)."""
+    bad = tmp_path / "bad.vcf"
+    bad.write_text(BRCA_VCF.read_text().replace("\tPASS\t", "\tPASS\tbroken\t", 1))
+    result = run_cli("ella-deposit", "annotation", str(BRCA_VCF), str(bad), db_url=db_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(f"error: {bad}, line ")
+    assert result.stderr.strip().endswith(
+        "(nothing of it was written; the 1 file(s) before it are imported)"), result.stderr
+    assert _count(db_url, "annotation") == 6
+    result = run_cli("ella-deposit", "annotation", str(bad), db_url=db_url)  # first: no note
+    assert result.returncode == 1 and "before it" not in result.stderr
+
+
 def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):
     vcf = tmp_path / "plain.vcf"
     vcf.write_text(BRCA_VCF.read_text())

@@ -222,11 +222,18 @@ def _variants(db_url, args, audit, annotation_only):
         if problem:
             raise CommandError(f"{vcf}: {problem}")
     with connect(db_url, application_name="ella-deposit") as conn:
-        for vcf in args.vcfs:
-            with conn.transaction():
-                stats = variant_deposit.deposit_alleles(
-                    conn, args.app_config, vcf, panel, annotation_only=annotation_only,
-                    progress=_stats_progress)
+        for index, vcf in enumerate(args.vcfs):
+            try:
+                with conn.transaction():
+                    stats = variant_deposit.deposit_alleles(
+                        conn, args.app_config, vcf, panel, annotation_only=annotation_only,
+                        progress=_stats_progress)
+            except INPUT_ERRORS as exc:
+                if not index:
+                    raise
+                # Each file is one transaction: say that the files before it stay imported.
+                raise CommandError(f"{exc} (nothing of it was written; the {index} file(s) "
+                                   "before it are imported)") from exc
             audit.echo(variant_deposit.summary_line(stats))
     audit.echo("Annotation imported successfully" if annotation_only
                else f"Deposited {len(args.vcfs)} files.")
