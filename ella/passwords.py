@@ -58,9 +58,19 @@ def _forms(password):
 
 def hash_password(password):
     """bcrypt hash (`$2b$12$...`) of a plain-text password as typed (as ELLA hashes it: ELLA
-    on the same database still accepts it typed so), as text."""
-    return bcrypt.hashpw(password.encode("utf-8"),
-                         bcrypt.gensalt(BCRYPT_COST, prefix=BCRYPT_PREFIX)).decode("ascii")
+    on the same database still accepts it typed so), as text.
+
+    The policy allows 72 bytes of the NFC form, and bcrypt takes no more; a password typed
+    decomposed (a Mac's `Å` is `A` and a ring) can be longer as typed, and then its NFC form
+    is hashed, so that all of it counts (bcrypt 5 refused the typed form: a 500 on changing
+    the password). `verify_password` tries every form."""
+    typed = password.encode("utf-8")
+    if len(typed) > MAX_PASSWORD_BYTES:
+        typed = _forms(password)[0].encode("utf-8")
+        if len(typed) > MAX_PASSWORD_BYTES:
+            raise ValueError(TOO_LONG)
+    return bcrypt.hashpw(typed, bcrypt.gensalt(BCRYPT_COST, prefix=BCRYPT_PREFIX)
+                         ).decode("ascii")
 
 
 def verify_password(password, hashed):

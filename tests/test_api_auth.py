@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
+import unicodedata
+
 import psycopg
 import pytest
 
@@ -175,6 +177,22 @@ def test_new_passwords_over_72_bytes_are_refused(api_app, db_url, user, ella_con
                                 "new_password": longest}).status == 200
     assert client.login("testuser", longest).status == 200
     assert client.login("testuser", longest[:-1] + "z").status == 401
+
+
+def test_a_new_password_typed_decomposed_may_be_over_72_bytes(api_app, db_url, user):
+    """The policy counts the NFC form's bytes; typed on a Mac, 30 'Å' are 90 bytes as typed
+    (NFD) and 64 in NFC. bcrypt 5 refused the typed form: the change was a 500. The NFC form
+    is hashed then, all of it counting; either form logs in."""
+    client = Client(api_app)
+    new_nfc = "Aa1!" + "\u00c5" * 30
+    new_nfd = unicodedata.normalize("NFD", new_nfc)
+    assert len(new_nfd.encode()) == 94 and len(new_nfc.encode()) == 64
+    result = client.post(CHANGE, {"username": "testuser", "password": PASSWORD,
+                                  "new_password": new_nfd})
+    assert result.status == 200, result.body
+    for typed in (new_nfd, new_nfc):
+        assert Client(api_app).login("testuser", typed).status == 200
+    assert Client(api_app).login("testuser", new_nfc[:-1] + "A").status == 401
 
 
 def test_an_ella_hash_of_a_password_over_72_bytes_still_verifies(api_app, db_url, user):
