@@ -265,6 +265,13 @@ def test_broadcasts_and_password_notice(api_app, db_url):
     notice, test = client.get("/api/v1/broadcasts/").json
     assert "expire in 2 day(s)" in notice["message"] and isinstance(notice["id"], str)
     assert test["message"] == "Test"
+    # An expiry in the first week of year 1 (an operator's "expired long ago") has no date a
+    # week before it: the notice was a 500 (OverflowError).
+    _sql(db_url, "UPDATE \"user\" SET password_expiry = '0001-01-05T00:00:00Z' "
+                 "WHERE username = 'bob'")
+    notice, test = client.get("/api/v1/broadcasts/").json
+    assert notice["date"] == "0001-01-01T00:00:00+00:00"
+    assert "expire in 0 day(s)" in notice["message"]
 
 
 def test_health(api_app, db_url):

@@ -686,6 +686,20 @@ def test_add_groups_without_config_keeps_or_defaults_it(panels_db_url, tmp_path)
 
 
 
+@pytest.mark.parametrize("expiry", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_a_password_expiry_beyond_the_years_python_reads_in_utc_is_refused(expiry):
+    """Year 10000 (or 0) in UTC: PostgreSQL stored it and Python could not read it back, so
+    the user's logins were 500s, and `ella-users list` and the next `add_many` failed."""
+    from ella.deposit.users import UsersError, parse_users
+    with pytest.raises(UsersError, match=re.escape(
+            f"users.json: entry 1 ('kari'): password_expiry {expiry!r} is out of range (years 1 to "
+            "9999 in UTC)")):
+        parse_users("users.json", [dict(_new_user("kari"), password_expiry=expiry)])
+    entry = dict(_new_user("kari"), password_expiry="2030-01-01T01:00:00+01:00")
+    (user,) = parse_users("users.json", [entry])
+    assert user["password_expiry"] == datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
 def _new_user(username, group="lookalikes"):
     return {"username": username, "first_name": "Ny", "last_name": "Bruker", "email": None,
             "group": group}

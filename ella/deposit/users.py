@@ -144,7 +144,15 @@ def _parse_timestamp(label, value):
     except ValueError:
         raise UsersError(f"{label}: password_expiry {value!r} is not an ISO 8601 "
                          "date/time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    try:
+        # Stored as it is read back: in UTC. 9999-12-31T23:00-05:00 is in the year 10000 there,
+        # which PostgreSQL stored and Python could not read: every login of the user, every
+        # `ella-users list` and the next `add_many` failed.
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise UsersError(f"{label}: password_expiry {value!r} is out of range (years 1 to "
+                         "9999 in UTC)") from None
 
 
 def username_problem(name):

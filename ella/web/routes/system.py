@@ -17,6 +17,7 @@ from ella.web.validation import require_object
 
 API = "/api/v1"
 PASSWORD_NOTICE_DAYS = 7
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 UI_EXCEPTION_TEXT_LIMIT = 100_000  # characters of message, location, stacktrace each
 UI_EXCEPTION_STATE_LIMIT = 1_000_000  # characters of the UI state's JSON
 
@@ -67,7 +68,9 @@ def broadcasts(ctx):
         if left < timedelta(days=PASSWORD_NOTICE_DAYS):
             result.append({
                 "id": secrets.token_hex(16),
-                "date": expiry - timedelta(days=PASSWORD_NOTICE_DAYS),
+                # (clamped: an expiry in the first days of year 1 has no date a week before)
+                "date": max(expiry, EARLIEST + timedelta(days=PASSWORD_NOTICE_DAYS))
+                - timedelta(days=PASSWORD_NOTICE_DAYS),
                 "message": f"Your password will expire in {max(0, left.days)} day(s). You may "
                            "change it at any time by logging out and using \"Change password\""})
     result += [{"id": i, "date": created, "message": message}
