@@ -162,6 +162,9 @@ def read_annotation_config_file(path):
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise AnnotationConfigFileError(f"{path}: not valid YAML: {where}{problem}") from None
+    except RecursionError:  # PyYAML builds nested values recursively: `[[[...` of a KB
+        raise AnnotationConfigFileError(f"{path}: nested too deeply (at most "
+                                        f"{jsonload.MAX_DEPTH} levels)") from None
 
 
 def _path_text(path):
