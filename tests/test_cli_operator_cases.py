@@ -69,3 +69,22 @@ def test_a_password_in_a_url_parameter_is_not_shown():
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Hosp1tal" not in result.stderr and "Secret" not in result.stderr, result.stderr
     assert "***" in result.stderr
+
+
+def test_the_daemons_take_intervals_of_seconds_up_to_a_day(tmp_path):
+    """`--interval nan` made the watcher spin at full CPU and the poller log thousands of
+    lines a second; `inf` or `1e300` polled once and never again, without a word."""
+    daemons = {"ella-polling": [], "ella-watcher": ["--analyses", str(tmp_path),
+                                                     "--dest", str(tmp_path)]}
+    for tool, needed in daemons.items():
+        options = ["--interval"] + (["--max-backoff"] if tool == "ella-polling" else [])
+        for option in options:
+            for value in ("nan", "inf", "-inf", "1e300", "86401", "0", "-1"):
+                result = run_cli(tool, *needed, f"{option}={value}", "--once")
+                assert result.returncode == 2, (tool, option, value, result.stderr)
+                assert result.stderr.strip().endswith(
+                    f"error: argument {option}: {value!r}: give seconds above 0 and at most "
+                    "86400 (a day)"), result.stderr
+            result = run_cli(tool, *needed, option, "soon", "--once")
+            assert result.returncode == 2 and "'soon' is not a number of seconds" in \
+                result.stderr

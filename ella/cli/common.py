@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 error (one line on stderr, never a traceback for bad in
 database that says no), 2 usage error (argparse).
 """
 
+import argparse
 import getpass
 import os
 import signal
@@ -16,6 +17,23 @@ import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
+
+
+# The longest poll interval or back-off a daemon takes: beyond a day it would seem to hang.
+MAX_INTERVAL_SECONDS = 86_400
+
+
+def interval_seconds(text):
+    """argparse type of a daemon's `--interval`/`--max-backoff`: seconds above 0 and at most a
+    day (`nan` made the loops spin at full CPU, `inf` poll once and never again)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= MAX_INTERVAL_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0 and at most "
+                                         f"{MAX_INTERVAL_SECONDS} (a day)")
+    return value
 
 
 def input_file_problem(path):

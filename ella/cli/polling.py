@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ella import logging_setup
-from ella.cli.common import CommandError, load_settings, run_main
+from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
 from ella.polling import Poller, ServiceError, service_from_config
 
 
@@ -15,9 +15,9 @@ def build_parser():
         description="Submit import jobs to the annotation service (app.annotation_service), "
                     "follow them and deposit each annotated result once. An unreachable "
                     "service makes jobs wait (retried with back-off); SIGTERM stops cleanly.")
-    parser.add_argument("--interval", type=float, default=5.0,
+    parser.add_argument("--interval", type=interval_seconds, default=5.0,
                         help="seconds between poll cycles (default 5)")
-    parser.add_argument("--max-backoff", type=float, default=300.0,
+    parser.add_argument("--max-backoff", type=interval_seconds, default=300.0,
                         help="longest wait while the service is unreachable (default 300)")
     parser.add_argument("--once", action="store_true",
                         help="one cycle, then exit (exit code 1 if the service was unreachable)")
@@ -32,8 +32,6 @@ def main(argv=None):
 def _run(args):
     logging_setup.setup()  # in run_main: a bad LOG_LEVEL is one line
     config, env = load_settings()
-    if args.interval <= 0:
-        raise CommandError("--interval must be positive")
     if not env["DB_URL"]:
         raise CommandError("DB_URL is not set")
     try:

@@ -6,7 +6,7 @@ import os
 import sys
 
 from ella import logging_setup
-from ella.cli.common import CommandError, load_settings, run_main
+from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
 from ella.watcher import Watcher, WatcherError
 
 
@@ -32,7 +32,7 @@ def build_parser():
     parser.add_argument("--blacklistfile", metavar="FILE",
                         default=os.environ.get("ELLA_WATCHER_BLACKLISTFILE") or None,
                         help="file of blacklist regexes (default: $ELLA_WATCHER_BLACKLISTFILE)")
-    parser.add_argument("--interval", type=float, default=30.0,
+    parser.add_argument("--interval", type=interval_seconds, default=30.0,
                         help="seconds between polls (default 30)")
     parser.add_argument("--once", action="store_true",
                         help="one pass, then exit (exit code 1 if any folder failed or the "
@@ -53,8 +53,6 @@ def _run(args):
     if not incoming or not dest:
         raise CommandError("the incoming and destination directories are needed: give "
                            "--analyses/--dest or set ANALYSES_INCOMING/ANALYSES_PATH")
-    if args.interval <= 0:
-        raise CommandError("--interval must be positive")
     if not env["DB_URL"]:
         raise CommandError("DB_URL is not set")
     try:
