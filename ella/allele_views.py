@@ -9,7 +9,6 @@ transaction; all SQL is parameterised.
 
 import bisect
 import re
-from datetime import datetime, timezone
 from fractions import Fraction
 from typing import NamedTuple, Optional
 
@@ -45,8 +44,10 @@ ANALYSIS_ALLELE_IDS = (
     "WHERE s.analysis_id = %(analysis_id)s AND g.secondallele_id IS NOT NULL")
 
 
-def _seconds_since(date_created):
-    return (datetime.now(timezone.utc) - date_created).total_seconds()
+# By the database's clock, which dated the row: this host's clock may differ (a fresh
+# assessment read minus seconds old when it ran behind).
+SECONDS_SINCE_CREATED = ("EXTRACT(EPOCH FROM statement_timestamp() - x.date_created)::float8 "
+                         "AS seconds_since_update")
 
 
 def _users_by_id(conn, user_ids):
@@ -76,8 +77,9 @@ def alleleassessment_shapes(conn, where, params=(), suffix=""):
     rows = _rows(conn, "SELECT x.id, x.date_created, x.date_superceeded, x.allele_id, "
                  "x.analysis_id, x.genepanel_name, x.genepanel_version, x.annotation_id, "
                  "x.custom_annotation_id, x.previous_assessment_id, x.user_id, x.usergroup_id, "
-                 "x.classification::text AS classification, x.evaluation "
-                 f"FROM alleleassessment x WHERE {where} ORDER BY x.id {suffix}", params)
+                 "x.classification::text AS classification, x.evaluation, "
+                 f"{SECONDS_SINCE_CREATED} FROM alleleassessment x WHERE {where} "
+                 f"ORDER BY x.id {suffix}", params)
     user_map = _users_by_id(conn, [r["user_id"] for r in rows])
     group_map = _groups_by_id(conn, [r["usergroup_id"] for r in rows])
     attachments = {}
@@ -97,7 +99,7 @@ def alleleassessment_shapes(conn, where, params=(), suffix=""):
             "usergroup": group_map.get(r["usergroup_id"]),
             "user": user_map.get(r["user_id"]),
             "classification": r["classification"],
-            "seconds_since_update": _seconds_since(r["date_created"]),
+            "seconds_since_update": r["seconds_since_update"],
             "evaluation": r["evaluation"],
             "attachment_ids": attachments.get(r["id"], []),
         })
@@ -106,8 +108,9 @@ def alleleassessment_shapes(conn, where, params=(), suffix=""):
 
 def allelereport_shapes(conn, where, params=(), suffix=""):
     rows = _rows(conn, "SELECT x.id, x.date_created, x.date_superceeded, x.allele_id, "
-                 "x.analysis_id, x.previous_report_id, x.user_id, x.usergroup_id, x.evaluation "
-                 f"FROM allelereport x WHERE {where} ORDER BY x.id {suffix}", params)
+                 "x.analysis_id, x.previous_report_id, x.user_id, x.usergroup_id, x.evaluation, "
+                 f"{SECONDS_SINCE_CREATED} FROM allelereport x WHERE {where} "
+                 f"ORDER BY x.id {suffix}", params)
     user_map = _users_by_id(conn, [r["user_id"] for r in rows])
     group_map = _groups_by_id(conn, [r["usergroup_id"] for r in rows])
     return [{
@@ -115,7 +118,7 @@ def allelereport_shapes(conn, where, params=(), suffix=""):
                              "analysis_id", "previous_report_id", "user_id", "usergroup_id")},
         "usergroup": group_map.get(r["usergroup_id"]),
         "user": user_map.get(r["user_id"]),
-        "seconds_since_update": _seconds_since(r["date_created"]),
+        "seconds_since_update": r["seconds_since_update"],
         "evaluation": r["evaluation"],
     } for r in rows]
 
@@ -130,14 +133,15 @@ def referenceassessment_shapes(conn, where, params=(), suffix=""):
 def geneassessment_shapes(conn, where, params=(), suffix=""):
     rows = _rows(conn, "SELECT x.id, x.date_created, x.date_superceeded, x.gene_id, "
                  "x.genepanel_name, x.genepanel_version, x.analysis_id, "
-                 "x.previous_assessment_id, x.user_id, x.usergroup_id, x.evaluation "
-                 f"FROM geneassessment x WHERE {where} ORDER BY x.id {suffix}", params)
+                 "x.previous_assessment_id, x.user_id, x.usergroup_id, x.evaluation, "
+                 f"{SECONDS_SINCE_CREATED} FROM geneassessment x WHERE {where} "
+                 f"ORDER BY x.id {suffix}", params)
     user_map = _users_by_id(conn, [r["user_id"] for r in rows])
     result = []
     for r in rows:
-        evaluation = r.pop("evaluation")
+        evaluation, seconds = r.pop("evaluation"), r.pop("seconds_since_update")
         r["user"] = user_map.get(r["user_id"])
-        r["seconds_since_update"] = _seconds_since(r["date_created"])
+        r["seconds_since_update"] = seconds
         r["evaluation"] = evaluation
         result.append(r)
     return result

@@ -285,3 +285,29 @@ def test_concurrent_geneassessment_posts_one_wins(demo_api_app, demo_db_url, cli
     assert sorted(results) == [200, 409]
     assert _sql(demo_db_url, "SELECT count(*) FROM geneassessment WHERE gene_id = 1100 "
                 "AND date_superceeded IS NULL") == [(1,)]
+
+
+def test_seconds_since_update_is_counted_by_the_database_clock(client, demo_db_url,
+                                                              monkeypatch):
+    """The database dates the rows; an API host whose clock ran an hour behind made a fresh
+    assessment, report or gene assessment minus an hour old."""
+    import datetime as real
+
+    class HourBehind(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real.datetime.now(tz) - real.timedelta(hours=1)
+
+    from ella import allele_views
+    monkeypatch.setattr(allele_views, "datetime", HourBehind, raising=False)
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE alleleassessment SET date_created = now()")
+        conn.execute("UPDATE allelereport SET date_created = now()")
+    posted = client.post(f"{API}/geneassessments/", {
+        "gene_id": 1101, "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "evaluation": {"comment": "now"}})
+    assert 0 <= posted.json["seconds_since_update"] < 60, posted.json
+    for path in ("alleleassessments", "allelereports", "geneassessments"):
+        listed = client.get(f"{API}/{path}/").json
+        assert listed and all(0 <= item["seconds_since_update"] < 60 for item in listed), \
+            (path, [item["seconds_since_update"] for item in listed])
