@@ -86,7 +86,9 @@ def test_post_is_validated(app, db_url):
              "body.properties.analysis_name must be a non-empty string"),
             # As the deposit would refuse them, after the annotation service's work.
             ({**BODY, "properties": {"analysis_name": "line1\nline2"}},
-             "body.properties.analysis_name contains a control character"),
+             "body.properties.analysis_name contains a control or invisible character"),
+            ({**BODY, "properties": {"analysis_name": "sample\u202e321"}},
+             "body.properties.analysis_name contains a control or invisible character"),
             ({**BODY, "properties": {"analysis_name": "x" * 492}},
              "body.properties.analysis_name: the analysis name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
              "xxxxxxx'... has 501 characters, more than 500"),

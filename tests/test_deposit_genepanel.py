@@ -207,6 +207,27 @@ def test_explicit_options_with_hyphens_and_underscores(db_url):
                             ).fetchone()[0] == 4
 
 
+@pytest.mark.parametrize("option,value", [("--genepanel_name", "HBOC\nrev2"),
+                                          ("--genepanel_version", "v1\u202e2"),
+                                          ("--genepanel_name", "HB\u200bOC")])
+def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
+        db_url, option, value):
+    """As `POST genepanels/` refuses them: a line break split the export's comment line, a
+    right-to-left override or a zero-width space made a name that reads as another."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    names = {"--genepanel_name": "HBOC", "--genepanel_version": "v1", option: value}
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "genepanel", *[x for pair in names.items() for x in pair],
+                     "--transcripts_path", str(transcripts), "--phenotypes_path",
+                     str(phenotypes), db_url=db_url)
+    label = "name" if option == "--genepanel_name" else "version"
+    assert one_line_error(result) == (f"error: the gene panel {label} {value!r} has a control "
+                                      "or invisible character")
+    after = table_snapshot(db_url)
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
+    assert after == before
+
+
 def _replace_line(number, edit):
     """An edit of line `number` (1-based) of a file's text."""
     def apply(text):

@@ -81,22 +81,25 @@ def test_a_created_panels_inheritance_is_read_as_a_panel_file_cell(demo_api_app,
                              "WHERE genepanel_name = 'Odd'") == [("AD",)]
     assert [t["inheritance"] for t in _exported(demo_db_url, tmp_path, "Odd", "v1").transcripts
             ] == ["AD"]
-    for bad in ("AD\tAR", "AD\nAR"):
+    for bad in ("AD\tAR", "AD\nAR", "AD\u200b"):
         result = _create(client, "Odd", f"v-{len(bad)}", [{**BRCA2, "inheritance": bad}])
         assert (result.status, result.json) == (400, {"message": (
-            f"body.genes[0].inheritance {bad!r} has a control character")})
+            f"body.genes[0].inheritance {bad!r} has a control or invisible character")})
 
 
 @pytest.mark.parametrize("field", ["name", "version"])
-def test_a_name_or_version_with_a_line_break_is_refused(demo_api_app, demo_db_url, field):
+@pytest.mark.parametrize("odd", ["\nrev2", "\u2028rev2", "\u0085rev2", "\u202e2ver",
+                                 "\u200b"])
+def test_a_name_or_version_with_a_line_break_is_refused(demo_api_app, demo_db_url, field, odd):
     """The export's comment line `# Gene panel: <name>-<version> ...` broke in two, and the
-    files for the annotation service did not read back ('No valid header found')."""
+    files for the annotation service did not read back ('No valid header found'); a
+    right-to-left override or a zero-width space made a name that reads as another."""
     client = _creator(demo_api_app, demo_db_url)
     panel = {"name": "Kardio", "version": "v1"}
-    panel[field] += "\nrev2"
+    panel[field] += odd
     result = _create(client, panel["name"], panel["version"], [BRCA2])
     assert (result.status, result.json) == (400, {"message": (
-        f"The genepanel {field} {panel[field]!r} has a control character")})
+        f"The genepanel {field} {panel[field]!r} has a control or invisible character")})
     assert _sql(demo_db_url, "SELECT count(*) FROM genepanel WHERE name LIKE 'Kardio%%'") \
         == [(0,)]
 

@@ -249,13 +249,17 @@ def test_names_too_long_or_with_control_characters_are_refused_with_the_file(tmp
         "name": "a1\n2026-01-01 00:00:00,000 [INFO] ella.watcher: forged", "genepanel_name":
         "HBOC", "genepanel_version": "v01", "data": [{"vcf": "x.vcf"}]}))
     with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name .* contains a control "
-                                                   r"character"):
+                                                   r"or invisible character"):
         resolve_analysis_config(folder)
-    for name in ("a1\n", "a\x07b", "a\tb"):
+    # C1 controls, line separators, bidi overrides and zero-width characters too: a name
+    # read off the screen must be the name stored.
+    for name in ("a1\n", "a\x07b", "a\tb", "a\x85b", "a\u2028b", "ab\u202e21", "a\u200bb",
+                 "\ufeffa1"):
         (folder / "a1.analysis").write_text(json.dumps({
             "name": name, "genepanel_name": "HBOC", "genepanel_version": "v01",
             "data": [{"vcf": "x.vcf"}]}))
-        with pytest.raises(AnalysisConfigError, match="contains a control character"):
+        with pytest.raises(AnalysisConfigError, match="contains a control or invisible "
+                                                      "character"):
             resolve_analysis_config(folder)
 
 

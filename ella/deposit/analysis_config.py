@@ -9,6 +9,7 @@ Every problem raises AnalysisConfigError with one line naming the file and what 
 import json
 import os
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -64,8 +65,13 @@ class AnalysisConfigError(Exception):
 
 
 def has_control_character(name):
-    """A newline in an analysis name would forge lines in the logs."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in name)
+    """Whether a name holds a character that breaks its line (a newline would forge lines in
+    the logs and split a panel export's comment line; also C1 controls and the Unicode line
+    and paragraph separators) or hides or reorders its text (a right-to-left override shows
+    `sample-123` as another name, a zero-width space makes a name look like another): a name
+    read off a screen must be the name stored. The message calls them "control or invisible
+    characters"."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name)
 
 def _sidecar(path):
     """A macOS AppleDouble file (`._X.vcf`: the resource fork a Mac leaves on a share)."""
@@ -141,8 +147,8 @@ def _finish(config, where, base_dir, root=None):
         if isinstance(value, str) and "\x00" in value:
             raise AnalysisConfigError(f"{where}: {key} contains a NUL character")
     if has_control_character(config["name"]):
-        raise AnalysisConfigError(f"{where}: name {config['name']!r} contains a control "
-                                  "character")
+        raise AnalysisConfigError(f"{where}: name {config['name']!r} contains a control or "
+                                  "invisible character")
     if not config["data"]:
         raise AnalysisConfigError(f"{where}: no VCF file to import")
     for item in config["data"]:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ella.deposit.analysis_config import has_control_character
+
 GENOME_REFERENCE = "GRCh37"
 
 TRANSCRIPT_HEADER_START = "#chromosome"
@@ -408,6 +410,11 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
     """Write one panel in one transaction. Returns a dict of counts; `status` is "created",
     "replaced" or "exists" (panel already there and replace not asked: nothing written)."""
     say = progress or (lambda text: None)
+    odd = [f"the gene panel {label} {value!r} has a control or invisible character"
+           for label, value in (("name", name), ("version", version))
+           if has_control_character(value)]
+    if odd:  # analysis folders name the panel; its export's comment line holds both
+        raise GenepanelError(odd)
     began = time.monotonic()
     result = {"name": name, "version": version}
     with conn.transaction(), conn.cursor() as cur:

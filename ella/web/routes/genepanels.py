@@ -163,7 +163,8 @@ def _parse_new_panel(body):
         if "/" in value or not value.strip():
             raise BadRequest(f"Invalid genepanel {label} {value!r}")
         if has_control_character(value):  # a line break split the export's comment line
-            raise BadRequest(f"The genepanel {label} {value!r} has a control character")
+            raise BadRequest(f"The genepanel {label} {value!r} has a control or invisible "
+                             "character")
         if len(value) > MAX_NAME_LENGTH:
             raise BadRequest(f"The genepanel {label} is longer than {MAX_NAME_LENGTH} "
                              "characters")
@@ -194,7 +195,7 @@ def _parse_new_panel(body):
         if entry["inheritance"] is not None:
             if has_control_character(entry["inheritance"]):
                 raise BadRequest(f"{where}.inheritance {entry['inheritance']!r} has a control "
-                                 "character")
+                                 "or invisible character")
             # As a panel file's cell is read: the filters compare it exactly (' AD ' was
             # no AD gene to them).
             entry["inheritance"] = entry["inheritance"].strip()

@@ -116,7 +116,8 @@ def _check_analysis_properties(properties, panel):
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("body.properties.analysis_name must be a non-empty string")
     if has_control_character(name):
-        raise BadRequest("body.properties.analysis_name contains a control character")
+        raise BadRequest("body.properties.analysis_name contains a control or invisible "
+                         "character")
     full = name if properties.get("create_or_append") == "Append" else \
         f"{name}.{panel[0]}_{panel[1]}"
     if len(full) > MAX_NAME_LENGTH:
