@@ -370,7 +370,25 @@ def _bad_group_files():
          "config.deposit.analysis[0] must be an object with a 'pattern'"),
         ("deposit list", changed(0, config={"deposit": [{"pattern": ".*"}]}),
          "entry 1 ('testgroup01'): config.deposit must be an object"),
+        # Two groups no list tells apart (the `--name`/`--group` filters ignore case).
+        ("twins", good + [dict(good[0], name="TestGroup01")],
+         "entry 4 ('TestGroup01'): group 'TestGroup01' appears twice in the file (names "
+         "differing only in case or Unicode form count as one)"),
+        ("invisible", changed(0, name="test\u200bgroup01"),
+         "entry 1 ('test\\u200bgroup01'): group name 'test\\u200bgroup01' has a control or "
+         "invisible character"),
     ]
+
+
+def test_a_group_that_looks_like_an_existing_one_is_refused(groups_db_url, tmp_path):
+    """`LAB` beside `Lab`: created as another group with panels of its own."""
+    before = without_clilog(table_snapshot(groups_db_url))
+    data = [dict(demo_groups()[0], name="TESTGROUP01")]
+    path = write_json(tmp_path, "groups.json", data)
+    assert one_line_error(users_cli(groups_db_url, "add_groups", path)).endswith(
+        "entry 1 ('TESTGROUP01'): group 'TESTGROUP01' looks like the existing group "
+        "'testgroup01' (names differing only in case or Unicode form count as one)")
+    assert without_clilog(table_snapshot(groups_db_url)) == before
 
 
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):

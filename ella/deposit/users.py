@@ -108,9 +108,13 @@ def parse_usergroups(path, data):
         _check_keys(label, entry, GROUP_KEYS_REQUIRED, GROUP_KEYS_OPTIONAL)
         if not _is_text(entry["name"]):
             raise UsersError(f"{label}: name must be a non-empty string")
-        if entry["name"] in seen:
-            raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file")
-        seen.add(entry["name"])
+        problem = username_problem(entry["name"])
+        if problem:
+            raise UsersError(f"{label}: group name {entry['name']!r} {problem}")
+        if username_key(entry["name"]) in seen:
+            raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file "
+                             "(names differing only in case or Unicode form count as one)")
+        seen.add(username_key(entry["name"]))
         if not isinstance(entry["genepanels"], list):
             raise UsersError(f"{label}: genepanels must be a list of [name, version] or [name]")
         panels = [_check_panel_ref(label, "each genepanels item", p) for p in entry["genepanels"]]
@@ -186,6 +190,15 @@ def _lookalike(conn, name, exclude_id=None):
     key = username_key(name)
     for user_id, other in conn.execute('SELECT id, username FROM "user"'):
         if other != name and user_id != exclude_id and username_key(other) == key:
+            return other
+    return None
+
+
+def _lookalike_group(conn, name):
+    """An existing user group's name that looks like `name` without being it, or None."""
+    key = username_key(name)
+    for (other,) in conn.execute("SELECT name FROM usergroup"):
+        if other != name and username_key(other) == key:
             return other
     return None
 
@@ -328,6 +341,14 @@ def add_groups(conn, groups, names=None):
         row = conn.execute("SELECT id FROM usergroup WHERE name = %(name)s FOR UPDATE",
                            params).fetchone()
         if row is None:
+            # `Lab` beside `LAB`: two groups no list tells apart, each with its own panels.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), "
+                         "hashtext(%s))", (username_key(group["name"]),))
+            other = _lookalike_group(conn, group["name"])
+            if other is not None:
+                raise UsersError(f"{group['label']}: group {group['name']!r} looks like the "
+                                 f"existing group {other!r} (names differing only in case or "
+                                 "Unicode form count as one)")
             group_id = conn.execute(
                 "INSERT INTO usergroup (name, config, default_import_genepanel_name, "
                 "default_import_genepanel_version) "
