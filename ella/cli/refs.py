@@ -41,7 +41,8 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="OUT", help="output file "
                    "(default references-YYMMDD.json)")
     p.add_argument("--api-key", "--api_key", dest="api_key",
-                   help="NCBI API key (default: $NCBI_API_KEY); allows 10 requests/s")
+                   help="NCBI API key (default: $NCBI_API_KEY, which unlike this option is not "
+                        "shown in the process list); allows 10 requests/s")
     p.add_argument("--email", help="contact e-mail sent to NCBI (their usage policy)")
     p.add_argument("--tool", default="ella-refs", help="tool name sent to NCBI "
                    "(default ella-refs)")
