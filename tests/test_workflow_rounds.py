@@ -474,6 +474,36 @@ def test_c44_c45_every_refused_transition_is_409_and_changes_nothing(world):
         assert tables(world.url) == before, case
 
 
+def test_every_refusal_text_of_the_table_is_ellas():
+    """Every refusal text of the transition table, written out from workflow.md 3-4 and
+    api.md 1.4: the 409 test above takes its expected texts from the table, so a changed
+    text would pass it."""
+    from ella.workflow.rounds import NO_ROUND
+    texts = {(action, status): text for action, transition in TRANSITIONS.items()
+             for status, text in transition.refusals.items()}
+    assert texts == {
+        ("start", "*"): "Cannot start existing interpretation where status = {status}",
+        ("save", "Done"): "Cannot PATCH interpretation with status 'DONE'",
+        ("save", "Not started"): "Interpretation not started. Call it's analysis' start "
+                                 "action to begin interpretation.",
+        ("override", "*"): "Cannot reassign interpretation that is not 'Ongoing'.",
+        ("marknotready", "*"): "Cannot mark as 'Not ready' when latest interpretation is "
+                               "not 'Ongoing'",
+        ("markinterpretation", "*"): "Cannot mark as 'Interpretation' when latest "
+                                     "interpretation is not 'Ongoing'",
+        ("markreview", "*"): "Cannot mark as 'Review' when latest interpretation is not "
+                             "'Ongoing'",
+        ("markmedicalreview", "*"): "Cannot mark as 'Medical review' when latest "
+                                    "interpretation is not 'Ongoing'",
+        ("finalize", NO_ROUND): "No interpretation found for {type} id {id}",
+        ("finalize", "*"): "Cannot finalize when latest interpretation is not 'Ongoing'",
+        ("reopen", NO_ROUND): "There are no existing interpretations for this item. Use the "
+                              "start action instead.",
+        ("reopen", "*"): "Interpretation is already 'Not started' or 'Ongoing'. Cannot "
+                         "reopen.",
+    }
+
+
 def test_precondition_messages_are_ellas(world):
     """The table's refusal texts are ELLA's (api.md 1.4), spot-checked."""
     assert _expected_message("start", "analysis", "Ongoing", world) == \
