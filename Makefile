@@ -37,7 +37,7 @@ db-url: $(STAMP)
 run: db-start
 	force=--force; [ -n "$${DB_URL}" ] && force=; \
 	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
-		bin/ella-db make-production && bin/ella-demo $$force && \
+		bin/ella-demo --check $$force && bin/ella-db make-production && bin/ella-demo $$force && \
 		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
 		exec bin/ella-api
 

@@ -62,6 +62,31 @@ def test_demo_refuses_a_database_with_users_or_analyses_of_its_own(db_url):
                             ).fetchone() == (1,)
 
 
+def test_the_check_make_run_asks_first_writes_nothing(db_url, empty_db_url):
+    """`make run` with a DB_URL runs `ella-db make-production` (which migrates a database
+    this service manages) and then the demo, which refused a lab's database only after it
+    had been migrated. `ella-demo --check` refuses it first, and writes nothing at all."""
+    from helpers import ROOT
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.index("bin/ella-demo --check") < recipe.index("bin/ella-db make-production")
+    empty = run_cli("ella-demo", "--check", db_url=empty_db_url)
+    assert empty.returncode == 0, empty.stderr
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
+                            "n.oid = c.relnamespace WHERE n.nspname = 'public'").fetchone() == (0,)
+    add_user(db_url, "labuser", "labgroup")
+    before = table_snapshot(db_url)
+    refused = run_cli("ella-demo", "--check", db_url=db_url)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: the database holds 1 user (labuser) the demo did not add: the demo adds users "
+        "with a known password, so it is loaded only into a database of its own (is DB_URL "
+        "the one you meant?). Give --force to load it anyway.")
+    assert table_snapshot(db_url) == before  # not even a clilog row
+    assert run_cli("ella-demo", "--check", "--force", db_url=db_url).returncode == 0
+    assert table_snapshot(db_url) == before
+
+
 def test_rerunning_the_demo_keeps_what_the_user_changed(db_url):
     """'Re-running adds only what is missing': a demo group given another panel, a demo filter
     config in a new version and a demo user moved to another group stay as they were left."""

@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from ella.cli.common import Audit, CommandError, load_settings, run_main
-from ella.db import connect
+from ella.db import connect, table_exists
 from ella.deposit.analysis_config import AnalysisConfigError
 from ella.deposit.filterconfigs import FilterconfigError
 from ella.deposit.genepanel import GenepanelError
@@ -28,13 +28,39 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true",
                         help="load it also into a database that holds users or analyses of "
                              "its own (never a lab's database)")
+    parser.add_argument("--check", action="store_true",
+                        help="only refuse, as the load would, a database that holds users or "
+                             "analyses the demo did not add, writing nothing (`make run` asks "
+                             "before it creates or migrates the schema of a DB_URL it is "
+                             "given); an empty database passes")
     args = parser.parse_args(argv)
+    if args.check:
+        return run_main(lambda: _check(args.force))
     return run_main(lambda: _run(argv, args.force))
+
+
+def _refuse_foreign_data(conn, force):
+    from ella.demo import data_not_from_the_demo  # late: --help needs no database code
+    foreign = data_not_from_the_demo(conn)
+    if foreign and not force:
+        raise CommandError(
+            f"the database holds {foreign} the demo did not add: the demo adds users "
+            "with a known password, so it is loaded only into a database of its own "
+            "(is DB_URL the one you meant?). Give --force to load it anyway.")
+
+
+def _check(force):
+    """Nothing is written, nor audited: a lab's database is left exactly as it was."""
+    _config, env = load_settings()
+    with connect(env["DB_URL"]) as conn:
+        if table_exists(conn, "user") and table_exists(conn, "analysis"):
+            _refuse_foreign_data(conn, force)
+    return 0
 
 
 def _run(argv, force):
     # Imported late: --help needs no database code.
-    from ella.demo import data_not_from_the_demo, load_demo
+    from ella.demo import load_demo
     config, env = load_settings()
     audit = Audit(env["DB_URL"], "demo", "load", argv)
 
@@ -44,12 +70,7 @@ def _run(argv, force):
             conn.rollback()
             if not ok:
                 raise CommandError(f"the database is not ready: {message}")
-            foreign = data_not_from_the_demo(conn)
-            if foreign and not force:
-                raise CommandError(
-                    f"the database holds {foreign} the demo did not add: the demo adds users "
-                    "with a known password, so it is loaded only into a database of its own "
-                    "(is DB_URL the one you meant?). Give --force to load it anyway.")
+            _refuse_foreign_data(conn, force)
             load_demo(conn, config, echo=audit.echo)
         audit.echo("Demo data loaded.")
         return 0
