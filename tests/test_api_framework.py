@@ -84,6 +84,8 @@ def test_routing_trailing_slash_types_and_errors(toy_app):
     assert client.get("/api/v1/files/report.txt").json == {"name": "report.txt"}
     result = client.request("DELETE", "/api/v1/things/7/")
     assert result.status == 405 and "not allowed" in result.json["message"]
+    # RFC 9110 asks a 405 for `Allow`: the methods OPTIONS lists.
+    assert result.header("Allow") == "GET, HEAD, OPTIONS"
     head = client.request("HEAD", "/api/v1/things/7/")
     assert head.status == 200 and head.body == b""
     # api.md 1.1: OPTIONS answers with the route's methods, without a login.

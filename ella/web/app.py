@@ -135,7 +135,7 @@ class App:
             response = result if isinstance(result, Response) else Response.json(result)
         except ApiError as exc:
             self._rollback(conn)
-            response = Response.error(exc.status, exc.message)
+            response = Response.error(exc.status, exc.message, exc.headers)
         except psycopg.OperationalError as exc:
             if (exc.sqlstate or "").startswith("40"):
                 # A deadlock or serialization failure (SQLSTATE class 40): PostgreSQL rolled

@@ -6,6 +6,7 @@ for bad input or unknown ids), the README lists the difference."""
 
 class ApiError(Exception):
     status = 400
+    headers = ()  # sent with the answer
 
     def __init__(self, message, status=None):
         super().__init__(message)
@@ -41,7 +42,12 @@ class NotFound(ApiError):
 
 
 class MethodNotAllowed(ApiError):
+    """With the `Allow` header RFC 9110 asks of a 405 (the methods OPTIONS lists)."""
     status = 405
+
+    def __init__(self, message, allowed):
+        super().__init__(message)
+        self.headers = (("Allow", ", ".join(allowed)),)
 
 
 class Conflict(ApiError):

@@ -214,8 +214,8 @@ class Response:
                    [("Cache-Control", NO_CACHE)] + list(headers or []))
 
     @classmethod
-    def error(cls, status, message):
-        return cls.json({"message": message}, status)
+    def error(cls, status, message, headers=None):
+        return cls.json({"message": message}, status, headers)
 
     @property
     def content_length(self):

@@ -115,7 +115,8 @@ class Router:
             allowed.append(route.method)
         if allowed:
             raise MethodNotAllowed(f"The method is not allowed for the requested URL "
-                                   f"(allowed: {', '.join(sorted(set(allowed)))}).")
+                                   f"(allowed: {', '.join(sorted(set(allowed)))}).",
+                                   self.methods(path))
         raise NotFound(f"No API route for {path}")
 
     def openapi(self, version):
