@@ -371,6 +371,22 @@ def test_missing_deposit_file(db_url, tmp_path):
         assert result.stderr.strip().endswith(f"error: deposit: FILE '{path}' {problem}")
 
 
+def test_a_missing_input_of_fetch_or_convert_is_a_usage_error(tmp_path):
+    """Exit 2 naming it, as every other command (it was 1); and a --retry-wait that is no
+    wait the back-off can take (nan, inf, beyond its 30 s ceiling) likewise."""
+    ids = write_ids(tmp_path, RECORDS)
+    for command, path, problem in (("fetch", tmp_path / "nope.txt", "does not exist"),
+                                   ("fetch", tmp_path, "is a folder, not a file"),
+                                   ("convert", tmp_path / "nope.xml", "does not exist")):
+        result = refs(command, path)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().endswith(f"error: {command}: FILE '{path}' {problem}")
+    for wait in ("nan", "inf", "31", "-1"):
+        result = refs("fetch", ids, f"--retry-wait={wait}")
+        assert result.returncode == 2 and result.stderr.strip().endswith(
+            "error: fetch: --retry-wait must be 0 to 30 seconds"), (wait, result.stderr)
+
+
 def test_help():
     for args in ([], ["fetch"], ["convert"], ["deposit"]):
         result = run_cli("ella-refs", *args, "--help")

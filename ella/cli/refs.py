@@ -70,16 +70,25 @@ def build_parser():
     return parser
 
 
+MAX_RETRY_WAIT = 30  # the back-off's own ceiling (pubmed.PubMedClient max_wait)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "fetch" and args.retries < 1:
         parser.error("fetch: --retries must be at least 1")
-    if args.command == "fetch" and args.retry_wait < 0:
-        parser.error("fetch: --retry-wait must not be negative")
+    if args.command == "fetch" and not 0 <= args.retry_wait <= MAX_RETRY_WAIT:
+        parser.error(f"fetch: --retry-wait must be 0 to {MAX_RETRY_WAIT} seconds")
+    # A missing input is a usage error (exit 2), as in every other command.
     if args.command == "deposit":
         require_input_file(parser, "deposit", args.file)
+    elif args.command == "fetch":
+        require_input_file(parser, "fetch", args.ids_file)
+    elif args.command == "convert":
+        for path in args.files:
+            require_input_file(parser, "convert", path)
     return run_main(lambda: COMMANDS[args.command](args, argv))
 
 
