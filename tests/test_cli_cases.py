@@ -63,8 +63,9 @@ def test_reason_none_or_empty_is_stored_as_null(demo_db_url):
     """config-cli-ops.md 3.2: a reason of "None" or nothing is NULL, also from --reason."""
     for reason in ("None", "", " locked after audit "):
         result = run_cli("ella-users", "lock", "testuser2", "--reason", reason,
-                         db_url=demo_db_url)
+                         db_url=demo_db_url, stdin="answer from stdin\n")
         assert result.returncode == 0, result.stderr
+        assert "Enter reason" not in result.stderr  # given, so not asked again
     rows = _q(demo_db_url, "SELECT command, reason FROM clilog WHERE groupcommand = 'lock' "
                            "ORDER BY id")
     assert [r[1] for r in rows] == [None, None, "locked after audit"]

@@ -111,8 +111,9 @@ def _run(args, argv):
     audit = Audit(db_url, "users", command, argv, reason=getattr(args, "reason", None))
 
     def body():
-        if command in ("lock", "activate") and audit.reason is None:
-            audit.reason = ask_reason()  # inside: an interrupted prompt is audited
+        if command in ("lock", "activate"):
+            # Asked only without --reason (`--reason None` is no reason, not a question).
+            audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-users") as conn:
             try:
                 return COMMANDS[command](conn, config, args, audit)
