@@ -163,7 +163,7 @@ def test_ellas_runbook_commands(db_url):
     down = run_cli("ella-db", "downgrade", "base", db_url=db_url)
     assert down.returncode == 1 and down.stderr == (
         "error: downgrade is not supported: migrations are not undone here; restore the "
-        "backup taken before the upgrade (README, Backups)\n")
+        "backup taken before the upgrade (README, Production: Back up)\n")
     with psycopg.connect(db_url) as conn:
         logged = [r[0] for r in conn.execute("SELECT groupcommand FROM clilog ORDER BY id")]
     assert logged[-3:] == ["upgrade", "upgrade", "downgrade"], logged

@@ -195,7 +195,7 @@ def _upgrade(conn, config, args, audit):
 
 def _downgrade(conn, config, args, audit):
     raise CommandError("downgrade is not supported: migrations are not undone here; restore "
-                       "the backup taken before the upgrade (README, Backups)")
+                       "the backup taken before the upgrade (README, Production: Back up)")
 
 
 COMMANDS = {

@@ -6,8 +6,8 @@ member's phred-scaled genotype likelihoods (PL), Hardy-Weinberg priors at an all
 of 0.1 for the parents, and Mendelian transmission with a mutation rate of 1e-8. On X outside
 the pseudo-autosomal regions the father, and a male proband, are haploid.
 
-Two places where ELLA's code departs from that model are not copied (README, "Trio
-analyses"): a heterozygous child there counts only the father-gives-the-first-allele path
+Two places where ELLA's code departs from that model are not copied (README, "Routes", on
+`p_denovo`): a heterozygous child there counts only the father-gives-the-first-allele path
 (inheriting the variant from a heterozygous father is all but ruled out, so p_denovo comes out
 too high when the father's PL leans towards a het), and on X a father never transmits his
 allele to a daughter."""

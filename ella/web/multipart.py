@@ -210,8 +210,8 @@ def receive_file(environ, limit, tmp_dir, field="file"):
         raise UploadTooLarge(f"Request body too large ({length} bytes) for a file of at most "
                              f"{limit} bytes")
     body, buf = _Body(environ.get("wsgi.input"), length, limit + FORM_OVERHEAD), bytearray()
-    # Everything but the file's own bytes counts against the form's budget (the README's
-    # "up to 64 KiB of form around it"): thousands of small parts took minutes to read.
+    # Everything but the file's own bytes counts against the form's budget (up to 64 KiB of
+    # form around the file, README "Routes"): thousands of small parts took minutes to read.
     budget = _Budget(FORM_OVERHEAD)
     if not _read_until(body, buf, delimiter, budget=budget):
         raise UploadError("Malformed multipart body (no boundary)")
