@@ -21,9 +21,10 @@ from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import MIGRATIONS_DIR, first_line, public_tables, read_sql, table_exists
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
-                          frequency_column_differences, install_functions_and_triggers,
-                          insert_missing_json_schemas, limit_lock_wait, lock_wait_limited,
-                          refresh)
+                          frequency_column_differences, functions_fingerprint,
+                          install_functions_and_triggers, insert_missing_json_schemas,
+                          installed_functions_fingerprint, limit_lock_wait,
+                          lock_wait_limited, refresh)
 
 # Built by refresh, not by the migrations.
 SHADOW_TABLES = frozenset({TRANSCRIPT_TABLE, FREQUENCY_TABLE})
@@ -251,6 +252,11 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
             echo("The shadow tables are missing (an interrupted make-production?): refreshing.")
             refresh(conn, config, echo=echo)
             return []
+        if not pending and state.kind == "ours" and functions_outdated(conn):
+            conn.rollback()
+            echo(FUNCTIONS_OUTDATED[0].upper() + FUNCTIONS_OUTDATED[1:] + ": refreshing.")
+            refresh(conn, config, echo=echo)
+            return []
         if not pending:
             echo("Database is up to date; nothing to apply.")
             return []
@@ -324,11 +330,23 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
     return _with_runner_lock(conn, run, echo)
 
 
+FUNCTIONS_OUTDATED = ("the database's functions and triggers were installed by another "
+                      "version of this service")
+
+
+def functions_outdated(conn):
+    """Whether the functions and triggers recorded are not this code's (`refresh` installs
+    them): after an upgrade whose trigger files changed without a migration."""
+    return installed_functions_fingerprint(conn) != functions_fingerprint()
+
+
 def status(conn, config, migrations_dir=MIGRATIONS_DIR):
-    """A dict describing the database: state, revision, pending files, shadow differences."""
+    """A dict describing the database: state, revision, pending files, shadow differences,
+    whether its functions and triggers are this code's."""
     state = detect_state(conn)
     result = {"state": state.kind, "revision": state.revision, "message": state.message,
-              "head": ELLA_HEAD_REVISION, "pending": [], "shadow_differences": []}
+              "head": ELLA_HEAD_REVISION, "pending": [], "shadow_differences": [],
+              "functions_outdated": False}
     if state.kind == "empty":  # make-production would apply every file
         result["pending"] = [f.name for f in migration_files(migrations_dir)]
     if state.kind == "ours":
@@ -344,6 +362,8 @@ def status(conn, config, migrations_dir=MIGRATIONS_DIR):
                              "run `ella-db make-production` or `ella-db refresh`")
     elif state.kind in ("ours", "ella"):
         result["shadow_differences"] = frequency_column_differences(conn, config)
+    if state.kind == "ours" and not state.needs_refresh:
+        result["functions_outdated"] = functions_outdated(conn)
     conn.rollback()
     return result
 
@@ -378,6 +398,8 @@ def at_head(conn, config, migrations_dir=MIGRATIONS_DIR):
     if info["shadow_differences"]:
         return False, "shadow tables differ from the config: " + \
             "; ".join(info["shadow_differences"]) + " (run `ella-db refresh`)"
+    if info["functions_outdated"]:
+        return False, FUNCTIONS_OUTDATED + " (run `ella-db refresh`)"
     return True, "Migration status OK!"
 
 

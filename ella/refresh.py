@@ -8,6 +8,8 @@ into its temporary tables with an extra trigger); then it swaps freshly built `t
 into place. The sequences keep their `tmp_` names, alternating `_seq`/`_seq1`, as ELLA's do.
 """
 
+import functools
+import hashlib
 import json
 import logging
 import math
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import TRIGGERS_DIR, read_sql, table_exists
 from ella.jsonschemas import load_schema_documents
 
@@ -413,11 +416,48 @@ def trigger_files():
     return sorted(TRIGGERS_DIR.glob("*.sql"))
 
 
+# Raise it when the SQL `_install_frequency_function` generates changes: like a changed
+# sql/triggers/ file, it then asks every database for `ella-db refresh`.
+GENERATED_FUNCTIONS_REVISION = 1
+_FINGERPRINT_PREFIX = "functions and triggers: "
+
+
+@functools.lru_cache(maxsize=1)
+def functions_fingerprint():
+    """What this code's functions and triggers are: a SHA-256 of the sql/triggers/ files and
+    the generated functions' revision. Stored as the comment of the bookkeeping table when
+    they are installed, so that a database whose functions an older (or newer) version of
+    this service installed is told from one that is current: migrations are not the only
+    upgrade that changes them, and a skipped `ella-db refresh` kept the old ones silently."""
+    digest = hashlib.sha256(f"generated {GENERATED_FUNCTIONS_REVISION}\n".encode())
+    for path in trigger_files():
+        digest.update(f"{path.name}\n".encode() + path.read_bytes() + b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def installed_functions_fingerprint(conn):
+    """The fingerprint recorded with the database's functions and triggers, or None (none
+    recorded: installed by ELLA, or by a version of this service before the record)."""
+    if not table_exists(conn, BOOKKEEPING_TABLE):
+        return None
+    comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
+                           (f"public.{BOOKKEEPING_TABLE}",)).fetchone()[0]
+    if comment and comment.startswith(_FINGERPRINT_PREFIX):
+        return comment[len(_FINGERPRINT_PREFIX):]
+    return None
+
+
 def install_functions_and_triggers(cur, config):
-    """Apply every sql/triggers/ file plus the generated frequency function (idempotent)."""
+    """Apply every sql/triggers/ file plus the generated frequency function (idempotent), and
+    record their fingerprint where the bookkeeping table exists (not in a database that has
+    not been adopted)."""
     for path in trigger_files():
         cur.execute(read_sql(path))
     _install_frequency_function(cur, config)
+    if table_exists(cur.connection, BOOKKEEPING_TABLE):
+        cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            sql.Identifier(BOOKKEEPING_TABLE),
+            sql.Literal(_FINGERPRINT_PREFIX + functions_fingerprint())))
 
 
 def insert_missing_json_schemas(cur):

@@ -97,6 +97,33 @@ def test_make_production_status_compare(empty_db_url):
     assert user and "All done!" in output
 
 
+@pytest.mark.parametrize("recorded", ["functions and triggers: sha256:0123", None])
+def test_functions_of_another_version_are_told_and_migrate_refreshes_them(db_url, recorded):
+    """An upgrade can change sql/triggers/ without a migration: a skipped `ella-db refresh`
+    kept the old functions, and compare, health/ and the entrypoint said all was well. Now
+    they say to refresh; `migrate` (and so `make-production`, `make run`) refreshes. A
+    database refreshed before the fingerprint was recorded has none and is refreshed too."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(f"COMMENT ON TABLE ella_sql_migration IS "
+                     f"{'NULL' if recorded is None else repr(recorded)}")
+    compare = run_cli("ella-db", "compare", db_url=db_url)
+    assert compare.returncode == 1
+    assert ("Not ready: the database's functions and triggers were installed by another "
+            "version of this service (run `ella-db refresh`)") in compare.stdout
+    assert ("Functions and triggers: the database's functions and triggers were installed by "
+            "another version of this service; run `ella-db refresh`.") in \
+        run_cli("ella-db", "status", db_url=db_url).stdout
+    migrated = run_cli("ella-db", "migrate", db_url=db_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert ("The database's functions and triggers were installed by another version of this "
+            "service: refreshing.") in migrated.stdout
+    assert run_cli("ella-db", "compare", db_url=db_url).returncode == 0
+    assert "Functions and triggers: this version's." in \
+        run_cli("ella-db", "status", db_url=db_url).stdout
+    again = run_cli("ella-db", "migrate", db_url=db_url)  # now current: nothing to do
+    assert "Database is up to date; nothing to apply." in again.stdout
+
+
 def test_make_production_refuses_a_foreign_database(empty_db_url):
     with psycopg.connect(empty_db_url) as conn:
         conn.execute("CREATE TABLE patients (id integer)")

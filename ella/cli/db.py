@@ -6,9 +6,9 @@ import sys
 from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
-from ella.migrate import (MigrationError, adopt, at_head, detect_state, drop_everything,
-                          locale_warning, migrate, migration_files, migration_history,
-                          pending_migrations, status)
+from ella.migrate import (FUNCTIONS_OUTDATED, MigrationError, adopt, at_head, detect_state,
+                          drop_everything, locale_warning, migrate, migration_files,
+                          migration_history, pending_migrations, status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -144,6 +144,10 @@ def _status(conn, config, args, audit):
             print(f"Shadow tables differ from the config: {line}")
     elif info["state"] in ("ours", "ella"):
         print("Shadow tables match the config.")
+    if info["functions_outdated"]:
+        print(f"Functions and triggers: {FUNCTIONS_OUTDATED}; run `ella-db refresh`.")
+    elif info["state"] == "ours":
+        print("Functions and triggers: this version's.")
     warning = locale_warning(conn)
     if warning:
         print(f"Warning: {warning}")
