@@ -20,8 +20,8 @@ from ella.alleles import ALLELE_FIELDS
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError
 from ella.db import clock_now
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
-from ella.refresh import (frequency_column_differences, frequency_pairs,
-                          frequency_shadow_insert, shadow_value_problem,
+from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
+                          shadow_frequency_pairs, shadow_value_problem,
                           transcript_shadow_insert)
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,10 @@ class AnnotationWriter:
         self.app_config = app_config
         self.config_id = config_id
         self.schemas = None
-        self.frequency_pairs = frequency_pairs(app_config)
+        # The values the shadow rows will cast: those of the live table's columns (the
+        # config's differ from them exactly when the triggers write the rows) on this server.
+        self.frequency_pairs = shadow_frequency_pairs(cur.connection)
+        self.server_version = cur.connection.info.server_version
         self.trigger_path_reason = self._bulk_path_refusal()
         if self.trigger_path_reason:
             log.warning("annotations are validated row by row in the database: %s",
@@ -261,7 +264,7 @@ class AnnotationWriter:
             raise record.error(f"annotation value {_unstorable_text_path(doc)} has a NUL "
                                "character or an unpaired surrogate, which PostgreSQL cannot "
                                "store")
-        problem = shadow_value_problem(doc, self.frequency_pairs)
+        problem = shadow_value_problem(doc, self.frequency_pairs, self.server_version)
         if problem:
             raise record.error(f"annotation value {problem}")
         if self.trigger_path_reason:
