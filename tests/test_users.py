@@ -372,8 +372,8 @@ def _bad_group_files():
          "entry 1 ('testgroup01'): config.deposit must be an object"),
         # Two groups no list tells apart (the `--name`/`--group` filters ignore case).
         ("twins", good + [dict(good[0], name="TestGroup01")],
-         "entry 4 ('TestGroup01'): group 'TestGroup01' appears twice in the file (names "
-         "differing only in case or Unicode form count as one)"),
+         "entry 4 ('TestGroup01'): group 'TestGroup01' looks like the group 'testgroup01' "
+         "(names differing only in case or Unicode form count as one)"),
         ("invisible", changed(0, name="test\u200bgroup01"),
          "entry 1 ('test\\u200bgroup01'): group name 'test\\u200bgroup01' has a control or "
          "invisible character"),
@@ -386,9 +386,24 @@ def test_a_group_that_looks_like_an_existing_one_is_refused(groups_db_url, tmp_p
     data = [dict(demo_groups()[0], name="TESTGROUP01")]
     path = write_json(tmp_path, "groups.json", data)
     assert one_line_error(users_cli(groups_db_url, "add_groups", path)).endswith(
-        "entry 1 ('TESTGROUP01'): group 'TESTGROUP01' looks like the existing group "
-        "'testgroup01' (names differing only in case or Unicode form count as one)")
+        "entry 1 ('TESTGROUP01'): group 'TESTGROUP01' looks like the group 'testgroup01' "
+        "(names differing only in case or Unicode form count as one)")
     assert without_clilog(table_snapshot(groups_db_url)) == before
+
+
+def test_existing_groups_are_updated_whatever_their_names_look_like(groups_db_url, tmp_path):
+    """The name rules are for new groups: an adopted database's `Lab` beside `LAB`, or a name
+    with a soft hyphen, is still kept up to date from the lab's file."""
+    with psycopg.connect(groups_db_url) as conn:
+        for name in ("Lab", "LAB", "Ge\u00adnetics"):
+            conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')", (name,))
+    data = [dict(demo_groups()[0], name=name, import_groups=None)
+            for name in ("Lab", "LAB", "Ge\u00adnetics")]
+    path = write_json(tmp_path, "groups.json", data)
+    out = ok(users_cli(groups_db_url, "add_groups", path))
+    assert out.count("already exists, updating record...") == 3, out
+    assert query(groups_db_url, "SELECT count(*) FROM usergroupgenepanel ugp JOIN usergroup g "
+                                "ON g.id = ugp.usergroup_id WHERE g.name = 'LAB'") == [(2,)]
 
 
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):

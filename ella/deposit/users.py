@@ -108,13 +108,9 @@ def parse_usergroups(path, data):
         _check_keys(label, entry, GROUP_KEYS_REQUIRED, GROUP_KEYS_OPTIONAL)
         if not _is_text(entry["name"]):
             raise UsersError(f"{label}: name must be a non-empty string")
-        problem = username_problem(entry["name"])
-        if problem:
-            raise UsersError(f"{label}: group name {entry['name']!r} {problem}")
-        if username_key(entry["name"]) in seen:
-            raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file "
-                             "(names differing only in case or Unicode form count as one)")
-        seen.add(username_key(entry["name"]))
+        if entry["name"] in seen:
+            raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file")
+        seen.add(entry["name"])
         if not isinstance(entry["genepanels"], list):
             raise UsersError(f"{label}: genepanels must be a list of [name, version] or [name]")
         panels = [_check_panel_ref(label, "each genepanels item", p) for p in entry["genepanels"]]
@@ -192,6 +188,22 @@ def _lookalike(conn, name, exclude_id=None):
         if other != name and user_id != exclude_id and username_key(other) == key:
             return other
     return None
+
+
+def _check_new_group_name(conn, group):
+    """A new group's name must not look like another's (`LAB` beside `Lab`: two groups no
+    list tells apart, each with its own panels; also one created earlier from the same file)
+    nor hold a character a username may not."""
+    name = group["name"]
+    problem = username_problem(name)
+    if problem:
+        raise UsersError(f"{group['label']}: group name {name!r} {problem}")
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), hashtext(%s))",
+                 (username_key(name),))
+    other = _lookalike_group(conn, name)
+    if other is not None:
+        raise UsersError(f"{group['label']}: group {name!r} looks like the group {other!r} "
+                         "(names differing only in case or Unicode form count as one)")
 
 
 def _lookalike_group(conn, name):
@@ -341,14 +353,9 @@ def add_groups(conn, groups, names=None):
         row = conn.execute("SELECT id FROM usergroup WHERE name = %(name)s FOR UPDATE",
                            params).fetchone()
         if row is None:
-            # `Lab` beside `LAB`: two groups no list tells apart, each with its own panels.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), "
-                         "hashtext(%s))", (username_key(group["name"]),))
-            other = _lookalike_group(conn, group["name"])
-            if other is not None:
-                raise UsersError(f"{group['label']}: group {group['name']!r} looks like the "
-                                 f"existing group {other!r} (names differing only in case or "
-                                 "Unicode form count as one)")
+            # A new group only: existing ones (an adopted database's `Lab` and `LAB`) are
+            # updated as they are named.
+            _check_new_group_name(conn, group)
             group_id = conn.execute(
                 "INSERT INTO usergroup (name, config, default_import_genepanel_name, "
                 "default_import_genepanel_version) "
