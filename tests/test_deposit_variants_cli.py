@@ -101,6 +101,27 @@ def test_a_failing_file_after_others_says_that_they_stay_imported(db_url, tmp_pa
     assert result.returncode == 1 and "before it" not in result.stderr
 
 
+def test_a_database_error_in_a_later_file_is_preceded_by_a_note(db_url, tmp_path):
+    """A database's refusal (here a site's trigger) keeps its own `error: database:` line;
+    a note before it says that the files before stay imported."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE FUNCTION refuse_allele() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                     "BEGIN RAISE EXCEPTION 'refused by the site'; END $$")
+        conn.execute("CREATE TRIGGER refuse_allele BEFORE INSERT ON allele FOR EACH ROW "
+                     "WHEN (NEW.vcf_pos = 1) EXECUTE FUNCTION refuse_allele()")
+    second = tmp_path / "second.vcf"
+    lines = BRCA_VCF.read_text().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    record = next(line for line in lines if not line.startswith("#")).split("\t")
+    second.write_text("".join(header) + "\t".join(["13", "1"] + record[2:]))
+    result = run_cli("ella-deposit", "annotation", str(BRCA_VCF), str(second), db_url=db_url)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-2:] == [
+        f"note: {second} was not imported; the 1 file(s) before it were and stay imported",
+        "error: database: refused by the site"], result.stderr
+    assert _count(db_url, "annotation") == 6
+
+
 def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):
     vcf = tmp_path / "plain.vcf"
     vcf.write_text(BRCA_VCF.read_text())

@@ -234,6 +234,11 @@ def _variants(db_url, args, audit, annotation_only):
                 # Each file is one transaction: say that the files before it stay imported.
                 raise CommandError(f"{exc} (nothing of it was written; the {index} file(s) "
                                    "before it are imported)") from exc
+            except BaseException:
+                if index:  # a database error, an interruption: said before its own line
+                    print(f"note: {vcf} was not imported; the {index} file(s) before it "
+                          "were and stay imported", file=sys.stderr)
+                raise
             audit.echo(variant_deposit.summary_line(stats))
     audit.echo("Annotation imported successfully" if annotation_only
                else f"Deposited {len(args.vcfs)} files.")
