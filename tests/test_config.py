@@ -383,6 +383,19 @@ def test_value_below_minimum(tmp_path, default_config):
     assert message == f"{path}: user.auth.password_minimum_length: -1 is less than the minimum of 0"
 
 
+def test_password_expiry_days_beyond_the_calendar_are_refused(tmp_path, default_config):
+    """"Never expires" written as 10,000,000 days made every password change a 500: the
+    expiry would be after the year 9999."""
+    from ella.passwords import password_expiry
+
+    def change(d):
+        d["user"]["auth"]["password_expiry_days"] = 10_000_000
+    path, message = broken(tmp_path, default_config, change)
+    assert message == (f"{path}: user.auth.password_expiry_days: 10000000 is greater than the "
+                       "maximum of 2000000")
+    assert password_expiry(2_000_000).year < 9999  # the largest allowed still has a date
+
+
 def test_bad_enum_in_list_names_index(tmp_path, default_config):
     def change(d):
         d["classification"]["options"][2]["value"] = "6"
