@@ -197,6 +197,12 @@ def test_append_needs_access_to_the_analysis(app, db_url, ella_config):
     assert other.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"}).status == 200
     missing = {**append, "properties": {**append["properties"], "analysis_name": "later"}}
     assert other.post(JOBS, {**missing, "genepanel_version": "v1.0.0"}).status == 200
+    # An existing name is named as it is (an adopted database's, with a soft hyphen); only
+    # a line break is refused in it.
+    odd = {**append, "properties": {**append["properties"], "analysis_name": "lab\u00adname"}}
+    assert other.post(JOBS, {**odd, "genepanel_version": "v1.0.0"}).status == 200
+    broken = {**append, "properties": {**append["properties"], "analysis_name": "a\nb"}}
+    assert other.post(JOBS, {**broken, "genepanel_version": "v1.0.0"}).status == 400
 
 
 def test_list_is_the_groups_newest_first_filterable_and_not_resource_logged(app, db_url):

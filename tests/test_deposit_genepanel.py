@@ -228,6 +228,22 @@ def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
     assert after == before
 
 
+def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url):
+    """An adopted database's panel named with a zero-width space: kept up to date with
+    --replace (only a new name is refused)."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) VALUES ('HB\u200bOC', 'v1', 'GRCh37', true, now())")
+    result = run_cli("ella-deposit", "genepanel", "--genepanel_name", "HB\u200bOC",
+                     "--genepanel_version", "v1", "--transcripts_path", str(transcripts),
+                     "--phenotypes_path", str(phenotypes), "--replace", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM genepanel_transcript WHERE genepanel_name = "
+                            "'HB\u200bOC'").fetchone() == (4,)
+
+
 def _replace_line(number, edit):
     """An edit of line `number` (1-based) of a file's text."""
     def apply(text):

@@ -1,6 +1,7 @@
 """import.md 8: C1/C3 beyond what tests/test_deposit_analysis.py asserts; D4 sibling links."""
 import gzip
 import json
+import re
 import shutil
 
 import psycopg
@@ -8,7 +9,10 @@ import pytest
 
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, deposit
 from ella.deposit import analysis_config
+from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import AnalysisConfigError, read_ped, resolve_analysis_config
+from ella.deposit.variants import DepositError
+from helpers import table_snapshot
 
 
 def test_c1_exact_dict_vcf_gz_priority_date_no_ped_no_txt(tmp_path):
@@ -251,16 +255,42 @@ def test_names_too_long_or_with_control_characters_are_refused_with_the_file(tmp
     with pytest.raises(AnalysisConfigError, match=r"a1.analysis: name .* contains a control "
                                                    r"or invisible character"):
         resolve_analysis_config(folder)
-    # C1 controls, line separators, bidi overrides and zero-width characters too: a name
-    # read off the screen must be the name stored.
-    for name in ("a1\n", "a\x07b", "a\tb", "a\x85b", "a\u2028b", "ab\u202e21", "a\u200bb",
-                 "\ufeffa1"):
+    # C1 controls and the Unicode line and paragraph separators break a line too.
+    for name in ("a1\n", "a\x07b", "a\tb", "a\x85b", "a\u2028b"):
         (folder / "a1.analysis").write_text(json.dumps({
             "name": name, "genepanel_name": "HBOC", "genepanel_version": "v01",
             "data": [{"vcf": "x.vcf"}]}))
         with pytest.raises(AnalysisConfigError, match="contains a control or invisible "
                                                       "character"):
             resolve_analysis_config(folder)
+
+
+@pytest.mark.parametrize("name", ["ab\u202e21", "a\u200bb", "\ufeffa1", "a\u00adb"])
+def test_a_new_analysis_name_with_an_invisible_character_is_refused(db_url, ella_config,
+                                                                      tmp_path, name):
+    """A right-to-left override shows `sample-123` as another name, a zero-width space makes
+    two names look alike: a new analysis' name must read as it is stored. An append to an
+    existing analysis (an adopted database's) names it as it is: not refused."""
+    add_test_panels(db_url)
+    folder = tmp_path / "a1"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "a1.analysis").write_text(json.dumps({
+        "name": name, "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "data": [{"vcf": "x.vcf"}]}))
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=re.escape(
+            f"Analysis name {name!r} contains a control or invisible character")):
+        deposit(db_url, ella_config, folder)
+    assert table_snapshot(db_url) == before
+    with psycopg.connect(db_url) as conn:  # as an adopted database may hold it
+        conn.execute("INSERT INTO analysis (name, genepanel_name, genepanel_version, "
+                     "date_deposited, properties) VALUES (%s, 'HBOC', 'v01', now(), '{}')",
+                     (name,))
+        with conn.transaction():
+            stats = deposit_analysis(conn, ella_config, resolve_analysis_config(folder),
+                                     append=True)
+    assert stats["samples"] == 1
 
 
 def test_ped_files_are_checked_line_by_line_in_linear_time(tmp_path):

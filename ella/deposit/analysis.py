@@ -20,7 +20,7 @@ from ella.alleles import allele_from_record, block_genotype, iter_blocks, varian
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.db import clock_now
-from ella.deposit.analysis_config import AnalysisConfigError, read_ped
+from ella.deposit.analysis_config import AnalysisConfigError, has_control_character, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
@@ -321,6 +321,8 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         prefilters = []
     elif cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
         raise DepositError(f"Analysis {name} is already imported.")
+    elif has_control_character(name):
+        raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
     else:
         analysis_id = None
         deposit_match = deposit_config_for(cur, name, *panel)

@@ -64,14 +64,25 @@ class AnalysisConfigError(Exception):
 
 
 
-def has_control_character(name):
+def has_control_character(name, new=True):
     """Whether a name holds a character that breaks its line (a newline would forge lines in
     the logs and split a panel export's comment line; also C1 controls and the Unicode line
-    and paragraph separators) or hides or reorders its text (a right-to-left override shows
-    `sample-123` as another name, a zero-width space makes a name look like another): a name
-    read off a screen must be the name stored. The message calls them "control or invisible
-    characters"."""
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name)
+    and paragraph separators) or, for a `new` name, hides or reorders its text (a
+    right-to-left override shows `sample-123` as another name, a zero-width space makes a
+    name look like another: a name read off a screen must be the name stored). Zero-width
+    joiners and non-joiners are letters of Persian and Indic writing. An existing name (an
+    append, a panel again) is checked for line breaks only: an adopted database's names
+    stay usable. The messages call these "control or invisible characters"."""
+    for c in name:
+        category = unicodedata.category(c)
+        if category in ("Cc", "Zl", "Zp") or (
+                new and category == "Cf" and c not in _JOINERS):
+            return True
+    return False
+
+
+_JOINERS = frozenset("\u200c\u200d")
+
 
 def _sidecar(path):
     """A macOS AppleDouble file (`._X.vcf`: the resource fork a Mac leaves on a share)."""
@@ -146,7 +157,9 @@ def _finish(config, where, base_dir, root=None):
     for key, value in config.items():
         if isinstance(value, str) and "\x00" in value:
             raise AnalysisConfigError(f"{where}: {key} contains a NUL character")
-    if has_control_character(config["name"]):
+    # (Line breaks only: an append names an existing analysis; a new one's name is checked
+    # for invisible characters by the deposit.)
+    if has_control_character(config["name"], new=False):
         raise AnalysisConfigError(f"{where}: name {config['name']!r} contains a control or "
                                   "invisible character")
     if not config["data"]:

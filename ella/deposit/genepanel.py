@@ -410,11 +410,6 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
     """Write one panel in one transaction. Returns a dict of counts; `status` is "created",
     "replaced" or "exists" (panel already there and replace not asked: nothing written)."""
     say = progress or (lambda text: None)
-    odd = [f"the gene panel {label} {value!r} has a control or invisible character"
-           for label, value in (("name", name), ("version", version))
-           if has_control_character(value)]
-    if odd:  # analysis folders name the panel; its export's comment line holds both
-        raise GenepanelError(odd)
     began = time.monotonic()
     result = {"name": name, "version": version}
     with conn.transaction(), conn.cursor() as cur:
@@ -427,6 +422,13 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
                     "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now()) "
                     "ON CONFLICT DO NOTHING RETURNING 1", params)
         exists = cur.fetchone() is None
+        # Analysis folders name the panel; its export's comment line holds both. A panel
+        # that exists (an adopted database's) is checked for line breaks only.
+        odd = [f"the gene panel {label} {value!r} has a control or invisible character"
+               for label, value in (("name", name), ("version", version))
+               if has_control_character(value, new=not exists)]
+        if odd:
+            raise GenepanelError(odd)
         if exists:
             cur.execute("SELECT 1 FROM genepanel WHERE name = %(n)s AND version = %(v)s "
                         "FOR UPDATE", params)

@@ -115,7 +115,8 @@ def _check_analysis_properties(properties, panel):
     name = properties.get("analysis_name")
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("body.properties.analysis_name must be a non-empty string")
-    if has_control_character(name):
+    # An append names an existing analysis: only line breaks are refused in it.
+    if has_control_character(name, new=properties.get("create_or_append") != "Append"):
         raise BadRequest("body.properties.analysis_name contains a control or invisible "
                          "character")
     full = name if properties.get("create_or_append") == "Append" else \
