@@ -79,12 +79,13 @@ def test_the_daemons_take_intervals_of_seconds_up_to_a_day(tmp_path):
     for tool, needed in daemons.items():
         options = ["--interval"] + (["--max-backoff"] if tool == "ella-polling" else [])
         for option in options:
-            for value in ("nan", "inf", "-inf", "1e300", "86401", "0", "-1"):
+            for value in ("nan", "inf", "-inf", "1e300", "86401", "0", "-1", "1e-300",
+                          "0.009"):
                 result = run_cli(tool, *needed, f"{option}={value}", "--once")
                 assert result.returncode == 2, (tool, option, value, result.stderr)
                 assert result.stderr.strip().endswith(
-                    f"error: argument {option}: {value!r}: give seconds above 0 and at most "
-                    "86400 (a day)"), result.stderr
+                    f"error: argument {option}: {value!r}: give seconds from 0.01 to 86400 "
+                    "(a day)"), result.stderr
             result = run_cli(tool, *needed, option, "soon", "--once")
             assert result.returncode == 2 and "'soon' is not a number of seconds" in \
                 result.stderr

@@ -19,20 +19,21 @@ from ella.config import ConfigError, env_settings, load_config
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
 
 
-# The longest poll interval or back-off a daemon takes: beyond a day it would seem to hang.
-MAX_INTERVAL_SECONDS = 86_400
+# The poll intervals and back-offs a daemon takes: shorter ones spin a core, longer ones
+# (beyond a day) seem to hang.
+MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS = 0.01, 86_400
 
 
 def interval_seconds(text):
-    """argparse type of a daemon's `--interval`/`--max-backoff`: seconds above 0 and at most a
-    day (`nan` made the loops spin at full CPU, `inf` poll once and never again)."""
+    """argparse type of a daemon's `--interval`/`--max-backoff`: seconds from 0.01 to a day
+    (`nan` or 1e-300 made the loops spin at full CPU, `inf` poll once and never again)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= MAX_INTERVAL_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0 and at most "
-                                         f"{MAX_INTERVAL_SECONDS} (a day)")
+    if not MIN_INTERVAL_SECONDS <= value <= MAX_INTERVAL_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from {MIN_INTERVAL_SECONDS} "
+                                         f"to {MAX_INTERVAL_SECONDS} (a day)")
     return value
 
 
