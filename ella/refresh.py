@@ -228,19 +228,26 @@ def _integer_problem(value, server_version=160000):
         match = _INTEGER_TEXT.fullmatch(value)
         if not match:
             return "not an integer"
-        number = int(match.group(2))
+        number = _decimal(match.group(2))
     else:
         match = _INTEGER_TEXT_16.fullmatch(value)
         if not match:
             return "not an integer"
         decimal, *prefixed = match.groups()[1:]
         if decimal:
-            number = int(decimal.replace("_", ""))
+            number = _decimal(decimal.replace("_", ""))
         else:
             prefix, digits = next((p, d) for p, d in zip(prefixed[::2], prefixed[1::2]) if p)
             number = int(digits.replace("_", ""), _BASES[prefix.lower()])
     number = -number if match.group(1) == "-" else number
     return None if INT32_MIN <= number <= INT32_MAX else _BEYOND_INTEGER
+
+
+def _decimal(digits):
+    """The number of a digit string, or one beyond 32 bits for a longer string (Python's
+    int() refuses over 4,300 digits; only the range matters here)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 12 else 10 ** 12  # (either sign: beyond 32 bits)
 
 
 def _double_problem(value):
