@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from ella.deposit.genepanel import GenepanelError, deposit_genepanel, read_panel_files
+from deposit_helpers import deposit
 from helpers import ROOT, run_cli, table_snapshot
 
 DEMO = ROOT / "genepanels" / "ella-demo"
@@ -228,7 +229,8 @@ def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
     assert after == before
 
 
-def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url):
+def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url, ella_config,
+                                                                        tmp_path):
     """An adopted database's panel named with a zero-width space: kept up to date with
     --replace (only a new name is refused)."""
     transcripts, phenotypes = panel_files(TEST_ALL)
@@ -242,6 +244,25 @@ def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM genepanel_transcript WHERE genepanel_name = "
                             "'HB\u200bOC'").fetchone() == (4,)
+    # Its next version is no new name either; a new name with one is refused.
+    for name, version, code in (("HB\u200bOC", "v2", 0), ("HB\u200bOC", "v\u200b3", 1),
+                                ("Ne\u200bw", "v1", 1)):
+        result = run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
+                         "--genepanel_version", version, "--transcripts_path",
+                         str(transcripts), "--phenotypes_path", str(phenotypes), db_url=db_url)
+        assert result.returncode == code, (name, version, result.stderr)
+    # And the panel gets new analyses: its name in theirs is the panel's, not theirs.
+    from deposit_helpers import BRCA_VCF
+    from ella.deposit.variants import DepositError
+    for analysis, refused in (("sample1", False), ("sam\u200bple2", True)):
+        folder = tmp_path / f"{analysis}.HB\u200bOC_v1"
+        folder.mkdir()
+        (folder / "x.vcf").write_text(BRCA_VCF.read_text())
+        if refused:
+            with pytest.raises(DepositError, match="contains a control or invisible"):
+                deposit(db_url, ella_config, folder)
+        else:
+            assert deposit(db_url, ella_config, folder)["records"] == 6
 
 
 def _replace_line(number, edit):

@@ -321,7 +321,9 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         prefilters = []
     elif cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
         raise DepositError(f"Analysis {name} is already imported.")
-    elif has_control_character(name):
+    elif has_control_character(name.replace(panel[0], "").replace(panel[1], "")):
+        # (The panel's name and version in it are an existing panel's, checked when it was
+        # made: an adopted database's panel still gets new analyses.)
         raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
     else:
         analysis_id = None

@@ -422,11 +422,16 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
                     "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now()) "
                     "ON CONFLICT DO NOTHING RETURNING 1", params)
         exists = cur.fetchone() is None
-        # Analysis folders name the panel; its export's comment line holds both. A panel
-        # that exists (an adopted database's) is checked for line breaks only.
+        # Analysis folders name the panel; its export's comment line holds both. A name
+        # that exists (an adopted database's panel, also in its next version) and the
+        # version of a panel that exists are checked for line breaks only.
+        name_exists = exists or cur.execute(
+            "SELECT 1 FROM genepanel WHERE name = %(n)s AND version <> %(v)s LIMIT 1",
+            params).fetchone() is not None
         odd = [f"the gene panel {label} {value!r} has a control or invisible character"
-               for label, value in (("name", name), ("version", version))
-               if has_control_character(value, new=not exists)]
+               for label, value, known in (("name", name, name_exists),
+                                           ("version", version, exists))
+               if has_control_character(value, new=not known)]
         if odd:
             raise GenepanelError(odd)
         if exists:
