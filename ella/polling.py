@@ -41,6 +41,7 @@ from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
 from ella.genepanel_export import regions_bed
+from ella.migrate import at_head
 
 log = logging.getLogger("ella.polling")
 
@@ -437,6 +438,7 @@ class Poller:
         self.retry_at = None
         self.stopping = False
         self.standing_by = False  # another polling loop holds the lock
+        self.not_ready = None  # why the database is not ready, once said
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -464,6 +466,15 @@ class Poller:
                 return updates
             if self.backing_off():
                 return updates
+            # Not into a database an upgrade left half done (pending migrations, the
+            # functions of another version): the jobs wait for `ella-db migrate`.
+            ready, why = at_head(conn, self.app_config)
+            if not ready:
+                if why != self.not_ready:  # said once, not every cycle
+                    log.warning("the database is not ready: %s; the jobs wait", why)
+                self.not_ready = why
+                return updates
+            self.not_ready = None
             # One polling loop works at a time (a session lock, released when this cycle's
             # connection closes): two would submit the same job to the service twice.
             if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",

@@ -33,6 +33,7 @@ from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
+from ella.migrate import at_head
 from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
@@ -331,6 +332,13 @@ class Watcher:
                                "failed (retried next time)") from exc
         with conn:
             try:
+                # Not into a database an upgrade left half done (pending migrations, the
+                # functions of another version): the folder waits for `ella-db migrate`.
+                ready, why = at_head(conn, self.app_config)
+                if not ready:
+                    raise WatcherError(f"the database is not ready: {why}; stopped before "
+                                       f"{folder.name}, nothing recorded as failed (retried "
+                                       "next time)")
                 claimed = self._claim(conn, folder, target)
             except psycopg.Error as exc:
                 raise WatcherError(f"the database failed: {str(exc).strip()[:300]}; stopped "

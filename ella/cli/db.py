@@ -26,11 +26,13 @@ def build_parser():
 
     p = add("make-production", "create ELLA's schema in an empty database (then refresh)",
             "Create ELLA's schema at its head revision in an empty database, then build the "
-            "shadow tables and triggers. On a database this service already manages it applies "
-            "pending migrations only; any other non-empty database is refused.")
+            "shadow tables and triggers. On a database this service already manages it does "
+            "what migrate does; any other non-empty database is refused.")
     p.add_argument("-f", "--force", action="store_true",
                    help="accepted for compatibility with ELLA's CLI; nothing here needs it")
-    add("migrate", "apply pending migrations (an empty database gets the whole schema)")
+    add("migrate", "apply pending migrations (an empty database gets the whole schema), then "
+                   "refresh; with none pending, refresh when the functions and triggers were "
+                   "installed by another version")
     p = add("refresh", "re-install functions/triggers and rebuild the annotation shadow tables",
             "Re-apply sql/triggers/, insert missing JSON schema rows, rebuild the annotation "
             "shadow tables with the frequency columns of the config, back-fill "
