@@ -13,6 +13,10 @@ GROUPS = ("external", "internal")
 # The values the rules compare a gene's settings with (acmg.md 4, rules 5-11).
 DISEASE_MODES = ("ANY", "LOF", "MISS", "MISSCOMM", "MISSUNC")
 LAST_EXON_SETTINGS = ("LEI", "LENI")
+# What a gene override's `inheritance` may say: the values the rules test (acmg.md 2.6,
+# REQ_GP_*; AD also for BS1 and the AD cutoffs). `"ad"` matched none and silently took
+# REQ_GP_AD and BS1 from the gene.
+OVERRIDE_INHERITANCES = ("AD", "AR", "XD", "XR")
 
 
 class AcmgConfigError(ValueError):
@@ -148,6 +152,10 @@ def acmg_config_problem(acmg):
                 problem = _gene_setting_problem(f"acmg.genes.{gene}", override)
                 if problem:
                     return problem
+                inheritance = override.get("inheritance")
+                if inheritance is not None and inheritance not in OVERRIDE_INHERITANCES:
+                    return (f"acmg.genes.{gene}.inheritance is {inheritance!r}; it must be one "
+                            f"of {', '.join(OVERRIDE_INHERITANCES)} (or null)")
     return frequency_config_problem(acmg)
 
 
