@@ -11,7 +11,7 @@ import pytest
 from ella.annotation.legacy_config import legacy_annotation_config
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.annotationconfig import update_annotation_config
-from ella.refresh import shadow_value_problem
+from ella.deposit.shadow_values import shadow_value_problem
 from ella.vcf import VcfError
 from helpers import table_snapshot
 

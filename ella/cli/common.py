@@ -196,6 +196,16 @@ def settings_with_database():
     return config, db_url
 
 
+def require_ready_database(conn, config):
+    """CommandError unless the database is at this version's head (`ella-db compare`): not
+    one an upgrade left half done (pending migrations, another version's functions)."""
+    from ella.migrate import at_head  # late: the commands' --help needs no database code
+    ready, why = at_head(conn, config)
+    conn.rollback()
+    if not ready:
+        raise CommandError(f"the database is not ready: {why}")
+
+
 def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     """Run a CLI body, turning expected failures into one line on stderr and exit code 1.
     `privilege_hint` follows a refusal for a missing privilege."""

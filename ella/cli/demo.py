@@ -3,14 +3,14 @@
 import argparse
 import sys
 
-from ella.cli.common import Audit, CommandError, load_settings, run_main
+from ella.cli.common import (Audit, CommandError, load_settings, require_ready_database,
+                             run_main)
 from ella.db import connect, table_exists
 from ella.deposit.analysis_config import AnalysisConfigError
 from ella.deposit.filterconfigs import FilterconfigError
 from ella.deposit.genepanel import GenepanelError
 from ella.deposit.users import UsersError
 from ella.deposit.variants import DepositError
-from ella.migrate import at_head
 from ella.vcf import VcfError
 
 # The demo files' problems (e.g. an edited demo/users.json): one line, exit 1.
@@ -66,10 +66,7 @@ def _run(argv, force):
 
     def body():
         with connect(env["DB_URL"]) as conn:
-            ok, message = at_head(conn, config)
-            conn.rollback()
-            if not ok:
-                raise CommandError(f"the database is not ready: {message}")
+            require_ready_database(conn, config)
             _refuse_foreign_data(conn, force)
             load_demo(conn, config, echo=audit.echo)
         audit.echo("Demo data loaded.")

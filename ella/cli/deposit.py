@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ella.cli.common import (Audit, CommandError, input_file_problem, require_input_file,
-                             run_main, settings_with_database)
+                             require_ready_database, run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -21,7 +21,6 @@ from ella.deposit.analysis import summary_line as analysis_summary
 from ella.deposit.analysis_config import (NAME_PATTERN, VCF_SUFFIX, AnalysisConfigError,
                                           resolve_analysis_config)
 from ella.deposit.variants import DepositError
-from ella.migrate import at_head
 from ella.vcf import VcfError
 from ella.deposit.genepanel import (GenepanelError, deposit_genepanel, folder_files,
                                     read_panel_files, split_folder_name, summary_line)
@@ -191,19 +190,10 @@ def _stats_progress(stats):
     _progress(f"{stats['records']} records read")
 
 
-def _require_ready(conn, config):
-    """Variants go only into a database at this version's head: not one an upgrade left half
-    done (pending migrations, the functions and triggers of another version)."""
-    ready, why = at_head(conn, config)
-    conn.rollback()
-    if not ready:
-        raise CommandError(f"the database is not ready: {why}")
-
-
 def _analysis(db_url, args, audit):
     analysis = resolve_analysis_config(args.path)
     with connect(db_url, application_name="ella-deposit") as conn:
-        _require_ready(conn, args.app_config)
+        require_ready_database(conn, args.app_config)
         with conn.transaction():
             stats = deposit_analysis(conn, args.app_config, analysis, progress=_stats_progress)
     audit.echo(analysis_summary(stats))
@@ -233,7 +223,7 @@ def _variants(db_url, args, audit, annotation_only):
         if problem:
             raise CommandError(f"{vcf}: {problem}")
     with connect(db_url, application_name="ella-deposit") as conn:
-        _require_ready(conn, args.app_config)
+        require_ready_database(conn, args.app_config)
         for index, vcf in enumerate(args.vcfs):
             try:
                 with conn.transaction():

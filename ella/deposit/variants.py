@@ -19,9 +19,9 @@ from psycopg import sql
 from ella.alleles import ALLELE_FIELDS
 from ella.annotation.converters import AnnotationConfigError, AnnotationConversionError
 from ella.db import clock_now
+from ella.deposit.shadow_values import shadow_frequency_pairs, shadow_value_problem
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
 from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
-                          shadow_frequency_pairs, shadow_value_problem,
                           transcript_shadow_insert)
 
 log = logging.getLogger(__name__)
