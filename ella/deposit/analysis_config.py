@@ -63,6 +63,10 @@ class AnalysisConfigError(Exception):
     pass
 
 
+# Format characters that are letters of some scripts (Persian, Indic): zero-width non-joiner
+# and joiner.
+_JOINERS = frozenset("\u200c\u200d")
+
 
 def has_control_character(name, new=True):
     """Whether a name holds a character that breaks its line (a newline would forge lines in
@@ -79,9 +83,6 @@ def has_control_character(name, new=True):
                 new and category == "Cf" and c not in _JOINERS):
             return True
     return False
-
-
-_JOINERS = frozenset("\u200c\u200d")
 
 
 def _sidecar(path):
