@@ -187,3 +187,61 @@ def test_a_relatives_gt_naming_a_missing_alt_matters_only_where_the_proband_has_
     bad = t.write_analysis(tmp_path / "b", "Bad", ["P", "F", "M"], ped, [lacking, carried])
     with pytest.raises(VcfError, match="GT '1/2' of sample F refers to an allele"):
         deposit(db_url, ella_config, bad)
+
+
+# --- pedigrees as editors and pipelines write them ------------------------------------------
+
+TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+            ("FAM", "M", 0, 0, 2, 1, 0)]
+
+
+def _trio(tmp_path, name, ped_rows):
+    tx, (pos, _) = t.coding_positions("DVL1")
+    return t.write_analysis(tmp_path, name, ["P", "F", "M"], ped_rows,
+                            [("DVL1", tx["chrom"], pos, "C", "T",
+                              [S("0/1", HET_AD), S("0/1", HET_AD), S("0/0", REF_AD)])])
+
+
+def test_a_ped_with_a_byte_order_mark_deposits_as_without(db_url, ella_config, tmp_path):
+    """A Windows editor's byte-order mark made the first family id "\\ufeffFAM": the trio was
+    refused as two families "FAM, FAM" (or the BOM was stored in sample.family_id)."""
+    t.load_demo_data(db_url, ella_config)
+    folder = _trio(tmp_path, "Bom", TRIO_PED)
+    ped = folder / "Bom.ped"
+    ped.write_bytes(b"\xef\xbb\xbf# family P\n" + ped.read_bytes())
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    assert {s["family_id"] for s in t.samples_of(db_url, analysis_id).values()} == {"FAM"}
+
+
+@pytest.mark.parametrize("phenotype", [0, -9, 1])
+def test_a_family_whose_proband_is_not_marked_affected_is_refused(db_url, ella_config,
+                                                                  tmp_path, phenotype):
+    """Imported, its own trio filter config could never run (the segregation filter needs an
+    affected proband: filtering.md 2.8): every variant list of it answered 400."""
+    from deposit_helpers import deposit
+    from ella.deposit.variants import DepositError
+    from helpers import table_snapshot
+    t.load_demo_data(db_url, ella_config)
+    ped = [TRIO_PED[0][:5] + (phenotype, 1)] + TRIO_PED[1:]
+    folder = _trio(tmp_path, f"Unaffected{phenotype}".replace("-", "m"), ped)
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError) as refused:
+        deposit(db_url, ella_config, folder)
+    assert str(refused.value).endswith(
+        ".ped, line 1: the proband P is not marked affected (phenotype 2); the family's "
+        "segregation filters need an affected proband")
+    assert table_snapshot(db_url) == before
+
+
+def test_a_pedigree_with_grandparents_names_the_parents_it_counts(db_url, ella_config,
+                                                                   tmp_path):
+    """At most one father and one mother per analysis: the message named neither the lines
+    nor the samples (F, and the mother's unsequenced father GF)."""
+    from deposit_helpers import deposit
+    from ella.deposit.variants import DepositError
+    t.load_demo_data(db_url, ella_config)
+    ped = TRIO_PED[:2] + [("FAM", "M", "GF", "GM", 2, 1, 0)]
+    folder = _trio(tmp_path, "ThreeGen", ped)
+    with pytest.raises(DepositError, match=r"ThreeGen\.ped: at most one father and one mother "
+                                           r"per analysis; fathers F \(line 1\), GF \(line 3\)"):
+        deposit(db_url, ella_config, folder)

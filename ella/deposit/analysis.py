@@ -130,10 +130,22 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
     if len(families) != 1:
         raise DepositError(f"{ped_path}: all samples must have one family id, found "
                            f"{', '.join(sorted(str(f) for f in families))}")
-    fathers = {r["father"] for r in rows if r["father"]}
-    mothers = {r["mother"] for r in rows if r["mother"]}
-    if len(fathers) > 1 or len(mothers) > 1:
-        raise DepositError(f"{ped_path}: at most one father and one mother per analysis")
+    for role in ("father", "mother"):
+        named = {}
+        for r in rows:
+            if r[role]:
+                named.setdefault(r[role], r["line"])
+        if len(named) > 1:
+            raise DepositError(f"{ped_path}: at most one father and one mother per analysis; "
+                               f"{role}s " + ", ".join(f"{parent} (line {line})"
+                                                       for parent, line in named.items()))
+    proband = rows[probands[0]]
+    if len(rows) > 1 and not proband["affected"]:
+        # The family's segregation filters need an affected proband (filtering.md 2.8):
+        # imported, the analysis' own trio filter config could never run.
+        raise DepositError(f"{ped_path}, line {proband['line']}: the proband "
+                           f"{proband['sample']} is not marked affected (phenotype 2); the "
+                           "family's segregation filters need an affected proband")
     now = clock_now(cur)
     ids = []
     for r in rows:
@@ -151,7 +163,6 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
         if r["father"] or r["mother"]:
             cur.execute("UPDATE sample SET father_id = %s, mother_id = %s WHERE id = %s",
                         (by_name.get(r["father"]), by_name.get(r["mother"]), sample_id))
-    proband = rows[probands[0]]
     any_parents = any(r["father"] or r["mother"] for r in rows)
     for r, sample_id in zip(rows, ids):
         if r["proband"]:

@@ -326,7 +326,9 @@ def read_ped(path):
         if Path(path).stat().st_size > MAX_PED_BYTES:
             raise AnalysisConfigError(f"{path}: larger than {MAX_PED_BYTES:,} bytes (not a "
                                       "pedigree)")
-        text = Path(path).read_text(encoding="utf-8")
+        # A byte-order mark (a Windows editor's) is skipped, as in VCFs and panel files: it
+        # made the first family id "\ufeffFAM", another family than "FAM".
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
     for lineno, line in enumerate(text.splitlines(), 1):
