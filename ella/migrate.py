@@ -382,9 +382,15 @@ def locale_warning(conn):
             "and restore into it")
 
 
-def at_head(conn, config, migrations_dir=MIGRATIONS_DIR):
+def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):
     """(ok, message) for `compare` and service start: ours, at ELLA head, nothing pending,
-    shadow columns as configured."""
+    shadow columns as configured (unless `shadow_columns` is false), this version's
+    functions and triggers.
+
+    Imports pass `shadow_columns=False`: a deposit whose config's frequency groups differ
+    from the shadow table writes through the triggers, which cast the table's own columns;
+    and a watcher or poller started before a config change would compare with its old copy
+    of the config and stay refused after the refresh."""
     info = status(conn, config, migrations_dir)
     if info["state"] != "ours":
         reason = info["message"] or {
@@ -395,7 +401,7 @@ def at_head(conn, config, migrations_dir=MIGRATIONS_DIR):
     if info["pending"]:
         return False, "pending migrations: " + ", ".join(info["pending"]) + \
             " (run `ella-db migrate`)"
-    if info["shadow_differences"]:
+    if info["shadow_differences"] and shadow_columns:
         return False, "shadow tables differ from the config: " + \
             "; ".join(info["shadow_differences"]) + " (run `ella-db refresh`)"
     if info["functions_outdated"]:

@@ -468,7 +468,7 @@ class Poller:
                 return updates
             # Not into a database an upgrade left half done (pending migrations, the
             # functions of another version): the jobs wait for `ella-db migrate`.
-            ready, why = at_head(conn, self.app_config)
+            ready, why = at_head(conn, self.app_config, shadow_columns=False)
             if not ready:
                 if why != self.not_ready:  # said once, not every cycle
                     log.warning("the database is not ready: %s; the jobs wait", why)

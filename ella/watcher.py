@@ -334,7 +334,7 @@ class Watcher:
             try:
                 # Not into a database an upgrade left half done (pending migrations, the
                 # functions of another version): the folder waits for `ella-db migrate`.
-                ready, why = at_head(conn, self.app_config)
+                ready, why = at_head(conn, self.app_config, shadow_columns=False)
                 if not ready:
                     raise WatcherError(f"the database is not ready: {why}; stopped before "
                                        f"{folder.name}, nothing recorded as failed (retried "

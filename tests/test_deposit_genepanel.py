@@ -254,7 +254,8 @@ def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url,
     # And the panel gets new analyses: its name in theirs is the panel's, not theirs.
     from deposit_helpers import BRCA_VCF
     from ella.deposit.variants import DepositError
-    for analysis, refused in (("sample1", False), ("sam\u200bple2", True)):
+    for analysis, refused in (("sample1", False), ("sam\u200bple2", True),
+                              ("sampleHB\u200bOC", True)):  # only the ending is the panel's
         folder = tmp_path / f"{analysis}.HB\u200bOC_v1"
         folder.mkdir()
         (folder / "x.vcf").write_text(BRCA_VCF.read_text())

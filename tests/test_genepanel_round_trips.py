@@ -87,6 +87,18 @@ def test_a_created_panels_inheritance_is_read_as_a_panel_file_cell(demo_api_app,
             f"body.genes[0].inheritance {bad!r} has a control or invisible character")})
 
 
+def test_an_adopted_panel_name_with_an_invisible_character_gets_new_versions(demo_api_app,
+                                                                           demo_db_url):
+    """As `ella-deposit genepanel` allows it: the name exists (an adopted database's)."""
+    client = _creator(demo_api_app, demo_db_url)
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) VALUES ('Kar\u200bdio', 'v1', 'GRCh37', true, now())")
+    assert _create(client, "Kar\u200bdio", "v2", [BRCA2]).status == 200
+    refused = _create(client, "Kar\u200bdio", "v\u200b3", [BRCA2])
+    assert refused.status == 400, refused.body
+
+
 @pytest.mark.parametrize("field", ["name", "version"])
 @pytest.mark.parametrize("odd", ["\nrev2", "\u2028rev2", "\u0085rev2", "\u202e2ver",
                                  "\u200b"])

@@ -61,3 +61,25 @@ def test_ella_deposit_refuses(db_url, command):
     after = table_snapshot(db_url)
     assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
     assert after == before
+
+
+def test_a_config_whose_frequency_groups_differ_does_not_stop_imports(db_url, ella_config,
+                                                                      watch_dirs):
+    """A watcher started before a config change compared the table with its old copy of the
+    config, and stayed refused after the `ella-db refresh` it asked for. The shadow columns
+    are no reason to wait: the triggers write such rows, casting the table's own columns."""
+    import copy
+    config = copy.deepcopy(ella_config)
+    config["frequencies"]["groups"]["external"]["GNOMAD_EXOMES"].append("NEW")
+    incoming, dest = watch_dirs
+    copy_test_analysis(incoming / "Groups-1", "Groups-1")
+    assert Watcher(db_url, config, incoming, dest).poll() == ["Groups-1"]
+
+
+def test_ella_polling_once_says_so_in_its_exit_code(db_url):
+    """`--once` exited 0 although nothing was done (cron and health scripts saw success)."""
+    _left_by_an_upgrade(db_url)
+    result = run_cli("ella-polling", "--once", db_url=db_url,
+                     env={"ANNOTATION_SERVICE_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 1, result.stderr
+    assert NOT_READY in result.stderr

@@ -195,10 +195,14 @@ TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
             ("FAM", "M", 0, 0, 2, 1, 0)]
 
 
-def _trio(tmp_path, name, ped_rows):
+def _dvl1_site():
     tx, (pos, _) = t.coding_positions("DVL1")
+    return tx["chrom"], pos, "C", "T"
+
+
+def _trio(tmp_path, name, ped_rows):
     return t.write_analysis(tmp_path, name, ["P", "F", "M"], ped_rows,
-                            [("DVL1", tx["chrom"], pos, "C", "T",
+                            [("DVL1", *_dvl1_site(),
                               [S("0/1", HET_AD), S("0/1", HET_AD), S("0/0", REF_AD)])])
 
 
@@ -228,9 +232,15 @@ def test_a_family_whose_proband_is_not_marked_affected_is_refused(db_url, ella_c
     with pytest.raises(DepositError) as refused:
         deposit(db_url, ella_config, folder)
     assert str(refused.value).endswith(
-        ".ped, line 1: the proband P is not marked affected (phenotype 2); the family's "
+        ".ped, line 1: the proband P of a trio is not marked affected (phenotype 2); the "
         "segregation filters need an affected proband")
     assert table_snapshot(db_url) == before
+    # A duo has no segregation filter to run: imported as the .ped says.
+    duo = t.write_analysis(tmp_path / "duo", f"Duo{phenotype}".replace("-", "m"), ["P", "M"],
+                           [("FAM", "P", 0, "M", 1, phenotype, 1), TRIO_PED[2]],
+                           [("DVL1", *_dvl1_site(), [S("0/1", HET_AD), S("0/0", REF_AD)])])
+    analysis_id = t.deposit_folder(db_url, ella_config, duo)
+    assert t.samples_of(db_url, analysis_id)["P"]["affected"] is False
 
 
 def test_a_pedigree_with_grandparents_names_the_parents_it_counts(db_url, ella_config,

@@ -532,6 +532,11 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
                                                            disease_mode="LOFF")})],
          "entry 1 ('testuser1'): config: acmg.disease_mode is 'LOFF'; it must be one of ANY, "
          "LOF, MISS, MISSCOMM, MISSUNC (or a list of them)"),
+        # A gene override's inheritance the rules do not test: REQ_GP_AD and BS1 went quietly.
+        ("user_acmg_inheritance", [dict(one, config={"acmg": dict(
+            _group_acmg(), genes={"1101": {"inheritance": "ad"}})})],
+         "entry 1 ('testuser1'): config: acmg.genes.1101.inheritance is 'ad'; it must be one "
+         "of AD, AR, XD, XR (or null)"),
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:

@@ -5,8 +5,8 @@
 
 --sql-profile adds where the database time goes (sql_profile.py).
 --trigger-path measures the fallback in which the database's triggers validate and shadow
-each annotation row (what a deposit called directly does when `ella-db refresh` is due, and
-how ELLA itself writes):
+each annotation row (what a deposit does when `ella-db refresh` is due, and how ELLA itself
+writes):
 the deposit runs with a frequency group the shadow table does not have.
 
 Uses DB_URL when set (an EMPTY database: the schema is created), else a throwaway embedded

@@ -139,9 +139,11 @@ def _gene_setting_problem(where, settings):
     return None
 
 
-def acmg_config_problem(acmg):
+def acmg_config_problem(acmg, stored=False):
     """Why an ACMG config (a group's or user's `acmg`, acmg.md 3.1) cannot give the rules
-    what they need, or None: its gene settings, then its frequency section."""
+    what they need, or None: its gene settings, then its frequency section. A `stored` one
+    (read at a request: an adopted database's) may hold a gene override's `inheritance` the
+    rules do not test (ELLA's panels write `AD/AR`): as in ELLA, no rule matches it."""
     problem = _gene_setting_problem("acmg", acmg)
     if problem:
         return problem
@@ -153,7 +155,8 @@ def acmg_config_problem(acmg):
                 if problem:
                     return problem
                 inheritance = override.get("inheritance")
-                if inheritance is not None and inheritance not in OVERRIDE_INHERITANCES:
+                if not stored and inheritance is not None and \
+                        inheritance not in OVERRIDE_INHERITANCES:
                     return (f"acmg.genes.{gene}.inheritance is {inheritance!r}; it must be one "
                             f"of {', '.join(OVERRIDE_INHERITANCES)} (or null)")
     return frequency_config_problem(acmg)

@@ -196,11 +196,12 @@ def settings_with_database():
     return config, db_url
 
 
-def require_ready_database(conn, config):
+def require_ready_database(conn, config, shadow_columns=True):
     """CommandError unless the database is at this version's head (`ella-db compare`): not
-    one an upgrade left half done (pending migrations, another version's functions)."""
+    one an upgrade left half done (pending migrations, another version's functions); the
+    shadow columns too unless `shadow_columns` is false (see `at_head`)."""
     from ella.migrate import at_head  # late: the commands' --help needs no database code
-    ready, why = at_head(conn, config)
+    ready, why = at_head(conn, config, shadow_columns=shadow_columns)
     conn.rollback()
     if not ready:
         raise CommandError(f"the database is not ready: {why}")

@@ -193,7 +193,7 @@ def _stats_progress(stats):
 def _analysis(db_url, args, audit):
     analysis = resolve_analysis_config(args.path)
     with connect(db_url, application_name="ella-deposit") as conn:
-        require_ready_database(conn, args.app_config)
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         with conn.transaction():
             stats = deposit_analysis(conn, args.app_config, analysis, progress=_stats_progress)
     audit.echo(analysis_summary(stats))
@@ -223,7 +223,7 @@ def _variants(db_url, args, audit, annotation_only):
         if problem:
             raise CommandError(f"{vcf}: {problem}")
     with connect(db_url, application_name="ella-deposit") as conn:
-        require_ready_database(conn, args.app_config)
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         for index, vcf in enumerate(args.vcfs):
             try:
                 with conn.transaction():

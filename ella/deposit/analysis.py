@@ -140,12 +140,13 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
                                f"{role}s " + ", ".join(f"{parent} (line {line})"
                                                        for parent, line in named.items()))
     proband = rows[probands[0]]
-    if len(rows) > 1 and not proband["affected"]:
-        # The family's segregation filters need an affected proband (filtering.md 2.8):
+    trio = proband["father"] in vcf_samples and proband["mother"] in vcf_samples
+    if trio and not proband["affected"]:
+        # A trio's segregation filters need an affected proband (filtering.md 2.8):
         # imported, the analysis' own trio filter config could never run.
         raise DepositError(f"{ped_path}, line {proband['line']}: the proband "
-                           f"{proband['sample']} is not marked affected (phenotype 2); the "
-                           "family's segregation filters need an affected proband")
+                           f"{proband['sample']} of a trio is not marked affected (phenotype "
+                           "2); the segregation filters need an affected proband")
     now = clock_now(cur)
     ids = []
     for r in rows:
@@ -332,9 +333,7 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         prefilters = []
     elif cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
         raise DepositError(f"Analysis {name} is already imported.")
-    elif has_control_character(name.replace(panel[0], "").replace(panel[1], "")):
-        # (The panel's name and version in it are an existing panel's, checked when it was
-        # made: an adopted database's panel still gets new analyses.)
+    elif has_control_character(_without_panel_suffix(name, *panel)):
         raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
     else:
         analysis_id = None
@@ -355,6 +354,16 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
                                                     group, entry["postprocess"])
     stats["seconds"] = time.monotonic() - started
     return stats
+
+
+def _without_panel_suffix(name, panel_name, panel_version):
+    """An analysis name without its `.<panel>_<version>` (or `-<panel>-<version>`) ending:
+    that part names an existing panel, checked when the panel was made (an adopted
+    database's panel still gets new analyses)."""
+    for suffix in (f".{panel_name}_{panel_version}", f"-{panel_name}-{panel_version}"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
 
 
 def _create_analysis(cur, name, panel, analysis_config):

@@ -35,7 +35,7 @@ def _user_acmg_config(ctx):
             "add an `acmg` section to the group's config (acmg.md 3.1)")
     # One stored before `ella-users` checked it (an adopted database): an unknown
     # `disease_mode` matched no rule and silently took PVS1 away.
-    problem = acmg_config_problem(acmg)
+    problem = acmg_config_problem(acmg, stored=True)
     if problem:
         raise AcmgNotConfigured(f"ACMG config error: {problem}")
     return acmg

@@ -162,7 +162,9 @@ def _parse_new_panel(body):
     for label, value in (("name", name), ("version", version)):
         if "/" in value or not value.strip():
             raise BadRequest(f"Invalid genepanel {label} {value!r}")
-        if has_control_character(value):  # a line break split the export's comment line
+        # A line break split the export's comment line; invisible characters in a new
+        # name are refused by `create_genepanel` (an existing name may get new versions).
+        if has_control_character(value, new=label == "version"):
             raise BadRequest(f"The genepanel {label} {value!r} has a control or invisible "
                              "character")
         if len(value) > MAX_NAME_LENGTH:
@@ -223,6 +225,9 @@ def _check_ids(conn, table, ids, genes_of, what):
 def create_genepanel(ctx):
     name, version, genes, groups = _parse_new_panel(ctx.request.json())
     conn = ctx.conn
+    if has_control_character(name) and conn.execute(
+            "SELECT 1 FROM genepanel WHERE name = %s LIMIT 1", (name,)).fetchone() is None:
+        raise BadRequest(f"The genepanel name {name!r} has a control or invisible character")
     # Inserted first, so that of two simultaneous requests for the same panel the second
     # waits for the first and then finds it (409), instead of failing on the unique key.
     if conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
