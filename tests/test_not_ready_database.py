@@ -69,11 +69,11 @@ def test_a_config_whose_frequency_groups_differ_does_not_stop_imports(db_url, el
     config, and stayed refused after the `ella-db refresh` it asked for. The shadow columns
     are no reason to wait: the triggers write such rows, casting the table's own columns."""
     import copy
-    config = copy.deepcopy(ella_config)
-    config["frequencies"]["groups"]["external"]["GNOMAD_EXOMES"].append("NEW")
+    changed = copy.deepcopy(ella_config)
+    changed["frequencies"]["groups"]["external"]["GNOMAD_EXOMES"].append("NEW")
     incoming, dest = watch_dirs
     copy_test_analysis(incoming / "Groups-1", "Groups-1")
-    assert Watcher(db_url, config, incoming, dest).poll() == ["Groups-1"]
+    assert Watcher(db_url, changed, incoming, dest).poll() == ["Groups-1"]
 
 
 def test_ella_polling_once_says_so_in_its_exit_code(db_url):
