@@ -43,9 +43,8 @@ def _run(args):
     if args.once:
         for job_id, old, new in poller.cycle():
             print(f"job {job_id}: {old} -> {new}")
-        if poller.not_ready:  # (logged): nothing was done, as when the service is away
-            return 1
-        return 1 if poller.unreachable_count else 0
+        # Nothing was done when the database was not ready (logged), or the service away.
+        return 1 if poller.not_ready or poller.unreachable_count else 0
     poller.run()
     return 0
 
