@@ -233,6 +233,44 @@ def test_j7_append_adds_to_an_existing_analysis(db_url, config, service, user_id
     assert rounds == ["Done", "Not started"]
 
 
+def test_a_finished_append_job_is_not_run_again(db_url, config, service, user_id):
+    """Run again, it would add the same samples and genotypes a second time (the UI's retry
+    PATCHes SUBMITTED); a finished Create job may still be retried."""
+    from ella.web.app import create_app
+    poller = Poller(db_url, config)
+    created = add_job(db_url, user_id, data=vcf_half(1), analysis_name="fam")
+    appended = add_job(db_url, user_id, data=vcf_half(2), analysis_name="fam.HBOC_v01",
+                       create_or_append="Append")
+    for _ in range(8):
+        poller.cycle()
+    assert [job(db_url, j)["status"] for j in (created, appended)] == ["DONE", "DONE"]
+    kept = ("sample", "genotype", "genotypesampledata", "analysisinterpretation", "annotationjob")
+
+    def snapshot():
+        return {table: rows for table, rows in table_snapshot(db_url).items() if table in kept}
+    before = snapshot()
+    app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, db_url, "importer")
+        answer = client.request("PATCH", f"/api/v1/import/service/jobs/{appended}/",
+                                json_body={"status": "SUBMITTED"})
+        assert answer.status == 409
+        assert answer.json["message"] == (
+            f"Import job {appended} has already appended its samples to analysis "
+            "fam.HBOC_v01; run again it would add them a second time. Submit a new job to "
+            "append them again.")
+        assert snapshot() == before
+        # Other changes of the finished job, and a retry of the Create job, are allowed.
+        assert client.request("PATCH", f"/api/v1/import/service/jobs/{appended}/",
+                              json_body={"message": "checked"}).status == 200
+        assert client.request("PATCH", f"/api/v1/import/service/jobs/{created}/",
+                              json_body={"status": "SUBMITTED"}).status == 200
+    finally:
+        app._drop_connection()
+    poller.cycle()
+    assert count(db_url, "SELECT count(*) FROM sample") == 2
+
+
 def test_append_to_missing_analysis_fails_the_deposit(db_url, config, service, user_id):
     job_id = add_job(db_url, user_id, analysis_name="nope", create_or_append="Append")
     poller = Poller(db_url, config)

@@ -12,11 +12,11 @@ from psycopg.types.json import Jsonb
 
 from ella import auth
 from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
-from ella.polling import (ANNOTATED, JOB_SELECT, MODES, RUNNING, STATUSES, SUBMITTED,
+from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, RUNNING, STATUSES, SUBMITTED,
                           ServiceError, append_target_outside_group, job_dict, load_job, now,
                           service_from_config, update_job)
 from ella.web.access import accessible_panel_condition, require_genepanel
-from ella.web.errors import ApiError, BadRequest, Forbidden, NotFound
+from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
@@ -94,6 +94,20 @@ def _check_poller_fields(job, body):
     if changes_status or changes_task:
         raise BadRequest(f"Only the poller sets the status {' or '.join(_POLLER_STATUSES)} "
                          "and the task id of a job in it")
+
+
+def _check_not_appended_already(job, body):
+    """A finished Append job has added its samples to the analysis: run again it would add
+    the same samples (and their genotypes) a second time. A new job appends again on purpose.
+    (A finished Create job may run again: it is refused while the analysis exists, and
+    imports it anew after `ella-delete`.)"""
+    properties = job["properties"] if isinstance(job["properties"], dict) else {}
+    if (job["status"] == DONE and job["mode"] == "Analysis"
+            and properties.get("create_or_append") == "Append"
+            and body.get("status") not in (None, DONE)):
+        raise Conflict(f"Import job {job['id']} has already appended its samples to analysis "
+                       f"{properties.get('analysis_name')}; run again it would add them a "
+                       "second time. Submit a new job to append them again.")
 
 
 def _check_append_target(ctx, properties):
@@ -192,6 +206,7 @@ def patch_job(ctx, job_id):
     _status(body.get("status"), "body.status")
     job = _job_for_user(ctx, job_id, lock=True)
     _check_poller_fields(job, body)
+    _check_not_appended_already(job, body)
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
 
