@@ -105,18 +105,18 @@ class Router:
 
     def resolve(self, method, path):
         """(route, path params); NotFound / MethodNotAllowed otherwise."""
-        allowed = []
+        matched = False
         for route in self.routes:
             values = route.match(path)
             if values is None:
                 continue
             if route.method == method or (method == "HEAD" and route.method == "GET"):
                 return route, route.convert(values)
-            allowed.append(route.method)
-        if allowed:
+            matched = True
+        if matched:
+            allowed = self.methods(path)  # the message names what the Allow header lists
             raise MethodNotAllowed(f"The method is not allowed for the requested URL "
-                                   f"(allowed: {', '.join(sorted(set(allowed)))}).",
-                                   self.methods(path))
+                                   f"(allowed: {', '.join(allowed)}).", allowed)
         raise NotFound(f"No API route for {path}")
 
     def openapi(self, version):
