@@ -420,6 +420,48 @@ def test_a_json_body_without_a_content_type_is_no_request(api_app, db_url, user)
     assert _sql(db_url, "SELECT count(*) FROM uiexception") == [(1,)]
 
 
+@pytest.mark.parametrize("headers, allowed", [
+    ({"HTTP_ORIGIN": "http://ella.example:3114"}, True),
+    ({"HTTP_ORIGIN": "HTTP://ELLA.example:3114"}, True),
+    ({"HTTP_ORIGIN": "http://other.example:3114"}, False),
+    ({"HTTP_ORIGIN": "http://ella.example:8080"}, False),  # another port of the host
+    ({"HTTP_ORIGIN": "http://ella.example"}, False),
+    ({"HTTP_ORIGIN": "null"}, False),  # a sandboxed or local page
+    ({"HTTP_ORIGIN": "http://ella.example:99999"}, False),
+    ({"HTTP_REFERER": "http://ella.example:3114/analyses/2"}, True),
+    ({"HTTP_REFERER": "http://other.example/form.html"}, False),
+    # A TLS proxy in front that passes its own address as Host names the page's host in
+    # X-Forwarded-Host (a page cannot set it); the default port follows the page's scheme.
+    ({"HTTP_ORIGIN": "https://ella.hospital.example", "HTTP_HOST": "127.0.0.1:3114",
+      "HTTP_X_FORWARDED_HOST": "ella.hospital.example"}, True),
+    ({"HTTP_ORIGIN": "https://ella.hospital.example:443", "HTTP_HOST": "ella.hospital.example"},
+     True),
+    # Fetch Metadata, where the browser sends it, decides.
+    ({"HTTP_ORIGIN": "http://other.example", "HTTP_SEC_FETCH_SITE": "same-origin"}, True),
+])
+def test_writes_from_browsers_without_fetch_metadata_are_checked_by_origin(
+        api_app, db_url, user, headers, allowed):
+    """Safari before 16.4 and older webviews send no `Sec-Fetch-Site`, but name the page in
+    `Origin` (or `Referer`): a form of a sibling host or another port of the host (the
+    cookie goes with it under SameSite=Lax) that POSTs to a route reading no body, such as
+    an analysis' start/ or override/, would otherwise act in the user's name."""
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    headers = {"HTTP_HOST": "ella.example:3114", **headers}
+    result = client.post("/api/v1/references/", {"manual": {"title": "From a form"}},
+                         headers=headers)
+    if allowed:
+        assert result.status == 200, result.body
+    else:
+        assert (result.status, result.json) == (403, {
+            "message": "A request from a page of another site is refused: use ELLA's own "
+                       "pages"})
+    assert _sql(db_url, "SELECT count(*) FROM reference") == [(1 if allowed else 0,)]
+    # Reads are not affected; a client that names no page (scripts, the CLI) neither.
+    assert client.get(CURRENT, headers=headers).status == 200
+    assert client.request("POST", "/api/v1/users/actions/logout/").status == 200
+
+
 @pytest.mark.parametrize("site, allowed", [("same-origin", True), ("none", True),
                                            (None, True), ("same-site", False),
                                            ("cross-site", False)])

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -37,10 +38,46 @@ def refuse_other_sites(request):
     the host or a sibling host of the same site, whose HTML forms could otherwise start or
     take over rounds and upload files in a user's name. Clients other than browsers send
     no such header and are not affected."""
-    site = (request.environ.get("HTTP_SEC_FETCH_SITE") or "").strip().lower()
-    if request.method in WRITE_METHODS and site in ("same-site", "cross-site"):
+    if request.method not in WRITE_METHODS:
+        return
+    environ = request.environ
+    site = (environ.get("HTTP_SEC_FETCH_SITE") or "").strip().lower()
+    if site:
+        foreign = site in ("same-site", "cross-site")
+    else:
+        # Browsers without Fetch Metadata (Safari before 16.4, older webviews) still name
+        # the page's origin in `Origin`, or at least in `Referer`; a form cannot forge them.
+        page = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
+        foreign = page is not None and not _same_origin(page, environ)
+    if foreign:
         raise Forbidden("A request from a page of another site is refused: use ELLA's own "
                         "pages")
+
+
+def _same_origin(page_url, environ):
+    """Whether the page (an `Origin` or `Referer` URL) is on the host and port the request
+    was sent to: `Host`, or the `X-Forwarded-Host` a proxy in front set (a page cannot set
+    either header). `Origin: null` (a sandboxed or local page) is another origin."""
+    page = urlsplit(page_url.strip())
+    if page.scheme not in ("http", "https") or not page.hostname:
+        return False
+    default_port = 443 if page.scheme == "https" else 80
+    try:
+        page_address = (page.hostname, page.port or default_port)
+    except ValueError:  # a port out of range
+        return False
+    for header in ("HTTP_HOST", "HTTP_X_FORWARDED_HOST"):
+        host = (environ.get(header) or "").split(",")[0].strip()
+        if not host:
+            continue
+        target = urlsplit(f"//{host}")
+        try:
+            if target.hostname and (target.hostname, target.port or default_port) == \
+                    page_address:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 @dataclass
