@@ -1017,6 +1017,35 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
                       {"gp_name": "HBOC", "gp_version": "v01"}).status == 200
 
 
+def test_a_variant_round_in_work_does_not_follow_its_owner_into_another_group(
+        api_app, db_url, ella_config):
+    """The owner of a variant round in work on HBOC is moved to a group without any HBOC
+    panel: that group (the owner included) neither changes nor reads the round and its
+    panel. It could take over, save and finalize the first group's round."""
+    from workflow_helpers import analysis_alleles, setup_analysis
+    wf = "/api/v1/workflows/alleles"
+    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    add_user(db_url, "newcolleague", "nohboc", [])
+    allele_id, _ = analysis_alleles(db_url, analyses[0])[0]
+    assert owner.post(f"{wf}/{allele_id}/actions/start/",
+                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
+    round_id = sql(db_url, "SELECT id FROM alleleinterpretation WHERE allele_id = %s",
+                   (allele_id,))[0][0]
+    sql(db_url, "UPDATE \"user\" SET group_id = (SELECT id FROM usergroup WHERE name = "
+        "'nohboc') WHERE username = 'wfuser1'")
+    newcolleague = logged_in_client(api_app, db_url, "newcolleague")
+    before = sql(db_url, "SELECT to_jsonb(ai)::text FROM alleleinterpretation ai")
+    for client in (newcolleague, owner):
+        assert client.post(f"{wf}/{allele_id}/actions/override/", {}).status == 403
+        assert client.request("PATCH", f"{wf}/{allele_id}/interpretations/{round_id}/",
+                              json_body={"state": {"x": 1}, "user_state": {}}).status == 403
+        assert client.get(f"{wf}/{allele_id}/genepanels/HBOC/v1.0.0/").status == 403
+        assert client.get(f"{wf}/{allele_id}/interpretations/").json == []
+    assert sql(db_url, "SELECT to_jsonb(ai)::text FROM alleleinterpretation ai") == before
+    # The group that has the panel takes the round over.
+    assert colleague.post(f"{wf}/{allele_id}/actions/override/", {}).status == 200
+
+
 def test_workflow_genepanel_transcripts_are_those_the_variant_is_annotated_on(demo_api_app,
                                                                             demo_db_url):
     """api.md 4.11: `transcripts` are the panel transcripts matching the variant's annotation

@@ -19,9 +19,10 @@ def group_panels(conn, user):
 class RoundAccess:
     """Which rounds of a variant workflow a user's group may change (403 otherwise; ELLA does
     not check): those on one of the group's panels, and an Ongoing one that a member of the
-    group has in work, so a round whose panel the group lost (a panel upgrade) can still be
-    finished by the group that started it. Another group cannot take over a round in work.
-    `allows` reads the round as the caller locked it."""
+    group has in work on another version of one of the group's panels, so a round whose
+    panel the group lost to a new version can still be finished by the group that started
+    it. Another group cannot take over a round in work, also not by way of its owner moving
+    to that group. `allows` reads the round as the caller locked it."""
 
     def __init__(self, conn, user):
         self.conn = conn
@@ -32,7 +33,8 @@ class RoundAccess:
         if (round_row["genepanel_name"], round_row["genepanel_version"]) in self.panels:
             return True
         owner = round_row.get("user_id")
-        if owner is None or round_row.get("status") != "Ongoing":
+        if owner is None or round_row.get("status") != "Ongoing" or \
+                round_row["genepanel_name"] not in {name for name, _ in self.panels}:
             return False
         found = self.conn.execute('SELECT group_id FROM "user" WHERE id = %s',
                                   (owner,)).fetchone()
@@ -52,7 +54,8 @@ def require_readable_genepanel(conn, user, name, version):
     """For routes that only read a panel's content (the round view's panel, similar variants,
     transcript selection, ACMG suggestions, IGV panel tracks): the group's panels, and also
     the panel of a variant round a member of the group has in work (Ongoing), which
-    `RoundAccess` lets the group finish after it lost that panel to a new version."""
+    `RoundAccess` lets the group finish after it lost that panel to a new version (the group
+    has another version of it)."""
     if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                         (name, version)).fetchone():
         raise NotFound(f"No gene panel {name} {version}")
@@ -62,7 +65,7 @@ def require_readable_genepanel(conn, user, name, version):
         'SELECT 1 FROM alleleinterpretation ai JOIN "user" u ON u.id = ai.user_id '
         "WHERE ai.genepanel_name = %s AND ai.genepanel_version = %s AND ai.status = 'Ongoing' "
         "AND u.group_id = %s LIMIT 1", (name, version, user["group_id"])).fetchone()
-    if in_work is None:
+    if in_work is None or name not in {n for n, _ in group_panels(conn, user)}:
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
 
