@@ -382,6 +382,13 @@ def locale_warning(conn):
             "and restore into it")
 
 
+# What to run for a database this service does not manage yet (`compare`, `status`).
+STATE_ADVICE = {
+    "empty": "the database is empty (run `ella-db make-production`)",
+    "ella": "the ELLA database has not been adopted (run `ella-db adopt`)",
+}
+
+
 def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):
     """(ok, message) for `compare` and service start: ours, at ELLA head, nothing pending,
     shadow columns as configured (unless `shadow_columns` is false), this version's
@@ -393,11 +400,7 @@ def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):
     of the config and stay refused after the refresh."""
     info = status(conn, config, migrations_dir)
     if info["state"] != "ours":
-        reason = info["message"] or {
-            "empty": "the database is empty (run `ella-db make-production`)",
-            "ella": "the ELLA database has not been adopted (run `ella-db adopt`)",
-        }.get(info["state"], info["state"])
-        return False, reason
+        return False, info["message"] or STATE_ADVICE.get(info["state"], info["state"])
     if info["pending"]:
         return False, "pending migrations: " + ", ".join(info["pending"]) + \
             " (run `ella-db migrate`)"

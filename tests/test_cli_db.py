@@ -73,6 +73,7 @@ def test_make_production_status_compare(empty_db_url):
     assert "Not ready: the database is empty (run `ella-db make-production`)" in result.stdout
     result = run_cli("ella-db", "status", db_url=empty_db_url)
     assert "Applied migrations: none" in result.stdout
+    assert "Note: the database is empty (run `ella-db make-production`)" in result.stdout
     result = run_cli("ella-db", "make-production", "--reason", "first setup", db_url=empty_db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("All done!")
@@ -133,6 +134,10 @@ def test_make_production_refuses_a_foreign_database(empty_db_url):
 
 
 def test_adopt_via_cli_logs_itself_and_changes_no_data(demo_db_url):
+    # `status` says what `compare` says: adopt first.
+    result = run_cli("ella-db", "status", db_url=demo_db_url)
+    assert result.returncode == 0 and "State: ella" in result.stdout
+    assert "Note: the ELLA database has not been adopted (run `ella-db adopt`)" in result.stdout
     before = table_snapshot(demo_db_url)
     result = run_cli("ella-db", "adopt", "--reason", "migration day", db_url=demo_db_url)
     assert result.returncode == 0, result.stderr

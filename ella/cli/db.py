@@ -6,9 +6,9 @@ import sys
 from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
-from ella.migrate import (FUNCTIONS_OUTDATED, MigrationError, adopt, at_head, detect_state,
-                          drop_everything, locale_warning, migrate, migration_files,
-                          migration_history, pending_migrations, status)
+from ella.migrate import (FUNCTIONS_OUTDATED, STATE_ADVICE, MigrationError, adopt, at_head,
+                          detect_state, drop_everything, locale_warning, migrate,
+                          migration_files, migration_history, pending_migrations, status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -133,8 +133,9 @@ def _status(conn, config, args, audit):
     print(f"State: {info['state']}")
     print(f"Database revision: {info['revision'] or '-'}")
     print(f"ELLA head revision: {info['head']}")
-    if info["message"]:
-        print(f"Note: {info['message']}")
+    note = info["message"] or STATE_ADVICE.get(info["state"])
+    if note:
+        print(f"Note: {note}")
     history = migration_history(conn)
     conn.rollback()
     print("Applied migrations:" + ("" if history else " none"))
