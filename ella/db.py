@@ -44,6 +44,39 @@ SCHEMA_OWNER_HINT = ("schema commands run as the role that owns the database: us
                      "DB_URL; see the README's \"Database roles\"")
 
 
+# The privileges the service's role needs (README, "Database roles"), per kind of relation;
+# our migration bookkeeping table is only read.
+_NEEDED_PRIVILEGES = """
+SELECT c.relname, p.privilege
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(CASE WHEN c.relkind = 'S' THEN ARRAY['USAGE', 'SELECT']
+                               WHEN c.relname = 'ella_sql_migration' THEN ARRAY['SELECT']
+                               ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] END)
+     AS p(privilege)
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S')
+  AND NOT CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, p.privilege)
+               ELSE has_table_privilege(c.oid, p.privilege) END
+ORDER BY 1, 2"""
+
+
+def missing_privileges(conn):
+    """What the connection's role lacks of the grants the README's "Database roles" names,
+    as ["TEMPORARY on the database", "INSERT on analysis", ...] (each privilege is checked on
+    its own: PostgreSQL's has_*_privilege answer whether *any* listed one is held)."""
+    missing = []
+    if not conn.execute("SELECT has_database_privilege(current_database(), 'CONNECT')"
+                        ).fetchone()[0]:
+        missing.append("CONNECT on the database")
+    if not conn.execute("SELECT has_database_privilege(current_database(), 'TEMPORARY')"
+                        ).fetchone()[0]:
+        missing.append("TEMPORARY on the database")
+    if not conn.execute("SELECT has_schema_privilege('public', 'USAGE')").fetchone()[0]:
+        missing.append("USAGE on schema public")
+    missing += [f"{privilege} on {relation}"
+                for relation, privilege in conn.execute(_NEEDED_PRIVILEGES)]
+    return missing
+
+
 def first_line(exc):
     """The first line of an error's message (libpq's and PostgreSQL's run over several, with
     the statement quoted), for a log line of its own; the class name when it has none."""

@@ -69,6 +69,41 @@ def test_the_api_says_its_role_lacks_a_privilege(db_url, ella_config, app_role, 
     assert not any(r.exc_info for r in caplog.records)
 
 
+def test_health_names_the_privileges_the_role_lacks(db_url, ella_config, app_role):
+    """A table a migration added, or a grant a DBA forgot, failed requests one by one (503)
+    while health/ said ok: a monitor could not tell."""
+    from ella.web.app import create_app
+    role, url = app_role
+    app = create_app(ella_config, {"DB_URL": url, "COOKIE_SECURE": False})
+    try:
+        assert Client(app).get("/api/v1/health/").json["status"] == "ok"
+        _revoke(db_url, "INSERT", "analysis", role)
+        _revoke(db_url, "DELETE", "usersession", role)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC, {}").format(
+                sql.Identifier(conn.info.dbname), sql.Identifier(role)))
+        result = Client(app).get("/api/v1/health/")
+        assert (result.status, result.json) == (503, {
+            "status": "error",
+            "database": "the database role of DB_URL lacks TEMPORARY on the database, INSERT "
+                        "on analysis, DELETE on usersession; see the README's \"Database "
+                        "roles\" for what to grant"})
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE DELETE ON ALL TABLES IN SCHEMA public FROM {}"
+                                 ).format(sql.Identifier(role)))
+        message = Client(app).get("/api/v1/health/").json["database"]
+        assert message == (
+            "the database role of DB_URL lacks TEMPORARY on the database, DELETE on "
+            "alembic_version, DELETE on allele, DELETE on alleleassessment, DELETE on "
+            "alleleassessmentattachment and 42 more; see the README's \"Database roles\" "
+            "for what to grant")  # 45 tables (ours is only read) and the INSERT on analysis
+    finally:
+        app._drop_connection()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO PUBLIC").format(
+                sql.Identifier(conn.info.dbname)))
+
+
 def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
         db_url, ella_config, app_role, watch_dirs, caplog):
     """A folder whose import hit a privilege the role lacked got an error file, as if its

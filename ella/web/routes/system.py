@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 
 from ella import __version__
 from ella.broadcast import active_broadcasts
+from ella.db import missing_privileges
 from ella.migrate import at_head
 from ella.web.errors import ApiError
 from ella.web.http import Response
@@ -26,6 +27,15 @@ UI_EXCEPTION_STATE_LIMIT = 1_000_000  # characters of the UI state's JSON
               summary="200 when the service and its database work and the schema is at head")
 def health(ctx):
     ok, message = at_head(ctx.conn, ctx.config)
+    if ok:
+        # A table a migration added, or shadow tables rebuilt, without the grants the
+        # service's role needs: the requests that touch them would fail (503) one by one.
+        missing = missing_privileges(ctx.conn)
+        if missing:
+            ok = False
+            message = (f"the database role of DB_URL lacks {', '.join(missing[:5])}"
+                       + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                       + "; see the README's \"Database roles\" for what to grant")
     if not ok:
         return Response.json({"status": "error", "database": message}, status=503)
     return {"status": "ok", "database": "ok", "version": __version__}
