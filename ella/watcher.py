@@ -86,17 +86,25 @@ class UnexpectedImportError(Exception):
 
 def folder_fingerprint(folder):
     """SHA-256 over (relative path, size, mtime, ctime, mode, owner) of every file below
-    `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too."""
+    `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too.
+    Of the folder itself and its subfolders, the mode and owner: moving a folder needs write
+    permission on it, and a `chmod u+w` of it is the fix such a failure asks for (their
+    times change with every move the import makes, and with the files, counted already)."""
     digest = hashlib.sha256()
     folder = Path(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    paths = [folder] + sorted(folder.rglob("*"))
+    for path in paths:
         try:
             stat = path.stat()
         except FileNotFoundError:  # removed while we look: the next look sees the change
             continue
-        digest.update(os.fsencode(path.relative_to(folder)) + (
-            f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
-            f"\0{stat.st_uid}\0{stat.st_gid}\n").encode())
+        name = os.fsencode(path.relative_to(folder))
+        if path.is_dir():
+            digest.update(name + f"/\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\n".encode())
+        elif path.is_file():
+            digest.update(name + (
+                f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
+                f"\0{stat.st_uid}\0{stat.st_gid}\n").encode())
     return digest.hexdigest()
 
 
@@ -508,6 +516,8 @@ class Watcher:
         back = self.dest / folder_name if committed else origin / folder_name
         if self._move_quietly(staging, back):
             self._unlink_quietly(marker)
+            if committed:  # an earlier failure's record no longer holds
+                self._unlink_quietly(origin / (folder_name + ERROR_SUFFIX))
             log.warning("interrupted import of %s: %s", folder_name,
                         "it was committed, the folder now has its name" if committed
                         else "not committed, the folder is back in the incoming directory")

@@ -389,6 +389,55 @@ def _killed_watcher(db_url, incoming, dest, where):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
+def test_a_recovered_import_removes_the_folders_earlier_failure(watch_dirs, db_url,
+                                                                 ella_config):
+    """The folder failed once (its .import-error beside it), was mended, and its import was
+    killed after the commit: recovery gives it its name, and the error file saying it
+    failed (what the README says to watch) goes, as after an import that was not killed."""
+    incoming, dest = watch_dirs
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    analysis = folder / "TestAnalysis-001.analysis"
+    good = analysis.read_text()
+    analysis.write_text("{not json")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
+    assert (incoming / "TestAnalysis-001.import-error").exists()
+    analysis.write_text(good)
+    _killed_watcher(db_url, incoming, dest, "before-rename")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert list(incoming.iterdir()) == []
+
+
+def test_a_folder_that_could_not_be_moved_is_retried_after_a_chmod_of_it(
+        watch_dirs, db_url, ella_config, monkeypatch):
+    """Moving a folder to another directory needs write permission on the folder itself
+    (EACCES for the service user otherwise; simulated, the tests run as root). The failure
+    is recorded; `chmod u+w` of the folder, the fix it asks for, is a change of the folder,
+    so it is tried again (it waited for a change of one of its files)."""
+    incoming, dest = watch_dirs
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    os.chmod(folder, 0o555)
+    rename = os.rename
+
+    def rename_as_the_service_user(src, dst):
+        if os.path.isdir(src) and not os.stat(src).st_mode & 0o200 and \
+                Path(src).resolve().parent != Path(dst).resolve().parent:
+            raise PermissionError(13, "Permission denied", str(src))
+        return rename(src, dst)
+    monkeypatch.setattr(watcher_module.os, "rename", rename_as_the_service_user)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert "Permission denied" in (incoming / "TestAnalysis-001.import-error").read_text()
+    assert _analyses(db_url) == []
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []  # unchanged: waits
+    os.chmod(folder, 0o755)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+    assert list(incoming.iterdir()) == []
+
+
 def _only(incoming, *names):
     """Leave only these folders (copied by the `dirs` fixture) in the incoming directory."""
     for folder in incoming.iterdir():
