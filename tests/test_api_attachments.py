@@ -332,56 +332,6 @@ def test_upload_is_resource_logged_without_payload(client, db_url):
     assert row == (None, 200)
 
 
-def test_another_groups_upload_is_read_only_once_it_is_evidence(make_app, storage, db_url,
-                                                                 ella_config):
-    """An upload not yet linked (a round in work) is for its group and the groups with a
-    panel of the same name (they may take the round over): another group neither lists,
-    downloads nor links it by id (ELLA: anyone logged in, ids are sequential). Linked to an
-    assessment it is evidence, shown to every group as the assessment is."""
-    from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
-    app = make_app(storage)
-    owner, colleague, analyses, _ = setup_analysis(app, db_url, ella_config)
-    add_user(db_url, "outsider", "othergroup")
-    add_user(db_url, "hbocreader", "hbocgroup", [("HBOC", "v01")])  # another version
-    outsider = logged_in_client(app, db_url, "outsider")
-    hboc_reader = logged_in_client(app, db_url, "hbocreader")
-    attachment_id = upload(owner, "patient-report.pdf", b"%PDF private").json["id"]
-
-    def listing(client):
-        return client.get("/api/v1/attachments/", query={"q": {"id": [attachment_id]}}).json
-    for client, readable in ((owner, True), (colleague, True), (hboc_reader, True),
-                             (outsider, False)):
-        download = client.get(f"/api/v1/attachments/{attachment_id}")
-        assert download.status == (200 if readable else 404)
-        assert [a["id"] for a in listing(client)] == ([attachment_id] if readable else [])
-        assert len(client.get("/api/v1/attachments/").json) == (1 if readable else 0)
-    assert b"private" not in outsider.get(f"/api/v1/attachments/{attachment_id}").body
-    # The outsider cannot make it evidence by linking it to an assessment of its own (a
-    # variant round on a panel of another name).
-    from deposit_helpers import TEST_ALL
-    from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
-    with psycopg.connect(db_url) as conn:
-        deposit_genepanel(conn, "OTHER", "v1", read_panel_files(*folder_files(TEST_ALL)))
-        conn.execute("INSERT INTO usergroupgenepanel SELECT id, 'OTHER', 'v1' FROM usergroup "
-                     "WHERE name = 'othergroup'")
-    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
-    variant = f"/api/v1/workflows/alleles/{allele_id}"
-    assert outsider.post(f"{variant}/actions/start/",
-                         {"gp_name": "OTHER", "gp_version": "v1"}).status == 200
-    body = payload(allele_id, annotation_id)
-    body["alleleassessment"]["attachment_ids"] = [attachment_id]
-    refused = outsider.post(f"{variant}/actions/finalizeallele/", body)
-    assert (refused.status, refused.json["message"]) == (
-        400, f"No attachment with id {attachment_id} (body.alleleassessment.attachment_ids)")
-    assert outsider.get(f"/api/v1/attachments/{attachment_id}").status == 404
-    # The owner's finalize-allele links it to the variant's assessment.
-    start_round(db_url, analyses[0], "wfuser1")
-    assert owner.post(f"/api/v1/workflows/analyses/{analyses[0]}/actions/finalizeallele/",
-                      body).status == 200
-    assert outsider.get(f"/api/v1/attachments/{attachment_id}").body == b"%PDF private"
-    assert [a["id"] for a in listing(outsider)] == [attachment_id]
-
-
 def test_analysis_attachments_disabled_and_access_checked(demo_api_app, demo_db_url):
     group1 = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     group2 = logged_in_client(demo_api_app, demo_db_url, "testuser4")

@@ -97,19 +97,3 @@ def accessible_panel_condition(alias="a", placeholder="%(group_id)s"):
     return ("EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = "
             f"{placeholder} AND ugp.genepanel_name = {alias}.genepanel_name "
             f"AND ugp.genepanel_version = {alias}.genepanel_version)")
-
-
-# Which attachments a user may read (ELLA: any): those that are evidence, linked to an
-# assessment or a reference (both are shown to every group, as are their files), and the
-# uploads of the user's own group and of groups with a gene panel of the same name (those
-# that may take over the rounds in work the uploads are for, before finalize links them).
-# A group working on other panels could otherwise list and download them all by id, or link
-# them to its own assessment to make them evidence. SQL over `attachment a`; one parameter,
-# the caller's group id.
-ATTACHMENT_READABLE = (
-    "(EXISTS (SELECT 1 FROM alleleassessmentattachment x WHERE x.attachment_id = a.id)"
-    " OR EXISTS (SELECT 1 FROM reference r WHERE r.attachment_id = a.id)"
-    ' OR EXISTS (SELECT 1 FROM "user" u, usergroup g WHERE u.id = a.user_id AND g.id = %s'
-    " AND (u.group_id = g.id OR EXISTS (SELECT 1 FROM usergroupgenepanel p"
-    " JOIN usergroupgenepanel q ON q.genepanel_name = p.genepanel_name"
-    " WHERE p.usergroup_id = u.group_id AND q.usergroup_id = g.id))))")

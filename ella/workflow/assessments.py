@@ -27,7 +27,6 @@ from psycopg.types.json import Jsonb
 from ella.allele_views import (alleleassessment_shapes, allelereport_shapes,
                                referenceassessment_shapes)
 from ella.db import clock_now
-from ella.web.access import ATTACHMENT_READABLE
 from ella.web.errors import BadRequest, Conflict, Forbidden
 from ella.web.validation import check_value
 from ella.workflow.rounds import TYPES, lock_workflow
@@ -376,12 +375,11 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
         attachment_ids = sorted(set(payload_aa["attachment_ids"]))
         linked = [r[0] for r in conn.execute(
             "INSERT INTO alleleassessmentattachment (alleleassessment_id, attachment_id) "
-            f"SELECT %s, id FROM attachment a WHERE id = ANY(%s) AND {ATTACHMENT_READABLE} "
-            "ORDER BY id RETURNING attachment_id", (aa_id, attachment_ids, user["group_id"]))]
+            "SELECT %s, id FROM attachment WHERE id = ANY(%s) ORDER BY id RETURNING "
+            "attachment_id", (aa_id, attachment_ids))]
         if len(linked) != len(attachment_ids):
             # ELLA drops such an id silently: the assessment would lack an attachment its
-            # author linked. Nothing is stored (the request rolls back). Another group's
-            # upload that is not evidence yet is not the caller's to link (as to read).
+            # author linked. Nothing is stored (the request rolls back).
             missing = sorted(set(attachment_ids) - set(linked))
             raise BadRequest(f"No attachment with id {missing[0]} "
                              "(body.alleleassessment.attachment_ids)")

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from ella import auth
 from ella.config import max_upload_size
-from ella.web.access import ATTACHMENT_READABLE, require_analysis
+from ella.web.access import require_analysis
 from ella.web.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from ella.web.http import FileResponse, Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -247,10 +247,9 @@ def content_disposition(filename):
 @router.route("GET", f"{API}/attachments/<int:attachment_id>",
               summary="Download an attachment with its original filename")
 def download(ctx, attachment_id):
-    row = ctx.conn.execute(f"SELECT sha256, filename, mimetype FROM attachment a "
-                           f"WHERE id = %s AND {ATTACHMENT_READABLE}",
-                           (attachment_id, ctx.user["group_id"])).fetchone()
-    if row is None:  # also for another group's upload that is not evidence (yet)
+    row = ctx.conn.execute("SELECT sha256, filename, mimetype FROM attachment WHERE id = %s",
+                           (attachment_id,)).fetchone()
+    if row is None:
         raise NotFound(f"No attachment with id {attachment_id}")
     sha256, filename, mimetype = row
     root = storage_root(ctx.config)
@@ -282,9 +281,7 @@ def list_attachments(ctx):
     condition, params = q_to_sql(ctx.request.json_arg("q"), Q_COLUMNS)
     rows = ctx.conn.execute(
         "SELECT a.id, a.sha256, a.filename, a.size, a.date_created, a.mimetype, a.extension, "
-        f"a.user_id FROM attachment a WHERE ({condition}) AND {ATTACHMENT_READABLE} "
-        "ORDER BY a.id",
-        [*params, ctx.user["group_id"]]).fetchall()
+        f"a.user_id FROM attachment a WHERE {condition} ORDER BY a.id", params).fetchall()
     root = (ctx.config.get("app") or {}).get("attachment_storage")
     user_ids = sorted({r[7] for r in rows})
     users = {u["id"]: u for u in auth.users(ctx.conn, "u.id = ANY(%s)", (user_ids,),
