@@ -428,6 +428,10 @@ def test_a_json_body_without_a_content_type_is_no_request(api_app, db_url, user)
     ({"HTTP_ORIGIN": "http://ella.example"}, False),
     ({"HTTP_ORIGIN": "null"}, False),  # a sandboxed or local page
     ({"HTTP_ORIGIN": "http://ella.example:99999"}, False),
+    ({"HTTP_ORIGIN": "http://["}, False),  # malformed: refused, not a 500
+    ({"HTTP_REFERER": "http://[::1/page"}, False),
+    ({"HTTP_ORIGIN": "http://ella.example:3114", "HTTP_HOST": "[::1"}, False),
+    ({"HTTP_ORIGIN": "http://[::1]:3114", "HTTP_HOST": "[::1]:3114"}, True),
     ({"HTTP_REFERER": "http://ella.example:3114/analyses/2"}, True),
     ({"HTTP_REFERER": "http://other.example/form.html"}, False),
     # A TLS proxy in front that passes its own address as Host names the page's host in

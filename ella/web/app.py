@@ -58,20 +58,18 @@ def _same_origin(page_url, environ):
     """Whether the page (an `Origin` or `Referer` URL) is on the host and port the request
     was sent to: `Host`, or the `X-Forwarded-Host` a proxy in front set (a page cannot set
     either header). `Origin: null` (a sandboxed or local page) is another origin."""
-    page = urlsplit(page_url.strip())
-    if page.scheme not in ("http", "https") or not page.hostname:
-        return False
-    default_port = 443 if page.scheme == "https" else 80
-    try:
+    try:  # urlsplit and .port raise ValueError for "[::1" or a port out of range
+        page = urlsplit(page_url.strip())
+        if page.scheme not in ("http", "https") or not page.hostname:
+            return False
+        default_port = 443 if page.scheme == "https" else 80
         page_address = (page.hostname, page.port or default_port)
-    except ValueError:  # a port out of range
+    except ValueError:
         return False
     for header in ("HTTP_HOST", "HTTP_X_FORWARDED_HOST"):
         host = (environ.get(header) or "").split(",")[0].strip()
-        if not host:
-            continue
-        target = urlsplit(f"//{host}")
         try:
+            target = urlsplit(f"//{host}")
             if target.hostname and (target.hostname, target.port or default_port) == \
                     page_address:
                 return True
