@@ -343,6 +343,7 @@ def validate_config(config, source="<config>"):
     if not errors:
         _check_classification_engine(config, source)
         _check_frequency_groups(config, source)
+        _check_annotation_service(config, source)
         return
     error = jsonschema.exceptions.best_match(errors)
     key, problem = _describe(error)
@@ -373,6 +374,17 @@ def _check_frequency_groups(config, source):
                     raise ConfigError(f"{source}: {where}: the column {column!r} is longer "
                                       f"than PostgreSQL's {IDENTIFIER_BYTES} bytes; use a "
                                       "shorter provider or population name")
+
+
+def _check_annotation_service(config, source):
+    """The service's URL is shown in logs, job messages and the open `GET config/`: a user
+    and password in it would be too (written with an unencoded `#`, `?` or `/`, the URL
+    parser does not even find them). Not quoted here for the same reason."""
+    url = (config.get("app") or {}).get("annotation_service")
+    if isinstance(url, str) and "@" in url:
+        raise ConfigError(f"{source}: app.annotation_service (ANNOTATION_SERVICE_URL): must "
+                          "not carry a user name or password (no '@'); it is shown in logs, "
+                          "job messages and GET /api/v1/config/")
 
 
 def _check_classification_engine(config, source):

@@ -129,6 +129,12 @@ class AnnotationService:
     def __init__(self, url, timeout=30.0):
         if not url:
             raise ServiceError("app.annotation_service is not configured")
+        if "@" in url:
+            # urllib would take "user:password@host" for the host name (every job would
+            # fail, with the password in its message), and a password with an unencoded
+            # "#", "?" or "/" ends the host part early: refused anywhere, never quoted.
+            raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must not "
+                               "carry a user or password")
         try:
             parts = urllib.parse.urlsplit(url)
             hostname = parts.hostname  # (a malformed host, e.g. "[::1", is found here)
@@ -136,19 +142,12 @@ class AnnotationService:
             # Not shown: it may carry a password.
             raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) is not a "
                                f"valid URL: {exc}") from None
-        # Shown in logs and job messages: without a user and password the URL may carry.
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         if parts.scheme not in ("http", "https") or not hostname:
             # Refused at start: otherwise every job would fail with "unknown url type".
             raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must be an "
-                               f"http:// or https:// URL with a host, got {shown!r}")
-        if "@" in parts.netloc:
-            # urllib would take "user:password@host" for the host name: every job would
-            # fail, with the password in its message.
-            raise ServiceError("app.annotation_service (ANNOTATION_SERVICE_URL) must not "
-                               f"carry a user or password, got {shown!r}")
+                               f"http:// or https:// URL with a host, got {url!r}")
         self.base = url.rstrip("/") + "/api/v1"
-        self.shown = shown.rstrip("/") + "/api/v1"
+        self.shown = self.base  # in logs and job messages (no user or password, above)
         self.timeout = timeout
 
     def _request(self, method, path, body=None, content_type=None):
