@@ -231,6 +231,15 @@ def test_passwords_never_reach_the_resource_log(api_app, db_url, user):
     assert all(r[1] is None and r[2] == 0 for r in rows)
     text = " ".join(str(r) for r in _sql(db_url, "SELECT * FROM resourcelog"))
     assert PASSWORD not in text and "Another-pass3" not in text
+    # A client that sends them in the query string (also to a mistyped URL): not logged
+    # either; other requests keep their query.
+    for path in (LOGIN, CHANGE, "/api/v1/users/actions/logn/"):
+        client.request("POST", path, json_body={}, query={"password": "In-query-9"})
+    client.get(CURRENT, query={"x": "1"})
+    assert _sql(db_url, "SELECT resource, query FROM resourcelog WHERE query <> ''") == [
+        (CURRENT, "x=1")]
+    text = " ".join(str(r) for r in _sql(db_url, "SELECT * FROM resourcelog"))
+    assert "In-query-9" not in text
 
 
 def test_login_bad_bodies(api_app, user):

@@ -273,7 +273,10 @@ class App:
             "usersession_id": request.session_id,
             "method": _storable(request.method),
             "resource": _storable(request.path),
-            "query": _storable(request.query_string),
+            # A route that keeps its payload out keeps its query out too (a client that
+            # sends the password there); so does a write no route matched, as above.
+            "query": _storable(request.query_string)
+            if request.method not in WRITE_METHODS or log_payload else "",
             "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
             "response_size": response.content_length,
