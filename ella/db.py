@@ -117,12 +117,14 @@ def connect(db_url, autocommit=False, application_name="ella"):
         return conn
     except psycopg.ProgrammingError as exc:
         first = _without_password(str(exc).strip().splitlines()[0], db_url)
+        # Not chained (`from None`): libpq's own message may quote the password, and a
+        # traceback of this error would print it.
         raise DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: "
-                            f"{first}") from exc
+                            f"{first}") from None
     except psycopg.OperationalError as exc:
         # libpq's message is multi-line; the first line says what failed.
         raise DatabaseError("cannot connect to the database: "
-                            f"{_without_password(first_line(exc), db_url)}") from exc
+                            f"{_without_password(first_line(exc), db_url)}") from None
 
 
 # Set after connecting, as a session's SET outranks every default: the server's, the

@@ -1,5 +1,6 @@
 """ella.db.connect: the settings of our sessions and its errors."""
 
+import traceback
 from urllib.parse import quote
 
 import pytest
@@ -56,3 +57,7 @@ def test_messages_never_show_the_password(url, secret):
         connect(url)
     assert secret not in str(caught.value)
     assert "***" in str(caught.value) or "password" not in str(caught.value).lower()
+    # Nor does a traceback of it, should one ever be logged (libpq's error is not chained).
+    shown = traceback.TracebackException.from_exception(caught.value)
+    assert shown.__cause__ is None and shown.__suppress_context__
+    assert secret not in "".join(shown.format_exception_only())
