@@ -6,6 +6,7 @@ nothing. The Docker build itself needs a Docker engine and is not run here; inst
 step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) execute.
 """
 
+import base64
 import configparser
 import json
 import os
@@ -489,6 +490,13 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
         access = _wait_for(lambda: [x for x in (site["logs"] / "api.log").read_text()
                                     .splitlines() if "xff-check" in x], 15, "the access line")
         assert "6.6.6.6" not in access[0] and "127.0.0.1" in access[0], access
+        # nginx's line leaves out the user name of an Authorization header ("combined" has it).
+        _get(base + "/api/v1/health/?auth-check",
+             headers={"Authorization": "Basic " + base64.b64encode(b"basicuser:pw").decode()})
+        nginx_line = _wait_for(lambda: [x for x in (site["logs"] / "nginx.log").read_text()
+                                        .splitlines() if "auth-check" in x], 15, "nginx's line")
+        assert re.match(r'^127\.0\.0\.1 - - \[.+\] "GET /api/v1/health/\?auth-check HTTP/1\.1" '
+                        r'200 ', nginx_line[0]) and "basicuser" not in nginx_line[0], nginx_line
         # Only the service's user (and group) may use the API's socket (when it is not root:
         # see test_gunicorn_socket_is_private_to_the_service_user) or read what the programs
         # write (Docker's umask 022 left patient data world-readable).
