@@ -120,6 +120,10 @@ def test_a_database_error_in_a_later_file_is_preceded_by_a_note(db_url, tmp_path
         f"note: {second} was not imported; the 1 file(s) before it were and stay imported",
         "error: database: refused by the site"], result.stderr
     assert _count(db_url, "annotation") == 6
+    with psycopg.connect(db_url) as conn:  # the audit row has the note too
+        output = conn.execute("SELECT output FROM clilog ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert f"note: {second} was not imported; the 1 file(s) before it were and stay " \
+           "imported" in output
 
 
 def test_alleles_without_panel_in_name_or_options(db_url, tmp_path):

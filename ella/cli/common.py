@@ -135,6 +135,11 @@ class Audit:
         self.lines.append(secret if secret is not None else line)
         print(line, flush=True)
 
+    def note(self, line):
+        """A line for stderr (said before an error's own line), recorded like echo's."""
+        self.lines.append(line)
+        print(line, file=sys.stderr, flush=True)
+
     def run(self, fn, input_errors=()):
         """Run the command body `fn()`; write the clilog row afterwards, also on failure.
         Exceptions of the `input_errors` types are the operator's input problem: they become

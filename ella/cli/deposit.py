@@ -238,8 +238,8 @@ def _variants(db_url, args, audit, annotation_only):
                                    "before it are imported)") from exc
             except BaseException:
                 if index:  # a database error, an interruption: said before its own line
-                    print(f"note: {vcf} was not imported; the {index} file(s) before it "
-                          "were and stay imported", file=sys.stderr)
+                    audit.note(f"note: {vcf} was not imported; the {index} file(s) before it "
+                               "were and stay imported")
                 raise
             audit.echo(variant_deposit.summary_line(stats))
     audit.echo("Annotation imported successfully" if annotation_only
