@@ -60,6 +60,13 @@ def test_xlinked_het_in_proband_of_unknown_sex_is_not_denovo(api_app, db_url, el
     assert "denovo" not in alleles[x_allele]["tags"]
     kept, excluded = _filtered(client, db_url, analysis_id, fc_id)
     assert x_allele in excluded["segregation"] and x_allele not in kept
+    # ELLA imports such a trio silently; the analysis' page says it (its warnings).
+    warnings = client.get(f"/api/v1/analyses/{analysis_id}/").json["warnings"]
+    assert warnings == (
+        "The sex of the proband P is unknown (UnknownSex.ped): the segregation filter calls "
+        "no variant on chromosome X outside the pseudoautosomal regions de novo, and removes "
+        "a heterozygous one whose parents are both homozygous reference. Check chromosome X "
+        "without the segregation filter.")
 
 
 # --- 2./3. formatted genotypes of relatives at a multiallelic site ---------------------------

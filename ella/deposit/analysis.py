@@ -11,6 +11,7 @@ background thread while the next one is converted (pipeline.py).
 
 import re
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import psycopg
@@ -174,7 +175,21 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
         if sibling:
             cur.execute("UPDATE sample SET sibling_id = %s WHERE id = %s",
                         (ids[probands[0]], sample_id))
+    if trio and proband["sex"] is None:
+        # ELLA imports it, and its de novo rules on X are a male's and a female's only
+        # (filtering.md 2.8): the interpreters are told on the analysis' page.
+        warning = UNKNOWN_PROBAND_SEX_WARNING.format(sample=proband["sample"],
+                                                     ped=Path(ped_path).name)
+        cur.execute("UPDATE analysis SET warnings = concat_ws(%s, nullif(warnings, ''), "
+                    "%s::text) WHERE id = %s", ("\n", warning, analysis_id))
     return ids, probands[0]
+
+
+UNKNOWN_PROBAND_SEX_WARNING = (
+    "The sex of the proband {sample} is unknown ({ped}): the segregation filter calls no "
+    "variant on chromosome X outside the pseudoautosomal regions de novo, and removes a "
+    "heterozygous one whose parents are both homozygous reference. Check chromosome X "
+    "without the segregation filter.")
 
 
 # --- records ---------------------------------------------------------------------------------
