@@ -39,6 +39,7 @@ from ella.vcf import VcfError
 log = logging.getLogger("ella.watcher")
 
 ERROR_SUFFIX = ".import-error"
+ERROR_REMINDER_SECONDS = 600
 READY = "READY"
 # A folder moved into the destination whose import has not committed yet.
 STAGING_PREFIX = ".importing-"
@@ -598,11 +599,21 @@ class Watcher:
         with self.stop_on_signals():
             log.info("watching %s, importing into %s every %ss", self.incoming, self.dest,
                      interval)
+            failing, said_at = None, 0.0  # the error the polls keep failing with, when said
             while not self.stopping:
                 try:
                     self.poll()
+                    if failing is not None:
+                        log.info("polling works again")
+                    failing = None
                 except WatcherError as exc:
-                    log.error("%s", exc)
+                    # The same error (the database down, a destination full) is said once,
+                    # and again every ERROR_REMINDER_SECONDS while it lasts, not every poll.
+                    if str(exc) != failing or time.monotonic() - said_at >= \
+                            ERROR_REMINDER_SECONDS:
+                        log.error("%s", exc)
+                        said_at = time.monotonic()
+                    failing = str(exc)
                 except Exception:  # e.g. a folder removed while it was read: keep watching
                     log.exception("unexpected error during a poll; polling again")
                 deadline = time.monotonic() + interval

@@ -261,11 +261,14 @@ def test_daemon_keeps_polling_while_the_incoming_directory_is_gone(dirs, db_url,
     try:
         _wait_for(lambda: "watching" in log.read_text(), "the daemon to start", proc)
         incoming.rmdir()
-        _wait_for(lambda: log.read_text().count("Couldn't read from watch path") >= 2,
-                  "the error on two polls", proc)
+        _wait_for(lambda: "Couldn't read from watch path" in log.read_text(), "the error",
+                  proc)
+        time.sleep(1)  # several polls (--interval 0.2): the same error is said once
+        assert log.read_text().count("Couldn't read from watch path") == 1
         aside.rename(incoming)
         _wait_for(lambda: "TestAnalysis-001 successfully imported" in log.read_text(),
                   "the import", proc)
+        assert "polling works again" in log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -436,6 +439,37 @@ def test_a_folder_that_could_not_be_moved_is_retried_after_a_chmod_of_it(
     os.chmod(folder, 0o755)
     assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
     assert list(incoming.iterdir()) == []
+
+
+def test_the_same_poll_error_is_said_once_and_then_every_ten_minutes(
+        watch_dirs, db_url, ella_config, monkeypatch, caplog):
+    """The database down or not ready: every poll (30 s) logged the same error line."""
+    incoming, dest = watch_dirs
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    clock = [1000.0]
+    outcomes = iter(["down", "down", "down", "later", "down", "full", "ok", "down"])
+
+    def poll():
+        outcome = next(outcomes, "last")
+        if outcome == "last":  # the same error once more (not said), then stop
+            watcher.stopping = True
+            raise WatcherError("the database is down")
+        clock[0] += 30
+        if outcome == "later":  # ten minutes after it was said
+            clock[0] += watcher_module.ERROR_REMINDER_SECONDS
+            raise WatcherError("the database is down")
+        if outcome != "ok":
+            raise WatcherError(f"the database is {outcome}")
+    monkeypatch.setattr(watcher, "poll", poll)
+    monkeypatch.setattr(watcher_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(watcher_module.time, "sleep",
+                        lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with caplog.at_level("INFO", logger="ella.watcher"):
+        watcher.run(interval=0.01)
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith(("the database", "polling works"))]
+    assert said == ["the database is down", "the database is down", "the database is full",
+                    "polling works again", "the database is down"]
 
 
 def _only(incoming, *names):
