@@ -335,6 +335,10 @@ class Record:
         if self._info_text is not None:
             self._info_items = None
 
+    def info_def(self, key):
+        """The header's ##INFO definition of `key` (FieldDef), or None."""
+        return self._hdr.info.get(key)
+
     def get_info(self, key, default=None):
         """One INFO value; avoids parsing the whole INFO when the key is absent."""
         if self._info is None and self._info_items is None and key not in self._info_text:

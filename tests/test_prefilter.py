@@ -114,6 +114,70 @@ def test_values_the_header_did_not_type_as_numbers(db_conn, tmp_path):
         _kept(db_conn.cursor(), [["low_mapping_quality"]], records)
 
 
+def _records_with(tmp_path, header_lines, infos):
+    """Records at 100, 200, ... with these INFO texts, under HEADER with these ##INFO lines
+    replaced (by ID) or added."""
+    header = HEADER
+    for line in header_lines:
+        key = line.split("ID=")[1].split(",")[0]
+        kept = [h for h in header.splitlines(keepends=True) if f"ID={key}," not in h]
+        header = "".join(kept[:1] + [line + "\n"] + kept[1:])
+    path = tmp_path / "lists.vcf"
+    path.write_text(header + "".join(f"13\t{100 * (i + 1)}\t.\tA\tG\t100\tPASS\t{info}\tGT\t0/1\n"
+                                     for i, info in enumerate(infos)))
+    with open_vcf(path) as reader:
+        return list(reader)
+
+
+def test_a_bare_mq_key_is_no_value(db_conn, tmp_path):
+    """`MQ` without a value (no ##INFO line, or one declaring a Flag) was read as MQ 0 or 1,
+    below 20: the record was dropped. No value counts as infinity (import.md 1.9)."""
+    for header in ([], ['##INFO=<ID=MQ,Number=0,Type=Flag,Description="MQ">']):
+        lines = HEADER if header else "".join(
+            h for h in HEADER.splitlines(keepends=True) if "ID=MQ," not in h)
+        path = tmp_path / "bare.vcf"
+        path.write_text(lines.replace("#CHROM", "".join(h + "\n" for h in header) + "#CHROM")
+                        + "13\t100\t.\tA\tG\t100\tPASS\tMQ\tGT\t0/1\n"
+                        + "13\t200\t.\tA\tG\t100\tPASS\tMQ=10\tGT\t0/1\n")
+        with open_vcf(path) as reader:
+            records = list(reader)
+        # (Declared a Flag, MQ holds no number at all, not even written as MQ=10.)
+        assert _kept(db_conn.cursor(), [["low_mapping_quality"]], records) == \
+            ([100, 200] if header else [100]), header
+
+
+def test_a_value_list_counts_the_records_own_allele_or_keeps_the_record(db_conn, tmp_path):
+    """Number=R is [REF, ALT] after decomposition: the ALT's value counts (the REF's 0.99
+    dropped a rare variant). Several values that cannot say which is this ALT's (Number=.,
+    copied whole to each decomposed record) count as the one that keeps the record: the
+    lowest frequency or allele number, the highest mapping quality."""
+    af_r = '##INFO=<ID=GNOMAD_GENOMES__AF,Number=R,Type=Float,Description="AF">'
+    records = _records_with(tmp_path, [af_r], [
+        "GNOMAD_GENOMES__AF=0.99,0.01;GNOMAD_GENOMES__AN=10000",
+        "GNOMAD_GENOMES__AF=0.01,0.2;GNOMAD_GENOMES__AN=10000"])
+    assert _kept(db_conn.cursor(), [["hi_frequency"]], records) == [100]
+    unknown = ['##INFO=<ID=GNOMAD_GENOMES__AF,Number=.,Type=Float,Description="AF">',
+               '##INFO=<ID=GNOMAD_GENOMES__AN,Number=.,Type=Integer,Description="AN">',
+               '##INFO=<ID=MQ,Number=.,Type=Float,Description="MQ">']
+    records = _records_with(tmp_path, unknown, [
+        "GNOMAD_GENOMES__AF=0.2,0.01;GNOMAD_GENOMES__AN=10000",
+        "GNOMAD_GENOMES__AF=0.2,0.3;GNOMAD_GENOMES__AN=10000,4000",
+        "GNOMAD_GENOMES__AF=0.2,0.3;GNOMAD_GENOMES__AN=10000,6000",
+        "GNOMAD_GENOMES__AF=.,0.3;GNOMAD_GENOMES__AN=10000"])
+    assert _kept(db_conn.cursor(), [["hi_frequency"]], records) == [100, 200]
+    records = _records_with(tmp_path, unknown, ["MQ=10,30", "MQ=10,19", "MQ=.,10"])
+    assert _kept(db_conn.cursor(), [["low_mapping_quality"]], records) == [100]
+
+
+def test_an_empty_list_of_criteria_is_refused():
+    """"All of no criteria" holds for every record: `[[]]` dropped every SNV of every
+    analysis the group's pattern matched."""
+    from ella.deposit.prefilter import PrefilterError, check_prefilters
+    with pytest.raises(PrefilterError, match=r"^lab: an empty list of criteria in prefilters "
+                                             r"would drop every variant"):
+        check_prefilters([["hi_frequency"], []], "lab")
+
+
 def test_structural_variants_are_never_prefiltered(db_conn, tmp_path):
     records = _records(tmp_path, [(100, "A", "G", HIGH, "0/1")])
     # Give the record an SVTYPE through its INFO text (its parsed INFO is computed lazily).
@@ -185,3 +249,80 @@ def test_two_matching_deposit_configs_are_an_error(db_url, ella_config):
         conn.commit()
     with pytest.raises(DepositError, match="more than one user-group deposit config"):
         deposit(db_url, ella_config, BRCA_VCF)
+
+
+# --- "nearby" across the deposit's batches (BATCH_SIZE blocks each) -------------------------
+
+@pytest.fixture
+def probe_group(db_url):
+    """Group `lab` prefilters analyses named `probe...`: high frequency and not nearby."""
+    _group_with_deposit_config(db_url, {"pattern": "^probe", "prefilters": [
+        ["hi_frequency", "position_not_nearby"]]})
+
+
+def _deposit_lines(db_url, ella_config, tmp_path, lines):
+    """Deposit records (pos, ref, alt, info, gt) on chromosome 13 as analysis
+    `probe.HBOC_v01`; returns the stored proband positions."""
+    folder = tmp_path / "probe.HBOC_v01"
+    folder.mkdir()
+    (folder / "probe.HBOC_v01.vcf").write_text(
+        HEADER.replace("#CHROM", "##contig=<ID=13>\n#CHROM") + "".join(
+            f"13\t{pos}\t.\t{ref}\t{alt}\t100\tPASS\t{info}\tGT\t{gt}\n"
+            for pos, ref, alt, info, gt in lines))
+    deposit(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT vcf_pos FROM allele"))
+
+
+def _filler(n, start, step=10):
+    return [(start + step * i, "A", "G", HIGH, "0/1") for i in range(n)]
+
+
+def test_a_block_whose_records_go_down_in_position_is_not_cut_from_its_neighbour(
+        db_url, ella_config, tmp_path, probe_group):
+    """A decomposed block written 5,000,012 then 5,000,010 (its records need not be in
+    position order) ends the batch's 2,000th block; the next record, 5,000,014, is 2 bp
+    from 5,000,012. The cut was made by the block's last record (4 bp away), and 5,000,014
+    was dropped as not nearby."""
+    from ella.deposit.analysis import BATCH_SIZE
+    block = f"{HIGH};OLD_MULTIALLELIC=13:5000010:CTTA/C/CTTG"
+    lines = _filler(BATCH_SIZE - 1, 1_000_000) + [
+        (5_000_012, "A", "G", block, "1/."), (5_000_010, "CTTA", "C", block, "./1"),
+        (5_000_014, "A", "G", HIGH, "0/1")] + _filler(50, 6_000_000)
+    assert _deposit_lines(db_url, ella_config, tmp_path, lines) == [
+        5_000_010, 5_000_012, 5_000_014]
+
+
+def test_an_unsorted_vcf_is_refused_when_nearby_would_look_across_batches(
+        db_url, ella_config, tmp_path, probe_group):
+    """POS 5 and POS 7 are 2 bp apart but 2,100 records apart in the file: they were judged
+    in different batches, and both dropped as not nearby. Refused with the line, nothing
+    written; a file whose records go back only within one batch is prefiltered exactly
+    (test_d3_nearby_is_within_3_bp_either_way_in_any_order)."""
+    lines = [(5, "A", "G", HIGH, "0/1")] + _filler(2100, 1_000_000, step=2000) + [
+        (7, "C", "T", HIGH, "0/1")]
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError, match=(
+            r"probe\.HBOC_v01\.vcf, line 2110: 13:7 comes after 13:4996000 earlier in the "
+            r"file: the VCF is not sorted by position, which the deposit config's prefilter "
+            r"position_not_nearby needs .*; sort it, e.g\. with bcftools sort$")):
+        _deposit_lines(db_url, ella_config, tmp_path, lines)
+    assert table_snapshot(db_url) == before
+
+
+def test_batches_are_cut_at_gaps_wider_than_a_block_can_reach():
+    """Cut (once BATCH_SIZE blocks are in) before a block over 1 kb past every position of
+    the batch on its chromosome, or on another chromosome; a batch four times that size
+    without such a gap is cut at the next gap over 3 bp."""
+    from collections import namedtuple
+    from ella.deposit.analysis import _batches
+    rec = namedtuple("rec", "chrom pos")
+    blocks = ([[rec("1", 10 * i)] for i in range(5)]  # 10 bp apart: no cut
+              + [[rec("1", 2000), rec("1", 40)]]  # not past 40: no cut; the batch ends at 2000
+              + [[rec("1", 2900)]]  # 900 bp past 2000: no cut
+              + [[rec("1", 4100)]]  # 1,200 bp past 2900: cut (7 blocks)
+              + [[rec("2", 100)], [rec("1", 6000)], [rec("3", 1)]]  # cut: another chromosome
+              + [[rec("3", 1 + 5 * i)] for i in range(1, 30)])  # 5 bp apart: cut at 12
+    sizes = [len(b) for b in _batches(blocks, 3)]
+    assert sizes == [7, 3, 12, 12, 6]
+

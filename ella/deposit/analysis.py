@@ -194,16 +194,30 @@ UNKNOWN_PROBAND_SEX_WARNING = (
 
 # --- records ---------------------------------------------------------------------------------
 
+# A batch is cut (once it holds BATCH_SIZE blocks) only where the next block starts on
+# another chromosome or this far past every position of the batch on its own: the
+# prefilter looks for "nearby" records (NEARBY_BP) within a batch. Wider than NEARBY_BP, as
+# the records of a decomposed block need not be in position order (trimming a REF moves a
+# record right), so a later block can start before an earlier block's last record. A batch
+# that reaches BATCH_SIZE * 4 blocks without such a gap is cut at the next gap over
+# NEARBY_BP (a WGS has a gap over 1 kb every few variants).
+BATCH_GAP_BP = 1000
+
+
 def _batches(blocks, size):
-    """Lists of blocks; a cut never falls within NEARBY_BP of the previous block."""
-    batch = []
+    """Lists of blocks, cut as BATCH_GAP_BP says."""
+    batch, ends = [], {}  # ends: chromosome -> the largest POS of the batch's records on it
     for block in blocks:
         if len(batch) >= size:
-            last, first = batch[-1][-1], block[0]
-            if last.chrom != first.chrom or abs(first.pos - last.pos) > NEARBY_BP:
+            end = ends.get(block[0].chrom)
+            gap = BATCH_GAP_BP if len(batch) < size * 4 else NEARBY_BP
+            if end is None or min(r.pos for r in block) - end > gap:
                 yield batch
-                batch = []
+                batch, ends = [], {}
         batch.append(block)
+        for r in block:
+            if r.pos > ends.get(r.chrom, 0):
+                ends[r.chrom] = r.pos
     if batch:
         yield batch
 
@@ -231,6 +245,8 @@ class _VcfImport:
         self.annotator = annotator
         self.writer = AnnotationWriter(cur, app_config, config_id)
         self.prefilters = prefilters
+        self.checks_nearby = any("position_not_nearby" in c for c in prefilters)
+        self.earlier_ends = {}  # chromosome -> the largest proband POS of earlier batches
         self.stats = stats
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
@@ -241,6 +257,8 @@ class _VcfImport:
         genotypes = [bg for bg in (block_genotype(b, self.proband_index) for b in blocks) if bg]
         if self.prefilters:
             proband_records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
+            if self.checks_nearby:
+                self._refuse_unsorted(proband_records)
             drop = prefiltered(self.read_cur, self.prefilters, proband_records,
                                self.proband_index)
             kept = [bg for bg in genotypes
@@ -257,6 +275,24 @@ class _VcfImport:
         for r in records:
             r.forget_info()  # the batch may wait in the pipeline; its INFO is not needed again
         return batch
+
+    def _refuse_unsorted(self, records):
+        """`position_not_nearby` looks for neighbours within a batch, which holds all of
+        them in a VCF sorted by position (`_batches`). A record back within NEARBY_BP of an
+        earlier batch's positions could be one whose neighbour was dropped for want of it:
+        refused, as the lab can sort the file."""
+        ends = self.earlier_ends
+        for r in records:
+            end = ends.get(r.chrom)
+            if end is not None and r.pos <= end + NEARBY_BP:
+                raise r.error(f"{r.chrom}:{r.pos} comes after {r.chrom}:{end} earlier in the "
+                              "file: the VCF is not sorted by position, which the deposit "
+                              "config's prefilter position_not_nearby needs (a variant could "
+                              "be dropped whose neighbour is elsewhere in the file); sort it, "
+                              "e.g. with bcftools sort")
+        for r in records:
+            if r.pos > ends.get(r.chrom, 0):
+                ends[r.chrom] = r.pos
 
     def _refuse_repeats(self, records, alleles):
         """The same variant twice in one VCF would give the sample two genotypes of it."""

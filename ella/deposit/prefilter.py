@@ -21,22 +21,39 @@ def check_prefilters(prefilters, where):
     if not isinstance(prefilters, list) or not all(isinstance(s, list) for s in prefilters):
         raise PrefilterError(f"{where}: prefilters must be a list of lists of criteria")
     for criteria in prefilters:
+        if not criteria:
+            # "All of no criteria" holds for every record: every SNV would be dropped.
+            raise PrefilterError(f"{where}: an empty list of criteria in prefilters would "
+                                 "drop every variant; list at least one criterion")
         for name in criteria:
             if name not in CRITERIA:
                 raise PrefilterError(f"{where}: unknown prefilter {name!r} (known: "
                                      f"{', '.join(CRITERIA)})")
 
 
-def _number(record, key, default):
-    """INFO `key` of the record as a number (its first value), `default` when absent. A value
-    the header did not type as a number (declared String, or no ##INFO line) is read as
-    one; anything else is the record's error, with its line."""
+def _number(record, key, default, of_several):
+    """INFO `key` of the record as a number, `default` when absent or given as a bare key
+    (a Flag, or `MQ` without a value: no value, not 0 or 1). A Number=R list is [REF, ALT]
+    after decomposition: the ALT's value counts. Any other list of several values (Number=.
+    copied whole to each decomposed record) cannot say which is this ALT's: `of_several`
+    (min or max) picks the one that keeps the record, as a dropped record is lost for good.
+    A value the header did not type as a number (declared String, or no ##INFO line) is
+    read as one; anything else is the record's error, with its line."""
     value = record.get_info(key)
     if isinstance(value, (tuple, list)):
-        value = value[0] if value else None
-    if value is None or value in ("", "."):  # VCF's missing value, left as text when untyped
-        return default
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if len(value) == 2 and getattr(record.info_def(key), "number", None) == "R":
+            value = value[1]
+        else:
+            numbers = [n for n in (_one_number(record, key, v) for v in value) if n is not None]
+            return of_several(numbers) if numbers else default
+    number = _one_number(record, key, value)
+    return default if number is None else number
+
+
+def _one_number(record, key, value):
+    if value is None or isinstance(value, bool) or value in ("", "."):
+        return None  # VCF's missing value (left as text when untyped), a flag, a bare key
+    if isinstance(value, (int, float)):
         return value
     try:
         return float(value)
@@ -93,8 +110,8 @@ def _holds(criterion, record, near, classified, gt):
     """Whether the criterion holds for the record. Evaluated only when the config asks for
     it: an INFO value that is no number is an error only where the config compares it."""
     if criterion == "hi_frequency":
-        return (_number(record, "GNOMAD_GENOMES__AF", 0) > 0.05
-                and _number(record, "GNOMAD_GENOMES__AN", 0) > 5000)
+        return (_number(record, "GNOMAD_GENOMES__AF", 0, min) > 0.05
+                and _number(record, "GNOMAD_GENOMES__AN", 0, min) > 5000)
     if criterion == "position_not_nearby":
         return not near
     if criterion == "no_classification":
@@ -103,5 +120,5 @@ def _holds(criterion, record, near, classified, gt):
         return (record.get_info("OLD_MULTIALLELIC") is None
                 or (gt is not None and all(a in (0, 1) for a in gt)))
     if criterion == "low_mapping_quality":
-        return _number(record, "MQ", float("inf")) < 20
+        return _number(record, "MQ", float("inf"), max) < 20
     raise PrefilterError(f"unknown prefilter {criterion!r}")  # (check_prefilters refuses it)
