@@ -1017,6 +1017,32 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
                       {"gp_name": "HBOC", "gp_version": "v01"}).status == 200
 
 
+def test_the_groups_variant_work_stays_in_its_lists_after_a_panel_upgrade(world):
+    """The group replaces HBOC v01 by v1.0.0 while u1 has a variant round in work on v01:
+    the round stays the group's (RoundAccess), and so it stays in its work list, also once
+    u1 sent it to review (the review round keeps v01). It was in none of the group's lists
+    (only in those of groups with v01), so nobody of the group would find it."""
+    def listed(user):
+        body = ok(world.client(user).get(f"{API}/overviews/alleles/"))
+        return {key: [item["allele"]["id"] for item in items] for key, items in body.items()}
+    in_work, to_review, other = world.allele_ids[1:4]
+    add_user(world.url, "g2user", "g2", [("HBOC", "v01")])
+    for allele_id in (in_work, to_review, other):
+        ok(act(world, "u1" if allele_id != other else "g2user", "start",
+               {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele", workflow_id=allele_id))
+    sql(world.url, "DELETE FROM usergroupgenepanel WHERE usergroup_id = (SELECT id FROM "
+        "usergroup WHERE name = 'wf') AND genepanel_version = 'v01'")
+    ok(act(world, "u1", "markreview", world.payload([to_review], analysis=False),
+           kind="allele", workflow_id=to_review))
+    for user in ("u1", "u2"):
+        assert listed(user) == {"not_started": [], "marked_review": [to_review],
+                                "ongoing": [in_work]}, user
+    # Another group's round on the old version is not the group's work: not listed.
+    assert listed("g2user") == {"not_started": [], "marked_review": [to_review],
+                                "ongoing": [in_work, other]}
+    assert listed("outsider") == {"not_started": [], "marked_review": [], "ongoing": []}
+
+
 def test_a_variant_round_in_work_does_not_follow_its_owner_into_another_group(
         api_app, db_url, ella_config):
     """The owner of a variant round in work on HBOC is moved to a group without any HBOC

@@ -121,8 +121,16 @@ def analyses_finalized(ctx):
 
 _ALLELE_ROUND_KEYS = ("id", "status", "finalized", "workflow_status", "allele_id",
                       "genepanel_name", "genepanel_version", "date_last_update", "user_id")
-_ALLELE_ACCESS = ("EXISTS (SELECT 1 FROM alleleinterpretation gi WHERE gi.allele_id = al.id "
-                  f"AND {accessible_panel_condition('gi')})")
+# A variant is listed for a group with a round on one of its panels (ELLA), or with a round
+# a member of the group did on another version of one of its panels: work in progress, or
+# sent to review, when the group's panel was replaced by a new version (README, access
+# differences: such a round stays the group's, to be finished and shown).
+_ALLELE_ACCESS = (
+    "EXISTS (SELECT 1 FROM alleleinterpretation gi WHERE gi.allele_id = al.id "
+    f"AND ({accessible_panel_condition('gi')} OR ("
+    'gi.user_id IN (SELECT u.id FROM "user" u WHERE u.group_id = %(group_id)s) '
+    "AND EXISTS (SELECT 1 FROM usergroupgenepanel ugn WHERE ugn.usergroup_id = %(group_id)s "
+    "AND ugn.genepanel_name = gi.genepanel_name))))")
 
 
 def overview_alleles(conn, config, allele_ids):
