@@ -497,9 +497,6 @@ class Watcher:
 
     def _recover(self, conn, folder_name):
         staging, marker = self.staging_paths(folder_name)
-        if not staging.exists():  # the move or rename had been done: only the marker is left
-            self._unlink_quietly(marker)
-            return
         try:
             record = json.loads(marker.read_text(encoding="utf-8"))
             analysis, origin = record["analysis"], Path(record["incoming"])
@@ -507,11 +504,19 @@ class Watcher:
             if not isinstance(analysis, str) or type(analysis_id) is not int:
                 raise TypeError("no analysis name and id")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
+            if not staging.exists():  # nothing to put anywhere: the marker only
+                self._unlink_quietly(marker)
+            else:
+                log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
             return
         # By id and name: another folder's analysis of the same name does not count.
         committed = conn.execute("SELECT 1 FROM analysis WHERE id = %s AND name = %s",
                                  (analysis_id, analysis)).fetchone() is not None
+        if not staging.exists():  # the move or rename had been done: only the marker is left
+            self._unlink_quietly(marker)
+            if committed:  # an earlier failure's record no longer holds
+                self._unlink_quietly(origin / (folder_name + ERROR_SUFFIX))
+            return
         if not committed and origin != self.incoming.resolve():
             return  # the watcher of that incoming directory puts it back
         back = self.dest / folder_name if committed else origin / folder_name

@@ -375,8 +375,14 @@ def rename_then_die(source, target):  # the move into the destination, before th
     die()
 def die_before_rename(cls, source, target):  # committed; the rename to its own name not done
     die()
+real_move = w.Watcher._move_quietly
+def die_after_rename(cls, source, target):  # renamed; its marker not removed
+    real_move(source, target)
+    die()
 if where == "before-commit":
     w.Watcher._rename = staticmethod(rename_then_die)
+elif where == "after-rename":
+    w.Watcher._move_quietly = classmethod(die_after_rename)
 else:
     w.Watcher._move_quietly = classmethod(die_before_rename)
 w.Watcher(db_url, load_config(environ={}), incoming, dest).poll()
@@ -392,11 +398,13 @@ def _killed_watcher(db_url, incoming, dest, where):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
+@pytest.mark.parametrize("where", ["before-rename", "after-rename"])
 def test_a_recovered_import_removes_the_folders_earlier_failure(watch_dirs, db_url,
-                                                                 ella_config):
+                                                                 ella_config, where):
     """The folder failed once (its .import-error beside it), was mended, and its import was
-    killed after the commit: recovery gives it its name, and the error file saying it
-    failed (what the README says to watch) goes, as after an import that was not killed."""
+    killed after the commit, before or after the folder got its name: recovery finishes it,
+    and the error file saying it failed (what the README says to watch) goes, as after an
+    import that was not killed."""
     incoming, dest = watch_dirs
     folder = incoming / "TestAnalysis-001"
     shutil.copytree(TEST_ANALYSIS_001, folder)
@@ -407,7 +415,7 @@ def test_a_recovered_import_removes_the_folders_earlier_failure(watch_dirs, db_u
     assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
     assert (incoming / "TestAnalysis-001.import-error").exists()
     analysis.write_text(good)
-    _killed_watcher(db_url, incoming, dest, "before-rename")
+    _killed_watcher(db_url, incoming, dest, where)
     assert Watcher(db_url, ella_config, incoming, dest).poll() == []
     assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
     assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
