@@ -234,7 +234,9 @@ def test_passwords_never_reach_the_resource_log(api_app, db_url, user):
     # A client that sends them in the query string (also to a mistyped URL): not logged
     # either; other requests keep their query.
     for path in (LOGIN, CHANGE, "/api/v1/users/actions/logn/"):
-        client.request("POST", path, json_body={}, query={"password": "In-query-9"})
+        for method in ("POST", "GET", "HEAD", "OPTIONS"):
+            client.request(method, path, json_body={} if method == "POST" else None,
+                           query={"password": "In-query-9"})
     client.get(CURRENT, query={"x": "1"})
     assert _sql(db_url, "SELECT resource, query FROM resourcelog WHERE query <> ''") == [
         (CURRENT, "x=1")]

@@ -2,6 +2,9 @@
 demo panel, read through the WSGI app as testuser3 (testgroup02, whose first filter config
 is the demo TrioDefault with a segregation filter)."""
 
+import json
+
+import psycopg
 import pytest
 import trio_helpers as t
 from api_helpers import logged_in_client
@@ -67,6 +70,31 @@ def test_xlinked_het_in_proband_of_unknown_sex_is_not_denovo(api_app, db_url, el
         "no variant on chromosome X outside the pseudoautosomal regions de novo, and removes "
         "a heterozygous one whose parents are both homozygous reference. Check chromosome X "
         "without the segregation filter.")
+
+
+def test_the_unknown_sex_line_follows_the_labs_warnings_once(db_url, ella_config, tmp_path):
+    """After the lab's own warnings.txt, and once for an analysis of two VCFs of the trio
+    (each VCF makes its samples)."""
+    t.load_demo_data(db_url, ella_config)
+    _, (pos, _) = t.coding_positions("DVL1")
+    ped = [("FAM", "P", "F", "M", 0, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    folder = t.write_analysis(tmp_path, "TwoVcfs", ["P", "F", "M"], ped, [
+        ("DVL1", "1", pos, "C", "T", [S("0/1", HET_AD), S("0/0", REF_AD), S("0/0", REF_AD)])])
+    vcf = next(folder.glob("*.vcf"))
+    (folder / "second.vcf").write_text(vcf.read_text().replace(f"\t{pos}\t", f"\t{pos + 3}\t"))
+    (folder / "TwoVcfs.analysis").write_text(json.dumps({
+        "name": folder.name, "genepanel_name": "Mendeliome", "genepanel_version": "v01",
+        "data": [{"vcf": vcf.name, "ped": "TwoVcfs.ped"},
+                 {"vcf": "second.vcf", "ped": "TwoVcfs.ped"}]}))
+    (folder / "warnings.txt").write_text("Low coverage in BRCA2 exon 11\n")
+    t.deposit_folder(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        warnings = conn.execute("SELECT warnings FROM analysis WHERE name = %s",
+                                (folder.name,)).fetchone()[0]
+    assert warnings.startswith("Low coverage in BRCA2 exon 11\nThe sex of the proband P is "
+                               "unknown (TwoVcfs.ped)")
+    assert warnings.count("The sex of the proband") == 1 and warnings.count("\n") == 1
 
 
 # --- 2./3. formatted genotypes of relatives at a multiallelic site ---------------------------

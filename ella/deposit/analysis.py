@@ -180,8 +180,13 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
         # (filtering.md 2.8): the interpreters are told on the analysis' page.
         warning = UNKNOWN_PROBAND_SEX_WARNING.format(sample=proband["sample"],
                                                      ped=Path(ped_path).name)
-        cur.execute("UPDATE analysis SET warnings = concat_ws(%s, nullif(warnings, ''), "
-                    "%s::text) WHERE id = %s", ("\n", warning, analysis_id))
+        # On a line of its own after the lab's text (kept as it is); once, also for an
+        # analysis of several VCFs of the family.
+        cur.execute("UPDATE analysis SET warnings = CASE WHEN coalesce(warnings, '') = '' "
+                    "THEN %(w)s WHEN right(warnings, 1) = %(nl)s THEN warnings || %(w)s "
+                    "ELSE warnings || %(nl)s || %(w)s END "
+                    "WHERE id = %(id)s AND strpos(coalesce(warnings, ''), %(w)s) = 0",
+                    {"w": warning, "nl": "\n", "id": analysis_id})
     return ids, probands[0]
 
 

@@ -273,10 +273,11 @@ class App:
             "usersession_id": request.session_id,
             "method": _storable(request.method),
             "resource": _storable(request.path),
-            # A route that keeps its payload out keeps its query out too (a client that
-            # sends the password there); so does a write no route matched, as above.
+            # A route that keeps its payload out keeps its query out too, whatever the
+            # method (a client that sends the password there); so does a request no route
+            # matched (404, 405), as above.
             "query": _storable(request.query_string)
-            if request.method not in WRITE_METHODS or log_payload else "",
+            if route is not None and route.log_payload else "",
             "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
             "response_size": response.content_length,
