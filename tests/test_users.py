@@ -288,6 +288,29 @@ def test_add_groups_update_keeps_unofficial_panels(groups_db_url, tmp_path):
                  ) == [("testgroup01",)]
 
 
+def test_add_groups_warns_of_unfinished_analyses_a_group_loses(demo_db_url, tmp_path):
+    """A group sees an analysis through its panel version only: given only a new version,
+    its unfinished analyses on the old one left its work lists without a word."""
+    unfinished = query(demo_db_url, "SELECT count(*) FROM analysis a WHERE genepanel_name = "
+                                    "'HBOC' AND EXISTS (SELECT 1 FROM analysisinterpretation ai "
+                                    "WHERE ai.analysis_id = a.id AND ai.status <> 'Done')")[0][0]
+    assert unfinished > 0
+    path = write_json(tmp_path, "groups.json", [
+        {"name": "testgroup01", "genepanels": [["HBOCUTV", "v01"]]}])
+    warning = (f"Warning: user group testgroup01 no longer has gene panel HBOC v01: "
+               f"{unfinished} unfinished analyses on it (not started or in work) leave the "
+               "group's work lists; give the group that version too to keep them")
+    assert ok(users_cli(demo_db_url, "add_groups", path, "-dry")).splitlines() == [
+        warning, "Would update group 'testgroup01'"]
+    assert ok(users_cli(demo_db_url, "add_groups", path)).splitlines() == [
+        warning, "User group testgroup01 already exists, updating record..."]
+    # Given back, nothing is lost: no warning.
+    path = write_json(tmp_path, "groups.json", [
+        {"name": "testgroup01", "genepanels": [["HBOCUTV", "v01"], ["HBOC", "v01"]]}])
+    assert ok(users_cli(demo_db_url, "add_groups", path)).splitlines() == [
+        "User group testgroup01 already exists, updating record..."]
+
+
 def test_add_groups_dry_run_changes_nothing(panels_db_url):
     before = table_snapshot(panels_db_url)
     out = ok(users_cli(panels_db_url, "add_groups", str(DEMO_GROUPS), "-dry", "--name",

@@ -130,6 +130,12 @@ def _add_groups(conn, config, args, audit):
         raise CommandError(f"{args.json_file}: no user group to add"
                            + (f" matching --name {', '.join(args.name)}" if args.name else ""))
     results = domain.add_groups(conn, groups, args.name)
+    for result in results:
+        for name, version, count in result["lost_unfinished"]:
+            audit.echo(f"Warning: user group {result['name']} no longer has gene panel {name} "
+                       f"{version}: {count} unfinished analyses on it (not started or in "
+                       "work) leave the group's work lists; give the group that version too "
+                       "to keep them")
     if args.dry_run:
         conn.rollback()
         for result in results:

@@ -371,6 +371,7 @@ def add_groups(conn, groups, names=None):
                 "default_import_genepanel_version = %(dversion)s WHERE id = %(id)s",
                 dict(params, id=group_id))
             status = "updated"
+        lost = _unfinished_analyses_of_lost_panels(conn, group_id, panels)
         # Official links are replaced; links to unofficial panels stay.
         conn.execute(
             "DELETE FROM usergroupgenepanel ugp USING genepanel gp "
@@ -382,7 +383,8 @@ def add_groups(conn, groups, names=None):
                 "VALUES (%s, %s, %s)", [(group_id, n, v) for n, v in panels])
         ids[group["name"]] = group_id
         results.append({"name": group["name"], "status": status, "id": group_id,
-                        "genepanels": panels, "default_import_genepanel": default})
+                        "genepanels": panels, "default_import_genepanel": default,
+                        "lost_unfinished": lost})
     # Import rights once every group of the file exists, so groups may name each other.
     for group in selected:
         targets = group["import_groups"] if group["import_groups"] is not None else [group["name"]]
@@ -400,6 +402,25 @@ def add_groups(conn, groups, names=None):
             cur.executemany("INSERT INTO usergroupimport (usergroup_id, usergroupimport_id) "
                             "VALUES (%s, %s)", [(group_id, t) for t in target_ids])
     return results
+
+
+def _unfinished_analyses_of_lost_panels(conn, group_id, panels):
+    """[(panel name, version, number of analyses)]: the official panels the group has and
+    will not have any more, with their analyses that have a round not Done. A group sees an
+    analysis through its panel version only: those leave its work lists, also when in work
+    (a new panel version given as the only one is the usual way this happens)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT ugp.genepanel_name, ugp.genepanel_version, count(a.id) "
+        "FROM usergroupgenepanel ugp JOIN genepanel gp ON gp.name = ugp.genepanel_name "
+        "AND gp.version = ugp.genepanel_version AND gp.official "
+        "JOIN analysis a ON a.genepanel_name = ugp.genepanel_name "
+        "AND a.genepanel_version = ugp.genepanel_version "
+        "WHERE ugp.usergroup_id = %s AND NOT (ugp.genepanel_name, ugp.genepanel_version) "
+        "IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+        "AND EXISTS (SELECT 1 FROM analysisinterpretation ai WHERE ai.analysis_id = a.id "
+        "AND ai.status <> 'Done') "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        (group_id, [n for n, _ in panels], [v for _, v in panels]))]
 
 
 def selected_group_names(groups, names=None):
