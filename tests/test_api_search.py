@@ -1,6 +1,10 @@
 """GET search/ and search/options/ on the real ELLA database (api.md 2.7, 4.14)."""
 
+import copy
 from datetime import datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
 
 from api_client import Client
 from api_helpers import logged_in_client
@@ -287,3 +291,34 @@ def test_a_custom_annotation_of_any_shape_is_merged_as_the_other_reads_merge_it(
     annotation = search(client, found).json["alleles"][0]["allele"]["annotation"]
     assert annotation["external"]["LOVD"] == "yes"
     assert annotation["references"][-1] == {"id": 1, "source": "User"}
+
+
+def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_api_app,
+                                                                           demo_db_url):
+    """A variant annotated on NM_000059.3 (HBOC v01's transcript) and NM_000059.4: search
+    showed the .4 (its own matching always took the highest version), alleles/ the .3."""
+    with psycopg.connect(demo_db_url) as conn:
+        annotations, config_id, schema_version = conn.execute(
+            "SELECT annotations, annotation_config_id, schema_version FROM annotation "
+            "WHERE allele_id = 3 AND date_superceeded IS NULL").fetchone()
+        annotations = copy.deepcopy(annotations)
+        current = next(t for t in annotations["transcripts"]
+                       if t["transcript"] == "NM_000059.3")
+        annotations["transcripts"].append(dict(current, transcript="NM_000059.4",
+                                               HGVSc="c.10G>T"))
+        allele_id = conn.execute(
+            "INSERT INTO allele (genome_reference, chromosome, start_position, "
+            "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, "
+            "vcf_alt, length, caller_type) VALUES ('GRCh37', '13', 32890999, 32891000, 'G', "
+            "'T', 'SNP', 32891000, 'G', 'T', 1, 'snv') RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO annotation (allele_id, annotations, annotation_config_id, "
+                     "schema_version, date_created) VALUES (%s, %s, %s, %s, now())",
+                     (allele_id, Jsonb(annotations), config_id, schema_version))
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    found = search(client, {"type": "alleles", "freetext": "13:32891000"}).json
+    shown = client.get("/api/v1/alleles/", query={"q": {"id": [allele_id]}, "gp_name": "HBOC",
+                                                  "gp_version": "v01"}).json
+    assert shown[0]["annotation"]["filtered_transcripts"] == ["NM_000059.3"]
+    assert found["alleles"][0]["allele"]["annotation"]["filtered_transcripts"] == [
+        "NM_000059.3"]
+

@@ -3,7 +3,7 @@
 import re
 
 from ella import auth
-from ella.allele_views import merge_custom_annotation
+from ella.allele_views import filtered_transcript_names, merge_custom_annotation, panel_index
 from ella.web.routes.overviews import overview_analyses
 from ella.web.access import accessible_panel_condition, group_panels
 from ella.web.errors import BadRequest
@@ -269,19 +269,19 @@ def _allele_ids(ctx, query):
 
 
 def _panel_transcripts(ctx):
-    """[(hgnc_id, transcript name without version)] of the group's official panels."""
+    """`panel_index` of the transcripts of the group's official panels."""
     panels = group_panels(ctx.conn, ctx.user)
     if not panels:
-        return set()
+        return {}
     names = [p[0] for p in panels]
     versions = [p[1] for p in panels]
-    return {(gene, name.split(".")[0]) for gene, name in ctx.conn.execute(
-        "SELECT DISTINCT t.gene_id, t.transcript_name FROM genepanel_transcript gt "
+    return panel_index(ctx.conn.execute(
+        "SELECT DISTINCT t.transcript_name, t.gene_id FROM genepanel_transcript gt "
         "JOIN genepanel gp ON gp.name = gt.genepanel_name AND gp.version = gt.genepanel_version "
         "JOIN transcript t ON t.id = gt.transcript_id "
         "JOIN unnest(%s::text[], %s::text[]) AS p(name, version) "
         "ON p.name = gt.genepanel_name AND p.version = gt.genepanel_version "
-        "WHERE gp.official", (names, versions))}
+        "WHERE gp.official", (names, versions)).fetchall())
 
 
 def _worst(transcripts, severity):
@@ -313,16 +313,9 @@ def _annotation(ctx, row, custom, panel_transcripts, hgvs_text):
         data = merge_custom_annotation(data, custom[1])
     data["references"] = list(data.get("references") or [])
     data["worst_consequence"] = _worst(transcripts, ctx.config["transcripts"]["consequences"])
-    filtered = []
-    # one annotation transcript per panel transcript: the exact name, else the highest version
-    chosen = {}
-    for tx in transcripts:
-        name = tx.get("transcript", "")
-        key = (tx.get("hgnc_id"), name.split(".")[0])
-        if key in panel_transcripts:
-            chosen.setdefault(key, []).append(name)
-    for names in chosen.values():
-        filtered.append(max(names, key=_version_key))
+    # As every other view matches them (filtering.md 2.9): per panel transcript the
+    # annotation transcript of the exact name, else the highest version.
+    filtered = filtered_transcript_names(transcripts, panel_transcripts)
     if hgvs_text:
         needle = hgvs_text.lower()
 
@@ -339,11 +332,6 @@ def _annotation(ctx, row, custom, panel_transcripts, hgvs_text):
     if custom is not None:
         data["custom_annotation_id"] = custom[0]
     return data
-
-
-def _version_key(name):
-    version = name.rpartition(".")[2] if "." in name else ""
-    return (int(version) if version.isdigit() else -1, name)
 
 
 def _allele_items(ctx, allele_ids, hgvs_text):
