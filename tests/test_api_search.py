@@ -4,6 +4,7 @@ import copy
 from datetime import datetime
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 from api_client import Client
@@ -174,6 +175,16 @@ def test_search_group1(demo_api_app, demo_db_url):
     r = search(client, {"type": "alleles", "gene": {"hgnc_id": 1100}, "freetext": "p.Ser1613"})
     assert allele_ids(r) == [1]
     check_allele_item(r.json["alleles"][0])
+    # As users also write it (ELLA finds nothing): the transcript in lower case, a gene
+    # symbol for the transcript, ClinVar's title, a predicted protein change, `*` for Ter,
+    # one-letter amino acids.
+    for text in ("nm_000059.3:c.97G>T", "BRCA2:c.97G>T", "brca2:c.97G",
+                 "NM_000059.3(BRCA2):c.97G>T (p.Glu33Ter)", "NM_000059:p.(Glu33Ter)",
+                 "BRCA2:p.Glu33*", "BRCA2:p.(E33*)"):
+        assert allele_ids(search(client, {"type": "alleles", "freetext": text})) == [7], text
+    assert allele_ids(search(client, {"type": "alleles", "freetext": "BRCA1:c.97G>T"})) == []
+    assert allele_ids(search(client, {"type": "alleles",
+                                      "freetext": "NM_000059.3(BRCA1):c.97G>T"})) == []
     # ENST transcripts are outside transcripts.inclusion_regex
     assert allele_ids(search(client, {"type": "alleles",
                                       "freetext": "ENST00000309486:c.3949"})) == []
@@ -321,4 +332,13 @@ def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_
     assert shown[0]["annotation"]["filtered_transcripts"] == ["NM_000059.3"]
     assert found["alleles"][0]["allele"]["annotation"]["filtered_transcripts"] == [
         "NM_000059.3"]
+
+
+@pytest.mark.parametrize("typed, read", [
+    ("p.G12D", "p.Gly12Asp"), ("p.(G12D)", "p.Gly12Asp"), ("p.R1443*", "p.Arg1443Ter"),
+    ("p.K10fs*5", "p.Lys10fsTer5"), ("p.Glu33*", "p.Glu33Ter"), ("P.E33", "p.Glu33"),
+    ("p.Ter3000Glu", "p.Ter3000Glu"), ("p.Met1?", "p.Met1?"), ("p.B12D", "p.B12D")])
+def test_protein_changes_are_read_in_veps_notation(typed, read):
+    from ella.web.routes.search import _protein_text
+    assert _protein_text(typed) == read
 

@@ -205,6 +205,61 @@ def _position(freetext):
     return chrom, start, end
 
 
+_TRANSCRIPT = re.compile(r"^(?:[A-Z]{2}_\d+|ENS[A-Z]*T\d+)(?:\.\d+)?$", re.IGNORECASE)
+_WITH_SYMBOL = re.compile(r"^(\S+?)\(([^()\s]+)\)$")  # ClinVar's NM_000059.3(BRCA2)
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ONE_LETTER = {"A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln",
+               "E": "Glu", "G": "Gly", "H": "His", "I": "Ile", "L": "Leu", "K": "Lys",
+               "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
+               "Y": "Tyr", "V": "Val", "U": "Sec", "O": "Pyl", "*": "Ter", "X": "Ter"}
+_ONE_LETTER_CHANGE = re.compile(r"^p\.([A-Z*])(\d+)([A-Z*]?)(.*)$")
+
+
+def _hgvs(freetext):
+    """(transcript or None, gene symbol or None, shadow column, HGVS text) of an HGVS search,
+    or None when the text is none. As ELLA (api.md 4.14): an optional `TRANSCRIPT:` prefix,
+    compared without version; `p.` means a protein search, else `c.` a cDNA one; a prefix
+    match on VEP's notation. Read as users also write it (ELLA finds nothing for these): the
+    transcript in any case, a gene symbol instead of it (`BRCA2:c.97G>T`), ClinVar's
+    `NM_000059.3(BRCA2):c.97G>T (p.Glu33Ter)`, a predicted protein change in parentheses,
+    `*` for Ter and one-letter amino acids (`p.(E33*)`)."""
+    prefix, _, text = freetext.rpartition(":")
+    prefix, text = prefix.strip(), text.strip()
+    transcript = symbol = None
+    if prefix:
+        with_symbol = _WITH_SYMBOL.match(prefix)
+        if with_symbol:
+            prefix, symbol = with_symbol.groups()
+        if _TRANSCRIPT.match(prefix):
+            transcript = prefix
+        elif _SYMBOL.match(prefix) and symbol is None:
+            symbol = prefix
+        else:
+            transcript = prefix  # compared as ELLA compares it (finds what it finds)
+    lowered = text.lower()
+    if lowered.startswith("c.") and " (p." in lowered:
+        text = text[:lowered.index(" (p.")].strip()  # ClinVar's title: the cDNA change
+    # In any case, as ELLA reads it: HGVS pasted from a report as `C.97G>T` found nothing
+    # (the match itself ignores case).
+    if "p." in text.lower():
+        return transcript, symbol, "st.hgvsp", _protein_text(text)
+    if "c." in text.lower():
+        return transcript, symbol, "st.hgvsc", text
+    return None
+
+
+def _protein_text(text):
+    """A protein change as VEP writes it: three-letter amino acids, Ter for a stop."""
+    text = text.replace("(", "").replace(")", "")
+    one_letter = _ONE_LETTER_CHANGE.match(text[:2].lower() + text[2:])
+    if one_letter and one_letter.group(1) in _ONE_LETTER and (
+            not one_letter.group(3) or one_letter.group(3) in _ONE_LETTER):
+        first, number, second, rest = one_letter.groups()
+        text = (f"p.{_ONE_LETTER[first]}{number}"
+                f"{_ONE_LETTER[second] if second else ''}{rest}")
+    return text.replace("*", "Ter")
+
+
 def _allele_ids(ctx, query):
     """(ordered allele ids or None, HGVS search text or None)."""
     conditions, params = [], {}
@@ -227,26 +282,23 @@ def _allele_ids(ctx, query):
                                   "AND al.open_end_position <= %(end)s")
                 params.update(start=start - 1, end=end)
         else:
-            transcript, _, text = freetext.rpartition(":")
-            transcript = transcript.strip()
-            text = text.strip()
-            # In any case, as ELLA reads it: HGVS pasted from a report as `C.97G>T` found
-            # nothing (the match itself ignores case).
-            if "p." in freetext.lower():
-                column = "st.hgvsp"
-            elif "c." in freetext.lower():
-                column = "st.hgvsc"
-            else:
+            hgvs = _hgvs(freetext)
+            if hgvs is None:
                 return None, None
-            if not transcript and query["hgnc_id"] is None:
+            transcript, symbol, column, text = hgvs
+            if not (transcript or symbol) and query["hgnc_id"] is None:
                 return None, None
             shadow = ["st.allele_id = al.id", f"{column} ILIKE %(hgvs)s",
                       "st.transcript ~ %(regex)s"]
             params.update(hgvs=_like_prefix(text),
                           regex=ctx.config["transcripts"]["inclusion_regex"])
             if transcript:
-                shadow.append("split_part(st.transcript, '.', 1) = split_part(%(tx)s, '.', 1)")
+                shadow.append("upper(split_part(st.transcript, '.', 1)) = "
+                              "upper(split_part(%(tx)s, '.', 1))")
                 params["tx"] = transcript
+            if symbol:
+                shadow.append("upper(st.symbol) = upper(%(symbol)s)")
+                params["symbol"] = symbol
             if query["hgnc_id"] is not None:
                 shadow.append("st.hgnc_id = %(hgnc_id)s")
                 params["hgnc_id"] = query["hgnc_id"]
