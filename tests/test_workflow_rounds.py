@@ -1043,6 +1043,34 @@ def test_the_groups_variant_work_stays_in_its_lists_after_a_panel_upgrade(world)
     assert listed("outsider") == {"not_started": [], "marked_review": [], "ongoing": []}
 
 
+def test_after_a_panel_upgrade_the_group_keeps_only_its_own_work(world):
+    """The exception above is for the group's own work: a round it sent back to
+    Interpretation on the old version that another group (which has that version) then
+    took is that group's; a variant finalized on the old version is listed as in ELLA (a
+    round on one of the group's panels), so not for the group that no longer has it."""
+    sent_back, finalized = world.allele_ids[1:3]
+    add_user(world.url, "g2user", "g2", [("HBOC", "v01")])
+    for allele_id in (sent_back, finalized):
+        ok(act(world, "u1", "start", {"gp_name": "HBOC", "gp_version": "v01"},
+               kind="allele", workflow_id=allele_id))
+    ok(act(world, "u1", "markinterpretation", world.payload([sent_back], analysis=False),
+           kind="allele", workflow_id=sent_back))
+    sql(world.url, "UPDATE alleleinterpretation SET status = 'Done', finalized = true "
+        "WHERE allele_id = %s", (finalized,))
+    sql(world.url, "DELETE FROM usergroupgenepanel WHERE usergroup_id = (SELECT id FROM "
+        "usergroup WHERE name = 'wf') AND genepanel_version = 'v01'")
+    # Not started after u1's round: still the group's (as a review would be)
+    assert ok(world.client("u2").get(f"{API}/overviews/alleles/"))["not_started"][0][
+        "allele"]["id"] == sent_back
+    ok(act(world, "g2user", "start", {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele",
+           workflow_id=sent_back))
+    listed = ok(world.client("u2").get(f"{API}/overviews/alleles/"))
+    assert listed == {"not_started": [], "marked_review": [], "ongoing": []}
+    assert ok(world.client("u2").get(f"{API}/overviews/alleles/finalized/")) == []
+    assert [item["allele"]["id"] for item in ok(
+        world.client("g2user").get(f"{API}/overviews/alleles/"))["ongoing"]] == [sent_back]
+
+
 def test_a_variant_round_in_work_does_not_follow_its_owner_into_another_group(
         api_app, db_url, ella_config):
     """The owner of a variant round in work on HBOC is moved to a group without any HBOC

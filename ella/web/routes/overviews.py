@@ -42,7 +42,8 @@ _LATEST_ANALYSIS_ROUND = (
 
 _LATEST_ALLELE_ROUND = (
     "SELECT DISTINCT ON (li.allele_id) li.allele_id, li.status, li.workflow_status, "
-    "li.finalized, max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update "
+    "li.finalized, li.id AS round_id, li.user_id, li.genepanel_name, "
+    "max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update "
     "FROM alleleinterpretation li "
     "ORDER BY li.allele_id, li.date_created DESC, li.id DESC")
 
@@ -121,16 +122,20 @@ def analyses_finalized(ctx):
 
 _ALLELE_ROUND_KEYS = ("id", "status", "finalized", "workflow_status", "allele_id",
                       "genepanel_name", "genepanel_version", "date_last_update", "user_id")
-# A variant is listed for a group with a round on one of its panels (ELLA), or with a round
-# a member of the group did on another version of one of its panels: work in progress, or
-# sent to review, when the group's panel was replaced by a new version (README, access
-# differences: such a round stays the group's, to be finished and shown).
-_ALLELE_ACCESS = (
-    "EXISTS (SELECT 1 FROM alleleinterpretation gi WHERE gi.allele_id = al.id "
-    f"AND ({accessible_panel_condition('gi')} OR ("
-    'gi.user_id IN (SELECT u.id FROM "user" u WHERE u.group_id = %(group_id)s) '
-    "AND EXISTS (SELECT 1 FROM usergroupgenepanel ugn WHERE ugn.usergroup_id = %(group_id)s "
-    "AND ugn.genepanel_name = gi.genepanel_name))))")
+_ALLELE_ACCESS = ("EXISTS (SELECT 1 FROM alleleinterpretation gi WHERE gi.allele_id = al.id "
+                  f"AND {accessible_panel_condition('gi')})")
+# Also in the work list (README, access differences): a variant whose latest round is on
+# another version of one of the group's panels (the group's panel was replaced by a new
+# version) and is the group's work: in work by a member, or not started after a member's
+# round (sent to review). `l` is the latest round (_LATEST_ALLELE_ROUND).
+_GROUP_MEMBERS = 'SELECT u.id FROM "user" u WHERE u.group_id = %(group_id)s'
+_ALLELE_WORK_OF_GROUP = (
+    "(EXISTS (SELECT 1 FROM usergroupgenepanel ugn WHERE ugn.usergroup_id = %(group_id)s "
+    "AND ugn.genepanel_name = l.genepanel_name) AND ("
+    f"(l.status = 'Ongoing' AND l.user_id IN ({_GROUP_MEMBERS})) OR "
+    "(l.status = 'Not started' AND (SELECT pr.user_id FROM alleleinterpretation pr "
+    "WHERE pr.allele_id = al.id AND pr.id <> l.round_id "
+    f"ORDER BY pr.date_created DESC, pr.id DESC LIMIT 1) IN ({_GROUP_MEMBERS}))))")
 
 
 def overview_alleles(conn, config, allele_ids):
@@ -200,7 +205,7 @@ def alleles_overview(ctx):
     rows = ctx.conn.execute(
         f"SELECT al.id, {_CATEGORY_SQL} AS category FROM allele al "
         f"JOIN ({_LATEST_ALLELE_ROUND}) l ON l.allele_id = al.id "
-        f"WHERE {_ALLELE_ACCESS} AND {_CATEGORY_SQL} IN "
+        f"WHERE ({_ALLELE_ACCESS} OR {_ALLELE_WORK_OF_GROUP}) AND {_CATEGORY_SQL} IN "
         "('not_started', 'marked_review', 'ongoing') ORDER BY al.id",
         {"group_id": ctx.user["group_id"]}).fetchall()
     by_id = {a["allele"]["id"]: a
