@@ -231,15 +231,20 @@ def test_passwords_never_reach_the_resource_log(api_app, db_url, user):
     assert all(r[1] is None and r[2] == 0 for r in rows)
     text = " ".join(str(r) for r in _sql(db_url, "SELECT * FROM resourcelog"))
     assert PASSWORD not in text and "Another-pass3" not in text
-    # A client that sends them in the query string (also to a mistyped URL): not logged
-    # either; other requests keep their query.
+    # A client that sends them in the query string (any method; a write to a mistyped URL):
+    # not logged either; other requests keep their query (api.md 1.9), also without a route.
     for path in (LOGIN, CHANGE, "/api/v1/users/actions/logn/"):
         for method in ("POST", "GET", "HEAD", "OPTIONS"):
+            if path.endswith("logn/") and method != "POST":
+                continue
             client.request(method, path, json_body={} if method == "POST" else None,
                            query={"password": "In-query-9"})
     client.get(CURRENT, query={"x": "1"})
-    assert _sql(db_url, "SELECT resource, query FROM resourcelog WHERE query <> ''") == [
-        (CURRENT, "x=1")]
+    client.request("OPTIONS", CURRENT, query={"y": "2"})
+    client.get("/api/v1/no-such-route/", query={"z": "3"})
+    assert _sql(db_url, "SELECT resource, query FROM resourcelog WHERE query <> '' "
+                        "ORDER BY id") == [
+        (CURRENT, "x=1"), (CURRENT, "y=2"), ("/api/v1/no-such-route/", "z=3")]
     text = " ".join(str(r) for r in _sql(db_url, "SELECT * FROM resourcelog"))
     assert "In-query-9" not in text
 

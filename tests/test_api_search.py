@@ -183,8 +183,15 @@ def test_search_group1(demo_api_app, demo_db_url):
                  "BRCA2:p.Glu33*", "BRCA2:p.(E33*)"):
         assert allele_ids(search(client, {"type": "alleles", "freetext": text})) == [7], text
     assert allele_ids(search(client, {"type": "alleles", "freetext": "BRCA1:c.97G>T"})) == []
+    # ELLA's results stay: a ClinVar-style prefix is the transcript without version (the
+    # symbol is not compared), the text runs from the first colon, and a synonymous change
+    # is found by VEP's HGVSp as stored (`c.4308T>C(p.=)`).
     assert allele_ids(search(client, {"type": "alleles",
-                                      "freetext": "NM_000059.3(BRCA1):c.97G>T"})) == []
+                                      "freetext": "NM_000059.3(BRCA1):c.97G>T"})) == [7]
+    assert allele_ids(search(client, {"type": "alleles",
+                                      "freetext": "NM_000059.3:c.1A>G:p.Glu33Ter"})) == []
+    for text in ("NM_007294.3:c.4308T>C(p.=)", "NM_007294:c.4308T>C(p."):
+        assert allele_ids(search(client, {"type": "alleles", "freetext": text})) == [2], text
     # ENST transcripts are outside transcripts.inclusion_regex
     assert allele_ids(search(client, {"type": "alleles",
                                       "freetext": "ENST00000309486:c.3949"})) == []
@@ -336,8 +343,11 @@ def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_
 
 @pytest.mark.parametrize("typed, read", [
     ("p.G12D", "p.Gly12Asp"), ("p.(G12D)", "p.Gly12Asp"), ("p.R1443*", "p.Arg1443Ter"),
-    ("p.K10fs*5", "p.Lys10fsTer5"), ("p.Glu33*", "p.Glu33Ter"), ("P.E33", "p.Glu33"),
-    ("p.Ter3000Glu", "p.Ter3000Glu"), ("p.Met1?", "p.Met1?"), ("p.B12D", "p.B12D")])
+    ("p.K10fs*5", "p.Lys10fsTer5"), ("p.R97Gfs*23", "p.Arg97GlyfsTer23"),
+    ("p.E33_K35del", "p.Glu33_Lys35del"), ("p.E33_K35delinsD", "p.Glu33_Lys35delinsAsp"),
+    ("p.Glu33*", "p.Glu33Ter"), ("P.E33", "p.Glu33"), ("p.Arg97GlyfsTer23", "p.Arg97GlyfsTer23"),
+    ("p.Ter3000Glu", "p.Ter3000Glu"), ("p.Met1?", "p.Met1?"), ("p.=", "p.="),
+    ("p.B12D", "p.B12D")])
 def test_protein_changes_are_read_in_veps_notation(typed, read):
     from ella.web.routes.search import _protein_text
     assert _protein_text(typed) == read

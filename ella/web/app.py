@@ -273,11 +273,12 @@ class App:
             "usersession_id": request.session_id,
             "method": _storable(request.method),
             "resource": _storable(request.path),
-            # A route that keeps its payload out keeps its query out too, whatever the
-            # method (a client that sends the password there); so does a request no route
-            # matched (404, 405), as above.
-            "query": _storable(request.query_string)
-            if route is not None and route.log_payload else "",
+            # A route that keeps its payload out keeps its query out too, for any method
+            # (a client that sends the password there); so does a write no route matched.
+            "query": "" if (route is not None and not route.log_payload) or (
+                route is None and (request.method in WRITE_METHODS
+                                   or self.router.hides_payload(request.path)))
+            else _storable(request.query_string),
             "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
             "response_size": response.content_length,

@@ -103,6 +103,11 @@ class Router:
             found.add("HEAD")
         return sorted(found | {"OPTIONS"}) if found else []
 
+    def hides_payload(self, path):
+        """Whether a route of `path` keeps its payload out of resourcelog (any method)."""
+        return any(not route.log_payload for route in self.routes
+                   if route.match(path) is not None)
+
     def resolve(self, method, path):
         """(route, path params); NotFound / MethodNotAllowed otherwise."""
         matched = False

@@ -205,59 +205,55 @@ def _position(freetext):
     return chrom, start, end
 
 
-_TRANSCRIPT = re.compile(r"^(?:[A-Z]{2}_\d+|ENS[A-Z]*T\d+)(?:\.\d+)?$", re.IGNORECASE)
-_WITH_SYMBOL = re.compile(r"^(\S+?)\(([^()\s]+)\)$")  # ClinVar's NM_000059.3(BRCA2)
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_WITH_SYMBOL = re.compile(r"^(\S+?)\([^()\s]+\)$")  # ClinVar's NM_000059.3(BRCA2)
 _ONE_LETTER = {"A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln",
                "E": "Glu", "G": "Gly", "H": "His", "I": "Ile", "L": "Leu", "K": "Lys",
                "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
-               "Y": "Tyr", "V": "Val", "U": "Sec", "O": "Pyl", "*": "Ter", "X": "Ter"}
-_ONE_LETTER_CHANGE = re.compile(r"^p\.([A-Z*])(\d+)([A-Z*]?)(.*)$")
+               "Y": "Tyr", "V": "Val", "U": "Sec", "O": "Pyl", "*": "Ter"}
+_THREE_LETTER = re.compile("|".join(_ONE_LETTER.values()))
 
 
 def _hgvs(freetext):
-    """(transcript or None, gene symbol or None, shadow column, HGVS text) of an HGVS search,
-    or None when the text is none. As ELLA (api.md 4.14): an optional `TRANSCRIPT:` prefix,
-    compared without version; `p.` means a protein search, else `c.` a cDNA one; a prefix
-    match on VEP's notation. Read as users also write it (ELLA finds nothing for these): the
-    transcript in any case, a gene symbol instead of it (`BRCA2:c.97G>T`), ClinVar's
-    `NM_000059.3(BRCA2):c.97G>T (p.Glu33Ter)`, a predicted protein change in parentheses,
-    `*` for Ter and one-letter amino acids (`p.(E33*)`)."""
-    prefix, _, text = freetext.rpartition(":")
+    """(prefix or None, shadow column, HGVS text) of an HGVS search, or None when the text
+    is none. As ELLA (api.md 4.14): an optional prefix up to the first colon, a transcript
+    compared without version; `p.` anywhere means a protein search, else `c.` a cDNA one;
+    a prefix match on VEP's notation. Also found, where ELLA finds nothing: the prefix in
+    any case or as a gene symbol (`BRCA2:c.97G>T`), ClinVar's
+    `NM_000059.3(BRCA2):c.97G>T (p.Glu33Ter)` (its transcript and cDNA change), a
+    predicted protein change `p.(...)`, `*` for Ter and one-letter amino acids."""
+    prefix, colon, text = freetext.partition(":")
+    if not colon:
+        prefix, text = "", freetext
     prefix, text = prefix.strip(), text.strip()
-    transcript = symbol = None
-    if prefix:
-        with_symbol = _WITH_SYMBOL.match(prefix)
-        if with_symbol:
-            prefix, symbol = with_symbol.groups()
-        if _TRANSCRIPT.match(prefix):
-            transcript = prefix
-        elif _SYMBOL.match(prefix) and symbol is None:
-            symbol = prefix
-        else:
-            transcript = prefix  # compared as ELLA compares it (finds what it finds)
+    with_symbol = _WITH_SYMBOL.match(prefix)
+    if with_symbol:
+        prefix = with_symbol.group(1)  # compared without version, the symbol dropped: as ELLA
     lowered = text.lower()
     if lowered.startswith("c.") and " (p." in lowered:
         text = text[:lowered.index(" (p.")].strip()  # ClinVar's title: the cDNA change
     # In any case, as ELLA reads it: HGVS pasted from a report as `C.97G>T` found nothing
     # (the match itself ignores case).
     if "p." in text.lower():
-        return transcript, symbol, "st.hgvsp", _protein_text(text)
+        if text.lower().startswith("p."):
+            text = _protein_text(text)
+        return prefix or None, "st.hgvsp", text
     if "c." in text.lower():
-        return transcript, symbol, "st.hgvsc", text
+        return prefix or None, "st.hgvsc", text
     return None
 
 
 def _protein_text(text):
-    """A protein change as VEP writes it: three-letter amino acids, Ter for a stop."""
-    text = text.replace("(", "").replace(")", "")
-    one_letter = _ONE_LETTER_CHANGE.match(text[:2].lower() + text[2:])
-    if one_letter and one_letter.group(1) in _ONE_LETTER and (
-            not one_letter.group(3) or one_letter.group(3) in _ONE_LETTER):
-        first, number, second, rest = one_letter.groups()
-        text = (f"p.{_ONE_LETTER[first]}{number}"
-                f"{_ONE_LETTER[second] if second else ''}{rest}")
-    return text.replace("*", "Ter")
+    """A protein change (`p.` first) as VEP writes it: three-letter amino acids, Ter for a
+    stop, no parentheses around a predicted change."""
+    body = text[2:]
+    if body.startswith("(") and body.endswith(")"):
+        body = body[1:-1]
+    if (re.match(r"[A-Z*]\d", body) and not _THREE_LETTER.search(body)
+            and all(c in _ONE_LETTER for c in body if c.isupper())):
+        # One-letter notation (p.E33_K35del, p.R97Gfs*23): every residue; the rest
+        # (del, ins, fs, dup, ext) is lower case.
+        body = "".join(_ONE_LETTER.get(c, c) for c in body)
+    return "p." + body.replace("*", "Ter")
 
 
 def _allele_ids(ctx, query):
@@ -285,20 +281,19 @@ def _allele_ids(ctx, query):
             hgvs = _hgvs(freetext)
             if hgvs is None:
                 return None, None
-            transcript, symbol, column, text = hgvs
-            if not (transcript or symbol) and query["hgnc_id"] is None:
+            prefix, column, text = hgvs
+            if not prefix and query["hgnc_id"] is None:
                 return None, None
             shadow = ["st.allele_id = al.id", f"{column} ILIKE %(hgvs)s",
                       "st.transcript ~ %(regex)s"]
             params.update(hgvs=_like_prefix(text),
                           regex=ctx.config["transcripts"]["inclusion_regex"])
-            if transcript:
-                shadow.append("upper(split_part(st.transcript, '.', 1)) = "
-                              "upper(split_part(%(tx)s, '.', 1))")
-                params["tx"] = transcript
-            if symbol:
-                shadow.append("upper(st.symbol) = upper(%(symbol)s)")
-                params["symbol"] = symbol
+            if prefix:
+                # The transcript without version, as ELLA (here in any case), or the gene.
+                shadow.append("(upper(split_part(st.transcript, '.', 1)) = "
+                              "upper(split_part(%(prefix)s, '.', 1)) "
+                              "OR upper(st.symbol) = upper(%(prefix)s))")
+                params["prefix"] = prefix
             if query["hgnc_id"] is not None:
                 shadow.append("st.hgnc_id = %(hgnc_id)s")
                 params["hgnc_id"] = query["hgnc_id"]
