@@ -465,9 +465,17 @@ def test_writes_from_browsers_without_fetch_metadata_are_checked_by_origin(
     `Origin` (or `Referer`): a form of a sibling host or another port of the host (the
     cookie goes with it under SameSite=Lax) that POSTs to a route reading no body, such as
     an analysis' start/ or override/, would otherwise act in the user's name."""
+    client = _write_from_a_page(api_app, db_url, {"HTTP_HOST": "ella.example:3114", **headers},
+                                allowed)
+    # A client that names no page (scripts, the CLI) is not affected.
+    assert client.request("POST", "/api/v1/users/actions/logout/").status == 200
+
+
+def _write_from_a_page(api_app, db_url, headers, allowed):
+    """A logged-in write (a new reference) with these request headers, refused or not; a
+    read with them is never refused. Returns the client."""
     client = Client(api_app)
     assert client.login("testuser", PASSWORD).status == 200
-    headers = {"HTTP_HOST": "ella.example:3114", **headers}
     result = client.post("/api/v1/references/", {"manual": {"title": "From a form"}},
                          headers=headers)
     if allowed:
@@ -477,9 +485,8 @@ def test_writes_from_browsers_without_fetch_metadata_are_checked_by_origin(
             "message": "A request from a page of another site is refused: use ELLA's own "
                        "pages"})
     assert _sql(db_url, "SELECT count(*) FROM reference") == [(1 if allowed else 0,)]
-    # Reads are not affected; a client that names no page (scripts, the CLI) neither.
     assert client.get(CURRENT, headers=headers).status == 200
-    assert client.request("POST", "/api/v1/users/actions/logout/").status == 200
+    return client
 
 
 @pytest.mark.parametrize("site, allowed", [("same-origin", True), ("none", True),
@@ -492,16 +499,5 @@ def test_writes_a_browser_sends_from_a_page_of_another_origin_are_refused(
     take over rounds and upload files in a user's name. A write the browser reports as from
     another origin (`Sec-Fetch-Site`) is refused; reads and clients that are not browsers
     (no such header) are not affected."""
-    client = Client(api_app)
-    assert client.login("testuser", PASSWORD).status == 200
-    headers = {"HTTP_SEC_FETCH_SITE": site} if site else {}
-    result = client.post("/api/v1/references/", {"manual": {"title": "From a form"}},
-                         headers=headers)
-    if allowed:
-        assert result.status == 200, result.body
-    else:
-        assert (result.status, result.json) == (403, {
-            "message": "A request from a page of another site is refused: use ELLA's own "
-                       "pages"})
-    assert _sql(db_url, "SELECT count(*) FROM reference") == [(1 if allowed else 0,)]
-    assert client.get(CURRENT, headers=headers).status == 200
+    _write_from_a_page(api_app, db_url, {"HTTP_SEC_FETCH_SITE": site} if site else {},
+                       allowed)
