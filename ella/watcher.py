@@ -4,8 +4,9 @@ the incoming directory and move it to the imported directory.
 One folder = one transaction: deposit, move the folder, commit (if the commit fails the folder
 is moved back). A folder whose import fails stays in incoming and gets its error written
 beside it, in `<folder>.import-error` (JSON: time, error, a fingerprint of the folder's
-files). It is not retried while that fingerprint is unchanged, also after a restart; editing
-or replacing any file in the folder (or deleting the error file) makes the next poll retry.
+files, and of the modes and owners of the folder and its subfolders). It is not retried
+while that fingerprint is unchanged, also after a restart; editing or replacing any file in
+the folder, a chmod or chown of it (or deleting the error file) makes the next poll retry.
 Folders skipped by the white/black lists or because the destination exists are remembered in
 memory only, as in ELLA.
 

@@ -68,8 +68,8 @@ def test_xlinked_het_in_proband_of_unknown_sex_is_not_denovo(api_app, db_url, el
     assert warnings == (
         "The sex of the proband P is unknown (UnknownSex.ped): the segregation filter calls "
         "no variant on chromosome X outside the pseudoautosomal regions de novo, and removes "
-        "a heterozygous one whose parents are both homozygous reference. Check chromosome X "
-        "without the segregation filter.")
+        "one (heterozygous or homozygous) whose parents are both homozygous reference. Check "
+        "chromosome X without the segregation filter.")
 
 
 def test_the_unknown_sex_line_follows_the_labs_warnings_once(db_url, ella_config, tmp_path):

@@ -192,9 +192,9 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
 
 UNKNOWN_PROBAND_SEX_WARNING = (
     "The sex of the proband {sample} is unknown ({ped}): the segregation filter calls no "
-    "variant on chromosome X outside the pseudoautosomal regions de novo, and removes a "
-    "heterozygous one whose parents are both homozygous reference. Check chromosome X "
-    "without the segregation filter.")
+    "variant on chromosome X outside the pseudoautosomal regions de novo, and removes one "
+    "(heterozygous or homozygous) whose parents are both homozygous reference. Check "
+    "chromosome X without the segregation filter.")
 
 
 # --- records ---------------------------------------------------------------------------------

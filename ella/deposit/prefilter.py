@@ -2,8 +2,9 @@
 
 A proband record is dropped when, for at least one inner list of `prefilters`, every
 listed criterion holds (inner list = AND, outer list = OR). Records with INFO SVTYPE are
-never prefiltered. Works on one batch of proband records at a time: batches are cut only
-where neighbouring proband records are more than 3 bp apart, so "nearby" is exact.
+never prefiltered. Works on one batch of proband records at a time: batches are cut at
+gaps (analysis.py, BATCH_GAP_BP), so "nearby" is exact in a VCF sorted by position; one
+whose records go back past a cut is refused where `position_not_nearby` is configured.
 """
 
 import bisect

@@ -21,8 +21,9 @@ class RoundAccess:
     not check): those on one of the group's panels, and an Ongoing one that a member of the
     group has in work on another version of one of the group's panels, so a round whose
     panel the group lost to a new version can still be finished by the group that started
-    it. Another group cannot take over a round in work, also not by way of its owner moving
-    to that group. `allows` reads the round as the caller locked it."""
+    it. Another group cannot take over a round in work, nor a group without any version of
+    its panel by way of its owner moving there. `allows` reads the round as the caller
+    locked it."""
 
     def __init__(self, conn, user):
         self.conn = conn
