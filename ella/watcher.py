@@ -428,13 +428,20 @@ class Watcher:
                 log.warning("%s was removed from %s while it was imported: not imported",
                             folder.name, self.incoming)
                 return None
+            if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+                # The site's to grant, and every folder's import would fail alike (each a
+                # whole deposit, every poll): the pass stops, nothing recorded, and run()
+                # says it once, then every ten minutes, until the grant.
+                self.failures.append(folder.name)
+                raise WatcherError(f"The database failed while importing {folder.name}: "
+                                   f"{first_line(exc)} ({PRIVILEGE_HINT}); stopped before "
+                                   "the other folders, nothing recorded as failed (retried "
+                                   "next time)") from None
             if database_unavailable(exc):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 # One line: the server's message quotes the statement on the next ones.
-                hint = f" ({PRIVILEGE_HINT})" if isinstance(
-                    exc, psycopg.errors.InsufficientPrivilege) else ""
-                log.error("The database failed while importing %s: %s%s. Retried on the next "
-                          "poll.", folder.name, first_line(exc), hint)
+                log.error("The database failed while importing %s: %s. Retried on the next "
+                          "poll.", folder.name, first_line(exc))
                 self.failures.append(folder.name)
                 return None
             return self._failed(folder, exc, fingerprint)

@@ -14,7 +14,7 @@ from api_client import Client
 from api_helpers import TEST_PASSWORD, add_user
 from deposit_helpers import copy_test_analysis
 from ella.polling import transient_database_error
-from ella.watcher import ERROR_SUFFIX, Watcher
+from ella.watcher import ERROR_SUFFIX, Watcher, WatcherError
 from helpers import run_cli
 
 
@@ -107,22 +107,27 @@ def test_health_names_the_privileges_the_role_lacks(db_url, ella_config, app_rol
 def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
         db_url, ella_config, app_role, watch_dirs, caplog):
     """A folder whose import hit a privilege the role lacked got an error file, as if its
-    content were wrong, and was not tried again after the DBA's grant."""
+    content were wrong, and was not tried again after the DBA's grant. The pass stops there:
+    every other folder would fail alike, each a whole deposit rolled back, every poll."""
     role, url = app_role
     incoming, dest = watch_dirs
     copy_test_analysis(incoming / "Granted-1", "Granted-1")
+    copy_test_analysis(incoming / "Granted-2", "Granted-2")
     _revoke(db_url, "INSERT", "analysis", role)
     watcher = Watcher(url, ella_config, incoming, dest)
-    caplog.set_level(logging.ERROR, logger="ella.watcher")
-    assert watcher.poll() == []
-    assert [p.name for p in incoming.iterdir() if p.name.endswith(ERROR_SUFFIX)] == []
-    assert [r.getMessage() for r in caplog.records if "Granted-1" in r.getMessage()] == [
+    caplog.set_level(logging.INFO, logger="ella.watcher")
+    with pytest.raises(WatcherError) as stopped:
+        watcher.poll()
+    assert str(stopped.value) == (
         "The database failed while importing Granted-1: permission denied for table analysis "
         "(the database role of DB_URL lacks a privilege this needs: see the README's "
-        "\"Database roles\" for what to grant). Retried on the next poll."]
+        "\"Database roles\" for what to grant); stopped before the other folders, nothing "
+        "recorded as failed (retried next time)")
+    assert [p.name for p in incoming.iterdir() if p.name.endswith(ERROR_SUFFIX)] == []
+    assert not any("Granted-2" in r.getMessage() for r in caplog.records)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("GRANT INSERT ON analysis TO {}").format(sql.Identifier(role)))
-    assert watcher.poll() == ["Granted-1"]
+    assert watcher.poll() == ["Granted-1", "Granted-2"]
 
 
 def test_an_import_job_waits_for_a_missing_privilege(db_url):
