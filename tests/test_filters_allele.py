@@ -241,6 +241,25 @@ def test_region_keeps_a_deletion_spanning_whole_transcripts(region_world):
     assert w.run("region", [partial, whole, whole_minus, beside], REGION) == {beside}
 
 
+def test_region_keeps_a_duplication_of_coding_exons(region_world):
+    """A duplication's row ends one base after its start (import.md 2.4), and the filter
+    judged only that base: a duplication of the whole gene, or of coding exons from an
+    intron on, was filtered out where the same deletion was kept."""
+    w = region_world
+
+    def duplication(chromosome, pos0, length):  # as build_allele makes <DUP>, SVLEN length
+        return w.allele(chromosome, pos0, pos0 + 1, "dup", vcf_alt="<DUP>", length=length,
+                        caller_type="cnv", vcf_pos=pos0 + 1)
+    whole = duplication("1", 900, 700)
+    from_intron = duplication("1", 1170, 250)  # intron 1160-1200, coding exons 1230-1460
+    tandem = w.allele("1", 1170, 1171, "dup_tandem", vcf_alt="<DUP:TANDEM>", length=250,
+                      caller_type="cnv", vcf_pos=1171)
+    beside = duplication("1", 3000, 500)
+    in_intron = duplication("1", 1170, 20)  # 1170-1190: no exon, no splice padding
+    assert w.run("region", [whole, from_intron, tandem, beside, in_intron], REGION) == {
+        beside, in_intron}
+
+
 def test_region_hgvsc_rescue(region_world):
     w = region_world
     rescued = []

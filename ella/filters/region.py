@@ -17,7 +17,13 @@ KIND = "allele"
 
 QUERY = f"""
 WITH alleles AS MATERIALIZED (
-    SELECT id, chromosome, start_position AS s, open_end_position AS e
+    -- A duplication's row ends one base after its start (import.md 2.4); what it
+    -- duplicates runs its length, as a deletion's row does (unlike ELLA, which filtered out
+    -- a duplication of coding exons that starts in an intron).
+    SELECT id, chromosome, start_position AS s,
+           CASE WHEN caller_type = 'cnv' AND change_type IN ('dup', 'dup_tandem')
+                THEN greatest(open_end_position, start_position + length)
+                ELSE open_end_position END AS e
     FROM allele WHERE id = ANY(%(ids)s)),
 tx AS MATERIALIZED ({PANEL_TRANSCRIPTS}),
 exons AS (
