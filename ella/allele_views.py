@@ -379,10 +379,16 @@ def formatted_genotype(first, first_row, second=None, second_row=None):
     return f"{alt1}/?" if first_type == "Heterozygous" else "?/?"
 
 
-def _cnv_formatted(allele, gtype):
+def _cnv_formatted(allele, gtype, copy_number):
+    """api.md 3.4's CNV forms: a deletion by its alleles (`(Nnt)/-`, `-/-`, `Nnt/Nnt`), a
+    duplication by its copy number (`CN: n (Nnt)`) where the caller gave one: by its
+    genotype type alone a duplication read as a deletion, and one called without GT
+    (`./.`, stored as Reference, import.md 2.9) as no variant at all."""
     if gtype == "No coverage":
         return "./."
     size = f"{allele['length']}nt"
+    if allele["change_type"] in ("dup", "dup_tandem") and copy_number is not None:
+        return f"CN: {copy_number} ({size})"
     return {"Heterozygous": f"({size})/-", "Homozygous": "-/-",
             "Reference": f"{size}/{size}"}.get(gtype, "?")
 
@@ -458,7 +464,7 @@ def analysis_samples(conn, analysis_id, alleles):
                 if sample is None or row is None:
                     return None
                 if allele["caller_type"] == "cnv":
-                    formatted = _cnv_formatted(allele, row["type"])
+                    formatted = _cnv_formatted(allele, row["type"], row["copy_number"])
                 else:
                     first_row = gsd.get((g["id"], sample_id, False)) or row
                     second_row = gsd.get((g["id"], sample_id, True)) \

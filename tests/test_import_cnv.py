@@ -129,3 +129,30 @@ def test_the_igv_variants_track_draws_a_duplication_over_its_length(api_app, db_
     assert [(r[1], r[4], r[7]) for r in records] == [
         ("32910000", "<DUP>", "SVTYPE=DUP;SVLEN=2000;END=32911999"),
         ("32972000", "<DEL>", "SVTYPE=DEL;SVLEN=-1000;END=32972999")]
+
+
+def test_the_display_genotype_of_a_duplication_gives_its_copy_number(api_app, db_url,
+                                                                     cnv_config, tmp_path):
+    """api.md 3.4 `formatted`: a heterozygous duplication read `(2000nt)/-`, as a deletion
+    does, and one called without GT (stored as Reference, import.md 2.9) `3000nt/3000nt`,
+    as no variant."""
+    add_test_panels(db_url)
+    add_user(db_url, "cnvreader", "cnvgroup", panels=[("HBOC", "v01")])
+    deposit(db_url, cnv_config, _vcf(tmp_path, [
+        ["13", "32910000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=2000",
+         "GT:CN", "0/1:3"],
+        ["13", "32930000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=3000",
+         "GT:CN", "./.:4"],
+        ["13", "32950000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=500",
+         "GT", "0/1"],
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-1000",
+         "GT:CN", "0/1:1"]]))
+    ids = [r[0] for r in _rows(db_url, "SELECT id FROM allele ORDER BY vcf_pos")]
+    alleles = logged_in_client(api_app, db_url, "cnvreader").get(
+        "/api/v1/alleles/", query={"q": {"id": ids}, "gp_name": "HBOC", "gp_version": "v01",
+                                   "analysis_id": _rows(db_url, "SELECT id FROM analysis")[0][0]})
+    assert alleles.status == 200, alleles.body
+    shown = {a["vcf_pos"]: a["samples"][0]["genotype"]["formatted"] for a in alleles.json}
+    assert shown == {32910000: "CN: 3 (2000nt)", 32930000: "CN: 4 (3000nt)",
+                     32950000: "(500nt)/-", 32972000: "(1000nt)/-"}
+
