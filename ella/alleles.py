@@ -96,6 +96,12 @@ def allele_from_record(rec, cnv_enabled=False):
     if len(rec.alts) != 1:
         raise rec.error(f"expected exactly one ALT allele, found {len(rec.alts)}")
     svtype = rec.get_info("SVTYPE")
+    if svtype is not None:
+        end = rec.get_info("END")
+        if isinstance(end, int) and not isinstance(end, bool) and end < rec.pos:
+            # The length comes from SVLEN (import.md 2.4), but an END before POS says the
+            # call itself is broken.
+            raise rec.error(f"INFO END {end} lies before POS {rec.pos}")
     try:
         return build_allele(rec.chrom, rec.pos, rec.ref, rec.alts[0], svtype,
                             rec.get_info("SVLEN") if svtype is not None else None, cnv_enabled)

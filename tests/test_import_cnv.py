@@ -156,3 +156,18 @@ def test_the_display_genotype_of_a_duplication_gives_its_copy_number(api_app, db
     assert shown == {32910000: "CN: 3 (2000nt)", 32930000: "CN: 4 (3000nt)",
                      32950000: "(500nt)/-", 32972000: "(1000nt)/-"}
 
+
+def test_an_end_before_pos_is_refused_with_its_line(db_url, cnv_config, tmp_path):
+    """The length comes from SVLEN (import.md 2.4); an END before POS says the call is
+    broken, and it was imported silently."""
+    from helpers import table_snapshot
+    add_test_panels(db_url)
+    before = table_snapshot(db_url)
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS",
+         "SVTYPE=DEL;SVLEN=-1000;END=32000000", "GT:CN", "0/1:1"]])
+    with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE}: INFO END 32000000 lies "
+                                       r"before POS 32972000$"):
+        deposit(db_url, cnv_config, path)
+    assert table_snapshot(db_url) == before
+
