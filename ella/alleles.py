@@ -46,7 +46,7 @@ def build_allele(chrom, pos, ref, alt, svtype=None, svlen=None, cnv_enabled=Fals
             raise ValueError(f"SVLEN 0: a {change_type} needs a length")
         length = abs(svlen)
         end = pos0 + 1 if change_type in ("dup", "dup_tandem") else pos0 + length
-        if max(end, length) > INT32_MAX:
+        if max(end, length, pos0 + length) > INT32_MAX:
             # ELLA's allele columns are 32-bit integers.
             raise ValueError(f"SVLEN {svlen} puts the variant's end beyond {INT32_MAX:,}")
         symbolic = alt.startswith("<")
@@ -96,17 +96,30 @@ def allele_from_record(rec, cnv_enabled=False):
     if len(rec.alts) != 1:
         raise rec.error(f"expected exactly one ALT allele, found {len(rec.alts)}")
     svtype = rec.get_info("SVTYPE")
-    if svtype is not None:
-        end = rec.get_info("END")
-        if isinstance(end, int) and not isinstance(end, bool) and end < rec.pos:
-            # The length comes from SVLEN (import.md 2.4), but an END before POS says the
-            # call itself is broken.
-            raise rec.error(f"INFO END {end} lies before POS {rec.pos}")
     try:
-        return build_allele(rec.chrom, rec.pos, rec.ref, rec.alts[0], svtype,
-                            rec.get_info("SVLEN") if svtype is not None else None, cnv_enabled)
+        row = build_allele(rec.chrom, rec.pos, rec.ref, rec.alts[0], svtype,
+                           rec.get_info("SVLEN") if svtype is not None else None, cnv_enabled)
     except ValueError as exc:
         raise rec.error(str(exc)) from None
+    if svtype is not None:
+        _check_end(rec)
+    return row
+
+
+def _check_end(rec):
+    """The length comes from SVLEN (import.md 2.4), but an END before POS, or one that is
+    no position, says the call itself is broken (also an END the header left untyped)."""
+    end = rec.get_info("END")
+    if end is None or end in ("", "."):
+        return
+    try:
+        end = int(end) if not isinstance(end, bool) else None
+    except (TypeError, ValueError):
+        end = None
+    if end is None:
+        raise rec.error(f"INFO END {rec.get_info('END')!r} is not a position")
+    if end < rec.pos:
+        raise rec.error(f"INFO END {end} lies before POS {rec.pos}")
 
 
 # ---------------------------------------------------------------------------- genotypes

@@ -347,6 +347,7 @@ def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_
     ("p.E33_K35del", "p.Glu33_Lys35del"), ("p.E33_K35delinsD", "p.Glu33_Lys35delinsAsp"),
     ("p.Glu33*", "p.Glu33Ter"), ("P.E33", "p.Glu33"), ("p.Arg97GlyfsTer23", "p.Arg97GlyfsTer23"),
     ("p.Ter3000Glu", "p.Ter3000Glu"), ("p.Met1?", "p.Met1?"), ("p.=", "p.="),
+    ("p.R1443X", "p.Arg1443Ter"), ("p.(E33X)", "p.Glu33Ter"),
     ("p.B12D", "p.B12D")])
 def test_protein_changes_are_read_in_veps_notation(typed, read):
     from ella.web.routes.search import _protein_text

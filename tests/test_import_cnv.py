@@ -79,6 +79,15 @@ def test_a_length_of_0_or_beyond_ellas_integer_columns_is_refused_with_its_line(
         f"{path}, line {FIRST_RECORD_LINE}: SVLEN -2147483000 puts the variant's end beyond "
         "2,147,483,647")
     assert _rows(db_url, "SELECT count(*) FROM analysis") == [(0,)]
+    # A duplication's row ends one base after its start, but the stretch it duplicates is
+    # its length: past 32 bits it was imported, and the region filter then failed for every
+    # variant of the analysis (integer out of range).
+    path = _vcf(tmp_path, [
+        ["13", "2000000000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=200000000",
+         "GT:CN", "0/1:3"]], name="longdup")
+    with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE}: SVLEN 200000000 puts the "
+                                       "variant's end beyond 2,147,483,647"):
+        deposit(db_url, cnv_config, path)
     # No length at all was stored as a deletion of nothing (start = end).
     path = _vcf(tmp_path, [
         ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=0",
@@ -170,4 +179,23 @@ def test_an_end_before_pos_is_refused_with_its_line(db_url, cnv_config, tmp_path
                                        r"before POS 32972000$"):
         deposit(db_url, cnv_config, path)
     assert table_snapshot(db_url) == before
+    # Also an END the header declares as text, or one that is no position; a missing value
+    # is fine. With the feature off, that is said first.
+    header_text = HEADER.replace("ID=END,Number=1,Type=Integer", "ID=END,Number=1,Type=String")
+    for end, problem in (("32000000", "INFO END 32000000 lies before POS 32972000"),
+                         ("x1", "INFO END 'x1' is not a position")):
+        path.write_text(header_text.format(version="VCFv4.2", svlen=".") + "\t".join(
+            ["13", "32972000", ".", "N", "<DEL>", "50", "PASS",
+             f"SVTYPE=DEL;SVLEN=-1000;END={end}", "GT:CN", "0/1:1"]) + "\n")
+        with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE}: {problem}$"):
+            deposit(db_url, cnv_config, path)
+    off = copy.deepcopy(cnv_config)
+    off["app"]["feature_flags"]["cnv"] = False
+    with pytest.raises(VcfError, match=r"Feature 'cnv' is not enabled\.$"):
+        deposit(db_url, off, path)
+    path.write_text(header_text.format(version="VCFv4.2", svlen=".") + "\t".join(
+        ["13", "32972000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-1000;END=.",
+         "GT:CN", "0/1:1"]) + "\n")
+    deposit(db_url, cnv_config, path)
+    assert _rows(db_url, "SELECT open_end_position - start_position FROM allele") == [(1000,)]
 

@@ -43,7 +43,11 @@ _LATEST_ANALYSIS_ROUND = (
 _LATEST_ALLELE_ROUND = (
     "SELECT DISTINCT ON (li.allele_id) li.allele_id, li.status, li.workflow_status, "
     "li.finalized, li.id AS round_id, li.user_id, li.genepanel_name, "
-    "max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update "
+    "max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update, "
+    # The round before the latest, in the same pass (ELLA's schema has no index on
+    # alleleinterpretation.allele_id: a subquery per variant read every round).
+    "lead(li.user_id) OVER (PARTITION BY li.allele_id "
+    "ORDER BY li.date_created DESC, li.id DESC) AS previous_user_id "
     "FROM alleleinterpretation li "
     "ORDER BY li.allele_id, li.date_created DESC, li.id DESC")
 
@@ -133,9 +137,7 @@ _ALLELE_WORK_OF_GROUP = (
     "(EXISTS (SELECT 1 FROM usergroupgenepanel ugn WHERE ugn.usergroup_id = %(group_id)s "
     "AND ugn.genepanel_name = l.genepanel_name) AND ("
     f"(l.status = 'Ongoing' AND l.user_id IN ({_GROUP_MEMBERS})) OR "
-    "(l.status = 'Not started' AND (SELECT pr.user_id FROM alleleinterpretation pr "
-    "WHERE pr.allele_id = al.id AND pr.id <> l.round_id "
-    f"ORDER BY pr.date_created DESC, pr.id DESC LIMIT 1) IN ({_GROUP_MEMBERS}))))")
+    f"(l.status = 'Not started' AND l.previous_user_id IN ({_GROUP_MEMBERS}))))")
 
 
 def overview_alleles(conn, config, allele_ids):

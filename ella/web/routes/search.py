@@ -209,7 +209,8 @@ _WITH_SYMBOL = re.compile(r"^(\S+?)\([^()\s]+\)$")  # ClinVar's NM_000059.3(BRCA
 _ONE_LETTER = {"A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln",
                "E": "Glu", "G": "Gly", "H": "His", "I": "Ile", "L": "Leu", "K": "Lys",
                "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
-               "Y": "Tyr", "V": "Val", "U": "Sec", "O": "Pyl", "*": "Ter"}
+               "Y": "Tyr", "V": "Val", "U": "Sec", "O": "Pyl", "*": "Ter",
+               "X": "Ter"}  # X: the older one-letter stop (p.R1443X)
 _THREE_LETTER = re.compile("|".join(_ONE_LETTER.values()))
 
 
