@@ -1071,6 +1071,27 @@ def test_after_a_panel_upgrade_the_group_keeps_only_its_own_work(world):
         world.client("g2user").get(f"{API}/overviews/alleles/"))["ongoing"]] == [sent_back]
 
 
+def test_after_a_panel_upgrade_a_variant_the_group_finalized_and_another_reopened_is_not_its(
+        world):
+    """A member finalized a variant on the old version; another group (which has that
+    version) reopens it: the Not started round after the member's is that group's work, not
+    a review of the first group's."""
+    allele_id = world.allele_ids[1]
+    add_user(world.url, "g2user", "g2", [("HBOC", "v01")])
+    ok(act(world, "u1", "start", {"gp_name": "HBOC", "gp_version": "v01"}, kind="allele",
+           workflow_id=allele_id))
+    aa = world.add_assessment(allele_id)
+    ok(act(world, "u1", "finalize", world.payload([allele_id], aa_ids=[aa], analysis=False),
+           kind="allele", workflow_id=allele_id))
+    sql(world.url, "DELETE FROM usergroupgenepanel WHERE usergroup_id = (SELECT id FROM "
+        "usergroup WHERE name = 'wf') AND genepanel_version = 'v01'")
+    ok(act(world, "g2user", "reopen", kind="allele", workflow_id=allele_id))
+    assert ok(world.client("u2").get(f"{API}/overviews/alleles/")) == {
+        "not_started": [], "marked_review": [], "ongoing": []}
+    assert [item["allele"]["id"] for item in ok(
+        world.client("g2user").get(f"{API}/overviews/alleles/"))["not_started"]] == [allele_id]
+
+
 def test_a_variant_round_in_work_does_not_follow_its_owner_into_another_group(
         api_app, db_url, ella_config):
     """The owner of a variant round in work on HBOC is moved to a group without any HBOC

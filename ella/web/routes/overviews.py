@@ -46,9 +46,10 @@ _LATEST_ALLELE_ROUND = (
     "max(li.date_last_update) OVER (PARTITION BY li.allele_id) AS last_update, "
     # The round before the latest, in the same pass (ELLA's schema has no index on
     # alleleinterpretation.allele_id: a subquery per variant read every round).
-    "lead(li.user_id) OVER (PARTITION BY li.allele_id "
-    "ORDER BY li.date_created DESC, li.id DESC) AS previous_user_id "
+    "lead(li.user_id) OVER previous AS previous_user_id, "
+    "lead(li.finalized) OVER previous AS previous_finalized "
     "FROM alleleinterpretation li "
+    "WINDOW previous AS (PARTITION BY li.allele_id ORDER BY li.date_created DESC, li.id DESC) "
     "ORDER BY li.allele_id, li.date_created DESC, li.id DESC")
 
 
@@ -131,13 +132,15 @@ _ALLELE_ACCESS = ("EXISTS (SELECT 1 FROM alleleinterpretation gi WHERE gi.allele
 # Also in the work list (README, access differences): a variant whose latest round is on
 # another version of one of the group's panels (the group's panel was replaced by a new
 # version) and is the group's work: in work by a member, or not started after a member's
-# round (sent to review). `l` is the latest round (_LATEST_ALLELE_ROUND).
+# unfinalized round (sent to review; not a round reopened after a member finalized it, which
+# is the work of whoever reopened it). `l` is the latest round (_LATEST_ALLELE_ROUND).
 _GROUP_MEMBERS = 'SELECT u.id FROM "user" u WHERE u.group_id = %(group_id)s'
 _ALLELE_WORK_OF_GROUP = (
     "(EXISTS (SELECT 1 FROM usergroupgenepanel ugn WHERE ugn.usergroup_id = %(group_id)s "
     "AND ugn.genepanel_name = l.genepanel_name) AND ("
     f"(l.status = 'Ongoing' AND l.user_id IN ({_GROUP_MEMBERS})) OR "
-    f"(l.status = 'Not started' AND l.previous_user_id IN ({_GROUP_MEMBERS}))))")
+    f"(l.status = 'Not started' AND l.previous_finalized IS NOT TRUE "
+    f"AND l.previous_user_id IN ({_GROUP_MEMBERS}))))")
 
 
 def overview_alleles(conn, config, allele_ids):
