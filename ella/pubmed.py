@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import sys
 import time
 import urllib.error
@@ -215,13 +214,15 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
     `allow_empty` a set without records gives []."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    text = _EXTERNAL_DOCTYPE.sub("", text, count=1)
-    if _DECLARATION.search(text):
-        raise PubmedParseError("PubMed XML with an entity declaration or a DOCTYPE other than "
-                               "NLM's PubMed DTD is not accepted")
     text = _FORMAT_TAGS.sub("", text)
     # An encoding declaration is meaningless for an already decoded string.
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
+    text = _EXTERNAL_DOCTYPE.sub("", text, count=1)
+    # Checked on exactly the text the parser gets: a declaration split by a format tag
+    # (`<!<i>ENTITY`) is one once the tags are gone.
+    if _DECLARATION.search(text):
+        raise PubmedParseError("PubMed XML with an entity declaration or a DOCTYPE other than "
+                               "NLM's PubMed DTD is not accepted")
     try:
         root = ET.fromstring(text.strip())
     except ET.ParseError as exc:
@@ -338,7 +339,9 @@ def parse_medline(text, source=""):
             raise PubmedParseError(f"{source}not UTF-8 text") from None
     text = text.lstrip("\ufeff")
     records, current, start = [], [], None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only \n (or \r\n) ends a line: str.splitlines() also splits at U+2028, form feeds
+    # and the like, which may stand in a title or abstract.
+    for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
             continue
@@ -475,12 +478,13 @@ class RateLimiter:
 
 
 def _is_offline(exc):
-    """Could not connect at all (no route, refused, no DNS), as opposed to a bad answer."""
-    reason = getattr(exc, "reason", exc)
-    return isinstance(reason, (ConnectionRefusedError, socket.gaierror, socket.timeout,
-                               TimeoutError)) or (
-        isinstance(reason, OSError) and not isinstance(reason, ConnectionResetError)
-        and not isinstance(exc, urllib.error.HTTPError))
+    """Could not connect at all (no route, refused, no DNS, connect timeout), as opposed to a
+    bad or slow answer. urllib wraps the errors of connecting and sending in URLError; one
+    raised bare came while waiting for or reading the answer: the server was reached."""
+    if not isinstance(exc, urllib.error.URLError) or isinstance(exc, urllib.error.HTTPError):
+        return False
+    reason = exc.reason
+    return isinstance(reason, OSError) and not isinstance(reason, ConnectionResetError)
 
 
 class EfetchClient:

@@ -188,6 +188,9 @@ BAD_BODIES = [
     {}, {"pubmedData": "<x/>", "manual": {"title": "t", "published": False}},
     {"pubmedData": 5}, {"pubmedData": "<bad"},
     {"pubmedData": '<!DOCTYPE a [<!ENTITY e "x">]><PubmedArticle>&e;</PubmedArticle>'},
+    {"pubmedData": '<!<i>DOCTYPE a [<!<i>ENTITY e "x">]><PubmedArticle><MedlineCitation>'
+                   '<PMID>5</PMID><Article><ArticleTitle>&e;</ArticleTitle></Article>'
+                   '</MedlineCitation></PubmedArticle>'},
     # PMIDs reference.pubmed_id cannot hold (was a 500), or that are no PMID (was stored).
     {"pubmedData": "PMID- 99999999999\nTI  - too large"}, {"pubmedData": "PMID- -7\nTI  - x"},
     {"pubmedData": (DATA / "8896564.xml").read_text().replace(">8896564<", ">-7<", 1)},

@@ -61,6 +61,13 @@ def test_formatting_tags_removed_and_nested_text_kept():
     '<PubmedArticleSet>&a;</PubmedArticleSet>',
     '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD x//EN" "https://x.dtd">'
     '<!DOCTYPE x><PubmedArticleSet/>',
+    # A declaration split by a format tag is one once the tags are removed (it reached the
+    # parser, which expanded the entity into the title).
+    '<!<i>DOCTYPE PubmedArticle [<!<b>ENTITY e "x">]><PubmedArticle><MedlineCitation>'
+    '<PMID>5</PMID><Article><ArticleTitle>&e;</ArticleTitle></Article></MedlineCitation>'
+    '</PubmedArticle>',
+    '<?xml version="1.0"?><!<u>DOCTYPE x [<!<i>ENTITY e SYSTEM "file:///etc/passwd">]>'
+    '<PubmedArticle/>',
     "<PubmedArticle><MedlineCitation>",          # not well-formed
     "<Other/>",                                    # wrong element
     "<PubmedArticleSet></PubmedArticleSet>",       # nothing in it
@@ -99,6 +106,14 @@ def test_medline_several_records_and_format_detection():
     parsed = parse_references_text(text)
     assert [r["pubmed_id"] for r in parsed] == [int(p.stem) for p in MEDLINE_FILES[:3]]
     assert parse_references_text(XML_FILES[0].read_bytes()) == [XML_BY_ID[int(XML_FILES[0].stem)]]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x0c", "\x1e"])
+def test_medline_only_newlines_end_a_line(separator):
+    """A Unicode line or paragraph separator, a form feed and the like stay in the value
+    (str.splitlines() split the line there and refused the record)."""
+    [ref] = parse_medline(f"PMID- 5\nAB  - foo{separator}bar\nTA  - J\n")
+    assert ref["abstract"] == f"foo{separator}bar" and ref["journal"] == "J"
 
 
 def test_medline_details():

@@ -70,6 +70,7 @@ class Efetch:
         self.times, self.queries = [], []
         self.failures = []          # HTTP status codes to answer first, one per request
         self.extra = ""             # more XML inside the PubmedArticleSet
+        self.delays = []            # seconds to wait before answering, one per request
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +78,8 @@ class Efetch:
                 owner.times.append(time.monotonic())
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 owner.queries.append(query)
+                if owner.delays:
+                    time.sleep(owner.delays.pop(0))
                 if owner.failures:
                     code = owner.failures.pop(0)
                     self.send_response(code)
@@ -230,6 +233,17 @@ def test_fetch_with_the_server_down(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "ids.txt"]
 
 
+def test_a_slow_first_answer_is_retried_not_taken_for_offline(efetch):
+    """The server was reached but answered after the timeout: that is retried (import.md
+    6.1), only a failure to connect means offline."""
+    efetch.delays = [1.5]
+    client = pubmed.EfetchClient(base=efetch.url, timeout=0.5, retry_wait=0,
+                                 sleep=lambda seconds: None, log=lambda text: None)
+    found, missing = client.fetch([8896564])
+    assert [r["pubmed_id"] for r in found] == [8896564] and missing == []
+    assert len(efetch.queries) == 2
+
+
 def test_fetch_with_a_url_that_is_not_http_never_shows_the_api_key(tmp_path):
     result = refs("fetch", write_ids(tmp_path, RECORDS), "--api-key", "SECRETKEY123",
                   cwd=tmp_path, env={"NCBI_EUTILS_URL": "mirror.local/efetch"})
@@ -300,6 +314,16 @@ def test_convert_malformed_input(tmp_path, content, where):
     out = tmp_path / "o.json"
     message = one_line_error(refs("convert", XML_FILES[0], bad, "-o", out))
     assert "bad.txt" in message and where in message and "line" in message
+    assert not out.exists()
+
+
+def test_convert_refuses_an_entity_declaration_split_by_a_format_tag(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<!<i>DOCTYPE PubmedArticle [<!<i>ENTITY e "x">]>'
+                   + RECORDS[8896564].replace("<ArticleTitle>", "<ArticleTitle>&e;", 1))
+    out = tmp_path / "o.json"
+    message = one_line_error(refs("convert", bad, "-o", out))
+    assert "bad.xml" in message and "entity declaration" in message
     assert not out.exists()
 
 

@@ -51,6 +51,28 @@ def classify_all(wf, analysis_id):
     return results
 
 
+def test_a_stored_reference_evaluation_sent_back_edited_is_accepted(wf):
+    """The stored evaluation has every key, null for absent ones (as ELLA stores it); a
+    client that edits a reference assessment by sending that back, nulls included, is
+    not refused (comment, sources and relevance refused null)."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    ras = [{"allele_id": allele_id, "reference_id": wf["refs"][0],
+            "evaluation": {"ref_quality": "good"}}]
+    first = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=ras))
+    assert first.status == 200, first.body
+    stored = wf["c1"].get(f"/api/v1/referenceassessments/"
+                          f"{first.json['referenceassessments'][0]['id']}/").json["evaluation"]
+    assert stored["comment"] is None and stored["sources"] is None \
+        and stored["relevance"] is None
+    ras[0]["evaluation"] = {**stored, "ref_quality": "poor"}
+    second = finalize(wf["c1"], analysis_id, payload(
+        allele_id, annotation_id, aa_presented=first.json["alleleassessment"]["id"],
+        ar_presented=first.json["allelereport"]["id"], ras=ras))
+    assert second.status == 200, second.body
+    assert second.json["referenceassessments"][0]["evaluation"] == ras[0]["evaluation"]
+
+
 def test_criterion_06_finalizeallele_creates_current_rows_equal_to_payload(wf):
     analysis_id = wf["analyses"][0]
     results = classify_all(wf, analysis_id)
