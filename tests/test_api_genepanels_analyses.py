@@ -266,12 +266,28 @@ def test_create_genepanel(demo_api_app, demo_db_url):
                                      "transcripts": [{"id": 999999}]}]}, 404, "999999")
     refused({**NEW_PANEL, "genes": [{"hgnc_id": 1101, "inheritance": "AD",
                                      "transcripts": [{"id": 1}]}]}, 400, "belongs to gene")
+    # Listed again under its own gene, the wrong listing is no less wrong (it was dropped).
+    refused({**NEW_PANEL, "genes": [
+        {"hgnc_id": 1101, "inheritance": "AR", "transcripts": [{"id": 1}]},
+        {"hgnc_id": 1100, "inheritance": "AD", "transcripts": [{"id": 1}]}]}, 400,
+        "Transcript 1 is listed under genes 1101 and 1100")
+    refused({**NEW_PANEL, "genes": [
+        {"hgnc_id": 1100, "inheritance": "AR", "transcripts": [{"id": 1}]},
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}],
+         "phenotypes": [{"id": 2}]},
+        {"hgnc_id": 1100, "inheritance": "AD", "phenotypes": [{"id": 2}]}]}, 400,
+        "Phenotype 2 is listed under genes 1101 and 1100")
+    for name, version, message in (
+            ("a/b", "v1", "Invalid gene panel name"),
+            ("HBOC", "v01 ", "The gene panel version 'v01 ' starts or ends with a blank"),
+            (" HBOC", "v01", "starts or ends with a blank"),
+            ("N" * 201, "v1", "The gene panel name is longer than 200 characters")):
+        refused({**NEW_PANEL, "name": name, "version": version}, 400, message)
     refused({**NEW_PANEL, "genes": [{"hgnc_id": 1101, "inheritance": "AD",
                                      "phenotypes": [{"id": "1; DROP TABLE gene"}]}]}, 400)
     refused({**NEW_PANEL, "usergroups": ["testgroup03"]}, 403, "testgroup03")
     refused({**NEW_PANEL, "usergroups": ["nogroup"]}, 404, "nogroup")
     refused({**NEW_PANEL, "name": "HBOC", "version": "v01"}, 409)
-    refused({**NEW_PANEL, "name": "a/b"}, 400)
     refused([NEW_PANEL], 400)
     assert client.request("POST", url, raw=b"{nope").status == 400
     assert sql(demo_db_url, "SELECT count(*) FROM genepanel WHERE name = 'NewPanel'") == [(0,)]
@@ -294,10 +310,14 @@ def test_create_genepanel(demo_api_app, demo_db_url):
     # A gene with phenotypes but no transcripts shows a null inheritance; a copy of the
     # panel as shown is taken (it was a 400), a gene with transcripts still needs one.
     phenotype_only = {**NEW_PANEL, "version": "V2", "genes": [
+        {"hgnc_id": 1100, "inheritance": "AR", "transcripts": [{"id": 1}]},
         {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [], "phenotypes": [{"id": 2}]}]}
+    # ... but a panel needs a transcript, as a panel file does (its export deposits again).
+    refused({**phenotype_only, "genes": phenotype_only["genes"][1:]}, 400,
+            "A gene panel needs at least one gene with transcripts")
     assert client.post(url, phenotype_only).status == 200
     shown = client.get(f"{API}/genepanels/NewPanel/V2/").json["genes"]
-    assert [(g["hgnc_id"], g["inheritance"]) for g in shown] == [(1101, None)]
+    assert [(g["hgnc_id"], g["inheritance"]) for g in shown] == [(1100, "AR"), (1101, None)]
     copy = {**NEW_PANEL, "version": "V3", "genes": [
         {"hgnc_id": g["hgnc_id"], "inheritance": g["inheritance"],
          "transcripts": g["transcripts"], "phenotypes": g["phenotypes"]} for g in shown]}

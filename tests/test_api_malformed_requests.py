@@ -88,7 +88,7 @@ def test_an_oversized_gene_panel_name_is_400_and_writes_nothing(writer, field):
     before = table_snapshot(url, skip=UNLOGGED)
     result = client.post(f"{API}/genepanels/", body)
     assert result.status == 400, result.body[:300]
-    assert result.json["message"] == f"The genepanel {field} is longer than 200 characters"
+    assert result.json["message"] == f"The gene panel {field} is longer than 200 characters"
     assert table_snapshot(url, skip=UNLOGGED) == before
 
 
@@ -96,17 +96,16 @@ def test_a_value_over_a_database_limit_is_400_not_an_outage(writer, monkeypatch)
     """Whatever reaches a PostgreSQL size limit (SQLSTATE class 54; here the panel key's
     index, with the route's own length check lifted) answers 400 and keeps the connection;
     only a database that cannot be reached is 503."""
-    import ella.web.routes.genepanels as genepanels
-    monkeypatch.setattr(genepanels, "MAX_NAME_LENGTH", 10**6)
+    import ella.deposit.genepanel as genepanel
+    monkeypatch.setattr(genepanel, "MAX_PANEL_NAME_LENGTH", 10**6)
     client, url = writer
     with psycopg.connect(url) as conn:
-        phenotype = conn.execute("SELECT min(id) FROM phenotype WHERE gene_id = 1100"
-                                 ).fetchone()[0]
+        transcript = conn.execute("SELECT min(id) FROM transcript WHERE gene_id = 1100"
+                                  ).fetchone()[0]
     before = table_snapshot(url, skip=UNLOGGED)
     result = client.post(f"{API}/genepanels/", {
         "name": _letters(20000), "version": "v1", "usergroups": ["testgroup01"],
-        "genes": [{"hgnc_id": 1100, "inheritance": "AD", "transcripts": [],
-                   "phenotypes": [{"id": phenotype}]}]})
+        "genes": [{"hgnc_id": 1100, "inheritance": "AD", "transcripts": [{"id": transcript}]}]})
     assert result.status == 400, result.body[:300]
     assert result.json["message"] == "A value in the request is too large to store"
     assert table_snapshot(url, skip=UNLOGGED) == before

@@ -229,6 +229,44 @@ def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
     assert after == before
 
 
+@pytest.mark.parametrize("option,value,message", [
+    # The API addresses a panel as genepanels/<name>/<version>/: a '/' made it unreachable.
+    ("--genepanel_name", "a/b", "invalid gene panel name 'a/b'"),
+    ("--genepanel_version", "v 1 ", "the gene panel version 'v 1 ' starts or ends with a blank"),
+    ("--genepanel_name", "N" * 201, "the gene panel name is longer than 200 characters")])
+def test_a_new_name_the_api_would_refuse_is_refused(db_url, option, value, message):
+    """As `POST genepanels/` refuses them (and an analysis could name no such panel)."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    names = {"--genepanel_name": "HBOC", "--genepanel_version": "v1", option: value}
+    before = without_clilog(table_snapshot(db_url))
+    result = run_cli("ella-deposit", "genepanel", *[x for pair in names.items() for x in pair],
+                     "--transcripts_path", str(transcripts), "--phenotypes_path",
+                     str(phenotypes), db_url=db_url)
+    assert one_line_error(result) == f"error: {message}"
+    assert without_clilog(table_snapshot(db_url)) == before
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_panel_made_by_a_user_is_not_taken_for_the_official_files(db_url, replace):
+    """A user made HBOC v1 in ELLA (POST genepanels/); the operator's deposit of the official
+    files under that name and version backed out with success (or, with --replace, put the
+    files' content into a panel still marked unofficial: listed nowhere, refused by
+    add_groups)."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) VALUES ('HBOC', 'v1', 'GRCh37', false, now())")
+    before = without_clilog(table_snapshot(db_url))
+    result = run_cli("ella-deposit", "genepanel", "--genepanel_name", "HBOC",
+                     "--genepanel_version", "v1", "--transcripts_path", str(transcripts),
+                     "--phenotypes_path", str(phenotypes), *(["--replace"] if replace else []),
+                     db_url=db_url)
+    assert one_line_error(result) == (
+        "error: gene panel HBOC v1 exists as a panel made by a user in ELLA (not official); "
+        "deposit the files under another version")
+    assert without_clilog(table_snapshot(db_url)) == before
+
+
 def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url, ella_config,
                                                                         tmp_path):
     """An adopted database's panel named with a zero-width space: kept up to date with
@@ -318,6 +356,11 @@ MALFORMED = [
      "line 5: phenotype MIM number '61-3029' is not a non-negative integer"),
     ("phenotype-column-count", "phenotypes", _replace_line(6, lambda l: l + "\textra"),
      "line 6: expected 8 tab-separated columns (as in the header), found 9"),
+    # PostgreSQL's text cannot hold it: the database's error named neither file nor line.
+    ("nul-transcripts", "transcripts", _replace_line(4, lambda l: l.replace("NM_", "NM\0_")),
+     "line 4: has a NUL character"),
+    ("nul-phenotypes", "phenotypes", _replace_line(5, lambda l: l.replace("{", "{\0")),
+     "line 5: has a NUL character"),
 ]
 
 

@@ -223,6 +223,22 @@ class _GeneNames:
         return problems
 
 
+MAX_PANEL_NAME_LENGTH = 200
+
+
+def panel_name_problem(label, value):
+    """Why `value` cannot be a new gene panel's name or version (label), or None. The API
+    addresses a panel as genepanels/<name>/<version>/, so no '/'; a blank at either end
+    makes a second panel that reads as the first on every screen."""
+    if not value.strip() or "/" in value:
+        return f"invalid gene panel {label} {value!r}"
+    if value != value.strip():
+        return f"the gene panel {label} {value!r} starts or ends with a blank"
+    if len(value) > MAX_PANEL_NAME_LENGTH:
+        return f"the gene panel {label} is longer than {MAX_PANEL_NAME_LENGTH} characters"
+    return None
+
+
 class _TsvReader:
     """The line loop both panel files share: blank lines and `#` comments skipped, one header
     line (starting with `header_start`) giving the column positions, then data lines.
@@ -274,6 +290,10 @@ class _TsvReader:
                                      f"line starts with {self.header_start!r})")
                 self.failed = True
                 return
+            if "\x00" in line:  # PostgreSQL's text cannot hold it: refused before writing
+                self.problem(lineno, "has a NUL character")
+                yield lineno, [], False
+                continue
             fields = line.split("\t")
             if len(fields) > len(names) and not any(f.strip() for f in fields[len(names):]):
                 fields = fields[:len(names)]  # trailing tabs: empty cells beyond the header
@@ -432,11 +452,21 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
                for label, value, known in (("name", name, name_exists),
                                            ("version", version, exists))
                if has_control_character(value, new=not known)]
+        odd += [problem for label, value, known in (("name", name, name_exists),
+                                                    ("version", version, exists))
+                if not known and (problem := panel_name_problem(label, value))]
         if odd:
             raise GenepanelError(odd)
         if exists:
-            cur.execute("SELECT 1 FROM genepanel WHERE name = %(n)s AND version = %(v)s "
-                        "FOR UPDATE", params)
+            official = cur.execute("SELECT official FROM genepanel WHERE name = %(n)s AND "
+                                   "version = %(v)s FOR UPDATE", params).fetchone()[0]
+            if not official:
+                # Made by a user (POST genepanels/): its analyses and groups keep it as made;
+                # backing out with success would let the operator believe the official
+                # files are in.
+                raise GenepanelError([
+                    f"gene panel {name} {version} exists as a panel made by a user in ELLA "
+                    "(not official); deposit the files under another version"])
             if not replace:
                 result["status"] = "exists"
                 return result

@@ -8,6 +8,7 @@ caller's group's panels (403 otherwise); ELLA shows any panel to any logged-in u
 from datetime import datetime, timezone
 
 from ella.deposit.analysis_config import has_control_character
+from ella.deposit.genepanel import panel_name_problem
 from ella.web.access import require_genepanel
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
@@ -27,7 +28,6 @@ GENEPANEL_Q_COLUMNS = {
 }
 STATS_LIMIT = 5
 # Name and version are the panel's key (and in every link to it); ELLA's longest are ~20.
-MAX_NAME_LENGTH = 200
 
 
 @router.route("GET", f"{API}/genepanels/", access="genepanel",
@@ -160,16 +160,14 @@ def _parse_new_panel(body):
     version = check_value(_required(body, "version", "No version given for genepanel"), str,
                           "body.version")
     for label, value in (("name", name), ("version", version)):
-        if "/" in value or not value.strip():
-            raise BadRequest(f"Invalid genepanel {label} {value!r}")
+        problem = panel_name_problem(label, value)
+        if problem:
+            raise BadRequest(problem[0].upper() + problem[1:])
         # A line break split the export's comment line; invisible characters in a new
         # name are refused by `create_genepanel` (an existing name may get new versions).
         if has_control_character(value, new=label == "version"):
             raise BadRequest(f"The genepanel {label} {value!r} has a control or invisible "
                              "character")
-        if len(value) > MAX_NAME_LENGTH:
-            raise BadRequest(f"The genepanel {label} is longer than {MAX_NAME_LENGTH} "
-                             "characters")
     genes = check_value(_required(body, "genes"), list, "body.genes")
     groups = check_value(_required(body, "usergroups"), list, "body.usergroups")
     groups = [check_value(g, str, f"body.usergroups[{i}]") for i, g in enumerate(groups)]
@@ -205,6 +203,10 @@ def _parse_new_panel(body):
             raise BadRequest(f"{where} (HGNC id {entry['hgnc_id']}) has no transcripts and no "
                              "phenotypes: it would add nothing to the panel")
         parsed.append(entry)
+    if not any(entry["transcripts"] for entry in parsed):
+        # As a panel file needs one (import.md 4.2): an analysis is filtered by the panel's
+        # transcripts, and the panel's export deposits again.
+        raise BadRequest("A gene panel needs at least one gene with transcripts")
     return name, version, parsed, list(dict.fromkeys(groups))
 
 
@@ -248,11 +250,16 @@ def create_genepanel(ctx):
             raise Forbidden(f"Your user group may not create gene panels for group {group}")
     transcript_genes, phenotype_genes, inheritance = {}, {}, {}
     for gene in genes:
+        for ids, genes_of, what in ((gene["transcripts"], transcript_genes, "Transcript"),
+                                    (gene["phenotypes"], phenotype_genes, "Phenotype")):
+            for item_id in ids:
+                # Listed twice: under one gene it does not belong to (the last listing
+                # alone was checked, and the other silently dropped).
+                if genes_of.setdefault(item_id, gene["hgnc_id"]) != gene["hgnc_id"]:
+                    raise BadRequest(f"{what} {item_id} is listed under genes "
+                                     f"{genes_of[item_id]} and {gene['hgnc_id']}")
         for tid in gene["transcripts"]:
-            transcript_genes[tid] = gene["hgnc_id"]
             inheritance[tid] = gene["inheritance"]
-        for pid in gene["phenotypes"]:
-            phenotype_genes[pid] = gene["hgnc_id"]
     _check_ids(conn, "transcript", list(transcript_genes), transcript_genes, "transcript")
     _check_ids(conn, "phenotype", list(phenotype_genes), phenotype_genes, "phenotype")
     with conn.cursor() as cur:
