@@ -160,6 +160,18 @@ def test_commonness(db_conn, genes, frequencies, expected):
     assert commonness(db_conn, COMMON_ACMG, inheritance, [allele_id]) == {allele_id: expected}
 
 
+def test_an_override_with_null_num_thresholds_keeps_the_top_level_ones(db_conn):
+    """acmg.md 3.3: an override gene uses its num_thresholds if given, else the top-level
+    ones; a null is none given (it disabled every minimum: 10 alleles made it common, BA1),
+    while `{}` asks for no minimum."""
+    few_alleles = exomes(0.6, g_num=10)
+    for given, expected in ((None, "num_threshold"), ({}, "common")):
+        acmg = copy.deepcopy(COMMON_ACMG)
+        acmg["genes"]["300000"]["frequency"]["num_thresholds"] = given
+        allele_id = _allele(db_conn, [OVERRIDE_GENE], few_alleles)
+        assert commonness(db_conn, acmg, {}, [allele_id]) == {allele_id: expected}
+
+
 def test_two_override_genes_give_ba1_for_a_common_variant(db_conn):
     """Through the rule engine: the stricter of two override genes makes the variant
     common, so BA1 is suggested (it was not when only the lowest HGNC id's override

@@ -276,6 +276,9 @@ def test_point_engine_rejects_bad_thresholds():
         points.check_thresholds({"pathogenic": 5})   # below likely_pathogenic 6
     with pytest.raises(ValueError):
         points.check_thresholds({"vus": 1})
+    # No evidence at all (0 points) would be Likely benign.
+    with pytest.raises(ValueError, match="likely_benign < 0"):
+        points.check_thresholds({"likely_benign": 0})
 
 
 def test_engine_selection_defaults_to_ella():

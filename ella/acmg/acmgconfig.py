@@ -265,8 +265,12 @@ def commonness(conn, acmg, inheritance_by_gene, allele_ids):
         if override_genes:
             # In several override genes: tested against each, and the categories found by
             # any of them count (filtering.md 2.1, which acmg.md 3.3 follows).
+            # An override's num_thresholds replace the top-level ones when given; a null is
+            # none given (read as "no minimum" it made a frequency of 10 alleles common:
+            # BA1), `{}` is the way to ask for no minimum.
             tests = [(overrides[g]["thresholds"],
-                      overrides[g].get("num_thresholds", frequency.get("num_thresholds")))
+                      frequency.get("num_thresholds") if overrides[g].get("num_thresholds")
+                      is None else overrides[g]["num_thresholds"])
                      for g in override_genes]
         else:
             ad = any(inheritance_by_gene.get(g) == "AD" for g in allele_genes)

@@ -17,16 +17,17 @@ DEFAULT_THRESHOLDS = {"pathogenic": 10, "likely_pathogenic": 6, "likely_benign":
 
 
 def check_thresholds(thresholds):
-    """Full thresholds (defaults filled in); ValueError unless B < LB <= 0 <= ... < LP < P."""
+    """Full thresholds (defaults filled in); ValueError unless B < LB < 0 < LP < P: no
+    evidence (0 points) is always a VUS."""
     merged = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     unknown = sorted(set(merged) - set(DEFAULT_THRESHOLDS))
     if unknown:
         raise ValueError(f"unknown point threshold(s): {', '.join(unknown)}")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in merged.values()):
         raise ValueError("point thresholds must be integers")
-    if not (merged["benign"] < merged["likely_benign"] <= 0
+    if not (merged["benign"] < merged["likely_benign"] < 0
             < merged["likely_pathogenic"] < merged["pathogenic"]):
-        raise ValueError("point thresholds must satisfy benign < likely_benign <= 0 < "
+        raise ValueError("point thresholds must satisfy benign < likely_benign < 0 < "
                          "likely_pathogenic < pathogenic")
     return merged
 
