@@ -128,9 +128,13 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
                 (allele_id,))
     assert rows[0][1] == {"test": 1, "external": {"CLINVAR": "benign"}} and rows[0][2] is False
     assert rows[1][2] is True and rows[1][3] == rows[0][0]
-    # Removing a key with null.
-    third = client.post(path, {"allele_id": allele_id, "annotations": {"external": None}})
+    # Removing a key with null; in a list (a user's reference without a PubMed id) a null
+    # stays, as in ELLA (it was dropped).
+    third = client.post(path, {"allele_id": allele_id, "annotations": {
+        "external": None, "references": [{"id": 7, "pubmed_id": None, "source": "User"}]}})
     assert "external" not in third.json["annotations"]
+    assert third.json["annotations"]["references"] == [
+        {"id": 7, "pubmed_id": None, "source": "User"}]
     listed = client.get(path, query={"q": {"allele_id": allele_id}})
     assert listed.status == 200 and [c["id"] for c in listed.json] == [r[0] for r in rows] + [
         third.json["id"]]

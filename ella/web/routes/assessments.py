@@ -108,11 +108,10 @@ def _insert(conn, sql, params, what):
 
 
 def strip_nulls(value):
-    """Remove null-valued keys of objects, recursively (also inside lists)."""
+    """Remove null-valued keys of objects nested in objects, as ELLA does; a list is kept as
+    it is (a user's reference without a PubMed id keeps its `"pubmed_id": null`)."""
     if isinstance(value, dict):
         return {k: strip_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [strip_nulls(v) for v in value]
     return value
 
 
