@@ -2,8 +2,9 @@
 # The install steps of the Docker image, shared with CI (.ci/run, tests/test_deployment.py) and
 # with hosts without containers, so that every step the Dockerfile runs is also tested.
 #
-#   ops/install.sh os                      OS packages: nginx, supervisor, PostgreSQL client
-#                                          (on a systemd host their own services are disabled)
+#   ops/install.sh os                      OS packages: nginx, supervisor, PostgreSQL client,
+#                                          python3-venv when python3 lacks venv (on a systemd
+#                                          host nginx's and supervisor's services are disabled)
 #   ops/install.sh python VENV [SRC]       a venv at VENV with the project SRC (default: this
 #                                          checkout) and its dependencies (wheels only, no
 #                                          compiler needed). The project is installed in place
@@ -20,8 +21,12 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 case ${1:-} in
 os)
     as_root apt-get update -qq
+    # Debian's own python3 has no venv module (ensurepip) without python3-venv, which the
+    # `python` step needs; an image's python (python:*-slim) brings its own.
+    venv_package=
+    python3 -c "import ensurepip, venv" 2>/dev/null || venv_package=python3-venv
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        nginx-light supervisor postgresql-client ca-certificates >/dev/null
+        nginx-light supervisor postgresql-client ca-certificates $venv_package >/dev/null
     # On a host booted with systemd the Debian packages enable and start their own nginx
     # (its default site on port 80, which our nginx with PORT=80 then cannot bind) and
     # supervisord; ours run from our units or our entrypoint instead. (In an image build, or

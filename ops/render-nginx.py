@@ -27,7 +27,8 @@ def values(environ):
     socket_dir = get("SOCKET_DIR", "/socket")
     config = load_config(environ=environ)
     upload = max_upload_size(config)
-    ui_root = get("ELLA_UI_PATH", str(HERE / "webui-placeholder"))
+    # Absolute: nginx reads a relative root from its own prefix, not from our directory.
+    ui_root = os.path.abspath(get("ELLA_UI_PATH", str(HERE / "webui-placeholder")))
     if not os.path.isfile(os.path.join(ui_root, "index.html")):
         raise ConfigError(f"ELLA_UI_PATH={ui_root}: no index.html there (a build of ELLA's web UI)")
     port = get("PORT", "3114")
@@ -48,14 +49,22 @@ def values(environ):
     }
 
 
+# Where a placeholder's value comes from, for the messages (the others are named alike).
+SOURCES = {"UI_ROOT": "ELLA_UI_PATH"}
+# Characters nginx.conf cannot take in an unquoted value: a blank ends it, `#` starts a
+# comment, `$` a variable, the rest end or nest directives.
+UNSAFE = re.compile(r"[\s;{}\"'#$\\]")
+
+
 def render(template, mapping):
     def substitute(match):
         name = match.group(1)
         if name not in mapping:
             raise ConfigError(f"ops/nginx.conf: unknown placeholder ${{{name}}}")
         value = mapping[name]
-        if any(c in value for c in ";{}\n\"'") or not value.strip():
-            raise ConfigError(f"{name}: unsafe value for nginx.conf: {value!r}")
+        if UNSAFE.search(value) or not value:
+            raise ConfigError(f"{SOURCES.get(name, name)}: nginx.conf cannot take {value!r} "
+                              "(a blank or one of ; { } \" ' # $ \\)")
         return value
     return PLACEHOLDER.sub(substitute, template)
 

@@ -8,6 +8,7 @@ step of the Dockerfile is an ops/install.sh step that these tests (or .ci/run) e
 
 import base64
 import configparser
+import http.client
 import json
 import os
 import pwd
@@ -165,6 +166,26 @@ def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, dis
     assert any(line.startswith("apt-get install") for line in run)
 
 
+@pytest.mark.parametrize("has_venv", [True, False])
+def test_install_script_os_step_adds_python3_venv_where_python_lacks_it(tmp_path, has_venv):
+    """Debian's python3 has no venv module without python3-venv, so the `python` step
+    failed on a fresh host after the README's `os` step; an image's python has its own."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls"
+    for name in ("apt-get", "systemctl", "rm"):
+        (fake / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\nexit 0\n')
+        (fake / name).chmod(0o755)
+    (fake / "python3").write_text(f"#!/bin/sh\nexit {0 if has_venv else 1}\n")
+    (fake / "python3").chmod(0o755)
+    result = subprocess.run([str(OPS / "install.sh"), "os"], capture_output=True, text=True,
+                            env={**TOOL_ENV, "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    [install] = [line for line in calls.read_text().splitlines()
+                 if line.startswith("apt-get install")]
+    assert install.split()[-1] == ("ca-certificates" if has_venv else "python3-venv")
+
+
 def test_install_script_dirs_and_usage(tmp_path):
     owner = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     targets = [tmp_path / "data" / "analyses" / "incoming", tmp_path / "logs"]
@@ -217,6 +238,77 @@ def test_gunicorn_post_fork_ends_a_worker_whose_master_is_already_gone(tmp_path)
         result.stdout + result.stderr
 
 
+def _gunicorn(tmp_path, db_url, seconds):
+    """gunicorn as `bin/ella-api` execs it (past the command's own check of the database),
+    one worker, for at most `seconds`; returns (exit code or None, log text, port)."""
+    port = _free_port()
+    env = {**TOOL_ENV, "DB_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port),
+           "NUM_WORKERS": "1", "ELLA_CONFIG": str(DEFAULT_CONFIG), "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "gunicorn.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
+                                 str(OPS / "gunicorn.conf.py"), "ella.web.wsgi:application"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc, log, port
+
+
+def test_a_worker_booting_while_the_database_is_away_answers_503_and_is_not_respawned(
+        tmp_path):
+    """A worker that replaced one that ended (killed, timed out) while the database was
+    away exited with code 1, and gunicorn booted another at once: ~9 a second until the
+    database came back. It now serves, answering 503, as the running workers do."""
+    closed = _free_port()  # nothing listens there
+    proc, log, port = _gunicorn(
+        tmp_path, f"postgresql://ella@127.0.0.1:{closed}/ella?connect_timeout=2", 6)
+    try:
+        status, _, body = _wait_for(
+            lambda: (r := _get(f"http://127.0.0.1:{port}/api/v1/health/")) and r, 30,
+            "the API")
+        assert status == 503 and b"not available" in body, body
+        time.sleep(2)
+        assert proc.poll() is None
+        assert log.read_text().count("Booting worker") == 1, log.read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empty_db_url):
+    """Not at head (changed under the running API): the worker's boot error stops the
+    master, so that supervisord or systemd decide with their back-off (`bin/ella-api` then
+    refuses to start, naming the cause), instead of a boot loop."""
+    proc, log, _ = _gunicorn(tmp_path, empty_db_url, 30)
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    text = log.read_text()
+    assert code == 3, text
+    assert text.count("Booting worker") == 1 and "the database is not ready" in text, text
+
+
+def test_the_image_healthcheck_reads_an_empty_port_as_unset(tmp_path):
+    """README, Configuration: an empty variable counts as unset (the entrypoint listens on
+    3114 for PORT=); the HEALTHCHECK asked port 80 then, and the container was reported
+    unhealthy for ever."""
+    command = json.loads(re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])",
+                                   (ROOT / "Dockerfile").read_text()).group(1))
+    assert command[:2] == ["python3", "-c"]
+    asked = []
+
+    def urlopen(url, timeout=None):
+        asked.append(url)
+    for port, expected in (("", "3114"), ("8080", "8080")):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(urllib.request, "urlopen", urlopen)
+            patch.setenv("PORT", port)
+            exec(command[2], {})
+        assert asked.pop() == f"http://127.0.0.1:{expected}/api/v1/health/"
+
+
 # --- nginx --------------------------------------------------------------------------------------
 
 def _render(site, env, output):
@@ -256,6 +348,23 @@ def test_nginx_render_port_upstream_and_errors(site):
     assert bad_ui.stderr.count("\n") == 1 and "no index.html" in bad_ui.stderr
     bad_port = _render(site, _site_env(site, PORT="http"), output)
     assert bad_port.returncode == 1 and "PORT" in bad_port.stderr
+    # A relative UI path is made absolute: nginx read it from its own prefix (/usr/share/
+    # nginx), and every UI page was a 500 while the health check stayed green.
+    relative = subprocess.run([sys.executable, str(OPS / "render-nginx.py"), str(output)],
+                              capture_output=True, text=True, cwd=OPS.parent,
+                              env=_site_env(site, ELLA_UI_PATH="ops/webui-placeholder"))
+    assert relative.returncode == 0, relative.stderr
+    assert f"root {OPS / 'webui-placeholder'};" in output.read_text()
+    # A path nginx.conf cannot take unquoted is refused in one line naming the variable
+    # (nginx then refused the whole config: FATAL, the container in a restart loop).
+    for odd in ("ui build", "ui#1", "ui$x"):
+        ui = site["tmp"] / odd
+        ui.mkdir()
+        (ui / "index.html").write_text("<html>ui</html>\n")
+        refused = _render(site, _site_env(site, ELLA_UI_PATH=str(ui)), output)
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert refused.stderr.startswith(f"render-nginx: ELLA_UI_PATH: nginx.conf cannot "
+                                         f"take {str(ui)!r}"), refused.stderr
     # A small attachment limit does not lower nginx's below the API's 10 MiB JSON bodies
     # (import jobs carry whole VCFs).
     text = DEFAULT_CONFIG.read_text()
@@ -282,7 +391,7 @@ def test_the_systemd_unit_gives_nginx_an_access_log_it_can_open(site):
         assert (check.returncode == 0) is starts, check.stderr
     assert "access_log syslog:server=unix:" in output.read_text()
     bad = _render(site, _site_env(site, ACCESS_LOG="/x; include /etc/passwd"), output)
-    assert bad.returncode == 1 and "ACCESS_LOG: unsafe value" in bad.stderr
+    assert bad.returncode == 1 and "ACCESS_LOG: nginx.conf cannot take" in bad.stderr
 
 
 def _group_members(pgid):
@@ -465,6 +574,15 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
             assert headers.get("X-Frame-Options") == "SAMEORIGIN"
         status, _, body = _get(base + "/app.js")
         assert status == 200 and b"console.log" in body
+        # nginx's own redirect (a directory without its slash) is relative: an absolute one
+        # named this internal port over plain HTTP, past the site's TLS proxy.
+        (site["ui"] / "docs").mkdir()
+        (site["ui"] / "docs" / "index.html").write_text("docs\n")
+        connection = http.client.HTTPConnection("127.0.0.1", int(env["PORT"]), timeout=5)
+        connection.request("GET", "/docs", headers={"Host": "ella.lab.example"})
+        redirect = connection.getresponse()
+        assert redirect.status == 301 and redirect.getheader("Location") == "/docs/"
+        connection.close()
         status, headers, _ = _get(base + "/api/v1/config/")
         assert headers.get("X-Frame-Options") == "SAMEORIGIN"
         assert "nginx/" not in headers.get("Server", "")
@@ -628,6 +746,11 @@ def test_systemd_units_verify(tmp_path):
             # The stop signal goes to the main process only, which finishes its request, import
             # or job (a job's pre-import script included) before exiting.
             assert "\nKillMode=mixed\n" in text, unit.name
+        # Only nginx may listen below port 1024 (PORT=80 failed with permission denied,
+        # restarted every 5 s); the others get no capability at all.
+        capabilities = "CAP_NET_BIND_SERVICE" if unit.name == "ella-nginx.service" else ""
+        for option in ("CapabilityBoundingSet", "AmbientCapabilities"):
+            assert f"\n{option}={capabilities}\n" in text, (unit.name, option)
     result = subprocess.run([analyze, "verify", "--man=no",
                              *[str(tmp_path / n) for n in names]],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)

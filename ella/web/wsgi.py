@@ -1,9 +1,10 @@
 """gunicorn entry point: `gunicorn ella.web.wsgi:application` (see ops/gunicorn.conf.py).
 
-The config and environment are read once per worker at import; a bad config stops the worker
-with the config's one-line message. The service refuses to start when the database is not at
-ELLA's head revision with nothing pending (as ELLA's container does with `database compare`)."""
+The config and environment are read once per worker at import. `bin/ella-api` refuses to start
+when the database is not at ELLA's head revision with nothing pending (as ELLA's container
+does with `database compare`); each worker checks again as it boots."""
 
+import logging
 import sys
 
 from ella.config import ConfigError, env_settings, load_config
@@ -11,16 +12,34 @@ from ella.db import DatabaseError, connect
 from ella.migrate import at_head
 from ella.web.app import create_app
 
+# gunicorn's exit code for "worker failed to boot": the master stops (and supervisord or
+# systemd decide, with their back-off). Any other code makes it boot another worker at
+# once, in a loop for as long as the cause lasts.
+WORKER_BOOT_ERROR = 3
+
+log = logging.getLogger("ella.api")
+
+
+def _halt(message):
+    print(f"ella-api: {message}", file=sys.stderr, flush=True)
+    sys.exit(WORKER_BOOT_ERROR)
+
 
 def _build():
     try:
         config, env = load_config(), env_settings()
+    except ConfigError as exc:
+        _halt(exc)
+    try:
         with connect(env["DB_URL"], application_name="ella-api-startup") as conn:
             ok, message = at_head(conn, config)
-    except (ConfigError, DatabaseError) as exc:
-        sys.exit(f"ella-api: {exc}")
+    except DatabaseError as exc:
+        # A worker booted in place of one that ended (killed, timed out) while the database
+        # is away: it answers 503 until the database is back, as the running workers do.
+        log.warning("ella-api: %s; answering 503 until the database is back", exc)
+        return create_app(config, env)
     if not ok:
-        sys.exit(f"ella-api: the database is not ready: {message}")
+        _halt(f"the database is not ready: {message}")
     return create_app(config, env)
 
 
