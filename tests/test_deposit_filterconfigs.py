@@ -1,6 +1,8 @@
 """Filter config deposit (`bin/ella-filterconfigs`) against a real PostgreSQL."""
 
 import json
+import os
+import subprocess
 
 import psycopg
 import pytest
@@ -280,6 +282,55 @@ def test_deactivate_and_list(fc_db):
     assert log[0][2].endswith("Lacking confirmation, aborting...")
     assert log[1][2].endswith("Filterconfig Default deactivated")
     assert log[2][1] is None
+
+
+def _deactivate_while(url, fc_id, meanwhile):
+    """`deactivate fc_id`, with `meanwhile()` run while it waits for the 'y'."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    proc = subprocess.Popen([str(ROOT / "bin" / "ella-filterconfigs"), "deactivate",
+                             str(fc_id), "--reason", "r"], env={**env, "DB_URL": url},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Type 'y' to confirm" in proc.stderr.readline()  # the question
+        meanwhile()
+        out, err = proc.communicate("y\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
+def test_deactivate_refuses_when_things_changed_while_it_asked(fc_db, tmp_path):
+    """It reported "deactivated" (exit 0) for a config that `update` had replaced with a new
+    active version while the operator read the warnings; the warnings it showed may be out
+    of date too. Now checked again under the deposit's lock."""
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    ids = {name: fc_id for fc_id, name, *_ in configs(fc_db)}
+    changed = load_fixture()
+    changed[0]["filterconfig"]["filters"][1]["config"]["splice_region"] = [-10, 6]
+    path = write_json(tmp_path, changed)
+    code, out, err = _deactivate_while(fc_db, ids["Default"], lambda: run_cli(
+        "ella-filterconfigs", "update", str(path), "--reason", "", db_url=fc_db))
+    assert code == 1 and "Filterconfig Default deactivated" not in out
+    assert err.strip().splitlines()[-1] == (
+        f"error: filter config {ids['Default']} was replaced or deactivated while waiting "
+        "for the confirmation; nothing was changed")
+    current = {name: fc_id for fc_id, name, active, *_ in configs(fc_db) if active}
+    assert current["Default"] != ids["Default"]
+
+    # The only config of testgroup01 got a sibling meanwhile: the warning shown is stale.
+    def link_another():
+        with psycopg.connect(fc_db) as conn:
+            conn.execute("INSERT INTO usergroupfilterconfig (usergroup_id, filterconfig_id, "
+                         "\"order\") SELECT id, %s, 9 FROM usergroup WHERE name = 'testgroup01'",
+                         (current["TrioDefault"],))
+    code, out, err = _deactivate_while(fc_db, current["Default"], link_another)
+    assert code == 1 and "only active filter config of user group 'testgroup01'" in out
+    assert err.strip().splitlines()[-1].startswith(
+        "error: the user groups' filter configs changed while waiting for the confirmation")
+    assert all(active for fc_id, _, active, *_ in configs(fc_db) if fc_id == current["Default"])
 
 
 def test_redeposit_keeps_deactivated_config_inactive(fc_db):

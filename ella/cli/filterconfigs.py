@@ -115,13 +115,14 @@ def _deactivate(db_url, args, audit):
         if not active:
             audit.echo(f"Filterconfig {name} (id {fc_id}) is already inactive")
             return 0
-        for warning in deactivation_warnings(conn, fc_id):
+        warnings = deactivation_warnings(conn, fc_id)
+        for warning in warnings:
             audit.echo(warning)
         if not ask_yes(f"Are you sure you want to deactivate filter config {name} (id {fc_id})? "
                        "Type 'y' to confirm."):
             audit.echo("Lacking confirmation, aborting...")
             return 0
-        deactivate_filterconfig(conn, fc_id)
+        deactivate_filterconfig(conn, fc_id, warnings)
     audit.echo(f"Filterconfig {name} deactivated")
     return 0
 

@@ -393,6 +393,18 @@ def deactivation_warnings(conn, filterconfig_id):
     return warnings
 
 
-def deactivate_filterconfig(conn, filterconfig_id):
+def deactivate_filterconfig(conn, filterconfig_id, warnings_shown):
+    """Deactivate, unless the config or its warnings changed since the operator confirmed on
+    `warnings_shown` (another `update` or `deactivate` ran meanwhile): FilterconfigError."""
     with conn.transaction():
+        conn.execute("LOCK TABLE filterconfig, usergroupfilterconfig IN SHARE ROW EXCLUSIVE MODE")
+        row = get_filterconfig(conn, filterconfig_id)
+        if row is None or not row[2]:
+            raise FilterconfigError(f"filter config {filterconfig_id} was replaced or "
+                                    "deactivated while waiting for the confirmation; nothing "
+                                    "was changed")
+        if deactivation_warnings(conn, filterconfig_id) != warnings_shown:
+            raise FilterconfigError("the user groups' filter configs changed while waiting for "
+                                    "the confirmation; nothing was changed, run the command "
+                                    "again")
         conn.execute("UPDATE filterconfig SET active = false WHERE id = %s", (filterconfig_id,))
