@@ -87,9 +87,17 @@ def verify_password(password, hashed):
         return False
 
 
+# Costs a stored hash may have: bcrypt reads 4 to 31, ELLA writes 12. One over 14 would make
+# each login attempt take minutes to hours of a worker's CPU (before any lockout applies).
+MIN_HASH_COST, MAX_HASH_COST = 4, 14
+
+
 def looks_like_bcrypt_hash(value):
-    return isinstance(value, str) and re.fullmatch(
-        r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}", value) is not None
+    """A hash `bcrypt.checkpw` can verify (prefix $2a$, $2b$ or $2y$) at a cost logins can
+    afford."""
+    match = isinstance(value, str) and re.fullmatch(
+        r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}", value)
+    return bool(match) and MIN_HASH_COST <= int(match.group(1)) <= MAX_HASH_COST
 
 
 def matched_groups(password, auth):

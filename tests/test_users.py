@@ -6,7 +6,9 @@ test creates at most a couple of users.
 """
 
 import json
+import os
 import re
+import subprocess
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
@@ -524,6 +526,19 @@ def _acmg_reading(provider, key):
     return acmg
 
 
+GOOD_HASH = bcrypt.hashpw(b"Secret-pass1", bcrypt.gensalt(4)).decode()  # $2b$04$...
+
+
+def test_add_many_takes_a_hash_at_any_cost_logins_can_afford(groups_db_url, tmp_path):
+    """(An existing user's hash from the file is stored; a new user gets a one-time
+    password.)"""
+    user = {k: v for k, v in demo_users()[0].items() if k != "password"}
+    ok(users_cli(groups_db_url, "add_many", write_json(tmp_path, "new.json", [user])))
+    user["password"] = "$2a$14$" + GOOD_HASH[7:]
+    ok(users_cli(groups_db_url, "add_many", write_json(tmp_path, "u.json", [user])))
+    assert query(groups_db_url, 'SELECT password FROM "user"') == [(user["password"],)]
+
+
 def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
     before = without_clilog(table_snapshot(groups_db_url))
     one = demo_users()[0]
@@ -537,6 +552,12 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
         ("second_bad", [one, dict(demo_users()[1], group="nogroup")],
          "entry 2 ('testuser2'): no user group named 'nogroup'"),
         ("plain_password", [dict(one, password="Password#123")], "must be a bcrypt hash"),
+        # A cost beyond ELLA's 12 makes every login attempt of the user take minutes to
+        # hours of a worker (before any lockout); a hash bcrypt cannot read never verifies.
+        *[(f"hash_{name}", [dict(one, password=prefix + GOOD_HASH[7:])], "must be a bcrypt hash")
+          for name, prefix in (("cost31", "$2b$31$"), ("cost15", "$2b$15$"),
+                               ("cost03", "$2b$03$"), ("prefix2", "$2$04$"),
+                               ("prefix2x", "$2x$04$"))],
         # A user's own config replaces the group's keys: it may not break the merged config.
         ("user_config", [dict(one, config={"workflows": "oops"})],
          "entry 1 ('testuser1'): config: workflows: 'oops' is not of type 'object'"),
@@ -668,6 +689,12 @@ def test_modify_multi_word_values_and_group(demo_db_url):
         demo_db_url, "modify", "hibsen", "--new_username", "testuser2", stdin="y\n"))
     assert without_clilog(table_snapshot(demo_db_url)) == before
     assert users_cli(demo_db_url, "modify", "hibsen").returncode == 2  # nothing to change
+    # Blank names, which add_many refuses, were stored ("K." in every list).
+    for option in ("--first_name", "--last_name"):
+        for value in ("", "   "):
+            assert f"the {option[2:].replace('_', ' ')} must not be empty" in one_line_error(
+                users_cli(demo_db_url, "modify", "hibsen", option, value, stdin="y\n"))
+    assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
 # ------------------------------------------------------------------------------------------
@@ -690,6 +717,13 @@ def test_list_table_and_filters(demo_db_url):
     out = ok(users_cli(demo_db_url, "list", "--group", "ALL", "--username", "testuser4"))
     assert len(out.splitlines()) == 2
     assert ok(users_cli(demo_db_url, "list", "--username", "nobody")) == "No result\n"
+    # Bytes that are not UTF-8 (kept by Python as surrogates) ended in a traceback.
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    for args in ([b"--username", b"\xff"], [b"--group", b"a\xffb"]):
+        result = subprocess.run([str(ROOT / "bin" / "ella-users").encode(), b"list", *args],
+                                capture_output=True, text=True, errors="replace",
+                                env={**env, "DB_URL": demo_db_url}, timeout=120)
+        assert one_line_error(result) == "error: an argument is not valid UTF-8 text"
     assert table_snapshot(demo_db_url) == before  # list is not audited
 
 

@@ -75,7 +75,7 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def _is_utf8(text):
+def is_utf8(text):
     """False for text with undecodable bytes (argv and stdin keep them as surrogates)."""
     try:
         text.encode("utf-8")
@@ -149,7 +149,7 @@ class Audit:
         if in_main_thread:
             previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            if not _is_utf8(self.command):
+            if not is_utf8(self.command):
                 # Refused before anything changes (it would fail mid-way, or in the audit).
                 raise CommandError("an argument is not valid UTF-8 text")
             self.reason = normalise_reason(self.reason)
@@ -268,7 +268,7 @@ def normalise_reason(given):
     if given is None:
         return None
     given = given.strip()
-    if not _is_utf8(given):
+    if not is_utf8(given):
         raise CommandError("the reason is not valid UTF-8 text")
     return None if given in ("", "None") else given
 

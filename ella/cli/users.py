@@ -9,8 +9,8 @@ one-time passwords are printed but stored masked there.
 import argparse
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, confirm, require_input_file,
-                             run_main, settings_with_database)
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, is_utf8,
+                             require_input_file, run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import users as domain
 from ella.passwords import PasswordPolicyError
@@ -105,7 +105,9 @@ def main(argv=None):
 def _run(args, argv):
     config, db_url = settings_with_database()
     command = args.canonical
-    if command == "list":
+    if command == "list":  # reads only, so not audited: the argument check of Audit.run
+        if not all(map(is_utf8, argv)):
+            raise CommandError("an argument is not valid UTF-8 text")
         with connect(db_url, application_name="ella-users") as conn:
             return _list(conn, config, args, None)
     audit = Audit(db_url, "users", command, argv, reason=getattr(args, "reason", None))

@@ -14,8 +14,9 @@ from ella import jsonload
 from ella.config import user_config_problem
 from ella.deposit.analysis import check_deposit_entries
 from ella.deposit.variants import DepositError
-from ella.passwords import (FORCED_CHANGE_EXPIRY, generate_password, hash_password,
-                            logout_all_sessions, looks_like_bcrypt_hash, set_password)
+from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
+                            generate_password, hash_password, logout_all_sessions,
+                            looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns
 
 
@@ -241,8 +242,9 @@ def parse_users(path, data):
         if "config" in entry:
             _check_config(label, entry["config"])
         if "password" in entry and not looks_like_bcrypt_hash(entry["password"]):
-            raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...), never a "
-                             "plain-text password")
+            raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...; prefix "
+                             f"$2a$, $2b$ or $2y$, cost {MIN_HASH_COST} to {MAX_HASH_COST}), "
+                             "never a plain-text password")
         if "password_expiry" in entry:
             user["password_expiry"] = _parse_timestamp(label, entry["password_expiry"])
         users.append(user)
@@ -602,6 +604,9 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         new_username = unicodedata.normalize("NFC", new_username)
         values["username"] = new_username
         changes.append(("username", user["username"], new_username))
+    for key, value in (("first_name", first_name), ("last_name", last_name)):
+        if value is not None and not _is_text(value):
+            raise UsersError(f"the {key.replace('_', ' ')} must not be empty")  # as add_many
     for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
         if value is not None and value != user[key]:
             values[key] = value
