@@ -383,8 +383,12 @@ class Watcher:
                         marked = True
                         # The new row's id too: sequences never hand an id out twice, so
                         # only this import's commit can make that id exist (with this name).
+                        # And the transaction's id: recovery can then tell an import
+                        # committed and since deleted (`ella-delete`) from one never committed.
+                        xact = conn.execute("SELECT txid_current()").fetchone()[0]
                         json.dump({"analysis": name, "analysis_id": stats["analysis_id"],
-                                   "incoming": str(self.incoming.resolve())}, handle)
+                                   "xact": xact, "incoming": str(self.incoming.resolve())},
+                                  handle)
                 except OSError as exc:
                     if exc.errno in DESTINATION_ERRNOS or not os.access(self.dest, os.W_OK):
                         raise DestinationUnavailable(
@@ -520,6 +524,14 @@ class Watcher:
         # By id and name: another folder's analysis of the same name does not count.
         committed = conn.execute("SELECT 1 FROM analysis WHERE id = %s AND name = %s",
                                  (analysis_id, analysis)).fetchone() is not None
+        deleted = False
+        xact = record.get("xact")
+        if not committed and type(xact) is int:  # (markers of earlier versions have none)
+            status = conn.execute("SELECT txid_status(%s)", (xact,)).fetchone()[0]
+            if status == "in progress":
+                return  # still committing (a lost connection's server side): next poll
+            # Committed, yet no analysis: an operator deleted it since. Not imported again.
+            committed = deleted = status == "committed"
         if not staging.exists():  # the move or rename had been done: only the marker is left
             self._unlink_quietly(marker)
             if committed:  # an earlier failure's record no longer holds
@@ -533,7 +545,9 @@ class Watcher:
             if committed:  # an earlier failure's record no longer holds
                 self._unlink_quietly(origin / (folder_name + ERROR_SUFFIX))
             log.warning("interrupted import of %s: %s", folder_name,
-                        "it was committed, the folder now has its name" if committed
+                        "it was committed and its analysis deleted since; the folder now has "
+                        "its name, it is not imported again" if deleted
+                        else "it was committed, the folder now has its name" if committed
                         else "not committed, the folder is back in the incoming directory")
 
     @staticmethod

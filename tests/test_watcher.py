@@ -507,6 +507,28 @@ def test_a_killed_watcher_loses_nothing(dirs, db_url, ella_config, where, commit
     assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
 
 
+def test_an_import_killed_after_its_commit_and_deleted_since_is_not_imported_again(
+        dirs, db_url, ella_config, caplog):
+    """Killed after the commit, before the rename; before the next poll an operator deletes
+    the analysis (`ella-delete`). Recovery took the missing row for "never committed", put
+    the folder back and imported the deleted analysis again. The marker's transaction id
+    tells the two apart."""
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    _killed_watcher(db_url, incoming, dest, "before-rename")
+    with psycopg.connect(db_url) as conn:
+        [(analysis_id,)] = conn.execute("SELECT id FROM analysis").fetchall()
+    deleted = run_cli("ella-delete", "analysis", str(analysis_id), "--reason", "wrong sample",
+                      db_url=db_url, stdin="y\n")
+    assert deleted.returncode == 0, deleted.stderr
+    with caplog.at_level("WARNING", logger="ella.watcher"):
+        assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    assert _analyses(db_url) == []
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert list(incoming.iterdir()) == []
+    assert "its analysis deleted since" in caplog.text
+
+
 def test_a_killed_import_of_a_folder_named_analysis_gets_its_name(dirs, db_url, ella_config):
     """Without a .analysis file the analysis is named by its folder; recovery knows it from
     the marker, not from the staging folder's name."""
