@@ -527,7 +527,11 @@ class Watcher:
         deleted = False
         xact = record.get("xact")
         if not committed and type(xact) is int:  # (markers of earlier versions have none)
-            status = conn.execute("SELECT txid_status(%s)", (xact,)).fetchone()[0]
+            try:
+                with conn.transaction():  # a savepoint: the claim's lock stays
+                    status = conn.execute("SELECT txid_status(%s)", (xact,)).fetchone()[0]
+            except psycopg.errors.InvalidParameterValue:
+                status = None  # "in the future": a database restored from before the import
             if status == "in progress":
                 return  # still committing (a lost connection's server side): next poll
             # Committed, yet no analysis: an operator deleted it since. Not imported again.

@@ -639,15 +639,30 @@ def test_a_refused_commit_puts_the_folder_back_or_leaves_it_to_recovery(
     assert _analyses(db_url) == []
 
 
-def _uncommitted_leftover(dest, folder_name, origin):
+def _uncommitted_leftover(dest, folder_name, origin, **marker):
     """What a watcher of `origin` killed before its commit leaves in `dest`: TestAnalysis-001
-    under a staging name, and its marker naming an analysis row that was never committed."""
+    under a staging name, and its marker naming an analysis row that was never committed
+    (`marker`: more keys, e.g. the transaction id)."""
     staging = dest / f".importing-{folder_name}"
     shutil.copytree(TEST_ANALYSIS_001, staging)
     (dest / f".importing-{folder_name}.json").write_text(json.dumps(
         {"analysis": "TestAnalysis-001", "analysis_id": 999999,
-         "incoming": str(origin.resolve())}))
+         "incoming": str(origin.resolve()), **marker}))
     return staging
+
+
+def test_an_import_whose_transaction_the_database_never_saw_goes_back(dirs, db_url,
+                                                                     ella_config):
+    """A transaction id from the future (the database was restored from a backup older than
+    the import): not committed here, so the folder is imported again (the status query's
+    error stopped the recovery)."""
+    incoming, dest = dirs
+    _only(incoming)
+    with psycopg.connect(db_url) as conn:
+        future = conn.execute("SELECT txid_current() + 1000000").fetchone()[0]
+    _uncommitted_leftover(dest, "TestAnalysis-001", incoming, xact=future)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
 
 
 def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
