@@ -90,6 +90,13 @@ def _stream(url, target, progress):
             raise IgvDataError(f"{url}: not complete gzip data: {exc}") from None
         except (OSError, urllib.error.URLError) as exc:
             raise IgvDataError(f"{url}: download broken off: {exc}") from None
+        # A connection closed early ends the body as if it were complete (http.client raises
+        # nothing): only the bytes the server announced tell (a cut between the members
+        # of a bgzipped file, or at a line end of a plain one, reads as a whole file).
+        missing = getattr(response, "length", None)
+        if missing:
+            raise IgvDataError(f"{url}: download broken off: {missing:,} bytes of its "
+                               "Content-Length did not arrive")
     return written
 
 

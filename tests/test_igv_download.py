@@ -95,6 +95,48 @@ def test_a_failed_file_is_not_left_under_its_name(server, tmp_path, change, mess
     assert sorted(p.name for p in target.iterdir()) == left
 
 
+class _BrokenOff(http.server.BaseHTTPRequestHandler):
+    """Announces the whole file, sends its first `cut` bytes, closes the connection."""
+    files = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body, cut = self.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:cut])
+        self.close_connection = True
+
+
+@pytest.mark.parametrize("broken", ["fai-at-a-line-end", "fasta-between-gzip-members"])
+def test_a_download_the_server_broke_off_is_not_put_in_place(tmp_path, broken):
+    """It was taken as complete (exit 0, "All done!"): a FASTA index without chromosome X,
+    or a bgzipped FASTA without its second half, served to IGV."""
+    half = len(FASTA) // 2
+    first, second = gzip.compress(FASTA[:half].encode()), gzip.compress(FASTA[half:].encode())
+    cytoband = gzip.compress(CYTOBAND.encode())
+    cut_fasta = broken == "fasta-between-gzip-members"
+    _BrokenOff.files = {  # path: (body, bytes sent)
+        "/ref.fasta.gz": (first + second, len(first) if cut_fasta else len(first + second)),
+        "/ref.fasta.fai": (FAI.encode(), len(FAI) if cut_fasta else FAI.index("\n") + 1),
+        "/cytoBandIdeo.txt.gz": (cytoband, len(cytoband))}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenOff)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        target = tmp_path / "igv-data"
+        result = _run(target, f"http://127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "download broken off" in result.stderr.splitlines()[-1], result.stderr
+    assert "Content-Length did not arrive" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ([] if cut_fasta else [FASTA_OUT])
+
+
 def test_an_unreachable_host_is_one_line(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
