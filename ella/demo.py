@@ -38,23 +38,31 @@ DEMO_ANALYSES = (DEMO_DIR / "analyses" / "TestAnalysis-001",
 
 
 def data_not_from_the_demo(conn):
-    """A description of the users and analyses in the database that the demo did not add
-    ("" when there are none): loading the demo beside them would give a lab's database four
-    users with a known password, and demo variants whose annotation supersedes its own."""
-    users_file = DEMO_DIR / "users.json"
-    demo_users = [u["username"] for u in read_json_list(users_file)]
+    """A description of the users, analyses, user groups and gene panels in the database
+    that the demo did not add ("" when there are none): loading the demo beside them would
+    give a lab's database (also one set up as far as its groups and panels, before its
+    users) four users with a known password, and demo variants whose annotation supersedes
+    its own."""
+    demo_users = [u["username"] for u in read_json_list(DEMO_DIR / "users.json")]
+    demo_groups = [g["name"] for g in read_json_list(DEMO_DIR / "usergroups.json")]
+    demo_panels = [split_folder_name(folder)[0] for folder in PANELS_DIR.iterdir()
+                   if folder.is_dir()]
     demo_analyses = [resolve_analysis_config(source)["name"] for source in DEMO_ANALYSES]
     found = []
-    for what, table, column, demo in (("user", '"user"', "username", demo_users),
-                                      ("analysis", "analysis", "name", demo_analyses)):
-        names = [r[0] for r in conn.execute(
-            f"SELECT {column} FROM {table} WHERE NOT {column} = ANY(%s) ORDER BY id",
-            (demo,))]
+    for one, many, query, demo in (
+            ("user", "users", 'SELECT username FROM "user" WHERE NOT username = ANY(%s) '
+             "ORDER BY id", demo_users),
+            ("analysis", "analyses", "SELECT name FROM analysis WHERE NOT name = ANY(%s) "
+             "ORDER BY id", demo_analyses),
+            ("user group", "user groups", "SELECT name FROM usergroup WHERE NOT name = "
+             "ANY(%s) ORDER BY id", demo_groups),
+            ("gene panel", "gene panels", "SELECT name FROM genepanel WHERE NOT name = "
+             "ANY(%s) GROUP BY name ORDER BY min(date_created), name", demo_panels)):
+        names = [r[0] for r in conn.execute(query, (demo,))]
         if names:
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-            plural = "analyses" if what == "analysis" else "users"
-            found.append(f"{len(names)} {plural if len(names) > 1 else what} ({shown})")
-    return " and ".join(found)
+            found.append(f"{len(names)} {many if len(names) > 1 else one} ({shown})")
+    return ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else "".join(found)
 
 
 def _exists(conn, table, name):

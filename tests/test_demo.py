@@ -50,8 +50,8 @@ def test_demo_refuses_a_database_with_users_or_analyses_of_its_own(db_url):
     before = table_snapshot(db_url)
     result = run_cli("ella-demo", db_url=db_url)
     assert result.returncode == 1
-    assert "the database holds 1 user (labuser) and 1 analysis (Patient-0001) the demo did " \
-           "not add" in result.stderr and "--force" in result.stderr
+    assert "the database holds 1 user (labuser), 1 analysis (Patient-0001) and 1 user group " \
+           "(labgroup) the demo did not add" in result.stderr and "--force" in result.stderr
     after = table_snapshot(db_url)
     before.pop("clilog"), after.pop("clilog")
     assert after == before
@@ -79,12 +79,32 @@ def test_the_check_make_run_asks_first_writes_nothing(db_url, empty_db_url):
     refused = run_cli("ella-demo", "--check", db_url=db_url)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "error: the database holds 1 user (labuser) the demo did not add: the demo adds users "
+        "error: the database holds 1 user (labuser) and 1 user group (labgroup) the demo did "
+        "not add: the demo adds users "
         "with a known password, so it is loaded only into a database of its own (is DB_URL "
         "the one you meant?). Give --force to load it anyway.")
     assert table_snapshot(db_url) == before  # not even a clilog row
     assert run_cli("ella-demo", "--check", "--force", db_url=db_url).returncode == 0
     assert table_snapshot(db_url) == before
+
+
+def test_demo_refuses_a_lab_database_set_up_before_its_users(db_url, tmp_path):
+    """A lab's database with its own gene panels and user groups but no users yet got the
+    demo's four users with the known password."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO usergroup (name, config) VALUES ('Lab', '{}')")
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) VALUES ('LabPanel', 'v1', 'GRCh37', true, now()), "
+                     "('LabPanel', 'v2', 'GRCh37', true, now())")
+    before = table_snapshot(db_url)
+    for args in (["--check"], []):
+        refused = run_cli("ella-demo", *args, db_url=db_url)
+        assert refused.returncode == 1
+        assert "the database holds 1 user group (Lab) and 1 gene panel (LabPanel) the demo " \
+               "did not add" in refused.stderr
+        after = table_snapshot(db_url)
+        before.pop("clilog", None), after.pop("clilog", None)
+        assert after == before
 
 
 def test_rerunning_the_demo_keeps_what_the_user_changed(db_url):

@@ -26,11 +26,12 @@ def main(argv=None):
                     "transaction; re-running adds only what is missing). For a local "
                     "installation only: the demo users share a known password.")
     parser.add_argument("--force", action="store_true",
-                        help="load it also into a database that holds users or analyses of "
-                             "its own (never a lab's database)")
+                        help="load it also into a database that holds users, analyses, user "
+                             "groups or gene panels of its own (never a lab's database)")
     parser.add_argument("--check", action="store_true",
-                        help="only refuse, as the load would, a database that holds users or "
-                             "analyses the demo did not add, writing nothing (`make run` asks "
+                        help="only refuse, as the load would, a database that holds users, "
+                             "analyses, user groups or gene panels the demo did not add, "
+                             "writing nothing (`make run` asks "
                              "before it creates or migrates the schema of a DB_URL it is "
                              "given); an empty database passes")
     args = parser.parse_args(argv)
