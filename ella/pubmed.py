@@ -339,10 +339,10 @@ def parse_medline(text, source=""):
             raise PubmedParseError(f"{source}not UTF-8 text") from None
     text = text.lstrip("\ufeff")
     records, current, start = [], [], None
-    # Only \n (or \r\n) ends a line: str.splitlines() also splits at U+2028, form feeds
+    # Only \n, \r\n or \r ends a line: str.splitlines() also splits at U+2028, form feeds
     # and the like, which may stand in a title or abstract.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         if line.startswith("PMID") and line[4:5] == "-":

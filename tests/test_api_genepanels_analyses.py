@@ -328,6 +328,22 @@ def test_create_genepanel(demo_api_app, demo_db_url):
             "inheritance must be a non-empty string for a gene with transcripts")
 
 
+def test_an_existing_name_gets_new_versions_as_it_is(demo_api_app, demo_db_url):
+    """An adopted database's panel named with a blank at its end (which a new name may not
+    have) gets a new version through the API, as through `ella-deposit genepanel`."""
+    sql(demo_db_url, "INSERT INTO genepanel (name, version, genome_reference, official, "
+        "date_created) VALUES ('HBOC ', 'v01', 'GRCh37', true, now())")
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    body = {**NEW_PANEL, "usergroups": ["testgroup01"], "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]}]}
+    assert client.post(f"{API}/genepanels/", {**body, "name": "HBOC ", "version": "v02"}
+                       ).status == 200
+    refused = client.post(f"{API}/genepanels/", {**body, "name": "HBOC  ", "version": "v02"})
+    assert refused.status == 400 and "starts or ends with a blank" in refused.json["message"]
+
+
 def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):
     """Two requests for the same new panel at the same moment: one creates it, the other
     gets 409 (it was a 500 when both passed the existence check before either inserted)."""

@@ -81,9 +81,12 @@ def test_an_oversized_gene_panel_name_is_400_and_writes_nothing(writer, field):
     """It reached the panel's primary-key index (over its size limit): a 503 "database not
     available" that dropped the connection."""
     client, url = writer
+    with psycopg.connect(url) as conn:
+        transcript = conn.execute("SELECT min(id) FROM transcript WHERE gene_id = 1100"
+                                  ).fetchone()[0]
     body = {"name": "NewPanel", "version": "v1", "usergroups": ["testgroup01"],
-            "genes": [{"hgnc_id": 1100, "inheritance": "AD", "transcripts": [],
-                       "phenotypes": []}]}
+            "genes": [{"hgnc_id": 1100, "inheritance": "AD",
+                       "transcripts": [{"id": transcript}]}]}
     body[field] = _letters(20000)
     before = table_snapshot(url, skip=UNLOGGED)
     result = client.post(f"{API}/genepanels/", body)

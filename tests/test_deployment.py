@@ -274,6 +274,30 @@ def test_a_worker_booting_while_the_database_is_away_answers_503_and_is_not_resp
         proc.wait(timeout=30)
 
 
+def test_a_worker_whose_database_goes_during_its_check_still_boots(db_url, monkeypatch,
+                                                                    caplog):
+    """Connected, then the database restarts during the head check: the error escaped the
+    import, a boot error (exit 3) that stopped the whole API."""
+    import importlib
+
+    import psycopg.errors
+
+    import ella.migrate
+
+    def gone(*args, **kwargs):
+        raise psycopg.errors.AdminShutdown("terminating connection due to administrator "
+                                           "command")
+    monkeypatch.setattr(ella.migrate, "at_head", gone)
+    monkeypatch.setenv("DB_URL", db_url)
+    monkeypatch.setenv("ELLA_CONFIG", str(DEFAULT_CONFIG))
+    monkeypatch.delitem(sys.modules, "ella.web.wsgi", raising=False)
+    with caplog.at_level("WARNING", logger="ella.api"):
+        module = importlib.import_module("ella.web.wsgi")
+    assert callable(module.application)
+    assert "answering 503 until the database is back" in caplog.text
+    monkeypatch.delitem(sys.modules, "ella.web.wsgi")
+
+
 def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empty_db_url):
     """Not at head (changed under the running API): the worker's boot error stops the
     master, so that supervisord or systemd decide with their back-off (`bin/ella-api` then

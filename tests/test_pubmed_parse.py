@@ -116,6 +116,15 @@ def test_medline_only_newlines_end_a_line(separator):
     assert ref["abstract"] == f"foo{separator}bar" and ref["journal"] == "J"
 
 
+@pytest.mark.parametrize("end", ["\r", "\r\n"])
+def test_medline_with_carriage_returns_as_line_ends(end):
+    """Bare CR (old Mac files) and CRLF still end lines, as in text-mode reading."""
+    text = end.join(["PMID- 5", "TI  - A title", "TA  - J Test", ""])
+    for parsed in (parse_medline(text), parse_references_text(text.encode())):
+        assert [(r["pubmed_id"], r["title"], r["journal"]) for r in parsed] == [
+            (5, "A title", "J Test")]
+
+
 def test_medline_details():
     text = ("PMID- 5\nTI  - A title\n      continued &amp; done\nAU  - Doe J\nCN  - Group\n"
             "TA  - J Test\nDP  - 2020 Jan\nAB  - BACKGROUND: one two\n      three. RESULTS: "

@@ -7,6 +7,8 @@ does with `database compare`); each worker checks again as it boots."""
 import logging
 import sys
 
+import psycopg
+
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import DatabaseError, connect
 from ella.migrate import at_head
@@ -33,9 +35,10 @@ def _build():
     try:
         with connect(env["DB_URL"], application_name="ella-api-startup") as conn:
             ok, message = at_head(conn, config)
-    except DatabaseError as exc:
+    except (DatabaseError, psycopg.OperationalError) as exc:
         # A worker booted in place of one that ended (killed, timed out) while the database
-        # is away: it answers 503 until the database is back, as the running workers do.
+        # is away (or going: a restart during the check): it answers 503 until the database
+        # is back, as the running workers do.
         log.warning("ella-api: %s; answering 503 until the database is back", exc)
         return create_app(config, env)
     if not ok:

@@ -153,6 +153,16 @@ def _id_list(items, where):
     return ids
 
 
+def _refuse_new_name(label, value):
+    """As `ella-deposit genepanel` refuses a new name or version (BadRequest)."""
+    problem = panel_name_problem(label, value)
+    if problem:
+        raise BadRequest(problem[0].upper() + problem[1:])
+    if has_control_character(value):
+        raise BadRequest(f"The genepanel {label} {value!r} has a control or invisible "
+                         "character")
+
+
 def _parse_new_panel(body):
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object")
@@ -160,12 +170,14 @@ def _parse_new_panel(body):
     version = check_value(_required(body, "version", "No version given for genepanel"), str,
                           "body.version")
     for label, value in (("name", name), ("version", version)):
-        problem = panel_name_problem(label, value)
-        if problem:
-            raise BadRequest(problem[0].upper() + problem[1:])
-        # A line break split the export's comment line; invisible characters in a new
-        # name are refused by `create_genepanel` (an existing name may get new versions).
-        if has_control_character(value, new=label == "version"):
+        if "/" in value or not value.strip():
+            raise BadRequest(f"Invalid gene panel {label} {value!r}")
+        # A new name's other checks are `create_genepanel`'s: an existing name (an adopted
+        # database's) may get new versions as it is, as by `ella-deposit genepanel`.
+        if label == "version":
+            _refuse_new_name(label, value)
+        # A line break split the export's comment line.
+        elif has_control_character(value, new=False):
             raise BadRequest(f"The genepanel {label} {value!r} has a control or invisible "
                              "character")
     genes = check_value(_required(body, "genes"), list, "body.genes")
@@ -227,9 +239,9 @@ def _check_ids(conn, table, ids, genes_of, what):
 def create_genepanel(ctx):
     name, version, genes, groups = _parse_new_panel(ctx.request.json())
     conn = ctx.conn
-    if has_control_character(name) and conn.execute(
-            "SELECT 1 FROM genepanel WHERE name = %s LIMIT 1", (name,)).fetchone() is None:
-        raise BadRequest(f"The genepanel name {name!r} has a control or invisible character")
+    if conn.execute("SELECT 1 FROM genepanel WHERE name = %s LIMIT 1",
+                    (name,)).fetchone() is None:
+        _refuse_new_name("name", name)
     # Inserted first, so that of two simultaneous requests for the same panel the second
     # waits for the first and then finds it (409), instead of failing on the unique key.
     if conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
