@@ -229,8 +229,9 @@ def block_genotype(block, proband_index=0):
     """BlockGenotype for a block of decomposed records, or None when the proband has no
     variant in it. Raises VcfError for genotypes that cannot be imported."""
     first = block[0]
-    if first.gts is None:
-        raise first.error("a genotype import needs FORMAT GT")
+    for rec in block:  # every record of a block: its genotypes are read together
+        if rec.gts is None:
+            raise rec.error("a genotype import needs FORMAT GT")
     dups = [_is_cnv_dup(r) for r in block]
     prob = [r for r, dup in zip(block, dups) if r.alts[0] != "*" and (
         has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index])))]

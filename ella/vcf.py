@@ -151,6 +151,11 @@ def _parse_structured(text):
     return out
 
 
+# Number codes of VCF 4.4 (P: one per ploidy) and 4.5 (local alleles LA, LR, LG; M: one per
+# base modification).
+LATER_NUMBER_CODES = frozenset({"P", "LA", "LR", "LG", "M"})
+
+
 def _field_def(line, kind):
     body = line[len(kind) + 3:]
     if not body.startswith("<") or not body.endswith(">"):
@@ -160,6 +165,8 @@ def _field_def(line, kind):
     if not fid:
         raise ValueError(f"##{kind} line without ID")
     number = attrs.get("Number", ".")
+    if number in LATER_NUMBER_CODES:
+        number = "."  # read as a list of any length (no field ELLA imports uses them)
     if number not in ("A", "R", "G", "."):
         if not number.isdigit():
             raise ValueError(f"##{kind} {fid}: bad Number '{number}'")
@@ -250,9 +257,11 @@ def _type_format_value(fdef, raw):
 
 
 def _parse_gt(text):
-    """'0/1' -> ((0, 1), False); '1|.' -> ((1, -1), True); '1' -> ((1,), False)."""
+    """'0/1' -> ((0, 1), False); '1|.' -> ((1, -1), True); '1' -> ((1,), False); VCF 4.4's
+    explicit phasing of the first allele: '|1' -> ((1,), True), '/0|1' -> ((0, 1), True)."""
+    body = text[1:] if text[:1] in ("|", "/") else text
     phased = "|" in text
-    parts = text.replace("|", "/").split("/") if phased else text.split("/")
+    parts = body.replace("|", "/").split("/") if phased else body.split("/")
     out = []
     for p in parts:
         if p == ".":

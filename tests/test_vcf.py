@@ -441,6 +441,43 @@ def test_gt_forms(tmp_path):
     assert not any(s.multiallelic for s in g.samples)
 
 
+def test_vcf_4_4_explicit_phasing_of_the_first_allele(tmp_path):
+    """VCF 4.4 (1.6.2) lets the first allele carry its phasing: '|1' is a phased haploid
+    call, '/0|1' a phased diploid one (both were refused as bad GT)."""
+    path = write_vcf(tmp_path, [["X", "5", ".", "A", "G", "9", "PASS", ".", "GT", "|1", "/0|1",
+                                 "/1"]], samples=("P", "A", "B"))
+    rec = read_all(path)[0]
+    assert rec.gts == [(1,), (0, 1), (1,)] and rec.phased == [True, True, False]
+    assert [s.type for s in block_genotype([rec]).samples] == [
+        "Homozygous", "Heterozygous", "Homozygous"]
+
+
+@pytest.mark.parametrize("number", ["P", "LA", "LR", "LG", "M"])
+def test_vcf_4_4_and_4_5_number_codes_are_read(tmp_path, number):
+    """Number=P (VCF 4.4) and LA, LR, LG, M (VCF 4.5) refused the whole file as 'bad
+    Number' (import.md 2.1 takes VCFv4.1 or later); they are read as Number=."""
+    header = HEADER.replace("VCFv4.1", "VCFv4.5") + (
+        f'##FORMAT=<ID=XX,Number={number},Type=Integer,Description="x">\n')
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "C", "50", "PASS", ".", "GT:XX",
+                                 "0/1:3,4"]], header=header)
+    rec = read_all(path)[0]
+    assert rec.format_value(0, "XX") == [3, 4]
+    assert allele_from_record(rec)["change_type"] == "SNP"
+
+
+def test_a_block_record_without_gt_is_refused_with_its_line(tmp_path):
+    """GT on the block's first record only: the second one's missing GT was a TypeError
+    (a traceback naming no file or line)."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "C", "50", "PASS", "OLD_MULTIALLELIC=1:100:A/C/G", "GT", "0/1"],
+        ["1", "100", ".", "A", "G", "50", "PASS", "OLD_MULTIALLELIC=1:100:A/C/G", ".", "."]])
+    block = read_all(path)
+    with pytest.raises(VcfError) as info:
+        block_genotype(block)
+    assert str(info.value) == f"{path}, line {FIRST_RECORD_LINE + 1}: a genotype import " \
+                              "needs FORMAT GT"
+
+
 def test_gt_type_and_multiallelic_table():
     cases = {(0, 1): "Heterozygous", (1, 0): "Heterozygous", (1, -1): "Heterozygous",
              (-1, 1): "Heterozygous", (1, 1): "Homozygous", (1,): "Homozygous",
