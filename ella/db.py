@@ -136,8 +136,11 @@ def connect(db_url, autocommit=False, application_name="ella"):
 # set-returning functions (unnest, generate_series) make short filter queries look
 # expensive, and compiling them took 1-2 s where running them takes a fraction of that
 # (bench/filter).
+# search_path: ELLA's schema is `public`, which every check reads; PostgreSQL's default
+# `"$user", public` put a migration's tables into a schema named after the role where one
+# exists (the "secure schema usage pattern").
 SESSION_SETTINGS = "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, MDY'; " \
-    "SET IntervalStyle TO 'postgres'; SET jit TO off"
+    "SET IntervalStyle TO 'postgres'; SET jit TO off; SET search_path TO public"
 
 
 def _pin_session_settings(conn):

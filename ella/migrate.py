@@ -135,9 +135,12 @@ def detect_state(conn):
         return DatabaseState("foreign", revision=revision, tables=tables,
                              message=f"alembic_version holds the unknown revision {revision!r}: "
                                      "not an ELLA database this service knows")
-    unknown = sorted(set(tables) - ELLA_TABLES - {BOOKKEEPING_TABLE})
+    # A database this service manages may hold more tables: a later migration's of ours,
+    # or a DBA's (ELLA's own has none, and is adopted only as it is).
+    ours = BOOKKEEPING_TABLE in tables
+    unknown = [] if ours else sorted(set(tables) - ELLA_TABLES - {BOOKKEEPING_TABLE})
     missing = sorted(ELLA_TABLES - set(tables))
-    if BOOKKEEPING_TABLE in tables and not unknown and missing and set(missing) <= SHADOW_TABLES:
+    if ours and missing and set(missing) <= SHADOW_TABLES:
         return DatabaseState("ours", revision=revision, tables=tables, needs_refresh=True)
     if unknown or missing:
         parts = []

@@ -212,13 +212,26 @@ def require_ready_database(conn, config, shadow_columns=True):
         raise CommandError(f"the database is not ready: {why}")
 
 
+def _missing_privilege_caused(exc):
+    """Whether a missing privilege (PostgreSQL's refusal) is among `exc`'s causes."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return False
+
+
 def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     """Run a CLI body, turning expected failures into one line on stderr and exit code 1.
     `privilege_hint` follows a refusal for a missing privilege."""
     try:
         code = fn()
     except (CommandError, ConfigError, DatabaseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A refusal wrapped in our own message (a failed migration) gets the hint too.
+        hint = f" ({privilege_hint})" if _missing_privilege_caused(exc) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
         first = first_line(exc)
