@@ -116,6 +116,13 @@ def test_full_text_search(client, loaded):
     assert 20301425 in [x["pubmed_id"] for x in r.json]
     r = client.get(URL, query={"s": {"search_string": "1996"}})
     assert [x["pubmed_id"] for x in r.json] == [8896564]
+    # hyphenated words, and a whole title (a compound lexeme was parsed apart again into
+    # unstemmed parts: "Ehlers-Danlos" found nothing)
+    titles = {r["pubmed_id"]: r["title"] for r in client.get(URL).json}
+    for text, pubmed_id in (("Ehlers-Danlos", 23374456), ("vascular-type ehlers", 23374456),
+                            ("BRCA-Related", 24432435), *[(t, p) for p, t in titles.items()]):
+        r = client.get(URL, query={"s": {"search_string": text}})
+        assert pubmed_id in [x["pubmed_id"] for x in r.json], text
     # stop words only / nothing matching
     for text in ("the of", "", "zzzznotthere"):
         r = client.get(URL, query={"s": {"search_string": text}})

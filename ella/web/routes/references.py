@@ -32,7 +32,10 @@ def _rows(cursor):
 
 
 def _prefix_tsquery(conn, text):
-    """A tsquery text `'w1':* & 'w2':*` of the English lexemes of `text` (None when empty)."""
+    """A tsquery text `'w1':* & 'w2':*` of the English lexemes of `text` (None when empty),
+    read with a plain ::tsquery cast, which keeps each lexeme as it is: a configuration's
+    parser would take a hyphenated one ('ehlers-danlo') apart again, unstemmed ('ehlers'),
+    and find no "Ehlers-Danlos"."""
     lexemes = [row[0] for row in conn.execute(
         "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('pg_catalog.english', %s)))",
         (text,))]
@@ -61,11 +64,11 @@ def list_references(ctx):
         if tsquery is None:
             return Response.json([], headers=page_headers(page, per_page, 0))
         total = ctx.conn.execute(
-            "SELECT count(*) FROM reference r WHERE r.search @@ to_tsquery('simple', %s)",
+            "SELECT count(*) FROM reference r WHERE r.search @@ %s::tsquery",
             (tsquery,)).fetchone()[0]
         rows = _rows(ctx.conn.execute(
-            f"{REFERENCE_SELECT} WHERE r.search @@ to_tsquery('simple', %s) "
-            "ORDER BY ts_rank(r.search, to_tsquery('simple', %s)) DESC, r.id "
+            f"{REFERENCE_SELECT} WHERE r.search @@ %s::tsquery "
+            "ORDER BY ts_rank(r.search, %s::tsquery) DESC, r.id "
             "LIMIT %s OFFSET %s", (tsquery, tsquery, per_page, (page - 1) * per_page)))
         return Response.json(rows, headers=page_headers(page, per_page, total))
     condition, params = q_to_sql(q, Q_COLUMNS)
