@@ -103,3 +103,43 @@ def test_a_q_list_of_dates_takes_every_offset_python_reads(client):
     # In UTC beyond the year 9999: out of range, not a 500.
     result = client.get(lists, query={"q": {"date_created": ["9999-12-31T23:59:00-05:00"]}})
     assert result.status == 400 and "is out of range" in result.json["message"]
+
+
+def test_eq_and_neq_null_are_is_null_and_is_not_null(demo_api_app, demo_db_url):
+    """`{"$neq": null}` is the one way to ask for IS NOT NULL (superseded assessments), as
+    SQLAlchemy reads `!= None` in ELLA; it was a 400."""
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    lists = f"{API}/alleleassessments/"
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE alleleassessment SET date_superceeded = now() WHERE id IN (1, 3)")
+    current = sorted(set(_ids(client.get(lists))) - {1, 3})
+    assert _ids(client.get(lists, query={"q": {"date_superceeded": {"$neq": None}}})) == [1, 3]
+    assert _ids(client.get(lists, query={"q": {"date_superceeded": {"$eq": None}}})) \
+        == current == _ids(client.get(lists, query={"q": {"date_superceeded": None}}))
+
+
+def test_an_empty_list_still_has_the_other_conditions_checked(client):
+    """An empty list matches nothing, but an unknown column beside it is still a 400 (it
+    answered 200 [] and hid the client's mistake); so is a $like pattern that is no text
+    (null was the pattern 'None')."""
+    client, _ = client
+    lists = f"{API}/alleleassessments/"
+    for q in ({"id": [], "nosuchcolumn": 1}, {"id": {"$in": []}, "nosuchcolumn": 1}):
+        result = client.get(lists, query={"q": q})
+        assert result.status == 400 and "Unknown column 'nosuchcolumn'" in result.json["message"]
+    assert _ids(client.get(lists, query={"q": {"id": [], "allele_id": 1}})) == []
+    for pattern in (None, {"a": 1}, ["x"], True):
+        result = client.get(f"{API}/references/", query={"q": {"title": {"$like": pattern}}})
+        assert result.status == 400 and "needs a text pattern" in result.json["message"]
+    assert client.get(f"{API}/references/", query={"q": {"pubmed_id": {"$like": 8}}}).status \
+        == 200
+
+
+def test_attachment_sizes_over_2_gib_can_be_filtered(client):
+    """attachment.size is a bigint (max_upload_size has no upper bound); 3 GB was 'not a
+    valid integer'."""
+    client, _ = client
+    for q in ({"size": 3_000_000_000}, {"size": {"$gt": 2**31}}):
+        result = client.get(f"{API}/attachments/", query={"q": q})
+        assert result.status == 200 and result.json == []
+    assert client.get(f"{API}/attachments/", query={"q": {"size": 2**63}}).status == 400

@@ -41,16 +41,18 @@ def q_to_sql(q, columns):
     """(SQL condition, params) for a parsed `q` object over a whitelist of columns.
 
     `columns` maps the names a client may use to (trusted SQL expression, type), type one of
-    "integer", "text", "boolean", "timestamptz" (a plain string means "text"); never built from input.
-    Values always go in as parameters, converted to the column's type ("32890607" matches an
-    integer column, as the UI sends it); a value that does not convert is a 400. An empty list
-    makes the condition FALSE (ELLA: the whole result is empty). Unknown columns or operators
-    are a 400."""
+    "integer", "bigint", "text", "boolean", "timestamptz" (a plain string means "text"); never
+    built from input. Values always go in as parameters, converted to the column's type
+    ("32890607" matches an integer column, as the UI sends it); a value that does not convert
+    is a 400. `null` alone, or with $eq, is IS NULL; with $neq, IS NOT NULL (as SQLAlchemy
+    reads `== None` in ELLA). An empty list makes the condition FALSE (ELLA: the whole result
+    is empty), after the other columns are checked. Unknown columns or operators are a 400."""
     if q is None:
         return "TRUE", []
     if not isinstance(q, dict):
         raise BadRequest("Query parameter 'q' must be a JSON object")
     parts, params = [], []
+    nothing = False  # an empty list: no row, once every condition is known to be valid
     for column, condition in q.items():
         spec = columns.get(column)
         if spec is None:
@@ -63,23 +65,26 @@ def q_to_sql(q, columns):
         if condition is None:
             parts.append(f"{expr} IS NULL")
         elif isinstance(condition, list):
-            if not condition:
-                return "FALSE", []
+            nothing = nothing or not condition
             parts.append(f"{expr} = ANY(%s::{typ}[])")
             params.append(_list_values(condition, value))
         elif isinstance(condition, dict):
             for op, arg in condition.items():
-                if op in _SQL_OPERATORS:
+                if op in ("$eq", "$neq") and arg is None:
+                    parts.append(f"{expr} IS {'NOT ' if op == '$neq' else ''}NULL")
+                elif op in _SQL_OPERATORS:
                     parts.append(f"{expr} {_SQL_OPERATORS[op]} %s::{typ}")
                     params.append(value(arg))
                 elif op in ("$in", "$nin"):
                     if not isinstance(arg, list):
                         raise BadRequest(f"q operator {op} needs a list")
-                    if op == "$in" and not arg:
-                        return "FALSE", []
+                    nothing = nothing or (op == "$in" and not arg)
                     parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))")
                     params.append(_list_values(arg, value))
                 elif op in ("$like", "$ilike"):
+                    if isinstance(arg, (dict, list)) or arg is None or isinstance(arg, bool):
+                        raise BadRequest(f"q operator {op} for {column!r} needs a text "
+                                         "pattern")
                     pattern = str(arg)
                     # A backslash escapes the next character; PostgreSQL refuses a pattern
                     # ending in a lone one, but only once a row is compared.
@@ -95,6 +100,8 @@ def q_to_sql(q, columns):
         else:
             parts.append(f"{expr} = %s::{typ}")
             params.append(value(condition))
+    if nothing:
+        return "FALSE", []
     return " AND ".join(parts) or "TRUE", params
 
 
@@ -108,11 +115,12 @@ def _convert(value, typ, column):
     if isinstance(value, (dict, list)) or value is None:
         raise BadRequest(f"q value for {column!r} must be a scalar")
     try:
-        if typ == "integer":
+        if typ in ("integer", "bigint"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError  # int(1.5) would quietly match id 1
             number = int(value)
-            if not -2**31 <= number < 2**31:
+            bits = 31 if typ == "integer" else 63
+            if not -2**bits <= number < 2**bits:
                 raise ValueError
             return number
         if typ == "boolean":

@@ -44,7 +44,7 @@ Q_COLUMNS = {
     "id": ("a.id", "integer"),
     "sha256": ("a.sha256", "text"),
     "filename": ("a.filename", "text"),
-    "size": ("a.size", "integer"),
+    "size": ("a.size", "bigint"),
     "mimetype": ("a.mimetype", "text"),
     "extension": ("a.extension", "text"),
     "user_id": ("a.user_id", "integer"),
