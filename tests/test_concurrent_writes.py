@@ -375,8 +375,9 @@ def test_a_request_the_database_rolls_back_in_a_deadlock_gets_409(wf):
 def test_a_panel_deposit_racing_post_genepanels_of_the_same_panel(db_url):
     """`POST genepanels/` (a custom panel, no advisory lock) inserts test-ALL v01 and has
     not committed; `ella-deposit genepanel` of the same name and version waits and then
-    reports that the panel exists, instead of failing on the panel's primary key."""
-    from ella.deposit.genepanel import deposit_genepanel, read_panel_files
+    refuses to deposit over the user's panel, instead of failing on the panel's primary
+    key."""
+    from ella.deposit.genepanel import GenepanelError, deposit_genepanel, read_panel_files
     folder = TEST_ALL
     files = (folder / f"{folder.name}_genes_transcripts.tsv",
              folder / f"{folder.name}_phenotypes.tsv")
@@ -398,8 +399,8 @@ def test_a_panel_deposit_racing_post_genepanels_of_the_same_panel(db_url):
         wait_for_lock_wait(db_url, "panel-deposit")
         api.commit()
     thread.join(60)
-    assert isinstance(outcome["deposit"], dict), outcome["deposit"]
-    assert outcome["deposit"]["status"] == "exists"
+    assert isinstance(outcome["deposit"], GenepanelError), outcome["deposit"]
+    assert "exists as a panel made by a user" in str(outcome["deposit"])
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT official FROM genepanel WHERE name = 'test-ALL'"
                             ).fetchall() == [(False,)]
@@ -549,6 +550,80 @@ def test_finalizeallele_dates_its_writes_after_the_lock_it_waited_for(wf):
         assert chain == [(other.json["id"], None),
                          (result["r"].json["referenceassessments"][0]["id"], other.json["id"])]
         assert _times_out_of_order(conn, "referenceassessment", "previous_assessment_id") == []
+
+
+@pytest.mark.parametrize("writer", ["custom annotation", "custom annotation deposit",
+                                    "annotation deposit"])
+def test_an_annotation_superseded_while_finalizeallele_waits_waits_for_it(
+        wf, writer, ella_config, tmp_path):
+    """finalizeallele checked the (custom) annotation with a plain read, then waited (here
+    for a reference assessment another writer holds); a new custom annotation or annotation
+    committed meanwhile, and the assessment named one superseded before its creation. Now
+    the superseding write waits for the finalize: the assessment is made on the annotation
+    still current, which is superseded after it."""
+    db, analysis_id = wf["db"], wf["analysis"]
+    with psycopg.connect(db) as conn:  # the variant _reannotated_copy changes
+        synonymous = conn.execute("SELECT id FROM allele WHERE vcf_pos = 32893344").fetchone()[0]
+    [(allele_id, annotation_id)] = [pair for pair in analysis_alleles(db, analysis_id)
+                                    if pair[0] == synonymous]
+    aa, ar, ra = _first_assessment(wf, allele_id, annotation_id)
+    results = {}
+
+    def supersede():
+        if writer == "custom annotation":
+            results["writer"] = wf["c2"].post("/api/v1/customannotations/", {
+                "allele_id": allele_id, "annotations": {"external": {"a": "2"}}}).status
+            return
+        if writer == "custom annotation deposit":
+            with psycopg.connect(db, application_name="deposit") as deposit:
+                deposit_custom_annotations(deposit, [(1, {
+                    "allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})])
+            results["writer"] = 200
+            return
+        vcf = _reannotated_copy(tmp_path, "Reannotated") / "TestAnalysis-001.vcf"
+        with psycopg.connect(db, application_name="deposit") as deposit:
+            deposit_alleles(deposit, ella_config, vcf, annotation_only=True)
+        results["writer"] = 200
+
+    body = payload(allele_id, annotation_id, classification="4", aa_presented=aa,
+                   ar_presented=ar, ras=[{"id": ra, "allele_id": allele_id,
+                                          "reference_id": wf["refs"][0]}])
+    with psycopg.connect(db) as holder:
+        holder.execute("SELECT id FROM referenceassessment WHERE id = %s FOR UPDATE", (ra,))
+        finalizing = threading.Thread(target=lambda: results.update(finalize=wf["c1"].post(
+            f"{WF}/analyses/{analysis_id}/actions/finalizeallele/", body).status))
+        finalizing.start()
+        wait_for_lock_wait(db, "ella-api")
+        superseding = threading.Thread(target=supersede)
+        superseding.start()
+        if writer == "custom annotation":
+            wait_for_lock_wait(db, "ella-api", count=2)
+        else:
+            wait_for_lock_wait(db, "deposit")
+    finalizing.join(60)
+    superseding.join(60)
+    assert results == {"finalize": 200, "writer": 200}
+    with psycopg.connect(db) as conn:
+        for table, column in (("annotation", "annotation_id"),
+                              ("customannotation", "custom_annotation_id")):
+            assert conn.execute(
+                f"SELECT count(*) FROM alleleassessment aa JOIN {table} n ON n.id = "
+                f"aa.{column} WHERE aa.date_created > n.date_superceeded").fetchone() == (0,)
+        # ... nor was a first custom annotation made before it, with none named.
+        assert conn.execute(
+            "SELECT count(*) FROM alleleassessment aa JOIN customannotation c ON "
+            "c.allele_id = aa.allele_id AND c.date_created < aa.date_created AND "
+            "(c.date_superceeded IS NULL OR c.date_superceeded > aa.date_created) "
+            "WHERE aa.custom_annotation_id IS DISTINCT FROM c.id").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM alleleassessment WHERE allele_id = %s",
+                            (allele_id,)).fetchone() == (2,)
+        table = "annotation" if writer == "annotation deposit" else "customannotation"
+        # (The custom annotation came after the assessment, which names none.)
+        assert conn.execute(f"SELECT count(*) FROM {table} WHERE allele_id = %s AND "
+                            "date_superceeded IS NULL", (allele_id,)).fetchone() == (1,)
+        if writer == "annotation deposit":
+            assert conn.execute("SELECT date_superceeded IS NOT NULL FROM annotation WHERE "
+                                "id = %s", (annotation_id,)).fetchone() == (True,)
 
 
 def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_config, tmp_path):

@@ -140,6 +140,9 @@ def _supersede_and_insert(conn, cur, item):
     carries no id it saw, so its row simply comes after theirs."""
     query = ("SELECT id FROM customannotation WHERE allele_id = %s "
              "AND date_superceeded IS NULL FOR UPDATE")
+    # The variant's row, as `POST customannotations/` locks it (finalize-allele share-locks
+    # it while it names the current custom annotation).
+    cur.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (item["allele_id"],))
     for attempt in range(CONCURRENT_RETRIES):
         current = cur.execute(query, (item["allele_id"],)).fetchone()
         if current is None:

@@ -316,6 +316,12 @@ class AnnotationWriter:
 
     def _insert(self, to_supersede, to_insert, use_versions):
         cur = self.cur
+        if to_supersede:
+            # Locked before the time is taken: a finalize-allele that names one of them
+            # share-locks it until it commits, and its assessment is dated before this
+            # supersedes the annotation (an UPDATE's values are taken before it waits).
+            cur.execute("SELECT id FROM annotation WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                        (to_supersede,))
         # Under the import lock, so after any annotation another deposit committed: the
         # transaction's start (`now()`) could be earlier than such a row's creation.
         now = clock_now(cur)

@@ -217,6 +217,19 @@ def _insert(conn, sql, params, what):
 _CURRENT_ROW_TABLES = ("alleleassessment", "allelereport")
 
 
+def _shared_current(conn, table, allele_id):
+    """Id of the allele's current (custom) annotation, or None; share-locked until commit."""
+    assert table in ("annotation", "customannotation")
+    query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
+        "FOR SHARE"
+    row = conn.execute(query, (allele_id,)).fetchone()
+    if row is None:
+        # Superseded by a writer we waited for: its new row is outside this statement's
+        # snapshot; the next statement sees it.
+        row = conn.execute(query, (allele_id,)).fetchone()
+    return row[0] if row else None
+
+
 def _locked_current(conn, table, allele_id, payload):
     """Id of the allele's current row of `table` (None if none), locked until commit. The
     client must have seen it: a different `presented_<table>_id` is a stale view (409)."""
@@ -291,15 +304,16 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     elif not allele_in_analysis(conn, workflow_id, allele_id):
         raise BadRequest(f"Allele {allele_id} is not part of analysis {workflow_id}")
 
-    # 3./4. The annotation the user saw is still the current one.
-    annotation = conn.execute("SELECT id FROM annotation WHERE allele_id = %s "
-                              "AND date_superceeded IS NULL", (allele_id,)).fetchone()
-    if annotation is None or annotation[0] != body["annotation_id"]:
+    # 3./4. The annotation the user saw is still the current one, and stays so until this
+    # commits: a deposit or a custom annotation that supersedes it meanwhile waits (a
+    # plain read let the new assessment name an annotation superseded before it). The
+    # variant's row too: the writers of custom annotations lock it, so also an allele's
+    # first custom annotation waits.
+    conn.execute("SELECT id FROM allele WHERE id = %s FOR SHARE", (allele_id,))
+    if _shared_current(conn, "annotation", allele_id) != body["annotation_id"]:
         raise Conflict("Cannot finalize: provided annotation_id does not match latest "
                        "annotation id")
-    custom = conn.execute("SELECT id FROM customannotation WHERE allele_id = %s "
-                          "AND date_superceeded IS NULL", (allele_id,)).fetchone()
-    if (custom[0] if custom else None) != body.get("custom_annotation_id"):
+    if _shared_current(conn, "customannotation", allele_id) != body.get("custom_annotation_id"):
         raise Conflict("Cannot finalize: provided custom_annotation_id does not match latest "
                        "annotation id")
 

@@ -122,6 +122,9 @@ def create_customannotation(ctx):
                           {"user_id": (int, type(None))})
     conn = ctx.conn
     require_allele(conn, body["allele_id"])
+    # The variant's row first, as finalize-allele share-locks it while it names the
+    # current custom annotation (also none): a first one is not made under its feet.
+    conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (body["allele_id"],))
     current = conn.execute(
         "SELECT id, annotations FROM customannotation WHERE allele_id = %s "
         "AND date_superceeded IS NULL FOR UPDATE", (body["allele_id"],)).fetchone()
