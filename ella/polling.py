@@ -85,6 +85,14 @@ class ServiceUnreachable(ServiceError):
     """No answer at all: connection refused, DNS, timeout."""
 
 
+READ_CHUNK = 1 << 16
+# The task id of a job whose submission is under way (committed before the POST).
+SUBMITTING = "(submitting)"
+INTERRUPTED_SUBMISSION = ("the poller stopped, or lost its database, while it submitted this "
+                          "job: the annotation service may have its task; check there before "
+                          "you submit it again")
+
+
 class ServiceNoAnswer(ServiceError):
     """A POST was sent and not answered (read timeout, dropped connection): the service may
     have started the task, so the job is not sent again, and the service is backed off as
@@ -150,13 +158,23 @@ class AnnotationService:
         self.shown = self.base  # in logs and job messages (no user or password, above)
         self.timeout = timeout
 
-    def _request(self, method, path, body=None, content_type=None):
+    def _request(self, method, path, body=None, content_type=None, deadline_factor=3):
+        """The answer's body. `timeout` bounds each wait for the service; the whole answer
+        must arrive within `deadline_factor` times it (a service or proxy sending a byte at
+        a time held the polling loop, or an API worker, for as long as it liked)."""
         request = urllib.request.Request(self.base + path, data=body, method=method)
         if content_type:
             request.add_header("Content-Type", content_type)
+        deadline = time.monotonic() + self.timeout * deadline_factor
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
+                chunks = []
+                while chunk := response.read1(READ_CHUNK):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the answer took over "
+                                           f"{self.timeout * deadline_factor:g} s")
+                return b"".join(chunks)
         except urllib.error.HTTPError as exc:
             try:
                 text = exc.read()
@@ -215,8 +233,9 @@ class AnnotationService:
         return answer
 
     def process(self, task_id):
-        return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}").decode(
-            "utf-8", errors="replace")
+        # A whole annotated VCF: more time for it than for the short answers.
+        return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}",
+                             deadline_factor=20).decode("utf-8", errors="replace")
 
     def running(self):
         try:
@@ -571,13 +590,30 @@ class Poller:
 
     def _submitted(self, conn, job_id):
         job = load_job(conn, job_id)
+        if job["task_id"] == SUBMITTING:
+            # Marked before its POST and never given the service's answer: the poller was
+            # killed or lost its database meanwhile, so the service may have the task.
+            return self._transition(conn, job_id, SUBMITTED, status=FAILED_SUBMISSION,
+                                    message=INTERRUPTED_SUBMISSION, task_id="")
         try:
             if job["data"] is not None:
-                task_id = self.service.annotate(job["data"])
+                send = lambda: self.service.annotate(job["data"])  # noqa: E731
             elif job["sample_id"] is not None:
-                task_id = self._submit_sample(conn, job)
+                variables, files = self._sample_request(conn, job)
+                send = lambda: self.service.annotate_sample(  # noqa: E731
+                    job["sample_id"], variables, files)
             else:
                 raise ValueError("the job has neither data nor sample_id")
+            # Committed before the POST: a job whose answer is lost with the database
+            # connection (or the process) is failed next time, never sent a second time.
+            if self._transition(conn, job_id, SUBMITTED, task_id=SUBMITTING) is None:
+                return None  # changed meanwhile (the user)
+            try:
+                task_id = send()
+            except ServiceUnreachable:
+                # Nothing reached the service: the job waits for the next try as it was.
+                self._transition(conn, job_id, SUBMITTED, task_id=job["task_id"] or "")
+                raise
         except ServiceUnreachable:
             raise
         except ServiceNoAnswer as exc:
@@ -596,7 +632,9 @@ class Poller:
         return self._transition(conn, job_id, SUBMITTED, status=RUNNING, task_id=task_id,
                                 message="")
 
-    def _submit_sample(self, conn, job):
+    def _sample_request(self, conn, job):
+        """(variables, files) of a sample job's submission: the pre-import script's, and the
+        panel's regions."""
         group = conn.execute('SELECT g.name FROM "user" u JOIN usergroup g ON g.id = u.group_id '
                              "WHERE u.id = %s", (job["user_id"],)).fetchone()
         script = ((self.app_config or {}).get("import") or {}).get("preimport_script")
@@ -604,7 +642,7 @@ class Poller:
                                          db_url=self.db_url)
         files["regions"] = ("regions.bed",
                             regions_bed(conn, job["genepanel_name"], job["genepanel_version"]))
-        return self.service.annotate_sample(job["sample_id"], variables, files)
+        return variables, files
 
     def _annotated(self, conn, job_id):
         job = load_job(conn, job_id)

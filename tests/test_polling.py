@@ -428,6 +428,83 @@ def test_a_submission_answered_too_late_fails_instead_of_running_twice(db_url, c
         server.server_close()
 
 
+def test_a_submission_whose_answer_was_lost_with_the_database_is_not_sent_again(
+        db_url, config, service, user_id):
+    """The service took the job; the poller's database connection went (a restart) before it
+    stored RUNNING and the task id, and the next cycle sent the job again: two tasks. The job
+    is marked before its POST, and a marked job is failed, as an unanswered one is."""
+    job_id = add_job(db_url, user_id, data="13-32893296-TG-T")
+    poller = Poller(db_url, config, interval=0.01)
+    real = poller.service.annotate
+
+    def annotate_then_database_restart(data):
+        task = real(data)
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'ella-polling'")
+        return task
+    poller.service.annotate = annotate_then_database_restart
+    with pytest.raises(psycopg.OperationalError):
+        poller.cycle()  # (the loop logs it and tries again)
+    poller.service.annotate = real
+    _cycles(poller, 3)
+    assert [path for method, path in service.requests if method == "POST"] == [
+        "/api/v1/annotate"]
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (SUBMISSION)" and failed["task_id"] == ""
+    assert "the annotation service may have its task" in failed["message"]
+
+
+def test_a_submission_the_service_never_got_is_sent_again(db_url, config, user_id):
+    """Unreachable (nothing was sent): the mark is taken back and the job waits as it was."""
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config, service=AnnotationService(closed_port_url()))
+    poller.cycle()
+    waiting = job(db_url, job_id)
+    assert (waiting["status"], waiting["task_id"]) == ("SUBMITTED", "")
+
+
+def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id):
+    """A service, or a proxy in front of it, sending its answer a byte at a time never
+    tripped the per-read timeout: one status call held the loop (and SIGTERM) as long as it
+    liked. The whole answer must come within three timeouts."""
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the client is gone
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job_id = add_job(db_url, user_id)
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE annotationjob SET status = 'RUNNING', task_id = 't' "
+                         "WHERE id = %s", (job_id,))
+        poller = Poller(db_url, config, service=AnnotationService(
+            f"http://127.0.0.1:{server.server_address[1]}", timeout=0.5))
+        started = time.monotonic()
+        poller.cycle()
+        assert time.monotonic() - started < 3
+        waiting = job(db_url, job_id)
+        assert waiting["status"] == "RUNNING" and "the answer took over 1.5 s" in \
+            waiting["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_hung_service_fails_one_submission_and_is_backed_off(db_url, config, user_id):
     """A service that takes connections and never answers: each unanswered submission failed
     its job (as it may run there) and counted the service as reachable, so one cycle failed
@@ -555,6 +632,25 @@ def test_sample_job_runs_preimport_and_is_not_deposited_without_auto_deposit(
         poller.cycle()
     assert job(db_url, second)["status"] == "DONE"
     assert count(db_url, "SELECT count(*) FROM analysis WHERE name = 're.HBOC_v01'") == 1
+
+
+def test_a_sample_append_job_left_undeposited_may_be_retried(db_url, config, service, user_id):
+    """DONE "Analysis has not been automatically imported" appended nothing: its retry was
+    refused (409) as if it had appended its samples."""
+    from ella.web.app import create_app
+    service.sample_results["S1"] = VCF_TEXT
+    job_id = add_job(db_url, user_id, data=None, sample_id="S1", analysis_name="fam.HBOC_v01",
+                     create_or_append="Append")
+    _cycles(Poller(db_url, config), 4)
+    assert job(db_url, job_id)["message"] == "Analysis has not been automatically imported"
+    app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, db_url, "importer")
+        retry = client.request("PATCH", f"/api/v1/import/service/jobs/{job_id}/",
+                               json_body={"status": "SUBMITTED"})
+        assert retry.status == 200, retry.body
+    finally:
+        app._drop_connection()
 
 
 def _sample_job_with_script(db_url, config, user_id, tmp_path, script_body):

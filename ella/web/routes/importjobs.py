@@ -12,9 +12,9 @@ from psycopg.types.json import Jsonb
 
 from ella import auth
 from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
-from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, RUNNING, STATUSES, SUBMITTED,
-                          ServiceError, append_target_outside_group, job_dict, load_job, now,
-                          service_from_config, update_job)
+from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING, STATUSES,
+                          SUBMITTED, ServiceError, append_target_outside_group, job_dict,
+                          load_job, now, service_from_config, update_job)
 from ella.web.access import accessible_panel_condition, require_genepanel
 from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
@@ -102,7 +102,9 @@ def _check_not_appended_already(job, body):
     (A finished Create job may run again: it is refused while the analysis exists, and
     imports it anew after `ella-delete`.)"""
     properties = job["properties"] if isinstance(job["properties"], dict) else {}
-    if (job["status"] == DONE and job["mode"] == "Analysis"
+    # A sample job the poller left undeposited (automatic deposit off) appended nothing.
+    deposited = not (job["sample_id"] is not None and job["message"] == NOT_IMPORTED)
+    if (job["status"] == DONE and job["mode"] == "Analysis" and deposited
             and properties.get("create_or_append") == "Append"
             and body.get("status") not in (None, DONE)):
         raise Conflict(f"Import job {job['id']} has already appended its samples to analysis "
