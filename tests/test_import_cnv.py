@@ -120,7 +120,8 @@ def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv
 def test_the_igv_variants_track_draws_a_duplication_over_its_length(api_app, db_url,
                                                                     cnv_config, tmp_path):
     """A duplication's allele row ends one base after its start (import.md 2.4); the track
-    wrote that as END, so IGV drew a 2 kb duplication one base long."""
+    wrote that as END, so IGV drew a 2 kb duplication one base long. END is POS + |SVLEN|,
+    as the caller writes it (the allele row's end made every CNV one base short)."""
     add_test_panels(db_url)
     add_user(db_url, "cnvreader", "cnvgroup", panels=[("HBOC", "v01")])
     deposit(db_url, cnv_config, _vcf(tmp_path, [
@@ -136,8 +137,8 @@ def test_the_igv_variants_track_draws_a_duplication_over_its_length(api_app, db_
     records = [line.split("\t") for line in track.body.decode().splitlines()
                if not line.startswith("#")]
     assert [(r[1], r[4], r[7]) for r in records] == [
-        ("32910000", "<DUP>", "SVTYPE=DUP;SVLEN=2000;END=32911999"),
-        ("32972000", "<DEL>", "SVTYPE=DEL;SVLEN=-1000;END=32972999")]
+        ("32910000", "<DUP>", "SVTYPE=DUP;SVLEN=2000;END=32912000"),
+        ("32972000", "<DEL>", "SVTYPE=DEL;SVLEN=-1000;END=32973000")]
 
 
 def test_the_display_genotype_of_a_duplication_gives_its_copy_number(api_app, db_url,

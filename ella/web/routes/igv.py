@@ -124,7 +124,9 @@ def _range(request, size):
     # RFC 9110 14.2: a Range with another unit, or several ranges (IGV asks for one; we send
     # no multipart/byteranges), is ignored: the whole file.
     if header and unit.strip().lower() == "bytes" and "," not in ranges:
-        m = re.fullmatch(r"\s*(\d{0,18})\s*-\s*(\d{0,18})\s*", ranges)  # int() takes them
+        # Numbers of any sensible length: a last position past the file means its end
+        # (RFC 9110 14.1.1), also one of twenty digits (it was a 416).
+        m = re.fullmatch(r"\s*(\d{0,100})\s*-\s*(\d{0,100})\s*", ranges)
         if not m or (m.group(1) == "" and m.group(2) == ""):
             raise ApiError(f"Invalid Range header {header!r}", 416)
         if m.group(1) == "":  # suffix range: the last N bytes
@@ -456,10 +458,10 @@ def variants_track(ctx, analysis_id):
         if cnv:
             svtype = change_type.split("_")[0].upper()
             svlen = -length if change_type.startswith("del") else length
-            # A duplication's allele row ends one base after its start (import.md 2.4); its
-            # END is that of the duplicated segment, or IGV draws it one base long.
-            shown_end = start + length if svtype == "DUP" else end
-            info = f"SVTYPE={svtype};SVLEN={svlen};END={shown_end}"
+            # END as the caller wrote it: POS (the padding base) + |SVLEN| (VCF 4.2 1.4.5).
+            # Not the allele row's end: a duplication's ends one base after its start
+            # (import.md 2.4), and a deletion's at pos0 + length, one base short.
+            info = f"SVTYPE={svtype};SVLEN={svlen};END={pos + length}"
         columns = []
         for sample_id, _ in samples:
             gt_type, copy_number = data.get((allele_id, sample_id), (None, None))
