@@ -45,8 +45,9 @@ def data_not_from_the_demo(conn):
     its own."""
     demo_users = [u["username"] for u in read_json_list(DEMO_DIR / "users.json")]
     demo_groups = [g["name"] for g in read_json_list(DEMO_DIR / "usergroups.json")]
-    demo_panels = [split_folder_name(folder)[0] for folder in PANELS_DIR.iterdir()
-                   if folder.is_dir()]
+    # By name and version: the demo's panel names are a real lab's (OUS's).
+    demo_panels = [" ".join(split_folder_name(folder)) for folder in PANELS_DIR.iterdir()
+                   if folder.is_dir()] + ["HBOC v1.0.0"]
     demo_analyses = [resolve_analysis_config(source)["name"] for source in DEMO_ANALYSES]
     found = []
     for one, many, query, demo in (
@@ -56,8 +57,9 @@ def data_not_from_the_demo(conn):
              "ORDER BY id", demo_analyses),
             ("user group", "user groups", "SELECT name FROM usergroup WHERE NOT name = "
              "ANY(%s) ORDER BY id", demo_groups),
-            ("gene panel", "gene panels", "SELECT name FROM genepanel WHERE NOT name = "
-             "ANY(%s) GROUP BY name ORDER BY min(date_created), name", demo_panels)):
+            ("gene panel", "gene panels", "SELECT name || ' ' || version FROM genepanel "
+             "WHERE NOT name || ' ' || version = ANY(%s) ORDER BY date_created, name, version",
+             demo_panels)):
         names = [r[0] for r in conn.execute(query, (demo,))]
         if names:
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")

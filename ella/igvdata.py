@@ -9,6 +9,7 @@ re-running replaces the files.
 """
 
 import gzip
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -88,8 +89,9 @@ def _stream(url, target, progress):
                 progress(written)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise IgvDataError(f"{url}: not complete gzip data: {exc}") from None
-        except (OSError, urllib.error.URLError) as exc:
-            raise IgvDataError(f"{url}: download broken off: {exc}") from None
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            # (A chunked answer cut short raises IncompleteRead.)
+            raise IgvDataError(f"{url}: download broken off: {exc!r}") from None
         # A connection closed early ends the body as if it were complete (http.client raises
         # nothing): only the bytes the server announced tell (a cut between the members
         # of a bgzipped file, or at a line end of a plain one, reads as a whole file).

@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timezone
-from http.client import HTTPException
+from http.client import HTTPException, IncompleteRead
 from pathlib import Path
 
 import psycopg
@@ -174,6 +174,8 @@ class AnnotationService:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"the answer took over "
                                            f"{self.timeout * deadline_factor:g} s")
+                if response.length:  # closed early: read1 ends as if the answer were whole
+                    raise IncompleteRead(b"".join(chunks), response.length)
                 return b"".join(chunks)
         except urllib.error.HTTPError as exc:
             try:
@@ -629,8 +631,14 @@ class Poller:
             return self._transition(conn, job_id, SUBMITTED, status=FAILED_SUBMISSION,
                                     message=message, task_id="")
         self._reachable()
-        return self._transition(conn, job_id, SUBMITTED, status=RUNNING, task_id=task_id,
-                                message="")
+        try:
+            return self._transition(conn, job_id, SUBMITTED, status=RUNNING, task_id=task_id,
+                                    message="")
+        except psycopg.Error:
+            # The job stays marked and fails next time; the task it has there is this one.
+            log.error("import job %s: the annotation service took it as task %s, which could "
+                      "not be stored", job_id, task_id)
+            raise
 
     def _sample_request(self, conn, job):
         """(variables, files) of a sample job's submission: the pre-import script's, and the

@@ -657,3 +657,115 @@ def test_an_import_job_dates_annotations_after_the_import_lock(db_url, ella_conf
         assert _times_out_of_order(conn, "annotation", "previous_annotation_id") == []
         assert conn.execute("SELECT count(*) FROM annotation WHERE date_superceeded IS NOT NULL "
                             "AND previous_annotation_id IS NOT NULL").fetchone()[0] > 0
+
+
+def _one_record_vcf(tmp_path):
+    """The synonymous BRCA2 record of TestAnalysis-001, re-annotated (missense)."""
+    text = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+    lines = text.splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    record = [line for line in lines if line.startswith("13\t32893344\t")]
+    assert len(record) == 1
+    vcf = tmp_path / "reannotated.vcf"
+    vcf.write_text("".join(header) + record[0].replace("CSQ=G|synonymous_variant|",
+                                                        "CSQ=G|missense_variant|"))
+    return vcf
+
+
+def test_finalizeallele_and_a_variant_deposit_do_not_deadlock(api_app, db_url, ella_config,
+                                                              tmp_path):
+    """finalize-allele locks a variant's row, then its annotation; the variant deposit
+    locked the annotations it supersedes, then the rows: a finalize between the two
+    deadlocked with it. Forced: another session share-locks the variant's row, so the
+    deposit waits there; finalize then waits for it (it took the annotation before)."""
+    c1, _c2, analyses, _refs = setup_analysis(api_app, db_url, ella_config, tmp_path)
+    analysis_id = analyses[0]
+    start_round(db_url, analysis_id, "wfuser1")
+    with psycopg.connect(db_url) as conn:
+        allele_id = conn.execute("SELECT id FROM allele WHERE vcf_pos = 32893344").fetchone()[0]
+        panel = conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
+                             "WHERE id = %s", (analysis_id,)).fetchone()
+    [(_, annotation_id)] = [p for p in analysis_alleles(db_url, analysis_id)
+                            if p[0] == allele_id]
+    vcf = _one_record_vcf(tmp_path)
+    results = {}
+
+    def run_deposit():
+        try:
+            with psycopg.connect(db_url, application_name="deposit") as conn:
+                results["deposit"] = deposit_alleles(conn, ella_config, vcf, panel=tuple(panel))
+        except Exception as exc:  # noqa: BLE001
+            results["deposit"] = exc
+
+    def run_finalize():
+        response = c1.post(f"{WF}/analyses/{analysis_id}/actions/finalizeallele/",
+                           payload(allele_id, annotation_id))
+        results["finalize"] = (response.status, response.body)
+
+    with psycopg.connect(db_url, application_name="blocker") as blocker:
+        blocker.execute("SELECT id FROM allele WHERE id = %s FOR SHARE", (allele_id,))
+        depositing = threading.Thread(target=run_deposit)
+        depositing.start()
+        wait_for_lock_wait(db_url, "deposit")  # at the variant's row
+        finalizing = threading.Thread(target=run_finalize)
+        finalizing.start()
+        finalizing.join(10)  # not held up (it waited for the deposit's annotation lock)
+    depositing.join(60)
+    finalizing.join(60)
+    assert results["finalize"][0] == 200, results
+    assert isinstance(results["deposit"], dict), results["deposit"]
+
+
+def test_custom_annotation_deposit_and_variant_deposit_do_not_deadlock(db_url, ella_config,
+                                                                       tmp_path):
+    """The custom annotation file deposit locked its variants' rows one by one in file order
+    (a higher id first), the variant deposit in id order: a deadlock. It now takes the
+    import lock and all its rows at once, in id order. Forced: a session holds the current
+    custom annotation of the file's first variant."""
+    add_test_panels(db_url)
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    text = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+    lines = text.splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    records = [line for line in lines if line.startswith(("13\t32893344\t", "13\t32890607\t"))]
+    assert len(records) == 2
+    vcf = tmp_path / "two.vcf"
+    vcf.write_text("".join(header + records))
+    with psycopg.connect(db_url) as conn:
+        low, high = [r[0] for r in conn.execute(
+            "SELECT id FROM allele WHERE vcf_pos IN (32893344, 32890607) ORDER BY id")]
+        deposit_custom_annotations(conn, [(1, {"allele_id": high,
+                                               "annotations": {"references": [{"n": "1"}]}})])
+        conn.commit()
+    results = {}
+
+    def custom():
+        try:
+            with psycopg.connect(db_url, application_name="custom") as conn:
+                results["custom"] = deposit_custom_annotations(conn, [
+                    (1, {"allele_id": high, "annotations": {"references": [{"n": "2"}]}}),
+                    (2, {"allele_id": low, "annotations": {"references": [{"n": "3"}]}})])
+        except Exception as exc:  # noqa: BLE001
+            results["custom"] = exc
+
+    def variants():
+        try:
+            with psycopg.connect(db_url, application_name="variants") as conn:
+                results["variants"] = deposit_alleles(conn, ella_config, vcf,
+                                                      panel=("HBOC", "v1.0.0"))
+        except Exception as exc:  # noqa: BLE001
+            results["variants"] = exc
+
+    with psycopg.connect(db_url, application_name="blocker") as blocker:
+        blocker.execute("SELECT id FROM customannotation WHERE allele_id = %s AND "
+                        "date_superceeded IS NULL FOR UPDATE", (high,))
+        first = threading.Thread(target=custom)
+        first.start()
+        wait_for_lock_wait(db_url, "custom")  # holds the variants' rows and the import lock
+        second = threading.Thread(target=variants)
+        second.start()
+        wait_for_lock_wait(db_url, "variants")  # the import lock (it was `high`'s row)
+    first.join(60)
+    second.join(60)
+    assert isinstance(results["custom"], dict), results["custom"]
+    assert isinstance(results["variants"], dict), results["variants"]

@@ -93,15 +93,16 @@ def test_demo_refuses_a_lab_database_set_up_before_its_users(db_url, tmp_path):
     demo's four users with the known password."""
     with psycopg.connect(db_url) as conn:
         conn.execute("INSERT INTO usergroup (name, config) VALUES ('Lab', '{}')")
+        # A panel of the demo's name in another version is the lab's own (OUS's names).
         conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
                      "date_created) VALUES ('LabPanel', 'v1', 'GRCh37', true, now()), "
-                     "('LabPanel', 'v2', 'GRCh37', true, now())")
+                     "('HBOC', 'v02', 'GRCh37', true, now())")
     before = table_snapshot(db_url)
     for args in (["--check"], []):
         refused = run_cli("ella-demo", *args, db_url=db_url)
         assert refused.returncode == 1
-        assert "the database holds 1 user group (Lab) and 1 gene panel (LabPanel) the demo " \
-               "did not add" in refused.stderr
+        assert "the database holds 1 user group (Lab) and 2 gene panels (HBOC v02, " \
+               "LabPanel v1) the demo did not add" in refused.stderr, refused.stderr
         after = table_snapshot(db_url)
         before.pop("clilog", None), after.pop("clilog", None)
         assert after == before

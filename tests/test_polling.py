@@ -505,6 +505,38 @@ def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id):
         server.server_close()
 
 
+def test_a_result_cut_short_of_its_content_length_is_not_taken_whole():
+    """The answer read in chunks ended, as read1 does, where the connection closed: a result
+    VCF the service (or a proxy) broke off at a line end was deposited as the whole file."""
+    whole = (b"##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+             + b"".join(b"13\t%d\t.\tA\tG\t.\tPASS\t.\n" % (32890000 + i) for i in range(10)))
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(whole)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(whole[:whole.index(b"32890005")])  # whole lines, then closed
+            self.close_connection = True
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        service = AnnotationService(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        with pytest.raises(ServiceUnreachable):
+            service.process("t")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_hung_service_fails_one_submission_and_is_backed_off(db_url, config, user_id):
     """A service that takes connections and never answers: each unanswered submission failed
     its job (as it may run there) and counted the service as reachable, so one cycle failed

@@ -127,18 +127,20 @@ class _VariantImport:
         ids, created = store_alleles(cur, batch.alleles)
         stats["alleles_new"] += created
         stats["alleles_existing"] += len(set(ids)) - created
+        if self.panel:
+            # The variants' rows, as every workflow action locks its variant's
+            # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
+            # by the insert below (its own statement, so its snapshot is taken after the
+            # wait), instead of failing the whole file on the one-open-round index. Before
+            # their annotations: finalize-allele locks a variant's row, then its annotation.
+            cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id "
+                        "FOR NO KEY UPDATE", (sorted(set(ids)),))
         # An allele twice in one batch: its last record's annotation counts, as in a file
         # read top to bottom.
         new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))
         stats["annotations_new"] += new
         stats["annotations_unchanged"] += unchanged
         if self.panel:
-            # The variants' rows, as every workflow action locks its variant's
-            # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
-            # by the insert below (its own statement, so its snapshot is taken after the
-            # wait), instead of failing the whole file on the one-open-round index.
-            cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id "
-                        "FOR NO KEY UPDATE", (sorted(set(ids)),))
             now = clock_now(cur)  # every round is dated by the database's clock
             created_rounds = cur.execute(
                 "INSERT INTO alleleinterpretation (genepanel_name, genepanel_version, "

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from ella import jsonload
 from ella.custom_annotation import allowed_keys
 from ella.db import clock_now
+from ella.deposit.variants import wait_for_other_imports
 
 TOP_KEYS = ("allele_id", "user_id", "annotations")
 GROUPS = ("external", "prediction", "references")
@@ -127,6 +128,12 @@ def deposit_custom_annotations(conn, items, source=""):
     with conn.transaction(), conn.cursor() as cur:
         _check_exist(cur, items, "allele", "allele_id", where)
         _check_exist(cur, items, "user", "user_id", where)
+        # The variants' rows, all at once in id order and after any running import (which
+        # locks them batch by batch): taken one by one in file order, they deadlocked with a
+        # variant deposit. `POST customannotations/` and finalize-allele lock them too.
+        wait_for_other_imports(cur)
+        cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                    (sorted({item["allele_id"] for _, item in items}),))
         for _, item in items:
             # Row by row: a file may hold several versions for one allele, in order.
             superseded += _supersede_and_insert(conn, cur, item)
@@ -140,9 +147,6 @@ def _supersede_and_insert(conn, cur, item):
     carries no id it saw, so its row simply comes after theirs."""
     query = ("SELECT id FROM customannotation WHERE allele_id = %s "
              "AND date_superceeded IS NULL FOR UPDATE")
-    # The variant's row, as `POST customannotations/` locks it (finalize-allele share-locks
-    # it while it names the current custom annotation).
-    cur.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (item["allele_id"],))
     for attempt in range(CONCURRENT_RETRIES):
         current = cur.execute(query, (item["allele_id"],)).fetchone()
         if current is None:
