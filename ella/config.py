@@ -200,6 +200,21 @@ def _yaml_error_text(error):
     return text
 
 
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+def _expanded_size(value, sizes):
+    """How many values `value` holds once every alias is expanded (shared objects counted
+    once per use, each computed once: linear in the file, not in the expansion)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in sizes:
+        sizes[id(value)] = 0  # (a recursive alias ends at the checks after this)
+        items = value.values() if isinstance(value, dict) else value
+        sizes[id(value)] = 1 + sum(_expanded_size(item, sizes) for item in items)
+    return sizes[id(value)]
+
+
 def parse_yaml(text, environ=None, source="<config>"):
     """Parse config YAML text with the custom tags (no schema validation).
 
@@ -214,8 +229,15 @@ def parse_yaml(text, environ=None, source="<config>"):
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply (at most {jsonload.MAX_DEPTH} "
                           "levels)") from None
+    except ValueError as error:  # e.g. an integer of over 4,300 digits
+        raise ConfigError(f"{source}: a value cannot be read: {error}") from None
     finally:
         loader.dispose()
+    # Aliases share one object: a few lines of nested aliases ("billion laughs") expand to
+    # more values than any walk of the config could visit.
+    if _expanded_size(data, {}) > MAX_EXPANDED_VALUES:
+        raise ConfigError(f"{source}: its aliases expand it to over {MAX_EXPANDED_VALUES:,} "
+                          "values")
     # Deep nesting would end in a RecursionError in validation; NUL in a value in PostgreSQL.
     try:
         jsonload.check_storable(data)
@@ -369,6 +391,13 @@ def _check_frequency_groups(config, source):
                     raise ConfigError(f"{source}: {where}: {key!r} is already listed in "
                                       f"{seen[provider, key]} (one pair, one column)")
                 seen[provider, key] = where
+                # By the columns' names too: ("A.B", "C") and ("A", "B.C") are one column.
+                for name in (f"{provider}.{key}", f"{provider}_num.{key}"):
+                    if name in seen:
+                        raise ConfigError(f"{source}: {where}: {key!r} gives the column "
+                                          f"{name!r}, which {seen[name]} gives too (one "
+                                          "pair, one column)")
+                    seen[name] = f"{where}: {key!r}"
                 column = f"{provider}_num.{key}"
                 if len(column.encode("utf-8")) > IDENTIFIER_BYTES:
                     raise ConfigError(f"{source}: {where}: the column {column!r} is longer "

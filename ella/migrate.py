@@ -412,7 +412,27 @@ def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):
             "; ".join(info["shadow_differences"]) + " (run `ella-db refresh`)"
     if info["functions_outdated"]:
         return False, FUNCTIONS_OUTDATED + " (run `ella-db refresh`)"
+    problem = inclusion_regex_problem(conn, config)
+    if problem:
+        return False, problem
     return True, "Migration status OK!"
+
+
+def inclusion_regex_problem(conn, config):
+    """Why PostgreSQL cannot use `transcripts.inclusion_regex` (the filters and the variant
+    reads apply it in SQL, `~`), or None. The config check compiles it as Python; PostgreSQL
+    reads another dialect (no named groups, for one), and a pattern only Python reads made
+    every read of a variant's genes a 500."""
+    regex = (config.get("transcripts") or {}).get("inclusion_regex")
+    if not isinstance(regex, str):
+        return None
+    try:
+        with conn.transaction():
+            conn.execute("SELECT '' ~ %s", (regex,))
+    except psycopg.errors.InvalidRegularExpression as exc:
+        return (f"transcripts.inclusion_regex {regex!r} is no regular expression PostgreSQL "
+                f"reads: {first_line(exc)}")
+    return None
 
 
 def drop_everything(conn):

@@ -670,3 +670,52 @@ def test_frequency_groups_whose_columns_postgresql_cannot_make_are_refused(
                             "shorter provider or population name"), message
     data["frequencies"]["groups"]["external"] = {provider[:-3]: ["G"]}  # 62 bytes: fits
     cfg.load_config(write_config(tmp_path, data), environ={})
+    # Two pairs that make one column name: refresh failed on "specified more than once".
+    data = plain_config(default_config)
+    data["frequencies"]["groups"]["external"].update({"A.B": ["C"], "A": ["B.C"]})
+    assert load_error(write_config(tmp_path, data)).endswith(
+        "frequencies.groups.external.A: 'B.C' gives the column 'A.B.C', which "
+        "frequencies.groups.external.A.B: 'C' gives too (one pair, one column)")
+
+
+def _alias_bomb(levels):
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, levels):
+        text += f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]\n"
+    return text
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    """Twelve lines of nested aliases ("billion laughs") are 10**12 values once expanded:
+    the check of the values walked them all, and every program hung at start."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb(12))
+    result = subprocess.run([str(PROJECT_ROOT / "bin" / "ella-db"), "compare"],
+                            env={"PATH": os.environ["PATH"], "ELLA_CONFIG": str(path),
+                                 "DB_URL": "postgresql:///none?host=/nonexistent"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr == (
+        f"error: {path}: its aliases expand it to over 1,000,000 values\n")
+    # Aliases as configs use them are fine.
+    cfg.parse_yaml(_alias_bomb(3), environ={})
+
+
+@pytest.mark.parametrize("text, environ", [
+    ("app: {max_upload_size: " + "9" * 5000 + "}\n", {}),
+    ("app: {max_upload_size: !env MAXUP}\n", {"MAXUP": "9" * 5000})])
+def test_an_integer_python_will_not_read_is_a_config_error(text, environ):
+    """Over 4,300 digits: PyYAML's ValueError was a traceback."""
+    with pytest.raises(ConfigError, match="a value cannot be read: Exceeds the limit"):
+        cfg.parse_yaml(text, environ=environ)
+
+
+def test_an_inclusion_regex_python_cannot_read_or_an_absurd_upload_size_is_refused(
+        default_config, tmp_path):
+    """The regex was accepted and every read of a variant's transcripts answered 500;
+    nginx refused a client_max_body_size beyond its 2**63 (nginx never started)."""
+    data = plain_config(default_config)
+    data["transcripts"]["inclusion_regex"] = "NM_["
+    assert "transcripts.inclusion_regex" in load_error(write_config(tmp_path, data))
+    data = plain_config(default_config)
+    data["app"]["max_upload_size"] = 10**20
+    assert "app.max_upload_size" in load_error(write_config(tmp_path, data))

@@ -105,3 +105,20 @@ def test_a_migration_refused_for_a_privilege_names_the_owners_url(plain_role, co
     assert result.returncode == 1 and "permission denied" in result.stderr
     assert "schema commands run as the role that owns the database" in result.stderr, \
         result.stderr
+
+
+def test_an_inclusion_regex_only_python_reads_keeps_the_service_from_starting(db_url,
+                                                                             ella_config):
+    """The filters and the variant reads apply `transcripts.inclusion_regex` in SQL too: one
+    with a named group (Python's dialect) made every read of a variant's genes a 500. It is
+    checked with the database as the service starts (`compare`, health, every program)."""
+    import copy
+    config = copy.deepcopy(ella_config)
+    config["transcripts"]["inclusion_regex"] = "(?P<t>NM_)"
+    for autocommit in (False, True):
+        with psycopg.connect(db_url, autocommit=autocommit) as conn:
+            ok, message = at_head(conn, config)
+            assert not ok and message.startswith(
+                "transcripts.inclusion_regex '(?P<t>NM_)' is no regular expression PostgreSQL "
+                "reads: invalid regular expression"), message
+            assert at_head(conn, ella_config) == (True, "Migration status OK!")

@@ -268,7 +268,8 @@ def test_daemon_keeps_polling_while_the_incoming_directory_is_gone(dirs, db_url,
         aside.rename(incoming)
         _wait_for(lambda: "TestAnalysis-001 successfully imported" in log.read_text(),
                   "the import", proc)
-        assert "polling works again" in log.read_text()
+        # (Said once the poll that imported it has ended: a moment after its import line.)
+        _wait_for(lambda: "polling works again" in log.read_text(), "the all-clear", proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
