@@ -125,6 +125,8 @@ BAD_FILES = [
     # PyYAML nests recursively: 1 KB of brackets was a RecursionError's traceback.
     ("[" * 1000 + "]" * 1000, "nested too deeply (at most 100 levels)"),
     ("deposit: []\nview: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply"),
+    # Python reads no integer of over 4,300 digits: a ValueError's traceback.
+    ("deposit: []\nview: []\nnote: " + "9" * 5000 + "\n", "a value cannot be read"),
 ]
 
 

@@ -220,12 +220,15 @@ def test_reference_file_full_and_ranges(user1, dirs):
     huge = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
                      headers={"HTTP_RANGE": "bytes=" + "9" * 5000 + "-"})
     assert huge.status == 416
-    # A last position past the file, of any length, means its end (RFC 9110 14.1.1; twenty
-    # digits were a 416).
-    for last in ("9" * 20, "9" * 100):
+    # A last position (or suffix length) past the file, of any length, means its end (RFC
+    # 9110 14.1.1; twenty digits were a 416).
+    for last in ("9" * 20, "9" * 101, "9" * 5000):
         rest = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
                          headers={"HTTP_RANGE": f"bytes=0-{last}"})
         assert (rest.status, rest.body) == (206, FASTA), last
+        suffix = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta",
+                           headers={"HTTP_RANGE": f"bytes=-{last}"})
+        assert (suffix.status, suffix.body) == (206, FASTA), last
     # Byte offsets are not ids: beyond 2**31 (a file over 2 GB) they are fine.
     beyond = user1.get("/api/v1/igv/cytoBand.txt", query={"start": 2**31, "end": 2**32})
     assert beyond.status == 416 and beyond.header("Content-Range").startswith("bytes */")

@@ -165,6 +165,8 @@ def read_annotation_config_file(path):
     except RecursionError:  # PyYAML builds nested values recursively: `[[[...` of a KB
         raise AnnotationConfigFileError(f"{path}: nested too deeply (at most "
                                         f"{jsonload.MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # e.g. an integer of over 4,300 digits
+        raise AnnotationConfigFileError(f"{path}: a value cannot be read: {exc}") from None
 
 
 def _path_text(path):

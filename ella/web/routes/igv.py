@@ -124,18 +124,21 @@ def _range(request, size):
     # RFC 9110 14.2: a Range with another unit, or several ranges (IGV asks for one; we send
     # no multipart/byteranges), is ignored: the whole file.
     if header and unit.strip().lower() == "bytes" and "," not in ranges:
-        # Numbers of any sensible length: a last position past the file means its end
-        # (RFC 9110 14.1.1), also one of twenty digits (it was a 416).
-        m = re.fullmatch(r"\s*(\d{0,100})\s*-\s*(\d{0,100})\s*", ranges)
+        # A last position (or suffix length) past the file means its end (RFC 9110
+        # 14.1.1), whatever its length (twenty digits were a 416); one of over 18 digits is
+        # past any file, and not handed to int() (which refuses over 4,300).
+        m = re.fullmatch(r"\s*(\d{0,100})\s*-\s*(\d*)\s*", ranges)
         if not m or (m.group(1) == "" and m.group(2) == ""):
             raise ApiError(f"Invalid Range header {header!r}", 416)
+        last = m.group(2)
+        beyond = len(last.lstrip("0")) > 18
         if m.group(1) == "":  # suffix range: the last N bytes
-            length = int(m.group(2))
+            length = size if beyond else int(last)
             if length == 0 or size == 0:
                 raise ApiError("Range not satisfiable", 416)
             return max(0, size - length), size - 1
         start = int(m.group(1))
-        end = int(m.group(2)) if m.group(2) else None
+        end = int(last) if last and not beyond else None
     elif "start" in request.args or "end" in request.args:
         # Byte offsets (files may pass 2 GB), never given to the database: no maximum.
         start = request.int_arg("start", 0, minimum=0, maximum=None)
