@@ -206,6 +206,17 @@ def clock_now(conn):
     return conn.execute("SELECT clock_timestamp()").fetchone()[0]
 
 
+def postgres_regex_problem(conn, pattern):
+    """PostgreSQL's message when it refuses `pattern` as a regular expression (its dialect
+    is not Python's), else None. Runs in a savepoint: the caller's transaction goes on."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT '' ~ %s", (pattern,))
+    except psycopg.errors.InvalidRegularExpression as exc:
+        return exc.diag.message_primary or first_line(exc)
+    return None
+
+
 def public_tables(conn):
     """Names of the ordinary tables in schema public."""
     rows = conn.execute(

@@ -19,7 +19,8 @@ from psycopg import sql
 
 from ella import ELLA_HEAD_REVISION
 from ella.catalogue import BOOKKEEPING_TABLE
-from ella.db import MIGRATIONS_DIR, first_line, public_tables, read_sql, table_exists
+from ella.db import (MIGRATIONS_DIR, first_line, postgres_regex_problem, public_tables,
+                     read_sql, table_exists)
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
                           frequency_column_differences, functions_fingerprint,
                           install_functions_and_triggers, insert_missing_json_schemas,
@@ -424,15 +425,9 @@ def inclusion_regex_problem(conn, config):
     reads another dialect (no named groups, for one), and a pattern only Python reads made
     every read of a variant's genes a 500."""
     regex = (config.get("transcripts") or {}).get("inclusion_regex")
-    if not isinstance(regex, str):
-        return None
-    try:
-        with conn.transaction():
-            conn.execute("SELECT '' ~ %s", (regex,))
-    except psycopg.errors.InvalidRegularExpression as exc:
-        return (f"transcripts.inclusion_regex {regex!r} is no regular expression PostgreSQL "
-                f"reads: {first_line(exc)}")
-    return None
+    problem = postgres_regex_problem(conn, regex) if isinstance(regex, str) else None
+    return problem and (f"transcripts.inclusion_regex {regex!r} is no regular expression "
+                        f"PostgreSQL reads: {problem}")
 
 
 def drop_everything(conn):

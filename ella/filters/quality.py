@@ -3,6 +3,7 @@ conditions in every proband sample that has them."""
 
 import psycopg
 
+from ella.db import postgres_regex_problem
 from ella.filters import GENOTYPE_ROWS, FilterError, ids_param, is_number, matched, \
     optional_bool, require
 
@@ -67,12 +68,6 @@ def pattern_problem(conn, config):
     """Why PostgreSQL refuses the config's filter_status pattern as a regex (its dialect is
     not Python's), or None. Runs in a savepoint, so the caller's transaction goes on."""
     pattern = (config.get("filter_status") or {}).get("pattern")
-    if not isinstance(pattern, str):
-        return None
-    try:
-        with conn.transaction():
-            conn.execute("SELECT '' ~ %s", (pattern,))
-    except psycopg.errors.InvalidRegularExpression as exc:
-        return f"quality filter: filter_status.pattern {pattern[:80]!r} is not a valid " \
-               f"PostgreSQL regex: {exc.diag.message_primary}"
-    return None
+    problem = postgres_regex_problem(conn, pattern) if isinstance(pattern, str) else None
+    return problem and (f"quality filter: filter_status.pattern {pattern[:80]!r} is not a "
+                        f"valid PostgreSQL regex: {problem}")
