@@ -155,6 +155,25 @@ def test_cli_once_and_exit_codes(dirs, db_url):
     assert result.returncode == 1 and "Couldn't read from watch path" in result.stderr
 
 
+
+def test_cli_once_with_nothing_to_import_still_checks_the_database(tmp_path, db_url,
+                                                                   empty_db_url):
+    """From cron: an unusable DB_URL, or a database not at head, exited 0 while the incoming
+    directory was empty (a pass touches the database only for a folder)."""
+    incoming, dest = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    dest.mkdir()
+    args = ("--once", "--analyses", str(incoming), "--dest", str(dest))
+    assert run_cli("ella-watcher", *args, db_url=db_url).returncode == 0
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"postgresql://ella@127.0.0.1:{s.getsockname()[1]}/ella"
+    for url, message in ((closed, "error: "), (empty_db_url, "the database is not ready")):
+        result = run_cli("ella-watcher", *args, db_url=url)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_sigterm_stops_the_loop_cleanly(dirs, db_url):
     incoming, dest = dirs
     env = {k: v for k, v in os.environ.items() if k not in ("ELLA_CONFIG",)}

@@ -7,6 +7,8 @@ import sys
 
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
+from ella.db import connect
+from ella.migrate import at_head
 from ella.watcher import Watcher, WatcherError
 
 
@@ -59,6 +61,12 @@ def _run(args):
         watcher = Watcher(env["DB_URL"], config, incoming, dest, args.whitelist, args.blacklist,
                           args.whitelistfile, args.blacklistfile)
         if args.once:
+            # Checked even with nothing to import (a pass touches the database only for a
+            # folder): from cron, an unusable DB_URL would otherwise go unnoticed.
+            with connect(env["DB_URL"], application_name="ella-watcher") as conn:
+                ready, why = at_head(conn, config, shadow_columns=False)
+            if not ready:
+                raise CommandError(f"the database is not ready: {why}")
             with watcher.stop_on_signals():  # as the daemon: finish the folder, then stop
                 watcher.poll()
             return 1 if watcher.failures else 0
