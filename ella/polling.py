@@ -483,6 +483,7 @@ class Poller:
         with connect(self.db_url, autocommit=True, application_name="ella-polling") as conn:
             if not table_exists(conn, "annotationjob"):
                 log.info("the database has no annotationjob table yet: waiting")
+                self.not_ready = "the database has no annotationjob table"  # (--once: exit 1)
                 return updates
             if self.backing_off():
                 return updates

@@ -604,7 +604,10 @@ class VcfReader:
         self.header = VcfHeader()
         self.line_no = 0
         self._gt_cache = {}
-        self._fh = _open_text(path)
+        try:
+            self._fh = _open_text(path)
+        except OSError as exc:  # unreadable (permissions, a failing disk or share)
+            raise VcfError(f"cannot be read: {exc.strerror or exc}", self.path) from None
         try:
             self._read_header()
         except BaseException:
@@ -636,6 +639,9 @@ class VcfReader:
                               self.line_no + 1) from None
         except UnicodeDecodeError:
             raise self._error("text is not valid UTF-8", self.line_no + 1) from None
+        except OSError as exc:  # an I/O error of the disk or share mid-file
+            raise self._error(f"cannot be read: {exc.strerror or exc}",
+                              self.line_no + 1) from None
         self.line_no += 1
         if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
             raise self._error(f"the line is longer than {MAX_LINE_CHARS:,} characters (not a "

@@ -148,6 +148,14 @@ class Watcher:
         self.app_config = app_config
         self.incoming = Path(incoming)
         self.dest = Path(dest)
+        for path in (self.incoming, self.dest):
+            try:
+                path.stat()
+            except FileNotFoundError:
+                pass  # said below, with which one
+            except OSError as exc:  # a name too long, a folder on the way not to be entered
+                raise WatcherError(f"Couldn't use {path}: {exc.strerror or exc}, "
+                                   "aborting...") from None
         if not self.incoming.is_dir() or not os.access(self.incoming, os.R_OK | os.X_OK):
             raise WatcherError(f"Couldn't read from watch path {incoming}, aborting...")
         if not os.access(self.incoming, os.W_OK):

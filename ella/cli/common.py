@@ -8,6 +8,7 @@ import argparse
 import getpass
 import os
 import signal
+import stat
 import sys
 import threading
 from datetime import datetime, timezone
@@ -41,11 +42,15 @@ def input_file_problem(path):
     """Why `path` cannot be read as an input file, or None when it can (a folder or a missing
     path named as such, not as "does not exist")."""
     path = Path(path)
-    if path.is_dir():
-        return "is a folder, not a file"
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         return "does not exist"
-    if not path.is_file():
+    except OSError as exc:  # a name too long, a folder on the way the user may not enter
+        return f"cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
         return "is not a regular file"
     return None
 
@@ -180,6 +185,8 @@ class Audit:
                      self.groupcommand, _storable(self.command), _storable(self.reason),
                      _storable(output)))
         except (DatabaseError, psycopg.Error) as exc:
+            if isinstance(error, DatabaseError) and isinstance(exc, DatabaseError):
+                return  # the command could not reach the database either: its line says so
             print(f"warning: could not write the audit log (clilog): {exc}", file=sys.stderr)
 
 

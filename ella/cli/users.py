@@ -181,8 +181,10 @@ def _add_many(conn, config, args, audit):
         conn.rollback()
         audit.echo("!!! DRY RUN: Rolling back changes")
         return 0
-    conn.commit()
+    # Said before the commit, as the passwords are: with the output closed (`| head -1`)
+    # the command fails with nothing stored, never after storing everything.
     audit.echo("Users added successfully")
+    conn.commit()
     return 0
 
 

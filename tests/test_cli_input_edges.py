@@ -1,0 +1,144 @@
+"""The command-line tools on inputs at the edges: a file name too long, a folder the operator
+cannot enter, a file that cannot be read, a closed stdout, an unreachable database. Each is
+one line on stderr (or argparse's usage error), never a traceback, and a command that fails
+for its output has stored nothing."""
+
+import json
+import os
+import subprocess
+
+import psycopg
+import pytest
+
+from helpers import ROOT, run_cli
+
+
+def _closed_port():
+    import socket
+    with socket.socket() as s:  # nobody listens there once it is closed
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CLOSED = f"postgresql://ella:S3cretPw0rd@127.0.0.1:{_closed_port()}/ella?connect_timeout=3"
+
+# Commands with an input FILE argument, as (tool, args before FILE, args after FILE).
+FILE_COMMANDS = [
+    ("ella-users", ["add_many"], []),
+    ("ella-users", ["add_groups"], []),
+    ("ella-deposit", ["references"], []),
+    ("ella-deposit", ["custom_annotation"], []),
+    ("ella-refs", ["deposit"], []),
+    ("ella-refs", ["fetch"], []),
+    ("ella-refs", ["convert"], ["-o", "/tmp/audit_cli_out.json"]),
+    ("ella-filterconfigs", ["update", "--reason", "r"], []),
+    ("ella-annotationconfig", ["update", "--reason", "r"], []),
+]
+
+
+def _env(db_url, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    return {**env, "DB_URL": db_url, **extra}
+
+
+def _assert_one_line_error(proc, codes=(1, 2)):
+    assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert proc.returncode in codes, (proc.returncode, proc.stderr[-500:])
+    if proc.returncode == 1:
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+
+
+@pytest.mark.parametrize("tool,before,after", FILE_COMMANDS,
+                         ids=[f"{t} {b[0]}" for t, b, _ in FILE_COMMANDS])
+def test_a_file_name_too_long_is_a_one_line_error(tmp_path, tool, before, after):
+    """ENAMETOOLONG escaped the input file check: a traceback."""
+    name = str(tmp_path / ("x" * 300))
+    proc = run_cli(tool, *before, name, *after, db_url=CLOSED)
+    _assert_one_line_error(proc)
+
+
+@pytest.mark.parametrize("tool,before,after", FILE_COMMANDS,
+                         ids=[f"{t} {b[0]}" for t, b, _ in FILE_COMMANDS])
+def test_a_file_in_a_folder_the_operator_cannot_enter_is_a_one_line_error(tmp_path, tool, before,
+                                                                            after):
+    """A FILE inside a directory without search permission (another user's home): the
+    input file check's PermissionError was a traceback. (As root, the DAC-override
+    capabilities are dropped with setpriv.)"""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "f.json").write_text("[]")
+    locked.chmod(0)
+    try:
+        proc = subprocess.run(
+            ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+             str(ROOT / "bin" / tool), *before, str(locked / "f.json"), *after],
+            capture_output=True, text=True, env=_env(CLOSED), stdin=subprocess.DEVNULL,
+            timeout=120)
+    finally:
+        locked.chmod(0o700)
+    _assert_one_line_error(proc)
+
+
+def test_watcher_with_a_too_long_incoming_path_is_a_one_line_error(tmp_path, db_url):
+    """ENAMETOOLONG from the watcher's directory checks was a traceback."""
+    proc = run_cli("ella-watcher", "--once", "--analyses", str(tmp_path / ("x" * 300)),
+                   "--dest", str(tmp_path), db_url=db_url)
+    _assert_one_line_error(proc)
+
+
+def test_deposit_annotation_of_a_file_that_cannot_be_read_is_a_one_line_error(db_url):
+    """An I/O error while reading the VCF (a failing disk or share; here /proc/self/mem)
+    escaped `ella-deposit annotation` as a traceback."""
+    proc = run_cli("ella-deposit", "annotation", "/proc/self/mem", db_url=db_url)
+    _assert_one_line_error(proc)
+
+
+def test_deposit_exists_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    """`ella-deposit exists PATH | head` with the reader gone: a BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([str(ROOT / "bin" / "ella-deposit"), "exists", str(tmp_path)],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, env=_env(""), timeout=60)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_add_many_into_head_1_does_not_fail_after_committing(tmp_path, demo_db_url):
+    """`ella-users add_many FILE | head -1`: the users were committed before "Users added
+    successfully" was printed; that print then failed and the command exited 1 although
+    every user was stored (one with a one-time password nobody saw). Exit 1 now means
+    nothing was stored."""
+    bad_runs = []
+    for run in range(4):
+        users = [{"username": f"pipeu{run}x{i}", "first_name": "A", "last_name": "B",
+                  "email": f"p{run}x{i}@example.org", "group": "testgroup01"} for i in range(3)]
+        path = tmp_path / f"u{run}.json"
+        path.write_text(json.dumps(users))
+        proc = subprocess.run(
+            f"'{ROOT}/bin/ella-users' add_many '{path}' | head -1; exit ${{PIPESTATUS[0]}}",
+            shell=True, executable="/bin/bash", capture_output=True, text=True,
+            env=_env(demo_db_url), stdin=subprocess.DEVNULL, timeout=120)
+        with psycopg.connect(demo_db_url) as conn:
+            stored = conn.execute("SELECT count(*) FROM \"user\" WHERE username LIKE %s",
+                                  (f"pipeu{run}x%",)).fetchone()[0]
+        if proc.returncode != 0 and stored:
+            bad_runs.append((run, proc.returncode, stored, proc.stderr.strip()))
+    assert not bad_runs, bad_runs
+
+
+def test_unreachable_database_is_one_line_on_stderr():
+    """An audited command printed the audit log's failure to connect, then the same error."""
+    proc = run_cli("ella-broadcast", "new", "hello", db_url=CLOSED)
+    _assert_one_line_error(proc)
+
+
+def test_polling_once_on_a_database_without_its_tables_exits_1(empty_db_url):
+    """It logged "waiting" and exited 0: from cron, a wrong DB_URL went unnoticed (as the
+    watcher's `--once` now checks the database too)."""
+    proc = run_cli("ella-polling", "--once", db_url=empty_db_url)
+    assert proc.returncode == 1 and "no annotationjob table" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
