@@ -217,15 +217,17 @@ def _insert(conn, sql, params, what):
 _CURRENT_ROW_TABLES = ("alleleassessment", "allelereport")
 
 
-def _shared_current(conn, table, allele_id):
-    """Id of the allele's current (custom) annotation, or None; share-locked until commit."""
-    assert table in ("annotation", "customannotation")
+def _current_id(conn, table, allele_id, lock):
+    """Id of the allele's current row of `table` (None if none), locked (`lock`: FOR SHARE
+    or FOR UPDATE) until commit."""
+    assert table in _CURRENT_ROW_TABLES + ("annotation", "customannotation")
+    assert lock in ("SHARE", "UPDATE")
     query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
-        "FOR SHARE"
+        f"FOR {lock}"
     row = conn.execute(query, (allele_id,)).fetchone()
     if row is None:
-        # Superseded by a writer we waited for: its new row is outside this statement's
-        # snapshot; the next statement sees it.
+        # A writer that superseded the row we waited for hides its new row from this
+        # statement's snapshot; the next statement sees (and locks) it.
         row = conn.execute(query, (allele_id,)).fetchone()
     return row[0] if row else None
 
@@ -234,14 +236,7 @@ def _locked_current(conn, table, allele_id, payload):
     """Id of the allele's current row of `table` (None if none), locked until commit. The
     client must have seen it: a different `presented_<table>_id` is a stale view (409)."""
     assert table in _CURRENT_ROW_TABLES
-    query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
-        "FOR UPDATE"
-    row = conn.execute(query, (allele_id,)).fetchone()
-    if row is None:
-        # A concurrent finalize that superseded the row we waited for hides its new row from
-        # this statement's snapshot; the next statement sees (and locks) it.
-        row = conn.execute(query, (allele_id,)).fetchone()
-    existing = row[0] if row else None
+    existing = _current_id(conn, table, allele_id, "UPDATE")
     presented = payload.get(f"presented_{table}_id")
     if existing is not None and presented != existing:
         raise Conflict(f"'presented_{table}_id': {presented} does not match latest "
@@ -310,10 +305,11 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     # variant's row too: the writers of custom annotations lock it, so also an allele's
     # first custom annotation waits.
     conn.execute("SELECT id FROM allele WHERE id = %s FOR SHARE", (allele_id,))
-    if _shared_current(conn, "annotation", allele_id) != body["annotation_id"]:
+    if _current_id(conn, "annotation", allele_id, "SHARE") != body["annotation_id"]:
         raise Conflict("Cannot finalize: provided annotation_id does not match latest "
                        "annotation id")
-    if _shared_current(conn, "customannotation", allele_id) != body.get("custom_annotation_id"):
+    if _current_id(conn, "customannotation", allele_id, "SHARE") != \
+            body.get("custom_annotation_id"):
         raise Conflict("Cannot finalize: provided custom_annotation_id does not match latest "
                        "annotation id")
 
