@@ -366,6 +366,7 @@ def validate_config(config, source="<config>"):
         _check_classification_engine(config, source)
         _check_frequency_groups(config, source)
         _check_annotation_service(config, source)
+        _check_password_policy(config, source)
         return
     error = jsonschema.exceptions.best_match(errors)
     key, problem = _describe(error)
@@ -414,6 +415,28 @@ def _check_annotation_service(config, source):
         raise ConfigError(f"{source}: app.annotation_service (ANNOTATION_SERVICE_URL): must "
                           "not carry a user name or password (no '@'); it is shown in logs, "
                           "job messages and GET /api/v1/config/")
+
+
+def _check_password_policy(config, source):
+    """A policy no password can meet locks every user out at their next password change
+    (and makes one-time passwords impossible); refused at load rather than found then."""
+    from ella.passwords import MAX_PASSWORD_BYTES
+    auth = (config.get("user") or {}).get("auth") or {}
+    where = f"{source}: user.auth"
+    groups = auth.get("password_match_groups") or []
+    needed = auth.get("password_num_match_groups", 0)
+    if needed > len(groups):
+        raise ConfigError(f"{where}.password_num_match_groups: {needed} is more than the "
+                          f"{len(groups)} password_match_groups listed")
+    minimum = auth.get("password_minimum_length", 0)
+    if minimum > MAX_PASSWORD_BYTES:
+        raise ConfigError(f"{where}.password_minimum_length: {minimum} is more than the "
+                          f"{MAX_PASSWORD_BYTES} bytes a password may have (bcrypt's limit)")
+    descriptions = auth.get("password_match_groups_descr") or []
+    if descriptions and len(descriptions) != len(groups):
+        raise ConfigError(f"{where}.password_match_groups_descr: {len(descriptions)} "
+                          f"description(s) for {len(groups)} password_match_groups (one "
+                          "each, in the same order: users are told them)")
 
 
 def _check_classification_engine(config, source):
@@ -533,6 +556,9 @@ def _env_int(environ, name, default, minimum, maximum=None):
     return value
 
 
+MAX_WORKERS = 256
+
+
 def env_settings(environ=None):
     """Settings read from the environment only (not from the YAML file).
 
@@ -547,7 +573,10 @@ def env_settings(environ=None):
         "ANALYSES_PATH": _env_text(environ, "ANALYSES_PATH"),
         "ANALYSES_INCOMING": _env_text(environ, "ANALYSES_INCOMING"),
         "IGV_DATA": _env_text(environ, "IGV_DATA"),
-        "NUM_WORKERS": _env_int(environ, "NUM_WORKERS", 2 * (os.cpu_count() or 1) + 1, 1),
+        # At most 256: each worker holds a database connection (a typo's thousands would
+        # exhaust PostgreSQL's max_connections and turn every request into a 503).
+        "NUM_WORKERS": _env_int(environ, "NUM_WORKERS", 2 * (os.cpu_count() or 1) + 1, 1,
+                                MAX_WORKERS),
         "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0),
         "LOGPATH": _env_text(environ, "LOGPATH"),
         # Mark the session cookie Secure (only sent over HTTPS): set it behind TLS.

@@ -364,6 +364,34 @@ def test_bool_is_not_an_integer(tmp_path, default_config):
     assert "user.auth.password_num_match_groups: True is not of type integer" in message
 
 
+@pytest.mark.parametrize("change, expected", [
+    (lambda auth: auth.update(password_num_match_groups=5),
+     "user.auth.password_num_match_groups: 5 is more than the 4 password_match_groups listed"),
+    (lambda auth: auth.update(password_match_groups=[], password_match_groups_descr=[]),
+     "user.auth.password_num_match_groups: 3 is more than the 0 password_match_groups listed"),
+    (lambda auth: auth.update(password_minimum_length=73),
+     "user.auth.password_minimum_length: 73 is more than the 72 bytes a password may have"),
+    (lambda auth: auth["password_match_groups_descr"].pop(),
+     "user.auth.password_match_groups_descr: 3 description(s) for 4 password_match_groups"),
+])
+def test_a_password_policy_no_password_can_meet_is_refused(tmp_path, default_config,
+                                                           change, expected):
+    """Such a policy was accepted at load; every user was then refused at their next
+    password change, and one-time passwords could not be made."""
+    _, message = broken(tmp_path, default_config, lambda d: change(d["user"]["auth"]))
+    assert expected in message
+
+
+def test_a_policy_without_descriptions_or_groups_needed_loads(tmp_path, default_config):
+    def change(d):
+        d["user"]["auth"].update(password_match_groups_descr=[], password_num_match_groups=4,
+                                 password_minimum_length=72)
+    data = plain_config(default_config)
+    change(data)
+    assert cfg.load_config(write_config(tmp_path, data))["user"]["auth"][
+        "password_num_match_groups"] == 4
+
+
 def test_missing_section(tmp_path, default_config):
     path, message = broken(tmp_path, default_config, lambda d: d.pop("igv"))
     assert message == f"{path}: (top level): missing required key 'igv'"
@@ -491,6 +519,7 @@ def test_env_settings_from_environment():
 
 @pytest.mark.parametrize("name, value", [
     ("PORT", "http"), ("PORT", "70000"), ("NUM_WORKERS", "0"), ("GUNICORN_TIMEOUT", "soon"),
+    ("NUM_WORKERS", "1000"),
 ])
 def test_env_settings_bad_integer(name, value):
     with pytest.raises(ConfigError) as info:
