@@ -117,6 +117,20 @@ class _ConfigLoader(yaml.SafeLoader):
 
     environ = None
 
+    def construct_mapping(self, node, deep=False):
+        # Keys name config entries, populations and columns: YAML 1.1 reads an unquoted
+        # `NO` (Norway), `yes` or `1` as another type, and the entry then silently names
+        # nothing (a frequency group `False`).
+        self.flatten_mapping(node)  # `<<` merge keys first, as the SafeLoader does
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key_node.value!r} is read as {_short(key)}, not "
+                    f"as text (YAML reads yes/no/on/off unquoted as booleans): quote it",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
 
 def _tag_error(node, tag, problem):
     return yaml.constructor.ConstructorError(None, None, f"{tag}: {problem}", node.start_mark)
@@ -351,7 +365,10 @@ def _describe(error):
         expected = error.validator_value
         if isinstance(expected, list):
             expected = " or ".join(expected)
-        return _key_path(path), f"{_short(error.instance)} is not of type {expected}"
+        hint = ""
+        if isinstance(error.instance, bool) and "string" in expected:
+            hint = " (YAML reads yes/no/on/off unquoted as booleans: quote the text)"
+        return _key_path(path), f"{_short(error.instance)} is not of type {expected}{hint}"
     if kind == "enum":
         return _key_path(path), f"{_short(error.instance)} is not one of {_short(error.validator_value, 200)}"
     return _key_path(path), " ".join(error.message.split())

@@ -748,3 +748,40 @@ def test_an_inclusion_regex_python_cannot_read_or_an_absurd_upload_size_is_refus
     data = plain_config(default_config)
     data["app"]["max_upload_size"] = 10**20
     assert "app.max_upload_size" in load_error(write_config(tmp_path, data))
+
+
+def _default_config_text_with(old, new):
+    text = cfg.DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def test_a_key_yaml_reads_as_a_boolean_is_refused_with_its_line(tmp_path):
+    """An unquoted population or provider key `NO` (Norway) was loaded as the key False:
+    a frequency group that names no annotation field, without a word."""
+    path = tmp_path / "ella.yaml"
+    text = _default_config_text_with("inDB: [OUSWES]", "inDB: [OUSWES]\n      NO: [X]")
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("      NO: [X]") + 1
+    message = load_error(path)
+    assert message.startswith(f"{path}: line {line}, column 7: the key 'NO' is read as "
+                              "False, not as text")
+    assert message.endswith("quote it")
+    path.write_text(text.replace("NO: [X]", "'NO': [X]"), encoding="utf-8")
+    assert "NO" in cfg.load_config(path, environ={})["frequencies"]["groups"]["internal"]
+
+
+def test_merge_keys_still_work():
+    assert cfg.parse_yaml("a: &x {b: 1}\nc:\n  <<: *x\n  d: 2\n", environ={}) == {
+        "a": {"b": 1}, "c": {"b": 1, "d": 2}}
+    with pytest.raises(ConfigError, match="the key 'yes' is read as True"):
+        cfg.parse_yaml("a: &x {yes: 1}\nc:\n  <<: *x\n", environ={})
+
+
+def test_a_value_yaml_reads_as_a_boolean_gets_a_hint(tmp_path):
+    path = tmp_path / "ella.yaml"
+    path.write_text(_default_config_text_with("inDB: [OUSWES]", "inDB: [OUSWES, NO]"),
+                    encoding="utf-8")
+    assert load_error(path).endswith(
+        "frequencies.groups.internal.inDB[1]: False is not of type string (YAML reads "
+        "yes/no/on/off unquoted as booleans: quote the text)")
