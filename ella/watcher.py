@@ -129,6 +129,17 @@ def _compile(patterns, where):
     return compiled
 
 
+def database_identity(conn):
+    """'<cluster's system identifier>/<database name>': where a transaction id means
+    something. None where the server does not tell (pg_control_system() not granted)."""
+    try:
+        with conn.transaction():
+            return conn.execute("SELECT system_identifier::text || '/' || current_database() "
+                                "FROM pg_control_system()").fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+
+
 def database_unavailable(exc):
     """True if `exc` says the database failed rather than the folder's import. A privilege
     the service's role lacks is the site's to grant, not the folder's fault: recorded as
@@ -395,7 +406,8 @@ class Watcher:
                         # committed and since deleted (`ella-delete`) from one never committed.
                         xact = conn.execute("SELECT txid_current()").fetchone()[0]
                         json.dump({"analysis": name, "analysis_id": stats["analysis_id"],
-                                   "xact": xact, "incoming": str(self.incoming.resolve())},
+                                   "xact": xact, "database": database_identity(conn),
+                                   "incoming": str(self.incoming.resolve())},
                                   handle)
                 except OSError as exc:
                     if exc.errno in DESTINATION_ERRNOS or not os.access(self.dest, os.W_OK):
@@ -534,7 +546,11 @@ class Watcher:
                                  (analysis_id, analysis)).fetchone() is not None
         deleted = False
         xact = record.get("xact")
-        if not committed and type(xact) is int:  # (markers of earlier versions have none)
+        if not committed and type(xact) is int and record.get("database") in (
+                None, database_identity(conn)):
+            # (Markers of earlier versions have no xact, nor database.) Transaction ids are
+            # the cluster's own: of another cluster (a dump restored onto a new server) or
+            # another database, the id says nothing about this import.
             try:
                 with conn.transaction():  # a savepoint: the claim's lock stays
                     status = conn.execute("SELECT txid_status(%s)", (xact,)).fetchone()[0]

@@ -685,6 +685,45 @@ def test_an_import_whose_transaction_the_database_never_saw_goes_back(dirs, db_u
     assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
 
 
+def _a_committed_transaction_id(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT txid_current()").fetchone()[0]  # committed at the end
+
+
+@pytest.mark.parametrize("database, imported", [
+    # A marker of another cluster (a dump restored onto a new server) or database: its
+    # transaction id names some unrelated committed transaction here. It was taken for
+    # "committed and deleted since", and the analysis was never imported.
+    ("1234567890/ella", True),
+    # This database's own: committed with no analysis left, i.e. deleted since.
+    ("this", False),
+])
+def test_a_markers_transaction_counts_only_in_its_own_database(dirs, db_url, ella_config,
+                                                               database, imported):
+    incoming, dest = dirs
+    _only(incoming)
+    xact = _a_committed_transaction_id(db_url)
+    if database == "this":
+        with psycopg.connect(db_url) as conn:
+            database = watcher_module.database_identity(conn)
+    _uncommitted_leftover(dest, "TestAnalysis-001", incoming, xact=xact, database=database)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == (
+        ["TestAnalysis-001"] if imported else [])
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert [a[0] for a in _analyses(db_url)] == (["TestAnalysis-001"] if imported else [])
+
+
+def test_the_marker_names_its_database(dirs, db_url, ella_config):
+    incoming, dest = dirs
+    _only(incoming, "TestAnalysis-001")
+    _killed_watcher(db_url, incoming, dest, "before-rename")
+    record = json.loads((dest / ".importing-TestAnalysis-001.json").read_text())
+    with psycopg.connect(db_url) as conn:
+        system, name = conn.execute("SELECT system_identifier::text, current_database() "
+                                    "FROM pg_control_system()").fetchone()
+    assert record["database"] == f"{system}/{name}"
+
+
 def test_an_interrupted_import_of_the_same_name_blocks_it_only_until_resolved(
         dirs, db_url, ella_config, tmp_path):
     """Another incoming directory's watcher was killed with its folder of the same name in
