@@ -411,6 +411,14 @@ def test_vep_fields():
     assert (t["protein"], t["HGVSp"]) == ("NP_000050.2", "p.Glu51AsnfsTer29")
 
 
+def test_vep_percent_encoded_hgvs_is_decoded():
+    """VEP writes a synonymous change's `=` as `%3D` (INFO cannot hold `=`, VCF 4.3 1.2): it
+    was stored and shown as `p.Glu425%3D`, and a search for `p.Glu425=` found nothing."""
+    (t,) = vep(csq_entry(HGVSc="NM_000059.3:c.1275A%3ET", HGVSp="NP_000050.3:p.Glu425%3D"))
+    assert (t["protein"], t["HGVSp"], t["HGVSc"]) == ("NP_000050.3", "p.Glu425=",
+                                                      "c.1275A>T")
+
+
 def test_vep_repeated_field_names_read_as_zip_does():
     """A CSQ Format naming a field twice: a value comes from the name's last position that
     the entry has (what dict(zip(fields, values)) gives), short entries included."""
@@ -463,6 +471,12 @@ def test_clinvarjson():
                    "last_evaluated": "08/09/2016"},
                   {"rcv": "SCV1", "traitnames": "", "clinical_significance_descr": "Benign",
                    "variant_id": "", "submitter": "ENIGMA", "last_evaluated": "01/01/2001"}]}
+    # One value where ClinVar gives a list (a site's pipeline with one trait): the value,
+    # not one entry per character ("B, r, e, a, s, t, ...").
+    one = dict(data, rcvs={"RCV3": {"traitnames": "Breast cancer", "variant_id": 51138,
+                                    "clinical_significance_descr": ["Pathogenic"]}})
+    [item] = convert_clinvarjson(b16(one))["items"]
+    assert (item["traitnames"], item["variant_id"]) == ("Breast cancer", "51138")
     other = {"variant_id": "51138", "rcvs": {}}
     assert convert_clinvarjson(b16(other)) == other  # not the expected shape: unchanged
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from ella.annotation.legacy_config import legacy_annotation_config
+from ella.deposit.variants import DepositError
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.annotationconfig import update_annotation_config
 from ella.deposit.shadow_values import shadow_value_problem
@@ -174,6 +175,29 @@ def test_a_csq_format_without_strand_is_a_clear_error(db_url, ella_config, tmp_p
                                        r"the CSQ entry of NM_000059.3 has no STRAND: the "
                                        r"header's CSQ Format lacks it"):
         _deposit(db_url, ella_config, path)
+
+
+@pytest.mark.parametrize("converter, description", [
+    ("meta", "Scores a_score|b_pred and also c_x|d_y"),
+    ("hgmdextrarefs", "HGMD extra references without a format"),
+])
+def test_a_header_line_a_converter_cannot_read_names_the_file_and_field(
+        db_url, ella_config, tmp_path, converter, description):
+    """It said only "annotation config 2: expected exactly one match of ...": with several
+    files on the command line the operator could not tell which file or ##INFO line."""
+    config = {"deposit": [{"name": converter, "converter_config": {"elements": [
+        {"source": "META", "target": "prediction.meta"}]}}], "view": []}
+    with psycopg.connect(db_url) as conn:
+        update_annotation_config(conn, config)
+    extra = f'##INFO=<ID=META,Number=1,Type=String,Description="{description}">\n'
+    path = _vcf(tmp_path, ["13\t32906892\t.\tA\tT\t.\tPASS\tMETA=0.5|D"],
+                header=_header(extra=extra), name="scores.vcf")
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError) as info:
+        _deposit(db_url, ella_config, path)
+    assert str(info.value).startswith(f"{path}: annotation config ")
+    assert "the ##INFO line of META: " in str(info.value)
+    assert table_snapshot(db_url) == before
 
 
 GNOMAD_AN = '##INFO=<ID=GNOMAD_EXOMES__AN,Number=1,Type=Integer,Description="an">\n'

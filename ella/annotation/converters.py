@@ -32,11 +32,13 @@ tests/test_annotation_converters.py):
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import logging
 import math
 import re
+from urllib.parse import unquote
 
 from . import hgnc
 
@@ -283,7 +285,11 @@ def convert_clinvarjson(value, encoding="base16"):
         for rcv, entry in data["rcvs"].items():
             item = {"rcv": rcv}
             for key in _CLINVAR_ITEM_KEYS:
-                item[key] = ", ".join(str(v) for v in entry.get(key, []))
+                values = entry.get(key, [])
+                if isinstance(values, (str, int, float)):
+                    values = [values]  # one value, not a list ("Breast cancer" was one
+                    # trait per character)
+                item[key] = ", ".join(str(v) for v in values)
             items.append(item)
         return {"variant_description": data["variant_description"],
                 "variant_id": data["variant_id"], "items": items}
@@ -505,14 +511,15 @@ def _vep_transcript(entry):
     existing = get("Existing_variation")
     if existing:
         t["dbsnp"] = [v for v in existing.split("&") if v.startswith("rs")]
-    hgvsc = get("HGVSc")
+    # VEP percent-encodes what INFO cannot hold (VCF 4.3 1.2): a synonymous change's `=`
+    # arrives as `p.Glu425%3D`; HGVS has no `%` of its own.
+    hgvsc, hgvsp = (unquote(v) if v and "%" in v else v for v in (get("HGVSc"), get("HGVSp")))
     if hgvsc:
         hgvsc = hgvsc.split(":", 1)[1] if ":" in hgvsc else hgvsc
         t["HGVSc"] = hgvsc
         t["HGVSc_short"], insertion = shorten_hgvsc(hgvsc)
         if insertion:
             t["HGVSc_insertion"] = insertion
-    hgvsp = get("HGVSp")
     if hgvsp:
         if ":" in hgvsp:
             t["protein"], t["HGVSp"] = hgvsp.split(":", 1)
@@ -748,7 +755,8 @@ class _Element:
             self._fields = None
             definition = info_defs.get(self.source)
             description = getattr(definition, "description", None)
-            fields = extrarefs_fields(description) if description is not None else None
+            with _naming_header_line(self.source):
+                fields = extrarefs_fields(description) if description is not None else None
 
             def extrarefs(v, *a):
                 if fields is None:
@@ -761,9 +769,10 @@ class _Element:
             # The keys come from the source's ##INFO line; without one (a config checked
             # without a VCF, or a VCF that lacks the field) only a record that carries the
             # field is an error, as for hgmdextrarefs.
-            keys = None if definition is None else meta_keys(
-                definition.description, opts.get("meta_pattern", DEFAULT_META_PATTERN),
-                separator)
+            with _naming_header_line(self.source):
+                keys = None if definition is None else meta_keys(
+                    definition.description, opts.get("meta_pattern", DEFAULT_META_PATTERN),
+                    separator)
             subelements = opts.get("subelements") or []
             for sub in subelements:
                 if "target_type" in sub:
@@ -783,6 +792,16 @@ class _Element:
         else:
             result = self.fn(value)
         self.put(annotation, result)
+
+
+@contextlib.contextmanager
+def _naming_header_line(source):
+    """A header problem says which ##INFO line it is in (a deposit of several VCFs names
+    the file)."""
+    try:
+        yield
+    except AnnotationConfigError as exc:
+        raise AnnotationConfigError(f"the ##INFO line of {source}: {exc}") from None
 
 
 # The Python type a keyvalue target_type casts to; a value that already has it is unchanged

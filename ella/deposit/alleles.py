@@ -58,7 +58,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
         try:
             annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)
         except AnnotationConfigError as exc:
-            raise DepositError(f"annotation config {config_id}: {exc}") from None
+            raise DepositError(f"{vcf_path}: annotation config {config_id}: {exc}") from None
         importer = _VariantImport(cur, app_config, config_id, annotator,
                                   None if annotation_only else panel, stats)
         with importer.read_cur, WritePipeline(importer.write) as pipeline:

@@ -458,7 +458,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
             try:
                 annotator = Annotator(deposit_config, header.csq_fields, header)
             except AnnotationConfigError as exc:
-                raise DepositError(f"annotation config {config_id}: {exc}") from None
+                raise DepositError(f"{item['vcf']}: annotation config {config_id}: "
+                                   f"{exc}") from None
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
                                   config_id, prefilters, stats)
             with importer.read_cur, WritePipeline(importer.write) as pipeline:
