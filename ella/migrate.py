@@ -386,6 +386,19 @@ def locale_warning(conn):
             "and restore into it")
 
 
+def encoding_problem(conn):
+    """A sentence when the database's encoding is not UTF8, or None. Elsewhere PostgreSQL
+    cannot read a JSON `\\u00e5` into jsonb (every JSON value holding a non-ASCII letter, e.g.
+    a Norwegian name in an evaluation, fails), and SQL_ASCII stores any bytes unchecked."""
+    encoding = conn.execute("SELECT current_setting('server_encoding')").fetchone()[0]
+    conn.rollback()
+    if encoding == "UTF8":
+        return None
+    return (f"the database's encoding is {encoding}, not UTF8: JSON holding a non-ASCII "
+            "letter (æ, ø, å in a comment or evaluation) cannot be stored; create it with "
+            "ENCODING 'UTF8' and a UTF-8 locale (e.g. LC_CTYPE 'C.UTF-8', TEMPLATE template0)")
+
+
 # What to run for a database this service does not manage yet (`compare`, `status`).
 STATE_ADVICE = {
     "empty": "the database is empty (run `ella-db make-production`)",

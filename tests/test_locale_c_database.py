@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ella.db import connect
 from ella.migrate import migrate
 
 from api_helpers import logged_in_client
@@ -70,3 +71,42 @@ def test_search_options_find_users_by_name_in_any_case(c_locale_db, ella_config)
         assert result.json["user"] == []  # a prefix of the first or last name only
     finally:
         app._drop_connection()
+
+
+@pytest.fixture
+def sql_ascii_url(pg_server):
+    """SQL_ASCII: what initdb picks in an environment without a UTF-8 locale."""
+    name = pg_server.fresh_name("sqlascii")
+    pg_server.admin().execute(sql.SQL(
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C.UTF-8' "
+        "LC_CTYPE 'C.UTF-8'").format(sql.Identifier(name)))
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop(name)
+
+
+def test_make_production_refuses_a_database_not_in_utf8(sql_ascii_url):
+    """It was made without a word; the API then answered 500 for any JSON value holding a
+    non-ASCII letter (PostgreSQL cannot read `\\u00e5` into jsonb outside UTF8)."""
+    made = run_cli("ella-db", "make-production", "--reason", "", db_url=sql_ascii_url)
+    assert made.returncode == 1
+    assert made.stderr.strip() == (
+        "error: The database's encoding is SQL_ASCII, not UTF8: JSON holding a non-ASCII "
+        "letter (æ, ø, å in a comment or evaluation) cannot be stored; create it with "
+        "ENCODING 'UTF8' and a UTF-8 locale (e.g. LC_CTYPE 'C.UTF-8', TEMPLATE template0)")
+    with psycopg.connect(sql_ascii_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                            ).fetchone()[0] == 0
+
+
+def test_a_managed_database_not_in_utf8_is_warned_about(sql_ascii_url, ella_config):
+    """One already in use (adopted, or made by an earlier version) keeps working as it did;
+    `status` and a make-production re-run say what is wrong."""
+    with connect(sql_ascii_url) as conn:
+        migrate(conn, ella_config, echo=lambda *_: None)
+    for command in ("status", "make-production"):
+        result = run_cli("ella-db", command, "--reason", "", db_url=sql_ascii_url) \
+            if command != "status" else run_cli("ella-db", command, db_url=sql_ascii_url)
+        assert result.returncode == 0, result.stderr
+        assert "Warning: the database's encoding is SQL_ASCII, not UTF8" in result.stdout

@@ -7,8 +7,9 @@ from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
 from ella.migrate import (FUNCTIONS_OUTDATED, STATE_ADVICE, MigrationError, adopt, at_head,
-                          detect_state, drop_everything, locale_warning, migrate,
-                          migration_files, migration_history, pending_migrations, status)
+                          detect_state, drop_everything, encoding_problem, locale_warning,
+                          migrate, migration_files, migration_history, pending_migrations,
+                          status)
 from ella.refresh import RefreshError, refresh
 
 
@@ -93,6 +94,9 @@ def _make_production(conn, config, args, audit):
             raise CommandError("this is an existing ELLA database: run `ella-db adopt` to take "
                                "it over (it changes no data)")
         raise CommandError(f"Database schema 'public' is not empty: {state.message}")
+    problem = encoding_problem(conn)
+    if problem and state.kind == "empty":  # a new database costs nothing to create again
+        raise CommandError(problem[0].upper() + problem[1:])
     migrate(conn, config, echo=audit.echo)
     _warn_about_locale(conn, audit)
     audit.echo("All done!")
@@ -100,9 +104,9 @@ def _make_production(conn, config, args, audit):
 
 
 def _warn_about_locale(conn, audit):
-    warning = locale_warning(conn)
-    if warning:
-        audit.echo(f"Warning: {warning}")
+    for warning in (encoding_problem(conn), locale_warning(conn)):
+        if warning:
+            audit.echo(f"Warning: {warning}")
 
 
 def _migrate(conn, config, args, audit):
@@ -151,9 +155,9 @@ def _status(conn, config, args, audit):
         print(f"Functions and triggers: {FUNCTIONS_OUTDATED}; run `ella-db refresh`.")
     elif info["state"] == "ours":
         print("Functions and triggers: this version's.")
-    warning = locale_warning(conn)
-    if warning:
-        print(f"Warning: {warning}")
+    for warning in (encoding_problem(conn), locale_warning(conn)):
+        if warning:
+            print(f"Warning: {warning}")
     return 0
 
 
