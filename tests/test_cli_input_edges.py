@@ -142,3 +142,15 @@ def test_polling_once_on_a_database_without_its_tables_exits_1(empty_db_url):
     proc = run_cli("ella-polling", "--once", db_url=empty_db_url)
     assert proc.returncode == 1 and "no annotationjob table" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("ella-users", "list"), ("ella-broadcast", "list"), ("ella-filterconfigs", "list"),
+    ("ella-annotationconfig", "list"), ("ella-users", "lock", "nobody", "--reason", "x"),
+])
+def test_a_database_without_ellas_tables_is_named_as_such(empty_db_url, args):
+    """`ella-users list` on a new database said only `relation "user" does not exist`."""
+    proc = run_cli(*args, db_url=empty_db_url)
+    _assert_one_line_error(proc)
+    assert "does not exist (is this database set up for ELLA? `ella-db status` tells; " \
+           "`ella-db make-production` sets up an empty one)" in proc.stderr, proc.stderr

@@ -244,6 +244,9 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
         first = first_line(exc)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             first += f" ({privilege_hint})"
+        elif isinstance(exc, psycopg.errors.UndefinedTable):
+            first += (" (is this database set up for ELLA? `ella-db status` tells; "
+                      "`ella-db make-production` sets up an empty one)")
         print(f"error: database: {first}", file=sys.stderr)
         return 1
     except Terminated as exc:  # before KeyboardInterrupt, its base class
