@@ -450,12 +450,14 @@ def test_a_json_body_without_a_content_type_is_no_request(api_app, db_url, user)
     ({"HTTP_ORIGIN": "http://[::1]:3114", "HTTP_HOST": "[::1]:3114"}, True),
     ({"HTTP_REFERER": "http://ella.example:3114/analyses/2"}, True),
     ({"HTTP_REFERER": "http://other.example/form.html"}, False),
-    # A TLS proxy in front that passes its own address as Host names the page's host in
-    # X-Forwarded-Host (a page cannot set it); the default port follows the page's scheme.
-    ({"HTTP_ORIGIN": "https://ella.hospital.example", "HTTP_HOST": "127.0.0.1:3114",
-      "HTTP_X_FORWARDED_HOST": "ella.hospital.example"}, True),
-    ({"HTTP_ORIGIN": "https://ella.hospital.example:443", "HTTP_HOST": "ella.hospital.example"},
-     True),
+    # A Host without a port is the default port of the request's scheme, not of the page's:
+    # a page on :443 of the host passed for one of a service on :80 (and the other way).
+    ({"HTTP_ORIGIN": "https://ella.example", "HTTP_HOST": "ella.example"}, False),
+    ({"HTTP_ORIGIN": "http://ella.example", "HTTP_HOST": "ella.example",
+      "wsgi.url_scheme": "https"}, False),
+    ({"HTTP_ORIGIN": "http://ella.example", "HTTP_HOST": "ella.example"}, True),
+    ({"HTTP_ORIGIN": "https://ella.example", "HTTP_HOST": "ella.example",
+      "wsgi.url_scheme": "https"}, True),
     # Fetch Metadata, where the browser sends it, decides.
     ({"HTTP_ORIGIN": "http://other.example", "HTTP_SEC_FETCH_SITE": "same-origin"}, True),
 ])
@@ -469,6 +471,27 @@ def test_writes_from_browsers_without_fetch_metadata_are_checked_by_origin(
                                 allowed)
     # A client that names no page (scripts, the CLI) is not affected.
     assert client.request("POST", "/api/v1/users/actions/logout/").status == 200
+
+
+@pytest.mark.parametrize("headers, allowed", [
+    # A TLS proxy in front that passes its own address as Host names the page's host in
+    # X-Forwarded-Host (a page cannot set it); behind TLS (COOKIE_SECURE) a Host without a
+    # port means 443 (our nginx tells gunicorn the scheme it was reached by: http).
+    ({"HTTP_ORIGIN": "https://ella.hospital.example", "HTTP_HOST": "127.0.0.1:3114",
+      "HTTP_X_FORWARDED_HOST": "ella.hospital.example"}, True),
+    ({"HTTP_ORIGIN": "https://ella.hospital.example:443", "HTTP_HOST": "ella.hospital.example"},
+     True),
+    ({"HTTP_ORIGIN": "http://ella.hospital.example", "HTTP_HOST": "ella.hospital.example"},
+     False),
+])
+def test_behind_tls_a_host_without_port_is_the_https_port(db_url, ella_config, user,
+                                                          headers, allowed):
+    from ella.web.app import create_app
+    app = create_app(ella_config, {"DB_URL": db_url, "COOKIE_SECURE": True})
+    try:
+        _write_from_a_page(app, db_url, headers, allowed)
+    finally:
+        app._drop_connection()
 
 
 def _write_from_a_page(api_app, db_url, headers, allowed):

@@ -31,7 +31,7 @@ COOKIE_NAME = "AuthenticationToken"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def refuse_other_sites(request):
+def refuse_other_sites(request, behind_tls=False):
     """403 for a write a browser reports as sent by a page of another origin
     (`Sec-Fetch-Site` other than same-origin or none). The UI is served from the API's own
     origin; `SameSite=Lax` keeps the cookie from other sites, but not from another port of
@@ -48,30 +48,34 @@ def refuse_other_sites(request):
         # Browsers without Fetch Metadata (Safari before 16.4, older webviews) still name
         # the page's origin in `Origin`, or at least in `Referer`; a form cannot forge them.
         page = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
-        foreign = page is not None and not _same_origin(page, environ)
+        foreign = page is not None and not _same_origin(page, environ, behind_tls)
     if foreign:
         raise Forbidden("A request from a page of another site is refused: use ELLA's own "
                         "pages")
 
 
-def _same_origin(page_url, environ):
+def _same_origin(page_url, environ, behind_tls=False):
     """Whether the page (an `Origin` or `Referer` URL) is on the host and port the request
     was sent to: `Host`, or the `X-Forwarded-Host` a proxy in front set (a page cannot set
-    either header). `Origin: null` (a sandboxed or local page) is another origin."""
+    either header). `Origin: null` (a sandboxed or local page) is another origin. A `Host`
+    without a port means the default port of the request's scheme: https behind TLS
+    (COOKIE_SECURE, or the scheme the WSGI server was told), else http. (The page's scheme
+    took its place: a page on port 443 of the host passed for one on port 80.)"""
+    https = behind_tls or environ.get("wsgi.url_scheme") == "https"
+    target_default_port = 443 if https else 80
     try:  # urlsplit and .port raise ValueError for "[::1" or a port out of range
         page = urlsplit(page_url.strip())
         if page.scheme not in ("http", "https") or not page.hostname:
             return False
-        default_port = 443 if page.scheme == "https" else 80
-        page_address = (page.hostname, page.port or default_port)
+        page_address = (page.hostname, page.port or (443 if page.scheme == "https" else 80))
     except ValueError:
         return False
     for header in ("HTTP_HOST", "HTTP_X_FORWARDED_HOST"):
         host = (environ.get(header) or "").split(",")[0].strip()
         try:
             target = urlsplit(f"//{host}")
-            if target.hostname and (target.hostname, target.port or default_port) == \
-                    page_address:
+            if target.hostname and (target.hostname, target.port or target_default_port) \
+                    == page_address:
                 return True
         except ValueError:
             continue
@@ -158,7 +162,7 @@ class App:
                 return None, Response(b"", 200, "text/plain",
                                       [("Allow", ", ".join(methods))])
             route, params = self.router.resolve(request.method, request.path)
-            refuse_other_sites(request)
+            refuse_other_sites(request, bool(self.env.get("COOKIE_SECURE")))
             request.path_params = params
             request.parse_args()
             conn = self.connection()
