@@ -769,3 +769,42 @@ def test_custom_annotation_deposit_and_variant_deposit_do_not_deadlock(db_url, e
     second.join(60)
     assert isinstance(results["custom"], dict), results["custom"]
     assert isinstance(results["variants"], dict), results["variants"]
+
+
+def test_a_manual_reference_posted_twice_at_once_is_one_reference(api_app, db_url,
+                                                                  monkeypatch):
+    """A double-click on "add reference": the second request came while the first had
+    inserted and not committed, found nothing and made a copy (no unique index covers a
+    manual reference's columns). Now it waits for the first and answers its reference."""
+    import ella.web.routes.references as references
+    from api_helpers import logged_in_client
+    add_user(db_url, "refs1", "refsgroup")
+    add_user(db_url, "refs2", "refsgroup")
+    first_client = logged_in_client(api_app, db_url, "refs1")
+    second_client = logged_in_client(api_app, db_url, "refs2")
+    manual = {"title": "A manual one", "authors": "Doe J", "journal": "J. Test",
+              "year": "2020", "published": False}
+    url = "/api/v1/references/"
+    answers = {}
+    real_insert = references._insert
+
+    def insert_then_let_the_second_in(conn, values):
+        created = real_insert(conn, values)
+        if "second" not in answers:
+            thread = threading.Thread(target=lambda: answers.update(
+                second=second_client.post(url, {"manual": manual})))
+            answers["second"] = None
+            thread.start()
+            wait_for_lock_wait(db_url)  # the second waits for the first's commit
+            answers["thread"] = thread
+        return created
+
+    monkeypatch.setattr(references, "_insert", insert_then_let_the_second_in)
+    first = first_client.post(url, {"manual": manual})
+    answers["thread"].join(60)
+    second = answers["second"]
+    assert first.status == 200 and second.status == 200, (first.body, second.body)
+    assert second.json["id"] == first.json["id"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM reference WHERE title = %s",
+                            (manual["title"],)).fetchone()[0] == 1

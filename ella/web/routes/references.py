@@ -127,6 +127,9 @@ def create_reference(ctx):
     if pubmed_id is not None and not 0 < pubmed_id <= MAX_PUBMED_ID:
         raise BadRequest(f"manual.pubmed_id must be a PMID from 1 to {MAX_PUBMED_ID}, "
                          f"not {pubmed_id}")
+    # One manual creation at a time: a double-click's second request found no row (the
+    # first's not yet committed) and made a copy; no unique index covers these columns.
+    ctx.conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.reference.manual'))")
     condition = " AND ".join(f"r.{k} IS NOT DISTINCT FROM %s" for k in manual)
     existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE {condition} ORDER BY r.id "
                                       "LIMIT 1", list(manual.values())))
