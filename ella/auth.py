@@ -114,6 +114,11 @@ def change_password(conn, username, old_password, new_password, auth):
         raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
                          "to unlock.")
     if not verify_password(old_password, hashed):
+        if active and verify_password(new_password, hashed) and \
+                password_was_used(conn, user_id, old_password):
+            # The same change again (a double-click: it waited for the first one's row
+            # lock): already done. Not a failed login, which six of would lock the account.
+            return
         _failed_login(conn, user_id, username, incorrect, "Invalid credentials.")
     if not active:
         raise LoginError("User is deactivated. Unable to change password. Contact support.")

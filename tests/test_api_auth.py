@@ -158,6 +158,25 @@ def test_change_password_success_resets_the_counter(api_app, db_url, user):
     assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
 
 
+def test_the_same_change_sent_twice_is_done_once_and_not_a_failed_login(api_app, db_url,
+                                                                         user):
+    """A double-click on "change password": the second request (it waits for the first's
+    row lock) checked the old password against the new hash, answered 401 and counted a
+    failed login for a user who typed everything right (six such, and the account locks)."""
+    body = {"username": "testuser", "password": PASSWORD, "new_password": "Another-pass3"}
+    for _ in range(2):
+        result = Client(api_app).post(CHANGE, body)
+        assert result.status == 200, result.body
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(0,)]
+    assert _sql(db_url, "SELECT count(*) FROM useroldpassword") == [(1,)]
+    assert Client(api_app).login("testuser", "Another-pass3").status == 200
+    # Knowing the current password but sending a wrong old one (not the previous) is no
+    # repeat: a failed login as before.
+    result = Client(api_app).post(CHANGE, {**body, "password": "Not-the-old-1"})
+    assert result.status == 401
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(1,)]
+
+
 def test_new_passwords_over_72_bytes_are_refused(api_app, db_url, user, ella_config):
     """bcrypt reads 72 bytes at most (bcrypt 5 raises on more): a longer new password is a
     400 saying so, counted in UTF-8 bytes (35 'é' are 70 bytes); 72 bytes are fine. The
