@@ -435,8 +435,8 @@ def _check_annotation_service(config, source):
 
 
 def _check_password_policy(config, source):
-    """A policy no password can meet locks every user out at their next password change
-    (and makes one-time passwords impossible); refused at load rather than found then."""
+    """A policy no password can meet locks every user out at their next password change;
+    refused at load rather than found then. So are groups the users are not told of."""
     from ella.passwords import MAX_PASSWORD_BYTES
     auth = (config.get("user") or {}).get("auth") or {}
     where = f"{source}: user.auth"
@@ -450,7 +450,7 @@ def _check_password_policy(config, source):
         raise ConfigError(f"{where}.password_minimum_length: {minimum} is more than the "
                           f"{MAX_PASSWORD_BYTES} bytes a password may have (bcrypt's limit)")
     descriptions = auth.get("password_match_groups_descr") or []
-    if descriptions and len(descriptions) != len(groups):
+    if len(descriptions) != len(groups):
         raise ConfigError(f"{where}.password_match_groups_descr: {len(descriptions)} "
                           f"description(s) for {len(groups)} password_match_groups (one "
                           "each, in the same order: users are told them)")
@@ -592,7 +592,8 @@ def env_settings(environ=None):
         "IGV_DATA": _env_text(environ, "IGV_DATA"),
         # At most 256: each worker holds a database connection (a typo's thousands would
         # exhaust PostgreSQL's max_connections and turn every request into a 503).
-        "NUM_WORKERS": _env_int(environ, "NUM_WORKERS", 2 * (os.cpu_count() or 1) + 1, 1,
+        "NUM_WORKERS": _env_int(environ, "NUM_WORKERS",
+                                min(2 * (os.cpu_count() or 1) + 1, MAX_WORKERS), 1,
                                 MAX_WORKERS),
         "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0),
         "LOGPATH": _env_text(environ, "LOGPATH"),

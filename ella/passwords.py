@@ -8,9 +8,9 @@ by ELLA in both directions; the generated one-time password follows ELLA's recip
 of base64 of 10 random bytes, none of the easily confused characters, strong by the config).
 """
 
-import base64
 import re
 import secrets
+import string
 import unicodedata
 from datetime import datetime, time, timedelta, timezone
 
@@ -36,9 +36,15 @@ OLD_PASSWORDS_CHECKED = 13
 MAX_PASSWORD_BYTES = 72
 
 GENERATED_LENGTH = 8
-GENERATED_RANDOM_BYTES = 10
 CONFUSABLE_CHARACTERS = frozenset("0oOIli1/+")
+# ELLA's one-time passwords: base64's alphabet without the characters easily misread.
+GENERATED_ALPHABET = "".join(
+    c for c in string.ascii_uppercase + string.ascii_lowercase + string.digits
+    if c not in CONFUSABLE_CHARACTERS)
+# For a policy that needs a group those lack (special characters, ELLA's fourth group).
+GENERATED_SPECIALS = "-_!#%*"
 _MAX_GENERATION_ATTEMPTS = 10000
+_PLAIN_ATTEMPTS = 1000
 
 
 class PasswordPolicyError(Exception):
@@ -137,17 +143,21 @@ def password_is_strong(password, auth):
 
 
 def generate_password(auth):
-    """A one-time password: the first 8 characters of base64 of 10 random bytes, drawn again
-    until it has none of `0 o O I l i 1 / +` and passes the strength check."""
-    if auth["password_minimum_length"] > GENERATED_LENGTH:
-        raise PasswordPolicyError(
-            f"password_minimum_length {auth['password_minimum_length']} is longer than the "
-            f"{GENERATED_LENGTH} characters of a generated one-time password")
-    for _ in range(_MAX_GENERATION_ATTEMPTS):
-        raw = base64.b64encode(secrets.token_bytes(GENERATED_RANDOM_BYTES)).decode("ascii")
-        candidate = raw[:GENERATED_LENGTH]
-        if CONFUSABLE_CHARACTERS.intersection(candidate):
-            continue
+    """A one-time password as ELLA makes one: 8 random characters of base64's alphabet
+    without `0 o O I l i 1 / +` (the same strings as ELLA's first 8 characters of base64,
+    drawn again until none is left), drawn until it passes the strength check. Longer when
+    the policy's minimum length is (ELLA could then make none, and no user could be added
+    or reset); after many tries with one of `-_!#%*` in a random place, for a policy that
+    needs special characters."""
+    length = max(GENERATED_LENGTH, auth["password_minimum_length"])
+    if length > MAX_PASSWORD_BYTES:
+        raise PasswordPolicyError(f"password_minimum_length {length} is more than the "
+                                  f"{MAX_PASSWORD_BYTES} bytes a password may have")
+    for attempt in range(_MAX_GENERATION_ATTEMPTS):
+        candidate = [secrets.choice(GENERATED_ALPHABET) for _ in range(length)]
+        if attempt >= _PLAIN_ATTEMPTS:
+            candidate[secrets.randbelow(length)] = secrets.choice(GENERATED_SPECIALS)
+        candidate = "".join(candidate)
         if password_is_strong(candidate, auth):
             return candidate
     raise PasswordPolicyError("could not generate a one-time password that meets the "

@@ -373,6 +373,9 @@ def test_bool_is_not_an_integer(tmp_path, default_config):
      "user.auth.password_minimum_length: 73 is more than the 72 bytes a password may have"),
     (lambda auth: auth["password_match_groups_descr"].pop(),
      "user.auth.password_match_groups_descr: 3 description(s) for 4 password_match_groups"),
+    # Users would not be told which groups count (the page lists the descriptions).
+    (lambda auth: auth.update(password_match_groups_descr=[]),
+     "user.auth.password_match_groups_descr: 0 description(s) for 4 password_match_groups"),
 ])
 def test_a_password_policy_no_password_can_meet_is_refused(tmp_path, default_config,
                                                            change, expected):
@@ -382,10 +385,9 @@ def test_a_password_policy_no_password_can_meet_is_refused(tmp_path, default_con
     assert expected in message
 
 
-def test_a_policy_without_descriptions_or_groups_needed_loads(tmp_path, default_config):
+def test_the_strictest_policy_that_can_be_met_loads(tmp_path, default_config):
     def change(d):
-        d["user"]["auth"].update(password_match_groups_descr=[], password_num_match_groups=4,
-                                 password_minimum_length=72)
+        d["user"]["auth"].update(password_num_match_groups=4, password_minimum_length=72)
     data = plain_config(default_config)
     change(data)
     assert cfg.load_config(write_config(tmp_path, data))["user"]["auth"][
@@ -481,6 +483,14 @@ def test_feature_flags_accept_any_bool_name(tmp_path, default_config):
 # --- environment-only settings -----------------------------------------------------
 
 
+def test_the_default_number_of_workers_keeps_to_the_limit(monkeypatch):
+    """On a 192-core host the default (2 x cores + 1) was 385 connections' worth."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 192)
+    assert cfg.env_settings({})["NUM_WORKERS"] == 256
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert cfg.env_settings({})["NUM_WORKERS"] == 5
+
+
 def test_env_settings_defaults():
     settings = cfg.env_settings({})
     assert settings == {
@@ -491,7 +501,7 @@ def test_env_settings_defaults():
         "ANALYSES_PATH": None,
         "ANALYSES_INCOMING": None,
         "IGV_DATA": None,
-        "NUM_WORKERS": 2 * (os.cpu_count() or 1) + 1,
+        "NUM_WORKERS": min(2 * (os.cpu_count() or 1) + 1, 256),
         "GUNICORN_TIMEOUT": 500,
         "LOGPATH": None,
         "COOKIE_SECURE": False,

@@ -86,10 +86,12 @@ def sql_ascii_url(pg_server):
         pg_server.drop(name)
 
 
-def test_make_production_refuses_a_database_not_in_utf8(sql_ascii_url):
+@pytest.mark.parametrize("command", [("make-production",), ("migrate",),
+                                     ("upgrade", "head")])
+def test_a_new_schema_is_refused_in_a_database_not_in_utf8(sql_ascii_url, command):
     """It was made without a word; the API then answered 500 for any JSON value holding a
     non-ASCII letter (PostgreSQL cannot read `\\u00e5` into jsonb outside UTF8)."""
-    made = run_cli("ella-db", "make-production", "--reason", "", db_url=sql_ascii_url)
+    made = run_cli("ella-db", *command, "--reason", "", db_url=sql_ascii_url)
     assert made.returncode == 1
     assert made.stderr.strip() == (
         "error: The database's encoding is SQL_ASCII, not UTF8: JSON holding a non-ASCII "

@@ -173,12 +173,25 @@ def test_generated_passwords_follow_ellas_recipe():
     assert len(seen) > 290
 
 
+def test_generated_passwords_meet_a_longer_minimum_and_all_four_groups():
+    """A minimum over 8 (12 is a common site rule) made every one-time password impossible:
+    no user could be added or have the password reset. Base64 without / and + has no
+    special character, so a policy needing all four groups could not be met either."""
+    for minimum in (9, 12, 72):
+        password = generate_password(dict(AUTH, password_minimum_length=minimum))
+        assert len(password) == minimum and not set(password) & set("0oOIli1/+")
+    for _ in range(20):
+        password = generate_password(dict(AUTH, password_num_match_groups=4))
+        assert len(password) == 8 and len(set(password) & set("-_!#%*")) == 1
+        assert password_is_strong(password, dict(AUTH, password_num_match_groups=4))
+
+
 def test_generation_refuses_an_impossible_policy():
     with pytest.raises(PasswordPolicyError):
-        generate_password(dict(AUTH, password_minimum_length=9))
-    # Base64 without / and + has no special characters: four groups can never match.
-    with pytest.raises(PasswordPolicyError):
-        generate_password(dict(AUTH, password_num_match_groups=4))
+        generate_password(dict(AUTH, password_match_groups=[".*[ÆØÅ].*"],
+                               password_num_match_groups=1))
+    with pytest.raises(PasswordPolicyError, match="more than the 72 bytes"):
+        generate_password(dict(AUTH, password_minimum_length=73))
 
 
 def test_password_expiry_is_next_0200_utc_plus_days():

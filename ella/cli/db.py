@@ -94,9 +94,7 @@ def _make_production(conn, config, args, audit):
             raise CommandError("this is an existing ELLA database: run `ella-db adopt` to take "
                                "it over (it changes no data)")
         raise CommandError(f"Database schema 'public' is not empty: {state.message}")
-    problem = encoding_problem(conn)
-    if problem and state.kind == "empty":  # a new database costs nothing to create again
-        raise CommandError(problem[0].upper() + problem[1:])
+    _refuse_a_new_schema_outside_utf8(conn, state)
     migrate(conn, config, echo=audit.echo)
     _warn_about_locale(conn, audit)
     audit.echo("All done!")
@@ -109,7 +107,18 @@ def _warn_about_locale(conn, audit):
             audit.echo(f"Warning: {warning}")
 
 
+def _refuse_a_new_schema_outside_utf8(conn, state):
+    """An empty database not in UTF8 gets no schema (a new one costs nothing to create
+    again); one in use only gets a warning."""
+    problem = encoding_problem(conn)
+    if problem and state.kind == "empty":
+        raise CommandError(problem[0].upper() + problem[1:])
+
+
 def _migrate(conn, config, args, audit):
+    state = detect_state(conn)
+    conn.rollback()
+    _refuse_a_new_schema_outside_utf8(conn, state)
     migrate(conn, config, echo=audit.echo)
     return 0
 
