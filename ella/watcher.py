@@ -131,12 +131,15 @@ def _compile(patterns, where):
 
 def database_identity(conn):
     """'<cluster's system identifier>/<database name>': where a transaction id means
-    something. None where the server does not tell (pg_control_system() not granted)."""
+    something. None where the server does not tell (pg_control_system() not granted, or
+    not offered by a managed service): the import goes on, as before markers held it."""
     try:
         with conn.transaction():
             return conn.execute("SELECT system_identifier::text || '/' || current_database() "
                                 "FROM pg_control_system()").fetchone()[0]
-    except psycopg.errors.InsufficientPrivilege:
+    except psycopg.Error:
+        if conn.closed or conn.broken:
+            raise
         return None
 
 

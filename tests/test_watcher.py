@@ -713,6 +713,18 @@ def test_a_markers_transaction_counts_only_in_its_own_database(dirs, db_url, ell
     assert [a[0] for a in _analyses(db_url)] == (["TestAnalysis-001"] if imported else [])
 
 
+def test_a_server_that_does_not_tell_its_identity_does_not_stop_imports(db_url):
+    """pg_control_system() not granted (or not offered by a managed service): the marker
+    goes without it, and the import's transaction goes on."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE ROLE marker_probe")
+        conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        conn.execute("SET ROLE marker_probe")
+        assert watcher_module.database_identity(conn) is None
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        conn.rollback()  # (the role and the grant were never committed)
+
+
 def test_the_marker_names_its_database(dirs, db_url, ella_config):
     incoming, dest = dirs
     _only(incoming, "TestAnalysis-001")
