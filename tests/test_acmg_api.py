@@ -94,15 +94,15 @@ AD_GENE, AR_GENE, OVERRIDE_GENE, OTHER_GENE = 1100, 1200, 300000, 999
 STRICT_OVERRIDE_GENE = 400000
 
 
-def annotated_snv(conn, annotation):
+def annotated_snv(conn, annotation, chromosome="1"):
     """A new SNV after every existing allele, with `annotation` as its current annotation."""
     pos = conn.execute("SELECT coalesce(max(start_position), 1000) + 10 FROM allele"
                        ).fetchone()[0]
     allele_id = conn.execute(
         "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
         "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
-        "VALUES ('GRCh37', '1', %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
-        (pos, pos + 1, pos + 1)).fetchone()[0]
+        "VALUES ('GRCh37', %s, %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
+        (chromosome, pos, pos + 1, pos + 1)).fetchone()[0]
     conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
                  "annotation_config_id) VALUES (%s, %s, now(), 1)", (allele_id, Jsonb(annotation)))
     return allele_id

@@ -13,7 +13,8 @@ from psycopg.types.json import Jsonb
 
 from api_helpers import logged_in_client
 from ella.acmg.rules import apply_rules, parse_rules
-from test_acmg_api import ACMG as API_ACMG
+from test_acmg_api import ACMG as API_ACMG, annotated_snv
+from test_acmg_rules import SAMPLE_RULES
 
 ACMG_ALLELES = "/api/v1/acmg/alleles/"
 
@@ -46,30 +47,6 @@ def test_c18_nesting_to_any_depth():
 
 # -- 22 with the criterion's exact lists --------------------------------------------------------
 
-SAMPLE_RULES = [
-    {"code": "BP1", "rule": {"transcript.Consequence": "synonymous_variant"}},
-    {"code": "BP1", "rule": {"transcript.Consequence": {"$in": ["synonymous_variant", "x"]}}},
-    {"code": "BP2", "rule": {"transcript.missing": "a"}},
-    {"code": "rBP7-1", "rule": {"freq": {"$lt": 0.01}}},
-    {"code": "rBP7-2", "rule": {"freq": {"$gt": 0.01}}},
-    {"code": "rBP7-3", "rule": {"freq": 0.02}},
-    {"code": "rBP7-4", "rule": {"freq": 0.005}},
-    {"code": "BP7", "rule": {"$$aggregate": {"$all": ["rBP7-1", "rBP7-2"]}}},
-    {"code": "BP8", "rule": {"$$aggregate": {"$atleast": [2, "rBP7-1", "rBP7-4", "rBP7-3"]}}},
-    {"code": "PP7", "rule": {"$$aggregate": {"$all": ["PP8"]}}},
-    {"code": "PP8", "rule": {"$$aggregate": {"$all": ["BP*"]}}},
-    {"code": "GP1", "rule": {"genepanel.inheritance": {"$not": {"$in": ["AR"]}}}},
-    {"code": "PP9", "rule": {"refassessment.*.ref_segregation": "no_segr"}},
-    {"code": "PP10", "rule": {"refassessment.*.ref_segregation": "segr"}},
-    {"code": "PP11", "rule": {"$$aggregate": {"$or": ["PP10", "PP9"]}}},
-    {"code": "PP11.1", "rule": {"transcript": {"$or": [{"$in": ["x"]}]}}},
-    {"code": "PP11.2", "rule": {"$$aggregate": {"$and": ["PP11", {"$not": {"$in": ["PP9"]}}]}}},
-    {"code": "PP11.2.1", "rule": {"$$aggregate": {"$in": ["PP11.2"]}}},
-    {"code": "PP11.3", "rule": {"$$aggregate": {"$in": ["PP11.1"]}}},
-    {"code": "PP12", "rule": {"score": {"$range": [1, 2]}}},
-    {"code": "PP13", "rule": {"score": {"$range": [2, 4]}}},
-    {"code": "PP14", "rule": {"$and": [{"freq": 0.005}, {"score": 3}]}},
-]
 SAMPLE_DATA = {"transcript": {"Consequence": ["synonymous_variant"]}, "freq": 0.005,
                "score": 3, "genepanel": {"inheritance": "AD"},
                "refassessment": {"1_2": {"ref_segregation": "segr"},
@@ -97,18 +74,8 @@ def _set_group_acmg(conn, acmg):
 
 
 def _new_allele(conn, transcripts, frequencies=None):
-    pos = conn.execute("SELECT coalesce(max(start_position), 1000) + 10 FROM allele "
-                       "WHERE chromosome = '13'").fetchone()[0]
-    allele_id = conn.execute(
-        "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
-        "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
-        "VALUES ('GRCh37', '13', %s, %s, 'A', 'G', 'SNP', %s, 'A', 'G', 1, 'snv') RETURNING id",
-        (pos, pos + 1, pos + 1)).fetchone()[0]
-    conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
-                 "annotation_config_id) VALUES (%s, %s, now(), 1)",
-                 (allele_id, Jsonb({"transcripts": transcripts,
-                                    "frequencies": frequencies or {}})))
-    return allele_id
+    return annotated_snv(conn, {"transcripts": transcripts, "frequencies": frequencies or {}},
+                         chromosome="13")
 
 
 def _tx(name, consequences, in_last_exon="no", hgnc_id=1101, symbol="BRCA2"):

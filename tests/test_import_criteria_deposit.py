@@ -8,17 +8,11 @@ import psycopg
 
 from deposit_helpers import add_test_panels, deposit
 from helpers import ROOT, run_cli
+from test_vcf import ALLELE_TABLE
 
 # ------------------------------------------------------------------------------------- D1
 
-D1_ROWS = [
-    ("17", 41226488, "C", "A", ("SNP", 41226487, 41226488, "C", "A", 1)),
-    ("11", 41226488, "C", "CGCT", ("ins", 41226487, 41226488, "", "GCT", 1)),
-    ("X", 41226488, "AATT", "A", ("del", 41226488, 41226491, "ATT", "", 3)),
-    ("14", 41226488, "C", "AGCT", ("indel", 41226487, 41226488, "C", "AGCT", 4)),
-    ("3", 41226488, "ACGT", "C", ("indel", 41226487, 41226491, "ACGT", "C", 4)),
-    ("4", 41226488, "AT", "GC", ("indel", 41226487, 41226489, "AT", "GC", 2)),
-]
+D1_ROWS = ALLELE_TABLE
 
 
 def test_d1_allele_rows_stored_by_deposit_annotation(db_url, tmp_path):

@@ -14,16 +14,21 @@ from api_helpers import logged_in_client
 from helpers import run_cli
 
 
-@pytest.fixture
-def c_locale_url(pg_server):
-    name = pg_server.fresh_name("clocale")
+def _database(pg_server, prefix, encoding, locale):
+    name = pg_server.fresh_name(prefix)
     pg_server.admin().execute(sql.SQL(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' "
-        "LC_CTYPE 'C'").format(sql.Identifier(name)))
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+            sql.Identifier(name), sql.Literal(encoding), sql.Literal(locale),
+            sql.Literal(locale)))
     try:
         yield pg_server.url(name)
     finally:
         pg_server.drop(name)
+
+
+@pytest.fixture
+def c_locale_url(pg_server):
+    yield from _database(pg_server, "clocale", "UTF8", "C")
 
 
 @pytest.fixture
@@ -76,14 +81,7 @@ def test_search_options_find_users_by_name_in_any_case(c_locale_db, ella_config)
 @pytest.fixture
 def sql_ascii_url(pg_server):
     """SQL_ASCII: what initdb picks in an environment without a UTF-8 locale."""
-    name = pg_server.fresh_name("sqlascii")
-    pg_server.admin().execute(sql.SQL(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C.UTF-8' "
-        "LC_CTYPE 'C.UTF-8'").format(sql.Identifier(name)))
-    try:
-        yield pg_server.url(name)
-    finally:
-        pg_server.drop(name)
+    yield from _database(pg_server, "sqlascii", "SQL_ASCII", "C.UTF-8")
 
 
 @pytest.mark.parametrize("command", [("make-production",), ("migrate",),

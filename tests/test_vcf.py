@@ -495,13 +495,19 @@ def test_gt_type_and_multiallelic_table():
 
 # ---------------------------------------------------------------------------- alleles
 
-@pytest.mark.parametrize("chrom,pos,ref,alt,expected", [
+# import.md 2.4's table (criterion D1): (chrom, pos, ref, alt) -> (change_type, start,
+# open end, change_from, change_to, length).
+ALLELE_TABLE = [
     ("17", 41226488, "C", "A", ("SNP", 41226487, 41226488, "C", "A", 1)),
     ("11", 41226488, "C", "CGCT", ("ins", 41226487, 41226488, "", "GCT", 1)),
     ("X", 41226488, "AATT", "A", ("del", 41226488, 41226491, "ATT", "", 3)),
     ("14", 41226488, "C", "AGCT", ("indel", 41226487, 41226488, "C", "AGCT", 4)),
     ("3", 41226488, "ACGT", "C", ("indel", 41226487, 41226491, "ACGT", "C", 4)),
     ("4", 41226488, "AT", "GC", ("indel", 41226487, 41226489, "AT", "GC", 2)),
+]
+
+
+@pytest.mark.parametrize("chrom,pos,ref,alt,expected", ALLELE_TABLE + [
     ("13", 32890645, "GAC", "G", ("del", 32890645, 32890647, "AC", "", 2)),
     ("1", 123, "T", "TT", ("ins", 121, 122, "", "T", 1)),
     ("1", 122, "AT", "ATT", ("ins", 121, 122, "", "T", 1)),
