@@ -2,8 +2,8 @@
 similar_alleles shape, on the real ELLA database."""
 
 from api_helpers import logged_in_client
-from test_workflow_rounds import sql
 from test_api_genepanels_analyses import NEW_PANEL
+from test_workflow_rounds import sql
 
 API = "/api/v1"
 
