@@ -4,8 +4,9 @@ Shared by the user CLI (add, reset) and the HTTP API (login, change password), s
 prints or prompts. `auth` arguments are the config's `user.auth` section.
 
 ELLA compatibility: hashes are bcrypt `$2b$` with cost 12, so an adopted database stays readable
-by ELLA in both directions; the generated one-time password follows ELLA's recipe (8 characters
-of base64 of 10 random bytes, none of the easily confused characters, strong by the config).
+by ELLA in both directions; the generated one-time password is of ELLA's kind (8 characters of
+base64's alphabet, none of the easily confused characters, strong by the config), longer or
+with a special character only where the config's policy asks for it.
 """
 
 import re
