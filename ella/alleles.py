@@ -114,7 +114,7 @@ def _check_end(rec):
         return
     try:
         end = int(end) if not isinstance(end, bool) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: END=inf as a Float)
         end = None
     if end is None:
         raise rec.error(f"INFO END {rec.get_info('END')!r} is not a position")
@@ -268,7 +268,7 @@ def block_genotype(block, proband_index=0):
                 raise rec.error(f"sample {name}: {exc}") from None
             multi = is_multiallelic(gt)
             pl = rec.format_value(si, "PL")
-            pl = [_whole(rec, name, "PL", v) for v in pl if v is not None] \
+            pl = [_whole(rec, name, "PL", v, INT32_MAX) for v in pl if v is not None] \
                 if isinstance(pl, (list, tuple)) and pl else None
             own_depth = depth.get(alt_keys.get(id(rec))) if depth else None
             result.samples.append(SampleData(
@@ -284,20 +284,27 @@ def block_genotype(block, proband_index=0):
     return result
 
 
-def _whole(rec, sample, key, value):
+def _whole(rec, sample, key, value, limit=None):
     """An integer FORMAT value as stored: a header may declare the key a Float (FreeBayes'
-    GQ) or a String; import.md 2.3 stores an int, so a number is rounded."""
+    GQ) or a String; import.md 2.3 stores an int, so a number is rounded. `limit`: the
+    largest magnitude its column holds (an integer[] of PostgreSQL's 32-bit integers)."""
     if isinstance(value, bool):
         raise rec.error(f"FORMAT {key} of sample {sample} is not a number: {value!r}")
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise rec.error(f"FORMAT {key} of sample {sample} is not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise rec.error(f"FORMAT {key} of sample {sample} is not a finite number: {value!r}")
-    return round(number)
+    if not isinstance(value, int):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise rec.error(f"FORMAT {key} of sample {sample} is not a number: "
+                            f"{value!r}") from None
+        if not math.isfinite(number):
+            raise rec.error(f"FORMAT {key} of sample {sample} is not a finite number: "
+                            f"{value!r}")
+        value = round(number)
+    if limit is not None and abs(value) > limit:
+        shown = f"{value:,}" if abs(value) < 10 ** 15 else f"{value:.6g}"
+        raise rec.error(f"FORMAT {key} of sample {sample}: {shown} is beyond the "
+                        f"{limit:,} a stored value may be")
+    return value
 
 
 def _stored_int(rec, si, sample, key):
@@ -343,7 +350,11 @@ def _allele_depth(block, si):
         ad = rec.format_value(si, "AD")
         if not isinstance(ad, (list, tuple)) or len(ad) != 2 or all(v is None for v in ad):
             continue  # missing, a single number (VarScan's Number=1), or not decomposed
-        entries.append((rec, ad))
+        # Depths as whole numbers also where the header declares AD a Float (NaN or inf
+        # reached PostgreSQL's JSON parser).
+        sample = rec._hdr.samples[si]
+        entries.append((rec, [None if v is None else _whole(rec, sample, "AD", v)
+                              for v in ad]))
     alt_counts = {}
     for rec, _ in entries:
         alt_counts[rec.alts[0]] = alt_counts.get(rec.alts[0], 0) + 1

@@ -40,6 +40,9 @@ MAX_DECOMPOSED_VALUES = 20_000_000
 MAX_SAMPLE_NAME = 500
 # PostgreSQL's integer (positions, qualities, depths) and VCF's own Integer are 32-bit.
 INT32_MAX = 2_147_483_647
+# Contig names are short (the longest of GRCh38's alternates has under 30 characters); a
+# longer CHROM is a broken line, and ELLA's allele index cannot hold one of thousands.
+MAX_CHROM_LENGTH = 255
 # Bases and IUPAC ambiguity codes (reference genomes have a few; callers may copy them).
 _BASES = re.compile("[ACGTNRYKMSWBDHV]+")
 VALUE_TYPES = {"Integer", "Float", "Flag", "String", "Character"}
@@ -740,7 +743,11 @@ class VcfReader:
                 raise self._error(f"expected {ncols} tab-separated columns, found {len(cols)}")
             chrom = cols[0]
             if not chrom or chrom.strip() != chrom or " " in chrom:
-                raise self._error(f"CHROM '{chrom}' is empty or contains white space")
+                raise self._error(f"CHROM '{chrom[:40]}' is empty or contains white space")
+            if len(chrom) > MAX_CHROM_LENGTH:
+                # (ELLA's allele index refused it at the end, naming no line)
+                raise self._error(f"CHROM '{chrom[:40]}...' is longer than "
+                                  f"{MAX_CHROM_LENGTH} characters")
             pos = cols[1]
             if not (pos.isdigit() and pos.isascii()):
                 raise self._error(f"POS '{pos}' is not a non-negative integer")

@@ -190,9 +190,14 @@ def test_an_end_before_pos_is_refused_with_its_line(db_url, cnv_config, tmp_path
     # Also an END the header declares as text, or one that is no position; a missing value
     # is fine. With the feature off, that is said first.
     header_text = HEADER.replace("ID=END,Number=1,Type=Integer", "ID=END,Number=1,Type=String")
-    for end, problem in (("32000000", "INFO END 32000000 lies before POS 32972000"),
-                         ("x1", "INFO END 'x1' is not a position")):
-        path.write_text(header_text.format(version="VCFv4.2", svlen=".") + "\t".join(
+    header_float = HEADER.replace("ID=END,Number=1,Type=Integer", "ID=END,Number=1,Type=Float")
+    for header, end, problem in (
+            (header_text, "32000000", "INFO END 32000000 lies before POS 32972000"),
+            (header_text, "x1", "INFO END 'x1' is not a position"),
+            # A Float END of inf was an OverflowError traceback.
+            (header_float, "inf", "INFO END inf is not a position"),
+            (header_float, "1e400", "INFO END inf is not a position")):
+        path.write_text(header.format(version="VCFv4.2", svlen=".") + "\t".join(
             ["13", "32972000", ".", "N", "<DEL>", "50", "PASS",
              f"SVTYPE=DEL;SVLEN=-1000;END={end}", "GT:CN", "0/1:1"]) + "\n")
         with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE}: {problem}$"):

@@ -2,8 +2,11 @@
 warning for a header that disagrees with VCF 4.3), and within ELLA's smallint columns."""
 
 import psycopg
+import pytest
 
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+from ella.vcf import VcfError
+from helpers import table_snapshot
 
 
 def _vcf(tmp_path, format_header, sample_column):
@@ -125,3 +128,43 @@ def test_a_cnv_is_refused_in_variants_mode(db_url, ella_config, tmp_path):
         conn.rollback()
         assert conn.execute("SELECT count(*) FROM allele").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM alleleinterpretation").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("declared, sample_column, problem", [
+    # PL declared a Float: rounded, but beyond the integer[] column it failed in the
+    # database (a psycopg error naming neither file nor line).
+    ('##FORMAT=<ID=PL,Number=G,Type=Float,Description="PL">', "0/1:107,80:187:99:1e300,0,5",
+     "FORMAT PL of sample brca_sample_2: 1e+300 is beyond the 2,147,483,647"),
+    ('##FORMAT=<ID=PL,Number=G,Type=Float,Description="PL">',
+     "0/1:107,80:187:99:2147483648,0,5",
+     "FORMAT PL of sample brca_sample_2: 2,147,483,648 is beyond the 2,147,483,647"),
+    # AD declared a Float: NaN or inf went into allele_depth and PostgreSQL's JSON parser
+    # refused the whole deposit.
+    ('##FORMAT=<ID=AD,Number=R,Type=Float,Description="AD">', "0/1:nan,80:187:99:2048,0,2917",
+     "FORMAT AD of sample brca_sample_2 is not a finite number: nan"),
+    ('##FORMAT=<ID=AD,Number=R,Type=Float,Description="AD">', "0/1:107,inf:187:99:2048,0,2917",
+     "FORMAT AD of sample brca_sample_2 is not a finite number: inf"),
+])
+def test_a_float_declared_value_no_column_can_hold_is_refused_with_its_line(
+        db_url, ella_config, tmp_path, declared, sample_column, problem):
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, declared, sample_column)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith(f"13\t{pos}\t"))
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError) as info:
+        deposit(db_url, ella_config, path)
+    assert str(info.value).startswith(f"{path}, line {line}: {problem}"), str(info.value)
+    assert table_snapshot(db_url) == before
+
+
+def test_a_float_declared_ad_is_stored_as_whole_depths(db_url, ella_config, tmp_path):
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, '##FORMAT=<ID=AD,Number=R,Type=Float,Description="AD">',
+                     "0/1:107.0,80.0:187:99:2048,0,2917")
+    deposit(db_url, ella_config, path)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT d.allele_depth FROM genotypesampledata d JOIN genotype g ON "
+            "g.id = d.genotype_id JOIN allele a ON a.id = g.allele_id WHERE a.vcf_pos = %s",
+            (pos,)).fetchone()[0] == {"REF (TG)": 107, "T": 80}

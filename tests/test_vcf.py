@@ -741,6 +741,8 @@ def test_carriage_return_alone_is_refused_with_its_line(tmp_path):
 @pytest.mark.parametrize("column, value, fragment", [
     (0, "", "CHROM '' is empty or contains white space"),
     (0, "13 ", "CHROM '13 ' is empty"),
+    # ELLA's allele index refused it at the end of the deposit, naming no line.
+    (0, "c" * 256, "CHROM 'cccccccccccccccccccccccccccccccccccccccc...' is longer than 255"),
     (1, "0", "POS 0 is outside 1-"),
     (1, "99999999999", "POS 99999999999 is outside"),
     (3, "X1", "REF 'X1' has characters other than the bases"),

@@ -106,6 +106,10 @@ def _ensure_allele_stage(cur):
     cur.execute("TRUNCATE deposit_allele_stage")
 
 
+# The text fields of ELLA's unique allele index, whose entries hold at most ~2.7 KB.
+_INDEXED_TEXT = ("chromosome", "change_from", "change_to", "vcf_ref", "vcf_alt")
+
+
 def store_alleles(cur, rows):
     """Allele ids for `rows` (dicts with ALLELE_FIELDS), inserting the missing ones.
 
@@ -127,11 +131,11 @@ def store_alleles(cur, rows):
             RETURNING id""").fetchall()
     except psycopg.errors.ProgramLimitExceeded as exc:
         # ELLA's unique index over all allele fields holds at most ~2.7 KB per allele.
-        longest = max(rows, key=lambda r: len(r["vcf_ref"]) + len(r["vcf_alt"]))
+        longest = max(rows, key=lambda r: sum(len(r[f]) for f in _INDEXED_TEXT))
         raise DepositError(
-            f"allele {longest['chromosome']}:{longest['vcf_pos']} (REF {len(longest['vcf_ref'])}"
-            f" bases, ALT {len(longest['vcf_alt'])} bases) is too long for ELLA's allele "
-            f"index: {str(exc).splitlines()[0]}") from None
+            f"allele {longest['chromosome'][:40]}:{longest['vcf_pos']} (REF "
+            f"{len(longest['vcf_ref'])} bases, ALT {len(longest['vcf_alt'])} bases) is too "
+            f"long for ELLA's allele index: {str(exc).splitlines()[0]}") from None
     join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
     found = dict(cur.execute(
         f"SELECT s.idx, a.id FROM deposit_allele_stage s JOIN allele a ON {join}").fetchall())
