@@ -213,7 +213,11 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
     `on_unknown(element)` is given: then it is called and the element skipped. With
     `allow_empty` a set without records gives []."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        try:  # (NCBI answers UTF-8; a proxy's Latin-1 page killed `ella-refs fetch`)
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PubmedParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
+                from None
     text = _FORMAT_TAGS.sub("", text)
     # An encoding declaration is meaningless for an already decoded string.
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)

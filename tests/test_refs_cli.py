@@ -71,6 +71,7 @@ class Efetch:
         self.failures = []          # HTTP status codes to answer first, one per request
         self.extra = ""             # more XML inside the PubmedArticleSet
         self.delays = []            # seconds to wait before answering, one per request
+        self.raw = []               # bodies to answer first (status 200), one per request
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,9 +88,10 @@ class Efetch:
                     self.end_headers()
                     return
                 ids = [int(i) for i in query["id"][0].split(",")]
-                body = ('<?xml version="1.0" ?>\n' + EFETCH_DOCTYPE + '<PubmedArticleSet>\n'
-                        + "".join(RECORDS[i] for i in ids if i in RECORDS) + owner.extra
-                        + "</PubmedArticleSet>\n").encode("utf-8")
+                body = owner.raw.pop(0) if owner.raw else (
+                    '<?xml version="1.0" ?>\n' + EFETCH_DOCTYPE + '<PubmedArticleSet>\n'
+                    + "".join(RECORDS[i] for i in ids if i in RECORDS) + owner.extra
+                    + "</PubmedArticleSet>\n").encode("utf-8")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/xml; charset=UTF-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -203,6 +205,21 @@ def test_fetch_gives_up_after_the_retries(efetch, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: efetch failed 3 times")
     assert len(efetch.queries) == 3
     assert not out.exists()
+
+
+def test_an_answer_that_is_not_utf8_is_retried(efetch, tmp_path):
+    """A proxy's Latin-1 page in place of NCBI's answer: a UnicodeDecodeError traceback
+    ended the fetch; it is an answer that is not PubMed XML, retried like one."""
+    efetch.raw = [b"<PubmedArticleSet>\xe9</PubmedArticleSet>"]
+    out = tmp_path / "o.json"
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "-o", out, "--retry-wait", "0.01",
+                  env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    assert "not UTF-8 text" in result.stderr and "retrying" in result.stderr
+    assert read_jsonl(out) == EXPECTED_XML
+    with pytest.raises(pubmed.PubmedParseError, match=r"not UTF-8 text \(invalid start byte "
+                                                      r"at byte 15\)"):
+        pubmed.parse_pubmed_xml(b"<PubmedArticle>\xb6</PubmedArticle>")
 
 
 def test_fetch_client_error_is_not_retried(efetch, tmp_path):
