@@ -191,7 +191,12 @@ def _construct_file(loader, node):
     if not isinstance(node, yaml.ScalarNode) or not node.value:
         raise _tag_error(node, "!file", "expected a path relative to the project root")
     path = PROJECT_ROOT / node.value
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long, a folder on the way not to be entered
+        raise _tag_error(node, "!file", f"file '{node.value[:80]}' cannot be looked up: "
+                                        f"{exc.strerror or exc}") from None
+    if not found:
         raise _tag_error(node, "!file", f"file '{node.value}' not found (looked for {path})")
     return str(path)
 
@@ -234,7 +239,13 @@ def parse_yaml(text, environ=None, source="<config>"):
 
     Raises ConfigError naming `source` and the line for any YAML problem.
     """
-    loader = _ConfigLoader(text)
+    try:
+        # (The loader checks the text for characters YAML does not allow as it is built.)
+        loader = _ConfigLoader(text)
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise ConfigError(f"{source}: line {line}: the character U+{error.character:04X} is "
+                          "not allowed in YAML (a control character)") from None
     loader.environ = os.environ if environ is None else environ
     try:
         data = loader.get_single_data()

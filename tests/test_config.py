@@ -795,3 +795,23 @@ def test_a_value_yaml_reads_as_a_boolean_gets_a_hint(tmp_path):
     assert load_error(path).endswith(
         "frequencies.groups.internal.inDB[1]: False is not of type string (YAML reads "
         "yes/no/on/off unquoted as booleans: quote the text)")
+
+
+def test_a_control_character_is_a_config_error_with_its_line(tmp_path):
+    """YAML refuses it while its loader is built, which stood outside the error handling:
+    every program ended in a ReaderError traceback at start."""
+    path = tmp_path / "ella.yaml"
+    path.write_bytes(b'app:\n  x: "a\x01"\n')
+    assert load_error(path) == (f"{path}: line 2: the character U+0001 is not allowed in "
+                                "YAML (a control character)")
+    result = run_cli("ella-db", "status", env={"ELLA_CONFIG": str(path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the character U+0001 is not allowed" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["a" * 5000, "a/" * 3000])
+def test_a_file_tag_whose_path_cannot_be_looked_up_is_a_config_error(value):
+    """An OSError (the name too long) came through as a traceback."""
+    with pytest.raises(ConfigError, match=r"^c\.yaml: line 1, column 4: !file: file '.{80}' "
+                                          r"cannot be looked up: File name too long$"):
+        cfg.parse_yaml(f'x: !file "{value}"', environ={}, source="c.yaml")

@@ -177,9 +177,10 @@ def bad_entries():
 def test_bad_entries_write_nothing(fc_db, tmp_path, case):
     data, expected = bad_entries()[case]
     before = table_snapshot(fc_db)
-    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), db_url=fc_db)
+    path = write_json(tmp_path, data)
+    result = run_cli("ella-filterconfigs", "update", path, db_url=fc_db)
     line = one_line_error(result)
-    assert line.startswith("error: " + expected), line
+    assert line.startswith(f"error: {path}: {expected}"), line
     after = table_snapshot(fc_db)
     assert without_clilog(after) == without_clilog(before)
     assert len(after["clilog"]) == 1  # the failed run is audited, with the error
@@ -421,9 +422,11 @@ def test_values_that_would_break_later_are_refused(fc_db, tmp_path, change, mess
     data = load_fixture()
     index = len(data[0]["requirements"])
     change(data[0])
-    line = one_line_error(run_cli("ella-filterconfigs", "update", write_json(tmp_path, data),
-                                  "--reason", "x", db_url=fc_db))
-    assert line.startswith(f"error: entry 1 ('{data[0]['name']}'): "), line
+    path = write_json(tmp_path, data)
+    line = one_line_error(run_cli("ella-filterconfigs", "update", path, "--reason", "x",
+                                  db_url=fc_db))
+    # The file is named too (it was not: with several files the entry was of which?).
+    assert line.startswith(f"error: {path}: entry 1 ('{data[0]['name']}'): "), line
     assert message.format(i=index) in line, line
     assert configs(fc_db) == []
 

@@ -243,7 +243,7 @@ def test_cli_refuses_in_one_line_and_writes_nothing(db_url, tmp_path):
                      db_url=db_url)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == \
-        f"error: entry 1 ('Checked'): filterconfig.filters[0]: {message}"
+        f"error: {path}: entry 1 ('Checked'): filterconfig.filters[0]: {message}"
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM filterconfig").fetchone() == (0,)
 

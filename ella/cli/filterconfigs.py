@@ -95,7 +95,10 @@ def _run(args, argv):
 def _update(db_url, config, args, audit):
     entries = read_filterconfigs_file(args.file)
     with connect(db_url, application_name="ella-filterconfigs") as conn:
-        result = deposit_filterconfigs(conn, config, entries, echo=audit.echo)
+        try:
+            result = deposit_filterconfigs(conn, config, entries, echo=audit.echo)
+        except FilterconfigError as exc:  # "entry 2 ('x'): ...": of which file
+            raise FilterconfigError(f"{args.file}: {exc}") from None
         rows = summary_rows(conn, result)
     audit.echo("Summary:")
     for line in format_table(["name", "order", "usergroup", "change"], rows):
