@@ -808,3 +808,70 @@ def test_a_manual_reference_posted_twice_at_once_is_one_reference(api_app, db_ur
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM reference WHERE title = %s",
                             (manual["title"],)).fetchone()[0] == 1
+
+
+def _deadlocks(db_url):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT deadlocks FROM pg_stat_database "
+                            "WHERE datname = current_database()").fetchone()[0]
+
+
+@pytest.mark.parametrize("kind", ["annotation", "custom annotation"])
+def test_a_mark_does_not_wait_for_a_deposit_superseding_what_its_snapshots_name(
+        api_app, db_url, ella_config, tmp_path, kind):
+    """A round's snapshots key-share-lock (their foreign keys) the annotations and custom
+    annotations they name, in the UI's order; `ella-deposit annotation` and
+    `custom_annotation` locked the rows they supersede FOR UPDATE, which a key share waits
+    for. Under load (a finalize-allele elsewhere share-locking one row the deposit wanted)
+    the two deadlocked: markreview answered 409, or the deposit was rolled back. The
+    deposits now take FOR NO KEY UPDATE, as their UPDATE does, which a key share does not
+    wait for: the mark goes through while the deposit waits, and both succeed."""
+    c1, _c2, analyses, _refs = setup_analysis(api_app, db_url, ella_config, tmp_path)
+    analysis_id = analyses[0]
+    start_round(db_url, analysis_id, "wfuser1")
+    alleles = analysis_alleles(db_url, analysis_id)  # [(allele_id, annotation_id)]
+    custom = {}
+    if kind == "custom annotation":
+        for allele_id, _ in alleles:
+            result = c1.post("/api/v1/customannotations/", {
+                "allele_id": allele_id, "annotations": {"external": {"note": "ui"}}})
+            assert result.status == 200, result.body
+            custom[allele_id] = result.json["id"]
+    # The UI's order: highest first (the deposits lock in id order).
+    order = sorted(alleles, key=lambda pair: pair[1], reverse=True)
+    body = {"allele_ids": [a for a, _ in order], "annotation_ids": [n for _, n in order],
+            "custom_annotation_ids": [custom[a] for a, _ in order] if custom else [],
+            "alleleassessment_ids": [], "allelereport_ids": [], "excluded_allele_ids": {}}
+    if kind == "annotation":
+        vcf = tmp_path / "reannotated.vcf"  # a new annotation for every variant
+        vcf.write_text("".join(
+            line if line.startswith("#") else line.replace("|rs", "|rs9")
+            for line in (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+            .splitlines(keepends=True)))
+        blocked_table, blocked_id = "annotation", order[0][1]
+
+        def work(conn):
+            return deposit_alleles(conn, ella_config, vcf, annotation_only=True)
+    else:
+        items = [(n, {"allele_id": a, "annotations": {"references": [{"pubmed_id": n}]}})
+                 for n, (a, _) in enumerate(sorted(alleles), 1)]
+        blocked_table, blocked_id = "customannotation", custom[order[0][0]]
+
+        def work(conn):
+            return deposit_custom_annotations(conn, items)
+    before = _deadlocks(db_url)
+    outcome = {}
+    with psycopg.connect(db_url) as finalizing_elsewhere:
+        # As a finalize-allele in another analysis naming the highest row: the deposit
+        # holds the lower ones and waits here.
+        finalizing_elsewhere.execute(f"SELECT id FROM {blocked_table} WHERE id = %s "
+                                     "FOR SHARE", (blocked_id,))
+        depositing = threading.Thread(target=_held_deposit, args=(db_url, outcome, work))
+        depositing.start()
+        wait_for_lock_wait(db_url, "racing-deposit")
+        marked = c1.post(f"{WF}/analyses/{analysis_id}/actions/markreview/", body)
+        assert marked.status == 200, marked.body
+        assert depositing.is_alive()  # still waiting for the finalize-allele
+    depositing.join(60)
+    assert isinstance(outcome["deposit"], dict), outcome["deposit"]
+    assert _deadlocks(db_url) == before

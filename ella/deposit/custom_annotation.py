@@ -146,7 +146,7 @@ def _supersede_and_insert(conn, cur, item):
     after any concurrent writer of the allele's rows (`POST customannotations/`): the file
     carries no id it saw, so its row simply comes after theirs."""
     query = ("SELECT id FROM customannotation WHERE allele_id = %s "
-             "AND date_superceeded IS NULL FOR UPDATE")
+             "AND date_superceeded IS NULL FOR NO KEY UPDATE")
     for attempt in range(CONCURRENT_RETRIES):
         current = cur.execute(query, (item["allele_id"],)).fetchone()
         if current is None:

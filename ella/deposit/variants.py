@@ -324,8 +324,10 @@ class AnnotationWriter:
             # Locked before the time is taken: a finalize-allele that names one of them
             # share-locks it until it commits, and its assessment is dated before this
             # supersedes the annotation (an UPDATE's values are taken before it waits).
-            cur.execute("SELECT id FROM annotation WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                        (to_supersede,))
+            # NO KEY UPDATE, as the UPDATE itself: a round's snapshots only key-share-lock
+            # the rows they name, and FOR UPDATE made them deadlock with this.
+            cur.execute("SELECT id FROM annotation WHERE id = ANY(%s) ORDER BY id "
+                        "FOR NO KEY UPDATE", (to_supersede,))
         # Under the import lock, so after any annotation another deposit committed: the
         # transaction's start (`now()`) could be earlier than such a row's creation.
         now = clock_now(cur)

@@ -6,8 +6,9 @@ and the new one points back through `previous_*_id`. Concurrency: the workflow's
 is locked first (`SELECT ... FOR UPDATE`), so two finalizeallele calls in one workflow run one
 after the other and the second sees the first one's rows (READ COMMITTED re-reads per
 statement): its presented id is stale and it gets 409. Across workflows the current rows are
-locked too, and the partial unique indexes (one current row per allele / allele+reference)
-turn any remaining race into a 409 instead of a second current row.
+locked too (FOR NO KEY UPDATE, which a foreign key's check does not wait for), and the
+partial unique indexes (one current row per allele / allele+reference) turn any remaining
+race into a 409 instead of a second current row.
 
 Errors: ELLA answers its business errors with 500; we answer a state that changed under the
 caller (round not Ongoing, stale annotation or presented ids, a reused reference assessment
@@ -218,10 +219,12 @@ _CURRENT_ROW_TABLES = ("alleleassessment", "allelereport")
 
 
 def _current_id(conn, table, allele_id, lock):
-    """Id of the allele's current row of `table` (None if none), locked (`lock`: FOR SHARE
-    or FOR UPDATE) until commit."""
+    """Id of the allele's current row of `table` (None if none), locked (`lock`: FOR SHARE,
+    or FOR NO KEY UPDATE to supersede it) until commit. NO KEY UPDATE, as the UPDATE of
+    date_superceeded itself: a round's snapshots key-share-lock the rows they name, and
+    FOR UPDATE made a mark or finalize in another workflow deadlock with this."""
     assert table in _CURRENT_ROW_TABLES + ("annotation", "customannotation")
-    assert lock in ("SHARE", "UPDATE")
+    assert lock in ("SHARE", "NO KEY UPDATE")
     query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
         f"FOR {lock}"
     row = conn.execute(query, (allele_id,)).fetchone()
@@ -236,7 +239,7 @@ def _locked_current(conn, table, allele_id, payload):
     """Id of the allele's current row of `table` (None if none), locked until commit. The
     client must have seen it: a different `presented_<table>_id` is a stale view (409)."""
     assert table in _CURRENT_ROW_TABLES
-    existing = _current_id(conn, table, allele_id, "UPDATE")
+    existing = _current_id(conn, table, allele_id, "NO KEY UPDATE")
     presented = payload.get(f"presented_{table}_id")
     if existing is not None and presented != existing:
         raise Conflict(f"'presented_{table}_id': {presented} does not match latest "
@@ -321,7 +324,7 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
         for ra_id, reference_id in conn.execute(
                 "SELECT id, reference_id FROM referenceassessment WHERE allele_id = %s "
                 "AND reference_id = ANY(%s) AND date_superceeded IS NULL ORDER BY id "
-                "FOR UPDATE", (allele_id, reference_ids)):
+                "FOR NO KEY UPDATE", (allele_id, reference_ids)):
             current_ras[reference_id] = ra_id
         known = {r[0] for r in conn.execute("SELECT id FROM reference WHERE id = ANY(%s)",
                                             (reference_ids,))}

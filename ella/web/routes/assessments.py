@@ -4,7 +4,7 @@ assessments: lists, single items and the POST routes outside a workflow (api.md 
 
 The lists are not restricted to the caller's group (as ELLA: assessments are shared knowledge
 across groups). Creating rows supersedes the current one in the same transaction; the current
-row is locked (SELECT ... FOR UPDATE) so two concurrent posts cannot both win: the loser sees
+row is locked (SELECT ... FOR NO KEY UPDATE) so two concurrent posts cannot both win: the loser sees
 no current row or a different id and gets 409 (the partial unique indexes back this up).
 """
 
@@ -127,7 +127,7 @@ def create_customannotation(ctx):
     conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (body["allele_id"],))
     current = conn.execute(
         "SELECT id, annotations FROM customannotation WHERE allele_id = %s "
-        "AND date_superceeded IS NULL FOR UPDATE", (body["allele_id"],)).fetchone()
+        "AND date_superceeded IS NULL FOR NO KEY UPDATE", (body["allele_id"],)).fetchone()
     now = clock_now(conn)
     annotations = dict(body["annotations"])
     previous_id = None
@@ -159,7 +159,7 @@ def create_geneassessment(ctx):
     if body.get("analysis_id") is not None:
         require_analysis(conn, ctx.user, body["analysis_id"], lock=True)
     current = conn.execute("SELECT id FROM geneassessment WHERE gene_id = %s "
-                           "AND date_superceeded IS NULL FOR UPDATE",
+                           "AND date_superceeded IS NULL FOR NO KEY UPDATE",
                            (body["gene_id"],)).fetchone()
     now = clock_now(conn)
     previous_id = None
@@ -205,7 +205,8 @@ def create_referenceassessment(ctx):
             raise BadRequest(f"Allele {body['allele_id']} is not part of analysis "
                              f"{body['analysis_id']}")
     current = conn.execute("SELECT id FROM referenceassessment WHERE allele_id = %s "
-                           "AND reference_id = %s AND date_superceeded IS NULL FOR UPDATE",
+                           "AND reference_id = %s AND date_superceeded IS NULL "
+                           "FOR NO KEY UPDATE",
                            (body["allele_id"], body["reference_id"])).fetchone()
     if body.get("id") is not None:
         # Presenting an id reuses that assessment; it must still be the current one.
