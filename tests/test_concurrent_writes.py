@@ -875,3 +875,59 @@ def test_a_mark_does_not_wait_for_a_deposit_superseding_what_its_snapshots_name(
     depositing.join(60)
     assert isinstance(outcome["deposit"], dict), outcome["deposit"]
     assert _deadlocks(db_url) == before
+
+
+def test_delete_analysis_and_finalize_allele_elsewhere_do_not_deadlock(
+        api_app, db_url, ella_config, tmp_path):
+    """`ella-delete analysis` sets analysis_id NULL on its assessments in its foreign keys'
+    order (allele assessment, reference assessment, report); finalize-allele of one of its
+    variants in another analysis locks the reference assessments first: the two deadlocked
+    and one was rolled back. The delete now locks those rows first, in finalize's order."""
+    c1, c2, analyses, refs = setup_analysis(api_app, db_url, ella_config, tmp_path,
+                                            second=True)
+    old, new = analyses
+    allele_id, annotation_id = analysis_alleles(db_url, old)[0]
+    # The variant is classified in the old analysis, with a reference assessment.
+    start_round(db_url, old, "wfuser1")
+    ra = {"allele_id": allele_id, "reference_id": refs[0],
+          "evaluation": {"relevance": "Yes", "comment": "first", "ref_quality": "good"}}
+    first = c1.post(f"{WF}/analyses/{old}/actions/finalizeallele/",
+                    payload(allele_id, annotation_id, ras=[ra]))
+    assert first.status == 200, first.body
+    aa_id = first.json["alleleassessment"]["id"]
+    ar_id = first.json["allelereport"]["id"]
+    # Reinterpreted in the new analysis: a new reference assessment of the same reference.
+    start_round(db_url, new, "wfuser2")
+    ra2 = dict(ra, evaluation={"relevance": "No", "comment": "second", "ref_quality": "good"})
+    body = payload(allele_id, annotation_id, classification="4", aa_presented=aa_id,
+                   ar_presented=ar_id, ras=[ra2])
+    before = _deadlocks(db_url)
+    outcome = {}
+
+    def finalize():
+        outcome["finalize"] = c2.post(f"{WF}/analyses/{new}/actions/finalizeallele/", body)
+
+    def delete():
+        try:
+            with psycopg.connect(db_url, application_name="racing-delete") as conn, \
+                    conn.transaction():
+                outcome["delete"] = delete_analysis(conn, old)
+        except Exception as exc:
+            outcome["delete"] = exc
+
+    with psycopg.connect(db_url) as holder:
+        # Only to order the two: the finalize has locked the old reference assessment and
+        # waits here (the new one's foreign key to the reference) before the allele
+        # assessment; in real use the same interleaving just happens.
+        holder.execute("SELECT id FROM reference WHERE id = %s FOR UPDATE", (refs[0],))
+        finalizing = threading.Thread(target=finalize)
+        finalizing.start()
+        wait_for_lock_wait(db_url)
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        wait_for_lock_wait(db_url, "racing-delete")
+    finalizing.join(60)
+    deleting.join(60)
+    assert outcome["finalize"].status == 200, outcome["finalize"].body
+    assert outcome["delete"] == "TestAnalysis-001", outcome["delete"]
+    assert _deadlocks(db_url) == before

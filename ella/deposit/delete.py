@@ -59,6 +59,14 @@ def delete_analysis(conn, analysis_id, confirmed=None):
                 f"analysis {analysis_id} changed while you confirmed (its interpretation was "
                 "started, marked, finalized or reopened): nothing deleted; run the command "
                 "again")
+    # The assessments whose analysis_id the delete sets to NULL, locked first in the order
+    # finalize-allele locks a variant's rows (reference assessments, then the allele
+    # assessment and report): the foreign keys' own order crossed it, and a finalize-allele
+    # of one of the variants in another analysis deadlocked with the delete.
+    for table in ("referenceassessment", "alleleassessment", "allelereport",
+                  "geneassessment"):
+        conn.execute(f"SELECT id FROM {table} WHERE analysis_id = %s ORDER BY id "
+                     "FOR NO KEY UPDATE", (analysis_id,))
     row = conn.execute("DELETE FROM analysis WHERE id = %s RETURNING name",
                        (analysis_id,)).fetchone()
     return row[0] if row else None
