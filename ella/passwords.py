@@ -42,8 +42,10 @@ CONFUSABLE_CHARACTERS = frozenset("0oOIli1/+")
 GENERATED_ALPHABET = "".join(
     c for c in string.ascii_uppercase + string.ascii_lowercase + string.digits
     if c not in CONFUSABLE_CHARACTERS)
-# For a policy that needs a group those lack (special characters, ELLA's fourth group).
-GENERATED_SPECIALS = "-_!#%*"
+# For a policy that needs a group those lack (special characters, ELLA's fourth group):
+# ASCII punctuation but for `/ +` (confusable, as above) and quotes and backslash (which
+# people copying a printed password get wrong).
+GENERATED_SPECIALS = "".join(c for c in string.punctuation if c not in "/+'\"`\\")
 _MAX_GENERATION_ATTEMPTS = 10000
 _PLAIN_ATTEMPTS = 1000
 
@@ -148,8 +150,8 @@ def generate_password(auth):
     without `0 o O I l i 1 / +` (the same strings as ELLA's first 8 characters of base64,
     drawn again until none is left), drawn until it passes the strength check. Longer when
     the policy's minimum length is (ELLA could then make none, and no user could be added
-    or reset); after many tries with one of `-_!#%*` in a random place, for a policy that
-    needs special characters."""
+    or reset); after many tries with one of GENERATED_SPECIALS in a random place, for a
+    policy that needs special characters."""
     length = max(GENERATED_LENGTH, auth["password_minimum_length"])
     if length > MAX_PASSWORD_BYTES:
         raise PasswordPolicyError(f"password_minimum_length {length} is more than the "

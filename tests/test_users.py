@@ -180,10 +180,15 @@ def test_generated_passwords_meet_a_longer_minimum_and_all_four_groups():
     for minimum in (9, 12, 72):
         password = generate_password(dict(AUTH, password_minimum_length=minimum))
         assert len(password) == minimum and not set(password) & set("0oOIli1/+")
+    specials = set("!#$%&()*,-.:;<=>?@[]^_{|}~")
     for _ in range(20):
         password = generate_password(dict(AUTH, password_num_match_groups=4))
-        assert len(password) == 8 and len(set(password) & set("-_!#%*")) == 1
+        assert len(password) == 8 and len(set(password) & specials) == 1
         assert password_is_strong(password, dict(AUTH, password_num_match_groups=4))
+    # A site's own special characters (`[@$&]`), not only the usual ones.
+    own = dict(AUTH, password_match_groups=[".*[A-Z].*", ".*[a-z].*", ".*[0-9].*",
+                                            ".*[@$&].*"], password_num_match_groups=4)
+    assert set(generate_password(own)) & set("@$&")
 
 
 def test_generation_refuses_an_impossible_policy():
