@@ -273,11 +273,14 @@ def test_c2_current_format_with_data_list(tmp_path):
 
 @pytest.mark.parametrize("written, stored", [("2024-01-31", "2024-01-31"),
                                              ("20240131", "2024-01-31"),
-                                             ("2024-W05-3", "2024-01-31")])
+                                             ("2024-W05-3", "2024-01-31"),
+                                             ("2016-6-9", "2016-06-09"),
+                                             ("2016-06-9", "2016-06-09")])
 def test_a_date_requested_is_stored_as_the_day_it_names(panel_db, ella_config, tmp_path,
                                                         written, stored):
     """Python reads ISO forms PostgreSQL does not (a week date): the import failed in the
-    insert, without the file."""
+    insert, without the file. ELLA reads %Y-%m-%d with strptime, which takes a month or day
+    without its leading zero: such a file was refused."""
     folder = tmp_path / "a"
     folder.mkdir()
     shutil.copy(BRCA_VCF, folder / "x.vcf")

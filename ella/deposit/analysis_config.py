@@ -10,7 +10,7 @@ import json
 import os
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import jsonschema
@@ -130,10 +130,15 @@ def _check_date(value, where):
     if value is None:
         return None
     try:
-        parsed = date.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise AnalysisConfigError(f"{where}: date_requested {value!r} is not a date "
-                                  "(YYYY-MM-DD)") from exc
+        # ELLA's reading (strptime %Y-%m-%d: also 2016-6-9, without leading zeros), then
+        # the other ISO forms Python reads (20160609, a week date) as earlier versions did.
+        parsed = datetime.strptime(value, "%Y-%m-%d").date()
+    except (TypeError, ValueError):
+        try:
+            parsed = date.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise AnalysisConfigError(f"{where}: date_requested {value!r} is not a date "
+                                      "(YYYY-MM-DD)") from exc
     # As YYYY-MM-DD: Python also reads forms PostgreSQL does not (2020-W01-1, a week date),
     # which failed later in the insert, without the file.
     return parsed.isoformat()
