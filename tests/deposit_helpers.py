@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 
+from ella.db import connect
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
@@ -30,8 +31,10 @@ def add_test_panels(db_url):
 
 
 def deposit(db_url, config, path):
-    """Resolve and deposit one analysis, committed; returns the summary dict."""
-    with psycopg.connect(db_url) as conn:
+    """Resolve and deposit one analysis, committed; returns the summary dict. On a
+    connection as the service opens one (UTC, pinned session settings): a plain one read
+    a date in the client's time zone."""
+    with connect(db_url) as conn:
         with conn.transaction():
             return deposit_analysis(conn, config, resolve_analysis_config(path))
 
