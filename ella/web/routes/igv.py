@@ -15,6 +15,7 @@ import re
 from datetime import timezone
 from urllib.parse import quote
 
+from ella.allele_views import ANALYSIS_ALLELE_IDS
 from ella.web.access import require_analysis, require_readable_genepanel
 from ella.web.errors import ApiError, Forbidden, NotFound
 from ella.web.http import FileResponse, Response
@@ -415,12 +416,15 @@ def _analysis_alleles(ctx, analysis_id):
     allele_ids = ctx.request.id_list_arg("allele_ids") or []
     if not allele_ids:
         return []
+    # The analysis' variants as a set (the UNION of both genotype columns): a join on
+    # `al.id IN (g.allele_id, g.secondallele_id)` compared every id with every genotype
+    # (75 s for an exome's 50,000 variants).
     rows = ctx.conn.execute(
-        "SELECT DISTINCT al.id, al.chromosome, al.start_position, al.open_end_position, "
+        "SELECT al.id, al.chromosome, al.start_position, al.open_end_position, "
         "al.vcf_pos, al.vcf_ref, al.vcf_alt, al.change_type::text, al.length, "
-        "al.caller_type::text FROM allele al JOIN genotype g "
-        "ON al.id IN (g.allele_id, g.secondallele_id) JOIN sample s ON s.id = g.sample_id "
-        "WHERE s.analysis_id = %s AND al.id = ANY(%s)", (analysis_id, allele_ids)).fetchall()
+        "al.caller_type::text FROM allele al WHERE al.id = ANY(%(ids)s) "
+        f"AND al.id IN ({ANALYSIS_ALLELE_IDS})",
+        {"analysis_id": analysis_id, "ids": allele_ids}).fetchall()
     return sorted(rows, key=lambda r: (chromosome_key(r[1]), r[4], r[0]))
 
 
