@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -80,3 +81,22 @@ def wait_for_lock_wait(db_url, application_name=None, count=1, timeout=60.0):
                 return
             time.sleep(0.02)
     raise AssertionError(f"no {count} session(s) waited for a lock within {timeout} s")
+
+
+@contextmanager
+def recorded_statements():
+    """Every SQL statement sent through a psycopg cursor (conn.execute too) while the block
+    runs, as (text, params)."""
+    calls = []
+    original = psycopg.Cursor.execute
+
+    def execute(self, query, params=None, **kwargs):
+        text = query if isinstance(query, str) else query.as_string(self.connection)
+        calls.append((text, params))
+        return original(self, query, params, **kwargs)
+
+    psycopg.Cursor.execute = execute
+    try:
+        yield calls
+    finally:
+        psycopg.Cursor.execute = original

@@ -3,7 +3,6 @@ database: one query whatever the number of variants asked for, no custom annotat
 the largest distance the config allows."""
 
 import copy
-from contextlib import contextmanager
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -12,25 +11,9 @@ from ella.workflow.collisions import similar_alleles
 
 from api_helpers import logged_in_client
 from filter_helpers import PANEL, World
+from helpers import recorded_statements
 
 PATH = "/api/v1/workflows/similar_alleles/HBOCUTV/v01/"
-
-
-@contextmanager
-def counting_statements():
-    """Every SQL statement sent through a psycopg cursor (conn.execute too)."""
-    calls = []
-    original = psycopg.Cursor.execute
-
-    def execute(self, query, params=None, **kwargs):
-        calls.append(query)
-        return original(self, query, params, **kwargs)
-
-    psycopg.Cursor.execute = execute
-    try:
-        yield calls
-    finally:
-        psycopg.Cursor.execute = original
 
 
 def test_statement_count_does_not_grow_with_the_variants(demo_api_app, demo_db_url):
@@ -39,7 +22,7 @@ def test_statement_count_does_not_grow_with_the_variants(demo_api_app, demo_db_u
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     counts, results = [], []
     for ids in ("3", ",".join(str(i) for i in range(1, 25))):
-        with counting_statements() as calls:
+        with recorded_statements() as calls:
             result = client.get(PATH, query={"allele_ids": ids})
         assert result.status == 200, result.body
         counts.append(len(calls))

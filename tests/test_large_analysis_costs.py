@@ -8,7 +8,6 @@ multiple of N. (The IGV variant tracks of an analysis were such a plan: 75 s for
 50,000 variants.)"""
 
 import sys
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,7 +16,7 @@ from api_helpers import logged_in_client
 from ella.demo import load_demo
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
-from helpers import ROOT
+from helpers import ROOT, recorded_statements
 
 sys.path.insert(0, str(ROOT / "bench" / "import"))  # the benchmark's exome generator
 from generate import generate  # noqa: E402
@@ -25,24 +24,6 @@ from generate import generate  # noqa: E402
 API = "/api/v1"
 N = 600
 ROWS_PER_VARIANT = 60  # generous for a linear plan
-
-
-@contextmanager
-def capturing_selects():
-    calls = []
-    original = psycopg.Cursor.execute
-
-    def execute(self, query, params=None, **kwargs):
-        text = query if isinstance(query, str) else query.as_string(self.connection)
-        if text.lstrip().upper().startswith(("SELECT", "WITH")):
-            calls.append((text, params))
-        return original(self, query, params, **kwargs)
-
-    psycopg.Cursor.execute = execute
-    try:
-        yield calls
-    finally:
-        psycopg.Cursor.execute = original
 
 
 def _rows_handled(node):
@@ -57,6 +38,8 @@ def worst_statement(db_url, calls):
     worst = (0, None)
     with psycopg.connect(db_url) as conn:
         for text, params in calls:
+            if not text.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
             try:
                 plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text, params).fetchone()[0]
             except psycopg.Error:
@@ -91,7 +74,7 @@ def exome(api_app, db_url, ella_config, tmp_path):
 def test_igv_track_of_an_analysis_is_linear_in_the_variants(exome, db_url, track):
     client, analysis_id, ids = exome
     assert len(ids) >= N - 5
-    with capturing_selects() as calls:
+    with recorded_statements() as calls:
         result = client.get(f"{API}/igv/tracks/dynamic/{track}/{analysis_id}/",
                             query={"allele_ids": ",".join(map(str, ids))})
     assert result.status == 200, result.body[:300]
@@ -128,7 +111,7 @@ def test_the_ui_reads_of_a_large_analysis_are_linear(exome, db_url):
     client, analysis_id, ids = exome
     failures = []
     for path, query in _get_routes(client, analysis_id, ids):
-        with capturing_selects() as calls:
+        with recorded_statements() as calls:
             result = client.get(path, query=query)
         assert result.status == 200, (path, result.body[:300])
         rows, statement = worst_statement(db_url, calls)
