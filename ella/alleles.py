@@ -350,11 +350,12 @@ def _allele_depth(block, si):
         ad = rec.format_value(si, "AD")
         if not isinstance(ad, (list, tuple)) or len(ad) != 2 or all(v is None for v in ad):
             continue  # missing, a single number (VarScan's Number=1), or not decomposed
-        # Depths as whole numbers also where the header declares AD a Float (NaN or inf
-        # reached PostgreSQL's JSON parser).
-        sample = rec._hdr.samples[si]
-        entries.append((rec, [None if v is None else _whole(rec, sample, "AD", v)
-                              for v in ad]))
+        if not all(v is None or type(v) is int for v in ad):
+            # Whole numbers also where the header declares AD a Float (NaN or inf reached
+            # PostgreSQL's JSON parser). (Integers, the usual case, pass as they are.)
+            sample = rec._hdr.samples[si]
+            ad = [None if v is None else _whole(rec, sample, "AD", v) for v in ad]
+        entries.append((rec, ad))
     alt_counts = {}
     for rec, _ in entries:
         alt_counts[rec.alts[0]] = alt_counts.get(rec.alts[0], 0) + 1
