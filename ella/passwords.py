@@ -43,9 +43,10 @@ GENERATED_ALPHABET = "".join(
     c for c in string.ascii_uppercase + string.ascii_lowercase + string.digits
     if c not in CONFUSABLE_CHARACTERS)
 # For a policy that needs a group those lack (special characters, ELLA's fourth group):
-# ASCII punctuation but for `/ +` (confusable, as above) and quotes and backslash (which
-# people copying a printed password get wrong).
-GENERATED_SPECIALS = "".join(c for c in string.punctuation if c not in "/+'\"`\\")
+# ASCII punctuation but for `/ +` (confusable, as above), quotes and backslash, and what
+# reads as the end of a sentence (. , ; : and brackets), which people copying a printed
+# password get wrong.
+GENERATED_SPECIALS = "".join(c for c in string.punctuation if c not in "/+'\"`\\.,;:()")
 _MAX_GENERATION_ATTEMPTS = 10000
 _PLAIN_ATTEMPTS = 1000
 

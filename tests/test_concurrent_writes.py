@@ -15,7 +15,7 @@ from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.custom_annotation import deposit_custom_annotations
-from ella.deposit.delete import delete_analysis
+from ella.deposit.delete import analysis_summary, delete_analysis
 from ella.watcher import ERROR_SUFFIX, Watcher
 from ella.workflow.rounds import ALLELE, ANALYSIS, perform
 
@@ -931,3 +931,53 @@ def test_delete_analysis_and_finalize_allele_elsewhere_do_not_deadlock(
     assert outcome["finalize"].status == 200, outcome["finalize"].body
     assert outcome["delete"] == "TestAnalysis-001", outcome["delete"]
     assert _deadlocks(db_url) == before
+
+
+@pytest.mark.parametrize("confirmed", [False, True])  # True: the CLI's path (control, passes)
+def test_delete_and_finalize_in_the_same_analysis_do_not_deadlock(
+        api_app, db_url, ella_config, tmp_path, confirmed):
+    """Without a confirmation `delete_analysis` locked the analysis' assessments before the
+    analysis row; a finalize-allele of the same analysis takes them the other way round
+    (the workflow's lock, then the variant's current assessment): a deadlock. The workflow's
+    lock now comes first in both cases (the CLI passes a confirmation)."""
+    c1, _, analyses, _ = setup_analysis(api_app, db_url, ella_config, tmp_path)
+    analysis = analyses[0]
+    allele_id, annotation_id = analysis_alleles(db_url, analysis)[0]
+    start_round(db_url, analysis, "wfuser1")
+    first = c1.post(f"{WF}/analyses/{analysis}/actions/finalizeallele/",
+                    payload(allele_id, annotation_id))
+    assert first.status == 200, first.body
+    aa_id = first.json["alleleassessment"]["id"]
+    ar_id = first.json["allelereport"]["id"]
+    # Reclassified in the same round: supersedes the assessment made in this analysis.
+    body = payload(allele_id, annotation_id, classification="4", aa_presented=aa_id,
+                   ar_presented=ar_id)
+    before = _deadlocks(db_url)
+    outcome = {}
+
+    def finalize():
+        outcome["finalize"] = c1.post(f"{WF}/analyses/{analysis}/actions/finalizeallele/", body)
+
+    def delete():
+        try:
+            with psycopg.connect(db_url, application_name="racing-delete") as conn, \
+                    conn.transaction():
+                summary = analysis_summary(conn, analysis) if confirmed else None
+                outcome["delete"] = delete_analysis(conn, analysis, confirmed=summary)
+        except Exception as exc:  # noqa: BLE001
+            outcome["delete"] = exc
+
+    with psycopg.connect(db_url) as holder:
+        # Only to order the two: the finalize holds the analysis' workflow lock and waits on
+        # the variant's row; the delete then locks the assessments and waits for the analysis.
+        holder.execute("SELECT id FROM allele WHERE id = %s FOR UPDATE", (allele_id,))
+        finalizing = threading.Thread(target=finalize)
+        finalizing.start()
+        wait_for_lock_wait(db_url)
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        wait_for_lock_wait(db_url, "racing-delete")
+    finalizing.join(60)
+    deleting.join(60)
+    assert _deadlocks(db_url) == before, outcome
+    assert not isinstance(outcome["delete"], Exception), outcome

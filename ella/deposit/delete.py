@@ -52,8 +52,9 @@ def delete_analysis(conn, analysis_id, confirmed=None):
     Under the analysis workflow's lock (every round action takes it). With `confirmed` (the
     `analysis_summary` the operator was shown), ConfirmationOutdated instead when a round
     was started, marked, finalized or reopened meanwhile, or its review comment changed."""
+    # The workflow's lock first, as every round action (and finalize-allele) takes it first.
+    conn.execute("SELECT id FROM analysis WHERE id = %s FOR UPDATE", (analysis_id,))
     if confirmed is not None:
-        conn.execute("SELECT id FROM analysis WHERE id = %s FOR UPDATE", (analysis_id,))
         if analysis_summary(conn, analysis_id) != confirmed:
             raise ConfirmationOutdated(
                 f"analysis {analysis_id} changed while you confirmed (its interpretation was "
