@@ -901,36 +901,49 @@ def test_delete_analysis_and_finalize_allele_elsewhere_do_not_deadlock(
     ra2 = dict(ra, evaluation={"relevance": "No", "comment": "second", "ref_quality": "good"})
     body = payload(allele_id, annotation_id, classification="4", aa_presented=aa_id,
                    ar_presented=ar_id, ras=[ra2])
+    # Only to order the two: the finalize has locked the old reference assessment and waits
+    # at the reference (the new one's foreign key) before the allele assessment; in real
+    # use the same interleaving just happens.
+    outcome = _finalize_racing_a_delete(
+        db_url, c2, f"{WF}/analyses/{new}/actions/finalizeallele/", body,
+        lambda conn: delete_analysis(conn, old),
+        ("SELECT id FROM reference WHERE id = %s FOR UPDATE", (refs[0],)))
+    assert outcome["finalize"].status == 200, outcome["finalize"].body
+    assert outcome["delete"] == "TestAnalysis-001", outcome["delete"]
+    assert outcome["deadlocks"] == 0
+
+
+def _finalize_racing_a_delete(db_url, client, url, body, delete, hold):
+    """A finalize-allele (`client` posting `body` to `url`) held where it waits for the row
+    `hold` (SQL, params) locks, while `delete(conn)` runs in a transaction of its own
+    ('racing-delete'); then both go on. Returns their outcomes (a response; a result or
+    the exception) and the deadlocks PostgreSQL counted meanwhile."""
     before = _deadlocks(db_url)
     outcome = {}
 
     def finalize():
-        outcome["finalize"] = c2.post(f"{WF}/analyses/{new}/actions/finalizeallele/", body)
+        outcome["finalize"] = client.post(url, body)
 
-    def delete():
+    def run_delete():
         try:
             with psycopg.connect(db_url, application_name="racing-delete") as conn, \
                     conn.transaction():
-                outcome["delete"] = delete_analysis(conn, old)
-        except Exception as exc:
+                outcome["delete"] = delete(conn)
+        except Exception as exc:  # handed to the test thread
             outcome["delete"] = exc
 
     with psycopg.connect(db_url) as holder:
-        # Only to order the two: the finalize has locked the old reference assessment and
-        # waits here (the new one's foreign key to the reference) before the allele
-        # assessment; in real use the same interleaving just happens.
-        holder.execute("SELECT id FROM reference WHERE id = %s FOR UPDATE", (refs[0],))
+        holder.execute(*hold)
         finalizing = threading.Thread(target=finalize)
         finalizing.start()
         wait_for_lock_wait(db_url)
-        deleting = threading.Thread(target=delete)
+        deleting = threading.Thread(target=run_delete)
         deleting.start()
         wait_for_lock_wait(db_url, "racing-delete")
     finalizing.join(60)
     deleting.join(60)
-    assert outcome["finalize"].status == 200, outcome["finalize"].body
-    assert outcome["delete"] == "TestAnalysis-001", outcome["delete"]
-    assert _deadlocks(db_url) == before
+    outcome["deadlocks"] = _deadlocks(db_url) - before
+    return outcome
 
 
 @pytest.mark.parametrize("confirmed", [False, True])  # True: the CLI's path (control, passes)
@@ -952,32 +965,15 @@ def test_delete_and_finalize_in_the_same_analysis_do_not_deadlock(
     # Reclassified in the same round: supersedes the assessment made in this analysis.
     body = payload(allele_id, annotation_id, classification="4", aa_presented=aa_id,
                    ar_presented=ar_id)
-    before = _deadlocks(db_url)
-    outcome = {}
+    # Only to order the two: the finalize holds the analysis' workflow lock and waits on the
+    # variant's row; the delete then locks the assessments and waits for the analysis.
 
-    def finalize():
-        outcome["finalize"] = c1.post(f"{WF}/analyses/{analysis}/actions/finalizeallele/", body)
+    def delete(conn):
+        summary = analysis_summary(conn, analysis) if confirmed else None
+        return delete_analysis(conn, analysis, confirmed=summary)
 
-    def delete():
-        try:
-            with psycopg.connect(db_url, application_name="racing-delete") as conn, \
-                    conn.transaction():
-                summary = analysis_summary(conn, analysis) if confirmed else None
-                outcome["delete"] = delete_analysis(conn, analysis, confirmed=summary)
-        except Exception as exc:  # noqa: BLE001
-            outcome["delete"] = exc
-
-    with psycopg.connect(db_url) as holder:
-        # Only to order the two: the finalize holds the analysis' workflow lock and waits on
-        # the variant's row; the delete then locks the assessments and waits for the analysis.
-        holder.execute("SELECT id FROM allele WHERE id = %s FOR UPDATE", (allele_id,))
-        finalizing = threading.Thread(target=finalize)
-        finalizing.start()
-        wait_for_lock_wait(db_url)
-        deleting = threading.Thread(target=delete)
-        deleting.start()
-        wait_for_lock_wait(db_url, "racing-delete")
-    finalizing.join(60)
-    deleting.join(60)
-    assert _deadlocks(db_url) == before, outcome
+    outcome = _finalize_racing_a_delete(
+        db_url, c1, f"{WF}/analyses/{analysis}/actions/finalizeallele/", body, delete,
+        ("SELECT id FROM allele WHERE id = %s FOR UPDATE", (allele_id,)))
+    assert outcome["deadlocks"] == 0, outcome
     assert not isinstance(outcome["delete"], Exception), outcome
