@@ -193,15 +193,15 @@ def test_two_variant_deposits_of_the_same_known_variants(db_url, ella_config):
             outcome["first"]["interpretations_new"]
 
 
-def _held_deposit(db_url, outcome, work):
-    """Run `work(conn)` in a transaction of its own ('racing-deposit'); its result or its
-    exception lands in outcome['deposit']."""
+def _held_deposit(db_url, outcome, work, name="deposit"):
+    """Run `work(conn)` in a transaction of its own ('racing-<name>'); its result or its
+    exception lands in outcome[name]."""
     try:
-        with psycopg.connect(db_url, application_name="racing-deposit") as conn, \
+        with psycopg.connect(db_url, application_name=f"racing-{name}") as conn, \
                 conn.transaction():
-            outcome["deposit"] = work(conn)
+            outcome[name] = work(conn)
     except Exception as exc:  # handed to the test thread
-        outcome["deposit"] = exc
+        outcome[name] = exc
 
 
 def test_a_variant_deposit_while_a_user_starts_one_of_its_variants(db_url, ella_config):
@@ -924,20 +924,13 @@ def _finalize_racing_a_delete(db_url, client, url, body, delete, hold):
     def finalize():
         outcome["finalize"] = client.post(url, body)
 
-    def run_delete():
-        try:
-            with psycopg.connect(db_url, application_name="racing-delete") as conn, \
-                    conn.transaction():
-                outcome["delete"] = delete(conn)
-        except Exception as exc:  # handed to the test thread
-            outcome["delete"] = exc
-
     with psycopg.connect(db_url) as holder:
         holder.execute(*hold)
         finalizing = threading.Thread(target=finalize)
         finalizing.start()
         wait_for_lock_wait(db_url)
-        deleting = threading.Thread(target=run_delete)
+        deleting = threading.Thread(target=_held_deposit,
+                                    args=(db_url, outcome, delete, "delete"))
         deleting.start()
         wait_for_lock_wait(db_url, "racing-delete")
     finalizing.join(60)
