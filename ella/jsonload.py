@@ -113,8 +113,8 @@ def loads(text, max_depth=MAX_DEPTH):
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise UnstorableJson(f"nested too deeply (at most {max_depth} levels)") from None
-    except (UnstorableJson, json.JSONDecodeError):
-        raise
+    except (UnstorableJson, json.JSONDecodeError, UnicodeDecodeError):
+        raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits
         raise UnstorableJson(f"a number is too long to read ({exc})") from None
     check_storable(value, max_depth)

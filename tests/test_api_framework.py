@@ -116,6 +116,11 @@ def test_bodies_malformed_and_oversized(toy_app, db_url):
     assert client.post("/api/v1/things/", {"a": [1, None]}).json == {"got": {"a": [1, None]}}
     result = client.request("POST", "/api/v1/things/", raw=b'{"a": ')
     assert result.status == 400 and "Malformed JSON" in result.json["message"]
+    # A Latin-1 body (a client that does not encode as UTF-8) is named as such; it was
+    # answered as "a number is too long to read", the text for a 4,300-digit number.
+    result = client.request("POST", "/api/v1/things/", raw='{"a": "ø"}'.encode("latin-1"))
+    assert (result.status, result.json) == (
+        400, {"message": "The body is not UTF-8 text (byte 7: invalid start byte)"})
     result = client.request("POST", "/api/v1/things/", raw=b"<xml/>", content_type="text/xml")
     assert result.status == 400 and "application/json" in result.json["message"]
     # A body over the limit is refused from its Content-Length, before it is read.

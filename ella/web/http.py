@@ -44,7 +44,10 @@ def parse_json(raw, where):
         return jsonload.loads(raw, max_depth=MAX_JSON_DEPTH)
     except jsonload.UnstorableJson as exc:
         raise BadRequest(f"JSON in the {where} refused: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The {where} is not UTF-8 text (byte {exc.start}: "
+                         f"{exc.reason})") from None
+    except ValueError as exc:
         raise BadRequest(f"Malformed JSON in the {where}: {exc}") from None
 
 
