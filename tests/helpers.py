@@ -54,14 +54,15 @@ def pg_client(tool):
     return shutil.which(tool) or str(find_bin_dir() / tool)
 
 
-def run_cli(tool, *args, db_url=None, env=None, stdin=None):
+def run_cli(tool, *args, db_url=None, env=None, stdin=None, cwd=None):
     """Run bin/<tool> as a user would; returns CompletedProcess (text)."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
     if db_url:
         full_env["DB_URL"] = db_url
     full_env.update(env or {})
     return subprocess.run([str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
-                          env=full_env, input=stdin if stdin is not None else "", timeout=300)
+                          env=full_env, input=stdin if stdin is not None else "", timeout=300,
+                          cwd=cwd)
 
 
 def wait_for_lock_wait(db_url, application_name=None, count=1, timeout=60.0):

@@ -277,11 +277,19 @@ def test_create_genepanel(demo_api_app, demo_db_url):
          "phenotypes": [{"id": 2}]},
         {"hgnc_id": 1100, "inheritance": "AD", "phenotypes": [{"id": 2}]}]}, 400,
         "Phenotype 2 is listed under genes 1101 and 1100")
+    # One gene listed twice, its transcript with two inheritances: the first was dropped.
+    refused({**NEW_PANEL, "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]},
+        {"hgnc_id": 1101, "inheritance": "AR", "transcripts": [{"id": 2}]}]}, 400,
+        "Transcript 2 is listed with inheritance 'AD' and 'AR'")
     for name, version, message in (
             ("a/b", "v1", "Invalid gene panel name"),
             ("HBOC", "v01 ", "The gene panel version 'v01 ' starts or ends with a blank"),
             (" HBOC", "v01", "starts or ends with a blank"),
-            ("N" * 201, "v1", "The gene panel name is longer than 200 characters")):
+            ("N" * 201, "v1", "The gene panel name is longer than 200 characters"),
+            # genepanels/NewPanel/../ reaches the server as genepanels/ from any browser.
+            ("NewPanel", "..", "The gene panel version '..' cannot be part of its address"),
+            (".", "v1", "The gene panel name '.' cannot be part of its address")):
         refused({**NEW_PANEL, "name": name, "version": version}, 400, message)
     refused({**NEW_PANEL, "genes": [{"hgnc_id": 1101, "inheritance": "AD",
                                      "phenotypes": [{"id": "1; DROP TABLE gene"}]}]}, 400)

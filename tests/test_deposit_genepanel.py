@@ -233,7 +233,10 @@ def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
     # The API addresses a panel as genepanels/<name>/<version>/: a '/' made it unreachable.
     ("--genepanel_name", "a/b", "invalid gene panel name 'a/b'"),
     ("--genepanel_version", "v 1 ", "the gene panel version 'v 1 ' starts or ends with a blank"),
-    ("--genepanel_name", "N" * 201, "the gene panel name is longer than 200 characters")])
+    ("--genepanel_name", "N" * 201, "the gene panel name is longer than 200 characters"),
+    # Browsers and proxies drop a dot segment of the address: genepanels/X/../ is genepanels/.
+    ("--genepanel_version", "..", "the gene panel version '..' cannot be part of its address"),
+    ("--genepanel_name", ".", "the gene panel name '.' cannot be part of its address")])
 def test_a_new_name_the_api_would_refuse_is_refused(db_url, option, value, message):
     """As `POST genepanels/` refuses them (and an analysis could name no such panel)."""
     transcripts, phenotypes = panel_files(TEST_ALL)
@@ -379,6 +382,41 @@ def test_malformed_file_is_refused_and_nothing_written(db_url, tmp_path, which, 
     assert without_clilog(after) == without_clilog(before)
     new_log = sorted(set(after["clilog"]) - set(before["clilog"]))
     assert len(new_log) == 1 and "line" in new_log[0]
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line(db_url, tmp_path):
+    """A Latin-1 byte (a file saved by a spreadsheet) is named with its line, like every
+    other problem of the files (it was a byte offset only)."""
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01")
+    transcripts = panel_files(folder)[0]
+    transcripts.write_bytes(transcripts.read_bytes().replace(b"BRCA2", b"BRCA\xe92", 1))
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert re.fullmatch(rf"error: {re.escape(str(transcripts))}, line 3: not UTF-8 text "
+                        r"\(byte \d+ of the file: b'\\xe9'\)", line), line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
+def test_a_folder_given_through_a_symbolic_link_is_the_link_s_panel(db_url, tmp_path):
+    """`--folder` names the panel by the folder's last component as given: a link
+    HBOCX_v07 to a folder HBOC_v01 deposited HBOC v01 (or, when that existed, backed out
+    with success and made no HBOCX v07)."""
+    target = edited_copy(tmp_path, DEMO / "HBOC_v01", "HBOC_v01")
+    for path in panel_files(target):
+        shutil.copy(path, target / path.name.replace("HBOC_v01", "HBOCX_v07"))
+    link = tmp_path / "links" / "HBOCX_v07"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(link),
+                   db_url=db_url).returncode == 0
+    # A trailing slash and a relative path through the link name it the same.
+    result = run_cli("ella-deposit", "genepanel", "--folder", "HBOCX_v07/", db_url=db_url,
+                     cwd=link.parent)
+    assert result.returncode == 0 and "exists in database" in result.stdout + result.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT name, version FROM genepanel").fetchall() == [
+            ("HBOCX", "v07")]
 
 
 def test_every_problem_is_collected(tmp_path):

@@ -6,6 +6,8 @@ id), transcripts (by name) and phenotypes (by gene, description, inheritance) ar
 when they exist, new ones are inserted, and the panel's link rows are written in bulk.
 """
 
+import codecs
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -52,9 +54,16 @@ class PanelFiles:
     genes: dict = field(default_factory=dict)         # hgnc_id -> symbol
 
 
+def folder_base_name(folder):
+    """The folder's own last name as the operator gave it: a symbolic link
+    `HBOC_v02 -> store/2026-11-01` is panel HBOC v02 (resolving it deposited the target's
+    name, or backed out as "exists" for another panel); `.` and a trailing `/` still work."""
+    return Path(os.path.abspath(folder)).name
+
+
 def split_folder_name(folder):
     """`<name>_<version>` (split at the first `_`; version starts with `v`) -> (name, version)."""
-    base = Path(folder).resolve().name
+    base = folder_base_name(folder)
     name, sep, version = base.partition("_")
     if not sep or not name or not version.startswith("v"):
         raise GenepanelError(f"gene panel folder name {base!r} is not <name>_<version> "
@@ -68,7 +77,7 @@ def folder_files(folder):
     if not folder.is_dir():
         raise GenepanelError(f"gene panel folder {str(folder)!r} does not exist or is not a "
                              "directory")
-    base = folder.resolve().name
+    base = folder_base_name(folder)
     return folder / f"{base}_genes_transcripts.tsv", folder / f"{base}_phenotypes.tsv"
 
 
@@ -81,17 +90,22 @@ class _Lines:
 
     def read(self):
         try:
-            # utf-8-sig: a byte-order mark (Excel, Notepad) is no part of the first line.
-            with open(self.path, encoding="utf-8-sig", newline="") as handle:
-                text = handle.read()
+            with open(self.path, "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             self.problems.append(f"{self.path}: file not found")
             return None
-        except UnicodeDecodeError as exc:
-            self.problems.append(f"{self.path}: not UTF-8 text (byte {exc.start})")
-            return None
         except OSError as exc:
             self.problems.append(f"{self.path}: cannot read: {exc.strerror or exc}")
+            return None
+        # A byte-order mark (Excel, Notepad) is no part of the first line.
+        data = data.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            lineno = data.count(b"\n", 0, exc.start) + 1
+            self.problem(lineno, f"not UTF-8 text (byte {exc.start} of the file: "
+                                 f"{data[exc.start:exc.start + 1]!r})")
             return None
         return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
 
@@ -232,6 +246,9 @@ def panel_name_problem(label, value):
     makes a second panel that reads as the first on every screen."""
     if not value.strip() or "/" in value:
         return f"invalid gene panel {label} {value!r}"
+    if value in (".", ".."):
+        # Browsers and proxies drop such a path segment: the panel could never be opened.
+        return f"the gene panel {label} {value!r} cannot be part of its address"
     if value != value.strip():
         return f"the gene panel {label} {value!r} starts or ends with a blank"
     if len(value) > MAX_PANEL_NAME_LENGTH:

@@ -271,7 +271,11 @@ def create_genepanel(ctx):
                     raise BadRequest(f"{what} {item_id} is listed under genes "
                                      f"{genes_of[item_id]} and {gene['hgnc_id']}")
         for tid in gene["transcripts"]:
-            inheritance[tid] = gene["inheritance"]
+            # One gene listed twice with its transcript under two inheritances: the first
+            # one sent was dropped without a word.
+            if inheritance.setdefault(tid, gene["inheritance"]) != gene["inheritance"]:
+                raise BadRequest(f"Transcript {tid} is listed with inheritance "
+                                 f"{inheritance[tid]!r} and {gene['inheritance']!r}")
     _check_ids(conn, "transcript", list(transcript_genes), transcript_genes, "transcript")
     _check_ids(conn, "phenotype", list(phenotype_genes), phenotype_genes, "phenotype")
     with conn.cursor() as cur:
