@@ -194,13 +194,19 @@ def api_app(db_url, ella_config):
 
 
 @pytest.fixture
-def demo_api_app(demo_db_url, ella_config):
-    """The WSGI app on the real ELLA database (adopted)."""
+def adopted_demo_db_url(demo_db_url, ella_config):
+    """The real ELLA database after `ella-db adopt` (the same database as `demo_db_url`'s)."""
     from ella.migrate import adopt
-    from ella.web.app import create_app
     with psycopg.connect(demo_db_url) as conn:
         adopt(conn, ella_config, echo=lambda *_: None)
-    app = create_app(ella_config, {"DB_URL": demo_db_url, "COOKIE_SECURE": False})
+    return demo_db_url
+
+
+@pytest.fixture
+def demo_api_app(adopted_demo_db_url, ella_config):
+    """The WSGI app on the real ELLA database (adopted)."""
+    from ella.web.app import create_app
+    app = create_app(ella_config, {"DB_URL": adopted_demo_db_url, "COOKIE_SECURE": False})
     yield app
     app._drop_connection()
 

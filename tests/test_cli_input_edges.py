@@ -146,7 +146,7 @@ def test_polling_once_on_a_database_without_its_tables_exits_1(empty_db_url):
 
 @pytest.mark.parametrize("args", [
     ("ella-users", "list"), ("ella-broadcast", "list"), ("ella-filterconfigs", "list"),
-    ("ella-annotationconfig", "list"), ("ella-users", "lock", "nobody", "--reason", "x"),
+    ("ella-annotationconfig", "list"),
 ])
 def test_a_database_without_ellas_tables_is_named_as_such(empty_db_url, args):
     """`ella-users list` on a new database said only `relation "user" does not exist`."""
@@ -154,3 +154,11 @@ def test_a_database_without_ellas_tables_is_named_as_such(empty_db_url, args):
     _assert_one_line_error(proc)
     assert "does not exist (is this database set up for ELLA? `ella-db status` tells; " \
            "`ella-db make-production` sets up an empty one)" in proc.stderr, proc.stderr
+
+
+def test_a_writer_on_an_empty_database_says_what_to_run(empty_db_url):
+    """Writers check the database's state before they write (as the imports do)."""
+    proc = run_cli("ella-users", "lock", "nobody", "--reason", "x", db_url=empty_db_url)
+    _assert_one_line_error(proc)
+    assert proc.stderr == ("error: the database is not ready: the database is empty (run "
+                           "`ella-db make-production`)\n")

@@ -36,15 +36,15 @@ def test_deposit_annotation_echo(db_url):
     assert _one(db_url, "SELECT count(*) FROM annotation")[0] == 6
 
 
-def test_append_genepanel_already_in_group_echo(demo_db_url):
+def test_append_genepanel_already_in_group_echo(adopted_demo_db_url):
     """3.4 append_genepanel_to_usergroup: "... already exists in user group G", exit 0."""
     name, version, group = _one(
-        demo_db_url,
+        adopted_demo_db_url,
         "SELECT gp.name, gp.version, ug.name FROM usergroupgenepanel x "
         "JOIN genepanel gp ON (gp.name, gp.version) = (x.genepanel_name, x.genepanel_version) "
         "JOIN usergroup ug ON ug.id = x.usergroup_id ORDER BY 1, 2, 3 LIMIT 1")
     result = run_cli("ella-deposit", "append_genepanel_to_usergroup", name, version, group,
-                     db_url=demo_db_url)
+                     db_url=adopted_demo_db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(f"already exists in user group {group}")
 

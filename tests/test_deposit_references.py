@@ -171,8 +171,8 @@ def custom_rows(url):
                             "ORDER BY id").fetchall()
 
 
-def test_custom_annotation_insert_and_supersede(demo_db_url, tmp_path):
-    (a1, a2), user = demo_ids(demo_db_url)
+def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
+    (a1, a2), user = demo_ids(adopted_demo_db_url)
     first = {"external": {"BRCA_Exchange-BRCA1": "likely_pathogenic", "other_extdb": "free"},
              "prediction": {"domain": "critical_domain"}}
     second = {"prediction": {"repeat": "non_repeat"},
@@ -180,25 +180,25 @@ def test_custom_annotation_insert_and_supersede(demo_db_url, tmp_path):
     path = write_lines(tmp_path, [
         json.dumps({"allele_id": a1, "user_id": user, "annotations": first}),
         json.dumps({"allele_id": a2, "user_id": None, "annotations": {}})])
-    result = run_cli("ella-deposit", "custom_annotation", path, db_url=demo_db_url)
+    result = run_cli("ella-deposit", "custom_annotation", path, db_url=adopted_demo_db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ("Custom annotation imported successfully: created 2 "
                                      "(0 superseding a previous version)")
-    rows = custom_rows(demo_db_url)
+    rows = custom_rows(adopted_demo_db_url)
     assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
         (a1, user, first, None, False), (a2, None, {}, None, False)]
 
     path = write_lines(tmp_path, [
         json.dumps({"allele_id": a1, "user_id": user, "annotations": second})], "second.jsonl")
-    result = run_cli("ella-deposit", "custom-annotation", path, db_url=demo_db_url)
+    result = run_cli("ella-deposit", "custom-annotation", path, db_url=adopted_demo_db_url)
     assert result.returncode == 0, result.stderr
     assert "created 1 (1 superseding" in result.stdout
-    rows = custom_rows(demo_db_url)
+    rows = custom_rows(adopted_demo_db_url)
     assert len(rows) == 3
     old, new = rows[0], rows[2]
     assert old[5] is True and old[3] == first
     assert (new[1], new[3], new[4], new[5]) == (a1, second, old[0], False)
-    with psycopg.connect(demo_db_url) as conn:
+    with psycopg.connect(adopted_demo_db_url) as conn:
         assert conn.execute("SELECT groupcommand FROM clilog ORDER BY id DESC LIMIT 2").fetchall() \
             == [("custom_annotation",), ("custom_annotation",)]
 
@@ -232,20 +232,21 @@ def test_custom_annotation_bad_key_rejected(demo_db_url, tmp_path, annotations, 
     assert without_clilog(table_snapshot(demo_db_url)) == without_clilog(before)
 
 
-def test_custom_annotation_unknown_allele(demo_db_url, tmp_path):
-    (a1, _), user = demo_ids(demo_db_url)
+def test_custom_annotation_unknown_allele(adopted_demo_db_url, tmp_path):
+    (a1, _), user = demo_ids(adopted_demo_db_url)
     path = write_lines(tmp_path, [
         json.dumps({"allele_id": a1, "user_id": user, "annotations": {}}),
         json.dumps({"allele_id": 999999, "user_id": user, "annotations": {}})])
-    line = one_line_error(run_cli("ella-deposit", "custom_annotation", path, db_url=demo_db_url))
+    line = one_line_error(run_cli("ella-deposit", "custom_annotation", path,
+                                  db_url=adopted_demo_db_url))
     assert line == f"error: {path}: line 2: allele_id 999999 does not exist"
-    assert custom_rows(demo_db_url) == []
+    assert custom_rows(adopted_demo_db_url) == []
 
 
 # --- append_genepanel_to_usergroup ---------------------------------------------------------
 
-def test_append_genepanel_to_usergroup(demo_db_url):
-    with psycopg.connect(demo_db_url) as conn:
+def test_append_genepanel_to_usergroup(adopted_demo_db_url):
+    with psycopg.connect(adopted_demo_db_url) as conn:
         group, group_id = conn.execute("SELECT name, id FROM usergroup ORDER BY id").fetchone()
         name, version = conn.execute(
             "SELECT name, version FROM genepanel g WHERE NOT EXISTS (SELECT 1 FROM "
@@ -253,22 +254,22 @@ def test_append_genepanel_to_usergroup(demo_db_url):
             "AND l.genepanel_version = g.version) ORDER BY name LIMIT 1",
             (group_id,)).fetchone()
     args = ("append_genepanel_to_usergroup", name, version, group)
-    result = run_cli("ella-deposit", *args, db_url=demo_db_url)
+    result = run_cli("ella-deposit", *args, db_url=adopted_demo_db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Appended genepanel ({name},{version}) to user group {group}"
-    again = run_cli("ella-deposit", *args, db_url=demo_db_url)
+    again = run_cli("ella-deposit", *args, db_url=adopted_demo_db_url)
     assert again.returncode == 0
     assert again.stdout.strip() == (f"Genepanel ({name},{version}) already exists in user "
                                     f"group {group}")
-    with psycopg.connect(demo_db_url) as conn:
+    with psycopg.connect(adopted_demo_db_url) as conn:
         assert conn.execute("SELECT count(*) FROM usergroupgenepanel WHERE usergroup_id = %s "
                             "AND genepanel_name = %s AND genepanel_version = %s",
                             (group_id, name, version)).fetchone()[0] == 1
     assert one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", name, "v999",
-                                  group, db_url=demo_db_url)) == \
+                                  group, db_url=adopted_demo_db_url)) == \
         f"error: Genepanel ({name},v999) does not exist"
     assert one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", name, version,
-                                  "nogroup", db_url=demo_db_url)) == \
+                                  "nogroup", db_url=adopted_demo_db_url)) == \
         "error: User group nogroup does not exist"
 
 

@@ -8,13 +8,18 @@ import logging
 
 import psycopg
 import pytest
+import yaml
 
 from deposit_helpers import BRCA_VCF, copy_test_analysis
+from ella.annotation.legacy_config import legacy_annotation_config
 from ella.polling import Poller
 from ella.watcher import ERROR_SUFFIX, Watcher, WatcherError
-from helpers import run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot
 from test_polling import add_job, config, job, service, user_id  # noqa: F401 (fixtures)
 
+DEMO = ROOT / "demo"
+TEST_ALL = ROOT / "tests" / "data" / "genepanels" / "test-ALL_v01"
+REFERENCES = ROOT / "tests" / "data" / "pubmed" / "references-from-xml.jsonl"
 NOT_READY = ("the database is not ready: the database's functions and triggers were "
              "installed by another version of this service (run `ella-db refresh`)")
 
@@ -83,3 +88,112 @@ def test_ella_polling_once_says_so_in_its_exit_code(db_url):
                      env={"ANNOTATION_SERVICE_URL": "http://127.0.0.1:9"})
     assert result.returncode == 1, result.stderr
     assert NOT_READY in result.stderr
+
+
+# Every command that writes, with arguments that get it past its own file and argument checks
+# (the state check comes before anything is written; `--reason` keeps prompts away).
+def _writers(tmp_path):
+    annotation_config = tmp_path / "annotation-config.yml"
+    annotation_config.write_text(yaml.safe_dump(legacy_annotation_config()))
+    custom = tmp_path / "custom.jsonl"
+    custom.write_text('{"allele_id": 1, "user_id": 1, "annotations": {}}\n')
+    deposit = [
+        ("ella-deposit", "genepanel", "--folder", str(TEST_ALL)),
+        ("ella-deposit", "references", str(REFERENCES)),
+        ("ella-deposit", "custom_annotation", str(custom)),
+        ("ella-deposit", "append_genepanel_to_usergroup", "HBOC", "v01", "testgroup01"),
+        ("ella-refs", "deposit", str(REFERENCES)),
+    ]
+    others = [
+        ("ella-users", "add_groups", str(DEMO / "usergroups.json")),
+        ("ella-users", "add_many", str(DEMO / "users.json")),
+        ("ella-users", "reset_password", "testuser1"),
+        ("ella-users", "modify", "testuser1", "--first_name", "Ny"),
+        ("ella-users", "lock", "testuser1", "--reason", "probe"),
+        ("ella-users", "activate", "testuser1", "--reason", "probe"),
+        ("ella-filterconfigs", "update", str(DEMO / "filterconfigs.json"), "--reason", "probe"),
+        ("ella-filterconfigs", "deactivate", "1", "--reason", "probe"),
+        ("ella-broadcast", "new", "Maintenance", "tonight"),
+        ("ella-broadcast", "deactivate", "1"),
+        ("ella-delete", "analysis", "1", "--reason", "probe"),
+        ("ella-delete", "alleleinterpretation", "1", "--reason", "probe"),
+        ("ella-annotationconfig", "update", str(annotation_config), "--reason", "probe"),
+    ]
+    return deposit, others
+
+
+def _refused(db_url, args, message):
+    before = table_snapshot(db_url)
+    result = run_cli(*args, db_url=db_url, stdin="n\n")
+    assert (result.returncode, result.stderr) == (1, f"error: {message}\n"), args
+    after = table_snapshot(db_url)
+    after.pop("clilog", None), before.pop("clilog", None)
+    assert after == before, args
+
+
+@pytest.mark.parametrize("revision, message", [
+    ("ffff00001111", "not an ELLA database this service knows"),  # a newer ELLA's, say
+    ("0143c6e15141", "upgrade it with ELLA first")])                  # an older ELLA's
+def test_no_writer_writes_into_another_ella_revision(demo_db_url, tmp_path, revision, message):
+    """Only the imports checked the database: gene panels, references, users, filter
+    configs, messages, deletions and annotation configs were written into a schema this
+    version does not know (and exited 0)."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+    deposit, others = _writers(tmp_path)
+    for args in deposit + others:
+        before = table_snapshot(demo_db_url)
+        result = run_cli(*args, db_url=demo_db_url, stdin="n\n")
+        assert result.returncode == 1 and result.stderr.startswith(
+            "error: the database is not ready: ") and message in result.stderr, (args, result)
+        after = table_snapshot(demo_db_url)
+        after.pop("clilog"), before.pop("clilog")
+        assert after == before, args
+
+
+def test_after_an_upgrade_ella_deposit_refuses_and_the_other_writers_work(adopted_demo_db_url,
+                                                                          tmp_path):
+    """README, Production 9: until `ella-db migrate` (or refresh) has run, `ella-deposit`
+    refuses; so do `ella-refs deposit` (its twin). Users, groups, filter configs, messages
+    and deletions use none of the functions and triggers, and a refresh may first need a
+    group's or a filter config's frequency groups changed by them."""
+    _left_by_an_upgrade(adopted_demo_db_url)
+    deposit, others = _writers(tmp_path)
+    for args in deposit:
+        _refused(adopted_demo_db_url, args, NOT_READY)
+    for args in others:
+        result = run_cli(*args, db_url=adopted_demo_db_url, stdin="n\n")
+        assert "not ready" not in result.stderr, (args, result.stderr)
+        assert result.returncode in (0, 1), (args, result.stderr)  # 1: "nothing to delete"
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM broadcast WHERE message = "
+                            "'Maintenance tonight'").fetchone() == (1,)
+
+
+def test_a_pending_migration_stops_every_writer(adopted_demo_db_url, tmp_path):
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        pending = conn.execute("DELETE FROM ella_sql_migration WHERE filename <> (SELECT "
+                               "min(filename) FROM ella_sql_migration) RETURNING filename"
+                               ).fetchall()
+    assert pending
+    deposit, others = _writers(tmp_path)
+    for args in deposit + others[::4]:
+        before = table_snapshot(adopted_demo_db_url)
+        result = run_cli(*args, db_url=adopted_demo_db_url, stdin="n\n")
+        assert result.returncode == 1 and "the database is not ready: pending migrations: " \
+            in result.stderr, (args, result.stderr)
+        after = table_snapshot(adopted_demo_db_url)
+        after.pop("clilog"), before.pop("clilog")
+        assert after == before, args
+
+
+def test_writers_work_on_an_ella_database_not_adopted_yet_but_ella_deposit_does_not(
+        demo_db_url, tmp_path):
+    """ELLA's own database at its head revision has the tables these commands write, and
+    ELLA writes them the same way; the imports and deposits need this version's functions
+    (`ella-db adopt` installs them)."""
+    deposit, others = _writers(tmp_path)
+    _refused(demo_db_url, deposit[1], "the database is not ready: the ELLA database has not "
+                                      "been adopted (run `ella-db adopt`)")
+    result = run_cli("ella-broadcast", "new", "Hello", db_url=demo_db_url)
+    assert result.returncode == 0, result.stderr

@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file,
+                             require_known_schema, run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit.annotationconfig import (AnnotationConfigFileError, active_annotation_config,
                                            check_annotation_config, read_annotation_config_file,
@@ -47,7 +47,7 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, db_url = settings_with_database()
+    app_config, db_url = settings_with_database()
     if args.command == "list":
         return _list(db_url)
     audit = Audit(db_url, "annotationconfig", "update", argv)
@@ -60,6 +60,7 @@ def _run(args, argv):
         except AnnotationConfigFileError as exc:
             raise AnnotationConfigFileError(f"{args.file}: {exc}") from None
         with connect(db_url, application_name="ella-annotationconfig") as conn:
+            require_known_schema(conn, app_config)
             config_id = update_annotation_config(conn, config)
         audit.echo(f"Updated annotation config (id {config_id}): {len(config['deposit'])} "
                    f"converters, {len(config['view'])} view sections")

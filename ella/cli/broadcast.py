@@ -5,7 +5,8 @@ import argparse
 import sys
 
 from ella.broadcast import add_broadcast, deactivate_broadcast, list_broadcasts
-from ella.cli.common import Audit, CommandError, run_main, settings_with_database
+from ella.cli.common import (Audit, CommandError, require_known_schema, run_main,
+                             settings_with_database)
 from ella.cli.table import format_table
 from ella.db import connect
 
@@ -42,13 +43,14 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, db_url = settings_with_database()
+    config, db_url = settings_with_database()
     if args.command == "list":
         return _list(db_url, args)
     audit = Audit(db_url, "broadcast", args.command, argv)
 
     def body():
         with connect(db_url, application_name="ella-broadcast") as conn:
+            require_known_schema(conn, config)
             if args.command == "new":
                 audit.echo(f"Message with id {add_broadcast(conn, ' '.join(args.words))} added")
             elif deactivate_broadcast(conn, args.message_id):

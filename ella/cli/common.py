@@ -219,6 +219,27 @@ def require_ready_database(conn, config, shadow_columns=True):
         raise CommandError(f"the database is not ready: {why}")
 
 
+def require_known_schema(conn, config):
+    """CommandError unless the database's tables are those this version writes: set up or
+    adopted by it with no migration pending, or ELLA's own at the head revision not adopted
+    yet (the same tables, which ELLA writes the same way). A database at another ELLA
+    revision (older, newer) is refused, as by the imports. Functions and shadow columns may
+    still wait for a refresh: users, groups, filter configs and messages use neither, and
+    `ella-db refresh` may first need a group's or a filter config's frequency groups
+    changed."""
+    from ella.migrate import STATE_ADVICE, status  # late: --help needs no database code
+    info = status(conn, config)
+    conn.rollback()
+    if info["state"] == "ella":
+        return
+    if info["state"] != "ours":
+        why = info["message"] or STATE_ADVICE.get(info["state"], info["state"])
+        raise CommandError(f"the database is not ready: {why}")
+    if info["pending"]:
+        raise CommandError("the database is not ready: pending migrations: "
+                           + ", ".join(info["pending"]) + " (run `ella-db migrate`)")
+
+
 def _missing_privilege_caused(exc):
     """Whether a missing privilege (PostgreSQL's refusal) is among `exc`'s causes."""
     seen = set()

@@ -10,8 +10,8 @@ go to stderr, answers are read from stdin. The deletion runs in one transaction.
 import argparse
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, confirm, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, require_known_schema,
+                             run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit.delete import (ConfirmationOutdated, RoundsChanged, allele_summary,
                                  alleleinterpretation_rounds, analysis_summary,
@@ -55,12 +55,13 @@ def main(argv=None):
 
 
 def _run(args, argv):
-    _, db_url = settings_with_database()
+    config, db_url = settings_with_database()
     audit = Audit(db_url, "delete", args.command, argv)
 
     def body():
         audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-delete") as conn:
+            require_known_schema(conn, config)
             try:
                 if args.command == "analysis":
                     return _delete_analysis(conn, args, audit)

@@ -176,6 +176,7 @@ def _genepanel(db_url, args, audit):
     _progress(f"reading {transcripts_path} and {phenotypes_path}")
     panel = read_panel_files(transcripts_path, phenotypes_path)
     with connect(db_url, application_name="ella-deposit") as conn:
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         result = deposit_genepanel(conn, name, version, panel, replace=args.replace,
                                    progress=lambda step: _progress(f"writing {step}"))
     audit.echo(summary_line(result))
@@ -250,6 +251,7 @@ def _references(db_url, args, audit):
     _progress(f"reading {args.file}")
     items = references.read_references(args.file)
     with connect(db_url, application_name="ella-deposit") as conn:
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         result = references.deposit_references(conn, items)
     audit.echo(references.summary_line(result))
     return 0
@@ -259,6 +261,7 @@ def _custom_annotation(db_url, args, audit):
     _progress(f"reading {args.file}")
     items = custom_annotation.read_custom_annotations(args.file)
     with connect(db_url, application_name="ella-deposit") as conn:
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         result = custom_annotation.deposit_custom_annotations(conn, items, source=args.file)
     audit.echo(custom_annotation.summary_line(result))
     return 0
@@ -267,6 +270,7 @@ def _custom_annotation(db_url, args, audit):
 def _append_genepanel_to_usergroup(db_url, args, audit):
     name, version, group = args.genepanel_name, args.genepanel_version, args.usergroup
     with connect(db_url, application_name="ella-deposit") as conn:
+        require_ready_database(conn, args.app_config, shadow_columns=False)
         added = append_genepanel_to_usergroup(conn, name, version, group)
     if added:
         audit.echo(f"Appended genepanel ({name},{version}) to user group {group}")

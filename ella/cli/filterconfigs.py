@@ -9,8 +9,8 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file,
+                             require_known_schema, run_main, settings_with_database)
 from ella.cli.table import format_table
 from ella.db import connect
 from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
@@ -88,13 +88,14 @@ def _run(args, argv):
         audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         if args.command == "update":
             return _update(db_url, config, args, audit)
-        return _deactivate(db_url, args, audit)
+        return _deactivate(db_url, config, args, audit)
     return audit.run(body, (FilterconfigError,))
 
 
 def _update(db_url, config, args, audit):
     entries = read_filterconfigs_file(args.file)
     with connect(db_url, application_name="ella-filterconfigs") as conn:
+        require_known_schema(conn, config)
         try:
             result = deposit_filterconfigs(conn, config, entries, echo=audit.echo)
         except FilterconfigError as exc:  # "entry 2 ('x'): ...": of which file
@@ -109,8 +110,9 @@ def _update(db_url, config, args, audit):
     return 0
 
 
-def _deactivate(db_url, args, audit):
+def _deactivate(db_url, config, args, audit):
     with connect(db_url, application_name="ella-filterconfigs") as conn:
+        require_known_schema(conn, config)
         row = get_filterconfig(conn, args.filterconfig_id)
         if row is None:
             raise CommandError(f"Found no filter config with id {args.filterconfig_id}")

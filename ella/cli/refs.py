@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from ella import pubmed
-from ella.cli.common import (Audit, CommandError, require_input_file, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, require_input_file, require_ready_database,
+                             run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import references
 
@@ -160,7 +160,7 @@ def _convert(args, argv):
 
 
 def _deposit(args, argv):
-    _, db_url = settings_with_database()
+    config, db_url = settings_with_database()
     # The same command as `ella-deposit references`, audited as ELLA's `deposit references`.
     audit = Audit(db_url, "deposit", "references", ["references", *argv[1:]])
 
@@ -168,6 +168,7 @@ def _deposit(args, argv):
         _progress(f"reading {args.file}")
         items = references.read_references(args.file)
         with connect(db_url, application_name="ella-refs") as conn:
+            require_ready_database(conn, config, shadow_columns=False)
             result = references.deposit_references(conn, items)
         audit.echo(references.summary_line(result))
         return 0

@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from ella.cli.common import (Audit, CommandError, ask_reason, confirm, is_utf8,
-                             require_input_file, run_main, settings_with_database)
+                             require_input_file, require_known_schema, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit import users as domain
 from ella.passwords import PasswordPolicyError
@@ -117,6 +118,7 @@ def _run(args, argv):
             # Asked only without --reason (`--reason None` is no reason, not a question).
             audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-users") as conn:
+            require_known_schema(conn, config)
             try:
                 return COMMANDS[command](conn, config, args, audit)
             except BaseException:
