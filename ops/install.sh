@@ -10,7 +10,7 @@
 #                                          compiler needed). The project is installed in place
 #                                          (editable): it reads sql/ and ops/ beside ella/, so
 #                                          SRC must stay where it is (/ella in the image).
-#   ops/install.sh user NAME [UID]         a system user NAME (group NAME, same id) without login,
+#   ops/install.sh user NAME [UID]         a system user NAME (and group NAME) without login,
 #                                          if missing
 #   ops/install.sh dirs OWNER DIR...       create DIRs (mount points, data layout) owned by OWNER
 set -eu
@@ -73,10 +73,13 @@ dirs)
         while [ ! -e "$existing" ]; do existing=$(dirname "$existing"); done
         mkdir -p "$dir"
         [ "$(id -un)" = "$owner" ] && continue
-        made=$dir
-        as_root chown "$owner:" "$made"
-        while made=$(dirname "$made"); [ "$made" != "$existing" ]; do
+        # DIR itself (also when it existed: a mounted disk), then the parents made here,
+        # never one that existed (the walk once went on to / for an existing DIR).
+        as_root chown "$owner:" "$dir"
+        made=$(dirname "$dir")
+        while [ "$existing" != "$dir" ] && [ "$made" != "$existing" ]; do
             as_root chown "$owner:" "$made"
+            made=$(dirname "$made")
         done
     done
     ;;

@@ -218,6 +218,31 @@ def test_install_script_dirs_gives_the_owner_the_parents_it_creates(tmp_path):
     assert tmp_path.stat().st_uid == 0  # what existed stays as it was
 
 
+def test_install_script_dirs_on_an_existing_directory_chowns_that_directory_alone(tmp_path):
+    """`dirs ella /data` with /data a mounted disk, or run again on an upgrade: for a DIR
+    that existed the walk over the made parents never ended, chowning every parent up to /
+    (which it then chowned over and over). chown is a logging stand-in here, so a return of
+    that defect touches nothing."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "chown.log"
+    (shim / "chown").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    (shim / "chown").chmod(0o755)
+    (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')  # as a user other than root
+    (shim / "sudo").chmod(0o755)
+    env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
+    existing = tmp_path / "data"
+    existing.mkdir()
+    new = tmp_path / "data" / "analyses" / "incoming"
+    for _ in range(2):
+        result = subprocess.run([str(OPS / "install.sh"), "dirs", "nobody", str(existing),
+                                 str(new)], env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+    chowned = [line.split()[-1] for line in log.read_text().splitlines()]
+    assert chowned == [str(existing), str(new), str(new.parent),  # the first run made both
+                       str(existing), str(new)]                   # the second made none
+
+
 def test_gunicorn_post_fork_ends_a_worker_whose_master_is_already_gone(tmp_path):
     """The master dying between the fork and the hook: the worker ends there (a SIGTERM to
     itself met the master's handler, inherited over the fork, which only queues it)."""
