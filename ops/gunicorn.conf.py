@@ -34,6 +34,10 @@ logconfig_dict = logging_setup.dict_config()
 # the last X-Forwarded-For hop.
 access_log_format = '%({x-real-ip}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Only the scheme header our nginx sets: gunicorn's default also reads X-Forwarded-Ssl and
+# X-Forwarded-Protocol, which many TLS proxies add, and answered every request with an HTML
+# 400 ("Contradictory scheme headers") when they disagreed with nginx's X-Forwarded-Proto.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # The unix socket (gunicorn binds it with this umask, default 0: world-writable) is for our
 # nginx, which runs as the same user (the image's uid 1000, systemd's `ella`): nobody else
 # may talk to the API past it. Started as root, nginx's workers are another user (nobody),

@@ -372,6 +372,12 @@ def test_through_real_gunicorn(db_url):
                                              headers={"X-Trace": "t" * 20000})
         with urllib.request.urlopen(long_header, timeout=5) as response:
             assert response.status == 200
+        # gunicorn read X-Forwarded-Ssl/-Protocol too: one disagreeing with X-Forwarded-Proto
+        # made every request an HTML 400 ("Contradictory scheme headers").
+        contradicting = urllib.request.Request(f"{base}/health/", headers={
+            "X-Forwarded-Proto": "http", "X-Forwarded-Ssl": "on"})
+        with urllib.request.urlopen(contradicting, timeout=5) as response:
+            assert response.status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

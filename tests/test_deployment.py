@@ -657,6 +657,12 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
         access = _wait_for(lambda: [x for x in (site["logs"] / "api.log").read_text()
                                     .splitlines() if "xff-check" in x], 15, "the access line")
         assert "6.6.6.6" not in access[0] and "127.0.0.1" in access[0], access
+        # Scheme headers a site's TLS proxy adds (nginx-proxy, Apache setups) contradicted
+        # our nginx's X-Forwarded-Proto: gunicorn answered every request with an HTML 400.
+        for header in ({"X-Forwarded-Ssl": "on"}, {"X-Forwarded-Protocol": "ssl"},
+                       {"X-Forwarded-Proto": "https"}):
+            status, _, body = _get(base + "/api/v1/config/", headers=header)
+            assert status == 200, (header, status, body[:200])
         # nginx's line leaves out the user name of an Authorization header ("combined" has it).
         _get(base + "/api/v1/health/?auth-check",
              headers={"Authorization": "Basic " + base64.b64encode(b"basicuser:pw").decode()})
