@@ -14,7 +14,10 @@ for name in DB_URL ELLA_CONFIG; do
 done
 [ -r "$ELLA_CONFIG" ] || die "ELLA_CONFIG=$ELLA_CONFIG: no such readable file"
 # nginx would refuse it only once supervisord runs, which then gives nginx up and stays up.
-if [ -n "${ELLA_UI_PATH:-}" ] && [ ! -r "$ELLA_UI_PATH/index.html" ]; then
+# A relative path is the checkout's, as ops/render-nginx.py (run in ELLA_HOME) reads it.
+ui_path=${ELLA_UI_PATH:-}
+case $ui_path in ""|/*) ;; *) ui_path=$ELLA_HOME/$ui_path ;; esac
+if [ -n "$ui_path" ] && [ ! -r "$ui_path/index.html" ]; then
     die "ELLA_UI_PATH=$ELLA_UI_PATH: no index.html there (a build of ELLA's web UI)"
 fi
 

@@ -502,9 +502,9 @@ def test_nginx_start_stops_the_workers_a_killed_master_left(site):
 
 # --- entrypoint ---------------------------------------------------------------------------------
 
-def _entrypoint(env):
+def _entrypoint(env, cwd=None):
     return subprocess.run([str(OPS / "entrypoint.sh")], capture_output=True, text=True,
-                          env=env, timeout=120, stdin=subprocess.DEVNULL)
+                          env=env, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 @pytest.mark.parametrize("missing", ["DB_URL", "ELLA_CONFIG"])
@@ -525,6 +525,23 @@ def test_entrypoint_refuses_a_ui_path_without_index(site, tmp_path):
     assert result.stderr == (f"ella entrypoint: ELLA_UI_PATH={tmp_path}: no index.html there "
                              "(a build of ELLA's web UI)\n")
     assert not (site["data"]).exists(), "nothing is created before the checks pass"
+
+
+def test_entrypoint_reads_a_relative_ui_path_in_the_checkout_as_nginx_does(site, tmp_path):
+    """Run from another directory, the entrypoint looked for a relative ELLA_UI_PATH there,
+    while nginx (started in ELLA_HOME) reads it from the checkout: one in the checkout was
+    refused, one only beside the caller passed and nginx then failed."""
+    (tmp_path / "beside" / "ui").mkdir(parents=True)
+    (tmp_path / "beside" / "ui" / "index.html").write_text("not the checkout's\n")
+    env = _site_env(site, DB_URL="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
+                    ELLA_UI_PATH="ops/webui-placeholder")
+    result = _entrypoint(env, cwd=tmp_path)
+    assert result.returncode == 1 and "no index.html" not in result.stderr, result.stderr
+    assert "cannot check the database" in result.stderr, result.stderr  # past the UI check
+    env["ELLA_UI_PATH"] = "beside/ui"
+    result = _entrypoint(env, cwd=tmp_path)
+    assert result.stderr == ("ella entrypoint: ELLA_UI_PATH=beside/ui: no index.html there "
+                             "(a build of ELLA's web UI)\n")
 
 
 def test_entrypoint_refuses_a_database_not_at_head(site, empty_db_url):
