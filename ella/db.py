@@ -102,6 +102,23 @@ def _connect_timeout(db_url):
     return {"connect_timeout": CONNECT_TIMEOUT}
 
 
+def check_db_url(db_url):
+    """DatabaseError if DB_URL cannot be a connection string at all, without connecting: a
+    long-running loop (the poller) takes a failed connection for a server still away and
+    would wait for ever on a typo."""
+    if not db_url:
+        connect(db_url)  # the standard "not set" error
+    try:
+        psycopg.conninfo.conninfo_to_dict(db_url)
+    except psycopg.ProgrammingError as exc:
+        raise _invalid_url(exc, db_url) from None
+
+
+def _invalid_url(exc, db_url):
+    first = _without_password(str(exc).strip().splitlines()[0], db_url)
+    return DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: {first}")
+
+
 def connect(db_url, autocommit=False, application_name="ella"):
     if not db_url:
         raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
@@ -116,11 +133,9 @@ def connect(db_url, autocommit=False, application_name="ella"):
         _pin_session_settings(conn)
         return conn
     except psycopg.ProgrammingError as exc:
-        first = _without_password(str(exc).strip().splitlines()[0], db_url)
         # Not chained (`from None`): libpq's own message may quote the password, and a
         # traceback of this error would print it.
-        raise DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: "
-                            f"{first}") from None
+        raise _invalid_url(exc, db_url) from None
     except psycopg.OperationalError as exc:
         # libpq's message is multi-line; the first line says what failed.
         raise DatabaseError("cannot connect to the database: "

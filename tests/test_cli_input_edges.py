@@ -144,6 +144,16 @@ def test_polling_once_on_a_database_without_its_tables_exits_1(empty_db_url):
     assert "Traceback" not in proc.stderr
 
 
+def test_polling_refuses_a_db_url_that_is_no_connection_string():
+    """The loop took the failed connection for a server still away and logged "retrying"
+    for ever (the API and the watcher stop at once)."""
+    proc = run_cli("ella-polling", env={"DB_URL": "garbage://ella:secret@db/ella",
+                                        "ANNOTATION_SERVICE_URL": "http://127.0.0.1:1"})
+    _assert_one_line_error(proc)
+    assert proc.stderr.startswith("error: DB_URL is not a valid PostgreSQL URL or connection "
+                                  "string: ") and "secret" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("args", [
     ("ella-users", "list"), ("ella-broadcast", "list"), ("ella-filterconfigs", "list"),
     ("ella-annotationconfig", "list"),

@@ -6,6 +6,7 @@ import sys
 
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
+from ella.db import check_db_url
 from ella.polling import Poller, ServiceError, service_from_config
 
 
@@ -34,6 +35,7 @@ def _run(args):
     config, env = load_settings()
     if not env["DB_URL"]:
         raise CommandError("DB_URL is not set")
+    check_db_url(env["DB_URL"])
     try:
         service = service_from_config(config)
     except ServiceError as exc:
