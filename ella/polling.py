@@ -41,6 +41,7 @@ from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
 from ella.genepanel_export import regions_bed
+from ella.http_deadline import Deadline
 from ella.migrate import at_head
 
 log = logging.getLogger("ella.polling")
@@ -165,40 +166,50 @@ class AnnotationService:
         request = urllib.request.Request(self.base + path, data=body, method=method)
         if content_type:
             request.add_header("Content-Type", content_type)
-        deadline = time.monotonic() + self.timeout * deadline_factor
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                chunks = []
-                while chunk := response.read1(READ_CHUNK):
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the answer took over "
-                                           f"{self.timeout * deadline_factor:g} s")
-                if response.length:  # closed early: read1 ends as if the answer were whole
-                    raise IncompleteRead(b"".join(chunks), response.length)
-                return b"".join(chunks)
-        except urllib.error.HTTPError as exc:
+        late = TimeoutError(f"the answer took over {self.timeout * deadline_factor:g} s")
+        with Deadline(self.timeout * deadline_factor) as deadline:
+            try:
+                return self._answer(deadline, request, late)
+            except (OSError, HTTPException, ValueError) as exc:  # URLError is an OSError
+                if deadline.expired and not isinstance(exc, urllib.error.HTTPError):
+                    exc = late  # whatever the cut socket made the reader say
+                raise self._failure(method, path, exc) from None
+
+    def _answer(self, deadline, request, late):
+        with deadline.opener().open(request, timeout=self.timeout) as response:
+            chunks = []
+            while chunk := response.read1(READ_CHUNK):
+                chunks.append(chunk)
+            if deadline.expired:  # an answer without a length ends where it was cut
+                raise late
+            if response.length:  # closed early: read1 ends as if the answer were whole
+                raise IncompleteRead(b"".join(chunks), response.length)
+            return b"".join(chunks)
+
+    def _failure(self, method, path, exc):
+        """The ServiceError for a request that failed with `exc`."""
+        if isinstance(exc, urllib.error.HTTPError):
             try:
                 text = exc.read()
             except (OSError, HTTPException):
                 text = b""
-            raise ServiceError(_error_message(text), exc.code) from None
-        except (urllib.error.URLError, ValueError) as exc:
-            # Not reached (urllib wraps what fails before the request is sent in URLError;
-            # ValueError: a host name the resolver refuses, "annotation..service").
+            return ServiceError(_error_message(text), exc.code)
+        if isinstance(exc, (urllib.error.URLError, ValueError)):
+            # Nothing reached the service (urllib wraps what fails before the request is
+            # sent in URLError; ValueError: a host name the resolver refuses,
+            # "annotation..service").
             reason = getattr(exc, "reason", None) or exc
-            raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
-                                     f"{reason}") from None
-        except (OSError, HTTPException) as exc:
-            # No answer after the request was sent (a read timeout, a dropped connection).
-            # A POST may have started a task there: submitted again, the job would run twice.
-            if method == "POST":
-                raise ServiceNoAnswer(f"annotation service {path}: no answer after the "
-                                      f"request was sent ({exc or type(exc).__name__}); the "
-                                      "service may have started the task: check it before "
-                                      "submitting the job again") from None
-            raise ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
-                                     f"{exc or type(exc).__name__}") from None
+            return ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
+                                      f"{reason}")
+        # No answer after the request was sent (a read timeout, a dropped connection).
+        # A POST may have started a task there: submitted again, the job would run twice.
+        if method == "POST":
+            return ServiceNoAnswer(f"annotation service {path}: no answer after the request "
+                                   f"was sent ({exc or type(exc).__name__}); the service may "
+                                   "have started the task: check it before submitting the "
+                                   "job again")
+        return ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
+                                  f"{exc or type(exc).__name__}")
 
     def _json(self, method, path, **kwargs):
         raw = self._request(method, path, **kwargs)
@@ -209,8 +220,11 @@ class AnnotationService:
 
     def _task_id(self, answer):
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
-        if not task_id:
+        if task_id is None or task_id == "":
             raise ServiceError("annotation service: no task_id in the answer")
+        if isinstance(task_id, bool) or not isinstance(task_id, (str, int)):
+            # A list or an object made a task id such as "['a']", polled as it was.
+            raise ServiceError("annotation service: the task_id is not a string")
         task_id = str(task_id)
         if storable(task_id) != task_id:
             raise ServiceError("annotation service: the task_id has a NUL character or an "
@@ -229,15 +243,24 @@ class AnnotationService:
                                         content_type=content_type))
 
     def status(self, task_id):
+        """{"active": bool, "error": bool, ...} (import.md 7.3)."""
         answer = self._json("GET", f"/status/{urllib.parse.quote(task_id, safe='')}")
         if not isinstance(answer, dict):
             raise ServiceError("annotation service: status answer is not an object")
+        # Read as finished, an answer without a boolean `active` ({}, "false") had its
+        # result fetched and deposited, whether the task had one yet or not.
+        if not isinstance(answer.get("active"), bool):
+            raise ServiceError("annotation service: status answer has no boolean 'active'")
+        if answer.get("error") is not None and not isinstance(answer["error"], bool):
+            raise ServiceError("annotation service: status answer's 'error' is not a boolean")
         return answer
 
     def process(self, task_id):
+        """The annotated VCF, as bytes: its text is read (and refused if not UTF-8, with
+        its line) as a file's would be."""
         # A whole annotated VCF: more time for it than for the short answers.
         return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}",
-                             deadline_factor=20).decode("utf-8", errors="replace")
+                             deadline_factor=20)
 
     def running(self):
         try:
@@ -370,7 +393,8 @@ class JobDepositFailed(Exception):
 
 
 def deposit_result(conn, app_config, job, vcf_text):
-    """Deposit the annotated VCF of a job on `conn` (no commit). Returns a summary dict."""
+    """Deposit the annotated VCF of a job (text, or the service's bytes) on `conn` (no
+    commit). Returns a summary dict."""
     props = job["properties"] or {}
     if job["mode"] == "Analysis" and props.get("create_or_append") == "Append":
         # Checked again here: the job may predate the check, or its user changed groups.
@@ -399,7 +423,10 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
     panel = (job["genepanel_name"], job["genepanel_version"])
     props = job["properties"] or {}
     vcf = folder / f"job-{job['id']}.vcf"
-    vcf.write_text(vcf_text, encoding="utf-8")
+    if isinstance(vcf_text, str):
+        vcf.write_text(vcf_text, encoding="utf-8")
+    else:
+        vcf.write_bytes(vcf_text)  # the service's answer as it came
     if job["mode"] == "Analysis":
         if not props.get("analysis_name"):
             raise DepositError("properties.analysis_name is missing")
@@ -632,6 +659,16 @@ class Poller:
             return self._transition(conn, job_id, SUBMITTED, status=FAILED_SUBMISSION,
                                     message=message, task_id="")
         self._reachable()
+        other = conn.execute("SELECT id FROM annotationjob WHERE task_id = %s AND id <> %s AND "
+                             "status IN (%s, %s) ORDER BY id LIMIT 1",
+                             (task_id, job_id, RUNNING, ANNOTATED)).fetchone()
+        if other:
+            # Both jobs would deposit that one result: one patient's variants under another's
+            # analysis, and this job's own input never annotated.
+            return self._transition(
+                conn, job_id, SUBMITTED, status=FAILED_SUBMISSION, task_id="",
+                message=f"the annotation service answered with task id {task_id!r}, which "
+                        f"import job {other[0]} is still using: submit this job again")
         try:
             return self._transition(conn, job_id, SUBMITTED, status=RUNNING, task_id=task_id,
                                     message="")
@@ -656,7 +693,7 @@ class Poller:
     def _annotated(self, conn, job_id):
         job = load_job(conn, job_id)
         try:
-            vcf_text = self.service.process(job["task_id"] or "")
+            vcf_data = self.service.process(job["task_id"] or "")
         except ServiceUnreachable:
             raise
         except ServiceError as exc:
@@ -675,7 +712,7 @@ class Poller:
                 if locked is None or locked["status"] != ANNOTATED or \
                         locked["task_id"] != job["task_id"]:
                     return None
-                stats = deposit_result(conn, self.app_config, locked, vcf_text)
+                stats = deposit_result(conn, self.app_config, locked, vcf_data)
                 update_job(conn, locked, {"status": DONE, "message": ""})
         except Exception as exc:
             if isinstance(exc, psycopg.Error) and transient_database_error(conn, exc):

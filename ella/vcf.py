@@ -585,13 +585,30 @@ def decompose(rec, line_length=0):
 
 # ---------------------------------------------------------------------------- reader
 
-def _open_text(path):
+def _open_text(path, errors="strict"):
     with open(path, "rb") as fh:
         magic = fh.read(2)
     # utf-8-sig: a byte-order mark some editors write is skipped, not read as text.
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, "r", encoding="utf-8-sig", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors=errors, newline="")
+    return open(path, "r", encoding="utf-8-sig", errors=errors, newline="")
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept
+
+
+def _first_line_not_utf8(path):
+    """The number of the first line with bytes that are no UTF-8, counted as the reader
+    counts, or None. The reader decodes ahead of the line it reads (8 KB at a time), so its
+    own count named a line up to a few hundred before the bad one."""
+    try:
+        with _open_text(path, errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, 1):
+                if _UNDECODABLE.search(line):
+                    return number
+    except (OSError, EOFError, zlib.error):
+        pass
+    return None
 
 
 class VcfReader:
@@ -641,7 +658,8 @@ class VcfReader:
             raise self._error(f"compressed data is damaged or truncated ({exc})",
                               self.line_no + 1) from None
         except UnicodeDecodeError:
-            raise self._error("text is not valid UTF-8", self.line_no + 1) from None
+            raise self._error("text is not valid UTF-8",
+                              _first_line_not_utf8(self.path) or self.line_no + 1) from None
         except OSError as exc:  # an I/O error of the disk or share mid-file
             raise self._error(f"cannot be read: {exc.strerror or exc}",
                               self.line_no + 1) from None

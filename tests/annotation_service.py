@@ -26,6 +26,8 @@ class FakeAnnotationService:
         self.process_gate = None   # threading.Event: /process waits on it
         self.process_started = threading.Event()
         self.task_prefix = "task"
+        self.status_answer = None  # when set: every task's status answer, as it is
+        self.task_id_answer = None  # when set: the value of every submission's task_id
         self._counter = 0
         self._lock = threading.Lock()
         service = self
@@ -64,6 +66,8 @@ class FakeAnnotationService:
                     if task is None:
                         return self._send(404, json.dumps({"message": "No such task"}))
                     task["polls"] += 1
+                    if service.status_answer is not None:
+                        return self._send(200, json.dumps(service.status_answer))
                     if service.error_task is not None:
                         return self._send(200, json.dumps(
                             {"active": False, "error": True, "message": service.error_task}))
@@ -97,6 +101,11 @@ class FakeAnnotationService:
                     if self._fail("annotate"):
                         return
                     task_id = service._new_task(input=json.loads(body)["input"])
+                    if service.task_id_answer is not None:  # the first task keeps it
+                        if isinstance(service.task_id_answer, str):
+                            service.tasks.setdefault(service.task_id_answer,
+                                                     service.tasks[task_id])
+                        task_id = service.task_id_answer
                     self._send(200, json.dumps({"task_id": task_id}))
                 elif self.path == "/api/v1/samples/annotate":
                     if self._fail("annotate"):

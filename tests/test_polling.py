@@ -100,7 +100,7 @@ def test_client_speaks_the_protocol(service):
     assert service.tasks[task]["input"] == "13-32893296-TG-T"
     assert client.status(task) == {"active": True, "error": False}
     assert client.status(task) == {"active": False, "error": False}
-    assert client.process(task) == "13-32893296-TG-T"
+    assert client.process(task) == b"13-32893296-TG-T"
     service.samples = {"s2": {"x": 1}, "s1": {"x": 2}}
     assert client.search_samples("s", 5) == [{"x": 2, "name": "s1"}, {"x": 1, "name": "s2"}]
     assert service.last_sample_query == {"q": ["{'name': 's'}"], "limit": ["5"]}
@@ -335,6 +335,77 @@ def test_http_errors_fail_the_job_with_the_service_message(db_url, config, servi
         assert failed["task_id"] == ""
 
 
+@pytest.mark.parametrize("answer", [{}, {"state": "PENDING"}, {"active": None},
+                                    {"active": "false", "error": False},
+                                    {"active": False, "error": "no"}])
+def test_a_status_answer_of_another_shape_fails_the_job_and_fetches_nothing(
+        db_url, config, service, user_id, answer):
+    """import.md 7.3: `{"active": bool, "error": bool}`. An answer without a boolean
+    `active` was taken as finished: the result was fetched and deposited (or, for "false",
+    the job stayed RUNNING for ever)."""
+    job_id = add_job(db_url, user_id)
+    service.status_answer = answer
+    poller = Poller(db_url, config)
+    _cycles(poller, 3)
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (ANNOTATION)" and failed["message"].startswith(
+        "annotation service: status answer"), failed
+    assert not [r for r in service.requests if r[1].startswith("/api/v1/process/")]
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+
+
+@pytest.mark.parametrize("task_id", [["a"], {"x": 1}, True])
+def test_a_task_id_that_is_no_string_fails_the_submission(db_url, config, service, user_id,
+                                                          task_id):
+    """str() of it ("['a']", "True") was stored and polled as the job's task."""
+    job_id = add_job(db_url, user_id)
+    service.task_id_answer = task_id
+    _cycles(Poller(db_url, config), 1)
+    failed = job(db_url, job_id)
+    assert (failed["status"], failed["message"], failed["task_id"]) == (
+        "FAILED (SUBMISSION)", "annotation service: the task_id is not a string", "")
+
+
+def test_a_task_id_another_running_job_has_fails_the_submission(db_url, config, service,
+                                                                user_id):
+    """A service answering one task id for two inputs: both jobs followed that one task and
+    deposited its result, the second patient's analysis holding the first's variants."""
+    first = add_job(db_url, user_id, analysis_name="first")
+    second = add_job(db_url, user_id, analysis_name="second", data="13-32893296-TG-T")
+    service.task_id_answer = "same"
+    _cycles(Poller(db_url, config), 4)
+    assert job(db_url, first)["status"] == "DONE"
+    failed = job(db_url, second)
+    assert (failed["status"], failed["task_id"]) == ("FAILED (SUBMISSION)", "")
+    assert failed["message"] == (f"the annotation service answered with task id 'same', "
+                                 f"which import job {first} is still using: submit this job "
+                                 "again")
+    assert count(db_url, "SELECT array_agg(name) FROM analysis") == ["first.HBOC_v01"]
+    # Once the first is done, the service may give the id out again (a restarted service).
+    third = add_job(db_url, user_id, analysis_name="third")
+    _cycles(Poller(db_url, config), 4)
+    assert job(db_url, third)["status"] == "DONE"
+
+
+def test_a_result_that_is_not_utf8_fails_the_deposit_with_its_line(db_url, config, service,
+                                                                   user_id):
+    """The same bytes are refused as a file; as a job's result they were decoded with
+    replacement characters and deposited altered."""
+    latin1 = VCF_TEXT.replace("not_provided", "not_provid\u00e9d", 1).encode("latin-1")
+    service.results[VCF_TEXT] = latin1
+    job_id = add_job(db_url, user_id, mode="Variants")
+    before = table_snapshot(db_url)
+    _cycles(Poller(db_url, config), 4)
+    failed = job(db_url, job_id)
+    line = VCF_TEXT[:VCF_TEXT.index("not_provided")].count("\n") + 1
+    assert failed["status"] == "FAILED (DEPOSIT)" and failed["message"].startswith(
+        f"VcfError: job-{job_id}.vcf, line {line}: "), failed["message"]
+    assert "UTF-8" in failed["message"]
+    after = table_snapshot(db_url)
+    before.pop("annotationjob"), after.pop("annotationjob")
+    assert after == before
+
+
 def _cycles(poller, n):
     for _ in range(n):
         poller.retry_at = None
@@ -464,21 +535,24 @@ def test_a_submission_the_service_never_got_is_sent_again(db_url, config, user_i
     assert (waiting["status"], waiting["task_id"]) == ("SUBMITTED", "")
 
 
-def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id):
+@pytest.mark.parametrize("trickled", ["body", "headers"])
+def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id, trickled):
     """A service, or a proxy in front of it, sending its answer a byte at a time never
     tripped the per-read timeout: one status call held the loop (and SIGTERM) as long as it
-    liked. The whole answer must come within three timeouts."""
+    liked. The whole answer must come within three timeouts: also its status line and
+    headers (the deadline was checked between chunks of the body only)."""
     class Trickle(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "40")
-            self.end_headers()
+            head = b"HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n"
+            if trickled == "body":
+                self.wfile.write(head)
+            data = (head if trickled == "headers" else b"") + b" " * 40
             try:
-                for _ in range(40):
-                    self.wfile.write(b" ")
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(0.2)
             except OSError:

@@ -199,6 +199,22 @@ def test_a_nul_character_is_refused_with_its_line(tmp_path, record):
     assert str(exc.value).endswith("line 14: the line contains a NUL character (binary data)")
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_bytes_that_are_no_utf8_are_refused_with_their_own_line(tmp_path, compressed):
+    """The reader decodes 8 KB ahead of the line it reads: a Latin-1 byte on line 600 was
+    reported on the line being read when that block was decoded, hundreds of lines before."""
+    record = "\t".join(GOOD[:7]) + "\tNOTE=x\tGT:DP\t0/1:5\n"
+    lines = [record.replace("10", str(10 + i), 1) for i in range(600)]
+    lines[586] = lines[586].replace("NOTE=x", "NOTE=caf\u00e9")
+    path = write_vcf(tmp_path, lines, name="broken.vcf")
+    raw = path.read_text().encode("latin-1")
+    path.write_bytes(gzip.compress(raw) if compressed else raw)
+    with pytest.raises(VcfError) as exc:
+        read_all(path)
+    assert exc.value.line_no == FIRST_RECORD_LINE + 586, str(exc.value)
+    assert str(exc.value).endswith(f"line {FIRST_RECORD_LINE + 586}: text is not valid UTF-8")
+
+
 # ---------------------------------------------------------------------------- typing
 
 def test_info_typing_rules(tmp_path):

@@ -1,0 +1,94 @@
+"""HTTP requests (urllib) whose whole answer must arrive before a deadline.
+
+A socket timeout bounds each wait for data, and each byte that arrives starts it again: a
+service or proxy sending its status line and headers a byte at a time held the caller for
+as long as it kept sending. Here a timer shuts the request's socket down at the deadline,
+which ends any read under way (also inside urllib and http.client, and through TLS).
+"""
+
+import http.client
+import socket
+import threading
+import urllib.request
+
+
+class Deadline:
+    """Shuts down the sockets it watches once `seconds` have passed; `expired` tells the
+    reader that its answer was cut there. Use as a context manager around the request."""
+
+    def __init__(self, seconds):
+        self.expired = False
+        self._lock = threading.Lock()
+        self._twins = []  # duplicates of the sockets: shutdown acts on the socket they share
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        with self._lock:
+            for twin in self._twins:
+                twin.close()
+            self._twins = []
+
+    def watch(self, sock):
+        """Watch a connected socket (before any TLS handshake on it); returns it."""
+        with self._lock:
+            twin = sock.dup()
+            self._twins.append(twin)
+            if self.expired:
+                _shut(twin)
+        return sock
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for twin in self._twins:
+                _shut(twin)
+
+    def opener(self):
+        """A urllib opener (proxies and the rest as urllib's default) whose connections
+        this deadline watches."""
+        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (any more): nothing to end
+
+
+def _watched(connection_class):
+    class Watched(connection_class):
+        def __init__(self, deadline, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            create = self._create_connection
+            self._create_connection = lambda *a, **kw: deadline.watch(create(*a, **kw))
+    return Watched
+
+
+_WatchedHTTP = _watched(http.client.HTTPConnection)
+_WatchedHTTPS = _watched(http.client.HTTPSConnection)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(lambda *a, **kw: _WatchedHTTP(self.deadline, *a, **kw), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(lambda *a, **kw: _WatchedHTTPS(self.deadline, *a, **kw), req,
+                            context=self._context)
