@@ -35,8 +35,12 @@ os)
     running | degraded | starting | initializing | maintenance)
         as_root systemctl disable --now nginx.service supervisor.service
         ;;
+    *)
+        # An image's layer keeps no package lists; a host keeps its own (without them its
+        # next `apt-get install` fails until `apt-get update`).
+        as_root rm -rf /var/lib/apt/lists/*
+        ;;
     esac
-    as_root rm -rf /var/lib/apt/lists/*
     ;;
 python)
     venv=${2:?usage: install.sh python VENV [SRC]}

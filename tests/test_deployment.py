@@ -164,6 +164,9 @@ def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, dis
     run = [line for line in calls.read_text().splitlines() if not line.startswith("sudo ")]
     assert ("systemctl disable --now nginx.service supervisor.service" in run) == disabled
     assert any(line.startswith("apt-get install") for line in run)
+    # An image drops the package lists; a host keeps them (its next apt-get install failed).
+    assert any(line.startswith("rm -rf /var/lib/apt/lists/") for line in run) == \
+        (not disabled)
 
 
 @pytest.mark.parametrize("has_venv", [True, False])
