@@ -141,6 +141,24 @@ def test_install_script_python_step(tmp_path):
     assert check.stdout.strip() == str(ROOT / "ella" / "__init__.py"), check.stderr
 
 
+def test_ci_names_a_python_too_old_before_it_installs_anything(tmp_path):
+    """On Ubuntu 22.04 or Debian 11 (Python 3.10, 3.9) CI installed packages and then failed
+    in pip with a resolver message."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.10.12" && '
+                                  "exit 0\nexit 1\n")
+    (fake / "python3").chmod(0o755)
+    for name in ("apt-get", "sudo", "make"):  # none may be reached
+        (fake / name).write_text(f"#!/bin/sh\necho {name} reached >&2\nexit 3\n")
+        (fake / name).chmod(0o755)
+    result = subprocess.run(["bash", str(ROOT / ".ci" / "run")], capture_output=True,
+                            text=True, env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert (result.returncode, result.stderr) == (1, (
+        "error: python3 is Python 3.10.12; the project needs Python 3.11 or newer (Debian 12, "
+        "Ubuntu 24.04)\n"))
+
+
 @pytest.mark.parametrize("state, disabled", [("running", True), ("degraded", True),
                                               ("offline", False)])
 def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, disabled):
