@@ -3,11 +3,13 @@
 import os
 import re
 import urllib.parse
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
 import psycopg.conninfo
 from psycopg.types.array import ListDumper
+from psycopg.types.datetime import TimestamptzLoader
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -29,6 +31,19 @@ class IntegerListAtLeastInt4Dumper(ListDumper):
         if type(item) is int and -2**15 <= item < 2**15:
             return 2**15
         return item
+
+
+class TimestamptzInfinityLoader(TimestamptzLoader):
+    """PostgreSQL's 'infinity' and '-infinity' as the largest and smallest datetimes, as
+    psycopg2 (ELLA's driver) reads them: a DBA's never-expiring `password_expiry` in an
+    adopted database made every read of that user a 500 ("timestamp too large")."""
+
+    def load(self, data):
+        if data == b"infinity":
+            return datetime.max.replace(tzinfo=timezone.utc)
+        if data == b"-infinity":
+            return datetime.min.replace(tzinfo=timezone.utc)
+        return super().load(data)
 
 
 class DatabaseError(Exception):
@@ -130,6 +145,7 @@ def connect(db_url, autocommit=False, application_name="ella"):
         conn = psycopg.connect(db_url, autocommit=autocommit, application_name=application_name,
                                client_encoding="utf8", **_connect_timeout(db_url))
         conn.adapters.register_dumper(list, IntegerListAtLeastInt4Dumper)
+        conn.adapters.register_loader("timestamptz", TimestamptzInfinityLoader)
         _pin_session_settings(conn)
         return conn
     except psycopg.ProgrammingError as exc:

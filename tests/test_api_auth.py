@@ -67,6 +67,22 @@ def test_login_sets_cookie_and_currentuser_works(api_app, db_url, user):
     assert tokens == [hash_token(token)] and token not in tokens
 
 
+def test_a_password_that_never_expires_in_the_database(api_app, db_url, user):
+    """A DBA's `password_expiry = 'infinity'` (psycopg2, ELLA's driver, reads it as the
+    largest datetime): login, the current user, the group's users and the broadcasts
+    answered 500 for that user."""
+    _sql(db_url, "UPDATE \"user\" SET password_expiry = 'infinity' RETURNING id")
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    me = client.get(CURRENT)
+    assert me.status == 200 and me.json["password_expiry"] == "9999-12-31T23:59:59.999999+00:00"
+    assert client.get("/api/v1/users/").status == 200
+    broadcasts = client.get("/api/v1/broadcasts/")
+    assert broadcasts.status == 200 and "expire" not in broadcasts.body.decode()
+    _sql(db_url, "UPDATE \"user\" SET password_expiry = '-infinity' RETURNING id")
+    assert Client(api_app).login("testuser", PASSWORD).status == 401  # long expired
+
+
 def test_wrong_password_counts_up_and_locks_at_six(api_app, db_url, user):
     client = Client(api_app)
     for attempt in range(1, 6):
