@@ -1,6 +1,7 @@
 """Deposit post-processors (import.md 1.9 and D7; workflow.md 15 and criteria 40-42)."""
 
 import json
+import threading
 
 import psycopg
 import pytest
@@ -10,7 +11,7 @@ from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.deposit.postprocess import FINALIZE_MESSAGE
 from ella.deposit.variants import DepositError
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, copy_folder, deposit
-from helpers import table_snapshot
+from helpers import table_snapshot, wait_for_lock_wait
 
 ALL = ["analysis_not_ready_warnings", "analysis_finalize_without_findings",
        "analysis_tag_all_classified"]
@@ -204,6 +205,37 @@ def test_41_classes_with_findings_or_outdated_are_not_finalized(db_url, ella_con
     _classify(db_url, first, "2", days_old=400)  # class 2 is outdated after 365 days
     assert _round(db_url, deposit(db_url, ella_config, _vcf(tmp_path, "run3", _snps))[
         "analysis_id"])[2] is None
+
+
+def test_41_a_classification_superseded_meanwhile_is_waited_for(db_url, ella_config, tmp_path):
+    """The decision ("no findings") and the snapshot the round is finalized with were read
+    in two statements: a finalize-allele elsewhere committing between them had the snapshot
+    name a classification the decision never saw. The deposit now waits for a supersede in
+    progress and decides on its outcome: here a class 3, a finding."""
+    _lab(db_url, ella_config, {"pattern": "^run",
+                               "postprocess": ["analysis_finalize_without_findings"]})
+    first = deposit(db_url, ella_config, _vcf(tmp_path, "run1", _snps))
+    _classify(db_url, first, "1")
+    finalizing = psycopg.connect(db_url)
+    try:
+        old = finalizing.execute(
+            "UPDATE alleleassessment SET date_superceeded = now() WHERE id = (SELECT min(id) "
+            "FROM alleleassessment) RETURNING id, allele_id").fetchone()
+        result = {}
+        depositing = threading.Thread(target=lambda: result.update(
+            deposit(db_url, ella_config, _vcf(tmp_path, "run2", _snps))))
+        depositing.start()
+        wait_for_lock_wait(db_url)
+        finalizing.execute(
+            "INSERT INTO alleleassessment (classification, user_id, date_created, allele_id, "
+            "genepanel_name, genepanel_version, previous_assessment_id) "
+            "VALUES ('3', 1, now(), %s, 'HBOC', 'v01', %s)", (old[1], old[0]))
+        finalizing.commit()
+        depositing.join(60)
+    finally:
+        finalizing.close()
+    assert _round(db_url, result["analysis_id"])[1:3] == ("Not started", None)
+    assert _logs(db_url, result["analysis_id"]) == []
 
 
 def test_42_tag_all_classified(db_url, ella_config, tmp_path):

@@ -64,9 +64,14 @@ class _Context:
         assessment."""
         if self._classes is None:
             condition, params = valid_assessment_condition(self.app_config)
+            # Locked until the deposit commits: a finalize-allele elsewhere superseding one
+            # of them between this decision ("no findings") and the snapshot the round is
+            # finalized with would have the snapshot name an assessment the decision never
+            # saw (a class 5 in an analysis closed as without findings). It waits, or this
+            # waits for it and sees its outcome.
             self._classes = dict(self.conn.execute(
                 "SELECT aa.allele_id, aa.classification::text FROM alleleassessment aa "
-                f"WHERE aa.allele_id = ANY(%s) AND {condition}",
+                f"WHERE aa.allele_id = ANY(%s) AND {condition} ORDER BY aa.id FOR SHARE",
                 [self.allele_ids] + params).fetchall()) if self.allele_ids else {}
         return self._classes
 
