@@ -231,7 +231,15 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
         root = ET.fromstring(text.strip())
     except ET.ParseError as exc:
         raise PubmedParseError(f"not valid XML: {exc}") from None
-    records = [root] if root.tag in ("PubmedArticle", "PubmedBookArticle") else list(root)
+    if root.tag in ("PubmedArticle", "PubmedBookArticle"):
+        records = [root]
+    elif root.tag in ("PubmedArticleSet", "PubmedBookArticleSet"):
+        records = list(root)
+    else:
+        # A proxy's XHTML error page (or NCBI's <eFetchResult><ERROR>) answered with 200 had
+        # its elements skipped as unknown: every id of the batch "not in the answer".
+        raise PubmedParseError(f"not PubMed XML: the root element is <{root.tag[:60]}> "
+                               "(expected PubmedArticleSet)")
     result = []
     for record in records:
         if record.tag == "PubmedArticle":
@@ -365,8 +373,9 @@ def parse_medline(text, source=""):
             for _, numbered in records]
 
 
-def parse_references_text(text, source=""):
-    """XML or MEDLINE, told apart by the first non-blank character."""
+def parse_references_text(text, source="", on_unknown=None):
+    """XML or MEDLINE, told apart by the first non-blank character. `on_unknown`: as for
+    `parse_pubmed_xml`."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -374,7 +383,7 @@ def parse_references_text(text, source=""):
             raise PubmedParseError(f"{source}not UTF-8 text") from None
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         try:
-            return parse_pubmed_xml(text.lstrip("\ufeff"))
+            return parse_pubmed_xml(text.lstrip("\ufeff"), on_unknown=on_unknown)
         except PubmedParseError as exc:
             raise PubmedParseError(f"{source}{exc}") from None
     return parse_medline(text, source)
@@ -398,14 +407,21 @@ def reference_line(ref):
 
 
 def write_references(path, refs):
-    """Write the JSON-lines file atomically (sorted by pubmed_id); returns the line count."""
+    """Write the JSON-lines file (sorted by pubmed_id); returns the line count. A file is
+    replaced atomically, through a symbolic link the file it names (the link itself was
+    replaced); what is no regular file (`-o /dev/stdout`, a pipe) is written to directly."""
     refs = sorted(refs, key=lambda r: r["pubmed_id"])
-    tmp = f"{path}.tmp{os.getpid()}"
+    text = "".join(reference_line(ref) + "\n" for ref in refs)
+    if os.path.exists(path) and not os.path.isfile(path):  # (both follow links)
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        return len(refs)
+    target = os.path.realpath(path)
+    tmp = f"{target}.tmp{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            for ref in refs:
-                handle.write(reference_line(ref) + "\n")
-        os.replace(tmp, path)
+            handle.write(text)
+        os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -429,7 +445,8 @@ def read_id_file(path):
     the line."""
     ids, seen = [], set()
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: an id list saved by Excel or Notepad starts with a byte-order mark.
+        with open(path, encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 for token in line.split("#", 1)[0].split():
                     value = valid_pmid(token)

@@ -239,6 +239,24 @@ def test_fetch_skips_unknown_elements(efetch, tmp_path):
     assert read_jsonl(out) == EXPECTED_XML
 
 
+@pytest.mark.parametrize("page", [
+    b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>503 '
+    b"Service busy</title></head><body><p>Try later</p></body></html>",
+    b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"])
+def test_an_xml_answer_that_is_no_pubmed_xml_is_retried(efetch, tmp_path, page):
+    """A proxy's XHTML page (or NCBI's error document) with status 200 had its elements
+    skipped as unknown: every id of the batch was reported missing, the file written
+    without them, exit 0."""
+    efetch.raw = [page]
+    out = tmp_path / "o.json"
+    result = refs("fetch", write_ids(tmp_path, RECORDS), "-o", out, "--retry-wait", "0.01",
+                  env={"NCBI_EUTILS_URL": efetch.url})
+    assert result.returncode == 0, result.stderr
+    assert "not PubMed XML: the root element is <" in result.stderr and "retrying" in \
+        result.stderr
+    assert read_jsonl(out) == EXPECTED_XML and len(efetch.queries) == 2
+
+
 def test_fetch_with_the_server_down(tmp_path):
     server = Efetch()
     url = server.url
@@ -289,6 +307,32 @@ def test_id_file_whitespace_comments_duplicates(tmp_path):
     assert pubmed.read_id_file(path) == [1, 2, 3, 4]
 
 
+def test_an_id_file_saved_with_a_byte_order_mark(tmp_path):
+    """Excel's "CSV UTF-8" and Notepad write one: the first id was refused."""
+    path = tmp_path / "ids.txt"
+    path.write_bytes(b"\xef\xbb\xbf8896564\r\n11485765\r\n")
+    assert pubmed.read_id_file(path) == [8896564, 11485765]
+
+
+def test_output_through_a_symbolic_link_or_to_a_device(tmp_path):
+    """`-o` naming a link replaced the link with a new file (the temporary file was renamed
+    over it) and left its target alone; a device such as /dev/stdout is written to (as
+    root the rename would have replaced the device's link)."""
+    target = tmp_path / "shared" / "references.json"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    result = refs("convert", XML_FILES[0], "-o", link)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and [r["pubmed_id"] for r in read_jsonl(target)] == [
+        int(XML_FILES[0].stem)]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["references.json"]
+    result = refs("convert", XML_FILES[0], "-o", "/dev/stdout")
+    assert result.returncode == 0 and json.loads(result.stdout.splitlines()[0])[
+        "pubmed_id"] == int(XML_FILES[0].stem), result.stderr
+
+
 def test_efetch_url_default():
     url = pubmed.efetch_url([1, 2], base=pubmed.EFETCH_URL)
     assert url == ("https://eutils.ncbi.nlm.nih.gov/entrez/eutils/efetch.fcgi?db=pubmed&id=1,2"
@@ -318,6 +362,19 @@ def test_convert_default_name_efetch_set_and_duplicates(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "already read from" in result.stderr
     assert read_jsonl(tmp_path / f"references-{date.today():%y%m%d}.json") == EXPECTED_XML
+
+
+def test_convert_skips_a_delete_citation_of_an_efetch_answer_as_fetch_does(tmp_path):
+    """The efetch answer `fetch` reads with a warning was refused whole by `convert`."""
+    path = tmp_path / "efetch.xml"
+    path.write_text('<?xml version="1.0" ?>\n' + EFETCH_DOCTYPE + "<PubmedArticleSet>"
+                    + RECORDS[8896564] + '<DeleteCitation><PMID Version="1">123</PMID>'
+                    "</DeleteCitation></PubmedArticleSet>\n", encoding="utf-8")
+    out = tmp_path / "o.json"
+    result = refs("convert", path, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {path}: skipped <DeleteCitation>" in result.stderr
+    assert [r["pubmed_id"] for r in read_jsonl(out)] == [8896564]
 
 
 @pytest.mark.parametrize("content, where", [

@@ -142,10 +142,15 @@ def _convert(args, argv):
             data = Path(name).read_bytes()
         except OSError as exc:
             raise CommandError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        skipped = []
         try:
-            parsed = pubmed.parse_references_text(data, source=f"{name}: ")
+            # As `fetch` does with an efetch answer: a <DeleteCitation> is skipped, said.
+            parsed = pubmed.parse_references_text(data, source=f"{name}: ",
+                                                  on_unknown=skipped.append)
         except pubmed.PubmedParseError as exc:
             raise CommandError(str(exc)) from None
+        for element in skipped:
+            print(f"warning: {name}: skipped <{element.tag}>", file=sys.stderr, flush=True)
         _progress(f"{name}: {len(parsed)} references")
         for ref in parsed:
             if ref["pubmed_id"] in first_file:
