@@ -342,6 +342,26 @@ def test_group_without_acmg_config_is_a_clear_error(client, demo_db_url):
     assert "testgroup01" in result.json["message"] and "ACMG" in result.json["message"]
 
 
+def test_a_users_own_broken_acmg_config_is_named_as_the_users(client, demo_db_url):
+    """The user's own `acmg` replaces the group's; the message named the group either way,
+    sending the administrator to a config that was fine."""
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    body = {"allele_ids": [allele_id], "gp_name": "HBOCUTV", "gp_version": "v01"}
+    for own, message in (
+            ({**copy.deepcopy(ACMG), "disease_mode": "LOFF"},
+             "ACMG config error (in user 'testuser1''s own config): acmg.disease_mode is "
+             "'LOFF'"),
+            ({}, "User 'testuser1' has an empty ACMG config of their own, which replaces the "
+                 "group's: remove it or fill it in (acmg.md 3.1)")):
+        with psycopg.connect(demo_db_url) as conn:
+            conn.execute("UPDATE \"user\" SET config = coalesce(config, '{}') || %s "
+                         "WHERE username = 'testuser1'", (Jsonb({"acmg": own}),))
+        result = client.post(ACMG_ALLELES, body)
+        assert result.status == 500 and result.json["message"].startswith(message), \
+            result.json
+
+
 def test_acmg_config_without_frequency_groups_is_a_clear_error(client, demo_db_url):
     _set_group_acmg(demo_db_url, "testgroup01", {"disease_mode": "ANY",
                                                  "last_exon_important": "LEI"})

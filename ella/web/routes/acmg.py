@@ -1,5 +1,6 @@
 """ACMG: suggested criteria (rule engine) and suggested classification (api.md 2.11, 4.23)."""
 
+from ella import auth
 from ella.acmg.acmgconfig import AcmgConfigError, acmg_config_problem
 from ella.acmg.classification import suggested_classification
 from ella.acmg.engine import suggested_criteria
@@ -27,7 +28,13 @@ class AcmgNotConfigured(ApiError):
 
 def _user_acmg_config(ctx):
     acmg = user_config_for(ctx.conn, ctx.config, ctx.user["id"]).get("acmg")
+    # A user's own `acmg` replaces the group's: the message names the config to mend.
+    own = "acmg" in ((auth.user_configs(ctx.conn, ctx.user["id"]) or (None, None))[1] or {})
     if not isinstance(acmg, dict) or not acmg:
+        if own:
+            raise AcmgNotConfigured(
+                f"User '{ctx.user['username']}' has an empty ACMG config of their own, which "
+                "replaces the group's: remove it or fill it in (acmg.md 3.1)")
         group = ctx.conn.execute("SELECT name FROM usergroup WHERE id = %s",
                                  (ctx.user["group_id"],)).fetchone()
         raise AcmgNotConfigured(
@@ -37,7 +44,8 @@ def _user_acmg_config(ctx):
     # `disease_mode` matched no rule and silently took PVS1 away.
     problem = acmg_config_problem(acmg, stored=True)
     if problem:
-        raise AcmgNotConfigured(f"ACMG config error: {problem}")
+        whose = f" (in user '{ctx.user['username']}''s own config)" if own else ""
+        raise AcmgNotConfigured(f"ACMG config error{whose}: {problem}")
     return acmg
 
 
