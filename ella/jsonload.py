@@ -119,3 +119,25 @@ def loads(text, max_depth=MAX_DEPTH):
         raise UnstorableJson(f"a number is too long to read ({exc})") from None
     check_storable(value, max_depth)
     return value
+
+
+class NotUtf8Line(ValueError):
+    """A line of a text file that is no UTF-8; `line_no` says which."""
+
+    def __init__(self, line_no):
+        super().__init__(f"line {line_no}: not UTF-8 text")
+        self.line_no = line_no
+
+
+def numbered_lines(path):
+    """(line number, text) of a JSON-lines file, decoded line by line: a text handle decodes
+    8 KB ahead, so its error named no line (or a wrong one). A byte-order mark before the
+    first line (a Windows editor's) is no part of it."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotUtf8Line(number) from None

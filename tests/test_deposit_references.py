@@ -124,6 +124,27 @@ def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     assert reason in json.loads(after["clilog"][0])["output"]
 
 
+@pytest.mark.parametrize("command", ["references", "custom_annotation"])
+def test_a_line_that_is_no_utf8_is_named_and_a_byte_order_mark_is_skipped(db_url, tmp_path,
+                                                                          command):
+    """The file was decoded 8 KB ahead of the line read: "not UTF-8 text" named no line.
+    A byte-order mark (a Windows editor's) made the first line "not valid JSON"."""
+    lines = [json.dumps({"pubmed_id": n, "title": "x" * 200}) if command == "references"
+             else json.dumps({"allele_id": 1, "user_id": 1, "annotations": {}})
+             for n in range(1, 200)]
+    path = tmp_path / "lines.jsonl"
+    data = "\n".join(lines).encode()
+    at = data.index(b"x" * 10, 150 * 230) if command == "references" else \
+        data.index(b"{}", 150 * 50)
+    path.write_bytes(b"\xef\xbb\xbf" + data[:at] + b"\xe9" + data[at + 1:])
+    line = one_line_error(run_cli("ella-deposit", command, str(path), db_url=db_url))
+    number = data[:at].count(b"\n") + 1
+    assert line == f"error: {path}: line {number}: not UTF-8 text", line
+    path.write_bytes(b"\xef\xbb\xbf" + data)  # the mark alone: read as a Windows file
+    if command == "references":
+        assert run_cli("ella-deposit", command, str(path), db_url=db_url).returncode == 0
+
+
 def test_blank_lines_are_skipped_and_domain_api(db_url, tmp_path):
     path = write_lines(tmp_path, ["", '{"pubmed_id": 42, "title": "x"}', "  "])
     items = read_references(path)

@@ -91,18 +91,17 @@ def read_custom_annotations(path):
     """[(line number, dict)]; blank lines skipped; the first bad line raises."""
     items = []
     try:
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    items.append((number, parse_custom_annotation_line(text)))
-                except ValueError as exc:
-                    raise CustomAnnotationError(f"{path}: line {number}: {exc}") from None
+        for number, text in jsonload.numbered_lines(path):
+            if not text.strip():
+                continue
+            try:
+                items.append((number, parse_custom_annotation_line(text)))
+            except ValueError as exc:
+                raise CustomAnnotationError(f"{path}: line {number}: {exc}") from None
     except OSError as exc:
         raise CustomAnnotationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CustomAnnotationError(f"{path}: not UTF-8 text") from exc
+    except jsonload.NotUtf8Line as exc:
+        raise CustomAnnotationError(f"{path}: {exc}") from None
     return items
 
 

@@ -68,23 +68,22 @@ def read_references(path):
     The first bad line raises ReferenceError naming it."""
     references, seen = [], {}
     try:
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    item = parse_reference_line(text)
-                except ValueError as exc:
-                    raise ReferenceError(f"{path}: line {number}: {exc}") from None
-                if item["pubmed_id"] in seen:
-                    raise ReferenceError(f"{path}: line {number}: pubmed_id {item['pubmed_id']} "
-                                         f"was already given on line {seen[item['pubmed_id']]}")
-                seen[item["pubmed_id"]] = number
-                references.append((number, item))
+        for number, text in jsonload.numbered_lines(path):
+            if not text.strip():
+                continue
+            try:
+                item = parse_reference_line(text)
+            except ValueError as exc:
+                raise ReferenceError(f"{path}: line {number}: {exc}") from None
+            if item["pubmed_id"] in seen:
+                raise ReferenceError(f"{path}: line {number}: pubmed_id {item['pubmed_id']} "
+                                     f"was already given on line {seen[item['pubmed_id']]}")
+            seen[item["pubmed_id"]] = number
+            references.append((number, item))
     except OSError as exc:
         raise ReferenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ReferenceError(f"{path}: not UTF-8 text") from exc
+    except jsonload.NotUtf8Line as exc:
+        raise ReferenceError(f"{path}: {exc}") from None
     return references
 
 
