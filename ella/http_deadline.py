@@ -13,11 +13,12 @@ import urllib.request
 
 
 class Deadline:
-    """Shuts down the sockets it watches once `seconds` have passed; `expired` tells the
-    reader that its answer was cut there. Use as a context manager around the request."""
+    """Shuts down the sockets it watches once `seconds` have passed; `cut` tells the reader
+    that its answer was cut there. Use as a context manager around the request."""
 
     def __init__(self, seconds):
         self.expired = False
+        self.watched = False  # a connection was made (and so could be cut)
         self._lock = threading.Lock()
         self._twins = []  # duplicates of the sockets: shutdown acts on the socket they share
         self._timer = threading.Timer(seconds, self._expire)
@@ -34,11 +35,19 @@ class Deadline:
                 twin.close()
             self._twins = []
 
+    @property
+    def cut(self):
+        """Whether the deadline passed with a connection made: what failed after it is the
+        cut's doing. (One that failed before any connection, e.g. a slow name lookup, sent
+        nothing and is no answer cut short.)"""
+        return self.expired and self.watched
+
     def watch(self, sock):
         """Watch a connected socket (before any TLS handshake on it); returns it."""
         with self._lock:
             twin = sock.dup()
             self._twins.append(twin)
+            self.watched = True
             if self.expired:
                 _shut(twin)
         return sock

@@ -171,7 +171,7 @@ class AnnotationService:
             try:
                 return self._answer(deadline, request, late)
             except (OSError, HTTPException, ValueError) as exc:  # URLError is an OSError
-                if deadline.expired and not isinstance(exc, urllib.error.HTTPError):
+                if deadline.cut and not isinstance(exc, urllib.error.HTTPError):
                     exc = late  # whatever the cut socket made the reader say
                 raise self._failure(method, path, exc) from None
 
@@ -180,7 +180,7 @@ class AnnotationService:
             chunks = []
             while chunk := response.read1(READ_CHUNK):
                 chunks.append(chunk)
-            if deadline.expired:  # an answer without a length ends where it was cut
+            if deadline.cut:  # an answer without a length ends where it was cut
                 raise late
             if response.length:  # closed early: read1 ends as if the answer were whole
                 raise IncompleteRead(b"".join(chunks), response.length)

@@ -603,9 +603,14 @@ def _first_line_not_utf8(path):
     own count named a line up to a few hundred before the bad one."""
     try:
         with _open_text(path, errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, 1):
+            number = 0
+            # As bounded as the reader: an endless line (a gzip bomb) is not held whole.
+            while line := fh.readline(MAX_LINE_CHARS + 3):
+                number += 1
                 if _UNDECODABLE.search(line):
                     return number
+                if len(line) > MAX_LINE_CHARS + 2:
+                    return None
     except (OSError, EOFError, zlib.error):
         pass
     return None

@@ -71,6 +71,14 @@ dirs)
     shift 2
     umask 027  # analyses and attachments: not listable by every local user
     for dir in "$@"; do
+        # The walk below goes by the path's text: in new/../other, new/.. would count as a
+        # parent made here, and an existing directory would be given away.
+        case /$dir/ in
+        */../* | */./*)
+            echo "install.sh dirs: $dir: give the path without . or .. parts" >&2
+            exit 2
+            ;;
+        esac
         # The parents mkdir -p makes are the owner's too: root's, under this umask, they
         # shut the owner out of its own directories (/data/analyses of .../incoming).
         existing=$dir

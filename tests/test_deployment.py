@@ -262,6 +262,14 @@ def test_install_script_dirs_on_an_existing_directory_chowns_that_directory_alon
     chowned = [line.split()[-1] for line in log.read_text().splitlines()]
     assert chowned == [str(existing), str(new), str(new.parent),  # the first run made both
                        str(existing), str(new)]                   # the second made none
+    # The walk goes by the path's text: data/x/.. counted as a parent made, and the existing
+    # data was given away. Such a path is refused.
+    for odd in (f"{existing}/x/../other", f"{existing}/./other"):
+        result = subprocess.run([str(OPS / "install.sh"), "dirs", "nobody", odd], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert (result.returncode, result.stderr) == (
+            2, f"install.sh dirs: {odd}: give the path without . or .. parts\n")
+    assert len(log.read_text().splitlines()) == 5 and not (existing / "other").exists()
 
 
 def test_gunicorn_post_fork_ends_a_worker_whose_master_is_already_gone(tmp_path):

@@ -197,3 +197,18 @@ def test_writers_work_on_an_ella_database_not_adopted_yet_but_ella_deposit_does_
                                       "been adopted (run `ella-db adopt`)")
     result = run_cli("ella-broadcast", "new", "Hello", db_url=demo_db_url)
     assert result.returncode == 0, result.stderr
+
+
+def test_with_the_shadow_tables_missing_the_light_writers_work(db_url, tmp_path):
+    """A refresh due because the shadow tables are gone (an interrupted make-production): as
+    with another version's functions, users and groups may be changed (the refresh may need
+    it), the deposits refuse, and `ella-users activity` only reads."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DROP TABLE annotationshadowtranscript, annotationshadowfrequency")
+    result = run_cli("ella-users", "lock", "nobody", "--reason", "x", db_url=db_url)
+    assert result.stderr == "error: no user named 'nobody'\n"  # past the state check
+    assert run_cli("ella-broadcast", "new", "Refresh", "tonight", db_url=db_url).returncode == 0
+    assert run_cli("ella-users", "activity", db_url=db_url).returncode == 0
+    result = run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url)
+    assert result.returncode == 1 and "the shadow tables are missing" in result.stderr, \
+        result.stderr

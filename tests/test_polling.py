@@ -579,6 +579,22 @@ def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id, tr
         server.server_close()
 
 
+def test_a_connection_failing_after_the_deadline_is_unreachable_not_cut(monkeypatch):
+    """A connection never made (a name lookup through dead resolvers, addresses each timing
+    out) sent nothing: the job waits and is sent again. Failing after the deadline, it was
+    taken for an answer cut short, and the POST for one the service may have started."""
+    def slow_refused(*args, **kwargs):
+        time.sleep(1.0)  # past the deadline of 3 x 0.2 s
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", slow_refused)
+    client = AnnotationService("http://annotation.invalid:6000", timeout=0.2)
+    with pytest.raises(ServiceUnreachable) as failure:
+        client.annotate("13-32893296-TG-T")
+    assert not isinstance(failure.value, polling.ServiceNoAnswer)
+    assert "Connection refused" in failure.value.message
+
+
 def test_a_result_cut_short_of_its_content_length_is_not_taken_whole():
     """The answer read in chunks ended, as read1 does, where the connection closed: a result
     VCF the service (or a proxy) broke off at a line end was deposited as the whole file."""

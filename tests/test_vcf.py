@@ -3,6 +3,9 @@
 import gzip
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,8 @@ from ella.alleles import (allele_from_record, block_genotype, build_allele, gt_t
 import ella.vcf as vcf_module
 from ella.vcf import VcfError, open_vcf, read_header
 
-DATA = Path(__file__).resolve().parent / "data" / "vcf"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "vcf"
 TA001 = DATA / "TestAnalysis-001.vcf"
 TA003 = DATA / "TestAnalysis-003.vcf"
 BRCA = DATA / "brca_sample_2.HBOC_v01.vcf"
@@ -213,6 +217,37 @@ def test_bytes_that_are_no_utf8_are_refused_with_their_own_line(tmp_path, compre
         read_all(path)
     assert exc.value.line_no == FIRST_RECORD_LINE + 586, str(exc.value)
     assert str(exc.value).endswith(f"line {FIRST_RECORD_LINE + 586}: text is not valid UTF-8")
+
+
+def test_the_search_for_the_bad_line_reads_no_more_than_the_reader(tmp_path):
+    """The second pass that finds the line of a non-UTF-8 byte read whole lines: after the
+    bad byte, a gzip file of 1 MB holding an 800 MB line took gigabytes (the reader stops at
+    its line limit). Run in a child process with an address-space limit of 1.5 GB, where
+    that ends in a MemoryError instead of the VcfError."""
+    path = tmp_path / "bomb.vcf.gz"
+    script = textwrap.dedent(f"""
+        import gzip, resource, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from ella.vcf import VcfError, open_vcf
+        with gzip.open({str(path)!r}, "wb", compresslevel=1) as fh:
+            fh.write(b"##fileformat=VCFv4.2\\n##note=caf\\xe9 ")
+            block = b"A" * (1 << 24)
+            for _ in range(48):
+                fh.write(block)
+        limit = 1500 << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            with open_vcf({str(path)!r}) as reader:
+                for _ in reader:
+                    pass
+        except VcfError as exc:
+            print("VcfError", exc.line_no)
+        except MemoryError:
+            print("MemoryError")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=600)
+    assert result.stdout.split() == ["VcfError", "2"], (result.stdout, result.stderr[-2000:])
 
 
 # ---------------------------------------------------------------------------- typing

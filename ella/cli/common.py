@@ -232,7 +232,7 @@ def require_known_schema(conn, config):
     conn.rollback()
     if info["state"] == "ella":
         return
-    if info["state"] != "ours":
+    if info["state"] not in ("ours", "needs-refresh"):  # (missing shadow tables: refresh due)
         why = info["message"] or STATE_ADVICE.get(info["state"], info["state"])
         raise CommandError(f"the database is not ready: {why}")
     if info["pending"]:

@@ -118,7 +118,8 @@ def _run(args, argv):
             # Asked only without --reason (`--reason None` is no reason, not a question).
             audit.reason = ask_reason(args.reason)  # inside: an interrupted prompt is audited
         with connect(db_url, application_name="ella-users") as conn:
-            require_known_schema(conn, config)
+            if command not in READ_ONLY:
+                require_known_schema(conn, config)
             try:
                 return COMMANDS[command](conn, config, args, audit)
             except BaseException:
@@ -267,6 +268,7 @@ def _activity(conn, config, args, audit):
     return 0
 
 
+READ_ONLY = ("activity",)  # checked by its query alone, as `list`
 COMMANDS = {
     "add_groups": _add_groups, "add_many": _add_many, "reset_password": _reset_password,
     "lock": _lock, "activate": _activate, "modify": _modify, "list": _list,

@@ -99,13 +99,14 @@ class _Lines:
             self.problems.append(f"{self.path}: cannot read: {exc.strerror or exc}")
             return None
         # A byte-order mark (Excel, Notepad) is no part of the first line.
-        data = data.removeprefix(codecs.BOM_UTF8)
+        mark = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
         try:
-            text = data.decode("utf-8")
+            text = data[mark:].decode("utf-8")
         except UnicodeDecodeError as exc:
-            lineno = data.count(b"\n", 0, exc.start) + 1
-            self.problem(lineno, f"not UTF-8 text (byte {exc.start} of the file: "
-                                 f"{data[exc.start:exc.start + 1]!r})")
+            at = mark + exc.start
+            lineno = data.count(b"\n", 0, at) + 1
+            self.problem(lineno, f"not UTF-8 text (byte {at} of the file: "
+                                 f"{data[at:at + 1]!r})")
             return None
         return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
 
