@@ -231,6 +231,23 @@ def test_search_group1(demo_api_app, demo_db_url):
     assert r.json == {"user": []}  # names, not usernames
 
 
+def test_analysis_results_list_their_rounds_by_last_update(demo_api_app, demo_db_url):
+    """api.md 4.14 (ELLA's search orders them so); they came in id order, as in the plain
+    Analysis object, which differs once an earlier round is updated after a later one."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE analysisinterpretation SET status = 'Done', "
+                     "date_last_update = '2021-05-01T00:00:00+00' WHERE id = 2")
+        newer = conn.execute(
+            "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, status, "
+            "date_last_update, date_created, analysis_id, workflow_status) VALUES "
+            "('HBOCUTV', 'v01', 'Not started', '2021-01-01T00:00:00+00', "
+            "'2021-01-01T00:00:00+00', 2, 'Interpretation') RETURNING id").fetchone()[0]
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    (analysis,) = search(client, {"type": "analyses",
+                                  "freetext": "brca_sample_1.HBOCUTV"}).json["analyses"]
+    assert [i["id"] for i in analysis["interpretations"]] == [newer, 2]
+
+
 def test_search_group2_sees_no_hboc(demo_api_app, demo_db_url):
     client = logged_in_client(demo_api_app, demo_db_url, "testuser4")
     r = search(client, {"type": "analyses", "freetext": "brca"})

@@ -150,6 +150,8 @@ def search(ctx):
         # As ELLA: the page's analyses newest (requested, else deposited) first.
         analyses.sort(key=lambda a: (a["date_requested"] or a["date_deposited"], a["id"]),
                       reverse=True)
+        for analysis in analyses:  # here by their last update (api.md 4.14), not by id
+            analysis["interpretations"].sort(key=lambda i: (i["date_last_update"], i["id"]))
         body = {"alleles": [], "analyses": analyses}
     else:
         body = {"alleles": _allele_items(ctx, page_ids, hgvs_text), "analyses": []}
