@@ -261,6 +261,28 @@ def test_large_files_are_streamed_in_chunks(user1, dirs, method, headers):
     assert peak < 4 * FileResponse.CHUNK, f"peak {peak / 2**20:.1f} MiB"
 
 
+def test_a_file_replaced_while_served_is_one_file_s_length_and_bytes(user1, dirs,
+                                                                      monkeypatch):
+    """The size was taken from the path and the file then opened: a re-run of
+    ella-igv-download renaming a new file into place between the two answered one file's
+    Content-Length with the other's bytes."""
+    import ella.web.routes.igv as igv_module
+    path = dirs["igv"] / "human_g1k_v37_decoy.fasta"
+    replacement = b">1\nNNNNNNNNNN\n"
+
+    def replaced_then_opened(name, *args, **kwargs):
+        if os.path.realpath(name) == os.path.realpath(path):
+            staged = path.with_name(".new")
+            staged.write_bytes(replacement)
+            os.replace(staged, path)  # as ella-igv-download puts a file in place
+        return open(name, *args, **kwargs)
+
+    monkeypatch.setattr(igv_module, "open", replaced_then_opened, raising=False)
+    result = user1.get("/api/v1/igv/human_g1k_v37_decoy.fasta")
+    assert (result.status, result.header("Content-Length"), result.body) == (
+        200, str(len(replacement)), replacement)
+
+
 def test_reference_file_must_be_listed(user1):
     result = user1.get("/api/v1/igv/not_listed.txt")
     assert result.status == 403

@@ -3,7 +3,9 @@ the three files IGV_DATA serves appear complete, gunzipped and checked, or not a
 
 import gzip
 import http.server
+import os
 import socket
+import subprocess
 import threading
 from functools import partial
 
@@ -12,7 +14,7 @@ import pytest
 from helpers import run_cli
 
 FASTA = ">1 dna:chromosome\nACGTACGTNN\nACGT\n>X\nTTTT\n"
-FAI = "1\t14\t18\t10\t11\nX\t4\t40\t4\t5\n"
+FAI = "1\t14\t18\t10\t11\nX\t4\t37\t4\t5\n"
 CYTOBAND = "chr1\t0\t2300000\tp36.33\tgneg\nchrX\t0\t4300000\tp22.33\tgneg\n"
 OUTPUTS = ["cytoBand.txt", "human_g1k_v37_decoy.fasta", "human_g1k_v37_decoy.fasta.fai"]
 
@@ -67,32 +69,79 @@ def test_downloads_gunzips_and_strips_chr(server, tmp_path):
 FASTA_OUT, FAI_OUT = "human_g1k_v37_decoy.fasta", "human_g1k_v37_decoy.fasta.fai"
 
 
-@pytest.mark.parametrize("change, message, left", [
-    (lambda root: (root / "ref.fasta.fai").unlink(), "ref.fasta.fai: HTTP 404", [FASTA_OUT]),
+@pytest.mark.parametrize("change, message", [
+    (lambda root: (root / "ref.fasta.fai").unlink(), "ref.fasta.fai: HTTP 404"),
     (lambda root: (root / "ref.fasta.fai").write_text("1\t14\n"),
-     "ref.fasta.fai: human_g1k_v37_decoy.fasta.fai line 1: not a FASTA index line",
-     [FASTA_OUT]),
+     "ref.fasta.fai: human_g1k_v37_decoy.fasta.fai line 1: not a FASTA index line"),
     (lambda root: (root / "cytoBandIdeo.txt.gz").write_bytes(
-        gzip.compress(CYTOBAND.encode())[:-12]), "cytoBandIdeo.txt.gz: not complete gzip data",
-     [FASTA_OUT, FAI_OUT]),
+        gzip.compress(CYTOBAND.encode())[:-12]), "cytoBandIdeo.txt.gz: not complete gzip data"),
     (lambda root: (root / "cytoBandIdeo.txt.gz").write_bytes(
-        gzip.compress(b"chr1\t0\tp36\n")), "cytoBand.txt line 1: not a cytoband line",
-     [FASTA_OUT, FAI_OUT]),
+        gzip.compress(b"chr1\t0\tp36\n")), "cytoBand.txt line 1: not a cytoband line"),
     (lambda root: (root / "ref.fasta.gz").write_bytes(gzip.compress(b"<html>")),
-     "ref.fasta.gz: human_g1k_v37_decoy.fasta does not start with a '>' header line", []),
-], ids=["404", "bad-index", "cut-gzip", "bad-cytoband", "not-fasta"])
-def test_a_failed_file_is_not_left_under_its_name(server, tmp_path, change, message, left):
-    """The files before the failing one are complete and stay; the failing one is absent and
-    no temporary file remains."""
+     "ref.fasta.gz: human_g1k_v37_decoy.fasta does not start with a '>' header line"),
+    # Cut short where no length tells (a copy broken off, an answer without a length): a
+    # last line without its end, a FASTA shorter than its index says.
+    (lambda root: (root / "ref.fasta.fai").write_text(FAI[:-3]),
+     "human_g1k_v37_decoy.fasta.fai line 2: the file ends inside this line (cut short)"),
+    (lambda root: (root / "cytoBandIdeo.txt.gz").write_bytes(
+        gzip.compress(CYTOBAND[:-4].encode())),
+     "cytoBand.txt line 2: the file ends inside this line (cut short)"),
+    (lambda root: (root / "ref.fasta.gz").write_bytes(gzip.compress(FASTA[:-4].encode())),
+     "human_g1k_v37_decoy.fasta has 38 bytes, its index "),
+], ids=["404", "bad-index", "cut-gzip", "bad-cytoband", "not-fasta", "index-cut-mid-line",
+        "cytoband-cut-mid-line", "fasta-shorter-than-its-index"])
+def test_a_failed_download_leaves_the_served_files_as_they_were(server, tmp_path, change,
+                                                                message):
+    """None of the three is put in place unless all are complete and agree (a FASTA of this
+    run beside the index of the last one was served before), and no temporary file
+    remains."""
     root, base = server
-    change(root)
     target = tmp_path / "igv-data"
+    target.mkdir()
+    (target / FAI_OUT).write_text("an earlier run's\n")
+    change(root)
     result = _run(target, base)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith("error: ") and message in result.stderr, \
         result.stderr
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in target.iterdir()) == left
+    assert sorted(p.name for p in target.iterdir()) == [FAI_OUT]
+    assert (target / FAI_OUT).read_text() == "an earlier run's\n"
+
+
+def test_a_temporary_name_planted_as_a_link_is_not_followed(server, tmp_path):
+    """The temporary files had fixed names, opened plainly: a link planted under one (by
+    whoever may write IGV_DATA, while root runs the download) had its target overwritten."""
+    root, base = server
+    target = tmp_path / "igv-data"
+    target.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for name in OUTPUTS:
+        (target / f".{name}.part").symlink_to(victim)
+    assert _run(target, base).returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert (target / FASTA_OUT).read_text() == FASTA
+
+
+def test_a_read_only_folder_is_one_line(server, tmp_path):
+    """The clean-up of a temporary file that could not be made failed too, and its error
+    escaped as a traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only file system needs root")
+    root, base = server
+    target = tmp_path / "ro"
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(target)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = _run(target, base)
+    finally:
+        subprocess.run(["umount", str(target)], capture_output=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {target / FASTA_OUT}: cannot write: Read-only file system")
 
 
 class _BrokenOff(http.server.BaseHTTPRequestHandler):
@@ -143,7 +192,7 @@ def test_a_download_the_server_broke_off_is_not_put_in_place(tmp_path, broken):
     assert "Traceback" not in result.stderr
     assert ("IncompleteRead" if broken == "fai-chunked" else "Content-Length did not arrive") \
         in result.stderr
-    assert sorted(p.name for p in target.iterdir()) == ([] if cut_fasta else [FASTA_OUT])
+    assert sorted(p.name for p in target.iterdir()) == []
 
 
 def test_an_unreachable_host_is_one_line(tmp_path):

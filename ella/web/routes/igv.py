@@ -160,7 +160,19 @@ PATIENT_FILE_CACHE = "private, no-store"
 
 
 def serve_file(request, path, download_name=None, cache=FILE_CACHE):
-    size = os.path.getsize(path)
+    # Opened first, its size taken from what was opened: a file replaced in between (a
+    # re-run of ella-igv-download renames new files into place) answered one file's length
+    # with another's bytes.
+    file = open(path, "rb")  # closed by the response's body iterable
+    try:
+        return _file_response(request, file, path, download_name, cache)
+    except BaseException:
+        file.close()
+        raise
+
+
+def _file_response(request, file, path, download_name, cache):
+    size = os.fstat(file.fileno()).st_size
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     if path.endswith((".fasta", ".fa", ".fai", ".bed", ".vcf", ".gff3", ".txt")):
         content_type = "text/plain"
@@ -171,10 +183,10 @@ def serve_file(request, path, download_name=None, cache=FILE_CACHE):
         wanted = _range(request, size)
     except ApiError as exc:
         if exc.status == 416:
+            file.close()
             return Response(b"", 416, content_type, headers + [
                 ("Content-Range", f"bytes */{size}")])
         raise
-    file = open(path, "rb")  # closed by the response's body iterable
     if wanted is None:
         return FileResponse(file, 0, size, 200, content_type, headers)
     start, end = wanted
