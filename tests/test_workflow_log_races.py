@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 import ella.workflow.log as log_module
+from api_helpers import add_user, logged_in_client
 from workflow_helpers import analysis_alleles, payload, setup_analysis, start_round
 
 WF = "/api/v1/workflows"
@@ -114,3 +115,49 @@ def test_the_log_keeps_the_order_of_its_entries_whatever_the_hosts_clock(wf, mon
     assert [entry["message"] or ("classification" if "alleleassessment" in entry else None)
             for entry in logs if entry["message"] or "alleleassessment" in entry] == \
         ["before", "classification", "after"]
+
+
+@pytest.fixture
+def outsiders_note(api_app, db_url, ella_config):
+    """A Not started variant round on HBOC v01 (group othergroup's panel) with a message its
+    user 'outsider' wrote; wfuser1's group may start the round on its own panel."""
+    c1, _, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
+    outsider = logged_in_client(api_app, db_url, "outsider")
+    allele_id = analysis_alleles(db_url, analyses[0])[0][0]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+                     "genepanel_version, status, workflow_status, date_last_update, "
+                     "date_created) VALUES (%s, 'HBOC', 'v01', 'Not started', "
+                     "'Interpretation', now(), now())", (allele_id,))
+    url = f"/api/v1/workflows/alleles/{allele_id}/logs/"
+    assert outsider.post(url, {"message": "outsider's note"}).status == 200
+    entry = outsider.get(url).json["logs"][-1]
+    assert entry["editable"] is True
+    return c1, outsider, allele_id, url, entry["id"]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_an_own_note_is_not_changed_once_another_group_started_the_round(
+        outsiders_note, db_url, monkeypatch, method):
+    """The group was checked before the workflow's lock: another group's start committing in
+    between left the note changeable (200), where the log lists it as not editable and the
+    same request a moment later is 403 (as a new entry is refused under the lock)."""
+    c1, outsider, allele_id, url, entry_id = outsiders_note
+    real_lock = log_module.lock_workflow
+    started = []
+
+    def start_first(conn, workflow_type, workflow_id):
+        if not started:
+            started.append(c1.post(f"/api/v1/workflows/alleles/{allele_id}/actions/start/",
+                                   {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status)
+        return real_lock(conn, workflow_type, workflow_id)
+
+    monkeypatch.setattr(log_module, "lock_workflow", start_first)
+    result = outsider.request(method, f"{url}{entry_id}/",
+                              {"message": "changed"} if method == "PATCH" else None)
+    assert started == [200]
+    assert result.status == 403, (result.status, result.body)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT message FROM interpretationlog WHERE id = %s",
+                            (entry_id,)).fetchone() == ("outsider's note",)

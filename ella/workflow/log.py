@@ -130,12 +130,12 @@ def create_log(conn, user, workflow_type, workflow_id, body, access=None):
                   values["priority"], values["review_comment"], values["warning_cleared"]))
 
 
-def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb):
+def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb, access=None):
     """The entry may be changed exactly when the log lists it as `editable`. ELLA checks only
     the author and the round; here a finalized round's entries and the entries that record
     something other than a message (a classification, report, priority, review comment or
     cleared warning) are part of the audit trail and stay as written; a message that came
-    with such a record can be edited but not deleted."""
+    with such a record can be edited but not deleted. `access`: as for `create_log`."""
     # The workflow's lock first, as every round action takes it: a finalize committing
     # between the checks below and the change would otherwise go unseen.
     lock_workflow(conn, TYPES[workflow_type], workflow_id)
@@ -154,17 +154,22 @@ def _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, verb):
                         "classification, report, priority, review comment or cleared "
                         "warning.")
     latest = latest_round(conn, workflow_type, workflow_id)
+    if access is not None and not access.allows(latest):
+        # A start by another group may have committed since the route's check: the log
+        # then lists the entry as not editable.
+        raise Forbidden(f"The interpretation of {workflow_type} {workflow_id} is not available "
+                        "to your user group")
     if row[1] != latest["id"]:
         raise Conflict(f"Can only {verb} entries created for latest interpretation id.")
     if latest["status"] == "Done" and latest["finalized"]:
         raise Conflict(f"Cannot {verb} entries of a finalized interpretation.")
 
 
-def edit_log(conn, user, workflow_type, workflow_id, log_id, message):
-    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "edit")
+def edit_log(conn, user, workflow_type, workflow_id, log_id, message, access=None):
+    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "edit", access)
     conn.execute("UPDATE interpretationlog SET message = %s WHERE id = %s", (message, log_id))
 
 
-def delete_log(conn, user, workflow_type, workflow_id, log_id):
-    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "delete")
+def delete_log(conn, user, workflow_type, workflow_id, log_id, access=None):
+    _own_latest_entry(conn, user, workflow_type, workflow_id, log_id, "delete", access)
     conn.execute("DELETE FROM interpretationlog WHERE id = %s", (log_id,))

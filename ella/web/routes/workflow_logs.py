@@ -24,6 +24,12 @@ def _access(ctx, workflow_type, workflow_id, write=True):
         require_allele(ctx.conn, workflow_id)
 
 
+def _round_access(ctx, workflow_type):
+    """A variant workflow's round, checked again under its lock by the writers: a concurrent
+    start can give it another group's panel after `_access`."""
+    return RoundAccess(ctx.conn, ctx.user) if workflow_type == "allele" else None
+
+
 def _register(segment, workflow_type, id_name):
     base = f"{API}/workflows/{segment}/<int:{id_name}>/logs/"
 
@@ -35,21 +41,21 @@ def _register(segment, workflow_type, id_name):
     def post_log(ctx, **params):
         _access(ctx, workflow_type, params[id_name])
         body = require_object(ctx.request.json(), {}, _OPT)
-        # A variant workflow's round is checked again under its lock (a concurrent start can
-        # give it another group's panel after _access).
-        access = RoundAccess(ctx.conn, ctx.user) if workflow_type == "allele" else None
-        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body, access=access)
+        create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body,
+                   access=_round_access(ctx, workflow_type))
         return None
 
     def patch_log(ctx, log_id, **params):
         _access(ctx, workflow_type, params[id_name])
         body = require_object(ctx.request.json(), {"message": str})
-        edit_log(ctx.conn, ctx.user, workflow_type, params[id_name], log_id, body["message"])
+        edit_log(ctx.conn, ctx.user, workflow_type, params[id_name], log_id, body["message"],
+                 access=_round_access(ctx, workflow_type))
         return None
 
     def delete_log_route(ctx, log_id, **params):
         _access(ctx, workflow_type, params[id_name])
-        delete_log(ctx.conn, ctx.user, workflow_type, params[id_name], log_id)
+        delete_log(ctx.conn, ctx.user, workflow_type, params[id_name], log_id,
+                   access=_round_access(ctx, workflow_type))
         return None
 
     access = "analysis" if workflow_type == "analysis" else "allele"
