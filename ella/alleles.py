@@ -102,13 +102,20 @@ def allele_from_record(rec, cnv_enabled=False):
     except ValueError as exc:
         raise rec.error(str(exc)) from None
     if svtype is not None:
-        _check_end(rec)
+        _check_end(rec, row["length"])
     return row
 
 
-def _check_end(rec):
+# How far END - POS may be from a CNV's |SVLEN|: callers count END as the last deleted or
+# duplicated base (POS + |SVLEN|) or one before it.
+END_SVLEN_SLACK = 1
+
+
+def _check_end(rec, length):
     """The length comes from SVLEN (import.md 2.4), but an END before POS, or one that is
-    no position, says the call itself is broken (also an END the header left untyped)."""
+    no position, says the call itself is broken (also an END the header left untyped); so
+    does one that puts the call's end elsewhere than SVLEN: stored by SVLEN alone, a 300 kb
+    deletion with SVLEN -500 became 500 bases in an intron, which the region filter drops."""
     end = rec.get_info("END")
     if end is None or end in ("", "."):
         return
@@ -120,6 +127,9 @@ def _check_end(rec):
         raise rec.error(f"INFO END {rec.get_info('END')!r} is not a position")
     if end < rec.pos:
         raise rec.error(f"INFO END {end} lies before POS {rec.pos}")
+    if abs((end - rec.pos) - length) > END_SVLEN_SLACK:
+        raise rec.error(f"INFO END {end} and SVLEN disagree: END - POS is {end - rec.pos:,}, "
+                        f"the SVLEN length {length:,}")
 
 
 # ---------------------------------------------------------------------------- genotypes
@@ -277,7 +287,7 @@ def block_genotype(block, proband_index=0):
                 genotype_quality=_stored_int(rec, si, name, "GQ"),
                 sequencing_depth=_stored_int(rec, si, name, "DP"),
                 genotype_likelihood=None if multi or not pl else pl,
-                copy_number=_stored_int(rec, si, name, "CN"),
+                copy_number=_copy_number(rec, si, name),
                 allele_depth=dict(depth),
                 allele_ratio=(own_depth / total) if own_depth and total else 0,
             ))
@@ -305,6 +315,28 @@ def _whole(rec, sample, key, value, limit=None):
         raise rec.error(f"FORMAT {key} of sample {sample}: {shown} is beyond the "
                         f"{limit:,} a stored value may be")
     return value
+
+
+def _copy_number(rec, si, sample):
+    """CN as stored: a whole number of copies, not negative. Rounded, a Float CN of 2.5 on a
+    duplication showed a normal 2; a negative one showed as "CN: -1". Both are refused with
+    their line (a whole Float such as 3.0 is 3)."""
+    value = rec.format_value(si, "CN")
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if item is None or isinstance(item, (bool, int)):
+            continue
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            continue  # refused by _stored_int, as a GQ or DP would be
+        if math.isfinite(number) and number != int(number):
+            raise rec.error(f"FORMAT CN of sample {sample} is {item}: a copy number must be a "
+                            "whole number (it is not rounded)")
+    number = _stored_int(rec, si, sample, "CN")
+    if number is not None and number < 0:
+        raise rec.error(f"FORMAT CN of sample {sample} is {number}: a copy number is not "
+                        "negative")
+    return number
 
 
 def _stored_int(rec, si, sample, key):

@@ -212,3 +212,51 @@ def test_an_end_before_pos_is_refused_with_its_line(db_url, cnv_config, tmp_path
     deposit(db_url, cnv_config, path)
     assert _rows(db_url, "SELECT open_end_position - start_position FROM allele") == [(1000,)]
 
+
+
+def test_an_end_that_disagrees_with_svlen_is_refused_with_its_line(db_url, cnv_config,
+                                                                   tmp_path):
+    """Stored by SVLEN alone, a deletion whose caller wrote END 300 kb on (over BRCA2's
+    exons) with SVLEN -500 became 500 bases in an intron, which the region filter drops:
+    the lab never saw it. END one off SVLEN's end either way is each caller's convention."""
+    from helpers import table_snapshot
+    add_test_panels(db_url)
+    before = table_snapshot(db_url)
+    path = _vcf(tmp_path, [
+        ["13", "32920000", ".", "N", "<DEL>", "50", "PASS",
+         "SVTYPE=DEL;SVLEN=-500;END=33220000", "GT:CN", "0/1:1"]])
+    with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE}: INFO END 33220000 and "
+                                       r"SVLEN disagree: END - POS is 300,000, the SVLEN "
+                                       r"length 500$"):
+        deposit(db_url, cnv_config, path)
+    assert table_snapshot(db_url) == before
+    path = _vcf(tmp_path, [
+        ["13", "32920000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-500;END=32920500",
+         "GT:CN", "0/1:1"],
+        ["13", "32930000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=500;END=32930499",
+         "GT:CN", "0/1:3"]])
+    deposit(db_url, cnv_config, path)
+    assert _rows(db_url, "SELECT length FROM allele ORDER BY vcf_pos") == [(500,), (500,)]
+
+
+@pytest.mark.parametrize("header_type, cn, problem", [
+    # Rounded, 2.5 on a duplication showed a normal "CN: 2".
+    ("Float", "2.5", "FORMAT CN of sample PROBAND is 2.5: a copy number must be a whole "
+                     "number (it is not rounded)"),
+    ("Integer", "-1", "FORMAT CN of sample PROBAND is -1: a copy number is not negative"),
+    ("String", "-2", "FORMAT CN of sample PROBAND is -2: a copy number is not negative")])
+def test_a_copy_number_that_is_no_count_of_copies_is_refused_with_its_line(
+        db_url, cnv_config, tmp_path, header_type, cn, problem):
+    add_test_panels(db_url)
+    path = _vcf(tmp_path, [["13", "32930000", ".", "N", "<DUP>", "50", "PASS",
+                            "SVTYPE=DUP;SVLEN=3000", "GT:CN", f"0/1:{cn}"]])
+    path.write_text(path.read_text().replace("ID=CN,Number=1,Type=Integer",
+                                             f"ID=CN,Number=1,Type={header_type}"))
+    with pytest.raises(VcfError) as failure:
+        deposit(db_url, cnv_config, path)
+    assert str(failure.value).endswith(f"line {FIRST_RECORD_LINE}: {problem}"), failure.value
+    # A whole number written as a Float is that number.
+    path.write_text(path.read_text().replace(
+        f"0/1:{cn}", "0/1:3" if header_type == "Integer" else "0/1:3.0"))
+    deposit(db_url, cnv_config, path)
+    assert _rows(db_url, "SELECT copy_number FROM genotypesampledata") == [(3,)]
