@@ -2,12 +2,15 @@
 `<DEL>`/`<DUP>` with SVLEN, as analyses with the `cnv` feature on."""
 
 import copy
+import json
+import shutil
 
 import psycopg
 import pytest
 
 from api_helpers import add_user, logged_in_client
-from deposit_helpers import add_test_panels, deposit
+from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+from workflow_helpers import analysis_alleles, payload, start_round
 from ella.vcf import VcfError
 
 HEADER = """##fileformat={version}
@@ -260,3 +263,56 @@ def test_a_copy_number_that_is_no_count_of_copies_is_refused_with_its_line(
         f"0/1:{cn}", "0/1:3" if header_type == "Integer" else "0/1:3.0"))
     deposit(db_url, cnv_config, path)
     assert _rows(db_url, "SELECT copy_number FROM genotypesampledata") == [(3,)]
+
+
+def test_the_classifications_track_draws_a_duplication_over_its_length(api_app, db_url,
+                                                                       cnv_config, tmp_path):
+    """A classified 5 kb duplication was one base long in IGV (its allele row ends one base
+    after its start, import.md 2.4), as the variants track was before."""
+    add_test_panels(db_url)
+    add_user(db_url, "cnvreader", "cnvgroup", panels=[("HBOC", "v01")])
+    deposit(db_url, cnv_config, _vcf(tmp_path, [
+        ["13", "32900000", ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=5000",
+         "GT:CN", "0/1:3"]]))
+    (analysis_id,) = _rows(db_url, "SELECT id FROM analysis")[0]
+    start_round(db_url, analysis_id, "cnvreader")
+    [(allele_id, annotation_id)] = analysis_alleles(db_url, analysis_id)
+    client = logged_in_client(api_app, db_url, "cnvreader")
+    assert client.post(f"/api/v1/workflows/analyses/{analysis_id}/actions/finalizeallele/",
+                       payload(allele_id, annotation_id, classification="5")).status == 200
+    track = client.get("/api/v1/igv/tracks/dynamic/classifications/").body.decode()
+    [fields] = [line.split("\t") for line in track.splitlines() if not line.startswith("#")]
+    # Its 5,000 bases from POS, as a deletion's row is drawn there (and the regions track).
+    assert fields[3:5] == ["32900000", "32904999"]
+
+
+def test_the_variants_track_has_one_column_per_sample(api_app, db_url, cnv_config, tmp_path):
+    """A patient's SNV and CNV files (`callerName`, import.md 1.3) are two sample rows of
+    one identifier: the track wrote two columns of that name (a VCF's names are unique;
+    api.md 2.14: one column per sample identifier), each showing the other's variants as
+    missing."""
+    add_test_panels(db_url)
+    add_user(db_url, "cnvreader", "cnvgroup", panels=[("HBOC", "v01")])
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "snv.vcf")
+    cnv = _vcf(folder, [["13", "32900000", ".", "N", "<DEL>", "50", "PASS",
+                         "SVTYPE=DEL;SVLEN=-5000", "GT:CN", "0/1:1"]])
+    cnv.write_text(cnv.read_text().replace("\tPROBAND", "\tbrca_sample_2"))
+    (folder / "pair.analysis").write_text(json.dumps({
+        "name": "pair1", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 1,
+        "data": [{"vcf": "snv.vcf", "technology": "HTS"},
+                 {"vcf": cnv.name, "technology": "HTS", "callerName": "cnvnator"}]}))
+    deposit(db_url, cnv_config, folder)
+    (analysis_id,) = _rows(db_url, "SELECT id FROM analysis")[0]
+    assert _rows(db_url, "SELECT count(*) FROM sample") == [(2,)]
+    ids = ",".join(str(r[0]) for r in _rows(db_url, "SELECT id FROM allele"))
+    track = logged_in_client(api_app, db_url, "cnvreader").get(
+        f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/", query={"allele_ids": ids})
+    lines = track.body.decode().splitlines()
+    [header] = [line for line in lines if line.startswith("#CHROM")]
+    assert header.split("\t")[9:] == ["brca_sample_2"]
+    records = [line.split("\t") for line in lines if not line.startswith("#")]
+    assert len(records) == 7 and all(len(r) == 10 for r in records)
+    assert [r[9] for r in records if r[4] == "<DEL>"] == ["0/1:1"]
+    assert all(r[9] in ("0/1", "1/1") for r in records if r[4] != "<DEL>")

@@ -403,12 +403,17 @@ def genepanel_track(ctx, gp_name, gp_version):
 def classifications_track(ctx):
     rows = ctx.conn.execute(
         "SELECT al.chromosome, al.start_position, al.open_end_position, al.genome_reference, "
-        "al.vcf_pos, al.vcf_ref, al.vcf_alt, aa.classification::text, aa.date_created "
+        "al.vcf_pos, al.vcf_ref, al.vcf_alt, aa.classification::text, aa.date_created, "
+        "al.caller_type::text, al.length "
         "FROM alleleassessment aa JOIN allele al ON al.id = aa.allele_id "
         "WHERE aa.date_superceeded IS NULL").fetchall()
     lines = ["##gff-version 3"]
-    for (chrom, start, end, reference, pos, ref, alt, classification,
-         created) in sorted(rows, key=lambda r: (chromosome_key(r[0]), r[1], r[2])):
+    for (chrom, start, end, reference, pos, ref, alt, classification, created, caller_type,
+         length) in sorted(rows, key=lambda r: (chromosome_key(r[0]), r[1], r[2])):
+        if caller_type == "cnv":
+            # Over the bases it deletes or duplicates, as the variants track draws it: a
+            # duplication's row ends one base after its start (import.md 2.4).
+            end = start + length
         link = f"/workflows/variants/{reference}/{chrom}-{pos}-{ref}-{alt}"
         link = quote(link, safe="/-")
         attributes = "; ".join([
@@ -447,6 +452,11 @@ def variants_track(ctx, analysis_id):
     alleles = _analysis_alleles(ctx, analysis_id)
     samples = ctx.conn.execute("SELECT id, identifier FROM sample WHERE analysis_id = %s "
                                "ORDER BY id", (analysis_id,)).fetchall()
+    # One column per sample identifier (api.md 2.14; a VCF's names are unique): a patient's
+    # SNV and CNV files are two sample rows of one identifier, each holding its own variants.
+    columns_of = {}
+    for sample_id, identifier in samples:
+        columns_of.setdefault(identifier, []).append(sample_id)
     data = {}
     if alleles:
         for allele_id, sample_id, gt_type, copy_number, quality, filter_status in \
@@ -467,7 +477,7 @@ def variants_track(ctx, analysis_id):
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=CN,Number=1,Type=Integer,Description="Copy number">',
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
-                  + [identifier for _, identifier in samples]),
+                  + list(columns_of)),
     ]
     for (allele_id, chrom, start, end, pos, ref, alt, change_type, length,
          caller_type) in alleles:
@@ -482,8 +492,10 @@ def variants_track(ctx, analysis_id):
             # (import.md 2.4), and a deletion's at pos0 + length, one base short.
             info = f"SVTYPE={svtype};SVLEN={svlen};END={pos + length}"
         columns = []
-        for sample_id, _ in samples:
-            gt_type, copy_number = data.get((allele_id, sample_id), (None, None))
+        for sample_ids in columns_of.values():
+            gt_type, copy_number = next(
+                (data[(allele_id, s)] for s in sample_ids if (allele_id, s) in data),
+                (None, None))
             # A sample seen without the variant is 0/0; only one without coverage (or no
             # data) is missing, ./. (ELLA's spec writes 0/1 for all but Homozygous).
             gt = {"Homozygous": "1/1", "Heterozygous": "0/1", "Reference": "0/0"}.get(
