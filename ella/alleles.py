@@ -235,6 +235,21 @@ class BlockGenotype:
     samples: list = field(default_factory=list)
 
 
+def _warn_of_uncalled_losses(block, dups, proband_index):
+    """A CNV deletion the proband has without GT (`./.`) but with a copy number below 2 is
+    not imported (import.md 2.7 counts only duplications as present without a GT, as ELLA
+    does): said with its line, where it only lowered the summary's genotype count."""
+    for rec, dup in zip(block, dups):
+        if dup or rec.get_info("SVTYPE") is None or not is_missing(rec.gts[proband_index]):
+            continue
+        copy_number = rec.format_value(proband_index, "CN")
+        if isinstance(copy_number, (int, float)) and not isinstance(copy_number, bool) \
+                and copy_number < 2:
+            log.warning("%s, line %s: a CNV deletion the proband has without GT (CN %s) is "
+                        "not imported: only duplications count as present without a GT "
+                        "(import.md 2.7)", rec.path, rec.line_no, copy_number)
+
+
 def block_genotype(block, proband_index=0):
     """BlockGenotype for a block of decomposed records, or None when the proband has no
     variant in it. Raises VcfError for genotypes that cannot be imported."""
@@ -246,6 +261,7 @@ def block_genotype(block, proband_index=0):
     prob = [r for r, dup in zip(block, dups) if r.alts[0] != "*" and (
         has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index])))]
     if not prob:
+        _warn_of_uncalled_losses(block, dups, proband_index)
         return None
     # A `*` record of the block (a deletion spans the site) is no allele of the genotype, but
     # a sample's call on it covers the site, and its reads count in the allele depths.

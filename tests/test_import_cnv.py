@@ -316,3 +316,20 @@ def test_the_variants_track_has_one_column_per_sample(api_app, db_url, cnv_confi
     assert len(records) == 7 and all(len(r) == 10 for r in records)
     assert [r[9] for r in records if r[4] == "<DEL>"] == ["0/1:1"]
     assert all(r[9] in ("0/1", "1/1") for r in records if r[4] != "<DEL>")
+
+
+def test_a_deletion_called_without_gt_is_not_imported_and_said_so(db_url, cnv_config,
+                                                                  tmp_path, caplog):
+    """import.md 2.7 (and ELLA) count only duplications as present without a GT: a loss the
+    caller wrote as `./.` with CN 1 only lowered the summary's genotype count."""
+    add_test_panels(db_url)
+    stats = deposit(db_url, cnv_config, _vcf(tmp_path, [
+        ["13", "32900000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-5000",
+         "GT:CN", "./.:1"],
+        ["13", "32930000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-3000",
+         "GT:CN", "0/1:1"]]))
+    assert stats["genotypes"] == 1
+    assert [r.getMessage() for r in caplog.records if "without GT" in r.getMessage()] == [
+        f"{tmp_path / 'cnvcall.HBOC_v01.vcf'}, line {FIRST_RECORD_LINE}: a CNV deletion the "
+        "proband has without GT (CN 1) is not imported: only duplications count as present "
+        "without a GT (import.md 2.7)"]
