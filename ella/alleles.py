@@ -338,6 +338,8 @@ def _copy_number(rec, si, sample):
     duplication showed a normal 2; a negative one showed as "CN: -1". Both are refused with
     their line (a whole Float such as 3.0 is 3)."""
     value = rec.format_value(si, "CN")
+    if value is None:  # (every SNV's sample: kept cheap on the deposit's hot path)
+        return None
     for item in value if isinstance(value, (list, tuple)) else [value]:
         if item is None or isinstance(item, (bool, int)):
             continue
