@@ -73,14 +73,17 @@ def _check_cytoband(path, name):
 
 
 def fasta_length_from_index(fai_path):
-    """The bytes a FASTA must have for its index: the end of its last sequence (offset, then
-    full lines of `linewidth` bytes and the rest of the last line with its line end)."""
+    """The bytes a FASTA must have for its index: the end of its last sequence's bases
+    (offset, then full lines of `linewidth` bytes and the rest of the last line). The last
+    line end is not counted: a file may end without it (samtools indexes it alike)."""
     end = 0
     for _, fields in _table_lines(fai_path, str(fai_path)):
         length, offset, line_bases, line_width = (int(f) for f in fields[1:])
         full, rest = divmod(length, line_bases) if line_bases else (0, 0)
-        end = max(end, offset + full * line_width
-                  + (rest + line_width - line_bases if rest else 0))
+        bases_end = offset + full * line_width + rest
+        if full and not rest:
+            bases_end -= line_width - line_bases  # the last full line's end is no base
+        end = max(end, bases_end)
     return end
 
 

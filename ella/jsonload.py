@@ -133,11 +133,14 @@ def numbered_lines(path):
     """(line number, text) of a JSON-lines file, decoded line by line: a text handle decodes
     8 KB ahead, so its error named no line (or a wrong one). A byte-order mark before the
     first line (a Windows editor's) is no part of it."""
+    number = 0
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1:
+        for raw in handle:  # split at LF; a CR alone ends a line too, as in text mode
+            if number == 0:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise NotUtf8Line(number) from None
+            for part in raw.splitlines(keepends=True) if b"\r" in raw else [raw]:
+                number += 1
+                try:
+                    yield number, part.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise NotUtf8Line(number) from None

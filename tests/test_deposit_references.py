@@ -145,6 +145,19 @@ def test_a_line_that_is_no_utf8_is_named_and_a_byte_order_mark_is_skipped(db_url
         assert run_cli("ella-deposit", command, str(path), db_url=db_url).returncode == 0
 
 
+def test_a_file_with_carriage_returns_alone_as_line_ends_is_read_by_line(db_url, tmp_path):
+    """Old Mac line ends: read line by line (to name the line of a non-UTF-8 byte) the file
+    became one line, "Extra data"."""
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(b"\r".join(json.dumps({"pubmed_id": n, "title": f"T{n}"}).encode()
+                                for n in (1, 2, 3)) + b"\r")
+    result = run_cli("ella-deposit", "references", str(path), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    path.write_bytes(path.read_bytes().replace(b"T3", b"\xe9"))
+    assert one_line_error(run_cli("ella-deposit", "references", str(path), db_url=db_url)) \
+        == f"error: {path}: line 3: not UTF-8 text"
+
+
 def test_blank_lines_are_skipped_and_domain_api(db_url, tmp_path):
     path = write_lines(tmp_path, ["", '{"pubmed_id": 42, "title": "x"}', "  "])
     items = read_references(path)

@@ -109,6 +109,18 @@ def test_a_failed_download_leaves_the_served_files_as_they_were(server, tmp_path
     assert (target / FAI_OUT).read_text() == "an earlier run's\n"
 
 
+def test_a_fasta_without_its_last_line_end_is_whole(server, tmp_path):
+    """samtools indexes it alike; it was refused as one byte short of its index."""
+    root, base = server
+    half = len(FASTA) // 2
+    (root / "ref.fasta.gz").write_bytes(gzip.compress(FASTA[:half].encode())
+                                        + gzip.compress(FASTA[half:-1].encode()))
+    target = tmp_path / "igv-data"
+    result = _run(target, base)
+    assert result.returncode == 0, result.stderr
+    assert (target / FASTA_OUT).read_text() == FASTA[:-1]
+
+
 def test_a_temporary_name_planted_as_a_link_is_not_followed(server, tmp_path):
     """The temporary files had fixed names, opened plainly: a link planted under one (by
     whoever may write IGV_DATA, while root runs the download) had its target overwritten."""

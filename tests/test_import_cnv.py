@@ -111,6 +111,19 @@ def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv
     deposit(db_url, cnv_config, path)
     assert _rows(db_url, "SELECT vcf_alt, change_type::text, length FROM allele "
                          "ORDER BY vcf_alt") == [("<DEL>", "del", 1000), ("<DUP>", "dup", 2000)]
+    # VCF 4.4: one END for the line, the furthest of its ALTs' ends (here the DUP's).
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
+         "SVTYPE=CNV;SVLEN=-1000,2000;END=32974000", "GT:CN", "1/2:2"]], name="oneend")
+    deposit(db_url, cnv_config, path)
+    # One that stops short of an ALT's end is refused.
+    path = _vcf(tmp_path, [
+        ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
+         "SVTYPE=CNV;SVLEN=-1000,2000;END=32973000", "GT:CN", "1/2:2"]], name="shortend")
+    with pytest.raises(VcfError, match=f"line {FIRST_RECORD_LINE}: INFO END 32973000 ends "
+                                       "before this ALT's SVLEN does: END - POS is 1,000, the "
+                                       "SVLEN length 2,000"):
+        deposit(db_url, cnv_config, path)
     # One length for two ALTs is refused with what is wrong.
     path = _vcf(tmp_path, [
         ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS", "SVTYPE=CNV;SVLEN=-1000",

@@ -49,6 +49,24 @@ def test_a_float_pl_is_rounded(db_url, ella_config, tmp_path):
     assert _stored(db_url, pos) == (99, 187, [2048, 0, 2917])
 
 
+def test_a_small_variants_copy_number_is_stored_rounded_as_before(db_url, ella_config,
+                                                                   tmp_path):
+    """Some pipelines give every small variant its segment's copy number: only a CNV's own
+    CN must be a whole, non-negative number (a Float 2.4 here refused the whole analysis)."""
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, '##FORMAT=<ID=CN,Number=1,Type=Float,Description="CN">',
+                     "0/1:107,80:187:99:2048,0,2917:2.4")
+    text = path.read_text().replace("\tGT:AD:DP:GQ:PL\t0/1:107,80:187:99:2048,0,2917:2.4",
+                                    "\tGT:AD:DP:GQ:PL:CN\t0/1:107,80:187:99:2048,0,2917:2.4", 1)
+    path.write_text(text)
+    deposit(db_url, ella_config, path)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT d.copy_number FROM genotypesampledata d JOIN genotype g ON "
+            "g.id = d.genotype_id JOIN allele a ON a.id = g.allele_id WHERE a.vcf_pos = %s",
+            (pos,)).fetchone() == (2,)
+
+
 def test_spanning_deletion_alleles_are_not_imported(db_url, ella_config, tmp_path, caplog):
     """A GATK site A>C,* (the `*` marks a position deleted by an overlapping deletion on its
     own line) imports its real allele; a record whose only ALT is `*` imports nothing. The
