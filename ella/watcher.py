@@ -96,11 +96,13 @@ def folder_fingerprint(folder):
     folder = Path(folder)
     paths = [folder] + sorted(folder.rglob("*"))
     for path in paths:
+        name = os.fsencode(path.relative_to(folder))
         try:
             stat = path.stat()
-        except FileNotFoundError:  # removed while we look: the next look sees the change
-            continue
-        name = os.fsencode(path.relative_to(folder))
+        except FileNotFoundError:
+            if path.is_symlink():  # a dangling link: its going (or its target coming) counts
+                digest.update(name + b"\0->" + os.fsencode(os.readlink(path)) + b"\n")
+            continue  # else removed while we look: the next look sees the change
         if path.is_dir():
             digest.update(name + f"/\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\n".encode())
         elif path.is_file():
@@ -179,6 +181,12 @@ class Watcher:
                                "are moved out of it), aborting...")
         if not self.dest.is_dir() or not os.access(self.dest, os.W_OK | os.X_OK):
             raise WatcherError(f"Couldn't write to destination path {dest}, aborting...")
+        if os.path.samefile(self.incoming, self.dest):
+            # Every folder would be its own destination ("already exists ... Skipping"):
+            # nothing ever imported, and --once exiting 0.
+            raise WatcherError(f"The watch path {incoming} and the destination path {dest} "
+                               "are the same directory: imported folders are moved out of "
+                               "the watch path, aborting...")
         if self.incoming.stat().st_dev != self.dest.stat().st_dev:
             # A folder is moved by renaming it, which is atomic only within one file system
             # (a copy killed or failing halfway would leave two partial folders).
@@ -253,7 +261,7 @@ class Watcher:
 
     def _failed_before(self, folder):
         path = self.error_file(folder)
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():  # (ours is never a link: not followed)
             return False
         try:
             recorded = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
@@ -264,10 +272,18 @@ class Watcher:
     def _record_failure(self, folder, error, fingerprint):
         record = {"time": datetime.now(timezone.utc).isoformat(), "folder": folder.name,
                   "error": str(error), "fingerprint": fingerprint}
+        path = self.error_file(folder)
+        # Written beside it and renamed over it: a link someone who may write the watch
+        # path planted under its name is replaced, not followed (it had its target
+        # overwritten with the record).
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.error_file(folder).write_text(json.dumps(record, indent=1) + "\n",
-                                               encoding="utf-8")
+            staged.unlink(missing_ok=True)
+            with open(staged, "x", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, indent=1) + "\n")
+            os.replace(staged, path)
         except OSError as exc:
+            self._unlink_quietly(staged)
             log.error("could not write %s: %s (the folder will be retried after a restart)",
                       self.error_file(folder), exc)
             self.processed.add(folder.name)
@@ -322,6 +338,12 @@ class Watcher:
         # The files as they were when the import began: a folder the pipeline finishes while
         # its import fails must be tried again, so its failure is recorded for this state.
         fingerprint = folder_fingerprint(folder)
+        if folder.name.startswith(STAGING_PREFIX):
+            # Imported, it would pose as another folder's interrupted import (blocking that
+            # one for good) or as its marker.
+            return self._failed(folder, AnalysisConfigError(
+                f"{folder.name}: a folder name starting with {STAGING_PREFIX!r} is the "
+                "watcher's own (an import in progress): rename the folder"), fingerprint)
         try:
             config = resolve_analysis_config(folder)
         except Exception as exc:  # any problem with a folder is that folder's problem
@@ -516,7 +538,8 @@ class Watcher:
         incoming directory until its analysis is committed."""
         try:
             markers = sorted(p for p in self.dest.iterdir()
-                             if p.name.startswith(STAGING_PREFIX) and p.name.endswith(".json"))
+                             if p.name.startswith(STAGING_PREFIX) and p.name.endswith(".json")
+                             and p.is_file() and not p.is_symlink())
         except OSError as exc:
             raise WatcherError(f"Couldn't read the destination path {self.dest}: "
                                f"{exc.strerror or exc}") from exc

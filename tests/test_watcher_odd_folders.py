@@ -335,3 +335,81 @@ def test_a_watcher_leaves_an_earlier_versions_running_import_alone(watch_dirs, d
         old_version.commit()
         assert watcher.poll() == []
         assert staging.is_dir() and list(incoming.iterdir()) == []
+
+
+# --- names and links a pipeline, an editor or another user leaves -------------------------
+
+def test_the_same_directory_as_watch_path_and_destination_is_refused_at_start(
+        watch_dirs, db_url, ella_config, tmp_path):
+    """Every folder was its own destination ("already exists ... Skipping"): nothing was
+    ever imported and `--once` exited 0. Also when one path names it through a link."""
+    incoming, _ = watch_dirs
+    link = tmp_path / "same"
+    link.symlink_to(incoming)
+    for dest in (incoming, link):
+        with pytest.raises(WatcherError, match="are the same directory: imported folders are "
+                                               "moved out of the watch path, aborting"):
+            Watcher(db_url, ella_config, incoming, dest)
+
+
+def test_the_error_file_is_not_written_through_a_planted_link(watch_dirs, db_url, ella_config,
+                                                              tmp_path):
+    """Whoever may write the watch path could link `<folder>.import-error` to a file the
+    watcher may write: a failure overwrote that file with its record."""
+    incoming, dest = watch_dirs
+    copy_test_analysis(incoming / "Broken", "Broken")
+    next((incoming / "Broken").glob("*.vcf")).write_text("not a vcf\n")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (incoming / "Broken.import-error").symlink_to(victim)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["Broken"]
+    assert victim.read_text() == "precious\n"
+    error_file = incoming / "Broken.import-error"
+    assert not error_file.is_symlink() and json.loads(error_file.read_text())["folder"] == \
+        "Broken"
+    assert [p.name for p in incoming.iterdir() if p.name.startswith(".")] == []
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []  # not retried unchanged
+
+
+def test_an_editors_lock_link_beside_the_analysis_file_is_no_second_one(watch_dirs, db_url,
+                                                                        ella_config):
+    """emacs keeps `.#x.analysis`, a dangling link, while the file is open: the folder
+    failed with "multiple .analysis files"."""
+    incoming, dest = watch_dirs
+    copy_test_analysis(incoming / "Edited", "Edited")
+    (incoming / "Edited" / ".#TestAnalysis-001.analysis").symlink_to("user@host.4242:17")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["Edited"]
+
+
+def test_removing_a_dangling_link_is_a_change_of_the_folder(tmp_path):
+    """The fingerprint passed over what it could not stat: a folder that failed because of
+    a dangling link was never retried once the link was gone."""
+    folder = tmp_path / "F"
+    folder.mkdir()
+    (folder / "a.vcf").write_text("x\n")
+    before = watcher_module.folder_fingerprint(folder)
+    (folder / "b.vcf").symlink_to(tmp_path / "nowhere")
+    with_link = watcher_module.folder_fingerprint(folder)
+    assert with_link != before
+    (folder / "b.vcf").unlink()
+    assert watcher_module.folder_fingerprint(folder) == before
+
+
+def test_a_folder_named_as_the_watchers_own_staging_is_refused(watch_dirs, db_url,
+                                                               ella_config, caplog):
+    """Imported, `.importing-B` posed as B's interrupted import (B was skipped for good)
+    and `.importing-C.json` as a marker (an error line every poll)."""
+    incoming, dest = watch_dirs
+    copy_test_analysis(incoming / ".importing-B", "X1")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == [".importing-B"]
+    assert "is the watcher's own (an import in progress): rename the folder" in json.loads(
+        (incoming / ".importing-B.import-error").read_text())["error"]
+    copy_test_analysis(incoming / "B", "X2")
+    assert watcher.poll() == ["X2"]
+    # A directory of a marker's name in the destination is none: no error every poll.
+    (dest / ".importing-C.json").mkdir()
+    caplog.clear()
+    watcher.poll()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

@@ -266,7 +266,9 @@ def _from_legacy(raw, path, folder):
 
 def _from_folder(folder):
     folder = Path(folder)
-    analysis_files = sorted(p for p in folder.rglob("*.analysis") if not _sidecar(p))
+    # Files only: an editor's lock (emacs' `.#x.analysis`, a dangling link) is none.
+    analysis_files = sorted(p for p in folder.rglob("*.analysis")
+                            if p.is_file() and not _sidecar(p))
     if len(analysis_files) > 1:
         raise AnalysisConfigError(f"{folder}: multiple .analysis files "
                                   f"({', '.join(p.name for p in analysis_files)}) are not "
