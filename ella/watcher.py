@@ -24,6 +24,7 @@ import re
 import signal
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -276,10 +277,12 @@ class Watcher:
         # Written beside it and renamed over it: a link someone who may write the watch
         # path planted under its name is replaced, not followed (it had its target
         # overwritten with the record).
-        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # A short name of its own (a long folder's error file name may just fit; the umask
+        # gives the mode, as for any file the watcher writes).
+        staged = path.with_name(f".ella-error-{uuid.uuid4().hex[:12]}.tmp")
         try:
-            staged.unlink(missing_ok=True)
-            with open(staged, "x", encoding="utf-8") as handle:
+            with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w",
+                           encoding="utf-8") as handle:
                 handle.write(json.dumps(record, indent=1) + "\n")
             os.replace(staged, path)
         except OSError as exc:
@@ -539,7 +542,8 @@ class Watcher:
         try:
             markers = sorted(p for p in self.dest.iterdir()
                              if p.name.startswith(STAGING_PREFIX) and p.name.endswith(".json")
-                             and p.is_file() and not p.is_symlink())
+                             # (the link test first: following a planted link can raise)
+                             and not p.is_symlink() and p.is_file())
         except OSError as exc:
             raise WatcherError(f"Couldn't read the destination path {self.dest}: "
                                f"{exc.strerror or exc}") from exc

@@ -413,3 +413,26 @@ def test_a_folder_named_as_the_watchers_own_staging_is_refused(watch_dirs, db_ur
     caplog.clear()
     watcher.poll()
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+def test_a_long_folder_name_whose_error_file_fits_gets_it(watch_dirs, db_url, ella_config):
+    """The error file was first written under a longer temporary name: a folder name of
+    ~240 bytes, whose `.import-error` name fits, got none (its whole deposit was retried
+    after every restart)."""
+    incoming, dest = watch_dirs
+    name = "L" * 239  # the longest the staging marker `.importing-<name>.json` allows
+    copy_test_analysis(incoming / name, "Long")
+    next((incoming / name).glob("*.vcf")).write_text("not a vcf\n")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == [name]
+    assert json.loads((incoming / f"{name}.import-error").read_text())["folder"] == name
+    assert sorted(p.name for p in incoming.iterdir()) == [name, f"{name}.import-error"]
+
+
+def test_a_link_named_like_a_marker_stops_no_poll(watch_dirs, db_url, ella_config):
+    """Following a link planted under a marker's name (to a target whose name is too long)
+    raised, and every poll stopped there: nothing was imported any more."""
+    incoming, dest = watch_dirs
+    (dest / ".importing-Z.json").symlink_to(dest / ("a" * 300))
+    copy_test_analysis(incoming / "After", "After")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["After"]
