@@ -340,9 +340,9 @@ def _whole(rec, sample, key, value, limit=None):
 
 
 def _copy_number(rec, si, sample):
-    """CN as stored; a CNV's must be a whole number of copies, not negative. Rounded, a Float CN of 2.5 on a
-    duplication showed a normal 2; a negative one showed as "CN: -1". Both are refused with
-    their line (a whole Float such as 3.0 is 3)."""
+    """CN as stored; a CNV's must be a whole number of copies, not negative. Rounded, a
+    Float CN of 2.5 on a duplication showed a normal 2; a negative one showed as "CN: -1".
+    Both are refused with their line (a whole Float such as 3.0 is 3)."""
     value = rec.format_value(si, "CN")
     if value is None:  # (every SNV's sample: kept cheap on the deposit's hot path)
         return None
