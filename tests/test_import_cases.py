@@ -306,3 +306,11 @@ def test_ped_files_are_checked_line_by_line_in_linear_time(tmp_path):
     ped.write_text(f"F\t{'S' * 501}\t0\t0\t1\t1\t1\n")
     with pytest.raises(AnalysisConfigError, match="line 1: an id is longer than 500"):
         read_ped(ped)
+
+
+def test_an_indented_comment_line_of_a_ped_is_a_comment(tmp_path):
+    """It was refused as a line without 7 columns."""
+    ped = tmp_path / "fam.ped"
+    ped.write_text("  # family id, sample, father, mother, sex, phenotype\n"
+                   "\t#note\nF\tS1\t0\t0\t1\t2\t1\n")
+    assert len(read_ped(ped)) == 1

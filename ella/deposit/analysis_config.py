@@ -339,7 +339,9 @@ def read_ped(path):
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
+        # A comment line indented by an editor or a spreadsheet is one still (it was a
+        # "7 columns" error).
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         if "\x00" in line:
             raise AnalysisConfigError(f"{path}, line {lineno}: contains a NUL character")
