@@ -294,6 +294,33 @@ USER_CONFIG_KEYS = ("overview", "workflows", "interpretation", "acmg", "deposit"
                     "comment_templates")
 
 
+COMMENT_TEMPLATE_KEYS = {"name": str, "template": str, "comment_fields": list}
+
+
+def comment_templates_problem(templates):
+    """Why `comment_templates` is not a list of {name, template, comment_fields: [str]}
+    (null or absent: no templates, config-cli-ops.md 7.3), or None. Items of another shape
+    were stored and served to every user of the group, whose editors then broke."""
+    if templates is None:
+        return None
+    if not isinstance(templates, list):
+        return "comment_templates must be a list (or null)"
+    for index, item in enumerate(templates):
+        where = f"comment_templates[{index}]"
+        if not isinstance(item, dict):
+            return f"{where} must be an object {{name, template, comment_fields}}"
+        unknown = sorted(str(k) for k in item if k not in COMMENT_TEMPLATE_KEYS)
+        if unknown:
+            return f"{where}: unknown key(s) {', '.join(unknown)}"
+        for key, kind in COMMENT_TEMPLATE_KEYS.items():
+            if not isinstance(item.get(key), kind):
+                return (f"{where}.{key} must be " + ("a list of strings" if kind is list
+                                                      else "a string"))
+        if not all(isinstance(field, str) for field in item["comment_fields"]):
+            return f"{where}.comment_fields must be a list of strings"
+    return None
+
+
 def user_config_problem(value):
     """Why a group's or user's `config` would break the merged user config, or None: an
     unknown key, a non-object `acmg`/`deposit`, an ACMG config whose gene settings the rules
@@ -303,14 +330,17 @@ def user_config_problem(value):
     if unknown:
         return f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(USER_CONFIG_KEYS)})"
     for key in ("acmg", "deposit"):
-        if key in value and not isinstance(value[key], dict):
-            return f"{key} must be an object"
+        # (`deposit` may be null, "no import rules", config-cli-ops.md 7.3)
+        if key in value and not isinstance(value[key], dict) and not (
+                key == "deposit" and value[key] is None):
+            return f"{key} must be an object" + (" or null" if key == "deposit" else "")
     if "acmg" in value:
         problem = acmg_config_problem(value["acmg"])
         if problem:
             return problem
-    if "comment_templates" in value and not isinstance(value["comment_templates"], list):
-        return "comment_templates must be a list"
+    problem = comment_templates_problem(value.get("comment_templates"))
+    if problem:
+        return problem
     schema = _get_validator().schema
     properties = schema["properties"]["user"]["properties"]["user_config"]["properties"]
     for key in sorted(set(value) & set(properties)):

@@ -433,6 +433,9 @@ def test_concurrent_deposits_of_one_analysis_one_wins_the_other_is_told(panel_db
      r"user group 'stored': config.deposit.analysis\[0\]: pattern '\(' is not a valid regex"),
     ({"deposit": {"analysis": [{"pattern": "nomatch", "postprocess": ["nope"]}]}},
      r"config.deposit.analysis\[0\]: Invalid postprocess method 'nope'"),
+    # (a TypeError traceback: a list is no hashable name)
+    ({"deposit": {"analysis": [{"pattern": "nomatch", "postprocess": [["nope"]]}]}},
+     r"config.deposit.analysis\[0\]: Invalid postprocess method \['nope'\]"),
 ])
 def test_a_stored_group_deposit_config_ella_users_would_refuse(panel_db, ella_config, config,
                                                                match):

@@ -406,6 +406,21 @@ def _bad_group_files():
         ("deposit postprocess", changed(0, config={"deposit": {"analysis": [
             {"pattern": ".*", "postprocess": ["nope"]}]}}),
          "config.deposit.analysis[0]: Invalid postprocess method 'nope'"),
+        # A name that is a list was a TypeError traceback (unhashable), here and at deposit.
+        ("deposit postprocess list", changed(0, config={"deposit": {"analysis": [
+            {"pattern": ".*", "postprocess": [["analysis_tag_all_classified"]]}]}}),
+         "config.deposit.analysis[0]: Invalid postprocess method "
+         "['analysis_tag_all_classified']"),
+        # Stored unchecked and served to every user of the group (their editors broke).
+        ("comment template item", changed(0, config={"comment_templates": [1, "x"]}),
+         "entry 1 ('testgroup01'): config: comment_templates[0] must be an object {name, "
+         "template, comment_fields}"),
+        ("comment template field", changed(0, config={"comment_templates": [
+            {"name": "n", "template": None, "comment_fields": []}]}),
+         "config: comment_templates[0].template must be a string"),
+        ("comment template fields", changed(0, config={"comment_templates": [
+            {"name": "n", "template": "t", "comment_fields": "workLogMessage"}]}),
+         "config: comment_templates[0].comment_fields must be a list of strings"),
         ("deposit prefilter", changed(0, config={"deposit": {"analysis": [
             {"pattern": ".*", "prefilters": [["nope"]]}]}}),
          "config.deposit.analysis[0]: unknown prefilter 'nope'"),
@@ -421,6 +436,16 @@ def _bad_group_files():
          "entry 1 ('test\\u200bgroup01'): group name 'test\\u200bgroup01' has a control or "
          "invisible character"),
     ]
+
+
+def test_null_comment_templates_and_deposit_mean_none(groups_db_url, tmp_path):
+    """config-cli-ops.md 7.3: both may be null (no templates, no import rules); a group file
+    of an ELLA deployment with such nulls was refused."""
+    data = [dict(demo_groups()[0], config={"comment_templates": None, "deposit": None})]
+    ok(users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups.json", data)))
+    with psycopg.connect(groups_db_url) as conn:
+        assert conn.execute("SELECT config FROM usergroup WHERE name = 'testgroup01'"
+                            ).fetchone()[0] == {"comment_templates": None, "deposit": None}
 
 
 def test_a_group_that_looks_like_an_existing_one_is_refused(groups_db_url, tmp_path):

@@ -27,7 +27,7 @@ def check_postprocessors(names, where):
     if not isinstance(names, list):
         raise DepositError(f"{where}: 'postprocess' must be a list of names")
     for name in names:
-        if name not in POSTPROCESSORS:
+        if not isinstance(name, str) or name not in POSTPROCESSORS:  # ([name]: unhashable)
             raise DepositError(f"{where}: Invalid postprocess method {name!r} (known: "
                                f"{', '.join(POSTPROCESSORS)})")
 
