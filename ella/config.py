@@ -300,7 +300,8 @@ COMMENT_TEMPLATE_KEYS = {"name": str, "template": str, "comment_fields": list}
 def comment_templates_problem(templates):
     """Why `comment_templates` is not a list of {name, template, comment_fields: [str]}
     (null or absent: no templates, config-cli-ops.md 7.3), or None. Items of another shape
-    were stored and served to every user of the group, whose editors then broke."""
+    were stored and served to every user of the group, whose editors then broke. Other keys
+    of an item are left to the UI, which reads only these three."""
     if templates is None:
         return None
     if not isinstance(templates, list):
@@ -309,9 +310,6 @@ def comment_templates_problem(templates):
         where = f"comment_templates[{index}]"
         if not isinstance(item, dict):
             return f"{where} must be an object {{name, template, comment_fields}}"
-        unknown = sorted(str(k) for k in item if k not in COMMENT_TEMPLATE_KEYS)
-        if unknown:
-            return f"{where}: unknown key(s) {', '.join(unknown)}"
         for key, kind in COMMENT_TEMPLATE_KEYS.items():
             if not isinstance(item.get(key), kind):
                 return (f"{where}.{key} must be " + ("a list of strings" if kind is list
