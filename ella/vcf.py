@@ -493,6 +493,24 @@ def _format_split_number(hdr, key):
     return None
 
 
+def _check_line_end(rec, items, info_values):
+    """A line of several CNVs has one END, their furthest end (VCF 4.4): one far beyond
+    every CNV's end says the call is broken (a 300 kb event written with SVLENs of 500
+    became two 500-base CNVs). Each split record checks that END reaches its own end
+    (ella.alleles); a value that is no number is left to those checks."""
+    if "END" not in items or "SVLEN" not in info_values or \
+            not any(alt.startswith("<") for alt in rec.alts):
+        return
+    try:
+        end = int(items["END"])
+        longest = max(abs(int(v)) for v in info_values["SVLEN"] if v not in ("", "."))
+    except (TypeError, ValueError):
+        return
+    if end - rec.pos > longest + 1:  # (callers count END as the last base, or one before)
+        raise rec.error(f"INFO END {end} lies beyond the end of every CNV of the line: END - "
+                        f"POS is {end - rec.pos:,}, the longest SVLEN length {longest:,}")
+
+
 def decompose(rec, line_length=0):
     """Split a multi-ALT record into one record per ALT (a generator, one at a time: a line
     of many ALTs held all their records at once); single-ALT -> rec. `line_length` (its
@@ -530,6 +548,7 @@ def decompose(rec, line_length=0):
                         f"{limit:,} values a line of {line_length:,} characters may make; "
                         "split it into one line per ALT (bcftools norm -m-) and check the "
                         "caller's output")
+    _check_line_end(rec, items, info_values)
     csq_split = "CSQ" in items and "CSQ" not in info_values and csq_of_alt is not None
     for a in range(1, n_alleles):
         new = Record()

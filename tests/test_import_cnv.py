@@ -125,6 +125,13 @@ def test_a_multi_alt_cnv_with_vcf_4_2s_svlen_gets_one_length_per_alt(db_url, cnv
         ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
          "SVTYPE=CNV;SVLEN=-1000,2000;END=32974000", "GT:CN", "1/2:2"]], name="oneend")
     deposit(db_url, cnv_config, path)
+    # One far beyond every ALT's end too (the 300 kb deletion written with SVLENs of 500).
+    path = _vcf(tmp_path, [
+        ["13", "32920000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
+         "SVTYPE=CNV;SVLEN=-500,500;END=33220000", "GT:CN", "1/2:2"]], name="farend")
+    _refused_writing_nothing(db_url, cnv_config, path, rf"line {FIRST_RECORD_LINE}: INFO END "
+                             r"33220000 lies beyond the end of every CNV of the line: END - "
+                             r"POS is 300,000, the longest SVLEN length 500")
     # One that stops short of an ALT's end is refused.
     path = _vcf(tmp_path, [
         ["13", "32972000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
