@@ -446,6 +446,11 @@ def test_null_comment_templates_and_deposit_mean_none(groups_db_url, tmp_path):
     with psycopg.connect(groups_db_url) as conn:
         assert conn.execute("SELECT config FROM usergroup WHERE name = 'testgroup01'"
                             ).fetchone()[0] == {"comment_templates": None, "deposit": None}
+    # A template's keys beyond the three the UI reads are the site's own.
+    template = {"name": "n", "template": "<p>t</p>", "comment_fields": ["workLogMessage"],
+                "author": "lab"}
+    data = [dict(demo_groups()[0], config={"comment_templates": [template]})]
+    ok(users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups.json", data)))
 
 
 def test_a_group_that_looks_like_an_existing_one_is_refused(groups_db_url, tmp_path):
