@@ -10,7 +10,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from ella.vcf import INT32_MAX
+from ella.vcf import END_SVLEN_SLACK, INT32_MAX
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,6 @@ def allele_from_record(rec, cnv_enabled=False):
     if svtype is not None:
         _check_end(rec, row["length"])
     return row
-
-
-# How far END - POS may be from a CNV's |SVLEN|: callers count END as the last deleted or
-# duplicated base (POS + |SVLEN|) or one before it.
-END_SVLEN_SLACK = 1
 
 
 def _check_end(rec, length):

@@ -493,6 +493,11 @@ def _format_split_number(hdr, key):
     return None
 
 
+# How far END - POS may be from a CNV's |SVLEN|: callers count END as the last deleted or
+# duplicated base (POS + |SVLEN|) or one before it. (Also ella.alleles' check per record.)
+END_SVLEN_SLACK = 1
+
+
 def _check_line_end(rec, items, info_values):
     """A line of several CNVs has one END, their furthest end (VCF 4.4): one far beyond
     every CNV's end says the call is broken (a 300 kb event written with SVLENs of 500
@@ -506,7 +511,7 @@ def _check_line_end(rec, items, info_values):
         longest = max(abs(int(v)) for v in info_values["SVLEN"] if v not in ("", "."))
     except (TypeError, ValueError):
         return
-    if end - rec.pos > longest + 1:  # (callers count END as the last base, or one before)
+    if end - rec.pos > longest + END_SVLEN_SLACK:
         raise rec.error(f"INFO END {end} lies beyond the end of every CNV of the line: END - "
                         f"POS is {end - rec.pos:,}, the longest SVLEN length {longest:,}")
 
