@@ -95,6 +95,18 @@ def session_for_token(conn, token):
     return tuple(row) if row else None
 
 
+def valid_session_id(conn, token):
+    """The id of a valid session for this cookie token, else None; a read only (for the
+    audit row of a request refused before it was authenticated)."""
+    if not token or len(token) > 256:
+        return None
+    row = conn.execute(
+        'SELECT s.id FROM usersession s JOIN "user" u ON u.id = s.user_id WHERE s.token = %s '
+        "AND s.logged_out IS NULL AND s.expires > %s AND u.active",
+        (hash_token(token), _now())).fetchone()
+    return row[0] if row else None
+
+
 def logout(conn, token):
     """Close the session of this token; True if one was open."""
     cur = conn.execute("UPDATE usersession SET logged_out = %s WHERE token = %s "

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from ella import __version__
-from ella.auth import session_for_token
+from ella.auth import session_for_token, valid_session_id
 from ella.db import (PRIVILEGE_HINT, DatabaseError, api_wait_limits, connect, first_line,
                      limit_waits)
 from ella.web.errors import ApiError, Forbidden, NotFound, NotLoggedIn
@@ -244,6 +244,7 @@ class App:
                 pass
 
     def _authenticate(self, conn, request):
+        request.session_checked = True
         token = request.cookie(COOKIE_NAME)
         if not token:
             return
@@ -292,6 +293,11 @@ class App:
         }
         try:
             conn = self.connection()
+            if not request.session_checked:
+                # Refused before authentication (OPTIONS, no such route or method, a bad
+                # query, a cross-site write): the row still names the cookie's session
+                # (config-cli-ops.md 5.2), so a logged-in user's refused request is theirs.
+                row["usersession_id"] = valid_session_id(conn, request.cookie(COOKIE_NAME))
             conn.execute(
                 'INSERT INTO resourcelog (remote_addr, "time", duration, usersession_id, method, '
                 "resource, query, response, response_size, payload, payload_size, statuscode) "

@@ -84,6 +84,7 @@ class Request:
         self.user = None        # dict of the logged-in user, set by the app
         self.session_id = None  # usersession.id of a valid session, else None
         self.token = None       # the raw cookie token (never logged)
+        self.session_checked = False  # the cookie was looked up (session_id is its answer)
         self._body = None
 
     @property
