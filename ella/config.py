@@ -112,6 +112,9 @@ _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _FORCIBLE_TYPES = ("bool", "int", "float", "str", "null", "timestamp", "binary")
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _ConfigLoader(yaml.SafeLoader):
     """Safe loader with ELLA's config tags; `environ` is set per load."""
 
@@ -121,6 +124,7 @@ class _ConfigLoader(yaml.SafeLoader):
         # Keys name config entries, populations and columns: YAML 1.1 reads an unquoted
         # `NO` (Norway), `yes` or `1` as another type, and the entry then silently names
         # nothing (a frequency group `False`).
+        written = [key_node for key_node, _ in node.value if key_node.tag != MERGE_TAG]
         self.flatten_mapping(node)  # `<<` merge keys first, as the SafeLoader does
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -129,6 +133,18 @@ class _ConfigLoader(yaml.SafeLoader):
                     None, None, f"the key {key_node.value!r} is read as {_short(key)}, not "
                     f"as text (YAML reads yes/no/on/off unquoted as booleans): quote it",
                     key_node.start_mark)
+        # A key written twice in one mapping: YAML keeps the later value without a word (a
+        # pasted `password_minimum_length: 0` under the real one, a second section that
+        # drops the first). One written over a `<<` merge is YAML's way to override, and fine.
+        first_seen = {}
+        for key_node in written:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first_seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in this mapping (first on "
+                    f"line {first_seen[key].line + 1}); the later would silently replace "
+                    "the earlier: keep one", key_node.start_mark)
+            first_seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
 
@@ -455,6 +471,11 @@ def _check_frequency_groups(config, source):
                                           f"{name!r}, which {seen[name]} gives too (one "
                                           "pair, one column)")
                     seen[name] = f"{where}: {key!r}"
+                if "%" in provider or "%" in key:
+                    # psycopg reads a '%' in a composed column name as a query placeholder:
+                    # the frequency filter would fail at every run.
+                    raise ConfigError(f"{source}: {where}: {key!r}: a '%' in a provider or "
+                                      "population name is not supported; use another name")
                 column = f"{provider}_num.{key}"
                 if len(column.encode("utf-8")) > IDENTIFIER_BYTES:
                     raise ConfigError(f"{source}: {where}: the column {column!r} is longer "

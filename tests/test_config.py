@@ -717,6 +717,34 @@ def test_frequency_groups_whose_columns_postgresql_cannot_make_are_refused(
         "frequencies.groups.external.A.B: 'C' gives too (one pair, one column)")
 
 
+
+@pytest.mark.parametrize("provider, key", [("GNOMAD", "G%AF"), ("GNO%MAD", "G")])
+def test_a_percent_in_a_frequency_name_is_refused(default_config, tmp_path, provider, key):
+    """A '%' in a provider or population name loaded and refreshed, then failed every
+    frequency filter run: psycopg read the column name's '%' as a placeholder."""
+    data = plain_config(default_config)
+    data["frequencies"]["groups"]["external"] = {provider: [key]}
+    assert load_error(write_config(tmp_path, data)).endswith(
+        f"frequencies.groups.external.{provider}: {key!r}: a '%' in a provider or population "
+        "name is not supported; use another name")
+
+
+@pytest.mark.parametrize("text, line", [
+    ("user:\n  auth:\n    password_minimum_length: 8\n    password_minimum_length: 0\n", 4),
+    ("similar_alleles: {a: 1}\napp: {}\nsimilar_alleles: {b: 2}\n", 3),
+    ('a:\n  "k": 1\n  k: 2\n', 3),
+])
+def test_a_key_given_twice_is_refused(text, line):
+    """YAML keeps a repeated key's later value without a word: a pasted
+    `password_minimum_length: 0` under the real one turned the policy off."""
+    message = parse_error(text)
+    assert message.startswith(f"t.yaml: line {line},") and "is given twice" in message
+
+
+def test_a_key_over_a_merge_is_an_override():
+    assert parse("base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  a: 3\n")["x"] == {"a": 3, "b": 2}
+
+
 def _alias_bomb(levels):
     text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
     for level in range(1, levels):
