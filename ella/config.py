@@ -43,6 +43,7 @@ import jsonschema
 import yaml
 
 from ella import jsonload
+from ella.yamlload import RepeatedKeyLoader
 from ella.acmg.acmgconfig import acmg_config_problem
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -112,20 +113,15 @@ _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _FORCIBLE_TYPES = ("bool", "int", "float", "str", "null", "timestamp", "binary")
 
 
-MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _ConfigLoader(yaml.SafeLoader):
+class _ConfigLoader(RepeatedKeyLoader):
     """Safe loader with ELLA's config tags; `environ` is set per load."""
 
     environ = None
 
-    def construct_mapping(self, node, deep=False):
+    def check_keys(self, node, deep):
         # Keys name config entries, populations and columns: YAML 1.1 reads an unquoted
         # `NO` (Norway), `yes` or `1` as another type, and the entry then silently names
         # nothing (a frequency group `False`).
-        written = [key_node for key_node, _ in node.value if key_node.tag != MERGE_TAG]
-        self.flatten_mapping(node)  # `<<` merge keys first, as the SafeLoader does
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
@@ -133,19 +129,6 @@ class _ConfigLoader(yaml.SafeLoader):
                     None, None, f"the key {key_node.value!r} is read as {_short(key)}, not "
                     f"as text (YAML reads yes/no/on/off unquoted as booleans): quote it",
                     key_node.start_mark)
-        # A key written twice in one mapping: YAML keeps the later value without a word (a
-        # pasted `password_minimum_length: 0` under the real one, a second section that
-        # drops the first). One written over a `<<` merge is YAML's way to override, and fine.
-        first_seen = {}
-        for key_node in written:
-            key = self.construct_object(key_node, deep=deep)
-            if key in first_seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice in this mapping (first on "
-                    f"line {first_seen[key].line + 1}); the later would silently replace "
-                    "the earlier: keep one", key_node.start_mark)
-            first_seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
 
 
 def _tag_error(node, tag, problem):

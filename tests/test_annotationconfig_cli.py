@@ -127,6 +127,10 @@ BAD_FILES = [
     ("deposit: []\nview: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply"),
     # Python reads no integer of over 4,300 digits: a ValueError's traceback.
     ("deposit: []\nview: []\nnote: " + "9" * 5000 + "\n", "a value cannot be read"),
+    # A key written twice: YAML kept the later value without a word.
+    ("deposit: []\nview: []\ndeposit: [{name: vep}]\n",
+     "not valid YAML: line 3 column 1: the key 'deposit' is given twice in this mapping "
+     "(first on line 1)"),
 ]
 
 

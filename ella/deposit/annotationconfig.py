@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from ella import jsonload
+from ella.yamlload import RepeatedKeyLoader
 from ella.annotation.converters import (CONVERTERS, AnnotationConfigError, Annotator,
                                         DEFAULT_META_PATTERN)
 
@@ -156,7 +157,7 @@ def read_annotation_config_file(path):
     except UnicodeDecodeError:
         raise AnnotationConfigFileError(f"{path}: not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=RepeatedKeyLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""

@@ -1,0 +1,33 @@
+"""A YAML SafeLoader that refuses a key written twice in one mapping.
+
+YAML keeps a repeated key's later value without a word: a pasted line under the real one,
+or a second section that drops the first. Both the application config and the annotation
+config are read with it."""
+import yaml
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class RepeatedKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        written = [key_node for key_node, _ in node.value if key_node.tag != MERGE_TAG]
+        self.flatten_mapping(node)  # `<<` merge keys first, as the SafeLoader does
+        self.check_keys(node, deep)
+        # A key written over a `<<` merge is YAML's way to override one: fine.
+        first_seen = {}
+        for key_node in written:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                earlier = first_seen.get(key)
+            except TypeError:  # a key YAML reads as a list or mapping: SafeLoader's error
+                break
+            if earlier is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in this mapping (first on "
+                    f"line {earlier.line + 1}); the later would silently replace the "
+                    "earlier: keep one", key_node.start_mark)
+            first_seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+    def check_keys(self, node, deep):
+        """Further checks of a mapping's keys (after merging) by a subclass."""
