@@ -97,6 +97,42 @@ def test_the_unknown_sex_line_follows_the_labs_warnings_once(db_url, ella_config
     assert warnings.count("The sex of the proband") == 1 and warnings.count("\n") == 1
 
 
+def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_config,
+                                                       tmp_path):
+    """A trio delivered as two VCFs (split by chromosome, or its SNV and CNV calls) has one
+    sample row per person per VCF: the segregation filter counted two affected probands and
+    every variant list of the analysis' own trio filter config answered 400. Each person is
+    now one, across the VCFs: a compound heterozygote whose two variants came in different
+    files is found too."""
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2, a3) = t.coding_positions("DVL1", 3)
+    _, (c1, _) = t.coding_positions("CFTR")
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
+    folder = t.write_analysis(tmp_path, "SplitTrio", ["P", "F", "M"], ped, [
+        ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
+        ("DVL1", "1", a2, "C", "T", [het, het, ref])])    # from the father ...
+    second = t.write_analysis(tmp_path / "second", "SplitTrio", ["P", "F", "M"], ped, [
+        ("DVL1", "1", a3, "C", "T", [het, ref, het]),     # ... and the mother: compound het
+        ("CFTR", "7", c1, "C", "T", [het, het, ref])])    # from the father alone: removed
+    (next(second.glob("*.vcf"))).rename(folder / "second.vcf")
+    (folder / "SplitTrio.analysis").write_text(json.dumps({
+        "name": folder.name, "genepanel_name": "Mendeliome", "genepanel_version": "v01",
+        "data": [{"vcf": next(folder.glob("SplitTrio*.vcf")).name, "ped": "SplitTrio.ped"},
+                 {"vcf": "second.vcf", "ped": "SplitTrio.ped"}]}))
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM sample WHERE analysis_id = %s AND proband",
+                            (analysis_id,)).fetchone()[0] == 2
+    client = logged_in_client(api_app, db_url, "testuser3")
+    kept, excluded = _filtered(client, db_url, analysis_id, t.filterconfig_id(db_url))
+    ids = {pos: t.allele_id(db_url, chrom, pos, "T")
+           for chrom, pos in (("1", a1), ("1", a2), ("1", a3), ("7", c1))}
+    assert {ids[a1], ids[a2], ids[a3]} <= kept
+    assert ids[c1] in excluded["segregation"]
+
+
 # --- 2./3. formatted genotypes of relatives at a multiallelic site ---------------------------
 
 def _multiallelic_family(api_app, db_url, ella_config, tmp_path):

@@ -24,6 +24,11 @@ def is_xlinked(chromosome, start, open_end):
 
 
 class Family:
+    """The analysis' family, person by person. An analysis of several VCFs (a trio split
+    by chromosome, its SNV and CNV calls) has one sample row per person per VCF, each VCF's
+    linked among themselves (import.md 2.6): a person here is the tuple of their sample ids,
+    one identifier, and a variant's genotype is read from whichever of them has it."""
+
     def __init__(self, conn, analysis_id):
         families = [r[0] for r in conn.execute(
             "SELECT DISTINCT family_id FROM sample WHERE analysis_id = %s AND proband "
@@ -35,19 +40,27 @@ class Family:
             raise FilterError("segregation filter: analyses with more than one family are not "
                               "supported")
         probands = conn.execute(
-            "SELECT id, father_id, mother_id, sex::text FROM sample WHERE analysis_id = %s "
-            "AND family_id = %s AND proband AND affected", (analysis_id, families[0])).fetchall()
-        if len(probands) != 1:
+            "SELECT id, identifier, father_id, mother_id, sex::text FROM sample "
+            "WHERE analysis_id = %s AND family_id = %s AND proband AND affected ORDER BY id",
+            (analysis_id, families[0])).fetchall()
+        if len({identifier for _, identifier, _, _, _ in probands}) != 1:
             raise FilterError("segregation filter: the family needs exactly one affected "
                               "proband")
-        self.proband, self.father, self.mother, self.sex = probands[0]
+        self.proband = tuple(r[0] for r in probands)
+        self.father = tuple(r[2] for r in probands if r[2] is not None) or None
+        self.mother = tuple(r[3] for r in probands if r[3] is not None) or None
+        self.sex = probands[0][4]
         siblings = conn.execute(
-            "SELECT id, affected FROM sample WHERE analysis_id = %s AND sibling_id = %s "
-            "ORDER BY id", (analysis_id, self.proband)).fetchall()
-        self.affected_siblings = [s for s, affected in siblings if affected]
-        self.unaffected_siblings = [s for s, affected in siblings if not affected]
-        self.samples = [s for s in [self.proband, self.father, self.mother] if s is not None] \
-            + [s for s, _ in siblings]
+            "SELECT id, identifier, affected FROM sample WHERE analysis_id = %s "
+            "AND sibling_id = ANY(%s) ORDER BY id", (analysis_id, list(self.proband))).fetchall()
+        people = {}
+        for sample, identifier, affected in siblings:
+            people.setdefault((identifier, affected), []).append(sample)
+        self.affected_siblings = [tuple(ids) for (_, affected), ids in people.items() if affected]
+        self.unaffected_siblings = [tuple(ids) for (_, affected), ids in people.items()
+                                    if not affected]
+        self.samples = [s for person in (self.proband, self.father, self.mother) if person
+                        for s in person] + [s for s, _, _ in siblings]
 
     @property
     def has_parents(self):
@@ -55,7 +68,8 @@ class Family:
 
 
 class Row:
-    """One family allele: per sample (type, allele ratio, GQ) and its locus."""
+    """One family allele: per sample (type, allele ratio, GQ) and its locus; read per
+    person (a tuple of sample ids, see Family)."""
 
     def __init__(self, allele_id, locus, data, family):
         self.allele_id = allele_id
@@ -63,14 +77,20 @@ class Row:
         self.data = data
         self.f = family
 
-    def type(self, sample):
-        return self.data.get(sample, (None, None, None))[0]
+    def _values(self, person):
+        for sample in person or ():
+            if sample in self.data:
+                return self.data[sample]
+        return (None, None, None)
 
-    def ar(self, sample):
-        return self.data.get(sample, (None, None, None))[1]
+    def type(self, person):
+        return self._values(person)[0]
 
-    def gq(self, sample):
-        return self.data.get(sample, (None, None, None))[2]
+    def ar(self, person):
+        return self._values(person)[1]
+
+    def gq(self, person):
+        return self._values(person)[2]
 
     @property
     def p(self):
