@@ -383,7 +383,7 @@ def _cnv_formatted(allele, gtype, copy_number):
     """api.md 3.4's CNV forms: a deletion by its alleles (`(Nnt)/-`, `-/-`, `Nnt/Nnt`), a
     duplication by its copy number (`CN: n (Nnt)`) where the caller gave one: by its
     genotype type alone a duplication read as a deletion, and one called without GT
-    (`./.`, stored as Reference, import.md 2.9) as no variant at all."""
+    whose CN gave no type (`./.`, stored as Reference, import.md 2.9) as no variant."""
     if gtype == "No coverage":
         return "./."
     size = f"{allele['length']}nt"

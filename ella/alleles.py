@@ -162,6 +162,46 @@ def gt_type(gt, no_coverage=False):
     return "Heterozygous"
 
 
+# GRCh37 pseudo-autosomal regions (1-based, as upstream's constants).
+PAR1 = (60001, 2699520)
+PAR2 = (154931044, 155260560)
+
+
+def is_xlinked(chromosome, start, open_end):
+    """On X outside the pseudo-autosomal regions (0-based start, open end)."""
+    return chromosome == "X" and (open_end <= PAR1[0]
+                                  or (start > PAR1[1] and open_end <= PAR2[0])
+                                  or start > PAR2[1])
+
+
+def _cnv_type_from_copy_number(rec, copy_number, sex):
+    """genotypesampledata.type of a CNV call without GT, from its CN; None where the CN
+    does not tell (no CN, a sample's ploidy not known, a CN against the record's kind).
+
+    A GT-less duplication counts as present in the proband (import.md 2.7), but its `./.`
+    gave every sample the type Reference (2.9): the segregation filter then removed every
+    such duplication of a trio, de novo or not, while the page showed the proband's CN 3."""
+    if copy_number is None:
+        return None
+    start = rec.pos - 1
+    if rec.chrom == "Y" or is_xlinked(rec.chrom, start, start + 1):
+        ploidy = {"Male": 1, "Female": None if rec.chrom == "Y" else 2}.get(sex)
+    elif rec.chrom in ("MT", "M"):
+        ploidy = None
+    else:
+        ploidy = 2
+    if ploidy is None:
+        return None
+    if copy_number == ploidy:
+        return "Reference"
+    gained = _is_cnv_dup(rec)
+    if gained and copy_number > ploidy:
+        return "Heterozygous" if ploidy == 2 and copy_number == 3 else "Homozygous"
+    if not gained and copy_number < ploidy:
+        return "Heterozygous" if ploidy == 2 and copy_number == 1 else "Homozygous"
+    return None
+
+
 def _is_cnv_dup(rec):
     if rec.get_info("SVTYPE") is None:
         return False
@@ -251,9 +291,10 @@ def _warn_of_uncalled_losses(block, dups, proband_index):
                         "(import.md 2.7)", rec.path, rec.line_no, copy_number)
 
 
-def block_genotype(block, proband_index=0):
+def block_genotype(block, proband_index=0, sexes=None):
     """BlockGenotype for a block of decomposed records, or None when the proband has no
-    variant in it. Raises VcfError for genotypes that cannot be imported."""
+    variant in it. Raises VcfError for genotypes that cannot be imported. `sexes`: each
+    sample's sex ('Male', 'Female' or None), for the ploidy of a GT-less CNV's CN."""
     first = block[0]
     for rec in block:  # every record of a block: its genotypes are read together
         if rec.gts is None:
@@ -293,6 +334,10 @@ def block_genotype(block, proband_index=0):
                 kind = gt_type(gt, no_coverage=not covered)
             except ValueError as exc:
                 raise rec.error(f"sample {name}: {exc}") from None
+            copy_number = _copy_number(rec, si, name)
+            if copy_number is not None and is_missing(gt) and rec.get_info("SVTYPE") is not None:
+                kind = _cnv_type_from_copy_number(
+                    rec, copy_number, sexes[si] if sexes else None) or kind
             multi = is_multiallelic(gt)
             pl = rec.format_value(si, "PL")
             pl = [_whole(rec, name, "PL", v, INT32_MAX) for v in pl if v is not None] \
@@ -304,7 +349,7 @@ def block_genotype(block, proband_index=0):
                 genotype_quality=_stored_int(rec, si, name, "GQ"),
                 sequencing_depth=_stored_int(rec, si, name, "DP"),
                 genotype_likelihood=None if multi or not pl else pl,
-                copy_number=_copy_number(rec, si, name),
+                copy_number=copy_number,
                 allele_depth=dict(depth),
                 allele_ratio=(own_depth / total) if own_depth and total else 0,
             ))

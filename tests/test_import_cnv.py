@@ -197,13 +197,14 @@ def test_the_display_genotype_of_a_duplication_gives_its_copy_number(api_app, db
     shown = {a["vcf_pos"]: a["samples"][0]["genotype"]["formatted"] for a in alleles.json}
     assert shown == {32910000: "CN: 3 (2000nt)", 32930000: "CN: 4 (3000nt)",
                      32950000: "(500nt)/-", 32972000: "(1000nt)/-"}
-    # The IGV variants track wrote the one called without GT as 0/0 (no variant).
+    # The IGV variants track wrote the one called without GT as 0/0 (no variant); its CN 4
+    # now gives it the type Homozygous.
     (analysis_id,) = _rows(db_url, "SELECT id FROM analysis")[0]
     track = logged_in_client(api_app, db_url, "cnvreader").get(
         f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/",
         query={"allele_ids": ",".join(map(str, ids))})
     assert [line.split("\t")[9] for line in track.body.decode().splitlines()
-            if not line.startswith("#")] == ["0/1:3", "./.:4", "0/1:.", "0/1:1"]
+            if not line.startswith("#")] == ["0/1:3", "1/1:4", "0/1:.", "0/1:1"]
 
 
 def test_an_end_before_pos_is_refused_with_its_line(db_url, cnv_config, tmp_path):

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 import trio_helpers as t
 from api_helpers import logged_in_client
+from helpers import run_cli
 
 S = t.sample_col
 REF_AD, HET_AD, HOM_AD = (40, 0), (20, 20), (0, 40)
@@ -131,6 +132,45 @@ def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_conf
            for chrom, pos in (("1", a1), ("1", a2), ("1", a3), ("7", c1))}
     assert {ids[a1], ids[a2], ids[a3]} <= kept
     assert ids[c1] in excluded["segregation"]
+
+
+def test_a_duplication_called_without_gt_segregates_by_its_copy_numbers(
+        api_app, db_url, ella_config, tmp_path):
+    """CNV callers often give a copy number and no GT. Such a duplication counts as present
+    in the proband (import.md 2.7), but `./.` made every sample's type Reference (2.9), so
+    the trio's segregation filter removed every one, de novo or inherited, while the page
+    showed the proband's CN 3. The copy numbers now give the types."""
+    t.load_demo_data(db_url, ella_config)
+    _, (lo, _) = t.coding_positions("NOTCH2")
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    folder = t.write_analysis(tmp_path, "CnvTrio", ["P", "F", "M"], ped, [])
+    vcf = next(folder.glob("*.vcf"))
+    header, chrom_line = vcf.read_text().rstrip("\n").rsplit("\n", 1)
+    header += ('\n##INFO=<ID=SVTYPE,Number=1,Type=String,Description="t">'
+               '\n##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="t">'
+               '\n##INFO=<ID=END,Number=1,Type=Integer,Description="t">'
+               '\n##FORMAT=<ID=CN,Number=1,Type=Integer,Description="t">')
+    lines = [f"1\t{pos}\t.\tN\t<DUP>\t100\tPASS\tSVTYPE=DUP;SVLEN=5000;END={pos + 5000}\t"
+             f"GT:CN\t{samples}" for pos, samples in (
+                 (lo, "./.:3\t./.:2\t./.:2"),              # de novo
+                 (lo + 20000, "./.:3\t./.:3\t./.:2"))]     # from the father
+    vcf.write_text(header + "\n" + chrom_line + "\n" + "\n".join(lines) + "\n")
+    result = run_cli("ella-deposit", "analysis", str(folder), db_url=db_url,
+                     env={"ENABLE_CNV": "True"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with psycopg.connect(db_url) as conn:
+        analysis_id = conn.execute("SELECT id FROM analysis WHERE name = %s",
+                                   (folder.name,)).fetchone()[0]
+    denovo, inherited = t.allele_id(db_url, "1", lo, "<DUP>"), \
+        t.allele_id(db_url, "1", lo + 20000, "<DUP>")
+    client = logged_in_client(api_app, db_url, "testuser3")
+    fc_id = t.filterconfig_id(db_url)
+    kept, excluded = _filtered(client, db_url, analysis_id, fc_id)
+    assert denovo in kept and inherited in excluded["segregation"]
+    shown = t.workflow_alleles(client, db_url, analysis_id, [denovo], fc_id)[denovo]
+    assert "denovo" in shown["tags"]
+    assert shown["samples"][0]["genotype"]["formatted"] == "CN: 3 (5000nt)"
 
 
 # --- 2./3. formatted genotypes of relatives at a multiallelic site ---------------------------

@@ -610,10 +610,54 @@ def test_cnv_alleles_with_flag(tmp_path):
         ("del_me", 3999, 4019, 20, "", "", "cnv"),
         ("del", 4999, 5002, 3, "ACGT", "A", "cnv"),
     ]
-    # a CNV dup with proband GT ./. counts as present; CN is read
+    # a CNV dup with proband GT ./. counts as present; its CN gives the type (below)
     g = block_genotype([recs[0]])
     assert g is not None and g.samples[0].copy_number == 3
-    assert g.samples[0].type == "Reference"
+    assert g.samples[0].type == "Heterozygous"
+
+
+@pytest.mark.parametrize("chrom, pos, alt, sexes, cns, types", [
+    # Autosomal duplication without GT: proband CN 3, parents CN 2 and 3.
+    ("1", "1000", "<DUP>", None, ["3", "2", "3"], ["Heterozygous", "Reference", "Heterozygous"]),
+    ("1", "1000", "<DUP>", None, ["4", ".", "5"], ["Homozygous", "Reference", "Homozygous"]),
+    # A CN against the record's kind tells nothing: the spec's type (2.9) stays.
+    ("1", "1000", "<DUP>", None, ["3", "1", "3"], ["Heterozygous", "Reference", "Heterozygous"]),
+    # Deletions: a relative's GT-less call (the proband's own is not imported, 2.7).
+    ("1", "1000", "<DEL>", None, ["0/1:1", "1", "0"], ["Heterozygous", "Heterozygous",
+                                                       "Homozygous"]),
+    ("1", "1000", "<DEL>", None, ["0/1:1", "2", "3"], ["Heterozygous", "Reference",
+                                                       "No coverage"]),
+    # X outside the pseudo-autosomal regions: a male has one copy, a female two; a sample
+    # whose sex is not known keeps the spec's type.
+    ("X", "5000000", "<DUP>", ["Male", "Male", "Female"], ["2", "1", "3"],
+     ["Homozygous", "Reference", "Heterozygous"]),
+    ("X", "5000000", "<DUP>", [None, None, None], ["2", "1", "3"],
+     ["Reference", "Reference", "Reference"]),
+    ("X", "100000", "<DUP>", ["Male", "Male", "Female"], ["3", "2", "2"],   # PAR1: two copies
+     ["Heterozygous", "Reference", "Reference"]),
+    ("Y", "5000000", "<DUP>", ["Male", "Male", "Female"], ["2", "1", "1"],
+     ["Homozygous", "Reference", "Reference"]),
+])
+def test_a_cnv_call_without_gt_is_typed_by_its_copy_number(tmp_path, chrom, pos, alt, sexes,
+                                                          cns, types):
+    """A duplication without GT counts as present in the proband (import.md 2.7), but its
+    `./.` gave every sample the type Reference (2.9): a trio's segregation filter removed
+    every such duplication, de novo or not. A GT-less CNV call's CN now gives its type
+    against the sample's ploidy (copies of the chromosome there)."""
+    svlen = "SVLEN=-500" if alt == "<DEL>" else "SVLEN=500"
+    columns = [c if ":" in c else f"./.:{c}" for c in cns]
+    vcf = tmp_path / "cnv.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n##contig=<ID=X>\n##contig=<ID=Y>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">\n'
+        '##FORMAT=<ID=CN,Number=1,Type=Integer,Description="CN">\n'
+        '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="t">\n'
+        '##INFO=<ID=SVLEN,Number=1,Type=Integer,Description="l">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP\tF\tM\n"
+        + "\t".join([chrom, pos, ".", "N", alt, "9", "PASS", f"SVTYPE={alt[1:4]};{svlen}",
+                     "GT:CN"] + columns) + "\n")
+    g = block_genotype(read_all(vcf), 0, sexes)
+    assert [s.type for s in g.samples] == types
 
 
 def test_cnv_without_flag_and_unsupported(tmp_path):

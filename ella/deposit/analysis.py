@@ -108,7 +108,8 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
 # --- samples -------------------------------------------------------------------------------
 
 def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path):
-    """Insert the VCF's samples; returns (sample ids in VCF column order, proband index)."""
+    """Insert the VCF's samples; returns (sample ids in VCF column order, proband index,
+    sexes in that order: 'Male', 'Female' or None)."""
     if not vcf_samples:
         raise DepositError(f"{vcf_path}: the VCF has no sample columns")
     if ped_path:
@@ -187,7 +188,7 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
                     "ELSE warnings || %(nl)s || %(w)s END "
                     "WHERE id = %(id)s AND strpos(coalesce(warnings, ''), %(w)s) = 0",
                     {"w": warning, "nl": "\n", "id": analysis_id})
-    return ids, probands[0]
+    return ids, probands[0], [r["sex"] for r in rows]
 
 
 UNKNOWN_PROBAND_SEX_WARNING = (
@@ -240,13 +241,14 @@ class _VcfImport:
     `prepare` (Python work, and the prefilter's read) runs in the caller's thread, `write`
     (everything the batch stores) in the WritePipeline's thread."""
 
-    def __init__(self, cur, app_config, sample_ids, proband_index, annotator, config_id,
-                 prefilters, stats):
+    def __init__(self, cur, app_config, sample_ids, proband_index, sexes, annotator,
+                 config_id, prefilters, stats):
         self.cur = cur
         self.read_cur = cur.connection.cursor()  # the caller's thread's own cursor
         self.cnv = feature_is_enabled(app_config, "cnv")
         self.sample_ids = sample_ids
         self.proband_index = proband_index
+        self.sexes = sexes
         self.annotator = annotator
         self.writer = AnnotationWriter(cur, app_config, config_id)
         self.prefilters = prefilters
@@ -259,7 +261,7 @@ class _VcfImport:
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
-        genotypes = [bg for bg in (block_genotype(b, self.proband_index) for b in blocks) if bg]
+        genotypes = [bg for bg in (block_genotype(b, self.proband_index, self.sexes) for b in blocks) if bg]
         if self.prefilters:
             proband_records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
             if self.checks_nearby:
@@ -451,7 +453,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
             check_genome_build(header, item["vcf"])
-            sample_ids, proband_index = create_samples(
+            sample_ids, proband_index, sexes = create_samples(
                 cur, analysis_id, header.samples, item.get("ped"), item["technology"],
                 item["vcf"])
             stats["samples"] += len(sample_ids)
@@ -460,8 +462,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
             except AnnotationConfigError as exc:
                 raise DepositError(f"{item['vcf']}: annotation config {config_id}: "
                                    f"{exc}") from None
-            importer = _VcfImport(cur, app_config, sample_ids, proband_index, annotator,
-                                  config_id, prefilters, stats)
+            importer = _VcfImport(cur, app_config, sample_ids, proband_index, sexes,
+                                  annotator, config_id, prefilters, stats)
             with importer.read_cur, WritePipeline(importer.write) as pipeline:
                 blocks_of = iter_blocks(variant_records(reader, keep_spanning_deletions=True))
                 for blocks in _batches(_counting(blocks_of, stats), BATCH_SIZE):

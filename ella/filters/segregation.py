@@ -4,23 +4,15 @@ One SQL query pivots the family's genotype data per allele; the sub-rules (de no
 mosaicism, compound heterozygous, recessive homozygous, no-coverage parents) are evaluated in
 Python on those rows, as filtering.md section 4 recommends."""
 
+from ella.alleles import is_xlinked
 from ella.filters import GENOTYPE_ROWS, FilterError, ids_param, is_int, require
 
 NAME = "segregation"
 KIND = "analysis"
 
 HET, HOM, REF, NOCOV = "Heterozygous", "Homozygous", "Reference", "No coverage"
-# GRCh37 pseudo-autosomal regions (1-based, as upstream's constants).
-PAR1 = (60001, 2699520)
-PAR2 = (154931044, 155260560)
 RULES = ("denovo", "compound_heterozygous", "recessive_homozygous", "no_coverage_parents",
          "parental_mosaicism")
-
-
-def is_xlinked(chromosome, start, open_end):
-    return chromosome == "X" and (open_end <= PAR1[0]
-                                  or (start > PAR1[1] and open_end <= PAR2[0])
-                                  or start > PAR2[1])
 
 
 class Family:

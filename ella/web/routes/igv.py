@@ -501,8 +501,9 @@ def variants_track(ctx, analysis_id):
             gt = {"Homozygous": "1/1", "Heterozygous": "0/1", "Reference": "0/0"}.get(
                 gt_type, "./.")
             if cnv and svtype == "DUP" and gt_type == "Reference" and (copy_number or 0) > 2:
-                # Called without GT (stored as Reference, import.md 2.9), it still counts as
-                # present by its copy number (2.7): not 0/0, no variant, but as called.
+                # Called without GT and its CN gave no type (a sample of unknown sex on X:
+                # stored as Reference, import.md 2.9), it still counts as present by its
+                # copy number (2.7): not 0/0, no variant, but as called.
                 gt = "./."
             if cnv:
                 gt += ":" + ("." if copy_number is None else str(copy_number))
