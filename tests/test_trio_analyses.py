@@ -98,6 +98,31 @@ def test_the_unknown_sex_line_follows_the_labs_warnings_once(db_url, ella_config
     assert warnings.count("The sex of the proband") == 1 and warnings.count("\n") == 1
 
 
+@pytest.mark.parametrize("father, mother, expected", [
+    (1, 2, "The proband's parent M is marked affected (Dominant.ped): the segregation filter "
+           "assumes healthy parents and removes a variant inherited from an affected one (a "
+           "dominant disease). Check without the segregation filter."),
+    (2, 2, "The proband's parents F and M are marked affected (Dominant.ped)"),
+    (1, 1, None),
+])
+def test_an_affected_parent_is_named_in_the_warnings(api_app, db_url, ella_config, tmp_path,
+                                                     father, mother, expected):
+    """filtering.md 2.8 reads no parent's phenotype: a variant the proband inherited from an
+    affected mother (a dominant disease) was removed by the trio's segregation filter with no
+    hint on the analysis. The analysis now says so, as for a proband of unknown sex."""
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, father, 0),
+           ("FAM", "M", 0, 0, 2, mother, 0)]
+    _, (pos, _) = t.coding_positions("DVL1")
+    client, analysis_id = _setup(api_app, db_url, ella_config, tmp_path, "Dominant",
+                                 ["P", "F", "M"], ped, [
+        ("DVL1", "1", pos, "C", "T", [S("0/1", HET_AD), S("0/0", REF_AD), S("0/1", HET_AD)])])
+    warnings = client.get(f"/api/v1/analyses/{analysis_id}/").json["warnings"]
+    if expected is None:
+        assert not warnings
+    else:
+        assert warnings.startswith(expected) and warnings.count("\n") == 0
+
+
 def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_config,
                                                        tmp_path):
     """A trio delivered as two VCFs (split by chromosome, or its SNV and CNV calls) has one

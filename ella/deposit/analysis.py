@@ -179,16 +179,28 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
     if trio and proband["sex"] is None:
         # ELLA imports it, and its de novo rules on X are a male's and a female's only
         # (filtering.md 2.8): the interpreters are told on the analysis' page.
-        warning = UNKNOWN_PROBAND_SEX_WARNING.format(sample=proband["sample"],
-                                                     ped=Path(ped_path).name)
-        # On a line of its own after the lab's text (kept as it is); once, also for an
-        # analysis of several VCFs of the family.
-        cur.execute("UPDATE analysis SET warnings = CASE WHEN coalesce(warnings, '') = '' "
-                    "THEN %(w)s WHEN right(warnings, 1) = %(nl)s THEN warnings || %(w)s "
-                    "ELSE warnings || %(nl)s || %(w)s END "
-                    "WHERE id = %(id)s AND strpos(coalesce(warnings, ''), %(w)s) = 0",
-                    {"w": warning, "nl": "\n", "id": analysis_id})
+        _add_warning(cur, analysis_id, UNKNOWN_PROBAND_SEX_WARNING.format(
+            sample=proband["sample"], ped=Path(ped_path).name))
+    affected_parents = [r for r in rows if r["affected"]
+                        and r["sample"] in (proband["father"], proband["mother"])]
+    if trio and affected_parents:
+        # filtering.md 2.8 reads no parent's phenotype: its rules assume healthy parents, so
+        # a variant inherited from an affected one (a dominant disease) is removed.
+        names = " and ".join(r["sample"] for r in affected_parents)
+        _add_warning(cur, analysis_id, AFFECTED_PARENT_WARNING.format(
+            who=f"parent {names} is" if len(affected_parents) == 1 else f"parents {names} are",
+            ped=Path(ped_path).name))
     return ids, probands[0], [r["sex"] for r in rows]
+
+
+def _add_warning(cur, analysis_id, warning):
+    """`warning` on a line of its own after the analysis' warnings (the lab's text kept as it
+    is); once, also for an analysis of several VCFs of the family."""
+    cur.execute("UPDATE analysis SET warnings = CASE WHEN coalesce(warnings, '') = '' "
+                "THEN %(w)s WHEN right(warnings, 1) = %(nl)s THEN warnings || %(w)s "
+                "ELSE warnings || %(nl)s || %(w)s END "
+                "WHERE id = %(id)s AND strpos(coalesce(warnings, ''), %(w)s) = 0",
+                {"w": warning, "nl": "\n", "id": analysis_id})
 
 
 UNKNOWN_PROBAND_SEX_WARNING = (
@@ -196,6 +208,10 @@ UNKNOWN_PROBAND_SEX_WARNING = (
     "variant on chromosome X outside the pseudoautosomal regions de novo, and removes one "
     "(heterozygous or homozygous) whose parents are both homozygous reference. Check "
     "chromosome X without the segregation filter.")
+AFFECTED_PARENT_WARNING = (
+    "The proband's {who} marked affected ({ped}): the segregation filter "
+    "assumes healthy parents and removes a variant inherited from an affected one (a "
+    "dominant disease). Check without the segregation filter.")
 
 
 # --- records ---------------------------------------------------------------------------------
