@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line
-from ella.deposit.analysis import deposit_analysis, summary_line
+from ella.deposit.analysis import GenepanelNotAvailable, deposit_analysis, summary_line
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
 from ella.migrate import at_head
@@ -207,6 +207,7 @@ class Watcher:
         self._file_patterns = None
         self.processed = set()
         self.failures = []  # folders that failed in the last poll
+        self._panels_this_poll = None
         self._unreadable = set()  # (folder name, problem) already logged
         self.stopping = False
         self._reload_pattern_files()
@@ -265,14 +266,36 @@ class Watcher:
         if path.is_symlink() or not path.is_file():  # (ours is never a link: not followed)
             return False
         try:
-            recorded = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+            record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return recorded == folder_fingerprint(folder)
+        if not isinstance(record, dict) or record.get("fingerprint") != folder_fingerprint(folder):
+            return False
+        # A folder that failed for want of its gene panel is tried again once the panel is
+        # there (deposited after the analysis arrived), without anyone touching its files.
+        return not self._genepanel_now_available(record.get("waits_for_genepanel"))
+
+    def _genepanel_now_available(self, panel):
+        if not (isinstance(panel, list) and len(panel) == 2
+                and all(isinstance(part, str) for part in panel)):
+            return False
+        if self._panels_this_poll is None:
+            try:
+                with connect(self.db_url, application_name="ella-watcher") as conn:
+                    self._panels_this_poll = {tuple(row) for row in conn.execute(
+                        "SELECT name, version FROM genepanel")}
+            except (DatabaseError, psycopg.Error) as exc:
+                # Asked again next poll; the import itself says what is wrong with the
+                # database, if the folder gets that far.
+                log.debug("could not read the gene panels: %s", first_line(exc))
+                return False
+        return tuple(panel) in self._panels_this_poll
 
     def _record_failure(self, folder, error, fingerprint):
         record = {"time": datetime.now(timezone.utc).isoformat(), "folder": folder.name,
                   "error": str(error), "fingerprint": fingerprint}
+        if isinstance(error, GenepanelNotAvailable):
+            record["waits_for_genepanel"] = list(error.genepanel)
         path = self.error_file(folder)
         # Written beside it and renamed over it: a link someone who may write the watch
         # path planted under its name is replaced, not followed (it had its target
@@ -300,6 +323,7 @@ class Watcher:
             raise WatcherError(f"{first_line(exc)}; nothing imported (retried next time)") from exc
         imported = []
         self.failures = []
+        self._panels_this_poll = None  # read once per poll, when a folder waits for a panel
         try:
             entries = sorted(self.incoming.iterdir())
         except OSError as exc:  # removed or unmounted while we run: wait until it is back

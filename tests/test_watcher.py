@@ -98,6 +98,29 @@ def test_w5b_failing_folder_is_recorded_not_retried_and_others_still_import(
     assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
 
 
+def test_a_folder_waiting_for_its_gene_panel_is_imported_once_the_panel_is_there(
+        tmp_path, db_url, ella_config):
+    """A pipeline may deliver an analysis before its gene panel is deposited: the folder
+    failed, and stayed failed until someone touched one of its files."""
+    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
+    incoming.mkdir()
+    dest.mkdir()
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
+    error_file = incoming / "TestAnalysis-001.import-error"
+    record = json.loads(error_file.read_text())
+    assert record["error"] == "Genepanel HBOC version v1.0.0 not available in varDB"
+    assert record["waits_for_genepanel"] == ["HBOC", "v1.0.0"]
+    # Not retried while the panel is missing (nor after a restart) ...
+    assert watcher.poll() == [] and watcher.failures == []
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    # ... and imported on the first poll after it is deposited.
+    add_test_panels(db_url)
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert not error_file.exists() and (dest / "TestAnalysis-001").is_dir()
+
+
 @pytest.mark.parametrize("kwargs, imported", [
     ({"whitelist": ["^TestAnalysis-001$"]}, True),     # W6
     ({"blacklist": ["^TestAnalysis-001$"]}, False),    # W7

@@ -32,10 +32,19 @@ from ella.vcf import VcfError, open_vcf
 BATCH_SIZE = 2000
 
 
+class GenepanelNotAvailable(DepositError):
+    """The analysis' gene panel is not in the database (yet): a pipeline may deliver the
+    analysis before an administrator deposits its panel."""
+
+    def __init__(self, name, version):
+        super().__init__(f"Genepanel {name} version {version} not available in varDB")
+        self.genepanel = (name, version)
+
+
 def check_genepanel(cur, name, version):
     if not cur.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                        (name, version)).fetchone():
-        raise DepositError(f"Genepanel {name} version {version} not available in varDB")
+        raise GenepanelNotAvailable(name, version)
 
 
 def check_deposit_entries(config, where):
