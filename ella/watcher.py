@@ -6,7 +6,8 @@ is moved back). A folder whose import fails stays in incoming and gets its error
 beside it, in `<folder>.import-error` (JSON: time, error, a fingerprint of the folder's
 files, and of the modes and owners of the folder and its subfolders). It is not retried
 while that fingerprint is unchanged, also after a restart; editing or replacing any file in
-the folder, a chmod or chown of it (or deleting the error file) makes the next poll retry.
+the folder, a chmod or chown of it (or deleting the error file) makes the next poll retry,
+and so does the arrival of the gene panel a folder failed for want of (`waits_for_genepanel`).
 Folders skipped by the white/black lists or because the destination exists are remembered in
 memory only, as in ELLA.
 
