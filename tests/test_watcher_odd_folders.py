@@ -280,6 +280,28 @@ def test_appledouble_sidecar_files_are_not_taken_for_the_vcf(watch_dirs, db_url,
         (incoming / "A-001.import-error").read_text()
 
 
+@pytest.mark.parametrize("hidden", [".TestAnalysis-001.vcf",
+                                    ".snapshot/hourly.0/TestAnalysis-001.vcf",
+                                    ".snapshot/hourly.0/TestAnalysis-001.ped"])
+def test_hidden_files_and_folders_are_not_the_analysis_files(watch_dirs, db_url, ella_config,
+                                                             hidden):
+    """Without a `.analysis` the VCFs are those found in the folder: a copy tool's hidden
+    partial file or a file server's `.snapshot` folder of older copies was imported as a
+    second VCF of the analysis, or refused as a second `.ped`."""
+    incoming, dest = watch_dirs
+    name = "A-001.HBOC_v1.0.0"  # the name and gene panel by the folder's name
+    folder = incoming / name
+    copy_test_analysis(folder, name)
+    (folder / "TestAnalysis-001.analysis").unlink()
+    vcf = next(folder.glob("*.vcf"))
+    (folder / hidden).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(vcf, folder / hidden)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == [name], \
+        (incoming / f"{name}.import-error").read_text()
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM sample").fetchone()[0] == 3  # one trio
+
+
 # --- A read-only incoming directory --------------------------------
 
 def test_a_read_only_incoming_directory_is_refused_at_start(watch_dirs, db_url, ella_config):

@@ -85,14 +85,22 @@ def has_control_character(name, new=True):
     return False
 
 
-def _sidecar(path):
-    """A macOS AppleDouble file (`._X.vcf`: the resource fork a Mac leaves on a share)."""
-    return path.name.startswith("._")
+def _hidden(path, folder):
+    """A name starting with a dot, the file's or a folder's between it and `folder`: a macOS
+    AppleDouble file (`._X.vcf`, the resource fork a Mac leaves on a share), a copy tool's
+    partial file, an editor's lock (`.#x.analysis`), a file server's `.snapshot` folder of
+    older copies. None of them is the analysis' (a shell's or Python's glob skips them too)."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _found(folder, pattern):
+    """The analysis files matching `pattern` anywhere in `folder`, sorted by path."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob(pattern) if p.is_file() and not _hidden(p, folder))
 
 
 def _vcf_files(folder):
-    return sorted(p for p in Path(folder).rglob("*")
-                  if p.is_file() and VCF_SUFFIX.search(p.name) and not _sidecar(p))
+    return [p for p in _found(folder, "*") if VCF_SUFFIX.search(p.name)]
 
 
 def _read_optional_text(folder, name, root=None):
@@ -266,9 +274,8 @@ def _from_legacy(raw, path, folder):
 
 def _from_folder(folder):
     folder = Path(folder)
-    # Files only: an editor's lock (emacs' `.#x.analysis`, a dangling link) is none.
-    analysis_files = sorted(p for p in folder.rglob("*.analysis")
-                            if p.is_file() and not _sidecar(p))
+    # Files only: a dangling link is none.
+    analysis_files = _found(folder, "*.analysis")
     if len(analysis_files) > 1:
         raise AnalysisConfigError(f"{folder}: multiple .analysis files "
                                   f"({', '.join(p.name for p in analysis_files)}) are not "
@@ -283,7 +290,7 @@ def _from_folder(folder):
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
     # A .ped pairs with a VCF by stem anywhere in the folder (import.md 1.3), the one beside
     # the VCF first.
-    peds = sorted(p for p in folder.rglob("*.ped") if p.is_file() and not _sidecar(p))
+    peds = _found(folder, "*.ped")
     data = []
     for vcf in vcfs:
         stem = vcf.name.split(".")[0]
