@@ -337,6 +337,23 @@ def test_static_track_files(user1):
     assert user1.get("/api/v1/igv/tracks/static/sub/deeper/nested.bw").body == b"BW"
 
 
+def test_hidden_track_files_are_not_served(user1, dirs, analysis):
+    """The track list leaves out hidden files and folders; a URL still served them (a file
+    server's `.snapshot` copy, an editor's hidden backup of a patient's track)."""
+    tracks = dirs["igv"] / "tracks"
+    (tracks / ".old.bed").write_text("1\t1\t2\n")
+    (tracks / ".snapshot").mkdir()
+    (tracks / ".snapshot" / "common.bed").write_text("1\t1\t2\n")
+    assert user1.get("/api/v1/igv/tracks/static/.old.bed").status == 404
+    assert user1.get("/api/v1/igv/tracks/static/.snapshot/common.bed").status == 404
+    assert user1.get("/api/v1/igv/tracks/static/common.bed").status == 200
+    analysis_tracks = dirs["analyses"] / analysis[1] / "tracks"
+    (analysis_tracks / ".sample.bam").write_bytes(b"BAM\x01")
+    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+    assert user1.get(f"{base}/.sample.bam").status == 404
+    assert user1.get(f"{base}/sample.bam").status == 200
+
+
 def test_file_names_with_percent_and_space(user1, dirs):
     """PATH_INFO arrives percent-decoded from the server (PEP 3333; `a%2520b.bed` on the
     wire is `a%20b.bed` here): decoded once, not twice."""

@@ -198,7 +198,9 @@ def serve_track(request, root, parts, cache=FILE_CACHE):
     """A track file (or, with ?index=1, its index file) under root."""
     path = inside(root, *parts)
     name = parts[-1]
-    if path is None or track_suffix(name) is None:
+    # Hidden files and folders are no tracks: not listed (list_tracks), so not served
+    # either (a `.snapshot` copy, an editor's backup of a patient's track).
+    if path is None or track_suffix(name) is None or any(p.startswith(".") for p in parts):
         raise NotFound(f"No track file {'/'.join(parts)}")
     if request.args.get("index") not in (None, "", "0", "false"):
         suffix = track_suffix(name)
