@@ -4,14 +4,16 @@ the three files IGV_DATA serves appear complete, gunzipped and checked, or not a
 import gzip
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 from functools import partial
 
 import pytest
 
-from helpers import run_cli
+from helpers import ROOT, run_cli
 
 FASTA = ">1 dna:chromosome\nACGTACGTNN\nACGT\n>X\nTTTT\n"
 FAI = "1\t14\t18\t10\t11\nX\t4\t37\t4\t5\n"
@@ -215,3 +217,47 @@ def test_an_unreachable_host_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith(
         f"error: http://127.0.0.1:{port}/ref.fasta.gz: cannot download:")
+
+
+def test_sigterm_mid_download_leaves_no_part_files(tmp_path):
+    """A download stopped by SIGTERM (systemd, `docker stop`, a job scheduler's time
+    limit) left its hidden `.part` file of up to 3 GB behind: only Ctrl-C cleaned up."""
+    started, release = threading.Event(), threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 ** 9))
+            self.end_headers()
+            self.wfile.write(b">1\nACGT\n")
+            self.wfile.flush()
+            started.set()
+            release.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    target = tmp_path / "igv-data"
+    try:
+        proc = subprocess.Popen(
+            [str(ROOT / "bin" / "ella-igv-download"), str(target), "--fasta-url",
+             f"{base}/ref.fasta", "--fai-url", f"{base}/ref.fasta.fai", "--cytoband-url",
+             f"{base}/cytoBand.txt"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        assert started.wait(60), "the download did not start"
+        deadline = time.monotonic() + 30
+        while not list(target.glob(".*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(target.glob(".*.part")), "no part file while downloading"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines()[-1] == "error: terminated (SIGTERM)"
+    assert list(target.iterdir()) == []

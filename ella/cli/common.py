@@ -11,6 +11,7 @@ import signal
 import stat
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -78,6 +79,20 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum, frame):
     raise Terminated()
+
+
+@contextmanager
+def sigterm_unwinds():
+    """While the block runs, SIGTERM raises Terminated (in the main thread; elsewhere signals
+    cannot be handled): the command cleans up as on Ctrl-C, and run_main exits 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def is_utf8(text):
@@ -150,15 +165,14 @@ class Audit:
         Exceptions of the `input_errors` types are the operator's input problem: they become
         one-line CommandErrors."""
         error = None
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if in_main_thread:
-            previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            if not is_utf8(self.command):
-                # Refused before anything changes (it would fail mid-way, or in the audit).
-                raise CommandError("an argument is not valid UTF-8 text")
-            self.reason = normalise_reason(self.reason)
-            return fn()
+            with sigterm_unwinds():
+                if not is_utf8(self.command):
+                    # Refused before anything changes (it would fail mid-way, or in the
+                    # audit).
+                    raise CommandError("an argument is not valid UTF-8 text")
+                self.reason = normalise_reason(self.reason)
+                return fn()
         except input_errors as exc:
             error = exc
             raise CommandError(str(exc)) from exc
@@ -166,8 +180,6 @@ class Audit:
             error = exc
             raise
         finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
             self.write(error)
 
     def write(self, error=None):

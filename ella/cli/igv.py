@@ -5,7 +5,7 @@ connected machine and carry the folder in."""
 import argparse
 import sys
 
-from ella.cli.common import CommandError, run_main
+from ella.cli.common import CommandError, run_main, sigterm_unwinds
 from ella.igvdata import CYTOBAND, DEFAULT_URLS, FAI, FASTA, IgvDataError, download
 
 
@@ -51,7 +51,8 @@ def main(argv=None):
     def run():
         try:
             report = _Report()
-            download(args.target_dir, urls, echo=report.line, progress=report.progress)
+            with sigterm_unwinds():  # a stopped download leaves no hidden part files
+                download(args.target_dir, urls, echo=report.line, progress=report.progress)
         except IgvDataError as exc:
             raise CommandError(str(exc)) from None
         print("All done!")
