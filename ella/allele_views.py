@@ -495,40 +495,42 @@ def analysis_samples(conn, analysis_id, alleles):
     return result
 
 
-def nearby_alleles(conn, analysis_id, alleles):
-    """Ids of the given alleles that have another variant of the analysis within 2 bp: one
-    whose start or end lies between the allele's start - 2 and end + 2.
+class AnalysisPositions:
+    """The positions of an analysis' variants, read once, for the nearby warning: ids of the
+    given alleles that have another variant of the analysis within 2 bp, one whose start or
+    end lies between the allele's start - 2 and end + 2.
 
-    The analysis' variants are read once and searched by bisection in Python: in SQL the
-    self-join compared every requested variant with every variant of its chromosome, and
-    collecting the analysis' variants joined genotypes to alleles per row (ELLA's schema has
-    no index on the genotype's allele columns)."""
-    starts, ends = {}, {}
-    own = set()
-    for allele_id, chromosome, start, end in conn.execute(
-            "SELECT x.id, x.chromosome, x.start_position, x.open_end_position FROM allele x "
-            f"WHERE x.id IN ({ANALYSIS_ALLELE_IDS})", {"analysis_id": analysis_id}):
-        own.add(allele_id)
-        starts.setdefault(chromosome, []).append(start)
-        ends.setdefault(chromosome, []).append(end)
-    for values in (*starts.values(), *ends.values()):
-        values.sort()
-    result = set()
-    for allele in alleles:
-        if allele["id"] not in own:
-            continue
-        low = allele["start_position"] - NEARBY_DISTANCE
-        high = allele["open_end_position"] + NEARBY_DISTANCE
-        chromosome = allele["chromosome"]
-        # The allele itself lies in both ranges: another variant makes a count above one.
-        for positions in (starts[chromosome], ends[chromosome]):
-            if bisect.bisect_right(positions, high) - bisect.bisect_left(positions, low) > 1:
-                result.add(allele["id"])
-                break
-    return result
+    Searched by bisection in Python: in SQL the self-join compared every requested variant
+    with every variant of its chromosome, and collecting the analysis' variants joined
+    genotypes to alleles per row (ELLA's schema has no index on the genotype's allele
+    columns)."""
 
+    def __init__(self, conn, analysis_id):
+        self.starts, self.ends, self.own = {}, {}, set()
+        for allele_id, chromosome, start, end in conn.execute(
+                "SELECT x.id, x.chromosome, x.start_position, x.open_end_position FROM allele x "
+                f"WHERE x.id IN ({ANALYSIS_ALLELE_IDS})", {"analysis_id": analysis_id}):
+            self.own.add(allele_id)
+            self.starts.setdefault(chromosome, []).append(start)
+            self.ends.setdefault(chromosome, []).append(end)
+        for values in (*self.starts.values(), *self.ends.values()):
+            values.sort()
 
-# --- the Allele shape --------------------------------------------------------------------
+    def nearby(self, alleles):
+        result = set()
+        for allele in alleles:
+            if allele["id"] not in self.own:
+                continue
+            low = allele["start_position"] - NEARBY_DISTANCE
+            high = allele["open_end_position"] + NEARBY_DISTANCE
+            chromosome = allele["chromosome"]
+            # The allele itself lies in both ranges: another variant makes a count above one.
+            for positions in (self.starts[chromosome], self.ends[chromosome]):
+                if bisect.bisect_right(positions, high) - bisect.bisect_left(positions, low) > 1:
+                    result.add(allele["id"])
+                    break
+        return result
+
 
 def _selection(link, key, table, alleles_sql_ids, extra=""):
     """(where, params) choosing the rows of `table` to embed: linked ids or current rows."""
@@ -538,90 +540,115 @@ def _selection(link, key, table, alleles_sql_ids, extra=""):
     return f"x.date_superceeded IS NULL AND x.allele_id = ANY(%s){extra}", (alleles_sql_ids,)
 
 
+ALLELE_ORDER = "a.chromosome, a.start_position, a.id"
+
+
 def load_alleles(conn, config, where="TRUE", params=(), genepanel=None, analysis_id=None,
                  link=None):
     """Allele shapes of the alleles matching `where` (over alias a), ordered by chromosome and
     start position. `genepanel` is (name, version) or None; `link` a validated dict of id
     lists (api.md 1.8) or None."""
-    cols = ", ".join(f"a.{c}::text" if c in ("change_type", "caller_type") else f"a.{c}"
-                     for c in ALLELE_COLUMNS)
-    alleles = _rows(conn, f"SELECT {cols} FROM allele a WHERE {where} "
-                    "ORDER BY a.chromosome, a.start_position, a.id", params)
-    if not alleles:
-        return []
-    ids = [a["id"] for a in alleles]
-    panel = panel_index(panel_transcripts(conn, *genepanel)) if genepanel else None
-    rules = TranscriptRules.of(config)
+    return AlleleLoader(conn, config, genepanel, analysis_id, link).load(where, params)
 
-    where_ann, p_ann = _selection(link, "annotation_id", "annotation", ids)
-    annotations = {}
-    for r in _rows(conn, "SELECT x.id, x.allele_id, x.annotations, x.schema_version, "
-                   f"x.annotation_config_id FROM annotation x WHERE {where_ann} ORDER BY x.id",
-                   p_ann):
-        annotations[r["allele_id"]] = r
-    where_ca, p_ca = _selection(link, "customannotation_id", "customannotation", ids)
-    customs = {r["allele_id"]: r for r in customannotation_shapes(conn, where_ca, p_ca)}
-    where_aa, p_aa = _selection(link, "alleleassessment_id", "alleleassessment", ids)
-    assessments = {r["allele_id"]: r for r in alleleassessment_shapes(conn, where_aa, p_aa)}
-    where_ar, p_ar = _selection(link, "allelereport_id", "allelereport", ids)
-    reports = {r["allele_id"]: r for r in allelereport_shapes(conn, where_ar, p_ar)}
-    where_ra, p_ra = _selection(link, "referenceassessment_id", "referenceassessment", ids)
-    references = {}
-    for r in referenceassessment_shapes(conn, where_ra, p_ra):
-        references.setdefault(r["allele_id"], []).append(r)
 
-    samples = nearby = None
-    if analysis_id is not None:
-        samples = analysis_samples(conn, analysis_id, alleles)
-        nearby = nearby_alleles(conn, analysis_id, alleles)
+class AlleleLoader:
+    """load_alleles in as many calls as the caller likes (a list of 20,000 variants is built
+    a slice at a time, each turned into JSON before the next: the shapes of all at once took
+    hundreds of MB); what every call needs is read once."""
 
-    result = []
-    for allele in alleles:
-        item = dict(allele)
-        warnings = {}
-        tags = set()
-        ann = annotations.get(allele["id"])
-        if ann is not None:
-            doc = process_annotation(ann["annotations"], rules, panel)
-            custom = customs.get(allele["id"])
-            if custom is not None:
-                doc = merge_custom_annotation(doc, custom["annotations"])
-            doc["annotation_id"] = ann["id"]
-            doc["schema_version"] = ann["schema_version"]
-            doc["annotation_config_id"] = ann["annotation_config_id"]
-            if custom is not None:
-                doc["custom_annotation_id"] = custom["id"]
-            item["annotation"] = doc
-            if doc.get("references"):
-                tags.add("has_references")
-            if allele["caller_type"] == "snv":
-                text = worse_consequence_warning(doc)
-                if text:
-                    warnings["worse_consequence"] = text
-        if samples is not None:
-            item["samples"] = samples.get(allele["id"], [])
-            for sample in item["samples"]:
-                genotype = sample["genotype"]
-                if genotype["type"] == "Homozygous":
-                    tags.add("homozygous")
-            for sample in _all_samples(item["samples"]):
-                checks = sample["genotype"]["needs_verification_checks"]
-                if checks["hts"] and not (checks["pass"] and checks["dp"]
-                                          and checks["allele_ratio"]):
-                    tags.add("low_quality")
-            if allele["id"] in nearby:
-                warnings["nearby_allele"] = "Another variant is within 2 bp of this variant"
-        if allele["id"] in assessments:
-            item["allele_assessment"] = assessments[allele["id"]]
-        if allele["id"] in references:
-            item["reference_assessments"] = references[allele["id"]]
-        if allele["id"] in reports:
-            item["allele_report"] = reports[allele["id"]]
-        item["tags"] = sorted(tags)
-        if warnings:
-            item["warnings"] = warnings
-        result.append(item)
-    return result
+    def __init__(self, conn, config, genepanel=None, analysis_id=None, link=None):
+        self.conn, self.config = conn, config
+        self.genepanel, self.analysis_id, self.link = genepanel, analysis_id, link
+        self._panel = self._positions = None
+
+    def load(self, where="TRUE", params=()):
+        conn, analysis_id = self.conn, self.analysis_id
+        cols = ", ".join(f"a.{c}::text" if c in ("change_type", "caller_type") else f"a.{c}"
+                         for c in ALLELE_COLUMNS)
+        alleles = _rows(conn, f"SELECT {cols} FROM allele a WHERE {where} "
+                        f"ORDER BY {ALLELE_ORDER}", params)
+        if not alleles:
+            return []
+        if self.genepanel and self._panel is None:
+            self._panel = panel_index(panel_transcripts(conn, *self.genepanel))
+        if analysis_id is not None and self._positions is None:
+            self._positions = AnalysisPositions(conn, analysis_id)
+        return self._shapes(alleles)
+
+    def _shapes(self, alleles):
+        conn, link, analysis_id = self.conn, self.link, self.analysis_id
+        ids = [a["id"] for a in alleles]
+        panel = self._panel
+        rules = TranscriptRules.of(self.config)
+        where_ann, p_ann = _selection(link, "annotation_id", "annotation", ids)
+        annotations = {}
+        for r in _rows(conn, "SELECT x.id, x.allele_id, x.annotations, x.schema_version, "
+                       "x.annotation_config_id FROM annotation x "
+                       f"WHERE {where_ann} ORDER BY x.id", p_ann):
+            annotations[r["allele_id"]] = r
+        where_ca, p_ca = _selection(link, "customannotation_id", "customannotation", ids)
+        customs = {r["allele_id"]: r for r in customannotation_shapes(conn, where_ca, p_ca)}
+        where_aa, p_aa = _selection(link, "alleleassessment_id", "alleleassessment", ids)
+        assessments = {r["allele_id"]: r for r in alleleassessment_shapes(conn, where_aa, p_aa)}
+        where_ar, p_ar = _selection(link, "allelereport_id", "allelereport", ids)
+        reports = {r["allele_id"]: r for r in allelereport_shapes(conn, where_ar, p_ar)}
+        where_ra, p_ra = _selection(link, "referenceassessment_id", "referenceassessment", ids)
+        references = {}
+        for r in referenceassessment_shapes(conn, where_ra, p_ra):
+            references.setdefault(r["allele_id"], []).append(r)
+
+        samples = nearby = None
+        if analysis_id is not None:
+            samples = analysis_samples(conn, analysis_id, alleles)
+            nearby = self._positions.nearby(alleles)
+
+        result = []
+        for allele in alleles:
+            item = dict(allele)
+            warnings = {}
+            tags = set()
+            ann = annotations.get(allele["id"])
+            if ann is not None:
+                doc = process_annotation(ann["annotations"], rules, panel)
+                custom = customs.get(allele["id"])
+                if custom is not None:
+                    doc = merge_custom_annotation(doc, custom["annotations"])
+                doc["annotation_id"] = ann["id"]
+                doc["schema_version"] = ann["schema_version"]
+                doc["annotation_config_id"] = ann["annotation_config_id"]
+                if custom is not None:
+                    doc["custom_annotation_id"] = custom["id"]
+                item["annotation"] = doc
+                if doc.get("references"):
+                    tags.add("has_references")
+                if allele["caller_type"] == "snv":
+                    text = worse_consequence_warning(doc)
+                    if text:
+                        warnings["worse_consequence"] = text
+            if samples is not None:
+                item["samples"] = samples.get(allele["id"], [])
+                for sample in item["samples"]:
+                    genotype = sample["genotype"]
+                    if genotype["type"] == "Homozygous":
+                        tags.add("homozygous")
+                for sample in _all_samples(item["samples"]):
+                    checks = sample["genotype"]["needs_verification_checks"]
+                    if checks["hts"] and not (checks["pass"] and checks["dp"]
+                                              and checks["allele_ratio"]):
+                        tags.add("low_quality")
+                if allele["id"] in nearby:
+                    warnings["nearby_allele"] = "Another variant is within 2 bp of this variant"
+            if allele["id"] in assessments:
+                item["allele_assessment"] = assessments[allele["id"]]
+            if allele["id"] in references:
+                item["reference_assessments"] = references[allele["id"]]
+            if allele["id"] in reports:
+                item["allele_report"] = reports[allele["id"]]
+            item["tags"] = sorted(tags)
+            if warnings:
+                item["warnings"] = warnings
+            result.append(item)
+        return result
 
 
 def _all_samples(samples):

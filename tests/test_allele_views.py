@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import pytest
 
-from ella.allele_views import (NEARBY_DISTANCE, _version, filtered_transcript_names,
-                               formatted_genotype, nearby_alleles, panel_index)
+from ella.allele_views import (NEARBY_DISTANCE, AnalysisPositions, _version,
+                               filtered_transcript_names,
+                               formatted_genotype, panel_index)
 from ella.filters import TRANSCRIPT_VERSION
 
 
@@ -81,7 +82,7 @@ def test_nearby_alleles_match_the_rule(db_conn, seed):
     # Asked for all of them (own and others, as load_alleles might be).
     asked = [alleles[i] for i in ids]
     expected = _oracle([alleles[i] for i in own])
-    assert nearby_alleles(db_conn, analysis_id, asked) == expected
+    assert AnalysisPositions(db_conn, analysis_id).nearby(asked) == expected
     assert 0 < len(expected) < len(own)
 
 

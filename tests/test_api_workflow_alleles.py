@@ -90,3 +90,53 @@ def test_pagination_headers_without_slicing(api_app, db_url, ella_config):
                         "alleles/", query={"allele_ids": ",".join(map(str, repeated))})
     assert [a["id"] for a in result.json] == sorted(alleles)
     assert result.header("Total-Count") == "3"
+
+
+def test_a_list_built_in_slices_equals_the_list_built_at_once(api_app, db_url, ella_config,
+                                                              monkeypatch):
+    """The round's variant list is built LIST_SLICE variants at a time (its shapes at once
+    took hundreds of MB for an exome): the order over all variants, the segregation tags and
+    p_denovo, and a nearby warning between variants of different slices are as one build's."""
+    import ella.web.routes.workflow_rounds as workflow_rounds
+    with psycopg.connect(db_url) as conn:
+        w = World(conn, ella_config)
+        w.transcript("NM_1.1", 1, chromosome="1", tx=(99000, 200000))
+        fam = w.family(sex="Female")
+        alleles = []
+        # Two variants 1 bp apart fall into different slices of two.
+        for start, father in ((150000, REF), (150100, HET), (150101, REF), (150300, HET),
+                              (150500, REF)):
+            allele = w.allele("1", start)
+            w.genotype(allele, fam["P"], data={
+                fam["P"]: (HET, 0.5, 99), fam["F"]: (father, 0.5 if father == HET else 0.0, 99),
+                fam["M"]: (REF, 0.0, 99)})
+            alleles.append(allele)
+        round_id = conn.execute(
+            "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, status, "
+            "date_last_update, date_created, analysis_id, workflow_status, state, user_state) "
+            "VALUES (%s, %s, 'Not started', now(), now(), %s, 'Interpretation', '{}', '{}') "
+            "RETURNING id", PANEL + (w.analysis_id,)).fetchone()[0]
+        trio = conn.execute(
+            "INSERT INTO filterconfig (name, filterconfig, active, requirements) "
+            "VALUES ('Trio', %s, true, '[]') RETURNING id",
+            (Jsonb({"filters": [SEGREGATION]}),)).fetchone()[0]
+        analysis_id = w.analysis_id
+    add_user(db_url, "slicer", "slicegroup", panels=[PANEL])
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO usergroupfilterconfig (usergroup_id, filterconfig_id, "
+                     '"order") SELECT id, %s, 0 FROM usergroup WHERE name = %s',
+                     (trio, "slicegroup"))
+    client = logged_in_client(api_app, db_url, "slicer")
+    url = f"/api/v1/workflows/analyses/{analysis_id}/interpretations/{round_id}/alleles/"
+    query = {"allele_ids": ",".join(map(str, reversed(alleles))), "filterconfig_id": str(trio)}
+    whole = client.get(url, query=query)
+    monkeypatch.setattr(workflow_rounds, "LIST_SLICE", 2)
+    sliced = client.get(url, query=query)
+    assert whole.status == sliced.status == 200
+    assert sliced.body == whole.body
+    shown = sliced.json
+    assert [a["id"] for a in shown] == alleles  # by position, not as asked
+    assert [("denovo" in a["tags"]) for a in shown] == [True, False, True, False, True]
+    assert [("nearby_allele" in a.get("warnings", {})) for a in shown] == [
+        False, True, True, False, False]
+    assert sliced.header("Total-Count") == "5"

@@ -214,7 +214,12 @@ class Response:
 
     @classmethod
     def json(cls, value, status=200, headers=None):
-        return cls(to_json(value), status, "application/json",
+        return cls.json_text(to_json(value), status, headers)
+
+    @classmethod
+    def json_text(cls, text, status=200, headers=None):
+        """A JSON answer already encoded (str or bytes), e.g. built in parts."""
+        return cls(text, status, "application/json",
                    [("Cache-Control", NO_CACHE)] + list(headers or []))
 
     @classmethod
