@@ -2,14 +2,16 @@
 sends for a synthetic exome of `--variants` variants (bench/import/generate.py, Mendeliome v01,
 one sample), in a throwaway embedded PostgreSQL with the demo data. Requests are timed
 in-process (the WSGI app called directly) as testuser3, with the group's first filter config.
-Prints the time of each request or action (median of `--repeat` for reads) and the response
-size. Not a test: nothing is asserted beyond each request succeeding.
+Prints the time of each request or action (median of `--repeat` for reads), the response
+size and the process' peak memory so far. Not a test: nothing is asserted beyond each request
+succeeding.
 
     python bench/api/exome.py [--variants 50000] [--repeat 3]
 """
 
 import argparse
 import json
+import resource
 import signal
 import statistics
 import sys
@@ -46,10 +48,16 @@ class Session:
         return (time.perf_counter() - started) * 1000, payload
 
     def read(self, name, path):
-        runs = [self._once("GET", path) for _ in range(self.repeat)]
-        payload = runs[-1][1]
-        print(f"{name:<52} {statistics.median(ms for ms, _ in runs):9.0f} ms "
-              f"{len(payload) / 1024:9.0f} KiB", flush=True)
+        times = []
+        for _ in range(self.repeat):
+            payload = None  # one answer held at a time
+            ms, payload = self._once("GET", path)
+            times.append(ms)
+        # The process' peak so far, read before this script parses the answer: the server
+        # side's memory and one copy of its answer (the deposit's peak comes before).
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{name:<52} {statistics.median(times):9.0f} ms "
+              f"{len(payload) / 1024:9.0f} KiB  peak {peak:,.0f} MB", flush=True)
         return json.loads(payload)
 
     def act(self, name, path, body):

@@ -214,12 +214,7 @@ class Response:
 
     @classmethod
     def json(cls, value, status=200, headers=None):
-        return cls.json_text(to_json(value), status, headers)
-
-    @classmethod
-    def json_text(cls, text, status=200, headers=None):
-        """A JSON answer already encoded (str or bytes), e.g. built in parts."""
-        return cls(text, status, "application/json",
+        return cls(to_json(value), status, "application/json",
                    [("Cache-Control", NO_CACHE)] + list(headers or []))
 
     @classmethod
@@ -233,6 +228,24 @@ class Response:
     def chunks(self):
         """The WSGI body iterable."""
         return [self.body]
+
+
+class JsonPartsResponse(Response):
+    """A JSON answer sent in the byte strings it was built in (a list of thousands of
+    variants is never joined into one more copy of itself). `body` is not kept: the route
+    must not log its response."""
+
+    def __init__(self, parts, status=200, headers=None):
+        super().__init__(b"", status, "application/json",
+                         [("Cache-Control", NO_CACHE)] + list(headers or []))
+        self.parts = parts
+
+    @property
+    def content_length(self):
+        return sum(len(part) for part in self.parts)
+
+    def chunks(self):
+        return self.parts
 
 
 class FileResponse(Response):

@@ -20,7 +20,7 @@ from ella.allele_views import ALLELE_ORDER, AlleleLoader, geneassessment_shapes
 from ella.web.access import (RoundAccess, group_panels, require_analysis, require_genepanel,
                               require_readable_genepanel)
 from ella.web.errors import BadRequest, Forbidden, NotFound
-from ella.web.http import Response, to_json
+from ella.web.http import JsonPartsResponse, to_json
 from ella.web.listing import page_args, page_headers
 from ella.filters import FilterError
 from ella.filters.chain import segregation_tags
@@ -141,7 +141,8 @@ LIST_SLICE = 1000
 
 
 def _analysis_list_json(ctx, loader, round_row, analysis_id, allele_ids, filterconfig_id):
-    """The JSON array of the variants' shapes, ordered as load_alleles orders them."""
+    """The JSON array of the variants' shapes, ordered as load_alleles orders them, as byte
+    strings to send one after the other."""
     ordered = [row[0] for row in ctx.conn.execute(
         f"SELECT a.id FROM allele a WHERE a.id = ANY(%s) ORDER BY {ALLELE_ORDER}",
         (allele_ids,))]
@@ -154,8 +155,10 @@ def _analysis_list_json(ctx, loader, round_row, analysis_id, allele_ids, filterc
         if found is not None:
             _add_tags(loaded, found)
         if loaded:
+            if parts:
+                parts.append(b", ")
             parts.append(to_json(loaded)[1:-1].encode("ascii"))  # json.dumps: ASCII
-    return b"[" + b", ".join(parts) + b"]"
+    return [b"["] + parts + [b"]"]
 
 
 def _interpretation_alleles(wtype):
@@ -178,10 +181,10 @@ def _interpretation_alleles(wtype):
             analysis_id=workflow_id if wtype is ANALYSIS else None, link=link)
         if wtype is ALLELE:
             return loader.load("a.id = ANY(%s)", (allele_ids,)) if allele_ids else []
-        body = _analysis_list_json(ctx, loader, round_row, workflow_id, allele_ids,
-                                   filterconfig_id)
+        parts = _analysis_list_json(ctx, loader, round_row, workflow_id, allele_ids,
+                                    filterconfig_id)
         # Pagination headers but no slicing (api.md 1.7): the UI asks for what it shows.
-        return Response.json_text(body, headers=page_headers(page, per_page, len(requested)))
+        return JsonPartsResponse(parts, headers=page_headers(page, per_page, len(requested)))
     return interpretation_alleles
 
 
