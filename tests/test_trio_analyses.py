@@ -159,6 +159,37 @@ def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_conf
     assert ids[c1] in excluded["segregation"]
 
 
+def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
+        api_app, db_url, ella_config, tmp_path):
+    """A trio's VCF and the proband's own VCF (its CNV calls, say, with a .ped row without
+    parents): taken as one family, the parents of the trio VCF had no genotype for the
+    second VCF's variants, which failed every rule that keeps one and were removed without a
+    word. filtering.md 2.8: without both parents only the siblings' rule removes a variant."""
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2, a3) = t.coding_positions("DVL1", 3)
+    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+           ("FAM", "M", 0, 0, 2, 1, 0)]
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
+    folder = t.write_analysis(tmp_path, "SplitNoParents", ["P", "F", "M"], ped, [
+        ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
+        ("DVL1", "1", a3, "C", "T", [het, het, ref])])    # from the father: removed
+    second = t.write_analysis(tmp_path / "second", "SplitNoParents", ["P"],
+                              [("FAM", "P", 0, 0, 1, 2, 1)], [
+        ("DVL1", "1", a2, "C", "T", [het])])
+    next(second.glob("*.vcf")).rename(folder / "second.vcf")
+    next(second.glob("*.ped")).rename(folder / "second.ped")
+    (folder / "SplitNoParents.analysis").write_text(json.dumps({
+        "name": folder.name, "genepanel_name": "Mendeliome", "genepanel_version": "v01",
+        "data": [{"vcf": next(folder.glob("SplitNoParents*.vcf")).name,
+                  "ped": "SplitNoParents.ped"},
+                 {"vcf": "second.vcf", "ped": "second.ped"}]}))
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    client = logged_in_client(api_app, db_url, "testuser3")
+    kept, excluded = _filtered(client, db_url, analysis_id, t.filterconfig_id(db_url))
+    assert {t.allele_id(db_url, "1", a1, "T"), t.allele_id(db_url, "1", a2, "T")} <= kept
+    assert t.allele_id(db_url, "1", a3, "T") in excluded["segregation"]
+
+
 def test_a_duplication_called_without_gt_segregates_by_its_copy_numbers(
         api_app, db_url, ella_config, tmp_path):
     """CNV callers often give a copy number and no GT. Such a duplication counts as present

@@ -15,11 +15,26 @@ RULES = ("denovo", "compound_heterozygous", "recessive_homozygous", "no_coverage
          "parental_mosaicism")
 
 
+class Kin:
+    """One VCF's samples of the family around its proband: import.md 2.6 links a VCF's
+    samples among themselves (father_id, mother_id, sibling_id), and a variant's genotype
+    data lies in the samples of the one VCF it came from."""
+
+    def __init__(self, proband, father, mother, sex, affected_siblings, unaffected_siblings):
+        self.proband, self.father, self.mother, self.sex = proband, father, mother, sex
+        self.affected_siblings = affected_siblings
+        self.unaffected_siblings = unaffected_siblings
+
+    @property
+    def has_parents(self):
+        return self.father is not None and self.mother is not None
+
+
 class Family:
-    """The analysis' family, person by person. An analysis of several VCFs (a trio split
-    by chromosome, its SNV and CNV calls) has one sample row per person per VCF, each VCF's
-    linked among themselves (import.md 2.6): a person here is the tuple of their sample ids,
-    one identifier, and a variant's genotype is read from whichever of them has it."""
+    """The analysis' family: one Kin per VCF. An analysis of several VCFs (a trio split by
+    chromosome, its SNV and CNV calls) has a proband sample row per VCF, all of one affected
+    person; a variant is judged with the samples of its own VCF, so a VCF without the
+    parents (a proband's own CNV calls) has its variants judged as a single's."""
 
     def __init__(self, conn, analysis_id):
         families = [r[0] for r in conn.execute(
@@ -38,67 +53,55 @@ class Family:
         if len({identifier for _, identifier, _, _, _ in probands}) != 1:
             raise FilterError("segregation filter: the family needs exactly one affected "
                               "proband")
-        self.proband = tuple(r[0] for r in probands)
-        self.father = tuple(r[2] for r in probands if r[2] is not None) or None
-        self.mother = tuple(r[3] for r in probands if r[3] is not None) or None
-        self.sex = probands[0][4]
         siblings = conn.execute(
-            "SELECT id, identifier, affected FROM sample WHERE analysis_id = %s "
-            "AND sibling_id = ANY(%s) ORDER BY id", (analysis_id, list(self.proband))).fetchall()
-        people = {}
-        for sample, identifier, affected in siblings:
-            people.setdefault((identifier, affected), []).append(sample)
-        self.affected_siblings = [tuple(ids) for (_, affected), ids in people.items() if affected]
-        self.unaffected_siblings = [tuple(ids) for (_, affected), ids in people.items()
-                                    if not affected]
-        self.samples = [s for person in (self.proband, self.father, self.mother) if person
-                        for s in person] + [s for s, _, _ in siblings]
-
-    @property
-    def has_parents(self):
-        return self.father is not None and self.mother is not None
+            "SELECT id, sibling_id, affected FROM sample WHERE analysis_id = %s "
+            "AND sibling_id = ANY(%s) ORDER BY id",
+            (analysis_id, [r[0] for r in probands])).fetchall()
+        self.kin = {}
+        for proband, _, father, mother, sex in probands:
+            own = [(s, affected) for s, of, affected in siblings if of == proband]
+            self.kin[proband] = Kin(proband, father, mother, sex,
+                                    [s for s, affected in own if affected],
+                                    [s for s, affected in own if not affected])
+        self.samples = [s for kin in self.kin.values()
+                        for s in (kin.proband, kin.father, kin.mother) if s is not None] \
+            + [s for s, _, _ in siblings]
 
 
 class Row:
-    """One family allele: per sample (type, allele ratio, GQ) and its locus; read per
-    person (a tuple of sample ids, see Family)."""
+    """One family allele as one VCF has it: per sample (type, allele ratio, GQ), its locus,
+    and that VCF's Kin."""
 
-    def __init__(self, allele_id, locus, data, family):
+    def __init__(self, allele_id, locus, data, kin):
         self.allele_id = allele_id
         self.xlinked = is_xlinked(*locus)
         self.data = data
-        self.f = family
+        self.kin = kin
 
-    def _values(self, person):
-        for sample in person or ():
-            if sample in self.data:
-                return self.data[sample]
-        return (None, None, None)
+    def type(self, sample):
+        return self.data.get(sample, (None, None, None))[0]
 
-    def type(self, person):
-        return self._values(person)[0]
+    def ar(self, sample):
+        return self.data.get(sample, (None, None, None))[1]
 
-    def ar(self, person):
-        return self._values(person)[1]
-
-    def gq(self, person):
-        return self._values(person)[2]
+    def gq(self, sample):
+        return self.data.get(sample, (None, None, None))[2]
 
     @property
     def p(self):
-        return self.type(self.f.proband)
+        return self.type(self.kin.proband)
 
     @property
     def fa(self):
-        return self.type(self.f.father)
+        return self.type(self.kin.father)
 
     @property
     def mo(self):
-        return self.type(self.f.mother)
+        return self.type(self.kin.mother)
 
     def siblings_ok(self):
-        return (all((self.type(s) or REF) != HOM for s in self.f.unaffected_siblings)
-                and all(self.type(s) == HOM for s in self.f.affected_siblings))
+        return (all((self.type(s) or REF) != HOM for s in self.kin.unaffected_siblings)
+                and all(self.type(s) == HOM for s in self.kin.affected_siblings))
 
 
 GQ_THRESHOLD_KEYS = ("proband", "mother", "father")
@@ -111,9 +114,9 @@ def denovo(row, gq_threshold):
     if not row.xlinked:
         ok = ((p in (HET, HOM) and fa == REF and mo == REF)
               or (p == HOM and ((fa == HET and mo == REF) or (fa == REF and mo == HET))))
-    elif row.f.sex == "Male":
+    elif row.kin.sex == "Male":
         ok = p == HOM and fa == REF and mo == REF
-    elif row.f.sex == "Female":
+    elif row.kin.sex == "Female":
         ok = (p in (HET, HOM) and fa == REF and mo == REF) or (p == HOM and fa == REF
                                                                 and mo == HET)
     else:
@@ -121,8 +124,8 @@ def denovo(row, gq_threshold):
         # could be a male's artefact, so it is not called de novo.
         ok = False
     if ok and gq_threshold:
-        for sample, key in ((row.f.proband, "proband"), (row.f.mother, "mother"),
-                            (row.f.father, "father")):
+        for sample, key in ((row.kin.proband, "proband"), (row.kin.mother, "mother"),
+                            (row.kin.father, "father")):
             gq = row.gq(sample)
             if gq is not None and gq < gq_threshold[key]:
                 return False
@@ -132,7 +135,7 @@ def denovo(row, gq_threshold):
 def parental_mosaicism(row):
     if row.fa in (None, NOCOV) or row.mo in (None, NOCOV):
         return False
-    p_ar, f_ar, m_ar = row.ar(row.f.proband), row.ar(row.f.father), row.ar(row.f.mother)
+    p_ar, f_ar, m_ar = row.ar(row.kin.proband), row.ar(row.kin.father), row.ar(row.kin.mother)
     if p_ar is None or f_ar is None or m_ar is None or p_ar <= 0.3:
         return False
     if not row.xlinked:
@@ -150,21 +153,25 @@ def recessive_homozygous(row):
     return row.fa == REF and row.mo == HET
 
 
-def compound_heterozygous(ctx, rows, family):
-    affected = [family.proband] + family.affected_siblings
-    unaffected = [s for s in (family.father, family.mother) if s is not None] \
-        + family.unaffected_siblings
-    if len(affected) + len(unaffected) < 2:
-        return set()
+def compound_heterozygous(ctx, rows):
+    """Ids of the alleles that pair up as compound heterozygous (filtering.md 2.8); `rows` a
+    list of Row. Each variant is judged with its own VCF's samples; two of a gene from a
+    VCF with the parents and one without are paired as in a family without parents."""
     candidates = {}
-    for row in rows.values():
+    for row in rows:
+        kin = row.kin
+        affected = [kin.proband] + kin.affected_siblings
+        unaffected = [s for s in (kin.father, kin.mother) if s is not None] \
+            + kin.unaffected_siblings
+        if len(affected) + len(unaffected) < 2:
+            continue
         if not all(row.type(s) == HET for s in affected):
             continue
         if not all((row.type(s) or REF) != HOM for s in unaffected):
             continue
-        if family.has_parents and sorted([row.fa or "", row.mo or ""]) != [HET, REF]:
+        if kin.has_parents and sorted([row.fa or "", row.mo or ""]) != [HET, REF]:
             continue
-        candidates[row.allele_id] = row
+        candidates.setdefault(row.allele_id, []).append(row)
     if not candidates:
         return set()
     by_symbol = {}
@@ -178,37 +185,40 @@ def compound_heterozygous(ctx, rows, family):
     for alleles in by_symbol.values():
         if len(alleles) < 2:
             continue
-        if family.has_parents and not (any(candidates[a].fa == HET for a in alleles)
-                                       and any(candidates[a].mo == HET for a in alleles)):
+        group = [row for allele_id in alleles for row in candidates[allele_id]]
+        if all(row.kin.has_parents for row in group) and not (
+                any(row.fa == HET for row in group) and any(row.mo == HET for row in group)):
             continue
         result |= alleles
     return result
 
 
 def _rows(ctx, allele_ids, family):
+    """[Row] of the given alleles the family has: one per allele and VCF holding it."""
+    probands = list(family.kin)
     params = {"ids": ids_param(allele_ids), "analysis_id": ctx.analysis_id,
-              "samples": family.samples}
+              "samples": family.samples, "probands": probands}
     data = {}
     for allele_id, sample, typ, ar, gq in ctx.conn.execute(
             "SELECT r.allele_id, r.sample_id, r.type, r.allele_ratio, r.genotype_quality "
             f"FROM ({GENOTYPE_ROWS.format(samples='s.id = ANY(%(samples)s)')}) r",
             params).fetchall():
         data.setdefault(allele_id, {})[sample] = (typ, ar, gq)
-    family_alleles = {r[0] for r in ctx.conn.execute(
-        "SELECT allele_id FROM genotype WHERE allele_id = ANY(%(ids)s) "
-        "AND sample_id = ANY(%(samples)s) UNION "
-        "SELECT secondallele_id FROM genotype WHERE secondallele_id = ANY(%(ids)s) "
-        "AND sample_id = ANY(%(samples)s)", params)}
-    rows = {}
+    held = ctx.conn.execute(
+        "SELECT allele_id, sample_id FROM genotype WHERE allele_id = ANY(%(ids)s) "
+        "AND sample_id = ANY(%(probands)s) UNION "
+        "SELECT secondallele_id, sample_id FROM genotype WHERE secondallele_id = ANY(%(ids)s) "
+        "AND sample_id = ANY(%(probands)s) ORDER BY 1, 2", params).fetchall()
+    loci = {}
     for allele_id, chromosome, start, open_end, reference in ctx.conn.execute(
             "SELECT id, chromosome, start_position, open_end_position, genome_reference "
-            "FROM allele WHERE id = ANY(%s)", (ids_param(family_alleles),)).fetchall():
+            "FROM allele WHERE id = ANY(%s)", (ids_param({a for a, _ in held}),)).fetchall():
         if reference != "GRCh37":
             raise FilterError(f"segregation filter: allele {allele_id} is on {reference}; only "
                               "GRCh37 is supported")
-        rows[allele_id] = Row(allele_id, (chromosome, start, open_end),
-                              data.get(allele_id, {}), family)
-    return rows
+        loci[allele_id] = (chromosome, start, open_end)
+    return [Row(allele_id, loci[allele_id], data.get(allele_id, {}), family.kin[proband])
+            for allele_id, proband in held]
 
 
 # The variant tags the rules give (api.md 3.4), in the order they are listed.
@@ -225,17 +235,18 @@ def tags(ctx, allele_ids, config):
         return {}
     rows = _rows(ctx, allele_ids, family)
     found = {tag: set() for tag in TAGS}
-    found["compound_heterozygous"] = compound_heterozygous(ctx, rows, family)
-    if family.has_parents:  # the other rules compare the proband with both parents
-        gq_threshold = config["denovo"].get("gq_threshold")
-        for row in rows.values():
-            if denovo(row, gq_threshold):
-                found["denovo"].add(row.allele_id)
-            if parental_mosaicism(row):
-                found["parental_mosaicism"].add(row.allele_id)
-            if recessive_homozygous(row):
-                found["xlinked_recessive_homozygous" if row.xlinked
-                      else "autosomal_recessive_homozygous"].add(row.allele_id)
+    found["compound_heterozygous"] = compound_heterozygous(ctx, rows)
+    gq_threshold = config["denovo"].get("gq_threshold")
+    for row in rows:
+        if not row.kin.has_parents:  # the other rules compare the proband with both parents
+            continue
+        if denovo(row, gq_threshold):
+            found["denovo"].add(row.allele_id)
+        if parental_mosaicism(row):
+            found["parental_mosaicism"].add(row.allele_id)
+        if recessive_homozygous(row):
+            found["xlinked_recessive_homozygous" if row.xlinked
+                  else "autosomal_recessive_homozygous"].add(row.allele_id)
     result = {}
     for tag in TAGS:
         for allele_id in found[tag]:
@@ -265,21 +276,22 @@ def run(ctx, allele_ids, config):
     if not family.present:
         return set()
     rows = _rows(ctx, allele_ids, family)
-    match = set()
-    if family.has_parents:
-        keep = set()
-        gq_threshold = config["denovo"].get("gq_threshold")
-        for row in rows.values():
-            if ((enabled["denovo"] and denovo(row, gq_threshold))
-                    or (enabled["parental_mosaicism"] and parental_mosaicism(row))
-                    or (enabled["recessive_homozygous"] and recessive_homozygous(row))
-                    or (enabled["no_coverage_parents"] and NOCOV in (row.fa, row.mo))):
-                keep.add(row.allele_id)
-        if enabled["compound_heterozygous"]:
-            keep |= compound_heterozygous(ctx, rows, family)
-        match = set(allele_ids) - keep
-    if enabled["recessive_homozygous"] and family.unaffected_siblings:
-        match |= {r.allele_id for r in rows.values()
-                  if r.p == HOM and all(r.type(s) == HOM for s in family.unaffected_siblings)}
-    # Alleles outside the family ("segregation not applicable") are never matched.
-    return match & set(rows)
+    compound = compound_heterozygous(ctx, rows) if enabled["compound_heterozygous"] else set()
+    gq_threshold = config["denovo"].get("gq_threshold")
+    removed, kept = set(), set()
+    for row in rows:
+        # Without both parents in its VCF only the unaffected siblings' rule can remove a
+        # variant (filtering.md 2.8).
+        out = row.kin.has_parents and not (
+            (enabled["denovo"] and denovo(row, gq_threshold))
+            or (enabled["parental_mosaicism"] and parental_mosaicism(row))
+            or (enabled["recessive_homozygous"] and recessive_homozygous(row))
+            or (enabled["no_coverage_parents"] and NOCOV in (row.fa, row.mo))
+            or row.allele_id in compound)
+        if (enabled["recessive_homozygous"] and row.kin.unaffected_siblings and row.p == HOM
+                and all(row.type(s) == HOM for s in row.kin.unaffected_siblings)):
+            out = True
+        (removed if out else kept).add(row.allele_id)
+    # Alleles outside the family ("segregation not applicable") are never matched; one in
+    # two VCFs of the family is removed only if neither keeps it.
+    return removed - kept
