@@ -9,8 +9,30 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class RepeatedKeyLoader(yaml.SafeLoader):
+    def construct_document(self, node):
+        # Each mapping's keys as written, before any is built: building one that merges
+        # (`<<`) another rewrites the merged mapping's node in place, and PyYAML builds outer
+        # mappings first, so a nested mapping's own override of a merged key would look like
+        # a key written twice.
+        self._written = {}
+        pending, seen = [node], set()
+        while pending:
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            if isinstance(current, yaml.MappingNode):
+                self._written[id(current)] = [key for key, _ in current.value
+                                              if key.tag != MERGE_TAG]
+                pending.extend(part for pair in current.value for part in pair)
+            elif isinstance(current, yaml.SequenceNode):
+                pending.extend(current.value)
+        return super().construct_document(node)
+
     def construct_mapping(self, node, deep=False):
-        written = [key_node for key_node, _ in node.value if key_node.tag != MERGE_TAG]
+        written = getattr(self, "_written", {}).get(id(node))
+        if written is None:
+            written = [key_node for key_node, _ in node.value if key_node.tag != MERGE_TAG]
         self.flatten_mapping(node)  # `<<` merge keys first, as the SafeLoader does
         self.check_keys(node, deep)
         # A key written over a `<<` merge is YAML's way to override one: fine.

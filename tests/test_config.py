@@ -743,6 +743,11 @@ def test_a_key_given_twice_is_refused(text, line):
 
 def test_a_key_over_a_merge_is_an_override():
     assert parse("base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  a: 3\n")["x"] == {"a": 3, "b": 2}
+    # Also in a mapping merged into one built before it (PyYAML builds outer mappings
+    # first, and merging rewrote the nested one's node: its override read as a repeat).
+    nested = parse("base: &b {a: 1, c: 3}\ndefs:\n  m: &m\n    <<: *b\n    a: 2\n"
+                   "x:\n  <<: *m\n")
+    assert nested["defs"]["m"] == nested["x"] == {"a": 2, "c": 3}
 
 
 def _alias_bomb(levels):
