@@ -167,11 +167,16 @@ PAR1 = (60001, 2699520)
 PAR2 = (154931044, 155260560)
 
 
+def bare_chromosome(name):
+    """`chrX` -> `X`: a GRCh37 VCF may name its contigs the UCSC way (hg19), and they are
+    stored as written (import.md 2.1)."""
+    return name[3:] if name[:3].lower() == "chr" else name
+
+
 def is_xlinked(chromosome, start, open_end):
     """On X outside the pseudo-autosomal regions (0-based start, open end)."""
-    return chromosome == "X" and (open_end <= PAR1[0]
-                                  or (start > PAR1[1] and open_end <= PAR2[0])
-                                  or start > PAR2[1])
+    return bare_chromosome(chromosome) == "X" and (
+        open_end <= PAR1[0] or (start > PAR1[1] and open_end <= PAR2[0]) or start > PAR2[1])
 
 
 def _cnv_type_from_copy_number(rec, copy_number, sex):
@@ -183,10 +188,10 @@ def _cnv_type_from_copy_number(rec, copy_number, sex):
     such duplication of a trio, de novo or not, while the page showed the proband's CN 3."""
     if copy_number is None:
         return None
-    start = rec.pos - 1
-    if rec.chrom == "Y" or is_xlinked(rec.chrom, start, start + 1):
-        ploidy = {"Male": 1, "Female": None if rec.chrom == "Y" else 2}.get(sex)
-    elif rec.chrom in ("MT", "M"):
+    start, chromosome = rec.pos - 1, bare_chromosome(rec.chrom)
+    if chromosome == "Y" or is_xlinked(chromosome, start, start + 1):
+        ploidy = {"Male": 1, "Female": None if chromosome == "Y" else 2}.get(sex)
+    elif chromosome in ("MT", "M"):
         ploidy = None
     else:
         ploidy = 2

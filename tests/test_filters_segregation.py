@@ -196,6 +196,15 @@ def test_recessive_homozygous(db_conn, ella_config, start, types, siblings, matc
     assert _kept(w, [allele], _only("recessive_homozygous")) == ({allele} if match else set())
 
 
+def test_x_named_the_ucsc_way_is_x(db_conn, ella_config):
+    """A GRCh37 VCF with hg19 names stores `chrX`: a son's X-linked recessive variant from
+    his carrier mother was judged by the autosomal rule (both parents carriers) and
+    removed."""
+    w, fam = _fam(db_conn, ella_config, sex="Male")
+    allele = _gt(w, fam, {"P": HOM, "F": REF, "M": HET}, "chrX", X_NONPAR)
+    assert _kept(w, [allele], _only("recessive_homozygous")) == {allele}
+
+
 # case 5: parental mosaicism (types default to Reference; (type, allele ratio))
 @pytest.mark.parametrize("start, p, m, f, match", [
     (None, (HET, 0.31), (REF, 0.3), (REF, 0.0), True),

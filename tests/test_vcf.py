@@ -637,6 +637,11 @@ def test_cnv_alleles_with_flag(tmp_path):
      ["Heterozygous", "Reference", "Reference"]),
     ("Y", "5000000", "<DUP>", ["Male", "Male", "Female"], ["2", "1", "1"],
      ["Homozygous", "Reference", "Reference"]),
+    # A GRCh37 VCF with UCSC names (hg19): a male's one X was a heterozygous deletion.
+    ("chrX", "5000000", "<DEL>", ["Male", "Male", "Female"], ["0/1:0", "1", "1"],
+     ["Heterozygous", "Reference", "Heterozygous"]),
+    ("chrY", "5000000", "<DUP>", ["Male", "Male", "Female"], ["2", "1", "0"],
+     ["Homozygous", "Reference", "Reference"]),
 ])
 def test_a_cnv_call_without_gt_is_typed_by_its_copy_number(tmp_path, chrom, pos, alt, sexes,
                                                           cns, types):
@@ -649,6 +654,7 @@ def test_a_cnv_call_without_gt_is_typed_by_its_copy_number(tmp_path, chrom, pos,
     vcf = tmp_path / "cnv.vcf"
     vcf.write_text(
         "##fileformat=VCFv4.2\n##contig=<ID=1>\n##contig=<ID=X>\n##contig=<ID=Y>\n"
+        "##contig=<ID=chrX>\n##contig=<ID=chrY>\n"
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">\n'
         '##FORMAT=<ID=CN,Number=1,Type=Integer,Description="CN">\n'
         '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="t">\n'
