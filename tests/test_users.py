@@ -671,6 +671,27 @@ def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
+def test_output_a_latin1_terminal_cannot_show_is_escaped(demo_db_url):
+    """Under a Latin-1 locale (an older server's nb_NO.ISO-8859-1) a name outside Latin-1
+    made the command's output a UnicodeEncodeError traceback, after `lock` had committed:
+    the operator took the lock for failed. Such characters are written as escapes."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE \"user\" SET last_name = 'Ωμέγα-Åsen' "
+                     "WHERE username = 'testuser1'")
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    env.update(DB_URL=demo_db_url, PYTHONIOENCODING="latin-1")
+    result = subprocess.run([str(ROOT / "bin" / "ella-users"), "lock", "testuser1", "--reason",
+                             "x"], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
+    assert result.stdout.decode("latin-1") == (
+        "User testuser1 (\\u03a9\\u03bc\\u03ad\\u03b3\\u03b1-Åsen, Henrik) has been "
+        "deactivated\n")
+    listed = subprocess.run([str(ROOT / "bin" / "ella-users"), "list"], capture_output=True,
+                            env=env, timeout=120)
+    assert listed.returncode == 0 and b"Traceback" not in listed.stderr, listed.stderr
+    assert "\\u03a9\\u03bc\\u03ad\\u03b3\\u03b1-Åsen" in listed.stdout.decode("latin-1")
+
+
 def test_lock_and_activate_with_reason(demo_db_url):
     assert open_sessions(demo_db_url, "testuser1") == 1
     result = users_cli(demo_db_url, "lock", "testuser1", stdin="Left the department\n")

@@ -263,9 +263,26 @@ def _missing_privilege_caused(exc):
     return False
 
 
+def _tolerant_output():
+    """Output a terminal's or a log file's encoding cannot show (a Greek user name under a
+    Latin-1 locale) is written as a backslash escape (`\\u03a9`): it was a
+    UnicodeEncodeError's traceback, after a command such as `ella-users lock` had
+    committed."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        # Only a strict stream: Python's own choice (surrogateescape in UTF-8 mode, which
+        # writes a Latin-1 folder name's bytes back as they were) is kept.
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # closed, or not a text stream of its own
+                pass
+
+
 def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     """Run a CLI body, turning expected failures into one line on stderr and exit code 1.
     `privilege_hint` follows a refusal for a missing privilege."""
+    _tolerant_output()
     try:
         code = fn()
     except (CommandError, ConfigError, DatabaseError) as exc:
