@@ -354,6 +354,21 @@ def test_hidden_track_files_are_not_served(user1, dirs, analysis):
     assert user1.get(f"{base}/sample.bam").status == 200
 
 
+def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, analysis):
+    """A track copied from a Latin-1 share (`Bj\\xf8rn.bed`) made the track list of every
+    analysis a 500: its name could be neither quoted into a URL nor put into the JSON."""
+    tracks = os.fsencode(dirs["igv"] / "tracks")
+    with open(os.path.join(tracks, b"Bj\xf8rn.bed"), "w") as handle:
+        handle.write("1\t1\t2\n")
+    os.mkdir(os.path.join(tracks, b"\xe6ldre"))
+    with open(os.path.join(tracks, b"\xe6ldre", b"x.bed"), "w") as handle:
+        handle.write("1\t1\t2\n")
+    listed = user1.get(f"/api/v1/igv/tracks/{analysis[0]}")
+    assert listed.status == 200, listed.body
+    assert "STATIC/common.bed" in listed.json
+    assert not any("rn.bed" in key or "ldre" in key for key in listed.json)
+
+
 def test_file_names_with_percent_and_space(user1, dirs):
     """PATH_INFO arrives percent-decoded from the server (PEP 3333; `a%2520b.bed` on the
     wire is `a%20b.bed` here): decoded once, not twice."""

@@ -9,6 +9,7 @@ configuration is an empty object (ELLA answers 500 there; DESIGN.md).
 """
 
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -20,6 +21,8 @@ from ella.web.access import require_analysis, require_readable_genepanel
 from ella.web.errors import ApiError, Forbidden, NotFound
 from ella.web.http import FileResponse, Response
 from ella.web.router import router
+
+log = logging.getLogger(__name__)
 
 API = "/api/v1"
 # Track files may lie this many sub-folders deep (one route per depth); the listing offers
@@ -82,6 +85,18 @@ def index_suffix_ok(name):
     return name.endswith((".bai", ".crai", ".tbi"))
 
 
+def _utf8(name):
+    """A file name that is UTF-8 (one copied from a Latin-1 share is not: it can be neither
+    put in a URL nor in the JSON answer, and made the whole track list a 500)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        log.warning("IGV track %r: the file name is not UTF-8; not offered (rename it)",
+                    name.encode("utf-8", "surrogateescape").decode("latin-1"))
+        return False
+    return True
+
+
 def list_tracks(root):
     """Relative paths (with `/`) of track files under root; symlinks leaving root skipped."""
     if root is None:
@@ -92,10 +107,10 @@ def list_tracks(root):
         depth = 0 if current == real_root else \
             os.path.relpath(current, real_root).count(os.sep) + 1
         dirs[:] = [] if depth >= MAX_SUBDIRS else sorted(
-            d for d in dirs if not d.startswith(".")
+            d for d in dirs if not d.startswith(".") and _utf8(d)
             and not os.path.islink(os.path.join(current, d)))
         for name in sorted(files):
-            if name.startswith(".") or track_suffix(name) is None:
+            if name.startswith(".") or track_suffix(name) is None or not _utf8(name):
                 continue
             full = os.path.join(current, name)
             real = os.path.realpath(full)
