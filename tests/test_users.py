@@ -479,6 +479,28 @@ def test_existing_groups_are_updated_whatever_their_names_look_like(groups_db_ur
                                 "ON g.id = ugp.usergroup_id WHERE g.name = 'LAB'") == [(2,)]
 
 
+def test_a_users_file_may_name_a_group_in_another_unicode_form(groups_db_url, tmp_path):
+    """A users file saved on a Mac writes `Å` decomposed (A and a combining ring): its group
+    was not found ("no user group named 'Genetikk Ålesund'", the name `list` shows), a new
+    group of that spelling is refused as a look-alike, and `--group` in that form selected
+    nobody and exited 0."""
+    composed, decomposed = "Genetikk \u00c5lesund", "Genetikk A\u030alesund"
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')", (composed,))
+    user = dict(demo_users()[0], username="kari", group=decomposed)
+    path = write_json(tmp_path, "users.json", [user])
+    ok(users_cli(groups_db_url, "add_many", path, "--group", decomposed.upper()))
+    assert query(groups_db_url, 'SELECT g.name FROM "user" u JOIN usergroup g '
+                                "ON g.id = u.group_id WHERE u.username = 'kari'") == [(composed,)]
+    # Two groups of one look (an adopted database's): the name must be exact.
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')",
+                     ("GENETIKK \u00c5LESUND",))
+    path = write_json(tmp_path, "users2.json", [dict(user, username="per",
+                                                     group="genetikk \u00e5lesund")])
+    assert "could be any of" in one_line_error(users_cli(groups_db_url, "add_many", path))
+
+
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):
     before = without_clilog(table_snapshot(panels_db_url))
     missing = str(tmp_path / "absent.json")

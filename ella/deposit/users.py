@@ -252,11 +252,12 @@ def parse_users(path, data):
 
 
 def _selected(items, key, names):
-    """Items whose `key` is one of `names` (case-insensitive); all when names is empty."""
+    """Items whose `key` is one of `names` (in any case or Unicode form); all when names is
+    empty."""
     if not names:
         return list(items)
-    wanted = {n.casefold() for n in names}
-    return [item for item in items if item[key].casefold() in wanted]
+    wanted = {username_key(n) for n in names}
+    return [item for item in items if username_key(item[key]) in wanted]
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,10 +455,21 @@ def get_user(conn, username, lock=False):
 
 
 def _group_id(conn, name, label=None):
+    """The group named `name`; else the one whose name differs only in case or Unicode form
+    (a users file saved on a Mac writes `Å` as `A` and a ring): such names count as one."""
+    where = f"{label}: " if label else ""
     row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (name,)).fetchone()
-    if row is None:
-        raise UsersError(f"{label + ': ' if label else ''}no user group named {name!r}")
-    return row[0]
+    if row is not None:
+        return row[0]
+    key = username_key(name)
+    found = [(group_id, other) for group_id, other in conn.execute(
+        "SELECT id, name FROM usergroup ORDER BY name") if username_key(other) == key]
+    if len(found) > 1:
+        raise UsersError(f"{where}the user group {name!r} could be any of "
+                         f"{', '.join(repr(other) for _, other in found)}: name it exactly")
+    if not found:
+        raise UsersError(f"{where}no user group named {name!r}")
+    return found[0][0]
 
 
 def _shown(key, value):
