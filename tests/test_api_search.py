@@ -370,3 +370,16 @@ def test_protein_changes_are_read_in_veps_notation(typed, read):
     from ella.web.routes.search import _protein_text
     assert _protein_text(typed) == read
 
+
+
+def test_names_match_in_any_unicode_form(demo_api_app, demo_db_url):
+    """A name from a Mac's folder or file has `Å` decomposed (A and a combining ring); the
+    `Å` a browser sends is one character: the analysis and the colleague were not found."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE analysis SET name = 'Diag-A\u030asen-1' WHERE id = 2")
+        conn.execute("UPDATE \"user\" SET last_name = 'A\u030amot' WHERE username = 'testuser2'")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    found = search(client, {"type": "analyses", "freetext": "\u00e5sen"}).json["analyses"]
+    assert [a["id"] for a in found] == [2]
+    options = client.get(OPTIONS, query={"q": {"user": "\u00c5m"}})
+    assert [u["username"] for u in options.json["user"]] == ["testuser2"]

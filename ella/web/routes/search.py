@@ -1,6 +1,7 @@
 """Search for alleles and analyses, and the autocomplete options (api.md 2.7, 4.14)."""
 
 import re
+import unicodedata
 
 from ella import auth
 from ella.allele_views import filtered_transcript_names, merge_custom_annotation, panel_index
@@ -31,8 +32,12 @@ def _like_prefix(text):
     return re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
-def _like_contains(text):
-    return "%" + _like_prefix(text)
+def _folded(text):
+    """Text as the name searches compare it: case-folded and in one Unicode form. Matched
+    in Python: PostgreSQL's ILIKE folds only ASCII letters in a database of the C locale
+    ("øy" did not find Øyvind), and a name from a Mac's folder or file has `Å` decomposed,
+    which the `Å` a browser sends does not match."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 # -- options -------------------------------------------------------------------------------
@@ -62,15 +67,14 @@ def search_options(ctx):
             "WHERE g.hgnc_symbol ILIKE %s ORDER BY g.hgnc_symbol, g.hgnc_id LIMIT %s",
             (ctx.user["group_id"], _like_prefix(q["gene"]), MAX_OPTIONS))]
     if q.get("user"):
-        # Matched in Python: PostgreSQL's ILIKE folds only ASCII letters in a database of
-        # the C locale ("øy" did not find Øyvind). A group has tens of users, not thousands.
-        prefix = q["user"].casefold()
+        # Matched in Python (_folded). A group has tens of users, not thousands.
+        prefix = _folded(q["user"])
         matching = [{"username": u, "first_name": f, "last_name": l}
                     for u, f, l in ctx.conn.execute(
                         'SELECT username, first_name, last_name FROM "user" '
                         "WHERE group_id = %s ORDER BY last_name, id", (ctx.user["group_id"],))
-                    if (f or "").casefold().startswith(prefix)
-                    or (l or "").casefold().startswith(prefix)]
+                    if _folded(f or "").startswith(prefix)
+                    or _folded(l or "").startswith(prefix)]
         result["user"] = matching[:MAX_OPTIONS]
     return result
 
@@ -163,16 +167,20 @@ def search(ctx):
 def _analysis_ids(ctx, query):
     conditions = [accessible_panel_condition("a")]
     params = {"group_id": ctx.user["group_id"]}
-    if query["freetext"]:
-        conditions.append("a.name ILIKE %(name)s")
-        params["name"] = _like_contains(query["freetext"])
     if query["username"]:
         conditions.append("EXISTS (SELECT 1 FROM analysisinterpretation ai "
                           'JOIN "user" u ON u.id = ai.user_id '
                           "WHERE ai.analysis_id = a.id AND u.username = %(username)s)")
         params["username"] = query["username"]
-    return [row[0] for row in ctx.conn.execute(
-        f"SELECT a.id FROM analysis a WHERE {' AND '.join(conditions)} ORDER BY a.id", params)]
+    rows = ctx.conn.execute(
+        f"SELECT a.id, a.name FROM analysis a WHERE {' AND '.join(conditions)} ORDER BY a.id",
+        params)
+    if not query["freetext"]:
+        return [analysis_id for analysis_id, _ in rows]
+    # The name contains the text (_folded: any case, any Unicode form); a lab's tens of
+    # thousands of names are compared in milliseconds.
+    wanted = _folded(query["freetext"])
+    return [analysis_id for analysis_id, name in rows if wanted in _folded(name)]
 
 
 def _interpretation_users(conn, user_ids):
