@@ -110,3 +110,24 @@ def test_a_managed_database_not_in_utf8_is_warned_about(sql_ascii_url, ella_conf
             if command != "status" else run_cli("ella-db", command, db_url=sql_ascii_url)
         assert result.returncode == 0, result.stderr
         assert "Warning: the database's encoding is SQL_ASCII, not UTF8" in result.stdout
+
+
+def test_analysis_search_finds_names_in_any_case(c_locale_db, ella_config):
+    """ILIKE in a database of the C locale tells `Ø` from `ø`: "øyvind" did not find the
+    analysis Øyvind-Trio."""
+    from filter_helpers import PANEL, World
+    from api_helpers import add_user
+    from ella.web.app import create_app
+    with psycopg.connect(c_locale_db) as conn:
+        World(conn, ella_config).analysis("Øyvind-Trio")
+    add_user(c_locale_db, "searcher", "searchers", panels=[PANEL])
+    app = create_app(ella_config, {"DB_URL": c_locale_db, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, c_locale_db, "searcher")
+        for text in ("øyvind", "ØYVIND-t"):
+            result = client.get("/api/v1/search/", query={
+                "q": {"type": "analyses", "freetext": text}})
+            assert result.status == 200, result.body
+            assert [a["name"] for a in result.json["analyses"]] == ["Øyvind-Trio"], text
+    finally:
+        app._drop_connection()
