@@ -76,6 +76,7 @@ DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
 # What is wrong with a folder's files (one line in the log and the error file); anything
 # else raised while importing is a fault of ours, logged with its traceback.
 # (PostgreSQL's data exceptions, class 22, are values of the folder it cannot store.)
+MISSING_PANEL_ERROR = re.compile(r"Genepanel (.+) version (.+) not available in varDB")
 FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError,
                        UnicodeError)
 
@@ -274,7 +275,12 @@ class Watcher:
             return False
         # A folder that failed for want of its gene panel is tried again once the panel is
         # there (deposited after the analysis arrived), without anyone touching its files.
-        return not self._genepanel_now_available(record.get("waits_for_genepanel"))
+        panel = record.get("waits_for_genepanel")
+        if panel is None and isinstance(record.get("error"), str):
+            # Recorded by a version before `waits_for_genepanel`: the panel is in the text.
+            match = MISSING_PANEL_ERROR.fullmatch(record["error"])
+            panel = list(match.groups()) if match else None
+        return not self._genepanel_now_available(panel)
 
     def _genepanel_now_available(self, panel):
         if not (isinstance(panel, list) and len(panel) == 2

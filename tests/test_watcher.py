@@ -98,10 +98,12 @@ def test_w5b_failing_folder_is_recorded_not_retried_and_others_still_import(
     assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
 
 
+@pytest.mark.parametrize("older_record", [False, True])
 def test_a_folder_waiting_for_its_gene_panel_is_imported_once_the_panel_is_there(
-        tmp_path, db_url, ella_config):
+        tmp_path, db_url, ella_config, older_record):
     """A pipeline may deliver an analysis before its gene panel is deposited: the folder
-    failed, and stayed failed until someone touched one of its files."""
+    failed, and stayed failed until someone touched one of its files. Also when its error
+    file was written by an earlier version, which named the panel in the text only."""
     incoming, dest = tmp_path / "incoming", tmp_path / "dest"
     incoming.mkdir()
     dest.mkdir()
@@ -112,6 +114,9 @@ def test_a_folder_waiting_for_its_gene_panel_is_imported_once_the_panel_is_there
     record = json.loads(error_file.read_text())
     assert record["error"] == "Genepanel HBOC version v1.0.0 not available in varDB"
     assert record["waits_for_genepanel"] == ["HBOC", "v1.0.0"]
+    if older_record:
+        del record["waits_for_genepanel"]
+        error_file.write_text(json.dumps(record))
     # Not retried while the panel is missing (nor after a restart) ...
     assert watcher.poll() == [] and watcher.failures == []
     assert Watcher(db_url, ella_config, incoming, dest).poll() == []
