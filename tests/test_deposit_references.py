@@ -231,7 +231,10 @@ def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
     assert len(rows) == 3
     old, new = rows[0], rows[2]
     assert old[5] is True and old[3] == first
-    assert (new[1], new[3], new[4], new[5]) == (a1, second, old[0], False)
+    # The line's groups replace those of the current row, the others stay (as the API's
+    # POST does): the line with a prediction only took the external verdict away.
+    assert (new[1], new[3], new[4], new[5]) == (
+        a1, {"external": first["external"], **second}, old[0], False)
     with psycopg.connect(adopted_demo_db_url) as conn:
         assert conn.execute("SELECT groupcommand FROM clilog ORDER BY id DESC LIMIT 2").fetchall() \
             == [("custom_annotation",), ("custom_annotation",)]

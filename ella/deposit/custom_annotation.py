@@ -143,8 +143,12 @@ def deposit_custom_annotations(conn, items, source=""):
 def _supersede_and_insert(conn, cur, item):
     """The item as the allele's current row, superseding the one there (1) or none (0). Runs
     after any concurrent writer of the allele's rows (`POST customannotations/`): the file
-    carries no id it saw, so its row simply comes after theirs."""
-    query = ("SELECT id FROM customannotation WHERE allele_id = %s "
+    carries no id it saw, so its row simply comes after theirs.
+
+    Its groups (`external`, `prediction`, ...) replace the current row's groups of those
+    names and the others are kept, as `POST customannotations/` does (api.md 4.19): a line
+    with a prediction only took away the external verdicts interpreters had saved."""
+    query = ("SELECT id, annotations FROM customannotation WHERE allele_id = %s "
              "AND date_superceeded IS NULL FOR NO KEY UPDATE")
     for attempt in range(CONCURRENT_RETRIES):
         current = cur.execute(query, (item["allele_id"],)).fetchone()
@@ -157,7 +161,10 @@ def _supersede_and_insert(conn, cur, item):
         now = clock_now(conn)
         insert = ("INSERT INTO customannotation (annotations, allele_id, user_id, "
                   "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, %s)")
-        values = (Jsonb(item["annotations"]), item["allele_id"], item.get("user_id"),
+        annotations = item["annotations"]
+        if current and isinstance(current[1], dict):
+            annotations = {**current[1], **annotations}
+        values = (Jsonb(annotations), item["allele_id"], item.get("user_id"),
                   current[0] if current else None, now)
         if current:
             # Locked: no one else can make another row current meanwhile.
