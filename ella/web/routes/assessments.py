@@ -6,6 +6,8 @@ The lists are not restricted to the caller's group (as ELLA: assessments are sha
 across groups). Creating rows supersedes the current one in the same transaction; the current
 row is locked (SELECT ... FOR NO KEY UPDATE) so two concurrent posts cannot both win: the loser sees
 no current row or a different id and gets 409 (the partial unique indexes back this up).
+A custom annotation's POST names no version it saw (api.md 4.19): it is merged over whatever
+is current once the lock is held, so the later of two saves of one group wins, as in ELLA.
 """
 
 
