@@ -169,6 +169,12 @@ class App:
             self._authenticate(conn, request)
             if route.auth == "login" and request.user is None:
                 raise NotLoggedIn()
+            if request.method in ("GET", "HEAD"):
+                # A read sees one snapshot: read committed, an `ella-delete` committing
+                # between two of its statements left the second without the row the first
+                # found (a 500 in the overview of every user refreshing meanwhile).
+                conn.commit()  # (the session lookup's transaction, if one is open)
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             result = route.handler(Context(request, conn, self.config, self.env, self), **params)
             conn.commit()
             response = result if isinstance(result, Response) else Response.json(result)
