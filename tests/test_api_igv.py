@@ -369,6 +369,29 @@ def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, analysis):
     assert not any("rn.bed" in key or "ldre" in key for key in listed.json)
 
 
+def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, analysis):
+    """The track list of a group left out a track the config limits to other groups (a
+    lab's patient BAM files, the variants track), but its URL served it all the same."""
+    config = dict(TRACK_CONFIG)
+    config["ANALYSIS/.*\\.bam"] = {"limit_to_groups": ["testgroup03"]}
+    config["DYNAMIC/variants"] = dict(TRACK_CONFIG["DYNAMIC/variants"],
+                                      limit_to_groups=["testgroup03"])
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    analysis_id = analysis[0]
+    listed = user1.get(f"/api/v1/igv/tracks/{analysis_id}/").json
+    assert "ANALYSIS/sample.bam" not in listed and "DYNAMIC/variants" not in listed
+    base = f"/api/v1/igv/tracks/analyses/{analysis_id}"
+    assert user1.get(f"{base}/sample.bam").status == 403
+    assert user1.get(f"{base}/sample.bam", query={"index": 1}).status == 403
+    assert user1.get(f"{base}/no-such.bam").status == 403  # alike whether it exists or not
+    variants = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/",
+                         query={"allele_ids": "1"})
+    assert variants.status == 403
+    # Tracks the config does not limit are served as before.
+    assert user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis_id}/",
+                     query={"allele_ids": "1"}).status == 200
+
+
 def test_file_names_with_percent_and_space(user1, dirs):
     """PATH_INFO arrives percent-decoded from the server (PEP 3333; `a%2520b.bed` on the
     wire is `a%20b.bed` here): decoded once, not twice."""

@@ -281,6 +281,19 @@ def visible_to(entry, group_name):
     return groups is None or group_name in (groups or [])
 
 
+def refuse_if_limited(ctx, track_id):
+    """A track the track config limits to other groups (`limit_to_groups`) is not served to
+    this one, as its track list leaves it out: a lab limiting patients' BAM files to one
+    group had them hidden from the list only. (An analysis' own and the dynamic tracks
+    without such an entry are served as ELLA serves them; static ones need an entry.)"""
+    root = igv_root(ctx)
+    if root is None:
+        return
+    applied, entry = merged_track_config(load_track_config(root), track_id)
+    if applied and "limit_to_groups" in entry and not visible_to(entry, group_name(ctx)):
+        raise Forbidden("not authorized")
+
+
 def group_name(ctx):
     return ctx.conn.execute("SELECT name FROM usergroup WHERE id = %s",
                             (ctx.user["group_id"],)).fetchone()[0]
@@ -392,6 +405,7 @@ def resource_file(ctx, filename):
               access="genepanel", summary="Gene panel transcripts as BED12")
 def genepanel_track(ctx, gp_name, gp_version):
     require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    refuse_if_limited(ctx, "DYNAMIC/genepanel")
     rows = ctx.conn.execute(
         "SELECT t.chromosome, t.tx_start, t.tx_end, g.hgnc_symbol, t.transcript_name, t.strand, "
         "t.cds_start, t.cds_end, t.exon_starts, t.exon_ends FROM genepanel_transcript gt "
@@ -418,6 +432,7 @@ def genepanel_track(ctx, gp_name, gp_version):
 @router.route("GET", f"{API}/igv/tracks/dynamic/classifications/", resource_log=False,
               summary="Current classifications as GFF3 (cacheable 30 min)")
 def classifications_track(ctx):
+    refuse_if_limited(ctx, "DYNAMIC/classifications")
     rows = ctx.conn.execute(
         "SELECT al.chromosome, al.start_position, al.open_end_position, al.genome_reference, "
         "al.vcf_pos, al.vcf_ref, al.vcf_alt, aa.classification::text, aa.date_created, "
@@ -467,6 +482,7 @@ def _analysis_alleles(ctx, analysis_id):
               summary="The given variants of an analysis as VCF")
 def variants_track(ctx, analysis_id):
     alleles = _analysis_alleles(ctx, analysis_id)
+    refuse_if_limited(ctx, "DYNAMIC/variants")
     samples = ctx.conn.execute("SELECT id, identifier FROM sample WHERE analysis_id = %s "
                                "ORDER BY id", (analysis_id,)).fetchall()
     # One column per sample identifier (api.md 2.14; a VCF's names are unique): a patient's
@@ -535,8 +551,10 @@ def variants_track(ctx, analysis_id):
               access="analysis", resource_log=False,
               summary="The given variants of an analysis as BED regions")
 def regions_of_interest_track(ctx, analysis_id):
+    alleles = _analysis_alleles(ctx, analysis_id)
+    refuse_if_limited(ctx, "DYNAMIC/regions_of_interest")
     lines = [f"{chrom}\t{start}\t{start + length}\n"
-             for _, chrom, start, _, _, _, _, _, length, _ in _analysis_alleles(ctx, analysis_id)]
+             for _, chrom, start, _, _, _, _, _, length, _ in alleles]
     return text_file("".join(lines), "analysis-regions-of-interest.bed")
 
 
@@ -560,6 +578,8 @@ def _static_file(ctx, *parts):
 
 def _analysis_file(ctx, analysis_id, *parts):
     name, _, _ = require_analysis(ctx.conn, ctx.user, analysis_id)
+    # Before looking for the file: a limited track answers alike whether it exists or not.
+    refuse_if_limited(ctx, "ANALYSIS/" + "/".join(parts))
     root = analysis_tracks_root(ctx, name)
     if root is None:
         raise NotFound("Requested analysis id doesn't contain any tracks.")
