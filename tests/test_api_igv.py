@@ -392,6 +392,36 @@ def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, analysis):
                      query={"allele_ids": "1"}).status == 200
 
 
+def test_limits_hold_through_linked_folders_and_in_the_browsers_cache(user1, dirs,
+                                                                      analysis):
+    """A symbolic link to a limited folder (`alias -> private`) served its files under a
+    name the limit does not match, though the track list never follows a linked folder;
+    a limited classifications track stayed in the browser's cache for 30 minutes (the next
+    user of a shared workstation is answered from it); a `limit_to_groups` written as a
+    string let every group whose name is part of it through."""
+    tracks = dirs["igv"] / "tracks"
+    os.symlink("private", tracks / "alias")
+    assert user1.get("/api/v1/igv/tracks/static/private/p.bed").status == 403
+    assert user1.get("/api/v1/igv/tracks/static/alias/p.bed").status == 404
+    analysis_tracks = dirs["analyses"] / analysis[1] / "tracks"
+    (analysis_tracks / "sub").mkdir()
+    (analysis_tracks / "sub" / "x.bam").write_bytes(b"BAM")
+    os.symlink("sub", analysis_tracks / "alias")
+    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+    assert user1.get(f"{base}/sub/x.bam").status == 200
+    assert user1.get(f"{base}/alias/x.bam").status == 404
+
+    url = "/api/v1/igv/tracks/dynamic/classifications/"
+    assert user1.get(url).header("Cache-Control") == "private, max-age=1800"
+    config = dict(TRACK_CONFIG)
+    config["DYNAMIC/classifications"] = {"url": url, "limit_to_groups": ["testgroup01"]}
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    assert user1.get(url).header("Cache-Control") == "private, no-store"
+    config["DYNAMIC/classifications"]["limit_to_groups"] = "xtestgroup01x"
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    assert user1.get(url).status == 403
+
+
 def test_file_names_with_percent_and_space(user1, dirs):
     """PATH_INFO arrives percent-decoded from the server (PEP 3333; `a%2520b.bed` on the
     wire is `a%20b.bed` here): decoded once, not twice."""

@@ -209,13 +209,25 @@ def _file_response(request, file, path, download_name, cache):
                         headers + [("Content-Range", f"bytes {start}-{end}/{size}")])
 
 
+def _through_linked_folder(root, folders):
+    """Whether a folder on the way is a symbolic link: the track list does not follow one,
+    and a URL through it reached a file under a name the track config's limits miss."""
+    path = os.path.realpath(root)
+    for folder in folders:
+        path = os.path.join(path, folder)
+        if os.path.islink(path):
+            return True
+    return False
+
+
 def serve_track(request, root, parts, cache=FILE_CACHE):
     """A track file (or, with ?index=1, its index file) under root."""
     path = inside(root, *parts)
     name = parts[-1]
     # Hidden files and folders are no tracks: not listed (list_tracks), so not served
     # either (a `.snapshot` copy, an editor's backup of a patient's track).
-    if path is None or track_suffix(name) is None or any(p.startswith(".") for p in parts):
+    if path is None or track_suffix(name) is None or any(p.startswith(".") for p in parts) \
+            or _through_linked_folder(root, parts[:-1]):
         raise NotFound(f"No track file {'/'.join(parts)}")
     if request.args.get("index") not in (None, "", "0", "false"):
         suffix = track_suffix(name)
@@ -278,20 +290,27 @@ def visible_to(entry, group_name):
     if "limit_to_groups" not in entry:
         return False
     groups = entry["limit_to_groups"]
-    return groups is None or group_name in (groups or [])
+    # A list of names or null (api.md 4.25); anything else shows the track to no group (a
+    # string was searched for the name as a substring).
+    return groups is None or (isinstance(groups, list) and group_name in groups)
 
 
 def refuse_if_limited(ctx, track_id):
     """A track the track config limits to other groups (`limit_to_groups`) is not served to
     this one, as its track list leaves it out: a lab limiting patients' BAM files to one
     group had them hidden from the list only. (An analysis' own and the dynamic tracks
-    without such an entry are served as ELLA serves them; static ones need an entry.)"""
+    without such an entry are served as ELLA serves them; static ones need an entry.)
+    Returns whether the track is limited to some groups (its answer then stays out of the
+    browser's cache, which the next user of a shared workstation would be answered from)."""
     root = igv_root(ctx)
     if root is None:
-        return
+        return False
     applied, entry = merged_track_config(load_track_config(root), track_id)
-    if applied and "limit_to_groups" in entry and not visible_to(entry, group_name(ctx)):
+    if not applied or "limit_to_groups" not in entry:
+        return False
+    if not visible_to(entry, group_name(ctx)):
         raise Forbidden("not authorized")
+    return entry["limit_to_groups"] is not None
 
 
 def group_name(ctx):
@@ -432,7 +451,7 @@ def genepanel_track(ctx, gp_name, gp_version):
 @router.route("GET", f"{API}/igv/tracks/dynamic/classifications/", resource_log=False,
               summary="Current classifications as GFF3 (cacheable 30 min)")
 def classifications_track(ctx):
-    refuse_if_limited(ctx, "DYNAMIC/classifications")
+    limited = refuse_if_limited(ctx, "DYNAMIC/classifications")
     rows = ctx.conn.execute(
         "SELECT al.chromosome, al.start_position, al.open_end_position, al.genome_reference, "
         "al.vcf_pos, al.vcf_ref, al.vcf_alt, aa.classification::text, aa.date_created, "
@@ -455,8 +474,10 @@ def classifications_track(ctx):
         lines.append("\t".join(str(v) for v in (
             chrom, "ELLA interpretation", "Classification", start + 1, max(end, start + 1),
             ".", ".", ".", attributes)))
+    # The lab's classifications: never in a proxy; in the browser for 30 minutes as in
+    # ELLA, unless the track is limited to some groups.
     return text_file("".join(line + "\n" for line in lines), "classifications.gff3",
-                     cache="private, max-age=1800")  # the lab's classifications: no proxy
+                     cache="private, no-store" if limited else "private, max-age=1800")
 
 
 def _analysis_alleles(ctx, analysis_id):
