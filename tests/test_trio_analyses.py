@@ -3,12 +3,14 @@ demo panel, read through the WSGI app as testuser3 (testgroup02, whose first fil
 is the demo TrioDefault with a segregation filter)."""
 
 import json
+import re
 
 import psycopg
 import pytest
 import trio_helpers as t
 from api_helpers import logged_in_client
-from helpers import run_cli
+from ella.deposit.variants import DepositError
+from helpers import run_cli, table_snapshot
 
 S = t.sample_col
 REF_AD, HET_AD, HOM_AD = (40, 0), (20, 20), (0, 40)
@@ -164,18 +166,22 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
     """A trio's VCF and the proband's own VCF (its CNV calls, say, with a .ped row without
     parents): taken as one family, the parents of the trio VCF had no genotype for the
     second VCF's variants, which failed every rule that keeps one and were removed without a
-    word. filtering.md 2.8: without both parents only the siblings' rule removes a variant."""
+    word. filtering.md 2.8: without both parents only the siblings' rule removes a variant.
+    And a heterozygous variant of the proband-only file pairs as compound heterozygous with
+    one the proband has from a parent (its phase unknown, the pair is kept)."""
     t.load_demo_data(db_url, ella_config)
-    _, (a1, a2, a3) = t.coding_positions("DVL1", 3)
+    _, (a1, a3) = t.coding_positions("DVL1", 2)
+    _, (c1, c2) = t.coding_positions("CFTR", 2)
     ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
            ("FAM", "M", 0, 0, 2, 1, 0)]
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
     folder = t.write_analysis(tmp_path, "SplitNoParents", ["P", "F", "M"], ped, [
         ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
-        ("DVL1", "1", a3, "C", "T", [het, het, ref])])    # from the father: removed
+        ("DVL1", "1", a3, "C", "T", [het, het, ref]),     # from the father alone: removed
+        ("CFTR", "7", c2, "C", "T", [het, het, ref])])    # from the father, paired: kept
     second = t.write_analysis(tmp_path / "second", "SplitNoParents", ["P"],
                               [("FAM", "P", 0, 0, 1, 2, 1)], [
-        ("DVL1", "1", a2, "C", "T", [het])])
+        ("CFTR", "7", c1, "C", "T", [het])])
     next(second.glob("*.vcf")).rename(folder / "second.vcf")
     next(second.glob("*.ped")).rename(folder / "second.ped")
     (folder / "SplitNoParents.analysis").write_text(json.dumps({
@@ -186,8 +192,54 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
     analysis_id = t.deposit_folder(db_url, ella_config, folder)
     client = logged_in_client(api_app, db_url, "testuser3")
     kept, excluded = _filtered(client, db_url, analysis_id, t.filterconfig_id(db_url))
-    assert {t.allele_id(db_url, "1", a1, "T"), t.allele_id(db_url, "1", a2, "T")} <= kept
-    assert t.allele_id(db_url, "1", a3, "T") in excluded["segregation"]
+    ids = {pos: t.allele_id(db_url, chrom, pos, "T")
+           for chrom, pos in (("1", a1), ("1", a3), ("7", c1), ("7", c2))}
+    assert {ids[a1], ids[c1], ids[c2]} <= kept
+    assert ids[a3] in excluded["segregation"]
+
+
+TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+            ("FAM", "M", 0, 0, 2, 1, 0)]
+
+
+@pytest.mark.parametrize("samples, ped, message", [
+    # The proband's own VCF under another family id, or named as its CNV caller names it:
+    # every variant list of the trio's own filter config answered 400.
+    (["P"], [("FAM2", "P", 0, 0, 1, 2, 1)], "sample P has family 'FAM2', but 'FAM'"),
+    (["P_cnv"], [("FAM", "P_cnv", 0, 0, 1, 2, 1)], "the probands P, P_cnv of one family"),
+    # One person given two ways: the X-linked rules, the segregation filter and the IGV
+    # track depended on the file a variant came in.
+    (["P", "F", "M"], [("FAM", "P", "F", "M", 2, 2, 1)] + TRIO_PED[1:],
+     "sample P has sex 'Female', but 'Male'"),
+    (["P"], [("FAM", "P", 0, 0, 1, 1, 1)], "sample P is not affected, but affected"),
+    (["F"], None, "sample F is the proband here but a relative in another VCF"),
+], ids=["family", "proband-name", "sex", "affected", "role"])
+def test_vcfs_of_one_analysis_must_agree_on_who_is_who(db_url, ella_config, tmp_path,
+                                                      samples, ped, message):
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2) = t.coding_positions("DVL1", 2)
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
+    folder = t.write_multi_vcf_analysis(tmp_path, "Disagree", [
+        dict(file="trio", samples=["P", "F", "M"], ped=TRIO_PED,
+             records=[("DVL1", "1", a1, "C", "T", [het, ref, ref])]),
+        dict(file="second", samples=samples, ped=ped,
+             records=[("DVL1", "1", a2, "C", "T", [het] + [ref] * (len(samples) - 1))])])
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=re.escape(message)):
+        t.deposit_folder(db_url, ella_config, folder)
+    assert table_snapshot(db_url) == before
+
+
+def test_a_patients_snv_and_cnv_files_without_ped_still_import(db_url, ella_config, tmp_path):
+    """A single's two files (no .ped: family, sex unknown) are no contradiction."""
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2) = t.coding_positions("DVL1", 2)
+    folder = t.write_multi_vcf_analysis(tmp_path, "Single", [
+        dict(file="snv", samples=["P"], ped=None,
+             records=[("DVL1", "1", a1, "C", "T", [S("0/1", HET_AD)])]),
+        dict(file="more", samples=["P"], ped=None,
+             records=[("DVL1", "1", a2, "C", "T", [S("0/1", HET_AD)])])])
+    t.deposit_folder(db_url, ella_config, folder)
 
 
 def test_a_duplication_called_without_gt_segregates_by_its_copy_numbers(

@@ -2,6 +2,7 @@
 database with the demo data (groups, users, TrioDefault), and read them back over HTTP."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import psycopg
@@ -127,3 +128,26 @@ def workflow_alleles(client, db_url, analysis_id, ids, fc_id=None):
                    query=query)
     assert r.status == 200, r.body
     return {a["id"]: a for a in r.json}
+
+
+def write_multi_vcf_analysis(parent, name, items, panel="Mendeliome_v01"):
+    """A folder with several VCFs, each with its own .ped or none, and a .analysis listing
+    them in order; items: [dict(file=, samples=, ped=rows or None, records=[...])]."""
+    folder = Path(parent) / f"{name}.{panel}"
+    folder.mkdir(parents=True)
+    data = []
+    for n, item in enumerate(items):
+        scratch = write_analysis(Path(parent) / f"_{name}_{n}", item["file"], item["samples"],
+                                 item.get("ped"), item["records"], panel=panel)
+        entry = {"vcf": f"{item['file']}.vcf"}
+        next(scratch.glob("*.vcf")).rename(folder / entry["vcf"])
+        ped = next(scratch.glob("*.ped"), None)
+        if ped is not None:
+            entry["ped"] = f"{item['file']}.ped"
+            ped.rename(folder / entry["ped"])
+        data.append(entry)
+    (folder / f"{name}.analysis").write_text(json.dumps({
+        "name": folder.name, "genepanel_name": panel.split("_")[0],
+        "genepanel_version": panel.split("_", 1)[1], "data": data}))
+    return folder
+

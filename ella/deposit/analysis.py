@@ -118,7 +118,8 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
 
 def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path):
     """Insert the VCF's samples; returns (sample ids in VCF column order, proband index,
-    sexes in that order: 'Male', 'Female' or None)."""
+    the .ped rows in that order: sample, family_id, father, mother, sex ('Male', 'Female' or
+    None), affected, proband)."""
     if not vcf_samples:
         raise DepositError(f"{vcf_path}: the VCF has no sample columns")
     if ped_path:
@@ -199,7 +200,51 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
         _add_warning(cur, analysis_id, AFFECTED_PARENT_WARNING.format(
             who=f"parent {names} is" if len(affected_parents) == 1 else f"parents {names} are",
             ped=Path(ped_path).name))
-    return ids, probands[0], [r["sex"] for r in rows]
+    return ids, probands[0], rows
+
+
+def _check_people_across_vcfs(people, rows, item):
+    """An analysis of several VCFs has one sample row per person per VCF (import.md 2.6);
+    one identifier is one person (the segregation filter, the IGV track): the files must
+    agree on who is who. Two probands or two families made every variant list of the
+    analysis' own trio filter config a 400; a sex or phenotype given two ways made the
+    X-linked and segregation rules depend on the file a variant came in. A VCF without
+    .ped says nothing about sex and family (its one sample is taken as affected)."""
+    where = item.get("ped") or item["vcf"]
+    for r in rows:
+        seen = people.get(r["sample"])
+        if seen is None:
+            people[r["sample"]] = dict(r, where=where)
+            continue
+        for key, what in (("sex", "sex"), ("family_id", "family"), ("father", "father"),
+                          ("mother", "mother")):
+            if seen[key] is not None and r[key] is not None and seen[key] != r[key]:
+                raise DepositError(f"{where}: sample {r['sample']} has {what} {r[key]!r}, "
+                                   f"but {seen[key]!r} in {seen['where']}: one identifier is "
+                                   "one person in every VCF of an analysis")
+            if seen[key] is None and r[key] is not None:
+                seen[key] = r[key]
+        if seen["affected"] != r["affected"] and (item.get("ped") and "line" in seen):
+            raise DepositError(f"{where}: sample {r['sample']} is "
+                               f"{'' if r['affected'] else 'not '}affected, but "
+                               f"{'' if seen['affected'] else 'not '}affected in "
+                               f"{seen['where']}: one identifier is one person in every VCF "
+                               "of an analysis")
+    families = {p["family_id"] for p in people.values() if p["family_id"] is not None}
+    if len(families) > 1:
+        raise DepositError(f"{where}: family {', '.join(sorted(map(str, families)))}: the VCFs "
+                           "of an analysis hold one family (the segregation filter takes one)")
+    probands = sorted({p["sample"] for p in people.values()
+                       if p["proband"] and p["family_id"] is not None})
+    if len(probands) > 1:
+        raise DepositError(f"{where}: the probands {', '.join(probands)} of one family in "
+                           "several VCFs must be one person with one identifier (the "
+                           "segregation filter takes one affected proband)")
+    for r in rows:  # a proband in one file and another's relative in the next
+        if r["proband"] and any(p["sample"] == r["sample"] and not p["proband"]
+                                for p in people.values()):
+            raise DepositError(f"{where}: sample {r['sample']} is the proband here but a "
+                               "relative in another VCF of the analysis")
 
 
 def _add_warning(cur, analysis_id, warning):
@@ -474,13 +519,16 @@ def _create_analysis(cur, name, panel, analysis_config):
 
 def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                  deposit_config, stats, progress):
+    people = {}
     for item in analysis_config["data"]:
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
             check_genome_build(header, item["vcf"])
-            sample_ids, proband_index, sexes = create_samples(
+            sample_ids, proband_index, rows = create_samples(
                 cur, analysis_id, header.samples, item.get("ped"), item["technology"],
                 item["vcf"])
+            _check_people_across_vcfs(people, rows, item)
+            sexes = [r["sex"] for r in rows]
             stats["samples"] += len(sample_ids)
             try:
                 annotator = Annotator(deposit_config, header.csq_fields, header)

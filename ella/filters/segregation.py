@@ -157,13 +157,21 @@ def compound_heterozygous(ctx, rows):
     """Ids of the alleles that pair up as compound heterozygous (filtering.md 2.8); `rows` a
     list of Row. Each variant is judged with its own VCF's samples; two of a gene from a
     VCF with the parents and one without are paired as in a family without parents."""
+    def relatives(kin):
+        return [s for s in (kin.father, kin.mother) if s is not None] \
+            + kin.affected_siblings + kin.unaffected_siblings
+
+    # A family of one cannot tell compound heterozygosity; a proband-only VCF (the proband's
+    # CNV calls) in a family with relatives elsewhere offers its heterozygous variants for
+    # pairing with those of the files that have them.
+    family_of_one = not any(relatives(row.kin) for row in rows)
     candidates = {}
     for row in rows:
         kin = row.kin
         affected = [kin.proband] + kin.affected_siblings
         unaffected = [s for s in (kin.father, kin.mother) if s is not None] \
             + kin.unaffected_siblings
-        if len(affected) + len(unaffected) < 2:
+        if family_of_one:
             continue
         if not all(row.type(s) == HET for s in affected):
             continue
