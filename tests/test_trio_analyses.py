@@ -230,6 +230,31 @@ def test_vcfs_of_one_analysis_must_agree_on_who_is_who(db_url, ella_config, tmp_
     assert table_snapshot(db_url) == before
 
 
+def test_p_denovo_only_where_the_genotypes_own_trio_is_de_novo(api_app, db_url, ella_config,
+                                                               tmp_path):
+    """A trio's exome and its re-sequencing (Sanger) both hold the variant: de novo in the
+    first, inherited from the father in the second. The variant is tagged de novo, and the
+    second's proband genotype showed a `p_denovo` too: its inherited calls' posterior."""
+    t.load_demo_data(db_url, ella_config)
+    _, (pos, _) = t.coding_positions("DVL1")
+    het, ref = S("0/1", HET_AD, pl="100,0,100"), S("0/0", REF_AD, pl="0,100,1000")
+    folder = t.write_multi_vcf_analysis(tmp_path, "TwoTrios", [
+        dict(file="exome", samples=["P", "F", "M"], ped=TRIO_PED,
+             records=[("DVL1", "1", pos, "C", "T", [het, ref, ref])]),
+        dict(file="reseq", samples=["P", "F", "M"], ped=TRIO_PED, technology="Sanger",
+             records=[("DVL1", "1", pos, "C", "T", [het, het, ref])])])
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    allele_id = t.allele_id(db_url, "1", pos, "T")
+    client = logged_in_client(api_app, db_url, "testuser3")
+    shown = t.workflow_alleles(client, db_url, analysis_id, [allele_id],
+                               t.filterconfig_id(db_url))[allele_id]
+    assert "denovo" in shown["tags"]
+    by_type = {s["sample_type"]: s for s in shown["samples"]}
+    assert "p_denovo" in by_type["HTS"]["genotype"]
+    assert by_type["Sanger"]["father"]["genotype"]["type"] == "Heterozygous"
+    assert "p_denovo" not in by_type["Sanger"]["genotype"]
+
+
 def test_a_patients_snv_and_cnv_files_without_ped_still_import(db_url, ella_config, tmp_path):
     """A single's two files (no .ped: family, sex unknown) are no contradiction."""
     t.load_demo_data(db_url, ella_config)

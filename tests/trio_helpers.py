@@ -132,7 +132,8 @@ def workflow_alleles(client, db_url, analysis_id, ids, fc_id=None):
 
 def write_multi_vcf_analysis(parent, name, items, panel="Mendeliome_v01"):
     """A folder with several VCFs, each with its own .ped or none, and a .analysis listing
-    them in order; items: [dict(file=, samples=, ped=rows or None, records=[...])]."""
+    them in order; items: [dict(file=, samples=, ped=rows or None, records=[...],
+    technology= (optional))]."""
     folder = Path(parent) / f"{name}.{panel}"
     folder.mkdir(parents=True)
     data = []
@@ -140,6 +141,8 @@ def write_multi_vcf_analysis(parent, name, items, panel="Mendeliome_v01"):
         scratch = write_analysis(Path(parent) / f"_{name}_{n}", item["file"], item["samples"],
                                  item.get("ped"), item["records"], panel=panel)
         entry = {"vcf": f"{item['file']}.vcf"}
+        if item.get("technology"):
+            entry["technology"] = item["technology"]
         next(scratch.glob("*.vcf")).rename(folder / entry["vcf"])
         ped = next(scratch.glob("*.ped"), None)
         if ped is not None:

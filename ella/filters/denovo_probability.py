@@ -14,7 +14,7 @@ allele to a daughter."""
 
 from math import log10
 
-from ella.filters.segregation import is_xlinked
+from ella.filters.segregation import denovo_calls, is_xlinked
 
 MUTATION_RATE = 1e-8
 PRIOR_ALLELE_FREQUENCY = 0.1
@@ -96,8 +96,10 @@ def denovo_probability(pl_proband, pl_father, pl_mother, types, xlinked, proband
 
 def add_p_denovo(alleles, denovo_ids):
     """Sets `p_denovo` on the proband genotype of every allele shape (allele_views) in
-    `denovo_ids` whose proband has both parents' genotypes; left out where it cannot be
-    computed (a missing or multiallelic PL)."""
+    `denovo_ids` whose proband has both parents' genotypes, which are a de novo pattern
+    themselves (a variant in two VCFs of the trio, de novo in one, inherited in the other,
+    showed the inherited calls' posterior too); left out where it cannot be computed (a
+    missing or multiallelic PL)."""
     for allele in alleles:
         if allele["id"] not in denovo_ids:
             continue
@@ -108,6 +110,9 @@ def add_p_denovo(alleles, denovo_ids):
                 continue
             genotypes = [sample[k]["genotype"] for k in ("father", "mother")] \
                 + [sample["genotype"]]
+            if not denovo_calls(sample["genotype"]["type"], genotypes[0]["type"],
+                                genotypes[1]["type"], xlinked, sample["sex"]):
+                continue
             p = denovo_probability(
                 sample["genotype"]["genotype_likelihood"],
                 genotypes[0]["genotype_likelihood"], genotypes[1]["genotype_likelihood"],

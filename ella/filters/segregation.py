@@ -107,22 +107,26 @@ class Row:
 GQ_THRESHOLD_KEYS = ("proband", "mother", "father")
 
 
-def denovo(row, gq_threshold):
-    p, fa, mo = row.p, row.fa, row.mo
+def denovo_calls(p, fa, mo, xlinked, sex):
+    """Whether the proband's, father's and mother's genotype types are a de novo pattern
+    (filtering.md 2.8, without the GQ thresholds)."""
     if fa in (None, NOCOV) or mo in (None, NOCOV):
         return False
-    if not row.xlinked:
-        ok = ((p in (HET, HOM) and fa == REF and mo == REF)
-              or (p == HOM and ((fa == HET and mo == REF) or (fa == REF and mo == HET))))
-    elif row.kin.sex == "Male":
-        ok = p == HOM and fa == REF and mo == REF
-    elif row.kin.sex == "Female":
-        ok = (p in (HET, HOM) and fa == REF and mo == REF) or (p == HOM and fa == REF
-                                                                and mo == HET)
-    else:
-        # A proband of unknown sex meets neither X rule (filtering.md 2.8): a Het call on X
-        # could be a male's artefact, so it is not called de novo.
-        ok = False
+    if not xlinked:
+        return ((p in (HET, HOM) and fa == REF and mo == REF)
+                or (p == HOM and ((fa == HET and mo == REF) or (fa == REF and mo == HET))))
+    if sex == "Male":
+        return p == HOM and fa == REF and mo == REF
+    if sex == "Female":
+        return (p in (HET, HOM) and fa == REF and mo == REF) or (p == HOM and fa == REF
+                                                                  and mo == HET)
+    # A proband of unknown sex meets neither X rule (filtering.md 2.8): a Het call on X
+    # could be a male's artefact, so it is not called de novo.
+    return False
+
+
+def denovo(row, gq_threshold):
+    ok = denovo_calls(row.p, row.fa, row.mo, row.xlinked, row.kin.sex)
     if ok and gq_threshold:
         for sample, key in ((row.kin.proband, "proband"), (row.kin.mother, "mother"),
                             (row.kin.father, "father")):
