@@ -519,8 +519,9 @@ def variants_track(ctx, analysis_id):
                     "END, gsd.sample_id, gsd.type::text, gsd.copy_number, g.variant_quality, "
                     "g.filter_status FROM genotype g JOIN sample s ON s.id = g.sample_id "
                     "JOIN genotypesampledata gsd ON gsd.genotype_id = g.id "
-                    "WHERE s.analysis_id = %s", (analysis_id,)):
+                    "WHERE s.analysis_id = %s ORDER BY g.id", (analysis_id,)):
             data[(allele_id, sample_id)] = (gt_type, copy_number)
+            # A variant in two VCFs: the site's QUAL and FILTER of the first deposited.
             data.setdefault((allele_id, "site"), (quality, filter_status))
     lines = [
         "##fileformat=VCFv4.1",
