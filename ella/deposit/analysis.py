@@ -331,7 +331,8 @@ class _VcfImport:
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
-        genotypes = [bg for bg in (block_genotype(b, self.proband_index, self.sexes) for b in blocks) if bg]
+        genotypes = [bg for bg in (block_genotype(b, self.proband_index, self.sexes)
+                                   for b in blocks) if bg]
         if self.prefilters:
             proband_records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
             if self.checks_nearby:

@@ -168,15 +168,14 @@ def compound_heterozygous(ctx, rows):
     # A family of one cannot tell compound heterozygosity; a proband-only VCF (the proband's
     # CNV calls) in a family with relatives elsewhere offers its heterozygous variants for
     # pairing with those of the files that have them.
-    family_of_one = not any(relatives(row.kin) for row in rows)
+    if not any(relatives(row.kin) for row in rows):
+        return set()
     candidates = {}
     for row in rows:
         kin = row.kin
         affected = [kin.proband] + kin.affected_siblings
         unaffected = [s for s in (kin.father, kin.mother) if s is not None] \
             + kin.unaffected_siblings
-        if family_of_one:
-            continue
         if not all(row.type(s) == HET for s in affected):
             continue
         if not all((row.type(s) or REF) != HOM for s in unaffected):
