@@ -14,6 +14,14 @@ SEGREGATION = {"name": "segregation", "config": {
     "recessive_homozygous": {"enable": False}}}
 
 
+def _new_round(conn, analysis_id):
+    return conn.execute(
+        "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, status, "
+        "date_last_update, date_created, analysis_id, workflow_status, state, user_state) "
+        "VALUES (%s, %s, 'Not started', now(), now(), %s, 'Interpretation', '{}', '{}') "
+        "RETURNING id", PANEL + (analysis_id,)).fetchone()[0]
+
+
 def _trio(db_url, ella_config):
     """A trio analysis with a de novo and an inherited variant, its round, and filter configs
     with and without a segregation filter linked to the user's group (+ one that is not)."""
@@ -29,11 +37,7 @@ def _trio(db_url, ella_config):
                                                           99),
                                                fam["M"]: (REF, 0.0, 99)})
             alleles.append(allele)
-        round_id = conn.execute(
-            "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, status, "
-            "date_last_update, date_created, analysis_id, workflow_status, state, user_state) "
-            "VALUES (%s, %s, 'Not started', now(), now(), %s, 'Interpretation', '{}', '{}') "
-            "RETURNING id", PANEL + (w.analysis_id,)).fetchone()[0]
+        round_id = _new_round(conn, w.analysis_id)
         configs = {}
         for name, filters in (("Trio", [SEGREGATION]), ("Plain", [{"name": "callertype",
                                                                    "config": {"callerTypes":
@@ -111,11 +115,7 @@ def test_a_list_built_in_slices_equals_the_list_built_at_once(api_app, db_url, e
                 fam["P"]: (HET, 0.5, 99), fam["F"]: (father, 0.5 if father == HET else 0.0, 99),
                 fam["M"]: (REF, 0.0, 99)})
             alleles.append(allele)
-        round_id = conn.execute(
-            "INSERT INTO analysisinterpretation (genepanel_name, genepanel_version, status, "
-            "date_last_update, date_created, analysis_id, workflow_status, state, user_state) "
-            "VALUES (%s, %s, 'Not started', now(), now(), %s, 'Interpretation', '{}', '{}') "
-            "RETURNING id", PANEL + (w.analysis_id,)).fetchone()[0]
+        round_id = _new_round(conn, w.analysis_id)
         trio = conn.execute(
             "INSERT INTO filterconfig (name, filterconfig, active, requirements) "
             "VALUES ('Trio', %s, true, '[]') RETURNING id",

@@ -14,6 +14,8 @@ from helpers import run_cli, table_snapshot
 
 S = t.sample_col
 REF_AD, HET_AD, HOM_AD = (40, 0), (20, 20), (0, 40)
+TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
+            ("FAM", "M", 0, 0, 2, 1, 0)]
 
 
 def _setup(api_app, db_url, ella_config, tmp_path, name, samples, ped, records):
@@ -135,20 +137,14 @@ def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_conf
     t.load_demo_data(db_url, ella_config)
     _, (a1, a2, a3) = t.coding_positions("DVL1", 3)
     _, (c1, _) = t.coding_positions("CFTR")
-    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
-           ("FAM", "M", 0, 0, 2, 1, 0)]
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
-    folder = t.write_analysis(tmp_path, "SplitTrio", ["P", "F", "M"], ped, [
-        ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
-        ("DVL1", "1", a2, "C", "T", [het, het, ref])])    # from the father ...
-    second = t.write_analysis(tmp_path / "second", "SplitTrio", ["P", "F", "M"], ped, [
-        ("DVL1", "1", a3, "C", "T", [het, ref, het]),     # ... and the mother: compound het
-        ("CFTR", "7", c1, "C", "T", [het, het, ref])])    # from the father alone: removed
-    (next(second.glob("*.vcf"))).rename(folder / "second.vcf")
-    (folder / "SplitTrio.analysis").write_text(json.dumps({
-        "name": folder.name, "genepanel_name": "Mendeliome", "genepanel_version": "v01",
-        "data": [{"vcf": next(folder.glob("SplitTrio*.vcf")).name, "ped": "SplitTrio.ped"},
-                 {"vcf": "second.vcf", "ped": "SplitTrio.ped"}]}))
+    folder = t.write_multi_vcf_analysis(tmp_path, "SplitTrio", [
+        dict(file="first", samples=["P", "F", "M"], ped=TRIO_PED, records=[
+            ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
+            ("DVL1", "1", a2, "C", "T", [het, het, ref])]),   # from the father ...
+        dict(file="second", samples=["P", "F", "M"], ped=TRIO_PED, records=[
+            ("DVL1", "1", a3, "C", "T", [het, ref, het]),     # ... and the mother: compound
+            ("CFTR", "7", c1, "C", "T", [het, het, ref])])])  # from the father alone: removed
     analysis_id = t.deposit_folder(db_url, ella_config, folder)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM sample WHERE analysis_id = %s AND proband",
@@ -172,23 +168,14 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
     t.load_demo_data(db_url, ella_config)
     _, (a1, a3) = t.coding_positions("DVL1", 2)
     _, (c1, c2) = t.coding_positions("CFTR", 2)
-    ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
-           ("FAM", "M", 0, 0, 2, 1, 0)]
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
-    folder = t.write_analysis(tmp_path, "SplitNoParents", ["P", "F", "M"], ped, [
-        ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
-        ("DVL1", "1", a3, "C", "T", [het, het, ref]),     # from the father alone: removed
-        ("CFTR", "7", c2, "C", "T", [het, het, ref])])    # from the father, paired: kept
-    second = t.write_analysis(tmp_path / "second", "SplitNoParents", ["P"],
-                              [("FAM", "P", 0, 0, 1, 2, 1)], [
-        ("CFTR", "7", c1, "C", "T", [het])])
-    next(second.glob("*.vcf")).rename(folder / "second.vcf")
-    next(second.glob("*.ped")).rename(folder / "second.ped")
-    (folder / "SplitNoParents.analysis").write_text(json.dumps({
-        "name": folder.name, "genepanel_name": "Mendeliome", "genepanel_version": "v01",
-        "data": [{"vcf": next(folder.glob("SplitNoParents*.vcf")).name,
-                  "ped": "SplitNoParents.ped"},
-                 {"vcf": "second.vcf", "ped": "second.ped"}]}))
+    folder = t.write_multi_vcf_analysis(tmp_path, "SplitNoParents", [
+        dict(file="trio", samples=["P", "F", "M"], ped=TRIO_PED, records=[
+            ("DVL1", "1", a1, "C", "T", [het, ref, ref]),     # de novo: kept
+            ("DVL1", "1", a3, "C", "T", [het, het, ref]),     # from the father alone: removed
+            ("CFTR", "7", c2, "C", "T", [het, het, ref])]),   # from the father, paired: kept
+        dict(file="proband", samples=["P"], ped=[("FAM", "P", 0, 0, 1, 2, 1)], records=[
+            ("CFTR", "7", c1, "C", "T", [het])])])
     analysis_id = t.deposit_folder(db_url, ella_config, folder)
     client = logged_in_client(api_app, db_url, "testuser3")
     kept, excluded = _filtered(client, db_url, analysis_id, t.filterconfig_id(db_url))
@@ -196,10 +183,6 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
            for chrom, pos in (("1", a1), ("1", a3), ("7", c1), ("7", c2))}
     assert {ids[a1], ids[c1], ids[c2]} <= kept
     assert ids[a3] in excluded["segregation"]
-
-
-TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
-            ("FAM", "M", 0, 0, 2, 1, 0)]
 
 
 @pytest.mark.parametrize("samples, ped, message", [
