@@ -154,7 +154,8 @@ def _compound_rule(w, alleles):
     uses it, filtering.md 2.8)."""
     ctx = w.ctx()
     family = segregation.Family(w.conn, w.analysis_id)
-    return segregation.compound_heterozygous(ctx, segregation._rows(ctx, alleles, family))
+    return segregation.compound_heterozygous(ctx, segregation._rows(ctx, alleles, family),
+                                             family)
 
 
 def test_compound_heterozygous_no_parents_unaffected_sibling_hom(db_conn, ella_config):

@@ -195,7 +195,7 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
     (["P", "F", "M"], [("FAM", "P", "F", "M", 2, 2, 1)] + TRIO_PED[1:],
      "sample P has sex 'Female', but 'Male'"),
     (["P"], [("FAM", "P", 0, 0, 1, 1, 1)], "sample P is not affected, but affected"),
-    (["F"], None, "sample F is the proband here but a relative in another VCF"),
+    (["F"], None, "sample F is the proband in"),
 ], ids=["family", "proband-name", "sex", "affected", "role"])
 def test_vcfs_of_one_analysis_must_agree_on_who_is_who(db_url, ella_config, tmp_path,
                                                       samples, ped, message):
@@ -236,6 +236,79 @@ def test_p_denovo_only_where_the_genotypes_own_trio_is_de_novo(api_app, db_url, 
     assert "p_denovo" in by_type["HTS"]["genotype"]
     assert by_type["Sanger"]["father"]["genotype"]["type"] == "Heterozygous"
     assert "p_denovo" not in by_type["Sanger"]["genotype"]
+
+
+@pytest.mark.parametrize("items, message", [
+    # A relative's own file first: it was refused as "two probands" (one person, the lab
+    # read).
+    ([("father", ["F"], None), ("trio", ["P", "F", "M"], TRIO_PED)],
+     "sample F is the proband in"),
+    # The phenotype given two ways after a file without .ped: accepted.
+    ([("cnv", ["P"], None), ("reseq", ["P"], [("FAM", "P", 0, 0, 1, 1, 1)]),
+      ("trio", ["P", "F", "M"], TRIO_PED)], "sample P is affected, but not affected in"),
+    # The sex given two ways after a file without .ped: the message named the file
+    # without .ped.
+    ([("cnv", ["P"], None), ("exome", ["P"], [("FAM", "P", 0, 0, 1, 2, 1)]),
+      ("genome", ["P"], [("FAM", "P", 0, 0, 2, 2, 1)])], "exome.ped"),
+])
+def test_who_is_who_in_any_order_of_the_files(db_url, ella_config, tmp_path, items,
+                                              message):
+    t.load_demo_data(db_url, ella_config)
+    positions = t.coding_positions("DVL1", len(items))[1]
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
+    folder = t.write_multi_vcf_analysis(tmp_path, "Order", [
+        dict(file=name, samples=samples, ped=ped,
+             records=[("DVL1", "1", pos, "C", "T", [het] + [ref] * (len(samples) - 1))])
+        for (name, samples, ped), pos in zip(items, positions)])
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=re.escape(message)):
+        t.deposit_folder(db_url, ella_config, folder)
+    assert table_snapshot(db_url) == before
+
+
+def test_an_append_must_agree_with_the_samples_stored(db_url, ella_config, tmp_path):
+    """An import job's append adds a VCF to the analysis: one of the proband under another
+    family id went in, and every variant list of the trio config answered 400."""
+    from ella.db import connect
+    from ella.deposit.analysis import deposit_analysis
+    from ella.deposit.analysis_config import resolve_analysis_config
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2) = t.coding_positions("DVL1", 2)
+    het = S("0/1", HET_AD)
+    first = t.write_analysis(tmp_path / "a", "Base", ["P"], [("FAM", "P", 0, 0, 1, 2, 1)],
+                             [("DVL1", "1", a1, "C", "T", [het])])
+    t.deposit_folder(db_url, ella_config, first)
+    more = t.write_analysis(tmp_path / "b", "More", ["P"], [("FAM2", "P", 0, 0, 1, 2, 1)],
+                            [("DVL1", "1", a2, "C", "T", [het])])
+    config = dict(resolve_analysis_config(more), name=first.name)
+    before = table_snapshot(db_url)
+    with connect(db_url) as conn, pytest.raises(DepositError, match="has family 'FAM2', but "
+                                                "'FAM' in the analysis' samples"):
+        with conn.transaction():
+            deposit_analysis(conn, ella_config, config, append=True)
+    assert table_snapshot(db_url) == before
+
+
+def test_two_variants_of_the_proband_only_file_do_not_pair(api_app, db_url, ella_config,
+                                                           tmp_path):
+    """No relative has a genotype for either: they were tagged compound heterozygous, and
+    only when the list asked for also held a variant of the trio's file."""
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, _) = t.coding_positions("DVL1", 2)
+    _, (c1, c2) = t.coding_positions("CFTR", 2)
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
+    folder = t.write_multi_vcf_analysis(tmp_path, "LonePair", [
+        dict(file="trio", samples=["P", "F", "M"], ped=TRIO_PED,
+             records=[("DVL1", "1", a1, "C", "T", [het, het, ref])]),
+        dict(file="own", samples=["P"], ped=[("FAM", "P", 0, 0, 1, 2, 1)],
+             records=[("CFTR", "7", c1, "C", "T", [het]), ("CFTR", "7", c2, "C", "T", [het])])])
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    client = logged_in_client(api_app, db_url, "testuser3")
+    lone = [t.allele_id(db_url, "7", c1, "T"), t.allele_id(db_url, "7", c2, "T")]
+    for asked in (lone, lone + [t.allele_id(db_url, "1", a1, "T")]):
+        shown = t.workflow_alleles(client, db_url, analysis_id, asked,
+                                   t.filterconfig_id(db_url))
+        assert all("compound_heterozygous" not in shown[i]["tags"] for i in lone), asked
 
 
 def test_a_patients_snv_and_cnv_files_without_ped_still_import(db_url, ella_config, tmp_path):

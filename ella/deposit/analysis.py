@@ -203,48 +203,77 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
     return ids, probands[0], rows
 
 
+def _stored_people(cur, analysis_id):
+    """The people of an analysis' stored samples (an append adds a VCF to them), keyed as
+    `_check_people_across_vcfs` keeps them."""
+    people = {}
+    for identifier, sex, family_id, affected, proband, father, mother in cur.execute(
+            "SELECT s.identifier, s.sex::text, s.family_id, s.affected, s.proband, "
+            "f.identifier, m.identifier FROM sample s LEFT JOIN sample f ON f.id = s.father_id "
+            "LEFT JOIN sample m ON m.id = s.mother_id WHERE s.analysis_id = %s ORDER BY s.id",
+            (analysis_id,)).fetchall():
+        row = {"sample": identifier, "sex": sex, "family_id": family_id, "father": father,
+               "mother": mother, "proband": proband, "affected": affected}
+        if family_id is not None:
+            row["line"] = None  # from a .ped: its phenotype was given
+        _remember(people, row, "the analysis' samples")
+    return people
+
+
+PERSON_KEYS = (("sex", "sex"), ("family_id", "family"), ("father", "father"),
+               ("mother", "mother"), ("affected", "affected"))
+
+
+def _remember(people, r, where):
+    """Merge one sample row into `people` ({identifier: {key: (value, where)}, roles});
+    raises DepositError where it contradicts what another file said."""
+    person = people.setdefault(r["sample"], {"roles": {}})
+    given = dict(r)
+    if "line" not in r:  # a VCF without .ped: nothing said about affected
+        given["affected"] = None
+    for key, what in PERSON_KEYS:
+        value = given[key]
+        if value is None:
+            continue
+        if key in person and person[key][0] != value:
+            if key == "affected":
+                raise DepositError(
+                    f"{where}: sample {r['sample']} is {'' if value else 'not '}affected, "
+                    f"but {'' if person[key][0] else 'not '}affected in {person[key][1]}: one "
+                    "identifier is one person in every VCF of an analysis")
+            raise DepositError(f"{where}: sample {r['sample']} has {what} {value!r}, but "
+                               f"{person[key][0]!r} in {person[key][1]}: one identifier is one "
+                               "person in every VCF of an analysis")
+        person.setdefault(key, (value, where))
+    role = "proband" if r["proband"] else "relative"
+    person["roles"].setdefault(role, where)
+    if len(person["roles"]) > 1:
+        raise DepositError(f"{where}: sample {r['sample']} is the proband in "
+                           f"{person['roles']['proband']} but a relative in "
+                           f"{person['roles']['relative']}: one identifier is one person in "
+                           "every VCF of an analysis")
+
+
 def _check_people_across_vcfs(people, rows, item):
     """An analysis of several VCFs has one sample row per person per VCF (import.md 2.6);
     one identifier is one person (the segregation filter, the IGV track): the files must
     agree on who is who. Two probands or two families made every variant list of the
     analysis' own trio filter config a 400; a sex or phenotype given two ways made the
     X-linked and segregation rules depend on the file a variant came in. A VCF without
-    .ped says nothing about sex and family (its one sample is taken as affected)."""
+    .ped says nothing about sex, family or phenotype."""
     where = item.get("ped") or item["vcf"]
     for r in rows:
-        seen = people.get(r["sample"])
-        if seen is None:
-            people[r["sample"]] = dict(r, where=where)
-            continue
-        for key, what in (("sex", "sex"), ("family_id", "family"), ("father", "father"),
-                          ("mother", "mother")):
-            if seen[key] is not None and r[key] is not None and seen[key] != r[key]:
-                raise DepositError(f"{where}: sample {r['sample']} has {what} {r[key]!r}, "
-                                   f"but {seen[key]!r} in {seen['where']}: one identifier is "
-                                   "one person in every VCF of an analysis")
-            if seen[key] is None and r[key] is not None:
-                seen[key] = r[key]
-        if seen["affected"] != r["affected"] and (item.get("ped") and "line" in seen):
-            raise DepositError(f"{where}: sample {r['sample']} is "
-                               f"{'' if r['affected'] else 'not '}affected, but "
-                               f"{'' if seen['affected'] else 'not '}affected in "
-                               f"{seen['where']}: one identifier is one person in every VCF "
-                               "of an analysis")
-    families = {p["family_id"] for p in people.values() if p["family_id"] is not None}
+        _remember(people, r, where)
+    families = {p["family_id"][0] for p in people.values() if "family_id" in p}
     if len(families) > 1:
         raise DepositError(f"{where}: family {', '.join(sorted(map(str, families)))}: the VCFs "
                            "of an analysis hold one family (the segregation filter takes one)")
-    probands = sorted({p["sample"] for p in people.values()
-                       if p["proband"] and p["family_id"] is not None})
+    probands = sorted(name for name, p in people.items()
+                      if "proband" in p["roles"] and "family_id" in p)
     if len(probands) > 1:
         raise DepositError(f"{where}: the probands {', '.join(probands)} of one family in "
                            "several VCFs must be one person with one identifier (the "
                            "segregation filter takes one affected proband)")
-    for r in rows:  # a proband in one file and another's relative in the next
-        if r["proband"] and any(p["sample"] == r["sample"] and not p["proband"]
-                                for p in people.values()):
-            raise DepositError(f"{where}: sample {r['sample']} is the proband here but a "
-                               "relative in another VCF of the analysis")
 
 
 def _add_warning(cur, analysis_id, warning):
@@ -520,7 +549,7 @@ def _create_analysis(cur, name, panel, analysis_config):
 
 def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                  deposit_config, stats, progress):
-    people = {}
+    people = _stored_people(cur, analysis_id)  # an append's analysis has some
     for item in analysis_config["data"]:
         with open_vcf(item["vcf"]) as reader:
             header = reader.header

@@ -157,18 +157,19 @@ def recessive_homozygous(row):
     return row.fa == REF and row.mo == HET
 
 
-def compound_heterozygous(ctx, rows):
+def _relatives(kin):
+    return [s for s in (kin.father, kin.mother) if s is not None] \
+        + kin.affected_siblings + kin.unaffected_siblings
+
+
+def compound_heterozygous(ctx, rows, family):
     """Ids of the alleles that pair up as compound heterozygous (filtering.md 2.8); `rows` a
     list of Row. Each variant is judged with its own VCF's samples; two of a gene from a
     VCF with the parents and one without are paired as in a family without parents."""
-    def relatives(kin):
-        return [s for s in (kin.father, kin.mother) if s is not None] \
-            + kin.affected_siblings + kin.unaffected_siblings
-
     # A family of one cannot tell compound heterozygosity; a proband-only VCF (the proband's
     # CNV calls) in a family with relatives elsewhere offers its heterozygous variants for
-    # pairing with those of the files that have them.
-    if not any(relatives(row.kin) for row in rows):
+    # pairing with those of the files that have them (not with each other).
+    if not any(_relatives(kin) for kin in family.kin.values()):
         return set()
     candidates = {}
     for row in rows:
@@ -197,6 +198,8 @@ def compound_heterozygous(ctx, rows):
         if len(alleles) < 2:
             continue
         group = [row for allele_id in alleles for row in candidates[allele_id]]
+        if not any(_relatives(row.kin) for row in group):
+            continue  # only the proband's own file: no relative to judge the pair by
         if all(row.kin.has_parents for row in group) and not (
                 any(row.fa == HET for row in group) and any(row.mo == HET for row in group)):
             continue
@@ -246,7 +249,7 @@ def tags(ctx, allele_ids, config):
         return {}
     rows = _rows(ctx, allele_ids, family)
     found = {tag: set() for tag in TAGS}
-    found["compound_heterozygous"] = compound_heterozygous(ctx, rows)
+    found["compound_heterozygous"] = compound_heterozygous(ctx, rows, family)
     gq_threshold = config["denovo"].get("gq_threshold")
     for row in rows:
         if not row.kin.has_parents:  # the other rules compare the proband with both parents
@@ -287,7 +290,8 @@ def run(ctx, allele_ids, config):
     if not family.present:
         return set()
     rows = _rows(ctx, allele_ids, family)
-    compound = compound_heterozygous(ctx, rows) if enabled["compound_heterozygous"] else set()
+    compound = compound_heterozygous(ctx, rows, family) \
+        if enabled["compound_heterozygous"] else set()
     gq_threshold = config["denovo"].get("gq_threshold")
     removed, kept = set(), set()
     for row in rows:
