@@ -212,46 +212,41 @@ def _stored_people(cur, analysis_id):
             "f.identifier, m.identifier FROM sample s LEFT JOIN sample f ON f.id = s.father_id "
             "LEFT JOIN sample m ON m.id = s.mother_id WHERE s.analysis_id = %s ORDER BY s.id",
             (analysis_id,)).fetchall():
-        row = {"sample": identifier, "sex": sex, "family_id": family_id, "father": father,
-               "mother": mother, "proband": proband, "affected": affected}
-        if family_id is not None:
-            row["line"] = None  # from a .ped: its phenotype was given
-        _remember(people, row, "the analysis' samples")
+        _remember(people, {"sample": identifier, "sex": sex, "family_id": family_id,
+                           "father": father, "mother": mother, "proband": proband,
+                           "affected": affected},
+                  "the analysis' samples", phenotype_given=family_id is not None)
     return people
 
 
 PERSON_KEYS = (("sex", "sex"), ("family_id", "family"), ("father", "father"),
-               ("mother", "mother"), ("affected", "affected"))
+               ("mother", "mother"))
+ONE_PERSON = "one identifier is one person in every VCF of an analysis"
 
 
-def _remember(people, r, where):
+def _remember(people, r, where, phenotype_given):
     """Merge one sample row into `people` ({identifier: {key: (value, where)}, roles});
-    raises DepositError where it contradicts what another file said."""
+    raises DepositError where it contradicts what another file said. A VCF without .ped
+    says nothing of the phenotype (`phenotype_given` false)."""
     person = people.setdefault(r["sample"], {"roles": {}})
-    given = dict(r)
-    if "line" not in r:  # a VCF without .ped: nothing said about affected
-        given["affected"] = None
-    for key, what in PERSON_KEYS:
-        value = given[key]
+    for key, what in PERSON_KEYS + ((("affected", "affected"),) if phenotype_given else ()):
+        value = r[key]
         if value is None:
             continue
         if key in person and person[key][0] != value:
             if key == "affected":
                 raise DepositError(
                     f"{where}: sample {r['sample']} is {'' if value else 'not '}affected, "
-                    f"but {'' if person[key][0] else 'not '}affected in {person[key][1]}: one "
-                    "identifier is one person in every VCF of an analysis")
+                    f"but {'' if person[key][0] else 'not '}affected in {person[key][1]}: "
+                    f"{ONE_PERSON}")
             raise DepositError(f"{where}: sample {r['sample']} has {what} {value!r}, but "
-                               f"{person[key][0]!r} in {person[key][1]}: one identifier is one "
-                               "person in every VCF of an analysis")
+                               f"{person[key][0]!r} in {person[key][1]}: {ONE_PERSON}")
         person.setdefault(key, (value, where))
-    role = "proband" if r["proband"] else "relative"
-    person["roles"].setdefault(role, where)
+    person["roles"].setdefault("proband" if r["proband"] else "relative", where)
     if len(person["roles"]) > 1:
         raise DepositError(f"{where}: sample {r['sample']} is the proband in "
                            f"{person['roles']['proband']} but a relative in "
-                           f"{person['roles']['relative']}: one identifier is one person in "
-                           "every VCF of an analysis")
+                           f"{person['roles']['relative']}: {ONE_PERSON}")
 
 
 def _check_people_across_vcfs(people, rows, item):
@@ -263,7 +258,7 @@ def _check_people_across_vcfs(people, rows, item):
     .ped says nothing about sex, family or phenotype."""
     where = item.get("ped") or item["vcf"]
     for r in rows:
-        _remember(people, r, where)
+        _remember(people, r, where, phenotype_given=bool(item.get("ped")))
     families = {p["family_id"][0] for p in people.values() if "family_id" in p}
     if len(families) > 1:
         raise DepositError(f"{where}: family {', '.join(sorted(map(str, families)))}: the VCFs "
