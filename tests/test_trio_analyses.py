@@ -266,6 +266,41 @@ def test_who_is_who_in_any_order_of_the_files(db_url, ella_config, tmp_path, ite
     assert table_snapshot(db_url) == before
 
 
+@pytest.mark.parametrize("own_first", [False, True], ids=["trio-first", "own-first"])
+def test_a_sex_one_ped_gives_is_the_sex_in_every_vcf(api_app, db_url, ella_config, tmp_path,
+                                                    own_first):
+    """The trio's .ped leaves the proband's sex unknown (0), the proband's own file's .ped
+    says male. The trio's sample rows kept sex unknown: the segregation filter removed the
+    trio's hemizygous de novo X variant (a male's rule) and the analysis said the proband's
+    sex was unknown. Whatever the files' order, every row of P is male now."""
+    t.load_demo_data(db_url, ella_config)
+    _, (x_pos, _) = t.coding_positions("ARSE")  # outside PAR1
+    _, (a1, _) = t.coding_positions("DVL1")
+    trio_ped = [("FAM", "P", "F", "M", 0, 2, 1)] + TRIO_PED[1:]
+    ref = S("0/0", REF_AD, pl="0,100,1000")
+    items = [
+        dict(file="trio", samples=["P", "F", "M"], ped=trio_ped, records=[
+            ("ARSE", "X", x_pos, "C", "T", [S("1", HOM_AD), S("0", REF_AD), ref])]),
+        dict(file="own", samples=["P"], ped=[("FAM", "P", 0, 0, 1, 2, 1)], records=[
+            ("DVL1", "1", a1, "C", "T", [S("0/1", HET_AD)])])]
+    folder = t.write_multi_vcf_analysis(tmp_path, "SexOnce", items[::-1] if own_first else items)
+    analysis_id = t.deposit_folder(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        sexes = conn.execute("SELECT identifier, sex::text FROM sample WHERE analysis_id = %s "
+                             "ORDER BY identifier", (analysis_id,)).fetchall()
+        warnings = conn.execute("SELECT warnings FROM analysis WHERE id = %s",
+                                (analysis_id,)).fetchone()[0]
+    assert [sex for name, sex in sexes if name == "P"] == ["Male", "Male"]
+    assert not warnings
+    client = logged_in_client(api_app, db_url, "testuser3")
+    x_allele = t.allele_id(db_url, "X", x_pos, "T")
+    kept, _ = _filtered(client, db_url, analysis_id, t.filterconfig_id(db_url))
+    assert x_allele in kept
+    shown = t.workflow_alleles(client, db_url, analysis_id, [x_allele],
+                               t.filterconfig_id(db_url))[x_allele]
+    assert "denovo" in shown["tags"]
+
+
 def test_an_append_must_agree_with_the_samples_stored(db_url, ella_config, tmp_path):
     """An import job's append adds a VCF to the analysis: one of the proband under another
     family id went in, and every variant list of the trio config answered 400."""
@@ -287,6 +322,28 @@ def test_an_append_must_agree_with_the_samples_stored(db_url, ella_config, tmp_p
         with conn.transaction():
             deposit_analysis(conn, ella_config, config, append=True)
     assert table_snapshot(db_url) == before
+
+
+def test_an_append_gives_the_stored_samples_the_sex_it_knows(db_url, ella_config, tmp_path):
+    """The stored proband's sex was unknown; the appended file's .ped says female: both
+    rows of P are female (the stored one kept sex unknown)."""
+    from ella.db import connect
+    from ella.deposit.analysis import deposit_analysis
+    from ella.deposit.analysis_config import resolve_analysis_config
+    t.load_demo_data(db_url, ella_config)
+    _, (a1, a2) = t.coding_positions("DVL1", 2)
+    het = S("0/1", HET_AD)
+    first = t.write_analysis(tmp_path / "a", "Base", ["P"], [("FAM", "P", 0, 0, 0, 2, 1)],
+                             [("DVL1", "1", a1, "C", "T", [het])])
+    analysis_id = t.deposit_folder(db_url, ella_config, first)
+    more = t.write_analysis(tmp_path / "b", "More", ["P"], [("FAM", "P", 0, 0, 2, 2, 1)],
+                            [("DVL1", "1", a2, "C", "T", [het])])
+    with connect(db_url) as conn:
+        with conn.transaction():
+            deposit_analysis(conn, ella_config,
+                             dict(resolve_analysis_config(more), name=first.name), append=True)
+        assert conn.execute("SELECT array_agg(sex::text) FROM sample WHERE analysis_id = %s",
+                            (analysis_id,)).fetchone()[0] == ["Female", "Female"]
 
 
 def test_two_variants_of_the_proband_only_file_do_not_pair(api_app, db_url, ella_config,

@@ -116,10 +116,11 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
 
 # --- samples -------------------------------------------------------------------------------
 
-def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path):
-    """Insert the VCF's samples; returns (sample ids in VCF column order, proband index,
-    the .ped rows in that order: sample, family_id, father, mother, sex ('Male', 'Female' or
-    None), affected, proband)."""
+def sample_rows(vcf_samples, ped_path, vcf_path):
+    """The VCF's people as its .ped (or, for a single sample, the absence of one) says:
+    (rows in VCF column order: sample, family_id, father, mother, sex ('Male', 'Female' or
+    None), affected, proband; the proband's index). Raises DepositError for a family the
+    segregation filter cannot take."""
     if not vcf_samples:
         raise DepositError(f"{vcf_path}: the VCF has no sample columns")
     if ped_path:
@@ -152,13 +153,30 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
                                f"{role}s " + ", ".join(f"{parent} (line {line})"
                                                        for parent, line in named.items()))
     proband = rows[probands[0]]
-    trio = proband["father"] in vcf_samples and proband["mother"] in vcf_samples
-    if trio and not proband["affected"]:
+    if _is_trio(rows, probands[0]) and not proband["affected"]:
         # A trio's segregation filters need an affected proband (filtering.md 2.8):
         # imported, the analysis' own trio filter config could never run.
         raise DepositError(f"{ped_path}, line {proband['line']}: the proband "
                            f"{proband['sample']} of a trio is not marked affected (phenotype "
                            "2); the segregation filters need an affected proband")
+    for r in rows:
+        for key in ("father", "mother"):
+            if r[key] and r[key] not in vcf_samples:
+                raise DepositError(f"{ped_path}, line {r['line']}: {key} {r[key]!r} is not a "
+                                   "sample of the VCF")
+    return rows, probands[0]
+
+
+def _is_trio(rows, proband_index):
+    names = {r["sample"] for r in rows}
+    proband = rows[proband_index]
+    return proband["father"] in names and proband["mother"] in names
+
+
+def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology):
+    """Insert the samples of `sample_rows`; returns their ids in VCF column order."""
+    proband = rows[proband_index]
+    trio = _is_trio(rows, proband_index)
     now = clock_now(cur)
     ids = []
     for r in rows:
@@ -167,12 +185,8 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
             "family_id, proband, sex) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (r["sample"], analysis_id, technology, now, r["affected"], r["family_id"],
              r["proband"], r["sex"])).fetchone()[0])
-    by_name = dict(zip(vcf_samples, ids))
+    by_name = {r["sample"]: sample_id for r, sample_id in zip(rows, ids)}
     for r, sample_id in zip(rows, ids):
-        for key in ("father", "mother"):
-            if r[key] and r[key] not in by_name:
-                raise DepositError(f"{ped_path}, line {r['line']}: {key} {r[key]!r} is not a "
-                                   "sample of the VCF")
         if r["father"] or r["mother"]:
             cur.execute("UPDATE sample SET father_id = %s, mother_id = %s WHERE id = %s",
                         (by_name.get(r["father"]), by_name.get(r["mother"]), sample_id))
@@ -185,7 +199,7 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
             and (r["father"] or r["mother"]))
         if sibling:
             cur.execute("UPDATE sample SET sibling_id = %s WHERE id = %s",
-                        (ids[probands[0]], sample_id))
+                        (ids[proband_index], sample_id))
     if trio and proband["sex"] is None:
         # ELLA imports it, and its de novo rules on X are a male's and a female's only
         # (filtering.md 2.8): the interpreters are told on the analysis' page.
@@ -200,7 +214,7 @@ def create_samples(cur, analysis_id, vcf_samples, ped_path, technology, vcf_path
         _add_warning(cur, analysis_id, AFFECTED_PARENT_WARNING.format(
             who=f"parent {names} is" if len(affected_parents) == 1 else f"parents {names} are",
             ped=Path(ped_path).name))
-    return ids, probands[0], rows
+    return ids
 
 
 def _stored_people(cur, analysis_id):
@@ -269,6 +283,21 @@ def _check_people_across_vcfs(people, rows, item):
         raise DepositError(f"{where}: the probands {', '.join(probands)} of one family in "
                            "several VCFs must be one person with one identifier (the "
                            "segregation filter takes one affected proband)")
+
+
+def _fill_in_sexes(cur, analysis_id, people, families):
+    """A sample of unknown sex (.ped sex 0, or a VCF without .ped) whose sex another file of
+    the analysis gives takes it: the X-linked rules of the segregation filter and a
+    CNV's type without GT read it (they called nothing on chromosome X for that file).
+    Also the stored samples an append adds to."""
+    known = {name: p["sex"][0] for name, p in people.items() if "sex" in p}
+    for rows, _ in families:
+        for r in rows:
+            if r["sex"] is None and r["sample"] in known:
+                r["sex"] = known[r["sample"]]
+    for name, sex in known.items():
+        cur.execute("UPDATE sample SET sex = %s WHERE analysis_id = %s AND identifier = %s "
+                    "AND sex IS NULL", (sex, analysis_id, name))
 
 
 def _add_warning(cur, analysis_id, warning):
@@ -545,14 +574,22 @@ def _create_analysis(cur, name, panel, analysis_config):
 def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                  deposit_config, stats, progress):
     people = _stored_people(cur, analysis_id)  # an append's analysis has some
+    # Every file's people first: one person is one person in each of them, whatever the
+    # files' order (a sex one .ped gives is the sex of that sample in every VCF).
+    families = []
     for item in analysis_config["data"]:
         with open_vcf(item["vcf"]) as reader:
+            check_genome_build(reader.header, item["vcf"])
+            rows, proband_index = sample_rows(reader.header.samples, item.get("ped"),
+                                              item["vcf"])
+        _check_people_across_vcfs(people, rows, item)
+        families.append((rows, proband_index))
+    _fill_in_sexes(cur, analysis_id, people, families)
+    for item, (rows, proband_index) in zip(analysis_config["data"], families):
+        with open_vcf(item["vcf"]) as reader:
             header = reader.header
-            check_genome_build(header, item["vcf"])
-            sample_ids, proband_index, rows = create_samples(
-                cur, analysis_id, header.samples, item.get("ped"), item["technology"],
-                item["vcf"])
-            _check_people_across_vcfs(people, rows, item)
+            sample_ids = create_samples(cur, analysis_id, rows, proband_index, item.get("ped"),
+                                        item["technology"])
             sexes = [r["sex"] for r in rows]
             stats["samples"] += len(sample_ids)
             try:
@@ -591,4 +628,4 @@ def summary_line(stats):
 
 
 __all__ = ["deposit_analysis", "summary_line", "DepositError", "AnalysisConfigError",
-           "VcfError", "check_genepanel", "create_samples"]
+           "VcfError", "check_genepanel", "create_samples", "sample_rows"]
