@@ -454,7 +454,8 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
 # A statement canceled (57014: the site's statement_timeout, or an operator) is the job's:
 # the same deposit would be canceled again, every cycle, ahead of every later job.
 # 42501: a privilege the service's role lacks (the site grants it; the job is not at fault).
-_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501")
+# 25006: a database that takes no writes now (a standby after a failover, a freeze).
+_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501", "25006")
 
 
 def transient_database_error(conn, exc):
@@ -740,7 +741,8 @@ class Poller:
                 try:
                     self.cycle()
                     database_failures = 0
-                except (psycopg.OperationalError, DatabaseError) as exc:
+                except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
+                        psycopg.errors.InsufficientPrivilege, DatabaseError) as exc:
                     # Backed off as for the service: an outage logged a line every interval.
                     database_failures += 1
                     wait = backoff(self.interval, database_failures, self.max_backoff)

@@ -151,8 +151,11 @@ def database_identity(conn):
 def database_unavailable(exc):
     """True if `exc` says the database failed rather than the folder's import. A privilege
     the service's role lacks is the site's to grant, not the folder's fault: recorded as
-    the folder's failure, it was not tried again after the grant."""
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+    the folder's failure, it was not tried again after the grant. A database that takes no
+    writes now (a standby DB_URL points at after a failover, a maintenance freeze) is its
+    state too: recorded, the folder waited for someone to touch its files."""
+    if isinstance(exc, (psycopg.errors.InsufficientPrivilege,
+                        psycopg.errors.ReadOnlySqlTransaction)):
         return True
     if not isinstance(exc, psycopg.OperationalError):
         return False

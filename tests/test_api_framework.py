@@ -19,7 +19,7 @@ from ella.web.app import App, create_app
 from ella.web.errors import Conflict
 from ella.web.router import Router
 from api_client import Client
-from api_helpers import add_user, logged_in_client
+from api_helpers import TEST_PASSWORD, add_user, logged_in_client
 from helpers import ROOT
 
 
@@ -306,6 +306,27 @@ def test_an_unreachable_database_is_503_without_a_traceback(ella_config, caplog)
         assert result.json["message"] == "The database is not available; try again later"
     assert "Traceback" not in caplog.text and "S3cretPW" not in caplog.text
     assert "database unavailable: cannot connect to the database" in caplog.text
+
+
+def test_a_write_on_a_read_only_database_is_503(api_app, db_url, ella_config, caplog):
+    """A standby DB_URL points at after a failover, or a maintenance freeze: a login (it
+    writes a session) answered 500 "Internal Server Error" with a traceback in the log."""
+    from psycopg.conninfo import make_conninfo
+    add_user(db_url, "ro_user", "ro_group")
+    logged_in_client(api_app, db_url, "ro_user")  # sets its password
+    frozen = create_app(ella_config, {
+        "DB_URL": make_conninfo(db_url, options="-c default_transaction_read_only=on"),
+        "COOKIE_SECURE": False})
+    try:
+        result = Client(frozen).login("ro_user", TEST_PASSWORD)
+    finally:
+        frozen._drop_connection()
+    assert result.status == 503, (result.status, result.body)
+    assert result.json["message"] == ("The database takes no changes now (it is read-only); "
+                                      "nothing was saved. Try again later.")
+    assert "Traceback" not in caplog.text
+    assert "database takes no writes: cannot execute SELECT FOR UPDATE in a read-only" \
+        in caplog.text
 
 
 def test_ui_exception_log(api_app, db_url):

@@ -923,6 +923,51 @@ def test_sigterm_stops_the_loop_cleanly(db_url, service, user_id):
     assert count(db_url, "SELECT count(*) FROM analysis") == 1
 
 
+@pytest.fixture
+def role_without_job_updates(db_url):
+    """A conninfo of a login role that may read annotationjob but not update it."""
+    role = f"ella_poll_{os.getpid()}_{random.randrange(10 ** 6)}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(role)))
+        conn.execute(psycopg.sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
+            psycopg.sql.Identifier(role)))
+    yield psycopg.conninfo.make_conninfo(db_url, user=role)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE usename = %s", (role,))
+        conn.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(role)))
+        conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
+
+
+@pytest.mark.parametrize("refusal", ["read-only", "privilege"])
+def test_a_database_refusing_writes_is_a_database_error_with_backoff(
+        request, db_url, service, user_id, refusal):
+    """A standby DB_URL points at after a failover, a maintenance freeze (SQLSTATE 25006),
+    or a role the site has not granted UPDATE (42501): neither is an OperationalError, and
+    the loop logged a traceback as an unexpected error every interval. Each is one line and
+    backoff, as for an outage, and the job waits."""
+    job_id = add_job(db_url, user_id)
+    if refusal == "read-only":
+        url = psycopg.conninfo.make_conninfo(
+            db_url, options="-c default_transaction_read_only=on")
+        said = "cannot execute SELECT FOR UPDATE in a read-only transaction"
+    else:
+        url = request.getfixturevalue("role_without_job_updates")
+        said = "permission denied for table annotationjob"
+    proc = subprocess.Popen([sys.executable, "-m", "ella.cli.polling", "--interval", "0.1"],
+                            stderr=subprocess.PIPE, text=True, env=_env(url, service.url))
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"database error: {said}" in stderr, stderr
+    assert "Traceback" not in stderr and "unexpected error" not in stderr
+    assert job(db_url, job_id)["status"] == "SUBMITTED"
+
+
 def test_once_against_an_unreachable_service_exits_1_and_keeps_the_job(db_url, user_id):
     job_id = add_job(db_url, user_id)
     result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"],

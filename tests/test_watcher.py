@@ -815,9 +815,22 @@ def test_incoming_and_destination_must_share_a_file_system(tmp_path, db_url, ell
         shutil.rmtree(dest)
 
 
+def test_a_read_only_database_is_not_the_folders_failure(watch_dirs, db_url, ella_config):
+    """A standby DB_URL points at after a failover, or a maintenance freeze (SQLSTATE 25006,
+    not an OperationalError): the folder got an error file and waited for someone to touch
+    its files after the database took writes again."""
+    from psycopg.conninfo import make_conninfo
+    incoming, dest = watch_dirs
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    read_only = make_conninfo(db_url, options="-c default_transaction_read_only=on")
+    assert Watcher(read_only, ella_config, incoming, dest).poll() == []
+    assert sorted(p.name for p in incoming.iterdir()) == ["TestAnalysis-001"]
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+
+
 @pytest.mark.parametrize("sqlstate, unavailable", [
     ("08006", True), ("57P01", True), ("55P03", True), ("40P01", True), ("53100", True),
-    ("53300", True), (None, True),
+    ("53300", True), ("25006", True), (None, True),
     # A folder can cause these on every try: they stay its failure, or it would be
     # re-imported on every poll.
     ("57014", False), ("53200", False), ("54000", False), ("22001", False),

@@ -215,6 +215,14 @@ class App:
             self._rollback(conn)
             response = Response.error(503, "The service's database role lacks a privilege it "
                                            "needs; tell your system administrator")
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            # A standby DB_URL points at after a failover, or a maintenance freeze: the
+            # database's state, not a fault of the service. Reconnecting reaches a promoted
+            # primary behind the same name.
+            log.error("database takes no writes: %s", first_line(exc))
+            self._drop_connection()
+            response = Response.error(503, "The database takes no changes now (it is "
+                                           "read-only); nothing was saved. Try again later.")
         except psycopg.errors.ForeignKeyViolation as exc:
             # A row the request names was deleted between its check and the write (an
             # `ella-delete` committing meanwhile); routes lock what they check where they can,
