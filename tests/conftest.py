@@ -41,6 +41,7 @@ DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEMPLATE_DB = f"ella_test_template{'_' + _WORKER if _WORKER else ''}"
 DEMO_TEMPLATE_DB = f"ella_test_demo_template{'_' + _WORKER if _WORKER else ''}"
+DEMO_DATA_TEMPLATE_DB = f"ella_test_demo_data_template{'_' + _WORKER if _WORKER else ''}"
 
 
 def _free_port():
@@ -161,6 +162,26 @@ def db_conn(db_url):
 @pytest.fixture
 def empty_db_url(pg_server):
     with pg_server.throwaway("empty") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_data_template_db(pg_server, template_db, ella_config):
+    """Our schema with `make run`'s demo data (panels, groups, users, filter configs, the
+    test analyses): loading it takes seconds, copying the template a fraction of one."""
+    from ella.demo import load_demo
+    url = pg_server.create(DEMO_DATA_TEMPLATE_DB, template=template_db)
+    with psycopg.connect(url) as conn:
+        load_demo(conn, ella_config, echo=lambda *_: None)
+        conn.commit()
+    yield DEMO_DATA_TEMPLATE_DB
+    pg_server.drop(DEMO_DATA_TEMPLATE_DB)
+
+
+@pytest.fixture
+def demo_data_db_url(pg_server, demo_data_template_db):
+    """A fresh database with the demo data loaded (a copy of `demo_data_template_db`)."""
+    with pg_server.throwaway("demodata", demo_data_template_db) as url:
         yield url
 
 

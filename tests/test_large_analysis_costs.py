@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from api_helpers import logged_in_client
-from ella.demo import load_demo
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from helpers import ROOT, recorded_statements
@@ -53,12 +52,17 @@ def worst_statement(db_url, calls):
 
 
 @pytest.fixture
+def db_url(demo_data_db_url):
+    """The demo data (its Mendeliome panel and users) under the generated exome."""
+    return demo_data_db_url
+
+
+@pytest.fixture
 def exome(api_app, db_url, ella_config, tmp_path):
     folder = tmp_path / "Exome.Mendeliome_v01"
     folder.mkdir()
     generate(folder / "Exome.vcf", N, 3, 7)
     with psycopg.connect(db_url) as conn:
-        load_demo(conn, ella_config, echo=lambda *_: None)
         with conn.transaction():
             stats = deposit_analysis(conn, ella_config, resolve_analysis_config(folder))
     with psycopg.connect(db_url, autocommit=True) as conn:

@@ -18,8 +18,13 @@ TRIO_PED = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
             ("FAM", "M", 0, 0, 2, 1, 0)]
 
 
+@pytest.fixture
+def db_url(demo_data_db_url):
+    """Every test here starts from the demo data (its panel, users and TrioDefault)."""
+    return demo_data_db_url
+
+
 def _setup(api_app, db_url, ella_config, tmp_path, name, samples, ped, records):
-    t.load_demo_data(db_url, ella_config)
     folder = t.write_analysis(tmp_path, name, samples, ped, records)
     analysis_id = t.deposit_folder(db_url, ella_config, folder)
     client = logged_in_client(api_app, db_url, "testuser3")
@@ -80,7 +85,6 @@ def test_xlinked_het_in_proband_of_unknown_sex_is_not_denovo(api_app, db_url, el
 def test_the_unknown_sex_line_follows_the_labs_warnings_once(db_url, ella_config, tmp_path):
     """After the lab's own warnings.txt, and once for an analysis of two VCFs of the trio
     (each VCF makes its samples)."""
-    t.load_demo_data(db_url, ella_config)
     _, (pos, _) = t.coding_positions("DVL1")
     ped = [("FAM", "P", "F", "M", 0, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
            ("FAM", "M", 0, 0, 2, 1, 0)]
@@ -134,7 +138,6 @@ def test_a_trio_in_two_vcfs_is_filtered_as_one_family(api_app, db_url, ella_conf
     every variant list of the analysis' own trio filter config answered 400. Each person is
     now one, across the VCFs: a compound heterozygote whose two variants came in different
     files is found too."""
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a2, a3) = t.coding_positions("DVL1", 3)
     _, (c1, _) = t.coding_positions("CFTR")
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
@@ -165,7 +168,6 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
     word. filtering.md 2.8: without both parents only the siblings' rule removes a variant.
     And a heterozygous variant of the proband-only file pairs as compound heterozygous with
     one the proband has from a parent (its phase unknown, the pair is kept)."""
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a3) = t.coding_positions("DVL1", 2)
     _, (c1, c2) = t.coding_positions("CFTR", 2)
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD, pl="0,100,1000")
@@ -199,7 +201,6 @@ def test_a_variant_of_a_vcf_without_the_parents_is_judged_as_a_singles(
 ], ids=["family", "proband-name", "sex", "affected", "role"])
 def test_vcfs_of_one_analysis_must_agree_on_who_is_who(db_url, ella_config, tmp_path,
                                                       samples, ped, message):
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a2) = t.coding_positions("DVL1", 2)
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
     folder = t.write_multi_vcf_analysis(tmp_path, "Disagree", [
@@ -218,7 +219,6 @@ def test_p_denovo_only_where_the_genotypes_own_trio_is_de_novo(api_app, db_url, 
     """A trio's exome and its re-sequencing (Sanger) both hold the variant: de novo in the
     first, inherited from the father in the second. The variant is tagged de novo, and the
     second's proband genotype showed a `p_denovo` too: its inherited calls' posterior."""
-    t.load_demo_data(db_url, ella_config)
     _, (pos, _) = t.coding_positions("DVL1")
     het, ref = S("0/1", HET_AD, pl="100,0,100"), S("0/0", REF_AD, pl="0,100,1000")
     folder = t.write_multi_vcf_analysis(tmp_path, "TwoTrios", [
@@ -253,7 +253,6 @@ def test_p_denovo_only_where_the_genotypes_own_trio_is_de_novo(api_app, db_url, 
 ])
 def test_who_is_who_in_any_order_of_the_files(db_url, ella_config, tmp_path, items,
                                               message):
-    t.load_demo_data(db_url, ella_config)
     positions = t.coding_positions("DVL1", len(items))[1]
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
     folder = t.write_multi_vcf_analysis(tmp_path, "Order", [
@@ -273,7 +272,6 @@ def test_a_sex_one_ped_gives_is_the_sex_in_every_vcf(api_app, db_url, ella_confi
     says male. The trio's sample rows kept sex unknown: the segregation filter removed the
     trio's hemizygous de novo X variant (a male's rule) and the analysis said the proband's
     sex was unknown. Whatever the files' order, every row of P is male now."""
-    t.load_demo_data(db_url, ella_config)
     _, (x_pos, _) = t.coding_positions("ARSE")  # outside PAR1
     _, (a1, _) = t.coding_positions("DVL1")
     trio_ped = [("FAM", "P", "F", "M", 0, 2, 1)] + TRIO_PED[1:]
@@ -307,7 +305,6 @@ def test_an_append_must_agree_with_the_samples_stored(db_url, ella_config, tmp_p
     from ella.db import connect
     from ella.deposit.analysis import deposit_analysis
     from ella.deposit.analysis_config import resolve_analysis_config
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a2) = t.coding_positions("DVL1", 2)
     het = S("0/1", HET_AD)
     first = t.write_analysis(tmp_path / "a", "Base", ["P"], [("FAM", "P", 0, 0, 1, 2, 1)],
@@ -330,7 +327,6 @@ def test_an_append_gives_the_stored_samples_the_sex_it_knows(db_url, ella_config
     from ella.db import connect
     from ella.deposit.analysis import deposit_analysis
     from ella.deposit.analysis_config import resolve_analysis_config
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a2) = t.coding_positions("DVL1", 2)
     het = S("0/1", HET_AD)
     first = t.write_analysis(tmp_path / "a", "Base", ["P"], [("FAM", "P", 0, 0, 0, 2, 1)],
@@ -350,7 +346,6 @@ def test_two_variants_of_the_proband_only_file_do_not_pair(api_app, db_url, ella
                                                            tmp_path):
     """No relative has a genotype for either: they were tagged compound heterozygous, and
     only when the list asked for also held a variant of the trio's file."""
-    t.load_demo_data(db_url, ella_config)
     _, (a1, _) = t.coding_positions("DVL1", 2)
     _, (c1, c2) = t.coding_positions("CFTR", 2)
     het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
@@ -370,7 +365,6 @@ def test_two_variants_of_the_proband_only_file_do_not_pair(api_app, db_url, ella
 
 def test_a_patients_snv_and_cnv_files_without_ped_still_import(db_url, ella_config, tmp_path):
     """A single's two files (no .ped: family, sex unknown) are no contradiction."""
-    t.load_demo_data(db_url, ella_config)
     _, (a1, a2) = t.coding_positions("DVL1", 2)
     folder = t.write_multi_vcf_analysis(tmp_path, "Single", [
         dict(file="snv", samples=["P"], ped=None,
@@ -386,7 +380,6 @@ def test_a_duplication_called_without_gt_segregates_by_its_copy_numbers(
     in the proband (import.md 2.7), but `./.` made every sample's type Reference (2.9), so
     the trio's segregation filter removed every one, de novo or inherited, while the page
     showed the proband's CN 3. The copy numbers now give the types."""
-    t.load_demo_data(db_url, ella_config)
     _, (lo, _) = t.coding_positions("NOTCH2")
     ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
            ("FAM", "M", 0, 0, 2, 1, 0)]
@@ -531,7 +524,6 @@ def test_a_relatives_gt_naming_a_missing_alt_matters_only_where_the_proband_has_
     not (the whole VCF was refused)."""
     from deposit_helpers import deposit
     from ella.vcf import VcfError
-    t.load_demo_data(db_url, ella_config)
     _, (pos1, pos2) = t.coding_positions("DVL1")
     ped = [("FAM", "P", "F", "M", 1, 2, 1), ("FAM", "F", 0, 0, 1, 1, 0),
            ("FAM", "M", 0, 0, 2, 1, 0)]
@@ -566,7 +558,6 @@ def _trio(tmp_path, name, ped_rows):
 def test_a_ped_with_a_byte_order_mark_deposits_as_without(db_url, ella_config, tmp_path):
     """A Windows editor's byte-order mark made the first family id "\\ufeffFAM": the trio was
     refused as two families "FAM, FAM" (or the BOM was stored in sample.family_id)."""
-    t.load_demo_data(db_url, ella_config)
     folder = _trio(tmp_path, "Bom", TRIO_PED)
     ped = folder / "Bom.ped"
     ped.write_bytes(b"\xef\xbb\xbf# family P\n" + ped.read_bytes())
@@ -582,7 +573,6 @@ def test_a_family_whose_proband_is_not_marked_affected_is_refused(db_url, ella_c
     from deposit_helpers import deposit
     from ella.deposit.variants import DepositError
     from helpers import table_snapshot
-    t.load_demo_data(db_url, ella_config)
     ped = [TRIO_PED[0][:5] + (phenotype, 1)] + TRIO_PED[1:]
     folder = _trio(tmp_path, f"Unaffected{phenotype}".replace("-", "m"), ped)
     before = table_snapshot(db_url)
@@ -606,7 +596,6 @@ def test_a_pedigree_with_grandparents_names_the_parents_it_counts(db_url, ella_c
     nor the samples (F, and the mother's unsequenced father GF)."""
     from deposit_helpers import deposit
     from ella.deposit.variants import DepositError
-    t.load_demo_data(db_url, ella_config)
     ped = TRIO_PED[:2] + [("FAM", "M", "GF", "GM", 2, 1, 0)]
     folder = _trio(tmp_path, "ThreeGen", ped)
     with pytest.raises(DepositError, match=r"ThreeGen\.ped: at most one father and one mother "

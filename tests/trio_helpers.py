@@ -77,13 +77,6 @@ def write_analysis(parent, name, samples, ped_rows, records, panel="Mendeliome_v
     return folder
 
 
-def load_demo_data(db_url, config):
-    from ella.demo import load_demo
-    with psycopg.connect(db_url) as conn:
-        load_demo(conn, config, echo=lambda *_: None)
-        conn.commit()
-
-
 def deposit_folder(db_url, config, folder):
     from deposit_helpers import deposit
     deposit(db_url, config, folder)
