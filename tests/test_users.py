@@ -501,6 +501,32 @@ def test_a_users_file_may_name_a_group_in_another_unicode_form(groups_db_url, tm
     assert "could be any of" in one_line_error(users_cli(groups_db_url, "add_many", path))
 
 
+def test_a_groups_file_may_name_a_group_in_another_unicode_form(groups_db_url, tmp_path):
+    """A groups file saved on a Mac (decomposed `Å`) was refused as a look-alike of its own
+    group (and its import_groups naming the group so were not found): it is the same text,
+    and the group is updated. Case still tells groups apart."""
+    composed, decomposed = "Genetikk \u00c5lesund", "Genetikk A\u030alesund"
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')", (composed,))
+    data = [dict(demo_groups()[0], name=decomposed, import_groups=[decomposed]),
+            dict(demo_groups()[0], name="testgroup01", import_groups=[decomposed])]
+    out = ok(users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups.json", data)))
+    assert out.count("already exists, updating record...") == 2, out
+    assert query(groups_db_url, "SELECT name FROM usergroup WHERE name ^@ 'Genetikk'") == [
+        (composed,)]
+    assert query(groups_db_url, "SELECT g.name, t.name FROM usergroupimport i JOIN usergroup g "
+                                "ON g.id = i.usergroup_id JOIN usergroup t "
+                                "ON t.id = i.usergroupimport_id WHERE g.name = ANY(%s) "
+                                "ORDER BY 1", ([composed, "testgroup01"],)) == [
+        (composed, composed), ("testgroup01", composed)]
+    # Stored in both forms (an adopted database): the file must name one exactly.
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')", (decomposed,))
+    data = [dict(demo_groups()[0], name="testgroup01", import_groups=["Genetikk \u212blesund"])]
+    assert "could be any of" in one_line_error(
+        users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups2.json", data)))
+
+
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):
     before = without_clilog(table_snapshot(panels_db_url))
     missing = str(tmp_path / "absent.json")

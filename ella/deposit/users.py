@@ -353,8 +353,7 @@ def add_groups(conn, groups, names=None):
                   "config": None if group["config"] is None else json.dumps(group["config"]),
                   "dname": default[0] if default else None,
                   "dversion": default[1] if default else None}
-        row = conn.execute("SELECT id FROM usergroup WHERE name = %(name)s FOR UPDATE",
-                           params).fetchone()
+        row = _group_of_same_text(conn, group["name"], group["label"], lock=True)
         if row is None:
             # A new group only: existing ones (an adopted database's `Lab` and `LAB`) are
             # updated as they are named.
@@ -393,7 +392,7 @@ def add_groups(conn, groups, names=None):
         targets = group["import_groups"] if group["import_groups"] is not None else [group["name"]]
         target_ids = []
         for target in targets:
-            row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (target,)).fetchone()
+            row = _group_of_same_text(conn, target, f"{group['label']}: import_groups")
             if row is None:
                 raise UsersError(f"{group['label']}: import_groups: no user group named "
                                  f"{target!r}")
@@ -405,6 +404,28 @@ def add_groups(conn, groups, names=None):
             cur.executemany("INSERT INTO usergroupimport (usergroup_id, usergroupimport_id) "
                             "VALUES (%s, %s)", [(group_id, t) for t in target_ids])
     return results
+
+
+def _group_of_same_text(conn, name, label, lock=False):
+    """(id,) of the group named `name`, else of the one whose name is the same text in
+    another Unicode form (a groups file saved on a Mac writes `Å` as `A` and a ring: it was
+    refused as a look-alike of its own group), else None. Case still tells groups apart."""
+    lock_clause = " FOR UPDATE" if lock else ""
+    row = conn.execute("SELECT id FROM usergroup WHERE name = %s" + lock_clause,
+                       (name,)).fetchone()
+    if row is not None:
+        return row
+    text = unicodedata.normalize("NFC", name)
+    found = [(group_id, other) for group_id, other in conn.execute(
+        "SELECT id, name FROM usergroup ORDER BY name")
+        if unicodedata.normalize("NFC", other) == text]
+    if len(found) > 1:
+        raise UsersError(f"{label}: the user group {name!r} could be any of "
+                         f"{', '.join(repr(other) for _, other in found)}: name it exactly")
+    if not found:
+        return None
+    return conn.execute("SELECT id FROM usergroup WHERE id = %s" + lock_clause,
+                        (found[0][0],)).fetchone()
 
 
 def _unfinished_analyses_of_lost_panels(conn, group_id, panels):
