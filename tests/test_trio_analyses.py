@@ -321,25 +321,61 @@ def test_an_append_must_agree_with_the_samples_stored(db_url, ella_config, tmp_p
     assert table_snapshot(db_url) == before
 
 
-def test_an_append_gives_the_stored_samples_the_sex_it_knows(db_url, ella_config, tmp_path):
-    """The stored proband's sex was unknown; the appended file's .ped says female: both
-    rows of P are female (the stored one kept sex unknown)."""
+@pytest.mark.parametrize("stored_sex, appended_sex, expected", [
+    (2, 0, ["Female", "Female"]),   # the appended file's unknown sex is the stored one's
+    (0, 2, [None, "Female"]),       # the stored row keeps its own: its calls were typed so
+])
+def test_an_append_takes_the_sex_of_the_stored_samples(db_url, ella_config, tmp_path,
+                                                        stored_sex, appended_sex, expected):
+    """The appended VCF's .ped leaves the proband's sex unknown: its rows kept it unknown.
+    A stored sample keeps its own (a GT-less CNV call of it was typed with it; updating only
+    the sample made the two disagree)."""
     from ella.db import connect
     from ella.deposit.analysis import deposit_analysis
     from ella.deposit.analysis_config import resolve_analysis_config
     _, (a1, a2) = t.coding_positions("DVL1", 2)
     het = S("0/1", HET_AD)
-    first = t.write_analysis(tmp_path / "a", "Base", ["P"], [("FAM", "P", 0, 0, 0, 2, 1)],
+    first = t.write_analysis(tmp_path / "a", "Base", ["P"],
+                             [("FAM", "P", 0, 0, stored_sex, 2, 1)],
                              [("DVL1", "1", a1, "C", "T", [het])])
     analysis_id = t.deposit_folder(db_url, ella_config, first)
-    more = t.write_analysis(tmp_path / "b", "More", ["P"], [("FAM", "P", 0, 0, 2, 2, 1)],
+    more = t.write_analysis(tmp_path / "b", "More", ["P"],
+                            [("FAM", "P", 0, 0, appended_sex, 2, 1)],
                             [("DVL1", "1", a2, "C", "T", [het])])
     with connect(db_url) as conn:
         with conn.transaction():
             deposit_analysis(conn, ella_config,
                              dict(resolve_analysis_config(more), name=first.name), append=True)
-        assert conn.execute("SELECT array_agg(sex::text) FROM sample WHERE analysis_id = %s",
-                            (analysis_id,)).fetchone()[0] == ["Female", "Female"]
+        assert [sex for (sex,) in conn.execute(
+            "SELECT sex::text FROM sample WHERE analysis_id = %s ORDER BY id",
+            (analysis_id,))] == expected
+
+
+def test_a_vcf_rewritten_during_the_deposit_is_refused(db_url, ella_config, tmp_path,
+                                                       monkeypatch):
+    """Every file's samples are read before the first is imported: a VCF rewritten in
+    between (its columns in another order) had its columns paired with the first read's
+    .ped rows, and the proband's calls were the father's."""
+    import ella.deposit.analysis as analysis
+    _, (a1, a2) = t.coding_positions("DVL1", 2)
+    het, ref = S("0/1", HET_AD), S("0/0", REF_AD)
+    folder = t.write_multi_vcf_analysis(tmp_path, "Rewritten", [
+        dict(file="first", samples=["P", "F", "M"], ped=TRIO_PED,
+             records=[("DVL1", "1", a1, "C", "T", [het, ref, ref])]),
+        dict(file="second", samples=["P", "F", "M"], ped=TRIO_PED,
+             records=[("DVL1", "1", a2, "C", "T", [het, ref, ref])])])
+    second = folder / "second.vcf"
+    swapped = second.read_text().replace("\tP\tF\tM", "\tF\tP\tM")
+    real_create = analysis.create_samples
+    def create_then_rewrite(*args, **kwargs):
+        second.write_text(swapped)  # while the first file is imported
+        return real_create(*args, **kwargs)
+    monkeypatch.setattr(analysis, "create_samples", create_then_rewrite)
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=r"second\.vcf: the VCF changed while the analysis "
+                       "was imported"):
+        t.deposit_folder(db_url, ella_config, folder)
+    assert table_snapshot(db_url) == before
 
 
 def test_two_variants_of_the_proband_only_file_do_not_pair(api_app, db_url, ella_config,

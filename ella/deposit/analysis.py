@@ -285,19 +285,17 @@ def _check_people_across_vcfs(people, rows, item):
                            "segregation filter takes one affected proband)")
 
 
-def _fill_in_sexes(cur, analysis_id, people, families):
+def _fill_in_sexes(people, families):
     """A sample of unknown sex (.ped sex 0, or a VCF without .ped) whose sex another file of
-    the analysis gives takes it: the X-linked rules of the segregation filter and a
-    CNV's type without GT read it (they called nothing on chromosome X for that file).
-    Also the stored samples an append adds to."""
+    the analysis gives (or a stored sample an append adds to) takes it: the X-linked rules
+    of the segregation filter and a CNV's type without GT read it (they called nothing on
+    chromosome X for that file). Stored samples keep theirs: their CNV calls were typed
+    with it."""
     known = {name: p["sex"][0] for name, p in people.items() if "sex" in p}
     for rows, _ in families:
         for r in rows:
             if r["sex"] is None and r["sample"] in known:
                 r["sex"] = known[r["sample"]]
-    for name, sex in known.items():
-        cur.execute("UPDATE sample SET sex = %s WHERE analysis_id = %s AND identifier = %s "
-                    "AND sex IS NULL", (sex, analysis_id, name))
 
 
 def _add_warning(cur, analysis_id, warning):
@@ -584,10 +582,16 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                                               item["vcf"])
         _check_people_across_vcfs(people, rows, item)
         families.append((rows, proband_index))
-    _fill_in_sexes(cur, analysis_id, people, families)
+    _fill_in_sexes(people, families)
     for item, (rows, proband_index) in zip(analysis_config["data"], families):
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
+            if header.samples != [r["sample"] for r in rows]:
+                # Its samples were read before the files ahead of it were imported: their
+                # columns would be paired with the .ped's rows of the first read.
+                raise DepositError(f"{item['vcf']}: the VCF changed while the analysis was "
+                                   "imported (its samples are not those read first); "
+                                   "deposit it again once it is written")
             sample_ids = create_samples(cur, analysis_id, rows, proband_index, item.get("ped"),
                                         item["technology"])
             sexes = [r["sex"] for r in rows]
