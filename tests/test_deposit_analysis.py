@@ -307,7 +307,7 @@ def test_c4_folder_without_analysis_file(tmp_path):
     folder = tmp_path / "abc.HBOC_v1.0.0"
     folder.mkdir()
     shutil.copy(BRCA_VCF, folder / "file1.vcf")
-    shutil.copy(BRCA_VCF, folder / "file0.vcf")
+    (folder / "file0.vcf").write_text(BRCA_VCF.read_text().replace("\n#CHROM", "\n##x=0\n#CHROM"))
     (folder / "file0.ped").write_text("")
     (folder / "warnings.txt").write_text("Warning!")
     config = resolve_analysis_config(folder)
@@ -361,6 +361,33 @@ def test_an_analysis_file_too_large_or_with_a_number_too_long_is_one_line(tmp_pa
     path.write_text(path.read_text().split(', "pad"')[0] + ', "priority": ' + "1" * 5000 + "}")
     with pytest.raises(AnalysisConfigError, match=r"a\.analysis: a number is too long to read"):
         resolve_analysis_config(folder)
+
+
+def test_the_same_vcf_twice_under_two_names_is_refused(tmp_path):
+    """`bgzip -k` leaves `x.vcf` beside `x.vcf.gz`; both were imported, every sample and
+    genotype of the analysis twice. A VCF differing in one line is another VCF."""
+    folder = tmp_path / "abc.HBOC_v01"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "x.vcf.gz").write_bytes(gzip.compress(BRCA_VCF.read_bytes()))
+    with pytest.raises(AnalysisConfigError, match=r"vcf file '.*/x\.vcf\.gz' holds the same VCF "
+                       r"as '.*/x\.vcf' \(its samples and variants would be imported twice\): "
+                       "keep one of them"):
+        resolve_analysis_config(folder)
+    # Also listed by a .analysis under two names; a file past the first MiB compared whole.
+    big = BRCA_VCF.read_text() + "".join(
+        f"13\t{32890000 + i}\t.\tA\tG\t50\tPASS\t.\tGT\t0/1\n" for i in range(40000))
+    assert len(big) > 1 << 20
+    (folder / "x.vcf").write_text(big)
+    (folder / "copy.vcf").write_text(big)
+    (folder / "x.vcf.gz").unlink()
+    (folder / "abc.analysis").write_text(json.dumps({
+        "name": "abc", "genepanel_name": "HBOC", "genepanel_version": "v01", "priority": 1,
+        "data": [{"vcf": "x.vcf"}, {"vcf": "copy.vcf"}]}))
+    with pytest.raises(AnalysisConfigError, match=r"'.*/copy\.vcf' holds the same VCF"):
+        resolve_analysis_config(folder)
+    (folder / "copy.vcf").write_text(big[:-4] + "1/1\n")  # its last genotype differs
+    assert len(resolve_analysis_config(folder)["data"]) == 2
 
 
 TRIO_PED = (TEST_ANALYSIS_001 / "TestAnalysis-001.ped").read_text()

@@ -155,7 +155,9 @@ def test_c4_a_ped_pairs_with_its_vcf_anywhere_in_the_folder(tmp_path):
     (folder / "vcf").mkdir(parents=True)
     (folder / "ped").mkdir()
     shutil.copy(BRCA_VCF, folder / "vcf" / "file0.vcf")
-    shutil.copy(BRCA_VCF, folder / "vcf" / "file1.vcf")
+    # Another VCF, not a copy (a copy of one VCF under two names is refused).
+    (folder / "vcf" / "file1.vcf").write_text(
+        BRCA_VCF.read_text().replace("\n#CHROM", "\n##second=1\n#CHROM"))
     (folder / "ped" / "file0.ped").write_text("")
     (folder / "ped" / "file1.ped").write_text("")
     (folder / "vcf" / "file1.ped").write_text("")

@@ -104,7 +104,9 @@ def test_c2_current_format_optional_items_and_defaults(tmp_path):
     (folder / "sub").mkdir(parents=True)
     shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.vcf", folder / "sub" / "x.vcf")
     shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.ped", folder / "sub" / "x.ped")
-    shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.vcf", folder / "y.vcf")
+    # Another VCF, not a copy (a copy of one VCF under two names is refused).
+    (folder / "y.vcf").write_text((TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+                                  .replace("\n#CHROM", "\n##second=1\n#CHROM"))
     (folder / "report.txt").write_text("Report text\n")
     (folder / "warnings.txt").write_text("Warning text\n")
     (folder / "a.analysis").write_text(json.dumps({

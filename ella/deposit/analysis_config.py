@@ -6,10 +6,13 @@ date_requested, report, warnings, data = [{vcf, ped, technology, callerName?}].
 Every problem raises AnalysisConfigError with one line naming the file and what is wrong.
 """
 
+import gzip
+import hashlib
 import json
 import os
 import re
 import unicodedata
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -203,6 +206,11 @@ def _finish(config, where, base_dir, root=None):
     if twice:
         raise AnalysisConfigError(f"{where}: vcf file {twice[0]!r} is listed more than once "
                                   "(its samples and variants would be imported twice)")
+    copy = _a_copy(vcfs)
+    if copy:
+        raise AnalysisConfigError(f"{where}: vcf file {copy[1]!r} holds the same VCF as "
+                                  f"{copy[0]!r} (its samples and variants would be imported "
+                                  "twice): keep one of them")
     if "date_analysis_requested" in config and config.get("date_requested") is None:
         # ELLA's legacy format maps both keys onto the same column; its current format
         # ignores this one (import.md 1.3), which we keep when `date_requested` is absent.
@@ -210,6 +218,48 @@ def _finish(config, where, base_dir, root=None):
     config.pop("date_analysis_requested", None)
     config["date_requested"] = _check_date(config.get("date_requested"), where)
     return config
+
+
+# Two VCFs of one analysis are compared whole only if their first MiB (decompressed) is the
+# same: different files of a family differ in their first records.
+COPY_PREFIX = 1 << 20
+
+
+def _a_copy(vcfs):
+    """(first, second) of the first two VCFs with the same text (a `bgzip -k` left `x.vcf`
+    beside `x.vcf.gz`, a copy under another name), else None. A file that cannot be read
+    is left to the VCF reader, which says what is wrong with it."""
+    if len(vcfs) < 2:
+        return None
+    try:
+        prefixes = {}
+        for vcf in vcfs:
+            with _decompressed(vcf) as f:
+                prefixes.setdefault(f.read(COPY_PREFIX), []).append(vcf)
+        for same_start in prefixes.values():
+            digests = {}
+            for vcf in same_start:
+                digest = _digest(vcf)
+                if digest in digests:
+                    return digests[digest], vcf
+                digests[digest] = vcf
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+def _decompressed(path):
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def _digest(path):
+    digest = hashlib.sha256()
+    with _decompressed(path) as f:
+        for chunk in iter(lambda: f.read(COPY_PREFIX), b""):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def _from_analysis_file(path, root=None):
