@@ -13,6 +13,8 @@ import secrets
 import unicodedata
 from datetime import datetime, timezone
 
+import psycopg
+
 from ella.passwords import (MAX_INCORRECT_LOGINS, hash_password, password_is_strong,
                             password_expiry, password_was_used, set_password, verify_password)
 
@@ -88,10 +90,20 @@ def session_for_token(conn, token):
     if not token or len(token) > 256:
         return None
     now = _now()
-    row = conn.execute(
-        'UPDATE usersession s SET lastactivity = %s FROM "user" u WHERE s.token = %s '
-        "AND s.logged_out IS NULL AND s.expires > %s AND u.id = s.user_id AND u.active "
-        "RETURNING s.id, s.user_id", (now, hash_token(token), now)).fetchone()
+    try:
+        with conn.transaction():  # a savepoint: the request goes on after a refusal
+            row = conn.execute(
+                'UPDATE usersession s SET lastactivity = %s FROM "user" u WHERE s.token = %s '
+                "AND s.logged_out IS NULL AND s.expires > %s AND u.id = s.user_id "
+                "AND u.active RETURNING s.id, s.user_id",
+                (now, hash_token(token), now)).fetchone()
+    except psycopg.errors.ReadOnlySqlTransaction:
+        # A database that takes no writes (a standby, a maintenance freeze): reads go on,
+        # the activity is not marked. Every logged-in request answered 503 instead.
+        row = conn.execute(
+            'SELECT s.id, s.user_id FROM usersession s JOIN "user" u ON u.id = s.user_id '
+            "WHERE s.token = %s AND s.logged_out IS NULL AND s.expires > %s AND u.active",
+            (hash_token(token), now)).fetchone()
     return tuple(row) if row else None
 
 

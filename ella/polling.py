@@ -454,8 +454,9 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
 # A statement canceled (57014: the site's statement_timeout, or an operator) is the job's:
 # the same deposit would be canceled again, every cycle, ahead of every later job.
 # 42501: a privilege the service's role lacks (the site grants it; the job is not at fault).
-# 25006: a database that takes no writes now (a standby after a failover, a freeze).
-_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501", "25006")
+# 25006: a database that takes no writes now (a standby after a failover, a freeze); 25P03:
+# the session ended by the site's idle_in_transaction_session_timeout.
+_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501", "25006", "25P03")
 
 
 def transient_database_error(conn, exc):
@@ -464,6 +465,14 @@ def transient_database_error(conn, exc):
     next job is handled (such a job was retried every cycle, ahead of every later one)."""
     state = getattr(exc, "sqlstate", None) or ""
     return conn.closed or conn.broken or state.startswith(_TRANSIENT_STATES)
+
+
+def database_state(exc):
+    """Whether an error out of a cycle is the database's passing state (an outage, a session
+    ended, no writes now, a privilege to grant) rather than a defect: backed off with one
+    line, not a traceback every interval."""
+    return (isinstance(exc, (psycopg.OperationalError, DatabaseError))
+            or (getattr(exc, "sqlstate", None) or "").startswith(_TRANSIENT_STATES))
 
 
 def backoff(interval, failures, most):
@@ -741,12 +750,16 @@ class Poller:
                 try:
                     self.cycle()
                     database_failures = 0
-                except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction,
-                        psycopg.errors.InsufficientPrivilege, DatabaseError) as exc:
-                    # Backed off as for the service: an outage logged a line every interval.
-                    database_failures += 1
-                    wait = backoff(self.interval, database_failures, self.max_backoff)
-                    log.error("database error: %s; retrying in %g s", first_line(exc), wait)
+                except (psycopg.Error, DatabaseError) as exc:
+                    if not database_state(exc):
+                        log.exception("unexpected error in the poll cycle; continuing")
+                    else:
+                        # Backed off as for the service: an outage logged a line every
+                        # interval.
+                        database_failures += 1
+                        wait = backoff(self.interval, database_failures, self.max_backoff)
+                        log.error("database error: %s; retrying in %g s", first_line(exc),
+                                  wait)
                 except Exception:
                     log.exception("unexpected error in the poll cycle; continuing")
                 deadline = time.monotonic() + wait

@@ -48,12 +48,12 @@ READY = "READY"
 STAGING_PREFIX = ".importing-"
 # SQLSTATEs of an OperationalError that say the database could not do the work now, not that
 # the folder is wrong: 08 connection, 40 deadlock/serialization, 53100 disk full, 53300 too
-# many connections, 55P03 lock timeout, 57P01-57P03 shutdown/cannot connect now, 58 system
-# error. Errors a folder can cause again on every try stay its failure (else it would be
-# re-imported every poll): 57014 statement timeout, 53200 out of memory, 54 program limit
-# exceeded (e.g. a too-long allele), which psycopg also maps to OperationalError.
-DATABASE_UNAVAILABLE = ("08", "40", "53100", "53300", "55P03", "57P01", "57P02", "57P03",
-                        "58")
+# many connections, 55P03 lock timeout, 57P shutdown/cannot connect now/database dropped/idle
+# session timeout, 58 system error. Errors a folder can cause again on every try stay its
+# failure (else it would be re-imported every poll): 57014 statement timeout, 53200 out of
+# memory, 54 program limit exceeded (e.g. a too-long allele), which psycopg also maps to
+# OperationalError.
+DATABASE_UNAVAILABLE = ("08", "40", "53100", "53300", "55P03", "57P", "58")
 
 
 class WatcherError(Exception):
@@ -148,14 +148,18 @@ def database_identity(conn):
         return None
 
 
-def database_unavailable(exc):
+def database_unavailable(exc, conn=None):
     """True if `exc` says the database failed rather than the folder's import. A privilege
     the service's role lacks is the site's to grant, not the folder's fault: recorded as
     the folder's failure, it was not tried again after the grant. A database that takes no
     writes now (a standby DB_URL points at after a failover, a maintenance freeze) is its
-    state too: recorded, the folder waited for someone to touch its files."""
+    state too: recorded, the folder waited for someone to touch its files. So is a session
+    the server ended (`conn` broken: an idle-in-transaction timeout of the site, 25P03)."""
     if isinstance(exc, (psycopg.errors.InsufficientPrivilege,
-                        psycopg.errors.ReadOnlySqlTransaction)):
+                        psycopg.errors.ReadOnlySqlTransaction,
+                        psycopg.errors.IdleInTransactionSessionTimeout)):
+        return True
+    if conn is not None and (conn.closed or conn.broken):
         return True
     if not isinstance(exc, psycopg.OperationalError):
         return False
@@ -523,7 +527,7 @@ class Watcher:
                                    f"{first_line(exc)} ({PRIVILEGE_HINT}); stopped before "
                                    "the other folders, nothing recorded as failed (retried "
                                    "next time)") from None
-            if database_unavailable(exc):
+            if database_unavailable(exc, conn):
                 # Not recorded, so the next poll retries it; other folders still get their turn.
                 # One line: the server's message quotes the statement on the next ones.
                 log.error("The database failed while importing %s: %s. Retried on the next "

@@ -313,12 +313,21 @@ def test_a_write_on_a_read_only_database_is_503(api_app, db_url, ella_config, ca
     writes a session) answered 500 "Internal Server Error" with a traceback in the log."""
     from psycopg.conninfo import make_conninfo
     add_user(db_url, "ro_user", "ro_group")
-    logged_in_client(api_app, db_url, "ro_user")  # sets its password
+    logged_in = logged_in_client(api_app, db_url, "ro_user")  # sets its password
     frozen = create_app(ella_config, {
         "DB_URL": make_conninfo(db_url, options="-c default_transaction_read_only=on"),
         "COOKIE_SECURE": False})
     try:
         result = Client(frozen).login("ro_user", TEST_PASSWORD)
+        # A logged-in user's reads go on (marking the session's activity is a write: every
+        # logged-in request answered 503).
+        reader = Client(frozen)
+        reader.cookies = dict(logged_in.cookies)
+        read = reader.get("/api/v1/users/currentuser/")
+        assert read.status == 200 and read.json["username"] == "ro_user", read.body
+        stranger = Client(frozen)
+        stranger.cookies = {name: "0" * 64 for name in logged_in.cookies}
+        assert stranger.get("/api/v1/users/currentuser/").status == 403
     finally:
         frozen._drop_connection()
     assert result.status == 503, (result.status, result.body)

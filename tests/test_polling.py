@@ -968,6 +968,31 @@ def test_a_database_refusing_writes_is_a_database_error_with_backoff(
     assert job(db_url, job_id)["status"] == "SUBMITTED"
 
 
+@pytest.mark.parametrize("sqlstate, database_state", [
+    ("25P03", True),   # the site's idle_in_transaction_session_timeout ended the session
+    ("57P05", True),   # its idle_session_timeout
+    ("22001", False),  # a defect: said with its traceback
+])
+def test_what_the_loop_counts_as_the_databases_state(caplog, sqlstate, database_state):
+    """An error out of a cycle on a session the server ended (25P03 is an InternalError) was
+    logged as an unexpected error with a traceback every interval, without backoff."""
+    import types
+    poller = Poller("postgresql:///unused", {}, service=types.SimpleNamespace(shown="svc"),
+                    interval=0.01, max_backoff=1)
+    calls = []
+
+    def cycle():
+        calls.append(1)
+        poller.stopping = len(calls) >= 2
+        raise psycopg.errors.lookup(sqlstate)("terminating connection")
+    poller.cycle = cycle
+    caplog.set_level(logging.INFO)
+    poller.run()
+    said_once = "database error: terminating connection; retrying in" in caplog.text
+    traceback = any(r.exc_info for r in caplog.records)
+    assert (said_once, traceback) == (database_state, not database_state), caplog.text
+
+
 def test_once_against_an_unreachable_service_exits_1_and_keeps_the_job(db_url, user_id):
     job_id = add_job(db_url, user_id)
     result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"],

@@ -828,9 +828,32 @@ def test_a_read_only_database_is_not_the_folders_failure(watch_dirs, db_url, ell
     assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
 
 
+def test_a_session_the_server_ended_is_not_the_folders_failure(watch_dirs, db_url,
+                                                               ella_config, monkeypatch):
+    """The site's idle_in_transaction_session_timeout ended the session while the import
+    read a VCF from a slow share (FATAL 25P03, not an OperationalError): the folder got an
+    error file and waited for someone to touch its files."""
+    from psycopg.conninfo import make_conninfo
+    import ella.deposit.analysis as analysis
+    incoming, dest = watch_dirs
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    real = analysis.sample_rows
+
+    def slow_share(*args, **kwargs):
+        time.sleep(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(analysis, "sample_rows", slow_share)
+    timed = make_conninfo(db_url, options="-c idle_in_transaction_session_timeout=300")
+    assert Watcher(timed, ella_config, incoming, dest).poll() == []
+    assert sorted(p.name for p in incoming.iterdir()) == ["TestAnalysis-001"]
+    monkeypatch.setattr(analysis, "sample_rows", real)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+
+
 @pytest.mark.parametrize("sqlstate, unavailable", [
     ("08006", True), ("57P01", True), ("55P03", True), ("40P01", True), ("53100", True),
-    ("53300", True), ("25006", True), (None, True),
+    ("53300", True), ("25006", True), ("25P03", True), ("57P04", True), ("57P05", True),
+    (None, True),
     # A folder can cause these on every try: they stay its failure, or it would be
     # re-imported on every poll.
     ("57014", False), ("53200", False), ("54000", False), ("22001", False),
