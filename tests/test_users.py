@@ -677,6 +677,12 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
             _group_acmg(), genes={"1101": {"inheritance": "ad"}})})],
          "entry 1 ('testuser1'): config: acmg.genes.1101.inheritance is 'ad'; it must be one "
          "of AD, AR, XD, XR (or null)"),
+        # A user's `deposit` as a group's: one that could never run was stored and served
+        # by GET config/ as the user's.
+        ("user_deposit_regex", [dict(one, config={"deposit": {"analysis": [
+            {"pattern": "[a-", "postprocess": []}]}})], "pattern '[a-' is not a valid regex"),
+        ("user_deposit_postprocess", [dict(one, config={"deposit": {"analysis": [
+            {"pattern": ".*", "postprocess": ["nosuch"]}]}})], "nosuch"),
         ("duplicate", [one, one], "appears twice"),
     ]
     for name, data, expected in cases:

@@ -93,7 +93,12 @@ def _check_panel_ref(label, what, value):
 
 def _check_config(label, config):
     """A config that would break the merged user config of the group's users (a 500 on
-    their requests) is refused here."""
+    their requests) is refused here; a group's and a user's alike (a user's `deposit` with
+    a regex that does not compile was stored and served as their config)."""
+    try:
+        check_deposit_entries(config, label)
+    except DepositError as exc:
+        raise UsersError(str(exc)) from None
     problem = user_config_problem(config)
     if problem:
         raise UsersError(f"{label}: config: {problem}")
@@ -126,10 +131,6 @@ def parse_usergroups(path, data):
         if config is not None:
             if not isinstance(config, dict):
                 raise UsersError(f"{label}: config must be a JSON object")
-            try:
-                check_deposit_entries(config, label)
-            except DepositError as exc:
-                raise UsersError(str(exc)) from None
             _check_config(label, config)
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
