@@ -44,6 +44,26 @@ DEMO_TEMPLATE_DB = f"ella_test_demo_template{'_' + _WORKER if _WORKER else ''}"
 DEMO_DATA_TEMPLATE_DB = f"ella_test_demo_data_template{'_' + _WORKER if _WORKER else ''}"
 
 
+# A cluster in memory (tmpfs) copies a test's database from its template in a tenth of the
+# time it takes on disk (about 9 ms against 64 ms here; the suite creates thousands). Only
+# where it has room: a container's /dev/shm is often 64 MB.
+FAST_DIR, FAST_DIR_ROOM = Path("/dev/shm"), 4 << 30
+
+
+def _cluster_parent():
+    """Where the throwaway cluster goes: ELLA_TEST_PG_PARENT if set, else /dev/shm when it
+    is a writable tmpfs with room, else the system's temp directory."""
+    given = os.environ.get("ELLA_TEST_PG_PARENT")
+    if given:
+        return given
+    try:
+        if os.access(FAST_DIR, os.W_OK) and shutil.disk_usage(FAST_DIR).free >= FAST_DIR_ROOM:
+            return str(FAST_DIR)
+    except OSError:
+        pass
+    return None
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -121,7 +141,7 @@ def pg_server():
         yield server
         server.close()
         return
-    directory = Path(tempfile.mkdtemp(prefix="ella-test-pg-"))
+    directory = Path(tempfile.mkdtemp(prefix="ella-test-pg-", dir=_cluster_parent()))
     cluster = Cluster(directory, port=_free_port())
     cluster.start()
     server = Server(cluster.url("postgres"), copy_files=True)
