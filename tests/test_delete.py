@@ -366,3 +366,37 @@ def test_delete_analysis_refuses_a_round_finalized_while_it_asked(api_app, db_ur
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM analysis WHERE id = %s",
                             (analysis_id,)).fetchone() == (1,)
+
+
+def test_a_folder_imported_while_its_analysis_is_deleted_waits_for_the_delete(
+        watch_dirs, db_url, ella_config):
+    """The operator deletes an analysis to import it again, and its folder arrives while the
+    delete commits: the watcher's check saw the row being deleted, and the folder was
+    recorded as failed for good ("already imported") for an analysis that was gone."""
+    import shutil
+    import threading
+    import time
+    from deposit_helpers import TEST_ANALYSIS_001, deposit
+    from ella.db import connect
+    from ella.deposit.delete import delete_analysis
+    from ella.watcher import Watcher
+    incoming, dest = watch_dirs
+    deposit(db_url, ella_config, TEST_ANALYSIS_001)
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    imported = []
+    with connect(db_url) as conn:
+        delete_analysis(conn, conn.execute("SELECT id FROM analysis").fetchone()[0])
+        thread = threading.Thread(target=lambda: imported.append(watcher.poll()))
+        thread.start()
+        with psycopg.connect(db_url, autocommit=True) as watch:
+            deadline = time.monotonic() + 60
+            while thread.is_alive() and time.monotonic() < deadline and not watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()").fetchone()[0]:
+                time.sleep(0.02)
+        conn.commit()
+    thread.join(120)
+    assert imported == [["TestAnalysis-001"]]
+    assert not list(incoming.glob("*.import-error"))

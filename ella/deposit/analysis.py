@@ -511,7 +511,10 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
     if append:
         analysis_id = _append_target(cur, name)
         prefilters = []
-    elif cur.execute("SELECT 1 FROM analysis WHERE name = %s", (name,)).fetchone():
+    elif cur.execute("SELECT 1 FROM analysis WHERE name = %s FOR KEY SHARE",
+                     (name,)).fetchone():
+        # (Locked: an `ella-delete` of it committing meanwhile is waited for, and then the
+        # name is free; read plainly, the folder was failed as "already imported".)
         raise DepositError(f"Analysis {name} is already imported.")
     elif has_control_character(_without_panel_suffix(name, *panel)):
         raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
