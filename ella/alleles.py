@@ -307,6 +307,13 @@ def block_genotype(block, proband_index=0, sexes=None):
     dups = [_is_cnv_dup(r) for r in block]
     prob = [r for r, dup in zip(block, dups) if r.alts[0] != "*" and (
         has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index])))]
+    for rec in block:
+        # The proband's own call naming an ALT the line lacks (a split that did not recode
+        # GT: `2/2` on a one-ALT line) is no absence of the variant: the whole line was left
+        # out without a word, where `1/2` on it was refused.
+        for si, problem in rec.gt_problems or ():
+            if si == proband_index:
+                raise rec.error(problem)
     if not prob:
         _warn_of_uncalled_losses(block, dups, proband_index)
         return None
@@ -314,7 +321,7 @@ def block_genotype(block, proband_index=0, sexes=None):
     # a sample's call on it covers the site, and its reads count in the allele depths.
     for rec in block:  # an imported block's genotypes must all be readable (import.md 2.7)
         if rec.gt_problems:
-            raise rec.error(rec.gt_problems[0])
+            raise rec.error(rec.gt_problems[0][1])
     second = None
     if len(prob) == 2:
         g0, g1 = prob[0].gts[proband_index], prob[1].gts[proband_index]

@@ -288,8 +288,8 @@ class Record:
 
     Attributes: chrom, pos (int), id, ref, alts (list), qual (raw text), filter (raw
     text), format_keys, gts (per sample tuple of allele indexes, -1 = missing; None when
-    there is no GT), phased (per sample bool), gt_problems (why some sample's GT cannot be
-    imported, or None), line_no, path. `info` is the typed INFO dict (file order), computed
+    there is no GT), phased (per sample bool), gt_problems ([(sample index, why its GT cannot
+    be imported)], or None), line_no, path. `info` is the typed INFO dict (file order), computed
     on first access.
     """
 
@@ -867,9 +867,9 @@ class VcfReader:
                             # An error only if the record is imported (import.md 2.7): a
                             # relative's `1/2` on a site the proband lacks is never stored.
                             rec.gt_problems = rec.gt_problems or []
-                            rec.gt_problems.append(
+                            rec.gt_problems.append((i, (
                                 f"GT '{g}' of sample {samples[i]} refers to an allele that "
-                                f"ALT '{alt}' does not have")
+                                f"ALT '{alt}' does not have")))
                         gts.append(parsed[0])
                         phased.append(parsed[1])
                     rec.gts, rec.phased = gts, phased

@@ -739,11 +739,15 @@ def test_bad_gt(tmp_path):
 
 def test_gt_index_beyond_alt(tmp_path):
     """import.md 2.7: an error when the record is imported (its genotypes are read), not
-    when it is read: a relative's bad GT on a record the proband lacks is never stored."""
+    when it is read: a relative's bad GT on a record the proband lacks is never stored. The
+    proband's own (`0/2`, `2/2` on a one-ALT line: a split that did not recode GT) is an
+    error whether or not it also names ALT 1: such a line was left out without a word."""
     from ella.alleles import block_genotype
-    assert_line_error(tmp_path, [GOOD[:9] + ["1/2:5"]], FIRST_RECORD_LINE, "GT '1/2'",
-                      "refers to an allele that ALT", access=lambda r: block_genotype([r]))
-    (record,) = read_all(write_vcf(tmp_path, [GOOD[:9] + ["0/2:5"]], name="lacking.vcf"))
+    for gt in ("1/2", "0/2", "2/2"):
+        assert_line_error(tmp_path, [GOOD[:9] + [f"{gt}:5"]], FIRST_RECORD_LINE, f"GT '{gt}'",
+                          "refers to an allele that ALT", access=lambda r: block_genotype([r]))
+    (record,) = read_all(write_vcf(tmp_path, [GOOD[:9] + ["0/0:5", "1/2:5"]],
+                                   samples=("P", "F"), name="lacking.vcf"))
     assert block_genotype([record]) is None  # the proband lacks the variant: not imported
 
 
