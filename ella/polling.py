@@ -16,6 +16,7 @@ Deliberate improvements over ELLA's poller:
 - SIGTERM/SIGINT stop the loop after the job being handled.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -407,9 +408,12 @@ def deposit_result(conn, app_config, job, vcf_text):
         if outside:
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
-    with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp, \
+            _data_warnings() as warnings:
         try:
-            return _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
+            stats = _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
+            stats["warnings"] = [w.replace(tmp + os.sep, "") for w in warnings]
+            return stats
         except psycopg.Error:
             raise  # the caller tells the database's passing conditions from the job's errors
         except Exception as exc:
@@ -417,6 +421,47 @@ def deposit_result(conn, app_config, job, vcf_text):
             # 12", not the poller's temporary folder.
             shown = str(exc).replace(tmp + os.sep, "")
             raise JobDepositFailed(f"{type(exc).__name__}: {shown}") from exc
+
+
+# Loggers whose warnings say what of the data was left out or changed (records not
+# imported, a value stored otherwise, a transcript without HGNC id): the job's user sees
+# them in its message, not only the poller's log.
+DATA_WARNING_LOGGERS = ("ella.vcf", "ella.alleles", "ella.annotation")
+MESSAGE_WARNINGS = 5
+
+
+class _Collected(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _data_warnings():
+    """The data warnings logged in the block, as a list filled while it runs."""
+    handler = _Collected()
+    loggers = [logging.getLogger(name) for name in DATA_WARNING_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def done_message(stats):
+    """The DONE job's message: empty, or its data warnings (the first few, then a count)."""
+    warnings = stats.get("warnings") or []
+    if not warnings:
+        return ""
+    shown = "; ".join(warnings[:MESSAGE_WARNINGS])
+    more = len(warnings) - MESSAGE_WARNINGS
+    return storable(f"Deposited with warnings: {shown}"
+                    + (f" (and {more} more in the polling log)" if more > 0 else ""))
 
 
 def _deposit_files(conn, app_config, job, folder, vcf_text):
@@ -723,7 +768,7 @@ class Poller:
                         locked["task_id"] != job["task_id"]:
                     return None
                 stats = deposit_result(conn, self.app_config, locked, vcf_data)
-                update_job(conn, locked, {"status": DONE, "message": ""})
+                update_job(conn, locked, {"status": DONE, "message": done_message(stats)})
         except Exception as exc:
             if isinstance(exc, psycopg.Error) and transient_database_error(conn, exc):
                 raise  # not the job's fault: tried again next cycle

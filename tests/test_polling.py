@@ -160,6 +160,31 @@ def test_job_goes_submitted_running_annotated_done_and_analysis_is_listed(
     app._drop_connection()
 
 
+def test_a_done_jobs_message_says_what_of_its_vcf_was_not_imported(db_url, config, service,
+                                                                    user_id):
+    """Records left out (here one with ALT `*`, one without ALT) were said only in the
+    poller's log: the job's user saw DONE with an empty message."""
+    first = next(line for line in VCF_TEXT.splitlines() if not line.startswith("#"))
+    cols = first.split("\t")
+    star = "\t".join(cols[:1] + [str(int(cols[1]) + 1), ".", "G", "*"] + cols[5:7] + ["."]
+                     + cols[8:])
+    no_alt = "\t".join(cols[:1] + [str(int(cols[1]) + 2), ".", "G", "."] + cols[5:7] + ["."]
+                       + cols[8:])
+    job_id = add_job(db_url, user_id, data=VCF_TEXT + star + "\n" + no_alt + "\n")
+    _cycles(Poller(db_url, config), 4)
+    done = job(db_url, job_id)
+    assert done["status"] == "DONE", done
+    assert done["message"] == (
+        f"Deposited with warnings: job-{job_id}.vcf: 1 records without ALT not imported; "
+        f"job-{job_id}.vcf: 1 records with ALT '*' (spanning deletions) not imported"), done
+    # Without warnings the message stays empty, as ELLA's.
+    clean = add_job(db_url, user_id, data=VCF_TEXT, analysis_name="clean")
+    _cycles(Poller(db_url, config), 4)
+    assert (job(db_url, clean)["status"], job(db_url, clean)["message"]) == ("DONE", "")
+    assert polling.done_message({"warnings": list("abcdefg")}) == (
+        "Deposited with warnings: a; b; c; d; e (and 2 more in the polling log)")
+
+
 def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id, caplog):
     caplog.set_level(logging.INFO, logger="ella.polling")
     job_id = add_job(db_url, user_id, data="13-32893296-TG-T")
