@@ -103,18 +103,30 @@ def first_line(exc):
 # a service file says: libpq's default waits for ever (psycopg's, 130 s), and a hung server
 # held every API worker and each poll of the loops that long.
 CONNECT_TIMEOUT = 10
+# TCP keepalives of a connection over the network, unless DB_URL or a service file sets
+# them: with the system's defaults (two hours idle) a server gone without a word (a
+# network partition, a host powered off) held the watcher or the poller in the middle of
+# a statement for hours; now the connection fails after about two minutes, which the
+# loops take for an outage (retried on the next poll). Unix sockets ignore them.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10,
+              "keepalives_count": 6}
 
 
 def _connect_timeout(db_url):
+    """The connection keywords of ours DB_URL does not set (a wait bound, keepalives)."""
     try:
         given = psycopg.conninfo.conninfo_to_dict(db_url)
     except psycopg.ProgrammingError:
         return {}  # refused, with its message, by connect() itself
-    # A service file may set it (libpq reads the file after this keyword would outrank it).
-    if "connect_timeout" in given or "service" in given or \
-            os.environ.get("PGCONNECT_TIMEOUT") or os.environ.get("PGSERVICE"):
+    # A service file may set them (libpq reads the file after these keywords would
+    # outrank it).
+    if "service" in given or os.environ.get("PGSERVICE"):
         return {}
-    return {"connect_timeout": CONNECT_TIMEOUT}
+    ours = {} if "connect_timeout" in given or os.environ.get("PGCONNECT_TIMEOUT") \
+        else {"connect_timeout": CONNECT_TIMEOUT}
+    if not any(key.startswith("keepalives") for key in given):
+        ours.update(KEEPALIVES)
+    return ours
 
 
 def check_db_url(db_url):

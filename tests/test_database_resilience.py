@@ -110,12 +110,27 @@ def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(tmp_p
     assert outcome["error"].startswith("cannot connect to the database:")
     # A timeout given in DB_URL, PGCONNECT_TIMEOUT or a service file is the site's (libpq
     # reads the file after a keyword of ours would outrank it).
-    assert db_module._connect_timeout("postgresql:///ella?connect_timeout=3") == {}
+    keepalives = db_module.KEEPALIVES
+    assert db_module._connect_timeout("postgresql:///ella?connect_timeout=3") == keepalives
     assert db_module._connect_timeout("service=ella") == {}
     monkeypatch.setenv("PGSERVICE", "ella")
     assert db_module._connect_timeout("postgresql:///ella") == {}
     monkeypatch.delenv("PGSERVICE")
-    assert db_module._connect_timeout("postgresql:///ella") == {"connect_timeout": 1}
+    assert db_module._connect_timeout("postgresql:///ella") == {"connect_timeout": 1,
+                                                                **keepalives}
+
+
+def test_a_connection_over_the_network_has_keepalives_of_minutes(db_url):
+    """libpq's keepalives follow the system's (two hours idle): a server gone without a word
+    (a partition, a host powered off) held the watcher or the poller mid-statement for
+    hours. DB_URL's own keepalive settings are the site's."""
+    with connect(db_url) as conn:
+        given = conn.info.get_parameters()
+    assert {key: given[key] for key in db_module.KEEPALIVES} == {
+        "keepalives": "1", "keepalives_idle": "60", "keepalives_interval": "10",
+        "keepalives_count": "6"}
+    assert "keepalives_idle" not in db_module._connect_timeout(
+        "postgresql:///ella?keepalives_idle=300")
 
 
 def test_the_watchers_lost_connection_entry_is_one_line(db_url, ella_config, watch_dirs,
