@@ -103,13 +103,14 @@ def first_line(exc):
 # a service file says: libpq's default waits for ever (psycopg's, 130 s), and a hung server
 # held every API worker and each poll of the loops that long.
 CONNECT_TIMEOUT = 10
-# TCP keepalives of a connection over the network, unless DB_URL or a service file sets
-# them: with the system's defaults (two hours idle) a server gone without a word (a
-# network partition, a host powered off) held the watcher or the poller in the middle of
-# a statement for hours; now the connection fails after about two minutes, which the
-# loops take for an outage (retried on the next poll). Unix sockets ignore them.
+# TCP keepalives of a connection over the network (and a bound on data left unacknowledged,
+# for a COPY under way), unless DB_URL or a service file sets them: with the system's
+# defaults (two hours idle, a quarter of an hour of retransmissions) a server gone without a
+# word (a network partition, a host powered off) held the watcher or the poller in the
+# middle of a statement for hours; now the connection fails after about two minutes, which
+# the loops take for an outage (retried on the next poll). Unix sockets ignore them.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10,
-              "keepalives_count": 6}
+              "keepalives_count": 6, "tcp_user_timeout": 120000}
 
 
 def _connect_timeout(db_url):
@@ -124,7 +125,7 @@ def _connect_timeout(db_url):
         return {}
     ours = {} if "connect_timeout" in given or os.environ.get("PGCONNECT_TIMEOUT") \
         else {"connect_timeout": CONNECT_TIMEOUT}
-    if not any(key.startswith("keepalives") for key in given):
+    if not any(key in KEEPALIVES for key in given):
         ours.update(KEEPALIVES)
     return ours
 

@@ -128,7 +128,7 @@ def test_a_connection_over_the_network_has_keepalives_of_minutes(db_url):
         given = conn.info.get_parameters()
     assert {key: given[key] for key in db_module.KEEPALIVES} == {
         "keepalives": "1", "keepalives_idle": "60", "keepalives_interval": "10",
-        "keepalives_count": "6"}
+        "keepalives_count": "6", "tcp_user_timeout": "120000"}
     assert "keepalives_idle" not in db_module._connect_timeout(
         "postgresql:///ella?keepalives_idle=300")
 
