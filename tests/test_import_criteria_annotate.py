@@ -4,7 +4,6 @@ warnings files."""
 
 import base64
 import json
-import shutil
 
 from deposit_helpers import BRCA_VCF
 from ella.annotation.converters import annotate_record
@@ -61,8 +60,10 @@ def test_d6_extend_append_merge_through_the_annotator(tmp_path):
 def test_c4_folder_with_several_vcfs_peds_report_and_warnings(tmp_path):
     folder = tmp_path / "abc-HBOC-v1.0.0"
     (folder / "sub").mkdir(parents=True)
-    for name in ("b.vcf", "a.vcf.gz", "sub/c.vcf"):
-        shutil.copy(BRCA_VCF, folder / name)
+    for n, name in enumerate(("b.vcf", "a.vcf.gz", "sub/c.vcf")):
+        # Three VCFs, not copies of one (a copy of one VCF under two names is refused).
+        (folder / name).write_text(
+            BRCA_VCF.read_text().replace("\n#CHROM", f"\n##file={n}\n#CHROM"))
     (folder / "b.ped").write_text("")
     (folder / "sub" / "c.ped").write_text("")
     (folder / "report.txt").write_text("Report!")
