@@ -10,6 +10,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from ella.data_warnings import data_warning
 from ella.vcf import END_SVLEN_SLACK, INT32_MAX
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def variant_records(records, keep_spanning_deletions=False):
         path = rec.path
     for what, count in skipped.items():
         if count:
-            log.warning("%s: %s records %s not imported", path, count, what)
+            data_warning(log, "%s: %s records %s not imported", path, count, what)
 
 
 def iter_blocks(records):
@@ -291,9 +292,9 @@ def _warn_of_uncalled_losses(block, dups, proband_index):
         copy_number = rec.format_value(proband_index, "CN")
         if isinstance(copy_number, (int, float)) and not isinstance(copy_number, bool) \
                 and copy_number < 2:
-            log.warning("%s, line %s: a CNV deletion the proband has without GT (CN %s) is "
-                        "not imported: only duplications count as present without a GT "
-                        "(import.md 2.7)", rec.path, rec.line_no, copy_number)
+            data_warning(log, "%s, line %s: a CNV deletion the proband has without GT (CN %s) is "
+                              "not imported: only duplications count as present without a GT "
+                              "(import.md 2.7)", rec.path, rec.line_no, copy_number)
 
 
 def block_genotype(block, proband_index=0, sexes=None):
@@ -434,9 +435,9 @@ def _stored_int(rec, si, sample, key):
         return None
     number = _whole(rec, sample, key, value)
     if abs(number) > SMALLINT_MAX:
-        log.warning("%s, line %s: FORMAT %s=%s of sample %s stored as %s (the column's "
-                    "limit)", rec.path, rec.line_no, key, number, sample,
-                    SMALLINT_MAX if number > 0 else -SMALLINT_MAX)
+        data_warning(log, "%s, line %s: FORMAT %s=%s of sample %s stored as %s (the column's "
+                          "limit)", rec.path, rec.line_no, key, number, sample,
+                          SMALLINT_MAX if number > 0 else -SMALLINT_MAX)
         number = SMALLINT_MAX if number > 0 else -SMALLINT_MAX
     return number
 

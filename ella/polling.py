@@ -16,7 +16,6 @@ Deliberate improvements over ELLA's poller:
 - SIGTERM/SIGINT stop the loop after the job being handled.
 """
 
-import contextlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ella.data_warnings import collecting
 from ella.db import DatabaseError, connect, first_line, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
@@ -409,10 +409,13 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
     with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp, \
-            _data_warnings() as warnings:
+            collecting() as warnings:
         try:
             stats = _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
-            stats["warnings"] = [w.replace(tmp + os.sep, "") for w in warnings]
+            # The job's user is shown "job-7.vcf", not the poller's temporary folder (also
+            # as resolved, through a linked temp dir).
+            stats["warnings"] = [w.replace(tmp + os.sep, "").replace(
+                str(Path(tmp).resolve()) + os.sep, "") for w in warnings]
             return stats
         except psycopg.Error:
             raise  # the caller tells the database's passing conditions from the job's errors
@@ -423,34 +426,7 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise JobDepositFailed(f"{type(exc).__name__}: {shown}") from exc
 
 
-# Loggers whose warnings say what of the data was left out or changed (records not
-# imported, a value stored otherwise, a transcript without HGNC id): the job's user sees
-# them in its message, not only the poller's log.
-DATA_WARNING_LOGGERS = ("ella.vcf", "ella.alleles", "ella.annotation")
 MESSAGE_WARNINGS = 5
-
-
-class _Collected(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@contextlib.contextmanager
-def _data_warnings():
-    """The data warnings logged in the block, as a list filled while it runs."""
-    handler = _Collected()
-    loggers = [logging.getLogger(name) for name in DATA_WARNING_LOGGERS]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
 
 
 def done_message(stats):

@@ -185,6 +185,28 @@ def test_a_done_jobs_message_says_what_of_its_vcf_was_not_imported(db_url, confi
         "Deposited with warnings: a; b; c; d; e (and 2 more in the polling log)")
 
 
+def test_a_done_jobs_warnings_whatever_the_log_level_and_the_temp_dir(
+        db_url, config, service, user_id, tmp_path, monkeypatch):
+    """LOG_LEVEL=ERROR (a quiet production log) kept the warnings from the job's message
+    (they were collected from the log); a temp dir reached through a link (macOS' /var) put
+    the server's path into it."""
+    import tempfile
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.symlink_to(real)
+    monkeypatch.setattr(tempfile, "tempdir", str(link))
+    monkeypatch.setattr(logging.getLogger(), "level", logging.ERROR)
+    first = next(line for line in VCF_TEXT.splitlines() if not line.startswith("#"))
+    cols = first.split("\t")
+    star = "\t".join(cols[:1] + [str(int(cols[1]) + 1), ".", "G", "*"] + cols[5:7] + ["."]
+                     + cols[8:])
+    job_id = add_job(db_url, user_id, data=VCF_TEXT + star + "\n")
+    _cycles(Poller(db_url, config), 4)
+    assert job(db_url, job_id)["message"] == (
+        f"Deposited with warnings: job-{job_id}.vcf: 1 records with ALT '*' (spanning "
+        "deletions) not imported")
+
+
 def test_j3_non_vcf_result_fails_the_deposit(db_url, config, service, user_id, caplog):
     caplog.set_level(logging.INFO, logger="ella.polling")
     job_id = add_job(db_url, user_id, data="13-32893296-TG-T")

@@ -525,6 +525,15 @@ def test_a_groups_file_may_name_a_group_in_another_unicode_form(groups_db_url, t
     data = [dict(demo_groups()[0], name="testgroup01", import_groups=["Genetikk \u212blesund"])]
     assert "could be any of" in one_line_error(
         users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups2.json", data)))
+    # One group twice in a file, in two forms: the second entry overwrote the first's panels.
+    new = [dict(demo_groups()[0], name="Genetikk Molde", import_groups=None),
+           dict(demo_groups()[1], name=unicodedata.normalize("NFD", "Genetikk Molde\u00e5"),
+                import_groups=None),
+           dict(demo_groups()[1], name="Genetikk Molde\u00e5", import_groups=None)]
+    assert one_line_error(users_cli(groups_db_url, "add_groups", write_json(
+        tmp_path, "groups3.json", new))).endswith(
+            "entry 3 ('Genetikk Molde\u00e5'): group 'Genetikk Molde\u00e5' appears twice in "
+            "the file")
 
 
 def test_add_groups_bad_inputs_write_nothing(panels_db_url, tmp_path):

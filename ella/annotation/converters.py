@@ -40,6 +40,8 @@ import math
 import re
 from urllib.parse import unquote
 
+from ella.data_warnings import data_warning
+
 from . import hgnc
 
 log = logging.getLogger(__name__)
@@ -314,12 +316,12 @@ def convert_clinvarreferences(value, encoding="base16"):
             pmids = [pmids]  # one id (iterating "12345" made references 1, 2, 3, 4 and 5)
         elif not isinstance(pmids, list):
             if pmids is not None:
-                log.warning("ClinVar %s %r is not a list of pubmed ids; skipped", key, pmids)
+                data_warning(log, "ClinVar %s %r is not a list of pubmed ids; skipped", key, pmids)
             pmids = []
         for pmid in pmids:
             pubmed_id = _int_or_none(pmid)
             if pubmed_id is None:
-                log.warning("ClinVar pubmed id %r is not an integer; skipped", pmid)
+                data_warning(log, "ClinVar pubmed id %r is not an integer; skipped", pmid)
                 continue
             refs.append({"pubmed_id": pubmed_id, "source": "CLINVAR", "source_info": ""})
     return refs
@@ -349,7 +351,7 @@ def _comments_text(comments):
 def convert_hgmdprimaryreport(pmid, comments=None):
     pubmed_id = _int_or_none(pmid)
     if pubmed_id is None:
-        log.warning("HGMD__pmid %r is not an integer; no primary report reference", pmid)
+        data_warning(log, "HGMD__pmid %r is not an integer; no primary report reference", pmid)
         return []
     return [{"pubmed_id": pubmed_id, "source": "HGMD",
              "source_info": f"Primary literature report. {_comments_text(comments)}"}]
@@ -376,7 +378,7 @@ def convert_hgmdextrarefs(value, fields):
         d = dict(zip(fields, entry.split("|")))
         pubmed_id = _int_or_none(d.get("pmid"))
         if pubmed_id is None:
-            log.warning("HGMD extraref pmid %r is not an integer; skipped", d.get("pmid"))
+            data_warning(log, "HGMD extraref pmid %r is not an integer; skipped", d.get("pmid"))
             continue
         reftag = d.get("reftag") or ""
         comments = d.get("comments")
@@ -483,8 +485,8 @@ def _vep_transcript(entry):
     hgnc_id = _hgnc_id(entry)
     if hgnc_id is None:
         if entry.get("SYMBOL_SOURCE") not in SILENT_SYMBOL_SOURCES:
-            log.warning("no HGNC id for %s (SYMBOL %r, Gene %r); transcript dropped",
-                        entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
+            data_warning(log, "no HGNC id for %s (SYMBOL %r, Gene %r); transcript dropped",
+                              entry.get("Feature"), entry.get("SYMBOL"), entry.get("Gene"))
         return None
     if "STRAND" not in entry:  # (a bare KeyError 'STRAND' said neither where nor why)
         raise ValueError(f"the CSQ entry of {entry.get('Feature')} has no STRAND: the header's "

@@ -114,9 +114,12 @@ def parse_usergroups(path, data):
         _check_keys(label, entry, GROUP_KEYS_REQUIRED, GROUP_KEYS_OPTIONAL)
         if not _is_text(entry["name"]):
             raise UsersError(f"{label}: name must be a non-empty string")
-        if entry["name"] in seen:
+        # Also in another Unicode form: the same text, so the same group (the second
+        # entry silently overwrote the first's panels).
+        same_text = unicodedata.normalize("NFC", entry["name"])
+        if same_text in seen:
             raise UsersError(f"{label}: group {entry['name']!r} appears twice in the file")
-        seen.add(entry["name"])
+        seen.add(same_text)
         if not isinstance(entry["genepanels"], list):
             raise UsersError(f"{label}: genepanels must be a list of [name, version] or [name]")
         panels = [_check_panel_ref(label, "each genepanels item", p) for p in entry["genepanels"]]
