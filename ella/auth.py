@@ -91,7 +91,9 @@ def session_for_token(conn, token):
         return None
     now = _now()
     try:
-        with conn.transaction():  # a savepoint: the request goes on after a refusal
+        # A savepoint in the request's transaction (a transaction of its own where none is
+        # open yet): the request goes on after a refusal.
+        with conn.transaction():
             row = conn.execute(
                 'UPDATE usersession s SET lastactivity = %s FROM "user" u WHERE s.token = %s '
                 "AND s.logged_out IS NULL AND s.expires > %s AND u.id = s.user_id "
