@@ -822,6 +822,36 @@ def test_a_sample_append_job_left_undeposited_may_be_retried(db_url, config, ser
         app._drop_connection()
 
 
+def test_a_deposited_append_job_is_not_made_retryable_by_its_message(db_url, config, service,
+                                                                     user_id):
+    """The retry check read "left undeposited" from the job's message, which a client may
+    PATCH: giving a deposited Append job the poller's message made it run again, and the
+    analysis held the appended sample twice."""
+    from ella.web.app import create_app
+    config["import"]["automatic_deposit_with_sample_id"] = True
+    _cycles(Poller(db_url, config), 4)
+    created = add_job(db_url, user_id, data=vcf_half(1), analysis_name="fam")
+    _cycles(Poller(db_url, config), 4)
+    service.sample_results["S2"] = vcf_half(2)
+    appended = add_job(db_url, user_id, data=None, sample_id="S2",
+                       analysis_name="fam.HBOC_v01", create_or_append="Append")
+    _cycles(Poller(db_url, config), 4)
+    assert [job(db_url, j)["status"] for j in (created, appended)] == ["DONE", "DONE"]
+    app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, db_url, "importer")
+        path = f"/api/v1/import/service/jobs/{appended}/"
+        faked = client.request("PATCH", path, json_body={
+            "message": "Analysis has not been automatically imported"})
+        assert faked.status == 400 and "is the poller's to set" in faked.json["message"]
+        assert client.request("PATCH", path, json_body={"status": "SUBMITTED"}).status == 409
+        # Any other message is the client's to set (api.md 4.24).
+        assert client.request("PATCH", path, json_body={"message": "checked"}).status == 200
+    finally:
+        app._drop_connection()
+    assert count(db_url, "SELECT count(*) FROM sample") == 2
+
+
 def _sample_job_with_script(db_url, config, user_id, tmp_path, script_body):
     """One cycle of a sample job whose pre-import script is `script_body` (sh); the job."""
     script = tmp_path / "pre.sh"

@@ -209,6 +209,10 @@ def patch_job(ctx, job_id):
     job = _job_for_user(ctx, job_id, lock=True)
     _check_poller_fields(job, body)
     _check_not_appended_already(job, body)
+    if body.get("message") == NOT_IMPORTED and job["message"] != NOT_IMPORTED:
+        # The poller's mark of a sample job it left undeposited: given by a client to a
+        # DONE Append job, the job could be run again and append its samples twice.
+        raise BadRequest(f"body.message {NOT_IMPORTED!r} is the poller's to set")
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
 
