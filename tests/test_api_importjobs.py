@@ -229,6 +229,32 @@ def test_list_is_the_groups_newest_first_filterable_and_not_resource_logged(app,
     assert (logged, posted) == (0, 2)
 
 
+def test_a_group_imports_on_a_panel_of_a_group_it_imports_for(app, db_url, ella_config):
+    """api.md 3.1: `import_groups` are the groups a user's group may import into and create
+    panels for. A panel made for such a group (or one it has) was refused for an import job
+    (403), so a lab could not import a clinic's analysis. The submitter sees and manages
+    the job; a group that neither has the panel nor imports for its group does not."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO usergroupimport (usergroup_id, usergroupimport_id) "
+                     "SELECT i.id, o.id FROM usergroup i, usergroup o "
+                     "WHERE i.name = 'importgroup' AND o.name = 'othergroup'")
+    add_user(db_url, "stranger", "strangers", panels=[("HBOC", "v01")])
+    importer = logged_in_client(app, db_url, "importer")
+    posted = importer.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"})  # othergroup's
+    assert posted.status == 200, posted.body
+    job_id = posted.json["id"]
+    assert [j["id"] for j in importer.get(JOBS).json] == [job_id]
+    assert importer.request("PATCH", f"{JOBS}{job_id}/",
+                            json_body={"message": "for the clinic"}).status == 200
+    assert [j["id"] for j in logged_in_client(app, db_url, "other").get(JOBS).json] == [job_id]
+    stranger = logged_in_client(app, db_url, "stranger")
+    refused = stranger.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"})
+    assert refused.status == 403 and "nor to a group it imports for" in refused.json["message"]
+    assert stranger.get(JOBS).json == []
+    assert stranger.request("DELETE", f"{JOBS}{job_id}/").status == 403
+    assert importer.request("DELETE", f"{JOBS}{job_id}/").status == 200
+
+
 def test_delete(app, db_url):
     client = logged_in_client(app, db_url, "importer")
     job = client.post(JOBS, BODY).json

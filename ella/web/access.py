@@ -51,6 +51,23 @@ def require_genepanel(conn, user, name, version):
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
 
+def require_import_genepanel(conn, user, name, version):
+    """A panel an import job may name (404 if none, 403 otherwise): the group's own, or one
+    of a group it imports for (`usergroupimport`: a lab importing a clinic's analyses on a
+    panel it made for the clinic, api.md 3.1 `import_groups`)."""
+    if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
+                        (name, version)).fetchone():
+        raise NotFound(f"No gene panel {name} {version}")
+    if (name, version) in group_panels(conn, user) or conn.execute(
+            "SELECT 1 FROM usergroupimport i JOIN usergroupgenepanel p "
+            "ON p.usergroup_id = i.usergroupimport_id WHERE i.usergroup_id = %s "
+            "AND p.genepanel_name = %s AND p.genepanel_version = %s",
+            (user["group_id"], name, version)).fetchone():
+        return
+    raise Forbidden(f"Gene panel {name} {version} is not available to your user group nor to "
+                    "a group it imports for")
+
+
 def require_readable_genepanel(conn, user, name, version):
     """For routes that only read a panel's content (the round view's panel, similar variants,
     transcript selection, ACMG suggestions, IGV panel tracks): the group's panels, and also

@@ -15,7 +15,8 @@ from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
 from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING, STATUSES,
                           SUBMITTED, ServiceError, append_target_outside_group, job_dict,
                           load_job, now, service_from_config, update_job)
-from ella.web.access import accessible_panel_condition, require_genepanel
+from ella.web.access import (accessible_panel_condition, require_genepanel,
+                             require_import_genepanel)
 from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -51,10 +52,13 @@ def _with_users(conn, jobs):
 
 
 def _job_for_user(ctx, job_id, lock=False):
+    """The job, if the caller's group has its panel or the caller submitted it (for a group
+    it imports for)."""
     job = load_job(ctx.conn, job_id, lock=lock)
     if job is None:
         raise NotFound(f"No import job with id {job_id}")
-    require_genepanel(ctx.conn, ctx.user, job["genepanel_name"], job["genepanel_version"])
+    if job["user_id"] != ctx.user["id"]:
+        require_genepanel(ctx.conn, ctx.user, job["genepanel_name"], job["genepanel_version"])
     return job
 
 
@@ -153,8 +157,10 @@ def _check_analysis_properties(properties, panel):
 def list_jobs(ctx):
     condition, params = q_to_sql(ctx.request.json_arg("q"), JOB_Q_COLUMNS)
     page, per_page = page_args(ctx.request)
-    where = f"({condition}) AND {accessible_panel_condition('j', placeholder='%s')}"
-    params = params + [ctx.user["group_id"]]
+    # The group's panels' jobs, and the caller's own (on a panel of a group it imports for).
+    where = (f"({condition}) AND ({accessible_panel_condition('j', placeholder='%s')} "
+             "OR j.user_id = %s)")
+    params = params + [ctx.user["group_id"], ctx.user["id"]]
     total = ctx.conn.execute(f"SELECT count(*) FROM annotationjob j WHERE {where}",
                              params).fetchone()[0]
     select = JOB_SELECT.replace("FROM annotationjob", "FROM annotationjob j")
@@ -180,7 +186,8 @@ def create_job(ctx):
                                    (body["genepanel_name"], body["genepanel_version"]))
     if (body.get("data") is None) == (body.get("sample_id") is None):
         raise BadRequest("Exactly one of data and sample_id must be given")
-    require_genepanel(ctx.conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
+    require_import_genepanel(ctx.conn, ctx.user, body["genepanel_name"],
+                             body["genepanel_version"])
     _status(body.get("status"), "body.status")
     _check_poller_fields(None, body)
     _check_status_history(body.get("status_history"))
