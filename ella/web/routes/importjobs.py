@@ -153,7 +153,8 @@ def _check_analysis_properties(properties, panel):
 
 
 @router.route("GET", JOBS, access="group", resource_log=False,
-              summary="Import jobs of the caller's group's gene panels, newest first (q, paged)")
+              summary="Import jobs of the caller's group's gene panels and the caller's "
+                      "own, newest first (q, paged)")
 def list_jobs(ctx):
     condition, params = q_to_sql(ctx.request.json_arg("q"), JOB_Q_COLUMNS)
     page, per_page = page_args(ctx.request)
