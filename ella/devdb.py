@@ -59,6 +59,10 @@ def _owner_ids():
     return entry.pw_uid, entry.pw_gid
 
 
+# A Unix socket's path holds at most 107 bytes (sun_path less its NUL).
+MAX_SOCKET_PATH = 107
+
+
 class Cluster:
     def __init__(self, directory, port=5432):
         self.directory = Path(directory).resolve()
@@ -87,13 +91,17 @@ class Cluster:
         ids = _owner_ids()
         if ids:
             os.chown(self.directory, *ids)
-            # runuser'd commands must be able to reach the directory.
+            # runuser'd commands must be able to reach the directory: a parent others may
+            # not pass through is opened to them (o+x, no listing), and said.
             os.chmod(self.directory, 0o755)
             parent = self.directory.parent
             while parent != parent.parent:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     os.chmod(parent, mode | 0o001)
+                    print(f"note: {parent} may now be passed through by every account "
+                          f"(o+x), so that the OS user {SUPERUSER} reaches its cluster",
+                          file=sys.stderr)
                 parent = parent.parent
         result = subprocess.run(
             self._cmd("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
@@ -104,6 +112,12 @@ class Cluster:
         return True
 
     def start(self):
+        socket = self.socket_dir / f".s.PGSQL.{self.port}"
+        if len(str(socket).encode()) > MAX_SOCKET_PATH:
+            # PostgreSQL's own line for it is lost in the log's tail below.
+            raise DevDbError(f"the cluster's directory {self.directory} is too long a path: "
+                             f"its socket's ({len(str(socket).encode())} bytes) must fit in "
+                             f"{MAX_SOCKET_PATH}; use a shorter directory")
         self.init()
         if self.is_running():
             return False

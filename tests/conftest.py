@@ -15,6 +15,7 @@ import gzip
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -52,9 +53,12 @@ FAST_DIR, FAST_DIR_ROOM = Path("/dev/shm"), 4 << 30
 
 def _cluster_parent():
     """Where the throwaway cluster goes: ELLA_TEST_PG_PARENT if set, else /dev/shm when it
-    is a writable tmpfs with room, else the system's temp directory."""
+    is a writable tmpfs with room, else the system's temp directory (None)."""
     given = os.environ.get("ELLA_TEST_PG_PARENT")
     if given:
+        if not os.path.isdir(given):
+            pytest.exit(f"ELLA_TEST_PG_PARENT={given!r} is no directory: give an existing "
+                        "one for the tests' PostgreSQL cluster", returncode=4)
         return given
     try:
         if os.access(FAST_DIR, os.W_OK) and shutil.disk_usage(FAST_DIR).free >= FAST_DIR_ROOM:
@@ -141,16 +145,61 @@ def pg_server():
         yield server
         server.close()
         return
-    directory = Path(tempfile.mkdtemp(prefix="ella-test-pg-", dir=_cluster_parent()))
+    parent = _cluster_parent()
+    _remove_stale_clusters(parent)
+    directory = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=parent))
+    (directory / OWNER_FILE).write_text(str(os.getpid()))
     cluster = Cluster(directory, port=_free_port())
-    cluster.start()
-    server = Server(cluster.url("postgres"), copy_files=True)
     try:
-        yield server
+        cluster.start()
+        server = Server(cluster.url("postgres"), copy_files=True)
+        try:
+            yield server
+        finally:
+            server.close()
     finally:
-        server.close()
         cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+CLUSTER_PREFIX, OWNER_FILE = "ella-test-pg-", "owner.pid"
+
+
+def _remove_stale_clusters(parent):
+    """The clusters of runs killed before their teardown (SIGKILL, a machine's OOM killer):
+    their servers still ran, and in /dev/shm their files held memory, until a reboot."""
+    for directory in Path(parent or tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # being made just now, or not of this harness: not ours to judge
+        if _alive(owner):
+            continue
+        Cluster(directory).stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid):
+    """Running (a zombie, left for a parent that never reaps it, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc to read here: taken as running, nothing removed
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config):
+    # A SIGTERM (a CI job's time limit, `timeout`, systemd) ends the run as Ctrl-C does, so
+    # the session's teardown stops its cluster: by default the process died and left the
+    # server running (pg_ctl starts it in a session of its own).
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,114 @@
+"""The test harness' own throwaway cluster (tests/conftest.py `pg_server`), as a developer or
+CI meets it: where it goes (ELLA_TEST_PG_PARENT), and what a stopped run leaves behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+CASES = Path(__file__).resolve().parent / "cluster_cases"
+
+
+def _pytest(case, parent, **extra_env):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ELLA_TEST_DB_URL", "PYTEST_XDIST_WORKER")}
+    env.update(ELLA_TEST_PG_PARENT=str(parent), **extra_env)
+    return [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
+            str(CASES / case)], env
+
+
+def _run(case, parent):
+    args, env = _pytest(case, parent)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _postmasters(parent):
+    pids = []
+    for pid_file in Path(parent).glob("ella-test-pg-*/data/postmaster.pid"):
+        try:
+            pids.append(int(pid_file.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def _alive(pid):
+    """Running (a zombie, left for a parent that never reaps it, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _held_cluster(parent, tmp_path):
+    """A run holding its cluster in `parent`: (process, its postmaster pids)."""
+    ready = tmp_path / f"ready-{time.monotonic_ns()}"
+    args, env = _pytest("hold_cluster.py", parent, HARNESS_READY_FILE=str(ready))
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ready.exists(), "the run did not get its cluster up"
+    return proc, _postmasters(parent)
+
+
+def test_a_missing_parent_is_one_line_naming_the_setting(tmp_path):
+    """A typo in ELLA_TEST_PG_PARENT was mkdtemp's traceback for every test, naming a path
+    the developer never gave."""
+    result = _run("use_cluster.py", tmp_path / "missing")
+    assert result.returncode == 4, result.stdout[-1500:]
+    assert f"ELLA_TEST_PG_PARENT='{tmp_path / 'missing'}' is no directory" in result.stdout
+
+
+def test_a_parent_too_long_for_the_socket_says_so(tmp_path):
+    """The socket is in the cluster's directory, and a socket path has at most 107 bytes:
+    the error was the server log's last lines, without PostgreSQL's own "too long"."""
+    parent = tmp_path / ("x" * 80)
+    parent.mkdir()
+    result = _run("use_cluster.py", parent)
+    assert result.returncode != 0
+    assert "is too long a path: its socket's" in result.stdout, result.stdout[-1500:]
+
+
+def test_stopped_runs_leave_no_cluster_behind(tmp_path):
+    """pg_ctl starts the server in a session of its own: a run ended by SIGTERM (a CI job's
+    time limit) or SIGKILL left it running, and its files (in /dev/shm: memory) until a
+    reboot. SIGTERM now ends a run as Ctrl-C does; what a SIGKILL leaves the next run
+    removes."""
+    parent = Path(tempfile.mkdtemp(prefix="harness-", dir="/tmp"))
+    os.chmod(parent, 0o755)
+    runs = []
+    try:
+        killed, killed_pids = _held_cluster(parent, tmp_path)
+        runs.append(killed)
+        killed.kill()
+        killed.wait(30)
+        assert killed_pids and all(_alive(pid) for pid in killed_pids)  # what it left
+        stopped, stopped_pids = _held_cluster(parent, tmp_path)
+        runs.append(stopped)
+        assert not any(_alive(pid) for pid in killed_pids)   # swept by the next run
+        stopped.send_signal(signal.SIGTERM)
+        stopped.wait(60)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in stopped_pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in stopped_pids)
+        assert sorted(p.name for p in parent.iterdir()) == []
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for pid in _postmasters(parent):
+            if _alive(pid):
+                os.kill(pid, signal.SIGINT)  # a fast shutdown of a server left behind
+        subprocess.run(["rm", "-rf", str(parent)], check=False)
