@@ -112,3 +112,19 @@ def test_stopped_runs_leave_no_cluster_behind(tmp_path):
             if _alive(pid):
                 os.kill(pid, signal.SIGINT)  # a fast shutdown of a server left behind
         subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's clusters run as another user")
+def test_a_private_parent_opened_to_the_postgres_user_is_said(capsys):
+    """As root the cluster runs as `postgres`, which must pass through every directory above
+    it: a private one (a home) was opened to every account without a word."""
+    from ella.devdb import Cluster
+    private = Path(tempfile.mkdtemp(prefix="harness-private-", dir="/tmp"))
+    try:
+        os.chmod(private, 0o700)
+        Cluster(private / "pg").init()
+        assert os.stat(private).st_mode & 0o777 == 0o701
+        assert (f"note: {private} may now be passed through by every account (o+x), so that "
+                "the OS user postgres reaches its cluster") in capsys.readouterr().err
+    finally:
+        subprocess.run(["rm", "-rf", str(private)], check=False)
