@@ -85,14 +85,21 @@ def index_suffix_ok(name):
     return name.endswith((".bai", ".crai", ".tbi"))
 
 
+# Names already said in this worker's log: a track list is read on every analysis page,
+# and a line per request drowned the log until the file was renamed.
+_SAID_NOT_UTF8 = set()
+
+
 def _utf8(name):
     """A file name that is UTF-8 (one copied from a Latin-1 share is not: it can be neither
     put in a URL nor in the JSON answer, and made the whole track list a 500)."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        log.warning("IGV track %r: the file name is not UTF-8; not offered (rename it)",
-                    name.encode("utf-8", "surrogateescape").decode("latin-1"))
+        if name not in _SAID_NOT_UTF8 and len(_SAID_NOT_UTF8) < 10000:
+            _SAID_NOT_UTF8.add(name)
+            log.warning("IGV track %r: the file name is not UTF-8; not offered (rename it)",
+                        name.encode("utf-8", "surrogateescape").decode("latin-1"))
         return False
     return True
 
