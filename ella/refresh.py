@@ -51,6 +51,20 @@ def expected_frequency_columns(config):
     return columns
 
 
+# Held by a refresh, exclusively, from its check of the stored configs' frequency groups to
+# its commit, and shared by a command storing a config that reads frequency columns, from its
+# check of them to its commit: each check held nothing against the other, so a config could
+# be stored during a refresh's build that read a column the refresh then dropped (the next
+# refresh refused, and filtering with the config was a 500).
+FREQUENCY_COLUMNS_LOCK = "ella.frequency-columns"
+
+
+def hold_frequency_columns(conn):
+    """Until this transaction ends, no refresh changes the frequency shadow table's columns
+    (one under way is waited for): call before checking a config against them."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (FREQUENCY_COLUMNS_LOCK,))
+
+
 def actual_frequency_columns(conn):
     """Data columns (name, type) of the live annotationshadowfrequency, or None if absent."""
     if not table_exists(conn, FREQUENCY_TABLE):
@@ -386,6 +400,7 @@ def refresh(conn, config, echo=print):
         # other order deadlocked with a deposit between the two.
         cur.execute("LOCK TABLE allele IN SHARE ROW EXCLUSIVE MODE")
         cur.execute("LOCK TABLE annotation IN SHARE ROW EXCLUSIVE MODE")
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (FREQUENCY_COLUMNS_LOCK,))
         problems = check_frequency_group_users(conn, config)
         if problems:
             raise RefreshError("refresh aborted: " + "; ".join(problems))

@@ -972,6 +972,31 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
     assert table_snapshot(db_url) == before
 
 
+def test_one_new_group_created_by_two_runs_at_once_is_made_then_updated(db_url):
+    """Two `add_groups` runs (two operators, a retried command) creating one new group: the
+    second looked the group up before the first committed and failed on the unique key
+    ("duplicate key value violates unique constraint"). It now waits and updates it, as a
+    second run of the file does."""
+    import threading
+    from ella.deposit.users import add_groups, parse_usergroups
+    from helpers import wait_for_lock_wait
+    entry = [{"name": "newgroup", "genepanels": [], "config": {}}]
+    outcome = {}
+
+    def second():
+        with psycopg.connect(db_url, application_name="second-add-groups") as conn:
+            outcome["second"] = add_groups(conn, parse_usergroups("b.json", entry))[0]["status"]
+
+    with psycopg.connect(db_url) as first:
+        assert add_groups(first, parse_usergroups("a.json", entry))[0]["status"] == "added"
+        thread = threading.Thread(target=second)
+        thread.start()
+        wait_for_lock_wait(db_url, "second-add-groups")
+    thread.join(30)
+    assert outcome == {"second": "updated"}
+    assert query(db_url, "SELECT count(*) FROM usergroup WHERE name = 'newgroup'") == [(1,)]
+
+
 def test_two_lookalike_usernames_created_at_once_are_refused(db_url, ella_config):
     """Two `add_many` runs at the same moment, one creating `Ola` and the other `ola`: each
     looked for a look-alike before the other committed, and both accounts were created. The

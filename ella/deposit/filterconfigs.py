@@ -17,7 +17,8 @@ from ella import jsonload
 from ella.filters import FilterError, quality
 from ella.filters.chain import check_filterconfig
 from ella.jsonschemas import load_schema_documents
-from ella.refresh import FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs
+from ella.refresh import (FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs,
+                          hold_frequency_columns)
 from ella.workflow.rounds import SNAPSHOT_CATEGORIES
 
 # Our own schema for the CLI input format; `filterconfig` itself is checked against the
@@ -213,6 +214,7 @@ def check_frequency_groups(conn, config, entries):
     """Every frequency group a filter config uses must be configured (`frequencies.groups`)
     and have its column in the shadow table, or filtering would fail at run time."""
     configured = set(frequency_pairs(config))
+    hold_frequency_columns(conn)
     columns = actual_frequency_columns(conn)
     column_names = {name for name, _ in columns or []}
     for index, entry in enumerate(entries):
@@ -291,6 +293,9 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
     echo = echo or (lambda line: None)
     result = {"configs": [], "links": {}, "warnings": []}
     with conn.transaction():
+        # A refresh under way is waited for first, with nothing held that it needs (taken at
+        # the frequency check, after the lock below, the two deadlocked).
+        hold_frequency_columns(conn)
         # One writer at a time: reading "the current row" and superseding it must not race.
         conn.execute("LOCK TABLE filterconfig, usergroupfilterconfig IN SHARE ROW EXCLUSIVE MODE")
         groups = _usergroup_ids(conn, entries)

@@ -17,7 +17,7 @@ from ella.deposit.variants import DepositError
 from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
                             generate_password, hash_password, logout_all_sessions,
                             looks_like_bcrypt_hash, set_password)
-from ella.refresh import actual_frequency_columns
+from ella.refresh import actual_frequency_columns, hold_frequency_columns
 
 
 class UsersError(Exception):
@@ -203,12 +203,19 @@ def _check_new_group_name(conn, group):
     problem = username_problem(name)
     if problem:
         raise UsersError(f"{group['label']}: group name {name!r} {problem}")
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), hashtext(%s))",
-                 (username_key(name),))
+    _lock_group_name(conn, name)
     other = _lookalike_group(conn, name)
     if other is not None:
         raise UsersError(f"{group['label']}: group {name!r} looks like the group {other!r} "
                          "(names differing only in case or Unicode form count as one)")
+
+
+def _lock_group_name(conn, name):
+    """Serialise, until this transaction ends, every creation of a group of this look: two
+    runs creating one new group at once each found none and the second failed on the
+    unique key."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), hashtext(%s))",
+                 (username_key(name),))
 
 
 def _lookalike_group(conn, name):
@@ -330,6 +337,7 @@ def _check_acmg_frequencies(conn, group):
     pairs = _acmg_frequency_pairs(group.get("config") or {})
     if not pairs:
         return
+    hold_frequency_columns(conn)
     columns = actual_frequency_columns(conn)
     if columns is None:
         raise UsersError("table annotationshadowfrequency does not exist: run `ella-db refresh` "
@@ -349,6 +357,9 @@ def add_groups(conn, groups, names=None):
     Returns [{"name", "status": "added" | "updated"}] in file order."""
     selected = _selected(groups, "name", names)
     results, ids = [], {}
+    # Before any row is written: a refresh under way is waited for with nothing held that it
+    # needs (taken at the first ACMG check, after a group's insert, the two deadlocked).
+    hold_frequency_columns(conn)
     for group in selected:
         panels = _resolve_panels(conn, group)
         default = _resolve_default_panel(conn, group, panels)
@@ -357,6 +368,7 @@ def add_groups(conn, groups, names=None):
                   "config": None if group["config"] is None else json.dumps(group["config"]),
                   "dname": default[0] if default else None,
                   "dversion": default[1] if default else None}
+        _lock_group_name(conn, group["name"])  # before looking: one made meanwhile is found
         row = _group_of_same_text(conn, group["name"], group["label"], lock=True)
         if row is None:
             # A new group only: existing ones (an adopted database's `Lab` and `LAB`) are
@@ -516,6 +528,7 @@ def add_many(conn, users, auth, groups=None):
     and the plain `password` (to hand out; never stored), for updated ones `changes`
     [(key, old, new)] as text."""
     results = []
+    hold_frequency_columns(conn)  # (as add_groups)
     for entry in _selected(users, "group", groups):
         group_id = _group_id(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)

@@ -1,0 +1,79 @@
+"""`ella-db refresh` of a config that drops a frequency column, racing the commands that store
+a config reading that column (a group's or a user's ACMG config, a filter config). Each
+checked the columns without holding anything against the other: a config stored during the
+refresh's build read the column the refresh then dropped, the next refresh refused, and
+filtering with the config answered 500."""
+
+import json
+import os
+import subprocess
+
+import psycopg
+import pytest
+
+from helpers import ROOT, run_cli, wait_for_lock_wait
+
+DEMO = ROOT / "demo"
+SAS = "      GNOMAD_EXOMES: [G, AFR, AMR, ASJ, EAS, FIN, NFE, OTH, SAS]\n"
+
+
+def _popen(db_url, *args, env=None):
+    full_env = {**{k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")},
+                "DB_URL": db_url, **(env or {})}
+    return subprocess.Popen([str(ROOT / "bin" / args[0]), *args[1:]], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env)
+
+
+def _acmg():
+    return json.loads((DEMO / "usergroups.json").read_text())[0]["config"]["acmg"]
+
+
+def _filterconfig():
+    entry = json.loads((DEMO / "filterconfigs.json").read_text())[0]
+    assert "SAS" in json.dumps(entry["filterconfig"])
+    entry = dict(entry, name="RaceConfig", usergroups=[{"name": "racegroup", "order": 0}],
+                 requirements=[])
+    return [entry]
+
+
+@pytest.mark.parametrize("command", ["add_groups", "filterconfigs"])
+def test_a_config_stored_during_a_refresh_is_checked_against_its_columns(
+        db_url, ella_config, tmp_path, command):
+    from api_helpers import add_user
+    from ella.config import DEFAULT_CONFIG_PATH
+    add_user(db_url, "raceuser", "racegroup")
+    text = DEFAULT_CONFIG_PATH.read_text()
+    assert SAS in text
+    without_sas = tmp_path / "config.yaml"
+    without_sas.write_text(text.replace(SAS, SAS.replace(", SAS", "")))
+    if command == "add_groups":
+        path = tmp_path / "groups.json"
+        path.write_text(json.dumps([{"name": "racegroup", "genepanels": [],
+                                     "config": {"acmg": _acmg()}}]))
+        args = ("ella-users", "add_groups", str(path))
+    else:
+        path = tmp_path / "filterconfigs.json"
+        path.write_text(json.dumps(_filterconfig()))
+        args = ("ella-filterconfigs", "update", str(path), "--reason", "race")
+    # The refresh is held just before it swaps in the new shadow table (after its check of
+    # the stored configs); the other command runs meanwhile.
+    with psycopg.connect(db_url) as blocker:
+        blocker.execute("SELECT 1 FROM annotationshadowfrequency LIMIT 1")
+        refresh = _popen(db_url, "ella-db", "refresh", "--reason", "race",
+                         env={"ELLA_CONFIG": str(without_sas)})
+        wait_for_lock_wait(db_url, count=1)
+        other = _popen(db_url, *args)
+        wait_for_lock_wait(db_url, count=2)  # it waits for the refresh now
+    _, refresh_err = refresh.communicate(timeout=120)
+    _, other_err = other.communicate(timeout=120)
+    assert refresh.returncode == 0, refresh_err
+    assert other.returncode == 1 and "GNOMAD_EXOMES.SAS" in other_err, other_err
+    with psycopg.connect(db_url) as conn:
+        assert "SAS" not in json.dumps(conn.execute(
+            "SELECT config FROM usergroup WHERE name = 'racegroup'").fetchone()[0])
+        assert conn.execute("SELECT count(*) FROM filterconfig WHERE name = 'RaceConfig'"
+                            ).fetchone()[0] == 0
+    again = run_cli("ella-db", "refresh", "--reason", "again", db_url=db_url,
+                    env={"ELLA_CONFIG": str(without_sas)})
+    assert again.returncode == 0, again.stderr
