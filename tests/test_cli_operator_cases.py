@@ -101,3 +101,16 @@ def test_the_daemons_take_intervals_of_seconds_up_to_a_day(tmp_path, capsys, too
                      "(a day)"), stderr
         for value in ("0.01", "86400", "2.5"):
             assert build_parser().parse_args([*needed, option, value, "--once"])
+
+
+def test_a_command_the_database_rolled_back_for_another_says_to_run_it_again(capsys):
+    """A deadlock or serialization failure (two commands on the same rows) was only
+    "error: database: deadlock detected": whether anything was saved, it did not say."""
+    from ella.cli.common import run_main
+
+    def deadlocked():
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+    assert run_main(deadlocked) == 1
+    assert capsys.readouterr().err == (
+        "error: database: deadlock detected (another command changed the same rows at the "
+        "same time; nothing was saved: run it again)\n")

@@ -997,6 +997,35 @@ def test_one_new_group_created_by_two_runs_at_once_is_made_then_updated(db_url):
     assert query(db_url, "SELECT count(*) FROM usergroup WHERE name = 'newgroup'") == [(1,)]
 
 
+def test_two_add_many_runs_listing_users_in_other_orders_both_succeed(db_url, tmp_path):
+    """Two runs at once whose files list u1, u2 and u2, u1: each held one name the other
+    waited for, and one was refused with "deadlock detected"."""
+    import os
+    import subprocess
+    from api_helpers import add_user
+    from helpers import ROOT, wait_for_lock_wait
+    add_user(db_url, "someone", "lookalikes")
+    env = {**{k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")},
+           "DB_URL": db_url}
+    runs = []
+    with psycopg.connect(db_url) as blocker:
+        # The lock of u1's name, held: the first run waits for it, the second (before the
+        # fix: holding u2's) too.
+        blocker.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), "
+                        "hashtext('u1'))")
+        for n, names in enumerate((("u1", "u2"), ("u2", "u1"))):
+            path = write_json(tmp_path, f"users{n}.json", [_new_user(name) for name in names])
+            runs.append(subprocess.Popen([str(ROOT / "bin" / "ella-users"), "add_many", path],
+                                         env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True))
+            wait_for_lock_wait(db_url, count=n + 1)
+    outcomes = [(run.communicate(timeout=60)[1], run.returncode) for run in runs]
+    assert [code for _, code in outcomes] == [0, 0], outcomes
+    assert query(db_url, 'SELECT count(*) FROM "user" WHERE username IN (%s, %s)',
+                 ("u1", "u2")) == [(2,)]
+
+
 def test_two_lookalike_usernames_created_at_once_are_refused(db_url, ella_config):
     """Two `add_many` runs at the same moment, one creating `Ola` and the other `ola`: each
     looked for a look-alike before the other committed, and both accounts were created. The

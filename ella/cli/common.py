@@ -294,6 +294,11 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
         first = first_line(exc)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             first += f" ({privilege_hint})"
+        elif (exc.sqlstate or "").startswith("40"):
+            # A deadlock or serialization failure: the database rolled this command back so
+            # another could finish.
+            first += " (another command changed the same rows at the same time; nothing was " \
+                "saved: run it again)"
         elif isinstance(exc, psycopg.errors.UndefinedTable):
             first += (" (is this database set up for ELLA? `ella-db status` tells; "
                       "`ella-db make-production` sets up an empty one)")

@@ -529,7 +529,13 @@ def add_many(conn, users, auth, groups=None):
     [(key, old, new)] as text."""
     results = []
     hold_frequency_columns(conn)  # (as add_groups)
-    for entry in _selected(users, "group", groups):
+    selected = _selected(users, "group", groups)
+    # Every name's lock first, in one order: two runs whose files list the same users in
+    # other orders each held one the other waited for (a deadlock, one run refused).
+    for key in sorted({username_key(entry["username"]) for entry in selected}):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), hashtext(%s))",
+                     (key,))
+    for entry in selected:
         group_id = _group_id(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
         _lock_username_key(conn, entry["username"])
