@@ -1017,6 +1017,56 @@ def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_u
                       {"gp_name": "HBOC", "gp_version": "v01"}).status == 200
 
 
+def test_a_variant_sent_to_review_on_the_lost_version_is_the_reviewers_to_open(
+        api_app, db_url, ella_config):
+    """After the panel upgrade the owner writes a gene comment in the round (403: the
+    round's panel was not the group's) and sends it to review: the variant is in the group's
+    review list on the old version, but every read its page makes with that panel was 403,
+    and the variant's rounds were hidden from the group, also its own finished one once a
+    colleague started the review on the new version."""
+    from workflow_helpers import analysis_alleles, payload, setup_analysis
+    wf = "/api/v1/workflows/alleles"
+    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
+    outsider = logged_in_client(api_app, db_url, "outsider")
+    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
+    assert owner.post(f"{wf}/{allele_id}/actions/start/",
+                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
+    sql(db_url, "UPDATE usergroupgenepanel SET genepanel_version = 'v01' WHERE "
+        "genepanel_name = 'HBOC' AND genepanel_version = 'v1.0.0'")
+    comment = {"gene_id": 1101, "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+               "evaluation": {"comment": "written while finishing the round"}}
+    assert outsider.post("/api/v1/geneassessments/", comment).status == 403
+    assert owner.post("/api/v1/geneassessments/", comment).status == 200
+    finalized = owner.post(f"{wf}/{allele_id}/actions/finalizeallele/",
+                           payload(allele_id, annotation_id)).json
+    assert owner.post(f"{wf}/{allele_id}/actions/markreview/", {
+        "allele_ids": [allele_id], "annotation_ids": [annotation_id],
+        "custom_annotation_ids": [],
+        "alleleassessment_ids": [finalized["alleleassessment"]["id"]],
+        "allelereport_ids": [finalized["allelereport"]["id"]]}).status == 200
+    first, review = [r[0] for r in sql(db_url, "SELECT id FROM alleleinterpretation WHERE "
+                                               "allele_id = %s ORDER BY id", (allele_id,))]
+    reads = [(f"{wf}/{allele_id}/genepanels/HBOC/v1.0.0/", None),
+             ("/api/v1/workflows/similar_alleles/HBOC/v1.0.0/", {"allele_ids": str(allele_id)}),
+             ("/api/v1/alleles/", {"q": f'{{"id":[{allele_id}]}}', "gp_name": "HBOC",
+                                   "gp_version": "v1.0.0"}),
+             (f"{wf}/{allele_id}/interpretations/{review}/", None)]
+    for path, query in reads:
+        assert colleague.get(path, query=query).status == 200, path
+        assert outsider.get(path, query=query).status == 403, path
+    assert [r["id"] for r in colleague.get(f"{wf}/{allele_id}/interpretations/").json] == [
+        first, review]
+    assert outsider.get(f"{wf}/{allele_id}/interpretations/").json == []
+    # The review started on the group's panel: the group's own finished round stays shown.
+    assert colleague.post(f"{wf}/{allele_id}/actions/start/",
+                          {"gp_name": "HBOC", "gp_version": "v01"}).status == 200
+    assert [r["id"] for r in colleague.get(f"{wf}/{allele_id}/interpretations/").json] == [
+        first, review]
+    assert [s["alleleinterpretation_id"] for s in colleague.get(
+        f"{wf}/{allele_id}/snapshots/").json] == [first]
+
+
 def test_the_groups_variant_work_stays_in_its_lists_after_a_panel_upgrade(world):
     """The group replaces HBOC v01 by v1.0.0 while u1 has a variant round in work on v01:
     the round stays the group's (RoundAccess), and so it stays in its work list, also once

@@ -16,14 +16,28 @@ def group_panels(conn, user):
         (user["group_id"],))}
 
 
+# A variant round on a version of one of the group's panels that the group no longer has (it
+# was given a new version meanwhile) is still the group's work: one a member has in work, or
+# the Not started one after a member's round sent to review; its earlier rounds by members
+# too (the group's history of the variant). (r: a round of alleleinterpretation.)
+_GROUP_WORK_ROUND = (
+    "(r.user_id IN (SELECT id FROM \"user\" WHERE group_id = %(group_id)s) OR "
+    "(r.status = 'Not started' AND EXISTS (SELECT 1 FROM alleleinterpretation p "
+    "JOIN \"user\" pu ON pu.id = p.user_id WHERE p.allele_id = r.allele_id "
+    "AND p.genepanel_name = r.genepanel_name AND p.genepanel_version = r.genepanel_version "
+    "AND NOT p.finalized AND pu.group_id = %(group_id)s AND p.id = (SELECT max(q.id) "
+    "FROM alleleinterpretation q WHERE q.allele_id = r.allele_id AND q.id < r.id))))")
+
+
 class RoundAccess:
-    """Which rounds of a variant workflow a user's group may change (403 otherwise; ELLA does
-    not check): those on one of the group's panels, and an Ongoing one that a member of the
-    group has in work on another version of one of the group's panels, so a round whose
-    panel the group lost to a new version can still be finished by the group that started
-    it. Another group cannot take over a round in work, nor a group without any version of
-    its panel by way of its owner moving there. `allows` reads the round as the caller
-    locked it."""
+    """Which rounds of a variant workflow a user's group may read and change (403 otherwise;
+    ELLA does not check): those on one of the group's panels, and those of the group's work
+    on another version of one of its panels (`_GROUP_WORK_ROUND`: a round a member did or
+    has in work, the Not started one after a member sent it to review), so a round whose
+    panel the group lost to a new version can still be finished and shown by the group that
+    started it. Another group cannot take over a round in work, nor a group without any
+    version of its panel by way of its owner moving there. `allows` reads the round as the
+    caller locked it."""
 
     def __init__(self, conn, user):
         self.conn = conn
@@ -33,13 +47,11 @@ class RoundAccess:
     def allows(self, round_row):
         if (round_row["genepanel_name"], round_row["genepanel_version"]) in self.panels:
             return True
-        owner = round_row.get("user_id")
-        if owner is None or round_row.get("status") != "Ongoing" or \
-                round_row["genepanel_name"] not in {name for name, _ in self.panels}:
+        if round_row["genepanel_name"] not in {name for name, _ in self.panels}:
             return False
-        found = self.conn.execute('SELECT group_id FROM "user" WHERE id = %s',
-                                  (owner,)).fetchone()
-        return found is not None and found[0] == self.group_id
+        return self.conn.execute(
+            f"SELECT 1 FROM alleleinterpretation r WHERE r.id = %(id)s AND {_GROUP_WORK_ROUND}",
+            {"id": round_row["id"], "group_id": self.group_id}).fetchone() is not None
 
 
 def require_genepanel(conn, user, name, version):
@@ -68,22 +80,22 @@ def require_import_genepanel(conn, user, name, version):
                     "a group it imports for")
 
 
-def require_readable_genepanel(conn, user, name, version):
-    """For routes that only read a panel's content (the round view's panel, similar variants,
-    transcript selection, ACMG suggestions, IGV panel tracks): the group's panels, and also
-    the panel of a variant round a member of the group has in work (Ongoing), which
-    `RoundAccess` lets the group finish after it lost that panel to a new version (the group
-    has another version of it)."""
+def require_working_genepanel(conn, user, name, version):
+    """For the routes of a variant round's page (its panel, similar variants, transcript
+    selection, ACMG suggestions, IGV panel tracks, gene comments): the group's panels, and
+    also a version of one of them that the group's variant work is on (`RoundAccess`: a
+    round the group may finish or show after it lost that version to a new one)."""
     if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                         (name, version)).fetchone():
         raise NotFound(f"No gene panel {name} {version}")
-    if (name, version) in group_panels(conn, user):
+    panels = group_panels(conn, user)
+    if (name, version) in panels:
         return
-    in_work = conn.execute(
-        'SELECT 1 FROM alleleinterpretation ai JOIN "user" u ON u.id = ai.user_id '
-        "WHERE ai.genepanel_name = %s AND ai.genepanel_version = %s AND ai.status = 'Ongoing' "
-        "AND u.group_id = %s LIMIT 1", (name, version, user["group_id"])).fetchone()
-    if in_work is None or name not in {n for n, _ in group_panels(conn, user)}:
+    in_work = name in {n for n, _ in panels} and conn.execute(
+        "SELECT 1 FROM alleleinterpretation r WHERE r.genepanel_name = %(name)s "
+        f"AND r.genepanel_version = %(version)s AND {_GROUP_WORK_ROUND} LIMIT 1",
+        {"name": name, "version": version, "group_id": user["group_id"]}).fetchone()
+    if not in_work:
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
 

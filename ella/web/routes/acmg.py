@@ -5,7 +5,7 @@ from ella.acmg.acmgconfig import AcmgConfigError, acmg_config_problem
 from ella.acmg.classification import suggested_classification
 from ella.acmg.engine import suggested_criteria
 from ella.allele_views import load_alleles
-from ella.web.access import require_readable_genepanel
+from ella.web.access import require_working_genepanel
 from ella.web.errors import ApiError, BadRequest, NotFound
 from ella.web.router import router
 from ella.web.routes.config import user_config_for
@@ -67,7 +67,7 @@ def _request_body(body):
               summary="Suggested ACMG criteria per allele from the rule engine")
 def suggested_acmg_codes(ctx):
     allele_ids, gp_name, gp_version, refs = _request_body(ctx.request.json())
-    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_working_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     acmg = _user_acmg_config(ctx)
     alleles = load_alleles(ctx.conn, ctx.config, "a.id = ANY(%s)", (allele_ids,),
                            genepanel=(gp_name, gp_version))

@@ -1,7 +1,7 @@
 """Alleles with annotation and assessments (api.md 2.3, 3.4, 4.9 `GET alleles/`)."""
 
 from ella.allele_views import ALLELE_Q_COLUMNS, LINK_KEYS, genes_of_alleles, load_alleles
-from ella.web.access import require_analysis, require_readable_genepanel
+from ella.web.access import require_analysis, require_working_genepanel
 from ella.web.errors import BadRequest
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -44,7 +44,7 @@ def list_alleles(ctx):
         raise BadRequest("gp_name and gp_version must be given together")
     genepanel = None
     if gp_name:
-        require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+        require_working_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
         genepanel = (gp_name, gp_version)
     analysis_id = request.int_arg("analysis_id", None, minimum=0)
     if analysis_id is not None:

@@ -16,7 +16,8 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
 from ella.db import clock_now
-from ella.web.access import require_allele, require_analysis, require_genepanel
+from ella.web.access import (require_allele, require_analysis, require_genepanel,
+                             require_working_genepanel)
 from ella.web.errors import BadRequest, Conflict, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
@@ -157,7 +158,8 @@ def create_geneassessment(ctx):
     conn = ctx.conn
     if not conn.execute("SELECT 1 FROM gene WHERE hgnc_id = %s", (body["gene_id"],)).fetchone():
         raise NotFound(f"No gene with HGNC id {body['gene_id']}")
-    require_genepanel(conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
+    # Also the panel of a variant round the group may still finish (it lost that version).
+    require_working_genepanel(conn, ctx.user, body["genepanel_name"], body["genepanel_version"])
     if body.get("analysis_id") is not None:
         require_analysis(conn, ctx.user, body["analysis_id"], lock=True)
     current = conn.execute("SELECT id FROM geneassessment WHERE gene_id = %s "

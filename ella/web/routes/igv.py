@@ -17,7 +17,7 @@ from datetime import timezone
 from urllib.parse import quote
 
 from ella.allele_views import ANALYSIS_ALLELE_IDS
-from ella.web.access import require_analysis, require_readable_genepanel
+from ella.web.access import require_analysis, require_working_genepanel
 from ella.web.errors import ApiError, Forbidden, NotFound
 from ella.web.http import FileResponse, Response
 from ella.web.router import router
@@ -430,7 +430,7 @@ def resource_file(ctx, filename):
 @router.route("GET", f"{API}/igv/tracks/dynamic/genepanel/<gp_name>/<gp_version>/",
               access="genepanel", summary="Gene panel transcripts as BED12")
 def genepanel_track(ctx, gp_name, gp_version):
-    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_working_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     refuse_if_limited(ctx, "DYNAMIC/genepanel")
     rows = ctx.conn.execute(
         "SELECT t.chromosome, t.tx_start, t.tx_end, g.hgnc_symbol, t.transcript_name, t.strand, "

@@ -2,7 +2,7 @@
 (api.md 2.9, 2.10, 2.11, 4.15, 4.17, 4.22; workflow.md 4.6, 13, 14)."""
 
 from ella.web.access import (RoundAccess, require_allele, require_analysis,
-                             require_readable_genepanel)
+                             require_working_genepanel)
 from ella.web.errors import BadRequest, Forbidden
 from ella.web.routes.config import user_config_for
 from ella.web.router import router
@@ -71,7 +71,7 @@ def collisions_allele(ctx, allele_id):
 @router.route("GET", f"{API}/workflows/similar_alleles/<genepanel_name>/<genepanel_version>/",
               access="genepanel", summary="Nearby classified variants of each given variant")
 def similar_alleles_route(ctx, genepanel_name, genepanel_version):
-    require_readable_genepanel(ctx.conn, ctx.user, genepanel_name, genepanel_version)
+    require_working_genepanel(ctx.conn, ctx.user, genepanel_name, genepanel_version)
     if ctx.request.args.get("allele_ids") is None:
         raise BadRequest('Missing required arg "allele_ids"')
     allele_ids = ctx.request.id_list_arg("allele_ids")

@@ -17,8 +17,8 @@ Differences from ELLA (which answers 500): state preconditions 409, bad input 40
 """
 
 from ella.allele_views import ALLELE_ORDER, AlleleLoader, geneassessment_shapes
-from ella.web.access import (RoundAccess, group_panels, require_analysis, require_genepanel,
-                              require_readable_genepanel)
+from ella.web.access import (RoundAccess, require_analysis, require_genepanel,
+                              require_working_genepanel)
 from ella.web.errors import BadRequest, Forbidden, NotFound
 from ella.web.http import JsonPartsResponse, to_json
 from ella.web.listing import page_args, page_headers
@@ -55,12 +55,6 @@ def _workflow(ctx, wtype, params, change=False):
     return allele_id
 
 
-def _visible_panels(ctx):
-    """The group's panels. ELLA skips the round filter for a group without panels; we
-    follow access.py's rule instead: such a group sees no rounds."""
-    return group_panels(ctx.conn, ctx.user)
-
-
 # Variant-workflow actions any group may take (see the module docstring).
 OPEN_TO_ALL_GROUPS = frozenset({"start", "reopen"})
 
@@ -74,10 +68,11 @@ def _round_access(ctx, wtype, action):
 
 
 def _readable_round(ctx, wtype, workflow_id, interpretation_id):
-    """A round the caller's group may read: one on its panels, or one a member has in work
-    (RoundAccess), so a round the group may finish after a panel upgrade can be shown."""
+    """A round the caller's group may read: an analysis' (its access is checked by
+    `_workflow`), or a variant's on its panels or of its work (RoundAccess), so a round the
+    group may finish after a panel upgrade can be shown."""
     round_row = rounds.get_round(ctx.conn, wtype, workflow_id, interpretation_id)
-    if not RoundAccess(ctx.conn, ctx.user).allows(round_row):
+    if wtype is ALLELE and not RoundAccess(ctx.conn, ctx.user).allows(round_row):
         raise Forbidden(f"Interpretation {interpretation_id} is not available to your user "
                         "group")
     return round_row
@@ -88,9 +83,10 @@ def _readable_round(ctx, wtype, workflow_id, interpretation_id):
 def _list_interpretations(wtype):
     def list_interpretations(ctx, **params):
         workflow_id = _workflow(ctx, wtype, params)
-        access = RoundAccess(ctx.conn, ctx.user)
-        found = [r for r in rounds.list_rounds(ctx.conn, wtype, workflow_id)
-                 if access.allows(r)]
+        found = rounds.list_rounds(ctx.conn, wtype, workflow_id)
+        if wtype is ALLELE:  # (an analysis' rounds are the analysis')
+            access = RoundAccess(ctx.conn, ctx.user)
+            found = [r for r in found if access.allows(r)]
         return rounds.round_objects(ctx.conn, wtype, found)
     return list_interpretations
 
@@ -192,14 +188,14 @@ def _list_snapshots(wtype):
     def list_snapshots(ctx, **params):
         workflow_id = _workflow(ctx, wtype, params)
         where, values = f"r.{wtype.column} = %s", [workflow_id]
-        panels = _visible_panels(ctx)
         if wtype is ALLELE:
-            # Only snapshots of rounds of the caller's group's panels (workflow.md 9).
-            names = [p[0] for p in panels]
-            versions = [p[1] for p in panels]
-            where += (" AND (r.genepanel_name, r.genepanel_version) IN "
-                      "(SELECT * FROM unnest(%s::text[], %s::text[]))")
-            values += [names, versions]
+            # Only snapshots of rounds the caller's group may read (workflow.md 9: those of
+            # its panels; also of its work on a version it lost, as RoundAccess says).
+            access = RoundAccess(ctx.conn, ctx.user)
+            readable = [r["id"] for r in rounds.list_rounds(ctx.conn, wtype, workflow_id)
+                        if access.allows(r)]
+            where += " AND r.id = ANY(%s)"
+            values.append(readable)
         return rounds.snapshots(ctx.conn, wtype, where, values)
     return list_snapshots
 
@@ -353,7 +349,7 @@ def genepanel_for_alleles(conn, name, version, allele_ids):
                       "assessments")
 def analysis_genepanel(ctx, analysis_id, gp_name, gp_version):
     require_analysis(ctx.conn, ctx.user, analysis_id)
-    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_working_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     allele_ids = ctx.request.id_list_arg("allele_ids") or []
     return genepanel_for_alleles(ctx.conn, gp_name, gp_version, allele_ids)
 
@@ -361,7 +357,7 @@ def analysis_genepanel(ctx, analysis_id, gp_name, gp_version):
 @router.route("GET", f"{PREFIX[ALLELE]}/genepanels/<gp_name>/<gp_version>/", access="genepanel",
               summary="Gene panel part relevant to the variant, with gene assessments")
 def allele_genepanel(ctx, allele_id, gp_name, gp_version):
-    require_readable_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
+    require_working_genepanel(ctx.conn, ctx.user, gp_name, gp_version)
     _workflow(ctx, ALLELE, {"allele_id": allele_id})
     return genepanel_for_alleles(ctx.conn, gp_name, gp_version, [allele_id])
 
