@@ -31,7 +31,7 @@ from ella.config import load_config
 from ella.devdb import Cluster
 from ella.migrate import migrate
 
-from helpers import pg_client
+from helpers import pg_client, process_running
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -173,21 +173,10 @@ def _remove_stale_clusters(parent):
             owner = int((directory / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # being made just now, or not of this harness: not ours to judge
-        if _alive(owner):
+        if process_running(owner):  # (no /proc to tell: taken as running)
             continue
         Cluster(directory).stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _alive(pid):
-    """Running (a zombie, left for a parent that never reaps it, is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc to read here: taken as running, nothing removed
 
 
 def _interrupted(signum, frame):

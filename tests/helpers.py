@@ -101,3 +101,15 @@ def recorded_statements():
         yield calls
     finally:
         psycopg.Cursor.execute = original
+
+
+def process_running(pid):
+    """Whether process `pid` runs (a zombie, left for a parent that never reaps it, does
+    not); True where there is no /proc to tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, process_running
 
 CASES = Path(__file__).resolve().parent / "cluster_cases"
 
@@ -37,15 +37,6 @@ def _postmasters(parent):
         except (OSError, ValueError, IndexError):
             pass
     return pids
-
-
-def _alive(pid):
-    """Running (a zombie, left for a parent that never reaps it, is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _held_cluster(parent, tmp_path):
@@ -92,16 +83,16 @@ def test_stopped_runs_leave_no_cluster_behind(tmp_path):
         runs.append(killed)
         killed.kill()
         killed.wait(30)
-        assert killed_pids and all(_alive(pid) for pid in killed_pids)  # what it left
+        assert killed_pids and all(process_running(pid) for pid in killed_pids)  # what it left
         stopped, stopped_pids = _held_cluster(parent, tmp_path)
         runs.append(stopped)
-        assert not any(_alive(pid) for pid in killed_pids)   # swept by the next run
+        assert not any(process_running(pid) for pid in killed_pids)   # swept by the next run
         stopped.send_signal(signal.SIGTERM)
         stopped.wait(60)
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in stopped_pids) and time.monotonic() < deadline:
+        while any(process_running(pid) for pid in stopped_pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in stopped_pids)
+        assert not any(process_running(pid) for pid in stopped_pids)
         assert sorted(p.name for p in parent.iterdir()) == []
     finally:
         for proc in runs:
@@ -109,7 +100,7 @@ def test_stopped_runs_leave_no_cluster_behind(tmp_path):
                 proc.kill()
                 proc.wait()
         for pid in _postmasters(parent):
-            if _alive(pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGINT)  # a fast shutdown of a server left behind
         subprocess.run(["rm", "-rf", str(parent)], check=False)
 

@@ -954,21 +954,31 @@ def test_open_round_unique_index_violation_is_a_409(world, monkeypatch):
     assert len(world.rounds("allele", allele)) == 1
 
 
+def _started_then_upgraded(api_app, db_url, ella_config):
+    """The owner (wfgroup) starts a variant round on HBOC v1.0.0; the group is then given
+    v01 in its place. Returns (owner, colleague, outsider of othergroup with v01, allele id,
+    annotation id)."""
+    from workflow_helpers import analysis_alleles, setup_analysis
+    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
+    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
+    outsider = logged_in_client(api_app, db_url, "outsider")
+    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
+    assert owner.post(f"/api/v1/workflows/alleles/{allele_id}/actions/start/",
+                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
+    sql(db_url, "UPDATE usergroupgenepanel SET genepanel_version = 'v01' WHERE "
+        "genepanel_name = 'HBOC' AND genepanel_version = 'v1.0.0'")
+    return owner, colleague, outsider, allele_id, annotation_id
+
+
 def test_a_variant_round_in_work_survives_its_groups_panel_upgrade(api_app, db_url, ella_config):
     """A user starts a variant round on HBOC v1.0.0; the group then gets the new version
     and loses the old one. The group can still finish the round in work (its owner saves,
     logs, finalizes the variant and marks it; a colleague can take it over), while another
     group cannot take it over. It used to be stuck: every action was 403."""
-    from workflow_helpers import analysis_alleles, payload, setup_analysis
+    from workflow_helpers import payload
     wf = "/api/v1/workflows/alleles"
-    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
-    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
-    outsider = logged_in_client(api_app, db_url, "outsider")
-    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
-    assert owner.post(f"{wf}/{allele_id}/actions/start/",
-                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
-    sql(db_url, "UPDATE usergroupgenepanel SET genepanel_version = 'v01' WHERE "
-        "genepanel_name = 'HBOC' AND genepanel_version = 'v1.0.0'")
+    owner, colleague, outsider, allele_id, annotation_id = _started_then_upgraded(
+        api_app, db_url, ella_config)
     round_id = sql(db_url, "SELECT id FROM alleleinterpretation WHERE allele_id = %s",
                    (allele_id,))[0][0]
     assert outsider.post(f"{wf}/{allele_id}/actions/override/", {}).status == 403
@@ -1024,16 +1034,10 @@ def test_a_variant_sent_to_review_on_the_lost_version_is_the_reviewers_to_open(
     review list on the old version, but every read its page makes with that panel was 403,
     and the variant's rounds were hidden from the group, also its own finished one once a
     colleague started the review on the new version."""
-    from workflow_helpers import analysis_alleles, payload, setup_analysis
+    from workflow_helpers import payload
     wf = "/api/v1/workflows/alleles"
-    owner, colleague, analyses, _ = setup_analysis(api_app, db_url, ella_config)
-    add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
-    outsider = logged_in_client(api_app, db_url, "outsider")
-    allele_id, annotation_id = analysis_alleles(db_url, analyses[0])[0]
-    assert owner.post(f"{wf}/{allele_id}/actions/start/",
-                      {"gp_name": "HBOC", "gp_version": "v1.0.0"}).status == 200
-    sql(db_url, "UPDATE usergroupgenepanel SET genepanel_version = 'v01' WHERE "
-        "genepanel_name = 'HBOC' AND genepanel_version = 'v1.0.0'")
+    owner, colleague, outsider, allele_id, annotation_id = _started_then_upgraded(
+        api_app, db_url, ella_config)
     comment = {"gene_id": 1101, "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
                "evaluation": {"comment": "written while finishing the round"}}
     assert outsider.post("/api/v1/geneassessments/", comment).status == 403
