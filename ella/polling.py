@@ -43,6 +43,7 @@ from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
 from ella.genepanel_export import regions_bed
 from ella.http_deadline import Deadline
+from ella.import_rights import IMPORTABLE_PANEL, may_import_on
 from ella.migrate import at_head
 
 log = logging.getLogger("ella.polling")
@@ -373,19 +374,18 @@ def run_preimport(script, job, usergroup, db_url=None, timeout=600):
 # --- depositing a result (7.5) --------------------------------------------------------------
 
 def append_target_outside_group(conn, group_id, properties):
-    """The name of the analysis an Analysis job's `properties` append to when its gene panel
-    is not one of `group_id`'s panels, else None. None too when the job creates an analysis
-    or names none that exists (the deposit reports that)."""
+    """The name of the analysis an Analysis job's `properties` append to when `group_id` may
+    not import on its gene panel (its own panels and those of a group it imports for), else
+    None. None too when the job creates an analysis or names none that exists (the deposit
+    reports that)."""
     if not isinstance(properties, dict) or properties.get("create_or_append") != "Append":
         return None
     name = properties.get("analysis_name")
     if not isinstance(name, str) or not name:
         return None
     found = conn.execute(
-        "SELECT 1 FROM analysis a WHERE a.name = %s AND NOT EXISTS (SELECT 1 FROM "
-        "usergroupgenepanel ugp WHERE ugp.usergroup_id = %s AND ugp.genepanel_name = "
-        "a.genepanel_name AND ugp.genepanel_version = a.genepanel_version)",
-        (name, group_id)).fetchone()
+        f"SELECT 1 FROM analysis j WHERE j.name = %(name)s AND NOT {IMPORTABLE_PANEL}",
+        {"name": name, "group_id": group_id}).fetchone()
     return name if found else None
 
 
@@ -397,10 +397,17 @@ def deposit_result(conn, app_config, job, vcf_text):
     """Deposit the annotated VCF of a job (text, or the service's bytes) on `conn` (no
     commit). Returns a summary dict."""
     props = job["properties"] or {}
+    user = conn.execute('SELECT group_id FROM "user" WHERE id = %s',
+                        (job["user_id"],)).fetchone() if job["user_id"] is not None else None
+    if user is not None and not may_import_on(conn, user[0], job["genepanel_name"],
+                                              job["genepanel_version"]):
+        # Checked again here: the job's user may have left the group, or the group stopped
+        # importing for the panel's group, since it was posted (a retry ran it all the same).
+        raise DepositError(f"The user group of the job's user may not import on gene panel "
+                           f"{job['genepanel_name']} {job['genepanel_version']} (any more): "
+                           "nothing deposited")
     if job["mode"] == "Analysis" and props.get("create_or_append") == "Append":
         # Checked again here: the job may predate the check, or its user changed groups.
-        user = conn.execute('SELECT group_id FROM "user" WHERE id = %s',
-                            (job["user_id"],)).fetchone()
         if user is None:
             raise DepositError("the job has no user, so access to the analysis it appends "
                                "to cannot be checked")

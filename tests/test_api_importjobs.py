@@ -255,6 +255,32 @@ def test_a_group_imports_on_a_panel_of_a_group_it_imports_for(app, db_url, ella_
     assert importer.request("DELETE", f"{JOBS}{job_id}/").status == 200
 
 
+def test_import_rights_for_another_group_end_with_them(app, db_url):
+    """A lab importing for a clinic may append to the clinic's analysis (403: the append
+    check knew the group's own panels only); once the lab stops importing for the clinic,
+    its member's earlier job on the clinic's panel can neither be retried (the poller would
+    import on a panel the user may no longer import on) nor be seen."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO usergroupimport (usergroup_id, usergroupimport_id) "
+                     "SELECT i.id, o.id FROM usergroup i, usergroup o "
+                     "WHERE i.name = 'importgroup' AND o.name = 'othergroup'")
+        conn.execute("INSERT INTO analysis (name, genepanel_name, genepanel_version, "
+                     "date_deposited) VALUES ('clinic-1.HBOC_v1.0.0', 'HBOC', 'v1.0.0', now())")
+    importer = logged_in_client(app, db_url, "importer")
+    appended = importer.post(JOBS, {**BODY, "genepanel_version": "v1.0.0", "properties": {
+        "analysis_name": "clinic-1.HBOC_v1.0.0", "create_or_append": "Append"}})
+    assert appended.status == 200, appended.body
+    job_id = appended.json["id"]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE annotationjob SET status = 'FAILED (PROCESSING)' WHERE id = %s",
+                     (job_id,))
+        conn.execute("DELETE FROM usergroupimport")
+    assert importer.request("PATCH", f"{JOBS}{job_id}/",
+                            json_body={"status": "SUBMITTED"}).status == 403
+    assert importer.get(JOBS).json == []
+    assert [j["id"] for j in logged_in_client(app, db_url, "other").get(JOBS).json] == [job_id]
+
+
 def test_delete(app, db_url):
     client = logged_in_client(app, db_url, "importer")
     job = client.post(JOBS, BODY).json

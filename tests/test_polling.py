@@ -57,7 +57,8 @@ def user_id(db_url):
         return conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'").fetchone()[0]
 
 
-def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, **properties):
+def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, panel=PANEL,
+            **properties):
     props = {"analysis_name": "abc", "create_or_append": "Create", "sample_type": "HTS"}
     props.update(properties)
     with psycopg.connect(db_url) as conn:
@@ -66,7 +67,7 @@ def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, **p
             "user_id, date_submitted, date_last_update, genepanel_name, genepanel_version, "
             "properties, sample_id) VALUES ('', 'SUBMITTED', '{}', %s, %s, '', %s, now(), now(), "
             "%s, %s, %s, %s) RETURNING id",
-            (mode, data, user_id, *PANEL, psycopg.types.json.Jsonb(props), sample_id)
+            (mode, data, user_id, *panel, psycopg.types.json.Jsonb(props), sample_id)
         ).fetchone()[0]
         conn.commit()
     return job_id
@@ -343,13 +344,34 @@ def test_append_to_another_groups_analysis_fails_and_changes_nothing(db_url, con
         stranger = conn.execute("SELECT id FROM \"user\" WHERE username = 'stranger'").fetchone()[0]
     before = table_snapshot(db_url)
     second = add_job(db_url, stranger, data=vcf_half(2), analysis_name="fam.HBOC_v01",
-                     create_or_append="Append")
+                     create_or_append="Append", panel=("HBOC", "v1.0.0"))
     for _ in range(4):
         poller.cycle()
     failed = job(db_url, second)
     assert failed["status"] == "FAILED (DEPOSIT)"
     assert failed["message"] == ("DepositError: Analysis fam.HBOC_v01 is not available to the "
                                  "user group of the job's user: nothing appended")
+    after = table_snapshot(db_url)
+    before.pop("annotationjob"), after.pop("annotationjob")
+    assert after == before
+
+
+def test_a_job_whose_user_may_no_longer_import_on_its_panel_is_not_deposited(
+        db_url, config, service, user_id):
+    """The job's user left the group (or the group stopped importing for the panel's group)
+    after posting it: a retry was deposited all the same, for any mode but Append."""
+    poller = Poller(db_url, config)
+    job_id = add_job(db_url, user_id, data=vcf_half(1), analysis_name="left")
+    add_user(db_url, "someone", "nopanels", panels=[])
+    with psycopg.connect(db_url) as conn:
+        conn.execute('UPDATE "user" SET group_id = (SELECT id FROM usergroup WHERE name = '
+                     "'nopanels') WHERE id = %s", (user_id,))
+    before = table_snapshot(db_url)
+    _cycles(poller, 4)
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (DEPOSIT)"
+    assert failed["message"] == ("DepositError: The user group of the job's user may not "
+                                 "import on gene panel HBOC v01 (any more): nothing deposited")
     after = table_snapshot(db_url)
     before.pop("annotationjob"), after.pop("annotationjob")
     assert after == before

@@ -6,6 +6,7 @@ helpers instead of writing their own checks; a refusal is 403 (the object exists
 the user's), an unknown id 404.
 """
 
+from ella.import_rights import may_import_on
 from ella.web.errors import Forbidden, NotFound
 
 
@@ -70,11 +71,7 @@ def require_import_genepanel(conn, user, name, version):
     if not conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                         (name, version)).fetchone():
         raise NotFound(f"No gene panel {name} {version}")
-    if (name, version) in group_panels(conn, user) or conn.execute(
-            "SELECT 1 FROM usergroupimport i JOIN usergroupgenepanel p "
-            "ON p.usergroup_id = i.usergroupimport_id WHERE i.usergroup_id = %s "
-            "AND p.genepanel_name = %s AND p.genepanel_version = %s",
-            (user["group_id"], name, version)).fetchone():
+    if may_import_on(conn, user["group_id"], name, version):
         return
     raise Forbidden(f"Gene panel {name} {version} is not available to your user group nor to "
                     "a group it imports for")

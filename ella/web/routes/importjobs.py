@@ -12,9 +12,10 @@ from psycopg.types.json import Jsonb
 
 from ella import auth
 from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
-from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING, STATUSES,
-                          SUBMITTED, ServiceError, append_target_outside_group, job_dict,
-                          load_job, now, service_from_config, update_job)
+from ella.import_rights import IMPORTABLE_PANEL
+from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING,
+                          STATUSES, SUBMITTED, ServiceError, append_target_outside_group,
+                          job_dict, load_job, now, service_from_config, update_job)
 from ella.web.access import (accessible_panel_condition, require_genepanel,
                              require_import_genepanel)
 from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
@@ -52,12 +53,15 @@ def _with_users(conn, jobs):
 
 
 def _job_for_user(ctx, job_id, lock=False):
-    """The job, if the caller's group has its panel or the caller submitted it (for a group
-    it imports for)."""
+    """The job, if the caller's group has its panel, or the caller submitted it on a panel
+    their group may still import on (a group it imports for)."""
     job = load_job(ctx.conn, job_id, lock=lock)
     if job is None:
         raise NotFound(f"No import job with id {job_id}")
-    if job["user_id"] != ctx.user["id"]:
+    if job["user_id"] == ctx.user["id"]:
+        require_import_genepanel(ctx.conn, ctx.user, job["genepanel_name"],
+                                 job["genepanel_version"])
+    else:
         require_genepanel(ctx.conn, ctx.user, job["genepanel_name"], job["genepanel_version"])
     return job
 
@@ -158,10 +162,13 @@ def _check_analysis_properties(properties, panel):
 def list_jobs(ctx):
     condition, params = q_to_sql(ctx.request.json_arg("q"), JOB_Q_COLUMNS)
     page, per_page = page_args(ctx.request)
-    # The group's panels' jobs, and the caller's own (on a panel of a group it imports for).
+    # The group's panels' jobs, and the caller's own on a panel of a group it imports for
+    # (while it does).
+    importable = IMPORTABLE_PANEL.replace("%(group_id)s", "%s")
     where = (f"({condition}) AND ({accessible_panel_condition('j', placeholder='%s')} "
-             "OR j.user_id = %s)")
-    params = params + [ctx.user["group_id"], ctx.user["id"]]
+             f"OR (j.user_id = %s AND {importable}))")
+    params = params + [ctx.user["group_id"], ctx.user["id"], ctx.user["group_id"],
+                       ctx.user["group_id"]]
     total = ctx.conn.execute(f"SELECT count(*) FROM annotationjob j WHERE {where}",
                              params).fetchone()[0]
     select = JOB_SELECT.replace("FROM annotationjob", "FROM annotationjob j")
