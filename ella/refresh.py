@@ -395,12 +395,15 @@ def refresh(conn, config, echo=print):
     with lock_wait_limited("refresh"), conn.transaction():
         cur = conn.cursor()
         limit_lock_wait(cur)
+        # The commands storing configs that read frequency columns first (they hold it from
+        # before their writes: `ella-demo` deposits analyses after its groups, and taken
+        # after the table locks below it deadlocked with that).
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (FREQUENCY_COLUMNS_LOCK,))
         # Writers of annotation wait until we are done; readers go on. `allele` first, as a
         # deposit writes it before `annotation` (the shadow tables' foreign key needs it): the
         # other order deadlocked with a deposit between the two.
         cur.execute("LOCK TABLE allele IN SHARE ROW EXCLUSIVE MODE")
         cur.execute("LOCK TABLE annotation IN SHARE ROW EXCLUSIVE MODE")
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (FREQUENCY_COLUMNS_LOCK,))
         problems = check_frequency_group_users(conn, config)
         if problems:
             raise RefreshError("refresh aborted: " + "; ".join(problems))

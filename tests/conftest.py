@@ -11,6 +11,7 @@ The real ELLA database of tests/data/ is restored once into `ella_test_demo_temp
 tests that need it (`demo_db_url`).
 """
 
+import fcntl
 import gzip
 import itertools
 import os
@@ -31,7 +32,7 @@ from ella.config import load_config
 from ella.devdb import Cluster
 from ella.migrate import migrate
 
-from helpers import pg_client, process_running
+from helpers import pg_client
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -147,8 +148,14 @@ def pg_server():
         return
     parent = _cluster_parent()
     _remove_stale_clusters(parent)
-    directory = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=parent))
-    (directory / OWNER_FILE).write_text(str(os.getpid()))
+    # Its owner file is locked while this run lives (the kernel lets go of it when the
+    # process ends however it ends, which tells another run's sweep, from any PID namespace,
+    # that the cluster is stale), and before the directory gets the name sweeps look for.
+    made = Path(tempfile.mkdtemp(prefix="." + CLUSTER_PREFIX, dir=parent))
+    owner = open(made / OWNER_FILE, "w")
+    fcntl.flock(owner, fcntl.LOCK_EX)
+    directory = made.with_name(made.name[1:])
+    made.rename(directory)
     cluster = Cluster(directory, port=_free_port())
     try:
         cluster.start()
@@ -160,23 +167,27 @@ def pg_server():
     finally:
         cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)
+        owner.close()
 
 
-CLUSTER_PREFIX, OWNER_FILE = "ella-test-pg-", "owner.pid"
+CLUSTER_PREFIX, OWNER_FILE = "ella-test-pg-", "owner.lock"
 
 
 def _remove_stale_clusters(parent):
     """The clusters of runs killed before their teardown (SIGKILL, a machine's OOM killer):
-    their servers still ran, and in /dev/shm their files held memory, until a reboot."""
+    their servers still ran, and in /dev/shm their files held memory, until a reboot. One
+    whose owner file nobody holds locked is stale."""
     for directory in Path(parent or tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
         try:
-            owner = int((directory / OWNER_FILE).read_text())
-        except (OSError, ValueError):
+            with open(directory / OWNER_FILE) as owner:
+                try:
+                    fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its run goes on
+                Cluster(directory).stop()
+                shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
             continue  # being made just now, or not of this harness: not ours to judge
-        if process_running(owner):  # (no /proc to tell: taken as running)
-            continue
-        Cluster(directory).stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _interrupted(signum, frame):

@@ -119,3 +119,22 @@ def test_a_private_parent_opened_to_the_postgres_user_is_said(capsys):
                 "the OS user postgres reaches its cluster") in capsys.readouterr().err
     finally:
         subprocess.run(["rm", "-rf", str(private)], check=False)
+
+
+def test_a_cluster_whose_run_lives_is_not_swept(tmp_path):
+    """The sweep judged a run by its process id in /proc: where that cannot be seen (another
+    PID namespace sharing /dev/shm, no /proc) it removed a live run's cluster. A run holds its
+    owner file locked; only a cluster whose lock nobody holds is removed."""
+    import fcntl
+    parent = Path(tempfile.mkdtemp(prefix="harness-", dir="/tmp"))
+    try:
+        live = parent / "ella-test-pg-live"
+        live.mkdir()
+        with open(live / "owner.lock", "w") as owner:
+            fcntl.flock(owner, fcntl.LOCK_EX)  # as a run in another namespace would hold it
+            assert _run("use_cluster.py", parent).returncode == 0
+            assert live.is_dir()
+        assert _run("use_cluster.py", parent).returncode == 0  # nobody holds it now
+        assert not live.exists()
+    finally:
+        subprocess.run(["rm", "-rf", str(parent)], check=False)

@@ -77,3 +77,20 @@ def test_a_config_stored_during_a_refresh_is_checked_against_its_columns(
     again = run_cli("ella-db", "refresh", "--reason", "again", db_url=db_url,
                     env={"ELLA_CONFIG": str(without_sas)})
     assert again.returncode == 0, again.stderr
+
+
+def test_a_demo_load_and_a_refresh_at_once_do_not_deadlock(db_url):
+    """`ella-demo` stores its groups (taking the frequency-columns lock) and then deposits the
+    demo analyses in the same transaction; a refresh took its table locks on allele and
+    annotation before that lock: a deadlock, and the demo rolled back."""
+    with psycopg.connect(db_url) as blocker:
+        # The demo held between its groups and its filter configs.
+        blocker.execute("LOCK TABLE usergroupfilterconfig IN ROW EXCLUSIVE MODE")
+        demo = _popen(db_url, "ella-demo")
+        wait_for_lock_wait(db_url, count=1)
+        refresh = _popen(db_url, "ella-db", "refresh", "--reason", "race")
+        wait_for_lock_wait(db_url, count=2)  # the refresh waits for the demo
+    _, demo_err = demo.communicate(timeout=300)
+    _, refresh_err = refresh.communicate(timeout=300)
+    assert demo.returncode == 0, demo_err
+    assert "deadlock" not in refresh_err, refresh_err

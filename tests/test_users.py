@@ -1009,10 +1009,9 @@ def test_two_add_many_runs_listing_users_in_other_orders_both_succeed(db_url, tm
            "DB_URL": db_url}
     runs = []
     with psycopg.connect(db_url) as blocker:
-        # The lock of u1's name, held: the first run waits for it, the second (before the
-        # fix: holding u2's) too.
-        blocker.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), "
-                        "hashtext('u1'))")
+        # The users' group held: each run stops at its first user's insert (before the fix
+        # holding that user's name, which the other run wanted next).
+        blocker.execute("SELECT 1 FROM usergroup WHERE name = 'lookalikes' FOR UPDATE")
         for n, names in enumerate((("u1", "u2"), ("u2", "u1"))):
             path = write_json(tmp_path, f"users{n}.json", [_new_user(name) for name in names])
             runs.append(subprocess.Popen([str(ROOT / "bin" / "ella-users"), "add_many", path],

@@ -177,12 +177,13 @@ def username_key(name):
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def _lock_username_key(conn, name):
-    """Serialise, until this transaction ends, every creation or renaming to a name of the
-    same look (`username_key`): two at once each found no look-alike of the other and both
-    committed, `Ola` beside `ola`."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), hashtext(%s))",
-                 (username_key(name),))
+def _lock_usernames(conn):
+    """Serialise, until this transaction ends, every creation or renaming of users (add_many,
+    modify --new_username): two at once each found no look-alike of the other and both
+    committed, `Ola` beside `ola`. One lock for all names: a lock per name deadlocked two
+    runs listing the same users in other orders, and a file of many thousands of users
+    exhausted the lock table. Taken before any user row is locked."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usernames'))")
 
 
 def _lookalike(conn, name, exclude_id=None):
@@ -530,15 +531,10 @@ def add_many(conn, users, auth, groups=None):
     results = []
     hold_frequency_columns(conn)  # (as add_groups)
     selected = _selected(users, "group", groups)
-    # Every name's lock first, in one order: two runs whose files list the same users in
-    # other orders each held one the other waited for (a deadlock, one run refused).
-    for key in sorted({username_key(entry["username"]) for entry in selected}):
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.username'), hashtext(%s))",
-                     (key,))
+    _lock_usernames(conn)
     for entry in selected:
         group_id = _group_id(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
-        _lock_username_key(conn, entry["username"])
         # As written, else in NFC (how a new name is stored): the same user in another form.
         existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True) or \
             _user_row(conn, "u.username = %s",
@@ -642,6 +638,8 @@ MODIFIABLE = ("new_username", "first_name", "last_name", "email", "user_group")
 def modify_user(conn, username, new_username=None, first_name=None, last_name=None, email=None,
                 user_group=None):
     """Change the given fields. Returns (user dict before, [(key, old, new)])."""
+    if new_username is not None:
+        _lock_usernames(conn)  # (before the user's row: add_many takes them in that order)
     user = get_user(conn, username, lock=True)
     values, changes = {}, []
     if new_username is not None and new_username != user["username"]:
@@ -650,7 +648,6 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         problem = username_problem(new_username)
         if problem:
             raise UsersError(f"the new username {new_username!r} {problem}")
-        _lock_username_key(conn, new_username)
         if _user_row(conn, "u.username = %s", (new_username,)) is not None:
             raise UsersError(f"a user named {new_username!r} already exists")
         other = _lookalike(conn, new_username, exclude_id=user["id"])
