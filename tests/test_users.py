@@ -299,13 +299,22 @@ def test_add_groups_update_keeps_unofficial_panels(groups_db_url, tmp_path):
                  "SELECT genepanel_name FROM usergroupgenepanel ugp JOIN usergroup g "
                  "ON g.id = ugp.usergroup_id WHERE g.name = 'testgroup02' ORDER BY 1") == [
         ("Ciliopati",), ("Mendeliome",)]  # the unofficial one kept
+    # Without the key the group keeps its own default panel, as ELLA's add_groups does (a
+    # re-run of the lab's file as ELLA stored it emptied it).
     assert query(groups_db_url,
                  "SELECT config->'overview', default_import_genepanel_name FROM usergroup "
-                 "WHERE name = 'testgroup02'") == [({"views": ["import"]}, None)]
+                 "WHERE name = 'testgroup02'") == [({"views": ["import"]}, "Mendeliome")]
     assert query(groups_db_url,
                  "SELECT b.name FROM usergroupimport i JOIN usergroup a ON a.id = i.usergroup_id "
                  "JOIN usergroup b ON b.id = i.usergroupimport_id WHERE a.name = 'testgroup02'"
                  ) == [("testgroup01",)]
+    # ... unless the group no longer has that panel: no default it cannot use.
+    data[1]["genepanels"] = []
+    ok(users_cli(groups_db_url, "add-groups", write_json(tmp_path, "groups.json", data),
+                 "--name", "testgroup02"))
+    assert query(groups_db_url, "SELECT default_import_genepanel_name, "
+                                "default_import_genepanel_version FROM usergroup "
+                                "WHERE name = 'testgroup02'") == [(None, None)]
 
 
 def test_add_groups_warns_of_unfinished_analyses_a_group_loses(demo_db_url, tmp_path):

@@ -137,6 +137,7 @@ def parse_usergroups(path, data):
             _check_config(label, config)
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
+                       "default_given": "default_import_genepanel" in entry,
                        "config": config, "label": label})
     return groups
 
@@ -384,11 +385,15 @@ def add_groups(conn, groups, names=None):
             status = "added"
         else:
             group_id = row[0]
+            # Without the key the group keeps its own default panel, as its own config
+            # (a re-run of the lab's file, as ELLA stored it, emptied it).
             conn.execute(
                 "UPDATE usergroup SET config = COALESCE(%(config)s::jsonb, config), "
-                "default_import_genepanel_name = %(dname)s, "
-                "default_import_genepanel_version = %(dversion)s WHERE id = %(id)s",
-                dict(params, id=group_id))
+                "default_import_genepanel_name = CASE WHEN %(given)s THEN %(dname)s "
+                "ELSE default_import_genepanel_name END, "
+                "default_import_genepanel_version = CASE WHEN %(given)s THEN %(dversion)s "
+                "ELSE default_import_genepanel_version END WHERE id = %(id)s",
+                dict(params, id=group_id, given=group.get("default_given", True)))
             status = "updated"
         lost = _unfinished_analyses_of_lost_panels(conn, group_id, panels)
         # Official links are replaced; links to unofficial panels stay.
@@ -400,9 +405,21 @@ def add_groups(conn, groups, names=None):
             cur.executemany(
                 "INSERT INTO usergroupgenepanel (usergroup_id, genepanel_name, genepanel_version) "
                 "VALUES (%s, %s, %s)", [(group_id, n, v) for n, v in panels])
+        # A default kept from before that the group no longer has is no default any more.
+        kept = conn.execute(
+            "UPDATE usergroup g SET default_import_genepanel_name = CASE WHEN EXISTS (SELECT 1 "
+            "FROM usergroupgenepanel p WHERE p.usergroup_id = g.id AND p.genepanel_name = "
+            "g.default_import_genepanel_name AND p.genepanel_version = "
+            "g.default_import_genepanel_version) THEN g.default_import_genepanel_name END "
+            "WHERE g.id = %s RETURNING g.default_import_genepanel_name, "
+            "g.default_import_genepanel_version", (group_id,)).fetchone()
+        if kept[0] is None:
+            conn.execute("UPDATE usergroup SET default_import_genepanel_version = NULL "
+                         "WHERE id = %s", (group_id,))
         ids[group["name"]] = group_id
         results.append({"name": group["name"], "status": status, "id": group_id,
-                        "genepanels": panels, "default_import_genepanel": default,
+                        "genepanels": panels,
+                        "default_import_genepanel": tuple(kept) if kept[0] else None,
                         "lost_unfinished": lost})
     # Import rights once every group of the file exists, so groups may name each other.
     for group in selected:
