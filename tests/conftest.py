@@ -32,7 +32,7 @@ from ella.config import load_config
 from ella.devdb import Cluster
 from ella.migrate import migrate
 
-from helpers import pg_client
+from helpers import pg_client, process_running
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -178,8 +178,14 @@ def _remove_stale_clusters(parent):
     their servers still ran, and in /dev/shm their files held memory, until a reboot. One
     whose owner file nobody holds locked is stale."""
     for directory in Path(parent or tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
+        if not (directory / OWNER_FILE).exists():
+            if _left_by_an_earlier_harness(directory):
+                Cluster(directory).stop()
+                shutil.rmtree(directory, ignore_errors=True)
+            continue
         try:
-            with open(directory / OWNER_FILE) as owner:
+            # (Opened for writing: NFS emulates flock with POSIX locks, which need it.)
+            with open(directory / OWNER_FILE, "a") as owner:
                 try:
                     fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -187,7 +193,17 @@ def _remove_stale_clusters(parent):
                 Cluster(directory).stop()
                 shutil.rmtree(directory, ignore_errors=True)
         except OSError:
-            continue  # being made just now, or not of this harness: not ours to judge
+            continue  # not of this harness, or not ours to judge
+
+
+def _left_by_an_earlier_harness(directory):
+    """A cluster of the harness before owner locks (an `owner.pid`) whose process is gone,
+    where /proc can tell."""
+    try:
+        pid = int((directory / "owner.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    return os.path.isdir("/proc/self") and not process_running(pid)
 
 
 def _interrupted(signum, frame):

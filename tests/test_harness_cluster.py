@@ -138,3 +138,19 @@ def test_a_cluster_whose_run_lives_is_not_swept(tmp_path):
         assert not live.exists()
     finally:
         subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+def test_a_cluster_left_by_the_earlier_harness_is_swept():
+    """Before owner locks a run wrote its process id (`owner.pid`): such a cluster, its run
+    gone, was left for ever (its server running, its files in /dev/shm)."""
+    parent = Path(tempfile.mkdtemp(prefix="harness-", dir="/tmp"))
+    try:
+        old = parent / "ella-test-pg-oldrun"
+        old.mkdir()
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        (old / "owner.pid").write_text(str(gone.pid))
+        assert _run("use_cluster.py", parent).returncode == 0
+        assert not old.exists()
+    finally:
+        subprocess.run(["rm", "-rf", str(parent)], check=False)
