@@ -1034,6 +1034,44 @@ def test_two_add_many_runs_listing_users_in_other_orders_both_succeed(db_url, tm
                  ("u1", "u2")) == [(2,)]
 
 
+def test_add_groups_and_add_many_at_once_do_not_deadlock(db_url, ella_config):
+    """add_groups locks its groups in its file's order, add_many's inserts lock theirs (the
+    foreign key) in its own: with other orders each waited for the other, and one command
+    was refused with "deadlock detected". The user and group commands now take turns."""
+    import threading
+    from api_helpers import add_user
+    from ella.deposit.users import add_groups, add_many, parse_usergroups, parse_users
+    from helpers import wait_for_lock_wait
+    add_user(db_url, "someone-a", "ga")
+    add_user(db_url, "someone-b", "gb")
+    groups = parse_usergroups("groups.json", [{"name": name, "genepanels": [], "config": {}}
+                                              for name in ("gb", "ga")])
+    users = parse_users("users.json", [_new_user(f"new-{g}", group=f"g{g}") for g in "ab"])
+    errors = {}
+
+    def run(name, command):
+        try:
+            with psycopg.connect(db_url, application_name=name) as conn:
+                command(conn)
+        except psycopg.Error as exc:
+            errors[name] = str(exc)
+
+    with psycopg.connect(db_url) as blocker:
+        blocker.execute("SELECT 1 FROM usergroup WHERE name = 'gb' FOR UPDATE")
+        threads = [threading.Thread(target=run, args=("groups", lambda c: add_groups(c, groups))),
+                   threading.Thread(target=run, args=("users", lambda c: add_many(
+                       c, users, ella_config["user"]["auth"])))]
+        threads[0].start()
+        wait_for_lock_wait(db_url, "groups")  # at gb
+        threads[1].start()
+        wait_for_lock_wait(db_url, "users")   # before the fix: new-a inserted, at gb
+    for thread in threads:
+        thread.join(60)
+    assert errors == {}
+    assert query(db_url, 'SELECT count(*) FROM "user" WHERE username LIKE %s', ("new-%",)) == [
+        (2,)]
+
+
 def test_two_lookalike_usernames_created_at_once_are_refused(db_url, ella_config):
     """Two `add_many` runs at the same moment, one creating `Ola` and the other `ola`: each
     looked for a look-alike before the other committed, and both accounts were created. The

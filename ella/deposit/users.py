@@ -178,13 +178,14 @@ def username_key(name):
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def _lock_usernames(conn):
-    """Serialise, until this transaction ends, every creation or renaming of users (add_many,
-    modify --new_username): two at once each found no look-alike of the other and both
-    committed, `Ola` beside `ola`. One lock for all names: a lock per name deadlocked two
-    runs listing the same users in other orders, and a file of many thousands of users
-    exhausted the lock table. Taken before any user row is locked."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usernames'))")
+def _lock_user_admin(conn):
+    """Serialise, until this transaction ends, the commands that create or change users and
+    groups (add_groups, add_many, modify): two creating `Ola` and `ola` at once each found
+    no look-alike of the other and both committed; a lock per name deadlocked two runs
+    listing the same users in other orders (and a file of many thousands of users exhausted
+    the lock table); add_groups and add_many lock group rows in their files' orders and
+    deadlocked. Taken first, before any user or group row."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.user-admin'))")
 
 
 def _lookalike(conn, name, exclude_id=None):
@@ -359,6 +360,7 @@ def add_groups(conn, groups, names=None):
     Returns [{"name", "status": "added" | "updated"}] in file order."""
     selected = _selected(groups, "name", names)
     results, ids = [], {}
+    _lock_user_admin(conn)
     # Before any row is written: a refresh under way is waited for with nothing held that it
     # needs (taken at the first ACMG check, after a group's insert, the two deadlocked).
     hold_frequency_columns(conn)
@@ -546,9 +548,9 @@ def add_many(conn, users, auth, groups=None):
     and the plain `password` (to hand out; never stored), for updated ones `changes`
     [(key, old, new)] as text."""
     results = []
+    _lock_user_admin(conn)
     hold_frequency_columns(conn)  # (as add_groups)
     selected = _selected(users, "group", groups)
-    _lock_usernames(conn)
     for entry in selected:
         group_id = _group_id(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
@@ -655,8 +657,7 @@ MODIFIABLE = ("new_username", "first_name", "last_name", "email", "user_group")
 def modify_user(conn, username, new_username=None, first_name=None, last_name=None, email=None,
                 user_group=None):
     """Change the given fields. Returns (user dict before, [(key, old, new)])."""
-    if new_username is not None:
-        _lock_usernames(conn)  # (before the user's row: add_many takes them in that order)
+    _lock_user_admin(conn)  # (before the user's row, as add_many)
     user = get_user(conn, username, lock=True)
     values, changes = {}, []
     if new_username is not None and new_username != user["username"]:

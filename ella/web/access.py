@@ -18,22 +18,44 @@ def group_panels(conn, user):
 
 
 # A variant round on a version of one of the group's panels that the group no longer has (it
-# was given a new version meanwhile) is still the group's work: one a member has in work, or
-# the Not started one after a member's round sent to review; its earlier rounds by members
-# too (the group's history of the variant). (r: a round of alleleinterpretation.)
-_GROUP_WORK_ROUND = (
-    "(r.user_id IN (SELECT id FROM \"user\" WHERE group_id = %(group_id)s) OR "
-    "(r.status = 'Not started' AND EXISTS (SELECT 1 FROM alleleinterpretation p "
-    "JOIN \"user\" pu ON pu.id = p.user_id WHERE p.allele_id = r.allele_id "
-    "AND p.genepanel_name = r.genepanel_name AND p.genepanel_version = r.genepanel_version "
-    "AND NOT p.finalized AND pu.group_id = %(group_id)s AND p.id = (SELECT max(q.id) "
-    "FROM alleleinterpretation q WHERE q.allele_id = r.allele_id AND q.id < r.id))))")
+# was given a new version meanwhile) is still the group's work: one a member did or has in
+# work, or the Not started one after a member's round sent to review (not finalized) on that
+# version; its earlier rounds by members too (the group's history of the variant).
+# alleleinterpretation has no index on allele_id (ELLA's schema): the previous round is found
+# by one backward walk of the primary key for a single round, and for a panel version by one
+# window over the rounds of its variants (a subquery per round was tens of seconds on a few
+# 100,000 rounds).
+_MEMBERS = 'SELECT id FROM "user" WHERE group_id = %(group_id)s'
+_ROUND_OF_GROUP_WORK = (
+    "SELECT 1 FROM alleleinterpretation r WHERE r.id = %(id)s AND "
+    f"(r.user_id IN ({_MEMBERS}) OR (r.status = 'Not started' AND EXISTS ("
+    "SELECT 1 FROM (SELECT q.user_id, q.finalized, q.genepanel_name, q.genepanel_version "
+    "FROM alleleinterpretation q WHERE q.allele_id = r.allele_id AND q.id < r.id "
+    "ORDER BY q.id DESC LIMIT 1) p "
+    f"WHERE NOT p.finalized AND p.user_id IN ({_MEMBERS}) "
+    "AND p.genepanel_name = r.genepanel_name AND p.genepanel_version = r.genepanel_version)))")
+_VERSION_OF_GROUP_WORK = (
+    # An aggregate, not EXISTS or LIMIT 1: a plan made to stop at the first row joined the
+    # variants' rounds by a nested loop (minutes on a few 100,000 rounds).
+    "WITH chain AS (SELECT r.status, r.user_id, r.genepanel_name, r.genepanel_version, "
+    "lag(r.user_id) OVER w AS previous_user_id, lag(r.finalized) OVER w AS previous_finalized, "
+    "lag(r.genepanel_name) OVER w AS previous_name, "
+    "lag(r.genepanel_version) OVER w AS previous_version "
+    "FROM alleleinterpretation r WHERE r.allele_id IN (SELECT allele_id "
+    "FROM alleleinterpretation WHERE genepanel_name = %(name)s "
+    "AND genepanel_version = %(version)s) "
+    "WINDOW w AS (PARTITION BY r.allele_id ORDER BY r.id)) "
+    "SELECT coalesce(bool_or("
+    f"c.user_id IN ({_MEMBERS}) OR (c.status = 'Not started' "
+    f"AND NOT c.previous_finalized AND c.previous_user_id IN ({_MEMBERS}) "
+    "AND c.previous_name = c.genepanel_name AND c.previous_version = c.genepanel_version)), "
+    "false) FROM chain c WHERE c.genepanel_name = %(name)s AND c.genepanel_version = %(version)s")
 
 
 class RoundAccess:
     """Which rounds of a variant workflow a user's group may read and change (403 otherwise;
     ELLA does not check): those on one of the group's panels, and those of the group's work
-    on another version of one of its panels (`_GROUP_WORK_ROUND`: a round a member did or
+    on another version of one of its panels (`_ROUND_OF_GROUP_WORK`: a round a member did or
     has in work, the Not started one after a member sent it to review), so a round whose
     panel the group lost to a new version can still be finished and shown by the group that
     started it. Another group cannot take over a round in work, nor a group without any
@@ -50,9 +72,8 @@ class RoundAccess:
             return True
         if round_row["genepanel_name"] not in {name for name, _ in self.panels}:
             return False
-        return self.conn.execute(
-            f"SELECT 1 FROM alleleinterpretation r WHERE r.id = %(id)s AND {_GROUP_WORK_ROUND}",
-            {"id": round_row["id"], "group_id": self.group_id}).fetchone() is not None
+        return self.conn.execute(_ROUND_OF_GROUP_WORK, {
+            "id": round_row["id"], "group_id": self.group_id}).fetchone() is not None
 
 
 def require_genepanel(conn, user, name, version):
@@ -88,10 +109,13 @@ def require_working_genepanel(conn, user, name, version):
     panels = group_panels(conn, user)
     if (name, version) in panels:
         return
-    in_work = name in {n for n, _ in panels} and conn.execute(
-        "SELECT 1 FROM alleleinterpretation r WHERE r.genepanel_name = %(name)s "
-        f"AND r.genepanel_version = %(version)s AND {_GROUP_WORK_ROUND} LIMIT 1",
-        {"name": name, "version": version, "group_id": user["group_id"]}).fetchone()
+    params = {"name": name, "version": version, "group_id": user["group_id"]}
+    in_work = name in {n for n, _ in panels} and (
+        # A member's round first (the usual case, and cheap), then the chains of rounds.
+        conn.execute("SELECT 1 FROM alleleinterpretation WHERE genepanel_name = %(name)s "
+                     f"AND genepanel_version = %(version)s AND user_id IN ({_MEMBERS}) "
+                     "LIMIT 1", params).fetchone() is not None
+        or conn.execute(_VERSION_OF_GROUP_WORK, params).fetchone()[0])
     if not in_work:
         raise Forbidden(f"Gene panel {name} {version} is not available to your user group")
 
