@@ -1,9 +1,12 @@
 """Object access rules shared by the route handlers (api.md 1.6, DESIGN.md).
 
 A user sees a gene panel, and everything tied to one (an analysis, an interpretation round,
-an import job), only when the panel is one of the user's group's panels. Handlers call these
-helpers instead of writing their own checks; a refusal is 403 (the object exists but is not
-the user's), an unknown id 404.
+an import job), only when the panel is one of the user's group's panels; two exceptions are
+spelled out below: the group's variant work on a panel version it lost (`RoundAccess`,
+`require_working_genepanel`), and imports on the panels of a group it imports for
+(`require_import_genepanel`, ella/import_rights.py). Handlers call these helpers instead of
+writing their own checks; a refusal is 403 (the object exists but is not the user's), an
+unknown id 404.
 """
 
 from ella.import_rights import may_import_on
