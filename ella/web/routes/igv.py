@@ -81,10 +81,6 @@ def track_suffix(name):
                  if name.endswith(s)), None)
 
 
-def index_suffix_ok(name):
-    return name.endswith((".bai", ".crai", ".tbi"))
-
-
 # Names already said in this worker's log: a track list is read on every analysis page,
 # and a line per request drowned the log until the file was renamed.
 _SAID_NOT_UTF8 = set()

@@ -1,11 +1,13 @@
 """Import jobs and the annotation-service proxies (api.md 2.12, 4.24; import.md 7.2).
 
-Jobs are shown and changed only when their gene panel is one of the caller's group's panels.
-The poller (ella/polling.py, `bin/ella-polling`) does the work; these routes only store jobs.
-Two limits ELLA does not have: a job that appends to an analysis needs access to that
-analysis (the poller checks it again), and clients cannot put a job into RUNNING/ANNOTATED
-or change the task id of one there, since the poller would then fetch and deposit the
-result of any annotation-service task the client names (another patient's).
+Jobs are shown and changed when their gene panel is one of the caller's group's panels, and
+a caller's own job while their group may import on its panel (a group it imports for:
+ella/import_rights.py). The poller (ella/polling.py, `bin/ella-polling`) does the work;
+these routes only store jobs. Limits ELLA does not have: a job's panel must be one the
+caller's group may import on, a job that appends to an analysis needs the right to import on
+that analysis' panel (the poller checks both again), and clients cannot put a job into
+RUNNING/ANNOTATED or change the task id of one there, since the poller would then fetch and
+deposit the result of any annotation-service task the client names (another patient's).
 """
 
 from psycopg.types.json import Jsonb

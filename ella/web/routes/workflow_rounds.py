@@ -7,12 +7,12 @@ another group's analysis is 403 and an unknown one 404. Allele routes check that
 exists (404); a gene panel named by an allele route (start body) must be one of the caller's
 group's panels (`require_genepanel`), and an allele workflow's save and the actions on a
 round in work (override, mark*, finalize) act only on a round whose panel is one of the
-group's or in work by a member of the group (403; ELLA does not check; `RoundAccess`).
+group's or that is the group's work on a version of one it lost (a member's round, the Not
+started one after a member sent it to review: `RoundAccess`; 403; ELLA does not check).
 `start` and `reopen` are open to every group, as in ELLA (a Not started round is anyone's, a
 finalized one is shared): `start` sets the caller's panel, so a round of a panel the group
-lost (a panel upgrade) is never stuck, and an Ongoing one can be finished by its group. Rounds are read
-only when their panel is one of the group's; a round of another workflow than the URL's is
-404.
+lost (a panel upgrade) is never stuck. A variant's rounds (the list, a round, snapshots) are
+read by the same rule; a round of another workflow than the URL's is 404.
 Differences from ELLA (which answers 500): state preconditions 409, bad input 400.
 """
 
