@@ -10,7 +10,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from ella.data_warnings import data_warning
+from ella.data_warnings import UNCALLED_LOSS, data_warning
 from ella.vcf import END_SVLEN_SLACK, INT32_MAX
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,8 @@ def _warn_of_uncalled_losses(block, dups, proband_index):
                 and copy_number < 2:
             data_warning(log, "%s, line %s: a CNV deletion the proband has without GT (CN %s) is "
                               "not imported: only duplications count as present without a GT "
-                              "(import.md 2.7)", rec.path, rec.line_no, copy_number)
+                              "(import.md 2.7)", rec.path, rec.line_no, copy_number,
+                         kind=UNCALLED_LOSS)
 
 
 def block_genotype(block, proband_index=0, sexes=None):

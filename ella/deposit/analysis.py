@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from ella.alleles import allele_from_record, block_genotype, iter_blocks, variant_records
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
+from ella.data_warnings import UNCALLED_LOSS, collecting
 from ella.db import clock_now
 from ella.deposit.analysis_config import AnalysisConfigError, has_control_character, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
@@ -313,6 +314,17 @@ UNKNOWN_PROBAND_SEX_WARNING = (
     "variant on chromosome X outside the pseudoautosomal regions de novo, and removes one "
     "(heterozygous or homozygous) whose parents are both homozygous reference. Check "
     "chromosome X without the segregation filter.")
+UNCALLED_LOSSES_WARNING = (
+    "{count} CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
+    "duplications count as present without a GT (import.md 2.7). See {where}.")
+
+
+def _without_folder(where):
+    """'<path>, line N' as '<file name>, line N' (the analysis folder is the lab's)."""
+    path, _, line = where.rpartition(", line ")
+    return f"{Path(path).name}, line {line}" if path else where
+
+
 AFFECTED_PARENT_WARNING = (
     "The proband's {who} marked affected ({ped}): the segregation filter "
     "assumes healthy parents and removes a variant inherited from an affected one (a "
@@ -529,8 +541,17 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
              "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
              "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": [],
              "write_seconds": 0.0}
-    _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
-                 deposit_config, stats, progress)
+    with collecting() as warnings:
+        _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
+                     deposit_config, stats, progress)
+    losses = [w for w in warnings if w.kind == UNCALLED_LOSS]
+    if losses:
+        # Said only in the log, the interpreters never learnt of a deletion the caller
+        # reported (ELLA, too, imports none of them).
+        _add_warning(cur, analysis_id, UNCALLED_LOSSES_WARNING.format(
+            count=len(losses), where="; ".join(
+                _without_folder(w.split(": a CNV deletion", 1)[0]) for w in losses[:5])
+            + (f"; and {len(losses) - 5} more" if len(losses) > 5 else "")))
     if deposit_match and deposit_match[2].get("postprocess"):
         group_id, group, entry = deposit_match
         stats["postprocessed"] = run_postprocessors(conn, app_config, analysis_id, group_id,
