@@ -282,11 +282,12 @@ class BlockGenotype:
     samples: list = field(default_factory=list)
 
 
-def _warn_of_uncalled_losses(block, dups, proband_index):
+def _warn_of_uncalled_losses(left_out, proband_index):
     """A CNV deletion the proband has without GT (`./.`) but with a copy number below 2 is
     not imported (import.md 2.7 counts only duplications as present without a GT, as ELLA
-    does): said with its line, where it only lowered the summary's genotype count."""
-    for rec, dup in zip(block, dups):
+    does): said with its line, where it only lowered the summary's genotype count.
+    `left_out`: the block's (record, is a duplication) the proband's genotype leaves out."""
+    for rec, dup in left_out:
         if dup or rec.get_info("SVTYPE") is None or not is_missing(rec.gts[proband_index]):
             continue
         copy_number = rec.format_value(proband_index, "CN")
@@ -316,8 +317,11 @@ def block_genotype(block, proband_index=0, sexes=None):
         for si, problem in rec.gt_problems or ():
             if si == proband_index:
                 raise rec.error(problem)
+    # Also beside a duplication the proband has (a `<DEL>,<DUP>` line): that deletion was
+    # left out without a word.
+    _warn_of_uncalled_losses([(r, d) for r, d in zip(block, dups) if r not in prob],
+                             proband_index)
     if not prob:
-        _warn_of_uncalled_losses(block, dups, proband_index)
         return None
     # A `*` record of the block (a deletion spans the site) is no allele of the genotype, but
     # a sample's call on it covers the site, and its reads count in the allele depths.

@@ -1,7 +1,8 @@
 """Warnings about the data a deposit reads (records not imported, a value stored otherwise, a
 transcript without HGNC id): logged, and collected for whoever must see them besides the
 log (an import job's user in the job's message, the interpreters in an analysis' warnings),
-whatever the log's level. Collections nest: each one under way gets every warning."""
+whatever the log's level. Collections nest (each one under way gets every warning of its
+kind) and keep the first few texts and a count: a genome's worth of warnings is not held."""
 
 import contextlib
 import contextvars
@@ -12,13 +13,19 @@ _collections = contextvars.ContextVar("ella_data_warnings", default=())
 UNCALLED_LOSS = "uncalled-loss"
 
 
-class DataWarning(str):
-    """A warning's text, with its `kind` (None for most) for collectors that pick some."""
+class Collected:
+    """The warnings of one collection: `first` (at most `keep` texts) and `total`."""
 
-    def __new__(cls, text, kind=None):
-        warning = super().__new__(cls, text)
-        warning.kind = kind
-        return warning
+    def __init__(self, kind, keep):
+        self.kind, self.keep = kind, keep
+        self.first, self.total = [], 0
+
+    def add(self, text, kind):
+        if self.kind is not None and kind != self.kind:
+            return
+        self.total += 1
+        if len(self.first) < self.keep:
+            self.first.append(text)
 
 
 def data_warning(logger, message, *args, kind=None):
@@ -26,15 +33,15 @@ def data_warning(logger, message, *args, kind=None):
     logger.warning(message, *args)
     collections = _collections.get()
     if collections:
-        warning = DataWarning(message % args if args else message, kind)
+        text = message % args if args else message
         for collected in collections:
-            collected.append(warning)
+            collected.add(text, kind)
 
 
 @contextlib.contextmanager
-def collecting():
-    """The data warnings of the block, as a list filled while it runs."""
-    collected = []
+def collecting(kind=None, keep=5):
+    """The data warnings (of `kind`, or all) of the block, filled while it runs."""
+    collected = Collected(kind, keep)
     token = _collections.set(_collections.get() + (collected,))
     try:
         yield collected

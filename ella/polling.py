@@ -393,6 +393,10 @@ class JobDepositFailed(Exception):
     """A deposit's error as the job's message: "<error type>: <what and where>"."""
 
 
+# Data warnings a DONE job's message names (then a count).
+MESSAGE_WARNINGS = 5
+
+
 def deposit_result(conn, app_config, job, vcf_text):
     """Deposit the annotated VCF of a job (text, or the service's bytes) on `conn` (no
     commit). Returns a summary dict."""
@@ -416,13 +420,14 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
     with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp, \
-            collecting() as warnings:
+            collecting(keep=MESSAGE_WARNINGS) as warnings:
         try:
             stats = _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
             # The job's user is shown "job-7.vcf", not the poller's temporary folder (also
             # as resolved, through a linked temp dir).
             stats["warnings"] = [w.replace(tmp + os.sep, "").replace(
-                str(Path(tmp).resolve()) + os.sep, "") for w in warnings]
+                str(Path(tmp).resolve()) + os.sep, "") for w in warnings.first]
+            stats["warnings_total"] = warnings.total
             return stats
         except psycopg.Error:
             raise  # the caller tells the database's passing conditions from the job's errors
@@ -433,16 +438,13 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise JobDepositFailed(f"{type(exc).__name__}: {shown}") from exc
 
 
-MESSAGE_WARNINGS = 5
-
-
 def done_message(stats):
     """The DONE job's message: empty, or its data warnings (the first few, then a count)."""
     warnings = stats.get("warnings") or []
     if not warnings:
         return ""
     shown = "; ".join(warnings[:MESSAGE_WARNINGS])
-    more = len(warnings) - MESSAGE_WARNINGS
+    more = max(stats.get("warnings_total", 0), len(warnings)) - MESSAGE_WARNINGS
     return storable(f"Deposited with warnings: {shown}"
                     + (f" (and {more} more in the polling log)" if more > 0 else ""))
 

@@ -355,8 +355,17 @@ def test_a_deletion_called_without_gt_is_not_imported_and_said_so(db_url, cnv_co
         f"{tmp_path / 'cnvcall.HBOC_v01.vcf'}, line {FIRST_RECORD_LINE}: a CNV deletion the "
         "proband has without GT (CN 1) is not imported: only duplications count as present "
         "without a GT (import.md 2.7)"]
-    # The interpreters are told on the analysis' page (it was in the log only).
-    assert _rows(db_url, "SELECT warnings FROM analysis") == [(
+    # The interpreters are told on the analysis' page (it was in the log only); also of one
+    # beside a duplication the proband has on the same line (left out without a word).
+    more = deposit(db_url, cnv_config, _vcf(tmp_path, [
+        ["13", "32950000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
+         "SVTYPE=DEL,DUP;SVLEN=-4000,4000", "GT:CN", "./.:1"]], name="multi"))
+    assert more["genotypes"] == 1
+    assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'multi.HBOC_v01'") == [(
+        "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
+        "duplications count as present without a GT (import.md 2.7). See "
+        f"multi.HBOC_v01.vcf, line {FIRST_RECORD_LINE}.",)]
+    assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'cnvcall.HBOC_v01'") == [(
         "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
         "duplications count as present without a GT (import.md 2.7). See "
         f"cnvcall.HBOC_v01.vcf, line {FIRST_RECORD_LINE}.",)]

@@ -541,17 +541,17 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
              "alleles_new": 0, "alleles_existing": 0, "genotypes": 0, "annotations_new": 0,
              "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": [],
              "write_seconds": 0.0}
-    with collecting() as warnings:
+    with collecting(UNCALLED_LOSS) as losses:
         _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
                      deposit_config, stats, progress)
-    losses = [w for w in warnings if w.kind == UNCALLED_LOSS]
-    if losses:
+    if losses.total:
         # Said only in the log, the interpreters never learnt of a deletion the caller
         # reported (ELLA, too, imports none of them).
         _add_warning(cur, analysis_id, UNCALLED_LOSSES_WARNING.format(
-            count=len(losses), where="; ".join(
-                _without_folder(w.split(": a CNV deletion", 1)[0]) for w in losses[:5])
-            + (f"; and {len(losses) - 5} more" if len(losses) > 5 else "")))
+            count=losses.total, where="; ".join(
+                _without_folder(w.split(": a CNV deletion", 1)[0]) for w in losses.first)
+            + (f"; and {losses.total - len(losses.first)} more"
+               if losses.total > len(losses.first) else "")))
     if deposit_match and deposit_match[2].get("postprocess"):
         group_id, group, entry = deposit_match
         stats["postprocessed"] = run_postprocessors(conn, app_config, analysis_id, group_id,
