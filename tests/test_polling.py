@@ -342,15 +342,20 @@ def test_append_to_another_groups_analysis_fails_and_changes_nothing(db_url, con
     add_user(db_url, "stranger", "strangers", panels=[("HBOC", "v1.0.0")])
     with psycopg.connect(db_url) as conn:
         stranger = conn.execute("SELECT id FROM \"user\" WHERE username = 'stranger'").fetchone()[0]
-    before = table_snapshot(db_url)
     second = add_job(db_url, stranger, data=vcf_half(2), analysis_name="fam.HBOC_v01",
                      create_or_append="Append", panel=("HBOC", "v1.0.0"))
-    for _ in range(4):
-        poller.cycle()
-    failed = job(db_url, second)
-    assert failed["status"] == "FAILED (DEPOSIT)"
-    assert failed["message"] == ("DepositError: Analysis fam.HBOC_v01 is not available to the "
-                                 "user group of the job's user: nothing appended")
+    _fails_depositing_nothing(db_url, poller, second,
+                              "DepositError: Analysis fam.HBOC_v01 is not available to the "
+                              "user group of the job's user: nothing appended")
+
+
+def _fails_depositing_nothing(db_url, poller, job_id, message):
+    """The poller's cycles fail the job (FAILED (DEPOSIT), `message`) and write nothing but
+    the job's row."""
+    before = table_snapshot(db_url)
+    _cycles(poller, 4)
+    failed = job(db_url, job_id)
+    assert (failed["status"], failed["message"]) == ("FAILED (DEPOSIT)", message)
     after = table_snapshot(db_url)
     before.pop("annotationjob"), after.pop("annotationjob")
     assert after == before
@@ -366,15 +371,9 @@ def test_a_job_whose_user_may_no_longer_import_on_its_panel_is_not_deposited(
     with psycopg.connect(db_url) as conn:
         conn.execute('UPDATE "user" SET group_id = (SELECT id FROM usergroup WHERE name = '
                      "'nopanels') WHERE id = %s", (user_id,))
-    before = table_snapshot(db_url)
-    _cycles(poller, 4)
-    failed = job(db_url, job_id)
-    assert failed["status"] == "FAILED (DEPOSIT)"
-    assert failed["message"] == ("DepositError: The user group of the job's user may not "
-                                 "import on gene panel HBOC v01 (any more): nothing deposited")
-    after = table_snapshot(db_url)
-    before.pop("annotationjob"), after.pop("annotationjob")
-    assert after == before
+    _fails_depositing_nothing(db_url, poller, job_id,
+                              "DepositError: The user group of the job's user may not import "
+                              "on gene panel HBOC v01 (any more): nothing deposited")
 
 
 def test_service_error_flag_fails_the_job_with_its_message(db_url, config, service, user_id):
