@@ -13,9 +13,11 @@ OS package) and its commands run through `runuser`.
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 DEFAULT_DB = "ella"
@@ -75,7 +77,8 @@ class Cluster:
         return _run_as_owner() + [str(self.bin / name), *args]
 
     def url(self, dbname=DEFAULT_DB):
-        return f"postgresql:///{dbname}?host={self.socket_dir}&port={self.port}&user={SUPERUSER}"
+        host = urllib.parse.quote(str(self.socket_dir))  # (a space, a `&` in the path)
+        return f"postgresql:///{dbname}?host={host}&port={self.port}&user={SUPERUSER}"
 
     def is_running(self):
         if not (self.data / "postmaster.pid").exists():
@@ -123,8 +126,11 @@ class Cluster:
             return False
         # The socket is the owner's alone: the cluster trusts whoever reaches it (initdb -A
         # trust), as the superuser, so another local account must not reach it.
-        options = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
-                   "-c unix_socket_permissions=0700 -c fsync=off -c full_page_writes=off")
+        # pg_ctl hands these to postgres through the shell: the directory quoted (a path with
+        # a space was split there, and the server did not start).
+        options = (f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} "
+                   "-c listen_addresses='' -c unix_socket_permissions=0700 -c fsync=off "
+                   "-c full_page_writes=off")
         result = subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.data), "-o", options,
                       "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"),

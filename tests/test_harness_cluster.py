@@ -154,3 +154,14 @@ def test_a_cluster_left_by_the_earlier_harness_is_swept():
         assert not old.exists()
     finally:
         subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+def test_a_cluster_directory_with_a_space_in_its_path_starts():
+    """pg_ctl hands the socket directory to postgres through the shell: a parent such as
+    "lab data" made every database test fail ("postgres: invalid argument")."""
+    parent = Path(tempfile.mkdtemp(prefix="lab data-", dir="/tmp"))
+    try:
+        result = _run("use_cluster.py", parent)
+        assert result.returncode == 0, result.stdout[-1500:]
+    finally:
+        subprocess.run(["rm", "-rf", str(parent)], check=False)
