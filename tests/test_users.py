@@ -961,9 +961,17 @@ def test_usernames_that_only_look_new_are_refused(db_url, ella_config):
         for name, problem in ((" testuser", "has blanks around it"),
                               ("new\u200buser", "has a control or invisible character"),
                               ("new\nuser", "has a control or invisible character"),
-                              ("ola\u00a0nordmann", "has a space other than the plain one")):
+                              ("ola\u00a0nordmann", "has a space other than the plain one"),
+                              # Nothing shows: combining marks, a Hangul filler, blank Braille.
+                              ("\u0301\u0308", "has no visible character"),
+                              ("\u3164", "has no visible character"),
+                              ("\u2800", "has no visible character")):
             with pytest.raises(UsersError, match=re.escape(f"username {name!r} {problem}")):
                 parse_users("users.json", [_new_user(name)])
+        with pytest.raises(UsersError, match=re.escape(
+                "group name '\u3164' has no visible character")):
+            add_groups(conn, parse_usergroups("groups.json", [
+                {"name": "\u3164", "genepanels": [], "config": {}}]))
         with pytest.raises(UsersError, match="appears twice in the file"):
             parse_users("users.json", [_new_user("newuser"), _new_user("NewUser")])
         with pytest.raises(UsersError, match=re.escape(

@@ -169,7 +169,19 @@ def username_problem(name):
         return "has a control or invisible character"
     if any(unicodedata.category(c) == "Zs" and c != " " for c in name):
         return "has a space other than the plain one (a no-break space looks like it)"
+    if not any(_visible(c) for c in name):
+        return "has no visible character"
     return None
+
+
+# Letters and symbols that show as nothing: Hangul fillers, the blank Braille pattern.
+BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(char):
+    """A character that shows on its own: a letter, digit, punctuation or symbol (not a
+    combining mark, a variation selector or a blank-looking letter)."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_LOOKING
 
 
 def username_key(name):
