@@ -475,3 +475,21 @@ def test_a_stored_group_deposit_config_ella_users_would_refuse(panel_db, ella_co
                                 "RETURNING id", (Jsonb(config),)).fetchone()[0]
         conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, 'HBOC', 'v01')", (group_id,))
     _expect_failure(panel_db, ella_config, BRCA_VCF, DepositError, match)
+
+
+@pytest.mark.parametrize("pattern, refused", [
+    ("(a+)+$", True), ("(a*)*", True), ("((a+)b)+", True), ("a{2,}(b+)+", True),
+    # What labs write: kept.
+    (".*", False), ("^Diag-.*", False), ("(HBOC|Mendeliome).*", False), ("(a|b)+", False),
+    ("^wgs.*-(HBOC|Cardio)_v\\d+$", False), ("(a{1,3})+", False), ("^(?:x.+)?y", False),
+])
+def test_a_deposit_pattern_that_repeats_a_repetition_is_refused(pattern, refused):
+    """A group's deposit pattern is matched against every analysis name of its panels:
+    `(a+)+$` on a name of forty a's and a b ran for hours, holding the watcher."""
+    from ella.deposit.analysis import check_deposit_entries
+    config = {"deposit": {"analysis": [{"pattern": pattern}]}}
+    if refused:
+        with pytest.raises(DepositError, match="repeats a repetition"):
+            check_deposit_entries(config, "group g")
+    else:
+        check_deposit_entries(config, "group g")

@@ -699,6 +699,11 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
         # by GET config/ as the user's.
         ("user_deposit_regex", [dict(one, config={"deposit": {"analysis": [
             {"pattern": "[a-", "postprocess": []}]}})], "pattern '[a-' is not a valid regex"),
+        # Matched against every analysis name: `(a+)+$` on forty a's and a b ran for hours,
+        # and held the watcher with it.
+        ("user_deposit_backtracking", [dict(one, config={"deposit": {"analysis": [
+            {"pattern": "(a+)+$", "postprocess": []}]}})],
+         "pattern '(a+)+$' repeats a repetition (as in `(a+)+`)"),
         ("user_deposit_postprocess", [dict(one, config={"deposit": {"analysis": [
             {"pattern": ".*", "postprocess": ["nosuch"]}]}})], "nosuch"),
         ("duplicate", [one, one], "appears twice"),

@@ -48,6 +48,39 @@ def check_genepanel(cur, name, version):
         raise GenepanelNotAvailable(name, version)
 
 
+def _nested_repetition(pattern):
+    """Whether the regex repeats, unboundedly, something that itself repeats unboundedly
+    (the shape that backtracks exponentially). Judged on the parsed pattern (re's own
+    parser); False where that parser is not available."""
+    try:
+        from re import _parser
+    except ImportError:
+        return False
+    repeats = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, getattr(_parser, "POSSESSIVE_REPEAT",
+                                                                _parser.MAX_REPEAT))
+
+    def walk(items, inside_unbounded):
+        for op, value in items:
+            if op in repeats:
+                low, high, body = value
+                unbounded = high == _parser.MAXREPEAT
+                if unbounded and inside_unbounded:
+                    return True
+                if walk(body, inside_unbounded or unbounded):
+                    return True
+            elif op is _parser.SUBPATTERN:
+                if walk(value[-1], inside_unbounded):
+                    return True
+            elif op is _parser.BRANCH:
+                if any(walk(branch, inside_unbounded) for branch in value[1]):
+                    return True
+            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
+                if walk(value[1], inside_unbounded):
+                    return True
+        return False
+    return walk(_parser.parse(pattern), False)
+
+
 def check_deposit_entries(config, where):
     """A user group's `config.deposit.analysis` (import.md 1.9): a list of objects with a
     regex `pattern` and optional `prefilters` and `postprocess` names. Raises DepositError
@@ -73,6 +106,12 @@ def check_deposit_entries(config, where):
         except re.error as exc:
             raise DepositError(f"{label}: pattern {pattern!r} is not a valid regex "
                                f"({exc})") from None
+        if _nested_repetition(pattern):
+            # Matched against every analysis name of the group's panels: `(a+)+$` on a name
+            # of forty a's and a b ran for hours, and held the watcher with it.
+            raise DepositError(f"{label}: pattern {pattern!r} repeats a repetition (as in "
+                               "`(a+)+`), which can take hours to match a name: write it "
+                               "without")
         try:
             check_prefilters(entry.get("prefilters") or [], label)
         except PrefilterError as exc:
