@@ -218,19 +218,10 @@ def _check_new_group_name(conn, group):
     problem = username_problem(name)
     if problem:
         raise UsersError(f"{group['label']}: group name {name!r} {problem}")
-    _lock_group_name(conn, name)
-    other = _lookalike_group(conn, name)
+    other = _lookalike_group(conn, name)  # (no other run meanwhile: `_lock_user_admin`)
     if other is not None:
         raise UsersError(f"{group['label']}: group {name!r} looks like the group {other!r} "
                          "(names differing only in case or Unicode form count as one)")
-
-
-def _lock_group_name(conn, name):
-    """Serialise, until this transaction ends, every creation of a group of this look: two
-    runs creating one new group at once each found none and the second failed on the
-    unique key."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ella.usergroup'), hashtext(%s))",
-                 (username_key(name),))
 
 
 def _lookalike_group(conn, name):
@@ -384,7 +375,6 @@ def add_groups(conn, groups, names=None):
                   "config": None if group["config"] is None else json.dumps(group["config"]),
                   "dname": default[0] if default else None,
                   "dversion": default[1] if default else None}
-        _lock_group_name(conn, group["name"])  # before looking: one made meanwhile is found
         row = _group_of_same_text(conn, group["name"], group["label"], lock=True)
         if row is None:
             # A new group only: existing ones (an adopted database's `Lab` and `LAB`) are
@@ -421,15 +411,13 @@ def add_groups(conn, groups, names=None):
                 "VALUES (%s, %s, %s)", [(group_id, n, v) for n, v in panels])
         # A default kept from before that the group no longer has is no default any more.
         kept = conn.execute(
-            "UPDATE usergroup g SET default_import_genepanel_name = CASE WHEN EXISTS (SELECT 1 "
+            "UPDATE usergroup g SET (default_import_genepanel_name, "
+            "default_import_genepanel_version) = (SELECT p.genepanel_name, p.genepanel_version "
             "FROM usergroupgenepanel p WHERE p.usergroup_id = g.id AND p.genepanel_name = "
             "g.default_import_genepanel_name AND p.genepanel_version = "
-            "g.default_import_genepanel_version) THEN g.default_import_genepanel_name END "
-            "WHERE g.id = %s RETURNING g.default_import_genepanel_name, "
-            "g.default_import_genepanel_version", (group_id,)).fetchone()
-        if kept[0] is None:
-            conn.execute("UPDATE usergroup SET default_import_genepanel_version = NULL "
-                         "WHERE id = %s", (group_id,))
+            "g.default_import_genepanel_version) WHERE g.id = %s RETURNING "
+            "g.default_import_genepanel_name, g.default_import_genepanel_version",
+            (group_id,)).fetchone()
         ids[group["name"]] = group_id
         results.append({"name": group["name"], "status": status, "id": group_id,
                         "genepanels": panels,
