@@ -189,13 +189,7 @@ def _cnv_type_from_copy_number(rec, copy_number, sex):
     such duplication of a trio, de novo or not, while the page showed the proband's CN 3."""
     if copy_number is None:
         return None
-    start, chromosome = rec.pos - 1, bare_chromosome(rec.chrom)
-    if chromosome == "Y" or is_xlinked(chromosome, start, start + 1):
-        ploidy = {"Male": 1, "Female": None if chromosome == "Y" else 2}.get(sex)
-    elif chromosome in ("MT", "M"):
-        ploidy = None
-    else:
-        ploidy = 2
+    ploidy = _ploidy(rec, sex)
     if ploidy is None:
         return None
     if copy_number == ploidy:
@@ -206,6 +200,31 @@ def _cnv_type_from_copy_number(rec, copy_number, sex):
     if not gained and copy_number < ploidy:
         return "Heterozygous" if ploidy == 2 and copy_number == 1 else "Homozygous"
     return None
+
+
+def _ploidy(rec, sex):
+    """A sample's normal copies of the record's chromosome at its position, or None where
+    not known (unknown sex on X outside the pseudo-autosomal regions or on Y, a female's Y,
+    the mitochondrion)."""
+    start, chromosome = rec.pos - 1, bare_chromosome(rec.chrom)
+    if chromosome == "Y" or is_xlinked(chromosome, start, start + 1):
+        return {"Male": 1, "Female": None if chromosome == "Y" else 2}.get(sex)
+    if chromosome in ("MT", "M"):
+        return None
+    return 2
+
+
+def _uncalled_dup_absent(rec, proband_index, sexes):
+    """A duplication the proband has without GT (`./.`) counts as present (import.md 2.7)
+    unless its CN says the proband has no gain there: the normal copies or fewer, as a
+    caller writes for the relatives of a joint call, or the DUP beside a `<DEL>` the
+    proband has. ELLA imported it all the same, so the worklist showed the proband a
+    duplication it does not have, one an interpreter could classify and report."""
+    copy_number = _copy_number(rec, proband_index, rec._hdr.samples[proband_index])
+    if copy_number is None:
+        return False
+    ploidy = _ploidy(rec, sexes[proband_index] if sexes else None)
+    return ploidy is not None and copy_number <= ploidy
 
 
 def _is_cnv_dup(rec):
@@ -309,7 +328,9 @@ def block_genotype(block, proband_index=0, sexes=None):
             raise rec.error("a genotype import needs FORMAT GT")
     dups = [_is_cnv_dup(r) for r in block]
     prob = [r for r, dup in zip(block, dups) if r.alts[0] != "*" and (
-        has_variant(r.gts[proband_index]) or (dup and is_missing(r.gts[proband_index])))]
+        has_variant(r.gts[proband_index]) or (
+            dup and is_missing(r.gts[proband_index])
+            and not _uncalled_dup_absent(r, proband_index, sexes)))]
     for rec in block:
         # The proband's own call naming an ALT the line lacks (a split that did not recode
         # GT: `2/2` on a one-ALT line) is no absence of the variant: the whole line was left

@@ -356,11 +356,12 @@ def test_a_deletion_called_without_gt_is_not_imported_and_said_so(db_url, cnv_co
         "proband has without GT (CN 1) is not imported: only duplications count as present "
         "without a GT (import.md 2.7)"]
     # The interpreters are told on the analysis' page (it was in the log only); also of one
-    # beside a duplication the proband has on the same line (left out without a word).
+    # beside a duplication on the same line (left out without a word), which CN 1 says the
+    # proband does not have either.
     more = deposit(db_url, cnv_config, _vcf(tmp_path, [
         ["13", "32950000", ".", "N", "<DEL>,<DUP>", "50", "PASS",
          "SVTYPE=DEL,DUP;SVLEN=-4000,4000", "GT:CN", "./.:1"]], name="multi"))
-    assert more["genotypes"] == 1
+    assert more["genotypes"] == 0
     assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'multi.HBOC_v01'") == [(
         "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
         "duplications count as present without a GT (import.md 2.7). See "
@@ -369,3 +370,29 @@ def test_a_deletion_called_without_gt_is_not_imported_and_said_so(db_url, cnv_co
         "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
         "duplications count as present without a GT (import.md 2.7). See "
         f"cnvcall.HBOC_v01.vcf, line {FIRST_RECORD_LINE}.",)]
+
+
+def test_a_duplication_without_gt_whose_copy_number_is_no_gain_is_not_imported(
+        db_url, cnv_config, tmp_path):
+    """A duplication called without GT counts as present (import.md 2.7) only where its CN
+    is a gain: one with the proband's normal copies (a joint call's site of a relative's
+    gain) or fewer was imported as the proband's duplication, for an interpreter to classify
+    and report. Where the normal copies are not known (a sample of unknown sex on X) it
+    still counts as present, as in ELLA."""
+    add_test_panels(db_url)
+    dup = ["13", None, ".", "N", "<DUP>", "50", "PASS", "SVTYPE=DUP;SVLEN=3000", "GT:CN", None]
+    records = [dup[:1] + [pos] + dup[2:9] + [call] for pos, call in (
+        ("32900000", "./.:2"), ("32910000", "./.:1"), ("32920000", "./.:3"),
+        ("32930000", "./.:."), ("32940000", "0/1:2"))]
+    records.append(["X", "32950000", ".", "N", "<DUP>", "50", "PASS",
+                    "SVTYPE=DUP;SVLEN=3000", "GT:CN", "./.:1"])
+    deposit(db_url, cnv_config, _vcf(tmp_path, records))
+    assert _rows(db_url, """
+        SELECT a.chromosome, a.start_position, gsd.type, gsd.copy_number
+        FROM genotype g JOIN allele a ON a.id = g.allele_id
+        JOIN genotypesampledata gsd ON gsd.genotype_id = g.id
+        ORDER BY a.chromosome, a.start_position""") == [
+        ("13", 32919999, "Heterozygous", 3),
+        ("13", 32929999, "Reference", None),   # no CN: present, as ELLA's `./.` (2.9)
+        ("13", 32939999, "Heterozygous", 2),   # a GT says so whatever the CN
+        ("X", 32949999, "Reference", 1)]       # unknown sex: one copy may be normal
