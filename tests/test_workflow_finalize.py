@@ -73,6 +73,24 @@ def test_a_stored_reference_evaluation_sent_back_edited_is_accepted(wf):
     assert second.json["referenceassessments"][0]["evaluation"] == ras[0]["evaluation"]
 
 
+def test_a_reference_evaluation_with_a_key_outside_ellas_model_is_refused(wf):
+    """workflow.md 8.3 allows the listed keys only: a misspelt one (`ref_denovo` for the
+    `ref_de_novo` PS2/PM6 read) was stored, as was any key starting with `ref`, and the
+    evidence never reached the rules."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    before = counts(wf["db"])
+    for key in ("ref_denovo", "reference"):
+        ras = [{"allele_id": allele_id, "reference_id": wf["refs"][0],
+                "evaluation": {"relevance": "Yes", key: "de_novo_confirmed"}}]
+        result = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=ras))
+        assert result.status == 400 and f"('{key}' was unexpected)" in result.json["message"]
+    assert counts(wf["db"]) == before
+    ras[0]["evaluation"] = {"relevance": "Yes", "ref_de_novo": "de_novo_confirmed"}
+    assert finalize(wf["c1"], analysis_id,
+                    payload(allele_id, annotation_id, ras=ras)).status == 200
+
+
 def test_criterion_06_finalizeallele_creates_current_rows_equal_to_payload(wf):
     analysis_id = wf["analyses"][0]
     results = classify_all(wf, analysis_id)

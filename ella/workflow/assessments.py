@@ -93,7 +93,6 @@ def normalise_referenceassessment_evaluation(evaluation):
     """All keys of ELLA's model with null for absent ones (workflow.md 8.3)."""
     result = {key: evaluation.get(key) for key in ("comment", "sources", "relevance")}
     result.update({key: evaluation.get(key) for key in REF_KEYS})
-    result.update({k: v for k, v in evaluation.items() if k not in result})
     return result
 
 
