@@ -65,6 +65,11 @@ class DestinationUnavailable(WatcherError):
     folder's failure; the pass stops and the next poll tries again."""
 
 
+class DestinationTaken(Exception):
+    """A folder of the same name is in the destination already (an earlier delivery of that
+    name, imported): a folder's failure, retried once that folder is gone."""
+
+
 class FolderChanged(Exception):
     """The folder's files changed while it was imported (a pipeline still writing)."""
 
@@ -78,7 +83,7 @@ DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
 # (PostgreSQL's data exceptions, class 22, are values of the folder it cannot store.)
 MISSING_PANEL_ERROR = re.compile(r"Genepanel (.+) version (.+) not available in varDB")
 FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError,
-                       UnicodeError)
+                       UnicodeError, DestinationTaken)
 
 
 class UnexpectedImportError(Exception):
@@ -280,6 +285,10 @@ class Watcher:
             return False
         if not isinstance(record, dict) or record.get("fingerprint") != folder_fingerprint(folder):
             return False
+        if record.get("waits_for_destination") is True:
+            # Tried again once the destination's folder of its name is gone.
+            target = self.dest / folder.name
+            return target.exists() or target.is_symlink()
         # A folder that failed for want of its gene panel is tried again once the panel is
         # there (deposited after the analysis arrived), without anyone touching its files.
         panel = record.get("waits_for_genepanel")
@@ -310,6 +319,8 @@ class Watcher:
                   "error": str(error), "fingerprint": fingerprint}
         if isinstance(error, GenepanelNotAvailable):
             record["waits_for_genepanel"] = list(error.genepanel)
+        if isinstance(error, DestinationTaken):
+            record["waits_for_destination"] = True
         path = self.error_file(folder)
         # Written beside it and renamed over it: a link someone who may write the watch
         # path planted under its name is replaced, not followed (it had its target
@@ -355,7 +366,25 @@ class Watcher:
                 continue
             if name:
                 imported.append(name)
+        if not self.stopping:
+            self._remove_orphaned_error_files(entries)
         return imported
+
+    def _remove_orphaned_error_files(self, entries):
+        """An error file whose folder is no longer in the incoming directory (renamed to be
+        imported under another name, or taken away) is removed: a lab watching the error
+        files kept seeing a failure that was dealt with. Its folder, were it back, would be
+        tried again and fail again if nothing changed."""
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            folder_name = entry.name[:-len(ERROR_SUFFIX)]
+            if not entry.name.endswith(ERROR_SUFFIX) or not folder_name \
+                    or folder_name in names or os.path.lexists(self.incoming / folder_name) \
+                    or not (entry.is_symlink() or entry.is_file()):
+                continue
+            log.info("%s: its folder is no longer in %s; the error file is removed",
+                     entry.name, self.incoming)
+            self._unlink_quietly(entry)
 
     def _consider(self, folder):
         if folder.name in self.processed or not folder.is_dir():
@@ -403,10 +432,14 @@ class Watcher:
             self.processed.add(folder.name)
             return None
         target = self.dest / folder.name
-        if target.exists():
-            log.warning("%s already exists in %s. Skipping.", folder.name, self.dest)
-            self.processed.add(folder.name)
-            return None
+        if target.exists() or target.is_symlink():
+            # Said in its error file too (ELLA logs it only): a lab watching the error files
+            # missed a re-delivery that waited there for good.
+            return self._failed(folder, DestinationTaken(
+                f"{folder.name} already exists in {self.dest}: a delivery of that name was "
+                "imported before. Skipping. It is imported once that folder is moved away "
+                "(ella-delete the analysis first if this delivery replaces it), or after "
+                "this folder is renamed"), fingerprint)
         if any(p.exists() for p in self.staging_paths(folder.name)):
             # An interrupted import of the same name: recovery resolves it, then this one
             # gets its turn (so it is not remembered as done).

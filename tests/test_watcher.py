@@ -160,11 +160,40 @@ def test_w10_blacklist_file(dirs, db_url, ella_config, tmp_path, pattern, import
     assert (dest / "TestAnalysis-001").exists() is imported
 
 
-def test_existing_destination_is_skipped(dirs, db_url, ella_config):
+def test_existing_destination_is_skipped_and_said_in_its_error_file(dirs, db_url, ella_config):
+    """import.md 1.6 skips a folder whose name the destination has; ELLA only logs it, so a
+    lab watching the error files never saw a re-delivery waiting there. It is imported once
+    the destination's folder is moved away, without anyone touching it."""
     incoming, dest = dirs
     (dest / "TestAnalysis-001").mkdir()
-    assert Watcher(db_url, ella_config, incoming, dest).poll() == []
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
     assert (incoming / "TestAnalysis-001").is_dir() and _analyses(db_url) == []
+    record = json.loads((incoming / "TestAnalysis-001.import-error").read_text())
+    assert record["error"].startswith(
+        f"TestAnalysis-001 already exists in {dest}: a delivery of that name was imported "
+        "before. Skipping.")
+    assert watcher.poll() == [] and watcher.failures == []  # not tried again meanwhile
+    (dest / "TestAnalysis-001").rename(dest.parent / "moved-away")
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001.import-error").exists()
+
+
+def test_an_error_file_whose_folder_is_gone_is_removed(dirs, db_url, ella_config):
+    """A failed folder renamed to be imported under another name (or taken away) left its
+    error file in the incoming directory for good: an alarm for a failure dealt with."""
+    incoming, dest = dirs
+    (incoming / "TestAnalysis-003" / "READY").touch()
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    watcher.poll()
+    assert watcher.failures == ["TestAnalysis-003"]
+    error_file = incoming / "TestAnalysis-003.import-error"
+    assert error_file.is_file()
+    (incoming / "TestAnalysis-003").rename(incoming.parent / "taken-away")
+    (incoming / "not-an-error-file.import-error").mkdir()  # a folder: not ours to remove
+    assert watcher.poll() == []
+    assert not error_file.exists()
+    assert (incoming / "not-an-error-file.import-error").is_dir()
 
 
 def test_cli_once_and_exit_codes(dirs, db_url):
