@@ -360,7 +360,17 @@ class Record:
     # FORMAT ---------------------------------------------------------------------
     def _fields(self):
         if self._sample_fields is None:
-            self._sample_fields = [s.split(":") for s in self._sample_text]
+            fields = [s.split(":") for s in self._sample_text]
+            keys = len(self.format_keys)
+            for index, sample_fields in enumerate(fields):
+                # Fewer is allowed (trailing fields left out); more would pair the values
+                # with the wrong keys (`10:20` of an AD that lost its comma made DP the AD's
+                # second count). htslib refuses the line, so ELLA did not import it.
+                if len(sample_fields) > keys:
+                    raise self.error(
+                        f"sample {self._hdr.samples[index]} has {len(sample_fields)} fields "
+                        f"where FORMAT {':'.join(self.format_keys)} names {keys}")
+            self._sample_fields = fields
         return self._sample_fields
 
     def format_value(self, sample_index, key):
@@ -748,20 +758,38 @@ class VcfReader:
                                   f"{MAX_SAMPLE_NAME} characters")
             return
 
+    def _first_definition(self, definitions, d, kind):
+        """Whether `d` is the first ##INFO/##FORMAT line of its ID. A later one (an
+        annotation tool declaring a key the header has) is ignored, as htslib (so ELLA)
+        ignores it: read by the last, a Float AF became text, a CSQ took another field
+        list."""
+        first = definitions.get(d.id)
+        if first is None:
+            return True
+        if (first.number, first.type) != (d.number, d.type) or (
+                d.id == "CSQ" and first.description != d.description):
+            log.warning("%s, line %s: ##%s %s is defined again (Number=%s,Type=%s); the first "
+                        "definition (Number=%s,Type=%s) is used, as htslib does", self.path,
+                        self.line_no, kind, d.id, d.number, d.type, first.number, first.type)
+        return False
+
     def _header_meta(self, line):
         hdr = self.header
         if line.startswith("##INFO="):
             d = _field_def(line, "INFO")
-            hdr.info[d.id] = d
-            if d.id == "CSQ":
-                hdr.csq_fields = _csq_fields(d.description)
+            if self._first_definition(hdr.info, d, "INFO"):
+                hdr.info[d.id] = d
+                if d.id == "CSQ":
+                    hdr.csq_fields = _csq_fields(d.description)
         elif line.startswith("##FORMAT="):
             d = _field_def(line, "FORMAT")
-            reserved = RESERVED_FORMAT.get(d.id)
-            if reserved and reserved != (d.number, d.type):
-                log.warning("%s: ##FORMAT %s is Number=%s,Type=%s; VCF 4.3 says Number=%s,"
-                            "Type=%s", self.path, d.id, d.number, d.type, *reserved)
-            hdr.format[d.id] = d
+            if self._first_definition(hdr.format, d, "FORMAT"):
+                reserved = RESERVED_FORMAT.get(d.id)
+                if reserved and reserved != (d.number, d.type):
+                    log.warning("%s: ##FORMAT %s is Number=%s,Type=%s; VCF 4.3 says "
+                                "Number=%s,Type=%s", self.path, d.id, d.number, d.type,
+                                *reserved)
+                hdr.format[d.id] = d
         elif line.startswith("##contig=<"):
             hdr.contigs.append(_parse_structured(line[len("##contig=<"):-1]).get("ID"))
 

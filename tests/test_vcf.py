@@ -1006,3 +1006,47 @@ def test_a_long_line_may_make_at_most_twenty_million_values(tmp_path):
                                        r"than the 20,000,000 values a line of 1,5\d\d,\d{3} "
                                        r"characters may make"):
         read_all(path)
+
+
+FORMAT_DEPTHS = ('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Depths">\n'
+                 '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+                 '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Quality">\n')
+
+
+def test_a_sample_with_more_fields_than_format_keys_is_refused_with_its_line(tmp_path):
+    """`0/1:10:20:30:99` for GT:AD:DP:GQ (the AD lost its comma) was read by position: the
+    AD's second count became the DP and the DP the GQ, stored without a word. htslib refuses
+    the line. Fewer fields than keys is VCF (trailing ones left out)."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "C", "50", "PASS", ".", "GT:AD:DP:GQ", "0/1:10,20:30", "0/0"],
+        ["1", "300", ".", "A", "C", "50", "PASS", ".", "GT:AD:DP:GQ", "0/1:10:20:30:99", "0/0"]],
+        samples=("P", "F"), header=HEADER + FORMAT_DEPTHS)
+    first, broken = read_all(path)
+    assert first.sample_data(0) == {"GT": (0, 1), "AD": [10, 20], "DP": 30, "GQ": None}
+    message = "sample {} has 5 fields where FORMAT GT:AD:DP:GQ names 4$"
+    with pytest.raises(VcfError, match=f"line {broken.line_no}: " + message.format("P")):
+        broken.format_value(0, "DP")
+    # A line of several ALTs, split as it is read: refused there.
+    path = write_vcf(tmp_path, [
+        ["1", "200", ".", "A", "C,G", "50", "PASS", ".", "GT:AD:DP:GQ", "0/1", "0/1:1:2:3:4"]],
+        samples=("P", "F"), header=HEADER + FORMAT_DEPTHS)
+    with pytest.raises(VcfError, match=f"line {broken.line_no - 1}: " + message.format("F")):
+        read_all(path)
+
+
+def test_a_repeated_info_or_format_definition_is_ignored_as_htslib_does(tmp_path, caplog):
+    """An annotation tool declaring a key the header has: the last definition was used, so
+    a Float AF became the text '0.5' where ELLA (htslib keeps the first) read 0.5."""
+    header = (HEADER + '##INFO=<ID=AF,Number=A,Type=String,Description="again">\n'
+              + FORMAT_DEPTHS + '##FORMAT=<ID=DP,Number=1,Type=String,Description="again">\n'
+              + '##INFO=<ID=MQ,Number=1,Type=Float,Description="same again">\n')
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "C", "50", "PASS", "AF=0.5;MQ=60",
+                                 "GT:DP", "0/1:12"]], header=header)
+    (record,) = read_all(path)
+    assert record.info["AF"] == 0.5 and record.format_value(0, "DP") == 12
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records
+            if "defined again" in r.getMessage()] == [
+        "##INFO AF is defined again (Number=A,Type=String); the first definition "
+        "(Number=A,Type=Float) is used, as htslib does",
+        "##FORMAT DP is defined again (Number=1,Type=String); the first definition "
+        "(Number=1,Type=Integer) is used, as htslib does"]
