@@ -156,6 +156,10 @@ def bad_entries():
         .append("XYZ")
     input_format = load_fixture()
     input_format[1]["usergroups"][0]["order"] = -1
+    # The first entry at fault is named, not the one whose error looks most telling.
+    first_at_fault = load_fixture()
+    first_at_fault[0]["usergroups"][0]["order"] = -1
+    del first_at_fault[2]["requirements"]
     unknown_filter = load_fixture()
     unknown_filter[0]["filterconfig"]["filters"].append({"name": "nosuchfilter", "config": {}})
     return {
@@ -166,6 +170,7 @@ def bad_entries():
         "frequency": (frequency, "entry 1 ('Default'): frequency groups not in the "
                                  "configuration (frequencies.groups): GNOMAD_EXOMES.XYZ"),
         "input format": (input_format, "entry 2 ('SingleDefault'): usergroups[0].order: "),
+        "first at fault": (first_at_fault, "entry 1 ('Default'): usergroups[0].order: "),
         "unknown filter": (unknown_filter, "entry 1 ('Default'): filterconfig is not valid"),
         "duplicate name": (load_fixture() + load_fixture()[:1],
                            "entry 4 ('Default'): the name is already used by entry 1"),

@@ -133,7 +133,11 @@ def validate_entries(entries):
     errors = sorted(jsonschema.Draft7Validator(INPUT_SCHEMA).iter_errors(entries),
                     key=lambda e: list(e.absolute_path))
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
+        # The first entry at fault (best_match alone named a later one), and its most
+        # telling error.
+        first = list(errors[0].absolute_path)[:1]
+        error = jsonschema.exceptions.best_match(
+            e for e in errors if list(e.absolute_path)[:1] == first)
         path = list(error.absolute_path)
         if path and isinstance(path[0], int):
             label = entry_label(path[0], entries[path[0]])
