@@ -1,8 +1,11 @@
 """finalizeallele (workflow.md 4.6, 8; api.md 4.15), collisions (13) and similar alleles (14)
 through the WSGI app on a real PostgreSQL: TestAnalysis-001 deposited, rounds started by SQL."""
 
+import json
+import re
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +15,7 @@ from workflow_helpers import (analysis_alleles, new_round, payload, setup_analys
                               start_round)
 
 WF = "/api/v1/workflows"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def finalize(client, analysis_id, body):
@@ -86,7 +90,13 @@ def test_a_reference_evaluation_with_a_key_outside_ellas_model_is_refused(wf):
         result = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=ras))
         assert result.status == 400 and f"('{key}' was unexpected)" in result.json["message"]
     assert counts(wf["db"]) == before
-    ras[0]["evaluation"] = {"relevance": "Yes", "ref_de_novo": "de_novo_confirmed"}
+    # Every key the ACMG rules read is one (ref_repeat_overlap, which ELLA's reference form
+    # stores, is not in workflow.md 8.3's list).
+    ruleset = json.loads((ROOT / "ella" / "acmg" / "ruleset.json").read_text())
+    read = sorted({source.rsplit(".", 1)[1] for source in re.findall(
+        r'"(refassessment\.\*\.[a-z_]+)"', json.dumps(ruleset))})
+    assert "ref_repeat_overlap" in read and "ref_de_novo" in read
+    ras[0]["evaluation"] = {"relevance": "Yes", **{key: "x" for key in read}}
     assert finalize(wf["c1"], analysis_id,
                     payload(allele_id, annotation_id, ras=ras)).status == 200
 

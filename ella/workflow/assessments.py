@@ -45,7 +45,10 @@ REF_KEYS = ("ref_quality", "ref_auth_classification", "ref_segregation",
             "ref_population_healthy", "ref_prediction_tool", "ref_msi_quality",
             "ref_aa_overlap_aa", "ref_aa_overlap_sim", "ref_aa_overlap_aa_ref",
             "ref_aa_overlap_quality", "ref_phase", "ref_ihc_quality", "ref_domain_benign",
-            "ref_de_novo")
+            "ref_de_novo",
+            # Not in workflow.md 8.3's list, but ELLA's reference form stores it and the
+            # rules read it (REQ_repeat, acmg.md 2.1).
+            "ref_repeat_overlap")
 
 
 # --- evaluation documents ----------------------------------------------------------------
