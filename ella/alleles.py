@@ -301,17 +301,20 @@ class BlockGenotype:
     samples: list = field(default_factory=list)
 
 
-def _warn_of_uncalled_losses(left_out, proband_index):
-    """A CNV deletion the proband has without GT (`./.`) but with a copy number below 2 is
-    not imported (import.md 2.7 counts only duplications as present without a GT, as ELLA
-    does): said with its line, where it only lowered the summary's genotype count.
-    `left_out`: the block's (record, is a duplication) the proband's genotype leaves out."""
+def _warn_of_uncalled_losses(left_out, proband_index, sexes):
+    """A CNV deletion the proband has without GT (`./.`) but with a copy number below normal
+    (2; a male's X outside the pseudo-autosomal regions or Y: 1; 2 where the normal copies
+    are not known) is not imported (import.md 2.7 counts only duplications as present without
+    a GT, as ELLA does): said with its line, where it only lowered the summary's genotype
+    count. `left_out`: the block's (record, is a duplication) the proband's genotype leaves
+    out."""
     for rec, dup in left_out:
         if dup or rec.get_info("SVTYPE") is None or not is_missing(rec.gts[proband_index]):
             continue
         copy_number = rec.format_value(proband_index, "CN")
+        normal = _ploidy(rec, sexes[proband_index] if sexes else None) or 2
         if isinstance(copy_number, (int, float)) and not isinstance(copy_number, bool) \
-                and copy_number < 2:
+                and copy_number < normal:
             data_warning(log, "%s, line %s: a CNV deletion the proband has without GT (CN %s) is "
                               "not imported: only duplications count as present without a GT "
                               "(import.md 2.7)", rec.path, rec.line_no, copy_number,
@@ -341,7 +344,7 @@ def block_genotype(block, proband_index=0, sexes=None):
     # Also beside a duplication the proband has (a `<DEL>,<DUP>` line): that deletion was
     # left out without a word.
     _warn_of_uncalled_losses([(r, d) for r, d in zip(block, dups) if r not in prob],
-                             proband_index)
+                             proband_index, sexes)
     if not prob:
         return None
     # A `*` record of the block (a deletion spans the site) is no allele of the genotype, but

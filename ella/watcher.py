@@ -433,11 +433,15 @@ class Watcher:
             return None
         target = self.dest / folder.name
         if target.exists() or target.is_symlink():
+            if not folder.is_dir():
+                # Moved there by another watcher meanwhile: imported, not failed.
+                log.info("%s is no longer in %s: skipped", folder.name, self.incoming)
+                return None
             # Said in its error file too (ELLA logs it only): a lab watching the error files
             # missed a re-delivery that waited there for good.
             return self._failed(folder, DestinationTaken(
                 f"{folder.name} already exists in {self.dest}: a delivery of that name was "
-                "imported before. Skipping. It is imported once that folder is moved away "
+                "imported before. It is imported once that folder is moved away "
                 "(ella-delete the analysis first if this delivery replaces it), or after "
                 "this folder is renamed"), fingerprint)
         if any(p.exists() for p in self.staging_paths(folder.name)):

@@ -12,6 +12,8 @@ from api_helpers import add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
 from helpers import table_snapshot
 from workflow_helpers import analysis_alleles, payload, start_round
+from ella.db import connect
+from ella.deposit.analysis import deposit_analysis
 from ella.vcf import VcfError
 
 HEADER = """##fileformat={version}
@@ -363,11 +365,11 @@ def test_a_deletion_called_without_gt_is_not_imported_and_said_so(db_url, cnv_co
          "SVTYPE=DEL,DUP;SVLEN=-4000,4000", "GT:CN", "./.:1"]], name="multi"))
     assert more["genotypes"] == 0
     assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'multi.HBOC_v01'") == [(
-        "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
+        "1 CNV deletion(s) the proband has without GT (CN below normal) not imported: only "
         "duplications count as present without a GT (import.md 2.7). See "
         f"multi.HBOC_v01.vcf, line {FIRST_RECORD_LINE}.",)]
     assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'cnvcall.HBOC_v01'") == [(
-        "1 CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
+        "1 CNV deletion(s) the proband has without GT (CN below normal) not imported: only "
         "duplications count as present without a GT (import.md 2.7). See "
         f"cnvcall.HBOC_v01.vcf, line {FIRST_RECORD_LINE}.",)]
 
@@ -396,3 +398,26 @@ def test_a_duplication_without_gt_whose_copy_number_is_no_gain_is_not_imported(
         ("13", 32929999, "Reference", None),   # no CN: present, as ELLA's `./.` (2.9)
         ("13", 32939999, "Heterozygous", 2),   # a GT says so whatever the CN
         ("X", 32949999, "Reference", 1)]       # unknown sex: one copy may be normal
+
+
+def test_a_males_x_deletion_without_gt_of_one_copy_is_no_loss(db_url, cnv_config, tmp_path):
+    """One copy is a male's normal X outside the pseudo-autosomal regions: a `./.:1` deletion
+    there is nothing he has, and is not said to be a loss left out (it was: "CN below 2").
+    CN 0 is one."""
+    add_test_panels(db_url)
+    path = _vcf(tmp_path, [
+        ["X", "32950000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-4000", "GT:CN",
+         "./.:1"],
+        ["X", "33950000", ".", "N", "<DEL>", "50", "PASS", "SVTYPE=DEL;SVLEN=-4000", "GT:CN",
+         "./.:0"]], name="malex")
+    (tmp_path / "malex.ped").write_text("F\tPROBAND\t0\t0\t1\t2\t1\n")
+    config = {"name": "malex", "genepanel_name": "HBOC", "genepanel_version": "v01",
+              "priority": 1, "report": None, "warnings": None,
+              "data": [{"vcf": str(path), "ped": str(tmp_path / "malex.ped"),
+                        "technology": "HTS"}]}
+    with connect(db_url) as conn, conn.transaction():
+        assert deposit_analysis(conn, cnv_config, config)["genotypes"] == 0
+    assert _rows(db_url, "SELECT warnings FROM analysis WHERE name = 'malex'") == [(
+        "1 CNV deletion(s) the proband has without GT (CN below normal) not imported: only "
+        "duplications count as present without a GT (import.md 2.7). See "
+        f"malex.HBOC_v01.vcf, line {FIRST_RECORD_LINE + 1}.",)]

@@ -172,10 +172,31 @@ def test_existing_destination_is_skipped_and_said_in_its_error_file(dirs, db_url
     record = json.loads((incoming / "TestAnalysis-001.import-error").read_text())
     assert record["error"].startswith(
         f"TestAnalysis-001 already exists in {dest}: a delivery of that name was imported "
-        "before. Skipping.")
+        "before. It is imported once that folder is moved away")
     assert watcher.poll() == [] and watcher.failures == []  # not tried again meanwhile
     (dest / "TestAnalysis-001").rename(dest.parent / "moved-away")
     assert watcher.poll() == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001.import-error").exists()
+
+
+def test_a_folder_another_watcher_imported_meanwhile_is_no_failure(dirs, db_url, ella_config,
+                                                                  monkeypatch):
+    """Two watchers on one incoming directory: the other one moved the folder into the
+    destination after this one read its config. The destination then has its name because
+    the folder itself was imported: not a failure (an error log, `--once` exit 1, an error
+    file for a folder no longer there)."""
+    incoming, dest = dirs
+    real_resolve = watcher_module.resolve_analysis_config
+
+    def resolved_then_imported_by_the_other_watcher(folder):
+        config = real_resolve(folder)
+        Path(folder).rename(dest / Path(folder).name)
+        return config
+
+    monkeypatch.setattr(watcher_module, "resolve_analysis_config",
+                        resolved_then_imported_by_the_other_watcher)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == []
     assert not (incoming / "TestAnalysis-001.import-error").exists()
 
 

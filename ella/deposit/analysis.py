@@ -354,7 +354,7 @@ UNKNOWN_PROBAND_SEX_WARNING = (
     "(heterozygous or homozygous) whose parents are both homozygous reference. Check "
     "chromosome X without the segregation filter.")
 UNCALLED_LOSSES_WARNING = (
-    "{count} CNV deletion(s) the proband has without GT (CN below 2) not imported: only "
+    "{count} CNV deletion(s) the proband has without GT (CN below normal) not imported: only "
     "duplications count as present without a GT (import.md 2.7). See {where}.")
 
 
