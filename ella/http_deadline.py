@@ -9,6 +9,8 @@ which ends any read under way (also inside urllib and http.client, and through T
 import http.client
 import socket
 import threading
+import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -61,7 +63,8 @@ class Deadline:
     def opener(self):
         """A urllib opener (proxies and the rest as urllib's default) whose connections
         this deadline watches."""
-        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
+        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self),
+                                           _HTTPRedirectHandler())
 
 
 def _shut(sock):
@@ -101,3 +104,16 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
     def https_open(self, req):
         return self.do_open(lambda *a, **kw: _WatchedHTTPS(self.deadline, *a, **kw), req,
                             context=self._context)
+
+
+class _HTTPRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only: urllib's own also follows one to ftp://, whose
+    connection no deadline watches (a server sending its greeting a byte at a time held
+    the caller as long as it liked)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(req.full_url, code, f"a redirect to {scheme}:// is "
+                                         "not followed", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)

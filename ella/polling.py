@@ -105,7 +105,7 @@ class ServiceNoAnswer(ServiceError):
 def _error_message(body):
     try:
         message = json.loads(body).get("message")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         message = None
     return storable(message) if isinstance(message, str) and message else UNKNOWN_ERROR
 
@@ -190,6 +190,9 @@ class AnnotationService:
 
     def _failure(self, method, path, exc):
         """The ServiceError for a request that failed with `exc`."""
+        if isinstance(exc, urllib.error.HTTPError) and 300 <= exc.code < 400:
+            # A redirect urllib does not follow (ours: only to http(s), see http_deadline).
+            return ServiceError(f"annotation service {path}: {exc.msg}", exc.code)
         if isinstance(exc, urllib.error.HTTPError):
             try:
                 text = exc.read()
@@ -219,6 +222,9 @@ class AnnotationService:
             return json.loads(raw)
         except ValueError:
             raise ServiceError(f"annotation service {path}: the answer is not JSON") from None
+        except RecursionError:  # (json.loads of `[[[[...`: left the job RUNNING for good)
+            raise ServiceError(f"annotation service {path}: the answer is JSON nested too "
+                               "deeply to read") from None
 
     def _task_id(self, answer):
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
@@ -526,6 +532,9 @@ class Poller:
         self.stopping = False
         self.standing_by = False  # another polling loop holds the lock
         self.not_ready = None  # why the database is not ready, once said
+        # Jobs whose service call got no (complete) answer: handled after the others, so
+        # one task's hanging status or too-slow result does not hold up every other job.
+        self.deferred = set()
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -590,32 +599,34 @@ class Poller:
         snapshot = conn.execute(
             "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
             "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()
-        handlers = ((RUNNING, self._running), (SUBMITTED, self._submitted),
-                    (ANNOTATED, self._annotated))
-        for status, handler in handlers:
-            for job_id, job_status in snapshot:
-                if job_status != status:
-                    continue
-                if self.stopping:
-                    return
-                try:
-                    new = handler(conn, job_id)
-                except ServiceUnreachable as exc:
-                    self._note(conn, job_id, status, f"{exc.message}; will retry")
-                    self._unreachable(exc)
-                    return
-                except psycopg.Error as exc:
-                    if transient_database_error(conn, exc):
-                        raise
-                    log.exception("import job %s: update failed", job_id)
-                    continue
-                except Exception:
-                    log.exception("import job %s: update failed", job_id)
-                    continue
-                if new is not None:
-                    updates.append((job_id, status, new))
-                if self.backing_off():
-                    return  # the service stopped answering
+        handlers = {RUNNING: self._running, SUBMITTED: self._submitted,
+                    ANNOTATED: self._annotated}
+        order = (RUNNING, SUBMITTED, ANNOTATED)
+        self.deferred &= {job_id for job_id, _ in snapshot}
+        for job_id, status in sorted(snapshot, key=lambda job: (
+                job[0] in self.deferred, order.index(job[1]), job[0])):
+            if self.stopping:
+                return
+            try:
+                new = handlers[status](conn, job_id)
+            except ServiceUnreachable as exc:
+                self._note(conn, job_id, status, f"{exc.message}; will retry")
+                self._unreachable(exc)
+                self.deferred.add(job_id)
+                return
+            except psycopg.Error as exc:
+                if transient_database_error(conn, exc):
+                    raise
+                log.exception("import job %s: update failed", job_id)
+                continue
+            except Exception:
+                log.exception("import job %s: update failed", job_id)
+                continue
+            self.deferred.discard(job_id)
+            if new is not None:
+                updates.append((job_id, status, new))
+            if self.backing_off():
+                return  # the service stopped answering
 
     def _transition(self, conn, job_id, expected, **changes):
         """Lock the job, and if it still has status `expected`, apply the changes. Returns the
@@ -641,6 +652,8 @@ class Poller:
 
     def _running(self, conn, job_id):
         job = load_job(conn, job_id)
+        if job is None or job["status"] != RUNNING:
+            return None  # deleted or changed since the cycle's list (the user)
         try:
             answer = self.service.status(job["task_id"] or "")
         except ServiceUnreachable:
@@ -660,6 +673,8 @@ class Poller:
 
     def _submitted(self, conn, job_id):
         job = load_job(conn, job_id)
+        if job is None or job["status"] != SUBMITTED:
+            return None  # deleted or changed since the cycle's list (the user)
         if job["task_id"] == SUBMITTING:
             # Marked before its POST and never given the service's answer: the poller was
             # killed or lost its database meanwhile, so the service may have the task.
@@ -732,6 +747,8 @@ class Poller:
 
     def _annotated(self, conn, job_id):
         job = load_job(conn, job_id)
+        if job is None or job["status"] != ANNOTATED:
+            return None  # deleted or changed since the cycle's list (the user)
         try:
             vcf_data = self.service.process(job["task_id"] or "")
         except ServiceUnreachable:
