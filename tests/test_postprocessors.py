@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from ella.deposit.analysis import check_deposit_entries
 from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.deposit.postprocess import FINALIZE_MESSAGE
 from ella.deposit.variants import DepositError
@@ -284,6 +285,26 @@ def test_unknown_postprocessor_is_a_clear_error_with_nothing_written(db_url, ell
     with pytest.raises(DepositError, match="Invalid postprocess method 'analysis_tag_everything'"):
         deposit(db_url, ella_config, BRCA_VCF)
     assert table_snapshot(db_url) == before
+
+
+def test_a_postprocessor_named_twice_runs_once_and_is_refused_when_stored(db_url, ella_config,
+                                                                           tmp_path):
+    """Named twice, the finalize wrote its snapshot again and the deposit failed on the
+    unique key (the group's analyses without findings could not be imported at all), and the
+    tag commented twice. `ella-users add_groups` refuses such an entry; one stored otherwise
+    (an adopted database) runs each name once."""
+    _lab(db_url, ella_config, {"pattern": "^run", "postprocess": ALL[1:] + ALL[1:]})
+    first = deposit(db_url, ella_config, _vcf(tmp_path, "run1", _snps))
+    _classify(db_url, first, "1")
+    done = deposit(db_url, ella_config, _vcf(tmp_path, "run2", _snps))
+    assert _round(db_url, done["analysis_id"])[1:3] == ("Done", True)
+    assert _logs(db_url, done["analysis_id"]) == [(FINALIZE_MESSAGE, None),
+                                                  (None, "ALL CLASSIFIED")]
+    with pytest.raises(DepositError, match=(
+            r"^lab: config.deposit.analysis\[0\]: postprocess method "
+            r"'analysis_finalize_without_findings' is listed twice$")):
+        check_deposit_entries({"deposit": {"analysis": [
+            {"pattern": "^run", "postprocess": ALL[1:] + ALL[1:]}]}}, "lab")
 
 
 def test_postprocess_without_valid_filterconfig_is_a_clear_error(db_url, ella_config):

@@ -81,11 +81,12 @@ def _nested_repetition(pattern):
     return walk(_parser.parse(pattern), False)
 
 
-def check_deposit_entries(config, where):
+def check_deposit_entries(config, where, stored=False):
     """A user group's `config.deposit.analysis` (import.md 1.9): a list of objects with a
     regex `pattern` and optional `prefilters` and `postprocess` names. Raises DepositError
     naming the entry; `ella-users add_groups` checks this so that a bad entry cannot block
-    every later import of the group's panels."""
+    every later import of the group's panels. `stored`: a config read at a deposit (one
+    post-processor named twice is run once there)."""
     deposit = config.get("deposit") if isinstance(config, dict) else None
     if deposit is None:
         return
@@ -116,7 +117,7 @@ def check_deposit_entries(config, where):
             check_prefilters(entry.get("prefilters") or [], label)
         except PrefilterError as exc:
             raise DepositError(str(exc)) from None
-        check_postprocessors(entry.get("postprocess") or [], label)
+        check_postprocessors(entry.get("postprocess") or [], label, stored)
 
 
 def deposit_config_for(cur, analysis_name, panel_name, panel_version):
@@ -134,7 +135,7 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
     for group_id, group, config in rows:
         # The rules `ella-users add_groups` applies; a group stored otherwise (an adopted
         # database, a manual edit) gets a message naming it instead of a crash.
-        check_deposit_entries(config or {}, f"user group {group!r}")
+        check_deposit_entries(config or {}, f"user group {group!r}", stored=True)
         entries = (((config or {}).get("deposit") or {}).get("analysis")) or []
         for entry in entries:
             if re.search(entry["pattern"], analysis_name):
@@ -150,7 +151,7 @@ def deposit_config_for(cur, analysis_name, panel_name, panel_version):
         check_prefilters(entry.get("prefilters") or [], f"user group {group!r}")
     except PrefilterError as exc:
         raise DepositError(str(exc)) from None
-    check_postprocessors(entry.get("postprocess") or [], f"user group {group!r}")
+    check_postprocessors(entry.get("postprocess") or [], f"user group {group!r}", stored=True)
     return group_id, group, entry
 
 

@@ -22,14 +22,19 @@ FINALIZE_MESSAGE = ("Analysis had no findings at time of import. Automatically f
                     "system.")
 
 
-def check_postprocessors(names, where):
-    """Every name must be a known post-processor (import.md 1.9)."""
+def check_postprocessors(names, where, stored=False):
+    """Every name must be a known post-processor (import.md 1.9), and, in a config being
+    stored, named once: run twice, the finalize wrote its snapshot again (the deposit failed
+    on the unique key: the group's analyses without findings could not be imported) and the
+    tag its comment twice. A `stored` config (an adopted database's) runs each name once."""
     if not isinstance(names, list):
         raise DepositError(f"{where}: 'postprocess' must be a list of names")
-    for name in names:
+    for index, name in enumerate(names):
         if not isinstance(name, str) or name not in POSTPROCESSORS:  # ([name]: unhashable)
             raise DepositError(f"{where}: Invalid postprocess method {name!r} (known: "
                                f"{', '.join(POSTPROCESSORS)})")
+        if not stored and name in names[:index]:
+            raise DepositError(f"{where}: postprocess method {name!r} is listed twice")
 
 
 class _Context:
@@ -158,8 +163,9 @@ def run_postprocessors(conn, app_config, analysis_id, usergroup_id, group, names
     """Run `names` in the listed order on the analysis' first round. Does not commit."""
     if not names:
         return []
-    check_postprocessors(names, f"user group {group!r}")
+    check_postprocessors(names, f"user group {group!r}", stored=True)
+    names = list(dict.fromkeys(names))  # each once, in the listed order
     ctx = _Context(conn, app_config, analysis_id, usergroup_id, group)
     for name in names:
         POSTPROCESSORS[name](ctx)
-    return list(names)
+    return names
