@@ -307,6 +307,25 @@ def test_a_postprocessor_named_twice_runs_once_and_is_refused_when_stored(db_url
             {"pattern": "^run", "postprocess": ALL[1:] + ALL[1:]}]}}, "lab")
 
 
+def test_finalize_without_findings_without_user_1_says_so_and_writes_nothing(
+        db_url, ella_config, tmp_path):
+    _lab(db_url, ella_config, {"pattern": "^run", "postprocess": ALL[1:2]})
+    first = deposit(db_url, ella_config, _vcf(tmp_path, "run1", _snps))
+    _classify(db_url, first, "1")
+    with psycopg.connect(db_url) as conn:
+        conn.execute('INSERT INTO "user" (id, username, first_name, last_name, group_id, '
+                     "password, password_expiry, active, incorrect_logins) SELECT 2, 'second', "
+                     "'S', 'S', group_id, 'x', now(), true, 0 FROM \"user\" WHERE id = 1")
+        conn.execute("UPDATE alleleassessment SET user_id = 2")
+        conn.execute('DELETE FROM "user" WHERE id = 1')
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=(
+            "finalizes as user id 1, as ELLA does, but no such user exists .a new database's "
+            "first user gets that id: add users with ella-users add_many first.$")):
+        deposit(db_url, ella_config, _vcf(tmp_path, "run2", _snps))
+    assert table_snapshot(db_url) == before
+
+
 def test_postprocess_without_valid_filterconfig_is_a_clear_error(db_url, ella_config):
     _lab(db_url, ella_config, {"pattern": "^brca", "postprocess": ALL}, filterconfigs=[])
     before = table_snapshot(db_url)

@@ -131,7 +131,9 @@ def analysis_finalize_without_findings(ctx):
     conn = ctx.conn
     if not conn.execute('SELECT 1 FROM "user" WHERE id = %s', (SYSTEM_USER_ID,)).fetchone():
         raise DepositError(f"analysis_finalize_without_findings finalizes as user id "
-                           f"{SYSTEM_USER_ID}, but no such user exists")
+                           f"{SYSTEM_USER_ID}, as ELLA does, but no such user exists (a new "
+                           "database's first user gets that id: add users with ella-users "
+                           "add_many first)")
     excluded = ctx.result["excluded_allele_ids"]
     every = sorted(set(ctx.allele_ids) | {a for ids in excluded.values() for a in ids})
     payload = {"allele_ids": ctx.allele_ids, "excluded_allele_ids": excluded,
