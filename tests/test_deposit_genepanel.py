@@ -189,6 +189,43 @@ def test_replace_rewrites_the_links(db_url, tmp_path):
                                 "genepanel_transcript": 1, "genepanel_phenotype": 1}
 
 
+def test_a_reused_transcript_of_another_gene_is_refused_without_replace(db_url, tmp_path):
+    """A panel whose file puts test-ALL's NM_000518.5 (HBB) on another gene was deposited
+    with HBB's row: the panel got HBB, which its files do not list, and not the gene they
+    name, with only the note that reused transcripts differ."""
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(TEST_ALL),
+                   db_url=db_url).returncode == 0
+    moved = edited_copy(tmp_path, TEST_ALL, "Other_v01",
+                        transcripts=lambda text: text.replace("\t4827\tHBB\t", "\t9999\tFAKE1\t"))
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(moved),
+                                  db_url=db_url))
+    assert line.endswith("transcript NM_000518.5 is on HGNC id 4827 in the database but on "
+                         "HGNC id 9999 in the panel files (--replace moves it, for every "
+                         "panel that has it)"), line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
+def test_a_reused_phenotype_with_another_mim_number_is_said(db_url, tmp_path):
+    """The database's MIM number is kept without --replace, as a reused transcript's rows
+    are, and now said as those are: the operator took the file's number to be in."""
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(TEST_ALL),
+                   db_url=db_url).returncode == 0
+    other = edited_copy(tmp_path, TEST_ALL, "Other_v01",
+                        phenotypes=lambda text: text.replace("\t612555\t", "\t612556\t"))
+    result = run_cli("ella-deposit", "genepanel", "--folder", str(other), db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "Note: 1 reused phenotypes have another MIM number than the file's; the database's "
+        "were kept (use --replace to update them)")
+    replaced = run_cli("ella-deposit", "genepanel", "--folder", str(other), "--replace",
+                       db_url=db_url)
+    assert replaced.returncode == 0 and "Note" not in replaced.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT omim_id FROM phenotype WHERE description = "
+                            "'{Breast-ovarian cancer, familial, 2}'").fetchall() == [(612556,)]
+
+
 def test_explicit_options_with_hyphens_and_underscores(db_url):
     transcripts, phenotypes = panel_files(TEST_ALL)
     result = run_cli("ella-deposit", "genepanel", "--genepanel-name", "HBOC",
@@ -359,6 +396,29 @@ MALFORMED = [
      "line 5: phenotype MIM number '61-3029' is not a non-negative integer"),
     ("phenotype-column-count", "phenotypes", _replace_line(6, lambda l: l + "\textra"),
      "line 6: expected 8 tab-separated columns (as in the header), found 9"),
+    # Coordinates no transcript has (all real panels' hold): the region filter looks for a
+    # variant's exons only near its transcript, and the IGV track drew blocks outside it.
+    ("exon-outside", "transcripts", _replace_line(4, _field(13, "5246956,5248029,5249000")),
+     "line 4: exon 3 (5248159-5249000) is not within the transcript's 5246693-5248301"),
+    ("exon-before", "transcripts", _replace_line(4, _field(12, "5246000,5247806,5248159")),
+     "line 4: exon 1 (5246000-5246956) is not within the transcript's 5246693-5248301"),
+    ("coding-outside", "transcripts", _replace_line(4, _field(11, "5249999")),
+     "line 4: the coding region 5246827-5249999 is not within the transcript's "
+     "5246693-5248301"),
+    ("exons-overlap", "transcripts", _replace_line(4, _field(13, "5247900,5248029,5248301")),
+     "line 4: exon 2 starts at 5247806, before the end 5247900 of exon 1 (exons in ascending "
+     "order, not overlapping)"),
+    ("exons-unsorted", "transcripts", _replace_line(4, lambda l: l.replace(
+        "5246693,5247806,5248159\t5246956,5248029,5248301",
+        "5247806,5246693,5248159\t5248029,5246956,5248301")),
+     "line 4: exon 2 starts at 5246693, before the end 5248029 of exon 1"),
+    # Variants are stored as `11`: such a transcript matched none.
+    ("chr-prefix", "transcripts", _replace_line(4, _field(0, "chr11")),
+     "line 4: chromosome 'chr11' must be named without 'chr', as ELLA names them (11, X)"),
+    # One row holds (gene, phenotype, inheritance): the second number was dropped unsaid.
+    ("phenotype-two-mim-numbers", "phenotypes",
+     lambda text: text + "1101\tBRCA2\tAD\t999999\t{Breast-ovarian cancer, familial, 2}\t\t\t\n",
+     "the phenotype of line 4 again, with MIM number 999999 where that line has 612555"),
     # PostgreSQL's text cannot hold it: the database's error named neither file nor line.
     ("nul-transcripts", "transcripts", _replace_line(4, lambda l: l.replace("NM_", "NM\0_")),
      "line 4: has a NUL character"),

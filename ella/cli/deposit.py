@@ -183,6 +183,10 @@ def _genepanel(db_url, args, audit):
     if result.get("transcripts_differing"):
         audit.echo(f"Note: {result['transcripts_differing']} reused transcripts differ from "
                    "the file; the database rows were kept (use --replace to update them)")
+    if result.get("phenotypes_differing"):
+        audit.echo(f"Note: {result['phenotypes_differing']} reused phenotypes have another MIM "
+                   "number than the file's; the database's were kept (use --replace to "
+                   "update them)")
     return 0
 
 

@@ -178,6 +178,10 @@ def _parse_transcript(fields, col, errors):
                         ("symbol", "HGNC symbol"), ("inheritance", "inheritance")):
         if not t[key]:
             errors.append(f"{column} is empty")
+    if t["chromosome"].lower().startswith("chr"):
+        # Alleles are stored as `11` (import.md 2.4): such a transcript matched no variant.
+        errors.append(f"chromosome {t['chromosome']!r} must be named without 'chr', as "
+                      "ELLA names them (11, X)")
     strand = get("strand").strip() or "+"
     if strand not in ("+", "-"):
         errors.append(f"strand {strand!r} is not '+' or '-'")
@@ -207,13 +211,35 @@ def _parse_transcript(fields, col, errors):
                 if s > e:
                     errors.append(f"exon {i} starts at {s}, after its end {e}")
                     break
+                if i > 1 and s < ends[i - 2]:
+                    errors.append(f"exon {i} starts at {s}, before the end {ends[i - 2]} of "
+                                  f"exon {i - 1} (exons in ascending order, not overlapping)")
+                    break
     t["exon_starts"], t["exon_ends"] = starts, ends
+    errors += _outside_the_transcript(t)
 
     tags = None
     if "tags" in col:
         tags = [x.strip() for x in get("tags").split(",") if x.strip()] or None
     t["tags"] = tags
     return t
+
+
+def _outside_the_transcript(t):
+    """Why the coding region or an exon lies outside the transcript's read start and end
+    (the region filter looks for a variant's exons only near its transcript, and the IGV
+    track drew blocks before the transcript's start), as a list of at most one problem."""
+    start, end = t["tx_start"], t["tx_end"]
+    if start is None or end is None or start > end:
+        return []
+    if t.get("cds_start") is not None and t.get("cds_end") is not None and (
+            t["cds_start"] < start or t["cds_end"] > end):
+        return [f"the coding region {t['cds_start']}-{t['cds_end']} is not within the "
+                f"transcript's {start}-{end}"]
+    for i, (s, e) in enumerate(zip(t["exon_starts"] or [], t["exon_ends"] or []), 1):
+        if s < start or e > end:
+            return [f"exon {i} ({s}-{e}) is not within the transcript's {start}-{end}"]
+    return []
 
 
 class _GeneNames:
@@ -392,10 +418,16 @@ def read_phenotypes(path, problems, genes):
             reader.problem(lineno, "; ".join(errors))
             continue
         key = (gene_id, description, inheritance)
-        # The same phenotype twice in one file is one phenotype (the first MIM number wins).
-        phenotypes.setdefault(key, {"gene_id": gene_id, "description": description,
-                                    "inheritance": inheritance, "omim_id": omim_id,
-                                    "line": lineno})
+        first = phenotypes.get(key)
+        if first is None:
+            phenotypes[key] = {"gene_id": gene_id, "description": description,
+                               "inheritance": inheritance, "omim_id": omim_id, "line": lineno}
+        elif first["omim_id"] != omim_id:
+            # One row holds (gene, phenotype, inheritance): one of the numbers was dropped.
+            reader.problem(lineno, f"the phenotype of line {first['line']} again, with MIM "
+                                   f"number {mim or '(none)'} where that line has "
+                                   f"{first['omim_id'] if first['omim_id'] is not None else '(none)'}")
+        # (The same line twice is one phenotype.)
     if reader.failed:
         return None
     return list(phenotypes.values())
@@ -531,6 +563,19 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
             params)
         result["transcripts_new"] = cur.rowcount
         result["transcripts_reused"] = len(panel.transcripts) - cur.rowcount
+        if not replace:
+            # A reused transcript of another gene is that gene's in this panel: the panel
+            # got a gene its files do not list and lost one they do.
+            cur.execute("SELECT n.transcript_name, t.gene_id, n.gene_id FROM gp_transcript n "
+                        "JOIN transcript t USING (transcript_name) "
+                        "WHERE t.gene_id <> n.gene_id ORDER BY n.ord")
+            moved = cur.fetchall()
+            if moved:
+                raise GenepanelError([
+                    f"transcript {tx} is on HGNC id {stored} in the database but on HGNC id "
+                    f"{given} in the panel files (--replace moves it, for every panel that has "
+                    "it)" for tx, stored, given in moved[:20]]
+                    + ([f"... and {len(moved) - 20} more"] if len(moved) > 20 else []))
         differs = (f"(t.genome_reference, {', '.join('t.' + f for f in _TRANSCRIPT_FIELDS)}) "
                    f"IS DISTINCT FROM (%(r)s, {', '.join('n.' + f for f in _TRANSCRIPT_FIELDS)})")
         if replace:
@@ -578,6 +623,11 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
         if replace:
             cur.execute(f"UPDATE phenotype p SET omim_id = n.omim_id FROM gp_phenotype n "
                         f"WHERE {same} AND p.omim_id IS DISTINCT FROM n.omim_id")
+            result["phenotypes_differing"] = 0
+        else:
+            cur.execute(f"SELECT count(*) FROM phenotype p JOIN gp_phenotype n ON {same} "
+                        "WHERE p.omim_id IS DISTINCT FROM n.omim_id")
+            result["phenotypes_differing"] = cur.fetchone()[0]
         if exists:
             cur.execute("DELETE FROM genepanel_phenotype "
                         "WHERE genepanel_name = %(n)s AND genepanel_version = %(v)s", params)
