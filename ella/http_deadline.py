@@ -106,6 +106,10 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
                             context=self._context)
 
 
+class RedirectRefused(urllib.error.HTTPError):
+    """A redirect out of http(s), not followed."""
+
+
 class _HTTPRedirectHandler(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http(s) only: urllib's own also follows one to ftp://, whose
     connection no deadline watches (a server sending its greeting a byte at a time held
@@ -114,6 +118,6 @@ class _HTTPRedirectHandler(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         if scheme not in ("http", "https"):
-            raise urllib.error.HTTPError(req.full_url, code, f"a redirect to {scheme}:// is "
-                                         "not followed", headers, fp)
+            raise RedirectRefused(req.full_url, code, f"a redirect to {scheme}:// is not "
+                                  "followed", headers, fp)
         return super().redirect_request(req, fp, code, msg, headers, newurl)

@@ -16,6 +16,7 @@ Deliberate improvements over ELLA's poller:
 - SIGTERM/SIGINT stop the loop after the job being handled.
 """
 
+import itertools
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
 from ella.genepanel_export import regions_bed
-from ella.http_deadline import Deadline
+from ella.http_deadline import Deadline, RedirectRefused
 from ella.import_rights import IMPORTABLE_PANEL, may_import_on
 from ella.migrate import at_head
 
@@ -190,9 +191,15 @@ class AnnotationService:
 
     def _failure(self, method, path, exc):
         """The ServiceError for a request that failed with `exc`."""
+        if isinstance(exc, RedirectRefused):
+            return ServiceError(f"annotation service {path}: {exc.msg} (HTTP {exc.code})",
+                                exc.code)
         if isinstance(exc, urllib.error.HTTPError) and 300 <= exc.code < 400:
-            # A redirect urllib does not follow (ours: only to http(s), see http_deadline).
-            return ServiceError(f"annotation service {path}: {exc.msg}", exc.code)
+            # A redirect urllib does not follow (a 300, a 304, one without a Location).
+            reason = storable(str(exc.msg or "")).strip()
+            return ServiceError(f"annotation service {path}: answered HTTP {exc.code}"
+                                + (f" {reason}" if reason else "")
+                                + ", a redirect that is not followed", exc.code)
         if isinstance(exc, urllib.error.HTTPError):
             try:
                 text = exc.read()
@@ -532,9 +539,12 @@ class Poller:
         self.stopping = False
         self.standing_by = False  # another polling loop holds the lock
         self.not_ready = None  # why the database is not ready, once said
-        # Jobs whose service call got no (complete) answer: handled after the others, so
-        # one task's hanging status or too-slow result does not hold up every other job.
-        self.deferred = set()
+        # Jobs whose service call got no (complete) answer, each with when it was last
+        # deferred: handled after the others, the longest-waiting first, so one task's
+        # hanging status or too-slow result does not hold up every other job (also when an
+        # outage deferred them all).
+        self.deferred = {}
+        self._deferrals = itertools.count()
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -602,9 +612,10 @@ class Poller:
         handlers = {RUNNING: self._running, SUBMITTED: self._submitted,
                     ANNOTATED: self._annotated}
         order = (RUNNING, SUBMITTED, ANNOTATED)
-        self.deferred &= {job_id for job_id, _ in snapshot}
+        listed = {job_id for job_id, _ in snapshot}
+        self.deferred = {j: when for j, when in self.deferred.items() if j in listed}
         for job_id, status in sorted(snapshot, key=lambda job: (
-                job[0] in self.deferred, order.index(job[1]), job[0])):
+                self.deferred.get(job[0], -1), order.index(job[1]), job[0])):
             if self.stopping:
                 return
             try:
@@ -612,7 +623,7 @@ class Poller:
             except ServiceUnreachable as exc:
                 self._note(conn, job_id, status, f"{exc.message}; will retry")
                 self._unreachable(exc)
-                self.deferred.add(job_id)
+                self.deferred[job_id] = next(self._deferrals)
                 return
             except psycopg.Error as exc:
                 if transient_database_error(conn, exc):
@@ -622,7 +633,7 @@ class Poller:
             except Exception:
                 log.exception("import job %s: update failed", job_id)
                 continue
-            self.deferred.discard(job_id)
+            self.deferred.pop(job_id, None)
             if new is not None:
                 updates.append((job_id, status, new))
             if self.backing_off():

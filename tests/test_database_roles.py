@@ -2,6 +2,7 @@
 (README, "Database roles"): a privilege it lacks is the site's to grant, said in one line,
 and never taken for a folder's, a job's or the software's fault."""
 
+import json
 import logging
 import uuid
 
@@ -160,3 +161,21 @@ def test_a_schema_command_says_to_use_the_owner(db_url, app_role):
             "the README's \"Database roles\")"), result.stderr
     status = run_cli("ella-db", "status", db_url=url)  # reading the schema needs no owner
     assert status.returncode == 0, status.stderr
+
+
+def test_add_many_as_the_application_role_adds_the_first_user(db_url, app_role, tmp_path):
+    """The id sequence is set back to 1 for a new database's first user where the role may
+    (the owner's); the application's role may not (USAGE, SELECT), and the users are added
+    all the same."""
+    _, url = app_role
+    groups, users = tmp_path / "groups.json", tmp_path / "users.json"
+    groups.write_text(json.dumps([{"name": "lab", "genepanels": []}]))
+    users.write_text(json.dumps([{"username": "first", "first_name": "F", "last_name": "L",
+                                  "email": "f@example.org", "group": "lab"}]))
+    assert run_cli("ella-users", "add_groups", str(groups), db_url=db_url).returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT nextval(pg_get_serial_sequence('\"user\"', 'id'))")
+    result = run_cli("ella-users", "add_many", str(users), db_url=url)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute('SELECT min(id) FROM "user"').fetchone()[0] == 2

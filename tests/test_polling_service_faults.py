@@ -106,6 +106,41 @@ def test_one_results_answer_that_never_comes_whole_does_not_hold_up_the_others(
             "the answer took over 1 s; will retry")
 
 
+def test_after_an_outage_one_result_that_never_comes_whole_does_not_hold_up_the_others(
+        db_url, ella_config, user_id):
+    """An outage defers every job; those deferred were then handled in id order again, so
+    one whose result never came whole kept the others waiting for good. A job deferred
+    again goes behind the others."""
+    down = [True]
+
+    class Service(Handler):
+        def do_GET(self):
+            if down[0]:
+                time.sleep(0.3)  # no answer in time
+            elif self.path.endswith("/process/slow"):
+                try:
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                    for _ in range(100):
+                        self.wfile.write(b"#")
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                except OSError:
+                    pass
+            else:
+                self.send(200, VCF_TEXT.encode(), "text/plain")
+
+    with serving(Service) as url:
+        slow = add_job(db_url, user_id, status="ANNOTATED", task_id="slow")
+        ready = add_job(db_url, user_id, status="ANNOTATED", task_id="ready")
+        poller = Poller(db_url, ella_config, service=AnnotationService(url, timeout=0.05),
+                        interval=0.01, max_backoff=0.01)
+        cycles(poller, 3)
+        assert set(poller.deferred) == {slow, ready}
+        down[0] = False
+        cycles(poller, 3)
+        assert job(db_url, ready)["status"] == "DONE"
+
+
 def test_one_tasks_hanging_status_does_not_hold_up_submissions(db_url, ella_config, user_id):
     """Running jobs are followed before jobs are submitted: one task whose status never
     answered in time kept every new job from being sent."""
@@ -210,10 +245,44 @@ def test_a_redirect_out_of_http_is_not_followed():
             with pytest.raises(polling.ServiceError) as failure:
                 AnnotationService(url, timeout=0.3).status("t")
             assert failure.value.message == \
-                "annotation service /status/t: a redirect to ftp:// is not followed"
+                "annotation service /status/t: a redirect to ftp:// is not followed (HTTP 302)"
             assert not connected
     finally:
         ftp.close()
+
+
+@pytest.mark.parametrize("status_line, message", [
+    (b"HTTP/1.0 304 ", "answered HTTP 304, a redirect that is not followed"),
+    (b"HTTP/1.0 300 Multiple\x00Choices",
+     "answered HTTP 300 Multiple\ufffdChoices, a redirect that is not followed")])
+def test_a_redirect_urllib_does_not_follow_fails_the_job_saying_so(
+        db_url, ella_config, user_id, status_line, message):
+    """A 3xx urllib does not follow gave the job the reason phrase alone (empty for 304)."""
+    class Service(Handler):
+        def do_GET(self):
+            self.wfile.write(status_line + b"\r\nContent-Length: 0\r\n\r\n")
+
+    with serving(Service) as url:
+        job_id = add_job(db_url, user_id, status="RUNNING", task_id="t")
+        Poller(db_url, ella_config, service=AnnotationService(url, timeout=5)).cycle()
+        failed = job(db_url, job_id)
+        assert (failed["status"], failed["message"]) == (
+            "FAILED (ANNOTATION)", "annotation service /status/t: " + message)
+
+
+def test_a_relative_redirect_is_followed():
+    class Service(Handler):
+        def do_GET(self):
+            if self.path.endswith("/status/a"):
+                self.send_response(302)
+                self.send_header("Location", "/api/v1/status/b")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.send(200, b'{"active": false, "error": false}')
+
+    with serving(Service) as url:
+        assert AnnotationService(url, timeout=5).status("a")["active"] is False
 
 
 def test_a_job_deleted_while_a_cycle_runs_is_passed_by(db_url, ella_config, user_id, caplog):

@@ -629,6 +629,19 @@ def test_add_many_dry_run_rolls_back(groups_db_url):
     assert MASK in clilog(groups_db_url)[-1][5]
 
 
+def test_the_first_user_after_a_dry_run_gets_id_1(groups_db_url):
+    """ELLA's finalize-without-findings post-processor finalizes as user id 1; a `-dry` run
+    (or a failed one) on a new database had used that id up, so every such deposit failed."""
+    ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "-dry", "--group", "testgroup03"))
+    ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "--group", "testgroup03"))
+    assert query(groups_db_url, 'SELECT min(id) FROM "user"') == [(1,)]
+    # Not once users exist: ids are never handed out twice.
+    ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "-dry", "--group", "testgroup02"))
+    ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "--group", "testgroup02"))
+    ids = [row[0] for row in query(groups_db_url, 'SELECT id FROM "user" ORDER BY id')]
+    assert len(ids) == len(set(ids)) and ids[0] == 1
+
+
 def _group_acmg():
     """The first demo group's complete ACMG config."""
     return json.loads(json.dumps(demo_groups()[0]["config"]["acmg"]))

@@ -7,8 +7,11 @@ problem with the input raises `UsersError` with one line naming the file and ent
 """
 
 import json
+import logging
 import unicodedata
 from datetime import datetime, timezone
+
+import psycopg
 
 from ella import jsonload
 from ella.config import user_config_problem
@@ -18,6 +21,8 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
                             generate_password, hash_password, logout_all_sessions,
                             looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns, hold_frequency_columns
+
+log = logging.getLogger(__name__)
 
 
 class UsersError(Exception):
@@ -188,6 +193,20 @@ def username_key(name):
     """What two usernames that look alike in every list share: NFKC form (fullwidth
     letters as plain ones), case-folded."""
     return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _first_user_gets_id_1(conn):
+    """With no user yet, the id sequence starts again at 1: ELLA's post-processor
+    `analysis_finalize_without_findings` finalizes as user id 1, and a `-dry` run or a
+    failed one had used that id up (a rollback does not give sequence values back). Needs
+    the sequence's UPDATE privilege (the owner's role); without it the ids go on."""
+    if conn.execute('SELECT 1 FROM "user" LIMIT 1').fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute("""SELECT setval(pg_get_serial_sequence('"user"', 'id'), 1, false)""")
+    except psycopg.errors.InsufficientPrivilege:
+        log.info("the user id sequence is not reset to 1 (no UPDATE privilege on it)")
 
 
 def _lock_user_admin(conn):
@@ -550,6 +569,7 @@ def add_many(conn, users, auth, groups=None):
     results = []
     _lock_user_admin(conn)
     hold_frequency_columns(conn)  # (as add_groups)
+    _first_user_gets_id_1(conn)
     selected = _selected(users, "group", groups)
     for entry in selected:
         group_id = _group_id(conn, entry["group"], entry["label"])
