@@ -197,6 +197,24 @@ def test_a_report_linked_to_a_file_outside_the_folder_is_refused(tmp_path, text_
         (TEST_ANALYSIS_001 / text_file).read_text()
 
 
+def test_the_report_of_a_folder_whose_analysis_file_is_in_a_subfolder_is_read(tmp_path):
+    """import.md 1.3: report.txt and warnings.txt of the analysis folder, as ELLA reads
+    them; only those beside the .analysis file were read, so a folder keeping its
+    .analysis in a subfolder lost both (one beside it still counts when the folder has
+    none)."""
+    folder = tmp_path / "a5"
+    (folder / "meta").mkdir(parents=True)
+    shutil.copy(BRCA_VCF, folder / "meta" / "x.vcf")
+    (folder / "meta" / "a5.analysis").write_text(json.dumps({
+        "name": "a5", "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "data": [{"vcf": "x.vcf"}]}))
+    (folder / "report.txt").write_text("the report\n")
+    (folder / "meta" / "report.txt").write_text("beside the file\n")
+    (folder / "meta" / "warnings.txt").write_text("a warning beside the file\n")
+    got = resolve_analysis_config(folder)
+    assert (got["report"], got["warnings"]) == ("the report\n", "a warning beside the file\n")
+
+
 def test_a_huge_report_is_refused_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(analysis_config, "MAX_TEXT_FILE_BYTES", 1000)
     folder = _folder_with(tmp_path)

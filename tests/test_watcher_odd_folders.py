@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 import ella.watcher as watcher_module
-from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, copy_test_analysis
+from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels, copy_test_analysis
 from ella.watcher import Watcher, WatcherError
 
 
@@ -76,6 +76,25 @@ def test_a_folder_name_that_is_not_utf8_does_not_block_the_others(watch_dirs, db
     watcher = Watcher(db_url, ella_config, incoming, dest)
     imported = watcher.poll()  # the pass went past the folder
     assert imported == ["Analyse-Bjorn", "Z-later"]
+
+
+def test_a_folder_name_that_is_not_utf8_and_names_the_analysis_is_refused_in_words(
+        watch_dirs, db_url, ella_config):
+    """Without a .analysis file the folder's name is the analysis' (and its panel's): a
+    Latin-1 one failed with Python's codec message ("surrogates not allowed")."""
+    incoming, dest = watch_dirs
+    add_test_panels(db_url)
+    bad = os.path.join(os.fsencode(incoming), b"Bj\xf8rn.HBOC_v01")
+    os.mkdir(bad)
+    shutil.copy(BRCA_VCF, os.path.join(bad, b"x.vcf"))
+    open(os.path.join(bad, b"READY"), "w").close()
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and len(watcher.failures) == 1
+    with open(bad + b".import-error", encoding="utf-8") as handle:
+        error = json.load(handle)["error"]
+    assert error == ("the name 'Bj\\xf8rn.HBOC_v01' that would give the analysis and its gene "
+                     "panel is not UTF-8 text: rename it, or give the folder a .analysis file "
+                     "naming them")
 
 
 # --- Folders the watcher's user cannot read ----------------------------------------------

@@ -127,6 +127,13 @@ def _read_optional_text(folder, name, root=None):
 
 
 def _names_from(stem, where):
+    if not _is_text(stem):
+        # Bytes that are no UTF-8 (a Latin-1 share) stay in the name as surrogates, which
+        # no text column takes: the import failed with Python's codec message.
+        shown = os.fsencode(stem).decode("utf-8", "backslashreplace")
+        raise AnalysisConfigError(
+            f"the name '{shown}' that would give the analysis and its gene panel is not "
+            "UTF-8 text: rename it, or give the folder a .analysis file naming them")
     match = NAME_PATTERN.match(stem)
     if not match:
         raise AnalysisConfigError(
@@ -285,8 +292,12 @@ def _from_analysis_file(path, root=None):
         config = _from_legacy(raw, path, folder)
     else:
         config = dict(raw)
-    config["report"] = _read_optional_text(folder, "report.txt", root)
-    config["warnings"] = _read_optional_text(folder, "warnings.txt", root)
+    # In the analysis folder (import.md 1.3, as ELLA reads them), else beside the .analysis
+    # file in its subfolder: a folder's report was lost when the file lay in a subfolder.
+    for key, name in (("report", "report.txt"), ("warnings", "warnings.txt")):
+        config[key] = next((text for place in dict.fromkeys((root or folder, folder))
+                            if (text := _read_optional_text(place, name, root)) is not None),
+                           None)
     return _finish(config, str(path), folder, root)
 
 
@@ -352,6 +363,14 @@ def _from_folder(folder):
               "report": _read_optional_text(folder, "report.txt"),
               "warnings": _read_optional_text(folder, "warnings.txt")}
     return _finish(config, str(folder), folder)
+
+
+def _is_text(name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _from_vcf(path):
