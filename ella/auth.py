@@ -35,16 +35,25 @@ def _now():
     return datetime.now(timezone.utc)
 
 
+_LOGIN_COLUMNS = 'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
+
+
 def _user_for_login(conn, username):
     """The user named exactly so, else the one named so in NFC (`åse` typed on a Mac arrives
-    in NFD; usernames are stored in NFC)."""
-    for name in dict.fromkeys((username, unicodedata.normalize("NFC", username))):
-        row = conn.execute(
-            'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
-            "WHERE username = %s FOR UPDATE", (name,)).fetchone()
+    in NFD; usernames are stored in NFC), else the one user whose stored name is that in
+    another Unicode form (an adopted database keeps the names ELLA stored, in NFD from a
+    file saved on a Mac): not when two are."""
+    typed = unicodedata.normalize("NFC", username)
+    for name in dict.fromkeys((username, typed)):
+        row = conn.execute(_LOGIN_COLUMNS + "WHERE username = %s FOR UPDATE",
+                           (name,)).fetchone()
         if row is not None:
             return row
-    return None
+    same = [user_id for user_id, name in conn.execute('SELECT id, username FROM "user"')
+            if unicodedata.normalize("NFC", name) == typed]
+    if len(same) != 1:
+        return None
+    return conn.execute(_LOGIN_COLUMNS + "WHERE id = %s FOR UPDATE", (same[0],)).fetchone()
 
 
 def _failed_login(conn, user_id, username, incorrect, message):

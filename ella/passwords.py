@@ -107,7 +107,10 @@ def looks_like_bcrypt_hash(value):
     afford."""
     match = isinstance(value, str) and re.fullmatch(
         r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}", value)
-    return bool(match) and MIN_HASH_COST <= int(match.group(1)) <= MAX_HASH_COST
+    # The salt's last character holds two bits: bcrypt refuses any but the four it writes
+    # (`.Oeu`), so the user could never log in.
+    return bool(match) and MIN_HASH_COST <= int(match.group(1)) <= MAX_HASH_COST \
+        and value[28] in ".Oeu"
 
 
 def matched_groups(password, auth):
@@ -127,11 +130,16 @@ def password_too_long(password):
 def check_password_strength(password, auth):
     """(ok, problems): problems are short sentences for the user. Judged on the NFC form:
     a decomposed `Å` is two characters, the first an ASCII `A`."""
-    password = _forms(password)[0]
+    typed, password = password, _forms(password)[0]
     problems = []
     minimum = auth["password_minimum_length"]
-    if len(password) < minimum:
-        problems.append(f"Password must be at least {minimum} characters long")
+    # The shorter of the two: NFC makes some characters longer (U+1D160 is three), which
+    # met the minimum with fewer characters than typed.
+    if min(len(password), len(typed)) < max(minimum, 1):
+        # (Never empty, whatever the policy: a login refuses an empty password, so the user
+        # set one nobody could log in with.)
+        problems.append(f"Password must be at least {minimum} characters long" if minimum > 1
+                        else "Password must not be empty")
     if password_too_long(password):
         problems.append(TOO_LONG)
     needed = auth["password_num_match_groups"]

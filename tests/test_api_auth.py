@@ -37,6 +37,11 @@ def user(db_url):
     return user_id
 
 
+def _execute(url, statement, params=()):
+    with psycopg.connect(url) as conn:
+        conn.execute(statement, params)
+
+
 def _sql(url, query, params=()):
     with psycopg.connect(url) as conn:
         rows = conn.execute(query, params).fetchall()
@@ -134,6 +139,9 @@ def test_change_password_rules(api_app, db_url, user):
     assert change("wrong", "Another-pass3").json == {"message": "Invalid credentials."}
     assert change(PASSWORD, "short").json == \
         {"message": "Password doesn't follow password strength guidelines."}
+    # Judged also as typed: NFC makes U+1D160 three characters, so 4 typed met a minimum of 8.
+    assert change(PASSWORD, "A1" + "\U0001D160" * 2).json == \
+        {"message": "Password doesn't follow password strength guidelines."}
     assert change(PASSWORD, PASSWORD).json == \
         {"message": "Password is equal to an old password. Choose a different password."}
     assert change(PASSWORD, "Another-pass3").status == 200
@@ -143,6 +151,16 @@ def test_change_password_rules(api_app, db_url, user):
     result = change("Another-pass3", PASSWORD)
     assert result.status == 401 and "equal to an old password" in result.json["message"]
     assert _sql(db_url, "SELECT count(*) FROM useroldpassword") == [(1,)]
+
+
+def test_an_empty_password_is_never_strong_enough(ella_config):
+    """A policy of minimum length 0 is valid, but a login refuses an empty password: the
+    user who set one could not log in again."""
+    auth = dict(ella_config["user"]["auth"], password_minimum_length=0,
+                password_num_match_groups=0)
+    assert check_password_strength("", auth) == (
+        False, ["Password must not be empty"])
+    assert check_password_strength("x", auth) == (True, [])
 
 
 def test_wrong_old_password_counts_as_a_failed_login(api_app, db_url, user):
@@ -369,6 +387,37 @@ def test_deactivation_ends_sessions_and_activation_does_not_revive_them(api_app,
         domain.lock_user(conn, "testuser")
         domain.activate_user(conn, "testuser")
     assert client.get(CURRENT).status == 403
+
+
+def test_a_user_deactivated_outside_this_service_is_reactivated_without_old_sessions(
+        api_app, db_url, user, ella_config):
+    """ELLA (or a DBA) deactivates by the flag alone and ends no session: an adopted
+    database may hold such sessions. `add_many` reactivating the user brought them back to
+    life, where `activate` closes them."""
+    from ella.deposit import users as domain
+    client = Client(api_app)
+    assert client.login("testuser", PASSWORD).status == 200
+    _execute(db_url, 'UPDATE "user" SET active = false')
+    assert client.get(CURRENT).status == 403
+    entry = {"username": "testuser", "first_name": "Ole", "last_name": "van Dyke",
+             "email": "o@example.org", "group": "g1", "active": True}
+    with psycopg.connect(db_url) as conn:
+        domain.add_many(conn, domain.parse_users("users.json", [entry]),
+                        ella_config["user"]["auth"])
+    assert client.get(CURRENT).status == 403
+    assert client.login("testuser", PASSWORD).status == 200
+
+
+def test_a_username_stored_in_another_unicode_form_logs_in(api_app, db_url, user):
+    """An adopted database keeps the names ELLA stored: one saved decomposed (a users.json
+    from a Mac) could not log in typed on a PC. Not when two stored names share the form."""
+    _execute(db_url, 'UPDATE "user" SET username = %s', ("A\u030ase",))  # Åse, decomposed
+    assert Client(api_app).login("\u00c5se", PASSWORD).status == 200
+    _execute(db_url, 'INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+                 "password_expiry, active, incorrect_logins) SELECT %s, 'A', 'B', group_id, "
+                 'password, password_expiry, true, 0 FROM "user"',
+         ("\u212bse",))  # Åse with the Angstrom sign: the same name in NFC
+    assert Client(api_app).login("\u00c5se", PASSWORD).status == 401
 
 
 def test_an_inactive_users_session_is_not_marked_active(api_app, db_url, user):

@@ -685,6 +685,10 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
           for name, prefix in (("cost31", "$2b$31$"), ("cost15", "$2b$15$"),
                                ("cost03", "$2b$03$"), ("prefix2", "$2$04$"),
                                ("prefix2x", "$2x$04$"))],
+        # A salt whose last character is none bcrypt writes (`.Oeu`): bcrypt refuses it.
+        ("hash_salt", [dict(one, password=GOOD_HASH[:28]
+                            + ("z" if GOOD_HASH[28] != "z" else "A") + GOOD_HASH[29:])],
+         "must be a bcrypt hash"),
         # A user's own config replaces the group's keys: it may not break the merged config.
         ("user_config", [dict(one, config={"workflows": "oops"})],
          "entry 1 ('testuser1'): config: workflows: 'oops' is not of type 'object'"),

@@ -615,7 +615,10 @@ def add_many(conn, users, auth, groups=None):
             simple["config"] = json.dumps(entry["config"])
         if simple:
             _update_user(conn, existing["id"], simple)
-        if simple.get("active") is False:  # deactivation ends the sessions, as `lock` does
+        if "active" in simple:
+            # Deactivation ends the sessions, as `lock` does; a reactivation too, as
+            # `activate` does: sessions from before (one deactivated by ELLA or a DBA, which
+            # ended none) came back to life.
             logout_all_sessions(conn, existing["id"])
         if "password" in changed:
             # A new hash from the file: the current one goes to the history like any change.
