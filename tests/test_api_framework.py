@@ -1,6 +1,7 @@
 """The WSGI framework: routing, errors, body limits, resource log, specs, config, broadcasts,
 health, UI exception log — and a few requests through a real gunicorn."""
 
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 
 from ella.web.app import App, create_app
 from ella.web.errors import Conflict
+from ella.web.http import Response
 from ella.web.router import Router
 from api_client import Client
 from api_helpers import TEST_PASSWORD, add_user, logged_in_client
@@ -59,6 +61,10 @@ def toy_app(db_url, ella_config):
     @router.route("POST", "/api/v1/dangling/", auth="open")
     def dangling(ctx):  # as a write whose checked row is deleted before it inserts
         ctx.conn.execute("INSERT INTO usergroupgenepanel VALUES (-1, 'gone', 'v0')")
+
+    @router.route("GET", "/api/v1/huge/", auth="open")
+    def huge(ctx):  # an attachment of 3 GiB, as its download answers
+        return HugeResponse()
 
     @router.route("GET", "/api/v1/private/", auth="login")
     def private(ctx):
@@ -130,6 +136,44 @@ def test_bodies_malformed_and_oversized(toy_app, db_url):
     rows = _sql(db_url, "SELECT statuscode, payload, payload_size FROM resourcelog "
                         "WHERE statuscode = 413")
     assert rows == [(413, None, 0)]
+
+
+class HugeResponse(Response):
+    def __init__(self):
+        super().__init__(b"", 200, "application/octet-stream")
+
+    @property
+    def content_length(self):
+        return 3 * 1024 ** 3
+
+    def chunks(self):
+        return [b""]
+
+
+def test_a_chunked_json_body_is_read_up_to_its_limit(toy_app, db_url):
+    """`Transfer-Encoding: chunked` without Content-Length (valid HTTP/1.1; gunicorn hands
+    the body over so): it was read as no body at all ("A JSON body is required")."""
+    client = Client(toy_app)
+    body = b'{"k": "chunked"}'
+    result = client.request("POST", "/api/v1/things/", raw=body, headers={
+        "CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(body)})
+    assert (result.status, result.json) == (200, {"got": {"k": "chunked"}})
+    big = b'{"k": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    result = client.request("POST", "/api/v1/things/", raw=b"{}", headers={
+        "CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(big)})
+    assert result.status == 413 and "too large" in result.json["message"]
+    assert _sql(db_url, "SELECT payload, payload_size FROM resourcelog ORDER BY id") == [
+        ('{"k": "chunked"}', 16), (None, 0)]
+
+
+def test_a_response_of_2_gib_or_more_is_resource_logged(toy_app, db_url):
+    """resourcelog.response_size is ELLA's integer: the row of a download of an attachment
+    of 2 GiB or more failed to insert and was lost."""
+    assert Client(toy_app).get("/api/v1/huge/").status == 200
+    assert _sql(db_url, "SELECT resource, response_size FROM resourcelog") == [
+        ("/api/v1/huge/", 2**31 - 1)]
 
 
 def test_every_request_is_resource_logged(toy_app, db_url):

@@ -29,6 +29,8 @@ log = logging.getLogger("ella.api")
 
 COOKIE_NAME = "AuthenticationToken"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# The largest value of ELLA's integer columns (resourcelog's sizes).
+INT32_MAX = 2**31 - 1
 
 
 def refuse_other_sites(request, behind_tls=False):
@@ -300,9 +302,11 @@ class App:
             else _storable(request.query_string),
             "response": _storable(response.body.decode("utf-8", errors="replace"))
             if route is not None and route.log_response else None,
-            "response_size": response.content_length,
+            # (ELLA's integer columns: a download of 2 GiB or more lost its row.)
+            "response_size": min(response.content_length, INT32_MAX),
             "payload": payload,
-            "payload_size": request.content_length if payload is not None else 0,
+            "payload_size": min(len(request.body()), INT32_MAX) if payload is not None
+            else 0,
             "statuscode": response.status,
         }
         try:

@@ -86,6 +86,7 @@ class Request:
         self.token = None       # the raw cookie token (never logged)
         self.session_checked = False  # the cookie was looked up (session_id is its answer)
         self._body = None
+        self._refused = None  # the PayloadTooLarge of a chunked body read too far
 
     @property
     def remote_addr(self):
@@ -133,13 +134,29 @@ class Request:
     def body(self, limit=MAX_JSON_BODY):
         """The raw request body (bytes), refusing more than `limit` bytes with 413."""
         if self._body is None:
+            stream = self.environ.get("wsgi.input")
+            if self._chunked():
+                # No Content-Length (`Transfer-Encoding: chunked`, which gunicorn ends for us):
+                # read up to one byte past the limit (it was read as no body at all).
+                if self._refused is not None:  # (its start is read: never read on)
+                    raise self._refused
+                data = _read_at_most(stream, limit + 1) if stream else b""
+                if len(data) > limit:
+                    self._refused = PayloadTooLarge(f"Request body too large (over {limit} "
+                                                    f"bytes; the limit is {limit})")
+                    raise self._refused
+                self._body = data
+                return self._body
             length = self.content_length
             if length > limit:
                 raise PayloadTooLarge(f"Request body too large ({length} bytes; the limit is "
                                       f"{limit})")
-            stream = self.environ.get("wsgi.input")
             self._body = stream.read(length) if (stream and length) else b""
         return self._body
+
+    def _chunked(self):
+        return not (self.environ.get("CONTENT_LENGTH") or "").strip() and "chunked" in (
+            self.environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
 
     def json(self, required=True):
         """The JSON body, sent as application/json (or +json); bad JSON is a 400.
@@ -283,3 +300,15 @@ class _FileChunks:
 
     def close(self):
         self.file.close()
+
+
+def _read_at_most(stream, size):
+    """Up to `size` bytes of a stream whose end the server marks (a chunked body)."""
+    parts, left = [], size
+    while left > 0:
+        part = stream.read(min(left, 1 << 16))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
