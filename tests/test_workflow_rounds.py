@@ -397,6 +397,31 @@ def test_save_keeps_the_previous_state_when_it_changes_as_json(world):
         ok(save(world, "u1", round_id, state))
     assert [s for _, s in history_rows(world, round_id)] == [{}, states[0], states[2]]
     assert world.rounds()[0]["state"] == states[-1]
+    # Numbers the database writes otherwise (1e16 as 10000000000000000, -0.0 as 0.0): the
+    # same document saved again (the UI's autosave) added a history row every time.
+    odd = {"big": 1e16, "zero": -0.0}
+    for _ in range(3):
+        ok(save(world, "u1", round_id, odd))
+    assert len(history_rows(world, round_id)) == 4
+
+
+def test_start_of_an_analysis_deleted_after_the_access_check_is_404(world, monkeypatch):
+    """`ella-delete` committing between the start's access check and its read of the
+    analysis' panel: a 500 (TypeError) where every other action answers 404."""
+    from ella.deposit.delete import delete_analysis
+    from ella.web.routes import workflow_rounds
+    checked = workflow_rounds.require_analysis
+
+    def checked_then_deleted(conn, user, analysis_id, *args, **kwargs):
+        result = checked(conn, user, analysis_id, *args, **kwargs)
+        with psycopg.connect(world.url) as other:
+            delete_analysis(other, analysis_id)
+        return result
+
+    monkeypatch.setattr(workflow_rounds, "require_analysis", checked_then_deleted)
+    result = world.client("u1").post(f"{AN}/{world.analysis_id}/actions/start/", {})
+    assert (result.status, result.json) == (
+        404, {"message": f"No analysis with id {world.analysis_id}"})
 
 
 # -- every precondition of the transition table, violated once -------------------------------

@@ -363,10 +363,6 @@ def lock_workflow(conn, wtype, workflow_id):
         raise NotFound(f"No {wtype.name} with id {workflow_id}")
 
 
-def _json_text(value):
-    return json.dumps(value, sort_keys=True)
-
-
 def _refuse(transition, wtype, workflow_id, status):
     template = transition.refusals.get(status, transition.refusals.get("*"))
     return Conflict(template.format(status=status, type=wtype.name, id=workflow_id))
@@ -440,8 +436,11 @@ def _perform(conn, wtype, t, workflow_id, user, payload, user_config, panel, rou
     sets, params = [], []
     if t.payload == "save":
         old_state = current["state"] if current["state"] is not None else {}
-        # JSON equality, not Python's (where true == 1 == 1.0): a changed type is a change.
-        if _json_text(payload["state"]) != _json_text(old_state):
+        # JSON equality as the database stores it (jsonb: true is not 1, 1.0 is 1; 1e16 and
+        # -0.0 come back as 10000000000000000 and 0.0, so the same document sent again
+        # wrote a history row every time).
+        if conn.execute("SELECT %s::jsonb IS DISTINCT FROM %s::jsonb",
+                        (Jsonb(payload["state"]), Jsonb(old_state))).fetchone()[0]:
             conn.execute(f"INSERT INTO interpretationstatehistory ({wtype.round_column}, "
                          "user_id, date_created, state) VALUES (%s, %s, %s, %s)",
                          (round_id, user["id"], now, Jsonb(old_state)))

@@ -213,9 +213,12 @@ def _action(wtype, action):
         if transition.payload == "start":
             if wtype is ANALYSIS:
                 # Body ignored (the UI sends the panel); the round gets the analysis' panel.
-                panel = tuple(ctx.conn.execute(
+                panel = ctx.conn.execute(
                     "SELECT genepanel_name, genepanel_version FROM analysis WHERE id = %s",
-                    (workflow_id,)).fetchone())
+                    (workflow_id,)).fetchone()
+                if panel is None:  # deleted since the access check (`ella-delete`)
+                    raise NotFound(f"No analysis with id {workflow_id}")
+                panel = tuple(panel)
             else:
                 body = ctx.request.json()
                 if not isinstance(body, dict):
