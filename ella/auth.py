@@ -35,25 +35,29 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-_LOGIN_COLUMNS = 'SELECT id, password, password_expiry, active, incorrect_logins FROM "user" '
+def user_id_by_name(conn, username):
+    """The id of the user named exactly so, else of the one named so in NFC (`åse` typed on
+    a Mac arrives in NFD; usernames are stored in NFC), else of the one user whose stored
+    name is that in another Unicode form (an adopted database keeps the names ELLA stored,
+    in NFD from a file saved on a Mac): None when none is, or two are. Login and the
+    `ella-users` commands find users alike (support unlocks the name a lockout printed)."""
+    typed = unicodedata.normalize("NFC", username)
+    for name in dict.fromkeys((username, typed)):
+        row = conn.execute('SELECT id FROM "user" WHERE username = %s', (name,)).fetchone()
+        if row is not None:
+            return row[0]
+    same = [user_id for user_id, name in conn.execute('SELECT id, username FROM "user"')
+            if unicodedata.normalize("NFC", name) == typed]
+    return same[0] if len(same) == 1 else None
 
 
 def _user_for_login(conn, username):
-    """The user named exactly so, else the one named so in NFC (`åse` typed on a Mac arrives
-    in NFD; usernames are stored in NFC), else the one user whose stored name is that in
-    another Unicode form (an adopted database keeps the names ELLA stored, in NFD from a
-    file saved on a Mac): not when two are."""
-    typed = unicodedata.normalize("NFC", username)
-    for name in dict.fromkeys((username, typed)):
-        row = conn.execute(_LOGIN_COLUMNS + "WHERE username = %s FOR UPDATE",
-                           (name,)).fetchone()
-        if row is not None:
-            return row
-    same = [user_id for user_id, name in conn.execute('SELECT id, username FROM "user"')
-            if unicodedata.normalize("NFC", name) == typed]
-    if len(same) != 1:
+    """The login's row of the user `user_id_by_name` finds, locked, or None."""
+    user_id = user_id_by_name(conn, username)
+    if user_id is None:
         return None
-    return conn.execute(_LOGIN_COLUMNS + "WHERE id = %s FOR UPDATE", (same[0],)).fetchone()
+    return conn.execute('SELECT id, password, password_expiry, active, incorrect_logins '
+                        'FROM "user" WHERE id = %s FOR UPDATE', (user_id,)).fetchone()
 
 
 def _failed_login(conn, user_id, username, incorrect, message):

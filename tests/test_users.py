@@ -765,6 +765,19 @@ def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
+def test_a_name_stored_in_another_unicode_form_is_found_as_login_finds_it(demo_db_url):
+    """An adopted database's `Åse` stored decomposed logs in typed precomposed, and a
+    lockout names it so: `reset_password` with that name answered "no user named"."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute('UPDATE "user" SET username = %s, incorrect_logins = 6 '
+                     "WHERE username = 'testuser1'", ("A\u030ase",))
+    out = ok(users_cli(demo_db_url, "reset_password", "\u00c5se"))
+    # (Named as stored: support sees which account it was.)
+    assert out.startswith("Reset password for user A\u030ase (Ibsen, Henrik) with password ")
+    assert query(demo_db_url, 'SELECT incorrect_logins FROM "user" WHERE username = %s',
+                 ("A\u030ase",)) == [(0,)]
+
+
 def test_output_a_latin1_terminal_cannot_show_is_escaped(demo_db_url):
     """Under a Latin-1 locale (an older server's nb_NO.ISO-8859-1) a name outside Latin-1
     made the command's output a UnicodeEncodeError traceback, after `lock` had committed:

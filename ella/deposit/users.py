@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from ella import jsonload
+from ella.auth import user_id_by_name
 from ella.config import user_config_problem
 from ella.deposit.analysis import check_deposit_entries
 from ella.deposit.variants import DepositError
@@ -279,8 +280,8 @@ def parse_users(path, data):
             _check_config(label, entry["config"])
         if "password" in entry and not looks_like_bcrypt_hash(entry["password"]):
             raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...; prefix "
-                             f"$2a$, $2b$ or $2y$, cost {MIN_HASH_COST} to {MAX_HASH_COST}), "
-                             "never a plain-text password")
+                             f"$2a$, $2b$ or $2y$, cost {MIN_HASH_COST} to {MAX_HASH_COST}, "
+                             "a salt bcrypt reads), never a plain-text password")
         if "password_expiry" in entry:
             user["password_expiry"] = _parse_timestamp(label, entry["password_expiry"])
         users.append(user)
@@ -524,7 +525,9 @@ def _user_row(conn, where, params, lock=False):
 
 
 def get_user(conn, username, lock=False):
-    user = _user_row(conn, "u.username = %s", (username,), lock=lock)
+    """The user a login with `username` would find (also in another Unicode form)."""
+    user_id = user_id_by_name(conn, username)
+    user = _user_row(conn, "u.id = %s", (user_id,), lock=lock) if user_id is not None else None
     if user is None:
         raise UsersError(f"no user named {username!r}")
     return user
