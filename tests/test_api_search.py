@@ -365,11 +365,28 @@ def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_
     ("p.Glu33*", "p.Glu33Ter"), ("P.E33", "p.Glu33"), ("p.Arg97GlyfsTer23", "p.Arg97GlyfsTer23"),
     ("p.Ter3000Glu", "p.Ter3000Glu"), ("p.Met1?", "p.Met1?"), ("p.=", "p.="),
     ("p.R1443X", "p.Arg1443Ter"), ("p.(E33X)", "p.Glu33Ter"),
+    # The older stop among three-letter residues (found nothing); Xaa is a residue.
+    ("p.Trp194X", "p.Trp194Ter"), ("p.Arg18LeufsX12", "p.Arg18LeufsTer12"),
+    ("p.Xaa12Gly", "p.Xaa12Gly"),
     ("p.B12D", "p.B12D")])
 def test_protein_changes_are_read_in_veps_notation(typed, read):
     from ella.web.routes.search import _protein_text
     assert _protein_text(typed) == read
 
+
+
+def test_a_genomic_hgvs_keeps_the_chromosome_and_build_it_names(demo_api_app, demo_db_url):
+    """api.md 4.14 (and ELLA) search a `g.` position alone: `13:g.41223094` and
+    `NC_000013.10:g.41223094` found BRCA1's variant on chromosome 17, and GRCh38's
+    `NC_000017.11` the GRCh37 variant that sat at its number, with no word."""
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    for text, expected in (("NC_000017.10:g.41223094T>C", [1]), ("17:g.41223094", [1]),
+                           ("chr17:g.41223094", [1]), ("NC_000017:g.41223094", [1]),
+                           ("g.41223094T>C", [1]),
+                           ("NC_000013.10:g.41223094T>C", []), ("13:g.41223094", []),
+                           ("NC_000017.11:g.41223094T>C", []), ("NC_000099.1:g.41223094", [])):
+        assert allele_ids(search(client, {"type": "alleles", "freetext": text})) == expected, \
+            text
 
 
 def test_names_match_in_any_unicode_form(demo_api_app, demo_db_url):

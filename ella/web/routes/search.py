@@ -20,6 +20,15 @@ CHROMOSOMES = "|".join([str(n) for n in range(1, 23)] + ["X", "Y", "MT"])
 _POS_WITH_CHR = re.compile(rf"^(?:chr)?({CHROMOSOMES}):(\d+)(?:-(\d+))?$", re.IGNORECASE)
 _POS_ONLY = re.compile(r"^(\d+)(?:-(\d+))?$")
 _G_POS = re.compile(r"g\.(\d+)")
+# What a genomic HGVS names before `:g.`: a chromosome, or its RefSeq accession.
+_G_CHROMOSOME = re.compile(rf"^(?:chr)?({CHROMOSOMES})$", re.IGNORECASE)
+_G_ACCESSION = re.compile(r"^NC_0000(\d\d)(?:\.(\d+))?$", re.IGNORECASE)
+# The version of each chromosome's accession in GRCh37, the only build stored (alleles.py):
+# another version is another build's coordinates (GRCh38's are one higher).
+GRCH37_ACCESSION_VERSIONS = {
+    "1": 10, "2": 11, "3": 11, "4": 11, "5": 9, "6": 11, "7": 13, "8": 10, "9": 11, "10": 10,
+    "11": 9, "12": 11, "13": 10, "14": 8, "15": 9, "16": 9, "17": 10, "18": 9, "19": 9,
+    "20": 10, "21": 8, "22": 10, "X": 10, "Y": 9}
 MAX_POSITION = 2**31 - 1
 
 ALLELE_KEYS = ("id", "genome_reference", "chromosome", "start_position", "open_end_position",
@@ -206,13 +215,37 @@ def _position(freetext):
             found = _G_POS.search(freetext)
             if not found:
                 return None
-            chrom, start, end = None, int(found.group(1)), None
+            chrom, start, end = _g_chromosome(freetext[:found.start()]), int(found.group(1)), None
+            if chrom is False:
+                return False
     end = int(end) if end is not None else None
     if start > MAX_POSITION or (end is not None and end > MAX_POSITION) or start < 1:
         return False
     if end is not None and (chrom is None or end < start):
         return False
     return chrom, start, end
+
+
+def _g_chromosome(before):
+    """The chromosome a genomic HGVS names before its `g.` (`13:`, `chr13:`, its GRCh37
+    accession `NC_000013.10:`), None when it names none (api.md 4.14 searches the position
+    alone, as ELLA: `13:g.41223094` found BRCA1's variant on 17), False when it names
+    another build's accession (GRCh38's `NC_000017.11` found an unrelated GRCh37 variant)."""
+    prefix = before.strip().rstrip(":").strip()
+    named = _G_CHROMOSOME.match(prefix)
+    if named:
+        return named.group(1).upper()
+    accession = _G_ACCESSION.match(prefix)
+    if not accession:
+        return None
+    number = int(accession.group(1))
+    chrom = {23: "X", 24: "Y"}.get(number, str(number))
+    if chrom not in GRCH37_ACCESSION_VERSIONS:
+        return False
+    if accession.group(2) is not None and \
+            int(accession.group(2)) != GRCH37_ACCESSION_VERSIONS[chrom]:
+        return False
+    return chrom
 
 
 _WITH_SYMBOL = re.compile(r"^(\S+?)\([^()\s]+\)$")  # ClinVar's NM_000059.3(BRCA2)
@@ -264,6 +297,10 @@ def _protein_text(text):
         # One-letter notation (p.E33_K35del, p.R97Gfs*23): every residue; the rest
         # (del, ins, fs, dup, ext) is lower case.
         body = "".join(_ONE_LETTER.get(c, c) for c in body)
+    elif _THREE_LETTER.search(body):
+        # The older stop `X` among three-letter residues (p.Trp194X, p.Arg18LeufsX12): no
+        # three-letter code starts with a capital X but Xaa, the unknown residue.
+        body = re.sub(r"X(?![a-z])", "Ter", body)
     return "p." + body.replace("*", "Ter")
 
 
