@@ -88,6 +88,23 @@ def test_a_null_in_a_q_list_matches_nothing(client):
                            query={"q": {"id": {"$in": [None]}}})) == []
 
 
+def test_a_number_beyond_the_column_in_a_q_list_matches_nothing(client):
+    """A variant's annotation may list a PubMed id too large for `reference.pubmed_id` (a
+    pipeline's): the UI's `{"pubmed_id": [...]}` of its references answered 400 for all of
+    them. In a list it matches no row; alone it is still a 400."""
+    client, _ = client
+    path = f"{API}/alleleassessments/"
+    assert _ids(client.get(path, query={"q": {"id": [2, 3000000000]}})) == [2]
+    assert _ids(client.get(path, query={"q": {"id": {"$in": [3000000000]}}})) == []
+    every = _ids(client.get(path, query={"q": {}}))
+    assert _ids(client.get(path, query={"q": {"id": {"$nin": [2, 3000000000]}}})) == [
+        i for i in every if i != 2]
+    result = client.get(path, query={"q": {"id": 3000000000}})
+    assert result.status == 400 and "is not a valid integer" in result.json["message"]
+    result = client.get(path, query={"q": {"id": [2, "x"]}})
+    assert result.status == 400 and "is not a valid integer" in result.json["message"]
+
+
 def test_a_q_list_of_dates_takes_every_offset_python_reads(client):
     """PostgreSQL takes offsets up to ±15:59 only; a list (`[...]`, `$in`, `$nin`) sent
     +23:59 as text and answered 500. The values are compared in UTC now."""

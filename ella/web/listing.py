@@ -107,8 +107,23 @@ def q_to_sql(q, columns):
 
 def _list_values(items, convert):
     """A list condition's values; a null stays null, which matches no row, as in SQL's IN
-    (ELLA's UI lists the PubMed ids of references, some of which have none)."""
-    return [None if item is None else convert(item) for item in items]
+    (ELLA's UI lists the PubMed ids of references, some of which have none). A whole number
+    beyond the column's range is left out, as no row can have it: a variant's annotation
+    listing one PubMed id too large (a pipeline's) answered 400 for all its references."""
+    values = []
+    for item in items:
+        try:
+            values.append(None if item is None else convert(item))
+        except _OutOfRange:
+            continue
+    return values
+
+
+class _OutOfRange(BadRequest):
+    """A whole number the column's type cannot hold: a 400 for a single value."""
+
+    def __init__(self, value, typ, column):
+        super().__init__(f"q value {value!r} for {column!r} is not a valid {typ}")
 
 
 def _convert(value, typ, column):
@@ -121,7 +136,7 @@ def _convert(value, typ, column):
             number = int(value)
             bits = 31 if typ == "integer" else 63
             if not -2**bits <= number < 2**bits:
-                raise ValueError
+                raise _OutOfRange(value, typ, column)
             return number
         if typ == "boolean":
             if isinstance(value, bool):
