@@ -4,6 +4,7 @@ ANALYSES_PATH folders."""
 import copy
 import json
 import os
+from urllib.parse import unquote
 
 import psycopg
 import pytest
@@ -603,3 +604,101 @@ def test_search(user1):
     assert user1.get("/api/v1/igv/search/", query={"q": "nosuchgene"}).json == []
     slashless = user1.get("/api/v1/igv/search", query={"q": "BRCA2"})
     assert slashless.status == 200 and slashless.json == brca2
+
+
+def _add_allele_in_analysis(demo_db_url, analysis_id, row):
+    with psycopg.connect(demo_db_url) as conn:
+        allele_id = conn.execute(
+            "INSERT INTO allele (genome_reference, chromosome, start_position, "
+            "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, "
+            "length, caller_type) VALUES ('GRCh37', %(chromosome)s, %(start_position)s, "
+            "%(open_end_position)s, %(change_from)s, %(change_to)s, %(change_type)s, "
+            "%(vcf_pos)s, %(vcf_ref)s, %(vcf_alt)s, %(length)s, %(caller_type)s) RETURNING id",
+            row).fetchone()[0]
+        sample_id = conn.execute("SELECT id FROM sample WHERE analysis_id = %s ORDER BY id "
+                                 "LIMIT 1", (analysis_id,)).fetchone()[0]
+        genotype_id = conn.execute(
+            "INSERT INTO genotype (allele_id, sample_id, variant_quality, filter_status) "
+            "VALUES (%s, %s, 100, 'PASS') RETURNING id", (allele_id, sample_id)).fetchone()[0]
+        conn.execute("INSERT INTO genotypesampledata (genotype_id, secondallele, multiallelic, "
+                     "type, sample_id) VALUES (%s, false, false, 'Heterozygous', %s)",
+                     (genotype_id, sample_id))
+        user_id = conn.execute("SELECT id FROM \"user\" ORDER BY id LIMIT 1").fetchone()[0]
+        conn.execute("INSERT INTO alleleassessment (classification, evaluation, user_id, "
+                     "date_created, allele_id, genepanel_name, genepanel_version) "
+                     "VALUES ('3', '{}', %s, now(), %s, 'HBOC', 'v01')", (user_id, allele_id))
+    return allele_id
+
+
+def _insertion_at_position_1():
+    from ella.alleles import build_allele
+    # VCF 4.1: an insertion before the first base is written with the base after it.
+    return build_allele("1", 1, "A", "TA", None, None)
+
+
+def test_an_insertion_before_the_first_base_gives_valid_bed_and_gff3_lines(user1, analysis,
+                                                                          demo_db_url):
+    """Such an insertion starts at -1 (import.md 2.4): the regions track wrote a negative
+    BED start and the classifications track a GFF3 start of 0."""
+    row = _insertion_at_position_1()
+    assert row["start_position"] == -1  # as the importer stores it (import.md 2.4)
+    allele_id = _add_allele_in_analysis(demo_db_url, analysis[0], row)
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis[0]}/",
+                       query={"allele_ids": str(allele_id)})
+    assert result.status == 200
+    [line] = result.body.decode().splitlines()
+    chrom, start, end = line.split("\t")
+    # BED: 0 <= chromStart <= chromEnd
+    assert (int(start), int(end)) == (0, 1), line
+    result = user1.get("/api/v1/igv/tracks/dynamic/classifications/")
+    assert result.status == 200
+    records = [line.split("\t") for line in result.body.decode().splitlines()
+               if not line.startswith("#")]
+    mine = [r for r in records if "/1-1-A-TA" in r[8]]
+    assert len(mine) == 1
+    assert mine[0][3:5] == ["1", "1"]  # GFF3 counts from 1
+
+
+def test_a_listed_track_with_a_backslash_in_its_name_is_served(user1, dirs, analysis):
+    """The track list offered a file named `a\\b.bed` whose URL answered 404 (on Linux a
+    backslash is an ordinary file-name character)."""
+    (dirs["igv"] / "tracks" / "a\\b.bed").write_text("1\t1\t2\n")
+    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    assert "STATIC/a\\b.bed" in tracks
+    url = unquote(tracks["STATIC/a\\b.bed"]["igv"]["url"])
+    result = user1.get(url)
+    assert (result.status, result.body) == (200, b"1\t1\t2\n")
+
+
+def test_track_config_linked_outside_igv_data_is_used_not_the_default(user1, dirs, analysis,
+                                                                     tmp_path):
+    """track_config.json kept elsewhere and linked into IGV_DATA (a config folder, a
+    mounted file) was passed over for the default one, whose group limits may be wider
+    (api.md 4.25: the default is the fallback when there is no track_config.json)."""
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    custom = dict(TRACK_CONFIG)
+    custom["STATIC/.*"] = {"url": "/api/v1/igv/tracks/static/<TRACK_FILEPATH>",
+                           "limit_to_groups": ["nobody"]}
+    (config_dir / "track_config.json").write_text(json.dumps(custom))
+    os.remove(dirs["igv"] / "track_config.json")
+    os.symlink(config_dir / "track_config.json", dirs["igv"] / "track_config.json")
+    permissive = dict(TRACK_CONFIG)
+    (dirs["igv"] / "track_config_default.json").write_text(json.dumps(permissive))
+    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    assert "STATIC/common.bed" not in tracks
+    assert user1.get("/api/v1/igv/tracks/static/common.bed").status == 403
+
+
+def test_tracks_of_an_analysis_folder_that_is_a_linked_folder(user1, dirs, analysis, tmp_path):
+    """The watcher moves an analysis folder that is a link as the link (README): its tracks
+    (api.md 4.25: `$ANALYSES_PATH/<analysis name>/tracks`) were neither listed nor served."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    folder = dirs["analyses"] / analysis[1]
+    os.rename(folder, storage / analysis[1])
+    os.symlink(storage / analysis[1], folder)  # absolute target, as the README asks
+    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    assert "ANALYSIS/sample.bam" in tracks
+    result = user1.get(f"/api/v1/igv/tracks/analyses/{analysis[0]}/sample.bam")
+    assert (result.status, result.body) == (200, b"ANALYSISBAM")

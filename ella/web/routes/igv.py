@@ -66,8 +66,8 @@ def igv_root(ctx):
 
 def inside(root, *parts):
     """The resolved path of root/parts if it is a regular file inside root, else None."""
-    if root is None or any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p
-                           for p in parts):
+    # (A backslash is a file name's character here: a listed track named so was a 404.)
+    if root is None or any(p in ("", ".", "..") or "/" in p or "\0" in p for p in parts):
         return None
     real_root = os.path.realpath(root)
     path = os.path.realpath(os.path.join(real_root, *parts))
@@ -127,8 +127,11 @@ def analysis_tracks_root(ctx, analysis_name):
     base = _dir(ctx.env.get("ANALYSES_PATH"))
     if base is None or not analysis_name or analysis_name in (".", "..") or "/" in analysis_name:
         return None
-    tracks = os.path.realpath(os.path.join(base, analysis_name, "tracks"))
-    if os.path.commonpath([base, tracks]) != base:
+    # The analysis folder may be a link (the watcher moves a linked folder as the link):
+    # its tracks are those inside the folder it leads to. The name is the database's.
+    folder = os.path.realpath(os.path.join(base, analysis_name))
+    tracks = os.path.realpath(os.path.join(folder, "tracks"))
+    if os.path.commonpath([folder, tracks]) != folder or tracks == folder:
         return None
     return _dir(tracks)
 
@@ -254,8 +257,10 @@ def text_file(text, filename, cache=None):
 
 def load_track_config(root):
     for name in ("track_config.json", "track_config_default.json"):
-        path = inside(root, name)
-        if path is None:
+        # Read by the server, never served: also a link to a file kept elsewhere (it was
+        # passed over for the default, whose group limits may be wider).
+        path = os.path.join(root, name) if root is not None else None
+        if path is None or not os.path.isfile(path):
             continue
         try:
             with open(path, encoding="utf-8") as f:
@@ -468,6 +473,8 @@ def classifications_track(ctx):
             # Over the bases it deletes or duplicates, as the variants track draws it: a
             # duplication's row ends one base after its start (import.md 2.4).
             end = start + length
+        # An insertion before the first base starts at -1 (import.md 2.4): GFF counts from 1.
+        start = max(start, 0)
         link = f"/workflows/variants/{reference}/{chrom}-{pos}-{ref}-{alt}"
         link = quote(link, safe="/-")
         attributes = "; ".join([
@@ -578,7 +585,9 @@ def variants_track(ctx, analysis_id):
 def regions_of_interest_track(ctx, analysis_id):
     alleles = _analysis_alleles(ctx, analysis_id)
     refuse_if_limited(ctx, "DYNAMIC/regions_of_interest")
-    lines = [f"{chrom}\t{start}\t{start + length}\n"
+    # An insertion before the first base starts at -1 (import.md 2.4): a BED start is not
+    # negative, so it covers the first base.
+    lines = [f"{chrom}\t{max(start, 0)}\t{max(start + length, max(start, 0) + 1)}\n"
              for _, chrom, start, _, _, _, _, _, length, _ in alleles]
     return text_file("".join(lines), "analysis-regions-of-interest.bed")
 
