@@ -42,25 +42,6 @@ from ella.vcf import VcfError
 log = logging.getLogger("ella.watcher")
 
 
-class _ShowUndecodable(logging.Filter):
-    """Folder names that are no UTF-8 (a Latin-1 share) keep their bytes as surrogates:
-    shown as `\xf8` in every line, whatever stream or handler takes it (a handler writing
-    UTF-8 failed on them, and so did pytest-xdist carrying a test's captured log)."""
-
-    def filter(self, record):
-        if isinstance(record.msg, str):
-            record.msg = _shown(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_shown(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _shown(text):
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
-        if any("\udc80" <= c <= "\udcff" for c in text) else text
-
-
-log.addFilter(_ShowUndecodable())
 
 ERROR_SUFFIX = ".import-error"
 ERROR_REMINDER_SECONDS = 600

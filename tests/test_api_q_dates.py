@@ -99,6 +99,10 @@ def test_a_number_beyond_the_column_in_a_q_list_matches_nothing(client):
     every = _ids(client.get(path, query={"q": {}}))
     assert _ids(client.get(path, query={"q": {"id": {"$nin": [2, 3000000000]}}})) == [
         i for i in every if i != 2]
+    # As any number no row has: NOT IN keeps no row whose column is null.
+    for column in ("previous_assessment_id", "analysis_id"):
+        assert _ids(client.get(path, query={"q": {column: {"$nin": [3000000000]}}})) == \
+            _ids(client.get(path, query={"q": {column: {"$nin": [999999999]}}})), column
     result = client.get(path, query={"q": {"id": 3000000000}})
     assert result.status == 400 and "is not a valid integer" in result.json["message"]
     result = client.get(path, query={"q": {"id": [2, "x"]}})

@@ -384,7 +384,9 @@ def test_a_genomic_hgvs_keeps_the_chromosome_and_build_it_names(demo_api_app, de
                            ("chr17:g.41223094", [1]), ("NC_000017:g.41223094", [1]),
                            ("g.41223094T>C", [1]),
                            ("NC_000013.10:g.41223094T>C", []), ("13:g.41223094", []),
-                           ("NC_000017.11:g.41223094T>C", []), ("NC_000099.1:g.41223094", [])):
+                           ("NC_000017.11:g.41223094T>C", []), ("NC_000099.1:g.41223094", []),
+                           ("NC_012920.1:g.41223094", []), ("chrM:g.41223094", []),
+                           ("M:g.41223094", []), ("NC_012920.2:g.41223094", [])):
         assert allele_ids(search(client, {"type": "alleles", "freetext": text})) == expected, \
             text
 

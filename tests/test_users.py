@@ -765,7 +765,8 @@ def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
-def test_a_name_stored_in_another_unicode_form_is_found_as_login_finds_it(demo_db_url):
+def test_a_name_stored_in_another_unicode_form_is_found_as_login_finds_it(demo_db_url,
+                                                                          tmp_path):
     """An adopted database's `Åse` stored decomposed logs in typed precomposed, and a
     lockout names it so: `reset_password` with that name answered "no user named"."""
     with psycopg.connect(demo_db_url) as conn:
@@ -776,6 +777,19 @@ def test_a_name_stored_in_another_unicode_form_is_found_as_login_finds_it(demo_d
     assert out.startswith("Reset password for user A\u030ase (Ibsen, Henrik) with password ")
     assert query(demo_db_url, 'SELECT incorrect_logins FROM "user" WHERE username = %s',
                  ("A\u030ase",)) == [(0,)]
+    # `list --username` and an `add_many` entry too (add_many took it for a look-alike of
+    # itself and refused the whole file).
+    assert "A\u030ase" in ok(users_cli(demo_db_url, "list", "--username", "\u00c5se"))
+    entry = {"username": "\u00c5se", "first_name": "Henrik", "last_name": "Ibsen",
+             "email": "ibsen@example.org", "group": "testgroup01"}
+    with psycopg.connect(demo_db_url) as conn:
+        group = conn.execute('SELECT g.name FROM usergroup g JOIN "user" u ON u.group_id = g.id '
+                             "WHERE u.username = %s", ("A\u030ase",)).fetchone()[0]
+    entry["group"] = group
+    out = ok(users_cli(demo_db_url, "add_many", write_json(tmp_path, "u.json", [entry])))
+    assert "Added" not in out
+    assert query(demo_db_url, 'SELECT count(*) FROM "user" WHERE email = %s',
+                 ("ibsen@example.org",)) == [(1,)]
 
 
 def test_output_a_latin1_terminal_cannot_show_is_escaped(demo_db_url):

@@ -5,6 +5,7 @@ imported, a destination or incoming directory the watcher cannot write, two bind
 one file system, a permission fixed by chmod, macOS AppleDouble files."""
 
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -95,6 +96,56 @@ def test_a_folder_name_that_is_not_utf8_and_names_the_analysis_is_refused_in_wor
     assert error == ("the name 'Bj\\xf8rn.HBOC_v01' that would give the analysis and its gene "
                      "panel is not UTF-8 text: rename it, or give the folder a .analysis file "
                      "naming them")
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_every_log_line_of_a_latin1_folders_import_shows_its_bytes_escaped(
+        watch_dirs, db_url, ella_config):
+    """A Latin-1 folder's name reached every log line of its import (the watcher's, the VCF
+    reader's naming a file in it) with its undecodable bytes: a handler writing strict
+    UTF-8 (a FileHandler, pytest-xdist carrying a test's captured log) failed on them."""
+    incoming, dest = watch_dirs
+    bad = os.path.join(os.fsencode(incoming), b"Analyse-Bj\xf8rn")
+    copy_test_analysis(bad, "Analyse-Bjorn")
+    vcf = os.path.join(bad, b"TestAnalysis-001.vcf")
+    with open(vcf, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    # the same ##INFO ID defined again with another Type: ella.vcf warns, naming the file
+    first_info = next(i for i, line in enumerate(lines) if line.startswith("##INFO=<ID="))
+    info_id = lines[first_info].split("ID=", 1)[1].split(",", 1)[0]
+    lines.insert(first_info + 1, f'##INFO=<ID={info_id},Number=7,Type=Character,'
+                                 f'Description="again">')
+    with open(vcf, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    handler = _Records()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        Watcher(db_url, ella_config, incoming, dest).poll()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    messages = [(r.name, r.getMessage()) for r in handler.records]
+    assert any(name == "ella.vcf" and "defined again" in text for name, text in messages), \
+        messages
+    # A UTF-8 stream with strict errors, as a FileHandler(encoding="utf-8") writes.
+    failing = []
+    for name, text in messages:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            failing.append((name, text.encode("utf-8", "backslashreplace").decode()))
+    assert failing == []
 
 
 # --- Folders the watcher's user cannot read ----------------------------------------------

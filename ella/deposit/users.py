@@ -577,10 +577,11 @@ def add_many(conn, users, auth, groups=None):
     for entry in selected:
         group_id = _group_id(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
-        # As written, else in NFC (how a new name is stored): the same user in another form.
-        existing = _user_row(conn, "u.username = %s", (entry["username"],), lock=True) or \
-            _user_row(conn, "u.username = %s",
-                      (unicodedata.normalize("NFC", entry["username"]),), lock=True)
+        # As written, else in NFC (how a new name is stored), else the one stored in another
+        # Unicode form (an adopted database's): the user login and the commands find.
+        found = user_id_by_name(conn, entry["username"])
+        existing = _user_row(conn, "u.id = %s", (found,), lock=True) \
+            if found is not None else None
         if existing is None:
             other = _lookalike(conn, entry["username"])
             if other is not None:
@@ -731,8 +732,10 @@ def list_users(conn, groups=None, username=None):
         "         ORDER BY ugp.genepanel_name, ugp.genepanel_version) "
         "   FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = g.id) AS genepanels "
         'FROM "user" u JOIN usergroup g ON g.id = u.group_id '
-        "WHERE (%(username)s::text IS NULL OR u.username = %(username)s::text) "
-        "ORDER BY u.id", {"username": username})
+        "WHERE (%(username)s::text IS NULL OR u.id = %(user_id)s) "
+        "ORDER BY u.id", {"username": username,
+                          # As login finds the name (also in another Unicode form).
+                          "user_id": user_id_by_name(conn, username) if username else None})
     keys = ("id", "username", "first_name", "last_name", "password_expiry", "usergroup",
             "genepanels")
     return [dict(zip(keys, row)) for row in rows

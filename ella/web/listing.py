@@ -79,8 +79,14 @@ def q_to_sql(q, columns):
                     if not isinstance(arg, list):
                         raise BadRequest(f"q operator {op} needs a list")
                     nothing = nothing or (op == "$in" and not arg)
-                    parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))")
-                    params.append(_list_values(arg, value))
+                    values = _list_values(arg, value)
+                    # A number left out stands for a value no row has: NOT IN keeps no
+                    # row whose column is null, as with any other such number.
+                    unset = " AND " + expr + " IS NOT NULL" \
+                        if op == "$nin" and len(values) < len(arg) else ""
+                    parts.append(f"{'NOT ' if op == '$nin' else ''}({expr} = ANY(%s::{typ}[]))"
+                                 + unset)
+                    params.append(values)
                 elif op in ("$like", "$ilike"):
                     if isinstance(arg, (dict, list)) or arg is None or isinstance(arg, bool):
                         raise BadRequest(f"q operator {op} for {column!r} needs a text "

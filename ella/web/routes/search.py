@@ -23,6 +23,7 @@ _G_POS = re.compile(r"g\.(\d+)")
 # What a genomic HGVS names before `:g.`: a chromosome, or its RefSeq accession.
 _G_CHROMOSOME = re.compile(rf"^(?:chr)?({CHROMOSOMES})$", re.IGNORECASE)
 _G_ACCESSION = re.compile(r"^NC_0000(\d\d)(?:\.(\d+))?$", re.IGNORECASE)
+_G_MITOCHONDRION = re.compile(r"^(?:(?:chr)?M|NC_012920(?:\.1)?)$", re.IGNORECASE)
 # The version of each chromosome's accession in GRCh37, the only build stored (alleles.py):
 # another version is another build's coordinates (GRCh38's are one higher).
 GRCH37_ACCESSION_VERSIONS = {
@@ -235,6 +236,10 @@ def _g_chromosome(before):
     named = _G_CHROMOSOME.match(prefix)
     if named:
         return named.group(1).upper()
+    if _G_MITOCHONDRION.match(prefix):  # (chrM, GRCh37's MT accession NC_012920.1)
+        return "MT"
+    if re.match(r"^NC_012920\.\d+$", prefix, re.IGNORECASE):
+        return False
     accession = _G_ACCESSION.match(prefix)
     if not accession:
         return None
