@@ -10,10 +10,14 @@ import ctypes
 import os
 import signal
 
-from ella import logging_setup
-from ella.config import env_settings
+from ella import config as ella_config, logging_setup
+from ella.config import env_settings, load_config
 
 _env = env_settings()
+# Read once, here in the master (a mistake in it stops the start), and handed to every
+# worker as it is forked (`post_fork`): an edit of the file meanwhile waits for a restart,
+# as ELLA's config does (config-cli-ops.md 2.1).
+_config = load_config()
 
 bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [f"{_env['HOST']}:{_env['PORT']}"]
 workers = _env["NUM_WORKERS"]
@@ -51,9 +55,11 @@ PR_SET_PDEATHSIG = 1
 
 
 def post_fork(server, worker):
-    """A master killed outright (kill -9, the OOM killer) left its workers serving on, for up
-    to GUNICORN_TIMEOUT/2 seconds, with their memory and database connections, next to the
-    master supervisord started again: Linux now sends them SIGTERM when their master dies."""
+    """The worker serves the config the master read at start. A master killed outright
+    (kill -9, the OOM killer) left its workers serving on, for up to GUNICORN_TIMEOUT/2
+    seconds, with their memory and database connections, next to the master supervisord
+    started again: Linux now sends them SIGTERM when their master dies."""
+    ella_config.started_config = _config
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):

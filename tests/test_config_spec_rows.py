@@ -2,6 +2,7 @@
 GET /api/v1/config/ (the shipped default is ELLA's example key for key)."""
 
 import copy
+import os
 import re
 
 import pytest
@@ -49,9 +50,11 @@ def test_sidebar_comment_type_needs_all_four_sections(tmp_path, missing):
 # --- passing probes: rows without a test that pins them -----------------------------------
 
 def _spec_example():
+    """ELLA's example config as the spec gives it, verbatim: its `!file
+    'scripts/preimport.py'` is our ops/preimport.py (a site's ELLA config names it so; it
+    was refused as not found)."""
     text = SPEC.read_text()
     example = re.search(r"### 2\.10.*?```yaml\n(.*?)```", text, re.S).group(1)
-    example = example.replace("!file 'scripts/preimport.py'", "PREIMPORT")
     return cfg.parse_yaml(example, environ={})
 
 
@@ -64,8 +67,9 @@ def test_default_config_is_the_spec_example_key_for_key():
     documented `classification.engine` addition differ."""
     spec = _spec_example()
     ours = _plain_default()
-    assert ours["import"].pop("preimport_script").endswith("preimport.py")
-    spec["import"].pop("preimport_script")
+    assert ours["import"].pop("preimport_script").endswith("ops/preimport.py")
+    assert os.path.samefile(spec["import"].pop("preimport_script"),
+                            ROOT / "ops" / "preimport.py")
     assert ours["classification"].pop("engine") == {"name": "ella"}
     assert ours == spec
 

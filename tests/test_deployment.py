@@ -352,6 +352,53 @@ def test_a_worker_whose_database_goes_during_its_check_still_boots(db_url, monke
     monkeypatch.delitem(sys.modules, "ella.web.wsgi")
 
 
+def _workers(pid):
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in listed.split()]
+
+
+@pytest.mark.parametrize("edit", ["another value", "a mistake"])
+def test_a_worker_booted_again_serves_the_config_the_api_started_with(tmp_path, db_url, edit):
+    """config-cli-ops.md 2.1: the config is read once at start; a change needs a restart. A
+    worker gunicorn booted again (killed, timed out) read the edited file: it served another
+    config beside the others, and a mistake in the file was its boot error, which stopped
+    the whole API although nobody had restarted it."""
+    source = DEFAULT_CONFIG.read_text()
+    config = tmp_path / "ella_config.yml"
+    config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'FIRST'"))
+    port = _free_port()
+    env = {**TOOL_ENV, "DB_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port),
+           "NUM_WORKERS": "2", "ELLA_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "gunicorn.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
+                                 str(OPS / "gunicorn.conf.py"), "ella.web.wsgi:application"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def warning():
+        status, _, body = _get(f"http://127.0.0.1:{port}/api/v1/config/")
+        return status == 200 and json.loads(body)["app"]["non_production_warning"]
+
+    try:
+        assert _wait_for(warning, 60, "the API") == "FIRST"
+        _wait_for(lambda: len(_workers(proc.pid)) == 2, 60, "two workers")
+        config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")
+                          if edit == "another value" else
+                          source.replace("max_upload_size: 52428800", "max_upload_size: 50MB"))
+        killed = _workers(proc.pid)[0]
+        os.kill(killed, signal.SIGKILL)
+        _wait_for(lambda: killed not in _workers(proc.pid) and len(_workers(proc.pid)) == 2,
+                  60, "the worker booted again")
+        time.sleep(2)
+        assert proc.poll() is None, log.read_text()
+        assert {warning() for _ in range(40)} == {"FIRST"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empty_db_url):
     """Not at head (changed under the running API): the worker's boot error stops the
     master, so that supervisord or systemd decide with their back-off (`bin/ella-api` then

@@ -1,14 +1,17 @@
 """gunicorn entry point: `gunicorn ella.web.wsgi:application` (see ops/gunicorn.conf.py).
 
-The config and environment are read once per worker at import. `bin/ella-api` refuses to start
-when the database is not at ELLA's head revision with nothing pending (as ELLA's container
-does with `database compare`); each worker checks again as it boots."""
+The config is the one gunicorn's master read at start (ops/gunicorn.conf.py hands it to each
+worker it forks; read here when run otherwise); the environment is read per worker at import.
+`bin/ella-api` refuses to start when the database is not at ELLA's head revision with nothing
+pending (as ELLA's container does with `database compare`); each worker checks again as it
+boots."""
 
 import logging
 import sys
 
 import psycopg
 
+from ella import config as ella_config
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import DatabaseError, connect
 from ella.migrate import at_head
@@ -29,7 +32,8 @@ def _halt(message):
 
 def _build():
     try:
-        config, env = load_config(), env_settings()
+        config = ella_config.started_config or load_config()
+        env = env_settings()
     except ConfigError as exc:
         _halt(exc)
     try:
