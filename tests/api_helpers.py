@@ -31,7 +31,8 @@ def logged_in_client(app, db_url, username):
 
 
 def add_user(db_url, username, group_name, panels=()):
-    """Create a group (if missing) with these (name, version) panels and a user in it."""
+    """Create a group (if missing) with these (name, version) panels and a user in it;
+    returns the user's id."""
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (group_name,)).fetchone()
         group_id = row[0] if row else conn.execute(
@@ -40,7 +41,9 @@ def add_user(db_url, username, group_name, panels=()):
         for name, version in panels:
             conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, %s, %s)",
                          (group_id, name, version))
-        conn.execute('INSERT INTO "user" (username, first_name, last_name, group_id, password, '
-                     "password_expiry, active, incorrect_logins) VALUES (%s, 'Test', 'User', %s, "
-                     "%s, now(), true, 0)", (username, group_id, _HASH))
+        user_id = conn.execute(
+            'INSERT INTO "user" (username, first_name, last_name, group_id, password, '
+            "password_expiry, active, incorrect_logins) VALUES (%s, 'Test', 'User', %s, %s, "
+            "now(), true, 0) RETURNING id", (username, group_id, _HASH)).fetchone()[0]
         conn.commit()
+    return user_id

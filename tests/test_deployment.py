@@ -292,12 +292,12 @@ def test_gunicorn_post_fork_ends_a_worker_whose_master_is_already_gone(tmp_path)
         result.stdout + result.stderr
 
 
-def _gunicorn(tmp_path, db_url, seconds):
-    """gunicorn as `bin/ella-api` execs it (past the command's own check of the database),
-    one worker, for at most `seconds`; returns (exit code or None, log text, port)."""
+def _gunicorn(tmp_path, db_url, config=DEFAULT_CONFIG, workers=1):
+    """gunicorn as `bin/ella-api` execs it (past the command's own check of the database);
+    returns (process, log file, port)."""
     port = _free_port()
     env = {**TOOL_ENV, "DB_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port),
-           "NUM_WORKERS": "1", "ELLA_CONFIG": str(DEFAULT_CONFIG), "PYTHONPATH": str(ROOT)}
+           "NUM_WORKERS": str(workers), "ELLA_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
     log = tmp_path / "gunicorn.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
@@ -314,7 +314,7 @@ def test_a_worker_booting_while_the_database_is_away_answers_503_and_is_not_resp
     database came back. It now serves, answering 503, as the running workers do."""
     closed = _free_port()  # nothing listens there
     proc, log, port = _gunicorn(
-        tmp_path, f"postgresql://ella@127.0.0.1:{closed}/ella?connect_timeout=2", 6)
+        tmp_path, f"postgresql://ella@127.0.0.1:{closed}/ella?connect_timeout=2")
     try:
         status, _, body = _wait_for(
             lambda: (r := _get(f"http://127.0.0.1:{port}/api/v1/health/")) and r, 30,
@@ -366,15 +366,7 @@ def test_a_worker_booted_again_serves_the_config_the_api_started_with(tmp_path, 
     source = DEFAULT_CONFIG.read_text()
     config = tmp_path / "ella_config.yml"
     config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'FIRST'"))
-    port = _free_port()
-    env = {**TOOL_ENV, "DB_URL": db_url, "HOST": "127.0.0.1", "PORT": str(port),
-           "NUM_WORKERS": "2", "ELLA_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
-    log = tmp_path / "gunicorn.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
-                                 str(OPS / "gunicorn.conf.py"), "ella.web.wsgi:application"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    proc, log, port = _gunicorn(tmp_path, db_url, config, workers=2)
 
     def warning():
         status, _, body = _get(f"http://127.0.0.1:{port}/api/v1/config/")
@@ -403,7 +395,7 @@ def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empt
     """Not at head (changed under the running API): the worker's boot error stops the
     master, so that supervisord or systemd decide with their back-off (`bin/ella-api` then
     refuses to start, naming the cause), instead of a boot loop."""
-    proc, log, _ = _gunicorn(tmp_path, empty_db_url, 30)
+    proc, log, _ = _gunicorn(tmp_path, empty_db_url)
     try:
         code = proc.wait(timeout=30)
     finally:

@@ -52,9 +52,7 @@ def config(ella_config, service):
 @pytest.fixture
 def user_id(db_url):
     add_test_panels(db_url)
-    add_user(db_url, "importer", "importgroup", panels=[PANEL])
-    with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'").fetchone()[0]
+    return add_user(db_url, "importer", "importgroup", panels=[PANEL])
 
 
 def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, panel=PANEL,

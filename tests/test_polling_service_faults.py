@@ -26,9 +26,7 @@ NESTED = b"[" * 100000  # the start of JSON nested too deeply for json.loads
 @pytest.fixture
 def user_id(db_url):
     add_test_panels(db_url)
-    add_user(db_url, "importer", "importgroup", panels=[PANEL])
-    with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT id FROM \"user\" WHERE username = 'importer'").fetchone()[0]
+    return add_user(db_url, "importer", "importgroup", panels=[PANEL])
 
 
 def add_job(db_url, user_id, status="SUBMITTED", task_id="", data=VCF_TEXT):
@@ -75,17 +73,17 @@ def cycles(poller, n):
         time.sleep(0.05)
 
 
-def test_one_results_answer_that_never_comes_whole_does_not_hold_up_the_others(
-        db_url, ella_config, user_id):
-    """A result that trickles in (or is too big to arrive within its twenty timeouts) was
-    taken for an unreachable service: the cycle stopped at that job, and the next began with
-    it again (by id), so no later job was ever deposited. It now waits behind the others."""
+def _slow_result_service(down=(False,)):
+    """A service whose result of task `slow` comes a byte at a time, each in time, the whole
+    never; the other results at once; no answer in time at all while `down[0]`."""
     class Service(Handler):
         def do_GET(self):
-            if self.path.endswith("/process/slow"):
+            if down[0]:
+                time.sleep(0.3)
+            elif self.path.endswith("/process/slow"):
                 try:
                     self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                    for _ in range(100):  # each byte in time; the whole never
+                    for _ in range(100):
                         self.wfile.write(b"#")
                         self.wfile.flush()
                         time.sleep(0.02)
@@ -93,8 +91,15 @@ def test_one_results_answer_that_never_comes_whole_does_not_hold_up_the_others(
                     pass
             else:
                 self.send(200, VCF_TEXT.encode(), "text/plain")
+    return Service
 
-    with serving(Service) as url:
+
+def test_one_results_answer_that_never_comes_whole_does_not_hold_up_the_others(
+        db_url, ella_config, user_id):
+    """A result that trickles in (or is too big to arrive within its twenty timeouts) was
+    taken for an unreachable service: the cycle stopped at that job, and the next began with
+    it again (by id), so no later job was ever deposited. It now waits behind the others."""
+    with serving(_slow_result_service()) as url:
         slow = add_job(db_url, user_id, status="ANNOTATED", task_id="slow")
         ready = add_job(db_url, user_id, status="ANNOTATED", task_id="ready")
         poller = Poller(db_url, ella_config, service=AnnotationService(url, timeout=0.05),
@@ -112,24 +117,7 @@ def test_after_an_outage_one_result_that_never_comes_whole_does_not_hold_up_the_
     one whose result never came whole kept the others waiting for good. A job deferred
     again goes behind the others."""
     down = [True]
-
-    class Service(Handler):
-        def do_GET(self):
-            if down[0]:
-                time.sleep(0.3)  # no answer in time
-            elif self.path.endswith("/process/slow"):
-                try:
-                    self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                    for _ in range(100):
-                        self.wfile.write(b"#")
-                        self.wfile.flush()
-                        time.sleep(0.02)
-                except OSError:
-                    pass
-            else:
-                self.send(200, VCF_TEXT.encode(), "text/plain")
-
-    with serving(Service) as url:
+    with serving(_slow_result_service(down)) as url:
         slow = add_job(db_url, user_id, status="ANNOTATED", task_id="slow")
         ready = add_job(db_url, user_id, status="ANNOTATED", task_id="ready")
         poller = Poller(db_url, ella_config, service=AnnotationService(url, timeout=0.05),
