@@ -231,9 +231,12 @@ def test_mapping():
     assert convert_mapping("a:1:2") == {"a": "1:2"}  # split once
     with pytest.raises(CastError):
         convert_mapping("a:1,b:x", target_type="int")
-    assert convert_mapping("a:1,b:x,c", target_type="int", target_type_throw=False) == {"a": 1}
-    with pytest.raises(CastError):
-        convert_mapping("a:1,c")
+    assert convert_mapping("a:1,b:x", target_type="int", target_type_throw=False) == {"a": 1}
+    # An item without the separator is refused also then, as in ELLA (`PU` was dropped
+    # without a word): target_type_throw is about casts.
+    for throw in (True, False):
+        with pytest.raises(CastError, match="item 'c' has no ':'"):
+            convert_mapping("a:1,c", target_type_throw=throw)
 
 
 # --------------------------------------------------------------------------- json / meta
@@ -282,6 +285,14 @@ def test_meta_converter(tmp_path):
         meta_keys("no keys here")
     deposit = kv([{"source": "META", "target": "m", "subelements": subs}], "meta")
     assert run(tmp_path, "META=x|3|0.5", deposit) == {"m": {"name": "x", "count": 3}}
+    # A subelement the ##INFO line does not name (a typo: `Count`) left that value out of
+    # every record without a word; ELLA refuses it.
+    typo = kv([{"source": "META", "target": "m",
+                "subelements": [{"source": "Count", "target_type": "int"}]}], "meta")
+    with pytest.raises(AnnotationConfigError, match=(
+            r"meta META: subelement\(s\) 'Count' are not among the keys its ##INFO line "
+            r"names \(name\|count\|score\)")):
+        run(tmp_path, "META=x|3|0.5", typo)
 
 
 # --------------------------------------------------------------------------- VEP
@@ -471,12 +482,17 @@ def test_clinvarjson():
                    "last_evaluated": "08/09/2016"},
                   {"rcv": "SCV1", "traitnames": "", "clinical_significance_descr": "Benign",
                    "variant_id": "", "submitter": "ENIGMA", "last_evaluated": "01/01/2001"}]}
-    # One value where ClinVar gives a list (a site's pipeline with one trait): the value,
-    # not one entry per character ("B, r, e, a, s, t, ...").
-    one = dict(data, rcvs={"RCV3": {"traitnames": "Breast cancer", "variant_id": 51138,
-                                    "clinical_significance_descr": ["Pathogenic"]}})
-    [item] = convert_clinvarjson(b16(one))["items"]
-    assert (item["traitnames"], item["variant_id"]) == ("Breast cancer", "51138")
+    # Not the shape import.md 3.4 describes (one value where ClinVar gives a list, an entry
+    # without one of the lists): stored as decoded, as ELLA stores it (made-up "" values
+    # and a text read as a list of one were converted).
+    one = dict(data, rcvs={"RCV3": {"traitnames": "Breast cancer", "variant_id": ["51138"],
+                                    "clinical_significance_descr": ["Pathogenic"],
+                                    "submitter": [], "last_evaluated": []}})
+    assert convert_clinvarjson(b16(one)) == one
+    missing = dict(data, rcvs={"RCV3": {"traitnames": ["A"], "variant_id": ["51138"],
+                                        "clinical_significance_descr": ["Pathogenic"],
+                                        "submitter": []}})
+    assert convert_clinvarjson(b16(missing)) == missing
     other = {"variant_id": "51138", "rcvs": {}}
     assert convert_clinvarjson(b16(other)) == other  # not the expected shape: unchanged
 
@@ -484,6 +500,9 @@ def test_clinvarjson():
 def test_clinvarreferences_r1():
     refs = convert_clinvarreferences(b16({"pubmeds": ["3", "1"], "pubmed_ids": [2]}))
     assert refs == [{"pubmed_id": p, "source": "CLINVAR", "source_info": ""} for p in (3, 1, 2)]
+    # A whole number written as a float is that id, as ELLA's int() reads it (it was skipped).
+    assert [r["pubmed_id"] for r in convert_clinvarreferences(b16({"pubmeds": [12345.0]}))] \
+        == [12345]
     assert convert_clinvarreferences(b16({"variant_id": 1})) == []
 
 
@@ -519,7 +538,7 @@ def test_hgmdextrarefs_r1():
     assert fields == ["reftag", "comments", "disease", "pmid"]
     value = ",".join(["FCR|Splicing@#SPanalysis||22505045", "APR||Some@#SPdisease|11",
                       "APR|a@#CMb|Dis|12", "SAR|||13", "MCR|m||14", "|||15", "XYZ|c||16",
-                      "SAR|||notanumber"])
+                      "SAR|||notanumber", "FCR|None||17"])
     assert convert_hgmdextrarefs(value, fields) == [
         {"pubmed_id": 22505045, "source": "HGMD",
          "source_info": "Functional characterisation. Splicing analysis"},
@@ -529,6 +548,8 @@ def test_hgmdextrarefs_r1():
         {"pubmed_id": 14, "source": "HGMD", "source_info": "Molecular characterisation. m"},
         {"pubmed_id": 15, "source": "HGMD", "source_info": "Reftag not specified. No comments."},
         {"pubmed_id": 16, "source": "HGMD", "source_info": "Reftag not specified. c"},
+        # Only the primary report reads the text "None" as no comment (import.md 3.5).
+        {"pubmed_id": 17, "source": "HGMD", "source_info": "Functional characterisation. None"},
     ]
 
 

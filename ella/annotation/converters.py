@@ -175,8 +175,9 @@ def convert_mapping(value, item_separator=",", keyvalue_separator=":", target_ty
                     target_type_throw=True):
     """`k1:v1,k2:v2` -> {"k1": v1, "k2": v2}, values cast by target_type.
 
-    Items that fail (no separator, bad cast) raise, or are skipped when target_type_throw
-    is false.
+    An item without the separator raises, as in ELLA (it was dropped without a word when
+    target_type_throw is false); one whose value fails its cast raises, or is skipped when
+    target_type_throw is false (import.md 3.2).
     """
     _check_target_type(target_type)
     if value is None:
@@ -185,10 +186,10 @@ def convert_mapping(value, item_separator=",", keyvalue_separator=":", target_ty
         raise CastError(f"mapping needs a string, got {value!r}")
     result = {}
     for item in value.split(item_separator):
+        if keyvalue_separator not in item:
+            raise CastError(f"item {item!r} has no '{keyvalue_separator}'")
+        key, item_value = item.split(keyvalue_separator, 1)
         try:
-            if keyvalue_separator not in item:
-                raise CastError(f"item {item!r} has no '{keyvalue_separator}'")
-            key, item_value = item.split(keyvalue_separator, 1)
             result[key] = cast(item_value, target_type)
         except CastError:
             if target_type_throw:
@@ -282,23 +283,28 @@ def convert_clinvarjson(value, encoding="base16"):
     if (isinstance(data, dict) and isinstance(data.get("variant_description"), str)
             and isinstance(data.get("variant_id"), int)
             and not isinstance(data.get("variant_id"), bool)
-            and isinstance(data.get("rcvs"), dict)):
-        items = []
-        for rcv, entry in data["rcvs"].items():
-            item = {"rcv": rcv}
-            for key in _CLINVAR_ITEM_KEYS:
-                values = entry.get(key, [])
-                if isinstance(values, (str, int, float)):
-                    values = [values]  # one value, not a list ("Breast cancer" was one
-                    # trait per character)
-                item[key] = ", ".join(str(v) for v in values)
-            items.append(item)
+            and isinstance(data.get("rcvs"), dict)
+            and all(_clinvar_entry(entry) for entry in data["rcvs"].values())):
         return {"variant_description": data["variant_description"],
-                "variant_id": data["variant_id"], "items": items}
+                "variant_id": data["variant_id"],
+                "items": [{"rcv": rcv, **{key: ", ".join(entry[key])
+                                          for key in _CLINVAR_ITEM_KEYS}}
+                          for rcv, entry in data["rcvs"].items()]}
+    # Not in the shape import.md 3.4 describes (an entry without one of the lists, or a
+    # text where a list belongs): stored as decoded, as ELLA stores it (made-up "" values
+    # and a text read as a list of one were converted).
     return data
 
 
+def _clinvar_entry(entry):
+    return isinstance(entry, dict) and all(
+        isinstance(entry.get(key), list) and all(isinstance(v, str) for v in entry[key])
+        for key in _CLINVAR_ITEM_KEYS)
+
+
 def _int_or_none(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # (12345.0 is PubMed id 12345, as ELLA's int() reads it)
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -381,11 +387,13 @@ def convert_hgmdextrarefs(value, fields):
             data_warning(log, "HGMD extraref pmid %r is not an integer; skipped", d.get("pmid"))
             continue
         reftag = d.get("reftag") or ""
-        comments = d.get("comments")
-        if reftag == "APR" and _comments_text(comments) == "No comments." and d.get("disease"):
+        # Only a missing or empty comment is "No comments." here (import.md 3.5; the
+        # primary report's rule also took the text "None" for none).
+        comments = (d.get("comments") or "").strip()
+        if reftag == "APR" and not comments and d.get("disease"):
             info = hgmd_unescape(d["disease"])
         else:
-            info = _comments_text(comments)
+            info = hgmd_unescape(comments) if comments else "No comments."
         refs.append({"pubmed_id": pubmed_id, "source": "HGMD",
                      "source_info": f"{REFTAGS.get(reftag, 'Reftag not specified')}. {info}"})
     return refs
@@ -779,6 +787,14 @@ class _Element:
             for sub in subelements:
                 if "target_type" in sub:
                     _check_target_type(sub["target_type"])
+            unknown = [sub.get("source") for sub in subelements
+                       if keys is not None and sub.get("source") not in keys]
+            if unknown:
+                # A config's typo (`Count` for `count`) left that value out of every record
+                # without a word; ELLA refuses it.
+                raise AnnotationConfigError(
+                    f"meta {self.source}: subelement(s) {', '.join(map(repr, unknown))} are "
+                    f"not among the keys its ##INFO line names ({'|'.join(keys)})")
 
             def meta(v, *a):
                 if keys is None and v is not None:
