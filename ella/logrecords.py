@@ -8,6 +8,7 @@ captured log). Installed when the package is imported; only `ella.*` records are
 
 import logging
 import os
+import re
 
 
 def _escaping_undecodable(make_record):
@@ -18,21 +19,47 @@ def _escaping_undecodable(make_record):
                 msg = shown(msg)
             if isinstance(args, tuple):
                 args = tuple(_shown_arg(a) for a in args)
-        return make_record(name, level, fn, lno, msg, args, exc_info, func, sinfo, **kwargs)
+            elif isinstance(args, dict):
+                args = _shown_arg(args)
+        record = make_record(name, level, fn, lno, msg, args, exc_info, func, sinfo, **kwargs)
+        if name.startswith("ella") and record.exc_info and record.exc_info[0] is not None:
+            # A traceback naming such a file: written as formatters write it, escaped.
+            text = logging.Formatter().formatException(record.exc_info)
+            if _SURROGATE.search(text):
+                record.exc_text = shown(text)
+        return record
     factory.escapes_undecodable = True
     return factory
 
 
 def _shown_arg(value):
+    if isinstance(value, (int, float)) or value is None:
+        return value
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    return shown(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dict):  # (`%(name)s` formatting)
+        return {key: _shown_arg(item) for key, item in value.items()}
+    try:
+        text = str(value)  # an exception naming a file, a path of bytes read as text
+    except Exception:  # noqa: BLE001 (its own formatting is left to logging)
+        return value
+    return shown(text) if _SURROGATE.search(text) else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def shown(text):
-    """`text` with undecodable bytes (surrogate escapes) as `\\xNN`."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
-        if any("\udc80" <= c <= "\udcff" for c in text) else text
+    """`text` with undecodable bytes (surrogate escapes) as `\\xNN`, any other lone
+    surrogate as `\\udNNN`."""
+    return _SURROGATE.sub(_escape, text) if _SURROGATE.search(text) else text
+
+
+def _escape(match):
+    code = ord(match.group())
+    return f"\\x{code - 0xdc00:02x}" if 0xdc80 <= code <= 0xdcff else f"\\u{code:04x}"
 
 
 def install():

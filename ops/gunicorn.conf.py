@@ -10,14 +10,25 @@ import ctypes
 import os
 import signal
 
+import logging
+
 from ella import config as ella_config, logging_setup
-from ella.config import env_settings, load_config
+from ella.config import ConfigError, env_settings, load_config
 
 _env = env_settings()
 # Read once, here in the master (a mistake in it stops the start), and handed to every
 # worker as it is forked (`post_fork`): an edit of the file meanwhile waits for a restart,
-# as ELLA's config does (config-cli-ops.md 2.1).
-_config = load_config()
+# as ELLA's config does (config-cli-ops.md 2.1). A reload (`kill -HUP`) reads it again; a
+# mistake then keeps the config that was served (it stopped the API with a traceback).
+try:
+    _config = load_config()
+except ConfigError as exc:
+    if ella_config.started_config is None:
+        raise SystemExit(f"ella-api: {exc}") from None
+    logging.getLogger("ella.api").error("ella-api: the config was not reloaded: %s; the "
+                                        "workers keep serving the one read before", exc)
+    _config = ella_config.started_config
+ella_config.started_config = _config
 
 bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [f"{_env['HOST']}:{_env['PORT']}"]
 workers = _env["NUM_WORKERS"]

@@ -391,6 +391,43 @@ def test_a_worker_booted_again_serves_the_config_the_api_started_with(tmp_path, 
             proc.wait(timeout=30)
 
 
+def test_a_reload_serves_an_edited_config_and_keeps_the_one_served_on_a_mistake(tmp_path,
+                                                                              db_url):
+    """`kill -HUP` (gunicorn's reload) reads the config again; a mistake in it stopped the
+    master with a traceback, and the API with it."""
+    source = DEFAULT_CONFIG.read_text()
+    config = tmp_path / "ella_config.yml"
+    config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'FIRST'"))
+    proc, log, port = _gunicorn(tmp_path, db_url, config, workers=2)
+
+    def warning():
+        status, _, body = _get(f"http://127.0.0.1:{port}/api/v1/config/")
+        return status == 200 and json.loads(body)["app"]["non_production_warning"]
+
+    def reloaded(text):
+        config.write_text(text)
+        before = set(_workers(proc.pid))
+        os.kill(proc.pid, signal.SIGHUP)
+        _wait_for(lambda: not set(_workers(proc.pid)) & before
+                  and len(_workers(proc.pid)) == 2, 60, "new workers")
+        time.sleep(1)
+        assert proc.poll() is None, log.read_text()
+        return {warning() for _ in range(20)}
+
+    try:
+        assert _wait_for(warning, 60, "the API") == "FIRST"
+        _wait_for(lambda: len(_workers(proc.pid)) == 2, 60, "two workers")
+        assert reloaded(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")) == {"SECOND"}
+        assert reloaded(source.replace("max_upload_size: 52428800",
+                                       "max_upload_size: 50MB")) == {"SECOND"}
+        assert "the config was not reloaded" in log.read_text()
+        assert "Traceback" not in log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empty_db_url):
     """Not at head (changed under the running API): the worker's boot error stops the
     master, so that supervisord or systemd decide with their back-off (`bin/ella-api` then
