@@ -191,7 +191,16 @@ def test_append_needs_access_to_the_analysis(app, db_url, ella_config):
     assert refused.json == {"message": "Analysis brca_sample_2.HBOC_v01 is not available to "
                                        "your user group"}
     assert _jobs(db_url) == []
-    assert logged_in_client(app, db_url, "importer").post(JOBS, append).status == 200
+    importer = logged_in_client(app, db_url, "importer")
+    assert importer.post(JOBS, append).status == 200
+    # Filed under another panel (a version another group has): that group saw the
+    # analysis' name and the patient's variants in its job list, and could retry or delete.
+    add_user(db_url, "both", "bothgroup", panels=[("HBOC", "v01"), ("HBOC", "v1.0.0")])
+    refused = logged_in_client(app, db_url, "both").post(
+        JOBS, {**append, "genepanel_version": "v1.0.0"})
+    assert (refused.status, refused.json) == (400, {
+        "message": "An Append job's gene panel must be its analysis' own: "
+                   "brca_sample_2.HBOC_v01 is on HBOC v01"})
     # Creating an analysis of the same name, or appending to one not (yet) there: the
     # deposit decides, as before.
     assert other.post(JOBS, {**BODY, "genepanel_version": "v1.0.0"}).status == 200
@@ -205,11 +214,35 @@ def test_append_needs_access_to_the_analysis(app, db_url, ella_config):
     assert other.post(JOBS, {**broken, "genepanel_version": "v1.0.0"}).status == 400
 
 
+def test_a_job_takes_nothing_only_the_poller_may_give_it(app, db_url):
+    """DONE is the poller's word that a job was deposited: an Append job a client marked DONE
+    could never be retried ("has already appended its samples"). The not-imported mark was
+    refused by PATCH only. A blank `data` or `sample_id` could only fail later, after the
+    service (and the pre-import script) had it."""
+    client = logged_in_client(app, db_url, "importer")
+    job = client.post(JOBS, BODY).json
+    for body in ({"status": "DONE"},):
+        refused = client.request("PATCH", f"{JOBS}{job['id']}/", json_body=body)
+        assert (refused.status, refused.json) == (
+            400, {"message": "Only the poller sets the status DONE"})
+    for change, message in (
+            ({"status": "DONE"}, "Only the poller sets the status DONE"),
+            ({"message": "Analysis has not been automatically imported"},
+             "body.message 'Analysis has not been automatically imported' is the poller's "
+             "to set"),
+            ({"data": " \n"}, "body.data is empty"),
+            ({"data": None, "sample_id": ""}, "body.sample_id is empty")):
+        refused = client.post(JOBS, {**BODY, **change})
+        assert (refused.status, refused.json) == (400, {"message": message}), change
+    assert [j["id"] for j in client.get(JOBS).json] == [job["id"]]
+
+
 def test_list_is_the_groups_newest_first_filterable_and_not_resource_logged(app, db_url):
     client = logged_in_client(app, db_url, "importer")
     first = client.post(JOBS, BODY).json
     second = client.post(JOBS, {**BODY, "data": None, "sample_id": "Diag-1"}).json
-    client.request("PATCH", f"{JOBS}{first['id']}/", json_body={"status": "DONE"})
+    assert client.request("PATCH", f"{JOBS}{first['id']}/",
+                          json_body={"status": "CANCELLED"}).status == 200
     listed = client.get(JOBS)
     assert [j["id"] for j in listed.json] == [second["id"], first["id"]]
     assert listed.header("Total-Count") == "2"

@@ -91,8 +91,12 @@ def _check_status_history(value):
 
 
 def _check_poller_fields(job, body):
-    """Refuse a client's status or task id that would make the poller fetch a task result:
-    `job` is the stored job (None for a new one), `body` the client's changes."""
+    """Refuse a client's status or task id that would make the poller fetch a task result,
+    and the status DONE, the poller's word that a job was deposited (an Append job a client
+    marked DONE could never be retried): `job` is the stored job (None for a new one),
+    `body` the client's changes."""
+    if body.get("status") == DONE and (job is None or job["status"] != DONE):
+        raise BadRequest("Only the poller sets the status DONE")
     status = body.get("status") or (job["status"] if job else SUBMITTED)
     if status not in _POLLER_STATUSES:
         return
@@ -128,6 +132,20 @@ def _check_append_target(ctx, properties):
     outside = append_target_outside_group(ctx.conn, ctx.user["group_id"], properties)
     if outside:
         raise Forbidden(f"Analysis {outside} is not available to your user group")
+
+
+def _check_append_panel(ctx, body):
+    """An Append job is filed under the analysis' own panel: filed under another (a version
+    another group also has), that group saw the analysis' name and its patient's variants in
+    its job list, and could retry and delete the job, without access to the analysis."""
+    properties = body.get("properties") or {}
+    if properties.get("create_or_append") != "Append":
+        return
+    row = ctx.conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
+                           "WHERE name = %s", (properties.get("analysis_name"),)).fetchone()
+    if row is not None and tuple(row) != (body["genepanel_name"], body["genepanel_version"]):
+        raise BadRequest(f"An Append job's gene panel must be its analysis' own: "
+                         f"{properties['analysis_name']} is on {row[0]} {row[1]}")
 
 
 def _check_analysis_properties(properties, panel):
@@ -196,6 +214,13 @@ def create_job(ctx):
                                    (body["genepanel_name"], body["genepanel_version"]))
     if (body.get("data") is None) == (body.get("sample_id") is None):
         raise BadRequest("Exactly one of data and sample_id must be given")
+    for key in ("data", "sample_id"):
+        if body.get(key) is not None and not body[key].strip():
+            # It could only fail once the service had it (a blank sample id after the
+            # pre-import script had run).
+            raise BadRequest(f"body.{key} is empty")
+    if body.get("message") == NOT_IMPORTED:
+        raise BadRequest(f"body.message {NOT_IMPORTED!r} is the poller's to set")
     require_import_genepanel(ctx.conn, ctx.user, body["genepanel_name"],
                              body["genepanel_version"])
     _status(body.get("status"), "body.status")
@@ -203,6 +228,7 @@ def create_job(ctx):
     _check_status_history(body.get("status_history"))
     if mode == "Analysis":
         _check_append_target(ctx, body.get("properties"))
+        _check_append_panel(ctx, body)
     when = now()
     job_id = ctx.conn.execute(
         "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
