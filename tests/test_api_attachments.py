@@ -409,6 +409,36 @@ def test_boundary_lookalikes_across_chunk_edges_are_data(client):
     assert downloaded == data
 
 
+def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, db_url, caplog):
+    """The body's read raising (a connection reset, a chunked body cut off: gunicorn's reader
+    raises) was a 500 with an error traceback; it is the body's end."""
+    import io
+    import logging
+
+    class Gone(io.RawIOBase):
+        def __init__(self, head):
+            self.head = head
+
+        def read(self, size=-1):
+            if self.head:
+                out, self.head = self.head[:size], self.head[size:]
+                return out
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    head = multipart("a.bin", b"x" * 100000)[:-100]
+    with caplog.at_level(logging.ERROR):
+        result = client.request("POST", "/api/v1/attachments/upload/", raw=b"x",
+                                content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                                headers={"wsgi.input": Gone(head), "CONTENT_LENGTH": "1000000"})
+    assert (result.status, result.json) == (400, {
+        "message": "Malformed multipart body (truncated: the request ended early, "
+                   "ConnectionResetError)"})
+    assert not [r for r in caplog.records if r.exc_info]
+    assert os.listdir(storage / "tmp") == []
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM attachment").fetchone()[0] == 0
+
+
 def test_chunked_upload_without_content_length(make_app, storage, db_url):
     """A chunked request (no Content-Length; nginx passes it on unbuffered) is read to its
     end, but not beyond the limit."""

@@ -44,7 +44,13 @@ class _Body:
 
     def read(self):
         size = CHUNK if self.left is None else min(CHUNK, self.left)
-        data = self.stream.read(size) if (self.stream is not None and size) else b""
+        try:
+            data = self.stream.read(size) if (self.stream is not None and size) else b""
+        except (OSError, ValueError) as exc:
+            # The client went away mid-upload (a reset, a chunked body cut off: gunicorn's
+            # reader raises): the body's end, not a fault of ours (it was a 500).
+            raise UploadError(f"Malformed multipart body (truncated: the request ended "
+                              f"early, {type(exc).__name__})") from None
         if self.left is not None:
             self.left = self.left - len(data) if data else 0
         self.total += len(data)
