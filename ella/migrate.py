@@ -219,13 +219,39 @@ def _with_runner_lock(conn, fn, echo=print):
             pass  # a broken connection releases its session lock by itself; keep fn's error
 
 
+# What a file's statements are, once comments, quoted text and dollar-quoted bodies (a
+# function's `END;`) are set aside.
+_SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\""
+                        r"|(\$[A-Za-z_][A-Za-z_0-9]*\$|\$\$).*?\1", re.S)
+_TRANSACTION_CONTROL = re.compile(
+    r"\s*(BEGIN|COMMIT|ROLLBACK|END|ABORT|START\s+TRANSACTION|SAVEPOINT|RELEASE|"
+    r"PREPARE\s+TRANSACTION)\b", re.IGNORECASE)
+
+
+def transaction_control(text):
+    """The first statement of a migration's text that controls the transaction, or None."""
+    for statement in _SQL_NOISE.sub(" ", text).split(";"):
+        match = _TRANSACTION_CONTROL.match(statement)
+        if match:
+            return " ".join(match.group(1).upper().split())
+    return None
+
+
 def apply_migration(conn, migration):
     """Apply one file in its own transaction, recording it; a failure changes nothing."""
+    text = read_sql(migration.path)
+    control = transaction_control(text)
+    if control:
+        # Its statements before a COMMIT of its own were committed whatever came after:
+        # a failure left them applied and the file unrecorded, every later run failing.
+        raise MigrationError(f"migration {migration.name} has its own {control}: each file "
+                             "runs in one transaction of the runner, so that a failure "
+                             "changes nothing; take the transaction control out")
     try:
         with conn.transaction():
             cur = conn.cursor()
             _ensure_bookkeeping(cur)
-            cur.execute(read_sql(migration.path))
+            cur.execute(text)
             cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
                                 "VALUES (%s, %s, 'applied')").format(
                 sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))

@@ -94,6 +94,29 @@ def test_failing_migration_leaves_the_database_as_it_was(db_url, ella_config, mi
     assert (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url)) == before
 
 
+def test_a_migration_with_its_own_transaction_control_is_refused(db_url, ella_config,
+                                                                 migrations_copy):
+    """`BEGIN; ...; COMMIT;` in a file committed its first part whatever came after: the
+    runner said "rolled back", the table stayed, the file was not recorded, and every later
+    migrate failed on it. A function's `BEGIN ... END;` and quoted text are no such control."""
+    (migrations_copy / "0002_two_steps.sql").write_text(
+        "BEGIN;\nCREATE TABLE half_done (id integer);\nCOMMIT;\n"
+        "BEGIN;\nCREATE TABLE other (x no_such_type);\nCOMMIT;\n")
+    before = (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url))
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(MigrationError, match=(
+                r"^migration 0002_two_steps.sql has its own BEGIN: each file runs in one "
+                r"transaction of the runner")):
+            migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+    assert (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url)) == before
+    (migrations_copy / "0002_two_steps.sql").write_text(
+        "CREATE FUNCTION ella_test_f() RETURNS int AS $f$ BEGIN RETURN 1; END; $f$ "
+        "LANGUAGE plpgsql;\n-- COMMIT;\nCOMMENT ON FUNCTION ella_test_f() IS 'COMMIT;';\n")
+    with psycopg.connect(db_url) as conn:
+        assert [m.name for m in migrate(conn, ella_config, migrations_dir=migrations_copy,
+                                        **quiet)] == ["0002_two_steps.sql"]
+
+
 def test_new_migration_is_applied_once(db_url, ella_config, migrations_copy):
     (migrations_copy / "0002_add_broadcast.sql").write_text(
         "INSERT INTO broadcast (date_created, message, active) VALUES (now(), 'hello', true);\n")
