@@ -22,7 +22,8 @@ from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import (MIGRATIONS_DIR, first_line, postgres_regex_problem, public_tables,
                      read_sql, table_exists)
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
-                          frequency_column_differences, functions_fingerprint,
+                          frequency_column_differences, functions_changed_by_hand,
+                          functions_fingerprint,
                           install_functions_and_triggers, insert_missing_json_schemas,
                           installed_functions_fingerprint, limit_lock_wait,
                           lock_wait_limited, refresh)
@@ -282,9 +283,10 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
             echo("The shadow tables are missing (an interrupted make-production?): refreshing.")
             refresh(conn, config, echo=echo)
             return []
-        if not pending and state.kind == "ours" and functions_outdated(conn):
+        outdated = not pending and state.kind == "ours" and functions_outdated(conn)
+        if outdated:
             conn.rollback()
-            echo(FUNCTIONS_OUTDATED[0].upper() + FUNCTIONS_OUTDATED[1:] + ": refreshing.")
+            echo(outdated[0].upper() + outdated[1:] + ": refreshing.")
             refresh(conn, config, echo=echo)
             return []
         if not pending:
@@ -364,10 +366,20 @@ FUNCTIONS_OUTDATED = ("the database's functions and triggers were installed by a
                       "version of this service")
 
 
+FUNCTIONS_CHANGED = ("the database's functions or triggers were changed after `ella-db "
+                     "refresh` installed them (a trigger dropped or disabled, a function "
+                     "replaced by hand)")
+
+
 def functions_outdated(conn):
-    """Whether the functions and triggers recorded are not this code's (`refresh` installs
-    them): after an upgrade whose trigger files changed without a migration."""
-    return installed_functions_fingerprint(conn) != functions_fingerprint()
+    """Why the database's functions and triggers are not this code's as `refresh` installs
+    them, or None: installed by another version (an upgrade whose trigger files changed
+    without a migration), or changed by hand since."""
+    if installed_functions_fingerprint(conn) != functions_fingerprint():
+        return FUNCTIONS_OUTDATED
+    if functions_changed_by_hand(conn):
+        return FUNCTIONS_CHANGED
+    return None
 
 
 def status(conn, config, migrations_dir=MIGRATIONS_DIR):
@@ -451,7 +463,7 @@ def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):
         return False, "shadow tables differ from the config: " + \
             "; ".join(info["shadow_differences"]) + " (run `ella-db refresh`)"
     if info["functions_outdated"]:
-        return False, FUNCTIONS_OUTDATED + " (run `ella-db refresh`)"
+        return False, info["functions_outdated"] + " (run `ella-db refresh`)"
     problem = inclusion_regex_problem(conn, config)
     if problem:
         return False, problem

@@ -10,6 +10,7 @@ into place. The sequences keep their `tmp_` names, alternating `_seq`/`_seq1`, a
 
 import functools
 import hashlib
+import re
 import json
 import logging
 from contextlib import contextmanager
@@ -347,6 +348,41 @@ def functions_fingerprint():
     return "sha256:" + digest.hexdigest()
 
 
+_FUNCTION_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:public\.)?(\w+)",
+                            re.IGNORECASE)
+_TRIGGER_NAME = re.compile(r"CREATE\s+(?:CONSTRAINT\s+)?TRIGGER\s+(\w+)", re.IGNORECASE)
+_LIVE_SEPARATOR = "; as installed: "
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_objects():
+    """(function names, trigger names) that refresh installs."""
+    text = "".join(read_sql(path) for path in trigger_files())
+    functions = set(_FUNCTION_NAME.findall(text)) | {"insert_annotationshadowfrequency"}
+    return sorted(functions), sorted(set(_TRIGGER_NAME.findall(text)))
+
+
+def live_functions_fingerprint(conn):
+    """What the database's functions and triggers of ours are now: their source, arguments,
+    and each trigger's definition and whether it is enabled. A trigger dropped or disabled
+    by hand (ELLA's writes then got no shadow rows: the filters missed those variants), or a
+    function replaced, changes it."""
+    functions, triggers = _installed_objects()
+    rows = conn.execute(
+        "SELECT 'f', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+        "       md5(p.prosrc) "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND p.proname = ANY(%(functions)s) "
+        "UNION ALL "
+        "SELECT 't', t.tgname, t.tgrelid::regclass::text || ' ' || t.tgenabled::text || ' ' "
+        "       || md5(pg_get_triggerdef(t.oid)) "
+        "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND NOT t.tgisinternal AND t.tgname = ANY(%(triggers)s) "
+        "ORDER BY 1, 2, 3", {"functions": functions, "triggers": triggers}).fetchall()
+    return "md5:" + hashlib.md5(repr(rows).encode()).hexdigest()
+
+
 def installed_functions_fingerprint(conn):
     """The fingerprint recorded with the database's functions and triggers, or None (none
     recorded: installed by ELLA, or by a version of this service before the record)."""
@@ -355,8 +391,20 @@ def installed_functions_fingerprint(conn):
     comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
                            (f"public.{BOOKKEEPING_TABLE}",)).fetchone()[0]
     if comment and comment.startswith(_FINGERPRINT_PREFIX):
-        return comment[len(_FINGERPRINT_PREFIX):]
+        return comment[len(_FINGERPRINT_PREFIX):].split(_LIVE_SEPARATOR)[0]
     return None
+
+
+def functions_changed_by_hand(conn):
+    """Whether the functions and triggers refresh installed differ from what it recorded of
+    them then (None where it recorded nothing of them: a version before the record)."""
+    if not table_exists(conn, BOOKKEEPING_TABLE):
+        return None
+    comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
+                           (f"public.{BOOKKEEPING_TABLE}",)).fetchone()[0] or ""
+    if _LIVE_SEPARATOR not in comment:
+        return None
+    return comment.split(_LIVE_SEPARATOR, 1)[1] != live_functions_fingerprint(conn)
 
 
 def install_functions_and_triggers(cur, config):
@@ -369,7 +417,8 @@ def install_functions_and_triggers(cur, config):
     if table_exists(cur.connection, BOOKKEEPING_TABLE):
         cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
             sql.Identifier(BOOKKEEPING_TABLE),
-            sql.Literal(_FINGERPRINT_PREFIX + functions_fingerprint())))
+            sql.Literal(_FINGERPRINT_PREFIX + functions_fingerprint() + _LIVE_SEPARATOR
+                        + live_functions_fingerprint(cur.connection))))
 
 
 def insert_missing_json_schemas(cur):

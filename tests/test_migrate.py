@@ -117,6 +117,28 @@ def test_a_migration_with_its_own_transaction_control_is_refused(db_url, ella_co
                                         **quiet)] == ["0002_two_steps.sql"]
 
 
+@pytest.mark.parametrize("change", [
+    "DROP TRIGGER annotation_to_annotationshadow ON annotation",
+    "ALTER TABLE annotation DISABLE TRIGGER annotation_to_annotationshadow",
+    "CREATE OR REPLACE FUNCTION validate_json_schema(schema jsonb, data jsonb, "
+    "root_schema jsonb DEFAULT NULL) RETURNS boolean LANGUAGE sql AS 'SELECT true'"])
+def test_functions_and_triggers_changed_by_hand_are_not_at_head(db_url, ella_config, change):
+    """`compare` trusted the fingerprint refresh recorded: with the shadow trigger dropped
+    (ELLA's writes got no shadow rows: the filters missed those variants) or the schema
+    validation made to pass everything, the service started as "at head"."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(change)
+        conn.commit()
+        ok, message = at_head(conn, ella_config)
+        assert not ok and message == (
+            "the database's functions or triggers were changed after `ella-db refresh` "
+            "installed them (a trigger dropped or disabled, a function replaced by hand) "
+            "(run `ella-db refresh`)")
+        conn.rollback()
+        assert migrate(conn, ella_config, **quiet) == []  # refreshes, as for an upgrade
+        assert at_head(conn, ella_config) == (True, "Migration status OK!")
+
+
 def test_new_migration_is_applied_once(db_url, ella_config, migrations_copy):
     (migrations_copy / "0002_add_broadcast.sql").write_text(
         "INSERT INTO broadcast (date_created, message, active) VALUES (now(), 'hello', true);\n")

@@ -6,7 +6,7 @@ import sys
 from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
-from ella.migrate import (FUNCTIONS_OUTDATED, STATE_ADVICE, MigrationError, adopt, at_head,
+from ella.migrate import (STATE_ADVICE, MigrationError, adopt, at_head,
                           detect_state, drop_everything, encoding_problem, locale_warning,
                           migrate, migration_files, migration_history, pending_migrations,
                           status)
@@ -161,7 +161,7 @@ def _status(conn, config, args, audit):
     elif info["state"] in ("ours", "ella"):
         print("Shadow tables match the config.")
     if info["functions_outdated"]:
-        print(f"Functions and triggers: {FUNCTIONS_OUTDATED}; run `ella-db refresh`.")
+        print(f"Functions and triggers: {info['functions_outdated']}; run `ella-db refresh`.")
     elif info["state"] == "ours":
         print("Functions and triggers: this version's.")
     for warning in (encoding_problem(conn), locale_warning(conn)):
