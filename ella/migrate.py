@@ -22,10 +22,10 @@ from ella.catalogue import BOOKKEEPING_TABLE
 from ella.db import (MIGRATIONS_DIR, first_line, postgres_regex_problem, public_tables,
                      read_sql, table_exists)
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
-                          frequency_column_differences, functions_changed_by_hand,
-                          functions_fingerprint,
+                          frequency_column_differences, functions_fingerprint,
                           install_functions_and_triggers, insert_missing_json_schemas,
                           installed_functions_fingerprint, limit_lock_wait,
+                          live_functions_fingerprint, recorded_live_fingerprint,
                           lock_wait_limited, refresh)
 
 # Built by refresh, not by the migrations.
@@ -220,18 +220,83 @@ def _with_runner_lock(conn, fn, echo=print):
             pass  # a broken connection releases its session lock by itself; keep fn's error
 
 
-# What a file's statements are, once comments, quoted text and dollar-quoted bodies (a
-# function's `END;`) are set aside.
-_SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\""
-                        r"|(\$[A-Za-z_][A-Za-z_0-9]*\$|\$\$).*?\1", re.S)
 _TRANSACTION_CONTROL = re.compile(
     r"\s*(BEGIN|COMMIT|ROLLBACK|END|ABORT|START\s+TRANSACTION|SAVEPOINT|RELEASE|"
     r"PREPARE\s+TRANSACTION)\b", re.IGNORECASE)
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9$]*")
+
+
+def _statements_text(text):
+    """`text` with comments (nested, as PostgreSQL nests them), quoted text (`E'...'` with
+    its backslash escapes), quoted names and dollar-quoted bodies blanked out."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("--", i):
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif c in "'\"":
+            escapes = c == "'" and i > 0 and text[i - 1] in "eE" and \
+                not (i > 1 and (text[i - 2].isalnum() or text[i - 2] == "_"))
+            i += 1
+            while i < n:
+                if escapes and text[i] == "\\":
+                    i += 2
+                elif text[i] == c:
+                    if text.startswith(c * 2, i):
+                        i += 2
+                    else:
+                        i += 1
+                        break
+                else:
+                    i += 1
+        elif c == "$" and (tag := _DOLLAR_TAG.match(text, i)) and not (
+                i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            close = text.find(tag.group(), tag.end())
+            i = n if close < 0 else close + len(tag.group())
+        else:
+            out.append(c)
+            i += 1
+            continue
+        out.append(" ")
+    return "".join(out)
+
+
+def _without_atomic_bodies(text):
+    """`text` with SQL-standard function bodies (`BEGIN ATOMIC ... END`, whose statements
+    end in `;` and whose CASE expressions have their own END) blanked out."""
+    out, position = [], 0
+    for begin in re.finditer(r"\bBEGIN\s+ATOMIC\b", text, re.IGNORECASE):
+        if begin.start() < position:
+            continue
+        depth, end = 0, len(text)
+        for word in _WORD.finditer(text, begin.end()):
+            upper = word.group().upper()
+            if upper == "CASE":
+                depth += 1
+            elif upper == "END":
+                if depth == 0:
+                    end = word.end()
+                    break
+                depth -= 1
+        out.append(text[position:begin.start()] + " ")
+        position = end
+    return "".join(out) + text[position:]
 
 
 def transaction_control(text):
     """The first statement of a migration's text that controls the transaction, or None."""
-    for statement in _SQL_NOISE.sub(" ", text).split(";"):
+    for statement in _without_atomic_bodies(_statements_text(text)).split(";"):
         match = _TRANSACTION_CONTROL.match(statement)
         if match:
             return " ".join(match.group(1).upper().split())
@@ -375,9 +440,12 @@ def functions_outdated(conn):
     """Why the database's functions and triggers are not this code's as `refresh` installs
     them, or None: installed by another version (an upgrade whose trigger files changed
     without a migration), or changed by hand since."""
-    if installed_functions_fingerprint(conn) != functions_fingerprint():
+    recorded = recorded_live_fingerprint(conn)
+    # (Recorded without their live state: by a version before that record, so that an
+    # upgrade refreshes once and the check applies from then on.)
+    if installed_functions_fingerprint(conn) != functions_fingerprint() or recorded is None:
         return FUNCTIONS_OUTDATED
-    if functions_changed_by_hand(conn):
+    if recorded != live_functions_fingerprint(conn):
         return FUNCTIONS_CHANGED
     return None
 

@@ -395,16 +395,14 @@ def installed_functions_fingerprint(conn):
     return None
 
 
-def functions_changed_by_hand(conn):
-    """Whether the functions and triggers refresh installed differ from what it recorded of
-    them then (None where it recorded nothing of them: a version before the record)."""
+def recorded_live_fingerprint(conn):
+    """What refresh recorded of our functions and triggers as it installed them
+    (`live_functions_fingerprint`), or None (not recorded: a version before the record)."""
     if not table_exists(conn, BOOKKEEPING_TABLE):
         return None
     comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
                            (f"public.{BOOKKEEPING_TABLE}",)).fetchone()[0] or ""
-    if _LIVE_SEPARATOR not in comment:
-        return None
-    return comment.split(_LIVE_SEPARATOR, 1)[1] != live_functions_fingerprint(conn)
+    return comment.split(_LIVE_SEPARATOR, 1)[1] if _LIVE_SEPARATOR in comment else None
 
 
 def install_functions_and_triggers(cur, config):

@@ -5,6 +5,7 @@ import shutil
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
 from ella.db import MIGRATIONS_DIR
@@ -109,9 +110,14 @@ def test_a_migration_with_its_own_transaction_control_is_refused(db_url, ella_co
                 r"transaction of the runner")):
             migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
     assert (catalogue(db_url), table_snapshot(db_url), _bookkeeping(db_url)) == before
+    # Function bodies (also SQL-standard `BEGIN ATOMIC ... END`, whose CASE has its END),
+    # nested comments and E'' strings hold no transaction control.
     (migrations_copy / "0002_two_steps.sql").write_text(
         "CREATE FUNCTION ella_test_f() RETURNS int AS $f$ BEGIN RETURN 1; END; $f$ "
-        "LANGUAGE plpgsql;\n-- COMMIT;\nCOMMENT ON FUNCTION ella_test_f() IS 'COMMIT;';\n")
+        "LANGUAGE plpgsql;\n-- COMMIT;\nCOMMENT ON FUNCTION ella_test_f() IS 'COMMIT;';\n"
+        "CREATE FUNCTION ella_test_g(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC "
+        "SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END; END;\n"
+        "/* a /* b */ ; COMMIT; */ SELECT E'it\\'s; COMMIT';\n")
     with psycopg.connect(db_url) as conn:
         assert [m.name for m in migrate(conn, ella_config, migrations_dir=migrations_copy,
                                         **quiet)] == ["0002_two_steps.sql"]
@@ -137,6 +143,26 @@ def test_functions_and_triggers_changed_by_hand_are_not_at_head(db_url, ella_con
         conn.rollback()
         assert migrate(conn, ella_config, **quiet) == []  # refreshes, as for an upgrade
         assert at_head(conn, ella_config) == (True, "Migration status OK!")
+
+
+def test_functions_recorded_by_a_version_before_the_live_record_are_refreshed(db_url,
+                                                                              ella_config):
+    """A database refreshed before the live record was never checked (its recorded file
+    fingerprint still matched, so nothing refreshed it): it is refreshed once."""
+    with psycopg.connect(db_url) as conn:
+        comment = conn.execute(f"SELECT obj_description('{BOOKKEEPING_TABLE}'::regclass, "
+                               "'pg_class')").fetchone()[0]
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            sql.Identifier(BOOKKEEPING_TABLE),
+            sql.Literal(comment.split("; as installed: ")[0])))
+        conn.execute("DROP TRIGGER annotation_to_annotationshadow ON annotation")
+        conn.commit()
+        assert not at_head(conn, ella_config)[0]
+        conn.rollback()
+        assert migrate(conn, ella_config, **quiet) == []
+        assert at_head(conn, ella_config) == (True, "Migration status OK!")
+        assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = "
+                            "'annotation_to_annotationshadow'").fetchone()[0] == 1
 
 
 def test_new_migration_is_applied_once(db_url, ella_config, migrations_copy):
