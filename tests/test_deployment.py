@@ -357,12 +357,11 @@ def _workers(pid):
     return [int(child) for child in listed.split()]
 
 
-@pytest.mark.parametrize("edit", ["another value", "a mistake"])
-def test_a_worker_booted_again_serves_the_config_the_api_started_with(tmp_path, db_url, edit):
-    """config-cli-ops.md 2.1: the config is read once at start; a change needs a restart. A
-    worker gunicorn booted again (killed, timed out) read the edited file: it served another
-    config beside the others, and a mistake in the file was its boot error, which stopped
-    the whole API although nobody had restarted it."""
+@pytest.fixture
+def two_worker_api(tmp_path, db_url):
+    """gunicorn with two workers serving a config whose `non_production_warning` is FIRST:
+    (process, log file, config file, the default config's text, a function reading the
+    warning a worker serves)."""
     source = DEFAULT_CONFIG.read_text()
     config = tmp_path / "ella_config.yml"
     config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'FIRST'"))
@@ -375,34 +374,37 @@ def test_a_worker_booted_again_serves_the_config_the_api_started_with(tmp_path, 
     try:
         assert _wait_for(warning, 60, "the API") == "FIRST"
         _wait_for(lambda: len(_workers(proc.pid)) == 2, 60, "two workers")
-        config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")
-                          if edit == "another value" else
-                          source.replace("max_upload_size: 52428800", "max_upload_size: 50MB"))
-        killed = _workers(proc.pid)[0]
-        os.kill(killed, signal.SIGKILL)
-        _wait_for(lambda: killed not in _workers(proc.pid) and len(_workers(proc.pid)) == 2,
-                  60, "the worker booted again")
-        time.sleep(2)
-        assert proc.poll() is None, log.read_text()
-        assert {warning() for _ in range(40)} == {"FIRST"}
+        yield proc, log, config, source, warning
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
 
 
-def test_a_reload_serves_an_edited_config_and_keeps_the_one_served_on_a_mistake(tmp_path,
-                                                                              db_url):
+@pytest.mark.parametrize("edit", ["another value", "a mistake"])
+def test_a_worker_booted_again_serves_the_config_the_api_started_with(two_worker_api, edit):
+    """config-cli-ops.md 2.1: the config is read once at start; a change needs a restart. A
+    worker gunicorn booted again (killed, timed out) read the edited file: it served another
+    config beside the others, and a mistake in the file was its boot error, which stopped
+    the whole API although nobody had restarted it."""
+    proc, log, config, source, warning = two_worker_api
+    config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")
+                      if edit == "another value" else
+                      source.replace("max_upload_size: 52428800", "max_upload_size: 50MB"))
+    killed = _workers(proc.pid)[0]
+    os.kill(killed, signal.SIGKILL)
+    _wait_for(lambda: killed not in _workers(proc.pid) and len(_workers(proc.pid)) == 2,
+              60, "the worker booted again")
+    time.sleep(2)
+    assert proc.poll() is None, log.read_text()
+    assert {warning() for _ in range(40)} == {"FIRST"}
+
+
+def test_a_reload_serves_an_edited_config_and_keeps_the_one_served_on_a_mistake(
+        two_worker_api):
     """`kill -HUP` (gunicorn's reload) reads the config again; a mistake in it stopped the
     master with a traceback, and the API with it."""
-    source = DEFAULT_CONFIG.read_text()
-    config = tmp_path / "ella_config.yml"
-    config.write_text(source.replace("!env NON_PRODUCTION_WARNING", "'FIRST'"))
-    proc, log, port = _gunicorn(tmp_path, db_url, config, workers=2)
-
-    def warning():
-        status, _, body = _get(f"http://127.0.0.1:{port}/api/v1/config/")
-        return status == 200 and json.loads(body)["app"]["non_production_warning"]
+    proc, log, config, source, warning = two_worker_api
 
     def reloaded(text):
         config.write_text(text)
@@ -414,18 +416,11 @@ def test_a_reload_serves_an_edited_config_and_keeps_the_one_served_on_a_mistake(
         assert proc.poll() is None, log.read_text()
         return {warning() for _ in range(20)}
 
-    try:
-        assert _wait_for(warning, 60, "the API") == "FIRST"
-        _wait_for(lambda: len(_workers(proc.pid)) == 2, 60, "two workers")
-        assert reloaded(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")) == {"SECOND"}
-        assert reloaded(source.replace("max_upload_size: 52428800",
-                                       "max_upload_size: 50MB")) == {"SECOND"}
-        assert "the config was not reloaded" in log.read_text()
-        assert "Traceback" not in log.read_text()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    assert reloaded(source.replace("!env NON_PRODUCTION_WARNING", "'SECOND'")) == {"SECOND"}
+    assert reloaded(source.replace("max_upload_size: 52428800",
+                                   "max_upload_size: 50MB")) == {"SECOND"}
+    assert "the config was not reloaded" in log.read_text()
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_worker_finding_the_database_not_at_head_stops_gunicorn(tmp_path, empty_db_url):
