@@ -172,3 +172,36 @@ def test_a_writer_on_an_empty_database_says_what_to_run(empty_db_url):
     _assert_one_line_error(proc)
     assert proc.stderr == ("error: the database is not ready: the database is empty (run "
                            "`ella-db make-production`)\n")
+
+
+def _run_without_input(tool, *args, db_url):
+    """`tool args <&-`: started with no input at all (as cron may), so sys.stdin is None."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    return subprocess.run(["sh", "-c", 'exec "$0" "$@" <&-', str(ROOT / "bin" / tool), *args],
+                          capture_output=True, text=True, env={**env, "DB_URL": db_url},
+                          timeout=300)
+
+
+@pytest.mark.parametrize("tool, args, code, last_line", [
+    ("ella-users", ["lock", "testuser1"], 0, None),  # the reason prompt: no reason
+    ("ella-delete", ["analysis", "1", "--reason", "x"], 0, "Lacking confirmation, aborting..."),
+    ("ella-filterconfigs", ["deactivate", "1", "--reason", "x"], 0,
+     "Lacking confirmation, aborting..."),
+    ("ella-users", ["modify", "testuser1", "--first_name", "X"], 0,
+     "Lacking confirmation, aborting...")])
+def test_a_prompt_without_any_input_is_no_answer(demo_data_db_url, tool, args, code, last_line):
+    """Every prompt read `sys.stdin.readline()` of a None stdin: a traceback, its error in
+    the audit row. No input is no answer: no reason, no confirmation."""
+    result = _run_without_input(tool, *args, db_url=demo_data_db_url)
+    assert result.returncode == code and "Traceback" not in result.stderr, result.stderr
+    if last_line:
+        assert result.stdout.strip().splitlines()[-1] == last_line
+    with psycopg.connect(demo_data_db_url) as conn:
+        assert "NoneType" not in conn.execute(
+            "SELECT output FROM clilog ORDER BY id DESC LIMIT 1").fetchone()[0]
+
+
+def test_drop_without_any_input_declines_in_one_line(empty_db_url):
+    result = _run_without_input("ella-db", "drop", db_url=empty_db_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: Lacking confirmation, aborting..."

@@ -329,13 +329,13 @@ def ask_reason(given=None):
     if given is None:
         print(REASON_PROMPT, end="", file=sys.stderr, flush=True)
         try:
-            given = sys.stdin.readline()
+            given = _answer_line()
         except UnicodeDecodeError:
             # (With PYTHONIOENCODING=utf-8, as in the image, stdin decodes strictly.)
             raise CommandError("the reason is not valid UTF-8 text") from None
         except (OSError, ValueError):
             given = ""
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():
             print(file=sys.stderr)  # the answer was not echoed: end the prompt line
     return normalise_reason(given)
 
@@ -352,12 +352,19 @@ def normalise_reason(given):
 
 
 def confirm(prompt, expected, assume_yes=False):
-    """Ask for a typed confirmation; EOF or anything else declines."""
+    """Ask for a typed confirmation; EOF, no input at all, or anything else declines."""
     if assume_yes:
         return True
     print(prompt, file=sys.stderr, flush=True)
     try:
-        answer = sys.stdin.readline()
+        answer = _answer_line()
     except (OSError, ValueError):
         return False
     return answer.strip() == expected
+
+
+def _answer_line():
+    """One line of the user's answer; none when the command was started without any input
+    (`cmd <&-`, as cron may: Python's sys.stdin is then None, and every prompt was a
+    traceback)."""
+    return sys.stdin.readline() if sys.stdin is not None else ""

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file,
+from ella.cli.common import (Audit, CommandError, ask_reason, confirm, require_input_file,
                              require_known_schema, run_main, settings_with_database)
 from ella.cli.table import format_table
 from ella.db import connect
@@ -19,14 +19,6 @@ from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
                                         read_filterconfigs_file, summary_rows)
 from ella.filters import FilterError
 from ella.filters.chain import analysis_filterconfigs, filterconfigs_without_analysis
-
-
-def ask_yes(prompt):
-    print(prompt, file=sys.stderr, flush=True)
-    try:
-        return sys.stdin.readline().strip() == "y"
-    except (OSError, ValueError):
-        return False
 
 
 def build_parser():
@@ -123,8 +115,8 @@ def _deactivate(db_url, config, args, audit):
         warnings = deactivation_warnings(conn, fc_id)
         for warning in warnings:
             audit.echo(warning)
-        if not ask_yes(f"Are you sure you want to deactivate filter config {name} (id {fc_id})? "
-                       "Type 'y' to confirm."):
+        if not confirm(f"Are you sure you want to deactivate filter config {name} (id {fc_id})? "
+                       "Type 'y' to confirm.", "y"):
             audit.echo("Lacking confirmation, aborting...")
             return 0
         deactivate_filterconfig(conn, fc_id, warnings)
