@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from deposit_helpers import BRCA_VCF, TEST_ANALYSIS_001, add_test_panels
-from helpers import ROOT, run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot, wait_for_lock_wait
 
 
 def _count(url, table):
@@ -154,29 +154,47 @@ def test_a_vcf_that_is_missing_or_a_folder_is_named_and_nothing_is_written(db_ur
     (signal.SIGTERM, 128 + signal.SIGTERM, "terminated (SIGTERM)"),
     (signal.SIGINT, 1, "interrupted"),
 ])
+@pytest.mark.parametrize("blocked", [False, True])
 def test_a_stopped_deposit_writes_nothing_but_its_clilog_row(db_url, tmp_path, signum,
-                                                             exit_code, text):
+                                                             exit_code, text, blocked):
     """SIGTERM (a service manager stopping it) or Ctrl-C in the middle of a deposit: rolled
-    back, one line on stderr, and the clilog row says why the run ended."""
+    back, one line on stderr, and the clilog row says why the run ended. Also while its
+    writer thread waits for a lock another session holds (a long maintenance statement):
+    that wait went on as long as the lock was held (psycopg cancels on an interrupt only in
+    the waiting thread, and the signal reaches the main one)."""
     from test_deposit_bulk_annotation import _synthetic_analysis, _with_panels
     _with_panels(db_url)
-    folder = _synthetic_analysis(tmp_path, "stopped", variants=4000, samples=1, seed=2)
+    folder = _synthetic_analysis(tmp_path, "stopped", variants=300 if blocked else 4000,
+                                 samples=1, seed=2)
     before = table_snapshot(db_url)
     env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    blocker = psycopg.connect(db_url)
+    if blocked:
+        blocker.execute("LOCK TABLE genotype IN SHARE MODE")
     process = subprocess.Popen([str(ROOT / "bin" / "ella-deposit"), "analysis", str(folder)],
                                env={**env, "DB_URL": db_url}, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        for _ in range(600):  # until the deposit's transaction has written something
-            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+    try:
+        if blocked:
+            wait_for_lock_wait(db_url, application_name="ella-deposit")
+        else:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                for _ in range(600):  # until the deposit's transaction has written something
+                    if conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                             "'ella-deposit' AND xact_start IS NOT NULL AND "
                             "backend_xid IS NOT NULL").fetchone()[0]:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the deposit never started writing")
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=120)
+                        break
+                    time.sleep(0.02)
+                else:
+                    pytest.fail("the deposit never started writing")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=20)  # the lock is still held
+    finally:
+        blocker.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == exit_code, stderr
     assert stderr.strip().splitlines()[-1] == f"error: {text}"
     after = table_snapshot(db_url)

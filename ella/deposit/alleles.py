@@ -61,7 +61,8 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
             raise DepositError(f"{vcf_path}: annotation config {config_id}: {exc}") from None
         importer = _VariantImport(cur, app_config, config_id, annotator,
                                   None if annotation_only else panel, stats)
-        with importer.read_cur, WritePipeline(importer.write) as pipeline:
+        with importer.read_cur, WritePipeline(
+                importer.write, cancel=cur.connection.cancel_safe) as pipeline:
             for records in _chunks(variant_records(reader), BATCH_SIZE):
                 pipeline.submit(importer.prepare(records))
                 if progress:

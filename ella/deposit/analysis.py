@@ -667,7 +667,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                                    f"{exc}") from None
             importer = _VcfImport(cur, app_config, sample_ids, proband_index, sexes,
                                   annotator, config_id, prefilters, stats)
-            with importer.read_cur, WritePipeline(importer.write) as pipeline:
+            with importer.read_cur, WritePipeline(
+                    importer.write, cancel=cur.connection.cancel_safe) as pipeline:
                 blocks_of = iter_blocks(variant_records(reader, keep_spanning_deletions=True))
                 for blocks in _batches(_counting(blocks_of, stats), BATCH_SIZE):
                     batch = importer.prepare(blocks)

@@ -43,8 +43,14 @@ class WritePipeline:
     in the background thread. The connection `write` uses must not be used by the caller at
     the same time except through psycopg's own connection lock (a separate cursor)."""
 
-    def __init__(self, write):
+    def __init__(self, write, cancel=None):
+        """`cancel()` cancels the statement in progress on the writer's connection (psycopg's
+        `cancel_safe`): an interrupt of the caller (Ctrl-C, SIGTERM) cancels the write under
+        way, whose statement may be waiting for a lock as long as another session holds it
+        (psycopg cancels on an interrupt only in the thread that waits, which is the
+        caller's, not the writer's)."""
         self._write = write
+        self._cancel = cancel
         self._queue = queue.Queue(maxsize=1)
         self._error = None
         self._cancelled = False
@@ -63,6 +69,8 @@ class WritePipeline:
         try:
             if exc is not None:
                 self._cancelled = True  # batches still queued are not written
+                if not isinstance(exc, Exception):
+                    self._cancel_write()
             self._stop()
         finally:
             sys.setswitchinterval(self._previous_interval)
@@ -104,9 +112,31 @@ class WritePipeline:
 
     def _stop(self):
         """Wait for the writer: it finishes the batch it is writing (it cannot be stopped
-        within a statement without aborting the caller's transaction) and skips the rest."""
-        self._queue.put(_DONE)
-        self._thread.join()
+        within a statement without aborting the caller's transaction) and skips the rest;
+        interrupted meanwhile (Ctrl-C, SIGTERM), it cancels the write and then waits."""
+        try:
+            self._queue.put(_DONE)
+            self._thread.join()
+        except BaseException:
+            self._cancelled = True
+            self._cancel_write()
+            while True:  # the queue may still hold a batch: the writer skips it, then ends
+                try:
+                    self._queue.put(_DONE, timeout=0.1)
+                    break
+                except queue.Full:
+                    if not self._thread.is_alive():
+                        break
+            self._thread.join()
+            raise
+
+    def _cancel_write(self):
+        """Cancel the statement the writer runs (the transaction is rolled back anyway)."""
+        if self._cancel is not None:
+            try:
+                self._cancel()
+            except Exception:  # noqa: BLE001 (the interrupt is what is reported)
+                pass
 
     def _raise_write_error(self):
         if self._error is not None:
