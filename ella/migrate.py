@@ -279,9 +279,13 @@ def _without_atomic_bodies(text):
     for begin in re.finditer(r"\bBEGIN\s+ATOMIC\b", text, re.IGNORECASE):
         if begin.start() < position:
             continue
-        depth, end = 0, len(text)
+        depth, end, previous = 0, len(text), ""
         for word in _WORD.finditer(text, begin.end()):
-            upper = word.group().upper()
+            upper, label = word.group().upper(), previous == "AS" or (
+                word.start() > 0 and text[word.start() - 1] == ".")
+            previous = upper
+            if label:  # (`AS end`, `t.case`: a name, not a keyword)
+                continue
             if upper == "CASE":
                 depth += 1
             elif upper == "END":

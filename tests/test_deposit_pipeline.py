@@ -144,3 +144,38 @@ def test_the_switch_interval_and_gc_thresholds_are_put_back():
         with WritePipeline(refuse) as pipeline:
             pipeline.submit(1)
     assert (sys.getswitchinterval(), gc.get_threshold()) == before
+
+
+def test_an_interrupt_cancels_the_writers_statements_also_between_two(db_url):
+    """Ctrl-C or SIGTERM: the writer's statement, which may wait for a lock as long as
+    another session holds it, is cancelled; also when the interrupt comes between two
+    statements of a batch (a cancel then is ignored, the session being idle)."""
+    import psycopg
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE pipeline_lock_target (x int)")
+    blocker = psycopg.connect(db_url)
+    blocker.execute("LOCK TABLE pipeline_lock_target IN ACCESS EXCLUSIVE MODE")
+    release = threading.Timer(30, blocker.close)  # a failing test fails, not hangs
+    release.start()
+    conn = psycopg.connect(db_url)
+    cur = conn.cursor()
+    between = threading.Event()
+
+    def write(batch):
+        cur.execute("SELECT 1")
+        between.set()
+        time.sleep(1.0)  # converting the next statement's rows
+        cur.execute("INSERT INTO pipeline_lock_target VALUES (1)")
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with WritePipeline(write, cancel=conn.cancel_safe) as pipeline:
+                pipeline.submit(object())
+                between.wait(10)
+                raise KeyboardInterrupt
+        assert time.monotonic() - started < 10
+    finally:
+        release.cancel()
+        blocker.close()
+        conn.close()

@@ -116,7 +116,7 @@ def test_a_migration_with_its_own_transaction_control_is_refused(db_url, ella_co
         "CREATE FUNCTION ella_test_f() RETURNS int AS $f$ BEGIN RETURN 1; END; $f$ "
         "LANGUAGE plpgsql;\n-- COMMIT;\nCOMMENT ON FUNCTION ella_test_f() IS 'COMMIT;';\n"
         "CREATE FUNCTION ella_test_g(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC "
-        "SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END; END;\n"
+        "SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END AS end; END;\n"
         "/* a /* b */ ; COMMIT; */ SELECT E'it\\'s; COMMIT';\n")
     with psycopg.connect(db_url) as conn:
         assert [m.name for m in migrate(conn, ella_config, migrations_dir=migrations_copy,
@@ -163,6 +163,16 @@ def test_functions_recorded_by_a_version_before_the_live_record_are_refreshed(db
         assert at_head(conn, ella_config) == (True, "Migration status OK!")
         assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = "
                             "'annotation_to_annotationshadow'").fetchone()[0] == 1
+
+
+def test_transaction_control_is_found_past_labels_named_like_keywords():
+    """In a `BEGIN ATOMIC` body, `AS end` ended the body early (a valid file refused) and
+    `AS case` hid the body's END (a COMMIT after it passed)."""
+    from ella.migrate import transaction_control
+    body = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS {}; END;"
+    assert transaction_control(body.format("end")) is None
+    assert transaction_control(body.format("case") + " COMMIT;") == "COMMIT"
+    assert transaction_control(body.format("t.case") + " COMMIT;") == "COMMIT"
 
 
 def test_new_migration_is_applied_once(db_url, ella_config, migrations_copy):

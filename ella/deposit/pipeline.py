@@ -69,9 +69,7 @@ class WritePipeline:
         try:
             if exc is not None:
                 self._cancelled = True  # batches still queued are not written
-                if not isinstance(exc, Exception):
-                    self._cancel_write()
-            self._stop()
+            self._stop(interrupted=exc is not None and not isinstance(exc, Exception))
         finally:
             sys.setswitchinterval(self._previous_interval)
             gc.set_threshold(*self._previous_thresholds)
@@ -110,25 +108,35 @@ class WritePipeline:
                 except BaseException as exc:  # handed to the caller's thread
                     self._error = exc
 
-    def _stop(self):
+    def _stop(self, interrupted=False):
         """Wait for the writer: it finishes the batch it is writing (it cannot be stopped
         within a statement without aborting the caller's transaction) and skips the rest;
-        interrupted meanwhile (Ctrl-C, SIGTERM), it cancels the write and then waits."""
-        try:
-            self._queue.put(_DONE)
-            self._thread.join()
-        except BaseException:
-            self._cancelled = True
+        after an interrupt (Ctrl-C, SIGTERM), also one meanwhile, its writes are cancelled."""
+        if not interrupted:
+            try:
+                self._queue.put(_DONE)
+                self._thread.join()
+                return
+            except BaseException:
+                self._stop_interrupted()
+                raise
+        self._stop_interrupted()
+
+    def _stop_interrupted(self):
+        self._cancelled = True
+        while True:  # the queue may still hold a batch: the writer skips it, then ends
             self._cancel_write()
-            while True:  # the queue may still hold a batch: the writer skips it, then ends
-                try:
-                    self._queue.put(_DONE, timeout=0.1)
+            try:
+                self._queue.put(_DONE, timeout=0.1)
+                break
+            except queue.Full:
+                if not self._thread.is_alive():
                     break
-                except queue.Full:
-                    if not self._thread.is_alive():
-                        break
-            self._thread.join()
-            raise
+        # Cancelled again while it runs: a cancel between two statements of a batch is
+        # ignored (the session is idle), and the next one could wait on a lock.
+        while self._thread.is_alive():
+            self._cancel_write()
+            self._thread.join(0.5)
 
     def _cancel_write(self):
         """Cancel the statement the writer runs (the transaction is rolled back anyway)."""
