@@ -41,8 +41,6 @@ from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
 
-
-
 ERROR_SUFFIX = ".import-error"
 ERROR_REMINDER_SECONDS = 600
 READY = "READY"
