@@ -1,13 +1,15 @@
 """Read the schema catalogue of a database into plain, comparable data.
 
-Used by the schema tests (against a machine-readable expectation); `ella-db status` and
-`adopt` take only its bookkeeping table's name (they recognise a database by its tables).
+Used by the schema tests (against `ella_head_catalogue.json`, ELLA's head schema derived from
+the data model) and by `ella-db adopt`, which refuses a database lacking part of that schema.
 Only schema `public` is read. Names are compared exactly; definitions are
 PostgreSQL's own canonical text (`pg_get_indexdef`, `pg_get_constraintdef`)
 with the schema prefix removed, so they do not depend on how the DDL was typed.
 """
 
+import json
 import re
+from pathlib import Path
 
 # Our own bookkeeping lives in this table; it is not part of ELLA's schema.
 BOOKKEEPING_TABLE = "ella_sql_migration"
@@ -161,4 +163,39 @@ def diff_catalogues(expected, actual, ignore_tables=()):
                 if ep.get(key) != ap.get(key):
                     problems.append(f"table {name} {part[:-1]} {key}: expected {ep.get(key)}, "
                                     f"found {ap.get(key)}")
+    return problems
+
+
+ELLA_HEAD_CATALOGUE = Path(__file__).with_name("ella_head_catalogue.json")
+
+
+def missing_from_ella_head(actual, ignore_tables=()):
+    """What of ELLA's head schema a database lacks: a table, a column (or its type), an
+    enum value, a constraint or an index, by name (what a damaged copy lacks: a dropped
+    unique index allowed two current assessments of one variant). Additions (a DBA's index)
+    and definitions' wording (which PostgreSQL versions print differently) are not judged."""
+    expected = json.loads(ELLA_HEAD_CATALOGUE.read_text(encoding="utf-8"))
+    problems = []
+    for name, labels in expected["enums"].items():
+        missing = [label for label in labels if label not in actual["enums"].get(name, [])]
+        if missing:
+            problems.append(f"enum {name} lacks {', '.join(missing)}")
+    for name, table in expected["tables"].items():
+        if name in ignore_tables:
+            continue
+        found = actual["tables"].get(name)
+        if found is None:
+            problems.append(f"table {name} is missing")
+            continue
+        columns = {c["name"]: c["type"] for c in found["columns"]}
+        for column in table["columns"]:
+            if column["name"] not in columns:
+                problems.append(f"column {name}.{column['name']} is missing")
+            elif columns[column["name"]] != column["type"]:
+                problems.append(f"column {name}.{column['name']} is {columns[column['name']]}, "
+                                f"not {column['type']}")
+        for part, what in (("constraints", "constraint"), ("indexes", "index")):
+            for key in table.get(part, {}):
+                if key not in found.get(part, {}):
+                    problems.append(f"{what} {key} of {name} is missing")
     return problems

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from ella import ELLA_HEAD_REVISION
-from ella.catalogue import BOOKKEEPING_TABLE
+from ella.catalogue import BOOKKEEPING_TABLE, missing_from_ella_head, read_catalogue
 from ella.db import (MIGRATIONS_DIR, first_line, postgres_regex_problem, public_tables,
                      read_sql, table_exists)
 from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_search,
@@ -400,6 +400,15 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
                                  "use `ella-db make-production` to create the schema")
         if state.kind != "ella":
             raise MigrationError(state.message)
+        lacking = missing_from_ella_head(read_catalogue(conn),
+                                         ignore_tables=(FREQUENCY_TABLE,))
+        if lacking:
+            # A damaged copy (a unique index dropped allowed two current assessments of a
+            # variant) was adopted, as its tables' names were ELLA's.
+            raise MigrationError(
+                "the database lacks part of ELLA's head schema: " + "; ".join(lacking[:5])
+                + (f"; and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+                + ". Restore it from ELLA's backup (or make it ELLA's) before adopting")
         differences = frequency_column_differences(conn, config)
         if differences:
             raise MigrationError(

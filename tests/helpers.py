@@ -14,7 +14,7 @@ from ella.catalogue import BOOKKEEPING_TABLE, read_catalogue
 from ella.devdb import find_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_CATALOGUE = ROOT / "tests" / "catalogue" / "expected_catalogue.json"
+EXPECTED_CATALOGUE = ROOT / "ella" / "ella_head_catalogue.json"
 
 # Deliberate addition to ELLA's schema (DESIGN.md): a trigger that keeps reference.search
 # filled. Everything else must equal ELLA's catalogue.

@@ -293,6 +293,38 @@ def test_adopt_refuses_what_is_not_an_ella_database_at_head(demo_db_url, ella_co
     assert (catalogue(demo_db_url), table_snapshot(demo_db_url)) == before
 
 
+@pytest.mark.parametrize("damage, lacking", [
+    ("DROP INDEX ix_assessment_alleleid_unique", "index ix_assessment_alleleid_unique of "
+                                                 "alleleassessment is missing"),
+    ('ALTER TABLE allele DROP CONSTRAINT "ucAllele"', "constraint ucAllele of allele is missing"),
+    ("ALTER TABLE alleleassessment DROP COLUMN evaluation",
+     "column alleleassessment.evaluation is missing"),
+    ("ALTER TABLE annotationshadowtranscript DROP COLUMN hgvsp",
+     "column annotationshadowtranscript.hgvsp is missing")])
+def test_adopt_refuses_an_ella_database_lacking_part_of_its_schema(demo_db_url, ella_config,
+                                                                   damage, lacking):
+    """A damaged copy was adopted, as its tables' names were ELLA's: a dropped unique index
+    then allowed two current assessments of a variant. A DBA's own index is no obstacle."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("CREATE INDEX dba_added ON alleleassessment (allele_id)")
+        conn.execute(damage)
+        conn.commit()
+        before = (catalogue(demo_db_url), table_snapshot(demo_db_url))
+        with pytest.raises(MigrationError) as refused:
+            adopt(conn, ella_config, **quiet)
+    assert str(refused.value) == (f"the database lacks part of ELLA's head schema: {lacking}. "
+                                  "Restore it from ELLA's backup (or make it ELLA's) before "
+                                  "adopting")
+    assert (catalogue(demo_db_url), table_snapshot(demo_db_url)) == before
+
+
+def test_adopt_takes_an_ella_database_with_an_index_of_its_dbas(demo_db_url, ella_config):
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("CREATE INDEX dba_added ON alleleassessment (allele_id)")
+        conn.commit()
+        assert adopt(conn, ella_config, **quiet)
+
+
 def test_migrate_refuses_unadopted_ella_database(demo_db_url, ella_config):
     with psycopg.connect(demo_db_url) as conn, pytest.raises(MigrationError, match="ella-db adopt"):
         migrate(conn, ella_config, **quiet)

@@ -2,8 +2,9 @@
 """Derive the machine-readable schema expectation from the data model specification.
 
 Reads sections 2 (enum types) and 3 (tables) of `../shared/spec/datamodel.md`
-(relative to the repository root) and writes `expected_catalogue.json` next to
-this script, in exactly the format returned by `ella.catalogue.read_catalogue`:
+(relative to the repository root) and writes `ella/ella_head_catalogue.json` (in the
+package: `ella-db adopt` checks a database against it), in exactly the format returned
+by `ella.catalogue.read_catalogue`:
 
     {"enums": {name: [labels in order]},
      "tables": {table: {"columns": [...], "constraints": {...},
@@ -27,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC = REPO_ROOT / ".." / "shared" / "spec" / "datamodel.md"
-DEFAULT_OUT = HERE / "expected_catalogue.json"
+DEFAULT_OUT = HERE.parent.parent / "ella" / "ella_head_catalogue.json"
 
 # PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes.
 MAX_IDENT = 63
