@@ -202,3 +202,21 @@ def test_a_stopped_deposit_writes_nothing_but_its_clilog_row(db_url, tmp_path, s
     before.pop("clilog")
     assert after == before
     assert len(log) == 1 and json.loads(log[0])["output"].endswith(text)
+
+
+def test_a_variant_a_file_repeats_is_counted_once_whatever_the_batches(db_url, tmp_path):
+    """2,000 variants, the first repeated: counted "1 existing" when the repeat fell into
+    the next batch of 2,000 records (the allele the first batch created), "0" within one."""
+    header = ("##fileformat=VCFv4.1\n##INFO=<ID=X,Number=1,Type=String,Description=\"x\">\n"
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    for at in (1, 2000):
+        lines = [f"13\t{1_000_000 + 10 * i}\t.\tA\tG\t50\tPASS\t." for i in range(2000)]
+        lines.insert(at, "13\t1000000\t.\tA\tG\t50\tPASS\t.")
+        path = tmp_path / f"repeat{at}.vcf"
+        path.write_text(header + "\n".join(lines) + "\n")
+        result = run_cli("ella-deposit", "annotation", str(path), db_url=db_url)
+        assert result.returncode == 0, result.stderr
+        assert "alleles 2000 new / 0 existing" in result.stdout, (at, result.stdout)
+        with psycopg.connect(db_url) as conn:
+            conn.execute("DELETE FROM annotation")
+            conn.execute("DELETE FROM allele")

@@ -100,6 +100,7 @@ class _VariantImport:
         self.annotator = annotator
         self.panel = panel
         self.stats = stats
+        self.counted = set()  # allele ids this file's earlier batches counted
 
     def prepare(self, records):
         self.stats["records"] += len(records)
@@ -126,8 +127,12 @@ class _VariantImport:
     def write(self, batch):
         cur, stats = self.cur, self.stats
         ids, created = store_alleles(cur, batch.alleles)
+        # A variant the file repeats is counted once, also when its records fall into two
+        # batches (the second counted the allele the first created as an existing one).
+        uncounted = set(ids) - self.counted
+        self.counted |= uncounted
         stats["alleles_new"] += created
-        stats["alleles_existing"] += len(set(ids)) - created
+        stats["alleles_existing"] += len(uncounted) - created
         if self.panel:
             # The variants' rows, as every workflow action locks its variant's
             # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
