@@ -19,6 +19,7 @@ import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
+from ella.text import is_utf8
 
 
 # The poll intervals and back-offs a daemon takes: shorter ones spin a core, longer ones
@@ -93,15 +94,6 @@ def sigterm_unwinds():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def is_utf8(text):
-    """False for text with undecodable bytes (argv and stdin keep them as surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _storable(text):

@@ -19,6 +19,7 @@ from pathlib import Path
 import jsonschema
 
 from ella import jsonload
+from ella.text import is_utf8
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -127,7 +128,7 @@ def _read_optional_text(folder, name, root=None):
 
 
 def _names_from(stem, where):
-    if not _is_text(stem):
+    if not is_utf8(stem):
         # Bytes that are no UTF-8 (a Latin-1 share) stay in the name as surrogates, which
         # no text column takes: the import failed with Python's codec message.
         shown = os.fsencode(stem).decode("utf-8", "backslashreplace")
@@ -363,14 +364,6 @@ def _from_folder(folder):
               "report": _read_optional_text(folder, "report.txt"),
               "warnings": _read_optional_text(folder, "warnings.txt")}
     return _finish(config, str(folder), folder)
-
-
-def _is_text(name):
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _from_vcf(path):
