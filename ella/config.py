@@ -531,7 +531,7 @@ def config_path(path=None, environ=None):
     return str(path or environ.get("ELLA_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
-# The config gunicorn's master read at start, handed to each worker as it is forked
+# The config gunicorn's master read at start, inherited by each worker it forks
 # (ops/gunicorn.conf.py): a worker booted later (killed, timed out) read the file again,
 # served an edited config beside the others, and a typo in it stopped the whole API.
 started_config = None

@@ -16,9 +16,9 @@ from ella import config as ella_config, logging_setup
 from ella.config import ConfigError, env_settings, load_config
 
 _env = env_settings()
-# Read once, here in the master (a mistake in it stops the start), and handed to every
-# worker as it is forked (`post_fork`): an edit of the file meanwhile waits for a restart,
-# as ELLA's config does (config-cli-ops.md 2.1). A reload (`kill -HUP`) reads it again; a
+# Read once, here in the master (a mistake in it stops the start), and inherited by every
+# worker it forks (ella.config.started_config): an edit of the file meanwhile waits for a
+# restart, as ELLA's config does (config-cli-ops.md 2.1). A reload (`kill -HUP`) reads it again; a
 # mistake then keeps the config that was served (it stopped the API with a traceback).
 try:
     _config = load_config()
@@ -66,11 +66,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def post_fork(server, worker):
-    """The worker serves the config the master read at start. A master killed outright
-    (kill -9, the OOM killer) left its workers serving on, for up to GUNICORN_TIMEOUT/2
-    seconds, with their memory and database connections, next to the master supervisord
-    started again: Linux now sends them SIGTERM when their master dies."""
-    ella_config.started_config = _config
+    """A master killed outright (kill -9, the OOM killer) left its workers serving on, for up
+    to GUNICORN_TIMEOUT/2 seconds, with their memory and database connections, next to the
+    master supervisord started again: Linux now sends them SIGTERM when their master dies."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
