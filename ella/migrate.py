@@ -400,15 +400,12 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
                                  "use `ella-db make-production` to create the schema")
         if state.kind != "ella":
             raise MigrationError(state.message)
-        lacking = missing_from_ella_head(read_catalogue(conn),
-                                         ignore_tables=(FREQUENCY_TABLE,))
+        lacking = ella_schema_lacking(conn)
         if lacking:
             # A damaged copy (a unique index dropped allowed two current assessments of a
             # variant) was adopted, as its tables' names were ELLA's.
-            raise MigrationError(
-                "the database lacks part of ELLA's head schema: " + "; ".join(lacking[:5])
-                + (f"; and {len(lacking) - 5} more" if len(lacking) > 5 else "")
-                + ". Restore it from ELLA's backup (or make it ELLA's) before adopting")
+            raise MigrationError(lacking + ". Restore it from ELLA's backup (or make it "
+                                 "ELLA's) before adopting")
         differences = frequency_column_differences(conn, config)
         if differences:
             raise MigrationError(
@@ -523,6 +520,17 @@ STATE_ADVICE = {
     "empty": "the database is empty (run `ella-db make-production`)",
     "ella": "the ELLA database has not been adopted (run `ella-db adopt`)",
 }
+
+
+def ella_schema_lacking(conn):
+    """What of ELLA's head schema the database lacks (a table, column, enum value,
+    constraint or index, by name), in words, or None. The frequency shadow table is left
+    out: its columns follow the config."""
+    lacking = missing_from_ella_head(read_catalogue(conn), ignore_tables=(FREQUENCY_TABLE,))
+    if not lacking:
+        return None
+    return ("the database lacks part of ELLA's head schema: " + "; ".join(lacking[:5])
+            + (f"; and {len(lacking) - 5} more" if len(lacking) > 5 else ""))
 
 
 def at_head(conn, config, migrations_dir=MIGRATIONS_DIR, shadow_columns=True):

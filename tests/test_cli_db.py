@@ -125,6 +125,23 @@ def test_functions_of_another_version_are_told_and_migrate_refreshes_them(db_url
     assert "Database is up to date; nothing to apply." in again.stdout
 
 
+def test_compare_names_part_of_ellas_schema_dropped_after_adoption(db_url):
+    """`compare` (and so the entrypoint) said a database was at head after a unique index of
+    ELLA's was dropped by hand (two current assessments of one variant could then be
+    stored): only `adopt` checked ELLA's schema. `status` says it too."""
+    assert run_cli("ella-db", "compare", db_url=db_url).returncode == 0
+    assert "ELLA's schema: complete." in run_cli("ella-db", "status", db_url=db_url).stdout
+    with psycopg.connect(db_url) as conn:
+        index = "ix_assessment_alleleid_unique"  # one current assessment per variant
+        conn.execute(f"DROP INDEX {index}")
+    compare = run_cli("ella-db", "compare", db_url=db_url)
+    assert compare.returncode == 1
+    assert (f"Not ready: the database lacks part of ELLA's head schema: index {index} of "
+            "alleleassessment is missing") in compare.stdout
+    assert f"ELLA's schema: the database lacks part of ELLA's head schema: index {index}" in \
+        run_cli("ella-db", "status", db_url=db_url).stdout
+
+
 def test_make_production_refuses_a_foreign_database(empty_db_url):
     with psycopg.connect(empty_db_url) as conn:
         conn.execute("CREATE TABLE patients (id integer)")

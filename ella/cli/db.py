@@ -7,7 +7,8 @@ from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
 from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
 from ella.migrate import (STATE_ADVICE, MigrationError, adopt, at_head,
-                          detect_state, drop_everything, encoding_problem, locale_warning,
+                          detect_state, drop_everything, ella_schema_lacking,
+                          encoding_problem, locale_warning,
                           migrate, migration_files, migration_history, pending_migrations,
                           status)
 from ella.refresh import RefreshError, refresh
@@ -160,6 +161,10 @@ def _status(conn, config, args, audit):
             print(f"Shadow tables differ from the config: {line}")
     elif info["state"] in ("ours", "ella"):
         print("Shadow tables match the config.")
+    if info["state"] == "ours":
+        lacking = ella_schema_lacking(conn)
+        conn.rollback()
+        print(f"ELLA's schema: {lacking}." if lacking else "ELLA's schema: complete.")
     if info["functions_outdated"]:
         print(f"Functions and triggers: {info['functions_outdated']}; run `ella-db refresh`.")
     elif info["state"] == "ours":
@@ -179,6 +184,14 @@ def _compare(conn, config, args, audit):
         if info["revision"] != ELLA_HEAD_REVISION:
             print("Database HEAD does not match migration script HEAD!")
         print(f"Not ready: {message}")
+        return 1
+    # Read here, not in at_head (every deposit and start): an index or constraint of ELLA's
+    # dropped by hand after adoption (a unique index kept two current assessments of a
+    # variant apart) was at head.
+    lacking = ella_schema_lacking(conn)
+    if lacking:
+        print(f"Not ready: {lacking} (recreate it from ELLA's definition, or restore the "
+              "database from its backup)")
         return 1
     print(message)
     return 0
