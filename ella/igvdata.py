@@ -13,6 +13,7 @@ re-running replaces the files.
 import gzip
 import http.client
 import os
+import signal
 import urllib.error
 import urllib.request
 import uuid
@@ -72,32 +73,82 @@ def _check_cytoband(path, name):
                                "(chromosome, start, end, band, stain)")
 
 
+def _index_entries(fai_path):
+    """(line number, name, length, offset, line bases, line width) of each index line."""
+    for number, fields in _table_lines(fai_path, str(fai_path)):
+        yield (number, fields[0], *(int(f) for f in fields[1:]))
+
+
+def _bases_end(length, offset, line_bases, line_width):
+    """Where a sequence's last base ends: full lines of `line_width` bytes, then the rest."""
+    full, rest = divmod(length, line_bases) if line_bases else (0, 0)
+    end = offset + full * line_width + rest
+    if full and not rest:
+        end -= line_width - line_bases  # the last full line's end is no base
+    return end
+
+
 def fasta_length_from_index(fai_path):
     """The bytes a FASTA must have for its index: the end of its last sequence's bases
     (offset, then full lines of `linewidth` bytes and the rest of the last line). The last
     line end is not counted: a file may end without it (samtools indexes it alike)."""
-    end = 0
-    for _, fields in _table_lines(fai_path, str(fai_path)):
-        length, offset, line_bases, line_width = (int(f) for f in fields[1:])
-        full, rest = divmod(length, line_bases) if line_bases else (0, 0)
-        bases_end = offset + full * line_width + rest
-        if full and not rest:
-            bases_end -= line_width - line_bases  # the last full line's end is no base
-        end = max(end, bases_end)
-    return end
+    return max((_bases_end(*entry[2:]) for entry in _index_entries(fai_path)), default=0)
 
 
-def _new_file(directory, name):
+LINE_ENDS = (b"\n", b"\r\n")
+HEADER_WINDOW = 1 << 16  # the longest header line looked for before a sequence's offset
+
+
+def fasta_index_mismatch(fasta_path, fai_path):
+    """Where the FASTA is not laid out as its index says, in words, or None. IGV reads bases
+    at the index's offsets without a check: a FASTA of other line widths, header lengths or
+    sequence names than its index showed wrong bases silently. Each sequence must follow
+    its own `>name` header line, and a line end must follow its first line of bases and
+    its last base."""
+    with open(fasta_path, "rb") as fasta:
+        def read_at(position, size):
+            fasta.seek(position)
+            return fasta.read(size)
+
+        for number, name, length, offset, line_bases, line_width in _index_entries(fai_path):
+            where = f"index line {number} ({name})"
+            if line_bases and not 0 < line_width - line_bases <= 2:
+                return f"{where}: a line of {line_bases} bases cannot be {line_width} bytes"
+            before = read_at(max(offset - HEADER_WINDOW, 0), min(offset, HEADER_WINDOW))
+            if not before.endswith(b"\n"):
+                return f"{where}: its offset {offset:,} is not at the start of a FASTA line"
+            header = before[:-1].rstrip(b"\r").rsplit(b"\n", 1)[-1]
+            label = header[1:].split(None, 1)[0] if header[1:].strip() else b""
+            if not header.startswith(b">") or label != name.encode("ascii", "replace"):
+                return (f"{where}: the FASTA line before its bases is "
+                        f"{header[:60].decode('ascii', 'replace')!r}, not '>{name}'")
+            if line_bases and length > line_bases and \
+                    read_at(offset + line_bases, line_width - line_bases) not in LINE_ENDS:
+                return f"{where}: the FASTA's lines are not {line_bases} bases long"
+            if read_at(_bases_end(length, offset, line_bases, line_width), 1) \
+                    not in (b"", b"\n", b"\r"):
+                return f"{where}: the FASTA's sequence is longer than {length:,} bases"
+    return None
+
+
+def _hidden_name(directory, name, suffix):
+    return directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{suffix}"
+
+
+def _new_file(directory, name, leftovers):
     """A new hidden file beside `name` for writing (O_EXCL: never one that exists, nor a
-    link planted under its name), permissions as the umask gives a file."""
-    path = directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
-    return path, os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+    link planted under its name), permissions as the umask gives a file. Its path joins
+    `leftovers` at once: removed by the caller however the run ends."""
+    path = _hidden_name(directory, name, "part")
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    leftovers.append(path)
+    return path, os.fdopen(handle, "wb")
 
 
-def _strip_chr(source, directory, name):
+def _strip_chr(source, directory, name, leftovers):
     """ELLA's `sed 's/chr//g'`: the API's chromosomes are named 1, 2, ..., X, Y. Returns the
     new file's path."""
-    target, out = _new_file(directory, name)
+    target, out = _new_file(directory, name, leftovers)
     with open(source, "rb") as src, out:
         for line in src:
             out.write(line.replace(b"chr", b""))
@@ -110,8 +161,9 @@ def _stream(url, out, progress):
         response = urllib.request.urlopen(url, timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
         raise IgvDataError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        # (HTTPException: a URL http.client refuses, a server that does not speak HTTP.)
+        reason = " ".join(str(getattr(exc, "reason", exc)).split())  # a server's line end
         raise IgvDataError(f"{url}: cannot download: {reason}") from None
     written = 0
     with response, out:
@@ -121,7 +173,10 @@ def _stream(url, out, progress):
                 chunk = source.read(CHUNK)
                 if not chunk:
                     break
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # the disk, not the connection (no space left)
+                    raise _WriteFailed(exc) from None
                 written += len(chunk)
                 progress(written)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
@@ -139,7 +194,50 @@ def _stream(url, out, progress):
     return written
 
 
+class _WriteFailed(Exception):
+    """Writing a downloaded file failed (its OSError as the argument)."""
+
+
 CHECKS = {FASTA: _check_fasta, FAI: _check_fai, CYTOBAND: _check_cytoband}
+
+
+def _put_in_place(parts, target_dir, leftovers):
+    """Rename the checked files to their served names, all or none: a served file is first
+    linked to a hidden backup, restored when a later rename fails; SIGINT and SIGTERM wait
+    until the renames are done. Returns the served paths."""
+    finals = {name: target_dir / name for name in parts}
+    backups = {}
+    for name, final in finals.items():
+        if final.is_dir() and not final.is_symlink():
+            raise IgvDataError(f"{final}: is a folder; the file cannot be put there")
+        if os.path.lexists(final):
+            backup = _hidden_name(target_dir, name, "old")
+            try:
+                os.link(final, backup, follow_symlinks=False)
+            except OSError as exc:
+                raise IgvDataError(f"{final}: cannot keep the served file while it is "
+                                   f"replaced ({exc.strerror or exc}); remove the old files "
+                                   "first") from None
+            leftovers.append(backup)
+            backups[name] = backup
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        replaced = []
+        try:
+            for name, final in finals.items():
+                os.replace(parts[name], final)
+                replaced.append(name)
+        except OSError as exc:
+            for name in replaced:
+                if name in backups:
+                    os.replace(backups[name], finals[name])
+                else:
+                    finals[name].unlink()
+            raise IgvDataError(f"{finals[name]}: cannot write: {exc.strerror or exc}; the "
+                               "served files are as they were") from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return list(finals.values())
 
 
 def download(target_dir, urls=None, echo=print, progress=lambda name, size: None):
@@ -156,13 +254,12 @@ def download(target_dir, urls=None, echo=print, progress=lambda name, size: None
             url = urls[name]
             echo(f"Downloading {url}")
             try:
-                part, out = _new_file(target_dir, name)
-                leftovers.append(part)
+                part, out = _new_file(target_dir, name, leftovers)
                 _stream(url, out, lambda n, name=name: progress(name, n))
                 if name == CYTOBAND:
-                    part = _strip_chr(part, target_dir, name)
-                    leftovers.append(part)
-            except OSError as exc:
+                    part = _strip_chr(part, target_dir, name, leftovers)
+            except (OSError, _WriteFailed) as exc:
+                exc = exc.args[0] if isinstance(exc, _WriteFailed) else exc
                 raise IgvDataError(f"{target_dir / name}: cannot write: "
                                    f"{exc.strerror or exc}") from None
             CHECKS[name](part, f"{url}: {name}")
@@ -171,16 +268,14 @@ def download(target_dir, urls=None, echo=print, progress=lambda name, size: None
         if parts[FASTA].stat().st_size < needed:
             raise IgvDataError(f"{urls[FASTA]}: {FASTA} has {parts[FASTA].stat().st_size:,} "
                                f"bytes, its index ({urls[FAI]}) needs {needed:,}: cut short")
-        done = []
-        for name in (FASTA, FAI, CYTOBAND):
-            final = target_dir / name
-            size = parts[name].stat().st_size  # as stored (the cytobands without "chr")
-            try:
-                os.replace(parts[name], final)
-            except OSError as exc:
-                raise IgvDataError(f"{final}: cannot write: {exc.strerror or exc}") from None
-            echo(f"{final}: {size:,} bytes")
-            done.append(final)
+        mismatch = fasta_index_mismatch(parts[FASTA], parts[FAI])
+        if mismatch:
+            raise IgvDataError(f"{urls[FASTA]}: {FASTA} does not match its index "
+                               f"({urls[FAI]}): {mismatch}")
+        sizes = {name: part.stat().st_size for name, part in parts.items()}  # as stored
+        done = _put_in_place(parts, target_dir, leftovers)
+        for final in done:  # only now: a closed stderr or a Ctrl-C here splits nothing
+            echo(f"{final}: {sizes[final.name]:,} bytes")
         return done
     finally:
         for leftover in leftovers:
