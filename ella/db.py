@@ -136,6 +136,7 @@ def check_db_url(db_url):
     would wait for ever on a typo."""
     if not db_url:
         connect(db_url)  # the standard "not set" error
+    _refuse_undecodable(db_url)
     try:
         psycopg.conninfo.conninfo_to_dict(db_url)
     except psycopg.ProgrammingError as exc:
@@ -144,13 +145,27 @@ def check_db_url(db_url):
 
 def _invalid_url(exc, db_url):
     first = _without_password(str(exc).strip().splitlines()[0], db_url)
-    return DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string: {first}")
+    blanks = " (it has blanks before or after it)" if db_url != db_url.strip() else ""
+    return DatabaseError(f"DB_URL is not a valid PostgreSQL URL or connection string{blanks}: "
+                         f"{first}")
+
+
+def _refuse_undecodable(db_url):
+    """DB_URL from a file saved in Latin-1 (an `å` in the password) holds bytes that are no
+    UTF-8, which libpq's strings cannot carry: every program ended in a traceback."""
+    try:
+        db_url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DatabaseError("DB_URL is not UTF-8 text (saved in another encoding?): write "
+                            "it again in UTF-8, or percent-encode the characters that are "
+                            "not ASCII") from None
 
 
 def connect(db_url, autocommit=False, application_name="ella"):
     if not db_url:
         raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
                             "(e.g. postgresql:///ella?host=/path/to/socket)")
+    _refuse_undecodable(db_url)
     try:
         # UTF-8 whatever PGCLIENTENCODING or the database's default says (names outside
         # Latin-1 failed to load). No `options` of ours: libpq takes them from the URL, a
@@ -159,7 +174,11 @@ def connect(db_url, autocommit=False, application_name="ella"):
                                client_encoding="utf8", **_connect_timeout(db_url))
         conn.adapters.register_dumper(list, IntegerListAtLeastInt4Dumper)
         conn.adapters.register_loader("timestamptz", TimestamptzInfinityLoader)
-        _pin_session_settings(conn)
+        try:
+            _pin_session_settings(conn)
+        except BaseException:
+            conn.close()  # not left open for the garbage collector
+            raise
         return conn
     except psycopg.ProgrammingError as exc:
         # Not chained (`from None`): libpq's own message may quote the password, and a
@@ -221,10 +240,13 @@ def limit_waits(conn, limits):
 
 
 # The password of a URL (up to its last "@", as a malformed one with an unescaped "@" is read;
-# also without its scheme, which libpq then quotes whole) or of a key=value connection string.
-_URL_PASSWORD = re.compile(r"^(?:[a-z]+://)?[^:/@=\s]*:(?P<secret>.*)@[^@]*$",
+# also without its scheme, which libpq then quotes whole; also after blanks, which make libpq
+# read it as key=value and quote it) or of a key=value connection string (quoted, or up to
+# the next `key=`: libpq quotes the words of a password with unquoted blanks).
+_URL_PASSWORD = re.compile(r"^\s*(?:[a-z]+://)?[^:/@=\s]*:(?P<secret>.*)@[^@]*$",
                            re.IGNORECASE | re.DOTALL)
-_KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*'?(?P<secret>[^'\s]+)", re.IGNORECASE)
+_KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'?|"
+                           r"(?P<secret>.*?))(?=\s+\w+\s*=|\s*$)", re.IGNORECASE | re.DOTALL)
 # ... or a URL's query parameter (postgresql://ella@db/ella?password=...).
 _QUERY_PASSWORD = re.compile(r"[?&]password=(?P<secret>[^&#]*)", re.IGNORECASE)
 
@@ -236,8 +258,8 @@ def _without_password(message, db_url):
     for found in (_URL_PASSWORD.match(db_url), _KEY_PASSWORD.search(db_url),
                   _QUERY_PASSWORD.search(db_url)):
         if found:
-            secret = found.group("secret")
-            pieces |= {secret, urllib.parse.unquote(secret), *re.split(r"[@:/]", secret)}
+            secret = found.group("secret") or found.groupdict().get("quoted") or ""
+            pieces |= {secret, urllib.parse.unquote(secret), *re.split(r"[@:/\s]", secret)}
     for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
         message = message.replace(piece, "***")
     return message

@@ -5,7 +5,8 @@ from urllib.parse import quote
 
 import pytest
 
-from ella.db import DatabaseError, connect
+from ella.db import DatabaseError, check_db_url, connect
+from helpers import run_cli
 
 
 def test_sessions_run_without_jit_and_keep_the_urls_own_options(db_url):
@@ -50,6 +51,13 @@ def test_a_malformed_url_is_one_clear_error(url):
     ("postgresql://postgres:p@ssword@127.0.0.1:1/ella", "ssword"),  # unescaped "@"
     ("postgresql://u:abc:def@127.0.0.1:1/ella", "def"),
     ("ella:S3cretPW@127.0.0.1/ella", "S3cretPW"),  # no scheme: libpq quotes it whole
+    # Blanks before a URL (`DB_URL= postgresql://...` in an env file): libpq reads it as
+    # key=value and quoted it whole.
+    (" postgresql://ella:Sup3rSecret@db.invalid/ella", "Sup3rSecret"),
+    ("\tpostgresql://ella:Sup3rSecret@db.invalid/ella", "Sup3rSecret"),
+    # A key=value password with unquoted blanks: libpq quoted its second word.
+    ("host=/nonexistent user=ella password=correct horse battery dbname=ella", "horse"),
+    ("host=/nonexistent user=ella password=correct horse battery dbname=ella", "battery"),
 ])
 def test_messages_never_show_the_password(url, secret):
     """libpq quotes a malformed URL in its message, password included (whole or a part)."""
@@ -61,3 +69,29 @@ def test_messages_never_show_the_password(url, secret):
     shown = traceback.TracebackException.from_exception(caught.value)
     assert shown.__cause__ is None and shown.__suppress_context__
     assert secret not in "".join(shown.format_exception_only())
+
+
+def test_blanks_around_a_url_are_named():
+    with pytest.raises(DatabaseError, match=r"connection string \(it has blanks before or "
+                                            r"after it\): .*\*\*\*"):
+        connect(" postgresql://ella:Sup3rSecret@db.invalid/ella")
+
+
+# An env file saved in Latin-1: the "å" of a password is byte 0xE5, which Python holds as a
+# lone surrogate.
+LATIN1_URL = "postgresql://ella:S\udce5ker1t@127.0.0.1:1/ella"
+
+
+def test_a_db_url_that_is_no_utf8_is_one_clear_error():
+    """Every program ended in a UnicodeEncodeError traceback (and the audited commands in
+    a second one when the audit row was written)."""
+    for check in (connect, check_db_url):
+        with pytest.raises(DatabaseError, match="DB_URL is not UTF-8 text"):
+            check(LATIN1_URL)
+    for command in (("ella-broadcast", "new", "hello"), ("ella-db", "status"),
+                    ("ella-users", "list")):
+        result = run_cli(*command, env={"DB_URL": LATIN1_URL})
+        assert result.returncode == 1, result
+        assert result.stderr.strip().splitlines() == [
+            "error: DB_URL is not UTF-8 text (saved in another encoding?): write it again in "
+            "UTF-8, or percent-encode the characters that are not ASCII"], result.stderr

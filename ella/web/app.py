@@ -121,7 +121,11 @@ class App:
                             first_line(exc))
                 self._drop_connection()
         conn = connect(self.env["DB_URL"], application_name="ella-api")
-        limit_waits(conn, api_wait_limits(self.env.get("GUNICORN_TIMEOUT") or 0))
+        try:
+            limit_waits(conn, api_wait_limits(self.env.get("GUNICORN_TIMEOUT") or 0))
+        except BaseException:
+            conn.close()  # a server gone meanwhile: not left to the garbage collector
+            raise
         self._local.conn = conn
         return conn
 
