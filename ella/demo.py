@@ -10,8 +10,8 @@ from ella.db import PROJECT_ROOT
 from ella.deposit.analysis import deposit_analysis, summary_line
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.filterconfigs import deposit_filterconfigs, read_filterconfigs_file
-from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files, \
-    split_folder_name
+from ella.deposit.genepanel import GenepanelError, deposit_genepanel, folder_files, \
+    read_panel_files, split_folder_name
 from ella.deposit.users import add_groups, add_many, parse_usergroups, parse_users, read_json_list
 from ella.passwords import hash_password, password_expiry, set_password
 
@@ -21,16 +21,43 @@ PANELS_DIR = PROJECT_ROOT / "genepanels" / "ella-demo"
 DEMO_PASSWORD = "Demo-pass-1"
 
 
+def _demo_panels():
+    """[((name, version), folder)] of the demo's gene panels."""
+    try:
+        folders = sorted(folder for folder in PANELS_DIR.iterdir() if folder.is_dir())
+    except OSError as exc:
+        raise GenepanelError(f"the demo's gene panel folder {PANELS_DIR} cannot be read: "
+                             f"{exc.strerror or exc}") from None
+    return [(split_folder_name(folder), folder) for folder in folders] + \
+        [(("HBOC", "v1.0.0"), PANELS_DIR / "HBOC_v01")]
+
+
 def _panels(conn, echo):
-    wanted = [(split_folder_name(folder), folder) for folder in sorted(PANELS_DIR.iterdir())
-              if folder.is_dir()]
-    wanted.append((("HBOC", "v1.0.0"), PANELS_DIR / "HBOC_v01"))
-    for (name, version), folder in wanted:
+    for (name, version), folder in _demo_panels():
         if conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                         (name, version)).fetchone():
             continue
-        deposit_genepanel(conn, name, version, read_panel_files(*folder_files(folder)))
-        echo(f"Gene panel {name} {version} deposited")
+        result = deposit_genepanel(conn, name, version, read_panel_files(*folder_files(folder)))
+        if result["status"] == "created":  # not one another run deposited meanwhile
+            echo(f"Gene panel {name} {version} deposited")
+
+
+def _panels_of_another_content(conn):
+    """"name version" of the stored panels that carry a demo panel's name and version but
+    not its transcripts: the demo's panel names are a real lab's (OUS's), and a lab that
+    deposited its own HBOC v01 has no demo data."""
+    others = []
+    for (name, version), folder in _demo_panels():
+        stored = {row[0] for row in conn.execute(
+            "SELECT t.transcript_name FROM genepanel_transcript gt "
+            "JOIN transcript t ON t.id = gt.transcript_id "
+            "WHERE gt.genepanel_name = %s AND gt.genepanel_version = %s", (name, version))}
+        if not stored:
+            continue  # not stored (a panel has at least one transcript)
+        files = read_panel_files(*folder_files(folder))
+        if stored != {t["transcript_name"] for t in files.transcripts}:
+            others.append(f"{name} {version}")
+    return others
 
 
 DEMO_ANALYSES = (DEMO_DIR / "analyses" / "TestAnalysis-001",
@@ -45,9 +72,9 @@ def data_not_from_the_demo(conn):
     its own."""
     demo_users = [u["username"] for u in read_json_list(DEMO_DIR / "users.json")]
     demo_groups = [g["name"] for g in read_json_list(DEMO_DIR / "usergroups.json")]
-    # By name and version: the demo's panel names are a real lab's (OUS's).
-    demo_panels = [" ".join(split_folder_name(folder)) for folder in PANELS_DIR.iterdir()
-                   if folder.is_dir()] + ["HBOC v1.0.0"]
+    # By name and version, then by content: the demo's panel names are a real lab's (OUS's).
+    demo_panels = [f"{name} {version}" for (name, version), _ in _demo_panels()]
+    not_demo = _panels_of_another_content(conn)
     demo_analyses = [resolve_analysis_config(source)["name"] for source in DEMO_ANALYSES]
     found = []
     for one, many, query, demo in (
@@ -61,6 +88,8 @@ def data_not_from_the_demo(conn):
              "WHERE NOT name || ' ' || version = ANY(%s) ORDER BY date_created, name, version",
              demo_panels)):
         names = [r[0] for r in conn.execute(query, (demo,))]
+        if one == "gene panel":
+            names += [f"{panel} (not the demo's content)" for panel in not_demo]
         if names:
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
             found.append(f"{len(names)} {many if len(names) > 1 else one} ({shown})")

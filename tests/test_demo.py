@@ -1,11 +1,17 @@
 """`bin/ella-demo` (what `make run` loads): everything lands, and re-running adds nothing."""
 
+import os
+import shutil
+import subprocess
+
 import psycopg
+import pytest
 
 from ella.demo import DEMO_PASSWORD
+from ella.deposit.genepanel import deposit_genepanel, folder_files, read_panel_files
 from ella.passwords import verify_password
 from api_helpers import add_user
-from helpers import run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot, wait_for_lock_wait
 
 
 def test_demo_loads_and_is_idempotent(db_url):
@@ -126,3 +132,90 @@ def test_rerunning_the_demo_keeps_what_the_user_changed(db_url):
     after = table_snapshot(db_url)
     before.pop("clilog"), after.pop("clilog")
     assert after == before
+
+
+def _project_copy(tmp_path):
+    """The project's runnable parts copied (its own demo/ and genepanels/ella-demo, to
+    damage), its .venv linked."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("ella", "bin", "demo", "genepanels", "sql", "ops", "scripts"):
+        shutil.copytree(ROOT / name, copy / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    (copy / ".venv").symlink_to(ROOT / ".venv")
+    return copy
+
+
+def _demo_of(copy, *args, db_url):
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    return subprocess.run([str(copy / "bin" / "ella-demo"), *args], capture_output=True,
+                          text=True, env=env | {"DB_URL": db_url}, stdin=subprocess.DEVNULL,
+                          timeout=300, cwd=copy)
+
+
+@pytest.mark.parametrize("damage", ["stray panel folder", "users.json missing",
+                                    "analysis missing", "panel folder missing"])
+def test_a_damaged_demo_file_is_one_line_also_in_the_check(db_url, tmp_path, damage):
+    """`ella-demo --check`, what `make run` runs first, ended in a traceback where the load
+    said one line; a missing genepanels/ella-demo was a traceback in both."""
+    copy = _project_copy(tmp_path)
+    panels = copy / "genepanels" / "ella-demo"
+    if damage == "stray panel folder":
+        (panels / ".ipynb_checkpoints").mkdir()
+    elif damage == "users.json missing":
+        (copy / "demo" / "users.json").unlink()
+    elif damage == "analysis missing":
+        (copy / "demo" / "analyses" / "brca_sample_2.HBOC_v01.vcf").unlink()
+    else:
+        shutil.rmtree(panels)
+    before = table_snapshot(db_url)
+    for args in ((), ("--check",)):
+        result = _demo_of(copy, *args, db_url=db_url)
+        assert result.returncode == 1, result
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), \
+            result.stderr
+    if damage == "panel folder missing":
+        assert f"{panels} cannot be read: No such file or directory" in result.stderr
+    after = table_snapshot(db_url)
+    before.pop("clilog"), after.pop("clilog")
+    assert after == before
+
+
+def test_a_lab_panel_named_like_a_demo_panel_is_no_demo_data(db_url):
+    """The demo's panel names are a real lab's (OUS's): a lab's own HBOC v01 was taken for
+    the demo's, and the demo loaded its users with the known password beside it."""
+    lab_panel = ROOT / "genepanels" / "ella-demo" / "Ciliopati_v05"  # other transcripts
+    deposited = run_cli("ella-deposit", "genepanel", "--folder", str(lab_panel),
+                        "--genepanel_name", "HBOC", "--genepanel_version", "v01",
+                        db_url=db_url)
+    assert deposited.returncode == 0, deposited.stderr
+    before = table_snapshot(db_url)
+    for args in (("--check",), ()):
+        result = run_cli("ella-demo", *args, db_url=db_url)
+        assert result.returncode == 1, result
+        assert ("the database holds 1 gene panel (HBOC v01 (not the demo's content)) the "
+                "demo did not add") in result.stderr
+    after = table_snapshot(db_url)
+    before.pop("clilog"), after.pop("clilog")
+    assert after == before
+
+
+def test_a_panel_another_run_deposited_is_not_claimed(db_url):
+    """Two `ella-demo` at once: the second said (and audited) "Gene panel ... deposited"
+    for the panel the first had deposited while it waited."""
+    folder = ROOT / "genepanels" / "ella-demo" / "Ciliopati_v05"
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    with psycopg.connect(db_url) as first:
+        first.execute("SELECT 1")  # a transaction open: the deposit stays uncommitted
+        deposit_genepanel(first, "Ciliopati", "v05", read_panel_files(*folder_files(folder)))
+        second = subprocess.Popen([str(ROOT / "bin" / "ella-demo")], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env | {"DB_URL": db_url})
+        try:
+            wait_for_lock_wait(db_url)
+        finally:
+            first.commit()
+        out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    assert "Gene panel HBOC v01 deposited" in out
+    assert "Gene panel Ciliopati v05 deposited" not in out, out

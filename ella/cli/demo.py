@@ -55,7 +55,10 @@ def _check(force):
     _config, env = load_settings()
     with connect(env["DB_URL"]) as conn:
         if table_exists(conn, "user") and table_exists(conn, "analysis"):
-            _refuse_foreign_data(conn, force)
+            try:
+                _refuse_foreign_data(conn, force)
+            except DEMO_INPUT_ERRORS as exc:  # an edited or missing demo file: one line
+                raise CommandError(str(exc)) from None
     return 0
 
 
