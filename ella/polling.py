@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,17 +118,27 @@ def storable(text):
     return UNSTORABLE_TEXT.sub("\ufffd", text)
 
 
+def _header_param(value):
+    """A name or filename as a Content-Disposition parameter, escaped as ELLA's client
+    (requests over urllib3) does, HTML5's way: a `"` ended the quoted name early (a panel
+    named `Kardio "B"` sent its files as `Kardio`), a backslash was taken as an escape."""
+    value = value.replace("\\", "\\\\").replace('"', "%22")
+    return re.sub(r"[\x00-\x1a\x1c-\x1f]", lambda m: f"%{ord(m.group()):02X}", value)
+
+
 def encode_multipart(fields, files):
     """(body bytes, content type). ELLA's quirk: string field values are sent JSON-quoted."""
     boundary = uuid.uuid4().hex
     parts = []
     for name, value in fields.items():
+        name = _header_param(name)
         text = json.dumps(value) if isinstance(value, str) else (
             value if isinstance(value, (bytes, bytearray)) else json.dumps(value))
         data = text if isinstance(text, (bytes, bytearray)) else text.encode()
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
                      .encode() + data + b"\r\n")
     for name, (filename, content) in files.items():
+        name, filename = _header_param(name), _header_param(filename)
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
                      f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
                      .encode() + content + b"\r\n")
@@ -343,6 +354,13 @@ def update_job(conn, job, changes):
 
 # --- pre-import script (7.6) ---------------------------------------------------------------
 
+def job_priority(props):
+    """The job's priority, 1 if unset; a whole number stored as 2.0 (JSON written by another
+    client) is 2: the pre-import script and the analysis config take integers only."""
+    priority = props.get("priority") or 1
+    return int(priority) if isinstance(priority, float) and priority.is_integer() else priority
+
+
 def run_preimport(script, job, usergroup, db_url=None, timeout=600):
     """(variables, files) from the site's pre-import script, run with an argument list;
     `db_url` is passed as DB_URL (the default script reads the panel from it)."""
@@ -355,7 +373,7 @@ def run_preimport(script, job, usergroup, db_url=None, timeout=600):
         env = dict(os.environ, GENEPANEL_NAME=job["genepanel_name"] or "",
                    GENEPANEL_VERSION=job["genepanel_version"] or "",
                    SAMPLE_ID=job["sample_id"], USERGROUP=usergroup or "",
-                   PRIORITY=str(props.get("priority") or 1), ELLA_PREIMPORT_DIR=workdir)
+                   PRIORITY=str(job_priority(props)), ELLA_PREIMPORT_DIR=workdir)
         if db_url:
             env["DB_URL"] = db_url
         # A Python script runs on the service's own interpreter (and its packages, such as
@@ -479,7 +497,7 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
         analysis_file = folder / f"job-{job['id']}.analysis"
         analysis_file.write_text(json.dumps({
             "name": name, "genepanel_name": panel[0], "genepanel_version": panel[1],
-            "priority": props.get("priority") or 1,
+            "priority": job_priority(props),
             "data": [{"vcf": vcf.name, "technology": props.get("sample_type") or "HTS"}],
         }), encoding="utf-8")
         config = resolve_analysis_config(analysis_file)

@@ -27,6 +27,7 @@ does not give; a site that needs it adds it in its own script.
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -61,22 +62,16 @@ def main():
     except ValueError:
         return fail(f"PRIORITY must be an integer, got {priority!r}")
     name, version = env["GENEPANEL_NAME"], env["GENEPANEL_VERSION"]
-    folder = Path(env.get("ELLA_PREIMPORT_DIR") or tempfile.mkdtemp(prefix="ella-preimport-"))
-    files = {}
+    given = env.get("ELLA_PREIMPORT_DIR")
+    folder = Path(given or tempfile.mkdtemp(prefix="ella-preimport-"))
     try:
-        with connect(env["DB_URL"], application_name="ella-preimport") as conn:
-            for key, suffix, export in EXPORTS:
-                path = folder / f"{name}_{version}_{suffix}".replace("/", "_")
-                path.write_bytes(export(conn, name, version))
-                files[key] = str(path)
-    except PanelNotFound as exc:
-        return fail(str(exc))
-    except DatabaseError as exc:  # cannot connect; the message names why, password masked
-        return fail(f"database: {exc}")
-    except psycopg.Error as exc:
-        return fail(f"database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
-    except OSError as exc:
-        return fail(f"cannot write into {folder}: {exc.strerror or exc}")
+        files = write_exports(folder, name, version, env["DB_URL"])
+    except BaseException as exc:
+        if not given:  # our own folder: a failed run leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, ExportFailed):
+            return fail(str(exc))
+        raise
     result = {
         "variables": {"GP_NAME": name, "GP_VERSION": version, "PRIORITY": priority,
                       "target": "ella"},
@@ -85,6 +80,38 @@ def main():
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+class ExportFailed(Exception):
+    """Why the panel's files could not be written (one line)."""
+
+
+def export_file_name(name, version, suffix):
+    """ELLA's `<name>_<version>_<suffix>`; just `<suffix>` where that is longer than a file
+    name may be (255 bytes: a 130-letter name of `Ø`s), in a folder of this run's own."""
+    full = f"{name}_{version}_{suffix}".replace("/", "_")
+    return full if len(os.fsencode(full)) <= 255 else suffix
+
+
+def write_exports(folder, name, version, db_url):
+    """{key: path} of the files written into `folder`."""
+    files = {}
+    try:
+        with connect(db_url, application_name="ella-preimport") as conn:
+            for key, suffix, export in EXPORTS:
+                path = folder / export_file_name(name, version, suffix)
+                path.write_bytes(export(conn, name, version))
+                files[key] = str(path)
+    except PanelNotFound as exc:
+        raise ExportFailed(str(exc)) from None
+    except DatabaseError as exc:  # cannot connect; the message names why, password masked
+        raise ExportFailed(f"database: {exc}") from None
+    except psycopg.Error as exc:
+        raise ExportFailed("database: " + (str(exc).strip().splitlines()[0]
+                                           if str(exc).strip() else repr(exc))) from None
+    except OSError as exc:
+        raise ExportFailed(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    return files
 
 
 if __name__ == "__main__":

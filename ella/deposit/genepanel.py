@@ -108,7 +108,15 @@ class _Lines:
             self.problem(lineno, f"not UTF-8 text (byte {at} of the file: "
                                  f"{data[at:at + 1]!r})")
             return None
-        return [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
+        lines = [(n, line.removesuffix("\r")) for n, line in enumerate(text.split("\n"), 1)]
+        for number, line in lines:
+            if "\r" in line:
+                # A cell's carriage return was stored, and the export (one line per row)
+                # could not give it back: the panel did not deposit again unchanged.
+                self.problem(number, "a carriage return inside the line (line ends of "
+                                     "another system?)")
+                return None
+        return lines
 
     def problem(self, lineno, text):
         self.problems.append(f"{self.path}, line {lineno}: {text}")

@@ -171,7 +171,8 @@ def _check_analysis_properties(properties, panel):
     for key, allowed in (("create_or_append", ("Create", "Append")),
                          ("sample_type", ("HTS", "Sanger")), ("priority", (1, 2, 3))):
         value = properties.get(key)
-        if value is not None and (isinstance(value, bool) or value not in allowed):
+        # (2.0 == 2: a float the pre-import script then refused as PRIORITY.)
+        if value is not None and (isinstance(value, (bool, float)) or value not in allowed):
             raise BadRequest(f"body.properties.{key} must be one of "
                              f"{', '.join(map(str, allowed))}, not {value!r}")
 
