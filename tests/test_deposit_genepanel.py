@@ -247,7 +247,9 @@ def test_explicit_options_with_hyphens_and_underscores(db_url):
 
 @pytest.mark.parametrize("option,value", [("--genepanel_name", "HBOC\nrev2"),
                                           ("--genepanel_version", "v1\u202e2"),
-                                          ("--genepanel_name", "HB\u200bOC")])
+                                          ("--genepanel_name", "HB\u200bOC"),
+                                          ("--genepanel_name", "HBOC\u034f"),
+                                          ("--genepanel_version", "v01\ufe00")])
 def test_a_name_or_version_with_a_control_or_invisible_character_is_refused(
         db_url, option, value):
     """As `POST genepanels/` refuses them: a line break split the export's comment line, a

@@ -285,7 +285,7 @@ def test_names_too_long_or_with_control_characters_are_refused_with_the_file(tmp
             resolve_analysis_config(folder)
 
 
-@pytest.mark.parametrize("name", ["ab\u202e21", "a\u200bb", "\ufeffa1", "a\u00adb"])
+@pytest.mark.parametrize("name", ["ab\u202e21", "a\u200bb", "\ufeffa1", "a\u00adb", "a\u3164b"])
 def test_a_new_analysis_name_with_an_invisible_character_is_refused(db_url, ella_config,
                                                                       tmp_path, name):
     """A right-to-left override shows `sample-123` as another name, a zero-width space makes

@@ -70,6 +70,12 @@ class AnalysisConfigError(Exception):
 # Format characters that are letters of some scripts (Persian, Indic): zero-width non-joiner
 # and joiner.
 _JOINERS = frozenset("\u200c\u200d")
+# Invisible characters outside category Cf (Unicode's Default_Ignorable_Code_Point that are
+# marks or letters): the combining grapheme joiner, Hangul fillers, Khmer inherent vowels,
+# Mongolian and other variation selectors. `HBOC` followed by one read as the official
+# `HBOC` on every screen.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f"
+                        "\uffa0\U000e0100-\U000e01ef]")
 
 
 def has_control_character(name, new=True):
@@ -86,7 +92,7 @@ def has_control_character(name, new=True):
         if category in ("Cc", "Zl", "Zp") or (
                 new and category == "Cf" and c not in _JOINERS):
             return True
-    return False
+    return bool(new and _INVISIBLE.search(name))
 
 
 def _hidden(path, folder):
