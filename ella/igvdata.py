@@ -125,8 +125,8 @@ def fasta_index_mismatch(fasta_path, fai_path):
             if line_bases and length > line_bases and \
                     read_at(offset + line_bases, line_width - line_bases) not in LINE_ENDS:
                 return f"{where}: the FASTA's lines are not {line_bases} bases long"
-            if read_at(_bases_end(length, offset, line_bases, line_width), 1) \
-                    not in (b"", b"\n", b"\r"):
+            if length and read_at(_bases_end(length, offset, line_bases, line_width), 1) \
+                    not in (b"", b"\n", b"\r"):  # (an empty sequence: the next header)
                 return f"{where}: the FASTA's sequence is longer than {length:,} bases"
     return None
 

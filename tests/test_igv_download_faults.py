@@ -236,7 +236,8 @@ def test_a_rename_failing_midway_puts_the_served_files_back(www, tmp_path, monke
     (FASTA, FAI),
     (">1\r\nACGT\r\nAC\r\n", "1\t6\t4\t4\t6\n"),  # CRLF lines
     (">1 long description here\nACGT\nACGT\n>2\nA", "1\t8\t25\t4\t5\n2\t1\t38\t1\t2\n"),
-], ids=["two-sequences", "crlf", "no-last-line-end"])
+    (">e\n>1\nACGT\n", "e\t0\t3\t0\t0\n1\t4\t6\t4\t5\n"),  # an empty sequence
+], ids=["two-sequences", "crlf", "no-last-line-end", "empty-sequence"])
 def test_a_fasta_laid_out_as_its_index_says_is_accepted(www, tmp_path, fasta, fai):
     base, publish = www
     publish(fasta=fasta, fai=fai)
