@@ -105,12 +105,28 @@ def check_storable(value, max_depth=MAX_DEPTH):
         raise UnstorableJson(f"{where} {problem}")
 
 
+def _object_once_per_key(pairs):
+    """A JSON object whose keys are each given once: json keeps a repeated key's later value
+    without a word (a users file's second "name" renamed the group; the YAML configs refuse
+    it alike)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        shown = UNSTORABLE_TEXT.sub("?", repeated)[:MAX_PATH_SHOWN]
+        raise UnstorableJson(f"the key {shown!r} is given twice in one object; the later "
+                             "would silently replace the earlier: keep one")
+    return value
+
+
 def loads(text, max_depth=MAX_DEPTH):
     """`json.loads`, raising UnstorableJson for NaN/Infinity (also 1e999), NUL characters,
-    unpaired surrogate escapes and nesting deeper than `max_depth` (which would otherwise end
-    in a RecursionError, in the parser or in PostgreSQL)."""
+    unpaired surrogate escapes, a key given twice in one object and nesting deeper than
+    `max_depth` (which would otherwise end in a RecursionError, in the parser or in
+    PostgreSQL)."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                           object_pairs_hook=_object_once_per_key)
     except RecursionError:
         raise UnstorableJson(f"nested too deeply (at most {max_depth} levels)") from None
     except (UnstorableJson, json.JSONDecodeError, UnicodeDecodeError):

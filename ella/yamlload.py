@@ -1,9 +1,19 @@
-"""A YAML SafeLoader that refuses a key written twice in one mapping.
+"""A YAML SafeLoader that refuses a key written twice in one mapping, and an integer too long
+for JSON.
 
 YAML keeps a repeated key's later value without a word: a pasted line under the real one,
 or a second section that drops the first. Both the application config and the annotation
 config are read with it."""
+import sys
+
 import yaml
+
+# The digits Python writes an int in at most (its int_max_str_digits, 4,300): a longer one
+# cannot be written as JSON (config/ answers, stored documents). Decimal text over it fails
+# in int() already; hexadecimal, octal, binary and sexagesimal ones were built whatever
+# their size, and their first json.dumps was a traceback.
+MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -53,3 +63,14 @@ class RepeatedKeyLoader(yaml.SafeLoader):
 
     def check_keys(self, node, deep):
         """Further checks of a mapping's keys (after merging) by a subclass."""
+
+    def construct_yaml_int(self, node):
+        value = super().construct_yaml_int(node)
+        if abs(value) >= _INT_LIMIT:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of over {MAX_INT_DIGITS:,} digits cannot be read",
+                node.start_mark)
+        return value
+
+
+RepeatedKeyLoader.add_constructor("tag:yaml.org,2002:int", RepeatedKeyLoader.construct_yaml_int)

@@ -284,7 +284,7 @@ def _from_analysis_file(path, root=None):
         if path.stat().st_size > MAX_ANALYSIS_FILE_BYTES:
             raise AnalysisConfigError(f"{path}: larger than {MAX_ANALYSIS_FILE_BYTES:,} bytes "
                                       "(not an analysis file)")
-        raw = jsonload.loads(path.read_text(encoding="utf-8"))
+        raw = jsonload.loads(path.read_text(encoding="utf-8-sig"))  # (a BOM: Notepad)
     except (OSError, UnicodeDecodeError) as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
     except json.JSONDecodeError as exc:

@@ -158,6 +158,11 @@ def read_annotation_config_file(path):
         raise AnnotationConfigFileError(f"{path}: not UTF-8 text") from None
     try:
         return yaml.load(text, Loader=RepeatedKeyLoader)  # a SafeLoader
+    except yaml.reader.ReaderError as exc:  # (no mark: its text was two lines)
+        line = text.count("\n", 0, exc.position) + 1
+        raise AnnotationConfigFileError(
+            f"{path}: not valid YAML: line {line}: the character U+{exc.character:04X} is not "
+            "allowed in YAML (a control character)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""

@@ -112,7 +112,7 @@ def entry_label(index, entry):
 def read_filterconfigs_file(path):
     """Parse the file; malformed JSON is reported with its line and column."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # (a BOM: Notepad)
             text = handle.read()
     except OSError as exc:
         raise FilterconfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc

@@ -47,7 +47,7 @@ NEW_USER_IGNORED_KEYS = ("password", "password_expiry")
 def read_json_list(path):
     """The top-level JSON list of a fixture file."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # (a BOM: Notepad)
             data = jsonload.loads(handle.read())
     except FileNotFoundError:
         raise UsersError(f"{path}: file not found") from None
