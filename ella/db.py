@@ -243,9 +243,12 @@ def limit_waits(conn, limits):
 # also without its scheme, which libpq then quotes whole; also after blanks, which make libpq
 # read it as key=value and quote it) or of a key=value connection string (quoted, or up to
 # the next `key=`: libpq quotes the words of a password with unquoted blanks).
-_URL_PASSWORD = re.compile(r"^\s*(?:[a-z]+://)?[^:/@=\s]*:(?P<secret>.*)@[^@]*$",
-                           re.IGNORECASE | re.DOTALL)
-_KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'?|"
+# A URL with a scheme is read only after it: `postgresql://ella@db` has no password (read
+# without its scheme, "//ella" was one, and the user name was masked in every message).
+# An empty key=value password is empty (the blank after `=` is no part of it).
+_URL_PASSWORD = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://|(?![a-z][a-z0-9+.-]*://))"
+                           r"[^:/@=\s]*:(?P<secret>.*)@[^@]*$", re.IGNORECASE | re.DOTALL)
+_KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=(?:\s*'(?P<quoted>(?:[^'\\]|\\.)*)'?|"
                            r"(?P<secret>.*?))(?=\s+\w+\s*=|\s*$)", re.IGNORECASE | re.DOTALL)
 # ... or a URL's query parameter (postgresql://ella@db/ella?password=...).
 _QUERY_PASSWORD = re.compile(r"[?&]password=(?P<secret>[^&#]*)", re.IGNORECASE)

@@ -95,3 +95,26 @@ def test_a_db_url_that_is_no_utf8_is_one_clear_error():
         assert result.stderr.strip().splitlines() == [
             "error: DB_URL is not UTF-8 text (saved in another encoding?): write it again in "
             "UTF-8, or percent-encode the characters that are not ASCII"], result.stderr
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://ella@ella-db.invalid/ella", "ella-db.invalid"),
+    ("host=/nonexistent password= dbname=ella bogus", '"bogus"'),
+])
+def test_a_db_url_without_a_password_masks_nothing(url, shown):
+    """A URL with a user and no password was read without its scheme ("//ella" taken for
+    the password): the user name was masked wherever it stood, also in the host name and
+    in `role "ella" does not exist`, what the operator had to see. An empty key=value
+    password took the keys after it."""
+    with pytest.raises(DatabaseError) as caught:
+        connect(url)
+    assert shown in str(caught.value) and "***" not in str(caught.value), str(caught.value)
+
+
+def test_a_role_that_does_not_exist_is_named(db_url):
+    from psycopg.conninfo import conninfo_to_dict
+    parts = conninfo_to_dict(db_url)  # as a URL with a scheme: the form that was misread
+    url = (f"postgresql://reviewer@/{parts['dbname']}?host={quote(parts.get('host', ''))}"
+           f"&port={parts.get('port', 5432)}")
+    with pytest.raises(DatabaseError, match='role "reviewer" does not exist'):
+        connect(url)
