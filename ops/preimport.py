@@ -28,6 +28,7 @@ does not give; a site that needs it adds it in its own script.
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -50,12 +51,27 @@ def fail(message):
     return 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds as Ctrl-C does (Python's default ended the process at once, and the
+    run's own folder stayed behind); psycopg cancels the statement it waits for."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def main():
+    signal.signal(signal.SIGTERM, _terminated)
     env = os.environ
-    missing = [name for name in ("GENEPANEL_NAME", "GENEPANEL_VERSION", "SAMPLE_ID", "DB_URL")
-               if not env.get(name)]
+    names = ("GENEPANEL_NAME", "GENEPANEL_VERSION", "SAMPLE_ID", "DB_URL")
+    missing = [name for name in names if not env.get(name)]
     if missing:
         return fail(f"environment variable(s) not set: {', '.join(missing)}")
+    for name in names:
+        try:
+            env[name].encode("utf-8")
+        except UnicodeEncodeError:  # (a byte that is no UTF-8: a traceback from psycopg)
+            return fail(f"{name} is not UTF-8 text")
     priority = env.get("PRIORITY") or "1"
     try:
         int(priority)
@@ -71,6 +87,9 @@ def main():
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, ExportFailed):
             return fail(str(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            fail("interrupted")
+            return 143 if isinstance(exc, Terminated) else 130
         raise
     result = {
         "variables": {"GP_NAME": name, "GP_VERSION": version, "PRIORITY": priority,

@@ -101,13 +101,15 @@ def test_an_adopted_panel_name_with_an_invisible_character_gets_new_versions(dem
 
 @pytest.mark.parametrize("field", ["name", "version"])
 @pytest.mark.parametrize("odd", ["\nrev2", "\u2028rev2", "\u0085rev2", "\u202e2ver",
-                                 "\u200b", "\u034f", "\ufe0f", "\u3164", "\U000e0100"])
+                                 "\u200b", "\u034f", "\ufe0f", "\u3164", "\U000e0100",
+                                 "\u2065", "\ufff0", "\U000e0041", "\u2800"])
 def test_a_name_or_version_with_a_line_break_is_refused(demo_api_app, demo_db_url, field, odd):
     """The export's comment line `# Gene panel: <name>-<version> ...` broke in two, and the
     files for the annotation service did not read back ('No valid header found'); a
     right-to-left override or a zero-width space made a name that reads as another, and so
     did invisible characters that are no format characters (a combining grapheme joiner,
-    variation selectors, a Hangul filler: `HBOC v01` twice in a group's panel list)."""
+    variation selectors, a Hangul filler, unassigned default-ignorable code points, a Braille
+    blank: `HBOC v01` twice in a group's panel list)."""
     client = _creator(demo_api_app, demo_db_url)
     panel = {"name": "Kardio", "version": "v1"}
     panel[field] += odd

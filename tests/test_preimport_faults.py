@@ -5,6 +5,7 @@ panel name, a name too long for a file name, a priority written as 2.0, a failed
 import email
 import email.policy
 import os
+import signal
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from deposit_helpers import TEST_ALL, add_test_panels
 from ella.deposit.genepanel import GenepanelError, deposit_genepanel, folder_files, \
     read_panel_files
 from ella.polling import encode_multipart, load_job, run_preimport
-from helpers import ROOT
+from helpers import ROOT, wait_for_lock_wait
 
 SCRIPT = ROOT / "ops" / "preimport.py"
 
@@ -126,3 +127,47 @@ def test_a_carriage_return_inside_a_panel_file_line_is_refused(tmp_path):
         read_panel_files(tmp_path / "t.tsv", tmp_path / "p.tsv")
     (tmp_path / "p.tsv").write_bytes(phenotypes.read_bytes())
     assert read_panel_files(tmp_path / "t.tsv", tmp_path / "p.tsv").transcripts
+    # CR CR LF (Python's csv writer on Windows, text mode): the CRs end the line, no cell's.
+    (tmp_path / "t.tsv").write_bytes(transcripts.read_bytes().replace(b"\n", b"\r\r\n"))
+    assert read_panel_files(tmp_path / "t.tsv", tmp_path / "p.tsv").transcripts
+
+
+def _standalone_env(db_url, tmp_path, **extra):
+    env = dict(os.environ, DB_URL=db_url, GENEPANEL_NAME="HBOC", GENEPANEL_VERSION="v01",
+               SAMPLE_ID="S1", TMPDIR=str(tmp_path), **extra)
+    env.pop("ELLA_PREIMPORT_DIR", None)
+    return env
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_standalone_run_leaves_no_temporary_folder(db_url, tmp_path, sig, status):
+    """SIGTERM ended the script at once (Python's default), and its own folder stayed;
+    Ctrl-C printed a traceback."""
+    add_test_panels(db_url)
+    with psycopg.connect(db_url) as locker:
+        locker.execute("LOCK TABLE genepanel IN ACCESS EXCLUSIVE MODE")
+        run = subprocess.Popen([sys.executable, str(SCRIPT)], text=True,
+                               env=_standalone_env(db_url, tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for_lock_wait(db_url, application_name="ella-preimport")
+            assert len(list(tmp_path.iterdir())) == 1  # its folder, mid-export
+            run.send_signal(sig)
+            out, err = run.communicate(timeout=60)
+        finally:
+            run.kill()
+            locker.rollback()
+    assert (run.returncode, out, err) == (status, "", "preimport: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_panel_name_that_is_no_utf8_is_one_line(db_url, tmp_path):
+    """A traceback from psycopg (run standalone: the poller's names are UTF-8)."""
+    env = {key.encode(): value.encode()
+           for key, value in _standalone_env(db_url, tmp_path).items()}
+    env[b"GENEPANEL_NAME"] = b"HBOC\xff"
+    result = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (
+        1, "preimport: GENEPANEL_NAME is not UTF-8 text\n")
+    assert list(tmp_path.iterdir()) == []

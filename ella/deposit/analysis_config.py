@@ -70,12 +70,13 @@ class AnalysisConfigError(Exception):
 # Format characters that are letters of some scripts (Persian, Indic): zero-width non-joiner
 # and joiner.
 _JOINERS = frozenset("\u200c\u200d")
-# Invisible characters outside category Cf (Unicode's Default_Ignorable_Code_Point that are
-# marks or letters): the combining grapheme joiner, Hangul fillers, Khmer inherent vowels,
-# Mongolian and other variation selectors. `HBOC` followed by one read as the official
-# `HBOC` on every screen.
-_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f"
-                        "\uffa0\U000e0100-\U000e01ef]")
+# Invisible characters outside category Cf: Unicode's Default_Ignorable_Code_Point that are
+# marks, letters or unassigned (the combining grapheme joiner, Hangul fillers, Khmer
+# inherent vowels, variation selectors, reserved ones renderers show as nothing), and
+# blank symbols (Braille blank, musical null notehead). `HBOC` followed by one read as the
+# official `HBOC` on every screen.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2065\u2800\u3164"
+                        "\ufe00-\ufe0f\uffa0\ufff0-\ufff8\U0001d159\U000e0000-\U000e0fff]")
 
 
 def has_control_character(name, new=True):

@@ -108,7 +108,8 @@ class _Lines:
             self.problem(lineno, f"not UTF-8 text (byte {at} of the file: "
                                  f"{data[at:at + 1]!r})")
             return None
-        lines = [(n, line.removesuffix("\r")) for n, line in enumerate(text.split("\n"), 1)]
+        # (CR CR LF: Python's csv writer on Windows, in a file not opened with newline="".)
+        lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
         for number, line in lines:
             if "\r" in line:
                 # A cell's carriage return was stored, and the export (one line per row)
