@@ -42,16 +42,17 @@ def find_bin_dir():
                      "database")
 
 
-def _run_as_owner():
-    """Prefix for commands that must not run as root."""
+def _run_as_owner(owner=SUPERUSER):
+    """Prefix for commands that must not run as root: as root, they run as the cluster's
+    owner (the OS user postgres for one root made)."""
     if os.geteuid() != 0:
         return []
     try:
-        pwd.getpwnam(SUPERUSER)
+        pwd.getpwnam(owner)
     except KeyError as exc:
-        raise DevDbError("running as root, and there is no OS user 'postgres' to own the "
-                         "cluster (the postgresql package creates it)") from exc
-    return ["runuser", "-u", SUPERUSER, "--"]
+        raise DevDbError(f"running as root, and there is no OS user {owner!r} to own the "
+                         "cluster (the postgresql package creates 'postgres')") from exc
+    return ["runuser", "-u", owner, "--"]
 
 
 def _owner_ids():
@@ -68,24 +69,68 @@ MAX_SOCKET_PATH = 107
 class Cluster:
     def __init__(self, directory, port=5432):
         self.directory = Path(directory).resolve()
+        try:
+            str(self.directory).encode("utf-8")
+        except UnicodeEncodeError:  # (a Latin-1 name: a traceback, also in psycopg's URL)
+            raise DevDbError(f"the cluster's directory {os.fsencode(self.directory)!r} is no "
+                             "UTF-8 text, which connection strings must be: use another "
+                             "directory") from None
         self.data = self.directory / "data"
         self.socket_dir = self.directory  # the socket file lives beside the data directory
         self.port = port
         self.bin = find_bin_dir()
 
+    def _owner(self):
+        """The OS user whose cluster this is: its data directory's owner (a developer's own
+        cluster, reached by root as theirs), or postgres for a new one made by root."""
+        try:
+            uid = self.data.stat().st_uid
+        except FileNotFoundError:
+            return SUPERUSER
+        except OSError as exc:
+            raise DevDbError(f"cannot reach the cluster in {self.directory}: "
+                             f"{exc.strerror or exc}") from None
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return SUPERUSER
+        return SUPERUSER if uid == 0 else name
+
     def _cmd(self, name, *args):
-        return _run_as_owner() + [str(self.bin / name), *args]
+        return _run_as_owner(self._owner()) + [str(self.bin / name), *args]
 
     def url(self, dbname=DEFAULT_DB):
         host = urllib.parse.quote(str(self.socket_dir))  # (a space, a `&` in the path)
         return f"postgresql:///{dbname}?host={host}&port={self.port}&user={SUPERUSER}"
 
+    def _foreign(self):
+        """Why this account cannot manage the cluster, or None."""
+        owner = self._owner()
+        if os.geteuid() == 0 or owner == pwd.getpwuid(os.geteuid()).pw_name:
+            return None
+        return (f"the cluster in {self.directory} belongs to the OS user {owner}: run this "
+                f"as {'root' if owner == SUPERUSER else owner}")
+
     def is_running(self):
-        if not (self.data / "postmaster.pid").exists():
-            return False
+        try:
+            if not (self.data / "postmaster.pid").exists():
+                return False
+        except PermissionError:  # another account's data directory (0700)
+            raise DevDbError(self._foreign() or f"cannot read {self.data}") from None
         result = subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "status"),
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, errors="replace")
+        if result.returncode not in (0, 3):  # 3: not running; 4: the directory unreadable
+            raise DevDbError(self._foreign() or "pg_ctl status: " + " ".join(
+                result.stderr.split()[:40]))
         return result.returncode == 0
+
+    def running_port(self):
+        """The port the running server listens on (line 4 of postmaster.pid), or None."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text(errors="replace").splitlines()
+            return int(lines[3])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def init(self):
         if (self.data / "PG_VERSION").exists():
@@ -109,20 +154,27 @@ class Cluster:
         result = subprocess.run(
             self._cmd("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                       "-E", "UTF8", "--locale=C.UTF-8"),
-            capture_output=True, text=True)
+            capture_output=True, text=True, errors="replace")
         if result.returncode != 0:
             raise DevDbError("initdb failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
         return True
 
     def start(self):
-        socket = self.socket_dir / f".s.PGSQL.{self.port}"
-        if len(str(socket).encode()) > MAX_SOCKET_PATH:
+        socket = os.fsencode(self.socket_dir / f".s.PGSQL.{self.port}")
+        if len(socket) > MAX_SOCKET_PATH:
             # PostgreSQL's own line for it is lost in the log's tail below.
             raise DevDbError(f"the cluster's directory {self.directory} is too long a path: "
-                             f"its socket's ({len(str(socket).encode())} bytes) must fit in "
+                             f"its socket's ({len(socket)} bytes) must fit in "
                              f"{MAX_SOCKET_PATH}; use a shorter directory")
         self.init()
         if self.is_running():
+            running = self.running_port()
+            if running not in (None, self.port):
+                # Its URL on the port asked for reached nothing (a traceback, then DB_URLs
+                # nobody listened on).
+                raise DevDbError(f"the cluster in {self.directory} runs on port {running}, "
+                                 f"not {self.port}: stop it first (make db-stop) or use "
+                                 f"port {running}")
             return False
         # The socket is the owner's alone: the cluster trusts whoever reaches it (initdb -A
         # trust), as the superuser, so another local account must not reach it.
@@ -134,7 +186,7 @@ class Cluster:
         result = subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.data), "-o", options,
                       "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"),
-            capture_output=True, text=True)
+            capture_output=True, text=True, errors="replace")
         if result.returncode != 0:
             log = self.directory / "postgres.log"
             tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
@@ -144,8 +196,11 @@ class Cluster:
     def stop(self):
         if not self.is_running():
             return False
-        subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
-                       capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._cmd("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
+            capture_output=True, text=True, errors="replace")
+        if result.returncode != 0:
+            raise DevDbError("pg_ctl stop: " + " ".join(result.stderr.split()[:40]))
         return True
 
     def create_database(self, dbname=DEFAULT_DB):
@@ -189,7 +244,8 @@ def main(argv=None):
             stopped = cluster.stop()
             print("stopped" if stopped else "not running", file=sys.stderr)
         else:
-            print(cluster.url())
+            running = cluster.is_running() and cluster.running_port()
+            print(Cluster(argv[1], port=running).url() if running else cluster.url())
     except DevDbError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -73,3 +73,106 @@ def test_no_other_local_account_reaches_the_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _devdb(*args, port, user=None):
+    """`python -m ella.devdb ...`, as this account or (root only) as `user`."""
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "ella.devdb", *args]
+    if user:
+        # Another account cannot use this venv's interpreter (under root's home): the
+        # system's, with the project and the venv's packages on its path.
+        site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+        command = ["runuser", "-u", user, "--", "env", f"PYTHONPATH={ROOT}:{site}",
+                   "python3", "-m", "ella.devdb", *args]
+    env = {**os.environ, "ELLA_DEVDB_PORT": str(port)}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.fixture
+def cluster_parent():
+    """A folder others may pass through (not pytest's tmp_path, see above); its clusters
+    stopped at the end, whoever runs them."""
+    parent = Path(tempfile.mkdtemp(prefix="ella-devdb-test-"))
+    parent.chmod(0o755)
+    yield parent
+    for pid_file in parent.glob("*/data/postmaster.pid"):
+        subprocess.run([str(find_bin_dir() / "pg_ctl"), "-D", str(pid_file.parent), "-m",
+                        "immediate", "stop"], capture_output=True,
+                       user=pid_file.parent.stat().st_uid if os.geteuid() == 0 else None)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_start_on_another_port_than_the_running_cluster_is_one_line(cluster_parent):
+    """`make run` then `make run PGPORT=...` on the same var/pg: "already running", then a
+    psycopg traceback (no socket on the new port), and `url` a DB_URL nobody listens on."""
+    pg, port, other = cluster_parent / "pg", _free_port(), _free_port()
+    assert _devdb("start", str(pg), port=port).returncode == 0
+    again = _devdb("start", str(pg), port=other)
+    assert (again.returncode, again.stderr) == (1, (
+        f"error: the cluster in {pg} runs on port {port}, not {other}: stop it first (make "
+        f"db-stop) or use port {port}\n"))
+    url = _devdb("url", str(pg), port=other).stdout.strip()
+    assert url == Cluster(pg, port=port).url()
+    assert _devdb("stop", str(pg), port=other).stderr == "stopped\n"
+
+
+def _as_nobody():
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        pytest.skip("needs root to act as another local account")
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no OS user nobody")
+    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    if subprocess.run(["runuser", "-u", "nobody", "--", "env", f"PYTHONPATH={ROOT}:{site}",
+                       "python3", "-c", "import psycopg, ella.devdb"],
+                      capture_output=True, cwd="/").returncode != 0:
+        pytest.skip("the system's python3 cannot run the project as another account")
+
+
+def test_root_manages_a_developers_cluster_as_its_owner(cluster_parent):
+    """A developer's own cluster, then `sudo make run` / `sudo make db-stop`: root ran
+    pg_ctl as postgres, which cannot read the developer's data directory: `stop` said "not
+    running" (exit 0) and the server went on; `start` said "did not start" with the running
+    server's log. Root now acts as the cluster's owner."""
+    _as_nobody()
+    pg = cluster_parent / "pg"
+    pg.mkdir()
+    shutil.chown(pg, "nobody")
+    started = _devdb("start", str(pg), port=_free_port(), user="nobody")
+    assert started.returncode == 0, started.stderr
+    port = Cluster(pg).running_port()
+    again = _devdb("start", str(pg), port=port)
+    assert (again.returncode, again.stderr) == (0, f"embedded PostgreSQL already running in "
+                                                   f"{pg}\n")
+    stopped = _devdb("stop", str(pg), port=port)
+    assert (stopped.returncode, stopped.stderr) == (0, "stopped\n")
+    assert not (pg / "data" / "postmaster.pid").exists()
+
+
+def test_a_developers_stop_of_roots_cluster_is_one_line(cluster_parent):
+    """`sudo make run`, then `make db-stop` as a developer: a PermissionError traceback."""
+    _as_nobody()
+    pg, port = cluster_parent / "pg", _free_port()
+    assert _devdb("start", str(pg), port=port).returncode == 0
+    stop = _devdb("stop", str(pg), port=port, user="nobody")
+    assert (stop.returncode, stop.stderr) == (
+        1, f"error: the cluster in {pg} belongs to the OS user postgres: run this as root\n")
+    assert (pg / "data" / "postmaster.pid").exists()
+
+
+def test_a_directory_name_that_is_no_utf8_is_one_line(cluster_parent):
+    """A Latin-1 `ø` in the folder's name: a UnicodeEncodeError traceback (psycopg's
+    connection strings are UTF-8 text, so no such cluster could be used)."""
+    pg = os.fsdecode(os.fsencode(cluster_parent) + b"/lat\xf8/pg")
+    result = _devdb("start", pg, port=_free_port())
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "is no UTF-8 text, which connection strings must be" in result.stderr
+    assert not os.path.exists(pg)
