@@ -246,8 +246,11 @@ def limit_waits(conn, limits):
 # A URL with a scheme is read only after it: `postgresql://ella@db` has no password (read
 # without its scheme, "//ella" was one, and the user name was masked in every message).
 # An empty key=value password is empty (the blank after `=` is no part of it).
-_URL_PASSWORD = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://|(?![a-z][a-z0-9+.-]*://))"
-                           r"[^:/@=\s]*:(?P<secret>.*)@[^@]*$", re.IGNORECASE | re.DOTALL)
+# Without a scheme (also a mistyped one, `postgresql//ella:pw@db`) the user may hold a `/`.
+# The password never runs into the query (`?application_name=ella@lab` made a port of 5432
+# the password).
+_URL_PASSWORD = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://[^:/@=\s]*|(?![a-z][a-z0-9+.-]*://)"
+                           r"[^:@=\s]*):(?P<secret>[^?]*)@[^@]*$", re.IGNORECASE | re.DOTALL)
 _KEY_PASSWORD = re.compile(r"(?:^|\s)password\s*=(?:\s*'(?P<quoted>(?:[^'\\]|\\.)*)'?|"
                            r"(?P<secret>.*?))(?=\s+\w+\s*=|\s*$)", re.IGNORECASE | re.DOTALL)
 # ... or a URL's query parameter (postgresql://ella@db/ella?password=...).

@@ -133,8 +133,11 @@ class Cluster:
             return None
 
     def init(self):
-        if (self.data / "PG_VERSION").exists():
-            return False
+        try:
+            if (self.data / "PG_VERSION").exists():
+                return False
+        except PermissionError:  # another account's data directory (0700)
+            raise DevDbError(self._foreign() or f"cannot read {self.data}") from None
         self.directory.mkdir(parents=True, exist_ok=True)
         ids = _owner_ids()
         if ids:

@@ -105,18 +105,50 @@ def check_storable(value, max_depth=MAX_DEPTH):
         raise UnstorableJson(f"{where} {problem}")
 
 
+class _KeyGivenTwice(Exception):
+    pass
+
+
 def _object_once_per_key(pairs):
     """A JSON object whose keys are each given once: json keeps a repeated key's later value
     without a word (a users file's second "name" renamed the group; the YAML configs refuse
     it alike)."""
     value = dict(pairs)
     if len(value) != len(pairs):
-        seen = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        shown = UNSTORABLE_TEXT.sub("?", repeated)[:MAX_PATH_SHOWN]
-        raise UnstorableJson(f"the key {shown!r} is given twice in one object; the later "
-                             "would silently replace the earlier: keep one")
+        raise _KeyGivenTwice()
     return value
+
+
+class _Pairs(list):
+    """An object's (key, value) pairs as written, repeated keys kept."""
+
+
+def _repeated_key(text):
+    """(path, key) of the first object in `text` that gives a key twice. Parsed again only
+    when there is one: the parser's hook knows no position, and `[17]` names the entry."""
+    segments, walking = [], [iter([("", json.loads(text, object_pairs_hook=_Pairs))])]
+    while walking:
+        try:
+            segment, item = next(walking[-1])
+        except StopIteration:
+            walking.pop()
+            if segments:
+                segments.pop()
+            continue
+        if isinstance(item, _Pairs):
+            seen = set()
+            for key, _ in item:
+                if key in seen:
+                    return _path_text(segments[1:] + [segment]) or "(top level)", key
+                seen.add(key)
+            children = ((f".{key}", child) for key, child in item)
+        elif isinstance(item, list):
+            children = ((f"[{index}]", child) for index, child in enumerate(item))
+        else:
+            continue
+        segments.append(segment)
+        walking.append(children)
+    raise AssertionError("no key given twice")  # the hook said there was one
 
 
 def loads(text, max_depth=MAX_DEPTH):
@@ -129,6 +161,12 @@ def loads(text, max_depth=MAX_DEPTH):
                            object_pairs_hook=_object_once_per_key)
     except RecursionError:
         raise UnstorableJson(f"nested too deeply (at most {max_depth} levels)") from None
+    except _KeyGivenTwice:
+        where, key = _repeated_key(text)
+        shown = UNSTORABLE_TEXT.sub("?", key)[:MAX_PATH_SHOWN]
+        where = UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
+        raise UnstorableJson(f"{where} gives the key {shown!r} twice; the later would "
+                             "silently replace the earlier: keep one") from None
     except (UnstorableJson, json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits

@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ella.config import load_config
-from ella.devdb import Cluster
+from ella.devdb import Cluster, DevDbError
 from ella.migrate import migrate
 
 from helpers import pg_client, process_running
@@ -180,7 +180,7 @@ def _remove_stale_clusters(parent):
     for directory in Path(parent or tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
         if not (directory / OWNER_FILE).exists():
             if _left_by_an_earlier_harness(directory):
-                Cluster(directory).stop()
+                _stop_quietly(directory)
                 shutil.rmtree(directory, ignore_errors=True)
             continue
         try:
@@ -190,10 +190,20 @@ def _remove_stale_clusters(parent):
                     fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its run goes on
-                Cluster(directory).stop()
+                _stop_quietly(directory)
                 shutil.rmtree(directory, ignore_errors=True)
         except OSError:
             continue  # not of this harness, or not ours to judge
+
+
+def _stop_quietly(directory):
+    """Stop a stale cluster; one pg_ctl cannot read (a data directory half made) has no
+    server to stop, and its folder is removed all the same: an error here failed every
+    later session's fixture."""
+    try:
+        Cluster(directory).stop()
+    except DevDbError:
+        pass
 
 
 def _left_by_an_earlier_harness(directory):

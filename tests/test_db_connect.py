@@ -55,6 +55,9 @@ def test_a_malformed_url_is_one_clear_error(url):
     # key=value and quoted it whole.
     (" postgresql://ella:Sup3rSecret@db.invalid/ella", "Sup3rSecret"),
     ("\tpostgresql://ella:Sup3rSecret@db.invalid/ella", "Sup3rSecret"),
+    # A mistyped scheme: no URL to libpq, which quoted it whole.
+    ("postgresql//ella:S3cretPw@nohost.invalid/ella", "S3cretPw"),
+    ("//ella:S3cretPw@nohost.invalid/ella", "S3cretPw"),
     # A key=value password with unquoted blanks: libpq quoted its second word.
     ("host=/nonexistent user=ella password=correct horse battery dbname=ella", "horse"),
     ("host=/nonexistent user=ella password=correct horse battery dbname=ella", "battery"),
@@ -100,6 +103,9 @@ def test_a_db_url_that_is_no_utf8_is_one_clear_error():
 @pytest.mark.parametrize("url, shown", [
     ("postgresql://ella@ella-db.invalid/ella", "ella-db.invalid"),
     ("host=/nonexistent password= dbname=ella bogus", '"bogus"'),
+    # An `@` in the query: the port was taken for the password.
+    ("postgresql://localhost:5432/ella?host=/nonexistent&application_name=ella@lab",
+     "/nonexistent/.s.PGSQL.5432"),
 ])
 def test_a_db_url_without_a_password_masks_nothing(url, shown):
     """A URL with a user and no password was read without its scheme ("//ella" taken for

@@ -162,9 +162,11 @@ def test_a_developers_stop_of_roots_cluster_is_one_line(cluster_parent):
     _as_nobody()
     pg, port = cluster_parent / "pg", _free_port()
     assert _devdb("start", str(pg), port=port).returncode == 0
-    stop = _devdb("stop", str(pg), port=port, user="nobody")
-    assert (stop.returncode, stop.stderr) == (
-        1, f"error: the cluster in {pg} belongs to the OS user postgres: run this as root\n")
+    for command in ("stop", "start"):  # (start read PG_VERSION first: a traceback)
+        result = _devdb(command, str(pg), port=port, user="nobody")
+        assert (result.returncode, result.stderr) == (
+            1, f"error: the cluster in {pg} belongs to the OS user postgres: run this as "
+               "root\n")
     assert (pg / "data" / "postmaster.pid").exists()
 
 
@@ -176,3 +178,19 @@ def test_a_directory_name_that_is_no_utf8_is_one_line(cluster_parent):
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
     assert "is no UTF-8 text, which connection strings must be" in result.stderr
     assert not os.path.exists(pg)
+
+
+def test_the_harness_sweeps_a_stale_cluster_pg_ctl_cannot_read(cluster_parent):
+    """A stale test cluster whose data directory pg_ctl cannot read (a postmaster.pid, no
+    PG_VERSION: half removed) made `pg_ctl status` exit 4, which is an error: the sweep let
+    it through, and the fixture failed for every later session."""
+    import conftest
+    stale = cluster_parent / (conftest.CLUSTER_PREFIX + "half-removed")
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "postmaster.pid").write_text("99999\n")
+    (stale / conftest.OWNER_FILE).write_text("")
+    if os.geteuid() == 0:
+        for path in (stale, stale / "data", stale / "data" / "postmaster.pid"):
+            shutil.chown(path, "postgres", "postgres")
+    conftest._remove_stale_clusters(str(cluster_parent))
+    assert not stale.exists()

@@ -88,13 +88,18 @@ def test_deposited_json_files_may_start_with_a_byte_order_mark(tmp_path):
 def test_a_key_given_twice_in_a_json_object_is_refused(db_url, tmp_path):
     """json keeps the later value without a word: a groups file's second "name" renamed the
     group ("Added user group g2"); the YAML configs refuse a key written twice alike."""
-    with pytest.raises(UnstorableJson, match="the key 'name' is given twice in one object"):
+    with pytest.raises(UnstorableJson, match=r"^\[0\] gives the key 'name' twice; the later"):
         loads('[{"name": "g1", "genepanels": [], "name": "g2"}]')
+    # Named by its path: a key that many entries have once each is no clue.
+    with pytest.raises(UnstorableJson, match=r"^\[2\]\.filterconfig\.frequency gives the "
+                                             r"key 'num_thresholds' twice"):
+        loads(json.dumps([{"name": "a"}, {"name": "b"}]).rstrip("]") + ', {"name": "c", '
+              '"filterconfig": {"frequency": {"num_thresholds": 1, "num_thresholds": 2}}}]')
     assert loads('{"a": {"b": 1}, "c": {"b": 2}}') == {"a": {"b": 1}, "c": {"b": 2}}
     path = tmp_path / "groups.json"
     path.write_text('[{"name": "g1", "genepanels": [], "name": "g2"}]')
     result = run_cli("ella-users", "add_groups", str(path), db_url=db_url)
     assert result.returncode == 1, result
-    assert "the key 'name' is given twice in one object" in result.stderr
+    assert f"{path}: [0] gives the key 'name' twice" in result.stderr
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM usergroup").fetchone() == (0,)
