@@ -153,11 +153,28 @@ def exomes(g=None, g_num=9000, fin=None, fin_num=9000):
     ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], {"inDB": {"freq": {"OUSWES": 0.65}, "num": {}}},
      "less_common"),
     ([OVERRIDE_GENE, STRICT_OVERRIDE_GENE], {}, "null_freq"),
+    # The cutoffs themselves (acmg.md 3.3: common at >= hi, less common at >= lo): BA1 and
+    # BS1 for a frequency exactly at the cutoff.
+    ([AD_GENE], exomes(0.005), "common"),
+    ([AD_GENE], exomes(0.001), "less_common"),
+    # On an AD gene and another: the AD cutoffs (any AD transcript), not the default ones.
+    ([AD_GENE, AR_GENE], exomes(0.0051), "common"),
 ])
 def test_commonness(db_conn, genes, frequencies, expected):
     allele_id = _allele(db_conn, genes, frequencies)
     inheritance = {AD_GENE: "AD", AR_GENE: "AR", OVERRIDE_GENE: None}
     assert commonness(db_conn, COMMON_ACMG, inheritance, [allele_id]) == {allele_id: expected}
+
+
+def test_a_variant_without_frequency_data_is_below_the_number_threshold(db_conn):
+    """acmg.md 3.3: num_threshold also for an allele without a shadow row (no annotation):
+    taken for absent from controls, it got PPxPM2."""
+    allele_id = db_conn.execute(
+        "INSERT INTO allele (genome_reference, chromosome, start_position, open_end_position, "
+        "change_from, change_to, change_type, vcf_pos, vcf_ref, vcf_alt, length, caller_type) "
+        "VALUES ('GRCh37', '2', 5000, 5001, 'A', 'G', 'SNP', 5001, 'A', 'G', 1, 'snv') "
+        "RETURNING id").fetchone()[0]
+    assert commonness(db_conn, COMMON_ACMG, {}, [allele_id]) == {allele_id: "num_threshold"}
 
 
 def test_an_override_with_null_num_thresholds_keeps_the_top_level_ones(db_conn):
@@ -330,6 +347,26 @@ def test_reference_assessments_feed_the_rules(client, demo_db_url):
     sources = {c["code"]: c["source"] for c in codes}
     assert sources["REQ_segregation"] == f"refassessment.{allele_id}_1.ref_segregation"
     assert "PSxPP1" in sources
+
+
+def test_reference_assessments_reach_only_their_own_variant(client, demo_db_url):
+    """acmg.md 2.1: `refassessment` holds the request's reference assessments of that
+    allele only; one variant's confirmed de novo must not give another PS2."""
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    first = _allele_id(demo_db_url, 32890607, "G", "T")
+    with psycopg.connect(demo_db_url) as conn:
+        other = conn.execute("SELECT min(id) FROM allele WHERE id <> %s",
+                             (first,)).fetchone()[0]
+    refs = [{"allele_id": first, "reference_id": 1,
+             "evaluation": {"ref_de_novo": "de_novo_confirmed"}}]
+    result = client.post(ACMG_ALLELES, {"allele_ids": [first, other], "gp_name": "HBOCUTV",
+                                        "gp_version": "v01", "referenceassessments": refs})
+    assert result.status == 200, result.body
+    sources = {allele: {c["code"]: c["source"] for c in result.json[str(allele)]["codes"]}
+               for allele in (first, other)}
+    assert "PS2" in sources[first]
+    assert "PS2" not in sources[other]
+    assert not [s for s in sources[other].values() if s and s.startswith("refassessment")]
 
 
 def test_group_without_acmg_config_is_a_clear_error(client, demo_db_url):

@@ -148,6 +148,28 @@ def test_worked_examples(codes, klass, message, contributors):
                       "meta": {"engine": "ella", "version": "ACMG2015-ELLA-1.17"}}
 
 
+@pytest.mark.parametrize("codes,klass,message,contributors", [
+    # acmg.md 4.2: every OR-branch that holds contributes (PVS + PS, and two PS).
+    (["PVS1", "PS1", "PS2"], 5, "Pathogenic", ["PVS1", "PS1", "PS2", "PS1", "PS2"]),
+    # The contradiction's contributors are the codes as given (PPxPM1 too).
+    (["PM1", "PPxPM1", "BP4"], 3, "Contradiction", ["PM1", "PPxPM1", "BP4"]),
+    # Likely benign from one BS and one BP: with two BP, the BP branch alone.
+    (["BS1", "BP1", "BP4"], 2, "Likely benign", ["BP1", "BP4"]),
+])
+def test_contributors_of_each_branch(codes, klass, message, contributors):
+    result = classify(codes)
+    assert (result["class"], result["message"], result["contributors"]) == \
+        (klass, message, contributors)
+
+
+def test_point_engine_evidence_netting_to_zero_is_named():
+    """Evidence of 0 points is uncertain significance with its contributors, not "None"
+    (which says nothing applies)."""
+    result = points.classify(["PP3", "BP4"])
+    assert (result["class"], result["message"], result["contributors"], result["meta"]["points"]) \
+        == (3, "Uncertain significance", ["BP4", "PP3"], 0)
+
+
 # -- properties 36/37 ---------------------------------------------------------------------
 
 BASES = ["PVS1", "PS1", "PS2", "PS3", "PS4", "PM1", "PM2", "PM3", "PM4", "PM5", "PM6", "PP1",

@@ -287,6 +287,18 @@ def test_43_stop_gained():
     assert two == no_transcript
 
 
+def test_the_rules_read_the_panels_transcript():
+    """acmg.md 2.1: T is the transcript filtered_transcripts[0] names, not the first one:
+    an intronic transcript outside the panel hid the panel transcript's stop gain (PVS1)."""
+    ann = {"transcripts": [
+        {"transcript": "NM_001.1", "hgnc_id": 11, "consequences": ["intron_variant"],
+         "in_last_exon": "no"},
+        {"transcript": "NM_002.1", "hgnc_id": 12, "consequences": ["stop_gained"],
+         "in_last_exon": "no"}], "filtered_transcripts": ["NM_002.1"]}
+    codes = suggested(ann)
+    assert "REQ_null_variant" in codes and "PVS1" in codes
+
+
 def test_output_shape_of_source_aggregate_and_composite_rules():
     doc = data_document(annotation(["stop_gained"]), "null_freq", lambda g: dict(GP),
                         {"3_7": {"ref_segregation": "segr"}, "3_8": {"ref_segregation_quality":
