@@ -499,6 +499,25 @@ def test_c44_c45_every_refused_transition_is_409_and_changes_nothing(world):
         assert tables(world.url) == before, case
 
 
+def test_the_statuses_each_action_accepts_are_workflow_md_3s():
+    """Written out from workflow.md 3-4: the 409 test above takes its cases from the table,
+    so an action the table let through on one more status (start or finalize of a round
+    that is Done or Not started) dropped that case from it and passed."""
+    from ella.workflow.rounds import NO_ROUND
+    assert {action: (set(transition.types), set(transition.allowed))
+            for action, transition in TRANSITIONS.items()} == {
+        "start": ({"analysis", "allele"}, {NO_ROUND, "Not started"}),
+        "save": ({"analysis", "allele"}, {"Ongoing"}),
+        "override": ({"analysis", "allele"}, {"Ongoing"}),
+        "marknotready": ({"analysis"}, {"Ongoing"}),
+        "markinterpretation": ({"analysis", "allele"}, {"Ongoing"}),
+        "markreview": ({"analysis", "allele"}, {"Ongoing"}),
+        "markmedicalreview": ({"analysis"}, {"Ongoing"}),
+        "finalize": ({"analysis", "allele"}, {"Ongoing"}),
+        "reopen": ({"analysis", "allele"}, {"Done"}),
+    }
+
+
 def test_every_refusal_text_of_the_table_is_ellas():
     """Every refusal text of the transition table, written out from workflow.md 3-4 and
     api.md 1.4: the 409 test above takes its expected texts from the table, so a changed
