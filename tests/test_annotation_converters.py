@@ -24,6 +24,7 @@ from ella.annotation.converters import (AnnotationConfigError, AnnotationConvers
                                         convert_vep, extrarefs_fields, hgvsc_distances,
                                         in_last_exon, meta_keys, place, shorten_hgvsc)
 from ella.annotation.legacy_config import legacy_annotation_config
+from ella.data_warnings import collecting
 from ella.vcf import open_vcf, read_header
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -588,3 +589,80 @@ def test_hgnc_lookups_loaded_once():
     tables = hgnc._get_tables()
     hgnc.id_from_symbol("BRCA2")
     assert hgnc._get_tables() is tables
+
+
+# ------------------------------------------------ rules a mutation audit found unpinned
+
+@pytest.mark.parametrize("hgvsc,short,insertion", [
+    ("c.123_132delCGACGACGCA", "c.123_132del", None),  # exactly 10 nt: shortened (3.3)
+    ("c.123_132dupCGACGACGCA", "c.123_132dup", None),
+    ("c.131_132insACTTGCTGCT", "c.131_132ins(10)", "ACTTGCTGCT"),
+])
+def test_a_sequence_of_exactly_ten_nucleotides_is_shortened(hgvsc, short, insertion):
+    assert shorten_hgvsc(hgvsc) == (short, insertion)
+
+
+@pytest.mark.parametrize("hgvsc,exon_distance,coding_distance", [
+    ("c.100N>A", 0, 0), ("c.-12R>G", 0, -12), ("n.55U>C", 0, 0), ("c.20+3Y>T", 3, None)])
+def test_distances_of_an_iupac_or_rna_base(hgvsc, exon_distance, coding_distance):
+    """import.md 3.3: a position is followed by a nucleotide or IUPAC code (or del, dup,
+    ins, inv); the filters read these distances from the shadow rows."""
+    assert hgvsc_distances(hgvsc) == (exon_distance, coding_distance)
+
+
+def test_clinvar_json_with_a_variant_id_that_is_no_integer_is_stored_as_decoded():
+    """import.md 3.4: converted only with an integer variant_id; otherwise stored as is."""
+    data = {"variant_description": "x", "variant_id": "51138",
+            "rcvs": {"RCV1": {"traitnames": ["a"], "clinical_significance_descr": ["a"],
+                              "variant_id": ["a"], "submitter": ["a"],
+                              "last_evaluated": ["a"]}}}
+    assert convert_clinvarjson(b16(data)) == data
+
+
+def test_a_pubmed_id_clinvar_gives_twice_is_two_references():
+    """import.md 3.5: one reference per id of pubmeds and pubmed_ids (the stored JSON, which
+    decides whether a new annotation supersedes the old one, 3.7)."""
+    assert convert_clinvarreferences(b16({"pubmeds": [123], "pubmed_ids": [123]})) == \
+        [{"pubmed_id": 123, "source": "CLINVAR", "source_info": ""}] * 2
+
+
+def test_a_protein_change_without_its_protein_is_kept():
+    (t,) = vep(csq_entry(HGVSp="p.Met1Val"))
+    assert t["HGVSp"] == "p.Met1Val" and "protein" not in t
+
+
+def test_a_clone_based_gene_without_hgnc_id_is_dropped_without_a_warning():
+    """import.md 3.3: a transcript without an HGNC id is dropped with a warning (it reaches
+    the interpreters' analysis warnings), silently for clone-based genes."""
+    unknown = {"HGNC_ID": "", "Gene": "ENSG99999999999", "SYMBOL": "NOTAGENE"}
+    with collecting() as warned:
+        assert vep(csq_entry(**unknown, SYMBOL_SOURCE="Clone_based_vega_gene")) == []
+        assert vep(csq_entry(**unknown, SYMBOL_SOURCE="Clone_based_ensembl_gene")) == []
+    assert warned.total == 0
+    with collecting() as warned:
+        assert vep(csq_entry(**unknown, SYMBOL_SOURCE="HGNC")) == []
+    assert warned.total == 1 and "no HGNC id for NM_000059.3" in warned.first[0]
+
+
+LEGACY_HEADER = (
+    "##fileformat=VCFv4.1\n"
+    '##INFO=<ID=GNOMAD_EXOMES__Hemi,Number=1,Type=String,Description="hemizygous">\n'
+    '##INFO=<ID=GNOMAD_EXOMES__AS_FilterStatus,Number=1,Type=String,Description="filter">\n'
+    '##INFO=<ID=inDB__filter_OUSWES,Number=1,Type=String,Description="filter">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+
+
+def test_the_legacy_configs_tolerance_and_separators(tmp_path):
+    """import.md 3.6, by behaviour (the comparison with ELLA's own file needs ../shared):
+    Hemi is not an integer on autosomes (`NA`: stored as null, the import goes on),
+    gnomAD's AS_FilterStatus splits on `|`, inDB's filter on `,`."""
+    path = tmp_path / "legacy.vcf"
+    path.write_text(LEGACY_HEADER + "13\t100\t.\tA\tG\t50\tPASS\tGNOMAD_EXOMES__Hemi=NA;"
+                    "GNOMAD_EXOMES__AS_FilterStatus=RF|AC0;inDB__filter_OUSWES=A,B\n")
+    with open_vcf(path) as reader:
+        (record,) = list(reader)
+    annotation = annotate_record(record, DEPOSIT, read_header(path).csq_fields)
+    frequencies = annotation["frequencies"]
+    assert frequencies["GNOMAD_EXOMES"]["hemi"]["G"] is None
+    assert frequencies["GNOMAD_EXOMES"]["filter"]["G"] == ["RF", "AC0"]
+    assert frequencies["inDB"]["filter"]["OUSWES"] == ["A", "B"]

@@ -91,6 +91,28 @@ def test_a_new_annotation_replaces_the_shadow_rows(db_conn):
                            (allele_id,)).fetchone()[0] == 0
 
 
+def test_an_annotation_stored_as_superseded_leaves_the_current_ones_shadow_rows(db_conn):
+    """The shadow rows are the current annotation's (filtering.md 0.2): a row inserted
+    already superseded (history carried over, a restore) must not replace them, or the
+    filters read another annotation's transcripts and frequencies."""
+    allele_id = _allele(db_conn)
+    _annotate(db_conn, allele_id, ANNOTATION)
+    before = [db_conn.execute(f"SELECT * FROM {table} WHERE allele_id = %s ORDER BY 1, 2",
+                              (allele_id,)).fetchall()
+              for table in ("annotationshadowtranscript", "annotationshadowfrequency")]
+    older = copy.deepcopy(ANNOTATION)
+    older["transcripts"] = older["transcripts"][:1]
+    older["frequencies"]["GNOMAD_EXOMES"]["freq"]["G"] = 0.5
+    db_conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                    "date_superceeded, annotation_config_id) VALUES (%s, %s, "
+                    "now() - interval '1 year', now() - interval '1 day', 1)",
+                    (allele_id, Jsonb(older)))
+    after = [db_conn.execute(f"SELECT * FROM {table} WHERE allele_id = %s ORDER BY 1, 2",
+                             (allele_id,)).fetchall()
+             for table in ("annotationshadowtranscript", "annotationshadowfrequency")]
+    assert after == before and before[0] and before[1]
+
+
 def test_annotation_rows_are_immutable(db_conn):
     allele_id = _allele(db_conn)
     annotation_id, _ = _annotate(db_conn, allele_id, ANNOTATION)
