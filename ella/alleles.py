@@ -490,6 +490,12 @@ def _allele_depth(block, si):
     entries = []
     for rec in block:
         ad = rec.format_value(si, "AD")
+        if isinstance(ad, (list, tuple)) and len(ad) > 2:
+            # Not one value per allele of the (decomposed) record: its depths are no one's.
+            data_warning(log, "%s, line %s: FORMAT AD of %s values of sample %s ignored (the "
+                              "record has 2 alleles)", rec.path, rec.line_no, len(ad),
+                         rec._hdr.samples[si])
+            continue
         if not isinstance(ad, (list, tuple)) or len(ad) != 2 or all(v is None for v in ad):
             continue  # missing, a single number (VarScan's Number=1), or not decomposed
         if not all(v is None or type(v) is int for v in ad):

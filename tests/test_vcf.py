@@ -13,6 +13,7 @@ import pytest
 from ella.alleles import (allele_from_record, block_genotype, build_allele, gt_type,
                           is_multiallelic, iter_blocks, variant_records)
 import ella.vcf as vcf_module
+from ella.data_warnings import collecting
 from ella.vcf import VcfError, open_vcf, read_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1050,3 +1051,60 @@ def test_a_repeated_info_or_format_definition_is_ignored_as_htslib_does(tmp_path
         "(Number=A,Type=Float) is used, as htslib does",
         "##FORMAT DP is defined again (Number=1,Type=String); the first definition "
         "(Number=1,Type=Integer) is used, as htslib does"]
+
+
+# ------------------------------------------------ rules a mutation audit found unpinned
+
+def test_filter_and_quality_are_those_of_the_probands_record(tmp_path):
+    """import.md 2.9: filter_status and variant_quality of the proband's (first) record of
+    a block, not the block's first record, which the proband need not have (decomposed
+    input keeps each record's FILTER and QUAL): a failed call was stored as PASS."""
+    site = "OLD_MULTIALLELIC=1:100:C/T/G"
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "C", "T", "10", "q10", site, "GT:AD", "0/.:4,0"],
+        ["1", "100", ".", "C", "G", "99", "PASS", site, "GT:AD", "./1:4,6"],
+    ])
+    g = block_genotype(next(iter_blocks(read_all(path))))
+    assert (g.record.alts, g.filter_status, g.variant_quality) == (["G"], "PASS", 99)
+
+
+def test_the_allele_ratio_divides_by_the_allele_depths_not_dp(tmp_path):
+    """import.md 2.9: AD[alt] / sum(AD). DP counts more reads (filtered, uninformative):
+    divided by it, a heterozygous call's ratio fell below the quality filter's cut-off."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "G", "50", "PASS", ".", "GT:AD:DP", "0/1:10,5:20"]])
+    (sample,) = block_genotype(next(iter_blocks(read_all(path)))).samples
+    assert sample.allele_ratio == 5 / 15 and sample.sequencing_depth == 20
+
+
+def test_an_ad_with_more_values_than_the_record_has_alleles_is_ignored(tmp_path):
+    """import.md 2.9: AD of more than two values on a decomposed record is ignored, with a
+    warning (its first two were stored as the depths)."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "G", "50", "PASS", ".", "GT:AD", "0/1:10,5,3"]])
+    with collecting() as warned:
+        (sample,) = block_genotype(next(iter_blocks(read_all(path)))).samples
+    assert (sample.allele_depth, sample.allele_ratio) == ({}, 0)
+    assert warned.total == 1 and "AD of 3 values" in warned.first[0]
+
+
+def test_ref_depths_that_differ_within_a_block_are_refused(tmp_path):
+    """import.md 2.9: the REF counts of a block's records must be equal; one of two was
+    kept as "REF" silently."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "ATT", "A", "9", "PASS", "OLD_MULTIALLELIC=x", "GT:AD", "0/1:5,6"],
+        ["1", "101", ".", "TT", "T", "9", "PASS", "OLD_MULTIALLELIC=x", "GT:AD", "0/.:4,2"],
+    ])
+    with pytest.raises(VcfError, match="REF depths differ between the records of a "
+                                       "multiallelic block"):
+        block_genotype(next(iter_blocks(read_all(path))))
+
+
+def test_a_haploid_calls_likelihoods_on_a_multi_alt_line_are_split(tmp_path):
+    """A haploid call (a male's X) has one PL value per allele: split per ALT as a diploid
+    call's are (the whole VCF was refused: "Number=G needs 6")."""
+    path = write_vcf(tmp_path, [
+        ["X", "100", ".", "A", "C,G", "50", "PASS", ".", "GT:PL", "1:10,0,20"]])
+    first, second = read_all(path)
+    assert first.format_value(0, "PL") == [10, 0]
+    assert second.format_value(0, "PL") == [10, 20]
