@@ -106,8 +106,13 @@ class Cluster:
     def _foreign(self):
         """Why this account cannot manage the cluster, or None."""
         owner = self._owner()
-        if os.geteuid() == 0 or owner == pwd.getpwuid(os.geteuid()).pw_name:
+        if os.geteuid() == 0:
             return None
+        try:
+            if owner == pwd.getpwuid(os.geteuid()).pw_name:
+                return None
+        except KeyError:  # an account without a name (a container's bare uid)
+            pass
         return (f"the cluster in {self.directory} belongs to the OS user {owner}: run this "
                 f"as {'root' if owner == SUPERUSER else owner}")
 
