@@ -228,12 +228,19 @@ def _put_in_place(parts, target_dir, leftovers):
                 os.replace(parts[name], final)
                 replaced.append(name)
         except OSError as exc:
-            for name in replaced:
-                if name in backups:
-                    os.replace(backups[name], finals[name])
-                else:
-                    finals[name].unlink()
-            raise IgvDataError(f"{finals[name]}: cannot write: {exc.strerror or exc}; the "
+            failed = finals[name]
+            try:
+                for done in replaced:
+                    if done in backups:
+                        os.replace(backups[done], finals[done])
+                    else:
+                        finals[done].unlink()
+            except OSError as undo:
+                raise IgvDataError(
+                    f"{failed}: cannot write: {exc.strerror or exc}; putting back "
+                    f"{finals[done]} failed too ({undo.strerror or undo}): download "
+                    "again") from None
+            raise IgvDataError(f"{failed}: cannot write: {exc.strerror or exc}; the "
                                "served files are as they were") from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -220,8 +220,8 @@ def test_a_rename_failing_midway_puts_the_served_files_back(www, tmp_path, monke
         return real_replace(source, destination)
 
     monkeypatch.setattr(igvdata.os, "replace", replace)
-    with pytest.raises(igvdata.IgvDataError, match="Input/output error; the served files "
-                                                   "are as they were"):
+    with pytest.raises(igvdata.IgvDataError, match=f"{FAI_OUT}: cannot write: Input/output "
+                                                   "error; the served files are as they were"):
         igvdata.download(target, _urls(base), echo=lambda text: None)
     assert sorted(p.name for p in target.iterdir()) == sorted([FASTA_OUT, FAI_OUT])
     assert (target / FASTA_OUT).read_text() == old[FASTA_OUT]
