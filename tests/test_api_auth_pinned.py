@@ -18,6 +18,7 @@ from ella.web import routes  # noqa: F401  (registers the routes)
 from ella.web.app import create_app
 from ella.web.router import router
 from api_client import Client
+from test_workflow_rounds import sql
 from api_helpers import TEST_PASSWORD, add_user, logged_in_client
 from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, deposit
 
@@ -32,14 +33,6 @@ JOB_BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "H
             "genepanel_version": "v01",
             "properties": {"analysis_name": "abc", "create_or_append": "Create",
                            "sample_type": "HTS"}}
-
-
-def sql(url, query, params=()):
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(query, params)
-        rows = cur.fetchall() if cur.description else None
-        conn.commit()
-        return rows
 
 
 def cheap_hash(password):

@@ -45,14 +45,19 @@ def test_make_uses_ella_devdb_port_unless_pgport_is_given():
     assert "ELLA_DEVDB_PORT=55666 " in planned("PGPORT=55666", ELLA_DEVDB_PORT="55555")
 
 
-def test_no_other_local_account_reaches_the_cluster():
-    """The cluster trusts whoever reaches its socket, as the superuser: only its owner may."""
+def _need_nobody():
+    """Skip unless this test can act as another local account (root, runuser, `nobody`)."""
     if os.geteuid() != 0 or not shutil.which("runuser"):
         pytest.skip("needs root to act as another local account")
     try:
         pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no OS user nobody")
+
+
+def test_no_other_local_account_reaches_the_cluster():
+    """The cluster trusts whoever reaches its socket, as the superuser: only its owner may."""
+    _need_nobody()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -124,12 +129,7 @@ def test_start_on_another_port_than_the_running_cluster_is_one_line(cluster_pare
 
 
 def _as_nobody():
-    if os.geteuid() != 0 or not shutil.which("runuser"):
-        pytest.skip("needs root to act as another local account")
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no OS user nobody")
+    _need_nobody()
     site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
     if subprocess.run(["runuser", "-u", "nobody", "--", "env", f"PYTHONPATH={ROOT}:{site}",
                        "python3", "-c", "import psycopg, ella.devdb"],

@@ -8,17 +8,10 @@ import pytest
 
 from ella.refresh import refresh
 from filter_helpers import PANEL, World
+from test_filters_allele import FREQUENCY as FREQ
 
 HET, HOM, REF = "Heterozygous", "Homozygous", "Reference"
 NON = {"filter_mode": "recessive_non_candidates"}
-FREQ = {
-    "groups": {"external": {"ExAC": ["G", "FIN"], "1000g": ["G"]},
-               "internal": {"internalDB": ["AF"]}},
-    "num_thresholds": {"ExAC": {"G": 2000, "FIN": 2000}},
-    "thresholds": {"AD": {"external": 0.005, "internal": 0.05},
-                   "default": {"external": 0.3, "internal": 0.05}},
-    "genes": {"300000": {"thresholds": {"external": 0.5, "internal": 0.7}}},
-}
 NONE_ENABLED = {r: {"enable": False} for r in ("denovo", "compound_heterozygous",
                 "recessive_homozygous", "no_coverage_parents", "parental_mosaicism")}
 
