@@ -6,9 +6,8 @@ import copy
 
 import pytest
 
-from ella.refresh import refresh
 from filter_helpers import PANEL, World
-from test_filters_allele import FREQUENCY as FREQ
+from test_filters_allele import FREQUENCY as FREQ, freq_world  # noqa: F401 (fixture)
 
 HET, HOM, REF = "Heterozygous", "Homozygous", "Reference"
 NON = {"filter_mode": "recessive_non_candidates"}
@@ -25,16 +24,6 @@ def world(db_conn, ella_config):
     return World(db_conn, ella_config)
 
 
-@pytest.fixture
-def fw(db_conn, ella_config):
-    config = copy.deepcopy(ella_config)
-    config["frequencies"]["groups"] = FREQ["groups"]
-    refresh(db_conn, config, echo=lambda *_: None)
-    w = World(db_conn, config)
-    w.transcript("NM_1AD.1", 100000, inheritance="AD")
-    return w
-
-
 def _fa(w, tx, hgnc, g):
     a = w.allele()
     w.annotate(a, [{"transcript": tx, "hgnc_id": hgnc}],
@@ -42,33 +31,33 @@ def _fa(w, tx, hgnc, g):
     return a
 
 
-def test_a_gene_with_ad_and_ar_transcripts_is_not_ad_only(fw):
+def test_a_gene_with_ad_and_ar_transcripts_is_not_ad_only(freq_world):
     """2.1: AD-only means all of the gene's panel transcripts are AD; the stricter AD
     cut-off removed a variant of a gene that is also AR."""
-    fw.transcript("NM_4A.1", 400000, inheritance="AD")
-    fw.transcript("NM_4B.1", 400000, inheritance="AR")
-    a = _fa(fw, "NM_4A.1", 400000, 0.01)
-    assert fw.run("frequency", [a], FREQ) == set()
+    freq_world.transcript("NM_4A.1", 400000, inheritance="AD")
+    freq_world.transcript("NM_4B.1", 400000, inheritance="AR")
+    a = _fa(freq_world, "NM_4A.1", 400000, 0.01)
+    assert freq_world.run("frequency", [a], FREQ) == set()
 
 
-def test_an_override_gene_is_not_also_tested_at_the_ad_cutoff(fw):
+def test_an_override_gene_is_not_also_tested_at_the_ad_cutoff(freq_world):
     """2.1: the AD set is the alleles not in a gene override."""
     config = copy.deepcopy(FREQ)
     config["genes"] = {"100000": {"thresholds": {"external": 0.5, "internal": 0.7}}}
-    a = _fa(fw, "NM_1AD.1", 100000, 0.01)
-    assert fw.run("frequency", [a], config) == set()
+    a = _fa(freq_world, "NM_1AD.1", 100000, 0.01)
+    assert freq_world.run("frequency", [a], config) == set()
 
 
-def test_ad_genes_come_from_the_analysis_panel_version(fw):
+def test_ad_genes_come_from_the_analysis_panel_version(freq_world):
     """2 and 2.1: the panel is (name, version); a gene AD only in v2 must not get the AD
     cut-off in v1."""
-    fw.conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+    freq_world.conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
                     "date_created) VALUES (%s, 'v2', 'GRCh37', true, now())", (PANEL[0],))
-    tid = fw.transcript("NM_5.1", 500000, inheritance="AD")
-    fw.conn.execute("UPDATE genepanel_transcript SET genepanel_version = 'v2' "
+    tid = freq_world.transcript("NM_5.1", 500000, inheritance="AD")
+    freq_world.conn.execute("UPDATE genepanel_transcript SET genepanel_version = 'v2' "
                     "WHERE transcript_id = %s", (tid,))
-    a = _fa(fw, "NM_5.1", 500000, 0.01)
-    assert fw.run("frequency", [a], FREQ) == set()
+    a = _fa(freq_world, "NM_5.1", 500000, 0.01)
+    assert freq_world.run("frequency", [a], FREQ) == set()
 
 
 def test_genepanel_only_matches_a_panel_gene_by_symbol(world):
