@@ -1,5 +1,7 @@
 """Checks of text read from files, folder names and the command line."""
 
+import unicodedata
+
 
 def is_utf8(text):
     """False for text with undecodable bytes (a name from a Latin-1 share, argv and stdin:
@@ -9,3 +11,18 @@ def is_utf8(text):
     except UnicodeEncodeError:
         return False
     return True
+
+
+def same_text_other_form(cur, table, name):
+    """The stored names of `table` (analysis, genepanel) that are `name` in another Unicode
+    form, sorted: a folder or file saved on a Mac writes `Å` as `A` and a combining ring,
+    which every screen shows as the stored `Å`, while the database compares code points.
+    Only a name in NFC or with a character beyond ASCII can be such (read in UTF-8, ELLA's
+    encoding)."""
+    if table not in ("analysis", "genepanel"):
+        raise ValueError(f"no names to compare in {table}")
+    text = unicodedata.normalize("NFC", name)
+    rows = cur.execute(
+        f"SELECT DISTINCT name FROM {table} WHERE name <> %s AND (name = %s OR "
+        "octet_length(name) <> length(name)) ORDER BY name", (name, text)).fetchall()
+    return [other for (other,) in rows if unicodedata.normalize("NFC", other) == text]

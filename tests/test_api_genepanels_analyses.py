@@ -352,6 +352,28 @@ def test_an_existing_name_gets_new_versions_as_it_is(demo_api_app, demo_db_url):
     assert refused.status == 400 and "starts or ends with a blank" in refused.json["message"]
 
 
+def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(demo_api_app,
+                                                                       demo_db_url):
+    """`Åse` typed on a Mac (`A` and a combining ring) beside the stored `Åse`: two panels
+    every list shows alike, which groups and analyses could not tell apart."""
+    sql(demo_db_url, "INSERT INTO genepanel (name, version, genome_reference, official, "
+        "date_created) VALUES ('\u00c5se', 'v01', 'GRCh37', true, now())")
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    body = {**NEW_PANEL, "usergroups": ["testgroup01"], "version": "v02", "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]}]}
+    refused = client.post(f"{API}/genepanels/", {**body, "name": "A\u030ase"})
+    assert refused.status == 400, refused.body
+    assert refused.json["message"] == (
+        "The gene panel name 'A\u030ase' is that of the existing panel '\u00c5se' in another "
+        "Unicode form: name it exactly as stored")
+    assert sql(demo_db_url, "SELECT count(*) FROM genepanel WHERE name = 'A\u030ase'") == [(0,)]
+    # Its next version under the stored name, and another name, are made.
+    assert client.post(f"{API}/genepanels/", {**body, "name": "\u00c5se"}).status == 200
+    assert client.post(f"{API}/genepanels/", {**body, "name": "\u00c5sa"}).status == 200
+
+
 def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):
     """Two requests for the same new panel at the same moment: one creates it, the other
     gets 409 (it was a 500 when both passed the existence check before either inserted)."""

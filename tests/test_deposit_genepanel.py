@@ -346,6 +346,25 @@ def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url,
             assert deposit(db_url, ella_config, folder)["records"] == 6
 
 
+def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(db_url):
+    """Panel files named on a Mac (`Å` as `A` and a combining ring) for the stored `Åse`: a
+    second panel every list shows alike. Its next version under the stored name is made."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+
+    def deposit_as(name, version):
+        return run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
+                       "--genepanel_version", version, "--transcripts_path", str(transcripts),
+                       "--phenotypes_path", str(phenotypes), db_url=db_url)
+    assert deposit_as("\u00c5se", "v1").returncode == 0
+    before = without_clilog(table_snapshot(db_url))
+    assert one_line_error(deposit_as("A\u030ase", "v2")) == (
+        "error: the gene panel name 'A\u030ase' is that of the existing panel '\u00c5se' in "
+        "another Unicode form (a file saved on a Mac decomposes `\u00c5`): name it exactly as "
+        "stored")
+    assert without_clilog(table_snapshot(db_url)) == before
+    assert deposit_as("\u00c5se", "v2").returncode == 0
+
+
 def _replace_line(number, edit):
     """An edit of line `number` (1-based) of a file's text."""
     def apply(text):

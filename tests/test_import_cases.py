@@ -3,6 +3,7 @@ import gzip
 import json
 import re
 import shutil
+import unicodedata
 
 import psycopg
 import pytest
@@ -334,3 +335,43 @@ def test_an_indented_comment_line_of_a_ped_is_a_comment(tmp_path):
     ped.write_text("  # family id, sample, father, mother, sex, phenotype\n"
                    "\t#note\nF\tS1\t0\t0\t1\t2\t1\n")
     assert len(read_ped(ped)) == 1
+
+
+def _folder_of(tmp_path, name):
+    """A brca_sample_2 analysis folder named `name` (its analysis' name) on panel HBOC v01."""
+    folder = tmp_path / name
+    folder.mkdir(parents=True)
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    return folder
+
+
+def test_an_analysis_named_in_another_unicode_form_is_the_analysis_already_imported(
+        db_url, ella_config, tmp_path):
+    """The pipeline delivers Åse's analysis again from a Mac share, which writes `Å` as `A` and
+    a combining ring: every screen shows the stored name, so it was a second analysis of the
+    patient beside the first (import.md 8: importing the same analysis twice is refused)."""
+    add_test_panels(db_url)
+    composed = "\u00c5se-17.HBOC_v01"
+    deposit(db_url, ella_config, _folder_of(tmp_path / "pc", composed))
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=re.escape(
+            f"Analysis {decomposed} is already imported: analysis {composed!r} has the same "
+            "name in another Unicode form.")):
+        deposit(db_url, ella_config, _folder_of(tmp_path / "mac", decomposed))
+    # Appending names it exactly: the message says which analysis is meant.
+    with pytest.raises(DepositError, match=re.escape(
+            f"Analysis {decomposed} does not exist: nothing to append to. (analysis "
+            f"{composed!r} has the same name in another Unicode form")):
+        with psycopg.connect(db_url) as conn, conn.transaction():
+            deposit_analysis(conn, ella_config, resolve_analysis_config(
+                tmp_path / "mac" / decomposed), append=True)
+    assert table_snapshot(db_url) == before
+    # Another name with the same letters is another analysis; an ASCII name compared with
+    # the stored one's NFC form (the Kelvin sign's is a plain K) is the same one too.
+    assert deposit(db_url, ella_config, _folder_of(tmp_path, "\u00c5sa-17.HBOC_v01"))[
+        "records"] == 6
+    deposit(db_url, ella_config, _folder_of(tmp_path, "\u212a-1.HBOC_v01"))
+    with pytest.raises(DepositError, match="has the same name in another Unicode form"):
+        deposit(db_url, ella_config, _folder_of(tmp_path / "k", "K-1.HBOC_v01"))

@@ -28,6 +28,7 @@ from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
 from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
                                    check_genome_build, store_alleles, wait_for_other_imports)
+from ella.text import same_text_other_form
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
@@ -526,7 +527,10 @@ def _append_target(cur, name):
     """Append mode (import.md 1.10): the existing analysis' id; reopens a `Done` latest round."""
     row = cur.execute("SELECT id FROM analysis WHERE name = %s FOR UPDATE", (name,)).fetchone()
     if row is None:
-        raise DepositError(f"Analysis {name} does not exist: nothing to append to.")
+        others = same_text_other_form(cur, "analysis", name)
+        raise DepositError(f"Analysis {name} does not exist: nothing to append to." + (
+            f" ({_other_forms(others)} the same name in another Unicode form: name the "
+            "folder exactly as stored.)" if others else ""))
     analysis_id = row[0]
     if cur.execute("SELECT 1 FROM sample WHERE analysis_id = %s AND (father_id IS NOT NULL "
                    "OR mother_id IS NOT NULL)", (analysis_id,)).fetchone():
@@ -568,6 +572,11 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         # (Locked: an `ella-delete` of it committing meanwhile is waited for, and then the
         # name is free; read plainly, the folder was failed as "already imported".)
         raise DepositError(f"Analysis {name} is already imported.")
+    elif others := same_text_other_form(cur, "analysis", name):
+        # The same analysis again, from a folder a Mac wrote (`Å` decomposed): shown by the
+        # same name, it would be a second analysis of that patient beside the first.
+        raise DepositError(f"Analysis {name} is already imported: {_other_forms(others)} the "
+                           "same name in another Unicode form.")
     elif has_control_character(_without_panel_suffix(name, *panel)):
         raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
     else:
@@ -598,6 +607,12 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
                                                     group, entry["postprocess"])
     stats["seconds"] = time.monotonic() - started
     return stats
+
+
+def _other_forms(names):
+    """`analysis 'X' has` or `analyses 'X', 'Y' have`, for an error message."""
+    listed = ", ".join(repr(n) for n in names)
+    return f"analysis {listed} has" if len(names) == 1 else f"analyses {listed} have"
 
 
 def _without_panel_suffix(name, panel_name, panel_version):

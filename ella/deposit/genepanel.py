@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ella.deposit.analysis_config import has_control_character
+from ella.text import same_text_other_form
 
 GENOME_REFERENCE = "GRCh37"
 
@@ -514,6 +515,10 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
         odd += [problem for label, value, known in (("name", name, name_exists),
                                                     ("version", version, exists))
                 if not known and (problem := panel_name_problem(label, value))]
+        if not name_exists:
+            odd += [f"the gene panel name {name!r} is that of the existing panel {other!r} in "
+                    "another Unicode form (a file saved on a Mac decomposes `Å`): name it "
+                    "exactly as stored" for other in same_text_other_form(cur, "genepanel", name)]
         if odd:
             raise GenepanelError(odd)
         if exists:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from ella.deposit.analysis_config import has_control_character
 from ella.deposit.genepanel import panel_name_problem
+from ella.text import same_text_other_form
 from ella.web.access import require_genepanel
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from ella.web.http import Response
@@ -242,6 +243,12 @@ def create_genepanel(ctx):
     if conn.execute("SELECT 1 FROM genepanel WHERE name = %s LIMIT 1",
                     (name,)).fetchone() is None:
         _refuse_new_name("name", name)
+        others = same_text_other_form(conn, "genepanel", name)
+        if others:
+            # Shown alike, two panels that lists and analyses could not tell apart.
+            raise BadRequest(f"The gene panel name {name!r} is that of the existing panel "
+                             f"{others[0]!r} in another Unicode form: name it exactly as "
+                             "stored")
     # Inserted first, so that of two simultaneous requests for the same panel the second
     # waits for the first and then finds it (409), instead of failing on the unique key.
     if conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
