@@ -524,8 +524,9 @@ def test_a_result_too_long_for_the_allele_index_fails_only_its_job(db_url, confi
     _cycles(Poller(db_url, config), 5)
     failed = job(db_url, bad)
     assert failed["status"] == "FAILED (DEPOSIT)"
-    assert "allele 13:32893296 (REF 1 bases, ALT 6001 bases) is too long for ELLA's allele " \
-        "index" in failed["message"]
+    # Named with the result file's line, as every other error of the file is.
+    assert f", line {len(header) + 1}: allele 13:32893296 (REF 1 bases, ALT 6001 bases) is " \
+        "too long for ELLA's allele index" in failed["message"], failed["message"]
     assert job(db_url, good)["status"] == "DONE"
 
 

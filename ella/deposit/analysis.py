@@ -490,7 +490,7 @@ class _VcfImport:
 
     def write(self, batch):
         started = time.monotonic()
-        ids, created = store_alleles(self.cur, batch.alleles)
+        ids, created = store_alleles(self.cur, batch.alleles, batch.records)
         self.stats["alleles_new"] += created
         self.stats["alleles_existing"] += len(set(ids)) - created
         new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))

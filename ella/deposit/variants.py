@@ -110,8 +110,10 @@ def _ensure_allele_stage(cur):
 _INDEXED_TEXT = ("chromosome", "change_from", "change_to", "vcf_ref", "vcf_alt")
 
 
-def store_alleles(cur, rows):
+def store_alleles(cur, rows, records=None):
     """Allele ids for `rows` (dicts with ALLELE_FIELDS), inserting the missing ones.
+    `records`, the VCF records of the rows (in their order), name the file and line of an
+    allele the database cannot store.
 
     Returns (ids in row order, number of newly created alleles)."""
     if not rows:
@@ -131,11 +133,15 @@ def store_alleles(cur, rows):
             RETURNING id""").fetchall()
     except psycopg.errors.ProgramLimitExceeded as exc:
         # ELLA's unique index over all allele fields holds at most ~2.7 KB per allele.
-        longest = max(rows, key=lambda r: sum(len(r[f]) for f in _INDEXED_TEXT))
-        raise DepositError(
-            f"allele {longest['chromosome'][:40]}:{longest['vcf_pos']} (REF "
-            f"{len(longest['vcf_ref'])} bases, ALT {len(longest['vcf_alt'])} bases) is too "
-            f"long for ELLA's allele index: {str(exc).splitlines()[0]}") from None
+        index = max(range(len(rows)),
+                    key=lambda i: sum(len(rows[i][f]) for f in _INDEXED_TEXT))
+        longest = rows[index]
+        message = (f"allele {longest['chromosome'][:40]}:{longest['vcf_pos']} (REF "
+                   f"{len(longest['vcf_ref'])} bases, ALT {len(longest['vcf_alt'])} bases) is "
+                   f"too long for ELLA's allele index: {str(exc).splitlines()[0]}")
+        if records is not None:
+            raise records[index].error(message) from None
+        raise DepositError(message) from None
     join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
     found = dict(cur.execute(
         f"SELECT s.idx, a.id FROM deposit_allele_stage s JOIN allele a ON {join}").fetchall())
