@@ -627,6 +627,8 @@ def test_migrated_non_ascii_mimetype_does_not_break_download(client, db_url, sto
     assert result.header("Content-Type") == "application/octet-stream"
     # Evidence about a patient: not kept in the browser's cache (max-age=0 let it store it).
     assert result.header("Cache-Control") == "private, no-store"
+    # An uploaded HTML or SVG file is never run by a browser that sniffs its content.
+    assert result.header("X-Content-Type-Options") == "nosniff"
 
 
 @pytest.mark.parametrize("error", [PermissionError(13, "Permission denied"),
