@@ -8,6 +8,8 @@ import psycopg
 
 from api_client import Client
 from api_helpers import logged_in_client
+from ella.deposit.genepanel import PANEL_NAMES_LOCK
+from helpers import wait_for_lock_wait
 
 API = "/api/v1"
 HBOC_ANALYSES = [1, 2, 4, 5, 6, 7]
@@ -372,6 +374,36 @@ def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(demo_api_
     # Its next version under the stored name, and another name, are made.
     assert client.post(f"{API}/genepanels/", {**body, "name": "\u00c5se"}).status == 200
     assert client.post(f"{API}/genepanels/", {**body, "name": "\u00c5sa"}).status == 200
+
+
+def test_a_panel_a_deposit_is_making_in_another_unicode_form_is_waited_for(demo_api_app,
+                                                                           demo_db_url):
+    """An operator's `ella-deposit genepanel` of `Åse` written on a Mac (decomposed) has not
+    committed yet when a user creates `Åse` (composed): the request waits for the deposit
+    and then refuses the name (it saw nothing to compare with and made a look-alike)."""
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    body = {**NEW_PANEL, "name": "\u00c5se", "usergroups": ["testgroup01"], "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]}]}
+    results = []
+    with psycopg.connect(demo_db_url) as deposit:
+        # What `deposit_genepanel` holds until it commits: the panel names' lock, its row.
+        deposit.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (PANEL_NAMES_LOCK,))
+        deposit.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                        "date_created) VALUES ('A\u030ase', 'v01', 'GRCh37', true, now())")
+        request = threading.Thread(target=lambda: results.append(
+            client.post(f"{API}/genepanels/", body)))
+        request.start()
+        try:
+            wait_for_lock_wait(demo_db_url)
+        finally:
+            deposit.commit()
+            request.join()
+            demo_api_app._drop_connection()
+    assert results[0].status == 400, results[0].body
+    assert "in another Unicode form" in results[0].json["message"]
+    assert sql(demo_db_url, "SELECT count(*) FROM genepanel WHERE name = '\u00c5se'") == [(0,)]
 
 
 def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_db_url):

@@ -220,3 +220,35 @@ def test_a_variant_a_file_repeats_is_counted_once_whatever_the_batches(db_url, t
         with psycopg.connect(db_url) as conn:
             conn.execute("DELETE FROM annotation")
             conn.execute("DELETE FROM allele")
+
+
+def test_alleles_that_may_be_too_long_for_the_allele_index_are_each_named(db_url, tmp_path):
+    """ELLA's allele index compresses an entry before refusing it: a long repeat (20,000
+    A, which fits) and a shorter random insertion (4,000 bases, which does not) in one
+    batch. The error named the longest, the one that fits, as the allele refused; it names
+    both with their lines, one line, and nothing is written."""
+    import random
+    rng = random.Random(1)
+    lines = BRCA_VCF.read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    record = [line for line in lines if not line.startswith("#")][0].split("\t")
+    body = []
+    for pos, alt in ((32893296, "A" * 20000),
+                     (32893300, "".join(rng.choice("ACGT") for _ in range(4000))),
+                     (32893310, "C")):
+        body.append("\t".join(record[:1] + [str(pos), ".", "T", "T" + alt] + record[5:]))
+    vcf = tmp_path / "long.vcf"
+    vcf.write_text("\n".join(header + body) + "\n")
+    before = table_snapshot(db_url)
+    result = run_cli("ella-deposit", "annotation", str(vcf), db_url=db_url)
+    assert result.returncode == 1, result.stdout
+    [message] = result.stderr.splitlines()
+    assert message.startswith("error: one of these alleles is too long for ELLA's allele "
+                              "index (index row size "), message
+    assert message.endswith(
+        f"the index compresses each entry first): {vcf}, line {len(header) + 1}: allele "
+        f"13:32893296 (REF 1 bases, ALT 20001 bases); {vcf}, line {len(header) + 2}: allele "
+        "13:32893300 (REF 1 bases, ALT 4001 bases)"), message
+    after = table_snapshot(db_url)
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
+    assert after == before

@@ -131,3 +131,25 @@ def test_analysis_search_finds_names_in_any_case(c_locale_db, ella_config):
             assert [a["name"] for a in result.json["analyses"]] == ["Øyvind-Trio"], text
     finally:
         app._drop_connection()
+
+
+@pytest.mark.parametrize("url_fixture", ["sql_ascii_url", "c_locale_url"])
+def test_a_panel_named_in_another_unicode_form_is_found_whatever_the_encoding(
+        request, url_fixture, ella_config):
+    """The stored panel `Åse` written decomposed (a Mac's folder): a new `Åse` typed composed
+    is refused also in a SQL_ASCII database, whose length() counts bytes (the names beyond
+    ASCII were looked for by `octet_length(name) <> length(name)`, which never held)."""
+    from deposit_helpers import TEST_ALL
+    from ella.deposit.genepanel import (GenepanelError, deposit_genepanel, folder_files,
+                                        read_panel_files)
+    url = request.getfixturevalue(url_fixture)
+    panel = read_panel_files(*folder_files(TEST_ALL))
+    with connect(url) as conn:
+        migrate(conn, ella_config, echo=lambda *_: None)
+        deposit_genepanel(conn, "A\u030ase", "v1", panel)
+        conn.commit()
+        with pytest.raises(GenepanelError, match="existing panel 'A\u030ase' in another "
+                                                 "Unicode form"):
+            deposit_genepanel(conn, "\u00c5se", "v1", panel)
+        assert conn.execute("SELECT DISTINCT name FROM genepanel"
+                            ).fetchall() == [("A\u030ase",)]

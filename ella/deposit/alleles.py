@@ -83,7 +83,7 @@ def _chunks(records, size):
 
 
 class _PreparedVariants(NamedTuple):
-    records: list  # the VCF records (INFO forgotten), to name a line in an error
+    places: list  # (file, line) per record, to name it in an error (not the whole record)
     alleles: list  # allele row per record, in file order
     annotations: list  # PreparedAnnotation per record
 
@@ -122,15 +122,12 @@ class _VariantImport:
                                        "analysis (variant workflows do not take CNVs); "
                                        "deposit it with its analysis, or its annotation "
                                        "with `deposit annotation`")
-        batch = _PreparedVariants(records, alleles,
-                                  [self.writer.prepare(self.annotator, r) for r in records])
-        for r in records:
-            r.forget_info()  # the batch may wait in the pipeline; its INFO is not needed again
-        return batch
+        return _PreparedVariants([(r.path, r.line_no) for r in records], alleles,
+                                 [self.writer.prepare(self.annotator, r) for r in records])
 
     def write(self, batch):
         cur, stats = self.cur, self.stats
-        ids, created = store_alleles(cur, batch.alleles, batch.records)
+        ids, created = store_alleles(cur, batch.alleles, batch.places)
         # A variant the file repeats is counted once, also when its records fall into two
         # batches (the second counted the allele the first created as an existing one).
         uncounted = set(ids) - self.counted

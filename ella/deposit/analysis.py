@@ -490,7 +490,8 @@ class _VcfImport:
 
     def write(self, batch):
         started = time.monotonic()
-        ids, created = store_alleles(self.cur, batch.alleles, batch.records)
+        ids, created = store_alleles(self.cur, batch.alleles,
+                                     [(r.path, r.line_no) for r in batch.records])
         self.stats["alleles_new"] += created
         self.stats["alleles_existing"] += len(set(ids)) - created
         new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))
@@ -529,8 +530,8 @@ def _append_target(cur, name):
     if row is None:
         others = same_text_other_form(cur, "analysis", name)
         raise DepositError(f"Analysis {name} does not exist: nothing to append to." + (
-            f" ({_other_forms(others)} the same name in another Unicode form: name the "
-            "folder exactly as stored.)" if others else ""))
+            f" ({_other_forms(others)} the same name in another Unicode form: name it "
+            "exactly as stored.)" if others else ""))
     analysis_id = row[0]
     if cur.execute("SELECT 1 FROM sample WHERE analysis_id = %s AND (father_id IS NOT NULL "
                    "OR mother_id IS NOT NULL)", (analysis_id,)).fetchone():

@@ -275,6 +275,10 @@ class _GeneNames:
 
 
 MAX_PANEL_NAME_LENGTH = 200
+# Held by every writer of new panels (deposits, `POST genepanels/`) until it commits: two
+# deposits of panels sharing genes must not race on the same rows, and a new name is checked
+# against the committed names in every Unicode form (no key can refuse those).
+PANEL_NAMES_LOCK = "ella.deposit.genepanel"
 
 
 def panel_name_problem(label, value):
@@ -494,10 +498,10 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
     result = {"name": name, "version": version}
     with conn.transaction(), conn.cursor() as cur:
         # Two deposits of panels sharing genes/transcripts must not race on the same rows.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('ella.deposit.genepanel'))")
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (PANEL_NAMES_LOCK,))
         params = {"n": name, "v": version, "r": genome_reference}
-        # Inserted when missing; a panel created meanwhile by `POST genepanels/` (which takes
-        # no advisory lock) makes the insert wait for it and then do nothing.
+        # Inserted when missing (`POST genepanels/` takes the same lock: a panel it makes is
+        # committed or not there, and a name in another Unicode form is seen below).
         cur.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
                     "date_created) VALUES (%(n)s, %(v)s, %(r)s, true, now()) "
                     "ON CONFLICT DO NOTHING RETURNING 1", params)

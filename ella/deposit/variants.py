@@ -23,6 +23,7 @@ from ella.deposit.shadow_values import shadow_frequency_pairs, shadow_value_prob
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
 from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
                           transcript_shadow_insert)
+from ella.vcf import VcfError
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,18 @@ def _ensure_allele_stage(cur):
     cur.execute("TRUNCATE deposit_allele_stage")
 
 
-# The text fields of ELLA's unique allele index, whose entries hold at most ~2.7 KB.
+# The text fields of ELLA's unique allele index, whose entries hold at most 2704 bytes.
 _INDEXED_TEXT = ("chromosome", "change_from", "change_to", "vcf_ref", "vcf_alt")
+# The allele's other fields and the headers take some 60 bytes of an index entry, and
+# PostgreSQL compresses a long entry before refusing it: only an allele of more indexed text
+# than this can be too long (a long repeat may fit where a shorter random insertion does not).
+_INDEX_TEXT_MAY_EXCEED = 2600
 
 
-def store_alleles(cur, rows, records=None):
+def store_alleles(cur, rows, places=None):
     """Allele ids for `rows` (dicts with ALLELE_FIELDS), inserting the missing ones.
-    `records`, the VCF records of the rows (in their order), name the file and line of an
-    allele the database cannot store.
+    `places`, the (file, line) of each row's VCF record, name an allele the database cannot
+    store.
 
     Returns (ids in row order, number of newly created alleles)."""
     if not rows:
@@ -132,16 +137,7 @@ def store_alleles(cur, rows, records=None):
             ON CONFLICT ON CONSTRAINT "ucAllele" DO NOTHING
             RETURNING id""").fetchall()
     except psycopg.errors.ProgramLimitExceeded as exc:
-        # ELLA's unique index over all allele fields holds at most ~2.7 KB per allele.
-        index = max(range(len(rows)),
-                    key=lambda i: sum(len(rows[i][f]) for f in _INDEXED_TEXT))
-        longest = rows[index]
-        message = (f"allele {longest['chromosome'][:40]}:{longest['vcf_pos']} (REF "
-                   f"{len(longest['vcf_ref'])} bases, ALT {len(longest['vcf_alt'])} bases) is "
-                   f"too long for ELLA's allele index: {str(exc).splitlines()[0]}")
-        if records is not None:
-            raise records[index].error(message) from None
-        raise DepositError(message) from None
+        raise _too_long_for_the_index(rows, places, str(exc).splitlines()[0]) from None
     join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
     found = dict(cur.execute(
         f"SELECT s.idx, a.id FROM deposit_allele_stage s JOIN allele a ON {join}").fetchall())
@@ -152,6 +148,30 @@ def store_alleles(cur, rows, records=None):
                            f"{row['vcf_ref']}>{row['vcf_alt']} could not be stored (an allele "
                            "with the same key but another genome reference exists)")
     return [found[i] for i in range(len(rows))], len(created)
+
+
+def _too_long_for_the_index(rows, places, reason):
+    """The error for a batch ELLA's allele index refused (the transaction is aborted, so the
+    entry cannot be tried alone): the allele long enough to be it, with its file and line,
+    or, when several are, each of them."""
+    def text_length(i):
+        return sum(len(rows[i][f]) for f in _INDEXED_TEXT)
+
+    def described(i):
+        row = rows[i]
+        return (f"allele {row['chromosome'][:40]}:{row['vcf_pos']} (REF {len(row['vcf_ref'])} "
+                f"bases, ALT {len(row['vcf_alt'])} bases)")
+
+    suspects = [i for i in range(len(rows)) if text_length(i) > _INDEX_TEXT_MAY_EXCEED] or \
+        [max(range(len(rows)), key=text_length)]
+    if len(suspects) == 1:
+        message = f"{described(suspects[0])} is too long for ELLA's allele index: {reason}"
+        return VcfError(message, *places[suspects[0]]) if places else DepositError(message)
+    listed = "; ".join((f"{places[i][0]}, line {places[i][1]}: " if places else "")
+                       + described(i) for i in suspects[:5])
+    more = f"; and {len(suspects) - 5} more" if len(suspects) > 5 else ""
+    return DepositError(f"one of these alleles is too long for ELLA's allele index ({reason}; "
+                        f"the index compresses each entry first): {listed}{more}")
 
 
 class PreparedAnnotation(NamedTuple):

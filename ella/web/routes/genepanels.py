@@ -8,7 +8,7 @@ caller's group's panels (403 otherwise); ELLA shows any panel to any logged-in u
 from datetime import datetime, timezone
 
 from ella.deposit.analysis_config import has_control_character
-from ella.deposit.genepanel import panel_name_problem
+from ella.deposit.genepanel import PANEL_NAMES_LOCK, panel_name_problem
 from ella.text import same_text_other_form
 from ella.web.access import require_genepanel
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -240,6 +240,9 @@ def _check_ids(conn, table, ids, genes_of, what):
 def create_genepanel(ctx):
     name, version, genes, groups = _parse_new_panel(ctx.request.json())
     conn = ctx.conn
+    # As `ella-deposit genepanel` holds it: a panel one of them is making is committed or not
+    # there when the other checks its new name (a name in another Unicode form, too).
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (PANEL_NAMES_LOCK,))
     if conn.execute("SELECT 1 FROM genepanel WHERE name = %s LIMIT 1",
                     (name,)).fetchone() is None:
         _refuse_new_name("name", name)
