@@ -8,6 +8,13 @@ import bcrypt
 
 from api_client import Client
 
+# The import-job route (api.md 4.24) and a job body it accepts.
+JOBS = "/api/v1/import/service/jobs/"
+BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC",
+        "genepanel_version": "v01",
+        "properties": {"analysis_name": "abc", "create_or_append": "Create",
+                       "sample_type": "HTS"}}
+
 TEST_PASSWORD = "Test-password-1"
 # A bcrypt hash like ELLA's but with the minimum cost: every login verifies it, and at cost 12
 # (what the service writes) each verification takes a quarter of a second. Verification code

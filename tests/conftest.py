@@ -11,6 +11,7 @@ The real ELLA database of tests/data/ is restored once into `ella_test_demo_temp
 tests that need it (`demo_db_url`).
 """
 
+import copy
 import fcntl
 import gzip
 import itertools
@@ -352,3 +353,75 @@ def watch_dirs(tmp_path, db_url):
     incoming.mkdir()
     dest.mkdir()
     return incoming, dest
+
+
+@pytest.fixture
+def migrations_copy(tmp_path):
+    """A copy of the shipped migration files, to add to or edit."""
+    from ella.db import MIGRATIONS_DIR
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target)
+    return target
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """An empty attachment storage directory."""
+    root = tmp_path / "attachments"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def attach_app(db_url, ella_config):
+    """build(storage_dir, max_upload_size=None): the WSGI app with that attachment storage
+    (None: none) and upload limit; every app built is closed afterwards."""
+    from ella.web.app import create_app
+    apps = []
+
+    def build(storage_dir, max_upload_size=None):
+        config = copy.deepcopy(ella_config)
+        config["app"]["attachment_storage"] = str(storage_dir) if storage_dir else None
+        if max_upload_size is not None:
+            config["app"]["max_upload_size"] = max_upload_size
+        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app._drop_connection()
+
+
+@pytest.fixture
+def igv_analysis(demo_db_url):
+    """(id, name) of an HBOC/HBOCUTV analysis (testgroup01's panels)."""
+    with psycopg.connect(demo_db_url) as conn:
+        return conn.execute("SELECT id, name FROM analysis WHERE genepanel_name IN "
+                            "('HBOC', 'HBOCUTV') ORDER BY id LIMIT 1").fetchone()
+
+
+@pytest.fixture
+def service():
+    """A running FakeAnnotationService (tests/annotation_service.py), stopped afterwards."""
+    from annotation_service import FakeAnnotationService
+    fake = FakeAnnotationService().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def config(ella_config, service):
+    """A copy of the shipped config whose annotation service is `service`."""
+    config = copy.deepcopy(ella_config)
+    config["app"]["annotation_service"] = service.url
+    return config
+
+
+@pytest.fixture
+def user_id(db_url):
+    """Id of user 'importer' (group 'importgroup', panel HBOC v01); test panels deposited."""
+    from api_helpers import add_user
+    from deposit_helpers import add_test_panels
+    add_test_panels(db_url)
+    return add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])

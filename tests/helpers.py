@@ -20,6 +20,18 @@ EXPECTED_CATALOGUE = ROOT / "ella" / "ella_head_catalogue.json"
 # filled. Everything else must equal ELLA's catalogue.
 OUR_ADDED_TRIGGERS = {("reference", "reference_search_trigger")}
 
+# Keyword arguments that silence migrate/adopt/refresh's progress lines.
+quiet = {"echo": lambda *_: None}
+
+# The users' password policy (config `user.auth`) of the user tests.
+AUTH = {
+    "password_expiry_days": 90,
+    "password_minimum_length": 8,
+    "password_match_groups": [".*[A-Z].*", ".*[a-z].*", ".*[0-9].*", ".*[^A-Za-z0-9].*"],
+    "password_match_groups_descr": ["Uppercase", "Lowercase", "Digits", "Special"],
+    "password_num_match_groups": 3,
+}
+
 
 def expected_catalogue():
     return json.loads(EXPECTED_CATALOGUE.read_text())
@@ -52,6 +64,11 @@ def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
 def pg_client(tool):
     """Path of a PostgreSQL client program (psql, pg_dump, ...): PATH, else the server's."""
     return shutil.which(tool) or str(find_bin_dir() / tool)
+
+
+def query(db_url, sql_text, params=()):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql_text, params).fetchall()
 
 
 def run_cli(tool, *args, db_url=None, env=None, stdin=None, cwd=None):

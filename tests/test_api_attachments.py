@@ -1,7 +1,6 @@
 """Attachments API (api.md 2.13, 4.28; datamodel.md 4.9) through the WSGI app."""
 
 import base64
-import copy
 import hashlib
 import os
 import shutil
@@ -12,7 +11,6 @@ import pytest
 
 from api_client import Client
 from api_helpers import add_user, logged_in_client
-from ella.web.app import create_app
 
 BOUNDARY = "----ellaTestBoundary7MA4YWxk"
 
@@ -40,34 +38,9 @@ def upload_part(client, part_headers, data="data"):
 
 
 @pytest.fixture
-def storage(tmp_path):
-    root = tmp_path / "attachments"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def make_app(db_url, ella_config):
-    apps = []
-
-    def build(storage_dir, max_upload_size=None):
-        config = copy.deepcopy(ella_config)
-        config["app"]["attachment_storage"] = str(storage_dir) if storage_dir else None
-        if max_upload_size is not None:
-            config["app"]["max_upload_size"] = max_upload_size
-        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app._drop_connection()
-
-
-@pytest.fixture
-def client(make_app, storage, db_url):
+def client(attach_app, storage, db_url):
     add_user(db_url, "attuser", "attgroup")
-    return logged_in_client(make_app(storage), db_url, "attuser")
+    return logged_in_client(attach_app(storage), db_url, "attuser")
 
 
 def test_upload_stores_content_addressed_file_and_row(client, storage, db_url):
@@ -237,9 +210,9 @@ def test_no_thumbnail_without_convert(client, monkeypatch):
     assert item["thumbnail"] is None
 
 
-def test_too_large_upload_is_refused_before_reading(make_app, storage, db_url):
+def test_too_large_upload_is_refused_before_reading(attach_app, storage, db_url):
     add_user(db_url, "attuser", "attgroup")
-    client = logged_in_client(make_app(storage, max_upload_size=100), db_url, "attuser")
+    client = logged_in_client(attach_app(storage, max_upload_size=100), db_url, "attuser")
 
     class Unreadable:
         def read(self, *args):
@@ -257,12 +230,12 @@ def test_too_large_upload_is_refused_before_reading(make_app, storage, db_url):
     assert not (storage / "tmp").exists() or os.listdir(storage / "tmp") == []
 
 
-def test_the_limit_is_the_files_size_not_the_forms(make_app, storage, db_url):
+def test_the_limit_is_the_files_size_not_the_forms(attach_app, storage, db_url):
     """config-cli-ops.md 2.3: app.max_upload_size is the attachment's size, as the UI checks
     it: a file of exactly the limit is taken though the form around it is larger; one byte
     more is 413 and leaves nothing behind."""
     add_user(db_url, "attuser", "attgroup")
-    client = logged_in_client(make_app(storage, max_upload_size=1000), db_url, "attuser")
+    client = logged_in_client(attach_app(storage, max_upload_size=1000), db_url, "attuser")
     assert upload(client, "exact.bin", b"x" * 1000).status == 200
     refused = upload(client, "over.bin", b"x" * 1001)
     assert refused.status == 413
@@ -270,7 +243,7 @@ def test_the_limit_is_the_files_size_not_the_forms(make_app, storage, db_url):
     assert os.listdir(storage / "tmp") == []
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT filename FROM attachment").fetchall() == [("exact.bin",)]
-    zero = logged_in_client(make_app(storage, max_upload_size=0), db_url, "attuser")
+    zero = logged_in_client(attach_app(storage, max_upload_size=0), db_url, "attuser")
     for data in (b"x", b""):  # 0 takes no file (it meant 50 MiB), not even an empty one
         refused = upload(zero, "any.bin", data)
         assert refused.status == 413
@@ -278,9 +251,9 @@ def test_the_limit_is_the_files_size_not_the_forms(make_app, storage, db_url):
                                            "(app.max_upload_size is 0)")
 
 
-def test_missing_storage_config_is_a_clear_error(make_app, db_url):
+def test_missing_storage_config_is_a_clear_error(attach_app, db_url):
     add_user(db_url, "attuser", "attgroup")
-    client = logged_in_client(make_app(None), db_url, "attuser")
+    client = logged_in_client(attach_app(None), db_url, "attuser")
     result = upload(client, "a.txt", b"x")
     assert result.status == 503
     assert "attachment_storage" in result.json["message"]
@@ -307,8 +280,8 @@ def test_nul_in_the_file_fields_is_400(client, db_url, filename_param):
         assert conn.execute("SELECT count(*) FROM attachment").fetchone() == (0,)
 
 
-def test_login_required(make_app, storage):
-    anonymous = Client(make_app(storage))
+def test_login_required(attach_app, storage):
+    anonymous = Client(attach_app(storage))
     assert upload(anonymous, "a.txt", b"x").status == 403
     assert anonymous.get("/api/v1/attachments/").status == 403
     assert anonymous.get("/api/v1/attachments/1").status == 403
@@ -439,12 +412,12 @@ def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, d
         assert conn.execute("SELECT count(*) FROM attachment").fetchone()[0] == 0
 
 
-def test_chunked_upload_without_content_length(make_app, storage, db_url):
+def test_chunked_upload_without_content_length(attach_app, storage, db_url):
     """A chunked request (no Content-Length; nginx passes it on unbuffered) is read to its
     end, but not beyond the limit."""
     import io
     add_user(db_url, "attuser", "attgroup")
-    client = logged_in_client(make_app(storage, max_upload_size=10_000), db_url, "attuser")
+    client = logged_in_client(attach_app(storage, max_upload_size=10_000), db_url, "attuser")
     results = []
     for data, status in ((b"chunked data", 200), (b"x" * 20_000, 413)):
         body = multipart("c.txt", data)

@@ -35,15 +35,7 @@ TRACK_CONFIG = {
 
 
 @pytest.fixture
-def analysis(demo_db_url):
-    """(id, name) of an HBOC/HBOCUTV analysis (testgroup01's panels)."""
-    with psycopg.connect(demo_db_url) as conn:
-        return conn.execute("SELECT id, name FROM analysis WHERE genepanel_name IN "
-                            "('HBOC', 'HBOCUTV') ORDER BY id LIMIT 1").fetchone()
-
-
-@pytest.fixture
-def dirs(tmp_path, analysis):
+def dirs(tmp_path, igv_analysis):
     igv = tmp_path / "igv-data"
     tracks = igv / "tracks"
     (tracks / "private").mkdir(parents=True)
@@ -67,7 +59,7 @@ def dirs(tmp_path, analysis):
     os.symlink(outside, tracks / "linkdir")
     (igv / "track_config.json").write_text(json.dumps(TRACK_CONFIG))
     analyses = tmp_path / "analyses"
-    atracks = analyses / analysis[1] / "tracks"
+    atracks = analyses / igv_analysis[1] / "tracks"
     atracks.mkdir(parents=True)
     (atracks / "sample.bam").write_bytes(b"ANALYSISBAM")
     (atracks / "sample.bam.bai").write_bytes(b"ANALYSISBAI")
@@ -110,8 +102,8 @@ def user4(app, demo_db_url):
 
 # -- track configuration ---------------------------------------------------------------------
 
-def test_track_config_for_group1(user1, analysis, demo_db_url):
-    analysis_id = analysis[0]
+def test_track_config_for_group1(user1, igv_analysis, demo_db_url):
+    analysis_id = igv_analysis[0]
     result = user1.get(f"/api/v1/igv/tracks/{analysis_id}", query={"allele_ids": "3,4"})
     assert result.status == 200, result.body
     tracks = result.json
@@ -141,11 +133,11 @@ def test_track_config_for_group1(user1, analysis, demo_db_url):
     assert "limit_to_groups" not in tracks["DYNAMIC/genepanel"]
 
 
-def test_track_config_group_limits_and_merging(user1, dirs, analysis):
+def test_track_config_group_limits_and_merging(user1, dirs, igv_analysis):
     config = dict(TRACK_CONFIG)
     config["STATIC/private/"] = {"limit_to_groups": ["testgroup01"], "igv": {"color": "red"}}
     (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
-    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    tracks = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").json
     private = tracks["STATIC/private/p.bed"]
     assert private["applied_rules"] == ["STATIC/.*", "STATIC/private/"]
     assert private["igv"] == {"name": "STATIC/private/p.bed", "color": "red",
@@ -153,8 +145,8 @@ def test_track_config_group_limits_and_merging(user1, dirs, analysis):
     assert private["presets"] == ["Default"]
 
 
-def test_other_group_gets_403_on_analysis_routes(user4, analysis):
-    analysis_id = analysis[0]
+def test_other_group_gets_403_on_analysis_routes(user4, igv_analysis):
+    analysis_id = igv_analysis[0]
     for path in (f"/api/v1/igv/tracks/{analysis_id}/",
                  f"/api/v1/igv/tracks/dynamic/variants/{analysis_id}/?allele_ids=1",
                  f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis_id}/",
@@ -168,25 +160,25 @@ def test_unknown_analysis_is_404(user1):
     assert user1.get("/api/v1/igv/tracks/999999/").status == 404
 
 
-def test_empty_track_config_without_igv_data(make_app, demo_db_url, analysis, tmp_path):
+def test_empty_track_config_without_igv_data(make_app, demo_db_url, igv_analysis, tmp_path):
     empty = tmp_path / "empty-igv"
     empty.mkdir()
     for igv_data in (None, tmp_path / "missing", empty):
         client = logged_in_client(make_app(igv_data), demo_db_url, "testuser1")
-        result = client.get(f"/api/v1/igv/tracks/{analysis[0]}")
+        result = client.get(f"/api/v1/igv/tracks/{igv_analysis[0]}")
         assert result.status == 200 and result.json == {}, igv_data
 
 
-def test_visible_track_without_url_is_an_error(user1, dirs, analysis):
+def test_visible_track_without_url_is_an_error(user1, dirs, igv_analysis):
     config = dict(TRACK_CONFIG)
     config["DYNAMIC/classifications"] = {"limit_to_groups": None}
     (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
-    assert user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").status == 500
+    assert user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").status == 500
 
 
-def test_track_config_default_file_is_the_fallback(user1, dirs, analysis):
+def test_track_config_default_file_is_the_fallback(user1, dirs, igv_analysis):
     os.rename(dirs["igv"] / "track_config.json", dirs["igv"] / "track_config_default.json")
-    assert "STATIC/common.bed" in user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    assert "STATIC/common.bed" in user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").json
 
 
 # -- reference resources and byte ranges ---------------------------------------------------
@@ -302,19 +294,19 @@ def test_listed_reference_file_outside_igv_data_is_not_served(make_app, demo_db_
     assert unset.get("/api/v1/igv/human_g1k_v37_decoy.fasta").status == 404
 
 
-def test_igv_data_routes_are_not_resource_logged(user1, analysis, demo_db_url):
+def test_igv_data_routes_are_not_resource_logged(user1, igv_analysis, demo_db_url):
     with psycopg.connect(demo_db_url) as conn:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM resourcelog").fetchone()[0]
     user1.get("/api/v1/igv/cytoBand.txt")
     user1.get("/api/v1/igv/tracks/static/common.bed")
     user1.get("/api/v1/igv/tracks/dynamic/classifications/")
-    user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/")
-    user1.get(f"/api/v1/igv/tracks/{analysis[0]}/")
+    user1.get(f"/api/v1/igv/tracks/dynamic/variants/{igv_analysis[0]}/")
+    user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/")
     with psycopg.connect(demo_db_url) as conn:
         logged = [r[0] for r in conn.execute(
             "SELECT resource FROM resourcelog WHERE resource LIKE '/api/v1/igv/%%' AND id > %s",
             (before,))]
-    assert logged == [f"/api/v1/igv/tracks/{analysis[0]}/"]
+    assert logged == [f"/api/v1/igv/tracks/{igv_analysis[0]}/"]
 
 
 def test_login_required(app):
@@ -338,7 +330,7 @@ def test_static_track_files(user1):
     assert user1.get("/api/v1/igv/tracks/static/sub/deeper/nested.bw").body == b"BW"
 
 
-def test_hidden_track_files_are_not_served(user1, dirs, analysis):
+def test_hidden_track_files_are_not_served(user1, dirs, igv_analysis):
     """The track list leaves out hidden files and folders; a URL still served them (a file
     server's `.snapshot` copy, an editor's hidden backup of a patient's track)."""
     tracks = dirs["igv"] / "tracks"
@@ -348,14 +340,14 @@ def test_hidden_track_files_are_not_served(user1, dirs, analysis):
     assert user1.get("/api/v1/igv/tracks/static/.old.bed").status == 404
     assert user1.get("/api/v1/igv/tracks/static/.snapshot/common.bed").status == 404
     assert user1.get("/api/v1/igv/tracks/static/common.bed").status == 200
-    analysis_tracks = dirs["analyses"] / analysis[1] / "tracks"
+    analysis_tracks = dirs["analyses"] / igv_analysis[1] / "tracks"
     (analysis_tracks / ".sample.bam").write_bytes(b"BAM\x01")
-    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+    base = f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}"
     assert user1.get(f"{base}/.sample.bam").status == 404
     assert user1.get(f"{base}/sample.bam").status == 200
 
 
-def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, analysis, caplog):
+def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, igv_analysis, caplog):
     """A track copied from a Latin-1 share (`Bj\\xf8rn.bed`) made the track list of every
     analysis a 500: its name could be neither quoted into a URL nor put into the JSON. The
     log says so once per name, not on every page."""
@@ -368,7 +360,7 @@ def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, analysis, c
     with open(os.path.join(tracks, b"\xe6ldre", b"x.bed"), "w") as handle:
         handle.write("1\t1\t2\n")
     for _ in range(3):
-        listed = user1.get(f"/api/v1/igv/tracks/{analysis[0]}")
+        listed = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}")
         assert listed.status == 200, listed.body
     assert "STATIC/common.bed" in listed.json
     assert not any("rn.bed" in key or "ldre" in key for key in listed.json)
@@ -376,7 +368,7 @@ def test_a_track_file_name_that_is_not_utf8_is_left_out(user1, dirs, analysis, c
     assert len(said) == 2, said  # the file and the folder, once each
 
 
-def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, analysis):
+def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, igv_analysis):
     """The track list of a group left out a track the config limits to other groups (a
     lab's patient BAM files, the variants track), but its URL served it all the same."""
     config = dict(TRACK_CONFIG)
@@ -384,7 +376,7 @@ def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, analysis):
     config["DYNAMIC/variants"] = dict(TRACK_CONFIG["DYNAMIC/variants"],
                                       limit_to_groups=["testgroup03"])
     (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
-    analysis_id = analysis[0]
+    analysis_id = igv_analysis[0]
     listed = user1.get(f"/api/v1/igv/tracks/{analysis_id}/").json
     assert "ANALYSIS/sample.bam" not in listed and "DYNAMIC/variants" not in listed
     base = f"/api/v1/igv/tracks/analyses/{analysis_id}"
@@ -400,7 +392,7 @@ def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, analysis):
 
 
 def test_limits_hold_through_linked_folders_and_in_the_browsers_cache(user1, dirs,
-                                                                      analysis):
+                                                                      igv_analysis):
     """A symbolic link to a limited folder (`alias -> private`) served its files under a
     name the limit does not match, though the track list never follows a linked folder;
     a limited classifications track stayed in the browser's cache for 30 minutes (the next
@@ -410,11 +402,11 @@ def test_limits_hold_through_linked_folders_and_in_the_browsers_cache(user1, dir
     os.symlink("private", tracks / "alias")
     assert user1.get("/api/v1/igv/tracks/static/private/p.bed").status == 403
     assert user1.get("/api/v1/igv/tracks/static/alias/p.bed").status == 404
-    analysis_tracks = dirs["analyses"] / analysis[1] / "tracks"
+    analysis_tracks = dirs["analyses"] / igv_analysis[1] / "tracks"
     (analysis_tracks / "sub").mkdir()
     (analysis_tracks / "sub" / "x.bam").write_bytes(b"BAM")
     os.symlink("sub", analysis_tracks / "alias")
-    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+    base = f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}"
     assert user1.get(f"{base}/sub/x.bam").status == 200
     assert user1.get(f"{base}/alias/x.bam").status == 404
 
@@ -462,8 +454,8 @@ def test_static_track_traversal_is_refused(user1):
         assert b"stolen" not in result.body and b"ACGT" not in result.body
 
 
-def test_analysis_track_files(user1, analysis, dirs):
-    base = f"/api/v1/igv/tracks/analyses/{analysis[0]}"
+def test_analysis_track_files(user1, igv_analysis, dirs):
+    base = f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}"
     bam = user1.get(f"{base}/sample.bam")
     assert bam.body == b"ANALYSISBAM"
     index = user1.get(f"{base}/sample.bam", query={"index": "1"})
@@ -475,24 +467,24 @@ def test_analysis_track_files(user1, analysis, dirs):
         "private"
     assert user1.get(f"{base}/..").status == 404
     os.symlink(dirs["outside"] / "escape.bed",
-               dirs["analyses"] / analysis[1] / "tracks" / "link.bed")
+               dirs["analyses"] / igv_analysis[1] / "tracks" / "link.bed")
     assert user1.get(f"{base}/link.bed").status == 404
     assert user1.get("/api/v1/igv/tracks/analyses/999999/sample.bam").status == 404
 
 
 @pytest.mark.parametrize("kind", ["STATIC", "ANALYSIS"])
-def test_tracks_in_sub_folders_are_offered_only_where_they_are_served(user1, dirs, analysis,
+def test_tracks_in_sub_folders_are_offered_only_where_they_are_served(user1, dirs, igv_analysis,
                                                                       kind):
     """Eight folders deep a track is listed and served; deeper it is not listed (it was
     listed at any depth, served at four at most: a dead URL in igv.js)."""
     root = dirs["igv"] / "tracks" if kind == "STATIC" else \
-        dirs["analyses"] / analysis[1] / "tracks"
+        dirs["analyses"] / igv_analysis[1] / "tracks"
     folders = [f"d{n}" for n in range(1, 10)]
     for depth in (8, 9):
         folder = root.joinpath(*folders[:depth])
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"at{depth}.bed").write_text(f"1\t10\t{depth}\n")
-    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}").json
+    tracks = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}").json
     listed = {name.split("/")[-1] for name in tracks if name.startswith(f"{kind}/d1/")}
     assert listed == {"at8.bed"}
     track = tracks[f"{kind}/" + "/".join(folders[:8]) + "/at8.bed"]
@@ -510,10 +502,10 @@ def _analysis_alleles(demo_db_url, analysis_id):
             (analysis_id,)).fetchall()
 
 
-def test_variants_vcf(user1, analysis, demo_db_url):
-    alleles = _analysis_alleles(demo_db_url, analysis[0])[:3]
+def test_variants_vcf(user1, igv_analysis, demo_db_url):
+    alleles = _analysis_alleles(demo_db_url, igv_analysis[0])[:3]
     ids = ",".join(str(a[0]) for a in alleles) + ",999999"
-    result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/",
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{igv_analysis[0]}/",
                        query={"allele_ids": ids})
     assert result.status == 200
     assert "analysis-variants.vcf" in result.header("Content-Disposition")
@@ -522,7 +514,7 @@ def test_variants_vcf(user1, analysis, demo_db_url):
     header = [l for l in lines if l.startswith("#CHROM")][0].split("\t")
     with psycopg.connect(demo_db_url) as conn:
         identifiers = [r[0] for r in conn.execute(
-            "SELECT identifier FROM sample WHERE analysis_id = %s ORDER BY id", (analysis[0],))]
+            "SELECT identifier FROM sample WHERE analysis_id = %s ORDER BY id", (igv_analysis[0],))]
     assert header[9:] == identifiers
     records = [l.split("\t") for l in lines if not l.startswith("#")]
     assert sorted((r[0], int(r[1]), r[3], r[4]) for r in records) == \
@@ -535,19 +527,19 @@ def test_variants_vcf(user1, analysis, demo_db_url):
             conn.execute("UPDATE genotypesampledata SET type = %s WHERE genotype_id IN "
                          "(SELECT g.id FROM genotype g JOIN sample s ON s.id = g.sample_id "
                          "WHERE g.allele_id = %s AND s.analysis_id = %s)",
-                         (gt_type, allele[0], analysis[0]))
-        result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/",
+                         (gt_type, allele[0], igv_analysis[0]))
+        result = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{igv_analysis[0]}/",
                            query={"allele_ids": str(allele[0])})
         [record] = [l.split("\t") for l in result.body.decode().splitlines()
                     if not l.startswith("#")]
         assert record[9] == written, gt_type
-    empty = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{analysis[0]}/")
+    empty = user1.get(f"/api/v1/igv/tracks/dynamic/variants/{igv_analysis[0]}/")
     assert [l for l in empty.body.decode().splitlines() if not l.startswith("#")] == []
 
 
-def test_regions_of_interest_bed(user1, analysis, demo_db_url):
-    alleles = _analysis_alleles(demo_db_url, analysis[0])[:2]
-    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis[0]}",
+def test_regions_of_interest_bed(user1, igv_analysis, demo_db_url):
+    alleles = _analysis_alleles(demo_db_url, igv_analysis[0])[:2]
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{igv_analysis[0]}",
                        query={"allele_ids": ",".join(str(a[0]) for a in alleles)})
     assert result.status == 200
     assert sorted(result.body.decode().splitlines()) == \
@@ -636,14 +628,14 @@ def _insertion_at_position_1():
     return build_allele("1", 1, "A", "TA", None, None)
 
 
-def test_an_insertion_before_the_first_base_gives_valid_bed_and_gff3_lines(user1, analysis,
+def test_an_insertion_before_the_first_base_gives_valid_bed_and_gff3_lines(user1, igv_analysis,
                                                                           demo_db_url):
     """Such an insertion starts at -1 (import.md 2.4): the regions track wrote a negative
     BED start and the classifications track a GFF3 start of 0."""
     row = _insertion_at_position_1()
     assert row["start_position"] == -1  # as the importer stores it (import.md 2.4)
-    allele_id = _add_allele_in_analysis(demo_db_url, analysis[0], row)
-    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{analysis[0]}/",
+    allele_id = _add_allele_in_analysis(demo_db_url, igv_analysis[0], row)
+    result = user1.get(f"/api/v1/igv/tracks/dynamic/regions_of_interest/{igv_analysis[0]}/",
                        query={"allele_ids": str(allele_id)})
     assert result.status == 200
     [line] = result.body.decode().splitlines()
@@ -659,18 +651,18 @@ def test_an_insertion_before_the_first_base_gives_valid_bed_and_gff3_lines(user1
     assert mine[0][3:5] == ["1", "1"]  # GFF3 counts from 1
 
 
-def test_a_listed_track_with_a_backslash_in_its_name_is_served(user1, dirs, analysis):
+def test_a_listed_track_with_a_backslash_in_its_name_is_served(user1, dirs, igv_analysis):
     """The track list offered a file named `a\\b.bed` whose URL answered 404 (on Linux a
     backslash is an ordinary file-name character)."""
     (dirs["igv"] / "tracks" / "a\\b.bed").write_text("1\t1\t2\n")
-    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    tracks = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").json
     assert "STATIC/a\\b.bed" in tracks
     url = unquote(tracks["STATIC/a\\b.bed"]["igv"]["url"])
     result = user1.get(url)
     assert (result.status, result.body) == (200, b"1\t1\t2\n")
 
 
-def test_track_config_linked_outside_igv_data_is_used_not_the_default(user1, dirs, analysis,
+def test_track_config_linked_outside_igv_data_is_used_not_the_default(user1, dirs, igv_analysis,
                                                                      tmp_path):
     """track_config.json kept elsewhere and linked into IGV_DATA (a config folder, a
     mounted file) was passed over for the default one, whose group limits may be wider
@@ -685,20 +677,20 @@ def test_track_config_linked_outside_igv_data_is_used_not_the_default(user1, dir
     os.symlink(config_dir / "track_config.json", dirs["igv"] / "track_config.json")
     permissive = dict(TRACK_CONFIG)
     (dirs["igv"] / "track_config_default.json").write_text(json.dumps(permissive))
-    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    tracks = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").json
     assert "STATIC/common.bed" not in tracks
     assert user1.get("/api/v1/igv/tracks/static/common.bed").status == 403
 
 
-def test_tracks_of_an_analysis_folder_that_is_a_linked_folder(user1, dirs, analysis, tmp_path):
+def test_tracks_of_an_analysis_folder_that_is_a_linked_folder(user1, dirs, igv_analysis, tmp_path):
     """The watcher moves an analysis folder that is a link as the link (README): its tracks
     (api.md 4.25: `$ANALYSES_PATH/<analysis name>/tracks`) were neither listed nor served."""
     storage = tmp_path / "storage"
     storage.mkdir()
-    folder = dirs["analyses"] / analysis[1]
-    os.rename(folder, storage / analysis[1])
-    os.symlink(storage / analysis[1], folder)  # absolute target, as the README asks
-    tracks = user1.get(f"/api/v1/igv/tracks/{analysis[0]}/").json
+    folder = dirs["analyses"] / igv_analysis[1]
+    os.rename(folder, storage / igv_analysis[1])
+    os.symlink(storage / igv_analysis[1], folder)  # absolute target, as the README asks
+    tracks = user1.get(f"/api/v1/igv/tracks/{igv_analysis[0]}/").json
     assert "ANALYSIS/sample.bam" in tracks
-    result = user1.get(f"/api/v1/igv/tracks/analyses/{analysis[0]}/sample.bam")
+    result = user1.get(f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}/sample.bam")
     assert (result.status, result.body) == (200, b"ANALYSISBAM")

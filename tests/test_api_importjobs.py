@@ -5,22 +5,9 @@ import copy
 import psycopg
 import pytest
 
-from annotation_service import FakeAnnotationService, closed_port_url
-from api_helpers import add_user, logged_in_client
+from annotation_service import closed_port_url
+from api_helpers import BODY, JOBS, add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
-
-JOBS = "/api/v1/import/service/jobs/"
-BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC",
-        "genepanel_version": "v01",
-        "properties": {"analysis_name": "abc", "create_or_append": "Create",
-                       "sample_type": "HTS"}}
-
-
-@pytest.fixture
-def service():
-    fake = FakeAnnotationService().start()
-    yield fake
-    fake.stop()
 
 
 def make_app(db_url, ella_config, url):

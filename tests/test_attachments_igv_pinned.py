@@ -51,31 +51,6 @@ def left_in_tmp(storage):
 
 
 @pytest.fixture
-def storage(tmp_path):
-    root = tmp_path / "attachments"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def attach_app(db_url, ella_config):
-    apps = []
-
-    def build(storage_dir, max_upload_size=None):
-        config = copy.deepcopy(ella_config)
-        config["app"]["attachment_storage"] = str(storage_dir)
-        if max_upload_size is not None:
-            config["app"]["max_upload_size"] = max_upload_size
-        app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app._drop_connection()
-
-
-@pytest.fixture
 def uploader(attach_app, storage, db_url):
     add_user(db_url, "pinned_uploader", "pinned_group")
     return logged_in_client(attach_app(storage), db_url, "pinned_uploader")
@@ -241,14 +216,6 @@ IGV_CONFIG = {
     "DYNAMIC/variants": {"url": "/api/v1/igv/tracks/dynamic/variants/<ANALYSIS_ID>/",
                          "limit_to_groups": None},
 }
-
-
-@pytest.fixture
-def igv_analysis(demo_db_url):
-    """(id, name) of an HBOC/HBOCUTV analysis (testgroup01's panels)."""
-    with psycopg.connect(demo_db_url) as conn:
-        return conn.execute("SELECT id, name FROM analysis WHERE genepanel_name IN "
-                            "('HBOC', 'HBOCUTV') ORDER BY id LIMIT 1").fetchone()
 
 
 @pytest.fixture

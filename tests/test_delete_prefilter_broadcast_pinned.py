@@ -6,18 +6,17 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 import yaml
-from psycopg.types.json import Jsonb
 
 from ella.annotation.legacy_config import legacy_annotation_config
 from ella.deposit.delete import (allele_summary, alleleinterpretation_rounds,
                                  analysis_summary)
-from ella.deposit.filterconfigs import deposit_filterconfigs
 from ella.deposit.prefilter import prefiltered
 from ella.vcf import open_vcf
 from api_client import Client
 from api_helpers import add_user, logged_in_client
-from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+from deposit_helpers import BRCA_VCF, deposit
 from helpers import run_cli
+from test_postprocessors import _lab as lab_group
 
 ALLELE_ID = 3  # demo database: BRCA2 c.10G>T, its panel transcript NM_000059.3 in HBOCUTV
 ANALYSIS_ID = 2  # demo database: one round, Ongoing (Interpretation)
@@ -193,23 +192,7 @@ def test_a_classification_of_another_alt_at_the_position_does_not_count(db_conn,
 def _lab(db_url, ella_config, postprocess):
     """Group 'lab' (HBOC panels) whose analyses named run* are post-processed; user id 1;
     a filter config excluding class 5."""
-    add_test_panels(db_url)
-    with psycopg.connect(db_url) as conn:
-        group_id = conn.execute(
-            "INSERT INTO usergroup (name, config) VALUES ('lab', %s) RETURNING id",
-            (Jsonb({"deposit": {"analysis": [{"pattern": "^run",
-                                              "postprocess": postprocess}]}}),)).fetchone()[0]
-        for version in ("v01", "v1.0.0"):
-            conn.execute("INSERT INTO usergroupgenepanel VALUES (%s, 'HBOC', %s)",
-                         (group_id, version))
-        conn.execute("INSERT INTO \"user\" (id, username, first_name, last_name, group_id, "
-                     "password, password_expiry, active, incorrect_logins) VALUES (1, 'system', "
-                     "'S', 'S', %s, 'x', now(), true, 0)", (group_id,))
-        deposit_filterconfigs(conn, ella_config, [
-            {"name": "lab", "usergroups": [{"name": "lab", "order": 0}], "requirements": [],
-             "filterconfig": {"filters": [{"name": "classification",
-                                           "config": {"classes": ["5"]}}]}}])
-        conn.commit()
+    lab_group(db_url, ella_config, {"pattern": "^run", "postprocess": postprocess})
 
 
 def _snv_vcf(tmp_path, name):

@@ -1,45 +1,17 @@
 """Pinned behaviours of the import-job polling loop, the import-job API and the analyses
 watcher (import.md 1.6-1.7, 7.1-7.6; api.md 2.12, 4.24; README "Import jobs")."""
 
-import copy
-
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
 import ella.polling as polling
 from ella.watcher import Watcher
-from annotation_service import FakeAnnotationService
-from api_helpers import add_user, logged_in_client
-from deposit_helpers import BRCA_VCF, add_test_panels, copy_test_analysis
+from api_helpers import BODY, JOBS, logged_in_client
+from deposit_helpers import BRCA_VCF, copy_test_analysis
 
 PANEL = ("HBOC", "v01")
 VCF_TEXT = BRCA_VCF.read_text()
-JOBS = "/api/v1/import/service/jobs/"
-BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC",
-        "genepanel_version": "v01",
-        "properties": {"analysis_name": "abc", "create_or_append": "Create",
-                       "sample_type": "HTS"}}
-
-
-@pytest.fixture
-def service():
-    fake = FakeAnnotationService().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def config(ella_config, service):
-    config = copy.deepcopy(ella_config)
-    config["app"]["annotation_service"] = service.url
-    return config
-
-
-@pytest.fixture
-def user_id(db_url):
-    add_test_panels(db_url)
-    return add_user(db_url, "importer", "importgroup", panels=[PANEL])
 
 
 def add_job(db_url, user_id, data=VCF_TEXT, sample_id=None, status="SUBMITTED", task_id="",
@@ -201,15 +173,6 @@ def test_a_status_history_not_of_ellas_shape_is_refused(app, db_url, history):
 
 
 # --- the analyses watcher -------------------------------------------------------------------
-
-@pytest.fixture
-def watch_dirs(tmp_path, db_url):
-    add_test_panels(db_url)
-    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
-    incoming.mkdir()
-    dest.mkdir()
-    return incoming, dest
-
 
 def _deliver(incoming, folder_name, analysis_name):
     copy_test_analysis(incoming / folder_name, analysis_name)

@@ -1,27 +1,16 @@
 """The migration runner: idempotent, refuses edited files, a failing file changes nothing;
 adopt takes over the real ELLA database without touching a row, and refuses what it must."""
 
-import shutil
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
-from ella.db import MIGRATIONS_DIR
 from ella.migrate import MigrationError, adopt, at_head, detect_state, migrate, status
-from helpers import catalogue, expected_catalogue, table_snapshot
+from helpers import catalogue, expected_catalogue, quiet, table_snapshot
 from api_helpers import logged_in_client
 from ella.web.app import create_app
-
-quiet = {"echo": lambda *_: None}
-
-
-@pytest.fixture
-def migrations_copy(tmp_path):
-    target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, target)
-    return target
 
 
 def _bookkeeping(url):

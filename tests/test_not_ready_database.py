@@ -15,7 +15,7 @@ from ella.annotation.legacy_config import legacy_annotation_config
 from ella.polling import Poller
 from ella.watcher import ERROR_SUFFIX, Watcher, WatcherError
 from helpers import ROOT, run_cli, table_snapshot
-from test_polling import add_job, config, job, service, user_id  # noqa: F401 (fixtures)
+from test_polling import add_job, job
 
 DEMO = ROOT / "demo"
 TEST_ALL = ROOT / "tests" / "data" / "genepanels" / "test-ALL_v01"

@@ -18,7 +18,7 @@ import pytest
 
 import ella.polling as polling
 from ella.polling import AnnotationService, Poller, ServiceUnreachable
-from annotation_service import FakeAnnotationService, closed_port_url
+from annotation_service import closed_port_url
 from api_helpers import add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels
 from helpers import ROOT, table_snapshot
@@ -33,26 +33,6 @@ def vcf_half(which):
     records = [line for line in lines if not line.startswith("#")]
     half = len(records) // 2
     return "".join(header + (records[:half] if which == 1 else records[half:]))
-
-
-@pytest.fixture
-def service():
-    fake = FakeAnnotationService().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def config(ella_config, service):
-    config = copy.deepcopy(ella_config)
-    config["app"]["annotation_service"] = service.url
-    return config
-
-
-@pytest.fixture
-def user_id(db_url):
-    add_test_panels(db_url)
-    return add_user(db_url, "importer", "importgroup", panels=[PANEL])
 
 
 def add_job(db_url, user_id, mode="Analysis", data=VCF_TEXT, sample_id=None, panel=PANEL,

@@ -14,19 +14,13 @@ import pytest
 
 import ella.polling as polling
 from ella.polling import AnnotationService, Poller
-from api_helpers import add_user, logged_in_client
-from deposit_helpers import BRCA_VCF, add_test_panels
+from api_helpers import logged_in_client
+from deposit_helpers import BRCA_VCF
 from ella.web.app import create_app
 
 PANEL = ("HBOC", "v01")
 VCF_TEXT = BRCA_VCF.read_text()
 NESTED = b"[" * 100000  # the start of JSON nested too deeply for json.loads
-
-
-@pytest.fixture
-def user_id(db_url):
-    add_test_panels(db_url)
-    return add_user(db_url, "importer", "importgroup", panels=[PANEL])
 
 
 def add_job(db_url, user_id, status="SUBMITTED", task_id="", data=VCF_TEXT):

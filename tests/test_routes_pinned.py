@@ -1,21 +1,11 @@
 """Route behaviours of assessments, work logs, gene panels, analyses and users pinned down
 against api.md and README.md, on real PostgreSQL databases through the WSGI app."""
 
-import psycopg
-
 from api_helpers import add_user, logged_in_client
+from test_api_genepanels_analyses import sql
 from workflow_helpers import analysis_alleles, new_round, setup_analysis
 
 API = "/api/v1"
-
-
-def _sql(url, query, params=()):
-    """Run one statement (committed); its rows, if it returns any."""
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(query, params)
-        rows = cur.fetchall() if cur.description else []
-        conn.commit()
-        return rows
 
 
 # --- assessments ---------------------------------------------------------------------------
@@ -25,9 +15,9 @@ def test_total_count_of_an_assessment_list_counts_the_filtered_items(demo_api_ap
     """api.md 1.7: `Total-Count` is the total number of items after filtering (q), and
     `Total-Pages` follows from it."""
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
-    expected = _sql(demo_db_url, "SELECT count(*) FROM alleleassessment "
-                    "WHERE classification = 'NP'")[0][0]
-    everything = _sql(demo_db_url, "SELECT count(*) FROM alleleassessment")[0][0]
+    expected = sql(demo_db_url, "SELECT count(*) FROM alleleassessment "
+                   "WHERE classification = 'NP'")[0][0]
+    everything = sql(demo_db_url, "SELECT count(*) FROM alleleassessment")[0][0]
     assert 0 < expected < everything
     result = client.get(f"{API}/alleleassessments/",
                         query={"q": {"classification": "NP"}, "per_page": 1})
@@ -42,10 +32,10 @@ def test_a_reference_assessment_needs_a_panel_of_the_callers_group(demo_api_app,
     """README (deliberate access differences): the gene/reference assessment POSTs check the
     panel; a panel outside the caller's group is 403 (also without an analysis), an unknown
     panel 404, and nothing is written."""
-    allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
-    reference_id = _sql(demo_db_url, "INSERT INTO reference (authors, title, journal, year, "
-                        "pubmed_id, published) VALUES ('A B', 'T', 'J', '2001', 987654321, "
-                        "true) RETURNING id")[0][0]
+    allele_id = sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
+    reference_id = sql(demo_db_url, "INSERT INTO reference (authors, title, journal, year, "
+                       "pubmed_id, published) VALUES ('A B', 'T', 'J', '2001', 987654321, "
+                       "true) RETURNING id")[0][0]
     body = {"allele_id": allele_id, "reference_id": reference_id,
             "evaluation": {"relevance": "Yes"},
             "genepanel_name": "HBOC", "genepanel_version": "v01"}
@@ -54,8 +44,8 @@ def test_a_reference_assessment_needs_a_panel_of_the_callers_group(demo_api_app,
     assert refused.status == 403, refused.body
     unknown = other.post(f"{API}/referenceassessments/", {**body, "genepanel_version": "v99"})
     assert unknown.status == 404, unknown.body
-    assert _sql(demo_db_url, "SELECT count(*) FROM referenceassessment WHERE reference_id = %s",
-                (reference_id,)) == [(0,)]
+    assert sql(demo_db_url, "SELECT count(*) FROM referenceassessment WHERE reference_id = %s",
+               (reference_id,)) == [(0,)]
     own = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     assert own.post(f"{API}/referenceassessments/", body).status == 200
 
@@ -64,18 +54,18 @@ def test_a_reference_assessment_needs_a_panel_of_the_callers_group(demo_api_app,
 
 def _genes(url, count):
     """[(hgnc_id, transcript id)] of `count` genes, one transcript each."""
-    return _sql(url, "SELECT DISTINCT ON (gene_id) gene_id, id FROM transcript "
-                "ORDER BY gene_id, id LIMIT %s", (count,))
+    return sql(url, "SELECT DISTINCT ON (gene_id) gene_id, id FROM transcript "
+               "ORDER BY gene_id, id LIMIT %s", (count,))
 
 
 def _panel(url, name, version, genes, official=True, age_days=0):
-    _sql(url, "INSERT INTO genepanel (name, version, genome_reference, official, date_created) "
-         "VALUES (%s, %s, 'GRCh37', %s, now() - make_interval(days => %s))",
-         (name, version, official, age_days))
+    sql(url, "INSERT INTO genepanel (name, version, genome_reference, official, date_created) "
+        "VALUES (%s, %s, 'GRCh37', %s, now() - make_interval(days => %s))",
+        (name, version, official, age_days))
     for _, transcript_id in genes:
-        _sql(url, "INSERT INTO genepanel_transcript (genepanel_name, genepanel_version, "
-             "transcript_id, inheritance) VALUES (%s, %s, %s, 'AD')",
-             (name, version, transcript_id))
+        sql(url, "INSERT INTO genepanel_transcript (genepanel_name, genepanel_version, "
+            "transcript_id, inheritance) VALUES (%s, %s, %s, 'AD')",
+            (name, version, transcript_id))
     return (name, version)
 
 
@@ -139,15 +129,15 @@ def test_a_created_panels_inheritance_is_stored_without_surrounding_blanks(demo_
                                                                          demo_db_url):
     """README (POST genepanels/ row): an inheritance is stripped of surrounding blanks, as a
     panel file's cell (the filters compare it exactly)."""
-    _sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
-         "WHERE name = 'testgroup01'")
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     body = {"name": "BlankPanel", "version": "v1", "usergroups": ["testgroup01"],
             "genes": [{"hgnc_id": 1101, "inheritance": " AD ", "transcripts": [{"id": 2}]}]}
     created = client.post(f"{API}/genepanels/", body)
     assert created.status == 200, created.body
-    assert _sql(demo_db_url, "SELECT inheritance FROM genepanel_transcript "
-                "WHERE genepanel_name = 'BlankPanel'") == [("AD",)]
+    assert sql(demo_db_url, "SELECT inheritance FROM genepanel_transcript "
+               "WHERE genepanel_name = 'BlankPanel'") == [("AD",)]
     shown = client.get(f"{API}/genepanels/BlankPanel/v1/").json["genes"]
     assert [g["inheritance"] for g in shown] == ["AD"]
 
@@ -158,16 +148,16 @@ def test_analyses_of_a_variant_include_those_holding_it_as_second_allele(demo_ap
                                                                         demo_db_url):
     """api.md 2.3 `alleles/<id>/analyses/`: the analyses containing the variant, also as a
     genotype's second allele (multi-allelic site)."""
-    in_two = {r[0] for r in _sql(demo_db_url, "SELECT g.allele_id FROM genotype g JOIN sample s "
-                                 "ON s.id = g.sample_id WHERE s.analysis_id = 2")}
-    allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele WHERE NOT id = ANY(%s)",
-                     (sorted(in_two),))[0][0]
+    in_two = {r[0] for r in sql(demo_db_url, "SELECT g.allele_id FROM genotype g JOIN sample s "
+                                "ON s.id = g.sample_id WHERE s.analysis_id = 2")}
+    allele_id = sql(demo_db_url, "SELECT min(id) FROM allele WHERE NOT id = ANY(%s)",
+                    (sorted(in_two),))[0][0]
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     before = [a["id"] for a in client.get(f"{API}/alleles/{allele_id}/analyses/").json]
     assert 2 not in before
-    _sql(demo_db_url, "UPDATE genotype SET secondallele_id = %s WHERE id = (SELECT min(g.id) "
-         "FROM genotype g JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = 2 "
-         "AND g.secondallele_id IS NULL)", (allele_id,))
+    sql(demo_db_url, "UPDATE genotype SET secondallele_id = %s WHERE id = (SELECT min(g.id) "
+        "FROM genotype g JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = 2 "
+        "AND g.secondallele_id IS NULL)", (allele_id,))
     after = client.get(f"{API}/alleles/{allele_id}/analyses/")
     assert after.status == 200
     assert [a["id"] for a in after.json] == sorted(set(before) | {2})
@@ -191,8 +181,8 @@ def test_an_inactive_user_of_the_group_is_still_shown(demo_api_app, demo_db_url)
     """api.md 3.1 UserFull (`users/`, `users/<id>/`) carries `active`: a deactivated user of
     the caller's group is shown, with `active` false, not hidden as unknown."""
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
-    user_id = _sql(demo_db_url, "UPDATE \"user\" SET active = false WHERE username = "
-                   "'testuser2' RETURNING id")[0][0]
+    user_id = sql(demo_db_url, "UPDATE \"user\" SET active = false WHERE username = "
+                  "'testuser2' RETURNING id")[0][0]
     one = client.get(f"{API}/users/{user_id}/")
     assert one.status == 200, one.body
     assert one.json["username"] == "testuser2" and one.json["active"] is False
@@ -211,10 +201,10 @@ def test_an_own_note_is_not_editable_once_another_group_has_the_round(api_app, d
     add_user(db_url, "outsider", "othergroup", [("HBOC", "v01")])
     outsider = logged_in_client(api_app, db_url, "outsider")
     allele_id = analysis_alleles(db_url, analyses[0])[0][0]
-    _sql(db_url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
-         "genepanel_version, status, workflow_status, date_last_update, date_created) "
-         "VALUES (%s, 'HBOC', 'v01', 'Not started', 'Interpretation', now(), now())",
-         (allele_id,))
+    sql(db_url, "INSERT INTO alleleinterpretation (allele_id, genepanel_name, "
+        "genepanel_version, status, workflow_status, date_last_update, date_created) "
+        "VALUES (%s, 'HBOC', 'v01', 'Not started', 'Interpretation', now(), now())",
+        (allele_id,))
     url = f"{API}/workflows/alleles/{allele_id}/logs/"
     assert outsider.post(url, {"message": "outsider's note"}).status == 200
     assert outsider.get(url).json["logs"][-1]["editable"] is True
@@ -246,13 +236,13 @@ def test_a_log_edit_without_a_message_string_is_refused_and_changes_nothing(api_
 def test_a_group_named_twice_in_a_new_panel_is_granted_once(demo_api_app, demo_db_url):
     """api.md 4.21: the panel is granted to the named groups; a group named twice (as a
     hand-made body may) is granted once, not a server error."""
-    _sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
-         "WHERE name = 'testgroup01'")
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
     body = {"name": "TwicePanel", "version": "v1", "usergroups": ["testgroup01"] * 2,
             "genes": [{"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]}]}
     created = client.post(f"{API}/genepanels/", body)
     assert created.status == 200, created.body
-    assert _sql(demo_db_url, "SELECT g.name FROM usergroupgenepanel u JOIN usergroup g "
-                "ON g.id = u.usergroup_id WHERE u.genepanel_name = 'TwicePanel'") == \
+    assert sql(demo_db_url, "SELECT g.name FROM usergroupgenepanel u JOIN usergroup g "
+               "ON g.id = u.usergroup_id WHERE u.genepanel_name = 'TwicePanel'") == \
         [("testgroup01",)]

@@ -3,7 +3,6 @@ the migration files, what adopt records, what counts as a shadow-column differen
 `alembic_version` must hold."""
 
 import copy
-import shutil
 
 import psycopg
 import pytest
@@ -12,20 +11,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
-from ella.db import MIGRATIONS_DIR
 from ella.migrate import MigrationError, adopt, at_head, migrate, status
 from ella.refresh import (RefreshError, expected_frequency_columns, frequency_column_differences,
                           refresh)
-from helpers import catalogue, expected_catalogue, table_snapshot
-
-quiet = {"echo": lambda *_: None}
-
-
-@pytest.fixture
-def migrations_copy(tmp_path):
-    target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, target)
-    return target
+from helpers import catalogue, expected_catalogue, quiet, table_snapshot
 
 
 def _public_tables(url):

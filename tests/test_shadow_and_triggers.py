@@ -12,9 +12,7 @@ from psycopg.types.json import Jsonb
 
 from ella.catalogue import diff_catalogues
 from ella.refresh import RefreshError, expected_frequency_columns, refresh
-from helpers import catalogue, expected_catalogue
-
-quiet = {"echo": lambda *_: None}
+from helpers import catalogue, expected_catalogue, quiet
 
 ANNOTATION = {
     "transcripts": [

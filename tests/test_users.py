@@ -22,21 +22,12 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, PasswordPolicyError, check_pas
                             generate_password, hash_password, password_expiry,
                             password_is_strong, password_was_used, set_password,
                             verify_password)
-from helpers import ROOT, run_cli, table_snapshot
+from helpers import AUTH, ROOT, query, run_cli, table_snapshot
 
 DEMO_PANELS = ROOT / "genepanels" / "ella-demo"
 DEMO_GROUPS = ROOT / "demo" / "usergroups.json"
 DEMO_USERS = ROOT / "demo" / "users.json"
 MASK = "*********"
-
-AUTH = {
-    "password_expiry_days": 90,
-    "password_minimum_length": 8,
-    "password_match_groups": [".*[A-Z].*", ".*[a-z].*", ".*[0-9].*", ".*[^A-Za-z0-9].*"],
-    "password_match_groups_descr": ["Uppercase", "Lowercase", "Digits", "Special"],
-    "password_num_match_groups": 3,
-}
-
 
 # ------------------------------------------------------------------------------------------
 # Fixtures and helpers
@@ -101,11 +92,6 @@ def clilog(db_url):
     with psycopg.connect(db_url) as conn:
         return conn.execute('SELECT "user", "group", groupcommand, command, reason, output '
                             "FROM clilog ORDER BY id").fetchall()
-
-
-def query(db_url, sql_text, params=()):
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql_text, params).fetchall()
 
 
 def write_json(tmp_path, name, data):

@@ -12,21 +12,7 @@ import pytest
 from ella.deposit.filterconfigs import deactivation_warnings
 from ella.deposit.users import (UsersError, add_groups, add_many, parse_usergroups,
                                 parse_users)
-from helpers import ROOT, run_cli
-
-AUTH = {
-    "password_expiry_days": 90,
-    "password_minimum_length": 8,
-    "password_match_groups": [".*[A-Z].*", ".*[a-z].*", ".*[0-9].*", ".*[^A-Za-z0-9].*"],
-    "password_match_groups_descr": ["Uppercase", "Lowercase", "Digits", "Special"],
-    "password_num_match_groups": 3,
-}
-
-
-def query(db_url, sql_text, params=()):
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql_text, params).fetchall()
-
+from helpers import AUTH, ROOT, query, run_cli
 
 def add_panel(conn, name, version, official, created):
     conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
