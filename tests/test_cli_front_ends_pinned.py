@@ -79,29 +79,21 @@ def test_watcher_whitelist_option_imports_only_matching_analyses(watch_dirs, db_
     assert (incoming / "TestAnalysis-001").is_dir()
 
 
-def test_watcher_whitelistfile_defaults_to_its_environment_variable(watch_dirs, db_url,
-                                                                     tmp_path):
-    """config-cli-ops.md 1: ELLA_WATCHER_WHITELISTFILE is the default for --whitelistfile; an
-    analysis that matches no line of that file is not imported."""
+@pytest.mark.parametrize("variable, lines", [
+    # Whitelist: an analysis that matches no line of the file is not imported.
+    ("ELLA_WATCHER_WHITELISTFILE", "Other-.*\n"),
+    # Blacklist: an analysis named in the file is not imported.
+    ("ELLA_WATCHER_BLACKLISTFILE", "TestAnalysis-001\n"),
+])
+def test_watcher_list_files_default_to_their_environment_variables(watch_dirs, db_url,
+                                                                    tmp_path, variable, lines):
+    """config-cli-ops.md 1: ELLA_WATCHER_WHITELISTFILE and ELLA_WATCHER_BLACKLISTFILE are the
+    defaults for --whitelistfile and --blacklistfile."""
     incoming, dest, _ = watch_dirs
-    listing = tmp_path / "whitelist.txt"
-    listing.write_text("Other-.*\n")
+    listing = tmp_path / "list.txt"
+    listing.write_text(lines)
     result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
-                     db_url=db_url, env={"ELLA_WATCHER_WHITELISTFILE": str(listing)})
-    assert result.returncode == 0, result.stderr
-    assert _analysis_names(db_url) == []
-    assert (incoming / "TestAnalysis-001").is_dir()
-
-
-def test_watcher_blacklistfile_defaults_to_its_environment_variable(watch_dirs, db_url,
-                                                                     tmp_path):
-    """config-cli-ops.md 1: ELLA_WATCHER_BLACKLISTFILE is the default for --blacklistfile; an
-    analysis named in that file is not imported."""
-    incoming, dest, _ = watch_dirs
-    listing = tmp_path / "blacklist.txt"
-    listing.write_text("TestAnalysis-001\n")
-    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
-                     db_url=db_url, env={"ELLA_WATCHER_BLACKLISTFILE": str(listing)})
+                     db_url=db_url, env={variable: str(listing)})
     assert result.returncode == 0, result.stderr
     assert _analysis_names(db_url) == []
     assert (incoming / "TestAnalysis-001").is_dir()
