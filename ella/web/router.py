@@ -18,6 +18,13 @@ AUTH_KINDS = ("login", "optional", "open")
 _PARAM = re.compile(r"<(?:(int):)?([a-z_]+)>")
 
 
+def _operation_id(method, pattern):
+    """`get_workflows_analyses_analysis_id_actions_finalize` for GET
+    /api/v1/workflows/analyses/<int:analysis_id>/actions/finalize/."""
+    words = re.sub(r"[^a-z0-9]+", "_", _PARAM.sub(r"\2", pattern.removeprefix("/api/v1")))
+    return f"{method.lower()}_{words.strip('_')}"
+
+
 @dataclass
 class Route:
     method: str
@@ -131,7 +138,9 @@ class Router:
             path = _PARAM.sub(lambda m: "{" + m.group(2) + "}", route.pattern)
             operation = {
                 "summary": route.summary or route.handler.__doc__ or "",
-                "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+                # From the path, not the handler: OpenAPI wants each operationId unique, and
+                # handlers share names (two `search`es, one finalize for analyses and variants).
+                "operationId": _operation_id(route.method, route.pattern),
                 "responses": {"200": {"description": "success"},
                               "default": {"description": "error: {\"message\": ...}"}},
                 "x-ella-auth": route.auth,
