@@ -103,8 +103,8 @@ def fasta_index_mismatch(fasta_path, fai_path):
     """Where the FASTA is not laid out as its index says, in words, or None. IGV reads bases
     at the index's offsets without a check: a FASTA of other line widths, header lengths or
     sequence names than its index showed wrong bases silently. Each sequence must follow
-    its own `>name` header line, and a line end must follow its first line of bases and
-    its last base."""
+    its own `>name` header line, a line end must follow its first line of bases and its last
+    base, and the byte the index gives as the last base must be one."""
     with open(fasta_path, "rb") as fasta:
         def read_at(position, size):
             fasta.seek(position)
@@ -125,8 +125,11 @@ def fasta_index_mismatch(fasta_path, fai_path):
             if line_bases and length > line_bases and \
                     read_at(offset + line_bases, line_width - line_bases) not in LINE_ENDS:
                 return f"{where}: the FASTA's lines are not {line_bases} bases long"
-            if length and read_at(_bases_end(length, offset, line_bases, line_width), 1) \
-                    not in (b"", b"\n", b"\r"):  # (an empty sequence: the next header)
+            end = _bases_end(length, offset, line_bases, line_width)
+            if length and read_at(end - 1, 1) in (b"", b"\n", b"\r", b">"):
+                return f"{where}: the FASTA's sequence is shorter than {length:,} bases"
+            if length and read_at(end, 1) not in (b"", b"\n", b"\r"):
+                # (after an empty sequence: the next header)
                 return f"{where}: the FASTA's sequence is longer than {length:,} bases"
     return None
 
