@@ -125,11 +125,11 @@ def fasta_index_mismatch(fasta_path, fai_path):
             if line_bases and length > line_bases and \
                     read_at(offset + line_bases, line_width - line_bases) not in LINE_ENDS:
                 return f"{where}: the FASTA's lines are not {line_bases} bases long"
+            # (An empty sequence has no last base, and its next byte is the next header.)
             end = _bases_end(length, offset, line_bases, line_width)
             if length and read_at(end - 1, 1) in (b"", b"\n", b"\r", b">"):
                 return f"{where}: the FASTA's sequence is shorter than {length:,} bases"
             if length and read_at(end, 1) not in (b"", b"\n", b"\r"):
-                # (after an empty sequence: the next header)
                 return f"{where}: the FASTA's sequence is longer than {length:,} bases"
     return None
 
