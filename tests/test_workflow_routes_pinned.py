@@ -25,75 +25,28 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from api_helpers import add_user, logged_in_client
-from deposit_helpers import TEST_ANALYSIS_001, add_test_panels, deposit
 from filter_helpers import PANEL as FILTER_PANEL, World as FilterWorld
-
-API = "/api/v1"
-AN = f"{API}/workflows/analyses"
-AL = f"{API}/workflows/alleles"
-PANEL = ("HBOC", "v1.0.0")
+from test_workflow_rounds import AL, AN, PANEL, World, sql
 
 
-def sql(url, query, params=()):
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(query, params)
-        rows = cur.fetchall() if cur.description else None
-        conn.commit()
-        return rows
-
-
-class Workflow:
-    """TestAnalysis-001 with users u1, u2 of group wf (both HBOC panels) and `outsider` of a
-    group without panels."""
-
-    def __init__(self, app, url, config):
-        self.app, self.url = app, url
-        add_test_panels(url)
-        deposit(url, config, TEST_ANALYSIS_001)
-        add_user(url, "u1", "wf", [PANEL, ("HBOC", "v01")])
-        add_user(url, "u2", "wf")
-        add_user(url, "outsider", "other")
-        self.user_ids = dict(sql(url, 'SELECT username, id FROM "user"'))
-        self.analysis_id = sql(url, "SELECT id FROM analysis")[0][0]
-        self.alleles = [r[0] for r in sql(url, "SELECT id FROM allele ORDER BY id")]
-        self.clients = {}
-
-    def client(self, username):
-        if username not in self.clients:
-            self.clients[username] = logged_in_client(self.app, self.url, username)
-        return self.clients[username]
+class Workflow(World):
+    """test_workflow_rounds' world (TestAnalysis-001; u1-u3 of group wf with both HBOC
+    panels, `outsider` of a group without panels), with one-line actions and round ids."""
 
     def act(self, user, action, body=None, allele_id=None):
         prefix = f"{AN}/{self.analysis_id}" if allele_id is None else f"{AL}/{allele_id}"
         result = self.client(user).post(f"{prefix}/actions/{action}/", body or {})
         assert result.status == 200, (action, result.status, result.body[:300])
 
-    def assess(self, allele_id, classification, supersede=False):
-        if supersede:
-            sql(self.url, "UPDATE alleleassessment SET date_superceeded = now() "
-                "WHERE allele_id = %s AND date_superceeded IS NULL", (allele_id,))
-        return sql(self.url, "INSERT INTO alleleassessment (classification, evaluation, "
-                   "user_id, date_created, allele_id, genepanel_name, genepanel_version) "
-                   "VALUES (%s, '{}', %s, now(), %s, %s, %s) RETURNING id",
-                   (classification, self.user_ids["u1"], allele_id, *PANEL))[0][0]
-
     def payload(self, allele_ids, aa_ids=(), analysis=True):
-        annotations = [r[0] for r in sql(
-            self.url, "SELECT id FROM annotation WHERE allele_id = ANY(%s) AND "
-            "date_superceeded IS NULL ORDER BY id", (list(allele_ids),))]
-        body = {"allele_ids": list(allele_ids), "annotation_ids": annotations,
-                "custom_annotation_ids": [], "alleleassessment_ids": list(aa_ids),
-                "allelereport_ids": []}
-        if analysis:
-            body.update(excluded_allele_ids={}, technical_allele_ids=list(allele_ids))
-        return body
+        """Variants left unclassified are marked technical, so an analysis may finalize."""
+        extra = {"technical_allele_ids": list(allele_ids)} if analysis else {}
+        return super().payload(allele_ids, aa_ids, analysis=analysis, **extra)
 
-    def rounds(self, allele_id=None):
+    def round_ids(self, allele_id=None):
         if allele_id is None:
-            return [r[0] for r in sql(self.url, "SELECT id FROM analysisinterpretation WHERE "
-                                      "analysis_id = %s ORDER BY id", (self.analysis_id,))]
-        return [r[0] for r in sql(self.url, "SELECT id FROM alleleinterpretation WHERE "
-                                  "allele_id = %s ORDER BY id", (allele_id,))]
+            return [r["id"] for r in self.rounds()]
+        return [r["id"] for r in self.rounds("allele", allele_id)]
 
 
 @pytest.fixture
@@ -112,12 +65,12 @@ def test_a_done_round_shows_its_snapshot_and_the_next_round_current_data(wf):
     """api.md 4.9 / workflow.md 11.2: a Done round shows the assessment it was ended with
     unless `current` is `true` (an absent `current` is not `true`); a round that is not
     Done (the Not started one after reopen) shows the current assessment."""
-    allele = wf.alleles[0]
-    old = wf.assess(allele, "3")
+    allele = wf.allele_ids[0]
+    old = wf.add_assessment(allele, "3")
     wf.act("u1", "start")
-    wf.act("u1", "finalize", wf.payload(wf.alleles, aa_ids=[old]))
-    new = wf.assess(allele, "5", supersede=True)
-    done = wf.rounds()[0]
+    wf.act("u1", "finalize", wf.payload(wf.allele_ids, aa_ids=[old]))
+    new = wf.add_assessment(allele, "5", supersede=True)
+    done = wf.round_ids()[0]
     c = wf.client("u1")
 
     def assessment(round_id, **query):
@@ -129,7 +82,7 @@ def test_a_done_round_shows_its_snapshot_and_the_next_round_current_data(wf):
     assert assessment(done, current="yes") == old
     assert assessment(done, current="true") == new
     wf.act("u2", "reopen")
-    reopened = wf.rounds()[-1]
+    reopened = wf.round_ids()[-1]
     assert assessment(reopened) == new
     assert ok(c.get(f"{AN}/{wf.analysis_id}/interpretations/{reopened}/alleles/",
                     query={"allele_ids": str(allele)}))[0]["annotation"]["annotation_id"]
@@ -206,14 +159,14 @@ def test_a_variants_snapshots_are_those_of_rounds_the_group_may_read(wf):
     """workflow.md 9: `GET …/alleles/<id>/snapshots/` returns the snapshots of the rounds
     whose panel is the caller group's; another group sees none of them. The finalized
     round's variant shows the assessment of its snapshot (workflow.md 11.2)."""
-    allele = wf.alleles[1]
+    allele = wf.allele_ids[1]
     add_user(wf.url, "v01only", "v01only", [("HBOC", "v01")])
     wf.act("u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, allele_id=allele)
-    aa = wf.assess(allele, "3")
+    aa = wf.add_assessment(allele, "3")
     wf.act("u1", "finalize", wf.payload([allele], aa_ids=[aa], analysis=False),
            allele_id=allele)
-    [round_id] = wf.rounds(allele)
-    new = wf.assess(allele, "5", supersede=True)
+    [round_id] = wf.round_ids(allele)
+    new = wf.add_assessment(allele, "5", supersede=True)
     url = f"{AL}/{allele}/interpretations/{round_id}/alleles/"
     for query, shown in ({"allele_ids": str(allele)}, aa), \
             ({"allele_ids": str(allele), "current": "true"}, new):
@@ -230,8 +183,8 @@ def test_an_analysis_lists_only_its_own_snapshots(wf):
     """api.md 2.9 / workflow.md 9: `GET …/analyses/<id>/snapshots/` (and GET
     `actions/finalize/`) are the snapshots of that analysis' rounds, not another's."""
     wf.act("u1", "start")
-    wf.act("u1", "markreview", wf.payload(wf.alleles))
-    [ended, _] = wf.rounds()
+    wf.act("u1", "markreview", wf.payload(wf.allele_ids))
+    [ended, _] = wf.round_ids()
     other = sql(wf.url, "INSERT INTO analysis (name, genepanel_name, genepanel_version, "
                 "date_deposited) VALUES ('Other', %s, %s, now()) RETURNING id", PANEL)[0][0]
     other_round = sql(
@@ -241,18 +194,18 @@ def test_an_analysis_lists_only_its_own_snapshots(wf):
         "'{}', '{}', now(), now()) RETURNING id", (other, *PANEL))[0][0]
     sql(wf.url, "INSERT INTO analysisinterpretationsnapshot (date_created, "
         "analysisinterpretation_id, allele_id) VALUES (now(), %s, %s)",
-        (other_round, wf.alleles[0]))
+        (other_round, wf.allele_ids[0]))
     for analysis_id, rounds in ((wf.analysis_id, {ended}), (other, {other_round})):
         for suffix in ("snapshots/", "actions/finalize/"):
             listed = ok(wf.client("u2").get(f"{AN}/{analysis_id}/{suffix}"))
             assert {s["analysisinterpretation_id"] for s in listed} == rounds
-            assert len(listed) == (len(wf.alleles) if analysis_id == wf.analysis_id else 1)
+            assert len(listed) == (len(wf.allele_ids) if analysis_id == wf.analysis_id else 1)
 
 
 def test_save_is_no_action_route(wf):
     """api.md 2.9 / 2.10: a round is saved by PATCH on the round; there is no
     `actions/save/`."""
-    for prefix in (f"{AN}/{wf.analysis_id}", f"{AL}/{wf.alleles[0]}"):
+    for prefix in (f"{AN}/{wf.analysis_id}", f"{AL}/{wf.allele_ids[0]}"):
         result = wf.client("u1").post(f"{prefix}/actions/save/", {"state": {}, "user_state": {}})
         assert result.status in (404, 405), (prefix, result.status)
 
@@ -260,18 +213,18 @@ def test_save_is_no_action_route(wf):
 def test_a_variant_start_body_must_be_an_object(wf):
     """api.md 2.10 / 1.4: the start of a variant workflow needs `{gp_name, gp_version}`; a
     body that is no JSON object is a 400 and starts nothing."""
-    allele = wf.alleles[3]
+    allele = wf.allele_ids[3]
     for body in ([PANEL[0], PANEL[1]], "HBOC", 1):
         result = wf.client("u1").post(f"{AL}/{allele}/actions/start/", body)
         assert result.status == 400, (body, result.status, result.body[:200])
-    assert wf.rounds(allele) == []
+    assert wf.round_ids(allele) == []
 
 
 def _variant_in_work(wf):
     """u1's variant round in work on HBOC v1.0.0: (allele id, round id)."""
-    allele = wf.alleles[2]
+    allele = wf.allele_ids[2]
     wf.act("u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, allele_id=allele)
-    return allele, wf.rounds(allele)[0]
+    return allele, wf.round_ids(allele)[0]
 
 
 def test_saving_another_groups_variant_round_is_403_whatever_the_body(wf):
@@ -313,7 +266,7 @@ def test_finishallowed_needs_a_round_of_the_analysis_and_sample_ids(wf):
     c = wf.client("u1")
     samples = [r[0] for r in sql(wf.url, "SELECT id FROM sample WHERE analysis_id = %s",
                                  (wf.analysis_id,))]
-    [round_id] = wf.rounds()
+    [round_id] = wf.round_ids()
     base = f"{AN}/{wf.analysis_id}/interpretations"
     assert ok(c.get(f"{base}/{round_id}/finishallowed", query={"q": {"sample_ids": samples}})) \
         is None
