@@ -8,6 +8,7 @@ import os
 import socketserver
 import subprocess
 import threading
+from contextlib import contextmanager
 from functools import partial
 
 import pytest
@@ -29,9 +30,10 @@ def _serve(root):
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
-@pytest.fixture
-def www(tmp_path):
-    root = tmp_path / "www"
+@contextmanager
+def serving_sources(root):
+    """The three sources served from the new folder `root`: (base URL, publish(fasta=,
+    fai=, cytoband=)) that replaces them."""
     root.mkdir()
 
     def publish(fasta=FASTA, fai=FAI, cytoband=CYTOBAND):
@@ -41,9 +43,17 @@ def www(tmp_path):
 
     publish()
     httpd, base = _serve(root)
-    yield base, publish
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield base, publish
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def www(tmp_path):
+    with serving_sources(tmp_path / "www") as served:
+        yield served
 
 
 def _urls(base):

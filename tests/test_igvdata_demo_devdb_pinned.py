@@ -15,7 +15,6 @@ embedded development cluster.
   idempotent), and stop of a folder that is no cluster.
 """
 
-import gzip
 import http.server
 import os
 import shutil
@@ -25,7 +24,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -37,37 +35,19 @@ from ella import igvdata
 from ella.demo import DEMO_PASSWORD, data_not_from_the_demo, load_demo
 from ella.devdb import Cluster, DevDbError, find_bin_dir, main
 from ella.passwords import password_expiry
+from test_igv_download_faults import CYTOBAND, FAI, FASTA, serving_sources
 
 # --- IGV reference data --------------------------------------------------------------------
 
-FASTA = ">1 dna:chromosome\nACGTACGTNN\nACGT\n>X\nTTTT\n"
-FAI = "1\t14\t18\t10\t11\nX\t4\t37\t4\t5\n"
-CYTOBAND = "chr1\t0\t2300000\tp36.33\tgneg\nchrX\t0\t4300000\tp22.33\tgneg\n"
 FASTA_OUT, FAI_OUT, CYTO_OUT = igvdata.FASTA, igvdata.FAI, igvdata.CYTOBAND
 
 
 @pytest.fixture
 def igv_source(tmp_path):
     """A local HTTP server of the three sources: (urls, publish(fasta=, fai=, cytoband=))."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    def publish(fasta=FASTA, fai=FAI, cytoband=CYTOBAND):
-        (root / "ref.fasta.gz").write_bytes(gzip.compress(fasta.encode()))
-        (root / "ref.fasta.fai").write_text(fai)
-        (root / "cytoBandIdeo.txt.gz").write_bytes(gzip.compress(cytoband.encode()))
-
-    publish()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    urls = {FASTA_OUT: f"{base}/ref.fasta.gz", FAI_OUT: f"{base}/ref.fasta.fai",
-            CYTO_OUT: f"{base}/cytoBandIdeo.txt.gz"}
-    yield urls, publish
-    httpd.shutdown()
-    httpd.server_close()
+    with serving_sources(tmp_path / "www") as (base, publish):
+        yield {FASTA_OUT: f"{base}/ref.fasta.gz", FAI_OUT: f"{base}/ref.fasta.fai",
+               CYTO_OUT: f"{base}/cytoBandIdeo.txt.gz"}, publish
 
 
 def _download(target, urls):
