@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ella.config import load_config
-from ella.devdb import Cluster, DevDbError
+from ella.devdb import Cluster, DevDbError, find_bin_dir
 from ella.migrate import migrate
 
 from helpers import pg_client, process_running
@@ -425,3 +425,19 @@ def user_id(db_url):
     from deposit_helpers import add_test_panels
     add_test_panels(db_url)
     return add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
+
+
+@pytest.fixture
+def cluster_parent():
+    """A folder in the system's temp directory others may pass through (the cluster's owner,
+    postgres, must reach it when we are root; pytest's tmp_path is closed to others), for
+    tests that start clusters of their own; the clusters left running anywhere in it are
+    stopped at the end, whoever runs them."""
+    parent = Path(tempfile.mkdtemp(prefix="ella-devdb-test-"))
+    parent.chmod(0o755)
+    yield parent
+    for pid_file in parent.glob("**/data/postmaster.pid"):
+        subprocess.run([str(find_bin_dir() / "pg_ctl"), "-D", str(pid_file.parent), "-m",
+                        "immediate", "stop"], capture_output=True,
+                       user=pid_file.parent.stat().st_uid if os.geteuid() == 0 else None)
+    shutil.rmtree(parent, ignore_errors=True)

@@ -100,20 +100,6 @@ def _devdb(*args, port, user=None):
                           timeout=120)
 
 
-@pytest.fixture
-def cluster_parent():
-    """A folder others may pass through (not pytest's tmp_path, see above); its clusters
-    stopped at the end, whoever runs them."""
-    parent = Path(tempfile.mkdtemp(prefix="ella-devdb-test-"))
-    parent.chmod(0o755)
-    yield parent
-    for pid_file in parent.glob("*/data/postmaster.pid"):
-        subprocess.run([str(find_bin_dir() / "pg_ctl"), "-D", str(pid_file.parent), "-m",
-                        "immediate", "stop"], capture_output=True,
-                       user=pid_file.parent.stat().st_uid if os.geteuid() == 0 else None)
-    shutil.rmtree(parent, ignore_errors=True)
-
-
 def test_start_on_another_port_than_the_running_cluster_is_one_line(cluster_parent):
     """`make run` then `make run PGPORT=...` on the same var/pg: "already running", then a
     psycopg traceback (no socket on the new port), and `url` a DB_URL nobody listens on."""

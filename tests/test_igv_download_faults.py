@@ -50,6 +50,20 @@ def serving_sources(root):
         httpd.server_close()
 
 
+def failing_index_rename(monkeypatch):
+    """Renaming the index into place fails (EIO), the other renames work; returns the real
+    os.replace."""
+    real_replace = os.replace
+
+    def replace(source, destination):
+        if str(destination).endswith(FAI_OUT):
+            raise OSError(5, "Input/output error")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(igvdata.os, "replace", replace)
+    return real_replace
+
+
 @pytest.fixture
 def www(tmp_path):
     with serving_sources(tmp_path / "www") as served:
@@ -222,14 +236,7 @@ def test_a_rename_failing_midway_puts_the_served_files_back(www, tmp_path, monke
     target = tmp_path / "igv-data"
     old = _old_files(target)
     (target / CYTO_OUT).unlink()  # a first download: no old cytobands to put back
-    real_replace = os.replace
-
-    def replace(source, destination):
-        if str(destination).endswith(FAI_OUT):
-            raise OSError(5, "Input/output error")
-        return real_replace(source, destination)
-
-    monkeypatch.setattr(igvdata.os, "replace", replace)
+    real_replace = failing_index_rename(monkeypatch)
     with pytest.raises(igvdata.IgvDataError, match=f"{FAI_OUT}: cannot write: Input/output "
                                                    "error; the served files are as they were"):
         igvdata.download(target, _urls(base), echo=lambda text: None)

@@ -17,14 +17,10 @@ embedded development cluster.
 
 import http.server
 import os
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -33,9 +29,10 @@ from psycopg.conninfo import conninfo_to_dict
 from api_helpers import add_user
 from ella import igvdata
 from ella.demo import DEMO_PASSWORD, data_not_from_the_demo, load_demo
-from ella.devdb import Cluster, DevDbError, find_bin_dir, main
+from ella.devdb import Cluster, DevDbError, main
 from ella.passwords import password_expiry
-from test_igv_download_faults import CYTOBAND, FAI, FASTA, serving_sources
+from test_igv_download_faults import (CYTOBAND, FAI, FASTA, failing_index_rename,
+                                      serving_sources)
 
 # --- IGV reference data --------------------------------------------------------------------
 
@@ -152,14 +149,7 @@ def test_a_first_download_whose_rename_fails_midway_leaves_no_file(igv_source, t
     when the index's rename fails, so no FASTA is served without its index."""
     urls, _ = igv_source
     target = tmp_path / "igv-data"
-    real_replace = os.replace
-
-    def replace(source, destination):
-        if str(destination).endswith(FAI_OUT):
-            raise OSError(5, "Input/output error")
-        return real_replace(source, destination)
-
-    monkeypatch.setattr(igvdata.os, "replace", replace)
+    failing_index_rename(monkeypatch)
     with pytest.raises(igvdata.IgvDataError, match="the served files are as they were"):
         _download(target, urls)
     assert list(target.iterdir()) == []
@@ -340,26 +330,11 @@ def test_a_socket_path_one_byte_too_long_is_refused_before_anything_is_made(tmp_
     assert not directory.exists()
 
 
-@pytest.fixture
-def open_parent():
-    """A folder in the system's temp directory others may pass through (the cluster's
-    owner, postgres, must reach it when we are root); removed at the end with whatever
-    cluster is left running in it."""
-    parent = Path(tempfile.mkdtemp(prefix="ella-devdb-pinned-"))
-    parent.chmod(0o755)
-    yield parent
-    for pid_file in parent.glob("**/data/postmaster.pid"):
-        subprocess.run([str(find_bin_dir() / "pg_ctl"), "-D", str(pid_file.parent), "-m",
-                        "immediate", "stop"], capture_output=True,
-                       user=pid_file.parent.stat().st_uid if os.geteuid() == 0 else None)
-    shutil.rmtree(parent, ignore_errors=True)
-
-
-def test_a_cluster_in_a_folder_with_a_space_starts_once_and_stops_once(open_parent, capsys):
+def test_a_cluster_in_a_folder_with_a_space_starts_once_and_stops_once(cluster_parent, capsys):
     """Started in a folder whose name has a space and a `&`: its URL reaches it, over the
     unix socket only (no TCP port); a second start finds it running, and a second stop
     finds it stopped (exit 0, "not running")."""
-    directory = open_parent / "my ella&co" / "pg"
+    directory = cluster_parent / "my ella&co" / "pg"
     port = _free_port()
     cluster = Cluster(directory, port=port)
     assert cluster.start() is True
@@ -377,11 +352,11 @@ def test_a_cluster_in_a_folder_with_a_space_starts_once_and_stops_once(open_pare
     assert capsys.readouterr().err == "not running\n"
 
 
-def test_stop_of_a_folder_that_is_no_cluster_is_an_error(open_parent, capsys):
+def test_stop_of_a_folder_that_is_no_cluster_is_an_error(cluster_parent, capsys):
     """A data folder with a postmaster.pid but no PG_VERSION (half removed) is not "not
     running": pg_ctl cannot tell, and stop says so (exit 1)."""
-    data = open_parent / "pg" / "data"
+    data = cluster_parent / "pg" / "data"
     data.mkdir(parents=True)
     (data / "postmaster.pid").write_text("99999\n")
-    assert main(["stop", str(open_parent / "pg")]) == 1
+    assert main(["stop", str(cluster_parent / "pg")]) == 1
     assert capsys.readouterr().err.startswith("error: pg_ctl status: ")
