@@ -11,6 +11,7 @@ The real ELLA database of tests/data/ is restored once into `ella_test_demo_temp
 tests that need it (`demo_db_url`).
 """
 
+import atexit
 import copy
 import fcntl
 import gzip
@@ -37,6 +38,25 @@ from helpers import pg_client, process_running
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
+
+
+def _bytecode_cache_for_subprocesses():
+    """The suite starts hundreds of Python processes (servers, the tools the fork server
+    cannot run, the fork servers). With PYTHONDONTWRITEBYTECODE set (some CI images and
+    containers set it) each compiled the project's modules from source again, a tenth of a
+    second per start. They share one bytecode cache in a temp dir instead
+    (PYTHONPYCACHEPREFIX), removed when the run ends: the source tree stays free of .pyc
+    files, as the setting asks. Set in the controller before pytest-xdist starts its
+    workers, which inherit it."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    cache = tempfile.mkdtemp(prefix="ella-test-pycache-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+
+_bytecode_cache_for_subprocesses()
 DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
 # `make test` runs the suite in several pytest-xdist worker processes; each worker is a test
 # session of its own (its own throwaway cluster). On a given server (ELLA_TEST_DB_URL) the

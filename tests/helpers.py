@@ -1,7 +1,9 @@
 """Small helpers shared by the tests."""
 
+import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 from contextlib import contextmanager
@@ -12,6 +14,8 @@ from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, read_catalogue
 from ella.devdb import find_bin_dir
+
+import cli_forkserver
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_CATALOGUE = ROOT / "ella" / "ella_head_catalogue.json"
@@ -52,12 +56,15 @@ def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
-        for table in tables:
-            if table in skip:
-                continue
-            rows = conn.execute(sql.SQL("SELECT to_jsonb(t)::text FROM {} t").format(
-                sql.Identifier(table))).fetchall()
-            snapshot[table] = sorted(r[0] for r in rows)
+        tables = [table for table in tables if table not in skip]
+        if not tables:
+            return snapshot
+        # One statement for all tables: a round trip per table was most of the cost of the
+        # bad-input tests, which take a snapshot per input.
+        parts = [sql.SQL("SELECT {}, (SELECT array_agg(to_jsonb(t)::text) FROM {} t)").format(
+                 sql.Literal(table), sql.Identifier(table)) for table in tables]
+        for table, rows in conn.execute(sql.SQL(" UNION ALL ").join(parts)):
+            snapshot[table] = sorted(rows or ())
     return snapshot
 
 
@@ -72,14 +79,29 @@ def query(db_url, sql_text, params=()):
 
 
 def run_cli(tool, *args, db_url=None, env=None, stdin=None, cwd=None):
-    """Run bin/<tool> as a user would; returns CompletedProcess (text)."""
+    """Run bin/<tool> as a user would; returns CompletedProcess (text). Runs whose
+    environment lets them go through the fork server (cli_forkserver) skip the interpreter's
+    start; `ELLA_TEST_EXEC_CLI=1` execs every one."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
     if db_url:
         full_env["DB_URL"] = db_url
     full_env.update(env or {})
+    stdin = stdin if stdin is not None else ""
+    module = _cli_module(tool)
+    if module and not os.environ.get("ELLA_TEST_EXEC_CLI"):
+        server = cli_forkserver.server()
+        run_env = cli_forkserver.wrapper_env(full_env)
+        if cli_forkserver.same_start(run_env, server.env):
+            return server.run(module, args, run_env, stdin, cwd, timeout=300)
     return subprocess.run([str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
-                          env=full_env, input=stdin if stdin is not None else "", timeout=300,
-                          cwd=cwd)
+                          env=full_env, input=stdin, timeout=300, cwd=cwd)
+
+
+@functools.cache
+def _cli_module(tool):
+    """The module bin/<tool> runs (`python -m ella.cli.x`), None for another kind of tool."""
+    match = re.search(r' -m (ella\.cli\.\w+) "\$@"\n\Z', (ROOT / "bin" / tool).read_text())
+    return match.group(1) if match else None
 
 
 def wait_for_lock_wait(db_url, application_name=None, count=1, timeout=60.0):
