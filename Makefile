@@ -42,9 +42,10 @@ run: db-start
 		exec bin/ella-api
 
 # The whole suite against a real PostgreSQL (a throwaway cluster per worker unless
-# ELLA_TEST_DB_URL is set), in one pytest-xdist worker per core, at most 4 (each worker starts
-# its own PostgreSQL). `make test TEST_WORKERS=1` runs it in one worker.
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+# ELLA_TEST_DB_URL is set), in one pytest-xdist worker per core and one more (tests that wait
+# for a lock, a server or a subprocess leave a core idle otherwise), at most 4 (each worker
+# starts its own PostgreSQL). `make test TEST_WORKERS=1` runs it in one worker.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); n=$$((n + 1)); [ "$$n" -gt 4 ] && n=4; echo $$n)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS)

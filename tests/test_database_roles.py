@@ -105,6 +105,28 @@ def test_health_names_the_privileges_the_role_lacks(db_url, ella_config, app_rol
                 sql.Identifier(conn.info.dbname)))
 
 
+def test_health_names_five_missing_privileges_and_counts_the_others(
+        db_url, ella_config, app_role):
+    """health/ names at most five missing privileges: five are all named, a sixth is
+    counted ("and 1 more") rather than named."""
+    from ella.web.app import create_app
+    role, url = app_role
+    app = create_app(ella_config, {"DB_URL": url, "COOKIE_SECURE": False})
+    hint = "; see the README's \"Database roles\" for what to grant"
+    try:
+        for table in ("allele", "analysis", "genepanel", "sample", "usersession"):
+            _revoke(db_url, "UPDATE", table, role)
+        assert Client(app).get("/api/v1/health/").json["database"] == (
+            "the database role of DB_URL lacks UPDATE on allele, UPDATE on analysis, UPDATE "
+            "on genepanel, UPDATE on sample, UPDATE on usersession" + hint)
+        _revoke(db_url, "UPDATE", "transcript", role)
+        assert Client(app).get("/api/v1/health/").json["database"] == (
+            "the database role of DB_URL lacks UPDATE on allele, UPDATE on analysis, UPDATE "
+            "on genepanel, UPDATE on sample, UPDATE on transcript and 1 more" + hint)
+    finally:
+        app._drop_connection()
+
+
 def test_the_watcher_imports_a_folder_once_the_missing_privilege_is_granted(
         db_url, ella_config, app_role, watch_dirs, caplog):
     """A folder whose import hit a privilege the role lacked got an error file, as if its
