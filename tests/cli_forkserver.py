@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import types
 from pathlib import Path
 
 # Environment variables the tools read only while they run (config.env_settings, libpq at
@@ -43,9 +44,10 @@ RUNTIME_KEYS = frozenset({
     "PYTEST_CURRENT_TEST"})  # (pytest's, per test; no tool reads it)
 
 HEADER = struct.Struct("!Q")
-PRELOADED = ("ella.cli.common", "ella.cli.annotationconfig", "ella.cli.broadcast", "ella.cli.db",
-             "ella.cli.delete", "ella.cli.demo", "ella.cli.deposit", "ella.cli.filterconfigs",
-             "ella.cli.igv", "ella.cli.refs", "ella.cli.users", "ella.migrate", "ella.refresh")
+# What every tool imports (psycopg, jsonschema, yaml, the config and database modules come
+# with it), and no more: a module preloaded for one tool would be there for all, and a tool
+# using a submodule it never imports would work here and fail when executed.
+PRELOADED = ("ella.cli.common",)
 
 
 def same_start(env, server_env):
@@ -117,6 +119,8 @@ def _become(request, fds):
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.modules.pop(request["module"], None)  # `python -m` runs it fresh, as __main__
+    # ... in an empty __main__, not the one of this server's boot line (`sys` defined there).
+    sys.modules["__main__"] = types.ModuleType("__main__")
     sys.argv = ["-m", *request["argv"]]
 
 
@@ -135,39 +139,47 @@ def main(socket_path):
 def _run_as_main(module):
     """What `python -m module` does, and what its interpreter does as it ends: the exit code
     of SystemExit, an unhandled exception's traceback, non-daemon threads waited for,
-    atexit handlers, the final flush of stdout and stderr. Not the teardown of every module
-    and object (a tenth of a second for this many modules): the tools close their files and
-    connections themselves (`with`), so nothing observable is left to it."""
+    atexit handlers, the tool's own objects finalized (its module namespace cleared, then a
+    garbage collection: files closed, "Exception ignored" lines), the final flush of stdout
+    and stderr. Not the teardown of every imported module (a tenth of a second here)."""
     import atexit
+    import gc
     import runpy
     import threading
+    interrupted = False
     try:
         runpy._run_module_as_main(module, alter_argv=True)
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except KeyboardInterrupt:
-        import traceback
-        traceback.print_exc()
-        code = 128 + signal.SIGINT  # (the interpreter kills itself with SIGINT instead)
-    except BaseException:
-        sys.excepthook(*sys.exc_info())
-        code = 1
+    except BaseException as exc:
+        # The traceback from the tool's frames down, as the interpreter prints it.
+        exc = exc.with_traceback(exc.__traceback__.tb_next)
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        interrupted, code = isinstance(exc, KeyboardInterrupt), 1
     threading._shutdown()
     atexit._run_exitfuncs()
+    sys.modules["__main__"].__dict__.clear()
+    gc.collect()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if not stream.closed:
+                stream.flush()
         except (OSError, ValueError):
             code = 120  # as the interpreter's own failed final flush
+    if interrupted:  # the interpreter ends by SIGINT then (-2 to subprocess)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     return code
 
 
 def _exit_code(value):
+    """The exit status SystemExit(value) gives: an int modulo 256 (one beyond a C long,
+    255), None 0, anything else printed to stderr and 1."""
     if value is None:
         return 0
     if isinstance(value, int):
-        return value & 0xFF
+        return 255 if abs(value) >= 2 ** 63 else value & 0xFF
     print(value, file=sys.stderr)
     return 1
 
@@ -217,7 +229,14 @@ class Server:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def run(self, module, args, env, stdin_text, cwd, timeout):
-        """subprocess.run(..., capture_output=True, text=True) of `python -m module`."""
+        """subprocess.run(..., capture_output=True, text=True) of `python -m module`. The
+        streams are files, not pipes: the result comes when the tool exits (an executed
+        tool's result waits until every process holding its pipes ended; no tool leaves one)."""
+        # What subprocess refuses before it starts anything.
+        if any("\0" in text for text in [*args, *env, *env.values()]):
+            raise ValueError("embedded null byte")
+        if cwd is not None and not os.path.isdir(cwd):
+            raise FileNotFoundError(2, "No such file or directory", str(cwd))
         with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, \
                 tempfile.TemporaryFile() as stderr:
             text = io.TextIOWrapper(stdin, write_through=True)  # as subprocess writes input

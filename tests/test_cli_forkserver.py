@@ -2,6 +2,7 @@
 same exit code, stdout and stderr as executing bin/<tool>, for each way a run can end."""
 
 import os
+import subprocess
 
 import psycopg
 import pytest
@@ -67,3 +68,36 @@ def test_a_run_that_needs_another_interpreter_start_is_executed(monkeypatch):
     forked, executed = both_ways(monkeypatch, "ella-users", "--help", forks=False,
                                  env={"PYTHONIOENCODING": "latin-1"})
     assert same(forked, executed)
+
+
+PROBES = {
+    "no_import": "sys.exit(3)\n",  # `sys` only in the server's own __main__
+    "big_exit": "import sys\nsys.exit(2 ** 70)\n",
+    "unclosed_file": "f = open('out.txt', 'w')\nf.write('data')\n",
+    "raises": "def f():\n    raise RuntimeError('boom')\nf()\n",
+    "interrupted": "raise KeyboardInterrupt\n",
+    "closes_stdout": "import sys\nprint('x')\nsys.stdout.close()\n",
+}
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_a_module_ends_as_under_python_m(probe, tmp_path):
+    """The ends a tool could come to, each forked and executed with `python -m`: the same
+    exit code, output, traceback and files."""
+    server = cli_forkserver.server()
+    results = []
+    for way in ("forked", "executed"):
+        directory = tmp_path / way
+        directory.mkdir()
+        (directory / f"probe_{probe}.py").write_text(PROBES[probe], encoding="utf-8")
+        if way == "forked":
+            result = server.run(f"probe_{probe}", [], server.env, "", directory, timeout=60)
+        else:
+            result = subprocess.run(
+                [cli_forkserver._interpreter(), "-m", f"probe_{probe}"], capture_output=True,
+                text=True, env=server.env, cwd=directory, input="", timeout=60)
+        written = directory / "out.txt"
+        results.append((result.returncode, result.stdout,
+                        result.stderr.replace(str(directory), "DIR"),
+                        written.read_text() if written.exists() else None))
+    assert results[0] == results[1]
