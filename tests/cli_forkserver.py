@@ -3,9 +3,10 @@
 Each bin/ tool is a shell wrapper around `python -m ella.cli.<tool>`: a new interpreter that
 imports psycopg, jsonschema and the project again, about 0.4 s before the command does
 anything (the suite runs about a thousand of them). This server, one per test process,
-imports them once; per run it forks a fresh child that gets the run's arguments,
-environment, working directory and standard streams, runs the module as `python -m` does
-and exits as that interpreter would (its exit code, unhandled tracebacks, final flush).
+imports what all tools import (PRELOADED) once; per run it forks a fresh child that gets the
+run's arguments, environment, working directory and standard streams, runs the module as
+`python -m` does and exits as that interpreter would (_run_as_main). The runs of one server
+share its string hash seed (set order), which executed runs each draw anew.
 
 The client (helpers.run_cli) sends a run here only when the run's environment equals the
 server's in everything an interpreter reads as it starts (locale, PYTHON*, TMPDIR, ...): only
