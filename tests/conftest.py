@@ -38,6 +38,7 @@ from helpers import pg_client, process_running
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
+DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
 
 
 def _bytecode_cache_for_subprocesses():
@@ -57,7 +58,7 @@ def _bytecode_cache_for_subprocesses():
 
 
 _bytecode_cache_for_subprocesses()
-DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"
+
 # `make test` runs the suite in several pytest-xdist worker processes; each worker is a test
 # session of its own (its own throwaway cluster). On a given server (ELLA_TEST_DB_URL) the
 # workers share it, so the template names carry the worker's id.

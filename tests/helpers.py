@@ -52,20 +52,18 @@ def catalogue(url, without_our_additions=True):
 
 def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
     """Every row of every public table, as sorted JSON text per table."""
-    snapshot = {}
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
         tables = [table for table in tables if table not in skip]
         if not tables:
-            return snapshot
+            return {}
         # One statement for all tables: a round trip per table was most of the cost of the
         # bad-input tests, which take a snapshot per input.
         parts = [sql.SQL("SELECT {}, (SELECT array_agg(to_jsonb(t)::text) FROM {} t)").format(
                  sql.Literal(table), sql.Identifier(table)) for table in tables]
-        for table, rows in conn.execute(sql.SQL(" UNION ALL ").join(parts)):
-            snapshot[table] = sorted(rows or ())
-    return snapshot
+        rows = dict(conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall())
+    return {table: sorted(rows[table] or ()) for table in tables}
 
 
 def pg_client(tool):
