@@ -11,6 +11,12 @@ import cli_forkserver
 from helpers import run_cli
 
 
+@pytest.fixture(autouse=True)
+def forking_allowed(monkeypatch):
+    """These tests compare both ways also in a run that executes every tool."""
+    monkeypatch.delenv("ELLA_TEST_EXEC_CLI", raising=False)
+
+
 def both_ways(monkeypatch, tool, *args, forks=True, **kwargs):
     """(forked, executed) results of one run; `forks`: the first came from the server (a
     run it serves names the module, an executed one bin/<tool>)."""
