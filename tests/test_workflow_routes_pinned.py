@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from api_helpers import add_user, logged_in_client
 from filter_helpers import PANEL as FILTER_PANEL, World as FilterWorld
-from test_workflow_rounds import AL, AN, PANEL, World, sql
+from test_workflow_rounds import AL, AN, PANEL, World, ok, sql
 
 
 class Workflow(World):
@@ -52,11 +52,6 @@ class Workflow(World):
 @pytest.fixture
 def wf(api_app, db_url, ella_config):
     return Workflow(api_app, db_url, ella_config)
-
-
-def ok(result):
-    assert result.status == 200, (result.status, result.body[:400])
-    return result.json
 
 
 # -- a round's variants ------------------------------------------------------------------------
