@@ -233,6 +233,7 @@ class Server:
         """subprocess.run(..., capture_output=True, text=True) of `python -m module`. The
         streams are files, not pipes: the result comes when the tool exits (an executed
         tool's result waits until every process holding its pipes ended; no tool leaves one)."""
+        args = [os.fspath(arg) for arg in args]  # paths too, as subprocess takes them
         # What subprocess refuses before it starts anything.
         if any("\0" in text for text in [*args, *env, *env.values()]):
             raise ValueError("embedded null byte")
@@ -244,7 +245,7 @@ class Server:
             text.write(stdin_text)
             text.detach()
             stdin.seek(0)
-            request = json.dumps({"module": module, "argv": list(args), "env": env,
+            request = json.dumps({"module": module, "argv": args, "env": env,
                                   "cwd": str(cwd or os.getcwd())}).encode()
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.connect(self.path)
@@ -278,7 +279,3 @@ def server():
         if _STARTED["server"] is None or _STARTED["server"].process.poll() is not None:
             _STARTED["server"] = Server()
         return _STARTED["server"]
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
