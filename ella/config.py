@@ -684,3 +684,10 @@ def max_upload_size(config):
     50 MiB when the config leaves it out."""
     value = config["app"].get("max_upload_size")
     return 50 * 1024 * 1024 if value is None else int(value)
+
+
+def max_unfinished_import_jobs(config):
+    """import.max_unfinished_jobs_per_user: how many import jobs one user may have waiting for
+    the poller (SUBMITTED, RUNNING, ANNOTATED) at once; 50 when the config leaves it out."""
+    value = config["import"].get("max_unfinished_jobs_per_user")
+    return 50 if value is None else int(value)

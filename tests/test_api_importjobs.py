@@ -1,6 +1,7 @@
 """Import-job routes (api.md 2.12, 4.24; import.md 7.2, J1, J2, J4)."""
 
 import copy
+import threading
 
 import psycopg
 import pytest
@@ -10,10 +11,12 @@ from api_helpers import BODY, JOBS, add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
 
 
-def make_app(db_url, ella_config, url):
+def make_app(db_url, ella_config, url, max_unfinished=None):
     from ella.web.app import create_app
     config = copy.deepcopy(ella_config)
     config["app"]["annotation_service"] = url
+    if max_unfinished is not None:
+        config["import"]["max_unfinished_jobs_per_user"] = max_unfinished
     return create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
 
 
@@ -299,6 +302,91 @@ def test_import_rights_for_another_group_end_with_them(app, db_url):
                             json_body={"status": "SUBMITTED"}).status == 403
     assert importer.get(JOBS).json == []
     assert [j["id"] for j in logged_in_client(app, db_url, "other").get(JOBS).json] == [job_id]
+
+
+def _statuses(db_url, username):
+    with psycopg.connect(db_url) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT j.status::text FROM annotationjob j JOIN \"user\" u ON u.id = j.user_id "
+            "WHERE u.username = %s ORDER BY j.id", (username,))]
+
+
+def test_a_user_has_at_most_the_limit_of_unfinished_jobs(db_url, ella_config, service):
+    """import.max_unfinished_jobs_per_user: jobs waiting for the poller (SUBMITTED, RUNNING,
+    ANNOTATED) of one user. One more is refused (429, nothing stored), also as a retry of a
+    finished job; a job that ends, or is deleted, makes room; other users are not counted."""
+    add_test_panels(db_url)
+    add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
+    add_user(db_url, "colleague", "importgroup")
+    app = make_app(db_url, ella_config, service.url, max_unfinished=3)
+    try:
+        client = logged_in_client(app, db_url, "importer")
+        ids = [client.post(JOBS, BODY).json["id"] for _ in range(2)]
+        with psycopg.connect(db_url) as conn:  # the poller's statuses count too
+            conn.execute("UPDATE annotationjob SET status = 'RUNNING' WHERE id = %s", (ids[1],))
+        ids.append(client.post(JOBS, {**BODY, "data": None, "sample_id": "Diag-1"}).json["id"])
+        refused = client.post(JOBS, BODY)
+        assert (refused.status, refused.json) == (429, {"message": (
+            "You have 3 import jobs not yet done (the limit is 3): wait until some are done, "
+            "or delete ones you do not need")})
+        assert _statuses(db_url, "importer") == ["SUBMITTED", "RUNNING", "SUBMITTED"]
+        # A finished job is not counted, and changing an unfinished one is no new job.
+        failed = client.post(JOBS, {**BODY, "status": "FAILED (DEPOSIT)"})
+        assert failed.status == 200, failed.body
+        changed = client.request("PATCH", f"{JOBS}{ids[0]}/", json_body={
+            "message": "waiting", "status": "SUBMITTED"})
+        assert changed.status == 200, changed.body
+        # Retrying the failed job would be a fourth.
+        retry = client.request("PATCH", f"{JOBS}{failed.json['id']}/",
+                               json_body={"status": "SUBMITTED"})
+        assert retry.status == 429 and "limit is 3" in retry.json["message"]
+        assert _statuses(db_url, "importer")[-1] == "FAILED (DEPOSIT)"
+        # Another user of the group has room of their own.
+        colleague = logged_in_client(app, db_url, "colleague")
+        assert colleague.post(JOBS, BODY).status == 200
+        # Room again: one job cancelled, one deleted.
+        assert client.request("PATCH", f"{JOBS}{ids[0]}/",
+                              json_body={"status": "CANCELLED"}).status == 200
+        assert client.request("PATCH", f"{JOBS}{failed.json['id']}/",
+                              json_body={"status": "SUBMITTED"}).status == 200
+        assert client.post(JOBS, BODY).status == 429
+        assert client.request("DELETE", f"{JOBS}{ids[2]}/").status == 200
+        assert client.post(JOBS, BODY).status == 200
+        assert _statuses(db_url, "importer") == [
+            "CANCELLED", "RUNNING", "SUBMITTED", "SUBMITTED"]
+    finally:
+        app._drop_connection()
+
+
+def test_two_jobs_posted_at_once_cannot_both_take_the_last_place(db_url, ella_config, service):
+    """Two requests of one user (two tabs, two gunicorn workers) count the user's jobs in
+    turn: without that, both counted the same jobs and both stored theirs."""
+    add_test_panels(db_url)
+    add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
+    apps = [make_app(db_url, ella_config, service.url, max_unfinished=1) for _ in range(2)]
+    try:
+        clients = [logged_in_client(a, db_url, "importer") for a in apps]
+        for _ in range(20):
+            with psycopg.connect(db_url) as conn:
+                conn.execute("DELETE FROM annotationjob")
+            barrier = threading.Barrier(2)
+            results = [None, None]
+
+            def post(i):
+                barrier.wait()
+                results[i] = clients[i].post(JOBS, BODY)
+
+            threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(r.status for r in results) == [200, 429], \
+                [(r.status, r.body[:200]) for r in results]
+            assert _statuses(db_url, "importer") == ["SUBMITTED"]
+    finally:
+        for a in apps:
+            a._drop_connection()
 
 
 def test_delete(app, db_url):

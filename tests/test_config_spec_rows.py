@@ -10,7 +10,7 @@ import yaml
 
 from api_client import Client
 from ella import config as cfg
-from ella.config import ConfigError
+from ella.config import ConfigError, max_unfinished_import_jobs
 from helpers import ROOT
 
 # ../shared beside the repository (CI has it; a clone may not).
@@ -64,13 +64,15 @@ def test_default_config_is_the_spec_example_key_for_key():
     example (sidebar views, priority labels, classification options with sort_index and
     flags, classification_text, gene_groups.MMR, overview views, autoIgnoreReferencePubmedIds,
     valid_resource_files, import, similar_alleles); only the pre-import script path and our
-    documented `classification.engine` addition differ."""
+    documented additions `classification.engine` and `import.max_unfinished_jobs_per_user`
+    differ."""
     spec = _spec_example()
     ours = _plain_default()
     assert ours["import"].pop("preimport_script").endswith("ops/preimport.py")
     assert os.path.samefile(spec["import"].pop("preimport_script"),
                             ROOT / "ops" / "preimport.py")
     assert ours["classification"].pop("engine") == {"name": "ella"}
+    assert ours["import"].pop("max_unfinished_jobs_per_user") == 50
     assert ours == spec
 
 
@@ -109,10 +111,14 @@ def test_config_route_serves_the_ui_only_keys_as_in_the_file(api_app, ella_confi
     .__setitem__("workflow_status", ["Medical review"]),
     lambda d: d["igv"].__setitem__("valid_resource_files", "cytoBand.txt"),
     lambda d: d["import"].__setitem__("automatic_deposit_with_sample_id", "no"),
+    lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", 0),
+    lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", "50"),
+    lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", 100001),
 ], ids=["shade-required", "narrow-bool", "options-4-keys", "options-enum", "columns-enum",
         "5-views", "priority-exact-keys", "gene-groups-MMR-only", "value-enum",
         "sort-index-int", "include-report-bool", "text-1-5-required", "text-strings",
-        "autoignore-ints", "allele-statuses", "resource-files-list", "auto-deposit-bool"])
+        "autoignore-ints", "allele-statuses", "resource-files-list", "auto-deposit-bool",
+        "max-unfinished-jobs-0", "max-unfinished-jobs-text", "max-unfinished-jobs-over-100000"])
 def test_schema_rules_of_the_key_tables(tmp_path, mutate):
     """2.3-2.9: types, required keys and enums of keys the suite checks only through the
     default config loading."""
@@ -131,5 +137,7 @@ def test_schema_accepts_what_the_key_tables_allow(tmp_path):
     data["classification"]["options"] = [{"name": v, "value": v}
                                          for v in ("1", "2", "3", "4", "5", "NP", "RF", "DR")]
     data["user"]["user_config"]["overview"]["views"] = ["analyses", "variants", "import"]
+    data["import"].pop("max_unfinished_jobs_per_user")             # ours, optional
     loaded = _load(tmp_path, copy.deepcopy(data))
     assert loaded["report"]["classification_text"]["NP"] == "Not provided"
+    assert max_unfinished_import_jobs(loaded) == 50

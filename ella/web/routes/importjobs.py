@@ -13,6 +13,7 @@ deposit the result of any annotation-service task the client names (another pati
 from psycopg.types.json import Jsonb
 
 from ella import auth
+from ella.config import max_unfinished_import_jobs
 from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
 from ella.import_rights import IMPORTABLE_PANEL
 from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING,
@@ -20,7 +21,8 @@ from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNN
                           job_dict, load_job, now, service_from_config, update_job)
 from ella.web.access import (accessible_panel_condition, require_genepanel,
                              require_import_genepanel)
-from ella.web.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from ella.web.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
+                              TooManyRequests)
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
@@ -124,6 +126,28 @@ def _check_not_appended_already(job, body):
         raise Conflict(f"Import job {job['id']} has already appended its samples to analysis "
                        f"{properties.get('analysis_name')}; run again it would add them a "
                        "second time. Submit a new job to append them again.")
+
+
+_UNFINISHED = (SUBMITTED, RUNNING, ANNOTATED)  # the jobs the poller still has to work on
+
+
+def _check_unfinished_limit(ctx, job_id=None):
+    """Refuse (429) a job that would give its user more unfinished jobs than
+    `import.max_unfinished_jobs_per_user`: a client in a loop, or a double-clicked import of
+    a whole sample list, would otherwise queue jobs (of up to 10 MiB each) without end for
+    the poller and the annotation service. `job_id` is a job being retried (not counted).
+    Two requests of one user take turns here, so both cannot pass on the same count."""
+    limit = max_unfinished_import_jobs(ctx.config)
+    ctx.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                     (f"ella.importjobs.user.{ctx.user['id']}",))
+    count = ctx.conn.execute(
+        "SELECT count(*) FROM annotationjob WHERE user_id = %s "
+        "AND status = ANY(%s::job_status[]) AND id IS DISTINCT FROM %s",
+        (ctx.user["id"], list(_UNFINISHED), job_id)).fetchone()[0]
+    if count >= limit:
+        raise TooManyRequests(
+            f"You have {count} import jobs not yet done (the limit is {limit}): wait until "
+            "some are done, or delete ones you do not need")
 
 
 def _check_append_target(ctx, properties):
@@ -230,6 +254,8 @@ def create_job(ctx):
     if mode == "Analysis":
         _check_append_target(ctx, body.get("properties"))
         _check_append_panel(ctx, body)
+    if (body.get("status") or SUBMITTED) in _UNFINISHED:
+        _check_unfinished_limit(ctx)
     when = now()
     job_id = ctx.conn.execute(
         "INSERT INTO annotationjob (task_id, status, status_history, mode, data, message, "
@@ -257,6 +283,8 @@ def patch_job(ctx, job_id):
         # The poller's mark of a sample job it left undeposited: given by a client to a
         # DONE Append job, the job could be run again and append its samples twice.
         raise BadRequest(f"body.message {NOT_IMPORTED!r} is the poller's to set")
+    if job["status"] not in _UNFINISHED and body.get("status") in _UNFINISHED:
+        _check_unfinished_limit(ctx, job_id)  # a retry queues the job again
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
 
