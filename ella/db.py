@@ -202,8 +202,13 @@ def connect(db_url, autocommit=False, application_name="ella"):
 # search_path: ELLA's schema is `public`, which every check reads; PostgreSQL's default
 # `"$user", public` put a migration's tables into a schema named after the role where one
 # exists (the "secure schema usage pattern").
+# Read committed: a check that counts or looks up rows after taking a lock (an advisory lock,
+# FOR UPDATE) must see what the lock's previous holder committed; a site's
+# default_transaction_isolation of repeatable read took the snapshot before the wait, and two
+# requests both passed on the same count. (API reads ask for repeatable read themselves.)
 SESSION_SETTINGS = "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, MDY'; " \
-    "SET IntervalStyle TO 'postgres'; SET jit TO off; SET search_path TO public"
+    "SET IntervalStyle TO 'postgres'; SET jit TO off; SET search_path TO public; " \
+    "SET default_transaction_isolation TO 'read committed'"
 
 
 def _pin_session_settings(conn):

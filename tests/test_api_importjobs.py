@@ -311,56 +311,88 @@ def _statuses(db_url, username):
             "WHERE u.username = %s ORDER BY j.id", (username,))]
 
 
-def test_a_user_has_at_most_the_limit_of_unfinished_jobs(db_url, ella_config, service):
+def _limit_message(count, limit, who="You have"):
+    return {"message": f"{who} {count} import jobs waiting or being imported (submitted, "
+                       f"running or annotated; the limit is {limit}). Wait until some have "
+                       "finished, or cancel or delete ones that are not needed."}
+
+
+def test_a_user_has_at_most_the_limit_of_unfinished_jobs(db_url, ella_config, service,
+                                                         monkeypatch):
     """import.max_unfinished_jobs_per_user: jobs waiting for the poller (SUBMITTED, RUNNING,
     ANNOTATED) of one user. One more is refused (429, nothing stored), also as a retry of a
     finished job; a job that ends, or is deleted, makes room; other users are not counted."""
+    # A lock the count left held (a session's, not the request's) would make the other
+    # worker's request below wait for it: 503 after this, not 30 s.
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=3s")
     add_test_panels(db_url)
     add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
     add_user(db_url, "colleague", "importgroup")
-    app = make_app(db_url, ella_config, service.url, max_unfinished=3)
+    app, other_worker = (make_app(db_url, ella_config, service.url, max_unfinished=4)
+                         for _ in range(2))
     try:
         client = logged_in_client(app, db_url, "importer")
-        ids = [client.post(JOBS, BODY).json["id"] for _ in range(2)]
+        ids = [client.post(JOBS, BODY).json["id"] for _ in range(3)]
         with psycopg.connect(db_url) as conn:  # the poller's statuses count too
             conn.execute("UPDATE annotationjob SET status = 'RUNNING' WHERE id = %s", (ids[1],))
+            conn.execute("UPDATE annotationjob SET status = 'ANNOTATED' WHERE id = %s",
+                         (ids[2],))
         ids.append(client.post(JOBS, {**BODY, "data": None, "sample_id": "Diag-1"}).json["id"])
-        refused = client.post(JOBS, BODY)
-        assert (refused.status, refused.json) == (429, {"message": (
-            "You have 3 import jobs not yet done (the limit is 3): wait until some are done, "
-            "or delete ones you do not need")})
-        assert _statuses(db_url, "importer") == ["SUBMITTED", "RUNNING", "SUBMITTED"]
+        for body in (BODY, {**BODY, "status": "SUBMITTED"}):
+            refused = client.post(JOBS, body)
+            assert (refused.status, refused.json) == (429, _limit_message(4, 4)), body
+        assert _statuses(db_url, "importer") == ["SUBMITTED", "RUNNING", "ANNOTATED",
+                                                 "SUBMITTED"]
         # A finished job is not counted, and changing an unfinished one is no new job.
         failed = client.post(JOBS, {**BODY, "status": "FAILED (DEPOSIT)"})
         assert failed.status == 200, failed.body
         changed = client.request("PATCH", f"{JOBS}{ids[0]}/", json_body={
             "message": "waiting", "status": "SUBMITTED"})
         assert changed.status == 200, changed.body
-        # Retrying the failed job would be a fourth.
+        # Retrying the failed job would be a fifth, whoever of the group retries it.
         retry = client.request("PATCH", f"{JOBS}{failed.json['id']}/",
                                json_body={"status": "SUBMITTED"})
-        assert retry.status == 429 and "limit is 3" in retry.json["message"]
-        assert _statuses(db_url, "importer")[-1] == "FAILED (DEPOSIT)"
-        # Another user of the group has room of their own.
+        assert (retry.status, retry.json) == (429, _limit_message(4, 4))
         colleague = logged_in_client(app, db_url, "colleague")
-        assert colleague.post(JOBS, BODY).status == 200
-        # Room again: one job cancelled, one deleted.
+        retry = colleague.request("PATCH", f"{JOBS}{failed.json['id']}/",
+                                  json_body={"status": "SUBMITTED"})
+        assert (retry.status, retry.json) == (
+            429, _limit_message(4, 4, "The job's user importer has"))
+        assert _statuses(db_url, "importer")[-1] == "FAILED (DEPOSIT)"
+        # The colleague has room of their own, also when the importer has none.
+        colleagues = [colleague.post(JOBS, BODY) for _ in range(4)]
+        assert [r.status for r in colleagues] == [200] * 4
+        assert colleague.post(JOBS, BODY).status == 429
+        # Room again: one job cancelled, so the failed one may run again, retried by the
+        # colleague at their own limit (it is the importer's job); then one deleted.
         assert client.request("PATCH", f"{JOBS}{ids[0]}/",
                               json_body={"status": "CANCELLED"}).status == 200
-        assert client.request("PATCH", f"{JOBS}{failed.json['id']}/",
-                              json_body={"status": "SUBMITTED"}).status == 200
+        retry = colleague.request("PATCH", f"{JOBS}{failed.json['id']}/",
+                                  json_body={"status": "SUBMITTED"})
+        assert retry.status == 200, retry.body
+        elsewhere = logged_in_client(other_worker, db_url, "importer")
+        assert elsewhere.post(JOBS, BODY).status == 429
+        assert client.request("DELETE", f"{JOBS}{ids[3]}/").status == 200
+        assert elsewhere.post(JOBS, BODY).status == 200
         assert client.post(JOBS, BODY).status == 429
-        assert client.request("DELETE", f"{JOBS}{ids[2]}/").status == 200
-        assert client.post(JOBS, BODY).status == 200
         assert _statuses(db_url, "importer") == [
-            "CANCELLED", "RUNNING", "SUBMITTED", "SUBMITTED"]
+            "CANCELLED", "RUNNING", "ANNOTATED", "SUBMITTED", "SUBMITTED"]
     finally:
         app._drop_connection()
+        other_worker._drop_connection()
 
 
-def test_two_jobs_posted_at_once_cannot_both_take_the_last_place(db_url, ella_config, service):
+@pytest.mark.parametrize("site_isolation", [None, "repeatable read"])
+def test_two_jobs_posted_at_once_cannot_both_take_the_last_place(db_url, ella_config, service,
+                                                                 monkeypatch, site_isolation):
     """Two requests of one user (two tabs, two gunicorn workers) count the user's jobs in
-    turn: without that, both counted the same jobs and both stored theirs."""
+    turn: without that, both counted the same jobs and both stored theirs. Also where the
+    site's default isolation is repeatable read (the count's snapshot was then taken before
+    the wait)."""
+    if site_isolation:
+        # libpq splits PGOPTIONS at blanks; a backslash keeps one in the value.
+        monkeypatch.setenv("PGOPTIONS", "-c default_transaction_isolation="
+                           + site_isolation.replace(" ", "\\ "))
     add_test_panels(db_url)
     add_user(db_url, "importer", "importgroup", panels=[("HBOC", "v01")])
     apps = [make_app(db_url, ella_config, service.url, max_unfinished=1) for _ in range(2)]

@@ -47,6 +47,21 @@ def app(db_url, ella_config):
         made._drop_connection()
 
 
+def test_sessions_are_read_committed_whatever_the_site_sets(db_url, monkeypatch):
+    """The checks that count or look up rows after a lock (import jobs per user, a panel's
+    name) need each statement's own snapshot: a site's repeatable read or serializable
+    default took it before the wait."""
+    _alter_database(db_url, "default_transaction_isolation", "repeatable read")
+    for options in ("", "-c default_transaction_isolation=serializable"):
+        monkeypatch.setenv("PGOPTIONS", options)
+        for autocommit in (False, True):
+            with connect(db_url, autocommit=autocommit) as conn:
+                assert conn.execute("SHOW transaction_isolation").fetchone()[0] == \
+                    "read committed", (options, autocommit)
+    with psycopg.connect(db_url) as conn:  # the site's setting is there, for other clients
+        assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "serializable"
+
+
 def test_sessions_keep_their_settings_against_the_environment(db_url, monkeypatch):
     monkeypatch.setenv("PGTZ", "Europe/Oslo")
     monkeypatch.setenv("PGDATESTYLE", "German, DMY")

@@ -131,23 +131,33 @@ def _check_not_appended_already(job, body):
 _UNFINISHED = (SUBMITTED, RUNNING, ANNOTATED)  # the jobs the poller still has to work on
 
 
-def _check_unfinished_limit(ctx, job_id=None):
+def _check_unfinished_limit(ctx, job=None):
     """Refuse (429) a job that would give its user more unfinished jobs than
     `import.max_unfinished_jobs_per_user`: a client in a loop, or a double-clicked import of
     a whole sample list, would otherwise queue jobs (of up to 10 MiB each) without end for
-    the poller and the annotation service. `job_id` is a job being retried (not counted).
-    Two requests of one user take turns here, so both cannot pass on the same count."""
+    the poller and the annotation service. A new job is the caller's; a retried `job` counts
+    for its own user, whoever of the group retries it (a job without a user, which only an
+    older database can hold, for the caller). Requests for one user take turns here, so two
+    cannot pass on the same count (the sessions are read committed: db.SESSION_SETTINGS)."""
     limit = max_unfinished_import_jobs(ctx.config)
+    owner = ctx.user["id"] if job is None or job["user_id"] is None else job["user_id"]
     ctx.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                     (f"ella.importjobs.user.{ctx.user['id']}",))
+                     (f"ella.importjobs.user.{owner}",))
     count = ctx.conn.execute(
         "SELECT count(*) FROM annotationjob WHERE user_id = %s "
         "AND status = ANY(%s::job_status[]) AND id IS DISTINCT FROM %s",
-        (ctx.user["id"], list(_UNFINISHED), job_id)).fetchone()[0]
-    if count >= limit:
-        raise TooManyRequests(
-            f"You have {count} import jobs not yet done (the limit is {limit}): wait until "
-            "some are done, or delete ones you do not need")
+        (owner, list(_UNFINISHED), job["id"] if job else None)).fetchone()[0]
+    if count < limit:
+        return
+    who = "You have"
+    if owner != ctx.user["id"]:
+        name = ctx.conn.execute('SELECT username FROM "user" WHERE id = %s',
+                                (owner,)).fetchone()
+        who = f"The job's user {name[0] if name else owner} has"
+    raise TooManyRequests(
+        f"{who} {count} import jobs waiting or being imported (submitted, running or "
+        f"annotated; the limit is {limit}). Wait until some have finished, or cancel or "
+        "delete ones that are not needed.")
 
 
 def _check_append_target(ctx, properties):
@@ -284,7 +294,7 @@ def patch_job(ctx, job_id):
         # DONE Append job, the job could be run again and append its samples twice.
         raise BadRequest(f"body.message {NOT_IMPORTED!r} is the poller's to set")
     if job["status"] not in _UNFINISHED and body.get("status") in _UNFINISHED:
-        _check_unfinished_limit(ctx, job_id)  # a retry queues the job again
+        _check_unfinished_limit(ctx, job)  # a retry queues the job again
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
 
