@@ -26,3 +26,37 @@ def same_text_other_form(cur, table, name):
         f"SELECT DISTINCT name FROM {table} WHERE name <> %s AND (name = %s OR name ~ %s) "
         "ORDER BY name", (name, text, "[^\x01-\x7f]")).fetchall()
     return [other for (other,) in rows if unicodedata.normalize("NFC", other) == text]
+
+
+def repeats_a_repetition(pattern):
+    """Whether the regex repeats, unboundedly, something that itself repeats unboundedly
+    (the shape that backtracks exponentially: `(a+)+$` on a name of forty a's and a b runs
+    for hours). Judged on the parsed pattern (re's own
+    parser); False where that parser is not available."""
+    try:
+        from re import _parser
+    except ImportError:
+        return False
+    repeats = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, getattr(_parser, "POSSESSIVE_REPEAT",
+                                                                _parser.MAX_REPEAT))
+
+    def walk(items, inside_unbounded):
+        for op, value in items:
+            if op in repeats:
+                low, high, body = value
+                unbounded = high == _parser.MAXREPEAT
+                if unbounded and inside_unbounded:
+                    return True
+                if walk(body, inside_unbounded or unbounded):
+                    return True
+            elif op is _parser.SUBPATTERN:
+                if walk(value[-1], inside_unbounded):
+                    return True
+            elif op is _parser.BRANCH:
+                if any(walk(branch, inside_unbounded) for branch in value[1]):
+                    return True
+            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
+                if walk(value[1], inside_unbounded):
+                    return True
+        return False
+    return walk(_parser.parse(pattern), False)

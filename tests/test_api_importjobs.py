@@ -79,6 +79,10 @@ def test_post_is_validated(app, db_url):
              "body.properties.analysis_name contains a control or invisible character"),
             ({**BODY, "properties": {"analysis_name": "sample\u202e321"}},
              "body.properties.analysis_name contains a control or invisible character"),
+            ({**BODY, "properties": {"analysis_name": "sample-1 "}},
+             "body.properties.analysis_name has blanks around it"),
+            ({**BODY, "properties": {"analysis_name": "sample\u00a01"}},
+             "body.properties.analysis_name has a space other than the plain one"),
             ({**BODY, "properties": {"analysis_name": "x" * 492}},
              "body.properties.analysis_name: the analysis name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
              "xxxxxxx'... has 501 characters, more than 500"),

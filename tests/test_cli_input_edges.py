@@ -205,3 +205,26 @@ def test_drop_without_any_input_declines_in_one_line(empty_db_url):
     result = _run_without_input("ella-db", "drop", db_url=empty_db_url)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "error: Lacking confirmation, aborting..."
+
+
+def test_an_error_quoting_a_huge_value_is_cut(db_url, tmp_path):
+    """An error that quotes the value at fault (here a date_requested of 20,000 characters)
+    was one line of that size on stderr and in clilog (50 MB for a custom annotation's
+    value): cut after 10,000 characters, saying how many more there were."""
+    from deposit_helpers import BRCA_VCF, add_test_panels
+    add_test_panels(db_url)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "x.vcf").write_bytes(BRCA_VCF.read_bytes())
+    (folder / "big.analysis").write_text(json.dumps({
+        "name": "big", "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "date_requested": "1" * 20_000, "data": [{"vcf": "x.vcf"}]}))
+    result = run_cli("ella-deposit", "analysis", str(folder), db_url=db_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    full = (f"{folder / 'big.analysis'}: date_requested '{'1' * 20_000}' is not a date "
+            "(YYYY-MM-DD)")
+    cut = f"{full[:10_000]}... ({len(full) - 10_000:,} more characters)"
+    assert result.stderr == f"error: {cut}\n"
+    with psycopg.connect(db_url) as conn:
+        [output] = conn.execute("SELECT output FROM clilog ORDER BY id DESC LIMIT 1").fetchone()
+    assert output == cut

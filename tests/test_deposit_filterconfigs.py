@@ -417,13 +417,26 @@ def test_list_what_a_group_is_offered(fc_db):
     (lambda e: e["requirements"].append({"function": "analysis",
                                          "params": {"name": "(unclosed"}}),
      "requirements[{i}].params.name '(unclosed' is not a valid regex"),
+    (lambda e: e["requirements"].append({"function": "analysis",
+                                         "params": {"name": "(a+)+$"}}),
+     "requirements[{i}].params.name '(a+)+$' repeats a repetition (as in `(a+)+`), which can "
+     "take hours to match a name: write it without"),
+    (lambda e: e["requirements"].append({"function": "analysis",
+                                         "params": {"genepanel_name": "^(?:x*y?)*z"}}),
+     "requirements[{i}].params.genepanel_name '^(?:x*y?)*z' repeats a repetition"),
     (lambda e: e["usergroups"][0].update(order=1099511627776),
      "1099511627776 is greater than the maximum of 2147483647"),
+    (lambda e: e.update(name="SingleDefault "), "the name has blanks around it"),
+    (lambda e: e.update(name="  "), "the name has blanks around it"),
+    (lambda e: e.update(name="f-\u0007"), "the name contains a control or invisible character"),
+    (lambda e: e.update(name="Single\u00a0Default"), "the name has a space other than the "
+                                                     "plain one"),
 ])
 def test_values_that_would_break_later_are_refused(fc_db, tmp_path, change, message):
     """An invalid requirement regex broke choosing filter configs for the group (API, CLI
-    and deposit post-processing); an order beyond 32 bits failed in the database without
-    naming the entry."""
+    and deposit post-processing), one that backtracks exponentially held it for hours; an
+    order beyond 32 bits failed in the database without naming the entry; a name with blanks
+    around it, or a no-break space, reads as another in the group's list."""
     data = load_fixture()
     index = len(data[0]["requirements"])
     change(data[0])
@@ -431,7 +444,7 @@ def test_values_that_would_break_later_are_refused(fc_db, tmp_path, change, mess
     line = one_line_error(run_cli("ella-filterconfigs", "update", path, "--reason", "x",
                                   db_url=fc_db))
     # The file is named too (it was not: with several files the entry was of which?).
-    assert line.startswith(f"error: {path}: entry 1 ('{data[0]['name']}'): "), line
+    assert line.startswith(f"error: {path}: entry 1 ({data[0]['name']!r}): "), line
     assert message.format(i=index) in line, line
     assert configs(fc_db) == []
 

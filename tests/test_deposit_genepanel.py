@@ -584,6 +584,29 @@ def test_folder_without_the_expected_files(db_url, tmp_path):
     assert "HBOC_v01_phenotypes.tsv: file not found" in line
 
 
+def test_a_panel_file_that_is_a_device_or_too_large_is_refused(db_url, tmp_path, monkeypatch):
+    """/dev/zero as the transcripts file was read until the process was killed for its
+    memory, with no clilog row; a file over the limit is refused before it is parsed."""
+    import ella.deposit.genepanel as genepanel
+    before = table_snapshot(db_url)
+    phenotypes = DEMO / "HBOC_v01" / "HBOC_v01_phenotypes.tsv"
+    result = run_cli("ella-deposit", "genepanel", "--genepanel_name", "X",
+                     "--genepanel_version", "v1", "--transcripts_path", "/dev/zero",
+                     "--phenotypes_path", str(phenotypes), db_url=db_url)
+    assert (result.returncode, one_line_error(result)) == (
+        1, "error: /dev/zero: is not a regular file")
+    after = table_snapshot(db_url)
+    assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
+    assert after == before
+    transcripts = DEMO / "HBOC_v01" / "HBOC_v01_genes_transcripts.tsv"
+    monkeypatch.setattr(genepanel, "MAX_PANEL_FILE_BYTES", transcripts.stat().st_size - 1)
+    with pytest.raises(genepanel.GenepanelError, match=re.escape(
+            f"{transcripts}: larger than {transcripts.stat().st_size - 1:,} bytes")):
+        genepanel.read_panel_files(transcripts, phenotypes)
+    monkeypatch.setattr(genepanel, "MAX_PANEL_FILE_BYTES", transcripts.stat().st_size)
+    assert genepanel.read_panel_files(transcripts, phenotypes).transcripts
+
+
 def test_usage_errors_exit_2():
     assert run_cli("ella-deposit").returncode == 2
     result = run_cli("ella-deposit", "genepanel", "--genepanel_name", "X")

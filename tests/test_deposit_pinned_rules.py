@@ -46,6 +46,39 @@ def test_a_legacy_analysis_without_priority_has_priority_1(tmp_path):
     assert resolve_analysis_config(folder)["priority"] == 1
 
 
+def test_a_legacy_analysis_priority_is_a_whole_number_also_as_text(tmp_path):
+    """import.md 1.3 rule 2: "`priority` (string or int) -> int". A fraction or a boolean is
+    no priority: 2.9 was stored as 2 and true as 1 (false was "0 is less than the minimum")."""
+    from ella.deposit.analysis_config import AnalysisConfigError
+    folder = tmp_path / "x"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    for given, stored in (("2", 2), (" 3 ", 3), (3, 3), (2.0, 2)):
+        (folder / "x.analysis").write_text(json.dumps({
+            "name": "x", "params": {"genepanel": "HBOC_v01"}, "priority": given}))
+        assert resolve_analysis_config(folder)["priority"] == stored, given
+    for given, shown in ((2.9, "2.9"), (True, "True"), (False, "False"), ("2.9", "'2.9'"),
+                         ("\u00b2", "'\u00b2'"), (None, "None"), ([2], "[2]"),
+                         ("9" * 5000, "'" + "9" * 40 + "...'")):
+        (folder / "x.analysis").write_text(json.dumps({
+            "name": "x", "params": {"genepanel": "HBOC_v01"}, "priority": given}))
+        try:
+            resolve_analysis_config(folder)
+        except AnalysisConfigError as exc:
+            assert str(exc) == (f"{folder / 'x.analysis'}: priority {shown} is not a whole "
+                                "number (1, 2 or 3)"), given
+        else:
+            raise AssertionError(f"priority {given!r} was accepted")
+    (folder / "x.analysis").write_text(json.dumps({
+        "name": "x", "params": {"genepanel": "HBOC_v01"}, "priority": "4"}))
+    try:
+        resolve_analysis_config(folder)
+    except AnalysisConfigError as exc:
+        assert str(exc).endswith("priority: 4 is greater than the maximum of 3")
+    else:
+        raise AssertionError("priority 4 was accepted")
+
+
 def test_a_folder_without_analysis_file_has_priority_1(tmp_path):
     """import.md 1.3 rule 1 (a folder named `<analysis>-<panel>-<version>` without a
     .analysis): the config's defaults apply, "`priority` 1"."""

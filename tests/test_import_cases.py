@@ -314,6 +314,35 @@ def test_a_new_analysis_name_with_an_invisible_character_is_refused(db_url, ella
     assert stats["samples"] == 1
 
 
+@pytest.mark.parametrize("name, problem", [
+    ("A-good ", "has blanks around it"), (" A-good", "has blanks around it"),
+    ("  ", "has blanks around it"), ("A-good\u00a0", "has blanks around it"),
+    ("A-good .HBOC_v01", "has blanks around it"),
+    ("A\u00a0good", "has a space other than the plain one (a no-break space looks like it)"),
+    ("A\u2009good", "has a space other than the plain one (a no-break space looks like it)")])
+def test_a_new_analysis_name_that_reads_as_another_is_refused(db_url, ella_config, tmp_path,
+                                                              name, problem):
+    """"A-good " or "A-good" with a no-break space beside "A-good": a second analysis that
+    every list shows as the first (stored beside it). A name with plain spaces inside is
+    fine."""
+    add_test_panels(db_url)
+    folder = tmp_path / "a1"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+
+    def analysis_file(analysis_name):
+        (folder / "a1.analysis").write_text(json.dumps({
+            "name": analysis_name, "genepanel_name": "HBOC", "genepanel_version": "v01",
+            "data": [{"vcf": "x.vcf"}]}))
+    analysis_file(name)
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError, match=re.escape(f"Analysis name {name!r} {problem}")):
+        deposit(db_url, ella_config, folder)
+    assert table_snapshot(db_url) == before
+    analysis_file("A good one")
+    assert deposit(db_url, ella_config, folder)["samples"] == 1
+
+
 def test_ped_files_are_checked_line_by_line_in_linear_time(tmp_path):
     ped = tmp_path / "big.ped"
     ped.write_text("".join(f"F\tS{i}\t0\t0\t1\t1\t0\n" for i in range(50_000)))

@@ -105,11 +105,24 @@ def _storable(text):
     return text.replace("\x00", "\ufffd")
 
 
+# An error's line is cut after this many characters: one quoting a whole value of the input
+# (a 50 MB annotation, a 10 MB title) was printed, and stored in clilog, in full.
+MAX_ERROR_CHARS = 10_000
+
+
+def error_text(error):
+    """str(error), cut to MAX_ERROR_CHARS with the number of characters left out."""
+    text = str(error)
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return f"{text[:MAX_ERROR_CHARS]}... ({len(text) - MAX_ERROR_CHARS:,} more characters)"
+
+
 def _describe(error):
     """The text an error leaves in clilog (an interrupt's own text is empty)."""
     if isinstance(error, KeyboardInterrupt) and not isinstance(error, Terminated):
         return "interrupted"
-    return str(error) or type(error).__name__
+    return error_text(error) or type(error).__name__
 
 
 def os_username(environ=None):
@@ -280,7 +293,7 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     except (CommandError, ConfigError, DatabaseError) as exc:
         # A refusal wrapped in our own message (a failed migration) gets the hint too.
         hint = f" ({privilege_hint})" if _missing_privilege_caused(exc) else ""
-        print(f"error: {exc}{hint}", file=sys.stderr)
+        print(f"error: {error_text(exc)}{hint}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
         first = first_line(exc)
@@ -294,7 +307,7 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
         elif isinstance(exc, psycopg.errors.UndefinedTable):
             first += (" (is this database set up for ELLA? `ella-db status` tells; "
                       "`ella-db make-production` sets up an empty one)")
-        print(f"error: database: {first}", file=sys.stderr)
+        print(f"error: database: {error_text(first)}", file=sys.stderr)
         return 1
     except Terminated as exc:  # before KeyboardInterrupt, its base class
         print(f"error: {exc}", file=sys.stderr)

@@ -22,13 +22,13 @@ from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.data_warnings import UNCALLED_LOSS, collecting
 from ella.db import clock_now
-from ella.deposit.analysis_config import AnalysisConfigError, has_control_character, read_ped
+from ella.deposit.analysis_config import AnalysisConfigError, new_name_problem, read_ped
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
 from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
                                    check_genome_build, store_alleles, wait_for_other_imports)
-from ella.text import same_text_other_form
+from ella.text import repeats_a_repetition, same_text_other_form
 from ella.vcf import VcfError, open_vcf
 
 BATCH_SIZE = 2000
@@ -47,39 +47,6 @@ def check_genepanel(cur, name, version):
     if not cur.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                        (name, version)).fetchone():
         raise GenepanelNotAvailable(name, version)
-
-
-def _nested_repetition(pattern):
-    """Whether the regex repeats, unboundedly, something that itself repeats unboundedly
-    (the shape that backtracks exponentially). Judged on the parsed pattern (re's own
-    parser); False where that parser is not available."""
-    try:
-        from re import _parser
-    except ImportError:
-        return False
-    repeats = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, getattr(_parser, "POSSESSIVE_REPEAT",
-                                                                _parser.MAX_REPEAT))
-
-    def walk(items, inside_unbounded):
-        for op, value in items:
-            if op in repeats:
-                low, high, body = value
-                unbounded = high == _parser.MAXREPEAT
-                if unbounded and inside_unbounded:
-                    return True
-                if walk(body, inside_unbounded or unbounded):
-                    return True
-            elif op is _parser.SUBPATTERN:
-                if walk(value[-1], inside_unbounded):
-                    return True
-            elif op is _parser.BRANCH:
-                if any(walk(branch, inside_unbounded) for branch in value[1]):
-                    return True
-            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
-                if walk(value[1], inside_unbounded):
-                    return True
-        return False
-    return walk(_parser.parse(pattern), False)
 
 
 def check_deposit_entries(config, where, stored=False):
@@ -108,7 +75,7 @@ def check_deposit_entries(config, where, stored=False):
         except re.error as exc:
             raise DepositError(f"{label}: pattern {pattern!r} is not a valid regex "
                                f"({exc})") from None
-        if _nested_repetition(pattern):
+        if repeats_a_repetition(pattern):
             # Matched against every analysis name of the group's panels: `(a+)+$` on a name
             # of forty a's and a b ran for hours, and held the watcher with it.
             raise DepositError(f"{label}: pattern {pattern!r} repeats a repetition (as in "
@@ -578,8 +545,8 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
         # same name, it would be a second analysis of that patient beside the first.
         raise DepositError(f"Analysis {name} is already imported: {_other_forms(others)} the "
                            "same name in another Unicode form.")
-    elif has_control_character(_without_panel_suffix(name, *panel)):
-        raise DepositError(f"Analysis name {name!r} contains a control or invisible character")
+    elif problem := new_name_problem(_without_panel_suffix(name, *panel)):
+        raise DepositError(f"Analysis name {name!r} {problem}")
     else:
         analysis_id = None
         deposit_match = deposit_config_for(cur, name, *panel)

@@ -96,6 +96,19 @@ def has_control_character(name, new=True):
     return bool(new and _INVISIBLE.search(name))
 
 
+def new_name_problem(name):
+    """Why `name` cannot be a new analysis' or filter config's name (one read off a screen
+    and picked from lists), or None: "A-1 " or "A-1" with a no-break space beside "A-1" read
+    as that analysis."""
+    if has_control_character(name):
+        return "contains a control or invisible character"
+    if name != name.strip():
+        return "has blanks around it"
+    if any(unicodedata.category(c) == "Zs" and c != " " for c in name):
+        return "has a space other than the plain one (a no-break space looks like it)"
+    return None
+
+
 def _hidden(path, folder):
     """A name starting with a dot, the file's or a folder's between it and `folder`: a macOS
     AppleDouble file (`._X.vcf`, the resource fork a Mac leaves on a share), a copy tool's
@@ -309,6 +322,21 @@ def _from_analysis_file(path, root=None):
     return _finish(config, str(path), folder, root)
 
 
+def _legacy_priority(value, path):
+    """A legacy file's priority: a whole number, also written as text ("2", as ELLA's
+    pipelines wrote it). 2.9 was stored as 2 and true as 1."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() \
+            and len(value.strip()) <= 9:
+        value = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+        raise AnalysisConfigError(f"{path}: priority {shown!r} is not a whole number (1, 2 "
+                                  "or 3)")
+    return value
+
+
 def _from_legacy(raw, path, folder):
     """ELLA's legacy .analysis: {"name", "params": {"genepanel": "<name>_<version>"}, ...}."""
     if not raw.get("name") or not isinstance(raw.get("name"), str):
@@ -318,11 +346,7 @@ def _from_legacy(raw, path, folder):
     if not isinstance(genepanel, str) or "_" not in genepanel:
         raise AnalysisConfigError(f"{path}: params.genepanel must be '<name>_<version>'")
     panel_name, panel_version = genepanel.split("_", 1)
-    priority = raw.get("priority", 1)
-    try:
-        priority = int(priority)
-    except (TypeError, ValueError):
-        raise AnalysisConfigError(f"{path}: priority {priority!r} is not a number") from None
+    priority = _legacy_priority(raw.get("priority", 1), path)
     # The first VCF, but not a `.cnv.vcf` beside the variants' VCF: import.md 1.2 ignores
     # those unless the `.analysis` names them, and a legacy one names none (`X.cnv.vcf`
     # sorts before `X.vcf`).

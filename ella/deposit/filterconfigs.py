@@ -16,9 +16,11 @@ import psycopg
 from ella import jsonload
 from ella.filters import FilterError, quality
 from ella.filters.chain import check_filterconfig
+from ella.deposit.analysis_config import new_name_problem
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import (FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs,
                           hold_frequency_columns)
+from ella.text import repeats_a_repetition
 from ella.workflow.rounds import SNAPSHOT_CATEGORIES
 
 # Our own schema for the CLI input format; `filterconfig` itself is checked against the
@@ -167,6 +169,14 @@ def validate_entries(entries):
                     raise FilterconfigError(f"{label}: requirements[{r_index}].params.{key} "
                                             f"{pattern!r} is not a valid regex ({exc})") \
                         from None
+                if repeats_a_repetition(pattern or ""):
+                    # Matched against analysis names whenever a group's filter configs are
+                    # listed (API and CLI): `(a+)+$` held the process for hours on a name of
+                    # forty a's and a b.
+                    raise FilterconfigError(
+                        f"{label}: requirements[{r_index}].params.{key} {_short(pattern)!r} "
+                        "repeats a repetition (as in `(a+)+`), which can take hours to match "
+                        "a name: write it without")
         error = jsonschema.exceptions.best_match(validator.iter_errors(entry["filterconfig"]))
         if error is not None:
             raise FilterconfigError(f"{label}: filterconfig is not valid against filterconfig "
@@ -312,6 +322,10 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
                 echo(warning)
             current = _current(conn, entry["name"])
             change, previous_id = None, None
+            if current is None and (problem := new_name_problem(entry["name"])):
+                # A group's users pick it by name from a list: "SingleDefault " beside
+                # "SingleDefault". (A stored name, an adopted database's, stays usable.)
+                raise FilterconfigError(f"{label}: the name {problem}")
             if current is None:
                 fc_id = _insert(conn, entry, None, label)
                 change = CREATED

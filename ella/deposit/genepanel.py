@@ -8,6 +8,7 @@ when they exist, new ones are inserted, and the panel's link rows are written in
 
 import codecs
 import os
+import stat
 import re
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,11 @@ def folder_files(folder):
     return folder / f"{base}_genes_transcripts.tsv", folder / f"{base}_phenotypes.tsv"
 
 
+# The Mendeliome's transcripts file is 1.2 MB (3,577 transcripts of ~350 bytes); all of
+# RefSeq's ~200,000 transcripts would be about 70 MB.
+MAX_PANEL_FILE_BYTES = 256 * 1024 * 1024
+
+
 class _Lines:
     """Numbered, newline-stripped lines of a text file, or a problem if unreadable."""
 
@@ -92,7 +98,16 @@ class _Lines:
     def read(self):
         try:
             with open(self.path, "rb") as handle:
-                data = handle.read()
+                # A device or a pipe (/dev/zero) was read until the process was killed for
+                # its memory, without a clilog row.
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    self.problems.append(f"{self.path}: is not a regular file")
+                    return None
+                data = handle.read(MAX_PANEL_FILE_BYTES + 1)
+            if len(data) > MAX_PANEL_FILE_BYTES:
+                self.problems.append(f"{self.path}: larger than {MAX_PANEL_FILE_BYTES:,} bytes "
+                                     "(every transcript of the genome takes about 70 MB)")
+                return None
         except FileNotFoundError:
             self.problems.append(f"{self.path}: file not found")
             return None

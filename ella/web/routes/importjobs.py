@@ -14,7 +14,8 @@ from psycopg.types.json import Jsonb
 
 from ella import auth
 from ella.config import max_unfinished_import_jobs
-from ella.deposit.analysis_config import MAX_NAME_LENGTH, has_control_character
+from ella.deposit.analysis_config import (MAX_NAME_LENGTH, has_control_character,
+                                         new_name_problem)
 from ella.import_rights import IMPORTABLE_PANEL
 from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING,
                           STATUSES, SUBMITTED, ServiceError, append_target_outside_group,
@@ -194,9 +195,12 @@ def _check_analysis_properties(properties, panel):
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("body.properties.analysis_name must be a non-empty string")
     # An append names an existing analysis: only line breaks are refused in it.
-    if has_control_character(name, new=properties.get("create_or_append") != "Append"):
-        raise BadRequest("body.properties.analysis_name contains a control or invisible "
-                         "character")
+    if properties.get("create_or_append") == "Append":
+        if has_control_character(name, new=False):
+            raise BadRequest("body.properties.analysis_name contains a control or invisible "
+                             "character")
+    elif problem := new_name_problem(name):
+        raise BadRequest(f"body.properties.analysis_name {problem}")
     full = name if properties.get("create_or_append") == "Append" else \
         f"{name}.{panel[0]}_{panel[1]}"
     if len(full) > MAX_NAME_LENGTH:
