@@ -16,6 +16,7 @@
 import gc
 import gzip
 import json
+import re
 import shutil
 import sys
 import threading
@@ -247,13 +248,65 @@ def test_sanger_data_and_the_highest_priority_are_accepted(tmp_path):
 
 
 def test_a_report_with_a_nul_character_is_refused_naming_it(tmp_path):
-    """report.txt is stored in a text column, which cannot hold NUL: refused with the
-    folder, not at the insert."""
+    """report.txt is stored in a text column, which cannot hold NUL: refused with the file
+    and its line, not at the insert (it was blamed on the .analysis file, where there was
+    one)."""
     folder = tmp_path / "abc.HBOC_v01"
     folder.mkdir()
     shutil.copy(BRCA_VCF, folder / "x.vcf")
-    (folder / "report.txt").write_text("part one\x00part two")
-    with pytest.raises(AnalysisConfigError, match=r"abc\.HBOC_v01: report contains a NUL"):
+    (folder / "report.txt").write_text("part one\npart\x00two")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'report.txt'}: line 2: contains a NUL character")):
+        resolve_analysis_config(folder)
+    (folder / "abc.analysis").write_text(json.dumps({
+        "name": "abc", "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "data": [{"vcf": "x.vcf"}]}))
+    (folder / "warnings.txt").write_bytes(b"ok\nnot UTF-8: \xe9\n")
+    (folder / "report.txt").write_text("fine")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'warnings.txt'}: line 2: not UTF-8 text (byte 14: b'\\xe9')")):
+        resolve_analysis_config(folder)
+
+
+@pytest.mark.parametrize("kind", ["folder", "link to nothing", "loop"])
+def test_an_analysis_file_or_report_that_is_no_file_is_refused_naming_it(tmp_path, kind):
+    """A .analysis that is a folder or a dangling link was passed over: the folder's name
+    was read instead (its panel perhaps not the file's: "Genepanel an version dir not
+    available"); a report.txt so was dropped unsaid, and the analysis imported without it."""
+    folder = tmp_path / "abc.HBOC_v01"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+
+    def make(path):
+        if kind == "folder":
+            path.mkdir()
+        elif kind == "link to nothing":
+            path.symlink_to(tmp_path / "gone")
+        else:
+            path.symlink_to(path)
+    what = {"folder": "is a folder, not a file",
+            "link to nothing": "is a link to nothing (or a loop of links)",
+            "loop": "is a link to nothing (or a loop of links)"}[kind]
+    make(folder / "abc.analysis")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'abc.analysis'}: {what}: the analysis' settings cannot be read")):
+        resolve_analysis_config(folder)
+    (folder / "abc.analysis").rmdir() if kind == "folder" else (folder / "abc.analysis").unlink()
+    make(folder / "report.txt")
+    with pytest.raises(AnalysisConfigError, match=re.escape(f"{folder / 'report.txt'}: {what}")):
+        resolve_analysis_config(folder)
+
+
+def test_a_current_analysis_file_without_a_panel_says_so(tmp_path):
+    """A legacy file that lost its `params` was "Additional properties are not allowed
+    ('type' was unexpected)"."""
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "abc.analysis").write_text(json.dumps({"name": "abc", "type": "analysis"}))
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'abc.analysis'}: names no gene panel: give genepanel_name and "
+            "genepanel_version (or, in ELLA's legacy format, params.genepanel)")):
         resolve_analysis_config(folder)
 
 
@@ -371,3 +424,25 @@ def test_a_ped_larger_than_the_limit_is_refused_naming_it(tmp_path, monkeypatch)
     path = _ped(tmp_path, "FAM\tS1\t0\t0\t1\t2\t1\n" * 10)
     with pytest.raises(AnalysisConfigError, match=r"x\.ped: larger than 100 bytes"):
         read_ped(path)
+
+
+def test_a_vcf_or_ped_that_is_a_device_is_named_as_such(tmp_path):
+    """`"vcf": "/dev/null"` was "does not exist"; a .ped that is no UTF-8 was Python's codec
+    message without its line."""
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    analysis = folder / "abc.analysis"
+    analysis.write_text(json.dumps({"name": "abc", "genepanel_name": "HBOC",
+                                    "genepanel_version": "v01", "data": [{"vcf": "/dev/null"}]}))
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{analysis}: vcf file '/dev/null' is not a regular file")):
+        resolve_analysis_config(folder)
+    (folder / "abc.ped").write_bytes(b"F\tS\t0\t0\t1\t1\t1\nF\tS\xf8ster\t0\t0\t2\t1\t0\n")
+    analysis.write_text(json.dumps({"name": "abc", "genepanel_name": "HBOC",
+                                    "genepanel_version": "v01",
+                                    "data": [{"vcf": "x.vcf", "ped": "abc.ped"}]}))
+    from ella.deposit.analysis_config import read_ped
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'abc.ped'}: line 2: not UTF-8 text (byte 17: b'\\xf8')")):
+        read_ped(folder / "abc.ped")

@@ -6,6 +6,7 @@ date_requested, report, warnings, data = [{vcf, ped, technology, callerName?}].
 Every problem raises AnalysisConfigError with one line naming the file and what is wrong.
 """
 
+import codecs
 import gzip
 import hashlib
 import json
@@ -109,6 +110,17 @@ def new_name_problem(name):
     return None
 
 
+def _not_a_file(path):
+    """What `path`, which is no regular file, is instead (for a message)."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if os.path.lexists(path) and not path.exists():
+        return "is a link to nothing (or a loop of links)"
+    if path.exists():
+        return "is not a regular file"
+    return "does not exist"
+
+
 def _hidden(path, folder):
     """A name starting with a dot, the file's or a folder's between it and `folder`: a macOS
     AppleDouble file (`._X.vcf`, the resource fork a Mac leaves on a share), a copy tool's
@@ -134,17 +146,39 @@ def _read_optional_text(folder, name, root=None):
     can read)."""
     path = Path(folder) / name
     if not path.is_file():
+        if os.path.lexists(path):
+            # A folder or a link to nothing: the analysis was imported without its report.
+            raise AnalysisConfigError(f"{path}: {_not_a_file(path)}")
         return None
     if not path.resolve().is_relative_to(Path(root or folder).resolve()):
         raise AnalysisConfigError(f"{path}: a link to a file outside the analysis folder "
                                   f"({path.resolve()}); copy the file into the folder")
+    text = _read_text(path, MAX_TEXT_FILE_BYTES, "a report is shown with the analysis",
+                      bom=False)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise AnalysisConfigError(f"{path}: line {line}: contains a NUL character")
+    return text
+
+
+def _read_text(path, limit, why, bom=True):
+    """The UTF-8 text of a file of at most `limit` bytes (`why`: what the limit is for), a
+    byte-order mark skipped unless `bom` is false; AnalysisConfigError naming the line of a
+    byte that is no UTF-8."""
     try:
-        if path.stat().st_size > MAX_TEXT_FILE_BYTES:
-            raise AnalysisConfigError(f"{path}: larger than {MAX_TEXT_FILE_BYTES:,} bytes "
-                                      "(a report is shown with the analysis)")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+        if Path(path).stat().st_size > limit:
+            raise AnalysisConfigError(f"{path}: larger than {limit:,} bytes ({why})")
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise AnalysisConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (len(codecs.BOM_UTF8) if bom and data.startswith(codecs.BOM_UTF8)
+                             else 0)
+        line = data.count(b"\n", 0, start) + 1
+        raise AnalysisConfigError(f"{path}: line {line}: not UTF-8 text (byte {start}: "
+                                  f"{data[start:start + 1]!r})") from None
 
 
 def _names_from(stem, where):
@@ -227,7 +261,8 @@ def _finish(config, where, base_dir, root=None):
                     raise AnalysisConfigError(f"{where}: {key} {str(path)!r} is a folder, not "
                                               "a file")
                 if not path.is_file():
-                    raise AnalysisConfigError(f"{where}: {key} file {str(path)!r} does not exist")
+                    raise AnalysisConfigError(f"{where}: {key} file {str(path)!r} "
+                                              f"{_not_a_file(path)}")
                 item[key] = str(path.resolve())
     vcfs = [item["vcf"] for item in config["data"]]
     twice = sorted({vcf for vcf in vcfs if vcfs.count(vcf) > 1})
@@ -294,13 +329,9 @@ def _from_analysis_file(path, root=None):
     """The config of a .analysis file; `root` is the analysis folder it lies in (possibly
     in a subfolder of it), by default the file's own folder."""
     path = Path(path)
+    text = _read_text(path, MAX_ANALYSIS_FILE_BYTES, "not an analysis file")  # (BOM: Notepad)
     try:
-        if path.stat().st_size > MAX_ANALYSIS_FILE_BYTES:
-            raise AnalysisConfigError(f"{path}: larger than {MAX_ANALYSIS_FILE_BYTES:,} bytes "
-                                      "(not an analysis file)")
-        raw = jsonload.loads(path.read_text(encoding="utf-8-sig"))  # (a BOM: Notepad)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+        raw = jsonload.loads(text)
     except json.JSONDecodeError as exc:
         raise AnalysisConfigError(f"{path}: not valid JSON (line {exc.lineno}, column "
                                   f"{exc.colno}: {exc.msg})") from exc
@@ -311,6 +342,12 @@ def _from_analysis_file(path, root=None):
     folder = path.parent
     if "params" in raw:
         config = _from_legacy(raw, path, folder)
+    elif "genepanel_name" not in raw and "genepanel_version" not in raw:
+        # (A legacy file that lost its params was "Additional properties are not allowed
+        # ('type' was unexpected)".)
+        raise AnalysisConfigError(f"{path}: names no gene panel: give genepanel_name and "
+                                  "genepanel_version (or, in ELLA's legacy format, "
+                                  "params.genepanel)")
     else:
         config = dict(raw)
     # In the analysis folder (import.md 1.3, as ELLA reads them), else beside the .analysis
@@ -375,6 +412,13 @@ def _from_folder(folder):
                                   "supported")
     if analysis_files:
         return _from_analysis_file(analysis_files[0], root=folder)
+    # A .analysis that is no file (a folder, a link to nothing) is the analysis' settings
+    # gone missing: read from the folder's name instead, it could be imported on another
+    # gene panel than the file names.
+    odd = [p for p in folder.rglob("*.analysis") if not p.is_file() and not _hidden(p, folder)]
+    if odd:
+        raise AnalysisConfigError(f"{odd[0]}: {_not_a_file(odd[0])}: the analysis' settings "
+                                  "cannot be read (fix or remove it)")
     # The name as given, also for a symlinked folder (import.md 1.6: links count as
     # folders); `..` is collapsed without following links.
     name, panel, version = _names_from(Path(os.path.normpath(folder)).name, str(folder))
@@ -429,15 +473,9 @@ SEX = {"1": "Male", "2": "Female"}
 def read_ped(path):
     """[{family_id, sample, father, mother, sex, affected, proband}] from a 7-column .ped."""
     rows, seen = [], {}
-    try:
-        if Path(path).stat().st_size > MAX_PED_BYTES:
-            raise AnalysisConfigError(f"{path}: larger than {MAX_PED_BYTES:,} bytes (not a "
-                                      "pedigree)")
-        # A byte-order mark (a Windows editor's) is skipped, as in VCFs and panel files: it
-        # made the first family id "\ufeffFAM", another family than "FAM".
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnalysisConfigError(f"{path}: cannot read ({exc})") from exc
+    # A byte-order mark (a Windows editor's) is skipped, as in VCFs and panel files: it
+    # made the first family id "\ufeffFAM", another family than "FAM".
+    text = _read_text(path, MAX_PED_BYTES, "not a pedigree")
     for lineno, line in enumerate(text.splitlines(), 1):
         # A comment line indented by an editor or a spreadsheet is one still (it was a
         # "7 columns" error).
