@@ -151,6 +151,36 @@ def _repeated_key(text):
     raise AssertionError("no key given twice")  # the hook said there was one
 
 
+class _Unreadable:
+    """A number PostgreSQL cannot store, marked where it stands (see below)."""
+
+
+def _unstorable_number_path(text):
+    """The path (`[3].config.x`) of the first NaN, Infinity or too large number in `text`,
+    which the parser's hooks refused without a position."""
+    marker = _Unreadable()
+
+    def number(token):
+        return marker if not math.isfinite(float(token)) else 0.0
+    value = json.loads(text, parse_constant=lambda _: marker, parse_float=number)
+    segments, walking = [], [iter([("(top level)", None, value)])]
+    while walking:
+        try:
+            segment, _, item = next(walking[-1])
+        except StopIteration:
+            walking.pop()
+            if segments:
+                segments.pop()
+            continue
+        if item is marker:
+            where = _path_text(segments[1:] + [segment]) if segments else segment
+            return UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
+        if isinstance(item, (dict, list)):
+            segments.append(segment)
+            walking.append(_children(item))
+    return "(top level)"
+
+
 def loads(text, max_depth=MAX_DEPTH):
     """`json.loads`, raising UnstorableJson for NaN/Infinity (also 1e999), NUL characters,
     unpaired surrogate escapes, a key given twice in one object and nesting deeper than
@@ -167,7 +197,10 @@ def loads(text, max_depth=MAX_DEPTH):
         where = UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
         raise UnstorableJson(f"{where} gives the key {shown!r} twice; the later would "
                              "silently replace the earlier: keep one") from None
-    except (UnstorableJson, json.JSONDecodeError, UnicodeDecodeError):
+    except UnstorableJson as exc:
+        # (From the number hooks, which know no position: parsed again to name the place.)
+        raise UnstorableJson(f"{_unstorable_number_path(text)}: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits
         raise UnstorableJson(f"a number is too long to read ({exc})") from None

@@ -227,9 +227,9 @@ def test_json_that_python_or_postgresql_cannot_take_is_400(toy_app):
     assert client.request("POST", "/api/v1/things/", raw=deep_ok).status == 200
     refused = "JSON in the body refused: "
     for raw, message in [
-            (b'{"a": NaN}', "NaN is not a number JSON or PostgreSQL can store"),
-            (b'[1, -Infinity]', "-Infinity is not a number JSON or PostgreSQL can store"),
-            (b'{"a": 1e999}', "the number 1e999 is too large to store"),
+            (b'{"a": NaN}', "refused: a: NaN is not a number JSON or PostgreSQL can store"),
+            (b'[1, -Infinity]', "refused: [1]: -Infinity is not a number JSON or PostgreSQL can store"),
+            (b'{"a": 1e999}', "refused: a: the number 1e999 is too large to store"),
             (b'{"a": ["x\\u0000y"]}', "a[0] contains a NUL character (\\u0000), which "
                                       "PostgreSQL cannot store"),
             (b'{"x\\u0000": 1}', "x? contains a NUL character"),
