@@ -157,12 +157,24 @@ class _Unreadable:
 
 def _unstorable_number_path(text):
     """The path (`[3].config.x`) of the first NaN, Infinity or too large number in `text`,
-    which the parser's hooks refused without a position."""
+    which the parser's hooks refused without a position; None where the text cannot be
+    parsed so (nested too deeply, a number too long: refused for the number anyway)."""
     marker = _Unreadable()
 
     def number(token):
         return marker if not math.isfinite(float(token)) else 0.0
-    value = json.loads(text, parse_constant=lambda _: marker, parse_float=number)
+
+    def first_marker_kept(pairs):  # a key given twice keeps the value that is refused
+        value = {}
+        for key, child in pairs:
+            if key not in value or child is marker:
+                value[key] = child
+        return value
+    try:
+        value = json.loads(text, parse_constant=lambda _: marker, parse_float=number,
+                           object_pairs_hook=first_marker_kept)
+    except (RecursionError, ValueError):
+        return None
     segments, walking = [], [iter([("(top level)", None, value)])]
     while walking:
         try:
@@ -199,7 +211,8 @@ def loads(text, max_depth=MAX_DEPTH):
                              "silently replace the earlier: keep one") from None
     except UnstorableJson as exc:
         # (From the number hooks, which know no position: parsed again to name the place.)
-        raise UnstorableJson(f"{_unstorable_number_path(text)}: {exc}") from None
+        where = _unstorable_number_path(text)
+        raise UnstorableJson(f"{where}: {exc}" if where else str(exc)) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits

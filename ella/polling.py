@@ -47,6 +47,7 @@ from ella.genepanel_export import regions_bed
 from ella.http_deadline import Deadline, RedirectRefused
 from ella.import_rights import IMPORTABLE_PANEL, may_import_on
 from ella.migrate import at_head
+from ella.text import error_text
 
 log = logging.getLogger("ella.polling")
 
@@ -803,8 +804,8 @@ class Poller:
         except Exception as exc:
             if isinstance(exc, psycopg.Error) and transient_database_error(conn, exc):
                 raise  # not the job's fault: tried again next cycle
-            message = str(exc) if isinstance(exc, JobDepositFailed) else \
-                f"{type(exc).__name__}: {exc}"
+            message = error_text(exc) if isinstance(exc, JobDepositFailed) else \
+                f"{type(exc).__name__}: {error_text(exc)}"
             return self._transition(conn, job_id, ANNOTATED, status=FAILED_DEPOSIT,
                                     message=storable(message))
         log.info("import job %s: ANNOTATED -> DONE (%s records deposited)", job_id,

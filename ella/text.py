@@ -29,10 +29,12 @@ def same_text_other_form(cur, table, name):
 
 
 def repeats_a_repetition(pattern):
-    """Whether the regex repeats, unboundedly, something that itself repeats unboundedly
-    (the shape that backtracks exponentially: `(a+)+$` on a name of forty a's and a b runs
-    for hours). Judged on the parsed pattern (re's own
-    parser); False where that parser is not available."""
+    """Whether the regex repeats something that itself repeats a varying number of times,
+    one of the two without bound (the shape that backtracks exponentially: `(a+)+$` on a
+    name of forty a's and a b runs for hours; so do `(a+){1,30}$`, `(.*a){20}$` and
+    `(a{1,2})+$`). Judged on the parsed pattern (re's own parser), inside groups, atomic
+    groups, alternatives, conditionals and lookarounds; False where that parser is not
+    available. Alternatives that overlap (`(a|a)*`) are not recognised."""
     try:
         from re import _parser
     except ImportError:
@@ -40,23 +42,46 @@ def repeats_a_repetition(pattern):
     repeats = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, getattr(_parser, "POSSESSIVE_REPEAT",
                                                                 _parser.MAX_REPEAT))
 
-    def walk(items, inside_unbounded):
+    def walk(items, inside_repeat, inside_unbounded):
+        """`inside_repeat`: an enclosing repeat may run more than once;
+        `inside_unbounded`: one may run without bound."""
         for op, value in items:
             if op in repeats:
                 low, high, body = value
                 unbounded = high == _parser.MAXREPEAT
-                if unbounded and inside_unbounded:
+                varying = high != low and high > 1
+                if (unbounded and inside_repeat) or (varying and inside_unbounded):
                     return True
-                if walk(body, inside_unbounded or unbounded):
+                if walk(body, inside_repeat or high > 1, inside_unbounded or unbounded):
                     return True
-            elif op is _parser.SUBPATTERN:
-                if walk(value[-1], inside_unbounded):
-                    return True
-            elif op is _parser.BRANCH:
-                if any(walk(branch, inside_unbounded) for branch in value[1]):
-                    return True
-            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
-                if walk(value[1], inside_unbounded):
+            else:
+                if op is _parser.SUBPATTERN:
+                    parts = [value[-1]]
+                elif op is _parser.BRANCH:
+                    parts = value[1]
+                elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
+                    parts = [value[1]]
+                elif op is getattr(_parser, "ATOMIC_GROUP", None):
+                    parts = [value]
+                elif op is _parser.GROUPREF_EXISTS:
+                    parts = [part for part in value[1:] if part is not None]
+                else:
+                    continue
+                if any(walk(part, inside_repeat, inside_unbounded) for part in parts):
                     return True
         return False
-    return walk(_parser.parse(pattern), False)
+    return walk(_parser.parse(pattern), False, False)
+
+
+# An error's text is cut after this many characters: one quoting a whole value of the input
+# (a 50 MB annotation, a 10 MB title) was printed, logged and stored (clilog, a job's
+# message, a watched folder's error file) in full.
+MAX_ERROR_CHARS = 10_000
+
+
+def error_text(error):
+    """str(error), cut to MAX_ERROR_CHARS with the number of characters left out."""
+    text = str(error)
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return f"{text[:MAX_ERROR_CHARS]}... ({len(text) - MAX_ERROR_CHARS:,} more characters)"

@@ -37,6 +37,7 @@ from ella.deposit.analysis import GenepanelNotAvailable, deposit_analysis, summa
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
 from ella.migrate import at_head
+from ella.text import error_text
 from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
@@ -316,7 +317,7 @@ class Watcher:
 
     def _record_failure(self, folder, error, fingerprint):
         record = {"time": datetime.now(timezone.utc).isoformat(), "folder": folder.name,
-                  "error": str(error), "fingerprint": fingerprint}
+                  "error": error_text(error), "fingerprint": fingerprint}
         if isinstance(error, GenepanelNotAvailable):
             record["waits_for_genepanel"] = list(error.genepanel)
         if isinstance(error, DestinationTaken):
@@ -730,13 +731,13 @@ class Watcher:
     def _failed(self, folder, exc, fingerprint):
         if isinstance(exc, FOLDER_INPUT_ERRORS):
             log.error("An exception occurred while importing %s: %s. Skipping...",
-                      folder.name, exc)
+                      folder.name, error_text(exc))
         else:
             # Not the folder's content but a fault of ours: the operator needs the type and
             # the traceback (import.md 1.6), the error file at least the type.
             exc = UnexpectedImportError(f"{type(exc).__name__}: {exc}", exc)
             log.error("An exception occurred while importing %s: %s. Skipping...",
-                      folder.name, exc, exc_info=exc.cause)
+                      folder.name, error_text(exc), exc_info=exc.cause)
         self.failures.append(folder.name)
         self._record_failure(folder, exc, fingerprint)
         return None

@@ -1,7 +1,9 @@
 """Gene panel deposit (`bin/ella-deposit genepanel`) against a real PostgreSQL."""
 
+import os
 import re
 import shutil
+import threading
 
 import psycopg
 import pytest
@@ -586,7 +588,8 @@ def test_folder_without_the_expected_files(db_url, tmp_path):
 
 def test_a_panel_file_that_is_a_device_or_too_large_is_refused(db_url, tmp_path, monkeypatch):
     """/dev/zero as the transcripts file was read until the process was killed for its
-    memory, with no clilog row; a file over the limit is refused before it is parsed."""
+    memory, with no clilog row; a file over the limit is refused before it is parsed; a
+    pipe is read."""
     import ella.deposit.genepanel as genepanel
     before = table_snapshot(db_url)
     phenotypes = DEMO / "HBOC_v01" / "HBOC_v01_phenotypes.tsv"
@@ -594,7 +597,7 @@ def test_a_panel_file_that_is_a_device_or_too_large_is_refused(db_url, tmp_path,
                      "--genepanel_version", "v1", "--transcripts_path", "/dev/zero",
                      "--phenotypes_path", str(phenotypes), db_url=db_url)
     assert (result.returncode, one_line_error(result)) == (
-        1, "error: /dev/zero: is not a regular file")
+        1, "error: /dev/zero: is a device, not a file")
     after = table_snapshot(db_url)
     assert len(after.pop("clilog")) == len(before.pop("clilog")) + 1
     assert after == before
@@ -605,6 +608,17 @@ def test_a_panel_file_that_is_a_device_or_too_large_is_refused(db_url, tmp_path,
         genepanel.read_panel_files(transcripts, phenotypes)
     monkeypatch.setattr(genepanel, "MAX_PANEL_FILE_BYTES", transcripts.stat().st_size)
     assert genepanel.read_panel_files(transcripts, phenotypes).transcripts
+    # A pipe, as a shell's `<(zcat panel.tsv.gz)` gives, is read as the file.
+    reader, writer = os.pipe()
+    feeding = threading.Thread(target=lambda: (os.write(writer, transcripts.read_bytes()),
+                                               os.close(writer)))
+    feeding.start()
+    try:
+        piped = genepanel.read_panel_files(f"/dev/fd/{reader}", phenotypes)
+    finally:
+        feeding.join()
+        os.close(reader)
+    assert piped == genepanel.read_panel_files(transcripts, phenotypes)
 
 
 def test_usage_errors_exit_2():

@@ -103,3 +103,22 @@ def test_a_key_given_twice_in_a_json_object_is_refused(db_url, tmp_path):
     assert f"{path}: [0] gives the key 'name' twice" in result.stderr
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM usergroup").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"b": [1, {"c": NaN}]}', "b[1].c: NaN is not a number JSON or PostgreSQL can store"),
+    ('[{"x": 1.5}, {"y": [0, -Infinity]}]',
+     "[1].y[1]: -Infinity is not a number JSON or PostgreSQL can store"),
+    ('{"n": 1e999}', "n: the number 1e999 is too large to store"),
+    ('NaN', "(top level): NaN is not a number JSON or PostgreSQL can store"),
+    # The refused value of a key given twice is the one named (not the later, kept one).
+    ('{"a": NaN, "a": 1}', "a: NaN is not a number JSON or PostgreSQL can store"),
+    # Where the place cannot be found again, the number is still refused, without it (a
+    # RecursionError and a ValueError escaped the loaders).
+    ('[NaN, ' + '[' * 200_000, "NaN is not a number JSON or PostgreSQL can store"),
+    ('[NaN, ' + '9' * 5_000 + ']', "NaN is not a number JSON or PostgreSQL can store"),
+])
+def test_a_number_postgresql_cannot_store_is_named_with_its_path(text, message):
+    with pytest.raises(UnstorableJson) as refused:
+        loads(text)
+    assert str(refused.value) == message

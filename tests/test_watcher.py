@@ -913,3 +913,28 @@ def test_which_database_errors_mean_retry_later(sqlstate, unavailable):
     from ella.watcher import database_unavailable
     exc = errors.lookup(sqlstate)("x") if sqlstate else psycopg.OperationalError("closed")
     assert database_unavailable(exc) is unavailable
+
+
+def test_an_error_quoting_a_huge_value_is_cut_in_the_log_and_the_error_file(
+        tmp_path, db_url, ella_config, caplog):
+    """A folder whose .analysis quotes a value of 20,000 characters in its error: the log
+    line and the error file hold the first 10,000 and how many more there were."""
+    incoming, dest = tmp_path / "incoming", tmp_path / "dest"
+    incoming.mkdir()
+    dest.mkdir()
+    folder = incoming / "big"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "big.analysis").write_text(json.dumps({
+        "name": "big", "genepanel_name": "HBOC", "genepanel_version": "v01",
+        "date_requested": "1" * 20_000, "data": [{"vcf": "x.vcf"}]}))
+    (folder / "READY").touch()
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with caplog.at_level("ERROR", logger="ella.watcher"):
+        assert watcher.poll() == [] and watcher.failures == ["big"]
+    full = (f"{folder / 'big.analysis'}: date_requested '{'1' * 20_000}' is not a date "
+            "(YYYY-MM-DD)")
+    cut = f"{full[:10_000]}... ({len(full) - 10_000:,} more characters)"
+    assert json.loads((incoming / "big.import-error").read_text())["error"] == cut
+    assert [r.getMessage() for r in caplog.records] == [
+        f"An exception occurred while importing big: {cut}. Skipping..."]

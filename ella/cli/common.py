@@ -19,7 +19,7 @@ import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
-from ella.text import is_utf8
+from ella.text import error_text, is_utf8
 
 
 # The poll intervals and back-offs a daemon takes: shorter ones spin a core, longer ones
@@ -103,19 +103,6 @@ def _storable(text):
         return None
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text.replace("\x00", "\ufffd")
-
-
-# An error's line is cut after this many characters: one quoting a whole value of the input
-# (a 50 MB annotation, a 10 MB title) was printed, and stored in clilog, in full.
-MAX_ERROR_CHARS = 10_000
-
-
-def error_text(error):
-    """str(error), cut to MAX_ERROR_CHARS with the number of characters left out."""
-    text = str(error)
-    if len(text) <= MAX_ERROR_CHARS:
-        return text
-    return f"{text[:MAX_ERROR_CHARS]}... ({len(text) - MAX_ERROR_CHARS:,} more characters)"
 
 
 def _describe(error):

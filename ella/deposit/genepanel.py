@@ -98,10 +98,11 @@ class _Lines:
     def read(self):
         try:
             with open(self.path, "rb") as handle:
-                # A device or a pipe (/dev/zero) was read until the process was killed for
-                # its memory, without a clilog row.
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    self.problems.append(f"{self.path}: is not a regular file")
+                # A device (/dev/zero) was read until the process was killed for its
+                # memory, without a clilog row. (A pipe is fine: `<(zcat x.tsv.gz)`.)
+                mode = os.fstat(handle.fileno()).st_mode
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                    self.problems.append(f"{self.path}: is a device, not a file")
                     return None
                 data = handle.read(MAX_PANEL_FILE_BYTES + 1)
             if len(data) > MAX_PANEL_FILE_BYTES:
