@@ -58,6 +58,26 @@ def test_a_file_name_too_long_is_a_one_line_error(tmp_path, tool, before, after)
     _assert_one_line_error(proc)
 
 
+LINK_COMMANDS = [c for c in FILE_COMMANDS if c[1][0] not in ("fetch", "convert")] + [
+    ("ella-deposit", ["analysis"], []), ("ella-deposit", ["alleles"], []),
+    ("ella-deposit", ["genepanel", "--genepanel_name", "X", "--genepanel_version", "v1",
+                      "--phenotypes_path", "/dev/null", "--transcripts_path"], [])]
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["to nothing", "loop"])
+@pytest.mark.parametrize("tool,before,after", LINK_COMMANDS,
+                         ids=[f"{t} {b[0]}" for t, b, _ in LINK_COMMANDS])
+def test_a_link_to_nothing_is_named_so_by_every_tool(tmp_path, tool, before, after, loop):
+    """A symbolic link that leads nowhere, or a loop of links, was "does not exist" for
+    some tools and "Too many levels of symbolic links" for others."""
+    link = tmp_path / "input.HBOC_v01.vcf"
+    link.symlink_to(link if loop else tmp_path / "removed")
+    proc = run_cli(tool, *before, str(link), *after, db_url=CLOSED)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        f"{str(link)!r} is a link to nothing (or a loop of links)"), proc.stderr
+
+
 @pytest.mark.parametrize("tool,before,after", FILE_COMMANDS,
                          ids=[f"{t} {b[0]}" for t, b, _ in FILE_COMMANDS])
 def test_a_file_in_a_folder_the_operator_cannot_enter_is_a_one_line_error(tmp_path, tool, before,

@@ -446,3 +446,8 @@ def test_a_vcf_or_ped_that_is_a_device_is_named_as_such(tmp_path):
     with pytest.raises(AnalysisConfigError, match=re.escape(
             f"{folder / 'abc.ped'}: line 2: not UTF-8 text (byte 17: b'\\xf8')")):
         read_ped(folder / "abc.ped")
+    # Counted in the file's bytes, a byte-order mark before the first line included.
+    (folder / "abc.ped").write_bytes(b"\xef\xbb\xbfF\tS\t0\t0\t1\t1\t1\nF\tS\xf8\t0\t0\t2\t1\t0\n")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'abc.ped'}: line 2: not UTF-8 text (byte 20: b'\\xf8')")):
+        read_ped(folder / "abc.ped")

@@ -5,6 +5,7 @@ database that says no), 2 usage error (argparse).
 """
 
 import argparse
+import errno
 import getpass
 import os
 import signal
@@ -40,6 +41,14 @@ def interval_seconds(text):
     return value
 
 
+def missing_path_problem(path):
+    """"does not exist", or, for a symbolic link that leads nowhere (also a loop of links),
+    that: the same words whichever tool is given it."""
+    if os.path.lexists(path):
+        return "is a link to nothing (or a loop of links)"
+    return "does not exist"
+
+
 def input_file_problem(path):
     """Why `path` cannot be read as an input file, or None when it can (a folder or a missing
     path named as such, not as "does not exist")."""
@@ -47,8 +56,10 @@ def input_file_problem(path):
     try:
         info = path.stat()
     except FileNotFoundError:
-        return "does not exist"
+        return missing_path_problem(path)
     except OSError as exc:  # a name too long, a folder on the way the user may not enter
+        if exc.errno == errno.ELOOP:
+            return missing_path_problem(path)
         return f"cannot be read: {exc.strerror or exc}"
     if stat.S_ISDIR(info.st_mode):
         return "is a folder, not a file"

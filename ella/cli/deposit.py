@@ -11,8 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from ella.cli.common import (Audit, CommandError, input_file_problem, require_input_file,
-                             require_ready_database, run_main, settings_with_database)
+from ella.cli.common import (Audit, CommandError, input_file_problem, missing_path_problem,
+                             require_input_file, require_ready_database, run_main,
+                             settings_with_database)
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -126,7 +127,7 @@ def main(argv=None):
     if args.command == "exists":
         missing = next((p for p in args.paths if not os.path.exists(p)), None)
         if missing is not None:
-            parser.error(f"exists: PATH {missing!r} does not exist")
+            parser.error(f"exists: PATH {missing!r} {missing_path_problem(missing)}")
         return run_main(lambda: print("OK"))  # (a closed stdout is one line there)
     if getattr(args, "file", None) is not None:
         require_input_file(parser, args.command, args.file)
@@ -147,7 +148,7 @@ def _check_paths_exist(parser, args):
         paths = []
     for label, path in paths:
         if path is not None and not os.path.exists(path):
-            parser.error(f"{args.command}: {label} {path!r} does not exist")
+            parser.error(f"{args.command}: {label} {path!r} {missing_path_problem(path)}")
 
 
 def _progress(text):
