@@ -42,7 +42,21 @@ def _unstorable_part(value, max_depth):
     problem = _own_problem(value, 0, max_depth)
     if problem or not isinstance(value, (dict, list)):
         return ("(top level)", problem) if problem else None
-    segments = []  # ".key" or "[index]" of each container entered below the top one
+    for segments, segment, key, child, depth in _walk(value):
+        found = isinstance(key, str) and UNSTORABLE_TEXT.search(key)  # YAML: any key
+        problem = _character_problem(found.group()) if found else \
+            _own_problem(child, depth, max_depth)
+        if problem:
+            return _path_text(segments + [segment]), problem
+    return None
+
+
+def _walk(value):
+    """(segments, segment, key, child, depth) of every part below the container `value`,
+    depth first, without recursion: `segments` are the path to the child's container below
+    `value` (".key" or "[index]"; one list, changed as the walk goes on: read it at once),
+    `segment` the child's own, `depth` its container's nesting level (1 for `value`)."""
+    segments = []
     walking = [_children(value)]  # one iterator per container entered
     while walking:
         try:
@@ -52,15 +66,10 @@ def _unstorable_part(value, max_depth):
             if segments:
                 segments.pop()
             continue
-        found = isinstance(key, str) and UNSTORABLE_TEXT.search(key)  # YAML: any key
-        problem = _character_problem(found.group()) if found else \
-            _own_problem(child, len(walking), max_depth)
-        if problem:
-            return _path_text(segments + [segment]), problem
+        yield segments, segment, key, child, len(walking)
         if isinstance(child, (dict, list)):
             segments.append(segment)
             walking.append(_children(child))
-    return None
 
 
 def _path_text(segments):
@@ -175,22 +184,14 @@ def _unstorable_number_path(text):
                            object_pairs_hook=first_marker_kept)
     except (RecursionError, ValueError):
         return None
-    segments, walking = [], [iter([("(top level)", None, value)])]
-    while walking:
-        try:
-            segment, _, item = next(walking[-1])
-        except StopIteration:
-            walking.pop()
-            if segments:
-                segments.pop()
-            continue
-        if item is marker:
-            where = _path_text(segments[1:] + [segment]) if segments else segment
-            return UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
-        if isinstance(item, (dict, list)):
-            segments.append(segment)
-            walking.append(_children(item))
-    return "(top level)"
+    if value is marker:
+        return "(top level)"
+    if isinstance(value, (dict, list)):
+        for segments, segment, _, child, _ in _walk(value):
+            if child is marker:
+                return UNSTORABLE_TEXT.sub("?", _path_text(segments + [segment]))[
+                    :MAX_PATH_SHOWN]
+    return None
 
 
 def loads(text, max_depth=MAX_DEPTH):
