@@ -14,9 +14,9 @@ import jsonschema
 import psycopg
 
 from ella import jsonload
+from ella.deposit.analysis_config import new_name_problem
 from ella.filters import FilterError, quality
 from ella.filters.chain import check_filterconfig
-from ella.deposit.analysis_config import new_name_problem
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import (FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs,
                           hold_frequency_columns)

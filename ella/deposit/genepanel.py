@@ -8,8 +8,8 @@ when they exist, new ones are inserted, and the panel's link rows are written in
 
 import codecs
 import os
-import stat
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
