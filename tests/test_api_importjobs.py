@@ -1,7 +1,6 @@
 """Import-job routes (api.md 2.12, 4.24; import.md 7.2, J1, J2, J4)."""
 
 import copy
-import threading
 
 import psycopg
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from annotation_service import closed_port_url
 from api_helpers import BODY, JOBS, add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels, deposit
+from test_workflow_rounds import _race
 
 
 def make_app(db_url, ella_config, url, max_unfinished=None):
@@ -405,18 +405,8 @@ def test_two_jobs_posted_at_once_cannot_both_take_the_last_place(db_url, ella_co
         for _ in range(20):
             with psycopg.connect(db_url) as conn:
                 conn.execute("DELETE FROM annotationjob")
-            barrier = threading.Barrier(2)
-            results = [None, None]
-
-            def post(i):
-                barrier.wait()
-                results[i] = clients[i].post(JOBS, BODY)
-
-            threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = _race(lambda: clients[0].post(JOBS, BODY),
+                            lambda: clients[1].post(JOBS, BODY))
             assert sorted(r.status for r in results) == [200, 429], \
                 [(r.status, r.body[:200]) for r in results]
             assert _statuses(db_url, "importer") == ["SUBMITTED"]
