@@ -60,6 +60,7 @@ FAILED_DEPOSIT = "FAILED (DEPOSIT)"
 STATUSES = (SUBMITTED, RUNNING, ANNOTATED, CANCELLED, DONE, FAILED_SUBMISSION,
             FAILED_ANNOTATION, FAILED_DEPOSIT, FAILED_PROCESSING)
 MODES = ("Analysis", "Variants", "Single variant")
+UNFINISHED = (SUBMITTED, RUNNING, ANNOTATED)  # the jobs the poller still works on
 NOT_IMPORTED = "Analysis has not been automatically imported"
 POLLING_LOCK = "ella.polling"
 UNKNOWN_ERROR = "Unable to determine error"
@@ -627,7 +628,7 @@ class Poller:
         """One pass over the jobs to do, appending (job id, old status, new status)."""
         snapshot = conn.execute(
             "SELECT id, status::text FROM annotationjob WHERE status = ANY(%s::job_status[]) "
-            "ORDER BY id", ([RUNNING, SUBMITTED, ANNOTATED],)).fetchall()
+            "ORDER BY id", (list(UNFINISHED),)).fetchall()
         handlers = {RUNNING: self._running, SUBMITTED: self._submitted,
                     ANNOTATED: self._annotated}
         order = (RUNNING, SUBMITTED, ANNOTATED)

@@ -1,5 +1,8 @@
 """Checks of text read from files, folder names and the command line."""
 
+import errno
+import os
+import stat
 import unicodedata
 
 
@@ -71,6 +74,26 @@ def repeats_a_repetition(pattern):
                     return True
         return False
     return walk(_parser.parse(pattern), False, False)
+
+
+def file_problem(path):
+    """Why `path` cannot be read as a file, in the words every tool uses, or None when it
+    can: "does not exist", "is a link to nothing (or a loop of links)", "is a folder, not a
+    file", "is not a regular file", "cannot be read: <reason>"."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "is a link to nothing (or a loop of links)" if os.path.lexists(path) \
+            else "does not exist"
+    except OSError as exc:  # a name too long, a folder on the way the user may not enter
+        if exc.errno == errno.ELOOP:
+            return "is a link to nothing (or a loop of links)"
+        return f"cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    return None
 
 
 # An error's text is cut after this many characters: one quoting a whole value of the input

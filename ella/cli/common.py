@@ -5,22 +5,19 @@ database that says no), 2 usage error (argparse).
 """
 
 import argparse
-import errno
 import getpass
 import os
 import signal
-import stat
 import sys
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psycopg
 
 from ella.config import ConfigError, env_settings, load_config
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line, table_exists
-from ella.text import error_text, is_utf8
+from ella.text import error_text, file_problem, is_utf8
 
 
 # The poll intervals and back-offs a daemon takes: shorter ones spin a core, longer ones
@@ -41,31 +38,9 @@ def interval_seconds(text):
     return value
 
 
-def missing_path_problem(path):
-    """"does not exist", or, for a symbolic link that leads nowhere (also a loop of links),
-    that: the same words whichever tool is given it."""
-    if os.path.lexists(path):
-        return "is a link to nothing (or a loop of links)"
-    return "does not exist"
-
-
-def input_file_problem(path):
-    """Why `path` cannot be read as an input file, or None when it can (a folder or a missing
-    path named as such, not as "does not exist")."""
-    path = Path(path)
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return missing_path_problem(path)
-    except OSError as exc:  # a name too long, a folder on the way the user may not enter
-        if exc.errno == errno.ELOOP:
-            return missing_path_problem(path)
-        return f"cannot be read: {exc.strerror or exc}"
-    if stat.S_ISDIR(info.st_mode):
-        return "is a folder, not a file"
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
-    return None
+# Why a path cannot be read as an input file, or None (ella/text.py: the same words in
+# every tool and in the analysis folders' messages).
+input_file_problem = file_problem
 
 
 def require_input_file(parser, command, path):

@@ -11,9 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from ella.cli.common import (Audit, CommandError, input_file_problem, missing_path_problem,
-                             require_input_file, require_ready_database, run_main,
-                             settings_with_database)
+from ella.cli.common import (Audit, CommandError, input_file_problem, require_input_file,
+                             require_ready_database, run_main, settings_with_database)
 from ella.db import connect
 from ella.deposit import alleles as variant_deposit
 from ella.deposit import custom_annotation, references
@@ -22,6 +21,7 @@ from ella.deposit.analysis import summary_line as analysis_summary
 from ella.deposit.analysis_config import (NAME_PATTERN, VCF_SUFFIX, AnalysisConfigError,
                                           resolve_analysis_config)
 from ella.deposit.variants import DepositError
+from ella.text import file_problem
 from ella.vcf import VcfError
 from ella.deposit.genepanel import (GenepanelError, deposit_genepanel, folder_files,
                                     read_panel_files, split_folder_name, summary_line)
@@ -127,7 +127,7 @@ def main(argv=None):
     if args.command == "exists":
         missing = next((p for p in args.paths if not os.path.exists(p)), None)
         if missing is not None:
-            parser.error(f"exists: PATH {missing!r} {missing_path_problem(missing)}")
+            parser.error(f"exists: PATH {missing!r} {file_problem(missing)}")
         return run_main(lambda: print("OK"))  # (a closed stdout is one line there)
     if getattr(args, "file", None) is not None:
         require_input_file(parser, args.command, args.file)
@@ -148,7 +148,7 @@ def _check_paths_exist(parser, args):
         paths = []
     for label, path in paths:
         if path is not None and not os.path.exists(path):
-            parser.error(f"{args.command}: {label} {path!r} {missing_path_problem(path)}")
+            parser.error(f"{args.command}: {label} {path!r} {file_problem(path)}")
 
 
 def _progress(text):

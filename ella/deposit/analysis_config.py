@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 
 from ella import jsonload
-from ella.text import is_utf8
+from ella.text import file_problem, is_utf8
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -110,17 +110,6 @@ def new_name_problem(name):
     return None
 
 
-def _not_a_file(path):
-    """What `path`, which is no regular file, is instead (for a message)."""
-    if path.is_dir():
-        return "is a folder, not a file"
-    if os.path.lexists(path) and not path.exists():
-        return "is a link to nothing (or a loop of links)"
-    if path.exists():
-        return "is not a regular file"
-    return "does not exist"
-
-
 def _hidden(path, folder):
     """A name starting with a dot, the file's or a folder's between it and `folder`: a macOS
     AppleDouble file (`._X.vcf`, the resource fork a Mac leaves on a share), a copy tool's
@@ -148,7 +137,7 @@ def _read_optional_text(folder, name, root=None):
     if not path.is_file():
         if os.path.lexists(path):
             # A folder or a link to nothing: the analysis was imported without its report.
-            raise AnalysisConfigError(f"{path}: {_not_a_file(path)}")
+            raise AnalysisConfigError(f"{path}: {file_problem(path)}")
         return None
     if not path.resolve().is_relative_to(Path(root or folder).resolve()):
         raise AnalysisConfigError(f"{path}: a link to a file outside the analysis folder "
@@ -262,7 +251,7 @@ def _finish(config, where, base_dir, root=None):
                                               "a file")
                 if not path.is_file():
                     raise AnalysisConfigError(f"{where}: {key} file {str(path)!r} "
-                                              f"{_not_a_file(path)}")
+                                              f"{file_problem(path)}")
                 item[key] = str(path.resolve())
     vcfs = [item["vcf"] for item in config["data"]]
     twice = sorted({vcf for vcf in vcfs if vcfs.count(vcf) > 1})
@@ -417,7 +406,7 @@ def _from_folder(folder):
     # gene panel than the file names.
     odd = [p for p in folder.rglob("*.analysis") if not p.is_file() and not _hidden(p, folder)]
     if odd:
-        raise AnalysisConfigError(f"{odd[0]}: {_not_a_file(odd[0])}: the analysis' settings "
+        raise AnalysisConfigError(f"{odd[0]}: {file_problem(odd[0])}: the analysis' settings "
                                   "cannot be read (fix or remove it)")
     # The name as given, also for a symlinked folder (import.md 1.6: links count as
     # folders); `..` is collapsed without following links.

@@ -18,8 +18,9 @@ from ella.deposit.analysis_config import (MAX_NAME_LENGTH, has_control_character
                                          new_name_problem)
 from ella.import_rights import IMPORTABLE_PANEL
 from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING,
-                          STATUSES, SUBMITTED, ServiceError, append_target_outside_group,
-                          job_dict, load_job, now, service_from_config, update_job)
+                          STATUSES, SUBMITTED, UNFINISHED, ServiceError,
+                          append_target_outside_group, job_dict, load_job, now,
+                          service_from_config, update_job)
 from ella.web.access import (accessible_panel_condition, require_genepanel,
                              require_import_genepanel)
 from ella.web.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
@@ -129,9 +130,6 @@ def _check_not_appended_already(job, body):
                        "second time. Submit a new job to append them again.")
 
 
-_UNFINISHED = (SUBMITTED, RUNNING, ANNOTATED)  # the jobs the poller still has to work on
-
-
 def _check_unfinished_limit(ctx, job=None):
     """Refuse (429) a job that would give its user more unfinished jobs than
     `import.max_unfinished_jobs_per_user`: a client in a loop, or a double-clicked import of
@@ -147,7 +145,7 @@ def _check_unfinished_limit(ctx, job=None):
     count = ctx.conn.execute(
         "SELECT count(*) FROM annotationjob WHERE user_id = %s "
         "AND status = ANY(%s::job_status[]) AND id IS DISTINCT FROM %s",
-        (owner, list(_UNFINISHED), job["id"] if job else None)).fetchone()[0]
+        (owner, list(UNFINISHED), job["id"] if job else None)).fetchone()[0]
     if count < limit:
         return
     who = "You have"
@@ -268,7 +266,7 @@ def create_job(ctx):
     if mode == "Analysis":
         _check_append_target(ctx, body.get("properties"))
         _check_append_panel(ctx, body)
-    if (body.get("status") or SUBMITTED) in _UNFINISHED:
+    if (body.get("status") or SUBMITTED) in UNFINISHED:
         _check_unfinished_limit(ctx)
     when = now()
     job_id = ctx.conn.execute(
@@ -297,7 +295,7 @@ def patch_job(ctx, job_id):
         # The poller's mark of a sample job it left undeposited: given by a client to a
         # DONE Append job, the job could be run again and append its samples twice.
         raise BadRequest(f"body.message {NOT_IMPORTED!r} is the poller's to set")
-    if job["status"] not in _UNFINISHED and body.get("status") in _UNFINISHED:
+    if job["status"] not in UNFINISHED and body.get("status") in UNFINISHED:
         _check_unfinished_limit(ctx, job)  # a retry queues the job again
     update_job(ctx.conn, job, body)
     return _with_users(ctx.conn, [load_job(ctx.conn, job_id)])[0]
