@@ -35,6 +35,7 @@ from ella.devdb import Cluster, DevDbError, find_bin_dir
 from ella.migrate import migrate
 
 from helpers import pg_client, process_running
+from shared_verdicts import SHARED_DIR_VARIABLE
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -58,6 +59,19 @@ def _bytecode_cache_for_subprocesses():
 
 
 _bytecode_cache_for_subprocesses()
+
+
+def _directory_shared_by_the_workers():
+    """Where tests/shared_verdicts.py keeps answers for every worker of this run: made by the
+    controller (or a run without workers), inherited by the workers, removed at the end."""
+    if os.environ.get(SHARED_DIR_VARIABLE):
+        return
+    shared = tempfile.mkdtemp(prefix="ella-test-shared-")
+    atexit.register(shutil.rmtree, shared, ignore_errors=True)
+    os.environ[SHARED_DIR_VARIABLE] = shared
+
+
+_directory_shared_by_the_workers()
 
 # `make test` runs the suite in several pytest-xdist worker processes; each worker is a test
 # session of its own (its own throwaway cluster). On a given server (ELLA_TEST_DB_URL) the

@@ -9,6 +9,7 @@ available, see their docstrings).
 
 import copy
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from psycopg.types.json import Jsonb
 
 from ella.jsonschemas import load_schema_documents
 
+import shared_verdicts
+
 TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
 DATA_DIR = TESTS_DIR / "data"
 SHARED_DIR = TESTS_DIR.parent.parent / "shared"   # ../shared relative to the repository root
 SHARED_SCHEMAS = SHARED_DIR / "data" / "schemas"
@@ -690,10 +694,17 @@ def corpus_for(name):
     return json.loads(_corpus_json(name))
 
 
-@functools.cache
+def draft7_verdicts(schema, name):
+    """Python jsonschema's verdicts for `schema` on the corpus `name` (computed once per run,
+    tests/shared_verdicts.py)."""
+    def compute():
+        validator = Draft7Validator(schema)
+        return [validator.is_valid(x) for x in corpus_for(name)]
+    return shared_verdicts.verdicts("draft7", schema, _corpus_json(name), compute)
+
+
 def our_python_verdicts(key):
-    validator = Draft7Validator(OURS[key])
-    return tuple(validator.is_valid(x) for x in corpus_for(key[0]))
+    return draft7_verdicts(OURS[key], key[0])
 
 
 @pytest.mark.parametrize("key", sorted(OURS), ids=[f"{n}_v{v}" for n, v in sorted(OURS)])
@@ -702,16 +713,17 @@ def test_corpus_has_accepted_and_rejected_documents(key):
     assert sum(verdicts) >= 20 and len(verdicts) - sum(verdicts) >= 100
 
 
-_SQL_VERDICTS = {}
+SQL_VALIDATOR = ROOT / "sql" / "triggers" / "010_json_schema_validation.sql"
 
 
 def our_sql_verdicts(conn, key):
     """validate_json_schema's verdicts for our document `key` on the corpus. The function is
-    pure, so the verdicts are computed once per test session, on whichever database asks
-    first (tests/test_json_schema_compiled.py needs them too)."""
-    if key not in _SQL_VERDICTS:
-        _SQL_VERDICTS[key] = tuple(sql_valid_many(conn, OURS[key], corpus_for(key[0])))
-    return _SQL_VERDICTS[key]
+    pure, so the verdicts are computed once per test run (tests/shared_verdicts.py), on
+    whichever database asks first (tests/test_json_schema_compiled.py needs them too)."""
+    validator = "sql " + hashlib.sha256(SQL_VALIDATOR.read_bytes()).hexdigest()
+    return shared_verdicts.verdicts(
+        validator, OURS[key], _corpus_json(key[0]),
+        lambda: sql_valid_many(conn, OURS[key], corpus_for(key[0])))
 
 
 @pytest.mark.parametrize("key", sorted(OURS), ids=[f"{n}_v{v}" for n, v in sorted(OURS)])
@@ -754,13 +766,16 @@ def ella_documents_from_shared_files():
     return out
 
 
-def _assert_same_verdicts(key, theirs, corpus):
-    mine = our_python_verdicts(key) if corpus is None else None
-    corpus = corpus_for(key[0]) if corpus is None else corpus
-    if mine is None:
-        mine = [Draft7Validator(OURS[key]).is_valid(x) for x in corpus]
-    reference = Draft7Validator(theirs)
-    differences = [json.dumps(x)[:300] for x, ok in zip(corpus, mine) if ok != reference.is_valid(x)]
+def _assert_same_verdicts(key, theirs, documents=None):
+    """Our document `key` and `theirs` give the same verdicts on `documents` (by default the
+    corpus, whose verdicts are shared with the other tests)."""
+    if documents is None:
+        documents = corpus_for(key[0])
+        mine, reference = our_python_verdicts(key), draft7_verdicts(theirs, key[0])
+    else:
+        mine = [Draft7Validator(OURS[key]).is_valid(x) for x in documents]
+        reference = [Draft7Validator(theirs).is_valid(x) for x in documents]
+    differences = [json.dumps(x)[:300] for x, a, b in zip(documents, mine, reference) if a != b]
     assert differences == [], key
 
 
@@ -774,7 +789,7 @@ def test_equivalent_to_ella_schema_files():
     (refs inlined as ELLA stores them) on the whole corpus. ELLA's files are read from
     ../shared/data/schemas/ next to the repository; the test skips when that is missing."""
     for key, theirs in ella_documents_from_shared_files().items():
-        _assert_same_verdicts(key, theirs, None)
+        _assert_same_verdicts(key, theirs)
 
 
 def test_equivalent_to_ella_stored_documents(demo_db_url):
@@ -786,10 +801,19 @@ def test_equivalent_to_ella_stored_documents(demo_db_url):
         their_annotations = [r[0] for r in conn.execute("SELECT annotations FROM annotation")]
         their_filterconfigs = [r[0] for r in conn.execute("SELECT filterconfig FROM filterconfig")]
     assert sorted(stored) == sorted(OURS)
-    corpora = {"annotation": annotation_corpus(their_annotations),
-               "filterconfig": filterconfig_corpus(their_filterconfigs)}
+    with_theirs = {"annotation": annotation_corpus(their_annotations),
+                   "filterconfig": filterconfig_corpus(their_filterconfigs)}
+    # The corpus built with that database's documents: the corpus (verdicts shared with the
+    # other tests) and the documents it lacks (theirs and their own mutations).
+    not_in_corpus = {}
+    for name, documents in with_theirs.items():
+        in_corpus = {json.dumps(x, sort_keys=True) for x in corpus_for(name)}
+        not_in_corpus[name] = [x for x in documents
+                               if json.dumps(x, sort_keys=True) not in in_corpus]
+    assert not_in_corpus["annotation"]
     for key, theirs in stored.items():
-        _assert_same_verdicts(key, theirs, corpora[key[0]])
+        _assert_same_verdicts(key, theirs)
+        _assert_same_verdicts(key, theirs, not_in_corpus[key[0]])
 
 
 @needs_shared
@@ -799,5 +823,5 @@ def test_sql_validator_on_ella_documents(db_conn):
     validator must give Python's verdicts too."""
     for key, theirs in ella_documents_from_shared_files().items():
         corpus = corpus_for(key[0])
-        python = [Draft7Validator(theirs).is_valid(x) for x in corpus]
-        assert sql_valid_many(db_conn, theirs, corpus) == python, key
+        python = draft7_verdicts(theirs, key[0])
+        assert tuple(sql_valid_many(db_conn, theirs, corpus)) == python, key
