@@ -11,7 +11,7 @@ import pytest
 from ella.deposit.delete import (ConfirmationOutdated, RoundsChanged,
                                  alleleinterpretation_rounds, analysis_summary,
                                  delete_alleleinterpretations, delete_analysis, round_states)
-from helpers import ROOT, run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot, without_clilog
 from workflow_helpers import analysis_alleles, setup_analysis
 
 ANALYSIS_ID = 2  # the demo analysis with an interpretation, assessments and reports
@@ -25,9 +25,6 @@ def rows(url, query, params=()):
 def count(url, query, params=()):
     return rows(url, query, params)[0][0]
 
-
-def without_clilog(snapshot):
-    return {t: r for t, r in snapshot.items() if t != "clilog"}
 
 
 def last_clilog(url):

@@ -10,7 +10,7 @@ import pytest
 
 from ella.deposit.genepanel import GenepanelError, deposit_genepanel, read_panel_files
 from deposit_helpers import deposit
-from helpers import ROOT, run_cli, table_snapshot
+from helpers import ROOT, run_cli, table_snapshot, without_clilog
 
 DEMO = ROOT / "genepanels" / "ella-demo"
 TEST_ALL = ROOT / "tests" / "data" / "genepanels" / "test-ALL_v01"
@@ -41,9 +41,6 @@ def one_line_error(result):
     assert lines[0].startswith("error: ")
     return lines[0]
 
-
-def without_clilog(snapshot):
-    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
 
 
 def test_hboc_through_the_cli(db_url):

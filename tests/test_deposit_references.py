@@ -8,7 +8,7 @@ import pytest
 
 from ella.custom_annotation import allowed_keys, custom_annotation_config
 from ella.deposit.references import deposit_references, read_references
-from helpers import ROOT, run_cli, table_snapshot
+from helpers import ROOT, clilog_outputs, run_cli, table_snapshot, without_clilog
 
 REFERENCES = ROOT / "tests" / "data" / "pubmed" / "references-from-xml.jsonl"
 
@@ -21,9 +21,6 @@ def one_line_error(result):
     assert lines[0].startswith("error: ")
     return lines[0]
 
-
-def without_clilog(snapshot):
-    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
 
 
 def expected_references():
@@ -121,7 +118,7 @@ def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     assert line.startswith(f"error: {path}: line 5: {reason}"), line
     after = table_snapshot(db_url)
     assert without_clilog(after) == without_clilog(before)
-    assert reason in json.loads(after["clilog"][0])["output"]
+    assert reason in clilog_outputs(db_url)[-1]
 
 
 @pytest.mark.parametrize("command", ["references", "custom_annotation"])

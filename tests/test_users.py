@@ -22,7 +22,7 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, PasswordPolicyError, check_pas
                             generate_password, hash_password, password_expiry,
                             password_is_strong, password_was_used, set_password,
                             verify_password)
-from helpers import AUTH, ROOT, query, run_cli, table_snapshot
+from helpers import AUTH, ROOT, query, run_cli, table_snapshot, without_clilog
 
 DEMO_PANELS = ROOT / "genepanels" / "ella-demo"
 DEMO_GROUPS = ROOT / "demo" / "usergroups.json"
@@ -83,9 +83,6 @@ def one_line_error(result):
     assert lines[0].startswith("error: ")
     return lines[0]
 
-
-def without_clilog(snapshot):
-    return {table: rows for table, rows in snapshot.items() if table != "clilog"}
 
 
 def clilog(db_url):
