@@ -11,7 +11,32 @@ import re
 
 
 class UnstorableJson(ValueError):
-    """Valid JSON text that the database cannot store; the message says where in it."""
+    """Valid JSON text that the database cannot store; the message says where in it, and
+    begins with `where` (the path as shown, `[1].name`) when there is one."""
+
+    def __init__(self, message, where=None):
+        super().__init__(message)
+        self.where = where
+
+
+_LEADING_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def numbered_as_entries(exc):
+    """The message of `exc` for a file that is a list of entries, which the deposit tools
+    number from 1 elsewhere ("entry 2 ('x'): ..."): `[1].name contains ...` becomes
+    `entry 2: name contains ...`, so that one entry is not called [1] and entry 2 by the
+    same tool."""
+    message = str(exc)
+    found = _LEADING_INDEX.match(exc.where or "")
+    if not found or not message.startswith(exc.where):
+        return message
+    rest = message[found.end():]
+    if rest.startswith("."):
+        rest = ": " + rest[1:]
+    elif rest.startswith("["):
+        rest = ": " + rest
+    return f"entry {int(found.group(1)) + 1}{rest}"
 
 
 def _refuse_constant(name):
@@ -111,7 +136,7 @@ def check_storable(value, max_depth=MAX_DEPTH):
         where = UNSTORABLE_TEXT.sub("?", where)
         if len(where) > MAX_PATH_SHOWN:
             where = where[:MAX_PATH_SHOWN] + "..."
-        raise UnstorableJson(f"{where} {problem}")
+        raise UnstorableJson(f"{where} {problem}", where)
 
 
 class _KeyGivenTwice(Exception):
@@ -209,11 +234,11 @@ def loads(text, max_depth=MAX_DEPTH):
         shown = UNSTORABLE_TEXT.sub("?", key)[:MAX_PATH_SHOWN]
         where = UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
         raise UnstorableJson(f"{where} gives the key {shown!r} twice; the later would "
-                             "silently replace the earlier: keep one") from None
+                             "silently replace the earlier: keep one", where) from None
     except UnstorableJson as exc:
         # (From the number hooks, which know no position: parsed again to name the place.)
         where = _unstorable_number_path(text)
-        raise UnstorableJson(f"{where}: {exc}" if where else str(exc)) from None
+        raise UnstorableJson(f"{where}: {exc}" if where else str(exc), where) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits

@@ -212,12 +212,12 @@ def test_json_postgresql_cannot_store(fc_db, tmp_path):
     path = tmp_path / "nan.json"
     path.write_text('[{"name": "y"},\n {"name": "x", "filterconfig": {"threshold": NaN}}]')
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
-    assert line == (f"error: {path}: [1].filterconfig.threshold: NaN is not a number JSON or "
-                    "PostgreSQL can store")
+    assert line == (f"error: {path}: entry 2: filterconfig.threshold: NaN is not a number "
+                    "JSON or PostgreSQL can store")
     path.write_text('[{"name": "x", "filterconfig": {"threshold": [0.5, 1e999]}}]')
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
-    assert line == (f"error: {path}: [0].filterconfig.threshold[1]: the number 1e999 is too "
-                    "large to store")
+    assert line == (f"error: {path}: entry 1: filterconfig.threshold[1]: the number 1e999 is "
+                    "too large to store")
     path.write_text("[" * 100000)  # was a RecursionError traceback
     line = one_line_error(run_cli("ella-filterconfigs", "update", str(path), db_url=fc_db))
     assert line == f"error: {path}: nested too deeply (at most 100 levels)"

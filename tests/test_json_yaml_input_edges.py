@@ -13,7 +13,7 @@ from ella.config import ConfigError, parse_yaml
 from ella.deposit.analysis_config import resolve_analysis_config
 from ella.deposit.filterconfigs import read_filterconfigs_file
 from ella.deposit.users import read_json_list
-from ella.jsonload import UnstorableJson, loads
+from ella.jsonload import UnstorableJson, loads, numbered_as_entries
 from helpers import ROOT, run_cli, table_snapshot
 
 HUGE = ["0x" + "f" * 3700, "0b" + "1" * 15000, "0" + "7" * 5000]
@@ -100,7 +100,8 @@ def test_a_key_given_twice_in_a_json_object_is_refused(db_url, tmp_path):
     path.write_text('[{"name": "g1", "genepanels": [], "name": "g2"}]')
     result = run_cli("ella-users", "add_groups", str(path), db_url=db_url)
     assert result.returncode == 1, result
-    assert f"{path}: [0] gives the key 'name' twice" in result.stderr
+    # The tools number entries from 1, as their other messages do.
+    assert f"{path}: entry 1 gives the key 'name' twice" in result.stderr
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM usergroup").fetchone() == (0,)
 
@@ -122,3 +123,24 @@ def test_a_number_postgresql_cannot_store_is_named_with_its_path(text, message):
     with pytest.raises(UnstorableJson) as refused:
         loads(text)
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[{"a": 1}, {"name": "x\\u0000"}]', "entry 2: name contains a NUL character"),
+    ('[{"name": "g1", "name": "g2"}]', "entry 1 gives the key 'name' twice"),
+    ('[{"x": 1.5}, {"y": [0, -Infinity]}]',
+     "entry 2: y[1]: -Infinity is not a number JSON or PostgreSQL can store"),
+    ('[1, 2, ["\\u0000"]]', "entry 3: [0] contains a NUL character"),
+    ('[1, NaN]', "entry 2: NaN is not a number JSON or PostgreSQL can store"),
+    # Not in an entry: as loads says it.
+    ('NaN', "(top level): NaN is not a number JSON or PostgreSQL can store"),
+    ('{"groups": ["\\u0000"]}', "groups[0] contains a NUL character"),
+    ('[' * 100_000, "nested too deeply (at most 100 levels)"),
+    ('[' * 150 + ']' * 150, "entry 1: [0][0]"),
+])
+def test_the_tools_number_the_entries_of_a_list_file_from_1(text, message):
+    """ella-users and ella-filterconfigs call an entry "entry 2 ('x')" in every other
+    message; the JSON checks called the same entry [1]."""
+    with pytest.raises(UnstorableJson) as refused:
+        loads(text)
+    assert numbered_as_entries(refused.value).startswith(message), str(refused.value)

@@ -363,7 +363,7 @@ def _bad_group_files():
     return [
         ("not json", "[{", "invalid JSON"),
         ("nul", '[{"name": "a\\u0000b", "genepanels": [], "config": {}}]',
-         "[0].name contains a NUL character"),
+         "entry 1: name contains a NUL character"),
         ("deep", "[" * 100000, "nested too deeply (at most 100 levels)"),
         # Python's int() refuses over 4,300 digits: it was a traceback.
         ("long number", f'[{{"name": {"1" * 5000}}}]', "a number is too long to read"),

@@ -126,7 +126,7 @@ def read_filterconfigs_file(path):
         raise FilterconfigError(f"{path}: not valid JSON: line {exc.lineno} column {exc.colno}: "
                                 f"{exc.msg}") from exc
     except jsonload.UnstorableJson as exc:
-        raise FilterconfigError(f"{path}: {exc}") from None
+        raise FilterconfigError(f"{path}: {jsonload.numbered_as_entries(exc)}") from None
 
 
 def validate_entries(entries):

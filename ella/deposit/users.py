@@ -59,7 +59,7 @@ def read_json_list(path):
         raise UsersError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg}") from None
     except jsonload.UnstorableJson as exc:
-        raise UsersError(f"{path}: {exc}") from None
+        raise UsersError(f"{path}: {jsonload.numbered_as_entries(exc)}") from None
     except OSError as exc:
         raise UsersError(f"{path}: cannot read: {exc.strerror}") from None
     if not isinstance(data, list):
