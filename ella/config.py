@@ -686,6 +686,14 @@ def max_upload_size(config):
     return 50 * 1024 * 1024 if value is None else int(value)
 
 
+def annotation_service_timeout(config):
+    """import.annotation_service_timeout: seconds ella-polling waits for each read from the
+    annotation service (a whole answer may take three of them, a result VCF twenty); 30
+    when the config leaves it out."""
+    value = ((config or {}).get("import") or {}).get("annotation_service_timeout")
+    return 30.0 if value is None else float(value)
+
+
 def max_unfinished_import_jobs(config):
     """import.max_unfinished_jobs_per_user: how many import jobs one user may have waiting for
     the poller (SUBMITTED, RUNNING, ANNOTATED) at once; 50 when the config leaves it out."""

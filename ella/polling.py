@@ -37,6 +37,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ella.config import annotation_service_timeout
 from ella.data_warnings import collecting
 from ella.db import DatabaseError, connect, first_line, table_exists
 from ella.deposit.alleles import deposit_alleles
@@ -306,7 +307,11 @@ class AnnotationService:
                 for name, info in sorted(answer.items())]
 
 
-def service_from_config(app_config, timeout=30.0):
+def service_from_config(app_config, timeout=None):
+    """The configured service; `timeout` by default the config's
+    (import.annotation_service_timeout)."""
+    if timeout is None:
+        timeout = annotation_service_timeout(app_config)
     return AnnotationService(((app_config or {}).get("app") or {}).get("annotation_service"),
                              timeout=timeout)
 

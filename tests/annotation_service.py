@@ -5,9 +5,11 @@ Submitted variant text is "annotated" by returning the result the test registere
 (`results[input]`), else the input itself: the test VCFs are already annotated VCFs.
 """
 
+import contextlib
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -148,3 +150,37 @@ def closed_port_url():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def trickling_service(trickled="body"):
+    """The URL of a service (or a proxy in front of one) that sends every answer a byte every
+    0.2 s: its status line and headers too when `trickled` is "headers". Each read gets a
+    byte well within any timeout; only a deadline for the whole answer ends it."""
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _trickle(self):
+            head = b"HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n"
+            if trickled == "body":
+                self.wfile.write(head)
+            data = (head if trickled == "headers" else b"") + b" " * 40
+            try:
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the client is gone
+
+        do_GET = do_POST = _trickle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

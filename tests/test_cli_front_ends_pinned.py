@@ -10,8 +10,11 @@ import time
 
 import psycopg
 import pytest
+import yaml
 
-from annotation_service import closed_port_url
+from ella.config import load_config
+
+from annotation_service import closed_port_url, trickling_service
 from api_helpers import add_user
 from deposit_helpers import BRCA_VCF, TEST_ALL, TEST_ANALYSIS_001, add_test_panels
 from helpers import ROOT, run_cli, table_snapshot
@@ -136,6 +139,33 @@ def test_polling_once_exits_1_when_the_service_is_away_with_a_job_to_send(db_url
         status = conn.execute("SELECT status FROM annotationjob WHERE id = %s",
                               (job_id,)).fetchone()[0]
     assert status == "SUBMITTED"
+
+
+def _config_file(tmp_path, service_url, **import_keys):
+    """A config file: the shipped default with this annotation service and `import` keys."""
+    data = load_config(environ={"ANNOTATION_SERVICE_URL": service_url})
+    for key in ("acmg", "custom_annotation"):  # built in, not in a file
+        data.pop(key, None)
+    del data["transcripts"]["consequences"]
+    data["import"].update(import_keys)
+    path = tmp_path / "ella.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return str(path)
+
+
+def test_polling_waits_for_the_service_as_long_as_the_config_says(db_url, tmp_path):
+    """import.annotation_service_timeout: each wait for the service, and three of them for a
+    whole answer (twenty for a result). A large result needs more than the default 30 s, and
+    the README told operators to raise a timeout no setting reached."""
+    job_id = _submitted_job(db_url)
+    with trickling_service() as url:
+        config = _config_file(tmp_path, url, annotation_service_timeout=1)
+        result = run_cli("ella-polling", "--once", db_url=db_url, env={"ELLA_CONFIG": config})
+    assert "Traceback" not in result.stderr
+    with psycopg.connect(db_url) as conn:
+        message = conn.execute("SELECT message FROM annotationjob WHERE id = %s",
+                               (job_id,)).fetchone()[0]
+    assert "the answer took over 3 s" in message + result.stderr, (message, result.stderr)
 
 
 def test_polling_back_off_doubles_up_to_max_backoff(db_url):

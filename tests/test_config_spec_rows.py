@@ -64,8 +64,8 @@ def test_default_config_is_the_spec_example_key_for_key():
     example (sidebar views, priority labels, classification options with sort_index and
     flags, classification_text, gene_groups.MMR, overview views, autoIgnoreReferencePubmedIds,
     valid_resource_files, import, similar_alleles); only the pre-import script path and our
-    documented additions `classification.engine` and `import.max_unfinished_jobs_per_user`
-    differ."""
+    documented additions `classification.engine`, `import.max_unfinished_jobs_per_user` and
+    `import.annotation_service_timeout` differ."""
     spec = _spec_example()
     ours = _plain_default()
     assert ours["import"].pop("preimport_script").endswith("ops/preimport.py")
@@ -73,6 +73,7 @@ def test_default_config_is_the_spec_example_key_for_key():
                             ROOT / "ops" / "preimport.py")
     assert ours["classification"].pop("engine") == {"name": "ella"}
     assert ours["import"].pop("max_unfinished_jobs_per_user") == 50
+    assert ours["import"].pop("annotation_service_timeout") == 30
     assert ours == spec
 
 
@@ -114,11 +115,17 @@ def test_config_route_serves_the_ui_only_keys_as_in_the_file(api_app, ella_confi
     lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", 0),
     lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", "50"),
     lambda d: d["import"].__setitem__("max_unfinished_jobs_per_user", 100001),
+    lambda d: d["import"].__setitem__("annotation_service_timeout", 0.5),
+    lambda d: d["import"].__setitem__("annotation_service_timeout", "30"),
+    lambda d: d["import"].__setitem__("annotation_service_timeout", True),
+    lambda d: d["import"].__setitem__("annotation_service_timeout", 3601),
 ], ids=["shade-required", "narrow-bool", "options-4-keys", "options-enum", "columns-enum",
         "5-views", "priority-exact-keys", "gene-groups-MMR-only", "value-enum",
         "sort-index-int", "include-report-bool", "text-1-5-required", "text-strings",
         "autoignore-ints", "allele-statuses", "resource-files-list", "auto-deposit-bool",
-        "max-unfinished-jobs-0", "max-unfinished-jobs-text", "max-unfinished-jobs-over-100000"])
+        "max-unfinished-jobs-0", "max-unfinished-jobs-text", "max-unfinished-jobs-over-100000",
+        "service-timeout-under-1", "service-timeout-text", "service-timeout-bool",
+        "service-timeout-over-3600"])
 def test_schema_rules_of_the_key_tables(tmp_path, mutate):
     """2.3-2.9: types, required keys and enums of keys the suite checks only through the
     default config loading."""

@@ -18,7 +18,7 @@ import pytest
 
 import ella.polling as polling
 from ella.polling import AnnotationService, Poller, ServiceUnreachable
-from annotation_service import closed_port_url
+from annotation_service import closed_port_url, trickling_service
 from api_helpers import add_user, logged_in_client
 from deposit_helpers import BRCA_VCF, add_test_panels
 from helpers import ROOT, table_snapshot
@@ -588,42 +588,18 @@ def test_a_trickling_answer_does_not_hold_the_poller(db_url, config, user_id, tr
     tripped the per-read timeout: one status call held the loop (and SIGTERM) as long as it
     liked. The whole answer must come within three timeouts: also its status line and
     headers (the deadline was checked between chunks of the body only)."""
-    class Trickle(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            head = b"HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n"
-            if trickled == "body":
-                self.wfile.write(head)
-            data = (head if trickled == "headers" else b"") + b" " * 40
-            try:
-                for byte in data:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(0.2)
-            except OSError:
-                pass  # the client is gone
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with trickling_service(trickled) as url:
         job_id = add_job(db_url, user_id)
         with psycopg.connect(db_url) as conn:
             conn.execute("UPDATE annotationjob SET status = 'RUNNING', task_id = 't' "
                          "WHERE id = %s", (job_id,))
-        poller = Poller(db_url, config, service=AnnotationService(
-            f"http://127.0.0.1:{server.server_address[1]}", timeout=0.5))
+        poller = Poller(db_url, config, service=AnnotationService(url, timeout=0.5))
         started = time.monotonic()
         poller.cycle()
         assert time.monotonic() - started < 3
         waiting = job(db_url, job_id)
         assert waiting["status"] == "RUNNING" and "the answer took over 1.5 s" in \
             waiting["message"]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_connection_failing_after_the_deadline_is_unreachable_not_cut(monkeypatch):
