@@ -1,5 +1,6 @@
 """Logging in as a user of a test database (sets a known password first)."""
 
+import functools
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -16,10 +17,18 @@ BODY = {"mode": "Analysis", "data": "13-32893296-TG-T", "genepanel_name": "HBOC"
                        "sample_type": "HTS"}}
 
 TEST_PASSWORD = "Test-password-1"
-# A bcrypt hash like ELLA's but with the minimum cost: every login verifies it, and at cost 12
-# (what the service writes) each verification takes a quarter of a second. Verification code
-# and format are the same; tests of hashing itself use ella.passwords.hash_password.
-_HASH = bcrypt.hashpw(TEST_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+@functools.cache
+def cheap_hash(password):
+    """A bcrypt hash like ELLA's but with the minimum cost: every login verifies it, and at
+    cost 12 (what the service writes) each verification takes a quarter of a second.
+    Verification code and format are the same; tests of hashing itself use
+    ella.passwords.hash_password."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+_HASH = cheap_hash(TEST_PASSWORD)
 
 
 def logged_in_client(app, db_url, username):

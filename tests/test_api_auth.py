@@ -8,8 +8,9 @@ import psycopg
 import pytest
 
 from ella.auth import hash_token
-from ella.passwords import check_password_strength, hash_password
+from ella.passwords import check_password_strength
 from api_client import Client
+from api_helpers import cheap_hash
 
 PASSWORD = "Secret-pass1"
 LOGIN = "/api/v1/users/actions/login/"
@@ -20,7 +21,8 @@ CURRENT = "/api/v1/users/currentuser/"
 
 @pytest.fixture
 def user(db_url):
-    """testuser (group g1 with panel P v1), password PASSWORD valid for 30 days."""
+    """testuser (group g1 with panel P v1), password PASSWORD valid for 30 days (hashed at
+    bcrypt's lowest cost: what the service writes, cost 12, is tested where it writes)."""
     with psycopg.connect(db_url) as conn:
         conn.execute("INSERT INTO genepanel VALUES ('P', 'v1', 'GRCh37', true, now(), NULL)")
         group_id = conn.execute("INSERT INTO usergroup (name, config) VALUES ('g1', '{}') "
@@ -31,7 +33,7 @@ def user(db_url):
             'INSERT INTO "user" (username, first_name, last_name, group_id, password, '
             "password_expiry, active, incorrect_logins, email) VALUES ('testuser', 'Ole', "
             "'van Dyke', %s, %s, %s, true, 0, 'o@example.org') RETURNING id",
-            (group_id, hash_password(PASSWORD), datetime.now(timezone.utc) + timedelta(days=30))
+            (group_id, cheap_hash(PASSWORD), datetime.now(timezone.utc) + timedelta(days=30))
         ).fetchone()[0]
         conn.commit()
     return user_id
