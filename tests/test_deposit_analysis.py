@@ -231,6 +231,31 @@ def test_gzip_vcf_imports_the_same(panel_db, ella_config, tmp_path):
     assert stats["name"] == "brca_sample_2.HBOC_v01" and stats["genotypes"] == 6
 
 
+def _analysis_warnings(url, name):
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT warnings FROM analysis WHERE name = %s",
+                            (name,)).fetchone()[0] or ""
+
+
+def test_a_vcf_with_ucsc_chromosome_names_gets_a_warning(panel_db, ella_config, tmp_path):
+    """A GRCh37 VCF named the hg19 way (`chr13`) is stored as written (import.md 2.1), and
+    the gene panels name chromosomes without `chr`: the region filter found no panel
+    transcript at any of its variants and removed every one its HGVSc did not rescue, while
+    the analysis page showed nothing amiss."""
+    def ucsc(text):
+        return "\n".join(line if line.startswith("##") and not line.startswith("##contig")
+                         else line.replace("##contig=<ID=13", "##contig=<ID=chr13")
+                         if line.startswith("#") else "chr" + line
+                         for line in text.split("\n") if line) + "\n"
+    deposit(panel_db, ella_config, _single_vcf(tmp_path, ucsc))
+    assert "The VCF names chromosomes with 'chr' (chr13), the gene panels without it" in \
+        _analysis_warnings(panel_db, "case.HBOC_v01")
+    with psycopg.connect(panel_db) as conn:
+        assert {r[0] for r in conn.execute("SELECT chromosome FROM allele")} == {"chr13"}
+    deposit(panel_db, ella_config, BRCA_VCF)  # GRCh37's own names: no such line
+    assert "'chr'" not in _analysis_warnings(panel_db, "brca_sample_2.HBOC_v01")
+
+
 def test_multisample_vcf_without_ped_is_refused(panel_db, ella_config, tmp_path):
     folder = copy_folder(TEST_ANALYSIS_001, tmp_path)
     (folder / "TestAnalysis-001.ped").unlink()

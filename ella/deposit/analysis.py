@@ -333,6 +333,16 @@ def _without_folder(where):
     return f"{Path(path).name}, line {line}" if path else where
 
 
+# A VCF of GRCh37 named the UCSC way (hg19) is stored as written (import.md 2.1), while gene
+# panels name chromosomes without `chr` (a panel file with `chr` is refused): the region
+# filter (filtering.md 2.2) finds no panel transcript at any of its variants' positions.
+UCSC_NAMES_WARNING = (
+    "The VCF names chromosomes with 'chr' ({example}), the gene panels without it: the region "
+    "filter finds no panel transcript at its variants' positions and keeps only those whose "
+    "HGVSc puts them in a panel transcript's exons or splice regions (a variant without such "
+    "an HGVSc, a structural one for example, is removed). Check the analysis without the "
+    "region filter, or import the VCF again with its chromosomes renamed (e.g. bcftools "
+    "annotate --rename-chrs).")
 AFFECTED_PARENT_WARNING = (
     "The proband's {who} marked affected ({ped}): the segregation filter "
     "assumes healthy parents and removes a variant inherited from an affected one (a "
@@ -399,6 +409,7 @@ class _VcfImport:
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
         self.line_of_variant = {}  # (chrom, pos, ref, alt[, end, length]) -> line
+        self.ucsc_chromosome = None  # the first proband chromosome named `chr...`, if any
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
@@ -417,6 +428,9 @@ class _VcfImport:
         if not genotypes:
             return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
+        if self.ucsc_chromosome is None:
+            self.ucsc_chromosome = next((r.chrom for r in records
+                                         if r.chrom[:3].lower() == "chr"), None)
         alleles = [allele_from_record(r, self.cnv) for r in records]
         self._refuse_repeats(records, alleles)
         batch = _PreparedBatch(genotypes, records, alleles,
@@ -559,8 +573,10 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
              "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": [],
              "write_seconds": 0.0}
     with collecting(UNCALLED_LOSS) as losses:
-        _import_data(cur, app_config, analysis_config, analysis_id, prefilters, config_id,
-                     deposit_config, stats, progress)
+        ucsc_chromosome = _import_data(cur, app_config, analysis_config, analysis_id,
+                                       prefilters, config_id, deposit_config, stats, progress)
+    if ucsc_chromosome:
+        _add_warning(cur, analysis_id, UCSC_NAMES_WARNING.format(example=ucsc_chromosome))
     if losses.total:
         # Said only in the log, the interpreters never learnt of a deletion the caller
         # reported (ELLA, too, imports none of them).
@@ -630,6 +646,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
         _check_people_across_vcfs(people, rows, item)
         families.append((rows, proband_index))
     _fill_in_sexes(people, families)
+    ucsc_chromosome = None
     for item, (rows, proband_index) in zip(analysis_config["data"], families):
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
@@ -659,6 +676,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                         pipeline.submit(batch)
                     if progress:
                         progress(stats)
+            ucsc_chromosome = ucsc_chromosome or importer.ucsc_chromosome
+    return ucsc_chromosome
 
 
 def _counting(blocks, stats):
