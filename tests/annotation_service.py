@@ -176,7 +176,15 @@ def trickling_service(trickled="body"):
 
         do_GET = do_POST = _trickle
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    with serving(Trickle) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler):
+    """The URL of a local HTTP server answering with `handler` (a BaseHTTPRequestHandler
+    class), stopped afterwards."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

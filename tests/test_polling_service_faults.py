@@ -7,13 +7,13 @@ import http.server
 import socket
 import threading
 import time
-from contextlib import contextmanager
 
 import psycopg
 import pytest
 
 import ella.polling as polling
 from ella.polling import AnnotationService, Poller
+from annotation_service import serving
 from api_helpers import logged_in_client
 from deposit_helpers import BRCA_VCF
 from ella.web.app import create_app
@@ -47,18 +47,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-
-@contextmanager
-def serving(handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def cycles(poller, n):
