@@ -141,6 +141,20 @@ def test_compound_heterozygous_trio(db_conn, ella_config, variants, expected):
     assert _kept(w, alleles, _only("compound_heterozygous")) == {alleles[i] for i in expected}
 
 
+def test_compound_heterozygous_pairs_no_variants_of_transcripts_without_a_symbol(
+        db_conn, ella_config):
+    """filtering.md 2.8 groups by symbol in SQL, where NULL symbols make one group; ELLA
+    then selects the alleles with `symbol IN (<qualifying symbols>)`, which no NULL symbol
+    passes. So variants of transcripts without a symbol (of unrelated genes, as far as
+    anyone knows) are never a pair, as in ELLA."""
+    w, fam = _fam(db_conn, ella_config)
+    a = _gt(w, fam, {"P": HET, "F": HET, "M": REF})
+    b = _gt(w, fam, {"P": HET, "F": REF, "M": HET})
+    for allele in (a, b):
+        w.annotate(allele, [{"transcript": "NM_7.1", "hgnc_id": 7}])
+    assert _kept(w, [a, b], _only("compound_heterozygous")) == set()
+
+
 @pytest.mark.parametrize("sibling_types, both", [((HET, REF), False), ((HET, HET), True)])
 def test_compound_heterozygous_affected_sibling(db_conn, ella_config, sibling_types, both):
     w, fam = _fam(db_conn, ella_config, siblings=[True])
