@@ -17,7 +17,8 @@ from typing import NamedTuple
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ella.alleles import allele_from_record, block_genotype, iter_blocks, variant_records
+from ella.alleles import (allele_from_record, bare_chromosome, block_genotype, iter_blocks,
+                          variant_records)
 from ella.annotation.converters import AnnotationConfigError, Annotator
 from ella.config import feature_is_enabled
 from ella.data_warnings import UNCALLED_LOSS, collecting
@@ -430,7 +431,7 @@ class _VcfImport:
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
         if self.ucsc_chromosome is None:
             self.ucsc_chromosome = next((r.chrom for r in records
-                                         if r.chrom[:3].lower() == "chr"), None)
+                                         if bare_chromosome(r.chrom) != r.chrom), None)
         alleles = [allele_from_record(r, self.cnv) for r in records]
         self._refuse_repeats(records, alleles)
         batch = _PreparedBatch(genotypes, records, alleles,
