@@ -12,12 +12,11 @@ import psycopg
 import pytest
 import yaml
 
-from ella.config import load_config
-
 from annotation_service import closed_port_url, trickling_service
 from api_helpers import add_user
 from deposit_helpers import BRCA_VCF, TEST_ALL, TEST_ANALYSIS_001, add_test_panels
 from helpers import ROOT, run_cli, table_snapshot
+from test_config_spec_rows import _plain_default
 from test_refs_cli import EFETCH_DOCTYPE, RECORDS, Efetch, write_ids
 
 
@@ -143,10 +142,8 @@ def test_polling_once_exits_1_when_the_service_is_away_with_a_job_to_send(db_url
 
 def _config_file(tmp_path, service_url, **import_keys):
     """A config file: the shipped default with this annotation service and `import` keys."""
-    data = load_config(environ={"ANNOTATION_SERVICE_URL": service_url})
-    for key in ("acmg", "custom_annotation"):  # built in, not in a file
-        data.pop(key, None)
-    del data["transcripts"]["consequences"]
+    data = _plain_default()
+    data["app"]["annotation_service"] = service_url
     data["import"].update(import_keys)
     path = tmp_path / "ella.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
