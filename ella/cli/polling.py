@@ -14,8 +14,10 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="ella-polling",
         description="Submit import jobs to the annotation service (app.annotation_service), "
-                    "follow them and deposit each annotated result once. An unreachable "
-                    "service makes jobs wait (retried with back-off); SIGTERM stops cleanly.")
+                    "follow them and deposit each annotated result once. Each read from the "
+                    "service waits at most import.annotation_service_timeout seconds (default "
+                    "30). An unreachable service makes jobs wait (retried with back-off); "
+                    "SIGTERM stops cleanly.")
     parser.add_argument("--interval", type=interval_seconds, default=5.0,
                         help="seconds between poll cycles (default 5)")
     parser.add_argument("--max-backoff", type=interval_seconds, default=300.0,
