@@ -45,6 +45,7 @@ import yaml
 from ella import jsonload
 from ella.yamlload import RepeatedKeyLoader
 from ella.acmg.acmgconfig import acmg_config_problem
+from ella.text import line_at
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # `!file` paths are relative to this directory (the checkout / install root).
@@ -242,7 +243,7 @@ def parse_yaml(text, environ=None, source="<config>"):
         # (The loader checks the text for characters YAML does not allow as it is built.)
         loader = _ConfigLoader(text)
     except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
+        line = line_at(text, error.position)
         raise ConfigError(f"{source}: line {line}: the character U+{error.character:04X} is "
                           "not allowed in YAML (a control character)") from None
     loader.environ = os.environ if environ is None else environ

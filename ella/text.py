@@ -76,6 +76,15 @@ def repeats_a_repetition(pattern):
     return walk(_parser.parse(pattern), False, False)
 
 
+def line_at(text, offset):
+    """The number (from 1) of the line `offset` is on in `text` (str or bytes), a line ending
+    at CR LF, LF or a CR alone, as the readers split them (`str.splitlines`, YAML): a file
+    from an old Mac editor, with CR alone, was all "line 1"."""
+    lf, cr, crlf = ("\n", "\r", "\r\n") if isinstance(text, str) else (b"\n", b"\r", b"\r\n")
+    return (text.count(lf, 0, offset) + text.count(cr, 0, offset)
+            - text.count(crlf, 0, offset) + 1)
+
+
 def file_problem(path):
     """Why `path` cannot be read as a file, in the words every tool uses, or None when it
     can: "does not exist", "is a link to nothing (or a loop of links)", "is a folder, not a

@@ -842,6 +842,15 @@ def test_a_control_character_is_a_config_error_with_its_line(tmp_path):
     assert "the character U+0001 is not allowed" in result.stderr
 
 
+def test_a_control_characters_line_counts_a_cr_alone_as_yaml_does(tmp_path):
+    """YAML ends a line at CR alone too (its marks count so): a config saved with old Mac
+    line ends named "line 1" for a character on line 3."""
+    path = tmp_path / "ella.yaml"
+    path.write_bytes(b'app:\r  y: 1\r  x: "a\x01"\r')
+    assert load_error(path) == (f"{path}: line 3: the character U+0001 is not allowed in "
+                                "YAML (a control character)")
+
+
 @pytest.mark.parametrize("value", ["a" * 5000, "a/" * 3000])
 def test_a_file_tag_whose_path_cannot_be_looked_up_is_a_config_error(value):
     """An OSError (the name too long) came through as a traceback."""

@@ -268,6 +268,24 @@ def test_a_report_with_a_nul_character_is_refused_naming_it(tmp_path):
         resolve_analysis_config(folder)
 
 
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_the_line_named_counts_every_kind_of_line_end(tmp_path, end):
+    """A file an old Mac editor saved ends its lines with CR alone, which the .ped reader
+    splits at (str.splitlines): its line numbers counted LF only, so every problem was on
+    "line 1"."""
+    folder = tmp_path / "abc.HBOC_v01"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    (folder / "report.txt").write_text(end.join(["one", "two", "th\x00ree"]), newline="")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            f"{folder / 'report.txt'}: line 3: contains a NUL character")):
+        resolve_analysis_config(folder)
+    (folder / "report.txt").unlink()
+    (folder / "warnings.txt").write_bytes(end.encode().join([b"ok", b"fine", b"\xe9"]))
+    with pytest.raises(AnalysisConfigError, match=r"warnings\.txt: line 3: not UTF-8 text"):
+        resolve_analysis_config(folder)
+
+
 @pytest.mark.parametrize("kind", ["folder", "link to nothing", "loop"])
 def test_an_analysis_file_or_report_that_is_no_file_is_refused_naming_it(tmp_path, kind):
     """A .analysis that is a folder or a dangling link was passed over: the folder's name

@@ -11,6 +11,8 @@ import yaml
 from ella.annotation.legacy_config import legacy_annotation_config
 from ella.config import ConfigError, parse_yaml
 from ella.deposit.analysis_config import resolve_analysis_config
+from ella.deposit.annotationconfig import (AnnotationConfigFileError,
+                                          read_annotation_config_file)
 from ella.deposit.filterconfigs import read_filterconfigs_file
 from ella.deposit.users import read_json_list
 from ella.jsonload import UnstorableJson, loads, numbered_as_entries
@@ -62,6 +64,17 @@ def test_annotationconfig_with_a_nul_is_one_line_with_its_line(db_url, tmp_path)
     assert (result.returncode, result.stderr) == (1, (
         f"error: {path}: not valid YAML: line 2: the character U+0000 is not allowed in YAML "
         "(a control character)\n"))
+
+
+@pytest.mark.parametrize("end", [b"\r", b"\r\n", b"\n"])
+def test_an_annotationconfig_line_counts_a_cr_alone_as_yaml_does(tmp_path, end):
+    """YAML ends a line at CR alone too: a file saved with old Mac line ends named "line 1"
+    for a character on line 3."""
+    path = _annotation_config(tmp_path, end.join([b"deposit: []", b"view: []",
+                                                  b"note: a\x00"]) + end)
+    with pytest.raises(AnnotationConfigFileError, match="not valid YAML: line 3: the "
+                                                        "character U\\+0000"):
+        read_annotation_config_file(path)
 
 
 BOM = b"\xef\xbb\xbf"

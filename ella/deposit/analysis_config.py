@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 
 from ella import jsonload
-from ella.text import file_problem, is_utf8
+from ella.text import file_problem, is_utf8, line_at
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -145,7 +145,7 @@ def _read_optional_text(folder, name, root=None):
     text = _read_text(path, MAX_TEXT_FILE_BYTES, "a report is shown with the analysis",
                       bom=False)
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
+        line = line_at(text, text.index("\x00"))
         raise AnalysisConfigError(f"{path}: line {line}: contains a NUL character")
     return text
 
@@ -165,7 +165,7 @@ def _read_text(path, limit, why, bom=True):
     except UnicodeDecodeError as exc:
         start = exc.start + (len(codecs.BOM_UTF8) if bom and data.startswith(codecs.BOM_UTF8)
                              else 0)
-        line = data.count(b"\n", 0, start) + 1
+        line = line_at(data, start)
         raise AnalysisConfigError(f"{path}: line {line}: not UTF-8 text (byte {start}: "
                                   f"{data[start:start + 1]!r})") from None
 

@@ -23,6 +23,7 @@ from ella import jsonload
 from ella.yamlload import RepeatedKeyLoader
 from ella.annotation.converters import (CONVERTERS, AnnotationConfigError, Annotator,
                                         DEFAULT_META_PATTERN)
+from ella.text import line_at
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ELLA's legacy config is 20 kB
 
@@ -159,7 +160,7 @@ def read_annotation_config_file(path):
     try:
         return yaml.load(text, Loader=RepeatedKeyLoader)  # a SafeLoader
     except yaml.reader.ReaderError as exc:  # (no mark: its text was two lines)
-        line = text.count("\n", 0, exc.position) + 1
+        line = line_at(text, exc.position)
         raise AnnotationConfigFileError(
             f"{path}: not valid YAML: line {line}: the character U+{exc.character:04X} is not "
             "allowed in YAML (a control character)") from None
