@@ -12,11 +12,13 @@ import re
 
 class UnstorableJson(ValueError):
     """Valid JSON text that the database cannot store; the message says where in it, and
-    begins with `where` (the path as shown, `[1].name`) when there is one."""
+    begins with `where` (the path as shown, `[1].name`) when there is one. `in_list` tells
+    that the top level is a list (an object's key may read `[1]` too)."""
 
-    def __init__(self, message, where=None):
+    def __init__(self, message, where=None, in_list=False):
         super().__init__(message)
         self.where = where
+        self.in_list = in_list
 
 
 _LEADING_INDEX = re.compile(r"\[(\d+)\]")
@@ -28,7 +30,7 @@ def numbered_as_entries(exc):
     `entry 2: name contains ...`, so that one entry is not called [1] and entry 2 by the
     same tool."""
     message = str(exc)
-    found = _LEADING_INDEX.match(exc.where or "")
+    found = _LEADING_INDEX.match(exc.where or "") if exc.in_list else None
     if not found or not message.startswith(exc.where):
         return message
     rest = message[found.end():]
@@ -136,7 +138,7 @@ def check_storable(value, max_depth=MAX_DEPTH):
         where = UNSTORABLE_TEXT.sub("?", where)
         if len(where) > MAX_PATH_SHOWN:
             where = where[:MAX_PATH_SHOWN] + "..."
-        raise UnstorableJson(f"{where} {problem}", where)
+        raise UnstorableJson(f"{where} {problem}", where, isinstance(value, list))
 
 
 class _KeyGivenTwice(Exception):
@@ -231,20 +233,31 @@ def loads(text, max_depth=MAX_DEPTH):
         raise UnstorableJson(f"nested too deeply (at most {max_depth} levels)") from None
     except _KeyGivenTwice:
         where, key = _repeated_key(text)
+        in_list = _is_a_list(text)
         shown = UNSTORABLE_TEXT.sub("?", key)[:MAX_PATH_SHOWN]
         where = UNSTORABLE_TEXT.sub("?", where)[:MAX_PATH_SHOWN]
         raise UnstorableJson(f"{where} gives the key {shown!r} twice; the later would "
-                             "silently replace the earlier: keep one", where) from None
+                             "silently replace the earlier: keep one", where,
+                             in_list) from None
     except UnstorableJson as exc:
         # (From the number hooks, which know no position: parsed again to name the place.)
         where = _unstorable_number_path(text)
-        raise UnstorableJson(f"{where}: {exc}" if where else str(exc), where) from None
+        raise UnstorableJson(f"{where}: {exc}" if where else str(exc), where,
+                             _is_a_list(text)) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
     except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits
         raise UnstorableJson(f"a number is too long to read ({exc})") from None
     check_storable(value, max_depth)
     return value
+
+
+def _is_a_list(text):
+    """Whether the JSON `text` (str or UTF-8 bytes, parsed once already) is a list at the top
+    level: its first character after JSON's white space says so."""
+    if isinstance(text, (bytes, bytearray)):
+        return text.lstrip(b" \t\r\n").startswith(b"[")
+    return text.lstrip(" \t\r\n").startswith("[")
 
 
 class NotUtf8Line(ValueError):

@@ -85,6 +85,13 @@ def line_at(text, offset):
             - text.count(crlf, 0, offset) + 1)
 
 
+def line_and_column(text, offset):
+    """(line, column), both from 1, of `offset` in the str `text`, lines counted as `line_at`
+    counts them (json's own lineno and colno count LF only)."""
+    start = max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
+    return line_at(text, offset), offset - start + 1
+
+
 def file_problem(path):
     """Why `path` cannot be read as a file, in the words every tool uses, or None when it
     can: "does not exist", "is a link to nothing (or a loop of links)", "is a folder, not a

@@ -7,6 +7,7 @@ import shutil
 import psycopg
 import pytest
 
+from ella.db import connect
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
@@ -241,17 +242,30 @@ def test_a_vcf_with_ucsc_chromosome_names_gets_a_warning(panel_db, ella_config, 
     """A GRCh37 VCF named the hg19 way (`chr13`) is stored as written (import.md 2.1), and
     the gene panels name chromosomes without `chr`: the region filter found no panel
     transcript at any of its variants and removed every one its HGVSc did not rescue, while
-    the analysis page showed nothing amiss."""
-    def ucsc(text):
+    the analysis page showed nothing amiss. Once, also after an Append of another such VCF
+    (of variants on other chromosomes)."""
+    def ucsc(text, chromosome="13"):
         return "\n".join(line if line.startswith("##") and not line.startswith("##contig")
-                         else line.replace("##contig=<ID=13", "##contig=<ID=chr13")
-                         if line.startswith("#") else "chr" + line
+                         else line.replace("##contig=<ID=13", f"##contig=<ID=chr{chromosome}")
+                         if line.startswith("#") else f"chr{chromosome}" + line[2:]
                          for line in text.split("\n") if line) + "\n"
     deposit(panel_db, ella_config, _single_vcf(tmp_path, ucsc))
-    assert "The VCF names chromosomes with 'chr' (chr13), the gene panels without it" in \
-        _analysis_warnings(panel_db, "case.HBOC_v01")
+    warnings = _analysis_warnings(panel_db, "case.HBOC_v01")
+    assert warnings == ("A VCF of this analysis names chromosomes with 'chr' (chr1), the gene "
+                        "panels without it: the region filter finds no panel transcript at its "
+                        "variants' positions and keeps only those whose HGVSc puts them in a "
+                        "panel transcript's exons or splice regions (a variant without such an "
+                        "HGVSc, a structural one for example, is removed). Check the analysis "
+                        "without the region filter, or import the VCF again with its "
+                        "chromosomes renamed (e.g. bcftools annotate --rename-chrs).")
     with psycopg.connect(panel_db) as conn:
         assert {r[0] for r in conn.execute("SELECT chromosome FROM allele")} == {"chr13"}
+    other = tmp_path / "other"
+    other.mkdir()
+    with connect(panel_db) as conn, conn.transaction():
+        deposit_analysis(conn, ella_config, resolve_analysis_config(
+            _single_vcf(other, lambda text: ucsc(text, "17"))), append=True)
+    assert _analysis_warnings(panel_db, "case.HBOC_v01") == warnings
     deposit(panel_db, ella_config, BRCA_VCF)  # GRCh37's own names: no such line
     assert "'chr'" not in _analysis_warnings(panel_db, "brca_sample_2.HBOC_v01")
 

@@ -284,6 +284,12 @@ def test_the_line_named_counts_every_kind_of_line_end(tmp_path, end):
     (folder / "warnings.txt").write_bytes(end.encode().join([b"ok", b"fine", b"\xe9"]))
     with pytest.raises(AnalysisConfigError, match=r"warnings\.txt: line 3: not UTF-8 text"):
         resolve_analysis_config(folder)
+    (folder / "warnings.txt").unlink()
+    (folder / "abc.analysis").write_text(end.join(['{"name": "abc",', '"data": [],', '}']),
+                                         newline="")
+    with pytest.raises(AnalysisConfigError, match=re.escape(
+            "abc.analysis: not valid JSON (line 3, column 1: Expecting property name")):
+        resolve_analysis_config(folder)
 
 
 @pytest.mark.parametrize("kind", ["folder", "link to nothing", "loop"])

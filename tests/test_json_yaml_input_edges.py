@@ -150,6 +150,11 @@ def test_a_number_postgresql_cannot_store_is_named_with_its_path(text, message):
     ('{"groups": ["\\u0000"]}', "groups[0] contains a NUL character"),
     ('[' * 100_000, "nested too deeply (at most 100 levels)"),
     ('[' * 150 + ']' * 150, "entry 1: [0][0]"),
+    # An object's key that reads like an index is no entry.
+    ('{"[5]": "\\u0000"}', "[5] contains a NUL character"),
+    (' {"[0]": {"x": NaN}}', "[0].x: NaN is not a number"),
+    ('{"[1]": {"a": 1, "a": 2}}', "[1] gives the key 'a' twice"),
+    ('\n [{"a": 1, "a": 2}]', "entry 1 gives the key 'a' twice"),
 ])
 def test_the_tools_number_the_entries_of_a_list_file_from_1(text, message):
     """ella-users and ella-filterconfigs call an entry "entry 2 ('x')" in every other
@@ -157,3 +162,13 @@ def test_the_tools_number_the_entries_of_a_list_file_from_1(text, message):
     with pytest.raises(UnstorableJson) as refused:
         loads(text)
     assert numbered_as_entries(refused.value).startswith(message), str(refused.value)
+
+
+def test_bytes_are_read_as_text_is():
+    """The API hands `loads` the request body's bytes: a list's entry is told as from text,
+    and an object is no list (the check of the top level read str only: a 500)."""
+    for data, message in ((b' [1, NaN]', "entry 2: NaN is not a number"),
+                          (b'{"[0]": NaN}', "[0]: NaN is not a number")):
+        with pytest.raises(UnstorableJson) as refused:
+            loads(data)
+        assert numbered_as_entries(refused.value).startswith(message)

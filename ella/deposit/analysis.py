@@ -338,12 +338,12 @@ def _without_folder(where):
 # panels name chromosomes without `chr` (a panel file with `chr` is refused): the region
 # filter (filtering.md 2.2) finds no panel transcript at any of its variants' positions.
 UCSC_NAMES_WARNING = (
-    "The VCF names chromosomes with 'chr' ({example}), the gene panels without it: the region "
-    "filter finds no panel transcript at its variants' positions and keeps only those whose "
-    "HGVSc puts them in a panel transcript's exons or splice regions (a variant without such "
-    "an HGVSc, a structural one for example, is removed). Check the analysis without the "
-    "region filter, or import the VCF again with its chromosomes renamed (e.g. bcftools "
-    "annotate --rename-chrs).")
+    "A VCF of this analysis names chromosomes with 'chr' (chr1), the gene panels without it: "
+    "the region filter finds no panel transcript at its variants' positions and keeps only "
+    "those whose HGVSc puts them in a panel transcript's exons or splice regions (a variant "
+    "without such an HGVSc, a structural one for example, is removed). Check the analysis "
+    "without the region filter, or import the VCF again with its chromosomes renamed (e.g. "
+    "bcftools annotate --rename-chrs).")
 AFFECTED_PARENT_WARNING = (
     "The proband's {who} marked affected ({ped}): the segregation filter "
     "assumes healthy parents and removes a variant inherited from an affected one (a "
@@ -410,7 +410,7 @@ class _VcfImport:
         self.genotype_seq = cur.execute(
             "SELECT pg_get_serial_sequence('genotype', 'id')").fetchone()[0]
         self.line_of_variant = {}  # (chrom, pos, ref, alt[, end, length]) -> line
-        self.ucsc_chromosome = None  # the first proband chromosome named `chr...`, if any
+        self.ucsc_names = False  # a proband variant's chromosome is named `chr...`
 
     def prepare(self, blocks):
         """The batch converted, or None when nothing of it is to be stored."""
@@ -429,9 +429,8 @@ class _VcfImport:
         if not genotypes:
             return None
         records = [r for bg in genotypes for r in (bg.record, bg.secondrecord) if r]
-        if self.ucsc_chromosome is None:
-            self.ucsc_chromosome = next((r.chrom for r in records
-                                         if bare_chromosome(r.chrom) != r.chrom), None)
+        if not self.ucsc_names:
+            self.ucsc_names = any(bare_chromosome(r.chrom) != r.chrom for r in records)
         alleles = [allele_from_record(r, self.cnv) for r in records]
         self._refuse_repeats(records, alleles)
         batch = _PreparedBatch(genotypes, records, alleles,
@@ -574,10 +573,12 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
              "annotations_unchanged": 0, "prefiltered": 0, "postprocessed": [],
              "write_seconds": 0.0}
     with collecting(UNCALLED_LOSS) as losses:
-        ucsc_chromosome = _import_data(cur, app_config, analysis_config, analysis_id,
-                                       prefilters, config_id, deposit_config, stats, progress)
-    if ucsc_chromosome:
-        _add_warning(cur, analysis_id, UCSC_NAMES_WARNING.format(example=ucsc_chromosome))
+        ucsc_names = _import_data(cur, app_config, analysis_config, analysis_id, prefilters,
+                                  config_id, deposit_config, stats, progress)
+    if ucsc_names:
+        # One text whatever the chromosome, so that an Append of another such VCF adds no
+        # second line (`_add_warning` skips a line that is there).
+        _add_warning(cur, analysis_id, UCSC_NAMES_WARNING)
     if losses.total:
         # Said only in the log, the interpreters never learnt of a deletion the caller
         # reported (ELLA, too, imports none of them).
@@ -647,7 +648,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
         _check_people_across_vcfs(people, rows, item)
         families.append((rows, proband_index))
     _fill_in_sexes(people, families)
-    ucsc_chromosome = None
+    ucsc_names = False  # returned: whether a VCF names chromosomes with `chr`
     for item, (rows, proband_index) in zip(analysis_config["data"], families):
         with open_vcf(item["vcf"]) as reader:
             header = reader.header
@@ -677,8 +678,8 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                         pipeline.submit(batch)
                     if progress:
                         progress(stats)
-            ucsc_chromosome = ucsc_chromosome or importer.ucsc_chromosome
-    return ucsc_chromosome
+            ucsc_names = ucsc_names or importer.ucsc_names
+    return ucsc_names
 
 
 def _counting(blocks, stats):

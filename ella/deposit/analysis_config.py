@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 
 from ella import jsonload
-from ella.text import file_problem, is_utf8, line_at
+from ella.text import file_problem, is_utf8, line_and_column, line_at
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -322,8 +322,9 @@ def _from_analysis_file(path, root=None):
     try:
         raw = jsonload.loads(text)
     except json.JSONDecodeError as exc:
-        raise AnalysisConfigError(f"{path}: not valid JSON (line {exc.lineno}, column "
-                                  f"{exc.colno}: {exc.msg})") from exc
+        line, column = line_and_column(text, exc.pos)  # (read without newline translation)
+        raise AnalysisConfigError(f"{path}: not valid JSON (line {line}, column {column}: "
+                                  f"{exc.msg})") from exc
     except jsonload.UnstorableJson as exc:
         raise AnalysisConfigError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
