@@ -35,7 +35,7 @@ KINDS = (
 class _SerialWrites:
     """Stands in for WritePipeline: every batch is written when submitted."""
 
-    def __init__(self, write):
+    def __init__(self, write, cancel=None):  # same signature; nothing runs in background to cancel
         self._write = write
 
     def __enter__(self):
