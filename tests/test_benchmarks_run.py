@@ -1,0 +1,55 @@
+"""The benchmarks behind the README's figures still run (not their speed: bench/ prints that).
+
+Each runs on a tiny input against an empty database of the test cluster (DB_URL), as an
+operator would start it. A benchmark broken by a change elsewhere (its `--sql-profile` stand-in
+once lacked an argument the deposits had started to pass) fails here, not when someone next
+measures.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script, args, db_url):
+    env = dict(os.environ, DB_URL=db_url)
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def result_rows(stdout):
+    """The figures rows: (variants, samples, variants/s) of each deposit."""
+    rows = []
+    for line in stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 7 and all(re.fullmatch(r"[0-9.]+", f) for f in fields):
+            rows.append((int(fields[0]), int(fields[1]), float(fields[5])))
+    return rows
+
+
+@pytest.mark.parametrize("mode", [[], ["--sql-profile"], ["--trigger-path"]],
+                         ids=["pipelined", "sql-profile", "trigger-path"])
+def test_the_import_benchmark_deposits_and_reports(empty_db_url, mode):
+    stdout = run_bench("import/run.py", ["--sizes", "60", "--samples", "1", "3", *mode],
+                       empty_db_url)
+    rows = result_rows(stdout)
+    assert [samples for _, samples, _ in rows] == [1, 3]
+    for variants, _, per_second in rows:
+        assert 50 <= variants <= 60 and per_second > 0
+    if mode == ["--sql-profile"]:
+        assert stdout.count("database time") == 2
+        assert "annotation COPY" in stdout and "transcript shadow rows" in stdout
+
+
+def test_the_filter_benchmark_runs_every_chain(empty_db_url):
+    stdout = run_bench("filter/run.py", ["--variants", "80", "--repeat", "1"], empty_db_url)
+    totals = [line.split()[:2] for line in stdout.splitlines() if " TOTAL " in line]
+    assert totals == [["Default", "1"], ["Default", "3"], ["TrioDefault", "3"]]
