@@ -94,6 +94,11 @@ class ServiceUnreachable(ServiceError):
 
 
 READ_CHUNK = 1 << 16
+# The most the poller reads of an answer: a status, task id or sample search is a few KB; a
+# service (or a proxy) sending without end filled the poller's memory within seconds
+# (1.4 GB in 3 s on loopback). A result VCF may be large, but is held in memory whole.
+MAX_ANSWER_BYTES = 16 << 20
+MAX_RESULT_BYTES = 2 << 30
 # The task id of a job whose submission is under way (committed before the POST).
 SUBMITTING = "(submitting)"
 INTERRUPTED_SUBMISSION = ("the poller stopped, or lost its database, while it submitted this "
@@ -112,7 +117,13 @@ def _error_message(body):
         message = json.loads(body).get("message")
     except (ValueError, AttributeError, RecursionError):
         message = None
-    return storable(message) if isinstance(message, str) and message else UNKNOWN_ERROR
+    return service_message(message) if isinstance(message, str) and message else UNKNOWN_ERROR
+
+
+def service_message(text):
+    """A message of the service's as a job's message: storable, and cut as every error text
+    is (one of 200,000 characters was stored and logged whole)."""
+    return storable(error_text(text))
 
 
 def storable(text):
@@ -176,26 +187,34 @@ class AnnotationService:
         self.shown = self.base  # in logs and job messages (no user or password, above)
         self.timeout = timeout
 
-    def _request(self, method, path, body=None, content_type=None, deadline_factor=3):
+    def _request(self, method, path, body=None, content_type=None, deadline_factor=3,
+                 max_bytes=None):
         """The answer's body. `timeout` bounds each wait for the service; the whole answer
         must arrive within `deadline_factor` times it (a service or proxy sending a byte at
-        a time held the polling loop, or an API worker, for as long as it liked)."""
+        a time held the polling loop, or an API worker, for as long as it liked), and may
+        have at most `max_bytes` (MAX_ANSWER_BYTES by default; a ServiceError beyond)."""
+        if max_bytes is None:
+            max_bytes = MAX_ANSWER_BYTES
         request = urllib.request.Request(self.base + path, data=body, method=method)
         if content_type:
             request.add_header("Content-Type", content_type)
         late = TimeoutError(f"the answer took over {self.timeout * deadline_factor:g} s")
         with Deadline(self.timeout * deadline_factor) as deadline:
             try:
-                return self._answer(deadline, request, late)
+                return self._answer(deadline, request, late, path, max_bytes)
             except (OSError, HTTPException, ValueError) as exc:  # URLError is an OSError
                 if deadline.cut and not isinstance(exc, urllib.error.HTTPError):
                     exc = late  # whatever the cut socket made the reader say
                 raise self._failure(method, path, exc) from None
 
-    def _answer(self, deadline, request, late):
+    def _answer(self, deadline, request, late, path, max_bytes):
         with deadline.opener().open(request, timeout=self.timeout) as response:
-            chunks = []
+            chunks, size = [], 0
             while chunk := response.read1(READ_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ServiceError(f"annotation service {path}: the answer is larger than "
+                                       f"{max_bytes:,} bytes; not read further")
                 chunks.append(chunk)
             if deadline.cut:  # an answer without a length ends where it was cut
                 raise late
@@ -210,13 +229,13 @@ class AnnotationService:
                                 exc.code)
         if isinstance(exc, urllib.error.HTTPError) and 300 <= exc.code < 400:
             # A redirect urllib does not follow (a 300, a 304, one without a Location).
-            reason = storable(str(exc.msg or "")).strip()
+            reason = service_message(str(exc.msg or "")).strip()
             return ServiceError(f"annotation service {path}: answered HTTP {exc.code}"
                                 + (f" {reason}" if reason else "")
                                 + ", a redirect that is not followed", exc.code)
         if isinstance(exc, urllib.error.HTTPError):
             try:
-                text = exc.read()
+                text = exc.read(MAX_ANSWER_BYTES)  # (a message cut short is no JSON)
             except (OSError, HTTPException):
                 text = b""
             return ServiceError(_error_message(text), exc.code)
@@ -289,7 +308,7 @@ class AnnotationService:
         its line) as a file's would be."""
         # A whole annotated VCF: more time for it than for the short answers.
         return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}",
-                             deadline_factor=20)
+                             deadline_factor=20, max_bytes=MAX_RESULT_BYTES)
 
     def running(self):
         try:
@@ -702,7 +721,7 @@ class Poller:
         if answer.get("error"):
             message = answer.get("message") or "The annotation service reported an error"
             return self._transition(conn, job_id, RUNNING, status=FAILED_ANNOTATION,
-                                    message=storable(str(message)))
+                                    message=service_message(str(message)))
         if answer.get("active"):
             return self._transition(conn, job_id, RUNNING, message="")
         return self._transition(conn, job_id, RUNNING, status=ANNOTATED, message="")

@@ -37,7 +37,7 @@ from ella.deposit.analysis import GenepanelNotAvailable, deposit_analysis, summa
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
 from ella.migrate import at_head
-from ella.text import error_text
+from ella.text import error_text, line_at
 from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
@@ -71,6 +71,12 @@ class DestinationTaken(Exception):
     name, imported): a folder's failure, retried once that folder is gone."""
 
 
+class InterruptedImportInTheWay(Exception):
+    """An earlier delivery of the folder's name, whose import was interrupted before it
+    committed, waits in the destination to be put back where this folder is: a folder's
+    failure, retried once that staging folder is gone (someone chose which to keep)."""
+
+
 class FolderChanged(Exception):
     """The folder's files changed while it was imported (a pipeline still writing)."""
 
@@ -84,7 +90,7 @@ DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
 # (PostgreSQL's data exceptions, class 22, are values of the folder it cannot store.)
 MISSING_PANEL_ERROR = re.compile(r"Genepanel (.+) version (.+) not available in varDB")
 FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError,
-                       UnicodeError, DestinationTaken)
+                       UnicodeError, DestinationTaken, InterruptedImportInTheWay)
 
 
 class UnexpectedImportError(Exception):
@@ -100,18 +106,21 @@ def folder_fingerprint(folder):
     `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too.
     Of the folder itself and its subfolders, the mode and owner: moving a folder needs write
     permission on it, and a `chmod u+w` of it is the fix such a failure asks for (their
-    times change with every move the import makes, and with the files, counted already)."""
+    times change with every move the import makes, and with the files, counted already).
+    A link to nothing, or a loop of links, counts by its target's name."""
     digest = hashlib.sha256()
     folder = Path(folder)
-    paths = [folder] + sorted(folder.rglob("*"))
+    paths = [folder] + sorted(_paths_below(folder))
     for path in paths:
         name = os.fsencode(path.relative_to(folder))
         try:
             stat = path.stat()
-        except FileNotFoundError:
-            if path.is_symlink():  # a dangling link: its going (or its target coming) counts
-                digest.update(name + b"\0->" + os.fsencode(os.readlink(path)) + b"\n")
-            continue  # else removed while we look: the next look sees the change
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP:
+                if path.is_symlink():  # its going (or its target coming) counts
+                    digest.update(name + b"\0->" + os.fsencode(os.readlink(path)) + b"\n")
+                continue  # else removed while we look: the next look sees the change
+            raise
         if path.is_dir():
             digest.update(name + f"/\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\n".encode())
         elif path.is_file():
@@ -121,11 +130,35 @@ def folder_fingerprint(folder):
     return digest.hexdigest()
 
 
+def _paths_below(folder):
+    """Every path below `folder`, without entering linked folders, and without recursion: a
+    folder nested a thousand deep ended every pass in a RecursionError (`Path.rglob`
+    recursed), and the folders after it were never imported. A subfolder that cannot be
+    listed is passed by, as rglob did; its mode and owner are in the fingerprint."""
+    pending = [folder]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                children = [Path(entry.path) for entry in entries]
+        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            continue  # not ours to read, or removed (or replaced) while we look
+        for path in children:
+            yield path
+            if path.is_dir() and not path.is_symlink():
+                pending.append(path)
+
+
 def _read_patterns(path):
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a file saved by Notepad or Excel starts with a byte-order mark, which
+        # would have become part of its first pattern (a blacklist entry that never matched).
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise WatcherError(f"cannot read pattern file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise WatcherError(f"pattern file {path} is not UTF-8 text (line "
+                           f"{line_at(exc.object, exc.start)}: byte "
+                           f"0x{exc.object[exc.start]:02x}); save it as UTF-8") from None
     # Blank and comment lines would be the empty regex (matching everything) in ELLA.
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
@@ -223,7 +256,11 @@ class Watcher:
         self.processed = set()
         self.failures = []  # folders that failed in the last poll
         self._panels_this_poll = None
-        self._unreadable = set()  # (folder name, problem) already logged
+        self._said = set()  # (folder name, problem) already logged
+        # Folder names whose interrupted import cannot be put back into the incoming
+        # directory, as a folder of that name is there (a re-delivery): (re)filled by each
+        # recovery; the re-delivered folder's error file says what to do.
+        self._recovery_blocked = set()
         self.stopping = False
         self._reload_pattern_files()
 
@@ -290,6 +327,9 @@ class Watcher:
             # Tried again once the destination's folder of its name is gone.
             target = self.dest / folder.name
             return target.exists() or target.is_symlink()
+        if record.get("waits_for_interrupted_import") is True:
+            # Tried again once the interrupted import's staging folder is gone.
+            return self.staging_paths(folder.name)[0].exists()
         # A folder that failed for want of its gene panel is tried again once the panel is
         # there (deposited after the analysis arrived), without anyone touching its files.
         panel = record.get("waits_for_genepanel")
@@ -322,6 +362,8 @@ class Watcher:
             record["waits_for_genepanel"] = list(error.genepanel)
         if isinstance(error, DestinationTaken):
             record["waits_for_destination"] = True
+        if isinstance(error, InterruptedImportInTheWay):
+            record["waits_for_interrupted_import"] = True
         path = self.error_file(folder)
         # Written beside it and renamed over it: a link someone who may write the watch
         # path planted under its name is replaced, not followed (it had its target
@@ -400,8 +442,8 @@ class Watcher:
     def _cannot_look_at(self, folder, exc):
         self.failures.append(folder.name)
         problem = (folder.name, str(exc))
-        if problem not in self._unreadable:  # said once, not every poll
-            self._unreadable.add(problem)
+        if problem not in self._said:  # said once, not every poll
+            self._said.add(problem)
             log.error("Couldn't look at %s: %s. Skipped until it can be read.", folder.name,
                       exc)
 
@@ -445,6 +487,14 @@ class Watcher:
                 "imported before. It is imported once that folder is moved away "
                 "(ella-delete the analysis first if this delivery replaces it), or after "
                 "this folder is renamed"), fingerprint)
+        if folder.name in self._recovery_blocked:
+            staging, marker = self.staging_paths(folder.name)
+            return self._failed(folder, InterruptedImportInTheWay(
+                f"an earlier delivery of {folder.name}, whose import was interrupted before "
+                f"it was committed, is in {staging} and cannot be put back here while this "
+                f"folder has its name. Keep one: remove {staging} and {marker} (this folder "
+                "is then imported), or move this folder away (the earlier one is then put "
+                "back and imported)"), fingerprint)
         if any(p.exists() for p in self.staging_paths(folder.name)):
             # An interrupted import of the same name: recovery resolves it, then this one
             # gets its turn (so it is not remembered as done).
@@ -623,6 +673,7 @@ class Watcher:
         except OSError as exc:
             raise WatcherError(f"Couldn't read the destination path {self.dest}: "
                                f"{exc.strerror or exc}") from exc
+        self._recovery_blocked = set()
         if not markers:
             return
         with connect(self.db_url, application_name="ella-watcher") as conn:
@@ -674,6 +725,17 @@ class Watcher:
         if not committed and origin != self.incoming.resolve():
             return  # the watcher of that incoming directory puts it back
         back = self.dest / folder_name if committed else origin / folder_name
+        if not committed and (back.exists() or back.is_symlink()):
+            # A re-delivery of that name arrived meanwhile: neither is imported until
+            # someone chooses (said in the re-delivery's error file, not retried blindly).
+            self._recovery_blocked.add(folder_name)
+            problem = (folder_name, "recovery blocked")
+            if problem not in self._said:
+                self._said.add(problem)
+                log.error("interrupted import of %s (not committed) cannot go back to %s: a "
+                          "folder of that name is there; left in %s until one of them is "
+                          "removed", folder_name, back, staging)
+            return
         if self._move_quietly(staging, back):
             self._unlink_quietly(marker)
             if committed:  # an earlier failure's record no longer holds

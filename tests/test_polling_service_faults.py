@@ -3,6 +3,7 @@ survive: one task's answer that never comes whole, answers nested too deeply to 
 redirect out of http(s), a job deleted while a cycle runs."""
 
 import copy
+import json
 import http.server
 import socket
 import threading
@@ -277,3 +278,79 @@ def test_a_job_deleted_while_a_cycle_runs_is_passed_by(db_url, ella_config, user
         assert deleted[0] is not None
         assert updates == [(first, "RUNNING", "RUNNING")]
         assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def _endless_service(status_line, sent):
+    """Answers every GET with `status_line` and a JSON string that never ends, counting the
+    bytes it got out in `sent[0]`."""
+    class Service(Handler):
+        def do_GET(self):
+            try:
+                self.wfile.write(status_line + b"\r\nContent-Type: application/json\r\n\r\n"
+                                 b'{"active": false, "message": "')
+                while True:
+                    self.wfile.write(b"a" * (1 << 16))
+                    sent[0] += 1 << 16
+            except OSError:
+                pass
+    return Service
+
+
+@pytest.mark.parametrize("status_line", [b"HTTP/1.0 200 OK", b"HTTP/1.0 500 Oops"])
+def test_an_answer_that_never_ends_is_read_only_up_to_its_limit(db_url, ella_config, user_id,
+                                                                 monkeypatch, status_line):
+    """A status answer without end was read whole until its deadline: 1.4 GB in 3 s at the
+    smallest timeout, tens of GB at the default one (the OOM killer; restarted, the job came
+    first again). It now fails the job once it passes the limit (an error's body is read up
+    to it, and is then no JSON)."""
+    monkeypatch.setattr(polling, "MAX_ANSWER_BYTES", 1 << 20)
+    sent = [0]
+    job_id = add_job(db_url, user_id, status="RUNNING", task_id="t1")
+    with serving(_endless_service(status_line, sent)) as url:
+        Poller(db_url, ella_config, service=AnnotationService(url, timeout=5)).cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (ANNOTATION)"
+    assert failed["message"] == (
+        "annotation service /status/t1: the answer is larger than 1,048,576 bytes; not read "
+        "further" if status_line.endswith(b"OK") else polling.UNKNOWN_ERROR)
+    assert sent[0] < 16 << 20  # (what the sockets' buffers took beyond it)
+
+
+def test_a_result_larger_than_its_limit_fails_the_job_unread(db_url, ella_config, user_id,
+                                                             monkeypatch):
+    monkeypatch.setattr(polling, "MAX_RESULT_BYTES", 100_000)
+
+    class Service(Handler):
+        def do_GET(self):
+            self.send(200, b"#" * 100_001, "text/plain")
+
+    job_id = add_job(db_url, user_id, status="ANNOTATED", task_id="big")
+    with serving(Service) as url:
+        Poller(db_url, ella_config, service=AnnotationService(url, timeout=5)).cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (PROCESSING)"
+    assert failed["message"] == ("annotation service /process/big: the answer is larger than "
+                                 "100,000 bytes; not read further")
+
+
+@pytest.mark.parametrize("how", ["status error", "HTTP error"])
+def test_a_services_long_message_is_cut_as_every_error_is(db_url, ella_config, user_id, how):
+    """The service's own message (a status with error: true, an HTTP error's body) was
+    stored and logged whole: 200,000 characters in a job's message."""
+    long_message = "annotation failed: " + "x" * 200_000
+
+    class Service(Handler):
+        def do_GET(self):
+            if how == "status error":
+                self.send(200, json.dumps({"active": False, "error": True,
+                                           "message": long_message}).encode())
+            else:
+                self.send(500, json.dumps({"message": long_message}).encode())
+
+    job_id = add_job(db_url, user_id, status="RUNNING", task_id="t1")
+    with serving(Service) as url:
+        Poller(db_url, ella_config, service=AnnotationService(url, timeout=5)).cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (ANNOTATION)"
+    assert failed["message"] == (long_message[:10_000]
+                                 + f"... ({len(long_message) - 10_000:,} more characters)")

@@ -337,6 +337,36 @@ def test_broken_list_file_imports_nothing_until_fixed(dirs, db_url, ella_config,
     assert (incoming / "TestAnalysis-001").is_dir()
 
 
+@pytest.mark.parametrize("option", ["whitelistfile", "blacklistfile"])
+def test_a_list_file_with_a_byte_order_mark_keeps_its_first_pattern(dirs, db_url, ella_config,
+                                                                    tmp_path, option):
+    """Notepad and Excel save a byte-order mark; it became part of the first pattern, so a
+    blacklist's first entry never matched (its analysis was imported)."""
+    incoming, dest = dirs
+    listfile = tmp_path / "list.txt"
+    listfile.write_bytes(b"\xef\xbb\xbf^TestAnalysis-001$\r\n")
+    imported = Watcher(db_url, ella_config, incoming, dest, **{option: listfile}).poll()
+    assert imported == (["TestAnalysis-001"] if option == "whitelistfile" else [])
+
+
+def test_a_list_file_that_is_not_utf8_is_refused_in_one_line(dirs, db_url, ella_config,
+                                                            tmp_path):
+    incoming, dest = dirs
+    listfile = tmp_path / "list.txt"
+    listfile.write_bytes(b"^x$\n^Pr\xf8ve$\n")  # Latin-1
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
+                     "--blacklistfile", str(listfile), db_url=db_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"pattern file {listfile} is not UTF-8 text (line 2: byte 0xf8)" in result.stderr
+    # Changed so while the watcher runs: the pass stops (fail closed), as for a bad regex.
+    listfile.write_text("^x$\n")
+    watcher = Watcher(db_url, ella_config, incoming, dest, blacklistfile=listfile)
+    listfile.write_bytes(b"^Pr\xf8ve$\n")
+    with pytest.raises(WatcherError, match="is not UTF-8 text"):
+        watcher.poll()
+    assert _analyses(db_url) == []
+
+
 def test_vanished_incoming_directory_is_reported_each_poll(dirs, db_url, ella_config, tmp_path):
     incoming, dest = dirs
     watcher = Watcher(db_url, ella_config, incoming, dest)

@@ -528,3 +528,105 @@ def test_a_link_named_like_a_marker_stops_no_poll(watch_dirs, db_url, ella_confi
     (dest / ".importing-Z.json").symlink_to(dest / ("a" * 300))
     copy_test_analysis(incoming / "After", "After")
     assert Watcher(db_url, ella_config, incoming, dest).poll() == ["After"]
+
+
+def _analysis_names(db_url):
+    with psycopg.connect(db_url) as conn:
+        return [name for (name,) in conn.execute("SELECT name FROM analysis ORDER BY name")]
+
+
+def test_a_folder_nested_a_thousand_deep_does_not_stop_the_pass(watch_dirs, db_url,
+                                                               ella_config):
+    """The fingerprint walked the folder recursively: a thousand levels ended the pass in a
+    RecursionError, and the folders after it were never imported."""
+    incoming, dest = watch_dirs
+    deep = incoming / "A-deep"
+    deep.mkdir()
+    (deep / "READY").touch()
+    levels = [str(deep)]
+    for _ in range(1200):  # (os.makedirs recurses itself)
+        levels.append(os.path.join(levels[-1], "d"))
+        os.mkdir(levels[-1])
+    try:
+        copy_test_analysis(incoming / "B-good", "B-good")
+        watcher = Watcher(db_url, ella_config, incoming, dest)
+        assert watcher.poll() == ["B-good"]
+        assert watcher.failures == ["A-deep"]  # (no .analysis file: recorded beside it)
+        assert (incoming / "A-deep.import-error").is_file()
+    finally:
+        # Removed here, from the bottom: shutil.rmtree recurses too, and pytest's removal
+        # of an old run's temp dirs ended that later run in a RecursionError.
+        for level in reversed(levels[1:]):
+            os.rmdir(level)
+
+
+def test_a_loop_of_links_in_a_folder_keeps_it_from_no_import(watch_dirs, db_url, ella_config):
+    """A link to itself (`latest -> latest`, a pipeline's slip) made the fingerprint fail:
+    the folder was passed by as one that cannot be read, for good, with no error file."""
+    incoming, dest = watch_dirs
+    folder = incoming / "TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, folder)
+    os.symlink("latest", folder / "latest")
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+
+
+def test_a_loop_of_links_counts_in_the_fingerprint_by_its_target(tmp_path):
+    folder = tmp_path / "F"
+    folder.mkdir()
+    before = watcher_module.folder_fingerprint(folder)
+    os.symlink("latest", folder / "latest")
+    looped = watcher_module.folder_fingerprint(folder)
+    assert looped != before
+    (folder / "latest").unlink()
+    os.symlink("latest2", folder / "latest")
+    assert watcher_module.folder_fingerprint(folder) not in (before, looped)
+
+
+def test_a_redelivery_beside_an_interrupted_import_of_its_name_says_what_to_do(
+        watch_dirs, db_url, ella_config, caplog):
+    """A watcher killed before its commit left `.importing-X` and its marker; the lab
+    delivered X again before the next poll. Neither could move (the leftover cannot go back
+    over the new X, and X waits for the leftover), every poll said "the next poll tries
+    again", and the lab's error files said nothing. Now the new X's error file says which to
+    remove; once one is removed, the other is imported."""
+    incoming, dest = watch_dirs
+    staging = dest / ".importing-TestAnalysis-001"
+    marker = dest / ".importing-TestAnalysis-001.json"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    marker.write_text(json.dumps({"analysis": "TestAnalysis-001", "analysis_id": 999999,
+                                  "incoming": str(incoming.resolve())}))
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    caplog.set_level(logging.INFO, logger="ella.watcher")
+    for _ in range(3):
+        assert watcher.poll() == []
+    error_file = incoming / "TestAnalysis-001.import-error"
+    error = json.loads(error_file.read_text())["error"]
+    assert "import was interrupted" in error and str(staging) in error and str(marker) in error
+    assert sum("cannot go back" in r.getMessage() for r in caplog.records) == 1
+    assert not any("tries again" in r.getMessage() for r in caplog.records)
+    assert staging.is_dir() and _analysis_names(db_url) == []
+    # The lab keeps the new delivery: the leftover is removed, and the new one imported.
+    shutil.rmtree(staging)
+    marker.unlink()
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert not error_file.exists() and (dest / "TestAnalysis-001").is_dir()
+
+
+def test_moving_the_redelivery_away_puts_the_interrupted_import_back(watch_dirs, db_url,
+                                                                     ella_config, tmp_path):
+    incoming, dest = watch_dirs
+    staging = dest / ".importing-TestAnalysis-001"
+    shutil.copytree(TEST_ANALYSIS_001, staging)
+    (dest / ".importing-TestAnalysis-001.json").write_text(json.dumps(
+        {"analysis": "TestAnalysis-001", "analysis_id": 999999,
+         "incoming": str(incoming.resolve())}))
+    shutil.copytree(TEST_ANALYSIS_001, incoming / "TestAnalysis-001")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == []
+    shutil.move(incoming / "TestAnalysis-001", tmp_path / "kept-aside")
+    # Put back by the next poll's recovery, and imported by that poll.
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert not staging.exists()
+    assert _analysis_names(db_url) == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001.import-error").exists()
