@@ -36,6 +36,7 @@ from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line
 from ella.deposit.analysis import GenepanelNotAvailable, deposit_analysis, summary_line
 from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
 from ella.deposit.variants import DepositError
+from ella.folder_walk import paths_below
 from ella.migrate import at_head
 from ella.text import error_text, line_at
 from ella.vcf import VcfError
@@ -110,7 +111,7 @@ def folder_fingerprint(folder):
     A link to nothing, or a loop of links, counts by its target's name."""
     digest = hashlib.sha256()
     folder = Path(folder)
-    paths = [folder] + sorted(_paths_below(folder))
+    paths = [folder] + sorted(paths_below(folder))
     for path in paths:
         name = os.fsencode(path.relative_to(folder))
         try:
@@ -128,24 +129,6 @@ def folder_fingerprint(folder):
                 f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
                 f"\0{stat.st_uid}\0{stat.st_gid}\n").encode())
     return digest.hexdigest()
-
-
-def _paths_below(folder):
-    """Every path below `folder`, without entering linked folders, and without recursion: a
-    folder nested a thousand deep ended every pass in a RecursionError (`Path.rglob`
-    recursed), and the folders after it were never imported. A subfolder that cannot be
-    listed is passed by, as rglob did; its mode and owner are in the fingerprint."""
-    pending = [folder]
-    while pending:
-        try:
-            with os.scandir(pending.pop()) as entries:
-                children = [Path(entry.path) for entry in entries]
-        except (PermissionError, FileNotFoundError, NotADirectoryError):
-            continue  # not ours to read, or removed (or replaced) while we look
-        for path in children:
-            yield path
-            if path.is_dir() and not path.is_symlink():
-                pending.append(path)
 
 
 def _read_patterns(path):

@@ -540,7 +540,7 @@ def test_a_folder_nested_a_thousand_deep_does_not_stop_the_pass(watch_dirs, db_u
     """The fingerprint walked the folder recursively: a thousand levels ended the pass in a
     RecursionError, and the folders after it were never imported."""
     incoming, dest = watch_dirs
-    deep = incoming / "A-deep"
+    deep = incoming / "A-deep.HBOC_v01"
     deep.mkdir()
     (deep / "READY").touch()
     levels = [str(deep)]
@@ -551,8 +551,10 @@ def test_a_folder_nested_a_thousand_deep_does_not_stop_the_pass(watch_dirs, db_u
         copy_test_analysis(incoming / "B-good", "B-good")
         watcher = Watcher(db_url, ella_config, incoming, dest)
         assert watcher.poll() == ["B-good"]
-        assert watcher.failures == ["A-deep"]  # (no .analysis file: recorded beside it)
-        assert (incoming / "A-deep.import-error").is_file()
+        assert watcher.failures == ["A-deep.HBOC_v01"]
+        # The analysis-file search walks without recursion too: the folder's own error.
+        error = json.loads((incoming / "A-deep.HBOC_v01.import-error").read_text())["error"]
+        assert error.endswith("A-deep.HBOC_v01: no .vcf or .vcf.gz file"), error
     finally:
         # Removed here, from the bottom: shutil.rmtree recurses too, and pytest's removal
         # of an old run's temp dirs ended that later run in a RecursionError.

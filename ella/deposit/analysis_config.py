@@ -15,11 +15,13 @@ import re
 import unicodedata
 import zlib
 from datetime import date, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import jsonschema
 
 from ella import jsonload
+from ella.folder_walk import paths_below
 from ella.text import file_problem, is_utf8, line_and_column, line_at
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
@@ -121,7 +123,8 @@ def _hidden(path, folder):
 def _found(folder, pattern):
     """The analysis files matching `pattern` anywhere in `folder`, sorted by path."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob(pattern) if p.is_file() and not _hidden(p, folder))
+    return sorted(p for p in paths_below(folder) if fnmatchcase(p.name, pattern)
+                  and p.is_file() and not _hidden(p, folder))
 
 
 def _vcf_files(folder):
@@ -405,7 +408,8 @@ def _from_folder(folder):
     # A .analysis that is no file (a folder, a link to nothing) is the analysis' settings
     # gone missing: read from the folder's name instead, it could be imported on another
     # gene panel than the file names.
-    odd = [p for p in folder.rglob("*.analysis") if not p.is_file() and not _hidden(p, folder)]
+    odd = sorted(p for p in paths_below(folder) if p.name.endswith(".analysis")
+                 and not p.is_file() and not _hidden(p, folder))
     if odd:
         raise AnalysisConfigError(f"{odd[0]}: {file_problem(odd[0])}: the analysis' settings "
                                   "cannot be read (fix or remove it)")

@@ -1,0 +1,26 @@
+"""The paths below a folder, for the watcher's fingerprint and the analysis-file search.
+
+`Path.rglob` recursed (one generator frame per level): a delivered folder nested a thousand
+deep raised RecursionError, which ended the watcher's whole pass. This walks with a list.
+"""
+
+import os
+from pathlib import Path
+
+
+def paths_below(folder):
+    """Every path below `folder` (not `folder` itself), in no particular order, as
+    `Path(folder).rglob("*")` finds them: hidden ones too, linked folders listed but not
+    entered, a subfolder that cannot be listed passed by (not ours to read, or removed while
+    we look)."""
+    pending = [Path(folder)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                children = [Path(entry.path) for entry in entries]
+        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            continue
+        for path in children:
+            yield path
+            if path.is_dir() and not path.is_symlink():
+                pending.append(path)
