@@ -59,6 +59,16 @@ def test_6_gt_is_strict_and_converts_strings():
     assert rule.query(0.6)[0].source == "freq"
 
 
+def test_gt_and_lt_compare_integers_beyond_floats():
+    """float(10**400) raises OverflowError: an annotation value that large ended the
+    request in a 500 (parsed JSON keeps integers whole)."""
+    huge = 10 ** 400
+    assert GtRule(0.4, "s", "C").query(huge) and not LtRule(0.4, "s", "C").query(huge)
+    assert LtRule(0.4, "s", "C").query(-huge) and not GtRule(0.4, "s", "C").query(-huge)
+    assert GtRule(10 ** 399, "s", "C").query(huge)
+    assert not GtRule(2 ** 53, "s", "C").query(2 ** 53 + 1.0)  # (as float() compared)
+
+
 def test_7_lt_is_strict():
     rule = LtRule(0.4, "s", "C")
     assert rule.query(0.3999999)

@@ -58,12 +58,19 @@ class InRule(Rule):
         return [v for v in self.value if any(v == d for d in items)]
 
 
+def _number(value):
+    """`value` as float() reads it, an integer as it is: Python compares integers with
+    floats exactly, where float() of one beyond 1e308 (an annotation value) raised
+    OverflowError."""
+    return value if isinstance(value, int) else float(value)
+
+
 class GtRule(Rule):
     op = "$gt"
 
     def query(self, data):
         try:
-            return [self] if float(data) > float(self.value) else []
+            return [self] if _number(data) > _number(self.value) else []
         except (TypeError, ValueError):
             return []
 
@@ -73,7 +80,7 @@ class LtRule(Rule):
 
     def query(self, data):
         try:
-            return [self] if float(data) < float(self.value) else []
+            return [self] if _number(data) < _number(self.value) else []
         except (TypeError, ValueError):
             return []
 
