@@ -38,7 +38,9 @@ def test_output_into_a_closed_pipe_is_one_line_and_a_new_password_is_not_lost(de
     printing it: the account got a password nobody was shown."""
     listed = _with_closed_stdout(demo_db_url, "ella-users", "list")
     assert listed.returncode == 1 and "Traceback" not in listed.stderr
-    assert listed.stderr.strip() == "error: the output was closed before the command finished"
+    assert listed.stderr.strip() == ("error: the output was closed before the command "
+                                     "finished; what the command had saved until then stays "
+                                     "saved")
     before = _q(demo_db_url, "SELECT password FROM \"user\" WHERE username = 'testuser1'")
     reset = _with_closed_stdout(demo_db_url, "ella-users", "reset_password", "testuser1")
     assert reset.returncode == 1 and "Traceback" not in reset.stderr
@@ -48,6 +50,40 @@ def test_output_into_a_closed_pipe_is_one_line_and_a_new_password_is_not_lost(de
                                       "LIMIT 1")[0]
     assert command == "users reset_password testuser1"
     assert "Broken pipe" in output and "with password ********" in output
+
+
+def _into_a_full_disk(db_url, tool, *args):
+    """bin/<tool> with its output going to a log file on a full disk (/dev/full)."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run([str(ROOT / "bin" / tool), *args], stdout=full,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                              env=_env(db_url), timeout=120)
+
+
+FULL_DISK = ("error: the output could not be written (No space left on device); what the "
+             "command had saved until then stays saved")
+
+
+def test_output_into_a_full_disk_is_one_line_that_says_what_stays(adopted_demo_db_url, tmp_path):
+    """A log file on a full disk: the summary printed after a deposit's commit ended in a
+    traceback, and `list` in another; a new password is still not stored unseen."""
+    listed = _into_a_full_disk(adopted_demo_db_url, "ella-users", "list")
+    assert (listed.returncode, listed.stderr.strip()) == (1, FULL_DISK)
+    references = tmp_path / "refs.jsonl"
+    references.write_text('{"pubmed_id": 424242, "title": "A title"}\n')
+    deposited = _into_a_full_disk(adopted_demo_db_url, "ella-deposit", "references", str(references))
+    assert (deposited.returncode, deposited.stderr.strip()) == (1, FULL_DISK)
+    assert _q(adopted_demo_db_url, "SELECT title FROM reference WHERE pubmed_id = 424242") == [
+        ("A title",)]
+    output, = _q(adopted_demo_db_url, "SELECT output FROM clilog WHERE command LIKE "
+                              "'deposit references %%' ORDER BY id DESC LIMIT 1")[0]
+    assert output == ("References imported successfully: created 1, updated 0\n"
+                      "the output could not be written (No space left on device)")
+    before = _q(adopted_demo_db_url, "SELECT password FROM \"user\" WHERE username = 'testuser1'")
+    reset = _into_a_full_disk(adopted_demo_db_url, "ella-users", "reset_password", "testuser1")
+    assert (reset.returncode, reset.stderr.strip()) == (1, FULL_DISK)
+    assert _q(adopted_demo_db_url,
+              "SELECT password FROM \"user\" WHERE username = 'testuser1'") == before
 
 
 def test_a_reason_that_is_not_utf8_is_refused_also_in_the_images_environment(demo_db_url):

@@ -54,6 +54,16 @@ class CommandError(Exception):
     """An expected failure: printed as one line, exit code 1."""
 
 
+class OutputError(Exception):
+    """stdout (or stderr) could not be written: a closed pipe, a full disk under a log file.
+    Not an OSError, so that a command's own handling of file errors does not take it for its
+    input's."""
+
+    def __init__(self, cause):
+        super().__init__(f"the output could not be written ({cause.strerror or cause})")
+        self.cause = cause
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived while an audited command ran: unwinds like Ctrl-C, so the command's
     transaction is rolled back and its clilog row is still written. A KeyboardInterrupt so
@@ -131,12 +141,12 @@ class Audit:
     def echo(self, line, secret=None):
         # Recorded first: a line that could not be printed (a closed pipe) is still audited.
         self.lines.append(secret if secret is not None else line)
-        print(line, flush=True)
+        _print_or_raise(line, sys.stdout)
 
     def note(self, line):
         """A line for stderr (said before an error's own line), recorded like echo's."""
         self.lines.append(line)
-        print(line, file=sys.stderr, flush=True)
+        _print_or_raise(line, sys.stderr)
 
     def run(self, fn, input_errors=()):
         """Run the command body `fn()`; write the clilog row afterwards, also on failure.
@@ -257,10 +267,52 @@ def _tolerant_output():
                 pass
 
 
+def _print_or_raise(line, stream):
+    try:
+        print(line, file=stream, flush=True)
+    except OSError as exc:
+        raise OutputError(exc) from exc
+
+
+class _GuardedOutput:
+    """sys.stdout while a command runs: a write or flush that fails raises OutputError, so
+    that a `print` into a full disk's log file is told from the command's other OSErrors."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     """Run a CLI body, turning expected failures into one line on stderr and exit code 1.
     `privilege_hint` follows a refusal for a missing privilege."""
     _tolerant_output()
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _GuardedOutput(stdout)
+    try:
+        code = _run_guarded(fn, privilege_hint)
+    finally:
+        if sys.stdout is not stdout and isinstance(sys.stdout, _GuardedOutput):
+            sys.stdout = stdout
+    return code
+
+
+def _run_guarded(fn, privilege_hint):
     try:
         code = fn()
     except (CommandError, ConfigError, DatabaseError) as exc:
@@ -288,12 +340,23 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader went (`| head`, a pager quit): one line, not a traceback. Commands print
-        # what the operator must see (a new password) before they commit, so nothing of it
-        # was stored. stdout goes to /dev/null so the exit's flush does not fail again.
+    except (OutputError, BrokenPipeError) as exc:
+        # The reader went (`| head`, a pager quit) or the disk under a log file is full: one
+        # line, not a traceback. Commands print what the operator must see (a new password)
+        # before they commit, so nothing of it was stored; a summary printed after a
+        # commit was lost, not the commit. stdout goes to /dev/null so the exit's flush
+        # does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print("error: the output was closed before the command finished", file=sys.stderr)
+        cause = exc.cause if isinstance(exc, OutputError) else exc
+        if isinstance(cause, BrokenPipeError):
+            problem = "the output was closed before the command finished"
+        else:
+            problem = f"the output could not be written ({cause.strerror or cause})"
+        try:
+            print(f"error: {problem}; what the command had saved until then stays saved",
+                  file=sys.stderr)
+        except OSError:
+            pass  # stderr too: the exit code says it
         return 1
     return code or 0
 
