@@ -45,7 +45,7 @@ import yaml
 from ella import jsonload
 from ella.yamlload import RepeatedKeyLoader
 from ella.acmg.acmgconfig import acmg_config_problem
-from ella.text import line_at
+from ella.text import NotUtf8, line_at, utf8_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # `!file` paths are relative to this directory (the checkout / install root).
@@ -543,12 +543,12 @@ def load_config(path=None, environ=None):
     environ = os.environ if environ is None else environ
     path = config_path(path, environ)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = utf8_text(f.read(), bom=False)  # (YAML reads a BOM itself)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except NotUtf8 as error:
+        raise ConfigError(f"{path}: {error}") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     config = parse_yaml(text, environ, source=path)

@@ -1,5 +1,6 @@
 """Checks of text read from files, folder names and the command line."""
 
+import codecs
 import errno
 import os
 import stat
@@ -74,6 +75,27 @@ def repeats_a_repetition(pattern):
                     return True
         return False
     return walk(_parser.parse(pattern), False, False)
+
+
+class NotUtf8(ValueError):
+    """Bytes of a file that are no UTF-8. str: `line 3: not UTF-8 text (byte 41: b'\\xf8')`,
+    the byte counted from the file's start (a byte-order mark included)."""
+
+    def __init__(self, data, offset):
+        self.line = line_at(data, offset)
+        self.offset = offset
+        super().__init__(f"line {self.line}: not UTF-8 text (byte {offset}: "
+                         f"{bytes(data[offset:offset + 1])!r})")
+
+
+def utf8_text(data, bom=True):
+    """`data` (bytes) decoded as UTF-8, a leading byte-order mark (Notepad, Excel) skipped
+    unless `bom` is false; NotUtf8 naming the line and byte of the first that is not."""
+    skip = len(codecs.BOM_UTF8) if bom and data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return str(memoryview(data)[skip:], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(data, skip + exc.start) from None
 
 
 def line_at(text, offset):

@@ -38,7 +38,7 @@ from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_c
 from ella.deposit.variants import DepositError
 from ella.folder_walk import paths_below
 from ella.migrate import at_head
-from ella.text import error_text, line_at
+from ella.text import NotUtf8, error_text, utf8_text
 from ella.vcf import VcfError
 
 log = logging.getLogger("ella.watcher")
@@ -135,13 +135,11 @@ def _read_patterns(path):
     try:
         # utf-8-sig: a file saved by Notepad or Excel starts with a byte-order mark, which
         # would have become part of its first pattern (a blacklist entry that never matched).
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        lines = utf8_text(Path(path).read_bytes()).splitlines()
     except OSError as exc:
         raise WatcherError(f"cannot read pattern file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise WatcherError(f"pattern file {path} is not UTF-8 text (line "
-                           f"{line_at(exc.object, exc.start)}: byte "
-                           f"0x{exc.object[exc.start]:02x}); save it as UTF-8") from None
+    except NotUtf8 as exc:
+        raise WatcherError(f"pattern file {path}: {exc}") from None
     # Blank and comment lines would be the empty regex (matching everything) in ELLA.
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 

@@ -121,7 +121,7 @@ BAD_FILES = [
     ("deposit: []\nview:\n- {section: external, template: keyValue, source: 2024-01-31, "
      "config: {}}\n", "view[0].source is a date, not a JSON value (quote it)"),
     ("deposit: []\nview: []\nnote: \"\\0\"\n", "note contains a NUL character"),
-    (b"deposit: []\nview: []\n# \xff\n", "not UTF-8 text"),
+    (b"deposit: []\nview: []\n# \xff\n", "line 3: not UTF-8 text (byte 23: b'\\xff')"),
     # PyYAML nests recursively: 1 KB of brackets was a RecursionError's traceback.
     ("[" * 1000 + "]" * 1000, "nested too deeply (at most 100 levels)"),
     ("deposit: []\nview: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply"),

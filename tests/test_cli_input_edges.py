@@ -248,3 +248,39 @@ def test_an_error_quoting_a_huge_value_is_cut(db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
         [output] = conn.execute("SELECT output FROM clilog ORDER BY id DESC LIMIT 1").fetchone()
     assert output == cut
+
+
+# A file saved by Notepad (a byte-order mark) with a Latin-1 "ø" on its third line.
+LATIN1_ON_LINE_3 = {
+    "json": b"\xef\xbb\xbf[\r\n  {\r\n    \"name\": \"Pr\xf8ve\"\r\n  }\r\n]\r\n",
+    "yaml": b"deposit: []\nview: []\n# Pr\xf8ve\n",
+}
+
+
+@pytest.mark.parametrize("tool, args, kind", [
+    ("ella-users", ["add_many"], "json"),
+    ("ella-users", ["add_groups"], "json"),
+    ("ella-filterconfigs", ["update", "--reason", "r"], "json"),
+    ("ella-annotationconfig", ["update", "--reason", "r"], "yaml"),
+])
+def test_a_byte_that_is_not_utf8_is_named_with_its_line(db_url, tmp_path, tool, args, kind):
+    """These said only "not UTF-8 text", or gave a byte offset that skipped the byte-order
+    mark, where the other readers (references, gene panels, analysis files) name the line."""
+    path = tmp_path / f"file.{kind}"
+    path.write_bytes(LATIN1_ON_LINE_3[kind])
+    at = LATIN1_ON_LINE_3[kind].index(b"\xf8")
+    result = run_cli(tool, *args, str(path), db_url=db_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: {path}: line 3: not UTF-8 text (byte {at}: " \
+                                    "b'\\xf8')"
+
+
+def test_a_config_file_byte_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "ella.yml"
+    data = b"app:\r\n  title: x\r\n  note: Pr\xf8ve\r\n"
+    path.write_bytes(data)
+    result = run_cli("ella-db", "status", env={"ELLA_CONFIG": str(path)},
+                     db_url="postgresql:///nowhere")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    at = data.index(b"\xf8")
+    assert f"{path}: line 3: not UTF-8 text (byte {at}: b'\\xf8')" in result.stderr

@@ -357,12 +357,12 @@ def test_a_list_file_that_is_not_utf8_is_refused_in_one_line(dirs, db_url, ella_
     result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
                      "--blacklistfile", str(listfile), db_url=db_url)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"pattern file {listfile} is not UTF-8 text (line 2: byte 0xf8)" in result.stderr
+    assert f"pattern file {listfile}: line 2: not UTF-8 text (byte 7: b'\\xf8')" in result.stderr
     # Changed so while the watcher runs: the pass stops (fail closed), as for a bad regex.
     listfile.write_text("^x$\n")
     watcher = Watcher(db_url, ella_config, incoming, dest, blacklistfile=listfile)
     listfile.write_bytes(b"^Pr\xf8ve$\n")
-    with pytest.raises(WatcherError, match="is not UTF-8 text"):
+    with pytest.raises(WatcherError, match="line 1: not UTF-8 text"):
         watcher.poll()
     assert _analyses(db_url) == []
 

@@ -6,7 +6,6 @@ date_requested, report, warnings, data = [{vcf, ped, technology, callerName?}].
 Every problem raises AnalysisConfigError with one line naming the file and what is wrong.
 """
 
-import codecs
 import gzip
 import hashlib
 import json
@@ -22,7 +21,7 @@ import jsonschema
 
 from ella import jsonload
 from ella.folder_walk import paths_below
-from ella.text import file_problem, is_utf8, line_and_column, line_at
+from ella.text import NotUtf8, file_problem, is_utf8, line_and_column, line_at, utf8_text
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -164,13 +163,9 @@ def _read_text(path, limit, why, bom=True):
     except OSError as exc:
         raise AnalysisConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return data.decode("utf-8-sig" if bom else "utf-8")
-    except UnicodeDecodeError as exc:
-        start = exc.start + (len(codecs.BOM_UTF8) if bom and data.startswith(codecs.BOM_UTF8)
-                             else 0)
-        line = line_at(data, start)
-        raise AnalysisConfigError(f"{path}: line {line}: not UTF-8 text (byte {start}: "
-                                  f"{data[start:start + 1]!r})") from None
+        return utf8_text(data, bom=bom)
+    except NotUtf8 as exc:
+        raise AnalysisConfigError(f"{path}: {exc}") from None
 
 
 def _names_from(stem, where):

@@ -23,7 +23,7 @@ from ella import jsonload
 from ella.yamlload import RepeatedKeyLoader
 from ella.annotation.converters import (CONVERTERS, AnnotationConfigError, Annotator,
                                         DEFAULT_META_PATTERN)
-from ella.text import line_at
+from ella.text import NotUtf8, line_at, utf8_text
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ELLA's legacy config is 20 kB
 
@@ -154,9 +154,9 @@ def read_annotation_config_file(path):
         raise AnnotationConfigFileError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; "
                                         "not an annotation config")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AnnotationConfigFileError(f"{path}: not UTF-8 text") from None
+        text = utf8_text(data, bom=False)  # (YAML reads a BOM itself)
+    except NotUtf8 as exc:
+        raise AnnotationConfigFileError(f"{path}: {exc}") from None
     try:
         return yaml.load(text, Loader=RepeatedKeyLoader)  # a SafeLoader
     except yaml.reader.ReaderError as exc:  # (no mark: its text was two lines)

@@ -20,7 +20,7 @@ from ella.filters.chain import check_filterconfig
 from ella.jsonschemas import load_schema_documents
 from ella.refresh import (FREQUENCY_TABLE, actual_frequency_columns, frequency_pairs,
                           hold_frequency_columns)
-from ella.text import repeats_a_repetition
+from ella.text import NotUtf8, repeats_a_repetition, utf8_text
 from ella.workflow.rounds import SNAPSHOT_CATEGORIES
 
 # Our own schema for the CLI input format; `filterconfig` itself is checked against the
@@ -114,12 +114,12 @@ def entry_label(index, entry):
 def read_filterconfigs_file(path):
     """Parse the file; malformed JSON is reported with its line and column."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # (a BOM: Notepad)
-            text = handle.read()
+        with open(path, "rb") as handle:
+            text = utf8_text(handle.read())  # (a BOM skipped: Notepad)
     except OSError as exc:
         raise FilterconfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise FilterconfigError(f"{path}: not UTF-8 text") from exc
+    except NotUtf8 as exc:
+        raise FilterconfigError(f"{path}: {exc}") from None
     try:
         return jsonload.loads(text)
     except json.JSONDecodeError as exc:

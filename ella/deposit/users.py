@@ -22,6 +22,7 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
                             generate_password, hash_password, logout_all_sessions,
                             looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns, hold_frequency_columns
+from ella.text import NotUtf8, utf8_text
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ NEW_USER_IGNORED_KEYS = ("password", "password_expiry")
 def read_json_list(path):
     """The top-level JSON list of a fixture file."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # (a BOM: Notepad)
-            data = jsonload.loads(handle.read())
+        with open(path, "rb") as handle:
+            data = jsonload.loads(utf8_text(handle.read()))  # (a BOM skipped: Notepad)
     except FileNotFoundError:
         raise UsersError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise UsersError(f"{path}: is a directory, not a JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise UsersError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except NotUtf8 as exc:
+        raise UsersError(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UsersError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg}") from None
