@@ -594,6 +594,26 @@ def test_add_many_updates_existing_users_with_a_diff(groups_db_url, tmp_path):
     assert out.splitlines()[0] == "No modifications made to user testuser3"
 
 
+def test_a_group_named_in_another_case_is_no_change(groups_db_url, tmp_path):
+    """The group is found whatever its case, but compared as written: every run of the same
+    file said "group: testgroup02 ---> TESTGROUP02", and so did `modify`."""
+    users = demo_users()[2:3]
+    users[0]["group"] = "TESTGROUP02"
+    path = write_json(tmp_path, "users.json", users)
+    ok(users_cli(groups_db_url, "add_many", path))
+    before = without_clilog(table_snapshot(groups_db_url))
+    out = ok(users_cli(groups_db_url, "add_many", path))
+    assert out.splitlines()[0] == "No modifications made to user testuser3"
+    out = ok(users_cli(groups_db_url, "modify", "testuser3", "--user_group", "TestGroup02",
+                       stdin="y\n"))
+    assert out.splitlines()[0] == "No modifications made to user testuser3"
+    assert without_clilog(table_snapshot(groups_db_url)) == before
+    # A change to another group is said with the group's stored name.
+    out = ok(users_cli(groups_db_url, "modify", "testuser3", "--user_group", "TESTGROUP01",
+                       stdin="y\n"))
+    assert out.splitlines()[0] == "group: testgroup02 ---> testgroup01"
+
+
 def test_add_many_without_users_in_the_group_says_so_and_nothing_else(groups_db_url):
     before = without_clilog(table_snapshot(groups_db_url))
     out = ok(users_cli(groups_db_url, "add_many", str(DEMO_USERS), "--group", "nosuchgroup"))

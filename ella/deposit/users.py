@@ -534,13 +534,14 @@ def get_user(conn, username, lock=False):
     return user
 
 
-def _group_id(conn, name, label=None):
-    """The group named `name`; else the one whose name differs only in case or Unicode form
-    (a users file saved on a Mac writes `Å` as `A` and a ring): such names count as one."""
+def _group(conn, name, label=None):
+    """(id, stored name) of the group named `name`; else of the one whose name differs only
+    in case or Unicode form (a users file saved on a Mac writes `Å` as `A` and a ring): such
+    names count as one."""
     where = f"{label}: " if label else ""
     row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (name,)).fetchone()
     if row is not None:
-        return row[0]
+        return row[0], name
     key = username_key(name)
     found = [(group_id, other) for group_id, other in conn.execute(
         "SELECT id, name FROM usergroup ORDER BY name") if username_key(other) == key]
@@ -549,7 +550,7 @@ def _group_id(conn, name, label=None):
                          f"{', '.join(repr(other) for _, other in found)}: name it exactly")
     if not found:
         raise UsersError(f"{where}no user group named {name!r}")
-    return found[0][0]
+    return found[0]
 
 
 def _shown(key, value):
@@ -576,7 +577,7 @@ def add_many(conn, users, auth, groups=None):
     _first_user_gets_id_1(conn)
     selected = _selected(users, "group", groups)
     for entry in selected:
-        group_id = _group_id(conn, entry["group"], entry["label"])
+        group_id, group_name = _group(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
         # As written, else in NFC (how a new name is stored), else the one stored in another
         # Unicode form (an adopted database's): the user login and the commands find.
@@ -607,10 +608,12 @@ def add_many(conn, users, auth, groups=None):
                             "ignored": [k for k in NEW_USER_IGNORED_KEYS if k in entry]})
             continue
         changes = []
+        # The group as stored: `TESTGROUP01` for `testgroup01` is no change.
+        wanted = dict(entry, group=group_name)
         for key in ("first_name", "last_name", "email", "group", "active", "config",
                     "password", "password_expiry"):
-            if key in entry and entry[key] != existing[key]:
-                changes.append((key, existing[key], entry[key]))
+            if key in entry and wanted[key] != existing[key]:
+                changes.append((key, existing[key], wanted[key]))
         changed = {key for key, _, _ in changes}
         simple = {k: entry[k] for k in ("first_name", "last_name", "email", "active")
                   if k in changed}
@@ -710,9 +713,11 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         if value is not None and value != user[key]:
             values[key] = value
             changes.append((key, user[key], value))
-    if user_group is not None and user_group != user["group"]:
-        values["group_id"] = _group_id(conn, user_group)
-        changes.append(("group", user["group"], user_group))
+    if user_group is not None:
+        group_id, group_name = _group(conn, user_group)
+        if group_name != user["group"]:  # (another case of its own group is no change)
+            values["group_id"] = group_id
+            changes.append(("group", user["group"], group_name))
     if values:
         _update_user(conn, user["id"], values)
     return user, changes
