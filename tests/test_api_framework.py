@@ -204,6 +204,17 @@ def test_every_request_is_resource_logged(toy_app, db_url):
     ]
 
 
+def test_a_scoped_ipv6_client_is_resource_logged_without_its_zone(toy_app, db_url):
+    """PostgreSQL's inet takes no zone id (`fe80::1%eth0`): the row failed to insert and the
+    request went unaudited (a link-local peer with HOST=::, or any local client naming
+    such an address in X-Forwarded-For)."""
+    Client(toy_app, remote_addr="fe80::1%eth0").get("/api/v1/things/1/")
+    Client(toy_app, remote_addr="::1").request(
+        "GET", "/api/v1/things/2/", headers={"HTTP_X_FORWARDED_FOR": "fe80::2%x"})
+    assert _sql(db_url, "SELECT resource, host(remote_addr) FROM resourcelog ORDER BY id") == [
+        ("/api/v1/things/1/", "fe80::1"), ("/api/v1/things/2/", "fe80::2")]
+
+
 def test_requests_with_nul_characters_are_logged_too(toy_app, db_url):
     """PostgreSQL text cannot hold NUL: a request with one is refused (400), and still gets
     its audit row (the character stored as U+FFFD), not silently losing it."""

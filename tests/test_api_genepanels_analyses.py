@@ -244,6 +244,17 @@ NEW_PANEL = {"name": "NewPanel", "version": "NewVersion",
                         "phenotypes": []}]}
 
 
+def test_a_group_that_may_not_create_panels_learns_no_panel_names(demo_api_app, demo_db_url):
+    """The name was checked before the groups: a 409 for an existing panel (403 for another
+    name) told a group without import rights which panels exist, which its list hides."""
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser4")
+    body = {**NEW_PANEL, "usergroups": ["testgroup02"]}
+    for name, version in (("NoSuchPanel", "v01"), ("HBOC", "v01")):
+        result = client.post(f"{API}/genepanels/", {**body, "name": name, "version": version})
+        assert (result.status, result.json["message"]) == (
+            403, "Your user group may not create gene panels for group testgroup02")
+
+
 def test_create_genepanel(demo_api_app, demo_db_url):
     sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
         "WHERE name IN ('testgroup01', 'testgroup02')")

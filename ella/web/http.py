@@ -102,9 +102,14 @@ class Request:
         candidates = [a.strip() for a in forwarded.split(",") if a.strip()][-1:] + [peer]
         for address in candidates:
             try:
-                return str(ipaddress.ip_address(address))
+                ip = ipaddress.ip_address(address)
             except ValueError:
                 continue
+            if getattr(ip, "scope_id", None) is not None:
+                # PostgreSQL's inet takes no zone (`fe80::1%eth0`): the row was lost, and
+                # with it the request's audit.
+                ip = ipaddress.ip_address(address.rsplit("%", 1)[0])
+            return str(ip)
         return "0.0.0.0"  # unix socket without a proxy header: resourcelog needs an inet
 
     @property

@@ -243,6 +243,18 @@ def create_genepanel(ctx):
     # As `ella-deposit genepanel` holds it: a panel one of them is making is committed or not
     # there when the other checks its new name (a name in another Unicode form, too).
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (PANEL_NAMES_LOCK,))
+    # The groups first: a group that may not create panels learnt from the 409 below which
+    # panels exist, which its panel list does not show it.
+    group_ids = dict(conn.execute("SELECT name, id FROM usergroup WHERE name = ANY(%s)",
+                                  (groups,)).fetchall())
+    allowed = {r[0] for r in conn.execute(
+        "SELECT usergroupimport_id FROM usergroupimport WHERE usergroup_id = %s",
+        (ctx.user["group_id"],))}
+    for group in groups:
+        if group not in group_ids:
+            raise NotFound(f"No user group named {group}")
+        if group_ids[group] not in allowed:
+            raise Forbidden(f"Your user group may not create gene panels for group {group}")
     if conn.execute("SELECT 1 FROM genepanel WHERE name = %s LIMIT 1",
                     (name,)).fetchone() is None:
         _refuse_new_name("name", name)
@@ -260,16 +272,6 @@ def create_genepanel(ctx):
                     (name, version, datetime.now(timezone.utc), ctx.user["id"])
                     ).fetchone() is None:
         raise Conflict(f"Gene panel {name} {version} already exists")
-    group_ids = dict(conn.execute("SELECT name, id FROM usergroup WHERE name = ANY(%s)",
-                                  (groups,)).fetchall())
-    allowed = {r[0] for r in conn.execute(
-        "SELECT usergroupimport_id FROM usergroupimport WHERE usergroup_id = %s",
-        (ctx.user["group_id"],))}
-    for group in groups:
-        if group not in group_ids:
-            raise NotFound(f"No user group named {group}")
-        if group_ids[group] not in allowed:
-            raise Forbidden(f"Your user group may not create gene panels for group {group}")
     transcript_genes, phenotype_genes, inheritance = {}, {}, {}
     for gene in genes:
         for ids, genes_of, what in ((gene["transcripts"], transcript_genes, "Transcript"),
