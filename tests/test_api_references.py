@@ -156,6 +156,18 @@ def test_bad_queries_400(client):
         assert isinstance(r.json["message"], str)
 
 
+def test_a_reference_too_long_to_index_is_a_400_saying_so(client, db_url):
+    """A tsvector holds 1 MiB: a title of 150,000 words failed the search trigger (a 500)."""
+    title = " ".join(f"w{i}" for i in range(150_000))
+    result = client.post(URL, {"manual": {"title": title, "authors": "Doe J"}})
+    assert result.status == 400
+    assert result.json["message"].startswith(
+        "The reference cannot be stored: its authors, title, journal and year are too long "
+        "to index for the reference search (string is too long for tsvector")
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM reference").fetchone() == (0,)
+
+
 def test_manual_reference(client, db_url):
     manual = {"title": "A manual one", "authors": "Doe J", "journal": "J. Test",
               "year": "2020", "abstract": None, "published": False}

@@ -121,6 +121,25 @@ def test_garbage_line_writes_nothing(db_url, tmp_path, garbage, reason):
     assert reason in clilog_outputs(db_url)[-1]
 
 
+@pytest.mark.parametrize("tool", ["ella-deposit", "ella-refs"])
+def test_a_reference_too_long_to_index_is_named_by_its_line(db_url, tmp_path, tool):
+    """A tsvector holds 1 MiB: a title of 150,000 words failed the search trigger with the
+    database's error alone, naming no line. An update counts the stored fields it keeps."""
+    assert run_cli("ella-deposit", "references", str(REFERENCES), db_url=db_url).returncode == 0
+    first = expected_references()[0]
+    words = " ".join(f"w{i}" for i in range(150_000))
+    path = write_lines(tmp_path, [json.dumps({"pubmed_id": 1234567, "title": "Fine"}),
+                                  json.dumps({"pubmed_id": first["pubmed_id"],
+                                              "authors": words})])
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli(tool, *(["references"] if tool == "ella-deposit"
+                                          else ["deposit"]), path, db_url=db_url))
+    assert line.startswith(
+        f"error: {path}: line 2: its authors, title, journal and year are too long to index "
+        "for the reference search (string is too long for tsvector"), line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
 @pytest.mark.parametrize("command", ["references", "custom_annotation"])
 def test_a_line_that_is_no_utf8_is_named_and_a_byte_order_mark_is_skipped(db_url, tmp_path,
                                                                           command):

@@ -257,7 +257,7 @@ def _references(db_url, args, audit):
     items = references.read_references(args.file)
     with connect(db_url, application_name="ella-deposit") as conn:
         require_ready_database(conn, args.app_config, shadow_columns=False)
-        result = references.deposit_references(conn, items)
+        result = references.deposit_references(conn, items, source=args.file)
     audit.echo(references.summary_line(result))
     return 0
 

@@ -174,7 +174,7 @@ def _deposit(args, argv):
         items = references.read_references(args.file)
         with connect(db_url, application_name="ella-refs") as conn:
             require_ready_database(conn, config, shadow_columns=False)
-            result = references.deposit_references(conn, items)
+            result = references.deposit_references(conn, items, source=args.file)
         audit.echo(references.summary_line(result))
         return 0
 

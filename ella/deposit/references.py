@@ -10,6 +10,7 @@ database trigger.
 
 import json
 
+import psycopg
 from psycopg import sql
 
 from ella import jsonload
@@ -87,8 +88,27 @@ def read_references(path):
     return references
 
 
-def deposit_references(conn, references):
-    """Upsert [(line, dict)] (or plain dicts) by pubmed_id in one transaction.
+SEARCH_VECTOR_TOO_LONG = ("its authors, title, journal and year are too long to index for the "
+                          "reference search")
+
+
+def search_vector_problem(conn, item):
+    """Why the search vector of a reference (a dict of `reference`'s columns) cannot be made
+    (sql/triggers/030_reference_search.sql), or None. A tsvector holds at most 1 MiB: an
+    author list or title of some hundred thousand words is beyond it, and the database's
+    error named no reference."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT reference_search_vector(%s, %s, %s, %s)",
+                         [item.get(key) for key in ("authors", "title", "journal", "year")])
+    except psycopg.errors.ProgramLimitExceeded as exc:
+        return f"{SEARCH_VECTOR_TOO_LONG} ({str(exc).splitlines()[0]})"
+    return None
+
+
+def deposit_references(conn, references, source=None):
+    """Upsert [(line, dict)] (or plain dicts) by pubmed_id in one transaction. `source` (a
+    file name) starts the message of a reference the database cannot index.
     Returns {"created": n, "updated": m}."""
     items = [r[1] if isinstance(r, tuple) else r for r in references]
     for item in items:  # callers other than read_references get the same checks
@@ -106,26 +126,51 @@ def deposit_references(conn, references):
             for item in items:
                 copy.write_row([item.get(c) for c in columns]
                                + [[k for k in OPTIONAL_FIELDS if k in item]])
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{col} = CASE WHEN {key} = ANY(t.given) THEN t.{col} ELSE r.{col} END")
-            .format(col=sql.Identifier(key), key=sql.Literal(key))
-            for key in OPTIONAL_FIELDS)
-        cur.execute(sql.SQL("UPDATE reference r SET {} FROM tmp_reference_deposit t "
-                            "WHERE r.pubmed_id = t.pubmed_id").format(assignments))
-        updated = cur.rowcount
-        cur.execute(
-            "INSERT INTO reference (pubmed_id, authors, title, journal, abstract, year, "
-            "published) SELECT t.pubmed_id, t.authors, t.title, t.journal, t.abstract, t.year, "
-            "coalesce(t.published, true) FROM tmp_reference_deposit t "
-            "WHERE NOT EXISTS (SELECT 1 FROM reference r WHERE r.pubmed_id = t.pubmed_id)")
-        created = cur.rowcount
+        try:
+            with conn.transaction():
+                updated, created = _upsert_staged(cur)
+        except psycopg.errors.ProgramLimitExceeded:
+            _raise_unindexable(conn, references, source)
+            raise  # (none found alone: the database's own error)
     return {"created": created, "updated": updated}
+
+
+def _upsert_staged(cur):
+    """(updated, created) rows of the staged references."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{col} = CASE WHEN {key} = ANY(t.given) THEN t.{col} ELSE r.{col} END")
+        .format(col=sql.Identifier(key), key=sql.Literal(key))
+        for key in OPTIONAL_FIELDS)
+    cur.execute(sql.SQL("UPDATE reference r SET {} FROM tmp_reference_deposit t "
+                        "WHERE r.pubmed_id = t.pubmed_id").format(assignments))
+    updated = cur.rowcount
+    cur.execute(
+        "INSERT INTO reference (pubmed_id, authors, title, journal, abstract, year, "
+        "published) SELECT t.pubmed_id, t.authors, t.title, t.journal, t.abstract, t.year, "
+        "coalesce(t.published, true) FROM tmp_reference_deposit t "
+        "WHERE NOT EXISTS (SELECT 1 FROM reference r WHERE r.pubmed_id = t.pubmed_id)")
+    return updated, cur.rowcount
+
+
+def _raise_unindexable(conn, references, source):
+    """ReferenceError naming the first reference whose search vector cannot be made (its
+    line when known). An existing row's fields not given are taken as stored."""
+    for entry in references:
+        line, item = entry if isinstance(entry, tuple) else (None, entry)
+        stored = conn.execute("SELECT authors, title, journal, year FROM reference "
+                              "WHERE pubmed_id = %s", (item["pubmed_id"],)).fetchone()
+        merged = dict(zip(("authors", "title", "journal", "year"), stored or ()))
+        merged.update(item)
+        problem = search_vector_problem(conn, merged)
+        if problem:
+            where = f"line {line}" if line is not None else f"pubmed_id {item['pubmed_id']}"
+            raise ReferenceError((f"{source}: " if source else "") + f"{where}: {problem}")
 
 
 def deposit_references_file(conn, path):
     """Read and deposit one JSON-lines file; the result also names the line count."""
     references = read_references(path)
-    result = deposit_references(conn, references)
+    result = deposit_references(conn, references, source=path)
     result["lines"] = len(references)
     return result
 

@@ -3,6 +3,7 @@
 
 import psycopg
 
+from ella.deposit.references import search_vector_problem
 from ella.pubmed import MAX_PUBMED_ID, PubmedParseError, parse_references_text
 from ella.web.errors import BadRequest, Conflict
 from ella.web.http import Response
@@ -98,6 +99,11 @@ def _insert(conn, values):
                 [values[k] for k in keys]).fetchone()
     except psycopg.errors.UniqueViolation:
         return None
+    except psycopg.errors.ProgramLimitExceeded:
+        problem = search_vector_problem(conn, values)
+        if problem is None:
+            raise
+        raise BadRequest(f"The reference cannot be stored: {problem}") from None
     return dict(zip(REFERENCE_KEYS, row))
 
 
