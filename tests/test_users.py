@@ -682,6 +682,12 @@ def test_add_many_bad_inputs_write_nothing(groups_db_url, tmp_path):
         ("second_bad", [one, dict(demo_users()[1], group="nogroup")],
          "entry 2 ('testuser2'): no user group named 'nogroup'"),
         ("plain_password", [dict(one, password="Password#123")], "must be a bcrypt hash"),
+        # A line break split the command's output and `list`'s rows.
+        ("email_newline", [dict(one, email="a@b\nc")],
+         "entry 1 ('testuser1'): email 'a@b\\nc' has a control character (a line break, a "
+         "tab)"),
+        ("name_tab", [dict(one, last_name="Nord\tmann")],
+         "entry 1 ('testuser1'): last_name 'Nord\\tmann' has a control character"),
         # A cost beyond ELLA's 12 makes every login attempt of the user take minutes to
         # hours of a worker (before any lockout); a hash bcrypt cannot read never verifies.
         *[(f"hash_{name}", [dict(one, password=prefix + GOOD_HASH[7:])], "must be a bcrypt hash")
@@ -882,6 +888,9 @@ def test_modify_multi_word_values_and_group(demo_db_url):
         demo_db_url, "modify", "hibsen", "--new_username", "testuser2", stdin="y\n"))
     assert without_clilog(table_snapshot(demo_db_url)) == before
     assert users_cli(demo_db_url, "modify", "hibsen").returncode == 2  # nothing to change
+    assert "the email 'x@y\\nz' has a control character (a line break, a tab)" in \
+        one_line_error(users_cli(demo_db_url, "modify", "hibsen", "--email", "x@y\nz",
+                                 stdin="y\n"))
     # Blank names, which add_many refuses, were stored ("K." in every list).
     for option in ("--first_name", "--last_name"):
         for value in ("", "   "):

@@ -90,6 +90,13 @@ def _is_text(value):
     return isinstance(value, str) and value.strip() != ""
 
 
+def _has_line_break_or_control(value):
+    """A tab, line break or other control character in a name or email: it split `list`'s
+    lines and the command's output (`a@b` and `c` on two lines)."""
+    return isinstance(value, str) and any(
+        unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
 def _check_panel_ref(label, what, value):
     if (not isinstance(value, list) or len(value) not in (1, 2)
             or not all(_is_text(v) for v in value)):
@@ -265,6 +272,10 @@ def parse_users(path, data):
                 raise UsersError(f"{label}: {key} must be a non-empty string")
         if entry["email"] is not None and not isinstance(entry["email"], str):
             raise UsersError(f"{label}: email must be a string or null")
+        for key in ("first_name", "last_name", "email"):
+            if _has_line_break_or_control(entry[key]):
+                raise UsersError(f"{label}: {key} {entry[key]!r} has a control character (a "
+                                 "line break, a tab)")
         problem = username_problem(entry["username"])
         if problem:
             raise UsersError(f"{label}: username {entry['username']!r} {problem}")
@@ -709,6 +720,10 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
     for key, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None and not _is_text(value):
             raise UsersError(f"the {key.replace('_', ' ')} must not be empty")  # as add_many
+    for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
+        if _has_line_break_or_control(value):
+            raise UsersError(f"the {key.replace('_', ' ')} {value!r} has a control character "
+                             "(a line break, a tab)")
     for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
         if value is not None and value != user[key]:
             values[key] = value
