@@ -444,6 +444,11 @@ MALFORMED = [
      "line 4: has a NUL character"),
     ("nul-phenotypes", "phenotypes", _replace_line(5, lambda l: l.replace("{", "{\0")),
      "line 5: has a NUL character"),
+    # Stored, it went into the symbol or inheritance the filters compare.
+    ("control-transcripts", "transcripts", _replace_line(4, lambda l: l.replace("\tAD", "\tAD\x1f")),
+     "line 4: has a control character (U+001F)"),
+    ("separator-phenotypes", "phenotypes", _replace_line(5, lambda l: l.replace("{", "{\u2028")),
+     "line 5: has a control character (U+2028)"),
 ]
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -368,6 +369,13 @@ class _TsvReader:
                 self.problem(lineno, "has a NUL character")
                 yield lineno, [], False
                 continue
+            control = _control_character(line)
+            if control:
+                # Stored, it went into symbols and inheritances the filters compare, and
+                # broke the lines of exports and logs (POST genepanels/ refuses it too).
+                self.problem(lineno, f"has a control character ({control})")
+                yield lineno, [], False
+                continue
             fields = line.split("\t")
             if len(fields) > len(names) and not any(f.strip() for f in fields[len(names):]):
                 fields = fields[:len(names)]  # trailing tabs: empty cells beyond the header
@@ -386,6 +394,15 @@ class _TsvReader:
             self.problems.append(f"{self.path}: No valid header found (a line starting with "
                                  f"{self.header_start!r})")
             self.failed = True
+
+
+def _control_character(line):
+    """The first control character of a line (other than the tab between cells), or a line or
+    paragraph separator, as `U+000B`; None when it has none."""
+    for c in line:
+        if c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp"):
+            return f"U+{ord(c):04X}"
+    return None
 
 
 def read_transcripts(path, problems, genes):
