@@ -406,6 +406,10 @@ MALFORMED = [
      "line 1: No valid header found before this data line"),
     ("missing-column", "transcripts", _replace_line(2, lambda l: l.replace("\tstrand", "\tstr")),
      "line 2: header lacks column 'strand'"),
+    # Which one was meant cannot be told: the first was read without a word.
+    ("column-twice", "transcripts", _replace_line(2, lambda l: l.replace("\tmetadata",
+                                                                          "\tstrand")),
+     "line 2: header has column 'strand' more than once"),
     ("phenotype-gene-id-typo", "phenotypes", _replace_line(3, _field(0, "1100")),
      "line 3: HGNC symbol 'BRCA2' is HGNC id 1101 on line 3 of "
      "test-ALL_v01_genes_transcripts.tsv but 1100 here"),

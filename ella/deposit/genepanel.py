@@ -146,6 +146,12 @@ def _header_index(lines, lineno, names, required, optional=()):
     index = {}
     for pos, raw in enumerate(names):
         index.setdefault(raw.strip(), pos)
+    # Which of the two was meant cannot be told (the first was read, without a word).
+    twice = [c for c in (*required, *optional) if [n.strip() for n in names].count(c) > 1]
+    if twice:
+        lines.problem(lineno, "header has column" + ("s " if len(twice) > 1 else " ")
+                      + ", ".join(repr(c) for c in twice) + " more than once")
+        return None
     missing = [c for c in required if c not in index]
     if missing:
         lines.problem(lineno, "header lacks column" + ("s " if len(missing) > 1 else " ")
