@@ -626,3 +626,13 @@ def test_unreadable_file_is_a_server_error_not_404(client, monkeypatch, error):
     assert (result.status, result.json) == (503, {"message": (
         f"The file of attachment {attachment_id} cannot be read from the storage "
         f"({error.strerror}); tell your system administrator")})
+
+
+def test_a_content_length_of_other_digits_is_no_length(client, storage):
+    """`²` is a digit to str.isdigit(), not to int(): an upload with it as its Content-Length
+    ended in a 500. It is read as no length (an empty form here: a 400)."""
+    result = client.request("POST", "/api/v1/attachments/upload/", raw=f"--{BOUNDARY}--\r\n"
+                            .encode(), content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                            headers={"CONTENT_LENGTH": "\u00b2"})
+    assert result.status == 400, result.body[:300]
+    assert not any(storage.rglob("*.*"))

@@ -76,6 +76,12 @@ def _letters(n):
     return "".join(rng.choice(string.ascii_letters) for _ in range(n))
 
 
+def _may_create_panels_for_its_group(conn):
+    """testuser1's group may create panels for itself (the groups are checked first)."""
+    conn.execute("INSERT INTO usergroupimport SELECT id, id FROM usergroup "
+                 "WHERE name = 'testgroup01'")
+
+
 @pytest.mark.parametrize("field", ["name", "version"])
 def test_an_oversized_gene_panel_name_is_400_and_writes_nothing(writer, field):
     """It reached the panel's primary-key index (over its size limit): a 503 "database not
@@ -84,6 +90,7 @@ def test_an_oversized_gene_panel_name_is_400_and_writes_nothing(writer, field):
     with psycopg.connect(url) as conn:
         transcript = conn.execute("SELECT min(id) FROM transcript WHERE gene_id = 1100"
                                   ).fetchone()[0]
+        _may_create_panels_for_its_group(conn)
     body = {"name": "NewPanel", "version": "v1", "usergroups": ["testgroup01"],
             "genes": [{"hgnc_id": 1100, "inheritance": "AD",
                        "transcripts": [{"id": transcript}]}]}
@@ -105,6 +112,7 @@ def test_a_value_over_a_database_limit_is_400_not_an_outage(writer, monkeypatch)
     with psycopg.connect(url) as conn:
         transcript = conn.execute("SELECT min(id) FROM transcript WHERE gene_id = 1100"
                                   ).fetchone()[0]
+        _may_create_panels_for_its_group(conn)
     before = table_snapshot(url, skip=UNLOGGED)
     result = client.post(f"{API}/genepanels/", {
         "name": _letters(20000), "version": "v1", "usergroups": ["testgroup01"],
@@ -140,3 +148,15 @@ def test_an_import_job_with_ellas_status_history_keeps_it(writer):
     assert patched.status == 200, patched.body
     entries = patched.json["status_history"]["history"]
     assert [e["status"] for e in entries] == ["SUBMITTED", "SUBMITTED"]
+
+
+@pytest.mark.parametrize("value", ["\u0661", "1_0", "\u00b2", "\uff11", "0x10"])
+def test_integer_query_parameters_are_ascii_digits(reader, value):
+    """int() reads `١` (Arabic-Indic one) and `1_0` as numbers: `per_page=١` was a page of
+    one, where the other integer inputs (ids in paths and lists) take ASCII digits only."""
+    result = reader.get(f"{API}/users/", query="per_page=" + quote(value))
+    assert result.status == 400
+    assert result.json["message"] == f"Query parameter 'per_page' must be an integer, got " \
+                                      f"{value!r}"
+    assert reader.get(f"{API}/users/", query="per_page=%201%20").status == 200
+

@@ -157,7 +157,8 @@ def test_bad_queries_400(client):
 
 
 def test_a_reference_too_long_to_index_is_a_400_saying_so(client, db_url):
-    """A tsvector holds 1 MiB: a title of 150,000 words failed the search trigger (a 500)."""
+    """A tsvector holds 1 MiB: a title of 150,000 words failed the search trigger, answered
+    with the general "A value in the request is too large to store"."""
     title = " ".join(f"w{i}" for i in range(150_000))
     result = client.post(URL, {"manual": {"title": title, "authors": "Doe J"}})
     assert result.status == 400

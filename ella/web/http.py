@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import parse_qs
@@ -15,6 +16,8 @@ MAX_JSON_BODY = 10 * 1024 * 1024
 # Deeper JSON is refused: ELLA's own requests nest far less, and very deep nesting exhausts
 # Python's recursion limit when the value is parsed or written out again (a 500).
 MAX_JSON_DEPTH = 100
+
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 NO_CACHE = "no-store, no-cache, must-revalidate, post-check=0, pre-check=0"
 
@@ -197,6 +200,9 @@ class Request:
         if raw is None or raw == "":
             return default
         try:
+            # ASCII digits: int() also reads `١` (Arabic-Indic one), `1_000` and `²`'s kin.
+            if not _INTEGER.fullmatch(raw.strip()):
+                raise ValueError(raw)
             value = int(raw)
         except ValueError:
             raise BadRequest(f"Query parameter {name!r} must be an integer, got {raw!r}") from None

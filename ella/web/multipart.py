@@ -209,7 +209,8 @@ def receive_file(environ, limit, tmp_dir, field="file"):
         raise UploadError("Malformed multipart body (no boundary)")
     delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1", "replace")
     raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
-    length = int(raw_length) if raw_length.isdigit() and len(raw_length) <= 18 else None
+    length = int(raw_length) if raw_length.isascii() and raw_length.isdigit() \
+        and len(raw_length) <= 18 else None  # (`²` is a digit to isdigit, not to int)
     if length is None and "chunked" not in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
         length = 0
     if length is not None and length > limit + FORM_OVERHEAD:
