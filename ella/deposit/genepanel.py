@@ -11,7 +11,6 @@ import os
 import re
 import stat
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -402,13 +401,16 @@ class _TsvReader:
             self.failed = True
 
 
+# Unicode's control characters (category Cc) but the tab between cells, and the line and
+# paragraph separators (Zl, Zp).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _control_character(line):
     """The first control character of a line (other than the tab between cells), or a line or
     paragraph separator, as `U+000B`; None when it has none."""
-    for c in line:
-        if c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp"):
-            return f"U+{ord(c):04X}"
-    return None
+    found = _CONTROL.search(line)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def read_transcripts(path, problems, genes):
