@@ -91,8 +91,9 @@ def _read_table(cur, oid):
     )
     constraints = {}
     for name, contype, definition, deltype in cur.fetchall():
-        entry = {"type": {"p": "primary key", "u": "unique", "f": "foreign key",
-                          "c": "check", "x": "exclude"}[contype],
+        if contype == "n":
+            continue  # PostgreSQL 18's NOT NULL constraints: the columns' `nullable` says it
+        entry = {"type": CONSTRAINT_TYPES.get(contype, contype),
                  "definition": _strip_schema(definition)}
         if contype == "f":
             entry["on_delete"] = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE",
@@ -114,8 +115,8 @@ def _read_table(cur, oid):
     indexes = {}
     for name, definition in cur.fetchall():
         # "CREATE [UNIQUE] INDEX name ON public.t USING btree (...)" -> "[UNIQUE ]btree (...)"
-        m = re.match(r"CREATE (UNIQUE )?INDEX \S+ ON \S+ USING (.*)$", definition)
-        indexes[name] = (m.group(1) or "") + _strip_schema(m.group(2))
+        m = _INDEX_DEFINITION.match(definition)
+        indexes[name] = (m.group(1) or "") + _strip_schema(m.group(2)) if m else definition
     cur.execute(
         """
         SELECT t.tgname, pg_get_triggerdef(t.oid)
@@ -126,10 +127,24 @@ def _read_table(cur, oid):
     )
     triggers = {}
     for name, definition in cur.fetchall():
-        m = re.match(r"CREATE TRIGGER \S+ (.*) ON \S+ (.*)$", definition)
-        triggers[name] = _strip_schema(f"{m.group(1)} {m.group(2)}")
+        m = _TRIGGER_DEFINITION.match(definition)
+        triggers[name] = _strip_schema(f"{m.group(1) or ''}{m.group(2)} {m.group(3)}") if m \
+            else definition
     return {"columns": columns, "constraints": constraints, "indexes": indexes,
             "triggers": triggers}
+
+
+CONSTRAINT_TYPES = {"p": "primary key", "u": "unique", "f": "foreign key", "c": "check",
+                    "x": "exclude", "t": "constraint trigger"}
+# An identifier as PostgreSQL prints it (quoted when it must be: `"ix dba allele pos"`), and
+# a table name, schema-qualified or not.
+_IDENTIFIER = r'(?:"(?:[^"]|"")*"|[^\s".]+)'
+_TABLE = rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})?"
+# pg_get_indexdef: ONLY for an index on a partitioned table's parent.
+_INDEX_DEFINITION = re.compile(
+    rf"CREATE (UNIQUE )?INDEX {_IDENTIFIER} ON (?:ONLY )?{_TABLE} USING (.*)$", re.DOTALL)
+_TRIGGER_DEFINITION = re.compile(
+    rf"CREATE (CONSTRAINT )?TRIGGER {_IDENTIFIER} (.*?) ON {_TABLE} (.*)$", re.DOTALL)
 
 
 def diff_catalogues(expected, actual, ignore_tables=()):

@@ -25,8 +25,8 @@ from ella.refresh import (FREQUENCY_TABLE, TRANSCRIPT_TABLE, fill_reference_sear
                           frequency_column_differences, functions_fingerprint,
                           install_functions_and_triggers, insert_missing_json_schemas,
                           installed_functions_fingerprint, limit_lock_wait,
-                          live_functions_fingerprint, recorded_live_fingerprint,
-                          lock_wait_limited, refresh)
+                          live_functions_fingerprint, lock_wait_limited, mark_refresh_owed,
+                          recorded_live_fingerprint, refresh, REFRESH_OWED, RefreshError)
 
 # Built by refresh, not by the migrations.
 SHADOW_TABLES = frozenset({TRANSCRIPT_TABLE, FREQUENCY_TABLE})
@@ -325,6 +325,7 @@ def apply_migration(conn, migration):
             cur.execute(sql.SQL("INSERT INTO {} (filename, checksum, how) "
                                 "VALUES (%s, %s, 'applied')").format(
                 sql.Identifier(BOOKKEEPING_TABLE)), (migration.name, migration.checksum))
+            mark_refresh_owed(cur)
     except MigrationError:
         raise
     except Exception as exc:  # psycopg errors: report the file and PostgreSQL's message
@@ -367,7 +368,13 @@ def migrate(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
             echo(f"Applying {migration.name}...")
             apply_migration(conn, migration)
         echo("Refreshing shadow tables and (re)creating triggers.")
-        refresh(conn, config, echo=echo)
+        try:
+            refresh(conn, config, echo=echo)
+        except RefreshError as exc:
+            names = ", ".join(m.name for m in pending)
+            raise RefreshError(f"{names} applied (committed), but the refresh after it did not "
+                               f"finish: {exc}. Run `ella-db migrate` (or `refresh`) again to "
+                               "finish") from exc
         return pending
 
     return _with_runner_lock(conn, run, echo)
@@ -441,6 +448,10 @@ FUNCTIONS_OUTDATED = ("the database's functions and triggers were installed by a
                       "version of this service")
 
 
+REFRESH_OWED_REASON = ("a migration was applied and the refresh after it did not finish (the "
+                       "shadow tables, functions and triggers may not match the new schema)")
+
+
 FUNCTIONS_CHANGED = ("the database's functions or triggers were changed after `ella-db "
                      "refresh` installed them (a trigger dropped or disabled, a function "
                      "replaced by hand)")
@@ -453,6 +464,8 @@ def functions_outdated(conn):
     recorded = recorded_live_fingerprint(conn)
     # (Recorded without their live state: by a version before that record, so that an
     # upgrade refreshes once and the check applies from then on.)
+    if recorded == REFRESH_OWED:
+        return REFRESH_OWED_REASON
     if installed_functions_fingerprint(conn) != functions_fingerprint() or recorded is None:
         return FUNCTIONS_OUTDATED
     if recorded != live_functions_fingerprint(conn):

@@ -303,9 +303,16 @@ def _swap_in(cur, table):
     # (filtering and imports failed with "permission denied").
     table_grants = _grants(cur, f"public.{table}")
     sequence_grants = _grants(cur, _id_sequence(cur, table))
+    # And its owner: run as a superuser (`sudo -u postgres`), the new tables were the
+    # superuser's, and the service's role could no longer write them.
+    owner = cur.execute("SELECT pg_get_userbyid(relowner) FROM pg_class "
+                        "WHERE oid = to_regclass(%s)", (f"public.{table}",)).fetchone()
     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
     cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(tmp),
                                                               sql.Identifier(table)))
+    if owner is not None:  # (its id sequence follows it)
+        cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(table),
+                                                                 sql.Identifier(owner[0])))
     _grant(cur, "TABLE", sql.Identifier(table), table_grants)
     # (A name from the catalogue, quoted where it needs it.)
     _grant(cur, "SEQUENCE", sql.SQL(_id_sequence(cur, table)), sequence_grants)
@@ -403,6 +410,20 @@ def recorded_live_fingerprint(conn):
     comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
                            (f"public.{BOOKKEEPING_TABLE}",)).fetchone()[0] or ""
     return comment.split(_LIVE_SEPARATOR, 1)[1] if _LIVE_SEPARATOR in comment else None
+
+
+# Recorded in place of the live fingerprint by a migration, in its own transaction: the
+# refresh that follows it is owed until it commits (its record replaces this one). A refresh
+# that failed after the migration committed was otherwise never run again ("up to date").
+REFRESH_OWED = "(none: a migration was applied, its refresh has not finished)"
+
+
+def mark_refresh_owed(cur):
+    """Record, in the current transaction, that the schema changed and a refresh is owed."""
+    installed = installed_functions_fingerprint(cur.connection) or ""
+    cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+        sql.Identifier(BOOKKEEPING_TABLE),
+        sql.Literal(_FINGERPRINT_PREFIX + installed + _LIVE_SEPARATOR + REFRESH_OWED)))
 
 
 def install_functions_and_triggers(cur, config):

@@ -201,3 +201,45 @@ def test_add_many_as_the_application_role_adds_the_first_user(db_url, app_role, 
     assert result.returncode == 0, result.stderr
     with psycopg.connect(db_url) as conn:
         assert conn.execute('SELECT min(id) FROM "user"').fetchone()[0] == 2
+
+
+@pytest.fixture
+def owner_url(empty_db_url):
+    """The URL of an empty database owned by a new login role without superuser rights (the
+    README's schema owner); the harness' own URL is a superuser's."""
+    role = f"ella_owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            sql.Identifier(database), sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
+    yield psycopg.conninfo.make_conninfo(empty_db_url, user=role)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE usename = %s", (role,))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
+            sql.Identifier(database)))
+        conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_refresh_run_as_a_superuser_leaves_the_shadow_tables_to_their_owner(
+        owner_url, empty_db_url):
+    """Run as `postgres` (`sudo -u postgres`), refresh made the new shadow tables the
+    superuser's: the owner's service could no longer write them ("permission denied" at
+    every import), while `compare` said all was well."""
+    assert run_cli("ella-db", "make-production", db_url=owner_url).returncode == 0
+    refreshed = run_cli("ella-db", "refresh", db_url=empty_db_url)
+    assert refreshed.returncode == 0, refreshed.stderr
+    owner = psycopg.conninfo.conninfo_to_dict(owner_url)["user"]
+    with psycopg.connect(empty_db_url) as conn:
+        owners = conn.execute(
+            "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relname LIKE "
+            "'annotationshadow%%' AND relkind IN ('r', 'S') ORDER BY relname").fetchall()
+    assert owners and {who for _, who in owners} == {owner}, owners
+    with psycopg.connect(owner_url) as conn:  # the owner's service writes them
+        conn.execute("INSERT INTO annotationshadowtranscript (allele_id, transcript) "
+                     "SELECT id, 'NM_1.1' FROM allele LIMIT 0")
+        conn.execute("SELECT nextval(pg_get_serial_sequence('annotationshadowtranscript', "
+                     "'id'))")

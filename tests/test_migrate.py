@@ -8,7 +8,7 @@ from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, diff_catalogues
 from ella.migrate import MigrationError, adopt, at_head, detect_state, migrate, status
-from helpers import catalogue, expected_catalogue, quiet, table_snapshot
+from helpers import catalogue, expected_catalogue, quiet, run_cli, table_snapshot
 from api_helpers import logged_in_client
 from ella.web.app import create_app
 
@@ -307,11 +307,82 @@ def test_adopt_refuses_an_ella_database_lacking_part_of_its_schema(demo_db_url, 
     assert (catalogue(demo_db_url), table_snapshot(demo_db_url)) == before
 
 
-def test_adopt_takes_an_ella_database_with_an_index_of_its_dbas(demo_db_url, ella_config):
+@pytest.mark.parametrize("name", ["dba_added", '"ix dba added"'])
+def test_adopt_takes_an_ella_database_with_an_index_of_its_dbas(demo_db_url, ella_config, name):
     with psycopg.connect(demo_db_url) as conn:
-        conn.execute("CREATE INDEX dba_added ON alleleassessment (allele_id)")
+        conn.execute(f"CREATE INDEX {name} ON alleleassessment (allele_id)")
         conn.commit()
         assert adopt(conn, ella_config, **quiet)
+
+
+@pytest.mark.parametrize("dba_sql", [
+    'CREATE INDEX "ix dba allele pos" ON allele (vcf_pos)',  # a name that needs quoting
+    'CREATE TABLE "dba notes" (id integer); CREATE INDEX dba_notes_id ON "dba notes" (id)',
+    # An index on a partitioned table: pg_get_indexdef says "ON ONLY".
+    "CREATE TABLE dba_part (id integer, d date) PARTITION BY RANGE (d); "
+    "CREATE INDEX dba_part_id ON dba_part (id)",
+    # A constraint trigger (pg_constraint's contype 't').
+    "CREATE FUNCTION dba_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; "
+    "END$$; CREATE CONSTRAINT TRIGGER dba_ct AFTER INSERT ON broadcast DEFERRABLE INITIALLY "
+    "DEFERRED FOR EACH ROW EXECUTE FUNCTION dba_noop()",
+], ids=["quoted-index", "quoted-table", "partitioned", "constraint-trigger"])
+def test_objects_a_dba_added_are_read_by_compare_and_status(db_url, dba_sql):
+    """The schema reader's patterns took every name for one without quotes, and knew no
+    constraint trigger: compare (the image's start gate), status and adopt ended in a
+    traceback on a database with such an object."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(dba_sql)
+    for command in ("compare", "status"):
+        result = run_cli("ella-db", command, db_url=db_url)
+        assert (result.returncode, result.stderr) == (0, ""), (command, result.stderr[-500:])
+    table = catalogue(db_url)["tables"]
+    if '"ix dba' in dba_sql:
+        assert table["allele"]["indexes"]["ix dba allele pos"] == "btree (vcf_pos)"
+    if "CONSTRAINT TRIGGER" in dba_sql:
+        assert table["broadcast"]["triggers"]["dba_ct"].startswith("CONSTRAINT AFTER INSERT")
+        assert table["broadcast"]["constraints"]["dba_ct"]["type"] == "constraint trigger"
+
+
+def test_a_migration_whose_refresh_failed_is_refreshed_by_the_next_migrate(
+        db_url, ella_config, migrations_copy, monkeypatch):
+    """migrate applies the pending files, then refreshes. The refresh failing (a busy
+    database) said "nothing changed" though the file was committed, and the next migrate said
+    "up to date" and never refreshed: the shadow tables kept what the migration changed
+    under them."""
+    import ella.refresh as refresh_module
+    from ella.refresh import RefreshError
+    from test_shadow_and_triggers import ANNOTATION
+    monkeypatch.setattr(refresh_module, "LOCK_WAIT", "300ms")
+    with psycopg.connect(db_url) as conn:
+        allele_id = conn.execute(
+            "INSERT INTO allele (genome_reference, chromosome, start_position, "
+            "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, "
+            "vcf_alt, length, caller_type) VALUES ('GRCh37', '13', 32890600, 32890601, 'A', "
+            "'G', 'SNP', 32890601, 'A', 'G', 1, 'snv') RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                     "annotation_config_id) VALUES (%s, %s, now(), 1)",
+                     (allele_id, psycopg.types.json.Jsonb(ANNOTATION)))
+    # A data migration in ELLA's manner (triggers off, rewrite, triggers on), which the
+    # refresh after it brings into the shadow tables.
+    (migrations_copy / "0002_rename_symbol.sql").write_text(
+        "ALTER TABLE annotation DISABLE TRIGGER USER;\n"
+        "UPDATE annotation SET annotations = jsonb_set(annotations, '{transcripts,0,symbol}', "
+        "'\"NEW\"') WHERE annotations->'transcripts'->0->>'symbol' = 'BRCA2';\n"
+        "ALTER TABLE annotation ENABLE TRIGGER USER;\n")
+    with psycopg.connect(db_url) as busy, psycopg.connect(db_url) as conn:
+        busy.execute("SELECT count(*) FROM allele")  # a request in progress holds a lock
+        with pytest.raises(RefreshError, match=r"^0002_rename_symbol\.sql applied \(committed\), "
+                                               r"but the refresh after it did not finish: "):
+            migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet)
+        busy.rollback()
+    with psycopg.connect(db_url) as conn:
+        ok, message = at_head(conn, ella_config, migrations_dir=migrations_copy)
+        assert not ok and message.startswith("a migration was applied and the refresh after "
+                                             "it did not finish")
+        assert migrate(conn, ella_config, migrations_dir=migrations_copy, **quiet) == []
+        assert at_head(conn, ella_config, migrations_dir=migrations_copy)[0]
+        assert conn.execute("SELECT symbol FROM annotationshadowtranscript ORDER BY id"
+                            ).fetchall() == [("NEW",), ("BRCA2",)]
 
 
 def test_migrate_refuses_unadopted_ella_database(demo_db_url, ella_config):
