@@ -377,11 +377,13 @@ class Record:
         """Typed FORMAT value of one sample (Number=1: scalar, else list); None if absent."""
         if key == "GT":
             return self.gts[sample_index] if self.gts is not None else None
+        # Split (and its field count checked) whatever the key: a line whose FORMAT names
+        # GT alone was never checked, and its sample's other fields were dropped unsaid.
+        fields = self._fields()[sample_index]
         try:
             k = self.format_keys.index(key)
         except ValueError:
             return None
-        fields = self._fields()[sample_index]
         raw = fields[k] if k < len(fields) else None
         fdef = self._hdr.format_def(key)
         try:
@@ -629,6 +631,9 @@ def _open_text(path, errors="strict"):
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept
+# Unicode's control characters (Cc: a sample name's ESC broke the lines it is shown on) and
+# the line and paragraph separators.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _first_line_not_utf8(path):
@@ -663,6 +668,7 @@ class VcfReader:
         self.header = VcfHeader()
         self.line_no = 0
         self._gt_cache = {}
+        self._formats_checked = set()  # FORMAT strings seen without a key named twice
         try:
             self._fh = _open_text(path)
         except OSError as exc:  # unreadable (permissions, a failing disk or share)
@@ -753,10 +759,23 @@ class VcfReader:
             hdr.samples = cols[9:]
             if len(set(hdr.samples)) != len(hdr.samples):
                 raise self._error("duplicate sample names in the #CHROM line")
+            if any(not sample.strip() for sample in hdr.samples):
+                # (A trailing tab after FORMAT made a sample named ''.)
+                raise self._error("a sample in the #CHROM line has no name")
+            if any(_CONTROL_CHARACTER.search(sample) for sample in hdr.samples):
+                raise self._error("a sample name in the #CHROM line has a control character")
             if any(len(sample) > MAX_SAMPLE_NAME for sample in hdr.samples):
                 raise self._error(f"a sample name in the #CHROM line is longer than "
                                   f"{MAX_SAMPLE_NAME} characters")
             return
+
+    def _check_format_keys(self, keys):
+        """A FORMAT naming a key twice: which of the two values is the key's cannot be told
+        (the first was read: `GT:AD:AD:GQ` stored the DP as missing, unsaid)."""
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise self._error(f"FORMAT {':'.join(keys)} names {', '.join(twice)} more than "
+                              "once")
 
     def _first_definition(self, definitions, d, kind):
         """Whether `d` is the first ##INFO/##FORMAT line of its ID. A later one (an
@@ -878,6 +897,9 @@ class VcfReader:
             rec.gts = rec.phased = rec.gt_problems = None
             if has_format:
                 keys = rec.format_keys = cols[8].split(":")
+                if cols[8] not in self._formats_checked:
+                    self._check_format_keys(keys)
+                    self._formats_checked.add(cols[8])
                 rec._sample_text = cols[9:]
                 if keys[0] == "GT":
                     n_alt = len(alts)

@@ -1035,6 +1035,45 @@ def test_a_sample_with_more_fields_than_format_keys_is_refused_with_its_line(tmp
         read_all(path)
 
 
+@pytest.mark.parametrize("keys", ["GT", "GT:FT"])
+def test_a_sample_with_more_fields_than_a_format_of_gt_alone_is_refused(tmp_path, keys):
+    """The field count was checked only when a key FORMAT names was read: with GT (or GT and
+    a key the deposit does not read) alone, `0/1:107,80:187` was imported with its depths
+    dropped unsaid."""
+    path = write_vcf(tmp_path, [
+        ["1", "300", ".", "A", "C", "50", "PASS", ".", keys, "0/1:107,80:187:99:2048,0,2917"]],
+        header=HEADER + FORMAT_DEPTHS)
+    record, = read_all(path)
+    with pytest.raises(VcfError, match=f"line {record.line_no}: sample P has 5 fields where "
+                                       f"FORMAT {keys} names {len(keys.split(':'))}$"):
+        record.format_value(0, "DP")
+
+
+def test_a_format_naming_a_key_twice_is_refused(tmp_path):
+    """`GT:AD:AD:GQ`: the first AD was read, and the DP under the second name dropped."""
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "A", "C", "50", "PASS", ".", "GT:AD:DP", "0/1:10,20:30"],
+        ["1", "300", ".", "A", "C", "50", "PASS", ".", "GT:AD:AD:GQ", "0/1:10,20:30:99"]],
+        header=HEADER + FORMAT_DEPTHS)
+    with pytest.raises(VcfError, match="line 18: FORMAT GT:AD:AD:GQ names AD more than once$"):
+        read_all(path)
+
+
+@pytest.mark.parametrize("samples, problem", [
+    (("P", ""), "a sample in the #CHROM line has no name"),
+    (("P", " "), "a sample in the #CHROM line has no name"),
+    (("P\x1b[31m",), "a sample name in the #CHROM line has a control character"),
+])
+def test_a_sample_without_a_name_or_with_a_control_character_is_refused(tmp_path, samples,
+                                                                        problem):
+    """A tab after FORMAT made a sample named '' (stored so); an ESC in a name broke every
+    line it was shown on."""
+    path = write_vcf(tmp_path, [["1", "100", ".", "A", "C", "50", "PASS", ".", "GT"]
+                                + ["0/1"] * len(samples)], samples=samples)
+    with pytest.raises(VcfError, match=f"{problem}$"):
+        read_all(path)
+
+
 def test_a_repeated_info_or_format_definition_is_ignored_as_htslib_does(tmp_path, caplog):
     """An annotation tool declaring a key the header has: the last definition was used, so
     a Float AF became the text '0.5' where ELLA (htslib keeps the first) read 0.5."""

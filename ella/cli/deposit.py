@@ -236,11 +236,13 @@ def _variants(db_url, args, audit, annotation_only):
                         conn, args.app_config, vcf, panel, annotation_only=annotation_only,
                         progress=_stats_progress)
             except INPUT_ERRORS as exc:
-                if not index:
-                    raise
-                # Each file is one transaction: say that the files before it stay imported.
-                raise CommandError(f"{exc} (nothing of it was written; the {index} file(s) "
-                                   "before it are imported)") from exc
+                # Named by its file (the panel check's words name none), and with several,
+                # each one transaction: said that the files before it stay imported.
+                message = str(exc) if vcf in str(exc) else f"{vcf}: {exc}"
+                if index:
+                    message += (f" (nothing of it was written; the {index} file(s) before it "
+                                "are imported)")
+                raise CommandError(message) from exc
             except BaseException:
                 if index:  # a database error, an interruption: said before its own line
                     audit.note(f"note: {vcf} was not imported; the {index} file(s) before it "
