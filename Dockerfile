@@ -40,7 +40,9 @@ EXPOSE 3114
 VOLUME ["/data", "/logs", "/socket"]
 # Healthy while nginx answers and the API behind it reaches the database: a program that
 # supervisord gave up on (FATAL) makes the container unhealthy instead of silently "Up".
+# Past any http_proxy of the environment (a site's, for outbound tools): through it, the
+# container was always unhealthy.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + (os.environ.get('PORT') or '3114') + '/api/v1/health/', timeout=8)"]
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.build_opener(urllib.request.ProxyHandler({})).open('http://127.0.0.1:' + (os.environ.get('PORT') or '3114') + '/api/v1/health/', timeout=8)"]
 # CMD, not ENTRYPOINT: `docker run ... ella bin/ella-db make-production` runs a tool instead.
 CMD ["/ella/ops/entrypoint.sh"]

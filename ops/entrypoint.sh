@@ -42,6 +42,18 @@ for dir in "$LOGPATH" "$SOCKET_DIR" "$ANALYSES_INCOMING" "$ANALYSES_PATH" \
     mkdir -p "$dir" 2>/dev/null || die "cannot create $dir (is the volume mounted writable for $(id -un)?)"
     [ -w "$dir" ] || die "$dir is not writable for $(id -un)"
 done
+# Started as root, nginx's workers are another user (nobody): they must pass through the
+# socket's directory (created 0750 above), or every API request is a 502.
+if [ "$(id -u)" = 0 ]; then
+    chmod o+x "$SOCKET_DIR"
+fi
+
+# A stop (docker stop) from here on is kept: before supervisord runs it ends the start
+# (it was lost while the check below ran, and the whole stack started anyway); after, it is
+# passed on to supervisord.
+supervisord_pid=
+stop_asked=
+trap 'stop_asked=1; [ -z "$supervisord_pid" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true' TERM INT HUP
 
 # `ella-db compare` names the command that brings the database to head (make-production,
 # adopt, migrate or refresh); when it cannot even check (no connection, a bad variable) its
@@ -63,10 +75,10 @@ fi
 # for the restart policy and `docker ps`. The listener leaves a marker file for that.
 fatal_marker="$SOCKET_DIR/ella-fatal"
 rm -f "$fatal_marker"
-# The trap first: a stop that comes while supervisord starts is passed on once it runs.
-supervisord_pid=
-stop_asked=
-trap 'stop_asked=1; [ -z "$supervisord_pid" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true' TERM INT HUP
+if [ -n "$stop_asked" ]; then
+    echo "ella entrypoint: stopped before the programs were started" >&2
+    exit 0
+fi
 supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
 supervisord_pid=$!
 [ -z "$stop_asked" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true

@@ -721,6 +721,10 @@ def _wait_for(predicate, seconds, what):
 def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
     _tool("supervisord")
     _tool("nginx")
+    # A socket directory the entrypoint creates (0750): started as root, as CI runs this,
+    # nginx's workers (another user) could not reach the API's socket in it, every request
+    # a 502.
+    site["socket"] = site["base"] / "socket-made-by-the-entrypoint"
     env = _site_env(site, DB_URL=db_url)
     conf = str(OPS / "supervisord.conf")
     proc = subprocess.Popen([str(OPS / "entrypoint.sh")], env=env, stdin=subprocess.DEVNULL,
@@ -797,6 +801,10 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
         healthcheck = json.loads(re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])",
                                            (ROOT / "Dockerfile").read_text()).group(1))
         assert subprocess.run(healthcheck, env=env, timeout=30).returncode == 0
+        # Also with a site's proxy in the environment (it went through it: always unhealthy).
+        proxied = dict(env, http_proxy=f"http://127.0.0.1:{_free_port()}",
+                       HTTP_PROXY=f"http://127.0.0.1:{_free_port()}")
+        assert subprocess.run(healthcheck, env=proxied, timeout=30).returncode == 0
 
         # Clients sending their bodies slowly, one per gunicorn worker, do not stall the API:
         # nginx buffers the body before a (sync) worker sees the request.
@@ -981,3 +989,39 @@ def test_a_program_supervisord_gives_up_on_stops_the_stack(site, db_url):
     assert proc.returncode == 1, output[-1500:]
     assert "ella entrypoint: stopped because a program could not be kept running: " \
            "processname:nginx" in output
+
+
+def test_a_stop_while_the_entrypoint_checks_the_database_starts_nothing(site, db_url):
+    """As a container's PID 1 the entrypoint gets no default action for SIGTERM: a `docker
+    stop` while `ella-db compare` ran was lost, and the whole stack started anyway (ended
+    only by the SIGKILL after the stop timeout). Run here as PID 1 of a PID namespace."""
+    _tool("supervisord")
+    _tool("nginx")
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("a PID namespace needs root and unshare")
+    env = _site_env(site, DB_URL=db_url)
+    with psycopg.connect(db_url) as holder:
+        # The check waits for this lock: the stop comes while it runs.
+        holder.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc",
+                                 str(OPS / "entrypoint.sh")], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            _wait_for(lambda: holder.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0], 60,
+                "the check to wait for the lock")
+            entrypoint = _wait_for(lambda: subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split(),
+                10, "the entrypoint (PID 1 of the namespace)")[0]
+            os.kill(int(entrypoint), signal.SIGTERM)
+            time.sleep(1)
+            holder.rollback()  # the check ends
+            output, _ = proc.communicate(timeout=60)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, output[-1500:]
+    assert "ella entrypoint: stopped before the programs were started" in output
+    assert not (site["logs"] / "supervisord.log").exists()
