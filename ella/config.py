@@ -36,6 +36,7 @@ the analysis folders, worker counts ...) are read in one place,
 
 import copy
 import json
+import ipaddress
 import os
 from pathlib import Path
 
@@ -650,7 +651,27 @@ def env_settings(environ=None):
         # Mark the session cookie Secure (only sent over HTTPS): set it behind TLS.
         "COOKIE_SECURE": _env_bool(environ, "COOKIE_SECURE"),
         "LOG_LEVEL": log_level(environ),
+        "FORWARDED_ALLOW_IPS": forwarded_allow_ips(environ),
     }
+
+
+def forwarded_allow_ips(environ=None):
+    """FORWARDED_ALLOW_IPS (gunicorn's, default 127.0.0.1): the proxies whose
+    X-Forwarded-For names the client, as a tuple of ip_network, or "*" for any peer."""
+    environ = os.environ if environ is None else environ
+    raw = _env_text(environ, "FORWARDED_ALLOW_IPS", "127.0.0.1").strip()
+    if raw == "*":
+        return "*"
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"environment variable FORWARDED_ALLOW_IPS must list IP "
+                              f"addresses or networks (or be *), got {part!r}") from None
+    return tuple(networks)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

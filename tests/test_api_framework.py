@@ -215,6 +215,22 @@ def test_a_scoped_ipv6_client_is_resource_logged_without_its_zone(toy_app, db_ur
         ("/api/v1/things/1/", "fe80::1"), ("/api/v1/things/2/", "fe80::2")]
 
 
+def test_a_proxy_of_forwarded_allow_ips_names_the_client(toy_app, db_url):
+    """An nginx on another host (API_UPSTREAM) is no loopback peer: every request was logged
+    with its address. The proxies of FORWARDED_ALLOW_IPS (gunicorn's variable) are trusted
+    with X-Forwarded-For as loopback is; any other peer is not."""
+    from ella.config import forwarded_allow_ips
+    toy_app.env = dict(toy_app.env, FORWARDED_ALLOW_IPS=forwarded_allow_ips(
+        {"FORWARDED_ALLOW_IPS": "127.0.0.1, 10.0.0.0/24"}))
+    forwarded = {"HTTP_X_FORWARDED_FOR": "192.0.2.7"}
+    Client(toy_app, remote_addr="10.0.0.5").request("GET", "/api/v1/things/1/",
+                                                    headers=forwarded)
+    Client(toy_app, remote_addr="10.0.1.5").request("GET", "/api/v1/things/2/",
+                                                    headers=forwarded)
+    assert _sql(db_url, "SELECT resource, host(remote_addr) FROM resourcelog ORDER BY id") == [
+        ("/api/v1/things/1/", "192.0.2.7"), ("/api/v1/things/2/", "10.0.1.5")]
+
+
 def test_requests_with_nul_characters_are_logged_too(toy_app, db_url):
     """PostgreSQL text cannot hold NUL: a request with one is refused (400), and still gets
     its audit row (the character stored as U+FFFD), not silently losing it."""

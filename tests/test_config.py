@@ -1,6 +1,7 @@
 """Tests for ella.config: YAML tags, schema validation, environment settings."""
 
 import copy
+import ipaddress
 import json
 import os
 import subprocess
@@ -506,7 +507,17 @@ def test_env_settings_defaults():
         "LOGPATH": None,
         "COOKIE_SECURE": False,
         "LOG_LEVEL": "INFO",
+        "FORWARDED_ALLOW_IPS": (ipaddress.ip_network("127.0.0.1/32"),),
     }
+
+
+def test_forwarded_allow_ips_lists_addresses_and_networks():
+    assert cfg.env_settings({"FORWARDED_ALLOW_IPS": " *"})["FORWARDED_ALLOW_IPS"] == "*"
+    assert cfg.forwarded_allow_ips({"FORWARDED_ALLOW_IPS": "10.1.2.3,fd00::/8, "}) == (
+        ipaddress.ip_network("10.1.2.3/32"), ipaddress.ip_network("fd00::/8"))
+    with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS must list IP addresses or "
+                                          "networks \\(or be \\*\\), got 'nginx.lab'"):
+        cfg.env_settings({"FORWARDED_ALLOW_IPS": "10.1.2.3,nginx.lab"})
 
 
 def test_env_settings_from_environment():

@@ -141,7 +141,7 @@ class App:
     # -- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         started = time.monotonic()
-        request = Request(environ)
+        request = Request(environ, self.env.get("FORWARDED_ALLOW_IPS") or ())
         route, response = self.handle(request)
         if route is None or route.resource_log:
             self._resource_log(request, route, response, started)

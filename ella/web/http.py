@@ -77,8 +77,11 @@ def wsgi_path(path_info):
 
 
 class Request:
-    def __init__(self, environ):
+    def __init__(self, environ, trusted_proxies=()):
         self.environ = environ
+        # Peers besides loopback and the unix socket whose X-Forwarded-For names the client
+        # (FORWARDED_ALLOW_IPS: a tuple of ip_network, or "*").
+        self.trusted_proxies = trusted_proxies
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.path = wsgi_path(environ.get("PATH_INFO", "") or "/")
         self.query_string = environ.get("QUERY_STRING", "")
@@ -93,12 +96,15 @@ class Request:
 
     @property
     def remote_addr(self):
-        """Client address. One proxy hop (our nginx, on the unix socket or loopback) is
-        trusted to append X-Forwarded-For; a client reaching gunicorn directly over the
-        network cannot write another address into the audit log with that header."""
+        """Client address. One proxy hop (our nginx, on the unix socket or loopback, or at an
+        address of FORWARDED_ALLOW_IPS: an nginx on another host, API_UPSTREAM) is trusted
+        to append X-Forwarded-For; a client reaching gunicorn directly over the network
+        cannot write another address into the audit log with that header."""
         peer = self.environ.get("REMOTE_ADDR", "")
         try:
-            via_proxy = ipaddress.ip_address(peer).is_loopback
+            peer_ip = ipaddress.ip_address(peer.rsplit("%", 1)[0])
+            via_proxy = peer_ip.is_loopback or self.trusted_proxies == "*" or any(
+                peer_ip in network for network in self.trusted_proxies)
         except ValueError:
             via_proxy = True  # a unix socket: only our nginx can reach it
         forwarded = self.environ.get("HTTP_X_FORWARDED_FOR", "") if via_proxy else ""
