@@ -659,15 +659,15 @@ def forwarded_allow_ips(environ=None):
     """FORWARDED_ALLOW_IPS (gunicorn's, default 127.0.0.1): the proxies whose
     X-Forwarded-For names the client, as a tuple of ip_network, or "*" for any peer."""
     environ = os.environ if environ is None else environ
-    raw = _env_text(environ, "FORWARDED_ALLOW_IPS", "127.0.0.1").strip()
-    if raw == "*":
+    parts = [p.strip() for p in
+             _env_text(environ, "FORWARDED_ALLOW_IPS", "127.0.0.1").split(",") if p.strip()]
+    if "*" in parts:  # (as gunicorn reads it: any item `*` trusts every peer)
         return "*"
     networks = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
+    for part in parts:
         try:
-            networks.append(ipaddress.ip_network(part, strict=False))
+            # strict, as gunicorn: `10.0.0.1/24` (host bits set) is refused by both.
+            networks.append(ipaddress.ip_network(part))
         except ValueError:
             raise ConfigError(f"environment variable FORWARDED_ALLOW_IPS must list IP "
                               f"addresses or networks (or be *), got {part!r}") from None

@@ -27,6 +27,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import date
 
+from ella.text import NotUtf8, utf8_text
+
 _FORMAT_TAGS = re.compile(r"</?(?:i|b|u)>")
 # NCBI's answers start with a DOCTYPE naming NLM's public PubMed DTD, which the parser never
 # loads; only that form is accepted (and dropped). Any other DOCTYPE (an internal subset, a
@@ -346,9 +348,9 @@ def parse_medline(text, source=""):
     `source` (e.g. "file.txt: ") prefixes the message."""
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PubmedParseError(f"{source}not UTF-8 text") from None
+            text = utf8_text(text)
+        except NotUtf8 as exc:
+            raise PubmedParseError(f"{source}{exc}") from None
     text = text.lstrip("\ufeff")
     records, current, start = [], [], None
     # Only \n, \r\n or \r ends a line: str.splitlines() also splits at U+2028, form feeds
@@ -378,9 +380,9 @@ def parse_references_text(text, source="", on_unknown=None):
     `parse_pubmed_xml`."""
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PubmedParseError(f"{source}not UTF-8 text") from None
+            text = utf8_text(text)
+        except NotUtf8 as exc:
+            raise PubmedParseError(f"{source}{exc}") from None
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         try:
             return parse_pubmed_xml(text.lstrip("\ufeff"), on_unknown=on_unknown)
@@ -445,21 +447,23 @@ def read_id_file(path):
     the line."""
     ids, seen = [], set()
     try:
-        # utf-8-sig: an id list saved by Excel or Notepad starts with a byte-order mark.
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                for token in line.split("#", 1)[0].split():
-                    value = valid_pmid(token)
-                    if value is None:
-                        raise ValueError(f"{path}: line {number}: {token[:40]!r} is not a "
-                                         "PubMed id (a positive whole number)")
-                    if value not in seen:
-                        seen.add(value)
-                        ids.append(value)
+        with open(path, "rb") as handle:
+            # An id list saved by Excel or Notepad starts with a byte-order mark (skipped).
+            text = utf8_text(handle.read())
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+    except NotUtf8 as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # (as line_at counts)
+    for number, line in enumerate(lines, start=1):
+        for token in line.split("#", 1)[0].split():
+            value = valid_pmid(token)
+            if value is None:
+                raise ValueError(f"{path}: line {number}: {token[:40]!r} is not a "
+                                 "PubMed id (a positive whole number)")
+            if value not in seen:
+                seen.add(value)
+                ids.append(value)
     if not ids:
         raise ValueError(f"{path}: no PubMed ids in the file")
     return ids

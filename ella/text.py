@@ -3,6 +3,7 @@
 import codecs
 import errno
 import os
+import re
 import stat
 import unicodedata
 
@@ -30,6 +31,20 @@ def same_text_other_form(cur, table, name):
         f"SELECT DISTINCT name FROM {table} WHERE name <> %s AND (name = %s OR name ~ %s) "
         "ORDER BY name", (name, text, "[^\x01-\x7f]")).fetchall()
     return [other for (other,) in rows if unicodedata.normalize("NFC", other) == text]
+
+
+# Unicode's control characters (category Cc, C0 and C1) and the line and paragraph
+# separators (Zl, Zp): each breaks the line a value is shown, logged or exported on.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character(text, allowed=""):
+    """The first control character (Cc) or line or paragraph separator in `text` other than
+    those in `allowed` (a TSV line's tab), or None."""
+    for match in _LINE_BREAKING.finditer(text):
+        if match.group() not in allowed:
+            return match.group()
+    return None
 
 
 def repeats_a_repetition(pattern):

@@ -21,6 +21,8 @@ import math
 import re
 import zlib
 
+from ella.text import control_character
+
 log = logging.getLogger(__name__)
 
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
@@ -631,9 +633,6 @@ def _open_text(path, errors="strict"):
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept
-# Unicode's control characters (Cc: a sample name's ESC broke the lines it is shown on) and
-# the line and paragraph separators.
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _first_line_not_utf8(path):
@@ -762,7 +761,7 @@ class VcfReader:
             if any(not sample.strip() for sample in hdr.samples):
                 # (A trailing tab after FORMAT made a sample named ''.)
                 raise self._error("a sample in the #CHROM line has no name")
-            if any(_CONTROL_CHARACTER.search(sample) for sample in hdr.samples):
+            if any(control_character(sample) for sample in hdr.samples):  # (an ESC)
                 raise self._error("a sample name in the #CHROM line has a control character")
             if any(len(sample) > MAX_SAMPLE_NAME for sample in hdr.samples):
                 raise self._error(f"a sample name in the #CHROM line is longer than "

@@ -227,8 +227,12 @@ def test_a_proxy_of_forwarded_allow_ips_names_the_client(toy_app, db_url):
                                                     headers=forwarded)
     Client(toy_app, remote_addr="10.0.1.5").request("GET", "/api/v1/things/2/",
                                                     headers=forwarded)
+    # The same proxy seen by a dual-stack listener (HOST=::).
+    Client(toy_app, remote_addr="::ffff:10.0.0.5").request("GET", "/api/v1/things/3/",
+                                                           headers=forwarded)
     assert _sql(db_url, "SELECT resource, host(remote_addr) FROM resourcelog ORDER BY id") == [
-        ("/api/v1/things/1/", "192.0.2.7"), ("/api/v1/things/2/", "10.0.1.5")]
+        ("/api/v1/things/1/", "192.0.2.7"), ("/api/v1/things/2/", "10.0.1.5"),
+        ("/api/v1/things/3/", "192.0.2.7")]
 
 
 def test_requests_with_nul_characters_are_logged_too(toy_app, db_url):

@@ -53,11 +53,14 @@ def test_output_into_a_closed_pipe_is_one_line_and_a_new_password_is_not_lost(de
 
 
 def _into_a_full_disk(db_url, tool, *args):
-    """bin/<tool> with its output going to a log file on a full disk (/dev/full)."""
+    """bin/<tool> with its output going to a log file on a full disk (/dev/full), block
+    buffered as a file is (without PYTHONUNBUFFERED, which the image sets and a cron job's
+    shell does not: a short output is then written only as the tool ends)."""
+    env = {k: v for k, v in _env(db_url).items() if k != "PYTHONUNBUFFERED"}
     with open("/dev/full", "w") as full:
         return subprocess.run([str(ROOT / "bin" / tool), *args], stdout=full,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                              env=_env(db_url), timeout=120)
+                              env=env, timeout=120)
 
 
 FULL_DISK = ("error: the output could not be written (No space left on device); what the "
@@ -69,6 +72,8 @@ def test_output_into_a_full_disk_is_one_line_that_says_what_stays(adopted_demo_d
     traceback, and `list` in another; a new password is still not stored unseen."""
     listed = _into_a_full_disk(adopted_demo_db_url, "ella-users", "list")
     assert (listed.returncode, listed.stderr.strip()) == (1, FULL_DISK)
+    short = _into_a_full_disk(adopted_demo_db_url, "ella-deposit", "exists", __file__)
+    assert (short.returncode, short.stderr.strip()) == (1, FULL_DISK)
     references = tmp_path / "refs.jsonl"
     references.write_text('{"pubmed_id": 424242, "title": "A title"}\n')
     deposited = _into_a_full_disk(adopted_demo_db_url, "ella-deposit", "references", str(references))

@@ -513,6 +513,9 @@ def test_env_settings_defaults():
 
 def test_forwarded_allow_ips_lists_addresses_and_networks():
     assert cfg.env_settings({"FORWARDED_ALLOW_IPS": " *"})["FORWARDED_ALLOW_IPS"] == "*"
+    assert cfg.forwarded_allow_ips({"FORWARDED_ALLOW_IPS": "127.0.0.1,*"}) == "*"  # gunicorn's
+    with pytest.raises(ConfigError, match="got '10.0.0.1/24'"):  # host bits: gunicorn refuses
+        cfg.forwarded_allow_ips({"FORWARDED_ALLOW_IPS": "10.0.0.1/24"})
     assert cfg.forwarded_allow_ips({"FORWARDED_ALLOW_IPS": "10.1.2.3,fd00::/8, "}) == (
         ipaddress.ip_network("10.1.2.3/32"), ipaddress.ip_network("fd00::/8"))
     with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS must list IP addresses or "

@@ -448,11 +448,11 @@ def test_the_image_healthcheck_reads_an_empty_port_as_unset(tmp_path):
     assert command[:2] == ["python3", "-c"]
     asked = []
 
-    def urlopen(url, timeout=None):
+    def open_url(opener, url, timeout=None):
         asked.append(url)
     for port, expected in (("", "3114"), ("8080", "8080")):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(urllib.request, "urlopen", urlopen)
+            patch.setattr(urllib.request.OpenerDirector, "open", open_url)
             patch.setenv("PORT", port)
             exec(command[2], {})
         assert asked.pop() == f"http://127.0.0.1:{expected}/api/v1/health/"

@@ -391,6 +391,21 @@ def test_convert_malformed_input(tmp_path, content, where):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command, content, line", [
+    ("fetch", b"8896564\r\n11485765 # Pr\xf8ve\r\n", 2),
+    ("convert", b"PMID- 1\nTI  - x\nAU  - Pr\xf8ve A\n", 3),
+])
+def test_a_byte_that_is_not_utf8_is_named_with_its_line(tmp_path, command, content, line):
+    """An id file or a MEDLINE file in Latin-1 said only "not UTF-8 text"."""
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    args = (path, "-o", tmp_path / "o.json") if command == "convert" else (path,)
+    message = one_line_error(refs(command, *args,
+                                  env={"NCBI_EUTILS_URL": "http://127.0.0.1:9/"}))
+    at = content.index(b"\xf8")
+    assert f"{path}: line {line}: not UTF-8 text (byte {at}: b'\\xf8')" in message, message
+
+
 def test_convert_refuses_an_entity_declaration_split_by_a_format_tag(tmp_path):
     bad = tmp_path / "bad.xml"
     bad.write_text('<!<i>DOCTYPE PubmedArticle [<!<i>ENTITY e "x">]>'

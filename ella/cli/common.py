@@ -315,6 +315,10 @@ def run_main(fn, privilege_hint=PRIVILEGE_HINT):
 def _run_guarded(fn, privilege_hint):
     try:
         code = fn()
+        # What is still buffered (all of a short output, when stdout is a file) is written
+        # here, under the guard: at the interpreter's exit its failure was two "Exception
+        # ignored" lines and exit code 120.
+        sys.stdout.flush()
     except (CommandError, ConfigError, DatabaseError) as exc:
         # A refusal wrapped in our own message (a failed migration) gets the hint too.
         hint = f" ({privilege_hint})" if _missing_privilege_caused(exc) else ""

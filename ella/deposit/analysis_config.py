@@ -21,7 +21,8 @@ import jsonschema
 
 from ella import jsonload
 from ella.folder_walk import paths_below
-from ella.text import NotUtf8, file_problem, is_utf8, line_and_column, line_at, utf8_text
+from ella.text import (NotUtf8, control_character, file_problem, is_utf8, line_and_column,
+                       line_at, utf8_text)
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -90,11 +91,10 @@ def has_control_character(name, new=True):
     joiners and non-joiners are letters of Persian and Indic writing. An existing name (an
     append, a panel again) is checked for line breaks only: an adopted database's names
     stay usable. The messages call these "control or invisible characters"."""
-    for c in name:
-        category = unicodedata.category(c)
-        if category in ("Cc", "Zl", "Zp") or (
-                new and category == "Cf" and c not in _JOINERS):
-            return True
+    if control_character(name) is not None:
+        return True
+    if new and any(unicodedata.category(c) == "Cf" and c not in _JOINERS for c in name):
+        return True
     return bool(new and _INVISIBLE.search(name))
 
 

@@ -6,7 +6,6 @@ id), transcripts (by name) and phenotypes (by gene, description, inheritance) ar
 when they exist, new ones are inserted, and the panel's link rows are written in bulk.
 """
 
-import codecs
 import os
 import re
 import stat
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ella.deposit.analysis_config import has_control_character
-from ella.text import same_text_other_form
+from ella.text import NotUtf8, control_character, same_text_other_form, utf8_text
 
 GENOME_REFERENCE = "GRCh37"
 
@@ -115,15 +114,13 @@ class _Lines:
         except OSError as exc:
             self.problems.append(f"{self.path}: cannot read: {exc.strerror or exc}")
             return None
-        # A byte-order mark (Excel, Notepad) is no part of the first line.
-        mark = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
         try:
-            text = data[mark:].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            at = mark + exc.start
-            lineno = data.count(b"\n", 0, at) + 1
-            self.problem(lineno, f"not UTF-8 text (byte {at} of the file: "
-                                 f"{data[at:at + 1]!r})")
+            text = utf8_text(data)  # (a byte-order mark, Excel's or Notepad's, skipped)
+        except NotUtf8 as exc:
+            at = exc.offset
+            # Lines counted at LF, as this reader splits them (a lone CR is refused below).
+            self.problem(data.count(b"\n", 0, at) + 1, f"not UTF-8 text (byte {at} of the "
+                                                      f"file: {data[at:at + 1]!r})")
             return None
         # (CR CR LF: Python's csv writer on Windows, in a file not opened with newline="".)
         lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), 1)]
@@ -374,11 +371,11 @@ class _TsvReader:
                 self.problem(lineno, "has a NUL character")
                 yield lineno, [], False
                 continue
-            control = _control_character(line)
+            control = control_character(line, allowed="\t")
             if control:
                 # Stored, it went into symbols and inheritances the filters compare, and
                 # broke the lines of exports and logs (POST genepanels/ refuses it too).
-                self.problem(lineno, f"has a control character ({control})")
+                self.problem(lineno, f"has a control character (U+{ord(control):04X})")
                 yield lineno, [], False
                 continue
             fields = line.split("\t")
@@ -401,16 +398,6 @@ class _TsvReader:
             self.failed = True
 
 
-# Unicode's control characters (category Cc) but the tab between cells, and the line and
-# paragraph separators (Zl, Zp).
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _control_character(line):
-    """The first control character of a line (other than the tab between cells), or a line or
-    paragraph separator, as `U+000B`; None when it has none."""
-    found = _CONTROL.search(line)
-    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def read_transcripts(path, problems, genes):

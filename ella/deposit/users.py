@@ -22,7 +22,7 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
                             generate_password, hash_password, logout_all_sessions,
                             looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns, hold_frequency_columns
-from ella.text import NotUtf8, utf8_text
+from ella.text import NotUtf8, control_character, utf8_text
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,7 @@ def _is_text(value):
 def _has_line_break_or_control(value):
     """A tab, line break or other control character in a name or email: it split `list`'s
     lines and the command's output (`a@b` and `c` on two lines)."""
-    return isinstance(value, str) and any(
-        unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+    return isinstance(value, str) and control_character(value) is not None
 
 
 def _check_panel_ref(label, what, value):

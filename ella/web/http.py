@@ -103,6 +103,8 @@ class Request:
         peer = self.environ.get("REMOTE_ADDR", "")
         try:
             peer_ip = ipaddress.ip_address(peer.rsplit("%", 1)[0])
+            # An IPv4 peer of a dual-stack listener (HOST=::) is `::ffff:10.0.0.5`.
+            peer_ip = getattr(peer_ip, "ipv4_mapped", None) or peer_ip
             via_proxy = peer_ip.is_loopback or self.trusted_proxies == "*" or any(
                 peer_ip in network for network in self.trusted_proxies)
         except ValueError:
