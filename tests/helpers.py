@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 
 from ella.catalogue import BOOKKEEPING_TABLE, read_catalogue
@@ -162,3 +163,26 @@ def process_running(pid):
         return False
     except OSError:
         return True
+
+
+@contextmanager
+def login_role(db_url, prefix):
+    """(role name, database name, the URL as that role) of a new login role without any
+    privilege, in the database of `db_url` (a superuser's); the caller grants what it needs.
+    Afterwards its sessions end, the database is given back if the role owned it, and the
+    role and everything it owns are dropped."""
+    import uuid
+    role = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        yield role, database, psycopg.conninfo.make_conninfo(db_url, user=role)
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE usename = %s", (role,))
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
+                sql.Identifier(database)))
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -4,7 +4,6 @@ and never taken for a folder's, a job's or the software's fault."""
 
 import json
 import logging
-import uuid
 
 import psycopg
 import psycopg.conninfo
@@ -16,29 +15,22 @@ from api_helpers import TEST_PASSWORD, add_user
 from deposit_helpers import copy_test_analysis
 from ella.polling import transient_database_error
 from ella.watcher import ERROR_SUFFIX, Watcher, WatcherError
-from helpers import run_cli
+from helpers import login_role, run_cli
 
 
 @pytest.fixture
 def app_role(db_url):
     """(name, URL) of a new login role with CONNECT and the DML privileges on every table
     and sequence of the database; dropped afterwards."""
-    role = f"ella_app_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-            sql.Identifier(database), sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
-                             "public TO {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}"
-                             ).format(sql.Identifier(role)))
-    yield role, psycopg.conninfo.make_conninfo(db_url, user=role)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE usename = %s", (role,))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with login_role(db_url, "ella_app") as (role, database, url):
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+                sql.Identifier(database), sql.Identifier(role)))
+            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN "
+                                 "SCHEMA public TO {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}"
+                                 ).format(sql.Identifier(role)))
+        yield role, url
 
 
 def _revoke(db_url, privilege, table, role):
@@ -207,21 +199,13 @@ def test_add_many_as_the_application_role_adds_the_first_user(db_url, app_role, 
 def owner_url(empty_db_url):
     """The URL of an empty database owned by a new login role without superuser rights (the
     README's schema owner); the harness' own URL is a superuser's."""
-    role = f"ella_owner_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-            sql.Identifier(database), sql.Identifier(role)))
-        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
-    yield psycopg.conninfo.make_conninfo(empty_db_url, user=role)
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE usename = %s", (role,))
-        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
-            sql.Identifier(database)))
-        conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with login_role(empty_db_url, "ella_owner") as (role, database, url):
+        with psycopg.connect(empty_db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(database), sql.Identifier(role)))
+            conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(
+                sql.Identifier(role)))
+        yield url
 
 
 def test_a_refresh_run_as_a_superuser_leaves_the_shadow_tables_to_their_owner(

@@ -2,16 +2,14 @@
 named after the owner role, tables that are not ELLA's, a role that may not create tables."""
 
 import shutil
-import uuid
 
 import psycopg
-import psycopg.conninfo
 import pytest
 from psycopg import sql
 
 from ella.db import MIGRATIONS_DIR
 from ella.migrate import at_head, detect_state, migrate
-from helpers import run_cli
+from helpers import login_role, run_cli
 
 QUIET = {"echo": lambda *_: None}
 
@@ -81,20 +79,14 @@ def test_a_table_a_dba_added_keeps_the_database_in_service(db_url, demo_db_url):
 
 @pytest.fixture
 def plain_role(empty_db_url):
-    role = f"plain_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-            sql.Identifier(database), sql.Identifier(role)))
-        # (PostgreSQL 15 grants no CREATE on public to other roles.)
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(role)))
-    yield psycopg.conninfo.make_conninfo(empty_db_url, user=role)
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE usename = %s", (role,))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with login_role(empty_db_url, "plain") as (role, database, url):
+        with psycopg.connect(empty_db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+                sql.Identifier(database), sql.Identifier(role)))
+            # (PostgreSQL 15 grants no CREATE on public to other roles.)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(
+                sql.Identifier(role)))
+        yield url
 
 
 @pytest.mark.parametrize("command", ["make-production", "migrate"])
