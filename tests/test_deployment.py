@@ -907,6 +907,16 @@ def test_the_nginx_unit_renders_its_config_again_on_reload():
     assert 'conf="${SOCKET_DIR:-/socket}/nginx.conf"' in (OPS / "nginx-start.sh").read_text()
 
 
+def test_the_api_unit_reloads_gunicorn():
+    """`systemctl reload ella-api` failed ("Job type reload is not applicable"): the unit had
+    no ExecReload, though the README offers a reload for a changed config."""
+    unit = (OPS / "systemd" / "ella-api.service").read_text()
+    assert re.findall(r"^ExecReload=(.*)$", unit, re.M) == ["/bin/kill -HUP $MAINPID"]
+    # bin/ella-api execs the API, which execs gunicorn: its master is the main process.
+    assert '" -m ella.cli.api "$@"' in (ROOT / "bin" / "ella-api").read_text()
+    assert "exec" in (ROOT / "bin" / "ella-api").read_text().splitlines()[-1]
+
+
 def test_systemd_units_verify(tmp_path):
     analyze = _tool("systemd-analyze")
     env_file = tmp_path / "ella.env"
