@@ -318,7 +318,8 @@ def _run_guarded(fn, privilege_hint):
         # What is still buffered (all of a short output, when stdout is a file) is written
         # here, under the guard: at the interpreter's exit its failure was two "Exception
         # ignored" lines and exit code 120.
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (CommandError, ConfigError, DatabaseError) as exc:
         # A refusal wrapped in our own message (a failed migration) gets the hint too.
         hint = f" ({privilege_hint})" if _missing_privilege_caused(exc) else ""

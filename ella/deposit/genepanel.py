@@ -398,8 +398,6 @@ class _TsvReader:
             self.failed = True
 
 
-
-
 def read_transcripts(path, problems, genes):
     reader = _TsvReader(path, problems, TRANSCRIPT_HEADER_START, TRANSCRIPT_COLUMNS,
                         OPTIONAL_TRANSCRIPT_COLUMNS, header_has_hash=True)
