@@ -351,17 +351,10 @@ def test_a_migration_whose_refresh_failed_is_refreshed_by_the_next_migrate(
     under them."""
     import ella.refresh as refresh_module
     from ella.refresh import RefreshError
-    from test_shadow_and_triggers import ANNOTATION
+    from test_shadow_and_triggers import ANNOTATION, _allele, _annotate
     monkeypatch.setattr(refresh_module, "LOCK_WAIT", "300ms")
     with psycopg.connect(db_url) as conn:
-        allele_id = conn.execute(
-            "INSERT INTO allele (genome_reference, chromosome, start_position, "
-            "open_end_position, change_from, change_to, change_type, vcf_pos, vcf_ref, "
-            "vcf_alt, length, caller_type) VALUES ('GRCh37', '13', 32890600, 32890601, 'A', "
-            "'G', 'SNP', 32890601, 'A', 'G', 1, 'snv') RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
-                     "annotation_config_id) VALUES (%s, %s, now(), 1)",
-                     (allele_id, psycopg.types.json.Jsonb(ANNOTATION)))
+        _annotate(conn, _allele(conn), ANNOTATION)
     # A data migration in ELLA's manner (triggers off, rewrite, triggers on), which the
     # refresh after it brings into the shadow tables.
     (migrations_copy / "0002_rename_symbol.sql").write_text(
