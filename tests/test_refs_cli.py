@@ -331,6 +331,9 @@ def test_output_through_a_symbolic_link_or_to_a_device(tmp_path):
     result = refs("convert", XML_FILES[0], "-o", "/dev/stdout")
     assert result.returncode == 0 and json.loads(result.stdout.splitlines()[0])[
         "pubmed_id"] == int(XML_FILES[0].stem), result.stderr
+    # Only the references: the closing line went into them, and a deposit refused the file.
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr.strip().endswith("Converted 1 references from 1 files -> /dev/stdout")
 
 
 def test_efetch_url_default():

@@ -122,9 +122,20 @@ def _fetch(args, argv):
         print(f"warning: Pubmed IDs ignored ({len(missing)} not in the answer): [{shown}]",
               file=sys.stderr, flush=True)
     _write(output, refs)
-    print(f"Fetched {len(refs)} references for {len(ids)} PubMed ids "
-          f"({len(missing)} ignored, {client.requests} requests) -> {output}")
+    _summary(f"Fetched {len(refs)} references for {len(ids)} PubMed ids "
+             f"({len(missing)} ignored, {client.requests} requests) -> {output}", output)
     return 0
+
+
+def _summary(line, output):
+    """The closing line, on stderr when the references went to stdout (`-o /dev/stdout`):
+    mixed into them, it made the file one a deposit refuses."""
+    try:
+        written, stdout = os.stat(output), os.fstat(sys.stdout.fileno())
+        to_stdout = (written.st_dev, written.st_ino) == (stdout.st_dev, stdout.st_ino)
+    except (OSError, ValueError, AttributeError):  # (no stdout, or not a file's)
+        to_stdout = False
+    print(line, file=sys.stderr if to_stdout else sys.stdout)
 
 
 def _write(output, refs):
@@ -160,7 +171,8 @@ def _convert(args, argv):
             first_file[ref["pubmed_id"]] = name
             refs.append(ref)
     _write(output, refs)
-    print(f"Converted {len(refs)} references from {len(args.files)} files -> {output}")
+    _summary(f"Converted {len(refs)} references from {len(args.files)} files -> {output}",
+             output)
     return 0
 
 
