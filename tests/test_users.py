@@ -899,6 +899,27 @@ def test_modify_multi_word_values_and_group(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
+def test_blank_email_is_no_email(demo_db_url, tmp_path):
+    """`modify --email ''` stored an empty string, which read as an address; it now removes
+    the address (NULL, as a user added without one), and add_many stores a blank one so too."""
+    def email_of(username):
+        return query(demo_db_url, 'SELECT email FROM "user" WHERE username = %s', (username,))
+
+    users_cli(demo_db_url, "modify", "testuser1", "--email", "a@example.org", stdin="y\n")
+    out = ok(users_cli(demo_db_url, "modify", "testuser1", "--email", "", stdin="y\n"))
+    assert out.splitlines()[0] == "email: a@example.org ---> (none)"
+    assert email_of("testuser1") == [(None,)]
+    assert ok(users_cli(demo_db_url, "modify", "testuser1", "--email", "  ", stdin="y\n")
+              ).splitlines()[0] == "No modifications made to user testuser1"
+    entry = {"username": "blankmail", "first_name": "B", "last_name": "M", "email": " ",
+             "group": "testgroup01"}
+    ok(users_cli(demo_db_url, "add_many", write_json(tmp_path, "u.json", [entry])))
+    assert email_of("blankmail") == [(None,)]
+    out = ok(users_cli(demo_db_url, "add_many", write_json(
+        tmp_path, "u2.json", [dict(entry, email="b@example.org")])))
+    assert "email: (none) ---> b@example.org" in out.splitlines()
+
+
 # ------------------------------------------------------------------------------------------
 # list, activity, help
 

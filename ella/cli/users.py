@@ -225,7 +225,7 @@ def _modify(conn, config, args, audit):
     user, changes = domain.modify_user(conn, args.username, **values)
     conn.commit()
     for key, old, new in changes:
-        audit.echo(f"{key}: {old} ---> {new}")
+        audit.echo(f"{key}: {domain.shown_value(key, old)} ---> {domain.shown_value(key, new)}")
     if not changes:
         audit.echo(f"No modifications made to user {user['username']}")
     audit.echo(f"User {values.get('new_username', user['username'])} modified")

@@ -260,6 +260,12 @@ def _lookalike_group(conn, name):
     return None
 
 
+def email_or_none(email):
+    """A blank e-mail address is no address: NULL, as a user without one has (an empty string
+    would read as an address in every list and export)."""
+    return email if email is not None and email.strip() else None
+
+
 def parse_users(path, data):
     """Checked user entries (dicts with the file's keys plus `label`)."""
     users, seen = [], set()
@@ -271,6 +277,7 @@ def parse_users(path, data):
                 raise UsersError(f"{label}: {key} must be a non-empty string")
         if entry["email"] is not None and not isinstance(entry["email"], str):
             raise UsersError(f"{label}: email must be a string or null")
+        entry = dict(entry, email=email_or_none(entry["email"]))
         for key in ("first_name", "last_name", "email"):
             if _has_line_break_or_control(entry[key]):
                 raise UsersError(f"{label}: {key} {entry[key]!r} has a control character (a "
@@ -563,7 +570,10 @@ def _group(conn, name, label=None):
     return found[0]
 
 
-def _shown(key, value):
+def shown_value(key, value):
+    """A value as the change lines print it (never a password hash)."""
+    if value is None:
+        return "(none)"
     if key == "password":
         return "<bcrypt hash>"
     if isinstance(value, datetime):
@@ -646,7 +656,7 @@ def add_many(conn, users, auth, groups=None):
             _update_user(conn, existing["id"], {"password_expiry": entry["password_expiry"]})
         results.append({"username": entry["username"],
                         "status": "updated" if changes else "unchanged",
-                        "changes": [(k, _shown(k, old), _shown(k, new))
+                        "changes": [(k, shown_value(k, old), shown_value(k, new))
                                     for k, old, new in changes]})
     return results
 
@@ -723,10 +733,15 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
         if _has_line_break_or_control(value):
             raise UsersError(f"the {key.replace('_', ' ')} {value!r} has a control character "
                              "(a line break, a tab)")
-    for key, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
+    for key, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None and value != user[key]:
             values[key] = value
             changes.append((key, user[key], value))
+    if email is not None:
+        email = email_or_none(email)  # `--email ''` removes the address
+        if email != user["email"]:
+            values["email"] = email
+            changes.append(("email", user["email"], email))
     if user_group is not None:
         group_id, group_name = _group(conn, user_group)
         if group_name != user["group"]:  # (another case of its own group is no change)
