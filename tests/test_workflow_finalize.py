@@ -101,6 +101,32 @@ def test_a_reference_evaluation_with_a_key_outside_ellas_model_is_refused(wf):
                     payload(allele_id, annotation_id, ras=ras)).status == 200
 
 
+def test_acmg_lists_beyond_any_real_evaluation_are_refused(wf):
+    """120,000 `acmg.included` entries (within the 10 MB body limit) were checked against the
+    schema for 15 s and stored; the lists are capped (1,000 entries, 100 matches each)."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    before = counts(wf["db"])
+    entry = {"uuid": "u", "code": "PM2", "comment": "", "op": None, "match": None,
+             "source": "user"}
+    for key, entries, message in (
+            ("included", [entry] * 1001, "acmg.included: 1001 entries, at most 1000"),
+            ("suggested", [{"code": "PM2"}] * 1001, "acmg.suggested: 1001 entries, at most"),
+            ("included", [dict(entry, match=["x"] * 101)],
+             "acmg.included[0].match: 101 entries, at most 100")):
+        body = payload(allele_id, annotation_id)
+        body["alleleassessment"]["evaluation"]["acmg"][key] = entries
+        result = finalize(wf["c1"], analysis_id, body)
+        assert result.status == 400, result.body
+        assert result.json["message"].startswith(
+            f"Invalid body.alleleassessment.evaluation.{message}"), result.body
+    assert counts(wf["db"]) == before
+    body = payload(allele_id, annotation_id)
+    body["alleleassessment"]["evaluation"]["acmg"]["included"] = [
+        dict(entry, uuid=str(n), match=["x"] * 100) for n in range(1000)]
+    assert finalize(wf["c1"], analysis_id, body).status == 200
+
+
 def test_criterion_06_finalizeallele_creates_current_rows_equal_to_payload(wf):
     analysis_id = wf["analyses"][0]
     results = classify_all(wf, analysis_id)

@@ -35,6 +35,10 @@ from ella.workflow.rounds import TYPES, lock_workflow
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "jsonschemas" / "api"
 # Of the errors of an evaluation, the one reported is the first by path among this many.
 MAX_ERRORS_SORTED = 100
+# An evaluation's ACMG lists (a real one names a few dozen codes at most): checking 120,000
+# entries against the schema held a worker for 15 s.
+MAX_ACMG_ENTRIES = 1000
+MAX_ACMG_MATCHES = 100
 CLASSIFICATIONS = ("1", "2", "3", "4", "5", "NP", "RF", "DR")
 WORKFLOW_TABLES = {"analysis": ("analysisinterpretation", "analysis_id"),
                    "allele": ("alleleinterpretation", "allele_id")}
@@ -71,6 +75,25 @@ def validate_evaluation(name, document, where):
         error = errors[0]
         path = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
         raise BadRequest(f"Invalid {where}{path}: {error.message}")
+
+
+def check_acmg_sizes(evaluation, where):
+    """400 for ACMG lists beyond any real evaluation, before the (slow) schema check."""
+    acmg = evaluation.get("acmg")
+    if not isinstance(acmg, dict):
+        return  # (the schema check names it)
+    for key in ("included", "suggested"):
+        entries = acmg.get(key)
+        if not isinstance(entries, list):
+            continue
+        if len(entries) > MAX_ACMG_ENTRIES:
+            raise BadRequest(f"Invalid {where}.acmg.{key}: {len(entries)} entries, at most "
+                             f"{MAX_ACMG_ENTRIES} are accepted")
+        for index, entry in enumerate(entries):
+            match = entry.get("match") if isinstance(entry, dict) else None
+            if isinstance(match, list) and len(match) > MAX_ACMG_MATCHES:
+                raise BadRequest(f"Invalid {where}.acmg.{key}[{index}].match: {len(match)} "
+                                 f"entries, at most {MAX_ACMG_MATCHES} are accepted")
 
 
 def normalise_alleleassessment_evaluation(evaluation):
@@ -144,6 +167,7 @@ def parse_finalize_body(body):
         aa["attachment_ids"] = [
             check_value(i, int, f"body.alleleassessment.attachment_ids[{n}]")
             for n, i in enumerate(aa["attachment_ids"])]
+        check_acmg_sizes(aa["evaluation"], "body.alleleassessment.evaluation")
         validate_evaluation("alleleAssessmentEvaluation", aa["evaluation"],
                             "body.alleleassessment.evaluation")
     for index, ra in enumerate(body["referenceassessments"]):
