@@ -27,7 +27,7 @@ ENV LANG=C.UTF-8 \
     ATTACHMENT_STORAGE=/data/attachments \
     IGV_DATA=/data/igv-data
 COPY ops/install.sh /usr/local/sbin/ella-install
-RUN ella-install os \
+RUN ella-install os --image \
     && ella-install user ella 1000 \
     && ella-install dirs ella /data /data/attachments /data/analyses/incoming \
         /data/analyses/imported /data/igv-data /logs /socket

@@ -2,9 +2,11 @@
 # The install steps of the Docker image, shared with CI (.ci/run, tests/test_deployment.py) and
 # with hosts without containers, so that every step the Dockerfile runs is also tested.
 #
-#   ops/install.sh os                      OS packages: nginx, supervisor, PostgreSQL client,
+#   ops/install.sh os [--image]            OS packages: nginx, supervisor, PostgreSQL client,
 #                                          python3-venv when python3 lacks venv (on a systemd
-#                                          host nginx's and supervisor's services are disabled)
+#                                          host nginx's and supervisor's services are disabled);
+#                                          --image (the Dockerfile's) then drops apt's package
+#                                          lists, which a layer need not keep
 #   ops/install.sh python VENV [SRC]       a venv at VENV with the project SRC (default: this
 #                                          checkout) and its dependencies (wheels only, no
 #                                          compiler needed). The project is installed in place
@@ -20,6 +22,12 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 case ${1:-} in
 os)
+    image=
+    case ${2:-} in
+    --image) image=yes ;;
+    '') ;;
+    *) echo "usage: install.sh os [--image]" >&2; exit 2 ;;
+    esac
     as_root apt-get update -qq
     # Debian's own python3 has no venv module (ensurepip) without python3-venv, which the
     # `python` step needs; an image's python (python:*-slim) brings its own.
@@ -35,12 +43,13 @@ os)
     running | degraded | starting | initializing | maintenance)
         as_root systemctl disable --now nginx.service supervisor.service
         ;;
-    *)
-        # An image's layer keeps no package lists; a host keeps its own (without them its
-        # next `apt-get install` fails until `apt-get update`).
-        as_root rm -rf /var/lib/apt/lists/*
-        ;;
     esac
+    # An image's layer keeps no package lists; a host (with systemd or not: a container CI
+    # runs in, WSL) keeps its own: without them its next `apt-get install` fails until
+    # `apt-get update`.
+    if [ -n "$image" ]; then
+        as_root rm -rf /var/lib/apt/lists/*
+    fi
     ;;
 python)
     venv=${2:?usage: install.sh python VENV [SRC]}

@@ -159,12 +159,16 @@ def test_ci_names_a_python_too_old_before_it_installs_anything(tmp_path):
         "Ubuntu 24.04)\n"))
 
 
-@pytest.mark.parametrize("state, disabled", [("running", True), ("degraded", True),
-                                              ("offline", False)])
-def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, disabled):
+@pytest.mark.parametrize("state, options, disabled, dropped", [
+    ("running", [], True, False), ("degraded", [], True, False), ("offline", [], False, False),
+    ("offline", ["--image"], False, True)])
+def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, options,
+                                                            disabled, dropped):
     """On a host booted with systemd, Debian's nginx package starts its default site on
     port 80 (where our nginx with PORT=80 then cannot listen) and supervisor its own
-    supervisord; the step stops and disables both. In an image build nothing runs."""
+    supervisord; the step stops and disables both. In an image build nothing runs.
+    Only the image build (`--image`) drops apt's package lists: a host without systemd
+    (a container CI runs in) lost them too, and its next apt-get install failed."""
     fake = tmp_path / "bin"
     fake.mkdir()
     calls = tmp_path / "calls"
@@ -176,15 +180,17 @@ def test_install_script_os_step_leaves_debians_services_off(tmp_path, state, dis
                           f'[ "{name}" = sudo ] && exec "$@"\n'
                           "exit 0\n")
         script.chmod(0o755)
-    result = subprocess.run([str(OPS / "install.sh"), "os"], capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    result = subprocess.run([str(OPS / "install.sh"), "os", *options], capture_output=True,
+                            text=True, env=env)
     assert result.returncode == 0, result.stderr
     run = [line for line in calls.read_text().splitlines() if not line.startswith("sudo ")]
     assert ("systemctl disable --now nginx.service supervisor.service" in run) == disabled
     assert any(line.startswith("apt-get install") for line in run)
-    # An image drops the package lists; a host keeps them (its next apt-get install failed).
-    assert any(line.startswith("rm -rf /var/lib/apt/lists/") for line in run) == \
-        (not disabled)
+    assert any(line.startswith("rm -rf /var/lib/apt/lists/") for line in run) == dropped
+    bad = subprocess.run([str(OPS / "install.sh"), "os", "--imag"], capture_output=True,
+                         text=True, env=env)
+    assert (bad.returncode, bad.stderr) == (2, "usage: install.sh os [--image]\n")
 
 
 @pytest.mark.parametrize("has_venv", [True, False])
