@@ -661,9 +661,12 @@ class VcfReader:
     than one ALT raises VcfError instead of being split.
     """
 
-    def __init__(self, path, decompose=True):
+    def __init__(self, path, decompose=True, contig_lengths=None):
         self.path = str(path)
         self.decompose = decompose
+        # {CHROM: length}: a record reaching beyond its contig's end is refused (a VCF of
+        # another build, or a corrupt one); contigs not named are not checked.
+        self.contig_lengths = contig_lengths or {}
         self.header = VcfHeader()
         self.line_no = 0
         self._gt_cache = {}
@@ -856,6 +859,11 @@ class VcfReader:
             if position < 1 or position + len(ref) > INT32_MAX:
                 raise self._error(f"POS {pos[:20]} is outside 1-{INT32_MAX - len(ref):,} (POS 0, "
                                   "a telomere, is not supported)")
+            contig_length = self.contig_lengths.get(chrom)
+            if contig_length is not None and position + len(ref) - 1 > contig_length:
+                raise self._error(f"{chrom}:{position} (REF of {len(ref):,} bases) reaches "
+                                  f"beyond the end of {chrom}, {contig_length:,} bases long "
+                                  "(is the VCF of another genome build?)")
             alt = cols[4]
             alts = [] if alt == "." else alt.split(",")
             if "" in alts:
@@ -956,9 +964,9 @@ def _bases_problem(column, allele):
             "codes")
 
 
-def open_vcf(path, decompose=True):
+def open_vcf(path, decompose=True, contig_lengths=None):
     """Open a VCF (plain or gzip/bgzip); returns a VcfReader (iterable of Record)."""
-    return VcfReader(path, decompose=decompose)
+    return VcfReader(path, decompose=decompose, contig_lengths=contig_lengths)
 
 
 def read_header(path):

@@ -185,6 +185,15 @@ def _replace_last_record(text, fn):
     ("GRCh38 contig lengths", lambda t: t.replace(
         "##contig=<ID=13>", "##contig=<ID=13,length=114364328>"),
      "chromosome 13 is 114364328 long, GRCh37's 115169878"),
+    # A record past its chromosome's end (GRCh37's 13 is 115,169,878 long) was imported.
+    ("a record beyond its chromosome", lambda t: _replace_last_record(
+        t, lambda l: l.replace("13\t32906890\t", "13\t115169879\t")),
+     r"line \d+: 13:115169879 \(REF of 1 bases\) reaches beyond the end of 13, "
+     r"115,169,878 bases long \(is the VCF of another genome build\?\)"),
+    ("a REF beyond its chromosome", lambda t: _replace_last_record(
+        t, lambda l: l.replace("13\t32906890\tCD076760\tA\t",
+                               "13\t115169878\tCD076760\tAC\t")),
+     r"13:115169878 \(REF of 2 bases\) reaches beyond the end of 13"),
     # Python's int() refuses a digit string over 4,300 long: these were tracebacks.
     ("a contig length of 5,000 digits", lambda t: t.replace(
         "##contig=<ID=13>", "##contig=<ID=13,length=" + "1" * 5000 + ">"),

@@ -1147,3 +1147,24 @@ def test_a_haploid_calls_likelihoods_on_a_multi_alt_line_are_split(tmp_path):
     first, second = read_all(path)
     assert first.format_value(0, "PL") == [10, 0]
     assert second.format_value(0, "PL") == [10, 20]
+
+
+def test_records_beyond_their_chromosome_are_refused_with_contig_lengths(tmp_path):
+    """A deposit reads with GRCh37's lengths, as `1` and `chr1`: a record ending on the last
+    base passes, one reaching past it is refused with its line; other contigs (MT, decoys)
+    and readers without lengths are not checked."""
+    from ella.deposit.variants import GRCH37_CONTIG_LENGTHS
+    end = GRCH37_CONTIG_LENGTHS["X"]
+    fine = [("X", str(end), ".", "A", "G", "50", "PASS", ".", "GT", "0/1"),
+            ("chrX", str(end - 1), ".", "AC", "A", "50", "PASS", ".", "GT", "0/1"),
+            ("MT", "99999999", ".", "A", "G", "50", "PASS", ".", "GT", "1")]
+    assert len(read_all(write_vcf(tmp_path, fine),
+                        contig_lengths=GRCH37_CONTIG_LENGTHS)) == 3
+    for chrom, pos, ref in (("X", end + 1, "A"), ("chrX", end, "AC")):
+        path = write_vcf(tmp_path, fine + [(chrom, str(pos), ".", ref, "G", "50", "PASS",
+                                            ".", "GT", "0/1")])
+        with pytest.raises(VcfError, match=rf"line \d+: {chrom}:{pos} \(REF of {len(ref)} "
+                                           rf"bases\) reaches beyond the end of {chrom}, "
+                                           "155,270,560 bases long"):
+            read_all(path, contig_lengths=GRCH37_CONTIG_LENGTHS)
+        assert len(read_all(path)) == 4

@@ -16,8 +16,9 @@ from ella.config import feature_is_enabled
 from ella.db import clock_now
 from ella.deposit.analysis import check_genepanel
 from ella.deposit.pipeline import WritePipeline
-from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, wait_for_other_imports)
+from ella.deposit.variants import (GRCH37_CONTIG_LENGTHS, AnnotationWriter, DepositError,
+                                   active_annotation_config, check_genome_build, store_alleles,
+                                   wait_for_other_imports)
 from ella.vcf import open_vcf
 
 BATCH_SIZE = 1000
@@ -53,7 +54,7 @@ def deposit_alleles(conn, app_config, vcf_path, panel=None, annotation_only=Fals
     config_id, deposit_config = active_annotation_config(cur)
     stats = {"file": str(vcf_path), "records": 0, "alleles_new": 0, "alleles_existing": 0,
              "annotations_new": 0, "annotations_unchanged": 0, "interpretations_new": 0}
-    with open_vcf(vcf_path) as reader:
+    with open_vcf(vcf_path, contig_lengths=GRCH37_CONTIG_LENGTHS) as reader:
         check_genome_build(reader.header, vcf_path)
         try:
             annotator = Annotator(deposit_config, reader.header.csq_fields, reader.header)

@@ -27,8 +27,9 @@ from ella.deposit.analysis_config import AnalysisConfigError, new_name_problem, 
 from ella.deposit.postprocess import check_postprocessors, run_postprocessors
 from ella.deposit.pipeline import WritePipeline
 from ella.deposit.prefilter import NEARBY_BP, PrefilterError, check_prefilters, prefiltered
-from ella.deposit.variants import (AnnotationWriter, DepositError, active_annotation_config,
-                                   check_genome_build, store_alleles, wait_for_other_imports)
+from ella.deposit.variants import (GRCH37_CONTIG_LENGTHS, AnnotationWriter, DepositError,
+                                   active_annotation_config, check_genome_build, store_alleles,
+                                   wait_for_other_imports)
 from ella.text import repeats_a_repetition, same_text_other_form
 from ella.vcf import VcfError, open_vcf
 
@@ -641,7 +642,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
     # files' order (a sex one .ped gives is the sex of that sample in every VCF).
     families = []
     for item in analysis_config["data"]:
-        with open_vcf(item["vcf"]) as reader:
+        with open_vcf(item["vcf"], contig_lengths=GRCH37_CONTIG_LENGTHS) as reader:
             check_genome_build(reader.header, item["vcf"])
             rows, proband_index = sample_rows(reader.header.samples, item.get("ped"),
                                               item["vcf"])
@@ -650,7 +651,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
     _fill_in_sexes(people, families)
     ucsc_names = False  # returned: whether a VCF names chromosomes with `chr`
     for item, (rows, proband_index) in zip(analysis_config["data"], families):
-        with open_vcf(item["vcf"]) as reader:
+        with open_vcf(item["vcf"], contig_lengths=GRCH37_CONTIG_LENGTHS) as reader:
             header = reader.header
             if header.samples != [r["sample"] for r in rows]:
                 # Its samples were read before the files ahead of it were imported: their

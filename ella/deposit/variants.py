@@ -44,6 +44,10 @@ GRCH37_LENGTHS = {
     "11": 135006516, "12": 133851895, "13": 115169878, "14": 107349540, "15": 102531392,
     "16": 90354753, "17": 81195210, "18": 78077248, "19": 59128983, "20": 63025520,
     "21": 48129895, "22": 51304566, "X": 155270560, "Y": 59373566}
+# The lengths by the names a VCF may give the chromosomes (`1` as b37, `chr1` as hg19), for
+# refusing a record beyond its chromosome's end (VcfReader's contig_lengths).
+GRCH37_CONTIG_LENGTHS = {**GRCH37_LENGTHS,
+                         **{f"chr{name}": length for name, length in GRCH37_LENGTHS.items()}}
 _CONTIG = re.compile(r"^##contig=<(?=.*\bID=(?:chr)?([0-9]{1,2}|X|Y)[,>])"
                      r"(?=.*\blength=(\d+)[,>])", re.IGNORECASE)
 
