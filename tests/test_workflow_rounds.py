@@ -299,6 +299,29 @@ def test_c11_c1_allele_workflow_start_review_finalize_reopen(world):
     assert len(snaps) == 3 and set(snaps[0]) == SNAPSHOT_KEYS | {"alleleinterpretation_id"}
 
 
+def test_allele_workflow_finalize_refuses_another_variants_assessment(world):
+    """A variant workflow's finalize naming another variant (its allele_ids, annotation and
+    assessment) passed the "assessments belong to allele_ids" check and finalized the round
+    with a snapshot holding neither annotation nor classification of its own variant."""
+    allele, other = world.allele_ids[0], world.allele_ids[1]
+    kw = {"kind": "allele", "workflow_id": allele}
+    ok(act(world, "u1", "start", {"gp_name": PANEL[0], "gp_version": PANEL[1]}, **kw))
+    other_aa, own_aa = world.add_assessment(other), world.add_assessment(allele)
+    before = tables(world.url)
+    for aa_ids in ([other_aa], [own_aa, other_aa]):
+        refused(act(world, "u1", "finalize", world.payload([other], aa_ids=aa_ids,
+                                                           analysis=False), **kw), 400,
+                f"alleleassessment_ids: alleleassessment {other_aa} does not belong to this "
+                f"workflow's variant (allele {allele})")
+    assert tables(world.url) == before
+    # Its own assessment, with the payload's allele_ids not read (workflow.md 9).
+    ok(act(world, "u1", "finalize", world.payload([other], aa_ids=[own_aa], analysis=False)
+           | {"annotation_ids": world.payload([allele], analysis=False)["annotation_ids"]},
+           **kw))
+    [done] = world.rounds("allele", allele)
+    assert snapshot_rows(world, done["id"], "allele")[0][3] == own_aa
+
+
 def _set_user_config(world, username, config):
     sql(world.url, 'UPDATE "user" SET config = %s WHERE username = %s', (Jsonb(config), username))
 

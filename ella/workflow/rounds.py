@@ -204,7 +204,7 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
                              f"{workflow_id}: a round ends with the record of the variants "
                              "it showed")
     else:
-        allele_ids = [workflow_id]
+        allele_ids = [workflow_id]  # (workflow.md 9: the payload's allele_ids are not read)
     filtered = {}
     for name, ids in payload["excluded_allele_ids"].items():
         if ids and name not in SNAPSHOT_CATEGORIES:
@@ -227,8 +227,12 @@ def _write_snapshots(conn, wtype, workflow_id, round_id, payload):
 # -- finalize requirements (§6, §4.7) -------------------------------------------------------
 
 def _check_finalize(conn, wtype, round_row, payload, user_config):
-    # Step 2: assessments and reports must belong to alleles of the round.
-    allele_ids = set(payload["allele_ids"])
+    # Step 2: assessments and reports must belong to alleles of the round. A variant
+    # workflow's is its own variant, whatever the payload's allele_ids (which its snapshot
+    # does not read): an assessment of another variant finalized the round with a record
+    # holding no classification of its own.
+    is_analysis = wtype is ANALYSIS
+    allele_ids = set(payload["allele_ids"]) if is_analysis else {round_row["workflow_id"]}
     for key, table in (("alleleassessment_ids", "alleleassessment"),
                        ("allelereport_ids", "allelereport")):
         ids = payload[key]
@@ -237,7 +241,8 @@ def _check_finalize(conn, wtype, round_row, payload, user_config):
         stray = sorted(i for i, a in owners if a not in allele_ids)
         if stray:
             raise BadRequest(f"{key}: {table} {', '.join(map(str, stray))} does not belong to "
-                             "any of allele_ids")
+                             + ("any of allele_ids" if is_analysis else
+                                f"this workflow's variant (allele {round_row['workflow_id']})"))
     workflows = (user_config or {}).get("workflows") or {}
     if wtype.name not in workflows or not isinstance(workflows[wtype.name], dict):
         raise Conflict(f"Cannot finalize: the user config has no workflows.{wtype.name} "
