@@ -47,6 +47,17 @@ def control_character(text, allowed=""):
     return None
 
 
+# The characters that change the direction text is shown in (Unicode's Bidi_Control): in a
+# file name `invoice\u202efdp.exe` is shown as "invoiceexe.pdf".
+_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_control(text):
+    """The first character in `text` that reorders the text shown after it, or None."""
+    match = _BIDI_CONTROL.search(text)
+    return match.group() if match else None
+
+
 def repeats_a_repetition(pattern):
     """Whether the regex repeats something that itself repeats a varying number of times,
     one of the two without bound (the shape that backtracks exponentially: `(a+)+$` on a

@@ -280,6 +280,27 @@ def test_nul_in_the_file_fields_is_400(client, db_url, filename_param):
         assert conn.execute("SELECT count(*) FROM attachment").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("filename_param, message", [
+    # Shown as "invoiceexe.pdf"; saved by the browser as the .exe it is.
+    ("filename*=UTF-8''invoice%E2%80%AEfdp.exe", "control character U+202E"),
+    ("filename*=UTF-8''a%0D%0Ab.txt", "control character U+000D"),
+    ('filename="\x01\x02.txt"', "control character U+0001"),   # offered as `.txt`
+    ("filename*=UTF-8''a%E2%80%A8b.txt", "control character U+2028"),
+    # Stored as two U+FFFD, a name nobody gave the file.
+    ("filename*=UTF-8''%FF%FE.txt", "a filename* that is not valid UTF-8"),
+    ("filename*=US-ASCII''%E9t%E9.txt", "a filename* that is not valid US-ASCII"),
+])
+def test_a_filename_hiding_or_reordering_characters_is_400(client, db_url, filename_param,
+                                                           message):
+    result = upload_part(client, f'Content-Disposition: form-data; name="file"; {filename_param}')
+    assert result.status == 400 and message in result.json["message"], result.body
+    assert count_rows(db_url) == 0
+    # Letters of any script and a zero-width non-joiner (Persian names) are no control.
+    ok = upload_part(client, "Content-Disposition: form-data; name=\"file\"; "
+                             "filename*=UTF-8''%D9%85%DB%8C%E2%80%8C%D8%B1%D9%88%D9%85.pdf")
+    assert ok.status == 200, ok.body
+
+
 def test_login_required(attach_app, storage):
     anonymous = Client(attach_app(storage))
     assert upload(anonymous, "a.txt", b"x").status == 403

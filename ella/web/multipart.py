@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ella.text import bidi_control, control_character
+
 CHUNK = 64 * 1024
 MAX_PART_HEADERS = 4 * 1024  # bytes of one part's header block (a browser's are < 1 KiB)
 _BOUNDARY = re.compile(r';\s*boundary=(?:"([^"\r\n]{1,70})"|([^\s;"]{1,70}))', re.IGNORECASE)
@@ -164,7 +166,12 @@ def _extended_value(value):
     if not (quote and quote2) or charset not in ("utf-8", "iso-8859-1", "us-ascii"):
         raise UploadError("Malformed multipart body (a filename* that is not UTF-8'' or "
                           "ISO-8859-1'' encoded)")
-    return unquote(encoded, encoding=charset, errors="replace")
+    try:
+        return unquote(encoded, encoding=charset, errors="strict")
+    except UnicodeDecodeError:
+        # (was stored with U+FFFD in place of the bytes: a name nobody had given the file)
+        raise UploadError(f"Malformed multipart body (a filename* that is not valid "
+                          f"{charset.upper()})") from None
 
 
 def _part_headers(raw):
@@ -263,6 +270,13 @@ def _receive_part(body, buf, end, filename, mimetype, tmp_dir, field, limit):
     if "\x00" in filename or "\x00" in (mimetype or ""):
         raise UploadError(f"The field '{field}' has a NUL character in its filename or type, "
                           "which cannot be stored")
+    # Every user may download an attachment by the name it is listed with: a line break or
+    # other control character hid part of it (`\x01\x02.txt` was offered as `.txt`), and a
+    # direction control showed `invoice\u202efdp.exe` as "invoiceexe.pdf".
+    odd = control_character(filename) or bidi_control(filename)
+    if odd:
+        raise UploadError(f"The field '{field}' has a filename with the control character "
+                          f"U+{ord(odd):04X}; rename the file")
     os.makedirs(tmp_dir, exist_ok=True)
     path = os.path.join(tmp_dir, secrets.token_hex(16))
     digest, size = hashlib.sha256(), 0
