@@ -112,12 +112,17 @@ class ServiceNoAnswer(ServiceError):
     when unreachable (a hung service would otherwise fail every waiting job at once)."""
 
 
-def _error_message(body):
+def _error_message(body, answer):
+    """The service's `message`, else import.md's "Unable to determine error" with the
+    `answer` (address and HTTP status): a wrong address, where another server answers 404,
+    failed the job saying nothing more."""
     try:
         message = json.loads(body).get("message")
     except (ValueError, AttributeError, RecursionError):
         message = None
-    return service_message(message) if isinstance(message, str) and message else UNKNOWN_ERROR
+    if isinstance(message, str) and message:
+        return service_message(message)
+    return f"{UNKNOWN_ERROR} ({service_message(answer).strip()})"
 
 
 def service_message(text):
@@ -238,7 +243,9 @@ class AnnotationService:
                 text = exc.read(MAX_ANSWER_BYTES)  # (a message cut short is no JSON)
             except (OSError, HTTPException):
                 text = b""
-            return ServiceError(_error_message(text), exc.code)
+            return ServiceError(_error_message(text, f"annotation service {self.shown}{path}: "
+                                                     f"HTTP {exc.code} {exc.msg or ''}"),
+                                exc.code)
         if isinstance(exc, (urllib.error.URLError, ValueError)):
             # Nothing reached the service (urllib wraps what fails before the request is
             # sent in URLError; ValueError: a host name the resolver refuses,

@@ -86,9 +86,14 @@ def test_client_speaks_the_protocol(service):
     service.fail["status"] = (500, "Task exploded")
     with pytest.raises(polling.ServiceError, match="Task exploded"):
         client.status(task)
+    # Without a message: import.md's text, with what answered (a wrong address, where
+    # another server answers 404, said nothing more).
     service.fail["status"] = (500, None)
-    with pytest.raises(polling.ServiceError, match="Unable to determine error"):
+    with pytest.raises(polling.ServiceError) as failed:
         client.status(task)
+    assert failed.value.message == (
+        f"Unable to determine error (annotation service {client.shown}/status/{task}: "
+        "HTTP 500 Internal Server Error)")
     down = AnnotationService(closed_port_url(), timeout=2)
     assert down.running() is False
     with pytest.raises(ServiceUnreachable):

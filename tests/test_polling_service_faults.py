@@ -312,7 +312,8 @@ def test_an_answer_that_never_ends_is_read_only_up_to_its_limit(db_url, ella_con
     assert failed["status"] == "FAILED (ANNOTATION)"
     assert failed["message"] == (
         "annotation service /status/t1: the answer is larger than 1,048,576 bytes; not read "
-        "further" if status_line.endswith(b"OK") else polling.UNKNOWN_ERROR)
+        "further" if status_line.endswith(b"OK") else
+        f"{polling.UNKNOWN_ERROR} (annotation service {url}/api/v1/status/t1: HTTP 500 Oops)")
     assert sent[0] < 16 << 20  # (what the sockets' buffers took beyond it)
 
 
