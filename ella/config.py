@@ -425,7 +425,10 @@ def validate_config(config, source="<config>"):
         _check_annotation_service(config, source)
         _check_password_policy(config, source)
         return
-    error = jsonschema.exceptions.best_match(errors)
+    # An unknown key first: a misspelt one (`usr:`) also makes its intended key "missing",
+    # and a config missing sections named only those, never the typo that explains them.
+    unknown = [e for e in errors if e.validator == "additionalProperties"]
+    error = jsonschema.exceptions.best_match(unknown or errors)
     key, problem = _describe(error)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     raise ConfigError(f"{source}: {key}: {problem}{more}")

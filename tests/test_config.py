@@ -472,6 +472,16 @@ def test_several_problems_reported_as_one_line(tmp_path, default_config):
     assert "(and 1 more problem(s))" in message
 
 
+def test_an_unknown_key_is_named_before_missing_ones(tmp_path, default_config):
+    """A config of a few sections with one misspelt key was refused for the missing
+    sections only ("missing required keys 'user', ... (and 14 more problem(s))")."""
+    path = tmp_path / "short.yml"
+    path.write_text("app:\n  bogus: 1\nusr:\n  auth: {}\n")
+    assert load_error(path).startswith(f"{path}: (top level): unknown key 'usr' (and ")
+    path.write_text("app:\n  bogus: 1\n")
+    assert load_error(path).startswith(f"{path}: app: unknown key 'bogus' (and ")
+
+
 def test_feature_flags_accept_any_bool_name(tmp_path, default_config):
     data = plain_config(default_config)
     data["app"]["feature_flags"]["new_thing"] = True
