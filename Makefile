@@ -35,7 +35,7 @@ db-url: $(STAMP)
 # re-running reuses what exists. The local cluster is the demo's own: analyses or users added
 # there do not stop the demo (--force); a DB_URL given may be a lab's, which it refuses.
 run: db-start
-	force=--force; [ -n "$${DB_URL}" ] && force=; \
+	@force=--force; [ -n "$${DB_URL}" ] && force=; \
 	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
 		bin/ella-demo --check $$force && bin/ella-db make-production && bin/ella-demo $$force && \
 		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
