@@ -434,6 +434,21 @@ def test_ui_exception_log(api_app, db_url):
                        ).status == 200
 
 
+def test_ui_exception_state_keeps_no_typed_password(api_app, db_url):
+    """ELLA's UI sends its whole state, whose login view holds the passwords being typed:
+    they were stored in plain text."""
+    login = {"username": "testuser", "password": "Secret-old-1", "newPassword": "Secret-new-1",
+             "confirmNewPassword": "Secret-new-1", "PASSWORD_hint": ["x"], "oldPassword": ""}
+    state = {"views": {"login": login, "list": [{"password": None, "n": 1}]}}
+    assert Client(api_app).post("/api/v1/ui/exceptionlog/", {
+        "message": "TypeError: x", "location": "/login", "state": state}).status == 200
+    assert _sql(db_url, "SELECT state FROM uiexception") == [({"views": {
+        "login": {"username": "testuser", "password": "(removed)", "newPassword": "(removed)",
+                  "confirmNewPassword": "(removed)", "PASSWORD_hint": "(removed)",
+                  "oldPassword": ""},
+        "list": [{"password": None, "n": 1}]}},)]
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -106,5 +106,21 @@ def ui_exception(ctx):
                      "stacktrace, state) VALUES (%s, %s, %s, %s, %s, %s)",
                      (datetime.now(timezone.utc), ctx.request.session_id, body["message"],
                       body.get("location"), body.get("stacktrace"),
-                      Jsonb(body.get("state") or {})))
+                      Jsonb(without_passwords(body.get("state") or {}))))
     return None
+
+
+REMOVED = "(removed)"
+
+
+def without_passwords(state):
+    """The UI's state with the value of every key naming a password replaced: ELLA's UI
+    sends its whole state, whose login view holds what the user typed (`password`,
+    `newPassword`, `confirmNewPassword`), also after a refused change; stored, plain-text
+    passwords lay in the database and its backups. (JSON bodies nest at most 100 deep.)"""
+    if isinstance(state, dict):
+        return {key: REMOVED if "password" in key.lower() and value not in (None, "")
+                else without_passwords(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [without_passwords(value) for value in state]
+    return state
