@@ -153,10 +153,18 @@ def change_password(conn, username, old_password, new_password, auth):
         raise LoginError(f"Too many failed logins. User {username} is locked. Contact support "
                          "to unlock.")
     if not verify_password(old_password, hashed):
-        if active and verify_password(new_password, hashed) and \
-                password_was_used(conn, user_id, old_password):
-            # The same change again (a double-click: it waited for the first one's row
-            # lock): already done. Not a failed login, which six of would lock the account.
+        # The same change again (a double-click: it waited for the first one's row lock)
+        # is already done: not a failed login, which six of would lock the account. It is
+        # told by the same two checks whatever the passwords: when a check of the old
+        # password against the older hashes ran only once `new_password` was the current
+        # one, the answer's time told that, and each counted attempt tested two guesses.
+        previous = conn.execute(
+            "SELECT password FROM useroldpassword WHERE user_id = %s "
+            "ORDER BY expired DESC, id DESC LIMIT 1", (user_id,)).fetchone()
+        new_is_current = verify_password(new_password, hashed)
+        # (without a previous hash, the current one again: known not to match, same cost)
+        old_was_previous = verify_password(old_password, previous[0] if previous else hashed)
+        if active and new_is_current and old_was_previous:
             return
         _failed_login(conn, user_id, username, incorrect, "Invalid credentials.")
     if not active:

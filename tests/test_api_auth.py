@@ -213,6 +213,30 @@ def test_the_same_change_sent_twice_is_done_once_and_not_a_failed_login(api_app,
     assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(1,)]
 
 
+def test_a_wrong_old_password_costs_the_same_whatever_the_new_one(api_app, db_url, user,
+                                                                  monkeypatch):
+    """With a wrong old password, the old one was checked against every older hash only when
+    `new_password` was the current password: the answer's time told a correct guess of it
+    (two guesses per counted attempt, 12 before the lockout instead of 6)."""
+    import ella.passwords
+    body = {"username": "testuser", "password": PASSWORD, "new_password": "Another-pass3"}
+    assert Client(api_app).post(CHANGE, body).status == 200  # an older hash to check
+    assert Client(api_app).post(CHANGE, {**body, "password": "Another-pass3",
+                                         "new_password": "Third-pass-4"}).status == 200
+    checks, checkpw = [], ella.passwords.bcrypt.checkpw
+    monkeypatch.setattr(ella.passwords.bcrypt, "checkpw",
+                        lambda *args: checks.append(1) or checkpw(*args))
+    counted = {}
+    for new in ("Not-current-9", "Third-pass-4"):
+        checks.clear()
+        result = Client(api_app).post(CHANGE, {"username": "testuser",
+                                               "password": "Wrong-guess-1", "new_password": new})
+        assert result.status == 401 and result.json == {"message": "Invalid credentials."}
+        counted[new] = len(checks)
+    assert counted == {"Not-current-9": 3, "Third-pass-4": 3}
+    assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(2,)]
+
+
 def test_new_passwords_over_72_bytes_are_refused(api_app, db_url, user, ella_config):
     """bcrypt reads 72 bytes at most (bcrypt 5 raises on more): a longer new password is a
     400 saying so, counted in UTF-8 bytes (35 'é' are 70 bytes); 72 bytes are fine. The
