@@ -387,6 +387,36 @@ def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(demo_api_
     assert client.post(f"{API}/genepanels/", {**body, "name": "\u00c5sa"}).status == 200
 
 
+def test_a_version_or_space_that_reads_as_an_existing_panel_is_refused(demo_api_app,
+                                                                        demo_db_url):
+    """`v1 é` typed decomposed beside the stored composed one, and `New\u00a0Panel` (a
+    no-break space) beside `New Panel`, were made: panels every list shows alike."""
+    sql(demo_db_url, "INSERT INTO usergroupimport SELECT 1, id FROM usergroup "
+        "WHERE name = 'testgroup01'")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    body = {**NEW_PANEL, "usergroups": ["testgroup01"], "genes": [
+        {"hgnc_id": 1101, "inheritance": "AD", "transcripts": [{"id": 2}]}]}
+    assert client.post(f"{API}/genepanels/", {**body, "name": "P1",
+                                              "version": "v1 \u00e9"}).status == 200
+    before = sql(demo_db_url, "SELECT name, version FROM genepanel ORDER BY 1, 2")
+    refused = client.post(f"{API}/genepanels/", {**body, "name": "P1", "version": "v1 e\u0301"})
+    assert refused.status == 400 and refused.json["message"] == (
+        "The gene panel version 'v1 e\u0301' is the existing version 'v1 \u00e9' of P1 in "
+        "another Unicode form: give the version exactly as stored, or another"), refused.body
+    for name, version, label, value in (("New\u00a0Panel", "v1", "name", "New\u00a0Panel"),
+                                        ("P1", "v\u20022", "version", "v\u20022")):
+        refused = client.post(f"{API}/genepanels/", {**body, "name": name, "version": version})
+        assert refused.status == 400 and refused.json["message"] == (
+            f"The gene panel {label} {value!r} has a space other than the plain one (a "
+            "no-break space looks like it)"), refused.body
+    assert sql(demo_db_url, "SELECT name, version FROM genepanel ORDER BY 1, 2") == before
+    # The same version under another name, and other versions, are made.
+    assert client.post(f"{API}/genepanels/", {**body, "name": "P2",
+                                              "version": "v1 e\u0301"}).status == 200
+    assert client.post(f"{API}/genepanels/", {**body, "name": "P1",
+                                              "version": "v2 \u00e9"}).status == 200
+
+
 def test_a_panel_a_deposit_is_making_in_another_unicode_form_is_waited_for(demo_api_app,
                                                                            demo_db_url):
     """An operator's `ella-deposit genepanel` of `Åse` written on a Mac (decomposed) has not

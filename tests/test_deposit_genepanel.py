@@ -364,6 +364,28 @@ def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(db_url):
     assert deposit_as("\u00c5se", "v2").returncode == 0
 
 
+def test_a_new_version_that_reads_as_an_existing_one_is_refused(db_url):
+    """A version typed decomposed (a file saved on a Mac) beside the stored composed one,
+    or with a no-break space: a second panel every list shows as the first."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+
+    def deposit_as(name, version):
+        return run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
+                       "--genepanel_version", version, "--transcripts_path", str(transcripts),
+                       "--phenotypes_path", str(phenotypes), db_url=db_url)
+    assert deposit_as("Panel", "v1 \u00e9").returncode == 0
+    before = without_clilog(table_snapshot(db_url))
+    assert one_line_error(deposit_as("Panel", "v1 e\u0301")) == (
+        "error: the gene panel version 'v1 e\u0301' is the existing version 'v1 \u00e9' of "
+        "Panel in another Unicode form: give the version exactly as stored, or another")
+    assert one_line_error(deposit_as("Panel", "v\u00a02")) == (
+        "error: the gene panel version 'v\\xa02' has a space other than the plain one (a "
+        "no-break space looks like it)")
+    assert without_clilog(table_snapshot(db_url)) == before
+    assert deposit_as("Panel", "v1 \u00e9").returncode == 0  # the stored one again: exists
+    assert deposit_as("Other", "v1 e\u0301").returncode == 0
+
+
 def _replace_line(number, edit):
     """An edit of line `number` (1-based) of a file's text."""
     def apply(text):

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,7 +314,19 @@ def panel_name_problem(label, value):
         return f"the gene panel {label} {value!r} starts or ends with a blank"
     if len(value) > MAX_PANEL_NAME_LENGTH:
         return f"the gene panel {label} is longer than {MAX_PANEL_NAME_LENGTH} characters"
+    if any(unicodedata.category(c) == "Zs" and c != " " for c in value):
+        return (f"the gene panel {label} {value!r} has a space other than the plain one (a "
+                "no-break space looks like it)")
     return None
+
+
+def versions_in_other_form(cur, name, version):
+    """The stored versions of panel `name` that are `version` in another Unicode form (a
+    file saved on a Mac decomposes `é`): shown alike, two panels nobody could tell apart."""
+    text = unicodedata.normalize("NFC", version)
+    return [other for (other,) in cur.execute(
+        "SELECT version FROM genepanel WHERE name = %s AND version <> %s ORDER BY version",
+        (name, version)) if unicodedata.normalize("NFC", other) == text]
 
 
 class _TsvReader:
@@ -549,6 +562,10 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
             odd += [f"the gene panel name {name!r} is that of the existing panel {other!r} in "
                     "another Unicode form (a file saved on a Mac decomposes `Å`): name it "
                     "exactly as stored" for other in same_text_other_form(cur, "genepanel", name)]
+        if not exists:
+            odd += [f"the gene panel version {version!r} is the existing version {other!r} of "
+                    f"{name} in another Unicode form: give the version exactly as stored, or "
+                    "another" for other in versions_in_other_form(cur, name, version)]
         if odd:
             raise GenepanelError(odd)
         if exists:

@@ -8,7 +8,7 @@ caller's group's panels (403 otherwise); ELLA shows any panel to any logged-in u
 from datetime import datetime, timezone
 
 from ella.deposit.analysis_config import has_control_character
-from ella.deposit.genepanel import PANEL_NAMES_LOCK, panel_name_problem
+from ella.deposit.genepanel import PANEL_NAMES_LOCK, panel_name_problem, versions_in_other_form
 from ella.text import same_text_other_form
 from ella.web.access import require_genepanel
 from ella.web.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -264,6 +264,11 @@ def create_genepanel(ctx):
             raise BadRequest(f"The gene panel name {name!r} is that of the existing panel "
                              f"{others[0]!r} in another Unicode form: name it exactly as "
                              "stored")
+    others = versions_in_other_form(conn, name, version)
+    if others:
+        raise BadRequest(f"The gene panel version {version!r} is the existing version "
+                         f"{others[0]!r} of {name} in another Unicode form: give the version "
+                         "exactly as stored, or another")
     # Inserted first, so that of two simultaneous requests for the same panel the second
     # waits for the first and then finds it (409), instead of failing on the unique key.
     if conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
