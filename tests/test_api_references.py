@@ -204,6 +204,30 @@ def test_manual_reference(client, db_url):
         assert conn.execute("SELECT count(*) FROM reference").fetchone()[0] == 4
 
 
+def test_a_manual_reference_whose_pubmed_id_another_request_took_meanwhile(api_app, client,
+                                                                         db_url):
+    """PubMed data for the same PMID committed between the manual request's lookup and its
+    insert (the manual lock does not hold those): the request answered 409 "A different
+    reference" for a row equal to all it gave, and 200 when sent again."""
+    import threading
+    from helpers import wait_for_lock_wait
+    results = []
+    with psycopg.connect(db_url) as other:
+        taken = other.execute("INSERT INTO reference (pubmed_id, title, published) VALUES "
+                              "(4242, 'Raced', true) RETURNING id").fetchone()[0]
+        request = threading.Thread(target=lambda: results.append(client.post(
+            URL, {"manual": {"pubmed_id": 4242, "title": "Raced"}})))
+        request.start()
+        try:
+            wait_for_lock_wait(db_url)  # its insert waits on the unique index
+        finally:
+            other.commit()
+            request.join()
+            api_app._drop_connection()
+    assert results[0].status == 200, results[0].body
+    assert results[0].json["id"] == taken
+
+
 BAD_BODIES = [
     {}, {"pubmedData": "<x/>", "manual": {"title": "t", "published": False}},
     {"pubmedData": 5}, {"pubmedData": "<bad"},

@@ -145,6 +145,13 @@ def create_reference(ctx):
     # otherwise (the column's default in ELLA's model, and `deposit references`').
     created = _insert(ctx.conn, {"published": True, **manual})
     if created is None:
+        # Its pubmed_id was taken meanwhile, by PubMed data perhaps (the manual lock does
+        # not hold those): the reference that won may be this one (a 409 saying "different"
+        # for a row equal to the request, which the same request sent again got with 200).
+        existing = _rows(ctx.conn.execute(f"{REFERENCE_SELECT} WHERE {condition} ORDER BY "
+                                          "r.id LIMIT 1", list(manual.values())))
+        if existing:
+            return existing[0]
         other = _by_pubmed_id(ctx.conn, manual.get("pubmed_id"))
         raise Conflict(f"A different reference with pubmed_id {manual.get('pubmed_id')} exists "
                        f"(id {other['id'] if other else '?'})")
