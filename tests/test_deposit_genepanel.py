@@ -345,15 +345,19 @@ def test_an_existing_panel_with_an_invisible_character_is_still_replaced(db_url,
             assert deposit(db_url, ella_config, folder)["records"] == 6
 
 
+def deposit_test_panel_as(db_url, name, version):
+    """`ella-deposit genepanel` of the test panel's files under this name and version."""
+    transcripts, phenotypes = panel_files(TEST_ALL)
+    return run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
+                   "--genepanel_version", version, "--transcripts_path", str(transcripts),
+                   "--phenotypes_path", str(phenotypes), db_url=db_url)
+
+
 def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(db_url):
     """Panel files named on a Mac (`Å` as `A` and a combining ring) for the stored `Åse`: a
     second panel every list shows alike. Its next version under the stored name is made."""
-    transcripts, phenotypes = panel_files(TEST_ALL)
-
     def deposit_as(name, version):
-        return run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
-                       "--genepanel_version", version, "--transcripts_path", str(transcripts),
-                       "--phenotypes_path", str(phenotypes), db_url=db_url)
+        return deposit_test_panel_as(db_url, name, version)
     assert deposit_as("\u00c5se", "v1").returncode == 0
     before = without_clilog(table_snapshot(db_url))
     assert one_line_error(deposit_as("A\u030ase", "v2")) == (
@@ -367,12 +371,8 @@ def test_a_new_name_that_is_a_panel_in_another_unicode_form_is_refused(db_url):
 def test_a_new_version_that_reads_as_an_existing_one_is_refused(db_url):
     """A version typed decomposed (a file saved on a Mac) beside the stored composed one,
     or with a no-break space: a second panel every list shows as the first."""
-    transcripts, phenotypes = panel_files(TEST_ALL)
-
     def deposit_as(name, version):
-        return run_cli("ella-deposit", "genepanel", "--genepanel_name", name,
-                       "--genepanel_version", version, "--transcripts_path", str(transcripts),
-                       "--phenotypes_path", str(phenotypes), db_url=db_url)
+        return deposit_test_panel_as(db_url, name, version)
     assert deposit_as("Panel", "v1 \u00e9").returncode == 0
     before = without_clilog(table_snapshot(db_url))
     assert one_line_error(deposit_as("Panel", "v1 e\u0301")) == (
