@@ -118,6 +118,63 @@ def test_d4_without_parents_every_non_proband_is_a_sibling(db_url, ella_config, 
         "TestSample-004": proband_id}
 
 
+def _without_mothers_column(folder, name):
+    """The folder's VCF without TestSample-003 (the mother): a duo whose .ped still names
+    her as the proband's mother."""
+    vcf = folder / f"{name}.vcf"
+    vcf.write_text("".join(line if line.startswith("##") else
+                           "\t".join(line.rstrip("\n").split("\t")[:11]) + "\n"
+                           for line in vcf.read_text().splitlines(keepends=True)))
+
+
+def test_a_parent_the_ped_names_but_the_vcf_lacks_leaves_the_link_empty(db_url, ella_config,
+                                                                        tmp_path):
+    """import.md 2.6 ignores .ped rows of samples not in the VCF: a duo whose .ped names the
+    unsequenced mother (or the proband's own CNV calls with the family's .ped) was refused
+    ("mother 'TestSample-003' is not a sample of the VCF"), so it could not be imported."""
+    add_test_panels(db_url)
+    folder = _family_folder(tmp_path, "", name="Duo-001")
+    _without_mothers_column(folder, "Duo-001")
+    ped = folder / "Duo-001.ped"
+    ped.write_text("".join(line for line in ped.read_text().splitlines(keepends=True)
+                           if line.strip() and "\tTestSample-003\t0" not in line
+                           and "TestSample-004" not in line))
+    assert "TestSample-003" in ped.read_text()  # still the proband's mother there
+    deposit(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT s.identifier, f.identifier, s.mother_id FROM sample s "
+            "LEFT JOIN sample f ON f.id = s.father_id ORDER BY s.id").fetchall() == [
+            ("TestSample-001", "TestSample-002", None), ("TestSample-002", None, None)]
+
+
+def test_a_father_female_by_another_files_ped_is_refused(db_url, ella_config, tmp_path):
+    """Each .ped is checked alone for a father recorded as female; one of sex 0 took the sex
+    another file of the analysis gives (female), and was stored as a female father."""
+    add_test_panels(db_url)
+    folder = tmp_path / "Two-001"
+    folder.mkdir()
+    for name in ("a", "b"):  # the trio, and the proband with the father
+        shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.vcf", folder / f"{name}.vcf")
+    _without_mothers_column(folder, "b")
+    (folder / "a.ped").write_text(  # the father of unknown sex (0)
+        (TEST_ANALYSIS_001 / "TestAnalysis-001.ped").read_text().replace(
+            "TestSample-002\t0\t0\t1", "TestSample-002\t0\t0\t0"))
+    (folder / "b.ped").write_text("TestFam\tTestSample-001\t0\t0\t1\t2\t1\n"
+                                  "TestFam\tTestSample-002\t0\t0\t2\t1\t0\n")
+    (folder / "Two-001.analysis").write_text(json.dumps({
+        "name": "Two-001", "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+        "data": [{"vcf": "a.vcf", "ped": "a.ped"}, {"vcf": "b.vcf", "ped": "b.ped"}]}))
+    before = table_snapshot(db_url)
+    with pytest.raises(DepositError) as refused:
+        deposit(db_url, ella_config, folder)
+    assert str(refused.value) == (
+        f"{folder / 'a.ped'}: TestSample-002 is the father of TestSample-001 but has sex "
+        f"female in {folder / 'b.ped'}: one identifier is one person in every VCF of an "
+        "analysis")
+    assert table_snapshot(db_url) == before
+
+
 def test_c1_legacy_folder_with_a_cnv_vcf_uses_the_variants_vcf(tmp_path):
     """import.md 1.2: a `.cnv.vcf` beside the VCF is ignored unless the `.analysis` names it
     (a legacy one names none); `x.cnv.vcf` sorts before `x.vcf` and was taken."""
@@ -147,6 +204,29 @@ def test_c4_a_symlinked_folder_is_named_by_its_link(tmp_path):
     nested.mkdir()
     assert resolve_analysis_config(nested / ".." / "sample_1-HBOC-v01")["name"] == \
         "sample_1-HBOC-v01"
+
+
+@pytest.mark.parametrize("layout", ["legacy", "folder name"])
+@pytest.mark.parametrize("odd", ["dangling link", "folder"])
+def test_a_ped_that_is_no_file_is_refused(tmp_path, layout, odd):
+    """A .ped that is a link to nothing (or a folder) was taken for no .ped: a single-sample
+    analysis imported without its sex and family, unsaid."""
+    folder = tmp_path / "x-HBOC-v01"
+    folder.mkdir()
+    shutil.copy(BRCA_VCF, folder / "x.vcf")
+    if layout == "legacy":
+        (folder / "x.analysis").write_text(json.dumps({"name": "x",
+                                                       "params": {"genepanel": "HBOC_v01"}}))
+    ped = folder / "x.ped"
+    if odd == "folder":
+        ped.mkdir()
+    else:
+        ped.symlink_to(tmp_path / "gone.ped")
+    with pytest.raises(AnalysisConfigError) as refused:
+        resolve_analysis_config(folder)
+    assert str(refused.value).startswith(f"{ped}: ")
+    ped.unlink() if odd != "folder" else ped.rmdir()
+    assert resolve_analysis_config(folder)["data"][0]["ped"] is None
 
 
 def test_c4_a_ped_pairs_with_its_vcf_anywhere_in_the_folder(tmp_path):

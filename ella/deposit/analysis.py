@@ -170,11 +170,10 @@ def sample_rows(vcf_samples, ped_path, vcf_path):
         raise DepositError(f"{ped_path}, line {proband['line']}: the proband "
                            f"{proband['sample']} of a trio is not marked affected (phenotype "
                            "2); the segregation filters need an affected proband")
-    for r in rows:
-        for key in ("father", "mother"):
-            if r[key] and r[key] not in vcf_samples:
-                raise DepositError(f"{ped_path}, line {r['line']}: {key} {r[key]!r} is not a "
-                                   "sample of the VCF")
+    # A parent the .ped names without a column in this VCF (not sequenced: a duo, siblings
+    # whose parents were not; or the proband's own CNV calls delivered with the family's
+    # .ped) is no sample of it: the link stays empty (import.md 2.6: .ped rows of other
+    # samples are ignored). Refused, such families could not be imported at all.
     return rows, probands[0]
 
 
@@ -307,6 +306,20 @@ def _fill_in_sexes(people, families):
         for r in rows:
             if r["sex"] is None and r["sample"] in known:
                 r["sex"] = known[r["sample"]]
+
+
+def _check_parents_sexes(people, families, items):
+    """A father female or a mother male by the sex another file of the analysis gives (each
+    .ped alone is checked as it is read): one such parent's CNV calls on X without GT would be
+    typed as the other sex's."""
+    for item, (rows, _) in zip(items, families):
+        for r in rows:
+            for role, wrong in (("father", "Female"), ("mother", "Male")):
+                sex, where = people.get(r[role], {}).get("sex", (None, None))
+                if r[role] and sex == wrong:
+                    raise DepositError(
+                        f"{item.get('ped') or item['vcf']}: {r[role]} is the {role} of "
+                        f"{r['sample']} but has sex {wrong.lower()} in {where}: {ONE_PERSON}")
 
 
 def _add_warning(cur, analysis_id, warning):
@@ -649,6 +662,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
         _check_people_across_vcfs(people, rows, item)
         families.append((rows, proband_index))
     _fill_in_sexes(people, families)
+    _check_parents_sexes(people, families, analysis_config["data"])
     ucsc_names = False  # returned: whether a VCF names chromosomes with `chr`
     for item, (rows, proband_index) in zip(analysis_config["data"], families):
         with open_vcf(item["vcf"], contig_lengths=GRCH37_CONTIG_LENGTHS) as reader:

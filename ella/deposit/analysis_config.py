@@ -380,6 +380,7 @@ def _from_legacy(raw, path, folder):
     if not vcfs:
         raise AnalysisConfigError(f"{path}: no .vcf or .vcf.gz file in {folder}")
     ped = folder / f"{path.stem}.ped"
+    _refuse_odd_ped(ped)
     config = {"name": raw["name"], "genepanel_name": panel_name,
               "genepanel_version": panel_version, "priority": priority,
               "data": [{"vcf": vcfs[0].name if vcfs[0].parent == folder else str(vcfs[0]),
@@ -388,6 +389,14 @@ def _from_legacy(raw, path, folder):
         if raw.get(key):
             config["date_requested"] = raw[key]
     return config
+
+
+def _refuse_odd_ped(ped):
+    """A .ped that is a folder or a link to nothing is the pedigree gone missing: read as no
+    .ped, a single-sample analysis was imported without its sex and family, unsaid (as the
+    current format and report.txt refuse it)."""
+    if os.path.lexists(ped) and not Path(ped).is_file():
+        raise AnalysisConfigError(f"{ped}: {file_problem(ped)}")
 
 
 def _from_folder(folder):
@@ -416,6 +425,9 @@ def _from_folder(folder):
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
     # A .ped pairs with a VCF by stem anywhere in the folder (import.md 1.3), the one beside
     # the VCF first.
+    for odd in paths_below(folder):
+        if odd.name.endswith(".ped") and not _hidden(odd, folder):
+            _refuse_odd_ped(odd)
     peds = _found(folder, "*.ped")
     data = []
     for vcf in vcfs:
