@@ -5,7 +5,7 @@ import copy
 from ella import auth
 from ella.config import USER_CONFIG_KEYS, merged_user_config
 from ella.custom_annotation import custom_annotation_config
-from ella.web.errors import BadRequest, NotFound
+from ella.web.errors import NotFound
 from ella.web.router import router
 
 API = "/api/v1"
