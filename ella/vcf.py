@@ -98,7 +98,18 @@ class VcfHeader:
         self.columns = []
         self.samples = []
         self.csq_fields = None  # VEP CSQ sub-fields from the INFO description, if any
+        # The INFO keys whose values are VEP entries, split per ALT when a line is decomposed:
+        # CSQ, and the sources of the deposit's vep converters (VEP's --vcf_info_field ANN, a
+        # second run's RefSeq field), set by the deposit before records are read.
+        self.vep_sources = ("CSQ",)
         self._info_typers = {}
+
+    def vep_fields(self, key):
+        """The field list (`Format: a|b|...`) of INFO `key`'s header line, or None."""
+        if key == "CSQ":
+            return self.csq_fields
+        definition = self.info.get(key)
+        return vep_field_list(definition.description) if definition is not None else None
 
     def info_typer(self, key):
         """`info_typer` of this header's definition of INFO `key`, made once per key."""
@@ -182,7 +193,8 @@ def _field_def(line, kind):
     return FieldDef(fid, number, type_, attrs.get("Description", ""))
 
 
-def _csq_fields(description):
+def vep_field_list(description):
+    """The sub-field names an ##INFO description gives after `Format:` (VEP's), or None."""
     idx = description.find("Format:")
     if idx < 0:
         return None
@@ -450,9 +462,9 @@ def _vep_alleles(ref, alts):
     return list(alts)
 
 
-def _csq_by_alt(raw, csq_fields, rec):
-    """The CSQ entries of each ALT of a multi-ALT record ([text or None per ALT]), or None
-    when there is no CSQ to split. VEP run on the undecomposed line writes the entries of all
+def _csq_by_alt(raw, csq_fields, rec, key="CSQ"):
+    """The CSQ (VEP) entries of INFO `key` of each ALT of a multi-ALT record ([text or None
+    per ALT]), or None when there is no CSQ to split. VEP run on the undecomposed line writes the entries of all
     ALTs into one CSQ; copied whole, the second ALT got the first one's consequences and
     HGVS. Entries are told apart by ALLELE_NUM (VEP's --allele_number) or by `Allele`; when
     neither tells, the record is refused."""
@@ -479,7 +491,7 @@ def _csq_by_alt(raw, csq_fields, rec):
                 names = scheme
                 break
     if names is None:
-        raise rec.error(f"the CSQ of this line with {n_alt} ALT alleles cannot be split per "
+        raise rec.error(f"the {key} of this line with {n_alt} ALT alleles cannot be split per "
                         "ALT (its entries' ALLELE_NUM or Allele do not name its ALTs); "
                         "decompose the VCF before annotating it, or run VEP with "
                         "--allele_number")
@@ -543,7 +555,8 @@ def decompose(rec, line_length=0):
     items = rec._items()
     fields = rec._fields()
     block_id = f"{rec.chrom}:{rec.pos}:{rec.ref}/{'/'.join(rec.alts)}"
-    csq_of_alt = _csq_by_alt(items.get("CSQ"), hdr.csq_fields, rec)
+    vep_of_alt = {key: _csq_by_alt(items.get(key), hdr.vep_fields(key), rec, key)
+                  for key in hdr.vep_sources}
     # Every per-ALT list split once for the whole record.
     info_values = {}
     for key, raw in items.items():
@@ -568,7 +581,8 @@ def decompose(rec, line_length=0):
                         "split it into one line per ALT (bcftools norm -m-) and check the "
                         "caller's output")
     _check_line_end(rec, items, info_values)
-    csq_split = "CSQ" in items and "CSQ" not in info_values and csq_of_alt is not None
+    vep_split = [key for key, by_alt in vep_of_alt.items()
+                 if key in items and key not in info_values and by_alt is not None]
     for a in range(1, n_alleles):
         new = Record()
         for name in ("_hdr", "path", "line_no", "chrom", "pos", "id", "ref", "qual",
@@ -585,11 +599,11 @@ def decompose(rec, line_length=0):
             # VCF 4.2 declares SVLEN Number=. with one length per ALT (4.4: Number=A).
             new_items[key] = _pick(items[key], values, "A" if number == "." else number, a,
                                    n_alleles, f"INFO {key}", rec)
-        if csq_split:
-            if csq_of_alt[a - 1] is None:
-                del new_items["CSQ"]  # VEP found nothing for this ALT
+        for key in vep_split:
+            if vep_of_alt[key][a - 1] is None:
+                del new_items[key]  # VEP found nothing for this ALT
             else:
-                new_items["CSQ"] = csq_of_alt[a - 1]
+                new_items[key] = vep_of_alt[key][a - 1]
         new_items.setdefault("OLD_MULTIALLELIC", block_id)
         new._info_items = new_items
         new._sample_text = None
@@ -801,7 +815,7 @@ class VcfReader:
             if self._first_definition(hdr.info, d, "INFO"):
                 hdr.info[d.id] = d
                 if d.id == "CSQ":
-                    hdr.csq_fields = _csq_fields(d.description)
+                    hdr.csq_fields = vep_field_list(d.description)
         elif line.startswith("##FORMAT="):
             d = _field_def(line, "FORMAT")
             if self._first_definition(hdr.format, d, "FORMAT"):

@@ -666,3 +666,59 @@ def test_the_legacy_configs_tolerance_and_separators(tmp_path):
     assert frequencies["GNOMAD_EXOMES"]["hemi"]["G"] is None
     assert frequencies["GNOMAD_EXOMES"]["filter"]["G"] == ["RF", "AC0"]
     assert frequencies["inDB"]["filter"]["OUSWES"] == ["A", "B"]
+
+
+# -- a vep element on a source other than CSQ ----------------------------------------------
+
+def _vep_vcf(tmp_path, header_lines, records):
+    path = tmp_path / "vep.vcf"
+    path.write_text("##fileformat=VCFv4.1\n" + "".join(line + "\n" for line in header_lines)
+                    + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                    + "".join(f"13\t32893296\t.\t{ref}\t{alts}\t50\tPASS\t{info}\n"
+                              for ref, alts, info in records))
+    return path
+
+
+def _vep_on(*sources):
+    return [{"name": "vep", "converter_config": {"elements": [
+        {"source": source, "target": target} for source, target in sources]}}]
+
+
+CSQ_LINE = ('##INFO=<ID=CSQ,Number=.,Type=String,Description="VEP. Format: '
+            'Feature_type|Feature|Consequence|HGNC_ID|STRAND|HGVSc|HGVSp">')
+ANN_LINE = ('##INFO=<ID=ANN,Number=.,Type=String,Description="VEP RefSeq. Format: '
+            'Allele|Feature_type|Feature|Consequence|HGNC_ID|STRAND|HGVSp|HGVSc">')
+
+
+def test_a_vep_element_reads_its_own_sources_field_list(tmp_path):
+    """VEP run with --vcf_info_field ANN (or a second run under another key) was read with
+    CSQ's field list: its HGVSp stored as the HGVSc, or its transcripts dropped; without a
+    CSQ header line the deposit was refused."""
+    ann = "ANN=G|Transcript|NM_000059.3|stop_gained|1101|1|NP_000050.2:p.Glu51Ter|" \
+          "NM_000059.3:c.151G>T"
+    for header in ([CSQ_LINE, ANN_LINE], [ANN_LINE]):
+        path = _vep_vcf(tmp_path, header, [("A", "G", ann)])
+        with open_vcf(path) as reader:
+            annotator = Annotator(_vep_on(("ANN", "transcripts")), None, reader.header)
+            [transcript] = annotator.annotate(next(iter(reader)))["transcripts"]
+        assert (transcript["transcript"], transcript["HGVSc"], transcript["HGVSp"],
+                transcript["consequences"]) == ("NM_000059.3", "c.151G>T", "p.Glu51Ter",
+                                                ["stop_gained"])
+    path = _vep_vcf(tmp_path, [CSQ_LINE], [("A", "G", ann)])
+    with open_vcf(path) as reader:
+        annotator = Annotator(_vep_on(("ANN", "transcripts")), None, reader.header)
+        with pytest.raises(AnnotationConfigError, match="the VCF header has no ANN field list"):
+            annotator.annotate(next(iter(reader)))
+
+
+def test_a_multi_alt_lines_entries_of_a_vep_source_are_split_per_alt(tmp_path):
+    """CSQ was split per ALT, another vep converter's source copied whole: the second ALT
+    got the first one's consequences."""
+    ann = ("ANN=G|Transcript|NM_000059.3|stop_gained|1101|1||NM_000059.3:c.151A>G,"
+           "T|Transcript|NM_000059.3|missense_variant|1101|1||NM_000059.3:c.151A>T")
+    path = _vep_vcf(tmp_path, [ANN_LINE], [("A", "G,T", ann)])
+    with open_vcf(path) as reader:
+        annotator = Annotator(_vep_on(("ANN", "transcripts")), None, reader.header)
+        got = [annotator.annotate(record)["transcripts"] for record in reader]
+    assert [[t["consequences"] for t in transcripts] for transcripts in got] == [
+        [["stop_gained"]], [["missense_variant"]]]

@@ -41,6 +41,7 @@ import re
 from urllib.parse import unquote
 
 from ella.data_warnings import data_warning
+from ella.vcf import vep_field_list
 
 from . import hgnc
 
@@ -561,14 +562,15 @@ _VEP_FIELDS = ("Feature_type", "Feature", "SOURCE", "HGNC_ID", "Gene", "SYMBOL",
                "Amino_acids", "Codons", "Existing_variation", "HGVSc", "HGVSp")
 
 
-def vep_converter(csq_fields):
-    """`convert_vep` for one VCF's CSQ field list. An entry is read as
-    dict(zip(csq_fields, values)) reads it (values missing at the end are absent); with
+def vep_converter(csq_fields, source="CSQ"):
+    """`convert_vep` for one VCF's CSQ field list (that of INFO `source`). An entry is read
+    as dict(zip(csq_fields, values)) reads it (values missing at the end are absent); with
     unique field names (VEP's own lists) only the fields the conversion uses are picked, by
     positions found once."""
     if not csq_fields:
         def missing_fields(value):
-            raise AnnotationConfigError("vep converter: the VCF header has no CSQ field list")
+            raise AnnotationConfigError(f"vep converter: the VCF header has no {source} field "
+                                        "list (its ##INFO line's 'Format: a|b|...')")
         return missing_fields
     csq_fields = tuple(csq_fields)
     if len(set(csq_fields)) == len(csq_fields):
@@ -744,7 +746,14 @@ class _Element:
             self.apply = _keyvalue_insert(keyvalue_converter(**opts), opts.get(
                 "target_type", "identity"), self.target)
         if name == "vep":
-            convert = vep_converter(csq_fields)
+            # The field list of its own source's header line: read with CSQ's, the entries of
+            # VEP run with --vcf_info_field ANN, or of a second run, landed under other
+            # fields' names (an HGVSp as the HGVSc) or were dropped.
+            if self.source == "CSQ" or self.source not in info_defs:
+                fields = csq_fields if self.source == "CSQ" else None
+            else:
+                fields = vep_field_list(info_defs[self.source].description)
+            convert = vep_converter(fields, self.source)
             self.fn = lambda v, *a: convert(v)
         elif name == "keyvalue":
             convert = keyvalue_converter(**opts)
@@ -850,6 +859,7 @@ class Annotator:
         if csq_fields is None:
             csq_fields = getattr(header, "csq_fields", None)
         self.by_source = {}
+        vep_sources = {"CSQ"}
         for converter in deposit_config:
             name = converter.get("name")
             if name not in _CONVERTER_KEYS:
@@ -857,6 +867,12 @@ class Annotator:
             for element in (converter.get("converter_config") or {}).get("elements") or []:
                 el = _Element(name, element, csq_fields, info_defs)
                 self.by_source.setdefault(el.source, []).append(el)
+                if name == "vep":
+                    vep_sources.add(el.source)
+        if header is not None:
+            # A multi-ALT line's entries of these sources are split per ALT, as CSQ's: copied
+            # whole, the second ALT got the first one's consequences and HGVS.
+            header.vep_sources = tuple(sorted(vep_sources))
 
     def annotate(self, record):
         info = record.info if not isinstance(record, dict) else record
