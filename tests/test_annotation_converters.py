@@ -722,3 +722,23 @@ def test_a_multi_alt_lines_entries_of_a_vep_source_are_split_per_alt(tmp_path):
         got = [annotator.annotate(record)["transcripts"] for record in reader]
     assert [[t["consequences"] for t in transcripts] for transcripts in got] == [
         [["stop_gained"]], [["missense_variant"]]]
+
+
+def test_a_dot_in_a_string_typed_field_cast_to_a_number_is_missing(tmp_path):
+    """Real headers type some gnomAD frequencies `Type=String`: their `.` kept the text and
+    its float cast refused the whole deposit, where the same `.` of a Float field reads as
+    missing. Both are missing now; other text still fails the cast."""
+    for target_type in ("int", "float", "bool"):
+        assert convert_keyvalue(".", target_type) is None
+    assert convert_keyvalue("0.1,.,0.3", "float", split=",") == [0.1, None, 0.3]
+    with pytest.raises(CastError):
+        convert_keyvalue("n/a", "float")
+    path = _vep_vcf(tmp_path, ['##INFO=<ID=AF_SAS,Number=1,Type=String,Description="x">',
+                               '##INFO=<ID=AF_AFR,Number=1,Type=Float,Description="x">'],
+                    [("A", "G", "AF_SAS=.;AF_AFR=.")])
+    config = [{"name": "keyvalue", "converter_config": {"elements": [
+        {"source": source, "target": f"freq.{source}", "target_type": "float"}
+        for source in ("AF_SAS", "AF_AFR")]}}]
+    with open_vcf(path) as reader:
+        annotation = Annotator(config, None, reader.header).annotate(next(iter(reader)))
+    assert annotation == {"freq": {"AF_SAS": None, "AF_AFR": None}}

@@ -99,11 +99,20 @@ def _to_string(value):
     return value if isinstance(value, str) else str(value)
 
 
+def _dot_is_missing(caster):
+    """`caster` with VCF's missing value `.` read as None: a field a header types as a number
+    reads so (import.md 2.2), but one typed String (real headers type some gnomAD
+    frequencies so) kept the text, and its numeric cast refused the whole deposit."""
+    def cast_or_none(value):
+        return None if value == "." else caster(value)
+    return cast_or_none
+
+
 TARGET_TYPES = {
     "identity": lambda v: v,
-    "int": _to_int,
-    "float": _to_float,
-    "bool": _to_bool,
+    "int": _dot_is_missing(_to_int),
+    "float": _dot_is_missing(_to_float),
+    "bool": _dot_is_missing(_to_bool),
     "string": _to_string,
 }
 
