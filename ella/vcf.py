@@ -466,8 +466,8 @@ def _csq_by_alt(raw, csq_fields, rec, key="CSQ"):
     """The CSQ (VEP) entries of INFO `key` of each ALT of a multi-ALT record ([text or None
     per ALT]), or None when there is no CSQ to split. VEP run on the undecomposed line
     writes the entries of all ALTs into one CSQ; copied whole, the second ALT got the first
-    one's consequences and HGVS. Entries are told apart by ALLELE_NUM (VEP's --allele_number) or by `Allele`; when
-    neither tells, the record is refused."""
+    one's consequences and HGVS. Entries are told apart by ALLELE_NUM (VEP's
+    --allele_number) or by `Allele`; when neither tells, the record is refused."""
     if raw is None or raw in (".", "") or not csq_fields:
         return None
     entries = raw.split(",")
