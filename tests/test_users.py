@@ -920,6 +920,49 @@ def test_blank_email_is_no_email(demo_db_url, tmp_path):
     assert "email: (none) ---> b@example.org" in out.splitlines()
 
 
+@pytest.mark.parametrize("audit_connection_lost", [False, True])
+def test_the_audit_row_of_a_committed_change_is_not_lost_unsaid(demo_db_url,
+                                                                 audit_connection_lost):
+    """The clilog row was written on a connection opened after the command committed: a
+    server taking no more connections then (max_connections, a restart) left the change
+    without its row, with a warning and exit code 0. The audit connection is now opened
+    first; if the row still cannot be written, the command says its change is saved and
+    exits 1."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "ELLA_CONFIG")}
+    command = subprocess.Popen(
+        [str(ROOT / "bin" / "ella-users"), "modify", "testuser1", "--first_name", "Audited"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**env, "DB_URL": demo_db_url})
+    from conftest import with_dbname
+    before = len(clilog(demo_db_url))
+    database = query(demo_db_url, "SELECT current_database()")[0][0]
+    # (a database's connections cannot be disallowed from a session of its own)
+    with psycopg.connect(with_dbname(demo_db_url, "postgres"), autocommit=True) as admin:
+        try:
+            while "Type 'y' to confirm." not in command.stderr.readline():
+                pass  # both connections are open at the question
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            if audit_connection_lost:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                              "application_name = 'ella-cli-audit' AND datname = %s",
+                              (database,))
+            out, err = command.communicate("y\n", timeout=120)
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    assert query(demo_db_url, 'SELECT first_name FROM "user" WHERE username = %s',
+                 ("testuser1",)) == [("Audited",)]
+    if audit_connection_lost:
+        assert command.returncode == 1
+        assert err.splitlines()[-1].startswith(
+            "error: the command's changes are saved, but its audit row could not be written "
+            "(clilog): ")
+        assert len(clilog(demo_db_url)) == before
+    else:
+        assert command.returncode == 0, err
+        assert clilog(demo_db_url)[-1][3] == "users modify testuser1 --first_name Audited"
+        assert len(clilog(demo_db_url)) == before + 1
+
+
 # ------------------------------------------------------------------------------------------
 # list, activity, help
 

@@ -124,8 +124,12 @@ def os_username(environ=None):
 class Audit:
     """Collects a command's output and writes one `clilog` row at the end, also on failure.
 
-    The row is written on its own connection so it survives the command's rollback. Lines
-    passed with `secret=True` are printed but stored masked (one-time passwords)."""
+    The row is written on its own connection so it survives the command's rollback; that
+    connection is opened before the command runs, so a server that takes no more connections
+    refuses the command instead of its audit row after the command committed. A row that
+    cannot be written after the command succeeded is an error (exit 1) saying the command's
+    changes are saved. Lines passed with `secret=True` are printed but stored masked
+    (one-time passwords)."""
 
     def __init__(self, db_url, group, groupcommand, argv, reason=None):
         self.db_url = db_url
@@ -137,6 +141,7 @@ class Audit:
         self.reason = reason  # normalised in run(), where a bad one is audited
         self.user = os_username()
         self.lines = []
+        self._conn = None
 
     def echo(self, line, secret=None):
         # Recorded first: a line that could not be printed (a closed pipe) is still audited.
@@ -160,6 +165,9 @@ class Audit:
                     # audit).
                     raise CommandError("an argument is not valid UTF-8 text")
                 self.reason = normalise_reason(self.reason)
+                if self.db_url:
+                    self._conn = connect(self.db_url, autocommit=True,
+                                         application_name="ella-cli-audit")
                 return fn()
         except input_errors as exc:
             error = exc
@@ -170,23 +178,37 @@ class Audit:
         finally:
             self.write(error)
 
+    def _insert_row(self, conn, output):
+        if not table_exists(conn, "clilog"):
+            return  # e.g. after `drop`, or a failed first make-production
+        conn.execute('INSERT INTO clilog ("time", "user", "group", groupcommand, command, '
+                     "reason, output) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                     (datetime.now(timezone.utc), _storable(self.user), self.group,
+                      self.groupcommand, _storable(self.command), _storable(self.reason),
+                      _storable(output)))
+
     def write(self, error=None):
         if not self.db_url:
             return
         output = "\n".join(self.lines + ([_describe(error)] if error is not None else []))
+        early, self._conn = self._conn, None
         try:
+            if early is not None:
+                try:
+                    with early:
+                        return self._insert_row(early, output)
+                except psycopg.OperationalError:
+                    pass  # lost meanwhile (a server restart): one new connection
             with connect(self.db_url, autocommit=True, application_name="ella-cli-audit") as conn:
-                if not table_exists(conn, "clilog"):
-                    return  # e.g. after `drop`, or a failed first make-production
-                conn.execute(
-                    'INSERT INTO clilog ("time", "user", "group", groupcommand, command, '
-                    "reason, output) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (datetime.now(timezone.utc), _storable(self.user), self.group,
-                     self.groupcommand, _storable(self.command), _storable(self.reason),
-                     _storable(output)))
+                self._insert_row(conn, output)
         except (DatabaseError, psycopg.Error) as exc:
             if isinstance(error, DatabaseError) and isinstance(exc, DatabaseError):
                 return  # the command could not reach the database either: its line says so
+            if error is None:
+                # The command succeeded, and what it committed stays; the operator must know
+                # its audit row is missing (a warning and exit 0 hid it).
+                raise CommandError(f"the command's changes are saved, but its audit row could "
+                                   f"not be written (clilog): {error_text(exc)}") from None
             print(f"warning: could not write the audit log (clilog): {exc}", file=sys.stderr)
 
 
