@@ -104,22 +104,29 @@ def similar_alleles(conn, config, genepanel, allele_ids):
     # One query for all the variants of an analysis (the UI asks for every one at once).
     # The distance is added as bigint: the schema allows one up to 2^31 - 1.
     matches = {str(query_id): [] for query_id in allele_ids}
+    # Driven by the classified variants, gathered once: a per-variant search among all of
+    # its chromosome's alleles, each then checked for an assessment, took 12 ms a variant
+    # once the database held classifications (203 s for an exome's 18,000).
     rows = conn.execute(
-        "SELECT q.id, m.id FROM allele q CROSS JOIN LATERAL ("
-        " SELECT c.id, row_number() OVER (ORDER BY abs((c.start_position + c.open_end_position)"
-        "   / 2 - (q.start_position + q.open_end_position) / 2), c.id) AS rank"
-        " FROM allele c WHERE c.chromosome = q.chromosome AND c.id <> q.id"
-        " AND EXISTS (SELECT 1 FROM alleleassessment aa WHERE aa.allele_id = c.id"
-        "   AND aa.date_superceeded IS NULL) AND ("
+        "WITH classified AS MATERIALIZED ("
+        " SELECT a.id, a.chromosome, a.start_position, a.open_end_position FROM allele a"
+        " WHERE a.id IN (SELECT aa.allele_id FROM alleleassessment aa"
+        "                WHERE aa.date_superceeded IS NULL)),"
+        " ranked AS ("
+        " SELECT q.id AS query_id, c.id AS match_id, row_number() OVER ("
+        "   PARTITION BY q.id ORDER BY abs((c.start_position + c.open_end_position) / 2"
+        "   - (q.start_position + q.open_end_position) / 2), c.id) AS rank"
+        " FROM allele q JOIN classified c ON c.chromosome = q.chromosome AND c.id <> q.id"
+        " WHERE q.id = ANY(%(ids)s) AND ("
         " (c.start_position <= q.start_position AND c.open_end_position >= q.open_end_position)"
         " OR (c.start_position >= q.start_position"
         "     AND c.open_end_position <= q.open_end_position)"
         " OR (c.start_position >= q.start_position - %(d)s::bigint"
         "     AND c.start_position < q.open_end_position + %(d)s::bigint)"
         " OR (c.open_end_position > q.start_position - %(d)s::bigint"
-        "     AND c.open_end_position < q.open_end_position + %(d)s::bigint))"
-        " ORDER BY rank LIMIT %(n)s) m"
-        " WHERE q.id = ANY(%(ids)s) ORDER BY q.id, m.rank",
+        "     AND c.open_end_position < q.open_end_position + %(d)s::bigint)))"
+        " SELECT query_id, match_id FROM ranked WHERE rank <= %(n)s"
+        " ORDER BY query_id, rank",
         {"ids": list(allele_ids), "d": distance, "n": limit}).fetchall()
     for query_id, match_id in rows:
         matches[str(query_id)].append(match_id)
