@@ -110,31 +110,34 @@ def test_alleleassessments_and_reports_lists(client, demo_api_app):
 
 def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url):
     allele_id = _sql(demo_db_url, "SELECT min(id) FROM allele")[0][0]
+    reference_id = _sql(demo_db_url, "INSERT INTO reference (title, published) VALUES "
+                                     "('user added', true) RETURNING id")[0][0]
     path = f"{API}/customannotations/"
+    external = {"BRCA_Exchange-BRCA2": "benign"}
     first = client.post(path, {"allele_id": allele_id, "user_id": 42,
-                               "annotations": {"test": 1, "external": {"CLINVAR": "benign"}}})
+                               "annotations": {"external": external}})
     assert first.status == 200, first.body
     check_shape(first.json, CA_KEYS)
-    assert first.json["annotations"] == {"test": 1, "external": {"CLINVAR": "benign"}}
+    assert first.json["annotations"] == {"external": external}
     assert first.json["user_id"] != 42 and first.json["date_superceeded"] is None
-    second = client.post(path, {"allele_id": allele_id,
-                                "annotations": {"test": 2, "prediction": {"domain": "x",
-                                                                          "repeat": None}}})
+    second = client.post(path, {"allele_id": allele_id, "annotations": {
+        "prediction": {"domain": "critical_site", "repeat": None}}})
     assert second.status == 200
-    assert second.json["annotations"] == {"test": 2, "external": {"CLINVAR": "benign"},
-                                          "prediction": {"domain": "x"}}
+    assert second.json["annotations"] == {"external": external,
+                                          "prediction": {"domain": "critical_site"}}
     rows = _sql(demo_db_url, "SELECT id, annotations, date_superceeded IS NULL, "
                 "previous_annotation_id FROM customannotation WHERE allele_id = %s ORDER BY id",
                 (allele_id,))
-    assert rows[0][1] == {"test": 1, "external": {"CLINVAR": "benign"}} and rows[0][2] is False
+    assert rows[0][1] == {"external": external} and rows[0][2] is False
     assert rows[1][2] is True and rows[1][3] == rows[0][0]
     # Removing a key with null; in a list (a user's reference without a PubMed id) a null
     # stays, as in ELLA (it was dropped).
     third = client.post(path, {"allele_id": allele_id, "annotations": {
-        "external": None, "references": [{"id": 7, "pubmed_id": None, "source": "User"}]}})
+        "external": None,
+        "references": [{"id": reference_id, "pubmed_id": None, "source": "User"}]}})
     assert "external" not in third.json["annotations"]
     assert third.json["annotations"]["references"] == [
-        {"id": 7, "pubmed_id": None, "source": "User"}]
+        {"id": reference_id, "pubmed_id": None, "source": "User"}]
     listed = client.get(path, query={"q": {"allele_id": allele_id}})
     assert listed.status == 200 and [c["id"] for c in listed.json] == [r[0] for r in rows] + [
         third.json["id"]]
@@ -144,7 +147,7 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
     # The allele endpoint embeds the custom annotation.
     allele = client.get(f"{API}/alleles/", query={"q": {"id": [allele_id]}}).json[0]
     assert allele["annotation"]["custom_annotation_id"] == third.json["id"]
-    assert allele["annotation"]["prediction"]["domain"] == "x"
+    assert allele["annotation"]["prediction"]["domain"] == "critical_site"
     # Bad input.
     assert client.post(path, {"allele_id": 999999, "annotations": {}}).status == 404
     assert client.post(path, {"allele_id": "abc", "annotations": {}}).status == 400
@@ -152,6 +155,31 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
     assert client.post(path, {"allele_id": allele_id, "annotations": {}, "x": 1}).status == 400
     assert client.post(path, {"annotations": {}}).status == 400
     assert client.request("POST", path, raw=b"{nope").status == 400
+    # What `ella-deposit custom_annotation` refuses (ELLA stored anything here, and every
+    # read then showed it: a ClinVar block replaced by a number, a reference the variant's
+    # page could not look up).
+    before = _sql(demo_db_url, "SELECT count(*) FROM customannotation")
+    for annotations, message in (
+            ({"test": 1}, "unknown custom annotation group(s) 'test' (allowed: external, "
+                          "prediction, references)"),
+            ({"external": "x"}, "annotations.external must be a JSON object"),
+            ({"external": {"CLINVAR": "pathogenic"}}, "unknown external key 'CLINVAR'"),
+            ({"prediction": {"domain": "x"}}, "prediction.domain: 'x' is not one of "
+                                              "critical_domain, critical_site"),
+            ({"external": {"other_extdb": "x" * 10_001}},
+             "external.other_extdb is longer than 10,000 characters"),
+            ({"references": "abc"}, "annotations.references must be a list of JSON objects"),
+            ({"references": [{"id": "abc"}]},
+             "annotations.references[0].id must be a reference id (a positive integer)"),
+            ({"references": [{"id": reference_id, "pubmed_id": -5}]},
+             "annotations.references[0].pubmed_id must be a PubMed id or null"),
+            ({"references": [{"id": reference_id, "n": 1}]},
+             "annotations.references[0]: unknown key(s) 'n' (allowed: id, pubmed_id, source)"),
+            ({"references": [{"id": 999999}]}, "no reference with id 999999")):
+        refused = client.post(path, {"allele_id": allele_id, "annotations": annotations})
+        assert (refused.status, refused.json) == (
+            400, {"message": f"body.annotations: {message}"}), annotations
+    assert _sql(demo_db_url, "SELECT count(*) FROM customannotation") == before
     assert Client(demo_api_app).post(path, {"allele_id": allele_id,
                                             "annotations": {}}).status == 403
 

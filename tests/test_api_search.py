@@ -307,7 +307,8 @@ def test_bad_input(demo_api_app, demo_db_url):
 
 def test_a_custom_annotation_of_any_shape_is_merged_as_the_other_reads_merge_it(
         demo_api_app, demo_db_url):
-    """api.md 4.19 stores any object as a custom annotation; the search merged `external`,
+    """ELLA's `POST customannotations/` (api.md 4.19) stores any object as a custom
+    annotation, so an adopted database may hold any; the search merged `external`,
     `prediction` and `references` without looking at their types, and a string, number,
     boolean or list there made every later search finding the variant a 500."""
     client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
@@ -315,17 +316,24 @@ def test_a_custom_annotation_of_any_shape_is_merged_as_the_other_reads_merge_it(
     before = search(client, found).json["alleles"][0]["allele"]["annotation"]
     for odd in ({"external": "x"}, {"external": [1]}, {"prediction": True},
                 {"prediction": "abc"}, {"references": 5}):
-        stored = client.post("/api/v1/customannotations/",
-                             {"allele_id": 3, "annotations": odd})
-        assert stored.status == 200, stored.body
+        with psycopg.connect(demo_db_url) as conn:  # as ELLA stored it
+            conn.execute("UPDATE customannotation SET date_superceeded = now() "
+                         "WHERE allele_id = 3 AND date_superceeded IS NULL")
+            conn.execute("INSERT INTO customannotation (annotations, allele_id, date_created) "
+                         "VALUES (%s, 3, now())", (Jsonb(odd),))
         annotation = search(client, found).json["alleles"][0]["allele"]["annotation"]
         for key in ("external", "prediction", "references"):
             assert annotation.get(key) == before.get(key), (odd, key)
-    client.post("/api/v1/customannotations/", {"allele_id": 3, "annotations": {
-        "external": {"LOVD": "yes"}, "references": [{"id": 1, "source": "User"}]}})
+    with psycopg.connect(demo_db_url) as conn:
+        reference_id = conn.execute("INSERT INTO reference (title, published) VALUES "
+                                    "('by a user', true) RETURNING id").fetchone()[0]
+    stored = client.post("/api/v1/customannotations/", {"allele_id": 3, "annotations": {
+        "external": {"BRCA_Exchange-BRCA2": "benign"},
+        "references": [{"id": reference_id, "source": "User"}]}})
+    assert stored.status == 200, stored.body
     annotation = search(client, found).json["alleles"][0]["allele"]["annotation"]
-    assert annotation["external"]["LOVD"] == "yes"
-    assert annotation["references"][-1] == {"id": 1, "source": "User"}
+    assert annotation["external"]["BRCA_Exchange-BRCA2"] == "benign"
+    assert annotation["references"][-1] == {"id": reference_id, "source": "User"}
 
 
 def test_filtered_transcripts_prefer_the_panels_version_as_the_other_reads(demo_api_app,

@@ -250,7 +250,7 @@ def test_a_custom_annotation_deposit_while_the_api_writes_the_same_variants(
         allele_id = conn.execute("SELECT min(id) FROM allele").fetchone()[0]
         if before == "a current row":
             conn.execute("INSERT INTO customannotation (annotations, allele_id, date_created) "
-                         "VALUES ('{\"references\": [{\"n\": \"base\"}]}', %s, now())",
+                         "VALUES ('{\"external\": {\"other_extdb\": \"base\"}}', %s, now())",
                          (allele_id,))
     outcome = {}
     with psycopg.connect(db_url) as api:
@@ -261,9 +261,10 @@ def test_a_custom_annotation_deposit_while_the_api_writes_the_same_variants(
                         current)
         api.execute("INSERT INTO customannotation (annotations, allele_id, "
                     "previous_annotation_id, date_created) VALUES "
-                    "('{\"references\": [{\"n\": \"api\"}]}', %s, %s, now())",
+                    "('{\"external\": {\"other_extdb\": \"api\"}}', %s, %s, now())",
                     (allele_id, current[0] if current else None))
-        items = [(1, {"allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})]
+        items = [(1, {"allele_id": allele_id,
+                      "annotations": {"external": {"other_extdb": "file"}}})]
         thread = threading.Thread(target=_held_deposit, args=(db_url, outcome, lambda conn:
                                   deposit_custom_annotations(conn, items)))
         thread.start()
@@ -272,7 +273,7 @@ def test_a_custom_annotation_deposit_while_the_api_writes_the_same_variants(
     thread.join(60)
     assert outcome["deposit"] == {"created": 1, "superseded": 1}, outcome["deposit"]
     with psycopg.connect(db_url) as conn:
-        chain = conn.execute("SELECT id, annotations->'references'->0->>'n', "
+        chain = conn.execute("SELECT id, annotations->'external'->>'other_extdb', "
                              "previous_annotation_id, date_superceeded IS NULL "
                              "FROM customannotation WHERE allele_id = %s ORDER BY id",
                              (allele_id,)).fetchall()
@@ -489,10 +490,10 @@ def test_a_custom_annotation_saved_while_a_deposit_waits_is_superseded_after_its
     with psycopg.connect(db_url) as conn:
         allele_id = conn.execute("SELECT min(id) FROM allele").fetchone()[0]
         conn.execute("INSERT INTO customannotation (annotations, allele_id, date_created) "
-                     "VALUES ('{\"references\": [{\"n\": \"base\"}]}', %s, now())",
+                     "VALUES ('{\"external\": {\"other_extdb\": \"base\"}}', %s, now())",
                      (allele_id,))
     outcome = {}
-    items = [(1, {"allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})]
+    items = [(1, {"allele_id": allele_id, "annotations": {"external": {"other_extdb": "file"}}})]
     with psycopg.connect(db_url) as api:
         # What POST customannotations/ does, its statements held open: the current row
         # locked, then (the deposit's transaction under way, waiting) the new one written.
@@ -506,14 +507,14 @@ def test_a_custom_annotation_saved_while_a_deposit_waits_is_superseded_after_its
                     "WHERE id = %s", current)
         api.execute("INSERT INTO customannotation (annotations, allele_id, "
                     "previous_annotation_id, date_created) VALUES "
-                    "('{\"references\": [{\"n\": \"ui\"}]}', %s, %s, clock_timestamp())",
+                    "('{\"external\": {\"other_extdb\": \"ui\"}}', %s, %s, clock_timestamp())",
                     (allele_id, current[0]))
     thread.join(60)
     assert outcome["deposit"] == {"created": 1, "superseded": 1}, outcome["deposit"]
     with psycopg.connect(db_url) as conn:
         assert _times_out_of_order(conn, "customannotation", "previous_annotation_id") == []
         assert [r[0] for r in conn.execute(
-            "SELECT annotations->'references'->0->>'n' FROM customannotation "
+            "SELECT annotations->'external'->>'other_extdb' FROM customannotation "
             "ORDER BY date_created")] == ["base", "ui", "file"]
 
 
@@ -572,12 +573,12 @@ def test_an_annotation_superseded_while_finalizeallele_waits_waits_for_it(
     def supersede():
         if writer == "custom annotation":
             results["writer"] = wf["c2"].post("/api/v1/customannotations/", {
-                "allele_id": allele_id, "annotations": {"external": {"a": "2"}}}).status
+                "allele_id": allele_id, "annotations": {"external": {"other_extdb": "2"}}}).status
             return
         if writer == "custom annotation deposit":
             with psycopg.connect(db, application_name="deposit") as deposit:
                 deposit_custom_annotations(deposit, [(1, {
-                    "allele_id": allele_id, "annotations": {"references": [{"n": "file"}]}})])
+                    "allele_id": allele_id, "annotations": {"external": {"other_extdb": "file"}}})])
             results["writer"] = 200
             return
         vcf = _reannotated_copy(tmp_path, "Reannotated") / "TestAnalysis-001.vcf"
@@ -735,7 +736,7 @@ def test_custom_annotation_deposit_and_variant_deposit_do_not_deadlock(db_url, e
         low, high = [r[0] for r in conn.execute(
             "SELECT id FROM allele WHERE vcf_pos IN (32893344, 32890607) ORDER BY id")]
         deposit_custom_annotations(conn, [(1, {"allele_id": high,
-                                               "annotations": {"references": [{"n": "1"}]}})])
+                                               "annotations": {"external": {"other_extdb": "1"}}})])
         conn.commit()
     results = {}
 
@@ -743,8 +744,8 @@ def test_custom_annotation_deposit_and_variant_deposit_do_not_deadlock(db_url, e
         try:
             with psycopg.connect(db_url, application_name="custom") as conn:
                 results["custom"] = deposit_custom_annotations(conn, [
-                    (1, {"allele_id": high, "annotations": {"references": [{"n": "2"}]}}),
-                    (2, {"allele_id": low, "annotations": {"references": [{"n": "3"}]}})])
+                    (1, {"allele_id": high, "annotations": {"external": {"other_extdb": "2"}}}),
+                    (2, {"allele_id": low, "annotations": {"external": {"other_extdb": "3"}}})])
         except Exception as exc:  # noqa: BLE001
             results["custom"] = exc
 
@@ -834,7 +835,7 @@ def test_a_mark_does_not_wait_for_a_deposit_superseding_what_its_snapshots_name(
     if kind == "custom annotation":
         for allele_id, _ in alleles:
             result = c1.post("/api/v1/customannotations/", {
-                "allele_id": allele_id, "annotations": {"external": {"note": "ui"}}})
+                "allele_id": allele_id, "annotations": {"external": {"other_extdb": "ui"}}})
             assert result.status == 200, result.body
             custom[allele_id] = result.json["id"]
     # The UI's order: highest first (the deposits lock in id order).
@@ -853,7 +854,7 @@ def test_a_mark_does_not_wait_for_a_deposit_superseding_what_its_snapshots_name(
         def work(conn):
             return deposit_alleles(conn, ella_config, vcf, annotation_only=True)
     else:
-        items = [(n, {"allele_id": a, "annotations": {"references": [{"pubmed_id": n}]}})
+        items = [(n, {"allele_id": a, "annotations": {"external": {"other_extdb": str(n)}}})
                  for n, (a, _) in enumerate(sorted(alleles), 1)]
         blocked_table, blocked_id = "customannotation", custom[order[0][0]]
 

@@ -223,10 +223,13 @@ def custom_rows(url):
 
 def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
     (a1, a2), user = demo_ids(adopted_demo_db_url)
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        reference_id = conn.execute("INSERT INTO reference (title, published) VALUES "
+                                    "('by a user', true) RETURNING id").fetchone()[0]
     first = {"external": {"BRCA_Exchange-BRCA1": "likely_pathogenic", "other_extdb": "free"},
              "prediction": {"domain": "critical_domain"}}
     second = {"prediction": {"repeat": "non_repeat"},
-              "references": [{"id": 1, "pubmed_id": None, "source": "User"}]}
+              "references": [{"id": reference_id, "pubmed_id": None, "source": "User"}]}
     path = write_lines(tmp_path, [
         json.dumps({"allele_id": a1, "user_id": user, "annotations": first}),
         json.dumps({"allele_id": a2, "user_id": None, "annotations": {}})])
@@ -268,6 +271,15 @@ def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
     ({"references": {"a": 1}}, "annotations.references must be a list"),
     ({"references": [{"id": float("nan")}]},
      "annotations.references[0].id: NaN is not a number JSON or PostgreSQL can store"),
+    # Each is looked up by its id when the variant is shown (a 400 for `"abc"`).
+    ({"references": [{"id": "abc", "pubmed_id": -5}]},
+     "annotations.references[0].id must be a reference id (a positive integer)"),
+    ({"references": [{"id": 999999, "pubmed_id": -5}]},
+     "annotations.references[0].pubmed_id must be a PubMed id or null"),
+    ({"references": [{"id": 999999, "title": "x"}]},
+     "annotations.references[0]: unknown key(s) 'title' (allowed: id, pubmed_id, source)"),
+    ({"external": {"other_extdb": "x" * 10_001}},
+     "external.other_extdb is longer than 10,000 characters"),
     ({"external": {"other_extdb": "a\x00b"}},
      "annotations.external.other_extdb contains a NUL character"),
     ({"external": {"other_extdb": json.loads("[" * 150 + "]" * 150)}},
@@ -294,6 +306,20 @@ def test_custom_annotation_unknown_allele(adopted_demo_db_url, tmp_path):
     line = one_line_error(run_cli("ella-deposit", "custom_annotation", path,
                                   db_url=adopted_demo_db_url))
     assert line == f"error: {path}: line 2: allele_id 999999 does not exist"
+    assert custom_rows(adopted_demo_db_url) == []
+
+
+def test_custom_annotation_unknown_reference(adopted_demo_db_url, tmp_path):
+    """A user's reference no reference row has was stored, and the variant's page could
+    not look it up."""
+    (a1, _), user = demo_ids(adopted_demo_db_url)
+    path = write_lines(tmp_path, [
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": {}}),
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": {
+            "references": [{"id": 999999, "source": "User"}]}})])
+    line = one_line_error(run_cli("ella-deposit", "custom_annotation", path,
+                                  db_url=adopted_demo_db_url))
+    assert line == f"error: {path}: line 2: reference id 999999 does not exist"
     assert custom_rows(adopted_demo_db_url) == []
 
 

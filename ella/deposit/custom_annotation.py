@@ -21,6 +21,11 @@ from ella.deposit.variants import wait_for_other_imports
 TOP_KEYS = ("allele_id", "user_id", "annotations")
 GROUPS = ("external", "prediction", "references")
 INT4_MAX = 2**31 - 1
+# A user's reference as ELLA's UI adds one (datamodel.md: {id, pubmed_id, source}).
+REFERENCE_KEYS = ("id", "pubmed_id", "source")
+# Characters of a free-text value (`other_extdb`): every read of the variant sends it, and
+# every later change copies it into a new row.
+MAX_TEXT = 10_000
 # An API user adding the first custom annotation of the same variant while the file is
 # written makes the insert fail once; it is then chained after that row instead.
 CONCURRENT_RETRIES = 3
@@ -60,10 +65,35 @@ def check_annotations(annotations):
             if options and value not in options:
                 raise ValueError(f"{group}.{key}: {value!r} is not one of "
                                  + ", ".join(options))
+            if len(value) > MAX_TEXT:
+                raise ValueError(f"{group}.{key} is longer than {MAX_TEXT:,} characters")
     if "references" in annotations:
         references = annotations["references"]
         if not isinstance(references, list) or not all(isinstance(r, dict) for r in references):
             raise ValueError("annotations.references must be a list of JSON objects")
+        # Each is looked up by its id when the variant is shown: one of another shape
+        # ({"id": "abc"}) made the variant's references fail to load.
+        for index, reference in enumerate(references):
+            where = f"annotations.references[{index}]"
+            unknown = sorted(set(reference) - set(REFERENCE_KEYS))
+            if unknown:
+                raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
+                                 f"(allowed: {', '.join(REFERENCE_KEYS)})")
+            if not _is_id(reference.get("id")):
+                raise ValueError(f"{where}.id must be a reference id (a positive integer)")
+            if reference.get("pubmed_id") is not None and not _is_id(reference["pubmed_id"]):
+                raise ValueError(f"{where}.pubmed_id must be a PubMed id or null")
+            if reference.get("source") is not None and not isinstance(reference["source"], str):
+                raise ValueError(f"{where}.source must be a string or null")
+
+
+def missing_reference_ids(conn, annotations):
+    """The ids of `annotations.references` (checked by check_annotations) that no reference
+    has, sorted."""
+    wanted = {r["id"] for r in annotations.get("references") or []}
+    found = {r[0] for r in conn.execute("SELECT id FROM reference WHERE id = ANY(%s)",
+                                        (sorted(wanted),))} if wanted else set()
+    return sorted(wanted - found)
 
 
 def parse_custom_annotation_line(text):
@@ -127,6 +157,11 @@ def deposit_custom_annotations(conn, items, source=""):
     with conn.transaction(), conn.cursor() as cur:
         _check_exist(cur, items, "allele", "allele_id", where)
         _check_exist(cur, items, "user", "user_id", where)
+        for number, item in items:
+            missing = missing_reference_ids(cur, item["annotations"])
+            if missing:
+                raise CustomAnnotationError(f"{where}line {number}: reference id "
+                                            f"{missing[0]} does not exist")
         # The variants' rows, all at once in id order and after any running import (which
         # locks them batch by batch): taken one by one in file order, they deadlocked with a
         # variant deposit. `POST customannotations/` and finalize-allele lock them too.

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
 from ella.db import clock_now
+from ella.deposit.custom_annotation import check_annotations, missing_reference_ids
 from ella.web.access import (require_allele, require_analysis, require_genepanel,
                              require_working_genepanel)
 from ella.web.errors import BadRequest, Conflict, NotFound
@@ -125,6 +126,16 @@ def create_customannotation(ctx):
                           {"user_id": (int, type(None))})
     conn = ctx.conn
     require_allele(conn, body["allele_id"])
+    # As `ella-deposit custom_annotation` checks a line (ELLA checks nothing here): the
+    # configured keys and options, references of ELLA's shape that exist. Null removes.
+    given = strip_nulls(body["annotations"])
+    try:
+        check_annotations(given)
+    except ValueError as exc:
+        raise BadRequest(f"body.annotations: {exc}") from None
+    missing = missing_reference_ids(conn, given)
+    if missing:
+        raise BadRequest(f"body.annotations: no reference with id {missing[0]}")
     # The variant's row first, as finalize-allele share-locks it while it names the
     # current custom annotation (also none): a first one is not made under its feet.
     conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (body["allele_id"],))
