@@ -7,6 +7,7 @@ import json
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from ella.annotation.legacy_config import legacy_annotation_config
 from ella.deposit.variants import DepositError
@@ -231,16 +232,17 @@ def test_a_value_the_shadow_tables_cannot_hold_is_refused_with_its_line(
 
 def test_a_site_config_giving_a_count_as_a_float_is_refused_with_its_line(
         db_url, ella_config, tmp_path):
-    """A deposit config (as `ella-db annotationconfig` accepts it) that casts gnomAD's AN to
-    float: the shadow row's ::integer of "100.0" failed with 'invalid input syntax'."""
+    """A deposit config that casts gnomAD's AN to float (`ella-annotationconfig update`
+    refuses it now, but an adopted ELLA database may hold one): the shadow row's ::integer of
+    "100.0" failed with 'invalid input syntax'."""
     config = legacy_annotation_config()
     for converter in config["deposit"]:
         for element in converter["converter_config"]["elements"]:
             if element["source"] == "GNOMAD_EXOMES__AN":
                 element["target_type"] = "float"
     with psycopg.connect(db_url) as conn:
-        update_annotation_config(conn, config)
-        conn.commit()
+        conn.execute("INSERT INTO annotationconfig (deposit, view, date_created) "
+                     "VALUES (%s, %s, now())", (Jsonb(config["deposit"]), Jsonb(config["view"])))
     path = _vcf(tmp_path, ["13\t32906000\t.\tA\tG\t50\tPASS\tGNOMAD_EXOMES__AN=100"],
                 header=_header(extra=GNOMAD_AN))
     before = table_snapshot(db_url)

@@ -104,6 +104,19 @@ def _with(path, value):
     return config
 
 
+def _with_element(converter_name, element):
+    """The legacy config with `element` added to its first `converter_name` converter."""
+    config = legacy_annotation_config()
+    converter = next(c for c in config["deposit"] if c["name"] == converter_name)
+    converter["converter_config"]["elements"].append(element)
+    return config
+
+
+def _keyvalue(target, target_type="string"):
+    return _with_element("keyvalue", {"source": "X", "target": target,
+                                      "target_type": target_type})
+
+
 BAD_FILES = [
     ("deposit: [\n  {name: vep\nview: []\n", "bad.yml: not valid YAML: line 3 column 5"),
     ("- deposit\n- view\n", "the file must hold a mapping with 'deposit' and 'view' lists"),
@@ -128,6 +141,18 @@ BAD_FILES = [
     # Python reads no integer of over 4,300 digits: a ValueError's traceback.
     ("deposit: []\nview: []\nnote: " + "9" * 5000 + "\n", "a value cannot be read"),
     # A key written twice: YAML kept the later value without a word.
+    # Stored, these failed every later import of a VCF with the field (the annotation
+    # schema, the shadow table's columns), far from the change.
+    (_keyvalue("a..b"), "target 'a..b': a path with an empty part"),
+    (_keyvalue("prediction."), "target 'prediction.': a path with an empty part"),
+    (_keyvalue("transcripts"), "target 'transcripts': the annotation schema wants a list of "
+                               "transcripts there, which only the vep converter(s) make"),
+    (_keyvalue("references.x"), "the annotation schema wants a list of references there"),
+    (_keyvalue("frequencies.GNOMAD_EXOMES.num.G", "float"),
+     "a frequency num is a column of type int in the shadow table: give target_type 'int'"),
+    (_keyvalue("frequencies.GNOMAD_EXOMES.freq.G", "string"),
+     "a frequency freq is a column of type float in the shadow table: give target_type "
+     "'float'"),
     ("deposit: []\nview: []\ndeposit: [{name: vep}]\n",
      "not valid YAML: line 3 column 1: the key 'deposit' is given twice in this mapping "
      "(first on line 1)"),

@@ -243,6 +243,39 @@ def check_annotation_config(config):
             Annotator([converter])  # the converter's own keys and options
         except AnnotationConfigError as exc:
             raise AnnotationConfigFileError(f"deposit[{index}]: {exc}") from None
+        for element in converter["converter_config"]["elements"]:
+            problem = _target_problem(converter["name"], element)
+            if problem:
+                raise AnnotationConfigFileError(
+                    f"deposit[{index}] ({converter['name']}): target {element['target']!r}: "
+                    f"{problem}")
+
+
+# The converters whose values are the lists the annotation schema wants under `transcripts`
+# and `references`.
+LIST_TARGETS = {"transcripts": {"vep"},
+                "references": {"clinvarreferences", "hgmdprimaryreport", "hgmdextrarefs"}}
+# The frequency fields the shadow table has columns for, and the cast each needs.
+SHADOW_FREQUENCY_TYPES = {"freq": "float", "num": "int"}
+
+
+def _target_problem(name, element):
+    """Why an element's target would make annotation the next import refuses (the schema,
+    the shadow columns), or None: stored, such a config failed every later import of a VCF
+    with that field, far from the change."""
+    parts = element["target"].split(".")
+    if "" in parts:
+        return "a path with an empty part (two dots, or one at an end)"
+    allowed = LIST_TARGETS.get(parts[0])
+    if allowed is not None and name not in allowed:
+        return (f"the annotation schema wants a list of {parts[0]} there, which only the "
+                f"{', '.join(sorted(allowed))} converter(s) make")
+    if name == "keyvalue" and parts[0] == "frequencies" and len(parts) == 4             and parts[2] in SHADOW_FREQUENCY_TYPES:
+        wanted = SHADOW_FREQUENCY_TYPES[parts[2]]
+        if element.get("target_type") != wanted:
+            return (f"a frequency {parts[2]} is a column of type {wanted} in the shadow "
+                    f"table: give target_type {wanted!r}")
+    return None
 
 
 def _canonical(item):
