@@ -243,11 +243,17 @@ def parse_pubmed_xml(text, on_unknown=None, allow_empty=False):
         raise PubmedParseError(f"not PubMed XML: the root element is <{root.tag[:60]}> "
                                "(expected PubmedArticleSet)")
     result = []
-    for record in records:
-        if record.tag == "PubmedArticle":
-            result.append(_article(record))
-        elif record.tag == "PubmedBookArticle":
-            result.append(_book_article(record))
+    for number, record in enumerate(records, 1):
+        if record.tag in ("PubmedArticle", "PubmedBookArticle"):
+            parse = _article if record.tag == "PubmedArticle" else _book_article
+            try:
+                result.append(parse(record))
+            except PubmedParseError as exc:
+                if len(records) == 1:
+                    raise
+                # Which of a set's records (a fetch of hundreds): the message named none.
+                raise PubmedParseError(f"record {number} (<{record.tag}>) of "
+                                       f"{len(records)}: {exc}") from None
         elif on_unknown is not None:
             on_unknown(record)
         else:
@@ -273,6 +279,9 @@ def _medline_fields(numbered_lines, source):
     lines (6 spaces) are joined with one space, HTML character references decoded."""
     fields = []  # (tag, [its parts], line number); joined once (joining per line was quadratic)
     for number, line in numbered_lines:
+        if "\x00" in line:
+            # PostgreSQL's text cannot hold it: `deposit` refused the converted file later.
+            raise PubmedParseError(f"{source}line {number}: contains a NUL character")
         if line.startswith("      "):
             if not fields:
                 raise PubmedParseError(f"{source}line {number}: continuation line without a tag")

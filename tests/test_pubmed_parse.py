@@ -221,3 +221,18 @@ def test_p9_book_chapter():
         assert ref["title"] == "BRCA1 and BRCA2 Hereditary Breast and Ovarian Cancer"
         assert ref["journal"] == ("In: Pagon RA et al. (eds)., GeneReviews(®), University of "
                                   "Washington, Seattle, Seattle (WA).")
+
+
+def test_a_bad_record_of_a_set_and_a_nul_in_medline_are_named():
+    """A record without a PMID in a fetch of hundreds failed with "missing or invalid PMID:
+    None", naming no record; a NUL in MEDLINE text was converted, and `deposit` refused the
+    converted file one step later."""
+    good = XML_FILES[0].read_text(encoding="utf-8")
+    article = good[good.index("<PubmedArticle>"):good.rindex("</PubmedArticle>") + 17]
+    broken = "<PubmedArticle><MedlineCitation><Article/></MedlineCitation></PubmedArticle>"
+    with pytest.raises(PubmedParseError) as refused:
+        parse_pubmed_xml(f"<PubmedArticleSet>{article}{broken}</PubmedArticleSet>")
+    assert str(refused.value) == ("record 2 (<PubmedArticle>) of 2: missing or invalid PMID: "
+                                  "None")
+    with pytest.raises(PubmedParseError, match=r"^x\.txt: line 2: contains a NUL character$"):
+        parse_medline("PMID- 1\nTI  - a\x00b\n", source="x.txt: ")
