@@ -265,7 +265,13 @@ def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
      "unknown prediction key 'orth_conservation'"),
     ({"prediction": {"domain": "crit_domain"}},
      "prediction.domain: 'crit_domain' is not one of critical_domain, critical_site"),
-    ({"external": {"LOVD_shared-FLCN": "benign"}}, "unknown external key 'LOVD_shared-FLCN'"),
+    ({"external": {"LOVD_shared-FLCN": "benign"}}, "unknown external key 'LOVD_shared-FLCN' "
+                                                   "(the list spells it 'LOVD_shared-FLCN\\xa0', "
+                                                   "with a no-break space)"),
+    ({"external": {"LOVD_shared -PTEN": "benign"}}, "unknown external key 'LOVD_shared -PTEN' "
+                                                    "(the list spells it "
+                                                    "'LOVD_shared\\xa0-PTEN', with a no-break "
+                                                    "space)"),
     ({"frequencies": {}}, "unknown custom annotation group(s) 'frequencies'"),
     ({"external": {"other_extdb": 3}}, "external.other_extdb must be a string"),
     ({"references": {"a": 1}}, "annotations.references must be a list"),

@@ -35,6 +35,10 @@ class CustomAnnotationError(Exception):
     """Bad input; the message names the file and line."""
 
 
+def _plain(key):
+    return " ".join(key.replace("\xa0", " ").split())
+
+
 def _is_id(value):
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT4_MAX
 
@@ -58,7 +62,11 @@ def check_annotations(annotations):
         for key, value in values.items():
             entry = lists[group].get(key)
             if entry is None:
-                raise ValueError(f"unknown {group} key {key!r}")
+                # ELLA's list spells two keys with a no-break space (`LOVD_shared-FLCN\xa0`).
+                alike = [k for k in lists[group] if _plain(k) == _plain(key)]
+                raise ValueError(f"unknown {group} key {key!r}" + (
+                    f" (the list spells it {alike[0]!r}, with a no-break space)"
+                    if alike else ""))
             if not isinstance(value, str):
                 raise ValueError(f"{group}.{key} must be a string, not {json.dumps(value)}")
             options = [option[1] for option in entry.get("options") or []]
