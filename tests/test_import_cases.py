@@ -146,6 +146,14 @@ def test_a_parent_the_ped_names_but_the_vcf_lacks_leaves_the_link_empty(db_url, 
             "SELECT s.identifier, f.identifier, s.mother_id FROM sample s "
             "LEFT JOIN sample f ON f.id = s.father_id ORDER BY s.id").fetchall() == [
             ("TestSample-001", "TestSample-002", None), ("TestSample-002", None, None)]
+        # Told on the analysis' page: a typo of a parent's name (a trio imported as a duo,
+        # without its segregation filters) reads the same.
+        [(warnings,)] = conn.execute("SELECT warnings FROM analysis").fetchall()
+    assert (
+        "The .ped (Duo-001.ped) names TestSample-003 as the mother of TestSample-001, but the "
+        "VCF (Duo-001.vcf) has no sample TestSample-003: imported without that link (not a "
+        "trio for the segregation filters). If TestSample-003 is a typo of a sample of the "
+        "VCF, correct the .ped and import the analysis again.") in warnings
 
 
 def test_a_father_female_by_another_files_ped_is_refused(db_url, ella_config, tmp_path):

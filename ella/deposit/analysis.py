@@ -183,7 +183,8 @@ def _is_trio(rows, proband_index):
     return proband["father"] in names and proband["mother"] in names
 
 
-def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology):
+def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology,
+                   vcf_path):
     """Insert the samples of `sample_rows`; returns their ids in VCF column order."""
     proband = rows[proband_index]
     trio = _is_trio(rows, proband_index)
@@ -210,6 +211,16 @@ def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology):
         if sibling:
             cur.execute("UPDATE sample SET sibling_id = %s WHERE id = %s",
                         (ids[proband_index], sample_id))
+    for r in rows:
+        for role in ("father", "mother"):
+            if r[role] and r[role] not in by_name:
+                # Not sequenced (a duo), or a typo the deposit cannot tell from one: the
+                # interpreters are told (a trio whose father's name was mistyped became a duo
+                # without its segregation filters, unsaid).
+                _add_warning(cur, analysis_id, UNSEQUENCED_PARENT_WARNING.format(
+                    ped=Path(ped_path).name, parent=r[role], role=role, sample=r["sample"],
+                    vcf=Path(vcf_path).name,
+                    trio=" (not a trio for the segregation filters)" if r["proband"] else ""))
     if trio and proband["sex"] is None:
         # ELLA imports it, and its de novo rules on X are a male's and a female's only
         # (filtering.md 2.8): the interpreters are told on the analysis' page.
@@ -358,6 +369,12 @@ UCSC_NAMES_WARNING = (
     "without such an HGVSc, a structural one for example, is removed). Check the analysis "
     "without the region filter, or import the VCF again with its chromosomes renamed (e.g. "
     "bcftools annotate --rename-chrs).")
+UNSEQUENCED_PARENT_WARNING = (
+    "The .ped ({ped}) names {parent} as the {role} of {sample}, but the VCF ({vcf}) has no "
+    "sample {parent}: imported without that link{trio}. If {parent} is a typo of a sample "
+    "of the VCF, correct the .ped and import the analysis again.")
+
+
 AFFECTED_PARENT_WARNING = (
     "The proband's {who} marked affected ({ped}): the segregation filter "
     "assumes healthy parents and removes a variant inherited from an affected one (a "
@@ -674,7 +691,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                                    "imported (its samples are not those read first); "
                                    "deposit it again once it is written")
             sample_ids = create_samples(cur, analysis_id, rows, proband_index, item.get("ped"),
-                                        item["technology"])
+                                        item["technology"], item["vcf"])
             sexes = [r["sex"] for r in rows]
             stats["samples"] += len(sample_ids)
             try:
