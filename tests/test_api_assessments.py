@@ -2,6 +2,7 @@
 assessments (api.md 2.3, 3.5, 4.19, 4.20, 6 #5) on the real ELLA database, through the WSGI
 app."""
 
+import json
 import threading
 
 import psycopg
@@ -174,12 +175,32 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
             ({"references": [{"id": reference_id, "pubmed_id": -5}]},
              "annotations.references[0].pubmed_id must be a PubMed id or null"),
             ({"references": [{"id": reference_id, "n": 1}]},
-             "annotations.references[0]: unknown key(s) 'n' (allowed: id, pubmed_id, source)"),
+             "annotations.references[0]: unknown key(s) 'n' (allowed: id, pubmed_id, source, "
+             "sources)"),
             ({"references": [{"id": 999999}]}, "no reference with id 999999")):
         refused = client.post(path, {"allele_id": allele_id, "annotations": annotations})
         assert (refused.status, refused.json) == (
             400, {"message": f"body.annotations: {message}"}), annotations
     assert _sql(demo_db_url, "SELECT count(*) FROM customannotation") == before
+    # ELLA's UI sends a group whole: what an adopted row already holds (a key outside
+    # today's lists, a reference as an older UI wrote it, `sources`) is kept, not refused;
+    # only what the request changes is checked.
+    old_shape = {"id": reference_id, "pubmed_id": None, "sources": ["User"]}
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE customannotation SET annotations = %s WHERE allele_id = %s "
+                     "AND date_superceeded IS NULL",
+                     (json.dumps({"external": {"OldDatabase": "x"},
+                                  "references": [old_shape]}), allele_id))
+    resent = client.post(path, {"allele_id": allele_id, "annotations": {
+        "external": {"OldDatabase": "x", "BIC-BRCA2": "benign"},
+        "references": [old_shape, {"id": reference_id, "pubmed_id": None,
+                                   "sources": ["User"]}]}})
+    assert resent.status == 200, resent.body
+    assert resent.json["annotations"]["external"] == {"OldDatabase": "x", "BIC-BRCA2": "benign"}
+    refused = client.post(path, {"allele_id": allele_id, "annotations": {
+        "external": {"OldDatabase": "y"}}})
+    assert refused.status == 400 and refused.json["message"] == (
+        "body.annotations: unknown external key 'OldDatabase'")
     assert Client(demo_api_app).post(path, {"allele_id": allele_id,
                                             "annotations": {}}).status == 403
 

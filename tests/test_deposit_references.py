@@ -283,7 +283,8 @@ def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
     ({"references": [{"id": 999999, "pubmed_id": -5}]},
      "annotations.references[0].pubmed_id must be a PubMed id or null"),
     ({"references": [{"id": 999999, "title": "x"}]},
-     "annotations.references[0]: unknown key(s) 'title' (allowed: id, pubmed_id, source)"),
+     "annotations.references[0]: unknown key(s) 'title' (allowed: id, pubmed_id, source, "
+             "sources)"),
     ({"external": {"other_extdb": "x" * 10_001}},
      "external.other_extdb is longer than 10,000 characters"),
     ({"external": {"other_extdb": "a\x00b"}},

@@ -21,8 +21,9 @@ from ella.deposit.variants import wait_for_other_imports
 TOP_KEYS = ("allele_id", "user_id", "annotations")
 GROUPS = ("external", "prediction", "references")
 INT4_MAX = 2**31 - 1
-# A user's reference as ELLA's UI adds one (datamodel.md: {id, pubmed_id, source}).
-REFERENCE_KEYS = ("id", "pubmed_id", "source")
+# A user's reference as ELLA's UI adds one (datamodel.md: {id, pubmed_id, source}; an older
+# UI wrote `sources: ["User"]`).
+REFERENCE_KEYS = ("id", "pubmed_id", "source", "sources")
 # Characters of a free-text value (`other_extdb`): every read of the variant sends it, and
 # every later change copies it into a new row.
 MAX_TEXT = 10_000
@@ -93,6 +94,28 @@ def check_annotations(annotations):
                 raise ValueError(f"{where}.pubmed_id must be a PubMed id or null")
             if reference.get("source") is not None and not isinstance(reference["source"], str):
                 raise ValueError(f"{where}.source must be a string or null")
+            sources = reference.get("sources")
+            if sources is not None and not (isinstance(sources, list)
+                                            and all(isinstance(x, str) for x in sources)):
+                raise ValueError(f"{where}.sources must be a list of strings or null")
+
+
+def changed_annotations(given, current):
+    """The part of `given` (a request's groups) that differs from the `current` row's:
+    ELLA's UI sends a group whole, and what an adopted row already holds (a key outside
+    today's lists, a reference of an older shape) is kept as it is, not refused anew."""
+    current = current if isinstance(current, dict) else {}
+    changed = {}
+    for group, value in given.items():
+        old = current.get(group)
+        if group in ("external", "prediction") and isinstance(value, dict) \
+                and isinstance(old, dict):
+            changed[group] = {k: v for k, v in value.items() if old.get(k) != v}
+        elif group == "references" and isinstance(value, list) and isinstance(old, list):
+            changed[group] = [r for r in value if r not in old]
+        elif value != old:
+            changed[group] = value
+    return changed
 
 
 def missing_reference_ids(conn, annotations):

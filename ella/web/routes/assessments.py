@@ -16,7 +16,8 @@ from psycopg.types.json import Jsonb
 
 from ella.allele_views import Q_COLUMNS, SHAPES
 from ella.db import clock_now
-from ella.deposit.custom_annotation import check_annotations, missing_reference_ids
+from ella.deposit.custom_annotation import (changed_annotations, check_annotations,
+                                            missing_reference_ids)
 from ella.web.access import (require_allele, require_analysis, require_genepanel,
                              require_working_genepanel)
 from ella.web.errors import BadRequest, Conflict, NotFound
@@ -126,22 +127,24 @@ def create_customannotation(ctx):
                           {"user_id": (int, type(None))})
     conn = ctx.conn
     require_allele(conn, body["allele_id"])
-    # As `ella-deposit custom_annotation` checks a line (ELLA checks nothing here): the
-    # configured keys and options, references of ELLA's shape that exist. Null removes.
-    given = strip_nulls(body["annotations"])
-    try:
-        check_annotations(given)
-    except ValueError as exc:
-        raise BadRequest(f"body.annotations: {exc}") from None
-    missing = missing_reference_ids(conn, given)
-    if missing:
-        raise BadRequest(f"body.annotations: no reference with id {missing[0]}")
     # The variant's row first, as finalize-allele share-locks it while it names the
     # current custom annotation (also none): a first one is not made under its feet.
     conn.execute("SELECT id FROM allele WHERE id = %s FOR NO KEY UPDATE", (body["allele_id"],))
     current = conn.execute(
         "SELECT id, annotations FROM customannotation WHERE allele_id = %s "
         "AND date_superceeded IS NULL FOR NO KEY UPDATE", (body["allele_id"],)).fetchone()
+    # As `ella-deposit custom_annotation` checks a line (ELLA checks nothing here): the
+    # configured keys and options, references of ELLA's shape that exist; what the request
+    # changes only (null removes). Under the row's lock: the current row is the one merged.
+    changed = changed_annotations(strip_nulls(body["annotations"]),
+                                  current[1] if current is not None else None)
+    try:
+        check_annotations(changed)
+    except ValueError as exc:
+        raise BadRequest(f"body.annotations: {exc}") from None
+    missing = missing_reference_ids(conn, changed)
+    if missing:
+        raise BadRequest(f"body.annotations: no reference with id {missing[0]}")
     now = clock_now(conn)
     annotations = dict(body["annotations"])
     previous_id = None
