@@ -954,8 +954,8 @@ def test_the_audit_row_of_a_committed_change_is_not_lost_unsaid(demo_db_url,
     if audit_connection_lost:
         assert command.returncode == 1
         assert err.splitlines()[-1].startswith(
-            "error: the command's changes are saved, but its audit row could not be written "
-            "(clilog): ")
+            "error: the command ran (what it saved stays saved), but its audit row could not "
+            "be written (clilog): ")
         assert len(clilog(demo_db_url)) == before
     else:
         assert command.returncode == 0, err

@@ -127,8 +127,8 @@ class Audit:
     The row is written on its own connection so it survives the command's rollback; that
     connection is opened before the command runs, so a server that takes no more connections
     refuses the command instead of its audit row after the command committed. A row that
-    cannot be written after the command succeeded is an error (exit 1) saying the command's
-    changes are saved. Lines passed with `secret=True` are printed but stored masked
+    cannot be written after the command succeeded is an error (exit 1) saying what it saved
+    stays saved. Lines passed with `secret=True` are printed but stored masked
     (one-time passwords)."""
 
     def __init__(self, db_url, group, groupcommand, argv, reason=None):
@@ -207,8 +207,9 @@ class Audit:
             if error is None:
                 # The command succeeded, and what it committed stays; the operator must know
                 # its audit row is missing (a warning and exit 0 hid it).
-                raise CommandError(f"the command's changes are saved, but its audit row could "
-                                   f"not be written (clilog): {error_text(exc)}") from None
+                raise CommandError(f"the command ran (what it saved stays saved), but its "
+                                   f"audit row could not be written (clilog): "
+                                   f"{error_text(exc)}") from None
             print(f"warning: could not write the audit log (clilog): {exc}", file=sys.stderr)
 
 
