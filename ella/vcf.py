@@ -102,14 +102,19 @@ class VcfHeader:
         # CSQ, and the sources of the deposit's vep converters (VEP's --vcf_info_field ANN, a
         # second run's RefSeq field), set by the deposit before records are read.
         self.vep_sources = ("CSQ",)
+        self._vep_fields = {}
         self._info_typers = {}
 
     def vep_fields(self, key):
-        """The field list (`Format: a|b|...`) of INFO `key`'s header line, or None."""
+        """The field list (`Format: a|b|...`) of INFO `key`'s header line, or None (read
+        once: a multi-ALT line asks for it)."""
         if key == "CSQ":
             return self.csq_fields
-        definition = self.info.get(key)
-        return vep_field_list(definition.description) if definition is not None else None
+        if key not in self._vep_fields:
+            definition = self.info.get(key)
+            self._vep_fields[key] = (vep_field_list(definition.description)
+                                     if definition is not None else None)
+        return self._vep_fields[key]
 
     def info_typer(self, key):
         """`info_typer` of this header's definition of INFO `key`, made once per key."""

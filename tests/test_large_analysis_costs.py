@@ -156,5 +156,4 @@ def test_similar_alleles_of_a_large_analysis_with_classifications_are_linear(exo
     assert result.status == 200, result.body[:300]
     assert sum(map(len, result.json.values())) >= len(ids) // 10  # (the neighbours)
     rows, statement = worst_statement(db_url, calls)
-    print(rows, len(ids))
     assert rows < ROWS_PER_VARIANT * len(ids), (rows, statement[:300])
