@@ -156,6 +156,27 @@ def test_a_parent_the_ped_names_but_the_vcf_lacks_leaves_the_link_empty(db_url, 
         "VCF, correct the .ped and import the analysis again.") in warnings
 
 
+def test_a_family_split_over_vcfs_with_one_ped_imports_without_a_warning(db_url, ella_config,
+                                                                         tmp_path):
+    """The family's .ped with a VCF lacking the mother (the proband's and father's calls of
+    another kind): refused before; her link stays empty there, and as she is a sample of the
+    analysis' other VCF, no parent is missing (no warning)."""
+    add_test_panels(db_url)
+    folder = tmp_path / "Split-001"
+    folder.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.vcf", folder / f"{name}.vcf")
+    _without_mothers_column(folder, "b")
+    shutil.copy(TEST_ANALYSIS_001 / "TestAnalysis-001.ped", folder / "fam.ped")
+    (folder / "Split-001.analysis").write_text(json.dumps({
+        "name": "Split-001", "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+        "data": [{"vcf": "a.vcf", "ped": "fam.ped"}, {"vcf": "b.vcf", "ped": "fam.ped"}]}))
+    deposit(db_url, ella_config, folder)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT warnings FROM analysis").fetchall() in ([(None,)], [("",)])
+        assert conn.execute("SELECT count(*), count(mother_id) FROM sample").fetchone() == (5, 1)
+
+
 def test_a_father_female_by_another_files_ped_is_refused(db_url, ella_config, tmp_path):
     """Each .ped is checked alone for a father recorded as female; one of sex 0 took the sex
     another file of the analysis gives (female), and was stored as a female father."""

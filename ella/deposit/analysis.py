@@ -184,8 +184,10 @@ def _is_trio(rows, proband_index):
 
 
 def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology,
-                   vcf_path):
-    """Insert the samples of `sample_rows`; returns their ids in VCF column order."""
+                   vcf_path, analysis_samples=()):
+    """Insert the samples of `sample_rows`; returns their ids in VCF column order.
+    `analysis_samples`: the names of every VCF of the analysis (a parent in another one, a
+    family split over files, is no missing parent)."""
     proband = rows[proband_index]
     trio = _is_trio(rows, proband_index)
     now = clock_now(cur)
@@ -213,7 +215,7 @@ def create_samples(cur, analysis_id, rows, proband_index, ped_path, technology,
                         (ids[proband_index], sample_id))
     for r in rows:
         for role in ("father", "mother"):
-            if r[role] and r[role] not in by_name:
+            if r[role] and r[role] not in by_name and r[role] not in analysis_samples:
                 # Not sequenced (a duo), or a typo the deposit cannot tell from one: the
                 # interpreters are told (a trio whose father's name was mistyped became a duo
                 # without its segregation filters, unsaid).
@@ -373,8 +375,6 @@ UNSEQUENCED_PARENT_WARNING = (
     "The .ped ({ped}) names {parent} as the {role} of {sample}, but the VCF ({vcf}) has no "
     "sample {parent}: imported without that link{trio}. If {parent} is a typo of a sample "
     "of the VCF, correct the .ped and import the analysis again.")
-
-
 AFFECTED_PARENT_WARNING = (
     "The proband's {who} marked affected ({ped}): the segregation filter "
     "assumes healthy parents and removes a variant inherited from an affected one (a "
@@ -691,7 +691,7 @@ def _import_data(cur, app_config, analysis_config, analysis_id, prefilters, conf
                                    "imported (its samples are not those read first); "
                                    "deposit it again once it is written")
             sample_ids = create_samples(cur, analysis_id, rows, proband_index, item.get("ped"),
-                                        item["technology"], item["vcf"])
+                                        item["technology"], item["vcf"], set(people))
             sexes = [r["sex"] for r in rows]
             stats["samples"] += len(sample_ids)
             try:
