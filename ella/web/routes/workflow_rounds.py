@@ -20,11 +20,12 @@ from ella.allele_views import ALLELE_ORDER, AlleleLoader, geneassessment_shapes
 from ella.web.access import (RoundAccess, require_analysis, require_genepanel,
                               require_working_genepanel)
 from ella.web.errors import BadRequest, Forbidden, NotFound
-from ella.web.http import JsonPartsResponse, to_json
+from ella.web.http import JsonPartsResponse
 from ella.web.listing import page_args, page_headers
 from ella.filters import FilterError
 from ella.filters.chain import segregation_tags
 from ella.filters.denovo_probability import add_p_denovo
+from ella.web.routes.alleles import shapes_in_parts
 from ella.web.routes.config import user_config_for
 from ella.web.routes.filters import require_group_filterconfig
 from ella.web.routes.workflow_finalize import require_allele_workflow
@@ -130,31 +131,16 @@ def _add_tags(loaded, found):
     add_p_denovo(loaded, {a for a, tags in found.items() if "denovo" in tags})
 
 
-# Variants of a round's list built and turned into JSON at a time: the UI asks for every
-# variant not filtered out at once (~17,000 of an exome), whose shapes together took hundreds
-# of MB; their JSON is a tenth of that.
-LIST_SLICE = 1000
-
-
 def _analysis_list_json(ctx, loader, round_row, analysis_id, allele_ids, filterconfig_id):
     """The JSON array of the variants' shapes, ordered as load_alleles orders them, as byte
     strings to send one after the other."""
     ordered = [row[0] for row in ctx.conn.execute(
         f"SELECT a.id FROM allele a WHERE a.id = ANY(%s) ORDER BY {ALLELE_ORDER}",
         (allele_ids,))]
-    found = None
-    if filterconfig_id is not None:
-        found = _segregation_tags(ctx, round_row, analysis_id, ordered, filterconfig_id)
-    parts = []
-    for start in range(0, len(ordered), LIST_SLICE):
-        loaded = loader.load("a.id = ANY(%s)", (ordered[start:start + LIST_SLICE],))
-        if found is not None:
-            _add_tags(loaded, found)
-        if loaded:
-            if parts:
-                parts.append(b", ")
-            parts.append(to_json(loaded)[1:-1].encode("ascii"))  # json.dumps: ASCII
-    return [b"["] + parts + [b"]"]
+    if filterconfig_id is None:
+        return shapes_in_parts(loader, ordered)
+    found = _segregation_tags(ctx, round_row, analysis_id, ordered, filterconfig_id)
+    return shapes_in_parts(loader, ordered, lambda loaded: _add_tags(loaded, found))
 
 
 def _interpretation_alleles(wtype):
