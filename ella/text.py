@@ -47,6 +47,12 @@ def control_character(text, allowed=""):
     return None
 
 
+def has_odd_space(text):
+    """Whether `text` holds a space other than the plain one (a no-break space, an en
+    space): a name with one reads as the name with a plain space on every screen."""
+    return any(unicodedata.category(c) == "Zs" and c != " " for c in text)
+
+
 # The characters that change the direction text is shown in (Unicode's Bidi_Control): in a
 # file name `invoice\u202efdp.exe` is shown as "invoiceexe.pdf".
 _BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -21,8 +21,8 @@ import jsonschema
 
 from ella import jsonload
 from ella.folder_walk import paths_below
-from ella.text import (NotUtf8, control_character, file_problem, is_utf8, line_and_column,
-                       line_at, utf8_text)
+from ella.text import (NotUtf8, control_character, file_problem, has_odd_space, is_utf8,
+                       line_and_column, line_at, utf8_text)
 
 # `<anything>[.-]<panel name>[-_]<panel version>`, greedy (the version is after the last - or _).
 NAME_PATTERN = re.compile(
@@ -106,7 +106,7 @@ def new_name_problem(name):
         return "contains a control or invisible character"
     if name != name.strip():
         return "has blanks around it"
-    if any(unicodedata.category(c) == "Zs" and c != " " for c in name):
+    if has_odd_space(name):
         return "has a space other than the plain one (a no-break space looks like it)"
     return None
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ella.deposit.analysis_config import has_control_character
-from ella.text import NotUtf8, control_character, same_text_other_form, utf8_text
+from ella.text import (NotUtf8, control_character, has_odd_space, same_text_other_form,
+                       utf8_text)
 
 GENOME_REFERENCE = "GRCh37"
 
@@ -314,7 +315,7 @@ def panel_name_problem(label, value):
         return f"the gene panel {label} {value!r} starts or ends with a blank"
     if len(value) > MAX_PANEL_NAME_LENGTH:
         return f"the gene panel {label} is longer than {MAX_PANEL_NAME_LENGTH} characters"
-    if any(unicodedata.category(c) == "Zs" and c != " " for c in value):
+    if has_odd_space(value):
         return (f"the gene panel {label} {value!r} has a space other than the plain one (a "
                 "no-break space looks like it)")
     return None

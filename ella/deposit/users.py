@@ -22,7 +22,7 @@ from ella.passwords import (FORCED_CHANGE_EXPIRY, MAX_HASH_COST, MIN_HASH_COST,
                             generate_password, hash_password, logout_all_sessions,
                             looks_like_bcrypt_hash, set_password)
 from ella.refresh import actual_frequency_columns, hold_frequency_columns
-from ella.text import NotUtf8, control_character, utf8_text
+from ella.text import NotUtf8, control_character, has_odd_space, utf8_text
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def username_problem(name):
         return "has blanks around it"
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         return "has a control or invisible character"
-    if any(unicodedata.category(c) == "Zs" and c != " " for c in name):
+    if has_odd_space(name):
         return "has a space other than the plain one (a no-break space looks like it)"
     if not any(_visible(c) for c in name):
         return "has no visible character"
