@@ -492,3 +492,55 @@ def test_classifications_with_the_point_engine(demo_db_url, ella_config):
     app = create_app(config, {"DB_URL": demo_db_url})
     assert Client(app).get(CLASSIFICATIONS, query={"codes": "PS1,PM1,PP1,PP2"}).json[
         "class"] == 5
+
+
+def test_only_the_rules_reference_keys_reach_the_engine(client, demo_db_url):
+    """The "any reference" rules (`refassessment.*.ref_segregation`) matched keys nested under
+    any key of an evaluation, one rule copy each: 200,000 such keys held a worker for 12 s.
+    Only the keys ELLA's reference form stores reach the rules now, as text or null."""
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    body = {"allele_ids": [allele_id], "gp_name": "HBOCUTV", "gp_version": "v01"}
+    nested = {"comment": "seen in a family", "relevance": "Yes", "sources": ["manual"],
+              **{f"k{i}": {"ref_segregation": "segr"} for i in range(50)}}
+    result = client.post(ACMG_ALLELES, {**body, "referenceassessments": [
+        {"allele_id": allele_id, "reference_id": 1, "evaluation": nested}]})
+    assert result.status == 200, result.body
+    codes = [c["code"] for c in result.json[str(allele_id)]["codes"]]
+    assert "REQ_segregation" not in codes
+    # The same finding under its own key still counts, once.
+    result = client.post(ACMG_ALLELES, {**body, "referenceassessments": [
+        {"allele_id": allele_id, "reference_id": 1,
+         "evaluation": {**nested, "ref_segregation": "segr"}}]})
+    assert [c["code"] for c in result.json[str(allele_id)]["codes"]].count(
+        "REQ_segregation") == 1
+    for value in ({"ref_segregation": "segr"}, ["segr"], 1):
+        result = client.post(ACMG_ALLELES, {**body, "referenceassessments": [
+            {"allele_id": allele_id, "reference_id": 1,
+             "evaluation": {"ref_segregation": value}}]})
+        assert result.status == 400, value
+        assert result.json["message"] == ("body.referenceassessments[0].evaluation."
+                                          "ref_segregation must be a string or null")
+
+
+def test_reference_assessments_per_request_are_capped(client, demo_db_url):
+    _set_group_acmg(demo_db_url, "testgroup01", ACMG)
+    allele_id = _allele_id(demo_db_url, 32890607, "G", "T")
+    body = {"allele_ids": [allele_id], "gp_name": "HBOCUTV", "gp_version": "v01"}
+    refs = [{"allele_id": allele_id, "reference_id": i, "evaluation": {"ref_de_novo": None}}
+            for i in range(1, 5002)]
+    result = client.post(ACMG_ALLELES, {**body, "referenceassessments": refs})
+    assert result.status == 400
+    assert result.json["message"] == ("body.referenceassessments: 5001 entries, at most 5000 "
+                                      "are accepted")
+    assert client.post(ACMG_ALLELES, {**body, "referenceassessments": refs[:5000]}
+                       ).status == 200
+
+
+def test_every_reference_key_the_rules_read_reaches_them():
+    """The route keeps an evaluation's REF_KEYS only: a rule reading another would never pass."""
+    from ella.acmg.engine import shipped_rules
+    from ella.workflow.assessments import REF_KEYS
+    sources = {r.source for rules in shipped_rules().values() for rule in rules
+               for r in rule.rules() if r.source and r.source.startswith("refassessment.")}
+    assert sources and {s.rsplit(".", 1)[1] for s in sources} <= set(REF_KEYS)

@@ -10,6 +10,7 @@ from ella.web.errors import ApiError, BadRequest, NotFound
 from ella.web.router import router
 from ella.web.routes.config import user_config_for
 from ella.web.validation import check_value, require_object
+from ella.workflow.assessments import REF_KEYS
 
 API = "/api/v1"
 REFERENCEASSESSMENT_KEYS = {
@@ -19,6 +20,10 @@ REFERENCEASSESSMENT_KEYS = {
     "genepanel_version": (str, type(None)), "reuse": (bool, type(None)),
     "reuseCheckedId": (int, type(None)),
 }
+# Each reference assessment costs the rule engine up to ~0.7 ms (its keys are matched against
+# the "any reference" rules); ELLA's UI sends those of a round's variants, a few per assessed
+# variant. 200,000 of them (7.9 MB) held a worker for 12 s and ~300 MB.
+MAX_REFERENCEASSESSMENTS = 5000
 
 
 class AcmgNotConfigured(ApiError):
@@ -54,13 +59,31 @@ def _request_body(body):
                           {"referenceassessments": list})
     ids = [check_value(v, int, f"body.allele_ids[{i}]")
            for i, v in enumerate(data["allele_ids"])]
+    items = data.get("referenceassessments") or []
+    if len(items) > MAX_REFERENCEASSESSMENTS:
+        raise BadRequest(f"body.referenceassessments: {len(items)} entries, at most "
+                         f"{MAX_REFERENCEASSESSMENTS} are accepted")
     refs = []
-    for i, item in enumerate(data.get("referenceassessments") or []):
+    for i, item in enumerate(items):
         where = f"body.referenceassessments[{i}]"
         ref = require_object(item, {"allele_id": int, "reference_id": int, "evaluation": dict},
                              REFERENCEASSESSMENT_KEYS, where=where)
-        refs.append(ref)
+        refs.append({**ref, "evaluation": _rule_inputs(ref["evaluation"], f"{where}.evaluation")})
     return ids, data["gp_name"], data["gp_version"], refs
+
+
+def _rule_inputs(evaluation, where):
+    """The evaluation's keys the rules read (`refassessment.*.ref_...`), each text or null.
+    Others (comment, sources, relevance, an older UI's) are left out: the "any reference"
+    rules matched nested and unknown keys too, one rule copy per key."""
+    inputs = {}
+    for key in REF_KEYS:
+        if key in evaluation:
+            value = evaluation[key]
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"{where}.{key} must be a string or null")
+            inputs[key] = value
+    return inputs
 
 
 @router.route("POST", f"{API}/acmg/alleles/", access="genepanel",
