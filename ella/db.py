@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import psycopg.conninfo
+from psycopg import sql
 from psycopg.types.array import ListDumper
 from psycopg.types.datetime import TimestamptzLoader
 
@@ -57,6 +58,28 @@ PRIVILEGE_HINT = ("the database role of DB_URL lacks a privilege this needs: see
 # role is told: it creates and replaces tables, which only their owner may do.
 SCHEMA_OWNER_HINT = ("schema commands run as the role that owns the database: use its "
                      "DB_URL; see the README's \"Database roles\"")
+
+
+def act_as_schema_owner(conn):
+    """Switch the session to the role that owns the schema (the owner of ELLA's tables, or of
+    an empty database) when the connected role is another that may act as it (a superuser,
+    `sudo -u postgres`); returns (owner, connected role) when it switched, else None.
+
+    Run as a superuser, make-production and adopt created tables and functions the database's
+    owner could not use: every later command as the owner, the API included, failed with
+    "permission denied"."""
+    owner, current, allowed = conn.execute(
+        "SELECT o.owner, current_user, pg_has_role(current_user, o.owner, 'MEMBER') "
+        "FROM (SELECT coalesce((SELECT pg_get_userbyid(relowner) FROM pg_class "
+        "                       WHERE oid = to_regclass('public.alembic_version')), "
+        "                      (SELECT pg_get_userbyid(datdba) FROM pg_database "
+        "                       WHERE datname = current_database())) AS owner) o").fetchone()
+    if owner == current or not allowed:
+        conn.rollback()
+        return None
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+    conn.commit()  # (a SET in a transaction rolled back later would be undone with it)
+    return owner, current
 
 
 # The privileges the service's role needs (README, "Database roles"), per kind of relation;

@@ -400,6 +400,9 @@ def adopt(conn, config, migrations_dir=MIGRATIONS_DIR, echo=print):
     def adopt_in_transaction():
         state = detect_state(conn)
         if state.kind == "ours":
+            # A database newer code migrated is refused, as by every other command (it was
+            # "nothing to adopt", exit 0).
+            pending_migrations(conn, files)
             echo("This database is already managed by this service; nothing to adopt.")
             return False
         if state.kind == "empty":
@@ -495,6 +498,12 @@ def status(conn, config, migrations_dir=MIGRATIONS_DIR):
                              "run `ella-db make-production` or `ella-db refresh`")
     elif state.kind in ("ours", "ella"):
         result["shadow_differences"] = frequency_column_differences(conn, config)
+    if state.kind == "ella":
+        # Advice to adopt a damaged copy that `adopt` then refuses sent the operator in a circle.
+        lacking = ella_schema_lacking(conn)
+        if lacking:
+            result["message"] = (f"{lacking}; `ella-db adopt` refuses it: restore it from "
+                                 "ELLA's backup (or make it ELLA's) before adopting")
     if state.kind == "ours" and not state.needs_refresh:
         result["functions_outdated"] = functions_outdated(conn)
     conn.rollback()

@@ -199,3 +199,40 @@ def test_ellas_runbook_commands(db_url):
     with psycopg.connect(db_url) as conn:
         logged = [r[0] for r in conn.execute("SELECT groupcommand FROM clilog ORDER BY id")]
     assert logged[-3:] == ["upgrade", "upgrade", "downgrade"], logged
+
+
+def test_adopt_refuses_a_database_newer_code_migrated(adopted_demo_db_url):
+    """It said "already managed by this service; nothing to adopt" and exited 0, where every
+    other command refuses such a database."""
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        conn.execute("INSERT INTO ella_sql_migration (filename, checksum, how) "
+                     "VALUES ('9999_from_newer_code.sql', 'x', 'applied')")
+    result = run_cli("ella-db", "adopt", db_url=adopted_demo_db_url)
+    assert result.returncode == 1
+    assert result.stderr == "error: migration 9999_from_newer_code.sql was applied to this " \
+        "database but is missing from sql/migrations/ (this code is older than the database?)\n"
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        conn.execute("DELETE FROM ella_sql_migration WHERE filename LIKE '9999%%'")
+    again = run_cli("ella-db", "adopt", db_url=adopted_demo_db_url)
+    assert again.returncode == 0, again.stderr
+    assert "already managed by this service; nothing to adopt" in again.stdout
+
+
+def test_status_and_compare_name_what_a_damaged_ella_database_lacks(demo_db_url):
+    """Before adoption they advised `ella-db adopt`, which then refused the copy for the
+    index it lacked: the operator went in a circle."""
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("DROP INDEX ix_assessment_alleleid_unique")
+    lacking = ("the database lacks part of ELLA's head schema: index "
+               "ix_assessment_alleleid_unique of alleleassessment is missing")
+    status = run_cli("ella-db", "status", db_url=demo_db_url)
+    assert status.returncode == 0, status.stderr
+    assert f"Note: {lacking}; `ella-db adopt` refuses it: restore it from ELLA's backup" \
+        in status.stdout
+    assert f"ELLA's schema: {lacking}." in status.stdout
+    assert "run `ella-db adopt`" not in status.stdout
+    compare = run_cli("ella-db", "compare", db_url=demo_db_url)
+    assert compare.returncode == 1 and f"Not ready: {lacking}; `ella-db adopt` refuses" \
+        in compare.stdout
+    adopt = run_cli("ella-db", "adopt", db_url=demo_db_url)
+    assert adopt.returncode == 1 and lacking in adopt.stderr

@@ -227,3 +227,71 @@ def test_a_refresh_run_as_a_superuser_leaves_the_shadow_tables_to_their_owner(
                      "SELECT id, 'NM_1.1' FROM allele LIMIT 0")
         conn.execute("SELECT nextval(pg_get_serial_sequence('annotationshadowtranscript', "
                      "'id'))")
+
+
+_NOT_OWNED_BY = """
+SELECT 'relation ' || c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'S', 'v', 'p')
+   AND pg_get_userbyid(c.relowner) <> %(role)s
+UNION ALL
+SELECT 'function ' || p.proname, pg_get_userbyid(p.proowner) FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) <> %(role)s
+ORDER BY 1"""
+
+
+def _not_owned_by(db_url, role):
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(_NOT_OWNED_BY, {"role": role}).fetchall()
+
+
+def test_make_production_run_as_a_superuser_makes_the_schema_the_owners(owner_url,
+                                                                        empty_db_url):
+    """Run as `postgres` in a database another role owns, every table and function was the
+    superuser's: each later command as the owner, the API included, failed with "permission
+    denied" (and the hint said to use the owner's DB_URL, which it was)."""
+    made = run_cli("ella-db", "make-production", db_url=empty_db_url)
+    assert made.returncode == 0, made.stderr
+    owner = psycopg.conninfo.conninfo_to_dict(owner_url)["user"]
+    superuser = psycopg.conninfo.conninfo_to_dict(empty_db_url)["user"]
+    assert made.stdout.startswith(f"Connected as {superuser}: working as {owner}, the owner "
+                                  "of the schema, so that what this creates is theirs\n")
+    assert _not_owned_by(empty_db_url, owner) == []
+    for command in ("compare", "refresh", "migrate"):
+        result = run_cli("ella-db", command, db_url=owner_url)
+        assert result.returncode == 0, (command, result.stderr)
+    assert "Connected as" not in result.stdout  # the owner itself: nothing to switch
+
+
+def test_adopt_run_as_a_superuser_leaves_the_new_objects_to_the_owner_of_ellas_tables(
+        demo_db_url):
+    """ELLA's tables belong to the lab's role; adopt run as `postgres` added the migration
+    table and two functions as the superuser's, and the owner's refresh, compare and API were
+    refused from then on."""
+    with login_role(demo_db_url, "ella_lab") as (role, database, url):
+        with psycopg.connect(demo_db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(database), sql.Identifier(role)))
+            conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
+            for (name,) in conn.execute(
+                    "SELECT oid::regclass::text FROM pg_class WHERE relkind IN ('r', 'v') "
+                    "AND relnamespace = 'public'::regnamespace").fetchall():
+                conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                    sql.SQL(name), sql.Identifier(role)))  # (their sequences follow)
+            for (name,) in conn.execute(
+                    "SELECT oid::regprocedure::text FROM pg_proc "
+                    "WHERE pronamespace = 'public'::regnamespace").fetchall():
+                conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(
+                    sql.SQL(name), sql.Identifier(role)))
+            for (name,) in conn.execute(
+                    "SELECT oid::regtype::text FROM pg_type WHERE typtype = 'e' "
+                    "AND typnamespace = 'public'::regnamespace").fetchall():
+                conn.execute(sql.SQL("ALTER TYPE {} OWNER TO {}").format(
+                    sql.SQL(name), sql.Identifier(role)))
+        assert _not_owned_by(demo_db_url, role) == []
+        adopted = run_cli("ella-db", "adopt", db_url=demo_db_url)
+        assert adopted.returncode == 0, adopted.stderr
+        assert f"working as {role}, the owner of the schema" in adopted.stdout
+        assert _not_owned_by(demo_db_url, role) == []
+        for command in ("compare", "refresh"):
+            result = run_cli("ella-db", command, db_url=url)
+            assert result.returncode == 0, (command, result.stderr)

@@ -5,7 +5,7 @@ import sys
 
 from ella import ELLA_HEAD_REVISION
 from ella.cli.common import Audit, CommandError, confirm, load_settings, run_main
-from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, connect
+from ella.db import PRIVILEGE_HINT, SCHEMA_OWNER_HINT, act_as_schema_owner, connect
 from ella.migrate import (STATE_ADVICE, MigrationError, adopt, at_head,
                           detect_state, drop_everything, ella_schema_lacking,
                           encoding_problem, locale_warning,
@@ -68,6 +68,9 @@ def main(argv=None):
 
 # Commands that only read the schema: any role that may read it can run them, unaudited.
 READ_ONLY = ("status", "compare", "current", "history")
+# Commands that create tables, functions or triggers (`drop` recreates schema public, which
+# in PostgreSQL before 15 only a superuser may).
+CREATING = ("make-production", "migrate", "upgrade", "refresh", "adopt")
 
 
 def _run(args, argv):
@@ -77,6 +80,11 @@ def _run(args, argv):
 
     def body():
         with connect(db_url) as conn:
+            if args.command in CREATING:
+                switched = act_as_schema_owner(conn)
+                if switched:
+                    audit.echo(f"Connected as {switched[1]}: working as {switched[0]}, the "
+                               "owner of the schema, so that what this creates is theirs")
             return COMMANDS[args.command](conn, config, args, audit)
 
     if args.command in READ_ONLY:
@@ -161,7 +169,7 @@ def _status(conn, config, args, audit):
             print(f"Shadow tables differ from the config: {line}")
     elif info["state"] in ("ours", "ella"):
         print("Shadow tables match the config.")
-    if info["state"] == "ours":
+    if info["state"] in ("ours", "ella"):
         lacking = ella_schema_lacking(conn)
         conn.rollback()
         print(f"ELLA's schema: {lacking}." if lacking else "ELLA's schema: complete.")
