@@ -79,7 +79,9 @@ if [ -n "$stop_asked" ]; then
     echo "ella entrypoint: stopped before the programs were started" >&2
     exit 0
 fi
-supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
+# In a session of its own, which its programs share (it starts each as a process group
+# leader, not a session): what is left of that session once it has gone is ended below.
+setsid supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
 supervisord_pid=$!
 [ -z "$stop_asked" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true
 # `wait` returns early when a trapped signal arrives; wait until supervisord has exited.
@@ -87,8 +89,13 @@ status=0
 while kill -0 "$supervisord_pid" 2>/dev/null; do
     wait "$supervisord_pid" && status=0 || status=$?
 done
+# supervisord killed outright (kill -9, the OOM killer) left nginx, the API and the workers
+# running without it: on a host, a start after that ran a second watcher beside the first,
+# and nginx could not bind its port while the old one answered 502.
+python3 "$ELLA_HOME/ops/end-session.py" "$supervisord_pid" || true
 if [ -e "$fatal_marker" ]; then
-    echo "ella entrypoint: stopped because a program could not be kept running: $(cat "$fatal_marker")" >&2
+    cause=$(cat "$fatal_marker" 2>/dev/null || true)
+    echo "ella entrypoint: stopped because a program could not be kept running: ${cause:-(not recorded: see fatal-exit.log in $LOGPATH)}" >&2
     exit 1
 fi
 exit "$status"

@@ -77,7 +77,11 @@ def main(argv):
         print(f"render-nginx: {error}", file=sys.stderr)
         return 1
     output = Path(argv[1]) if len(argv) > 1 else Path(mapping["SOCKET_DIR"]) / "nginx.conf"
-    output.write_text(text)
+    try:
+        output.write_text(text)
+    except OSError as error:  # a full or read-only SOCKET_DIR: one line, not a traceback
+        print(f"render-nginx: cannot write {output}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -528,6 +528,12 @@ def test_nginx_render_port_upstream_and_errors(site):
     small.write_text(text.replace("max_upload_size: 52428800", "max_upload_size: 1048576"))
     assert _render(site, _site_env(site, ELLA_CONFIG=str(small)), output).returncode == 0
     assert f"client_max_body_size {11 * 1024 * 1024};" in output.read_text()
+    # A SOCKET_DIR it cannot write (full, read-only, gone) is one line, not a traceback
+    # (four of them in nginx.log, one per supervisord retry).
+    unwritable = site["tmp"] / "no-such-dir" / "nginx.conf"
+    failed = _render(site, env, unwritable)
+    assert failed.returncode == 1 and failed.stderr == (
+        f"render-nginx: cannot write {unwritable}: No such file or directory\n")
 
 
 def test_the_systemd_unit_gives_nginx_an_access_log_it_can_open(site):
@@ -1041,3 +1047,49 @@ def test_a_stop_while_the_entrypoint_checks_the_database_starts_nothing(site, db
     assert proc.returncode == 0, output[-1500:]
     assert "ella entrypoint: stopped before the programs were started" in output
     assert not (site["logs"] / "supervisord.log").exists()
+
+
+def _session_members(sid):
+    members = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry))
+    return members
+
+
+def test_the_entrypoint_stops_the_programs_a_killed_supervisord_left(site, db_url):
+    """supervisord killed outright (kill -9, the OOM killer) left nginx, the API, the watcher
+    and the poller running: on a host a new start ran a second watcher beside the first, its
+    nginx could not bind the port and the old one answered 502 until someone killed them."""
+    _tool("supervisord")
+    _tool("nginx")
+    env = _site_env(site, DB_URL=db_url)
+    proc = subprocess.Popen([str(OPS / "entrypoint.sh")], env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    conf = str(OPS / "supervisord.conf")
+    ctl = shutil.which("supervisorctl") or "supervisorctl"
+    sid = None
+    try:
+        _wait_for(lambda: _running(ctl, conf, env), 90, "RUNNING programs")
+        sid = int((site["socket"] / "supervisord.pid").read_text())
+        assert len(_session_members(sid)) >= 5  # supervisord, nginx, gunicorn, two workers
+        os.kill(sid, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        for pid in _session_members(sid) if sid else ():
+            os.kill(pid, signal.SIGKILL)
+    assert "ella entrypoint: supervisord ended without stopping its programs; stopping " \
+        in output, output[-1500:]
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert _session_members(sid) == []
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(env["PORT"])), timeout=2).close()
