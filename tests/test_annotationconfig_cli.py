@@ -117,6 +117,17 @@ def _keyvalue(target, target_type="string"):
                                       "target_type": target_type})
 
 
+def _keyvalues(*elements):
+    """The legacy config with keyvalue elements (source, target, target_type, target_mode)."""
+    config = legacy_annotation_config()
+    converter = next(c for c in config["deposit"] if c["name"] == "keyvalue")
+    for source, target, target_type, mode in elements:
+        converter["converter_config"]["elements"].append(
+            {"source": source, "target": target, "target_type": target_type,
+             "target_mode": mode})
+    return config
+
+
 BAD_FILES = [
     ("deposit: [\n  {name: vep\nview: []\n", "bad.yml: not valid YAML: line 3 column 5"),
     ("- deposit\n- view\n", "the file must hold a mapping with 'deposit' and 'view' lists"),
@@ -153,6 +164,16 @@ BAD_FILES = [
     (_keyvalue("frequencies.GNOMAD_EXOMES.freq.G", "string"),
      "a frequency freq is a column of type float in the shadow table: give target_type "
      "'float'"),
+    # Two elements that cannot both place their values: every later import of a record
+    # holding both fields failed ("already has a value", "is not an object").
+    (_keyvalues(("X", "a.b", "int", "insert"), ("Y", "a.b", "int", "insert")),
+     "(source 'Y'): target 'a.b' is also deposit[2] (keyvalue) element"),
+    (_keyvalues(("X", "a.b", "int", "extend"), ("Y", "a.b", "int", "insert")),
+     "target_mode extend and insert cannot both place a value there"),
+    (_keyvalues(("X", "a", "int", "insert"), ("Y", "a.b", "int", "insert")),
+     "(source 'Y'): target 'a.b' is inside 'a', which deposit[2] (keyvalue) element"),
+    (_keyvalues(("Y", "a.b.c", "int", "insert"), ("X", "a", "string", "append")),
+     "target 'a.b.c' is inside 'a', which"),
     ("deposit: []\nview: []\ndeposit: [{name: vep}]\n",
      "not valid YAML: line 3 column 1: the key 'deposit' is given twice in this mapping "
      "(first on line 1)"),
@@ -199,6 +220,12 @@ def test_yaml_aliases_cannot_blow_up_the_check():
 
 def test_ellas_configs_pass_the_check():
     check_annotation_config(legacy_annotation_config())
+    # Lists several elements extend or append to, objects merged, and separate leaves of one
+    # object are fine.
+    check_annotation_config(_keyvalues(("X", "a.b", "int", "insert"),
+                                       ("Y", "a.c", "int", "insert"),
+                                       ("Z", "l", "string", "append"),
+                                       ("W", "l", "string", "append")))
     if UPSTREAM.exists():  # ELLA's own file (../shared); test_legacy_annotationconfig compares
         check_annotation_config(yaml.safe_load(UPSTREAM.read_text()))
 

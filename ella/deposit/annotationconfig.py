@@ -249,6 +249,9 @@ def check_annotation_config(config):
                 raise AnnotationConfigFileError(
                     f"deposit[{index}] ({converter['name']}): target {element['target']!r}: "
                     f"{problem}")
+    problem = _colliding_targets(config["deposit"])
+    if problem:
+        raise AnnotationConfigFileError(problem)
 
 
 # The converters whose values are the lists the annotation schema wants under `transcripts`
@@ -270,11 +273,43 @@ def _target_problem(name, element):
     if allowed is not None and name not in allowed:
         return (f"the annotation schema wants a list of {parts[0]} there, which only the "
                 f"{', '.join(sorted(allowed))} converter(s) make")
-    if name == "keyvalue" and parts[0] == "frequencies" and len(parts) == 4             and parts[2] in SHADOW_FREQUENCY_TYPES:
+    if (name == "keyvalue" and parts[0] == "frequencies" and len(parts) == 4
+            and parts[2] in SHADOW_FREQUENCY_TYPES):
         wanted = SHADOW_FREQUENCY_TYPES[parts[2]]
         if element.get("target_type") != wanted:
             return (f"a frequency {parts[2]} is a column of type {wanted} in the shadow "
                     f"table: give target_type {wanted!r}")
+    return None
+
+
+def _colliding_targets(deposit):
+    """Two elements whose values cannot both be placed, in words, or None: the same target
+    where one of them inserts (or one merges objects and the other adds to a list), or a
+    target inside one a `keyvalue` element fills with a plain value. Stored, such a config
+    failed every later import of a record holding both fields ("already has a value",
+    "is not an object")."""
+    placed = {}  # target -> (where, mode, converter name) of its first element
+    for index, converter in enumerate(deposit):
+        for number, element in enumerate(converter["converter_config"]["elements"]):
+            where = (f"deposit[{index}] ({converter['name']}) element {number} "
+                     f"(source {element['source']!r})")
+            target, mode = element["target"], element.get("target_mode", "insert")
+            if target in placed:
+                first, first_mode, _ = placed[target]
+                lists = {"extend", "append"}
+                if "insert" in (mode, first_mode) or (
+                        "merge" in (mode, first_mode) and lists & {mode, first_mode}):
+                    return (f"{where}: target {target!r} is also {first}'s, and target_mode "
+                            f"{first_mode} and {mode} cannot both place a value there")
+                continue
+            placed[target] = (where, mode, converter["name"])
+    for target, (where, _, name) in placed.items():
+        if name != "keyvalue":
+            continue  # (the other converters place objects or lists)
+        inside = sorted(t for t in placed if t.startswith(target + "."))
+        if inside:
+            return (f"{placed[inside[0]][0]}: target {inside[0]!r} is inside {target!r}, "
+                    f"which {where} fills with a plain value")
     return None
 
 
