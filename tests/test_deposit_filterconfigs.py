@@ -502,3 +502,61 @@ def test_a_top_level_filter_a_snapshot_cannot_record_is_warned_about(fc_db, ella
     with psycopg.connect(fc_db) as conn:
         again = deposit_filterconfigs(conn, ella_config, load_fixture())
     assert again["warnings"] == []
+
+
+def test_an_update_that_leaves_a_group_without_filter_config_says_so(fc_db, tmp_path):
+    """`Default` is testgroup01's only config; an update of it naming testgroup03 alone
+    linked the new version to testgroup03 and left testgroup01 with none, unsaid
+    (`deactivate` warns about exactly that)."""
+    assert run_cli("ella-filterconfigs", "update", str(FIXTURE), "--reason", "",
+                   db_url=fc_db).returncode == 0
+    old_id = configs(fc_db)[0][0]
+    data = load_fixture()[:1]
+    data[0]["filterconfig"]["filters"][0]["config"]["thresholds"]["AD"]["external"] = 0.004
+    data[0]["usergroups"] = [{"name": "testgroup03", "order": 0}]
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), "--reason",
+                     "r", db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert (f"Warning: user group 'testgroup01' had filter config 'Default' (id {old_id}), "
+            "which this update replaced, and is not in its usergroups: the group now has no "
+            "active filter config") in result.stdout + result.stderr
+    # Named in the entry, it gets the new version and nothing is said.
+    data[0]["filterconfig"]["filters"][0]["config"]["thresholds"]["AD"]["external"] = 0.003
+    data[0]["usergroups"] = [{"name": "testgroup01", "order": 0},
+                             {"name": "testgroup03", "order": 0}]
+    again = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), "--reason",
+                    "r", db_url=fc_db)
+    assert again.returncode == 0 and "Warning" not in again.stdout + again.stderr
+
+
+def test_names_differing_only_in_case_or_unicode_form_are_one(fc_db, tmp_path, ella_config):
+    """A file saved on a Mac writes `Å` as `A` and a ring: an update of `Standard-Å` made a
+    second config that looked the same in every list, and a group so named was unknown."""
+    import unicodedata
+    add_groups(fc_db, ["Genetikk-Å"])
+    entry = load_fixture()[0]
+    entry["name"] = "Standard-Å"
+    entry["usergroups"] = [{"name": "Genetikk-Å", "order": 0}]
+    with psycopg.connect(fc_db) as conn:
+        deposit_filterconfigs(conn, ella_config, [entry])
+    nfd = {**entry, "name": unicodedata.normalize("NFD", "Standard-Å"),
+           "usergroups": [{"name": unicodedata.normalize("NFD", "Genetikk-Å"), "order": 0}]}
+    nfd["filterconfig"] = json.loads(json.dumps(entry["filterconfig"]))
+    nfd["filterconfig"]["filters"][0]["config"]["thresholds"]["AD"]["external"] = 0.004
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, [nfd]), "--reason",
+                     "r", db_url=fc_db)
+    assert one_line_error(result).endswith(
+        "the name looks like that of filter config 'Standard-Å' (id 1): names differing only "
+        "in case or Unicode form count as one; give its exact name to update it")
+    # The group in NFD is the stored one: the exact name updates, linked to it.
+    nfd["name"] = "Standard-Å"
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, [nfd]), "--reason",
+                     "r", db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert [(name, group) for name, _, group, _ in links(fc_db)] == [
+        ("Standard-Å", "Genetikk-Å"), ("Standard-Å", "Genetikk-Å")]
+    assert [r[1:3] for r in configs(fc_db)] == [("Standard-Å", False), ("Standard-Å", True)]
+    twice = [load_fixture()[0], {**load_fixture()[0], "name": "default"}]
+    with psycopg.connect(fc_db) as conn, pytest.raises(FilterconfigError,
+                                                       match="already used by entry 1"):
+        deposit_filterconfigs(conn, ella_config, twice)

@@ -15,6 +15,7 @@ import psycopg
 
 from ella import jsonload
 from ella.deposit.analysis_config import new_name_problem
+from ella.deposit.users import UsersError, find_group, username_key
 from ella.filters import FilterError, quality
 from ella.filters.chain import check_filterconfig
 from ella.jsonschemas import load_schema_documents
@@ -151,12 +152,16 @@ def validate_entries(entries):
     seen = {}
     for index, entry in enumerate(entries):
         label = entry_label(index, entry)
-        if entry["name"] in seen:
+        # Names differing only in case or Unicode form (`Default`, `default`; `Å` as a Mac
+        # saves it) are one name: users pick a config by its name in a list.
+        key = username_key(entry["name"])
+        if key in seen:
             raise FilterconfigError(f"{label}: the name is already used by entry "
-                                    f"{seen[entry['name']] + 1}")
-        seen[entry["name"]] = index
-        groups = [g["name"] for g in entry["usergroups"]]
-        doubled = sorted({g for g in groups if groups.count(g) > 1})
+                                    f"{seen[key] + 1}")
+        seen[key] = index
+        groups = [username_key(g["name"]) for g in entry["usergroups"]]
+        doubled = sorted({g["name"] for g in entry["usergroups"]
+                          if groups.count(username_key(g["name"])) > 1})
         if doubled:
             raise FilterconfigError(f"{label}: user group listed twice: {', '.join(doubled)}")
         for r_index, requirement in enumerate(entry["requirements"]):
@@ -250,15 +255,34 @@ def check_frequency_groups(conn, config, entries):
 
 
 def _usergroup_ids(conn, entries):
-    names = sorted({g["name"] for e in entries for g in e["usergroups"]})
-    found = dict(conn.execute("SELECT name, id FROM usergroup WHERE name = ANY(%s)",
-                              (names,)).fetchall())
+    """{name as the file gives it: (id, stored name)}; a group is found in any case or
+    Unicode form, as `ella-users` finds it, unless two groups share that look."""
+    found = {}
     for index, entry in enumerate(entries):
-        missing = [g["name"] for g in entry["usergroups"] if g["name"] not in found]
+        missing = []
+        for name in (g["name"] for g in entry["usergroups"]):
+            if name in found:
+                continue
+            try:
+                found[name] = find_group(conn, name)
+            except UsersError as exc:
+                if "could be any of" in str(exc):
+                    raise FilterconfigError(f"{entry_label(index, entry)}: {exc}") from None
+                missing.append(name)
         if missing:
             raise FilterconfigError(f"{entry_label(index, entry)}: unknown user group "
                                     + ", ".join(repr(m) for m in missing))
     return found
+
+
+def _lookalike_name(conn, name):
+    """(id, name) of a current filter config whose name looks like `name` without being it."""
+    key = username_key(name)
+    for config_id, other in conn.execute(
+            "SELECT id, name FROM filterconfig WHERE date_superceeded IS NULL ORDER BY id"):
+        if other != name and username_key(other) == key:
+            return config_id, other
+    return None
 
 
 def _current(conn, name):
@@ -326,6 +350,13 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
                 # A group's users pick it by name from a list: "SingleDefault " beside
                 # "SingleDefault". (A stored name, an adopted database's, stays usable.)
                 raise FilterconfigError(f"{label}: the name {problem}")
+            if current is None and (other := _lookalike_name(conn, entry["name"])):
+                # Saved on a Mac (`Å` decomposed), an update created a second config that
+                # looked the same in every list instead of superseding the first.
+                raise FilterconfigError(
+                    f"{label}: the name looks like that of filter config {other[1]!r} (id "
+                    f"{other[0]}): names differing only in case or Unicode form count as "
+                    "one; give its exact name to update it")
             if current is None:
                 fc_id = _insert(conn, entry, None, label)
                 change = CREATED
@@ -346,7 +377,7 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
             result["configs"].append({"name": entry["name"], "id": fc_id, "change": change,
                                       "previous_id": previous_id})
             for link in entry["usergroups"]:
-                group_id = groups[link["name"]]
+                group_id, group_name = groups[link["name"]]
                 existing = conn.execute(
                     'SELECT id, "order" FROM usergroupfilterconfig '
                     "WHERE usergroup_id = %s AND filterconfig_id = %s",
@@ -361,8 +392,47 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
                     conn.execute('UPDATE usergroupfilterconfig SET "order" = %s WHERE id = %s',
                                  (link["order"], existing[0]))
                     link_change = change or ORDER_CHANGED
-                result["links"][(fc_id, link["name"])] = link_change
+                result["links"][(fc_id, group_name)] = link_change
+        for warning in _groups_left_without(conn, result["configs"]):
+            result["warnings"].append(warning)
+            echo(warning)
     return result
+
+
+def _groups_left_without(conn, configs):
+    """Warnings for the groups an update took a config from: a group linked to the replaced
+    version but not named in the file's entry keeps the old, now inactive, link only (ELLA
+    links the new version to the entry's groups). Said as `deactivate` says it."""
+    warnings = []
+    for item in configs:
+        if item["previous_id"] is None:
+            continue
+        old_open = conn.execute("SELECT requirements = '[]'::jsonb FROM filterconfig "
+                                "WHERE id = %s", (item["previous_id"],)).fetchone()[0]
+        for group, others, others_open in conn.execute(
+                "SELECT ug.name, "
+                "  (SELECT count(*) FROM usergroupfilterconfig o JOIN filterconfig f "
+                "     ON f.id = o.filterconfig_id WHERE o.usergroup_id = ug.id AND f.active), "
+                "  (SELECT count(*) FROM usergroupfilterconfig o JOIN filterconfig f "
+                "     ON f.id = o.filterconfig_id WHERE o.usergroup_id = ug.id AND f.active "
+                "     AND f.requirements = '[]'::jsonb) "
+                "FROM usergroupfilterconfig l JOIN usergroup ug ON ug.id = l.usergroup_id "
+                "WHERE l.filterconfig_id = %(old)s AND NOT EXISTS ("
+                "  SELECT 1 FROM usergroupfilterconfig n "
+                "  WHERE n.filterconfig_id = %(new)s AND n.usergroup_id = ug.id) "
+                "ORDER BY ug.name", {"old": item["previous_id"], "new": item["id"]}):
+            if others == 0:
+                warnings.append(
+                    f"Warning: user group {group!r} had filter config {item['name']!r} (id "
+                    f"{item['previous_id']}), which this update replaced, and is not in its "
+                    "usergroups: the group now has no active filter config")
+            elif old_open and others_open == 0:
+                warnings.append(
+                    f"Warning: user group {group!r} had filter config {item['name']!r} (id "
+                    f"{item['previous_id']}), which this update replaced, and is not in its "
+                    "usergroups: the group now has no active filter config without "
+                    "requirements; analyses matching none of its configs will have none")
+    return warnings
 
 
 def active_filterconfigs(conn):

@@ -551,7 +551,7 @@ def get_user(conn, username, lock=False):
     return user
 
 
-def _group(conn, name, label=None):
+def find_group(conn, name, label=None):
     """(id, stored name) of the group named `name`; else of the one whose name differs only
     in case or Unicode form (a users file saved on a Mac writes `Å` as `A` and a ring): such
     names count as one."""
@@ -597,7 +597,7 @@ def add_many(conn, users, auth, groups=None):
     _first_user_gets_id_1(conn)
     selected = _selected(users, "group", groups)
     for entry in selected:
-        group_id, group_name = _group(conn, entry["group"], entry["label"])
+        group_id, group_name = find_group(conn, entry["group"], entry["label"])
         _check_acmg_frequencies(conn, entry)
         # As written, else in NFC (how a new name is stored), else the one stored in another
         # Unicode form (an adopted database's): the user login and the commands find.
@@ -743,7 +743,7 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
             values["email"] = email
             changes.append(("email", user["email"], email))
     if user_group is not None:
-        group_id, group_name = _group(conn, user_group)
+        group_id, group_name = find_group(conn, user_group)
         if group_name != user["group"]:  # (another case of its own group is no change)
             values["group_id"] = group_id
             changes.append(("group", user["group"], group_name))
