@@ -1,11 +1,18 @@
 """Broadcast messages shown on top of every page of the UI (table `broadcast`)."""
 
+from ella.text import control_character
+
 
 def add_broadcast(conn, message):
-    """Insert an active message; returns its id. Empty text raises ValueError."""
+    """Insert an active message; returns its id. Empty text, or a control character (a line
+    break split `list`'s table, and the UI's banner shows one line), raises ValueError."""
     message = message.strip()
     if not message:
         raise ValueError("Message empty")
+    odd = control_character(message)
+    if odd is not None:
+        raise ValueError(f"the message holds a control character ({odd!r}): write it on one "
+                         "line")
     with conn.transaction():
         return conn.execute("INSERT INTO broadcast (date_created, message, active) "
                             "VALUES (now(), %s, true) RETURNING id", (message,)).fetchone()[0]

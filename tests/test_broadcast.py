@@ -66,6 +66,9 @@ def test_empty_message_and_usage(db_url):
     empty = run_cli("ella-broadcast", "new", " ", db_url=db_url)
     assert empty.returncode == 1
     assert empty.stderr.strip() == "error: Message empty"
+    two_lines = run_cli("ella-broadcast", "new", "Downtime\nat 18:00", db_url=db_url)
+    assert (two_lines.returncode, two_lines.stderr) == (
+        1, "error: the message holds a control character ('\\n'): write it on one line\n")
     assert run_cli("ella-broadcast", "new", db_url=db_url).returncode == 2
     assert run_cli("ella-broadcast", "deactivate", "x", db_url=db_url).returncode == 2
     for args in ([], ["new"], ["list"], ["deactivate"]):

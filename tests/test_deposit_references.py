@@ -155,7 +155,9 @@ def test_a_line_that_is_no_utf8_is_named_and_a_byte_order_mark_is_skipped(db_url
     path.write_bytes(b"\xef\xbb\xbf" + data[:at] + b"\xe9" + data[at + 1:])
     line = one_line_error(run_cli("ella-deposit", command, str(path), db_url=db_url))
     number = data[:at].count(b"\n") + 1
-    assert line == f"error: {path}: line {number}: not UTF-8 text", line
+    # The byte as every other reader names it, counted from the file's start (the mark too).
+    assert line == (f"error: {path}: line {number}: not UTF-8 text (byte {3 + at}: "
+                    "b'\\xe9')"), line
     path.write_bytes(b"\xef\xbb\xbf" + data)  # the mark alone: read as a Windows file
     if command == "references":
         assert run_cli("ella-deposit", command, str(path), db_url=db_url).returncode == 0
@@ -170,8 +172,9 @@ def test_a_file_with_carriage_returns_alone_as_line_ends_is_read_by_line(db_url,
     result = run_cli("ella-deposit", "references", str(path), db_url=db_url)
     assert result.returncode == 0, result.stderr
     path.write_bytes(path.read_bytes().replace(b"T3", b"\xe9"))
+    at = path.read_bytes().index(b"\xe9")
     assert one_line_error(run_cli("ella-deposit", "references", str(path), db_url=db_url)) \
-        == f"error: {path}: line 3: not UTF-8 text"
+        == f"error: {path}: line 3: not UTF-8 text (byte {at}: b'\\xe9')"
 
 
 def test_blank_lines_are_skipped_and_domain_api(db_url, tmp_path):

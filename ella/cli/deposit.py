@@ -38,7 +38,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="ella-deposit",
         description="Import data into the ELLA database (DB_URL). Each deposit is one "
-                    "transaction: on any error nothing is written.")
+                    "transaction: on any error nothing of it is written (`alleles` and "
+                    "`annotation` deposit each VCF on its own: files before a failing one "
+                    "stay imported).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -149,6 +151,11 @@ def _check_paths_exist(parser, args):
     for label, path in paths:
         if path is not None and not os.path.exists(path):
             parser.error(f"{args.command}: {label} {path!r} {file_problem(path)}")
+        # A folder where a file is read is a usage error too, as for `references` and the
+        # other FILE arguments (it was exit 1, "cannot read: Is a directory"; `alleles DIR`
+        # asked for the panel options first). Pipes (`<(zcat ...)`) stay welcome.
+        if path is not None and label not in ("PATH", "--folder") and os.path.isdir(path):
+            parser.error(f"{args.command}: {label} {path!r} is a folder, not a file")
 
 
 def _progress(text):
