@@ -68,13 +68,17 @@ def act_as_schema_owner(conn):
     Run as a superuser, make-production and adopt created tables and functions the database's
     owner could not use: every later command as the owner, the API included, failed with
     "permission denied"."""
-    owner, current, allowed = conn.execute(
-        "SELECT o.owner, current_user, pg_has_role(current_user, o.owner, 'MEMBER') "
+    owner, current, allowed, owners = conn.execute(
+        "SELECT o.owner, current_user, pg_has_role(current_user, o.owner, 'MEMBER'), "
+        "       (SELECT count(DISTINCT relowner) FROM pg_class "
+        "        WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')) "
         "FROM (SELECT coalesce((SELECT pg_get_userbyid(relowner) FROM pg_class "
         "                       WHERE oid = to_regclass('public.alembic_version')), "
         "                      (SELECT pg_get_userbyid(datdba) FROM pg_database "
         "                       WHERE datname = current_database())) AS owner) o").fetchone()
-    if owner == current or not allowed:
+    # Tables of several owners: no one role is "the owner"; the connected role goes on as
+    # before (refresh gives the tables it rebuilds their old owners).
+    if owner == current or not allowed or owners > 1:
         conn.rollback()
         return None
     conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))

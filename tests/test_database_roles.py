@@ -295,3 +295,17 @@ def test_adopt_run_as_a_superuser_leaves_the_new_objects_to_the_owner_of_ellas_t
         for command in ("compare", "refresh"):
             result = run_cli("ella-db", command, db_url=url)
             assert result.returncode == 0, (command, result.stderr)
+
+
+def test_tables_of_several_owners_keep_the_connected_role(owner_url, empty_db_url):
+    """No one role owns such a schema: the superuser works as itself, as before (switched to
+    one owner, refresh could not hand a rebuilt table back to another)."""
+    assert run_cli("ella-db", "make-production", db_url=owner_url).returncode == 0
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE annotationshadowfrequency OWNER TO CURRENT_USER")
+    refreshed = run_cli("ella-db", "refresh", db_url=empty_db_url)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "Connected as" not in refreshed.stdout
+    superuser = psycopg.conninfo.conninfo_to_dict(empty_db_url)["user"]
+    assert ("relation annotationshadowfrequency", superuser) in _not_owned_by(
+        empty_db_url, psycopg.conninfo.conninfo_to_dict(owner_url)["user"])
