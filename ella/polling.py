@@ -7,7 +7,10 @@ each job by at most one step: RUNNING jobs first, then SUBMITTED, then ANNOTATED
 Deliberate improvements over ELLA's poller:
 - An unreachable annotation service never crashes the loop and never fails a job: the job
   keeps its status (with a message saying so) and the service is tried again after a
-  back-off that doubles from the poll interval up to `max_backoff`.
+  back-off that doubles from the poll interval up to `max_backoff`. A proxy's 502, 503 or
+  504 in front of it (the service restarting) counts as unreachable.
+- The working folders of a deposit or a pre-import script (the patient's VCF) are removed
+  when the poller starts if one killed meanwhile left them.
 - A status answer with `error: true` fails the job (FAILED (ANNOTATION)) with the service's
   message instead of trying to deposit a result that does not exist.
 - Every transition locks the job row (SELECT ... FOR UPDATE) and re-checks its status, and the
@@ -16,12 +19,16 @@ Deliberate improvements over ELLA's poller:
 - SIGTERM/SIGINT stop the loop after the job being handled.
 """
 
+import contextlib
+import fcntl
 import itertools
 import json
 import logging
 import os
 import re
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,7 +50,7 @@ from ella.db import DatabaseError, connect, first_line, table_exists
 from ella.deposit.alleles import deposit_alleles
 from ella.deposit.analysis import deposit_analysis
 from ella.deposit.analysis_config import resolve_analysis_config
-from ella.deposit.variants import UNSTORABLE_TEXT, DepositError
+from ella.deposit.variants import UNSTORABLE_TEXT, DepositError, wait_for_other_imports
 from ella.genepanel_export import regions_bed
 from ella.http_deadline import Deadline, RedirectRefused
 from ella.import_rights import IMPORTABLE_PANEL, may_import_on
@@ -93,6 +100,9 @@ class ServiceUnreachable(ServiceError):
     """No answer at all: connection refused, DNS, timeout."""
 
 
+# A gateway's "cannot answer now" (a proxy in front of a restarting service, or the service
+# saying it is unavailable): passing, as when nothing answers.
+GATEWAY_STATUSES = (502, 503, 504)
 READ_CHUNK = 1 << 16
 # The most the poller reads of an answer: a status, task id or sample search is a few KB; a
 # service (or a proxy) sending without end filled the poller's memory within seconds
@@ -243,9 +253,10 @@ class AnnotationService:
                 text = exc.read(MAX_ANSWER_BYTES)  # (a message cut short is no JSON)
             except (OSError, HTTPException):
                 text = b""
-            return ServiceError(_error_message(text, f"annotation service {self.shown}{path}: "
-                                                     f"HTTP {exc.code} {exc.msg or ''}"),
-                                exc.code)
+            answer = f"annotation service {self.shown}{path}: HTTP {exc.code} {exc.msg or ''}"
+            if exc.code in GATEWAY_STATUSES:
+                return self._gateway_failure(method, path, exc.code, text, answer)
+            return ServiceError(_error_message(text, answer), exc.code)
         if isinstance(exc, (urllib.error.URLError, ValueError)):
             # Nothing reached the service (urllib wraps what fails before the request is
             # sent in URLError; ValueError: a host name the resolver refuses,
@@ -262,6 +273,18 @@ class AnnotationService:
                                    "job again")
         return ServiceUnreachable(f"annotation service not reachable at {self.shown}: "
                                   f"{exc or type(exc).__name__}")
+
+    def _gateway_failure(self, method, path, code, text, answer):
+        """A 502/503/504: the service (or the proxy in front of it) cannot answer now, as
+        while it restarts. It failed every job of a cycle at once (no back-off), and the jobs
+        already annotated had to be annotated again. A POST answered 502 or 504 may have
+        reached the service, as one not answered at all (503: not taken)."""
+        said = _error_message(text, answer)
+        if method == "POST" and code != 503:
+            return ServiceNoAnswer(f"{said}; the service may have started the task: check it "
+                                   "before submitting the job again", code)
+        return ServiceUnreachable(f"annotation service not reachable at {self.shown}: {said}",
+                                  code)
 
     def _json(self, method, path, **kwargs):
         raw = self._request(method, path, **kwargs)
@@ -394,6 +417,63 @@ def job_priority(props):
     return int(priority) if isinstance(priority, float) and priority.is_integer() else priority
 
 
+# Working folders in the temporary directory: a deposit's (the patient's VCF) and a pre-import
+# script's. Each holds a lock on its IN_USE file while in use; one whose lock is free was left
+# by a poller killed outright (SIGKILL after supervisord's stop timeout, the OOM killer).
+WORKDIR_PREFIXES = ("ella-importjob-", "ella-preimport-")
+IN_USE = ".in-use"
+
+
+@contextlib.contextmanager
+def working_folder(prefix, base=None):
+    """A new private folder in the temporary directory (or `base`), removed afterwards, and
+    locked as in use meanwhile."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=base) as folder:
+        with open(os.path.join(folder, IN_USE), "wb") as marker:
+            fcntl.flock(marker, fcntl.LOCK_EX)
+            yield folder
+
+
+def remove_abandoned_working_folders(base=None, min_age=3600):
+    """Remove the working folders of this OS user that no live poller holds; returns how
+    many. One without its lock file is left alone for `min_age` seconds (it may be one being
+    made)."""
+    base = base or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(WORKDIR_PREFIXES):
+            continue
+        path = os.path.join(base, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue  # gone meanwhile
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        try:
+            marker = os.open(os.path.join(path, IN_USE), os.O_RDONLY)
+        except FileNotFoundError:
+            if time.time() - info.st_mtime > min_age:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        except OSError:
+            pass  # in use
+        finally:
+            os.close(marker)
+    return removed
+
+
 def run_preimport(script, job, usergroup, db_url=None, timeout=600):
     """(variables, files) from the site's pre-import script, run with an argument list;
     `db_url` is passed as DB_URL (the default script reads the panel from it)."""
@@ -402,7 +482,7 @@ def run_preimport(script, job, usergroup, db_url=None, timeout=600):
     props = job["properties"] or {}
     # The script may write its files into ELLA_PREIMPORT_DIR, which is removed once they are
     # read (our addition: ELLA's scripts leave theirs in a temporary folder of their own).
-    with tempfile.TemporaryDirectory(prefix="ella-preimport-") as workdir:
+    with working_folder("ella-preimport-") as workdir:
         env = dict(os.environ, GENEPANEL_NAME=job["genepanel_name"] or "",
                    GENEPANEL_VERSION=job["genepanel_version"] or "",
                    SAMPLE_ID=job["sample_id"], USERGROUP=usergroup or "",
@@ -415,8 +495,17 @@ def run_preimport(script, job, usergroup, db_url=None, timeout=600):
         result = subprocess.run(argv, env=env, capture_output=True, text=True,
                                 timeout=timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"pre-import script failed (exit {result.returncode}): "
-                               f"{result.stderr.strip()[-500:]}")
+            # The job's message is one line, the last the script wrote (a traceback's
+            # exception); all of it goes to the log (it spread over the job list, with the
+            # site's file paths, from the middle of a traceback).
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            if lines:
+                log.warning("import job %s: pre-import script %s failed (exit %s):\n%s",
+                            job.get("id"), script, result.returncode,
+                            error_text(result.stderr.strip()))
+            raise RuntimeError(f"pre-import script failed (exit {result.returncode})"
+                               + (f": {error_text(lines[-1].strip())}" if lines else
+                                  " without a word on stderr"))
         try:
             output = json.loads(result.stdout)
         except ValueError:
@@ -483,7 +572,7 @@ def deposit_result(conn, app_config, job, vcf_text):
         if outside:
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
-    with tempfile.TemporaryDirectory(prefix="ella-importjob-") as tmp, \
+    with working_folder("ella-importjob-") as tmp, \
             collecting(keep=MESSAGE_WARNINGS) as warnings:
         try:
             stats = _deposit_files(conn, app_config, job, Path(tmp), vcf_text)
@@ -827,6 +916,10 @@ class Poller:
         try:
             # The deposit and the DONE transition are one transaction with the job locked.
             with conn.transaction():
+                # The import lock first, the job's row after: a user's DELETE or PATCH of the
+                # job waited (30 s, then 503) while another import ran, and the job was
+                # deposited after all.
+                wait_for_other_imports(conn.cursor())
                 locked = load_job(conn, job_id, lock=True)
                 if locked is None or locked["status"] != ANNOTATED or \
                         locked["task_id"] != job["task_id"]:

@@ -1165,3 +1165,104 @@ def test_a_cycle_releases_the_polling_lock_before_it_ends(db_url, config, servic
     with psycopg.connect(db_url, autocommit=True) as other:
         assert other.execute("SELECT pg_try_advisory_lock(hashtext('ella.polling'))"
                              ).fetchone()[0]
+
+
+@pytest.mark.parametrize("code", [502, 503, 504])
+def test_a_gateways_unavailable_answer_is_waited_out_not_the_jobs_failure(
+        db_url, config, service, user_id, code):
+    """A proxy in front of a restarting service answers 502/503/504 (no JSON message): every
+    job failed in one cycle, those already annotated had to be annotated again, and no back-off
+    held the queue."""
+    running, annotated, submitted = (add_job(db_url, user_id, analysis_name=f"gw{i}")
+                                     for i in range(3))
+    poller = Poller(db_url, config)
+    poller.cycle()                                     # all three RUNNING
+    until_annotated(poller, db_url, annotated)         # (the others follow it)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE annotationjob SET status = 'RUNNING' WHERE id = %s", (running,))
+        conn.execute("UPDATE annotationjob SET status = 'SUBMITTED', task_id = '' "
+                     "WHERE id = %s", (submitted,))
+    for kind in ("annotate", "status", "process"):
+        service.fail[kind] = (code, None)
+    for _ in range(3):
+        poller.retry_at = 0
+        poller.cycle()
+        assert poller.unreachable_count >= 1
+    # (A submission answered 502 or 504 may have reached the service: see the next test.)
+    assert [job(db_url, j)["status"] for j in (running, annotated, submitted)] == \
+        ["RUNNING", "ANNOTATED", "SUBMITTED" if code == 503 else "FAILED (SUBMISSION)"]
+    assert f"HTTP {code}" in job(db_url, annotated)["message"]
+    service.fail.clear()
+    poller.retry_at = 0
+    for _ in range(4):
+        poller.cycle()
+    assert [job(db_url, j)["status"] for j in (running, annotated)] == ["DONE", "DONE"]
+    assert job(db_url, submitted)["status"] == ("DONE" if code == 503
+                                                else "FAILED (SUBMISSION)")
+
+
+def test_a_submission_answered_502_by_a_proxy_is_not_sent_again(db_url, config, service,
+                                                                 user_id):
+    """The proxy may have passed the POST on before it failed: the job is failed as one whose
+    answer never came (sent again, it could run twice), and the service is backed off."""
+    job_id = add_job(db_url, user_id)
+    service.fail["annotate"] = (502, None)
+    poller = Poller(db_url, config)
+    poller.cycle()
+    failed = job(db_url, job_id)
+    assert failed["status"] == "FAILED (SUBMISSION)"
+    assert "may have started the task" in failed["message"]
+    assert poller.unreachable_count == 1
+
+
+def test_a_pre_import_scripts_traceback_is_one_line_in_the_job(db_url, config, service,
+                                                               user_id, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="ella.polling")
+    failed = _sample_job_with_script(
+        db_url, config, user_id, tmp_path,
+        "printf 'Traceback (most recent call last):\\n  File \"/site/pre.py\", line 63\\n"
+        "KeyError: HBOC\\n\\n' >&2\nexit 1")
+    assert failed["status"] == "FAILED (SUBMISSION)"
+    assert failed["message"] == "RuntimeError: pre-import script failed (exit 1): KeyError: HBOC"
+    assert any("/site/pre.py" in r.getMessage() for r in caplog.records)
+
+
+def test_working_folders_a_killed_poller_left_are_removed_at_start(db_url, service, user_id,
+                                                                   tmp_path):
+    """Killed outright mid-deposit (supervisord's SIGKILL after its stop timeout, the OOM
+    killer), the poller left the patient's annotated VCF in the temporary directory for good,
+    a copy per kill. A folder a live poller works in is left alone."""
+    left = tmp_path / "ella-importjob-abc123"
+    left.mkdir()
+    (left / "job-1.vcf").write_text("patient data\n")
+    (left / polling.IN_USE).write_bytes(b"")
+    env = dict(_env(db_url, service.url), TMPDIR=str(tmp_path))
+    with polling.working_folder("ella-preimport-", base=str(tmp_path)) as in_use:
+        result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert os.path.isdir(in_use)  # its lock is held: a poller working in it
+    assert result.returncode == 0, result.stderr
+    assert not left.exists()
+    assert "removed 1 working folder(s) a stopped poller left" in result.stderr
+
+
+def test_a_job_waiting_for_another_import_can_be_deleted_meanwhile(db_url, config, service,
+                                                                   user_id):
+    """The poller locked the job's row and then waited for the import lock: the user's DELETE
+    (or PATCH) waited too, 30 s and a 503, and the job was deposited after all."""
+    from ella.deposit.variants import IMPORT_LOCK
+    from helpers import wait_for_lock_wait
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, job_id)
+    with psycopg.connect(db_url) as other_import:
+        other_import.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (IMPORT_LOCK,))
+        cycle = threading.Thread(target=poller.cycle)
+        cycle.start()
+        wait_for_lock_wait(db_url)
+        with psycopg.connect(db_url, autocommit=True) as user:
+            user.execute("SET lock_timeout = '2s'")
+            user.execute("DELETE FROM annotationjob WHERE id = %s", (job_id,))
+        other_import.rollback()
+    cycle.join(60)
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0

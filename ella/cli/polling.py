@@ -2,12 +2,17 @@
 annotated results (see ella/polling.py)."""
 
 import argparse
+import logging
 import sys
+import tempfile
 
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
 from ella.db import check_db_url
-from ella.polling import Poller, ServiceError, service_from_config
+from ella.polling import (Poller, ServiceError, remove_abandoned_working_folders,
+                          service_from_config)
+
+log = logging.getLogger("ella.polling")
 
 
 def build_parser():
@@ -44,6 +49,10 @@ def _run(args):
         raise CommandError(exc.message) from exc
     poller = Poller(env["DB_URL"], config, service, interval=args.interval,
                     max_backoff=max(args.max_backoff, args.interval))
+    removed = remove_abandoned_working_folders()
+    if removed:
+        log.warning("removed %s working folder(s) a stopped poller left in %s (import job "
+                    "files)", removed, tempfile.gettempdir())
     if args.once:
         for job_id, old, new in poller.cycle():
             print(f"job {job_id}: {old} -> {new}")
