@@ -1266,3 +1266,33 @@ def test_a_job_waiting_for_another_import_can_be_deleted_meanwhile(db_url, confi
         other_import.rollback()
     cycle.join(60)
     assert count(db_url, "SELECT count(*) FROM analysis") == 0
+
+
+def test_a_result_is_held_once_while_it_is_read():
+    """The chunks read were joined at the end: a result VCF was held twice (a 400 MiB result
+    took 800 MiB of the poller's memory, against a 2 GiB limit per result)."""
+    import tracemalloc
+    from http.server import BaseHTTPRequestHandler
+    from annotation_service import serving
+    size = 32 << 20
+    payload = b"#" * size
+
+    class Result(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    with serving(Result) as url:
+        tracemalloc.start()
+        try:
+            result = AnnotationService(url).process("t1")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert len(result) == size
+    assert peak < 1.5 * size, peak
