@@ -68,17 +68,20 @@ def act_as_schema_owner(conn):
     Run as a superuser, make-production and adopt created tables and functions the database's
     owner could not use: every later command as the owner, the API included, failed with
     "permission denied"."""
-    owner, current, allowed, owners = conn.execute(
+    owner, current, allowed, creates, owners = conn.execute(
         "SELECT o.owner, current_user, pg_has_role(current_user, o.owner, 'MEMBER'), "
+        "       has_schema_privilege(o.owner, 'public', 'CREATE'), "
         "       (SELECT count(DISTINCT relowner) FROM pg_class "
         "        WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')) "
         "FROM (SELECT coalesce((SELECT pg_get_userbyid(relowner) FROM pg_class "
         "                       WHERE oid = to_regclass('public.alembic_version')), "
         "                      (SELECT pg_get_userbyid(datdba) FROM pg_database "
         "                       WHERE datname = current_database())) AS owner) o").fetchone()
-    # Tables of several owners: no one role is "the owner"; the connected role goes on as
-    # before (refresh gives the tables it rebuilds their old owners).
-    if owner == current or not allowed or owners > 1:
+    # The connected role goes on as itself (as before) when the owner may not create in
+    # schema public (one `ella-db drop` recreated as the superuser's, a hardened pre-15
+    # schema), or the tables have several owners: no one role is "the owner" (refresh gives
+    # the tables it rebuilds their old owners).
+    if owner == current or not allowed or not creates or owners > 1:
         conn.rollback()
         return None
     conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))

@@ -309,3 +309,16 @@ def test_tables_of_several_owners_keep_the_connected_role(owner_url, empty_db_ur
     superuser = psycopg.conninfo.conninfo_to_dict(empty_db_url)["user"]
     assert ("relation annotationshadowfrequency", superuser) in _not_owned_by(
         empty_db_url, psycopg.conninfo.conninfo_to_dict(owner_url)["user"])
+
+
+def test_an_owner_who_may_not_create_in_public_leaves_the_superuser_as_itself(
+        owner_url, empty_db_url):
+    """After `ella-db drop` as `postgres`, schema public is the superuser's with no grants:
+    switched to the database's owner, make-production failed "permission denied for schema
+    public" where it had worked."""
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("ALTER SCHEMA public OWNER TO CURRENT_USER")
+        conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+    made = run_cli("ella-db", "make-production", db_url=empty_db_url)
+    assert made.returncode == 0, made.stderr
+    assert "Connected as" not in made.stdout
