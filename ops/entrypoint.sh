@@ -81,6 +81,10 @@ if [ -n "$stop_asked" ]; then
 fi
 # In a session of its own, which its programs share (it starts each as a process group
 # leader, not a session): what is left of that session once it has gone is ended below.
+# Without job control (`sh -m`, an interactive shell) the background job is no process group
+# leader, so setsid makes supervisord a session leader itself instead of forking: forked,
+# $! was setsid's own short life, and the entrypoint exited with supervisord left running.
+set +m
 setsid supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
 supervisord_pid=$!
 [ -z "$stop_asked" ] || kill -TERM "$supervisord_pid" 2>/dev/null || true

@@ -1093,3 +1093,52 @@ def test_the_entrypoint_stops_the_programs_a_killed_supervisord_left(site, db_ur
     assert _session_members(sid) == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(env["PORT"])), timeout=2).close()
+
+
+def test_the_entrypoint_keeps_supervisord_as_its_child_under_job_control(site, tmp_path):
+    """Run with job control (`sh -m`, an interactive shell), the background job led its own
+    process group, so setsid forked: the entrypoint waited for setsid's parent, exited 0 at
+    once and left supervisord running, out of reach of its stop. (A supervisord stand-in.)"""
+    if not shutil.which("script") or not shutil.which("setsid"):
+        pytest.skip("needs util-linux's script and setsid")
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    (home / "ops").mkdir()
+    (home / "ops" / "end-session.py").symlink_to(OPS / "end-session.py")
+    checker = home / "bin" / "ella-db"
+    checker.write_text("#!/bin/sh\necho 'Migration status OK!'\n")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    stub = stubs / "supervisord"
+    stub.write_text('#!/bin/sh\necho $$ > "$SOCKET_DIR/stub.pid"\n'
+                    "trap 'exit 0' TERM\nwhile :; do sleep 0.2; done\n")
+    for script in (checker, stub):
+        script.chmod(0o755)
+    env = _site_env(site, DB_URL="postgresql:///unused", ELLA_HOME=str(home),
+                    PATH=f"{stubs}:{os.environ['PATH']}")
+    proc = subprocess.Popen(["script", "-qec", f"sh -m {OPS / 'entrypoint.sh'}", "/dev/null"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    pid_file = site["socket"] / "stub.pid"
+    stub_pid = None
+    try:
+        stub_pid = int(_wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                                 30, "the stand-in to start"))
+        stat = Path(f"/proc/{stub_pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        assert int(fields[3]) == stub_pid  # a session leader, with the pid the shell has
+        time.sleep(1)
+        assert proc.poll() is None, proc.communicate()[0]  # still waiting for it
+        os.kill(int(fields[1]), signal.SIGTERM)  # the entrypoint: its parent
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        if stub_pid:
+            try:
+                os.kill(stub_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert not Path(f"/proc/{stub_pid}").exists() or \
+        Path(f"/proc/{stub_pid}/stat").read_text().split(") ")[1].startswith("Z"), output
