@@ -557,6 +557,34 @@ def test_names_differing_only_in_case_or_unicode_form_are_one(fc_db, tmp_path, e
         ("Standard-Å", "Genetikk-Å"), ("Standard-Å", "Genetikk-Å")]
     assert [r[1:3] for r in configs(fc_db)] == [("Standard-Å", False), ("Standard-Å", True)]
     twice = [load_fixture()[0], {**load_fixture()[0], "name": "default"}]
-    with psycopg.connect(fc_db) as conn, pytest.raises(FilterconfigError,
-                                                       match="already used by entry 1"):
+    with psycopg.connect(fc_db) as conn, pytest.raises(
+            FilterconfigError, match="entry 2 .*looks like that of filter config 'Default'"):
         deposit_filterconfigs(conn, ella_config, twice)
+    both = {**entry, "usergroups": [{"name": "Genetikk-Å", "order": 0},
+                                    {"name": unicodedata.normalize("NFD", "Genetikk-Å"),
+                                     "order": 1}]}
+    with psycopg.connect(fc_db) as conn, pytest.raises(
+            FilterconfigError, match="name one user group, 'Genetikk-Å'"):
+        deposit_filterconfigs(conn, ella_config, [both])
+
+
+def test_stored_names_differing_only_in_case_stay_usable_by_their_exact_names(
+        fc_db, ella_config):
+    """An adopted ELLA database may hold groups `Lab` and `lab`, and configs `Default` and
+    `default`: a file naming them exactly is read as before."""
+    add_groups(fc_db, ["Lab", "lab"])
+    first, second = load_fixture()[0], load_fixture()[0]
+    second["name"] = "default"
+    for item in (first, second):
+        item["usergroups"] = [{"name": "Lab", "order": 0}, {"name": "lab", "order": 1}]
+    with psycopg.connect(fc_db) as conn:
+        for item in (first, second):
+            conn.execute("INSERT INTO filterconfig (name, filterconfig, requirements, active) "
+                         "VALUES (%s, %s, %s, true)",
+                         (item["name"], psycopg.types.json.Jsonb(item["filterconfig"]),
+                          psycopg.types.json.Jsonb(item["requirements"])))
+        conn.commit()
+        result = deposit_filterconfigs(conn, ella_config, [first, second])
+    assert [c["name"] for c in result["configs"]] == ["Default", "default"]
+    assert sorted((name, group) for name, _, group, _ in links(fc_db)) == [
+        ("Default", "Lab"), ("Default", "lab"), ("default", "Lab"), ("default", "lab")]

@@ -152,16 +152,12 @@ def validate_entries(entries):
     seen = {}
     for index, entry in enumerate(entries):
         label = entry_label(index, entry)
-        # Names differing only in case or Unicode form (`Default`, `default`; `Å` as a Mac
-        # saves it) are one name: users pick a config by its name in a list.
-        key = username_key(entry["name"])
-        if key in seen:
+        if entry["name"] in seen:
             raise FilterconfigError(f"{label}: the name is already used by entry "
-                                    f"{seen[key] + 1}")
-        seen[key] = index
-        groups = [username_key(g["name"]) for g in entry["usergroups"]]
-        doubled = sorted({g["name"] for g in entry["usergroups"]
-                          if groups.count(username_key(g["name"])) > 1})
+                                    f"{seen[entry['name']] + 1}")
+        seen[entry["name"]] = index
+        groups = [g["name"] for g in entry["usergroups"]]
+        doubled = sorted({g for g in groups if groups.count(g) > 1})
         if doubled:
             raise FilterconfigError(f"{label}: user group listed twice: {', '.join(doubled)}")
         for r_index, requirement in enumerate(entry["requirements"]):
@@ -272,6 +268,13 @@ def _usergroup_ids(conn, entries):
         if missing:
             raise FilterconfigError(f"{entry_label(index, entry)}: unknown user group "
                                     + ", ".join(repr(m) for m in missing))
+        named = {}
+        for name in (g["name"] for g in entry["usergroups"]):
+            group_id, stored = found[name]
+            if group_id in named:
+                raise FilterconfigError(f"{entry_label(index, entry)}: {named[group_id]!r} "
+                                        f"and {name!r} name one user group, {stored!r}")
+            named[group_id] = name
     return found
 
 
@@ -352,7 +355,9 @@ def deposit_filterconfigs(conn, config, entries, echo=None):
                 raise FilterconfigError(f"{label}: the name {problem}")
             if current is None and (other := _lookalike_name(conn, entry["name"])):
                 # Saved on a Mac (`Å` decomposed), an update created a second config that
-                # looked the same in every list instead of superseding the first.
+                # looked the same in every list instead of superseding the first. (Those
+                # stored already, an adopted database's `Default` and `default`, stay
+                # usable by their exact names; one created earlier in this file counts.)
                 raise FilterconfigError(
                     f"{label}: the name looks like that of filter config {other[1]!r} (id "
                     f"{other[0]}): names differing only in case or Unicode form count as "
