@@ -11,7 +11,7 @@ import yaml
 
 from ella.annotation.legacy_config import legacy_annotation_config
 from ella.deposit.annotationconfig import (AnnotationConfigFileError, MATCHES_ACTIVE,
-                                           check_annotation_config)
+                                           check_annotation_config, target_collision_warnings)
 from helpers import run_cli
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "annotation" \
@@ -164,16 +164,6 @@ BAD_FILES = [
     (_keyvalue("frequencies.GNOMAD_EXOMES.freq.G", "string"),
      "a frequency freq is a column of type float in the shadow table: give target_type "
      "'float'"),
-    # Two elements that cannot both place their values: every later import of a record
-    # holding both fields failed ("already has a value", "is not an object").
-    (_keyvalues(("X", "a.b", "int", "insert"), ("Y", "a.b", "int", "insert")),
-     "(source 'Y'): target 'a.b' is also deposit[2] (keyvalue) element"),
-    (_keyvalues(("X", "a.b", "int", "extend"), ("Y", "a.b", "int", "insert")),
-     "target_mode extend and insert cannot both place a value there"),
-    (_keyvalues(("X", "a", "int", "insert"), ("Y", "a.b", "int", "insert")),
-     "(source 'Y'): target 'a.b' is inside 'a', which deposit[2] (keyvalue) element"),
-    (_keyvalues(("Y", "a.b.c", "int", "insert"), ("X", "a", "string", "append")),
-     "target 'a.b.c' is inside 'a', which"),
     ("deposit: []\nview: []\ndeposit: [{name: vep}]\n",
      "not valid YAML: line 3 column 1: the key 'deposit' is given twice in this mapping "
      "(first on line 1)"),
@@ -220,12 +210,49 @@ def test_yaml_aliases_cannot_blow_up_the_check():
 
 def test_ellas_configs_pass_the_check():
     check_annotation_config(legacy_annotation_config())
-    # Lists several elements extend or append to, objects merged, and separate leaves of one
-    # object are fine.
-    check_annotation_config(_keyvalues(("X", "a.b", "int", "insert"),
-                                       ("Y", "a.c", "int", "insert"),
-                                       ("Z", "l", "string", "append"),
-                                       ("W", "l", "string", "append")))
+    assert target_collision_warnings(legacy_annotation_config()["deposit"]) == []
+    # Lists several elements extend or append to, and separate leaves of one object, are fine.
+    fine = _keyvalues(("X", "a.b", "int", "insert"), ("Y", "a.c", "int", "insert"),
+                      ("Z", "l", "string", "append"), ("W", "l", "string", "append"))
+    check_annotation_config(fine)
+    assert target_collision_warnings(fine["deposit"]) == []
+
+
+@pytest.mark.parametrize("elements, warning", [
+    ([("X", "a.b", "int", "insert"), ("Y", "a.b", "int", "insert")],
+     "(source 'Y') and deposit[2] (keyvalue) element 46 (source 'X') both place target 'a.b' "
+     "(target_mode insert and insert)"),
+    ([("X", "a.b", "int", "extend"), ("Y", "a.b", "int", "insert")],
+     "both place target 'a.b' (target_mode extend and insert)"),
+    ([("X", "a", "int", "insert"), ("Y", "a.b", "int", "insert")],
+     "(source 'Y'): target 'a.b' is inside 'a', which deposit[2] (keyvalue) element 46 "
+     "(source 'X') fills (target_mode insert)"),
+])
+def test_targets_that_cannot_both_be_placed_are_warned_about(db_url, tmp_path, elements,
+                                                             warning):
+    """A record holding both fields was refused at import ("already has a value", "is not an
+    object"), far from the change. Warned, not refused: one field's old and new names in two
+    pipelines never meet in one record, and that config works."""
+    result = run_cli("ella-annotationconfig", "update",
+                     _write(tmp_path, "c.yml", _keyvalues(*elements)), "--reason", "x",
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Warning: ")]
+    assert len(lines) == 1 and warning in lines[0], result.stdout
+    assert lines[0].endswith("a VCF record holding both fields will be refused at import "
+                             "(fine if they never meet in one record)")
+    assert [r[0] for r in _configs(db_url)] == [1, 2]
+
+
+def test_a_json_object_inserted_where_another_element_places_a_key_is_warned_about():
+    config = legacy_annotation_config()
+    config["deposit"].append({"name": "json", "converter_config": {"elements": [
+        {"source": "XJSON", "target": "x", "target_mode": "insert"}]}})
+    config["deposit"].append({"name": "keyvalue", "converter_config": {"elements": [
+        {"source": "XY", "target": "x.y", "target_type": "int"}]}})
+    check_annotation_config(config)
+    [warning] = target_collision_warnings(config["deposit"])
+    assert "target 'x.y' is inside 'x', which" in warning and "(json)" in warning
     if UPSTREAM.exists():  # ELLA's own file (../shared); test_legacy_annotationconfig compares
         check_annotation_config(yaml.safe_load(UPSTREAM.read_text()))
 

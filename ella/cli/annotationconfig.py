@@ -15,6 +15,7 @@ from ella.cli.common import (Audit, CommandError, ask_reason, require_input_file
 from ella.db import connect
 from ella.deposit.annotationconfig import (AnnotationConfigFileError, active_annotation_config,
                                            check_annotation_config, read_annotation_config_file,
+                                           target_collision_warnings,
                                            update_annotation_config)
 
 
@@ -59,6 +60,8 @@ def _run(args, argv):
             check_annotation_config(config)
         except AnnotationConfigFileError as exc:
             raise AnnotationConfigFileError(f"{args.file}: {exc}") from None
+        for warning in target_collision_warnings(config["deposit"]):
+            audit.echo(f"Warning: {args.file}: {warning}")
         with connect(db_url, application_name="ella-annotationconfig") as conn:
             require_known_schema(conn, app_config)
             config_id = update_annotation_config(conn, config)

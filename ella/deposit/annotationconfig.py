@@ -249,9 +249,6 @@ def check_annotation_config(config):
                 raise AnnotationConfigFileError(
                     f"deposit[{index}] ({converter['name']}): target {element['target']!r}: "
                     f"{problem}")
-    problem = _colliding_targets(config["deposit"])
-    if problem:
-        raise AnnotationConfigFileError(problem)
 
 
 # The converters whose values are the lists the annotation schema wants under `transcripts`
@@ -282,35 +279,42 @@ def _target_problem(name, element):
     return None
 
 
-def _colliding_targets(deposit):
-    """Two elements whose values cannot both be placed, in words, or None: the same target
-    where one of them inserts (or one merges objects and the other adds to a list), or a
-    target inside one a `keyvalue` element fills with a plain value. Stored, such a config
-    failed every later import of a record holding both fields ("already has a value",
-    "is not an object")."""
-    placed = {}  # target -> (where, mode, converter name) of its first element
+def target_collision_warnings(deposit):
+    """Warnings (text) for elements that cannot both place their values in one record: one
+    target where one of them inserts (or one merges objects and the other adds to a list), or
+    a target inside one a `keyvalue`, inserting or list element fills. A VCF record holding
+    both fields is then refused at import ("already has a value", "is not an object"), an
+    exome's first such record failing the whole deposit; two names of one field in different
+    pipelines, which never meet in one record, are fine. Warned, not refused, for that."""
+    placed = {}  # target -> [(where, mode, converter name)]
     for index, converter in enumerate(deposit):
         for number, element in enumerate(converter["converter_config"]["elements"]):
-            where = (f"deposit[{index}] ({converter['name']}) element {number} "
-                     f"(source {element['source']!r})")
-            target, mode = element["target"], element.get("target_mode", "insert")
-            if target in placed:
-                first, first_mode, _ = placed[target]
-                lists = {"extend", "append"}
-                if "insert" in (mode, first_mode) or (
-                        "merge" in (mode, first_mode) and lists & {mode, first_mode}):
-                    return (f"{where}: target {target!r} is also {first}'s, and target_mode "
-                            f"{first_mode} and {mode} cannot both place a value there")
-                continue
-            placed[target] = (where, mode, converter["name"])
-    for target, (where, _, name) in placed.items():
-        if name != "keyvalue":
-            continue  # (the other converters place objects or lists)
+            where = (f"deposit[{index}] ({converter['name']}) element {number} (source "
+                     f"{element['source']!r})")
+            placed.setdefault(element["target"], []).append(
+                (where, element.get("target_mode", "insert"), converter["name"]))
+    warnings = []
+    after = ("a VCF record holding both fields will be refused at import (fine if they never "
+             "meet in one record)")
+    for target, elements in placed.items():
+        for later, (where, mode, _) in enumerate(elements[1:], start=1):
+            for first, first_mode, _ in elements[:later]:
+                modes = {mode, first_mode}
+                if "insert" in modes or ("merge" in modes and modes & {"extend", "append"}):
+                    warnings.append(f"{where} and {first} both place target {target!r} "
+                                    f"(target_mode {first_mode} and {mode}): {after}")
+                    break
+    for target, elements in placed.items():
         inside = sorted(t for t in placed if t.startswith(target + "."))
-        if inside:
-            return (f"{placed[inside[0]][0]}: target {inside[0]!r} is inside {target!r}, "
-                    f"which {where} fills with a plain value")
-    return None
+        if not inside:
+            continue
+        for where, mode, name in elements:
+            if name == "keyvalue" or mode != "merge":
+                warnings.append(f"{placed[inside[0]][0][0]}: target {inside[0]!r} is inside "
+                                f"{target!r}, which {where} fills (target_mode {mode}): "
+                                f"{after}")
+                break
+    return warnings
 
 
 def _canonical(item):
