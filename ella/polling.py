@@ -103,6 +103,9 @@ class ServiceUnreachable(ServiceError):
 # A gateway's "cannot answer now" (a proxy in front of a restarting service, or the service
 # saying it is unavailable): passing, as when nothing answers.
 GATEWAY_STATUSES = (502, 503, 504)
+# A job whose own status or result is answered 502/504 while the service answers otherwise
+# fails at this many in a row (one cycle apart).
+GATEWAY_TRIES = 5
 READ_CHUNK = 1 << 16
 # The most the poller reads of an answer: a status, task id or sample search is a few KB; a
 # service (or a proxy) sending without end filled the poller's memory within seconds
@@ -284,8 +287,10 @@ class AnnotationService:
         if method == "POST" and code != 503:
             return ServiceNoAnswer(f"{said}; the service may have started the task: check it "
                                    "before submitting the job again", code)
-        return ServiceUnreachable(f"annotation service not reachable at {self.shown}: {said}",
-                                  code)
+        error = ServiceUnreachable(f"annotation service not reachable at {self.shown}: {said}",
+                                   code)
+        error.answer = said  # (what a job that alone gets it is told)
+        return error
 
     def _json(self, method, path, **kwargs):
         raw = self._request(method, path, **kwargs)
@@ -686,6 +691,7 @@ class Poller:
         # outage deferred them all).
         self.deferred = {}
         self._deferrals = itertools.count()
+        self.gateway_failures = {}  # job id -> 502/504s in a row while the service answered
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -762,6 +768,11 @@ class Poller:
             try:
                 new = handlers[status](conn, job_id)
             except ServiceUnreachable as exc:
+                if self._gateway_failed_only_this_job(status, exc):
+                    new = self._gateway_failure_of_job(conn, job_id, status, exc)
+                    if new is not None:
+                        updates.append((job_id, status, new))
+                    continue
                 self._note(conn, job_id, status, f"{exc.message}; will retry")
                 self._unreachable(exc)
                 self.deferred[job_id] = next(self._deferrals)
@@ -775,10 +786,37 @@ class Poller:
                 log.exception("import job %s: update failed", job_id)
                 continue
             self.deferred.pop(job_id, None)
+            self.gateway_failures.pop(job_id, None)
             if new is not None:
                 updates.append((job_id, status, new))
             if self.backing_off():
                 return  # the service stopped answering
+
+    def _gateway_failed_only_this_job(self, status, exc):
+        """A 502/504 asking about one task while the service answers `GET /status`: a proxy
+        timing out on that task's result, or the service failing on that task alone, not a
+        service away (those jobs waited for good, and each try backed the queue off)."""
+        return (exc.status in (502, 504) and status in (RUNNING, ANNOTATED)
+                and self.service.running())
+
+    def _gateway_failure_of_job(self, conn, job_id, status, exc):
+        """Count it; the job fails at the GATEWAY_TRIES-th in a row, else waits behind the
+        other jobs. The new status, or None."""
+        tries = self.gateway_failures[job_id] = self.gateway_failures.get(job_id, 0) + 1
+        self._reachable()
+        if tries < GATEWAY_TRIES:
+            self.deferred[job_id] = next(self._deferrals)
+        answer = getattr(exc, "answer", exc.message)
+        if tries < GATEWAY_TRIES:
+            self.deferred[job_id] = next(self._deferrals)
+            self._note(conn, job_id, status, f"{answer} (the service answers otherwise); "
+                                             f"will retry ({tries} of {GATEWAY_TRIES})")
+            return None
+        self.gateway_failures.pop(job_id, None)
+        failed = FAILED_ANNOTATION if status == RUNNING else FAILED_PROCESSING
+        return self._transition(conn, job_id, status, status=failed,
+                                message=f"{answer} ({tries} times in a row, while the "
+                                        "service answered otherwise)")
 
     def _transition(self, conn, job_id, expected, **changes):
         """Lock the job, and if it still has status `expected`, apply the changes. Returns the

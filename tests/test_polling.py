@@ -1182,7 +1182,7 @@ def test_a_gateways_unavailable_answer_is_waited_out_not_the_jobs_failure(
         conn.execute("UPDATE annotationjob SET status = 'RUNNING' WHERE id = %s", (running,))
         conn.execute("UPDATE annotationjob SET status = 'SUBMITTED', task_id = '' "
                      "WHERE id = %s", (submitted,))
-    for kind in ("annotate", "status", "process"):
+    for kind in ("annotate", "status", "process", "alive"):
         service.fail[kind] = (code, None)
     for _ in range(3):
         poller.retry_at = 0
@@ -1296,3 +1296,26 @@ def test_a_result_is_held_once_while_it_is_read():
             tracemalloc.stop()
     assert len(result) == size
     assert peak < 1.5 * size, peak
+
+
+@pytest.mark.parametrize("code", [502, 504])
+def test_a_result_a_proxy_fails_on_while_the_service_answers_fails_its_job_in_the_end(
+        db_url, config, service, user_id, code):
+    """A proxy timing out on one large result (or a service failing on that task alone) is no
+    service away: that job waited for good, and each try backed the whole queue off. It waits
+    behind the others a few times, then fails; the queue is not held."""
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, job_id)
+    service.fail["process"] = (code, None)
+    for tries in range(1, polling.GATEWAY_TRIES):
+        assert poller.cycle() == []
+        waiting = job(db_url, job_id)
+        assert waiting["status"] == "ANNOTATED"
+        assert waiting["message"].endswith(f"will retry ({tries} of {polling.GATEWAY_TRIES})")
+        assert poller.unreachable_count == 0 and not poller.backing_off()
+    assert poller.cycle() == [(job_id, "ANNOTATED", "FAILED (PROCESSING)")]
+    assert job(db_url, job_id)["message"].endswith(
+        f"HTTP {code} {'Bad Gateway' if code == 502 else 'Gateway Timeout'}) "
+        f"({polling.GATEWAY_TRIES} times in a row, while the service answered "
+        "otherwise)")
