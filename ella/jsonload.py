@@ -8,6 +8,7 @@ The API's request bodies go through the same checks (`ella.web.http.parse_json`)
 import json
 import math
 import re
+import sys
 
 
 class UnstorableJson(ValueError):
@@ -246,8 +247,10 @@ def loads(text, max_depth=MAX_DEPTH):
                              _is_a_list(text)) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # bytes that are no UTF-8 (also a ValueError) are the caller's to word
-    except ValueError as exc:  # Python's int() refuses a number of over 4,300 digits
-        raise UnstorableJson(f"a number is too long to read ({exc})") from None
+    except ValueError:  # Python's int() refuses a number of over 4,300 digits
+        # (Its own words name a Python setting: nothing for a client or an admin.)
+        raise UnstorableJson(f"a number is too long to read (over {sys.get_int_max_str_digits():,} "
+                             "digits)") from None
     check_storable(value, max_depth)
     return value
 

@@ -83,11 +83,17 @@ def test_routing_trailing_slash_types_and_errors(toy_app):
     assert client.get("/api/v1/things/7").json == with_slash.json  # served, not redirected
     assert with_slash.header("Cache-Control").startswith("no-store")
     # <int:> takes digits only; a string segment takes no slash; no extra slash on slashless.
+    # A final newline (`%0a`) too: `$` matched before it, and the request was served and
+    # audited under a path no query for the route finds.
     for path in ("/api/v1/things/-1/", "/api/v1/things/abc/", "/api/v1/files/a/b",
-                 "/api/v1/files/x/", "/api/v1/nothing/"):
+                 "/api/v1/files/x/", "/api/v1/nothing/", "/api/v1/things/7/\n",
+                 "/api/v1/things/7\n"):
         result = client.get(path)
         assert result.status == 404 and "message" in result.json, path
     assert client.get("/api/v1/files/report.txt").json == {"name": "report.txt"}
+    assert client.get("/api/v1/files/report.txt\n").json == {
+        "message": "Path parameter name contains a control character"}
+    assert client.get("/api/v1/files/a\tb").status == 400
     result = client.request("DELETE", "/api/v1/things/7/")
     assert result.status == 405
     assert result.json["message"] == ("The method is not allowed for the requested URL "
@@ -127,6 +133,10 @@ def test_bodies_malformed_and_oversized(toy_app, db_url):
     result = client.request("POST", "/api/v1/things/", raw='{"a": "ø"}'.encode("latin-1"))
     assert (result.status, result.json) == (
         400, {"message": "The body is not UTF-8 text (byte 7: invalid start byte)"})
+    result = client.request("POST", "/api/v1/things/", raw=b'{"a": ' + b"9" * 5000 + b"}")
+    assert (result.status, result.json) == (400, {
+        "message": "JSON in the body refused: a number is too long to read (over 4,300 "
+                   "digits)"})
     result = client.request("POST", "/api/v1/things/", raw=b"<xml/>", content_type="text/xml")
     assert result.status == 400 and "application/json" in result.json["message"]
     # A body over the limit is refused from its Content-Length, before it is read.
