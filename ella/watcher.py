@@ -102,6 +102,27 @@ class UnexpectedImportError(Exception):
         self.cause = cause
 
 
+def shown_name(name):
+    """A folder's name as a log line shows it: a control character (a newline made one name
+    look like a second log line, such as a forged "successfully imported") escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in name)
+
+
+class _OneLineArguments(logging.Filter):
+    """Every text, path and error a watcher's log line names, with its control characters
+    escaped (`shown_name`): folder names come from whoever may write the incoming directory,
+    and one with a newline printed a second, forged line ("successfully imported")."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(shown_name(str(arg)) if isinstance(
+                arg, (str, os.PathLike, BaseException)) else arg for arg in record.args)
+        return True
+
+
+log.addFilter(_OneLineArguments())
+
+
 def folder_fingerprint(folder):
     """SHA-256 over (relative path, size, mtime, ctime, mode, owner) of every file below
     `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too.
@@ -189,8 +210,14 @@ def database_unavailable(exc, conn=None):
 
 class Watcher:
     def __init__(self, db_url, app_config, incoming, dest, whitelist=None, blacklist=None,
-                 whitelistfile=None, blacklistfile=None):
+                 whitelistfile=None, blacklistfile=None, settle=False):
+        """`settle`: import a READY folder only once its files are as they were at the
+        previous look (`bin/ella-watcher` does; a READY written before the VCF was done had
+        half the variants imported)."""
         self.db_url = db_url
+        self.settle = settle
+        self._last_look = {}  # folder name -> fingerprint at the previous poll (`settle`)
+        self.settling = 0     # READY folders the last poll left for the next look
         self.app_config = app_config
         self.incoming = Path(incoming)
         self.dest = Path(dest)
@@ -372,6 +399,7 @@ class Watcher:
             raise WatcherError(f"{first_line(exc)}; nothing imported (retried next time)") from exc
         imported = []
         self.failures = []
+        self.settling = 0
         self._panels_this_poll = None  # read once per poll, when a folder waits for a panel
         try:
             entries = sorted(self.incoming.iterdir())
@@ -392,6 +420,8 @@ class Watcher:
                 imported.append(name)
         if not self.stopping:
             self._remove_orphaned_error_files(entries)
+            listed = {entry.name for entry in entries}
+            self._last_look = {n: f for n, f in self._last_look.items() if n in listed}
         return imported
 
     def _remove_orphaned_error_files(self, entries):
@@ -418,7 +448,23 @@ class Watcher:
             return None
         if self._failed_before(folder):
             return None
+        if self.settle and not self._unchanged_since_last_look(folder):
+            return None
         return self._import_folder(folder)
+
+    def _unchanged_since_last_look(self, folder):
+        """Whether the folder's files are as they were at the previous poll; else its state
+        now is remembered for the next one."""
+        fingerprint = folder_fingerprint(folder)
+        before = self._last_look.get(folder.name)
+        if before == fingerprint:
+            return True
+        if before is None:
+            log.info("%s is READY: imported once its files are unchanged at the next look",
+                     shown_name(folder.name))
+        self._last_look[folder.name] = fingerprint
+        self.settling += 1
+        return False
 
     def _cannot_look_at(self, folder, exc):
         self.failures.append(folder.name)

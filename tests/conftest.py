@@ -37,6 +37,11 @@ from ella.migrate import migrate
 from helpers import pg_client, process_running
 from shared_verdicts import SHARED_DIR_VARIABLE
 
+# `bin/ella-watcher` imports a READY folder at its second look (`--settle`, 5 s apart with
+# --once): the tests' folders are complete when made, so every run of it here looks once,
+# except where a test sets the variable itself (tests/test_watcher.py's settle tests).
+os.environ["ELLA_WATCHER_SETTLE"] = "0"
+
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
 DEMO_DUMP = DATA_DIR / "ella-demo-4c2844fef850.sql.gz"

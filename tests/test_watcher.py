@@ -968,3 +968,54 @@ def test_an_error_quoting_a_huge_value_is_cut_in_the_log_and_the_error_file(
     assert json.loads((incoming / "big.import-error").read_text())["error"] == cut
     assert [r.getMessage() for r in caplog.records] == [
         f"An exception occurred while importing big: {cut}. Skipping..."]
+
+
+def test_a_ready_folder_is_imported_once_it_is_unchanged_at_a_second_look(dirs, db_url,
+                                                                          ella_config):
+    """A READY written before the VCF was done (a pipeline's order, a slow copy) had the
+    records written so far imported, the rest silently lost: the import only checked that
+    the folder did not change during the deposit itself."""
+    incoming, dest = dirs
+    vcf = next((incoming / "TestAnalysis-001").glob("*.vcf"))
+    whole = vcf.read_text()
+    lines = whole.splitlines(keepends=True)
+    vcf.write_text("".join(lines[:-3]))  # three records still to come
+    watcher = Watcher(db_url, ella_config, incoming, dest, settle=True)
+    assert watcher.poll() == [] and watcher.settling == 1
+    vcf.write_text(whole)                                   # the writer finishes
+    assert watcher.poll() == [] and watcher.settling == 1
+    assert _analyses(db_url) == []
+    assert watcher.poll() == ["TestAnalysis-001"]
+    with psycopg.connect(db_url) as conn:
+        records = conn.execute("SELECT count(*) FROM genotype").fetchone()[0]
+    assert records == sum(1 for line in whole.splitlines() if not line.startswith("#"))
+
+
+def test_cli_once_looks_twice_settle_seconds_apart(dirs, db_url):
+    incoming, dest = dirs
+    started = time.monotonic()
+    result = run_cli("ella-watcher", "--once", "--analyses", str(incoming), "--dest", str(dest),
+                     db_url=db_url, env={"ELLA_WATCHER_SETTLE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 1
+    assert "TestAnalysis-001 is READY: imported once its files are unchanged at the next " \
+           "look" in result.stderr
+    assert "Analysis TestAnalysis-001 successfully imported!" in result.stderr
+    bad = run_cli("ella-watcher", "--once", "--settle", "-1", db_url=db_url)
+    assert bad.returncode == 2 and "give seconds from 0 to 3600" in bad.stderr
+
+
+def test_a_folder_name_with_a_newline_is_one_log_line(dirs, db_url, ella_config, caplog):
+    """A folder named `Bad\\n2026-... [INFO] ella.watcher: Analysis Forged successfully
+    imported!` printed a forged success line into the log."""
+    import logging
+    incoming, dest = dirs
+    forged = "Bad\n2026-11-30 17:00:00,000 [INFO] ella.watcher: Analysis Forged imported!"
+    (incoming / forged).mkdir()
+    (incoming / forged / "READY").touch()
+    caplog.set_level(logging.INFO, logger="ella.watcher")
+    Watcher(db_url, ella_config, incoming, dest, settle=True).poll()  # "is READY"
+    Watcher(db_url, ella_config, incoming, dest).poll()  # its failure (no .analysis, no VCF)
+    messages = [r.getMessage() for r in caplog.records if "Bad" in r.getMessage()]
+    assert len(messages) >= 2 and any(m.startswith("Bad\\n2026-11-30") for m in messages)
+    assert not any("\n" in m for m in messages), messages

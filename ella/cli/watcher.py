@@ -4,6 +4,7 @@ move them to ANALYSES_PATH (see ella/watcher.py)."""
 import argparse
 import os
 import sys
+import time
 
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
@@ -36,10 +37,26 @@ def build_parser():
                         help="file of blacklist regexes (default: $ELLA_WATCHER_BLACKLISTFILE)")
     parser.add_argument("--interval", type=interval_seconds, default=30.0,
                         help="seconds between polls (default 30)")
+    parser.add_argument("--settle", type=settle_seconds,
+                        default=os.environ.get("ELLA_WATCHER_SETTLE") or "5",
+                        help="a READY folder is imported once its files are unchanged at a "
+                             "second look: the next poll, or with --once this many seconds "
+                             "later (default 5, or $ELLA_WATCHER_SETTLE; 0: at first sight)")
     parser.add_argument("--once", action="store_true",
                         help="one pass, then exit (exit code 1 if any folder failed or the "
                              "database, incoming directory or a list file was unusable)")
     return parser
+
+
+def settle_seconds(text):
+    """argparse type of `--settle`: 0 (no second look) up to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from 0 to 3600")
+    return value
 
 
 def main(argv=None):
@@ -59,7 +76,7 @@ def _run(args):
         raise CommandError("DB_URL is not set")
     try:
         watcher = Watcher(env["DB_URL"], config, incoming, dest, args.whitelist, args.blacklist,
-                          args.whitelistfile, args.blacklistfile)
+                          args.whitelistfile, args.blacklistfile, settle=args.settle > 0)
         if args.once:
             # Checked even with nothing to import (a pass touches the database only for a
             # folder): from cron, an unusable DB_URL would otherwise go unnoticed.
@@ -69,7 +86,15 @@ def _run(args):
                 raise CommandError(f"the database is not ready: {why}")
             with watcher.stop_on_signals():  # as the daemon: finish the folder, then stop
                 watcher.poll()
-            return 1 if watcher.failures else 0
+                failures = list(watcher.failures)
+                if watcher.settling:  # READY folders seen once: the second look
+                    deadline = time.monotonic() + args.settle
+                    while not watcher.stopping and time.monotonic() < deadline:
+                        time.sleep(min(0.2, args.settle))
+                    if not watcher.stopping:
+                        watcher.poll()
+                        failures += watcher.failures
+            return 1 if failures else 0
         watcher.run(args.interval)
     except WatcherError as exc:
         raise CommandError(str(exc)) from exc
