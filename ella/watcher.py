@@ -84,6 +84,8 @@ class FolderChanged(Exception):
 
 # A rename or a new file that fails with these is the file system's state, not the folder's.
 DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
+# Free space the destination needs for an import's marker file (and its directory entries).
+MIN_DESTINATION_FREE = 1 << 20
 
 
 # What is wrong with a folder's files (one line in the log and the error file); anything
@@ -92,6 +94,24 @@ DESTINATION_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EXDEV}
 MISSING_PANEL_ERROR = re.compile(r"Genepanel (.+) version (.+) not available in varDB")
 FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psycopg.DataError,
                        UnicodeError, DestinationTaken, InterruptedImportInTheWay)
+
+
+# Errors of a file system that comes and goes (a network share), not of a folder's files.
+PASSING_FILE_ERRNOS = {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
+                       errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ECONNRESET,
+                       errno.ECONNABORTED, errno.ENETDOWN, errno.ENETUNREACH}
+
+
+def _passing_file_error(exc):
+    """The strerror of a passing file-system error in `exc` or what it was raised from (the
+    readers wrap an OSError in their own error, naming the file), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in PASSING_FILE_ERRNOS:
+            return exc.strerror or str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class UnexpectedImportError(Exception):
@@ -265,6 +285,7 @@ class Watcher:
         self.failures = []  # folders that failed in the last poll
         self._panels_this_poll = None
         self._said = set()  # (folder name, problem) already logged
+        self._unrecorded_failures = {}  # folder name -> fingerprint, error file unwritable
         # Folder names whose interrupted import cannot be put back into the incoming
         # directory, as a folder of that name is there (a re-delivery): (re)filled by each
         # recovery; the re-delivered folder's error file says what to do.
@@ -322,6 +343,10 @@ class Watcher:
         return folder.parent / (folder.name + ERROR_SUFFIX)
 
     def _failed_before(self, folder):
+        if folder.name in self._unrecorded_failures:
+            if self._unrecorded_failures[folder.name] == folder_fingerprint(folder):
+                return True
+            del self._unrecorded_failures[folder.name]
         path = self.error_file(folder)
         if path.is_symlink() or not path.is_file():  # (ours is never a link: not followed)
             return False
@@ -386,9 +411,12 @@ class Watcher:
             os.replace(staged, path)
         except OSError as exc:
             self._unlink_quietly(staged)
-            log.error("could not write %s: %s (the folder will be retried after a restart)",
-                      self.error_file(folder), exc)
-            self.processed.add(folder.name)
+            log.error("could not write %s: %s (the folder is tried again once it changes, "
+                      "or after a restart)", self.error_file(folder), exc)
+            # Remembered here instead, with its state: as "processed" (by name), a failure
+            # during a moment's full disk was not tried again until a restart, however its
+            # files were mended.
+            self._unrecorded_failures[folder.name] = fingerprint
 
     def poll(self):
         """One pass over the incoming directory. Returns the names of imported analyses."""
@@ -534,6 +562,7 @@ class Watcher:
             raise DestinationUnavailable(f"Couldn't write to the destination path {self.dest}; "
                                          f"stopped at {folder.name}, nothing recorded as "
                                          "failed (retried next time)")
+        self._check_destination_takes(folder)
         try:
             conn = connect(self.db_url, application_name="ella-watcher")
         except DatabaseError as exc:
@@ -560,6 +589,27 @@ class Watcher:
                 return self._import_claimed(conn, folder, config, fingerprint)
             finally:
                 self._release(conn, folder.name)
+
+    def _check_destination_takes(self, folder):
+        """DestinationUnavailable when the move after the deposit would fail: a full
+        destination (its marker file cannot be written) or one mounted on another file system
+        since the start (no rename across them). Found only at the move, each poll deposited
+        the folder in full and rolled it back."""
+        try:
+            space = os.statvfs(self.dest)
+            other_device = self.dest.stat().st_dev != folder.stat().st_dev
+        except OSError:
+            return  # the move says what is wrong
+        if space.f_bavail * space.f_frsize < MIN_DESTINATION_FREE:
+            raise DestinationUnavailable(f"The destination path {self.dest} is full; stopped "
+                                         f"at {folder.name}, nothing recorded as failed "
+                                         "(retried next time)")
+        if other_device:
+            raise DestinationUnavailable(f"The destination path {self.dest} is now on another "
+                                         f"file system than {self.incoming} (remounted?): "
+                                         "folders are moved by renaming them; stopped at "
+                                         f"{folder.name}, nothing recorded as failed (retried "
+                                         "next time)")
 
     def _import_claimed(self, conn, folder, config, fingerprint):
         """Deposit, move and commit a folder this watcher has claimed. The folder goes into
@@ -818,6 +868,17 @@ class Watcher:
             pass  # the connection failed: its session's end releases the claim
 
     def _failed(self, folder, exc, fingerprint):
+        passing = _passing_file_error(exc)
+        if passing is not None:
+            # The share's, not the folder's (a soft NFS mount timing out): recorded, it was
+            # not tried again until its files changed, also after a restart.
+            problem = (folder.name, f"passing: {passing}")
+            if problem not in self._said:
+                self._said.add(problem)
+                log.error("%s could not be read now (%s): nothing recorded as failed, tried "
+                          "again on the next poll", folder.name, passing)
+            self.failures.append(folder.name)
+            return None
         if isinstance(exc, FOLDER_INPUT_ERRORS):
             log.error("An exception occurred while importing %s: %s. Skipping...",
                       folder.name, error_text(exc))

@@ -1019,3 +1019,79 @@ def test_a_folder_name_with_a_newline_is_one_log_line(dirs, db_url, ella_config,
     messages = [r.getMessage() for r in caplog.records if "Bad" in r.getMessage()]
     assert len(messages) >= 2 and any(m.startswith("Bad\\n2026-11-30") for m in messages)
     assert not any("\n" in m for m in messages), messages
+
+
+def test_a_share_failing_for_a_moment_is_not_the_folders_failure(dirs, db_url, ella_config,
+                                                                monkeypatch):
+    """An I/O error of a network share (EIO, a stale handle) was recorded as the folder's
+    failure: not tried again until its files changed, also after a restart."""
+    import errno
+    from ella.deposit.analysis_config import AnalysisConfigError
+    incoming, dest = dirs
+    real = watcher_module.resolve_analysis_config
+    calls = []
+
+    def flaky(folder):
+        calls.append(folder)
+        if len(calls) == 1:
+            try:
+                raise OSError(errno.EIO, "Input/output error")
+            except OSError as exc:
+                raise AnalysisConfigError(f"{folder}: cannot be read: {exc.strerror}") from None
+        return real(folder)
+    monkeypatch.setattr(watcher_module, "resolve_analysis_config", flaky)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == [] and watcher.failures == ["TestAnalysis-001"]
+    assert not (incoming / "TestAnalysis-001.import-error").exists()
+    assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def test_a_failure_whose_error_file_cannot_be_written_is_tried_again_once_mended(
+        dirs, db_url, ella_config, monkeypatch):
+    """During a moment's full disk the folder was remembered as done by name: mended, it was
+    not tried again until the watcher restarted."""
+    import errno
+    incoming, dest = dirs
+    (incoming / "TestAnalysis-003" / "READY").touch()
+    real_replace = os.replace
+
+    def full_disk(source, target, *args, **kwargs):
+        if Path(source).name.startswith(".ella-error-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(source, target, *args, **kwargs)
+    monkeypatch.setattr(watcher_module.os, "replace", full_disk)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    watcher.poll()
+    assert watcher.failures == ["TestAnalysis-003"]
+    assert not (incoming / "TestAnalysis-003.import-error").exists()
+    watcher.poll()
+    assert watcher.failures == []  # unchanged: not tried again
+    monkeypatch.setattr(watcher_module.os, "replace", real_replace)
+    (incoming / "TestAnalysis-003" / "note.txt").write_text("mended\n")
+    watcher.poll()
+    assert watcher.failures == ["TestAnalysis-003"]  # tried again (still broken: recorded)
+    assert (incoming / "TestAnalysis-003.import-error").exists()
+
+
+def test_a_full_destination_stops_the_pass_before_the_deposit(dirs, db_url, ella_config,
+                                                              monkeypatch):
+    """Found only at the move, a full destination had each poll deposit the folder in full and
+    roll it back."""
+    incoming, dest = dirs
+    real = os.statvfs
+
+    def full(path):
+        result = real(path)
+        return os.statvfs_result((result.f_bsize, result.f_frsize, result.f_blocks, 0, 0,
+                                  result.f_files, result.f_ffree, result.f_favail,
+                                  result.f_flag, result.f_namemax))
+    monkeypatch.setattr(watcher_module.os, "statvfs", full)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with pytest.raises(WatcherError, match="is full; stopped at TestAnalysis-001, nothing "
+                                           "recorded as failed"):
+        watcher.poll()
+    with psycopg.connect(db_url) as conn:  # not deposited (and rolled back): no id used
+        assert conn.execute("SELECT last_value, is_called FROM analysis_id_seq").fetchone() \
+            == (1, False)
+    monkeypatch.setattr(watcher_module.os, "statvfs", real)
+    assert watcher.poll() == ["TestAnalysis-001"]
