@@ -421,12 +421,12 @@ class Watcher:
     def poll(self):
         """One pass over the incoming directory. Returns the names of imported analyses."""
         self._reload_pattern_files()
+        self.failures = []  # (an interrupted import left unreadable counts: --once exits 1)
         try:
             self.recover_interrupted_imports()
         except (DatabaseError, psycopg.Error) as exc:
             raise WatcherError(f"{first_line(exc)}; nothing imported (retried next time)") from exc
         imported = []
-        self.failures = []
         self.settling = 0
         self._panels_this_poll = None  # read once per poll, when a folder waits for a panel
         try:
@@ -773,7 +773,16 @@ class Watcher:
             if not staging.exists():  # nothing to put anywhere: the marker only
                 self._unlink_quietly(marker)
             else:
-                log.error("%s: unreadable (%s); %s left in place", marker, exc, staging)
+                # Said once (it was every poll), with what to do about it.
+                problem = (folder_name, f"unreadable marker: {exc}")
+                if problem not in self._said:
+                    self._said.add(problem)
+                    log.error("%s: unreadable (%s); %s left in place: check whether its "
+                              "analysis is in the database (`ella-db`, the UI), then move "
+                              "the folder to %s (imported) or back to the incoming directory "
+                              "(to be imported again) and remove the marker", marker, exc,
+                              staging, self.dest / folder_name)
+                self.failures.append(folder_name)
             return
         # By id and name: another folder's analysis of the same name does not count.
         committed = conn.execute("SELECT 1 FROM analysis WHERE id = %s AND name = %s",

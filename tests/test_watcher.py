@@ -1095,3 +1095,20 @@ def test_a_full_destination_stops_the_pass_before_the_deposit(dirs, db_url, ella
             == (1, False)
     monkeypatch.setattr(watcher_module.os, "statvfs", real)
     assert watcher.poll() == ["TestAnalysis-001"]
+
+
+def test_an_unreadable_marker_is_said_once_with_what_to_do_and_counts_as_a_failure(
+        dirs, db_url, ella_config, caplog):
+    """It was logged every poll (2,880 lines a day at 30 s) saying nothing of what to do, and
+    `--once` exited 0 every time, so cron never flagged it."""
+    import logging
+    incoming, dest = dirs
+    (dest / ".importing-X").mkdir()
+    (dest / ".importing-X.json").write_text("")
+    caplog.set_level(logging.ERROR, logger="ella.watcher")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    for _ in range(3):
+        watcher.poll()
+        assert "X" in watcher.failures
+    lines = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(lines) == 1 and "then move the folder to" in lines[0], lines
