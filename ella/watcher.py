@@ -472,7 +472,17 @@ class Watcher:
         if folder.name in self.processed or not folder.is_dir():
             return None
         if not (folder / READY).is_file():
-            log.debug("%s has no READY file yet", folder.name)
+            ready = folder / READY
+            if ready.exists() or ready.is_symlink():
+                # A READY that is no file (a folder, a link to nothing) was said at DEBUG
+                # only: the lab saw no reason why the folder waited.
+                problem = (folder.name, "READY is no file")
+                if problem not in self._said:
+                    self._said.add(problem)
+                    log.info("%s: its READY is not a file (a folder, or a link to nothing): "
+                             "not imported until it is", folder.name)
+            else:
+                log.debug("%s has no READY file yet", folder.name)
             return None
         if self._failed_before(folder):
             return None

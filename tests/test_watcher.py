@@ -1112,3 +1112,16 @@ def test_an_unreadable_marker_is_said_once_with_what_to_do_and_counts_as_a_failu
         assert "X" in watcher.failures
     lines = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
     assert len(lines) == 1 and "then move the folder to" in lines[0], lines
+
+
+def test_a_ready_that_is_no_file_is_said_once(dirs, db_url, ella_config, caplog):
+    import logging
+    incoming, dest = dirs
+    (incoming / "TestAnalysis-003" / "READY").mkdir()
+    caplog.set_level(logging.INFO, logger="ella.watcher")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    watcher.poll()
+    watcher.poll()
+    said = [r.getMessage() for r in caplog.records if "READY is not a file" in r.getMessage()]
+    assert said == ["TestAnalysis-003: its READY is not a file (a folder, or a link to "
+                    "nothing): not imported until it is"]
