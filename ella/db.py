@@ -63,7 +63,9 @@ SCHEMA_OWNER_HINT = ("schema commands run as the role that owns the database: us
 def act_as_schema_owner(conn):
     """Switch the session to the role that owns the schema (the owner of ELLA's tables, or of
     an empty database) when the connected role is another that may act as it (a superuser,
-    `sudo -u postgres`); returns (owner, connected role) when it switched, else None.
+    `sudo -u postgres`); returns (owner, connected role, switched): not switched when the
+    owner may not create in schema public (the caller warns: what is created then is the
+    connected role's); None when the connected role is the owner, or may not act as it.
 
     Run as a superuser, make-production and adopt created tables and functions the database's
     owner could not use: every later command as the owner, the API included, failed with
@@ -81,12 +83,15 @@ def act_as_schema_owner(conn):
     # schema public (one `ella-db drop` recreated as the superuser's, a hardened pre-15
     # schema), or the tables have several owners: no one role is "the owner" (refresh gives
     # the tables it rebuilds their old owners).
-    if owner == current or not allowed or not creates or owners > 1:
+    if owner == current or not allowed or owners > 1:
         conn.rollback()
         return None
+    if not creates:
+        conn.rollback()
+        return owner, current, False
     conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
     conn.commit()  # (a SET in a transaction rolled back later would be undone with it)
-    return owner, current
+    return owner, current, True
 
 
 # The privileges the service's role needs (README, "Database roles"), per kind of relation;

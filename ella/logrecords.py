@@ -3,7 +3,9 @@
 File and folder names that are no UTF-8 (a Latin-1 share) keep their bytes as surrogates
 (`surrogateescape`); a log line naming one is shown with `\\xf8` instead, whatever handler
 takes it (a handler writing UTF-8 failed on them, and so did pytest-xdist carrying a test's
-captured log). Installed when the package is imported; only `ella.*` records are touched.
+captured log). Control characters other than a tab in a record's arguments are escaped too (`\\n`): a
+folder's name with a newline forged a log line. Installed when the package is imported; only
+`ella.*` records are touched.
 """
 
 import logging
@@ -38,17 +40,29 @@ def _shown_arg(value):
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if isinstance(value, str):
-        return shown(value)
+        return _one_line(shown(value))
     if isinstance(value, dict):  # (`%(name)s` formatting)
         return {key: _shown_arg(item) for key, item in value.items()}
     try:
         text = str(value)  # an exception naming a file, a path of bytes read as text
     except Exception:  # noqa: BLE001 (its own formatting is left to logging)
         return value
-    return shown(text) if _SURROGATE.search(text) else value
+    if _SURROGATE.search(text) or _LINE_BREAKING.search(text):
+        return _one_line(shown(text))
+    return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What ends or hides a line, but a tab: in an argument (a folder's name comes from whoever
+# may write the incoming directory) a newline printed a second, forged log line.
+_LINE_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text):
+    """`text` with its line-breaking characters escaped (`\\n`, `\\x1b`)."""
+    if not _LINE_BREAKING.search(text):
+        return text
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def shown(text):

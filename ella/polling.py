@@ -103,9 +103,6 @@ class ServiceUnreachable(ServiceError):
 # A gateway's "cannot answer now" (a proxy in front of a restarting service, or the service
 # saying it is unavailable): passing, as when nothing answers.
 GATEWAY_STATUSES = (502, 503, 504)
-# A job whose own status or result is answered 502/504 while the service answers otherwise
-# fails at this many in a row (one cycle apart).
-GATEWAY_TRIES = 5
 READ_CHUNK = 1 << 16
 # The most the poller reads of an answer: a status, task id or sample search is a few KB; a
 # service (or a proxy) sending without end filled the poller's memory within seconds
@@ -692,6 +689,7 @@ class Poller:
         self.deferred = {}
         self._deferrals = itertools.count()
         self.gateway_failures = {}  # job id -> 502/504s in a row while the service answered
+        self._answers_this_cycle = None  # GET /status answered (asked once a cycle), or None
 
     # -- back-off --------------------------------------------------------------------------
     def backing_off(self):
@@ -713,6 +711,7 @@ class Poller:
     def cycle(self):
         """One pass. Returns [(job id, old status, new status)] of the jobs handled."""
         updates = []
+        self._answers_this_cycle = None
         with connect(self.db_url, autocommit=True, application_name="ella-polling") as conn:
             if not table_exists(conn, "annotationjob"):
                 log.info("the database has no annotationjob table yet: waiting")
@@ -769,9 +768,7 @@ class Poller:
                 new = handlers[status](conn, job_id)
             except ServiceUnreachable as exc:
                 if self._gateway_failed_only_this_job(status, exc):
-                    new = self._gateway_failure_of_job(conn, job_id, status, exc)
-                    if new is not None:
-                        updates.append((job_id, status, new))
+                    self._gateway_failure_of_job(conn, job_id, status, exc)
                     continue
                 self._note(conn, job_id, status, f"{exc.message}; will retry")
                 self._unreachable(exc)
@@ -793,30 +790,26 @@ class Poller:
                 return  # the service stopped answering
 
     def _gateway_failed_only_this_job(self, status, exc):
-        """A 502/504 asking about one task while the service answers `GET /status`: a proxy
-        timing out on that task's result, or the service failing on that task alone, not a
-        service away (those jobs waited for good, and each try backed the queue off)."""
-        return (exc.status in (502, 504) and status in (RUNNING, ANNOTATED)
-                and self.service.running())
+        """A 502/504 asking about one task while the service answers `GET /status` (asked
+        once a cycle): a proxy timing out on that task's result, or the service failing on
+        that task alone, not a service away. Backed off as one, every try held the queue."""
+        if exc.status not in (502, 504) or status not in (RUNNING, ANNOTATED):
+            return False
+        if self._answers_this_cycle is None:
+            self._answers_this_cycle = self.service.running()
+        return self._answers_this_cycle
 
     def _gateway_failure_of_job(self, conn, job_id, status, exc):
-        """Count it; the job fails at the GATEWAY_TRIES-th in a row, else waits behind the
-        other jobs. The new status, or None."""
+        """The job waits behind the others, its message counting the tries, without backing
+        the queue off; it is not failed (the service may answer it later, and a failed job
+        must be annotated again: a user who gives up deletes it). Returns None."""
         tries = self.gateway_failures[job_id] = self.gateway_failures.get(job_id, 0) + 1
         self._reachable()
-        if tries < GATEWAY_TRIES:
-            self.deferred[job_id] = next(self._deferrals)
+        self.deferred[job_id] = next(self._deferrals)
         answer = getattr(exc, "answer", exc.message)
-        if tries < GATEWAY_TRIES:
-            self.deferred[job_id] = next(self._deferrals)
-            self._note(conn, job_id, status, f"{answer} (the service answers otherwise); "
-                                             f"will retry ({tries} of {GATEWAY_TRIES})")
-            return None
-        self.gateway_failures.pop(job_id, None)
-        failed = FAILED_ANNOTATION if status == RUNNING else FAILED_PROCESSING
-        return self._transition(conn, job_id, status, status=failed,
-                                message=f"{answer} ({tries} times in a row, while the "
-                                        "service answered otherwise)")
+        self._note(conn, job_id, status, f"{answer} (the service answers otherwise); will "
+                                         f"retry (tried {tries} time{'s' if tries > 1 else ''})")
+        return None
 
     def _transition(self, conn, job_id, expected, **changes):
         """Lock the job, and if it still has status `expected`, apply the changes. Returns the

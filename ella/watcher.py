@@ -97,6 +97,8 @@ FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psy
 
 
 # Errors of a file system that comes and goes (a network share), not of a folder's files.
+# ... for this many polls in a row, it is the folder's failure after all (a disk failing).
+PASSING_ERROR_POLLS = 10
 PASSING_FILE_ERRNOS = {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
                        errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ECONNRESET,
                        errno.ECONNABORTED, errno.ENETDOWN, errno.ENETUNREACH}
@@ -120,27 +122,6 @@ class UnexpectedImportError(Exception):
     def __init__(self, message, cause):
         super().__init__(message)
         self.cause = cause
-
-
-def shown_name(name):
-    """A folder's name as a log line shows it: a control character (a newline made one name
-    look like a second log line, such as a forged "successfully imported") escaped."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in name)
-
-
-class _OneLineArguments(logging.Filter):
-    """Every text, path and error a watcher's log line names, with its control characters
-    escaped (`shown_name`): folder names come from whoever may write the incoming directory,
-    and one with a newline printed a second, forged line ("successfully imported")."""
-
-    def filter(self, record):
-        if isinstance(record.args, tuple):
-            record.args = tuple(shown_name(str(arg)) if isinstance(
-                arg, (str, os.PathLike, BaseException)) else arg for arg in record.args)
-        return True
-
-
-log.addFilter(_OneLineArguments())
 
 
 def folder_fingerprint(folder):
@@ -286,6 +267,7 @@ class Watcher:
         self._panels_this_poll = None
         self._said = set()  # (folder name, problem) already logged
         self._unrecorded_failures = {}  # folder name -> fingerprint, error file unwritable
+        self._passing_errors = {}  # folder name -> polls in a row with a passing I/O error
         # Folder names whose interrupted import cannot be put back into the incoming
         # directory, as a folder of that name is there (a re-delivery): (re)filled by each
         # recovery; the re-delivered folder's error file says what to do.
@@ -450,6 +432,8 @@ class Watcher:
             self._remove_orphaned_error_files(entries)
             listed = {entry.name for entry in entries}
             self._last_look = {n: f for n, f in self._last_look.items() if n in listed}
+            self._passing_errors = {n: c for n, c in self._passing_errors.items()
+                                    if n in listed and n not in imported}
         return imported
 
     def _remove_orphaned_error_files(self, entries):
@@ -486,8 +470,6 @@ class Watcher:
             return None
         if self._failed_before(folder):
             return None
-        if self.settle and not self._unchanged_since_last_look(folder):
-            return None
         return self._import_folder(folder)
 
     def _unchanged_since_last_look(self, folder):
@@ -499,7 +481,7 @@ class Watcher:
             return True
         if before is None:
             log.info("%s is READY: imported once its files are unchanged at the next look",
-                     shown_name(folder.name))
+                     folder.name)
         self._last_look[folder.name] = fingerprint
         self.settling += 1
         return False
@@ -538,6 +520,8 @@ class Watcher:
         if any(p.match(name) for p in self.blacklist):
             log.warning("analysis %s (%s) is blacklisted: skipped", name, folder.name)
             self.processed.add(folder.name)
+            return None
+        if self.settle and not self._unchanged_since_last_look(folder):
             return None
         target = self.dest / folder.name
         if target.exists() or target.is_symlink():
@@ -607,10 +591,13 @@ class Watcher:
         the folder in full and rolled it back."""
         try:
             space = os.statvfs(self.dest)
-            other_device = self.dest.stat().st_dev != folder.stat().st_dev
+            # The incoming directory's device, not the folder's: a folder there may be a link
+            # to one elsewhere, and the link is what is moved.
+            other_device = self.dest.stat().st_dev != self.incoming.stat().st_dev
         except OSError:
             return  # the move says what is wrong
-        if space.f_bavail * space.f_frsize < MIN_DESTINATION_FREE:
+        # (A file system that reports no sizes, some FUSE and 9p ones, says 0 blocks.)
+        if space.f_blocks and space.f_bavail * space.f_frsize < MIN_DESTINATION_FREE:
             raise DestinationUnavailable(f"The destination path {self.dest} is full; stopped "
                                          f"at {folder.name}, nothing recorded as failed "
                                          "(retried next time)")
@@ -888,6 +875,12 @@ class Watcher:
 
     def _failed(self, folder, exc, fingerprint):
         passing = _passing_file_error(exc)
+        if passing is not None:
+            polls = self._passing_errors[folder.name] = self._passing_errors.get(
+                folder.name, 0) + 1
+            if polls >= PASSING_ERROR_POLLS:
+                passing = None  # not passing after all (a failing disk): recorded below
+                self._passing_errors.pop(folder.name, None)
         if passing is not None:
             # The share's, not the folder's (a soft NFS mount timing out): recorded, it was
             # not tried again until its files changed, also after a restart.

@@ -91,9 +91,8 @@ def test_routing_trailing_slash_types_and_errors(toy_app):
         result = client.get(path)
         assert result.status == 404 and "message" in result.json, path
     assert client.get("/api/v1/files/report.txt").json == {"name": "report.txt"}
-    assert client.get("/api/v1/files/report.txt\n").json == {
-        "message": "Path parameter name contains a control character"}
-    assert client.get("/api/v1/files/a\tb").status == 400
+    # A name segment may hold one (a file `sample\tA.bed` of an IGV folder is listed so).
+    assert client.get("/api/v1/files/a\tb").json == {"name": "a\tb"}
     result = client.request("DELETE", "/api/v1/things/7/")
     assert result.status == 405
     assert result.json["message"] == ("The method is not allowed for the requested URL "

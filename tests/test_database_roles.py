@@ -322,3 +322,7 @@ def test_an_owner_who_may_not_create_in_public_leaves_the_superuser_as_itself(
     made = run_cli("ella-db", "make-production", db_url=empty_db_url)
     assert made.returncode == 0, made.stderr
     assert "Connected as" not in made.stdout
+    # Said, with the fix: the owner cannot use what was made.
+    owner = psycopg.conninfo.conninfo_to_dict(owner_url)["user"]
+    assert "who owns the database but may not create in schema public" in made.stdout
+    assert f"GRANT CREATE ON SCHEMA public TO {owner}" in made.stdout

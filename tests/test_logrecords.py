@@ -63,3 +63,17 @@ def test_other_loggers_are_left_as_they_are():
     record = logging.getLogger("gunicorn.error").makeRecord(
         "gunicorn.error", logging.INFO, "x", 1, "%s", (NAME,), None)
     assert record.getMessage() == NAME
+
+
+def test_a_line_break_in_an_argument_cannot_forge_a_second_line(lines):
+    """A folder named `Bad\\n2026-... [INFO] ella.watcher: Analysis Forged successfully
+    imported!` printed that forged line into the log, through any of our loggers (the VCF
+    reader's warnings name the file too). A tab stays."""
+    logger, written = lines
+    forged = "Bad\n2026-11-30 17:00:00,000 [INFO] ella.watcher: Analysis Forged imported!"
+    logger.warning("reading %s", Path("/incoming") / forged / "a\tb.vcf")
+    logger.error("failed: %s", OSError(5, f"{forged}\r\x1b[2J"))
+    assert written == ["reading /incoming/Bad\\n2026-11-30 17:00:00,000 [INFO] ella.watcher: "
+                       "Analysis Forged imported!/a\tb.vcf",
+                       "failed: [Errno 5] Bad\\n2026-11-30 17:00:00,000 [INFO] ella.watcher: "
+                       "Analysis Forged imported!\\r\\x1b[2J"]

@@ -81,10 +81,16 @@ def _run(args, argv):
     def body():
         with connect(db_url) as conn:
             if args.command in CREATING:
-                switched = act_as_schema_owner(conn)
-                if switched:
-                    audit.echo(f"Connected as {switched[1]}: working as {switched[0]}, the "
+                acting = act_as_schema_owner(conn)
+                if acting and acting[2]:
+                    audit.echo(f"Connected as {acting[1]}: working as {acting[0]}, the "
                                "owner of the schema, so that what this creates is theirs")
+                elif acting:
+                    audit.echo(f"Warning: connected as {acting[1]}, not as {acting[0]}, who "
+                               "owns the database but may not create in schema public: what "
+                               f"this creates is {acting[1]}'s, and {acting[0]} cannot use it "
+                               f"(GRANT CREATE ON SCHEMA public TO {acting[0]}, or ALTER SCHEMA "
+                               f"public OWNER TO {acting[0]}, then run this again)")
             return COMMANDS[args.command](conn, config, args, audit)
 
     if args.command in READ_ONLY:

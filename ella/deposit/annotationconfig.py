@@ -294,7 +294,7 @@ def target_collision_warnings(deposit):
             placed.setdefault(element["target"], []).append(
                 (where, element.get("target_mode", "insert"), converter["name"]))
     warnings = []
-    after = ("a VCF record holding both fields will be refused at import (fine if they never "
+    after = ("a VCF record holding both fields may be refused at import (fine if they never "
              "meet in one record)")
     for target, elements in placed.items():
         for later, (where, mode, _) in enumerate(elements[1:], start=1):
