@@ -760,6 +760,7 @@ class Poller:
         order = (RUNNING, SUBMITTED, ANNOTATED)
         listed = {job_id for job_id, _ in snapshot}
         self.deferred = {j: when for j, when in self.deferred.items() if j in listed}
+        self.gateway_failures = {j: n for j, n in self.gateway_failures.items() if j in listed}
         for job_id, status in sorted(snapshot, key=lambda job: (
                 self.deferred.get(job[0], -1), order.index(job[1]), job[0])):
             if self.stopping:

@@ -96,12 +96,12 @@ FOLDER_INPUT_ERRORS = (AnalysisConfigError, DepositError, VcfError, OSError, psy
                        UnicodeError, DestinationTaken, InterruptedImportInTheWay)
 
 
-# Errors of a file system that comes and goes (a network share), not of a folder's files.
-# ... for this many polls in a row, it is the folder's failure after all (a disk failing).
-PASSING_ERROR_POLLS = 10
+# Errors of a file system that comes and goes (a network share), not of a folder's files...
 PASSING_FILE_ERRNOS = {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
                        errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ECONNRESET,
                        errno.ECONNABORTED, errno.ENETDOWN, errno.ENETUNREACH}
+# ... unless they last this many polls in a row: then the folder's failure (a disk failing).
+PASSING_ERROR_POLLS = 10
 
 
 def _passing_file_error(exc):
@@ -433,7 +433,7 @@ class Watcher:
             listed = {entry.name for entry in entries}
             self._last_look = {n: f for n, f in self._last_look.items() if n in listed}
             self._passing_errors = {n: c for n, c in self._passing_errors.items()
-                                    if n in listed and n not in imported}
+                                    if n in listed}
         return imported
 
     def _remove_orphaned_error_files(self, entries):

@@ -81,9 +81,9 @@ if [ -n "$stop_asked" ]; then
 fi
 # In a session of its own, which its programs share (it starts each as a process group
 # leader, not a session): what is left of that session once it has gone is ended below.
-# Without job control (`sh -m`, an interactive shell) the background job is no process group
-# leader, so setsid makes supervisord a session leader itself instead of forking: forked,
-# $! was setsid's own short life, and the entrypoint exited with supervisord left running.
+# Job control off (`sh -m` and interactive shells turn it on): the background job then leads
+# no process group, so setsid makes supervisord itself a session leader instead of forking.
+# Forked, $! was setsid's own short life, and the entrypoint exited with supervisord running.
 set +m
 setsid supervisord -c "${SUPERVISOR_CONFIG:-$ELLA_HOME/ops/supervisord.conf}" &
 supervisord_pid=$!
