@@ -12,6 +12,8 @@ import logging
 import os
 import re
 
+from ella.text import control_character, escape_control_characters
+
 
 def _escaping_undecodable(make_record):
     """`make_record`, with our records' message and arguments shown escaped."""
@@ -47,22 +49,19 @@ def _shown_arg(value):
         text = str(value)  # an exception naming a file, a path of bytes read as text
     except Exception:  # noqa: BLE001 (its own formatting is left to logging)
         return value
-    if _SURROGATE.search(text) or _LINE_BREAKING.search(text):
+    if _SURROGATE.search(text) or control_character(text, allowed="\t"):
         return _one_line(shown(text))
     return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# What ends or hides a line, but a tab: in an argument (a folder's name comes from whoever
-# may write the incoming directory) a newline printed a second, forged log line.
-_LINE_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
 def _one_line(text):
-    """`text` with its line-breaking characters escaped (`\\n`, `\\x1b`)."""
-    if not _LINE_BREAKING.search(text):
-        return text
-    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
+    """`text` with what ends or hides a line, but a tab, escaped (`\\n`, `\\x1b`): in an
+    argument (a folder's name comes from whoever may write the incoming directory) a newline
+    printed a second, forged log line."""
+    return escape_control_characters(text, allowed="\t")
 
 
 def shown(text):

@@ -38,6 +38,15 @@ def same_text_other_form(cur, table, name):
 _LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def escape_control_characters(text, allowed=""):
+    """`text` with each control character (or line or paragraph separator) but those in
+    `allowed` written as its escape (`\\n`, `\\x1b`): one line, whatever a name holds."""
+    if not _LINE_BREAKING.search(text):
+        return text
+    return _LINE_BREAKING.sub(
+        lambda m: m.group() if m.group() in allowed else repr(m.group())[1:-1], text)
+
+
 def control_character(text, allowed=""):
     """The first control character (Cc) or line or paragraph separator in `text` other than
     those in `allowed` (a TSV line's tab), or None."""

@@ -25,17 +25,23 @@ from ella.text import error_text, file_problem, is_utf8
 MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS = 0.01, 86_400
 
 
-def interval_seconds(text):
-    """argparse type of a daemon's `--interval`/`--max-backoff`: seconds from 0.01 to a day
-    (`nan` or 1e-300 made the loops spin at full CPU, `inf` poll once and never again)."""
+def seconds_within(text, low, high, high_said=""):
+    """`text` as seconds from `low` to `high`, else argparse's ArgumentTypeError (`nan`
+    fails the range test too)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not MIN_INTERVAL_SECONDS <= value <= MAX_INTERVAL_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from {MIN_INTERVAL_SECONDS} "
-                                         f"to {MAX_INTERVAL_SECONDS} (a day)")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from {low} to {high}"
+                                         + (f" ({high_said})" if high_said else ""))
     return value
+
+
+def interval_seconds(text):
+    """argparse type of a daemon's `--interval`/`--max-backoff`: seconds from 0.01 to a day
+    (`nan` or 1e-300 made the loops spin at full CPU, `inf` poll once and never again)."""
+    return seconds_within(text, MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, "a day")
 
 
 # Why a path cannot be read as an input file, or None (ella/text.py: the same words in

@@ -7,7 +7,8 @@ import sys
 import time
 
 from ella import logging_setup
-from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
+from ella.cli.common import (CommandError, interval_seconds, load_settings, run_main,
+                              seconds_within)
 from ella.db import connect
 from ella.migrate import at_head
 from ella.watcher import Watcher, WatcherError
@@ -50,13 +51,7 @@ def build_parser():
 
 def settle_seconds(text):
     """argparse type of `--settle`: 0 (no second look) up to an hour."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from 0 to 3600")
-    return value
+    return seconds_within(text, 0, 3600)
 
 
 def main(argv=None):
