@@ -233,6 +233,19 @@ def test_cli_once_and_exit_codes(dirs, db_url):
     assert result.returncode == 1 and "Couldn't read from watch path" in result.stderr
 
 
+def test_cli_error_line_is_one_line_whatever_a_name_holds(dirs, db_url):
+    """A newline in a watch path's (or a folder's) name forged a second stderr line, which the
+    entrypoint's log shows as a line of its own."""
+    incoming, dest = dirs
+    odd = incoming.parent / "in\nerror: forged"
+    result = run_cli("ella-watcher", "--once", "--analyses", str(odd), "--dest", str(dest),
+                     db_url=db_url)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: Couldn't read from watch path {incoming.parent}/in\\nerror: forged, "
+        "aborting..."]
+
+
 
 def test_cli_once_with_nothing_to_import_still_checks_the_database(tmp_path, db_url,
                                                                    empty_db_url):

@@ -11,6 +11,7 @@ from ella.cli.common import (CommandError, interval_seconds, load_settings, run_
                               seconds_within)
 from ella.db import connect
 from ella.migrate import at_head
+from ella.text import escape_control_characters
 from ella.watcher import Watcher, WatcherError
 
 
@@ -92,7 +93,9 @@ def _run(args):
             return 1 if failures else 0
         watcher.run(args.interval)
     except WatcherError as exc:
-        raise CommandError(str(exc)) from exc
+        # One line on stderr whatever a folder or path name holds (a newline forged lines
+        # in the log that reads the entrypoint's output).
+        raise CommandError(escape_control_characters(str(exc))) from exc
     return 0
 
 
