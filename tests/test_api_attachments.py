@@ -657,3 +657,20 @@ def test_a_content_length_of_other_digits_is_no_length(client, storage):
                             headers={"CONTENT_LENGTH": "\u00b2"})
     assert result.status == 400, result.body[:300]
     assert not any(storage.rglob("*.*"))
+
+
+def test_an_html_attachment_opened_in_a_browser_runs_no_script(client):
+    """An uploaded HTML or SVG file is sent with its own type; opened as a page (a link
+    followed where the disposition is ignored) its script would run with the API's origin and
+    the reader's session. Every answer, errors too, says: no script, nothing loaded, no
+    framing, no sniffing - also where no nginx adds its headers."""
+    attachment_id = upload(client, "page.html", b"<script>fetch('/api/v1/users/')</script>",
+                           content_type="text/html").json["id"]
+    answers = [client.get(f"/api/v1/attachments/{attachment_id}"),
+               client.get("/api/v1/attachments/999999"), client.get("/api/v1/users/")]
+    assert [a.status for a in answers] == [200, 404, 200]
+    assert answers[0].header("Content-Type") == "text/html"
+    for answer in answers:
+        assert answer.header("Content-Security-Policy") == \
+            "default-src 'none'; frame-ancestors 'none'; sandbox"
+        assert [v for k, v in answer.headers if k == "X-Content-Type-Options"] == ["nosniff"]

@@ -767,6 +767,9 @@ def test_entrypoint_runs_supervisord_with_nginx_api_and_watcher(site, db_url):
         connection.close()
         status, headers, _ = _get(base + "/api/v1/config/")
         assert headers.get("X-Frame-Options") == "SAMEORIGIN"
+        assert "sandbox" in headers.get("Content-Security-Policy", "")
+        with urllib.request.urlopen(base + "/api/v1/config/", timeout=5) as response:
+            assert response.headers.get_all("X-Content-Type-Options") == ["nosniff"]
         assert "nginx/" not in headers.get("Server", "")
 
         ctl = shutil.which("supervisorctl") or "supervisorctl"

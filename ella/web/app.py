@@ -29,6 +29,13 @@ log = logging.getLogger("ella.api")
 
 COOKIE_NAME = "AuthenticationToken"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# On every answer (also without nginx in front): an answer opened as a page in a browser
+# (an attachment's HTML or SVG, a JSON error) runs no script, loads nothing and is framed
+# nowhere, and is never sniffed into another type. The UI's own pages come from nginx.
+DOCUMENT_HARDENING = (
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox"),
+    ("X-Content-Type-Options", "nosniff"),
+)
 # The largest value of ELLA's integer columns (resourcelog's sizes).
 INT32_MAX = 2**31 - 1
 
@@ -147,6 +154,8 @@ class App:
             self._resource_log(request, route, response, started)
         reason = HTTPStatus(response.status).phrase if response.status in HTTPStatus._value2member_map_ else ""
         headers = response.headers + [("Content-Length", str(response.content_length))]
+        headers += [header for header in DOCUMENT_HARDENING
+                    if header[0] not in {name for name, _ in response.headers}]
         start_response(f"{response.status} {reason}", headers)
         body = response.chunks()
         if request.method == "HEAD":
