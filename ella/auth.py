@@ -188,9 +188,10 @@ def abbrev_name(first_name, last_name):
 
 def _panels(conn, group_id):
     return [{"name": n, "version": v, "official": o} for n, v, o in conn.execute(
-        "SELECT gp.name, gp.version, gp.official FROM usergroupgenepanel ugp "
-        "JOIN genepanel gp ON gp.name = ugp.genepanel_name AND gp.version = ugp.genepanel_version "
-        "WHERE ugp.usergroup_id = %s ORDER BY gp.name, gp.version", (group_id,))]
+        "SELECT gp.name, gp.version, gp.official FROM genepanel gp "
+        "WHERE EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = %s "
+        "AND ugp.genepanel_name = gp.name AND ugp.genepanel_version = gp.version) "
+        "ORDER BY gp.name, gp.version", (group_id,))]
 
 
 USER_COLUMNS = ('u.id, u.username, u.first_name, u.last_name, u.active, u.email, '

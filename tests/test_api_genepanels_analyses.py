@@ -478,3 +478,17 @@ def test_simultaneous_creates_of_one_panel_give_200_and_409(demo_api_app, demo_d
             [body for _, body in pair]
     assert sql(demo_db_url, "SELECT count(*), count(DISTINCT genepanel_name) FROM "
                "usergroupgenepanel WHERE genepanel_name LIKE 'Race%%'") == [(2 * rounds, rounds)]
+
+
+def test_a_panel_linked_twice_to_the_group_is_listed_once(demo_api_app, demo_db_url):
+    """The link table has no unique key: an adopted database (or a manual insert) may hold a
+    group's panel twice. ELLA lists it once; the join listed it twice (Total-Count too)."""
+    sql(demo_db_url, "INSERT INTO usergroupgenepanel VALUES (1, 'HBOC', 'v01')")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    listing = client.get(f"{API}/genepanels/")
+    assert [(p["name"], p["version"]) for p in listing.json] == [("HBOC", "v01"),
+                                                                ("HBOCUTV", "v01")]
+    assert listing.header("Total-Count") == "2"
+    current = client.get(f"{API}/users/currentuser/").json
+    assert [(p["name"], p["version"]) for p in current["group"]["genepanels"]] == [
+        ("HBOC", "v01"), ("HBOCUTV", "v01")]

@@ -307,6 +307,9 @@ def test_add_groups_warns_of_unfinished_analyses_a_group_loses(demo_db_url, tmp_
                                     "'HBOC' AND EXISTS (SELECT 1 FROM analysisinterpretation ai "
                                     "WHERE ai.analysis_id = a.id AND ai.status <> 'Done')")[0][0]
     assert unfinished > 0
+    with psycopg.connect(demo_db_url) as conn:  # a link twice (no unique key): counted once
+        conn.execute("INSERT INTO usergroupgenepanel SELECT id, 'HBOC', 'v01' FROM usergroup "
+                     "WHERE name = 'testgroup01'")
     path = write_json(tmp_path, "groups.json", [
         {"name": "testgroup01", "genepanels": [["HBOCUTV", "v01"]]}])
     warning = (f"Warning: user group testgroup01 no longer has gene panel HBOC v01: "
@@ -977,6 +980,11 @@ def test_list_table_and_filters(demo_db_url):
     assert first.split()[:4] == ["1", "testuser1", "Henrik", "Ibsen"]
     assert "2021-01-18T02:00:00+00:00" in first and "testgroup01" in first
     assert first.endswith("HBOC_v01, HBOCUTV_v01")
+    with psycopg.connect(demo_db_url) as conn:  # a link twice (no unique key): named once
+        conn.execute("INSERT INTO usergroupgenepanel VALUES (1, 'HBOC', 'v01')")
+    first = ok(users_cli(demo_db_url, "list")).splitlines()[1]
+    assert first.endswith(" HBOC_v01, HBOCUTV_v01") and first.count("HBOC_v01") == 1
+    before = table_snapshot(demo_db_url)
 
     out = ok(users_cli(demo_db_url, "list", "--group", "TESTGROUP03"))
     assert [line.split()[1] for line in out.splitlines()[1:]] == ["testuser7", "testuser8"]

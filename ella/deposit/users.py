@@ -508,7 +508,7 @@ def _unfinished_analyses_of_lost_panels(conn, group_id, panels):
     analysis through its panel version only: those leave its work lists, also when in work
     (a new panel version given as the only one is the usual way this happens)."""
     return [tuple(row) for row in conn.execute(
-        "SELECT ugp.genepanel_name, ugp.genepanel_version, count(a.id) "
+        "SELECT ugp.genepanel_name, ugp.genepanel_version, count(DISTINCT a.id) "
         "FROM usergroupgenepanel ugp JOIN genepanel gp ON gp.name = ugp.genepanel_name "
         "AND gp.version = ugp.genepanel_version AND gp.official "
         "JOIN analysis a ON a.genepanel_name = ugp.genepanel_name "
@@ -763,9 +763,10 @@ def list_users(conn, groups=None, username=None):
     rows = conn.execute(
         "SELECT u.id, u.username, u.first_name, u.last_name, u.password_expiry, "
         "g.name AS usergroup, "
-        "(SELECT string_agg(ugp.genepanel_name || '_' || ugp.genepanel_version, ', ' "
-        "         ORDER BY ugp.genepanel_name, ugp.genepanel_version) "
-        "   FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = g.id) AS genepanels "
+        "(SELECT string_agg(p.genepanel_name || '_' || p.genepanel_version, ', ' "
+        "         ORDER BY p.genepanel_name, p.genepanel_version) "
+        "   FROM (SELECT DISTINCT ugp.genepanel_name, ugp.genepanel_version "
+        "         FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = g.id) p) AS genepanels "
         'FROM "user" u JOIN usergroup g ON g.id = u.group_id '
         "WHERE (%(username)s::text IS NULL OR u.id = %(user_id)s) "
         "ORDER BY u.id", {"username": username,

@@ -37,10 +37,12 @@ def list_genepanels(ctx):
     condition, params = q_to_sql(ctx.request.json_arg("q"), GENEPANEL_Q_COLUMNS)
     page, per_page = page_args(ctx.request)  # headers only: ELLA does not slice this list
     rows = ctx.conn.execute(
+        # EXISTS, not a join: the link table has no unique key (an adopted database may hold
+        # a link twice), and ELLA lists a panel once.
         "SELECT gp.name, gp.version, gp.official FROM genepanel gp "
-        "JOIN usergroupgenepanel ugp ON ugp.genepanel_name = gp.name "
-        "AND ugp.genepanel_version = gp.version "
-        f"WHERE ugp.usergroup_id = %s AND gp.official AND ({condition}) "
+        "WHERE EXISTS (SELECT 1 FROM usergroupgenepanel ugp WHERE ugp.usergroup_id = %s "
+        "AND ugp.genepanel_name = gp.name AND ugp.genepanel_version = gp.version) "
+        f"AND gp.official AND ({condition}) "
         "ORDER BY gp.name, gp.version", [ctx.user["group_id"]] + params).fetchall()
     panels = [{"name": n, "version": v, "official": o} for n, v, o in rows]
     return Response.json(panels, headers=page_headers(page, per_page, len(panels)))
