@@ -19,6 +19,8 @@ import http.client
 import json
 import os
 import re
+import secrets
+import stat
 import sys
 import time
 import urllib.error
@@ -428,13 +430,21 @@ def write_references(path, refs):
             handle.write(text)
         return len(refs)
     target = os.path.realpath(path)
-    tmp = f"{target}.tmp{os.getpid()}"
+    directory, name = os.path.split(target)
+    # A new file (O_EXCL, an unguessable name): a link planted at a predictable temporary
+    # name in a shared directory had the write go wherever it pointed.
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            try:  # a file replaced keeps its permissions (not the umask's)
+                os.fchmod(out.fileno(), stat.S_IMODE(os.stat(target).st_mode))
+            except FileNotFoundError:
+                pass
+            out.write(text)
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
     return len(refs)
 

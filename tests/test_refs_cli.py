@@ -507,3 +507,21 @@ def test_help():
     for args in ([], ["fetch"], ["convert"], ["deposit"]):
         result = run_cli("ella-refs", *args, "--help")
         assert result.returncode == 0 and "usage: ella-refs" in result.stdout
+
+
+def test_the_output_is_written_through_no_link_planted_in_its_directory(tmp_path):
+    """The temporary file had a predictable name (`<output>.tmp<pid>`), opened without
+    O_EXCL: a link planted there by another local user of a shared directory had the
+    references written over the file it named. A replaced file keeps its permissions."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.json"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    planted = tmp_path / f"out.json.tmp{os.getpid()}"
+    planted.symlink_to(victim)
+    assert pubmed.write_references(str(out), [{"pubmed_id": 1, "title": "t"}]) == 1
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink() and read_jsonl(out) == [{"pubmed_id": 1, "title": "t"}]
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", planted.name, "victim"]
