@@ -472,6 +472,28 @@ def test_analysis_track_files(user1, igv_analysis, dirs):
     assert user1.get("/api/v1/igv/tracks/analyses/999999/sample.bam").status == 404
 
 
+def test_a_listed_file_the_service_cannot_read_is_said_not_a_bare_500(user1, igv_analysis,
+                                                                     monkeypatch, caplog):
+    """A pipeline's BAM of mode 0640 in a group the service is not in (or a download run as
+    root under umask 077) is listed, and opening it failed as `500 Internal Server Error`."""
+    import builtins
+
+    from ella.web.routes import igv as igv_routes
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith("sample.bam"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return builtins.open(path, *args, **kwargs)
+    monkeypatch.setattr(igv_routes, "open", refused, raising=False)
+    answer = user1.get(f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}/sample.bam")
+    assert answer.status == 503
+    assert answer.json == {"message": "The IGV file sample.bam cannot be read by the service "
+                                      "(Permission denied); tell your system administrator"}
+    assert "sample.bam: cannot read it: [Errno 13] Permission denied" in caplog.text
+    assert user1.get(f"/api/v1/igv/tracks/analyses/{igv_analysis[0]}/sample.bam",
+                     query={"index": "1"}).body == b"ANALYSISBAI"
+
+
 @pytest.mark.parametrize("kind", ["STATIC", "ANALYSIS"])
 def test_tracks_in_sub_folders_are_offered_only_where_they_are_served(user1, dirs, igv_analysis,
                                                                       kind):

@@ -184,7 +184,17 @@ def serve_file(request, path, download_name=None, cache=FILE_CACHE):
     # Opened first, its size taken from what was opened: a file replaced in between (a
     # re-run of ella-igv-download renames new files into place) answered one file's length
     # with another's bytes.
-    file = open(path, "rb")  # closed by the response's body iterable
+    name = os.path.basename(path)
+    try:
+        file = open(path, "rb")  # closed by the response's body iterable
+    except FileNotFoundError:  # removed since it was found (a re-run of a download)
+        raise NotFound(f"No IGV file {name}") from None
+    except OSError as exc:
+        # Listed, but not readable by the service (a pipeline's BAM of mode 0640 in another
+        # group, a download run as root under umask 077): said, not a bare 500.
+        log.error("IGV file %s: cannot read it: %s", path, exc)
+        raise ApiError(f"The IGV file {name} cannot be read by the service "
+                       f"({exc.strerror}); tell your system administrator", 503) from None
     try:
         return _file_response(request, file, path, download_name, cache)
     except BaseException:
