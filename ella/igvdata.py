@@ -10,15 +10,19 @@ leaves a partial file under a served name, nor a new FASTA beside an old index, 
 re-running replaces the files.
 """
 
+import fcntl
 import gzip
 import http.client
 import os
+import re
 import signal
 import urllib.error
 import urllib.request
 import uuid
 import zlib
 from pathlib import Path
+
+from ella.pubmed import could_not_connect
 
 FASTA = "human_g1k_v37_decoy.fasta"
 FAI = "human_g1k_v37_decoy.fasta.fai"
@@ -134,6 +138,46 @@ def fasta_index_mismatch(fasta_path, fai_path):
     return None
 
 
+# A run holds the folder (flock on the folder itself: no lock file among the served ones):
+# a second run into it is refused, and the hidden files of the naming below that no run
+# holds are a killed run's (SIGKILL, a reboot: a 3 GB FASTA part each), removed at the start.
+_OWN_HIDDEN_FILE = re.compile(r"\.(?:%s)\.\d+\.[0-9a-f]{8}\.(?:part|old)" % "|".join(
+    re.escape(name) for name in (FASTA, FAI, CYTOBAND)))
+
+
+def _hold_folder(target_dir, echo):
+    """The folder opened and locked (closing it ends the hold), after removing what a killed
+    run left; None where the file system takes no locks (some network file systems): then
+    nothing is removed."""
+    try:
+        handle = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise IgvDataError(f"{target_dir}: cannot open the folder: {exc.strerror or exc}") \
+            from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise IgvDataError(f"{target_dir}: another ella-igv-download is downloading into it; "
+                           "run this one when it has ended") from None
+    except OSError:
+        os.close(handle)
+        return None
+    try:
+        left = [entry for entry in os.scandir(target_dir)
+                if _OWN_HIDDEN_FILE.fullmatch(entry.name)
+                and entry.is_file(follow_symlinks=False)]
+        for entry in left:
+            os.unlink(entry.path)
+    except OSError as exc:
+        os.close(handle)
+        raise IgvDataError(f"{target_dir}: cannot remove what an interrupted run left: "
+                           f"{exc.strerror or exc}") from None
+    if left:
+        echo(f"Removed {len(left)} hidden files an interrupted run left in {target_dir}")
+    return handle
+
+
 def _hidden_name(directory, name, suffix):
     return directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{suffix}"
 
@@ -167,7 +211,12 @@ def _stream(url, out, progress):
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         # (HTTPException: a URL http.client refuses, a server that does not speak HTTP.)
         reason = " ".join(str(getattr(exc, "reason", exc)).split())  # a server's line end
-        raise IgvDataError(f"{url}: cannot download: {reason}") from None
+        hint = ""
+        if could_not_connect(exc) and not url.startswith("file:"):
+            hint = ("; `ella-igv-download` needs internet: run it on a connected machine and "
+                    "carry the folder in as IGV_DATA (or name copies already carried in "
+                    "with --fasta-url/--fai-url/--cytoband-url file:///...)")
+        raise IgvDataError(f"{url}: cannot download: {reason}{hint}") from None
     written = 0
     with response, out:
         source = gzip.GzipFile(fileobj=response) if url.endswith(".gz") else response
@@ -258,6 +307,7 @@ def download(target_dir, urls=None, echo=print, progress=lambda name, size: None
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise IgvDataError(f"{target_dir}: cannot create the folder: {exc.strerror}") from None
+    held = _hold_folder(target_dir, echo)
     parts, leftovers = {}, []
     try:
         for name in (FASTA, FAI, CYTOBAND):
@@ -293,3 +343,5 @@ def download(target_dir, urls=None, echo=print, progress=lambda name, size: None
                 leftover.unlink()
             except OSError:
                 pass  # renamed into place, or a file system that refuses (read-only) anyway
+        if held is not None:
+            os.close(held)

@@ -521,7 +521,7 @@ class RateLimiter:
         self.last = self.clock()
 
 
-def _is_offline(exc):
+def could_not_connect(exc):
     """Could not connect at all (no route, refused, no DNS, connect timeout), as opposed to a
     bad or slow answer. urllib wraps the errors of connecting and sending in URLError; one
     raised bare came while waiting for or reading the answer: the server was reached."""
@@ -587,7 +587,7 @@ class EfetchClient:
                 if after and after.strip().isdigit():
                     wait = min(max(wait, float(after)), 2 * self.max_wait)
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                if self.requests == 1 and _is_offline(exc):
+                if self.requests == 1 and could_not_connect(exc):
                     reason = getattr(exc, "reason", exc)
                     raise FetchError(f"cannot reach NCBI E-utilities at {host} ({reason}); "
                                      "`ella-refs fetch` needs internet: run it on a connected "

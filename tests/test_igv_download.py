@@ -217,6 +217,42 @@ def test_an_unreachable_host_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith(
         f"error: http://127.0.0.1:{port}/ref.fasta.gz: cannot download:")
+    # Said as `ella-refs fetch` says it: what to do in an air-gapped site.
+    assert result.stderr.splitlines()[-1].endswith(
+        "; `ella-igv-download` needs internet: run it on a connected machine and carry the "
+        "folder in as IGV_DATA (or name copies already carried in with "
+        "--fasta-url/--fai-url/--cytoband-url file:///...)")
+
+
+def test_what_a_killed_run_left_is_removed_and_a_second_run_at_once_refused(server,
+                                                                             tmp_path):
+    """A run killed outright (SIGKILL, the OOM killer, a reboot) left its hidden part files (a
+    3 GB FASTA each) and backup links, which no later run removed. Only a run's own names go,
+    and only while no run holds the folder."""
+    import fcntl
+    root, base = server
+    target = tmp_path / "igv-data"
+    target.mkdir()
+    left = [f".{FASTA_OUT}.4242.0123abcd.part", f".{FASTA_OUT}.fai.17.fedcba98.old",
+            ".cytoBand.txt.99.00000000.part"]
+    kept = [".notes", f".{FASTA_OUT}.part", f"{FASTA_OUT}.4242.0123abcd.part"]
+    for name in left + kept:
+        (target / name).write_text("x")
+    held = os.open(target, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = _run(target, base)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            f"error: {target}: another ella-igv-download is downloading into it; run this "
+            "one when it has ended")
+        assert sorted(p.name for p in target.iterdir()) == sorted(left + kept)
+    finally:
+        os.close(held)
+    result = _run(target, base)
+    assert result.returncode == 0, result.stderr
+    assert f"Removed 3 hidden files an interrupted run left in {target}" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == sorted(kept + OUTPUTS)
 
 
 def test_sigterm_mid_download_leaves_no_part_files(tmp_path):
