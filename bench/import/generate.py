@@ -85,20 +85,20 @@ def generate(out, n_variants, n_samples, seed):
     exons = read_exons()
     csq_fields = []
     header = header_lines(csq_fields)
-    positions = set()
+    # One variant per position (the exon drawn first for it): keyed by the exon too, positions
+    # of overlapping transcripts came twice, one was dropped below (fewer variants than
+    # asked), and which one depended on the hash seed (PYTHONHASHSEED).
+    positions = {}
     while len(positions) < n_variants:
         chrom, start, end, *_ = exon = rng.choice(exons)
-        positions.add((chrom, rng.randint(start + 1, max(start + 1, end)), exon))
-    ordered = sorted(positions, key=lambda p: (CHROM_ORDER.get(p[0], 99), p[1]))
+        positions.setdefault((chrom, rng.randint(start + 1, max(start + 1, end))), exon)
+    ordered = sorted(((chrom, pos, exon) for (chrom, pos), exon in positions.items()),
+                     key=lambda p: (CHROM_ORDER.get(p[0], 99), p[1]))
     samples = ["PROBAND"] + (["FATHER", "MOTHER"] if n_samples == 3 else [])
     with open(out, "w") as fh:
         fh.write("\n".join(header) + "\n")
         fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n")
-        last = None
         for chrom, pos, exon in ordered:
-            if (chrom, pos) == last:
-                continue
-            last = (chrom, pos)
             _, _, _, transcript, strand, hgnc_id, symbol = exon
             ref = rng.choice("ACGT")
             kind = rng.random()
