@@ -419,6 +419,20 @@ def _bad_group_files():
         ("deposit prefilter", changed(0, config={"deposit": {"analysis": [
             {"pattern": ".*", "prefilters": [["nope"]]}]}}),
          "config.deposit.analysis[0]: unknown prefilter 'nope'"),
+        # Keys no deposit reads: stored as written, and every matching analysis went without
+        # its post-processing (or prefiltering), unsaid.
+        ("deposit misspelt key", changed(0, config={"deposit": {"analysis": [
+            {"pattern": ".*", "postproces": ["analysis_finalize_without_findings"]}]}}),
+         "entry 1 ('testgroup01'): config.deposit.analysis[0]: unknown key 'postproces'; an "
+         "entry has 'pattern', 'prefilters', 'postprocess'"),
+        ("deposit prefilter sets misnamed", changed(0, config={"deposit": {"analysis": [
+            {"pattern": ".*", "prefilter": [["hi_frequency"]]}]}}),
+         "config.deposit.analysis[0]: unknown key 'prefilter' (prefilter sets are "
+         "'prefilters', a list of lists of criteria); an entry has"),
+        ("deposit unknown key", changed(0, config={"deposit": {"analysis": [],
+                                                              "analyses": []}}),
+         "entry 1 ('testgroup01'): config.deposit has no key 'analyses' (only 'analysis', a "
+         "list of entries)"),
         ("deposit entry", changed(0, config={"deposit": {"analysis": ["x"]}}),
          "config.deposit.analysis[0] must be an object with a 'pattern'"),
         ("deposit list", changed(0, config={"deposit": [{"pattern": ".*"}]}),
@@ -446,6 +460,24 @@ def test_null_comment_templates_and_deposit_mean_none(groups_db_url, tmp_path):
                 "author": "lab"}
     data = [dict(demo_groups()[0], config={"comment_templates": [template]})]
     ok(users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups.json", data)))
+
+
+def test_ellas_own_prefilter_true_loads_with_a_warning(groups_db_url, tmp_path):
+    """ELLA's demo groups hold `"prefilter": true` (the name in its documentation; its code
+    reads `prefilters`): such a group file of an ELLA site loads, and the operator is told
+    the entry prefilters nothing."""
+    entry = {"pattern": "^HG002", "prefilter": True, "postprocess": []}
+    data = [dict(demo_groups()[0], config={"deposit": {"analysis": [entry]}})]
+    path = write_json(tmp_path, "groups.json", data)
+    warning = (f"Warning: {path}: entry 1 ('testgroup01'): config.deposit.analysis[0]: "
+               "'prefilter' is not read (neither by ELLA): this entry prefilters nothing; "
+               "prefilter sets are given as 'prefilters', a list of lists of criteria")
+    out = ok(users_cli(groups_db_url, "add_groups", path))
+    assert out.splitlines() == [warning,
+                                "User group testgroup01 already exists, updating record..."]
+    with psycopg.connect(groups_db_url) as conn:
+        assert conn.execute("SELECT config FROM usergroup WHERE name = 'testgroup01'"
+                            ).fetchone()[0] == {"deposit": {"analysis": [entry]}}
 
 
 def test_a_group_that_looks_like_an_existing_one_is_refused(groups_db_url, tmp_path):

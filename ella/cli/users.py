@@ -131,9 +131,14 @@ def _run(args, argv):
 
 def _add_groups(conn, config, args, audit):
     groups = domain.parse_usergroups(args.json_file, domain.read_json_list(args.json_file))
-    if not domain.selected_group_names(groups, args.name):
+    selected = domain.selected_group_names(groups, args.name)
+    if not selected:
         raise CommandError(f"{args.json_file}: no user group to add"
                            + (f" matching --name {', '.join(args.name)}" if args.name else ""))
+    for group in groups:
+        if group["name"] in selected:
+            for note in group["notes"]:
+                audit.echo(f"Warning: {note}")
     results = domain.add_groups(conn, groups, args.name)
     for result in results:
         for name, version, count in result["lost_unfinished"]:
@@ -158,6 +163,9 @@ def _add_groups(conn, config, args, audit):
 
 def _add_many(conn, config, args, audit):
     users = domain.parse_users(args.json_file, domain.read_json_list(args.json_file))
+    for user in users:
+        for note in user.get("notes", ()):
+            audit.echo(f"Warning: {note}")
     results = domain.add_many(conn, users, config["user"]["auth"], args.group)
     for result in results:
         name = result["username"]

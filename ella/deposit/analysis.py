@@ -56,15 +56,21 @@ def check_deposit_entries(config, where, stored=False):
     regex `pattern` and optional `prefilters` and `postprocess` names. Raises DepositError
     naming the entry; `ella-users add_groups` checks this so that a bad entry cannot block
     every later import of the group's panels. `stored`: a config read at a deposit (one
-    post-processor named twice is run once there)."""
+    post-processor named twice is run once there; keys no deposit reads are passed over, as
+    an adopted ELLA database holds them). Returns warnings for the operator."""
+    notes = []
     deposit = config.get("deposit") if isinstance(config, dict) else None
     if deposit is None:
-        return
+        return notes
     if not isinstance(deposit, dict):
         raise DepositError(f"{where}: config.deposit must be an object")
+    if not stored:
+        for key in sorted(set(deposit) - {"analysis"}):
+            raise DepositError(f"{where}: config.deposit has no key {key!r} (only 'analysis', "
+                               "a list of entries)")
     entries = deposit.get("analysis")
     if entries is None:
-        return
+        return notes
     if not isinstance(entries, list):
         raise DepositError(f"{where}: config.deposit.analysis must be a list")
     for index, entry in enumerate(entries):
@@ -83,11 +89,36 @@ def check_deposit_entries(config, where, stored=False):
             raise DepositError(f"{label}: pattern {pattern!r} repeats a repetition (as in "
                                "`(a+)+`), which can take hours to match a name: write it "
                                "without")
+        if not stored:
+            notes += _unread_entry_keys(entry, label)
         try:
             check_prefilters(entry.get("prefilters") or [], label)
         except PrefilterError as exc:
             raise DepositError(str(exc)) from None
         check_postprocessors(entry.get("postprocess") or [], label, stored)
+    return notes
+
+
+DEPOSIT_ENTRY_KEYS = ("pattern", "prefilters", "postprocess")
+
+
+def _unread_entry_keys(entry, label):
+    """Keys of an entry that no deposit reads: a misspelt `postproces` meant every matching
+    analysis went without its post-processing, unsaid. Refused; ELLA's own shape
+    `"prefilter": true` (the name in its documentation, read by its code neither) only gets
+    a warning, so the group files of an ELLA site load as they are."""
+    notes = []
+    for key in sorted(set(entry) - set(DEPOSIT_ENTRY_KEYS)):
+        if key == "prefilter" and isinstance(entry[key], bool):
+            notes.append(f"{label}: 'prefilter' is not read (neither by ELLA): this entry "
+                         "prefilters nothing; prefilter sets are given as 'prefilters', a "
+                         "list of lists of criteria")
+            continue
+        hint = (" (prefilter sets are 'prefilters', a list of lists of criteria)"
+                if key == "prefilter" else "")
+        raise DepositError(f"{label}: unknown key {key!r}{hint}; an entry has "
+                           f"{', '.join(repr(k) for k in DEPOSIT_ENTRY_KEYS)}")
+    return notes
 
 
 def deposit_config_for(cur, analysis_name, panel_name, panel_version):

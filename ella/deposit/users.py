@@ -109,12 +109,13 @@ def _check_config(label, config):
     their requests) is refused here; a group's and a user's alike (a user's `deposit` with
     a regex that does not compile was stored and served as their config)."""
     try:
-        check_deposit_entries(config, label)
+        notes = check_deposit_entries(config, label)
     except DepositError as exc:
         raise UsersError(str(exc)) from None
     problem = user_config_problem(config)
     if problem:
         raise UsersError(f"{label}: config: {problem}")
+    return notes
 
 
 def parse_usergroups(path, data):
@@ -144,14 +145,15 @@ def parse_usergroups(path, data):
         if default is not None:
             default = _check_panel_ref(label, "default_import_genepanel", default)
         config = entry.get("config")
+        notes = []
         if config is not None:
             if not isinstance(config, dict):
                 raise UsersError(f"{label}: config must be a JSON object")
-            _check_config(label, config)
+            notes = _check_config(label, config)
         groups.append({"name": entry["name"], "genepanels": panels,
                        "import_groups": import_groups, "default_import_genepanel": default,
                        "default_given": "default_import_genepanel" in entry,
-                       "config": config, "label": label})
+                       "config": config, "label": label, "notes": notes})
     return groups
 
 
@@ -295,7 +297,7 @@ def parse_users(path, data):
         if "config" in entry and not isinstance(entry["config"], dict):
             raise UsersError(f"{label}: config must be a JSON object")
         if "config" in entry:
-            _check_config(label, entry["config"])
+            user["notes"] = _check_config(label, entry["config"])
         if "password" in entry and not looks_like_bcrypt_hash(entry["password"]):
             raise UsersError(f"{label}: password must be a bcrypt hash ($2b$12$...; prefix "
                              f"$2a$, $2b$ or $2y$, cost {MIN_HASH_COST} to {MAX_HASH_COST}, "
