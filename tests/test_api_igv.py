@@ -391,6 +391,23 @@ def test_tracks_limited_to_other_groups_are_not_served(user1, dirs, igv_analysis
                      query={"allele_ids": "1"}).status == 200
 
 
+def test_a_limit_naming_the_group_in_another_unicode_form_lets_it_see_its_tracks(
+        user1, dirs, igv_analysis, demo_db_url):
+    """A track config written on a Mac names `Ålesund` as `A` and a ring: the group's own
+    limited tracks were hidden from it and refused ("not authorized")."""
+    import unicodedata
+    with psycopg.connect(demo_db_url) as conn:
+        conn.execute("UPDATE usergroup SET name = %s WHERE id = (SELECT group_id FROM \"user\" "
+                     "WHERE username = 'testuser1')", ("\u00c5lesund",))
+    config = dict(TRACK_CONFIG)
+    config["ANALYSIS/.*\\.bam"] = {"limit_to_groups": [unicodedata.normalize("NFD",
+                                                                            "\u00c5lesund")]}
+    (dirs["igv"] / "track_config.json").write_text(json.dumps(config))
+    analysis_id = igv_analysis[0]
+    assert "ANALYSIS/sample.bam" in user1.get(f"/api/v1/igv/tracks/{analysis_id}/").json
+    assert user1.get(f"/api/v1/igv/tracks/analyses/{analysis_id}/sample.bam").status == 200
+
+
 def test_limits_hold_through_linked_folders_and_in_the_browsers_cache(user1, dirs,
                                                                       igv_analysis):
     """A symbolic link to a limited folder (`alias -> private`) served its files under a

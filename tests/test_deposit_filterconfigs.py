@@ -407,6 +407,10 @@ def test_list_what_a_group_is_offered(fc_db):
     assert [l.split()[1] for l in hg002.stdout.splitlines()[3:]] == ["SingleDefault"]
     assert one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", "nope",
                                   db_url=fc_db)) == "error: Found no user group named 'nope'"
+    # Named in another case (as `ella-filterconfigs update` and `ella-users` find it).
+    upper = run_cli("ella-filterconfigs", "list", "--usergroup", "TESTGROUP03", db_url=fc_db)
+    assert upper.returncode == 0 and upper.stdout.strip() == \
+        "User group TESTGROUP03 is offered no filter config without an analysis"
     assert one_line_error(run_cli("ella-filterconfigs", "list", "--usergroup", "testgroup01",
                                   "--analysis", "nope", db_url=fc_db)) == \
         "error: Found no analysis named 'nope'"

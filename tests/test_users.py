@@ -528,6 +528,36 @@ def test_a_users_file_may_name_a_group_in_another_unicode_form(groups_db_url, tm
     assert "could be any of" in one_line_error(users_cli(groups_db_url, "add_many", path))
 
 
+def test_a_new_group_from_a_mac_file_is_stored_in_nfc_and_found_as_typed(groups_db_url,
+                                                                         tmp_path):
+    """Stored as the file wrote it (`A` and a combining ring), the group was missed by the
+    tools given the name typed on a PC: `ella-users list --group`, `ella-filterconfigs list
+    --usergroup`, `ella-deposit append_genepanel_to_usergroup`."""
+    composed, decomposed = "Genetikk \u00c5lesund", "Genetikk A\u030alesund"
+    data = [dict(demo_groups()[0], name=decomposed, import_groups=None)]
+    ok(users_cli(groups_db_url, "add_groups", write_json(tmp_path, "groups.json", data)))
+    assert query(groups_db_url, "SELECT name FROM usergroup WHERE name ^@ 'Genetikk'") == [
+        (composed,)]
+    user = dict(demo_users()[0], username="kari", group=composed)
+    ok(users_cli(groups_db_url, "add_many", write_json(tmp_path, "users.json", [user])))
+    for typed in (composed, decomposed):
+        listed = ok(users_cli(groups_db_url, "list", "--group", typed)).splitlines()
+        assert [line.split()[1] for line in listed[1:]] == ["kari"], typed
+    # One stored before in NFD (an adopted database): found in either form, case still exact.
+    with psycopg.connect(groups_db_url) as conn:
+        conn.execute("UPDATE usergroup SET name = %s WHERE name = %s", (decomposed, composed))
+    appended = run_cli("ella-deposit", "append_genepanel_to_usergroup", "Mendeliome", "v01",
+                       composed, db_url=groups_db_url)
+    assert appended.returncode == 0, appended.stderr
+    assert query(groups_db_url, "SELECT count(*) FROM usergroupgenepanel p JOIN usergroup g "
+                                "ON g.id = p.usergroup_id WHERE g.name = %s AND "
+                                "p.genepanel_name = 'Mendeliome'", (decomposed,)) == [(1,)]
+    refused = run_cli("ella-deposit", "append_genepanel_to_usergroup", "Mendeliome", "v01",
+                      composed.upper(), db_url=groups_db_url)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith(f"User group {composed.upper()} does not exist")
+
+
 def test_a_groups_file_may_name_a_group_in_another_unicode_form(groups_db_url, tmp_path):
     """A groups file saved on a Mac (decomposed `Å`) was refused as a look-alike of its own
     group (and its import_groups naming the group so were not found): it is the same text,

@@ -17,6 +17,7 @@ from ella.deposit.filterconfigs import (FilterconfigError, active_filterconfigs,
                                         deactivate_filterconfig, deactivation_warnings,
                                         deposit_filterconfigs, get_filterconfig,
                                         read_filterconfigs_file, summary_rows)
+from ella.deposit.users import UsersError, find_group
 from ella.filters import FilterError
 from ella.filters.chain import analysis_filterconfigs, filterconfigs_without_analysis
 
@@ -140,11 +141,13 @@ def _list(db_url):
 
 def _list_offered(db_url, group_name, analysis_name):
     with connect(db_url, application_name="ella-filterconfigs") as conn:
-        row = conn.execute("SELECT id FROM usergroup WHERE name = %s", (group_name,)).fetchone()
-        if row is None:
-            raise CommandError(f"Found no user group named {group_name!r}")
+        try:  # (in any case or Unicode form, as `ella-users` finds it)
+            group_id, _ = find_group(conn, group_name)
+        except UsersError as exc:  # none ("no user group named"), or stored look-alikes
+            raise CommandError(f"Found {exc}" if str(exc).startswith("no ") else str(exc)) \
+                from None
         if analysis_name is None:
-            configs = filterconfigs_without_analysis(conn, row[0])
+            configs = filterconfigs_without_analysis(conn, group_id)
             subject = "without an analysis"
         else:
             analysis = conn.execute("SELECT id FROM analysis WHERE name = %s",
@@ -152,7 +155,7 @@ def _list_offered(db_url, group_name, analysis_name):
             if analysis is None:
                 raise CommandError(f"Found no analysis named {analysis_name!r}")
             try:
-                configs = analysis_filterconfigs(conn, row[0], analysis[0])
+                configs = analysis_filterconfigs(conn, group_id, analysis[0])
             except FilterError as exc:
                 raise CommandError(f"a filter config's requirements cannot be checked: {exc}")
             subject = f"for analysis {analysis_name}"

@@ -1,6 +1,8 @@
 """Give a user group access to one more gene panel (`ella-deposit
 append_genepanel_to_usergroup`)."""
 
+from ella.deposit.users import UsersError, group_of_same_text
+
 
 class UsergroupGenepanelError(Exception):
     pass
@@ -13,8 +15,10 @@ def append_genepanel_to_usergroup(conn, name, version, usergroup):
         if conn.execute("SELECT 1 FROM genepanel WHERE name = %s AND version = %s",
                         (name, version)).fetchone() is None:
             raise UsergroupGenepanelError(f"Genepanel ({name},{version}) does not exist")
-        row = conn.execute("SELECT id FROM usergroup WHERE name = %s FOR UPDATE",
-                           (usergroup,)).fetchone()
+        try:  # named exactly, but in any Unicode form (a name typed on a Mac)
+            row = group_of_same_text(conn, usergroup, lock=True)
+        except UsersError as exc:  # stored look-alikes of an adopted database
+            raise UsergroupGenepanelError(str(exc)) from None
         if row is None:
             raise UsergroupGenepanelError(f"User group {usergroup} does not exist")
         group_id = row[0]

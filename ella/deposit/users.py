@@ -415,11 +415,14 @@ def add_groups(conn, groups, names=None):
                   "config": None if group["config"] is None else json.dumps(group["config"]),
                   "dname": default[0] if default else None,
                   "dversion": default[1] if default else None}
-        row = _group_of_same_text(conn, group["name"], group["label"], lock=True)
+        row = group_of_same_text(conn, group["name"], group["label"], lock=True)
         if row is None:
             # A new group only: existing ones (an adopted database's `Lab` and `LAB`) are
             # updated as they are named.
             _check_new_group_name(conn, group)
+            # In NFC, as usernames: a groups file saved on a Mac wrote `Å` as `A` and a ring,
+            # and every tool given the name as typed elsewhere missed the group.
+            params["name"] = unicodedata.normalize("NFC", group["name"])
             group_id = conn.execute(
                 "INSERT INTO usergroup (name, config, default_import_genepanel_name, "
                 "default_import_genepanel_version) "
@@ -468,7 +471,7 @@ def add_groups(conn, groups, names=None):
         targets = group["import_groups"] if group["import_groups"] is not None else [group["name"]]
         target_ids = []
         for target in targets:
-            row = _group_of_same_text(conn, target, f"{group['label']}: import_groups")
+            row = group_of_same_text(conn, target, f"{group['label']}: import_groups")
             if row is None:
                 raise UsersError(f"{group['label']}: import_groups: no user group named "
                                  f"{target!r}")
@@ -482,7 +485,7 @@ def add_groups(conn, groups, names=None):
     return results
 
 
-def _group_of_same_text(conn, name, label, lock=False):
+def group_of_same_text(conn, name, label=None, lock=False):
     """(id,) of the group named `name`, else of the one whose name is the same text in
     another Unicode form (a groups file saved on a Mac writes `Å` as `A` and a ring: it was
     refused as a look-alike of its own group), else None. Case still tells groups apart."""
@@ -496,7 +499,8 @@ def _group_of_same_text(conn, name, label, lock=False):
         "SELECT id, name FROM usergroup ORDER BY name")
         if unicodedata.normalize("NFC", other) == text]
     if len(found) > 1:
-        raise UsersError(f"{label}: the user group {name!r} could be any of "
+        where = f"{label}: " if label else ""
+        raise UsersError(f"{where}the user group {name!r} could be any of "
                          f"{', '.join(repr(other) for _, other in found)}: name it exactly")
     if not found:
         return None
@@ -756,12 +760,13 @@ def modify_user(conn, username, new_username=None, first_name=None, last_name=No
 
 def list_users(conn, groups=None, username=None):
     """Users with their group and the group's gene panels (`name_version`), by id.
-    `groups` filters by group name (case-insensitive; "ALL" or nothing = every group)."""
+    `groups` filters by group name (in any case or Unicode form; "ALL" or nothing = every
+    group)."""
     wanted = None
     if groups and not any(g.upper() == "ALL" for g in groups):
         # Compared in Python: PostgreSQL's lower() folds only ASCII letters in a database of
         # the C locale ("Ålesund" did not find the group Ålesund).
-        wanted = {g.casefold() for g in groups}
+        wanted = {username_key(g) for g in groups}
     rows = conn.execute(
         "SELECT u.id, u.username, u.first_name, u.last_name, u.password_expiry, "
         "g.name AS usergroup, "
@@ -777,7 +782,7 @@ def list_users(conn, groups=None, username=None):
     keys = ("id", "username", "first_name", "last_name", "password_expiry", "usergroup",
             "genepanels")
     return [dict(zip(keys, row)) for row in rows
-            if wanted is None or row[5].casefold() in wanted]
+            if wanted is None or username_key(row[5]) in wanted]
 
 
 def user_activity(conn):

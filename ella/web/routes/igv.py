@@ -13,6 +13,7 @@ import logging
 import mimetypes
 import os
 import re
+import unicodedata
 from datetime import timezone
 from urllib.parse import quote
 
@@ -310,7 +311,11 @@ def visible_to(entry, group_name):
     groups = entry["limit_to_groups"]
     # A list of names or null (api.md 4.25); anything else shows the track to no group (a
     # string was searched for the name as a substring).
-    return groups is None or (isinstance(groups, list) and group_name in groups)
+    # Names compared in NFC: a config or a group name typed on a Mac (`Å` as `A` and a ring)
+    # is the same name, and hid the group's own tracks from it.
+    return groups is None or (isinstance(groups, list) and unicodedata.normalize(
+        "NFC", group_name) in {unicodedata.normalize("NFC", g) for g in groups
+                               if isinstance(g, str)})
 
 
 def refuse_if_limited(ctx, track_id):
