@@ -64,10 +64,10 @@ def check_deposit_entries(config, where, stored=False):
         return notes
     if not isinstance(deposit, dict):
         raise DepositError(f"{where}: config.deposit must be an object")
-    if not stored:
-        for key in sorted(set(deposit) - {"analysis"}):
-            raise DepositError(f"{where}: config.deposit has no key {key!r} (only 'analysis', "
-                               "a list of entries)")
+    unknown = sorted(set(deposit) - {"analysis"})
+    if unknown and not stored:
+        raise DepositError(f"{where}: config.deposit has no key {unknown[0]!r} (only "
+                           "'analysis', a list of entries)")
     entries = deposit.get("analysis")
     if entries is None:
         return notes
