@@ -403,11 +403,16 @@ def test_boundary_lookalikes_across_chunk_edges_are_data(client):
     assert downloaded == data
 
 
-def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, db_url, caplog):
-    """The body's read raising (a connection reset, a chunked body cut off: gunicorn's reader
-    raises) was a 500 with an error traceback; it is the body's end."""
+@pytest.mark.parametrize("error", ["ConnectionResetError", "InvalidChunkSize"])
+def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, db_url, caplog,
+                                                              error):
+    """The body's read raising (a connection reset, a chunked body cut off or with a broken
+    chunk size: gunicorn's reader raises, its parse errors no OSError) was a 500 with an error
+    traceback; it is the body's end."""
     import io
     import logging
+
+    from gunicorn.http.errors import InvalidChunkSize
 
     class Gone(io.RawIOBase):
         def __init__(self, head):
@@ -417,6 +422,8 @@ def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, d
             if self.head:
                 out, self.head = self.head[:size], self.head[size:]
                 return out
+            if error == "InvalidChunkSize":
+                raise InvalidChunkSize(b"ZZ")
             raise ConnectionResetError(104, "Connection reset by peer")
 
     head = multipart("a.bin", b"x" * 100000)[:-100]
@@ -426,7 +433,7 @@ def test_a_client_gone_mid_upload_is_a_400_and_leaves_nothing(client, storage, d
                                 headers={"wsgi.input": Gone(head), "CONTENT_LENGTH": "1000000"})
     assert (result.status, result.json) == (400, {
         "message": "Malformed multipart body (truncated: the request ended early, "
-                   "ConnectionResetError)"})
+                   f"{error})"})
     assert not [r for r in caplog.records if r.exc_info]
     assert os.listdir(storage / "tmp") == []
     with psycopg.connect(db_url) as conn:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from gunicorn.http.errors import InvalidChunkSize, NoMoreData
 
 from ella.web.app import App, create_app
 from ella.web.errors import Conflict
@@ -69,6 +70,10 @@ def toy_app(db_url, ella_config):
     @router.route("GET", "/api/v1/private/", auth="login")
     def private(ctx):
         return "ok"
+
+    @router.route("POST", "/api/v1/private/", auth="login")
+    def private_write(ctx):
+        return ctx.request.json()
 
     app = App(ella_config, {"DB_URL": db_url, "COOKIE_SECURE": False}, router=router)
     yield app
@@ -175,6 +180,41 @@ def test_a_chunked_json_body_is_read_up_to_its_limit(toy_app, db_url):
     assert result.status == 413 and "too large" in result.json["message"]
     assert _sql(db_url, "SELECT payload, payload_size FROM resourcelog ORDER BY id") == [
         ('{"k": "chunked"}', 16), (None, 0)]
+
+
+class BrokenOff(io.RawIOBase):
+    """A chunked body gunicorn's reader fails on after `head`."""
+
+    def __init__(self, head, error):
+        self.head, self.error = head, error
+
+    def read(self, size=-1):
+        if self.head:
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [InvalidChunkSize(b"ZZ"), NoMoreData(b"")],
+                         ids=["broken chunk size", "cut off"])
+def test_a_chunked_body_the_server_cannot_read_is_a_400_and_audited(toy_app, db_url, error):
+    """gunicorn's reader raises on a chunked body cut off (NoMoreData) or with a broken chunk
+    size (a parse error, no OSError): a route reading it answered 500, and one refusing before
+    (no session) had the error escape the app at the audit's read: gunicorn's own HTML 400
+    instead of ours, and no resourcelog row."""
+    client = Client(toy_app)
+    chunked = {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"}
+    result = client.request("POST", "/api/v1/things/", raw=b"x", headers={
+        **chunked, "wsgi.input": BrokenOff(b'{"k": "pa', error)})
+    assert (result.status, result.json) == (400, {
+        "message": "Malformed request body (the request ended early or its chunked encoding "
+                   f"is broken: {type(error).__name__})"})
+    refused = client.request("POST", "/api/v1/private/", raw=b"x", headers={
+        **chunked, "wsgi.input": BrokenOff(b'{"k": "pa', error)})
+    assert refused.status == 403
+    assert _sql(db_url, "SELECT resource, statuscode, payload FROM resourcelog "
+                        "ORDER BY id") == [("/api/v1/things/", 400, None),
+                                           ("/api/v1/private/", 403, None)]
 
 
 def test_a_response_of_2_gib_or_more_is_resource_logged(toy_app, db_url):

@@ -92,7 +92,9 @@ class Request:
         self.token = None       # the raw cookie token (never logged)
         self.session_checked = False  # the cookie was looked up (session_id is its answer)
         self._body = None
-        self._refused = None  # the PayloadTooLarge of a chunked body read too far
+        # The refusal of a body read in part (a chunked one over the limit, one that broke
+        # off): said again, never read on.
+        self._refused = None
 
     @property
     def remote_addr(self):
@@ -150,24 +152,35 @@ class Request:
     def body(self, limit=MAX_JSON_BODY):
         """The raw request body (bytes), refusing more than `limit` bytes with 413."""
         if self._body is None:
+            if self._refused is not None:
+                raise self._refused
             stream = self.environ.get("wsgi.input")
-            if self._chunked():
-                # No Content-Length (`Transfer-Encoding: chunked`, which gunicorn ends for us):
-                # read up to one byte past the limit (it was read as no body at all).
-                if self._refused is not None:  # (its start is read: never read on)
-                    raise self._refused
-                data = _read_at_most(stream, limit + 1) if stream else b""
-                if len(data) > limit:
-                    self._refused = PayloadTooLarge(f"Request body too large (over {limit} "
-                                                    f"bytes; the limit is {limit})")
-                    raise self._refused
-                self._body = data
-                return self._body
-            length = self.content_length
-            if length > limit:
-                raise PayloadTooLarge(f"Request body too large ({length} bytes; the limit is "
-                                      f"{limit})")
-            self._body = stream.read(length) if (stream and length) else b""
+            try:
+                if self._chunked():
+                    # No Content-Length (`Transfer-Encoding: chunked`, which gunicorn ends for
+                    # us): read up to one byte past the limit (it was read as no body at all).
+                    data = _read_at_most(stream, limit + 1) if stream else b""
+                    if len(data) > limit:
+                        self._refused = PayloadTooLarge(f"Request body too large (over "
+                                                        f"{limit} bytes; the limit is {limit})")
+                        raise self._refused
+                    self._body = data
+                    return self._body
+                length = self.content_length
+                if length > limit:
+                    raise PayloadTooLarge(f"Request body too large ({length} bytes; the limit "
+                                          f"is {limit})")
+                self._body = stream.read(length) if (stream and length) else b""
+            except PayloadTooLarge:
+                raise
+            except Exception as exc:
+                # The server's reader failed: a chunked body cut off or with a broken chunk
+                # size (gunicorn's parse errors are no OSError). The client's fault: a 400,
+                # not a 500 (nor a request escaping the app, unaudited).
+                self._refused = BadRequest(f"Malformed request body (the request ended early "
+                                           f"or its chunked encoding is broken: "
+                                           f"{type(exc).__name__})")
+                raise self._refused from None
         return self._body
 
     def _chunked(self):

@@ -48,9 +48,9 @@ class _Body:
         size = CHUNK if self.left is None else min(CHUNK, self.left)
         try:
             data = self.stream.read(size) if (self.stream is not None and size) else b""
-        except (OSError, ValueError) as exc:
-            # The client went away mid-upload (a reset, a chunked body cut off: gunicorn's
-            # reader raises): the body's end, not a fault of ours (it was a 500).
+        except Exception as exc:  # (gunicorn's chunk parse errors are no OSError)
+            # The client went away mid-upload (a reset, a chunked body cut off or with a
+            # broken chunk size: gunicorn's reader raises): not a fault of ours (it was a 500).
             raise UploadError(f"Malformed multipart body (truncated: the request ended "
                               f"early, {type(exc).__name__})") from None
         if self.left is not None:
