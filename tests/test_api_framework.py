@@ -473,10 +473,18 @@ def test_ui_exception_log(api_app, db_url):
     assert client.post("/api/v1/ui/exceptionlog/", {"nope": 1}).status == 400
     # Open to anyone, so every field is bounded (each request could store the body limit).
     for field, value in (("message", "x" * 100_001), ("location", "x" * 100_001),
-                         ("stacktrace", "y" * 2 * 2**20), ("state", {"s": "z" * 1_000_000})):
+                         ("stacktrace", "y" * 2 * 2**20)):
         result = client.post("/api/v1/ui/exceptionlog/", {"message": "m", field: value})
         assert result.status == 400 and "too" in result.json["message"], field
     assert _sql(db_url, "SELECT count(*) FROM uiexception") == [(1,)]
+    # A state over its limit (the whole UI state of a large analysis' view) is left out and
+    # the report kept: refused, the message and stacktrace were lost with it.
+    big = {"message": "TypeError: big", "stacktrace": "at g()", "state": {"s": "z" * 1_000_000}}
+    assert client.post("/api/v1/ui/exceptionlog/", big).status == 200
+    assert _sql(db_url, "SELECT message, stacktrace, state FROM uiexception "
+                        "WHERE message = 'TypeError: big'") == [
+        ("TypeError: big", "at g()", {"omitted": "the UI state, 1,000,009 characters of JSON, "
+                                                 "is over the limit of 1,000,000"})]
     # Characters, not the bytes of an ASCII-escaped dump: Norwegian text counts once each.
     norwegian = {"tekst": "blåbærsyltetøy " * 60_000}  # 900,000 characters
     assert client.post("/api/v1/ui/exceptionlog/", {"message": "m", "state": norwegian}

@@ -99,14 +99,19 @@ def ui_exception(ctx):
     for field in ("message", "location", "stacktrace"):
         if len(body.get(field) or "") > UI_EXCEPTION_TEXT_LIMIT:
             raise ApiError(f"{field} too long (at most {UI_EXCEPTION_TEXT_LIMIT} characters)")
-    if len(json.dumps(body.get("state") or {}, ensure_ascii=False)) > UI_EXCEPTION_STATE_LIMIT:
-        raise ApiError(f"state too large (at most {UI_EXCEPTION_STATE_LIMIT} characters "
-                       "of JSON)")
+    state = body.get("state") or {}
+    size = len(json.dumps(state, ensure_ascii=False))
+    if size > UI_EXCEPTION_STATE_LIMIT:
+        # The report is kept without it: ELLA's UI sends its whole state, which in the view of
+        # a large analysis runs past the limit, and refusing it lost the message and
+        # stacktrace of the errors a lab most needs to see.
+        state = {"omitted": f"the UI state, {size:,} characters of JSON, is over the limit of "
+                            f"{UI_EXCEPTION_STATE_LIMIT:,}"}
     ctx.conn.execute('INSERT INTO uiexception ("time", usersession_id, message, location, '
                      "stacktrace, state) VALUES (%s, %s, %s, %s, %s, %s)",
                      (datetime.now(timezone.utc), ctx.request.session_id, body["message"],
                       body.get("location"), body.get("stacktrace"),
-                      Jsonb(without_passwords(body.get("state") or {}))))
+                      Jsonb(without_passwords(state))))
     return None
 
 
