@@ -517,6 +517,21 @@ def test_part_headers_as_clients_write_them(client, db_url, disposition, filenam
         assert conn.execute("SELECT filename, mimetype FROM attachment WHERE id = %s",
                             (result.json["id"],)).fetchone() == (filename, "text/plain")
 
+def test_a_file_name_sent_in_latin_1_keeps_its_letters(client, db_url):
+    """An older client's name that is no UTF-8 was stored with U+FFFD for each letter beyond
+    ASCII (`\ufffdt\ufffd.txt`, a name nobody gave the file); read as Latin-1, it is
+    `été.txt`."""
+    body = (f"--{BOUNDARY}\r\n".encode()
+            + b'Content-Disposition: form-data; name="file"; filename="\xe9t\xe9.txt"\r\n\r\n'
+            + b"hello\r\n" + f"--{BOUNDARY}--\r\n".encode())
+    result = client.request("POST", "/api/v1/attachments/upload/", raw=body,
+                            content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert result.status == 200, result.body
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT filename FROM attachment WHERE id = %s",
+                            (result.json["id"],)).fetchone() == ("\u00e9t\u00e9.txt",)
+
+
 # -- the storage in the states a lab's server gets into (config-cli-ops.md 2.3): read-only,
 # full, a file there but unreadable, a migrated row's mimetype; nothing half-written is
 # left, and the answer says what is wrong instead of a bare 500 ---------------------------

@@ -127,9 +127,15 @@ _MEDIA_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
 
 
 def _header_fields(raw):
-    """{lower-case name: value} of a part's header block (UTF-8, as browsers send names)."""
+    """{lower-case name: value} of a part's header block (UTF-8, as browsers send names; a
+    block that is not UTF-8, from an older client, is read as Latin-1: `été.txt` was stored
+    as `\ufffdt\ufffd.txt`, a name nobody gave the file)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
     fields, last = {}, None
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
+    for line in text.split("\r\n"):
         if line[:1] in (" ", "\t") and last is not None:  # an obsolete folded line
             fields[last] += " " + line.strip()
             continue
