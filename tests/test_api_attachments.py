@@ -3,8 +3,10 @@
 import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -184,6 +186,11 @@ def test_thumbnail_made_with_convert(client, storage, tmp_path, monkeypatch):
     args = (bin_dir / "args").read_text()
     # The coder is named, so ImageMagick does not guess it from the content.
     assert f"png:{storage / digest[:2] / digest}[0]" in args and "300x300" in args
+    # Made under an upload's temporary name in tmp/, which the sweep of killed uploads
+    # cleans (beside the file, what a killed worker left stayed for good).
+    output = Path(args.split()[-1].removeprefix("jpeg:"))
+    assert output.parent == storage / "tmp" and re.fullmatch(r"[0-9a-f]{32}", output.name)
+    assert not output.exists()
     assert (storage / digest[:2] / f"{digest}.thumbnail").read_bytes() == b"\xff\xd8\xffthumb"
     item = client.get("/api/v1/attachments/", query={"q": {"id": attachment_id}}).json[0]
     assert base64.b64decode(item["thumbnail"]) == b"\xff\xd8\xffthumb"

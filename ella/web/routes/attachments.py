@@ -137,15 +137,17 @@ def thumbnail_format(path):
     return next((coder for magic, coder in THUMBNAIL_FORMATS if head.startswith(magic)), None)
 
 
-def make_thumbnail(path):
+def make_thumbnail(path, tmp_dir):
     """`<path>.thumbnail` (300x300 JPEG of the first page/frame) when ImageMagick can read the
-    file; failures are ignored (no thumbnail)."""
+    file; failures are ignored (no thumbnail). Written first under an upload's temporary
+    name in `tmp_dir`, where the sweep of killed uploads also finds what a worker killed
+    mid-conversion left (beside the file, nothing ever removed it)."""
     convert = shutil.which("convert")
     target = path + ".thumbnail"
     coder = thumbnail_format(path)
     if convert is None or coder is None or os.path.exists(target):
         return
-    tmp = f"{target}.{secrets.token_hex(8)}"
+    tmp = os.path.join(tmp_dir, secrets.token_hex(16))  # (a TEMPORARY_NAME)
     try:
         result = subprocess.run(
             [convert, f"{coder}:{path}[0]", "-thumbnail", THUMBNAIL_SIZE, "-background",
@@ -217,7 +219,7 @@ def upload(ctx):
         raise BadRequest(str(exc)) from None
     except OSError as exc:
         raise storage_failure(exc, "storing an upload") or exc
-    make_thumbnail(stored)
+    make_thumbnail(stored, tmp_dir)
     attachment_id = ctx.conn.execute(
         "INSERT INTO attachment (sha256, filename, size, date_created, mimetype, extension, "
         "user_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
