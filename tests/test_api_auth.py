@@ -52,6 +52,9 @@ def _sql(url, query, params=()):
 
 
 def test_login_sets_cookie_and_currentuser_works(api_app, db_url, user):
+    # Another version of the group's panel, not the group's: not listed as its panel (the
+    # UI would offer it, and its analyses answer 403).
+    _execute(db_url, "INSERT INTO genepanel VALUES ('P', 'v2', 'GRCh37', true, now(), NULL)")
     client = Client(api_app)
     assert client.get(CURRENT).status == 403
     result = client.login("testuser", PASSWORD)
@@ -72,6 +75,9 @@ def test_login_sets_cookie_and_currentuser_works(api_app, db_url, user):
     # The database holds only the SHA-256 of the token, never the token.
     tokens = [r[0] for r in _sql(db_url, "SELECT token FROM usersession")]
     assert tokens == [hash_token(token)] and token not in tokens
+    # The session ends with the password (ELLA's rule), on the server as in the cookie.
+    assert _sql(db_url, 'SELECT s.expires = u.password_expiry FROM usersession s '
+                        'JOIN "user" u ON u.id = s.user_id') == [(True,)]
 
 
 def test_a_password_that_never_expires_in_the_database(api_app, db_url, user):
