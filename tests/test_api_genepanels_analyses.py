@@ -492,3 +492,17 @@ def test_a_panel_linked_twice_to_the_group_is_listed_once(demo_api_app, demo_db_
     current = client.get(f"{API}/users/currentuser/").json
     assert [(p["name"], p["version"]) for p in current["group"]["genepanels"]] == [
         ("HBOC", "v01"), ("HBOCUTV", "v01")]
+
+
+def test_an_analysis_on_another_version_of_the_groups_panel_is_refused(demo_api_app,
+                                                                      demo_db_url):
+    """A group sees an analysis through its panel version only: one on a version of the same
+    panel the group does not have is refused (a check by name alone let it through)."""
+    sql(demo_db_url, "INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) SELECT genepanel_name, 'v99', 'GRCh37', true, now() "
+                     "FROM analysis WHERE id = 2")
+    sql(demo_db_url, "UPDATE analysis SET genepanel_version = 'v99' WHERE id = 2")
+    client = logged_in_client(demo_api_app, demo_db_url, "testuser1")
+    assert client.get(f"{API}/analyses/1/").status == 200
+    assert client.get(f"{API}/analyses/2/").status == 403
+    assert 2 not in ids(client.get(f"{API}/analyses/"))
