@@ -248,11 +248,12 @@ def test_only_denovo_removes_every_other_family_allele(db_conn, ella_config):
     inherited = _gt(w, fam, {"P": HET, "F": HET, "M": REF})
     recessive = _gt(w, fam, {"P": HOM, "F": HET, "M": HET})
     nocov = _gt(w, fam, {"P": HET, "F": NOCOV, "M": REF})
+    nocov_mother = _gt(w, fam, {"P": HET, "F": REF, "M": NOCOV})  # "F or M" (2.8)
     outside = w.allele()   # no genotype in the family: segregation not applicable
-    assert w.run("segregation", [denovo, inherited, recessive, nocov, outside],
-                 ONLY_DENOVO) == {inherited, recessive, nocov}
-    assert w.run("segregation", [denovo, inherited, recessive, nocov, outside],
-                 ALL_RULES) == {inherited}
+    alleles = [denovo, inherited, recessive, nocov, nocov_mother, outside]
+    assert w.run("segregation", alleles, ONLY_DENOVO) == {inherited, recessive, nocov,
+                                                          nocov_mother}
+    assert w.run("segregation", alleles, ALL_RULES) == {inherited}
 
 
 def test_recessive_homozygous_removes_hom_in_unaffected_siblings(db_conn, ella_config):
@@ -263,6 +264,15 @@ def test_recessive_homozygous_removes_hom_in_unaffected_siblings(db_conn, ella_c
     assert w.run("segregation", [hom_sib, het_sib], ALL_RULES) == {hom_sib}
     assert w.run("segregation", [hom_sib, het_sib],
                  {**ALL_RULES, "recessive_homozygous": {"enable": False}}) == set()
+
+
+def test_the_sibling_rule_needs_every_unaffected_sibling_homozygous(db_conn, ella_config):
+    """filtering.md 2.8: removed when the proband and *every* unaffected sibling are Hom; one
+    Het unaffected sibling keeps the variant."""
+    w, fam = _fam(db_conn, ella_config, parents=False, siblings=[False, False])
+    both_hom = _gt(w, fam, {"P": HOM, "S0": HOM, "S1": HOM})
+    one_het = _gt(w, fam, {"P": HOM, "S0": HOM, "S1": HET})
+    assert w.run("segregation", [both_hom, one_het], ALL_RULES) == {both_hom}
 
 
 def test_without_parents_only_the_sibling_rule_removes(db_conn, ella_config):
