@@ -133,6 +133,9 @@ def exomes(g=None, g_num=9000, fin=None, fin_num=9000):
     ([OVERRIDE_GENE], exomes(0.3), "less_common"),
     ([OVERRIDE_GENE, AD_GENE], exomes(0.006), "low_freq"),
     ([AD_GENE], exomes(0.0051, g_num=1999), "num_threshold"),
+    # No allele number where a threshold asks for one: not a frequency to trust (BA1/BS1
+    # are not suggested from it).
+    ([AD_GENE], {"GNOMAD_EXOMES": {"freq": {"G": 0.0051}, "num": {}}}, "num_threshold"),
     ([AD_GENE], exomes(0.0051, g_num=1999, fin=0.0051, fin_num=2000), "common"),
     ([AD_GENE], {**exomes(0.0051, g_num=1999),
                  "GNOMAD_GENOMES": {"freq": {"G": 0.01}, "num": {"G": 10}}}, "common"),
