@@ -1190,6 +1190,15 @@ def test_after_a_panel_upgrade_the_group_keeps_only_its_own_work(world):
     assert ok(world.client("u2").get(f"{API}/overviews/alleles/finalized/")) == []
     assert [item["allele"]["id"] for item in ok(
         world.client("g2user").get(f"{API}/overviews/alleles/"))["ongoing"]] == [sent_back]
+    # Nor may the first group take the other's round in work over, or read it, although a
+    # member of it worked on the variant before.
+    round_id = sql(world.url, "SELECT max(id) FROM alleleinterpretation WHERE allele_id = %s",
+                   (sent_back,))[0][0]
+    assert act(world, "u2", "override", kind="allele", workflow_id=sent_back).status == 403
+    assert world.client("u2").get(
+        f"{AL}/{sent_back}/interpretations/{round_id}/").status == 403
+    assert sql(world.url, "SELECT u.username FROM alleleinterpretation r JOIN \"user\" u "
+                          "ON u.id = r.user_id WHERE r.id = %s", (round_id,)) == [("g2user",)]
 
 
 def test_after_a_panel_upgrade_a_variant_the_group_finalized_and_another_reopened_is_not_its(
