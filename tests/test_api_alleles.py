@@ -209,3 +209,20 @@ def test_by_gene(client, demo_db_url, demo_api_app):
     assert client.get(ALLELES + "by-gene/").status == 400
     assert client.get(ALLELES + "by-gene/", query={"allele_ids": "1,x"}).status == 400
     assert Client(demo_api_app).get(ALLELES + "by-gene/", query={"allele_ids": "1"}).status == 403
+
+
+def test_a_second_allele_of_a_genotype_is_part_of_its_analysis(demo_db_url):
+    """At a multiallelic site (proband 1/2) the second ALT is a genotype's `secondallele_id`:
+    it is in the analysis, so it may be assessed and finalized there (a check of
+    `allele_id` alone answered 400 "not part of analysis")."""
+    from ella.workflow.assessments import allele_in_analysis
+    with psycopg.connect(demo_db_url) as conn:
+        other = conn.execute(
+            "SELECT a.id FROM allele a WHERE NOT EXISTS (SELECT 1 FROM genotype g JOIN sample s "
+            "ON s.id = g.sample_id WHERE s.analysis_id = 2 AND a.id IN (g.allele_id, "
+            "g.secondallele_id)) ORDER BY a.id LIMIT 1").fetchone()[0]
+        assert not allele_in_analysis(conn, 2, other)
+        conn.execute("UPDATE genotype SET secondallele_id = %s WHERE id = (SELECT min(g.id) "
+                     "FROM genotype g JOIN sample s ON s.id = g.sample_id "
+                     "WHERE s.analysis_id = 2)", (other,))
+        assert allele_in_analysis(conn, 2, other)
