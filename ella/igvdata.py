@@ -18,10 +18,10 @@ import re
 import signal
 import urllib.error
 import urllib.request
-import uuid
 import zlib
 from pathlib import Path
 
+from ella.hidden_files import hidden_name, new_hidden_file
 from ella.pubmed import could_not_connect
 
 FASTA = "human_g1k_v37_decoy.fasta"
@@ -178,18 +178,12 @@ def _hold_folder(target_dir, echo):
     return handle
 
 
-def _hidden_name(directory, name, suffix):
-    return directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{suffix}"
-
-
 def _new_file(directory, name, leftovers):
-    """A new hidden file beside `name` for writing (O_EXCL: never one that exists, nor a
-    link planted under its name), permissions as the umask gives a file. Its path joins
+    """A new hidden file beside `name` for writing (ella.hidden_files); its path joins
     `leftovers` at once: removed by the caller however the run ends."""
-    path = _hidden_name(directory, name, "part")
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    path, out = new_hidden_file(directory, name)
     leftovers.append(path)
-    return path, os.fdopen(handle, "wb")
+    return path, out
 
 
 def _strip_chr(source, directory, name, leftovers):
@@ -263,7 +257,7 @@ def _put_in_place(parts, target_dir, leftovers):
         if final.is_dir() and not final.is_symlink():
             raise IgvDataError(f"{final}: is a folder; the file cannot be put there")
         if os.path.lexists(final):
-            backup = _hidden_name(target_dir, name, "old")
+            backup = hidden_name(target_dir, name, "old")
             try:
                 os.link(final, backup, follow_symlinks=False)
             except OSError as exc:

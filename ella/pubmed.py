@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -29,6 +28,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import date
 
+from ella.hidden_files import new_hidden_file
 from ella.text import NotUtf8, utf8_text
 
 _FORMAT_TAGS = re.compile(r"</?(?:i|b|u)>")
@@ -430,18 +430,16 @@ def write_references(path, refs):
             handle.write(text)
         return len(refs)
     target = os.path.realpath(path)
-    directory, name = os.path.split(target)
-    # A new file (O_EXCL, an unguessable name): a link planted at a predictable temporary
-    # name in a shared directory had the write go wherever it pointed.
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    # A new file (a predictable `<target>.tmp<pid>`, opened plainly, had a link planted there
+    # in a shared directory written through).
+    tmp, out = new_hidden_file(*os.path.split(target))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+        with out:
             try:  # a file replaced keeps its permissions (not the umask's)
                 os.fchmod(out.fileno(), stat.S_IMODE(os.stat(target).st_mode))
             except FileNotFoundError:
                 pass
-            out.write(text)
+            out.write(text.encode("utf-8"))
         os.replace(tmp, target)
     finally:
         if os.path.lexists(tmp):
