@@ -217,6 +217,10 @@ def test_the_same_change_sent_twice_is_done_once_and_not_a_failed_login(api_app,
     result = Client(api_app).post(CHANGE, {**body, "password": "Not-the-old-1"})
     assert result.status == 401
     assert _sql(db_url, 'SELECT incorrect_logins FROM "user"') == [(1,)]
+    # A deactivated user's repeat is no "already done": a 200 would confirm to whoever sent
+    # it that the new password is the current one.
+    _execute(db_url, 'UPDATE "user" SET active = false')
+    assert Client(api_app).post(CHANGE, body).status == 401
 
 
 def test_a_wrong_old_password_costs_the_same_whatever_the_new_one(api_app, db_url, user,
