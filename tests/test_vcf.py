@@ -370,6 +370,22 @@ def test_decomposed_block_with_shifted_ref(tmp_path):
     assert g2.samples[1].type == "No coverage"
 
 
+def test_a_proband_with_three_alts_in_one_block_is_refused(tmp_path):
+    """A genotype holds two alleles at most: a proband shown carrying three ALTs of one site
+    (a mis-split file, a triploid call) is an error naming the record, never an import of
+    the first allele alone."""
+    site = "OLD_MULTIALLELIC=1:100:C/T/G/A"
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "C", "T", "9", "PASS", site, "GT", "0/1"],
+        ["1", "100", ".", "C", "G", "9", "PASS", site, "GT", "0/1"],
+        ["1", "100", ".", "C", "A", "9", "PASS", site, "GT", "0/1"],
+    ])
+    [block] = iter_blocks(read_all(path))
+    with pytest.raises(VcfError, match="proband has more than two alleles in one "
+                                       "multiallelic block"):
+        block_genotype(block)
+
+
 def test_ref_keys_collapse(tmp_path):
     path = write_vcf(tmp_path, [
         ["1", "100", ".", "ATT", "A", "9", "PASS", "OLD_MULTIALLELIC=x", "GT:AD", "0/1:5,6"],
