@@ -1218,6 +1218,10 @@ def test_after_a_panel_upgrade_a_variant_the_group_finalized_and_another_reopene
     ok(act(world, "g2user", "reopen", kind="allele", workflow_id=allele_id))
     assert ok(world.client("u2").get(f"{API}/overviews/alleles/")) == {
         "not_started": [], "marked_review": [], "ongoing": []}
+    new_round = sql(world.url, "SELECT max(id) FROM alleleinterpretation WHERE allele_id = %s",
+                    (allele_id,))[0][0]
+    assert world.client("u2").get(
+        f"{AL}/{allele_id}/interpretations/{new_round}/").status == 403
     assert [item["allele"]["id"] for item in ok(
         world.client("g2user").get(f"{API}/overviews/alleles/"))["not_started"]] == [allele_id]
 
