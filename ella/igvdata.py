@@ -14,14 +14,13 @@ import fcntl
 import gzip
 import http.client
 import os
-import re
 import signal
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
 
-from ella.hidden_files import hidden_name, new_hidden_file
+from ella.hidden_files import hidden_name, hidden_name_pattern, new_hidden_file
 from ella.pubmed import could_not_connect
 
 FASTA = "human_g1k_v37_decoy.fasta"
@@ -141,8 +140,7 @@ def fasta_index_mismatch(fasta_path, fai_path):
 # A run holds the folder (flock on the folder itself: no lock file among the served ones):
 # a second run into it is refused, and the hidden files of the naming below that no run
 # holds are a killed run's (SIGKILL, a reboot: a 3 GB FASTA part each), removed at the start.
-_OWN_HIDDEN_FILE = re.compile(r"\.(?:%s)\.\d+\.[0-9a-f]{8}\.(?:part|old)" % "|".join(
-    re.escape(name) for name in (FASTA, FAI, CYTOBAND)))
+_OWN_HIDDEN_FILE = hidden_name_pattern((FASTA, FAI, CYTOBAND), ("part", "old"))
 
 
 def _hold_folder(target_dir, echo):
