@@ -326,3 +326,22 @@ def test_batches_are_cut_at_gaps_wider_than_a_block_can_reach():
     sizes = [len(b) for b in _batches(blocks, 3)]
     assert sizes == [7, 3, 12, 12, 6]
 
+
+
+def test_a_compound_heterozygote_site_is_kept_whole_when_one_of_its_alts_is_kept(
+        db_url, ella_config, tmp_path):
+    """A 1/2 site whose first ALT is common and whose second is rare: the rare ALT is not
+    prefiltered, so the genotype is stored with both its alleles (dropping the block because
+    one ALT is common would lose the rare one). A block whose ALTs are all common goes."""
+    _group_with_deposit_config(db_url, {"pattern": "^probe", "prefilters": [["hi_frequency"]]})
+    rare = "GNOMAD_GENOMES__AF=0.001;GNOMAD_GENOMES__AN=10000"
+    mixed = "OLD_MULTIALLELIC=13:100:A/G/T"
+    common = "OLD_MULTIALLELIC=13:500:C/G/T"
+    positions = _deposit_lines(db_url, ella_config, tmp_path, [
+        (100, "A", "G", f"{HIGH};{mixed}", "1/."), (100, "A", "T", f"{rare};{mixed}", "./1"),
+        (500, "C", "G", f"{HIGH};{common}", "1/."), (500, "C", "T", f"{HIGH};{common}", "./1")])
+    with psycopg.connect(db_url) as conn:
+        genotypes = conn.execute(
+            "SELECT a1.vcf_alt, a2.vcf_alt FROM genotype g JOIN allele a1 ON a1.id = g.allele_id "
+            "JOIN allele a2 ON a2.id = g.secondallele_id").fetchall()
+    assert (positions, genotypes) == ([100, 100], [("G", "T")])
