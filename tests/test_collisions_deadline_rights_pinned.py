@@ -7,7 +7,8 @@
   work); only started, unfinished analyses count; only the requested variants' variant
   workflows count; a variant that is the second allele of a genotype counts; an analysis
   gives one entry per variant however many of its samples carry it; a Not started round
-  shows no user.
+  shows no user; a superseded classification, however valid its class, does not end a
+  collision.
 * Similar variants (workflow.md 14, api.md 4.22): the default distance (100 bp) and count
   (10), the half-open bounds, nearest first, current assessments only, the same chromosome,
   no reference assessments in the answer.
@@ -181,6 +182,23 @@ def test_a_not_started_round_shows_no_user(data, ella_config):
                       "WHERE analysis_id = %s AND status = 'Not started'", (busy,))
     found = collisions(data.conn, ella_config, "analysis", asking, [allele], group_id)
     assert [e["user"]["username"] for e in found] == ["filtertester"]
+
+
+def test_only_a_current_valid_classification_ends_a_collision(data, ella_config):
+    """workflow.md 13.3 / 8.6: a variant collides unless its current classification is valid.
+    A superseded class 1 (which never goes out of date) under a current class 3 of 5,000 days
+    ago (outdated) is no valid classification; a current class 1 is."""
+    stale, settled = data.allele(start=8000), data.allele(start=8010)
+    data.assess(stale, "1", days_ago=6000, superseded=True)
+    data.assess(stale, "3", days_ago=5000)
+    data.assess(settled, "1", days_ago=5000)
+    busy, (sample,) = _analysis(data, "busy")
+    for allele in (stale, settled):
+        data.genotype(allele, sample)
+    _round(data.conn, busy, "Ongoing", data._user())
+    asking, _ = _analysis(data, "asking")
+    found = collisions(data.conn, ella_config, "analysis", asking, [stale, settled], None)
+    assert [(e["type"], e["allele_id"]) for e in found] == [("analysis", stale)]
 
 
 # --- similar variants -----------------------------------------------------------------------
