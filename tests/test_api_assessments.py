@@ -223,6 +223,11 @@ def test_geneassessments(client, demo_api_app, demo_db_url):
     assert second.status == 200
     assert second.json["previous_assessment_id"] == first.json["id"]
     assert second.json["analysis_id"] == 1
+    # A gene comment is shown in every workflow of the gene's panels: bounded.
+    long = client.post(path, {**body, "evaluation": {"comment": "c" * 100_001},
+                              "presented_geneassessment_id": second.json["id"]})
+    assert long.status == 400 and long.json["message"] == (
+        "body.evaluation.comment is too long: 100001 characters (at most 100000)")
     # Presenting the old id again loses.
     assert client.post(path, {**body, "presented_geneassessment_id": first.json["id"]}
                        ).status == 409

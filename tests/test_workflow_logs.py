@@ -134,6 +134,31 @@ def test_bad_log_bodies(wf):
     assert c1.post(url, {"priority": "3"}).status == 200
 
 
+def test_log_texts_are_bounded(wf):
+    """A message (100,000 characters) and a review comment (10,000: the overview shows it on
+    the analysis' row, every member's start page) are bounded, also when a message is
+    edited: a 9 MiB comment was stored and sent with every overview. At the limit: fine."""
+    c1, url = wf["c1"], wf["logs"]
+    before = _log_rows(wf["db"])
+    for body, field, limit in (({"message": "m" * 100_001}, "message", 100_000),
+                               ({"review_comment": "r" * 10_001}, "review_comment", 10_000),
+                               ({"message": "m", "review_comment": "r" * 10_001},
+                                "review_comment", 10_000)):
+        refused = c1.post(url, body)
+        assert refused.status == 400
+        assert refused.json["message"] == (f"body.{field} is too long: {limit + 1} characters "
+                                           f"(at most {limit})")
+    assert _log_rows(wf["db"]) == before
+    assert c1.post(url, {"message": "m" * 100_000, "review_comment": "r" * 10_000}
+                   ).status == 200
+    assert c1.post(url, {"message": "short"}).status == 200
+    entry = newest(c1, url)
+    edited = c1.request("PATCH", f"{url}{entry['id']}/", {"message": "e" * 100_001})
+    assert edited.status == 400 and edited.json["message"] == (
+        "body.message is too long: 100001 characters (at most 100000)")
+    assert newest(c1, url)["message"] == "short"
+
+
 def test_criterion_30_warning_cleared_only_for_analyses(wf, db_url):
     c1 = wf["c1"]
     assert c1.post(wf["logs"], {"warning_cleared": True}).status == 200

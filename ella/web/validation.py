@@ -8,6 +8,13 @@ from ella.web.errors import BadRequest
 PG_INT_MIN, PG_INT_MAX = -2**31, 2**31 - 1
 
 
+# Free text typed into the UI that other users' pages load (a log message, a gene comment):
+# bounded, so one post cannot add megabytes to every such page (the body limit is 10 MiB).
+TEXT_LIMIT = 100_000
+# A review comment is shown on the analysis' row of the overview, every member's start page.
+REVIEW_COMMENT_LIMIT = 10_000
+
+
 def _type_name(expected):
     if isinstance(expected, tuple):
         return " or ".join(_type_name(t) for t in expected)
@@ -67,3 +74,10 @@ def require_object(body, required, optional=None, where="body"):
         if key in body:
             result[key] = check_value(body[key], expected, f"{where}.{key}")
     return result
+
+
+def check_text_length(value, limit, where):
+    """`value` (a string or None) of at most `limit` characters, else 400."""
+    if value is not None and len(value) > limit:
+        raise BadRequest(f"{where} is too long: {len(value)} characters (at most {limit})")
+    return value

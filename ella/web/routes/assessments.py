@@ -24,7 +24,7 @@ from ella.web.errors import BadRequest, Conflict, NotFound
 from ella.web.http import Response
 from ella.web.listing import page_args, page_headers, q_to_sql
 from ella.web.router import router
-from ella.web.validation import require_object
+from ella.web.validation import TEXT_LIMIT, check_text_length, require_object
 from ella.workflow.assessments import (allele_in_analysis,
                                        normalise_referenceassessment_evaluation,
                                        validate_evaluation)
@@ -169,6 +169,7 @@ def create_geneassessment(ctx):
         {"gene_id": int, "genepanel_name": str, "genepanel_version": str, "evaluation": dict},
         {"analysis_id": (int, type(None)), "presented_geneassessment_id": (int, type(None))})
     evaluation = require_object(body["evaluation"], {"comment": str}, where="body.evaluation")
+    check_text_length(evaluation["comment"], TEXT_LIMIT, "body.evaluation.comment")
     conn = ctx.conn
     if not conn.execute("SELECT 1 FROM gene WHERE hgnc_id = %s", (body["gene_id"],)).fetchone():
         raise NotFound(f"No gene with HGNC id {body['gene_id']}")

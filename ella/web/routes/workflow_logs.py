@@ -3,7 +3,8 @@
 from ella.web.access import RoundAccess, require_allele, require_analysis
 from ella.web.router import router
 from ella.web.routes.workflow_finalize import require_allele_workflow
-from ella.web.validation import require_object
+from ella.web.validation import (REVIEW_COMMENT_LIMIT, TEXT_LIMIT, check_text_length,
+                                  require_object)
 from ella.workflow.log import create_log, delete_log, edit_log, list_logs
 
 API = "/api/v1"
@@ -41,6 +42,9 @@ def _register(segment, workflow_type, id_name):
     def post_log(ctx, **params):
         _access(ctx, workflow_type, params[id_name])
         body = require_object(ctx.request.json(), {}, _OPT)
+        check_text_length(body.get("message"), TEXT_LIMIT, "body.message")
+        check_text_length(body.get("review_comment"), REVIEW_COMMENT_LIMIT,
+                          "body.review_comment")
         create_log(ctx.conn, ctx.user, workflow_type, params[id_name], body,
                    access=_round_access(ctx, workflow_type))
         return None
@@ -48,6 +52,7 @@ def _register(segment, workflow_type, id_name):
     def patch_log(ctx, log_id, **params):
         _access(ctx, workflow_type, params[id_name])
         body = require_object(ctx.request.json(), {"message": str})
+        check_text_length(body["message"], TEXT_LIMIT, "body.message")
         edit_log(ctx.conn, ctx.user, workflow_type, params[id_name], log_id, body["message"],
                  access=_round_access(ctx, workflow_type))
         return None
