@@ -426,10 +426,17 @@ def normalise_reason(given):
     return None if given in ("", "None") else given
 
 
-def confirm(prompt, expected, assume_yes=False):
-    """Ask for a typed confirmation; EOF, no input at all, or anything else declines."""
+def confirm(prompt, expected, assume_yes=False, conn=None):
+    """Ask for a typed confirmation; EOF, no input at all, or anything else declines.
+
+    `conn`, whose transaction has only read so far, is rolled back first: a transaction left
+    open while a person reads the prompt held its locks (a `ella-db refresh` was refused as
+    "the database is in use") and kept vacuum from cleaning the whole database. Callers check
+    again, under lock, what the operator was shown."""
     if assume_yes:
         return True
+    if conn is not None:
+        conn.rollback()
     print(prompt, file=sys.stderr, flush=True)
     try:
         answer = _answer_line()

@@ -219,7 +219,7 @@ def _current(conn, config, args, audit):
 
 def _drop(conn, config, args, audit):
     if not confirm(f"THIS WILL WIPE OUT THE DATABASE {conn.info.dbname!r} COMPLETELY! "
-                   "Type 'CONFIRM' to confirm.", "CONFIRM", args.yes):
+                   "Type 'CONFIRM' to confirm.", "CONFIRM", args.yes, conn=conn):
         raise CommandError("Lacking confirmation, aborting...")
     drop_everything(conn)
     audit.echo("Database dropped!")

@@ -85,7 +85,7 @@ def _delete_analysis(conn, args, audit):
     else:
         audit.echo(f"Latest interpretation: {summary['status']} ({summary['workflow_status']})")
     if not confirm(f"Are you sure you want to delete analysis {summary['id']} ({name})? "
-                   "Type 'y' to confirm.", "y"):
+                   "Type 'y' to confirm.", "y", conn=conn):
         audit.echo(ABORTED)
         return 0
     try:
@@ -124,7 +124,7 @@ def _delete_alleleinterpretation(conn, args, audit):
     for number, r in enumerate(rounds, start=1):
         audit.echo(_round_line(number, r))
     if not confirm(f"Are you sure you want to delete these {len(rounds)} interpretation "
-                   f"round(s) of allele {allele['id']}? Type 'y' to confirm.", "y"):
+                   f"round(s) of allele {allele['id']}? Type 'y' to confirm.", "y", conn=conn):
         audit.echo(ABORTED)
         return 0
     try:

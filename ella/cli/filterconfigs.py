@@ -117,7 +117,7 @@ def _deactivate(db_url, config, args, audit):
         for warning in warnings:
             audit.echo(warning)
         if not confirm(f"Are you sure you want to deactivate filter config {name} (id {fc_id})? "
-                       "Type 'y' to confirm.", "y"):
+                       "Type 'y' to confirm.", "y", conn=conn):
             audit.echo("Lacking confirmation, aborting...")
             return 0
         deactivate_filterconfig(conn, fc_id, warnings)

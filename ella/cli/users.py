@@ -227,7 +227,7 @@ def _activate(conn, config, args, audit):
 def _modify(conn, config, args, audit):
     values = {option: " ".join(getattr(args, option)) for option in domain.MODIFIABLE
               if getattr(args, option)}
-    if not confirm(MODIFY_PROMPT, "y"):
+    if not confirm(MODIFY_PROMPT, "y", conn=conn):
         audit.echo("Lacking confirmation, aborting...")
         return 0
     user, changes = domain.modify_user(conn, args.username, **values)
