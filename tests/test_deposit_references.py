@@ -95,6 +95,8 @@ def test_changed_field_updates_and_other_fields_are_kept(db_url, tmp_path):
 
 @pytest.mark.parametrize("garbage, reason", [
     ("this is not json", "not valid JSON"),
+    # Cut short: the column where it ends (JSON read on past the line ending: "column 1").
+    ('{"pubmed_id": 5, "title": "abc"', "not valid JSON: column 32: Expecting ',' delimiter"),
     ('{"pubmed_id": 1, "colour": "red"}', "unknown key(s) 'colour'"),
     ('{"title": "no id"}', "pubmed_id is missing"),
     ('{"pubmed_id": "123"}', "pubmed_id must be an integer"),

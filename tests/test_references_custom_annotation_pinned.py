@@ -251,6 +251,8 @@ def test_custom_annotation_versions_chain_each_to_the_one_before(adopted_demo_db
      "user_id must be a positive integer or null"),
     ('{"allele_id": A, "user_id": U}', "annotations is missing"),
     ('{"allele_id": A, "user_id": 999999, "annotations": {}}', "user_id 999999 does not exist"),
+    # Cut short: the column where it ends (JSON read on past the line ending: "column 1").
+    ('{"annotations": {"prediction": {}}', "not valid JSON: column 35: Expecting ',' delimiter"),
 ])
 def test_custom_annotation_bad_line_is_named_and_nothing_written(adopted_demo_db_url, tmp_path,
                                                                   line, reason):

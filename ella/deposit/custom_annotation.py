@@ -129,7 +129,9 @@ def missing_reference_ids(conn, annotations):
 
 def parse_custom_annotation_line(text):
     try:
-        item = jsonload.loads(text)
+        # Without its line ending: JSON reads past it, and a line cut short was reported
+        # at "column 1" (of the next line) instead of where it ends.
+        item = jsonload.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: column {exc.colno}: {exc.msg}") from exc
     if not isinstance(item, dict):

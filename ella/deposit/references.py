@@ -40,7 +40,9 @@ def _type_name(types):
 def parse_reference_line(text):
     """One line -> dict; raises ValueError with a short reason."""
     try:
-        item = jsonload.loads(text)
+        # Without its line ending: JSON reads past it, and a line cut short was reported
+        # at "column 1" (of the next line) instead of where it ends.
+        item = jsonload.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: column {exc.colno}: {exc.msg}") from exc
     if not isinstance(item, dict):
