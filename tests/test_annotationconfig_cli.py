@@ -128,6 +128,14 @@ def _keyvalues(*elements):
     return config
 
 
+def _first_element_of(converter_name, **changes):
+    """The legacy config with `changes` made to its first `converter_name` element."""
+    config = legacy_annotation_config()
+    converter = next(c for c in config["deposit"] if c["name"] == converter_name)
+    converter["converter_config"]["elements"][0].update(changes)
+    return config
+
+
 BAD_FILES = [
     ("deposit: [\n  {name: vep\nview: []\n", "bad.yml: not valid YAML: line 3 column 5"),
     ("- deposit\n- view\n", "the file must hold a mapping with 'deposit' and 'view' lists"),
@@ -164,6 +172,22 @@ BAD_FILES = [
     (_keyvalue("frequencies.GNOMAD_EXOMES.freq.G", "string"),
      "a frequency freq is a column of type float in the shadow table: give target_type "
      "'float'"),
+    ("deposit: []\nview: []\n", "deposit is empty: every later import would store its "
+     "variants without annotation"),
+    (_first_element_of("vep", target_mode="append"),
+     "target 'transcripts': target_mode append would put the vep converter's list of "
+     "transcripts inside another list; use insert or extend"),
+    (_first_element_of("vep", target="transcripts.vep"),
+     "target 'transcripts.vep': the vep converter makes the list of transcripts itself: give "
+     "target 'transcripts'"),
+    (_first_element_of("clinvarreferences", target_mode="append"),
+     "target_mode append would put the clinvarreferences converter's list of references "
+     "inside another list"),
+    # More than the converter's function takes: a TypeError at every record with the field.
+    (_first_element_of("hgmd", additional_sources=["HGMD__disease", "HGMD__tag", "X"]),
+     "converter hgmd reads at most 2 additional_sources (the disease, then the tag), not 3"),
+    (_first_element_of("hgmdprimaryreport", additional_sources=["HGMD__comments", "X"]),
+     "converter hgmdprimaryreport reads at most 1 additional_sources (the comments), not 2"),
     ("deposit: []\nview: []\ndeposit: [{name: vep}]\n",
      "not valid YAML: line 3 column 1: the key 'deposit' is given twice in this mapping "
      "(first on line 1)"),

@@ -726,6 +726,11 @@ _CONVERTER_KEYS = {
     "hgmdextrarefs": set(),
 }
 CONVERTERS = tuple(_CONVERTER_KEYS)
+# What the converters that read additional_sources read from them, in order (the others
+# ignore them, as ELLA's do).
+_ADDITIONAL_SOURCES_READ = {"hgmd": "the disease, then the tag",
+                            "hgmdprimaryreport": "the comments"}
+_MOST_ADDITIONAL_SOURCES = {"hgmd": 2, "hgmdprimaryreport": 1}
 
 
 class _Element:
@@ -746,6 +751,13 @@ class _Element:
         if self.target_mode not in TARGET_MODES:
             raise AnnotationConfigError(f"unknown target_mode '{self.target_mode}'")
         self.additional_sources = list(element.get("additional_sources") or [])
+        most = _MOST_ADDITIONAL_SOURCES.get(name)
+        if most is not None and len(self.additional_sources) > most:
+            # The converter's function takes no more: every record with the field failed
+            # the import with a TypeError about positional arguments.
+            raise AnnotationConfigError(
+                f"converter {name} reads at most {most} additional_sources ("
+                f"{_ADDITIONAL_SOURCES_READ[name]}), not {len(self.additional_sources)}")
         self.put = placer(self.target, self.target_mode)
         opts = {k: v for k, v in element.items() if k in _CONVERTER_KEYS[name]}
         if "target_type" in opts:

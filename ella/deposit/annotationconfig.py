@@ -230,6 +230,12 @@ def check_annotation_config(config):
         error = jsonschema.exceptions.best_match(errors)
         message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
         raise AnnotationConfigFileError(f"{_path_text(error.absolute_path)}: {message}")
+    if not config["deposit"]:
+        # Then every import stores its variants' annotation as {}, a re-import superseding
+        # the transcripts and frequencies interpreters work from.
+        raise AnnotationConfigFileError("deposit is empty: every later import would store its "
+                                        "variants without annotation (no transcripts, "
+                                        "frequencies or external data)")
     for index, converter in enumerate(config["deposit"]):
         for element in converter["converter_config"]["elements"]:
             pattern = element.get("meta_pattern", DEFAULT_META_PATTERN)
@@ -270,6 +276,12 @@ def _target_problem(name, element):
     if allowed is not None and name not in allowed:
         return (f"the annotation schema wants a list of {parts[0]} there, which only the "
                 f"{', '.join(sorted(allowed))} converter(s) make")
+    if allowed is not None and len(parts) > 1:
+        return (f"the {name} converter makes the list of {parts[0]} itself: give target "
+                f"{parts[0]!r}")
+    if allowed is not None and element.get("target_mode") == "append":
+        return (f"target_mode append would put the {name} converter's list of {parts[0]} "
+                "inside another list; use insert or extend")
     if (name == "keyvalue" and parts[0] == "frequencies" and len(parts) == 4
             and parts[2] in SHADOW_FREQUENCY_TYPES):
         wanted = SHADOW_FREQUENCY_TYPES[parts[2]]
