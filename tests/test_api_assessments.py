@@ -177,7 +177,11 @@ def test_customannotations_merge_and_supersede(client, demo_api_app, demo_db_url
             ({"references": [{"id": reference_id, "n": 1}]},
              "annotations.references[0]: unknown key(s) 'n' (allowed: id, pubmed_id, source, "
              "sources)"),
-            ({"references": [{"id": 999999}]}, "no reference with id 999999")):
+            ({"references": [{"id": 999999}]}, "no reference with id 999999"),
+            # The UI finds a reference by either: this showed another study.
+            ({"references": [{"id": reference_id, "pubmed_id": 5}]},
+             f"reference id {reference_id} has no PubMed id, not 5 (give the reference's own, "
+             "or leave pubmed_id out)")):
         refused = client.post(path, {"allele_id": allele_id, "annotations": annotations})
         assert (refused.status, refused.json) == (
             400, {"message": f"body.annotations: {message}"}), annotations

@@ -255,10 +255,30 @@ def test_custom_annotation_insert_and_supersede(adopted_demo_db_url, tmp_path):
     assert len(rows) == 3
     old, new = rows[0], rows[2]
     assert old[5] is True and old[3] == first
-    # The line's groups replace those of the current row, the others stay (as the API's
-    # POST does): the line with a prediction only took the external verdict away.
+    # The line is merged in key by key: the line with a prediction took the external
+    # verdicts away, and then the group's other prediction (the API's POST, which gets a
+    # group whole from the UI, replaces the groups it names).
     assert (new[1], new[3], new[4], new[5]) == (
-        a1, {"external": first["external"], **second}, old[0], False)
+        a1, {"external": first["external"],
+             "prediction": {"domain": "critical_domain", "repeat": "non_repeat"},
+             "references": second["references"]}, old[0], False)
+    # A reference replaces the entry of its id, a new one is added after; a verdict changes
+    # only its own key.
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        other = conn.execute("INSERT INTO reference (title, published) VALUES ('another', "
+                             "true) RETURNING id").fetchone()[0]
+    third = {"external": {"other_extdb": "changed"},
+             "references": [{"id": other, "source": "User"},
+                            {"id": reference_id, "pubmed_id": None, "sources": ["User"]}]}
+    path = write_lines(tmp_path, [
+        json.dumps({"allele_id": a1, "user_id": user, "annotations": third})], "third.jsonl")
+    assert run_cli("ella-deposit", "custom_annotation", path,
+                   db_url=adopted_demo_db_url).returncode == 0
+    assert custom_rows(adopted_demo_db_url)[-1][3] == {
+        "external": {"BRCA_Exchange-BRCA1": "likely_pathogenic", "other_extdb": "changed"},
+        "prediction": {"domain": "critical_domain", "repeat": "non_repeat"},
+        "references": [{"id": reference_id, "pubmed_id": None, "sources": ["User"]},
+                       {"id": other, "source": "User"}]}
     with psycopg.connect(adopted_demo_db_url) as conn:
         assert conn.execute("SELECT groupcommand FROM clilog ORDER BY id DESC LIMIT 2").fetchall() \
             == [("custom_annotation",), ("custom_annotation",)]

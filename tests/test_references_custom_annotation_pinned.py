@@ -272,6 +272,32 @@ def test_custom_annotation_bad_line_is_named_and_nothing_written(adopted_demo_db
     assert _custom_rows(adopted_demo_db_url, allele) == []
 
 
+def test_custom_annotation_reference_must_carry_its_own_pubmed_id(adopted_demo_db_url,
+                                                                    tmp_path):
+    """A reference is found by its id or its PubMed id: a line naming reference R with
+    another reference's PubMed id was stored, and the variant's page could show the other
+    study. Refused with its line; the reference's own PubMed id, or none, is fine."""
+    (allele, _), user = _alleles_and_user(adopted_demo_db_url)
+    with psycopg.connect(adopted_demo_db_url) as conn:
+        reference = conn.execute("INSERT INTO reference (pubmed_id, title, published) VALUES "
+                                 "(31000001, 't', true) RETURNING id").fetchone()[0]
+    line = {"allele_id": allele, "user_id": user,
+            "annotations": {"references": [{"id": reference, "pubmed_id": 123}]}}
+    path = _custom_file(tmp_path, [line])
+    result = run_cli("ella-deposit", "custom_annotation", path, db_url=adopted_demo_db_url)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.strip() == (
+        f"error: {path}: line 1: reference id {reference} has PubMed id 31000001, not 123 "
+        "(give the reference's own, or leave pubmed_id out)")
+    assert _custom_rows(adopted_demo_db_url, allele) == []
+    for pubmed_id in (31000001, None):
+        line["annotations"]["references"] = [{"id": reference, "pubmed_id": pubmed_id}]
+        result = run_cli("ella-deposit", "custom_annotation", _custom_file(tmp_path, [line]),
+                         db_url=adopted_demo_db_url)
+        assert result.returncode == 0, result.stderr
+    assert len(_custom_rows(adopted_demo_db_url, allele)) == 2
+
+
 def test_finalize_needs_the_current_custom_annotation(api_app, db_url, ella_config, tmp_path):
     """api.md 4.15: `custom_annotation_id` must equal the current custom annotation id (both
     null when none): once the variant has one, null or a superseded id is refused with 409

@@ -127,6 +127,28 @@ def missing_reference_ids(conn, annotations):
     return sorted(wanted - found)
 
 
+def pubmed_mismatch_text(reference_id, given, stored):
+    has = "no PubMed id" if stored is None else f"PubMed id {stored}"
+    return (f"reference id {reference_id} has {has}, not {given} (give the reference's own, "
+            "or leave pubmed_id out)")
+
+
+def mismatched_pubmed_id(conn, annotations):
+    """(id, PubMed id given, PubMed id stored) of the first of `annotations.references` (all
+    existing) whose `pubmed_id` is not its reference's, or None. The UI finds a reference by
+    either: one naming another's PubMed id showed the interpreters a study not meant."""
+    given = [(r["id"], r["pubmed_id"]) for r in annotations.get("references") or []
+             if r.get("pubmed_id") is not None]
+    if not given:
+        return None
+    stored = dict(conn.execute("SELECT id, pubmed_id FROM reference WHERE id = ANY(%s)",
+                               (sorted({i for i, _ in given}),)).fetchall())
+    for reference_id, pubmed_id in given:
+        if stored.get(reference_id) != pubmed_id:
+            return reference_id, pubmed_id, stored.get(reference_id)
+    return None
+
+
 def parse_custom_annotation_line(text):
     try:
         # Without its line ending: JSON reads past it, and a line cut short was reported
@@ -195,6 +217,10 @@ def deposit_custom_annotations(conn, items, source=""):
             if missing:
                 raise CustomAnnotationError(f"{where}line {number}: reference id "
                                             f"{missing[0]} does not exist")
+            mismatch = mismatched_pubmed_id(cur, item["annotations"])
+            if mismatch:
+                raise CustomAnnotationError(
+                    f"{where}line {number}: {pubmed_mismatch_text(*mismatch)}")
         # The variants' rows, all at once in id order and after any running import (which
         # locks them batch by batch): taken one by one in file order, they deadlocked with a
         # variant deposit. `POST customannotations/` and finalize-allele lock them too.
@@ -208,14 +234,38 @@ def deposit_custom_annotations(conn, items, source=""):
     return {"created": created, "superseded": superseded}
 
 
+def _merged(current, given):
+    """The current row's annotations with a line's added: a group's keys (`external`,
+    `prediction`) set one by one, the others of the group kept; a reference replacing the
+    current entry of its id, or added after them. A file adds and changes; it takes away
+    nothing (the UI, which sends a group whole, does). `POST customannotations/` replaces
+    the groups it names instead, as ELLA's UI expects."""
+    merged = dict(current)
+    for group, value in given.items():
+        old = merged.get(group)
+        if isinstance(value, dict) and isinstance(old, dict):
+            merged[group] = {**old, **value}
+        elif group == "references" and isinstance(value, list) and isinstance(old, list):
+            by_id = {r["id"]: r for r in value}  # (ids checked: integers)
+            kept = []
+            for r in old:  # an adopted row's entries may have any shape
+                old_id = r.get("id") if isinstance(r, dict) else None
+                kept.append(by_id.pop(old_id) if isinstance(old_id, int) and old_id in by_id
+                            else r)
+            merged[group] = kept + list(by_id.values())
+        else:
+            merged[group] = value
+    return merged
+
+
 def _supersede_and_insert(conn, cur, item):
     """The item as the allele's current row, superseding the one there (1) or none (0). Runs
     after any concurrent writer of the allele's rows (`POST customannotations/`): the file
     carries no id it saw, so its row simply comes after theirs.
 
-    Its groups (`external`, `prediction`, ...) replace the current row's groups of those
-    names and the others are kept, as `POST customannotations/` does (api.md 4.19): a line
-    with a prediction only took away the external verdicts interpreters had saved."""
+    The line is merged into the current row key by key (`_merged`): a line with a
+    prediction only took away the external verdicts interpreters had saved, and one with
+    a single external verdict all the others of the group."""
     query = ("SELECT id, annotations FROM customannotation WHERE allele_id = %s "
              "AND date_superceeded IS NULL FOR NO KEY UPDATE")
     for attempt in range(CONCURRENT_RETRIES):
@@ -231,7 +281,7 @@ def _supersede_and_insert(conn, cur, item):
                   "previous_annotation_id, date_created) VALUES (%s, %s, %s, %s, %s)")
         annotations = item["annotations"]
         if current and isinstance(current[1], dict):
-            annotations = {**current[1], **annotations}
+            annotations = _merged(current[1], annotations)
         values = (Jsonb(annotations), item["allele_id"], item.get("user_id"),
                   current[0] if current else None, now)
         if current:

@@ -17,7 +17,8 @@ from psycopg.types.json import Jsonb
 from ella.allele_views import Q_COLUMNS, SHAPES
 from ella.db import clock_now
 from ella.deposit.custom_annotation import (changed_annotations, check_annotations,
-                                            missing_reference_ids)
+                                            mismatched_pubmed_id, missing_reference_ids,
+                                            pubmed_mismatch_text)
 from ella.web.access import (require_allele, require_analysis, require_genepanel,
                              require_working_genepanel)
 from ella.web.errors import BadRequest, Conflict, NotFound
@@ -145,6 +146,9 @@ def create_customannotation(ctx):
     missing = missing_reference_ids(conn, changed)
     if missing:
         raise BadRequest(f"body.annotations: no reference with id {missing[0]}")
+    mismatch = mismatched_pubmed_id(conn, changed)
+    if mismatch:
+        raise BadRequest(f"body.annotations: {pubmed_mismatch_text(*mismatch)}")
     now = clock_now(conn)
     annotations = dict(body["annotations"])
     previous_id = None
