@@ -56,7 +56,8 @@ def expected_frequency_columns(config):
 # its commit, and shared by a command storing a config that reads frequency columns, from its
 # check of them to its commit: each check held nothing against the other, so a config could
 # be stored during a refresh's build that read a column the refresh then dropped (the next
-# refresh refused, and filtering with the config was a 500).
+# refresh refused, and filtering with the config was a 500). A deposit holds it shared too,
+# from its annotation writer's reading of the columns to its commit.
 FREQUENCY_COLUMNS_LOCK = "ella.frequency-columns"
 
 

@@ -94,3 +94,40 @@ def test_a_demo_load_and_a_refresh_at_once_do_not_deadlock(db_url):
     _, refresh_err = refresh.communicate(timeout=300)
     assert demo.returncode == 0, demo_err
     assert "deadlock" not in refresh_err, refresh_err
+
+
+def test_a_deposit_during_a_refresh_that_adds_a_frequency_column_fills_it(
+        db_url, ella_config, tmp_path):
+    """The deposit's annotation writer read the shadow table's columns before the refresh
+    committed a new one (GNOMAD_EXOMES.SAS), and wrote its rows with the old columns: the new
+    column NULL in each, and `compare` said all was well. It now waits for the refresh,
+    then finds the columns differ from its config and lets the triggers write the rows."""
+    from ella.config import DEFAULT_CONFIG_PATH
+    without_sas = tmp_path / "config.yaml"
+    without_sas.write_text(DEFAULT_CONFIG_PATH.read_text().replace(SAS, SAS.replace(", SAS", "")))
+    env = {"ELLA_CONFIG": str(without_sas)}
+    first = run_cli("ella-db", "refresh", "--reason", "no SAS", db_url=db_url, env=env)
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(db_url) as blocker:
+        # The refresh (with SAS) is held just before it swaps in the new shadow table,
+        # holding its locks; the deposit (its config without SAS) starts meanwhile.
+        blocker.execute("SELECT 1 FROM annotationshadowfrequency LIMIT 1")
+        refresh = _popen(db_url, "ella-db", "refresh", "--reason", "SAS")
+        wait_for_lock_wait(db_url, count=1)
+        deposit = _popen(db_url, "ella-deposit", "annotation",
+                         str(DEMO / "analyses" / "brca_sample_2.HBOC_v01.vcf"), env=env)
+        wait_for_lock_wait(db_url, count=2)
+    _, refresh_err = refresh.communicate(timeout=120)
+    _, deposit_err = deposit.communicate(timeout=120)
+    assert refresh.returncode == 0, refresh_err
+    assert deposit.returncode == 0, deposit_err
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            'SELECT f."GNOMAD_EXOMES.SAS", (a.annotations #>> '
+            "'{frequencies,GNOMAD_EXOMES,freq,SAS}')::float FROM annotation a "
+            "JOIN annotationshadowfrequency f ON f.allele_id = a.allele_id "
+            "WHERE a.date_superceeded IS NULL").fetchall()
+    assert rows and any(annotated is not None for _, annotated in rows)
+    assert [shadow for shadow, _ in rows] == [annotated for _, annotated in rows]
+    compared = run_cli("ella-db", "compare", db_url=db_url)
+    assert compared.returncode == 0, compared.stdout + compared.stderr

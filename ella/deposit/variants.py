@@ -22,7 +22,7 @@ from ella.db import clock_now
 from ella.deposit.shadow_values import shadow_frequency_pairs, shadow_value_problem
 from ella.jsonschemas.compiled import SchemaVersions, UnsupportedSchema
 from ella.refresh import (frequency_column_differences, frequency_shadow_insert,
-                          transcript_shadow_insert)
+                          hold_frequency_columns, transcript_shadow_insert)
 from ella.vcf import VcfError
 
 log = logging.getLogger(__name__)
@@ -255,6 +255,11 @@ class AnnotationWriter:
         self.app_config = app_config
         self.config_id = config_id
         self.schemas = None
+        # No refresh may change the shadow table's columns until this deposit commits: one
+        # committing after the check below left the bulk path writing the old columns (a
+        # new column NULL in every row of the deposit, which `compare` called fine). Taken
+        # before the deposit writes `allele`, which a refresh locks after this lock.
+        hold_frequency_columns(cur.connection)
         # The values the shadow rows will cast: those of the live table's columns (the
         # config's differ from them exactly when the triggers write the rows) on this server.
         self.frequency_pairs = shadow_frequency_pairs(cur.connection)
