@@ -548,6 +548,11 @@ def _vacuum_analyze(conn, echo):
             except psycopg.errors.LockNotAvailable:
                 echo(f"VACUUM (ANALYZE) {table} skipped: the table is in use (autovacuum "
                      "will analyze it)")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.common.Terminated): said, then passed on
+        # The command still ends as interrupted; its output must not read as a refresh lost.
+        echo("VACUUM (ANALYZE) interrupted: the refresh is committed and stays (autovacuum "
+             "will analyze the new tables)")
+        raise
     finally:
         try:
             conn.execute("RESET lock_timeout")  # the session's own value again

@@ -89,18 +89,25 @@ def test_a_signal_during_the_analyze_after_the_commit_does_not_hide_the_refresh(
     The VACUUM races the holder for the new table (see the next test): a few tries, one of
     which must catch the VACUUM waiting."""
     for _ in range(3):
-        stdout = _signal_while_the_vacuum_waits(db_url)
-        if stdout is not None:
+        outcome = _signal_while_the_vacuum_waits(db_url)
+        if outcome is not None:
             break
     else:
         raise AssertionError("the VACUUM never waited for the lock")
-    assert stdout.splitlines()[-1] == "Shadow tables have been refreshed.", stdout
+    stdout, stderr, returncode = outcome
+    assert stdout.splitlines()[-2:] == [
+        "Shadow tables have been refreshed.",
+        # The command still ends as terminated: this says the refresh was not lost.
+        "VACUUM (ANALYZE) interrupted: the refresh is committed and stays (autovacuum will "
+        "analyze the new tables)"], stdout
     assert "AnnotationShadowTranscript count: 0" in stdout
+    assert (returncode, stderr) == (143, "error: terminated (SIGTERM)\n")
 
 
 def _signal_while_the_vacuum_waits(db_url):
-    """The refresh's output after a SIGTERM while its VACUUM waited for a lock; None when
-    the VACUUM got the new table first and never waited (the refresh then ran through)."""
+    """The refresh's (stdout, stderr, exit status) after a SIGTERM while its VACUUM waited
+    for a lock; None when the VACUUM got the new table first and never waited (the refresh
+    then ran through)."""
     with psycopg.connect(db_url) as blocker, psycopg.connect(db_url) as holder:
         # refresh pauses at its trigger on `reference` (after the swap) while this is held.
         blocker.execute("LOCK TABLE reference IN ROW EXCLUSIVE MODE")
@@ -121,11 +128,11 @@ def _signal_while_the_vacuum_waits(db_url):
                 refresh.communicate(timeout=60)
                 return None
             refresh.send_signal(signal.SIGTERM)
-            stdout, _ = refresh.communicate(timeout=30)
+            stdout, stderr = refresh.communicate(timeout=30)
         finally:
             if refresh.poll() is None:
                 refresh.kill()
-    return stdout
+    return stdout, stderr, refresh.returncode
 
 
 def test_the_analyze_after_the_commit_waits_for_its_lock_a_bounded_time(db_url):
