@@ -260,10 +260,13 @@ def _install_frequency_function(cur, config):
     body = sql.SQL("INSERT INTO annotationshadowfrequency ({columns}) VALUES ({values});").format(
         columns=sql.SQL(", ").join(columns), values=sql.SQL(", ").join(values))
     # The body is generated from the config, so it cannot live in sql/triggers/ as a file.
+    # Passed as a quoted literal, not between dollar quotes: a frequency name holding the
+    # quote's tag (`$fn$`) ended the body early (a syntax error the config did not explain).
+    text = f"BEGIN {body.as_string(cur)} END;"
     cur.execute(sql.SQL(
         "CREATE OR REPLACE FUNCTION insert_annotationshadowfrequency(allele_id integer, "
-        "annotations jsonb) RETURNS void AS $fn$ BEGIN {body} END; $fn$ LANGUAGE plpgsql").format(
-        body=body))
+        "annotations jsonb) RETURNS void AS {text} LANGUAGE plpgsql").format(
+        text=sql.Literal(text)))
 
 
 def _grants(cur, relation):

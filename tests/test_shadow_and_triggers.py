@@ -168,6 +168,28 @@ def test_refresh_after_adding_a_frequency_group_adds_and_backfills_columns(db_ur
     assert diff_catalogues(expected_catalogue(), catalogue(db_url)) == []
 
 
+def test_frequency_names_with_quotes_of_any_kind_are_columns_like_any_other(db_url,
+                                                                             ella_config):
+    """The trigger function's body was written between `$fn$` quotes: a name holding that
+    tag ended it early, and refresh failed with a syntax error the config did not explain."""
+    provider, key = "X$fn$Y", "A'B"
+    groups = copy.deepcopy(ella_config["frequencies"]["groups"])
+    groups["external"][provider] = [key]
+    odd = _with_groups(ella_config, groups)
+    with psycopg.connect(db_url) as conn:
+        refresh(conn, odd, **quiet)
+        allele_id = _allele(conn)
+        annotations = copy.deepcopy(ANNOTATION)
+        annotations["frequencies"][provider] = {"freq": {key: 0.5}, "num": {key: 10}}
+        _annotate(conn, allele_id, annotations)
+        assert conn.execute(
+            sql.SQL("SELECT {}, {} FROM annotationshadowfrequency WHERE allele_id = %s").format(
+                sql.Identifier(f"{provider}.{key}"), sql.Identifier(f"{provider}_num.{key}")),
+            (allele_id,)).fetchall() == [(0.5, 10)]
+        conn.rollback()
+        refresh(conn, ella_config, **quiet)
+
+
 def test_refresh_keeps_what_other_roles_were_granted_on_the_shadow_tables(db_url,
                                                                          ella_config):
     """The refresh builds the shadow tables anew: a service running as a role other than
