@@ -38,7 +38,8 @@ run: db-start
 	@force=--force; [ -n "$${DB_URL}" ] && force=; \
 	export DB_URL="$${DB_URL:-$$(ELLA_DEVDB_PORT=$(PGPORT) $(PY) -m ella.devdb url $(PGDIR))}"; \
 		bin/ella-demo --check $$force && bin/ella-db make-production && bin/ella-demo $$force && \
-		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (Ctrl-C stops it)" && \
+		echo "Serving the API on http://$${HOST:-127.0.0.1}:$${PORT:-3114}/api/v1/ (its routes: /api/v1/docs/; Ctrl-C stops it; PORT=... for another port)" && \
+		{ [ -z "$$force" ] || echo 'The bin/ tools in another shell: export DB_URL="$$(make -s db-url PGPORT=$(PGPORT))"'; } && \
 		exec bin/ella-api
 
 # The whole suite against a real PostgreSQL (a throwaway cluster per worker unless

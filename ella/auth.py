@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from ella.passwords import (MAX_INCORRECT_LOGINS, hash_password, password_is_strong,
+from ella.passwords import (MAX_INCORRECT_LOGINS, check_password_strength, hash_password,
                             password_expiry, password_was_used, set_password, verify_password)
 
 TOKEN_BYTES = 32
@@ -169,8 +169,11 @@ def change_password(conn, username, old_password, new_password, auth):
         _failed_login(conn, user_id, username, incorrect, "Invalid credentials.")
     if not active:
         raise LoginError("User is deactivated. Unable to change password. Contact support.")
-    if not password_is_strong(new_password, auth):
-        raise LoginError("Password doesn't follow password strength guidelines.")
+    strong, problems = check_password_strength(new_password, auth)
+    if not strong:
+        # ELLA's sentence, then what is missing: alone it left the user guessing.
+        raise LoginError("Password doesn't follow password strength guidelines. "
+                         + " ".join(f"{problem}." for problem in problems))
     if password_was_used(conn, user_id, new_password):
         raise LoginError("Password is equal to an old password. Choose a different password.")
     set_password(conn, user_id, hash_password(new_password),

@@ -196,10 +196,16 @@ def _refuse_undecodable(db_url):
                             "not ASCII") from None
 
 
+# Said by every tool started without a database: a newcomer's first run of one after
+# `make run` (which sets DB_URL only for itself) ended here.
+DB_URL_MISSING = ("DB_URL is not set: give the PostgreSQL URL of the ELLA database (e.g. "
+                  "postgresql:///ella?host=/path/to/socket; for the local database of "
+                  "`make run`: export DB_URL=\"$(make -s db-url)\")")
+
+
 def connect(db_url, autocommit=False, application_name="ella"):
     if not db_url:
-        raise DatabaseError("DB_URL is not set: give the PostgreSQL URL of the ELLA database "
-                            "(e.g. postgresql:///ella?host=/path/to/socket)")
+        raise DatabaseError(DB_URL_MISSING)
     _refuse_undecodable(db_url)
     try:
         # UTF-8 whatever PGCLIENTENCODING or the database's default says (names outside

@@ -145,11 +145,15 @@ def test_change_password_rules(api_app, db_url, user):
         return client.post(CHANGE, {"username": "testuser", "password": old, "new_password": new})
 
     assert change("wrong", "Another-pass3").json == {"message": "Invalid credentials."}
-    assert change(PASSWORD, "short").json == \
-        {"message": "Password doesn't follow password strength guidelines."}
+    # ELLA's sentence, then what is missing (alone it left the user guessing).
+    assert change(PASSWORD, "short").json == {"message": (
+        "Password doesn't follow password strength guidelines. Password must be at least 8 "
+        "characters long. Password must contain characters from at least 3 of these groups: "
+        "Uppercase letters [A-Z], Lowercase letters [a-z], Digits [0-9], Special characters.")}
     # Judged also as typed: NFC makes U+1D160 three characters, so 4 typed met a minimum of 8.
-    assert change(PASSWORD, "A1" + "\U0001D160" * 2).json == \
-        {"message": "Password doesn't follow password strength guidelines."}
+    assert change(PASSWORD, "A1" + "\U0001D160" * 2).json == {"message": (
+        "Password doesn't follow password strength guidelines. Password must be at least 8 "
+        "characters long.")}
     assert change(PASSWORD, PASSWORD).json == \
         {"message": "Password is equal to an old password. Choose a different password."}
     assert change(PASSWORD, "Another-pass3").status == 200

@@ -56,9 +56,16 @@ def test_config_violating_the_schema(db_url, tmp_path):
     assert "user.auth.password_minimum_length" in line and "minimum" in line
 
 
-def test_missing_db_url():
-    line = _one_line_error(run_cli("ella-db", "status"))
-    assert "DB_URL is not set" in line
+@pytest.mark.parametrize("tool, args", [
+    ("ella-db", ["status"]), ("ella-watcher", ["--once", "--analyses", ".", "--dest", "."]),
+    ("ella-polling", ["--once"])])
+def test_missing_db_url(tool, args):
+    """Every tool says how to set it, also for `make run`'s own database (a newcomer's
+    first tool run after `make run` ended at a bare "DB_URL is not set")."""
+    line = _one_line_error(run_cli(tool, *args))
+    assert line == ("error: DB_URL is not set: give the PostgreSQL URL of the ELLA database "
+                    "(e.g. postgresql:///ella?host=/path/to/socket; for the local database of "
+                    '`make run`: export DB_URL="$(make -s db-url)")'), line
 
 
 def test_unreachable_database(tmp_path):

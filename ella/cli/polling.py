@@ -8,7 +8,7 @@ import tempfile
 
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
-from ella.db import check_db_url
+from ella.db import DB_URL_MISSING, check_db_url
 from ella.polling import (Poller, ServiceError, remove_abandoned_working_folders,
                           service_from_config)
 
@@ -28,7 +28,8 @@ def build_parser():
     parser.add_argument("--max-backoff", type=interval_seconds, default=300.0,
                         help="longest wait while the service is unreachable (default 300)")
     parser.add_argument("--once", action="store_true",
-                        help="one cycle, then exit (exit code 1 if the service was unreachable)")
+                        help="one cycle, then exit (exit code 1 if the database was not ready "
+                             "or the service unreachable)")
     return parser
 
 
@@ -41,7 +42,7 @@ def _run(args):
     logging_setup.setup()  # in run_main: a bad LOG_LEVEL is one line
     config, env = load_settings()
     if not env["DB_URL"]:
-        raise CommandError("DB_URL is not set")
+        raise CommandError(DB_URL_MISSING)
     check_db_url(env["DB_URL"])
     try:
         service = service_from_config(config)

@@ -9,7 +9,7 @@ import time
 from ella import logging_setup
 from ella.cli.common import (CommandError, interval_seconds, load_settings, run_main,
                               seconds_within)
-from ella.db import connect
+from ella.db import DB_URL_MISSING, connect
 from ella.migrate import at_head
 from ella.text import escape_control_characters
 from ella.watcher import Watcher, WatcherError
@@ -69,7 +69,7 @@ def _run(args):
         raise CommandError("the incoming and destination directories are needed: give "
                            "--analyses/--dest or set ANALYSES_INCOMING/ANALYSES_PATH")
     if not env["DB_URL"]:
-        raise CommandError("DB_URL is not set")
+        raise CommandError(DB_URL_MISSING)
     try:
         watcher = Watcher(env["DB_URL"], config, incoming, dest, args.whitelist, args.blacklist,
                           args.whitelistfile, args.blacklistfile, settle=args.settle > 0)
