@@ -188,6 +188,26 @@ def test_replace_rewrites_the_links(db_url, tmp_path):
                                 "genepanel_transcript": 1, "genepanel_phenotype": 1}
 
 
+def test_replace_of_one_version_keeps_the_other_versions_links(db_url):
+    """`--replace` of HBOC v02 rewrites v02's transcript and phenotype links only: v01's, a
+    panel analyses of the lab were made on, stay as they were (the mutant audit's deletes
+    without the version emptied them)."""
+    def links(conn):
+        return {table: dict(conn.execute(
+            f"SELECT genepanel_version, count(*) FROM {table} GROUP BY 1").fetchall())
+            for table in ("genepanel_transcript", "genepanel_phenotype")}
+    with psycopg.connect(db_url) as conn:
+        deposit_folder(conn, DEMO / "HBOC_v01")
+        deposit_folder(conn, DEMO / "HBOC_v01", version="v02")
+        conn.commit()
+        before = links(conn)
+        assert before["genepanel_transcript"]["v01"] > 0
+        assert before["genepanel_phenotype"]["v01"] > 0
+        deposit_folder(conn, DEMO / "HBOC_v01", version="v02", replace=True)
+        conn.commit()
+        assert links(conn) == before
+
+
 def test_a_reused_transcript_of_another_gene_is_refused_without_replace(db_url, tmp_path):
     """A panel whose file puts test-ALL's NM_000518.5 (HBB) on another gene was deposited
     with HBB's row: the panel got HBB, which its files do not list, and not the gene they
