@@ -839,6 +839,23 @@ def test_reset_password_unlocks_expires_and_logs_out(demo_db_url):
     assert without_clilog(table_snapshot(demo_db_url)) == before
 
 
+def test_a_reset_leaves_the_logout_time_of_closed_sessions_as_it_was(demo_db_url):
+    """Only open sessions are closed: the logout time of one closed before is part of the
+    user's activity record and stays (the mutant audit's update without `logged_out IS
+    NULL` rewrote every one)."""
+    with psycopg.connect(demo_db_url) as conn:
+        closed = conn.execute(
+            "INSERT INTO usersession (user_id, token, issued, lastactivity, expires, "
+            "logged_out) SELECT id, 'closed-before', '2020-01-01', '2020-01-01', "
+            "'2020-02-01', '2020-01-02 10:00+00' FROM \"user\" WHERE username = 'testuser1' "
+            "RETURNING id, logged_out").fetchone()
+    assert open_sessions(demo_db_url, "testuser1") == 1
+    ok(users_cli(demo_db_url, "reset-password", "testuser1"))
+    assert open_sessions(demo_db_url, "testuser1") == 0
+    assert query(demo_db_url, "SELECT id, logged_out FROM usersession WHERE id = %s",
+                 (closed[0],)) == [closed]
+
+
 def test_a_name_stored_in_another_unicode_form_is_found_as_login_finds_it(demo_db_url,
                                                                           tmp_path):
     """An adopted database's `Åse` stored decomposed logs in typed precomposed, and a
