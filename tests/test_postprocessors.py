@@ -192,6 +192,32 @@ def test_41_finalize_without_findings(db_url, ella_config, tmp_path):
     assert len(snapshots) == 4 and all(s[1:] == (True, True, None) for s in snapshots)
 
 
+def test_41_the_snapshots_name_the_current_classifications(db_url, ella_config, tmp_path):
+    """A variant with an older, superseded classification besides its current one (here
+    stored after it, as an adopted database may hold them): the finalize's snapshots name
+    the current one, never the superseded (the mutant audit's read of every version put an
+    arbitrary one of them in)."""
+    _lab(db_url, ella_config, {"pattern": "^run",
+                               "postprocess": ["analysis_finalize_without_findings"]})
+    first = deposit(db_url, ella_config, _vcf(tmp_path, "run1", _snps))
+    _classify(db_url, first, "1")
+    with psycopg.connect(db_url) as conn:
+        current = dict(conn.execute("SELECT allele_id, id FROM alleleassessment").fetchall())
+        conn.execute(
+            "INSERT INTO alleleassessment (classification, user_id, date_created, "
+            "date_superceeded, allele_id, genepanel_name, genepanel_version) SELECT '1', 1, "
+            "now() - interval '2 days', now() - interval '1 day', allele_id, 'HBOC', 'v01' "
+            "FROM alleleassessment ORDER BY id")
+    done = deposit(db_url, ella_config, _vcf(tmp_path, "run3", _snps))
+    assert _round(db_url, done["analysis_id"])[1:3] == ("Done", True)
+    with psycopg.connect(db_url) as conn:
+        named = dict(conn.execute(
+            "SELECT s.allele_id, s.alleleassessment_id FROM analysisinterpretationsnapshot s "
+            "JOIN analysisinterpretation r ON r.id = s.analysisinterpretation_id "
+            "WHERE r.analysis_id = %s", (done["analysis_id"],)).fetchall())
+    assert named == current and len(named) == 4
+
+
 def test_41_classes_with_findings_or_outdated_are_not_finalized(db_url, ella_config,
                                                                  tmp_path):
     _lab(db_url, ella_config, {"pattern": "^run",
