@@ -694,6 +694,32 @@ def test_a_lock_held_elsewhere_during_a_deposit_is_waited_out(db_url, config, se
     assert job(db_url, job_id)["status"] == "DONE"
 
 
+@pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
+def test_a_deposit_rolled_back_by_a_serialization_failure_or_deadlock_is_retried(
+        db_url, config, service, user_id, sqlstate):
+    """PostgreSQL rolls a transaction back on a serialization failure (40001) or to break a
+    deadlock (40P01) with another writer: the same deposit succeeds when tried again, so the
+    job stays ANNOTATED (not FAILED (DEPOSIT)) and is deposited next cycle."""
+    job_id = add_job(db_url, user_id, mode="Variants")
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, job_id)
+    with psycopg.connect(db_url) as conn:  # the deposit's first allele: rolled back by the server
+        conn.execute(f"""
+            CREATE FUNCTION test_roll_back() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'rolled back' USING ERRCODE = '{sqlstate}'; END $$;
+            CREATE TRIGGER test_roll_back BEFORE INSERT ON allele
+            FOR EACH STATEMENT EXECUTE FUNCTION test_roll_back();""")
+    with pytest.raises(psycopg.errors.lookup(sqlstate)):
+        poller.cycle()  # (the loop logs it and tries again)
+    waiting = job(db_url, job_id)
+    assert (waiting["status"], waiting["message"]) == ("ANNOTATED", "")
+    assert count(db_url, "SELECT count(*) FROM allele") == 0
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DROP TRIGGER test_roll_back ON allele")
+    assert poller.cycle() == [(job_id, "ANNOTATED", "DONE")]
+    assert count(db_url, "SELECT count(*) FROM allele") > 0
+
+
 def test_a_deposit_canceled_by_the_statement_timeout_fails_only_its_job(db_url, config,
                                                                         service, user_id):
     """A deposit that outlasts the site's statement_timeout will outlast it again: counted as
@@ -922,6 +948,40 @@ def test_a_stale_poller_does_not_deposit_a_job_already_done(db_url, config, serv
         assert second._annotated(conn, job_id) is None
     assert count(db_url, "SELECT count(*) FROM analysis") == 1
     assert job(db_url, job_id)["status"] == "DONE"
+
+
+def test_a_job_resubmitted_while_its_result_was_fetched_is_left_to_its_new_task(
+        db_url, config, service, user_id):
+    """While this poller fetched the result of the job's task, the job got another task
+    (another poller, or this one restarted, submitted it again and saw it annotated): the
+    result fetched is not the job's any more. It is not deposited, and the job stays
+    ANNOTATED with its new task, whose result the next cycle deposits."""
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, job_id)
+    old_task = job(db_url, job_id)["task_id"]
+    new_task = AnnotationService(service.url).annotate(vcf_half(2))
+    service.process_gate = threading.Event()
+    service.process_started.clear()
+    handled = []
+    cycle = threading.Thread(target=lambda: handled.append(poller.cycle()))
+    cycle.start()
+    try:
+        assert _wait(service.process_started.is_set)  # fetching the old task's result
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE annotationjob SET task_id = %s WHERE id = %s",
+                         (new_task, job_id))
+    finally:
+        service.process_gate.set()
+        cycle.join(120)
+    assert handled == [[]]
+    left = job(db_url, job_id)
+    assert (left["status"], left["task_id"]) == ("ANNOTATED", new_task)
+    assert count(db_url, "SELECT count(*) FROM analysis") == 0
+    assert poller.cycle() == [(job_id, "ANNOTATED", "DONE")]
+    processed = [path for method, path in service.requests if "/process/" in path]
+    assert processed[-2:] == [f"/api/v1/process/{old_task}", f"/api/v1/process/{new_task}"]
+    assert count(db_url, "SELECT count(*) FROM analysis") == 1
 
 
 def _env(db_url, service_url):
@@ -1244,6 +1304,28 @@ def test_working_folders_a_killed_poller_left_are_removed_at_start(db_url, servi
         assert os.path.isdir(in_use)  # its lock is held: a poller working in it
     assert result.returncode == 0, result.stderr
     assert not left.exists()
+    assert "removed 1 working folder(s) a stopped poller left" in result.stderr
+
+
+def test_a_working_folder_without_its_lock_file_is_removed_only_once_it_is_old(
+        db_url, service, tmp_path):
+    """A working folder without its IN_USE file may be one a poller is just making (the
+    folder comes before its lock file): left alone for an hour, then taken for one a killed
+    poller left and removed."""
+    young = tmp_path / "ella-preimport-young1"
+    young.mkdir()
+    (young / "job-2.vcf").write_text("being written\n")
+    old = tmp_path / "ella-importjob-old1"
+    old.mkdir()
+    (old / "job-1.vcf").write_text("patient data\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    env = dict(_env(db_url, service.url), TMPDIR=str(tmp_path))
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not old.exists()
+    assert (young / "job-2.vcf").read_text() == "being written\n"
     assert "removed 1 working folder(s) a stopped poller left" in result.stderr
 
 
