@@ -806,6 +806,32 @@ def test_an_import_whose_transaction_the_database_never_saw_goes_back(dirs, db_u
     assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
 
 
+def test_an_import_whose_transaction_is_still_open_is_left_for_the_next_poll(
+        dirs, db_url, ella_config):
+    """The marker's transaction is still in progress (the server side of a connection lost
+    during its commit): whether it commits is not known yet, so the staging folder and its
+    marker stay as they are; once the transaction has ended (here rolled back), the next poll
+    puts the folder back and imports it."""
+    incoming, dest = dirs
+    _only(incoming)
+    with psycopg.connect(db_url) as importing:
+        xact = importing.execute("SELECT txid_current()").fetchone()[0]
+        database = watcher_module.database_identity(importing)
+        staging = _uncommitted_leftover(dest, "TestAnalysis-001", incoming, xact=xact,
+                                        database=database)
+        marker = dest / ".importing-TestAnalysis-001.json"
+        written = marker.read_text()
+        watcher = Watcher(db_url, ella_config, incoming, dest)
+        assert watcher.poll() == []
+        assert staging.is_dir() and marker.read_text() == written
+        assert list(incoming.iterdir()) == []
+        assert _analyses(db_url) == []
+        importing.rollback()
+    assert watcher.poll() == ["TestAnalysis-001"]
+    assert [p.name for p in dest.iterdir()] == ["TestAnalysis-001"]
+    assert [a[0] for a in _analyses(db_url)] == ["TestAnalysis-001"]
+
+
 def _a_committed_transaction_id(db_url):
     with psycopg.connect(db_url) as conn:
         return conn.execute("SELECT txid_current()").fetchone()[0]  # committed at the end
@@ -1124,6 +1150,58 @@ def test_an_unreadable_marker_is_said_once_with_what_to_do_and_counts_as_a_failu
         assert "X" in watcher.failures
     lines = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
     assert len(lines) == 1 and "then move the folder to" in lines[0], lines
+
+
+@pytest.mark.parametrize("analysis_id", [None, "7"])
+def test_a_marker_whose_analysis_id_is_no_number_is_unreadable(dirs, db_url, ella_config,
+                                                               caplog, analysis_id):
+    """A marker naming its analysis but not the row's id as a number (an edited or foreign
+    marker) cannot tell whether its import committed: it is not taken for "never committed"
+    (which would import the folder again), but said once with what to do, the folder left
+    in the destination and counted as a failure."""
+    import logging
+    incoming, dest = dirs
+    _only(incoming)
+    staging = _uncommitted_leftover(dest, "TestAnalysis-001", incoming,
+                                    analysis_id=analysis_id)
+    marker = dest / ".importing-TestAnalysis-001.json"
+    caplog.set_level(logging.ERROR, logger="ella.watcher")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    for _ in range(2):
+        assert watcher.poll() == []
+        assert watcher.failures == ["TestAnalysis-001"]
+    assert staging.is_dir() and marker.is_file()
+    assert list(incoming.iterdir()) == []
+    assert _analyses(db_url) == []
+    lines = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(lines) == 1 and "no analysis name and id" in lines[0] \
+        and "then move the folder to" in lines[0], lines
+
+
+def test_a_marker_that_is_no_json_is_said_once_and_both_are_left_in_place(
+        dirs, db_url, ella_config, caplog):
+    """A marker cut short (a full disk, a crash while it was written) beside its staging
+    folder: the error is logged on the first poll only, and neither the marker nor the
+    folder is touched; nothing is imported."""
+    import logging
+    incoming, dest = dirs
+    _only(incoming)
+    staging = _uncommitted_leftover(dest, "TestAnalysis-001", incoming)
+    marker = dest / ".importing-TestAnalysis-001.json"
+    cut = marker.read_text()[:30]
+    marker.write_text(cut)
+    files = sorted(p.relative_to(staging) for p in staging.rglob("*"))
+    caplog.set_level(logging.ERROR, logger="ella.watcher")
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    for _ in range(2):
+        assert watcher.poll() == []
+        assert watcher.failures == ["TestAnalysis-001"]
+    lines = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(lines) == 1 and str(marker) in lines[0], lines
+    assert marker.read_text() == cut
+    assert sorted(p.relative_to(staging) for p in staging.rglob("*")) == files
+    assert list(incoming.iterdir()) == []
+    assert _analyses(db_url) == []
 
 
 def test_a_ready_that_is_no_file_is_said_once(dirs, db_url, ella_config, caplog):
