@@ -593,3 +593,83 @@ def test_stored_names_differing_only_in_case_stay_usable_by_their_exact_names(
     assert [c["name"] for c in result["configs"]] == ["Default", "default"]
     assert sorted((name, group) for name, _, group, _ in links(fc_db)) == [
         ("Default", "Lab"), ("Default", "lab"), ("default", "Lab"), ("default", "lab")]
+
+
+def test_an_update_replaces_the_active_row_of_a_name_with_an_inactive_one_beside_it(
+        fc_db, tmp_path):
+    """An adopted ELLA database may hold two rows of one name that are not superseded, one
+    active and one inactive (the inactive one newer, or older): an update replaces the
+    active one, and the inactive one stays as it was."""
+    data = load_fixture()[:2]
+    with psycopg.connect(fc_db) as conn:
+        def insert(entry, active, threshold=None):
+            filterconfig = json.loads(json.dumps(entry["filterconfig"]))
+            if threshold is not None:
+                filterconfig["filters"][0]["config"]["thresholds"]["AD"]["external"] = threshold
+            return conn.execute(
+                "INSERT INTO filterconfig (name, filterconfig, requirements, active) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (entry["name"], psycopg.types.json.Jsonb(filterconfig),
+                 psycopg.types.json.Jsonb(entry["requirements"]), active)).fetchone()[0]
+        # `Default`: the active row first, an inactive one after it.
+        default_active = insert(data[0], True)
+        default_inactive = insert(data[0], False, threshold=0.002)
+        # `SingleDefault`: an inactive row first, the active one after it.
+        single_inactive = insert(data[1], False, threshold=0.002)
+        single_active = insert(data[1], True)
+    for entry in data:
+        entry["filterconfig"]["filters"][0]["config"]["thresholds"]["AD"]["external"] = 0.004
+    result = run_cli("ella-filterconfigs", "update", write_json(tmp_path, data), "--reason",
+                     "r", db_url=fc_db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Filterconfig updated") == 4  # two configs, two groups each
+    rows = {r[0]: r[1:5] for r in configs(fc_db)}
+    new_default, new_single = sorted(set(rows) - {default_active, default_inactive,
+                                                  single_inactive, single_active})
+    # (name, active, superseded, previous)
+    assert rows[default_active] == ("Default", False, True, None)
+    assert rows[new_default] == ("Default", True, False, default_active)
+    assert rows[default_inactive] == ("Default", False, False, None)
+    assert rows[single_active] == ("SingleDefault", False, True, None)
+    assert rows[new_single] == ("SingleDefault", True, False, single_active)
+    assert rows[single_inactive] == ("SingleDefault", False, False, None)
+
+
+def test_an_update_warns_of_no_config_without_requirements_only_when_so(fc_db, ella_config):
+    """A group that had the replaced config, and is not in its entry, is told it has no
+    active config without requirements only when the replaced one had none and no other
+    active config of the group is without them."""
+    base = load_fixture()[0]
+
+    def entry(name, groups, requirements=True, threshold=0.005):
+        item = json.loads(json.dumps(base))
+        item["name"] = name
+        item["usergroups"] = [{"name": g, "order": o} for g, o in groups]
+        if not requirements:
+            item["requirements"] = []
+        item["filterconfig"]["filters"][0]["config"]["thresholds"]["AD"]["external"] = threshold
+        return item
+
+    add_groups(fc_db, ["testgroup04"])
+    with psycopg.connect(fc_db) as conn:
+        deposit_filterconfigs(conn, ella_config, [
+            entry("OpenA", [("testgroup01", 0), ("testgroup02", 0)], requirements=False),
+            entry("OpenB", [("testgroup01", 1)], requirements=False),
+            entry("Req", [("testgroup02", 1), ("testgroup03", 0)]),
+            entry("Req2", [("testgroup03", 1)])])
+        old_ids = {name: fc_id for fc_id, name, *_ in configs(fc_db)}
+        # OpenA (without requirements) leaves testgroup01, which keeps OpenB (without them
+        # too: nothing said), and testgroup02, which keeps Req only (with them: said).
+        first = deposit_filterconfigs(conn, ella_config, [
+            entry("OpenA", [("testgroup04", 0)], requirements=False, threshold=0.004)])
+        assert first["warnings"] == [
+            "Warning: user group 'testgroup02' had filter config 'OpenA' (id "
+            f"{old_ids['OpenA']}), which this update replaced, and is not in its usergroups: "
+            "the group now has no active filter config without requirements; analyses "
+            "matching none of its configs will have none"]
+        # Req (with requirements) leaves testgroup03, which keeps Req2 (with them too):
+        # nothing is said, the group had no config without requirements before either.
+        second = deposit_filterconfigs(conn, ella_config, [
+            entry("Req", [("testgroup02", 1)], threshold=0.004)])
+        assert second["warnings"] == []
+        assert [c["change"] for c in second["configs"]] == ["Filterconfig updated"]

@@ -452,6 +452,16 @@ MALFORMED = [
     ("column-twice", "transcripts", _replace_line(2, lambda l: l.replace("\tmetadata",
                                                                           "\tstrand")),
      "line 2: header has column 'strand' more than once"),
+    # Spelt in another case it is the same symbol ('Brca2' is neither 'BRCA2' nor its
+    # lower case): two genes of one symbol, one of which the filters would miss.
+    ("symbol-case-conflict-in-transcripts", "transcripts", _replace_line(4, _field(8, "Brca2")),
+     "line 4: HGNC symbol 'Brca2' is HGNC id 1101 on line 3 of "
+     "test-ALL_v01_genes_transcripts.tsv but 4827 here"),
+    # HGNC ids start at 1: 0 is no gene.
+    ("hgnc-id-zero-transcripts", "transcripts", _replace_line(4, _field(7, "0")),
+     "line 4: HGNC id 0 is below 1"),
+    ("hgnc-id-zero-phenotypes", "phenotypes", _replace_line(3, _field(0, "0")),
+     "line 3: HGNC id 0 is below 1"),
     ("phenotype-gene-id-typo", "phenotypes", _replace_line(3, _field(0, "1100")),
      "line 3: HGNC symbol 'BRCA2' is HGNC id 1101 on line 3 of "
      "test-ALL_v01_genes_transcripts.tsv but 1100 here"),
@@ -605,6 +615,22 @@ def test_symbol_owned_by_another_gene_in_the_database(db_url, tmp_path):
     assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
 
 
+def test_symbol_owned_by_another_gene_in_the_database_in_another_case(db_url, tmp_path):
+    """HGNC symbols are compared without case (the gene table's symbol index is so): the
+    panel's 'Brca2' of HGNC id 99999 is the stored BRCA2 of 1101, said as such."""
+    assert run_cli("ella-deposit", "genepanel", "--folder", str(DEMO / "HBOC_v01"),
+                   db_url=db_url).returncode == 0
+    renumber = lambda text: re.sub(r"(^|\t)1101\tBRCA2\t", r"\g<1>99999\tBrca2\t",  # noqa: E731
+                                   text, flags=re.M)
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v01", renumber, renumber)
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "genepanel", "--folder", str(folder),
+                                  db_url=db_url))
+    assert line == ("error: HGNC symbol 'Brca2' has HGNC id 99999 in the panel files but "
+                    "belongs to HGNC id 1101 in the database"), line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+
+
 def test_gene_symbol_is_updated_by_hgnc_id(db_conn, tmp_path):
     deposit_folder(db_conn, DEMO / "HBOC_v01")
     rename = lambda text: re.sub(r"(^|\t)1101\tBRCA2\t", r"\g<1>1101\tFANCD1\t",  # noqa: E731
@@ -744,3 +770,32 @@ def test_a_gene_with_phenotypes_and_no_transcripts_in_the_panel(db_conn, tmp_pat
         ).fetchall() == [("BRCA1", "{Breast-ovarian cancer, familial, 1}")]
     assert db_conn.execute("SELECT count(*) FROM transcript WHERE gene_id = 1100").fetchone() \
         == (0,)
+
+
+def test_an_empty_phenotype_inheritance_links_the_stored_n_a_phenotype(db_conn, tmp_path):
+    """An empty inheritance cell is N/A (import.md 4.6): the stored N/A phenotype is linked,
+    also beside a '' one of older data (an adopted database holding both); with '' alone
+    stored, that one is linked. No phenotype row is added."""
+    deposit_folder(db_conn, TEST_ALL)
+    pancreatic = "{Pancreatic cancer 2}"  # BRCA2's, inheritance empty in the file
+    malaria = "{Malaria, resistance to}"  # HBB's, likewise
+    [(n_a_id, inheritance)] = db_conn.execute(
+        "SELECT id, inheritance FROM phenotype WHERE gene_id = 1101 AND description = %s",
+        (pancreatic,)).fetchall()
+    assert inheritance == "N/A"
+    older_id = db_conn.execute("INSERT INTO phenotype (gene_id, description, inheritance, "
+                               "omim_id) VALUES (1101, %s, '', 613347) RETURNING id",
+                               (pancreatic,)).fetchone()[0]
+    malaria_id = db_conn.execute("UPDATE phenotype SET inheritance = '' WHERE gene_id = 4827 "
+                                 "AND description = %s RETURNING id", (malaria,)).fetchone()[0]
+    phenotypes_before = counts(db_conn)["phenotype"]
+    folder = edited_copy(tmp_path, TEST_ALL, "test-ALL_v02")
+    result = deposit_folder(db_conn, folder)
+    assert (result["phenotypes_new"], result["phenotype_links"]) == (0, 27)
+    assert counts(db_conn)["phenotype"] == phenotypes_before
+    linked = dict(db_conn.execute(
+        "SELECT p.description, p.id FROM genepanel_phenotype gp JOIN phenotype p "
+        "ON p.id = gp.phenotype_id WHERE gp.genepanel_version = 'v02' "
+        "AND p.description = ANY(%s)", ([pancreatic, malaria],)).fetchall())
+    assert linked == {pancreatic: n_a_id, malaria: malaria_id}
+    assert older_id not in linked.values()

@@ -142,6 +142,29 @@ def test_a_reference_too_long_to_index_is_named_by_its_line(db_url, tmp_path, to
     assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
 
 
+def test_an_update_too_long_to_index_only_with_the_stored_fields_is_named_by_its_line(
+        db_url, tmp_path):
+    """A line giving the authors of a stored reference is indexed with its stored title:
+    each fits in a tsvector alone, together they do not, and the line is named."""
+    title = " ".join(f"t{i}" for i in range(70_000))
+    authors = " ".join(f"a{i}" for i in range(70_000))
+    stored = write_lines(tmp_path, [json.dumps({"pubmed_id": 1234567, "title": title})],
+                         "stored.jsonl")
+    assert run_cli("ella-deposit", "references", stored, db_url=db_url).returncode == 0
+    alone = write_lines(tmp_path, [json.dumps({"pubmed_id": 7654321, "authors": authors})],
+                        "alone.jsonl")
+    path = write_lines(tmp_path, [json.dumps({"pubmed_id": 1111111, "title": "Fine"}),
+                                  json.dumps({"pubmed_id": 1234567, "authors": authors})])
+    before = table_snapshot(db_url)
+    line = one_line_error(run_cli("ella-deposit", "references", path, db_url=db_url))
+    assert line.startswith(
+        f"error: {path}: line 2: its authors, title, journal and year are too long to index "
+        "for the reference search (string is too long for tsvector"), line
+    assert without_clilog(table_snapshot(db_url)) == without_clilog(before)
+    # The authors alone, of a new reference, are indexed.
+    assert run_cli("ella-deposit", "references", alone, db_url=db_url).returncode == 0
+
+
 @pytest.mark.parametrize("command", ["references", "custom_annotation"])
 def test_a_line_that_is_no_utf8_is_named_and_a_byte_order_mark_is_skipped(db_url, tmp_path,
                                                                           command):
@@ -383,6 +406,30 @@ def test_append_genepanel_to_usergroup(adopted_demo_db_url):
     assert one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", name, version,
                                   "nogroup", db_url=adopted_demo_db_url)) == \
         "error: User group nogroup does not exist"
+
+
+def test_append_genepanel_to_a_group_stored_in_two_unicode_forms_is_a_clear_error(db_url):
+    """An adopted database may hold `Genetikk Å` composed and decomposed: a name that is
+    both in another form (here with the Ångström sign) says so in one line (it was a
+    traceback) and links nothing."""
+    composed, decomposed = "Genetikk \u00c5", "Genetikk A\u030a"
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO genepanel (name, version, genome_reference, official, "
+                     "date_created) VALUES ('P', 'v1', 'GRCh37', true, now())")
+        for name in (composed, decomposed):
+            conn.execute("INSERT INTO usergroup (name, config) VALUES (%s, '{}')", (name,))
+    line = one_line_error(run_cli("ella-deposit", "append_genepanel_to_usergroup", "P", "v1",
+                                  "Genetikk \u212b", db_url=db_url))
+    # (Listed in the database's order of names.)
+    assert line.startswith("error: the user group 'Genetikk \u212b' could be any of "), line
+    assert line.endswith(": name it exactly"), line
+    assert repr(composed) in line and repr(decomposed) in line, line
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM usergroupgenepanel").fetchone() == (0,)
+    # Named exactly, each is found.
+    result = run_cli("ella-deposit", "append_genepanel_to_usergroup", "P", "v1", decomposed,
+                     db_url=db_url)
+    assert result.returncode == 0, result.stderr
 
 
 def test_help_everywhere():
