@@ -635,14 +635,17 @@ def _deposit_files(conn, app_config, job, folder, vcf_text):
 # --- the loop (7.4) -------------------------------------------------------------------------
 
 # SQLSTATEs of a passing database condition: connection (08), a transaction rolled back by a
-# deadlock or serialization failure (40), insufficient resources (53), a server shutting down
-# or not yet taking connections (57P), a system error (58), a lock not available (55P03).
-# A statement canceled (57014: the site's statement_timeout, or an operator) is the job's:
-# the same deposit would be canceled again, every cycle, ahead of every later job.
+# deadlock or serialization failure (40), a disk full, out of memory or too many connections
+# (531, 532, 533), a server shutting down or not yet taking connections (57P), a system error
+# (58), a lock not available (55P03).
+# A statement canceled (57014: the site's statement_timeout, or an operator) and a site's
+# limit exceeded (53400: temp_file_limit) are the job's: the same deposit would be stopped
+# again, every cycle, ahead of every later job.
 # 42501: a privilege the service's role lacks (the site grants it; the job is not at fault).
 # 25006: a database that takes no writes now (a standby after a failover, a freeze); 25P03:
 # the session ended by the site's idle_in_transaction_session_timeout.
-_TRANSIENT_STATES = ("08", "40", "53", "57P", "58", "55P03", "42501", "25006", "25P03")
+_TRANSIENT_STATES = ("08", "40", "531", "532", "533", "57P", "58", "55P03", "42501", "25006",
+                     "25P03")
 
 
 def transient_database_error(conn, exc):

@@ -741,6 +741,35 @@ def test_a_deposit_canceled_by_the_statement_timeout_fails_only_its_job(db_url, 
     assert job(db_url, later)["status"] == "DONE"
 
 
+def test_a_deposit_over_a_site_limit_fails_only_its_job(db_url, config, service, user_id):
+    """A site's limit exceeded (53400, e.g. temp_file_limit reached by a large job's sort) is
+    reached again by the same deposit: the job fails with the cause, and the jobs after it are
+    deposited. (Counted as a passing condition, it was retried every cycle ahead of them, and
+    the loop backed off as in an outage.)"""
+    big, small = vcf_half(1), vcf_half(2)
+    first_position = next(int(line.split("\t")[1]) for line in big.splitlines()
+                          if not line.startswith("#"))
+    with psycopg.connect(db_url) as conn:  # over the limit: the big job's alleles only
+        conn.execute(f"""
+            CREATE FUNCTION test_over_limit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'temporary file size exceeds temp_file_limit (0kB)'
+                  USING ERRCODE = '53400'; END $$;
+            CREATE TRIGGER test_over_limit BEFORE INSERT ON allele FOR EACH ROW
+            WHEN (NEW.vcf_pos = {first_position}) EXECUTE FUNCTION test_over_limit();""")
+    over = add_job(db_url, user_id, mode="Variants", data=big)
+    poller = Poller(db_url, config)
+    until_annotated(poller, db_url, over)
+    assert poller.cycle() == [(over, "ANNOTATED", "FAILED (DEPOSIT)")]
+    failed = job(db_url, over)
+    assert "temp_file_limit" in failed["message"], failed["message"]
+    assert poller.retry_at is None  # no back-off: the database is fine
+    later = add_job(db_url, user_id, mode="Variants", data=small)
+    _cycles(poller, 4)
+    assert job(db_url, later)["status"] == "DONE"
+    assert count(db_url, "SELECT count(*) FROM allele WHERE vcf_pos = %s",
+                 (first_position,)) == 0
+
+
 def test_unreachable_service_waits_with_backoff_and_then_continues(
         db_url, config, service, user_id):
     job_id = add_job(db_url, user_id)
