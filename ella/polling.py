@@ -575,6 +575,16 @@ def deposit_result(conn, app_config, job, vcf_text):
         if outside:
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
+        # As the API checks at POST, for a job posted before its analysis was made (a Create
+        # and its Append, submitted one after the other): filed under another panel, another
+        # group saw the analysis' name and its patient's variants in its job list.
+        own = conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
+                           "WHERE name = %s", (props.get("analysis_name"),)).fetchone()
+        if own is not None and tuple(own) != (job["genepanel_name"], job["genepanel_version"]):
+            raise DepositError(f"An Append job's gene panel must be its analysis' own: "
+                               f"{props['analysis_name']} is on {own[0]} {own[1]}, the job on "
+                               f"{job['genepanel_name']} {job['genepanel_version']}: nothing "
+                               "appended")
     with working_folder("ella-importjob-") as tmp, \
             collecting(keep=MESSAGE_WARNINGS) as warnings:
         try:

@@ -333,6 +333,30 @@ def test_append_to_another_groups_analysis_fails_and_changes_nothing(db_url, con
                               "user group of the job's user: nothing appended")
 
 
+def test_an_append_job_on_another_panel_than_its_analysis_fails_and_changes_nothing(
+        db_url, config, service, user_id):
+    """The API refuses an Append job whose panel is not its analysis' own, but only when the
+    analysis exists: one posted right after its Create job (the usual pair) on another panel
+    the user may import on was deposited, and the groups having only that panel saw the
+    analysis' name and its patient's variants in their job list."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO usergroupgenepanel (usergroup_id, genepanel_name, "
+                     "genepanel_version) SELECT group_id, 'HBOC', 'v1.0.0' FROM \"user\" "
+                     "WHERE id = %s", (user_id,))
+    poller = Poller(db_url, config)
+    first = add_job(db_url, user_id, data=vcf_half(1), analysis_name="fam")
+    second = add_job(db_url, user_id, data=vcf_half(2), analysis_name="fam.HBOC_v01",
+                     create_or_append="Append", panel=("HBOC", "v1.0.0"))
+    _cycles(poller, 6)
+    assert job(db_url, first)["status"] == "DONE"
+    failed = job(db_url, second)
+    assert (failed["status"], failed["message"]) == (
+        "FAILED (DEPOSIT)", "DepositError: An Append job's gene panel must be its analysis' "
+        "own: fam.HBOC_v01 is on HBOC v01, the job on HBOC v1.0.0: nothing appended")
+    assert count(db_url, "SELECT count(*) FROM sample") == 1
+    assert genotypes_of(db_url, "fam.HBOC_v01") == 3
+
+
 def _fails_depositing_nothing(db_url, poller, job_id, message):
     """The poller's cycles fail the job (FAILED (DEPOSIT), `message`) and write nothing but
     the job's row."""
