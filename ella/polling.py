@@ -869,6 +869,30 @@ class Poller:
         return self._transition(conn, job_id, RUNNING, status=ANNOTATED, message="")
 
     def _submitted(self, conn, job_id):
+        marked = []  # once the job is marked SUBMITTING: [None], then [the service's task id]
+        try:
+            new = self._submit(conn, job_id, marked)
+        except ServiceUnreachable:
+            if marked:
+                self._unmark(conn, job_id, None)
+            raise
+        if new is None and marked:
+            self._unmark(conn, job_id, marked[0])
+        return new
+
+    def _unmark(self, conn, job_id, task_id):
+        """The job's user changed it (cancelled it) while this poller submitted it: the
+        SUBMITTING mark comes off, as the submission's outcome is known here. (Left on, a retry
+        was failed as an interrupted submission, which it was not.)"""
+        with conn.transaction():
+            status = conn.execute("UPDATE annotationjob SET task_id = '' WHERE id = %s AND "
+                                  "task_id = %s RETURNING status",
+                                  (job_id, SUBMITTING)).fetchone()
+        if status is not None and task_id is not None:
+            log.warning("import job %s: changed to %s while the annotation service took it as "
+                        "task %s; that task is not used", job_id, status[0], task_id)
+
+    def _submit(self, conn, job_id, marked):
         job = load_job(conn, job_id)
         if job is None or job["status"] != SUBMITTED:
             return None  # deleted or changed since the cycle's list (the user)
@@ -890,8 +914,10 @@ class Poller:
             # connection (or the process) is failed next time, never sent a second time.
             if self._transition(conn, job_id, SUBMITTED, task_id=SUBMITTING) is None:
                 return None  # changed meanwhile (the user)
+            marked.append(None)
             try:
                 task_id = send()
+                marked[0] = task_id
             except ServiceUnreachable:
                 # Nothing reached the service: the job waits for the next try as it was.
                 self._transition(conn, job_id, SUBMITTED, task_id=job["task_id"] or "")

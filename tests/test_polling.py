@@ -603,6 +603,45 @@ def test_a_submission_whose_answer_was_lost_with_the_database_is_not_sent_again(
     assert "the annotation service may have its task" in failed["message"]
 
 
+@pytest.mark.parametrize("reachable", [True, False])
+def test_a_job_cancelled_while_it_was_submitted_runs_when_retried(db_url, config, service,
+                                                                   user_id, caplog, reachable):
+    """The user cancelled the job while the poller's POST was under way (answered, or not
+    reaching the service): the job's submission mark comes off, and a task the service took
+    is not used. (Left on, the user's retry was failed as a submission the poller had been
+    stopped in, with a false cause.)"""
+    from ella.web.app import create_app
+    job_id = add_job(db_url, user_id)
+    poller = Poller(db_url, config)
+    real = poller.service.annotate
+    sent = real if reachable else AnnotationService(closed_port_url()).annotate
+    app = create_app(config, {"DB_URL": db_url, "COOKIE_SECURE": False})
+    try:
+        client = logged_in_client(app, db_url, "importer")
+        url = f"/api/v1/import/service/jobs/{job_id}/"
+
+        def annotate_while_cancelled(data):
+            assert client.request("PATCH", url, json_body={"status": "CANCELLED"}).status == 200
+            return sent(data)
+        poller.service.annotate = annotate_while_cancelled
+        assert poller.cycle() == []
+        poller.service.annotate = real
+        cancelled = job(db_url, job_id)
+        assert (cancelled["status"], cancelled["task_id"]) == ("CANCELLED", "")
+        first_task = service.requests.count(("POST", "/api/v1/annotate"))
+        assert first_task == (1 if reachable else 0)
+        assert (f"import job {job_id}: changed to CANCELLED while the annotation service "
+                "took it as task" in caplog.text) is reachable
+        retried = client.request("PATCH", url, json_body={"status": "SUBMITTED"})
+        assert (retried.status, retried.json["task_id"]) == (200, "")
+    finally:
+        app._drop_connection()
+    until_annotated(poller, db_url, job_id)
+    assert service.requests.count(("POST", "/api/v1/annotate")) == first_task + 1
+    _cycles(poller, 2)
+    assert job(db_url, job_id)["status"] == "DONE"
+
+
 def test_a_submission_the_service_never_got_is_sent_again(db_url, config, user_id):
     """Unreachable (nothing was sent): the mark is taken back and the job waits as it was."""
     job_id = add_job(db_url, user_id)
