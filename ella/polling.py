@@ -343,9 +343,9 @@ class AnnotationService:
         return self._request("GET", f"/process/{urllib.parse.quote(task_id, safe='')}",
                              deadline_factor=20, max_bytes=MAX_RESULT_BYTES)
 
-    def running(self):
+    def running(self, deadline_factor=3):
         try:
-            self._request("GET", "/status")
+            self._request("GET", "/status", deadline_factor=deadline_factor)
         except ServiceError:
             return False
         return True

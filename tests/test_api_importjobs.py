@@ -44,6 +44,55 @@ def test_j1_running_reflects_the_service(app, db_url, ella_config):
         none._drop_connection()
 
 
+def test_running_is_asked_once_in_a_few_seconds(app, service, monkeypatch):
+    """Open to anyone and asked often by the UI: the service's answer is kept a few seconds
+    (each call held an API worker for as long as the service took)."""
+    from api_client import Client
+    from ella.web.routes import importjobs
+    anonymous = Client(app)
+    for _ in range(3):
+        assert anonymous.get("/api/v1/import/service/running/").json == {"running": True}
+    assert service.requests.count(("GET", "/api/v1/status")) == 1
+    monkeypatch.setattr(importjobs, "RUNNING_KEPT_SECONDS", 0.0)  # the seconds gone by
+    service.fail["alive"] = (500, "down for maintenance")
+    assert anonymous.get("/api/v1/import/service/running/").json == {"running": False}
+    assert service.requests.count(("GET", "/api/v1/status")) == 2
+
+
+def test_a_service_slower_than_the_running_check_is_not_running(db_url, ella_config):
+    """A service (or a proxy in front of it) that takes its time is "not running" after the
+    check's short wait (2 s), not after the sample search's 10 s times three."""
+    import http.server
+    import threading
+    import time
+    from api_client import Client
+
+    class SlowStatus(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            time.sleep(4)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except OSError:
+                pass  # the client is gone
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowStatus)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slow = make_app(db_url, ella_config, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert Client(slow).get("/api/v1/import/service/running/").json == {"running": False}
+    finally:
+        slow._drop_connection()
+        server.shutdown()
+        server.server_close()
+
+
 def test_j2_post_stores_a_submitted_job(app, db_url):
     client = logged_in_client(app, db_url, "importer")
     result = client.post(JOBS, {**BODY, "user_id": 9999, "status_history": {}})

@@ -111,6 +111,8 @@ class App:
         self.env = env
         self.router = router or default_router
         self._local = threading.local()
+        # Answers a route keeps for a few seconds, by key (importjobs.service_running).
+        self.kept_answers = {}
 
     # -- database --------------------------------------------------------------------------
     def connection(self):

@@ -10,6 +10,8 @@ RUNNING/ANNOTATED or change the task id of one there, since the poller would the
 deposit the result of any annotation-service task the client names (another patient's).
 """
 
+import time
+
 from psycopg.types.json import Jsonb
 
 from ella import auth
@@ -309,11 +311,19 @@ def delete_job(ctx, job_id):
     return None
 
 
-def _service(ctx):
+def _service(ctx, timeout=10.0):
     try:
-        return service_from_config(ctx.config, timeout=10.0)
+        return service_from_config(ctx.config, timeout=timeout)
     except ServiceError as exc:
         raise ApiError(exc.message, 503) from None
+
+
+# Anyone may ask whether the service runs (open, as in ELLA), and the UI asks often: a service
+# that hangs is "not running" after a short wait, and an answer is kept a few seconds. (With
+# the sample search's 10 s, times three for the whole answer, a few callers held every
+# synchronous API worker while the service hung.)
+RUNNING_TIMEOUT = 2.0
+RUNNING_KEPT_SECONDS = 5.0
 
 
 @router.route("GET", f"{API}/import/service/running/", auth="open",
@@ -322,10 +332,14 @@ def service_running(ctx):
     # No usable annotation service configured (common on an air-gapped site) is simply "not
     # running", as in ELLA; the sample search still says why (503).
     try:
-        service = _service(ctx)
+        service = _service(ctx, timeout=RUNNING_TIMEOUT)
     except ApiError:
         return {"running": False}
-    return {"running": service.running()}
+    key = ("service running", service.base)
+    kept = ctx.app.kept_answers.get(key)
+    if kept is None or time.monotonic() - kept[0] >= RUNNING_KEPT_SECONDS:
+        kept = ctx.app.kept_answers[key] = (time.monotonic(), service.running(deadline_factor=1))
+    return {"running": kept[1]}
 
 
 # Needs a login (ELLA's is open): it forwards a search of patient samples.
