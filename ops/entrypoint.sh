@@ -6,6 +6,11 @@ set -eu
 
 ELLA_HOME=${ELLA_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
 die() { echo "ella entrypoint: $*" >&2; exit 1; }
+# supervisord splits its programs' command lines at blanks, and a blank ends a value of
+# nginx.conf: from such a checkout no program started, and supervisord stayed up regardless.
+case $ELLA_HOME in
+    *[[:space:]]*) die "ELLA_HOME='$ELLA_HOME' contains a blank, which supervisord and nginx cannot take: move or link the checkout to a path without one" ;;
+esac
 
 # Required: no default makes sense for these.
 for name in DB_URL ELLA_CONFIG; do

@@ -630,6 +630,25 @@ def test_entrypoint_refuses_a_missing_variable(site, missing):
     assert not (site["data"]).exists(), "nothing is created before the checks pass"
 
 
+def test_entrypoint_refuses_a_checkout_path_with_a_blank(site, tmp_path):
+    """supervisord splits a program's command line at blanks (and nginx.conf's values end at
+    one): from "/opt/ELLA prod" no program started, not even the one that stops the stack when
+    another cannot start, and supervisord ran on serving nothing."""
+    (tmp_path / "ELLA prod").symlink_to(ROOT, target_is_directory=True)
+    env = _site_env(site, DB_URL="postgresql:///nowhere")
+    env.pop("ELLA_HOME", None)
+    result = subprocess.run([str(tmp_path / "ELLA prod" / "ops" / "entrypoint.sh")],
+                            capture_output=True, text=True, env=env, timeout=120,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"ella entrypoint: ELLA_HOME='{tmp_path}/ELLA prod' contains a blank, which "
+        "supervisord and nginx cannot take: move or link the checkout to a path without one\n")
+    assert not (site["data"]).exists(), "nothing is created before the checks pass"
+    result = _entrypoint(dict(env, ELLA_HOME=f"{ROOT}/\t"))
+    assert result.returncode == 1 and "contains a blank" in result.stderr, result.stderr
+
+
 def test_entrypoint_refuses_a_ui_path_without_index(site, tmp_path):
     env = _site_env(site, DB_URL="postgresql:///nowhere", ELLA_UI_PATH=str(tmp_path))
     result = _entrypoint(env)
