@@ -193,7 +193,17 @@ def _refuse_undecodable(db_url):
     except UnicodeEncodeError:
         raise DatabaseError("DB_URL is not UTF-8 text (saved in another encoding?): write "
                             "it again in UTF-8, or percent-encode the characters that are "
-                            "not ASCII") from None
+                            "not ASCII (the bytes of their UTF-8: å is %C3%A5)") from None
+    # Percent-encoded in Latin-1 (%E5 for an "å"): decoded as UTF-8, it ended every program
+    # in a UnicodeDecodeError traceback.
+    try:
+        psycopg.conninfo.conninfo_to_dict(db_url)
+    except UnicodeDecodeError:
+        raise DatabaseError("DB_URL has a percent-encoded character that is no UTF-8 (%E5, "
+                            "Latin-1's å?): percent-encode the bytes of each character's "
+                            "UTF-8 (å is %C3%A5)") from None
+    except psycopg.ProgrammingError:
+        pass  # a malformed URL: said by the caller, with libpq's words
 
 
 # Said by every tool started without a database: a newcomer's first run of one after

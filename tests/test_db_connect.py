@@ -97,7 +97,25 @@ def test_a_db_url_that_is_no_utf8_is_one_clear_error():
         assert result.returncode == 1, result
         assert result.stderr.strip().splitlines() == [
             "error: DB_URL is not UTF-8 text (saved in another encoding?): write it again in "
-            "UTF-8, or percent-encode the characters that are not ASCII"], result.stderr
+            "UTF-8, or percent-encode the characters that are not ASCII (the bytes of their "
+            "UTF-8: å is %C3%A5)"], result.stderr
+
+
+@pytest.mark.parametrize("url", ["postgresql://ella:p%E5ssword@127.0.0.1:1/ella",
+                                 "postgresql://127.0.0.1:1/ella?application_name=%FF"])
+def test_a_db_url_percent_encoded_in_latin1_is_one_clear_error(url):
+    """%E5 (an "å" percent-encoded in Latin-1, as the advice above could be read) is no
+    UTF-8: every program ended in a UnicodeDecodeError traceback."""
+    message = ("DB_URL has a percent-encoded character that is no UTF-8 (%E5, Latin-1's å?): "
+               "percent-encode the bytes of each character's UTF-8 (å is %C3%A5)")
+    for check in (connect, check_db_url):
+        with pytest.raises(DatabaseError) as raised:
+            check(url)
+        assert str(raised.value) == message
+    for command in (("ella-db", "status"), ("ella-users", "list")):
+        result = run_cli(*command, env={"DB_URL": url})
+        assert result.returncode == 1, result
+        assert result.stderr.strip().splitlines() == [f"error: {message}"], result.stderr
 
 
 @pytest.mark.parametrize("url, shown", [
