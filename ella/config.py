@@ -38,6 +38,7 @@ import copy
 import json
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -628,6 +629,32 @@ def _env_int(environ, name, default, minimum, maximum=None):
 
 
 MAX_WORKERS = 256
+MAX_GUNICORN_TIMEOUT = 86400
+# A host name's labels (letters, digits, hyphens; underscores, which some sites' names have).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+
+
+def _env_host(environ):
+    """HOST: the API's TCP address, an IP address (IPv6 also in brackets) or a host name.
+    gunicorn took "::1" for a host and an empty port, and "0.0.0.0:80" for another port
+    than PORT, without a word."""
+    raw = _env_text(environ, "HOST", "127.0.0.1")
+    bare = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if bare is raw and len(raw) <= 253 and _HOST_NAME.fullmatch(raw):
+        return raw
+    raise ConfigError("environment variable HOST must be an IP address or a host name (the "
+                      f"port is PORT), got {raw!r}")
+
+
+def tcp_bind(settings):
+    """gunicorn's HOST:PORT, an IPv6 address in brackets."""
+    host = settings["HOST"]
+    return f"[{host}]:{settings['PORT']}" if ":" in host else f"{host}:{settings['PORT']}"
 
 
 def env_settings(environ=None):
@@ -639,7 +666,7 @@ def env_settings(environ=None):
     return {
         "DB_URL": _env_text(environ, "DB_URL"),
         "PORT": _env_int(environ, "PORT", 3114, 1, 65535),
-        "HOST": _env_text(environ, "HOST", "127.0.0.1"),
+        "HOST": _env_host(environ),
         "SOCKET": _env_text(environ, "SOCKET"),
         "ANALYSES_PATH": _env_text(environ, "ANALYSES_PATH"),
         "ANALYSES_INCOMING": _env_text(environ, "ANALYSES_INCOMING"),
@@ -649,7 +676,8 @@ def env_settings(environ=None):
         "NUM_WORKERS": _env_int(environ, "NUM_WORKERS",
                                 min(2 * (os.cpu_count() or 1) + 1, MAX_WORKERS), 1,
                                 MAX_WORKERS),
-        "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0),
+        # At most a day (a larger one crashed every worker in select(), booted in a loop).
+        "GUNICORN_TIMEOUT": _env_int(environ, "GUNICORN_TIMEOUT", 500, 0, MAX_GUNICORN_TIMEOUT),
         "LOGPATH": _env_text(environ, "LOGPATH"),
         # Mark the session cookie Secure (only sent over HTTPS): set it behind TLS.
         "COOKIE_SECURE": _env_bool(environ, "COOKIE_SECURE"),

@@ -30,7 +30,7 @@ except ConfigError as exc:
     _config = ella_config.started_config
 ella_config.started_config = _config
 
-bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [f"{_env['HOST']}:{_env['PORT']}"]
+bind = [f"unix:{_env['SOCKET']}"] if _env["SOCKET"] else [ella_config.tcp_bind(_env)]
 workers = _env["NUM_WORKERS"]
 timeout = _env["GUNICORN_TIMEOUT"]
 worker_class = "sync"

@@ -521,6 +521,36 @@ def test_env_settings_defaults():
     }
 
 
+@pytest.mark.parametrize("given, host, bind", [
+    ("::1", "::1", "[::1]:3114"), ("[::1]", "::1", "[::1]:3114"),
+    ("0.0.0.0", "0.0.0.0", "0.0.0.0:3114"), ("api.lab.example", "api.lab.example",
+                                             "api.lab.example:3114"),
+    ("ella_api", "ella_api", "ella_api:3114")])
+def test_host_is_an_address_or_a_name_and_binds_with_port(given, host, bind):
+    """gunicorn took HOST "::1" for a host and an empty port (an error naming neither)."""
+    settings = cfg.env_settings({"HOST": given})
+    assert (settings["HOST"], cfg.tcp_bind(settings)) == (host, bind)
+
+
+@pytest.mark.parametrize("given", ["0.0.0.0:80", "localhost ", "[api.lab]", "a b", "host/x",
+                                   "-lab", "x" * 64])
+def test_host_with_a_port_or_blanks_is_refused(given):
+    """"0.0.0.0:80" listened on port 80, PORT set or not; a blank gave a retried bind."""
+    with pytest.raises(ConfigError) as raised:
+        cfg.env_settings({"HOST": given})
+    assert str(raised.value) == ("environment variable HOST must be an IP address or a host "
+                                 f"name (the port is PORT), got {given!r}")
+
+
+def test_gunicorn_timeout_is_at_most_a_day():
+    """A timeout of trillions of seconds crashed every worker in select(), restarted in a
+    loop."""
+    assert cfg.env_settings({"GUNICORN_TIMEOUT": "86400"})["GUNICORN_TIMEOUT"] == 86400
+    with pytest.raises(ConfigError, match=r"^environment variable GUNICORN_TIMEOUT must be "
+                                          r"between 0 and 86400, got 4000000000000$"):
+        cfg.env_settings({"GUNICORN_TIMEOUT": "4000000000000"})
+
+
 def test_forwarded_allow_ips_lists_addresses_and_networks():
     assert cfg.env_settings({"FORWARDED_ALLOW_IPS": " *"})["FORWARDED_ALLOW_IPS"] == "*"
     assert cfg.forwarded_allow_ips({"FORWARDED_ALLOW_IPS": "127.0.0.1,*"}) == "*"  # gunicorn's

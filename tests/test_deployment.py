@@ -1009,6 +1009,17 @@ def test_gunicorn_socket_is_private_to_the_service_user(monkeypatch, euid, umask
     assert settings["control_socket_disable"] is True
 
 
+def test_gunicorn_binds_an_ipv6_host_in_brackets(monkeypatch):
+    """HOST=::1 made the bind "::1:3114", which gunicorn read as host "" and a port ""."""
+    monkeypatch.setenv("HOST", "::1")
+    monkeypatch.delenv("SOCKET", raising=False)
+    monkeypatch.setenv("PORT", "3115")
+    settings = {"__file__": str(ROOT / "ops" / "gunicorn.conf.py")}
+    exec(compile((ROOT / "ops" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"),
+         settings)
+    assert settings["bind"] == ["[::1]:3115"]
+
+
 def test_a_program_supervisord_gives_up_on_stops_the_stack(site, db_url):
     """nginx cannot start at all (its config includes a missing file): after supervisord's
     retries it is FATAL, and the event listener stops supervisord, so the container exits
