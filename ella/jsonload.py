@@ -120,6 +120,10 @@ def _own_problem(item, depth, max_depth):
         return _character_problem(found.group()) if found else None
     if isinstance(item, (dict, list)) and depth >= max_depth:
         return f"is nested too deeply (at most {max_depth} levels)"
+    if isinstance(item, float) and not math.isfinite(item):
+        # YAML's .nan and .inf: JSON has no such number (a config serving NaN was no JSON
+        # to the browser), nor has PostgreSQL's jsonb.
+        return f"is {item}, not a number JSON or PostgreSQL can store"
     return None
 
 
@@ -131,7 +135,7 @@ def _character_problem(character):
 
 def check_storable(value, max_depth=MAX_DEPTH):
     """Raise UnstorableJson for what `loads` refuses in an already parsed value (NUL,
-    unpaired surrogates, nesting deeper than `max_depth`)."""
+    unpaired surrogates, NaN and infinities, nesting deeper than `max_depth`)."""
     found = _unstorable_part(value, max_depth)
     if found is not None:
         where, problem = found

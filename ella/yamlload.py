@@ -65,7 +65,10 @@ class RepeatedKeyLoader(yaml.SafeLoader):
         """Further checks of a mapping's keys (after merging) by a subclass."""
 
     def construct_yaml_int(self, node):
-        value = super().construct_yaml_int(node)
+        try:
+            value = super().construct_yaml_int(node)
+        except ValueError:  # Python's own limit of decimal digits, its advice of no use here
+            value = _INT_LIMIT
         if abs(value) >= _INT_LIMIT:
             raise yaml.constructor.ConstructorError(
                 None, None, f"an integer of over {MAX_INT_DIGITS:,} digits cannot be read",

@@ -259,6 +259,12 @@ def test_env_int_float_str():
     assert parse("a: !env_str X") == {"a": "null"}
 
 
+def test_env_float_not_a_number_is_refused():
+    with pytest.raises(ConfigError) as info:
+        parse("a:\n  b: !env_float [T, 30]", T="nan")
+    assert str(info.value) == "t.yaml: a.b is nan, not a number JSON or PostgreSQL can store"
+
+
 def test_env_unknown_type():
     assert "unknown type 'nope'" in parse_error("a: !env_nope X", X="1")
 
@@ -320,6 +326,16 @@ def test_yaml_syntax_error_has_line_number(tmp_path):
     ("app: " + "[" * 150 + "]" * 150, "... is nested too deeply (at most 100 levels)"),
     ('app:\n  x: "a\\0b"\n', "app.x contains a NUL character (\\u0000), which PostgreSQL "
                                "cannot store"),
+    # Passed the schema's bounds (NaN compares false): GET config/ served NaN, no JSON to
+    # the browser, and every call to the annotation service failed.
+    ("import:\n  annotation_service_timeout: .nan\n",
+     "import.annotation_service_timeout is nan, not a number JSON or PostgreSQL can store"),
+    ("import:\n  annotation_service_timeout: .inf\n",
+     "import.annotation_service_timeout is inf, not a number JSON or PostgreSQL can store"),
+    ("app:\n  x: [-.Inf]\n", "app.x[0] is -inf, not a number JSON or PostgreSQL can store"),
+    # Python's limit of decimal digits came first: no line, and advice for Python code.
+    ("app:\n  x: " + "9" * 5000 + "\n",
+     "line 2, column 6: an integer of over 4,300 digits cannot be read"),
 ])
 def test_config_postgresql_or_python_cannot_take(tmp_path, text, message):
     path = tmp_path / "deep.yaml"
