@@ -477,6 +477,25 @@ def remove_abandoned_working_folders(base=None, min_age=3600):
     return removed
 
 
+def preimport_script_problem(app_config):
+    """Why `import.preimport_script` cannot be run as run_preimport runs it, or None:
+    checked when the poller starts (it failed every sample job, each with the same error)."""
+    script = ((app_config or {}).get("import") or {}).get("preimport_script")
+    if not script:
+        return None
+    name = f"import.preimport_script ({script})"
+    if str(script).endswith(".py"):
+        path = Path(script)
+        if not path.is_file():
+            return f"{name}: no such file"
+        if not os.access(path, os.R_OK):
+            return f"{name}: not readable for this user"
+    elif shutil.which(str(script)) is None:
+        return (f"{name}: no such executable file (a script that is no .py file must be "
+                "executable: chmod +x)")
+    return None
+
+
 def run_preimport(script, job, usergroup, db_url=None, timeout=600):
     """(variables, files) from the site's pre-import script, run with an argument list;
     `db_url` is passed as DB_URL (the default script reads the panel from it)."""

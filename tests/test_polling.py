@@ -3,6 +3,7 @@ speaks the annotation-service protocol and returns the real annotated test VCFs.
 
 import copy
 import http.server
+import json
 import logging
 import os
 import random
@@ -1089,6 +1090,44 @@ def _wait(predicate, seconds=60):
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.mark.parametrize("name, mode, problem", [
+    ("gone.py", None, "no such file"),
+    ("pre.sh", 0o644, "no such executable file (a script that is no .py file must be "
+                      "executable: chmod +x)"),
+    ("absent.sh", None, "no such executable file (a script that is no .py file must be "
+                        "executable: chmod +x)"),
+])
+def test_the_loop_refuses_to_start_with_a_pre_import_script_it_cannot_run(
+        db_url, service, tmp_path, name, mode, problem):
+    """A plain path (not `!file`) was never checked: every sample job failed at submission,
+    each with the same error, while the loop ran on."""
+    script = tmp_path / name
+    if mode is not None:
+        script.write_text("#!/bin/sh\necho '{}'\n")
+        script.chmod(mode)
+    shipped = (ROOT / "ella" / "default_config.yaml").read_text()
+    assert "  preimport_script: !file 'ops/preimport.py'\n" in shipped
+    config_file = tmp_path / "ella.yaml"
+
+    def configure(path):
+        config_file.write_text(shipped.replace(
+            "  preimport_script: !file 'ops/preimport.py'\n",
+            f"  preimport_script: {json.dumps(str(path))}\n"))
+    configure(script)
+    env = dict(_env(db_url, service.url), ELLA_CONFIG=str(config_file))
+    result = subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: import.preimport_script ({script}): {problem}")
+    assert service.requests == []
+    script.parent.joinpath("ok.sh").write_text("#!/bin/sh\necho '{}'\n")
+    script.parent.joinpath("ok.sh").chmod(0o755)
+    configure(script.parent / "ok.sh")
+    assert subprocess.run([str(ROOT / "bin" / "ella-polling"), "--once"], env=env,
+                          capture_output=True, text=True, timeout=120).returncode == 0
 
 
 def test_killing_and_restarting_the_loop_mid_job_neither_loses_nor_doubles_it(

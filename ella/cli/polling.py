@@ -9,8 +9,8 @@ import tempfile
 from ella import logging_setup
 from ella.cli.common import CommandError, interval_seconds, load_settings, run_main
 from ella.db import DB_URL_MISSING, check_db_url
-from ella.polling import (Poller, ServiceError, remove_abandoned_working_folders,
-                          service_from_config)
+from ella.polling import (Poller, ServiceError, preimport_script_problem,
+                          remove_abandoned_working_folders, service_from_config)
 
 log = logging.getLogger("ella.polling")
 
@@ -48,6 +48,9 @@ def _run(args):
         service = service_from_config(config)
     except ServiceError as exc:
         raise CommandError(exc.message) from exc
+    problem = preimport_script_problem(config)
+    if problem:
+        raise CommandError(problem)
     poller = Poller(env["DB_URL"], config, service, interval=args.interval,
                     max_backoff=max(args.max_backoff, args.interval))
     removed = remove_abandoned_working_folders()
