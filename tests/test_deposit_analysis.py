@@ -2,7 +2,10 @@
 
 import gzip
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -14,7 +17,7 @@ from ella.deposit.variants import DepositError
 from ella.vcf import VcfError
 from deposit_helpers import (BRCA_VCF, DATA, TEST_ANALYSIS_001, TEST_ANALYSIS_003,
                              add_test_panels, copy_folder, deposit)
-from helpers import table_snapshot
+from helpers import ROOT, table_snapshot
 
 ALLELE_COLUMNS = ("genome_reference", "chromosome", "start_position", "open_end_position",
                   "change_type", "change_from", "change_to", "length", "vcf_pos", "vcf_ref",
@@ -547,3 +550,47 @@ def test_a_deposit_pattern_that_repeats_a_repetition_is_refused(pattern, refused
             check_deposit_entries(config, "group g")
     else:
         check_deposit_entries(config, "group g")
+
+
+def _resolve_without_reading_rights(folder):
+    """resolve_analysis_config(folder) as a process that permissions bind (as root, with the
+    DAC-override capabilities dropped): (exit code, the error's message)."""
+    code = ("import sys\n"
+            "from ella.deposit.analysis_config import AnalysisConfigError, "
+            "resolve_analysis_config\n"
+            "try:\n"
+            f"    config = resolve_analysis_config({str(folder)!r})\n"
+            "except AnalysisConfigError as exc:\n"
+            "    sys.exit(str(exc))\n"
+            "print(sorted(d['vcf'].rsplit('/', 1)[1] for d in config['data']))\n")
+    bounded = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] \
+        if os.geteuid() == 0 else []
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([*bounded, sys.executable, "-c", code], capture_output=True,
+                            text=True, env=env, timeout=120)
+    return result.returncode, (result.stderr or result.stdout).strip()
+
+
+def test_a_subfolder_the_service_may_not_read_fails_the_analysis(tmp_path):
+    """A pipeline user's subfolder made with umask 077: its VCF was left out without a word,
+    and the rest imported and moved as the whole analysis. A hidden one is not the
+    analysis' (a share's .snapshot) and stays ignored."""
+    folder = tmp_path / "S1.HBOC_v01"
+    (folder / "p1").mkdir(parents=True)
+    (folder / "p2").mkdir()
+    (folder / ".snapshot").mkdir()
+    text = BRCA_VCF.read_text()
+    (folder / "p1" / "a.vcf").write_text(text)
+    (folder / "p2" / "b.vcf").write_text(text.replace("brca_sample_2", "other_sample"))
+    (folder / "p2").chmod(0)
+    (folder / ".snapshot").chmod(0)
+    try:
+        code, said = _resolve_without_reading_rights(folder)
+        assert (code, said) == (1, f"{folder / 'p2'}: a subfolder this service may not read "
+                                   "(permission denied): its files would be left out of the "
+                                   "analysis; make it readable for the service's user")
+        (folder / "p2").chmod(0o755)
+        assert _resolve_without_reading_rights(folder) == (0, "['a.vcf', 'b.vcf']")
+    finally:
+        (folder / "p2").chmod(0o755)
+        (folder / ".snapshot").chmod(0o755)

@@ -131,10 +131,24 @@ def _hidden(path, folder):
     return any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
+def _analysis_paths(folder):
+    """The paths below an analysis folder; AnalysisConfigError for a subfolder (not a hidden
+    one) this service may not list: its VCFs were left out of the import without a word (a
+    pipeline user's umask 077), and the rest imported as the whole analysis."""
+    folder = Path(folder)
+
+    def refuse(subfolder):
+        if subfolder != folder and not _hidden(subfolder, folder):
+            raise AnalysisConfigError(f"{subfolder}: a subfolder this service may not read "
+                                      "(permission denied): its files would be left out of "
+                                      "the analysis; make it readable for the service's user")
+    return paths_below(folder, unreadable=refuse)
+
+
 def _found(folder, pattern):
     """The analysis files matching `pattern` anywhere in `folder`, sorted by path."""
     folder = Path(folder)
-    return sorted(p for p in paths_below(folder) if fnmatchcase(p.name, pattern)
+    return sorted(p for p in _analysis_paths(folder) if fnmatchcase(p.name, pattern)
                   and p.is_file() and not _hidden(p, folder))
 
 
@@ -427,7 +441,7 @@ def _from_folder(folder):
     # A .analysis that is no file (a folder, a link to nothing) is the analysis' settings
     # gone missing: read from the folder's name instead, it could be imported on another
     # gene panel than the file names.
-    odd = sorted(p for p in paths_below(folder) if p.name.endswith(".analysis")
+    odd = sorted(p for p in _analysis_paths(folder) if p.name.endswith(".analysis")
                  and not p.is_file() and not _hidden(p, folder))
     if odd:
         raise AnalysisConfigError(f"{odd[0]}: {file_problem(odd[0])}: the analysis' settings "
@@ -440,7 +454,7 @@ def _from_folder(folder):
         raise AnalysisConfigError(f"{folder}: no .vcf or .vcf.gz file")
     # A .ped pairs with a VCF by stem anywhere in the folder (import.md 1.3), the one beside
     # the VCF first.
-    for odd in paths_below(folder):
+    for odd in _analysis_paths(folder):
         if odd.name.endswith(".ped") and not _hidden(odd, folder):
             _refuse_odd_ped(odd)
     peds = _found(folder, "*.ped")
