@@ -34,7 +34,8 @@ import psycopg
 
 from ella.db import PRIVILEGE_HINT, DatabaseError, connect, first_line
 from ella.deposit.analysis import GenepanelNotAvailable, deposit_analysis, summary_line
-from ella.deposit.analysis_config import AnalysisConfigError, resolve_analysis_config
+from ella.deposit.analysis_config import (MAX_ANALYSIS_FILE_BYTES, AnalysisConfigError,
+                                         resolve_analysis_config)
 from ella.deposit.variants import DepositError
 from ella.folder_walk import paths_below
 from ella.migrate import at_head
@@ -147,10 +148,43 @@ def folder_fingerprint(folder):
         if path.is_dir():
             digest.update(name + f"/\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\n".encode())
         elif path.is_file():
-            digest.update(name + (
-                f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
-                f"\0{stat.st_uid}\0{stat.st_gid}\n").encode())
+            digest.update(name + _file_state(stat))
+            if path.suffix == ".analysis" and not _hidden_below(path, folder):
+                _add_named_files(digest, path)
     return digest.hexdigest()
+
+
+def _file_state(stat):
+    return (f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
+            f"\0{stat.st_uid}\0{stat.st_gid}\n").encode()
+
+
+def _hidden_below(path, folder):
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _add_named_files(digest, analysis_file):
+    """The state of the files a .analysis file names, as the deposit finds them: through a
+    linked subfolder, or by an absolute path, they are not below the folder (the walk does
+    not enter links), and a VCF still being written there was imported as settled, a fixed
+    one never retried. A file that cannot be read as one says nothing: the import fails
+    with its reason."""
+    try:
+        if analysis_file.stat().st_size > MAX_ANALYSIS_FILE_BYTES:
+            return
+        data = json.loads(analysis_file.read_bytes()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return
+    for item in data if isinstance(data, list) else ():
+        for key in ("vcf", "ped"):
+            named = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(named, str) or not named or "\0" in named:
+                continue
+            try:
+                stat = (analysis_file.parent / named).stat()  # (an absolute one as it is)
+            except (OSError, ValueError):
+                continue
+            digest.update(b"named\0" + os.fsencode(named) + _file_state(stat))
 
 
 def _read_patterns(path):

@@ -1030,6 +1030,62 @@ def test_a_ready_folder_is_imported_once_it_is_unchanged_at_a_second_look(dirs, 
     assert records == sum(1 for line in whole.splitlines() if not line.startswith("#"))
 
 
+def _vcf_named_from_outside(tmp_path, incoming, how):
+    """TestAnalysis-001 whose .analysis names its VCF in a folder outside the analysis
+    folder, through a linked subfolder or by its absolute path; the VCF."""
+    outside = tmp_path / "pipeline-output"
+    outside.mkdir()
+    folder = incoming / "TestAnalysis-001"
+    vcf = next(folder.glob("*.vcf"))
+    vcf = Path(shutil.move(vcf, outside / vcf.name))
+    if how == "linked subfolder":
+        (folder / "data").symlink_to(outside, target_is_directory=True)
+        named = f"data/{vcf.name}"
+    else:
+        named = str(vcf)
+    (folder / "TestAnalysis-001.analysis").write_text(json.dumps({  # the current format
+        "name": "TestAnalysis-001", "genepanel_name": "HBOC", "genepanel_version": "v1.0.0",
+        "data": [{"vcf": named, "ped": "TestAnalysis-001.ped"}]}))
+    return vcf
+
+
+@pytest.mark.parametrize("how", ["linked subfolder", "absolute path"])
+def test_a_vcf_named_outside_the_folder_settles_before_its_import(dirs, db_url, ella_config,
+                                                                  tmp_path, how):
+    """The folder's fingerprint did not see a VCF the .analysis names through a linked
+    subfolder or by its absolute path (the walk does not enter links): one still being
+    written was imported at the second look, its later records lost."""
+    incoming, dest = dirs
+    vcf = _vcf_named_from_outside(tmp_path, incoming, how)
+    whole = vcf.read_text()
+    vcf.write_text("".join(whole.splitlines(keepends=True)[:-3]))
+    watcher = Watcher(db_url, ella_config, incoming, dest, settle=True)
+    assert watcher.poll() == [] and watcher.settling == 1
+    vcf.write_text(whole)                                   # the writer finishes
+    assert watcher.poll() == [] and watcher.settling == 1
+    assert _analyses(db_url) == []
+    assert watcher.poll() == ["TestAnalysis-001"]
+    with psycopg.connect(db_url) as conn:
+        records = conn.execute("SELECT count(*) FROM genotype").fetchone()[0]
+    assert records == sum(1 for line in whole.splitlines() if not line.startswith("#"))
+
+
+@pytest.mark.parametrize("how", ["linked subfolder", "absolute path"])
+def test_a_failed_folder_is_retried_when_a_vcf_it_names_outside_is_fixed(
+        dirs, db_url, ella_config, tmp_path, how):
+    """Fixed, such a VCF was not a change of the failed folder: never retried."""
+    incoming, dest = dirs
+    vcf = _vcf_named_from_outside(tmp_path, incoming, how)
+    good = vcf.read_text()
+    vcf.write_text(good.replace("##fileformat", "##broken", 1))
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    watcher.poll()
+    assert "TestAnalysis-001" in watcher.failures
+    assert (incoming / "TestAnalysis-001.import-error").exists()
+    vcf.write_text(good)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+
+
 def test_cli_once_looks_twice_settle_seconds_apart(dirs, db_url):
     incoming, dest = dirs
     started = time.monotonic()
