@@ -545,6 +545,10 @@ class Watcher:
                 # Gone since the listing: moved by another watcher, or taken away.
                 log.info("%s is no longer in %s: skipped", folder.name, self.incoming)
                 return None
+            if self.settle and not self._unchanged_since_last_look(folder):
+                # Perhaps still being copied (READY came first): failed, with its error
+                # file, only when it is so at a second look (every copy was a false alarm).
+                return None
             return self._failed(folder, exc, fingerprint)
         name = config["name"]
         if self.whitelist and not any(p.match(name) for p in self.whitelist):

@@ -1086,6 +1086,33 @@ def test_a_failed_folder_is_retried_when_a_vcf_it_names_outside_is_fixed(
     assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
 
 
+def test_a_folder_copied_ready_first_fails_only_if_so_at_a_second_look(dirs, db_url,
+                                                                      ella_config):
+    """A copy (`cp -r`, rsync) that wrote READY before the VCF failed at first sight, with an
+    ERROR line and an error file, though its import waits for a second look: a false alarm
+    for every such copy. A folder that stays broken fails at the second look."""
+    incoming, dest = dirs
+    copying = incoming / "S1.HBOC_v01"
+    copying.mkdir()
+    (copying / "READY").touch()
+    broken = incoming / "S2.HBOC_v01"
+    broken.mkdir()
+    (broken / "READY").touch()
+    (broken / "notes.txt").write_text("no VCF will come\n")
+    watcher = Watcher(db_url, ella_config, incoming, dest, settle=True)
+    assert watcher.poll() == []
+    assert watcher.failures == []
+    assert not (incoming / "S1.HBOC_v01.import-error").exists()
+    assert not (incoming / "S2.HBOC_v01.import-error").exists()
+    shutil.copy(BRCA_VCF, copying / "S1.vcf")               # the copy goes on
+    watcher.poll()
+    assert watcher.failures == ["S2.HBOC_v01"]
+    assert "no .vcf or .vcf.gz file" in json.loads(
+        (incoming / "S2.HBOC_v01.import-error").read_text())["error"]
+    assert not (incoming / "S1.HBOC_v01.import-error").exists()
+    assert watcher.poll() == ["S1.HBOC_v01"]
+
+
 def test_cli_once_looks_twice_settle_seconds_apart(dirs, db_url):
     incoming, dest = dirs
     started = time.monotonic()
