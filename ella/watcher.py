@@ -154,6 +154,21 @@ def folder_fingerprint(folder):
     return digest.hexdigest()
 
 
+def _sync_directory(path):
+    """fsync a directory (its entries: a rename, a new file). Best effort: some network
+    file systems refuse it, and their server has its own say on what is on disk."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
 def _file_state(stat):
     return (f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
             f"\0{stat.st_uid}\0{stat.st_gid}\n").encode()
@@ -675,6 +690,8 @@ class Watcher:
                                    "xact": xact, "database": database_identity(conn),
                                    "incoming": str(self.incoming.resolve())},
                                   handle)
+                        handle.flush()
+                        os.fsync(handle.fileno())
                 except OSError as exc:
                     if exc.errno in DESTINATION_ERRNOS or not os.access(self.dest, os.W_OK):
                         raise DestinationUnavailable(
@@ -692,6 +709,11 @@ class Watcher:
                             "next time)") from exc
                     raise
                 moved = True
+                # The marker and the move on disk before the commit: lost to a power cut
+                # after it, the folder was back in incoming without a marker, failed as
+                # "already imported" and never moved to where its IGV tracks are read.
+                _sync_directory(self.dest)
+                _sync_directory(self.incoming)
         except Exception as exc:
             lost = conn.closed or conn.broken or (
                 isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None)

@@ -1113,6 +1113,26 @@ def test_a_folder_copied_ready_first_fails_only_if_so_at_a_second_look(dirs, db_
     assert watcher.poll() == ["S1.HBOC_v01"]
 
 
+def test_the_marker_and_the_move_are_on_disk_before_the_commit(dirs, db_url, ella_config,
+                                                               monkeypatch):
+    """Nothing was synced: after a power cut right after the commit, the rename and the
+    marker could be lost, the folder back in incoming without a marker, failed as "already
+    imported" and never moved to the destination (where its IGV tracks are read)."""
+    incoming, dest = dirs
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        with psycopg.connect(db_url) as conn:  # committed yet?
+            committed = conn.execute("SELECT count(*) FROM analysis").fetchone()[0]
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), committed))
+        return real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    assert Watcher(db_url, ella_config, incoming, dest).poll() == ["TestAnalysis-001"]
+    marker = dest / ".importing-TestAnalysis-001.json"
+    assert synced == [(str(marker), 0), (str(dest), 0), (str(incoming), 0)]
+
+
 def test_cli_once_looks_twice_settle_seconds_apart(dirs, db_url):
     incoming, dest = dirs
     started = time.monotonic()
