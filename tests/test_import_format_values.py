@@ -49,6 +49,23 @@ def test_a_float_pl_is_rounded(db_url, ella_config, tmp_path):
     assert _stored(db_url, pos) == (99, 187, [2048, 0, 2917])
 
 
+@pytest.mark.parametrize("sample, problem", [
+    ("0/1:107,80:40:99:1,2", "PL has 2 values, Number=G needs 3 for a call of 2 allele(s)"),
+    ("1:0,80:40:99:1,2,3", "PL has 3 values, Number=G needs 2 for a call of 1 allele(s)"),
+])
+def test_a_pl_of_the_wrong_count_is_refused_with_its_line(db_url, ella_config, tmp_path,
+                                                          sample, problem):
+    """Checked when a multi-ALT line is split, not on a line of one ALT: a diploid call's
+    two likelihoods were stored and shown to interpreters."""
+    add_test_panels(db_url)
+    path, pos = _vcf(tmp_path, "##source=test", sample)
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError) as raised:
+        deposit(db_url, ella_config, path)
+    assert problem in str(raised.value) and "line " in str(raised.value), str(raised.value)
+    assert table_snapshot(db_url) == before
+
+
 def test_a_small_variants_copy_number_is_stored_rounded_as_before(db_url, ella_config,
                                                                    tmp_path):
     """Some pipelines give every small variant its segment's copy number: only a CNV's own
