@@ -18,6 +18,7 @@ refused. Every problem raises `VcfError` naming the file and the line.
 import gzip
 import logging
 import math
+import os
 import re
 import zlib
 
@@ -642,6 +643,30 @@ def decompose(rec, line_length=0):
 
 # ---------------------------------------------------------------------------- reader
 
+# The empty block that ends every complete BGZF (bgzip) file: htslib's "EOF marker".
+BGZF_END = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bgzf_cut_short(path):
+    """Whether `path` is BGZF (a gzip member whose extra field is `BC`, as bgzip and
+    htslib write) and lacks the empty block a complete one ends with. htslib ends its blocks
+    at line ends, so a copy cut between two blocks reads to gzip as a whole, shorter VCF:
+    it was imported without its last variants, unsaid. A file that cannot be read from its
+    end (a pipe) is not checked."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(18)
+            if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+                return False
+            size = fh.seek(0, os.SEEK_END)
+            if size < len(head) + len(BGZF_END):
+                return True
+            fh.seek(size - len(BGZF_END))
+            return fh.read() != BGZF_END
+    except OSError:
+        return False
+
+
 def _open_text(path, errors="strict"):
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -694,6 +719,10 @@ class VcfReader:
             self._fh = _open_text(path)
         except OSError as exc:  # unreadable (permissions, a failing disk or share)
             raise VcfError(f"cannot be read: {exc.strerror or exc}", self.path) from None
+        if bgzf_cut_short(path):
+            self.close()
+            raise VcfError("a bgzip file without the empty block that ends a complete one: cut "
+                           "short (an incomplete copy?); copy it again", self.path)
         try:
             self._read_header()
         except BaseException:

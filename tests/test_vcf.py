@@ -3,9 +3,11 @@
 import gzip
 import json
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -137,6 +139,40 @@ def test_truncated_gzip_is_an_error(tmp_path):
     with pytest.raises(VcfError) as exc:
         read_all(gz)
     assert "t.vcf.gz" in str(exc.value) and "truncated" in str(exc.value)
+
+
+def _bgzf_block(data):
+    """One BGZF block of `data`, as bgzip writes it: a gzip member whose extra field `BC`
+    gives the block's size."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = compressor.compress(data) + compressor.flush()
+    header = (b"\x1f\x8b\x08\x04\0\0\0\0\0\xff" + struct.pack("<H", 6) + b"BC"
+              + struct.pack("<HH", 2, 18 + len(body) + 8 - 1))
+    return header + body + struct.pack("<II", zlib.crc32(data), len(data))
+
+
+def test_a_bgzip_file_cut_between_two_blocks_is_an_error(tmp_path):
+    """htslib ends its blocks at line ends: cut between two, the file read to gzip as a
+    whole VCF without its last variants, imported unsaid. A complete one ends with an empty
+    block."""
+    lines = TA001.read_bytes().splitlines(keepends=True)
+    header = b"".join(line for line in lines if line.startswith(b"#"))
+    records = [line for line in lines if not line.startswith(b"#")]
+    blocks = [_bgzf_block(header)] + [_bgzf_block(b"".join(records[i:i + 2]))
+                                      for i in range(0, len(records), 2)]
+    assert _bgzf_block(b"") == vcf_module.BGZF_END
+    whole = tmp_path / "whole.vcf.gz"
+    whole.write_bytes(b"".join(blocks) + vcf_module.BGZF_END)
+    assert len(read_all(whole)) == len(read_all(TA001)) == 6
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(b"".join(blocks[:-1]))  # the last block and the end lost
+    with pytest.raises(VcfError) as exc:
+        read_all(cut)
+    assert str(exc.value) == (f"{cut}: a bgzip file without the empty block that ends a "
+                              "complete one: cut short (an incomplete copy?); copy it again")
+    plain_members = tmp_path / "members.vcf.gz"  # gzip members without BC: not bgzip
+    plain_members.write_bytes(gzip.compress(header) + gzip.compress(b"".join(records)))
+    assert len(read_all(plain_members)) == 6
 
 
 def test_a_gzip_bomb_line_is_refused_before_it_is_held(tmp_path):
