@@ -382,12 +382,14 @@ def block_genotype(block, proband_index=0, sexes=None):
                     rec, copy_number, sexes[si] if sexes else None) or kind
             multi = is_multiallelic(gt)
             pl = rec.format_value(si, "PL")
-            if isinstance(pl, (list, tuple)) and gt and len(pl) != len(gt) + 1:
-                # Number=G of one ALT (a split line's are re-indexed and checked as it is
-                # split): two likelihoods were stored for a diploid call and shown.
-                raise rec.error(f"sample {name}: PL has {len(pl)} values, Number=G needs "
-                                f"{len(gt) + 1} for a call of {len(gt)} allele(s) and one "
-                                "ALT")
+            # Number=G of one ALT: two likelihoods were stored for a diploid call, and shown.
+            # A haploid call may have a diploid call's three (some callers' chrX calls; a
+            # split line's PL is re-indexed by its count alike).
+            fitting = {1: (2, 3), 2: (3,)}.get(len(gt)) if gt else None
+            if isinstance(pl, (list, tuple)) and fitting and len(pl) not in fitting:
+                raise rec.error(f"sample {name}: PL has {len(pl)} values, a "
+                                f"{'diploid' if len(gt) == 2 else 'haploid'} call of one ALT "
+                                f"needs {' or '.join(map(str, fitting))}")
             pl = [_whole(rec, name, "PL", v, INT32_MAX) for v in pl if v is not None] \
                 if isinstance(pl, (list, tuple)) and pl else None
             own_depth = depth.get(alt_keys.get(id(rec))) if depth else None

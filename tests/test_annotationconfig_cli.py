@@ -158,7 +158,8 @@ BAD_FILES = [
     ("[" * 1000 + "]" * 1000, "nested too deeply (at most 100 levels)"),
     ("deposit: []\nview: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply"),
     # Python reads no integer of over 4,300 digits: a ValueError's traceback.
-    ("deposit: []\nview: []\nnote: " + "9" * 5000 + "\n", "a value cannot be read"),
+    ("deposit: []\nview: []\nnote: " + "9" * 5000 + "\n",
+     "line 3 column 7: an integer of over 4,300 digits cannot be read"),
     # A key written twice: YAML kept the later value without a word.
     # Stored, these failed every later import of a VCF with the field (the annotation
     # schema, the shadow table's columns), far from the change.
