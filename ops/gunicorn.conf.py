@@ -48,7 +48,10 @@ logconfig_dict = logging_setup.dict_config()
 # Client address for the access log: the peer our nginx saw (X-Real-IP); resourcelog reads
 # the last X-Forwarded-For hop.
 access_log_format = '%({x-real-ip}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# As the API reads it (ella.config.forwarded_allow_ips): an empty variable is the default
+# there, and gunicorn took it for "no proxy" (its scheme header then ignored).
+forwarded_allow_ips = "*" if _env["FORWARDED_ALLOW_IPS"] == "*" else \
+    ",".join(str(network) for network in _env["FORWARDED_ALLOW_IPS"])
 # Only the scheme header our nginx sets: gunicorn's default also reads X-Forwarded-Ssl and
 # X-Forwarded-Protocol, which many TLS proxies add, and answered every request with an HTML
 # 400 ("Contradictory scheme headers") when they disagreed with nginx's X-Forwarded-Proto.

@@ -1009,6 +1009,25 @@ def test_gunicorn_socket_is_private_to_the_service_user(monkeypatch, euid, umask
     assert settings["control_socket_disable"] is True
 
 
+@pytest.mark.parametrize("given, trusted", [
+    ("", "127.0.0.1/32"), (None, "127.0.0.1/32"), (" * ", "*"),
+    ("10.1.2.3, fd00::/8", "10.1.2.3/32,fd00::/8")])
+def test_gunicorn_trusts_the_proxies_the_api_trusts(monkeypatch, given, trusted):
+    """An empty FORWARDED_ALLOW_IPS was the default (127.0.0.1) to the API and "no proxy" to
+    gunicorn, which then ignored nginx's X-Forwarded-Proto."""
+    if given is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", given)
+    settings = {"__file__": str(ROOT / "ops" / "gunicorn.conf.py")}
+    exec(compile((ROOT / "ops" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"),
+         settings)
+    assert settings["forwarded_allow_ips"] == trusted
+    from gunicorn.config import Config
+    config = Config()
+    config.set("forwarded_allow_ips", settings["forwarded_allow_ips"])  # gunicorn takes it
+
+
 def test_gunicorn_binds_an_ipv6_host_in_brackets(monkeypatch):
     """HOST=::1 made the bind "::1:3114", which gunicorn read as host "" and a port ""."""
     monkeypatch.setenv("HOST", "::1")
