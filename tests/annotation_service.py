@@ -192,3 +192,27 @@ def serving(handler):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def slow_handler(seconds, body=b"{}", received=None):
+    """A BaseHTTPRequestHandler class answering every GET and POST with `body` (200, JSON)
+    after `seconds`; the request paths are appended to `received` when given."""
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if received is not None:
+                received.append(self.path)
+            time.sleep(seconds)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client is gone
+
+        do_GET = do_POST = _answer
+    return Slow

@@ -62,35 +62,15 @@ def test_running_is_asked_once_in_a_few_seconds(app, service, monkeypatch):
 def test_a_service_slower_than_the_running_check_is_not_running(db_url, ella_config):
     """A service (or a proxy in front of it) that takes its time is "not running" after the
     check's short wait (2 s), not after the sample search's 10 s times three."""
-    import http.server
-    import threading
-    import time
+    from annotation_service import serving, slow_handler
     from api_client import Client
-
-    class SlowStatus(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            time.sleep(4)
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b"{}")
-            except OSError:
-                pass  # the client is gone
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowStatus)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    slow = make_app(db_url, ella_config, f"http://127.0.0.1:{server.server_address[1]}")
-    try:
-        assert Client(slow).get("/api/v1/import/service/running/").json == {"running": False}
-    finally:
-        slow._drop_connection()
-        server.shutdown()
-        server.server_close()
+    with serving(slow_handler(4)) as url:
+        slow = make_app(db_url, ella_config, url)
+        try:
+            assert Client(slow).get("/api/v1/import/service/running/").json == {
+                "running": False}
+        finally:
+            slow._drop_connection()
 
 
 def test_j2_post_stores_a_submitted_job(app, db_url):

@@ -1015,10 +1015,15 @@ def test_a_ready_folder_is_imported_once_it_is_unchanged_at_a_second_look(dirs, 
     records written so far imported, the rest silently lost: the import only checked that
     the folder did not change during the deposit itself."""
     incoming, dest = dirs
-    vcf = next((incoming / "TestAnalysis-001").glob("*.vcf"))
+    _imported_once_written_in_full(db_url, ella_config, incoming, dest,
+                                   next((incoming / "TestAnalysis-001").glob("*.vcf")))
+
+
+def _imported_once_written_in_full(db_url, ella_config, incoming, dest, vcf):
+    """TestAnalysis-001 whose `vcf` has three records still to come at the first look is
+    imported only once it is whole and unchanged at a second look."""
     whole = vcf.read_text()
-    lines = whole.splitlines(keepends=True)
-    vcf.write_text("".join(lines[:-3]))  # three records still to come
+    vcf.write_text("".join(whole.splitlines(keepends=True)[:-3]))
     watcher = Watcher(db_url, ella_config, incoming, dest, settle=True)
     assert watcher.poll() == [] and watcher.settling == 1
     vcf.write_text(whole)                                   # the writer finishes
@@ -1056,18 +1061,8 @@ def test_a_vcf_named_outside_the_folder_settles_before_its_import(dirs, db_url, 
     subfolder or by its absolute path (the walk does not enter links): one still being
     written was imported at the second look, its later records lost."""
     incoming, dest = dirs
-    vcf = _vcf_named_from_outside(tmp_path, incoming, how)
-    whole = vcf.read_text()
-    vcf.write_text("".join(whole.splitlines(keepends=True)[:-3]))
-    watcher = Watcher(db_url, ella_config, incoming, dest, settle=True)
-    assert watcher.poll() == [] and watcher.settling == 1
-    vcf.write_text(whole)                                   # the writer finishes
-    assert watcher.poll() == [] and watcher.settling == 1
-    assert _analyses(db_url) == []
-    assert watcher.poll() == ["TestAnalysis-001"]
-    with psycopg.connect(db_url) as conn:
-        records = conn.execute("SELECT count(*) FROM genotype").fetchone()[0]
-    assert records == sum(1 for line in whole.splitlines() if not line.startswith("#"))
+    _imported_once_written_in_full(db_url, ella_config, incoming, dest,
+                                   _vcf_named_from_outside(tmp_path, incoming, how))
 
 
 @pytest.mark.parametrize("how", ["linked subfolder", "absolute path"])
