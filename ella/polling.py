@@ -564,6 +564,18 @@ def append_target_outside_group(conn, group_id, properties):
     return name if found else None
 
 
+def append_panel_mismatch(conn, properties, panel):
+    """(name, version) of the gene panel of the analysis an Append job's `properties` name,
+    when it is not the job's `panel` (name, version), else None (also for no such analysis).
+    An Append job is filed under its analysis' panel: under another (a version another group
+    also has), that group saw the analysis' name and its patient's variants in its job list."""
+    if not isinstance(properties, dict) or properties.get("create_or_append") != "Append":
+        return None
+    own = conn.execute("SELECT genepanel_name, genepanel_version FROM analysis WHERE name = %s",
+                       (properties.get("analysis_name"),)).fetchone()
+    return tuple(own) if own is not None and tuple(own) != tuple(panel) else None
+
+
 class JobDepositFailed(Exception):
     """A deposit's error as the job's message: "<error type>: <what and where>"."""
 
@@ -595,11 +607,10 @@ def deposit_result(conn, app_config, job, vcf_text):
             raise DepositError(f"Analysis {outside} is not available to the user group of "
                                "the job's user: nothing appended")
         # As the API checks at POST, for a job posted before its analysis was made (a Create
-        # and its Append, submitted one after the other): filed under another panel, another
-        # group saw the analysis' name and its patient's variants in its job list.
-        own = conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
-                           "WHERE name = %s", (props.get("analysis_name"),)).fetchone()
-        if own is not None and tuple(own) != (job["genepanel_name"], job["genepanel_version"]):
+        # and its Append, submitted one after the other).
+        own = append_panel_mismatch(conn, props, (job["genepanel_name"],
+                                                  job["genepanel_version"]))
+        if own is not None:
             raise DepositError(f"An Append job's gene panel must be its analysis' own: "
                                f"{props['analysis_name']} is on {own[0]} {own[1]}, the job on "
                                f"{job['genepanel_name']} {job['genepanel_version']}: nothing "

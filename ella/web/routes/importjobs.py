@@ -21,8 +21,8 @@ from ella.deposit.analysis_config import (MAX_NAME_LENGTH, has_control_character
 from ella.import_rights import IMPORTABLE_PANEL
 from ella.polling import (ANNOTATED, DONE, JOB_SELECT, MODES, NOT_IMPORTED, RUNNING,
                           STATUSES, SUBMITTED, UNFINISHED, ServiceError,
-                          append_target_outside_group, job_dict, load_job, now,
-                          service_from_config, update_job)
+                          append_panel_mismatch, append_target_outside_group, job_dict,
+                          load_job, now, service_from_config, update_job)
 from ella.web.access import (accessible_panel_condition, require_genepanel,
                              require_import_genepanel)
 from ella.web.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
@@ -170,17 +170,14 @@ def _check_append_target(ctx, properties):
 
 
 def _check_append_panel(ctx, body):
-    """An Append job is filed under the analysis' own panel: filed under another (a version
-    another group also has), that group saw the analysis' name and its patient's variants in
-    its job list, and could retry and delete the job, without access to the analysis."""
+    """An Append job is filed under the analysis' own panel: filed under another, that
+    panel's group could also retry and delete the job, without access to the analysis."""
     properties = body.get("properties") or {}
-    if properties.get("create_or_append") != "Append":
-        return
-    row = ctx.conn.execute("SELECT genepanel_name, genepanel_version FROM analysis "
-                           "WHERE name = %s", (properties.get("analysis_name"),)).fetchone()
-    if row is not None and tuple(row) != (body["genepanel_name"], body["genepanel_version"]):
+    own = append_panel_mismatch(ctx.conn, properties,
+                                (body["genepanel_name"], body["genepanel_version"]))
+    if own is not None:
         raise BadRequest(f"An Append job's gene panel must be its analysis' own: "
-                         f"{properties['analysis_name']} is on {row[0]} {row[1]}")
+                         f"{properties['analysis_name']} is on {own[0]} {own[1]}")
 
 
 def _check_analysis_properties(properties, panel):
