@@ -1220,3 +1220,63 @@ def test_records_beyond_their_chromosome_are_refused_with_contig_lengths(tmp_pat
                                            "155,270,560 bases long"):
             read_all(path, contig_lengths=GRCH37_CONTIG_LENGTHS)
         assert len(read_all(path)) == 4
+
+
+@pytest.mark.parametrize("ref, alt", [("A", "A"), ("A", "a"), ("CAT", "CAT")])
+def test_a_record_whose_alt_equals_its_ref_is_refused_with_its_line(tmp_path, ref, alt):
+    """import.md 2.4 trims the bases REF and ALT share: when nothing is left the record is
+    no variant. Stored, it became an insertion of nothing (change_type ins, change_to '')."""
+    assert_line_error(tmp_path, [["1", "10", ".", ref, alt, "50", "PASS", ".", "GT:DP",
+                                  "0/1:5"]], FIRST_RECORD_LINE,
+                      f"REF and ALT are equal ('{ref}')", access=allele_from_record)
+
+
+@pytest.mark.parametrize("first, second", [("0/1", "0/1"), ("1/1", "./1"), ("1/.", "1/."),
+                                           ("./1", "./1")])
+def test_a_proband_on_two_records_of_a_block_needs_one_slash_dot_and_dot_slash_one(
+        tmp_path, first, second):
+    """import.md 2.8: a proband contributes two alleles of one block only as `1/.` on one
+    record and `./1` on the other; anything else is an error. Accepted, `0/1` twice (a
+    mis-split site) was stored as a compound genotype of two alleles."""
+    site = "OLD_MULTIALLELIC=1:100:C/T/G"
+    path = write_vcf(tmp_path, [
+        ["1", "100", ".", "C", "T", "50", "PASS", site, "GT:AD", f"{first}:4,6"],
+        ["1", "100", ".", "C", "G", "50", "PASS", site, "GT:AD", f"{second}:4,5"],
+    ])
+    [block] = iter_blocks(read_all(path))
+    with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE + 1}: proband has the "
+                                       "variant on two records of one multiallelic block"):
+        block_genotype(block)
+
+
+@pytest.mark.parametrize("info, fmt, what", [
+    ("AC=1,2,3", "0/1:4,6,0", "INFO AC has 3 values, Number=A needs 2 for 2 ALT alleles"),
+    ("RD=1,2,3,4", "0/1:4,6,0", "INFO RD has 4 values, Number=R needs 3 for 2 ALT alleles"),
+    ("AC=1,2", "0/1:4,6,0,1", "FORMAT AD has 4 values, Number=R needs 3 for 2 ALT alleles"),
+])
+def test_a_per_allele_list_longer_than_the_line_has_alleles_is_refused(tmp_path, info, fmt,
+                                                                       what):
+    """Splitting a multi-ALT line picks each ALT's values by position: a list longer than
+    the line has ALTs (alleles) cannot be told apart, so it is refused like a shorter one
+    (read as is, the ALTs got values that may be another allele's)."""
+    assert_line_error(tmp_path, [["1", "10", ".", "A", "G,T", "50", "PASS", info, "GT:AD",
+                                  fmt]], FIRST_RECORD_LINE, what)
+
+
+def test_a_gt_naming_an_allele_a_multi_alt_line_lacks_is_refused_when_imported(tmp_path):
+    """The split records of `A C,G` recode GT `1/3` to `1/.`: the `3` names no ALT of the
+    line, and the line is refused where it is imported (proband `1/3`, or a relative's
+    `1/3` beside the proband's `0/1`), as on a line of one ALT (test_gt_index_beyond_alt);
+    a line the proband lacks is not imported."""
+    for samples, error in ((["1/3:5", "0/0:5"], True), (["0/1:5", "1/3:5"], True),
+                           (["0/0:5", "1/3:5"], False)):
+        path = write_vcf(tmp_path, [["1", "10", ".", "A", "C,G", "50", "PASS", ".", "GT:DP",
+                                     *samples]], samples=("P", "F"), name="split.vcf")
+        [block] = iter_blocks(read_all(path))
+        if not error:
+            assert block_genotype(block) is None
+            continue
+        with pytest.raises(VcfError, match=rf"line {FIRST_RECORD_LINE}: GT '1/3' of sample "
+                                           r"\w refers to an allele that ALT 'C,G' does "
+                                           "not have"):
+            block_genotype(block)
