@@ -206,3 +206,28 @@ def test_a_float_declared_ad_is_stored_as_whole_depths(db_url, ella_config, tmp_
             "SELECT d.allele_depth FROM genotypesampledata d JOIN genotype g ON "
             "g.id = d.genotype_id JOIN allele a ON a.id = g.allele_id WHERE a.vcf_pos = %s",
             (pos,)).fetchone()[0] == {"REF (TG)": 107, "T": 80}
+
+
+@pytest.mark.parametrize("key, sample_column", [
+    ("DP", "0/1:107,80:187,5:99:2048,0,2917"),
+    ("GQ", "0/1:107,80:187:99,12:2048,0,2917"),
+])
+def test_a_gq_or_dp_of_several_values_is_refused_with_its_line(db_url, ella_config, tmp_path,
+                                                               key, sample_column):
+    """import.md 2.3: DP and GQ are one number. A header declaring one Number=. lets a sample
+    give several: one of them stored as the depth or quality would be a guess, so the
+    record is refused (a single value under Number=. is stored as usual)."""
+    add_test_panels(db_url)
+    declared = f'##FORMAT=<ID={key},Number=.,Type=Integer,Description="{key}">'
+    path, pos = _vcf(tmp_path, declared, sample_column)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith(f"13\t{pos}\t"))
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError) as info:
+        deposit(db_url, ella_config, path)
+    assert str(info.value) == (f"{path}, line {line}: FORMAT {key} of sample brca_sample_2 "
+                               "has 2 values; one is stored"), str(info.value)
+    assert table_snapshot(db_url) == before
+    path, pos = _vcf(tmp_path, declared, "0/1:107,80:187:99:2048,0,2917")
+    deposit(db_url, ella_config, path)
+    assert _stored(db_url, pos) == (99, 187, [2048, 0, 2917])
