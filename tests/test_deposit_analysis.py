@@ -116,6 +116,38 @@ def test_shared_variants_reuse_alleles_and_unchanged_annotation(panel_db, ella_c
         assert conn.execute("SELECT count(*) FROM annotation").fetchone() == (6,)
 
 
+def test_one_variant_written_with_other_padding_is_an_allele_of_its_own(panel_db, ella_config,
+                                                                        tmp_path):
+    """import.md 2.5: alleles are found by all built fields, vcf_pos/vcf_ref/vcf_alt too: the
+    deletion TG>T written as ATG>AT (one base before) and TGC>TC (one after) normalises to
+    the same change but is a second and third allele row, and each genotype names the allele
+    of its own record (found by the normalised change only, the three records got one
+    allele)."""
+    lines = BRCA_VCF.read_text().splitlines()
+    first = lines[next(i for i, line in enumerate(lines) if not line.startswith("#"))]
+    fields = first.split("\t")
+    assert fields[1:5] == ["32893296", "CD076760", "TG", "T"]
+    padded = [("32893295", "ATG", "AT"), ("32893296", "TGC", "TC")]
+    lines += ["\t".join(fields[:1] + [pos, fields[2], ref, alt] + fields[5:])
+              for pos, ref, alt in padded]
+    path = tmp_path / "padded.HBOC_v01.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    stats = deposit(panel_db, ella_config, path)
+    assert (stats["alleles_new"], stats["genotypes"]) == (8, 8)
+    with psycopg.connect(panel_db) as conn:
+        stored = conn.execute(
+            "SELECT a.vcf_pos, a.vcf_ref, a.vcf_alt, a.start_position, a.open_end_position, "
+            "a.change_type::text, a.change_from, a.change_to, a.length "
+            "FROM genotype g JOIN allele a ON a.id = g.allele_id "
+            "WHERE a.start_position = 32893296 ORDER BY g.id").fetchall()
+        assert stored == [(pos, ref, alt, 32893296, 32893297, "del", "G", "", 1)
+                          for pos, ref, alt in [(32893296, "TG", "T"), (32893295, "ATG", "AT"),
+                                                (32893296, "TGC", "TC")]]
+        assert conn.execute("SELECT count(DISTINCT allele_id) FROM genotype").fetchone() == (8,)
+        assert conn.execute("SELECT count(*) FROM annotation WHERE date_superceeded IS NULL "
+                            "GROUP BY allele_id ORDER BY 1 DESC LIMIT 1").fetchone() == (1,)
+
+
 def test_new_annotation_supersedes_the_old_one(panel_db, ella_config, tmp_path):
     deposit(panel_db, ella_config, TEST_ANALYSIS_001)
     second = copy_folder(TEST_ANALYSIS_001, tmp_path, "second")
