@@ -81,6 +81,42 @@ def test_alleles_outside_the_panel_are_refused(db_url, tmp_path):
     assert after == before
 
 
+def test_the_panel_check_takes_a_transcripts_first_and_last_base(db_url, ella_config, tmp_path):
+    """import.md 2.10: a record is inside when tx_start <= POS-1 <= tx_end: POS tx_start+1
+    and tx_end+1 (0-based tx_start and tx_end themselves) pass, POS tx_start and tx_end+2
+    (one base beyond either end) are refused."""
+    from ella.deposit.alleles import deposit_alleles
+    from ella.deposit.variants import DepositError
+    add_test_panels(db_url)
+    with psycopg.connect(db_url) as conn:
+        start, end = conn.execute("SELECT tx_start, tx_end FROM transcript "
+                                  "WHERE transcript_name = 'NM_000059.3'").fetchone()
+        # No other transcript of the panel covers the bases beyond BRCA2's ends.
+        assert conn.execute(
+            "SELECT count(*) FROM transcript t JOIN genepanel_transcript g "
+            "ON g.transcript_id = t.id AND g.genepanel_name = 'HBOC' "
+            "AND g.genepanel_version = 'v01' WHERE t.chromosome = '13' "
+            "AND (t.tx_start <= %s AND %s <= t.tx_end OR t.tx_start <= %s AND %s <= t.tx_end)",
+            (start - 1, start - 1, end + 1, end + 1)).fetchone() == (0,)
+    header = [line for line in BRCA_VCF.read_text().splitlines() if line.startswith("#")]
+
+    def deposit_at(*positions):
+        vcf = tmp_path / "edges.HBOC_v01.vcf"
+        vcf.write_text("\n".join(header + [f"13\t{pos}\t.\tA\tG\t50\tPASS\t.\tGT\t0/1"
+                                          for pos in positions]) + "\n")
+        with psycopg.connect(db_url) as conn:
+            deposit_alleles(conn, ella_config, vcf, panel=("HBOC", "v01"))
+            stored = conn.execute("SELECT vcf_pos FROM allele ORDER BY vcf_pos").fetchall()
+            conn.rollback()
+        return [pos for (pos,) in stored]
+
+    assert deposit_at(start + 1, end + 1) == [start + 1, end + 1]
+    for outside in (start, end + 2):
+        with pytest.raises(DepositError, match=f"not inside the genepanel HBOC_v01: "
+                                               f"13\t{outside}\t"):
+            deposit_at(start + 1, outside)
+
+
 def test_annotation_only_needs_no_panel(db_url):
     result = run_cli("ella-deposit", "annotation", str(BRCA_VCF), db_url=db_url)
     assert result.returncode == 0, result.stderr
