@@ -178,6 +178,22 @@ def _expect_failure(url, config, path, exc_type, match):
     assert table_snapshot(url) == before
 
 
+def test_an_allele_stored_for_another_genome_reference_is_refused(panel_db, ella_config):
+    """import.md 2.5: the lookup compares genome_reference too, which the unique index
+    ucAllele leaves out: a row of another build with the same key (an older database's) is
+    neither reused for a GRCh37 variant nor can a GRCh37 row be added beside it; the deposit
+    is refused with the variant named, not with a KeyError naming none."""
+    row = _jsonl(DATA / "vcf" / "brca_sample_2.HBOC_v01.expected-alleles.jsonl")[0]
+    row["genome_reference"] = "GRCh38"
+    with psycopg.connect(panel_db) as conn:
+        conn.execute(f"INSERT INTO allele ({', '.join(row)}) VALUES "
+                     f"({', '.join(['%s'] * len(row))})", list(row.values()))
+    _expect_failure(panel_db, ella_config, BRCA_VCF, DepositError,
+                    rf"allele 13:{row['vcf_pos']} {row['vcf_ref']}>{row['vcf_alt']} could not "
+                    r"be stored \(an allele with the same key but another genome reference "
+                    r"exists\)")
+
+
 def test_broken_legacy_analysis_fails_and_writes_nothing(panel_db, ella_config):
     _expect_failure(panel_db, ella_config, TEST_ANALYSIS_003, AnalysisConfigError,
                     "legacy .analysis file has no 'name'")
