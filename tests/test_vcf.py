@@ -1280,3 +1280,10 @@ def test_a_gt_naming_an_allele_a_multi_alt_line_lacks_is_refused_when_imported(t
                                            r"\w refers to an allele that ALT 'C,G' does "
                                            "not have"):
             block_genotype(block)
+
+
+def test_a_format_with_gt_elsewhere_than_first_is_refused_with_its_line(tmp_path):
+    """VCF requires GT to be the first FORMAT key; `DP:GT` is refused when read (the
+    genotypes would not be read at all, and a variants-only deposit took the file)."""
+    assert_line_error(tmp_path, [GOOD, GOOD[:8] + ["DP:GT", "5:0/1"]], FIRST_RECORD_LINE + 1,
+                      "GT must be the first FORMAT key")
