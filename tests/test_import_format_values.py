@@ -21,6 +21,18 @@ def _vcf(tmp_path, format_header, sample_column):
     return path, int(first[1])
 
 
+def _refused(db_url, ella_config, path, pos):
+    """(the VcfError's message, the line number of the record at `pos`) of depositing
+    `path`, which must write nothing."""
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith(f"13\t{pos}\t"))
+    before = table_snapshot(db_url)
+    with pytest.raises(VcfError) as info:
+        deposit(db_url, ella_config, path)
+    assert table_snapshot(db_url) == before
+    return str(info.value), line
+
+
 def _stored(db_url, pos):
     with psycopg.connect(db_url) as conn:
         return conn.execute(
@@ -62,11 +74,8 @@ def test_a_pl_of_the_wrong_count_is_refused_with_its_line(db_url, ella_config, t
     call's three is read, as some callers write chrX: tests/test_trio_analyses.py.)"""
     add_test_panels(db_url)
     path, pos = _vcf(tmp_path, "##source=test", sample)
-    before = table_snapshot(db_url)
-    with pytest.raises(VcfError) as raised:
-        deposit(db_url, ella_config, path)
-    assert problem in str(raised.value) and "line " in str(raised.value), str(raised.value)
-    assert table_snapshot(db_url) == before
+    message, line = _refused(db_url, ella_config, path, pos)
+    assert message == f"{path}, line {line}: {problem}", message
 
 
 def test_a_small_variants_copy_number_is_stored_rounded_as_before(db_url, ella_config,
@@ -187,13 +196,8 @@ def test_a_float_declared_value_no_column_can_hold_is_refused_with_its_line(
         db_url, ella_config, tmp_path, declared, sample_column, problem):
     add_test_panels(db_url)
     path, pos = _vcf(tmp_path, declared, sample_column)
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if text.startswith(f"13\t{pos}\t"))
-    before = table_snapshot(db_url)
-    with pytest.raises(VcfError) as info:
-        deposit(db_url, ella_config, path)
-    assert str(info.value).startswith(f"{path}, line {line}: {problem}"), str(info.value)
-    assert table_snapshot(db_url) == before
+    message, line = _refused(db_url, ella_config, path, pos)
+    assert message.startswith(f"{path}, line {line}: {problem}"), message
 
 
 def test_a_float_declared_ad_is_stored_as_whole_depths(db_url, ella_config, tmp_path):
@@ -220,14 +224,9 @@ def test_a_gq_or_dp_of_several_values_is_refused_with_its_line(db_url, ella_conf
     add_test_panels(db_url)
     declared = f'##FORMAT=<ID={key},Number=.,Type=Integer,Description="{key}">'
     path, pos = _vcf(tmp_path, declared, sample_column)
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if text.startswith(f"13\t{pos}\t"))
-    before = table_snapshot(db_url)
-    with pytest.raises(VcfError) as info:
-        deposit(db_url, ella_config, path)
-    assert str(info.value) == (f"{path}, line {line}: FORMAT {key} of sample brca_sample_2 "
-                               "has 2 values; one is stored"), str(info.value)
-    assert table_snapshot(db_url) == before
+    message, line = _refused(db_url, ella_config, path, pos)
+    assert message == (f"{path}, line {line}: FORMAT {key} of sample brca_sample_2 has 2 "
+                       "values; one is stored"), message
     path, pos = _vcf(tmp_path, declared, "0/1:107,80:187:99:2048,0,2917")
     deposit(db_url, ella_config, path)
     assert _stored(db_url, pos) == (99, 187, [2048, 0, 2917])
