@@ -428,6 +428,32 @@ def test_save_keeps_the_previous_state_when_it_changes_as_json(world):
     assert len(history_rows(world, round_id)) == 4
 
 
+def test_save_mark_and_finalize_move_the_rounds_date_last_update(world):
+    """The round's date_last_update (the overviews' and search's "last update") moves with
+    every change of it: start, a save, the mark that ends it, the finalize of the next."""
+    a = world.allele_ids
+
+    def last_update(round_id):
+        return sql(world.url, "SELECT date_last_update FROM analysisinterpretation "
+                   "WHERE id = %s", (round_id,))[0][0]
+
+    ok(act(world, "u1", "start"))
+    first = world.rounds()[0]["id"]
+    started = last_update(first)
+    ok(save(world, "u1", first, {"report": {"comment": "one"}}))
+    saved = last_update(first)
+    assert saved > started
+    ok(act(world, "u1", "markreview", world.payload(a, technical_allele_ids=a)))
+    marked = last_update(first)
+    assert marked > saved
+    ok(act(world, "u2", "start"))
+    second = world.rounds()[1]["id"]
+    started = last_update(second)
+    ok(act(world, "u2", "finalize", world.payload(a, technical_allele_ids=a)))
+    assert last_update(second) > started
+    assert last_update(first) == marked
+
+
 def test_start_of_an_analysis_deleted_after_the_access_check_is_404(world, monkeypatch):
     """`ella-delete` committing between the start's access check and its read of the
     analysis' panel: a 500 (TypeError) where every other action answers 404."""
@@ -817,6 +843,39 @@ def test_c47_done_round_alleles_come_from_the_snapshot(world):
     current = {x["id"]: x for x in ok(c.get(url, query=f"allele_ids={a[0]}&current=true"))}
     assert current[a[0]]["allele_assessment"]["id"] == new
     refused(c.get(url), 400)  # allele_ids is required for analyses
+
+
+def test_c47_each_done_round_shows_its_own_snapshot_not_a_later_rounds(world):
+    """Two Done rounds snapshotting two versions of a classification: each round's variants
+    come with the version its own snapshot recorded (a review must not show the
+    interpretation round the reviewer's newer classification, nor the reverse)."""
+    a = world.allele_ids
+    old = world.add_assessment(a[0], "3")
+    ok(act(world, "u1", "start"))
+    ok(act(world, "u1", "markreview", world.payload(a, aa_ids=[old], technical_allele_ids=a)))
+    new = world.add_assessment(a[0], "5", supersede=True)
+    ok(act(world, "u2", "start"))
+    ok(act(world, "u2", "finalize", world.payload(a, aa_ids=[new], technical_allele_ids=a)))
+    first, second = (r["id"] for r in world.rounds())
+    for round_id, expected, classification in ((first, old, "3"), (second, new, "5")):
+        url = f"{AN}/{world.analysis_id}/interpretations/{round_id}/alleles/"
+        [allele] = ok(world.client("u1").get(url, query=f"allele_ids={a[0]}&current=false"))
+        assert (allele["allele_assessment"]["id"],
+                allele["allele_assessment"]["classification"]) == (expected, classification)
+
+
+def test_stats_count_the_second_allele_of_a_genotype(world):
+    """The analysis' allele count (api.md 4.16) counts a multi-allelic genotype's second
+    allele as well as its first."""
+    genotypes = sql(world.url, "SELECT count(*) FROM genotype g JOIN sample s "
+                    "ON s.id = g.sample_id WHERE s.analysis_id = %s", (world.analysis_id,))[0][0]
+    c = world.client("u1")
+    assert ok(c.get(f"{AN}/{world.analysis_id}/stats/")) == {"allele_count": genotypes}
+    sql(world.url, "UPDATE genotype SET secondallele_id = %s WHERE id = (SELECT min(g.id) "
+        "FROM genotype g JOIN sample s ON s.id = g.sample_id WHERE s.analysis_id = %s "
+        "AND g.allele_id <> %s)", (world.allele_ids[-1], world.analysis_id,
+                                   world.allele_ids[-1]))
+    assert ok(c.get(f"{AN}/{world.analysis_id}/stats/")) == {"allele_count": genotypes + 1}
 
 
 def test_finishallowed_compares_sample_ids_as_sets_and_stats(world):
