@@ -169,6 +169,34 @@ def test_criterion_06_finalizeallele_creates_current_rows_equal_to_payload(wf):
                             "IS NOT NULL").fetchone() == (0,)
 
 
+def test_new_rows_record_the_custom_annotation_and_the_authors_group(wf):
+    """The new assessment names the custom annotation it was made on (as it names the
+    annotation), and a new reference assessment its author and the author's group, as the
+    allele assessment does (the record of who assessed the evidence)."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    with psycopg.connect(wf["db"]) as conn:
+        custom_id = conn.execute(
+            "INSERT INTO customannotation (annotations, allele_id, date_created) VALUES "
+            "('{\"external\": {\"other_extdb\": \"x\"}}', %s, now()) RETURNING id",
+            (allele_id,)).fetchone()[0]
+        user_id, group_id = conn.execute(
+            'SELECT id, group_id FROM "user" WHERE username = %s', ("wfuser1",)).fetchone()
+    body = payload(allele_id, annotation_id, ras=[
+        {"allele_id": allele_id, "reference_id": wf["refs"][0], "evaluation": {"comment": "x"}}])
+    body["custom_annotation_id"] = custom_id
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 200, result.body
+    aa_id = result.json["alleleassessment"]["id"]
+    ra_id = result.json["referenceassessments"][0]["id"]
+    with psycopg.connect(wf["db"]) as conn:
+        assert conn.execute("SELECT annotation_id, custom_annotation_id FROM alleleassessment "
+                            "WHERE id = %s", (aa_id,)).fetchone() == (annotation_id, custom_id)
+        assert conn.execute("SELECT user_id, usergroup_id FROM referenceassessment "
+                            "WHERE id = %s", (ra_id,)).fetchone() == (user_id, group_id)
+    assert result.json["alleleassessment"]["custom_annotation_id"] == custom_id
+
+
 def test_criterion_09_reuse_in_a_second_analysis_keeps_the_ids(wf):
     first, second = wf["analyses"]
     results = classify_all(wf, first)
@@ -300,6 +328,39 @@ def test_one_reference_assessed_twice_in_a_request_is_refused(wf, kinds):
                                       "assessed more than once in this request")
     assert counts(wf["db"]) == before
     assert current(wf["db"], "referenceassessment", allele_id) == [(old_ra_id,)]
+
+
+def test_a_new_reference_assessment_of_an_unknown_reference_is_400_and_stores_nothing(wf):
+    """A reference id that names no reference is bad input (400 naming it), refused before
+    anything is written, not a database error."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    before = counts(wf["db"])
+    result = finalize(wf["c1"], analysis_id, payload(allele_id, annotation_id, ras=[
+        {"allele_id": allele_id, "reference_id": wf["refs"][0], "evaluation": {"comment": "a"}},
+        {"allele_id": allele_id, "reference_id": 424242, "evaluation": {"comment": "b"}}]))
+    assert result.status == 400, result.body
+    assert result.json["message"] == "No reference with id 424242"
+    assert counts(wf["db"]) == before
+
+
+@pytest.mark.parametrize("reused", ["alleleassessment", "allelereport"])
+def test_reusing_an_assessment_or_report_the_variant_does_not_have_is_400(wf, reused):
+    """`reuse: true` for a variant without a current assessment (or report) is bad input
+    (400 naming it) and stores nothing; nothing is created in its place."""
+    analysis_id = wf["analyses"][0]
+    allele_id, annotation_id = analysis_alleles(wf["db"], analysis_id)[0]
+    what = {"alleleassessment": "allele assessment", "allelereport": "allele report"}[reused]
+    before = counts(wf["db"])
+    body = payload(allele_id, annotation_id, reuse_aa=reused == "alleleassessment",
+                   reuse_ar=reused == "allelereport", aa_presented=None, ar_presented=None)
+    body[reused][f"presented_{reused}_id"] = 424242
+    result = finalize(wf["c1"], analysis_id, body)
+    assert result.status == 400, result.body
+    assert result.json["message"] == (f"There is no current {what} of allele {allele_id} "
+                                      "to reuse")
+    assert counts(wf["db"]) == before
+    assert current(wf["db"], reused, allele_id) == []
 
 
 def test_criterion_14_stale_presented_ids_are_409_and_change_nothing(wf):
