@@ -71,6 +71,20 @@ def test_someone_elses_entry_is_refused_own_delete_works(wf):
     assert c1.request("DELETE", f"{url}987654/").status == 404
 
 
+def test_an_entry_of_another_analysis_is_not_found_through_this_one(api_app, db_url,
+                                                                   ella_config, tmp_path):
+    """An entry id is looked up among the addressed workflow's rounds only: another analysis'
+    entry, even the caller's own, is 404 through this analysis' log and stays as written."""
+    c1, _, analyses, _ = setup_analysis(api_app, db_url, ella_config, tmp_path, second=True)
+    own_url, other_url = (f"{WF}/analyses/{a}/logs/" for a in analyses)
+    assert c1.post(other_url, {"message": "the other analysis' note"}).status == 200
+    entry = newest(c1, other_url)
+    for method, body in (("PATCH", {"message": "moved"}), ("DELETE", None)):
+        result = c1.request(method, f"{own_url}{entry['id']}/", body)
+        assert result.status == 404, (method, result.status, result.body)
+    assert newest(c1, other_url)["message"] == "the other analysis' note"
+
+
 def _log_rows(db_url):
     with psycopg.connect(db_url) as conn:
         return conn.execute("SELECT * FROM interpretationlog ORDER BY id").fetchall()
@@ -256,3 +270,36 @@ def test_log_hgvsc_texts_follow_the_panel_transcripts(db_conn, ella_config):
                      no_hgvsc: [position(no_hgvsc)],
                      other_gene: [position(other_gene)],
                      unannotated: [position(unannotated)]}
+
+
+def test_log_hgvsc_texts_come_from_the_current_annotation(db_conn, ella_config):
+    """A re-annotated variant is named in the log by its current annotation's HGVSc, not a
+    superseded one's, whichever of the two rows the database stores first."""
+    from filter_helpers import PANEL, World
+
+    from ella.allele_views import panel_transcripts
+    from ella.workflow.log import _hgvsc
+
+    w = World(db_conn, ella_config)
+    w.transcript("NM_000059.3", 1101, symbol="BRCA2")
+
+    def annotation(hgvsc):
+        return [{"transcript": "NM_000059.3", "hgnc_id": 1101, "symbol": "BRCA2",
+                 "HGVSc": hgvsc}]
+
+    # Stored as a deposit writes it: the old row superseded, then the new one.
+    reannotated = w.allele()
+    w.annotate(reannotated, annotation("c.1A>G"))
+    db_conn.execute("UPDATE annotation SET date_superceeded = now() WHERE allele_id = %s",
+                    (reannotated,))
+    w.annotate(reannotated, annotation("c.2A>G"))
+    # The superseded row stored after the current one (as a restored dump may hold them).
+    restored = w.allele()
+    w.annotate(restored, annotation("c.3A>G"))
+    db_conn.execute("INSERT INTO annotation (allele_id, annotations, date_created, "
+                    "date_superceeded, annotation_config_id) SELECT allele_id, jsonb_set("
+                    "annotations, '{transcripts,0,HGVSc}', '\"c.4A>G\"'), date_created - "
+                    "interval '1 day', date_created, annotation_config_id FROM annotation "
+                    "WHERE allele_id = %s", (restored,))
+    texts = _hgvsc(db_conn, {reannotated, restored}, panel_transcripts(db_conn, *PANEL))
+    assert texts == {reannotated: ["BRCA2 c.2A>G"], restored: ["BRCA2 c.3A>G"]}
