@@ -201,6 +201,25 @@ def test_only_a_current_valid_classification_ends_a_collision(data, ella_config)
     assert [(e["type"], e["allele_id"]) for e in found] == [("analysis", stale)]
 
 
+def test_a_class_outdated_after_zero_days_never_ends_a_collision(data, ella_config):
+    """outdated_after_days 0 (the config allows it) makes every classification of that class
+    outdated at once, as the classification filter's exclude_outdated reads it: a variant
+    classified yesterday still collides (0 is not "never outdated", which is no entry)."""
+    allele = data.allele(start=8100)
+    data.assess(allele, "3", days_ago=1)
+    busy, (sample,) = _analysis(data, "busy")
+    data.genotype(allele, sample)
+    _round(data.conn, busy, "Ongoing", data._user())
+    asking, _ = _analysis(data, "asking")
+    assert collisions(data.conn, ella_config, "analysis", asking, [allele], None) == []
+    config = copy.deepcopy(ella_config)
+    for option in config["classification"]["options"]:
+        if option["value"] == "3":
+            option["outdated_after_days"] = 0
+    found = collisions(data.conn, config, "analysis", asking, [allele], None)
+    assert [(e["type"], e["allele_id"]) for e in found] == [("analysis", allele)]
+
+
 # --- similar variants -----------------------------------------------------------------------
 
 def _similar(data, config, query):
