@@ -267,6 +267,12 @@ def pytest_configure(config):
     # server running (pg_ctl starts it in a session of its own).
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupted)
+    # A run started in the background of a non-interactive shell (`pytest &` in a script)
+    # inherits SIGINT ignored, and so would every tool it starts: the tests of what Ctrl-C
+    # does would then test nothing and fail (no KeyboardInterrupt, a child never stopping).
+    # They test the tools as a terminal or a service manager starts them.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -165,3 +165,16 @@ def test_a_cluster_directory_with_a_space_in_its_path_starts():
         assert result.returncode == 0, result.stdout[-1500:]
     finally:
         subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+def test_a_run_started_with_ctrl_c_ignored_still_tests_ctrl_c(tmp_path):
+    """`pytest &` in a script starts the run with SIGINT ignored, inherited by every tool it
+    starts: the tests of Ctrl-C failed (no KeyboardInterrupt, children never stopping)."""
+    args, env = _pytest("ctrl_c.py", tmp_path)
+
+    def ignore_ctrl_c():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, preexec_fn=ignore_ctrl_c)
+    assert result.returncode == 0, result.stdout[-1500:]
+    assert "2 passed" in result.stdout
