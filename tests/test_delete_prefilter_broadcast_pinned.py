@@ -239,9 +239,10 @@ def test_all_classified_is_not_written_while_a_variant_is_unclassified(db_url, e
 def test_auto_finalize_snapshots_the_filtered_variants_with_their_current_rows(
         db_url, ella_config, tmp_path):
     """`analysis_finalize_without_findings` writes the round's snapshot (import.md 1.9): one
-    row per variant of allele_ids and the excluded ids, each with its current annotation and
-    assessment (workflow.md 9 and 15): a class 5 the filter config excluded is recorded with
-    that classification, so the finished round shows it as it was."""
+    row per variant of allele_ids and the excluded ids; a kept variant's row names its current
+    annotation and assessment (workflow.md 9 and 15), an excluded one's only its filter
+    category, as ELLA's post-processor and a round the UI ends write it (datamodel.md 3.6:
+    "NULL for excluded alleles"): a class 5 the filter config excluded was not shown."""
     _lab(db_url, ella_config, ["analysis_finalize_without_findings"])
     first = deposit(db_url, ella_config, _snv_vcf(tmp_path, "run1"))
     assessments = _classify(db_url, first["analysis_id"], "1")
@@ -258,8 +259,8 @@ def test_auto_finalize_snapshots_the_filtered_variants_with_their_current_rows(
             "WHERE r.analysis_id = %s AND r.finalized ORDER BY 1", (done["analysis_id"],)
         ).fetchall()
     assert len(rows) == len(assessments) > 1
-    assert {r[0]: r[1:] for r in rows}[class5] == ("CLASSIFICATION", assessments[class5], True)
-    assert all(r[2] == assessments[r[0]] and r[3] for r in rows)
+    assert {r[0]: r[1:] for r in rows}[class5] == ("CLASSIFICATION", None, False)
+    assert all(r[2] == assessments[r[0]] and r[3] for r in rows if r[0] != class5)
 
 
 # --- ella-annotationconfig -----------------------------------------------------------------

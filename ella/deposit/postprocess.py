@@ -134,13 +134,14 @@ def analysis_finalize_without_findings(ctx):
                            f"{SYSTEM_USER_ID}, as ELLA does, but no such user exists (a new "
                            "database's first user gets that id: add users with ella-users "
                            "add_many first)")
-    excluded = ctx.result["excluded_allele_ids"]
-    every = sorted(set(ctx.allele_ids) | {a for ids in excluded.values() for a in ids})
-    payload = {"allele_ids": ctx.allele_ids, "excluded_allele_ids": excluded,
-               "annotation_ids": _current_ids(conn, "annotation", every),
-               "custom_annotation_ids": _current_ids(conn, "customannotation", every),
-               "alleleassessment_ids": _current_ids(conn, "alleleassessment", every),
-               "allelereport_ids": _current_ids(conn, "allelereport", every)}
+    # The current ids of the variants the filters kept only, as ELLA: a removed variant's
+    # snapshot row records its category and nothing shown (datamodel.md 3.6).
+    shown = ctx.allele_ids
+    payload = {"allele_ids": shown, "excluded_allele_ids": ctx.result["excluded_allele_ids"],
+               "annotation_ids": _current_ids(conn, "annotation", shown),
+               "custom_annotation_ids": _current_ids(conn, "customannotation", shown),
+               "alleleassessment_ids": _current_ids(conn, "alleleassessment", shown),
+               "allelereport_ids": _current_ids(conn, "allelereport", shown)}
     ctx.log(message=FINALIZE_MESSAGE)
     try:
         _write_snapshots(conn, ANALYSIS, ctx.analysis_id, ctx.round_id, payload)

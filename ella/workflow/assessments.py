@@ -53,6 +53,7 @@ REF_KEYS = ("ref_quality", "ref_auth_classification", "ref_segregation",
             # Not in workflow.md 8.3's list, but ELLA's reference form stores it and the
             # rules read it (REQ_repeat, acmg.md 2.1).
             "ref_repeat_overlap")
+BEYOND_ELLAS_MODEL = frozenset({"ref_repeat_overlap"})
 
 
 # --- evaluation documents ----------------------------------------------------------------
@@ -116,9 +117,12 @@ def normalise_alleleassessment_evaluation(evaluation):
 
 
 def normalise_referenceassessment_evaluation(evaluation):
-    """All keys of ELLA's model with null for absent ones (workflow.md 8.3)."""
+    """All keys of ELLA's model with null for absent ones (workflow.md 8.3); the one beyond
+    its model (ref_repeat_overlap) only when sent: back on ELLA, its UI sends a stored
+    evaluation back when a comment is edited, and ELLA's model refuses a key it lacks."""
     result = {key: evaluation.get(key) for key in ("comment", "sources", "relevance")}
-    result.update({key: evaluation.get(key) for key in REF_KEYS})
+    result.update({key: evaluation.get(key) for key in REF_KEYS
+                   if key in evaluation or key not in BEYOND_ELLAS_MODEL})
     return result
 
 
