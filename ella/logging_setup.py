@@ -2,15 +2,22 @@
 watcher, polling loop) and of the CLI tools that log.
 
 One line per event on stderr, `2024-01-31 12:00:00,123 [INFO] ella.watcher: message` (ELLA's
-format). Under supervisord stderr goes to the program's file in LOGPATH (/logs); under systemd
+format), the time in UTC as every time the service stores or serves (the host's local time
+disagreed with the database's audit rows by its offset, and repeated an hour of times when
+summer time ended). Under supervisord stderr goes to the program's file in LOGPATH (/logs); under systemd
 to journald. Level: LOG_LEVEL (default INFO).
 """
 
 import logging.config
+import time
 
 from ella.config import log_level
 
 FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+
+
+class UtcFormatter(logging.Formatter):
+    converter = time.gmtime
 
 
 def dict_config(level=None):
@@ -20,7 +27,7 @@ def dict_config(level=None):
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"line": {"format": FORMAT}},
+        "formatters": {"line": {"class": "ella.logging_setup.UtcFormatter", "format": FORMAT}},
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "line",
                        "stream": "ext://sys.stderr"},

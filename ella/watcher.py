@@ -126,12 +126,15 @@ class UnexpectedImportError(Exception):
 
 
 def folder_fingerprint(folder):
-    """SHA-256 over (relative path, size, mtime, ctime, mode, owner) of every file below
-    `folder`: a file made readable (chmod, chown: only its ctime changes) is a change too.
-    Of the folder itself and its subfolders, the mode and owner: moving a folder needs write
-    permission on it, and a `chmod u+w` of it is the fix such a failure asks for (their
-    times change with every move the import makes, and with the files, counted already).
-    A link to nothing, or a loop of links, counts by its target's name."""
+    """SHA-256 over (relative path, size, mtime, inode, mode, owner, ACL) of every file below
+    `folder`: a file made readable (chmod, chown, setfacl) is a change too, and so is one
+    replaced by another of the same size and time. Not the ctime: a backup or virus scanner
+    that puts back the access times it read changes only that, and every failed folder was
+    retried (a whole deposit rolled back) after each of its runs. Of the folder itself and
+    its subfolders, the mode, owner and ACL: moving a folder needs write permission on it,
+    and a `chmod u+w` of it is the fix such a failure asks for (their times change with
+    every move the import makes, and with the files, counted already). A link to nothing, or
+    a loop of links, counts by its target's name."""
     digest = hashlib.sha256()
     folder = Path(folder)
     paths = [folder] + sorted(paths_below(folder))
@@ -146,9 +149,9 @@ def folder_fingerprint(folder):
                 continue  # else removed while we look: the next look sees the change
             raise
         if path.is_dir():
-            digest.update(name + f"/\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\n".encode())
+            digest.update(name + b"/" + _access(path, stat) + b"\n")
         elif path.is_file():
-            digest.update(name + _file_state(stat))
+            digest.update(name + _file_state(path, stat))
             if path.suffix == ".analysis" and not _hidden_below(path, folder):
                 _add_named_files(digest, path)
     return digest.hexdigest()
@@ -169,9 +172,19 @@ def _sync_directory(path):
         os.close(handle)
 
 
-def _file_state(stat):
-    return (f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_mode}"
-            f"\0{stat.st_uid}\0{stat.st_gid}\n").encode()
+def _file_state(path, stat):
+    return (f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}".encode()
+            + _access(path, stat) + b"\n")
+
+
+def _access(path, stat):
+    """Who may read or change it: mode, owner and the POSIX ACL (none where the file system
+    has none, or the path went meanwhile: the next look sees that)."""
+    try:
+        acl = os.getxattr(path, "system.posix_acl_access")
+    except (OSError, AttributeError):
+        acl = b""
+    return f"\0{stat.st_mode}\0{stat.st_uid}\0{stat.st_gid}\0".encode() + acl.hex().encode()
 
 
 def _hidden_below(path, folder):
@@ -199,7 +212,8 @@ def _add_named_files(digest, analysis_file):
                 stat = (analysis_file.parent / named).stat()  # (an absolute one as it is)
             except (OSError, ValueError):
                 continue
-            digest.update(b"named\0" + os.fsencode(named) + _file_state(stat))
+            digest.update(b"named\0" + os.fsencode(named)
+                          + _file_state(analysis_file.parent / named, stat))
 
 
 def _read_patterns(path):

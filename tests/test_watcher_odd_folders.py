@@ -9,6 +9,7 @@ import logging
 import os
 import pwd
 import shutil
+import struct
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -196,6 +197,46 @@ def test_a_folder_fixed_by_chmod_is_retried(open_dirs, db_url, ella_config):
     assert "Permission denied" in (incoming / "A-001.import-error").read_text()
     (folder / "TestAnalysis-001.analysis").chmod(0o644)  # the fix
     # A restarted watcher (as root here only so that it reaches the test database).
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    assert watcher.poll() == ["A-001"], "the fixed folder is not retried"
+
+
+def _grant_read_acl(path, uid):
+    """`setfacl -m u:<uid>:r path` of a 0640 file (its mode stays 0640), written as the
+    kernel's xattr; the test is skipped where the file system has no POSIX ACLs."""
+    unset = 0xFFFFFFFF
+    entries = [(0x01, 6, unset), (0x02, 4, uid), (0x04, 4, unset), (0x10, 4, unset),
+               (0x20, 0, unset)]  # owner rw, the user r, group r, mask r, others none
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    try:
+        os.setxattr(path, "system.posix_acl_access", acl)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc.strerror}")
+
+
+def test_a_folder_fixed_by_an_acl_is_retried(open_dirs, db_url, ella_config):
+    """The admin's fix for an unreadable .analysis may be an ACL for the watcher's user
+    (`setfacl -m u:ella:r`), which changes neither the file's mode nor its owner nor its
+    times but its ctime, no longer part of the fingerprint: the ACL is."""
+    incoming, dest = open_dirs
+    add_test_panels(db_url)
+    folder = incoming / "A-001"
+    copy_test_analysis(folder, "A-001")
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o644)
+    analysis_file = folder / "TestAnalysis-001.analysis"
+    # root's and a group of no one here (the test's process keeps root's group: not root's)
+    os.chown(analysis_file, 0, pwd.getpwnam("nobody").pw_gid)
+    analysis_file.chmod(0o640)
+    watcher = Watcher(db_url, ella_config, incoming, dest)
+    with as_nobody():
+        assert watcher.poll() == []  # permission denied, recorded
+    assert "Permission denied" in (incoming / "A-001.import-error").read_text()
+    mode = analysis_file.stat().st_mode
+    _grant_read_acl(analysis_file, pwd.getpwnam("nobody").pw_uid)  # the fix
+    assert analysis_file.stat().st_mode == mode
+    with as_nobody():
+        assert analysis_file.read_text()  # readable now
     watcher = Watcher(db_url, ella_config, incoming, dest)
     assert watcher.poll() == ["A-001"], "the fixed folder is not retried"
 

@@ -100,3 +100,21 @@ def test_restoring_a_files_access_time_does_not_make_a_failed_folder_new(tmp_pat
     assert folder_fingerprint(folder) == recorded
     vcf.chmod(0o600)
     assert folder_fingerprint(folder) != recorded
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_time_is_a_change(tmp_path):
+    """Without the change time, a corrected file moved into place with the old one's size and
+    modification time (`cp -p`, `rsync -t` from a copy with that time) counts by its inode:
+    the folder is retried."""
+    folder = tmp_path / "Failed.HBOC_v01"
+    folder.mkdir()
+    vcf = folder / "Failed.HBOC_v01.vcf"
+    vcf.write_text("not a vcf\n")
+    recorded = folder_fingerprint(folder)
+    state = vcf.stat()
+    fixed = tmp_path / "fixed.vcf"
+    fixed.write_text("not a VCF\n")  # the same size
+    os.utime(fixed, ns=(state.st_atime_ns, state.st_mtime_ns))
+    os.replace(fixed, vcf)
+    assert vcf.stat().st_size == state.st_size and vcf.stat().st_mtime_ns == state.st_mtime_ns
+    assert folder_fingerprint(folder) != recorded

@@ -133,16 +133,20 @@ def store_alleles(cur, rows, places=None):
         for idx, row in enumerate(rows):
             copy.write_row((idx,) + tuple(row[f] for f in ALLELE_FIELDS))
     field_list = ", ".join(ALLELE_FIELDS)
+    join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
+    # Only the alleles not stored yet are offered: an INSERT draws an id from allele_id_seq
+    # for every row it tries, also one ON CONFLICT skips, and ELLA's ids are 32-bit: every
+    # re-import of stored variants used up as many ids as it had variants.
     # ON CONFLICT: a concurrent deposit of the same allele waits for, then reuses, the other.
     try:
         created = cur.execute(f"""
             INSERT INTO allele ({field_list})
-            SELECT DISTINCT {field_list} FROM deposit_allele_stage
+            SELECT DISTINCT {field_list} FROM deposit_allele_stage s
+            WHERE NOT EXISTS (SELECT FROM allele a WHERE {join})
             ON CONFLICT ON CONSTRAINT "ucAllele" DO NOTHING
             RETURNING id""").fetchall()
     except psycopg.errors.ProgramLimitExceeded as exc:
         raise _too_long_for_the_index(rows, places, str(exc).splitlines()[0]) from None
-    join = " AND ".join(f"a.{f} = s.{f}" for f in ALLELE_FIELDS)
     found = dict(cur.execute(
         f"SELECT s.idx, a.id FROM deposit_allele_stage s JOIN allele a ON {join}").fetchall())
     missing = [i for i in range(len(rows)) if i not in found]
