@@ -54,8 +54,9 @@ def catalogue(url, without_our_additions=True):
 def table_snapshot(url, skip=(BOOKKEEPING_TABLE,)):
     """Every row of every public table, as sorted row text per table (PostgreSQL's text of
     the row, `(1,"{""a"": 1}",)`: JSON text via to_jsonb cost three times as much, 0.2 s a
-    snapshot of the ELLA demo database)."""
-    with psycopg.connect(url) as conn:
+    snapshot of the ELLA demo database). Times as text in UTC, whatever the time zone of
+    the role or server read from (two roles' snapshots are compared)."""
+    with psycopg.connect(url, options="-c TimeZone=UTC -c DateStyle=ISO") as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
         tables = [table for table in tables if table not in skip]

@@ -143,7 +143,7 @@ def _log(conn, table, round_id, user_id, when, **values):
     column = f"{table}_id"
     conn.execute(f"INSERT INTO interpretationlog ({column}, user_id, date_created, message, "
                  "priority, review_comment, warning_cleared) VALUES (%s, %s, "
-                 "'2020-10-20'::timestamptz + %s * interval '1 minute', %s, %s, %s, %s)",
+                 "'2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute', %s, %s, %s, %s)",
                  (round_id, user_id, when, values.get("message"), values.get("priority"),
                   values.get("review_comment"), values.get("warning_cleared")))
 
@@ -155,14 +155,14 @@ def _round(conn, table, column, wid, status, wf, finalized, user_id, when, panel
     return conn.execute(
         f"INSERT INTO {table} ({column}, genepanel_name, genepanel_version, status, "
         "workflow_status, finalized, user_id, date_created, date_last_update) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, '2020-10-20'::timestamptz + %s * interval '1 minute', "
-        "'2020-10-20'::timestamptz + %s * interval '1 minute') RETURNING id",
+        "(%s, %s, %s, %s, %s, %s, %s, '2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute', "
+        "'2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute') RETURNING id",
         (wid, panel[0], panel[1], status, wf, finalized, user_id, when, when)).fetchone()[0]
 
 
 def _end(conn, table, round_id, finalized, when):
     conn.execute(f"UPDATE {table} SET status = 'Done', finalized = %s, "
-                 "date_last_update = '2020-10-20'::timestamptz + %s * interval '1 minute' "
+                 "date_last_update = '2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute' "
                  "WHERE id = %s", (finalized, when, round_id))
 
 
