@@ -136,13 +136,16 @@ class _VariantImport:
         stats["alleles_new"] += created
         stats["alleles_existing"] += len(uncounted) - created
         if self.panel:
-            # The variants' rows, as every workflow action locks its variant's
-            # (`lock_workflow`): a round a user starts meanwhile is waited for and then seen
-            # by the insert below (its own statement, so its snapshot is taken after the
-            # wait), instead of failing the whole file on the one-open-round index. Before
-            # their annotations: finalize-allele locks a variant's row, then its annotation.
+            # The variants' rows, against every workflow action on a variant's own workflow
+            # (`lock_workflow` takes its row FOR NO KEY UPDATE): a round a user starts
+            # meanwhile is waited for and then seen by the insert below (its own statement,
+            # so its snapshot is taken after the wait), instead of failing the whole file on
+            # the one-open-round index. SHARE, not more: finalize-allele in an analysis
+            # share-locks the variant too, and waited for the whole file (30 s, then 503) for
+            # variants whose annotation the file leaves as it is. Before their annotations:
+            # finalize-allele locks a variant's row, then its annotation.
             cur.execute("SELECT id FROM allele WHERE id = ANY(%s) ORDER BY id "
-                        "FOR NO KEY UPDATE", (sorted(set(ids)),))
+                        "FOR SHARE", (sorted(set(ids)),))
         # An allele twice in one batch: its last record's annotation counts, as in a file
         # read top to bottom.
         new, unchanged = self.writer.store(dict(zip(ids, batch.annotations)))

@@ -568,8 +568,11 @@ class _VcfImport:
 
 
 def _append_target(cur, name):
-    """Append mode (import.md 1.10): the existing analysis' id; reopens a `Done` latest round."""
-    row = cur.execute("SELECT id FROM analysis WHERE name = %s FOR UPDATE", (name,)).fetchone()
+    """Append mode (import.md 1.10): the existing analysis' id. Key-share-locked: its
+    deletion waits for the append, its workflow's actions do not (FOR UPDATE held every
+    round action and gene comment of it for the whole import: 30 s, then 503)."""
+    row = cur.execute("SELECT id FROM analysis WHERE name = %s FOR KEY SHARE",
+                      (name,)).fetchone()
     if row is None:
         others = same_text_other_form(cur, "analysis", name)
         raise DepositError(f"Analysis {name} does not exist: nothing to append to." + (
@@ -579,6 +582,14 @@ def _append_target(cur, name):
     if cur.execute("SELECT 1 FROM sample WHERE analysis_id = %s AND (father_id IS NOT NULL "
                    "OR mother_id IS NOT NULL)", (analysis_id,)).fetchone():
         raise DepositError("Appending to a family analysis is not supported.")
+    return analysis_id
+
+
+def _reopen_if_done(cur, analysis_id):
+    """After an append's variants are in: a `Done` latest round gets a new one (import.md
+    1.10). Its workflow locked as its actions lock it, so that a round a user finalized
+    while the variants went in is seen and reopened too."""
+    cur.execute("SELECT id FROM analysis WHERE id = %s FOR NO KEY UPDATE", (analysis_id,))
     latest = cur.execute(
         "SELECT status::text, genepanel_name, genepanel_version, state, workflow_status "
         "FROM analysisinterpretation WHERE analysis_id = %s ORDER BY date_created DESC, id DESC "
@@ -590,7 +601,6 @@ def _append_target(cur, name):
             "state, status, date_last_update, date_created, analysis_id, workflow_status) "
             "VALUES (%s, %s, '{}', %s, 'Not started', %s, %s, %s, %s)",
             (latest[1], latest[2], Jsonb(latest[3] or {}), now, now, analysis_id, latest[4]))
-    return analysis_id
 
 
 def deposit_analysis(conn, app_config, analysis_config, progress=None, append=False):
@@ -649,6 +659,8 @@ def deposit_analysis(conn, app_config, analysis_config, progress=None, append=Fa
                 _without_folder(w.split(": a CNV deletion", 1)[0]) for w in losses.first)
             + (f"; and {losses.total - len(losses.first)} more"
                if losses.total > len(losses.first) else "")))
+    if append:
+        _reopen_if_done(cur, analysis_id)
     if deposit_match and deposit_match[2].get("postprocess"):
         group_id, group, entry = deposit_match
         stats["postprocessed"] = run_postprocessors(conn, app_config, analysis_id, group_id,

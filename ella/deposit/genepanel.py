@@ -570,8 +570,11 @@ def deposit_genepanel(conn, name, version, panel, replace=False,
         if odd:
             raise GenepanelError(odd)
         if exists:
+            # NO KEY UPDATE, as the UPDATE below: FOR UPDATE waited for every import on the
+            # panel (their foreign keys key-share-lock it), holding the panel-name lock, so
+            # `POST genepanels/` waited behind it (30 s, then 503).
             official = cur.execute("SELECT official FROM genepanel WHERE name = %(n)s AND "
-                                   "version = %(v)s FOR UPDATE", params).fetchone()[0]
+                                   "version = %(v)s FOR NO KEY UPDATE", params).fetchone()[0]
             if not official:
                 # Made by a user (POST genepanels/): its analyses and groups keep it as made;
                 # backing out with success would let the operator believe the official

@@ -248,13 +248,16 @@ def _insert(conn, sql, params, what):
 _CURRENT_ROW_TABLES = ("alleleassessment", "allelereport")
 
 
+ANNOTATION_NAMES = {"annotation": "annotation", "customannotation": "custom annotation"}
+
+
 def _current_id(conn, table, allele_id, lock):
     """Id of the allele's current row of `table` (None if none), locked (`lock`: FOR SHARE,
     or FOR NO KEY UPDATE to supersede it) until commit. NO KEY UPDATE, as the UPDATE of
     date_superceeded itself: a round's snapshots key-share-lock the rows they name, and
     FOR UPDATE made a mark or finalize in another workflow deadlock with this."""
     assert table in _CURRENT_ROW_TABLES + ("annotation", "customannotation")
-    assert lock in ("SHARE", "NO KEY UPDATE")
+    assert lock in ("SHARE", "SHARE NOWAIT", "NO KEY UPDATE")
     query = f"SELECT id FROM {table} WHERE allele_id = %s AND date_superceeded IS NULL " \
         f"FOR {lock}"
     row = conn.execute(query, (allele_id,)).fetchone()
@@ -337,14 +340,21 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
     # plain read let the new assessment name an annotation superseded before it). The
     # variant's row too: the writers of custom annotations lock it, so also an allele's
     # first custom annotation waits.
+    # Not waited for when an import is superseding one of them: it holds it until the whole
+    # file is in (a minute for an exome), and the user's request would end in 503 after the
+    # lock limit, then 409 once it committed. Said at once instead.
     conn.execute("SELECT id FROM allele WHERE id = %s FOR SHARE", (allele_id,))
-    if _current_id(conn, "annotation", allele_id, "SHARE") != body["annotation_id"]:
-        raise Conflict("Cannot finalize: provided annotation_id does not match latest "
-                       "annotation id")
-    if _current_id(conn, "customannotation", allele_id, "SHARE") != \
-            body.get("custom_annotation_id"):
-        raise Conflict("Cannot finalize: provided custom_annotation_id does not match latest "
-                       "annotation id")
+    for table, given in (("annotation", body["annotation_id"]),
+                         ("customannotation", body.get("custom_annotation_id"))):
+        try:
+            current = _current_id(conn, table, allele_id, "SHARE NOWAIT")
+        except psycopg.errors.LockNotAvailable:
+            raise Conflict(f"Cannot finalize: the variant's {ANNOTATION_NAMES[table]} is being "
+                           "updated right now (by an import or another user); nothing was saved. Reload "
+                           "the variant when that has finished.") from None
+        if current != given:
+            raise Conflict(f"Cannot finalize: provided {table.replace('custom', 'custom_')}_id "
+                           "does not match latest annotation id")
 
     # 5. Reference assessments.
     payload_ras = body["referenceassessments"]
