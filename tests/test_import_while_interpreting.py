@@ -1,5 +1,5 @@
-"""A large import runs while interpreters work (README: "The API's workflow is never blocked
-by an import"). Each test holds a small deposit open at the point where a real exome's
+"""A large import runs while interpreters work (README, Importing data: what an import holds
+that the API's users wait for). Each test holds a small deposit open at the point where a real exome's
 import spends its 40-50 s (measured on the 2-core VM: `ella-deposit analysis` of a 50,000-
 variant exome of known variants, `alleles` of the same variants, an Append of 50,000) and
 checks that the API's request does not wait for it: a request that waits holds a gunicorn
@@ -268,3 +268,41 @@ def test_finalize_allele_of_a_variant_an_import_reannotates_is_answered_at_once(
         in_time, result = _answered_promptly(thread, result, held)
     assert in_time, f"finalize-allele waited for the import ({result})"
     assert result["status"] == 409, result
+
+
+def test_a_round_finalized_while_an_append_writes_is_reopened_by_it(
+        db_url, ella_config, tmp_path, monkeypatch):
+    """import.md 1.10: an Append reopens its analysis' finished round. The append no longer
+    holds the workflow while its variants go in, so a user may finalize the round meanwhile
+    (not seeing the appended variants): the append, at its end, finds the round Done and
+    reopens it, so those variants are interpreted."""
+    analysis_id, append_config = _single_sample_analysis(db_url, ella_config, tmp_path)
+    written, go_on = threading.Event(), threading.Event()
+    original_write = analysis_module._VcfImport.write
+
+    def write_then_pause(self, batch):
+        original_write(self, batch)
+        written.set()
+        go_on.wait(120)
+
+    monkeypatch.setattr(analysis_module._VcfImport, "write", write_then_pause)
+    held = HeldImport(db_url, lambda conn: deposit_analysis(conn, ella_config, append_config,
+                                                            append=True))
+    with held:
+        try:
+            assert written.wait(60), held.outcome
+            # The finalize as the API makes it: the workflow's lock, then the round.
+            with psycopg.connect(db_url, options="-c lock_timeout=3000") as user:
+                user.execute("SELECT id FROM analysis WHERE id = %s FOR NO KEY UPDATE",
+                             (analysis_id,))
+                user.execute("UPDATE analysisinterpretation SET status = 'Done', "
+                             "finalized = true WHERE analysis_id = %s", (analysis_id,))
+        finally:
+            go_on.set()
+        held.ready.wait(60)
+    assert isinstance(held.outcome, dict), held.outcome
+    with psycopg.connect(db_url) as conn:
+        rounds = conn.execute("SELECT status::text, finalized FROM analysisinterpretation "
+                              "WHERE analysis_id = %s ORDER BY date_created, id",
+                              (analysis_id,)).fetchall()
+    assert rounds == [("Done", True), ("Not started", None)], rounds
