@@ -6,8 +6,7 @@ assessments with only the keys ELLA's form set, a custom annotation in an older 
 attachment row, an import job, a sparse annotation document ELLA's schema accepts) and NULLs
 in the columns ELLA's schema leaves nullable (older rows have them).
 
-The rule: no answer is a server error (5xx) and none takes more than 2 s on this small
-database; the assessment, report, reference, round and snapshot shapes carry the values of
+The rule: no answer is a server error (5xx); the assessment, report, reference, round and snapshot shapes carry the values of
 their rows. A GET route the sweep does not reach fails the coverage test, so a new read route
 is swept too.
 
@@ -17,7 +16,6 @@ Ciliopati), testuser7 in testgroup03 (all four panels)."""
 import copy
 import json
 import re
-import time
 from datetime import datetime
 
 import psycopg
@@ -37,7 +35,6 @@ PER_OBJECT = re.compile(r"^/workflows/alleles/|^/alleles/[0-9]+/analyses/|/inter
                         r"|/filteredalleles/|/collisions/|^/workflows/analyses/[0-9]+/genepanels/"
                         r"|^/igv/|/similar_alleles/|^/(?!analyses/)[a-z]+/[0-9]+/$"
                         r"|^/attachments/[0-9]")
-SLOW = 2.0
 # GET routes that serve files (IGV data and tracks on disk): nothing of the database is
 # behind them.
 FILE_ROUTES = re.compile(r"/igv/<filename>|/igv/tracks/static/|/igv/tracks/analyses/")
@@ -294,35 +291,32 @@ def _requests(url):
 
 @pytest.fixture(scope="module")
 def sweep(lab):
-    """{(user, path, query): (status, seconds, body)} of every read, as each user."""
+    """{(user, path, query): (status, body)} of every read, as each user."""
     results = {}
     reads = list(_requests(lab["url"]))
     for user, client in lab["clients"].items():
         for path, query in reads:
             if user != EVERY_READ and PER_OBJECT.search(path):
                 continue
-            started = time.monotonic()
             answer = client.get(API + path, query=query)
-            seconds = time.monotonic() - started
             try:
                 body = answer.json
             except ValueError:
                 body = None
             key = (user, path, json.dumps(query, sort_keys=True))
-            results[key] = (answer.status, seconds, body)
+            results[key] = (answer.status, body)
     return results
 
 
-def test_no_read_of_an_adopted_database_is_a_server_error_or_slow(sweep):
+def test_no_read_of_an_adopted_database_is_a_server_error(sweep):
     """Every read of every object, as each group's user: refused (403/404) or answered, never a
-    5xx, and within 2 s."""
-    failures = [(user, path, query, status, round(seconds, 2), str(body)[:200])
-                for (user, path, query), (status, seconds, body) in sweep.items()
-                if status >= 500 or seconds > SLOW]
+    5xx. (How long reads take is measured by bench/api, not here.)"""
+    failures = [(user, path, query, status, str(body)[:200])
+                for (user, path, query), (status, body) in sweep.items() if status >= 500]
     assert not failures, failures[:10]
     # The sweep reached the objects: each group's user got answers, not only refusals.
     for user in USERS:
-        assert sum(1 for (u, _, _), (s, _, _) in sweep.items() if u == user and s == 200) > 30
+        assert sum(1 for (u, _, _), (s, _) in sweep.items() if u == user and s == 200) > 30
 
 
 def test_the_sweep_reaches_every_get_route(sweep):
@@ -361,7 +355,7 @@ def test_what_the_reads_show_is_what_the_rows_hold(lab, sweep):
                 differences.append((what, column, shown.get(column), value))
 
     def body(path, query=None):
-        status, _, answer = sweep[("testuser7", path, json.dumps(query, sort_keys=True))]
+        status, answer = sweep[("testuser7", path, json.dumps(query, sort_keys=True))]
         return answer if status == 200 else None
 
     for table, route, columns in (
@@ -420,7 +414,7 @@ def test_a_done_round_shows_what_its_snapshot_recorded(lab, sweep):
         url, "SELECT allele_id, annotation_id, alleleassessment_id, allelereport_id "
         "FROM analysisinterpretationsnapshot WHERE analysisinterpretation_id = 2")}
     ids = ",".join(map(str, sorted(snapshot)))
-    status, _, shown = sweep[(EVERY_READ, "/workflows/analyses/2/interpretations/2/alleles/",
+    status, shown = sweep[(EVERY_READ, "/workflows/analyses/2/interpretations/2/alleles/",
                               json.dumps(f"allele_ids={ids}&current=false&filterconfig_id=1"))]
     assert status == 200
     linked = {}
