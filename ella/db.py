@@ -272,9 +272,10 @@ def api_wait_limits(worker_timeout=0):
     """How long one of the API's statements may wait for a lock, and run: a DBA's
     `LOCK TABLE` or a long `ALTER TABLE` held every gunicorn worker until gunicorn killed it
     (GUNICORN_TIMEOUT, 500 s) with an HTML 500. 30 s and 240 s (nginx waits 300 s for an
-    answer), or a third and a half of a shorter worker timeout. The longest wait a request of
-    ours has is for an import job's deposit (an exome's, ~20 s), the longest statement a few
-    seconds."""
+    answer), or a third and a half of a shorter worker timeout. No request of ours waits for
+    an import (those that would are refused at once or after a short wait: finalize-allele
+    of a variant being re-annotated, a change of an import job being deposited); the
+    longest statement takes a few seconds."""
     lock, statement = 30, 240
     if worker_timeout:
         lock, statement = min(lock, max(1, worker_timeout // 3)), \

@@ -474,3 +474,24 @@ def test_samples_proxy(app, service, db_url, ella_config):
     client.app = down
     assert client.get("/api/v1/import/service/samples/").status == 502
     down._drop_connection()
+
+
+def test_a_job_being_deposited_is_refused_at_once_not_after_the_lock_limit(app, db_url):
+    """The poller holds a job it deposits (row locked) until the deposit commits, a minute
+    for an exome: a PATCH (the UI's retry) or DELETE of it waited the API's whole lock limit
+    (30 s, a worker held) and answered 503. It is refused with 409 saying so after a short
+    wait, and nothing is changed; afterwards both work."""
+    client = logged_in_client(app, db_url, "importer")
+    job = client.post(JOBS, BODY).json
+    url = f"{JOBS}{job['id']}/"
+    with psycopg.connect(db_url) as poller:
+        poller.execute("SELECT id FROM annotationjob WHERE id = %s FOR UPDATE", (job["id"],))
+        for method, body in (("PATCH", {"status": "FAILED (DEPOSIT)"}), ("DELETE", None)):
+            answer = client.request(method, url, json_body=body)
+            assert answer.status == 409, (method, answer.status, answer.body)
+            assert answer.json["message"] == (
+                f"Import job {job['id']} is being deposited right now; nothing was changed. "
+                "Try again when it has finished.")
+    assert client.get(JOBS).json[0]["status"] == "SUBMITTED"
+    assert client.request("PATCH", url, json_body={"status": "FAILED (DEPOSIT)"}).status == 200
+    assert client.request("DELETE", url).status == 200

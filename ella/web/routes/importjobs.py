@@ -12,6 +12,7 @@ deposit the result of any annotation-service task the client names (another pati
 
 import time
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from ella import auth
@@ -34,6 +35,9 @@ from ella.web.validation import require_object
 
 API = "/api/v1"
 JOBS = f"{API}/import/service/jobs/"
+# How long a change of a job waits for the poller's lock on it: its own updates of a job take
+# milliseconds; longer, it is depositing the job.
+JOB_LOCK_WAIT = "2s"
 
 JOB_Q_COLUMNS = {
     "id": ("j.id", "integer"),
@@ -62,8 +66,21 @@ def _with_users(conn, jobs):
 
 def _job_for_user(ctx, job_id, lock=False):
     """The job, if the caller's group has its panel, or the caller submitted it on a panel
-    their group may still import on (a group it imports for)."""
-    job = load_job(ctx.conn, job_id, lock=lock)
+    their group may still import on (a group it imports for). `lock`: locked until commit,
+    waiting JOB_LOCK_WAIT at most: the poller holds a job it deposits until the deposit
+    commits (a minute for an exome), and the request held a worker for the API's whole lock
+    limit, then answered 503."""
+    if not lock:
+        job = load_job(ctx.conn, job_id)
+    else:
+        limit = ctx.conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+        ctx.conn.execute("SELECT set_config('lock_timeout', %s, true)", (JOB_LOCK_WAIT,))
+        try:
+            job = load_job(ctx.conn, job_id, lock=True)
+        except psycopg.errors.LockNotAvailable:
+            raise Conflict(f"Import job {job_id} is being deposited right now; nothing was "
+                           "changed. Try again when it has finished.") from None
+        ctx.conn.execute("SELECT set_config('lock_timeout', %s, true)", (limit,))
     if job is None:
         raise NotFound(f"No import job with id {job_id}")
     if job["user_id"] == ctx.user["id"]:
