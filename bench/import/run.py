@@ -5,6 +5,8 @@ that ran the deposit (a new one for each).
     python bench/import/run.py [--sizes 5000 50000] [--samples 1 3] [--trigger-path]
 
 --sql-profile adds where the database time goes (sql_profile.py).
+--again deposits each VCF a second time, as another analysis (a re-delivery, a sample
+sequenced again: every variant and its annotation already stored), printed as "again".
 --trigger-path measures the fallback in which the database's triggers validate and shadow
 each annotation row (what a deposit does when `ella-db refresh` is due, and how ELLA itself
 writes):
@@ -113,6 +115,9 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 3], choices=(1, 3))
     parser.add_argument("--trigger-path", action="store_true",
                         help="annotations validated and shadowed row by row by the triggers")
+    parser.add_argument("--again", action="store_true",
+                        help="deposit each VCF a second time as another analysis (its "
+                             "variants and annotations then known)")
     parser.add_argument("--sql-profile", action="store_true",
                         help="time the deposit's statements by kind (batches are then written "
                              "serially; see sql_profile.py)")
@@ -143,14 +148,22 @@ def main(argv=None):
             folder.mkdir()
             vcf = folder / f"bench{seed}.vcf"
             generate(vcf, size, samples, seed)
-            stats, seconds, cpu_seconds, peak_mb, sql_times = deposit_in_a_new_process(
-                db_url, config, folder, args.sql_profile, args.trigger_path)
-            print(f"{stats['records']:>9} {samples:>7} {seconds:>8.1f} {cpu_seconds:>8.1f} "
-                  f"{stats['write_seconds']:>9.1f} "
-                  f"{stats['records'] / seconds:>11.0f} {peak_mb:>8.0f}", flush=True)
-            if sql_times is not None:
-                report(sql_times, stats["records"])
-            vcf.unlink()
+            runs = [folder]
+            if args.again:
+                again = workdir / f"bench{seed}-{size}-{samples}-again.Mendeliome_v01"
+                again.mkdir()
+                os.link(vcf, again / vcf.name)
+                runs.append(again)
+            for run in runs:
+                stats, seconds, cpu_seconds, peak_mb, sql_times = deposit_in_a_new_process(
+                    db_url, config, run, args.sql_profile, args.trigger_path)
+                print(f"{stats['records']:>9} {samples:>7} {seconds:>8.1f} "
+                      f"{cpu_seconds:>8.1f} {stats['write_seconds']:>9.1f} "
+                      f"{stats['records'] / seconds:>11.0f} {peak_mb:>8.0f}"
+                      + ("  again" if run != folder else ""), flush=True)
+                if sql_times is not None:
+                    report(sql_times, stats["records"])
+                shutil.rmtree(run)
     finally:
         if cluster:
             cluster.stop()
