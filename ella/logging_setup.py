@@ -4,8 +4,8 @@ watcher, polling loop) and of the CLI tools that log.
 One line per event on stderr, `2024-01-31 12:00:00,123 [INFO] ella.watcher: message` (ELLA's
 format), the time in UTC as every time the service stores or serves (the host's local time
 disagreed with the database's audit rows by its offset, and repeated an hour of times when
-summer time ended). Under supervisord stderr goes to the program's file in LOGPATH (/logs); under systemd
-to journald. Level: LOG_LEVEL (default INFO).
+summer time ended). Under supervisord stderr goes to the program's file in LOGPATH (/logs);
+under systemd to journald. Level: LOG_LEVEL (default INFO).
 """
 
 import logging.config

@@ -6,9 +6,9 @@ assessments with only the keys ELLA's form set, a custom annotation in an older 
 attachment row, an import job, a sparse annotation document ELLA's schema accepts) and NULLs
 in the columns ELLA's schema leaves nullable (older rows have them).
 
-The rule: no answer is a server error (5xx); the assessment, report, reference, round and snapshot shapes carry the values of
-their rows. A GET route the sweep does not reach fails the coverage test, so a new read route
-is swept too.
+The rule: no answer is a server error (5xx); the assessment, report, reference, round and
+snapshot shapes carry the values of their rows. A GET route the sweep does not reach fails the
+coverage test, so a new read route is swept too.
 
 testuser1 is in testgroup01 (HBOC, HBOCUTV), testuser4 in testgroup02 (Mendeliome,
 Ciliopati), testuser7 in testgroup03 (all four panels)."""

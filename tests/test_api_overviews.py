@@ -155,7 +155,8 @@ def _round(conn, table, column, wid, status, wf, finalized, user_id, when, panel
     return conn.execute(
         f"INSERT INTO {table} ({column}, genepanel_name, genepanel_version, status, "
         "workflow_status, finalized, user_id, date_created, date_last_update) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, '2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute', "
+        "(%s, %s, %s, %s, %s, %s, %s, "
+        "'2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute', "
         "'2020-10-20 00:00+00'::timestamptz + %s * interval '1 minute') RETURNING id",
         (wid, panel[0], panel[1], status, wf, finalized, user_id, when, when)).fetchone()[0]
 

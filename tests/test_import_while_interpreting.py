@@ -1,10 +1,10 @@
-"""A large import runs while interpreters work (README, Importing data: what an import holds
-that the API's users wait for). Each test holds a small deposit open at the point where a real exome's
-import spends its 40-50 s (measured on the 2-core VM: `ella-deposit analysis` of a 50,000-
-variant exome of known variants, `alleles` of the same variants, an Append of 50,000) and
-checks that the API's request does not wait for it: a request that waits holds a gunicorn
-worker until the 30 s lock limit and then answers 503 "The database is busy", and five such
-requests stalled every other user's reads (an overview took 27 s)."""
+"""A large import runs while interpreters work (README, Importing data: what an import
+holds that the API's users wait for). Each test holds a small deposit open at the point where
+a real exome's import spends its 40-50 s (measured on the 2-core VM: `ella-deposit analysis`
+of a 50,000-variant exome of known variants, `alleles` of the same variants, an Append of
+50,000) and checks that the API's request does not wait for it: a request that waits holds
+a gunicorn worker until the 30 s lock limit and then answers 503 "The database is busy", and
+five such requests stalled every other user's reads (an overview took 27 s)."""
 
 import json
 import shutil

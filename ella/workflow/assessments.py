@@ -350,8 +350,8 @@ def finalize_allele(conn, user, user_config, workflow_type, workflow_id, body,
             current = _current_id(conn, table, allele_id, "SHARE NOWAIT")
         except psycopg.errors.LockNotAvailable:
             raise Conflict(f"Cannot finalize: the variant's {ANNOTATION_NAMES[table]} is being "
-                           "updated right now (by an import or another user); nothing was saved. Reload "
-                           "the variant when that has finished.") from None
+                           "updated right now (by an import or another user); nothing was "
+                           "saved. Reload the variant when that has finished.") from None
         if current != given:
             raise Conflict(f"Cannot finalize: provided {table.replace('custom', 'custom_')}_id "
                            "does not match latest annotation id")
