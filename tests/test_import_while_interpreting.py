@@ -252,12 +252,20 @@ def test_finalize_allele_of_a_variant_an_import_reannotates_is_answered_at_once(
     c1, _c2, analyses, _refs = setup_analysis(api_app, db_url, ella_config, tmp_path)
     analysis_id = analyses[0]
     start_round(db_url, analysis_id, "wfuser1")
-    allele_id, annotation_id = analysis_alleles(db_url, analysis_id)[0]
-    vcf = tmp_path / "reannotated.vcf"  # a new annotation for every variant
-    vcf.write_text("".join(
-        line if line.startswith("#") else line.replace("|rs", "|rs9")
-        for line in (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
-        .splitlines(keepends=True)))
+    vcf = tmp_path / "reannotated.vcf"  # a new annotation for every variant with a dbSNP id
+    lines = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text().splitlines(keepends=True)
+    vcf.write_text("".join(line if line.startswith("#") else line.replace("|rs", "|rs9")
+                           for line in lines))
+    # One of those (not any variant of the analysis: one without an id keeps its annotation).
+    changed = {(fields[0], int(fields[1])) for fields in
+               (line.split("\t") for line in lines if not line.startswith("#") and "|rs" in line)}
+    with psycopg.connect(db_url) as conn:
+        positions = dict(conn.execute(
+            "SELECT id, (chromosome, vcf_pos) FROM allele WHERE id = ANY(%s)",
+            ([a for a, _ in analysis_alleles(db_url, analysis_id)],)).fetchall())
+    allele_id, annotation_id = next(
+        (a, n) for a, n in analysis_alleles(db_url, analysis_id)
+        if (positions[a][0], int(positions[a][1])) in changed)
     with HeldImport(db_url, lambda conn: deposit_alleles(
             conn, ella_config, vcf, annotation_only=True)) as held:
         assert held.ready.wait(60)
