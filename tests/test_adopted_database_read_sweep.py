@@ -374,22 +374,17 @@ def test_what_the_reads_show_is_what_the_rows_hold(lab, sweep):
              "analysis_id, previous_assessment_id, user_id, usergroup_id, evaluation")):
         for row in _rows(url, f"SELECT {columns} FROM {table}"):
             compare(f"{table} {row['id']}", row, body(f"/{route}/{row['id']}/"))
-    for row in _rows(url, "SELECT id, analysis_id, status::text AS status, finalized, "
-                     "workflow_status::text AS workflow_status, user_id, genepanel_name, "
-                     "genepanel_version, coalesce(state, '{}') AS state, "
-                     "coalesce(user_state, '{}') AS user_state, date_last_update "
-                     "FROM analysisinterpretation"):
-        analysis_id = row.pop("analysis_id")
-        compare(f"round {row['id']}", row, body(
-            f"/workflows/analyses/{analysis_id}/interpretations/{row['id']}/"))
-    for row in _rows(url, "SELECT id, allele_id, status::text AS status, finalized, "
-                     "workflow_status::text AS workflow_status, user_id, genepanel_name, "
-                     "genepanel_version, coalesce(state, '{}') AS state, "
-                     "coalesce(user_state, '{}') AS user_state, date_last_update, date_created "
-                     "FROM alleleinterpretation"):
-        allele_id = row.pop("allele_id")
-        compare(f"variant round {row['id']}", row, body(
-            f"/workflows/alleles/{allele_id}/interpretations/{row['id']}/"))
+    # (A variant round's shape has its date_created too.)
+    for label, parent, kind, extra in (("round", "analysis", "analyses", ""),
+                                       ("variant round", "allele", "alleles", ", date_created")):
+        for row in _rows(url, f"SELECT id, {parent}_id, status::text AS status, finalized, "
+                         "workflow_status::text AS workflow_status, user_id, genepanel_name, "
+                         "genepanel_version, coalesce(state, '{}') AS state, "
+                         "coalesce(user_state, '{}') AS user_state, date_last_update"
+                         f"{extra} FROM {parent}interpretation"):
+            parent_id = row.pop(f"{parent}_id")
+            compare(f"{label} {row['id']}", row, body(
+                f"/workflows/{kind}/{parent_id}/interpretations/{row['id']}/"))
     for row in _rows(url, "SELECT s.id, s.date_created, s.allele_id, "
                      "s.analysisinterpretation_id, s.annotation_id, s.customannotation_id, "
                      "s.alleleassessment_id, s.allelereport_id, i.analysis_id "

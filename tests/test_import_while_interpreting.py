@@ -92,6 +92,19 @@ def _answered_promptly(thread, result, held):
     return in_time, result
 
 
+def _finalize_while_held(db_url, work, counted, client, analysis_id, allele_id,
+                         annotation_id):
+    """(answered in time, result) of a finalize-allele sent while the deposit `work` is held
+    uncommitted; its stats must count some `counted` annotations."""
+    with HeldImport(db_url, work) as held:
+        assert held.ready.wait(60)
+        assert isinstance(held.outcome, dict), held.outcome
+        assert held.outcome[counted] > 0
+        thread, result = _timed(client, "post", f"{WF}/analyses/{analysis_id}/actions/"
+                                "finalizeallele/", payload(allele_id, annotation_id))
+        return _answered_promptly(thread, result, held)
+
+
 def test_a_variant_deposit_does_not_hold_finalize_allele_of_a_variant_it_leaves_unchanged(
         api_app, db_url, ella_config, tmp_path):
     """`ella-deposit alleles` (and a Variants / Single variant import job) locks the row of
@@ -107,14 +120,9 @@ def test_a_variant_deposit_does_not_hold_finalize_allele_of_a_variant_it_leaves_
     start_round(db_url, analysis_id, "wfuser1")
     allele_id, annotation_id = analysis_alleles(db_url, analysis_id)[0]
     vcf = TEST_ANALYSIS_001 / "TestAnalysis-001.vcf"  # the analysis' own annotation again
-    with HeldImport(db_url, lambda conn: deposit_alleles(
-            conn, ella_config, vcf, panel=("HBOC", "v1.0.0"))) as held:
-        assert held.ready.wait(60)
-        assert isinstance(held.outcome, dict), held.outcome
-        assert held.outcome["annotations_unchanged"] > 0
-        thread, result = _timed(c1, "post", f"{WF}/analyses/{analysis_id}/actions/"
-                                "finalizeallele/", payload(allele_id, annotation_id))
-        in_time, result = _answered_promptly(thread, result, held)
+    in_time, result = _finalize_while_held(
+        db_url, lambda conn: deposit_alleles(conn, ella_config, vcf, panel=("HBOC", "v1.0.0")),
+        "annotations_unchanged", c1, analysis_id, allele_id, annotation_id)
     assert in_time, f"finalize-allele waited for the variant deposit ({result})"
     assert result["status"] == 200, result
 
@@ -123,24 +131,39 @@ def _single_sample_analysis(db_url, ella_config, tmp_path):
     """brca_sample_2 as analysis `Single` on HBOC v01, Ongoing for `interpreter` (whose
     group has the panel); returns (analysis id, the .analysis config of an Append of
     another VCF to it)."""
+    def analysis_folder(stem):  # analysis `Single` of brca_sample_2's calls
+        folder = tmp_path / stem
+        folder.mkdir()
+        shutil.copy(BRCA_VCF, folder / f"{stem}.vcf")
+        (folder / f"{stem}.analysis").write_text(json.dumps({
+            "name": "Single", "genepanel_name": "HBOC", "genepanel_version": "v01",
+            "data": [{"vcf": f"{stem}.vcf"}]}))
+        return folder
+
     add_test_panels(db_url)
-    folder = tmp_path / "single"
-    folder.mkdir()
-    shutil.copy(BRCA_VCF, folder / "single.vcf")
-    (folder / "single.analysis").write_text(json.dumps({
-        "name": "Single", "genepanel_name": "HBOC", "genepanel_version": "v01",
-        "data": [{"vcf": "single.vcf"}]}))
-    stats = deposit(db_url, ella_config, folder)
+    stats = deposit(db_url, ella_config, analysis_folder("single"))
     add_user(db_url, "interpreter", "igroup", [("HBOC", "v01")])
     start_round(db_url, stats["analysis_id"], "interpreter")
-    more = tmp_path / "more"
-    more.mkdir()
     # The same sample's calls again (as a re-delivery appended): its variants exist.
-    shutil.copy(BRCA_VCF, more / "more.vcf")
-    (more / "more.analysis").write_text(json.dumps({
-        "name": "Single", "genepanel_name": "HBOC", "genepanel_version": "v01",
-        "data": [{"vcf": "more.vcf"}]}))
-    return stats["analysis_id"], resolve_analysis_config(more / "more.analysis")
+    return stats["analysis_id"], resolve_analysis_config(analysis_folder("more") /
+                                                         "more.analysis")
+
+
+def _paused_append(db_url, ella_config, append_config, monkeypatch):
+    """(held import, written, go on): an Append of `append_config` that pauses after its
+    first batch of variants is written (an exome's has 25) until `go on` is set."""
+    written, go_on = threading.Event(), threading.Event()
+    original_write = analysis_module._VcfImport.write
+
+    def write_then_pause(self, batch):
+        original_write(self, batch)
+        written.set()
+        go_on.wait(120)
+
+    monkeypatch.setattr(analysis_module._VcfImport, "write", write_then_pause)
+    held = HeldImport(db_url, lambda conn: deposit_analysis(conn, ella_config, append_config,
+                                                            append=True))
+    return held, written, go_on
 
 
 def test_an_append_does_not_hold_its_analysis_while_its_variants_are_written(
@@ -159,18 +182,7 @@ def test_an_append_does_not_hold_its_analysis_while_its_variants_are_written(
     allele_id, annotation_id = analysis_alleles(db_url, analysis_id)[0]
     with psycopg.connect(db_url) as conn:
         gene_id = conn.execute("SELECT hgnc_id FROM gene ORDER BY hgnc_id LIMIT 1").fetchone()[0]
-    # The append paused after its first batch of variants is written (an exome's has 25).
-    written, go_on = threading.Event(), threading.Event()
-    original_write = analysis_module._VcfImport.write
-
-    def write_then_pause(self, batch):
-        original_write(self, batch)
-        written.set()
-        go_on.wait(120)
-
-    monkeypatch.setattr(analysis_module._VcfImport, "write", write_then_pause)
-    held = HeldImport(db_url, lambda conn: deposit_analysis(conn, ella_config, append_config,
-                                                            append=True))
+    held, written, go_on = _paused_append(db_url, ella_config, append_config, monkeypatch)
     with held:
         try:
             assert written.wait(60), held.outcome
@@ -266,14 +278,9 @@ def test_finalize_allele_of_a_variant_an_import_reannotates_is_answered_at_once(
     allele_id, annotation_id = next(
         (a, n) for a, n in analysis_alleles(db_url, analysis_id)
         if (positions[a][0], int(positions[a][1])) in changed)
-    with HeldImport(db_url, lambda conn: deposit_alleles(
-            conn, ella_config, vcf, annotation_only=True)) as held:
-        assert held.ready.wait(60)
-        assert isinstance(held.outcome, dict), held.outcome
-        assert held.outcome["annotations_new"] > 0
-        thread, result = _timed(c1, "post", f"{WF}/analyses/{analysis_id}/actions/"
-                                "finalizeallele/", payload(allele_id, annotation_id))
-        in_time, result = _answered_promptly(thread, result, held)
+    in_time, result = _finalize_while_held(
+        db_url, lambda conn: deposit_alleles(conn, ella_config, vcf, annotation_only=True),
+        "annotations_new", c1, analysis_id, allele_id, annotation_id)
     assert in_time, f"finalize-allele waited for the import ({result})"
     assert result["status"] == 409, result
 
@@ -285,17 +292,7 @@ def test_a_round_finalized_while_an_append_writes_is_reopened_by_it(
     (not seeing the appended variants): the append, at its end, finds the round Done and
     reopens it, so those variants are interpreted."""
     analysis_id, append_config = _single_sample_analysis(db_url, ella_config, tmp_path)
-    written, go_on = threading.Event(), threading.Event()
-    original_write = analysis_module._VcfImport.write
-
-    def write_then_pause(self, batch):
-        original_write(self, batch)
-        written.set()
-        go_on.wait(120)
-
-    monkeypatch.setattr(analysis_module._VcfImport, "write", write_then_pause)
-    held = HeldImport(db_url, lambda conn: deposit_analysis(conn, ella_config, append_config,
-                                                            append=True))
+    held, written, go_on = _paused_append(db_url, ella_config, append_config, monkeypatch)
     with held:
         try:
             assert written.wait(60), held.outcome

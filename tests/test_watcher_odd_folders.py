@@ -178,6 +178,16 @@ def as_nobody():
         os.seteuid(0)
 
 
+def _open_test_folder(incoming, db_url):
+    """TestAnalysis-001 as `incoming/A-001`, readable by every user, its panels deposited."""
+    add_test_panels(db_url)
+    folder = incoming / "A-001"
+    copy_test_analysis(folder, "A-001")
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o644)
+    return folder
+
+
 def test_a_folder_fixed_by_chmod_is_retried(open_dirs, db_url, ella_config):
     """The pipeline wrote the folder with umask 077; the watcher's user cannot read the
     .analysis file, the failure is recorded. The admin fixes it with `chmod -R a+rX`. The
@@ -185,11 +195,7 @@ def test_a_folder_fixed_by_chmod_is_retried(open_dirs, db_url, ella_config):
     retried, also after restarts, although the error file said 'Permission denied' and the
     README says it is retried when one of its files changes."""
     incoming, dest = open_dirs
-    add_test_panels(db_url)
-    folder = incoming / "A-001"
-    copy_test_analysis(folder, "A-001")
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o644)
+    folder = _open_test_folder(incoming, db_url)
     (folder / "TestAnalysis-001.analysis").chmod(0o600)  # root's alone
     watcher = Watcher(db_url, ella_config, incoming, dest)
     with as_nobody():
@@ -219,11 +225,7 @@ def test_a_folder_fixed_by_an_acl_is_retried(open_dirs, db_url, ella_config):
     (`setfacl -m u:ella:r`), which changes neither the file's mode nor its owner nor its
     times but its ctime, no longer part of the fingerprint: the ACL is."""
     incoming, dest = open_dirs
-    add_test_panels(db_url)
-    folder = incoming / "A-001"
-    copy_test_analysis(folder, "A-001")
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o644)
+    folder = _open_test_folder(incoming, db_url)
     analysis_file = folder / "TestAnalysis-001.analysis"
     # root's and a group of no one here (the test's process keeps root's group: not root's)
     os.chown(analysis_file, 0, pwd.getpwnam("nobody").pw_gid)
