@@ -92,16 +92,16 @@ def _answered_promptly(thread, result, held):
     return in_time, result
 
 
-def _finalize_while_held(db_url, work, counted, client, analysis_id, allele_id,
-                         annotation_id):
+def _finalize_while_held(db_url, work, counted, client, analysis_id, variant):
     """(answered in time, result) of a finalize-allele sent while the deposit `work` is held
-    uncommitted; its stats must count some `counted` annotations."""
+    uncommitted; its stats must count some `counted` annotations. `variant(stats)`: the
+    (allele id, annotation id) to finalize."""
     with HeldImport(db_url, work) as held:
         assert held.ready.wait(60)
         assert isinstance(held.outcome, dict), held.outcome
         assert held.outcome[counted] > 0
         thread, result = _timed(client, "post", f"{WF}/analyses/{analysis_id}/actions/"
-                                "finalizeallele/", payload(allele_id, annotation_id))
+                                "finalizeallele/", payload(*variant(held.outcome)))
         return _answered_promptly(thread, result, held)
 
 
@@ -122,7 +122,7 @@ def test_a_variant_deposit_does_not_hold_finalize_allele_of_a_variant_it_leaves_
     vcf = TEST_ANALYSIS_001 / "TestAnalysis-001.vcf"  # the analysis' own annotation again
     in_time, result = _finalize_while_held(
         db_url, lambda conn: deposit_alleles(conn, ella_config, vcf, panel=("HBOC", "v1.0.0")),
-        "annotations_unchanged", c1, analysis_id, allele_id, annotation_id)
+        "annotations_unchanged", c1, analysis_id, lambda _: (allele_id, annotation_id))
     assert in_time, f"finalize-allele waited for the variant deposit ({result})"
     assert result["status"] == 200, result
 
@@ -264,23 +264,25 @@ def test_finalize_allele_of_a_variant_an_import_reannotates_is_answered_at_once(
     c1, _c2, analyses, _refs = setup_analysis(api_app, db_url, ella_config, tmp_path)
     analysis_id = analyses[0]
     start_round(db_url, analysis_id, "wfuser1")
-    vcf = tmp_path / "reannotated.vcf"  # a new annotation for every variant with a dbSNP id
-    lines = (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text().splitlines(keepends=True)
-    vcf.write_text("".join(line if line.startswith("#") else line.replace("|rs", "|rs9")
-                           for line in lines))
-    # One of those (not any variant of the analysis: one without an id keeps its annotation).
-    changed = {(fields[0], int(fields[1])) for fields in
-               (line.split("\t") for line in lines if not line.startswith("#") and "|rs" in line)}
-    with psycopg.connect(db_url) as conn:
-        positions = dict(conn.execute(
-            "SELECT id, (chromosome, vcf_pos) FROM allele WHERE id = ANY(%s)",
-            ([a for a, _ in analysis_alleles(db_url, analysis_id)],)).fetchall())
-    allele_id, annotation_id = next(
-        (a, n) for a, n in analysis_alleles(db_url, analysis_id)
-        if (positions[a][0], int(positions[a][1])) in changed)
-    in_time, result = _finalize_while_held(
-        db_url, lambda conn: deposit_alleles(conn, ella_config, vcf, annotation_only=True),
-        "annotations_new", c1, analysis_id, allele_id, annotation_id)
+    vcf = tmp_path / "reannotated.vcf"  # a new annotation for variants with a dbSNP id
+    vcf.write_text("".join(
+        line if line.startswith("#") else line.replace("|rs", "|rs9")
+        for line in (TEST_ANALYSIS_001 / "TestAnalysis-001.vcf").read_text()
+        .splitlines(keepends=True)))
+    shown = dict(analysis_alleles(db_url, analysis_id))
+
+    def reannotate(conn):
+        stats = deposit_alleles(conn, ella_config, vcf, annotation_only=True)
+        # The analysis' variants whose annotation this import supersedes (as it sees them).
+        return {**stats, "superseded": [r[0] for r in conn.execute(
+            "SELECT allele_id FROM annotation WHERE id = ANY(%s) AND date_superceeded IS NOT "
+            "NULL ORDER BY allele_id", (list(shown.values()),))]}
+
+    def superseded_one(stats):
+        return stats["superseded"][0], shown[stats["superseded"][0]]
+
+    in_time, result = _finalize_while_held(db_url, reannotate, "annotations_new", c1,
+                                           analysis_id, superseded_one)
     assert in_time, f"finalize-allele waited for the import ({result})"
     assert result["status"] == 409, result
 
